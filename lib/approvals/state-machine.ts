@@ -1,0 +1,69 @@
+import type { Prisma, RequestStatus } from "@prisma/client";
+import { recordEvent, type Actor } from "../audit/record";
+import type { Tx } from "../db";
+import { conflict, notFound } from "../errors";
+
+/**
+ * The request lifecycle, in one place:
+ * draft → pending → approved → executing → active → expired | revoked,
+ * with side exits rejected, cancelled and failed.
+ */
+export const TRANSITIONS: Readonly<Record<RequestStatus, readonly RequestStatus[]>> = {
+  draft: ["pending", "cancelled"],
+  pending: ["approved", "rejected", "cancelled", "expired"],
+  approved: ["executing", "failed"],
+  executing: ["active", "failed"],
+  active: ["expired", "revoked", "failed"],
+  expired: [],
+  revoked: [],
+  rejected: [],
+  cancelled: [],
+  failed: [],
+};
+
+export const TERMINAL: readonly RequestStatus[] = ["expired", "revoked", "rejected", "cancelled", "failed"];
+
+export function canTransition(from: RequestStatus, to: RequestStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** Takes the row lock of a request for the rest of the transaction and returns its status. */
+export async function lockRequest(tx: Tx, requestId: string): Promise<RequestStatus> {
+  const rows = await tx.$queryRaw<{ status: RequestStatus }[]>`
+    SELECT status FROM "AccessRequest" WHERE id = ${requestId} FOR UPDATE`;
+  if (rows.length === 0) throw notFound("Request");
+  return rows[0]!.status;
+}
+
+export interface TransitionInput {
+  requestId: string;
+  to: RequestStatus;
+  actor: Actor;
+  action: string;
+  data?: Prisma.InputJsonObject;
+  patch?: Prisma.AccessRequestUpdateManyMutationInput;
+}
+
+/**
+ * Moves a request to `to` and records the audit event, in the caller's transaction.
+ * The row is locked first, so concurrent transitions of one request run one after the
+ * other and the second sees the first one's result. Moving to the state the request is
+ * already in is a no-op (idempotent); any other move not in TRANSITIONS is a conflict.
+ */
+export async function transition(tx: Tx, input: TransitionInput): Promise<{ from: RequestStatus; changed: boolean }> {
+  const from = await lockRequest(tx, input.requestId);
+  if (from === input.to) return { from, changed: false };
+  if (!canTransition(from, input.to)) {
+    throw conflict(`This request is ${from}; it cannot become ${input.to}.`);
+  }
+  await tx.accessRequest.update({ where: { id: input.requestId }, data: { ...input.patch, status: input.to } });
+  await recordEvent(tx, {
+    actor: input.actor,
+    action: input.action,
+    requestId: input.requestId,
+    fromStatus: from,
+    toStatus: input.to,
+    data: input.data,
+  });
+  return { from, changed: true };
+}

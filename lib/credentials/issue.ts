@@ -1,0 +1,52 @@
+import { randomUUID } from "node:crypto";
+import { SignJWT } from "jose";
+import type { Tx } from "../db";
+import { tokenIssuer } from "../env";
+import { activeSigningKey, SIGNING_ALG, sealToken } from "./keys";
+
+export interface CredentialClaims {
+  sub: string;
+  uid: string;
+  aud: string;
+  target: string;
+  service: string;
+  environment: string;
+  role: string;
+  request_id: string;
+}
+
+/**
+ * Signs a short-lived credential and stores its metadata. The token itself is kept sealed
+ * only until its owner reveals it once (see reveal.ts); Latchkey never shows it again.
+ */
+export async function issueCredential(
+  tx: Tx,
+  input: { requestId: string; claims: CredentialClaims; issuedAt: Date; expiresAt: Date },
+): Promise<{ jti: string; kid: string }> {
+  const key = await activeSigningKey(tx);
+  const jti = randomUUID();
+  const { aud, ...rest } = input.claims;
+  const token = await new SignJWT({ ...rest })
+    .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: "JWT" })
+    .setIssuer(tokenIssuer())
+    .setAudience(aud)
+    .setIssuedAt(Math.floor(input.issuedAt.getTime() / 1000))
+    .setNotBefore(Math.floor(input.issuedAt.getTime() / 1000))
+    .setExpirationTime(Math.floor(input.expiresAt.getTime() / 1000))
+    .setJti(jti)
+    .sign(key.privateKey);
+  await tx.credential.create({
+    data: {
+      id: jti,
+      requestId: input.requestId,
+      kid: key.kid,
+      subject: input.claims.sub,
+      audience: aud,
+      claims: { ...input.claims },
+      issuedAt: input.issuedAt,
+      expiresAt: input.expiresAt,
+      sealedToken: sealToken(token, jti),
+    },
+  });
+  return { jti, kid: key.kid };
+}

@@ -1,0 +1,57 @@
+import PgBoss from "pg-boss";
+
+/** Queues Latchkey runs on pg-boss (Postgres-backed, shared safely by several instances). */
+export const QUEUES = {
+  /** One job per active grant, due at its expiry. */
+  expireGrant: "grant-expire",
+  /** Every minute: expire any grant past its end whose job was lost (belt and braces). */
+  sweepExpired: "grant-sweep-expired",
+} as const;
+
+export interface ExpireGrantJob {
+  requestId: string;
+}
+
+const globalForBoss = globalThis as unknown as { latchkeyBoss?: Promise<PgBoss> };
+
+export function createBoss(connectionString: string, options: { worker: boolean }): PgBoss {
+  const boss = new PgBoss({
+    connectionString,
+    schema: "pgboss",
+    supervise: options.worker,
+    schedule: options.worker,
+    migrate: true,
+    max: 4,
+  });
+  boss.on("error", (error) => console.error("[queue] pg-boss error:", error.message));
+  return boss;
+}
+
+/** Creates pg-boss's schema and Latchkey's queues; run at start next to the migrations. */
+export async function installQueues(connectionString: string): Promise<void> {
+  const boss = createBoss(connectionString, { worker: false });
+  await boss.start();
+  try {
+    for (const name of Object.values(QUEUES)) {
+      if (!(await boss.getQueue(name))) await boss.createQueue(name, { name, retryLimit: 10, retryBackoff: true, retryDelay: 5 });
+    }
+  } finally {
+    await boss.stop({ graceful: false, wait: true });
+  }
+}
+
+/** A sender for this process (no supervision, no cron): used to schedule work after commits. */
+export function sender(connectionString: string): Promise<PgBoss> {
+  globalForBoss.latchkeyBoss ??= (async () => {
+    const boss = createBoss(connectionString, { worker: false });
+    await boss.start();
+    return boss;
+  })();
+  return globalForBoss.latchkeyBoss;
+}
+
+export async function stopSender(): Promise<void> {
+  const boss = await globalForBoss.latchkeyBoss;
+  globalForBoss.latchkeyBoss = undefined;
+  await boss?.stop({ graceful: false, wait: true });
+}

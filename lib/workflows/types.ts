@@ -1,0 +1,54 @@
+import type { AccessRequest, User } from "@prisma/client";
+import type { z } from "zod";
+import type { Actor } from "../audit/record";
+import type { Tx } from "../db";
+import type { TargetDefinition } from "../policy/schema";
+
+/**
+ * A workflow is a module: what it is, what it asks for, and how it acts and undoes.
+ * The engine knows workflows only through this interface.
+ */
+export interface WorkflowModule<Input extends WorkflowInput = WorkflowInput> {
+  id: string;
+  title: string;
+  description: string;
+  category: string;
+  risk: "low" | "medium" | "high";
+  /** Validates the form on the client and again on the server; unknown fields are refused. */
+  inputSchema: z.ZodType<Input>;
+  /** Acts on approval, inside the approval's transaction. Throwing rolls everything back. */
+  execute(ctx: ExecuteContext<Input>): Promise<ExecuteResult>;
+  /** Undoes what execute did, at expiry or revocation, inside that transaction. */
+  revoke(ctx: RevokeContext): Promise<void>;
+}
+
+/** Fields every workflow form has, so the engine can apply the policy's limits. */
+export interface WorkflowInput {
+  targetId: string;
+  durationMinutes: number;
+  justification: string;
+  role?: string;
+}
+
+export interface ExecuteContext<Input> {
+  tx: Tx;
+  request: AccessRequest;
+  requester: User;
+  target: TargetDefinition;
+  input: Input;
+  activatedAt: Date;
+  expiresAt: Date;
+  actor: Actor;
+}
+
+export interface ExecuteResult {
+  /** Safe-to-log facts for the audit trail (never secrets). */
+  audit: Record<string, string>;
+}
+
+export interface RevokeContext {
+  tx: Tx;
+  request: AccessRequest;
+  reason: "expired" | "revoked";
+  at: Date;
+}
