@@ -32,7 +32,7 @@ export const workflowTargetRuleSchema = z.object({
   roles: z.array(z.string().min(1)).min(1).optional(),
   requesters: z.array(group).min(1, { message: "name at least one group that may request" }),
   approval: approvalSchema,
-  minDuration: duration.default("5m"),
+  minDuration: duration.prefault("5m"),
   maxDuration: duration,
 });
 

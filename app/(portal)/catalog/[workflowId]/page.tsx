@@ -1,0 +1,42 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { notFound } from "next/navigation";
+import { TemporaryAccessForm, type TargetOption } from "@/components/requests/temporary-access-form";
+import { EmptyState } from "@/components/ui/empty-state";
+import { requirePrincipal } from "@/lib/auth/session";
+import { policy } from "@/lib/policy/current";
+import { requestableTargets } from "@/lib/policy/evaluate";
+import { getWorkflow } from "@/lib/workflows/registry";
+
+export const metadata: Metadata = { title: "New request" };
+
+export default async function WorkflowPage({ params }: { params: Promise<{ workflowId: string }> }) {
+  const { workflowId } = await params;
+  const who = await requirePrincipal();
+  const workflow = getWorkflow(workflowId);
+  if (!workflow) notFound();
+  const targets: TargetOption[] = requestableTargets(policy(), workflow.id, who).map(({ targetId, target, rule }) => ({
+    id: targetId,
+    title: target.title,
+    environment: target.environment,
+    roles: rule.roles ?? ["read"],
+    minMinutes: Math.ceil(rule.minDuration / 60),
+    maxMinutes: Math.floor(rule.maxDuration / 60),
+    approvers: rule.approval.groups,
+    approvalsNeeded: rule.approval.required,
+  }));
+  return (
+    <div className="max-w-2xl">
+      <Link href="/catalog" className="text-sm text-slate-600 hover:underline">
+        ← Catalog
+      </Link>
+      <h1 className="mt-2 text-2xl font-bold tracking-tight">{workflow.title}</h1>
+      <p className="mt-1 mb-6 text-slate-600">{workflow.description}</p>
+      {targets.length === 0 ? (
+        <EmptyState title="No target available to you">The policy does not let your groups request this workflow.</EmptyState>
+      ) : (
+        <TemporaryAccessForm workflowId={workflow.id} targets={targets} />
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,37 @@
+import Link from "next/link";
+import type { ReactNode } from "react";
+import { SignOutButton } from "@/components/layout/auth-buttons";
+import { Nav, type NavItem } from "@/components/layout/nav";
+import { hasRole, requirePrincipal } from "@/lib/auth/session";
+
+export const dynamic = "force-dynamic";
+
+export default async function PortalLayout({ children }: { children: ReactNode }) {
+  const who = await requirePrincipal();
+  const items: NavItem[] = [];
+  if (hasRole(who, "requester")) items.push({ href: "/catalog", label: "Catalog" }, { href: "/requests", label: "My requests" });
+  if (hasRole(who, "approver")) items.push({ href: "/approvals", label: "Approvals" });
+  if (hasRole(who, "auditor")) items.push({ href: "/history", label: "History" });
+  if (hasRole(who, "admin")) items.push({ href: "/admin/users", label: "Users" });
+  return (
+    <div className="min-h-screen">
+      <header className="bg-slate-900">
+        <div className="mx-auto flex max-w-6xl items-center justify-between gap-6 px-6 py-3">
+          <div className="flex items-center gap-6">
+            <Link href="/" className="text-lg font-bold tracking-tight text-white">
+              Latchkey
+            </Link>
+            <Nav items={items} />
+          </div>
+          <div className="flex items-center gap-4 text-sm text-slate-300">
+            <span data-testid="signed-in-as">
+              {who.email} <span className="text-slate-500">({who.roles.join(", ")})</span>
+            </span>
+            <SignOutButton />
+          </div>
+        </div>
+      </header>
+      <main className="mx-auto max-w-6xl px-6 py-8">{children}</main>
+    </div>
+  );
+}

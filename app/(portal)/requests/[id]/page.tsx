@@ -1,0 +1,112 @@
+import type { Metadata } from "next";
+import { notFound } from "next/navigation";
+import { CredentialReveal, Countdown } from "@/components/requests/credential-reveal";
+import { CancelButton, DecisionPanel, RevokeButton } from "@/components/requests/request-actions";
+import { Timeline } from "@/components/requests/timeline";
+import { Alert } from "@/components/ui/alert";
+import { formatMinutes, formatTime } from "@/components/ui/format";
+import { StatusBadge } from "@/components/ui/status-badge";
+import { getRequestView } from "@/lib/approvals/queries";
+import { requirePrincipal } from "@/lib/auth/session";
+import { DomainError } from "@/lib/errors";
+
+export const metadata: Metadata = { title: "Request" };
+
+export default async function RequestPage({ params }: { params: Promise<{ id: string }> }) {
+  const { id } = await params;
+  const who = await requirePrincipal();
+  let view;
+  try {
+    view = await getRequestView(who, id);
+  } catch (error) {
+    if (error instanceof DomainError && error.code === "not_found") notFound();
+    throw error;
+  }
+  const input = view.input as Record<string, unknown>;
+  const approvals = view.decisions.filter((d) => d.decision === "approve").length;
+  return (
+    <div className="grid gap-8 lg:grid-cols-[1fr_20rem]">
+      <div className="space-y-6">
+        <div>
+          <div className="flex items-center gap-3">
+            <h1 className="text-2xl font-bold tracking-tight">{view.targetTitle}</h1>
+            <StatusBadge status={view.status} />
+          </div>
+          <p className="mt-1 text-sm text-slate-600">
+            Temporary access requested by <strong>{view.requester.email}</strong> on {formatTime(view.createdAt)}
+          </p>
+        </div>
+        <dl className="grid grid-cols-2 gap-4 rounded-lg border border-slate-200 bg-white p-5 text-sm shadow-sm sm:grid-cols-4">
+          <div>
+            <dt className="text-slate-500">Role</dt>
+            <dd className="font-semibold" data-testid="request-role">{String(input.role ?? "—")}</dd>
+          </div>
+          <div>
+            <dt className="text-slate-500">Duration</dt>
+            <dd className="font-semibold">{formatMinutes(view.durationSeconds)}</dd>
+          </div>
+          <div>
+            <dt className="text-slate-500">Approvals</dt>
+            <dd className="font-semibold">
+              {approvals} of {view.approvalsNeeded}
+            </dd>
+          </div>
+          <div>
+            <dt className="text-slate-500">Approvers</dt>
+            <dd className="font-semibold">{view.approverGroups.join(", ")}</dd>
+          </div>
+          <div className="col-span-full">
+            <dt className="text-slate-500">Justification</dt>
+            <dd className="whitespace-pre-wrap" data-testid="justification">{view.justification}</dd>
+          </div>
+        </dl>
+
+        {view.status === "active" && view.expiresAt ? (
+          <section className="space-y-3 rounded-lg border border-emerald-200 bg-white p-5 shadow-sm">
+            <h2 className="font-semibold">
+              Access is active until {formatTime(view.expiresAt)} (<Countdown expiresAt={view.expiresAt.toISOString()} />)
+            </h2>
+            {view.viewer.isRequester && view.credential?.revealable ? <CredentialReveal requestId={view.id} /> : null}
+            {view.credential ? (
+              <p className="text-xs text-slate-500" data-testid="credential-meta">
+                Credential <code>{view.credential.id}</code> · key <code>{view.credential.kid}</code> · issued {formatTime(view.credential.issuedAt)}
+                {view.credential.revealedAt ? ` · shown to its owner ${formatTime(view.credential.revealedAt)}` : " · not shown yet"}
+              </p>
+            ) : null}
+            {view.viewer.canRevoke ? <RevokeButton requestId={view.id} /> : null}
+          </section>
+        ) : null}
+
+        {view.viewer.canDecide ? <DecisionPanel requestId={view.id} /> : null}
+        {view.status === "pending" && !view.viewer.canDecide && view.viewer.decisionRefusal && !view.viewer.isRequester ? (
+          <Alert tone="info">{view.viewer.decisionRefusal}</Alert>
+        ) : null}
+        {view.status === "pending" && view.viewer.isRequester ? (
+          <Alert tone="info">Waiting for approval from {view.approverGroups.join(" or ")}. You cannot approve your own request.</Alert>
+        ) : null}
+        {view.viewer.canCancel ? <CancelButton requestId={view.id} /> : null}
+
+        {view.decisions.length > 0 ? (
+          <section>
+            <h2 className="mb-2 font-semibold">Decisions</h2>
+            <ul className="space-y-2">
+              {view.decisions.map((d) => (
+                <li key={d.id} className="rounded-md border border-slate-200 bg-white p-3 text-sm">
+                  <span className={d.decision === "approve" ? "font-semibold text-emerald-700" : "font-semibold text-rose-700"}>
+                    {d.decision === "approve" ? "Approved" : "Rejected"}
+                  </span>{" "}
+                  by {d.approver.email} · {formatTime(d.createdAt)}
+                  {d.comment ? <p className="mt-1 text-slate-700">“{d.comment}”</p> : null}
+                </li>
+              ))}
+            </ul>
+          </section>
+        ) : null}
+      </div>
+      <aside>
+        <h2 className="mb-3 font-semibold">Timeline</h2>
+        <Timeline events={view.timeline} />
+      </aside>
+    </div>
+  );
+}

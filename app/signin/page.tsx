@@ -1,0 +1,38 @@
+import type { Metadata } from "next";
+import { redirect } from "next/navigation";
+import { SignInButton } from "@/components/layout/auth-buttons";
+import { Alert } from "@/components/ui/alert";
+import { currentPrincipal } from "@/lib/auth/session";
+import { env } from "@/lib/env";
+
+export const metadata: Metadata = { title: "Sign in" };
+export const dynamic = "force-dynamic";
+
+const ERRORS: Record<string, string> = {
+  NoRole: "Your account signed in, but none of your groups gives you a role in Latchkey. Ask the platform team to add your group to the policy.",
+  NoEmail: "Your identity provider did not send an e-mail address. Ask the platform team to release the email claim.",
+  OAuthCallback: "The sign-in with your identity provider did not complete. Try again.",
+  OAuthSignin: "Latchkey could not reach your identity provider. Try again in a moment.",
+  AccessDenied: "Sign-in was refused.",
+  SessionRequired: "Sign in to continue.",
+};
+
+export default async function SignInPage({ searchParams }: { searchParams: Promise<{ error?: string; callbackUrl?: string }> }) {
+  const { error, callbackUrl } = await searchParams;
+  if (await currentPrincipal()) redirect("/catalog");
+  const safeCallback = callbackUrl?.startsWith("/") && !callbackUrl.startsWith("//") ? callbackUrl : "/catalog";
+  return (
+    <main className="flex min-h-screen items-center justify-center px-4">
+      <div className="w-full max-w-sm rounded-xl border border-slate-200 bg-white p-8 shadow-sm">
+        <h1 className="text-2xl font-bold tracking-tight">Latchkey</h1>
+        <p className="mt-1 mb-6 text-sm text-slate-600">Request, approve and receive expiring access. Every step is audited.</p>
+        {error ? (
+          <div className="mb-4">
+            <Alert tone="error">{ERRORS[error] ?? "Sign-in failed. Try again."}</Alert>
+          </div>
+        ) : null}
+        <SignInButton providerName={env().OIDC_PROVIDER_NAME} callbackUrl={safeCallback} />
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,31 @@
+"use client";
+
+import { useRouter } from "next/navigation";
+import { useState, useTransition } from "react";
+import { endSessionsAction } from "@/app/(portal)/admin/users/actions";
+import { Button } from "../ui/button";
+
+export function EndSessionsButton({ userId, email }: { userId: string; email: string }) {
+  const router = useRouter();
+  const [message, setMessage] = useState<string | null>(null);
+  const [pending, startTransition] = useTransition();
+  return (
+    <div className="flex items-center gap-3">
+      <Button
+        variant="secondary"
+        disabled={pending}
+        aria-label={`End all sessions of ${email}`}
+        onClick={() =>
+          startTransition(async () => {
+            const result = await endSessionsAction({ userId });
+            setMessage(result.ok ? `Ended ${result.data.ended} session(s).` : result.error);
+            router.refresh();
+          })
+        }
+      >
+        {pending ? "Ending…" : "End sessions"}
+      </Button>
+      {message ? <span role="status" className="text-xs text-slate-600">{message}</span> : null}
+    </div>
+  );
+}

@@ -1,0 +1,92 @@
+"use client";
+
+import { useRouter } from "next/navigation";
+import { useState, useTransition } from "react";
+import { cancelAction, decideAction, revokeAction } from "@/app/(portal)/requests/actions";
+import { Alert } from "../ui/alert";
+import { Button } from "../ui/button";
+import { inputClass } from "./field";
+
+/** Approve or reject with a comment. The server decides whether this person may. */
+export function DecisionPanel({ requestId }: { requestId: string }) {
+  const router = useRouter();
+  const [comment, setComment] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [pending, startTransition] = useTransition();
+  const submit = (decision: "approve" | "reject") =>
+    startTransition(async () => {
+      setError(null);
+      const result = await decideAction({ requestId, decision, comment });
+      if (!result.ok) setError(result.fieldErrors?.comment ?? result.error);
+      router.refresh();
+    });
+  return (
+    <section aria-labelledby="decide" className="space-y-3 rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
+      <h2 id="decide" className="font-semibold">
+        Your decision
+      </h2>
+      {error ? <Alert tone="error">{error}</Alert> : null}
+      <label htmlFor="comment" className="block text-sm font-semibold">
+        Comment <span className="font-normal text-slate-500">(required to reject)</span>
+      </label>
+      <textarea id="comment" rows={3} className={inputClass} value={comment} onChange={(e) => setComment(e.target.value)} />
+      <div className="flex gap-3">
+        <Button variant="success" disabled={pending} onClick={() => submit("approve")}>
+          {pending ? "Working…" : "Approve"}
+        </Button>
+        <Button variant="danger" disabled={pending} onClick={() => submit("reject")}>
+          Reject
+        </Button>
+      </div>
+    </section>
+  );
+}
+
+export function RevokeButton({ requestId }: { requestId: string }) {
+  const router = useRouter();
+  const [error, setError] = useState<string | null>(null);
+  const [pending, startTransition] = useTransition();
+  return (
+    <div className="space-y-2">
+      {error ? <Alert tone="error">{error}</Alert> : null}
+      <Button
+        variant="danger"
+        disabled={pending}
+        onClick={() => {
+          if (!window.confirm("Revoke this grant now? The credential stops working at once.")) return;
+          startTransition(async () => {
+            const result = await revokeAction({ requestId, reason: "revoked early from the portal" });
+            if (!result.ok) setError(result.error);
+            router.refresh();
+          });
+        }}
+      >
+        {pending ? "Revoking…" : "Revoke now"}
+      </Button>
+    </div>
+  );
+}
+
+export function CancelButton({ requestId }: { requestId: string }) {
+  const router = useRouter();
+  const [error, setError] = useState<string | null>(null);
+  const [pending, startTransition] = useTransition();
+  return (
+    <div className="space-y-2">
+      {error ? <Alert tone="error">{error}</Alert> : null}
+      <Button
+        variant="secondary"
+        disabled={pending}
+        onClick={() =>
+          startTransition(async () => {
+            const result = await cancelAction({ requestId });
+            if (!result.ok) setError(result.error);
+            router.refresh();
+          })
+        }
+      >
+        {pending ? "Cancelling…" : "Cancel request"}
+      </Button>
+    </div>
+  );
+}

@@ -1,0 +1,53 @@
+import type { RequestStatus } from "@prisma/client";
+import Link from "next/link";
+import { formatMinutes, formatTime } from "../ui/format";
+import { StatusBadge } from "../ui/status-badge";
+
+export interface RequestRow {
+  id: string;
+  targetTitle: string;
+  status: RequestStatus;
+  input: unknown;
+  durationSeconds: number;
+  createdAt: Date | string;
+  justification: string;
+  requester: { email: string };
+}
+
+export function RequestTable({ rows, showRequester }: { rows: RequestRow[]; showRequester?: boolean }) {
+  return (
+    <div className="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
+      <table className="w-full text-left text-sm">
+        <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
+          <tr>
+            <th className="px-4 py-2">Target</th>
+            {showRequester ? <th className="px-4 py-2">Requester</th> : null}
+            <th className="px-4 py-2">Role</th>
+            <th className="px-4 py-2">Duration</th>
+            <th className="px-4 py-2">Requested</th>
+            <th className="px-4 py-2">Status</th>
+          </tr>
+        </thead>
+        <tbody className="divide-y divide-slate-100">
+          {rows.map((r) => (
+            <tr key={r.id} data-testid="request-row" className="hover:bg-slate-50">
+              <td className="px-4 py-2">
+                <Link href={`/requests/${r.id}`} className="font-medium text-indigo-700 hover:underline">
+                  {r.targetTitle}
+                </Link>
+                <p className="max-w-xs truncate text-xs text-slate-500">{r.justification}</p>
+              </td>
+              {showRequester ? <td className="px-4 py-2">{r.requester.email}</td> : null}
+              <td className="px-4 py-2">{String((r.input as Record<string, unknown>).role ?? "—")}</td>
+              <td className="px-4 py-2">{formatMinutes(r.durationSeconds)}</td>
+              <td className="px-4 py-2 whitespace-nowrap">{formatTime(r.createdAt)}</td>
+              <td className="px-4 py-2">
+                <StatusBadge status={r.status} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

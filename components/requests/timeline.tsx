@@ -1,0 +1,65 @@
+import type { RequestStatus } from "@prisma/client";
+import { formatTime } from "../ui/format";
+
+export interface TimelineEvent {
+  id: string;
+  occurredAt: Date;
+  actorType: string;
+  actorEmail: string | null;
+  action: string;
+  fromStatus: RequestStatus | null;
+  toStatus: RequestStatus | null;
+  data: unknown;
+}
+
+const LABELS: Record<string, string> = {
+  "request.created": "Requested",
+  "request.approval_recorded": "Approval recorded",
+  "request.approved": "Approved",
+  "request.rejected": "Rejected",
+  "request.cancelled": "Cancelled",
+  "request.executing": "Carrying out",
+  "credential.issued": "Credential issued",
+  "credential.revealed": "Credential shown to its owner",
+  "grant.activated": "Access active",
+  "grant.expired": "Expired",
+  "grant.revoked": "Revoked",
+};
+
+export function actionLabel(action: string): string {
+  return LABELS[action] ?? action;
+}
+
+function detail(data: unknown): string | null {
+  if (!data || typeof data !== "object") return null;
+  const d = data as Record<string, unknown>;
+  if (typeof d.comment === "string" && d.comment) return `“${d.comment}”`;
+  if (typeof d.reason === "string") return d.reason;
+  if (typeof d.jti === "string") return `jti ${d.jti}`;
+  return null;
+}
+
+export function Timeline({ events }: { events: TimelineEvent[] }) {
+  return (
+    <ol aria-label="Timeline" className="relative space-y-4 border-l border-slate-200 pl-5">
+      {events.map((e) => (
+        <li key={e.id} data-testid="timeline-event" className="relative">
+          <span className="absolute top-1.5 -left-[25px] h-2.5 w-2.5 rounded-full bg-slate-400" aria-hidden />
+          <p className="text-sm">
+            <span className="font-semibold">{actionLabel(e.action)}</span>
+            {e.fromStatus || e.toStatus ? (
+              <span className="text-slate-500">
+                {" "}
+                · {e.fromStatus ?? "new"} → {e.toStatus}
+              </span>
+            ) : null}
+          </p>
+          <p className="text-xs text-slate-500">
+            {formatTime(e.occurredAt)} · {e.actorType === "system" ? "Latchkey" : (e.actorEmail ?? e.actorType)}
+          </p>
+          {detail(e.data) ? <p className="mt-0.5 text-sm text-slate-700">{detail(e.data)}</p> : null}
+        </li>
+      ))}
+    </ol>
+  );
+}

@@ -1,0 +1,45 @@
+import "server-only";
+import type { z } from "zod";
+import { currentPrincipal } from "../auth/session";
+import { DomainError, type Result } from "../errors";
+import type { Principal } from "../policy/evaluate";
+import type { Role } from "../policy/schema";
+
+/**
+ * The one wrapper for server actions: authenticate, check the role, validate with zod,
+ * run one lib/ function, and map its outcome. Known failures keep their message; anything
+ * else is logged with context and reported generically.
+ */
+export function safeAction<S extends z.ZodType, T>(definition: {
+  name: string;
+  input: S;
+  roles?: Role[];
+  run: (who: Principal, input: z.infer<S>) => Promise<T>;
+}): (raw: z.input<S>) => Promise<Result<T>> {
+  return async (raw) => {
+    const who = await currentPrincipal();
+    if (!who) return { ok: false, code: "unauthenticated", error: "Your session has ended. Sign in again." };
+    if (definition.roles && !definition.roles.some((r) => who.roles.includes(r))) {
+      return { ok: false, code: "forbidden", error: `This needs the ${definition.roles.join(" or ")} role.` };
+    }
+    const parsed = definition.input.safeParse(raw);
+    if (!parsed.success) {
+      const fieldErrors: Record<string, string> = {};
+      for (const issue of parsed.error.issues) fieldErrors[String(issue.path[0] ?? "form")] ??= issue.message;
+      return { ok: false, code: "invalid", error: "Some fields need attention.", fieldErrors };
+    }
+    try {
+      return { ok: true, data: await definition.run(who, parsed.data) };
+    } catch (error) {
+      return toFailure(error, { action: definition.name, user: who.email });
+    }
+  };
+}
+
+export function toFailure(error: unknown, context: Record<string, string>): Result<never> {
+  if (error instanceof DomainError) {
+    return { ok: false, code: error.code, error: error.message, fieldErrors: error.fieldErrors };
+  }
+  console.error("[action] unexpected failure", context, error);
+  return { ok: false, code: "internal", error: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening." };
+}

@@ -1,0 +1,24 @@
+import "server-only";
+import { recordEvent } from "../audit/record";
+import { db } from "../db";
+import { notFound } from "../errors";
+import type { Principal } from "../policy/evaluate";
+
+export async function listUsers() {
+  const users = await db.user.findMany({
+    orderBy: { email: "asc" },
+    select: { id: true, email: true, name: true, groups: true, roles: true, lastSignInAt: true, _count: { select: { sessions: { where: { expires: { gt: new Date() } } } } } },
+  });
+  return users.map(({ _count, ...u }) => ({ ...u, activeSessions: _count.sessions }));
+}
+
+/** Signs a person out everywhere: their sessions end now. Their next sign-in refreshes their roles. */
+export async function endSessions(admin: Principal, userId: string): Promise<{ ended: number }> {
+  return db.$transaction(async (tx) => {
+    const user = await tx.user.findUnique({ where: { id: userId } });
+    if (!user) throw notFound("User");
+    const { count } = await tx.session.deleteMany({ where: { userId } });
+    await recordEvent(tx, { actor: { type: "human", id: admin.id, email: admin.email }, action: "auth.sessions_ended", data: { userId, email: user.email, sessions: count } });
+    return { ended: count };
+  });
+}

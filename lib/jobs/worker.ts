@@ -1,0 +1,27 @@
+import type PgBoss from "pg-boss";
+import { expireGrant, sweepExpiredGrants } from "../approvals/engine";
+import { createBoss, QUEUES, type ExpireGrantJob } from "./queue";
+
+/**
+ * The background worker: expires grants when their time is up. Jobs live in Postgres, so
+ * a restart loses nothing, and several workers can run side by side.
+ */
+export async function startWorker(connectionString: string, options: { pollingIntervalSeconds?: number } = {}): Promise<PgBoss> {
+  const boss = createBoss(connectionString, { worker: true });
+  await boss.start();
+  const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 1;
+  await boss.work<ExpireGrantJob>(QUEUES.expireGrant, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+    if (!job) return;
+    const outcome = await expireGrant(job.data.requestId);
+    // A job that runs a little early (clock skew between hosts) is re-queued for the rest.
+    if (outcome === "not-due") throw new Error(`grant ${job.data.requestId} is not due yet`);
+  });
+  await boss.work(QUEUES.sweepExpired, { pollingIntervalSeconds: 5 }, async () => {
+    const n = await sweepExpiredGrants();
+    if (n > 0) console.log(`[worker] sweep expired ${n} grant(s) whose job had gone missing`);
+  });
+  await boss.schedule(QUEUES.sweepExpired, "* * * * *");
+  // Catch up at once on anything that fell due while no worker was running.
+  await sweepExpiredGrants();
+  return boss;
+}

@@ -1,0 +1,133 @@
+/**
+ * Runs Latchkey with everything it needs on embedded defaults:
+ *   npm run dev     next dev, with hot reload
+ *   npm start       next start (after npm run build)
+ * DATABASE_URL unset: an embedded PostgreSQL under .data/postgres (kept across restarts).
+ * OIDC_ISSUER unset: the local OpenID Provider with the demo users.
+ * Secrets not given are generated once into .data/dev-secrets.json (development only).
+ * Then: migrations, job queues, the background worker, and the web server.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { DEMO_PASSWORD, DEMO_USERS } from "./support/demo-users";
+import { startEmbeddedPostgres } from "./support/embedded-postgres";
+import { startLocalIdp } from "./support/local-idp";
+import { prepareDatabase } from "./support/prepare-database";
+
+const production = process.argv.includes("--prod");
+const root = process.cwd();
+const dataDir = path.resolve(process.env.LATCHKEY_DATA_DIR ?? path.join(root, ".data"));
+const port = Number(process.env.PORT ?? 3000);
+const idpPort = Number(process.env.LATCHKEY_LOCAL_IDP_PORT ?? 3001);
+const cleanups: Array<() => Promise<unknown>> = [];
+let web: ChildProcess | undefined;
+
+function log(message: string) {
+  console.log(`[latchkey] ${message}`);
+}
+
+function devSecrets(): Record<string, string> {
+  const file = path.join(dataDir, "dev-secrets.json");
+  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
+  const secrets = {
+    NEXTAUTH_SECRET: randomBytes(32).toString("base64url"),
+    LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    OIDC_CLIENT_SECRET: randomBytes(24).toString("base64url"),
+  };
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+async function main() {
+  mkdirSync(dataDir, { recursive: true });
+  process.env.NEXTAUTH_URL ??= `http://localhost:${port}`;
+  const usesLocalIdp = !process.env.OIDC_ISSUER;
+  const missingSecrets = ["NEXTAUTH_SECRET", "LATCHKEY_ENCRYPTION_KEY", ...(usesLocalIdp ? ["OIDC_CLIENT_SECRET"] : [])].filter((k) => !process.env[k]);
+  if (missingSecrets.length > 0) {
+    if (production && !usesLocalIdp) throw new Error(`Set ${missingSecrets.join(", ")}: generated secrets are for local use only.`);
+    const secrets = devSecrets();
+    for (const key of missingSecrets) process.env[key] = secrets[key];
+  }
+
+  if (!process.env.DATABASE_URL) {
+    log("DATABASE_URL is not set: starting the embedded PostgreSQL (data in .data/postgres)");
+    const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, "postgres"), port: Number(process.env.LATCHKEY_EMBEDDED_PG_PORT ?? 54329), persistent: true, quiet: true });
+    cleanups.push(() => pg.stop());
+    process.env.DATABASE_URL = pg.adminUrl.replace(/\/postgres$/, "/latchkey");
+  }
+
+  if (usesLocalIdp) {
+    process.env.OIDC_CLIENT_ID ??= "latchkey-local";
+    const idp = await startLocalIdp({
+      port: idpPort,
+      clientId: process.env.OIDC_CLIENT_ID,
+      clientSecret: process.env.OIDC_CLIENT_SECRET!,
+      redirectUris: [`${process.env.NEXTAUTH_URL}/api/auth/callback/oidc`],
+    });
+    cleanups.push(() => idp.close());
+    process.env.OIDC_ISSUER = idp.issuer;
+    log(`local OpenID Provider at ${idp.issuer}`);
+  }
+
+  // Validate the whole configuration and the policy before anything listens.
+  const { env } = await import("../lib/env");
+  const { policy } = await import("../lib/policy/current");
+  env();
+  policy();
+
+  const { applied } = await prepareDatabase(process.env.DATABASE_URL);
+  log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema is up to date");
+  const { seed } = await import("./support/seed");
+  await seed();
+
+  if (process.env.LATCHKEY_WORKER !== "off") {
+    const { startWorker } = await import("../lib/jobs/worker");
+    const boss = await startWorker(process.env.DATABASE_URL);
+    cleanups.unshift(() => boss.stop({ graceful: true, timeout: 5000 }));
+    log("worker started (grant expiry)");
+  }
+
+  const nextBin = path.join(root, "node_modules", ".bin", "next");
+  web = spawn(nextBin, [production ? "start" : "dev", "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, LATCHKEY_WORKER: "off" },
+  });
+  web.on("exit", (code) => {
+    log(`web server exited (${code ?? "signal"})`);
+    void shutdown(code ?? 1);
+  });
+
+  const url = `http://localhost:${port}`;
+  for (let i = 0; i < 600; i++) {
+    try {
+      const res = await fetch(`${url}/api/health`);
+      if (res.ok) break;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  console.log(`
+  Latchkey is running: ${url}
+${usesLocalIdp ? `  Sign in through the local identity provider; every demo user's password is "${DEMO_PASSWORD}":
+${DEMO_USERS.map((u) => `    ${u.email.padEnd(20)} ${u.groups.join(", ")}`).join("\n")}
+` : ""}`);
+}
+
+let stopping = false;
+async function shutdown(code: number) {
+  if (stopping) return;
+  stopping = true;
+  web?.kill("SIGTERM");
+  for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+  process.exit(code);
+}
+
+process.on("SIGINT", () => void shutdown(0));
+process.on("SIGTERM", () => void shutdown(0));
+main().catch(async (error) => {
+  console.error(`[latchkey] could not start:\n${error instanceof Error ? error.message : String(error)}`);
+  await shutdown(1);
+});
