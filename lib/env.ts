@@ -32,7 +32,10 @@ export class ConfigError extends Error {}
 export function parseEnv(source: Record<string, string | undefined>): Env {
   const result = schema.safeParse(source);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    const lines = result.error.issues.map((i) => {
+      const name = i.path.join(".");
+      return `  ${name}: ${source[name] === undefined ? "is not set" : i.message}`;
+    });
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}\nSee the README's table of environment variables.`);
   }
   return result.data;

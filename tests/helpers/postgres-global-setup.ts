@@ -1,0 +1,31 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { TestProject } from "vitest/node";
+import { startEmbeddedPostgres } from "../../scripts/support/embedded-postgres";
+
+/**
+ * One PostgreSQL server for the run: DATABASE_URL's server when it is set, otherwise an
+ * embedded one in a temporary folder. Each test file creates and drops its own database.
+ */
+declare module "vitest" {
+  export interface ProvidedContext {
+    pgAdminUrl: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  if (process.env.DATABASE_URL) {
+    const admin = new URL(process.env.DATABASE_URL);
+    admin.pathname = "/postgres";
+    project.provide("pgAdminUrl", admin.toString());
+    return;
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-pg-"));
+  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "data"), persistent: false, quiet: true });
+  project.provide("pgAdminUrl", pg.adminUrl);
+  return async () => {
+    await pg.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+}
