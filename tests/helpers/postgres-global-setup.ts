@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
@@ -22,6 +22,8 @@ export default async function setup(project: TestProject) {
     return;
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-pg-"));
+  // As root, Postgres runs as the `postgres` user, which must be able to enter this folder.
+  await chmod(dir, 0o755);
   const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "data"), persistent: false, quiet: true });
   project.provide("pgAdminUrl", pg.adminUrl);
   return async () => {

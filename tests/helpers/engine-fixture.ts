@@ -1,0 +1,43 @@
+import type { PrismaClient } from "@prisma/client";
+import { createTestDatabase } from "./database";
+import { setTestEnvironment } from "./environment";
+import type { Principal } from "@/lib/policy/evaluate";
+import type { Role } from "@/lib/policy/schema";
+
+/**
+ * An engine wired to a fresh database of its own. Modules are imported after the
+ * environment is set, so lib/env.ts reads this file's configuration.
+ */
+export async function engineFixture() {
+  const database = await createTestDatabase();
+  setTestEnvironment(database.url);
+  const { db, disconnectDb } = await import("@/lib/db");
+  const { stopSender } = await import("@/lib/jobs/queue");
+  const { rolesForGroups } = await import("@/lib/policy/evaluate");
+  const { policy } = await import("@/lib/policy/current");
+
+  async function user(email: string, groups: string[]): Promise<Principal> {
+    const roles = rolesForGroups(policy(), groups) as Role[];
+    const row = await db.user.upsert({ where: { email }, create: { email, name: email, groups, roles }, update: { groups, roles } });
+    return { id: row.id, email, groups, roles };
+  }
+
+  return {
+    db: db as PrismaClient,
+    url: database.url,
+    user,
+    async close() {
+      await stopSender();
+      await disconnectDb();
+      await database.drop();
+    },
+  };
+}
+
+export const validInput = (overrides: Record<string, unknown> = {}) => ({
+  targetId: "payments-api-staging",
+  role: "read",
+  durationMinutes: 60,
+  justification: "Investigating INC-1234: payment retries failing",
+  ...overrides,
+});
