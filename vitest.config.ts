@@ -33,7 +33,6 @@ export default defineConfig({
           globalSetup: ["tests/helpers/postgres-global-setup.ts", "tests/helpers/portal-global-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 600_000,
-          fileParallelism: false,
         },
       },
     ],

@@ -19,6 +19,7 @@ export default async function setup(project: TestProject) {
     const admin = new URL(process.env.DATABASE_URL);
     admin.pathname = "/postgres";
     project.provide("pgAdminUrl", admin.toString());
+    process.env.LATCHKEY_TEST_PG_ADMIN_URL = admin.toString();
     return;
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-pg-"));
@@ -26,6 +27,8 @@ export default async function setup(project: TestProject) {
   await chmod(dir, 0o755);
   const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "data"), persistent: false, quiet: true });
   project.provide("pgAdminUrl", pg.adminUrl);
+  // Read by the portal's global setup, which runs next in this process.
+  process.env.LATCHKEY_TEST_PG_ADMIN_URL = pg.adminUrl;
   return async () => {
     await pg.stop();
     await rm(dir, { recursive: true, force: true });

@@ -1,0 +1,233 @@
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import pg from "pg";
+import type { Browser, Page, Request } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { launchBrowser, screenshot, signIn } from "../helpers/browser";
+
+const baseUrl = inject("baseUrl");
+const databaseUrl = inject("e2eDatabaseUrl");
+let browser: Browser;
+let alice: Page, bob: Page, carol: Page, dave: Page;
+let requestId: string;
+let capturedApprove: { url: string; headers: Record<string, string>; body: string } | undefined;
+
+async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  browser = await launchBrowser();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe("temporary access, end to end in Chromium with real OIDC sign-in", () => {
+  it("signs people in through the local OpenID Provider with the roles of their groups", async () => {
+    ({ page: alice } = await signIn(browser, baseUrl, "alice@example.com", "01-alice"));
+    await expect.poll(() => alice.getByTestId("signed-in-as").textContent()).toContain("alice@example.com (requester)");
+    ({ page: bob } = await signIn(browser, baseUrl, "bob@example.com"));
+    await expect.poll(() => bob.getByTestId("signed-in-as").textContent()).toContain("(requester, approver)");
+    ({ page: carol } = await signIn(browser, baseUrl, "carol@example.com"));
+    await expect.poll(() => carol.getByTestId("signed-in-as").textContent()).toContain("(auditor)");
+    const users = await query<{ email: string; roles: string[] }>(`SELECT email, roles FROM "User" ORDER BY email`);
+    expect(users).toEqual([
+      { email: "alice@example.com", roles: ["requester"] },
+      { email: "bob@example.com", roles: ["requester", "approver"] },
+      { email: "carol@example.com", roles: ["auditor"] },
+    ]);
+    expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'auth.signed_in'`)).toHaveLength(3);
+  });
+
+  it("refuses a wrong password at the identity provider", async () => {
+    const context = await browser.newContext({ baseURL: baseUrl });
+    const page = await context.newPage();
+    await page.goto("/signin");
+    await page.getByRole("button", { name: /Sign in with/ }).click();
+    await page.waitForURL(/\/interaction\//);
+    await page.fill("#email", "alice@example.com");
+    await page.fill("#password", "wrong");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("Unknown e-mail or wrong password.");
+    await context.close();
+  });
+
+  it("Bob's inbox starts empty and Carol's catalog offers her nothing", async () => {
+    await bob.goto("/approvals");
+    await expect.poll(() => bob.getByText("Nothing waiting for you").count()).toBe(1);
+    await screenshot(bob, "02-bob-inbox-empty");
+    await expect.poll(() => carol.getByText("Nothing you can request").count()).toBe(1);
+    expect(await carol.getByRole("link", { name: "Catalog" }).count()).toBe(0);
+    await screenshot(carol, "03-carol-catalog-empty");
+  });
+
+  it("Alice's form checks every field in the browser before anything is sent", async () => {
+    await alice.goto("/catalog");
+    await screenshot(alice, "04-alice-catalog");
+    await alice.getByRole("link", { name: /Temporary access/ }).click();
+    await alice.waitForURL(/\/catalog\/temporary-access/);
+    await alice.selectOption("#targetId", "payments-api-production");
+    await alice.fill("#durationMinutes", "600");
+    await alice.fill("#justification", "short");
+    await alice.getByRole("button", { name: "Submit request" }).click();
+    await expect.poll(() => alice.getByTestId("error-durationMinutes").textContent()).toBe("Duration must be between 15 min and 2 h for payments-api (production).");
+    expect(await alice.getByTestId("error-justification").textContent()).toBe("Say why you need this access (at least 10 characters).");
+    expect(await alice.locator("#durationMinutes").getAttribute("aria-invalid")).toBe("true");
+    await screenshot(alice, "05-alice-form-errors");
+    expect(await query(`SELECT 1 FROM "AccessRequest"`)).toHaveLength(0);
+  });
+
+  it("Alice submits; Bob's inbox shows it without a reload", async () => {
+    await alice.fill("#durationMinutes", "45");
+    await alice.getByLabel("write").check();
+    await alice.fill("#justification", "Rotate the payments webhook secret for CHG-4411");
+    await screenshot(alice, "06-alice-form-filled");
+    await alice.getByRole("button", { name: "Submit request" }).click();
+    await alice.waitForURL(/\/requests\/[a-z0-9]+$/);
+    requestId = alice.url().split("/").pop()!;
+    await expect.poll(() => alice.getByTestId("status").first().textContent()).toBe("pending");
+    expect(await alice.getByText("You cannot approve your own request.").count()).toBe(1);
+    await screenshot(alice, "07-alice-request-pending");
+
+    // Bob's inbox page has been open all along; it refreshes by itself.
+    await expect.poll(() => bob.getByTestId("request-row").count(), { timeout: 15_000 }).toBe(1);
+    expect(await bob.getByTestId("request-row").textContent()).toContain("alice@example.com");
+    await screenshot(bob, "08-bob-inbox");
+  });
+
+  it("Bob sees who asked for what, for how long and why, and approves", async () => {
+    await bob.getByRole("link", { name: "payments-api (production)" }).click();
+    await bob.waitForURL(`${baseUrl}/requests/${requestId}`);
+    expect(await bob.getByText("alice@example.com").count()).toBeGreaterThan(0);
+    expect(await bob.getByTestId("request-role").textContent()).toBe("write");
+    expect(await bob.getByText("45 min").count()).toBe(1);
+    expect(await bob.getByTestId("justification").textContent()).toBe("Rotate the payments webhook secret for CHG-4411");
+    await screenshot(bob, "09-bob-request");
+    bob.on("request", (req: Request) => {
+      const headers = req.headers();
+      if (req.method() === "POST" && headers["next-action"] && !capturedApprove) capturedApprove = { url: req.url(), headers, body: req.postData() ?? "" };
+    });
+    await bob.fill("#comment", "Approved for CHG-4411");
+    await bob.getByRole("button", { name: "Approve" }).click();
+    await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
+    await screenshot(bob, "10-bob-approved");
+  });
+
+  it("the server refuses Alice and Carol even when they replay the approval by hand", async () => {
+    expect(capturedApprove?.body).toContain("approve");
+    for (const [page, message] of [
+      [alice, "You cannot approve your own request."],
+      [carol, "Your role does not allow approving requests."],
+    ] as const) {
+      const response = await page.context().request.post(capturedApprove!.url, {
+        headers: {
+          "next-action": capturedApprove!.headers["next-action"]!,
+          "next-router-state-tree": capturedApprove!.headers["next-router-state-tree"] ?? "",
+          "content-type": capturedApprove!.headers["content-type"] ?? "text/plain;charset=UTF-8",
+          accept: "text/x-component",
+          origin: baseUrl,
+        },
+        data: capturedApprove!.body,
+      });
+      expect(await response.text()).toContain(message);
+    }
+    expect(await query(`SELECT approver.email FROM "Approval" a JOIN "User" approver ON approver.id = a."approverId"`)).toEqual([{ email: "bob@example.com" }]);
+    expect(await query(`SELECT 1 FROM "Credential"`)).toHaveLength(1);
+  });
+
+  it("Alice sees her credential once, with a countdown, and it verifies against the JWKS", async () => {
+    await alice.reload();
+    await expect.poll(() => alice.getByTestId("status").first().textContent()).toBe("active");
+    await alice.getByRole("button", { name: "Reveal credential" }).click();
+    const token = (await alice.getByTestId("credential-token").inputValue({ timeout: 15_000 })).trim();
+    expect(await alice.getByRole("button", { name: "Copy credential" }).count()).toBe(1);
+    const first = await alice.getByTestId("countdown").last().textContent();
+    await alice.waitForTimeout(1500);
+    expect(await alice.getByTestId("countdown").last().textContent()).not.toBe(first);
+    await screenshot(alice, "11-alice-credential");
+
+    const jwks = createRemoteJWKSet(new URL(`${baseUrl}/.well-known/jwks.json`));
+    const { payload, protectedHeader } = await jwtVerify(token, jwks, { algorithms: ["RS256"], issuer: baseUrl, audience: "payments-api-production" });
+    const [row] = await query<{ id: string; kid: string; activatedAt: Date; expiresAt: Date }>(
+      `SELECT c.id, c.kid, r."activatedAt", r."expiresAt" FROM "Credential" c JOIN "AccessRequest" r ON r.id = c."requestId"`,
+    );
+    expect(payload).toMatchObject({ sub: "alice@example.com", target: "payments-api-production", role: "write", jti: row!.id });
+    expect(protectedHeader.kid).toBe(row!.kid);
+    expect(decodeProtectedHeader(token).alg).toBe("RS256");
+    expect(payload.exp! - payload.iat!).toBe(45 * 60);
+    expect(payload.exp).toBe(Math.floor(row!.expiresAt.getTime() / 1000));
+
+    await alice.reload();
+    await expect.poll(() => alice.getByTestId("credential-meta").textContent()).toContain("shown to its owner");
+    expect(await alice.getByRole("button", { name: "Reveal credential" }).count()).toBe(0);
+    expect(await alice.content()).not.toContain(token);
+    await screenshot(alice, "12-alice-credential-metadata");
+  });
+
+  it("Carol browses the history with filters and reads the request's timeline", async () => {
+    await carol.goto("/history");
+    await expect.poll(() => carol.getByTestId("history-row").count()).toBeGreaterThanOrEqual(8);
+    await screenshot(carol, "13-carol-history");
+    await carol.fill("input[name=actor]", "bob@");
+    await carol.getByRole("button", { name: "Filter" }).click();
+    await carol.waitForURL(/actor=bob/);
+    const bobRows = await carol.getByTestId("history-row").allTextContents();
+    expect(bobRows.length).toBeGreaterThanOrEqual(2);
+    for (const row of bobRows) expect(row).toContain("bob@example.com");
+    await carol.goto("/history?status=active");
+    expect(await carol.getByTestId("history-row").allTextContents()).toEqual([expect.stringContaining("Access active")]);
+    await carol.goto("/history?from=2020-01-01&to=2020-12-31");
+    expect(await carol.getByText("No events match these filters").count()).toBe(1);
+    await carol.goto("/history?from=yesterday");
+    expect(await carol.getByRole("alert").textContent()).toContain("Use a date like");
+    await carol.goto(`/requests/${requestId}`);
+    const timeline = await carol.getByTestId("timeline-event").allTextContents();
+    expect(timeline.map((t) => t.split("·")[0]!.trim())).toEqual(["Requested", "Approved", "Carrying out", "Credential issued", "Access active", "Credential shown to its owner"]);
+    expect(await carol.getByRole("button", { name: "Approve" }).count()).toBe(0);
+    await screenshot(carol, "14-carol-timeline");
+    await carol.goto("/approvals");
+    expect(await carol.getByText("Your role does not include approving requests.").count()).toBe(1);
+  });
+
+  it("Alice revokes early; the grant ends at once", async () => {
+    alice.once("dialog", (d) => void d.accept());
+    await alice.getByRole("button", { name: "Revoke now" }).click();
+    await expect.poll(() => alice.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("revoked");
+    await screenshot(alice, "15-alice-revoked");
+    const [row] = await query<{ revokedAt: Date | null }>(`SELECT "revokedAt" FROM "Credential"`);
+    expect(row!.revokedAt).not.toBeNull();
+  });
+
+  it("Dave, an admin, ends Alice's sessions and she must sign in again", async () => {
+    ({ page: dave } = await signIn(browser, baseUrl, "dave@example.com"));
+    await dave.goto("/admin/users");
+    await screenshot(dave, "16-dave-users");
+    await dave.getByRole("button", { name: "End all sessions of alice@example.com" }).click();
+    await expect.poll(() => dave.getByRole("status").first().textContent()).toContain("Ended 1 session(s).");
+    await alice.goto("/requests");
+    await alice.waitForURL(/\/signin/);
+    await screenshot(alice, "17-alice-signed-out");
+    expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'auth.sessions_ended'`)).toHaveLength(1);
+  });
+
+  it("pages and routes refuse visitors without a session", async () => {
+    const context = await browser.newContext({ baseURL: baseUrl });
+    const page = await context.newPage();
+    for (const path of ["/catalog", "/requests", "/approvals", "/history", "/admin/users", `/requests/${requestId}`]) {
+      await page.goto(path);
+      expect(page.url(), path).toContain("/signin");
+    }
+    const inbox = await context.request.get("/api/inbox");
+    expect(inbox.status()).toBe(401);
+    const jwks = await context.request.get("/.well-known/jwks.json");
+    expect(jwks.status()).toBe(200);
+    expect(JSON.stringify(await jwks.json())).not.toMatch(/"d":/);
+    await context.close();
+  });
+});
