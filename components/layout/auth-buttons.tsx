@@ -3,13 +3,15 @@
 import { signIn, signOut } from "next-auth/react";
 import { useState } from "react";
 import { Button } from "../ui/button";
+import { useHydrated } from "../ui/use-hydrated";
 
 export function SignInButton({ providerName, callbackUrl }: { providerName: string; callbackUrl: string }) {
   const [busy, setBusy] = useState(false);
+  const hydrated = useHydrated();
   return (
     <Button
       className="w-full"
-      disabled={busy}
+      disabled={busy || !hydrated}
       onClick={() => {
         setBusy(true);
         void signIn("oidc", { callbackUrl });

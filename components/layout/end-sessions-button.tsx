@@ -4,16 +4,18 @@ import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
 import { endSessionsAction } from "@/app/(portal)/admin/users/actions";
 import { Button } from "../ui/button";
+import { useHydrated } from "../ui/use-hydrated";
 
 export function EndSessionsButton({ userId, email }: { userId: string; email: string }) {
   const router = useRouter();
   const [message, setMessage] = useState<string | null>(null);
   const [pending, startTransition] = useTransition();
+  const hydrated = useHydrated();
   return (
     <div className="flex items-center gap-3">
       <Button
         variant="secondary"
-        disabled={pending}
+        disabled={pending || !hydrated}
         aria-label={`End all sessions of ${email}`}
         onClick={() =>
           startTransition(async () => {

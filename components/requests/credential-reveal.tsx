@@ -5,6 +5,7 @@ import { useEffect, useState, useTransition } from "react";
 import { revealCredentialAction } from "@/app/(portal)/requests/actions";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
+import { useHydrated } from "../ui/use-hydrated";
 
 function remaining(expiresAt: string, now: number): string {
   const s = Math.max(0, Math.floor((new Date(expiresAt).getTime() - now) / 1000));
@@ -35,6 +36,7 @@ export function CredentialReveal({ requestId }: { requestId: string }) {
   const [error, setError] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
   const [pending, startTransition] = useTransition();
+  const hydrated = useHydrated();
 
   if (token) {
     return (
@@ -62,7 +64,7 @@ export function CredentialReveal({ requestId }: { requestId: string }) {
       {error ? <Alert tone="error">{error}</Alert> : null}
       <p className="text-sm text-slate-700">Your credential is ready. It is shown once; reveal it when you are ready to copy it.</p>
       <Button
-        disabled={pending}
+        disabled={pending || !hydrated}
         onClick={() =>
           startTransition(async () => {
             const result = await revealCredentialAction({ requestId });

@@ -5,6 +5,7 @@ import { useState, useTransition } from "react";
 import { cancelAction, decideAction, revokeAction } from "@/app/(portal)/requests/actions";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
+import { useHydrated } from "../ui/use-hydrated";
 import { inputClass } from "./field";
 
 /** Approve or reject with a comment. The server decides whether this person may. */
@@ -13,6 +14,7 @@ export function DecisionPanel({ requestId }: { requestId: string }) {
   const [comment, setComment] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [pending, startTransition] = useTransition();
+  const hydrated = useHydrated();
   const submit = (decision: "approve" | "reject") =>
     startTransition(async () => {
       setError(null);
@@ -31,10 +33,10 @@ export function DecisionPanel({ requestId }: { requestId: string }) {
       </label>
       <textarea id="comment" rows={3} className={inputClass} value={comment} onChange={(e) => setComment(e.target.value)} />
       <div className="flex gap-3">
-        <Button variant="success" disabled={pending} onClick={() => submit("approve")}>
+        <Button variant="success" disabled={pending || !hydrated} onClick={() => submit("approve")}>
           {pending ? "Working…" : "Approve"}
         </Button>
-        <Button variant="danger" disabled={pending} onClick={() => submit("reject")}>
+        <Button variant="danger" disabled={pending || !hydrated} onClick={() => submit("reject")}>
           Reject
         </Button>
       </div>
@@ -46,12 +48,13 @@ export function RevokeButton({ requestId }: { requestId: string }) {
   const router = useRouter();
   const [error, setError] = useState<string | null>(null);
   const [pending, startTransition] = useTransition();
+  const hydrated = useHydrated();
   return (
     <div className="space-y-2">
       {error ? <Alert tone="error">{error}</Alert> : null}
       <Button
         variant="danger"
-        disabled={pending}
+        disabled={pending || !hydrated}
         onClick={() => {
           if (!window.confirm("Revoke this grant now? The credential stops working at once.")) return;
           startTransition(async () => {
@@ -71,12 +74,13 @@ export function CancelButton({ requestId }: { requestId: string }) {
   const router = useRouter();
   const [error, setError] = useState<string | null>(null);
   const [pending, startTransition] = useTransition();
+  const hydrated = useHydrated();
   return (
     <div className="space-y-2">
       {error ? <Alert tone="error">{error}</Alert> : null}
       <Button
         variant="secondary"
-        disabled={pending}
+        disabled={pending || !hydrated}
         onClick={() =>
           startTransition(async () => {
             const result = await cancelAction({ requestId });

@@ -7,6 +7,7 @@ import { temporaryAccessSchema } from "@/lib/workflows/temporary-access/schema";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { formatMinutes } from "../ui/format";
+import { useHydrated } from "../ui/use-hydrated";
 import { Field, inputClass } from "./field";
 
 export interface TargetOption {
@@ -27,14 +28,14 @@ function validate(values: Record<string, string>, target: TargetOption | undefin
   const parsed = temporaryAccessSchema.safeParse(values);
   const errors: Errors = {};
   if (!parsed.success) for (const issue of parsed.error.issues) errors[String(issue.path[0])] ??= issue.message;
-  if (parsed.success && target) {
-    if (!target.roles.includes(parsed.data.role)) errors.role = `Role must be one of: ${target.roles.join(", ")}.`;
-    const m = parsed.data.durationMinutes;
-    if (m < target.minMinutes || m > target.maxMinutes) {
+  if (target) {
+    if (!errors.role && !target.roles.includes(values.role ?? "")) errors.role = `Role must be one of: ${target.roles.join(", ")}.`;
+    const minutes = Number(values.durationMinutes);
+    if (!errors.durationMinutes && (minutes < target.minMinutes || minutes > target.maxMinutes)) {
       errors.durationMinutes = `Duration must be between ${formatMinutes(target.minMinutes * 60)} and ${formatMinutes(target.maxMinutes * 60)} for ${target.title}.`;
     }
   }
-  return Object.keys(errors).length ? { errors } : { errors, data: parsed.success ? parsed.data : undefined };
+  return parsed.success && Object.keys(errors).length === 0 ? { errors, data: parsed.data } : { errors };
 }
 
 export function TemporaryAccessForm({ workflowId, targets }: { workflowId: string; targets: TargetOption[] }) {
@@ -43,6 +44,7 @@ export function TemporaryAccessForm({ workflowId, targets }: { workflowId: strin
   const [errors, setErrors] = useState<Errors>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [pending, startTransition] = useTransition();
+  const ready = useHydrated();
   const target = targets.find((t) => t.id === values.targetId);
 
   const set = (name: string, value: string) => {
@@ -128,7 +130,7 @@ export function TemporaryAccessForm({ workflowId, targets }: { workflowId: strin
         </p>
       ) : null}
       <div className="flex justify-end">
-        <Button type="submit" disabled={pending}>
+        <Button type="submit" disabled={pending || !ready}>
           {pending ? "Submitting…" : "Submit request"}
         </Button>
       </div>

@@ -46,7 +46,7 @@ export function Timeline({ events }: { events: TimelineEvent[] }) {
         <li key={e.id} data-testid="timeline-event" className="relative">
           <span className="absolute top-1.5 -left-[25px] h-2.5 w-2.5 rounded-full bg-slate-400" aria-hidden />
           <p className="text-sm">
-            <span className="font-semibold">{actionLabel(e.action)}</span>
+            <span className="font-semibold" data-testid="timeline-label">{actionLabel(e.action)}</span>
             {e.fromStatus || e.toStatus ? (
               <span className="text-slate-500">
                 {" "}

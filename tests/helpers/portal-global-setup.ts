@@ -83,6 +83,9 @@ export default async function setup(project: TestProject) {
       /* already gone */
     }
     await new Promise((r) => setTimeout(r, 1500));
+    server.stdout?.destroy();
+    server.stderr?.destroy();
+    server.unref();
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();
     await client.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
