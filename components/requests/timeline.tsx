@@ -24,6 +24,9 @@ const LABELS: Record<string, string> = {
   "grant.activated": "Access active",
   "grant.expired": "Expired",
   "grant.revoked": "Revoked",
+  "auth.signed_in": "Signed in",
+  "auth.signed_out": "Signed out",
+  "auth.sessions_ended": "Sessions ended by an admin",
 };
 
 export function actionLabel(action: string): string {

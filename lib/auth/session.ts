@@ -1,5 +1,6 @@
 import "server-only";
 import { getServerSession } from "next-auth";
+import { headers } from "next/headers";
 import { redirect } from "next/navigation";
 import type { Principal } from "../policy/evaluate";
 import type { Role } from "../policy/schema";
@@ -16,7 +17,10 @@ export async function currentPrincipal(): Promise<Principal | null> {
 /** For pages: the signed-in person, or a redirect to sign-in. */
 export async function requirePrincipal(): Promise<Principal> {
   const who = await currentPrincipal();
-  if (!who) redirect("/signin");
+  if (!who) {
+    const path = (await headers()).get("x-latchkey-path");
+    redirect(path && path.startsWith("/") && !path.startsWith("//") ? `/signin?callbackUrl=${encodeURIComponent(path)}` : "/signin");
+  }
   return who;
 }
 

@@ -34,7 +34,8 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await expect.poll(() => alice.getByTestId("signed-in-as").textContent()).toContain("alice@example.com (requester)");
     ({ page: bob } = await signIn(browser, baseUrl, "bob@example.com"));
     await expect.poll(() => bob.getByTestId("signed-in-as").textContent()).toContain("(requester, approver)");
-    ({ page: carol } = await signIn(browser, baseUrl, "carol@example.com"));
+    // An auditor lands on the history, where her work is.
+    ({ page: carol } = await signIn(browser, baseUrl, "carol@example.com", undefined, "/history"));
     await expect.poll(() => carol.getByTestId("signed-in-as").textContent()).toContain("(auditor)");
     const users = await query<{ email: string; roles: string[] }>(`SELECT email, roles FROM "User" ORDER BY email`);
     expect(users).toEqual([
@@ -62,6 +63,7 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await bob.goto("/approvals");
     await expect.poll(() => bob.getByText("Nothing waiting for you").count()).toBe(1);
     await screenshot(bob, "02-bob-inbox-empty");
+    await carol.goto("/catalog");
     await expect.poll(() => carol.getByText("Nothing you can request").count()).toBe(1);
     expect(await carol.getByRole("link", { name: "Catalog" }).count()).toBe(0);
     await screenshot(carol, "03-carol-catalog-empty");
@@ -220,7 +222,7 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     const page = await context.newPage();
     for (const path of ["/catalog", "/requests", "/approvals", "/history", "/admin/users", `/requests/${requestId}`]) {
       await page.goto(path);
-      expect(page.url(), path).toContain("/signin");
+      expect(page.url(), path).toContain(`/signin?callbackUrl=${encodeURIComponent(path)}`);
     }
     const inbox = await context.request.get("/api/inbox");
     expect(inbox.status()).toBe(401);

@@ -20,10 +20,10 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 /** Real OIDC sign-in: Latchkey → local provider's login form → back to Latchkey. */
-export async function signIn(browser: Browser, baseUrl: string, email: string, shotPrefix?: string): Promise<{ context: BrowserContext; page: Page }> {
+export async function signIn(browser: Browser, baseUrl: string, email: string, shotPrefix?: string, landing = "/catalog"): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, baseURL: baseUrl });
   const page = await context.newPage();
-  await page.goto("/catalog");
+  await page.goto(landing);
   await page.waitForURL(/\/signin/);
   if (shotPrefix) await screenshot(page, `${shotPrefix}-signin`);
   await page.getByRole("button", { name: /Sign in with/ }).click();
@@ -32,6 +32,6 @@ export async function signIn(browser: Browser, baseUrl: string, email: string, s
   await page.fill("#email", email);
   await page.fill("#password", "latchkey");
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(`${baseUrl}/catalog`);
+  await page.waitForURL(`${baseUrl}${landing}`);
   return { context, page };
 }

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+
+beforeAll(async () => {
+  fx = await engineFixture();
+});
+afterAll(() => fx?.close());
+
+describe("sign-in callbacks", () => {
+  it("refresh a returning user's groups and roles from the IdP at every sign-in", async () => {
+    const { authOptions } = await import("@/lib/auth/options");
+    const signIn = authOptions().callbacks!.signIn!;
+    await fx.user("frank@example.com", ["engineering"]);
+    const provider = authOptions().providers[0] as unknown as { options?: { profile: (c: Record<string, unknown>) => Record<string, unknown> }; profile: (c: Record<string, unknown>) => Record<string, unknown> };
+    const profile = (provider.options?.profile ?? provider.profile)({ sub: "f1", email: "Frank@Example.com", name: "Frank", groups: ["engineering-leads"] });
+    expect(profile).toMatchObject({ email: "frank@example.com", groups: ["engineering-leads"], roles: ["requester", "approver"] });
+    expect(await signIn({ user: profile as never, account: null, profile: undefined })).toBe(true);
+    const row = await fx.db.user.findUniqueOrThrow({ where: { email: "frank@example.com" } });
+    expect(row.groups).toEqual(["engineering-leads"]);
+    expect(row.roles).toEqual(["requester", "approver"]);
+    expect(row.lastSignInAt).not.toBeNull();
+  });
+
+  it("refuse a person whose groups map to no role, saying why", async () => {
+    const { authOptions } = await import("@/lib/auth/options");
+    const signIn = authOptions().callbacks!.signIn!;
+    const result = await signIn({ user: { id: "x", email: "guest@example.com", groups: ["contractors"], roles: [] } as never, account: null, profile: undefined });
+    expect(result).toBe("/signin?error=NoRole");
+    expect(await fx.db.user.count({ where: { email: "guest@example.com" } })).toBe(0);
+  });
+});
+
+describe("ending sessions", () => {
+  it("an admin ends every session of a user, audited", async () => {
+    const { endSessions } = await import("@/lib/auth/users");
+    const dave = await fx.user("dave@example.com", ["platform-admins"]);
+    const alice = await fx.user("alice@example.com", ["engineering"]);
+    const expires = new Date(Date.now() + 3600_000);
+    await fx.db.session.createMany({ data: [{ sessionToken: "s1", userId: alice.id, expires }, { sessionToken: "s2", userId: alice.id, expires }] });
+    expect(await endSessions(dave, alice.id)).toEqual({ ended: 2 });
+    expect(await fx.db.session.count({ where: { userId: alice.id } })).toBe(0);
+    const event = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "auth.sessions_ended" } });
+    expect(event).toMatchObject({ actorEmail: "dave@example.com", data: { email: "alice@example.com", sessions: 2 } });
+    await expect(endSessions(dave, "no-such-user")).rejects.toMatchObject({ code: "not_found" });
+  });
+});
+
+describe("history", () => {
+  it("filters by actor, status and date, and pages with a stable cursor", async () => {
+    const { historyPage } = await import("@/lib/approvals/queries");
+    const engine = await import("@/lib/approvals/engine");
+    const alice = await fx.user("alice@example.com", ["engineering"]);
+    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+    for (let i = 0; i < 3; i++) {
+      const r = await engine.createRequest(alice, "temporary-access", validInput());
+      await engine.decide(bob, { requestId: r.id, decision: i === 0 ? "reject" : "approve", comment: `decision ${i}` });
+    }
+    const all = await historyPage({ pageSize: 200 });
+    const first = await historyPage({ pageSize: 4 });
+    expect(first.events).toHaveLength(4);
+    const second = await historyPage({ pageSize: 4, before: BigInt(first.nextBefore!) });
+    expect([...first.events, ...second.events].map((e) => e.id)).toEqual(all.events.slice(0, 8).map((e) => e.id));
+
+    const byBob = await historyPage({ actor: "BOB@" });
+    expect(byBob.events.length).toBe(3);
+    expect(new Set(byBob.events.map((e) => e.actorEmail))).toEqual(new Set(["bob@example.com"]));
+    expect((await historyPage({ status: "rejected" })).events).toHaveLength(1);
+    expect((await historyPage({ status: "active" })).events).toHaveLength(2);
+    expect((await historyPage({ from: new Date(Date.now() + 86_400_000) })).events).toHaveLength(0);
+    expect((await historyPage({ to: new Date(Date.now() - 86_400_000) })).events).toHaveLength(0);
+  });
+
+  it("the query string is validated with clear messages", async () => {
+    const { historyFiltersSchema } = await import("@/lib/audit/history-filters");
+    expect(historyFiltersSchema.safeParse({ from: "2026-11-01", to: "2026-11-02", status: "active" }).success).toBe(true);
+    const bad = historyFiltersSchema.safeParse({ from: "yesterday", status: "gone", before: "abc" });
+    expect(bad.success).toBe(false);
+    expect(bad.error!.issues.map((i) => `${String(i.path[0])}: ${i.message}`).sort()).toEqual(["before: Bad page cursor.", "from: Use a date like 2026-11-25.", "status: Unknown status."]);
+    const inverted = historyFiltersSchema.safeParse({ from: "2026-11-05", to: "2026-11-01" });
+    expect(inverted.error!.issues[0]!.message).toBe("The start date is after the end date.");
+  });
+});
