@@ -1,17 +1,9 @@
 /**
- * Runs once when the Next.js server starts: a bad configuration or policy stops the
- * server with a message naming the variable, or the file and path, instead of failing
- * on the first request.
+ * Runs once when the Next.js server starts. The Node.js part checks configuration and
+ * policy, so a mistake stops the server with a clear message instead of failing later.
  */
 export async function register() {
-  if (process.env.NEXT_RUNTIME !== "nodejs") return;
-  const { env } = await import("./lib/env");
-  const { policy } = await import("./lib/policy/current");
-  try {
-    env();
-    policy();
-  } catch (error) {
-    console.error(`[latchkey] cannot start: ${(error as Error).message}`);
-    process.exit(1);
+  if (process.env.NEXT_RUNTIME === "nodejs") {
+    await import("./lib/startup-checks");
   }
 }

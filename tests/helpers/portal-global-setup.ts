@@ -20,7 +20,17 @@ declare module "vitest" {
   }
 }
 
+// Vitest 3 reports a failing global setup but may still exit 0: fail the run explicitly.
 export default async function setup(project: TestProject) {
+  try {
+    return await start(project);
+  } catch (error) {
+    console.error(`[test] global setup failed: ${error instanceof Error ? error.stack : String(error)}`);
+    process.exit(1);
+  }
+}
+
+async function start(project: TestProject) {
   const root = process.cwd();
   const adminUrl = process.env.LATCHKEY_TEST_PG_ADMIN_URL;
   if (!adminUrl) throw new Error("the Postgres global setup must run first");

@@ -14,7 +14,17 @@ declare module "vitest" {
   }
 }
 
+// Vitest 3 reports a failing global setup but may still exit 0: fail the run explicitly.
 export default async function setup(project: TestProject) {
+  try {
+    return await start(project);
+  } catch (error) {
+    console.error(`[test] global setup failed: ${error instanceof Error ? error.stack : String(error)}`);
+    process.exit(1);
+  }
+}
+
+async function start(project: TestProject) {
   if (process.env.DATABASE_URL) {
     const admin = new URL(process.env.DATABASE_URL);
     admin.pathname = "/postgres";

@@ -1,0 +1,11 @@
+import { env } from "./env";
+import { policy } from "./policy/current";
+
+/** Imported once at server start (instrumentation.ts): configuration and policy must be valid. */
+try {
+  env();
+  policy();
+} catch (error) {
+  console.error(`[latchkey] cannot start: ${(error as Error).message}`);
+  process.exit(1);
+}
