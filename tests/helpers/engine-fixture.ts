@@ -27,11 +27,24 @@ export async function engineFixture() {
     url: database.url,
     user,
     async close() {
-      await stopSender();
-      await disconnectDb();
-      await database.drop();
+      await step("stop the job sender", stopSender());
+      await step("disconnect Prisma", disconnectDb());
+      await step("drop the test database", database.drop());
     },
   };
+}
+
+/** Names the teardown step that hangs instead of a bare hook time-out. */
+async function step(name: string, work: Promise<unknown>, ms = 20_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`teardown step "${name}" did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export const validInput = (overrides: Record<string, unknown> = {}) => ({

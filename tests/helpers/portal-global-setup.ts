@@ -20,7 +20,7 @@ declare module "vitest" {
   }
 }
 
-// Vitest 3 reports a failing global setup but may still exit 0: fail the run explicitly.
+// A global setup that fails must fail the whole run, loudly.
 export default async function setup(project: TestProject) {
   try {
     return await start(project);
@@ -79,7 +79,7 @@ async function start(project: TestProject) {
     server.stdout!.on("data", onData);
     server.stderr!.on("data", onData);
     server.on("exit", (code) => reject(new Error(`the portal exited (${code}) before it was ready:\n${output.join("").slice(-4000)}`)));
-    setTimeout(() => reject(new Error(`the portal was not ready within 120 s:\n${output.join("").slice(-4000)}`)), 120_000);
+    setTimeout(() => reject(new Error(`the portal was not ready within 120 s:\n${output.join("").slice(-4000)}`)), 120_000).unref();
   });
   await ready;
 

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { startEmbeddedPostgres } from "../../scripts/support/embedded-postgres";
+import { spawn } from "node:child_process";
 
 /**
  * One PostgreSQL server for the run: DATABASE_URL's server when it is set, otherwise an
@@ -14,7 +14,7 @@ declare module "vitest" {
   }
 }
 
-// Vitest 3 reports a failing global setup but may still exit 0: fail the run explicitly.
+// A global setup that fails must fail the whole run, loudly.
 export default async function setup(project: TestProject) {
   try {
     return await start(project);
@@ -35,12 +35,27 @@ async function start(project: TestProject) {
   const dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-pg-"));
   // As root, Postgres runs as the `postgres` user, which must be able to enter this folder.
   await chmod(dir, 0o755);
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "data"), persistent: false, quiet: true });
-  project.provide("pgAdminUrl", pg.adminUrl);
+  const child = spawn(path.join(process.cwd(), "node_modules/.bin/tsx"), ["scripts/support/embedded-postgres-process.ts", path.join(dir, "data")], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const adminUrl = await new Promise<string>((resolve, reject) => {
+    let buffer = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const line = buffer.split("\n").find((l) => l.startsWith("{"));
+      if (line) resolve((JSON.parse(line) as { adminUrl: string }).adminUrl);
+    });
+    child.on("exit", (code) => reject(new Error(`embedded PostgreSQL exited (${code}) before it was ready`)));
+    setTimeout(() => reject(new Error("embedded PostgreSQL did not start within 60 s")), 60_000).unref();
+  });
+  project.provide("pgAdminUrl", adminUrl);
   // Read by the portal's global setup, which runs next in this process.
-  process.env.LATCHKEY_TEST_PG_ADMIN_URL = pg.adminUrl;
+  process.env.LATCHKEY_TEST_PG_ADMIN_URL = adminUrl;
   return async () => {
-    await pg.stop();
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    child.stdin?.destroy();
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
     await rm(dir, { recursive: true, force: true });
   };
 }
