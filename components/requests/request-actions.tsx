@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { cancelAction, decideAction, revokeAction } from "@/app/(portal)/requests/actions";
+import { cancelAction, decideAction, reviewBreakGlassAction, revokeAction } from "@/app/(portal)/requests/actions";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
@@ -92,5 +92,39 @@ export function CancelButton({ requestId }: { requestId: string }) {
         {pending ? "Cancelling…" : "Cancel request"}
       </Button>
     </div>
+  );
+}
+
+/** Sign off a break-glass grant after the fact. */
+export function ReviewPanel({ requestId }: { requestId: string }) {
+  const router = useRouter();
+  const [comment, setComment] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [pending, startTransition] = useTransition();
+  const hydrated = useHydrated();
+  return (
+    <section aria-labelledby="review" className="space-y-3 rounded-lg border border-rose-200 bg-white p-5 shadow-sm">
+      <h2 id="review" className="font-semibold">
+        Review this break-glass grant
+      </h2>
+      {error ? <Alert tone="error">{error}</Alert> : null}
+      <label htmlFor="review-comment" className="block text-sm font-semibold">
+        What you checked
+      </label>
+      <textarea id="review-comment" rows={3} className={inputClass} value={comment} onChange={(e) => setComment(e.target.value)} />
+      <Button
+        disabled={pending || !hydrated}
+        onClick={() =>
+          startTransition(async () => {
+            setError(null);
+            const result = await reviewBreakGlassAction({ requestId, comment });
+            if (!result.ok) setError(result.fieldErrors?.comment ?? result.error);
+            router.refresh();
+          })
+        }
+      >
+        {pending ? "Signing off…" : "Sign off"}
+      </Button>
+    </section>
   );
 }

@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition, type FormEvent } from "react";
-import { createRequestAction } from "@/app/(portal)/requests/actions";
+import { breakGlassAction, createRequestAction } from "@/app/(portal)/requests/actions";
 import { temporaryAccessSchema } from "@/lib/workflows/temporary-access/schema";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
@@ -17,8 +17,9 @@ export interface TargetOption {
   roles: string[];
   minMinutes: number;
   maxMinutes: number;
-  approvers: string[];
-  approvalsNeeded: number;
+  stages: { name: string; groups: string[]; required: number; oneFromEachGroup: boolean }[];
+  autoApprove: string[];
+  breakGlass: { maxMinutes: number } | null;
 }
 
 type Errors = Record<string, string>;
@@ -38,6 +39,22 @@ function validate(values: Record<string, string>, target: TargetOption | undefin
   return parsed.success && Object.keys(errors).length === 0 ? { errors, data: parsed.data } : { errors };
 }
 
+function ApprovalSummary({ target }: { target: TargetOption }) {
+  return (
+    <div className="rounded-md bg-slate-50 p-3 text-sm text-slate-700">
+      <p className="font-semibold">Approval</p>
+      <ol className="mt-1 list-decimal space-y-0.5 pl-5">
+        {target.stages.map((st) => (
+          <li key={st.name}>
+            {st.name}: {st.oneFromEachGroup ? `one approver from each of ${st.groups.join(", ")}` : `${st.required} of ${st.groups.join(", ")}`}
+          </li>
+        ))}
+      </ol>
+      {target.autoApprove.length > 0 ? <p className="mt-1 text-xs text-slate-500">Some requests are approved automatically by policy ({target.autoApprove.join(", ")}).</p> : null}
+    </div>
+  );
+}
+
 export function TemporaryAccessForm({ workflowId, targets }: { workflowId: string; targets: TargetOption[] }) {
   const router = useRouter();
   const [values, setValues] = useState<Record<string, string>>({ targetId: targets[0]?.id ?? "", role: targets[0]?.roles[0] ?? "", durationMinutes: "60", justification: "" });
@@ -46,6 +63,8 @@ export function TemporaryAccessForm({ workflowId, targets }: { workflowId: strin
   const [pending, startTransition] = useTransition();
   const ready = useHydrated();
   const target = targets.find((t) => t.id === values.targetId);
+  const [emergency, setEmergency] = useState(false);
+  const [reason, setReason] = useState("");
 
   const set = (name: string, value: string) => {
     setValues((v) => ({ ...v, [name]: value }));
@@ -59,7 +78,8 @@ export function TemporaryAccessForm({ workflowId, targets }: { workflowId: strin
     setErrors(found);
     if (!data) return;
     startTransition(async () => {
-      const result = await createRequestAction({ workflowId, input: data });
+      const useBreakGlass = emergency && Boolean(target?.breakGlass);
+      const result = useBreakGlass ? await breakGlassAction({ workflowId, input: data, reason }) : await createRequestAction({ workflowId, input: data });
       if (result.ok) {
         router.push(`/requests/${result.data.id}`);
         return;
@@ -124,14 +144,24 @@ export function TemporaryAccessForm({ workflowId, targets }: { workflowId: strin
           {...aria("justification")}
         />
       </Field>
-      {target ? (
-        <p className="text-sm text-slate-600">
-          Needs {target.approvalsNeeded} approval{target.approvalsNeeded === 1 ? "" : "s"} from: {target.approvers.join(", ")}.
-        </p>
+      {target ? <ApprovalSummary target={target} /> : null}
+      {target?.breakGlass ? (
+        <fieldset className="space-y-2 rounded-md border border-rose-200 bg-rose-50 p-3">
+          <legend className="px-1 text-sm font-semibold text-rose-800">Emergency (break-glass)</legend>
+          <label className="flex items-center gap-2 text-sm text-rose-900">
+            <input type="checkbox" checked={emergency} onChange={(e) => setEmergency(e.target.checked)} />
+            Activate now without approval, at most {formatMinutes(target.breakGlass.maxMinutes * 60)}. Approvers are told and must review it afterwards.
+          </label>
+          {emergency ? (
+            <Field id="reason" label="What is the emergency?" error={errors.reason}>
+              <input id="reason" className={inputClass} value={reason} onChange={(e) => setReason(e.target.value)} {...aria("reason")} />
+            </Field>
+          ) : null}
+        </fieldset>
       ) : null}
       <div className="flex justify-end">
-        <Button type="submit" disabled={pending || !ready}>
-          {pending ? "Submitting…" : "Submit request"}
+        <Button type="submit" variant={emergency ? "danger" : "primary"} disabled={pending || !ready}>
+          {pending ? "Submitting…" : emergency ? "Activate break-glass access" : "Submit request"}
         </Button>
       </div>
     </form>

@@ -1,14 +1,14 @@
-import type { AccessRequest, Decision, User } from "@prisma/client";
+import type { AccessRequest, Decision, Prisma, User } from "@prisma/client";
 import { recordEvent, SYSTEM, type Actor } from "../audit/record";
 import { unsealToken } from "../credentials/keys";
 import { db, type Tx } from "../db";
 import { env } from "../env";
 import { conflict, forbidden, invalid, notFound } from "../errors";
-import { QUEUES, sender, type ExpireGrantJob } from "../jobs/queue";
+import { QUEUES, sender, type ExpireGrantJob, type ExpirePendingJob } from "../jobs/queue";
 import { policy } from "../policy/current";
-import { approvalRefusal, evaluateRequest, type Principal } from "../policy/evaluate";
+import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { getWorkflow } from "../workflows/registry";
-import type { WorkflowModule } from "../workflows/types";
+import type { WorkflowInput, WorkflowModule } from "../workflows/types";
 import { lockRequest, transition } from "./state-machine";
 
 /**
@@ -38,7 +38,8 @@ function fieldErrorsOf(issues: readonly { path: PropertyKey[]; message: string }
   return errors;
 }
 
-export async function createRequest(who: Principal, workflowId: string, raw: unknown): Promise<AccessRequest> {
+/** Validates the form with the workflow's schema and the request with the policy. */
+function validateRequest(who: Principal, workflowId: string, raw: unknown) {
   const workflow = workflowOf(workflowId);
   const parsed = workflow.inputSchema.safeParse(raw);
   if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
@@ -49,29 +50,106 @@ export async function createRequest(who: Principal, workflowId: string, raw: unk
     if (verdict.field) throw invalid(verdict.message, { [verdict.field]: verdict.message });
     throw forbidden(verdict.message);
   }
-  return db.$transaction(async (tx) => {
-    const request = await tx.accessRequest.create({
-      data: {
-        workflowId,
-        targetId: input.targetId,
-        requesterId: who.id,
-        status: "pending",
-        input: { ...input },
-        justification: input.justification,
-        durationSeconds,
-        approverGroups: verdict.rule.approval.groups,
-        approvalsNeeded: verdict.rule.approval.required,
-      },
-    });
-    await recordEvent(tx, {
-      actor: actorOf(who),
-      action: "request.created",
-      requestId: request.id,
-      toStatus: "pending",
-      data: { workflowId, targetId: input.targetId, role: input.role ?? null, durationSeconds, justification: input.justification },
-    });
-    return request;
+  return { input, durationSeconds, rule: verdict.rule };
+}
+
+type RequestRule = ReturnType<typeof validateRequest>["rule"];
+
+async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: WorkflowInput, durationSeconds: number, rule: RequestRule, extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {}) {
+  const stages = stagesOf(rule);
+  const pendingTimeout = rule.pendingTimeout ?? policy().defaults.pendingTimeout;
+  const now = new Date();
+  const request = await tx.accessRequest.create({
+    data: {
+      createdAt: now,
+      workflowId,
+      targetId: input.targetId,
+      requesterId: who.id,
+      status: "pending",
+      input: { ...input },
+      justification: input.justification,
+      durationSeconds,
+      stages: stages as unknown as Prisma.InputJsonArray,
+      currentStage: 0,
+      currentStageGroups: stages[0]!.groups,
+      pendingExpiresAt: new Date(now.getTime() + pendingTimeout * 1000),
+      ...extra,
+    },
+  });
+  await recordEvent(tx, {
+    actor: actorOf(who),
+    action: "request.created",
+    requestId: request.id,
+    toStatus: "pending",
+    data: { workflowId, targetId: input.targetId, role: input.role ?? null, durationSeconds, justification: input.justification, stages: stages.map((st) => st.name) },
+  });
+  return request;
+}
+
+/**
+ * Records a request. When an auto-approval rule of the policy matches, it is approved and
+ * carried out at once, with the rule named in the audit trail; otherwise it waits for its
+ * first approval stage.
+ */
+export async function createRequest(who: Principal, workflowId: string, raw: unknown): Promise<AccessRequest> {
+  const { input, durationSeconds, rule } = validateRequest(who, workflowId, raw);
+  const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: input.role });
+  const result = await db.$transaction(async (tx) => {
+    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, auto ? { autoApprovedBy: auto.name } : {});
+    if (!auto) return request;
+    await transition(tx, { requestId: request.id, to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() } });
+    const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
+    return activate(tx, request, requester, SYSTEM);
   }, TX);
+  await afterCommit(result);
+  return result;
+}
+
+/**
+ * Break-glass: a person the policy allows opens an emergency grant at once, with a
+ * mandatory reason. It is flagged everywhere and stays open for review until an approver
+ * signs it off.
+ */
+export async function breakGlass(who: Principal, workflowId: string, raw: unknown, reason: string): Promise<AccessRequest> {
+  const why = reason.trim();
+  if (why.length < 10) throw invalid("Say what the emergency is (at least 10 characters).", { reason: "Say what the emergency is (at least 10 characters)." });
+  const { input, durationSeconds, rule } = validateRequest(who, workflowId, raw);
+  const refusal = breakGlassRefusal(rule, who, durationSeconds);
+  if (refusal) throw forbidden(refusal);
+  const result = await db.$transaction(async (tx) => {
+    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, { breakGlass: true, breakGlassReason: why });
+    await transition(tx, { requestId: request.id, to: "approved", actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() } });
+    const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
+    return activate(tx, request, requester, actorOf(who));
+  }, TX);
+  await afterCommit(result);
+  return result;
+}
+
+/** An approver signs off a break-glass grant after the fact. */
+export async function reviewBreakGlass(who: Principal, input: { requestId: string; comment: string }): Promise<AccessRequest> {
+  const comment = input.comment.trim();
+  if (!comment) throw invalid("Say what you reviewed.", { comment: "Say what you reviewed." });
+  return db.$transaction(async (tx) => {
+    await lockRequest(tx, input.requestId);
+    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId } });
+    if (!request.breakGlass) throw conflict("This is not a break-glass request.");
+    if (request.reviewedAt) throw conflict("This break-glass grant was already reviewed.");
+    if (request.requesterId === who.id) throw forbidden("You cannot review your own break-glass grant.");
+    const groups = (request.stages as unknown as StageSnapshot[]).flatMap((st) => st.groups);
+    if (!who.roles.includes("approver") || !groups.some((g) => who.groups.includes(g))) {
+      throw forbidden(`Only approvers of this target (${[...new Set(groups)].join(", ")}) may review it.`);
+    }
+    const updated = await tx.accessRequest.update({ where: { id: request.id }, data: { reviewedAt: new Date(), reviewedById: who.id, reviewComment: comment } });
+    await recordEvent(tx, { actor: actorOf(who), action: "break_glass.reviewed", requestId: request.id, data: { comment } });
+    return updated;
+  }, TX);
+}
+
+/** Schedules what must happen later for this request: its expiry, or its pending timeout. */
+async function afterCommit(request: AccessRequest): Promise<void> {
+  if (request.status === "active" && request.expiresAt) await schedule(QUEUES.expireGrant, { requestId: request.id }, request.expiresAt);
+  if (request.status === "pending" && request.pendingExpiresAt) await schedule(QUEUES.expirePending, { requestId: request.id }, request.pendingExpiresAt);
 }
 
 export interface DecisionInput {
@@ -92,35 +170,39 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
   }
   const result = await db.$transaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
-    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true } });
-    const refusal = approvalRefusal(request, who);
-    if (refusal) throw forbidden(refusal);
+    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
+    const state = approvalStateOf(request, request.decisions);
+    if (request.requesterId === who.id || !who.roles.includes("approver")) throw forbidden(approvalRefusal(state, who)!);
     if (status !== "pending") throw conflict(`This request is already ${status}; there is nothing left to decide.`);
-    const previous = await tx.approval.findUnique({ where: { requestId_approverId: { requestId: request.id, approverId: who.id } } });
-    if (previous) throw conflict("You have already decided on this request.");
-    await tx.approval.create({ data: { requestId: request.id, approverId: who.id, decision: input.decision, comment } });
+    const refusal = approvalRefusal(state, who);
+    if (refusal) throw refusal.startsWith("You have already") ? conflict(refusal) : forbidden(refusal);
+    const stageIndex = request.currentStage;
+    const stage = state.stages[stageIndex]!;
+    await tx.approval.create({ data: { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment } });
     const actor = actorOf(who);
     if (input.decision === "reject") {
-      await transition(tx, { requestId: request.id, to: "rejected", actor, action: "request.rejected", data: { comment }, patch: { decidedAt: new Date(), endedAt: new Date() } });
+      await transition(tx, { requestId: request.id, to: "rejected", actor, action: "request.rejected", data: { comment, stage: stage.name }, patch: { decidedAt: new Date(), endedAt: new Date() } });
       return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
     }
-    const approvals = await tx.approval.count({ where: { requestId: request.id, decision: "approve" } });
-    if (approvals < request.approvalsNeeded) {
-      await recordEvent(tx, {
-        actor,
-        action: "request.approval_recorded",
-        requestId: request.id,
-        fromStatus: "pending",
-        toStatus: "pending",
-        data: { comment, approvals, approvalsNeeded: request.approvalsNeeded },
-      });
+    const approvals = [...state.decisions, { approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: "approve" as const }].filter((d) => d.stage === stageIndex && d.decision === "approve");
+    if (!stageSatisfied(stage, approvals)) {
+      await recordEvent(tx, { actor, action: "request.approval_recorded", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required } });
       return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
     }
-    await transition(tx, { requestId: request.id, to: "approved", actor, action: "request.approved", data: { comment, approvals }, patch: { decidedAt: new Date() } });
+    const next = state.stages[stageIndex + 1];
+    if (next) {
+      await recordEvent(tx, { actor, action: "request.stage_passed", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, next: next.name } });
+      return tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
+    }
+    await transition(tx, { requestId: request.id, to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name }, patch: { decidedAt: new Date() } });
     return activate(tx, request, request.requester, actor);
   }, TX);
-  if (result.status === "active" && result.expiresAt) await scheduleExpiry(result.id, result.expiresAt);
+  await afterCommit(result);
   return result;
+}
+
+export function approvalStateOf(request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">, decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[]): ApprovalState {
+  return { requesterId: request.requesterId, stages: request.stages as unknown as StageSnapshot[], currentStage: request.currentStage, decisions };
 }
 
 /** approved → executing → active: the workflow acts, and the grant's lifetime starts now. */
@@ -138,14 +220,13 @@ async function activate(tx: Tx, request: AccessRequest, requester: User, actor: 
   return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
 }
 
-/** Best effort: the every-minute sweep expires anything whose job went missing. */
-async function scheduleExpiry(requestId: string, expiresAt: Date): Promise<void> {
+/** Best effort: the every-minute sweep catches anything whose job went missing. */
+async function schedule(queue: string, job: ExpireGrantJob | ExpirePendingJob, at: Date): Promise<void> {
   try {
     const boss = await sender(env().DATABASE_URL);
-    const job: ExpireGrantJob = { requestId };
-    await boss.send(QUEUES.expireGrant, job, { startAfter: expiresAt, singletonKey: requestId });
+    await boss.send(queue, job, { startAfter: at, singletonKey: job.requestId });
   } catch (error) {
-    console.error(`[engine] could not schedule expiry of ${requestId}; the sweep will catch it:`, (error as Error).message);
+    console.error(`[engine] could not schedule ${queue} for ${job.requestId}; the sweep will catch it:`, (error as Error).message);
   }
 }
 
@@ -174,11 +255,25 @@ export async function expireGrant(requestId: string, now = new Date()): Promise<
   }, TX);
 }
 
-/** Expires every active grant past its end. Returns how many it expired. */
+/** A request nobody decided on in time expires. Idempotent, like grant expiry. */
+export async function expirePending(requestId: string, now = new Date()): Promise<"expired" | "not-due" | "not-pending"> {
+  return db.$transaction(async (tx) => {
+    const status = await lockRequest(tx, requestId);
+    if (status !== "pending") return "not-pending";
+    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+    if (!request.pendingExpiresAt || request.pendingExpiresAt > now) return "not-due";
+    await transition(tx, { requestId, to: "expired", actor: SYSTEM, action: "request.timed_out", patch: { endedAt: now }, data: { pendingExpiresAt: request.pendingExpiresAt.toISOString() } });
+    return "expired";
+  }, TX);
+}
+
+/** Expires every active grant past its end and every request left pending too long. */
 export async function sweepExpiredGrants(now = new Date()): Promise<number> {
-  const due = await db.accessRequest.findMany({ where: { status: "active", expiresAt: { lte: now } }, select: { id: true }, take: 500 });
+  const grants = await db.accessRequest.findMany({ where: { status: "active", expiresAt: { lte: now } }, select: { id: true }, take: 500 });
+  const pending = await db.accessRequest.findMany({ where: { status: "pending", pendingExpiresAt: { lte: now } }, select: { id: true }, take: 500 });
   let expired = 0;
-  for (const { id } of due) if ((await expireGrant(id, now)) === "expired") expired += 1;
+  for (const { id } of grants) if ((await expireGrant(id, now)) === "expired") expired += 1;
+  for (const { id } of pending) if ((await expirePending(id, now)) === "expired") expired += 1;
   return expired;
 }
 

@@ -2,7 +2,8 @@ import "server-only";
 import type { Prisma, RequestStatus } from "@prisma/client";
 import { db } from "../db";
 import { notFound } from "../errors";
-import { approvalRefusal, type Principal } from "../policy/evaluate";
+import { approvalRefusal, openGroups, type ApprovalState, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { approvalStateOf } from "./engine";
 import { policy } from "../policy/current";
 
 /** Read models for the pages and routes. Each checks who may see what. */
@@ -18,6 +19,8 @@ const requestListSelect = {
   createdAt: true,
   activatedAt: true,
   expiresAt: true,
+  breakGlass: true,
+  reviewedAt: true,
   requester: { select: { email: true, name: true } },
 } satisfies Prisma.AccessRequestSelect;
 
@@ -40,7 +43,7 @@ export async function inboxFor(who: Principal): Promise<RequestListItem[]> {
     where: {
       status: "pending",
       requesterId: { not: who.id },
-      approverGroups: { hasSome: who.groups },
+      currentStageGroups: { hasSome: who.groups },
       decisions: { none: { approverId: who.id } },
     },
     orderBy: { createdAt: "asc" },
@@ -48,6 +51,19 @@ export async function inboxFor(who: Principal): Promise<RequestListItem[]> {
     select: requestListSelect,
   });
   return withTitles(rows);
+}
+
+/** Break-glass grants awaiting a review this person may give. */
+export async function reviewsFor(who: Principal): Promise<RequestListItem[]> {
+  if (!who.roles.includes("approver")) return [];
+  const rows = await db.accessRequest.findMany({
+    where: { breakGlass: true, reviewedAt: null, requesterId: { not: who.id } },
+    orderBy: { createdAt: "asc" },
+    take: 200,
+    select: { ...requestListSelect, stages: true },
+  });
+  const mine = rows.filter((r) => (r.stages as unknown as StageSnapshot[]).some((st) => st.groups.some((g) => who.groups.includes(g))));
+  return withTitles(mine.map(({ stages: _, ...r }) => r));
 }
 
 export async function getRequestView(who: Principal, id: string) {
@@ -60,25 +76,56 @@ export async function getRequestView(who: Principal, id: string) {
     },
   });
   if (!request) throw notFound("Request");
-  const refusal = approvalRefusal(request, who);
+  const state = approvalStateOf(request, request.decisions);
+  const refusal = approvalRefusal(state, who);
+  const eligibleForRequest = request.requesterId !== who.id && who.roles.includes("approver") && state.stages.some((st) => st.groups.some((g) => who.groups.includes(g)));
   const mayView =
-    request.requesterId === who.id || refusal === null || who.roles.includes("auditor") || who.roles.includes("admin");
+    request.requesterId === who.id || eligibleForRequest || who.roles.includes("auditor") || who.roles.includes("admin");
   if (!mayView) throw notFound("Request");
   const timeline = await db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } });
+  const stages = await stageViews(request, state);
   const { credential, ...rest } = request;
   return {
     ...rest,
     targetTitle: policy().targets[request.targetId]?.title ?? request.targetId,
     credential: credential && { ...credential, sealedToken: undefined, revealable: credential.sealedToken !== null && credential.revokedAt === null },
     timeline: timeline.map((e) => ({ ...e, id: e.id.toString() })),
+    stageViews: stages,
     viewer: {
       isRequester: request.requesterId === who.id,
-      canDecide: request.status === "pending" && refusal === null && !request.decisions.some((d) => d.approverId === who.id),
+      canDecide: request.status === "pending" && refusal === null,
+      canReview: request.breakGlass && !request.reviewedAt && eligibleForRequest,
       decisionRefusal: refusal,
       canRevoke: request.status === "active" && (request.requesterId === who.id || who.roles.includes("admin")),
       canCancel: request.status === "pending" && request.requesterId === who.id,
     },
   };
+}
+
+/**
+ * Each stage with its approvals and, while it is not passed, the people who could still
+ * approve it: approvers in its groups who are not the requester and have not decided.
+ */
+async function stageViews(request: { requesterId: string; status: RequestStatus; currentStage: number; decisions: { approverId: string; stage: number; decision: string; approver: { email: string } }[] }, state: ApprovalState) {
+  const approvers = await db.user.findMany({
+    where: { roles: { has: "approver" }, groups: { hasSome: [...new Set(state.stages.flatMap((st) => st.groups))] }, id: { not: request.requesterId } },
+    select: { id: true, email: true, groups: true },
+    orderBy: { email: "asc" },
+  });
+  const decided = new Set(request.decisions.map((d) => d.approverId));
+  return state.stages.map((stage, index) => {
+    const approvedBy = request.decisions.filter((d) => d.stage === index && d.decision === "approve").map((d) => d.approver.email);
+    const passed = index < request.currentStage || (index === request.currentStage && ["approved", "executing", "active", "expired", "revoked"].includes(request.status) && approvedBy.length > 0);
+    const open = request.status === "pending" && index >= request.currentStage;
+    const still = open ? openGroups(stage, state.decisions.filter((d) => d.stage === index && d.decision === "approve")) : [];
+    return {
+      ...stage,
+      index,
+      state: passed ? ("passed" as const) : index === request.currentStage && request.status === "pending" ? ("current" as const) : open ? ("waiting" as const) : ("closed" as const),
+      approvedBy,
+      eligible: open ? approvers.filter((u) => !decided.has(u.id) && u.groups.some((g) => still.includes(g))).map((u) => u.email) : [],
+    };
+  });
 }
 
 export type RequestView = Awaited<ReturnType<typeof getRequestView>>;

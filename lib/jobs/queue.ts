@@ -4,11 +4,17 @@ import PgBoss from "pg-boss";
 export const QUEUES = {
   /** One job per active grant, due at its expiry. */
   expireGrant: "grant-expire",
-  /** Every minute: expire any grant past its end whose job was lost (belt and braces). */
+  /** One job per pending request, due when it may no longer wait for approval. */
+  expirePending: "request-expire-pending",
+  /** Every minute: expire any grant or pending request past its time whose job was lost. */
   sweepExpired: "grant-sweep-expired",
 } as const;
 
 export interface ExpireGrantJob {
+  requestId: string;
+}
+
+export interface ExpirePendingJob {
   requestId: string;
 }
 

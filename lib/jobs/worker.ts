@@ -1,6 +1,6 @@
 import type PgBoss from "pg-boss";
-import { expireGrant, sweepExpiredGrants } from "../approvals/engine";
-import { createBoss, QUEUES, type ExpireGrantJob } from "./queue";
+import { expireGrant, expirePending, sweepExpiredGrants } from "../approvals/engine";
+import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
 
 /**
  * The background worker: expires grants when their time is up. Jobs live in Postgres, so
@@ -15,6 +15,10 @@ export async function startWorker(connectionString: string, options: { pollingIn
     const outcome = await expireGrant(job.data.requestId);
     // A job that runs a little early (clock skew between hosts) is re-queued for the rest.
     if (outcome === "not-due") throw new Error(`grant ${job.data.requestId} is not due yet`);
+  });
+  await boss.work<ExpirePendingJob>(QUEUES.expirePending, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+    if (!job) return;
+    if ((await expirePending(job.data.requestId)) === "not-due") throw new Error(`request ${job.data.requestId} is not due yet`);
   });
   await boss.work(QUEUES.sweepExpired, { pollingIntervalSeconds: 5 }, async () => {
     const n = await sweepExpiredGrants();

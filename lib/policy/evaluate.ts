@@ -1,5 +1,5 @@
 import { formatDuration } from "./duration";
-import { ROLES, type Policy, type Role, type TargetDefinition, type WorkflowTargetRule } from "./schema";
+import { ROLES, type AutoApproveRule, type Policy, type Role, type TargetDefinition, type WorkflowTargetRule } from "./schema";
 
 /** Who is acting, as far as the policy is concerned. */
 export interface Principal {
@@ -68,22 +68,105 @@ export function evaluateRequest(
   return { ok: true, rule, target };
 }
 
-/** The approval requirement captured on a request when it is made. */
-export interface ApprovalRequirement {
+/** A stage as captured on a request when it is made. */
+export interface StageSnapshot {
+  name: string;
+  groups: string[];
+  required: number;
+  oneFromEachGroup: boolean;
+}
+
+export interface DecisionSnapshot {
+  approverId: string;
+  stage: number;
   approverGroups: string[];
-  approvalsNeeded: number;
+  decision: "approve" | "reject";
+}
+
+/** What the approval rules need to know about a request. */
+export interface ApprovalState {
+  requesterId: string;
+  stages: StageSnapshot[];
+  currentStage: number;
+  decisions: DecisionSnapshot[];
+}
+
+/** Largest number of groups covered by distinct approvers (bipartite matching, small sizes). */
+export function groupsCovered(groups: readonly string[], approverGroups: readonly (readonly string[])[]): number {
+  const owner = new Map<string, number>();
+  const tryAssign = (approver: number, seen: Set<string>): boolean => {
+    for (const g of groups) {
+      if (!approverGroups[approver]!.includes(g) || seen.has(g)) continue;
+      seen.add(g);
+      const current = owner.get(g);
+      if (current === undefined || tryAssign(current, seen)) {
+        owner.set(g, approver);
+        return true;
+      }
+    }
+    return false;
+  };
+  let covered = 0;
+  for (let i = 0; i < approverGroups.length; i++) if (tryAssign(i, new Set())) covered += 1;
+  return covered;
+}
+
+function approvalsIn(state: ApprovalState, stage: number): DecisionSnapshot[] {
+  return state.decisions.filter((d) => d.stage === stage && d.decision === "approve");
+}
+
+/** Is this stage passed by these approvals? Approvals are by distinct people (one each per request). */
+export function stageSatisfied(stage: StageSnapshot, approvals: readonly DecisionSnapshot[]): boolean {
+  if (stage.oneFromEachGroup) return groupsCovered(stage.groups, approvals.map((a) => a.approverGroups)) === stage.groups.length;
+  return new Set(approvals.map((a) => a.approverId)).size >= stage.required;
+}
+
+/** Groups of a "one from each group" stage still missing an approver. */
+export function openGroups(stage: StageSnapshot, approvals: readonly DecisionSnapshot[]): string[] {
+  if (!stage.oneFromEachGroup) return stage.groups;
+  const base = groupsCovered(stage.groups, approvals.map((a) => a.approverGroups));
+  return stage.groups.filter((g) => groupsCovered(stage.groups, [...approvals.map((a) => a.approverGroups), [g]]) > base);
 }
 
 /**
- * Why this person may not approve a request, or null when they may.
- * The requester never approves their own request; an approver needs the approver role
- * and membership in one of the request's approver groups.
+ * Why this person may not approve the request's current stage, or null when they may.
+ * The requester never approves their own request (and so never a request that grants
+ * them something: the requester is the grantee), one person decides at most once per
+ * request, and the approver must be in the current stage's groups.
  */
-export function approvalRefusal(request: ApprovalRequirement & { requesterId: string }, who: Principal): string | null {
-  if (request.requesterId === who.id) return "You cannot approve your own request.";
+export function approvalRefusal(state: ApprovalState, who: Principal): string | null {
+  if (state.requesterId === who.id) return "You cannot approve your own request.";
   if (!who.roles.includes("approver")) return "Your role does not allow approving requests.";
-  if (!inAny(who.groups, request.approverGroups)) {
-    return `Only members of ${request.approverGroups.join(", ")} may approve this request.`;
-  }
+  if (state.decisions.some((d) => d.approverId === who.id)) return "You have already decided on this request.";
+  const stage = state.stages[state.currentStage];
+  if (!stage) return "This request has no stage waiting for approval.";
+  if (!inAny(who.groups, stage.groups)) return `Only members of ${stage.groups.join(", ")} may approve the stage "${stage.name}".`;
+  const open = openGroups(stage, approvalsIn(state, state.currentStage));
+  if (!inAny(who.groups, open)) return `The stage "${stage.name}" still needs an approver from ${open.join(", ")}.`;
   return null;
+}
+
+/** The first auto-approval rule this request meets, if any. */
+export function matchingAutoApproval(
+  rule: WorkflowTargetRule,
+  input: { who: Principal; durationSeconds: number; accessRole?: string },
+): AutoApproveRule | undefined {
+  return rule.autoApprove.find(
+    (auto) =>
+      (!auto.roles || (input.accessRole !== undefined && auto.roles.includes(input.accessRole))) &&
+      (auto.maxDuration === undefined || input.durationSeconds <= auto.maxDuration) &&
+      (!auto.requesterGroups || inAny(input.who.groups, auto.requesterGroups)),
+  );
+}
+
+/** Why this person may not open a break-glass grant here, or null when they may. */
+export function breakGlassRefusal(rule: WorkflowTargetRule, who: Principal, durationSeconds: number): string | null {
+  if (!rule.breakGlass) return "Break-glass access is not enabled for this target.";
+  if (!inAny(who.groups, rule.breakGlass.groups)) return `Only members of ${rule.breakGlass.groups.join(", ")} may use break-glass access here.`;
+  if (durationSeconds > rule.breakGlass.maxDuration) return `Break-glass access lasts at most ${formatDuration(rule.breakGlass.maxDuration)} here.`;
+  return null;
+}
+
+export function stagesOf(rule: WorkflowTargetRule): StageSnapshot[] {
+  return rule.stages.map((s) => ({ name: s.name, groups: [...s.groups], required: s.required, oneFromEachGroup: s.oneFromEachGroup }));
 }

@@ -23,17 +23,42 @@ export const targetSchema = z.object({
   owners: z.array(group).default([]),
 });
 
-export const approvalSchema = z.object({
-  groups: z.array(group).min(1, { message: "name at least one approver group" }),
-  required: z.number().int().min(1).default(1),
+/** One approval stage: N distinct approvers from these groups, or one from each group. */
+export const stageSchema = z
+  .object({
+    name: z.string().min(1),
+    groups: z.array(group).min(1, { message: "name at least one approver group" }),
+    required: z.number().int().min(1).default(1),
+    oneFromEachGroup: z.boolean().default(false),
+  })
+  .transform((stage) => (stage.oneFromEachGroup ? { ...stage, required: stage.groups.length } : stage));
+
+/** A request matching every condition given is approved without a person, naming the rule. */
+export const autoApproveSchema = z
+  .object({
+    name: id,
+    roles: z.array(z.string().min(1)).min(1).optional(),
+    maxDuration: duration.optional(),
+    requesterGroups: z.array(group).min(1).optional(),
+  })
+  .refine((r) => r.roles || r.maxDuration !== undefined || r.requesterGroups, { message: "give at least one condition (roles, maxDuration, requesterGroups)" });
+
+/** Who may self-activate an emergency grant, and for how long at most. */
+export const breakGlassSchema = z.object({
+  groups: z.array(group).min(1),
+  maxDuration: duration,
 });
 
 export const workflowTargetRuleSchema = z.object({
   roles: z.array(z.string().min(1)).min(1).optional(),
   requesters: z.array(group).min(1, { message: "name at least one group that may request" }),
-  approval: approvalSchema,
+  stages: z.array(stageSchema).min(1, { message: "give at least one approval stage" }),
+  autoApprove: z.array(autoApproveSchema).default([]),
+  breakGlass: breakGlassSchema.optional(),
   minDuration: duration.prefault("5m"),
   maxDuration: duration,
+  /** How long a request may wait for approval before it expires. */
+  pendingTimeout: duration.optional(),
 });
 
 export const workflowPolicySchema = z.object({
@@ -46,6 +71,7 @@ export const policySchema = z
     roles: z.record(group, z.array(z.enum(ROLES)).min(1)),
     targets: z.record(id, targetSchema),
     workflows: z.record(id, workflowPolicySchema),
+    defaults: z.object({ pendingTimeout: duration.prefault("24h") }).prefault({}),
   })
   .superRefine((policy, ctx) => {
     for (const [workflowId, workflow] of Object.entries(policy.workflows)) {
@@ -57,8 +83,14 @@ export const policySchema = z
         if (rule.minDuration > rule.maxDuration) {
           ctx.addIssue({ code: "custom", path: [...at, "minDuration"], message: "is longer than maxDuration" });
         }
-        if (rule.approval.required > 1 && rule.approval.groups.length === 0) {
-          ctx.addIssue({ code: "custom", path: [...at, "approval"], message: "needs approver groups" });
+        rule.stages.forEach((stage, i) => {
+          const unknown = stage.groups.filter((g) => !policy.roles[g]?.includes("approver"));
+          if (unknown.length > 0) {
+            ctx.addIssue({ code: "custom", path: [...at, "stages", i, "groups"], message: `${unknown.join(", ")} cannot approve: map the group to the approver role under roles` });
+          }
+        });
+        if (rule.breakGlass && rule.breakGlass.maxDuration > rule.maxDuration) {
+          ctx.addIssue({ code: "custom", path: [...at, "breakGlass", "maxDuration"], message: "is longer than maxDuration" });
         }
       }
     }
@@ -67,3 +99,5 @@ export const policySchema = z
 export type Policy = z.infer<typeof policySchema>;
 export type TargetDefinition = z.infer<typeof targetSchema>;
 export type WorkflowTargetRule = z.infer<typeof workflowTargetRuleSchema>;
+export type Stage = z.infer<typeof stageSchema>;
+export type AutoApproveRule = z.infer<typeof autoApproveSchema>;

@@ -30,7 +30,15 @@ async function jwks() {
 describe("creating a request", () => {
   it("records a pending request with the policy's approval requirement and an audit event", async () => {
     const request = await engine.createRequest(alice, "temporary-access", validInput());
-    expect(request).toMatchObject({ status: "pending", requesterId: alice.id, durationSeconds: 3600, approverGroups: ["engineering-leads", "quorum"], approvalsNeeded: 1 });
+    expect(request).toMatchObject({
+      status: "pending",
+      requesterId: alice.id,
+      durationSeconds: 3600,
+      stages: [{ name: "Approval", groups: ["engineering-leads", "quorum"], required: 1, oneFromEachGroup: false }],
+      currentStage: 0,
+      currentStageGroups: ["engineering-leads", "quorum"],
+    });
+    expect(request.pendingExpiresAt!.getTime() - request.createdAt.getTime()).toBeGreaterThan(24 * 3600_000 - 5000);
     const [created] = await events(request.id);
     expect(created).toMatchObject({ action: "request.created", actorEmail: "alice@example.com", fromStatus: null, toStatus: "pending" });
   });
@@ -113,7 +121,7 @@ describe("approving", () => {
     const lead = await fx.user("lead-self@example.com", ["engineering-leads", "engineering"]);
     await expect(engine.decide(alice, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: "You cannot approve your own request." });
     await expect(engine.decide(carol, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: "Your role does not allow approving requests." });
-    await expect(engine.decide(dave, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: "Only members of engineering-leads may approve this request." });
+    await expect(engine.decide(dave, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: 'Only members of engineering-leads may approve the stage "Approval".' });
     const own = await engine.createRequest(lead, "temporary-access", validInput({ targetId: "payments-api-production" }));
     await expect(engine.decide(lead, { requestId: own.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: "You cannot approve your own request." });
     expect(await fx.db.approval.count({ where: { requestId: { in: [request.id, own.id] } } })).toBe(0);

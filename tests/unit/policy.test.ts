@@ -1,7 +1,20 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseDuration, formatDuration } from "@/lib/policy/duration";
-import { approvalRefusal, evaluateRequest, requestableTargets, rolesForGroups, type Principal } from "@/lib/policy/evaluate";
+import {
+  approvalRefusal,
+  breakGlassRefusal,
+  evaluateRequest,
+  groupsCovered,
+  matchingAutoApproval,
+  openGroups,
+  requestableTargets,
+  rolesForGroups,
+  stageSatisfied,
+  type ApprovalState,
+  type DecisionSnapshot,
+  type Principal,
+} from "@/lib/policy/evaluate";
 import { loadPolicyFile, parsePolicy, PolicyError } from "@/lib/policy/load";
 
 const shipped = loadPolicyFile(path.join(process.cwd(), "policy/latchkey.yaml"));
@@ -41,16 +54,16 @@ describe("policy file", () => {
     expect(rolesForGroups(shipped, ["engineering", "engineering-leads"])).toEqual(["requester", "approver"]);
   });
   it("names the file and the path of a mistake", () => {
-    const text = minimal(`targets:\n  api:\n    title: API\n    service: api\n    environment: prod\nworkflows:\n  temporary-access:\n    targets:\n      api:\n        requesters: [eng]\n        approval: { groups: [leads] }\n        maxDuration: forever\n`);
+    const text = minimal(`targets:\n  api:\n    title: API\n    service: api\n    environment: prod\nworkflows:\n  temporary-access:\n    targets:\n      api:\n        requesters: [eng]\n        stages: [{ name: S, groups: [leads] }]\n        maxDuration: forever\n`);
     expect(() => parsePolicy(text, "policy/x.yaml")).toThrowError(/policy\/x\.yaml: invalid policy[\s\S]*workflows\.temporary-access\.targets\.api\.maxDuration: "forever" is not a duration/);
   });
   it("refuses a rule for a target that is not declared", () => {
-    const text = minimal(`targets: {}\nworkflows:\n  temporary-access:\n    targets:\n      ghost:\n        requesters: [eng]\n        approval: { groups: [leads] }\n        maxDuration: 1h\n`);
+    const text = minimal(`targets: {}\nworkflows:\n  temporary-access:\n    targets:\n      ghost:\n        requesters: [eng]\n        stages: [{ name: S, groups: [leads] }]\n        maxDuration: 1h\n`);
     expect(() => parsePolicy(text, "p.yaml")).toThrowError(/workflows\.temporary-access\.targets\.ghost: unknown target "ghost"/);
   });
   it("refuses unknown roles, a minimum above the maximum, and broken YAML", () => {
     expect(() => parsePolicy("version: 1\nroles:\n  eng: [superuser]\ntargets: {}\nworkflows: {}\n", "p.yaml")).toThrowError(/roles\.eng\.0/);
-    const inverted = minimal(`targets:\n  api: { title: API, service: api, environment: prod }\nworkflows:\n  w:\n    targets:\n      api: { requesters: [eng], approval: { groups: [l] }, minDuration: 2h, maxDuration: 1h }\n`);
+    const inverted = minimal(`targets:\n  api: { title: API, service: api, environment: prod }\nworkflows:\n  w:\n    targets:\n      api: { requesters: [eng], stages: [{ name: S, groups: [l] }], minDuration: 2h, maxDuration: 1h }\n`);
     expect(() => parsePolicy(inverted, "p.yaml")).toThrowError(/minDuration: is longer than maxDuration/);
     expect(() => parsePolicy("version: 1\nroles: [", "p.yaml")).toThrowError(PolicyError);
   });
@@ -62,7 +75,8 @@ describe("evaluating a request", () => {
   const base = { workflowId: "temporary-access", targetId: "payments-api-production", durationSeconds: 3600, accessRole: "read" };
 
   it("lists only the targets a person may request", () => {
-    expect(requestableTargets(shipped, "temporary-access", alice).map((t) => t.targetId)).toEqual(["payments-api-staging", "payments-api-production"]);
+    expect(requestableTargets(shipped, "temporary-access", alice).map((t) => t.targetId)).toEqual(["payments-api-staging", "payments-api-production", "ledger-db-production"]);
+    expect(requestableTargets(shipped, "temporary-access", principal(["platform-admins"], "dave")).map((t) => t.targetId)).toEqual(["payments-api-staging", "payments-api-production"]);
     expect(requestableTargets(shipped, "temporary-access", carol)).toEqual([]);
     expect(requestableTargets(shipped, "no-such-workflow", alice)).toEqual([]);
   });
@@ -74,8 +88,8 @@ describe("evaluating a request", () => {
     expect(evaluateRequest(shipped, { ...base, who: carol })).toEqual({ ok: false, message: "Your groups do not allow you to request access." });
   });
   it("refuses a target outside the person's groups", () => {
-    const verdict = evaluateRequest(shipped, { ...base, targetId: "ledger-db-production", who: alice });
-    expect(verdict).toMatchObject({ ok: false, field: "targetId" });
+    const verdict = evaluateRequest(shipped, { ...base, targetId: "ledger-db-production", who: principal(["platform-admins"], "dave") });
+    expect(verdict).toMatchObject({ ok: false, field: "targetId", message: "Only members of engineering, engineering-leads may request ledger database (production)." });
   });
   it("refuses an unknown target and a role the target does not offer", () => {
     expect(evaluateRequest(shipped, { ...base, targetId: "nope", who: alice })).toMatchObject({ ok: false, field: "targetId" });
@@ -93,19 +107,87 @@ describe("evaluating a request", () => {
 });
 
 describe("who may approve", () => {
-  const request = { requesterId: "alice", approverGroups: ["engineering-leads", "platform-admins"], approvalsNeeded: 1 };
-  it("an approver in an approver group may", () => {
-    expect(approvalRefusal(request, principal(["engineering-leads"], "bob"))).toBeNull();
-    expect(approvalRefusal(request, principal(["platform-admins"], "dave"))).toBeNull();
+  const oneStage = (overrides: Partial<ApprovalState> = {}): ApprovalState => ({
+    requesterId: "alice",
+    stages: [{ name: "Team lead", groups: ["engineering-leads", "platform-admins"], required: 1, oneFromEachGroup: false }],
+    currentStage: 0,
+    decisions: [],
+    ...overrides,
+  });
+  it("an approver in the current stage's groups may", () => {
+    expect(approvalRefusal(oneStage(), principal(["engineering-leads"], "bob"))).toBeNull();
+    expect(approvalRefusal(oneStage(), principal(["platform-admins"], "dave"))).toBeNull();
   });
   it("the requester never may, even as an approver", () => {
-    expect(approvalRefusal({ ...request, requesterId: "bob" }, principal(["engineering-leads"], "bob"))).toBe("You cannot approve your own request.");
+    expect(approvalRefusal(oneStage({ requesterId: "bob" }), principal(["engineering-leads"], "bob"))).toBe("You cannot approve your own request.");
   });
   it("an auditor or a requester-only person may not", () => {
-    expect(approvalRefusal(request, principal(["audit"], "carol"))).toBe("Your role does not allow approving requests.");
-    expect(approvalRefusal(request, principal(["engineering"], "erin"))).toBe("Your role does not allow approving requests.");
+    expect(approvalRefusal(oneStage(), principal(["audit"], "carol"))).toBe("Your role does not allow approving requests.");
+    expect(approvalRefusal(oneStage(), principal(["engineering"], "erin"))).toBe("Your role does not allow approving requests.");
   });
-  it("an approver outside the request's groups may not", () => {
-    expect(approvalRefusal({ ...request, approverGroups: ["platform-admins"] }, principal(["engineering-leads"], "bob"))).toBe("Only members of platform-admins may approve this request.");
+  it("an approver outside the current stage's groups may not", () => {
+    const state = oneStage({ stages: [{ name: "Data owner", groups: ["platform-admins"], required: 1, oneFromEachGroup: false }] });
+    expect(approvalRefusal(state, principal(["engineering-leads"], "bob"))).toBe('Only members of platform-admins may approve the stage "Data owner".');
+  });
+  it("one person decides at most once per request, in any stage", () => {
+    const state = oneStage({
+      stages: [
+        { name: "A", groups: ["platform-admins"], required: 1, oneFromEachGroup: false },
+        { name: "B", groups: ["platform-admins"], required: 1, oneFromEachGroup: false },
+      ],
+      currentStage: 1,
+      decisions: [{ approverId: "dave", stage: 0, approverGroups: ["platform-admins"], decision: "approve" }],
+    });
+    expect(approvalRefusal(state, principal(["platform-admins"], "dave"))).toBe("You have already decided on this request.");
+  });
+});
+
+describe("stages", () => {
+  const d = (approverId: string, approverGroups: string[]): DecisionSnapshot => ({ approverId, stage: 0, approverGroups, decision: "approve" });
+  it("N of M needs N distinct people", () => {
+    const stage = { name: "x", groups: ["a", "b"], required: 2, oneFromEachGroup: false };
+    expect(stageSatisfied(stage, [d("p1", ["a"])])).toBe(false);
+    expect(stageSatisfied(stage, [d("p1", ["a"]), d("p2", ["a"])])).toBe(true);
+  });
+  it("one from each group needs a distinct person per group", () => {
+    const stage = { name: "x", groups: ["a", "b"], required: 2, oneFromEachGroup: true };
+    expect(stageSatisfied(stage, [d("p1", ["a", "b"])])).toBe(false);
+    expect(stageSatisfied(stage, [d("p1", ["a"]), d("p2", ["a"])])).toBe(false);
+    expect(stageSatisfied(stage, [d("p1", ["a", "b"]), d("p2", ["a"])])).toBe(true);
+    expect(openGroups(stage, [d("p1", ["a"])])).toEqual(["b"]);
+    expect(groupsCovered(["a", "b", "c"], [["a", "b"], ["a"], ["c"]])).toBe(3);
+  });
+  it("a person only in groups already covered is told which group is missing", () => {
+    const state: ApprovalState = {
+      requesterId: "alice",
+      stages: [{ name: "Both", groups: ["a", "b"], required: 2, oneFromEachGroup: true }],
+      currentStage: 0,
+      decisions: [d("p1", ["a"])],
+    };
+    expect(approvalRefusal(state, { id: "p2", email: "p2@x", groups: ["a"], roles: ["approver"] })).toBe('The stage "Both" still needs an approver from b.');
+    expect(approvalRefusal(state, { id: "p3", email: "p3@x", groups: ["b"], roles: ["approver"] })).toBeNull();
+  });
+});
+
+describe("auto-approval and break-glass rules", () => {
+  const fixture = loadPolicyFile(path.join(process.cwd(), "tests/fixtures/policy.yaml"));
+  const rule = fixture.workflows["temporary-access"]!.targets.sandbox!;
+  const who = (groups: string[]): Principal => ({ id: "x", email: "x@x", groups, roles: rolesForGroups(fixture, groups) });
+  it("match only when every condition of a rule holds, first rule first", () => {
+    expect(matchingAutoApproval(rule, { who: who(["engineering"]), durationSeconds: 3600, accessRole: "read" })?.name).toBe("sandbox-read-under-1h");
+    expect(matchingAutoApproval(rule, { who: who(["engineering"]), durationSeconds: 3601, accessRole: "read" })).toBeUndefined();
+    expect(matchingAutoApproval(rule, { who: who(["engineering"]), durationSeconds: 600, accessRole: "write" })).toBeUndefined();
+    expect(matchingAutoApproval(rule, { who: who(["oncall"]), durationSeconds: 4 * 3600, accessRole: "write" })?.name).toBe("oncall-anything");
+  });
+  it("break-glass is refused outside its groups, beyond its maximum, or where not enabled", () => {
+    const staged = fixture.workflows["temporary-access"]!.targets.staged!;
+    expect(breakGlassRefusal(staged, who(["oncall"]), 1800)).toBeNull();
+    expect(breakGlassRefusal(staged, who(["engineering"]), 1800)).toBe("Only members of oncall may use break-glass access here.");
+    expect(breakGlassRefusal(staged, who(["oncall"]), 1801)).toBe("Break-glass access lasts at most 30m here.");
+    expect(breakGlassRefusal(rule, who(["oncall"]), 60)).toBe("Break-glass access is not enabled for this target.");
+  });
+  it("stage groups must be able to approve", () => {
+    const text = `version: 1\nroles:\n  eng: [requester]\ntargets:\n  api: { title: API, service: api, environment: prod }\nworkflows:\n  w:\n    targets:\n      api:\n        requesters: [eng]\n        stages: [{ name: S, groups: [eng] }]\n        maxDuration: 1h\n`;
+    expect(() => parsePolicy(text, "p.yaml")).toThrowError(/workflows\.w\.targets\.api\.stages\.0\.groups: eng cannot approve/);
   });
 });

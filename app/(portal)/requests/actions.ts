@@ -1,7 +1,7 @@
 "use server";
 
 import { z } from "zod";
-import { cancelRequest, createRequest, decide, revealCredential, revokeGrant } from "@/lib/approvals/engine";
+import { breakGlass, cancelRequest, createRequest, decide, revealCredential, reviewBreakGlass, revokeGrant } from "@/lib/approvals/engine";
 import { safeAction } from "@/lib/actions/safe-action";
 
 const requestId = z.string().min(1).max(64);
@@ -15,6 +15,20 @@ export const createRequestAction = safeAction({
     const request = await createRequest(who, workflowId, input);
     return { id: request.id };
   },
+});
+
+export const breakGlassAction = safeAction({
+  name: "request.break-glass",
+  roles: ["requester"],
+  input: z.object({ workflowId: z.string().min(1).max(64), input: z.record(z.string(), z.unknown()), reason: z.string().max(1000) }),
+  run: async (who, { workflowId, input, reason }) => ({ id: (await breakGlass(who, workflowId, input, reason)).id }),
+});
+
+export const reviewBreakGlassAction = safeAction({
+  name: "request.review-break-glass",
+  roles: ["approver"],
+  input: z.object({ requestId, comment: z.string().max(2000) }),
+  run: async (who, input) => ({ reviewedAt: (await reviewBreakGlass(who, input)).reviewedAt }),
 });
 
 export const decideAction = safeAction({

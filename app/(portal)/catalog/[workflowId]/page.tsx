@@ -5,7 +5,7 @@ import { TemporaryAccessForm, type TargetOption } from "@/components/requests/te
 import { EmptyState } from "@/components/ui/empty-state";
 import { requirePrincipal } from "@/lib/auth/session";
 import { policy } from "@/lib/policy/current";
-import { requestableTargets } from "@/lib/policy/evaluate";
+import { breakGlassRefusal, requestableTargets } from "@/lib/policy/evaluate";
 import { getWorkflow } from "@/lib/workflows/registry";
 
 export const metadata: Metadata = { title: "New request" };
@@ -22,8 +22,9 @@ export default async function WorkflowPage({ params }: { params: Promise<{ workf
     roles: rule.roles ?? ["read"],
     minMinutes: Math.ceil(rule.minDuration / 60),
     maxMinutes: Math.floor(rule.maxDuration / 60),
-    approvers: rule.approval.groups,
-    approvalsNeeded: rule.approval.required,
+    stages: rule.stages.map((st) => ({ name: st.name, groups: st.groups, required: st.required, oneFromEachGroup: st.oneFromEachGroup })),
+    autoApprove: rule.autoApprove.map((a) => a.name),
+    breakGlass: rule.breakGlass && breakGlassRefusal(rule, who, 0) === null ? { maxMinutes: Math.floor(rule.breakGlass.maxDuration / 60) } : null,
   }));
   return (
     <div className="max-w-2xl">

@@ -1,7 +1,8 @@
 import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 import { CredentialReveal, Countdown } from "@/components/requests/credential-reveal";
-import { CancelButton, DecisionPanel, RevokeButton } from "@/components/requests/request-actions";
+import { CancelButton, DecisionPanel, ReviewPanel, RevokeButton } from "@/components/requests/request-actions";
+import { StageList } from "@/components/requests/stage-list";
 import { Timeline } from "@/components/requests/timeline";
 import { Alert } from "@/components/ui/alert";
 import { formatMinutes, formatTime } from "@/components/ui/format";
@@ -46,20 +47,28 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
             <dd className="font-semibold">{formatMinutes(view.durationSeconds)}</dd>
           </div>
           <div>
-            <dt className="text-slate-500">Approvals</dt>
-            <dd className="font-semibold">
-              {approvals} of {view.approvalsNeeded}
-            </dd>
+            <dt className="text-slate-500">Approved by</dt>
+            <dd className="font-semibold">{view.breakGlass ? "break-glass (self)" : view.autoApprovedBy ? `policy rule ${view.autoApprovedBy}` : `${approvals} ${approvals === 1 ? "person" : "people"}`}</dd>
           </div>
           <div>
-            <dt className="text-slate-500">Approvers</dt>
-            <dd className="font-semibold">{view.approverGroups.join(", ")}</dd>
+            <dt className="text-slate-500">Pending until</dt>
+            <dd className="font-semibold">{view.status === "pending" ? formatTime(view.pendingExpiresAt) : "—"}</dd>
           </div>
           <div className="col-span-full">
             <dt className="text-slate-500">Justification</dt>
             <dd className="whitespace-pre-wrap" data-testid="justification">{view.justification}</dd>
           </div>
         </dl>
+
+        {view.breakGlass ? (
+          <Alert tone="error">
+            <strong>Break-glass access.</strong> Reason: “{view.breakGlassReason}”.{" "}
+            {view.reviewedAt ? `Reviewed ${formatTime(view.reviewedAt)}: “${view.reviewComment}”.` : "Awaiting review by an approver."}
+          </Alert>
+        ) : null}
+        {view.viewer.canReview ? <ReviewPanel requestId={view.id} /> : null}
+
+        <StageList stages={view.stageViews} />
 
         {view.status === "active" && view.expiresAt ? (
           <section className="space-y-3 rounded-lg border border-emerald-200 bg-white p-5 shadow-sm">
@@ -82,7 +91,7 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
           <Alert tone="info">{view.viewer.decisionRefusal}</Alert>
         ) : null}
         {view.status === "pending" && view.viewer.isRequester ? (
-          <Alert tone="info">Waiting for approval from {view.approverGroups.join(" or ")}. You cannot approve your own request.</Alert>
+          <Alert tone="info">Waiting for approval from {view.currentStageGroups.join(" or ")}. You cannot approve your own request.</Alert>
         ) : null}
         {view.viewer.canCancel ? <CancelButton requestId={view.id} /> : null}
 
