@@ -1,0 +1,72 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadPolicyFile } from "@/lib/policy/load";
+import { explain, policyTable } from "@/lib/policy/report";
+
+const shipped = loadPolicyFile(path.join(process.cwd(), "policy/latchkey.yaml"));
+const cli = (...args: string[]) =>
+  spawnSync(path.join(process.cwd(), "node_modules/.bin/tsx"), ["scripts/policy.ts", ...args], { encoding: "utf8", env: { ...process.env, DATABASE_URL: "" } });
+
+describe("policy:check", () => {
+  it("prints who may request what and who approves it, one row per workflow and target", () => {
+    const text = policyTable(shipped);
+    expect(text).toContain("| engineering-leads | requester, approver ");
+    expect(text).toMatch(/\| temporary-access \| ledger-db-production +\| engineering, engineering-leads +\| 1\. Team lead: 1 of engineering-leads; 2\. Data owner: 1 of platform-admins \|/);
+    expect(text).toMatch(/payments-api-staging .*\| staging-read-under-1h \|/);
+  });
+
+  it("the command exits 0 on the shipped policy and 1 with the file and path on a broken one", () => {
+    const ok = cli("check");
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain("policy/latchkey.yaml: valid");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "policy-"));
+    const broken = path.join(dir, "broken.yaml");
+    writeFileSync(broken, "version: 1\nroles:\n  eng: [requester]\ntargets: {}\nworkflows:\n  w:\n    targets:\n      ghost: { requesters: [eng], stages: [], maxDuration: 1h }\n");
+    const bad = cli("check", "--file", broken);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain(`${broken}: invalid policy`);
+    expect(bad.stderr).toContain("at workflows.w.targets.ghost.stages: give at least one approval stage");
+    expect(bad.stderr).toContain('at workflows.w.targets.ghost: unknown target "ghost"');
+  });
+});
+
+describe("policy:explain", () => {
+  const known = [
+    { email: "bob@example.com", groups: ["engineering-leads"] },
+    { email: "dave@example.com", groups: ["platform-admins"] },
+    { email: "carol@example.com", groups: ["audit"] },
+  ];
+  it("says yes, lists the stages in order and who could approve each", () => {
+    const { allowed, text } = explain(shipped, { email: "alice@example.com", groups: ["engineering"], workflowId: "temporary-access", targetId: "ledger-db-production", knownApprovers: known });
+    expect(allowed).toBe(true);
+    expect(text.split("\n")).toEqual([
+      "alice@example.com: groups engineering; roles requester",
+      "YES: may request temporary-access on ledger database (production) as read, for 15m to 1h.",
+      "Approval, in order:",
+      "  1. Team lead: 1 of engineering-leads",
+      "     can approve: bob@example.com",
+      "  2. Data owner: 1 of platform-admins",
+      "     can approve: dave@example.com",
+    ]);
+  });
+  it("says no, and why", () => {
+    expect(explain(shipped, { email: "carol@example.com", groups: ["audit"], workflowId: "temporary-access", targetId: "payments-api-staging" })).toEqual({
+      allowed: false,
+      text: "carol@example.com: groups audit; roles auditor\nNO: Your groups do not allow you to request access.",
+    });
+    expect(explain(shipped, { email: "dave@example.com", groups: ["platform-admins"], workflowId: "temporary-access", targetId: "ledger-db-production" }).text).toContain(
+      "NO: Only members of engineering, engineering-leads may request ledger database (production).",
+    );
+  });
+  it("the command answers for a demo user and exits 1 when the answer is no", () => {
+    const yes = cli("explain", "--user", "bob@example.com", "--workflow", "temporary-access", "--target", "payments-api-production");
+    expect(yes.status).toBe(0);
+    expect(yes.stdout).toContain("Break-glass: not for this person.");
+    const no = cli("explain", "--user", "carol@example.com", "--workflow", "temporary-access", "--target", "payments-api-production");
+    expect(no.status).toBe(1);
+    expect(no.stdout).toContain("NO:");
+  });
+});
