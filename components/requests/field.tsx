@@ -4,9 +4,11 @@ import type { ReactNode } from "react";
 export function Field({ id, label, help, error, children }: { id: string; label: string; help?: string; error?: string; children: ReactNode }) {
   return (
     <div>
-      <label htmlFor={id} className="block text-sm font-semibold text-slate-800">
-        {label}
-      </label>
+      {label ? (
+        <label id={`${id}-label`} htmlFor={id} className="block text-sm font-semibold text-slate-800">
+          {label}
+        </label>
+      ) : null}
       {help ? (
         <p id={`${id}-help`} className="text-xs text-slate-500">
           {help}

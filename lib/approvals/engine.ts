@@ -8,7 +8,7 @@ import { QUEUES, sender, type ExpireGrantJob, type ExpirePendingJob } from "../j
 import { policy } from "../policy/current";
 import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { getWorkflow } from "../workflows/registry";
-import type { WorkflowInput, WorkflowModule } from "../workflows/types";
+import { ExecutionFailure, type WorkflowInput, type WorkflowModule } from "../workflows/types";
 import { lockRequest, transition } from "./state-machine";
 
 /**
@@ -44,7 +44,8 @@ function validateRequest(who: Principal, workflowId: string, raw: unknown) {
   const parsed = workflow.inputSchema.safeParse(raw);
   if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
   const input = parsed.data;
-  const durationSeconds = input.durationMinutes * 60;
+  if (workflow.lasting && input.durationMinutes === undefined) throw invalid("Give a duration.", { durationMinutes: "Give a duration." });
+  const durationSeconds = workflow.lasting ? input.durationMinutes! * 60 : undefined;
   const verdict = evaluateRequest(policy(), { workflowId, targetId: input.targetId, who, durationSeconds, accessRole: input.role });
   if (!verdict.ok) {
     if (verdict.field) throw invalid(verdict.message, { [verdict.field]: verdict.message });
@@ -55,7 +56,7 @@ function validateRequest(who: Principal, workflowId: string, raw: unknown) {
 
 type RequestRule = ReturnType<typeof validateRequest>["rule"];
 
-async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: WorkflowInput, durationSeconds: number, rule: RequestRule, extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {}) {
+async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: WorkflowInput, durationSeconds: number | undefined, rule: RequestRule, extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {}) {
   const stages = stagesOf(rule);
   const pendingTimeout = rule.pendingTimeout ?? policy().defaults.pendingTimeout;
   const now = new Date();
@@ -68,7 +69,7 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
       status: "pending",
       input: { ...input },
       justification: input.justification,
-      durationSeconds,
+      durationSeconds: durationSeconds ?? 0,
       stages: stages as unknown as Prisma.InputJsonArray,
       currentStage: 0,
       currentStageGroups: stages[0]!.groups,
@@ -214,7 +215,14 @@ async function activate(tx: Tx, request: AccessRequest, requester: User, actor: 
   const activatedAt = new Date();
   const expiresAt = new Date(activatedAt.getTime() + request.durationSeconds * 1000);
   const input = workflow.inputSchema.parse(request.input);
-  const executed = await workflow.execute({ tx, request, requester, target, input, activatedAt, expiresAt, actor });
+  let executed;
+  try {
+    executed = await workflow.execute({ tx, request, requester, target, input, activatedAt, expiresAt, actor });
+  } catch (error) {
+    if (!(error instanceof ExecutionFailure)) throw error;
+    await transition(tx, { requestId: request.id, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: error.message, endedAt: new Date() }, data: { reason: error.message } });
+    return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+  }
   await recordEvent(tx, { actor: SYSTEM, action: "credential.issued", requestId: request.id, data: executed.audit });
   await transition(tx, { requestId: request.id, to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() } });
   return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });

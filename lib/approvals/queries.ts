@@ -53,6 +53,23 @@ export async function inboxFor(who: Principal): Promise<RequestListItem[]> {
   return withTitles(rows);
 }
 
+/** The person's last distinct workflow and target pairs that they may still request. */
+export async function recentlyUsed(who: Principal, available: { id: string; title: string; targets: { id: string; title: string }[] }[], limit = 4) {
+  const rows = await db.accessRequest.findMany({ where: { requesterId: who.id }, orderBy: { createdAt: "desc" }, take: 50, select: { workflowId: true, targetId: true } });
+  const seen = new Set<string>();
+  const recent: { workflowId: string; workflowTitle: string; targetId: string; targetTitle: string }[] = [];
+  for (const r of rows) {
+    const key = `${r.workflowId}/${r.targetId}`;
+    const workflow = available.find((w) => w.id === r.workflowId);
+    const target = workflow?.targets.find((t) => t.id === r.targetId);
+    if (seen.has(key) || !workflow || !target) continue;
+    seen.add(key);
+    recent.push({ workflowId: workflow.id, workflowTitle: workflow.title, targetId: target.id, targetTitle: target.title });
+    if (recent.length === limit) break;
+  }
+  return recent;
+}
+
 /** Break-glass grants awaiting a review this person may give. */
 export async function reviewsFor(who: Principal): Promise<RequestListItem[]> {
   if (!who.roles.includes("approver")) return [];

@@ -43,7 +43,7 @@ export type RequestDecision =
 /** May this person make this request? Checks role, group, target, workflow role and duration bounds. */
 export function evaluateRequest(
   policy: Policy,
-  input: { workflowId: string; targetId: string; who: Principal; durationSeconds: number; accessRole?: string },
+  input: { workflowId: string; targetId: string; who: Principal; durationSeconds?: number; accessRole?: string },
 ): RequestDecision {
   const { workflowId, targetId, who, durationSeconds, accessRole } = input;
   if (!who.roles.includes("requester")) {
@@ -58,12 +58,15 @@ export function evaluateRequest(
   if (rule.roles && (accessRole === undefined || !rule.roles.includes(accessRole))) {
     return { ok: false, field: "role", message: `Role must be one of: ${rule.roles.join(", ")}.` };
   }
-  if (durationSeconds < rule.minDuration || durationSeconds > rule.maxDuration) {
-    return {
-      ok: false,
-      field: "durationMinutes",
-      message: `Duration must be between ${formatDuration(rule.minDuration)} and ${formatDuration(rule.maxDuration)} for ${target.title}.`,
-    };
+  if (durationSeconds !== undefined) {
+    if (rule.maxDuration === undefined) return { ok: false, message: `The policy sets no maxDuration for ${target.title}, so no lasting access can be granted there.` };
+    if (durationSeconds < rule.minDuration || durationSeconds > rule.maxDuration) {
+      return {
+        ok: false,
+        field: "durationMinutes",
+        message: `Duration must be between ${formatDuration(rule.minDuration)} and ${formatDuration(rule.maxDuration)} for ${target.title}.`,
+      };
+    }
   }
   return { ok: true, rule, target };
 }
@@ -149,18 +152,18 @@ export function approvalRefusal(state: ApprovalState, who: Principal): string | 
 /** The first auto-approval rule this request meets, if any. */
 export function matchingAutoApproval(
   rule: WorkflowTargetRule,
-  input: { who: Principal; durationSeconds: number; accessRole?: string },
+  input: { who: Principal; durationSeconds?: number; accessRole?: string },
 ): AutoApproveRule | undefined {
   return rule.autoApprove.find(
     (auto) =>
       (!auto.roles || (input.accessRole !== undefined && auto.roles.includes(input.accessRole))) &&
-      (auto.maxDuration === undefined || input.durationSeconds <= auto.maxDuration) &&
+      (auto.maxDuration === undefined || (input.durationSeconds ?? 0) <= auto.maxDuration) &&
       (!auto.requesterGroups || inAny(input.who.groups, auto.requesterGroups)),
   );
 }
 
 /** Why this person may not open a break-glass grant here, or null when they may. */
-export function breakGlassRefusal(rule: WorkflowTargetRule, who: Principal, durationSeconds: number): string | null {
+export function breakGlassRefusal(rule: WorkflowTargetRule, who: Principal, durationSeconds = 0): string | null {
   if (!rule.breakGlass) return "Break-glass access is not enabled for this target.";
   if (!inAny(who.groups, rule.breakGlass.groups)) return `Only members of ${rule.breakGlass.groups.join(", ")} may use break-glass access here.`;
   if (durationSeconds > rule.breakGlass.maxDuration) return `Break-glass access lasts at most ${formatDuration(rule.breakGlass.maxDuration)} here.`;

@@ -31,7 +31,7 @@ export function policyTable(policy: Policy): string {
         rule.stages.map(describeStage).join("; "),
         rule.autoApprove.map((a) => a.name).join(", ") || "-",
         rule.breakGlass ? `${rule.breakGlass.groups.join(", ")} (max ${formatDuration(rule.breakGlass.maxDuration)})` : "-",
-        `${formatDuration(rule.minDuration)}-${formatDuration(rule.maxDuration)}`,
+        rule.maxDuration === undefined ? "one-off" : `${formatDuration(rule.minDuration)}-${formatDuration(rule.maxDuration)}`,
         formatDuration(rule.pendingTimeout ?? policy.defaults.pendingTimeout),
       ]);
     }
@@ -50,12 +50,13 @@ export function explain(policy: Policy, input: { email: string; groups: string[]
     lines.push(`NO: the policy has no rule for workflow "${input.workflowId}" on target "${input.targetId}".`);
     return { allowed: false, text: lines.join("\n") };
   }
-  const verdict = evaluateRequest(policy, { workflowId: input.workflowId, targetId: input.targetId, who, durationSeconds: rule.minDuration, accessRole: rule.roles?.[0] });
+  const verdict = evaluateRequest(policy, { workflowId: input.workflowId, targetId: input.targetId, who, durationSeconds: rule.maxDuration === undefined ? undefined : rule.minDuration, accessRole: rule.roles?.[0] });
   if (!verdict.ok) {
     lines.push(`NO: ${verdict.message}`);
     return { allowed: false, text: lines.join("\n") };
   }
-  lines.push(`YES: may request ${input.workflowId} on ${verdict.target.title}${rule.roles ? ` as ${rule.roles.join(" or ")}` : ""}, for ${formatDuration(rule.minDuration)} to ${formatDuration(rule.maxDuration)}.`);
+  const span = rule.maxDuration === undefined ? "" : `, for ${formatDuration(rule.minDuration)} to ${formatDuration(rule.maxDuration)}`;
+  lines.push(`YES: may request ${input.workflowId} on ${verdict.target.title}${rule.roles ? ` as ${rule.roles.join(" or ")}` : ""}${span}.`);
   lines.push("Approval, in order:");
   rule.stages.forEach((stage, i) => {
     lines.push(`  ${describeStage(stage, i)}`);

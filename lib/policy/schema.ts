@@ -56,7 +56,8 @@ export const workflowTargetRuleSchema = z.object({
   autoApprove: z.array(autoApproveSchema).default([]),
   breakGlass: breakGlassSchema.optional(),
   minDuration: duration.prefault("5m"),
-  maxDuration: duration,
+  /** Required for workflows that grant lasting access; absent for one-off actions. */
+  maxDuration: duration.optional(),
   /** How long a request may wait for approval before it expires. */
   pendingTimeout: duration.optional(),
 });
@@ -80,7 +81,7 @@ export const policySchema = z
         if (!policy.targets[targetId]) {
           ctx.addIssue({ code: "custom", path: at, message: `unknown target "${targetId}" (declare it under targets)` });
         }
-        if (rule.minDuration > rule.maxDuration) {
+        if (rule.maxDuration !== undefined && rule.minDuration > rule.maxDuration) {
           ctx.addIssue({ code: "custom", path: [...at, "minDuration"], message: "is longer than maxDuration" });
         }
         rule.stages.forEach((stage, i) => {
@@ -89,7 +90,7 @@ export const policySchema = z
             ctx.addIssue({ code: "custom", path: [...at, "stages", i, "groups"], message: `${unknown.join(", ")} cannot approve: map the group to the approver role under roles` });
           }
         });
-        if (rule.breakGlass && rule.breakGlass.maxDuration > rule.maxDuration) {
+        if (rule.breakGlass && rule.maxDuration !== undefined && rule.breakGlass.maxDuration > rule.maxDuration) {
           ctx.addIssue({ code: "custom", path: [...at, "breakGlass", "maxDuration"], message: "is longer than maxDuration" });
         }
       }

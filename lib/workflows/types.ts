@@ -14,6 +14,8 @@ export interface WorkflowModule<Input extends WorkflowInput = WorkflowInput> {
   description: string;
   category: string;
   risk: "low" | "medium" | "high";
+  /** True when approval grants something that lasts (and so has a duration and expires). */
+  lasting: boolean;
   /** Validates the form on the client and again on the server; unknown fields are refused. */
   inputSchema: z.ZodType<Input>;
   /** Acts on approval, inside the approval's transaction. Throwing rolls everything back. */
@@ -25,9 +27,21 @@ export interface WorkflowModule<Input extends WorkflowInput = WorkflowInput> {
 /** Fields every workflow form has, so the engine can apply the policy's limits. */
 export interface WorkflowInput {
   targetId: string;
-  durationMinutes: number;
+  durationMinutes?: number;
   justification: string;
   role?: string;
+}
+
+/**
+ * Thrown by `execute` when the action cannot be carried out for a known reason: the
+ * request becomes `failed` with this message, recorded and audited. Any other error
+ * rolls the whole approval back instead.
+ */
+export class ExecutionFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ExecutionFailure";
+  }
 }
 
 export interface ExecuteContext<Input> {

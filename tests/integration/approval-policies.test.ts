@@ -163,3 +163,21 @@ describe("pending requests expire", () => {
     }
   });
 });
+
+describe("a workflow without an executor", () => {
+  it("fails cleanly on approval: recorded, audited, nothing granted, never a fake success", async () => {
+    const request = await engine.createRequest(alice, "restart-job", {
+      targetId: "settlement-dag",
+      runId: "scheduled__2026-11-25T00:00:00+00:00",
+      scope: ["failed-tasks"],
+      maxActiveTasks: 4,
+      justification: "Settlement run failed on a transient DB error",
+    });
+    expect(request).toMatchObject({ status: "pending", durationSeconds: 0 });
+    const failed = await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "go" });
+    expect(failed.status).toBe("failed");
+    expect(failed.failureReason).toBe('No executor is configured for "Restart a job" on settlement-dag: nothing was restarted.');
+    expect(await actions(request.id)).toEqual(["request.created", "request.approved", "request.executing", "request.failed"]);
+    expect(await fx.db.credential.count({ where: { requestId: request.id } })).toBe(0);
+  });
+});

@@ -14,7 +14,8 @@ describe("policy:check", () => {
   it("prints who may request what and who approves it, one row per workflow and target", () => {
     const text = policyTable(shipped);
     expect(text).toContain("| engineering-leads | requester, approver ");
-    expect(text).toMatch(/\| temporary-access \| ledger-db-production +\| engineering, engineering-leads +\| 1\. Team lead: 1 of engineering-leads; 2\. Data owner: 1 of platform-admins \|/);
+    expect(text).toMatch(/\| temporary-access \| ledger-db-production +\| engineering +\| 1\. Team lead: 1 of engineering-leads; 2\. Data owner: 1 of platform-admins \|/);
+    expect(text).toMatch(/\| restart-job +\| nightly-settlement +\| engineering-leads, platform-admins .*\| one-off +\| 4h +\|/);
     expect(text).toMatch(/payments-api-staging .*\| staging-read-under-1h \|/);
   });
 
@@ -58,7 +59,7 @@ describe("policy:explain", () => {
       text: "carol@example.com: groups audit; roles auditor\nNO: Your groups do not allow you to request access.",
     });
     expect(explain(shipped, { email: "dave@example.com", groups: ["platform-admins"], workflowId: "temporary-access", targetId: "ledger-db-production" }).text).toContain(
-      "NO: Only members of engineering, engineering-leads may request ledger database (production).",
+      "NO: Only members of engineering may request ledger database (production).",
     );
   });
   it("the command answers for a demo user and exits 1 when the answer is no", () => {

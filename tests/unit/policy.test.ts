@@ -89,7 +89,7 @@ describe("evaluating a request", () => {
   });
   it("refuses a target outside the person's groups", () => {
     const verdict = evaluateRequest(shipped, { ...base, targetId: "ledger-db-production", who: principal(["platform-admins"], "dave") });
-    expect(verdict).toMatchObject({ ok: false, field: "targetId", message: "Only members of engineering, engineering-leads may request ledger database (production)." });
+    expect(verdict).toMatchObject({ ok: false, field: "targetId", message: "Only members of engineering may request ledger database (production)." });
   });
   it("refuses an unknown target and a role the target does not offer", () => {
     expect(evaluateRequest(shipped, { ...base, targetId: "nope", who: alice })).toMatchObject({ ok: false, field: "targetId" });

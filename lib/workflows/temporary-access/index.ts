@@ -9,6 +9,7 @@ export const temporaryAccess: WorkflowModule<TemporaryAccessInput> = {
   description: "Time-boxed read or write access to a service, as a signed credential that expires by itself.",
   category: "Access",
   risk: "medium",
+  lasting: true,
   inputSchema: temporaryAccessSchema,
   async execute({ tx, request, requester, target, input, activatedAt, expiresAt }) {
     const { jti, kid } = await issueCredential(tx, {

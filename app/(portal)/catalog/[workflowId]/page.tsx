@@ -1,7 +1,9 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
-import { TemporaryAccessForm, type TargetOption } from "@/components/requests/temporary-access-form";
+import { WorkflowForm, type TargetOption } from "@/components/requests/workflow-form";
+import { describeFields } from "@/lib/workflows/fields";
+import type { z } from "zod";
 import { EmptyState } from "@/components/ui/empty-state";
 import { requirePrincipal } from "@/lib/auth/session";
 import { policy } from "@/lib/policy/current";
@@ -10,18 +12,18 @@ import { getWorkflow } from "@/lib/workflows/registry";
 
 export const metadata: Metadata = { title: "New request" };
 
-export default async function WorkflowPage({ params }: { params: Promise<{ workflowId: string }> }) {
+export default async function WorkflowPage({ params, searchParams }: { params: Promise<{ workflowId: string }>; searchParams: Promise<{ target?: string }> }) {
   const { workflowId } = await params;
+  const { target: preferred } = await searchParams;
   const who = await requirePrincipal();
   const workflow = getWorkflow(workflowId);
   if (!workflow) notFound();
   const targets: TargetOption[] = requestableTargets(policy(), workflow.id, who).map(({ targetId, target, rule }) => ({
     id: targetId,
     title: target.title,
-    environment: target.environment,
-    roles: rule.roles ?? ["read"],
+    roles: rule.roles ?? [],
     minMinutes: Math.ceil(rule.minDuration / 60),
-    maxMinutes: Math.floor(rule.maxDuration / 60),
+    maxMinutes: rule.maxDuration === undefined ? null : Math.floor(rule.maxDuration / 60),
     stages: rule.stages.map((st) => ({ name: st.name, groups: st.groups, required: st.required, oneFromEachGroup: st.oneFromEachGroup })),
     autoApprove: rule.autoApprove.map((a) => a.name),
     breakGlass: rule.breakGlass && breakGlassRefusal(rule, who, 0) === null ? { maxMinutes: Math.floor(rule.breakGlass.maxDuration / 60) } : null,
@@ -36,7 +38,12 @@ export default async function WorkflowPage({ params }: { params: Promise<{ workf
       {targets.length === 0 ? (
         <EmptyState title="No target available to you">The policy does not let your groups request this workflow.</EmptyState>
       ) : (
-        <TemporaryAccessForm workflowId={workflow.id} targets={targets} />
+        <WorkflowForm
+          workflowId={workflow.id}
+          fields={describeFields(workflow.inputSchema as unknown as z.ZodObject)}
+          // The preferred target (from "recently used") comes first, so it is preselected.
+          targets={[...targets].sort((a, b) => Number(b.id === preferred) - Number(a.id === preferred))}
+        />
       )}
     </div>
   );

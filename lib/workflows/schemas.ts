@@ -1,0 +1,12 @@
+import type { z } from "zod";
+import { restartJobSchema } from "./restart-job/schema";
+import { temporaryAccessSchema } from "./temporary-access/schema";
+
+/**
+ * Every workflow's form schema, importable by the browser (no server code here), so the
+ * generated form validates with the very schema the server uses.
+ */
+export const WORKFLOW_SCHEMAS: Record<string, z.ZodObject> = {
+  "temporary-access": temporaryAccessSchema,
+  "restart-job": restartJobSchema,
+};

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { describeFields } from "@/lib/workflows/fields";
+import { listWorkflows } from "@/lib/workflows/registry";
+import { WORKFLOW_SCHEMAS } from "@/lib/workflows/schemas";
+import { restartJobSchema } from "@/lib/workflows/restart-job/schema";
+import { temporaryAccessSchema } from "@/lib/workflows/temporary-access/schema";
+
+describe("forms generated from workflow schemas", () => {
+  it("temporary access: target and role from the policy, duration with bounds, long text", () => {
+    expect(describeFields(temporaryAccessSchema).map((f) => [f.name, f.kind, f.label, f.optionsFrom ?? null, f.required])).toEqual([
+      ["targetId", "select", "Target", "policy:targets", true],
+      ["role", "select", "Role", "policy:roles", true],
+      ["durationMinutes", "duration", "Duration (minutes)", null, true],
+      ["justification", "longtext", "Justification", null, true],
+    ]);
+  });
+
+  it("restart a job: text with help, multi-select, number, boolean with its default", () => {
+    const fields = describeFields(restartJobSchema);
+    expect(fields.map((f) => [f.name, f.kind])).toEqual([
+      ["targetId", "select"],
+      ["runId", "text"],
+      ["scope", "multiselect"],
+      ["maxActiveTasks", "number"],
+      ["dryRun", "boolean"],
+      ["justification", "longtext"],
+    ]);
+    expect(fields.find((f) => f.name === "scope")!.options).toEqual(["failed-tasks", "downstream", "upstream"]);
+    expect(fields.find((f) => f.name === "dryRun")).toMatchObject({ defaultValue: false, required: false, label: "Dry run" });
+    expect(fields.find((f) => f.name === "runId")!.help).toBe("The failed run, as the scheduler shows it.");
+  });
+
+  it("every registered workflow has a browser schema, and it is the one the server uses", () => {
+    for (const workflow of listWorkflows()) {
+      expect(WORKFLOW_SCHEMAS[workflow.id]).toBe(workflow.inputSchema);
+      expect(() => describeFields(WORKFLOW_SCHEMAS[workflow.id]!)).not.toThrow();
+    }
+  });
+
+  it("the shared schema refuses tampered and hidden fields and reports each bad field", () => {
+    const result = restartJobSchema.safeParse({ targetId: "x", runId: "bad id!", scope: [], maxActiveTasks: "99", justification: "short", requesterId: "someone" });
+    expect(result.success).toBe(false);
+    const byField = Object.fromEntries(result.error!.issues.map((i) => [String(i.path[0] ?? i.code), i.message]));
+    expect(byField).toMatchObject({
+      runId: "A run id has letters, digits and . _ : + - only.",
+      scope: "Choose at least one thing to clear.",
+      maxActiveTasks: "At most 32.",
+      justification: "Say why you need this access (at least 10 characters).",
+    });
+    expect(result.error!.issues.some((i) => i.code === "unrecognized_keys")).toBe(true);
+  });
+});
