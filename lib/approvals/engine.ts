@@ -9,6 +9,7 @@ import { policy } from "../policy/current";
 import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { getWorkflow } from "../workflows/registry";
 import { ExecutionFailure, type WorkflowInput, type WorkflowModule } from "../workflows/types";
+import { enqueueNotifications } from "../notifications/outbox";
 import { lockRequest, transition } from "./state-machine";
 
 /**
@@ -97,7 +98,10 @@ export async function createRequest(who: Principal, workflowId: string, raw: unk
   const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: input.role });
   const result = await db.$transaction(async (tx) => {
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, auto ? { autoApprovedBy: auto.name } : {});
-    if (!auto) return request;
+    if (!auto) {
+      await enqueueNotifications(tx, "pending", request, who.email);
+      return request;
+    }
     await transition(tx, { requestId: request.id, to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() } });
     const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
     return activate(tx, request, requester, SYSTEM);
@@ -121,7 +125,9 @@ export async function breakGlass(who: Principal, workflowId: string, raw: unknow
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, { breakGlass: true, breakGlassReason: why });
     await transition(tx, { requestId: request.id, to: "approved", actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() } });
     const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
-    return activate(tx, request, requester, actorOf(who));
+    const active = await activate(tx, request, requester, actorOf(who));
+    await enqueueNotifications(tx, "break-glass", active, who.email);
+    return active;
   }, TX);
   await afterCommit(result);
   return result;
@@ -149,7 +155,12 @@ export async function reviewBreakGlass(who: Principal, input: { requestId: strin
 
 /** Schedules what must happen later for this request: its expiry, or its pending timeout. */
 async function afterCommit(request: AccessRequest): Promise<void> {
-  if (request.status === "active" && request.expiresAt) await schedule(QUEUES.expireGrant, { requestId: request.id }, request.expiresAt);
+  if (request.status === "active" && request.expiresAt) {
+    await schedule(QUEUES.expireGrant, { requestId: request.id }, request.expiresAt);
+    const notice = policy().defaults.expiringNotice * 1000;
+    if (request.expiresAt.getTime() - Date.now() > notice) await schedule(QUEUES.notifyExpiring, { requestId: request.id }, new Date(request.expiresAt.getTime() - notice));
+  }
+  if (policy().notifications.length > 0) await schedule(QUEUES.notifyFlush, { requestId: request.id }, new Date());
   if (request.status === "pending" && request.pendingExpiresAt) await schedule(QUEUES.expirePending, { requestId: request.id }, request.pendingExpiresAt);
 }
 
@@ -183,7 +194,9 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
     const actor = actorOf(who);
     if (input.decision === "reject") {
       await transition(tx, { requestId: request.id, to: "rejected", actor, action: "request.rejected", data: { comment, stage: stage.name }, patch: { decidedAt: new Date(), endedAt: new Date() } });
-      return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      const rejected = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      await enqueueNotifications(tx, "rejected", rejected, request.requester.email);
+      return rejected;
     }
     const approvals = [...state.decisions, { approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: "approve" as const }].filter((d) => d.stage === stageIndex && d.decision === "approve");
     if (!stageSatisfied(stage, approvals)) {
@@ -193,10 +206,14 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
     const next = state.stages[stageIndex + 1];
     if (next) {
       await recordEvent(tx, { actor, action: "request.stage_passed", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, next: next.name } });
-      return tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
+      const advanced = await tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
+      await enqueueNotifications(tx, "pending", advanced, request.requester.email);
+      return advanced;
     }
     await transition(tx, { requestId: request.id, to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name }, patch: { decidedAt: new Date() } });
-    return activate(tx, request, request.requester, actor);
+    const activated = await activate(tx, request, request.requester, actor);
+    await enqueueNotifications(tx, "approved", activated, request.requester.email);
+    return activated;
   }, TX);
   await afterCommit(result);
   return result;
@@ -259,7 +276,20 @@ export async function expireGrant(requestId: string, now = new Date()): Promise<
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     if (!request.expiresAt || request.expiresAt > now) return "not-due";
     await endGrant(tx, request, "expired", SYSTEM, { expiresAt: request.expiresAt.toISOString() });
+    const requester = await tx.user.findUniqueOrThrow({ where: { id: request.requesterId } });
+    await enqueueNotifications(tx, "expired", { ...request, status: "expired" }, requester.email);
     return "expired";
+  }, TX);
+}
+
+/** Tells the channels a grant expires soon, once. Returns whether anything was queued. */
+export async function notifyExpiring(requestId: string): Promise<boolean> {
+  return db.$transaction(async (tx) => {
+    const status = await lockRequest(tx, requestId);
+    if (status !== "active") return false;
+    if (await tx.notificationDelivery.count({ where: { requestId, event: "expiring" } })) return false;
+    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId }, include: { requester: true } });
+    return (await enqueueNotifications(tx, "expiring", request, request.requester.email)) > 0;
   }, TX);
 }
 

@@ -6,6 +6,10 @@ export const QUEUES = {
   expireGrant: "grant-expire",
   /** One job per pending request, due when it may no longer wait for approval. */
   expirePending: "request-expire-pending",
+  /** Sends due notifications from the outbox (lib/notifications). */
+  notifyFlush: "notify-flush",
+  /** One job per active grant, due a little before it expires. */
+  notifyExpiring: "notify-expiring",
   /** Every minute: expire any grant or pending request past its time whose job was lost. */
   sweepExpired: "grant-sweep-expired",
 } as const;

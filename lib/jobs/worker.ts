@@ -1,5 +1,7 @@
 import type PgBoss from "pg-boss";
 import { expireGrant, expirePending, sweepExpiredGrants } from "../approvals/engine";
+import { notifyExpiring } from "../approvals/engine";
+import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
 
 /**
@@ -20,9 +22,18 @@ export async function startWorker(connectionString: string, options: { pollingIn
     if (!job) return;
     if ((await expirePending(job.data.requestId)) === "not-due") throw new Error(`request ${job.data.requestId} is not due yet`);
   });
+  const flush = async () => {
+    const { retryAt } = await flushNotifications();
+    if (retryAt) await boss.send(QUEUES.notifyFlush, {}, { startAfter: retryAt });
+  };
+  await boss.work(QUEUES.notifyFlush, { pollingIntervalSeconds, batchSize: 1 }, flush);
+  await boss.work<ExpireGrantJob>(QUEUES.notifyExpiring, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+    if (job && (await notifyExpiring(job.data.requestId))) await flush();
+  });
   await boss.work(QUEUES.sweepExpired, { pollingIntervalSeconds: 5 }, async () => {
     const n = await sweepExpiredGrants();
-    if (n > 0) console.log(`[worker] sweep expired ${n} grant(s) whose job had gone missing`);
+    if (n > 0) console.log(`[worker] sweep expired ${n} grant(s) or request(s) whose job had gone missing`);
+    await flush();
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
   // Catch up at once on anything that fell due while no worker was running.

@@ -49,6 +49,21 @@ export const breakGlassSchema = z.object({
   maxDuration: duration,
 });
 
+export const NOTIFICATION_EVENTS = ["pending", "approved", "rejected", "expiring", "expired", "break-glass"] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
+const envName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" });
+
+/** Where notifications go. URLs and secrets come from the environment variables named here. */
+export const notificationChannelSchema = z.object({
+  name: id,
+  kind: z.enum(["slack", "webhook"]),
+  urlEnv: envName,
+  /** HMAC-SHA256 key for "webhook" channels. */
+  secretEnv: envName.optional(),
+  events: z.array(z.enum(NOTIFICATION_EVENTS)).min(1),
+});
+
 export const workflowTargetRuleSchema = z.object({
   roles: z.array(z.string().min(1)).min(1).optional(),
   requesters: z.array(group).min(1, { message: "name at least one group that may request" }),
@@ -72,9 +87,15 @@ export const policySchema = z
     roles: z.record(group, z.array(z.enum(ROLES)).min(1)),
     targets: z.record(id, targetSchema),
     workflows: z.record(id, workflowPolicySchema),
-    defaults: z.object({ pendingTimeout: duration.prefault("24h") }).prefault({}),
+    defaults: z.object({ pendingTimeout: duration.prefault("24h"), expiringNotice: duration.prefault("10m") }).prefault({}),
+    notifications: z.array(notificationChannelSchema).default([]),
   })
   .superRefine((policy, ctx) => {
+    policy.notifications.forEach((channel, i) => {
+      if (channel.kind === "webhook" && !channel.secretEnv) {
+        ctx.addIssue({ code: "custom", path: ["notifications", i, "secretEnv"], message: "a webhook channel needs a signing secret" });
+      }
+    });
     for (const [workflowId, workflow] of Object.entries(policy.workflows)) {
       for (const [targetId, rule] of Object.entries(workflow.targets)) {
         const at = ["workflows", workflowId, "targets", targetId];
@@ -101,4 +122,5 @@ export type Policy = z.infer<typeof policySchema>;
 export type TargetDefinition = z.infer<typeof targetSchema>;
 export type WorkflowTargetRule = z.infer<typeof workflowTargetRuleSchema>;
 export type Stage = z.infer<typeof stageSchema>;
+export type NotificationChannel = z.infer<typeof notificationChannelSchema>;
 export type AutoApproveRule = z.infer<typeof autoApproveSchema>;

@@ -205,8 +205,65 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     expect(row!.revokedAt).not.toBeNull();
   });
 
-  it("Dave, an admin, ends Alice's sessions and she must sign in again", async () => {
+  it("the catalog differs between alice and bob, as the policy says", async () => {
+    await alice.goto("/catalog");
+    await screenshot(alice, "15a-alice-catalog-recent");
+    const aliceItems = await alice.getByTestId("catalog-item").allTextContents();
+    expect(aliceItems.join(" ")).toContain("ledger database (production)");
+    expect(aliceItems.join(" ")).not.toContain("Restart a job");
+    expect(await alice.getByTestId("recent-item").allTextContents()).toEqual(["Temporary access · payments-api (production)"]);
+    await bob.goto("/catalog");
+    const bobItems = await bob.getByTestId("catalog-item").allTextContents();
+    expect(bobItems.join(" ")).toContain("Restart a job");
+    expect(bobItems.join(" ")).not.toContain("ledger database");
+    expect(await bob.getByRole("heading", { name: "Jobs" }).count()).toBe(1);
+    await bob.getByRole("searchbox", { name: "Search the catalog" }).fill("restart");
+    expect(await bob.getByTestId("catalog-item").count()).toBe(1);
+    await screenshot(bob, "15b-bob-catalog-search");
+    await bob.getByRole("link", { name: /Restart a job/ }).click();
+    await bob.waitForURL(/\/catalog\/restart-job/);
+    expect(await bob.getByLabel("Run id").count()).toBe(1);
+    expect(await bob.getByRole("checkbox", { name: "downstream" }).count()).toBe(1);
+    expect(await bob.getByLabel("Parallel tasks").count()).toBe(1);
+    await screenshot(bob, "15c-bob-restart-job-form");
+  });
+
+  it("a two-stage request is approved by two different people, stage by stage", async () => {
+    await alice.goto("/catalog/temporary-access");
+    await alice.selectOption("#targetId", "ledger-db-production");
+    await alice.fill("#durationMinutes", "30");
+    await alice.fill("#justification", "Reconcile ledger totals for FIN-77");
+    await alice.getByRole("button", { name: "Submit request" }).click();
+    await alice.waitForURL(/\/requests\/[a-z0-9]+$/);
+    const id = alice.url().split("/").pop()!;
     ({ page: dave } = await signIn(browser, baseUrl, "dave@example.com"));
+    await dave.goto(`/requests/${id}`);
+    expect(await dave.getByRole("button", { name: "Approve" }).count()).toBe(0);
+    expect(await dave.getByText('Only members of engineering-leads may approve the stage "Team lead".').count()).toBe(1);
+
+    await bob.goto(`/requests/${id}`);
+    await bob.getByRole("button", { name: "Approve" }).click();
+    await expect.poll(() => bob.getByTestId("stage-state").allTextContents(), { timeout: 15_000 }).toEqual(["passed", "current"]);
+    expect(await bob.getByTestId("stage-eligible").textContent()).toBe("Can approve: dave@example.com");
+    expect(await bob.getByTestId("status").first().textContent()).toBe("pending");
+    await screenshot(bob, "15d-two-stage-after-first");
+
+    await dave.reload();
+    await dave.getByRole("button", { name: "Approve" }).click();
+    await expect.poll(() => dave.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
+    expect(await dave.getByTestId("stage-state").allTextContents()).toEqual(["passed", "passed"]);
+    await screenshot(dave, "15e-two-stage-approved");
+    const approvers = await query<{ email: string; stage: number }>(
+      `SELECT u.email, a.stage FROM "Approval" a JOIN "User" u ON u.id = a."approverId" WHERE a."requestId" = $1 ORDER BY a.stage`,
+      [id],
+    );
+    expect(approvers).toEqual([
+      { email: "bob@example.com", stage: 0 },
+      { email: "dave@example.com", stage: 1 },
+    ]);
+  });
+
+  it("Dave, an admin, ends Alice's sessions and she must sign in again", async () => {
     await dave.goto("/admin/users");
     await screenshot(dave, "16-dave-users");
     await dave.getByRole("button", { name: "End all sessions of alice@example.com" }).click();

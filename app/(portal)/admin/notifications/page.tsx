@@ -1,0 +1,62 @@
+import type { Metadata } from "next";
+import Link from "next/link";
+import { Alert } from "@/components/ui/alert";
+import { EmptyState } from "@/components/ui/empty-state";
+import { formatTime } from "@/components/ui/format";
+import { hasRole, requirePrincipal } from "@/lib/auth/session";
+import { deliveryCounts, failedDeliveries } from "@/lib/notifications/admin";
+
+export const metadata: Metadata = { title: "Notifications" };
+
+export default async function NotificationsPage() {
+  const who = await requirePrincipal();
+  if (!hasRole(who, "admin")) return <Alert tone="error">Notification deliveries are open to admins only.</Alert>;
+  const [counts, failed] = await Promise.all([deliveryCounts(), failedDeliveries()]);
+  return (
+    <div>
+      <h1 className="mb-1 text-2xl font-bold tracking-tight">Notifications</h1>
+      <p className="mb-6 text-slate-600">
+        Deliveries to the channels in the policy. Delivered: {counts.delivered ?? 0} · waiting or retrying: {counts.pending ?? 0} · failed: {counts.failed ?? 0}.
+        Requests never wait for notifications.
+      </p>
+      {failed.length === 0 ? (
+        <EmptyState title="No failed deliveries" />
+      ) : (
+        <div className="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
+          <table className="w-full text-left text-sm">
+            <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
+              <tr>
+                <th className="px-4 py-2">Queued</th>
+                <th className="px-4 py-2">Channel</th>
+                <th className="px-4 py-2">Event</th>
+                <th className="px-4 py-2">Attempts</th>
+                <th className="px-4 py-2">Last error</th>
+                <th className="px-4 py-2">Request</th>
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100">
+              {failed.map((d) => (
+                <tr key={d.id} data-testid="failed-delivery">
+                  <td className="px-4 py-2 whitespace-nowrap">{formatTime(d.createdAt)}</td>
+                  <td className="px-4 py-2">{d.channel}</td>
+                  <td className="px-4 py-2">{d.event}</td>
+                  <td className="px-4 py-2">{d.attempts}</td>
+                  <td className="px-4 py-2 text-rose-700">{d.lastError}</td>
+                  <td className="px-4 py-2">
+                    {d.requestId ? (
+                      <Link href={`/requests/${d.requestId}`} className="font-mono text-xs text-indigo-700 hover:underline">
+                        {d.requestId.slice(0, 10)}…
+                      </Link>
+                    ) : (
+                      "—"
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}

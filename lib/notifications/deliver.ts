@@ -1,0 +1,71 @@
+import { db } from "../db";
+import { policy } from "../policy/current";
+import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./signature";
+
+/** Attempts before a delivery is marked failed (and shown to admins). */
+export const MAX_ATTEMPTS = 6;
+const LEASE_SECONDS = 60;
+
+export function backoffSeconds(attempt: number): number {
+  return Math.min(2 ** attempt, 300);
+}
+
+interface Payload {
+  text: string;
+}
+
+async function send(channelName: string, payload: unknown): Promise<void> {
+  const channel = policy().notifications.find((c) => c.name === channelName);
+  if (!channel) throw new Error(`channel "${channelName}" is no longer in the policy`);
+  const url = process.env[channel.urlEnv];
+  if (!url) throw new Error(`${channel.urlEnv} is not set`);
+  const body = JSON.stringify(channel.kind === "slack" ? { text: (payload as Payload).text } : payload);
+  const headers: Record<string, string> = { "content-type": "application/json", "user-agent": "Latchkey" };
+  if (channel.kind === "webhook") {
+    const secret = process.env[channel.secretEnv!];
+    if (!secret) throw new Error(`${channel.secretEnv} is not set`);
+    const timestamp = Math.floor(Date.now() / 1000);
+    headers[TIMESTAMP_HEADER] = String(timestamp);
+    headers[SIGNATURE_HEADER] = sign(secret, timestamp, body);
+  }
+  const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`HTTP ${response.status} from ${new URL(url).host}`);
+}
+
+/**
+ * Sends the deliveries that are due. Each is claimed with a lease first, so several
+ * workers never send one twice at once. Returns when the next retry is due, if any.
+ */
+export async function flushNotifications(limit = 50): Promise<{ delivered: number; failed: number; retryAt: Date | null }> {
+  const claimed = await db.$queryRaw<{ id: string; channel: string; payload: unknown; attempts: number }[]>`
+    UPDATE "NotificationDelivery" SET "nextAttemptAt" = now() + make_interval(secs => ${LEASE_SECONDS})
+    WHERE id IN (
+      SELECT id FROM "NotificationDelivery"
+      WHERE status = 'pending' AND "nextAttemptAt" <= now()
+      ORDER BY "createdAt" LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+    RETURNING id, channel, payload, attempts`;
+  let delivered = 0;
+  let failed = 0;
+  for (const row of claimed) {
+    const attempts = row.attempts + 1;
+    try {
+      await send(row.channel, row.payload);
+      await db.notificationDelivery.update({ where: { id: row.id }, data: { status: "delivered", attempts, deliveredAt: new Date(), lastError: null } });
+      delivered += 1;
+    } catch (error) {
+      const finalAttempt = attempts >= MAX_ATTEMPTS;
+      await db.notificationDelivery.update({
+        where: { id: row.id },
+        data: {
+          attempts,
+          lastError: (error as Error).message.slice(0, 500),
+          status: finalAttempt ? "failed" : "pending",
+          nextAttemptAt: new Date(Date.now() + backoffSeconds(attempts) * 1000),
+        },
+      });
+      if (finalAttempt) failed += 1;
+    }
+  }
+  const next = await db.notificationDelivery.findFirst({ where: { status: "pending" }, orderBy: { nextAttemptAt: "asc" }, select: { nextAttemptAt: true } });
+  return { delivered, failed, retryAt: next?.nextAttemptAt ?? null };
+}

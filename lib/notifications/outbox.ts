@@ -1,0 +1,44 @@
+import type { AccessRequest } from "@prisma/client";
+import type { Tx } from "../db";
+import { policy } from "../policy/current";
+import type { NotificationEvent } from "../policy/schema";
+import { env } from "../env";
+
+const HEADLINES: Record<NotificationEvent, string> = {
+  pending: "waits for approval",
+  approved: "was approved",
+  rejected: "was rejected",
+  expiring: "expires soon",
+  expired: "has expired",
+  "break-glass": "was opened with BREAK-GLASS and needs a review",
+};
+
+/**
+ * Writes one delivery per subscribed channel, in the caller's transaction: the
+ * notification exists exactly when the change it reports does. The worker sends it.
+ */
+export async function enqueueNotifications(tx: Tx, event: NotificationEvent, request: AccessRequest, requesterEmail: string): Promise<number> {
+  const channels = policy().notifications.filter((c) => c.events.includes(event));
+  if (channels.length === 0) return 0;
+  const target = policy().targets[request.targetId]?.title ?? request.targetId;
+  const url = `${env().NEXTAUTH_URL}/requests/${request.id}`;
+  const text = `${request.workflowId} on ${target} for ${requesterEmail} ${HEADLINES[event]}: ${url}`;
+  const payload = {
+    event,
+    text,
+    request: {
+      id: request.id,
+      url,
+      workflowId: request.workflowId,
+      targetId: request.targetId,
+      requester: requesterEmail,
+      status: request.status,
+      breakGlass: request.breakGlass,
+      expiresAt: request.expiresAt?.toISOString() ?? null,
+    },
+  };
+  await tx.notificationDelivery.createMany({
+    data: channels.map((c) => ({ channel: c.name, event, requestId: request.id, payload })),
+  });
+  return channels.length;
+}
