@@ -18,7 +18,8 @@ const HEADLINES: Record<NotificationEvent, string> = {
  * notification exists exactly when the change it reports does. The worker sends it.
  */
 export async function enqueueNotifications(tx: Tx, event: NotificationEvent, request: AccessRequest, requesterEmail: string): Promise<number> {
-  const channels = policy().notifications.filter((c) => c.events.includes(event));
+  // A channel whose URL variable is unset is switched off (e.g. on a laptop without Slack).
+  const channels = policy().notifications.filter((c) => c.events.includes(event) && process.env[c.urlEnv]);
   if (channels.length === 0) return 0;
   const target = policy().targets[request.targetId]?.title ?? request.targetId;
   const url = `${env().NEXTAUTH_URL}/requests/${request.id}`;
