@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { cancelAction, decideAction, reviewBreakGlassAction, revokeAction } from "@/app/(portal)/requests/actions";
+import { cancelAction, decideAction, extendAction, reviewBreakGlassAction, revokeAction } from "@/app/(portal)/requests/actions";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
@@ -126,5 +126,56 @@ export function ReviewPanel({ requestId }: { requestId: string }) {
         {pending ? "Signing off…" : "Sign off"}
       </Button>
     </section>
+  );
+}
+
+/** Ask for more time: a new request under the same policy that replaces this grant once approved. */
+export function ExtendPanel({ requestId }: { requestId: string }) {
+  const router = useRouter();
+  const [open, setOpen] = useState(false);
+  const [minutes, setMinutes] = useState("60");
+  const [justification, setJustification] = useState("");
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<string | null>(null);
+  const [pending, startTransition] = useTransition();
+  const hydrated = useHydrated();
+  if (!open) {
+    return (
+      <Button variant="secondary" disabled={!hydrated} onClick={() => setOpen(true)}>
+        Ask to extend
+      </Button>
+    );
+  }
+  return (
+    <div className="space-y-3 rounded-md border border-slate-200 p-4">
+      {error ? <Alert tone="error">{error}</Alert> : null}
+      <label htmlFor="extend-minutes" className="block text-sm font-semibold">
+        New duration (minutes, from approval)
+      </label>
+      <input id="extend-minutes" type="number" className={inputClass} value={minutes} onChange={(e) => setMinutes(e.target.value)} aria-invalid={errors.durationMinutes ? true : undefined} />
+      {errors.durationMinutes ? <p className="text-sm text-rose-700">{errors.durationMinutes}</p> : null}
+      <label htmlFor="extend-justification" className="block text-sm font-semibold">
+        Why you need more time
+      </label>
+      <textarea id="extend-justification" rows={2} className={inputClass} value={justification} onChange={(e) => setJustification(e.target.value)} />
+      {errors.justification ? <p className="text-sm text-rose-700">{errors.justification}</p> : null}
+      <Button
+        disabled={pending || !hydrated}
+        onClick={() =>
+          startTransition(async () => {
+            setError(null);
+            const result = await extendAction({ requestId, durationMinutes: Number(minutes), justification });
+            if (result.ok) {
+              router.push(`/requests/${result.data.id}`);
+              return;
+            }
+            setErrors(result.fieldErrors ?? {});
+            setError(result.error);
+          })
+        }
+      >
+        {pending ? "Sending…" : "Send extension request"}
+      </Button>
+    </div>
   );
 }

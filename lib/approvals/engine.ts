@@ -153,6 +153,37 @@ export async function reviewBreakGlass(who: Principal, input: { requestId: strin
   }, TX);
 }
 
+/**
+ * Asks to extend an active grant. The extension is a new request under the same policy
+ * (stages, limits, auto-approval); once approved its grant starts then, for its own
+ * duration, and replaces the grant it extends.
+ */
+export async function requestExtension(who: Principal, input: { requestId: string; durationMinutes: number; justification: string }): Promise<AccessRequest> {
+  const parent = await db.accessRequest.findUnique({ where: { id: input.requestId } });
+  if (!parent) throw notFound("Request");
+  if (parent.requesterId !== who.id) throw forbidden("Only the requester can ask to extend this grant.");
+  if (parent.status !== "active") throw conflict(`This request is ${parent.status}; only an active grant can be extended.`);
+  if (!workflowOf(parent.workflowId).lasting) throw conflict("This workflow grants nothing that lasts, so there is nothing to extend.");
+  const open = await db.accessRequest.findFirst({ where: { extendsRequestId: parent.id, status: "pending" }, select: { id: true } });
+  if (open) throw conflict("An extension of this grant is already waiting for approval.");
+  const raw = { ...(parent.input as Record<string, unknown>), durationMinutes: input.durationMinutes, justification: input.justification };
+  const { input: validated, durationSeconds, rule } = validateRequest(who, parent.workflowId, raw);
+  const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: validated.role });
+  const result = await db.$transaction(async (tx) => {
+    const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, { extendsRequestId: parent.id, ...(auto ? { autoApprovedBy: auto.name } : {}) });
+    await recordEvent(tx, { actor: actorOf(who), action: "grant.extension_requested", requestId: parent.id, data: { extensionId: request.id, durationSeconds: durationSeconds ?? 0 } });
+    if (!auto) {
+      await enqueueNotifications(tx, "pending", request, who.email);
+      return request;
+    }
+    await transition(tx, { requestId: request.id, to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() } });
+    const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
+    return activate(tx, request, requester, SYSTEM);
+  }, TX);
+  await afterCommit(result);
+  return result;
+}
+
 /** Schedules what must happen later for this request: its expiry, or its pending timeout. */
 async function afterCommit(request: AccessRequest): Promise<void> {
   if (request.status === "active" && request.expiresAt) {
@@ -242,6 +273,10 @@ async function activate(tx: Tx, request: AccessRequest, requester: User, actor: 
   }
   await recordEvent(tx, { actor: SYSTEM, action: "credential.issued", requestId: request.id, data: executed.audit });
   await transition(tx, { requestId: request.id, to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() } });
+  if (request.extendsRequestId && (await lockRequest(tx, request.extendsRequestId)) === "active") {
+    const parent = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.extendsRequestId } });
+    await endGrant(tx, parent, "revoked", SYSTEM, { reason: `replaced by extension ${request.id}` });
+  }
   return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
 }
 

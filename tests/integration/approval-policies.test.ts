@@ -181,3 +181,31 @@ describe("a workflow without an executor", () => {
     expect(await fx.db.credential.count({ where: { requestId: request.id } })).toBe(0);
   });
 });
+
+describe("extending an active grant", () => {
+  it("is a new request under the same policy that, once approved, replaces the grant", async () => {
+    const parent = await engine.createRequest(alice, "temporary-access", validInput({ targetId: "payments-api-production", durationMinutes: 30, role: "write" }));
+    await engine.decide(bob, { requestId: parent.id, decision: "approve", comment: "" });
+    await expect(engine.requestExtension(bob, { requestId: parent.id, durationMinutes: 60, justification: "need more time for CHG-1" })).rejects.toMatchObject({ code: "forbidden" });
+    await expect(engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 600, justification: "need more time for CHG-1" })).rejects.toMatchObject({
+      code: "invalid",
+      fieldErrors: { durationMinutes: "Duration must be between 15m and 2h for payments-api (production)." },
+    });
+    const extension = await engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "need more time for CHG-1" });
+    expect(extension).toMatchObject({ status: "pending", extendsRequestId: parent.id, durationSeconds: 3600, input: { role: "write", targetId: "payments-api-production" } });
+    await expect(engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "need more time again" })).rejects.toMatchObject({ code: "conflict" });
+    // Still the same policy: the requester cannot approve it.
+    await expect(engine.decide(alice, { requestId: extension.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden" });
+
+    const approvedAt = Date.now();
+    const active = await engine.decide(bob, { requestId: extension.id, decision: "approve", comment: "ok" });
+    expect(active.status).toBe("active");
+    expect(active.expiresAt!.getTime()).toBeGreaterThanOrEqual(approvedAt + 3600_000 - 1000);
+    const replaced = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: parent.id } });
+    expect(replaced.status).toBe("revoked");
+    expect(await actions(parent.id)).toContain("grant.extension_requested");
+    expect((await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: parent.id, action: "grant.revoked" } })).data).toEqual({ reason: `replaced by extension ${extension.id}` });
+    expect((await fx.db.credential.findUniqueOrThrow({ where: { requestId: parent.id } })).revokedAt).not.toBeNull();
+    await expect(engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "need more time for CHG-1" })).rejects.toMatchObject({ code: "conflict" });
+  });
+});

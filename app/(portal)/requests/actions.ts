@@ -1,7 +1,7 @@
 "use server";
 
 import { z } from "zod";
-import { breakGlass, cancelRequest, createRequest, decide, revealCredential, reviewBreakGlass, revokeGrant } from "@/lib/approvals/engine";
+import { breakGlass, cancelRequest, requestExtension, createRequest, decide, revealCredential, reviewBreakGlass, revokeGrant } from "@/lib/approvals/engine";
 import { safeAction } from "@/lib/actions/safe-action";
 
 const requestId = z.string().min(1).max(64);
@@ -38,6 +38,13 @@ export const decideAction = safeAction({
     const request = await decide(who, input);
     return { status: request.status };
   },
+});
+
+export const extendAction = safeAction({
+  name: "grant.extend",
+  roles: ["requester"],
+  input: z.object({ requestId, durationMinutes: z.coerce.number().int().positive({ message: "Enter a duration of at least one minute." }), justification: z.string().max(1000) }),
+  run: async (who, input) => ({ id: (await requestExtension(who, input)).id }),
 });
 
 export const revokeAction = safeAction({

@@ -1,7 +1,8 @@
 import type { Metadata } from "next";
+import Link from "next/link";
 import { notFound } from "next/navigation";
 import { CredentialReveal, Countdown } from "@/components/requests/credential-reveal";
-import { CancelButton, DecisionPanel, ReviewPanel, RevokeButton } from "@/components/requests/request-actions";
+import { CancelButton, DecisionPanel, ExtendPanel, ReviewPanel, RevokeButton } from "@/components/requests/request-actions";
 import { StageList } from "@/components/requests/stage-list";
 import { Timeline } from "@/components/requests/timeline";
 import { Alert } from "@/components/ui/alert";
@@ -60,6 +61,15 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
           </div>
         </dl>
 
+        {view.extendsRequestId ? (
+          <Alert tone="info">
+            This request extends{" "}
+            <Link href={`/requests/${view.extendsRequestId}`} className="underline">
+              an earlier grant
+            </Link>
+            ; once approved it replaces that grant.
+          </Alert>
+        ) : null}
         {view.breakGlass ? (
           <Alert tone="error">
             <strong>Break-glass access.</strong> Reason: “{view.breakGlassReason}”.{" "}
@@ -82,7 +92,10 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
                 {view.credential.revealedAt ? ` · shown to its owner ${formatTime(view.credential.revealedAt)}` : " · not shown yet"}
               </p>
             ) : null}
-            {view.viewer.canRevoke ? <RevokeButton requestId={view.id} /> : null}
+            <div className="flex flex-wrap items-start gap-3">
+              {view.viewer.canRevoke ? <RevokeButton requestId={view.id} /> : null}
+              {view.viewer.isRequester && !view.breakGlass ? <ExtendPanel requestId={view.id} /> : null}
+            </div>
           </section>
         ) : null}
 
