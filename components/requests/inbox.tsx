@@ -1,33 +1,129 @@
 "use client";
 
-import { useQuery } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { useEffect, useMemo, useState } from "react";
+import { decideAction } from "@/app/(portal)/requests/actions";
 import { Alert } from "../ui/alert";
 import { EmptyState } from "../ui/empty-state";
-import { RequestTable, type RequestRow } from "./request-table";
+import { formatMinutes, formatTime } from "../ui/format";
+import { inputClass } from "./field";
+import type { RequestRow } from "./request-table";
 
-async function fetchInbox(): Promise<RequestRow[]> {
+export type InboxRow = RequestRow & { workflowId: string; targetId: string };
+
+async function fetchInbox(): Promise<InboxRow[]> {
   const res = await fetch("/api/inbox", { cache: "no-store" });
-  const body = (await res.json()) as { requests?: RequestRow[]; error?: string };
+  const body = (await res.json()) as { requests?: InboxRow[]; error?: string };
   if (!res.ok) throw new Error(body.error ?? `The inbox could not be loaded (${res.status}).`);
   return body.requests ?? [];
 }
 
-/** The approvals inbox; refreshes by itself every few seconds and when the tab regains focus. */
-export function Inbox({ initial }: { initial: RequestRow[] }) {
-  const { data, error, isFetching, dataUpdatedAt } = useQuery({
-    queryKey: ["inbox"],
-    queryFn: fetchInbox,
-    initialData: initial,
-    refetchInterval: 3_000,
-    refetchOnWindowFocus: true,
-  });
+const KEYS = "j/↓ next · k/↑ previous · Enter open · a approve · r reject";
+
+/**
+ * The approvals inbox: refreshes by itself, filters by workflow and target, and works
+ * from the keyboard. The server still decides who may approve what.
+ */
+export function Inbox({ initial }: { initial: InboxRow[] }) {
+  const router = useRouter();
+  const queryClient = useQueryClient();
+  const { data, error, isFetching, dataUpdatedAt } = useQuery({ queryKey: ["inbox"], queryFn: fetchInbox, initialData: initial, refetchInterval: 3_000, refetchOnWindowFocus: true });
+  const [workflow, setWorkflow] = useState("");
+  const [target, setTarget] = useState("");
+  const [selected, setSelected] = useState(0);
+  const [message, setMessage] = useState<{ tone: "success" | "error"; text: string } | null>(null);
+  const rows = useMemo(() => data.filter((r) => (!workflow || r.workflowId === workflow) && (!target || r.targetId === target)), [data, workflow, target]);
+  const current = rows[Math.min(selected, rows.length - 1)];
+
+  useEffect(() => {
+    async function decide(row: InboxRow, decision: "approve" | "reject") {
+      const comment = decision === "reject" ? window.prompt(`Why do you reject ${row.requester.email}'s request for ${row.targetTitle}?`) : "";
+      if (comment === null) return;
+      const result = await decideAction({ requestId: row.id, decision, comment });
+      setMessage(result.ok ? { tone: "success", text: `${decision === "approve" ? "Approved" : "Rejected"}: ${row.targetTitle} for ${row.requester.email} (now ${result.data.status}).` } : { tone: "error", text: result.error });
+      await queryClient.invalidateQueries({ queryKey: ["inbox"] });
+    }
+    function onKey(event: KeyboardEvent) {
+      const el = event.target as HTMLElement;
+      if (["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName) || event.metaKey || event.ctrlKey || event.altKey) return;
+      if (event.key === "j" || event.key === "ArrowDown") setSelected((s) => Math.min(s + 1, Math.max(rows.length - 1, 0)));
+      else if (event.key === "k" || event.key === "ArrowUp") setSelected((s) => Math.max(s - 1, 0));
+      else if ((event.key === "Enter" || event.key === "o") && current) router.push(`/requests/${current.id}`);
+      else if (event.key === "a" && current) void decide(current, "approve");
+      else if (event.key === "r" && current) void decide(current, "reject");
+      else return;
+      event.preventDefault();
+    }
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [rows, current, router, queryClient]);
+
+  const workflows = [...new Set(data.map((r) => r.workflowId))].sort();
+  const targets = [...new Map(data.map((r) => [r.targetId, r.targetTitle])).entries()].sort();
   return (
     <div className="space-y-3">
-      <p className="text-xs text-slate-500" aria-live="polite">
-        {isFetching ? "Refreshing…" : `Updated ${new Date(dataUpdatedAt).toLocaleTimeString()}`} · refreshes automatically
-      </p>
+      <div className="flex flex-wrap items-end gap-3">
+        <label className="text-sm font-semibold">
+          Workflow
+          <select aria-label="Filter by workflow" className={inputClass} value={workflow} onChange={(e) => setWorkflow(e.target.value)}>
+            <option value="">all</option>
+            {workflows.map((w) => (
+              <option key={w}>{w}</option>
+            ))}
+          </select>
+        </label>
+        <label className="text-sm font-semibold">
+          Target
+          <select aria-label="Filter by target" className={inputClass} value={target} onChange={(e) => setTarget(e.target.value)}>
+            <option value="">all</option>
+            {targets.map(([id, title]) => (
+              <option key={id} value={id}>
+                {title}
+              </option>
+            ))}
+          </select>
+        </label>
+        <p className="pb-2 text-xs text-slate-500" aria-live="polite">
+          {isFetching ? "Refreshing…" : `Updated ${new Date(dataUpdatedAt).toLocaleTimeString()}`} · refreshes automatically · keys: {KEYS}
+        </p>
+      </div>
+      {message ? <Alert tone={message.tone}>{message.text}</Alert> : null}
       {error ? <Alert tone="error">{(error as Error).message} Showing the last list we had.</Alert> : null}
-      {data.length === 0 ? <EmptyState title="Nothing waiting for you">New requests you can approve appear here by themselves.</EmptyState> : <RequestTable rows={data} showRequester />}
+      {rows.length === 0 ? (
+        <EmptyState title={data.length === 0 ? "Nothing waiting for you" : "Nothing matches these filters"}>New requests you can approve appear here by themselves.</EmptyState>
+      ) : (
+        <div className="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
+          <table className="w-full text-left text-sm">
+            <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
+              <tr>
+                <th className="px-4 py-2">Target</th>
+                <th className="px-4 py-2">Requester</th>
+                <th className="px-4 py-2">Workflow</th>
+                <th className="px-4 py-2">Duration</th>
+                <th className="px-4 py-2">Requested</th>
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100">
+              {rows.map((r) => (
+                <tr key={r.id} data-testid="request-row" aria-selected={r.id === current?.id} className={r.id === current?.id ? "bg-indigo-50 outline outline-2 -outline-offset-2 outline-indigo-400" : "hover:bg-slate-50"} onClick={() => setSelected(rows.indexOf(r))}>
+                  <td className="px-4 py-2">
+                    <Link href={`/requests/${r.id}`} className="font-medium text-indigo-700 hover:underline">
+                      {r.targetTitle}
+                    </Link>
+                    <p className="max-w-xs truncate text-xs text-slate-500">{r.justification}</p>
+                  </td>
+                  <td className="px-4 py-2">{r.requester.email}</td>
+                  <td className="px-4 py-2">{r.workflowId}</td>
+                  <td className="px-4 py-2">{r.durationSeconds ? formatMinutes(r.durationSeconds) : "one-off"}</td>
+                  <td className="px-4 py-2 whitespace-nowrap">{formatTime(r.createdAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
     </div>
   );
 }

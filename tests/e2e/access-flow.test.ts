@@ -241,18 +241,25 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     expect(await dave.getByRole("button", { name: "Approve" }).count()).toBe(0);
     expect(await dave.getByText('Only members of engineering-leads may approve the stage "Team lead".').count()).toBe(1);
 
+    // Bob works from the keyboard in his inbox, filtered to the ledger.
+    await bob.goto("/approvals");
+    await bob.getByLabel("Filter by target").selectOption("ledger-db-production");
+    await expect.poll(() => bob.getByTestId("request-row").count()).toBe(1);
+    await bob.locator("body").click({ position: { x: 5, y: 5 } });
+    await bob.keyboard.press("a");
+    await expect.poll(() => bob.getByRole("status").first().textContent(), { timeout: 15_000 }).toContain("Approved: ledger database (production) for alice@example.com");
+    await screenshot(bob, "15d-bob-inbox-keyboard");
     await bob.goto(`/requests/${id}`);
-    await bob.getByRole("button", { name: "Approve" }).click();
     await expect.poll(() => bob.getByTestId("stage-state").allTextContents(), { timeout: 15_000 }).toEqual(["passed", "current"]);
     expect(await bob.getByTestId("stage-eligible").textContent()).toBe("Can approve: dave@example.com");
     expect(await bob.getByTestId("status").first().textContent()).toBe("pending");
-    await screenshot(bob, "15d-two-stage-after-first");
+    await screenshot(bob, "15e-two-stage-after-first");
 
     await dave.reload();
     await dave.getByRole("button", { name: "Approve" }).click();
     await expect.poll(() => dave.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
     expect(await dave.getByTestId("stage-state").allTextContents()).toEqual(["passed", "passed"]);
-    await screenshot(dave, "15e-two-stage-approved");
+    await screenshot(dave, "15f-two-stage-approved");
     const approvers = await query<{ email: string; stage: number }>(
       `SELECT u.email, a.stage FROM "Approval" a JOIN "User" u ON u.id = a."approverId" WHERE a."requestId" = $1 ORDER BY a.stage`,
       [id],
