@@ -12,6 +12,7 @@ export interface RequestRow {
   createdAt: Date | string;
   justification: string;
   requester: { email: string };
+  breakGlass?: boolean;
 }
 
 export function RequestTable({ rows, showRequester }: { rows: RequestRow[]; showRequester?: boolean }) {
@@ -35,6 +36,7 @@ export function RequestTable({ rows, showRequester }: { rows: RequestRow[]; show
                 <Link href={`/requests/${r.id}`} className="font-medium text-indigo-700 hover:underline">
                   {r.targetTitle}
                 </Link>
+                {r.breakGlass ? <span className="ml-2 rounded bg-rose-700 px-1.5 py-0.5 text-xs font-bold text-white">BREAK-GLASS</span> : null}
                 <p className="max-w-xs truncate text-xs text-slate-500">{r.justification}</p>
               </td>
               {showRequester ? <td className="px-4 py-2">{r.requester.email}</td> : null}

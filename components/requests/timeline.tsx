@@ -24,6 +24,13 @@ const LABELS: Record<string, string> = {
   "grant.activated": "Access active",
   "grant.expired": "Expired",
   "grant.revoked": "Revoked",
+  "request.auto_approved": "Approved automatically by policy",
+  "request.break_glass": "BREAK-GLASS: opened without approval",
+  "break_glass.reviewed": "Break-glass reviewed",
+  "request.stage_passed": "Stage passed",
+  "request.timed_out": "Expired waiting for approval",
+  "request.failed": "Failed",
+  "grant.extension_requested": "Extension requested",
   "auth.signed_in": "Signed in",
   "auth.signed_out": "Signed out",
   "auth.sessions_ended": "Sessions ended by an admin",
@@ -38,6 +45,7 @@ function detail(data: unknown): string | null {
   const d = data as Record<string, unknown>;
   if (typeof d.comment === "string" && d.comment) return `“${d.comment}”`;
   if (typeof d.reason === "string") return d.reason;
+  if (typeof d.rule === "string") return `rule ${d.rule}`;
   if (typeof d.jti === "string") return `jti ${d.jti}`;
   return null;
 }
