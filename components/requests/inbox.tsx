@@ -10,6 +10,7 @@ import { EmptyState } from "../ui/empty-state";
 import { formatMinutes, formatTime } from "../ui/format";
 import { inputClass } from "./field";
 import type { RequestRow } from "./request-table";
+import { DataTable } from "../ui/data-table";
 
 export type InboxRow = RequestRow & { workflowId: string; targetId: string };
 
@@ -94,18 +95,7 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
       {rows.length === 0 ? (
         <EmptyState title={data.length === 0 ? "Nothing waiting for you" : "Nothing matches these filters"}>New requests you can approve appear here by themselves.</EmptyState>
       ) : (
-        <div className="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
-          <table className="w-full text-left text-sm">
-            <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
-              <tr>
-                <th className="px-4 py-2">Target</th>
-                <th className="px-4 py-2">Requester</th>
-                <th className="px-4 py-2">Workflow</th>
-                <th className="px-4 py-2">Duration</th>
-                <th className="px-4 py-2">Requested</th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100">
+        <DataTable headers={["Target", "Requester", "Workflow", "Duration", "Requested"]}>
               {rows.map((r) => (
                 <tr key={r.id} data-testid="request-row" aria-selected={r.id === current?.id} className={r.id === current?.id ? "bg-indigo-50 outline outline-2 -outline-offset-2 outline-indigo-400" : "hover:bg-slate-50"} onClick={() => setSelected(rows.indexOf(r))}>
                   <td className="px-4 py-2">
@@ -120,9 +110,7 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
                   <td className="px-4 py-2 whitespace-nowrap">{formatTime(r.createdAt)}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+            </DataTable>
       )}
     </div>
   );

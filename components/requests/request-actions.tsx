@@ -44,7 +44,8 @@ export function DecisionPanel({ requestId }: { requestId: string }) {
   );
 }
 
-export function RevokeButton({ requestId }: { requestId: string }) {
+/** A button that runs one server action, shows progress, and shows the refusal if any. */
+function ActionButton({ label, busyLabel, variant, confirm, run }: { label: string; busyLabel: string; variant: "danger" | "secondary"; confirm?: string; run: () => Promise<{ ok: boolean; error?: string }> }) {
   const router = useRouter();
   const [error, setError] = useState<string | null>(null);
   const [pending, startTransition] = useTransition();
@@ -53,46 +54,37 @@ export function RevokeButton({ requestId }: { requestId: string }) {
     <div className="space-y-2">
       {error ? <Alert tone="error">{error}</Alert> : null}
       <Button
-        variant="danger"
+        variant={variant}
         disabled={pending || !hydrated}
         onClick={() => {
-          if (!window.confirm("Revoke this grant now? The credential stops working at once.")) return;
+          if (confirm && !window.confirm(confirm)) return;
           startTransition(async () => {
-            const result = await revokeAction({ requestId, reason: "revoked early from the portal" });
-            if (!result.ok) setError(result.error);
+            const result = await run();
+            if (!result.ok) setError(result.error ?? "That did not work.");
             router.refresh();
           });
         }}
       >
-        {pending ? "Revoking…" : "Revoke now"}
+        {pending ? busyLabel : label}
       </Button>
     </div>
   );
 }
 
-export function CancelButton({ requestId }: { requestId: string }) {
-  const router = useRouter();
-  const [error, setError] = useState<string | null>(null);
-  const [pending, startTransition] = useTransition();
-  const hydrated = useHydrated();
+export function RevokeButton({ requestId }: { requestId: string }) {
   return (
-    <div className="space-y-2">
-      {error ? <Alert tone="error">{error}</Alert> : null}
-      <Button
-        variant="secondary"
-        disabled={pending || !hydrated}
-        onClick={() =>
-          startTransition(async () => {
-            const result = await cancelAction({ requestId });
-            if (!result.ok) setError(result.error);
-            router.refresh();
-          })
-        }
-      >
-        {pending ? "Cancelling…" : "Cancel request"}
-      </Button>
-    </div>
+    <ActionButton
+      label="Revoke now"
+      busyLabel="Revoking…"
+      variant="danger"
+      confirm="Revoke this grant now? The credential stops working at once."
+      run={() => revokeAction({ requestId, reason: "revoked early from the portal" })}
+    />
   );
+}
+
+export function CancelButton({ requestId }: { requestId: string }) {
+  return <ActionButton label="Cancel request" busyLabel="Cancelling…" variant="secondary" run={() => cancelAction({ requestId })} />;
 }
 
 /** Sign off a break-glass grant after the fact. */

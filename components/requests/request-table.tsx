@@ -2,6 +2,7 @@ import type { RequestStatus } from "@prisma/client";
 import Link from "next/link";
 import { formatMinutes, formatTime } from "../ui/format";
 import { StatusBadge } from "../ui/status-badge";
+import { DataTable } from "../ui/data-table";
 
 export interface RequestRow {
   id: string;
@@ -17,19 +18,7 @@ export interface RequestRow {
 
 export function RequestTable({ rows, showRequester }: { rows: RequestRow[]; showRequester?: boolean }) {
   return (
-    <div className="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
-      <table className="w-full text-left text-sm">
-        <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
-          <tr>
-            <th className="px-4 py-2">Target</th>
-            {showRequester ? <th className="px-4 py-2">Requester</th> : null}
-            <th className="px-4 py-2">Role</th>
-            <th className="px-4 py-2">Duration</th>
-            <th className="px-4 py-2">Requested</th>
-            <th className="px-4 py-2">Status</th>
-          </tr>
-        </thead>
-        <tbody className="divide-y divide-slate-100">
+    <DataTable headers={["Target", ...(showRequester ? ["Requester"] : []), "Role", "Duration", "Requested", "Status"]}>
           {rows.map((r) => (
             <tr key={r.id} data-testid="request-row" className="hover:bg-slate-50">
               <td className="px-4 py-2">
@@ -48,8 +37,6 @@ export function RequestTable({ rows, showRequester }: { rows: RequestRow[]; show
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
-    </div>
+        </DataTable>
   );
 }

@@ -6,6 +6,7 @@ import { env } from "../env";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { QUEUES, sender, type ExpireGrantJob, type ExpirePendingJob } from "../jobs/queue";
 import { policy } from "../policy/current";
+import type { AutoApproveRule } from "../policy/schema";
 import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { getWorkflow } from "../workflows/registry";
 import { ExecutionFailure, type WorkflowInput, type WorkflowModule } from "../workflows/types";
@@ -98,16 +99,21 @@ export async function createRequest(who: Principal, workflowId: string, raw: unk
   const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: input.role });
   const result = await db.$transaction(async (tx) => {
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, auto ? { autoApprovedBy: auto.name } : {});
-    if (!auto) {
-      await enqueueNotifications(tx, "pending", request, who.email);
-      return request;
-    }
-    await transition(tx, { requestId: request.id, to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() } });
-    const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
-    return activate(tx, request, requester, SYSTEM);
+    return awaitApprovalOrAutoApprove(tx, request, who, auto);
   }, TX);
   await afterCommit(result);
   return result;
+}
+
+/** A new request either waits for its first stage (approvers are told) or, when a rule matches, is approved by it and carried out. */
+async function awaitApprovalOrAutoApprove(tx: Tx, request: AccessRequest, who: Principal, auto: AutoApproveRule | undefined): Promise<AccessRequest> {
+  if (!auto) {
+    await enqueueNotifications(tx, "pending", request, who.email);
+    return request;
+  }
+  await transition(tx, { requestId: request.id, to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() } });
+  const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
+  return activate(tx, request, requester, SYSTEM);
 }
 
 /**
@@ -172,13 +178,7 @@ export async function requestExtension(who: Principal, input: { requestId: strin
   const result = await db.$transaction(async (tx) => {
     const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, { extendsRequestId: parent.id, ...(auto ? { autoApprovedBy: auto.name } : {}) });
     await recordEvent(tx, { actor: actorOf(who), action: "grant.extension_requested", requestId: parent.id, data: { extensionId: request.id, durationSeconds: durationSeconds ?? 0 } });
-    if (!auto) {
-      await enqueueNotifications(tx, "pending", request, who.email);
-      return request;
-    }
-    await transition(tx, { requestId: request.id, to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() } });
-    const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
-    return activate(tx, request, requester, SYSTEM);
+    return awaitApprovalOrAutoApprove(tx, request, who, auto);
   }, TX);
   await afterCommit(result);
   return result;

@@ -2,6 +2,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { failRunOnError } from "./fail-run";
 import { spawn } from "node:child_process";
 
 /**
@@ -14,14 +15,8 @@ declare module "vitest" {
   }
 }
 
-// A global setup that fails must fail the whole run, loudly.
-export default async function setup(project: TestProject) {
-  try {
-    return await start(project);
-  } catch (error) {
-    console.error(`[test] global setup failed: ${error instanceof Error ? error.stack : String(error)}`);
-    process.exit(1);
-  }
+export default function setup(project: TestProject) {
+  return failRunOnError(() => start(project));
 }
 
 async function start(project: TestProject) {

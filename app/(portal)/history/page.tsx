@@ -8,6 +8,7 @@ import { inputClass } from "@/components/requests/field";
 import { historyPage } from "@/lib/approvals/queries";
 import { HISTORY_STATUSES, historyFiltersSchema } from "@/lib/audit/history-filters";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
+import { DataTable } from "@/components/ui/data-table";
 
 export const metadata: Metadata = { title: "History" };
 
@@ -67,18 +68,7 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
         <EmptyState title="No events match these filters" />
       ) : page ? (
         <>
-          <div className="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
-            <table className="w-full text-left text-sm">
-              <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
-                <tr>
-                  <th className="px-4 py-2">Time</th>
-                  <th className="px-4 py-2">Actor</th>
-                  <th className="px-4 py-2">Event</th>
-                  <th className="px-4 py-2">Status</th>
-                  <th className="px-4 py-2">Request</th>
-                </tr>
-              </thead>
-              <tbody className="divide-y divide-slate-100">
+          <DataTable headers={["Time", "Actor", "Event", "Status", "Request"]}>
                 {page.events.map((e) => (
                   <tr key={e.id} data-testid="history-row">
                     <td className="px-4 py-2 whitespace-nowrap">{formatTime(e.occurredAt)}</td>
@@ -96,9 +86,7 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
                     </td>
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+              </DataTable>
           <div className="mt-4 flex justify-between text-sm">
             {raw.before ? <Link href={keep({})} className="text-indigo-700 hover:underline">← Newest</Link> : <span />}
             {page.nextBefore ? <Link href={keep({ before: page.nextBefore })} className="text-indigo-700 hover:underline">Older events →</Link> : null}

@@ -5,6 +5,7 @@ import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { deliveryCounts, failedDeliveries } from "@/lib/notifications/admin";
+import { DataTable } from "@/components/ui/data-table";
 
 export const metadata: Metadata = { title: "Notifications" };
 
@@ -22,19 +23,7 @@ export default async function NotificationsPage() {
       {failed.length === 0 ? (
         <EmptyState title="No failed deliveries" />
       ) : (
-        <div className="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
-          <table className="w-full text-left text-sm">
-            <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
-              <tr>
-                <th className="px-4 py-2">Queued</th>
-                <th className="px-4 py-2">Channel</th>
-                <th className="px-4 py-2">Event</th>
-                <th className="px-4 py-2">Attempts</th>
-                <th className="px-4 py-2">Last error</th>
-                <th className="px-4 py-2">Request</th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100">
+        <DataTable headers={["Queued", "Channel", "Event", "Attempts", "Last error", "Request"]}>
               {failed.map((d) => (
                 <tr key={d.id} data-testid="failed-delivery">
                   <td className="px-4 py-2 whitespace-nowrap">{formatTime(d.createdAt)}</td>
@@ -53,9 +42,7 @@ export default async function NotificationsPage() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+            </DataTable>
       )}
     </div>
   );

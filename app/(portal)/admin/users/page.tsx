@@ -5,6 +5,7 @@ import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { listUsers } from "@/lib/auth/users";
+import { DataTable } from "@/components/ui/data-table";
 
 export const metadata: Metadata = { title: "Users" };
 
@@ -19,19 +20,7 @@ export default async function UsersPage() {
       {users.length === 0 ? (
         <EmptyState title="Nobody has signed in yet" />
       ) : (
-        <div className="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
-          <table className="w-full text-left text-sm">
-            <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
-              <tr>
-                <th className="px-4 py-2">User</th>
-                <th className="px-4 py-2">Groups</th>
-                <th className="px-4 py-2">Roles</th>
-                <th className="px-4 py-2">Last sign-in</th>
-                <th className="px-4 py-2">Sessions</th>
-                <th className="px-4 py-2" />
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100">
+        <DataTable headers={["User", "Groups", "Roles", "Last sign-in", "Sessions", ""]}>
               {users.map((u) => (
                 <tr key={u.id} data-testid="user-row">
                   <td className="px-4 py-2 font-medium">{u.email}</td>
@@ -42,9 +31,7 @@ export default async function UsersPage() {
                   <td className="px-4 py-2">{u.id !== who.id ? <EndSessionsButton userId={u.id} email={u.email} /> : <span className="text-xs text-slate-500">you</span>}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+            </DataTable>
       )}
     </div>
   );
