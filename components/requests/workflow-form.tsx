@@ -23,6 +23,9 @@ export interface TargetOption {
 }
 
 type Value = string | string[] | boolean;
+
+/** Per field, per target: the options an integration offers, or why they could not be loaded. */
+export type IntegrationOptions = Record<string, Record<string, { options?: string[]; error?: string }>>;
 type Errors = Record<string, string>;
 
 function initialValue(field: FieldDescriptor, targets: TargetOption[]): Value {
@@ -38,7 +41,7 @@ function initialValue(field: FieldDescriptor, targets: TargetOption[]): Value {
  * A workflow's request form, generated from its schema's field descriptors. It validates
  * with the same zod schema as the server, plus the chosen target's policy bounds.
  */
-export function WorkflowForm({ workflowId, fields, targets }: { workflowId: string; fields: FieldDescriptor[]; targets: TargetOption[] }) {
+export function WorkflowForm({ workflowId, fields, targets, integrationOptions = {} }: { workflowId: string; fields: FieldDescriptor[]; targets: TargetOption[]; integrationOptions?: IntegrationOptions }) {
   const router = useRouter();
   const ready = useHydrated();
   const [values, setValues] = useState<Record<string, Value>>(() => Object.fromEntries(fields.map((f) => [f.name, initialValue(f, targets)])));
@@ -104,7 +107,9 @@ export function WorkflowForm({ workflowId, fields, targets }: { workflowId: stri
 
   function control(field: FieldDescriptor) {
     const value = values[field.name];
-    const options = field.optionsFrom === "policy:targets" ? targets.map((t) => ({ value: t.id, label: t.title })) : (field.optionsFrom === "policy:roles" ? (target?.roles ?? []) : (field.options ?? [])).map((o) => ({ value: o, label: o }));
+    const fromIntegration = field.optionsFrom?.startsWith("integration:") ? integrationOptions[field.name]?.[String(values.targetId)] : undefined;
+    const plain = field.optionsFrom === "policy:roles" ? (target?.roles ?? []) : fromIntegration ? (fromIntegration.options ?? []) : (field.options ?? []);
+    const options = field.optionsFrom === "policy:targets" ? targets.map((t) => ({ value: t.id, label: t.title })) : plain.map((o) => ({ value: o, label: o }));
     switch (field.kind) {
       case "longtext":
         return <textarea id={field.name} name={field.name} rows={4} className={inputClass} placeholder={field.placeholder} value={String(value)} onChange={(e) => set(field.name, e.target.value)} {...aria(field.name)} />;
@@ -171,7 +176,13 @@ export function WorkflowForm({ workflowId, fields, targets }: { workflowId: stri
             ? `Between ${formatMinutes(target.minMinutes * 60)} and ${formatMinutes(target.maxMinutes * 60)} for this target. ${field.help ?? ""}`
             : field.help;
         return (
-          <Field key={field.name} id={field.name} label={field.kind === "boolean" ? "" : field.label} help={help} error={errors[field.name]}>
+          <Field
+            key={field.name}
+            id={field.name}
+            label={field.kind === "boolean" ? "" : field.label}
+            help={help}
+            error={errors[field.name] ?? (field.optionsFrom?.startsWith("integration:") ? integrationOptions[field.name]?.[String(values.targetId)]?.error : undefined)}
+          >
             {control(field)}
           </Field>
         );

@@ -8,7 +8,10 @@ import { QUEUES, sender, type ExpireGrantJob, type ExpirePendingJob } from "../j
 import { policy } from "../policy/current";
 import type { AutoApproveRule } from "../policy/schema";
 import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { describeFields } from "../workflows/fields";
+import { checkIntegrationOptions } from "../workflows/option-sources";
 import { getWorkflow } from "../workflows/registry";
+import type { z } from "zod";
 import { ExecutionFailure, type WorkflowInput, type WorkflowModule } from "../workflows/types";
 import { enqueueNotifications } from "../notifications/outbox";
 import { lockRequest, transition } from "./state-machine";
@@ -41,7 +44,7 @@ function fieldErrorsOf(issues: readonly { path: PropertyKey[]; message: string }
 }
 
 /** Validates the form with the workflow's schema and the request with the policy. */
-function validateRequest(who: Principal, workflowId: string, raw: unknown) {
+async function validateRequest(who: Principal, workflowId: string, raw: unknown) {
   const workflow = workflowOf(workflowId);
   const parsed = workflow.inputSchema.safeParse(raw);
   if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
@@ -53,10 +56,11 @@ function validateRequest(who: Principal, workflowId: string, raw: unknown) {
     if (verdict.field) throw invalid(verdict.message, { [verdict.field]: verdict.message });
     throw forbidden(verdict.message);
   }
+  await checkIntegrationOptions(describeFields(workflow.inputSchema as unknown as z.ZodObject), input as unknown as Record<string, unknown>, who);
   return { input, durationSeconds, rule: verdict.rule };
 }
 
-type RequestRule = ReturnType<typeof validateRequest>["rule"];
+type RequestRule = Awaited<ReturnType<typeof validateRequest>>["rule"];
 
 async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: WorkflowInput, durationSeconds: number | undefined, rule: RequestRule, extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {}) {
   const stages = stagesOf(rule);
@@ -95,7 +99,7 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
  * first approval stage.
  */
 export async function createRequest(who: Principal, workflowId: string, raw: unknown): Promise<AccessRequest> {
-  const { input, durationSeconds, rule } = validateRequest(who, workflowId, raw);
+  const { input, durationSeconds, rule } = await validateRequest(who, workflowId, raw);
   const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: input.role });
   const result = await db.$transaction(async (tx) => {
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, auto ? { autoApprovedBy: auto.name } : {});
@@ -124,7 +128,7 @@ async function awaitApprovalOrAutoApprove(tx: Tx, request: AccessRequest, who: P
 export async function breakGlass(who: Principal, workflowId: string, raw: unknown, reason: string): Promise<AccessRequest> {
   const why = reason.trim();
   if (why.length < 10) throw invalid("Say what the emergency is (at least 10 characters).", { reason: "Say what the emergency is (at least 10 characters)." });
-  const { input, durationSeconds, rule } = validateRequest(who, workflowId, raw);
+  const { input, durationSeconds, rule } = await validateRequest(who, workflowId, raw);
   const refusal = breakGlassRefusal(rule, who, durationSeconds);
   if (refusal) throw forbidden(refusal);
   const result = await db.$transaction(async (tx) => {
@@ -173,7 +177,7 @@ export async function requestExtension(who: Principal, input: { requestId: strin
   const open = await db.accessRequest.findFirst({ where: { extendsRequestId: parent.id, status: "pending" }, select: { id: true } });
   if (open) throw conflict("An extension of this grant is already waiting for approval.");
   const raw = { ...(parent.input as Record<string, unknown>), durationMinutes: input.durationMinutes, justification: input.justification };
-  const { input: validated, durationSeconds, rule } = validateRequest(who, parent.workflowId, raw);
+  const { input: validated, durationSeconds, rule } = await validateRequest(who, parent.workflowId, raw);
   const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: validated.role });
   const result = await db.$transaction(async (tx) => {
     const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, { extendsRequestId: parent.id, ...(auto ? { autoApprovedBy: auto.name } : {}) });

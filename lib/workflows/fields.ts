@@ -11,8 +11,8 @@ export interface FieldMeta {
   label?: string;
   help?: string;
   kind?: "longtext" | "duration";
-  /** Options resolved at run time: the person's targets, or the chosen target's roles. */
-  optionsFrom?: "policy:targets" | "policy:roles";
+  /** Options resolved at run time: the person's targets, the chosen target's roles, or an integration's list. */
+  optionsFrom?: "policy:targets" | "policy:roles" | `integration:${string}`;
   placeholder?: string;
 }
 

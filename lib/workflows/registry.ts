@@ -5,6 +5,12 @@ import type { WorkflowModule } from "./types";
 /** Every workflow Latchkey offers. Adding one is one line here and one folder beside it. */
 const workflows: WorkflowModule[] = [temporaryAccess, restartJob] as unknown as WorkflowModule[];
 
+/** Adds a workflow (an integration's, or a test's). Ids are unique. */
+export function registerWorkflow(workflow: WorkflowModule): void {
+  if (workflows.some((w) => w.id === workflow.id)) throw new Error(`A workflow "${workflow.id}" is already registered.`);
+  workflows.push(workflow);
+}
+
 export function listWorkflows(): readonly WorkflowModule[] {
   return workflows;
 }

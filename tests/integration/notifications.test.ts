@@ -108,7 +108,7 @@ describe("notifications", () => {
     hook.failNext(2);
     expect(await deliver.flushNotifications()).toMatchObject({ delivered: 0, failed: 2 });
     const { failedDeliveries } = await import("@/lib/notifications/admin");
-    expect((await failedDeliveries()).filter((d) => d.requestId === request.id).map((d) => [d.channel, d.status, d.attempts])).toEqual([
+    expect((await failedDeliveries()).filter((d) => d.requestId === request.id).map((d) => [d.channel, d.status, d.attempts]).sort()).toEqual([
       ["audit-webhook", "failed", deliver.MAX_ATTEMPTS],
       ["team-slack", "failed", deliver.MAX_ATTEMPTS],
     ]);

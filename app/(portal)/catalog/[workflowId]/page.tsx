@@ -1,8 +1,10 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
-import { WorkflowForm, type TargetOption } from "@/components/requests/workflow-form";
-import { describeFields } from "@/lib/workflows/fields";
+import { WorkflowForm, type IntegrationOptions, type TargetOption } from "@/components/requests/workflow-form";
+import { describeFields, type FieldDescriptor } from "@/lib/workflows/fields";
+import { resolveOptions } from "@/lib/workflows/option-sources";
+import type { Principal } from "@/lib/policy/evaluate";
 import type { z } from "zod";
 import { EmptyState } from "@/components/ui/empty-state";
 import { requirePrincipal } from "@/lib/auth/session";
@@ -28,6 +30,7 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
     autoApprove: rule.autoApprove.map((a) => a.name),
     breakGlass: rule.breakGlass && breakGlassRefusal(rule, who, 0) === null ? { maxMinutes: Math.floor(rule.breakGlass.maxDuration / 60) } : null,
   }));
+  const fields = describeFields(workflow.inputSchema as unknown as z.ZodObject);
   return (
     <div className="max-w-2xl">
       <Link href="/catalog" className="text-sm text-slate-600 hover:underline">
@@ -40,11 +43,33 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
       ) : (
         <WorkflowForm
           workflowId={workflow.id}
-          fields={describeFields(workflow.inputSchema as unknown as z.ZodObject)}
+          fields={fields}
+          integrationOptions={await integrationOptions(fields, targets, who)}
           // The preferred target (from "recently used") comes first, so it is preselected.
           targets={[...targets].sort((a, b) => Number(b.id === preferred) - Number(a.id === preferred))}
         />
       )}
     </div>
   );
+}
+
+/** For fields whose options come from an integration: the options per target, or why they could not be loaded. */
+async function integrationOptions(fields: FieldDescriptor[], targets: TargetOption[], who: Principal): Promise<IntegrationOptions> {
+  const result: IntegrationOptions = {};
+  for (const field of fields) {
+    if (!field.optionsFrom?.startsWith("integration:")) continue;
+    const source = field.optionsFrom.slice("integration:".length);
+    result[field.name] = Object.fromEntries(
+      await Promise.all(
+        targets.map(async (t) => {
+          try {
+            return [t.id, { options: await resolveOptions(source, { who, targetId: t.id }) }] as const;
+          } catch (error) {
+            return [t.id, { error: `The options could not be loaded: ${(error as Error).message}` }] as const;
+          }
+        }),
+      ),
+    );
+  }
+  return result;
 }
