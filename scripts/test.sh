@@ -6,15 +6,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
-if [ ! -x "$chromium" ]; then
+missing=()
+[ -x "$chromium" ] || missing+=(chromium)
+[ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[test] Chromium is missing: installing Debian's chromium package"
+    echo "[test] installing Debian packages the tests need: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "[test] The end-to-end tests need Chromium at $chromium. Install it with:"
-    echo "         sudo apt-get update && sudo apt-get install -y chromium"
-    echo "       or point CHROMIUM_PATH at an existing Chromium."
+    echo "[test] The tests need Debian's ${missing[*]} (real browser, real proxy). Install with:"
+    echo "         sudo apt-get update && sudo apt-get install -y ${missing[*]}"
+    echo "       (CHROMIUM_PATH may point at an existing Chromium instead.)"
     exit 1
   fi
 fi

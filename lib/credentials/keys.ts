@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
+import { exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK } from "jose";
 import { db, type Tx } from "../db";
 import { env } from "../env";
 import { seal, unseal } from "./seal";
@@ -41,6 +41,16 @@ export async function activeSigningKey(tx: Tx): Promise<SigningKeyHandle> {
 export async function publicJwks(): Promise<{ keys: JWK[] }> {
   const rows = await db.signingKey.findMany({ orderBy: { createdAt: "desc" } });
   return { keys: rows.map((r) => r.publicJwk as JWK) };
+}
+
+/** The active public key as a `BEGIN PUBLIC KEY` PEM, as HAProxy's jwt_verify wants it. */
+export async function publicKeyPem(): Promise<{ kid: string; pem: string }> {
+  const newest = () => db.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
+  // Only the public half is needed; a key is created (which needs the encryption key) only if none exists yet.
+  const row = (await newest()) ?? (await db.$transaction((tx) => activeSigningKey(tx)), await newest());
+  if (!row) throw new Error("No signing key could be created.");
+  const key = await importJWK(row.publicJwk as JWK, row.alg, { extractable: true });
+  return { kid: row.kid, pem: await exportSPKI(key as CryptoKey) };
 }
 
 export function sealToken(token: string, credentialId: string): string {

@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { decodeJwt, generateKeyPair, SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/support/embedded-postgres";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+import { haproxyRoutes, type RouteStore } from "@/lib/integrations/haproxy/routes";
+import { runtimeApi, type ProxyRuntime } from "@/lib/integrations/haproxy/runtime-api";
+
+/** Debian's real HAProxy 2.6 with the example configuration from deploy/haproxy/. */
+const HAPROXY = "/usr/sbin/haproxy";
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let dir: string;
+let proxy: ChildProcess;
+let proxyUrl: string;
+let mapFile: string;
+let runtime: ProxyRuntime;
+let routes: RouteStore;
+const backends: http.Server[] = [];
+let token: string;
+let jti: string;
+
+function backend(name: string, port: number) {
+  const server = http.createServer((req, res) => res.end(`${name} for ${req.headers["x-latchkey-subject"]}`));
+  backends.push(server);
+  return new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+}
+
+async function call(route: string, bearer?: string) {
+  const res = await fetch(`${proxyUrl}${route}`, { headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
+  return { status: res.status, body: await res.text() };
+}
+
+beforeAll(async () => {
+  if (!existsSync(HAPROXY)) throw new Error(`HAProxy is not installed at ${HAPROXY}: apt-get install -y haproxy (npm test does this as root).`);
+  fx = await engineFixture();
+  dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-haproxy-"));
+  const [port, app1, app2] = [await freePort(), await freePort(), await freePort()];
+  const { publicKeyPem } = await import("@/lib/credentials/keys");
+  await writeFile(path.join(dir, "key.pem"), (await publicKeyPem()).pem);
+  mapFile = path.join(dir, "routes.map");
+  await writeFile(mapFile, "");
+  const socket = path.join(dir, "admin.sock");
+  const config = (await readFile("deploy/haproxy/haproxy.cfg", "utf8"))
+    .replaceAll("/etc/haproxy/latchkey-signing-key.pem", path.join(dir, "key.pem"))
+    .replaceAll("/etc/haproxy/latchkey-routes.map", mapFile)
+    .replaceAll("/run/haproxy/latchkey.sock", socket)
+    .replace("127.0.0.1:8080", `127.0.0.1:${port}`)
+    .replace("127.0.0.1:9001", `127.0.0.1:${app1}`)
+    .replace("127.0.0.1:9002", `127.0.0.1:${app2}`);
+  await writeFile(path.join(dir, "haproxy.cfg"), config);
+  await backend("app1", app1);
+  await backend("app2", app2);
+  proxy = spawn(HAPROXY, ["-f", path.join(dir, "haproxy.cfg"), "-db"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proxy.stderr!.on("data", (c) => (stderr += c));
+  proxyUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!existsSync(socket)) throw new Error(`HAProxy did not start:\n${stderr}`);
+  runtime = runtimeApi(socket);
+  routes = haproxyRoutes(runtime, mapFile);
+
+  // A real credential, issued by the engine on approval.
+  const engine = await import("@/lib/approvals/engine");
+  const alice = await fx.user("alice@example.com", ["engineering"]);
+  const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+  const request = await engine.createRequest(alice, "temporary-access", validInput());
+  await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+  token = (await engine.revealCredential(alice, request.id)).token;
+  jti = String(decodeJwt(token).jti);
+});
+
+afterAll(async () => {
+  proxy?.kill("SIGTERM");
+  for (const b of backends) b.close();
+  await fx?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function signWithLatchkeyKey(claims: Record<string, unknown>, expiresAt: number) {
+  const { db } = await import("@/lib/db");
+  const { activeSigningKey } = await import("@/lib/credentials/keys");
+  const key = await db.$transaction((tx) => activeSigningKey(tx));
+  return new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid: key.kid }).setExpirationTime(expiresAt).sign(key.privateKey);
+}
+
+describe("HAProxy verifies Latchkey's credentials and routes by the map", () => {
+  it("a valid credential with an open route reaches its backend, with the identity from the token", async () => {
+    await routes.open(jti, "app1");
+    expect((await runtime.showMap(mapFile)).get(jti)).toBe("app1");
+    expect(await readFile(mapFile, "utf8")).toContain(`${jti} app1`);
+    expect(await call("/app1/orders", token)).toEqual({ status: 200, body: "app1 for alice@example.com" });
+  });
+
+  it("refuses no token, a forged token, another key's token, alg none, and an expired token", async () => {
+    expect((await call("/app1/")).status).toBe(401);
+    const [header, payload, signature] = token.split(".");
+    const forgedPayload = Buffer.from(JSON.stringify({ ...decodeJwt(token), sub: "mallory@example.com" })).toString("base64url");
+    expect((await call("/app1/", `${header}.${forgedPayload}.${signature}`)).status).toBe(401);
+    const other = await generateKeyPair("RS256");
+    const foreign = await new SignJWT({ ...decodeJwt(token) }).setProtectedHeader({ alg: "RS256" }).sign(other.privateKey);
+    expect((await call("/app1/", foreign)).status).toBe(401);
+    const none = `${Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url")}.${payload}.`;
+    expect((await call("/app1/", none)).status).toBe(401);
+    const expired = await signWithLatchkeyKey({ ...decodeJwt(token), exp: undefined }, Math.floor(Date.now() / 1000) - 5);
+    expect(await call("/app1/", expired)).toEqual({ status: 401, body: "expired credential" });
+  });
+
+  it("refuses a credential for another backend, and one whose route was closed", async () => {
+    expect(await call("/app2/", token)).toEqual({ status: 403, body: "credential not valid for this backend" });
+    await routes.close(jti);
+    expect(await call("/app1/", token)).toEqual({ status: 403, body: "no open route for this credential" });
+    expect((await runtime.showMap(mapFile)).has(jti)).toBe(false);
+    expect(await readFile(mapFile, "utf8")).not.toContain(jti);
+    await routes.close(jti); // idempotent
+  });
+
+  it("the runtime client refuses values that could inject commands, and reports an unreachable socket", async () => {
+    await expect(runtime.addMapEntry(mapFile, "x\nshutdown", "app1")).rejects.toThrow(/cannot be sent to HAProxy/);
+    await expect(runtimeApi(path.join(dir, "missing.sock")).showMap(mapFile)).rejects.toThrow(/unreachable/);
+  });
+});
