@@ -31,6 +31,9 @@ const LABELS: Record<string, string> = {
   "request.timed_out": "Expired waiting for approval",
   "request.failed": "Failed",
   "grant.extension_requested": "Extension requested",
+  "request.execution_retry": "Attempt failed, retrying",
+  "integration.performed": "Carried out on the target system",
+  "integration.undone": "Removed from the target system",
   "auth.signed_in": "Signed in",
   "auth.signed_out": "Signed out",
   "auth.sessions_ended": "Sessions ended by an admin",
@@ -46,6 +49,8 @@ function detail(data: unknown): string | null {
   if (typeof d.comment === "string" && d.comment) return `“${d.comment}”`;
   if (typeof d.reason === "string") return d.reason;
   if (typeof d.rule === "string") return `rule ${d.rule}`;
+  if (typeof d.error === "string") return d.error;
+  if (typeof d.role === "string" && typeof d.privileges === "string") return `role ${d.role}: ${d.privileges}`;
   if (typeof d.jti === "string") return `jti ${d.jti}`;
   return null;
 }

@@ -1,6 +1,6 @@
 import type { AccessRequest, Decision, Prisma, User } from "@prisma/client";
 import { recordEvent, SYSTEM, type Actor } from "../audit/record";
-import { unsealToken } from "../credentials/keys";
+import { sealSecret, unsealSecret, unsealToken } from "../credentials/keys";
 import { db, type Tx } from "../db";
 import { env } from "../env";
 import { conflict, forbidden, invalid, notFound } from "../errors";
@@ -195,6 +195,8 @@ async function afterCommit(request: AccessRequest): Promise<void> {
     const notice = policy().defaults.expiringNotice * 1000;
     if (request.expiresAt.getTime() - Date.now() > notice) await schedule(QUEUES.notifyExpiring, { requestId: request.id }, new Date(request.expiresAt.getTime() - notice));
   }
+  if (request.status === "executing") await schedule(QUEUES.execute, { requestId: request.id }, new Date());
+  if (request.undoPending) await schedule(QUEUES.undo, { requestId: request.id }, new Date());
   if (policy().notifications.length > 0) await schedule(QUEUES.notifyFlush, { requestId: request.id }, new Date());
   if (request.status === "pending" && request.pendingExpiresAt) await schedule(QUEUES.expirePending, { requestId: request.id }, request.pendingExpiresAt);
 }
@@ -264,6 +266,8 @@ async function activate(tx: Tx, request: AccessRequest, requester: User, actor: 
   const target = policy().targets[request.targetId];
   if (!target) throw conflict(`Target "${request.targetId}" is no longer in the policy; the request cannot be carried out.`);
   await transition(tx, { requestId: request.id, to: "executing", actor: SYSTEM, action: "request.executing" });
+  // Outside systems are changed by the worker after this commits (performQueued).
+  if (workflow.perform) return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
   const activatedAt = new Date();
   const expiresAt = new Date(activatedAt.getTime() + request.durationSeconds * 1000);
   const input = workflow.inputSchema.parse(request.input);
@@ -296,20 +300,22 @@ async function schedule(queue: string, job: ExpireGrantJob | ExpirePendingJob, a
 
 async function endGrant(tx: Tx, request: AccessRequest, reason: "expired" | "revoked", actor: Actor, data: Record<string, string>): Promise<void> {
   const at = new Date();
-  await workflowOf(request.workflowId).revoke({ tx, request, reason, at });
+  const workflow = workflowOf(request.workflowId);
+  await workflow.revoke({ tx, request, reason, at });
   await transition(tx, {
     requestId: request.id,
     to: reason,
     actor,
     action: reason === "expired" ? "grant.expired" : "grant.revoked",
-    patch: { endedAt: at },
+    // The outside system is cleaned up by the worker (undoQueued), retried until done.
+    patch: { endedAt: at, sealedSecret: null, undoPending: Boolean(workflow.undo) },
     data,
   });
 }
 
 /** Expires a grant whose time is up. Idempotent: a grant no longer active, or not yet due, is left alone. */
 export async function expireGrant(requestId: string, now = new Date()): Promise<"expired" | "not-due" | "not-active"> {
-  return db.$transaction(async (tx) => {
+  const outcome = await db.$transaction(async (tx) => {
     const status = await lockRequest(tx, requestId);
     if (status !== "active") return "not-active";
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
@@ -317,8 +323,70 @@ export async function expireGrant(requestId: string, now = new Date()): Promise<
     await endGrant(tx, request, "expired", SYSTEM, { expiresAt: request.expiresAt.toISOString() });
     const requester = await tx.user.findUniqueOrThrow({ where: { id: request.requesterId } });
     await enqueueNotifications(tx, "expired", { ...request, status: "expired" }, requester.email);
-    return "expired";
+    return "expired" as const;
   }, TX);
+  if (outcome === "expired") await afterCommit(await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } }));
+  return outcome;
+}
+
+/**
+ * Carries out an approved request that changes an outside system, from the worker.
+ * A failure is retried by the queue with backoff (the request shows the last error);
+ * on the final attempt, or for an ExecutionFailure, the request becomes `failed` and
+ * whatever was half done is undone.
+ */
+export async function performQueued(requestId: string, finalAttempt: boolean): Promise<"active" | "failed" | "skipped"> {
+  const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { requester: true } });
+  if (!request || request.status !== "executing") return "skipped";
+  const workflow = workflowOf(request.workflowId);
+  if (!workflow.perform) return "skipped";
+  const target = policy().targets[request.targetId];
+  const activatedAt = new Date();
+  const expiresAt = new Date(activatedAt.getTime() + request.durationSeconds * 1000);
+  let result;
+  try {
+    if (!target) throw new ExecutionFailure(`Target "${request.targetId}" is no longer in the policy.`);
+    result = await workflow.perform({ request, requester: request.requester, target, input: workflow.inputSchema.parse(request.input), activatedAt, expiresAt });
+  } catch (error) {
+    const message = (error as Error).message;
+    if (!finalAttempt && !(error instanceof ExecutionFailure)) {
+      await db.$transaction(async (tx) => {
+        await tx.accessRequest.update({ where: { id: requestId }, data: { failureReason: `Last attempt failed, retrying: ${message}` } });
+        await recordEvent(tx, { actor: SYSTEM, action: "request.execution_retry", requestId, data: { error: message } });
+      }, TX);
+      throw error;
+    }
+    const failed = await db.$transaction(async (tx) => {
+      if ((await lockRequest(tx, requestId)) !== "executing") return null;
+      await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: message, endedAt: new Date(), undoPending: Boolean(workflow.undo) }, data: { reason: message } });
+      return tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+    }, TX);
+    if (failed) await afterCommit(failed);
+    return "failed";
+  }
+  const active = await db.$transaction(async (tx) => {
+    if ((await lockRequest(tx, requestId)) !== "executing") return null;
+    await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
+    await tx.accessRequest.update({ where: { id: requestId }, data: { failureReason: null, sealedSecret: result.secret ? sealSecret(result.secret, requestId) : null } });
+    await transition(tx, { requestId, to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() } });
+    return tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+  }, TX);
+  if (!active) return "skipped";
+  await afterCommit(active);
+  return "active";
+}
+
+/** Cleans up an outside system after a grant ended or failed. Idempotent; the queue retries it until it succeeds. */
+export async function undoQueued(requestId: string): Promise<"undone" | "nothing-to-do"> {
+  const request = await db.accessRequest.findUnique({ where: { id: requestId } });
+  if (!request?.undoPending) return "nothing-to-do";
+  const workflow = workflowOf(request.workflowId);
+  await workflow.undo?.({ request, target: policy().targets[request.targetId] });
+  await db.$transaction(async (tx) => {
+    await tx.accessRequest.update({ where: { id: requestId }, data: { undoPending: false } });
+    await recordEvent(tx, { actor: SYSTEM, action: "integration.undone", requestId });
+  }, TX);
+  return "undone";
 }
 
 /** Tells the channels a grant expires soon, once. Returns whether anything was queued. */
@@ -351,12 +419,15 @@ export async function sweepExpiredGrants(now = new Date()): Promise<number> {
   let expired = 0;
   for (const { id } of grants) if ((await expireGrant(id, now)) === "expired") expired += 1;
   for (const { id } of pending) if ((await expirePending(id, now)) === "expired") expired += 1;
+  // Clean-ups whose job went missing (e.g. the portal was down) are queued again.
+  const undo = await db.accessRequest.findMany({ where: { undoPending: true }, select: { id: true }, take: 500 });
+  for (const { id } of undo) await schedule(QUEUES.undo, { requestId: id }, new Date());
   return expired;
 }
 
 /** Ends a grant early. The requester may revoke their own; an admin may revoke any. */
 export async function revokeGrant(who: Principal, input: { requestId: string; reason: string }): Promise<AccessRequest> {
-  return db.$transaction(async (tx) => {
+  const result = await db.$transaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId } });
     if (request.requesterId !== who.id && !who.roles.includes("admin")) {
@@ -367,6 +438,8 @@ export async function revokeGrant(who: Principal, input: { requestId: string; re
     await endGrant(tx, request, "revoked", actorOf(who), { reason: input.reason.trim() || "revoked early" });
     return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
   }, TX);
+  await afterCommit(result);
+  return result;
 }
 
 /** The requester withdraws a request nobody has decided yet. */
@@ -401,8 +474,17 @@ export async function revealCredential(who: Principal, requestId: string): Promi
       FROM taken WHERE c.id = taken.id
       RETURNING c.id, taken."sealedToken", c."expiresAt"`;
     const row = rows[0];
-    if (!row) throw conflict("This credential was already shown once and cannot be shown again. Revoke it and request a new one if it was lost.");
-    await recordEvent(tx, { actor: actorOf(who), action: "credential.revealed", requestId, data: { jti: row.id } });
-    return { token: unsealToken(row.sealedToken, row.id), expiresAt: row.expiresAt };
+    if (row) {
+      await recordEvent(tx, { actor: actorOf(who), action: "credential.revealed", requestId, data: { jti: row.id } });
+      return { token: unsealToken(row.sealedToken, row.id), expiresAt: row.expiresAt };
+    }
+    const secrets = await tx.$queryRaw<{ sealedSecret: string }[]>`
+      WITH taken AS (SELECT id, "sealedSecret" FROM "AccessRequest" WHERE id = ${requestId} AND "sealedSecret" IS NOT NULL)
+      UPDATE "AccessRequest" r SET "sealedSecret" = NULL, "secretRevealedAt" = now()
+      FROM taken WHERE r.id = taken.id
+      RETURNING taken."sealedSecret"`;
+    if (!secrets[0]) throw conflict("This credential was already shown once and cannot be shown again. Revoke it and request a new one if it was lost.");
+    await recordEvent(tx, { actor: actorOf(who), action: "credential.revealed", requestId, data: { kind: "integration secret" } });
+    return { token: unsealSecret(secrets[0].sealedSecret, requestId), expiresAt: request.expiresAt! };
   }, TX);
 }

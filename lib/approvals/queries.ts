@@ -101,9 +101,10 @@ export async function getRequestView(who: Principal, id: string) {
   if (!mayView) throw notFound("Request");
   const timeline = await db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } });
   const stages = await stageViews(request, state);
-  const { credential, ...rest } = request;
+  const { credential, sealedSecret, ...rest } = request;
   return {
     ...rest,
+    secretRevealable: sealedSecret !== null && request.status === "active",
     targetTitle: policy().targets[request.targetId]?.title ?? request.targetId,
     credential: credential && { ...credential, sealedToken: undefined, revealable: credential.sealedToken !== null && credential.revokedAt === null },
     timeline: timeline.map((e) => ({ ...e, id: e.id.toString() })),

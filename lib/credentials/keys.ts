@@ -60,3 +60,12 @@ export function sealToken(token: string, credentialId: string): string {
 export function unsealToken(sealed: string, credentialId: string): string {
   return unseal(encryptionKey(), sealed, `credential:${credentialId}`);
 }
+
+/** Secrets an integration produced for a request (a database login, ...). */
+export function sealSecret(secret: string, requestId: string): string {
+  return seal(encryptionKey(), secret, `request-secret:${requestId}`);
+}
+
+export function unsealSecret(sealed: string, requestId: string): string {
+  return unseal(encryptionKey(), sealed, `request-secret:${requestId}`);
+}

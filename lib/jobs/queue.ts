@@ -6,6 +6,10 @@ export const QUEUES = {
   expireGrant: "grant-expire",
   /** One job per pending request, due when it may no longer wait for approval. */
   expirePending: "request-expire-pending",
+  /** Carries out an approved request on an outside system (retried with backoff). */
+  execute: "request-execute",
+  /** Cleans up an outside system after a grant ended (retried until done). */
+  undo: "request-undo",
   /** Sends due notifications from the outbox (lib/notifications). */
   notifyFlush: "notify-flush",
   /** One job per active grant, due a little before it expires. */
@@ -43,7 +47,8 @@ export async function installQueues(connectionString: string): Promise<void> {
   await boss.start();
   try {
     for (const name of Object.values(QUEUES)) {
-      if (!(await boss.getQueue(name))) await boss.createQueue(name, { name, retryLimit: 10, retryBackoff: true, retryDelay: 5 });
+      const options = name === QUEUES.execute ? { retryLimit: 5, retryBackoff: true, retryDelay: 5 } : name === QUEUES.undo ? { retryLimit: 1000, retryBackoff: true, retryDelay: 5 } : { retryLimit: 10, retryBackoff: true, retryDelay: 5 };
+      if (!(await boss.getQueue(name))) await boss.createQueue(name, { name, ...options });
     }
   } finally {
     await boss.stop({ graceful: false, wait: true });

@@ -1,6 +1,6 @@
 import type PgBoss from "pg-boss";
 import { expireGrant, expirePending, sweepExpiredGrants } from "../approvals/engine";
-import { notifyExpiring } from "../approvals/engine";
+import { notifyExpiring, performQueued, undoQueued } from "../approvals/engine";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
 
@@ -21,6 +21,13 @@ export async function startWorker(connectionString: string, options: { pollingIn
   await boss.work<ExpirePendingJob>(QUEUES.expirePending, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
     if (!job) return;
     if ((await expirePending(job.data.requestId)) === "not-due") throw new Error(`request ${job.data.requestId} is not due yet`);
+  });
+  await boss.work<ExpireGrantJob>(QUEUES.execute, { pollingIntervalSeconds, batchSize: 1, includeMetadata: true }, async ([job]) => {
+    if (!job) return;
+    await performQueued(job.data.requestId, job.retryCount >= job.retryLimit);
+  });
+  await boss.work<ExpireGrantJob>(QUEUES.undo, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+    if (job) await undoQueued(job.data.requestId);
   });
   const flush = async () => {
     const { retryAt } = await flushNotifications();

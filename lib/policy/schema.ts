@@ -21,6 +21,14 @@ export const targetSchema = z.object({
   service: z.string().min(1),
   environment: z.string().min(1),
   owners: z.array(group).default([]),
+  /** For database targets: where to connect (an environment variable, never the URL itself) and what each role may do. */
+  database: z
+    .object({
+      connectionEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" }),
+      schema: z.string().min(1).default("public"),
+      privileges: z.record(z.string(), z.array(z.enum(["SELECT", "INSERT", "UPDATE", "DELETE"])).min(1)),
+    })
+    .optional(),
 });
 
 /** One approval stage: N distinct approvers from these groups, or one from each group. */

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { databaseAccessSchema } from "../integrations/postgres/schema";
 import { restartJobSchema } from "./restart-job/schema";
 import { temporaryAccessSchema } from "./temporary-access/schema";
 
@@ -8,5 +9,6 @@ import { temporaryAccessSchema } from "./temporary-access/schema";
  */
 export const WORKFLOW_SCHEMAS: Record<string, z.ZodObject> = {
   "temporary-access": temporaryAccessSchema,
+  "database-access": databaseAccessSchema,
   "restart-job": restartJobSchema,
 };

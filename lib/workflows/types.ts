@@ -22,6 +22,29 @@ export interface WorkflowModule<Input extends WorkflowInput = WorkflowInput> {
   execute(ctx: ExecuteContext<Input>): Promise<ExecuteResult>;
   /** Undoes what execute did, at expiry or revocation, inside that transaction. */
   revoke(ctx: RevokeContext): Promise<void>;
+  /**
+   * For workflows that change an outside system: runs on the queue after approval,
+   * outside any transaction, retried with backoff; must be idempotent for one request.
+   * Throw ExecutionFailure for a failure no retry can fix.
+   */
+  perform?(ctx: PerformContext<Input>): Promise<PerformResult>;
+  /** Undoes perform at expiry, revocation or failure; idempotent, retried until it succeeds. */
+  undo?(ctx: { request: AccessRequest; target: TargetDefinition | undefined }): Promise<void>;
+}
+
+export interface PerformContext<Input> {
+  request: AccessRequest;
+  requester: User;
+  target: TargetDefinition;
+  input: Input;
+  activatedAt: Date;
+  expiresAt: Date;
+}
+
+export interface PerformResult {
+  audit: Record<string, string>;
+  /** Shown to the requester once (e.g. a connection string), sealed until then. */
+  secret?: string;
 }
 
 /** Fields every workflow form has, so the engine can apply the policy's limits. */

@@ -80,12 +80,20 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
 
         <StageList stages={view.stageViews} />
 
+        {view.status === "executing" ? (
+          <Alert tone="info">
+            <span data-testid="executing">Carrying out the approved request on {view.targetTitle}…</span>
+            {view.failureReason ? <span className="mt-1 block text-rose-800">{view.failureReason}</span> : null}
+          </Alert>
+        ) : null}
+        {view.status === "failed" && view.failureReason ? <Alert tone="error">Failed: {view.failureReason}</Alert> : null}
         {view.status === "active" && view.expiresAt ? (
           <section className="space-y-3 rounded-lg border border-emerald-200 bg-white p-5 shadow-sm">
             <h2 className="font-semibold">
               Access is active until {formatTime(view.expiresAt)} (<Countdown expiresAt={view.expiresAt.toISOString()} />)
             </h2>
-            {view.viewer.isRequester && view.credential?.revealable ? <CredentialReveal requestId={view.id} /> : null}
+            {view.viewer.isRequester && (view.credential?.revealable || view.secretRevealable) ? <CredentialReveal requestId={view.id} /> : null}
+            {!view.credential && view.secretRevealedAt ? <p className="text-xs text-slate-500">Login details shown to their owner {formatTime(view.secretRevealedAt)}.</p> : null}
             {view.credential ? (
               <p className="text-xs text-slate-500" data-testid="credential-meta">
                 Credential <code>{view.credential.id}</code> · key <code>{view.credential.kid}</code> · issued {formatTime(view.credential.issuedAt)}

@@ -1,0 +1,120 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+import type { Principal } from "@/lib/policy/evaluate";
+
+/** "Database access" end to end without the UI: engine, queue worker, and a real target database. */
+const admin = inject("pgAdminUrl");
+const dbName = `latchkey_ledger_${randomBytes(5).toString("hex")}`;
+const ledgerUrl = (() => {
+  const u = new URL(admin);
+  u.pathname = `/${dbName}`;
+  return u.toString();
+})();
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let engine: typeof import("@/lib/approvals/engine");
+let alice: Principal, bob: Principal;
+
+async function sql(url: string, text: string, params: unknown[] = []) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await c.query(text, params);
+  } finally {
+    await c.end();
+  }
+}
+const input = (overrides: Record<string, unknown> = {}) => validInput({ targetId: "ledger-db", role: "read", durationMinutes: 30, ...overrides });
+const status = async (id: string) => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id } })).status;
+
+beforeAll(async () => {
+  await sql(admin, `CREATE DATABASE "${dbName}"`);
+  await sql(ledgerUrl, "CREATE TABLE entries (id serial PRIMARY KEY, amount int); INSERT INTO entries (amount) VALUES (7);");
+  process.env.TEST_LEDGER_DB_URL = ledgerUrl;
+  fx = await engineFixture();
+  engine = await import("@/lib/approvals/engine");
+  alice = await fx.user("alice@example.com", ["engineering"]);
+  bob = await fx.user("bob@example.com", ["engineering-leads"]);
+});
+afterAll(async () => {
+  await fx?.close();
+  await sql(admin, `DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+});
+
+describe("database access", () => {
+  it("approval queues the execution; the worker creates an expiring login shown once; expiry cuts its session and drops it", async () => {
+    const { startWorker } = await import("@/lib/jobs/worker");
+    const request = await engine.createRequest(alice, "database-access", input());
+    const approved = await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    expect(approved.status).toBe("executing");
+    const worker = await startWorker(fx.url, { pollingIntervalSeconds: 0.5 });
+    try {
+      await expect.poll(() => status(request.id), { timeout: 20_000, interval: 250 }).toBe("active");
+      const active = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      const { token: connectionString } = await engine.revealCredential(alice, request.id);
+      await expect(engine.revealCredential(alice, request.id)).rejects.toMatchObject({ code: "conflict" });
+      const role = new URL(connectionString).username;
+      const [info] = (await sql(admin, "SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1", [role])).rows;
+      expect(Math.abs(new Date(info.rolvaliduntil).getTime() - active.expiresAt!.getTime())).toBeLessThan(1000);
+
+      const session = new pg.Client({ connectionString });
+      session.on("error", () => undefined);
+      await session.connect();
+      expect((await session.query("SELECT amount FROM entries")).rows).toEqual([{ amount: 7 }]);
+      await expect(session.query("DELETE FROM entries")).rejects.toThrow(/permission denied/);
+
+      expect(await engine.expireGrant(request.id, new Date(active.expiresAt!.getTime() + 1000))).toBe("expired");
+      await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending, { timeout: 20_000, interval: 250 }).toBe(false);
+      await expect(session.query("SELECT 1")).rejects.toThrow();
+      await session.end().catch(() => undefined);
+      expect((await sql(admin, "SELECT 1 FROM pg_roles WHERE rolname = $1", [role])).rowCount).toBe(0);
+      const actions = (await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { id: "asc" } })).map((e) => e.action);
+      expect(actions).toEqual(["request.created", "request.approved", "request.executing", "integration.performed", "grant.activated", "credential.revealed", "grant.expired", "integration.undone"]);
+    } finally {
+      await worker.stop({ graceful: false, wait: true });
+    }
+  });
+
+  it("an unreachable database is retried with the error shown, then fails and is cleaned up", async () => {
+    const request = await engine.createRequest(alice, "database-access", input());
+    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    process.env.TEST_LEDGER_DB_URL = "postgresql://postgres@127.0.0.1:1/unreachable";
+    try {
+      await expect(engine.performQueued(request.id, false)).rejects.toThrow();
+      const retrying = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      expect(retrying.status).toBe("executing");
+      expect(retrying.failureReason).toMatch(/^Last attempt failed, retrying: .*ECONNREFUSED/);
+      expect(await engine.performQueued(request.id, true)).toBe("failed");
+    } finally {
+      process.env.TEST_LEDGER_DB_URL = ledgerUrl;
+    }
+    const failed = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+    expect(failed).toMatchObject({ status: "failed", undoPending: true });
+    expect(await engine.undoQueued(request.id)).toBe("undone");
+    expect(await engine.undoQueued(request.id)).toBe("nothing-to-do");
+    const actions = (await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { id: "asc" } })).map((e) => e.action);
+    expect(actions.slice(-3)).toEqual(["request.execution_retry", "request.failed", "integration.undone"]);
+  });
+
+  it("a write grant can write; early revocation drops the role; a missing connection setting fails at once", async () => {
+    const request = await engine.createRequest(alice, "database-access", input({ role: "write" }));
+    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    expect(await engine.performQueued(request.id, false)).toBe("active");
+    const { token } = await engine.revealCredential(alice, request.id);
+    expect((await sql(token, "INSERT INTO entries (amount) VALUES (3) RETURNING amount")).rows).toEqual([{ amount: 3 }]);
+    await engine.revokeGrant(alice, { requestId: request.id, reason: "done" });
+    expect(await engine.undoQueued(request.id)).toBe("undone");
+    expect((await sql(admin, "SELECT 1 FROM pg_roles WHERE rolname = $1", [new URL(token).username])).rowCount).toBe(0);
+
+    const next = await engine.createRequest(alice, "database-access", input());
+    await engine.decide(bob, { requestId: next.id, decision: "approve", comment: "" });
+    delete process.env.TEST_LEDGER_DB_URL;
+    try {
+      expect(await engine.performQueued(next.id, false)).toBe("failed");
+    } finally {
+      process.env.TEST_LEDGER_DB_URL = ledgerUrl;
+    }
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: next.id } })).failureReason).toBe("TEST_LEDGER_DB_URL is not set, so Latchkey cannot reach ledger database.");
+  });
+});
