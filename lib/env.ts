@@ -21,6 +21,8 @@ const schema = z.object({
     .refine((v) => Buffer.from(v, "base64").length === 32, { message: "must be 32 bytes, base64-encoded (openssl rand -base64 32)" }),
   LATCHKEY_TOKEN_ISSUER: z.string().url().optional(),
   LATCHKEY_WORKER: z.enum(["on", "off"]).default("on"),
+  LATCHKEY_HAPROXY_SOCKET: z.string().optional(),
+  LATCHKEY_HAPROXY_MAP: z.string().optional(),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -29,6 +29,8 @@ export const targetSchema = z.object({
       privileges: z.record(z.string(), z.array(z.enum(["SELECT", "INSERT", "UPDATE", "DELETE"])).min(1)),
     })
     .optional(),
+  /** For routes through HAProxy: the backend a grant opens. */
+  haproxy: z.object({ backend: z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "must be an HAProxy backend name" }) }).optional(),
 });
 
 /** One approval stage: N distinct approvers from these groups, or one from each group. */

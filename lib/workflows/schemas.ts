@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { openRouteSchema } from "../integrations/haproxy/schema";
 import { databaseAccessSchema } from "../integrations/postgres/schema";
 import { restartJobSchema } from "./restart-job/schema";
 import { temporaryAccessSchema } from "./temporary-access/schema";
@@ -9,6 +10,7 @@ import { temporaryAccessSchema } from "./temporary-access/schema";
  */
 export const WORKFLOW_SCHEMAS: Record<string, z.ZodObject> = {
   "temporary-access": temporaryAccessSchema,
+  "open-route": openRouteSchema,
   "database-access": databaseAccessSchema,
   "restart-job": restartJobSchema,
 };

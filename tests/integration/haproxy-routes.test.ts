@@ -37,8 +37,11 @@ async function call(route: string, bearer?: string) {
 
 beforeAll(async () => {
   if (!existsSync(HAPROXY)) throw new Error(`HAProxy is not installed at ${HAPROXY}: apt-get install -y haproxy (npm test does this as root).`);
-  fx = await engineFixture();
   dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-haproxy-"));
+  // The "Open a route" workflow finds HAProxy through these (read when configuration is first loaded).
+  process.env.LATCHKEY_HAPROXY_SOCKET = path.join(dir, "admin.sock");
+  process.env.LATCHKEY_HAPROXY_MAP = path.join(dir, "routes.map");
+  fx = await engineFixture();
   const [port, app1, app2] = [await freePort(), await freePort(), await freePort()];
   const { publicKeyPem } = await import("@/lib/credentials/keys");
   await writeFile(path.join(dir, "key.pem"), (await publicKeyPem()).pem);
@@ -122,5 +125,42 @@ describe("HAProxy verifies Latchkey's credentials and routes by the map", () => 
   it("the runtime client refuses values that could inject commands, and reports an unreachable socket", async () => {
     await expect(runtime.addMapEntry(mapFile, "x\nshutdown", "app1")).rejects.toThrow(/cannot be sent to HAProxy/);
     await expect(runtimeApi(path.join(dir, "missing.sock")).showMap(mapFile)).rejects.toThrow(/unreachable/);
+  });
+});
+
+describe("the Open a route workflow", () => {
+  it("approval opens a route for a new credential; expiry closes it in HAProxy and in the map file", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const alice = await fx.user("alice@example.com", ["engineering"]);
+    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+    const request = await engine.createRequest(alice, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-12" });
+    expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
+    expect(await engine.performQueued(request.id, false)).toBe("active");
+    const { token: routeToken } = await engine.revealCredential(alice, request.id);
+    const routeJti = String(decodeJwt(routeToken).jti);
+    expect((await runtime.showMap(mapFile)).get(routeJti)).toBe("app1");
+    expect(await call("/app1/status", routeToken)).toEqual({ status: 200, body: "app1 for alice@example.com" });
+
+    const active = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+    expect(await engine.expireGrant(request.id, new Date(active.expiresAt!.getTime() + 1000))).toBe("expired");
+    expect(await engine.undoQueued(request.id)).toBe("undone");
+    expect((await runtime.showMap(mapFile)).has(routeJti)).toBe(false);
+    expect(await readFile(mapFile, "utf8")).not.toContain(routeJti);
+    expect(await call("/app1/status", routeToken)).toEqual({ status: 403, body: "no open route for this credential" });
+    expect((await fx.db.credential.findUniqueOrThrow({ where: { requestId: request.id } })).revokedAt).not.toBeNull();
+  });
+
+  it("when HAProxy is unreachable the attempt is retried with the error shown, then fails and cleans up", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const alice = await fx.user("alice@example.com", ["engineering"]);
+    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+    const request = await engine.createRequest(alice, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-13" });
+    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    proxy.kill("SIGTERM");
+    await new Promise((r) => proxy.once("exit", r));
+    await expect(engine.performQueued(request.id, false)).rejects.toThrow(/unreachable/);
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).failureReason).toMatch(/^Last attempt failed, retrying: HAProxy runtime API unreachable/);
+    expect(await engine.performQueued(request.id, true)).toBe("failed");
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending).toBe(true);
   });
 });
