@@ -34,6 +34,8 @@ const LABELS: Record<string, string> = {
   "request.execution_retry": "Attempt failed, retrying",
   "integration.performed": "Carried out on the target system",
   "integration.undone": "Removed from the target system",
+  "integration.state": "Run state changed",
+  "request.completed": "Completed",
   "auth.signed_in": "Signed in",
   "auth.signed_out": "Signed out",
   "auth.sessions_ended": "Sessions ended by an admin",
@@ -50,6 +52,7 @@ function detail(data: unknown): string | null {
   if (typeof d.reason === "string") return d.reason;
   if (typeof d.rule === "string") return `rule ${d.rule}`;
   if (typeof d.error === "string") return d.error;
+  if (typeof d.state === "string") return d.state;
   if (typeof d.role === "string" && typeof d.privileges === "string") return `role ${d.role}: ${d.privileges}`;
   if (typeof d.jti === "string") return `jti ${d.jti}`;
   return null;

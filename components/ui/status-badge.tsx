@@ -6,6 +6,7 @@ const STYLES: Record<RequestStatus, string> = {
   approved: "bg-sky-50 text-sky-800 ring-sky-300",
   executing: "bg-sky-50 text-sky-800 ring-sky-300",
   active: "bg-emerald-50 text-emerald-800 ring-emerald-300",
+  completed: "bg-emerald-50 text-emerald-800 ring-emerald-300",
   expired: "bg-slate-100 text-slate-700 ring-slate-300",
   revoked: "bg-slate-100 text-slate-700 ring-slate-300",
   rejected: "bg-rose-50 text-rose-800 ring-rose-300",

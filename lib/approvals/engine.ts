@@ -364,6 +364,15 @@ export async function performQueued(requestId: string, finalAttempt: boolean): P
     if (failed) await afterCommit(failed);
     return "failed";
   }
+  if (!workflow.lasting) {
+    // A one-off action (a job run): it stays executing while the worker follows it.
+    await db.$transaction(async (tx) => {
+      await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
+      await tx.accessRequest.update({ where: { id: requestId }, data: { failureReason: null, externalRef: result.externalRef ?? null, externalState: result.externalState ?? null } });
+    }, TX);
+    await schedule(QUEUES.follow, { requestId }, new Date(Date.now() + 2000));
+    return "active";
+  }
   const active = await db.$transaction(async (tx) => {
     if ((await lockRequest(tx, requestId)) !== "executing") return null;
     await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
@@ -374,6 +383,33 @@ export async function performQueued(requestId: string, finalAttempt: boolean): P
   if (!active) return "skipped";
   await afterCommit(active);
   return "active";
+}
+
+/**
+ * Follows a one-off action until it ends: records each new state, then completes or fails
+ * the request. Returns whether it ended; the worker asks again a few seconds later if not.
+ */
+export async function followQueued(requestId: string): Promise<"ended" | "running" | "skipped"> {
+  const request = await db.accessRequest.findUnique({ where: { id: requestId } });
+  if (!request || request.status !== "executing" || !request.externalRef) return "skipped";
+  const workflow = workflowOf(request.workflowId);
+  const target = policy().targets[request.targetId];
+  if (!workflow.follow || !target) return "skipped";
+  const { state, done, failure } = await workflow.follow({ request, target });
+  return db.$transaction(async (tx) => {
+    if ((await lockRequest(tx, requestId)) !== "executing") return "skipped" as const;
+    if (state !== request.externalState) {
+      await tx.accessRequest.update({ where: { id: requestId }, data: { externalState: state } });
+      if (!done) await recordEvent(tx, { actor: SYSTEM, action: "integration.state", requestId, data: { state } });
+    }
+    if (!done) return "running" as const;
+    if (failure) {
+      await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: failure, endedAt: new Date() }, data: { reason: failure, state } });
+    } else {
+      await transition(tx, { requestId, to: "completed", actor: SYSTEM, action: "request.completed", patch: { endedAt: new Date() }, data: { state } });
+    }
+    return "ended" as const;
+  }, TX);
 }
 
 /** Cleans up an outside system after a grant ended or failed. Idempotent; the queue retries it until it succeeds. */
@@ -422,6 +458,8 @@ export async function sweepExpiredGrants(now = new Date()): Promise<number> {
   // Clean-ups whose job went missing (e.g. the portal was down) are queued again.
   const undo = await db.accessRequest.findMany({ where: { undoPending: true }, select: { id: true }, take: 500 });
   for (const { id } of undo) await schedule(QUEUES.undo, { requestId: id }, new Date());
+  const following = await db.accessRequest.findMany({ where: { status: "executing", externalRef: { not: null } }, select: { id: true }, take: 500 });
+  for (const { id } of following) await schedule(QUEUES.follow, { requestId: id }, new Date());
   return expired;
 }
 

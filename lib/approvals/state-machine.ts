@@ -6,14 +6,16 @@ import { conflict, notFound } from "../errors";
 /**
  * The request lifecycle, in one place:
  * draft → pending → approved → executing → active → expired | revoked,
- * with side exits rejected, cancelled and failed.
+ * or executing → completed for one-off actions (a job run), with side exits rejected,
+ * cancelled and failed.
  */
 export const TRANSITIONS: Readonly<Record<RequestStatus, readonly RequestStatus[]>> = {
   draft: ["pending", "cancelled"],
   pending: ["approved", "rejected", "cancelled", "expired"],
   approved: ["executing", "failed"],
-  executing: ["active", "failed"],
+  executing: ["active", "completed", "failed"],
   active: ["expired", "revoked", "failed"],
+  completed: [],
   expired: [],
   revoked: [],
   rejected: [],
@@ -21,7 +23,7 @@ export const TRANSITIONS: Readonly<Record<RequestStatus, readonly RequestStatus[
   failed: [],
 };
 
-export const TERMINAL: readonly RequestStatus[] = ["expired", "revoked", "rejected", "cancelled", "failed"];
+export const TERMINAL: readonly RequestStatus[] = ["completed", "expired", "revoked", "rejected", "cancelled", "failed"];
 
 export function canTransition(from: RequestStatus, to: RequestStatus): boolean {
   return TRANSITIONS[from].includes(to);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-const STATUSES = ["draft", "pending", "approved", "executing", "active", "expired", "revoked", "rejected", "cancelled", "failed"] as const;
+const STATUSES = ["draft", "pending", "approved", "executing", "active", "completed", "expired", "revoked", "rejected", "cancelled", "failed"] as const;
 const day = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, { message: "Use a date like 2026-11-25." })

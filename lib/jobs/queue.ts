@@ -8,6 +8,8 @@ export const QUEUES = {
   expirePending: "request-expire-pending",
   /** Carries out an approved request on an outside system (retried with backoff). */
   execute: "request-execute",
+  /** Follows a one-off action (a job run) until it ends. */
+  follow: "request-follow",
   /** Cleans up an outside system after a grant ended (retried until done). */
   undo: "request-undo",
   /** Sends due notifications from the outbox (lib/notifications). */

@@ -1,6 +1,6 @@
 import type PgBoss from "pg-boss";
 import { expireGrant, expirePending, sweepExpiredGrants } from "../approvals/engine";
-import { notifyExpiring, performQueued, undoQueued } from "../approvals/engine";
+import { followQueued, notifyExpiring, performQueued, undoQueued } from "../approvals/engine";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
 
@@ -25,6 +25,9 @@ export async function startWorker(connectionString: string, options: { pollingIn
   await boss.work<ExpireGrantJob>(QUEUES.execute, { pollingIntervalSeconds, batchSize: 1, includeMetadata: true }, async ([job]) => {
     if (!job) return;
     await performQueued(job.data.requestId, job.retryCount >= job.retryLimit);
+  });
+  await boss.work<ExpireGrantJob>(QUEUES.follow, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+    if (job && (await followQueued(job.data.requestId)) === "running") await boss.send(QUEUES.follow, job.data, { startAfter: 5 });
   });
   await boss.work<ExpireGrantJob>(QUEUES.undo, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
     if (job) await undoQueued(job.data.requestId);

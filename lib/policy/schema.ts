@@ -29,6 +29,16 @@ export const targetSchema = z.object({
       privileges: z.record(z.string(), z.array(z.enum(["SELECT", "INSERT", "UPDATE", "DELETE"])).min(1)),
     })
     .optional(),
+  /** For scheduled jobs: the Airflow DAG and where to reach Airflow (environment variable names, never values). */
+  airflow: z
+    .object({
+      dagId: z.string().regex(/^[\w.-]+$/, { message: "must be a DAG id" }),
+      version: z.enum(["v1", "v2"]).default("v2"),
+      urlEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+      userEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+      passwordEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+    })
+    .optional(),
   /** For routes through HAProxy: the backend a grant opens. */
   haproxy: z.object({ backend: z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "must be an HAProxy backend name" }) }).optional(),
 });

@@ -1,3 +1,4 @@
+import { triggerDag } from "../integrations/airflow/trigger-workflow";
 import { openRoute } from "../integrations/haproxy/workflow";
 import { databaseAccess } from "../integrations/postgres/workflow";
 import { restartJob } from "./restart-job";
@@ -5,7 +6,7 @@ import { temporaryAccess } from "./temporary-access";
 import type { WorkflowModule } from "./types";
 
 /** Every workflow Latchkey offers. Adding one is one line here and one folder beside it. */
-const workflows: WorkflowModule[] = [temporaryAccess, openRoute, databaseAccess, restartJob] as unknown as WorkflowModule[];
+const workflows: WorkflowModule[] = [temporaryAccess, openRoute, databaseAccess, triggerDag, restartJob] as unknown as WorkflowModule[];
 
 /** Adds a workflow (an integration's, or a test's). Ids are unique. */
 export function registerWorkflow(workflow: WorkflowModule): void {

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { triggerDagSchema } from "../integrations/airflow/schema";
 import { openRouteSchema } from "../integrations/haproxy/schema";
 import { databaseAccessSchema } from "../integrations/postgres/schema";
 import { restartJobSchema } from "./restart-job/schema";
@@ -12,5 +13,6 @@ export const WORKFLOW_SCHEMAS: Record<string, z.ZodObject> = {
   "temporary-access": temporaryAccessSchema,
   "open-route": openRouteSchema,
   "database-access": databaseAccessSchema,
+  "trigger-dag": triggerDagSchema,
   "restart-job": restartJobSchema,
 };

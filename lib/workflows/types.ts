@@ -28,6 +28,11 @@ export interface WorkflowModule<Input extends WorkflowInput = WorkflowInput> {
    * Throw ExecutionFailure for a failure no retry can fix.
    */
   perform?(ctx: PerformContext<Input>): Promise<PerformResult>;
+  /**
+   * For one-off actions (not lasting): reports the state of what perform started, until it
+   * ends. The request stays `executing` meanwhile, then becomes `completed` or `failed`.
+   */
+  follow?(ctx: { request: AccessRequest; target: TargetDefinition }): Promise<{ state: string; done: boolean; failure?: string }>;
   /** Undoes perform at expiry, revocation or failure; idempotent, retried until it succeeds. */
   undo?(ctx: { request: AccessRequest; target: TargetDefinition | undefined }): Promise<void>;
 }
@@ -45,6 +50,9 @@ export interface PerformResult {
   audit: Record<string, string>;
   /** Shown to the requester once (e.g. a connection string), sealed until then. */
   secret?: string;
+  /** What was started on the outside system (e.g. "dag/run-id") and its state, for one-off actions. */
+  externalRef?: string;
+  externalState?: string;
 }
 
 /** Fields every workflow form has, so the engine can apply the policy's limits. */

@@ -174,9 +174,11 @@ describe("a workflow without an executor", () => {
       justification: "Settlement run failed on a transient DB error",
     });
     expect(request).toMatchObject({ status: "pending", durationSeconds: 0 });
-    const failed = await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "go" });
+    expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "go" })).status).toBe("executing");
+    expect(await engine.performQueued(request.id, false)).toBe("failed");
+    const failed = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
     expect(failed.status).toBe("failed");
-    expect(failed.failureReason).toBe('No executor is configured for "Restart a job" on settlement-dag: nothing was restarted.');
+    expect(failed.failureReason).toBe('No executor is configured for "Restart a job" on settlement DAG: nothing was started.');
     expect(await actions(request.id)).toEqual(["request.created", "request.approved", "request.executing", "request.failed"]);
     expect(await fx.db.credential.count({ where: { requestId: request.id } })).toBe(0);
   });

@@ -14,6 +14,7 @@ const ALLOWED: [RequestStatus, RequestStatus][] = [
   ["approved", "executing"],
   ["approved", "failed"],
   ["executing", "active"],
+  ["executing", "completed"],
   ["executing", "failed"],
   ["active", "expired"],
   ["active", "revoked"],
@@ -22,7 +23,7 @@ const ALLOWED: [RequestStatus, RequestStatus][] = [
 
 describe("request state machine", () => {
   it("covers every status", () => {
-    expect(ALL.sort()).toEqual(["active", "approved", "cancelled", "draft", "executing", "expired", "failed", "pending", "rejected", "revoked"]);
+    expect(ALL.sort()).toEqual(["active", "approved", "cancelled", "completed", "draft", "executing", "expired", "failed", "pending", "rejected", "revoked"]);
   });
 
   for (const from of ALL) {

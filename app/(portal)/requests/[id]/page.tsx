@@ -83,10 +83,20 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
         {view.status === "executing" ? (
           <Alert tone="info">
             <span data-testid="executing">Carrying out the approved request on {view.targetTitle}…</span>
+            {view.externalRef ? (
+              <span className="mt-1 block">
+                {view.externalRef}: <strong data-testid="external-state">{view.externalState ?? "starting"}</strong> (this page follows it; reload to see the latest)
+              </span>
+            ) : null}
             {view.failureReason ? <span className="mt-1 block text-rose-800">{view.failureReason}</span> : null}
           </Alert>
         ) : null}
         {view.status === "failed" && view.failureReason ? <Alert tone="error">Failed: {view.failureReason}</Alert> : null}
+        {view.status === "completed" ? (
+          <Alert tone="success">
+            Completed{view.externalRef ? `: ${view.externalRef} ended ${view.externalState}` : ""}.
+          </Alert>
+        ) : null}
         {view.status === "active" && view.expiresAt ? (
           <section className="space-y-3 rounded-lg border border-emerald-200 bg-white p-5 shadow-sm">
             <h2 className="font-semibold">
