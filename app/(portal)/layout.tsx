@@ -12,7 +12,7 @@ export default async function PortalLayout({ children }: { children: ReactNode }
   if (hasRole(who, "requester")) items.push({ href: "/catalog", label: "Catalog" }, { href: "/requests", label: "My requests" });
   if (hasRole(who, "approver")) items.push({ href: "/approvals", label: "Approvals" });
   if (hasRole(who, "auditor")) items.push({ href: "/history", label: "History" });
-  if (hasRole(who, "admin")) items.push({ href: "/admin/users", label: "Users" }, { href: "/admin/notifications", label: "Notifications" });
+  if (hasRole(who, "admin")) items.push({ href: "/admin/users", label: "Users" }, { href: "/admin/notifications", label: "Notifications" }, { href: "/admin/integrations", label: "Integrations" });
   return (
     <div className="min-h-screen">
       <header className="bg-slate-900">

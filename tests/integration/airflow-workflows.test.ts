@@ -80,3 +80,17 @@ describe("job workflows on Airflow", () => {
     expect((await row(unknown.id)).failureReason).toMatch(/^Airflow does not know it \(404\) while trying to restart failed tasks of settlement/);
   });
 });
+
+describe("integration status for admins", () => {
+  it("checks each configured integration now and lists the last execution errors", async () => {
+    const { integrationStatuses } = await import("@/lib/integrations/status");
+    const statuses = await integrationStatuses();
+    const airflowRow = statuses.find((s) => s.targetId === "settlement-airflow")!;
+    expect(airflowRow).toMatchObject({ kind: "airflow", reachable: true });
+    expect(airflowRow.lastErrors[0]!.message).toMatch(/ended failed|does not know it/);
+    expect(statuses.find((s) => s.targetId === "ledger-db")).toMatchObject({ kind: "postgres", reachable: false, detail: "TEST_LEDGER_DB_URL is not set" });
+    expect(statuses.find((s) => s.targetId === "internal-app")).toMatchObject({ kind: "haproxy", reachable: false });
+    await airflow.close();
+    expect((await integrationStatuses()).find((s) => s.targetId === "settlement-airflow")).toMatchObject({ reachable: false });
+  });
+});

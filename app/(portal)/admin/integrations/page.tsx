@@ -1,0 +1,35 @@
+import type { Metadata } from "next";
+import { Alert } from "@/components/ui/alert";
+import { DataTable } from "@/components/ui/data-table";
+import { EmptyState } from "@/components/ui/empty-state";
+import { formatTime } from "@/components/ui/format";
+import { hasRole, requirePrincipal } from "@/lib/auth/session";
+import { integrationStatuses } from "@/lib/integrations/status";
+
+export const metadata: Metadata = { title: "Integrations" };
+
+export default async function IntegrationsPage() {
+  const who = await requirePrincipal();
+  if (!hasRole(who, "admin")) return <Alert tone="error">Integrations are open to admins only.</Alert>;
+  const statuses = await integrationStatuses();
+  return (
+    <div>
+      <h1 className="mb-1 text-2xl font-bold tracking-tight">Integrations</h1>
+      <p className="mb-6 text-slate-600">Each outside system the policy configures, checked as this page loaded, with the last errors of executions on it.</p>
+      {statuses.length === 0 ? (
+        <EmptyState title="No integrations configured" />
+      ) : (
+        <DataTable headers={["Target", "System", "Now", "Last errors"]}>
+          {statuses.map((s) => (
+            <tr key={`${s.targetId}-${s.kind}`} data-testid="integration-row">
+              <td className="px-4 py-2 font-medium">{s.title}</td>
+              <td className="px-4 py-2">{s.kind}</td>
+              <td className={`px-4 py-2 ${s.reachable ? "text-emerald-700" : "text-rose-700"}`}>{s.reachable ? "reachable" : `unreachable: ${s.detail}`}</td>
+              <td className="px-4 py-2 text-xs text-slate-600">{s.lastErrors.length === 0 ? "none" : s.lastErrors.map((e) => `${formatTime(e.at)}: ${e.message}`).join(" · ")}</td>
+            </tr>
+          ))}
+        </DataTable>
+      )}
+    </div>
+  );
+}
