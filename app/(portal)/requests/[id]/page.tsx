@@ -3,6 +3,7 @@ import Link from "next/link";
 import { notFound } from "next/navigation";
 import { CredentialReveal, Countdown } from "@/components/requests/credential-reveal";
 import { CancelButton, DecisionPanel, ExtendPanel, ReviewPanel, RevokeButton } from "@/components/requests/request-actions";
+import { AutoRefresh } from "@/components/requests/auto-refresh";
 import { StageList } from "@/components/requests/stage-list";
 import { Timeline } from "@/components/requests/timeline";
 import { Alert } from "@/components/ui/alert";
@@ -80,12 +81,13 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
 
         <StageList stages={view.stageViews} />
 
+        {view.status === "executing" ? <AutoRefresh /> : null}
         {view.status === "executing" ? (
           <Alert tone="info">
             <span data-testid="executing">Carrying out the approved request on {view.targetTitle}…</span>
             {view.externalRef ? (
               <span className="mt-1 block">
-                {view.externalRef}: <strong data-testid="external-state">{view.externalState ?? "starting"}</strong> (this page follows it; reload to see the latest)
+                {view.externalRef}: <strong data-testid="external-state">{view.externalState ?? "starting"}</strong> (this page follows it)
               </span>
             ) : null}
             {view.failureReason ? <span className="mt-1 block text-rose-800">{view.failureReason}</span> : null}
