@@ -9,9 +9,10 @@ const schema = z.object({
   DATABASE_URL: z.string().url({ message: "must be a postgresql:// URL" }),
   NEXTAUTH_URL: z.string().url().default("http://localhost:3000"),
   NEXTAUTH_SECRET: z.string().min(32, { message: "must be at least 32 characters" }),
-  OIDC_ISSUER: z.string().url(),
-  OIDC_CLIENT_ID: z.string().min(1),
-  OIDC_CLIENT_SECRET: z.string().min(1),
+  // Required in "oidc" auth mode (checked below); unused behind a trusted proxy.
+  OIDC_ISSUER: z.string().url().optional(),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
   OIDC_GROUPS_CLAIM: z.string().min(1).default("groups"),
   OIDC_SCOPES: z.string().default("openid email profile groups"),
   OIDC_PROVIDER_NAME: z.string().default("SSO"),
@@ -23,9 +24,34 @@ const schema = z.object({
   LATCHKEY_WORKER: z.enum(["on", "off"]).default("on"),
   LATCHKEY_HAPROXY_SOCKET: z.string().optional(),
   LATCHKEY_HAPROXY_MAP: z.string().optional(),
+  /** Days an active signing key signs before the worker rotates it; 0 turns scheduled rotation off. */
+  LATCHKEY_KEY_ROTATION_DAYS: z.coerce.number().min(0, { message: "must be 0 (off) or a number of days" }).default(30),
+  /** Proxies allowed to call /api/forward-auth: "name=secret" pairs separated by commas. */
+  LATCHKEY_FORWARD_AUTH_PROXIES: z
+    .string()
+    .optional()
+    .refine((v) => !v || v.split(",").every((pair) => /^[\w.-]+=.{16,}$/.test(pair.trim())), {
+      message: 'must be "name=secret" pairs separated by commas, each secret at least 16 characters',
+    }),
+  /** "oidc": Latchkey signs people in itself. "trusted-proxy": an identity-aware proxy in front does, and asserts who it is. */
+  LATCHKEY_AUTH_MODE: z.enum(["oidc", "trusted-proxy"]).default("oidc"),
+  LATCHKEY_PROXY_KIND: z.enum(["google-iap", "cloudflare-access", "pomerium", "oauth2-proxy", "custom"]).default("custom"),
+  /** The header carrying the proxy's signed assertion; defaults to the one the kind of proxy uses. */
+  LATCHKEY_PROXY_HEADER: z.string().min(1).optional(),
+  LATCHKEY_PROXY_JWKS_URL: z.string().url().optional(),
+  LATCHKEY_PROXY_ISSUER: z.string().min(1).optional(),
+  LATCHKEY_PROXY_AUDIENCE: z.string().min(1).optional(),
+  LATCHKEY_PROXY_EMAIL_CLAIM: z.string().min(1).default("email"),
+  LATCHKEY_PROXY_GROUPS_CLAIM: z.string().min(1).default("groups"),
+  LATCHKEY_PROXY_ALGORITHMS: z.string().default("RS256,ES256"),
 });
 
 export type Env = z.infer<typeof schema>;
+
+const MODE_REQUIRES = {
+  oidc: ["OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"],
+  "trusted-proxy": ["LATCHKEY_PROXY_JWKS_URL", "LATCHKEY_PROXY_ISSUER", "LATCHKEY_PROXY_AUDIENCE"],
+} as const;
 
 let cached: Env | undefined;
 
@@ -33,11 +59,15 @@ export class ConfigError extends Error {}
 
 export function parseEnv(source: Record<string, string | undefined>): Env {
   const result = schema.safeParse(source);
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => {
+  const mode = source.LATCHKEY_AUTH_MODE ?? "oidc";
+  const required = mode === "trusted-proxy" ? MODE_REQUIRES["trusted-proxy"] : MODE_REQUIRES.oidc;
+  const missing = required.filter((name) => !source[name]).map((name) => `  ${name}: is not set (required when LATCHKEY_AUTH_MODE is ${mode})`);
+  if (!result.success || missing.length > 0) {
+    const lines = (result.success ? [] : result.error.issues).map((i) => {
       const name = i.path.join(".");
       return `  ${name}: ${source[name] === undefined ? "is not set" : i.message}`;
     });
+    lines.push(...missing);
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}\nSee the README's table of environment variables.`);
   }
   return result.data;

@@ -25,6 +25,7 @@ import { lockRequest, transition } from "./state-machine";
 const TX = { maxWait: 15_000, timeout: 30_000 } as const;
 
 export function actorOf(who: Principal): Actor {
+  if (who.via) return { type: who.via.kind, id: who.id, email: who.email, tokenId: who.via.tokenId };
   return { type: "human", id: who.id, email: who.email };
 }
 

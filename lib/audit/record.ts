@@ -1,11 +1,15 @@
 import type { ActorType, Prisma, RequestStatus } from "@prisma/client";
 import type { Tx } from "../db";
 
-/** Who caused an event: a person, Latchkey itself (worker), or a service identity. */
+/**
+ * Who caused an event: a person in the portal, Latchkey itself (worker), or an identity
+ * acting through an API token (personal or service), named by the token's id.
+ */
 export interface Actor {
   type: ActorType;
   id?: string;
   email?: string;
+  tokenId?: string;
 }
 
 export const SYSTEM: Actor = { type: "system", email: "latchkey" };
@@ -33,7 +37,7 @@ export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
       requestId: event.requestId ?? null,
       fromStatus: event.fromStatus ?? null,
       toStatus: event.toStatus ?? null,
-      data: event.data ?? {},
+      data: event.actor.tokenId ? { ...event.data, tokenId: event.actor.tokenId } : (event.data ?? {}),
     },
   });
 }

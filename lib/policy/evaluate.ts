@@ -7,6 +7,10 @@ export interface Principal {
   email: string;
   groups: string[];
   roles: Role[];
+  /** Set when an API token acts: which token, and what it may do. Absent for a person in the portal. */
+  via?: { kind: "personal_token" | "service_token"; tokenId: string; scopes: readonly string[] };
+  /** A service identity an admin marked "request only": it may never approve or reject. */
+  requestOnly?: boolean;
 }
 
 /** Portal roles for a set of IdP groups; unknown groups grant nothing. */
