@@ -24,6 +24,8 @@ import { lockRequest, transition } from "./state-machine";
 
 const TX = { maxWait: 15_000, timeout: 30_000 } as const;
 
+const REQUEST_ONLY = "This service identity is marked request-only: it can never approve, reject or review.";
+
 export function actorOf(who: Principal): Actor {
   if (who.via) return { type: who.via.kind, id: who.id, email: who.email, tokenId: who.via.tokenId };
   return { type: "human", id: who.id, email: who.email };
@@ -146,6 +148,7 @@ export async function breakGlass(who: Principal, workflowId: string, raw: unknow
 
 /** An approver signs off a break-glass grant after the fact. */
 export async function reviewBreakGlass(who: Principal, input: { requestId: string; comment: string }): Promise<AccessRequest> {
+  if (who.requestOnly) throw forbidden(REQUEST_ONLY);
   const comment = input.comment.trim();
   if (!comment) throw invalid("Say what you reviewed.", { comment: "Say what you reviewed." });
   return db.$transaction(async (tx) => {
@@ -218,6 +221,7 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
   if (input.decision === "reject" && comment.length === 0) {
     throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
   }
+  if (who.requestOnly) throw forbidden(REQUEST_ONLY);
   const result = await db.$transaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });

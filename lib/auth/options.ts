@@ -57,6 +57,8 @@ export function authOptions(): NextAuthOptions {
         const u = user as { email?: string | null; groups?: string[]; roles?: Role[]; name?: string | null };
         if (!u.email) return "/signin?error=NoEmail";
         if (!u.roles || u.roles.length === 0) return "/signin?error=NoRole";
+        // A service identity acts only through its tokens; no IdP account may take it over.
+        if ((await db.user.findUnique({ where: { email: u.email }, select: { kind: true } }))?.kind === "service") return "/signin?error=AccessDenied";
         // Roles follow the IdP at every sign-in; a new user gets them from profile() above.
         await db.user.updateMany({
           where: { email: u.email },

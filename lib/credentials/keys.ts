@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK } from "jose";
+import { recordEvent, SYSTEM, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
 import { env } from "../env";
 import { seal, unseal } from "./seal";
@@ -20,26 +21,77 @@ export interface SigningKeyHandle {
   privateKey: CryptoKey | Uint8Array;
 }
 
+async function createSigningKey(tx: Tx) {
+  const kid = randomUUID();
+  const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true, modulusLength: 2048 });
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: "sig" };
+  const privateJwk = JSON.stringify(await exportJWK(privateKey));
+  return tx.signingKey.create({
+    data: { kid, alg: SIGNING_ALG, publicJwk, privateKeySealed: seal(encryptionKey(), privateJwk, `signing-key:${kid}`) },
+  });
+}
+
+const lockKeys = (tx: Tx) => tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('latchkey.signing-key'))`;
+
 /** The active signing key, created on first use. Serialized so concurrent first uses make one key. */
 export async function activeSigningKey(tx: Tx): Promise<SigningKeyHandle> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('latchkey.signing-key'))`;
-  let row = await tx.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
-  if (!row) {
-    const kid = randomUUID();
-    const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true, modulusLength: 2048 });
-    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: "sig" };
-    const privateJwk = JSON.stringify(await exportJWK(privateKey));
-    row = await tx.signingKey.create({
-      data: { kid, alg: SIGNING_ALG, publicJwk, privateKeySealed: seal(encryptionKey(), privateJwk, `signing-key:${kid}`) },
-    });
-  }
+  await lockKeys(tx);
+  const row = (await tx.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } })) ?? (await createSigningKey(tx));
   const jwk = JSON.parse(unseal(encryptionKey(), row.privateKeySealed, `signing-key:${row.kid}`)) as JWK;
   return { kid: row.kid, privateKey: await importJWK(jwk, row.alg) };
 }
 
+/**
+ * Retires the active key and makes a new one, with the audit event, in one transaction.
+ * Tokens signed by the retired key keep verifying until they expire: its public half
+ * stays in JWKS while any of them is still valid.
+ */
+export async function rotateSigningKey(actor: Actor, reason: string): Promise<{ kid: string; retired: string[] }> {
+  return db.$transaction(async (tx) => {
+    await lockKeys(tx);
+    const current = await tx.signingKey.findMany({ where: { status: "active" }, select: { kid: true } });
+    const retiredAt = new Date();
+    await tx.signingKey.updateMany({ where: { status: "active" }, data: { status: "retired", retiredAt } });
+    const next = await createSigningKey(tx);
+    const retired = current.map((k) => k.kid);
+    await recordEvent(tx, { actor, action: "key.rotated", data: { kid: next.kid, retired, reason } });
+    return { kid: next.kid, retired };
+  });
+}
+
+/** Rotates on schedule: when the active key is older than LATCHKEY_KEY_ROTATION_DAYS. Returns the new kid, if any. */
+export async function rotateSigningKeyIfDue(now = new Date()): Promise<string | null> {
+  const days = env().LATCHKEY_KEY_ROTATION_DAYS;
+  if (days === 0) return null;
+  const active = await db.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
+  if (!active || now.getTime() - active.createdAt.getTime() < days * 86_400_000) return null;
+  const { kid } = await rotateSigningKey(SYSTEM, `scheduled: the key was older than ${days} days`);
+  return kid;
+}
+
+/** Keys JWKS publishes: the active one, and each retired one until the last token it signed has expired. */
+function publishedWhere(now: Date) {
+  return { OR: [{ status: "active" as const }, { credentials: { some: { expiresAt: { gt: now } } } }] };
+}
+
+export async function listSigningKeys(now = new Date()) {
+  const rows = await db.signingKey.findMany({
+    orderBy: { createdAt: "desc" },
+    select: { kid: true, alg: true, status: true, createdAt: true, retiredAt: true, _count: { select: { credentials: { where: { expiresAt: { gt: now }, revokedAt: null } } } } },
+  });
+  const published = new Set((await db.signingKey.findMany({ where: publishedWhere(now), select: { kid: true } })).map((k) => k.kid));
+  return rows.map(({ _count, ...k }) => ({ ...k, liveCredentials: _count.credentials, published: published.has(k.kid) }));
+}
+
+/** The public key a token names by `kid`, if Latchkey still publishes it. */
+export async function publishedKey(kid: string, now = new Date()): Promise<{ jwk: JWK; alg: string } | null> {
+  const row = await db.signingKey.findFirst({ where: { kid, ...publishedWhere(now) } });
+  return row ? { jwk: row.publicJwk as JWK, alg: row.alg } : null;
+}
+
 /** Public keys for /.well-known/jwks.json. */
-export async function publicJwks(): Promise<{ keys: JWK[] }> {
-  const rows = await db.signingKey.findMany({ orderBy: { createdAt: "desc" } });
+export async function publicJwks(now = new Date()): Promise<{ keys: JWK[] }> {
+  const rows = await db.signingKey.findMany({ where: publishedWhere(now), orderBy: { createdAt: "desc" } });
   return { keys: rows.map((r) => r.publicJwk as JWK) };
 }
 

@@ -41,6 +41,17 @@ export const targetSchema = z.object({
     .optional(),
   /** For routes through HAProxy: the backend a grant opens. */
   haproxy: z.object({ backend: z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "must be an HAProxy backend name" }) }).optional(),
+  /** For sites behind a proxy that asks /api/forward-auth: the hosts and paths an active grant on this target opens. */
+  forwardAuth: z
+    .array(
+      z.object({
+        host: z
+          .string()
+          .regex(/^[a-z0-9.-]+$/, { message: "must be a lower-case host name, without scheme or port" }),
+        pathPrefix: z.string().startsWith("/", { message: "must start with /" }).default("/"),
+      }),
+    )
+    .optional(),
 });
 
 /** One approval stage: N distinct approvers from these groups, or one from each group. */

@@ -1,0 +1,17 @@
+import { z } from "zod";
+import { decide } from "@/lib/approvals/engine";
+import { apiRoute } from "@/lib/api/http";
+import { requestDetail } from "@/lib/api/views";
+
+export const dynamic = "force-dynamic";
+
+/** Rejects a request, with the reason (required); a rejection ends it at once. */
+export const POST = apiRoute({
+  name: "requests.reject",
+  scope: "approvals:write",
+  body: z.object({ comment: z.string().max(2000) }).strict(),
+  run: async (who, { body, params }) => {
+    await decide(who, { requestId: params.id!, decision: "reject", comment: body.comment });
+    return requestDetail(who, params.id!);
+  },
+});

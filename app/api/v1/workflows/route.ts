@@ -1,0 +1,7 @@
+import { apiRoute } from "@/lib/api/http";
+import { workflowsFor } from "@/lib/api/views";
+
+export const dynamic = "force-dynamic";
+
+/** The workflows and targets this identity may request, with their fields and limits. */
+export const GET = apiRoute({ name: "workflows.list", scope: "requests:read", run: async (who) => ({ workflows: workflowsFor(who) }) });

@@ -1,0 +1,100 @@
+import "server-only";
+import { z } from "zod";
+import { DomainError } from "../errors";
+import type { Principal } from "../policy/evaluate";
+import { authenticateToken, type Scope } from "./tokens";
+
+/**
+ * The one wrapper for /api/v1 routes, as safeAction is for server actions: authenticate
+ * the bearer token, check its scope, read and validate the JSON body, run one lib/
+ * function, and answer in one error format. Known failures keep their message; anything
+ * else is logged with context and answered generically, never with a stack trace.
+ */
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+const STATUS: Record<DomainError["code"], number> = { invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409 };
+
+export function problem(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers: HeadersInit = {}): Response {
+  return Response.json({ error: { code, message, ...extra } }, { status, headers: { "cache-control": "no-store", ...headers } });
+}
+
+/** The first address in X-Forwarded-For (set by the proxy in front), for the record only. */
+export function clientAddress(request: Request): string | undefined {
+  return request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || undefined;
+}
+
+function bearerOf(request: Request): string | null {
+  const header = request.headers.get("authorization");
+  const match = header?.match(/^Bearer\s+(\S+)$/i);
+  return match ? match[1]! : null;
+}
+
+/** Authenticates an API token from the Authorization header: the principal, or the 401 to answer. */
+export async function authenticate(request: Request): Promise<{ who: Principal } | { refusal: Response }> {
+  const bearer = bearerOf(request);
+  const challenge = { "www-authenticate": 'Bearer realm="latchkey"' };
+  if (!bearer) return { refusal: problem(401, "unauthenticated", "Send an API token: Authorization: Bearer <token>.", {}, challenge) };
+  const result = await authenticateToken(bearer, clientAddress(request));
+  if (!result.ok) return { refusal: problem(401, "unauthenticated", result.reason, {}, { "www-authenticate": 'Bearer realm="latchkey", error="invalid_token"' }) };
+  return { who: result.who };
+}
+
+async function readJson(request: Request): Promise<{ body: unknown } | { refusal: Response }> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!/^application\/json\s*(;|$)/i.test(type)) return { refusal: problem(415, "unsupported_media_type", "Send the body as application/json.") };
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  if (declared > MAX_BODY_BYTES) return { refusal: problem(413, "too_large", `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`) };
+  const text = await request.text();
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) return { refusal: problem(413, "too_large", `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`) };
+  try {
+    return { body: text.length === 0 ? {} : JSON.parse(text) };
+  } catch {
+    return { refusal: problem(400, "invalid_json", "The body is not valid JSON.") };
+  }
+}
+
+export function fieldErrors(error: z.ZodError): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const issue of error.issues) fields[issue.path.length ? issue.path.join(".") : "body"] ??= issue.message;
+  return fields;
+}
+
+type Params = Record<string, string>;
+
+export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
+  name: string;
+  scope: Scope;
+  body?: S;
+  status?: number;
+  run: (who: Principal, input: { body: z.infer<S>; params: Params; request: Request }) => Promise<unknown>;
+}) {
+  const handler = async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
+    const auth = await authenticate(request);
+    if ("refusal" in auth) return auth.refusal;
+    const { who } = auth;
+    if (!who.via?.scopes.includes(definition.scope)) {
+      return problem(403, "insufficient_scope", `This token lacks the ${definition.scope} scope.`, { scope: definition.scope });
+    }
+    let body: unknown = undefined;
+    if (definition.body) {
+      const read = await readJson(request);
+      if ("refusal" in read) return read.refusal;
+      const parsed = definition.body.safeParse(read.body);
+      if (!parsed.success) return problem(400, "invalid", "Some fields need attention.", { fields: fieldErrors(parsed.error) });
+      body = parsed.data;
+    }
+    try {
+      const data = await definition.run(who, { body: body as z.infer<S>, params: await context.params, request });
+      return Response.json(data, { status: definition.status ?? 200, headers: { "cache-control": "no-store" } });
+    } catch (error) {
+      if (error instanceof DomainError) {
+        return problem(STATUS[error.code], error.code, error.message, error.fieldErrors ? { fields: error.fieldErrors } : {});
+      }
+      console.error("[api] unexpected failure", { route: definition.name, identity: who.email, token: who.via?.tokenId }, error);
+      return problem(500, "internal", "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.");
+    }
+  };
+  // The scope travels with the handler, so a test can hold it against the OpenAPI document.
+  return Object.assign(handler, { scope: definition.scope });
+}

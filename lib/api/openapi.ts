@@ -1,0 +1,225 @@
+import { SCOPES } from "./tokens";
+
+/**
+ * The OpenAPI document of /api/v1, served at /api/v1/openapi.json. A test holds every
+ * route file under app/api/v1 (its methods and its token scope) against this document,
+ * both ways, so neither can drift from the other.
+ */
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ content: { "application/json": { schema } } });
+const error = (description: string) => ({ description, ...json(ref("Error")) });
+
+const ERRORS = {
+  "401": error("No token, or a token that is unknown, revoked or expired."),
+  "403": error("The token lacks the scope, or its identity may not do this."),
+};
+const ON_REQUEST = { ...ERRORS, "404": error("No such request, or not one this identity may see.") };
+
+const idParam = [{ name: "id", in: "path", required: true, schema: { type: "string" } }];
+
+function op(scope: keyof typeof SCOPES, summary: string, extra: Record<string, unknown>) {
+  return { summary, "x-latchkey-scope": scope, security: [{ bearer: [] }], ...extra };
+}
+
+export const openApiDocument = {
+  openapi: "3.1.0",
+  info: {
+    title: "Latchkey API",
+    version: "1.0.0",
+    description:
+      "Automation and AI agents use the same approval engine as people. Authenticate with an API token (Authorization: Bearer lkp_… or lks_…) made on the Tokens page or by an admin for a service identity. A token never approves a request its own identity made.",
+  },
+  servers: [{ url: "/api/v1" }],
+  components: {
+    securitySchemes: {
+      bearer: { type: "http", scheme: "bearer", description: `API token. Scopes: ${Object.entries(SCOPES).map(([k, v]) => `${k}: ${v}`).join(" ")}` },
+    },
+    schemas: {
+      Error: {
+        type: "object",
+        required: ["error"],
+        properties: {
+          error: {
+            type: "object",
+            required: ["code", "message"],
+            properties: { code: { type: "string" }, message: { type: "string" }, fields: { type: "object", additionalProperties: { type: "string" } }, scope: { type: "string" } },
+          },
+        },
+      },
+      RequestStatus: { type: "string", enum: ["pending", "approved", "executing", "active", "completed", "expired", "revoked", "rejected", "cancelled", "failed"] },
+      RequestSummary: {
+        type: "object",
+        required: ["id", "workflowId", "targetId", "status", "requester", "createdAt"],
+        properties: {
+          id: { type: "string" },
+          workflowId: { type: "string" },
+          targetId: { type: "string" },
+          targetTitle: { type: "string" },
+          status: ref("RequestStatus"),
+          requester: { type: "string" },
+          input: { type: "object" },
+          justification: { type: "string" },
+          durationSeconds: { type: "integer" },
+          breakGlass: { type: "boolean" },
+          createdAt: { type: "string", format: "date-time" },
+          activatedAt: { type: ["string", "null"], format: "date-time" },
+          expiresAt: { type: ["string", "null"], format: "date-time" },
+        },
+      },
+      Request: {
+        allOf: [
+          ref("RequestSummary"),
+          {
+            type: "object",
+            properties: {
+              autoApprovedBy: { type: ["string", "null"] },
+              decidedAt: { type: ["string", "null"], format: "date-time" },
+              endedAt: { type: ["string", "null"], format: "date-time" },
+              failureReason: { type: ["string", "null"] },
+              externalState: { type: ["string", "null"] },
+              stages: {
+                type: "array",
+                items: {
+                  type: "object",
+                  properties: {
+                    name: { type: "string" },
+                    groups: { type: "array", items: { type: "string" } },
+                    required: { type: "integer" },
+                    state: { type: "string", enum: ["passed", "current", "waiting", "closed"] },
+                    approvedBy: { type: "array", items: { type: "string" } },
+                    couldApprove: { type: "array", items: { type: "string" } },
+                  },
+                },
+              },
+              decisions: {
+                type: "array",
+                items: { type: "object", properties: { approver: { type: "string" }, decision: { type: "string", enum: ["approve", "reject"] }, comment: { type: "string" }, stage: { type: "integer" }, at: { type: "string", format: "date-time" } } },
+              },
+              credential: {
+                type: ["object", "null"],
+                properties: {
+                  jti: { type: "string" },
+                  kid: { type: "string" },
+                  issuedAt: { type: "string", format: "date-time" },
+                  expiresAt: { type: "string", format: "date-time" },
+                  revealedAt: { type: ["string", "null"], format: "date-time" },
+                  revokedAt: { type: ["string", "null"], format: "date-time" },
+                  revealable: { type: "boolean" },
+                },
+              },
+              secretRevealable: { type: "boolean" },
+              viewer: { type: "object", properties: { canDecide: { type: "boolean" }, decisionRefusal: { type: ["string", "null"] }, canCancel: { type: "boolean" }, canRevoke: { type: "boolean" } } },
+            },
+          },
+        ],
+      },
+      Workflow: {
+        type: "object",
+        properties: {
+          id: { type: "string" },
+          title: { type: "string" },
+          description: { type: "string" },
+          category: { type: "string" },
+          risk: { type: "string" },
+          lasting: { type: "boolean", description: "true: grants access for a duration; false: a one-off action such as a job run." },
+          fields: { type: "array", items: { type: "object", properties: { name: { type: "string" }, label: { type: "string" }, kind: { type: "string" }, required: { type: "boolean" }, options: { type: "array", items: { type: "string" } } } } },
+          targets: {
+            type: "array",
+            items: {
+              type: "object",
+              properties: {
+                id: { type: "string" },
+                title: { type: "string" },
+                roles: { type: "array", items: { type: "string" } },
+                minDurationMinutes: { type: "integer" },
+                maxDurationMinutes: { type: ["integer", "null"] },
+                stages: { type: "array", items: { type: "object" } },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+  paths: {
+    "/me": {
+      get: op("requests:read", "Who this token speaks for", {
+        responses: { "200": { description: "The identity, its roles and the token's scopes.", ...json({ type: "object" }) }, ...ERRORS },
+      }),
+    },
+    "/workflows": {
+      get: op("requests:read", "Workflows and targets this identity may request", {
+        responses: { "200": { description: "Requestable workflows.", ...json({ type: "object", properties: { workflows: { type: "array", items: ref("Workflow") } } }) }, ...ERRORS },
+      }),
+    },
+    "/requests": {
+      get: op("requests:read", "This identity's requests, newest first", {
+        responses: { "200": { description: "Requests.", ...json({ type: "object", properties: { requests: { type: "array", items: ref("RequestSummary") } } }) }, ...ERRORS },
+      }),
+      post: op("requests:write", "Make a request", {
+        requestBody: {
+          required: true,
+          ...json({
+            type: "object",
+            required: ["workflowId", "input"],
+            additionalProperties: false,
+            properties: {
+              workflowId: { type: "string" },
+              input: { type: "object", description: "The workflow's fields (see /workflows): targetId, role, durationMinutes, justification, …" },
+            },
+          }),
+        },
+        responses: {
+          "201": { description: "The request, pending or already approved by an auto-approval rule.", ...json(ref("Request")) },
+          "400": error("A field is wrong; `fields` says which and why."),
+          ...ERRORS,
+          "404": error("No such workflow."),
+          "413": error("Body too large."),
+          "415": error("Body is not application/json."),
+        },
+      }),
+    },
+    "/requests/{id}": {
+      get: op("requests:read", "A request's status, stages, decisions and credential metadata", {
+        parameters: idParam,
+        responses: { "200": { description: "The request.", ...json(ref("Request")) }, ...ON_REQUEST },
+      }),
+    },
+    "/requests/{id}/approve": {
+      post: op("approvals:write", "Approve a request", {
+        parameters: idParam,
+        requestBody: { required: true, ...json({ type: "object", additionalProperties: false, properties: { comment: { type: "string", maxLength: 2000 } } }) },
+        responses: { "200": { description: "The request after the approval.", ...json(ref("Request")) }, "400": error("Invalid body."), ...ON_REQUEST, "409": error("Already decided, or already approved by this identity.") },
+      }),
+    },
+    "/requests/{id}/reject": {
+      post: op("approvals:write", "Reject a request", {
+        parameters: idParam,
+        requestBody: { required: true, ...json({ type: "object", required: ["comment"], additionalProperties: false, properties: { comment: { type: "string", minLength: 1, maxLength: 2000 } } }) },
+        responses: { "200": { description: "The rejected request.", ...json(ref("Request")) }, "400": error("No reason given."), ...ON_REQUEST, "409": error("Already decided.") },
+      }),
+    },
+    "/requests/{id}/cancel": {
+      post: op("requests:write", "Withdraw a pending request", {
+        parameters: idParam,
+        responses: { "200": { description: "The cancelled request.", ...json(ref("Request")) }, ...ON_REQUEST, "409": error("No longer pending.") },
+      }),
+    },
+    "/requests/{id}/credential": {
+      post: op("credentials:read", "Receive the credential of an active grant, once", {
+        parameters: idParam,
+        responses: {
+          "200": { description: "The credential. It is never shown again.", ...json({ type: "object", required: ["credential", "expiresAt"], properties: { credential: { type: "string" }, expiresAt: { type: "string", format: "date-time" } } }) },
+          ...ON_REQUEST,
+          "409": error("Not active, or already shown once."),
+        },
+      }),
+    },
+    "/approvals": {
+      get: op("approvals:write", "Pending requests this identity could approve now", {
+        responses: { "200": { description: "Requests waiting for this identity.", ...json({ type: "object", properties: { requests: { type: "array", items: ref("RequestSummary") } } }) }, ...ERRORS },
+      }),
+    },
+  },
+} as const;

@@ -1,0 +1,152 @@
+import "server-only";
+import { createHash, randomBytes } from "node:crypto";
+import type { ApiToken, TokenKind } from "@prisma/client";
+import { z } from "zod";
+import { recordEvent } from "../audit/record";
+import { db } from "../db";
+import { forbidden, invalid, notFound } from "../errors";
+import { actorOf } from "../approvals/engine";
+import { policy } from "../policy/current";
+import { rolesForGroups, type Principal } from "../policy/evaluate";
+
+/**
+ * API tokens for automation: personal tokens act as the person who made them, service
+ * tokens as a service identity an admin made. The secret is shown once; only its SHA-256
+ * is stored. Scopes narrow what a token may do on top of its identity's roles.
+ */
+
+export const SCOPES = {
+  "requests:read": "See the workflows you may request, your requests and their status.",
+  "requests:write": "Create and cancel requests.",
+  "credentials:read": "Receive the credential of an approved request, once.",
+  "approvals:write": "Approve or reject requests (needs the approver role).",
+  introspect: "Ask whether a Latchkey credential is active (RFC 7662), for resource servers.",
+} as const;
+
+export type Scope = keyof typeof SCOPES;
+export const SCOPE_NAMES = Object.keys(SCOPES) as Scope[];
+
+const MAX_DAYS: Record<TokenKind, number> = { personal: 90, service: 365 };
+
+export const tokenRequestSchema = z.object({
+  name: z.string().trim().min(1, "Name the token after what will use it.").max(80),
+  scopes: z.array(z.enum(SCOPE_NAMES as [Scope, ...Scope[]])).min(1, "Choose at least one scope."),
+  expiresInDays: z.coerce.number().int("Whole days only.").min(1, "At least one day.").max(365),
+});
+export type TokenRequest = z.infer<typeof tokenRequestSchema>;
+
+const hashOf = (token: string) => createHash("sha256").update(token).digest("hex");
+
+function newSecret(kind: TokenKind): string {
+  return `lk${kind === "personal" ? "p" : "s"}_${randomBytes(32).toString("base64url")}`;
+}
+
+function mayHaveScope(kind: TokenKind, roles: readonly string[], scope: Scope): string | null {
+  if (scope === "approvals:write" && !roles.includes("approver")) return "approvals:write needs the approver role.";
+  if (scope === "introspect" && kind === "personal") return "introspect is for service tokens of resource servers.";
+  return null;
+}
+
+async function issue(who: Principal, owner: { id: string; email: string; groups: string[] }, kind: TokenKind, input: TokenRequest) {
+  if (input.expiresInDays > MAX_DAYS[kind]) {
+    throw invalid(`A ${kind} token lasts at most ${MAX_DAYS[kind]} days.`, { expiresInDays: `At most ${MAX_DAYS[kind]} days.` });
+  }
+  const roles = rolesForGroups(policy(), owner.groups);
+  for (const scope of input.scopes) {
+    const refusal = mayHaveScope(kind, roles, scope);
+    if (refusal) throw invalid(refusal, { scopes: refusal });
+  }
+  const secret = newSecret(kind);
+  const expiresAt = new Date(Date.now() + input.expiresInDays * 86_400_000);
+  const token = await db.$transaction(async (tx) => {
+    const row = await tx.apiToken.create({
+      data: { kind, name: input.name, prefix: secret.slice(0, 12), tokenHash: hashOf(secret), userId: owner.id, scopes: [...new Set(input.scopes)], expiresAt, createdById: who.id },
+    });
+    await recordEvent(tx, {
+      actor: actorOf(who),
+      action: "token.created",
+      data: { tokenId: row.id, kind, name: row.name, owner: owner.email, scopes: row.scopes, expiresAt: expiresAt.toISOString() },
+    });
+    return row;
+  });
+  return { secret, token: publicView(token) };
+}
+
+/** A person makes a token for themselves. A token cannot make tokens. */
+export async function createPersonalToken(who: Principal, raw: unknown) {
+  if (who.via) throw forbidden("API tokens are made in the portal, not with another token.");
+  const input = parse(raw);
+  const user = await db.user.findUniqueOrThrow({ where: { id: who.id } });
+  return issue(who, user, "personal", input);
+}
+
+/** An admin makes a token for a service identity. */
+export async function createServiceToken(who: Principal, serviceId: string, raw: unknown) {
+  if (who.via || !who.roles.includes("admin")) throw forbidden("Only an admin, signed in to the portal, can make service tokens.");
+  const input = parse(raw);
+  const service = await db.user.findUnique({ where: { id: serviceId } });
+  if (!service || service.kind !== "service") throw notFound("Service identity");
+  return issue(who, service, "service", input);
+}
+
+function parse(raw: unknown): TokenRequest {
+  const parsed = tokenRequestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const fields: Record<string, string> = {};
+    for (const issue of parsed.error.issues) fields[String(issue.path[0] ?? "form")] ??= issue.message;
+    throw invalid("Some fields need attention.", fields);
+  }
+  return parsed.data;
+}
+
+/** The owner revokes their token; an admin revokes any. Idempotent. */
+export async function revokeToken(who: Principal, tokenId: string): Promise<void> {
+  await db.$transaction(async (tx) => {
+    const token = await tx.apiToken.findUnique({ where: { id: tokenId }, include: { user: { select: { email: true } } } });
+    if (!token || (token.userId !== who.id && !who.roles.includes("admin"))) throw notFound("Token");
+    if (token.revokedAt) return;
+    await tx.apiToken.update({ where: { id: tokenId }, data: { revokedAt: new Date() } });
+    await recordEvent(tx, { actor: actorOf(who), action: "token.revoked", data: { tokenId, kind: token.kind, name: token.name, owner: token.user.email } });
+  });
+}
+
+export function publicView(token: ApiToken) {
+  const { tokenHash: _hash, ...rest } = token;
+  return { ...rest, state: token.revokedAt ? "revoked" : token.expiresAt <= new Date() ? "expired" : "active" } as const;
+}
+
+export async function tokensOf(userId: string) {
+  const rows = await db.apiToken.findMany({ where: { userId }, orderBy: { createdAt: "desc" } });
+  return rows.map(publicView);
+}
+
+export type TokenAuthentication = { ok: true; who: Principal } | { ok: false; reason: string };
+
+/**
+ * Who an API token speaks for. Roles come from the identity's groups through the current
+ * policy (a policy change reaches tokens at once); scopes travel with the principal.
+ */
+export async function authenticateToken(secret: string, address?: string): Promise<TokenAuthentication> {
+  if (!/^lk[ps]_[\w-]{43}$/.test(secret)) return { ok: false, reason: "That is not a Latchkey API token." };
+  const token = await db.apiToken.findUnique({ where: { tokenHash: hashOf(secret) }, include: { user: true } });
+  if (!token) return { ok: false, reason: "Unknown API token." };
+  if (token.revokedAt) return { ok: false, reason: "This API token was revoked." };
+  const now = new Date();
+  if (token.expiresAt <= now) return { ok: false, reason: "This API token has expired." };
+  // Last use is recorded, at most once a minute per token, so busy automation does not write on every call.
+  if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() > 60_000 || token.lastUsedIp !== (address ?? null)) {
+    await db.apiToken.update({ where: { id: token.id }, data: { lastUsedAt: now, lastUsedIp: address ?? null } });
+  }
+  const { user } = token;
+  return {
+    ok: true,
+    who: {
+      id: user.id,
+      email: user.email,
+      groups: user.groups,
+      roles: rolesForGroups(policy(), user.groups),
+      via: { kind: token.kind === "personal" ? "personal_token" : "service_token", tokenId: token.id, scopes: token.scopes },
+      requestOnly: user.requestOnly,
+    },
+  };
+}

@@ -1,0 +1,108 @@
+import "server-only";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { db } from "../db";
+import { env } from "../env";
+import { policy } from "../policy/current";
+import type { TargetDefinition } from "../policy/schema";
+import { verifyCredential } from "./verify";
+
+/**
+ * Forward-auth for proxies (nginx auth_request, Traefik forwardAuth, HAProxy): is the
+ * person behind this request allowed through to this host and path right now? An active
+ * grant on a target whose `forwardAuth` entries cover the host and path lets them in.
+ */
+
+export type ForwardAuthAnswer =
+  | { status: 200; headers: Record<string, string> }
+  | { status: 400 | 401 | 403; reason: string };
+
+const digest = (value: string) => createHash("sha256").update(value).digest();
+
+/** The name of the configured proxy whose secret this is, or null. Compared in constant time. */
+export function proxyNamed(secret: string | null): string | null {
+  if (!secret) return null;
+  const given = digest(secret);
+  let match: string | null = null;
+  for (const pair of (env().LATCHKEY_FORWARD_AUTH_PROXIES ?? "").split(",")) {
+    const at = pair.indexOf("=");
+    if (at < 1) continue;
+    if (timingSafeEqual(given, digest(pair.slice(at + 1).trim()))) match = pair.slice(0, at).trim();
+  }
+  return match;
+}
+
+export interface OriginalRequest {
+  method: string;
+  host: string;
+  uri: string;
+}
+
+function pathOf(uri: string): string {
+  const path = (uri.split(/[?#]/)[0] || "/").replace(/\/{2,}/g, "/");
+  // Collapse dot segments and duplicate slashes the way the upstream will, so "/reports/../admin" is not "/reports".
+  return new URL(path, "http://x").pathname;
+}
+
+function covers(target: TargetDefinition | undefined, host: string, path: string): boolean {
+  return (target?.forwardAuth ?? []).some((r) => {
+    if (r.host !== host) return false;
+    if (r.pathPrefix === "/" || path === r.pathPrefix) return true;
+    return path.startsWith(r.pathPrefix.endsWith("/") ? r.pathPrefix : `${r.pathPrefix}/`);
+  });
+}
+
+/** The targets covering this host and path, by id. */
+function coveringTargets(host: string, path: string): string[] {
+  return Object.entries(policy().targets)
+    .filter(([, t]) => covers(t, host, path))
+    .map(([id]) => id);
+}
+
+function identityHeaders(user: { email: string; groups: string[] }, grant: { requestId: string; targetId: string; role?: unknown; expiresAt: Date }) {
+  return {
+    "x-latchkey-user": user.email,
+    "x-latchkey-groups": user.groups.join(","),
+    "x-latchkey-grant": grant.requestId,
+    "x-latchkey-target": grant.targetId,
+    ...(typeof grant.role === "string" ? { "x-latchkey-role": grant.role } : {}),
+    "x-latchkey-expires": grant.expiresAt.toISOString(),
+  };
+}
+
+/** Decides for a request presenting a Latchkey credential (Authorization: Bearer) or a portal session. */
+export async function forwardAuth(original: OriginalRequest, identity: { credential?: string; sessionToken?: string }, now = new Date()): Promise<ForwardAuthAnswer> {
+  const host = original.host.toLowerCase().replace(/:\d+$/, "");
+  if (!host) return { status: 400, reason: "The proxy sent no X-Forwarded-Host." };
+  let path: string;
+  try {
+    path = pathOf(original.uri || "/");
+  } catch {
+    return { status: 400, reason: "X-Forwarded-Uri is not a path." };
+  }
+
+  if (identity.credential) {
+    const verified = await verifyCredential(identity.credential, now);
+    if (!verified.ok) return { status: 401, reason: verified.reason };
+    const targetId = String(verified.claims.target);
+    if (!covers(policy().targets[targetId], host, path)) {
+      return { status: 403, reason: `This credential is for ${targetId}, which does not cover ${host}${path}.` };
+    }
+    return { status: 200, headers: identityHeaders(verified.user, { requestId: verified.requestId, targetId, role: verified.claims.role, expiresAt: verified.expiresAt }) };
+  }
+
+  if (identity.sessionToken) {
+    const session = await db.session.findUnique({ where: { sessionToken: identity.sessionToken }, include: { user: true } });
+    if (!session || session.expires <= now) return { status: 401, reason: "The portal session has ended. Sign in again." };
+    const targets = coveringTargets(host, path);
+    const grant = targets.length
+      ? await db.accessRequest.findFirst({
+          where: { requesterId: session.userId, status: "active", targetId: { in: targets }, expiresAt: { gt: now } },
+          orderBy: { expiresAt: "desc" },
+        })
+      : null;
+    if (!grant) return { status: 403, reason: `${session.user.email} has no active grant covering ${host}${path}. Request access in Latchkey.` };
+    return { status: 200, headers: identityHeaders(session.user, { requestId: grant.id, targetId: grant.targetId, role: (grant.input as { role?: unknown }).role, expiresAt: grant.expiresAt! }) };
+  }
+
+  return { status: 401, reason: "No credential and no portal session: sign in to Latchkey, or send a credential as Authorization: Bearer." };
+}
