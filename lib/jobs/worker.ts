@@ -1,6 +1,7 @@
 import type PgBoss from "pg-boss";
 import { expireGrant, expirePending, sweepExpiredGrants } from "../approvals/engine";
 import { followQueued, notifyExpiring, performQueued, undoQueued } from "../approvals/engine";
+import { rotateSigningKeyIfDue } from "../credentials/keys";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
 
@@ -44,6 +45,8 @@ export async function startWorker(connectionString: string, options: { pollingIn
     const n = await sweepExpiredGrants();
     if (n > 0) console.log(`[worker] sweep expired ${n} grant(s) or request(s) whose job had gone missing`);
     await flush();
+    const rotated = await rotateSigningKeyIfDue();
+    if (rotated) console.log(`[worker] rotated the signing key on schedule: new key ${rotated}`);
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
   // Catch up at once on anything that fell due while no worker was running.

@@ -8,9 +8,9 @@ import type { Role } from "@/lib/policy/schema";
  * An engine wired to a fresh database of its own. Modules are imported after the
  * environment is set, so lib/env.ts reads this file's configuration.
  */
-export async function engineFixture() {
+export async function engineFixture(overrides: Record<string, string> = {}) {
   const database = await createTestDatabase();
-  setTestEnvironment(database.url);
+  setTestEnvironment(database.url, overrides);
   const { db, disconnectDb } = await import("@/lib/db");
   const { stopSender } = await import("@/lib/jobs/queue");
   const { rolesForGroups } = await import("@/lib/policy/evaluate");

@@ -1,0 +1,87 @@
+import { readdirSync, statSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+
+/**
+ * The route handlers under app/api, served by a plain node:http server the way Next.js
+ * calls them (a web Request in, a Response out, params from the dynamic segments), so
+ * real clients (the CLI, nginx, fetch) can be pointed at them without building the app.
+ */
+
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+const appDir = path.join(process.cwd(), "app");
+
+export interface RouteFile {
+  /** URL path template, e.g. /api/v1/requests/[id]. */
+  template: string;
+  file: string;
+  pattern: RegExp;
+  paramNames: string[];
+}
+
+export function routeFiles(under = "api"): RouteFile[] {
+  const found: RouteFile[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const full = path.join(dir, entry);
+      if (statSync(full).isDirectory()) walk(full);
+      else if (entry === "route.ts") {
+        const template = `/${path.relative(appDir, dir).split(path.sep).join("/")}`;
+        const paramNames: string[] = [];
+        const source = template
+          .split("/")
+          .map((seg) => {
+            const m = seg.match(/^\[(\w+)\]$/);
+            if (!m) return seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+            paramNames.push(m[1]!);
+            return "([^/]+)";
+          })
+          .join("/");
+        found.push({ template, file: full, pattern: new RegExp(`^${source}$`), paramNames });
+      }
+    }
+  };
+  walk(path.join(appDir, under));
+  return found;
+}
+
+export type RouteModule = Partial<Record<(typeof METHODS)[number], ((request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response> | Response) & { scope?: string }>>;
+
+export async function loadRoutes(under = "api") {
+  const files = routeFiles(under);
+  // Static segments win over dynamic ones, as in Next.js.
+  files.sort((a, b) => a.paramNames.length - b.paramNames.length);
+  return Promise.all(files.map(async (f) => ({ ...f, module: (await import(f.file)) as RouteModule })));
+}
+
+export async function startApiServer(under = "api"): Promise<{ url: string; close: () => Promise<void> }> {
+  const routes = [...(await loadRoutes(under)), ...(await loadRoutes(".well-known"))];
+  const server = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
+      const route = routes.find((r) => r.pattern.test(url.pathname));
+      const handler = route?.module[(req.method ?? "GET") as (typeof METHODS)[number]];
+      if (!route || !handler) {
+        res.writeHead(route ? 405 : 404).end();
+        return;
+      }
+      const match = url.pathname.match(route.pattern)!;
+      const params = Object.fromEntries(route.paramNames.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+      const request = new Request(url, { method: req.method, headers, body: ["GET", "HEAD"].includes(req.method ?? "GET") ? undefined : Buffer.concat(chunks) });
+      const response = await handler(request, { params: Promise.resolve(params) });
+      res.writeHead(response.status, Object.fromEntries(response.headers.entries()));
+      res.end(Buffer.from(await response.arrayBuffer()));
+    } catch (error) {
+      console.error(error);
+      res.writeHead(500).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}

@@ -1,0 +1,230 @@
+import { generateKeyPair, SignJWT, decodeProtectedHeader, decodeJwt, exportSPKI, importJWK, type JWK } from "jose";
+import { createHmac, randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+import { startApiServer } from "../helpers/api-server";
+import type { Principal } from "@/lib/policy/evaluate";
+
+const PROXY_SECRET = randomBytes(24).toString("base64url");
+
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let api: Awaited<ReturnType<typeof startApiServer>>;
+let engine: typeof import("@/lib/approvals/engine");
+let keys: typeof import("@/lib/credentials/keys");
+let alice: Principal;
+let bob: Principal;
+let introspector: string;
+
+beforeAll(async () => {
+  fx = await engineFixture({ LATCHKEY_FORWARD_AUTH_PROXIES: `edge-nginx=${PROXY_SECRET}` });
+  engine = await import("@/lib/approvals/engine");
+  keys = await import("@/lib/credentials/keys");
+  alice = await fx.user("alice@example.com", ["engineering"]);
+  bob = await fx.user("bob@example.com", ["engineering-leads"]);
+  const dave = await fx.user("dave@example.com", ["platform-admins"]);
+  const services = await import("@/lib/api/service-identities");
+  const tokens = await import("@/lib/api/tokens");
+  const gateway = await services.createServiceIdentity(dave, { name: "payments-gateway", description: "Resource server for payments-api", groups: ["engineering"], requestOnly: true });
+  introspector = (await tokens.createServiceToken(dave, gateway.id, { name: "introspection", scopes: ["introspect"], expiresInDays: 30 })).secret;
+  api = await startApiServer();
+});
+afterAll(async () => {
+  await api?.close();
+  await fx?.close();
+});
+
+/** An approved grant for alice and its credential, revealed. */
+async function grant(overrides: Record<string, unknown> = {}): Promise<{ requestId: string; token: string }> {
+  const request = await engine.createRequest(alice, "temporary-access", validInput(overrides));
+  await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" });
+  const { token } = await engine.revealCredential(alice, request.id);
+  return { requestId: request.id, token };
+}
+
+async function introspect(token: string) {
+  const response = await fetch(`${api.url}/api/oauth/introspect`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token }),
+  });
+  expect(response.status).toBe(200);
+  return (await response.json()) as Record<string, unknown>;
+}
+
+async function forward(host: string, uri: string, auth: { token?: string; cookie?: string; secret?: string | null } = {}) {
+  const headers: Record<string, string> = { "x-forwarded-host": host, "x-forwarded-uri": uri, "x-forwarded-method": "GET" };
+  if (auth.secret !== null) headers["x-latchkey-proxy-secret"] = auth.secret ?? PROXY_SECRET;
+  if (auth.token) headers.authorization = `Bearer ${auth.token}`;
+  if (auth.cookie) headers.cookie = auth.cookie;
+  const response = await fetch(`${api.url}/api/forward-auth`, { headers });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+describe("signing key rotation", () => {
+  it("keeps verifying tokens of a retired key until they expire, then drops the key from JWKS", async () => {
+    const before = await grant({ durationMinutes: 60 });
+    const oldKid = decodeProtectedHeader(before.token).kid!;
+    const { kid: newKid, retired } = await keys.rotateSigningKey({ type: "human", id: bob.id, email: bob.email }, "test rotation");
+    expect(retired).toEqual([oldKid]);
+    const after = await grant({ durationMinutes: 120 });
+    expect(decodeProtectedHeader(after.token).kid).toBe(newKid);
+
+    const published = (await keys.publicJwks()).keys.map((k) => k.kid);
+    expect(published).toEqual(expect.arrayContaining([oldKid, newKid]));
+    expect(await introspect(before.token)).toMatchObject({ active: true, jti: decodeJwt(before.token).jti, username: "alice@example.com" });
+    expect(await introspect(after.token)).toMatchObject({ active: true });
+
+    // Ninety minutes on, the old key's last token has expired: the key leaves JWKS and its tokens are refused.
+    const later = new Date(Date.now() + 90 * 60_000);
+    expect((await keys.publicJwks(later)).keys.map((k) => k.kid)).toEqual([newKid]);
+    const { verifyCredential } = await import("@/lib/credentials/verify");
+    expect(await verifyCredential(before.token, later)).toMatchObject({ ok: false, reason: expect.stringMatching(/does not publish/) });
+    expect(await verifyCredential(after.token, later)).toMatchObject({ ok: true });
+
+    const event = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "key.rotated" } });
+    expect(event).toMatchObject({ actorEmail: "bob@example.com", data: { kid: newKid, retired: [oldKid], reason: "test rotation" } });
+  });
+
+  it("rotates on schedule only once the active key is older than the rotation period", async () => {
+    const active = await fx.db.signingKey.findFirstOrThrow({ where: { status: "active" } });
+    expect(await keys.rotateSigningKeyIfDue(new Date(active.createdAt.getTime() + 29 * 86_400_000))).toBeNull();
+    const kid = await keys.rotateSigningKeyIfDue(new Date(active.createdAt.getTime() + 31 * 86_400_000));
+    expect(kid).toBeTruthy();
+    expect(await fx.db.signingKey.findFirstOrThrow({ where: { status: "active" } })).toMatchObject({ kid });
+    expect(await fx.db.signingKey.findUniqueOrThrow({ where: { kid: active.kid } })).toMatchObject({ status: "retired" });
+    expect(await fx.db.auditEvent.findFirstOrThrow({ where: { action: "key.rotated", actorType: "system" }, orderBy: { id: "desc" } })).toMatchObject({
+      data: { kid, retired: [active.kid], reason: expect.stringMatching(/older than 30 days/) },
+    });
+  });
+
+  it("serves JWKS over HTTP with only public halves", async () => {
+    const body = (await (await fetch(`${api.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
+    expect(body.keys.length).toBeGreaterThanOrEqual(2);
+    for (const key of body.keys) {
+      expect(key).toMatchObject({ kty: "RSA", alg: "RS256", use: "sig" });
+      expect(key.d).toBeUndefined();
+    }
+  });
+});
+
+describe("revocation reaches introspection and forward-auth at once", () => {
+  it("answers active, then inactive the moment the grant is revoked", async () => {
+    const { requestId, token } = await grant();
+    expect(await introspect(token)).toMatchObject({ active: true, target: "payments-api-staging", role: "read", request_id: requestId, token_type: "Bearer" });
+    const allowed = await forward("payments.staging.test", "/v1/payments?limit=5", { token });
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers.get("x-latchkey-user")).toBe("alice@example.com");
+    expect(allowed.headers.get("x-latchkey-groups")).toBe("engineering");
+    expect(allowed.headers.get("x-latchkey-grant")).toBe(requestId);
+    expect(allowed.headers.get("x-latchkey-role")).toBe("read");
+
+    await engine.revokeGrant(alice, { requestId, reason: "done early" });
+    expect(await introspect(token)).toEqual({ active: false });
+    const refused = await forward("payments.staging.test", "/v1/payments", { token });
+    expect(refused.status).toBe(401);
+    expect(refused.text).toMatch(/revoked/);
+  });
+
+  it("introspection itself needs a token with the introspect scope and a form body", async () => {
+    const { token } = await grant();
+    const anonymous = await fetch(`${api.url}/api/oauth/introspect`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `token=${token}` });
+    expect(anonymous.status).toBe(401);
+    const tokens = await import("@/lib/api/tokens");
+    const personal = (await tokens.createPersonalToken(alice, { name: "cli", scopes: ["requests:read"], expiresInDays: 7 })).secret;
+    const wrongScope = await fetch(`${api.url}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${personal}`, "content-type": "application/x-www-form-urlencoded" }, body: `token=${token}` });
+    expect(wrongScope.status).toBe(403);
+    const json = await fetch(`${api.url}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${introspector}`, "content-type": "application/json" }, body: JSON.stringify({ token }) });
+    expect(json.status).toBe(415);
+    expect(await introspect("not-a-token")).toEqual({ active: false });
+  });
+});
+
+describe("forward-auth", () => {
+  it("answers only configured proxies", async () => {
+    const { token } = await grant();
+    expect((await forward("payments.staging.test", "/", { token, secret: null })).status).toBe(403);
+    expect((await forward("payments.staging.test", "/", { token, secret: "not-the-secret-at-all" })).status).toBe(403);
+  });
+
+  it("refuses with 401 when there is no valid identity, naming why", async () => {
+    const { token } = await grant();
+    const none = await forward("payments.staging.test", "/");
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate")).toMatch(/Bearer/);
+
+    const [header, payload, signature] = token.split(".") as [string, string, string];
+    const claims = decodeJwt(token);
+    const kid = decodeProtectedHeader(token).kid!;
+    const cases: Record<string, string> = {
+      "alg none": `${b64({ alg: "none", typ: "JWT", kid })}.${payload}.`,
+      "tampered claims": `${header}.${b64({ ...claims, role: "write" })}.${signature}`,
+      "unknown kid": `${b64({ alg: "RS256", typ: "JWT", kid: "no-such-key" })}.${payload}.${signature}`,
+    };
+    // HS256 with the public key as the HMAC secret (the classic algorithm confusion).
+    const jwk = (await keys.publicJwks()).keys.find((k) => k.kid === kid)!;
+    const pem = await exportSPKI((await importJWK(jwk, "RS256", { extractable: true })) as CryptoKey);
+    const hsHead = `${b64({ alg: "HS256", typ: "JWT", kid })}.${payload}`;
+    cases["HS256 signed with the public key"] = `${hsHead}.${createHmac("sha256", pem).update(hsHead).digest("base64url")}`;
+    // Another key, claiming Latchkey's kid.
+    const other = await generateKeyPair("RS256");
+    cases["signed by another key"] = await new SignJWT(claims).setProtectedHeader({ alg: "RS256", kid }).sign(other.privateKey);
+    for (const [name, forged] of Object.entries(cases)) {
+      const answer = await forward("payments.staging.test", "/", { token: forged });
+      expect(answer.status, name).toBe(401);
+    }
+  });
+
+  it("refuses an expired credential", async () => {
+    const { requestId, token } = await grant({ durationMinutes: 15 });
+    await fx.db.accessRequest.update({ where: { id: requestId }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    expect(await engine.expireGrant(requestId)).toBe("expired");
+    const answer = await forward("payments.staging.test", "/", { token });
+    expect(answer.status).toBe(401);
+  });
+
+  it("refuses with 403 an identity whose grant does not cover the host or the path", async () => {
+    const { token } = await grant();
+    expect((await forward("admin.internal.test", "/", { token })).status).toBe(403);
+    const scratch = await engine.createRequest(alice, "temporary-access", validInput({ targetId: "scratch", durationMinutes: 5 }));
+    await engine.decide(bob, { requestId: scratch.id, decision: "approve", comment: "ok" });
+    const { token: scratchToken } = await engine.revealCredential(alice, scratch.id);
+    expect((await forward("scratch.test", "/reports", { token: scratchToken })).status).toBe(200);
+    expect((await forward("scratch.test", "/reports/daily?x=1", { token: scratchToken })).status).toBe(200);
+    expect((await forward("scratch.test:8443", "/reports/daily", { token: scratchToken })).status).toBe(200);
+    for (const uri of ["/admin", "/reportsx", "/reports/../admin", "/reports/%2e%2e/admin", "//reports/../admin"]) {
+      expect((await forward("scratch.test", uri, { token: scratchToken })).status, uri).toBe(403);
+    }
+    expect((await forward("payments.staging.test", "/", { token: scratchToken })).status).toBe(403);
+  });
+
+  it("accepts a portal session when its person holds an active grant for the host", async () => {
+    const { requestId } = await grant();
+    const sessionToken = randomBytes(16).toString("hex");
+    await fx.db.session.create({ data: { sessionToken, userId: alice.id, expires: new Date(Date.now() + 3600_000) } });
+    const ok = await forward("payments.staging.test", "/", { cookie: `other=1; next-auth.session-token=${sessionToken}` });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get("x-latchkey-user")).toBe("alice@example.com");
+    const active = await fx.db.accessRequest.findMany({ where: { requesterId: alice.id, status: "active", targetId: "payments-api-staging" }, select: { id: true } });
+    expect(active.map((r) => r.id)).toContain(requestId);
+    expect(active.map((r) => r.id)).toContain(ok.headers.get("x-latchkey-grant"));
+
+    const bobSession = randomBytes(16).toString("hex");
+    await fx.db.session.create({ data: { sessionToken: bobSession, userId: bob.id, expires: new Date(Date.now() + 3600_000) } });
+    const noGrant = await forward("payments.staging.test", "/", { cookie: `next-auth.session-token=${bobSession}` });
+    expect(noGrant.status).toBe(403);
+    expect(noGrant.text).toMatch(/bob@example.com has no active grant/);
+    expect((await forward("payments.staging.test", "/", { cookie: "next-auth.session-token=ended" })).status).toBe(401);
+  });
+});
+
+describe("verification pins the algorithm", () => {
+  it("refuses an ES256 token even from a key published under the same kid", async () => {
+    const { token } = await grant();
+    const es = await generateKeyPair("ES256");
+    const forged = await new SignJWT(decodeJwt(token)).setProtectedHeader({ alg: "ES256", kid: decodeProtectedHeader(token).kid }).sign(es.privateKey);
+    const { verifyCredential } = await import("@/lib/credentials/verify");
+    expect(await verifyCredential(forged)).toMatchObject({ ok: false, reason: expect.stringMatching(/RS256/) });
+  });
+});
