@@ -1,3 +1,4 @@
+import { proxySettings } from "./auth/trusted-proxy";
 import { env } from "./env";
 import { policy } from "./policy/current";
 
@@ -5,6 +6,7 @@ import { policy } from "./policy/current";
 try {
   env();
   policy();
+  if (env().LATCHKEY_AUTH_MODE === "trusted-proxy") proxySettings();
 } catch (error) {
   console.error(`[latchkey] cannot start: ${(error as Error).message}`);
   process.exit(1);

@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import { SignOutButton } from "@/components/layout/auth-buttons";
 import { Nav, type NavItem } from "@/components/layout/nav";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
+import { env } from "@/lib/env";
 
 export const dynamic = "force-dynamic";
 
@@ -12,7 +13,7 @@ export default async function PortalLayout({ children }: { children: ReactNode }
   if (hasRole(who, "requester")) items.push({ href: "/catalog", label: "Catalog" }, { href: "/requests", label: "My requests" });
   if (hasRole(who, "approver")) items.push({ href: "/approvals", label: "Approvals" });
   if (hasRole(who, "auditor")) items.push({ href: "/history", label: "History" });
-  if (hasRole(who, "admin")) items.push({ href: "/admin/users", label: "Users" }, { href: "/admin/notifications", label: "Notifications" }, { href: "/admin/integrations", label: "Integrations" });
+  if (hasRole(who, "admin")) items.push({ href: "/admin", label: "Admin" });
   return (
     <div className="min-h-screen">
       <header className="bg-slate-900">
@@ -27,7 +28,11 @@ export default async function PortalLayout({ children }: { children: ReactNode }
             <span data-testid="signed-in-as">
               {who.email} <span className="text-slate-500">({who.roles.join(", ")})</span>
             </span>
-            <SignOutButton />
+            <Link href="/settings/tokens" className="rounded-md px-2 py-1 text-slate-300 hover:bg-slate-800 hover:text-white">
+              API tokens
+            </Link>
+            {/* Behind an identity-aware proxy the proxy owns the session: there is nothing here to sign out of. */}
+            {env().LATCHKEY_AUTH_MODE === "oidc" ? <SignOutButton /> : null}
           </div>
         </div>
       </header>

@@ -2,7 +2,7 @@ import type { Metadata } from "next";
 import { redirect } from "next/navigation";
 import { SignInButton } from "@/components/layout/auth-buttons";
 import { Alert } from "@/components/ui/alert";
-import { currentPrincipal } from "@/lib/auth/session";
+import { currentPrincipal, proxySignInStatus } from "@/lib/auth/session";
 import { env } from "@/lib/env";
 
 export const metadata: Metadata = { title: "Sign in" };
@@ -21,18 +21,35 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
   const { error, callbackUrl } = await searchParams;
   if (await currentPrincipal()) redirect("/");
   const safeCallback = callbackUrl?.startsWith("/") && !callbackUrl.startsWith("//") ? callbackUrl : "/";
+  const proxy = await proxySignInStatus();
   return (
     <main className="flex min-h-screen items-center justify-center px-4">
       <div className="w-full max-w-sm rounded-xl border border-slate-200 bg-white p-8 shadow-sm">
         <h1 className="text-2xl font-bold tracking-tight">Latchkey</h1>
         <p className="mt-1 mb-6 text-sm text-slate-600">Request, approve and receive expiring access. Every step is audited.</p>
-        {error ? (
-          <div className="mb-4">
-            <Alert tone="error">{ERRORS[error] ?? "Sign-in failed. Try again."}</Alert>
-          </div>
-        ) : null}
-        <SignInButton providerName={env().OIDC_PROVIDER_NAME} callbackUrl={safeCallback} />
+        {proxy ? (
+          <ProxySignIn {...proxy} />
+        ) : (
+          <>
+            {error ? (
+              <div className="mb-4">
+                <Alert tone="error">{ERRORS[error] ?? "Sign-in failed. Try again."}</Alert>
+              </div>
+            ) : null}
+            <SignInButton providerName={env().OIDC_PROVIDER_NAME} callbackUrl={safeCallback} />
+          </>
+        )}
       </div>
     </main>
+  );
+}
+
+/** Behind an identity-aware proxy there is nothing to click: the proxy signs people in, Latchkey only says why it refused. */
+function ProxySignIn({ proxyName, problem }: { proxyName: string; problem: string | null }) {
+  return (
+    <div className="space-y-4">
+      <p className="text-sm text-slate-700">Sign-in is handled by {proxyName}.</p>
+      {problem ? <Alert tone="error">{problem}</Alert> : null}
+    </div>
   );
 }

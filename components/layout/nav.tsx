@@ -8,10 +8,10 @@ export interface NavItem {
   label: string;
 }
 
-export function Nav({ items }: { items: NavItem[] }) {
+export function Nav({ items, label = "Main" }: { items: NavItem[]; label?: string }) {
   const pathname = usePathname();
   return (
-    <nav aria-label="Main" className="flex gap-1">
+    <nav aria-label={label} className="flex flex-wrap gap-1">
       {items.map((item) => {
         const current = pathname === item.href || pathname.startsWith(`${item.href}/`);
         return (

@@ -296,3 +296,79 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await context.close();
   });
 });
+
+describe("API tokens, service identities and key rotation in the portal", () => {
+  it("Alice makes a personal token, sees it once, and the API accepts it", async () => {
+    ({ page: alice } = await signIn(browser, baseUrl, "alice@example.com"));
+    await alice.getByRole("link", { name: "API tokens" }).click();
+    await alice.waitForURL(/\/settings\/tokens/);
+    await expect.poll(() => alice.getByText("No tokens yet").count()).toBe(1);
+    await alice.getByRole("button", { name: "Create token" }).click();
+    await expect.poll(() => alice.getByText("Name the token after what will use it.").count()).toBe(1);
+    await alice.getByLabel("Name").fill("laptop CLI");
+    for (const scope of ["requests:read", "requests:write", "credentials:read"]) await alice.getByRole("checkbox", { name: new RegExp(`^${scope}`) }).check();
+    expect(await alice.getByRole("checkbox", { name: /^approvals:write/ }).count()).toBe(0);
+    await alice.getByRole("button", { name: "Create token" }).click();
+    const secret = await alice.getByTestId("token-secret").inputValue();
+    expect(secret).toMatch(/^lkp_[\w-]{43}$/);
+    await screenshot(alice, "30-alice-new-token");
+
+    const created = await fetch(`${baseUrl}/api/v1/requests`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+      body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "write", durationMinutes: 30, justification: "Deploy from CI needs write for the migration" } }),
+    });
+    expect(created.status).toBe(201);
+    expect(await created.json()).toMatchObject({ status: "pending", requester: "alice@example.com" });
+    const refused = await fetch(`${baseUrl}/api/v1/approvals`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(refused.status).toBe(403);
+
+    await alice.getByRole("button", { name: "Done" }).click();
+    await alice.reload();
+    await expect.poll(() => alice.getByTestId("token-row").count()).toBe(1);
+    expect(await alice.content()).not.toContain(secret);
+    await screenshot(alice, "31-alice-tokens");
+    const openapi = await fetch(`${baseUrl}/api/v1/openapi.json`);
+    expect((await openapi.json()).paths["/requests"]).toBeTruthy();
+  });
+
+  it("Dave creates a request-only service identity and its token; it may request but never approve", async () => {
+    await dave.getByRole("link", { name: "Admin" }).click();
+    await dave.getByRole("link", { name: "Service identities" }).click();
+    await dave.waitForURL(/\/admin\/services/);
+    await expect.poll(() => dave.getByText("No service identities yet").count()).toBe(1);
+    await dave.getByLabel("Name").fill("deploy-bot");
+    await dave.getByLabel("What it is for").fill("GitHub Actions deploys of payments-api");
+    await dave.getByRole("checkbox", { name: /^engineering-leads/ }).check();
+    await dave.getByRole("button", { name: "Create service identity" }).click();
+    await expect.poll(() => dave.getByTestId("service").count()).toBe(1);
+    await dave.getByText("New token for deploy-bot").click();
+    await dave.getByLabel("Name").first().fill("github-actions");
+    for (const scope of ["requests:read", "requests:write", "approvals:write"]) await dave.getByRole("checkbox", { name: new RegExp(`^${scope}`) }).first().check();
+    await dave.getByRole("button", { name: "Create token" }).click();
+    const secret = await dave.getByTestId("token-secret").inputValue();
+    expect(secret).toMatch(/^lks_/);
+    await screenshot(dave, "32-dave-service-identity");
+
+    const me = await (await fetch(`${baseUrl}/api/v1/me`, { headers: { authorization: `Bearer ${secret}` } })).json();
+    expect(me).toMatchObject({ email: "deploy-bot@service.latchkey", roles: ["requester", "approver"], requestOnly: true, token: { kind: "service_token" } });
+    const [pending] = await query<{ id: string }>(`SELECT id FROM "AccessRequest" WHERE status = 'pending' AND "targetId" = 'payments-api-staging' ORDER BY "createdAt" DESC LIMIT 1`);
+    const approve = await fetch(`${baseUrl}/api/v1/requests/${pending!.id}/approve`, { method: "POST", headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, body: "{}" });
+    expect(approve.status).toBe(403);
+    expect((await approve.json()).error.message).toMatch(/request-only/);
+  });
+
+  it("Dave rotates the signing key; JWKS then publishes both keys", async () => {
+    await dave.getByRole("link", { name: "Signing keys" }).click();
+    await dave.waitForURL(/\/admin\/keys/);
+    const before = await dave.getByTestId("key-row").count();
+    await dave.getByLabel("Reason").fill("quarterly rotation drill");
+    await dave.getByRole("button", { name: "Rotate signing key" }).click();
+    await expect.poll(() => dave.getByTestId("key-row").count()).toBe(before + 1);
+    await expect.poll(() => dave.getByRole("status").first().textContent()).toMatch(/New key .* is active/);
+    await screenshot(dave, "33-dave-keys");
+    const jwks = (await (await fetch(`${baseUrl}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
+    expect(jwks.keys.length).toBeGreaterThanOrEqual(2);
+    expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'key.rotated' AND "actorEmail" = 'dave@example.com'`)).toHaveLength(1);
+  });
+});
