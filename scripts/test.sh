@@ -9,13 +9,17 @@ chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
 missing=()
 [ -x "$chromium" ] || missing+=(chromium)
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[test] installing Debian packages the tests need: ${missing[*]}"
     apt-get update -qq
+    # policy-rc.d 101: install the packages without starting their system services.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
   else
-    echo "[test] The tests need Debian's ${missing[*]} (real browser, real proxy). Install with:"
+    echo "[test] The tests need Debian's ${missing[*]} (real browser, real proxies). Install with:"
     echo "         sudo apt-get update && sudo apt-get install -y ${missing[*]}"
     echo "       (CHROMIUM_PATH may point at an existing Chromium instead.)"
     exit 1
