@@ -17,7 +17,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     # policy-rc.d 101: install the packages without starting their system services.
     made_policy=0; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1; }
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+    if [ "$made_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
   else
     echo "[test] The tests need Debian's ${missing[*]} (real browser, real proxies). Install with:"
     echo "         sudo apt-get update && sudo apt-get install -y ${missing[*]}"
