@@ -126,7 +126,7 @@ export async function getRequestView(who: Principal, id: string) {
  */
 async function stageViews(request: { requesterId: string; status: RequestStatus; currentStage: number; decisions: { approverId: string; stage: number; decision: string; approver: { email: string } }[] }, state: ApprovalState) {
   const approvers = await db.user.findMany({
-    where: { roles: { has: "approver" }, groups: { hasSome: [...new Set(state.stages.flatMap((st) => st.groups))] }, id: { not: request.requesterId } },
+    where: { roles: { has: "approver" }, requestOnly: false, groups: { hasSome: [...new Set(state.stages.flatMap((st) => st.groups))] }, id: { not: request.requesterId } },
     select: { id: true, email: true, groups: true },
     orderBy: { email: "asc" },
   });

@@ -6,6 +6,8 @@ import type { Principal } from "../policy/evaluate";
 
 export async function listUsers() {
   const users = await db.user.findMany({
+    // Service identities have their own page (Admin → Service identities).
+    where: { kind: "person" },
     orderBy: { email: "asc" },
     select: { id: true, email: true, name: true, groups: true, roles: true, lastSignInAt: true, _count: { select: { sessions: { where: { expires: { gt: new Date() } } } } } },
   });

@@ -27,7 +27,7 @@ afterAll(async () => {
 /** Runs the real CLI (bin/latchkey.mjs) in a child process against the API. */
 function latchkey(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(process.cwd(), "bin/latchkey.mjs"), ...args], { env: { PATH: process.env.PATH, LATCHKEY_URL: api.url, ...env } }, (error, stdout, stderr) =>
+    execFile(process.execPath, [path.join(process.cwd(), "bin/latchkey.mjs"), ...args], { env: { NODE_ENV: "test", PATH: process.env.PATH, LATCHKEY_URL: api.url, ...env } }, (error, stdout, stderr) =>
       resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
