@@ -83,7 +83,8 @@ export async function forwardAuth(original: OriginalRequest, identity: { credent
   if (identity.credential) {
     const verified = await verifyCredential(identity.credential, now);
     if (!verified.ok) return { status: 401, reason: verified.reason };
-    const targetId = String(verified.claims.target);
+    // The audience is the target the grant is for (verifyCredential checked it against the record).
+    const targetId = String(verified.claims.aud);
     if (!covers(policy().targets[targetId], host, path)) {
       return { status: 403, reason: `This credential is for ${targetId}, which does not cover ${host}${path}.` };
     }

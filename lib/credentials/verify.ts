@@ -52,10 +52,13 @@ export async function verifyCredential(token: string, now = new Date()): Promise
 
   const credential = await db.credential.findUnique({
     where: { id: payload.jti! },
-    select: { revokedAt: true, expiresAt: true, requestId: true, request: { select: { status: true, requester: { select: { id: true, email: true, groups: true } } } } },
+    select: { revokedAt: true, expiresAt: true, requestId: true, audience: true, request: { select: { status: true, requester: { select: { id: true, email: true, groups: true } } } } },
   });
   if (!credential) return { ok: false, reason: "Latchkey has no record of this credential." };
   if (credential.revokedAt) return { ok: false, reason: "The credential was revoked." };
+  if (payload.aud !== credential.audience || payload.target !== credential.audience) {
+    return { ok: false, reason: "The credential's audience is not the one Latchkey issued it for." };
+  }
   if (credential.request.status !== "active" || credential.expiresAt <= now) {
     return { ok: false, reason: `The grant behind this credential is ${credential.request.status === "active" ? "over" : credential.request.status}.` };
   }

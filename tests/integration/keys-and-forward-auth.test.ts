@@ -176,6 +176,22 @@ describe("forward-auth", () => {
     }
   });
 
+  it("refuses a token signed with Latchkey's own key but for another issuer or audience", async () => {
+    const { token } = await grant();
+    const claims = decodeJwt(token);
+    const { db } = await import("@/lib/db");
+    const key = await db.$transaction((tx) => keys.activeSigningKey(tx));
+    const resign = (changes: Record<string, unknown>) =>
+      new SignJWT({ ...claims, ...changes }).setProtectedHeader({ alg: "RS256", kid: key.kid, typ: "JWT" }).sign(key.privateKey);
+    expect((await forward("payments.staging.test", "/", { token: await resign({}) })).status).toBe(200);
+    const issuer = await forward("payments.staging.test", "/", { token: await resign({ iss: "https://evil.example.com" }) });
+    expect(issuer.status).toBe(401);
+    expect(issuer.text).toMatch(/iss/);
+    const audience = await forward("scratch.test", "/reports", { token: await resign({ aud: "scratch", target: "scratch" }) });
+    expect(audience.status).toBe(401);
+    expect(audience.text).toMatch(/audience/);
+  });
+
   it("refuses an expired credential", async () => {
     const { requestId, token } = await grant({ durationMinutes: 15 });
     await fx.db.accessRequest.update({ where: { id: requestId }, data: { expiresAt: new Date(Date.now() - 1000) } });
