@@ -5,6 +5,7 @@ import { useEffect, useState, useTransition } from "react";
 import { revealCredentialAction } from "@/app/(portal)/requests/actions";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
+import { CopyButton } from "../ui/copy-button";
 import { useHydrated } from "../ui/use-hydrated";
 
 function remaining(expiresAt: string, now: number): string {
@@ -34,7 +35,6 @@ export function CredentialReveal({ requestId }: { requestId: string }) {
   const router = useRouter();
   const [token, setToken] = useState<{ value: string; expiresAt: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [copied, setCopied] = useState(false);
   const [pending, startTransition] = useTransition();
   const hydrated = useHydrated();
 
@@ -44,14 +44,7 @@ export function CredentialReveal({ requestId }: { requestId: string }) {
         <Alert tone="warning">Copy it now: Latchkey will not show this credential again.</Alert>
         <textarea data-testid="credential-token" readOnly rows={5} value={token.value} className="w-full rounded-md border border-slate-300 bg-slate-50 p-2 font-mono text-xs break-all" onFocus={(e) => e.currentTarget.select()} />
         <div className="flex items-center gap-4">
-          <Button
-            onClick={async () => {
-              await navigator.clipboard.writeText(token.value).catch(() => undefined);
-              setCopied(true);
-            }}
-          >
-            {copied ? "Copied" : "Copy credential"}
-          </Button>
+          <CopyButton value={token.value} label="Copy credential" />
           <span className="text-sm text-slate-600">
             Valid for <Countdown expiresAt={token.expiresAt} />
           </span>

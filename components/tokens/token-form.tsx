@@ -6,6 +6,7 @@ import type { Result } from "@/lib/errors";
 import { Field, inputClass } from "../requests/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
+import { CopyButton } from "../ui/copy-button";
 import { useHydrated } from "../ui/use-hydrated";
 
 export interface ScopeOption {
@@ -38,7 +39,6 @@ export function TokenForm<E extends Record<string, string>>({
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [failure, setFailure] = useState<string | null>(null);
   const [created, setCreated] = useState<{ secret: string; name: string } | null>(null);
-  const [copied, setCopied] = useState(false);
   const id = (name: string) => `${idPrefix}-${name}`;
 
   if (created) {
@@ -47,14 +47,7 @@ export function TokenForm<E extends Record<string, string>>({
         <Alert tone="warning">Copy the token for “{created.name}” now: Latchkey keeps only its hash and will not show it again.</Alert>
         <input readOnly aria-label="New API token" data-testid="token-secret" value={created.secret} className={`${inputClass} font-mono`} onFocus={(e) => e.currentTarget.select()} />
         <div className="flex gap-3">
-          <Button
-            onClick={async () => {
-              await navigator.clipboard.writeText(created.secret).catch(() => undefined);
-              setCopied(true);
-            }}
-          >
-            {copied ? "Copied" : "Copy token"}
-          </Button>
+          <CopyButton value={created.secret} label="Copy token" />
           <Button variant="secondary" onClick={() => setCreated(null)}>
             Done
           </Button>

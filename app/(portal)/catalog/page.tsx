@@ -4,25 +4,20 @@ import { CatalogBrowser, type CatalogItem } from "@/components/requests/catalog-
 import { EmptyState } from "@/components/ui/empty-state";
 import { recentlyUsed } from "@/lib/approvals/queries";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
-import { policy } from "@/lib/policy/current";
-import { requestableTargets } from "@/lib/policy/evaluate";
-import { listWorkflows } from "@/lib/workflows/registry";
+import { workflowsFor } from "@/lib/workflows/catalog";
 
 export const metadata: Metadata = { title: "Catalog" };
 
 export default async function CatalogPage() {
   const who = await requirePrincipal();
-  const p = policy();
-  const items: CatalogItem[] = listWorkflows()
-    .map((w) => ({
-      id: w.id,
-      title: w.title,
-      description: w.description,
-      category: w.category,
-      risk: w.risk,
-      targets: requestableTargets(p, w.id, who).map((t) => ({ id: t.targetId, title: t.target.title })),
-    }))
-    .filter((x) => x.targets.length > 0);
+  const items: CatalogItem[] = workflowsFor(who).map(({ id, title, description, category, risk, targets }) => ({
+    id,
+    title,
+    description,
+    category,
+    risk,
+    targets: targets.map((t) => ({ id: t.id, title: t.title })),
+  }));
   const recent = await recentlyUsed(who, items);
   return (
     <div>

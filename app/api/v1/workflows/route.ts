@@ -1,5 +1,5 @@
 import { apiRoute } from "@/lib/api/http";
-import { workflowsFor } from "@/lib/api/views";
+import { workflowsFor } from "@/lib/workflows/catalog";
 
 export const dynamic = "force-dynamic";
 
