@@ -18,17 +18,17 @@ export default async function PortalLayout({ children }: { children: ReactNode }
     <div className="min-h-screen">
       <header className="bg-slate-900">
         <div className="mx-auto flex max-w-6xl items-center justify-between gap-6 px-6 py-3">
-          <div className="flex items-center gap-6">
+          <div className="flex shrink-0 items-center gap-6">
             <Link href="/" className="text-lg font-bold tracking-tight text-white">
               Latchkey
             </Link>
             <Nav items={items} />
           </div>
           <div className="flex items-center gap-4 text-sm text-slate-300">
-            <span data-testid="signed-in-as">
+            <span data-testid="signed-in-as" className="min-w-0 text-right">
               {who.email} <span className="text-slate-500">({who.roles.join(", ")})</span>
             </span>
-            <Link href="/settings/tokens" className="rounded-md px-2 py-1 text-slate-300 hover:bg-slate-800 hover:text-white">
+            <Link href="/settings/tokens" className="rounded-md px-2 py-1 whitespace-nowrap text-slate-300 hover:bg-slate-800 hover:text-white">
               API tokens
             </Link>
             {/* Behind an identity-aware proxy the proxy owns the session: there is nothing here to sign out of. */}

@@ -24,7 +24,7 @@ export function SignInButton({ providerName, callbackUrl }: { providerName: stri
 
 export function SignOutButton() {
   return (
-    <button type="button" onClick={() => void signOut({ callbackUrl: "/signin" })} className="text-sm font-medium text-slate-300 hover:text-white">
+    <button type="button" onClick={() => void signOut({ callbackUrl: "/signin" })} className="text-sm font-medium whitespace-nowrap text-slate-300 hover:text-white">
       Sign out
     </button>
   );

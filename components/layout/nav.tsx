@@ -19,7 +19,7 @@ export function Nav({ items, label = "Main" }: { items: NavItem[]; label?: strin
             key={item.href}
             href={item.href}
             aria-current={current ? "page" : undefined}
-            className={`rounded-md px-3 py-1.5 text-sm font-medium ${current ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"}`}
+            className={`rounded-md px-3 py-1.5 text-sm font-medium whitespace-nowrap ${current ? "bg-slate-700 text-white" : "text-slate-300 hover:bg-slate-800 hover:text-white"}`}
           >
             {item.label}
           </Link>
