@@ -1,5 +1,7 @@
 import "server-only";
+import { headers } from "next/headers";
 import type { z } from "zod";
+import { contextOf, withAuditContext, type AuditContext } from "../audit/context";
 import { currentPrincipal } from "../auth/session";
 import { DomainError, type Result } from "../errors";
 import type { Principal } from "../policy/evaluate";
@@ -29,7 +31,7 @@ export function safeAction<S extends z.ZodType, T>(definition: {
       return { ok: false, code: "invalid", error: "Some fields need attention.", fieldErrors };
     }
     try {
-      return { ok: true, data: await definition.run(who, parsed.data) };
+      return { ok: true, data: await withAuditContext(await requestContext(`action:${definition.name}`), () => definition.run(who, parsed.data)) };
     } catch (error) {
       return toFailure(error, { action: definition.name, user: who.email });
     }
@@ -42,4 +44,13 @@ export function toFailure(error: unknown, context: Record<string, string>): Resu
   }
   console.error("[action] unexpected failure", context, error);
   return { ok: false, code: "internal", error: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening." };
+}
+
+/** Address, user agent and action name for the audit trail; empty outside a request (tests, scripts). */
+async function requestContext(route: string): Promise<AuditContext> {
+  try {
+    return contextOf(await headers(), route);
+  } catch {
+    return { route };
+  }
 }

@@ -1,5 +1,6 @@
 import "server-only";
 import { z } from "zod";
+import { contextOf, withAuditContext } from "../audit/context";
 import { DomainError } from "../errors";
 import type { Principal } from "../policy/evaluate";
 import { authenticateToken, type Scope } from "./tokens";
@@ -85,7 +86,9 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
       body = parsed.data;
     }
     try {
-      const data = await definition.run(who, { body: body as z.infer<S>, params: await context.params, request });
+      const params = await context.params;
+      const route = `${request.method} ${new URL(request.url).pathname}`;
+      const data = await withAuditContext(contextOf(request.headers, route), () => definition.run(who, { body: body as z.infer<S>, params, request }));
       return Response.json(data, { status: definition.status ?? 200, headers: { "cache-control": "no-store" } });
     } catch (error) {
       if (error instanceof DomainError) {

@@ -8,6 +8,11 @@ import { policy } from "../policy/current";
 
 /** Read models for the pages and routes. Each checks who may see what. */
 
+/** An audit event with its bigint ids as strings, ready for pages and JSON. */
+export function plainEvent<E extends { id: bigint; seq: bigint }>(e: E): Omit<E, "id" | "seq"> & { id: string; seq: string } {
+  return { ...e, id: e.id.toString(), seq: e.seq.toString() };
+}
+
 const requestListSelect = {
   id: true,
   workflowId: true,
@@ -107,7 +112,7 @@ export async function getRequestView(who: Principal, id: string) {
     secretRevealable: sealedSecret !== null && request.status === "active",
     targetTitle: policy().targets[request.targetId]?.title ?? request.targetId,
     credential: credential && { ...credential, sealedToken: undefined, revealable: credential.sealedToken !== null && credential.revokedAt === null },
-    timeline: timeline.map((e) => ({ ...e, id: e.id.toString() })),
+    timeline: timeline.map(plainEvent),
     stageViews: stages,
     viewer: {
       isRequester: request.requesterId === who.id,
@@ -171,7 +176,7 @@ export async function historyPage(filters: HistoryFilters) {
   const rows = await db.auditEvent.findMany({ where, orderBy: { id: "desc" }, take: pageSize + 1 });
   const page = rows.slice(0, pageSize);
   return {
-    events: page.map((e) => ({ ...e, id: e.id.toString() })),
+    events: page.map(plainEvent),
     nextBefore: rows.length > pageSize ? page[page.length - 1]!.id.toString() : null,
   };
 }

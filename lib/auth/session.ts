@@ -3,6 +3,7 @@ import { getServerSession } from "next-auth";
 import { headers } from "next/headers";
 import { redirect } from "next/navigation";
 import { cache } from "react";
+import { contextOf, withAuditContext } from "../audit/context";
 import { env } from "../env";
 import type { Principal } from "../policy/evaluate";
 import type { Role } from "../policy/schema";
@@ -10,7 +11,10 @@ import { authOptions } from "./options";
 import { principalFromProxy, proxySettings, type ProxySignIn } from "./trusted-proxy";
 
 /** Behind an identity-aware proxy every request carries its own assertion; it is checked once per request. */
-const proxySignIn = cache(async (): Promise<ProxySignIn> => principalFromProxy(await headers()));
+const proxySignIn = cache(async (): Promise<ProxySignIn> => {
+  const h = await headers();
+  return withAuditContext(contextOf(h, "auth:trusted-proxy"), () => principalFromProxy(h));
+});
 
 /** The signed-in person, or null. Roles come from the database session (or the proxy's verified assertion), never from the client. */
 export async function currentPrincipal(): Promise<Principal | null> {

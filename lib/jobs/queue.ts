@@ -18,6 +18,8 @@ export const QUEUES = {
   notifyExpiring: "notify-expiring",
   /** Every minute: expire any grant or pending request past its time whose job was lost. */
   sweepExpired: "grant-sweep-expired",
+  /** Daily: walk the audit chain and record the result. */
+  auditVerify: "audit-verify",
 } as const;
 
 export interface ExpireGrantJob {

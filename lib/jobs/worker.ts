@@ -1,6 +1,8 @@
 import type PgBoss from "pg-boss";
 import { expireGrant, expirePending, sweepExpiredGrants } from "../approvals/engine";
 import { followQueued, notifyExpiring, performQueued, undoQueued } from "../approvals/engine";
+import { withAuditContext } from "../audit/context";
+import { verifyAuditChain } from "../audit/verify";
 import { rotateSigningKeyIfDue } from "../credentials/keys";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
@@ -9,7 +11,12 @@ import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "
  * The background worker: expires grants when their time is up. Jobs live in Postgres, so
  * a restart loses nothing, and several workers can run side by side.
  */
-export async function startWorker(connectionString: string, options: { pollingIntervalSeconds?: number } = {}): Promise<PgBoss> {
+export function startWorker(connectionString: string, options: { pollingIntervalSeconds?: number } = {}): Promise<PgBoss> {
+  // Job handlers inherit this context (pg-boss polls from timers set up inside it), so their audit events say "worker".
+  return withAuditContext({ route: "worker" }, () => runWorker(connectionString, options));
+}
+
+async function runWorker(connectionString: string, options: { pollingIntervalSeconds?: number }): Promise<PgBoss> {
   const boss = createBoss(connectionString, { worker: true });
   await boss.start();
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 1;
@@ -49,6 +56,11 @@ export async function startWorker(connectionString: string, options: { pollingIn
     if (rotated) console.log(`[worker] rotated the signing key on schedule: new key ${rotated}`);
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
+  await boss.work(QUEUES.auditVerify, { pollingIntervalSeconds: 30 }, async () => {
+    const result = await verifyAuditChain("scheduled");
+    if (!result.ok) console.error(`[worker] the audit chain is broken at event ${result.firstBadSeq}: ${result.problem}`);
+  });
+  await boss.schedule(QUEUES.auditVerify, "17 3 * * *");
   // Catch up at once on anything that fell due while no worker was running.
   await sweepExpiredGrants();
   return boss;

@@ -1,0 +1,57 @@
+import { createHmac, hkdfSync } from "node:crypto";
+import { env } from "../env";
+
+/**
+ * The audit chain: each event's hash is an HMAC-SHA256, under a key derived from
+ * LATCHKEY_ENCRYPTION_KEY, over the previous event's hash and the event's content in a
+ * canonical form. Whoever can write to the database but does not hold the key cannot
+ * alter, remove or insert an event without breaking the chain from that event on.
+ */
+
+export const CHAINED_FIELDS = [
+  "seq",
+  "occurredAt",
+  "actorType",
+  "actorId",
+  "actorEmail",
+  "action",
+  "requestId",
+  "fromStatus",
+  "toStatus",
+  "data",
+  "ip",
+  "userAgent",
+  "route",
+  "workflowId",
+  "targetId",
+  "environment",
+  "note",
+] as const;
+
+export type ChainedContent = Record<(typeof CHAINED_FIELDS)[number], unknown>;
+
+/** JSON with object keys sorted at every level, dates as ISO strings and bigints as strings. */
+export function canonical(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (typeof value === "bigint") return JSON.stringify(value.toString());
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+let key: Buffer | undefined;
+function chainKey(): Buffer {
+  key ??= Buffer.from(hkdfSync("sha256", Buffer.from(env().LATCHKEY_ENCRYPTION_KEY, "base64"), Buffer.alloc(0), "latchkey audit chain v1", 32));
+  return key;
+}
+
+export function chainHash(prevHash: string, content: ChainedContent): string {
+  const body = canonical(Object.fromEntries(CHAINED_FIELDS.map((f) => [f, content[f] ?? null])));
+  return createHmac("sha256", chainKey()).update(prevHash).update("\n").update(body).digest("hex");
+}

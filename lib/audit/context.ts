@@ -1,0 +1,28 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/** Where the events of one request, action or job come from; recorded with each audit event. */
+export interface AuditContext {
+  ip?: string;
+  userAgent?: string;
+  /** The server action, API route or worker job, e.g. "action:request.decide", "POST /api/v1/requests". */
+  route?: string;
+}
+
+const storage = new AsyncLocalStorage<AuditContext>();
+
+export function withAuditContext<T>(context: AuditContext, work: () => Promise<T>): Promise<T> {
+  return storage.run(context, work);
+}
+
+export function auditContext(): AuditContext {
+  return storage.getStore() ?? {};
+}
+
+/** The context of an HTTP request: the first X-Forwarded-For address (set by the proxy in front) and the user agent. */
+export function contextOf(headers: Headers, route: string): AuditContext {
+  return {
+    ip: headers.get("x-forwarded-for")?.split(",")[0]?.trim() || headers.get("x-real-ip") || undefined,
+    userAgent: headers.get("user-agent")?.slice(0, 400) || undefined,
+    route,
+  };
+}
