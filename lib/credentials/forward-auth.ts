@@ -37,10 +37,21 @@ export interface OriginalRequest {
   uri: string;
 }
 
-function pathOf(uri: string): string {
-  const path = (uri.split(/[?#]/)[0] || "/").replace(/\/{2,}/g, "/");
-  // Collapse dot segments and duplicate slashes the way the upstream will, so "/reports/../admin" is not "/reports".
-  return new URL(path, "http://x").pathname;
+/**
+ * The path as the upstream will see it: dot segments resolved, repeated slashes collapsed.
+ * Null for anything ambiguous (backslashes, encoded slashes or backslashes), which
+ * servers disagree about: such a path is never covered.
+ */
+export function normalisePath(uri: string): string | null {
+  const raw = uri.split(/[?#]/)[0] || "/";
+  if (!raw.startsWith("/") || /\\|%2f|%5c|%00/i.test(raw)) return null;
+  const out: string[] = [];
+  for (const segment of raw.replace(/%2e/gi, ".").split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") out.pop();
+    else out.push(segment);
+  }
+  return `/${out.join("/")}`;
 }
 
 function covers(target: TargetDefinition | undefined, host: string, path: string): boolean {
@@ -73,12 +84,8 @@ function identityHeaders(user: { email: string; groups: string[] }, grant: { req
 export async function forwardAuth(original: OriginalRequest, identity: { credential?: string; sessionToken?: string }, now = new Date()): Promise<ForwardAuthAnswer> {
   const host = original.host.toLowerCase().replace(/:\d+$/, "");
   if (!host) return { status: 400, reason: "The proxy sent no X-Forwarded-Host." };
-  let path: string;
-  try {
-    path = pathOf(original.uri || "/");
-  } catch {
-    return { status: 400, reason: "X-Forwarded-Uri is not a path." };
-  }
+  const path = normalisePath(original.uri || "/");
+  if (path === null) return { status: 403, reason: "The path is ambiguous (backslashes or encoded slashes); no grant covers it." };
 
   if (identity.credential) {
     const verified = await verifyCredential(identity.credential, now);

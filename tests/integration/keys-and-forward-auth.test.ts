@@ -209,7 +209,7 @@ describe("forward-auth", () => {
     expect((await forward("scratch.test", "/reports", { token: scratchToken })).status).toBe(200);
     expect((await forward("scratch.test", "/reports/daily?x=1", { token: scratchToken })).status).toBe(200);
     expect((await forward("scratch.test:8443", "/reports/daily", { token: scratchToken })).status).toBe(200);
-    for (const uri of ["/admin", "/reportsx", "/reports/../admin", "/reports/%2e%2e/admin", "//reports/../admin"]) {
+    for (const uri of ["/admin", "/reportsx", "/reports/../admin", "/reports/%2e%2e/admin", "//reports/../admin", "/\\admin/reports", "/reports/..%2fadmin", "/reports%2F..%2Fadmin", "reports"]) {
       expect((await forward("scratch.test", uri, { token: scratchToken })).status, uri).toBe(403);
     }
     expect((await forward("payments.staging.test", "/", { token: scratchToken })).status).toBe(403);
@@ -232,6 +232,7 @@ describe("forward-auth", () => {
     expect(noGrant.status).toBe(403);
     expect(noGrant.text).toMatch(/bob@example.com has no active grant/);
     expect((await forward("payments.staging.test", "/", { cookie: "next-auth.session-token=ended" })).status).toBe(401);
+    expect((await forward("payments.staging.test", "/", { cookie: "next-auth.session-token=%E0%A4%A" })).status).toBe(401);
   });
 });
 
