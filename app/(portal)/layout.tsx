@@ -16,7 +16,7 @@ export default async function PortalLayout({ children }: { children: ReactNode }
   if (hasRole(who, "admin")) items.push({ href: "/admin", label: "Admin" });
   return (
     <div className="min-h-screen">
-      <header className="bg-slate-900">
+      <header className="bg-slate-900 print:hidden">
         <div className="mx-auto flex max-w-6xl items-center justify-between gap-6 px-6 py-3">
           <div className="flex shrink-0 items-center gap-6">
             <Link href="/" className="text-lg font-bold tracking-tight text-white">

@@ -12,7 +12,7 @@ export interface TimelineEvent {
   data: unknown;
 }
 
-const LABELS: Record<string, string> = {
+export const ACTION_LABELS: Record<string, string> = {
   "request.created": "Requested",
   "request.approval_recorded": "Approval recorded",
   "request.approved": "Approved",
@@ -39,10 +39,24 @@ const LABELS: Record<string, string> = {
   "auth.signed_in": "Signed in",
   "auth.signed_out": "Signed out",
   "auth.sessions_ended": "Sessions ended by an admin",
+  "token.created": "API token created",
+  "token.revoked": "API token revoked",
+  "service_identity.created": "Service identity created",
+  "service_identity.updated": "Service identity changed",
+  "key.rotated": "Signing key rotated",
+  "history.exported": "History exported",
+  "access_review.exported": "Access review downloaded",
 };
 
+/** Who acted, in words: Latchkey itself, or the identity and how (portal, personal token, service token). */
+export function actorLabel(e: { actorType: string; actorEmail: string | null }): string {
+  if (e.actorType === "system") return "Latchkey";
+  const via = e.actorType === "personal_token" ? " (personal token)" : e.actorType === "service_token" ? " (service token)" : "";
+  return `${e.actorEmail ?? "unknown"}${via}`;
+}
+
 export function actionLabel(action: string): string {
-  return LABELS[action] ?? action;
+  return ACTION_LABELS[action] ?? action;
 }
 
 function detail(data: unknown): string | null {
@@ -74,7 +88,7 @@ export function Timeline({ events }: { events: TimelineEvent[] }) {
             ) : null}
           </p>
           <p className="text-xs text-slate-500">
-            {formatTime(e.occurredAt)} · {e.actorType === "system" ? "Latchkey" : (e.actorEmail ?? e.actorType)}
+            {formatTime(e.occurredAt)} · {actorLabel(e)}
           </p>
           {detail(e.data) ? <p className="mt-0.5 text-sm text-slate-700">{detail(e.data)}</p> : null}
         </li>

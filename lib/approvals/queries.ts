@@ -152,31 +152,3 @@ async function stageViews(request: { requesterId: string; status: RequestStatus;
 }
 
 export type RequestView = Awaited<ReturnType<typeof getRequestView>>;
-
-export interface HistoryFilters {
-  actor?: string;
-  status?: RequestStatus;
-  action?: string;
-  from?: Date;
-  to?: Date;
-  /** Events older than this id (keyset pagination: stable while new events arrive). */
-  before?: bigint;
-  pageSize?: number;
-}
-
-export async function historyPage(filters: HistoryFilters) {
-  const pageSize = Math.min(filters.pageSize ?? 50, 200);
-  const where: Prisma.AuditEventWhereInput = {
-    ...(filters.actor ? { actorEmail: { contains: filters.actor.toLowerCase() } } : {}),
-    ...(filters.status ? { toStatus: filters.status } : {}),
-    ...(filters.action ? { action: filters.action } : {}),
-    ...(filters.from || filters.to ? { occurredAt: { ...(filters.from ? { gte: filters.from } : {}), ...(filters.to ? { lt: filters.to } : {}) } } : {}),
-    ...(filters.before ? { id: { lt: filters.before } } : {}),
-  };
-  const rows = await db.auditEvent.findMany({ where, orderBy: { id: "desc" }, take: pageSize + 1 });
-  const page = rows.slice(0, pageSize);
-  return {
-    events: page.map(plainEvent),
-    nextBefore: rows.length > pageSize ? page[page.length - 1]!.id.toString() : null,
-  };
-}

@@ -40,13 +40,14 @@ function noteOf(data: Record<string, unknown>): string | null {
  */
 export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
   const context = auditContext();
-  const [head] = await tx.$queryRaw<{ lastSeq: bigint; lastHash: string }[]>`SELECT "lastSeq", "lastHash" FROM "AuditChainHead" WHERE id = 1 FOR UPDATE`;
+  // The time comes from the database clock once the head is locked, so times rise with the chain (history turns dates into id ranges).
+  const [head] = await tx.$queryRaw<{ lastSeq: bigint; lastHash: string; now: Date }[]>`SELECT "lastSeq", "lastHash", clock_timestamp() AS now FROM "AuditChainHead" WHERE id = 1 FOR UPDATE`;
   if (!head) throw new Error("The audit chain has no head row: the database was not migrated.");
   const request = event.requestId ? await tx.accessRequest.findUnique({ where: { id: event.requestId }, select: { workflowId: true, targetId: true } }) : null;
   const data = (event.actor.tokenId ? { ...event.data, tokenId: event.actor.tokenId } : (event.data ?? {})) as Record<string, unknown>;
   const content: ChainedContent = {
     seq: head.lastSeq + 1n,
-    occurredAt: new Date(),
+    occurredAt: head.now,
     actorType: event.actor.type,
     actorId: event.actor.id ?? null,
     actorEmail: event.actor.email ?? null,

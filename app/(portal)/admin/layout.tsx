@@ -7,6 +7,7 @@ const TABS = [
   { href: "/admin/users", label: "Users" },
   { href: "/admin/services", label: "Service identities" },
   { href: "/admin/keys", label: "Signing keys" },
+  { href: "/admin/audit", label: "Audit chain" },
   { href: "/admin/notifications", label: "Notifications" },
   { href: "/admin/integrations", label: "Integrations" },
 ];

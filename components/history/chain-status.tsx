@@ -1,0 +1,26 @@
+import { lastVerification } from "@/lib/audit/verify";
+import { formatTime } from "../ui/format";
+
+/** The last walk of the audit chain, in words: intact up to an event, or broken at one. */
+export async function ChainStatus() {
+  const last = await lastVerification();
+  if (!last) {
+    return (
+      <p data-testid="chain-status" className="text-sm text-slate-600">
+        The audit chain has not been verified yet. It is verified daily; an admin can verify it now on Admin → Audit.
+      </p>
+    );
+  }
+  if (last.ok) {
+    return (
+      <p data-testid="chain-status" role="status" className="inline-block rounded-md border border-emerald-200 bg-emerald-50 px-3 py-1.5 text-sm text-emerald-900">
+        ✓ Audit chain intact: {last.eventsChecked} events verified up to #{last.lastSeq?.toString()} on {formatTime(last.finishedAt)}.
+      </p>
+    );
+  }
+  return (
+    <p data-testid="chain-status" role="alert" className="inline-block rounded-md border border-rose-300 bg-rose-50 px-3 py-1.5 text-sm font-medium text-rose-900">
+      ✗ Audit chain BROKEN at event #{last.firstBadSeq?.toString()} (verified {formatTime(last.finishedAt)}): {last.problem}
+    </p>
+  );
+}
