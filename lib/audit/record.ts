@@ -27,7 +27,7 @@ export interface AuditInput {
 }
 
 /** The free text of an event (justifications, comments, reasons), for text search. */
-function noteOf(data: Record<string, unknown>): string | null {
+export function noteOf(data: Record<string, unknown>): string | null {
   const parts = ["justification", "comment", "reason", "breakGlassReason"].map((k) => data[k]).filter((v): v is string => typeof v === "string" && v.length > 0);
   return parts.length ? parts.join("\n") : null;
 }
