@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { readFile } from "node:fs/promises";
 import pg from "pg";
 import type { Browser, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -176,7 +177,7 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await carol.goto("/history");
     await expect.poll(() => carol.getByTestId("history-row").count()).toBeGreaterThanOrEqual(8);
     await screenshot(carol, "13-carol-history");
-    await carol.fill("input[name=actor]", "bob@");
+    await carol.fill("input[name=actor]", "bob@example.com");
     await carol.getByRole("button", { name: "Filter" }).click();
     await carol.waitForURL(/actor=bob/);
     const bobRows = await carol.getByTestId("history-row").allTextContents();
@@ -372,3 +373,75 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'key.rotated' AND "actorEmail" = 'dave@example.com'`)).toHaveLength(1);
   });
 });
+
+describe("the auditor's history, timeline, exports and access review", () => {
+  it("Dave verifies the audit chain from the admin page", async () => {
+    await dave.getByRole("link", { name: "Audit chain" }).click();
+    await dave.waitForURL(/\/admin\/audit/);
+    await dave.getByRole("button", { name: "Verify now" }).click();
+    await expect.poll(() => dave.getByText(/^Intact: \d+ events checked\.$/).count()).toBe(1);
+    await expect.poll(() => dave.getByTestId("verification-row").count()).toBeGreaterThan(0);
+    await screenshot(dave, "34-dave-audit-chain");
+  });
+
+  it("Carol filters the history and opens a request's timeline", async () => {
+    await carol.goto("/history");
+    await expect.poll(() => carol.getByTestId("chain-status").textContent()).toMatch(/Audit chain intact: \d+ events verified/);
+    await carol.getByLabel("Actor").fill("alice@example.com");
+    await carol.getByLabel("Event").selectOption("request.created");
+    await carol.getByRole("button", { name: "Filter" }).click();
+    await carol.waitForURL(/actor=alice/);
+    const rows = carol.getByTestId("history-row");
+    await expect.poll(() => rows.count()).toBeGreaterThan(1);
+    for (const text of await rows.allTextContents()) expect(text).toMatch(/alice@example\.com.*Requested/);
+    await screenshot(carol, "35-carol-history-filtered");
+
+    await carol.goto("/history?q=migration");
+    await expect.poll(() => carol.getByTestId("history-row").count()).toBe(1);
+    expect(await carol.getByTestId("history-row").textContent()).toContain("Deploy from CI needs write for the migration");
+    await carol.getByTestId("history-row").getByRole("link", { name: /…$/ }).click();
+    await carol.waitForURL(/\/requests\//);
+    await expect.poll(() => carol.getByTestId("timeline-event").count()).toBeGreaterThan(0);
+    expect(await carol.getByTestId("timeline-label").first().textContent()).toBe("Requested");
+    await screenshot(carol, "36-carol-timeline");
+  });
+
+  it("Carol downloads an export of the filtered view and the access review", async () => {
+    await carol.goto("/history?actor=bob%40example.com");
+    const shown = await carol.getByTestId("history-row").count();
+    expect(shown).toBeGreaterThan(0);
+    const [csv] = await Promise.all([carol.waitForEvent("download"), carol.getByRole("link", { name: "Export CSV" }).click()]);
+    expect(csv.suggestedFilename()).toMatch(/^latchkey-history-.*\.csv$/);
+    const lines = (await readFile((await csv.path())!, "utf8")).trimEnd().split("\r\n");
+    expect(JSON.parse(lines[1]!.slice(2))).toMatchObject({ generatedBy: "carol@example.com", filters: { actor: "bob@example.com" }, chain: { ok: true } });
+    expect(lines.slice(3)).toHaveLength(shown);
+    for (const line of lines.slice(3)) expect(line).toContain("bob@example.com");
+
+    const [jsonl] = await Promise.all([carol.waitForEvent("download"), carol.getByRole("link", { name: "Export JSON Lines" }).click()]);
+    const records = (await readFile((await jsonl.path())!, "utf8")).trimEnd().split("\n").map((l) => JSON.parse(l));
+    expect(records[0]).toMatchObject({ type: "export" });
+    expect(records.slice(1)).toHaveLength(shown);
+
+    await carol.getByRole("link", { name: "Access review" }).click();
+    await carol.waitForURL(/\/history\/review/);
+    await expect.poll(() => carol.getByTestId("review-row").count()).toBeGreaterThan(0);
+    expect(await carol.getByRole("img", { name: /Grants active per day/ }).count()).toBe(1);
+    await screenshot(carol, "37-carol-access-review");
+    const [review] = await Promise.all([carol.waitForEvent("download"), carol.getByRole("link", { name: "Download CSV" }).click()]);
+    const reviewLines = (await readFile((await review.path())!, "utf8")).trimEnd().split("\r\n");
+    expect(reviewLines[0]).toBe("# Latchkey access review");
+    expect(reviewLines[2]!.startsWith("requestId,requester,")).toBe(true);
+    expect(reviewLines.slice(3).length).toBe(await carol.getByTestId("review-row").count());
+    expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action IN ('history.exported', 'access_review.exported') AND "actorEmail" = 'carol@example.com'`)).toHaveLength(3);
+  });
+
+  it("exports refuse people who are not auditors, and visitors", async () => {
+    expect((await alice.request.get("/api/history/export?format=csv")).status()).toBe(403);
+    expect((await alice.request.get("/api/history/review?from=2026-01-01&to=2026-01-31")).status()).toBe(403);
+    const anonymous = await fetch(`${baseUrl}/api/history/export?format=csv`);
+    expect(anonymous.status).toBe(401);
+    await alice.goto("/history");
+    expect(await alice.getByText("The audit history is open to auditors and admins only.").count()).toBe(1);
+  });
+});
+

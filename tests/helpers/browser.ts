@@ -21,7 +21,7 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 /** Real OIDC sign-in: Latchkey → local provider's login form → back to Latchkey. */
 export async function signIn(browser: Browser, baseUrl: string, email: string, shotPrefix?: string, landing = "/catalog"): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, baseURL: baseUrl });
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, baseURL: baseUrl, acceptDownloads: true });
   const page = await context.newPage();
   await page.goto(landing);
   await page.waitForURL(/\/signin/);

@@ -111,7 +111,7 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                 </td>
                 <td className="px-4 py-2 whitespace-nowrap">
                   {formatTime(g.activatedAt)}
-                  <div className="text-xs text-slate-500">to {g.endedAt ? formatTime(g.endedAt) : "still active"}</div>
+                  <div className="text-xs text-slate-500">{g.endedAt ? `to ${formatTime(g.endedAt)}` : "still active"}</div>
                 </td>
                 <td className="px-4 py-2 whitespace-nowrap">{formatDuration(g.lastedSeconds)}</td>
                 <td className="max-w-xs px-4 py-2 text-slate-700">{g.justification}</td>
