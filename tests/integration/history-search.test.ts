@@ -134,6 +134,23 @@ describe("exports", () => {
   });
 });
 
+describe("per-person view", () => {
+  it("shows what a person requested, decided and held", async () => {
+    const { personActivity } = await import("@/lib/audit/person");
+    const lee = (await personActivity("lee@example.com"))!;
+    expect(lee.requested).toEqual([]);
+    expect(lee.decided.map((d) => [d.request.id, d.decision])).toEqual([
+      [ids.rejected, "reject"],
+      [ids.production, "approve"],
+    ]);
+    const erin = (await personActivity("erin@example.com"))!;
+    expect(new Set(erin.requested.map((r) => r.id))).toEqual(requestsOf("rejected", "silent", "glass", "auto"));
+    expect(new Set(erin.held.map((r) => r.id))).toEqual(requestsOf("silent", "glass", "auto"));
+    expect(erin.events).toBe(all.filter((e) => e.actorEmail === "erin@example.com").length);
+    expect(await personActivity("nobody@example.com")).toBeNull();
+  });
+});
+
 describe("access review", () => {
   it("lists every grant active in the period with approvers, duration and flags", async () => {
     const { accessReview, reviewPeriodSchema } = await import("@/lib/audit/review");
