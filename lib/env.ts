@@ -44,6 +44,10 @@ const schema = z.object({
   LATCHKEY_PROXY_EMAIL_CLAIM: z.string().min(1).default("email"),
   LATCHKEY_PROXY_GROUPS_CLAIM: z.string().min(1).default("groups"),
   LATCHKEY_PROXY_ALGORITHMS: z.string().default("RS256,ES256"),
+  /** Rate limits per minute: API calls per token, API calls per address, sign-in attempts per address. */
+  LATCHKEY_RATE_LIMIT_TOKEN: z.coerce.number().int().min(1).default(300),
+  LATCHKEY_RATE_LIMIT_ADDRESS: z.coerce.number().int().min(1).default(1200),
+  LATCHKEY_RATE_LIMIT_SIGNIN: z.coerce.number().int().min(1).default(30),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -1,7 +1,9 @@
 import "server-only";
 import { z } from "zod";
 import { contextOf, withAuditContext } from "../audit/context";
+import { env } from "../env";
 import { DomainError } from "../errors";
+import { limitAddress, rateLimit } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
 import { authenticateToken, type Scope } from "./tokens";
 
@@ -33,12 +35,21 @@ function bearerOf(request: Request): string | null {
 
 /** Authenticates an API token from the Authorization header: the principal, or the 401 to answer. */
 export async function authenticate(request: Request): Promise<{ who: Principal } | { refusal: Response }> {
+  const limits = env();
+  const byAddress = await rateLimit(`api:addr:${limitAddress(request.headers)}`, limits.LATCHKEY_RATE_LIMIT_ADDRESS);
+  if (!byAddress.ok) return { refusal: tooMany(byAddress.retryAfter, "this address") };
   const bearer = bearerOf(request);
   const challenge = { "www-authenticate": 'Bearer realm="latchkey"' };
   if (!bearer) return { refusal: problem(401, "unauthenticated", "Send an API token: Authorization: Bearer <token>.", {}, challenge) };
   const result = await authenticateToken(bearer, clientAddress(request));
   if (!result.ok) return { refusal: problem(401, "unauthenticated", result.reason, {}, { "www-authenticate": 'Bearer realm="latchkey", error="invalid_token"' }) };
+  const byToken = await rateLimit(`api:token:${result.who.via!.tokenId}`, limits.LATCHKEY_RATE_LIMIT_TOKEN);
+  if (!byToken.ok) return { refusal: tooMany(byToken.retryAfter, "this token") };
   return { who: result.who };
+}
+
+function tooMany(retryAfter: number, what: string): Response {
+  return problem(429, "rate_limited", `Too many requests from ${what}; try again in ${retryAfter} s.`, {}, { "retry-after": String(retryAfter) });
 }
 
 async function readJson(request: Request): Promise<{ body: unknown } | { refusal: Response }> {

@@ -4,6 +4,7 @@ import { followQueued, notifyExpiring, performQueued, undoQueued } from "../appr
 import { withAuditContext } from "../audit/context";
 import { verifyAuditChain } from "../audit/verify";
 import { rotateSigningKeyIfDue } from "../credentials/keys";
+import { pruneRateLimits } from "../security/rate-limit";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
 
@@ -52,6 +53,7 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     const n = await sweepExpiredGrants();
     if (n > 0) console.log(`[worker] sweep expired ${n} grant(s) or request(s) whose job had gone missing`);
     await flush();
+    await pruneRateLimits();
     const rotated = await rotateSigningKeyIfDue();
     if (rotated) console.log(`[worker] rotated the signing key on schedule: new key ${rotated}`);
   });

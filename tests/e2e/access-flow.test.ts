@@ -1,5 +1,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import path from "node:path";
 import pg from "pg";
 import type { Browser, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -442,6 +444,192 @@ describe("the auditor's history, timeline, exports and access review", () => {
     expect(anonymous.status).toBe(401);
     await alice.goto("/history");
     expect(await alice.getByText("The audit history is open to auditors and admins only.").count()).toBe(1);
+  });
+});
+
+/**
+ * The security matrix: every page, every route and every server action, for a visitor
+ * without a session and for each role, including other people's objects. The rows are
+ * checked against the app/ folder and the build's server-action manifest, so a new route
+ * or action without a row fails the suite.
+ */
+describe("security matrix", () => {
+  type Who = "anonymous" | "alice" | "bob" | "carol" | "dave";
+  const WHO: Who[] = ["anonymous", "alice", "bob", "carol", "dave"];
+  let anonymous: Page;
+  const page = (who: Who): Page => ({ anonymous, alice, bob, carol, dave })[who];
+
+  function files(dir: string, name: string, found: string[] = []): string[] {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) files(full, name, found);
+      else if (entry.name === name) found.push(`/${path.relative("app", dir).split(path.sep).join("/")}`.replace(/\/\([^)]+\)/g, "").replace(/^\/$/, "") || "/");
+    }
+    return found;
+  }
+
+  let ids: { request: string; token: string; other: string };
+  const fill = (template: string) =>
+    template.replace("[id]", ids.request).replace("[workflowId]", "temporary-access").replace("[email]", encodeURIComponent("alice@example.com")).replace("[...nextauth]", "session") || "/";
+
+  beforeAll(async () => {
+    anonymous = await (await browser.newContext({ baseURL: baseUrl })).newPage();
+    const [token] = await query<{ id: string }>(`SELECT t.id FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u.email = 'alice@example.com' LIMIT 1`);
+    const [other] = await query<{ id: string }>(`SELECT r.id FROM "AccessRequest" r JOIN "User" u ON u.id = r."requesterId" WHERE u.email = 'alice@example.com' AND r.status = 'pending' LIMIT 1`);
+    ids = { request: requestId, token: token!.id, other: other!.id };
+  });
+
+  // What each caller sees on each page: "ok", "signin" (sent to sign in) or the refusal in words.
+  const ADMIN_ONLY = "Administration is open to admins only.";
+  const AUDIT_ONLY = /open to auditors and admins only/;
+  const PAGES: Record<string, Partial<Record<Who, "ok" | "signin" | string | RegExp>>> = {
+    "/": {},
+    "/signin": { anonymous: "ok" },
+    "/catalog": {},
+    "/catalog/[workflowId]": {},
+    "/requests": {},
+    "/requests/[id]": {},
+    "/approvals": { carol: "Your role does not include approving requests.", alice: "Your role does not include approving requests." },
+    "/history": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
+    "/history/review": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
+    "/history/people/[email]": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
+    "/settings/tokens": {},
+    "/admin": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    "/admin/users": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    "/admin/services": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    "/admin/keys": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    "/admin/audit": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    "/admin/notifications": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    "/admin/integrations": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+  };
+
+  it("every page: a visitor is sent to sign in; each role sees the page or a refusal in words", async () => {
+    expect(files("app", "page.tsx").sort()).toEqual(Object.keys(PAGES).sort());
+    for (const [template, rules] of Object.entries(PAGES)) {
+      for (const who of WHO) {
+        const expected = rules[who] ?? (who === "anonymous" ? "signin" : "ok");
+        const p = page(who);
+        const response = await p.goto(fill(template));
+        const cell = `${who} ${template}`;
+        if (expected === "signin") {
+          expect(p.url(), cell).toContain("/signin?callbackUrl=");
+          continue;
+        }
+        expect(response?.status(), cell).toBe(200);
+        const text = await p.locator("main").first().textContent();
+        if (expected === "ok") {
+          expect(p.url(), cell).not.toContain("/signin?callbackUrl");
+          expect(text, cell).not.toMatch(/open to (admins|auditors)|does not include approving/);
+        } else expect(text, cell).toMatch(expected);
+      }
+    }
+  });
+
+  // HTTP status per caller (sessions as cookies; the API answers only to bearer tokens).
+  type Route = { method: "GET" | "POST"; query?: string; status: Partial<Record<Who, number>> & { default: number } };
+  const ROUTES: Record<string, Route> = {
+    "/api/health": { method: "GET", status: { default: 200 } },
+    "/.well-known/jwks.json": { method: "GET", status: { default: 200 } },
+    "/api/auth/[...nextauth]": { method: "GET", status: { default: 200 } },
+    "/api/v1/openapi.json": { method: "GET", status: { default: 200 } },
+    "/api/inbox": { method: "GET", status: { default: 403, anonymous: 401, bob: 200, dave: 200 } },
+    "/api/history/export": { method: "GET", query: "format=jsonl", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
+    "/api/history/review": { method: "GET", query: "from=2026-11-01&to=2026-11-30", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
+    "/api/forward-auth": { method: "GET", status: { default: 403 } },
+    "/api/oauth/introspect": { method: "POST", status: { default: 401 } },
+    "/api/v1/me": { method: "GET", status: { default: 401 } },
+    "/api/v1/workflows": { method: "GET", status: { default: 401 } },
+    "/api/v1/approvals": { method: "GET", status: { default: 401 } },
+    "/api/v1/requests": { method: "POST", status: { default: 401 } },
+    "/api/v1/requests/[id]": { method: "GET", status: { default: 401 } },
+    "/api/v1/requests/[id]/approve": { method: "POST", status: { default: 401 } },
+    "/api/v1/requests/[id]/reject": { method: "POST", status: { default: 401 } },
+    "/api/v1/requests/[id]/cancel": { method: "POST", status: { default: 401 } },
+    "/api/v1/requests/[id]/credential": { method: "POST", status: { default: 401 } },
+  };
+
+  it("every route: the status for a visitor and for each role's session", async () => {
+    expect(files("app", "route.ts").sort()).toEqual(Object.keys(ROUTES).sort());
+    for (const [template, route] of Object.entries(ROUTES)) {
+      for (const who of WHO) {
+        const url = `${fill(template)}${route.query ? `?${route.query}` : ""}`;
+        const request = page(who).context().request;
+        const response = route.method === "GET" ? await request.get(url, { maxRedirects: 0 }) : await request.post(url, { data: "{}", headers: { "content-type": "application/json" }, maxRedirects: 0 });
+        expect(response.status(), `${who} ${route.method} ${template}`).toBe(route.status[who] ?? route.status.default);
+        expect(await response.text(), `${who} ${template}`).not.toMatch(/at \S+ \(\/|node_modules/);
+      }
+    }
+  });
+
+  // Each server action, called by hand as each caller: the result code, or "skip" where success would change the story's data.
+  type Cell = "ok" | "unauthenticated" | "forbidden" | "invalid" | "not_found" | "conflict" | "skip";
+  const ACTIONS: Record<string, { input: () => unknown; expect: Record<Who, Cell> }> = {
+    createRequestAction: { input: () => ({ workflowId: "temporary-access", input: {} }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "forbidden", dave: "invalid" } },
+    breakGlassAction: { input: () => ({ workflowId: "temporary-access", input: {}, reason: "" }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "forbidden", dave: "invalid" } },
+    reviewBreakGlassAction: { input: () => ({ requestId: ids.request, comment: "ok" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "conflict", carol: "forbidden", dave: "conflict" } },
+    decideAction: { input: () => ({ requestId: ids.other, decision: "approve", comment: "matrix" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "skip", carol: "forbidden", dave: "skip" } },
+    extendAction: { input: () => ({ requestId: ids.request, durationMinutes: 30, justification: "matrix check of extension" }), expect: { anonymous: "unauthenticated", alice: "conflict", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
+    revokeAction: { input: () => ({ requestId: ids.request, reason: "matrix" }), expect: { anonymous: "unauthenticated", alice: "ok", bob: "forbidden", carol: "forbidden", dave: "ok" } },
+    cancelAction: { input: () => ({ requestId: ids.other }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
+    revealCredentialAction: { input: () => ({ requestId: ids.request }), expect: { anonymous: "unauthenticated", alice: "conflict", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
+    createPersonalTokenAction: { input: () => ({ name: "", scopes: [], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" } },
+    revokeTokenAction: { input: () => ({ tokenId: ids.token }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "not_found", carol: "not_found", dave: "skip" } },
+    createServiceAction: { input: () => ({ name: "", description: "", groups: [], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
+    updateServiceAction: { input: () => ({ serviceId: "no-such-service", groups: ["engineering"], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
+    createServiceTokenAction: { input: () => ({ serviceId: "no-such-service", name: "x", scopes: ["requests:read"], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
+    rotateKeyAction: { input: () => ({ reason: "" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
+    endSessionsAction: { input: () => ({ userId: "no-such-user" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
+    verifyChainAction: { input: () => ({}), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "ok", dave: "ok" } },
+  };
+
+  it("every server action: refused without a session, by role, and on other people's objects", async () => {
+    const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string; workers: Record<string, unknown> }> };
+    const actions = Object.entries(manifest.node).map(([id, a]) => ({ id, name: a.exportedName, page: Object.keys(a.workers)[0]!.replace(/^app/, "").replace(/\/page$/, "").replace(/\/\([^)]+\)/g, "") }));
+    expect(actions.map((a) => a.name).sort()).toEqual(Object.keys(ACTIONS).sort());
+    const before = await query<{ n: string }>(`SELECT count(*)::text AS n FROM "Approval"`);
+    for (const action of actions) {
+      for (const who of WHO) {
+        const expected = ACTIONS[action.name]!.expect[who];
+        if (expected === "skip") continue;
+        const response = await page(who).context().request.post(fill(action.page) || "/", {
+          headers: { "next-action": action.id, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: baseUrl },
+          data: JSON.stringify([ACTIONS[action.name]!.input()]),
+          maxRedirects: 0,
+        });
+        const body = await response.text();
+        const match = body.match(/"ok":(true|false)(?:,"code":"(\w+)")?/);
+        const got = match ? (match[1] === "true" ? "ok" : match[2]) : `HTTP ${response.status()}`;
+        expect(got, `${who} ${action.name}`).toBe(expected);
+        expect(body, `${who} ${action.name}`).not.toMatch(/node_modules|at async/);
+      }
+    }
+    expect(await query<{ n: string }>(`SELECT count(*)::text AS n FROM "Approval"`)).toEqual(before);
+  });
+
+  it("server actions from another origin are refused, and pages carry the security headers", async () => {
+    const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+    const [rotate] = Object.entries(manifest.node).find(([, a]) => a.exportedName === "rotateKeyAction")!;
+    const keysBefore = await query(`SELECT kid FROM "SigningKey"`);
+    const forged = await dave.context().request.post("/admin/keys", {
+      headers: { "next-action": rotate, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: "https://evil.example.com" },
+      data: JSON.stringify([{ reason: "cross-site" }]),
+      maxRedirects: 0,
+    });
+    expect(forged.status()).toBeGreaterThanOrEqual(400);
+    expect(await query(`SELECT kid FROM "SigningKey"`)).toEqual(keysBefore);
+
+    const pageResponse = await dave.context().request.get("/admin/keys");
+    const h = pageResponse.headers();
+    expect(h["content-security-policy"]).toMatch(/script-src 'self' 'nonce-[\w+/=]+' 'strict-dynamic'/);
+    expect(h["content-security-policy"]).toContain("frame-ancestors 'none'");
+    expect(h["x-frame-options"]).toBe("DENY");
+    expect(h["x-content-type-options"]).toBe("nosniff");
+    expect(h["referrer-policy"]).toBe("no-referrer");
+    const nonce = h["content-security-policy"]!.match(/'nonce-([^']+)'/)![1]!;
+    expect(await pageResponse.text()).toContain(`nonce="${nonce}"`);
+    const api = (await dave.context().request.get("/api/health")).headers();
+    expect(api["content-security-policy"]).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(api["x-content-type-options"]).toBe("nosniff");
   });
 });
 

@@ -3,6 +3,7 @@ import type { NextRequest } from "next/server";
 import { contextOf, withAuditContext } from "@/lib/audit/context";
 import { authOptions } from "@/lib/auth/options";
 import { env } from "@/lib/env";
+import { limitAddress, rateLimit } from "@/lib/security/rate-limit";
 
 // Options are built per request so configuration is read at run time, not at build time.
 type Ctx = { params: Promise<{ nextauth: string[] }> };
@@ -10,6 +11,11 @@ type Ctx = { params: Promise<{ nextauth: string[] }> };
 async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   // Behind a trusted identity-aware proxy Latchkey runs no sign-in of its own.
   if (env().LATCHKEY_AUTH_MODE === "trusted-proxy") return Response.json({ error: "Sign-in is handled by the identity-aware proxy in front of Latchkey." }, { status: 404 });
+  // Starting a sign-in and coming back from the IdP are limited per address.
+  if (/^\/api\/auth\/(signin|callback)\//.test(req.nextUrl.pathname)) {
+    const limit = await rateLimit(`signin:addr:${limitAddress(req.headers)}`, env().LATCHKEY_RATE_LIMIT_SIGNIN);
+    if (!limit.ok) return new Response(`Too many sign-in attempts from this address; try again in ${limit.retryAfter} s.\n`, { status: 429, headers: { "retry-after": String(limit.retryAfter), "content-type": "text/plain; charset=utf-8" } });
+  }
   // Sign-in and sign-out events carry the caller's address and user agent.
   return withAuditContext(contextOf(req.headers, `auth:${req.nextUrl.pathname.replace(/^\/api\/auth\//, "")}`), () => NextAuth(req as never, ctx as never, authOptions()) as Promise<Response>);
 }
