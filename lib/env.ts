@@ -48,6 +48,8 @@ const schema = z.object({
   LATCHKEY_RATE_LIMIT_TOKEN: z.coerce.number().int().min(1).default(300),
   LATCHKEY_RATE_LIMIT_ADDRESS: z.coerce.number().int().min(1).default(1200),
   LATCHKEY_RATE_LIMIT_SIGNIN: z.coerce.number().int().min(1).default(30),
+  /** Bearer token Prometheus sends to /api/metrics; metrics are off while it is unset. */
+  LATCHKEY_METRICS_TOKEN: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
 });
 
 export type Env = z.infer<typeof schema>;

@@ -85,7 +85,8 @@ async function main() {
   if (process.env.LATCHKEY_WORKER !== "off") {
     const { startWorker } = await import("../lib/jobs/worker");
     const boss = await startWorker(process.env.DATABASE_URL);
-    cleanups.unshift(() => boss.stop({ graceful: true, timeout: 5000 }));
+    // Graceful: jobs in flight (an execution, a revocation) finish before the worker stops.
+    cleanups.unshift(() => boss.stop({ graceful: true, wait: true, timeout: 30_000 }));
     log("worker started (grant expiry)");
   }
 
@@ -120,7 +121,13 @@ let stopping = false;
 async function shutdown(code: number) {
   if (stopping) return;
   stopping = true;
-  web?.kill("SIGTERM");
+  log("shutting down: finishing requests and jobs in flight");
+  // next start finishes the requests it is serving on SIGTERM; give it up to 30 s.
+  if (web && web.exitCode === null) {
+    const exited = new Promise((resolve) => web!.once("exit", resolve));
+    web.kill("SIGTERM");
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+  }
   for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   process.exit(code);
 }

@@ -4,6 +4,7 @@ import type { z } from "zod";
 import { contextOf, withAuditContext, type AuditContext } from "../audit/context";
 import { currentPrincipal } from "../auth/session";
 import { DomainError, type Result } from "../errors";
+import { logger } from "../log";
 import type { Principal } from "../policy/evaluate";
 import type { Role } from "../policy/schema";
 
@@ -42,7 +43,7 @@ export function toFailure(error: unknown, context: Record<string, string>): Resu
   if (error instanceof DomainError) {
     return { ok: false, code: error.code, error: error.message, fieldErrors: error.fieldErrors };
   }
-  console.error("[action] unexpected failure", context, error);
+  logger("action").error("unexpected failure", { ...context, error });
   return { ok: false, code: "internal", error: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening." };
 }
 

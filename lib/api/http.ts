@@ -3,6 +3,7 @@ import { z } from "zod";
 import { contextOf, withAuditContext } from "../audit/context";
 import { env } from "../env";
 import { DomainError } from "../errors";
+import { logger } from "../log";
 import { limitAddress, rateLimit } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
 import { authenticateToken, type Scope } from "./tokens";
@@ -105,7 +106,7 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
       if (error instanceof DomainError) {
         return problem(STATUS[error.code], error.code, error.message, error.fieldErrors ? { fields: error.fieldErrors } : {});
       }
-      console.error("[api] unexpected failure", { route: definition.name, identity: who.email, token: who.via?.tokenId }, error);
+      logger("api").error("unexpected failure", { route: definition.name, identity: who.email, tokenRef: who.via?.tokenId, error });
       return problem(500, "internal", "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.");
     }
   };

@@ -3,6 +3,7 @@ import { recordEvent, SYSTEM, type Actor } from "../audit/record";
 import { sealSecret, unsealSecret, unsealToken } from "../credentials/keys";
 import { db, type Tx } from "../db";
 import { env } from "../env";
+import { logger } from "../log";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { QUEUES, sender, type ExpireGrantJob, type ExpirePendingJob } from "../jobs/queue";
 import { policy } from "../policy/current";
@@ -299,7 +300,7 @@ async function schedule(queue: string, job: ExpireGrantJob | ExpirePendingJob, a
     const boss = await sender(env().DATABASE_URL);
     await boss.send(queue, job, { startAfter: at, singletonKey: job.requestId });
   } catch (error) {
-    console.error(`[engine] could not schedule ${queue} for ${job.requestId}; the sweep will catch it:`, (error as Error).message);
+    logger("engine").warn("could not schedule a job; the sweep will catch it", { queue, requestId: job.requestId, error: (error as Error).message });
   }
 }
 

@@ -2,6 +2,7 @@ import "server-only";
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from "jose";
 import { recordEvent } from "../audit/record";
 import { db } from "../db";
+import { logger } from "../log";
 import { ConfigError, env, type Env } from "../env";
 import { rolesForGroups, type Principal } from "../policy/evaluate";
 import { policy } from "../policy/current";
@@ -137,7 +138,7 @@ function refusal(error: unknown, s: ProxySettings): string {
   if (error instanceof errors.JWKSNoMatchingKey) return `The proxy's assertion is signed with a key that is not published at ${s.jwksUrl}.`;
   if (error instanceof errors.JWSSignatureVerificationFailed) return `The proxy's assertion has a signature that does not match the keys published at ${s.jwksUrl}.`;
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return `The ${s.header} header does not hold a signed token.`;
-  console.error("[auth] could not verify the proxy's assertion", { jwksUrl: s.jwksUrl }, error);
+  logger("auth").error("could not verify the proxy's assertion", { jwksUrl: s.jwksUrl, error });
   return `Latchkey could not check the proxy's assertion: its keys at ${s.jwksUrl} could not be fetched. Try again in a moment.`;
 }
 

@@ -1,4 +1,5 @@
 import PgBoss from "pg-boss";
+import { logger } from "../log";
 
 /** Queues Latchkey runs on pg-boss (Postgres-backed, shared safely by several instances). */
 export const QUEUES = {
@@ -41,7 +42,7 @@ export function createBoss(connectionString: string, options: { worker: boolean 
     migrate: true,
     max: 4,
   });
-  boss.on("error", (error) => console.error("[queue] pg-boss error:", error.message));
+  boss.on("error", (error) => logger("queue").error("pg-boss error", { error: error.message }));
   return boss;
 }
 

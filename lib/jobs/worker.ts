@@ -2,6 +2,9 @@ import type PgBoss from "pg-boss";
 import { expireGrant, expirePending, sweepExpiredGrants } from "../approvals/engine";
 import { followQueued, notifyExpiring, performQueued, undoQueued } from "../approvals/engine";
 import { withAuditContext } from "../audit/context";
+import { logger } from "../log";
+
+const log = logger("worker");
 import { verifyAuditChain } from "../audit/verify";
 import { rotateSigningKeyIfDue } from "../credentials/keys";
 import { pruneRateLimits } from "../security/rate-limit";
@@ -51,16 +54,16 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
   });
   await boss.work(QUEUES.sweepExpired, { pollingIntervalSeconds: 5 }, async () => {
     const n = await sweepExpiredGrants();
-    if (n > 0) console.log(`[worker] sweep expired ${n} grant(s) or request(s) whose job had gone missing`);
+    if (n > 0) log.info("sweep expired grants or requests whose job had gone missing", { count: n });
     await flush();
     await pruneRateLimits();
     const rotated = await rotateSigningKeyIfDue();
-    if (rotated) console.log(`[worker] rotated the signing key on schedule: new key ${rotated}`);
+    if (rotated) log.info("rotated the signing key on schedule", { kid: rotated });
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
   await boss.work(QUEUES.auditVerify, { pollingIntervalSeconds: 30 }, async () => {
     const result = await verifyAuditChain("scheduled");
-    if (!result.ok) console.error(`[worker] the audit chain is broken at event ${result.firstBadSeq}: ${result.problem}`);
+    if (!result.ok) log.error("the audit chain is broken", { firstBadSeq: String(result.firstBadSeq), problem: result.problem });
   });
   await boss.schedule(QUEUES.auditVerify, "17 3 * * *");
   // Catch up at once on anything that fell due while no worker was running.

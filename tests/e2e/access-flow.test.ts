@@ -529,6 +529,8 @@ describe("security matrix", () => {
   type Route = { method: "GET" | "POST"; query?: string; status: Partial<Record<Who, number>> & { default: number } };
   const ROUTES: Record<string, Route> = {
     "/api/health": { method: "GET", status: { default: 200 } },
+    "/api/ready": { method: "GET", status: { default: 200 } },
+    "/api/metrics": { method: "GET", status: { default: 403 } },
     "/.well-known/jwks.json": { method: "GET", status: { default: 200 } },
     "/api/auth/[...nextauth]": { method: "GET", status: { default: 200 } },
     "/api/v1/openapi.json": { method: "GET", status: { default: 200 } },
