@@ -1,4 +1,5 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -444,6 +445,32 @@ describe("the auditor's history, timeline, exports and access review", () => {
     expect(anonymous.status).toBe(401);
     await alice.goto("/history");
     expect(await alice.getByText("The audit history is open to auditors and admins only.").count()).toBe(1);
+  });
+});
+
+describe("hostile text is rendered inert", () => {
+  it("HTML and script in a justification show as text to the approver and the auditor", async () => {
+    const secret = `lkp_${"h".repeat(43)}`;
+    const [alice_] = await query<{ id: string }>(`SELECT id FROM "User" WHERE email = 'alice@example.com'`);
+    await query(
+      `INSERT INTO "ApiToken" (id, kind, name, prefix, "tokenHash", "userId", scopes, "expiresAt", "createdById") VALUES ('xss-token', 'personal', 'xss', 'lkp_hhhhhhhh', $1, $2, '{requests:write}', now() + interval '1 day', $2)`,
+      [createHash("sha256").update(secret).digest("hex"), alice_!.id],
+    );
+    const hostile = `<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> \u202Eevil ${"<b>bold</b>"}`;
+    const made = await fetch(`${baseUrl}/api/v1/requests`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+      body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "read", durationMinutes: 30, justification: hostile } }),
+    });
+    expect(made.status).toBe(201);
+    const { id } = (await made.json()) as { id: string };
+    for (const [viewer, url] of [[bob, `/requests/${id}`], [carol, `/history?actor=alice%40example.com&action=request.created`], [carol, `/requests/${id}`], [carol, `/history/people/alice%40example.com`]] as const) {
+      await viewer.goto(url);
+      await expect.poll(() => viewer.locator("main").textContent(), { timeout: 10_000 }).toContain("<script>window.__pwned=1</script>");
+      expect(await viewer.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), url).toBeUndefined();
+      expect(await viewer.locator("main b").filter({ hasText: "bold" }).count(), url).toBe(0);
+    }
+    await screenshot(bob, "38-bob-request-hostile-text");
   });
 });
 

@@ -1,0 +1,127 @@
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+import { startApiServer } from "../helpers/api-server";
+
+/**
+ * Hostile input against the API: random and malformed bodies, wrong content types,
+ * duplicate parameters, oversized and Unicode-tricky values. Whatever comes in, the
+ * answer is never a 500 or a stack trace, and a refused call changes nothing.
+ */
+
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let api: Awaited<ReturnType<typeof startApiServer>>;
+let token: string;
+let requestId: string;
+
+beforeAll(async () => {
+  fx = await engineFixture({ LATCHKEY_RATE_LIMIT_TOKEN: "100000", LATCHKEY_RATE_LIMIT_ADDRESS: "100000" });
+  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const engine = await import("@/lib/approvals/engine");
+  const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+  await fx.user("alice@example.com", ["engineering"]);
+  token = (await createPersonalToken(bob, { name: "fuzz", scopes: ["requests:read", "requests:write", "credentials:read", "approvals:write"], expiresInDays: 1 })).secret;
+  requestId = (await engine.createRequest(bob, "temporary-access", validInput())).id;
+  api = await startApiServer();
+});
+afterAll(async () => {
+  await api?.close();
+  await fx?.close();
+});
+
+async function state() {
+  const [requests, approvals, tokens, events] = await Promise.all([fx.db.accessRequest.count(), fx.db.approval.count(), fx.db.apiToken.count(), fx.db.auditEvent.count()]);
+  return { requests, approvals, tokens, events };
+}
+
+const TRICKY = fc.constantFrom(
+  "\u202Egnp.exe",
+  "a\u0000b",
+  "<script>alert(1)</script>",
+  "\uFEFFadmin",
+  "Ａｌｉｃｅ",
+  "e\u0301",
+  "🙂".repeat(50),
+  "x".repeat(70_000),
+  "'; DROP TABLE \"AccessRequest\"; --",
+  "{{constructor.constructor('return process')()}}",
+  "__proto__",
+);
+const value = fc.oneof(fc.jsonValue(), TRICKY, fc.string(), fc.integer(), fc.double(), fc.constant(null));
+const body = fc.oneof(
+  fc.record({ workflowId: fc.oneof(fc.constant("temporary-access"), TRICKY, fc.string()), input: fc.dictionary(fc.oneof(fc.constantFrom("targetId", "role", "durationMinutes", "justification", "__proto__", "constructor"), fc.string()), value) }, { requiredKeys: [] }),
+  fc.record({ comment: value }, { requiredKeys: [] }),
+  fc.jsonValue(),
+);
+const raw = fc.oneof(
+  body.map((b) => JSON.stringify(b)),
+  fc.string(),
+  fc.constantFrom("{", "[", "null", "\"x\"", "{\"workflowId\":", "\u0000", "{\"input\":{\"targetId\":1e309}}"),
+);
+const route = fc.constantFrom(
+  ["POST", "/api/v1/requests"],
+  ["GET", "/api/v1/requests"],
+  ["GET", "/api/v1/requests/ID"],
+  ["POST", "/api/v1/requests/ID/approve"],
+  ["POST", "/api/v1/requests/ID/reject"],
+  ["POST", "/api/v1/requests/ID/cancel"],
+  ["POST", "/api/v1/requests/ID/credential"],
+  ["GET", "/api/v1/workflows"],
+  ["POST", "/api/oauth/introspect"],
+  ["GET", "/api/forward-auth"],
+);
+const contentType = fc.constantFrom("application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/json\r\nx-evil: 1");
+const id = fc.oneof(fc.constant("REQ"), fc.string({ maxLength: 30 }), fc.constantFrom("..%2f..%2fetc%2fpasswd", "%00", "' OR 1=1 --", "9".repeat(400)));
+
+describe("the API under hostile input", () => {
+  it("never answers 500 or shows a stack trace, and a refused call changes nothing", async () => {
+    await fc.assert(
+      fc.asyncProperty(route, raw, contentType, id, fc.boolean(), async ([method, path], payload, type, rawId, withToken) => {
+        const target = path!.replace("ID", rawId === "REQ" ? requestId : encodeURIComponent(rawId));
+        const before = await state();
+        let response: Response;
+        try {
+          response = await fetch(`${api.url}${target}?workflowId=a&workflowId=b`, {
+            method,
+            headers: { ...(withToken ? { authorization: `Bearer ${token}` } : {}), ...(type && !/[\r\n]/.test(type) ? { "content-type": type } : {}) },
+            body: method === "POST" ? payload : undefined,
+          });
+        } catch {
+          return; // the client refused to send it (e.g. a header with a newline): nothing reached the server
+        }
+        const text = await response.text();
+        expect(response.status, `${method} ${target}: ${text.slice(0, 200)}`).toBeLessThan(500);
+        expect(text).not.toMatch(/\n\s+at |node_modules|PrismaClient|prisma\.|SELECT |INSERT /);
+        if (response.status >= 400) expect(await state()).toEqual(before);
+      }),
+      { numRuns: 250 },
+    );
+  });
+
+  it("refuses bodies over the limit before parsing them", async () => {
+    const before = await state();
+    const response = await fetch(`${api.url}/api/v1/requests`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ workflowId: "temporary-access", input: { justification: "x".repeat(2_000_000) } }),
+    });
+    expect(response.status).toBe(413);
+    expect(await state()).toEqual(before);
+  });
+});
+
+describe("every workflow's input schema under random input", () => {
+  it("validates or refuses with field messages, never throws anything else", async () => {
+    const { listWorkflows } = await import("@/lib/workflows/registry");
+    for (const workflow of listWorkflows()) {
+      fc.assert(
+        fc.property(fc.dictionary(fc.oneof(fc.constantFrom("targetId", "role", "durationMinutes", "justification", "runConf", "dagRunId", "__proto__"), fc.string()), value), (input) => {
+          const parsed = workflow.inputSchema.safeParse(input);
+          if (!parsed.success) for (const issue of parsed.error.issues) expect(typeof issue.message).toBe("string");
+          expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+        }),
+        { numRuns: 300 },
+      );
+    }
+  });
+});
