@@ -662,3 +662,19 @@ describe("security matrix", () => {
   });
 });
 
+describe("logs", () => {
+  it("the portal's output over the whole run holds no secret, token, credential or password", async () => {
+    // Give the server a moment to flush what it printed for the last requests.
+    await new Promise((r) => setTimeout(r, 500));
+    const log = await readFile(inject("portalLog"), "utf8");
+    expect(log).toContain("Latchkey is running");
+    for (const secret of inject("portalSecrets")) expect(log.includes(secret), "a configured secret").toBe(false);
+    expect(log).not.toMatch(/lk[ps]_[\w-]{43}/);
+    expect(log).not.toMatch(/eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}/);
+    expect(log).not.toMatch(/BEGIN (RSA )?PRIVATE KEY|"d":"[\w-]{20,}/);
+    expect(log).not.toMatch(/next-auth\.session-token=\w/);
+    const [revealed] = await query<{ count: string }>(`SELECT count(*)::text AS count FROM "Credential" WHERE "revealedAt" IS NOT NULL`);
+    expect(Number(revealed!.count)).toBeGreaterThan(0);
+  });
+});
+

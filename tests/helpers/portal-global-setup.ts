@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -18,6 +18,10 @@ declare module "vitest" {
   export interface ProvidedContext {
     baseUrl: string;
     e2eDatabaseUrl: string;
+    /** Everything the portal printed, for the test that scans it for secrets. */
+    portalLog: string;
+    /** The secrets the portal was started with; none may ever appear in its output. */
+    portalSecrets: string[];
   }
 }
 
@@ -44,6 +48,14 @@ async function start(project: TestProject) {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "latchkey-e2e-"));
   const baseUrl = `http://localhost:${port}`;
 
+  const secrets = {
+    NEXTAUTH_SECRET: randomBytes(32).toString("base64url"),
+    LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    OIDC_CLIENT_SECRET: randomBytes(16).toString("hex"),
+  };
+  const logFile = path.join(root, "tests/.artifacts/portal.log");
+  mkdirSync(path.dirname(logFile), { recursive: true });
+  const log = createWriteStream(logFile);
   const server = spawn(path.join(root, "node_modules/.bin/tsx"), ["scripts/serve.ts", "--prod"], {
     cwd: root,
     detached: true,
@@ -57,9 +69,7 @@ async function start(project: TestProject) {
       LATCHKEY_DATA_DIR: dataDir,
       DATABASE_URL: databaseUrl.toString(),
       NEXTAUTH_URL: baseUrl,
-      NEXTAUTH_SECRET: randomBytes(32).toString("base64url"),
-      LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-      OIDC_CLIENT_SECRET: randomBytes(16).toString("hex"),
+      ...secrets,
       OIDC_ISSUER: "",
     },
   });
@@ -68,6 +78,7 @@ async function start(project: TestProject) {
     const onData = (chunk: Buffer) => {
       const text = chunk.toString();
       output.push(text);
+      log.write(text);
       if (process.env.LATCHKEY_E2E_VERBOSE) process.stdout.write(text);
       if (text.includes("Latchkey is running")) resolve();
     };
@@ -80,6 +91,8 @@ async function start(project: TestProject) {
 
   project.provide("baseUrl", baseUrl);
   project.provide("e2eDatabaseUrl", databaseUrl.toString());
+  project.provide("portalLog", logFile);
+  project.provide("portalSecrets", Object.values(secrets));
 
   return async () => {
     try {
