@@ -1,0 +1,121 @@
+import { z } from "zod";
+import type PgBoss from "pg-boss";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture } from "../helpers/engine-fixture";
+import type { Principal } from "@/lib/policy/evaluate";
+
+/**
+ * Faults: two workers on one database, an outside system that is slow or fails, and a
+ * portal that was down while grants ran out. The outside system here records every call
+ * in a table of the test database, so double executions and double revocations show.
+ */
+
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let engine: typeof import("@/lib/approvals/engine");
+let alice: Principal;
+let bob: Principal;
+const workers: PgBoss[] = [];
+let failuresLeft = 0;
+
+const input = (n: number) => ({ targetId: "scratch", durationMinutes: 1, justification: `fault drill number ${n}` });
+
+beforeAll(async () => {
+  fx = await engineFixture();
+  engine = await import("@/lib/approvals/engine");
+  await fx.db.$executeRawUnsafe(`CREATE TABLE outside_calls (request_id text NOT NULL, kind text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
+  const { registerWorkflow } = await import("@/lib/workflows/registry");
+  registerWorkflow({
+    id: "fault-grant",
+    title: "Fault drill grant",
+    description: "A grant on an outside system that records each call",
+    category: "Test",
+    risk: "low",
+    lasting: true,
+    inputSchema: z.object({ targetId: z.string(), durationMinutes: z.number().int(), justification: z.string().min(10) }).strict() as never,
+    async execute() {
+      return { audit: { queued: "yes" } };
+    },
+    async revoke() {},
+    async perform({ request }) {
+      // Slow, and failing now and then, like a real outside system.
+      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+      if (failuresLeft > 0) {
+        failuresLeft -= 1;
+        throw new Error("outside system answered 503");
+      }
+      await fx.db.$executeRaw`INSERT INTO outside_calls (request_id, kind) VALUES (${request.id}, 'perform')`;
+      return { audit: { opened: request.id } };
+    },
+    async undo({ request }) {
+      await fx.db.$executeRaw`INSERT INTO outside_calls (request_id, kind) VALUES (${request.id}, 'undo')`;
+    },
+  });
+  alice = await fx.user("alice@example.com", ["engineering"]);
+  bob = await fx.user("bob@example.com", ["engineering-leads"]);
+});
+afterAll(async () => {
+  for (const w of workers) await w.stop({ graceful: false, wait: true }).catch(() => undefined);
+  await fx?.close();
+});
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < timeoutMs) {
+    if (await check()) return Date.now() - start;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+}
+
+const calls = async (kind: string) => fx.db.$queryRaw<{ request_id: string; n: number }[]>`SELECT request_id, count(*)::int AS n FROM outside_calls WHERE kind = ${kind} GROUP BY request_id`;
+
+describe("two workers on one database", () => {
+  it("carry out each approved request exactly once and undo each exactly once, with retries after failures", async () => {
+    const { startWorker } = await import("@/lib/jobs/worker");
+    workers.push(await startWorker(fx.url, { pollingIntervalSeconds: 0.5 }), await startWorker(fx.url, { pollingIntervalSeconds: 0.5 }));
+    failuresLeft = 4;
+    const requests = await Promise.all(Array.from({ length: 12 }, (_, n) => engine.createRequest(alice, "fault-grant", input(n))));
+    // Approvers race as well: two decide each request at once; one wins, the other is told it is decided.
+    const lee = await fx.user("lee@example.com", ["engineering-leads"]);
+    await Promise.all(requests.flatMap((r) => [engine.decide(bob, { requestId: r.id, decision: "approve", comment: "go" }), engine.decide(lee, { requestId: r.id, decision: "approve", comment: "go" })].map((p) => p.catch((e) => e))));
+    const ids = requests.map((r) => r.id);
+    const took = await until(async () => (await fx.db.accessRequest.count({ where: { id: { in: ids }, status: "active" } })) === ids.length, 60_000, "every grant active");
+    expect(took).toBeLessThan(60_000);
+    const performed = await calls("perform");
+    expect(performed.length).toBe(ids.length);
+    expect(performed.every((c) => c.n === 1)).toBe(true);
+    expect(await fx.db.approval.count({ where: { requestId: { in: ids } } })).toBe(ids.length);
+    expect(await fx.db.auditEvent.count({ where: { requestId: { in: ids }, action: "request.execution_retry" } })).toBe(4);
+
+    // Revoke all at once, twice over (a person and a double click): each is undone once.
+    await Promise.all(ids.flatMap((id) => [engine.revokeGrant(alice, { requestId: id, reason: "drill over" }), engine.revokeGrant(alice, { requestId: id, reason: "drill over" })]));
+    await until(async () => (await calls("undo")).length === ids.length && (await fx.db.accessRequest.count({ where: { id: { in: ids }, undoPending: true } })) === 0, 30_000, "every grant undone");
+    expect((await calls("undo")).every((c) => c.n === 1)).toBe(true);
+    expect(await fx.db.auditEvent.count({ where: { requestId: { in: ids }, action: "grant.revoked" } })).toBe(ids.length);
+  });
+});
+
+describe("a portal that was down", () => {
+  it("revokes every grant that ran out meanwhile in the outside system within 30 seconds of coming back", async () => {
+    for (const w of workers.splice(0)) await w.stop({ graceful: true, wait: true });
+    const { startWorker } = await import("@/lib/jobs/worker");
+    const boot = await startWorker(fx.url, { pollingIntervalSeconds: 0.5 });
+    const requests = await Promise.all(Array.from({ length: 5 }, (_, n) => engine.createRequest(alice, "fault-grant", input(100 + n))));
+    for (const r of requests) await engine.decide(bob, { requestId: r.id, decision: "approve", comment: "go" });
+    const ids = requests.map((r) => r.id);
+    await until(async () => (await fx.db.accessRequest.count({ where: { id: { in: ids }, status: "active" } })) === ids.length, 30_000, "grants active");
+    // The portal goes down; while it is down the grants run out.
+    await boot.stop({ graceful: true, wait: true });
+    await fx.db.accessRequest.updateMany({ where: { id: { in: ids } }, data: { expiresAt: new Date(Date.now() - 60_000) } });
+    const restarted = Date.now();
+    workers.push(await startWorker(fx.url, { pollingIntervalSeconds: 0.5 }));
+    await until(
+      async () => (await fx.db.accessRequest.count({ where: { id: { in: ids }, status: "expired", undoPending: false } })) === ids.length,
+      30_000,
+      "every overdue grant revoked in the outside system",
+    );
+    const undone = (await calls("undo")).filter((c) => ids.includes(c.request_id));
+    expect(undone.map((c) => c.n)).toEqual(ids.map(() => 1));
+    expect(Date.now() - restarted).toBeLessThan(30_000);
+  });
+});
