@@ -341,11 +341,31 @@ export async function expireGrant(requestId: string, now = new Date()): Promise<
  * on the final attempt, or for an ExecutionFailure, the request becomes `failed` and
  * whatever was half done is undone.
  */
-export async function performQueued(requestId: string, finalAttempt: boolean): Promise<"active" | "failed" | "skipped"> {
+export function performQueued(requestId: string, finalAttempt: boolean): Promise<"active" | "failed" | "skipped"> {
+  return exclusively(`perform:${requestId}`, () => performOnce(requestId, finalAttempt));
+}
+
+/**
+ * Runs work while holding a lock on a key, for work on an outside system that two workers
+ * must not do at once (the same job delivered twice, a retry racing the sweep). The lock is
+ * a transaction-level advisory lock held by a connection of its own while the work runs.
+ */
+async function exclusively<T>(key: string, work: () => Promise<T>): Promise<T> {
+  return db.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
+      return work();
+    },
+    { maxWait: 60_000, timeout: 10 * 60_000 },
+  );
+}
+
+async function performOnce(requestId: string, finalAttempt: boolean): Promise<"active" | "failed" | "skipped"> {
   const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { requester: true } });
   if (!request || request.status !== "executing") return "skipped";
   const workflow = workflowOf(request.workflowId);
-  if (!workflow.perform) return "skipped";
+  // A one-off action already started by another delivery of this job is followed, not started again.
+  if (!workflow.perform || (!workflow.lasting && request.externalRef)) return "skipped";
   const target = policy().targets[request.targetId];
   const activatedAt = new Date();
   const expiresAt = new Date(activatedAt.getTime() + request.durationSeconds * 1000);
@@ -419,7 +439,11 @@ export async function followQueued(requestId: string): Promise<"ended" | "runnin
 }
 
 /** Cleans up an outside system after a grant ended or failed. Idempotent; the queue retries it until it succeeds. */
-export async function undoQueued(requestId: string): Promise<"undone" | "nothing-to-do"> {
+export function undoQueued(requestId: string): Promise<"undone" | "nothing-to-do"> {
+  return exclusively(`undo:${requestId}`, () => undoOnce(requestId));
+}
+
+async function undoOnce(requestId: string): Promise<"undone" | "nothing-to-do"> {
   const request = await db.accessRequest.findUnique({ where: { id: requestId } });
   if (!request?.undoPending) return "nothing-to-do";
   const workflow = workflowOf(request.workflowId);

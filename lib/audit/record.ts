@@ -3,6 +3,7 @@ import type { Tx } from "../db";
 import { policy } from "../policy/current";
 import { chainHash, type ChainedContent } from "./chain";
 import { auditContext } from "./context";
+import { auditBuffer, registerAuditFlusher } from "./pending";
 
 /**
  * Who caused an event: a person in the portal, Latchkey itself (worker), or an identity
@@ -32,40 +33,67 @@ export function noteOf(data: Record<string, unknown>): string | null {
   return parts.length ? parts.join("\n") : null;
 }
 
+interface Pending {
+  event: AuditInput;
+  context: ReturnType<typeof auditContext>;
+}
+
 /**
- * Appends one audit event to the chain. It takes a transaction on purpose: the event
- * commits with the state change it describes, or neither does (if the event cannot be
- * written, the change fails too). The chain head is locked until commit, so events join
- * the chain one at a time, in commit order. Never pass secrets in `data`.
+ * Records one audit event. It takes a transaction on purpose: the event commits with the
+ * state change it describes, or neither does (if the event cannot be written, the change
+ * fails too). Inside db.$transaction the event waits and joins the chain just before the
+ * commit; elsewhere it joins at once. Never pass secrets in `data`.
  */
 export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
-  const context = auditContext();
+  const pending = auditBuffer(tx);
+  const item: Pending = { event, context: auditContext() };
+  if (pending) pending.push(item);
+  else await appendEvents(tx, [item]);
+}
+
+/**
+ * Appends events to the chain. The chain head is locked until commit, so events join one
+ * transaction at a time, in commit order, with times from the database clock.
+ */
+async function appendEvents(tx: Tx, items: Pending[]): Promise<void> {
   // The time comes from the database clock once the head is locked, so times rise with the chain (history turns dates into id ranges).
   const [head] = await tx.$queryRaw<{ lastSeq: bigint; lastHash: string; now: Date }[]>`SELECT "lastSeq", "lastHash", clock_timestamp() AS now FROM "AuditChainHead" WHERE id = 1 FOR UPDATE`;
   if (!head) throw new Error("The audit chain has no head row: the database was not migrated.");
-  const request = event.requestId ? await tx.accessRequest.findUnique({ where: { id: event.requestId }, select: { workflowId: true, targetId: true } }) : null;
-  const data = (event.actor.tokenId ? { ...event.data, tokenId: event.actor.tokenId } : (event.data ?? {})) as Record<string, unknown>;
-  const content: ChainedContent = {
-    seq: head.lastSeq + 1n,
-    occurredAt: head.now,
-    actorType: event.actor.type,
-    actorId: event.actor.id ?? null,
-    actorEmail: event.actor.email ?? null,
-    action: event.action,
-    requestId: event.requestId ?? null,
-    fromStatus: event.fromStatus ?? null,
-    toStatus: event.toStatus ?? null,
-    // As stored: JSON without undefined members, so the hash is over what is read back.
-    data: JSON.parse(JSON.stringify(data)),
-    ip: context.ip ?? null,
-    userAgent: context.userAgent ?? null,
-    route: context.route ?? null,
-    workflowId: request?.workflowId ?? null,
-    targetId: request?.targetId ?? null,
-    environment: request ? (policy().targets[request.targetId]?.environment ?? null) : null,
-    note: noteOf(data),
-  };
-  const hash = chainHash(head.lastHash, content);
-  await tx.auditEvent.create({ data: { ...(content as Prisma.AuditEventUncheckedCreateInput), prevHash: head.lastHash, hash } });
-  await tx.$executeRaw`UPDATE "AuditChainHead" SET "lastSeq" = ${content.seq as bigint}, "lastHash" = ${hash} WHERE id = 1`;
+  const requestIds = [...new Set(items.map((i) => i.event.requestId).filter((id): id is string => Boolean(id)))];
+  const requests = new Map((requestIds.length ? await tx.accessRequest.findMany({ where: { id: { in: requestIds } }, select: { id: true, workflowId: true, targetId: true } }) : []).map((r) => [r.id, r]));
+  let seq = head.lastSeq;
+  let prev = head.lastHash;
+  const rows: Prisma.AuditEventCreateManyInput[] = [];
+  for (const { event, context } of items) {
+    seq += 1n;
+    const request = event.requestId ? requests.get(event.requestId) : undefined;
+    const data = (event.actor.tokenId ? { ...event.data, tokenId: event.actor.tokenId } : (event.data ?? {})) as Record<string, unknown>;
+    const content: ChainedContent = {
+      seq,
+      occurredAt: head.now,
+      actorType: event.actor.type,
+      actorId: event.actor.id ?? null,
+      actorEmail: event.actor.email ?? null,
+      action: event.action,
+      requestId: event.requestId ?? null,
+      fromStatus: event.fromStatus ?? null,
+      toStatus: event.toStatus ?? null,
+      // As stored: JSON without undefined members, so the hash is over what is read back.
+      data: JSON.parse(JSON.stringify(data)),
+      ip: context.ip ?? null,
+      userAgent: context.userAgent ?? null,
+      route: context.route ?? null,
+      workflowId: request?.workflowId ?? null,
+      targetId: request?.targetId ?? null,
+      environment: request ? (policy().targets[request.targetId]?.environment ?? null) : null,
+      note: noteOf(data),
+    };
+    const hash = chainHash(prev, content);
+    rows.push({ ...(content as Prisma.AuditEventCreateManyInput), prevHash: prev, hash });
+    prev = hash;
+  }
+  await tx.auditEvent.createMany({ data: rows });
+  await tx.$executeRaw`UPDATE "AuditChainHead" SET "lastSeq" = ${seq}, "lastHash" = ${prev} WHERE id = 1`;
 }
+
+registerAuditFlusher((tx, events) => appendEvents(tx as Tx, events as Pending[]));

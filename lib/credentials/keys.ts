@@ -33,12 +33,25 @@ async function createSigningKey(tx: Tx) {
 
 const lockKeys = (tx: Tx) => tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('latchkey.signing-key'))`;
 
-/** The active signing key, created on first use. Serialized so concurrent first uses make one key. */
+const importedKeys = new Map<string, Promise<CryptoKey | Uint8Array>>();
+
+/**
+ * The active signing key, created on first use (serialized, so concurrent first uses make
+ * one key). The private half is unsealed and imported once per key and process; issuing a
+ * credential takes no lock.
+ */
 export async function activeSigningKey(tx: Tx): Promise<SigningKeyHandle> {
-  await lockKeys(tx);
-  const row = (await tx.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } })) ?? (await createSigningKey(tx));
-  const jwk = JSON.parse(unseal(encryptionKey(), row.privateKeySealed, `signing-key:${row.kid}`)) as JWK;
-  return { kid: row.kid, privateKey: await importJWK(jwk, row.alg) };
+  const newest = () => tx.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
+  let row = await newest();
+  if (!row) {
+    await lockKeys(tx);
+    row = (await newest()) ?? (await createSigningKey(tx));
+  }
+  const { kid, alg, privateKeySealed } = row;
+  if (!importedKeys.has(kid)) {
+    importedKeys.set(kid, importJWK(JSON.parse(unseal(encryptionKey(), privateKeySealed, `signing-key:${kid}`)) as JWK, alg));
+  }
+  return { kid, privateKey: await importedKeys.get(kid)! };
 }
 
 /**

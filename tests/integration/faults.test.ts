@@ -82,6 +82,8 @@ describe("two workers on one database", () => {
     const took = await until(async () => (await fx.db.accessRequest.count({ where: { id: { in: ids }, status: "active" } })) === ids.length, 60_000, "every grant active");
     expect(took).toBeLessThan(60_000);
     const performed = await calls("perform");
+    const doubled = performed.filter((c) => c.n > 1).map((c) => c.request_id);
+    if (doubled.length) console.error("performed more than once; the events of the first such request:", JSON.stringify(await fx.db.auditEvent.findMany({ where: { requestId: doubled[0] }, orderBy: { seq: "asc" }, select: { action: true, route: true, data: true } })));
     expect(performed.length).toBe(ids.length);
     expect(performed.every((c) => c.n === 1)).toBe(true);
     expect(await fx.db.approval.count({ where: { requestId: { in: ids } } })).toBe(ids.length);

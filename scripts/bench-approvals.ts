@@ -1,0 +1,130 @@
+/**
+ * npm run bench:approvals [-- --seconds 60 --users 50]
+ * Against the production build over HTTP: half the users request access through the API,
+ * half approve what is waiting, for the given time. Prints requests and approvals per
+ * second, p50/p95/p99 from approval to issued credential (the approve call returns once
+ * the credential is signed and stored), errors and double executions (both must be 0).
+ * With pgbench on the PATH it also prints approvals per second as a ratio of pgbench's
+ * write transactions per second on the same server.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { parseArgs } from "node:util";
+import { percentile, saveResults, startBenchPortal } from "./support/bench-portal";
+
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "60" }, users: { type: "string", default: "50" } } });
+const SECONDS = Number(values.seconds);
+const USERS = Number(values.users);
+
+const portal = await startBenchPortal();
+const { db, disconnectDb } = await import("../lib/db");
+const { createPersonalToken } = await import("../lib/api/tokens");
+const { rolesForGroups } = await import("../lib/policy/evaluate");
+const { policy } = await import("../lib/policy/current");
+
+async function person(email: string, groups: string[], scopes: string[]) {
+  const roles = rolesForGroups(policy(), groups);
+  const user = await db.user.create({ data: { email, name: email, groups, roles } });
+  return (await createPersonalToken({ id: user.id, email, groups, roles }, { name: "bench", scopes, expiresInDays: 1 })).secret;
+}
+
+const requesters = await Promise.all(Array.from({ length: Math.ceil(USERS / 2) }, (_, i) => person(`req${i}@bench.example.com`, ["engineering"], ["requests:read", "requests:write"])));
+const approvers = await Promise.all(Array.from({ length: Math.floor(USERS / 2) }, (_, i) => person(`appr${i}@bench.example.com`, ["engineering-leads"], ["requests:read", "approvals:write"])));
+
+const waiting: string[] = [];
+const latencies: number[] = [];
+let requested = 0;
+let approved = 0;
+let errors = 0;
+const errorSamples: string[] = [];
+const deadline = Date.now() + SECONDS * 1000;
+
+async function call(token: string, path: string, body: unknown) {
+  const response = await fetch(`${portal.url}/api/v1${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const json = (await response.json().catch(() => null)) as { id?: string; status?: string; credential?: unknown; error?: { message: string } } | null;
+  if (!response.ok) {
+    errors += 1;
+    if (errorSamples.length < 5) errorSamples.push(`${response.status} ${path}: ${json?.error?.message ?? ""}`);
+  }
+  return { ok: response.ok, json };
+}
+
+async function requester(token: string, n: number) {
+  let i = 0;
+  while (Date.now() < deadline) {
+    // Write access to staging needs a person's approval (reads under an hour are auto-approved).
+    const { ok, json } = await call(token, "/requests", {
+      workflowId: "temporary-access",
+      input: { targetId: "payments-api-staging", role: "write", durationMinutes: 60, justification: `Load test request ${n}-${i++}` },
+    });
+    if (ok && json?.id) {
+      requested += 1;
+      waiting.push(json.id);
+    }
+    // Requesters do not outrun approvers by more than a few hundred requests.
+    while (waiting.length > 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function approver(token: string) {
+  while (Date.now() < deadline) {
+    const id = waiting.shift();
+    if (!id) {
+      await new Promise((r) => setTimeout(r, 2));
+      continue;
+    }
+    const started = performance.now();
+    const { ok, json } = await call(token, `/requests/${id}/approve`, { comment: "load test" });
+    const ms = performance.now() - started;
+    if (ok && json?.status === "active" && json.credential) {
+      approved += 1;
+      latencies.push(ms);
+    } else if (ok) {
+      errors += 1;
+      if (errorSamples.length < 5) errorSamples.push(`approved but status ${json?.status}`);
+    }
+  }
+}
+
+console.log(`[bench] ${requesters.length} requesters and ${approvers.length} approvers for ${SECONDS} s against ${portal.url} (production build)…`);
+const started = Date.now();
+await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
+const elapsed = (Date.now() - started) / 1000;
+
+const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
+  SELECT count(*) AS n FROM (SELECT "requestId" FROM "AuditEvent" WHERE action IN ('credential.issued', 'request.approved') GROUP BY "requestId", action HAVING count(*) > 1) d`;
+const [chain] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM "AuditEvent"`;
+
+let pgbench: { tps: number; ratio: number } | null = null;
+if (spawnSync("which", ["pgbench"]).status === 0) {
+  const url = new URL(portal.adminUrl);
+  const env = { ...process.env, PGHOST: url.hostname, PGPORT: url.port || "5432", PGUSER: decodeURIComponent(url.username || "postgres"), PGPASSWORD: decodeURIComponent(url.password), PGDATABASE: "latchkey_pgbench" };
+  spawnSync("psql", ["-d", "postgres", "-c", "DROP DATABASE IF EXISTS latchkey_pgbench", "-c", "CREATE DATABASE latchkey_pgbench"], { env, stdio: "ignore" });
+  execFileSync("pgbench", ["-i", "-q", "-s", "10"], { env, stdio: "ignore" });
+  const out = execFileSync("pgbench", ["-c", String(Math.min(USERS, 32)), "-j", "2", "-T", "20"], { env, encoding: "utf8" });
+  const tps = Number(out.match(/tps = ([\d.]+)/)?.[1] ?? NaN);
+  spawnSync("psql", ["-d", "postgres", "-c", "DROP DATABASE IF EXISTS latchkey_pgbench"], { env, stdio: "ignore" });
+  pgbench = { tps, ratio: approved / elapsed / tps };
+}
+
+latencies.sort((a, b) => a - b);
+const figures = {
+  users: USERS,
+  seconds: Math.round(elapsed),
+  requestsPerSecond: +(requested / elapsed).toFixed(1),
+  approvalsPerSecond: +(approved / elapsed).toFixed(1),
+  approvalToCredentialMs: { p50: +percentile(latencies, 50).toFixed(1), p95: +percentile(latencies, 95).toFixed(1), p99: +percentile(latencies, 99).toFixed(1) },
+  errors,
+  doubleExecutions: Number(doubles?.n ?? 0),
+  auditEvents: Number(chain?.n ?? 0),
+  pgbench,
+};
+console.log(`
+requests       ${requested} (${figures.requestsPerSecond}/s)
+approvals      ${approved} (${figures.approvalsPerSecond}/s)
+approval → credential  p50 ${figures.approvalToCredentialMs.p50} ms   p95 ${figures.approvalToCredentialMs.p95} ms   p99 ${figures.approvalToCredentialMs.p99} ms
+errors         ${errors}${errorSamples.length ? `  e.g. ${errorSamples.join(" | ")}` : ""}
+double executions  ${figures.doubleExecutions}
+${pgbench ? `pgbench        ${pgbench.tps.toFixed(0)} tps (TPC-B-like, ${Math.min(USERS, 32)} clients); Latchkey approvals/s ÷ pgbench tps = ${pgbench.ratio.toFixed(3)}` : "pgbench        not installed (apt-get install postgresql-contrib or the client package) — ratio skipped"}`);
+saveResults("approvals", figures);
+await disconnectDb();
+await portal.stop();

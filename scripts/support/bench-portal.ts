@@ -1,0 +1,104 @@
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { freePort, startEmbeddedPostgres } from "./embedded-postgres";
+
+/**
+ * The production build for benchmarks, run as `npm start` runs it (scripts/serve.ts
+ * --prod) on a fresh database "latchkey_bench" of DATABASE_URL's server, or of an embedded
+ * PostgreSQL when DATABASE_URL is unset. Builds first when there is no build. This process
+ * gets the same configuration, so it can make users and tokens through lib/.
+ */
+export interface BenchPortal {
+  url: string;
+  databaseUrl: string;
+  adminUrl: string;
+  stop: () => Promise<void>;
+}
+
+export async function startBenchPortal(extraEnv: Record<string, string> = {}): Promise<BenchPortal> {
+  const root = process.cwd();
+  if (!existsSync(path.join(root, ".next/BUILD_ID")) || process.env.BENCH_BUILD === "1") {
+    console.log("[bench] building the portal (npm run build)…");
+    const build = spawnSync(path.join(root, "node_modules/.bin/next"), ["build"], { cwd: root, stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
+    if (build.status !== 0) throw new Error("next build failed");
+  }
+  let server = process.env.DATABASE_URL;
+  let stopPg = async () => {};
+  const scratch = await mkdtemp(path.join(os.tmpdir(), "latchkey-bench-"));
+  if (!server) {
+    const embedded = await startEmbeddedPostgres({ dataDir: path.join(scratch, "pg"), persistent: false, quiet: true });
+    server = embedded.adminUrl;
+    stopPg = () => embedded.stop();
+  }
+  const admin = new URL(server);
+  admin.pathname = "/postgres";
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS "latchkey_bench" WITH (FORCE)`);
+  await client.end();
+  const databaseUrl = new URL(server);
+  databaseUrl.pathname = "/latchkey_bench";
+
+  const port = await freePort();
+  const env: Record<string, string> = {
+    NODE_ENV: "production",
+    NEXT_TELEMETRY_DISABLED: "1",
+    PORT: String(port),
+    LATCHKEY_LOCAL_IDP_PORT: String(await freePort()),
+    LATCHKEY_DATA_DIR: scratch,
+    DATABASE_URL: databaseUrl.toString(),
+    NEXTAUTH_URL: `http://localhost:${port}`,
+    NEXTAUTH_SECRET: randomBytes(32).toString("base64url"),
+    LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    OIDC_CLIENT_SECRET: randomBytes(16).toString("hex"),
+    // Load, not abuse: the limits would otherwise be what is measured.
+    LATCHKEY_RATE_LIMIT_TOKEN: "10000000",
+    LATCHKEY_RATE_LIMIT_ADDRESS: "10000000",
+    ...extraEnv,
+  };
+  const child: ChildProcess = spawn(path.join(root, "node_modules/.bin/tsx"), ["scripts/serve.ts", "--prod"], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env, OIDC_ISSUER: "" } });
+  const output: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output.push(chunk.toString());
+      if (chunk.toString().includes("Latchkey is running")) resolve();
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`the portal exited (${code}):\n${output.join("").slice(-3000)}`)));
+    setTimeout(() => reject(new Error(`the portal was not ready within 120 s:\n${output.join("").slice(-3000)}`)), 120_000).unref();
+  });
+  // This process acts on the same database with the same keys (users, tokens, sessions).
+  Object.assign(process.env, env, { OIDC_ISSUER: "http://localhost:1", OIDC_CLIENT_ID: "latchkey-local" });
+  return {
+    url: `http://localhost:${port}`,
+    databaseUrl: databaseUrl.toString(),
+    adminUrl: admin.toString(),
+    async stop() {
+      try {
+        process.kill(-child.pid!, "SIGTERM");
+      } catch {
+        /* gone */
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      await stopPg();
+      await rm(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+export const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN);
+
+/** Writes a benchmark's figures to bench/<name>.json with the machine they ran on. */
+export function saveResults(name: string, figures: Record<string, unknown>): void {
+  const dir = path.join(process.cwd(), "bench");
+  mkdirSync(dir, { recursive: true });
+  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` };
+  writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify({ ranAt: new Date().toISOString(), machine, ...figures }, null, 2)}\n`);
+  console.log(`\n[bench] figures written to bench/${name}.json`);
+}
