@@ -7,6 +7,7 @@
  * > 50,000 rows/s in < 200 MB.
  */
 import { parseArgs } from "node:util";
+import { saveResults } from "./support/bench-portal";
 import { largeDatabase } from "./support/large-database";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "30" } } });
@@ -51,7 +52,7 @@ const QUERIES: Record<string, Record<string, string>> = {
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 console.log(`History benchmark: ${events.toLocaleString("en")} audit events, ${requests.toLocaleString("en")} requests, ${RUNS} runs per query (after 3 warm-ups), page of 50.\n`);
 console.log(`${"query".padEnd(26)} ${"rows".padStart(5)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)}`);
-const results: { name: string; p95: number; raw: Record<string, string> }[] = [];
+const results: { name: string; p50: number; p95: number; raw: Record<string, string> }[] = [];
 for (const [name, raw] of Object.entries(QUERIES)) {
   const query = historyFiltersSchema.parse(raw);
   let rows = 0;
@@ -65,7 +66,7 @@ for (const [name, raw] of Object.entries(QUERIES)) {
   }
   times.sort((a, b) => a - b);
   const p95 = percentile(times, 95);
-  results.push({ name, p95, raw });
+  results.push({ name, p50: +percentile(times, 50).toFixed(1), p95: +p95.toFixed(1), raw });
   console.log(`${name.padEnd(26)} ${String(rows).padStart(5)} ${percentile(times, 50).toFixed(1).padStart(8)} ${p95.toFixed(1).padStart(8)}${p95 > 50 ? "  over target" : ""}`);
 }
 
@@ -90,6 +91,14 @@ const seconds = (performance.now() - t0) / 1000;
 clearInterval(sampler);
 const rows = lines - 3;
 console.log(`\nExport (CSV, ${span} days): ${rows.toLocaleString("en")} rows, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s = ${Math.round(rows / seconds).toLocaleString("en")} rows/s; peak RSS ${(peak / 1e6).toFixed(0)} MB (${((peak - baseline) / 1e6).toFixed(0)} MB above the process at rest).`);
+
+saveResults("history", {
+  events,
+  requests,
+  runs: RUNS,
+  queries: Object.fromEntries(results.map((r) => [r.name, { p50Ms: r.p50, p95Ms: r.p95 }])),
+  export: { rows, seconds: +seconds.toFixed(2), rowsPerSecond: Math.round(rows / seconds), peakRssMB: Math.round(peak / 1e6), aboveRestMB: Math.round((peak - baseline) / 1e6) },
+});
 
 // The plan of the slowest query, to show which index it used.
 const slowest = results.sort((a, b) => b.p95 - a.p95)[0]!;

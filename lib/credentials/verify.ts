@@ -22,6 +22,29 @@ export type CredentialRefusal = { ok: false; reason: string };
  * a key Latchkey still publishes, issuer, expiry, and then the database: a credential that
  * was revoked, or whose grant is no longer active, is refused at once.
  */
+/**
+ * Public keys by kid, imported once and re-checked against what Latchkey publishes every
+ * few seconds. A key leaves JWKS only once every token it signed has expired, so a short
+ * cache never accepts a token the database would refuse: revocation is checked per token.
+ */
+const keyCache = new Map<string, { key: CryptoKey | Uint8Array; until: number }>();
+
+async function verificationKey(kid: string, now: Date): Promise<CryptoKey | Uint8Array | null> {
+  // Only answers about the present are cached (a check "as of" another time asks the database).
+  const present = Math.abs(now.getTime() - Date.now()) < 1000;
+  const cached = present ? keyCache.get(kid) : undefined;
+  if (cached && cached.until > Date.now()) return cached.key;
+  const published = await publishedKey(kid, now);
+  if (!published) {
+    keyCache.delete(kid);
+    return null;
+  }
+  const key = await importJWK(published.jwk, SIGNING_ALG);
+  // Unknown kids are never cached, so made-up ones cannot grow this map.
+  if (present) keyCache.set(kid, { key, until: Date.now() + 5_000 });
+  return key;
+}
+
 export async function verifyCredential(token: string, now = new Date()): Promise<VerifiedCredential | CredentialRefusal> {
   let kid: string | undefined;
   try {
@@ -32,12 +55,12 @@ export async function verifyCredential(token: string, now = new Date()): Promise
     return { ok: false, reason: "The credential is not a signed token." };
   }
   if (!kid) return { ok: false, reason: "The credential names no signing key." };
-  const key = await publishedKey(kid, now);
+  const key = await verificationKey(kid, now);
   if (!key) return { ok: false, reason: "The credential was signed by a key Latchkey does not publish." };
 
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(token, await importJWK(key.jwk, SIGNING_ALG), {
+    ({ payload } = await jwtVerify(token, key, {
       algorithms: [SIGNING_ALG],
       issuer: tokenIssuer(),
       requiredClaims: ["exp", "jti", "sub"],
@@ -50,11 +73,13 @@ export async function verifyCredential(token: string, now = new Date()): Promise
     return { ok: false, reason: "The credential's signature does not verify." };
   }
 
-  const credential = await db.credential.findUnique({
-    where: { id: payload.jti! },
-    select: { revokedAt: true, expiresAt: true, requestId: true, audience: true, request: { select: { status: true, requester: { select: { id: true, email: true, groups: true } } } } },
-  });
-  if (!credential) return { ok: false, reason: "Latchkey has no record of this credential." };
+  // Every decision reads the credential's row: a revocation counts from the moment it commits.
+  const [row] = await db.$queryRaw<{ revokedAt: Date | null; expiresAt: Date; requestId: string; audience: string; status: string; userId: string; email: string; groups: string[] }[]>`
+    SELECT c."revokedAt", c."expiresAt", c."requestId", c.audience, r.status::text AS status, u.id AS "userId", u.email, u.groups
+    FROM "Credential" c JOIN "AccessRequest" r ON r.id = c."requestId" JOIN "User" u ON u.id = r."requesterId"
+    WHERE c.id = ${payload.jti!}`;
+  if (!row) return { ok: false, reason: "Latchkey has no record of this credential." };
+  const credential = { ...row, request: { status: row.status, requester: { id: row.userId, email: row.email, groups: row.groups } } };
   if (credential.revokedAt) return { ok: false, reason: "The credential was revoked." };
   if (payload.aud !== credential.audience || payload.target !== credential.audience) {
     return { ok: false, reason: "The credential's audience is not the one Latchkey issued it for." };
