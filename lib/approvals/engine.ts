@@ -490,6 +490,10 @@ export async function sweepExpiredGrants(now = new Date()): Promise<number> {
   for (const { id } of undo) await schedule(QUEUES.undo, { requestId: id }, new Date());
   const following = await db.accessRequest.findMany({ where: { status: "executing", externalRef: { not: null } }, select: { id: true }, take: 500 });
   for (const { id } of following) await schedule(QUEUES.follow, { requestId: id }, new Date());
+  // Executions left behind by a worker that died mid-way (its job would wait for pg-boss to
+  // expire it) are queued again; the per-request lock makes a duplicate wait, then skip.
+  const stalled = await db.accessRequest.findMany({ where: { status: "executing", externalRef: null, updatedAt: { lt: new Date(now.getTime() - 60_000) } }, select: { id: true }, take: 500 });
+  for (const { id } of stalled) await schedule(QUEUES.execute, { requestId: id }, new Date());
   return expired;
 }
 

@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
 import { z } from "zod";
 import type PgBoss from "pg-boss";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -119,5 +121,44 @@ describe("a portal that was down", () => {
     const undone = (await calls("undo")).filter((c) => ids.includes(c.request_id));
     expect(undone.map((c) => c.n)).toEqual(ids.map(() => 1));
     expect(Date.now() - restarted).toBeLessThan(30_000);
+  });
+});
+
+describe("a worker killed in the middle of an execution", () => {
+  function startChild(): Promise<ChildProcess> {
+    const child = spawn(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "tests/helpers/fault-worker.ts", fx.url], { env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] });
+    return new Promise((resolve, reject) => {
+      let output = "";
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes("worker ready")) resolve(child);
+      };
+      child.stdout!.on("data", onData);
+      child.stderr!.on("data", onData);
+      child.on("exit", (code) => reject(new Error(`the worker exited (${code}): ${output}`)));
+    });
+  }
+
+  it("finishes the execution exactly once after a restart, with nothing half-applied", async () => {
+    for (const w of workers.splice(0)) await w.stop({ graceful: true, wait: true });
+    const first = await startChild();
+    const request = await engine.createRequest(alice, "fault-grant", input(500));
+    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "go" });
+    await until(async () => (await fx.db.$queryRaw<unknown[]>`SELECT 1 FROM outside_calls WHERE request_id = ${request.id} AND kind = 'perform-started'`).length === 1, 20_000, "the execution started");
+    first.kill("SIGKILL");
+    await new Promise((r) => first.once("exit", r));
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "executing", activatedAt: null });
+    expect(await fx.db.$queryRaw<unknown[]>`SELECT 1 FROM outside_calls WHERE request_id = ${request.id} AND kind = 'applied'`).toHaveLength(0);
+    // Time passes (the sweep leaves executions younger than a minute to their own job).
+    await fx.db.$executeRaw`UPDATE "AccessRequest" SET "updatedAt" = now() - interval '2 minutes' WHERE id = ${request.id}`;
+    const second = await startChild();
+    try {
+      await until(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).status === "active", 30_000, "the execution finished after the restart");
+      expect(await fx.db.$queryRaw<unknown[]>`SELECT 1 FROM outside_calls WHERE request_id = ${request.id} AND kind = 'applied'`).toHaveLength(1);
+      expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: "grant.activated" } })).toBe(1);
+      expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: "integration.performed" } })).toBe(1);
+    } finally {
+      second.kill("SIGTERM");
+    }
   });
 });
