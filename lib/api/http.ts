@@ -2,7 +2,7 @@ import "server-only";
 import { z } from "zod";
 import { contextOf, withAuditContext } from "../audit/context";
 import { env } from "../env";
-import { DomainError } from "../errors";
+import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
 import { limitAddress, rateLimit } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
@@ -83,6 +83,15 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
   run: (who: Principal, input: { body: z.infer<S>; params: Params; request: Request }) => Promise<unknown>;
 }) {
   const handler = async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
+    try {
+      return await handle(request, context);
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) return problem(503, "unavailable", DATABASE_UNAVAILABLE, {}, { "retry-after": "2" });
+      logger("api").error("unexpected failure", { route: definition.name, error });
+      return problem(500, "internal", "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.");
+    }
+  };
+  const handle = async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
     const auth = await authenticate(request);
     if ("refusal" in auth) return auth.refusal;
     const { who } = auth;
@@ -106,8 +115,7 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
       if (error instanceof DomainError) {
         return problem(STATUS[error.code], error.code, error.message, error.fieldErrors ? { fields: error.fieldErrors } : {});
       }
-      logger("api").error("unexpected failure", { route: definition.name, identity: who.email, tokenRef: who.via?.tokenId, error });
-      return problem(500, "internal", "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.");
+      throw error;
     }
   };
   // The scope travels with the handler, so a test can hold it against the OpenAPI document.
