@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
-import { percentile, saveResults, startBenchPortal } from "./support/bench-portal";
+import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "60" }, users: { type: "string", default: "50" } } });
 const SECONDS = Number(values.seconds);
@@ -18,13 +18,9 @@ const USERS = Number(values.users);
 const portal = await startBenchPortal();
 const { db, disconnectDb } = await import("../lib/db");
 const { createPersonalToken } = await import("../lib/api/tokens");
-const { rolesForGroups } = await import("../lib/policy/evaluate");
-const { policy } = await import("../lib/policy/current");
 
 async function person(email: string, groups: string[], scopes: string[]) {
-  const roles = rolesForGroups(policy(), groups);
-  const user = await db.user.create({ data: { email, name: email, groups, roles } });
-  return (await createPersonalToken({ id: user.id, email, groups, roles }, { name: "bench", scopes, expiresInDays: 1 })).secret;
+  return (await createPersonalToken(await benchUser(email, groups), { name: "bench", scopes, expiresInDays: 1 })).secret;
 }
 
 const requesters = await Promise.all(Array.from({ length: Math.ceil(USERS / 2) }, (_, i) => person(`req${i}@bench.example.com`, ["engineering"], ["requests:read", "requests:write"])));

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { percentile, saveResults, startBenchPortal } from "./support/bench-portal";
+import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 
 const { values } = parseArgs({ options: { seconds: { type: "string", default: "20" }, concurrency: { type: "string", default: "32" } } });
 const SECONDS = Number(values.seconds);
@@ -17,17 +17,10 @@ const { db, disconnectDb } = await import("../lib/db");
 const engine = await import("../lib/approvals/engine");
 const { createServiceToken } = await import("../lib/api/tokens");
 const { createServiceIdentity } = await import("../lib/api/service-identities");
-const { rolesForGroups } = await import("../lib/policy/evaluate");
-const { policy } = await import("../lib/policy/current");
 
-async function person(email: string, groups: string[]) {
-  const roles = rolesForGroups(policy(), groups);
-  const user = await db.user.create({ data: { email, name: email, groups, roles } });
-  return { id: user.id, email, groups, roles };
-}
-const alice = await person("alice@bench.example.com", ["engineering"]);
-const bob = await person("bob@bench.example.com", ["engineering-leads"]);
-const dave = await person("dave@bench.example.com", ["platform-admins"]);
+const alice = await benchUser("alice@bench.example.com", ["engineering"]);
+const bob = await benchUser("bob@bench.example.com", ["engineering-leads"]);
+const dave = await benchUser("dave@bench.example.com", ["platform-admins"]);
 const gateway = await createServiceIdentity(dave, { name: "bench-gateway", description: "resource server", groups: ["engineering"], requestOnly: true });
 const introspector = (await createServiceToken(dave, gateway.id, { name: "introspect", scopes: ["introspect"], expiresInDays: 1 })).secret;
 const credentials: string[] = [];

@@ -5,24 +5,17 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { percentile, saveResults, startBenchPortal } from "./support/bench-portal";
+import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "50" } } });
 const RUNS = Number(values.runs);
 const portal = await startBenchPortal();
 const { db, disconnectDb } = await import("../lib/db");
 const engine = await import("../lib/approvals/engine");
-const { rolesForGroups } = await import("../lib/policy/evaluate");
-const { policy } = await import("../lib/policy/current");
 
-async function person(email: string, groups: string[]) {
-  const roles = rolesForGroups(policy(), groups);
-  const user = await db.user.create({ data: { email, name: email, groups, roles } });
-  return { id: user.id, email, groups, roles };
-}
 // Some history to show: a few hundred requests, half approved.
-const alice = await person("alice@bench.example.com", ["engineering"]);
-const dave = await person("dave@bench.example.com", ["platform-admins"]);
+const alice = await benchUser("alice@bench.example.com", ["engineering"]);
+const dave = await benchUser("dave@bench.example.com", ["platform-admins"]);
 for (let i = 0; i < 300; i++) {
   const r = await engine.createRequest(alice, "temporary-access", { targetId: "payments-api-production", role: "read", durationMinutes: 60, justification: `bench page data ${i}` });
   if (i % 2) await engine.decide(dave, { requestId: r.id, decision: "approve", comment: "ok" });

@@ -102,3 +102,13 @@ export function saveResults(name: string, figures: Record<string, unknown>): voi
   writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify({ ranAt: new Date().toISOString(), machine, ...figures }, null, 2)}\n`);
   console.log(`\n[bench] figures written to bench/${name}.json`);
 }
+
+/** A person for a benchmark, made directly in the bench database (after startBenchPortal). */
+export async function benchUser(email: string, groups: string[]) {
+  const { db } = await import("../../lib/db");
+  const { rolesForGroups } = await import("../../lib/policy/evaluate");
+  const { policy } = await import("../../lib/policy/current");
+  const roles = rolesForGroups(policy(), groups);
+  const user = await db.user.create({ data: { email, name: email, groups, roles } });
+  return { id: user.id, email, groups, roles };
+}

@@ -4,32 +4,23 @@
  * like a real one) and runs Latchkey's worker. Argument: the database URL; the rest of the
  * configuration comes from the environment the test passes.
  */
-import { z } from "zod";
+import { faultWorkflow } from "./fault-workflow";
 
 const databaseUrl = process.argv[2]!;
 const { registerWorkflow } = await import("../../lib/workflows/registry");
 const { db } = await import("../../lib/db");
-registerWorkflow({
-  id: "fault-grant",
-  title: "Fault drill grant",
-  description: "A grant on an outside system that records each call",
-  category: "Test",
-  risk: "low",
-  lasting: true,
-  inputSchema: z.object({ targetId: z.string(), durationMinutes: z.number().int(), justification: z.string().min(10) }).strict() as never,
-  async execute() {
-    return { audit: { queued: "yes" } };
-  },
-  async revoke() {},
-  async perform({ request }) {
-    await db.$executeRaw`INSERT INTO outside_calls (request_id, kind) VALUES (${request.id}, 'perform-started')`;
-    await new Promise((r) => setTimeout(r, Number(process.env.FAULT_PERFORM_MS ?? 3000)));
-    // Idempotent by request id, as real outside systems are (a map entry, a role, a run id).
-    await db.$executeRaw`INSERT INTO outside_calls (request_id, kind) SELECT ${request.id}, 'applied' WHERE NOT EXISTS (SELECT 1 FROM outside_calls WHERE request_id = ${request.id} AND kind = 'applied')`;
-    return { audit: { opened: request.id } };
-  },
-  async undo() {},
-});
+registerWorkflow(
+  faultWorkflow({
+    async perform({ request }) {
+      await db.$executeRaw`INSERT INTO outside_calls (request_id, kind) VALUES (${request.id}, 'perform-started')`;
+      await new Promise((r) => setTimeout(r, Number(process.env.FAULT_PERFORM_MS ?? 3000)));
+      // Idempotent by request id, as real outside systems are (a map entry, a role, a run id).
+      await db.$executeRaw`INSERT INTO outside_calls (request_id, kind) SELECT ${request.id}, 'applied' WHERE NOT EXISTS (SELECT 1 FROM outside_calls WHERE request_id = ${request.id} AND kind = 'applied')`;
+      return { audit: { opened: request.id } };
+    },
+    async undo() {},
+  }),
+);
 const { startWorker } = await import("../../lib/jobs/worker");
 await startWorker(databaseUrl, { pollingIntervalSeconds: 0.5 });
 process.stdout.write("worker ready\n");

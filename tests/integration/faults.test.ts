@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { z } from "zod";
 import type PgBoss from "pg-boss";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture } from "../helpers/engine-fixture";
+import { faultWorkflow } from "../helpers/fault-workflow";
 import type { Principal } from "@/lib/policy/evaluate";
 
 /**
@@ -26,32 +26,23 @@ beforeAll(async () => {
   engine = await import("@/lib/approvals/engine");
   await fx.db.$executeRawUnsafe(`CREATE TABLE outside_calls (request_id text NOT NULL, kind text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())`);
   const { registerWorkflow } = await import("@/lib/workflows/registry");
-  registerWorkflow({
-    id: "fault-grant",
-    title: "Fault drill grant",
-    description: "A grant on an outside system that records each call",
-    category: "Test",
-    risk: "low",
-    lasting: true,
-    inputSchema: z.object({ targetId: z.string(), durationMinutes: z.number().int(), justification: z.string().min(10) }).strict() as never,
-    async execute() {
-      return { audit: { queued: "yes" } };
-    },
-    async revoke() {},
-    async perform({ request }) {
-      // Slow, and failing now and then, like a real outside system.
-      await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
-      if (failuresLeft > 0) {
-        failuresLeft -= 1;
-        throw new Error("outside system answered 503");
-      }
-      await fx.db.$executeRaw`INSERT INTO outside_calls (request_id, kind) VALUES (${request.id}, 'perform')`;
-      return { audit: { opened: request.id } };
-    },
-    async undo({ request }) {
-      await fx.db.$executeRaw`INSERT INTO outside_calls (request_id, kind) VALUES (${request.id}, 'undo')`;
-    },
-  });
+  registerWorkflow(
+    faultWorkflow({
+      async perform({ request }) {
+        // Slow, and failing now and then, like a real outside system.
+        await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+        if (failuresLeft > 0) {
+          failuresLeft -= 1;
+          throw new Error("outside system answered 503");
+        }
+        await fx.db.$executeRaw`INSERT INTO outside_calls (request_id, kind) VALUES (${request.id}, 'perform')`;
+        return { audit: { opened: request.id } };
+      },
+      async undo({ request }) {
+        await fx.db.$executeRaw`INSERT INTO outside_calls (request_id, kind) VALUES (${request.id}, 'undo')`;
+      },
+    }),
+  );
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
 });
