@@ -1,13 +1,51 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import { Prisma, PrismaClient } from "@prisma/client";
+import pg from "pg";
+import { logger } from "./log";
 import { flushAuditBuffer, openAuditBuffer } from "./audit/pending";
 import { env } from "./env";
 
 /** The one Prisma client of the process. */
 const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient };
 
+/**
+ * The connection pool, made here so that a connection the server drops (restart, failover,
+ * a terminated backend) leaves the pool at once, even when it dies in the middle of a
+ * transaction whose end is never reached: otherwise each outage would keep a slot forever.
+ */
+function createPool(connectionString: string): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max: 20 });
+  pool.on("error", (error) => logger("db").warn("an idle connection was lost", { error: error.message }));
+  pool.on("acquire", (client) => {
+    // pg-pool assigns client.release right after this event; keep it, and hand out a wrapper
+    // that releases once, also when the connection dies while the client is checked out.
+    let inner: ((error?: Error | boolean) => void) | undefined;
+    let released = false;
+    const release = (error?: Error | boolean) => {
+      if (released) return;
+      released = true;
+      client.removeListener("error", onError);
+      delete (client as { release?: unknown }).release;
+      inner?.call(client, error);
+    };
+    const onError = (error: Error) => {
+      logger("db").warn("a connection in use was lost", { error: error.message });
+      release(error);
+    };
+    client.on("error", onError);
+    Object.defineProperty(client, "release", {
+      configurable: true,
+      get: () => release,
+      set: (fn: (error?: Error | boolean) => void) => {
+        inner = fn;
+      },
+    });
+  });
+  return pool;
+}
+
 export function createPrismaClient(connectionString: string): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString, max: 20 }) });
+  return new PrismaClient({ adapter: new PrismaPg(createPool(connectionString)) });
 }
 
 /**
