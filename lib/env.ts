@@ -22,6 +22,8 @@ const schema = z.object({
     .refine((v) => Buffer.from(v, "base64").length === 32, { message: "must be 32 bytes, base64-encoded (openssl rand -base64 32)" }),
   LATCHKEY_TOKEN_ISSUER: z.string().url().optional(),
   LATCHKEY_WORKER: z.enum(["on", "off"]).default("on"),
+  /** Port of the lean listener for forward-auth and introspection (lib/http/authz-listener.ts); unset: off. */
+  LATCHKEY_AUTHZ_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   LATCHKEY_HAPROXY_SOCKET: z.string().optional(),
   LATCHKEY_HAPROXY_MAP: z.string().optional(),
   /** Days an active signing key signs before the worker rotates it; 0 turns scheduled rotation off. */

@@ -12,7 +12,10 @@ const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const PROXY_SECRET = randomBytes(24).toString("base64url");
 
-const portal = await startBenchPortal({ LATCHKEY_FORWARD_AUTH_PROXIES: `bench=${PROXY_SECRET}` });
+const { freePort } = await import("./support/embedded-postgres");
+const authzPort = await freePort();
+const portal = await startBenchPortal({ LATCHKEY_FORWARD_AUTH_PROXIES: `bench=${PROXY_SECRET}`, LATCHKEY_AUTHZ_PORT: String(authzPort) });
+const lean = `http://localhost:${authzPort}`;
 const { db, disconnectDb } = await import("../lib/db");
 const engine = await import("../lib/approvals/engine");
 const { createServiceToken } = await import("../lib/api/tokens");
@@ -54,17 +57,17 @@ async function run(name: string, call: (token: string) => Promise<Response>, ok:
   return result;
 }
 
-console.log(`[bench] ${CONCURRENCY} concurrent clients for ${SECONDS} s each against ${portal.url} (production build)\n`);
-const forwardAuth = await run(
-  "forward-auth",
-  (token) => fetch(`${portal.url}/api/forward-auth`, { headers: { authorization: `Bearer ${token}`, "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal.example.com", "x-forwarded-uri": "/v1/payments", "x-forwarded-method": "GET" } }),
-  (r) => r.status === 200,
-);
-const introspection = await run(
-  "introspection",
-  (token) => fetch(`${portal.url}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" }, body: `token=${token}` }),
-  (r) => r.status === 200,
-);
-saveResults("authz", { concurrency: CONCURRENCY, seconds: SECONDS, forwardAuth, introspection });
+console.log(`[bench] ${CONCURRENCY} concurrent clients for ${SECONDS} s each (production build): the portal's routes, then the lean listener (LATCHKEY_AUTHZ_PORT)\n`);
+const forward = (base: string) => (token: string) =>
+  fetch(`${base}/api/forward-auth`, { headers: { authorization: `Bearer ${token}`, "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal.example.com", "x-forwarded-uri": "/v1/payments", "x-forwarded-method": "GET" } });
+const inspect = (base: string) => (token: string) =>
+  fetch(`${base}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" }, body: `token=${token}` });
+const ok = (r: Response) => r.status === 200;
+const forwardAuth = await run("forward-auth", forward(portal.url), ok);
+const introspection = await run("introspection", inspect(portal.url), ok);
+const forwardAuthLean = await run("forward-auth*", forward(lean), ok);
+const introspectionLean = await run("introspection*", inspect(lean), ok);
+console.log("  * the lean listener");
+saveResults("authz", { concurrency: CONCURRENCY, seconds: SECONDS, forwardAuth, introspection, leanListener: { forwardAuth: forwardAuthLean, introspection: introspectionLean } });
 await disconnectDb();
 await portal.stop();

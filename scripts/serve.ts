@@ -90,6 +90,13 @@ async function main() {
     log("worker started (grant expiry)");
   }
 
+  if (process.env.LATCHKEY_AUTHZ_PORT) {
+    const { startAuthzListener } = await import("../lib/http/authz-listener");
+    const authz = await startAuthzListener(Number(process.env.LATCHKEY_AUTHZ_PORT), process.env.HOSTNAME ?? "localhost");
+    cleanups.unshift(() => authz.close());
+    log(`forward-auth and introspection also at ${authz.url}`);
+  }
+
   const nextBin = path.join(root, "node_modules", ".bin", "next");
   web = spawn(nextBin, [production ? "start" : "dev", "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"], {
     stdio: ["ignore", "inherit", "inherit"],

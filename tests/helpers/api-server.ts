@@ -2,6 +2,7 @@ import { readdirSync, statSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { sendWebResponse, toWebRequest } from "@/lib/http/node-adapter";
 
 /**
  * The route handlers under app/api, served by a plain node:http server the way Next.js
@@ -68,14 +69,8 @@ export async function startApiServer(under = "api"): Promise<{ url: string; clos
       }
       const match = url.pathname.match(route.pattern)!;
       const params = Object.fromEntries(route.paramNames.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      const headers = new Headers();
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
-      const request = new Request(url, { method: req.method, headers, body: ["GET", "HEAD"].includes(req.method ?? "GET") ? undefined : Buffer.concat(chunks) });
-      const response = await handler(request, { params: Promise.resolve(params) });
-      res.writeHead(response.status, Object.fromEntries(response.headers.entries()));
-      res.end(Buffer.from(await response.arrayBuffer()));
+      const request = await toWebRequest(req, url.origin);
+      await sendWebResponse(res, await handler(request, { params: Promise.resolve(params) }));
     } catch (error) {
       console.error(error);
       res.writeHead(500).end();

@@ -56,7 +56,7 @@ async function start(project: TestProject) {
   const logFile = path.join(root, "tests/.artifacts/portal.log");
   mkdirSync(path.dirname(logFile), { recursive: true });
   const log = createWriteStream(logFile);
-  const server = spawn(path.join(root, "node_modules/.bin/tsx"), ["scripts/serve.ts", "--prod"], {
+  const server = spawn(path.join(root, "node_modules/.bin/tsx"), ["--conditions=react-server", "scripts/serve.ts", "--prod"], {
     cwd: root,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],

@@ -236,6 +236,29 @@ describe("forward-auth", () => {
   });
 });
 
+describe("the lean authorization listener", () => {
+  it("answers forward-auth and introspection exactly as the portal's routes do, and nothing else", async () => {
+    const { startAuthzListener } = await import("@/lib/http/authz-listener");
+    const lean = await startAuthzListener(0, "127.0.0.1");
+    try {
+      const { requestId, token } = await grant();
+      const headers = { "x-forwarded-host": "payments.staging.test", "x-forwarded-uri": "/", "x-latchkey-proxy-secret": PROXY_SECRET, authorization: `Bearer ${token}` };
+      const allowed = await fetch(`${lean.url}/api/forward-auth`, { headers });
+      expect(allowed.status).toBe(200);
+      expect(allowed.headers.get("x-latchkey-grant")).toBe(requestId);
+      const introspected = await fetch(`${lean.url}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ token }) });
+      expect(await introspected.json()).toMatchObject({ active: true, request_id: requestId });
+      await engine.revokeGrant(alice, { requestId, reason: "done" });
+      expect((await fetch(`${lean.url}/api/forward-auth`, { headers })).status).toBe(401);
+      expect((await fetch(`${lean.url}/api/forward-auth`, { headers: { ...headers, "x-latchkey-proxy-secret": "wrong-secret-wrong-secret" } })).status).toBe(403);
+      expect((await fetch(`${lean.url}/api/v1/me`, { headers })).status).toBe(404);
+      expect((await fetch(`${lean.url}/api/oauth/introspect`)).status).toBe(405);
+    } finally {
+      await lean.close();
+    }
+  });
+});
+
 describe("verification pins the algorithm", () => {
   it("refuses an ES256 token even from a key published under the same kid", async () => {
     const { token } = await grant();
