@@ -25,7 +25,8 @@ function createPool(connectionString: string): pg.Pool {
       if (released) return;
       released = true;
       client.removeListener("error", onError);
-      delete (client as { release?: unknown }).release;
+      // Later calls (Prisma ending a transaction on a connection that already died) do nothing.
+      Object.defineProperty(client, "release", { configurable: true, writable: true, value: () => undefined });
       inner?.call(client, error);
     };
     const onError = (error: Error) => {

@@ -20,7 +20,7 @@ export function EndSessionsButton({ userId, email }: { userId: string; email: st
         onClick={() =>
           startTransition(async () => {
             const result = await endSessionsAction({ userId });
-            setMessage(result.ok ? `Ended ${result.data.ended} session(s).` : result.error);
+            setMessage(result.ok ? `Ended ${result.data.ended} session(s)${result.data.tokensRevoked ? ` and revoked ${result.data.tokensRevoked} API token(s)` : ""}.` : result.error);
             router.refresh();
           })
         }

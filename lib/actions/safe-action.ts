@@ -5,6 +5,7 @@ import { contextOf, withAuditContext, type AuditContext } from "../audit/context
 import { currentPrincipal } from "../auth/session";
 import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable, type Result } from "../errors";
 import { logger } from "../log";
+import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 import type { Principal } from "../policy/evaluate";
 import type { Role } from "../policy/schema";
 
@@ -25,6 +26,7 @@ export function safeAction<S extends z.ZodType, T>(definition: {
     if (definition.roles && !definition.roles.some((r) => who.roles.includes(r))) {
       return { ok: false, code: "forbidden", error: `This needs the ${definition.roles.join(" or ")} role.` };
     }
+    if (hasUnsafeText(raw)) return { ok: false, code: "invalid", error: UNSAFE_TEXT };
     const parsed = definition.input.safeParse(raw);
     if (!parsed.success) {
       const fieldErrors: Record<string, string> = {};

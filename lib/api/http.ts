@@ -4,6 +4,7 @@ import { contextOf, withAuditContext } from "../audit/context";
 import { env } from "../env";
 import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
+import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 import { limitAddress, rateLimit } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
 import { authenticateToken, type Scope } from "./tokens";
@@ -60,11 +61,14 @@ async function readJson(request: Request): Promise<{ body: unknown } | { refusal
   if (declared > MAX_BODY_BYTES) return { refusal: problem(413, "too_large", `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`) };
   const text = await request.text();
   if (Buffer.byteLength(text) > MAX_BODY_BYTES) return { refusal: problem(413, "too_large", `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`) };
+  let body: unknown;
   try {
-    return { body: text.length === 0 ? {} : JSON.parse(text) };
+    body = text.length === 0 ? {} : JSON.parse(text);
   } catch {
     return { refusal: problem(400, "invalid_json", "The body is not valid JSON.") };
   }
+  if (hasUnsafeText(body)) return { refusal: problem(400, "invalid_text", UNSAFE_TEXT) };
+  return { body };
 }
 
 export function fieldErrors(error: z.ZodError): Record<string, string> {

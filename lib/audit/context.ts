@@ -18,10 +18,13 @@ export function auditContext(): AuditContext {
   return storage.getStore() ?? {};
 }
 
-/** The context of an HTTP request: the first X-Forwarded-For address (set by the proxy in front) and the user agent. */
+/**
+ * The context of an HTTP request: the address the proxy nearest to Latchkey saw (the last
+ * X-Forwarded-For hop; earlier hops are the client's to write) and the user agent.
+ */
 export function contextOf(headers: Headers, route: string): AuditContext {
   return {
-    ip: headers.get("x-forwarded-for")?.split(",")[0]?.trim() || headers.get("x-real-ip") || undefined,
+    ip: headers.get("x-forwarded-for")?.split(",").map((s) => s.trim()).filter(Boolean).at(-1) || undefined,
     userAgent: headers.get("user-agent")?.slice(0, 400) || undefined,
     route,
   };

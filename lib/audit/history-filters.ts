@@ -8,7 +8,12 @@ const day = z
   .refine((d) => !Number.isNaN(d.getTime()), { message: "That date does not exist." });
 const id = (label: string) => z.string().trim().max(64).regex(/^[\w.-]*$/, { message: `Unknown ${label}.` }).optional();
 const email = z.string().trim().toLowerCase().max(200).optional();
-const cursor = z.string().regex(/^\d{1,19}$/, { message: "Bad page cursor." }).transform(BigInt).optional();
+const cursor = z
+  .string()
+  .regex(/^\d{1,19}$/, { message: "Bad page cursor." })
+  .transform(BigInt)
+  .refine((v) => v <= 9223372036854775807n, { message: "Bad page cursor." })
+  .optional();
 
 /**
  * The auditor's filters, from a query string (history page, exports): every filter

@@ -1,4 +1,5 @@
 import type { AuditVerification } from "@prisma/client";
+import { Prisma } from "@prisma/client";
 import { db } from "../db";
 import { chainHash, type ChainedContent } from "./chain";
 
@@ -10,6 +11,10 @@ import { chainHash, type ChainedContent } from "./chain";
  */
 
 const BATCH = 5000;
+
+const COLUMNS = Prisma.sql`"seq", "occurredAt", "actorType"::text AS "actorType", "actorId", "actorEmail", "action", "requestId",
+  "fromStatus"::text AS "fromStatus", "toStatus"::text AS "toStatus", "data", "ip", "userAgent", "route",
+  "workflowId", "targetId", "environment", "note", "prevHash", "hash"`;
 
 type Row = ChainedContent & { seq: bigint; prevHash: string | null; hash: string | null };
 
@@ -33,10 +38,7 @@ export async function walkChain(): Promise<ChainReport> {
 
   for (;;) {
     const rows = await db.$queryRaw<Row[]>`
-      SELECT "seq", "occurredAt", "actorType"::text AS "actorType", "actorId", "actorEmail", "action", "requestId",
-             "fromStatus"::text AS "fromStatus", "toStatus"::text AS "toStatus", "data", "ip", "userAgent", "route",
-             "workflowId", "targetId", "environment", "note", "prevHash", "hash"
-      FROM "AuditEvent" WHERE "seq" >= ${expectedSeq} ORDER BY "seq" LIMIT ${BATCH}`;
+      SELECT ${COLUMNS} FROM "AuditEvent" WHERE "seq" >= ${expectedSeq} AND "seq" <= ${head.lastSeq} ORDER BY "seq" LIMIT ${BATCH}`;
     for (const row of rows) {
       if (row.seq !== expectedSeq) {
         return row.seq > expectedSeq
@@ -59,8 +61,11 @@ export async function walkChain(): Promise<ChainReport> {
   }
 
   const last = expectedSeq - 1n;
-  if (head.lastSeq !== last) {
-    return fail(last + 1n, head.lastSeq > last ? `Events ${last + 1n} to ${head.lastSeq} were removed from the end of the chain.` : `The chain goes past its recorded end (${head.lastSeq}): events were inserted.`);
+  if (head.lastSeq !== last) return fail(last + 1n, `Events ${last + 1n} to ${head.lastSeq} were removed from the end of the chain.`);
+  // Events appended while this walk ran belong to the next one; anything past the end the head had then must be a later, properly chained event.
+  const [beyond] = await db.$queryRaw<Row[]>`SELECT ${COLUMNS} FROM "AuditEvent" WHERE "seq" = ${last + 1n}`;
+  if (beyond && last >= head.genesisSeq && (beyond.prevHash !== prev || beyond.hash !== chainHash(prev, beyond))) {
+    return fail(beyond.seq, `Event ${beyond.seq} past the chain's recorded end was inserted: it is not chained to event ${last}.`);
   }
   if (last >= head.genesisSeq && head.lastHash !== prev) return fail(last, `The chain's recorded end does not match event ${last}: it was altered.`);
   const longest = await db.auditVerification.findFirst({ where: { ok: true }, orderBy: { lastSeq: "desc" }, select: { lastSeq: true, finishedAt: true } });

@@ -14,13 +14,15 @@ export async function listUsers() {
   return users.map(({ _count, ...u }) => ({ ...u, activeSessions: _count.sessions }));
 }
 
-/** Signs a person out everywhere: their sessions end now. Their next sign-in refreshes their roles. */
-export async function endSessions(admin: Principal, userId: string): Promise<{ ended: number }> {
+/** Signs a person out everywhere: their sessions end and their API tokens are revoked, now. Their next sign-in refreshes their roles. */
+export async function endSessions(admin: Principal, userId: string): Promise<{ ended: number; tokensRevoked: number }> {
   return db.$transaction(async (tx) => {
     const user = await tx.user.findUnique({ where: { id: userId } });
     if (!user) throw notFound("User");
     const { count } = await tx.session.deleteMany({ where: { userId } });
-    await recordEvent(tx, { actor: { type: "human", id: admin.id, email: admin.email }, action: "auth.sessions_ended", data: { userId, email: user.email, sessions: count } });
-    return { ended: count };
+    // Offboarding: the person's API tokens stop with their sessions.
+    const tokens = await tx.apiToken.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: new Date() } });
+    await recordEvent(tx, { actor: { type: "human", id: admin.id, email: admin.email }, action: "auth.sessions_ended", data: { userId, email: user.email, sessions: count, tokensRevoked: tokens.count } });
+    return { ended: count, tokensRevoked: tokens.count };
   });
 }

@@ -39,12 +39,13 @@ export interface OriginalRequest {
 
 /**
  * The path as the upstream will see it: dot segments resolved, repeated slashes collapsed.
- * Null for anything ambiguous (backslashes, encoded slashes or backslashes), which
+ * Null for anything ambiguous (backslashes, encoded slashes, path parameters), which
  * servers disagree about: such a path is never covered.
  */
 export function normalisePath(uri: string): string | null {
   const raw = uri.split(/[?#]/)[0] || "/";
-  if (!raw.startsWith("/") || /\\|%2f|%5c|%00/i.test(raw)) return null;
+  // Servers differ on these: "\\" as "/", "%2F" decoded or not, ";params" stripped (Java) or kept.
+  if (!raw.startsWith("/") || /\\|;|%2f|%5c|%00|%3b/i.test(raw)) return null;
   const out: string[] = [];
   for (const segment of raw.replace(/%2e/gi, ".").split("/")) {
     if (segment === "" || segment === ".") continue;

@@ -1,7 +1,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { logger } from "../log";
-import { sendWebResponse, toWebRequest } from "./node-adapter";
+import { MAX_BODY_BYTES } from "../api/http";
+import { BodyTooLarge, sendWebResponse, toWebRequest } from "./node-adapter";
 
 /**
  * A lean HTTP listener for the hottest answers Latchkey gives: forward-auth for proxies
@@ -27,8 +28,13 @@ export async function startAuthzListener(port: number, host = "0.0.0.0"): Promis
         res.writeHead(routes[path] ? 405 : 404, { "content-type": "text/plain; charset=utf-8" }).end("Only /api/forward-auth and /api/oauth/introspect are served here.\n");
         return;
       }
-      await sendWebResponse(res, await handler(await toWebRequest(req, "http://authz.local")));
+      await sendWebResponse(res, await handler(await toWebRequest(req, "http://authz.local", { maxBody: MAX_BODY_BYTES, socketAddress: true })));
     } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        res.writeHead(413, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end("The body is too large.\n");
+        req.destroy();
+        return;
+      }
       log.error("unexpected failure", { error });
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("Something went wrong; access is refused.\n");
     }

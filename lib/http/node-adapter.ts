@@ -6,14 +6,30 @@ import type { IncomingMessage, ServerResponse } from "node:http";
  * the tests, which serve app/api without building Next.js.
  */
 
-export async function toWebRequest(req: IncomingMessage, origin: string): Promise<Request> {
+export class BodyTooLarge extends Error {}
+
+/**
+ * The web Request for a node request. `maxBody` bounds what is read (BodyTooLarge past it);
+ * with `socketAddress`, X-Forwarded-For gets the socket's address appended, as Next.js and
+ * proxies do, so the last hop is never one the client wrote.
+ */
+export async function toWebRequest(req: IncomingMessage, origin: string, options: { maxBody?: number; socketAddress?: boolean } = {}): Promise<Request> {
   const headers = new Headers();
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
+  if (options.socketAddress && req.socket.remoteAddress) {
+    const forwarded = headers.get("x-forwarded-for");
+    headers.set("x-forwarded-for", forwarded ? `${forwarded}, ${req.socket.remoteAddress}` : req.socket.remoteAddress);
+  }
   const method = req.method ?? "GET";
   let body: Buffer | undefined;
   if (method !== "GET" && method !== "HEAD") {
     const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (options.maxBody !== undefined && size > options.maxBody) throw new BodyTooLarge();
+      chunks.push(chunk as Buffer);
+    }
     body = Buffer.concat(chunks);
   }
   return new Request(new URL(req.url ?? "/", origin), { method, headers, body: body as unknown as BodyInit | undefined });

@@ -530,6 +530,20 @@ describe("security matrix", () => {
     "/admin/integrations": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
   };
 
+  // Text only the page itself renders: a refused caller must not receive it, not even inside the RSC payload.
+  const MARKERS: Record<string, string> = {
+    "/approvals": "Requests waiting for your decision",
+    "/history": "Every audit event,",
+    "/history/review": "Every grant active from",
+    "/history/people/[email]": "Access held",
+    "/admin/users": "People who have signed in.",
+    "/admin/services": "CI jobs, bots and AI agents act through service tokens.",
+    "/admin/keys": "Credentials are signed with RS256.",
+    "/admin/audit": "Each audit event is chained to the one before it",
+    "/admin/notifications": "Deliveries to the channels in the policy.",
+    "/admin/integrations": "Each outside system the policy configures",
+  };
+
   it("every page: a visitor is sent to sign in; each role sees the page or a refusal in words", async () => {
     expect(files("app", "page.tsx").sort()).toEqual(Object.keys(PAGES).sort());
     for (const [template, rules] of Object.entries(PAGES)) {
@@ -547,7 +561,11 @@ describe("security matrix", () => {
         if (expected === "ok") {
           expect(p.url(), cell).not.toContain("/signin?callbackUrl");
           expect(text, cell).not.toMatch(/open to (admins|auditors)|does not include approving/);
-        } else expect(text, cell).toMatch(expected);
+        } else {
+          expect(text, cell).toMatch(expected);
+          const raw = await (await p.context().request.get(fill(template))).text();
+          if (MARKERS[template]) expect(raw.includes(MARKERS[template]!), `${cell}: the refused page's content reached the browser`).toBe(false);
+        }
       }
     }
   });

@@ -98,6 +98,21 @@ describe("the API under hostile input", () => {
     );
   });
 
+  it("refuses text PostgreSQL cannot store (NUL, unpaired surrogates) with a clear message", async () => {
+    const before = await state();
+    for (const justification of ["need access now\u0000 for the incident", "need access now \ud800 for the incident"]) {
+      const response = await fetch(`${api.url}/api/v1/requests`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        // JSON.stringify writes these as the escapes \u0000 and \ud800: valid JSON, unstorable text.
+        body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "read", durationMinutes: 30, justification } }),
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({ error: { code: "invalid_text", message: "Text may not contain NUL characters or broken Unicode (unpaired surrogates)." } });
+    }
+    expect(await state()).toEqual(before);
+  });
+
   it("refuses bodies over the limit before parsing them", async () => {
     const before = await state();
     const response = await fetch(`${api.url}/api/v1/requests`, {

@@ -191,7 +191,8 @@ describe("events carry their context", () => {
       const { id } = (await response.json()) as { id: string };
       const event = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: id, action: "request.created" } });
       expect(event).toMatchObject({
-        ip: "203.0.113.7",
+        // The last hop: the address the proxy nearest to Latchkey saw, not one the client wrote.
+        ip: "10.0.0.1",
         userAgent: "deploy-pipeline/2.1",
         route: "POST /api/v1/requests",
         actorType: "personal_token",

@@ -39,10 +39,14 @@ describe("ending sessions", () => {
     const alice = await fx.user("alice@example.com", ["engineering"]);
     const expires = new Date(Date.now() + 3600_000);
     await fx.db.session.createMany({ data: [{ sessionToken: "s1", userId: alice.id, expires }, { sessionToken: "s2", userId: alice.id, expires }] });
-    expect(await endSessions(dave, alice.id)).toEqual({ ended: 2 });
+    const { createPersonalToken, authenticateToken } = await import("@/lib/api/tokens");
+    const { secret } = await createPersonalToken(alice, { name: "laptop", scopes: ["requests:read"], expiresInDays: 30 });
+    expect(await endSessions(dave, alice.id)).toEqual({ ended: 2, tokensRevoked: 1 });
+    // Offboarding reaches automation too: the person's tokens stop working with their sessions.
+    expect(await authenticateToken(secret)).toEqual({ ok: false, reason: "This API token was revoked." });
     expect(await fx.db.session.count({ where: { userId: alice.id } })).toBe(0);
     const event = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "auth.sessions_ended" } });
-    expect(event).toMatchObject({ actorEmail: "dave@example.com", data: { email: "alice@example.com", sessions: 2 } });
+    expect(event).toMatchObject({ actorEmail: "dave@example.com", data: { email: "alice@example.com", sessions: 2, tokensRevoked: 1 } });
     await expect(endSessions(dave, "no-such-user")).rejects.toMatchObject({ code: "not_found" });
   });
 });

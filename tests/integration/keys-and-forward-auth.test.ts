@@ -209,7 +209,7 @@ describe("forward-auth", () => {
     expect((await forward("scratch.test", "/reports", { token: scratchToken })).status).toBe(200);
     expect((await forward("scratch.test", "/reports/daily?x=1", { token: scratchToken })).status).toBe(200);
     expect((await forward("scratch.test:8443", "/reports/daily", { token: scratchToken })).status).toBe(200);
-    for (const uri of ["/admin", "/reportsx", "/reports/../admin", "/reports/%2e%2e/admin", "//reports/../admin", "/\\admin/reports", "/reports/..%2fadmin", "/reports%2F..%2Fadmin", "reports"]) {
+    for (const uri of ["/admin", "/reportsx", "/reports/../admin", "/reports/%2e%2e/admin", "//reports/../admin", "/\\admin/reports", "/reports/..%2fadmin", "/reports%2F..%2Fadmin", "/reports/..;/admin", "/reports;x=1/daily", "reports"]) {
       expect((await forward("scratch.test", uri, { token: scratchToken })).status, uri).toBe(403);
     }
     expect((await forward("payments.staging.test", "/", { token: scratchToken })).status).toBe(403);

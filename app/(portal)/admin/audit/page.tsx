@@ -1,16 +1,18 @@
 import type { Metadata } from "next";
+import { Alert } from "@/components/ui/alert";
 import { ChainStatus } from "@/components/history/chain-status";
 import { VerifyChainButton } from "@/components/history/verify-button";
 import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
-import { requirePrincipal } from "@/lib/auth/session";
+import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { db } from "@/lib/db";
 
 export const metadata: Metadata = { title: "Audit chain" };
 
 export default async function AuditChainPage() {
-  await requirePrincipal();
+  const who = await requirePrincipal();
+  if (!hasRole(who, "admin")) return <Alert tone="error">Administration is open to admins only.</Alert>;
   const runs = await db.auditVerification.findMany({ orderBy: { startedAt: "desc" }, take: 30 });
   return (
     <div className="space-y-6">

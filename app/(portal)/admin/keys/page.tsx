@@ -1,16 +1,18 @@
 import type { Metadata } from "next";
+import { Alert } from "@/components/ui/alert";
 import { RotateKeyButton } from "@/components/tokens/rotate-key-button";
 import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
-import { requirePrincipal } from "@/lib/auth/session";
+import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { listSigningKeys } from "@/lib/credentials/keys";
 import { env } from "@/lib/env";
 
 export const metadata: Metadata = { title: "Signing keys" };
 
 export default async function KeysPage() {
-  await requirePrincipal();
+  const who = await requirePrincipal();
+  if (!hasRole(who, "admin")) return <Alert tone="error">Administration is open to admins only.</Alert>;
   const keys = await listSigningKeys();
   const days = env().LATCHKEY_KEY_ROTATION_DAYS;
   return (

@@ -1,9 +1,10 @@
 import type { Metadata } from "next";
+import { Alert } from "@/components/ui/alert";
 import { NewServiceForm, ServiceSettingsForm } from "@/components/tokens/service-forms";
 import { TokenForm } from "@/components/tokens/token-form";
 import { TokenTable } from "@/components/tokens/token-table";
 import { EmptyState } from "@/components/ui/empty-state";
-import { requirePrincipal } from "@/lib/auth/session";
+import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { listServiceIdentities } from "@/lib/api/service-identities";
 import { SCOPES } from "@/lib/api/tokens";
 import { policy } from "@/lib/policy/current";
@@ -12,7 +13,8 @@ import { createServiceTokenAction } from "./actions";
 export const metadata: Metadata = { title: "Service identities" };
 
 export default async function ServicesPage() {
-  await requirePrincipal();
+  const who = await requirePrincipal();
+  if (!hasRole(who, "admin")) return <Alert tone="error">Administration is open to admins only.</Alert>;
   const services = await listServiceIdentities();
   const groups = Object.entries(policy().roles).map(([name, roles]) => ({ name, roles }));
   const scopes = Object.entries(SCOPES).map(([name, description]) => ({ name, description }));

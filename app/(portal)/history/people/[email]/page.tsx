@@ -24,7 +24,13 @@ function Section({ id, title, count, children }: { id: string; title: string; co
 export default async function PersonPage({ params }: { params: Promise<{ email: string }> }) {
   const who = await requirePrincipal();
   if (!hasRole(who, "auditor", "admin")) return <Alert tone="error">The audit history is open to auditors and admins only.</Alert>;
-  const email = decodeURIComponent((await params).email).toLowerCase();
+  const raw = (await params).email;
+  let email = raw.toLowerCase();
+  try {
+    email = decodeURIComponent(raw).toLowerCase();
+  } catch {
+    // A stray "%": keep the segment as it came.
+  }
   const activity = await personActivity(email);
   if (!activity) return <EmptyState title={`Latchkey has no record of ${email}`}>Check the spelling, or search the history.</EmptyState>;
   const { user, requested, held, decided, events } = activity;
