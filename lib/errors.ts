@@ -32,4 +32,5 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return /terminating connection|Connection terminated|connection error and is not queryable|Client was closed|connection (refused|reset|closed)|ECONNREFUSED|ECONNRESET|EPIPE|the database system is (starting up|shutting down|in recovery)|Can't reach database|Timed out fetching a new connection|57P0[1-3]|08006|08001|08003/i.test(text);
 }
 
-export const DATABASE_UNAVAILABLE = "The database is not reachable right now. Nothing was changed; try again in a moment.";
+/** Whether a change was saved is unknown when the connection drops as it commits, so the message says so. */
+export const DATABASE_UNAVAILABLE = "The database connection was lost. Nothing is half-saved, but if you were making a change, check whether it went through before trying again.";
