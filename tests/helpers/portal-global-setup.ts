@@ -7,7 +7,7 @@ import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { failRunOnError } from "./fail-run";
-import { freePort } from "../../scripts/support/embedded-postgres";
+import { freePort } from "../../scripts/support/ports";
 
 /**
  * Builds the portal and runs it the way `npm start` does (scripts/serve.ts --prod): the

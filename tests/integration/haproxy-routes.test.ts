@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { decodeJwt, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../scripts/support/embedded-postgres";
+import { freePort } from "../../scripts/support/ports";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import { haproxyRoutes, type RouteStore } from "@/lib/integrations/haproxy/routes";
 import { runtimeApi, type ProxyRuntime } from "@/lib/integrations/haproxy/runtime-api";

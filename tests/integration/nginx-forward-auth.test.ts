@@ -9,7 +9,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../../scripts/support/embedded-postgres";
+import { freePort } from "../../scripts/support/ports";
 import { startApiServer } from "../helpers/api-server";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import type { Principal } from "@/lib/policy/evaluate";
