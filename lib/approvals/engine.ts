@@ -487,14 +487,31 @@ export async function sweepExpiredGrants(now = new Date()): Promise<number> {
   for (const { id } of pending) if ((await expirePending(id, now)) === "expired") expired += 1;
   // Clean-ups whose job went missing (e.g. the portal was down) are queued again.
   const undo = await db.accessRequest.findMany({ where: { undoPending: true }, select: { id: true }, take: 500 });
-  for (const { id } of undo) await schedule(QUEUES.undo, { requestId: id }, new Date());
+  await requeue(QUEUES.undo, undo);
   const following = await db.accessRequest.findMany({ where: { status: "executing", externalRef: { not: null } }, select: { id: true }, take: 500 });
-  for (const { id } of following) await schedule(QUEUES.follow, { requestId: id }, new Date());
+  await requeue(QUEUES.follow, following);
   // Executions left behind by a worker that died mid-way (its job would wait for pg-boss to
   // expire it) are queued again; the per-request lock makes a duplicate wait, then skip.
   const stalled = await db.accessRequest.findMany({ where: { status: "executing", externalRef: null, updatedAt: { lt: new Date(now.getTime() - 60_000) } }, select: { id: true }, take: 500 });
-  for (const { id } of stalled) await schedule(QUEUES.execute, { requestId: id }, new Date());
+  await requeue(QUEUES.execute, stalled);
   return expired;
+}
+
+/**
+ * Queues a job for each request that has none waiting (created or waiting to retry) in that
+ * queue: pg-boss's singletonKey does not deduplicate on standard queues, and a job per
+ * minute per request would pile up. A job stuck as active (its worker died) does not count.
+ */
+async function requeue(queue: string, requests: { id: string }[]): Promise<void> {
+  if (requests.length === 0) return;
+  const waiting = new Set(
+    (
+      await db.$queryRaw<{ key: string }[]>`
+        SELECT singleton_key AS key FROM pgboss.job
+        WHERE name = ${queue} AND state IN ('created', 'retry') AND singleton_key = ANY(${requests.map((r) => r.id)})`
+    ).map((r) => r.key),
+  );
+  for (const { id } of requests) if (!waiting.has(id)) await schedule(queue, { requestId: id }, new Date());
 }
 
 /** Ends a grant early. The requester may revoke their own; an admin may revoke any. */

@@ -153,3 +153,16 @@ describe("a worker killed in the middle of an execution", () => {
     }
   });
 });
+
+describe("the sweep", () => {
+  it("queues one job per request however often it runs, and none while one is waiting", async () => {
+    for (const w of workers.splice(0)) await w.stop({ graceful: true, wait: true });
+    const request = await engine.createRequest(alice, "fault-grant", input(900));
+    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "go" });
+    await fx.db.$executeRaw`UPDATE "AccessRequest" SET "updatedAt" = now() - interval '5 minutes' WHERE id = ${request.id}`;
+    for (let i = 0; i < 3; i++) await engine.sweepExpiredGrants();
+    const jobs = await fx.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'request-execute' AND singleton_key = ${request.id} AND state IN ('created', 'retry')`;
+    expect(jobs[0]!.n).toBe(1);
+  });
+});
+
