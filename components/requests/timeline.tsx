@@ -44,6 +44,7 @@ export const ACTION_LABELS: Record<string, string> = {
   "service_identity.created": "Service identity created",
   "service_identity.updated": "Service identity changed",
   "key.rotated": "Signing key rotated",
+  "key.created": "Signing key created",
   "history.exported": "History exported",
   "access_review.exported": "Access review downloaded",
 };

@@ -4,12 +4,11 @@ import { currentPrincipal } from "../auth/session";
 import { db } from "../db";
 import type { Principal } from "../policy/evaluate";
 import { contextOf, withAuditContext } from "./context";
+import { plainText } from "../http/plain";
 import { recordEvent } from "./record";
 
 /** A plain-text refusal for the auditor's download routes. */
-export function refuse(status: number, message: string): Response {
-  return new Response(`${message}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
-}
+export const refuse = (status: number, message: string): Response => plainText(status, message);
 
 /** The signed-in auditor or admin, or the 401/403 to answer. */
 export async function auditorOrRefusal(what: string): Promise<{ who: Principal } | { refusal: Response }> {

@@ -45,7 +45,11 @@ export async function activeSigningKey(tx: Tx): Promise<SigningKeyHandle> {
   let row = await newest();
   if (!row) {
     await lockKeys(tx);
-    row = (await newest()) ?? (await createSigningKey(tx));
+    row = await newest();
+    if (!row) {
+      row = await createSigningKey(tx);
+      await recordEvent(tx, { actor: SYSTEM, action: "key.created", data: { kid: row.kid, reason: "first credential" } });
+    }
   }
   const { kid, alg, privateKeySealed } = row;
   if (!importedKeys.has(kid)) {

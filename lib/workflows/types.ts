@@ -75,14 +75,9 @@ export class ExecutionFailure extends Error {
   }
 }
 
-export interface ExecuteContext<Input> {
+/** What `execute` gets: what `perform` gets, plus the approval's transaction and who approved. */
+export interface ExecuteContext<Input> extends PerformContext<Input> {
   tx: Tx;
-  request: AccessRequest;
-  requester: User;
-  target: TargetDefinition;
-  input: Input;
-  activatedAt: Date;
-  expiresAt: Date;
   actor: Actor;
 }
 

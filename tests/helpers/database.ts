@@ -20,3 +20,14 @@ export async function createTestDatabase(prefix = "latchkey_test"): Promise<{ ur
     },
   };
 }
+
+/** One statement on its own connection: for setting up or inspecting databases beside the app's. */
+export async function sql(url: string, text: string, params: unknown[] = []) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query(text, params);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { sql } from "../helpers/database";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import type { Principal } from "@/lib/policy/evaluate";
@@ -16,15 +17,6 @@ let fx: Awaited<ReturnType<typeof engineFixture>>;
 let engine: typeof import("@/lib/approvals/engine");
 let alice: Principal, bob: Principal;
 
-async function sql(url: string, text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(text, params);
-  } finally {
-    await c.end();
-  }
-}
 const input = (overrides: Record<string, unknown> = {}) => validInput({ targetId: "ledger-db", role: "read", durationMinutes: 30, ...overrides });
 const status = async (id: string) => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id } })).status;
 

@@ -1,4 +1,4 @@
-import pg from "pg";
+import { sql } from "../helpers/database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import { startApiServer } from "../helpers/api-server";
@@ -25,11 +25,8 @@ afterAll(async () => {
 });
 
 async function cutConnections() {
-  const admin = new pg.Client({ connectionString: fx.url });
-  await admin.connect();
   const name = new URL(fx.url).pathname.slice(1);
-  await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
-  await admin.end();
+  await sql(fx.url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
 }
 
 const create = (n: number) =>

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { sql } from "../helpers/database";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { postgresGrants, roleNameFor } from "@/lib/integrations/postgres/database-grants";
 
@@ -13,15 +14,6 @@ const targetUrl = (() => {
 })();
 const grants = postgresGrants(targetUrl);
 
-async function sql(url: string, text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return await c.query(text, params);
-  } finally {
-    await c.end();
-  }
-}
 
 beforeAll(async () => {
   await sql(admin, `CREATE DATABASE "${dbName}"`);

@@ -1,4 +1,5 @@
 import { forwardAuth, proxyNamed } from "@/lib/credentials/forward-auth";
+import { plainText } from "@/lib/http/plain";
 
 export const dynamic = "force-dynamic";
 
@@ -18,10 +19,6 @@ function cookie(request: Request, name: string): string | undefined {
   return undefined;
 }
 
-function text(status: number, message: string, headers: Record<string, string> = {}) {
-  return new Response(`${message}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers } });
-}
-
 /**
  * Answers a proxy's sub-request: 2xx with identity headers, 401 (no valid identity) or
  * 403 (an identity without a grant for this host and path). Only configured proxies,
@@ -29,15 +26,15 @@ function text(status: number, message: string, headers: Record<string, string> =
  */
 async function handle(request: Request): Promise<Response> {
   const proxy = proxyNamed(request.headers.get("x-latchkey-proxy-secret"));
-  if (!proxy) return text(403, "Only a proxy configured in LATCHKEY_FORWARD_AUTH_PROXIES may call forward-auth.");
+  if (!proxy) return plainText(403, "Only a proxy configured in LATCHKEY_FORWARD_AUTH_PROXIES may call forward-auth.");
   const h = request.headers;
   const bearer = h.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
   const answer = await forwardAuth(
     { method: h.get("x-forwarded-method") ?? "GET", host: h.get("x-forwarded-host") ?? "", uri: h.get("x-forwarded-uri") ?? "/" },
     { credential: bearer, sessionToken: SESSION_COOKIES.map((n) => cookie(request, n)).find(Boolean) },
   );
-  if (answer.status === 200) return text(200, "ok", answer.headers);
-  return text(answer.status, answer.reason, answer.status === 401 ? { "www-authenticate": 'Bearer realm="latchkey"' } : {});
+  if (answer.status === 200) return plainText(200, "ok", answer.headers);
+  return plainText(answer.status, answer.reason, answer.status === 401 ? { "www-authenticate": 'Bearer realm="latchkey"' } : {});
 }
 
 export const GET = handle;

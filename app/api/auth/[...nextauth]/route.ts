@@ -3,6 +3,7 @@ import type { NextRequest } from "next/server";
 import { contextOf, withAuditContext } from "@/lib/audit/context";
 import { authOptions } from "@/lib/auth/options";
 import { env } from "@/lib/env";
+import { plainText } from "@/lib/http/plain";
 import { limitAddress, rateLimit } from "@/lib/security/rate-limit";
 
 // Options are built per request so configuration is read at run time, not at build time.
@@ -14,7 +15,7 @@ async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   // Starting a sign-in and coming back from the IdP are limited per address.
   if (/^\/api\/auth\/(signin|callback)\//.test(req.nextUrl.pathname)) {
     const limit = await rateLimit(`signin:addr:${limitAddress(req.headers)}`, env().LATCHKEY_RATE_LIMIT_SIGNIN);
-    if (!limit.ok) return new Response(`Too many sign-in attempts from this address; try again in ${limit.retryAfter} s.\n`, { status: 429, headers: { "retry-after": String(limit.retryAfter), "content-type": "text/plain; charset=utf-8" } });
+    if (!limit.ok) return plainText(429, `Too many sign-in attempts from this address; try again in ${limit.retryAfter} s.`, { "retry-after": String(limit.retryAfter) });
   }
   // Sign-in and sign-out events carry the caller's address and user agent.
   return withAuditContext(contextOf(req.headers, `auth:${req.nextUrl.pathname.replace(/^\/api\/auth\//, "")}`), () => NextAuth(req as never, ctx as never, authOptions()) as Promise<Response>);
