@@ -4,6 +4,7 @@ import pg from "pg";
 import { logger } from "./log";
 import { flushAuditBuffer, openAuditBuffer } from "./audit/pending";
 import { env } from "./env";
+import { closeChanges } from "./db/changes";
 
 /** The one Prisma client of the process. */
 const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient };
@@ -77,6 +78,7 @@ export const db: PrismaClient = new Proxy({} as PrismaClient, {
 export type Tx = Prisma.TransactionClient;
 
 export async function disconnectDb(): Promise<void> {
+  await closeChanges();
   await globalForPrisma.latchkeyPrisma?.$disconnect();
   globalForPrisma.latchkeyPrisma = undefined;
 }

@@ -3,7 +3,11 @@
  * Forward-auth and token-introspection decisions per second and their p50/p99, against the
  * production build over HTTP, each with a real credential of an active grant.
  */
+import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 
@@ -33,7 +37,58 @@ for (let i = 0; i < 20; i++) {
   credentials.push((await engine.revealCredential(alice, r.id)).token);
 }
 
-async function run(name: string, call: (token: string) => Promise<Response>, ok: (r: Response) => boolean) {
+type Result = { decisionsPerSecond: number; p50Ms: number; p99Ms: number; errors: number };
+
+function report(name: string, result: Result): Result {
+  console.log(`${name.padEnd(14)} ${String(result.decisionsPerSecond).padStart(6)}/s   p50 ${result.p50Ms} ms   p99 ${result.p99Ms} ms   errors ${result.errors}`);
+  return result;
+}
+
+/** The load, from wrk (a C load generator, Debian's package) when installed: Node's own client would take the CPU it measures. */
+const WRK = spawnSync("which", ["wrk"]).status === 0;
+
+interface Call {
+  url: string;
+  method: "GET" | "POST";
+  headers: Record<string, string>;
+  /** The credential goes here: "authorization" header or the form body. */
+  credentialIn: "bearer" | "form";
+}
+
+async function run(name: string, call: Call): Promise<Result> {
+  return report(name, WRK ? runWrk(call) : await runNode(call));
+}
+
+function runWrk(call: Call): Result {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "latchkey-wrk-"));
+  const script = path.join(dir, "rotate.lua");
+  writeFileSync(
+    script,
+    `local tokens = { ${credentials.map((t) => JSON.stringify(t)).join(", ")} }
+local i = 0
+wrk.method = "${call.method}"
+${Object.entries(call.headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join("\n")}
+request = function()
+  i = i + 1
+  local token = tokens[(i % #tokens) + 1]
+  ${call.credentialIn === "bearer" ? 'wrk.headers["authorization"] = "Bearer " .. token; return wrk.format(nil)' : 'return wrk.format(nil, nil, nil, "token=" .. token)'}
+end
+`,
+  );
+  const out = execFileSync("wrk", ["-t1", `-c${CONCURRENCY}`, `-d${SECONDS}s`, "--latency", "-s", script, call.url], { encoding: "utf8" });
+  rmSync(dir, { recursive: true, force: true });
+  const ms = (label: string) => {
+    const m = out.match(new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)\\b`));
+    if (!m) return NaN;
+    const value = Number(m[1]);
+    return +(m[2] === "us" ? value / 1000 : m[2] === "s" ? value * 1000 : value).toFixed(2);
+  };
+  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0;
+  return { decisionsPerSecond: Math.round(Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN)), p50Ms: ms("50"), p99Ms: ms("99"), errors: non2xx + socket };
+}
+
+async function runNode(call: Call): Promise<Result> {
   const latencies: number[] = [];
   let errors = 0;
   const deadline = Date.now() + SECONDS * 1000;
@@ -42,32 +97,50 @@ async function run(name: string, call: (token: string) => Promise<Response>, ok:
     Array.from({ length: CONCURRENCY }, async (_, w) => {
       let i = w;
       while (Date.now() < deadline) {
+        const token = credentials[i++ % credentials.length]!;
         const t0 = performance.now();
-        const response = await call(credentials[i++ % credentials.length]!);
+        const response = await fetch(call.url, {
+          method: call.method,
+          headers: call.credentialIn === "bearer" ? { ...call.headers, authorization: `Bearer ${token}` } : call.headers,
+          body: call.credentialIn === "form" ? `token=${token}` : undefined,
+        });
         await response.arrayBuffer();
         latencies.push(performance.now() - t0);
-        if (!ok(response)) errors += 1;
+        if (response.status !== 200) errors += 1;
       }
     }),
   );
   const elapsed = (Date.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const result = { decisionsPerSecond: Math.round(latencies.length / elapsed), p50Ms: +percentile(latencies, 50).toFixed(2), p99Ms: +percentile(latencies, 99).toFixed(2), errors };
-  console.log(`${name.padEnd(14)} ${String(result.decisionsPerSecond).padStart(6)}/s   p50 ${result.p50Ms} ms   p99 ${result.p99Ms} ms   errors ${errors}`);
-  return result;
+  return { decisionsPerSecond: Math.round(latencies.length / elapsed), p50Ms: +percentile(latencies, 50).toFixed(2), p99Ms: +percentile(latencies, 99).toFixed(2), errors };
 }
 
-console.log(`[bench] ${CONCURRENCY} concurrent clients for ${SECONDS} s each (production build): the portal's routes, then the lean listener (LATCHKEY_AUTHZ_PORT)\n`);
-const forward = (base: string) => (token: string) =>
-  fetch(`${base}/api/forward-auth`, { headers: { authorization: `Bearer ${token}`, "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal.example.com", "x-forwarded-uri": "/v1/payments", "x-forwarded-method": "GET" } });
-const inspect = (base: string) => (token: string) =>
-  fetch(`${base}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" }, body: `token=${token}` });
-const ok = (r: Response) => r.status === 200;
-const forwardAuth = await run("forward-auth", forward(portal.url), ok);
-const introspection = await run("introspection", inspect(portal.url), ok);
-const forwardAuthLean = await run("forward-auth*", forward(lean), ok);
-const introspectionLean = await run("introspection*", inspect(lean), ok);
+console.log(`[bench] ${CONCURRENCY} concurrent clients for ${SECONDS} s each (production build), load from ${WRK ? "wrk" : "Node's fetch (install wrk for figures the client does not limit)"}: the portal's routes, then the lean listener (LATCHKEY_AUTHZ_PORT)\n`);
+const forward = (base: string): Call => ({
+  url: `${base}/api/forward-auth`,
+  method: "GET",
+  headers: { "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal.example.com", "x-forwarded-uri": "/v1/payments", "x-forwarded-method": "GET" },
+  credentialIn: "bearer",
+});
+const inspect = (base: string): Call => ({
+  url: `${base}/api/oauth/introspect`,
+  method: "POST",
+  headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" },
+  credentialIn: "form",
+});
+// A decision must be right: a sample of each kind is checked before the load.
+for (const call of [forward(portal.url), inspect(portal.url), forward(lean), inspect(lean)]) {
+  const token = credentials[0]!;
+  const response = await fetch(call.url, { method: call.method, headers: call.credentialIn === "bearer" ? { ...call.headers, authorization: `Bearer ${token}` } : call.headers, body: call.credentialIn === "form" ? `token=${token}` : undefined });
+  const text = await response.text();
+  const right = response.status === 200 && (call.credentialIn === "bearer" ? response.headers.get("x-latchkey-user") === alice.email : (JSON.parse(text) as { active?: boolean; username?: string }).username === alice.email);
+  if (!right) throw new Error(`${call.url} did not grant a valid credential: ${response.status} ${text.slice(0, 200)}`);
+}
+const forwardAuth = await run("forward-auth", forward(portal.url));
+const introspection = await run("introspection", inspect(portal.url));
+const forwardAuthLean = await run("forward-auth*", forward(lean));
+const introspectionLean = await run("introspection*", inspect(lean));
 console.log("  * the lean listener");
-saveResults("authz", { concurrency: CONCURRENCY, seconds: SECONDS, forwardAuth, introspection, leanListener: { forwardAuth: forwardAuthLean, introspection: introspectionLean } });
+saveResults("authz", { concurrency: CONCURRENCY, seconds: SECONDS, loadGenerator: WRK ? "wrk" : "node-fetch", forwardAuth, introspection, leanListener: { forwardAuth: forwardAuthLean, introspection: introspectionLean } });
 await disconnectDb();
 await portal.stop();

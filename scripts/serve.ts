@@ -98,7 +98,10 @@ async function main() {
   }
 
   const nextBin = path.join(root, "node_modules", ".bin", "next");
-  web = spawn(nextBin, [production ? "start" : "dev", "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"], {
+  const nextArgs = [production ? "start" : "dev", "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"];
+  // LATCHKEY_CPU_PROFILE=<dir>: the web server writes a V8 CPU profile there when it stops (for benchmarks).
+  const profile = process.env.LATCHKEY_CPU_PROFILE;
+  web = spawn(profile ? process.execPath : nextBin, profile ? ["--cpu-prof", "--cpu-prof-dir", profile, path.join(root, "node_modules/next/dist/bin/next"), ...nextArgs] : nextArgs, {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, LATCHKEY_WORKER: "off" },
   });

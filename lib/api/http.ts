@@ -4,6 +4,7 @@ import { contextOf, withAuditContext } from "../audit/context";
 import { env } from "../env";
 import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
+import type { HeaderSource } from "../http/plain";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 import { limitAddress, rateLimit } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
@@ -25,18 +26,18 @@ export function problem(status: number, code: string, message: string, extra: Re
 }
 
 /** The first address in X-Forwarded-For (set by the proxy in front), for the record only. */
-export function clientAddress(request: Request): string | undefined {
+export function clientAddress(request: { headers: HeaderSource }): string | undefined {
   return request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || undefined;
 }
 
-function bearerOf(request: Request): string | null {
+function bearerOf(request: { headers: HeaderSource }): string | null {
   const header = request.headers.get("authorization");
   const match = header?.match(/^Bearer\s+(\S+)$/i);
   return match ? match[1]! : null;
 }
 
 /** Authenticates an API token from the Authorization header: the principal, or the 401 to answer. */
-export async function authenticate(request: Request): Promise<{ who: Principal } | { refusal: Response }> {
+export async function authenticate(request: { headers: HeaderSource }): Promise<{ who: Principal } | { refusal: Response }> {
   const limits = env();
   const byAddress = await rateLimit(`api:addr:${limitAddress(request.headers)}`, limits.LATCHKEY_RATE_LIMIT_ADDRESS);
   if (!byAddress.ok) return { refusal: tooMany(byAddress.retryAfter, "this address") };

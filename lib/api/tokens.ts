@@ -4,6 +4,7 @@ import type { ApiToken, TokenKind } from "@prisma/client";
 import { z } from "zod";
 import { recordEvent } from "../audit/record";
 import { db } from "../db";
+import { changeGeneration, changesLive, onChange } from "../db/changes";
 import { forbidden, invalid, notFound } from "../errors";
 import { actorOf } from "../approvals/engine";
 import { policy } from "../policy/current";
@@ -122,20 +123,53 @@ export async function tokensOf(userId: string) {
 
 export type TokenAuthentication = { ok: true; who: Principal } | { ok: false; reason: string };
 
+type KnownToken = Pick<ApiToken, "id" | "kind" | "scopes" | "expiresAt" | "revokedAt" | "lastUsedAt" | "lastUsedIp"> & {
+  user: { id: string; email: string; groups: string[]; requestOnly: boolean };
+};
+
+/**
+ * Tokens read recently, by hash, so that automation calling often costs no query to
+ * authenticate. Kept only while changes are heard (lib/db/changes.ts): revoking a token or
+ * changing its identity's groups removes it as the change commits; never kept over 30 s.
+ */
+const TOKEN_CACHE_MS = 30_000;
+const known = new Map<string, { token: KnownToken; until: number }>();
+
+onChange((kind, id) => {
+  if (kind === "*") return known.clear();
+  if (kind !== "token" && kind !== "user") return;
+  for (const [hash, { token }] of known) if ((kind === "token" ? token.id : token.user.id) === id) known.delete(hash);
+});
+
+async function tokenByHash(hash: string): Promise<KnownToken | null> {
+  const cacheable = changesLive();
+  const hit = cacheable ? known.get(hash) : undefined;
+  if (hit && hit.until > Date.now()) return hit.token;
+  const generation = changeGeneration();
+  const token = await db.apiToken.findUnique({ where: { tokenHash: hash }, include: { user: true } });
+  if (token && cacheable && generation === changeGeneration()) {
+    if (known.size >= 10_000) known.delete(known.keys().next().value!);
+    known.set(hash, { token, until: Date.now() + TOKEN_CACHE_MS });
+  }
+  return token;
+}
+
 /**
  * Who an API token speaks for. Roles come from the identity's groups through the current
  * policy (a policy change reaches tokens at once); scopes travel with the principal.
  */
 export async function authenticateToken(secret: string, address?: string): Promise<TokenAuthentication> {
   if (!/^lk[ps]_[\w-]{43}$/.test(secret)) return { ok: false, reason: "That is not a Latchkey API token." };
-  const token = await db.apiToken.findUnique({ where: { tokenHash: hashOf(secret) }, include: { user: true } });
+  const token = await tokenByHash(hashOf(secret));
   if (!token) return { ok: false, reason: "Unknown API token." };
   if (token.revokedAt) return { ok: false, reason: "This API token was revoked." };
   const now = new Date();
   if (token.expiresAt <= now) return { ok: false, reason: "This API token has expired." };
   // Last use is recorded, at most once a minute per token, so busy automation does not write on every call.
   if (!token.lastUsedAt || now.getTime() - token.lastUsedAt.getTime() > 60_000 || token.lastUsedIp !== (address ?? null)) {
-    await db.apiToken.update({ where: { id: token.id }, data: { lastUsedAt: now, lastUsedIp: address ?? null } });
+    token.lastUsedAt = now;
+    token.lastUsedIp = address ?? null;
+    await db.$executeRaw`UPDATE "ApiToken" SET "lastUsedAt" = ${now}, "lastUsedIp" = ${address ?? null} WHERE id = ${token.id}`;
   }
   const { user } = token;
   return {

@@ -2,6 +2,7 @@ import "server-only";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { db } from "../db";
 import { env } from "../env";
+import { plain, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { policy } from "../policy/current";
 import type { TargetDefinition } from "../policy/schema";
 import { verifyCredential } from "./verify";
@@ -114,4 +115,37 @@ export async function forwardAuth(original: OriginalRequest, identity: { credent
   }
 
   return { status: 401, reason: "No credential and no portal session: sign in to Latchkey, or send a credential as Authorization: Bearer." };
+}
+
+const SESSION_COOKIES = ["__Secure-next-auth.session-token", "next-auth.session-token"];
+
+function cookie(headers: HeaderSource, name: string): string | undefined {
+  for (const part of (headers.get("cookie") ?? "").split(";")) {
+    const at = part.indexOf("=");
+    if (at > 0 && part.slice(0, at).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(at + 1).trim());
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Answers a proxy's sub-request: 2xx with identity headers, 401 (no valid identity) or
+ * 403 (an identity without a grant for this host and path). Only configured proxies,
+ * which send their shared secret in X-Latchkey-Proxy-Secret, may ask.
+ */
+export async function answerForwardAuth({ headers: h }: { headers: HeaderSource }): Promise<PlainAnswer> {
+  const proxy = proxyNamed(h.get("x-latchkey-proxy-secret"));
+  if (!proxy) return plain(403, "Only a proxy configured in LATCHKEY_FORWARD_AUTH_PROXIES may call forward-auth.");
+  const bearer = h.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  const answer = await forwardAuth(
+    { method: h.get("x-forwarded-method") ?? "GET", host: h.get("x-forwarded-host") ?? "", uri: h.get("x-forwarded-uri") ?? "/" },
+    { credential: bearer, sessionToken: bearer ? undefined : SESSION_COOKIES.map((n) => cookie(h, n)).find(Boolean) },
+  );
+  if (answer.status === 200) return plain(200, "ok", answer.headers);
+  return plain(answer.status, answer.reason, answer.status === 401 ? { "www-authenticate": 'Bearer realm="latchkey"' } : {});
 }

@@ -1,6 +1,7 @@
 import "server-only";
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from "jose";
 import { db } from "../db";
+import { changeGeneration, changesLive, onChange } from "../db/changes";
 import { tokenIssuer } from "../env";
 import type { CredentialClaims } from "./issue";
 import { publishedKey, SIGNING_ALG } from "./keys";
@@ -8,6 +9,7 @@ import { publishedKey, SIGNING_ALG } from "./keys";
 export type VerifiedCredential = {
   ok: true;
   jti: string;
+  kid: string;
   claims: CredentialClaims & JWTPayload;
   requestId: string;
   expiresAt: Date;
@@ -45,7 +47,48 @@ async function verificationKey(kid: string, now: Date): Promise<CryptoKey | Uint
   return key;
 }
 
+/**
+ * Answers already given for credentials of active grants, by token, so that a proxy asking
+ * again and again about the same credential costs no signature check and no query. An
+ * answer is kept only while changes are heard (lib/db/changes.ts): the revocation of the
+ * credential, the end of its grant, a change to its holder or its key removes it as the
+ * change commits. It is never used past the credential's expiry, nor kept over 10 seconds.
+ */
+const CACHE_MS = 10_000;
+const CACHE_SIZE = 10_000;
+const answers = new Map<string, { answer: VerifiedCredential; until: number }>();
+
+onChange((kind, id) => {
+  if (kind === "*") return answers.clear();
+  for (const [token, { answer }] of answers) {
+    const stale =
+      (kind === "credential" && answer.jti === id) ||
+      (kind === "request" && answer.requestId === id) ||
+      (kind === "user" && answer.user.id === id) ||
+      (kind === "key" && answer.kid === id);
+    if (stale) answers.delete(token);
+  }
+});
+
 export async function verifyCredential(token: string, now = new Date()): Promise<VerifiedCredential | CredentialRefusal> {
+  // Only answers about the present are cached (a check "as of" another time asks the database).
+  const present = Math.abs(now.getTime() - Date.now()) < 1000;
+  const cacheable = present && changesLive();
+  if (cacheable) {
+    const hit = answers.get(token);
+    if (hit && hit.until > Date.now() && hit.answer.expiresAt > now && (hit.answer.claims.exp ?? 0) * 1000 > now.getTime()) return hit.answer;
+  }
+  const generation = changeGeneration();
+  const answer = await verifyAgainstDatabase(token, now);
+  if (answer.ok && cacheable && generation === changeGeneration()) {
+    answers.delete(token);
+    if (answers.size >= CACHE_SIZE) answers.delete(answers.keys().next().value!);
+    answers.set(token, { answer, until: Date.now() + CACHE_MS });
+  }
+  return answer;
+}
+
+async function verifyAgainstDatabase(token: string, now: Date): Promise<VerifiedCredential | CredentialRefusal> {
   let kid: string | undefined;
   try {
     const header = decodeProtectedHeader(token);
@@ -90,6 +133,7 @@ export async function verifyCredential(token: string, now = new Date()): Promise
   return {
     ok: true,
     jti: payload.jti!,
+    kid,
     claims: payload as CredentialClaims & JWTPayload,
     requestId: credential.requestId,
     expiresAt: credential.expiresAt,

@@ -1,23 +1,47 @@
-import http from "node:http";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { logger } from "../log";
 import { MAX_BODY_BYTES } from "../api/http";
-import { BodyTooLarge, sendWebResponse, toWebRequest } from "./node-adapter";
+import { BodyTooLarge, readBody } from "./node-adapter";
+import type { IncomingCall, PlainAnswer } from "./plain";
 
 /**
  * A lean HTTP listener for the hottest answers Latchkey gives: forward-auth for proxies
- * and token introspection for resource servers. Same handlers, same checks (a revoked
- * credential is refused at once), without the page-rendering path around them. Run it
- * with LATCHKEY_AUTHZ_PORT; proxies and resource servers call it instead of the portal.
+ * and token introspection for resource servers. Same functions, same checks (a revoked
+ * credential is refused at once), without the page-rendering path around them and without
+ * building web Requests and Responses. Run it with LATCHKEY_AUTHZ_PORT; proxies and
+ * resource servers call it instead of the portal.
  */
-type Handler = (request: Request) => Promise<Response>;
+type Handler = (call: IncomingCall) => Promise<PlainAnswer>;
+
+/** The request as the routes see it: X-Forwarded-For gets the socket's address appended, as Next.js does. */
+function incoming(req: IncomingMessage): IncomingCall {
+  const address = req.socket.remoteAddress;
+  const forwarded = req.headers["x-forwarded-for"];
+  const forwardedFor = address ? (forwarded ? `${forwarded}, ${address}` : address) : (forwarded ?? null);
+  return {
+    headers: {
+      get(name: string) {
+        const key = name.toLowerCase();
+        if (key === "x-forwarded-for") return typeof forwardedFor === "string" ? forwardedFor : null;
+        const value = req.headers[key];
+        return value === undefined ? null : Array.isArray(value) ? value.join(", ") : value;
+      },
+    },
+    text: async () => (await readBody(req, MAX_BODY_BYTES)).toString("utf8"),
+  };
+}
+
+function send(res: ServerResponse, answer: PlainAnswer) {
+  res.writeHead(answer.status, { ...answer.headers, "content-length": Buffer.byteLength(answer.body) }).end(answer.body);
+}
 
 export async function startAuthzListener(port: number, host = "0.0.0.0"): Promise<{ url: string; close: () => Promise<void> }> {
-  const forwardAuth = await import("../../app/api/forward-auth/route");
-  const introspect = await import("../../app/api/oauth/introspect/route");
+  const { answerForwardAuth } = await import("../credentials/forward-auth");
+  const { introspect } = await import("../credentials/introspection");
   const routes: Record<string, Partial<Record<string, Handler>>> = {
-    "/api/forward-auth": { GET: forwardAuth.GET, HEAD: forwardAuth.HEAD, POST: forwardAuth.POST },
-    "/api/oauth/introspect": { POST: introspect.POST },
+    "/api/forward-auth": { GET: answerForwardAuth, HEAD: answerForwardAuth, POST: answerForwardAuth },
+    "/api/oauth/introspect": { POST: introspect },
   };
   const log = logger("authz");
   const server = http.createServer(async (req, res) => {
@@ -28,7 +52,9 @@ export async function startAuthzListener(port: number, host = "0.0.0.0"): Promis
         res.writeHead(routes[path] ? 405 : 404, { "content-type": "text/plain; charset=utf-8" }).end("Only /api/forward-auth and /api/oauth/introspect are served here.\n");
         return;
       }
-      await sendWebResponse(res, await handler(await toWebRequest(req, "http://authz.local", { maxBody: MAX_BODY_BYTES, socketAddress: true })));
+      const answer = await handler(incoming(req));
+      if (req.method === "HEAD") res.writeHead(answer.status, answer.headers).end();
+      else send(res, answer);
     } catch (error) {
       if (error instanceof BodyTooLarge) {
         res.writeHead(413, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end("The body is too large.\n");

@@ -21,18 +21,20 @@ export async function toWebRequest(req: IncomingMessage, origin: string, options
     headers.set("x-forwarded-for", forwarded ? `${forwarded}, ${req.socket.remoteAddress}` : req.socket.remoteAddress);
   }
   const method = req.method ?? "GET";
-  let body: Buffer | undefined;
-  if (method !== "GET" && method !== "HEAD") {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (options.maxBody !== undefined && size > options.maxBody) throw new BodyTooLarge();
-      chunks.push(chunk as Buffer);
-    }
-    body = Buffer.concat(chunks);
-  }
+  const body = method !== "GET" && method !== "HEAD" ? await readBody(req, options.maxBody) : undefined;
   return new Request(new URL(req.url ?? "/", origin), { method, headers, body: body as unknown as BodyInit | undefined });
+}
+
+/** The whole body of a node request; BodyTooLarge past `maxBody` bytes. */
+export async function readBody(req: IncomingMessage, maxBody?: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (maxBody !== undefined && size > maxBody) throw new BodyTooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 export async function sendWebResponse(res: ServerResponse, response: Response): Promise<void> {

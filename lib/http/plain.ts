@@ -1,4 +1,36 @@
+/** What the routes need of an incoming request; a web Request is one, and so is the lean listener's. */
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+export interface IncomingCall {
+  headers: HeaderSource;
+  text(): Promise<string>;
+}
+
+/** An answer as plain data, so the lean listener can write it without building a web Response. */
+export interface PlainAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
 /** A short plain-text answer that is never cached: refusals and notices from the routes. */
+export function plain(status: number, message: string, headers: Record<string, string> = {}): PlainAnswer {
+  return { status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers }, body: `${message}\n` };
+}
+
+export function plainJson(status: number, data: unknown, headers: Record<string, string> = {}): PlainAnswer {
+  return { status, headers: { "content-type": "application/json", "cache-control": "no-store", ...headers }, body: JSON.stringify(data) };
+}
+
+export function toResponse(answer: PlainAnswer): Response {
+  return new Response(answer.body, { status: answer.status, headers: answer.headers });
+}
+
+export async function fromResponse(response: Response): Promise<PlainAnswer> {
+  return { status: response.status, headers: Object.fromEntries(response.headers.entries()), body: await response.text() };
+}
+
 export function plainText(status: number, message: string, headers: Record<string, string> = {}): Response {
-  return new Response(`${message}\n`, { status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers } });
+  return toResponse(plain(status, message, headers));
 }

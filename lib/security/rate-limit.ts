@@ -1,8 +1,13 @@
 import { db } from "../db";
+import type { HeaderSource } from "../http/plain";
 
 /**
  * Fixed-window rate limits kept in PostgreSQL, so every instance behind a load balancer
- * counts against the same budget. One upsert per check.
+ * counts against the same budget. An instance claims permits from the shared count in
+ * leases (a twentieth of the limit, at most 100, at least 1) and spends them locally, so a
+ * busy token costs one upsert per lease instead of one per call. Permits are claimed before
+ * they are spent: across any number of instances no more than `limit` calls pass in a
+ * window. A lease an instance does not use up is lost with the window, which errs strict.
  */
 
 export interface RateDecision {
@@ -11,14 +16,53 @@ export interface RateDecision {
   retryAfter: number;
 }
 
-export async function rateLimit(key: string, limit: number, windowSeconds = 60, now = Date.now()): Promise<RateDecision> {
-  const windowStart = new Date(Math.floor(now / (windowSeconds * 1000)) * windowSeconds * 1000);
+interface Lease {
+  windowStart: number;
+  permits: number;
+  /** The shared count reached the limit: refuse until the window ends, without asking again. */
+  exhausted: boolean;
+}
+
+/** By key and window. */
+const leases = new Map<string, Lease>();
+const claiming = new Map<string, Promise<void>>();
+
+export const leaseSize = (limit: number) => Math.max(1, Math.min(100, Math.floor(limit / 20)));
+
+async function claim(slot: string, key: string, limit: number, windowStart: number): Promise<void> {
+  const size = leaseSize(limit);
   const [row] = await db.$queryRaw<{ count: number }[]>`
-    INSERT INTO "RateLimitBucket" (key, "windowStart", count) VALUES (${key}, ${windowStart}, 1)
-    ON CONFLICT (key, "windowStart") DO UPDATE SET count = "RateLimitBucket".count + 1
+    INSERT INTO "RateLimitBucket" (key, "windowStart", count) VALUES (${key}, ${new Date(windowStart)}, ${size})
+    ON CONFLICT (key, "windowStart") DO UPDATE SET count = "RateLimitBucket".count + ${size}
     RETURNING count`;
-  const retryAfter = Math.max(1, Math.ceil((windowStart.getTime() + windowSeconds * 1000 - now) / 1000));
-  return { ok: (row?.count ?? 0) <= limit, retryAfter };
+  const count = row?.count ?? Number.POSITIVE_INFINITY;
+  const lease = leases.get(slot) ?? { windowStart, permits: 0, exhausted: false };
+  // The permits of this lease that fit under the limit: all of them, some, or none.
+  lease.permits += Math.max(0, Math.min(size, limit - (count - size)));
+  if (count >= limit) lease.exhausted = true;
+  if (leases.size >= 10_000) for (const [k, l] of leases) if (l.windowStart < windowStart) leases.delete(k);
+  leases.set(slot, lease);
+}
+
+export async function rateLimit(key: string, limit: number, windowSeconds = 60, now = Date.now()): Promise<RateDecision> {
+  const windowStart = Math.floor(now / (windowSeconds * 1000)) * windowSeconds * 1000;
+  const retryAfter = Math.max(1, Math.ceil((windowStart + windowSeconds * 1000 - now) / 1000));
+  const slot = `${key}@${windowStart}`;
+  for (;;) {
+    const lease = leases.get(slot);
+    if (lease && lease.permits > 0) {
+      lease.permits -= 1;
+      return { ok: true, retryAfter };
+    }
+    if (lease?.exhausted) return { ok: false, retryAfter };
+    // One claim at a time per key and window in this process; callers arriving meanwhile wait for it.
+    let pending = claiming.get(slot);
+    if (!pending) {
+      pending = claim(slot, key, limit, windowStart).finally(() => claiming.delete(slot));
+      claiming.set(slot, pending);
+    }
+    await pending;
+  }
 }
 
 /** Forgets windows that ended more than an hour ago (the worker's sweep calls this). */
@@ -31,7 +75,7 @@ export async function pruneRateLimits(now = new Date()): Promise<number> {
  * proxy nearest to Latchkey added (a client can write the others). Without a proxy in front
  * Next.js fills it with the socket's address.
  */
-export function limitAddress(headers: Headers): string {
+export function limitAddress(headers: HeaderSource): string {
   const hops = headers.get("x-forwarded-for")?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
   return hops.at(-1) ?? "unknown";
 }

@@ -1,46 +1,9 @@
-import { authenticate, MAX_BODY_BYTES, problem } from "@/lib/api/http";
-import { verifyCredential } from "@/lib/credentials/verify";
+import { introspect } from "@/lib/credentials/introspection";
+import { toResponse } from "@/lib/http/plain";
 
 export const dynamic = "force-dynamic";
 
-/**
- * OAuth 2.0 Token Introspection (RFC 7662) for resource servers: is this Latchkey
- * credential active right now? The caller authenticates with a service token that has
- * the `introspect` scope. A revoked credential is inactive at once.
- */
+/** RFC 7662 token introspection for resource servers (lib/credentials/introspection.ts). */
 export async function POST(request: Request): Promise<Response> {
-  const auth = await authenticate(request);
-  if ("refusal" in auth) return auth.refusal;
-  if (!auth.who.via?.scopes.includes("introspect")) return problem(403, "insufficient_scope", "This token lacks the introspect scope.");
-  if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(request.headers.get("content-type") ?? "")) {
-    return problem(415, "unsupported_media_type", "Send token=… as application/x-www-form-urlencoded (RFC 7662).");
-  }
-  const body = await request.text();
-  if (Buffer.byteLength(body) > MAX_BODY_BYTES) return problem(413, "too_large", "The body is too large.");
-  const token = new URLSearchParams(body).get("token");
-  if (!token) return problem(400, "invalid_request", "The token parameter is missing.");
-  const verified = await verifyCredential(token);
-  const headers = { "cache-control": "no-store" };
-  if (!verified.ok) return Response.json({ active: false }, { headers });
-  const { claims } = verified;
-  return Response.json(
-    {
-      active: true,
-      token_type: "Bearer",
-      username: verified.user.email,
-      sub: claims.sub,
-      aud: claims.aud,
-      iss: claims.iss,
-      jti: claims.jti,
-      iat: claims.iat,
-      nbf: claims.nbf,
-      exp: claims.exp,
-      target: claims.target,
-      service: claims.service,
-      environment: claims.environment,
-      role: claims.role,
-      request_id: verified.requestId,
-    },
-    { headers },
-  );
+  return toResponse(await introspect(request));
 }
