@@ -1,5 +1,5 @@
 import type { AccessRequest, Decision, Prisma, User } from "@prisma/client";
-import { recordEvent, SYSTEM, type Actor } from "../audit/record";
+import { recordEvent, rememberRequest, SYSTEM, type Actor } from "../audit/record";
 import { sealSecret, unsealSecret, unsealToken } from "../credentials/keys";
 import { db, type Tx } from "../db";
 import { env } from "../env";
@@ -87,6 +87,7 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
       ...extra,
     },
   });
+  rememberRequest(request);
   await recordEvent(tx, {
     actor: actorOf(who),
     action: "request.created",
@@ -119,7 +120,8 @@ async function awaitApprovalOrAutoApprove(tx: Tx, request: AccessRequest, who: P
     await enqueueNotifications(tx, "pending", request, who.email);
     return request;
   }
-  await transition(tx, { requestId: request.id, to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() } });
+  // Inserted in this transaction, so no one else can see the row yet.
+  await transition(tx, { requestId: request.id, to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() }, lockedFrom: "pending" });
   const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
   return activate(tx, request, requester, SYSTEM);
 }
@@ -137,7 +139,7 @@ export async function breakGlass(who: Principal, workflowId: string, raw: unknow
   if (refusal) throw forbidden(refusal);
   const result = await db.$transaction(async (tx) => {
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, { breakGlass: true, breakGlassReason: why });
-    await transition(tx, { requestId: request.id, to: "approved", actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() } });
+    await transition(tx, { requestId: request.id, to: "approved", actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() }, lockedFrom: "pending" });
     const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
     const active = await activate(tx, request, requester, actorOf(who));
     await enqueueNotifications(tx, "break-glass", active, who.email);
@@ -226,6 +228,7 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
   const result = await db.$transaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
+    rememberRequest(request);
     const state = approvalStateOf(request, request.decisions);
     if (request.requesterId === who.id || !who.roles.includes("approver")) throw forbidden(approvalRefusal(state, who)!);
     if (status !== "pending") throw conflict(`This request is already ${status}; there is nothing left to decide.`);
@@ -253,7 +256,7 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
       await enqueueNotifications(tx, "pending", advanced, request.requester.email);
       return advanced;
     }
-    await transition(tx, { requestId: request.id, to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name }, patch: { decidedAt: new Date() } });
+    await transition(tx, { requestId: request.id, to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name }, patch: { decidedAt: new Date() }, lockedFrom: status });
     const activated = await activate(tx, request, request.requester, actor);
     await enqueueNotifications(tx, "approved", activated, request.requester.email);
     return activated;
@@ -271,9 +274,10 @@ async function activate(tx: Tx, request: AccessRequest, requester: User, actor: 
   const workflow = workflowOf(request.workflowId);
   const target = policy().targets[request.targetId];
   if (!target) throw conflict(`Target "${request.targetId}" is no longer in the policy; the request cannot be carried out.`);
-  await transition(tx, { requestId: request.id, to: "executing", actor: SYSTEM, action: "request.executing" });
+  // Every caller has just approved the request in this transaction, under its row lock.
+  const executing = await transition(tx, { requestId: request.id, to: "executing", actor: SYSTEM, action: "request.executing", lockedFrom: "approved" });
   // Outside systems are changed by the worker after this commits (performQueued).
-  if (workflow.perform) return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+  if (workflow.perform) return executing.request!;
   const activatedAt = new Date();
   const expiresAt = new Date(activatedAt.getTime() + request.durationSeconds * 1000);
   const input = workflow.inputSchema.parse(request.input);
@@ -286,12 +290,12 @@ async function activate(tx: Tx, request: AccessRequest, requester: User, actor: 
     return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
   }
   await recordEvent(tx, { actor: SYSTEM, action: "credential.issued", requestId: request.id, data: executed.audit });
-  await transition(tx, { requestId: request.id, to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() } });
+  const active = await transition(tx, { requestId: request.id, to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() }, lockedFrom: "executing" });
   if (request.extendsRequestId && (await lockRequest(tx, request.extendsRequestId)) === "active") {
     const parent = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.extendsRequestId } });
     await endGrant(tx, parent, "revoked", SYSTEM, { reason: `replaced by extension ${request.id}` });
   }
-  return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+  return active.request!;
 }
 
 /** Best effort: the every-minute sweep catches anything whose job went missing. */

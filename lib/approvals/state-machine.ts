@@ -1,4 +1,4 @@
-import type { Prisma, RequestStatus } from "@prisma/client";
+import type { AccessRequest, Prisma, RequestStatus } from "@prisma/client";
 import { recordEvent, type Actor } from "../audit/record";
 import type { Tx } from "../db";
 import { conflict, notFound } from "../errors";
@@ -44,6 +44,8 @@ export interface TransitionInput {
   action: string;
   data?: Prisma.InputJsonObject;
   patch?: Prisma.AccessRequestUpdateManyMutationInput;
+  /** The status the caller read under the row lock it holds in this transaction: no need to read it again. */
+  lockedFrom?: RequestStatus;
 }
 
 /**
@@ -52,13 +54,13 @@ export interface TransitionInput {
  * other and the second sees the first one's result. Moving to the state the request is
  * already in is a no-op (idempotent); any other move not in TRANSITIONS is a conflict.
  */
-export async function transition(tx: Tx, input: TransitionInput): Promise<{ from: RequestStatus; changed: boolean }> {
-  const from = await lockRequest(tx, input.requestId);
+export async function transition(tx: Tx, input: TransitionInput): Promise<{ from: RequestStatus; changed: boolean; request?: AccessRequest }> {
+  const from = input.lockedFrom ?? (await lockRequest(tx, input.requestId));
   if (from === input.to) return { from, changed: false };
   if (!canTransition(from, input.to)) {
     throw conflict(`This request is ${from}; it cannot become ${input.to}.`);
   }
-  await tx.accessRequest.update({ where: { id: input.requestId }, data: { ...input.patch, status: input.to } });
+  const request = await tx.accessRequest.update({ where: { id: input.requestId }, data: { ...input.patch, status: input.to } });
   await recordEvent(tx, {
     actor: input.actor,
     action: input.action,
@@ -67,5 +69,5 @@ export async function transition(tx: Tx, input: TransitionInput): Promise<{ from
     toStatus: input.to,
     data: input.data,
   });
-  return { from, changed: true };
+  return { from, changed: true, request };
 }

@@ -52,15 +52,29 @@ export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
 }
 
 /**
+ * The workflow and target of requests seen lately, which every event about them carries.
+ * Both are fixed when a request is made, so what is remembered never goes stale.
+ */
+const requestMeta = new Map<string, { workflowId: string; targetId: string }>();
+
+export function rememberRequest(request: { id: string; workflowId: string; targetId: string }): void {
+  if (requestMeta.has(request.id)) return;
+  if (requestMeta.size >= 10_000) requestMeta.delete(requestMeta.keys().next().value!);
+  requestMeta.set(request.id, { workflowId: request.workflowId, targetId: request.targetId });
+}
+
+/**
  * Appends events to the chain. The chain head is locked until commit, so events join one
  * transaction at a time, in commit order, with times from the database clock.
  */
 async function appendEvents(tx: Tx, items: Pending[]): Promise<void> {
+  // Read before the head is locked: every transaction that audits waits for that lock.
+  const unknown = [...new Set(items.map((i) => i.event.requestId).filter((id): id is string => Boolean(id) && !requestMeta.has(id!)))];
+  if (unknown.length) for (const r of await tx.accessRequest.findMany({ where: { id: { in: unknown } }, select: { id: true, workflowId: true, targetId: true } })) rememberRequest(r);
+  const requests = requestMeta;
   // The time comes from the database clock once the head is locked, so times rise with the chain (history turns dates into id ranges).
   const [head] = await tx.$queryRaw<{ lastSeq: bigint; lastHash: string; now: Date }[]>`SELECT "lastSeq", "lastHash", clock_timestamp() AS now FROM "AuditChainHead" WHERE id = 1 FOR UPDATE`;
   if (!head) throw new Error("The audit chain has no head row: the database was not migrated.");
-  const requestIds = [...new Set(items.map((i) => i.event.requestId).filter((id): id is string => Boolean(id)))];
-  const requests = new Map((requestIds.length ? await tx.accessRequest.findMany({ where: { id: { in: requestIds } }, select: { id: true, workflowId: true, targetId: true } }) : []).map((r) => [r.id, r]));
   let seq = head.lastSeq;
   let prev = head.lastHash;
   const rows: Prisma.AuditEventCreateManyInput[] = [];

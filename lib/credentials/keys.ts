@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK } from "jose";
 import { recordEvent, SYSTEM, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
+import { changeGeneration, changesLive, onChange } from "../db/changes";
 import { env } from "../env";
 import { seal, unseal } from "./seal";
 
@@ -41,6 +42,20 @@ const importedKeys = new Map<string, Promise<CryptoKey | Uint8Array>>();
  * credential takes no lock.
  */
 export async function activeSigningKey(tx: Tx): Promise<SigningKeyHandle> {
+  // Known while changes are heard: a rotation retires this key, which drops it (lib/db/changes.ts).
+  if (activeKey && activeKey.until > Date.now() && changesLive()) return { kid: activeKey.kid, privateKey: await importedKeys.get(activeKey.kid)! };
+  const generation = changeGeneration();
+  const handle = await readActiveSigningKey(tx);
+  if (changesLive() && generation === changeGeneration()) activeKey = { kid: handle.kid, until: Date.now() + 60_000 };
+  return handle;
+}
+
+let activeKey: { kid: string; until: number } | null = null;
+onChange((kind) => {
+  if (kind === "key" || kind === "*") activeKey = null;
+});
+
+async function readActiveSigningKey(tx: Tx): Promise<SigningKeyHandle> {
   const newest = () => tx.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
   let row = await newest();
   if (!row) {

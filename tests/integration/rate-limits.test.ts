@@ -1,5 +1,5 @@
 import { NextRequest } from "next/server";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { engineFixture } from "../helpers/engine-fixture";
 import { startApiServer } from "../helpers/api-server";
 
@@ -62,6 +62,23 @@ describe("rate limits", () => {
     };
     for (let i = 0; i < 3; i++) expect(await attempt()).not.toBe(429);
     expect(await attempt()).toBe(429);
+  });
+
+  it("two instances spending leased permits at once never pass more than the limit together", async () => {
+    const first = await import("@/lib/security/rate-limit");
+    // A second copy of the module: its own leases, as another instance behind the load balancer has.
+    vi.resetModules();
+    const second = await import("@/lib/security/rate-limit");
+    expect(second.rateLimit).not.toBe(first.rateLimit);
+    const limit = 150; // leases of 7: the last one only partly fits under the limit
+    expect(first.leaseSize(limit)).toBe(7);
+    const now = Date.now(); // one window for every call, however long they take
+    const calls = Array.from({ length: 400 }, (_, i) => (i % 2 ? first : second).rateLimit("shared:budget", limit, 60, now));
+    const answers = await Promise.all(calls);
+    expect(answers.filter((a) => a.ok)).toHaveLength(limit);
+    // Spent: both instances refuse from then on without asking the database again.
+    expect((await first.rateLimit("shared:budget", limit, 60, now + 1)).ok).toBe(false);
+    expect((await second.rateLimit("shared:budget", limit, 60, now + 1)).ok).toBe(false);
   });
 
   it("windows reset, and old windows are pruned", async () => {
