@@ -7,7 +7,7 @@
  * Secrets not given are generated once into .data/dev-secrets.json (development only).
  * Then: migrations, job queues, the background worker, and the web server.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -91,10 +91,8 @@ async function main() {
   }
 
   if (process.env.LATCHKEY_AUTHZ_PORT) {
-    const { startAuthzListener } = await import("../lib/http/authz-listener");
-    const authz = await startAuthzListener(Number(process.env.LATCHKEY_AUTHZ_PORT), process.env.HOSTNAME ?? "localhost");
-    cleanups.unshift(() => authz.close());
-    log(`forward-auth and introspection also at ${authz.url}`);
+    const url = await startAuthz();
+    log(`forward-auth and introspection also at ${url} (a process of its own)`);
   }
 
   const nextBin = path.join(root, "node_modules", ".bin", "next");
@@ -127,6 +125,23 @@ ${DEMO_USERS.map((u) => `    ${u.email.padEnd(20)} ${u.groups.join(", ")}`).join
 ` : ""}`);
 }
 
+/** The lean authorization listener in its own process (scripts/authz.ts), restarted if it dies. */
+let authz: ChildProcess | undefined;
+function startAuthz(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const profile = process.env.LATCHKEY_CPU_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.LATCHKEY_CPU_PROFILE] : [];
+    const child = fork(path.join(root, "scripts/authz.ts"), { execArgv: [...process.execArgv, "--max-semi-space-size=32", ...profile], env: { ...process.env, LATCHKEY_WORKER: "off" }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    authz = child;
+    child.once("message", (message: { ready?: string }) => (message.ready ? resolve(message.ready) : undefined));
+    child.once("exit", (code) => {
+      if (stopping) return;
+      reject(new Error(`the authorization listener exited (${code ?? "signal"})`));
+      log(`the authorization listener exited (${code ?? "signal"}); starting it again`);
+      setTimeout(() => void startAuthz().catch((error: Error) => log(error.message)), 1_000);
+    });
+  });
+}
+
 let stopping = false;
 async function shutdown(code: number) {
   if (stopping) return;
@@ -137,6 +152,11 @@ async function shutdown(code: number) {
     const exited = new Promise((resolve) => web!.once("exit", resolve));
     web.kill("SIGTERM");
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+  }
+  if (authz && authz.exitCode === null) {
+    const exited = new Promise((resolve) => authz!.once("exit", resolve));
+    authz.kill("SIGTERM");
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
   }
   for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   process.exit(code);

@@ -4,8 +4,9 @@ import type { HeaderSource } from "../http/plain";
 /**
  * Fixed-window rate limits kept in PostgreSQL, so every instance behind a load balancer
  * counts against the same budget. An instance claims permits from the shared count in
- * leases (a twentieth of the limit, at most 100, at least 1) and spends them locally, so a
- * busy token costs one upsert per lease instead of one per call. Permits are claimed before
+ * leases (a twentieth of the limit, at most 1,000, at least 1) and spends them locally, so a
+ * busy token costs one upsert per lease instead of one per call; the next lease is claimed
+ * when half of one is spent. Permits are claimed before
  * they are spent: across any number of instances no more than `limit` calls pass in a
  * window. A lease an instance does not use up is lost with the window, which errs strict.
  */
@@ -27,7 +28,7 @@ interface Lease {
 const leases = new Map<string, Lease>();
 const claiming = new Map<string, Promise<void>>();
 
-export const leaseSize = (limit: number) => Math.max(1, Math.min(100, Math.floor(limit / 20)));
+export const leaseSize = (limit: number) => Math.max(1, Math.min(1000, Math.floor(limit / 20)));
 
 async function claim(slot: string, key: string, limit: number, windowStart: number): Promise<void> {
   const size = leaseSize(limit);
@@ -52,17 +53,23 @@ export async function rateLimit(key: string, limit: number, windowSeconds = 60, 
     const lease = leases.get(slot);
     if (lease && lease.permits > 0) {
       lease.permits -= 1;
+      // Half spent: the next lease is claimed now, so busy callers do not wait for the write.
+      if (lease.permits < leaseSize(limit) / 2 && !lease.exhausted && !claiming.has(slot)) void claimOnce(slot, key, limit, windowStart).catch(() => undefined);
       return { ok: true, retryAfter };
     }
     if (lease?.exhausted) return { ok: false, retryAfter };
-    // One claim at a time per key and window in this process; callers arriving meanwhile wait for it.
-    let pending = claiming.get(slot);
-    if (!pending) {
-      pending = claim(slot, key, limit, windowStart).finally(() => claiming.delete(slot));
-      claiming.set(slot, pending);
-    }
-    await pending;
+    await claimOnce(slot, key, limit, windowStart);
   }
+}
+
+/** One claim at a time per key and window in this process; callers arriving meanwhile wait for it. */
+function claimOnce(slot: string, key: string, limit: number, windowStart: number): Promise<void> {
+  let pending = claiming.get(slot);
+  if (!pending) {
+    pending = claim(slot, key, limit, windowStart).finally(() => claiming.delete(slot));
+    claiming.set(slot, pending);
+  }
+  return pending;
 }
 
 /** Forgets windows that ended more than an hour ago (the worker's sweep calls this). */

@@ -61,7 +61,7 @@ export async function startBenchPortal(extraEnv: Record<string, string> = {}): P
     LATCHKEY_RATE_LIMIT_ADDRESS: "10000000",
     ...extraEnv,
   };
-  const child: ChildProcess = spawn(path.join(root, "node_modules/.bin/tsx"), [...(process.env.LATCHKEY_CPU_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.LATCHKEY_CPU_PROFILE] : []), "--conditions=react-server", "scripts/serve.ts", "--prod"], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env, OIDC_ISSUER: "" } });
+  const child: ChildProcess = spawn(path.join(root, "node_modules/.bin/tsx"), ["--conditions=react-server", "scripts/serve.ts", "--prod"], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env, OIDC_ISSUER: "" } });
   const output: string[] = [];
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
