@@ -11,6 +11,9 @@ import { fork, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { createInterface } from "node:readline";
+import { format } from "node:util";
+import { logger } from "../lib/log";
 import { DEMO_PASSWORD, DEMO_USERS } from "./support/demo-users";
 import { startEmbeddedPostgres } from "./support/embedded-postgres";
 import { startLocalIdp } from "./support/local-idp";
@@ -24,8 +27,24 @@ const idpPort = Number(process.env.LATCHKEY_LOCAL_IDP_PORT ?? 3001);
 const cleanups: Array<() => Promise<unknown>> = [];
 let web: ChildProcess | undefined;
 
-function log(message: string) {
-  console.log(`[latchkey] ${message}`);
+/** In production every line Latchkey prints is a JSON object (lib/log.ts); in development, plain words. */
+function log(message: string, fields: Record<string, unknown> = {}) {
+  if (production) logger("latchkey").info(message, fields);
+  else console.log(`[latchkey] ${message}`);
+}
+
+/** Next.js prints plain lines; in production each becomes a JSON log line of component "next". */
+function relayAsJson(stream: NodeJS.ReadableStream, level: "info" | "warn") {
+  const next = logger("next");
+  createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => {
+    const text = line.replace(/\x1b\[[0-9;]*m/g, "").trim();
+    if (!text) return;
+    if (text.startsWith("{") && text.endsWith("}")) {
+      process[level === "info" ? "stdout" : "stderr"].write(`${text}\n`);
+      return;
+    }
+    next[/error/i.test(text) ? "error" : level](text);
+  });
 }
 
 function devSecrets(): Record<string, string> {
@@ -41,6 +60,11 @@ function devSecrets(): Record<string, string> {
 }
 
 async function main() {
+  if (production) {
+    // Libraries that warn on the console (oidc-provider) write JSON lines too.
+    const quiet = logger("latchkey");
+    console.warn = (...args: unknown[]) => quiet.warn(format(...args));
+  }
   mkdirSync(dataDir, { recursive: true });
   process.env.NEXTAUTH_URL ??= `http://localhost:${port}`;
   const usesLocalIdp = !process.env.OIDC_ISSUER;
@@ -100,9 +124,13 @@ async function main() {
   // LATCHKEY_CPU_PROFILE=<dir>: the web server writes a V8 CPU profile there when it stops (for benchmarks).
   const profile = process.env.LATCHKEY_CPU_PROFILE;
   web = spawn(profile ? process.execPath : nextBin, profile ? ["--cpu-prof", "--cpu-prof-dir", profile, path.join(root, "node_modules/next/dist/bin/next"), ...nextArgs] : nextArgs, {
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", production ? "pipe" : "inherit", production ? "pipe" : "inherit"],
     env: { ...process.env, LATCHKEY_WORKER: "off" },
   });
+  if (production) {
+    relayAsJson(web.stdout!, "info");
+    relayAsJson(web.stderr!, "warn");
+  }
   web.on("exit", (code) => {
     log(`web server exited (${code ?? "signal"})`);
     void shutdown(code ?? 1);
@@ -117,6 +145,10 @@ async function main() {
       /* not up yet */
     }
     await new Promise((r) => setTimeout(r, 500));
+  }
+  if (production) {
+    log(`Latchkey is running: ${url}`, usesLocalIdp ? { signIn: `local identity provider; every demo user's password is "${DEMO_PASSWORD}"`, demoUsers: DEMO_USERS.map((u) => u.email) } : {});
+    return;
   }
   console.log(`
   Latchkey is running: ${url}
@@ -165,6 +197,7 @@ async function shutdown(code: number) {
 process.on("SIGINT", () => void shutdown(0));
 process.on("SIGTERM", () => void shutdown(0));
 main().catch(async (error) => {
-  console.error(`[latchkey] could not start:\n${error instanceof Error ? error.message : String(error)}`);
+  if (production) logger("latchkey").error("could not start", { error: error instanceof Error ? error.message : String(error) });
+  else console.error(`[latchkey] could not start:\n${error instanceof Error ? error.message : String(error)}`);
   await shutdown(1);
 });

@@ -1,7 +1,6 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import { exportJWK, generateKeyPair } from "jose";
-import Provider from "oidc-provider";
 import { DEMO_PASSWORD, DEMO_USERS, type DemoUser } from "./demo-users";
 
 /**
@@ -69,6 +68,8 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const signingJwk = { ...(await exportJWK(privateKey)), kid: "local-idp", alg: "RS256", use: "sig" };
 
+  // Imported here, not at the top: it prints warnings as it loads, which the caller may want to route (serve.ts logs JSON in production).
+  const { default: Provider } = await import("oidc-provider");
   const provider = new Provider(issuer, {
     clients: [
       {

@@ -681,11 +681,22 @@ describe("security matrix", () => {
 });
 
 describe("logs", () => {
-  it("the portal's output over the whole run holds no secret, token, credential or password", async () => {
+  it("the portal's output over the whole run is structured and holds no secret, token, credential or password", async () => {
     // Give the server a moment to flush what it printed for the last requests.
     await new Promise((r) => setTimeout(r, 500));
     const log = await readFile(inject("portalLog"), "utf8");
     expect(log).toContain("Latchkey is running");
+    // npm start writes structured logs only: one JSON object a line, with time, level and message (Next.js's own lines included).
+    const unstructured = log.split("\n").filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        return !(typeof entry.time === "string" && typeof entry.level === "string" && typeof entry.msg === "string");
+      } catch {
+        return true;
+      }
+    });
+    expect(unstructured).toEqual([]);
     for (const secret of inject("portalSecrets")) expect(log.includes(secret), "a configured secret").toBe(false);
     expect(log).not.toMatch(/lk[ps]_[\w-]{43}/);
     expect(log).not.toMatch(/eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}/);
