@@ -18,8 +18,8 @@ export interface FakeDag {
 
 export interface FakeAirflow {
   url: string;
-  /** Every call, with the status answered once the answer went out (none while it is held, or if the caller vanished). */
-  requests: { method: string; path: string; body: unknown; status?: number }[];
+  /** Every call: who made it (once signed in), and the status answered once the answer went out (none while it is held). */
+  requests: { method: string; path: string; body: unknown; user?: string; status?: number }[];
   runs: Map<string, { dag_id: string; dag_run_id: string; state: string; conf: unknown; note: string | null; logical_date: string | null; tasks: FakeTask[] }>;
   failTasks(dagId: string, runId: string, taskIds: string[]): void;
   /** Like a slow Airflow whose API has already created the run: it exists at once, its answer comes `ms` later (0: at once). */
@@ -82,6 +82,7 @@ export async function startFakeAirflow(options: { version: "v1" | "v2"; dags: Re
       if (!url.pathname.startsWith(prefix)) return problem(res, 404, "Not Found");
       const user = userOf(req);
       if (!user) return problem(res, 401, "Not authenticated");
+      call.user = user;
       const path = url.pathname.slice(prefix.length);
       const m = /^\/dags\/([^/]+)\/(dagRuns|clearTaskInstances)(?:\/([^/]+))?$/.exec(path);
       if (!m) return problem(res, 404, "Not Found");
