@@ -1,3 +1,4 @@
+import pg from "pg";
 import PgBoss from "pg-boss";
 import { logger } from "../log";
 
@@ -46,17 +47,32 @@ export function createBoss(connectionString: string, options: { worker: boolean 
   return boss;
 }
 
-/** Creates pg-boss's schema and Latchkey's queues; run at start next to the migrations. */
+const INSTALL_LOCK_ID = 0x4c4b_5155; // "LKQU"
+
+/**
+ * Creates pg-boss's schema and Latchkey's queues; run at start next to the migrations.
+ * Under an advisory lock: instances starting at once on a new database would otherwise
+ * create the same queues together, and pg-boss's create_queue deadlocks (each attaches a
+ * partition to the job table while the other waits on the queue row it inserted).
+ */
 export async function installQueues(connectionString: string): Promise<void> {
-  const boss = createBoss(connectionString, { worker: false });
-  await boss.start();
+  const lock = new pg.Client({ connectionString });
+  await lock.connect();
   try {
-    for (const name of Object.values(QUEUES)) {
-      const options = name === QUEUES.execute ? { retryLimit: 5, retryBackoff: true, retryDelay: 5 } : name === QUEUES.undo ? { retryLimit: 1000, retryBackoff: true, retryDelay: 5 } : { retryLimit: 10, retryBackoff: true, retryDelay: 5 };
-      if (!(await boss.getQueue(name))) await boss.createQueue(name, { name, ...options });
+    await lock.query("SELECT pg_advisory_lock($1)", [INSTALL_LOCK_ID]);
+    const boss = createBoss(connectionString, { worker: false });
+    await boss.start();
+    try {
+      for (const name of Object.values(QUEUES)) {
+        const options = name === QUEUES.execute ? { retryLimit: 5, retryBackoff: true, retryDelay: 5 } : name === QUEUES.undo ? { retryLimit: 1000, retryBackoff: true, retryDelay: 5 } : { retryLimit: 10, retryBackoff: true, retryDelay: 5 };
+        if (!(await boss.getQueue(name))) await boss.createQueue(name, { name, ...options });
+      }
+    } finally {
+      await boss.stop({ graceful: false, wait: true });
     }
   } finally {
-    await boss.stop({ graceful: false, wait: true });
+    await lock.query("SELECT pg_advisory_unlock($1)", [INSTALL_LOCK_ID]).catch(() => undefined);
+    await lock.end();
   }
 }
 

@@ -18,9 +18,12 @@ export interface FakeDag {
 
 export interface FakeAirflow {
   url: string;
-  requests: { method: string; path: string; body: unknown }[];
+  /** Every call: who made it (once signed in), and the status answered once the answer went out (none while it is held). */
+  requests: { method: string; path: string; body: unknown; user?: string; status?: number }[];
   runs: Map<string, { dag_id: string; dag_run_id: string; state: string; conf: unknown; note: string | null; logical_date: string | null; tasks: FakeTask[] }>;
   failTasks(dagId: string, runId: string, taskIds: string[]): void;
+  /** Like a slow Airflow whose API has already created the run: it exists at once, its answer comes `ms` later (0: at once). */
+  holdTriggerAnswers(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -31,6 +34,7 @@ export async function startFakeAirflow(options: { version: "v1" | "v2"; dags: Re
   const requests: FakeAirflow["requests"] = [];
   const runs: FakeAirflow["runs"] = new Map();
   const tokens = new Map<string, string>();
+  let triggerHoldMs = 0;
   const key = (dagId: string, runId: string) => `${dagId}/${runId}`;
 
   const problem = (res: http.ServerResponse, status: number, detail: unknown) => {
@@ -63,7 +67,9 @@ export async function startFakeAirflow(options: { version: "v1" | "v2"; dags: Re
       } catch {
         return problem(res, options.version === "v1" ? 400 : 422, "body is not JSON");
       }
-      requests.push({ method: req.method ?? "", path: url.pathname, body });
+      const call: FakeAirflow["requests"][number] = { method: req.method ?? "", path: url.pathname, body };
+      requests.push(call);
+      res.on("finish", () => (call.status = res.statusCode));
 
       if (options.version === "v2" && req.method === "POST" && url.pathname === "/auth/token") {
         const user = options.users[String(body.username)];
@@ -76,6 +82,7 @@ export async function startFakeAirflow(options: { version: "v1" | "v2"; dags: Re
       if (!url.pathname.startsWith(prefix)) return problem(res, 404, "Not Found");
       const user = userOf(req);
       if (!user) return problem(res, 401, "Not authenticated");
+      call.user = user;
       const path = url.pathname.slice(prefix.length);
       const m = /^\/dags\/([^/]+)\/(dagRuns|clearTaskInstances)(?:\/([^/]+))?$/.exec(path);
       if (!m) return problem(res, 404, "Not Found");
@@ -98,6 +105,7 @@ export async function startFakeAirflow(options: { version: "v1" | "v2"; dags: Re
         const run = { dag_id: dagId, dag_run_id: runId, state: "queued", conf: body.conf ?? {}, note: (body.note as string) ?? null, logical_date: (body.logical_date as string) ?? null, tasks: dag.tasks.map((t) => ({ task_id: t, state: null })) };
         runs.set(key(dagId, runId), run);
         const { tasks: _, ...response } = run;
+        if (triggerHoldMs > 0) return void setTimeout(() => json(res, 200, response), triggerHoldMs);
         return json(res, 200, response);
       }
       if (m[2] === "dagRuns" && req.method === "GET" && m[3]) {
@@ -134,6 +142,9 @@ export async function startFakeAirflow(options: { version: "v1" | "v2"; dags: Re
       const run = runs.get(key(dagId, runId))!;
       for (const t of run.tasks) if (taskIds.includes(t.task_id)) t.state = "failed";
       run.state = "failed";
+    },
+    holdTriggerAnswers(ms) {
+      triggerHoldMs = ms;
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
