@@ -26,7 +26,7 @@ export function requestSummary(r: Summarised) {
 
 /** One request as its requester, an approver or an auditor may see it; refuses others as not found. */
 export async function requestDetail(who: Principal, id: string) {
-  const r = await getRequestView(who, id);
+  const r = await getRequestView(who, id, { timeline: false });
   return {
     ...requestSummary(r),
     autoApprovedBy: r.autoApprovedBy,

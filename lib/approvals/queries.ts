@@ -88,7 +88,7 @@ export async function reviewsFor(who: Principal): Promise<RequestListItem[]> {
   return withTitles(mine.map(({ stages: _, ...r }) => r));
 }
 
-export async function getRequestView(who: Principal, id: string) {
+export async function getRequestView(who: Principal, id: string, options: { timeline?: boolean } = {}) {
   const request = await db.accessRequest.findUnique({
     where: { id },
     include: {
@@ -104,7 +104,8 @@ export async function getRequestView(who: Principal, id: string) {
   const mayView =
     request.requesterId === who.id || eligibleForRequest || who.roles.includes("auditor") || who.roles.includes("admin");
   if (!mayView) throw notFound("Request");
-  const timeline = await db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } });
+  // The API's answers carry no timeline; only the request page shows it.
+  const timeline = options.timeline === false ? [] : await db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } });
   const stages = await stageViews(request, state);
   const { credential, sealedSecret, ...rest } = request;
   return {
@@ -130,7 +131,8 @@ export async function getRequestView(who: Principal, id: string) {
  * approve it: approvers in its groups who are not the requester and have not decided.
  */
 async function stageViews(request: { requesterId: string; status: RequestStatus; currentStage: number; decisions: { approverId: string; stage: number; decision: string; approver: { email: string } }[] }, state: ApprovalState) {
-  const approvers = await db.user.findMany({
+  // Who could still approve matters only while something waits for approval.
+  const approvers = request.status !== "pending" ? [] : await db.user.findMany({
     where: { roles: { has: "approver" }, requestOnly: false, groups: { hasSome: [...new Set(state.stages.flatMap((st) => st.groups))] }, id: { not: request.requesterId } },
     select: { id: true, email: true, groups: true },
     orderBy: { email: "asc" },
