@@ -11,8 +11,16 @@ export interface RouteStore {
   close(jti: string): Promise<void>;
 }
 
-export function haproxyRoutes(runtime: ProxyRuntime, mapFile: string): RouteStore {
-  // Serialize file updates within this process; the file is owned by one Latchkey worker.
+/** Runs work while no other holder of the same lock runs its own. */
+export type Exclusive = <T>(work: () => Promise<T>) => Promise<T>;
+
+/**
+ * `acrossProcesses` guards each read-modify-write of the map file: every instance's worker
+ * on the host writes the same file, and without it one instance's update overwrites
+ * another's (the route then vanishes, or a closed one comes back, at HAProxy's next reload).
+ */
+export function haproxyRoutes(runtime: ProxyRuntime, mapFile: string, acrossProcesses: Exclusive = (work) => work()): RouteStore {
+  // Serialize this process's updates; acrossProcesses serializes the file against the other instances'.
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(work: () => Promise<T>) => {
     const next = queue.then(work, work);
@@ -23,15 +31,19 @@ export function haproxyRoutes(runtime: ProxyRuntime, mapFile: string): RouteStor
     open: (jti, backend) =>
       serial(async () => {
         await runtime.setOrAddMapEntry(mapFile, jti, backend);
-        const entries = await readMapFile(mapFile);
-        entries.set(jti, backend);
-        await writeMapFile(mapFile, entries);
+        await acrossProcesses(async () => {
+          const entries = await readMapFile(mapFile);
+          entries.set(jti, backend);
+          await writeMapFile(mapFile, entries);
+        });
       }),
     close: (jti) =>
       serial(async () => {
         await runtime.delMapEntry(mapFile, jti);
-        const entries = await readMapFile(mapFile);
-        if (entries.delete(jti)) await writeMapFile(mapFile, entries);
+        await acrossProcesses(async () => {
+          const entries = await readMapFile(mapFile);
+          if (entries.delete(jti)) await writeMapFile(mapFile, entries);
+        });
       }),
   };
 }
