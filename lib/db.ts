@@ -47,7 +47,8 @@ function createPool(connectionString: string): pg.Pool {
 }
 
 export function createPrismaClient(connectionString: string): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg(createPool(connectionString)) });
+  // The pool is ours, but Prisma should close it on $disconnect all the same.
+  return new PrismaClient({ adapter: new PrismaPg(createPool(connectionString), { disposeExternalPool: true }) });
 }
 
 /**

@@ -338,6 +338,8 @@ describe("API tokens, service identities and key rotation in the portal", () => 
 
   it("Dave creates a request-only service identity and its token; it may request but never approve", async () => {
     await dave.getByRole("link", { name: "Admin" }).click();
+    // "Admin" lands on the users page by a redirect; a click before it lands would be lost.
+    await dave.waitForURL(/\/admin\/users/);
     await dave.getByRole("link", { name: "Service identities" }).click();
     await dave.waitForURL(/\/admin\/services/);
     await expect.poll(() => dave.getByText("No service identities yet").count()).toBe(1);
