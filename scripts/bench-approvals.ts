@@ -1,7 +1,9 @@
 /**
  * npm run bench:approvals [-- --seconds 60 --users 50]
- * Against the production build over HTTP: half the users request access through the API,
- * half approve what is waiting, for the given time. Prints requests and approvals per
+ * Against the production build over HTTP: first 100 approvals one at a time; then half the
+ * users request access through the API and half approve what is waiting, flat out for the
+ * given time, then for half as long paced to three quarters of the rate reached (each
+ * person pausing between calls), which shows the latency below saturation. Prints requests and approvals per
  * second, p50/p95/p99 from approval to issued credential (the approve call returns once
  * the credential is signed and stored), errors and double executions (both must be 0).
  * With pgbench on the PATH it also prints approvals per second as a ratio of pgbench's
@@ -27,11 +29,15 @@ const requesters = await Promise.all(Array.from({ length: Math.ceil(USERS / 2) }
 const approvers = await Promise.all(Array.from({ length: Math.floor(USERS / 2) }, (_, i) => person(`appr${i}@bench.example.com`, ["engineering-leads"], ["requests:read", "approvals:write"])));
 
 const waiting: string[] = [];
-const latencies: number[] = [];
+let latencies: number[] = [];
 let requested = 0;
 let approved = 0;
 let errors = 0;
 const errorSamples: string[] = [];
+let deadline = 0;
+/** Seconds each person waits between calls in a paced phase (0: none). */
+let period = 0;
+const pause = () => (period ? new Promise((r) => setTimeout(r, period * 1000 * (0.5 + Math.random()))) : Promise.resolve());
 
 async function call(token: string, path: string, body: unknown) {
   const response = await fetch(`${portal.url}/api/v1${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -57,6 +63,7 @@ async function requester(token: string, n: number) {
     }
     // Requesters do not outrun approvers by more than a few hundred requests.
     while (waiting.length > 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await pause();
   }
 }
 
@@ -77,6 +84,7 @@ async function approver(token: string) {
       errors += 1;
       if (errorSamples.length < 5) errorSamples.push(`approved but status ${json?.status}`);
     }
+    await pause();
   }
 }
 
@@ -92,11 +100,32 @@ alone.sort((a, b) => a - b);
 const unloaded = { p50: +percentile(alone, 50).toFixed(1), p95: +percentile(alone, 95).toFixed(1), p99: +percentile(alone, 99).toFixed(1) };
 console.log(`[bench] one at a time (100 approvals): approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms`);
 
+/** Everyone at once for `seconds`, flat out or paced to about `rate` approvals a second in all. */
+async function phase(seconds: number, rate?: number) {
+  latencies = [];
+  requested = 0;
+  approved = 0;
+  waiting.length = 0;
+  period = rate ? approvers.length / rate : 0;
+  deadline = Date.now() + seconds * 1000;
+  const started = Date.now();
+  await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
+  const elapsed = (Date.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    seconds: Math.round(elapsed),
+    requestsPerSecond: +(requested / elapsed).toFixed(1),
+    approvalsPerSecond: +(approved / elapsed).toFixed(1),
+    approvalToCredentialMs: { p50: +percentile(latencies, 50).toFixed(1), p95: +percentile(latencies, 95).toFixed(1), p99: +percentile(latencies, 99).toFixed(1) },
+  };
+}
+
 console.log(`[bench] ${requesters.length} requesters and ${approvers.length} approvers for ${SECONDS} s against ${portal.url} (production build)…`);
-const deadline = Date.now() + SECONDS * 1000;
-const started = Date.now();
-await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
-const elapsed = (Date.now() - started) / 1000;
+const flatOut = await phase(SECONDS);
+// Then the same people each pausing between calls, to about three quarters of what was just reached.
+const paceTo = Math.max(1, Math.round(flatOut.approvalsPerSecond * 0.75));
+console.log(`[bench] then paced to about ${paceTo} approvals a second for ${Math.round(SECONDS / 2)} s…`);
+const paced = await phase(Math.round(SECONDS / 2), paceTo);
 
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
   SELECT count(*) AS n FROM (SELECT "requestId" FROM "AuditEvent" WHERE action IN ('credential.issued', 'request.approved') GROUP BY "requestId", action HAVING count(*) > 1) d`;
@@ -111,26 +140,25 @@ if (spawnSync("which", ["pgbench"]).status === 0) {
   const out = execFileSync("pgbench", ["-c", String(Math.min(USERS, 32)), "-j", "2", "-T", "20"], { env, encoding: "utf8" });
   const tps = Number(out.match(/tps = ([\d.]+)/)?.[1] ?? NaN);
   spawnSync("psql", ["-d", "postgres", "-c", "DROP DATABASE IF EXISTS latchkey_pgbench"], { env, stdio: "ignore" });
-  pgbench = { tps, ratio: approved / elapsed / tps };
+  pgbench = { tps, ratio: flatOut.approvalsPerSecond / tps };
 }
 
-latencies.sort((a, b) => a - b);
 const figures = {
   users: USERS,
-  seconds: Math.round(elapsed),
-  requestsPerSecond: +(requested / elapsed).toFixed(1),
-  approvalsPerSecond: +(approved / elapsed).toFixed(1),
-  approvalToCredentialMs: { p50: +percentile(latencies, 50).toFixed(1), p95: +percentile(latencies, 95).toFixed(1), p99: +percentile(latencies, 99).toFixed(1) },
+  ...flatOut,
   approvalToCredentialOneAtATimeMs: unloaded,
+  paced: { target: paceTo, ...paced },
   errors,
   doubleExecutions: Number(doubles?.n ?? 0),
   auditEvents: Number(chain?.n ?? 0),
   pgbench,
 };
+const line = (name: string, f: typeof flatOut) =>
+  `${name.padEnd(10)} ${f.requestsPerSecond} requests/s, ${f.approvalsPerSecond} approvals/s; approval → credential p50 ${f.approvalToCredentialMs.p50} ms   p95 ${f.approvalToCredentialMs.p95} ms   p99 ${f.approvalToCredentialMs.p99} ms`;
 console.log(`
-requests       ${requested} (${figures.requestsPerSecond}/s)
-approvals      ${approved} (${figures.approvalsPerSecond}/s)
-approval → credential  p50 ${figures.approvalToCredentialMs.p50} ms   p95 ${figures.approvalToCredentialMs.p95} ms   p99 ${figures.approvalToCredentialMs.p99} ms
+${line("flat out", flatOut)}
+${line("paced", paced)}
+one at a time  approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms
 errors         ${errors}${errorSamples.length ? `  e.g. ${errorSamples.join(" | ")}` : ""}
 double executions  ${figures.doubleExecutions}
 ${pgbench ? `pgbench        ${pgbench.tps.toFixed(0)} tps (TPC-B-like, ${Math.min(USERS, 32)} clients); Latchkey approvals/s ÷ pgbench tps = ${pgbench.ratio.toFixed(3)}` : "pgbench        not installed (apt-get install postgresql-contrib or the client package) — ratio skipped"}`);
