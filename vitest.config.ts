@@ -31,6 +31,8 @@ export default defineConfig({
           name: "e2e",
           include: ["tests/e2e/**/*.test.ts"],
           globalSetup: ["tests/helpers/postgres-global-setup.ts", "tests/helpers/portal-global-setup.ts"],
+          // One file at a time: two whole portals beside a browser on two cores made the browser's timing flaky.
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 180_000,
           hookTimeout: 600_000,
         },

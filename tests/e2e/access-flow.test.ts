@@ -342,7 +342,8 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     await dave.waitForURL(/\/admin\/users/);
     await dave.getByRole("link", { name: "Service identities" }).click();
     await dave.waitForURL(/\/admin\/services/);
-    await expect.poll(() => dave.getByText("No service identities yet").count()).toBe(1);
+    // The address changes as the navigation starts; the page may take a moment longer to render.
+    await expect.poll(() => dave.getByText("No service identities yet").count(), { timeout: 10_000 }).toBe(1);
     await dave.getByLabel("Name").fill("deploy-bot");
     await dave.getByLabel("What it is for").fill("GitHub Actions deploys of payments-api");
     await dave.getByRole("checkbox", { name: /^engineering-leads/ }).check();
