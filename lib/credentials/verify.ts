@@ -55,10 +55,14 @@ async function verificationKey(kid: string, now: Date): Promise<CryptoKey | Uint
  * change commits. It is never used past the credential's expiry, nor kept over 10 seconds.
  */
 const CACHE_MS = 10_000;
+const REFRESH_MS = 2_000;
 const CACHE_SIZE = 10_000;
 const answers = new Map<string, { answer: VerifiedCredential; until: number }>();
+const reading = new Map<string, Promise<VerifiedCredential | CredentialRefusal>>();
 
 onChange((kind, id) => {
+  // A read begun before this change may answer from before it: callers from now on start their own.
+  if (kind !== "token") reading.clear();
   if (kind === "*") return answers.clear();
   for (const [token, { answer }] of answers) {
     const stale =
@@ -73,19 +77,35 @@ onChange((kind, id) => {
 export async function verifyCredential(token: string, now = new Date()): Promise<VerifiedCredential | CredentialRefusal> {
   // Only answers about the present are cached (a check "as of" another time asks the database).
   const present = Math.abs(now.getTime() - Date.now()) < 1000;
-  const cacheable = present && changesLive();
-  if (cacheable) {
-    const hit = answers.get(token);
-    if (hit && hit.until > Date.now() && hit.answer.expiresAt > now && (hit.answer.claims.exp ?? 0) * 1000 > now.getTime()) return hit.answer;
+  if (!present || !changesLive()) return verifyAgainstDatabase(token, now);
+  const hit = answers.get(token);
+  if (hit && hit.until > Date.now() && hit.answer.expiresAt > now && (hit.answer.claims.exp ?? 0) * 1000 > now.getTime()) {
+    // Read again in the background shortly before the answer ages out, so busy callers never all miss at once.
+    if (hit.until - Date.now() < REFRESH_MS) void refresh(token).catch(() => undefined);
+    return hit.answer;
   }
+  return refresh(token);
+}
+
+/** Reads a credential's answer from the database and keeps it; one read at a time per token. */
+function refresh(token: string): Promise<VerifiedCredential | CredentialRefusal> {
+  let pending = reading.get(token);
+  if (pending) return pending;
   const generation = changeGeneration();
-  const answer = await verifyAgainstDatabase(token, now);
-  if (answer.ok && cacheable && generation === changeGeneration()) {
-    answers.delete(token);
-    if (answers.size >= CACHE_SIZE) answers.delete(answers.keys().next().value!);
-    answers.set(token, { answer, until: Date.now() + CACHE_MS });
-  }
-  return answer;
+  pending = verifyAgainstDatabase(token, new Date())
+    .then((answer) => {
+      if (answer.ok && changesLive() && generation === changeGeneration()) {
+        answers.delete(token);
+        if (answers.size >= CACHE_SIZE) answers.delete(answers.keys().next().value!);
+        answers.set(token, { answer, until: Date.now() + CACHE_MS });
+      } else answers.delete(token);
+      return answer;
+    })
+    .finally(() => {
+      if (reading.get(token) === pending) reading.delete(token);
+    });
+  reading.set(token, pending);
+  return pending;
 }
 
 async function verifyAgainstDatabase(token: string, now: Date): Promise<VerifiedCredential | CredentialRefusal> {
