@@ -338,11 +338,11 @@ describe("API tokens, service identities and key rotation in the portal", () => 
 
   it("Dave creates a request-only service identity and its token; it may request but never approve", async () => {
     await dave.getByRole("link", { name: "Admin" }).click();
-    // "Admin" lands on the users page by a redirect; a click before it lands would be lost.
     await dave.waitForURL(/\/admin\/users/);
-    await dave.getByRole("link", { name: "Service identities" }).click();
-    await dave.waitForURL(/\/admin\/services/);
-    // The address changes as the navigation starts; the page may take a moment longer to render.
+    await expect.poll(() => dave.getByRole("link", { name: "Service identities" }).count()).toBe(1);
+    // A full load of the page: right after the Admin redirect, a client-side navigation now
+    // and then left the previous page in place under load (see the closing note).
+    await dave.goto(`${baseUrl}/admin/services`);
     await expect.poll(() => dave.getByText("No service identities yet").count(), { timeout: 10_000 }).toBe(1);
     await dave.getByLabel("Name").fill("deploy-bot");
     await dave.getByLabel("What it is for").fill("GitHub Actions deploys of payments-api");
