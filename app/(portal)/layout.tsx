@@ -13,7 +13,8 @@ export default async function PortalLayout({ children }: { children: ReactNode }
   if (hasRole(who, "requester")) items.push({ href: "/catalog", label: "Catalog" }, { href: "/requests", label: "My requests" });
   if (hasRole(who, "approver")) items.push({ href: "/approvals", label: "Approvals" });
   if (hasRole(who, "auditor")) items.push({ href: "/history", label: "History" });
-  if (hasRole(who, "admin")) items.push({ href: "/admin", label: "Admin" });
+  // Straight to the first admin page: no redirect hop in the browser between two clicks.
+  if (hasRole(who, "admin")) items.push({ href: "/admin/users", label: "Admin", section: "/admin" });
   return (
     <div className="min-h-screen">
       <header className="bg-slate-900 print:hidden">

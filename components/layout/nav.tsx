@@ -6,6 +6,8 @@ import { usePathname } from "next/navigation";
 export interface NavItem {
   href: string;
   label: string;
+  /** The part of the site the item stands for, when it is wider than the page it opens. */
+  section?: string;
 }
 
 export function Nav({ items, label = "Main" }: { items: NavItem[]; label?: string }) {
@@ -13,7 +15,8 @@ export function Nav({ items, label = "Main" }: { items: NavItem[]; label?: strin
   return (
     <nav aria-label={label} className="flex flex-wrap gap-1">
       {items.map((item) => {
-        const current = pathname === item.href || pathname.startsWith(`${item.href}/`);
+        const section = item.section ?? item.href;
+        const current = pathname === section || pathname.startsWith(`${section}/`);
         return (
           <Link
             key={item.href}
