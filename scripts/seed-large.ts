@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { largeDatabase } from "./support/large-database";
-import { prepareDatabase } from "./support/prepare-database";
+import { dropDatabase, prepareDatabase } from "./support/prepare-database";
 
 const { values } = parseArgs({ options: { requests: { type: "string", default: "100000" }, events: { type: "string", default: "1000000" } } });
 const REQUESTS = Number(values.requests);
@@ -42,14 +42,7 @@ const WHY = [
 const COMMENTS = ["ok", "LGTM", "approved for the incident", "fine, keep it short", "approved: matches the change ticket", "ok for INC", "", "go ahead", "approved, please revoke when done", "as discussed in standup"];
 
 console.log(`[seed:large] preparing ${url.replace(/\/\/[^@]*@/, "//")}`);
-{
-  const admin = new URL(url);
-  admin.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS "latchkey_large" WITH (FORCE)`);
-  await client.end();
-}
+await dropDatabase(url);
 await prepareDatabase(url);
 const client = new pg.Client({ connectionString: url });
 await client.connect();

@@ -4,7 +4,7 @@ import { contextOf, withAuditContext } from "../audit/context";
 import { env } from "../env";
 import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
-import type { HeaderSource } from "../http/plain";
+import { plainJson, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 import { limitAddress, rateLimit } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
@@ -21,8 +21,13 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 const STATUS: Record<DomainError["code"], number> = { invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409 };
 
-export function problem(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers: HeadersInit = {}): Response {
-  return Response.json({ error: { code, message, ...extra } }, { status, headers: { "cache-control": "no-store", ...headers } });
+/** The one error format of the API, as plain data (the lean listener writes it as is). */
+export function problemAnswer(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): PlainAnswer {
+  return plainJson(status, { error: { code, message, ...extra } }, headers);
+}
+
+export function problem(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+  return toResponse(problemAnswer(status, code, message, extra, headers));
 }
 
 /** The first address in X-Forwarded-For (set by the proxy in front), for the record only. */

@@ -4,7 +4,7 @@ import type { ApiToken, TokenKind } from "@prisma/client";
 import { z } from "zod";
 import { recordEvent } from "../audit/record";
 import { db } from "../db";
-import { changeGeneration, changesLive, onChange } from "../db/changes";
+import { changeGeneration, changesLive, keepIfUnchanged, onChange } from "../db/changes";
 import { forbidden, invalid, notFound } from "../errors";
 import { actorOf } from "../approvals/engine";
 import { policy } from "../policy/current";
@@ -133,24 +133,20 @@ type KnownToken = Pick<ApiToken, "id" | "kind" | "scopes" | "expiresAt" | "revok
  * changing its identity's groups removes it as the change commits; never kept over 30 s.
  */
 const TOKEN_CACHE_MS = 30_000;
-const known = new Map<string, { token: KnownToken; until: number }>();
+const known = new Map<string, { value: KnownToken; until: number }>();
 
 onChange((kind, id) => {
   if (kind === "*") return known.clear();
   if (kind !== "token" && kind !== "user") return;
-  for (const [hash, { token }] of known) if ((kind === "token" ? token.id : token.user.id) === id) known.delete(hash);
+  for (const [hash, { value: token }] of known) if ((kind === "token" ? token.id : token.user.id) === id) known.delete(hash);
 });
 
 async function tokenByHash(hash: string): Promise<KnownToken | null> {
-  const cacheable = changesLive();
-  const hit = cacheable ? known.get(hash) : undefined;
-  if (hit && hit.until > Date.now()) return hit.token;
+  const hit = changesLive() ? known.get(hash) : undefined;
+  if (hit && hit.until > Date.now()) return hit.value;
   const generation = changeGeneration();
   const token = await db.apiToken.findUnique({ where: { tokenHash: hash }, include: { user: true } });
-  if (token && cacheable && generation === changeGeneration()) {
-    if (known.size >= 10_000) known.delete(known.keys().next().value!);
-    known.set(hash, { token, until: Date.now() + TOKEN_CACHE_MS });
-  }
+  if (token) keepIfUnchanged(known, hash, token, generation, TOKEN_CACHE_MS);
   return token;
 }
 

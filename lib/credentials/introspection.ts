@@ -1,9 +1,7 @@
 import "server-only";
-import { authenticate, MAX_BODY_BYTES } from "../api/http";
+import { authenticate, MAX_BODY_BYTES, problemAnswer as problem } from "../api/http";
 import { fromResponse, plainJson, type IncomingCall, type PlainAnswer } from "../http/plain";
 import { verifyCredential } from "./verify";
-
-const problem = (status: number, code: string, message: string) => plainJson(status, { error: { code, message } });
 
 /**
  * OAuth 2.0 Token Introspection (RFC 7662) for resource servers: is this Latchkey

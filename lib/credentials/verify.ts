@@ -1,7 +1,7 @@
 import "server-only";
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from "jose";
 import { db } from "../db";
-import { changeGeneration, changesLive, onChange } from "../db/changes";
+import { changeGeneration, changesLive, keepIfUnchanged, onChange } from "../db/changes";
 import { tokenIssuer } from "../env";
 import type { CredentialClaims } from "./issue";
 import { publishedKey, SIGNING_ALG } from "./keys";
@@ -56,15 +56,14 @@ async function verificationKey(kid: string, now: Date): Promise<CryptoKey | Uint
  */
 const CACHE_MS = 10_000;
 const REFRESH_MS = 2_000;
-const CACHE_SIZE = 10_000;
-const answers = new Map<string, { answer: VerifiedCredential; until: number }>();
+const answers = new Map<string, { value: VerifiedCredential; until: number }>();
 const reading = new Map<string, Promise<VerifiedCredential | CredentialRefusal>>();
 
 onChange((kind, id) => {
   // A read begun before this change may answer from before it: callers from now on start their own.
   if (kind !== "token") reading.clear();
   if (kind === "*") return answers.clear();
-  for (const [token, { answer }] of answers) {
+  for (const [token, { value: answer }] of answers) {
     const stale =
       (kind === "credential" && answer.jti === id) ||
       (kind === "request" && answer.requestId === id) ||
@@ -79,10 +78,10 @@ export async function verifyCredential(token: string, now = new Date()): Promise
   const present = Math.abs(now.getTime() - Date.now()) < 1000;
   if (!present || !changesLive()) return verifyAgainstDatabase(token, now);
   const hit = answers.get(token);
-  if (hit && hit.until > Date.now() && hit.answer.expiresAt > now && (hit.answer.claims.exp ?? 0) * 1000 > now.getTime()) {
+  if (hit && hit.until > Date.now() && hit.value.expiresAt > now && (hit.value.claims.exp ?? 0) * 1000 > now.getTime()) {
     // Read again in the background shortly before the answer ages out, so busy callers never all miss at once.
     if (hit.until - Date.now() < REFRESH_MS) void refresh(token).catch(() => undefined);
-    return hit.answer;
+    return hit.value;
   }
   return refresh(token);
 }
@@ -94,11 +93,8 @@ function refresh(token: string): Promise<VerifiedCredential | CredentialRefusal>
   const generation = changeGeneration();
   pending = verifyAgainstDatabase(token, new Date())
     .then((answer) => {
-      if (answer.ok && changesLive() && generation === changeGeneration()) {
-        answers.delete(token);
-        if (answers.size >= CACHE_SIZE) answers.delete(answers.keys().next().value!);
-        answers.set(token, { answer, until: Date.now() + CACHE_MS });
-      } else answers.delete(token);
+      if (answer.ok) keepIfUnchanged(answers, token, answer, generation, CACHE_MS);
+      else answers.delete(token);
       return answer;
     })
     .finally(() => {

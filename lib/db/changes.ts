@@ -54,6 +54,18 @@ export function changeGeneration(): number {
   return generation;
 }
 
+/**
+ * Keeps `value` under `key` for `ms` if no change was heard since `generation` was read
+ * (before the value was), the feed is live, and the map holds fewer than `limit` entries
+ * (the oldest goes first). The caches of credentials and API tokens store through this.
+ */
+export function keepIfUnchanged<K, V>(map: Map<K, { value: V; until: number }>, key: K, value: V, generation: number, ms: number, limit = 10_000): void {
+  map.delete(key);
+  if (!changesLive() || generation !== changeGeneration()) return;
+  if (map.size >= limit) map.delete(map.keys().next().value!);
+  map.set(key, { value, until: Date.now() + ms });
+}
+
 function emit(kind: ChangeKind | "*", id: string) {
   generation += 1;
   for (const listener of listeners) listener(kind, id);

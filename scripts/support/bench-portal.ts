@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
+import { dropDatabase } from "./prepare-database";
 import { freePort, startEmbeddedPostgres } from "./embedded-postgres";
 
 /**
@@ -37,12 +37,9 @@ export async function startBenchPortal(extraEnv: Record<string, string> = {}): P
   }
   const admin = new URL(server);
   admin.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS "latchkey_bench" WITH (FORCE)`);
-  await client.end();
   const databaseUrl = new URL(server);
   databaseUrl.pathname = "/latchkey_bench";
+  await dropDatabase(databaseUrl.toString());
 
   const port = await freePort();
   const env: Record<string, string> = {

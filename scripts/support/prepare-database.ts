@@ -20,3 +20,17 @@ export async function prepareDatabase(databaseUrl: string): Promise<{ applied: s
   await installQueues(databaseUrl);
   return result;
 }
+
+/** Drops a database of the server at `databaseUrl` if it exists, closing its connections (benchmarks' scratch databases). */
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.slice(1));
+  url.pathname = "/postgres";
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name.replace(/"/g, '""')}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
