@@ -5,7 +5,7 @@ import { db, type Tx } from "../db";
 import { env } from "../env";
 import { logger } from "../log";
 import { conflict, forbidden, invalid, notFound } from "../errors";
-import { QUEUES, sender, type ExpireGrantJob, type ExpirePendingJob } from "../jobs/queue";
+import { QUEUES, queueInTransaction, sender, type ExpireGrantJob, type ExpirePendingJob, type RequestJob } from "../jobs/queue";
 import { policy } from "../policy/current";
 import type { AutoApproveRule } from "../policy/schema";
 import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Principal, type StageSnapshot } from "../policy/evaluate";
@@ -14,8 +14,8 @@ import { checkIntegrationOptions } from "../workflows/option-sources";
 import { getWorkflow } from "../workflows/registry";
 import type { z } from "zod";
 import { ExecutionFailure, type WorkflowInput, type WorkflowModule } from "../workflows/types";
-import { enqueueNotifications } from "../notifications/outbox";
-import { lockRequest, transition } from "./state-machine";
+import { enqueueNotifications, notificationsOn } from "../notifications/outbox";
+import { lockRequest, Moves, transition } from "./state-machine";
 
 /**
  * The approval engine: every change to a request goes through here, in one transaction
@@ -106,12 +106,10 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
 export async function createRequest(who: Principal, workflowId: string, raw: unknown): Promise<AccessRequest> {
   const { input, durationSeconds, rule } = await validateRequest(who, workflowId, raw);
   const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: input.role });
-  const result = await db.$transaction(async (tx) => {
+  return changeRequest(async (tx) => {
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, auto ? { autoApprovedBy: auto.name } : {});
     return awaitApprovalOrAutoApprove(tx, request, who, auto);
-  }, TX);
-  await afterCommit(result);
-  return result;
+  });
 }
 
 /** A new request either waits for its first stage (approvers are told) or, when a rule matches, is approved by it and carried out. */
@@ -121,9 +119,10 @@ async function awaitApprovalOrAutoApprove(tx: Tx, request: AccessRequest, who: P
     return request;
   }
   // Inserted in this transaction, so no one else can see the row yet.
-  await transition(tx, { requestId: request.id, to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() }, lockedFrom: "pending" });
+  const moves = new Moves(request.id, "pending");
+  await moves.to(tx, { to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() } });
   const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
-  return activate(tx, request, requester, SYSTEM);
+  return activate(tx, moves, request, requester, SYSTEM);
 }
 
 /**
@@ -137,16 +136,15 @@ export async function breakGlass(who: Principal, workflowId: string, raw: unknow
   const { input, durationSeconds, rule } = await validateRequest(who, workflowId, raw);
   const refusal = breakGlassRefusal(rule, who, durationSeconds);
   if (refusal) throw forbidden(refusal);
-  const result = await db.$transaction(async (tx) => {
+  return changeRequest(async (tx) => {
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, { breakGlass: true, breakGlassReason: why });
-    await transition(tx, { requestId: request.id, to: "approved", actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() }, lockedFrom: "pending" });
+    const moves = new Moves(request.id, "pending");
+    await moves.to(tx, { to: "approved", actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() } });
     const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
-    const active = await activate(tx, request, requester, actorOf(who));
+    const active = await activate(tx, moves, request, requester, actorOf(who));
     await enqueueNotifications(tx, "break-glass", active, who.email);
     return active;
-  }, TX);
-  await afterCommit(result);
-  return result;
+  });
 }
 
 /** An approver signs off a break-glass grant after the fact. */
@@ -186,26 +184,42 @@ export async function requestExtension(who: Principal, input: { requestId: strin
   const raw = { ...(parent.input as Record<string, unknown>), durationMinutes: input.durationMinutes, justification: input.justification };
   const { input: validated, durationSeconds, rule } = await validateRequest(who, parent.workflowId, raw);
   const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: validated.role });
-  const result = await db.$transaction(async (tx) => {
+  return changeRequest(async (tx) => {
     const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, { extendsRequestId: parent.id, ...(auto ? { autoApprovedBy: auto.name } : {}) });
     await recordEvent(tx, { actor: actorOf(who), action: "grant.extension_requested", requestId: parent.id, data: { extensionId: request.id, durationSeconds: durationSeconds ?? 0 } });
     return awaitApprovalOrAutoApprove(tx, request, who, auto);
-  }, TX);
-  await afterCommit(result);
-  return result;
+  });
 }
 
-/** Schedules what must happen later for this request: its expiry, or its pending timeout. */
-async function afterCommit(request: AccessRequest): Promise<void> {
+/** What must happen later for a request in the state it is left in: its expiry, its pending timeout, its execution or clean-up, its notifications. */
+function followUps(request: AccessRequest): RequestJob[] {
+  const jobs: RequestJob[] = [];
+  const job = (queue: string, at: Date) => jobs.push({ queue, requestId: request.id, at });
+  const now = new Date();
   if (request.status === "active" && request.expiresAt) {
-    await schedule(QUEUES.expireGrant, { requestId: request.id }, request.expiresAt);
+    job(QUEUES.expireGrant, request.expiresAt);
     const notice = policy().defaults.expiringNotice * 1000;
-    if (request.expiresAt.getTime() - Date.now() > notice) await schedule(QUEUES.notifyExpiring, { requestId: request.id }, new Date(request.expiresAt.getTime() - notice));
+    if (request.expiresAt.getTime() - now.getTime() > notice) job(QUEUES.notifyExpiring, new Date(request.expiresAt.getTime() - notice));
   }
-  if (request.status === "executing") await schedule(QUEUES.execute, { requestId: request.id }, new Date());
-  if (request.undoPending) await schedule(QUEUES.undo, { requestId: request.id }, new Date());
-  if (policy().notifications.length > 0) await schedule(QUEUES.notifyFlush, { requestId: request.id }, new Date());
-  if (request.status === "pending" && request.pendingExpiresAt) await schedule(QUEUES.expirePending, { requestId: request.id }, request.pendingExpiresAt);
+  if (request.status === "executing") job(QUEUES.execute, now);
+  if (request.undoPending) job(QUEUES.undo, now);
+  if (notificationsOn()) job(QUEUES.notifyFlush, now);
+  if (request.status === "pending" && request.pendingExpiresAt) job(QUEUES.expirePending, request.pendingExpiresAt);
+  return jobs;
+}
+
+/**
+ * Runs a change to a request in one transaction with its audit events and the jobs that
+ * follow from the state it leaves the request in (followUps), so none is lost to a crash
+ * between the commit and the scheduling. `work` returns the request as it leaves it, or
+ * null when it changed nothing.
+ */
+async function changeRequest<R extends AccessRequest | null>(work: (tx: Tx) => Promise<R>): Promise<R> {
+  return db.$transaction(async (tx) => {
+    const request = await work(tx);
+    if (request) await queueInTransaction(tx, followUps(request));
+    return request;
+  }, TX);
 }
 
 export interface DecisionInput {
@@ -225,7 +239,7 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
     throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
   }
   if (who.requestOnly) throw forbidden(REQUEST_ONLY);
-  const result = await db.$transaction(async (tx) => {
+  return changeRequest(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
     rememberRequest(request);
@@ -256,28 +270,30 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
       await enqueueNotifications(tx, "pending", advanced, request.requester.email);
       return advanced;
     }
-    await transition(tx, { requestId: request.id, to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name }, patch: { decidedAt: new Date() }, lockedFrom: status });
-    const activated = await activate(tx, request, request.requester, actor);
+    const moves = new Moves(request.id, status);
+    await moves.to(tx, { to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name }, patch: { decidedAt: new Date() } });
+    const activated = await activate(tx, moves, request, request.requester, actor);
     await enqueueNotifications(tx, "approved", activated, request.requester.email);
     return activated;
-  }, TX);
-  await afterCommit(result);
-  return result;
+  });
 }
 
 export function approvalStateOf(request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">, decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[]): ApprovalState {
   return { requesterId: request.requesterId, stages: request.stages as unknown as StageSnapshot[], currentStage: request.currentStage, decisions };
 }
 
-/** approved → executing → active: the workflow acts, and the grant's lifetime starts now. */
-async function activate(tx: Tx, request: AccessRequest, requester: User, actor: Actor): Promise<AccessRequest> {
+/**
+ * approved → executing → active: the workflow acts, and the grant's lifetime starts now.
+ * Every caller has just approved the request in this transaction, under its row lock, in
+ * `moves`; all the moves are written at the end as one update.
+ */
+async function activate(tx: Tx, moves: Moves, request: AccessRequest, requester: User, actor: Actor): Promise<AccessRequest> {
   const workflow = workflowOf(request.workflowId);
   const target = policy().targets[request.targetId];
   if (!target) throw conflict(`Target "${request.targetId}" is no longer in the policy; the request cannot be carried out.`);
-  // Every caller has just approved the request in this transaction, under its row lock.
-  const executing = await transition(tx, { requestId: request.id, to: "executing", actor: SYSTEM, action: "request.executing", lockedFrom: "approved" });
+  await moves.to(tx, { to: "executing", actor: SYSTEM, action: "request.executing" });
   // Outside systems are changed by the worker after this commits (performQueued).
-  if (workflow.perform) return executing.request!;
+  if (workflow.perform) return moves.write(tx);
   const activatedAt = new Date();
   const expiresAt = new Date(activatedAt.getTime() + request.durationSeconds * 1000);
   const input = workflow.inputSchema.parse(request.input);
@@ -286,16 +302,18 @@ async function activate(tx: Tx, request: AccessRequest, requester: User, actor: 
     executed = await workflow.execute({ tx, request, requester, target, input, activatedAt, expiresAt, actor });
   } catch (error) {
     if (!(error instanceof ExecutionFailure)) throw error;
-    await transition(tx, { requestId: request.id, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: error.message, endedAt: new Date() }, data: { reason: error.message } });
-    return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+    await moves.to(tx, { to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: error.message, endedAt: new Date() }, data: { reason: error.message } });
+    return moves.write(tx);
   }
   await recordEvent(tx, { actor: SYSTEM, action: "credential.issued", requestId: request.id, data: executed.audit });
-  const active = await transition(tx, { requestId: request.id, to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() }, lockedFrom: "executing" });
+  await moves.to(tx, { to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() } });
+  const active = await moves.write(tx);
   if (request.extendsRequestId && (await lockRequest(tx, request.extendsRequestId)) === "active") {
     const parent = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.extendsRequestId } });
-    await endGrant(tx, parent, "revoked", SYSTEM, { reason: `replaced by extension ${request.id}` });
+    const replaced = await endGrant(tx, parent, "revoked", SYSTEM, { reason: `replaced by extension ${request.id}` });
+    await queueInTransaction(tx, followUps(replaced));
   }
-  return active.request!;
+  return active;
 }
 
 /** Best effort: the every-minute sweep catches anything whose job went missing. */
@@ -308,11 +326,12 @@ async function schedule(queue: string, job: ExpireGrantJob | ExpirePendingJob, a
   }
 }
 
-async function endGrant(tx: Tx, request: AccessRequest, reason: "expired" | "revoked", actor: Actor, data: Record<string, string>): Promise<void> {
+/** Ends an active grant whose row lock the caller holds; returns the request as it leaves it. */
+async function endGrant(tx: Tx, request: AccessRequest, reason: "expired" | "revoked", actor: Actor, data: Record<string, string>): Promise<AccessRequest> {
   const at = new Date();
   const workflow = workflowOf(request.workflowId);
   await workflow.revoke({ tx, request, reason, at });
-  await transition(tx, {
+  const ended = await transition(tx, {
     requestId: request.id,
     to: reason,
     actor,
@@ -320,22 +339,26 @@ async function endGrant(tx: Tx, request: AccessRequest, reason: "expired" | "rev
     // The outside system is cleaned up by the worker (undoQueued), retried until done.
     patch: { endedAt: at, sealedSecret: null, undoPending: Boolean(workflow.undo) },
     data,
+    lockedFrom: "active",
   });
+  return ended.request!;
 }
 
 /** Expires a grant whose time is up. Idempotent: a grant no longer active, or not yet due, is left alone. */
 export async function expireGrant(requestId: string, now = new Date()): Promise<"expired" | "not-due" | "not-active"> {
-  const outcome = await db.$transaction(async (tx) => {
-    const status = await lockRequest(tx, requestId);
-    if (status !== "active") return "not-active";
-    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
-    if (!request.expiresAt || request.expiresAt > now) return "not-due";
-    await endGrant(tx, request, "expired", SYSTEM, { expiresAt: request.expiresAt.toISOString() });
-    const requester = await tx.user.findUniqueOrThrow({ where: { id: request.requesterId } });
-    await enqueueNotifications(tx, "expired", { ...request, status: "expired" }, requester.email);
-    return "expired" as const;
-  }, TX);
-  if (outcome === "expired") await afterCommit(await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } }));
+  let outcome: "expired" | "not-due" | "not-active" = "not-active";
+  await changeRequest(async (tx) => {
+    if ((await lockRequest(tx, requestId)) !== "active") return null;
+    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId }, include: { requester: { select: { email: true } } } });
+    if (!request.expiresAt || request.expiresAt > now) {
+      outcome = "not-due";
+      return null;
+    }
+    const expired = await endGrant(tx, request, "expired", SYSTEM, { expiresAt: request.expiresAt.toISOString() });
+    await enqueueNotifications(tx, "expired", expired, request.requester.email);
+    outcome = "expired";
+    return expired;
+  });
   return outcome;
 }
 
@@ -386,12 +409,11 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
       }, TX);
       throw error;
     }
-    const failed = await db.$transaction(async (tx) => {
+    await changeRequest(async (tx) => {
       if ((await lockRequest(tx, requestId)) !== "executing") return null;
-      await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: message, endedAt: new Date(), undoPending: Boolean(workflow.undo) }, data: { reason: message } });
-      return tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
-    }, TX);
-    if (failed) await afterCommit(failed);
+      const failed = await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: message, endedAt: new Date(), undoPending: Boolean(workflow.undo) }, data: { reason: message }, lockedFrom: "executing" });
+      return failed.request!;
+    });
     return "failed";
   }
   if (!workflow.lasting) {
@@ -403,16 +425,21 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     await schedule(QUEUES.follow, { requestId }, new Date(Date.now() + 2000));
     return "active";
   }
-  const active = await db.$transaction(async (tx) => {
+  const active = await changeRequest(async (tx) => {
     if ((await lockRequest(tx, requestId)) !== "executing") return null;
     await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
-    await tx.accessRequest.update({ where: { id: requestId }, data: { failureReason: null, sealedSecret: result.secret ? sealSecret(result.secret, requestId) : null } });
-    await transition(tx, { requestId, to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() } });
-    return tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
-  }, TX);
-  if (!active) return "skipped";
-  await afterCommit(active);
-  return "active";
+    const activated = await transition(tx, {
+      requestId,
+      to: "active",
+      actor: SYSTEM,
+      action: "grant.activated",
+      patch: { activatedAt, expiresAt, failureReason: null, sealedSecret: result.secret ? sealSecret(result.secret, requestId) : null },
+      data: { expiresAt: expiresAt.toISOString() },
+      lockedFrom: "executing",
+    });
+    return activated.request!;
+  });
+  return active ? "active" : "skipped";
 }
 
 /**
@@ -520,7 +547,7 @@ async function requeue(queue: string, requests: { id: string }[]): Promise<void>
 
 /** Ends a grant early. The requester may revoke their own; an admin may revoke any. */
 export async function revokeGrant(who: Principal, input: { requestId: string; reason: string }): Promise<AccessRequest> {
-  const result = await db.$transaction(async (tx) => {
+  return changeRequest(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId } });
     if (request.requesterId !== who.id && !who.roles.includes("admin")) {
@@ -528,11 +555,8 @@ export async function revokeGrant(who: Principal, input: { requestId: string; re
     }
     if (status === "revoked") return request;
     if (status !== "active") throw conflict(`This request is ${status}; only an active grant can be revoked.`);
-    await endGrant(tx, request, "revoked", actorOf(who), { reason: input.reason.trim() || "revoked early" });
-    return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
-  }, TX);
-  await afterCommit(result);
-  return result;
+    return endGrant(tx, request, "revoked", actorOf(who), { reason: input.reason.trim() || "revoked early" });
+  });
 }
 
 /** The requester withdraws a request nobody has decided yet. */

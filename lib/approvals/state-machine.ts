@@ -71,3 +71,30 @@ export async function transition(tx: Tx, input: TransitionInput): Promise<{ from
   });
   return { from, changed: true, request };
 }
+
+/**
+ * Several moves of one request in a row (approved → executing → active), each checked
+ * against TRANSITIONS and audited in order like `transition`, but written as one update at
+ * the end: the caller holds the row lock, and nothing reads the row in between.
+ */
+export class Moves {
+  private patch: Prisma.AccessRequestUpdateManyMutationInput = {};
+
+  constructor(
+    readonly requestId: string,
+    /** The status read under the row lock the caller holds. */
+    private current: RequestStatus,
+  ) {}
+
+  async to(tx: Tx, move: Omit<TransitionInput, "requestId" | "lockedFrom">): Promise<void> {
+    if (!canTransition(this.current, move.to)) throw conflict(`This request is ${this.current}; it cannot become ${move.to}.`);
+    await recordEvent(tx, { actor: move.actor, action: move.action, requestId: this.requestId, fromStatus: this.current, toStatus: move.to, data: move.data });
+    this.current = move.to;
+    Object.assign(this.patch, move.patch);
+  }
+
+  /** Writes the moves so far; returns the request as they leave it. */
+  write(tx: Tx): Promise<AccessRequest> {
+    return tx.accessRequest.update({ where: { id: this.requestId }, data: { ...this.patch, status: this.current } });
+  }
+}

@@ -1,5 +1,7 @@
 import pg from "pg";
 import PgBoss from "pg-boss";
+import type { Tx } from "../db";
+import { env } from "../env";
 import { logger } from "../log";
 
 /** Queues Latchkey runs on pg-boss (Postgres-backed, shared safely by several instances). */
@@ -90,4 +92,25 @@ export async function stopSender(): Promise<void> {
   const boss = await globalForBoss.latchkeyBoss;
   globalForBoss.latchkeyBoss = undefined;
   await boss?.stop({ graceful: false, wait: true });
+}
+
+export interface RequestJob {
+  queue: string;
+  requestId: string;
+  at: Date;
+}
+
+/**
+ * Queues jobs about requests in the caller's transaction, all in one statement, through
+ * pg-boss's own insert (its documented `db` option runs it on our connection): a job exists
+ * exactly when the change that needs it commits, and never for a change rolled back.
+ */
+export async function queueInTransaction(tx: Tx, jobs: RequestJob[]): Promise<void> {
+  if (jobs.length === 0) return;
+  const boss = await sender(env().DATABASE_URL);
+  const executeSql = async (text: string, values: unknown[] = []) => ({ rows: await tx.$queryRawUnsafe<unknown[]>(text, ...values.map((v) => v ?? null)) });
+  await boss.insert(
+    jobs.map((job) => ({ name: job.queue, data: { requestId: job.requestId }, startAfter: job.at, singletonKey: job.requestId })),
+    { db: { executeSql } } as never,
+  );
 }

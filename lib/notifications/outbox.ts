@@ -17,9 +17,14 @@ const HEADLINES: Record<NotificationEvent, string> = {
  * Writes one delivery per subscribed channel, in the caller's transaction: the
  * notification exists exactly when the change it reports does. The worker sends it.
  */
+/** A channel whose URL variable is unset is switched off (e.g. on a laptop without Slack). */
+const channelsOn = () => policy().notifications.filter((c) => process.env[c.urlEnv]);
+
+/** Whether any notification channel is switched on, so that the outbox needs flushing at all. */
+export const notificationsOn = (): boolean => channelsOn().length > 0;
+
 export async function enqueueNotifications(tx: Tx, event: NotificationEvent, request: AccessRequest, requesterEmail: string): Promise<number> {
-  // A channel whose URL variable is unset is switched off (e.g. on a laptop without Slack).
-  const channels = policy().notifications.filter((c) => c.events.includes(event) && process.env[c.urlEnv]);
+  const channels = channelsOn().filter((c) => c.events.includes(event));
   if (channels.length === 0) return 0;
   const target = policy().targets[request.targetId]?.title ?? request.targetId;
   const url = `${env().NEXTAUTH_URL}/requests/${request.id}`;

@@ -222,6 +222,40 @@ describe("ending grants", () => {
   });
 });
 
+describe("jobs that follow a change", () => {
+  const jobsOf = (requestId: string) =>
+    fx.db.$queryRaw<{ name: string; start_after: Date }[]>`SELECT name, start_after FROM pgboss.job WHERE singleton_key = ${requestId} AND state = 'created' ORDER BY name`;
+
+  it("are queued in the change's own transaction: a pending timeout, then the expiry and its notice", async () => {
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    expect(await jobsOf(request.id)).toEqual([{ name: "request-expire-pending", start_after: request.pendingExpiresAt }]);
+    const active = await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    const { policy } = await import("@/lib/policy/current");
+    const notice = policy().defaults.expiringNotice * 1000;
+    expect(await jobsOf(request.id)).toEqual([
+      { name: "grant-expire", start_after: active.expiresAt },
+      { name: "notify-expiring", start_after: new Date(active.expiresAt!.getTime() - notice) },
+      { name: "request-expire-pending", start_after: request.pendingExpiresAt },
+    ]);
+  });
+
+  it("roll back with a transaction that fails, and commit with one that does not", async () => {
+    const { queueInTransaction, QUEUES } = await import("@/lib/jobs/queue");
+    const { db } = await import("@/lib/db");
+    const id = `job-test-${Date.now()}`;
+    const job = { queue: QUEUES.undo, requestId: id, at: new Date() };
+    await expect(
+      db.$transaction(async (tx) => {
+        await queueInTransaction(tx, [job]);
+        throw new Error("the change failed after its jobs were queued");
+      }),
+    ).rejects.toThrow("the change failed");
+    expect(await jobsOf(id)).toEqual([]);
+    await db.$transaction((tx) => queueInTransaction(tx, [job, { ...job, queue: QUEUES.notifyFlush }]));
+    expect((await jobsOf(id)).map((j) => j.name)).toEqual(["notify-flush", "request-undo"]);
+  });
+});
+
 describe("JWKS", () => {
   it("publishes only public keys", async () => {
     const { publicJwks } = await import("@/lib/credentials/keys");
