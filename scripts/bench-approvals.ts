@@ -7,7 +7,9 @@
  * second, p50/p95/p99 from approval to issued credential (the approve call returns once
  * the credential is signed and stored), errors and double executions (both must be 0).
  * With pgbench on the PATH it also prints approvals per second as a ratio of pgbench's
- * write transactions per second on the same server.
+ * write transactions per second on the same server. Last, the same users each make two calls
+ * of /api/health (one `SELECT 1`) in a loop: the most request-and-approve pairs a second the
+ * web framework and this client could carry on this machine if each did nothing else.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
@@ -127,6 +129,29 @@ const paceTo = Math.max(1, Math.round(flatOut.approvalsPerSecond * 0.75));
 console.log(`[bench] then paced to about ${paceTo} approvals a second for ${Math.round(SECONDS / 2)} s…`);
 const paced = await phase(Math.round(SECONDS / 2), paceTo);
 
+// The floor: as many pairs of calls as the framework carries when each call does almost nothing.
+let floorErrors = 0;
+async function floor(seconds: number) {
+  let pairs = 0;
+  const until = Date.now() + seconds * 1000;
+  const started = Date.now();
+  await Promise.all(
+    [...requesters, ...approvers].map(async () => {
+      while (Date.now() < until) {
+        for (let k = 0; k < 2; k++) {
+          const response = await fetch(`${portal.url}/api/health`);
+          await response.arrayBuffer();
+          if (!response.ok) floorErrors += 1;
+        }
+        pairs += 1;
+      }
+    }),
+  );
+  return +(pairs / ((Date.now() - started) / 1000)).toFixed(1);
+}
+await floor(2);
+const floorPairsPerSecond = await floor(Math.min(15, SECONDS));
+
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
   SELECT count(*) AS n FROM (SELECT "requestId" FROM "AuditEvent" WHERE action IN ('credential.issued', 'request.approved') GROUP BY "requestId", action HAVING count(*) > 1) d`;
 const [chain] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM "AuditEvent"`;
@@ -152,6 +177,7 @@ const figures = {
   doubleExecutions: Number(doubles?.n ?? 0),
   auditEvents: Number(chain?.n ?? 0),
   pgbench,
+  floor: { pairsOfHealthCallsPerSecond: floorPairsPerSecond, errors: floorErrors, approvalsShare: +(flatOut.approvalsPerSecond / floorPairsPerSecond).toFixed(3) },
 };
 const line = (name: string, f: typeof flatOut) =>
   `${name.padEnd(10)} ${f.requestsPerSecond} requests/s, ${f.approvalsPerSecond} approvals/s; approval → credential p50 ${f.approvalToCredentialMs.p50} ms   p95 ${f.approvalToCredentialMs.p95} ms   p99 ${f.approvalToCredentialMs.p99} ms`;
@@ -161,6 +187,7 @@ ${line("paced", paced)}
 one at a time  approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms
 errors         ${errors}${errorSamples.length ? `  e.g. ${errorSamples.join(" | ")}` : ""}
 double executions  ${figures.doubleExecutions}
+floor          ${floorPairsPerSecond} pairs of /api/health calls/s with the same ${USERS} users; Latchkey approvals/s ÷ floor = ${figures.floor.approvalsShare}${floorErrors ? ` (${floorErrors} health calls failed)` : ""}
 ${pgbench ? `pgbench        ${pgbench.tps.toFixed(0)} tps (TPC-B-like, ${Math.min(USERS, 32)} clients); Latchkey approvals/s ÷ pgbench tps = ${pgbench.ratio.toFixed(3)}` : "pgbench        not installed (apt-get install postgresql-contrib or the client package) — ratio skipped"}`);
 saveResults("approvals", figures);
 await disconnectDb();
