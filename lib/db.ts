@@ -4,7 +4,7 @@ import pg from "pg";
 import { logger } from "./log";
 import { flushAuditBuffer, openAuditBuffer } from "./audit/pending";
 import { env } from "./env";
-import { closeChanges } from "./db/changes";
+import { changedHere, closeChanges } from "./db/changes";
 
 /** The one Prisma client of the process. */
 const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient };
@@ -53,17 +53,21 @@ export function createPrismaClient(connectionString: string): PrismaClient {
 
 /**
  * Interactive transactions collect their audit events and append them to the chain at the
- * end, inside the transaction (lib/audit/pending.ts).
+ * end, inside the transaction (lib/audit/pending.ts). Once it commits, this process's caches
+ * forget the grants it ended at once (lib/db/changes.ts, changedHere).
  */
 function auditedTransaction(client: PrismaClient) {
-  return (arg: unknown, options?: unknown) => {
+  return async (arg: unknown, options?: unknown) => {
     if (typeof arg !== "function") return (client.$transaction as (a: unknown, o?: unknown) => unknown)(arg, options);
-    return client.$transaction(async (tx) => {
+    let ended: string[] = [];
+    const result = await client.$transaction(async (tx) => {
       openAuditBuffer(tx);
-      const result = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
-      await flushAuditBuffer(tx);
-      return result;
+      const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
+      ended = await flushAuditBuffer(tx);
+      return value;
     }, options as never);
+    for (const id of ended) changedHere("request", id);
+    return result;
   };
 }
 

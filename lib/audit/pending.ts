@@ -5,7 +5,8 @@
  * fails, the transaction fails: an event still cannot be lost without its change.
  */
 
-type Flush = (tx: unknown, events: unknown[]) => Promise<void>;
+/** Appends the events; returns the ids of the requests whose grant they end (active → any other state). */
+type Flush = (tx: unknown, events: unknown[]) => Promise<string[]>;
 
 const buffers = new WeakMap<object, unknown[]>();
 let flusher: Flush | undefined;
@@ -18,13 +19,13 @@ export function auditBuffer(tx: object): unknown[] | undefined {
   return buffers.get(tx);
 }
 
-export async function flushAuditBuffer(tx: object): Promise<void> {
+/** Appends what the transaction recorded; returns the ids of the requests whose grant it ends. */
+export async function flushAuditBuffer(tx: object): Promise<string[]> {
   const events = buffers.get(tx);
   buffers.delete(tx);
-  if (events?.length) {
-    if (!flusher) throw new Error("audit events were recorded but no writer is registered");
-    await flusher(tx, events);
-  }
+  if (!events?.length) return [];
+  if (!flusher) throw new Error("audit events were recorded but no writer is registered");
+  return flusher(tx, events);
 }
 
 export function registerAuditFlusher(flush: Flush): void {

@@ -66,6 +66,16 @@ export function keepIfUnchanged<K, V>(map: Map<K, { value: V; until: number }>, 
   map.set(key, { value, until: Date.now() + ms });
 }
 
+/**
+ * A change this process has just committed: its own caches forget what it touches at once,
+ * without waiting for the notification to come back through PostgreSQL (a caller that
+ * revokes a grant and then asks about its credential must be refused). Other processes
+ * hear it from the feed.
+ */
+export function changedHere(kind: ChangeKind, id: string): void {
+  emit(kind, id);
+}
+
 function emit(kind: ChangeKind | "*", id: string) {
   generation += 1;
   for (const listener of listeners) listener(kind, id);

@@ -122,3 +122,19 @@ describe("answers kept in memory", () => {
     expect(await tokens.authenticateToken(secret, "192.0.2.1")).toEqual({ ok: false, reason: "This API token was revoked." });
   });
 });
+
+describe("grants this process ends", () => {
+  it("are forgotten by its own caches at commit, without waiting for the notification", async () => {
+    await live();
+    const { requestId, token } = await grant();
+    expect((await verifyCredential(token)).ok).toBe(true);
+    // No notification will come: what refuses the credential is this process knowing what it committed.
+    await sql(fx.url, `ALTER TABLE "AccessRequest" DISABLE TRIGGER "AccessRequest_changes"`);
+    try {
+      await engine.revokeGrant(alice, { requestId, reason: "done early" });
+      expect(await verifyCredential(token)).toMatchObject({ ok: false });
+    } finally {
+      await sql(fx.url, `ALTER TABLE "AccessRequest" ENABLE TRIGGER "AccessRequest_changes"`);
+    }
+  });
+});
