@@ -138,12 +138,16 @@ async function floor(seconds: number) {
   await Promise.all(
     [...requesters, ...approvers].map(async () => {
       while (Date.now() < until) {
+        let ok = true;
         for (let k = 0; k < 2; k++) {
           const response = await fetch(`${portal.url}/api/health`);
           await response.arrayBuffer();
-          if (!response.ok) floorErrors += 1;
+          if (!response.ok) {
+            floorErrors += 1;
+            ok = false;
+          }
         }
-        pairs += 1;
+        if (ok) pairs += 1;
       }
     }),
   );

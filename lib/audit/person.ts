@@ -15,7 +15,7 @@ export async function personActivity(email: string, take = 200) {
       take,
       select: {
         id: true, workflowId: true, targetId: true, status: true, justification: true, createdAt: true, activatedAt: true, endedAt: true, expiresAt: true, breakGlass: true, autoApprovedBy: true,
-        decisions: { select: { decision: true, approver: { select: { email: true } } } },
+        decisions: { select: { decision: true, approver: { select: { email: true } } }, orderBy: { createdAt: "asc" } },
       },
     }),
     db.approval.findMany({

@@ -34,7 +34,7 @@ export interface ExpirePendingJob {
   requestId: string;
 }
 
-const globalForBoss = globalThis as unknown as { latchkeyBoss?: Promise<PgBoss> };
+const globalForBoss = globalThis as unknown as { latchkeyBoss?: Promise<PgBoss>; latchkeyInserter?: PgBoss };
 
 export function createBoss(connectionString: string, options: { worker: boolean }): PgBoss {
   const boss = new PgBoss({
@@ -84,7 +84,11 @@ export function sender(connectionString: string): Promise<PgBoss> {
     const boss = createBoss(connectionString, { worker: false });
     await boss.start();
     return boss;
-  })();
+  })().catch((error: unknown) => {
+    // A start that failed (the database briefly away) is tried again by the next caller.
+    globalForBoss.latchkeyBoss = undefined;
+    throw error;
+  });
   return globalForBoss.latchkeyBoss;
 }
 
@@ -107,7 +111,9 @@ export interface RequestJob {
  */
 export async function queueInTransaction(tx: Tx, jobs: RequestJob[]): Promise<void> {
   if (jobs.length === 0) return;
-  const boss = await sender(env().DATABASE_URL);
+  // pg-boss builds the statement; it runs on the transaction's connection, so this instance is never started (no pool of its own, nothing to fail first).
+  globalForBoss.latchkeyInserter ??= createBoss(env().DATABASE_URL, { worker: false });
+  const boss = globalForBoss.latchkeyInserter;
   const executeSql = async (text: string, values: unknown[] = []) => ({ rows: await tx.$queryRawUnsafe<unknown[]>(text, ...values.map((v) => v ?? null)) });
   await boss.insert(
     jobs.map((job) => ({ name: job.queue, data: { requestId: job.requestId }, startAfter: job.at, singletonKey: job.requestId })),

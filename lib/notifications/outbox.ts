@@ -13,16 +13,16 @@ const HEADLINES: Record<NotificationEvent, string> = {
   "break-glass": "was opened with BREAK-GLASS and needs a review",
 };
 
-/**
- * Writes one delivery per subscribed channel, in the caller's transaction: the
- * notification exists exactly when the change it reports does. The worker sends it.
- */
 /** A channel whose URL variable is unset is switched off (e.g. on a laptop without Slack). */
 const channelsOn = () => policy().notifications.filter((c) => process.env[c.urlEnv]);
 
 /** Whether any notification channel is switched on, so that the outbox needs flushing at all. */
 export const notificationsOn = (): boolean => channelsOn().length > 0;
 
+/**
+ * Writes one delivery per subscribed channel, in the caller's transaction: the
+ * notification exists exactly when the change it reports does. The worker sends it.
+ */
 export async function enqueueNotifications(tx: Tx, event: NotificationEvent, request: AccessRequest, requesterEmail: string): Promise<number> {
   const channels = channelsOn().filter((c) => c.events.includes(event));
   if (channels.length === 0) return 0;
