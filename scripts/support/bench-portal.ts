@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { dropDatabase } from "./prepare-database";
@@ -31,6 +31,8 @@ export async function startBenchPortal(extraEnv: Record<string, string> = {}): P
   let stopPg = async () => {};
   const scratch = await mkdtemp(path.join(os.tmpdir(), "latchkey-bench-"));
   if (!server) {
+    // Run as root, the embedded server drops to a user of its own, which must reach its data directory.
+    await chmod(scratch, 0o755);
     const embedded = await startEmbeddedPostgres({ dataDir: path.join(scratch, "pg"), persistent: false, quiet: true });
     server = embedded.adminUrl;
     stopPg = () => embedded.stop();
