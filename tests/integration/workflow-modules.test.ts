@@ -7,6 +7,7 @@ let fx: Awaited<ReturnType<typeof engineFixture>>;
 let alice: Principal;
 const executed: string[] = [];
 let sourceFails = false;
+let executeFails = false;
 
 beforeAll(async () => {
   fx = await engineFixture();
@@ -33,6 +34,8 @@ beforeAll(async () => {
       })
       .strict() as never,
     async execute({ request }) {
+      const { ExecutionFailure } = await import("@/lib/workflows/types");
+      if (executeFails) throw new ExecutionFailure("The scheduler refused the run.");
       executed.push(request.id);
       return { audit: { ran: "yes" } };
     },
@@ -73,5 +76,30 @@ describe("workflows registered from outside the engine", () => {
     await engine.decide(bob, { requestId: ok.id, decision: "approve", comment: "" });
     expect(executed).toEqual([ok.id]);
     expect(await fx.db.credential.count({ where: { requestId: ok.id } })).toBe(0);
+  });
+
+  it("a run the outside system refuses at approval ends the request failed, in one write, with every step audited in order", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const bob = await fx.user("bob2@example.com", ["engineering-leads"]);
+    const request = await engine.createRequest(alice, "rerun-report", { targetId: "settlement-dag", report: "daily", justification: "month end numbers were off" });
+    executeFails = true;
+    let failed;
+    try {
+      failed = await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    } finally {
+      executeFails = false;
+    }
+    expect(failed).toMatchObject({ status: "failed", failureReason: "The scheduler refused the run." });
+    expect(failed.decidedAt).toBeInstanceOf(Date);
+    expect(failed.endedAt).toBeInstanceOf(Date);
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "The scheduler refused the run." });
+    const events = await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { seq: "asc" } });
+    expect(events.map((e) => [e.action, e.fromStatus, e.toStatus])).toEqual([
+      ["request.created", null, "pending"],
+      ["request.approved", "pending", "approved"],
+      ["request.executing", "approved", "executing"],
+      ["request.failed", "executing", "failed"],
+    ]);
+    expect(executed).not.toContain(request.id);
   });
 });
