@@ -308,12 +308,20 @@ async function activate(tx: Tx, moves: Moves, request: AccessRequest, requester:
   await recordEvent(tx, { actor: SYSTEM, action: "credential.issued", requestId: request.id, data: executed.audit });
   await moves.to(tx, { to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() } });
   const active = await moves.write(tx);
-  if (request.extendsRequestId && (await lockRequest(tx, request.extendsRequestId)) === "active") {
-    const parent = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.extendsRequestId } });
-    const replaced = await endGrant(tx, parent, "revoked", SYSTEM, { reason: `replaced by extension ${request.id}` });
-    await queueInTransaction(tx, followUps(replaced));
-  }
+  await replaceExtended(tx, active);
   return active;
+}
+
+/**
+ * An extension that has just become active replaces the grant it extends, in the same
+ * transaction: that grant is revoked, and its outside system cleaned up by its own jobs.
+ * Locks are taken extension first, then the grant it extends, on every path.
+ */
+async function replaceExtended(tx: Tx, extension: AccessRequest): Promise<void> {
+  if (!extension.extendsRequestId || (await lockRequest(tx, extension.extendsRequestId)) !== "active") return;
+  const parent = await tx.accessRequest.findUniqueOrThrow({ where: { id: extension.extendsRequestId } });
+  const replaced = await endGrant(tx, parent, "revoked", SYSTEM, { reason: `replaced by extension ${extension.id}` });
+  await queueInTransaction(tx, followUps(replaced));
 }
 
 /** Best effort: the every-minute sweep catches anything whose job went missing. */
@@ -437,6 +445,7 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
       data: { expiresAt: expiresAt.toISOString() },
       lockedFrom: "executing",
     });
+    await replaceExtended(tx, activated.request!);
     return activated.request!;
   });
   return active ? "active" : "skipped";

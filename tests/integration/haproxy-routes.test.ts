@@ -150,6 +150,31 @@ describe("the Open a route workflow", () => {
     expect((await fx.db.credential.findUniqueOrThrow({ where: { requestId: request.id } })).revokedAt).not.toBeNull();
   });
 
+  it("an extension, once its own route is open, replaces the grant it extends: the old route closes", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const alice = await fx.user("alice@example.com", ["engineering"]);
+    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+    const parent = await engine.createRequest(alice, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-14" });
+    await engine.decide(bob, { requestId: parent.id, decision: "approve", comment: "" });
+    expect(await engine.performQueued(parent.id, false)).toBe("active");
+    const oldJti = String(decodeJwt((await engine.revealCredential(alice, parent.id)).token).jti);
+
+    const extension = await engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "still debugging OPS-14" });
+    await engine.decide(bob, { requestId: extension.id, decision: "approve", comment: "" });
+    // Until the extension's route is open, the old grant stays.
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: parent.id } })).status).toBe("active");
+    expect(await engine.performQueued(extension.id, false)).toBe("active");
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: parent.id } })).toMatchObject({ status: "revoked", undoPending: true });
+    const { token: newToken } = await engine.revealCredential(alice, extension.id);
+    expect(await engine.undoQueued(parent.id)).toBe("undone");
+    const map = await runtime.showMap(mapFile);
+    expect(map.has(oldJti)).toBe(false);
+    expect(map.get(String(decodeJwt(newToken).jti))).toBe("app1");
+    expect(await call("/app1/status", newToken)).toEqual({ status: 200, body: "app1 for alice@example.com" });
+    const revoked = await fx.db.auditEvent.findFirst({ where: { requestId: parent.id, action: "grant.revoked" } });
+    expect(revoked?.data).toMatchObject({ reason: `replaced by extension ${extension.id}` });
+  });
+
   it("when HAProxy is unreachable the attempt is retried with the error shown, then fails and cleans up", async () => {
     const engine = await import("@/lib/approvals/engine");
     const alice = await fx.user("alice@example.com", ["engineering"]);
