@@ -66,7 +66,14 @@ function auditedTransaction(client: PrismaClient) {
       ended = await flushAuditBuffer(tx);
       return value;
     }, options as never);
-    for (const id of ended) changedHere("request", id);
+    for (const id of ended) {
+      try {
+        changedHere("request", id);
+      } catch (error) {
+        // The change is committed: a cache that cannot forget must not make it look failed.
+        logger("db").error("a cache could not forget a grant that ended", { requestId: id, error: (error as Error).message });
+      }
+    }
     return result;
   };
 }

@@ -154,6 +154,7 @@ async function floor(seconds: number) {
   return +(pairs / ((Date.now() - started) / 1000)).toFixed(1);
 }
 await floor(2);
+floorErrors = 0;
 const floorPairsPerSecond = await floor(Math.min(15, SECONDS));
 
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`

@@ -42,11 +42,10 @@ function withUrl(file: string, name: string): string {
   return copy;
 }
 const from = previous ? ["--from-schema-datamodel", withUrl(path.join(dir, previous, "schema.prisma"), "from.prisma")] : ["--from-empty"];
-const placeholder = path.join(process.cwd(), "scripts/db/prisma.mjs");
 const diff = spawnSync(
   "node",
-  ["node_modules/prisma6/build/index.js", "migrate", "diff", "--config", "scripts/db/prisma6.config.ts", ...from, "--to-schema-datamodel", withUrl("prisma/schema.prisma", "to.prisma"), "--script"],
-  { encoding: "utf8", env: { PRISMA_SCHEMA_ENGINE_BINARY: placeholder, PRISMA_QUERY_ENGINE_LIBRARY: placeholder, PRISMA_HIDE_UPDATE_MESSAGE: "1", CHECKPOINT_DISABLE: "1", ...process.env } },
+  ["scripts/db/prisma.mjs", "--prisma6", "migrate", "diff", "--config", "scripts/db/prisma6.config.ts", ...from, "--to-schema-datamodel", withUrl("prisma/schema.prisma", "to.prisma"), "--script"],
+  { encoding: "utf8" },
 );
 rmSync(copies, { recursive: true, force: true });
 await stop?.();

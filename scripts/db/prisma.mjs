@@ -1,11 +1,15 @@
-// Runs the Prisma CLI fully offline. With the client engine and the WebAssembly schema
-// engine nothing native is needed, but the CLI still looks for the Rust engines unless
-// these variables point at a file that exists; they are never executed.
+// Runs a Prisma CLI fully offline: Prisma 7's for `prisma generate`, or, with --prisma6 first,
+// Prisma 6.19's (the npm alias prisma6) for `migrate diff` in its WebAssembly schema engine
+// (scripts/db/new-migration.ts). Nothing native is needed, but both CLIs look for the Rust
+// engines unless these variables point at a file that exists; they are never executed.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const placeholder = fileURLToPath(import.meta.url);
-const result = spawnSync("npx", ["--no-install", "prisma", ...process.argv.slice(2)], {
+const args = process.argv.slice(2);
+const v6 = args[0] === "--prisma6";
+const cli = fileURLToPath(new URL(`../../node_modules/${v6 ? "prisma6" : "prisma"}/build/index.js`, import.meta.url));
+const result = spawnSync(process.execPath, [cli, ...(v6 ? args.slice(1) : args)], {
   stdio: "inherit",
   env: {
     PRISMA_SCHEMA_ENGINE_BINARY: placeholder,

@@ -5,9 +5,10 @@ import type { Principal } from "@/lib/policy/evaluate";
 
 /**
  * Credential and token answers are kept in memory while the instance hears changes from
- * PostgreSQL (lib/db/changes.ts). These tests change rows with plain SQL, behind the
- * application's back, so what they prove is the database triggers and the feed, not the
- * code paths that revoke.
+ * PostgreSQL (lib/db/changes.ts). Most of these tests change rows with plain SQL, behind the
+ * application's back, so what they prove is the database triggers and the feed; the last
+ * one revokes through the engine with the triggers off, and proves the process's own
+ * forgetting at commit.
  */
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let engine: typeof import("@/lib/approvals/engine");
@@ -128,11 +129,13 @@ describe("grants this process ends", () => {
     await live();
     const { requestId, token } = await grant();
     expect((await verifyCredential(token)).ok).toBe(true);
-    // No notification will come: what refuses the credential is this process knowing what it committed.
+    // No notification will come (neither the request's nor the credential's): what refuses the credential is this process knowing what it committed.
     await sql(fx.url, `ALTER TABLE "AccessRequest" DISABLE TRIGGER "AccessRequest_changes"`);
     try {
-      await engine.revokeGrant(alice, { requestId, reason: "done early" });
-      expect(await verifyCredential(token)).toMatchObject({ ok: false });
+      await unannounced(async () => {
+        await engine.revokeGrant(alice, { requestId, reason: "done early" });
+        expect(await verifyCredential(token)).toMatchObject({ ok: false });
+      });
     } finally {
       await sql(fx.url, `ALTER TABLE "AccessRequest" ENABLE TRIGGER "AccessRequest_changes"`);
     }
