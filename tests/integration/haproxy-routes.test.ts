@@ -129,12 +129,18 @@ describe("HAProxy verifies Latchkey's credentials and routes by the map", () => 
 });
 
 describe("the Open a route workflow", () => {
-  it("approval opens a route for a new credential; expiry closes it in HAProxy and in the map file", async () => {
+  /** Alice asks to open a route and Bob approves it: the request waits for the worker. */
+  async function approvedRoute(justification: string) {
     const engine = await import("@/lib/approvals/engine");
     const alice = await fx.user("alice@example.com", ["engineering"]);
     const bob = await fx.user("bob@example.com", ["engineering-leads"]);
-    const request = await engine.createRequest(alice, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-12" });
+    const request = await engine.createRequest(alice, "open-route", { targetId: "internal-app", durationMinutes: 30, justification });
     expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
+    return { engine, alice, bob, request };
+  }
+
+  it("approval opens a route for a new credential; expiry closes it in HAProxy and in the map file", async () => {
+    const { engine, alice, request } = await approvedRoute("Debug the admin console for OPS-12");
     expect(await engine.performQueued(request.id, false)).toBe("active");
     const { token: routeToken } = await engine.revealCredential(alice, request.id);
     const routeJti = String(decodeJwt(routeToken).jti);
@@ -151,11 +157,7 @@ describe("the Open a route workflow", () => {
   });
 
   it("an extension, once its own route is open, replaces the grant it extends: the old route closes", async () => {
-    const engine = await import("@/lib/approvals/engine");
-    const alice = await fx.user("alice@example.com", ["engineering"]);
-    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
-    const parent = await engine.createRequest(alice, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-14" });
-    await engine.decide(bob, { requestId: parent.id, decision: "approve", comment: "" });
+    const { engine, alice, bob, request: parent } = await approvedRoute("Debug the admin console for OPS-14");
     expect(await engine.performQueued(parent.id, false)).toBe("active");
     const oldJti = String(decodeJwt((await engine.revealCredential(alice, parent.id)).token).jti);
 
@@ -176,11 +178,7 @@ describe("the Open a route workflow", () => {
   });
 
   it("when HAProxy is unreachable the attempt is retried with the error shown, then fails and cleans up", async () => {
-    const engine = await import("@/lib/approvals/engine");
-    const alice = await fx.user("alice@example.com", ["engineering"]);
-    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
-    const request = await engine.createRequest(alice, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-13" });
-    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    const { engine, request } = await approvedRoute("Debug the admin console for OPS-13");
     proxy.kill("SIGTERM");
     await new Promise((r) => proxy.once("exit", r));
     await expect(engine.performQueued(request.id, false)).rejects.toThrow(/unreachable/);
