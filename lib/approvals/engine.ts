@@ -2,10 +2,8 @@ import type { AccessRequest, Decision, Prisma, User } from "@prisma/client";
 import { recordEvent, rememberRequest, SYSTEM, type Actor } from "../audit/record";
 import { sealSecret, unsealSecret, unsealToken } from "../credentials/keys";
 import { db, type Tx } from "../db";
-import { env } from "../env";
-import { logger } from "../log";
 import { conflict, forbidden, invalid, notFound } from "../errors";
-import { QUEUES, queueInTransaction, sender, type ExpireGrantJob, type ExpirePendingJob, type RequestJob } from "../jobs/queue";
+import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { policy } from "../policy/current";
 import type { AutoApproveRule } from "../policy/schema";
 import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Principal, type StageSnapshot } from "../policy/evaluate";
@@ -324,16 +322,6 @@ async function replaceExtended(tx: Tx, extension: AccessRequest): Promise<void> 
   await queueInTransaction(tx, followUps(replaced));
 }
 
-/** Best effort: the every-minute sweep catches anything whose job went missing. */
-async function schedule(queue: string, job: ExpireGrantJob | ExpirePendingJob, at: Date): Promise<void> {
-  try {
-    const boss = await sender(env().DATABASE_URL);
-    await boss.send(queue, job, { startAfter: at, singletonKey: job.requestId });
-  } catch (error) {
-    logger("engine").warn("could not schedule a job; the sweep will catch it", { queue, requestId: job.requestId, error: (error as Error).message });
-  }
-}
-
 /** Ends an active grant whose row lock the caller holds; returns the request as it leaves it. */
 async function endGrant(tx: Tx, request: AccessRequest, reason: "expired" | "revoked", actor: Actor, data: Record<string, string>): Promise<AccessRequest> {
   const at = new Date();
@@ -429,8 +417,8 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     await db.$transaction(async (tx) => {
       await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
       await tx.accessRequest.update({ where: { id: requestId }, data: { failureReason: null, externalRef: result.externalRef ?? null, externalState: result.externalState ?? null } });
+      await queueInTransaction(tx, [{ queue: QUEUES.follow, requestId, at: new Date(Date.now() + 2000) }]);
     }, TX);
-    await schedule(QUEUES.follow, { requestId }, new Date(Date.now() + 2000));
     return "active";
   }
   const active = await changeRequest(async (tx) => {
@@ -551,7 +539,8 @@ async function requeue(queue: string, requests: { id: string }[]): Promise<void>
         WHERE name = ${queue} AND state IN ('created', 'retry') AND singleton_key = ANY(${requests.map((r) => r.id)})`
     ).map((r) => r.key),
   );
-  for (const { id } of requests) if (!waiting.has(id)) await schedule(queue, { requestId: id }, new Date());
+  const missing = requests.filter(({ id }) => !waiting.has(id)).map(({ id }) => ({ queue, requestId: id, at: new Date() }));
+  if (missing.length) await db.$transaction((tx) => queueInTransaction(tx, missing));
 }
 
 /** Ends a grant early. The requester may revoke their own; an admin may revoke any. */

@@ -34,7 +34,7 @@ export interface ExpirePendingJob {
   requestId: string;
 }
 
-const globalForBoss = globalThis as unknown as { latchkeyBoss?: Promise<PgBoss>; latchkeyInserter?: PgBoss };
+const globalForBoss = globalThis as unknown as { latchkeyInserter?: PgBoss };
 
 export function createBoss(connectionString: string, options: { worker: boolean }): PgBoss {
   const boss = new PgBoss({
@@ -78,25 +78,6 @@ export async function installQueues(connectionString: string): Promise<void> {
   }
 }
 
-/** A sender for this process (no supervision, no cron): used to schedule work after commits. */
-export function sender(connectionString: string): Promise<PgBoss> {
-  globalForBoss.latchkeyBoss ??= (async () => {
-    const boss = createBoss(connectionString, { worker: false });
-    await boss.start();
-    return boss;
-  })().catch((error: unknown) => {
-    // A start that failed (the database briefly away) is tried again by the next caller.
-    globalForBoss.latchkeyBoss = undefined;
-    throw error;
-  });
-  return globalForBoss.latchkeyBoss;
-}
-
-export async function stopSender(): Promise<void> {
-  const boss = await globalForBoss.latchkeyBoss;
-  globalForBoss.latchkeyBoss = undefined;
-  await boss?.stop({ graceful: false, wait: true });
-}
 
 export interface RequestJob {
   queue: string;

@@ -110,8 +110,6 @@ afterAll(async () => {
   for (const i of instances) await i.runtime.close();
   await airflow?.close();
   const { disconnectDb } = await import("@/lib/db");
-  const { stopSender } = await import("@/lib/jobs/queue");
-  await stopSender();
   await disconnectDb();
   await sql(admin, `DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -12,7 +12,6 @@ export async function engineFixture(overrides: Record<string, string> = {}) {
   const database = await createTestDatabase();
   setTestEnvironment(database.url, overrides);
   const { db, disconnectDb } = await import("@/lib/db");
-  const { stopSender } = await import("@/lib/jobs/queue");
   const { rolesForGroups } = await import("@/lib/policy/evaluate");
   const { policy } = await import("@/lib/policy/current");
 
@@ -27,7 +26,6 @@ export async function engineFixture(overrides: Record<string, string> = {}) {
     url: database.url,
     user,
     async close() {
-      await step("stop the job sender", stopSender());
       await step("disconnect Prisma", disconnectDb());
       await step("drop the test database", database.drop());
     },

@@ -153,8 +153,8 @@ describe("pending requests expire", () => {
     // The worker's own job: make a request due in a second.
     const soon = await engine.createRequest(alice, "temporary-access", staged());
     await fx.db.accessRequest.update({ where: { id: soon.id }, data: { pendingExpiresAt: new Date(Date.now() + 1000) } });
-    const { sender, QUEUES } = await import("@/lib/jobs/queue");
-    await (await sender(fx.url)).send(QUEUES.expirePending, { requestId: soon.id }, { startAfter: new Date(Date.now() + 1000) });
+    const { queueInTransaction, QUEUES } = await import("@/lib/jobs/queue");
+    await fx.db.$transaction((tx) => queueInTransaction(tx, [{ queue: QUEUES.expirePending, requestId: soon.id, at: new Date(Date.now() + 1000) }]));
     const worker = await startWorker(fx.url, { pollingIntervalSeconds: 0.5 });
     try {
       await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: soon.id } })).status, { timeout: 15_000, interval: 250 }).toBe("expired");
