@@ -54,24 +54,24 @@ export function createPrismaClient(connectionString: string): PrismaClient {
 /**
  * Interactive transactions collect their audit events and append them to the chain at the
  * end, inside the transaction (lib/audit/pending.ts). Once it commits, this process's caches
- * forget the grants it ended at once (lib/db/changes.ts, changedHere).
+ * forget at once the grants it ended and the API tokens it revoked (lib/db/changes.ts, changedHere).
  */
 function auditedTransaction(client: PrismaClient) {
   return async (arg: unknown, options?: unknown) => {
     if (typeof arg !== "function") return (client.$transaction as (a: unknown, o?: unknown) => unknown)(arg, options);
-    let ended: string[] = [];
+    let forget: Awaited<ReturnType<typeof flushAuditBuffer>> = [];
     const result = await client.$transaction(async (tx) => {
       openAuditBuffer(tx);
       const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
-      ended = await flushAuditBuffer(tx);
+      forget = await flushAuditBuffer(tx);
       return value;
     }, options as never);
-    for (const id of ended) {
+    for (const { kind, id } of forget) {
       try {
-        changedHere("request", id);
+        changedHere(kind, id);
       } catch (error) {
         // The change is committed: a cache that cannot forget must not make it look failed.
-        logger("db").error("a cache could not forget a grant that ended", { requestId: id, error: (error as Error).message });
+        logger("db").error("a cache could not forget a change", { kind, id, error: (error as Error).message });
       }
     }
     return result;

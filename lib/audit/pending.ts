@@ -5,8 +5,14 @@
  * fails, the transaction fails: an event still cannot be lost without its change.
  */
 
-/** Appends the events; returns the ids of the requests whose grant they end (active → any other state). */
-type Flush = (tx: unknown, events: unknown[]) => Promise<string[]>;
+/** What a transaction's events say this process's caches must forget once it commits: a grant that ended (active → any other state), an API token revoked. */
+export interface Committed {
+  kind: "request" | "token";
+  id: string;
+}
+
+/** Appends the events; returns what they say caches must forget. */
+type Flush = (tx: unknown, events: unknown[]) => Promise<Committed[]>;
 
 const buffers = new WeakMap<object, unknown[]>();
 let flusher: Flush | undefined;
@@ -19,8 +25,8 @@ export function auditBuffer(tx: object): unknown[] | undefined {
   return buffers.get(tx);
 }
 
-/** Appends what the transaction recorded; returns the ids of the requests whose grant it ends. */
-export async function flushAuditBuffer(tx: object): Promise<string[]> {
+/** Appends what the transaction recorded; returns what caches must forget once it commits. */
+export async function flushAuditBuffer(tx: object): Promise<Committed[]> {
   const events = buffers.get(tx);
   buffers.delete(tx);
   if (!events?.length) return [];

@@ -3,7 +3,7 @@ import type { Tx } from "../db";
 import { policy } from "../policy/current";
 import { chainHash, type ChainedContent } from "./chain";
 import { auditContext } from "./context";
-import { auditBuffer, registerAuditFlusher } from "./pending";
+import { auditBuffer, registerAuditFlusher, type Committed } from "./pending";
 
 /**
  * Who caused an event: a person in the portal, Latchkey itself (worker), or an identity
@@ -67,7 +67,7 @@ export function rememberRequest(request: { id: string; workflowId: string; targe
  * Appends events to the chain. The chain head is locked until commit, so events join one
  * transaction at a time, in commit order, with times from the database clock.
  */
-async function appendEvents(tx: Tx, items: Pending[]): Promise<string[]> {
+async function appendEvents(tx: Tx, items: Pending[]): Promise<Committed[]> {
   // Read before the head is locked: every transaction that audits waits for that lock.
   const unknown = [...new Set(items.map((i) => i.event.requestId).filter((id): id is string => Boolean(id) && !requestMeta.has(id!)))];
   if (unknown.length) for (const r of await tx.accessRequest.findMany({ where: { id: { in: unknown } }, select: { id: true, workflowId: true, targetId: true } })) rememberRequest(r);
@@ -117,7 +117,11 @@ async function appendEvents(tx: Tx, items: Pending[]): Promise<string[]> {
       ORDER BY seq
     )
     UPDATE "AuditChainHead" SET "lastSeq" = ${seq}, "lastHash" = ${prev} WHERE id = 1`;
-  return [...new Set(items.flatMap(({ event: e }) => (e.requestId && e.fromStatus === "active" && e.toStatus !== "active" ? [e.requestId] : [])))];
+  return items.flatMap(({ event: e }): Committed[] => {
+    if (e.requestId && e.fromStatus === "active" && e.toStatus !== "active") return [{ kind: "request", id: e.requestId }];
+    if (e.action === "token.revoked" && typeof e.data?.tokenId === "string") return [{ kind: "token", id: e.data.tokenId }];
+    return [];
+  });
 }
 
 registerAuditFlusher((tx, events) => appendEvents(tx as Tx, events as Pending[]));

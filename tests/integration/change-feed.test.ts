@@ -124,8 +124,8 @@ describe("answers kept in memory", () => {
   });
 });
 
-describe("grants this process ends", () => {
-  it("are forgotten by its own caches at commit, without waiting for the notification", async () => {
+describe("changes this process commits", () => {
+  it("a grant it ends is forgotten by its own caches at commit, without waiting for the notification", async () => {
     await live();
     const { requestId, token } = await grant();
     expect((await verifyCredential(token)).ok).toBe(true);
@@ -138,6 +138,19 @@ describe("grants this process ends", () => {
       });
     } finally {
       await sql(fx.url, `ALTER TABLE "AccessRequest" ENABLE TRIGGER "AccessRequest_changes"`);
+    }
+  });
+
+  it("an API token this process revokes is refused at once, without waiting for the notification", async () => {
+    await live();
+    const { secret, token } = await tokens.createPersonalToken(alice, { name: "revoked here", scopes: ["requests:read"], expiresInDays: 1 });
+    expect((await tokens.authenticateToken(secret)).ok).toBe(true);
+    await sql(fx.url, `ALTER TABLE "ApiToken" DISABLE TRIGGER "ApiToken_changes"`);
+    try {
+      await tokens.revokeToken(alice, token.id);
+      expect(await tokens.authenticateToken(secret)).toMatchObject({ ok: false });
+    } finally {
+      await sql(fx.url, `ALTER TABLE "ApiToken" ENABLE TRIGGER "ApiToken_changes"`);
     }
   });
 });
