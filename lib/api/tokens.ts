@@ -22,6 +22,7 @@ export const SCOPES = {
   "credentials:read": "Receive the credential of an approved request, once.",
   "approvals:write": "Approve or reject requests (needs the approver role).",
   introspect: "Ask whether a Latchkey credential is active (RFC 7662), for resource servers.",
+  scim: "Provision people and groups from the identity provider (SCIM 2.0 at /scim/v2); a token with it has no other scope.",
 } as const;
 
 export type Scope = keyof typeof SCOPES;
@@ -45,6 +46,7 @@ function newSecret(kind: TokenKind): string {
 function mayHaveScope(kind: TokenKind, roles: readonly string[], scope: Scope): string | null {
   if (scope === "approvals:write" && !roles.includes("approver")) return "approvals:write needs the approver role.";
   if (scope === "introspect" && kind === "personal") return "introspect is for service tokens of resource servers.";
+  if (scope === "scim" && kind === "personal") return "scim is for a service token of the identity provider.";
   return null;
 }
 
@@ -53,6 +55,8 @@ async function issue(who: Principal, owner: { id: string; email: string; groups:
     throw invalid(`A ${kind} token lasts at most ${MAX_DAYS[kind]} days.`, { expiresInDays: `At most ${MAX_DAYS[kind]} days.` });
   }
   const roles = rolesForGroups(policy(), owner.groups);
+  // The directory's token can change anyone's groups, so it does nothing else (and nothing else does that).
+  if (input.scopes.includes("scim") && new Set(input.scopes).size > 1) throw invalid("scim cannot be combined with other scopes.", { scopes: "scim cannot be combined with other scopes." });
   for (const scope of input.scopes) {
     const refusal = mayHaveScope(kind, roles, scope);
     if (refusal) throw invalid(refusal, { scopes: refusal });

@@ -13,7 +13,7 @@ export default async function TokensPage() {
   const tokens = await tokensOf(who.id);
   // Offer only the scopes this person could be given (the server checks again).
   const scopes = Object.entries(SCOPES)
-    .filter(([name]) => name !== "introspect" && (name !== "approvals:write" || who.roles.includes("approver")))
+    .filter(([name]) => name !== "introspect" && name !== "scim" && (name !== "approvals:write" || who.roles.includes("approver")))
     .map(([name, description]) => ({ name, description }));
   return (
     <div className="space-y-8">
