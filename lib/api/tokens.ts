@@ -128,7 +128,7 @@ export async function tokensOf(userId: string) {
 export type TokenAuthentication = { ok: true; who: Principal } | { ok: false; reason: string };
 
 type KnownToken = Pick<ApiToken, "id" | "kind" | "scopes" | "expiresAt" | "revokedAt" | "lastUsedAt" | "lastUsedIp"> & {
-  user: { id: string; email: string; groups: string[]; requestOnly: boolean };
+  user: { id: string; email: string; groups: string[]; requestOnly: boolean; active: boolean };
 };
 
 /**
@@ -163,6 +163,8 @@ export async function authenticateToken(secret: string, address?: string): Promi
   const token = await tokenByHash(hashOf(secret));
   if (!token) return { ok: false, reason: "Unknown API token." };
   if (token.revokedAt) return { ok: false, reason: "This API token was revoked." };
+  // Deactivation revokes the tokens too; this holds even for a token that slipped past that.
+  if (!token.user.active) return { ok: false, reason: "The identity this API token speaks for was deactivated." };
   const now = new Date();
   if (token.expiresAt <= now) return { ok: false, reason: "This API token has expired." };
   // Last use is recorded, at most once a minute per token, so busy automation does not write on every call.

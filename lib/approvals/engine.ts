@@ -571,6 +571,29 @@ export async function cancelRequest(who: Principal, requestId: string): Promise<
 }
 
 /**
+ * Ends an active grant whose holder no longer may have it (a directory change, an
+ * offboarding), through the same path as any revocation: the credential is refused at
+ * commit and the outside system is cleaned up by the grant's own undo job. Returns null
+ * when the grant was no longer active.
+ */
+export async function revokeForDirectory(requestId: string, actor: Actor, reason: string): Promise<AccessRequest | null> {
+  return changeRequest(async (tx) => {
+    if ((await lockRequest(tx, requestId)) !== "active") return null;
+    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+    return endGrant(tx, request, "revoked", actor, { reason });
+  });
+}
+
+/** Cancels a pending request the policy no longer allows its requester to make. Null when it was no longer pending. */
+export async function cancelForDirectory(requestId: string, actor: Actor, reason: string): Promise<AccessRequest | null> {
+  return changeRequest(async (tx) => {
+    if ((await lockRequest(tx, requestId)) !== "pending") return null;
+    const cancelled = await transition(tx, { requestId, to: "cancelled", actor, action: "request.cancelled", patch: { endedAt: new Date() }, data: { reason }, lockedFrom: "pending" });
+    return cancelled.request!;
+  });
+}
+
+/**
  * Hands the signed credential to its owner, once. The sealed token is cleared in the same
  * statement that reads it, so two tabs racing cannot both receive it.
  */

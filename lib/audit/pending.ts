@@ -7,7 +7,7 @@
 
 /** What a transaction's events say this process's caches must forget once it commits: a grant that ended (active → any other state), an API token revoked. */
 export interface Committed {
-  kind: "request" | "token";
+  kind: "request" | "token" | "user";
   id: string;
 }
 

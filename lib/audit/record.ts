@@ -120,6 +120,7 @@ async function appendEvents(tx: Tx, items: Pending[]): Promise<Committed[]> {
   return items.flatMap(({ event: e }): Committed[] => {
     if (e.requestId && e.fromStatus === "active" && e.toStatus !== "active") return [{ kind: "request", id: e.requestId }];
     if (e.action === "token.revoked" && typeof e.data?.tokenId === "string") return [{ kind: "token", id: e.data.tokenId }];
+    if (e.action === "user.directory_changed" && typeof e.data?.userId === "string") return [{ kind: "user", id: e.data.userId }];
     return [];
   });
 }

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+import type { Principal } from "@/lib/policy/evaluate";
+
+/** Access follows the directory: a person who leaves a group or the company loses what came with it, at once, audited per grant. */
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+
+beforeAll(async () => {
+  fx = await engineFixture();
+});
+afterAll(() => fx?.close());
+
+async function activeGrant(who: Principal, approver: Principal, input: Record<string, unknown>) {
+  const engine = await import("@/lib/approvals/engine");
+  const request = await engine.createRequest(who, "temporary-access", validInput(input));
+  const decided = request.status === "pending" ? await engine.decide(approver, { requestId: request.id, decision: "approve", comment: "ok" }) : request;
+  expect(decided.status).toBe("active");
+  const { token } = await engine.revealCredential(who, request.id);
+  return { id: request.id, token };
+}
+
+describe("applyDirectoryChange", () => {
+  it("a person removed from a group loses each grant and pending request that group gave, in one audited step each, and keeps the rest", async () => {
+    const { applyDirectoryChange } = await import("@/lib/identity/directory");
+    const { verifyCredential } = await import("@/lib/credentials/verify");
+    const engine = await import("@/lib/approvals/engine");
+    const carol = await fx.user("carol.dir@example.com", ["engineering", "oncall"]);
+    const bob = await fx.user("bob.dir@example.com", ["engineering-leads"]);
+    const production = await activeGrant(carol, bob, { targetId: "payments-api-production" });
+    // Auto-approved for oncall, which carol keeps.
+    const sandbox = await activeGrant(carol, bob, { targetId: "sandbox", role: "write" });
+    const pendingStaging = await engine.createRequest(carol, "temporary-access", validInput({ targetId: "payments-api-staging" }));
+    const pendingStaged = await engine.createRequest(carol, "temporary-access", validInput({ targetId: "staged" }));
+
+    const outcome = await applyDirectoryChange({ userId: carol.id, groups: ["oncall"], source: "scim" });
+    expect(outcome).toEqual({ revokedGrants: 1, cancelledRequests: 1, endedSessions: 0, revokedTokens: 0 });
+
+    expect(await verifyCredential(production.token)).toMatchObject({ ok: false });
+    expect(await verifyCredential(sandbox.token)).toMatchObject({ ok: true });
+    const statuses = Object.fromEntries((await fx.db.accessRequest.findMany({ where: { requesterId: carol.id } })).map((r) => [r.id, r.status]));
+    expect(statuses).toEqual({ [production.id]: "revoked", [sandbox.id]: "active", [pendingStaging.id]: "cancelled", [pendingStaged.id]: "pending" });
+
+    const user = await fx.db.user.findUniqueOrThrow({ where: { id: carol.id } });
+    expect(user).toMatchObject({ groups: ["oncall"], roles: ["requester"], active: true });
+    const changed = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "user.directory_changed", data: { path: ["userId"], equals: carol.id } } });
+    expect(changed.data).toMatchObject({ source: "scim", removed: ["engineering"], added: [], reason: "directory: removed from engineering" });
+    const revoked = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: production.id, action: "grant.revoked" } });
+    expect(revoked).toMatchObject({ fromStatus: "active", toStatus: "revoked", data: { reason: "directory: removed from engineering" } });
+    const cancelled = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: pendingStaging.id, action: "request.cancelled" } });
+    expect(cancelled.data).toMatchObject({ reason: "directory: removed from engineering" });
+
+    // The second time changes nothing and records nothing new.
+    const events = await fx.db.auditEvent.count();
+    expect(await applyDirectoryChange({ userId: carol.id, groups: ["oncall"], source: "scim" })).toEqual({ revokedGrants: 0, cancelledRequests: 0, endedSessions: 0, revokedTokens: 0 });
+    expect(await fx.db.auditEvent.count()).toBe(events);
+  });
+
+  it("an approver demoted by the directory loses the approver role and the tokens that approve, at once", async () => {
+    const { applyDirectoryChange } = await import("@/lib/identity/directory");
+    const tokens = await import("@/lib/api/tokens");
+    const engine = await import("@/lib/approvals/engine");
+    const erin = await fx.user("erin.dir@example.com", ["engineering-leads"]);
+    const alice = await fx.user("alice.dir@example.com", ["engineering"]);
+    const approving = await tokens.createPersonalToken(erin, { name: "approvals bot", scopes: ["approvals:write", "requests:read"], expiresInDays: 30 });
+    const reading = await tokens.createPersonalToken(erin, { name: "reader", scopes: ["requests:read"], expiresInDays: 30 });
+    const before = await tokens.authenticateToken(reading.secret);
+    expect(before).toMatchObject({ ok: true, who: { roles: ["requester", "approver"] } });
+
+    expect(await applyDirectoryChange({ userId: erin.id, groups: ["engineering"], source: "sign-in" })).toMatchObject({ revokedTokens: 1 });
+    expect(await tokens.authenticateToken(approving.secret)).toEqual({ ok: false, reason: "This API token was revoked." });
+    const after = await tokens.authenticateToken(reading.secret);
+    expect(after).toMatchObject({ ok: true, who: { roles: ["requester"] } });
+    // And the engine refuses the demoted approver, whatever way they come in.
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    if (!after.ok) throw new Error("unreachable");
+    await expect(engine.decide(after.who, { requestId: request.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({ code: "forbidden" });
+    const event = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "token.revoked", data: { path: ["tokenId"], equals: approving.token.id } } });
+    expect(event.data).toMatchObject({ reason: "directory: removed from engineering-leads (at sign-in)" });
+  });
+
+  it("deactivation ends sessions, tokens, every grant and every pending request, and refuses the person's tokens from then on", async () => {
+    const { applyDirectoryChange } = await import("@/lib/identity/directory");
+    const { verifyCredential } = await import("@/lib/credentials/verify");
+    const tokens = await import("@/lib/api/tokens");
+    const engine = await import("@/lib/approvals/engine");
+    const frank = await fx.user("frank.dir@example.com", ["engineering", "oncall"]);
+    const bob = await fx.user("bob2.dir@example.com", ["engineering-leads"]);
+    const grant = await activeGrant(frank, bob, { targetId: "sandbox", role: "read" });
+    const pending = await engine.createRequest(frank, "temporary-access", validInput({ targetId: "staged" }));
+    const { secret } = await tokens.createPersonalToken(frank, { name: "laptop", scopes: ["requests:read"], expiresInDays: 30 });
+    await fx.db.session.create({ data: { sessionToken: "frank-session", userId: frank.id, expires: new Date(Date.now() + 3600_000) } });
+
+    const outcome = await applyDirectoryChange({ userId: frank.id, active: false, source: "scim" });
+    expect(outcome).toEqual({ revokedGrants: 1, cancelledRequests: 1, endedSessions: 1, revokedTokens: 1 });
+    expect(await verifyCredential(grant.token)).toMatchObject({ ok: false });
+    expect(await tokens.authenticateToken(secret)).toMatchObject({ ok: false });
+    expect(await fx.db.session.count({ where: { userId: frank.id } })).toBe(0);
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: pending.id } })).status).toBe("cancelled");
+    expect(await fx.db.user.findUniqueOrThrow({ where: { id: frank.id } })).toMatchObject({ active: false, deactivatedAt: expect.any(Date) });
+    const revoked = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: grant.id, action: "grant.revoked" } });
+    expect(revoked.data).toMatchObject({ reason: "directory: deactivated" });
+
+    // A token that escaped revocation (made behind the application's back) is still refused.
+    const { createHash, randomBytes } = await import("node:crypto");
+    const stray = `lkp_${randomBytes(32).toString("base64url")}`;
+    await fx.db.apiToken.create({ data: { kind: "personal", name: "stray", prefix: stray.slice(0, 12), tokenHash: createHash("sha256").update(stray).digest("hex"), userId: frank.id, scopes: ["requests:read"], expiresAt: new Date(Date.now() + 86_400_000), createdById: frank.id } });
+    expect(await tokens.authenticateToken(stray)).toEqual({ ok: false, reason: "The identity this API token speaks for was deactivated." });
+
+    // Reactivation restores the person, not what was ended.
+    await applyDirectoryChange({ userId: frank.id, active: true, source: "scim" });
+    expect(await fx.db.user.findUniqueOrThrow({ where: { id: frank.id } })).toMatchObject({ active: true, deactivatedAt: null });
+    expect(await verifyCredential(grant.token)).toMatchObject({ ok: false });
+  });
+
+  it("an admin's offboarding ends everything the person holds, naming the admin and the reason", async () => {
+    const { applyDirectoryChange } = await import("@/lib/identity/directory");
+    const { actorOf } = await import("@/lib/approvals/engine");
+    const dave = await fx.user("dave.dir@example.com", ["platform-admins"]);
+    const gina = await fx.user("gina.dir@example.com", ["engineering", "oncall"]);
+    const bob = await fx.user("bob3.dir@example.com", ["engineering-leads"]);
+    const grant = await activeGrant(gina, bob, { targetId: "sandbox", role: "read" });
+    const outcome = await applyDirectoryChange({ userId: gina.id, active: false, endAll: true, source: "admin", actor: actorOf(dave), reason: "left the company" });
+    expect(outcome.revokedGrants).toBe(1);
+    const revoked = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: grant.id, action: "grant.revoked" } });
+    expect(revoked).toMatchObject({ actorEmail: "dave.dir@example.com", data: { reason: "offboarding: deactivated (left the company)" } });
+    await expect(applyDirectoryChange({ userId: "no-such-user", active: false, source: "admin" })).rejects.toMatchObject({ code: "not_found" });
+  });
+});
