@@ -3,7 +3,6 @@ CREATE TABLE "ScimUser" (
     "userId" TEXT NOT NULL,
     "userName" TEXT NOT NULL,
     "externalId" TEXT,
-    "active" BOOLEAN NOT NULL DEFAULT true,
     "displayName" TEXT,
     "givenName" TEXT,
     "familyName" TEXT,
