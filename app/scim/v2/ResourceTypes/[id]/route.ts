@@ -1,0 +1,6 @@
+import { resourceTypeById } from "@/lib/identity/scim/discovery";
+import { scimRoute } from "@/lib/identity/scim/route";
+
+export const dynamic = "force-dynamic";
+
+export const GET = scimRoute({ name: "scim.resourceType", run: async (_who, { params }) => resourceTypeById(params.id!) });
