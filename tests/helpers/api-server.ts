@@ -56,8 +56,8 @@ export async function loadRoutes(under = "api") {
   return Promise.all(files.map(async (f) => ({ ...f, module: (await import(f.file)) as RouteModule })));
 }
 
-export async function startApiServer(under = "api"): Promise<{ url: string; close: () => Promise<void> }> {
-  const routes = [...(await loadRoutes(under)), ...(await loadRoutes(".well-known"))];
+export async function startApiServer(under: string | string[] = "api"): Promise<{ url: string; close: () => Promise<void> }> {
+  const routes = (await Promise.all([...[under].flat(), ".well-known"].map((dir) => loadRoutes(dir)))).flat();
   const server = http.createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);

@@ -95,11 +95,10 @@ export async function listUsers(query: ListQuery) {
 
 /** The provider's identifiers must stay unique across people, as must e-mails. */
 async function checkUnique(tx: Tx, state: UserState, userId: string | null): Promise<void> {
-  const [byName, byExternal, byEmail] = await Promise.all([
-    tx.scimUser.findUnique({ where: { userName: state.userName } }),
-    state.externalId ? tx.scimUser.findUnique({ where: { externalId: state.externalId } }) : null,
-    tx.user.findUnique({ where: { email: state.email }, include: { scim: true } }),
-  ]);
+  // One statement at a time: a transaction is one connection.
+  const byName = await tx.scimUser.findUnique({ where: { userName: state.userName } });
+  const byExternal = state.externalId ? await tx.scimUser.findUnique({ where: { externalId: state.externalId } }) : null;
+  const byEmail = await tx.user.findUnique({ where: { email: state.email } });
   if (byName && byName.userId !== userId) throw uniqueness(`userName ${JSON.stringify(state.userName)} is taken.`);
   if (byExternal && byExternal.userId !== userId) throw uniqueness(`externalId ${JSON.stringify(state.externalId)} is taken.`);
   if (byEmail && byEmail.id !== userId) throw uniqueness(`The e-mail ${JSON.stringify(state.email)} belongs to someone else.`);

@@ -1,0 +1,232 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+import { startApiServer } from "../helpers/api-server";
+import { entra, okta, scimCaller } from "../fakes/scim-clients";
+import type { Principal } from "@/lib/policy/evaluate";
+
+/**
+ * The SCIM service provider against the real route handlers and a real PostgreSQL, driven
+ * by clients that send what Okta and Entra send. What matters most: a deactivation or a
+ * group removal pushed by the identity provider makes the person's credential refused by
+ * forward-auth at once, audited with the reason.
+ */
+
+const PROXY_SECRET = randomBytes(24).toString("base64url");
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let api: Awaited<ReturnType<typeof startApiServer>>;
+let engine: typeof import("@/lib/approvals/engine");
+let tokens: typeof import("@/lib/api/tokens");
+let dave: Principal;
+let bob: Principal;
+let oktaToken: string;
+let entraToken: string;
+let directoryId: string;
+
+beforeAll(async () => {
+  fx = await engineFixture({ LATCHKEY_FORWARD_AUTH_PROXIES: `edge-nginx=${PROXY_SECRET}`, LATCHKEY_RATE_LIMIT_TOKEN: "100000", LATCHKEY_RATE_LIMIT_ADDRESS: "100000" });
+  engine = await import("@/lib/approvals/engine");
+  tokens = await import("@/lib/api/tokens");
+  const services = await import("@/lib/api/service-identities");
+  dave = await fx.user("dave@example.com", ["platform-admins"]);
+  bob = await fx.user("bob@example.com", ["engineering-leads"]);
+  const directory = await services.createServiceIdentity(dave, { name: "identity-provider", description: "Okta and Entra provisioning", groups: ["engineering"], requestOnly: true });
+  directoryId = directory.id;
+  oktaToken = (await tokens.createServiceToken(dave, directory.id, { name: "okta", scopes: ["scim"], expiresInDays: 365 })).secret;
+  entraToken = (await tokens.createServiceToken(dave, directory.id, { name: "entra", scopes: ["scim"], expiresInDays: 365 })).secret;
+  api = await startApiServer(["api", "scim"]);
+});
+afterAll(async () => {
+  await api?.close();
+  await fx?.close();
+});
+
+async function forward(token: string) {
+  const response = await fetch(`${api.url}/api/forward-auth`, {
+    headers: { "x-forwarded-host": "payments.staging.test", "x-forwarded-uri": "/", "x-forwarded-method": "GET", "x-latchkey-proxy-secret": PROXY_SECRET, authorization: `Bearer ${token}` },
+  });
+  return response.status;
+}
+
+/** The person asks for payments-api (staging), bob approves, the person reveals the credential. */
+async function grantFor(userId: string) {
+  const user = await fx.db.user.findUniqueOrThrow({ where: { id: userId } });
+  const who: Principal = { id: user.id, email: user.email, groups: user.groups, roles: user.roles as Principal["roles"] };
+  const request = await engine.createRequest(who, "temporary-access", validInput());
+  await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" });
+  const { token } = await engine.revealCredential(who, request.id);
+  return { requestId: request.id, token, who };
+}
+
+const ERROR = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+describe("Okta's provisioning calls", () => {
+  it("creates a person, pushes a group, removes them from it, deactivates them: each change ends their access at once", async () => {
+    const client = okta(api.url, oktaToken);
+    expect((await client.findUser("erin@example.com")).body).toMatchObject({ totalResults: 0, Resources: [] });
+    const created = await client.createUser({ login: "erin@example.com", given: "Erin", family: "Example", oktaId: "00u1erin" });
+    expect(created.status).toBe(201);
+    expect(created.type).toMatch(/^application\/scim\+json/);
+    expect(created.body).toMatchObject({ userName: "erin@example.com", externalId: "00u1erin", active: true, name: { givenName: "Erin", familyName: "Example" }, emails: [{ value: "erin@example.com", primary: true }], meta: { resourceType: "User" } });
+    const erinId = created.body.id as string;
+    // The lookup Okta makes before its next call finds the same person.
+    expect((await client.findUser("erin@example.com")).body).toMatchObject({ totalResults: 1, Resources: [{ id: erinId }] });
+    // Creating her twice is refused as the RFC says.
+    const again = await client.createUser({ login: "erin@example.com", given: "Erin", family: "Example", oktaId: "00u1erin" });
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ schemas: [ERROR], status: "409", scimType: "uniqueness" });
+
+    const group = await client.pushGroup("engineering");
+    expect(group.status).toBe(201);
+    expect(group.body).toMatchObject({ displayName: "engineering", members: [] });
+    expect((await client.addMember(group.body.id, erinId, "erin@example.com")).status).toBe(204);
+    expect((await client.call("GET", `/Groups/${group.body.id}`)).body.members).toEqual([expect.objectContaining({ value: erinId, display: "erin@example.com" })]);
+    expect((await client.call("GET", `/Users/${erinId}`)).body.groups).toEqual([expect.objectContaining({ value: group.body.id, display: "engineering" })]);
+
+    const first = await grantFor(erinId);
+    expect(await forward(first.token)).toBe(200);
+
+    expect((await client.removeMember(group.body.id, erinId)).status).toBe(204);
+    expect(await forward(first.token)).toBe(401);
+    const revoked = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: first.requestId, action: "grant.revoked" } });
+    expect(revoked).toMatchObject({ actorType: "service_token", data: expect.objectContaining({ reason: "directory: removed from engineering" }) });
+    expect((await fx.db.user.findUniqueOrThrow({ where: { id: erinId } })).groups).toEqual([]);
+
+    // Back in the group, a new grant; then Okta deactivates her.
+    await client.addMember(group.body.id, erinId, "erin@example.com");
+    const second = await grantFor(erinId);
+    await fx.db.session.create({ data: { sessionToken: `erin-${randomBytes(8).toString("hex")}`, userId: erinId, expires: new Date(Date.now() + 3_600_000) } });
+    expect(await forward(second.token)).toBe(200);
+    const deactivated = await client.deactivate(erinId);
+    expect(deactivated.status).toBe(200);
+    expect(deactivated.body.active).toBe(false);
+    expect(await forward(second.token)).toBe(401);
+    expect(await fx.db.session.count({ where: { userId: erinId } })).toBe(0);
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: second.requestId } })).status).toBe("revoked");
+    const changed = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "user.directory_changed", data: { path: ["deactivated"], equals: true } }, orderBy: { id: "desc" } });
+    expect(changed).toMatchObject({ actorType: "service_token", route: `PATCH /scim/v2/Users/${erinId}`, data: expect.objectContaining({ email: "erin@example.com", source: "scim" }) });
+
+    // Okta retries the same call: nothing more happens, nothing more is recorded.
+    const events = await fx.db.auditEvent.count();
+    expect((await client.deactivate(erinId)).body.active).toBe(false);
+    expect(await fx.db.auditEvent.count()).toBe(events);
+
+    // Reactivated, she is active again but gets no old grant back.
+    expect((await client.reactivate(erinId)).body.active).toBe(true);
+    expect(await forward(second.token)).toBe(401);
+  });
+
+  it("renames a pushed group: members keep membership under the new name, and a profile push by PUT updates the person", async () => {
+    const client = okta(api.url, oktaToken);
+    const gail = (await client.createUser({ login: "gail@example.com", given: "Gail", family: "Example", oktaId: "00u1gail" })).body.id as string;
+    const group = (await client.pushGroup("oncall-old")).body.id as string;
+    await client.addMember(group, gail, "gail@example.com");
+    expect((await client.renameGroup(group, "oncall")).status).toBe(204);
+    expect((await fx.db.user.findUniqueOrThrow({ where: { id: gail } })).groups).toEqual(["oncall"]);
+    expect((await client.findGroup("oncall")).body).toMatchObject({ totalResults: 1, Resources: [{ id: group, displayName: "oncall", members: [{ value: gail }] }] });
+    expect((await client.findGroup("oncall-old")).body.totalResults).toBe(0);
+
+    const put = await client.updateUser(gail, { login: "gail@example.com", given: "Gail", family: "Renamed", oktaId: "00u1gail", active: true });
+    expect(put.status).toBe(200);
+    expect(put.body.name).toEqual({ givenName: "Gail", familyName: "Renamed" });
+    expect(await fx.db.auditEvent.count({ where: { action: "scim.user.replaced", data: { path: ["userId"], equals: gail } } })).toBe(1);
+    // The same PUT again changes nothing and records nothing.
+    const events = await fx.db.auditEvent.count();
+    await client.updateUser(gail, { login: "gail@example.com", given: "Gail", family: "Renamed", oktaId: "00u1gail", active: true });
+    expect(await fx.db.auditEvent.count()).toBe(events);
+
+    expect((await client.deleteGroup(group)).status).toBe(204);
+    expect((await fx.db.user.findUniqueOrThrow({ where: { id: gail } })).groups).toEqual([]);
+    expect((await client.call("GET", `/Groups/${group}`)).status).toBe(404);
+  });
+});
+
+describe("Entra's provisioning calls", () => {
+  it("passes the connection test, creates a person with the enterprise extension, updates them, removes them from a group and disables them", async () => {
+    const client = entra(api.url, entraToken);
+    expect((await client.testConnection())).toMatchObject({ status: 200, body: { totalResults: 0 } });
+    const created = await client.createUser({ upn: "frank@contoso.com", mail: "frank@contoso.com", given: "Frank", family: "Contoso", objectId: "5f1e-frank", department: "Payments" });
+    expect(created.status).toBe(201);
+    const frankId = created.body.id as string;
+    expect(created.body).toMatchObject({ userName: "frank@contoso.com", externalId: "5f1e-frank", displayName: "Frank Contoso", active: true });
+
+    expect((await client.findGroup("engineering-leads")).body.totalResults).toBe(0);
+    const group = await client.createGroup("engineering-leads", "8aa1-leads");
+    expect(group.status).toBe(201);
+    // Creating a group never takes it from anyone: bob, who has it from his sign-in, keeps it.
+    expect(group.body.members).toEqual([expect.objectContaining({ value: bob.id })]);
+    expect((await client.addMembers(group.body.id, [frankId])).status).toBe(204);
+    expect((await fx.db.user.findUniqueOrThrow({ where: { id: frankId } })).roles).toEqual(["requester", "approver"]);
+    const withoutMembers = await client.getGroupWithoutMembers(group.body.id);
+    expect(withoutMembers.body).toMatchObject({ id: group.body.id, displayName: "engineering-leads", externalId: "8aa1-leads" });
+    expect(withoutMembers.body).not.toHaveProperty("members");
+
+    const updated = await client.updateAttributes(frankId, { mail: "frank.c@contoso.com", family: "Contoso-Smith", department: "Risk" });
+    expect(updated.status).toBe(200);
+    expect(updated.body).toMatchObject({ emails: [{ value: "frank.c@contoso.com" }], name: { familyName: "Contoso-Smith" } });
+    expect((await fx.db.user.findUniqueOrThrow({ where: { id: frankId } })).email).toBe("frank.c@contoso.com");
+
+    const grant = await grantFor(frankId);
+    expect(await forward(grant.token)).toBe(200);
+    expect((await client.removeMembers(group.body.id, [frankId])).status).toBe(204);
+    expect(await forward(grant.token)).toBe(401);
+
+    await client.addMembers(group.body.id, [frankId]);
+    const next = await grantFor(frankId);
+    expect(await forward(next.token)).toBe(200);
+    const disabled = await client.disable(frankId);
+    expect(disabled.status).toBe(200);
+    expect(disabled.body.active).toBe(false);
+    expect(await forward(next.token)).toBe(401);
+    expect((await fx.db.user.findUniqueOrThrow({ where: { id: frankId } })).active).toBe(false);
+
+    expect((await client.deleteUser(frankId)).status).toBe(204);
+    expect((await client.call("GET", `/Users/${frankId}`)).status).toBe(404);
+    expect((await client.findUser("frank@contoso.com")).body.totalResults).toBe(0);
+    // The person and their history stay in Latchkey.
+    expect(await fx.db.accessRequest.count({ where: { requesterId: frankId } })).toBe(2);
+  });
+});
+
+describe("who may call SCIM", () => {
+  it("refuses a missing, unknown, revoked or non-scim token in the RFC's error shape, and a scim token can do nothing else", async () => {
+    const anonymous = await scimCaller(api.url, null, "test")("GET", "/Users");
+    expect(anonymous).toMatchObject({ status: 401, body: { schemas: [ERROR], status: "401" } });
+    expect(anonymous.type).toMatch(/^application\/scim\+json/);
+    expect((await scimCaller(api.url, "lks_" + "x".repeat(43), "test")("GET", "/Users")).status).toBe(401);
+
+    const services = await import("@/lib/api/service-identities");
+    const ci = await services.createServiceIdentity(dave, { name: "ci-bot", description: "CI", groups: ["engineering"], requestOnly: true });
+    const ciToken = (await tokens.createServiceToken(dave, ci.id, { name: "ci", scopes: ["requests:read", "requests:write"], expiresInDays: 30 })).secret;
+    const refused = await scimCaller(api.url, ciToken, "test")("GET", "/Users");
+    expect(refused).toMatchObject({ status: 403, body: { schemas: [ERROR], status: "403", detail: expect.stringMatching(/scim scope/) } });
+
+    // The scim token on the rest of the API: refused.
+    for (const [method, path] of [["GET", "/api/v1/me"], ["GET", "/api/v1/approvals"], ["POST", "/api/v1/requests"]] as const) {
+      const response = await fetch(`${api.url}${path}`, { method, headers: { authorization: `Bearer ${oktaToken}`, "content-type": "application/json" }, body: method === "POST" ? "{}" : undefined });
+      expect(response.status, path).toBe(403);
+    }
+    const introspect = await fetch(`${api.url}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${oktaToken}`, "content-type": "application/x-www-form-urlencoded" }, body: "token=x" });
+    expect(introspect.status).toBe(403);
+
+    // scim goes on a service token alone.
+    await expect(tokens.createServiceToken(dave, directoryId, { name: "mixed", scopes: ["scim", "requests:read"], expiresInDays: 30 })).rejects.toThrow(/cannot be combined/);
+    await expect(tokens.createPersonalToken(dave, { name: "mine", scopes: ["scim"], expiresInDays: 30 })).rejects.toThrow(/service token/);
+
+    const spare = await tokens.createServiceToken(dave, directoryId, { name: "spare", scopes: ["scim"], expiresInDays: 30 });
+    const caller = scimCaller(api.url, spare.secret, "test");
+    expect((await caller("GET", "/ServiceProviderConfig")).status).toBe(200);
+    await tokens.revokeToken(dave, spare.token.id);
+    expect(await fx.db.apiToken.count({ where: { id: spare.token.id, revokedAt: { not: null } } })).toBe(1);
+    await expect.poll(async () => (await caller("GET", "/ServiceProviderConfig")).status).toBe(401);
+  });
+
+  it("never lists or changes a service identity", async () => {
+    const client = okta(api.url, oktaToken);
+    expect((await client.call("GET", `/Users/${directoryId}`)).status).toBe(404);
+    expect((await client.deactivate(directoryId)).status).toBe(404);
+    const all = await client.call("GET", "/Users?count=200");
+    expect(all.body.Resources.map((u: { id: string }) => u.id)).not.toContain(directoryId);
+    expect((await fx.db.user.findUniqueOrThrow({ where: { id: directoryId } })).active).toBe(true);
+  });
+});
