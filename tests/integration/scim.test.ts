@@ -230,3 +230,95 @@ describe("who may call SCIM", () => {
     expect((await fx.db.user.findUniqueOrThrow({ where: { id: directoryId } })).active).toBe(true);
   });
 });
+
+describe("errors in the RFC's shapes", () => {
+  const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+  const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+  it("answers malformed bodies, unknown attributes, unsupported filters and bad paths with status and scimType, changing nothing", async () => {
+    const call = scimCaller(api.url, oktaToken, "test");
+    const holly = (await call("POST", "/Users", { schemas: [USER], userName: "holly@example.com" })).body.id as string;
+    const group = (await call("POST", "/Groups", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: "audit" })).body.id as string;
+    expect((await call("POST", "/Groups", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: "quorum" })).status).toBe(201);
+    const before = await fx.db.auditEvent.count();
+    const cases: [string, string, unknown, number, string | undefined, RegExp][] = [
+      ["POST", "/Users", "{", 400, "invalidSyntax", /not valid JSON/],
+      ["POST", "/Users", [], 400, "invalidValue", /JSON object/],
+      ["POST", "/Users", { userName: "x@example.com" }, 400, "invalidSyntax", /schemas/],
+      ["POST", "/Users", { schemas: ["urn:example:custom"], userName: "x@example.com" }, 400, "invalidValue", /Unknown schema/],
+      ["POST", "/Users", { schemas: [USER], userName: "x@example.com", shoeSize: 44 }, 400, "invalidValue", /no attribute "shoesize"/],
+      ["POST", "/Users", { schemas: [USER], userName: "x@example.com", name: { nickname: "x" } }, 400, "invalidValue", /name has no attribute/],
+      ["POST", "/Users", { schemas: [USER], userName: "not-an-email" }, 400, "invalidValue", /e-mail/],
+      ["POST", "/Users", { schemas: [USER], userName: "x@example.com", active: "maybe" }, 400, "invalidValue", /true or false/],
+      ["POST", "/Users", { schemas: [USER], userName: "holly@example.com" }, 409, "uniqueness", /exists/],
+      ["POST", "/Users", { schemas: [USER], userName: "x\u0000@example.com" }, 400, "invalidValue", /NUL/],
+      ["GET", `/Users?filter=${encodeURIComponent('userName co "holly"')}`, undefined, 400, "invalidFilter", /eq operator only/],
+      ["GET", `/Users?filter=${encodeURIComponent('userName eq "a" or userName eq "b"')}`, undefined, 400, "invalidFilter", /and only/],
+      ["GET", `/Users?filter=${encodeURIComponent('title eq "Engineer"')}`, undefined, 400, "invalidFilter", /not title/],
+      ["GET", `/Users?filter=${encodeURIComponent('userName eq "unterminated')}`, undefined, 400, "invalidFilter", /not closed/],
+      ["GET", `/Users?filter=${encodeURIComponent("userName eq")}`, undefined, 400, "invalidFilter", /no value/],
+      ["GET", "/Users?count=many", undefined, 400, "invalidValue", /whole number/],
+      ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "groups", value: [] }] }, 400, "mutability", /read-only/],
+      ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "shoeSize", value: 44 }] }, 400, "invalidPath", /no attribute/],
+      ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [{ op: "move", path: "active", value: false }] }, 400, "invalidSyntax", /add, replace or remove/],
+      ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [{ op: "remove" }] }, 400, "noTarget", /needs a path/],
+      ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [] }, 400, "invalidSyntax", /non-empty/],
+      ["PATCH", `/Users/${holly}`, { Operations: [{ op: "replace", path: "active", value: false }] }, 400, "invalidSyntax", /schemas/],
+      ["PATCH", `/Groups/${group}`, { schemas: [PATCH_OP], Operations: [{ op: "remove", path: 'members[value eq "nobody"]' }] }, 400, "noTarget", /No user/],
+      ["PATCH", `/Groups/${group}`, { schemas: [PATCH_OP], Operations: [{ op: "add", path: "members", value: [{ value: "nobody" }] }] }, 400, "invalidValue", /No user/],
+      ["PATCH", `/Groups/${group}`, { schemas: [PATCH_OP], Operations: [{ op: "remove", path: "members[display co \"x\"]" }] }, 400, "invalidPath", /eq operator only/],
+      ["PUT", `/Groups/${group}`, { schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: "quorum" }, 409, "uniqueness", /exists/],
+      ["GET", "/Users/does-not-exist", undefined, 404, undefined, /was not found/],
+      ["GET", "/Schemas/__proto__", undefined, 404, undefined, /was not found/],
+    ];
+    for (const [method, path, body, status, scimType, detail] of cases) {
+      const answer = await call(method, path, body);
+      const cell = `${method} ${path} ${typeof body === "string" ? body : JSON.stringify(body)}`;
+      expect(answer.status, cell).toBe(status);
+      expect(answer.type, cell).toMatch(/^application\/scim\+json/);
+      expect(answer.body, cell).toMatchObject({ schemas: [ERROR], status: String(status), ...(scimType ? { scimType } : {}) });
+      expect(answer.body.detail, cell).toMatch(detail);
+    }
+    const wrongType = await fetch(`${api.url}/scim/v2/Users`, { method: "POST", headers: { authorization: `Bearer ${oktaToken}`, "content-type": "text/plain" }, body: "{}" });
+    expect(wrongType.status).toBe(415);
+    expect(await wrongType.json()).toMatchObject({ schemas: [ERROR], status: "415" });
+    expect(await fx.db.auditEvent.count()).toBe(before);
+    expect((await fx.db.user.findUniqueOrThrow({ where: { id: holly } })).active).toBe(true);
+  });
+
+  it("pages with startIndex and count, and describes itself", async () => {
+    const call = scimCaller(api.url, oktaToken, "test");
+    for (const n of [1, 2, 3, 4, 5]) await call("POST", "/Users", { schemas: [USER], userName: `pager${n}@example.com`, externalId: `pager-${n}` });
+    const people = await fx.db.user.count({ where: { kind: "person", OR: [{ scim: null }, { scim: { deletedAt: null } }] } });
+    const first = await call("GET", "/Users?startIndex=1&count=2");
+    expect(first.body).toMatchObject({ schemas: ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], totalResults: people, startIndex: 1, itemsPerPage: 2 });
+    const seen = new Set<string>();
+    for (let start = 1; start <= people; start += 2) {
+      for (const user of (await call("GET", `/Users?startIndex=${start}&count=2`)).body.Resources) seen.add(user.id);
+    }
+    expect(seen.size).toBe(people);
+    expect((await call("GET", "/Users?startIndex=0&count=-5")).body).toMatchObject({ startIndex: 1, itemsPerPage: 0, Resources: [] });
+    expect((await call("GET", `/Users?filter=${encodeURIComponent('externalId eq "pager-3"')}`)).body.Resources).toEqual([expect.objectContaining({ userName: "pager3@example.com" })]);
+    expect((await call("GET", `/Users?filter=${encodeURIComponent('userName eq "PAGER4@example.com" and active eq true')}`)).body.totalResults).toBe(1);
+    expect((await call("GET", `/Users?filter=${encodeURIComponent('displayName eq "nobody"')}`)).body.totalResults).toBe(0);
+    expect((await call("GET", "/Users?attributes=userName&count=1")).body.Resources[0]).toEqual({ schemas: [USER], id: expect.any(String), userName: expect.any(String) });
+
+    const config = await call("GET", "/ServiceProviderConfig");
+    expect(config.body).toMatchObject({ patch: { supported: true }, filter: { supported: true, maxResults: 200 }, bulk: { supported: false }, authenticationSchemes: [{ type: "oauthbearertoken" }] });
+    expect((await call("GET", "/ResourceTypes")).body.Resources.map((r: { id: string }) => r.id)).toEqual(["User", "Group"]);
+    expect((await call("GET", "/ResourceTypes/User")).body).toMatchObject({ endpoint: "/Users", schema: USER });
+    const schemas = (await call("GET", "/Schemas")).body.Resources.map((s: { id: string }) => s.id);
+    expect(schemas).toEqual(expect.arrayContaining([USER, "urn:ietf:params:scim:schemas:core:2.0:Group"]));
+    expect((await call("GET", `/Schemas/${USER}`)).body.attributes.map((a: { name: string }) => a.name)).toEqual(expect.arrayContaining(["userName", "active", "emails"]));
+  });
+
+  it("links a person who signed in before to the directory instead of making a second one", async () => {
+    const ivan = await fx.user("ivan@example.com", ["engineering"]);
+    const client = okta(api.url, oktaToken);
+    expect((await client.findUser("ivan@example.com")).body.Resources).toEqual([expect.objectContaining({ id: ivan.id, userName: "ivan@example.com" })]);
+    const linked = await client.createUser({ login: "ivan@example.com", given: "Ivan", family: "Example", oktaId: "00u1ivan" });
+    expect(linked.status).toBe(201);
+    expect(linked.body.id).toBe(ivan.id);
+    expect(await fx.db.auditEvent.count({ where: { action: "scim.user.linked", data: { path: ["userId"], equals: ivan.id } } })).toBe(1);
+  });
+});
