@@ -596,6 +596,16 @@ describe("security matrix", () => {
     "/api/v1/requests/[id]/reject": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/cancel": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/credential": { method: "POST", status: { default: 401 } },
+    // SCIM answers only the identity provider's scim token, never a session.
+    "/scim/v2/ServiceProviderConfig": { method: "GET", status: { default: 401 } },
+    "/scim/v2/ResourceTypes": { method: "GET", status: { default: 401 } },
+    "/scim/v2/ResourceTypes/[id]": { method: "GET", status: { default: 401 } },
+    "/scim/v2/Schemas": { method: "GET", status: { default: 401 } },
+    "/scim/v2/Schemas/[id]": { method: "GET", status: { default: 401 } },
+    "/scim/v2/Users": { method: "POST", status: { default: 401 } },
+    "/scim/v2/Users/[id]": { method: "GET", status: { default: 401 } },
+    "/scim/v2/Groups": { method: "POST", status: { default: 401 } },
+    "/scim/v2/Groups/[id]": { method: "GET", status: { default: 401 } },
   };
 
   it("every route: the status for a visitor and for each role's session", async () => {
