@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/support/ports";
 import { startApiServer } from "../helpers/api-server";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
+import { entra, okta } from "../fakes/scim-clients";
 import type { Principal } from "@/lib/policy/evaluate";
 
 /**
@@ -138,7 +139,7 @@ beforeAll(async () => {
   engine = await import("@/lib/approvals/engine");
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
-  api = await startApiServer();
+  api = await startApiServer(["api", "scim"]);
 
   dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-nginx-"));
   const [payments, scratch] = [await freePort(), await freePort()];
@@ -302,5 +303,40 @@ describe("nginx with deploy/nginx/latchkey-forward-auth.conf", () => {
     for (const options of [{ token }, { cookie: `next-auth.session-token=${session}` }, {}]) {
       expect((await refused(wrongSecretPort, "payments.staging.test", "/", options)).status).toBe(403);
     }
+  });
+
+  it("refuses a person's credential from the first request after the identity provider removes them from the group or deactivates them through SCIM", async () => {
+    const dave = await fx.user("dave@example.com", ["platform-admins"]);
+    const services = await import("@/lib/api/service-identities");
+    const tokens = await import("@/lib/api/tokens");
+    const directory = await services.createServiceIdentity(dave, { name: "identity-provider", description: "Okta and Entra provisioning", groups: ["engineering"], requestOnly: true });
+    const secret = (await tokens.createServiceToken(dave, directory.id, { name: "scim", scopes: ["scim"], expiresInDays: 30 })).secret;
+    const viaOkta = okta(api.url, secret);
+    const viaEntra = entra(api.url, secret);
+    const samId = (await viaOkta.createUser({ login: "sam@example.com", given: "Sam", family: "Example", oktaId: "00u1sam" })).body.id as string;
+    const group = (await viaOkta.pushGroup("engineering")).body.id as string;
+    const grantForSam = async () => {
+      const user = await fx.db.user.findUniqueOrThrow({ where: { id: samId } });
+      const sam: Principal = { id: user.id, email: user.email, groups: user.groups, roles: user.roles as Principal["roles"] };
+      const request = await engine.createRequest(sam, "temporary-access", validInput());
+      await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" });
+      return (await engine.revealCredential(sam, request.id)).token;
+    };
+
+    // Okta removes Sam from the group: the next request through nginx is refused.
+    await viaOkta.addMember(group, samId, "sam@example.com");
+    const first = await grantForSam();
+    expect((await call(port, "payments.staging.test", "/", { token: first })).status).toBe(200);
+    expect((await viaOkta.removeMember(group, samId)).status).toBe(204);
+    expect((await refused(port, "payments.staging.test", "/", { token: first })).status).toBe(401);
+
+    // Entra puts Sam back, then disables him with its "False": the same.
+    expect((await viaEntra.addMembers(group, [samId])).status).toBe(204);
+    const second = await grantForSam();
+    expect((await call(port, "payments.staging.test", "/", { token: second })).status).toBe(200);
+    expect((await viaEntra.disable(samId)).status).toBe(200);
+    expect((await refused(port, "payments.staging.test", "/", { token: second })).status).toBe(401);
+    // Alice, in the same group from her sign-in, is untouched.
+    expect((await call(port, "payments.staging.test", "/", { token: (await grant()).token })).status).toBe(200);
   });
 });
