@@ -16,6 +16,10 @@ const schema = z.object({
   OIDC_GROUPS_CLAIM: z.string().min(1).default("groups"),
   OIDC_SCOPES: z.string().default("openid email profile groups"),
   OIDC_PROVIDER_NAME: z.string().default("SSO"),
+  /** Where groups come from: the ID token, the userinfo endpoint, or "auto" (the ID token when it carries the claim, else userinfo). */
+  OIDC_GROUPS_SOURCE: z.enum(["id_token", "userinfo", "auto"], { message: 'must be "id_token", "userinfo" or "auto"' }).default("auto"),
+  /** "true": a sign-in needs `email_verified: true`. "false" (providers that never send it): a missing claim passes, `false` is still refused. */
+  OIDC_REQUIRE_EMAIL_VERIFIED: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).default("true").transform((v) => v === "true"),
   LATCHKEY_POLICY_FILE: z.string().default("policy/latchkey.yaml"),
   LATCHKEY_ENCRYPTION_KEY: z
     .string()

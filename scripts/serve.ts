@@ -89,6 +89,8 @@ async function main() {
       clientId: process.env.OIDC_CLIENT_ID,
       clientSecret: process.env.OIDC_CLIENT_SECRET!,
       redirectUris: [`${process.env.NEXTAUTH_URL}/api/auth/callback/oidc`],
+      // Development and tests: a directory that can change while the provider runs.
+      directoryFile: process.env.LATCHKEY_LOCAL_IDP_DIRECTORY || undefined,
     });
     cleanups.push(() => idp.close());
     process.env.OIDC_ISSUER = idp.issuer;

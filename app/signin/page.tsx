@@ -11,6 +11,8 @@ export const dynamic = "force-dynamic";
 const ERRORS: Record<string, string> = {
   NoRole: "Your account signed in, but none of your groups gives you a role in Latchkey. Ask the platform team to add your group to the policy.",
   NoEmail: "Your identity provider did not send an e-mail address. Ask the platform team to release the email claim.",
+  EmailNotVerified: "Your identity provider says your e-mail address is not verified. Verify it there, then sign in again.",
+  Deactivated: "Your account was deactivated. Ask the platform team if this is a mistake.",
   OAuthCallback: "The sign-in with your identity provider did not complete. Try again.",
   OAuthSignin: "Latchkey could not reach your identity provider. Try again in a moment.",
   AccessDenied: "Sign-in was refused.",

@@ -1,19 +1,37 @@
 import { PrismaAdapter } from "@next-auth/prisma-adapter";
 import type { NextAuthOptions } from "next-auth";
-import { recordEvent } from "../audit/record";
+import { recordEvent, SYSTEM } from "../audit/record";
 import { db } from "../db";
 import { env } from "../env";
 import { rolesForGroups } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import type { Role } from "../policy/schema";
+import { applyDirectoryChange } from "../identity/directory";
+import { mergeClaims, needsUserinfo, readSignInAnswer, type ClaimSettings } from "../identity/sign-in-claims";
 import { groupsFromClaims } from "./groups";
 
 /**
  * next-auth configuration: one generic OpenID Connect provider (authorization code +
  * PKCE + state), database sessions (so an admin can end them), and roles recomputed from
- * the IdP's groups at every sign-in.
+ * the IdP's answer at every sign-in, for new and returning people alike.
  */
 let cached: NextAuthOptions | undefined;
+
+/** Where each sign-in's groups came from, for its audit event (keyed by the merged claims next-auth passes along). */
+const groupsFrom = new WeakMap<object, "id_token" | "userinfo">();
+/** The same, with the e-mail's verified flag, keyed by the profile made from those claims (what next-auth passes to events.signIn). */
+const answers = new WeakMap<object, { groupsFrom: "id_token" | "userinfo"; emailVerified: boolean | string | null }>();
+
+function claimSettings(): ClaimSettings {
+  const e = env();
+  return { groupsClaim: e.OIDC_GROUPS_CLAIM, groupsSource: e.OIDC_GROUPS_SOURCE, requireEmailVerified: e.OIDC_REQUIRE_EMAIL_VERIFIED };
+}
+
+/** A refused sign-in is audited with what was refused and why, then sent back to the sign-in page. */
+async function refuse(error: string, email?: string): Promise<string> {
+  await db.$transaction((tx) => recordEvent(tx, { actor: email ? { type: "human", email } : SYSTEM, action: "auth.sign_in_refused", data: { email: email ?? null, reason: error } }));
+  return `/signin?error=${error}`;
+}
 
 export function authOptions(): NextAuthOptions {
   if (cached) return cached;
@@ -37,10 +55,23 @@ export function authOptions(): NextAuthOptions {
         // One trusted corporate IdP: its verified e-mail identifies the person, so a user
         // created ahead of their first sign-in is linked rather than refused.
         allowDangerousEmailAccountLinking: true,
+        // The answer sign-in decides on: the ID token, and userinfo where configured or needed.
+        userinfo: {
+          async request({ tokens, client }) {
+            const settings = claimSettings();
+            // At run time next-auth hands over openid-client's TokenSet, whose ID token it has verified.
+            const idClaims = (tokens as unknown as { claims(): Record<string, unknown> }).claims();
+            // openid-client checks that userinfo's `sub` is the ID token's.
+            const info = needsUserinfo(idClaims, settings) ? ((await client.userinfo(tokens as never)) as Record<string, unknown>) : null;
+            const merged = mergeClaims(idClaims, info, settings);
+            groupsFrom.set(merged.claims, merged.groupsFrom);
+            return merged.claims as never;
+          },
+        },
         profile(claims: Record<string, unknown>) {
           const groups = groupsFromClaims(claims, e.OIDC_GROUPS_CLAIM);
-          const email = String(claims.email ?? "").toLowerCase();
-          return {
+          const email = typeof claims.email === "string" ? claims.email.trim().toLowerCase() : "";
+          const profile = {
             id: String(claims.sub),
             email,
             name: typeof claims.name === "string" ? claims.name : email,
@@ -49,21 +80,33 @@ export function authOptions(): NextAuthOptions {
             roles: rolesForGroups(policy(), groups),
             lastSignInAt: new Date(),
           };
+          answers.set(profile, { groupsFrom: groupsFrom.get(claims) ?? "id_token", emailVerified: typeof claims.email_verified === "boolean" || typeof claims.email_verified === "string" ? claims.email_verified : null });
+          return profile;
         },
       },
     ],
     callbacks: {
-      async signIn({ user }) {
-        const u = user as { email?: string | null; groups?: string[]; roles?: Role[]; name?: string | null };
-        if (!u.email) return "/signin?error=NoEmail";
-        if (!u.roles || u.roles.length === 0) return "/signin?error=NoRole";
+      /**
+       * Decides on what the provider answered now (`profile`), never on the stored user:
+       * for a returning person next-auth passes the database row as `user`, so reading
+       * groups from it would write the first sign-in's groups back forever.
+       */
+      async signIn({ user, profile }) {
+        const answer = readSignInAnswer((profile ?? {}) as Record<string, unknown>, claimSettings());
+        if (!answer.ok) return refuse(answer.error, answer.email);
+        const roles = rolesForGroups(policy(), answer.groups);
+        const known = (await db.user.findUnique({ where: { id: String(user.id ?? "") }, select: { id: true, kind: true, active: true } })) ?? (await db.user.findUnique({ where: { email: answer.email }, select: { id: true, kind: true, active: true } }));
         // A service identity acts only through its tokens; no IdP account may take it over.
-        if ((await db.user.findUnique({ where: { email: u.email }, select: { kind: true } }))?.kind === "service") return "/signin?error=AccessDenied";
-        // Roles follow the IdP at every sign-in; a new user gets them from profile() above.
-        await db.user.updateMany({
-          where: { email: u.email },
-          data: { groups: u.groups ?? [], roles: u.roles, name: u.name ?? undefined, lastSignInAt: new Date() },
-        });
+        if (known?.kind === "service") return refuse("AccessDenied", answer.email);
+        if (known && !known.active) return refuse("Deactivated", answer.email);
+        if (known) {
+          // Roles follow the provider at every sign-in, and what the lost groups gave ends now, also when no role is left.
+          await applyDirectoryChange({ userId: known.id, groups: answer.groups, source: "sign-in" });
+          await db.user.update({ where: { id: known.id }, data: { name: answer.name, lastSignInAt: new Date() } });
+        }
+        if (roles.length === 0) return refuse("NoRole", answer.email);
+        // A new person is created from this object.
+        Object.assign(user, { email: answer.email, name: answer.name, groups: answer.groups, roles, lastSignInAt: new Date() });
         return true;
       },
       async session({ session, user }) {
@@ -73,10 +116,16 @@ export function authOptions(): NextAuthOptions {
       },
     },
     events: {
-      async signIn({ user }) {
-        const u = user as { id: string; email: string; groups?: string[]; roles?: string[] };
+      async signIn({ user, profile }) {
+        // What the provider said at this sign-in (the profile made from its answer), not what was stored before it.
+        const said = profile as unknown as { groups?: string[]; roles?: string[] } | undefined;
+        const u = user as { id: string; email: string };
         await db.$transaction((tx) =>
-          recordEvent(tx, { actor: { type: "human", id: u.id, email: u.email }, action: "auth.signed_in", data: { groups: u.groups ?? [], roles: u.roles ?? [] } }),
+          recordEvent(tx, {
+            actor: { type: "human", id: u.id, email: u.email },
+            action: "auth.signed_in",
+            data: { groups: said?.groups ?? [], roles: said?.roles ?? [], ...(said ? answers.get(said) : {}) },
+          }),
         );
       },
       async signOut({ session }) {

@@ -9,7 +9,7 @@ export async function listUsers() {
     // Service identities have their own page (Admin → Service identities).
     where: { kind: "person" },
     orderBy: { email: "asc" },
-    select: { id: true, email: true, name: true, groups: true, roles: true, lastSignInAt: true, _count: { select: { sessions: { where: { expires: { gt: new Date() } } } } } },
+    select: { id: true, email: true, name: true, groups: true, roles: true, lastSignInAt: true, active: true, _count: { select: { sessions: { where: { expires: { gt: new Date() } } } } } },
   });
   return users.map(({ _count, ...u }) => ({ ...u, activeSessions: _count.sessions }));
 }

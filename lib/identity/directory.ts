@@ -47,8 +47,8 @@ export interface DirectoryOutcome {
 const log = logger("directory");
 
 /** The audit trail's "why", e.g. "directory: removed from engineering-leads". */
-export function reasonOf(change: { source: DirectorySource; deactivated: boolean; removed: readonly string[]; reason?: string; endAll?: boolean }): string {
-  const what = [change.deactivated ? "deactivated" : null, change.removed.length ? `removed from ${change.removed.join(", ")}` : null, change.endAll && !change.deactivated ? "offboarded" : null].filter(Boolean);
+export function reasonOf(change: { source: DirectorySource; deactivated: boolean; reactivated?: boolean; removed: readonly string[]; reason?: string; endAll?: boolean }): string {
+  const what = [change.deactivated ? "deactivated" : null, change.reactivated ? "reactivated" : null, change.removed.length ? `removed from ${change.removed.join(", ")}` : null, change.endAll && !change.deactivated ? "offboarded" : null].filter(Boolean);
   const head = change.source === "admin" ? "offboarding" : "directory";
   const note = change.reason?.trim();
   const at = change.source === "sign-in" ? " (at sign-in)" : "";
@@ -74,7 +74,7 @@ export async function applyDirectoryChange(input: DirectoryChange): Promise<Dire
     const { added, removed } = groupDelta(user.groups, groups);
     const deactivated = user.active && !active;
     const reactivated = !user.active && active;
-    const reason = reasonOf({ source: input.source, deactivated: !active, removed, reason: input.reason, endAll: input.endAll });
+    const reason = reasonOf({ source: input.source, deactivated: !active, reactivated, removed, reason: input.reason, endAll: input.endAll });
     const changed = added.length > 0 || removed.length > 0 || deactivated || reactivated || roles.join() !== user.roles.join();
     if (changed) {
       await tx.user.update({ where: { id: user.id }, data: { groups, roles, active, deactivatedAt: deactivated ? new Date() : reactivated ? null : undefined } });

@@ -1,4 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import { exportJWK, generateKeyPair } from "jose";
 import { DEMO_PASSWORD, DEMO_USERS, type DemoUser } from "./demo-users";
@@ -7,17 +8,50 @@ import { DEMO_PASSWORD, DEMO_USERS, type DemoUser } from "./demo-users";
  * A real OpenID Provider (the certified `oidc-provider` package) with the demo users, for
  * development and end-to-end tests. Authorization code flow with PKCE required; the
  * groups claim is released in the ID token, as Okta and Keycloak can be configured to.
+ *
+ * Its directory can change while it runs, as a real one does: a person's groups, their
+ * e-mail's verified flag, claims left out, new people, and whether claims appear only at
+ * the userinfo endpoint (as Entra ID and some Okta set-ups send groups). Changes come
+ * through `directory` in the same process, or through a JSON file (`directoryFile`,
+ * re-read at every sign-in) from another one.
  */
+export interface DirectoryEntry {
+  name?: string;
+  /** A list, or one string as some providers send it. */
+  groups?: string[] | string;
+  /** The `email_verified` claim; null leaves it out. Default true. */
+  emailVerified?: boolean | null;
+  /** Claims left out of every answer. */
+  omit?: ("email" | "groups" | "name")[];
+}
+
+export interface DirectoryState {
+  /** Changes to demo users, or new people, by e-mail. */
+  users?: Record<string, DirectoryEntry>;
+  /** The ID token carries only `sub`; everything else is served at userinfo. */
+  claimsOnlyAtUserinfo?: boolean;
+}
+
+export interface LocalDirectory {
+  /** Changes one person (merged over what was set before). */
+  setUser(email: string, entry: DirectoryEntry): void;
+  setClaimsOnlyAtUserinfo(on: boolean): void;
+  reset(): void;
+}
+
 export interface LocalIdpOptions {
   port: number;
   clientId: string;
   clientSecret: string;
   redirectUris: string[];
   users?: readonly DemoUser[];
+  /** A JSON file holding a DirectoryState, read at every sign-in; changes in it apply at once. */
+  directoryFile?: string;
 }
 
 export interface RunningIdp {
   issuer: string;
+  directory: LocalDirectory;
   close(): Promise<void>;
 }
 
@@ -63,7 +97,27 @@ async function readForm(req: http.IncomingMessage): Promise<URLSearchParams> {
 }
 
 export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningIdp> {
-  const users = options.users ?? DEMO_USERS;
+  const demoUsers = options.users ?? DEMO_USERS;
+  let state: DirectoryState = {};
+  const current = (): DirectoryState => {
+    if (!options.directoryFile || !existsSync(options.directoryFile)) return state;
+    const file = JSON.parse(readFileSync(options.directoryFile, "utf8")) as DirectoryState;
+    return { users: { ...state.users, ...file.users }, claimsOnlyAtUserinfo: file.claimsOnlyAtUserinfo ?? state.claimsOnlyAtUserinfo };
+  };
+  const directory: LocalDirectory = {
+    setUser: (email, entry) => (state = { ...state, users: { ...state.users, [email]: { ...state.users?.[email], ...entry } } }),
+    setClaimsOnlyAtUserinfo: (on) => (state = { ...state, claimsOnlyAtUserinfo: on }),
+    reset: () => (state = {}),
+  };
+  const allUsers = (): { user: DemoUser; entry: DirectoryEntry }[] => {
+    const entries = current().users ?? {};
+    const known = demoUsers.map((user) => ({ user, entry: entries[user.email] ?? {} }));
+    const added = Object.entries(entries)
+      .filter(([email]) => !demoUsers.some((u) => u.email === email))
+      .map(([email, entry]) => ({ user: { email, name: entry.name ?? email, groups: [] }, entry }));
+    return [...known, ...added];
+  };
+  const users = { find: (match: (u: DemoUser) => boolean) => allUsers().find(({ user }) => match(user))?.user };
   const issuer = `http://localhost:${options.port}`;
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const signingJwk = { ...(await exportJWK(privateKey)), kid: "local-idp", alg: "RS256", use: "sig" };
@@ -92,12 +146,19 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
     features: { devInteractions: { enabled: false } },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, id) {
-      const user = users.find((u) => u.email === id);
-      if (!user) return undefined;
+      if (!users.find((u) => u.email === id)) return undefined;
       return {
-        accountId: user.email,
-        async claims() {
-          return { sub: user.email, email: user.email, email_verified: true, name: user.name, groups: user.groups };
+        accountId: id,
+        // Read at each answer, so a change between two sign-ins shows in the second.
+        async claims(use) {
+          const found = allUsers().find(({ user }) => user.email === id);
+          if (!found) return { sub: id };
+          const { user, entry } = found;
+          if (use === "id_token" && current().claimsOnlyAtUserinfo) return { sub: user.email };
+          const claims: Record<string, unknown> = { sub: user.email, email: user.email, email_verified: entry.emailVerified === undefined ? true : entry.emailVerified, name: entry.name ?? user.name, groups: entry.groups ?? user.groups };
+          if (claims.email_verified === null) delete claims.email_verified;
+          for (const claim of entry.omit ?? []) delete claims[claim];
+          return claims as { sub: string };
         },
       };
     },
@@ -118,13 +179,13 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
         const user = users.find((u) => u.email === email);
         if (!user || !sameSecret(form.get("password") ?? "", DEMO_PASSWORD)) {
           res.writeHead(401, { "content-type": "text/html; charset=utf-8" });
-          return res.end(loginPage(details.uid, clientName, users, "Unknown e-mail or wrong password.", email));
+          return res.end(loginPage(details.uid, clientName, allUsers().map((u) => u.user), "Unknown e-mail or wrong password.", email));
         }
         return provider.interactionFinished(req, res, { login: { accountId: user.email } }, { mergeWithLastSubmission: false });
       }
       if (details.prompt.name === "login") {
         res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-        return res.end(loginPage(details.uid, clientName, users));
+        return res.end(loginPage(details.uid, clientName, allUsers().map((u) => u.user)));
       }
       // First-party client: consent is implied; grant what was asked for.
       const grant = details.grantId
@@ -147,6 +208,7 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
   });
   return {
     issuer,
+    directory,
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
 }

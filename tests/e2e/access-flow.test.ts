@@ -526,6 +526,7 @@ describe("security matrix", () => {
     "/settings/tokens": {},
     "/admin": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
     "/admin/users": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    "/admin/users/[id]/offboard": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
     "/admin/services": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
     "/admin/keys": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
     "/admin/audit": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
@@ -540,6 +541,7 @@ describe("security matrix", () => {
     "/history/review": "Every grant active from",
     "/history/people/[email]": "Access held",
     "/admin/users": "People who have signed in.",
+    "/admin/users/[id]/offboard": "There is no person with this id.",
     "/admin/services": "CI jobs, bots and AI agents act through service tokens.",
     "/admin/keys": "Credentials are signed with RS256.",
     "/admin/audit": "Each audit event is chained to the one before it",
@@ -639,6 +641,8 @@ describe("security matrix", () => {
     createServiceTokenAction: { input: () => ({ serviceId: "no-such-service", name: "x", scopes: ["requests:read"], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
     rotateKeyAction: { input: () => ({ reason: "" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
     endSessionsAction: { input: () => ({ userId: "no-such-user" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
+    offboardAction: { input: () => ({ userId: "no-such-user", reason: "matrix" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
+    reactivateAction: { input: () => ({ userId: "no-such-user" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
     verifyChainAction: { input: () => ({}), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "ok", dave: "ok" } },
   };
 

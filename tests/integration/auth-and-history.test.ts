@@ -14,9 +14,12 @@ describe("sign-in callbacks", () => {
     const signIn = authOptions().callbacks!.signIn!;
     await fx.user("frank@example.com", ["engineering"]);
     const provider = authOptions().providers[0] as unknown as { options?: { profile: (c: Record<string, unknown>) => Record<string, unknown> }; profile: (c: Record<string, unknown>) => Record<string, unknown> };
-    const profile = (provider.options?.profile ?? provider.profile)({ sub: "f1", email: "Frank@Example.com", name: "Frank", groups: ["engineering-leads"] });
+    const claims = { sub: "f1", email: "Frank@Example.com", email_verified: true, name: "Frank", groups: ["engineering-leads"] };
+    const profile = (provider.options?.profile ?? provider.profile)(claims);
     expect(profile).toMatchObject({ email: "frank@example.com", groups: ["engineering-leads"], roles: ["requester", "approver"] });
-    expect(await signIn({ user: profile as never, account: null, profile: undefined })).toBe(true);
+    // For a returning person next-auth passes the stored row as `user`; the provider's answer is `profile`.
+    const stored = await fx.db.user.findUniqueOrThrow({ where: { email: "frank@example.com" } });
+    expect(await signIn({ user: stored as never, account: null, profile: claims })).toBe(true);
     const row = await fx.db.user.findUniqueOrThrow({ where: { email: "frank@example.com" } });
     expect(row.groups).toEqual(["engineering-leads"]);
     expect(row.roles).toEqual(["requester", "approver"]);
@@ -26,7 +29,8 @@ describe("sign-in callbacks", () => {
   it("refuse a person whose groups map to no role, saying why", async () => {
     const { authOptions } = await import("@/lib/auth/options");
     const signIn = authOptions().callbacks!.signIn!;
-    const result = await signIn({ user: { id: "x", email: "guest@example.com", groups: ["contractors"], roles: [] } as never, account: null, profile: undefined });
+    const claims = { sub: "x", email: "guest@example.com", email_verified: true, groups: ["contractors"] };
+    const result = await signIn({ user: { id: "x", email: "guest@example.com", groups: ["contractors"], roles: [] } as never, account: null, profile: claims });
     expect(result).toBe("/signin?error=NoRole");
     expect(await fx.db.user.count({ where: { email: "guest@example.com" } })).toBe(0);
   });

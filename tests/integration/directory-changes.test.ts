@@ -125,4 +125,45 @@ describe("applyDirectoryChange", () => {
     expect(revoked).toMatchObject({ actorEmail: "dave.dir@example.com", data: { reason: "offboarding: deactivated (left the company)" } });
     await expect(applyDirectoryChange({ userId: "no-such-user", active: false, source: "admin" })).rejects.toMatchObject({ code: "not_found" });
   });
+
+  it("Admin → Users offboarding says what it will end, then ends exactly that; it refuses non-admins, oneself, a missing reason and service identities", async () => {
+    const { offboard, offboardingPreview, reactivate } = await import("@/lib/identity/offboarding");
+    const tokens = await import("@/lib/api/tokens");
+    const engine = await import("@/lib/approvals/engine");
+    const dave = await fx.user("dave2.dir@example.com", ["platform-admins"]);
+    const bob = await fx.user("bob4.dir@example.com", ["engineering-leads"]);
+    const hank = await fx.user("hank.dir@example.com", ["engineering", "oncall"]);
+    const grant = await activeGrant(hank, bob, { targetId: "sandbox", role: "read" });
+    const pending = await engine.createRequest(hank, "temporary-access", validInput({ targetId: "staged" }));
+    await tokens.createPersonalToken(hank, { name: "laptop", scopes: ["requests:read"], expiresInDays: 30 });
+    await fx.db.session.create({ data: { sessionToken: "hank-session", userId: hank.id, expires: new Date(Date.now() + 3600_000) } });
+
+    const preview = await offboardingPreview(hank.id);
+    expect(preview).toMatchObject({ sessions: 1, tokens: [{ name: "laptop" }], grants: [{ id: grant.id, targetTitle: "sandbox" }], pending: [{ id: pending.id, targetTitle: "staged target" }] });
+
+    await expect(offboard(bob, { userId: hank.id, reason: "left" })).rejects.toMatchObject({ code: "forbidden" });
+    await expect(offboard(dave, { userId: dave.id, reason: "leaving" })).rejects.toMatchObject({ code: "forbidden" });
+    await expect(offboard(dave, { userId: hank.id, reason: " " })).rejects.toMatchObject({ code: "invalid" });
+    const service = await fx.db.user.create({ data: { email: "ci.dir@example.com", kind: "service", groups: ["engineering"], roles: ["requester"] } });
+    await expect(offboard(dave, { userId: service.id, reason: "gone" })).rejects.toMatchObject({ code: "conflict" });
+    expect(await offboardingPreview(service.id)).toBeNull();
+    // Nothing was ended by the refusals.
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: grant.id } })).status).toBe("active");
+
+    expect(await offboard(dave, { userId: hank.id, reason: "left the company" })).toEqual({ revokedGrants: 1, cancelledRequests: 1, endedSessions: 1, revokedTokens: 1 });
+    expect(await offboardingPreview(hank.id)).toMatchObject({ user: { active: false }, sessions: 0, tokens: [], grants: [], pending: [] });
+    const revoked = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: grant.id, action: "grant.revoked" } });
+    expect(revoked).toMatchObject({ actorEmail: "dave2.dir@example.com", data: { reason: "offboarding: deactivated (left the company)" } });
+
+    // The person's page shows the change beside the grant it ended.
+    const { personActivity } = await import("@/lib/audit/person");
+    const activity = await personActivity("hank.dir@example.com");
+    expect(activity!.directoryChanges).toEqual([expect.objectContaining({ source: "admin", by: "dave2.dir@example.com", deactivated: true, reason: "offboarding: deactivated (left the company)" })]);
+    expect(activity!.held).toEqual([expect.objectContaining({ id: grant.id, status: "revoked", endedBecause: "offboarding: deactivated (left the company)" })]);
+
+    await reactivate(dave, hank.id);
+    await expect(reactivate(dave, hank.id)).rejects.toMatchObject({ code: "conflict" });
+    expect(await fx.db.user.findUniqueOrThrow({ where: { id: hank.id } })).toMatchObject({ active: true });
+    expect((await personActivity("hank.dir@example.com"))!.directoryChanges[0]).toMatchObject({ reactivated: true });
+  });
 });

@@ -33,7 +33,7 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
   }
   const activity = await personActivity(email);
   if (!activity) return <EmptyState title={`Latchkey has no record of ${email}`}>Check the spelling, or search the history.</EmptyState>;
-  const { user, requested, held, decided, events } = activity;
+  const { user, requested, held, decided, events, directoryChanges } = activity;
   const link = (id: string) => (
     <Link href={`/requests/${id}`} className="font-mono text-xs text-indigo-700 hover:underline">
       {id.slice(0, 10)}…
@@ -47,7 +47,8 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
         </Link>
         <h1 className="text-2xl font-bold tracking-tight">{user.email}</h1>
         <p className="text-slate-600">
-          {user.kind === "service" ? "Service identity" : "Person"} · groups {user.groups.join(", ") || "none"} · roles {user.roles.join(", ") || "none"} · last sign-in {formatTime(user.lastSignInAt)} ·{" "}
+          {user.kind === "service" ? "Service identity" : "Person"}
+          {user.active ? "" : " (deactivated)"} · groups {user.groups.join(", ") || "none"} · roles {user.roles.join(", ") || "none"} · last sign-in {formatTime(user.lastSignInAt)} ·{" "}
           <Link href={`/history?actor=${encodeURIComponent(user.email)}`} className="text-indigo-700 hover:underline">
             all {events} events by them
           </Link>
@@ -57,7 +58,7 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
         {held.length === 0 ? (
           <p className="text-sm text-slate-500">No grant was ever active.</p>
         ) : (
-          <DataTable headers={["Target", "From", "To", "Status", "Approved by", "Request"]}>
+          <DataTable headers={["Target", "From", "To", "Status", "Approved by", "Ended because", "Request"]}>
             {held.map((r) => (
               <tr key={r.id} data-testid="held-row">
                 <td className="px-4 py-2">
@@ -70,7 +71,26 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
                   <StatusBadge status={r.status} />
                 </td>
                 <td className="px-4 py-2">{r.autoApprovedBy ? `rule ${r.autoApprovedBy}` : r.decisions.filter((d) => d.decision === "approve").map((d) => d.approver.email).join(", ") || "—"}</td>
+                <td className="px-4 py-2 text-slate-700">{r.endedBecause ?? "—"}</td>
                 <td className="px-4 py-2">{link(r.id)}</td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </Section>
+      <Section id="directory" title="Directory changes" count={directoryChanges.length}>
+        {directoryChanges.length === 0 ? (
+          <p className="text-sm text-slate-500">The directory changed nothing since the first sign-in.</p>
+        ) : (
+          <DataTable headers={["When", "From", "Groups added", "Groups removed", "Account", "Why (as recorded on each grant it ended)"]}>
+            {directoryChanges.map((c) => (
+              <tr key={c.id} data-testid="directory-row">
+                <td className="px-4 py-2 whitespace-nowrap">{formatTime(c.occurredAt)}</td>
+                <td className="px-4 py-2">{c.source === "admin" ? `offboarding by ${c.by}` : c.source}</td>
+                <td className="px-4 py-2">{c.added.join(", ") || "—"}</td>
+                <td className="px-4 py-2">{c.removed.join(", ") || "—"}</td>
+                <td className="px-4 py-2">{c.deactivated ? "deactivated" : c.reactivated ? "reactivated" : "—"}</td>
+                <td className="px-4 py-2 text-slate-700">{c.reason}</td>
               </tr>
             ))}
           </DataTable>
