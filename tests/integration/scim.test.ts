@@ -301,6 +301,11 @@ describe("errors in the RFC's shapes", () => {
     expect((await call("GET", `/Users?filter=${encodeURIComponent('externalId eq "pager-3"')}`)).body.Resources).toEqual([expect.objectContaining({ userName: "pager3@example.com" })]);
     expect((await call("GET", `/Users?filter=${encodeURIComponent('userName eq "PAGER4@example.com" and active eq true')}`)).body.totalResults).toBe(1);
     expect((await call("GET", `/Users?filter=${encodeURIComponent('displayName eq "nobody"')}`)).body.totalResults).toBe(0);
+    expect((await call("GET", `/Users?filter=${encodeURIComponent('emails.value eq "pager5@example.com"')}`)).body.Resources).toEqual([expect.objectContaining({ externalId: "pager-5" })]);
+    const pager1 = (await call("GET", `/Users?filter=${encodeURIComponent('userName eq "pager1@example.com"')}`)).body.Resources[0].id as string;
+    const team = (await call("POST", "/Groups", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: "security", externalId: "sec-1", members: [{ value: pager1 }] })).body.id as string;
+    expect((await call("GET", `/Groups?filter=${encodeURIComponent(`members[value eq "${pager1}"]`)}`)).body.Resources.map((g: { id: string }) => g.id)).toEqual([team]);
+    expect((await call("GET", `/Groups?filter=${encodeURIComponent('externalId eq "sec-1"')}&excludedAttributes=members`)).body.Resources).toEqual([expect.not.objectContaining({ members: expect.anything() })]);
     expect((await call("GET", "/Users?attributes=userName&count=1")).body.Resources[0]).toEqual({ schemas: [USER], id: expect.any(String), userName: expect.any(String) });
 
     const config = await call("GET", "/ServiceProviderConfig");
