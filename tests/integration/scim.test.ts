@@ -69,6 +69,7 @@ describe("Okta's provisioning calls", () => {
     expect(created.type).toMatch(/^application\/scim\+json/);
     expect(created.body).toMatchObject({ userName: "erin@example.com", externalId: "00u1erin", active: true, name: { givenName: "Erin", familyName: "Example" }, emails: [{ value: "erin@example.com", primary: true }], meta: { resourceType: "User" } });
     const erinId = created.body.id as string;
+    expect(await fx.db.auditEvent.findFirstOrThrow({ where: { action: "scim.user.created", data: { path: ["userId"], equals: erinId } } })).toMatchObject({ actorType: "service_token", route: "POST /scim/v2/Users" });
     // The lookup Okta makes before its next call finds the same person.
     expect((await client.findUser("erin@example.com")).body).toMatchObject({ totalResults: 1, Resources: [{ id: erinId }] });
     // Creating her twice is refused as the RFC says.
@@ -85,23 +86,30 @@ describe("Okta's provisioning calls", () => {
 
     const first = await grantFor(erinId);
     expect(await forward(first.token)).toBe(200);
+    // Production needs a lead's approval and is for engineering only: it waits, and goes with the group.
+    const waiting = await engine.createRequest(first.who, "temporary-access", validInput({ targetId: "payments-api-production" }));
+    expect(waiting.status).toBe("pending");
 
     expect((await client.removeMember(group.body.id, erinId)).status).toBe(204);
     expect(await forward(first.token)).toBe(401);
     const revoked = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: first.requestId, action: "grant.revoked" } });
     expect(revoked).toMatchObject({ actorType: "service_token", data: expect.objectContaining({ reason: "directory: removed from engineering" }) });
     expect((await fx.db.user.findUniqueOrThrow({ where: { id: erinId } })).groups).toEqual([]);
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: waiting.id } })).toMatchObject({ status: "cancelled" });
 
     // Back in the group, a new grant; then Okta deactivates her.
     await client.addMember(group.body.id, erinId, "erin@example.com");
     const second = await grantFor(erinId);
     await fx.db.session.create({ data: { sessionToken: `erin-${randomBytes(8).toString("hex")}`, userId: erinId, expires: new Date(Date.now() + 3_600_000) } });
+    const laptop = await tokens.createPersonalToken(second.who, { name: "laptop", scopes: ["requests:read"], expiresInDays: 30 });
     expect(await forward(second.token)).toBe(200);
     const deactivated = await client.deactivate(erinId);
     expect(deactivated.status).toBe(200);
     expect(deactivated.body.active).toBe(false);
     expect(await forward(second.token)).toBe(401);
     expect(await fx.db.session.count({ where: { userId: erinId } })).toBe(0);
+    expect((await fx.db.apiToken.findUniqueOrThrow({ where: { id: laptop.token.id } })).revokedAt).not.toBeNull();
+    expect((await fetch(`${api.url}/api/v1/me`, { headers: { authorization: `Bearer ${laptop.secret}` } })).status).toBe(401);
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: second.requestId } })).status).toBe("revoked");
     const changed = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "user.directory_changed", data: { path: ["deactivated"], equals: true } }, orderBy: { id: "desc" } });
     expect(changed).toMatchObject({ actorType: "service_token", route: `PATCH /scim/v2/Users/${erinId}`, data: expect.objectContaining({ email: "erin@example.com", source: "scim" }) });
