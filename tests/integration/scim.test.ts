@@ -191,6 +191,14 @@ describe("Entra's provisioning calls", () => {
     expect((await client.deleteUser(frankId)).status).toBe(204);
     expect((await client.call("GET", `/Users/${frankId}`)).status).toBe(404);
     expect((await client.findUser("frank@contoso.com")).body.totalResults).toBe(0);
+    expect(await fx.db.user.findUniqueOrThrow({ where: { id: frankId } })).toMatchObject({ active: false, groups: [] });
+    // A removal Entra sends after the deletion is no error.
+    expect((await client.removeMembers(group.body.id, [frankId])).status).toBe(204);
+    // Provisioned again, Frank is the same person, active, with only the groups given to him now.
+    const again = await client.createUser({ upn: "frank@contoso.com", mail: "frank.c@contoso.com", given: "Frank", family: "Contoso", objectId: "5f1e-frank", department: "Payments" });
+    expect(again.status).toBe(201);
+    expect(again.body).toMatchObject({ id: frankId, active: true, groups: [] });
+    expect((await fx.db.user.findUniqueOrThrow({ where: { id: frankId } })).roles).toEqual([]);
     // The person and their history stay in Latchkey.
     expect(await fx.db.accessRequest.count({ where: { requesterId: frankId } })).toBe(2);
   });

@@ -73,9 +73,10 @@ export async function listGroups(query: ListQuery) {
 }
 
 /** Each id must be a person Latchkey knows: an unknown one is refused before anything changes. */
-async function checkPeople(ids: string[], error: (id: string) => Error): Promise<void> {
+async function checkPeople(ids: string[], error: (id: string) => Error, deletedToo = false): Promise<void> {
   if (!ids.length) return;
-  const found = new Set((await db.user.findMany({ where: { id: { in: ids.filter((i) => i.length <= 100) }, ...PEOPLE }, select: { id: true } })).map((u) => u.id));
+  const where = deletedToo ? { kind: "person" as const } : PEOPLE;
+  const found = new Set((await db.user.findMany({ where: { id: { in: ids.filter((i) => i.length <= 100) }, ...where }, select: { id: true } })).map((u) => u.id));
   const unknown = ids.find((i) => !found.has(i));
   if (unknown) throw error(unknown);
 }
@@ -157,7 +158,8 @@ export function patchGroupResource(who: Principal, id: string, body: unknown) {
     const group = await groupById(id);
     const before = (await membersOf(group.displayName)).map((m) => m.id);
     const { state, removals } = patchGroup({ displayName: group.displayName, externalId: group.externalId, members: before }, operations, id);
-    await checkPeople([...new Set(removals)], (missing) => noTarget(`No user with id ${JSON.stringify(missing.slice(0, 100))}.`));
+    // A person deleted through SCIM may still be named in a removal the provider sends afterwards.
+    await checkPeople([...new Set(removals)], (missing) => noTarget(`No user with id ${JSON.stringify(missing.slice(0, 100))}.`), true);
     await change(who, group, state, before, "scim.group.patched");
   });
 }

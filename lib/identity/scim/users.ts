@@ -164,7 +164,11 @@ export function patchUserResource(who: Principal, id: string, body: unknown) {
   });
 }
 
-/** DELETE /Users/{id}: the person is deactivated and leaves SCIM; their history stays. */
+/**
+ * DELETE /Users/{id}: the person is deactivated, leaves every group and leaves SCIM; their
+ * history stays. Provisioned again later, they start with the groups the provider gives
+ * them then, not the ones they had.
+ */
 export function deleteUser(who: Principal, id: string) {
   return serially(async () => {
     const current = await person(id);
@@ -173,6 +177,6 @@ export function deleteUser(who: Principal, id: string) {
       await tx.scimUser.upsert({ where: { userId: id }, create: { userId: id, ...fields(state), deletedAt: new Date() }, update: { deletedAt: new Date() } });
       await recordEvent(tx, { actor: actorOf(who), action: "scim.user.deleted", data: { userId: id, email: current.email, userName: state.userName } });
     });
-    await applyActive(who, id, current.active, false);
+    await applyDirectoryChange({ userId: id, active: false, groups: [], source: "scim", actor: actorOf(who) });
   });
 }
