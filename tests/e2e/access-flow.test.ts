@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import type { Browser, Page, Request } from "playwright-core";
@@ -474,6 +474,68 @@ describe("hostile text is rendered inert", () => {
       expect(await viewer.locator("main b").filter({ hasText: "bold" }).count(), url).toBe(0);
     }
     await screenshot(bob, "38-bob-request-hostile-text");
+  });
+});
+
+describe("access follows the identity provider's groups", () => {
+  it("a lead removed from engineering-leads at the provider loses the approver role, the Approvals page and the API's approve rights at the next sign-in", async () => {
+    const directory = inject("idpDirectoryFile");
+    await writeFile(directory, JSON.stringify({ users: { "erin@example.com": { name: "Erin Lead", groups: ["engineering-leads"] } } }));
+    const first = await signIn(browser, baseUrl, "erin@example.com", undefined, "/approvals");
+    await expect.poll(() => first.page.getByTestId("signed-in-as").textContent()).toContain("erin@example.com (requester, approver)");
+    expect(await first.page.getByRole("link", { name: "Approvals" }).count()).toBe(1);
+    expect(await first.page.locator("main").first().textContent()).not.toContain("does not include approving");
+
+    // Two tokens of hers: one that approves, one that reads.
+    const [erin] = await query<{ id: string }>(`SELECT id FROM "User" WHERE email = 'erin@example.com'`);
+    const token = async (name: string, scopes: string[]) => {
+      const secret = `lkp_${randomBytes(32).toString("base64url")}`;
+      await query(`INSERT INTO "ApiToken" (id, kind, name, prefix, "tokenHash", "userId", scopes, "expiresAt", "createdById") VALUES ($1, 'personal', $2, $3, $4, $5, $6, now() + interval '1 day', $5)`, [
+        `tok_${randomBytes(6).toString("hex")}`, name, secret.slice(0, 12), createHash("sha256").update(secret).digest("hex"), erin!.id, scopes,
+      ]);
+      return secret;
+    };
+    const approving = await token("approver bot", ["approvals:write"]);
+    const reading = await token("reader", ["requests:read"]);
+    const api = (path: string, secret: string, method = "GET") => first.context.request.fetch(path, { method, headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, data: method === "POST" ? "{}" : undefined });
+    expect((await api("/api/v1/approvals", approving)).status()).toBe(200);
+    expect(await (await api("/api/v1/me", reading)).json()).toMatchObject({ roles: ["requester", "approver"] });
+
+    // The provider moves her to engineering; she signs in again (a new browser, so a new sign-in at the provider).
+    await writeFile(directory, JSON.stringify({ users: { "erin@example.com": { name: "Erin Lead", groups: ["engineering"] } } }));
+    const second = await signIn(browser, baseUrl, "erin@example.com");
+    await expect.poll(() => second.page.getByTestId("signed-in-as").textContent()).toContain("erin@example.com (requester)");
+    await second.page.goto("/approvals");
+    await expect.poll(() => second.page.locator("main").first().textContent()).toContain("Your role does not include approving requests.");
+    expect(await second.page.getByRole("link", { name: "Approvals" }).count()).toBe(0);
+    await screenshot(second.page, "40-erin-demoted-approvals");
+    // The session from before the change follows too.
+    await first.page.goto("/approvals");
+    await expect.poll(() => first.page.locator("main").first().textContent()).toContain("Your role does not include approving requests.");
+    // The API: the approving token is revoked, the reading one speaks for a requester only.
+    const refused = await api("/api/v1/approvals", approving);
+    expect(refused.status()).toBe(401);
+    expect(await refused.json()).toMatchObject({ error: { message: "This API token was revoked." } });
+    expect(await (await api("/api/v1/me", reading)).json()).toMatchObject({ roles: ["requester"] });
+    const [event] = await query<{ data: { removed: string[]; reason: string } }>(`SELECT data FROM "AuditEvent" WHERE action = 'user.directory_changed' AND data->>'email' = 'erin@example.com'`);
+    expect(event!.data).toMatchObject({ removed: ["engineering-leads"], reason: "directory: removed from engineering-leads (at sign-in)" });
+
+    // Dave offboards her: the page says what it will end, then ends it.
+    await dave.goto("/admin/users");
+    await dave.getByRole("link", { name: "Offboard erin@example.com" }).click();
+    await dave.waitForURL(/\/admin\/users\/[^/]+\/offboard$/);
+    await expect.poll(() => dave.getByTestId("preview-sessions").textContent()).toBe("2 open session(s)");
+    expect(await dave.getByTestId("preview-tokens").textContent()).toBe("1 API token(s): reader (requests:read)");
+    expect(await dave.getByTestId("preview-grants").textContent()).toMatch(/^0 active grant\(s\)/);
+    await screenshot(dave, "41-dave-offboarding-preview");
+    await dave.fill("#offboard-reason", "left the company");
+    await dave.getByRole("button", { name: "Offboard erin@example.com" }).click();
+    await expect.poll(() => dave.getByRole("status").first().textContent()).toContain("Offboarded erin@example.com: 0 grant(s) revoked, 0 request(s) cancelled, 2 session(s) ended, 1 API token(s) revoked.");
+    expect((await api("/api/v1/me", reading)).status()).toBe(401);
+    await second.page.goto("/requests");
+    await second.page.waitForURL(/\/signin/);
+    await first.context.close();
+    await second.context.close();
   });
 });
 

@@ -22,6 +22,8 @@ declare module "vitest" {
     portalLog: string;
     /** The secrets the portal was started with; none may ever appear in its output. */
     portalSecrets: string[];
+    /** The local identity provider's directory file: tests change people's groups in it between sign-ins. */
+    idpDirectoryFile: string;
   }
 }
 
@@ -43,12 +45,15 @@ async function start(project: TestProject) {
   const logFile = path.join(root, "tests/.artifacts/portal.log");
   mkdirSync(path.dirname(logFile), { recursive: true });
   writeFileSync(logFile, "");
-  const portal = await startPortal({ databaseUrl: databaseUrl.toString(), port: await freePort(), idpPort: await freePort(), dataDir, env: secrets, logFile });
+  const idpDirectoryFile = path.join(dataDir, "idp-directory.json");
+  writeFileSync(idpDirectoryFile, "{}");
+  const portal = await startPortal({ databaseUrl: databaseUrl.toString(), port: await freePort(), idpPort: await freePort(), dataDir, env: { ...secrets, LATCHKEY_LOCAL_IDP_DIRECTORY: idpDirectoryFile }, logFile });
 
   project.provide("baseUrl", portal.url);
   project.provide("e2eDatabaseUrl", databaseUrl.toString());
   project.provide("portalLog", logFile);
   project.provide("portalSecrets", Object.values(secrets));
+  project.provide("idpDirectoryFile", idpDirectoryFile);
 
   return async () => {
     await portal.stop();

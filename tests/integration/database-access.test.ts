@@ -68,6 +68,36 @@ describe("database access", () => {
     }
   });
 
+  it("a person the directory removes from the requesting group loses the login: its open session is cut and the role dropped, with the reason audited", async () => {
+    const { startWorker } = await import("@/lib/jobs/worker");
+    const { applyDirectoryChange } = await import("@/lib/identity/directory");
+    const omar = await fx.user("omar@example.com", ["engineering"]);
+    const request = await engine.createRequest(omar, "database-access", input());
+    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    const worker = await startWorker(fx.url, { pollingIntervalSeconds: 0.5 });
+    try {
+      await expect.poll(() => status(request.id), { timeout: 20_000, interval: 250 }).toBe("active");
+      const { token: connectionString } = await engine.revealCredential(omar, request.id);
+      const role = new URL(connectionString).username;
+      const session = new pg.Client({ connectionString });
+      session.on("error", () => undefined);
+      await session.connect();
+      expect((await session.query("SELECT amount FROM entries")).rows).toEqual([{ amount: 7 }]);
+
+      expect(await applyDirectoryChange({ userId: omar.id, groups: ["oncall"], source: "scim" })).toMatchObject({ revokedGrants: 1 });
+      expect(await status(request.id)).toBe("revoked");
+      // The worker's undo job, queued in the revocation's transaction, cuts the session and drops the role.
+      await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending, { timeout: 20_000, interval: 250 }).toBe(false);
+      await expect(session.query("SELECT 1")).rejects.toThrow();
+      await session.end().catch(() => undefined);
+      expect((await sql(admin, "SELECT 1 FROM pg_roles WHERE rolname = $1", [role])).rowCount).toBe(0);
+      const revoked = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, action: "grant.revoked" } });
+      expect(revoked.data).toMatchObject({ reason: "directory: removed from engineering" });
+    } finally {
+      await worker.stop({ graceful: false, wait: true });
+    }
+  });
+
   it("an unreachable database is retried with the error shown, then fails and is cleaned up", async () => {
     const request = await engine.createRequest(alice, "database-access", input());
     await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });

@@ -339,4 +339,35 @@ describe("nginx with deploy/nginx/latchkey-forward-auth.conf", () => {
     // Alice, in the same group from her sign-in, is untouched.
     expect((await call(port, "payments.staging.test", "/", { token: (await grant()).token })).status).toBe(200);
   });
+
+  it("refuses the credential of a person the directory removed from the group that gave it, within the documented 2.5 s, when another process made the change", async () => {
+    const nina = await fx.user("nina@example.com", ["engineering"]);
+    const request = await engine.createRequest(nina, "temporary-access", validInput());
+    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" });
+    const { token } = await engine.revealCredential(nina, request.id);
+    // Let through, and so kept in this instance's memory.
+    expect((await call(port, "payments.staging.test", "/", { token })).status).toBe(200);
+    expect((await call(port, "payments.staging.test", "/", { token })).status).toBe(200);
+
+    // The other process reports the moment it committed; the clock starts then, not when it exits.
+    const other = spawn(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "tests/helpers/directory-change-process.ts", nina.id, "oncall"], { env: process.env, stdio: ["ignore", "pipe", "inherit"] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      other.stdout!.on("data", (chunk) => {
+        out += chunk;
+        const done = out.split("\n").find((l) => l.startsWith("{"));
+        if (done && out.includes("\n")) resolve(done);
+      });
+      other.once("exit", (code) => reject(new Error(`the directory change process exited (${code}) before committing`)));
+    });
+    const { committedAt, revokedGrants } = JSON.parse(line) as { committedAt: number; revokedGrants: number };
+    expect(revokedGrants).toBe(1);
+    await expect.poll(async () => (await call(port, "payments.staging.test", "/", { token })).status, { timeout: 2_500, interval: 50 }).toBe(401);
+    const refusedAfter = Date.now() - committedAt;
+    expect(refusedAfter).toBeLessThan(2_500);
+    expect((await refused(port, "payments.staging.test", "/", { token })).status).toBe(401);
+    if (other.exitCode === null) await new Promise((resolve) => other.once("exit", resolve));
+    const ended = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, action: "grant.revoked" } });
+    expect(ended.data).toMatchObject({ reason: "directory: removed from engineering" });
+  });
 });
