@@ -30,7 +30,7 @@ describe("approval rules, property-based", () => {
   it("the requester is refused whatever their groups, roles or the request's stages", () => {
     fc.assert(
       fc.property(fc.array(stageArb, { minLength: 1, maxLength: 3 }), personArb, (stages, person) => {
-        const state: ApprovalState = { requesterId: person.id, stages, currentStage: 0, decisions: [] };
+        const state: ApprovalState = { requesterId: person.id, stages, currentStage: 0, decisions: [], parties: {} };
         expect(approvalRefusal(state, { id: person.id, email: "x", groups: person.groups, roles: ["requester", "approver", "admin"] })).toBe("You cannot approve your own request.");
       }),
     );
