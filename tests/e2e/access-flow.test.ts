@@ -353,6 +353,10 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     await dave.getByLabel("Name").first().fill("github-actions");
     for (const scope of ["requests:read", "requests:write", "approvals:write"]) await dave.getByRole("checkbox", { name: new RegExp(`^${scope}`) }).first().check();
     await dave.getByRole("button", { name: "Create token" }).click();
+    // A request-only identity may never approve, so it cannot hold the scope for it either.
+    await expect.poll(() => dave.getByRole("alert").filter({ hasText: /approvals:write cannot be given to a request-only service identity/ }).count()).toBeGreaterThan(0);
+    await dave.getByRole("checkbox", { name: /^approvals:write/ }).first().uncheck();
+    await dave.getByRole("button", { name: "Create token" }).click();
     const secret = await dave.getByTestId("token-secret").inputValue();
     expect(secret).toMatch(/^lks_/);
     await screenshot(dave, "32-dave-service-identity");
@@ -362,7 +366,8 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     const [pending] = await query<{ id: string }>(`SELECT id FROM "AccessRequest" WHERE status = 'pending' AND "targetId" = 'payments-api-staging' ORDER BY "createdAt" DESC LIMIT 1`);
     const approve = await fetch(`${baseUrl}/api/v1/requests/${pending!.id}/approve`, { method: "POST", headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, body: "{}" });
     expect(approve.status).toBe(403);
-    expect((await approve.json()).error.message).toMatch(/request-only/);
+    expect((await approve.json()).error.message).toMatch(/approvals:write/);
+    expect(await query(`SELECT 1 FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u."requestOnly" AND 'approvals:write' = ANY(t.scopes)`)).toHaveLength(0);
   });
 
   it("Dave rotates the signing key; JWKS then publishes both keys", async () => {
@@ -625,6 +630,7 @@ describe("security matrix", () => {
     createPersonalTokenAction: { input: () => ({ name: "", scopes: [], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" } },
     revokeTokenAction: { input: () => ({ tokenId: ids.token }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "not_found", carol: "not_found", dave: "skip" } },
     createServiceAction: { input: () => ({ name: "", description: "", groups: [], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
+    decideServiceChangeAction: { input: () => ({ changeId: "no-such-change", decision: "approve", comment: "matrix" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
     updateServiceAction: { input: () => ({ serviceId: "no-such-service", groups: ["engineering"], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
     createServiceTokenAction: { input: () => ({ serviceId: "no-such-service", name: "x", scopes: ["requests:read"], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
     rotateKeyAction: { input: () => ({ reason: "" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
