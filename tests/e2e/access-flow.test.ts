@@ -14,6 +14,7 @@ let browser: Browser;
 let alice: Page, bob: Page, carol: Page, dave: Page;
 let requestId: string;
 let capturedApprove: { url: string; headers: Record<string, string>; body: string } | undefined;
+let deployBotSecret: string;
 
 async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -368,6 +369,53 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     expect(approve.status).toBe(403);
     expect((await approve.json()).error.message).toMatch(/approvals:write/);
     expect(await query(`SELECT 1 FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u."requestOnly" AND 'approvals:write' = ANY(t.scopes)`)).toHaveLength(0);
+    deployBotSecret = secret;
+  });
+
+  /** Calls a server action by hand as the page's user, the way a replayed request would. */
+  async function replayAction(page: Page, name: string, input: unknown): Promise<string> {
+    const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+    const id = Object.entries(manifest.node).find(([, a]) => a.exportedName === name)![0];
+    const response = await page.context().request.post(page.url(), {
+      headers: { "next-action": id, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: baseUrl },
+      data: JSON.stringify([input]),
+    });
+    return response.text();
+  }
+
+  it("Dave cannot approve what his service identity asked for, nor make one that can approve on his own", async () => {
+    const made = await fetch(`${baseUrl}/api/v1/requests`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${deployBotSecret}`, "content-type": "application/json" },
+      body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "write", durationMinutes: 30, justification: "Deploy pipeline needs write for the release" } }),
+    });
+    expect(made.status).toBe(201);
+    const { id } = (await made.json()) as { id: string };
+    await dave.goto(`${baseUrl}/requests/${id}`);
+    await expect.poll(() => dave.getByText(/a service identity and its owners count as one party/).count()).toBeGreaterThan(0);
+    expect(await dave.getByRole("button", { name: "Approve" }).count()).toBe(0);
+    expect(await replayAction(dave, "decideAction", { requestId: id, decision: "approve", comment: "mine" })).toContain("a service identity and its owners count as one party");
+    expect(await query(`SELECT 1 FROM "Approval" WHERE "requestId" = $1`, [id])).toHaveLength(0);
+    expect(await replayAction(dave, "cancelAction", { requestId: id })).toContain("Only the requester");
+
+    await dave.goto(`${baseUrl}/admin/services`);
+    await dave.getByLabel("Name").last().fill("release-bot");
+    await dave.getByLabel("What it is for").fill("Approves releases after the pipeline passes");
+    await dave.getByRole("checkbox", { name: /^engineering-leads/ }).last().check();
+    await dave.getByRole("checkbox", { name: /^Request only/ }).last().uncheck();
+    await dave.getByRole("button", { name: "Create service identity" }).click();
+    await expect.poll(() => dave.getByTestId("service-change").count()).toBe(1);
+    expect(await dave.getByText(/another admin must approve it before it exists/).count()).toBe(1);
+    expect(await dave.getByRole("button", { name: "Approve change" }).count()).toBe(0);
+    const [change] = await query<{ id: string }>(`SELECT id FROM "ServiceIdentityChange" WHERE name = 'release-bot' AND status = 'pending'`);
+    expect(await replayAction(dave, "decideServiceChangeAction", { changeId: change!.id, decision: "approve", comment: "mine" })).toContain("You asked for this change; another admin must approve it.");
+    expect(await query(`SELECT 1 FROM "User" WHERE email = 'release-bot@service.latchkey'`)).toHaveLength(0);
+    await screenshot(dave, "32b-dave-service-change-waiting");
+    await dave.getByRole("button", { name: "Withdraw" }).click();
+    await expect.poll(() => dave.getByTestId("service-change").count()).toBe(0);
+    expect(await query(`SELECT status FROM "ServiceIdentityChange" WHERE id = $1`, [change!.id])).toEqual([{ status: "cancelled" }]);
+    // Cancel the identity's request so the rest of the story sees the inbox it expects.
+    await fetch(`${baseUrl}/api/v1/requests/${id}/cancel`, { method: "POST", headers: { authorization: `Bearer ${deployBotSecret}` } });
   });
 
   it("Dave rotates the signing key; JWKS then publishes both keys", async () => {
