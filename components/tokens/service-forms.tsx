@@ -37,7 +37,7 @@ function RequestOnly({ defaultChecked }: { defaultChecked: boolean }) {
     <label className="flex items-start gap-2 text-sm">
       <input type="checkbox" name="requestOnly" defaultChecked={defaultChecked} className="mt-0.5" />
       <span>
-        <span className="font-semibold">Request only</span> <span className="text-slate-600">— it may make requests but never approve, reject or review, whatever its groups.</span>
+        <span className="font-semibold">Request only</span> <span className="text-slate-600">— it may make requests but never approve, reject or review, whatever its groups. Without it, an identity in an approver group needs another admin&apos;s approval.</span>
       </span>
     </label>
   );
@@ -49,6 +49,7 @@ export function NewServiceForm({ groups }: { groups: { name: string; roles: stri
   const [pending, startTransition] = useTransition();
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [failure, setFailure] = useState<string | null>(null);
+  const [proposed, setProposed] = useState<string | null>(null);
   return (
     <form
       className="space-y-4"
@@ -63,11 +64,15 @@ export function NewServiceForm({ groups }: { groups: { name: string; roles: stri
             description: String(form.get("description") ?? ""),
             groups: form.getAll("groups").map(String),
             requestOnly: form.get("requestOnly") === "on",
+            owners: String(form.get("owners") ?? "")
+              .split(/[\s,]+/)
+              .filter(Boolean),
           });
           if (result.ok) {
             target.reset();
             setErrors({});
             setFailure(null);
+            setProposed(result.data.proposed ? `${String(form.get("name"))} could approve requests, so another admin must approve it before it exists. It is listed under "Waiting for another admin".` : null);
             router.refresh();
           } else {
             setErrors(result.fieldErrors ?? {});
@@ -77,11 +82,15 @@ export function NewServiceForm({ groups }: { groups: { name: string; roles: stri
       }}
     >
       {failure ? <Alert tone="error">{failure}</Alert> : null}
+      {proposed ? <Alert tone="success">{proposed}</Alert> : null}
       <Field id="service-name" label="Name" help="Lower-case letters, digits and dashes, e.g. deploy-bot." error={errors.name}>
         <input id="service-name" name="name" maxLength={40} className={inputClass} aria-invalid={Boolean(errors.name)} />
       </Field>
       <Field id="service-description" label="What it is for" error={errors.description}>
         <input id="service-description" name="description" maxLength={300} className={inputClass} aria-invalid={Boolean(errors.description)} />
+      </Field>
+      <Field id="service-owners" label="Other owners (optional)" help="E-mail addresses of people answerable for it, besides you. Its owners and it count as one party: none of them can approve what another asked for." error={errors.owners}>
+        <input id="service-owners" name="owners" className={inputClass} aria-invalid={Boolean(errors.owners)} />
       </Field>
       <GroupChoices id="service-groups" groups={groups} chosen={[]} error={errors.groups} />
       <RequestOnly defaultChecked />
@@ -105,7 +114,8 @@ export function ServiceSettingsForm({ serviceId, name, groups, chosen, requestOn
         const form = new FormData(event.currentTarget);
         startTransition(async () => {
           const result = await updateServiceAction({ serviceId, groups: form.getAll("groups").map(String), requestOnly: form.get("requestOnly") === "on" });
-          setOutcome(result.ok ? { ok: true, message: `Saved ${name}.` } : { ok: false, message: result.fieldErrors?.groups ?? result.error });
+          const saved = result.ok && result.data.proposed ? `This would let ${name} approve, so another admin must approve the change first.` : `Saved ${name}.`;
+          setOutcome(result.ok ? { ok: true, message: saved } : { ok: false, message: result.fieldErrors?.groups ?? result.error });
           router.refresh();
         });
       }}

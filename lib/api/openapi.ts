@@ -28,7 +28,7 @@ export const openApiDocument = {
     title: "Latchkey API",
     version: "1.0.0",
     description:
-      "Automation and AI agents use the same approval engine as people. Authenticate with an API token (Authorization: Bearer lkp_… or lks_…) made on the Tokens page or by an admin for a service identity. A token never approves a request its own identity made.",
+      "Automation and AI agents use the same approval engine as people. Authenticate with an API token (Authorization: Bearer lkp_… or lks_…) made on the Tokens page or by an admin for a service identity. A token never approves a request its own identity made, nor one made by its party: a service identity and its owners are one party.",
   },
   servers: [{ url: "/api/v1" }],
   components: {

@@ -43,14 +43,15 @@ function newSecret(kind: TokenKind): string {
   return `lk${kind === "personal" ? "p" : "s"}_${randomBytes(32).toString("base64url")}`;
 }
 
-function mayHaveScope(kind: TokenKind, roles: readonly string[], scope: Scope): string | null {
+function mayHaveScope(kind: TokenKind, roles: readonly string[], requestOnly: boolean, scope: Scope): string | null {
+  if (scope === "approvals:write" && requestOnly) return "approvals:write cannot be given to a request-only service identity: it may never approve.";
   if (scope === "approvals:write" && !roles.includes("approver")) return "approvals:write needs the approver role.";
   if (scope === "introspect" && kind === "personal") return "introspect is for service tokens of resource servers.";
   if (scope === "scim" && kind === "personal") return "scim is for a service token of the identity provider.";
   return null;
 }
 
-async function issue(who: Principal, owner: { id: string; email: string; groups: string[] }, kind: TokenKind, input: TokenRequest) {
+async function issue(who: Principal, owner: { id: string; email: string; groups: string[]; requestOnly: boolean }, kind: TokenKind, input: TokenRequest) {
   if (input.expiresInDays > MAX_DAYS[kind]) {
     throw invalid(`A ${kind} token lasts at most ${MAX_DAYS[kind]} days.`, { expiresInDays: `At most ${MAX_DAYS[kind]} days.` });
   }
@@ -58,7 +59,7 @@ async function issue(who: Principal, owner: { id: string; email: string; groups:
   // The directory's token can change anyone's groups, so it does nothing else (and nothing else does that).
   if (input.scopes.includes("scim") && new Set(input.scopes).size > 1) throw invalid("scim cannot be combined with other scopes.", { scopes: "scim cannot be combined with other scopes." });
   for (const scope of input.scopes) {
-    const refusal = mayHaveScope(kind, roles, scope);
+    const refusal = mayHaveScope(kind, roles, owner.requestOnly, scope);
     if (refusal) throw invalid(refusal, { scopes: refusal });
   }
   const secret = newSecret(kind);

@@ -6,7 +6,8 @@ import { conflict, forbidden, invalid, notFound } from "../errors";
 import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { policy } from "../policy/current";
 import type { AutoApproveRule } from "../policy/schema";
-import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, sameParty, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Parties, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { partiesOf } from "../identity/parties";
 import { describeFields } from "../workflows/fields";
 import { checkIntegrationOptions } from "../workflows/option-sources";
 import { getWorkflow } from "../workflows/registry";
@@ -156,6 +157,9 @@ export async function reviewBreakGlass(who: Principal, input: { requestId: strin
     if (!request.breakGlass) throw conflict("This is not a break-glass request.");
     if (request.reviewedAt) throw conflict("This break-glass grant was already reviewed.");
     if (request.requesterId === who.id) throw forbidden("You cannot review your own break-glass grant.");
+    if (sameParty(await partiesOf(tx, [request.requesterId, who.id]), request.requesterId, who.id)) {
+      throw forbidden("You cannot review this break-glass grant: a service identity and its owners count as one party, and the requester is in yours.");
+    }
     const groups = (request.stages as unknown as StageSnapshot[]).flatMap((st) => st.groups);
     if (!who.roles.includes("approver") || !groups.some((g) => who.groups.includes(g))) {
       throw forbidden(`Only approvers of this target (${[...new Set(groups)].join(", ")}) may review it.`);
@@ -241,8 +245,9 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
     rememberRequest(request);
-    const state = approvalStateOf(request, request.decisions);
-    if (request.requesterId === who.id || !who.roles.includes("approver")) throw forbidden(approvalRefusal(state, who)!);
+    const parties = await partiesOf(tx, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]);
+    const state = approvalStateOf(request, request.decisions, parties);
+    if (sameParty(parties, request.requesterId, who.id) || !who.roles.includes("approver")) throw forbidden(approvalRefusal(state, who)!);
     if (status !== "pending") throw conflict(`This request is already ${status}; there is nothing left to decide.`);
     const refusal = approvalRefusal(state, who);
     if (refusal) throw refusal.startsWith("You have already") ? conflict(refusal) : forbidden(refusal);
@@ -257,7 +262,7 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
       return rejected;
     }
     const approvals = [...state.decisions, { approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: "approve" as const }].filter((d) => d.stage === stageIndex && d.decision === "approve");
-    if (!stageSatisfied(stage, approvals)) {
+    if (!stageSatisfied(stage, approvals, parties, request.requesterId)) {
       await recordEvent(tx, { actor, action: "request.approval_recorded", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required } });
       return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
     }
@@ -276,8 +281,8 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
   });
 }
 
-export function approvalStateOf(request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">, decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[]): ApprovalState {
-  return { requesterId: request.requesterId, stages: request.stages as unknown as StageSnapshot[], currentStage: request.currentStage, decisions };
+export function approvalStateOf(request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">, decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[], parties: Parties): ApprovalState {
+  return { requesterId: request.requesterId, stages: request.stages as unknown as StageSnapshot[], currentStage: request.currentStage, decisions, parties };
 }
 
 /**

@@ -2,8 +2,9 @@ import "server-only";
 import type { Prisma, RequestStatus } from "@prisma/client";
 import { db } from "../db";
 import { notFound } from "../errors";
-import { approvalRefusal, openGroups, type ApprovalState, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
+import { partiesOf, partyMembers } from "../identity/parties";
 import { policy } from "../policy/current";
 
 /** Read models for the pages and routes. Each checks who may see what. */
@@ -47,7 +48,7 @@ export async function inboxFor(who: Principal): Promise<RequestListItem[]> {
   const rows = await db.accessRequest.findMany({
     where: {
       status: "pending",
-      requesterId: { not: who.id },
+      requesterId: { notIn: await partyMembers(db, who.id) },
       currentStageGroups: { hasSome: who.groups },
       decisions: { none: { approverId: who.id } },
     },
@@ -79,7 +80,7 @@ export async function recentlyUsed(who: Principal, available: { id: string; titl
 export async function reviewsFor(who: Principal): Promise<RequestListItem[]> {
   if (!who.roles.includes("approver")) return [];
   const rows = await db.accessRequest.findMany({
-    where: { breakGlass: true, reviewedAt: null, requesterId: { not: who.id } },
+    where: { breakGlass: true, reviewedAt: null, requesterId: { notIn: await partyMembers(db, who.id) } },
     orderBy: { createdAt: "asc" },
     take: 200,
     select: { ...requestListSelect, stages: true },
@@ -98,7 +99,7 @@ export async function getRequestView(who: Principal, id: string, options: { time
     },
   });
   if (!request) throw notFound("Request");
-  const state = approvalStateOf(request, request.decisions);
+  const state = approvalStateOf(request, request.decisions, await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]));
   const refusal = approvalRefusal(state, who);
   const eligibleForRequest = request.requesterId !== who.id && who.roles.includes("approver") && state.stages.some((st) => st.groups.some((g) => who.groups.includes(g)));
   const mayView =
@@ -118,7 +119,7 @@ export async function getRequestView(who: Principal, id: string, options: { time
     viewer: {
       isRequester: request.requesterId === who.id,
       canDecide: request.status === "pending" && refusal === null,
-      canReview: request.breakGlass && !request.reviewedAt && eligibleForRequest,
+      canReview: request.breakGlass && !request.reviewedAt && eligibleForRequest && !sameParty(state.parties, request.requesterId, who.id),
       decisionRefusal: refusal,
       canRevoke: request.status === "active" && (request.requesterId === who.id || who.roles.includes("admin")),
       canCancel: request.status === "pending" && request.requesterId === who.id,
@@ -128,12 +129,12 @@ export async function getRequestView(who: Principal, id: string, options: { time
 
 /**
  * Each stage with its approvals and, while it is not passed, the people who could still
- * approve it: approvers in its groups who are not the requester and have not decided.
+ * approve it: approvers in its groups outside the requester's party who have not decided.
  */
 async function stageViews(request: { requesterId: string; status: RequestStatus; currentStage: number; decisions: { approverId: string; stage: number; decision: string; approver: { email: string } }[] }, state: ApprovalState) {
   // Who could still approve matters only while something waits for approval.
   const approvers = request.status !== "pending" ? [] : await db.user.findMany({
-    where: { roles: { has: "approver" }, requestOnly: false, groups: { hasSome: [...new Set(state.stages.flatMap((st) => st.groups))] }, id: { not: request.requesterId } },
+    where: { roles: { has: "approver" }, requestOnly: false, groups: { hasSome: [...new Set(state.stages.flatMap((st) => st.groups))] }, id: { notIn: await partyMembers(db, request.requesterId) } },
     select: { id: true, email: true, groups: true },
     orderBy: { email: "asc" },
   });
@@ -142,7 +143,7 @@ async function stageViews(request: { requesterId: string; status: RequestStatus;
     const approvedBy = request.decisions.filter((d) => d.stage === index && d.decision === "approve").map((d) => d.approver.email);
     const passed = index < request.currentStage || (index === request.currentStage && ["approved", "executing", "active", "expired", "revoked"].includes(request.status) && approvedBy.length > 0);
     const open = request.status === "pending" && index >= request.currentStage;
-    const still = open ? openGroups(stage, state.decisions.filter((d) => d.stage === index && d.decision === "approve")) : [];
+    const still = open ? openGroups(stage, state.decisions.filter((d) => d.stage === index && d.decision === "approve"), state.parties, state.requesterId) : [];
     return {
       ...stage,
       index,

@@ -27,6 +27,8 @@ export type ReviewPeriod = z.infer<typeof reviewPeriodSchema>;
 export interface ReviewGrant {
   requestId: string;
   requester: string;
+  /** For a service identity: its owners, who are one party with it. */
+  requesterOwners: string[];
   workflowId: string;
   targetId: string;
   targetTitle: string;
@@ -38,7 +40,9 @@ export interface ReviewGrant {
   endedAt: Date | null;
   /** Seconds the grant lasted (so far, if still active). */
   lastedSeconds: number;
-  approvedBy: { email: string; comment: string }[];
+  approvedBy: { email: string; comment: string; owners: string[] }[];
+  /** Approved (or reviewed) by someone of the requester's party: only possible before owners counted, and shown so a reviewer sees it. */
+  sameParty: boolean;
   autoApprovedBy: string | null;
   breakGlass: boolean;
   breakGlassReason: string | null;
@@ -65,12 +69,13 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
     },
     orderBy: { activatedAt: "asc" },
     include: {
-      requester: { select: { email: true } },
-      decisions: { where: { decision: "approve" }, include: { approver: { select: { email: true } } }, orderBy: { createdAt: "asc" } },
+      requester: { select: { email: true, owners: { select: { owner: { select: { email: true } } } } } },
+      decisions: { where: { decision: "approve" }, include: { approver: { select: { email: true, owners: { select: { owner: { select: { email: true } } } } } } }, orderBy: { createdAt: "asc" } },
     },
   });
-  const reviewers = await db.user.findMany({ where: { id: { in: rows.map((r) => r.reviewedById).filter((v): v is string => v !== null) } }, select: { id: true, email: true } });
+  const reviewers = await db.user.findMany({ where: { id: { in: rows.map((r) => r.reviewedById).filter((v): v is string => v !== null) } }, select: { id: true, email: true, owners: { select: { owner: { select: { email: true } } } } } });
   const reviewer = new Map(reviewers.map((u) => [u.id, u.email]));
+  const reviewerOwners = new Map(reviewers.map((u) => [u.id, u.owners.map((o) => o.owner.email)]));
   const targets = policy().targets;
 
   const grants: ReviewGrant[] = rows
@@ -78,10 +83,16 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
     .filter((r) => r.activatedAt && (r.endedAt ?? r.expiresAt ?? now) > period.from)
     .map((r) => {
       const end = r.endedAt ?? (r.status === "active" ? now : r.expiresAt);
-      const approvedBy = r.decisions.map((d) => ({ email: d.approver.email, comment: d.comment }));
+      const approvedBy = r.decisions.map((d) => ({ email: d.approver.email, comment: d.comment, owners: d.approver.owners.map((o) => o.owner.email) }));
+      const requesterOwners = r.requester.owners.map((o) => o.owner.email);
+      const requesterParty = [r.requester.email, ...requesterOwners];
+      const reviewerEmail = r.reviewedById ? (reviewer.get(r.reviewedById) ?? r.reviewedById) : null;
+      const inParty = (who: { email: string; owners: string[] }) => [who.email, ...who.owners].some((e) => requesterParty.includes(e));
       return {
         requestId: r.id,
         requester: r.requester.email,
+        requesterOwners,
+        sameParty: approvedBy.some(inParty) || (reviewerEmail !== null && inParty({ email: reviewerEmail, owners: reviewerOwners.get(r.reviewedById!) ?? [] })),
         workflowId: r.workflowId,
         targetId: r.targetId,
         targetTitle: targets[r.targetId]?.title ?? r.targetId,
@@ -96,7 +107,7 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
         autoApprovedBy: r.autoApprovedBy,
         breakGlass: r.breakGlass,
         breakGlassReason: r.breakGlassReason,
-        reviewedBy: r.reviewedById ? (reviewer.get(r.reviewedById) ?? r.reviewedById) : null,
+        reviewedBy: reviewerEmail,
         reviewedAt: r.reviewedAt,
         noApproverComment: approvedBy.length > 0 && approvedBy.every((a) => a.comment.trim() === ""),
       };
@@ -129,7 +140,7 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
   };
 }
 
-export const REVIEW_COLUMNS = ["requestId", "requester", "workflowId", "targetId", "environment", "role", "status", "activatedAt", "endedAt", "lastedMinutes", "approvedBy", "approverComments", "autoApprovedBy", "breakGlass", "breakGlassReason", "reviewedBy", "noApproverComment", "justification"] as const;
+export const REVIEW_COLUMNS = ["requestId", "requester", "workflowId", "targetId", "environment", "role", "status", "activatedAt", "endedAt", "lastedMinutes", "approvedBy", "approverComments", "autoApprovedBy", "breakGlass", "breakGlassReason", "reviewedBy", "requesterOwners", "approverOwners", "sameParty", "noApproverComment", "justification"] as const;
 
 export function reviewRow(g: ReviewGrant): Record<(typeof REVIEW_COLUMNS)[number], unknown> {
   return {
@@ -137,5 +148,7 @@ export function reviewRow(g: ReviewGrant): Record<(typeof REVIEW_COLUMNS)[number
     lastedMinutes: Math.round(g.lastedSeconds / 60),
     approvedBy: g.approvedBy.map((a) => a.email).join("; "),
     approverComments: g.approvedBy.map((a) => a.comment).filter(Boolean).join(" | "),
+    requesterOwners: g.requesterOwners.join("; "),
+    approverOwners: g.approvedBy.map((a) => a.owners.join(" ")).join("; "),
   };
 }

@@ -90,12 +90,47 @@ export interface DecisionSnapshot {
   decision: "approve" | "reject";
 }
 
+/**
+ * For each identity: the ids of its party, itself first. A person's party is the person; a
+ * service identity's is the identity and its owners. Two identities whose parties share an
+ * id are one party (a person and the identity they own, or two identities with an owner in
+ * common). An identity missing from the map is a party of its own.
+ */
+export type Parties = Readonly<Record<string, readonly string[]>>;
+
+/** Whether two identities count as one party for separation of duties. */
+export function sameParty(parties: Parties, a: string, b: string): boolean {
+  if (a === b) return true;
+  const of = (id: string) => parties[id] ?? [id];
+  const theirs = of(b);
+  return of(a).some((id) => theirs.includes(id));
+}
+
 /** What the approval rules need to know about a request. */
 export interface ApprovalState {
   requesterId: string;
   stages: StageSnapshot[];
   currentStage: number;
   decisions: DecisionSnapshot[];
+  /** The parties of the requester and of everyone who decided or is deciding. */
+  parties: Parties;
+}
+
+/**
+ * Approvals merged by party: approvals by one party count once, with the groups of all its
+ * members (it still covers one group of a "one from each group" stage). Approvals by the
+ * requester's party never count. Merging is transitive, so it can only under-count.
+ */
+function approvingParties(approvals: readonly DecisionSnapshot[], parties: Parties, requesterId: string | undefined): string[][] {
+  const merged: { ids: string[]; groups: Set<string> }[] = [];
+  for (const a of approvals) {
+    if (requesterId !== undefined && sameParty(parties, a.approverId, requesterId)) continue;
+    const joined = merged.filter((m) => m.ids.some((id) => sameParty(parties, id, a.approverId)));
+    const into = { ids: [a.approverId, ...joined.flatMap((m) => m.ids)], groups: new Set([...a.approverGroups, ...joined.flatMap((m) => [...m.groups])]) };
+    for (const m of joined) merged.splice(merged.indexOf(m), 1);
+    merged.push(into);
+  }
+  return merged.map((m) => [...m.groups]);
 }
 
 /** Largest number of groups covered by distinct approvers (bipartite matching, small sizes). */
@@ -122,33 +157,45 @@ function approvalsIn(state: ApprovalState, stage: number): DecisionSnapshot[] {
   return state.decisions.filter((d) => d.stage === stage && d.decision === "approve");
 }
 
-/** Is this stage passed by these approvals? Approvals are by distinct people (one each per request). */
-export function stageSatisfied(stage: StageSnapshot, approvals: readonly DecisionSnapshot[]): boolean {
-  if (stage.oneFromEachGroup) return groupsCovered(stage.groups, approvals.map((a) => a.approverGroups)) === stage.groups.length;
-  return new Set(approvals.map((a) => a.approverId)).size >= stage.required;
+/**
+ * Is this stage passed by these approvals? They count by party, not by identity: a service
+ * identity and its owners count once between them, and never when the requester is one of
+ * them (`parties` and `requesterId`; without them, each identity is its own party).
+ */
+export function stageSatisfied(stage: StageSnapshot, approvals: readonly DecisionSnapshot[], parties: Parties = {}, requesterId?: string): boolean {
+  const counted = approvingParties(approvals, parties, requesterId);
+  if (stage.oneFromEachGroup) return groupsCovered(stage.groups, counted) === stage.groups.length;
+  return counted.length >= stage.required;
 }
 
 /** Groups of a "one from each group" stage still missing an approver. */
-export function openGroups(stage: StageSnapshot, approvals: readonly DecisionSnapshot[]): string[] {
+export function openGroups(stage: StageSnapshot, approvals: readonly DecisionSnapshot[], parties: Parties = {}, requesterId?: string): string[] {
   if (!stage.oneFromEachGroup) return stage.groups;
-  const base = groupsCovered(stage.groups, approvals.map((a) => a.approverGroups));
-  return stage.groups.filter((g) => groupsCovered(stage.groups, [...approvals.map((a) => a.approverGroups), [g]]) > base);
+  const counted = approvingParties(approvals, parties, requesterId);
+  const base = groupsCovered(stage.groups, counted);
+  return stage.groups.filter((g) => groupsCovered(stage.groups, [...counted, [g]]) > base);
 }
+
+export const SAME_PARTY = "You cannot approve this request: a service identity and its owners count as one party, and the requester is in yours.";
+export const PARTY_DECIDED = "A service identity and its owners decide once between them, and your party has already decided on this request.";
 
 /**
  * Why this person may not approve the request's current stage, or null when they may.
  * The requester never approves their own request (and so never a request that grants
- * them something: the requester is the grantee), one person decides at most once per
- * request, and the approver must be in the current stage's groups.
+ * them something: the requester is the grantee), nor does anyone of the requester's
+ * party; one party decides at most once per request, and the approver must be in the
+ * current stage's groups.
  */
 export function approvalRefusal(state: ApprovalState, who: Principal): string | null {
   if (state.requesterId === who.id) return "You cannot approve your own request.";
+  if (sameParty(state.parties, state.requesterId, who.id)) return SAME_PARTY;
   if (!who.roles.includes("approver")) return "Your role does not allow approving requests.";
   if (state.decisions.some((d) => d.approverId === who.id)) return "You have already decided on this request.";
+  if (state.decisions.some((d) => sameParty(state.parties, d.approverId, who.id))) return PARTY_DECIDED;
   const stage = state.stages[state.currentStage];
   if (!stage) return "This request has no stage waiting for approval.";
   if (!inAny(who.groups, stage.groups)) return `Only members of ${stage.groups.join(", ")} may approve the stage "${stage.name}".`;
-  const open = openGroups(stage, approvalsIn(state, state.currentStage));
+  const open = openGroups(stage, approvalsIn(state, state.currentStage), state.parties, state.requesterId);
   if (!inAny(who.groups, open)) return `The stage "${stage.name}" still needs an approver from ${open.join(", ")}.`;
   return null;
 }

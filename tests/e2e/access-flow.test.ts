@@ -14,6 +14,7 @@ let browser: Browser;
 let alice: Page, bob: Page, carol: Page, dave: Page;
 let requestId: string;
 let capturedApprove: { url: string; headers: Record<string, string>; body: string } | undefined;
+let deployBotSecret: string;
 
 async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -353,6 +354,10 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     await dave.getByLabel("Name").first().fill("github-actions");
     for (const scope of ["requests:read", "requests:write", "approvals:write"]) await dave.getByRole("checkbox", { name: new RegExp(`^${scope}`) }).first().check();
     await dave.getByRole("button", { name: "Create token" }).click();
+    // A request-only identity may never approve, so it cannot hold the scope for it either.
+    await expect.poll(() => dave.getByRole("alert").filter({ hasText: /approvals:write cannot be given to a request-only service identity/ }).count()).toBeGreaterThan(0);
+    await dave.getByRole("checkbox", { name: /^approvals:write/ }).first().uncheck();
+    await dave.getByRole("button", { name: "Create token" }).click();
     const secret = await dave.getByTestId("token-secret").inputValue();
     expect(secret).toMatch(/^lks_/);
     await screenshot(dave, "32-dave-service-identity");
@@ -362,7 +367,55 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     const [pending] = await query<{ id: string }>(`SELECT id FROM "AccessRequest" WHERE status = 'pending' AND "targetId" = 'payments-api-staging' ORDER BY "createdAt" DESC LIMIT 1`);
     const approve = await fetch(`${baseUrl}/api/v1/requests/${pending!.id}/approve`, { method: "POST", headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, body: "{}" });
     expect(approve.status).toBe(403);
-    expect((await approve.json()).error.message).toMatch(/request-only/);
+    expect((await approve.json()).error.message).toMatch(/approvals:write/);
+    expect(await query(`SELECT 1 FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u."requestOnly" AND 'approvals:write' = ANY(t.scopes)`)).toHaveLength(0);
+    deployBotSecret = secret;
+  });
+
+  /** Calls a server action by hand as the page's user, the way a replayed request would. */
+  async function replayAction(page: Page, name: string, input: unknown): Promise<string> {
+    const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+    const id = Object.entries(manifest.node).find(([, a]) => a.exportedName === name)![0];
+    const response = await page.context().request.post(page.url(), {
+      headers: { "next-action": id, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: baseUrl },
+      data: JSON.stringify([input]),
+    });
+    return response.text();
+  }
+
+  it("Dave cannot approve what his service identity asked for, nor make one that can approve on his own", async () => {
+    const made = await fetch(`${baseUrl}/api/v1/requests`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${deployBotSecret}`, "content-type": "application/json" },
+      body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "write", durationMinutes: 30, justification: "Deploy pipeline needs write for the release" } }),
+    });
+    expect(made.status).toBe(201);
+    const { id } = (await made.json()) as { id: string };
+    await dave.goto(`${baseUrl}/requests/${id}`);
+    await expect.poll(() => dave.getByText(/a service identity and its owners count as one party/).count()).toBeGreaterThan(0);
+    expect(await dave.getByRole("button", { name: "Approve" }).count()).toBe(0);
+    expect(await replayAction(dave, "decideAction", { requestId: id, decision: "approve", comment: "mine" })).toContain("a service identity and its owners count as one party");
+    expect(await query(`SELECT 1 FROM "Approval" WHERE "requestId" = $1`, [id])).toHaveLength(0);
+    expect(await replayAction(dave, "cancelAction", { requestId: id })).toContain("Only the requester");
+
+    await dave.goto(`${baseUrl}/admin/services`);
+    await dave.getByLabel("Name").last().fill("release-bot");
+    await dave.getByLabel("What it is for").fill("Approves releases after the pipeline passes");
+    await dave.getByRole("checkbox", { name: /^engineering-leads/ }).last().check();
+    await dave.getByRole("checkbox", { name: /^Request only/ }).last().uncheck();
+    await dave.getByRole("button", { name: "Create service identity" }).click();
+    await expect.poll(() => dave.getByTestId("service-change").count()).toBe(1);
+    expect(await dave.getByText(/another admin must approve it before it exists/).count()).toBe(1);
+    expect(await dave.getByRole("button", { name: "Approve change" }).count()).toBe(0);
+    const [change] = await query<{ id: string }>(`SELECT id FROM "ServiceIdentityChange" WHERE name = 'release-bot' AND status = 'pending'`);
+    expect(await replayAction(dave, "decideServiceChangeAction", { changeId: change!.id, decision: "approve", comment: "mine" })).toContain("You asked for this change; another admin must approve it.");
+    expect(await query(`SELECT 1 FROM "User" WHERE email = 'release-bot@service.latchkey'`)).toHaveLength(0);
+    await screenshot(dave, "32b-dave-service-change-waiting");
+    await dave.getByRole("button", { name: "Withdraw" }).click();
+    await expect.poll(() => dave.getByTestId("service-change").count()).toBe(0);
+    expect(await query(`SELECT status FROM "ServiceIdentityChange" WHERE id = $1`, [change!.id])).toEqual([{ status: "cancelled" }]);
+    // Cancel the identity's request so the rest of the story sees the inbox it expects.
+    await fetch(`${baseUrl}/api/v1/requests/${id}/cancel`, { method: "POST", headers: { authorization: `Bearer ${deployBotSecret}` } });
   });
 
   it("Dave rotates the signing key; JWKS then publishes both keys", async () => {
@@ -699,6 +752,7 @@ describe("security matrix", () => {
     createPersonalTokenAction: { input: () => ({ name: "", scopes: [], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" } },
     revokeTokenAction: { input: () => ({ tokenId: ids.token }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "not_found", carol: "not_found", dave: "skip" } },
     createServiceAction: { input: () => ({ name: "", description: "", groups: [], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
+    decideServiceChangeAction: { input: () => ({ changeId: "no-such-change", decision: "approve", comment: "matrix" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
     updateServiceAction: { input: () => ({ serviceId: "no-such-service", groups: ["engineering"], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
     createServiceTokenAction: { input: () => ({ serviceId: "no-such-service", name: "x", scopes: ["requests:read"], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
     rotateKeyAction: { input: () => ({ reason: "" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },

@@ -10,6 +10,8 @@ let services: typeof import("@/lib/api/service-identities");
 let alice: Principal;
 let bob: Principal;
 let dave: Principal;
+let erin: Principal;
+let changes: typeof import("@/lib/identity/service-changes");
 /** Tokens by role in the story: alice requests, bob approves, ci is a request-only service. */
 const t: Record<string, string> = {};
 
@@ -23,8 +25,14 @@ beforeAll(async () => {
   t.alice = (await tokens.createPersonalToken(alice, { name: "laptop", scopes: ["requests:read", "requests:write", "credentials:read"], expiresInDays: 30 })).secret;
   t.aliceReadOnly = (await tokens.createPersonalToken(alice, { name: "dashboard", scopes: ["requests:read"], expiresInDays: 30 })).secret;
   t.bob = (await tokens.createPersonalToken(bob, { name: "bot", scopes: ["requests:read", "requests:write", "approvals:write"], expiresInDays: 30 })).secret;
-  const ci = await services.createServiceIdentity(dave, { name: "deploy-bot", description: "CI deploys", groups: ["engineering-leads"], requestOnly: true });
-  t.ci = (await tokens.createServiceToken(dave, ci.id, { name: "github-actions", scopes: ["requests:read", "requests:write", "approvals:write"], expiresInDays: 90 })).secret;
+  erin = await fx.user("erin@example.com", ["platform-admins"]);
+  changes = await import("@/lib/identity/service-changes");
+  // An identity that can approve is made by one admin and approved by another; its token
+  // gets approvals:write while it may approve, then it is made request-only (no approval needed).
+  const proposed = await services.createServiceIdentity(dave, { name: "deploy-bot", description: "CI deploys", groups: ["engineering-leads"], requestOnly: false });
+  const ciId = (await changes.decideServiceChange(erin, { changeId: proposed.change!.id, decision: "approve", comment: "CI approves deploys" })).serviceId!;
+  t.ci = (await tokens.createServiceToken(dave, ciId, { name: "github-actions", scopes: ["requests:read", "requests:write", "approvals:write"], expiresInDays: 90 })).secret;
+  expect((await services.updateServiceIdentity(dave, ciId, { groups: ["engineering-leads"], requestOnly: true })).outcome).toBe("done");
   api = await startApiServer();
 });
 afterAll(async () => {
@@ -112,12 +120,16 @@ describe("no token approves what its identity asked for", () => {
     expect(created.actorType).toBe("service_token");
   });
 
-  it("lets an admin lift request-only, audited, after which the service may approve others", async () => {
+  it("lets an admin lift request-only once another admin approves, audited, after which the service may approve others", async () => {
     const ci = await fx.db.user.findUniqueOrThrow({ where: { email: "deploy-bot@service.latchkey" } });
-    await services.updateServiceIdentity(dave, ci.id, { groups: ["engineering-leads"], requestOnly: false });
+    const updatesBefore = await fx.db.auditEvent.count({ where: { action: "service_identity.updated" } });
+    const lifted = await services.updateServiceIdentity(dave, ci.id, { groups: ["engineering-leads"], requestOnly: false });
+    expect(lifted.outcome).toBe("proposed");
     const other = await create(t.alice!);
+    expect((await call(t.ci!, "POST", `/requests/${other.body.id}/approve`, { comment: "too early" })).body.error.message).toMatch(/request-only/);
+    await changes.decideServiceChange(erin, { changeId: lifted.change!.id, decision: "approve", comment: "ok" });
     expect((await call(t.ci!, "POST", `/requests/${other.body.id}/approve`, { comment: "pipeline green" })).body.status).toBe("active");
-    expect(await fx.db.auditEvent.count({ where: { action: "service_identity.updated" } })).toBe(1);
+    expect(await fx.db.auditEvent.count({ where: { action: "service_identity.updated" } })).toBe(updatesBefore + 1);
     await services.updateServiceIdentity(dave, ci.id, { groups: ["engineering-leads"], requestOnly: true });
   });
 });

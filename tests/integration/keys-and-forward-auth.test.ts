@@ -25,7 +25,7 @@ beforeAll(async () => {
   const services = await import("@/lib/api/service-identities");
   const tokens = await import("@/lib/api/tokens");
   const gateway = await services.createServiceIdentity(dave, { name: "payments-gateway", description: "Resource server for payments-api", groups: ["engineering"], requestOnly: true });
-  introspector = (await tokens.createServiceToken(dave, gateway.id, { name: "introspection", scopes: ["introspect"], expiresInDays: 30 })).secret;
+  introspector = (await tokens.createServiceToken(dave, gateway.service!.id, { name: "introspection", scopes: ["introspect"], expiresInDays: 30 })).secret;
   api = await startApiServer();
 });
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canTransition, TRANSITIONS } from "@/lib/approvals/state-machine";
-import { approvalRefusal, groupsCovered, stageSatisfied, type ApprovalState, type DecisionSnapshot, type StageSnapshot } from "@/lib/policy/evaluate";
+import { approvalRefusal, groupsCovered, stageSatisfied, type ApprovalState, type DecisionSnapshot, type Parties, type StageSnapshot } from "@/lib/policy/evaluate";
 
 const GROUPS = ["a", "b", "c", "d"];
 const stageArb = fc
@@ -30,7 +30,7 @@ describe("approval rules, property-based", () => {
   it("the requester is refused whatever their groups, roles or the request's stages", () => {
     fc.assert(
       fc.property(fc.array(stageArb, { minLength: 1, maxLength: 3 }), personArb, (stages, person) => {
-        const state: ApprovalState = { requesterId: person.id, stages, currentStage: 0, decisions: [] };
+        const state: ApprovalState = { requesterId: person.id, stages, currentStage: 0, decisions: [], parties: {} };
         expect(approvalRefusal(state, { id: person.id, email: "x", groups: person.groups, roles: ["requester", "approver", "admin"] })).toBe("You cannot approve your own request.");
       }),
     );
@@ -45,6 +45,62 @@ describe("approval rules, property-based", () => {
         expect(statuses).toContain(current);
         for (const next of attempts) expect(canTransition(current, next)).toBe(TRANSITIONS[current].includes(next));
       }),
+    );
+  });
+});
+
+/** Random owners: service identities s0..s2 each owned by one to three of the people p0..p2. */
+const PEOPLE = ["p0", "p1", "p2"];
+const SERVICES = ["s0", "s1", "s2"];
+const IDS = [...PEOPLE, ...SERVICES];
+const partiesArb = fc.tuple(...SERVICES.map(() => fc.uniqueArray(fc.constantFrom(...PEOPLE), { minLength: 1, maxLength: 3 }))).map((owners): Parties => {
+  const parties: Record<string, string[]> = Object.fromEntries(PEOPLE.map((p) => [p, [p]]));
+  SERVICES.forEach((s, i) => (parties[s] = [s, ...owners[i]!]));
+  return parties;
+});
+const decisionsArb = fc
+  .array(fc.record({ id: fc.constantFrom(...IDS), groups: fc.uniqueArray(fc.constantFrom(...GROUPS), { minLength: 1, maxLength: 2 }) }), { maxLength: 6 })
+  .map((ds): DecisionSnapshot[] => [...new Map(ds.map((d) => [d.id, d])).values()].map((d) => ({ approverId: d.id, stage: 0, approverGroups: d.groups, decision: "approve" })));
+
+/** "One party", written again from the owners map so the test does not trust the code under test. */
+const oneParty = (parties: Parties, a: string, b: string) => (parties[a] ?? [a]).some((x) => (parties[b] ?? [b]).includes(x));
+
+/** Whether some `size` of these approvals are pairwise of different parties and none of the requester's (brute force). */
+function distinctParties(approvals: DecisionSnapshot[], parties: Parties, requester: string, size: number, groupsToCover?: string[]): boolean {
+  const eligible = approvals.filter((a) => !oneParty(parties, a.approverId, requester));
+  const pick = (from: number, chosen: DecisionSnapshot[]): boolean => {
+    if (chosen.length === size) return !groupsToCover || groupsCovered(groupsToCover, chosen.map((c) => c.approverGroups)) === groupsToCover.length;
+    for (let i = from; i < eligible.length; i++) {
+      if (chosen.some((c) => oneParty(parties, c.approverId, eligible[i]!.approverId))) continue;
+      if (pick(i + 1, [...chosen, eligible[i]!])) return true;
+    }
+    return false;
+  };
+  return pick(0, []);
+}
+
+describe("separation of duties, property-based over random owners", () => {
+  it("a stage passes only on approvals by enough different parties, none of them the requester's", () => {
+    fc.assert(
+      fc.property(stageArb, partiesArb, decisionsArb, fc.constantFrom(...IDS), (stage, parties, approvals, requester) => {
+        if (!stageSatisfied(stage, approvals, parties, requester)) return;
+        expect(approvals.some((a) => !oneParty(parties, a.approverId, requester))).toBe(true);
+        if (stage.oneFromEachGroup) expect(distinctParties(approvals, parties, requester, stage.groups.length, stage.groups)).toBe(true);
+        else expect(distinctParties(approvals, parties, requester, stage.required)).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("nobody of the requester's party may approve, and a party that decided may not decide again", () => {
+    fc.assert(
+      fc.property(fc.array(stageArb, { minLength: 1, maxLength: 2 }), partiesArb, decisionsArb, fc.constantFrom(...IDS), fc.constantFrom(...IDS), (stages, parties, decisions, requester, who) => {
+        const state: ApprovalState = { requesterId: requester, stages, currentStage: 0, decisions: decisions.filter((d) => !oneParty(parties, d.approverId, requester)), parties };
+        const refusal = approvalRefusal(state, { id: who, email: `${who}@x`, groups: GROUPS, roles: ["requester", "approver", "admin"] });
+        if (oneParty(parties, requester, who)) expect(refusal).not.toBeNull();
+        if (state.decisions.some((d) => oneParty(parties, d.approverId, who))) expect(refusal).not.toBeNull();
+      }),
+      { numRuns: 1000 },
     );
   });
 });

@@ -112,6 +112,7 @@ describe("who may approve", () => {
     stages: [{ name: "Team lead", groups: ["engineering-leads", "platform-admins"], required: 1, oneFromEachGroup: false }],
     currentStage: 0,
     decisions: [],
+    parties: {},
     ...overrides,
   });
   it("an approver in the current stage's groups may", () => {
@@ -159,6 +160,7 @@ describe("stages", () => {
   });
   it("a person only in groups already covered is told which group is missing", () => {
     const state: ApprovalState = {
+      parties: {},
       requesterId: "alice",
       stages: [{ name: "Both", groups: ["a", "b"], required: 2, oneFromEachGroup: true }],
       currentStage: 0,

@@ -1,11 +1,13 @@
 import type { Metadata } from "next";
 import { Alert } from "@/components/ui/alert";
 import { NewServiceForm, ServiceSettingsForm } from "@/components/tokens/service-forms";
+import { ServiceChangeDecision } from "@/components/tokens/service-change-decision";
 import { TokenForm } from "@/components/tokens/token-form";
 import { TokenTable } from "@/components/tokens/token-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { listServiceIdentities } from "@/lib/api/service-identities";
+import { pendingServiceChanges } from "@/lib/identity/service-changes";
 import { SCOPES } from "@/lib/api/tokens";
 import { policy } from "@/lib/policy/current";
 import { createServiceTokenAction } from "./actions";
@@ -16,6 +18,7 @@ export default async function ServicesPage() {
   const who = await requirePrincipal();
   if (!hasRole(who, "admin")) return <Alert tone="error">Administration is open to admins only.</Alert>;
   const services = await listServiceIdentities();
+  const changes = await pendingServiceChanges();
   const groups = Object.entries(policy().roles).map(([name, roles]) => ({ name, roles }));
   const scopes = Object.entries(SCOPES).map(([name, description]) => ({ name, description }));
   return (
@@ -27,6 +30,25 @@ export default async function ServicesPage() {
           every step they take is audited as a service token.
         </p>
       </div>
+      {changes.length ? (
+        <section aria-labelledby="waiting-changes" className="rounded-lg border border-amber-200 bg-amber-50 p-6">
+          <h2 id="waiting-changes" className="text-lg font-semibold">
+            Waiting for another admin
+          </h2>
+          <p className="mt-1 text-sm text-slate-700">These would let a service identity approve requests. An admin other than the one who asked, and not one of its owners, must approve each.</p>
+          <ul className="mt-4 space-y-4">
+            {changes.map((c) => (
+              <li key={c.id} data-testid="service-change" className="rounded-md border border-amber-200 bg-white p-4">
+                <p className="text-sm">
+                  <span className="font-semibold">{c.kind === "create" ? `Create ${c.name}` : `Change ${c.name}`}</span>: groups {c.groups.join(", ")}
+                  {c.requestOnly ? ", request only" : ""}. Asked by {c.requestedBy}.
+                </p>
+                <ServiceChangeDecision changeId={c.id} name={c.name} mine={c.requestedById === who.id} />
+              </li>
+            ))}
+          </ul>
+        </section>
+      ) : null}
       {services.length === 0 ? (
         <EmptyState title="No service identities yet">Create one below for each pipeline or agent, so the audit trail says which one acted.</EmptyState>
       ) : (
@@ -41,7 +63,8 @@ export default async function ServicesPage() {
                 {s.requestOnly ? <span className="ml-2 rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">request only</span> : null}
               </span>
             </div>
-            <p className="mt-1 mb-4 text-sm text-slate-600">{s.description}</p>
+            <p className="mt-1 text-sm text-slate-600">{s.description}</p>
+            <p className="mt-1 mb-4 text-sm text-slate-600">Owners (one party with it): {s.owners.map((o) => o.owner.email).join(", ") || "none"}</p>
             {s.apiTokens.length ? <TokenTable tokens={s.apiTokens} /> : <p className="text-sm text-slate-500">No tokens yet.</p>}
             <div className="mt-4 grid gap-6 md:grid-cols-2">
               <details className="rounded-md border border-slate-200 p-4">

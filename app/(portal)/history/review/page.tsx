@@ -89,7 +89,10 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
           <DataTable headers={["Who", "What", "Approved by", "When", "Lasted", "Why", "Flags"]}>
             {review.grants.map((g) => (
               <tr key={g.requestId} data-testid="review-row" className="align-top">
-                <td className="px-4 py-2">{g.requester}</td>
+                <td className="px-4 py-2">
+                  {g.requester}
+                  {g.requesterOwners.length ? <span className="block text-xs text-slate-600">service identity of {g.requesterOwners.join(", ")}</span> : null}
+                </td>
                 <td className="px-4 py-2">
                   <Link href={`/requests/${g.requestId}`} className="text-indigo-700 hover:underline">
                     {g.targetTitle}
@@ -104,6 +107,7 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                   {g.approvedBy.map((a) => (
                     <div key={a.email}>
                       {a.email}
+                      {a.owners.length ? <span className="block text-xs text-slate-600">service identity of {a.owners.join(", ")}</span> : null}
                       {a.comment ? <span className="block text-xs text-slate-600">“{a.comment}”</span> : null}
                     </div>
                   ))}
@@ -116,6 +120,7 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                 <td className="px-4 py-2 whitespace-nowrap">{formatDuration(g.lastedSeconds)}</td>
                 <td className="max-w-xs px-4 py-2 text-slate-700">{g.justification}</td>
                 <td className="px-4 py-2">
+                  {g.sameParty ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">approved within the requester&apos;s party</span> : null}
                   {g.breakGlass ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">break-glass</span> : null}
                   {g.breakGlass && !g.reviewedAt ? <span className="mb-1 block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">not reviewed</span> : null}
                   {g.noApproverComment ? <span className="block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">no approver comment</span> : null}

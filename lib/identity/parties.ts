@@ -1,0 +1,31 @@
+import type { Tx } from "../db";
+import type { Parties } from "../policy/evaluate";
+
+/**
+ * Who counts as one party for separation of duties. An admin who makes a service identity
+ * could otherwise approve his own access with its token, or let it collect access he then
+ * uses; so a service identity and its owners are one party for every self-approval,
+ * one-decision-per-party and break-glass review rule. Read inside the deciding transaction,
+ * so an owner added a moment ago counts.
+ */
+
+/** The party of each identity: itself first, then, for a service identity, its owners. */
+export async function partiesOf(tx: Tx, ids: readonly string[]): Promise<Parties> {
+  const unique = [...new Set(ids)];
+  const parties: Record<string, string[]> = Object.fromEntries(unique.map((id) => [id, [id]]));
+  const owners = await tx.serviceOwner.findMany({ where: { serviceId: { in: unique } }, select: { serviceId: true, ownerId: true } });
+  for (const { serviceId, ownerId } of owners) parties[serviceId]!.push(ownerId);
+  return parties;
+}
+
+/**
+ * Every identity in one party with this one: itself, its owners, the service identities it
+ * owns, and the other service identities of its owners. For lists (an inbox) that should
+ * not offer what the engine would refuse.
+ */
+export async function partyMembers(tx: Tx, id: string): Promise<string[]> {
+  const owners = (await tx.serviceOwner.findMany({ where: { serviceId: id }, select: { ownerId: true } })).map((o) => o.ownerId);
+  const controllers = [id, ...owners];
+  const owned = (await tx.serviceOwner.findMany({ where: { ownerId: { in: controllers } }, select: { serviceId: true } })).map((o) => o.serviceId);
+  return [...new Set([...controllers, ...owned])];
+}
