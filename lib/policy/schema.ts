@@ -67,7 +67,7 @@ export const targetSchema = z
               .string()
               .regex(/^[a-z0-9.-]+$/, { message: "must be a lower-case host name, without scheme or port" })
               .describe("Host name, lower-case, without scheme or port."),
-            pathPrefix: z.string().startsWith("/", { message: "must start with /" }).default("/").describe("Paths under this prefix are opened."),
+            pathPrefix: z.string().regex(/^\//, { message: "must start with /" }).default("/").describe("Paths under this prefix are opened."),
           })
           .register(configNouns, { noun: "a forwardAuth entry" }),
       )

@@ -24,17 +24,17 @@ const TYPOS = [
   {
     key: "pendingTimout",
     text: edited("        pendingTimeout: 8h", "        pendingTimout: 8h"),
-    problem: "100:9: workflows.temporary-access.targets.payments-api-production: `pendingTimout` is not a key of a workflow's rule for a target; did you mean `pendingTimeout`?",
+    problem: "101:9: workflows.temporary-access.targets.payments-api-production: `pendingTimout` is not a key of a workflow's rule for a target; did you mean `pendingTimeout`?",
   },
   {
     key: "breakglass",
     text: edited("        breakGlass: { groups: [platform-admins]", "        breakglass: { groups: [platform-admins]"),
-    problem: "99:9: workflows.temporary-access.targets.payments-api-production: `breakglass` is not a key of a workflow's rule for a target; did you mean `breakGlass`?",
+    problem: "100:9: workflows.temporary-access.targets.payments-api-production: `breakglass` is not a key of a workflow's rule for a target; did you mean `breakGlass`?",
   },
   {
     key: "maxDuraton",
     text: edited("{ name: staging-read-under-1h, roles: [read], maxDuration: 1h }", "{ name: staging-read-under-1h, roles: [read], maxDuraton: 1h }"),
-    problem: "90:59: workflows.temporary-access.targets.payments-api-staging.autoApprove.0: `maxDuraton` is not a key of an auto-approve rule; did you mean `maxDuration`?",
+    problem: "91:59: workflows.temporary-access.targets.payments-api-staging.autoApprove.0: `maxDuraton` is not a key of an auto-approve rule; did you mean `maxDuration`?",
   },
 ];
 
