@@ -64,7 +64,8 @@ function factsOf(policy: Policy, people: readonly Person[] | undefined): Map<str
       add({ area, aspect: "pending for", text: formatDuration(rule.pendingTimeout ?? policy.defaults.pendingTimeout) });
       if (rule.breakGlass) {
         const groups = rule.breakGlass.groups;
-        add({ area, aspect: "break-glass by", text: groups.join(", "), items: [...groups], people: reach((p) => p.groups.some((g) => groups.includes(g))) });
+        // Break-glass is a request too: only a requester of this rule may open it.
+        add({ area, aspect: "break-glass by", text: groups.join(", "), items: [...groups], people: reach((p, roles) => roles.includes("requester") && p.groups.some((g) => rule.requesters.includes(g)) && p.groups.some((g) => groups.includes(g))) });
         add({ area, aspect: "break-glass for at most", text: formatDuration(rule.breakGlass.maxDuration) });
       }
     }
@@ -77,7 +78,10 @@ function factsOf(policy: Policy, people: readonly Person[] | undefined): Map<str
     ];
     if (opens.length) add({ area: `target ${targetId}`, aspect: "a grant opens", text: opens.join("; "), items: opens });
   }
-  for (const channel of policy.notifications) add({ area: `notifications ${channel.name}`, aspect: "routing", text: `${channel.kind} via ${channel.urlEnv}: ${channel.events.join(", ")}` });
+  for (const channel of policy.notifications) {
+    add({ area: `notifications ${channel.name}`, aspect: "sent to", text: `${channel.kind} at $${channel.urlEnv}` });
+    add({ area: `notifications ${channel.name}`, aspect: "events", text: channel.events.join(", "), items: [...channel.events] });
+  }
   add({ area: "defaults", aspect: "expiring notice", text: formatDuration(policy.defaults.expiringNotice) });
   return facts;
 }
