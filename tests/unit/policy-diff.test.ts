@@ -87,6 +87,21 @@ describe("what changes in who may do what", () => {
     ]);
   });
 
+  it("what a grant opens and the access roles a request may ask for", () => {
+    const opened = parsePolicy(
+      shippedText
+        .replace("      - { host: payments.internal.example.com, pathPrefix: / }", "      - { host: payments.internal.example.com, pathPrefix: / }\n      - { host: payments-admin.internal.example.com, pathPrefix: /admin }")
+        .replace("        write: [SELECT, INSERT, UPDATE, DELETE]", "        write: [SELECT, INSERT, UPDATE, DELETE]\n        owner: [SELECT, INSERT, UPDATE, DELETE]")
+        .replace("      ledger-db-production:\n        roles: [read]", "      ledger-db-production:\n        roles: [read, write]"),
+      "o.yaml",
+    );
+    expect(diffPolicies(shipped, opened).map((c) => c.sentence)).toEqual([
+      "temporary-access on ledger-db-production: access roles: write added.",
+      "target payments-api-production: a grant opens: payments-admin.internal.example.com/admin added.",
+      "target ledger-db: a grant opens: owner: SELECT/INSERT/UPDATE/DELETE added.",
+    ]);
+  });
+
   it("a new and a removed rule read as new and gone", () => {
     const moved = parsePolicy(
       shippedText.replace("  restart-job:\n", "  restart-job-v2:\n"),
@@ -130,7 +145,7 @@ describe("what changes in who may do what", () => {
 });
 
 describe("npm run policy:diff", () => {
-  const env = { ...process.env, DATABASE_URL: "" };
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: "" };
   delete env.LATCHKEY_POLICY_FILE;
   const cli = (cwd: string, ...args: string[]) =>
     run(tsx, [path.join(root, "scripts/policy.ts"), "diff", ...args], { cwd, env }).then(

@@ -77,6 +77,18 @@ describe("policy tests", () => {
     });
   }
 
+  it("the example in the README's policy section runs, and passes", () => {
+    const readme = readFileSync(path.join(root, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## The policy"), readme.indexOf("\n## ", readme.indexOf("## The policy") + 1));
+    const example = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(example).toContain("approvals: [bob]");
+    expect(runPolicyTests(shipped, example!, "README.md")).toEqual({
+      passed: 2,
+      failed: 0,
+      report: "README.md\n  ✓ alice may request production, read, 1h; stage 1 is approvable by bob and dave\n  ✓ bob may not approve his own request",
+    });
+  });
+
   const wrong = `people:
   alice: [engineering]
   bob: [engineering-leads]
