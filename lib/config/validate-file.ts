@@ -119,6 +119,10 @@ export function checkConfigText<S extends z.ZodType>(text: string, file: string,
   for (const issue of result.error.issues) {
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) add(positionOf(doc, lines, issue.path, key), issue.path, unknownKeyMessage(schema, issue.path, key));
+    } else if (issue.code === "invalid_key" && issue.path.length > 0) {
+      const key = String(issue.path[issue.path.length - 1]);
+      const why = issue.issues.map((inner) => inner.message).join("; ");
+      add(positionOf(doc, lines, issue.path.slice(0, -1), key), issue.path, `\`${key}\` is not a valid name here: ${why}`);
     } else if (issue.code === "invalid_type" && issue.path.length > 0 && doc.getIn(issue.path as unknown[]) === undefined) {
       const parent = schemaAt(schema, issue.path.slice(0, -1));
       add(positionOf(doc, lines, issue.path), issue.path, `is missing (a required key of ${parent ? nounOf(parent) : "this object"})`);

@@ -4,8 +4,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import type { z } from "zod";
+import { configNouns } from "@/lib/config/nouns";
 import { nearestKey } from "@/lib/config/validate-file";
 import { currentPolicy, parsePolicy, PolicyError } from "@/lib/policy/load";
+import { policySchema } from "@/lib/policy/schema";
 import { devSecrets, DevSecretsError } from "@/scripts/support/dev-secrets";
 
 const run = promisify(execFile);
@@ -150,6 +153,34 @@ describe("every object of the policy is strict", () => {
     const badDuration = policyWith({ workflow: base.workflow.replace("maxDuration: 1h", "maxDuration: 1 hour") });
     expect(errorOf(() => parsePolicy(badDuration, "p.yaml"))).toBe('p.yaml: invalid policy\n  p.yaml:17:22: workflows.w.targets.api.maxDuration: "1 hour" is not a duration (use e.g. 30m, 8h, 1d)');
     expect(errorOf(() => parsePolicy("version: 1\nroles: [\n", "p.yaml"))).toMatch(/^p\.yaml: invalid policy\n {2}p\.yaml:\d+:\d+: not valid YAML: /);
+  });
+
+  it("names a badly formed id by its place, as a key", () => {
+    const text = policyWith({ target: base.target.replace("  api:\n", "  api:\n    title: API\n    service: api\n    environment: prod\n  Payments_API:\n") });
+    expect(errorOf(() => parsePolicy(text, "p.yaml"))).toBe("p.yaml: invalid policy\n  p.yaml:10:3: targets.Payments_API: `Payments_API` is not a valid name here: must be lower-case letters, digits and dashes");
+  });
+
+  it("no object of the schema accepts keys it does not know, and each has a name for its errors", () => {
+    const objects: string[] = [];
+    const loose: string[] = [];
+    const unnamed: string[] = [];
+    const walk = (schema: z.core.$ZodType, at: string, seen: Set<unknown>) => {
+      if (seen.has(schema)) return;
+      seen.add(schema);
+      const def = schema._zod.def as unknown as Record<string, unknown> & { type: string };
+      if (def.type === "object") {
+        objects.push(at);
+        if ((def.catchall as z.core.$ZodType | undefined)?._zod.def.type !== "never") loose.push(at);
+        if (!configNouns.get(schema as z.ZodType)) unnamed.push(at);
+        for (const [key, child] of Object.entries(def.shape as Record<string, z.core.$ZodType>)) walk(child, `${at}.${key}`, seen);
+      }
+      for (const inner of ["innerType", "in", "out", "element", "valueType"]) if (def[inner]) walk(def[inner] as z.core.$ZodType, at, seen);
+    };
+    walk(policySchema, "policy", new Set());
+    expect(objects).toEqual(expect.arrayContaining(["policy", "policy.defaults", "policy.targets", "policy.targets.forwardAuth", "policy.workflows.targets.autoApprove", "policy.workflows.targets.breakGlass", "policy.notifications"]));
+    expect(objects.length).toBeGreaterThanOrEqual(12);
+    expect(loose).toEqual([]);
+    expect(unnamed).toEqual([]);
   });
 
   it("suggests a key only when it is close to what was typed", () => {
