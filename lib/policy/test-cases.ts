@@ -54,9 +54,13 @@ export const policyTestFileSchema = z
   })
   .register(configNouns, { noun: "a policy test file" })
   .superRefine((file, ctx) => {
+    const known = (name: string, path: (string | number)[]) => {
+      if (!file.people[name]) ctx.addIssue({ code: "custom", path, message: `"${name}" is not one of people` });
+    };
     file.cases.forEach((c, i) => {
-      const names: Array<[string, (string | number)[]]> = [[c.as, ["cases", i, "as"]], ...c.approvals.map((a, j): [string, (string | number)[]] => [a, ["cases", i, "approvals", j]]), ...(c.expect.approvers ?? []).map((a, j): [string, (string | number)[]] => [a, ["cases", i, "expect", "approvers", j]])];
-      for (const [name, path] of names) if (!file.people[name]) ctx.addIssue({ code: "custom", path, message: `"${name}" is not one of people` });
+      known(c.as, ["cases", i, "as"]);
+      c.approvals.forEach((name, j) => known(name, ["cases", i, "approvals", j]));
+      c.expect.approvers?.forEach((name, j) => known(name, ["cases", i, "expect", "approvers", j]));
     });
   });
 

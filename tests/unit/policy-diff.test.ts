@@ -182,5 +182,5 @@ describe("npm run policy:diff", () => {
     const typo = await cli(repo, "typo.yaml");
     expect(typo.code).toBe(1);
     expect(typo.stderr).toContain("typo.yaml:100:9: workflows.temporary-access.targets.payments-api-production: `breakglass` is not a key of a workflow's rule for a target; did you mean `breakGlass`?");
-  }, 120_000);
+  }, 180_000);
 });

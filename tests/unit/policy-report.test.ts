@@ -31,7 +31,7 @@ describe("policy:check", () => {
     expect(bad.stderr).toContain(`${broken}: invalid policy`);
     expect(bad.stderr).toContain(`${broken}:8:43: workflows.w.targets.ghost.stages: give at least one approval stage`);
     expect(bad.stderr).toContain(`${broken}:8:14: workflows.w.targets.ghost: unknown target "ghost"`);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe("policy:explain", () => {
@@ -69,5 +69,5 @@ describe("policy:explain", () => {
     const no = cli("explain", "--user", "carol@example.com", "--workflow", "temporary-access", "--target", "payments-api-production");
     expect(no.status).toBe(1);
     expect(no.stdout).toContain("NO:");
-  }, 60_000);
+  }, 120_000);
 });

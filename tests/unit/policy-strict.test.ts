@@ -95,7 +95,7 @@ describe("the three typos from the field are refused with the nearest valid key"
         expect(outcome.stderr).toBe(`[latchkey] cannot start: ${expectedError(file, typo.problem)}\n`);
       }),
     );
-  }, 60_000);
+  }, 120_000);
 
   it("policy:check fails with the same message", async () => {
     await Promise.all(
@@ -110,7 +110,7 @@ describe("the three typos from the field are refused with the nearest valid key"
         expect(outcome.stderr).toBe(`${expectedError(file, typo.problem)}\n`);
       }),
     );
-  }, 60_000);
+  }, 120_000);
 });
 
 describe("every object of the policy is strict", () => {

@@ -157,5 +157,5 @@ cases:
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain("      ✗  approvers  bob       bob, dave");
     expect(bad.stdout).toContain("\n1 passed, 2 failed (policy policy/latchkey.yaml)\n");
-  }, 60_000);
+  }, 120_000);
 });
