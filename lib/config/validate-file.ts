@@ -112,7 +112,14 @@ export function checkConfigText<S extends z.ZodType>(text: string, file: string,
   if (doc.errors.length > 0) {
     return { ok: false, problems: doc.errors.map((e) => `${file}:${e.linePos?.[0] ? `${e.linePos[0].line}:${e.linePos[0].col}` : "1:1"}: not valid YAML: ${e.message.split("\n")[0]}`) };
   }
-  const result = schema.safeParse(doc.toJS());
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (error) {
+    // yaml refuses to expand an alias bomb (maxAliasCount) here rather than at parse time.
+    return { ok: false, problems: [`${file}:1:1: not valid YAML: ${(error as Error).message}`] };
+  }
+  const result = schema.safeParse(value);
   if (result.success) return { ok: true, data: result.data };
   const problems: Array<{ at: [number, number]; text: string }> = [];
   const add = (at: [number, number], path: Path, message: string) => problems.push({ at, text: `${file}:${at[0]}:${at[1]}: ${pathText(path)}: ${message}` });

@@ -155,6 +155,12 @@ describe("every object of the policy is strict", () => {
     expect(errorOf(() => parsePolicy("version: 1\nroles: [\n", "p.yaml"))).toMatch(/^p\.yaml: invalid policy\n {2}p\.yaml:\d+:\d+: not valid YAML: /);
   });
 
+  it("refuses an empty file and an alias bomb with a message, not a crash", () => {
+    expect(errorOf(() => parsePolicy("", "p.yaml"))).toBe("p.yaml: invalid policy\n  p.yaml:1:1: (top level): Invalid input: expected object, received null");
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]", ...["b", "c", "d", "e"].map((name, i) => `${name}: &${name} [${Array(10).fill(`*${"abcd"[i]}`).join(", ")}]`)];
+    expect(errorOf(() => parsePolicy(`${levels.join("\n")}\n`, "p.yaml"))).toBe("p.yaml: invalid policy\n  p.yaml:1:1: not valid YAML: Excessive alias count indicates a resource exhaustion attack");
+  });
+
   it("names a badly formed id by its place, as a key", () => {
     const text = policyWith({ target: base.target.replace("  api:\n", "  api:\n    title: API\n    service: api\n    environment: prod\n  Payments_API:\n") });
     expect(errorOf(() => parsePolicy(text, "p.yaml"))).toBe("p.yaml: invalid policy\n  p.yaml:10:3: targets.Payments_API: `Payments_API` is not a valid name here: must be lower-case letters, digits and dashes");
