@@ -8,13 +8,13 @@
  * Then: migrations, job queues, the background worker, and the web server.
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { format } from "node:util";
 import { logger } from "../lib/log";
 import { DEMO_PASSWORD, DEMO_USERS } from "./support/demo-users";
+import { devSecrets } from "./support/dev-secrets";
 import { startEmbeddedPostgres } from "./support/embedded-postgres";
 import { startLocalIdp } from "./support/local-idp";
 import { prepareDatabase } from "./support/prepare-database";
@@ -47,18 +47,6 @@ function relayAsJson(stream: NodeJS.ReadableStream, level: "info" | "warn") {
   });
 }
 
-function devSecrets(): Record<string, string> {
-  const file = path.join(dataDir, "dev-secrets.json");
-  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as Record<string, string>;
-  const secrets = {
-    NEXTAUTH_SECRET: randomBytes(32).toString("base64url"),
-    LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-    OIDC_CLIENT_SECRET: randomBytes(24).toString("base64url"),
-  };
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-  return secrets;
-}
-
 async function main() {
   if (production) {
     // Libraries that warn on the console (oidc-provider) write JSON lines too.
@@ -71,8 +59,8 @@ async function main() {
   const missingSecrets = ["NEXTAUTH_SECRET", "LATCHKEY_ENCRYPTION_KEY", ...(usesLocalIdp ? ["OIDC_CLIENT_SECRET"] : [])].filter((k) => !process.env[k]);
   if (missingSecrets.length > 0) {
     if (production && !usesLocalIdp) throw new Error(`Set ${missingSecrets.join(", ")}: generated secrets are for local use only.`);
-    const secrets = devSecrets();
-    for (const key of missingSecrets) process.env[key] = secrets[key];
+    const secrets = devSecrets(path.join(dataDir, "dev-secrets.json"));
+    for (const key of missingSecrets) process.env[key] = secrets[key as keyof typeof secrets];
   }
 
   if (!process.env.DATABASE_URL) {

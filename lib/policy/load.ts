@@ -1,21 +1,14 @@
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { parseDocument } from "yaml";
+import { checkConfigText } from "../config/validate-file";
 import { policySchema, type Policy } from "./schema";
 
 export class PolicyError extends Error {}
 
-/** Parses and validates policy text; errors name the file and the path inside it. */
+/** Parses and validates policy text; errors name the file, line and column, and the path inside it. */
 export function parsePolicy(text: string, file: string): Policy {
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    throw new PolicyError(`${file}: not valid YAML: ${doc.errors[0]!.message}`);
-  }
-  const result = policySchema.safeParse(doc.toJS());
-  if (!result.success) {
-    const lines = result.error.issues.map((issue) => `  at ${issue.path.length ? issue.path.join(".") : "(top level)"}: ${issue.message}`);
-    throw new PolicyError(`${file}: invalid policy\n${lines.join("\n")}`);
-  }
+  const result = checkConfigText(text, file, policySchema);
+  if (!result.ok) throw new PolicyError(`${file}: invalid policy\n${result.problems.map((p) => `  ${p}`).join("\n")}`);
   return result.data;
 }
 
@@ -40,7 +33,7 @@ export function currentPolicy(file: string, reload = process.env.NODE_ENV !== "p
   if (cache && cache.file === resolved && !reload) return cache.policy;
   const mtimeMs = statSync(resolved, { throwIfNoEntry: false })?.mtimeMs ?? -1;
   if (cache && cache.file === resolved && cache.mtimeMs === mtimeMs) return cache.policy;
-  const policy = loadPolicyFile(resolved);
+  const policy = loadPolicyFile(file);
   cache = { file: resolved, mtimeMs, policy };
   return policy;
 }

@@ -1,6 +1,13 @@
 import { z } from "zod";
+import { configNouns } from "../config/nouns";
 import { parseDuration } from "./duration";
 
+/**
+ * The policy's shape. Every object is strict: a mistyped key (`pendingTimout`, `breakglass`)
+ * is an error, never a silently ignored line, because an ignored key in this file can widen
+ * access. Each object is registered under the noun its errors use, and each key carries the
+ * description that policy/latchkey.schema.json gives editors.
+ */
 export const ROLES = ["requester", "approver", "auditor", "admin"] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -14,113 +21,141 @@ const duration = z.string().transform((text, ctx) => {
   }
   return seconds;
 });
+const envName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" });
 
-export const targetSchema = z.object({
-  title: z.string().min(1),
-  description: z.string().optional(),
-  service: z.string().min(1),
-  environment: z.string().min(1),
-  owners: z.array(group).default([]),
-  /** For database targets: where to connect (an environment variable, never the URL itself) and what each role may do. */
-  database: z
-    .object({
-      connectionEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" }),
-      schema: z.string().min(1).default("public"),
-      privileges: z.record(z.string(), z.array(z.enum(["SELECT", "INSERT", "UPDATE", "DELETE"])).min(1)),
-    })
-    .optional(),
-  /** For scheduled jobs: the Airflow DAG and where to reach Airflow (environment variable names, never values). */
-  airflow: z
-    .object({
-      dagId: z.string().regex(/^[\w.-]+$/, { message: "must be a DAG id" }),
-      version: z.enum(["v1", "v2"]).default("v2"),
-      urlEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
-      userEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
-      passwordEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
-    })
-    .optional(),
-  /** For routes through HAProxy: the backend a grant opens. */
-  haproxy: z.object({ backend: z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "must be an HAProxy backend name" }) }).optional(),
-  /** For sites behind a proxy that asks /api/forward-auth: the hosts and paths an active grant on this target opens. */
-  forwardAuth: z
-    .array(
-      z.object({
-        host: z
-          .string()
-          .regex(/^[a-z0-9.-]+$/, { message: "must be a lower-case host name, without scheme or port" }),
-        pathPrefix: z.string().startsWith("/", { message: "must start with /" }).default("/"),
-      }),
-    )
-    .optional(),
-});
+export const targetSchema = z
+  .strictObject({
+    title: z.string().min(1).describe("Name shown to people in the portal."),
+    description: z.string().optional().describe("Longer text shown with the target."),
+    service: z.string().min(1).describe("The service this target belongs to."),
+    environment: z.string().min(1).describe("The environment, e.g. staging or production."),
+    owners: z.array(group).default([]).describe("IdP groups answerable for this target."),
+    database: z
+      .strictObject({
+        connectionEnv: envName.describe("Environment variable holding the database's admin connection URL."),
+        schema: z.string().min(1).default("public").describe("Schema the granted privileges apply to."),
+        privileges: z
+          .record(z.string(), z.array(z.enum(["SELECT", "INSERT", "UPDATE", "DELETE"])).min(1))
+          .describe("Access role (e.g. read, write) -> the SQL privileges it grants."),
+      })
+      .register(configNouns, { noun: "a target's database block" })
+      .optional()
+      .describe("For database targets: where to connect (an environment variable, never the URL itself) and what each role may do."),
+    airflow: z
+      .strictObject({
+        dagId: z.string().regex(/^[\w.-]+$/, { message: "must be a DAG id" }).describe("The Airflow DAG id."),
+        version: z.enum(["v1", "v2"]).default("v2").describe("Airflow's REST API version."),
+        urlEnv: envName.describe("Environment variable holding Airflow's base URL."),
+        userEnv: envName.describe("Environment variable holding the Airflow user."),
+        passwordEnv: envName.describe("Environment variable holding the Airflow password."),
+      })
+      .register(configNouns, { noun: "a target's airflow block" })
+      .optional()
+      .describe("For scheduled jobs: the Airflow DAG and where to reach Airflow (environment variable names, never values)."),
+    haproxy: z
+      .strictObject({
+        backend: z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "must be an HAProxy backend name" }).describe("The HAProxy backend a grant opens."),
+      })
+      .register(configNouns, { noun: "a target's haproxy block" })
+      .optional()
+      .describe("For routes through HAProxy: the backend a grant opens."),
+    forwardAuth: z
+      .array(
+        z
+          .strictObject({
+            host: z
+              .string()
+              .regex(/^[a-z0-9.-]+$/, { message: "must be a lower-case host name, without scheme or port" })
+              .describe("Host name, lower-case, without scheme or port."),
+            pathPrefix: z.string().regex(/^\//, { message: "must start with /" }).default("/").describe("Paths under this prefix are opened."),
+          })
+          .register(configNouns, { noun: "a forwardAuth entry" }),
+      )
+      .optional()
+      .describe("For sites behind a proxy that asks /api/forward-auth: the hosts and paths an active grant on this target opens."),
+  })
+  .register(configNouns, { noun: "a target" });
 
 /** One approval stage: N distinct approvers from these groups, or one from each group. */
 export const stageSchema = z
-  .object({
-    name: z.string().min(1),
-    groups: z.array(group).min(1, { message: "name at least one approver group" }),
-    required: z.number().int().min(1).default(1),
-    oneFromEachGroup: z.boolean().default(false),
+  .strictObject({
+    name: z.string().min(1).describe("Name of the stage, shown to approvers and in the audit trail."),
+    groups: z.array(group).min(1, { message: "name at least one approver group" }).describe("IdP groups whose members may approve this stage (they need the approver role)."),
+    required: z.number().int().min(1).default(1).describe("How many distinct approvers this stage needs."),
+    oneFromEachGroup: z.boolean().default(false).describe("When true, one approver from each of the groups (required is then the number of groups)."),
   })
+  .register(configNouns, { noun: "an approval stage" })
   .transform((stage) => (stage.oneFromEachGroup ? { ...stage, required: stage.groups.length } : stage));
 
 /** A request matching every condition given is approved without a person, naming the rule. */
 export const autoApproveSchema = z
-  .object({
-    name: id,
-    roles: z.array(z.string().min(1)).min(1).optional(),
-    maxDuration: duration.optional(),
-    requesterGroups: z.array(group).min(1).optional(),
+  .strictObject({
+    name: id.describe("Name of the rule, recorded in the audit trail of each request it approves."),
+    roles: z.array(z.string().min(1)).min(1).optional().describe("Condition: the requested access role is one of these."),
+    maxDuration: duration.optional().describe("Condition: the requested duration is at most this long (e.g. 1h)."),
+    requesterGroups: z.array(group).min(1).optional().describe("Condition: the requester is in one of these groups."),
   })
-  .refine((r) => r.roles || r.maxDuration !== undefined || r.requesterGroups, { message: "give at least one condition (roles, maxDuration, requesterGroups)" });
+  .refine((r) => r.roles || r.maxDuration !== undefined || r.requesterGroups, { message: "give at least one condition (roles, maxDuration, requesterGroups)" })
+  .register(configNouns, { noun: "an auto-approve rule" });
 
 /** Who may self-activate an emergency grant, and for how long at most. */
-export const breakGlassSchema = z.object({
-  groups: z.array(group).min(1),
-  maxDuration: duration,
-});
+export const breakGlassSchema = z
+  .strictObject({
+    groups: z.array(group).min(1).describe("IdP groups whose members may open an emergency grant themselves."),
+    maxDuration: duration.describe("Longest emergency grant (e.g. 30m)."),
+  })
+  .register(configNouns, { noun: "a breakGlass block" });
 
 export const NOTIFICATION_EVENTS = ["pending", "approved", "rejected", "expiring", "expired", "break-glass"] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
-const envName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" });
-
 /** Where notifications go. URLs and secrets come from the environment variables named here. */
-export const notificationChannelSchema = z.object({
-  name: id,
-  kind: z.enum(["slack", "webhook"]),
-  urlEnv: envName,
-  /** HMAC-SHA256 key for "webhook" channels. */
-  secretEnv: envName.optional(),
-  events: z.array(z.enum(NOTIFICATION_EVENTS)).min(1),
-});
+export const notificationChannelSchema = z
+  .strictObject({
+    name: id.describe("Name of the channel."),
+    kind: z.enum(["slack", "webhook"]).describe("slack: a Slack incoming webhook; webhook: a signed JSON POST."),
+    urlEnv: envName.describe("Environment variable holding the URL; the channel is off while it is unset."),
+    secretEnv: envName.optional().describe('Environment variable holding the HMAC-SHA256 signing key (required for "webhook" channels).'),
+    events: z.array(z.enum(NOTIFICATION_EVENTS)).min(1).describe("The events this channel is told about."),
+  })
+  .register(configNouns, { noun: "a notification channel" });
 
-export const workflowTargetRuleSchema = z.object({
-  roles: z.array(z.string().min(1)).min(1).optional(),
-  requesters: z.array(group).min(1, { message: "name at least one group that may request" }),
-  stages: z.array(stageSchema).min(1, { message: "give at least one approval stage" }),
-  autoApprove: z.array(autoApproveSchema).default([]),
-  breakGlass: breakGlassSchema.optional(),
-  minDuration: duration.prefault("5m"),
-  /** Required for workflows that grant lasting access; absent for one-off actions. */
-  maxDuration: duration.optional(),
-  /** How long a request may wait for approval before it expires. */
-  pendingTimeout: duration.optional(),
-});
+export const workflowTargetRuleSchema = z
+  .strictObject({
+    roles: z.array(z.string().min(1)).min(1).optional().describe("Access roles a request may ask for (e.g. read, write)."),
+    requesters: z.array(group).min(1, { message: "name at least one group that may request" }).describe("IdP groups whose members may request this (they need the requester role)."),
+    stages: z.array(stageSchema).min(1, { message: "give at least one approval stage" }).describe("Approval stages, in order."),
+    autoApprove: z.array(autoApproveSchema).default([]).describe("Rules under which a request is approved without a person; the first match is named in the audit trail."),
+    breakGlass: breakGlassSchema.optional().describe("Who may self-activate an emergency grant, and for how long at most."),
+    minDuration: duration.prefault("5m").describe("Shortest grant a request may ask for (default 5m)."),
+    maxDuration: duration.optional().describe("Longest grant a request may ask for. Required for workflows that grant lasting access; absent for one-off actions."),
+    pendingTimeout: duration.optional().describe("How long a request may wait for approval before it expires (default: defaults.pendingTimeout)."),
+  })
+  .register(configNouns, { noun: "a workflow's rule for a target" });
 
-export const workflowPolicySchema = z.object({
-  targets: z.record(id, workflowTargetRuleSchema),
-});
+export const workflowPolicySchema = z
+  .strictObject({
+    targets: z.record(id, workflowTargetRuleSchema).describe("Target id -> who may request it, who approves, and the limits."),
+  })
+  .register(configNouns, { noun: "a workflow" });
 
 export const policySchema = z
-  .object({
-    version: z.literal(1),
-    roles: z.record(group, z.array(z.enum(ROLES)).min(1)),
-    targets: z.record(id, targetSchema),
-    workflows: z.record(id, workflowPolicySchema),
-    defaults: z.object({ pendingTimeout: duration.prefault("24h"), expiringNotice: duration.prefault("10m") }).prefault({}),
-    notifications: z.array(notificationChannelSchema).default([]),
+  .strictObject({
+    version: z.literal(1).describe("Version of the policy format; always 1."),
+    roles: z.record(group, z.array(z.enum(ROLES)).min(1)).describe("IdP group -> portal roles. Roles are recomputed at every sign-in."),
+    targets: z.record(id, targetSchema).describe("What can be granted, by target id."),
+    workflows: z.record(id, workflowPolicySchema).describe("Workflow id -> its rules per target."),
+    defaults: z
+      .strictObject({
+        pendingTimeout: duration.prefault("24h").describe("How long a request may wait for approval when its rule sets no pendingTimeout (default 24h)."),
+        expiringNotice: duration.prefault("10m").describe("How long before a grant expires its holder is told (default 10m)."),
+      })
+      .register(configNouns, { noun: "the defaults block" })
+      .prefault({})
+      .describe("Values used where a rule sets none."),
+    notifications: z.array(notificationChannelSchema).default([]).describe("Channels told about requests, decisions and grants."),
   })
+  .register(configNouns, { noun: "the policy" })
   .superRefine((policy, ctx) => {
     policy.notifications.forEach((channel, i) => {
       if (channel.kind === "webhook" && !channel.secretEnv) {

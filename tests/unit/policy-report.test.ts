@@ -29,9 +29,9 @@ describe("policy:check", () => {
     const bad = cli("check", "--file", broken);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain(`${broken}: invalid policy`);
-    expect(bad.stderr).toContain("at workflows.w.targets.ghost.stages: give at least one approval stage");
-    expect(bad.stderr).toContain('at workflows.w.targets.ghost: unknown target "ghost"');
-  });
+    expect(bad.stderr).toContain(`${broken}:8:43: workflows.w.targets.ghost.stages: give at least one approval stage`);
+    expect(bad.stderr).toContain(`${broken}:8:14: workflows.w.targets.ghost: unknown target "ghost"`);
+  }, 120_000);
 });
 
 describe("policy:explain", () => {
@@ -69,5 +69,5 @@ describe("policy:explain", () => {
     const no = cli("explain", "--user", "carol@example.com", "--workflow", "temporary-access", "--target", "payments-api-production");
     expect(no.status).toBe(1);
     expect(no.stdout).toContain("NO:");
-  });
+  }, 120_000);
 });
