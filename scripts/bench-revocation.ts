@@ -29,7 +29,7 @@ type Principal = Awaited<ReturnType<typeof benchUser>>;
 const bob = await benchUser("bob@bench.example.com", ["engineering-leads"]);
 const dave = await benchUser("dave@bench.example.com", ["platform-admins"]);
 const gateway = await createServiceIdentity(dave, { name: "bench-gateway", description: "resource server", groups: ["engineering"], requestOnly: true });
-const introspector = (await createServiceToken(dave, gateway.id, { name: "introspect", scopes: ["introspect"], expiresInDays: 1 })).secret;
+const introspector = (await createServiceToken(dave, gateway.service!.id, { name: "introspect", scopes: ["introspect"], expiresInDays: 1 })).secret;
 
 async function forwardAuth(token: string): Promise<number> {
   const response = await fetch(`${lean}/api/forward-auth`, {

@@ -91,14 +91,14 @@ export function runCase(policy: Policy, people: PolicyTestFile["people"], c: Pol
   }
   const auto = matchingAutoApproval(verdict.rule, { who, durationSeconds, accessRole: c.request.role });
   if (auto) return { result: "auto-approved", rule: auto.name };
-  const state: ApprovalState = { requesterId: c.as, stages: stagesOf(verdict.rule), currentStage: 0, decisions: [] };
+  const state: ApprovalState = { requesterId: c.as, stages: stagesOf(verdict.rule), currentStage: 0, decisions: [], parties: {} };
   for (const name of c.approvals) {
     const approver = principal(name);
     const refusal = approvalRefusal(state, approver);
     if (refusal) return { result: "refused", message: refusal, stage: state.currentStage + 1 };
     state.decisions.push({ approverId: approver.id, stage: state.currentStage, approverGroups: approver.groups, decision: "approve" });
     const inStage = state.decisions.filter((d) => d.stage === state.currentStage);
-    if (stageSatisfied(state.stages[state.currentStage]!, inStage)) state.currentStage += 1;
+    if (stageSatisfied(state.stages[state.currentStage]!, inStage, state.parties, state.requesterId)) state.currentStage += 1;
     if (state.currentStage === state.stages.length) return { result: "approved" };
   }
   const approvers = Object.keys(people).filter((name) => approvalRefusal(state, principal(name)) === null);

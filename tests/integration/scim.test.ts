@@ -31,9 +31,9 @@ beforeAll(async () => {
   dave = await fx.user("dave@example.com", ["platform-admins"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   const directory = await services.createServiceIdentity(dave, { name: "identity-provider", description: "Okta and Entra provisioning", groups: ["engineering"], requestOnly: true });
-  directoryId = directory.id;
-  oktaToken = (await tokens.createServiceToken(dave, directory.id, { name: "okta", scopes: ["scim"], expiresInDays: 365 })).secret;
-  entraToken = (await tokens.createServiceToken(dave, directory.id, { name: "entra", scopes: ["scim"], expiresInDays: 365 })).secret;
+  directoryId = directory.service!.id;
+  oktaToken = (await tokens.createServiceToken(dave, directory.service!.id, { name: "okta", scopes: ["scim"], expiresInDays: 365 })).secret;
+  entraToken = (await tokens.createServiceToken(dave, directory.service!.id, { name: "entra", scopes: ["scim"], expiresInDays: 365 })).secret;
   api = await startApiServer(["api", "scim"]);
 });
 afterAll(async () => {
@@ -213,7 +213,7 @@ describe("who may call SCIM", () => {
 
     const services = await import("@/lib/api/service-identities");
     const ci = await services.createServiceIdentity(dave, { name: "ci-bot", description: "CI", groups: ["engineering"], requestOnly: true });
-    const ciToken = (await tokens.createServiceToken(dave, ci.id, { name: "ci", scopes: ["requests:read", "requests:write"], expiresInDays: 30 })).secret;
+    const ciToken = (await tokens.createServiceToken(dave, ci.service!.id, { name: "ci", scopes: ["requests:read", "requests:write"], expiresInDays: 30 })).secret;
     const refused = await scimCaller(api.url, ciToken, "test")("GET", "/Users");
     expect(refused).toMatchObject({ status: 403, body: { schemas: [ERROR], status: "403", detail: expect.stringMatching(/scim scope/) } });
 
