@@ -37,6 +37,10 @@ export const targetSchema = z.object({
       urlEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
       userEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
       passwordEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+      /** Whether Latchkey may unpause the DAG to run it; if not, a paused DAG fails the request, saying so. */
+      unpause: z.boolean().default(false),
+      /** How long a run may stay queued before the request fails with that reason (default 1h). */
+      queuedTimeout: duration.optional(),
     })
     .optional(),
   /** For routes through HAProxy: the backend a grant opens. */
