@@ -1,5 +1,5 @@
 import { airflowFor, permanentOnClientError, readyToRun, runOutcome } from "../../integrations/airflow/connection";
-import { clearTaskInstancesCall, getDagCall, RESTARTED_STATES, restartableTasksCall, unpauseDagCall } from "../../integrations/airflow/requests";
+import { clearTaskInstancesCall, getDagCall, getDagRunCall, RESTARTED_STATES, restartableTasksCall, unpauseDagCall } from "../../integrations/airflow/requests";
 import type { TargetDefinition } from "../../policy/schema";
 import { ExecutionFailure, type OutsidePreview, type WorkflowModule } from "../types";
 import { restartJobSchema, type RestartJobInput } from "./schema";
@@ -25,6 +25,7 @@ export function restartJobPreview({ input, target }: { input: RestartJobInput; t
     system: `Airflow (/api/${config.version})`,
     calls: [
       ...(input.dryRun ? [] : [{ ...getDagCall(config.dagId), when: config.unpause ? "to see whether the DAG is paused" : "to refuse if the DAG is paused" }, ...unpause]),
+      { ...getDagRunCall(config.dagId, input.runId), when: "to refuse a run Airflow does not know" },
       restartableTasksCall(config.dagId, input.runId),
       clearTaskInstancesCall(clearArgs(config.dagId, input, [TASKS_READ_AT_RUN_TIME])),
     ],
@@ -59,6 +60,8 @@ export const restartJob: WorkflowModule<RestartJobInput> = {
   async perform({ target, input }) {
     const { client, dagId, config } = airflowFor(target, "Restart a job");
     const unpaused = input.dryRun ? false : await readyToRun(client, dagId, config, target);
+    // Airflow 2 lists no tasks for a run it does not know rather than answering 404: ask for the run first.
+    await permanentOnClientError(() => client.getDagRun(dagId, input.runId));
     const failed = await permanentOnClientError(() => client.restartableTaskIds(dagId, input.runId));
     if (failed.length === 0) throw new ExecutionFailure(`Run ${input.runId} of DAG ${dagId} has no failed tasks: nothing was cleared.`);
     const clear = clearArgs(dagId, input, failed);
