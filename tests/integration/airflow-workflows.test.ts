@@ -64,6 +64,9 @@ describe("Trigger a DAG run", () => {
     const shown = await preview(request.id);
     expect(shown.system).toBe("Airflow (/api/v2)");
     expect(shown.calls.map((c) => `${c.method} ${c.path}`)).toEqual(["GET /dags/settlement", "POST /dags/settlement/dagRuns"]);
+    // The API's approvers (CLI, automation) see the same.
+    const { requestDetail } = await import("@/lib/api/views");
+    expect((await requestDetail(bob, request.id)).outsidePreview).toEqual(shown);
     await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
     expect(await engine.performQueued(request.id, false)).toBe("active");
     expect(lastPost(airflow, "/dagRuns").body).toEqual(shown.calls[1]!.body);
@@ -207,6 +210,15 @@ describe("Restart a job", () => {
       // A 404 will not heal by retrying: it fails at once with Airflow's reason in words.
       expect(await engine.performQueued(unknown.id, false)).toBe("failed");
       expect((await row(unknown.id)).failureReason).toMatch(/^Airflow does not know it \(404\) while trying to read run no_such_run of DAG (settlement|reports)/);
+    }
+    // A refused password will not heal by retrying either.
+    process.env.TEST_AIRFLOW_PASSWORD = "wrong";
+    try {
+      const refused = await approved("trigger-dag", { targetId: "settlement-airflow", conf: "{}", justification: "Run with a stale password" });
+      expect(await engine.performQueued(refused.id, false)).toBe("failed");
+      expect((await row(refused.id)).failureReason).toBe("Airflow refused Latchkey's credentials (401) while trying to sign in: Invalid credentials. Check the Airflow user or password.");
+    } finally {
+      process.env.TEST_AIRFLOW_PASSWORD = "pw";
     }
     const succeeded = await failedRun(airflow, "settlement-airflow", "settlement", []);
     airflow.runs.get(`settlement/${succeeded}`)!.state = "success";
