@@ -200,7 +200,7 @@ export async function startFakeAirflow(options: { version: Version; dags: Record
     // Airflow 2 filters task instances without checking the run exists; Airflow 3 answers 404.
     if (!run && version === "v2") return fail(res, 404, `The DagRun with dag_id: \`${dagId}\` and run_id: \`${runId}\` was not found`);
     const states = url.searchParams.getAll("state");
-    const maxLimit = version === "v1" ? 100 : 1000;
+    const maxLimit = 100; // [api] maximum_page_limit's default in both versions
     const limit = Math.min(Number(url.searchParams.get("limit") ?? (version === "v1" ? 100 : 50)), maxLimit);
     const offset = Number(url.searchParams.get("offset") ?? 0);
     if (!Number.isInteger(limit) || limit < 0 || !Number.isInteger(offset) || offset < 0) return fail(res, version === "v1" ? 400 : 422, "limit and offset must be non-negative integers");
