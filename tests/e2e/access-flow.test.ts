@@ -250,7 +250,7 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     expect(calls[3]).toContain('"include_upstream": false');
     await screenshot(bob, "15c-bob-restart-job-preview");
     await bob.getByRole("button", { name: "Cancel request" }).click();
-    await expect.poll(() => bob.getByTestId("status").first().textContent()).toBe("cancelled");
+    await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("cancelled");
   });
 
   it("a two-stage request is approved by two different people, stage by stage", async () => {
