@@ -109,6 +109,15 @@ export const openApiDocument = {
                 },
               },
               secretRevealable: { type: "boolean" },
+              outsidePreview: {
+                type: ["object", "null"],
+                description: "What carrying out the request sends to an outside system, call by call, as the workflow builds it (null for workflows that call none).",
+                properties: {
+                  system: { type: "string" },
+                  calls: { type: "array", items: { type: "object", properties: { method: { type: "string" }, path: { type: "string" }, body: {}, when: { type: "string" } } } },
+                  notes: { type: "array", items: { type: "string" } },
+                },
+              },
               viewer: { type: "object", properties: { canDecide: { type: "boolean" }, decisionRefusal: { type: ["string", "null"] }, canCancel: { type: "boolean" }, canRevoke: { type: "boolean" } } },
             },
           },

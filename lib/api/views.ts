@@ -40,6 +40,7 @@ export async function requestDetail(who: Principal, id: string) {
       ? { jti: r.credential.id, kid: r.credential.kid, issuedAt: r.credential.issuedAt, expiresAt: r.credential.expiresAt, revealedAt: r.credential.revealedAt, revokedAt: r.credential.revokedAt, revealable: r.credential.revealable }
       : null,
     secretRevealable: r.secretRevealable,
+    outsidePreview: r.outsidePreview,
     viewer: { canDecide: r.viewer.canDecide && !who.requestOnly, decisionRefusal: r.viewer.decisionRefusal, canCancel: r.viewer.canCancel, canRevoke: r.viewer.canRevoke },
   };
 }

@@ -448,13 +448,15 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
  * Follows a one-off action until it ends: records each new state, then completes or fails
  * the request. Returns whether it ended; the worker asks again a few seconds later if not.
  */
-export async function followQueued(requestId: string): Promise<"ended" | "running" | "skipped"> {
+export async function followQueued(requestId: string, now = new Date()): Promise<"ended" | "running" | "skipped"> {
   const request = await db.accessRequest.findUnique({ where: { id: requestId } });
   if (!request || request.status !== "executing" || !request.externalRef) return "skipped";
   const workflow = workflowOf(request.workflowId);
   const target = policy().targets[request.targetId];
   if (!workflow.follow || !target) return "skipped";
-  const { state, done, failure } = await workflow.follow({ request, target });
+  // The audit trail records when the current state was first seen (performed, or a change since).
+  const seen = await db.auditEvent.findFirst({ where: { requestId, action: { in: ["integration.performed", "integration.state"] } }, orderBy: { id: "desc" }, select: { occurredAt: true } });
+  const { state, done, failure } = await workflow.follow({ request, target, now, stateSince: seen?.occurredAt ?? request.updatedAt });
   return db.$transaction(async (tx) => {
     if ((await lockRequest(tx, requestId)) !== "executing") return "skipped" as const;
     if (state !== request.externalState) {

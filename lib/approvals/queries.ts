@@ -6,6 +6,8 @@ import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Princi
 import { approvalStateOf } from "./engine";
 import { partiesOf, partyMembers } from "../identity/parties";
 import { policy } from "../policy/current";
+import { getWorkflow } from "../workflows/registry";
+import type { OutsidePreview } from "../workflows/types";
 
 /** Read models for the pages and routes. Each checks who may see what. */
 
@@ -111,6 +113,7 @@ export async function getRequestView(who: Principal, id: string, options: { time
   const { credential, sealedSecret, ...rest } = request;
   return {
     ...rest,
+    outsidePreview: outsidePreviewOf(request),
     secretRevealable: sealedSecret !== null && request.status === "active",
     targetTitle: policy().targets[request.targetId]?.title ?? request.targetId,
     credential: credential && { ...credential, sealedToken: undefined, revealable: credential.sealedToken !== null && credential.revokedAt === null },
@@ -125,6 +128,15 @@ export async function getRequestView(who: Principal, id: string, options: { time
       canCancel: request.status === "pending" && request.requesterId === who.id,
     },
   };
+}
+
+/** What the request sends to an outside system, as its workflow builds it; none for workflows that call none. */
+function outsidePreviewOf(request: { id: string; workflowId: string; targetId: string; input: Prisma.JsonValue; requester: { email: string } }): OutsidePreview | null {
+  const workflow = getWorkflow(request.workflowId);
+  if (!workflow?.preview) return null;
+  const input = workflow.inputSchema.safeParse(request.input);
+  if (!input.success) return { system: workflow.title, calls: [], notes: ["This request's input no longer matches the workflow's form, so it cannot be carried out."] };
+  return workflow.preview({ requestId: request.id, requesterEmail: request.requester.email, input: input.data, target: policy().targets[request.targetId] });
 }
 
 /**

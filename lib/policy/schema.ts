@@ -48,6 +48,8 @@ export const targetSchema = z
         urlEnv: envName.describe("Environment variable holding Airflow's base URL."),
         userEnv: envName.describe("Environment variable holding the Airflow user."),
         passwordEnv: envName.describe("Environment variable holding the Airflow password."),
+        unpause: z.boolean().default(false).describe("Whether Latchkey may unpause a paused DAG to run it; if not, a run on a paused DAG fails the request, saying so and how to unpause it."),
+        queuedTimeout: duration.optional().describe("How long a run may stay queued before the request fails with that reason (default 1h)."),
       })
       .register(configNouns, { noun: "a target's airflow block" })
       .optional()

@@ -32,7 +32,12 @@ export interface WorkflowModule<Input extends WorkflowInput = WorkflowInput> {
    * For one-off actions (not lasting): reports the state of what perform started, until it
    * ends. The request stays `executing` meanwhile, then becomes `completed` or `failed`.
    */
-  follow?(ctx: { request: AccessRequest; target: TargetDefinition }): Promise<{ state: string; done: boolean; failure?: string }>;
+  follow?(ctx: FollowContext): Promise<{ state: string; done: boolean; failure?: string }>;
+  /**
+   * For workflows that call an outside system: exactly what carrying out the request will
+   * send, built by the same pure functions the call uses, so approvers see what they approve.
+   */
+  preview?(ctx: { requestId: string; requesterEmail: string; input: Input; target: TargetDefinition | undefined }): OutsidePreview;
   /** Undoes perform at expiry, revocation or failure; idempotent, retried until it succeeds. */
   undo?(ctx: { request: AccessRequest; target: TargetDefinition | undefined }): Promise<void>;
 }
@@ -44,6 +49,21 @@ export interface PerformContext<Input> {
   input: Input;
   activatedAt: Date;
   expiresAt: Date;
+}
+
+export interface FollowContext {
+  request: AccessRequest;
+  target: TargetDefinition;
+  now: Date;
+  /** When Latchkey first saw the outside action in its current state. */
+  stateSince: Date;
+}
+
+/** The calls a request will make on an outside system, in order, with what each sends. */
+export interface OutsidePreview {
+  system: string;
+  calls: { method: string; path: string; body?: unknown; when?: string }[];
+  notes: string[];
 }
 
 export interface PerformResult {

@@ -229,8 +229,29 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await bob.waitForURL(/\/catalog\/restart-job/);
     expect(await bob.getByLabel("Run id").count()).toBe(1);
     expect(await bob.getByRole("checkbox", { name: "downstream" }).count()).toBe(1);
-    expect(await bob.getByLabel("Parallel tasks").count()).toBe(1);
+    // No field that Airflow would never receive.
+    expect(await bob.getByLabel("Parallel tasks").count()).toBe(0);
     await screenshot(bob, "15c-bob-restart-job-form");
+    // The request page shows the Airflow calls the request will make, bodies included.
+    await bob.selectOption("#targetId", "nightly-settlement");
+    await bob.fill("#runId", "scheduled__2026-11-25T00:00:00+00:00");
+    await bob.getByRole("checkbox", { name: "failed-tasks" }).check();
+    await bob.getByRole("checkbox", { name: "downstream" }).check();
+    await bob.fill("#justification", "Load failed on a transient DB error");
+    await bob.getByRole("button", { name: "Submit request" }).click();
+    await bob.waitForURL(/\/requests\/[a-z0-9]+$/);
+    const calls = await bob.getByTestId("outside-call").allTextContents();
+    expect(calls.map((c) => c.split(" (")[0]!.split("{")[0]!.trim())).toEqual([
+      "GET /dags/nightly_settlement",
+      "GET /dags/nightly_settlement/dagRuns/scheduled__2026-11-25T00%3A00%3A00%2B00%3A00",
+      "GET /dags/nightly_settlement/dagRuns/scheduled__2026-11-25T00%3A00%3A00%2B00%3A00/taskInstances?state=failed&state=upstream_failed&limit=100&offset=0",
+      "POST /dags/nightly_settlement/clearTaskInstances",
+    ]);
+    expect(calls[3]).toContain('"include_downstream": true');
+    expect(calls[3]).toContain('"include_upstream": false');
+    await screenshot(bob, "15c-bob-restart-job-preview");
+    await bob.getByRole("button", { name: "Cancel request" }).click();
+    await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("cancelled");
   });
 
   it("a two-stage request is approved by two different people, stage by stage", async () => {

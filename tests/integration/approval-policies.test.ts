@@ -170,7 +170,6 @@ describe("a workflow without an executor", () => {
       targetId: "settlement-dag",
       runId: "scheduled__2026-11-25T00:00:00+00:00",
       scope: ["failed-tasks"],
-      maxActiveTasks: 4,
       justification: "Settlement run failed on a transient DB error",
     });
     expect(request).toMatchObject({ status: "pending", durationSeconds: 0 });

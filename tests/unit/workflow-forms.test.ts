@@ -15,13 +15,12 @@ describe("forms generated from workflow schemas", () => {
     ]);
   });
 
-  it("restart a job: text with help, multi-select, number, boolean with its default", () => {
+  it("restart a job: text with help, multi-select, boolean with its default; every field reaches Airflow", () => {
     const fields = describeFields(restartJobSchema);
     expect(fields.map((f) => [f.name, f.kind])).toEqual([
       ["targetId", "select"],
       ["runId", "text"],
       ["scope", "multiselect"],
-      ["maxActiveTasks", "number"],
       ["dryRun", "boolean"],
       ["justification", "longtext"],
     ]);
@@ -38,15 +37,20 @@ describe("forms generated from workflow schemas", () => {
   });
 
   it("the shared schema refuses tampered and hidden fields and reports each bad field", () => {
-    const result = restartJobSchema.safeParse({ targetId: "x", runId: "bad id!", scope: [], maxActiveTasks: "99", justification: "short", requesterId: "someone" });
+    const result = restartJobSchema.safeParse({ targetId: "x", runId: "bad id!", scope: [], justification: "short", requesterId: "someone" });
     expect(result.success).toBe(false);
     const byField = Object.fromEntries(result.error!.issues.map((i) => [String(i.path[0] ?? i.code), i.message]));
     expect(byField).toMatchObject({
       runId: "A run id has letters, digits and . _ : + - only.",
       scope: "Choose at least one thing to clear.",
-      maxActiveTasks: "At most 32.",
       justification: "Say why you need this access (at least 10 characters).",
     });
     expect(result.error!.issues.some((i) => i.code === "unrecognized_keys")).toBe(true);
+    // Upstream or downstream alone means nothing to Airflow: they widen the failed tasks.
+    const alone = restartJobSchema.safeParse({ targetId: "x", runId: "r1", scope: ["upstream"], justification: "long enough reason" });
+    expect(alone.error!.issues.map((i) => [i.path.join("."), i.message])).toEqual([["scope", "Upstream and downstream tasks are cleared around the failed tasks: keep failed-tasks chosen."]]);
+    // The parallelism field is gone: no Airflow API takes a per-run setting for it.
+    const parallel = restartJobSchema.safeParse({ targetId: "x", runId: "r1", scope: ["failed-tasks"], maxActiveTasks: 2, justification: "long enough reason" });
+    expect(parallel.error!.issues.map((i) => i.code)).toEqual(["unrecognized_keys"]);
   });
 });

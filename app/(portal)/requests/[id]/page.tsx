@@ -62,6 +62,28 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
           </div>
         </dl>
 
+        {view.outsidePreview ? (
+          <section className="rounded-lg border border-slate-200 bg-white p-5 text-sm shadow-sm" data-testid="outside-preview">
+            <h2 className="font-semibold">What this sends to {view.outsidePreview.system}</h2>
+            <ol className="mt-2 list-decimal space-y-2 pl-5">
+              {view.outsidePreview.calls.map((call, i) => (
+                <li key={i} data-testid="outside-call">
+                  <code>
+                    {call.method} {call.path}
+                  </code>
+                  {call.when ? <span className="text-slate-500"> ({call.when})</span> : null}
+                  {call.body !== undefined ? <pre className="mt-1 overflow-x-auto rounded bg-slate-50 p-2 text-xs">{JSON.stringify(call.body, null, 2)}</pre> : null}
+                </li>
+              ))}
+            </ol>
+            {view.outsidePreview.notes.map((note) => (
+              <p key={note} className="mt-2 text-slate-600">
+                {note}
+              </p>
+            ))}
+          </section>
+        ) : null}
+
         {view.extendsRequestId ? (
           <Alert tone="info">
             This request extends{" "}
