@@ -28,6 +28,9 @@ const serviceSchema = z.object({
   owners: z.array(z.string().trim().toLowerCase().email("Owners are people's e-mail addresses.")).max(10, "At most 10 owners.").default([]),
 });
 
+// As the engine's: a busy database must not cut a change short halfway.
+const TX = { maxWait: 15_000, timeout: 30_000 } as const;
+
 const updateSchema = serviceSchema.pick({ groups: true, requestOnly: true });
 
 export type ServiceProposal = { description: string; groups: string[]; requestOnly: boolean; ownerIds: string[] } | { groups: string[]; requestOnly: boolean };
@@ -119,7 +122,7 @@ export async function createServiceIdentity(who: Principal, raw: unknown): Promi
       return { outcome: "proposed", change: await proposeChange(tx, who, { kind: "create", serviceId: null, name, proposal: { ...input, ownerIds } }) };
     }
     return { outcome: "done", service: await applyCreate(tx, actorOf(who), who.id, name, { ...input, ownerIds }) };
-  });
+  }, TX);
 }
 
 /**
@@ -139,7 +142,7 @@ export async function updateServiceIdentity(who: Principal, serviceId: string, r
     const widens = canApprove(groups, requestOnly) && (!canApprove(service.groups, service.requestOnly) || gained.length > 0);
     if (widens) return { outcome: "proposed", change: await proposeChange(tx, who, { kind: "update", serviceId, name: service.name ?? service.email, proposal: { groups, requestOnly } }) };
     return { outcome: "done", service: await applyUpdate(tx, actorOf(who), service, { groups, requestOnly }) };
-  });
+  }, TX);
 }
 
 export async function listServiceIdentities() {

@@ -22,6 +22,9 @@ const proposalSchema = z.union([
   z.object({ groups: z.array(z.string()), requestOnly: z.boolean() }),
 ]);
 
+// As the engine's: a busy database must not cut a decision short halfway.
+const TX = { maxWait: 15_000, timeout: 30_000 } as const;
+
 const decisionSchema = z.object({
   changeId: z.string().min(1).max(64),
   decision: z.enum(["approve", "reject"]),
@@ -81,7 +84,7 @@ export async function decideServiceChange(who: Principal, raw: unknown): Promise
       await applyUpdate(tx, actor, service, proposal, changeId);
     }
     return tx.serviceIdentityChange.update({ where: { id: changeId }, data: { status: "approved", serviceId, ...decided } });
-  });
+  }, TX);
 }
 
 /** Changes waiting for a second admin, oldest first, with who asked. */
