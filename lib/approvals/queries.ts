@@ -1,10 +1,13 @@
 import "server-only";
 import type { Prisma, RequestStatus } from "@prisma/client";
+import type { z } from "zod";
 import { db } from "../db";
 import { notFound } from "../errors";
 import { approvalRefusal, openGroups, type ApprovalState, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
 import { policy } from "../policy/current";
+import { getWorkflow } from "../workflows/registry";
+import { changedFields, describeRequestInput, type RequestField } from "../workflows/request-fields";
 
 /** Read models for the pages and routes. Each checks who may see what. */
 
@@ -29,11 +32,19 @@ const requestListSelect = {
   requester: { select: { email: true, name: true } },
 } satisfies Prisma.AccessRequestSelect;
 
-export type RequestListItem = Prisma.AccessRequestGetPayload<{ select: typeof requestListSelect }> & { targetTitle: string };
+export type RequestListItem = Prisma.AccessRequestGetPayload<{ select: typeof requestListSelect }> & { targetTitle: string; workflowTitle: string; fields: RequestField[] };
 
-function withTitles<T extends { targetId: string }>(rows: T[]): (T & { targetTitle: string })[] {
-  const targets = policy().targets;
-  return rows.map((r) => ({ ...r, targetTitle: targets[r.targetId]?.title ?? r.targetId }));
+/** The workflow's title and the requester's fields as the workflow's schema labels them. */
+export function describeRequest(r: { workflowId: string; targetId: string; input: unknown }): { targetTitle: string; workflowTitle: string; fields: RequestField[] } {
+  const targetTitle = policy().targets[r.targetId]?.title ?? r.targetId;
+  const workflow = getWorkflow(r.workflowId);
+  const input = (r.input ?? {}) as Record<string, unknown>;
+  if (!workflow) return { targetTitle, workflowTitle: r.workflowId, fields: Object.entries(input).map(([name, value]) => ({ name, label: name, format: "text", value: String(value) })) };
+  return { targetTitle, workflowTitle: workflow.title, fields: describeRequestInput(workflow.inputSchema as unknown as z.ZodObject, input, { targetTitle }) };
+}
+
+function withTitles<T extends { targetId: string; workflowId: string; input: unknown }>(rows: T[]): (T & { targetTitle: string; workflowTitle: string; fields: RequestField[] })[] {
+  return rows.map((r) => ({ ...r, ...describeRequest(r) }));
 }
 
 export async function listMyRequests(who: Principal): Promise<RequestListItem[]> {
@@ -108,10 +119,12 @@ export async function getRequestView(who: Principal, id: string, options: { time
   const timeline = options.timeline === false ? [] : await db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } });
   const stages = await stageViews(request, state);
   const { credential, sealedSecret, ...rest } = request;
+  const described = describeRequest(request);
   return {
     ...rest,
+    ...described,
+    extension: request.extendsRequestId ? await extensionOf(request.extendsRequestId, described.fields) : null,
     secretRevealable: sealedSecret !== null && request.status === "active",
-    targetTitle: policy().targets[request.targetId]?.title ?? request.targetId,
     credential: credential && { ...credential, sealedToken: undefined, revealable: credential.sealedToken !== null && credential.revokedAt === null },
     timeline: timeline.map(plainEvent),
     stageViews: stages,
@@ -124,6 +137,13 @@ export async function getRequestView(who: Principal, id: string, options: { time
       canCancel: request.status === "pending" && request.requesterId === who.id,
     },
   };
+}
+
+/** The grant an extension replaces, and what the extension changes against it. */
+async function extensionOf(parentId: string, fields: RequestField[]) {
+  const parent = await db.accessRequest.findUnique({ where: { id: parentId }, select: { id: true, workflowId: true, targetId: true, input: true, status: true, expiresAt: true } });
+  if (!parent) return null;
+  return { id: parent.id, status: parent.status, expiresAt: parent.expiresAt, changes: changedFields(describeRequest(parent).fields, fields) };
 }
 
 /**

@@ -111,9 +111,11 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await bob.getByRole("link", { name: "payments-api (production)" }).click();
     await bob.waitForURL(`${baseUrl}/requests/${requestId}`);
     expect(await bob.getByText("alice@example.com").count()).toBeGreaterThan(0);
-    expect(await bob.getByTestId("request-role").textContent()).toBe("write");
-    expect(await bob.getByText("45 min").count()).toBe(1);
-    expect(await bob.getByTestId("justification").textContent()).toBe("Rotate the payments webhook secret for CHG-4411");
+    expect(await bob.getByTestId("request-title").textContent()).toBe("Temporary access: payments-api (production)");
+    expect(await bob.getByTestId("field-targetId").textContent()).toBe("payments-api (production) (payments-api-production)");
+    expect(await bob.getByTestId("field-role").textContent()).toBe("write");
+    expect(await bob.getByTestId("field-durationMinutes").textContent()).toBe("45 min");
+    expect(await bob.getByTestId("field-justification").textContent()).toBe("Rotate the payments webhook secret for CHG-4411");
     await screenshot(bob, "09-bob-request");
     bob.on("request", (req: Request) => {
       const headers = req.headers();

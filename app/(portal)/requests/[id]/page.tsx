@@ -4,10 +4,11 @@ import { notFound } from "next/navigation";
 import { CredentialReveal, Countdown } from "@/components/requests/credential-reveal";
 import { CancelButton, DecisionPanel, ExtendPanel, ReviewPanel, RevokeButton } from "@/components/requests/request-actions";
 import { AutoRefresh } from "@/components/requests/auto-refresh";
+import { RequestFields } from "@/components/requests/request-fields";
 import { StageList } from "@/components/requests/stage-list";
 import { Timeline } from "@/components/requests/timeline";
 import { Alert } from "@/components/ui/alert";
-import { formatMinutes, formatTime } from "@/components/ui/format";
+import { formatTime } from "@/components/ui/format";
 import { StatusBadge } from "@/components/ui/status-badge";
 import { getRequestView } from "@/lib/approvals/queries";
 import { requirePrincipal } from "@/lib/auth/session";
@@ -25,50 +26,62 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
     if (error instanceof DomainError && error.code === "not_found") notFound();
     throw error;
   }
-  const input = view.input as Record<string, unknown>;
   const approvals = view.decisions.filter((d) => d.decision === "approve").length;
   return (
     <div className="grid gap-8 lg:grid-cols-[1fr_20rem]">
-      <div className="space-y-6">
+      <div className="min-w-0 space-y-6">
         <div>
-          <div className="flex items-center gap-3">
-            <h1 className="text-2xl font-bold tracking-tight">{view.targetTitle}</h1>
+          <div className="flex flex-wrap items-center gap-3">
+            <h1 className="text-2xl font-bold tracking-tight break-words" data-testid="request-title">
+              {view.workflowTitle}: {view.targetTitle}
+            </h1>
             <StatusBadge status={view.status} />
           </div>
-          <p className="mt-1 text-sm text-slate-600">
-            Temporary access requested by <strong>{view.requester.email}</strong> on {formatTime(view.createdAt)}
+          <p className="mt-1 text-sm text-slate-600 dark:text-slate-300">
+            Requested by <strong>{view.requester.email}</strong> on {formatTime(view.createdAt)}
           </p>
         </div>
-        <dl className="grid grid-cols-2 gap-4 rounded-lg border border-slate-200 bg-white p-5 text-sm shadow-sm sm:grid-cols-4">
-          <div>
-            <dt className="text-slate-500">Role</dt>
-            <dd className="font-semibold" data-testid="request-role">{String(input.role ?? "—")}</dd>
-          </div>
-          <div>
-            <dt className="text-slate-500">Duration</dt>
-            <dd className="font-semibold">{formatMinutes(view.durationSeconds)}</dd>
-          </div>
-          <div>
-            <dt className="text-slate-500">Approved by</dt>
-            <dd className="font-semibold">{view.breakGlass ? "break-glass (self)" : view.autoApprovedBy ? `policy rule ${view.autoApprovedBy}` : `${approvals} ${approvals === 1 ? "person" : "people"}`}</dd>
-          </div>
-          <div>
-            <dt className="text-slate-500">Pending until</dt>
-            <dd className="font-semibold">{view.status === "pending" ? formatTime(view.pendingExpiresAt) : "—"}</dd>
-          </div>
-          <div className="col-span-full">
-            <dt className="text-slate-500">Justification</dt>
-            <dd className="whitespace-pre-wrap" data-testid="justification">{view.justification}</dd>
-          </div>
-        </dl>
+        <section aria-labelledby="asked-heading" className="space-y-4 rounded-lg border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-700 dark:bg-slate-900">
+          <h2 id="asked-heading" className="font-semibold">
+            What is asked
+          </h2>
+          <RequestFields fields={view.fields} />
+          <dl className="grid grid-cols-2 gap-4 border-t border-slate-200 pt-4 text-sm sm:grid-cols-3 dark:border-slate-700">
+            <div>
+              <dt className="text-slate-600 dark:text-slate-300">Kind</dt>
+              <dd className="font-semibold">{view.durationSeconds ? "access that expires by itself" : "one-off action"}</dd>
+            </div>
+            <div>
+              <dt className="text-slate-600 dark:text-slate-300">Approved by</dt>
+              <dd className="font-semibold">{view.breakGlass ? "break-glass (self)" : view.autoApprovedBy ? `policy rule ${view.autoApprovedBy}` : `${approvals} ${approvals === 1 ? "person" : "people"}`}</dd>
+            </div>
+            <div>
+              <dt className="text-slate-600 dark:text-slate-300">Pending until</dt>
+              <dd className="font-semibold">{view.status === "pending" ? formatTime(view.pendingExpiresAt) : "—"}</dd>
+            </div>
+          </dl>
+        </section>
 
-        {view.extendsRequestId ? (
+        {view.extension ? (
           <Alert tone="info">
-            This request extends{" "}
-            <Link href={`/requests/${view.extendsRequestId}`} className="underline">
-              an earlier grant
-            </Link>
-            ; once approved it replaces that grant.
+            <span data-testid="extension">
+              This request extends{" "}
+              <Link href={`/requests/${view.extension.id}`} className="font-semibold underline">
+                an earlier grant
+              </Link>{" "}
+              ({view.extension.status}
+              {view.extension.expiresAt ? `, ending ${formatTime(view.extension.expiresAt)}` : ""}); once approved it replaces that grant
+              {view.extension.changes.length ? ". Changes:" : " with the same settings, for a new period from approval."}
+            </span>
+            {view.extension.changes.length ? (
+              <ul className="mt-1 list-disc pl-5" data-testid="extension-changes">
+                {view.extension.changes.map((c) => (
+                  <li key={c.label}>
+                    {c.label}: {c.from} → <strong>{c.to}</strong>
+                  </li>
+                ))}
+              </ul>
+            ) : null}
           </Alert>
         ) : null}
         {view.breakGlass ? (
