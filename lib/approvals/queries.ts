@@ -99,6 +99,15 @@ export async function reviewsFor(who: Principal): Promise<RequestListItem[]> {
   return withTitles(mine.map(({ stages: _, ...r }) => r));
 }
 
+function isEligibleApprover(who: Principal, requesterId: string, stages: { groups: string[] }[]): boolean {
+  return requesterId !== who.id && who.roles.includes("approver") && stages.some((st) => st.groups.some((g) => who.groups.includes(g)));
+}
+
+/** Who may read a request: its requester, an approver of one of its stages, auditors and admins. */
+export function mayViewRequest(who: Principal, requesterId: string, stages: { groups: string[] }[]): boolean {
+  return requesterId === who.id || isEligibleApprover(who, requesterId, stages) || who.roles.includes("auditor") || who.roles.includes("admin");
+}
+
 export async function getRequestView(who: Principal, id: string, options: { timeline?: boolean } = {}) {
   const request = await db.accessRequest.findUnique({
     where: { id },
@@ -111,10 +120,8 @@ export async function getRequestView(who: Principal, id: string, options: { time
   if (!request) throw notFound("Request");
   const state = approvalStateOf(request, request.decisions);
   const refusal = approvalRefusal(state, who);
-  const eligibleForRequest = request.requesterId !== who.id && who.roles.includes("approver") && state.stages.some((st) => st.groups.some((g) => who.groups.includes(g)));
-  const mayView =
-    request.requesterId === who.id || eligibleForRequest || who.roles.includes("auditor") || who.roles.includes("admin");
-  if (!mayView) throw notFound("Request");
+  const eligibleForRequest = isEligibleApprover(who, request.requesterId, state.stages);
+  if (!mayViewRequest(who, request.requesterId, state.stages)) throw notFound("Request");
   // The API's answers carry no timeline; only the request page shows it.
   const timeline = options.timeline === false ? [] : await db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } });
   const stages = await stageViews(request, state);

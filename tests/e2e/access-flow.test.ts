@@ -121,10 +121,16 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
       const headers = req.headers();
       if (req.method() === "POST" && headers["next-action"] && !capturedApprove) capturedApprove = { url: req.url(), headers, body: req.postData() ?? "" };
     });
+    // Alice's page has stayed open since she submitted; a marker on its window shows it is never reloaded.
+    await alice.evaluate(() => ((window as unknown as { __stayed?: boolean }).__stayed = true));
     await bob.fill("#comment", "Approved for CHG-4411");
     await bob.getByRole("button", { name: "Approve" }).click();
     await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
     await screenshot(bob, "10-bob-approved");
+    await expect.poll(() => alice.getByTestId("status").first().textContent(), { timeout: 10_000 }).toBe("active");
+    await expect.poll(() => alice.getByRole("button", { name: "Reveal credential" }).count()).toBe(1);
+    expect(await alice.evaluate(() => (window as unknown as { __stayed?: boolean }).__stayed)).toBe(true);
+    await screenshot(alice, "10a-alice-live-approved");
   });
 
   it("the server refuses Alice and Carol even when they replay the approval by hand", async () => {
@@ -242,6 +248,12 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await alice.getByRole("button", { name: "Submit request" }).click();
     await alice.waitForURL(/\/requests\/[a-z0-9]+$/);
     const id = alice.url().split("/").pop()!;
+    // Alice watches her list while two people decide elsewhere; it must follow without a reload.
+    await alice.goto("/requests");
+    const ledgerRow = alice.getByTestId("request-row").filter({ hasText: "ledger database (production)" });
+    expect(await ledgerRow.getByTestId("status").textContent()).toBe("pending");
+    expect(await ledgerRow.getByTestId("request-workflow").textContent()).toBe("Temporary access");
+    await alice.evaluate(() => ((window as unknown as { __stayed?: boolean }).__stayed = true));
     ({ page: dave } = await signIn(browser, baseUrl, "dave@example.com"));
     await dave.goto(`/requests/${id}`);
     expect(await dave.getByRole("button", { name: "Approve" }).count()).toBe(0);
@@ -266,6 +278,8 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await expect.poll(() => dave.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
     expect(await dave.getByTestId("stage-state").allTextContents()).toEqual(["passed", "passed"]);
     await screenshot(dave, "15f-two-stage-approved");
+    await expect.poll(() => ledgerRow.getByTestId("status").textContent(), { timeout: 10_000 }).toBe("active");
+    expect(await alice.evaluate(() => (window as unknown as { __stayed?: boolean }).__stayed)).toBe(true);
     const approvers = await query<{ email: string; stage: number }>(
       `SELECT u.email, a.stage FROM "Approval" a JOIN "User" u ON u.id = a."approverId" WHERE a."requestId" = $1 ORDER BY a.stage`,
       [id],
@@ -585,6 +599,8 @@ describe("security matrix", () => {
     "/api/auth/[...nextauth]": { method: "GET", status: { default: 200 } },
     "/api/v1/openapi.json": { method: "GET", status: { default: 200 } },
     "/api/inbox": { method: "GET", status: { default: 403, anonymous: 401, bob: 200, dave: 200 } },
+    "/api/live/requests/[id]": { method: "GET", status: { default: 200, anonymous: 401 } },
+    "/api/live/my-requests": { method: "GET", status: { default: 200, anonymous: 401 } },
     "/api/history/export": { method: "GET", query: "format=jsonl", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
     "/api/history/review": { method: "GET", query: "from=2026-11-01&to=2026-11-30", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
     "/api/forward-auth": { method: "GET", status: { default: 403 } },

@@ -3,13 +3,14 @@ import Link from "next/link";
 import { notFound } from "next/navigation";
 import { CredentialReveal, Countdown } from "@/components/requests/credential-reveal";
 import { CancelButton, DecisionPanel, ExtendPanel, ReviewPanel, RevokeButton } from "@/components/requests/request-actions";
-import { AutoRefresh } from "@/components/requests/auto-refresh";
+import { LiveRefresh } from "@/components/requests/live-refresh";
 import { RequestFields } from "@/components/requests/request-fields";
 import { StageList } from "@/components/requests/stage-list";
 import { Timeline } from "@/components/requests/timeline";
 import { Alert } from "@/components/ui/alert";
 import { formatTime } from "@/components/ui/format";
 import { StatusBadge } from "@/components/ui/status-badge";
+import { requestVersion } from "@/lib/approvals/live";
 import { getRequestView } from "@/lib/approvals/queries";
 import { requirePrincipal } from "@/lib/auth/session";
 import { DomainError } from "@/lib/errors";
@@ -19,8 +20,10 @@ export const metadata: Metadata = { title: "Request" };
 export default async function RequestPage({ params }: { params: Promise<{ id: string }> }) {
   const { id } = await params;
   const who = await requirePrincipal();
-  let view;
+  let view, version;
   try {
+    // The version is read before the view: a change between the two makes the page refresh once more, never miss it.
+    ({ version } = await requestVersion(who, id));
     view = await getRequestView(who, id);
   } catch (error) {
     if (error instanceof DomainError && error.code === "not_found") notFound();
@@ -29,6 +32,7 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
   const approvals = view.decisions.filter((d) => d.decision === "approve").length;
   return (
     <div className="grid gap-8 lg:grid-cols-[1fr_20rem]">
+      <LiveRefresh url={`/api/live/requests/${view.id}`} version={version} />
       <div className="min-w-0 space-y-6">
         <div>
           <div className="flex flex-wrap items-center gap-3">
@@ -94,7 +98,6 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
 
         <StageList stages={view.stageViews} />
 
-        {view.status === "executing" ? <AutoRefresh /> : null}
         {view.status === "executing" ? (
           <Alert tone="info">
             <span data-testid="executing">Carrying out the approved request on {view.targetTitle}…</span>
