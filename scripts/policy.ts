@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { loadPolicyFile, PolicyError } from "../lib/policy/load";
-import { explain, policyTable } from "../lib/policy/report";
+import { availabilityWarnings, explain, policyTable } from "../lib/policy/report";
 import { DEMO_USERS } from "./support/demo-users";
 
 const [command, ...rest] = process.argv.slice(2);
@@ -34,6 +34,9 @@ try {
   if (command === "check") {
     console.log(`${file}: valid\n`);
     console.log(policyTable(policy));
+    // Warnings, not errors: the policy may be reviewed where the portal's secrets are not set.
+    const warnings = availabilityWarnings(policy, process.env);
+    if (warnings.length) console.warn(`\n${warnings.join("\n")}`);
   } else if (command === "explain") {
     if (!values.user || !values.workflow || !values.target) {
       console.error("Usage: npm run policy:explain -- --user <email> --workflow <id> --target <id> [--groups a,b]");

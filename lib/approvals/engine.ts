@@ -7,6 +7,7 @@ import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { policy } from "../policy/current";
 import type { AutoApproveRule } from "../policy/schema";
 import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { unavailability, unavailableMessage } from "../workflows/availability";
 import { describeFields } from "../workflows/fields";
 import { checkIntegrationOptions } from "../workflows/option-sources";
 import { getWorkflow } from "../workflows/registry";
@@ -58,6 +59,10 @@ async function validateRequest(who: Principal, workflowId: string, raw: unknown)
     if (verdict.field) throw invalid(verdict.message, { [verdict.field]: verdict.message });
     throw forbidden(verdict.message);
   }
+  const target = policy().targets[input.targetId];
+  const unavailable = target ? unavailability(workflowId, target) : null;
+  // Refused before anyone approves: a request that could only fail afterwards wastes the approver's time and the requester's wait.
+  if (unavailable) throw conflict(`${workflow.title} on ${target!.title} is unavailable: ${unavailableMessage(unavailable, who.roles.includes("admin"))}`);
   await checkIntegrationOptions(describeFields(workflow.inputSchema as unknown as z.ZodObject), input as unknown as Record<string, unknown>, who);
   return { input, durationSeconds, rule: verdict.rule };
 }

@@ -232,12 +232,16 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await bob.getByRole("searchbox", { name: "Search the catalog" }).fill("restart");
     expect(await bob.getByTestId("catalog-item").count()).toBe(1);
     await screenshot(bob, "15b-bob-catalog-search");
-    await bob.getByRole("link", { name: /Restart a job/ }).click();
-    await bob.waitForURL(/\/catalog\/restart-job/);
-    expect(await bob.getByLabel("Run id").count()).toBe(1);
-    expect(await bob.getByRole("checkbox", { name: "downstream" }).count()).toBe(1);
-    expect(await bob.getByLabel("Parallel tasks").count()).toBe(1);
-    await screenshot(bob, "15c-bob-restart-job-form");
+    // Airflow is not configured on this portal: the job is shown, unavailable with the reason, and offers no form.
+    const restart = bob.getByTestId("catalog-item").filter({ hasText: "Restart a job" });
+    expect(await restart.textContent()).toContain("Unavailable");
+    expect(await restart.textContent()).toContain("nightly-settlement (Airflow DAG) unavailable: Airflow is not configured on this portal yet. It cannot be requested until an admin sets it up.");
+    expect(await bob.getByRole("link", { name: /Restart a job/ }).count()).toBe(0);
+    expect(await restart.textContent()).not.toContain("LATCHKEY_AIRFLOW_URL");
+    await bob.goto("/catalog/restart-job");
+    expect(await bob.getByTestId("unavailable").textContent()).toContain("Airflow is not configured on this portal yet.");
+    expect(await bob.getByLabel("Run id").count()).toBe(0);
+    await screenshot(bob, "15c-bob-restart-job-unavailable");
   });
 
   it("a two-stage request is approved by two different people, stage by stage", async () => {
@@ -288,6 +292,19 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
       { email: "bob@example.com", stage: 0 },
       { email: "dave@example.com", stage: 1 },
     ]);
+  });
+
+  it("an admin is told which variables make an unavailable workflow requestable, and Integrations links to it", async () => {
+    await dave.goto("/catalog");
+    const restart = dave.getByTestId("catalog-item").filter({ hasText: "Restart a job" });
+    expect(await restart.textContent()).toContain("Set LATCHKEY_AIRFLOW_URL, LATCHKEY_AIRFLOW_USER, LATCHKEY_AIRFLOW_PASSWORD and restart the portal.");
+    await restart.getByRole("link", { name: "Admin → Integrations" }).click();
+    await dave.waitForURL(/\/admin\/integrations/);
+    const row = dave.getByTestId("unavailable-row").filter({ hasText: "Restart a job" });
+    await expect.poll(() => row.textContent()).toContain("LATCHKEY_AIRFLOW_URL");
+    await screenshot(dave, "15g-dave-integrations");
+    await row.getByRole("link", { name: "Restart a job" }).click();
+    await dave.waitForURL(/\/catalog\/restart-job/);
   });
 
   it("Dave, an admin, ends Alice's sessions and she must sign in again", async () => {
