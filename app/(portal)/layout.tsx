@@ -13,6 +13,8 @@ export default async function PortalLayout({ children }: { children: ReactNode }
   if (hasRole(who, "requester")) items.push({ href: "/catalog", label: "Catalog" }, { href: "/requests", label: "My requests" });
   if (hasRole(who, "approver")) items.push({ href: "/approvals", label: "Approvals" });
   if (hasRole(who, "auditor")) items.push({ href: "/history", label: "History" });
+  // Auditors verify the audit chain; admins reach it under Admin.
+  if (hasRole(who, "auditor") && !hasRole(who, "admin")) items.push({ href: "/admin/audit", label: "Audit chain" });
   // Straight to the first admin page: no redirect hop in the browser between two clicks.
   if (hasRole(who, "admin")) items.push({ href: "/admin/users", label: "Admin", section: "/admin" });
   return (

@@ -423,6 +423,20 @@ describe("the auditor's history, timeline, exports and access review", () => {
     await screenshot(dave, "34-dave-audit-chain");
   });
 
+  it("Carol, an auditor, verifies the audit chain as the README says she can", async () => {
+    await carol.goto("/history");
+    await carol.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit chain" }).click();
+    await carol.waitForURL(/\/admin\/audit/);
+    const before = await carol.getByTestId("verification-row").count();
+    await carol.getByRole("button", { name: "Verify now" }).click();
+    await expect.poll(() => carol.getByText(/^Intact: \d+ events checked\.$/).count()).toBe(1);
+    await carol.reload();
+    await expect.poll(() => carol.getByTestId("verification-row").count()).toBe(before + 1);
+    // The tab bar offers her the audit chain only.
+    expect(await carol.getByRole("navigation", { name: "Administration" }).getByRole("link").allTextContents()).toEqual(["Audit chain"]);
+    await screenshot(carol, "34a-carol-audit-chain");
+  });
+
   it("Carol filters the history and opens a request's timeline", async () => {
     await carol.goto("/history");
     await expect.poll(() => carol.getByTestId("chain-status").textContent()).toMatch(/Audit chain intact: \d+ events verified/);
@@ -557,13 +571,14 @@ describe("security matrix", () => {
     "/history/review": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
     "/history/people/[email]": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
     "/settings/tokens": {},
-    "/admin": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
-    "/admin/users": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    // Auditors pass the admin layout for the audit chain (README: "an admin or auditor can"); every other admin page refuses them itself.
+    "/admin": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "User administration is open to admins only." },
+    "/admin/users": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "User administration is open to admins only." },
     "/admin/services": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
     "/admin/keys": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
-    "/admin/audit": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
-    "/admin/notifications": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
-    "/admin/integrations": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    "/admin/audit": { alice: ADMIN_ONLY, bob: ADMIN_ONLY },
+    "/admin/notifications": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "Notification deliveries are open to admins only." },
+    "/admin/integrations": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "Integrations are open to admins only." },
   };
 
   // Text only the page itself renders: a refused caller must not receive it, not even inside the RSC payload.

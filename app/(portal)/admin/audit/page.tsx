@@ -12,7 +12,7 @@ export const metadata: Metadata = { title: "Audit chain" };
 
 export default async function AuditChainPage() {
   const who = await requirePrincipal();
-  if (!hasRole(who, "admin")) return <Alert tone="error">Administration is open to admins only.</Alert>;
+  if (!hasRole(who, "admin", "auditor")) return <Alert tone="error">The audit chain is open to auditors and admins only.</Alert>;
   const runs = await db.auditVerification.findMany({ orderBy: { startedAt: "desc" }, take: 30 });
   return (
     <div className="space-y-6">
