@@ -89,6 +89,7 @@ async function main() {
       clientId: process.env.OIDC_CLIENT_ID,
       clientSecret: process.env.OIDC_CLIENT_SECRET!,
       redirectUris: [`${process.env.NEXTAUTH_URL}/api/auth/callback/oidc`],
+      postLogoutRedirectUris: [`${process.env.NEXTAUTH_URL}/signin`],
     });
     cleanups.push(() => idp.close());
     process.env.OIDC_ISSUER = idp.issuer;

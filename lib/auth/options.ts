@@ -53,7 +53,7 @@ export function authOptions(): NextAuthOptions {
       },
     ],
     callbacks: {
-      async signIn({ user }) {
+      async signIn({ user, account }) {
         const u = user as { email?: string | null; groups?: string[]; roles?: Role[]; name?: string | null };
         if (!u.email) return "/signin?error=NoEmail";
         if (!u.roles || u.roles.length === 0) return "/signin?error=NoRole";
@@ -64,6 +64,8 @@ export function authOptions(): NextAuthOptions {
           where: { email: u.email },
           data: { groups: u.groups ?? [], roles: u.roles, name: u.name ?? undefined, lastSignInAt: new Date() },
         });
+        // The adapter stores tokens only when it first links an account; sign-out needs the latest ID token as its hint (lib/auth/end-session.ts).
+        if (account?.id_token) await db.account.updateMany({ where: { provider: account.provider, providerAccountId: account.providerAccountId }, data: { id_token: account.id_token } });
         return true;
       },
       async session({ session, user }) {
@@ -73,7 +75,7 @@ export function authOptions(): NextAuthOptions {
       },
     },
     events: {
-      async signIn({ user }) {
+      async signIn({ user, account }) {
         const u = user as { id: string; email: string; groups?: string[]; roles?: string[] };
         await db.$transaction((tx) =>
           recordEvent(tx, { actor: { type: "human", id: u.id, email: u.email }, action: "auth.signed_in", data: { groups: u.groups ?? [], roles: u.roles ?? [] } }),

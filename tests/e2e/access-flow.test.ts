@@ -318,6 +318,27 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'auth.sessions_ended'`)).toHaveLength(1);
   });
 
+  it("signing out ends the identity provider's session too: the next sign-in asks for the password again", async () => {
+    const { context, page } = await signIn(browser, baseUrl, "bob@example.com");
+    const signedOutBefore = (await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'auth.signed_out'`)).length;
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(/\/signin/, { timeout: 15_000 });
+    expect(new URL(page.url()).origin).toBe(baseUrl);
+    expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'auth.signed_out'`)).toHaveLength(signedOutBefore + 1);
+    // Without RP-initiated logout the provider would send Bob straight back, signed in, without a password.
+    await page.getByRole("button", { name: /Sign in with/ }).click();
+    await page.waitForURL(/\/interaction\//);
+    expect(await page.locator("#password").count()).toBe(1);
+    await screenshot(page, "17a-bob-signed-out-idp-asks-again");
+    // And the second time round works as the first.
+    await page.fill("#email", "bob@example.com");
+    await page.fill("#password", "latchkey");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${baseUrl}/catalog`);
+    await expect.poll(() => page.getByTestId("signed-in-as").textContent()).toContain("bob@example.com");
+    await context.close();
+  });
+
   it("pages and routes refuse visitors without a session", async () => {
     const context = await browser.newContext({ baseURL: baseUrl });
     const page = await context.newPage();
@@ -633,6 +654,7 @@ describe("security matrix", () => {
     "/api/inbox": { method: "GET", status: { default: 403, anonymous: 401, bob: 200, dave: 200 } },
     "/api/live/requests/[id]": { method: "GET", status: { default: 200, anonymous: 401 } },
     "/api/live/my-requests": { method: "GET", status: { default: 200, anonymous: 401 } },
+    "/api/session/end": { method: "GET", status: { default: 200, anonymous: 401 } },
     "/api/history/export": { method: "GET", query: "format=jsonl", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
     "/api/history/review": { method: "GET", query: "from=2026-11-01&to=2026-11-30", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
     "/api/forward-auth": { method: "GET", status: { default: 403 } },
