@@ -88,16 +88,16 @@ function CatalogCard({ item, isAdmin }: { item: CatalogItem; isAdmin?: boolean }
     <>
       <h3 className="text-lg font-semibold">
         {item.title}
-        {available.length === 0 ? <span className="ml-2 rounded bg-slate-200 px-1.5 py-0.5 align-middle text-xs font-semibold text-slate-800 dark:bg-slate-700 dark:text-slate-100">Unavailable</span> : null}
+        {available.length === 0 ? <span className="ml-2 rounded bg-slate-200 px-1.5 py-0.5 align-middle text-xs font-semibold text-slate-800">Unavailable</span> : null}
       </h3>
-      <p className="mt-1 text-sm text-slate-600 dark:text-slate-300">{item.description}</p>
+      <p className="mt-1 text-sm text-slate-600">{item.description}</p>
       {available.length ? (
-        <p className="mt-3 text-xs text-slate-600 dark:text-slate-300">
+        <p className="mt-3 text-xs text-slate-600">
           {available.length} target{available.length === 1 ? "" : "s"}: {available.map((t) => t.title).join(", ")}
         </p>
       ) : null}
       {unavailable.length ? (
-        <ul className="mt-3 space-y-1 text-xs text-amber-900 dark:text-amber-200" data-testid="unavailable">
+        <ul className="mt-3 space-y-1 text-xs text-amber-900" data-testid="unavailable">
           {unavailable.map((t) => (
             <li key={t.id}>
               <strong>{t.title}</strong> unavailable: {t.unavailableReason}
@@ -107,13 +107,13 @@ function CatalogCard({ item, isAdmin }: { item: CatalogItem; isAdmin?: boolean }
       ) : null}
     </>
   );
-  const box = "block h-full rounded-lg border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-700 dark:bg-slate-900";
+  const box = "block h-full rounded-lg border border-slate-200 bg-white p-5 shadow-sm";
   if (available.length === 0)
     return (
       <div data-testid="catalog-item" aria-disabled="true" className={`${box} opacity-90`}>
         {body}
         {isAdmin ? (
-          <Link href="/admin/integrations" className="mt-3 inline-block text-sm font-medium text-indigo-700 underline dark:text-indigo-300">
+          <Link href="/admin/integrations" className="mt-3 inline-block text-sm font-medium text-indigo-700 underline">
             Admin → Integrations
           </Link>
         ) : null}

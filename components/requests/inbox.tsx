@@ -107,9 +107,9 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
                     <Link href={`/requests/${r.id}`} className="font-medium text-indigo-700 hover:underline">
                       {r.targetTitle}
                     </Link>
-                    <p className="max-w-xs truncate text-xs text-slate-600 dark:text-slate-300">{r.justification}</p>
+                    <p className="max-w-xs truncate text-xs text-slate-600">{r.justification}</p>
                     <details className="mt-1 text-sm" data-testid="inbox-details">
-                      <summary className="cursor-pointer text-xs font-medium text-slate-700 dark:text-slate-200">What is asked</summary>
+                      <summary className="cursor-pointer text-xs font-medium text-slate-700">What is asked</summary>
                       <div className="mt-2 max-w-xl">
                         <RequestFields fields={r.fields} compact />
                       </div>

@@ -10,13 +10,13 @@ export function RequestFields({ fields, compact }: { fields: RequestField[]; com
     <dl className={compact ? "grid gap-2 text-sm sm:grid-cols-2" : "grid gap-4 text-sm sm:grid-cols-2"} data-testid="request-fields">
       {fields.map((f) => (
         <div key={f.name} className={f.format === "text" && f.value.length < 80 ? "" : "sm:col-span-2"}>
-          <dt className="text-slate-600 dark:text-slate-300">
+          <dt className="text-slate-600">
             {f.label}
             {f.help && !compact ? <span className="sr-only"> ({f.help})</span> : null}
           </dt>
           <dd className="min-w-0 font-semibold break-words" data-testid={`field-${f.name}`}>
             {f.format === "json" ? (
-              <pre className="mt-1 max-h-80 overflow-auto rounded-md bg-slate-100 p-2 font-mono text-xs font-normal whitespace-pre-wrap dark:bg-slate-800">{f.value}</pre>
+              <pre className="mt-1 max-h-80 overflow-auto rounded-md bg-slate-100 p-2 font-mono text-xs font-normal whitespace-pre-wrap">{f.value}</pre>
             ) : (
               <span className={f.format === "multiline" || f.name === "justification" ? "font-normal whitespace-pre-wrap" : ""}>{f.value}</span>
             )}

@@ -23,13 +23,13 @@ export function RequestTable({ rows, showRequester }: { rows: RequestRow[]; show
   return (
     <DataTable headers={["Target", ...(showRequester ? ["Requester"] : []), "Workflow", "Duration", "Requested", "Status"]}>
       {rows.map((r) => (
-        <tr key={r.id} data-testid="request-row" className="hover:bg-slate-50 dark:hover:bg-slate-800">
+        <tr key={r.id} data-testid="request-row" className="hover:bg-slate-50">
           <td className="px-4 py-2">
-            <Link href={`/requests/${r.id}`} className="font-medium text-indigo-700 underline-offset-2 hover:underline dark:text-indigo-300">
+            <Link href={`/requests/${r.id}`} className="font-medium text-indigo-700 underline-offset-2 hover:underline">
               {r.targetTitle}
             </Link>
             {r.breakGlass ? <span className="ml-2 rounded bg-rose-700 px-1.5 py-0.5 text-xs font-bold text-white">BREAK-GLASS</span> : null}
-            <p className="max-w-xs truncate text-xs text-slate-600 dark:text-slate-300">{r.justification}</p>
+            <p className="max-w-xs truncate text-xs text-slate-600">{r.justification}</p>
           </td>
           {showRequester ? <td className="px-4 py-2">{r.requester.email}</td> : null}
           <td className="px-4 py-2" data-testid="request-workflow">

@@ -24,13 +24,13 @@ export default async function IntegrationsPage() {
           Workflows that cannot be requested
         </h2>
         {unavailable.length === 0 ? (
-          <p className="text-sm text-slate-600 dark:text-slate-300">Every workflow in the policy can be carried out.</p>
+          <p className="text-sm text-slate-600">Every workflow in the policy can be carried out.</p>
         ) : (
           <DataTable headers={["Workflow", "Target", "Why", "Set"]}>
             {unavailable.map((u) => (
               <tr key={`${u.workflowId}-${u.targetId}`} data-testid="unavailable-row">
                 <td className="px-4 py-2">
-                  <Link href={`/catalog/${u.workflowId}`} className="font-medium text-indigo-700 underline dark:text-indigo-300">
+                  <Link href={`/catalog/${u.workflowId}`} className="font-medium text-indigo-700 underline">
                     {u.workflowTitle}
                   </Link>
                 </td>

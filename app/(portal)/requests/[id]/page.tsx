@@ -41,26 +41,26 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
             </h1>
             <StatusBadge status={view.status} />
           </div>
-          <p className="mt-1 text-sm text-slate-600 dark:text-slate-300">
+          <p className="mt-1 text-sm text-slate-600">
             Requested by <strong>{view.requester.email}</strong> on {formatTime(view.createdAt)}
           </p>
         </div>
-        <section aria-labelledby="asked-heading" className="space-y-4 rounded-lg border border-slate-200 bg-white p-5 shadow-sm dark:border-slate-700 dark:bg-slate-900">
+        <section aria-labelledby="asked-heading" className="space-y-4 rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
           <h2 id="asked-heading" className="font-semibold">
             What is asked
           </h2>
           <RequestFields fields={view.fields} />
-          <dl className="grid grid-cols-2 gap-4 border-t border-slate-200 pt-4 text-sm sm:grid-cols-3 dark:border-slate-700">
+          <dl className="grid grid-cols-2 gap-4 border-t border-slate-200 pt-4 text-sm sm:grid-cols-3">
             <div>
-              <dt className="text-slate-600 dark:text-slate-300">Kind</dt>
+              <dt className="text-slate-600">Kind</dt>
               <dd className="font-semibold">{view.durationSeconds ? "access that expires by itself" : "one-off action"}</dd>
             </div>
             <div>
-              <dt className="text-slate-600 dark:text-slate-300">Approved by</dt>
+              <dt className="text-slate-600">Approved by</dt>
               <dd className="font-semibold">{view.breakGlass ? "break-glass (self)" : view.autoApprovedBy ? `policy rule ${view.autoApprovedBy}` : `${approvals} ${approvals === 1 ? "person" : "people"}`}</dd>
             </div>
             <div>
-              <dt className="text-slate-600 dark:text-slate-300">Pending until</dt>
+              <dt className="text-slate-600">Pending until</dt>
               <dd className="font-semibold">{view.status === "pending" ? formatTime(view.pendingExpiresAt) : "—"}</dd>
             </div>
           </dl>
