@@ -6,6 +6,7 @@ import path from "node:path";
 import pg from "pg";
 import type { Browser, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { axeViolations, consoleProblems, watchConsole } from "../helpers/accessibility";
 import { launchBrowser, screenshot, signIn } from "../helpers/browser";
 
 const baseUrl = inject("baseUrl");
@@ -571,7 +572,9 @@ describe("security matrix", () => {
     template.replace("[id]", ids.request).replace("[workflowId]", "temporary-access").replace("[email]", encodeURIComponent("alice@example.com")).replace("[...nextauth]", "session") || "/";
 
   beforeAll(async () => {
-    anonymous = await (await browser.newContext({ baseURL: baseUrl })).newPage();
+    const anonymousContext = await browser.newContext({ baseURL: baseUrl });
+    watchConsole(anonymousContext, "anonymous");
+    anonymous = await anonymousContext.newPage();
     const [token] = await query<{ id: string }>(`SELECT t.id FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u.email = 'alice@example.com' LIMIT 1`);
     const [other] = await query<{ id: string }>(`SELECT r.id FROM "AccessRequest" r JOIN "User" u ON u.id = r."requesterId" WHERE u.email = 'alice@example.com' AND r.status = 'pending' LIMIT 1`);
     ids = { request: requestId, token: token!.id, other: other!.id };
@@ -629,6 +632,8 @@ describe("security matrix", () => {
           continue;
         }
         expect(response?.status(), cell).toBe(200);
+        // WCAG 2.2 AA, as axe-core finds it in the rendered page: zero violations, refusals included.
+        expect(await axeViolations(p), cell).toEqual([]);
         const text = await p.locator("main").first().textContent();
         if (expected === "ok") {
           expect(p.url(), cell).not.toContain("/signin?callbackUrl");
@@ -728,6 +733,48 @@ describe("security matrix", () => {
     expect(await query<{ n: string }>(`SELECT count(*)::text AS n FROM "Approval"`)).toEqual(before);
   });
 
+  // Every page each role may open, on a 390-pixel phone in both themes and on a desktop in the dark one.
+  const VIEWS = [
+    { name: "phone-light", width: 390, height: 844, colorScheme: "light" },
+    { name: "phone-dark", width: 390, height: 844, colorScheme: "dark" },
+    { name: "desktop-dark", width: 1366, height: 860, colorScheme: "dark" },
+  ] as const;
+  for (const who of ["alice", "bob", "carol", "dave"] as const) {
+    it(`${who}: every page fits a phone, works in the dark theme, and has no accessibility violation`, async () => {
+      const p = page(who);
+      try {
+        for (const view of VIEWS) {
+          await p.setViewportSize({ width: view.width, height: view.height });
+          await p.emulateMedia({ colorScheme: view.colorScheme });
+          for (const [template, rules] of Object.entries(PAGES)) {
+            if (rules[who] !== undefined || template === "/signin") continue;
+            const cell = `${who} ${view.name} ${template}`;
+            await p.goto(fill(template));
+            await p.waitForLoadState("networkidle");
+            expect(await p.evaluate(() => document.documentElement.scrollWidth), `${cell}: wider than the screen`).toBeLessThanOrEqual(view.width);
+            expect(await axeViolations(p), cell).toEqual([]);
+            await screenshot(p, `60-${view.name}-${who}${template.replace(/[^\w]+/g, "-")}`);
+          }
+          if (view.width < 1024) {
+            // The header folds into a menu that still offers everything.
+            expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(false);
+            await p.getByRole("button", { name: "Menu" }).click();
+            expect(await p.getByRole("button", { name: "Menu" }).count()).toBe(0);
+            expect(await p.getByRole("button", { name: "Close menu" }).getAttribute("aria-expanded")).toBe("true");
+            for (const name of ["API tokens"]) expect(await p.getByRole("link", { name }).isVisible(), name).toBe(true);
+            expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
+            expect(await p.getByTestId("signed-in-as").isVisible()).toBe(true);
+            expect(await axeViolations(p), `${who} ${view.name} open menu`).toEqual([]);
+            await screenshot(p, `61-${view.name}-${who}-menu`);
+          }
+        }
+      } finally {
+        await p.setViewportSize({ width: 1366, height: 860 });
+        await p.emulateMedia({ colorScheme: "light" });
+      }
+    });
+  }
+
   it("server actions from another origin are refused, and pages carry the security headers", async () => {
     const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
     const [rotate] = Object.entries(manifest.node).find(([, a]) => a.exportedName === "rotateKeyAction")!;
@@ -752,6 +799,21 @@ describe("security matrix", () => {
     const api = (await dave.context().request.get("/api/health")).headers();
     expect(api["content-security-policy"]).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(api["x-content-type-options"]).toBe("nosniff");
+  });
+});
+
+describe("the browser console", () => {
+  it("no page logged an error, an uncaught exception or a hydration warning over the whole run", () => {
+    expect(consoleProblems).toEqual([]);
+  });
+
+  it("the tab shows the icon and the manifest names the app", async () => {
+    for (const file of ["/favicon.ico", "/icon.svg", "/apple-touch-icon.png", "/icon-192.png", "/icon-512.png"]) expect((await fetch(`${baseUrl}${file}`)).status, file).toBe(200);
+    const manifest = (await (await fetch(`${baseUrl}/manifest.webmanifest`)).json()) as { name: string; icons: { src: string }[] };
+    expect(manifest.name).toBe("Latchkey");
+    const html = await (await dave.context().request.get("/catalog")).text();
+    expect(html).toContain('rel="manifest" href="/manifest.webmanifest"');
+    expect(html).toMatch(/rel="icon" href="\/favicon.ico"/);
   });
 });
 
