@@ -40,7 +40,7 @@ export function BarList({ title, rows }: { title: string; rows: { label: string;
   return (
     <figure className="rounded-lg border border-slate-200 bg-white p-4 shadow-sm break-inside-avoid">
       <figcaption className="mb-3 text-sm font-semibold">{title}</figcaption>
-      {rows.length === 0 ? <p className="text-sm text-slate-500">None.</p> : null}
+      {rows.length === 0 ? <p className="text-sm text-slate-600">None.</p> : null}
       <ul className="space-y-1.5">
         {rows.map((r) => (
           <li key={r.label} className="grid grid-cols-[12rem_1fr_3rem] items-center gap-3 text-sm">

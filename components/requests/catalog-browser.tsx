@@ -41,7 +41,7 @@ export function CatalogBrowser({ items, recent, isAdmin }: { items: CatalogItem[
       />
       {recent.length > 0 && !query ? (
         <section aria-labelledby="recent">
-          <h2 id="recent" className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">
+          <h2 id="recent" className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-600">
             Recently used
           </h2>
           <ul className="flex flex-wrap gap-2">

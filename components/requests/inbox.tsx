@@ -91,7 +91,7 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
             ))}
           </select>
         </label>
-        <p className="pb-2 text-xs text-slate-500" aria-live="polite">
+        <p className="pb-2 text-xs text-slate-600" aria-live="polite">
           {isFetching ? "Refreshing…" : hydrated ? `Updated ${formatTime(new Date(dataUpdatedAt)).slice(11)}` : "Updated just now"} · refreshes automatically · keys: {KEYS}
         </p>
       </div>

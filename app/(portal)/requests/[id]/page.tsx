@@ -120,12 +120,14 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
             <h2 className="font-semibold">
               Access is active until {formatTime(view.expiresAt)} (<Countdown expiresAt={view.expiresAt.toISOString()} />)
             </h2>
-            {view.viewer.isRequester && (view.credential?.revealable || view.secretRevealable) ? <CredentialReveal requestId={view.id} /> : null}
-            {!view.credential && view.secretRevealedAt ? <p className="text-xs text-slate-500">Login details shown to their owner {formatTime(view.secretRevealedAt)}.</p> : null}
+            {view.viewer.isRequester && (view.credential || view.secretRevealable || view.secretRevealedAt) ? (
+              <CredentialReveal requestId={view.id} revealable={Boolean(view.credential?.revealable || view.secretRevealable)} />
+            ) : null}
+            {!view.credential && view.secretRevealedAt ? <p className="text-xs text-slate-600">Login details shown to their owner {formatTime(view.secretRevealedAt)}.</p> : null}
             {view.credential ? (
-              <p className="text-xs text-slate-500" data-testid="credential-meta">
+              <p className="text-xs text-slate-600" data-testid="credential-meta">
                 Credential <code>{view.credential.id}</code> · key <code>{view.credential.kid}</code> · issued {formatTime(view.credential.issuedAt)}
-                {view.credential.revealedAt ? ` · shown to its owner ${formatTime(view.credential.revealedAt)}` : " · not shown yet"}
+                {view.credential.revealedAt ? ` · shown to its owner ${formatTime(view.credential.revealedAt)}` : view.credential.revealable ? " · not shown yet" : ""}
               </p>
             ) : null}
             <div className="flex flex-wrap items-start gap-3">
