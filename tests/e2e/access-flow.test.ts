@@ -245,6 +245,46 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await screenshot(bob, "15c-bob-restart-job-unavailable");
   });
 
+  it("request, reject, approve and reveal work from the keyboard alone", async () => {
+    async function requestByKeyboard(justification: string): Promise<string> {
+      await alice.goto("/catalog/temporary-access");
+      // payments-api (staging) is the first target, chosen by default.
+      await expect.poll(() => alice.locator("#targetId").inputValue()).toBe("payments-api-staging");
+      await alice.getByLabel("write").focus();
+      await alice.keyboard.press("Space");
+      await alice.locator("#durationMinutes").focus();
+      await alice.keyboard.press("ControlOrMeta+A");
+      await alice.keyboard.type("30");
+      await alice.locator("#justification").focus();
+      await alice.keyboard.type(justification);
+      await alice.getByRole("button", { name: "Submit request" }).focus();
+      await alice.keyboard.press("Enter");
+      await alice.waitForURL(/\/requests\/[a-z0-9]+$/);
+      return alice.url().split("/").pop()!;
+    }
+    const rejected = await requestByKeyboard("Keyboard path: change the staging feature flag");
+    await bob.goto(`/requests/${rejected}`);
+    await bob.locator("#comment").focus();
+    await bob.keyboard.type("Use the flag service instead");
+    await bob.getByRole("button", { name: "Reject" }).focus();
+    await bob.keyboard.press("Enter");
+    await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("rejected");
+
+    const approved = await requestByKeyboard("Keyboard path: deploy the staging hotfix");
+    await bob.goto(`/requests/${approved}`);
+    await bob.getByRole("button", { name: "Approve" }).focus();
+    await bob.keyboard.press("Enter");
+    await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
+    await expect.poll(() => alice.getByRole("button", { name: "Reveal credential" }).count(), { timeout: 10_000 }).toBe(1);
+    await alice.getByRole("button", { name: "Reveal credential" }).focus();
+    await alice.keyboard.press("Enter");
+    expect((await alice.getByTestId("credential-token").inputValue({ timeout: 15_000 })).trim()).toMatch(/^eyJ/);
+    // The page refreshes itself after the reveal; the credential stays on screen.
+    await expect.poll(() => alice.getByTestId("credential-meta").textContent(), { timeout: 10_000 }).toContain("shown to its owner");
+    expect(await alice.getByTestId("credential-token").count()).toBe(1);
+    await screenshot(alice, "15h-alice-keyboard-revealed");
+  });
+
   it("a two-stage request is approved by two different people, stage by stage", async () => {
     await alice.goto("/catalog/temporary-access");
     await alice.selectOption("#targetId", "ledger-db-production");
