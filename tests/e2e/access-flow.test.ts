@@ -798,8 +798,8 @@ describe("security matrix", () => {
           if (view.width < 1024) {
             // The header folds into a menu that still offers everything.
             expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(false);
-            await p.getByRole("button", { name: "Menu" }).click();
-            expect(await p.getByRole("button", { name: "Menu" }).count()).toBe(0);
+            await p.getByRole("button", { name: "Menu", exact: true }).click();
+            expect(await p.getByRole("button", { name: "Menu", exact: true }).count()).toBe(0);
             expect(await p.getByRole("button", { name: "Close menu" }).getAttribute("aria-expanded")).toBe("true");
             for (const name of ["API tokens"]) expect(await p.getByRole("link", { name }).isVisible(), name).toBe(true);
             expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
