@@ -17,6 +17,8 @@ export default defineConfig({
       { resolve, test: { name: "unit", include: ["tests/unit/**/*.test.ts"], environment: "node" } },
       {
         resolve,
+        // Some integration tests render components on the server, as Next.js does (React's automatic JSX runtime).
+        esbuild: { jsx: "automatic" },
         test: {
           name: "integration",
           include: ["tests/integration/**/*.test.ts"],

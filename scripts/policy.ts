@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { diffPolicies, renderDiff, type Person } from "../lib/policy/diff";
 import { policyJsonSchema } from "../lib/policy/json-schema";
 import { loadPolicyFile, parsePolicy, PolicyError } from "../lib/policy/load";
-import { explain, policyTable } from "../lib/policy/report";
+import { availabilityWarnings, explain, policyTable } from "../lib/policy/report";
 import { runPolicyTests } from "../lib/policy/test-cases";
 import { DEMO_USERS } from "./support/demo-users";
 
@@ -79,6 +79,9 @@ async function main(): Promise<number> {
   if (command === "check") {
     console.log(`${file}: valid\n`);
     console.log(policyTable(policy));
+    // Warnings, not errors: the policy may be reviewed where the portal's secrets are not set.
+    const warnings = availabilityWarnings(policy, process.env);
+    if (warnings.length) console.warn(`\n${warnings.join("\n")}`);
     return 0;
   }
   if (command === "test") {

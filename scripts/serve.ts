@@ -79,6 +79,7 @@ async function main() {
       redirectUris: [`${process.env.NEXTAUTH_URL}/api/auth/callback/oidc`],
       // Development and tests: a directory that can change while the provider runs.
       directoryFile: process.env.LATCHKEY_LOCAL_IDP_DIRECTORY || undefined,
+      postLogoutRedirectUris: [`${process.env.NEXTAUTH_URL}/signin`],
     });
     cleanups.push(() => idp.close());
     process.env.OIDC_ISSUER = idp.issuer;

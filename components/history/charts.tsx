@@ -10,8 +10,8 @@ export function ColumnChart({ title, points, height = 160 }: { title: string; po
     <figure className="rounded-lg border border-slate-200 bg-white p-4 shadow-sm break-inside-avoid">
       <figcaption className="mb-2 text-sm font-semibold">{title}</figcaption>
       <svg viewBox={`0 0 ${width} ${height + 24}`} className="w-full" role="img" aria-label={`${title}: ${points.map((p) => `${p.label} ${p.value}`).join(", ")}`}>
-        <line x1={0} y1={height} x2={width} y2={height} stroke="#cbd5e1" />
-        <text x={0} y={10} fontSize={11} fill="#64748b">
+        <line x1={0} y1={height} x2={width} y2={height} stroke="var(--color-slate-300)" />
+        <text x={0} y={10} fontSize={11} fill="var(--color-slate-600)">
           {max}
         </text>
         {points.map((p, i) => {
@@ -19,11 +19,11 @@ export function ColumnChart({ title, points, height = 160 }: { title: string; po
           const x = i * (barWidth + gap);
           return (
             <g key={p.label}>
-              <rect x={x} y={height - h} width={barWidth} height={h} fill="#4f46e5">
+              <rect x={x} y={height - h} width={barWidth} height={h} fill="var(--color-indigo-600)">
                 <title>{`${p.label}: ${p.value}`}</title>
               </rect>
               {i % every === 0 ? (
-                <text x={x} y={height + 16} fontSize={11} fill="#64748b">
+                <text x={x} y={height + 16} fontSize={11} fill="var(--color-slate-600)">
                   {p.label.slice(5)}
                 </text>
               ) : null}
@@ -40,7 +40,7 @@ export function BarList({ title, rows }: { title: string; rows: { label: string;
   return (
     <figure className="rounded-lg border border-slate-200 bg-white p-4 shadow-sm break-inside-avoid">
       <figcaption className="mb-3 text-sm font-semibold">{title}</figcaption>
-      {rows.length === 0 ? <p className="text-sm text-slate-500">None.</p> : null}
+      {rows.length === 0 ? <p className="text-sm text-slate-600">None.</p> : null}
       <ul className="space-y-1.5">
         {rows.map((r) => (
           <li key={r.label} className="grid grid-cols-[12rem_1fr_3rem] items-center gap-3 text-sm">
@@ -48,7 +48,7 @@ export function BarList({ title, rows }: { title: string; rows: { label: string;
               {r.label}
             </span>
             <svg viewBox="0 0 100 10" preserveAspectRatio="none" className="h-3 w-full" aria-hidden>
-              <rect x={0} y={0} width={(r.value / max) * 100} height={10} fill="#4f46e5" />
+              <rect x={0} y={0} width={(r.value / max) * 100} height={10} fill="var(--color-indigo-600)" />
             </svg>
             <span className="text-right tabular-nums">{r.value}</span>
           </li>

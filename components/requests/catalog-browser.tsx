@@ -10,7 +10,7 @@ export interface CatalogItem {
   description: string;
   category: string;
   risk: string;
-  targets: { id: string; title: string }[];
+  targets: { id: string; title: string; unavailableReason: string | null }[];
 }
 
 export interface RecentItem {
@@ -21,7 +21,7 @@ export interface RecentItem {
 }
 
 /** The catalog: a search box, the recently used row, then workflows grouped by category. */
-export function CatalogBrowser({ items, recent }: { items: CatalogItem[]; recent: RecentItem[] }) {
+export function CatalogBrowser({ items, recent, isAdmin }: { items: CatalogItem[]; recent: RecentItem[]; isAdmin?: boolean }) {
   const [query, setQuery] = useState("");
   const shown = useMemo(() => {
     const q = query.trim().toLowerCase();
@@ -41,7 +41,7 @@ export function CatalogBrowser({ items, recent }: { items: CatalogItem[]; recent
       />
       {recent.length > 0 && !query ? (
         <section aria-labelledby="recent">
-          <h2 id="recent" className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-500">
+          <h2 id="recent" className="mb-2 text-sm font-semibold uppercase tracking-wide text-slate-600">
             Recently used
           </h2>
           <ul className="flex flex-wrap gap-2">
@@ -70,22 +70,58 @@ export function CatalogBrowser({ items, recent }: { items: CatalogItem[]; recent
               .filter((i) => i.category === category)
               .map((item) => (
                 <li key={item.id}>
-                  <Link
-                    data-testid="catalog-item"
-                    href={`/catalog/${item.id}`}
-                    className="block h-full rounded-lg border border-slate-200 bg-white p-5 shadow-sm transition hover:border-slate-400 hover:shadow"
-                  >
-                    <h3 className="text-lg font-semibold">{item.title}</h3>
-                    <p className="mt-1 text-sm text-slate-600">{item.description}</p>
-                    <p className="mt-3 text-xs text-slate-500">
-                      {item.targets.length} target{item.targets.length === 1 ? "" : "s"}: {item.targets.map((t) => t.title).join(", ")}
-                    </p>
-                  </Link>
+                  <CatalogCard item={item} isAdmin={isAdmin} />
                 </li>
               ))}
           </ul>
         </section>
       ))}
     </div>
+  );
+}
+
+/** A workflow's card; a workflow none of whose targets can be carried out here says so instead of inviting a request. */
+function CatalogCard({ item, isAdmin }: { item: CatalogItem; isAdmin?: boolean }) {
+  const available = item.targets.filter((t) => !t.unavailableReason);
+  const unavailable = item.targets.filter((t) => t.unavailableReason);
+  const body = (
+    <>
+      <h3 className="text-lg font-semibold">
+        {item.title}
+        {available.length === 0 ? <span className="ml-2 rounded bg-slate-200 px-1.5 py-0.5 align-middle text-xs font-semibold text-slate-800">Unavailable</span> : null}
+      </h3>
+      <p className="mt-1 text-sm text-slate-600">{item.description}</p>
+      {available.length ? (
+        <p className="mt-3 text-xs text-slate-600">
+          {available.length} target{available.length === 1 ? "" : "s"}: {available.map((t) => t.title).join(", ")}
+        </p>
+      ) : null}
+      {unavailable.length ? (
+        <ul className="mt-3 space-y-1 text-xs text-amber-900" data-testid="unavailable">
+          {unavailable.map((t) => (
+            <li key={t.id}>
+              <strong>{t.title}</strong> unavailable: {t.unavailableReason}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </>
+  );
+  const box = "block h-full rounded-lg border border-slate-200 bg-white p-5 shadow-sm";
+  if (available.length === 0)
+    return (
+      <div data-testid="catalog-item" aria-disabled="true" className={`${box} opacity-90`}>
+        {body}
+        {isAdmin ? (
+          <Link href="/admin/integrations" className="mt-3 inline-block text-sm font-medium text-indigo-700 underline">
+            Admin → Integrations
+          </Link>
+        ) : null}
+      </div>
+    );
+  return (
+    <Link data-testid="catalog-item" href={`/catalog/${item.id}`} className={`${box} transition hover:border-slate-400 hover:shadow`}>
+      {body}
+    </Link>
   );
 }

@@ -16,12 +16,15 @@ function remaining(expiresAt: string, now: number): string {
   return `${h > 0 ? `${h}:` : ""}${String(m).padStart(h > 0 ? 2 : 1, "0")}:${String(sec).padStart(2, "0")}`;
 }
 
+/** Time left, counted in the browser. It renders after mount: the server's clock and the browser's never agree to the second, and a mismatch would break hydration. */
 export function Countdown({ expiresAt }: { expiresAt: string }) {
-  const [now, setNow] = useState(() => Date.now());
+  const [now, setNow] = useState<number | null>(null);
   useEffect(() => {
+    setNow(Date.now());
     const timer = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(timer);
   }, []);
+  if (now === null) return <span data-testid="countdown" className="font-mono">…</span>;
   const expired = new Date(expiresAt).getTime() <= now;
   return (
     <span data-testid="countdown" aria-live="off" className={`font-mono ${expired ? "text-rose-700" : ""}`}>
@@ -30,8 +33,13 @@ export function Countdown({ expiresAt }: { expiresAt: string }) {
   );
 }
 
-/** Shows the signed credential exactly once: the server clears it as it hands it over. */
-export function CredentialReveal({ requestId }: { requestId: string }) {
+/**
+ * Shows the signed credential exactly once: the server clears it as it hands it over. The
+ * page keeps this component mounted after the reveal (it refreshes itself as the request
+ * changes), so the token stays on screen until the person leaves; `revealable` only
+ * decides whether the button is offered.
+ */
+export function CredentialReveal({ requestId, revealable }: { requestId: string; revealable: boolean }) {
   const router = useRouter();
   const [token, setToken] = useState<{ value: string; expiresAt: string } | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -52,6 +60,7 @@ export function CredentialReveal({ requestId }: { requestId: string }) {
       </div>
     );
   }
+  if (!revealable && !error) return null;
   return (
     <div className="space-y-3">
       {error ? <Alert tone="error">{error}</Alert> : null}

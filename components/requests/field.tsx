@@ -10,7 +10,7 @@ export function Field({ id, label, help, error, children }: { id: string; label:
         </label>
       ) : null}
       {help ? (
-        <p id={`${id}-help`} className="text-xs text-slate-500">
+        <p id={`${id}-help`} className="text-xs text-slate-600">
           {help}
         </p>
       ) : null}

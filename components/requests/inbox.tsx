@@ -8,7 +8,9 @@ import { decideAction } from "@/app/(portal)/requests/actions";
 import { Alert } from "../ui/alert";
 import { EmptyState } from "../ui/empty-state";
 import { formatMinutes, formatTime } from "../ui/format";
+import { useHydrated } from "../ui/use-hydrated";
 import { inputClass } from "./field";
+import { RequestFields } from "./request-fields";
 import type { RequestRow } from "./request-table";
 import { DataTable } from "../ui/data-table";
 
@@ -29,6 +31,7 @@ const KEYS = "j/↓ next · k/↑ previous · Enter open · a approve · r rejec
  */
 export function Inbox({ initial }: { initial: InboxRow[] }) {
   const router = useRouter();
+  const hydrated = useHydrated();
   const queryClient = useQueryClient();
   const { data, error, isFetching, dataUpdatedAt } = useQuery({ queryKey: ["inbox"], queryFn: fetchInbox, initialData: initial, refetchInterval: 3_000, refetchOnWindowFocus: true });
   const [workflow, setWorkflow] = useState("");
@@ -61,7 +64,7 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
     return () => window.removeEventListener("keydown", onKey);
   }, [rows, current, router, queryClient]);
 
-  const workflows = [...new Set(data.map((r) => r.workflowId))].sort();
+  const workflows = [...new Map(data.map((r) => [r.workflowId, r.workflowTitle])).entries()].sort();
   const targets = [...new Map(data.map((r) => [r.targetId, r.targetTitle])).entries()].sort();
   return (
     <div className="space-y-3">
@@ -70,8 +73,10 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
           Workflow
           <select aria-label="Filter by workflow" className={inputClass} value={workflow} onChange={(e) => setWorkflow(e.target.value)}>
             <option value="">all</option>
-            {workflows.map((w) => (
-              <option key={w}>{w}</option>
+            {workflows.map(([id, title]) => (
+              <option key={id} value={id}>
+                {title}
+              </option>
             ))}
           </select>
         </label>
@@ -86,8 +91,8 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
             ))}
           </select>
         </label>
-        <p className="pb-2 text-xs text-slate-500" aria-live="polite">
-          {isFetching ? "Refreshing…" : `Updated ${new Date(dataUpdatedAt).toLocaleTimeString()}`} · refreshes automatically · keys: {KEYS}
+        <p className="pb-2 text-xs text-slate-600" aria-live="polite">
+          {isFetching ? "Refreshing…" : hydrated ? `Updated ${formatTime(new Date(dataUpdatedAt)).slice(11)}` : "Updated just now"} · refreshes automatically · keys: {KEYS}
         </p>
       </div>
       {message ? <Alert tone={message.tone}>{message.text}</Alert> : null}
@@ -102,10 +107,16 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
                     <Link href={`/requests/${r.id}`} className="font-medium text-indigo-700 hover:underline">
                       {r.targetTitle}
                     </Link>
-                    <p className="max-w-xs truncate text-xs text-slate-500">{r.justification}</p>
+                    <p className="max-w-xs truncate text-xs text-slate-600">{r.justification}</p>
+                    <details className="mt-1 text-sm" data-testid="inbox-details">
+                      <summary className="cursor-pointer text-xs font-medium text-slate-700">What is asked</summary>
+                      <div className="mt-2 max-w-xl">
+                        <RequestFields fields={r.fields} compact />
+                      </div>
+                    </details>
                   </td>
                   <td className="px-4 py-2">{r.requester.email}</td>
-                  <td className="px-4 py-2">{r.workflowId}</td>
+                  <td className="px-4 py-2">{r.workflowTitle}</td>
                   <td className="px-4 py-2">{r.durationSeconds ? formatMinutes(r.durationSeconds) : "one-off"}</td>
                   <td className="px-4 py-2 whitespace-nowrap">{formatTime(r.createdAt)}</td>
                 </tr>

@@ -14,9 +14,11 @@ export function DecisionPanel({ requestId }: { requestId: string }) {
   const [comment, setComment] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [pending, startTransition] = useTransition();
+  const [deciding, setDeciding] = useState<"approve" | "reject" | null>(null);
   const hydrated = useHydrated();
   const submit = (decision: "approve" | "reject") =>
     startTransition(async () => {
+      setDeciding(decision);
       setError(null);
       const result = await decideAction({ requestId, decision, comment });
       if (!result.ok) setError(result.fieldErrors?.comment ?? result.error);
@@ -29,15 +31,15 @@ export function DecisionPanel({ requestId }: { requestId: string }) {
       </h2>
       {error ? <Alert tone="error">{error}</Alert> : null}
       <label htmlFor="comment" className="block text-sm font-semibold">
-        Comment <span className="font-normal text-slate-500">(required to reject)</span>
+        Comment <span className="font-normal text-slate-600">(required to reject)</span>
       </label>
       <textarea id="comment" rows={3} className={inputClass} value={comment} onChange={(e) => setComment(e.target.value)} />
       <div className="flex gap-3">
         <Button variant="success" disabled={pending || !hydrated} onClick={() => submit("approve")}>
-          {pending ? "Working…" : "Approve"}
+          {pending && deciding === "approve" ? "Approving…" : "Approve"}
         </Button>
         <Button variant="danger" disabled={pending || !hydrated} onClick={() => submit("reject")}>
-          Reject
+          {pending && deciding === "reject" ? "Rejecting…" : "Reject"}
         </Button>
       </div>
     </section>

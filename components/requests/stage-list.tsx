@@ -4,7 +4,7 @@ const BADGE = {
   passed: "bg-emerald-50 text-emerald-800 ring-emerald-300",
   current: "bg-amber-50 text-amber-800 ring-amber-300",
   waiting: "bg-slate-100 text-slate-700 ring-slate-300",
-  closed: "bg-slate-100 text-slate-500 ring-slate-200",
+  closed: "bg-slate-100 text-slate-600 ring-slate-200",
 };
 
 /** The request's approval stages in order: who approved, and who still could. */
@@ -30,7 +30,7 @@ export function StageList({ stages }: { stages: RequestView["stageViews"] }) {
             </p>
             {st.approvedBy.length > 0 ? <p className="text-slate-700">Approved by {st.approvedBy.join(", ")}</p> : null}
             {st.state === "current" || st.state === "waiting" ? (
-              <p className="text-slate-500" data-testid="stage-eligible">
+              <p className="text-slate-600" data-testid="stage-eligible">
                 {st.eligible.length > 0 ? `Can approve: ${st.eligible.join(", ")}` : "Nobody who has signed in can approve this stage yet."}
               </p>
             ) : null}

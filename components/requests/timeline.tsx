@@ -82,13 +82,13 @@ export function Timeline({ events }: { events: TimelineEvent[] }) {
           <p className="text-sm">
             <span className="font-semibold" data-testid="timeline-label">{actionLabel(e.action)}</span>
             {e.fromStatus || e.toStatus ? (
-              <span className="text-slate-500">
+              <span className="text-slate-600">
                 {" "}
                 · {e.fromStatus ?? "new"} → {e.toStatus}
               </span>
             ) : null}
           </p>
-          <p className="text-xs text-slate-500">
+          <p className="text-xs text-slate-600">
             {formatTime(e.occurredAt)} · {actorLabel(e)}
           </p>
           {detail(e.data) ? <p className="mt-0.5 text-sm text-slate-700">{detail(e.data)}</p> : null}

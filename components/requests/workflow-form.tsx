@@ -222,7 +222,7 @@ function ApprovalSummary({ target }: { target: TargetOption }) {
           </li>
         ))}
       </ol>
-      {target.autoApprove.length > 0 ? <p className="mt-1 text-xs text-slate-500">Some requests are approved automatically by policy ({target.autoApprove.join(", ")}).</p> : null}
+      {target.autoApprove.length > 0 ? <p className="mt-1 text-xs text-slate-600">Some requests are approved automatically by policy ({target.autoApprove.join(", ")}).</p> : null}
     </div>
   );
 }

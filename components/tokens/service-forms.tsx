@@ -12,13 +12,13 @@ function GroupChoices({ id, groups, chosen, error }: { id: string; groups: { nam
   return (
     <fieldset aria-describedby={error ? `${id}-error` : undefined}>
       <legend className="block text-sm font-semibold text-slate-800">Groups</legend>
-      <p className="text-xs text-slate-500">Its roles follow from these groups through the policy, as a person&apos;s do.</p>
+      <p className="text-xs text-slate-600">Its roles follow from these groups through the policy, as a person&apos;s do.</p>
       <div className="mt-2 grid grid-cols-2 gap-1.5">
         {groups.map((g) => (
           <label key={g.name} className="flex items-center gap-2 text-sm">
             <input type="checkbox" name="groups" value={g.name} defaultChecked={chosen.includes(g.name)} />
             <span>
-              {g.name} <span className="text-xs text-slate-500">({g.roles.join(", ")})</span>
+              {g.name} <span className="text-xs text-slate-600">({g.roles.join(", ")})</span>
             </span>
           </label>
         ))}

@@ -89,7 +89,7 @@ export function TokenForm<E extends Record<string, string>>({
       </Field>
       <fieldset aria-describedby={errors.scopes ? `${id("scopes")}-error` : undefined}>
         <legend className="block text-sm font-semibold text-slate-800">Scopes</legend>
-        <p className="text-xs text-slate-500">Grant only what it needs. A token never approves what its own identity asked for.</p>
+        <p className="text-xs text-slate-600">Grant only what it needs. A token never approves what its own identity asked for.</p>
         <div className="mt-2 space-y-1.5">
           {scopes.map((s) => (
             <label key={s.name} className="flex items-start gap-2 text-sm">

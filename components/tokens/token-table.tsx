@@ -16,7 +16,7 @@ export interface TokenRow {
 
 function stateOf(t: TokenRow, now: Date) {
   if (t.revokedAt) return { label: `revoked ${formatTime(t.revokedAt)}`, tone: "text-rose-700" };
-  if (t.expiresAt <= now) return { label: "expired", tone: "text-slate-500" };
+  if (t.expiresAt <= now) return { label: "expired", tone: "text-slate-600" };
   return { label: `until ${formatTime(t.expiresAt)}`, tone: "text-emerald-800" };
 }
 
@@ -30,7 +30,7 @@ export function TokenTable({ tokens }: { tokens: TokenRow[] }) {
           <tr key={t.id} data-testid="token-row">
             <td className="px-4 py-2">
               <div className="font-medium">{t.name}</div>
-              <div className="font-mono text-xs text-slate-500">{t.prefix}…</div>
+              <div className="font-mono text-xs text-slate-600">{t.prefix}…</div>
             </td>
             <td className="px-4 py-2 font-mono text-xs">{t.scopes.join(" ")}</td>
             <td className="px-4 py-2 whitespace-nowrap">{formatTime(t.createdAt)}</td>

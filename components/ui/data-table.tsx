@@ -3,13 +3,13 @@ import type { ReactNode } from "react";
 /** The portal's table: a header row of labels and the rows given as children. */
 export function DataTable({ headers, children }: { headers: string[]; children: ReactNode }) {
   return (
-    <div className="overflow-hidden rounded-lg border border-slate-200 bg-white shadow-sm">
+    <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
       <table className="w-full text-left text-sm">
-        <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
+        <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-600">
           <tr>
             {headers.map((h, i) => (
               <th key={`${h}-${i}`} className="px-4 py-2">
-                {h}
+                {h || <span className="sr-only">Actions</span>}
               </th>
             ))}
           </tr>

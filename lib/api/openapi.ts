@@ -56,6 +56,16 @@ export const openApiDocument = {
           workflowId: { type: "string" },
           targetId: { type: "string" },
           targetTitle: { type: "string" },
+          workflowTitle: { type: "string" },
+          fields: {
+            type: "array",
+            description: "What the requester filled in, labelled by the workflow's schema, in the form's order: what an approver decides on.",
+            items: {
+              type: "object",
+              required: ["name", "label", "value"],
+              properties: { name: { type: "string" }, label: { type: "string" }, value: { type: "string" }, format: { type: "string", enum: ["text", "json", "multiline"] } },
+            },
+          },
           status: ref("RequestStatus"),
           requester: { type: "string" },
           input: { type: "object" },
@@ -78,6 +88,17 @@ export const openApiDocument = {
               endedAt: { type: ["string", "null"], format: "date-time" },
               failureReason: { type: ["string", "null"] },
               externalState: { type: ["string", "null"] },
+              breakGlassReason: { type: ["string", "null"] },
+              extends: {
+                type: ["object", "null"],
+                description: "The grant this request extends and, field by field, what it changes.",
+                properties: {
+                  id: { type: "string" },
+                  status: ref("RequestStatus"),
+                  expiresAt: { type: ["string", "null"], format: "date-time" },
+                  changes: { type: "array", items: { type: "object", properties: { label: { type: "string" }, from: { type: "string" }, to: { type: "string" } } } },
+                },
+              },
               stages: {
                 type: "array",
                 items: {

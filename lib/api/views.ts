@@ -4,7 +4,7 @@ import type { Principal } from "../policy/evaluate";
 
 /** The shapes /api/v1 answers with (documented in lib/api/openapi.ts). Dates are ISO strings. */
 
-type Summarised = Pick<RequestListItem, "id" | "workflowId" | "targetId" | "targetTitle" | "status" | "input" | "justification" | "durationSeconds" | "breakGlass" | "createdAt" | "activatedAt" | "expiresAt"> & { requester: { email: string } };
+type Summarised = Pick<RequestListItem, "id" | "workflowId" | "targetId" | "targetTitle" | "workflowTitle" | "fields" | "status" | "input" | "justification" | "durationSeconds" | "breakGlass" | "createdAt" | "activatedAt" | "expiresAt"> & { requester: { email: string } };
 
 export function requestSummary(r: Summarised) {
   return {
@@ -12,6 +12,8 @@ export function requestSummary(r: Summarised) {
     workflowId: r.workflowId,
     targetId: r.targetId,
     targetTitle: r.targetTitle,
+    workflowTitle: r.workflowTitle,
+    fields: r.fields.map(({ name, label, value, format }) => ({ name, label, value, format })),
     status: r.status,
     requester: r.requester.email,
     input: r.input,
@@ -34,6 +36,8 @@ export async function requestDetail(who: Principal, id: string) {
     endedAt: r.endedAt,
     failureReason: r.failureReason,
     externalState: r.externalState,
+    breakGlassReason: r.breakGlassReason,
+    extends: r.extension ? { id: r.extension.id, status: r.extension.status, expiresAt: r.extension.expiresAt, changes: r.extension.changes } : null,
     stages: r.stageViews.map((st) => ({ name: st.name, groups: st.groups, required: st.required, state: st.state, approvedBy: st.approvedBy, couldApprove: st.eligible })),
     decisions: r.decisions.map((d) => ({ approver: d.approver.email, decision: d.decision, comment: d.comment, stage: d.stage, at: d.createdAt })),
     credential: r.credential

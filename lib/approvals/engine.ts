@@ -8,6 +8,7 @@ import { policy } from "../policy/current";
 import type { AutoApproveRule } from "../policy/schema";
 import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, sameParty, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Parties, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { partiesOf } from "../identity/parties";
+import { unavailability, unavailableMessage } from "../workflows/availability";
 import { describeFields } from "../workflows/fields";
 import { checkIntegrationOptions } from "../workflows/option-sources";
 import { getWorkflow } from "../workflows/registry";
@@ -59,6 +60,10 @@ async function validateRequest(who: Principal, workflowId: string, raw: unknown)
     if (verdict.field) throw invalid(verdict.message, { [verdict.field]: verdict.message });
     throw forbidden(verdict.message);
   }
+  const target = policy().targets[input.targetId];
+  const unavailable = target ? unavailability(workflowId, target) : null;
+  // Refused before anyone approves: a request that could only fail afterwards wastes the approver's time and the requester's wait.
+  if (unavailable) throw conflict(`${workflow.title} on ${target!.title} is unavailable: ${unavailableMessage(unavailable, who.roles.includes("admin"))}`);
   await checkIntegrationOptions(describeFields(workflow.inputSchema as unknown as z.ZodObject), input as unknown as Record<string, unknown>, who);
   return { input, durationSeconds, rule: verdict.rule };
 }

@@ -1,5 +1,6 @@
 import "server-only";
 import type { Prisma, RequestStatus } from "@prisma/client";
+import type { z } from "zod";
 import { db } from "../db";
 import { notFound } from "../errors";
 import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal, type StageSnapshot } from "../policy/evaluate";
@@ -8,6 +9,7 @@ import { partiesOf, partyMembers } from "../identity/parties";
 import { policy } from "../policy/current";
 import { getWorkflow } from "../workflows/registry";
 import type { OutsidePreview } from "../workflows/types";
+import { changedFields, describeRequestInput, type RequestField } from "../workflows/request-fields";
 
 /** Read models for the pages and routes. Each checks who may see what. */
 
@@ -32,11 +34,19 @@ const requestListSelect = {
   requester: { select: { email: true, name: true } },
 } satisfies Prisma.AccessRequestSelect;
 
-export type RequestListItem = Prisma.AccessRequestGetPayload<{ select: typeof requestListSelect }> & { targetTitle: string };
+export type RequestListItem = Prisma.AccessRequestGetPayload<{ select: typeof requestListSelect }> & { targetTitle: string; workflowTitle: string; fields: RequestField[] };
 
-function withTitles<T extends { targetId: string }>(rows: T[]): (T & { targetTitle: string })[] {
-  const targets = policy().targets;
-  return rows.map((r) => ({ ...r, targetTitle: targets[r.targetId]?.title ?? r.targetId }));
+/** The workflow's title and the requester's fields as the workflow's schema labels them. */
+export function describeRequest(r: { workflowId: string; targetId: string; input: unknown }): { targetTitle: string; workflowTitle: string; fields: RequestField[] } {
+  const targetTitle = policy().targets[r.targetId]?.title ?? r.targetId;
+  const workflow = getWorkflow(r.workflowId);
+  const input = (r.input ?? {}) as Record<string, unknown>;
+  if (!workflow) return { targetTitle, workflowTitle: r.workflowId, fields: Object.entries(input).map(([name, value]) => ({ name, label: name, format: "text", value: String(value) })) };
+  return { targetTitle, workflowTitle: workflow.title, fields: describeRequestInput(workflow.inputSchema as unknown as z.ZodObject, input, { targetTitle }) };
+}
+
+function withTitles<T extends { targetId: string; workflowId: string; input: unknown }>(rows: T[]): (T & { targetTitle: string; workflowTitle: string; fields: RequestField[] })[] {
+  return rows.map((r) => ({ ...r, ...describeRequest(r) }));
 }
 
 export async function listMyRequests(who: Principal): Promise<RequestListItem[]> {
@@ -91,6 +101,15 @@ export async function reviewsFor(who: Principal): Promise<RequestListItem[]> {
   return withTitles(mine.map(({ stages: _, ...r }) => r));
 }
 
+function isEligibleApprover(who: Principal, requesterId: string, stages: { groups: string[] }[]): boolean {
+  return requesterId !== who.id && who.roles.includes("approver") && stages.some((st) => st.groups.some((g) => who.groups.includes(g)));
+}
+
+/** Who may read a request: its requester, an approver of one of its stages, auditors and admins. */
+export function mayViewRequest(who: Principal, requesterId: string, stages: { groups: string[] }[]): boolean {
+  return requesterId === who.id || isEligibleApprover(who, requesterId, stages) || who.roles.includes("auditor") || who.roles.includes("admin");
+}
+
 export async function getRequestView(who: Principal, id: string, options: { timeline?: boolean } = {}) {
   const request = await db.accessRequest.findUnique({
     where: { id },
@@ -103,19 +122,19 @@ export async function getRequestView(who: Principal, id: string, options: { time
   if (!request) throw notFound("Request");
   const state = approvalStateOf(request, request.decisions, await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]));
   const refusal = approvalRefusal(state, who);
-  const eligibleForRequest = request.requesterId !== who.id && who.roles.includes("approver") && state.stages.some((st) => st.groups.some((g) => who.groups.includes(g)));
-  const mayView =
-    request.requesterId === who.id || eligibleForRequest || who.roles.includes("auditor") || who.roles.includes("admin");
-  if (!mayView) throw notFound("Request");
+  const eligibleForRequest = isEligibleApprover(who, request.requesterId, state.stages);
+  if (!mayViewRequest(who, request.requesterId, state.stages)) throw notFound("Request");
   // The API's answers carry no timeline; only the request page shows it.
   const timeline = options.timeline === false ? [] : await db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } });
   const stages = await stageViews(request, state);
   const { credential, sealedSecret, ...rest } = request;
+  const described = describeRequest(request);
   return {
     ...rest,
     outsidePreview: outsidePreviewOf(request),
+    ...described,
+    extension: request.extendsRequestId ? await extensionOf(request.extendsRequestId, described.fields) : null,
     secretRevealable: sealedSecret !== null && request.status === "active",
-    targetTitle: policy().targets[request.targetId]?.title ?? request.targetId,
     credential: credential && { ...credential, sealedToken: undefined, revealable: credential.sealedToken !== null && credential.revokedAt === null },
     timeline: timeline.map(plainEvent),
     stageViews: stages,
@@ -137,6 +156,13 @@ function outsidePreviewOf(request: { id: string; workflowId: string; targetId: s
   const input = workflow.inputSchema.safeParse(request.input);
   if (!input.success) return { system: workflow.title, calls: [], notes: ["This request's input no longer matches the workflow's form, so it cannot be carried out."] };
   return workflow.preview({ requestId: request.id, requesterEmail: request.requester.email, input: input.data, target: policy().targets[request.targetId] });
+}
+
+/** The grant an extension replaces, and what the extension changes against it. */
+async function extensionOf(parentId: string, fields: RequestField[]) {
+  const parent = await db.accessRequest.findUnique({ where: { id: parentId }, select: { id: true, workflowId: true, targetId: true, input: true, status: true, expiresAt: true } });
+  if (!parent) return null;
+  return { id: parent.id, status: parent.status, expiresAt: parent.expiresAt, changes: changedFields(describeRequest(parent).fields, fields) };
 }
 
 /**

@@ -91,7 +91,7 @@ export function authOptions(): NextAuthOptions {
        * for a returning person next-auth passes the database row as `user`, so reading
        * groups from it would write the first sign-in's groups back forever.
        */
-      async signIn({ user, profile }) {
+      async signIn({ user, profile, account }) {
         const answer = readSignInAnswer((profile ?? {}) as Record<string, unknown>, claimSettings());
         if (!answer.ok) return refuse(answer.error, answer.email);
         const roles = rolesForGroups(policy(), answer.groups);
@@ -107,6 +107,8 @@ export function authOptions(): NextAuthOptions {
         if (roles.length === 0) return refuse("NoRole", answer.email);
         // A new person is created from this object.
         Object.assign(user, { email: answer.email, name: answer.name, groups: answer.groups, roles, lastSignInAt: new Date() });
+        // The adapter stores tokens only when it first links an account; sign-out needs the latest ID token as its hint (lib/auth/end-session.ts).
+        if (account?.id_token) await db.account.updateMany({ where: { provider: account.provider, providerAccountId: account.providerAccountId }, data: { id_token: account.id_token } });
         return true;
       },
       async session({ session, user }) {

@@ -1,6 +1,7 @@
 import { formatDuration } from "./duration";
 import { breakGlassRefusal, evaluateRequest, matchingAutoApproval, rolesForGroups, type Principal } from "./evaluate";
 import type { Policy, Stage } from "./schema";
+import { unavailability } from "../workflows/availability";
 
 /** Plain-text reports of the policy, for reviews in pull requests and for questions. */
 
@@ -72,4 +73,20 @@ export function explain(policy: Policy, input: { email: string; groups: string[]
   }
   if (rule.breakGlass) lines.push(breakGlassRefusal(rule, who, 0) === null ? `Break-glass: allowed, up to ${formatDuration(rule.breakGlass.maxDuration)}, reviewed afterwards.` : "Break-glass: not for this person.");
   return { allowed: true, text: lines.join("\n") };
+}
+
+/**
+ * Workflow targets that cannot be carried out with this environment: requests for them are
+ * refused, so the reviewer of a policy change should know before it ships.
+ */
+export function availabilityWarnings(policy: Policy, env: Record<string, string | undefined>): string[] {
+  const warnings: string[] = [];
+  for (const [workflowId, workflow] of Object.entries(policy.workflows)) {
+    for (const targetId of Object.keys(workflow.targets)) {
+      const target = policy.targets[targetId];
+      const u = target && unavailability(workflowId, target, env);
+      if (u) warnings.push(`warning: ${workflowId} on ${targetId} is unavailable: ${u.reason}${u.missing.length ? ` Set ${u.missing.join(", ")}.` : ""}`);
+    }
+  }
+  return warnings;
 }

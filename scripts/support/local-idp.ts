@@ -44,6 +44,8 @@ export interface LocalIdpOptions {
   clientId: string;
   clientSecret: string;
   redirectUris: string[];
+  /** Where RP-initiated logout may send the browser back to (the portal's sign-in page). */
+  postLogoutRedirectUris?: string[];
   users?: readonly DemoUser[];
   /** A JSON file holding a DirectoryState, read at every sign-in; changes in it apply at once. */
   directoryFile?: string;
@@ -85,6 +87,20 @@ ${error ? `<div class="error" role="alert">${escapeHtml(error)}</div>` : ""}
 <details><summary>Demo users (password <code>latchkey</code>)</summary><ul>
 ${users.map((u) => `<li><code>${escapeHtml(u.email)}</code> · ${escapeHtml(u.groups.join(", "))}</li>`).join("")}
 </ul></details></main></body></html>`;
+}
+
+/**
+ * The end-session page. Latchkey sends the person here with its ID token as a hint, right
+ * after they chose Sign out, so there is nothing left to ask: the form (with its CSRF
+ * token) submits itself, and a button remains for browsers without scripts.
+ */
+function logoutPage(ctx: { body: unknown }, form: string): void {
+  ctx.body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Signing out · Local IdP</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family:system-ui,sans-serif"><main><h1>Signing out…</h1>${form}
+<input type="hidden" name="logout" value="yes" form="op.logoutForm">
+<button type="submit" form="op.logoutForm">Sign out of the identity provider</button></main>
+<script>document.getElementById("op.logoutForm").submit()</script></body></html>`;
 }
 
 async function readForm(req: http.IncomingMessage): Promise<URLSearchParams> {
@@ -131,6 +147,7 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
         client_secret: options.clientSecret,
         client_name: "Latchkey",
         redirect_uris: options.redirectUris,
+        post_logout_redirect_uris: options.postLogoutRedirectUris ?? [],
         grant_types: ["authorization_code"],
         response_types: ["code"],
         token_endpoint_auth_method: "client_secret_basic",
@@ -143,7 +160,11 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
     conformIdTokenClaims: false,
     jwks: { keys: [signingJwk] },
     cookies: { keys: [randomBytes(32).toString("base64url")] },
-    features: { devInteractions: { enabled: false } },
+    features: {
+      devInteractions: { enabled: false },
+      // RP-initiated logout (end_session_endpoint): signing out of Latchkey ends this session too.
+      rpInitiatedLogout: { enabled: true, logoutSource: logoutPage },
+    },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, id) {
       if (!users.find((u) => u.email === id)) return undefined;

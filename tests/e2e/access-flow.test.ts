@@ -6,6 +6,7 @@ import path from "node:path";
 import pg from "pg";
 import type { Browser, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { axeViolations, consoleProblems, watchConsole } from "../helpers/accessibility";
 import { launchBrowser, screenshot, signIn } from "../helpers/browser";
 
 const baseUrl = inject("baseUrl");
@@ -112,18 +113,26 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await bob.getByRole("link", { name: "payments-api (production)" }).click();
     await bob.waitForURL(`${baseUrl}/requests/${requestId}`);
     expect(await bob.getByText("alice@example.com").count()).toBeGreaterThan(0);
-    expect(await bob.getByTestId("request-role").textContent()).toBe("write");
-    expect(await bob.getByText("45 min").count()).toBe(1);
-    expect(await bob.getByTestId("justification").textContent()).toBe("Rotate the payments webhook secret for CHG-4411");
+    expect(await bob.getByTestId("request-title").textContent()).toBe("Temporary access: payments-api (production)");
+    expect(await bob.getByTestId("field-targetId").textContent()).toBe("payments-api (production) (payments-api-production)");
+    expect(await bob.getByTestId("field-role").textContent()).toBe("write");
+    expect(await bob.getByTestId("field-durationMinutes").textContent()).toBe("45 min");
+    expect(await bob.getByTestId("field-justification").textContent()).toBe("Rotate the payments webhook secret for CHG-4411");
     await screenshot(bob, "09-bob-request");
     bob.on("request", (req: Request) => {
       const headers = req.headers();
       if (req.method() === "POST" && headers["next-action"] && !capturedApprove) capturedApprove = { url: req.url(), headers, body: req.postData() ?? "" };
     });
+    // Alice's page has stayed open since she submitted; a marker on its window shows it is never reloaded.
+    await alice.evaluate(() => ((window as unknown as { __stayed?: boolean }).__stayed = true));
     await bob.fill("#comment", "Approved for CHG-4411");
     await bob.getByRole("button", { name: "Approve" }).click();
     await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
     await screenshot(bob, "10-bob-approved");
+    await expect.poll(() => alice.getByTestId("status").first().textContent(), { timeout: 10_000 }).toBe("active");
+    await expect.poll(() => alice.getByRole("button", { name: "Reveal credential" }).count()).toBe(1);
+    expect(await alice.evaluate(() => (window as unknown as { __stayed?: boolean }).__stayed)).toBe(true);
+    await screenshot(alice, "10a-alice-live-approved");
   });
 
   it("the server refuses Alice and Carol even when they replay the approval by hand", async () => {
@@ -225,33 +234,56 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await bob.getByRole("searchbox", { name: "Search the catalog" }).fill("restart");
     expect(await bob.getByTestId("catalog-item").count()).toBe(1);
     await screenshot(bob, "15b-bob-catalog-search");
-    await bob.getByRole("link", { name: /Restart a job/ }).click();
-    await bob.waitForURL(/\/catalog\/restart-job/);
-    expect(await bob.getByLabel("Run id").count()).toBe(1);
-    expect(await bob.getByRole("checkbox", { name: "downstream" }).count()).toBe(1);
-    // No field that Airflow would never receive.
-    expect(await bob.getByLabel("Parallel tasks").count()).toBe(0);
-    await screenshot(bob, "15c-bob-restart-job-form");
-    // The request page shows the Airflow calls the request will make, bodies included.
-    await bob.selectOption("#targetId", "nightly-settlement");
-    await bob.fill("#runId", "scheduled__2026-11-25T00:00:00+00:00");
-    await bob.getByRole("checkbox", { name: "failed-tasks" }).check();
-    await bob.getByRole("checkbox", { name: "downstream" }).check();
-    await bob.fill("#justification", "Load failed on a transient DB error");
-    await bob.getByRole("button", { name: "Submit request" }).click();
-    await bob.waitForURL(/\/requests\/[a-z0-9]+$/);
-    const calls = await bob.getByTestId("outside-call").allTextContents();
-    expect(calls.map((c) => c.split(" (")[0]!.split("{")[0]!.trim())).toEqual([
-      "GET /dags/nightly_settlement",
-      "GET /dags/nightly_settlement/dagRuns/scheduled__2026-11-25T00%3A00%3A00%2B00%3A00",
-      "GET /dags/nightly_settlement/dagRuns/scheduled__2026-11-25T00%3A00%3A00%2B00%3A00/taskInstances?state=failed&state=upstream_failed&limit=100&offset=0",
-      "POST /dags/nightly_settlement/clearTaskInstances",
-    ]);
-    expect(calls[3]).toContain('"include_downstream": true');
-    expect(calls[3]).toContain('"include_upstream": false');
-    await screenshot(bob, "15c-bob-restart-job-preview");
-    await bob.getByRole("button", { name: "Cancel request" }).click();
-    await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("cancelled");
+    // Airflow is not configured on this portal: the job is shown, unavailable with the reason, and offers no form.
+    const restart = bob.getByTestId("catalog-item").filter({ hasText: "Restart a job" });
+    expect(await restart.textContent()).toContain("Unavailable");
+    expect(await restart.textContent()).toContain("nightly-settlement (Airflow DAG) unavailable: Airflow is not configured on this portal yet. It cannot be requested until an admin sets it up.");
+    expect(await bob.getByRole("link", { name: /Restart a job/ }).count()).toBe(0);
+    expect(await restart.textContent()).not.toContain("LATCHKEY_AIRFLOW_URL");
+    await bob.goto("/catalog/restart-job");
+    expect(await bob.getByTestId("unavailable").textContent()).toContain("Airflow is not configured on this portal yet.");
+    expect(await bob.getByLabel("Run id").count()).toBe(0);
+    await screenshot(bob, "15c-bob-restart-job-unavailable");
+  });
+
+  it("request, reject, approve and reveal work from the keyboard alone", async () => {
+    async function requestByKeyboard(justification: string): Promise<string> {
+      await alice.goto("/catalog/temporary-access");
+      // payments-api (staging) is the first target, chosen by default.
+      await expect.poll(() => alice.locator("#targetId").inputValue()).toBe("payments-api-staging");
+      await alice.getByLabel("write").focus();
+      await alice.keyboard.press("Space");
+      await alice.locator("#durationMinutes").focus();
+      await alice.keyboard.press("ControlOrMeta+A");
+      await alice.keyboard.type("30");
+      await alice.locator("#justification").focus();
+      await alice.keyboard.type(justification);
+      await alice.getByRole("button", { name: "Submit request" }).focus();
+      await alice.keyboard.press("Enter");
+      await alice.waitForURL(/\/requests\/[a-z0-9]+$/);
+      return alice.url().split("/").pop()!;
+    }
+    const rejected = await requestByKeyboard("Keyboard path: change the staging feature flag");
+    await bob.goto(`/requests/${rejected}`);
+    await bob.locator("#comment").focus();
+    await bob.keyboard.type("Use the flag service instead");
+    await bob.getByRole("button", { name: "Reject" }).focus();
+    await bob.keyboard.press("Enter");
+    await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("rejected");
+
+    const approved = await requestByKeyboard("Keyboard path: deploy the staging hotfix");
+    await bob.goto(`/requests/${approved}`);
+    await bob.getByRole("button", { name: "Approve" }).focus();
+    await bob.keyboard.press("Enter");
+    await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
+    await expect.poll(() => alice.getByRole("button", { name: "Reveal credential" }).count(), { timeout: 10_000 }).toBe(1);
+    await alice.getByRole("button", { name: "Reveal credential" }).focus();
+    await alice.keyboard.press("Enter");
+    expect((await alice.getByTestId("credential-token").inputValue({ timeout: 15_000 })).trim()).toMatch(/^eyJ/);
+    // The page refreshes itself after the reveal; the credential stays on screen.
+    await expect.poll(() => alice.getByTestId("credential-meta").textContent(), { timeout: 10_000 }).toContain("shown to its owner");
+    expect(await alice.getByTestId("credential-token").count()).toBe(1);
+    await screenshot(alice, "15h-alice-keyboard-revealed");
   });
 
   it("a two-stage request is approved by two different people, stage by stage", async () => {
@@ -262,6 +294,12 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await alice.getByRole("button", { name: "Submit request" }).click();
     await alice.waitForURL(/\/requests\/[a-z0-9]+$/);
     const id = alice.url().split("/").pop()!;
+    // Alice watches her list while two people decide elsewhere; it must follow without a reload.
+    await alice.goto("/requests");
+    const ledgerRow = alice.getByTestId("request-row").filter({ hasText: "ledger database (production)" });
+    expect(await ledgerRow.getByTestId("status").textContent()).toBe("pending");
+    expect(await ledgerRow.getByTestId("request-workflow").textContent()).toBe("Temporary access");
+    await alice.evaluate(() => ((window as unknown as { __stayed?: boolean }).__stayed = true));
     ({ page: dave } = await signIn(browser, baseUrl, "dave@example.com"));
     await dave.goto(`/requests/${id}`);
     expect(await dave.getByRole("button", { name: "Approve" }).count()).toBe(0);
@@ -286,6 +324,8 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await expect.poll(() => dave.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
     expect(await dave.getByTestId("stage-state").allTextContents()).toEqual(["passed", "passed"]);
     await screenshot(dave, "15f-two-stage-approved");
+    await expect.poll(() => ledgerRow.getByTestId("status").textContent(), { timeout: 10_000 }).toBe("active");
+    expect(await alice.evaluate(() => (window as unknown as { __stayed?: boolean }).__stayed)).toBe(true);
     const approvers = await query<{ email: string; stage: number }>(
       `SELECT u.email, a.stage FROM "Approval" a JOIN "User" u ON u.id = a."approverId" WHERE a."requestId" = $1 ORDER BY a.stage`,
       [id],
@@ -296,15 +336,49 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     ]);
   });
 
+  it("an admin is told which variables make an unavailable workflow requestable, and Integrations links to it", async () => {
+    await dave.goto("/catalog");
+    const restart = dave.getByTestId("catalog-item").filter({ hasText: "Restart a job" });
+    expect(await restart.textContent()).toContain("Set LATCHKEY_AIRFLOW_URL, LATCHKEY_AIRFLOW_USER, LATCHKEY_AIRFLOW_PASSWORD and restart the portal.");
+    await restart.getByRole("link", { name: "Admin → Integrations" }).click();
+    await dave.waitForURL(/\/admin\/integrations/);
+    const row = dave.getByTestId("unavailable-row").filter({ hasText: "Restart a job" });
+    await expect.poll(() => row.textContent()).toContain("LATCHKEY_AIRFLOW_URL");
+    await screenshot(dave, "15g-dave-integrations");
+    await row.getByRole("link", { name: "Restart a job" }).click();
+    await dave.waitForURL(/\/catalog\/restart-job/);
+  });
+
   it("Dave, an admin, ends Alice's sessions and she must sign in again", async () => {
     await dave.goto("/admin/users");
     await screenshot(dave, "16-dave-users");
-    await dave.getByRole("button", { name: "End all sessions of alice@example.com" }).click();
+    await dave.getByRole("button", { name: "End sessions of alice@example.com" }).click();
     await expect.poll(() => dave.getByRole("status").first().textContent()).toContain("Ended 1 session(s).");
     await alice.goto("/requests");
     await alice.waitForURL(/\/signin/);
     await screenshot(alice, "17-alice-signed-out");
     expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'auth.sessions_ended'`)).toHaveLength(1);
+  });
+
+  it("signing out ends the identity provider's session too: the next sign-in asks for the password again", async () => {
+    const { context, page } = await signIn(browser, baseUrl, "bob@example.com");
+    const signedOutBefore = (await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'auth.signed_out'`)).length;
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(/\/signin/, { timeout: 15_000 });
+    expect(new URL(page.url()).origin).toBe(baseUrl);
+    expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action = 'auth.signed_out'`)).toHaveLength(signedOutBefore + 1);
+    // Without RP-initiated logout the provider would send Bob straight back, signed in, without a password.
+    await page.getByRole("button", { name: /Sign in with/ }).click();
+    await page.waitForURL(/\/interaction\//);
+    expect(await page.locator("#password").count()).toBe(1);
+    await screenshot(page, "17a-bob-signed-out-idp-asks-again");
+    // And the second time round works as the first.
+    await page.fill("#email", "bob@example.com");
+    await page.fill("#password", "latchkey");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${baseUrl}/catalog`);
+    await expect.poll(() => page.getByTestId("signed-in-as").textContent()).toContain("bob@example.com");
+    await context.close();
   });
 
   it("pages and routes refuse visitors without a session", async () => {
@@ -462,6 +536,20 @@ describe("the auditor's history, timeline, exports and access review", () => {
     await expect.poll(() => dave.getByText(/^Intact: \d+ events checked\.$/).count()).toBe(1);
     await expect.poll(() => dave.getByTestId("verification-row").count()).toBeGreaterThan(0);
     await screenshot(dave, "34-dave-audit-chain");
+  });
+
+  it("Carol, an auditor, verifies the audit chain as the README says she can", async () => {
+    await carol.goto("/history");
+    await carol.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit chain" }).click();
+    await carol.waitForURL(/\/admin\/audit/);
+    const before = await carol.getByTestId("verification-row").count();
+    await carol.getByRole("button", { name: "Verify now" }).click();
+    await expect.poll(() => carol.getByText(/^Intact: \d+ events checked\.$/).count()).toBe(1);
+    await carol.reload();
+    await expect.poll(() => carol.getByTestId("verification-row").count()).toBe(before + 1);
+    // The tab bar offers her the audit chain only.
+    expect(await carol.getByRole("navigation", { name: "Administration" }).getByRole("link").allTextContents()).toEqual(["Audit chain"]);
+    await screenshot(carol, "34a-carol-audit-chain");
   });
 
   it("Carol filters the history and opens a request's timeline", async () => {
@@ -639,7 +727,9 @@ describe("security matrix", () => {
     template.replace("[id]", ids.request).replace("[workflowId]", "temporary-access").replace("[email]", encodeURIComponent("alice@example.com")).replace("[...nextauth]", "session") || "/";
 
   beforeAll(async () => {
-    anonymous = await (await browser.newContext({ baseURL: baseUrl })).newPage();
+    const anonymousContext = await browser.newContext({ baseURL: baseUrl });
+    watchConsole(anonymousContext, "anonymous");
+    anonymous = await anonymousContext.newPage();
     const [token] = await query<{ id: string }>(`SELECT t.id FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u.email = 'alice@example.com' LIMIT 1`);
     const [other] = await query<{ id: string }>(`SELECT r.id FROM "AccessRequest" r JOIN "User" u ON u.id = r."requesterId" WHERE u.email = 'alice@example.com' AND r.status = 'pending' LIMIT 1`);
     ids = { request: requestId, token: token!.id, other: other!.id };
@@ -660,14 +750,15 @@ describe("security matrix", () => {
     "/history/review": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
     "/history/people/[email]": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
     "/settings/tokens": {},
-    "/admin": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
-    "/admin/users": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
-    "/admin/users/[id]/offboard": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    // Auditors pass the admin layout for the audit chain (README: "an admin or auditor can"); every other admin page refuses them itself.
+    "/admin": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "User administration is open to admins only." },
+    "/admin/users": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "User administration is open to admins only." },
+    "/admin/users/[id]/offboard": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "User administration is open to admins only." },
     "/admin/services": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
     "/admin/keys": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
-    "/admin/audit": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
-    "/admin/notifications": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
-    "/admin/integrations": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: ADMIN_ONLY },
+    "/admin/audit": { alice: ADMIN_ONLY, bob: ADMIN_ONLY },
+    "/admin/notifications": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "Notification deliveries are open to admins only." },
+    "/admin/integrations": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "Integrations are open to admins only." },
   };
 
   // Text only the page itself renders: a refused caller must not receive it, not even inside the RSC payload.
@@ -698,6 +789,8 @@ describe("security matrix", () => {
           continue;
         }
         expect(response?.status(), cell).toBe(200);
+        // WCAG 2.2 AA, as axe-core finds it in the rendered page: zero violations, refusals included.
+        expect(await axeViolations(p), cell).toEqual([]);
         const text = await p.locator("main").first().textContent();
         if (expected === "ok") {
           expect(p.url(), cell).not.toContain("/signin?callbackUrl");
@@ -721,6 +814,9 @@ describe("security matrix", () => {
     "/api/auth/[...nextauth]": { method: "GET", status: { default: 200 } },
     "/api/v1/openapi.json": { method: "GET", status: { default: 200 } },
     "/api/inbox": { method: "GET", status: { default: 403, anonymous: 401, bob: 200, dave: 200 } },
+    "/api/live/requests/[id]": { method: "GET", status: { default: 200, anonymous: 401 } },
+    "/api/live/my-requests": { method: "GET", status: { default: 200, anonymous: 401 } },
+    "/api/session/end": { method: "GET", status: { default: 200, anonymous: 401 } },
     "/api/history/export": { method: "GET", query: "format=jsonl", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
     "/api/history/review": { method: "GET", query: "from=2026-11-01&to=2026-11-30", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
     "/api/forward-auth": { method: "GET", status: { default: 403 } },
@@ -807,6 +903,48 @@ describe("security matrix", () => {
     expect(await query<{ n: string }>(`SELECT count(*)::text AS n FROM "Approval"`)).toEqual(before);
   });
 
+  // Every page each role may open, on a 390-pixel phone in both themes and on a desktop in the dark one.
+  const VIEWS = [
+    { name: "phone-light", width: 390, height: 844, colorScheme: "light" },
+    { name: "phone-dark", width: 390, height: 844, colorScheme: "dark" },
+    { name: "desktop-dark", width: 1366, height: 860, colorScheme: "dark" },
+  ] as const;
+  for (const who of ["alice", "bob", "carol", "dave"] as const) {
+    it(`${who}: every page fits a phone, works in the dark theme, and has no accessibility violation`, async () => {
+      const p = page(who);
+      try {
+        for (const view of VIEWS) {
+          await p.setViewportSize({ width: view.width, height: view.height });
+          await p.emulateMedia({ colorScheme: view.colorScheme });
+          for (const [template, rules] of Object.entries(PAGES)) {
+            if (rules[who] !== undefined || template === "/signin") continue;
+            const cell = `${who} ${view.name} ${template}`;
+            await p.goto(fill(template));
+            await p.waitForLoadState("networkidle");
+            expect(await p.evaluate(() => document.documentElement.scrollWidth), `${cell}: wider than the screen`).toBeLessThanOrEqual(view.width);
+            expect(await axeViolations(p), cell).toEqual([]);
+            await screenshot(p, `60-${view.name}-${who}${template.replace(/[^\w]+/g, "-")}`);
+          }
+          if (view.width < 1024) {
+            // The header folds into a menu that still offers everything.
+            expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(false);
+            await p.getByRole("button", { name: "Menu", exact: true }).click();
+            expect(await p.getByRole("button", { name: "Menu", exact: true }).count()).toBe(0);
+            expect(await p.getByRole("button", { name: "Close menu" }).getAttribute("aria-expanded")).toBe("true");
+            for (const name of ["API tokens"]) expect(await p.getByRole("link", { name }).isVisible(), name).toBe(true);
+            expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
+            expect(await p.getByTestId("signed-in-as").isVisible()).toBe(true);
+            expect(await axeViolations(p), `${who} ${view.name} open menu`).toEqual([]);
+            await screenshot(p, `61-${view.name}-${who}-menu`);
+          }
+        }
+      } finally {
+        await p.setViewportSize({ width: 1366, height: 860 });
+        await p.emulateMedia({ colorScheme: "light" });
+      }
+    });
+  }
+
   it("server actions from another origin are refused, and pages carry the security headers", async () => {
     const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
     const [rotate] = Object.entries(manifest.node).find(([, a]) => a.exportedName === "rotateKeyAction")!;
@@ -831,6 +969,21 @@ describe("security matrix", () => {
     const api = (await dave.context().request.get("/api/health")).headers();
     expect(api["content-security-policy"]).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(api["x-content-type-options"]).toBe("nosniff");
+  });
+});
+
+describe("the browser console", () => {
+  it("no page logged an error, an uncaught exception or a hydration warning over the whole run", () => {
+    expect(consoleProblems).toEqual([]);
+  });
+
+  it("the tab shows the icon and the manifest names the app", async () => {
+    for (const file of ["/favicon.ico", "/icon.svg", "/apple-touch-icon.png", "/icon-192.png", "/icon-512.png"]) expect((await fetch(`${baseUrl}${file}`)).status, file).toBe(200);
+    const manifest = (await (await fetch(`${baseUrl}/manifest.webmanifest`)).json()) as { name: string; icons: { src: string }[] };
+    expect(manifest.name).toBe("Latchkey");
+    const html = await (await dave.context().request.get("/catalog")).text();
+    expect(html).toContain('rel="manifest" href="/manifest.webmanifest"');
+    expect(html).toMatch(/rel="icon" href="\/favicon.ico"/);
   });
 });
 

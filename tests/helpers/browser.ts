@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { watchConsole } from "./accessibility";
 
 /** Debian's Chromium driven by playwright-core; browsers cannot be downloaded here. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -22,6 +23,7 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /** Real OIDC sign-in: Latchkey → local provider's login form → back to Latchkey. */
 export async function signIn(browser: Browser, baseUrl: string, email: string, shotPrefix?: string, landing = "/catalog"): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, baseURL: baseUrl, acceptDownloads: true });
+  watchConsole(context, email);
   const page = await context.newPage();
   await page.goto(landing);
   await page.waitForURL(/\/signin/);

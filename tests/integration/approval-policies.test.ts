@@ -165,19 +165,28 @@ describe("pending requests expire", () => {
 });
 
 describe("a workflow without an executor", () => {
-  it("fails cleanly on approval: recorded, audited, nothing granted, never a fake success", async () => {
-    const request = await engine.createRequest(alice, "restart-job", {
-      targetId: "settlement-dag",
-      runId: "scheduled__2026-11-25T00:00:00+00:00",
-      scope: ["failed-tasks"],
-      justification: "Settlement run failed on a transient DB error",
+  const restart = (targetId: string) => ({ targetId, runId: "scheduled__2026-11-25T00:00:00+00:00", scope: ["failed-tasks"], justification: "Settlement run failed on a transient DB error" });
+
+  it("is refused before anyone approves it, with the reason, and nothing is written", async () => {
+    const before = await fx.db.accessRequest.count();
+    await expect(engine.createRequest(alice, "restart-job", restart("settlement-dag"))).rejects.toMatchObject({
+      code: "conflict",
+      message: "Restart a job on settlement DAG is unavailable: settlement DAG has no Airflow connection in the policy. It cannot be requested until an admin sets it up.",
     });
+    expect(await fx.db.accessRequest.count()).toBe(before);
+  });
+
+  it("fails cleanly on approval when its configuration went away after the request: recorded, audited, nothing granted, never a fake success", async () => {
+    const airflow = { TEST_AIRFLOW_URL: "http://127.0.0.1:1", TEST_AIRFLOW_USER: "latchkey", TEST_AIRFLOW_PASSWORD: "unused" };
+    Object.assign(process.env, airflow);
+    const request = await engine.createRequest(alice, "restart-job", restart("settlement-airflow"));
     expect(request).toMatchObject({ status: "pending", durationSeconds: 0 });
     expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "go" })).status).toBe("executing");
+    for (const name of Object.keys(airflow)) delete process.env[name];
     expect(await engine.performQueued(request.id, false)).toBe("failed");
     const failed = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
     expect(failed.status).toBe("failed");
-    expect(failed.failureReason).toBe('No executor is configured for "Restart a job" on settlement DAG: nothing was started.');
+    expect(failed.failureReason).toBe("TEST_AIRFLOW_URL, TEST_AIRFLOW_USER and TEST_AIRFLOW_PASSWORD must be set to reach Airflow for settlement DAG (Airflow).");
     expect(await actions(request.id)).toEqual(["request.created", "request.approved", "request.executing", "request.failed"]);
     expect(await fx.db.credential.count({ where: { requestId: request.id } })).toBe(0);
   });

@@ -4,7 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadPolicyFile } from "@/lib/policy/load";
-import { explain, policyTable } from "@/lib/policy/report";
+import { availabilityWarnings, explain, policyTable } from "@/lib/policy/report";
+import { unavailability, unavailableMessage } from "@/lib/workflows/availability";
 
 const shipped = loadPolicyFile(path.join(process.cwd(), "policy/latchkey.yaml"));
 const cli = (...args: string[]) =>
@@ -32,6 +33,36 @@ describe("policy:check", () => {
     expect(bad.stderr).toContain(`${broken}:8:43: workflows.w.targets.ghost.stages: give at least one approval stage`);
     expect(bad.stderr).toContain(`${broken}:8:14: workflows.w.targets.ghost: unknown target "ghost"`);
   }, 120_000);
+});
+
+// Each case spawns the CLI (tsx), which takes seconds on a loaded machine.
+describe("policy:check and integrations", { timeout: 120_000 }, () => {
+  const UNSET = { LATCHKEY_HAPROXY_SOCKET: "", LATCHKEY_HAPROXY_MAP: "", LATCHKEY_DB_LEDGER_URL: "", LATCHKEY_AIRFLOW_URL: "", LATCHKEY_AIRFLOW_USER: "", LATCHKEY_AIRFLOW_PASSWORD: "" };
+  const run = (env: Record<string, string>) => spawnSync(path.join(process.cwd(), "node_modules/.bin/tsx"), ["scripts/policy.ts", "check"], { encoding: "utf8", env: { ...process.env, DATABASE_URL: "", ...UNSET, ...env } });
+
+  it("warns about each workflow target whose integration is not configured, naming the variables, and still exits 0", () => {
+    const out = run({});
+    expect(out.status).toBe(0);
+    expect(out.stderr).toContain("warning: trigger-dag on nightly-settlement is unavailable: Airflow is not configured on this portal yet. Set LATCHKEY_AIRFLOW_URL, LATCHKEY_AIRFLOW_USER, LATCHKEY_AIRFLOW_PASSWORD.");
+    expect(out.stderr).toContain("warning: database-access on ledger-db is unavailable");
+    expect(out.stderr).toContain("Set LATCHKEY_HAPROXY_SOCKET, LATCHKEY_HAPROXY_MAP.");
+    expect(out.stderr).not.toContain("temporary-access");
+  });
+
+  it("stops warning once the variables are set", () => {
+    const airflowSet = availabilityWarnings(shipped, { LATCHKEY_AIRFLOW_URL: "http://airflow.internal", LATCHKEY_AIRFLOW_USER: "latchkey", LATCHKEY_AIRFLOW_PASSWORD: "x" });
+    expect(airflowSet.join("\n")).not.toContain("nightly-settlement");
+    expect(airflowSet.join("\n")).toContain("database-access on ledger-db");
+    const warnings = availabilityWarnings(shipped, { LATCHKEY_HAPROXY_SOCKET: "s", LATCHKEY_HAPROXY_MAP: "m", LATCHKEY_DB_LEDGER_URL: "u", LATCHKEY_AIRFLOW_URL: "a", LATCHKEY_AIRFLOW_USER: "b", LATCHKEY_AIRFLOW_PASSWORD: "c" });
+    expect(warnings).toEqual([]);
+  });
+
+  it("a workflow on a target without its integration in the policy is unavailable whatever the environment", () => {
+    expect(unavailability("restart-job", { title: "no airflow", service: "x", environment: "prod" } as never, {})).toEqual({ reason: "no airflow has no Airflow connection in the policy.", missing: [] });
+    expect(unavailability("temporary-access", { title: "t", service: "x", environment: "prod" } as never, {})).toBeNull();
+    expect(unavailableMessage({ reason: "Airflow is not configured on this portal yet.", missing: ["A"] }, true)).toBe("Airflow is not configured on this portal yet. Set A and restart the portal.");
+    expect(unavailableMessage({ reason: "Airflow is not configured on this portal yet.", missing: ["A"] }, false)).not.toContain("A and");
+  });
 });
 
 describe("policy:explain", () => {

@@ -12,14 +12,22 @@ const TABS = [
   { href: "/admin/integrations", label: "Integrations" },
 ];
 
-/** Admin pages share a tab bar; each page and action still checks the admin role itself. */
+/** Pages auditors may open too: verifying the audit chain is part of their work. */
+const AUDITOR_TABS = new Set(["/admin/audit"]);
+
+/**
+ * Admin pages share a tab bar; each page and action still checks the role itself (a
+ * layout's check does not stop a page from rendering), so an auditor let through here is
+ * refused by every page but the audit chain's.
+ */
 export default async function AdminLayout({ children }: { children: ReactNode }) {
   const who = await requirePrincipal();
-  if (!hasRole(who, "admin")) return <Alert tone="error">Administration is open to admins only.</Alert>;
+  const admin = hasRole(who, "admin");
+  if (!admin && !hasRole(who, "auditor")) return <Alert tone="error">Administration is open to admins only.</Alert>;
   return (
     <div>
       <div className="mb-6 rounded-lg bg-slate-800 p-1.5">
-        <Nav items={TABS} label="Administration" />
+        <Nav items={admin ? TABS : TABS.filter((t) => AUDITOR_TABS.has(t.href))} label="Administration" />
       </div>
       {children}
     </div>

@@ -16,7 +16,7 @@ export default async function CatalogPage() {
     description,
     category,
     risk,
-    targets: targets.map((t) => ({ id: t.id, title: t.title })),
+    targets: targets.map((t) => ({ id: t.id, title: t.title, unavailableReason: t.unavailableReason })),
   }));
   const recent = await recentlyUsed(who, items);
   return (
@@ -38,7 +38,7 @@ export default async function CatalogPage() {
           ) : null}
         </EmptyState>
       ) : (
-        <CatalogBrowser items={items} recent={recent} />
+        <CatalogBrowser items={items} recent={recent} isAdmin={hasRole(who, "admin")} />
       )}
     </div>
   );

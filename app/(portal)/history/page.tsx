@@ -10,6 +10,7 @@ import { formatTime } from "@/components/ui/format";
 import { searchHistory } from "@/lib/audit/history";
 import { describeFilters, historyFiltersSchema } from "@/lib/audit/history-filters";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
+import { policy } from "@/lib/policy/current";
 
 export const metadata: Metadata = { title: "History" };
 
@@ -25,6 +26,8 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
   const raw = Object.fromEntries(Object.entries(await searchParams).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]).filter(([, v]) => v !== "" && v !== undefined)) as Record<string, string>;
   const parsed = historyFiltersSchema.safeParse(raw);
   const page = parsed.success ? await searchHistory(parsed.data) : null;
+  // Targets by the title the catalog and request pages use; a target no longer in the policy keeps its id.
+  const targets = policy().targets;
   const filterQuery = new URLSearchParams(Object.entries(raw).filter(([k]) => !PAGING.includes(k)));
   const link = (extra: Record<string, string>) => {
     const q = new URLSearchParams(filterQuery);
@@ -67,7 +70,7 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
               <tr key={e.id.toString()} data-testid="history-row" className="align-top">
                 <td className="px-4 py-2 whitespace-nowrap">
                   {formatTime(e.occurredAt)}
-                  <div className="font-mono text-xs text-slate-400">#{e.seq.toString()}</div>
+                  <div className="font-mono text-xs text-slate-600">#{e.seq.toString()}</div>
                 </td>
                 <td className="px-4 py-2">
                   {e.actorEmail && e.actorType !== "system" ? (
@@ -77,13 +80,13 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
                   ) : (
                     actorLabel(e)
                   )}
-                  {e.ip ? <div className="text-xs text-slate-500">{e.ip}</div> : null}
+                  {e.ip ? <div className="text-xs text-slate-600">{e.ip}</div> : null}
                 </td>
                 <td className="px-4 py-2">
                   {actionLabel(e.action)}
                   {e.note ? <div className="max-w-sm truncate text-xs text-slate-600" title={e.note}>“{e.note}”</div> : null}
                 </td>
-                <td className="px-4 py-2 text-slate-700">{e.targetId ? `${e.targetId}${e.environment ? ` (${e.environment})` : ""}` : "—"}</td>
+                <td className="px-4 py-2 text-slate-700">{e.targetId ? (targets[e.targetId]?.title ?? `${e.targetId}${e.environment ? ` (${e.environment})` : ""}`) : "—"}</td>
                 <td className="px-4 py-2 whitespace-nowrap text-slate-600">{e.toStatus ? `${e.fromStatus ?? "new"} → ${e.toStatus}` : "—"}</td>
                 <td className="px-4 py-2">
                   {e.requestId ? (

@@ -12,7 +12,7 @@ export const metadata: Metadata = { title: "Audit chain" };
 
 export default async function AuditChainPage() {
   const who = await requirePrincipal();
-  if (!hasRole(who, "admin")) return <Alert tone="error">Administration is open to admins only.</Alert>;
+  if (!hasRole(who, "admin", "auditor")) return <Alert tone="error">The audit chain is open to auditors and admins only.</Alert>;
   const runs = await db.auditVerification.findMany({ orderBy: { startedAt: "desc" }, take: 30 });
   return (
     <div className="space-y-6">
@@ -33,7 +33,7 @@ export default async function AuditChainPage() {
             <tr key={r.id} data-testid="verification-row">
               <td className="px-4 py-2 whitespace-nowrap">{formatTime(r.startedAt)}</td>
               <td className="px-4 py-2">{r.trigger}</td>
-              <td className={`px-4 py-2 font-medium ${r.ok ? "text-emerald-800" : r.ok === false ? "text-rose-700" : "text-slate-500"}`}>{r.ok ? "intact" : r.ok === false ? "BROKEN" : "running"}</td>
+              <td className={`px-4 py-2 font-medium ${r.ok ? "text-emerald-800" : r.ok === false ? "text-rose-700" : "text-slate-600"}`}>{r.ok ? "intact" : r.ok === false ? "BROKEN" : "running"}</td>
               <td className="px-4 py-2 tabular-nums">{r.eventsChecked}</td>
               <td className="px-4 py-2 font-mono text-xs">{r.lastSeq ? `#${r.lastSeq}` : "—"}</td>
               <td className="px-4 py-2 text-rose-800">{r.problem ?? ""}</td>

@@ -1,10 +1,12 @@
 import type { Metadata } from "next";
+import Link from "next/link";
 import { Alert } from "@/components/ui/alert";
 import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { integrationStatuses } from "@/lib/integrations/status";
+import { unavailableWorkflows } from "@/lib/workflows/catalog";
 
 export const metadata: Metadata = { title: "Integrations" };
 
@@ -12,10 +14,34 @@ export default async function IntegrationsPage() {
   const who = await requirePrincipal();
   if (!hasRole(who, "admin")) return <Alert tone="error">Integrations are open to admins only.</Alert>;
   const statuses = await integrationStatuses();
+  const unavailable = unavailableWorkflows();
   return (
     <div>
       <h1 className="mb-1 text-2xl font-bold tracking-tight">Integrations</h1>
       <p className="mb-6 text-slate-600">Each outside system the policy configures, checked as this page loaded, with the last errors of executions on it.</p>
+      <section aria-labelledby="unavailable-heading" className="mb-8">
+        <h2 id="unavailable-heading" className="mb-2 text-lg font-semibold">
+          Workflows that cannot be requested
+        </h2>
+        {unavailable.length === 0 ? (
+          <p className="text-sm text-slate-600">Every workflow in the policy can be carried out.</p>
+        ) : (
+          <DataTable headers={["Workflow", "Target", "Why", "Set"]}>
+            {unavailable.map((u) => (
+              <tr key={`${u.workflowId}-${u.targetId}`} data-testid="unavailable-row">
+                <td className="px-4 py-2">
+                  <Link href={`/catalog/${u.workflowId}`} className="font-medium text-indigo-700 underline">
+                    {u.workflowTitle}
+                  </Link>
+                </td>
+                <td className="px-4 py-2">{u.targetTitle}</td>
+                <td className="px-4 py-2">{u.reason}</td>
+                <td className="px-4 py-2 font-mono text-xs">{u.missing.join(", ") || "a block in the policy"}</td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </section>
       {statuses.length === 0 ? (
         <EmptyState title="No integrations configured" />
       ) : (

@@ -56,7 +56,7 @@ export default async function ServicesPage() {
           <section key={s.id} aria-labelledby={`svc-${s.id}`} data-testid="service" className="rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
             <div className="flex flex-wrap items-baseline justify-between gap-2">
               <h2 id={`svc-${s.id}`} className="text-lg font-semibold">
-                {s.name} <span className="font-mono text-xs font-normal text-slate-500">{s.email}</span>
+                {s.name} <span className="font-mono text-xs font-normal text-slate-600">{s.email}</span>
               </h2>
               <span className="text-sm text-slate-600">
                 roles: {s.roles.join(", ") || "none"}
@@ -65,7 +65,7 @@ export default async function ServicesPage() {
             </div>
             <p className="mt-1 text-sm text-slate-600">{s.description}</p>
             <p className="mt-1 mb-4 text-sm text-slate-600">Owners (one party with it): {s.owners.map((o) => o.owner.email).join(", ") || "none"}</p>
-            {s.apiTokens.length ? <TokenTable tokens={s.apiTokens} /> : <p className="text-sm text-slate-500">No tokens yet.</p>}
+            {s.apiTokens.length ? <TokenTable tokens={s.apiTokens} /> : <p className="text-sm text-slate-600">No tokens yet.</p>}
             <div className="mt-4 grid gap-6 md:grid-cols-2">
               <details className="rounded-md border border-slate-200 p-4">
                 <summary className="cursor-pointer text-sm font-semibold">New token for {s.name}</summary>

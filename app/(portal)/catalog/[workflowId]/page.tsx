@@ -7,7 +7,9 @@ import { resolveOptions } from "@/lib/workflows/option-sources";
 import type { Principal } from "@/lib/policy/evaluate";
 import type { z } from "zod";
 import { EmptyState } from "@/components/ui/empty-state";
-import { requirePrincipal } from "@/lib/auth/session";
+import { Alert } from "@/components/ui/alert";
+import { hasRole, requirePrincipal } from "@/lib/auth/session";
+import { availabilityFor } from "@/lib/workflows/catalog";
 import { policy } from "@/lib/policy/current";
 import { breakGlassRefusal, requestableTargets } from "@/lib/policy/evaluate";
 import { getWorkflow } from "@/lib/workflows/registry";
@@ -20,7 +22,9 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
   const who = await requirePrincipal();
   const workflow = getWorkflow(workflowId);
   if (!workflow) notFound();
-  const targets: TargetOption[] = requestableTargets(policy(), workflow.id, who).map(({ targetId, target, rule }) => ({
+  const requestable = requestableTargets(policy(), workflow.id, who).map((t) => ({ ...t, ...availabilityFor(workflow.id, t.target, who) }));
+  const unavailable = requestable.filter((t) => !t.available);
+  const targets: TargetOption[] = requestable.filter((t) => t.available).map(({ targetId, target, rule }) => ({
     id: targetId,
     title: target.title,
     roles: rule.roles ?? [],
@@ -38,8 +42,25 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
       </Link>
       <h1 className="mt-2 text-2xl font-bold tracking-tight">{workflow.title}</h1>
       <p className="mt-1 mb-6 text-slate-600">{workflow.description}</p>
+      {unavailable.length ? (
+        <div className="mb-6 space-y-2" data-testid="unavailable">
+          {unavailable.map((t) => (
+            <Alert key={t.targetId} tone="warning">
+              <strong>{t.target.title}</strong> is unavailable: {t.unavailableReason}
+              {hasRole(who, "admin") ? (
+                <>
+                  {" "}
+                  <Link href="/admin/integrations" className="font-semibold underline">
+                    Admin → Integrations
+                  </Link>
+                </>
+              ) : null}
+            </Alert>
+          ))}
+        </div>
+      ) : null}
       {targets.length === 0 ? (
-        <EmptyState title="No target available to you">The policy does not let your groups request this workflow.</EmptyState>
+        unavailable.length ? null : <EmptyState title="No target available to you">The policy does not let your groups request this workflow.</EmptyState>
       ) : (
         <WorkflowForm
           workflowId={workflow.id}

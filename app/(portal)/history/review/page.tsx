@@ -77,7 +77,7 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
               ["Approved without a comment", review.totals.noApproverComment],
             ].map(([label, value]) => (
               <div key={label} className="rounded-lg border border-slate-200 bg-white p-3 shadow-sm">
-                <dt className="text-xs text-slate-500">{label}</dt>
+                <dt className="text-xs text-slate-600">{label}</dt>
                 <dd className={`text-2xl font-bold tabular-nums ${(label === "Break-glass not reviewed" || label === "Approved without a comment") && Number(value) > 0 ? "text-amber-700" : ""}`}>{value}</dd>
               </div>
             ))}
@@ -97,7 +97,7 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                   <Link href={`/requests/${g.requestId}`} className="text-indigo-700 hover:underline">
                     {g.targetTitle}
                   </Link>
-                  <div className="text-xs text-slate-500">
+                  <div className="text-xs text-slate-600">
                     {g.workflowId}
                     {g.role ? ` · ${g.role}` : ""}
                   </div>
@@ -115,7 +115,7 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                 </td>
                 <td className="px-4 py-2 whitespace-nowrap">
                   {formatTime(g.activatedAt)}
-                  <div className="text-xs text-slate-500">{g.endedAt ? `to ${formatTime(g.endedAt)}` : "still active"}</div>
+                  <div className="text-xs text-slate-600">{g.endedAt ? `to ${formatTime(g.endedAt)}` : "still active"}</div>
                 </td>
                 <td className="px-4 py-2 whitespace-nowrap">{formatDuration(g.lastedSeconds)}</td>
                 <td className="max-w-xs px-4 py-2 text-slate-700">{g.justification}</td>

@@ -3,12 +3,14 @@ import Link from "next/link";
 import { notFound } from "next/navigation";
 import { CredentialReveal, Countdown } from "@/components/requests/credential-reveal";
 import { CancelButton, DecisionPanel, ExtendPanel, ReviewPanel, RevokeButton } from "@/components/requests/request-actions";
-import { AutoRefresh } from "@/components/requests/auto-refresh";
+import { LiveRefresh } from "@/components/requests/live-refresh";
+import { RequestFields } from "@/components/requests/request-fields";
 import { StageList } from "@/components/requests/stage-list";
 import { Timeline } from "@/components/requests/timeline";
 import { Alert } from "@/components/ui/alert";
-import { formatMinutes, formatTime } from "@/components/ui/format";
+import { formatTime } from "@/components/ui/format";
 import { StatusBadge } from "@/components/ui/status-badge";
+import { requestVersion } from "@/lib/approvals/live";
 import { getRequestView } from "@/lib/approvals/queries";
 import { requirePrincipal } from "@/lib/auth/session";
 import { DomainError } from "@/lib/errors";
@@ -18,49 +20,51 @@ export const metadata: Metadata = { title: "Request" };
 export default async function RequestPage({ params }: { params: Promise<{ id: string }> }) {
   const { id } = await params;
   const who = await requirePrincipal();
-  let view;
+  let view, version;
   try {
+    // The version is read before the view: a change between the two makes the page refresh once more, never miss it.
+    ({ version } = await requestVersion(who, id));
     view = await getRequestView(who, id);
   } catch (error) {
     if (error instanceof DomainError && error.code === "not_found") notFound();
     throw error;
   }
-  const input = view.input as Record<string, unknown>;
   const approvals = view.decisions.filter((d) => d.decision === "approve").length;
   return (
     <div className="grid gap-8 lg:grid-cols-[1fr_20rem]">
-      <div className="space-y-6">
+      <LiveRefresh url={`/api/live/requests/${view.id}`} version={version} />
+      <div className="min-w-0 space-y-6">
         <div>
-          <div className="flex items-center gap-3">
-            <h1 className="text-2xl font-bold tracking-tight">{view.targetTitle}</h1>
+          <div className="flex flex-wrap items-center gap-3">
+            <h1 className="text-2xl font-bold tracking-tight break-words" data-testid="request-title">
+              {view.workflowTitle}: {view.targetTitle}
+            </h1>
             <StatusBadge status={view.status} />
           </div>
           <p className="mt-1 text-sm text-slate-600">
-            Temporary access requested by <strong>{view.requester.email}</strong> on {formatTime(view.createdAt)}
+            Requested by <strong>{view.requester.email}</strong> on {formatTime(view.createdAt)}
           </p>
         </div>
-        <dl className="grid grid-cols-2 gap-4 rounded-lg border border-slate-200 bg-white p-5 text-sm shadow-sm sm:grid-cols-4">
-          <div>
-            <dt className="text-slate-500">Role</dt>
-            <dd className="font-semibold" data-testid="request-role">{String(input.role ?? "—")}</dd>
-          </div>
-          <div>
-            <dt className="text-slate-500">Duration</dt>
-            <dd className="font-semibold">{formatMinutes(view.durationSeconds)}</dd>
-          </div>
-          <div>
-            <dt className="text-slate-500">Approved by</dt>
-            <dd className="font-semibold">{view.breakGlass ? "break-glass (self)" : view.autoApprovedBy ? `policy rule ${view.autoApprovedBy}` : `${approvals} ${approvals === 1 ? "person" : "people"}`}</dd>
-          </div>
-          <div>
-            <dt className="text-slate-500">Pending until</dt>
-            <dd className="font-semibold">{view.status === "pending" ? formatTime(view.pendingExpiresAt) : "—"}</dd>
-          </div>
-          <div className="col-span-full">
-            <dt className="text-slate-500">Justification</dt>
-            <dd className="whitespace-pre-wrap" data-testid="justification">{view.justification}</dd>
-          </div>
-        </dl>
+        <section aria-labelledby="asked-heading" className="space-y-4 rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
+          <h2 id="asked-heading" className="font-semibold">
+            What is asked
+          </h2>
+          <RequestFields fields={view.fields} />
+          <dl className="grid grid-cols-2 gap-4 border-t border-slate-200 pt-4 text-sm sm:grid-cols-3">
+            <div>
+              <dt className="text-slate-600">Kind</dt>
+              <dd className="font-semibold">{view.durationSeconds ? "access that expires by itself" : "one-off action"}</dd>
+            </div>
+            <div>
+              <dt className="text-slate-600">Approved by</dt>
+              <dd className="font-semibold">{view.breakGlass ? "break-glass (self)" : view.autoApprovedBy ? `policy rule ${view.autoApprovedBy}` : `${approvals} ${approvals === 1 ? "person" : "people"}`}</dd>
+            </div>
+            <div>
+              <dt className="text-slate-600">Pending until</dt>
+              <dd className="font-semibold">{view.status === "pending" ? formatTime(view.pendingExpiresAt) : "—"}</dd>
+            </div>
+          </dl>
+        </section>
 
         {view.outsidePreview ? (
           <section className="rounded-lg border border-slate-200 bg-white p-5 text-sm shadow-sm" data-testid="outside-preview">
@@ -84,13 +88,26 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
           </section>
         ) : null}
 
-        {view.extendsRequestId ? (
+        {view.extension ? (
           <Alert tone="info">
-            This request extends{" "}
-            <Link href={`/requests/${view.extendsRequestId}`} className="underline">
-              an earlier grant
-            </Link>
-            ; once approved it replaces that grant.
+            <span data-testid="extension">
+              This request extends{" "}
+              <Link href={`/requests/${view.extension.id}`} className="font-semibold underline">
+                an earlier grant
+              </Link>{" "}
+              ({view.extension.status}
+              {view.extension.expiresAt ? `, ending ${formatTime(view.extension.expiresAt)}` : ""}); once approved it replaces that grant
+              {view.extension.changes.length ? ". Changes:" : " with the same settings, for a new period from approval."}
+            </span>
+            {view.extension.changes.length ? (
+              <ul className="mt-1 list-disc pl-5" data-testid="extension-changes">
+                {view.extension.changes.map((c) => (
+                  <li key={c.label}>
+                    {c.label}: {c.from} → <strong>{c.to}</strong>
+                  </li>
+                ))}
+              </ul>
+            ) : null}
           </Alert>
         ) : null}
         {view.breakGlass ? (
@@ -103,7 +120,6 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
 
         <StageList stages={view.stageViews} />
 
-        {view.status === "executing" ? <AutoRefresh /> : null}
         {view.status === "executing" ? (
           <Alert tone="info">
             <span data-testid="executing">Carrying out the approved request on {view.targetTitle}…</span>
@@ -126,12 +142,14 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
             <h2 className="font-semibold">
               Access is active until {formatTime(view.expiresAt)} (<Countdown expiresAt={view.expiresAt.toISOString()} />)
             </h2>
-            {view.viewer.isRequester && (view.credential?.revealable || view.secretRevealable) ? <CredentialReveal requestId={view.id} /> : null}
-            {!view.credential && view.secretRevealedAt ? <p className="text-xs text-slate-500">Login details shown to their owner {formatTime(view.secretRevealedAt)}.</p> : null}
+            {view.viewer.isRequester && (view.credential || view.secretRevealable || view.secretRevealedAt) ? (
+              <CredentialReveal requestId={view.id} revealable={Boolean(view.credential?.revealable || view.secretRevealable)} />
+            ) : null}
+            {!view.credential && view.secretRevealedAt ? <p className="text-xs text-slate-600">Login details shown to their owner {formatTime(view.secretRevealedAt)}.</p> : null}
             {view.credential ? (
-              <p className="text-xs text-slate-500" data-testid="credential-meta">
+              <p className="text-xs text-slate-600" data-testid="credential-meta">
                 Credential <code>{view.credential.id}</code> · key <code>{view.credential.kid}</code> · issued {formatTime(view.credential.issuedAt)}
-                {view.credential.revealedAt ? ` · shown to its owner ${formatTime(view.credential.revealedAt)}` : " · not shown yet"}
+                {view.credential.revealedAt ? ` · shown to its owner ${formatTime(view.credential.revealedAt)}` : view.credential.revealable ? " · not shown yet" : ""}
               </p>
             ) : null}
             <div className="flex flex-wrap items-start gap-3">

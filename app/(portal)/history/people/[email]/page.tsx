@@ -14,7 +14,7 @@ function Section({ id, title, count, children }: { id: string; title: string; co
   return (
     <section aria-labelledby={id} className="space-y-3">
       <h2 id={id} className="text-lg font-semibold">
-        {title} <span className="text-sm font-normal text-slate-500">({count})</span>
+        {title} <span className="text-sm font-normal text-slate-600">({count})</span>
       </h2>
       {children}
     </section>
@@ -56,7 +56,7 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
       </div>
       <Section id="held" title="Access held" count={held.length}>
         {held.length === 0 ? (
-          <p className="text-sm text-slate-500">No grant was ever active.</p>
+          <p className="text-sm text-slate-600">No grant was ever active.</p>
         ) : (
           <DataTable headers={["Target", "From", "To", "Status", "Approved by", "Ended because", "Request"]}>
             {held.map((r) => (
@@ -98,7 +98,7 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
       </Section>
       <Section id="requested" title="Requested" count={requested.length}>
         {requested.length === 0 ? (
-          <p className="text-sm text-slate-500">No requests.</p>
+          <p className="text-sm text-slate-600">No requests.</p>
         ) : (
           <DataTable headers={["When", "Target", "Status", "Why", "Request"]}>
             {requested.map((r) => (
@@ -117,7 +117,7 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
       </Section>
       <Section id="decided" title="Approved or rejected" count={decided.length}>
         {decided.length === 0 ? (
-          <p className="text-sm text-slate-500">No decisions.</p>
+          <p className="text-sm text-slate-600">No decisions.</p>
         ) : (
           <DataTable headers={["When", "Decision", "For", "Target", "Comment", "Request"]}>
             {decided.map((d) => (

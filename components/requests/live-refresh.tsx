@@ -1,0 +1,30 @@
+"use client";
+
+import { useQuery } from "@tanstack/react-query";
+import { useRouter } from "next/navigation";
+import { useEffect } from "react";
+
+/**
+ * Keeps a server-rendered page live: polls a small status endpoint (lib/approvals/live.ts)
+ * and re-renders the page from the server only when the version it was rendered at has
+ * moved, so an approval, an execution step or an expiry made anywhere shows within seconds.
+ */
+export function LiveRefresh({ url, version, seconds = 2 }: { url: string; version: string; seconds?: number }) {
+  const router = useRouter();
+  const { data } = useQuery({
+    queryKey: ["live", url],
+    queryFn: async (): Promise<{ version: string }> => {
+      const res = await fetch(url, { cache: "no-store" });
+      if (!res.ok) throw new Error(`status ${res.status}`);
+      return (await res.json()) as { version: string };
+    },
+    refetchInterval: seconds * 1000,
+    refetchOnWindowFocus: true,
+    retry: false,
+  });
+  const latest = data?.version;
+  useEffect(() => {
+    if (latest && latest !== version) router.refresh();
+  }, [latest, version, router]);
+  return null;
+}

@@ -1,0 +1,31 @@
+import "server-only";
+import { currentPrincipal } from "../auth/session";
+import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../errors";
+import { logger } from "../log";
+import type { Principal } from "../policy/evaluate";
+
+/**
+ * The one way in for route handlers a signed-in page calls (not the token API): the
+ * session is checked here, lib decides what this person may read, and known failures
+ * become their HTTP status with a message; anything else is logged and answered generically.
+ */
+const log = logger("session-route");
+
+export function sessionRoute<Params extends Record<string, string> = Record<string, never>>(run: (who: Principal, params: Params) => Promise<unknown>) {
+  return async (_request: Request, context: { params: Promise<Params> }): Promise<Response> => {
+    const headers = { "cache-control": "no-store" };
+    const who = await currentPrincipal();
+    if (!who) return Response.json({ error: "Sign in first." }, { status: 401, headers });
+    try {
+      return Response.json(await run(who, await context.params), { headers });
+    } catch (error) {
+      if (error instanceof DomainError) {
+        const status = { not_found: 404, forbidden: 403, conflict: 409, invalid: 400, unauthenticated: 401 }[error.code];
+        return Response.json({ error: error.message }, { status, headers });
+      }
+      if (isDatabaseUnavailable(error)) return Response.json({ error: DATABASE_UNAVAILABLE }, { status: 503, headers });
+      log.error("session route failed", { error: (error as Error).message });
+      return Response.json({ error: "Something went wrong; try again." }, { status: 500, headers });
+    }
+  };
+}
