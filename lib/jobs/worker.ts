@@ -6,7 +6,7 @@ import { logger } from "../log";
 
 const log = logger("worker");
 import { verifyAuditChain } from "../audit/verify";
-import { rotateSigningKeyIfDue } from "../credentials/keys";
+import { maintainSigningKeys } from "../credentials/key-maintenance";
 import { pruneRateLimits } from "../security/rate-limit";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
@@ -57,8 +57,7 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     if (n > 0) log.info("sweep expired grants or requests whose job had gone missing", { count: n });
     await flush();
     await pruneRateLimits();
-    const rotated = await rotateSigningKeyIfDue();
-    if (rotated) log.info("rotated the signing key on schedule", { kid: rotated });
+    await maintainSigningKeys();
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
   await boss.work(QUEUES.auditVerify, { pollingIntervalSeconds: 30 }, async () => {
@@ -68,5 +67,7 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
   await boss.schedule(QUEUES.auditVerify, "17 3 * * *");
   // Catch up at once on anything that fell due while no worker was running.
   await sweepExpiredGrants();
+  // Key files exist from the start, so a verifier reading them can start with the worker.
+  await maintainSigningKeys().catch((error: Error) => log.error("could not maintain the signing keys at start", { error: error.message }));
   return boss;
 }
