@@ -10,7 +10,7 @@ import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../notifications/signa
  * (LATCHKEY_KEY_WEBHOOK_URL, signed like the notification webhooks).
  */
 export interface KeyChange {
-  /** Published kids, the active one first. */
+  /** Published kids, oldest first. */
   kids: string[];
   active: string | null;
   next: { kid: string; activatesAt: string } | null;

@@ -7,8 +7,8 @@ import type { PublishedKeyPem } from "./keys";
  * 2.6 loads each `jwt_verify` key file once, at start or reload, and takes one key per
  * file, so its configuration names a fixed set of slots and tries each. Latchkey fills the
  * slots with every published key (the active one, the next one published ahead, retired
- * ones with live credentials) and repeats the active key in slots it does not need, so a
- * file HAProxy expects always holds a valid key.
+ * ones with live credentials), oldest first, and repeats the newest key in slots it does not
+ * need, so a file HAProxy expects always holds a valid key and activation changes no file.
  */
 export const KEY_FILE_SLOTS = 4;
 
@@ -27,7 +27,7 @@ export interface KeyDirectoryWrite {
 export function keyFileContents(keys: PublishedKeyPem[]): string[] {
   if (keys.length === 0) throw new Error("No key is published, so there is nothing a verifier could accept.");
   return Array.from({ length: KEY_FILE_SLOTS }, (_, i) => {
-    const key = keys[i] ?? keys[0]!;
+    const key = keys[i] ?? keys.at(-1)!;
     return `# Latchkey signing key ${key.kid} (${i < keys.length ? key.status : `${key.status}, repeated in an unused slot`})\n${key.pem}`;
   });
 }

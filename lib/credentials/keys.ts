@@ -147,7 +147,9 @@ export async function rotateSigningKeyIfDue(now = new Date()): Promise<Scheduled
   }
   if (days === 0 || next) return null;
   const active = await db.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
-  if (!active || now.getTime() - active.createdAt.getTime() < days * 86_400_000 - ahead * 1000) return null;
+  // A key's age counts from when it started signing, not from its publication.
+  const since = active && (active.activatesAt ?? active.createdAt);
+  if (!since || now.getTime() - since.getTime() < days * 86_400_000 - ahead * 1000) return null;
   const result = await publishNextSigningKey(SYSTEM, `scheduled: the active key reaches ${days} days of age`, now);
   return "activatesAt" in result ? { step: "published", ...result } : { step: "activated", ...result };
 }
@@ -184,17 +186,15 @@ export interface PublishedKeyPem {
   pem: string;
 }
 
-const STATUS_ORDER = { active: 0, next: 1, retired: 2 } as const;
-
 /**
- * Every published key as a `BEGIN PUBLIC KEY` PEM, the form HAProxy's jwt_verify wants:
- * the active key first, then the next one, then retired ones, newest first.
+ * Every published key as a `BEGIN PUBLIC KEY` PEM, the form HAProxy's jwt_verify wants,
+ * oldest first: a key keeps its place when it starts signing, so activation alone changes
+ * no key file.
  */
 export async function publishedKeyPems(now = new Date()): Promise<PublishedKeyPem[]> {
   // Only public halves are needed; a key is created (which needs the encryption key) only if none exists yet.
   if (!(await db.signingKey.findFirst({ where: { status: "active" } }))) await db.$transaction((tx) => activeSigningKey(tx));
-  const rows = await db.signingKey.findMany({ where: publishedWhere(now), orderBy: { createdAt: "desc" } });
-  rows.sort((a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status]);
+  const rows = await db.signingKey.findMany({ where: publishedWhere(now), orderBy: { createdAt: "asc" } });
   return Promise.all(
     rows.map(async (row) => {
       const key = await importJWK(row.publicJwk as JWK, row.alg, { extractable: true });
