@@ -1,7 +1,7 @@
 // Verifies a Latchkey credential in a JVM service with the JDK alone (Java 11+): fetches
 // Latchkey's JWKS, checks the RS256 signature with the key the token's `kid` names, then
 // issuer, audience and expiry. Run as a single file: java LatchkeyVerifier.java <jwks-url>
-// <issuer> [<audience>] < token. Revocation is not visible in a signature: services that
+// <issuer> [<audience>] < tokens (one a line). Revocation is not visible in a signature: services that
 // must refuse a revoked credential at once ask POST /api/oauth/introspect as well.
 
 import java.math.BigInteger;
@@ -38,7 +38,7 @@ public class LatchkeyVerifier {
 
   /** Returns the token's claims as JSON, or throws with the reason it is refused. */
   public String verify(String token) throws Exception {
-    String[] parts = token.trim().split("\\.");
+    String[] parts = token.trim().split("\\.", -1);
     if (parts.length != 3) throw new SecurityException("not a signed token");
     String header = decode(parts[0]);
     String payload = decode(parts[1]);
@@ -106,16 +106,21 @@ public class LatchkeyVerifier {
 
   public static void main(String[] args) throws Exception {
     if (args.length < 2) {
-      System.err.println("usage: java LatchkeyVerifier.java <jwks-url> <issuer> [<audience>] < token");
+      System.err.println("usage: java LatchkeyVerifier.java <jwks-url> <issuer> [<audience>] < tokens");
       System.exit(2);
     }
     LatchkeyVerifier verifier = new LatchkeyVerifier(URI.create(args[0]), args[1], args.length > 2 ? args[2] : null);
-    String token = new String(System.in.readAllBytes(), StandardCharsets.US_ASCII);
-    try {
-      System.out.println("verified " + verifier.verify(token));
-    } catch (SecurityException refused) {
-      System.out.println("refused: " + refused.getMessage());
-      System.exit(1);
+    // One token a line; one answer a line.
+    boolean allVerified = true;
+    for (String token : new String(System.in.readAllBytes(), StandardCharsets.US_ASCII).split("\n")) {
+      if (token.isBlank()) continue;
+      try {
+        System.out.println("verified " + verifier.verify(token));
+      } catch (SecurityException refused) {
+        System.out.println("refused: " + refused.getMessage());
+        allVerified = false;
+      }
     }
+    System.exit(allVerified ? 0 : 1);
   }
 }
