@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import net from "node:net";
 
 /**
@@ -33,4 +34,14 @@ export function h2cRequest(method: string, path: string, host: string, headers: 
     ...(body ? [`Content-Length: ${Buffer.byteLength(body)}`] : []),
   ];
   return `${lines.join("\r\n")}\r\n\r\n${body}`;
+}
+
+/** Runs docs/examples/LatchkeyVerifier.java with the JDK on one token: its answer line ("verified ..." or "refused: ..."), or its error output. */
+export function javaVerifier(jwksUrl: string, issuer: string, audience: string, token: string): Promise<string> {
+  return new Promise((resolve) => {
+    const child = execFile("java", ["docs/examples/LatchkeyVerifier.java", jwksUrl, issuer, audience], { timeout: 90_000 }, (error, stdout, stderr) =>
+      resolve(stdout.trim() || `${error?.message ?? ""}\n${stderr}`),
+    );
+    child.stdin!.end(token);
+  });
 }
