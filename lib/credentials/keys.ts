@@ -22,19 +22,20 @@ export interface SigningKeyHandle {
   privateKey: CryptoKey | Uint8Array;
 }
 
-async function createSigningKey(tx: Tx, next?: { activatesAt: Date }) {
+/** A new key pair, made before any transaction opens: RSA generation can take a while on a busy host. */
+async function newKeyMaterial() {
   const kid = randomUUID();
   const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true, modulusLength: 2048 });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: "sig" };
   const privateJwk = JSON.stringify(await exportJWK(privateKey));
+  return { kid, alg: SIGNING_ALG, publicJwk, privateKeySealed: seal(encryptionKey(), privateJwk, `signing-key:${kid}`) };
+}
+
+type KeyMaterial = Awaited<ReturnType<typeof newKeyMaterial>>;
+
+async function createSigningKey(tx: Tx, material?: KeyMaterial, next?: { activatesAt: Date }) {
   return tx.signingKey.create({
-    data: {
-      kid,
-      alg: SIGNING_ALG,
-      publicJwk,
-      privateKeySealed: seal(encryptionKey(), privateJwk, `signing-key:${kid}`),
-      ...(next ? { status: "next" as const, activatesAt: next.activatesAt } : {}),
-    },
+    data: { ...(material ?? (await newKeyMaterial())), ...(next ? { status: "next" as const, activatesAt: next.activatesAt } : {}) },
   });
 }
 
@@ -86,10 +87,11 @@ async function readActiveSigningKey(tx: Tx): Promise<SigningKeyHandle> {
  * until they expire: its public half stays in JWKS while any of them is still valid.
  */
 export async function rotateSigningKey(actor: Actor, reason: string, now = new Date()): Promise<{ kid: string; retired: string[]; prepublished: boolean }> {
+  const material = await newKeyMaterial();
   return db.$transaction(async (tx) => {
     await lockKeys(tx);
     const next = await tx.signingKey.findFirst({ where: { status: "next" }, orderBy: { createdAt: "asc" } });
-    const result = await activate(tx, next?.kid ?? (await createSigningKey(tx)).kid, now);
+    const result = await activate(tx, next?.kid ?? (await createSigningKey(tx, material)).kid, now);
     await recordEvent(tx, { actor, action: "key.rotated", data: { ...result, reason, prepublished: Boolean(next) } });
     return { ...result, prepublished: Boolean(next) };
   });
@@ -97,8 +99,9 @@ export async function rotateSigningKey(actor: Actor, reason: string, now = new D
 
 /** Makes `kid` the active key and retires the one before it. Runs under the keys lock. */
 async function activate(tx: Tx, kid: string, now: Date): Promise<{ kid: string; retired: string[] }> {
-  const current = await tx.signingKey.findMany({ where: { status: "active" }, select: { kid: true } });
-  await tx.signingKey.updateMany({ where: { status: "active" }, data: { status: "retired", retiredAt: now } });
+  const others = { status: "active" as const, kid: { not: kid } };
+  const current = await tx.signingKey.findMany({ where: others, select: { kid: true } });
+  await tx.signingKey.updateMany({ where: others, data: { status: "retired", retiredAt: now } });
   await tx.signingKey.update({ where: { kid }, data: { status: "active" } });
   return { kid, retired: current.map((k) => k.kid) };
 }
@@ -111,12 +114,13 @@ async function activate(tx: Tx, kid: string, now: Date): Promise<{ kid: string; 
 export async function publishNextSigningKey(actor: Actor, reason: string, now = new Date()): Promise<{ kid: string; activatesAt: Date } | { kid: string; retired: string[] }> {
   const ahead = env().LATCHKEY_KEY_PUBLISH_AHEAD;
   if (ahead === 0) return rotateSigningKey(actor, reason, now);
+  const material = await newKeyMaterial();
   return db.$transaction(async (tx) => {
     await lockKeys(tx);
     const pending = await tx.signingKey.findFirst({ where: { status: "next" } });
     if (pending) return { kid: pending.kid, activatesAt: pending.activatesAt! };
     const activatesAt = new Date(now.getTime() + ahead * 1000);
-    const { kid } = await createSigningKey(tx, { activatesAt });
+    const { kid } = await createSigningKey(tx, material, { activatesAt });
     await recordEvent(tx, { actor, action: "key.published", data: { kid, activatesAt: activatesAt.toISOString(), reason } });
     return { kid, activatesAt };
   });
