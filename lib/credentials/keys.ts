@@ -31,7 +31,7 @@ async function newKeyMaterial() {
   return { kid, alg: SIGNING_ALG, publicJwk, privateKeySealed: seal(encryptionKey(), privateJwk, `signing-key:${kid}`) };
 }
 
-type KeyMaterial = Awaited<ReturnType<typeof newKeyMaterial>>;
+type KeyMaterial = Awaited<ReturnType<typeof newKeyMaterial>> & { createdAt?: Date };
 
 async function createSigningKey(tx: Tx, material?: KeyMaterial, next?: { activatesAt: Date }) {
   return tx.signingKey.create({
@@ -119,8 +119,10 @@ export async function publishNextSigningKey(actor: Actor, reason: string, now = 
     await lockKeys(tx);
     const pending = await tx.signingKey.findFirst({ where: { status: "next" } });
     if (pending) return { kid: pending.kid, activatesAt: pending.activatesAt! };
-    const activatesAt = new Date(now.getTime() + ahead * 1000);
-    const { kid } = await createSigningKey(tx, material, { activatesAt });
+    // Counted from the moment the key is published (making it may have taken a while).
+    const publishedAt = new Date(Math.max(now.getTime(), Date.now()));
+    const activatesAt = new Date(publishedAt.getTime() + ahead * 1000);
+    const { kid } = await createSigningKey(tx, { ...material, createdAt: publishedAt }, { activatesAt });
     await recordEvent(tx, { actor, action: "key.published", data: { kid, activatesAt: activatesAt.toISOString(), reason } });
     return { kid, activatesAt };
   });
@@ -197,12 +199,20 @@ export interface PublishedKeyPem {
  */
 export async function publishedKeyPems(now = new Date()): Promise<PublishedKeyPem[]> {
   // Only public halves are needed; a key is created (which needs the encryption key) only if none exists yet.
-  if (!(await db.signingKey.findFirst({ where: { status: "active" } }))) await db.$transaction((tx) => activeSigningKey(tx));
+  if (!(await db.signingKey.findFirst({ where: { status: "active" } }))) {
+    const material = await newKeyMaterial();
+    await db.$transaction(async (tx) => {
+      await lockKeys(tx);
+      if (await tx.signingKey.findFirst({ where: { status: "active" } })) return;
+      const { kid } = await createSigningKey(tx, material);
+      await recordEvent(tx, { actor: SYSTEM, action: "key.created", data: { kid, reason: "first key, for verifiers" } });
+    });
+  }
   const rows = await db.signingKey.findMany({ where: publishedWhere(now), orderBy: { createdAt: "asc" } });
   return Promise.all(
     rows.map(async (row) => {
       const key = await importJWK(row.publicJwk as JWK, row.alg, { extractable: true });
-      return { kid: row.kid, status: row.status, pem: await exportSPKI(key as CryptoKey) };
+      return { kid: row.kid, status: row.status, pem: `${(await exportSPKI(key as CryptoKey)).trimEnd()}\n` };
     }),
   );
 }
