@@ -32,6 +32,23 @@ const schema = z.object({
   LATCHKEY_HAPROXY_MAP: z.string().optional(),
   /** Days an active signing key signs before the worker rotates it; 0 turns scheduled rotation off. */
   LATCHKEY_KEY_ROTATION_DAYS: z.coerce.number().min(0, { message: "must be 0 (off) or a number of days" }).default(30),
+  /** How long a new signing key is published in JWKS (and the key directory) before it signs anything. */
+  LATCHKEY_KEY_PUBLISH_AHEAD: z
+    .string()
+    .default("24h")
+    .transform((v, ctx) => {
+      const seconds = durationSeconds(v);
+      if (seconds === null) ctx.addIssue({ code: "custom", message: 'must be a duration such as "90s", "30m", "24h" or "2d" (or 0)' });
+      return seconds ?? 0;
+    }),
+  /** Directory the worker keeps one PEM file per published key in, for verifiers that read files (HAProxy). */
+  LATCHKEY_KEY_DIR: z.string().min(1).optional(),
+  /** Command the worker runs (sh -c) after the key directory changed, e.g. a proxy reload. */
+  LATCHKEY_KEY_HOOK: z.string().min(1).optional(),
+  /** URL the worker POSTs a JSON event to after the published keys changed. */
+  LATCHKEY_KEY_WEBHOOK_URL: z.string().url().optional(),
+  /** HMAC-SHA256 key signing that webhook, as the notification webhooks are signed. */
+  LATCHKEY_KEY_WEBHOOK_SECRET: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
   /** Proxies allowed to call /api/forward-auth: "name=secret" pairs separated by commas. */
   LATCHKEY_FORWARD_AUTH_PROXIES: z
     .string()
@@ -60,6 +77,15 @@ const schema = z.object({
 
 export type Env = z.infer<typeof schema>;
 
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** "90s", "30m", "24h", "2d" or "0", in seconds; null when it is none of those. */
+export function durationSeconds(value: string): number | null {
+  if (value.trim() === "0") return 0;
+  const match = /^(\d+)(s|m|h|d)$/.exec(value.trim());
+  return match ? Number(match[1]) * UNIT_SECONDS[match[2] as keyof typeof UNIT_SECONDS] : null;
+}
+
 const MODE_REQUIRES = {
   oidc: ["OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"],
   "trusted-proxy": ["LATCHKEY_PROXY_JWKS_URL", "LATCHKEY_PROXY_ISSUER", "LATCHKEY_PROXY_AUDIENCE"],
@@ -80,6 +106,12 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
       return `  ${name}: ${source[name] === undefined ? "is not set" : i.message}`;
     });
     lines.push(...missing);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}\nSee the README's table of environment variables.`);
+  }
+  const { LATCHKEY_KEY_ROTATION_DAYS: days, LATCHKEY_KEY_PUBLISH_AHEAD: ahead } = result.data;
+  // The next key must be out before the active one is due, or every rotation would run late.
+  if (days > 0 && ahead >= days * 86_400) {
+    const lines = [`  LATCHKEY_KEY_PUBLISH_AHEAD: must be shorter than the rotation period (LATCHKEY_KEY_ROTATION_DAYS=${days})`];
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}\nSee the README's table of environment variables.`);
   }
   return result.data;

@@ -1,33 +1,58 @@
 export {};
 
 /**
- * npm run keys:pem      prints the active public signing key as a PEM (BEGIN PUBLIC KEY),
- *                       the form HAProxy's jwt_verify needs.
- * npm run keys:rotate [-- --reason "<why>"]
- *                       retires the active key and makes a new one now (also on the admin
- *                       Keys page). Tokens signed before keep verifying until they expire.
- * Reads DATABASE_URL (and LATCHKEY_ENCRYPTION_KEY to rotate).
+ * npm run keys:pem [-- --dir <directory>]
+ *                       prints every public key a verifier must accept (the active key,
+ *                       the next one published ahead, retired ones with live credentials)
+ *                       as PEMs (BEGIN PUBLIC KEY), the form HAProxy's jwt_verify needs;
+ *                       with --dir, writes them as the key files deploy/haproxy reads.
+ * npm run keys:rotate [-- --reason "<why>"] [--now]
+ *                       publishes the next key, which signs after LATCHKEY_KEY_PUBLISH_AHEAD;
+ *                       with --now, rotates at once (also on the admin Keys page). Tokens
+ *                       signed before keep verifying until they expire.
+ * Reads DATABASE_URL and LATCHKEY_ENCRYPTION_KEY (the configuration is validated as a whole).
  */
 process.env.NEXTAUTH_SECRET ??= "x".repeat(32);
 process.env.OIDC_ISSUER ??= "http://unused.invalid";
 process.env.OIDC_CLIENT_ID ??= "unused";
 process.env.OIDC_CLIENT_SECRET ??= "unused";
-const { publicKeyPem, rotateSigningKey } = await import("../lib/credentials/keys");
+const { publishedKeyPems, publishNextSigningKey, rotateSigningKey } = await import("../lib/credentials/keys");
+const { writeKeyDirectory } = await import("../lib/credentials/key-files");
 const { disconnectDb } = await import("../lib/db");
 
 const [command, ...rest] = process.argv.slice(2);
+const option = (name: string) => {
+  const at = rest.indexOf(name);
+  return at >= 0 ? (rest[at + 1] ?? "") : undefined;
+};
+const actor = { type: "system" as const, email: "npm run keys:rotate" };
 if (command === "pem") {
-  const { kid, pem } = await publicKeyPem();
-  process.stderr.write(`kid ${kid}\n`);
-  process.stdout.write(pem);
+  const keys = await publishedKeyPems();
+  const dir = option("--dir");
+  if (dir) {
+    const { changed, kids, left } = await writeKeyDirectory(dir, keys);
+    console.log(`${changed ? "Wrote" : "Unchanged:"} ${dir}: ${kids.join(", ")}.${changed ? " Reload the verifier that reads it." : ""}`);
+    if (left.length) {
+      console.error(`More keys are published than there are key files; left out: ${left.join(", ")}.`);
+      process.exitCode = 1;
+    }
+  } else {
+    for (const key of keys) process.stderr.write(`kid ${key.kid} (${key.status})\n`);
+    process.stdout.write(keys.map((k) => k.pem).join(""));
+  }
 } else if (command === "rotate") {
-  const at = rest.indexOf("--reason");
-  const reason = at >= 0 && rest[at + 1] ? rest[at + 1]! : "rotated on demand from the command line";
-  const { kid, retired } = await rotateSigningKey({ type: "system", email: "npm run keys:rotate" }, reason);
-  console.log(`New signing key ${kid}.${retired.length ? ` Retired ${retired.join(", ")}: it stays in JWKS until the last token it signed expires.` : ""}`);
-  console.log("If HAProxy verifies credentials itself, give it the new key: npm run keys:pem > <its key file>, then reload it.");
+  const reason = option("--reason") || "rotated on demand from the command line";
+  if (rest.includes("--now")) {
+    const { kid, retired, prepublished } = await rotateSigningKey(actor, reason);
+    console.log(`Signing key ${kid} is active${prepublished ? " (it was published ahead)" : ""}.${retired.length ? ` Retired ${retired.join(", ")}: it stays in JWKS until the last token it signed expires.` : ""}`);
+    if (!prepublished) console.log("Verifiers that read key files refuse its credentials until they load it: npm run keys:pem -- --dir <their key directory>, then reload them.");
+  } else {
+    const result = await publishNextSigningKey(actor, reason);
+    if ("activatesAt" in result) console.log(`Signing key ${result.kid} is published and signs from ${result.activatesAt.toISOString()}. Reload verifiers that read key files before then.`);
+    else console.log(`Signing key ${result.kid} is active (LATCHKEY_KEY_PUBLISH_AHEAD is 0).`);
+  }
 } else {
-  console.error("Usage: tsx scripts/keys.ts pem | rotate [--reason <why>]");
+  console.error("Usage: tsx scripts/keys.ts pem [--dir <directory>] | rotate [--reason <why>] [--now]");
   process.exitCode = 2;
 }
 await disconnectDb();

@@ -116,7 +116,8 @@ async function main() {
   const profile = process.env.LATCHKEY_CPU_PROFILE;
   web = spawn(profile ? process.execPath : nextBin, profile ? ["--cpu-prof", "--cpu-prof-dir", profile, path.join(root, "node_modules/next/dist/bin/next"), ...nextArgs] : nextArgs, {
     stdio: ["ignore", production ? "pipe" : "inherit", production ? "pipe" : "inherit"],
-    env: { ...process.env, LATCHKEY_WORKER: "off" },
+    // h2c-preload: clients asking to upgrade to cleartext HTTP/2 (the JDK's HttpClient) get an HTTP/1.1 answer, not a dropped connection.
+    env: { ...process.env, LATCHKEY_WORKER: "off", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.join(root, "lib/http/h2c-preload.cjs"))}`.trim() },
   });
   if (production) {
     relayAsJson(web.stdout!, "info");

@@ -22,13 +22,20 @@ export interface SigningKeyHandle {
   privateKey: CryptoKey | Uint8Array;
 }
 
-async function createSigningKey(tx: Tx) {
+/** A new key pair, made before any transaction opens: RSA generation can take a while on a busy host. */
+async function newKeyMaterial() {
   const kid = randomUUID();
   const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true, modulusLength: 2048 });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: "sig" };
   const privateJwk = JSON.stringify(await exportJWK(privateKey));
+  return { kid, alg: SIGNING_ALG, publicJwk, privateKeySealed: seal(encryptionKey(), privateJwk, `signing-key:${kid}`) };
+}
+
+type KeyMaterial = Awaited<ReturnType<typeof newKeyMaterial>> & { createdAt?: Date };
+
+async function createSigningKey(tx: Tx, material?: KeyMaterial, next?: { activatesAt: Date }) {
   return tx.signingKey.create({
-    data: { kid, alg: SIGNING_ALG, publicJwk, privateKeySealed: seal(encryptionKey(), privateJwk, `signing-key:${kid}`) },
+    data: { ...(material ?? (await newKeyMaterial())), ...(next ? { status: "next" as const, activatesAt: next.activatesAt } : {}) },
   });
 }
 
@@ -74,42 +81,94 @@ async function readActiveSigningKey(tx: Tx): Promise<SigningKeyHandle> {
 }
 
 /**
- * Retires the active key and makes a new one, with the audit event, in one transaction.
- * Tokens signed by the retired key keep verifying until they expire: its public half
- * stays in JWKS while any of them is still valid.
+ * Rotates now: the published next key starts signing if there is one (verifiers that loaded
+ * it keep working), otherwise a new key does. The retired key, the new active one and the
+ * audit event commit in one transaction. Tokens signed by the retired key keep verifying
+ * until they expire: its public half stays in JWKS while any of them is still valid.
  */
-export async function rotateSigningKey(actor: Actor, reason: string): Promise<{ kid: string; retired: string[] }> {
+export async function rotateSigningKey(actor: Actor, reason: string, now = new Date()): Promise<{ kid: string; retired: string[]; prepublished: boolean }> {
+  const material = await newKeyMaterial();
   return db.$transaction(async (tx) => {
     await lockKeys(tx);
-    const current = await tx.signingKey.findMany({ where: { status: "active" }, select: { kid: true } });
-    const retiredAt = new Date();
-    await tx.signingKey.updateMany({ where: { status: "active" }, data: { status: "retired", retiredAt } });
-    const next = await createSigningKey(tx);
-    const retired = current.map((k) => k.kid);
-    await recordEvent(tx, { actor, action: "key.rotated", data: { kid: next.kid, retired, reason } });
-    return { kid: next.kid, retired };
+    const next = await tx.signingKey.findFirst({ where: { status: "next" }, orderBy: { createdAt: "asc" } });
+    const result = await activate(tx, next?.kid ?? (await createSigningKey(tx, material)).kid, now);
+    await recordEvent(tx, { actor, action: "key.rotated", data: { ...result, reason, prepublished: Boolean(next) } });
+    return { ...result, prepublished: Boolean(next) };
   });
 }
 
-/** Rotates on schedule: when the active key is older than LATCHKEY_KEY_ROTATION_DAYS. Returns the new kid, if any. */
-export async function rotateSigningKeyIfDue(now = new Date()): Promise<string | null> {
-  const days = env().LATCHKEY_KEY_ROTATION_DAYS;
-  if (days === 0) return null;
-  const active = await db.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
-  if (!active || now.getTime() - active.createdAt.getTime() < days * 86_400_000) return null;
-  const { kid } = await rotateSigningKey(SYSTEM, `scheduled: the key was older than ${days} days`);
-  return kid;
+/** Makes `kid` the active key and retires the one before it. Runs under the keys lock. */
+async function activate(tx: Tx, kid: string, now: Date): Promise<{ kid: string; retired: string[] }> {
+  const others = { status: "active" as const, kid: { not: kid } };
+  const current = await tx.signingKey.findMany({ where: others, select: { kid: true } });
+  await tx.signingKey.updateMany({ where: others, data: { status: "retired", retiredAt: now } });
+  await tx.signingKey.update({ where: { kid }, data: { status: "active" } });
+  return { kid, retired: current.map((k) => k.kid) };
 }
 
-/** Keys JWKS publishes: the active one, and each retired one until the last token it signed has expired. */
+/**
+ * Publishes the next key without signing with it: it appears in JWKS and the key files now
+ * and signs from `now + LATCHKEY_KEY_PUBLISH_AHEAD`, so file-based verifiers have that long
+ * to load it. With no time ahead configured this is an ordinary rotation.
+ */
+export async function publishNextSigningKey(actor: Actor, reason: string, now = new Date()): Promise<{ kid: string; activatesAt: Date } | { kid: string; retired: string[] }> {
+  const ahead = env().LATCHKEY_KEY_PUBLISH_AHEAD;
+  if (ahead === 0) return rotateSigningKey(actor, reason, now);
+  const material = await newKeyMaterial();
+  return db.$transaction(async (tx) => {
+    await lockKeys(tx);
+    const pending = await tx.signingKey.findFirst({ where: { status: "next" } });
+    if (pending) return { kid: pending.kid, activatesAt: pending.activatesAt! };
+    // Counted from the moment the key is published (making it may have taken a while).
+    const publishedAt = new Date(Math.max(now.getTime(), Date.now()));
+    const activatesAt = new Date(publishedAt.getTime() + ahead * 1000);
+    const { kid } = await createSigningKey(tx, { ...material, createdAt: publishedAt }, { activatesAt });
+    await recordEvent(tx, { actor, action: "key.published", data: { kid, activatesAt: activatesAt.toISOString(), reason } });
+    return { kid, activatesAt };
+  });
+}
+
+export type ScheduledRotation = { step: "published"; kid: string; activatesAt: Date } | { step: "activated"; kid: string; retired: string[] };
+
+/**
+ * The worker's rotation, one step per call: a published next key whose time has come starts
+ * signing; otherwise, once the active key is within LATCHKEY_KEY_PUBLISH_AHEAD of
+ * LATCHKEY_KEY_ROTATION_DAYS old, the next key is published. Each step is audited.
+ */
+export async function rotateSigningKeyIfDue(now = new Date()): Promise<ScheduledRotation | null> {
+  const { LATCHKEY_KEY_ROTATION_DAYS: days, LATCHKEY_KEY_PUBLISH_AHEAD: ahead } = env();
+  const next = await db.signingKey.findFirst({ where: { status: "next" }, orderBy: { createdAt: "asc" } });
+  if (next && next.activatesAt! <= now) {
+    const activated = await db.$transaction(async (tx) => {
+      await lockKeys(tx);
+      // Another worker may have activated it (or an admin rotated) since it was read.
+      const still = await tx.signingKey.findFirst({ where: { kid: next.kid, status: "next" } });
+      if (!still) return null;
+      const result = await activate(tx, next.kid, now);
+      const reason = `scheduled: published ${next.createdAt.toISOString()} to sign from ${next.activatesAt!.toISOString()}`;
+      await recordEvent(tx, { actor: SYSTEM, action: "key.rotated", data: { ...result, reason, prepublished: true } });
+      return result;
+    });
+    return activated && { step: "activated", ...activated };
+  }
+  if (days === 0 || next) return null;
+  const active = await db.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
+  // A key's age counts from when it started signing, not from its publication.
+  const since = active && (active.activatesAt ?? active.createdAt);
+  if (!since || now.getTime() - since.getTime() < days * 86_400_000 - ahead * 1000) return null;
+  const result = await publishNextSigningKey(SYSTEM, `scheduled: the active key reaches ${days} days of age`, now);
+  return "activatesAt" in result ? { step: "published", ...result } : { step: "activated", ...result };
+}
+
+/** Keys JWKS publishes: the active one, the next one, and each retired one until the last token it signed has expired. */
 function publishedWhere(now: Date) {
-  return { OR: [{ status: "active" as const }, { credentials: { some: { expiresAt: { gt: now } } } }] };
+  return { OR: [{ status: { in: ["active" as const, "next" as const] } }, { credentials: { some: { expiresAt: { gt: now } } } }] };
 }
 
 export async function listSigningKeys(now = new Date()) {
   const rows = await db.signingKey.findMany({
     orderBy: { createdAt: "desc" },
-    select: { kid: true, alg: true, status: true, createdAt: true, retiredAt: true, _count: { select: { credentials: { where: { expiresAt: { gt: now }, revokedAt: null } } } } },
+    select: { kid: true, alg: true, status: true, createdAt: true, activatesAt: true, retiredAt: true, _count: { select: { credentials: { where: { expiresAt: { gt: now }, revokedAt: null } } } } },
   });
   const published = new Set((await db.signingKey.findMany({ where: publishedWhere(now), select: { kid: true } })).map((k) => k.kid));
   return rows.map(({ _count, ...k }) => ({ ...k, liveCredentials: _count.credentials, published: published.has(k.kid) }));
@@ -127,14 +186,35 @@ export async function publicJwks(now = new Date()): Promise<{ keys: JWK[] }> {
   return { keys: rows.map((r) => r.publicJwk as JWK) };
 }
 
-/** The active public key as a `BEGIN PUBLIC KEY` PEM, as HAProxy's jwt_verify wants it. */
-export async function publicKeyPem(): Promise<{ kid: string; pem: string }> {
-  const newest = () => db.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
-  // Only the public half is needed; a key is created (which needs the encryption key) only if none exists yet.
-  const row = (await newest()) ?? (await db.$transaction((tx) => activeSigningKey(tx)), await newest());
-  if (!row) throw new Error("No signing key could be created.");
-  const key = await importJWK(row.publicJwk as JWK, row.alg, { extractable: true });
-  return { kid: row.kid, pem: await exportSPKI(key as CryptoKey) };
+export interface PublishedKeyPem {
+  kid: string;
+  status: "next" | "active" | "retired";
+  pem: string;
+}
+
+/**
+ * Every published key as a `BEGIN PUBLIC KEY` PEM, the form HAProxy's jwt_verify wants,
+ * oldest first: a key keeps its place when it starts signing, so activation alone changes
+ * no key file.
+ */
+export async function publishedKeyPems(now = new Date()): Promise<PublishedKeyPem[]> {
+  // Only public halves are needed; a key is created (which needs the encryption key) only if none exists yet.
+  if (!(await db.signingKey.findFirst({ where: { status: "active" } }))) {
+    const material = await newKeyMaterial();
+    await db.$transaction(async (tx) => {
+      await lockKeys(tx);
+      if (await tx.signingKey.findFirst({ where: { status: "active" } })) return;
+      const { kid } = await createSigningKey(tx, material);
+      await recordEvent(tx, { actor: SYSTEM, action: "key.created", data: { kid, reason: "first key, for verifiers" } });
+    });
+  }
+  const rows = await db.signingKey.findMany({ where: publishedWhere(now), orderBy: { createdAt: "asc" } });
+  return Promise.all(
+    rows.map(async (row) => {
+      const key = await importJWK(row.publicJwk as JWK, row.alg, { extractable: true });
+      return { kid: row.kid, status: row.status, pem: `${(await exportSPKI(key as CryptoKey)).trimEnd()}\n` };
+    }),
+  );
 }
 
 export function sealToken(token: string, credentialId: string): string {

@@ -2,6 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { logger } from "../log";
 import { MAX_BODY_BYTES } from "../api/http";
+import { answerUpgradesAsHttp1 } from "./h2c-upgrade.cjs";
 import { BodyTooLarge, readBody } from "./node-adapter";
 import type { IncomingCall, PlainAnswer } from "./plain";
 
@@ -65,6 +66,8 @@ export async function startAuthzListener(port: number, host = "0.0.0.0"): Promis
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("Something went wrong; access is refused.\n");
     }
   });
+  // Nothing is upgraded here: an upgrade request (h2c from the JDK's client) gets an ordinary answer on a connection that stays open.
+  answerUpgradesAsHttp1(server, { all: true });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const { port: bound } = server.address() as AddressInfo;

@@ -6,10 +6,23 @@ import { logger } from "../log";
 
 const log = logger("worker");
 import { verifyAuditChain } from "../audit/verify";
-import { rotateSigningKeyIfDue } from "../credentials/keys";
+import { maintainSigningKeys } from "../credentials/key-maintenance";
+import { haproxyProcessId, reconcileRoutes } from "../integrations/haproxy/after-reload";
 import { pruneRateLimits } from "../security/rate-limit";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
+
+/**
+ * Rotation on schedule, the key files and their announcement; when the announcement
+ * (the hook) reloaded HAProxy, its routes map is reconciled once the new process answers,
+ * and on every other step in case HAProxy was reloaded by someone else.
+ */
+export async function signingKeyStep(now = new Date()) {
+  const pid = await haproxyProcessId();
+  const step = await maintainSigningKeys(now);
+  await reconcileRoutes(step.announced ? { replacing: pid } : {});
+  return step;
+}
 
 /**
  * The background worker: expires grants when their time is up. Jobs live in Postgres, so
@@ -57,8 +70,7 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     if (n > 0) log.info("sweep expired grants or requests whose job had gone missing", { count: n });
     await flush();
     await pruneRateLimits();
-    const rotated = await rotateSigningKeyIfDue();
-    if (rotated) log.info("rotated the signing key on schedule", { kid: rotated });
+    await signingKeyStep();
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
   await boss.work(QUEUES.auditVerify, { pollingIntervalSeconds: 30 }, async () => {
@@ -68,5 +80,7 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
   await boss.schedule(QUEUES.auditVerify, "17 3 * * *");
   // Catch up at once on anything that fell due while no worker was running.
   await sweepExpiredGrants();
+  // Key files exist from the start, so a verifier reading them can start with the worker.
+  await signingKeyStep().catch((error: Error) => log.error("could not maintain the signing keys at start", { error: error.message }));
   return boss;
 }

@@ -8,6 +8,7 @@ import type { Browser, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { axeViolations, consoleProblems, watchConsole } from "../helpers/accessibility";
 import { launchBrowser, screenshot, signIn } from "../helpers/browser";
+import { h2cRequest, javaVerifier, rawExchange, statusLines } from "../helpers/raw-http";
 
 const baseUrl = inject("baseUrl");
 const databaseUrl = inject("e2eDatabaseUrl");
@@ -178,6 +179,12 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     expect(decodeProtectedHeader(token).alg).toBe("RS256");
     expect(payload.exp! - payload.iat!).toBe(45 * 60);
     expect(payload.exp).toBe(Math.floor(row!.expiresAt.getTime() / 1000));
+    // A JVM service verifies it too: the docs' JDK-only example, whose HttpClient asks the portal to upgrade to h2c.
+    const jvm = await javaVerifier(`${baseUrl}/.well-known/jwks.json`, baseUrl, "payments-api-production", token);
+    expect(jvm, jvm).toMatch(/^verified .*"sub":"alice@example.com"/);
+    const upgraded = await rawExchange(baseUrl, `${h2cRequest("GET", "/.well-known/jwks.json", new URL(baseUrl).host)}GET /.well-known/jwks.json HTTP/1.1\r\nHost: ${new URL(baseUrl).host}\r\nConnection: close\r\n\r\n`);
+    expect(statusLines(upgraded)).toEqual(["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]);
+    expect(upgraded).toContain(row!.kid);
 
     await alice.reload();
     await expect.poll(() => alice.getByTestId("credential-meta").textContent()).toContain("shown to its owner");

@@ -94,8 +94,10 @@ beforeAll(async () => {
   tokens.lee = await person("lee@example.com", ["engineering-leads"], ["requests:read", "approvals:write"]);
 
   // HAProxy starts once the portal has made its signing key: it loads the public half.
-  const { publicKeyPem } = await import("@/lib/credentials/keys");
-  haproxy = await startHaproxy(dir, { publicKeyPem: (await publicKeyPem()).pem, mapFile });
+  const { publishedKeyPems } = await import("@/lib/credentials/keys");
+  const { writeKeyDirectory } = await import("@/lib/credentials/key-files");
+  await writeKeyDirectory(path.join(dir, "keys"), await publishedKeyPems());
+  haproxy = await startHaproxy(dir, { keyDir: path.join(dir, "keys"), mapFile });
   const { runtimeApi } = await import("@/lib/integrations/haproxy/runtime-api");
   const { readMapFile } = await import("@/lib/integrations/haproxy/map-file");
   const { runIdFor } = await import("@/lib/integrations/airflow/trigger-workflow");

@@ -14,21 +14,25 @@ export interface Haproxy {
   url: string;
   /** Its Runtime API socket. */
   socket: string;
+  /** The master process (master-worker mode): SIGUSR2 reloads it, as `systemctl reload` does. */
+  pid: number;
+  /** Everything HAProxy wrote to stderr so far. */
+  stderr(): string;
   stop(): Promise<void>;
 }
 
 /**
- * Runs HAProxy with deploy/haproxy/haproxy.cfg in `dir`: Latchkey's public key, the routes
- * map file (which must exist), the Runtime API socket, and backends app1 and app2 that
- * answer with their name and the subject HAProxy read from the credential.
+ * Runs HAProxy in master-worker mode with deploy/haproxy/haproxy.cfg in `dir`: the key
+ * directory Latchkey writes (npm run keys:pem -- --dir, or the worker's LATCHKEY_KEY_DIR),
+ * the routes map file (which must exist), the Runtime API socket, and backends app1 and
+ * app2 that answer with their name and the subject HAProxy read from the credential.
  */
-export async function startHaproxy(dir: string, options: { publicKeyPem: string; mapFile: string }): Promise<Haproxy> {
+export async function startHaproxy(dir: string, options: { keyDir: string; mapFile: string }): Promise<Haproxy> {
   if (!existsSync(HAPROXY)) throw new Error(`HAProxy is not installed at ${HAPROXY}: apt-get install -y haproxy (npm test does this as root).`);
   const [port, app1, app2] = [await freePort(), await freePort(), await freePort()];
   const socket = path.join(dir, "haproxy.sock");
-  await writeFile(path.join(dir, "key.pem"), options.publicKeyPem);
   const config = (await readFile("deploy/haproxy/haproxy.cfg", "utf8"))
-    .replaceAll("/etc/haproxy/latchkey-signing-key.pem", path.join(dir, "key.pem"))
+    .replaceAll("/etc/haproxy/latchkey-keys", options.keyDir)
     .replaceAll("/etc/haproxy/latchkey-routes.map", options.mapFile)
     .replaceAll("/run/haproxy/latchkey.sock", socket)
     .replace("127.0.0.1:8080", `127.0.0.1:${port}`)
@@ -44,7 +48,7 @@ export async function startHaproxy(dir: string, options: { publicKeyPem: string;
       return new Promise<http.Server>((resolve) => server.listen(Number(at), "127.0.0.1", () => resolve(server)));
     }),
   );
-  const proxy = spawn(HAPROXY, ["-f", path.join(dir, "haproxy.cfg"), "-db"], { stdio: ["ignore", "ignore", "pipe"] });
+  const proxy = spawn(HAPROXY, ["-W", "-db", "-f", path.join(dir, "haproxy.cfg")], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proxy.stderr!.on("data", (c) => (stderr += c));
   for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 100));
@@ -58,7 +62,7 @@ export async function startHaproxy(dir: string, options: { publicKeyPem: string;
     await stop();
     throw new Error(`HAProxy did not start:\n${stderr}`);
   }
-  return { url: `http://127.0.0.1:${port}`, socket, stop };
+  return { url: `http://127.0.0.1:${port}`, socket, pid: proxy.pid!, stderr: () => stderr, stop };
 }
 
 export interface RuntimeRecorder {

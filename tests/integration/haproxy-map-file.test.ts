@@ -18,6 +18,7 @@ const runtime: ProxyRuntime = {
   setOrAddMapEntry: async () => undefined,
   delMapEntry: async () => undefined,
   showMap: async () => new Map(),
+  processId: async () => "1",
 };
 
 beforeAll(async () => {

@@ -43,13 +43,14 @@ beforeAll(async () => {
   process.env.LATCHKEY_HAPROXY_MAP = path.join(dir, "routes.map");
   fx = await engineFixture();
   const [port, app1, app2] = [await freePort(), await freePort(), await freePort()];
-  const { publicKeyPem } = await import("@/lib/credentials/keys");
-  await writeFile(path.join(dir, "key.pem"), (await publicKeyPem()).pem);
+  const { publishedKeyPems } = await import("@/lib/credentials/keys");
+  const { writeKeyDirectory } = await import("@/lib/credentials/key-files");
+  await writeKeyDirectory(path.join(dir, "keys"), await publishedKeyPems());
   mapFile = path.join(dir, "routes.map");
   await writeFile(mapFile, "");
   const socket = path.join(dir, "admin.sock");
   const config = (await readFile("deploy/haproxy/haproxy.cfg", "utf8"))
-    .replaceAll("/etc/haproxy/latchkey-signing-key.pem", path.join(dir, "key.pem"))
+    .replaceAll("/etc/haproxy/latchkey-keys", path.join(dir, "keys"))
     .replaceAll("/etc/haproxy/latchkey-routes.map", mapFile)
     .replaceAll("/run/haproxy/latchkey.sock", socket)
     .replace("127.0.0.1:8080", `127.0.0.1:${port}`)

@@ -87,16 +87,45 @@ describe("signing key rotation", () => {
     expect(event).toMatchObject({ actorEmail: "bob@example.com", data: { kid: newKid, retired: [oldKid], reason: "test rotation" } });
   });
 
-  it("rotates on schedule only once the active key is older than the rotation period", async () => {
+  it("rotates on schedule: the next key is published a day ahead (LATCHKEY_KEY_PUBLISH_AHEAD) and signs only from then on", async () => {
     const active = await fx.db.signingKey.findFirstOrThrow({ where: { status: "active" } });
-    expect(await keys.rotateSigningKeyIfDue(new Date(active.createdAt.getTime() + 29 * 86_400_000))).toBeNull();
-    const kid = await keys.rotateSigningKeyIfDue(new Date(active.createdAt.getTime() + 31 * 86_400_000));
-    expect(kid).toBeTruthy();
-    expect(await fx.db.signingKey.findFirstOrThrow({ where: { status: "active" } })).toMatchObject({ kid });
+    const since = (active.activatesAt ?? active.createdAt).getTime();
+    const day = 86_400_000;
+    expect(await keys.rotateSigningKeyIfDue(new Date(since + 28 * day))).toBeNull();
+    const published = await keys.rotateSigningKeyIfDue(new Date(since + 29.5 * day));
+    expect(published).toMatchObject({ step: "published", activatesAt: new Date(since + 30.5 * day) });
+    const nextKid = published!.kid;
+    // Published, not signing: JWKS has it, credentials are still signed by the active key.
+    expect(await fx.db.signingKey.findUniqueOrThrow({ where: { kid: nextKid } })).toMatchObject({ status: "next" });
+    expect((await keys.publicJwks()).keys.map((k) => k.kid)).toEqual(expect.arrayContaining([active.kid, nextKid]));
+    expect(decodeProtectedHeader((await grant()).token).kid).toBe(active.kid);
+    expect(await keys.rotateSigningKeyIfDue(new Date(since + 30 * day))).toBeNull();
+
+    const activated = await keys.rotateSigningKeyIfDue(new Date(since + 30.5 * day));
+    expect(activated).toEqual({ step: "activated", kid: nextKid, retired: [active.kid] });
+    expect(await fx.db.signingKey.findFirstOrThrow({ where: { status: "active" } })).toMatchObject({ kid: nextKid });
     expect(await fx.db.signingKey.findUniqueOrThrow({ where: { kid: active.kid } })).toMatchObject({ status: "retired" });
-    expect(await fx.db.auditEvent.findFirstOrThrow({ where: { action: "key.rotated", actorType: "system" }, orderBy: { id: "desc" } })).toMatchObject({
-      data: { kid, retired: [active.kid], reason: expect.stringMatching(/older than 30 days/) },
-    });
+    expect(decodeProtectedHeader((await grant()).token).kid).toBe(nextKid);
+    const events = await fx.db.auditEvent.findMany({ where: { action: { in: ["key.published", "key.rotated"] }, actorType: "system" }, orderBy: { id: "asc" } });
+    expect(events.map((e) => [e.action, e.data])).toEqual([
+      ["key.published", { kid: nextKid, activatesAt: new Date(since + 30.5 * day).toISOString(), reason: expect.stringMatching(/reaches 30 days of age/) }],
+      ["key.rotated", { kid: nextKid, retired: [active.kid], prepublished: true, reason: expect.stringMatching(/^scheduled: published/) }],
+    ]);
+    // Its age counts from when it started signing: not due again 29 days after its publication.
+    expect(await keys.rotateSigningKeyIfDue(new Date(since + 29.5 * day + 29 * day))).toBeNull();
+  });
+
+  it("rotating now makes the published next key active, so verifiers that loaded it keep working", async () => {
+    const active = await fx.db.signingKey.findFirstOrThrow({ where: { status: "active" } });
+    const next = await keys.publishNextSigningKey({ type: "human", id: bob.id, email: bob.email }, "staged by hand");
+    expect(next).toMatchObject({ activatesAt: expect.any(Date) });
+    // Publishing again while one waits is the same key.
+    expect((await keys.publishNextSigningKey({ type: "human", id: bob.id, email: bob.email }, "again")).kid).toBe(next.kid);
+    const rotated = await keys.rotateSigningKey({ type: "human", id: bob.id, email: bob.email }, "suspected leak");
+    expect(rotated).toEqual({ kid: next.kid, retired: [active.kid], prepublished: true });
+    const again = await keys.rotateSigningKey({ type: "human", id: bob.id, email: bob.email }, "and again");
+    expect(again).toEqual({ kid: expect.not.stringMatching(next.kid), retired: [next.kid], prepublished: false });
+    expect(await fx.db.signingKey.findMany({ where: { status: "active" }, select: { kid: true } })).toEqual([{ kid: again.kid }]);
   });
 
   it("serves JWKS over HTTP with only public halves", async () => {

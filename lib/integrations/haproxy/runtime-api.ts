@@ -9,6 +9,8 @@ export interface ProxyRuntime {
   setOrAddMapEntry(map: string, key: string, value: string): Promise<void>;
   delMapEntry(map: string, key: string): Promise<void>;
   showMap(map: string): Promise<Map<string, string>>;
+  /** The pid of the process answering (`show info`): it changes when a reload takes over. */
+  processId(): Promise<string>;
 }
 
 export class RuntimeApiError extends Error {}
@@ -63,6 +65,11 @@ export function runtimeApi(socketPath: string, timeoutMs = 5_000): ProxyRuntime 
         if (key && value) entries.set(key, value);
       }
       return entries;
+    },
+    async processId() {
+      const pid = /^Pid:\s*(\d+)/m.exec(await send("show info"))?.[1];
+      if (!pid) throw new RuntimeApiError("HAProxy's show info named no pid.");
+      return pid;
     },
   };
 }

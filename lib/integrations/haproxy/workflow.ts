@@ -25,7 +25,7 @@ export function mapFileLock(mapFile: string): Exclusive {
 }
 
 /** One store per socket and map, so this process serializes its writes to the map file. */
-function routeStore(): RouteStore {
+export function routeStore(): RouteStore {
   const { LATCHKEY_HAPROXY_SOCKET: socket, LATCHKEY_HAPROXY_MAP: map } = env();
   if (!socket || !map) throw new ExecutionFailure("LATCHKEY_HAPROXY_SOCKET and LATCHKEY_HAPROXY_MAP must be set to open routes through HAProxy.");
   const key = `${socket}\n${map}`;

@@ -48,8 +48,9 @@ export default async function KeysPage() {
           Rotate now
         </h2>
         <p className="mt-1 mb-4 text-sm text-slate-600">
-          For a suspected leak or a policy change. New credentials use the new key at once; existing ones keep working until they expire. If HAProxy verifies
-          credentials itself, give it the new key (npm run keys:pem) and reload it.
+          For a suspected leak or a policy change. New credentials use the new key at once (the published next key, if there is one); existing ones keep
+          working until they expire. If HAProxy verifies credentials itself and no next key was published, give it the new key (npm run keys:pem -- --dir) and
+          reload it.
         </p>
         <RotateKeyButton />
       </section>
