@@ -6,6 +6,7 @@ import { env } from "../env";
 import { rolesForGroups } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import type { Role } from "../policy/schema";
+import { safeRedirect } from "./callback-url";
 import { groupsFromClaims } from "./groups";
 
 /**
@@ -53,6 +54,7 @@ export function authOptions(): NextAuthOptions {
       },
     ],
     callbacks: {
+      redirect: safeRedirect,
       async signIn({ user }) {
         const u = user as { email?: string | null; groups?: string[]; roles?: Role[]; name?: string | null };
         if (!u.email) return "/signin?error=NoEmail";
