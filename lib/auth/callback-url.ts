@@ -19,7 +19,7 @@ export function callbackUrlProblem(value: string | null | undefined): string | n
 
 /** next-auth's redirect callback: its default rule (same origin only), without throwing on a value that is not a URL. */
 export function safeRedirect({ url, baseUrl }: { url: string; baseUrl: string }): string {
-  if (callbackUrlProblem(url) !== null) return baseUrl;
+  if (!url || callbackUrlProblem(url) !== null) return baseUrl;
   if (url.startsWith("/")) return `${baseUrl}${url}`;
   return new URL(url).origin === new URL(baseUrl).origin ? url : baseUrl;
 }
