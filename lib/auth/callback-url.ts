@@ -17,6 +17,31 @@ export function callbackUrlProblem(value: string | null | undefined): string | n
   return /^https?:$/.test(new URL(value).protocol) ? null : BAD_CALLBACK_URL;
 }
 
+const CALLBACK_COOKIES = new Set(["next-auth.callback-url", "__Secure-next-auth.callback-url"]);
+
+/**
+ * The Cookie header without a callback-url cookie that is not a usable callbackUrl, or null
+ * when there is none to drop. next-auth sets that cookie only from a value it accepted, so
+ * a bad one was written by hand; next-auth answers it with a 500, so it is dropped instead.
+ */
+export function withoutBadCallbackCookie(header: string | null): string | null {
+  if (!header) return null;
+  const parts = header.split(";");
+  const kept = parts.filter((part) => {
+    const at = part.indexOf("=");
+    if (at < 0 || !CALLBACK_COOKIES.has(part.slice(0, at).trim())) return true;
+    const raw = part.slice(at + 1).trim().replace(/^"(.*)"$/, "$1");
+    let value = raw;
+    try {
+      value = decodeURIComponent(raw);
+    } catch {
+      // The cookie parser next-auth uses keeps such a value as it came.
+    }
+    return value === "" || callbackUrlProblem(value) === null;
+  });
+  return kept.length === parts.length ? null : kept.join(";");
+}
+
 /** next-auth's redirect callback: its default rule (same origin only), without throwing on a value that is not a URL. */
 export function safeRedirect({ url, baseUrl }: { url: string; baseUrl: string }): string {
   if (!url || callbackUrlProblem(url) !== null) return baseUrl;

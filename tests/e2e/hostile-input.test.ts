@@ -44,13 +44,17 @@ beforeAll(async () => {
     LATCHKEY_RATE_LIMIT_SIGNIN: "100000",
   };
   setTestEnvironment(database.url, configuration);
+  ({ db } = await import("@/lib/db"));
+  // The signing key is made here, with time to spare: on a loaded machine RSA key generation
+  // can outlast the portal's start-up transaction, and that is not what this file tests.
+  const { activeSigningKey } = await import("@/lib/credentials/keys");
+  await db.$transaction((tx) => activeSigningKey(tx), { timeout: 120_000 });
   const logFile = path.join(process.cwd(), "tests/.artifacts/hostile-input.log");
   await writeFile(logFile, "");
   const leanPort = await freePort();
   portal = await startPortal({ databaseUrl: database.url, port: await freePort(), idpPort: await freePort(), dataDir: dir, env: { ...configuration, LATCHKEY_AUTHZ_PORT: String(leanPort) }, logFile });
   lean = `http://localhost:${leanPort}`;
 
-  ({ db } = await import("@/lib/db"));
   const { rolesForGroups } = await import("@/lib/policy/evaluate");
   const { policy } = await import("@/lib/policy/current");
   const { createPersonalToken } = await import("@/lib/api/tokens");
@@ -151,9 +155,10 @@ describe("the auditor's downloads", () => {
     }
     expect(await auditEvents()).toBe(before);
     // A valid export still streams to its end, and is audited once.
-    const ok = await get(`${portal.url}/api/history/export?format=jsonl&from=2020-01-01&q=incident`, { cookie: cookie(sessions.carol) });
+    const ok = await get(`${portal.url}/api/history/export?format=jsonl&from=2020-01-01&actor=alice@example.com`, { cookie: cookie(sessions.carol) });
     expect(ok.status).toBe(200);
-    expect(ok.text.trim().split("\n").length).toBeGreaterThanOrEqual(2);
+    const lines = ok.text.trim().split("\n").map((line) => JSON.parse(line) as { type?: string; action?: string });
+    expect(lines.filter((l) => l.type === "event").map((l) => l.action)).toContain("request.created");
     expect(await auditEvents()).toBe(before + 1);
   });
 

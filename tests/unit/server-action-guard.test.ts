@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { callbackUrlProblem, safeRedirect } from "@/lib/auth/callback-url";
+import { callbackUrlProblem, safeRedirect, withoutBadCallbackCookie } from "@/lib/auth/callback-url";
 import { ACTION_BODY_LIMIT, checkActionPost, portalHost } from "@/lib/http/server-action-guard";
 
 /**
@@ -71,6 +71,14 @@ describe("sign-in callbackUrl", () => {
     for (const bad of ["http://[::", ":::", "a\u0000b", "\ud800", "http://exa mple.com", "javascript:alert(1)", "/\u0000", "/a\nb"]) {
       expect(callbackUrlProblem(bad), bad).toBe("callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.");
     }
+  });
+
+  it("a callback-url cookie next-auth would choke on is dropped, the rest of the header kept", () => {
+    expect(withoutBadCallbackCookie("a=1; next-auth.callback-url=%20; b=2")).toBe("a=1; b=2");
+    expect(withoutBadCallbackCookie("__Secure-next-auth.callback-url=http%3A%2F%2F%5B%3A%3A")).toBe("");
+    expect(withoutBadCallbackCookie("next-auth.callback-url=%2Frequests; a=1")).toBeNull();
+    expect(withoutBadCallbackCookie("next-auth.callback-url=https%3A%2F%2Flatchkey.example.com%2F")).toBeNull();
+    expect(withoutBadCallbackCookie(null)).toBeNull();
   });
 
   it("sends a person only to the portal's own origin, and never throws", () => {

@@ -1,7 +1,7 @@
 import NextAuth from "next-auth";
-import type { NextRequest } from "next/server";
+import { NextRequest } from "next/server";
 import { contextOf, withAuditContext } from "@/lib/audit/context";
-import { callbackUrlProblem } from "@/lib/auth/callback-url";
+import { callbackUrlProblem, withoutBadCallbackCookie } from "@/lib/auth/callback-url";
 import { authOptions } from "@/lib/auth/options";
 import { env } from "@/lib/env";
 import { plainText } from "@/lib/http/plain";
@@ -10,7 +10,8 @@ import { limitAddress, rateLimit } from "@/lib/security/rate-limit";
 // Options are built per request so configuration is read at run time, not at build time.
 type Ctx = { params: Promise<{ nextauth: string[] }> };
 
-async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
+async function handler(incoming: NextRequest, ctx: Ctx): Promise<Response> {
+  const req = await withoutBadCookie(incoming);
   // Behind a trusted identity-aware proxy Latchkey runs no sign-in of its own.
   if (env().LATCHKEY_AUTH_MODE === "trusted-proxy") return Response.json({ error: "Sign-in is handled by the identity-aware proxy in front of Latchkey." }, { status: 404 });
   // next-auth would throw on a callbackUrl that is not a URL; refuse it with a message instead.
@@ -23,6 +24,15 @@ async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   }
   // Sign-in and sign-out events carry the caller's address and user agent.
   return withAuditContext(contextOf(req.headers, `auth:${req.nextUrl.pathname.replace(/^\/api\/auth\//, "")}`), () => NextAuth(req as never, ctx as never, authOptions()) as Promise<Response>);
+}
+
+/** The request without a callback-url cookie next-auth would answer with a 500 (lib/auth/callback-url.ts). */
+async function withoutBadCookie(req: NextRequest): Promise<NextRequest> {
+  const cookie = withoutBadCallbackCookie(req.headers.get("cookie"));
+  if (cookie === null) return req;
+  const headers = new Headers(req.headers);
+  headers.set("cookie", cookie);
+  return new NextRequest(req.url, { method: req.method, headers, body: req.method === "GET" || req.method === "HEAD" ? undefined : await req.text() });
 }
 
 /** A field of a form body, read from a copy so next-auth still reads the body itself. */
