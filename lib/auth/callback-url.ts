@@ -20,26 +20,12 @@ export function callbackUrlProblem(value: string | null | undefined): string | n
 const CALLBACK_COOKIES = new Set(["next-auth.callback-url", "__Secure-next-auth.callback-url"]);
 
 /**
- * The Cookie header without a callback-url cookie that is not a usable callbackUrl, or null
- * when there is none to drop. next-auth sets that cookie only from a value it accepted, so
- * a bad one was written by hand; next-auth answers it with a 500, so it is dropped instead.
+ * The callback-url cookies next-auth would refuse with a 500, by name. next-auth sets that
+ * cookie only from a value it accepted, so a bad one was written by hand; the route
+ * deletes it (the browser is told to forget it too) and sign-in goes on without it.
  */
-export function withoutBadCallbackCookie(header: string | null): string | null {
-  if (!header) return null;
-  const parts = header.split(";");
-  const kept = parts.filter((part) => {
-    const at = part.indexOf("=");
-    if (at < 0 || !CALLBACK_COOKIES.has(part.slice(0, at).trim())) return true;
-    const raw = part.slice(at + 1).trim().replace(/^"(.*)"$/, "$1");
-    let value = raw;
-    try {
-      value = decodeURIComponent(raw);
-    } catch {
-      // The cookie parser next-auth uses keeps such a value as it came.
-    }
-    return value === "" || callbackUrlProblem(value) === null;
-  });
-  return kept.length === parts.length ? null : kept.join(";");
+export function unusableCallbackCookies(cookies: readonly { name: string; value: string }[]): string[] {
+  return cookies.filter((c) => CALLBACK_COOKIES.has(c.name) && c.value !== "" && callbackUrlProblem(c.value) !== null).map((c) => c.name);
 }
 
 /** next-auth's redirect callback: its default rule (same origin only), without throwing on a value that is not a URL. */

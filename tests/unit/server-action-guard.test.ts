@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { callbackUrlProblem, safeRedirect, withoutBadCallbackCookie } from "@/lib/auth/callback-url";
+import { callbackUrlProblem, safeRedirect, unusableCallbackCookies } from "@/lib/auth/callback-url";
 import { ACTION_BODY_LIMIT, checkActionPost, portalHost } from "@/lib/http/server-action-guard";
 
 /**
@@ -73,12 +73,15 @@ describe("sign-in callbackUrl", () => {
     }
   });
 
-  it("a callback-url cookie next-auth would choke on is dropped, the rest of the header kept", () => {
-    expect(withoutBadCallbackCookie("a=1; next-auth.callback-url=%20; b=2")).toBe("a=1; b=2");
-    expect(withoutBadCallbackCookie("__Secure-next-auth.callback-url=http%3A%2F%2F%5B%3A%3A")).toBe("");
-    expect(withoutBadCallbackCookie("next-auth.callback-url=%2Frequests; a=1")).toBeNull();
-    expect(withoutBadCallbackCookie("next-auth.callback-url=https%3A%2F%2Flatchkey.example.com%2F")).toBeNull();
-    expect(withoutBadCallbackCookie(null)).toBeNull();
+  it("a callback-url cookie next-auth would choke on is named for deletion, a usable or empty one is not", () => {
+    const jar = [
+      { name: "a", value: " " },
+      { name: "next-auth.callback-url", value: " " },
+      { name: "__Secure-next-auth.callback-url", value: "http://[::" },
+    ];
+    expect(unusableCallbackCookies(jar)).toEqual(["next-auth.callback-url", "__Secure-next-auth.callback-url"]);
+    expect(unusableCallbackCookies([{ name: "next-auth.callback-url", value: "/requests" }, { name: "__Secure-next-auth.callback-url", value: "" }])).toEqual([]);
+    expect(unusableCallbackCookies([{ name: "next-auth.callback-url", value: "\u0000" }])).toEqual(["next-auth.callback-url"]);
   });
 
   it("sends a person only to the portal's own origin, and never throws", () => {

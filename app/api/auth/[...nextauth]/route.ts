@@ -1,7 +1,8 @@
 import NextAuth from "next-auth";
-import { NextRequest } from "next/server";
+import { cookies } from "next/headers";
+import type { NextRequest } from "next/server";
 import { contextOf, withAuditContext } from "@/lib/audit/context";
-import { callbackUrlProblem, withoutBadCallbackCookie } from "@/lib/auth/callback-url";
+import { callbackUrlProblem, unusableCallbackCookies } from "@/lib/auth/callback-url";
 import { authOptions } from "@/lib/auth/options";
 import { env } from "@/lib/env";
 import { plainText } from "@/lib/http/plain";
@@ -10,13 +11,15 @@ import { limitAddress, rateLimit } from "@/lib/security/rate-limit";
 // Options are built per request so configuration is read at run time, not at build time.
 type Ctx = { params: Promise<{ nextauth: string[] }> };
 
-async function handler(incoming: NextRequest, ctx: Ctx): Promise<Response> {
-  const req = await withoutBadCookie(incoming);
+async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   // Behind a trusted identity-aware proxy Latchkey runs no sign-in of its own.
   if (env().LATCHKEY_AUTH_MODE === "trusted-proxy") return Response.json({ error: "Sign-in is handled by the identity-aware proxy in front of Latchkey." }, { status: 404 });
   // next-auth would throw on a callbackUrl that is not a URL; refuse it with a message instead.
   const problem = callbackUrlProblem(req.nextUrl.searchParams.get("callbackUrl")) ?? (req.method === "POST" ? callbackUrlProblem(await formField(req, "callbackUrl")) : null);
   if (problem) return plainText(400, problem);
+  // next-auth reads its cookies through next/headers: a hand-written callback-url cookie it would answer with a 500 is deleted there.
+  const jar = await cookies();
+  for (const name of unusableCallbackCookies(jar.getAll())) jar.delete(name);
   // Starting a sign-in and coming back from the IdP are limited per address.
   if (/^\/api\/auth\/(signin|callback)\//.test(req.nextUrl.pathname)) {
     const limit = await rateLimit(`signin:addr:${limitAddress(req.headers)}`, env().LATCHKEY_RATE_LIMIT_SIGNIN);
@@ -24,15 +27,6 @@ async function handler(incoming: NextRequest, ctx: Ctx): Promise<Response> {
   }
   // Sign-in and sign-out events carry the caller's address and user agent.
   return withAuditContext(contextOf(req.headers, `auth:${req.nextUrl.pathname.replace(/^\/api\/auth\//, "")}`), () => NextAuth(req as never, ctx as never, authOptions()) as Promise<Response>);
-}
-
-/** The request without a callback-url cookie next-auth would answer with a 500 (lib/auth/callback-url.ts). */
-async function withoutBadCookie(req: NextRequest): Promise<NextRequest> {
-  const cookie = withoutBadCallbackCookie(req.headers.get("cookie"));
-  if (cookie === null) return req;
-  const headers = new Headers(req.headers);
-  headers.set("cookie", cookie);
-  return new NextRequest(req.url, { method: req.method, headers, body: req.method === "GET" || req.method === "HEAD" ? undefined : await req.text() });
 }
 
 /** A field of a form body, read from a copy so next-auth still reads the body itself. */
