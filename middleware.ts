@@ -1,4 +1,5 @@
 import { NextResponse, type NextRequest } from "next/server";
+import { unusableCallbackCookies } from "./lib/auth/callback-url";
 import { checkActionPost } from "./lib/http/server-action-guard";
 
 /**
@@ -14,6 +15,9 @@ export async function middleware(request: NextRequest) {
   // Next.js trusts X-Forwarded-Host for its own origin check; only a configured proxy may set it.
   if (!fromProxy) headers.delete("x-forwarded-host");
   headers.delete("x-latchkey-proxy-secret");
+  // next-auth fails every session lookup (so every page) on a hand-written callback-url cookie it cannot parse: drop it.
+  const bad = new Set(unusableCallbackCookies(request.cookies.getAll()));
+  if (bad.size > 0) headers.set("cookie", (request.headers.get("cookie") ?? "").split(";").filter((part) => !bad.has(part.split("=")[0]!.trim())).join(";"));
 
   const refusal = await checkActionPost(
     { method: request.method, headers: request.headers, body: () => request.text() },
