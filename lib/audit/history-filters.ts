@@ -8,8 +8,8 @@ export const LAST_DAY = "9999-12-30";
 /** A whole UTC day, YYYY-MM-DD, that exists and lies within the range PostgreSQL and JavaScript agree on. */
 export const day = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: "Use a date like 2026-11-25." })
-  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), { message: "That date does not exist." })
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: "Use a date like 2026-11-25.", abort: true })
+  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), { message: "That date does not exist.", abort: true })
   .refine((s) => s >= FIRST_DAY && s <= LAST_DAY, { message: `Use a date between ${FIRST_DAY} and ${LAST_DAY}.` })
   .transform((s) => new Date(`${s}T00:00:00Z`));
 const id = (label: string) => z.string().trim().max(64, { message: `Unknown ${label}.` }).regex(/^[\w.-]*$/, { message: `Unknown ${label}.` }).optional();
