@@ -1,6 +1,6 @@
 import "server-only";
 import { z } from "zod";
-import { contextOf, withAuditContext } from "../audit/context";
+import { contextOf, nearestHop, withAuditContext } from "../audit/context";
 import { env } from "../env";
 import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
@@ -30,9 +30,13 @@ export function problem(status: number, code: string, message: string, extra: Re
   return toResponse(problemAnswer(status, code, message, extra, headers));
 }
 
-/** The first address in X-Forwarded-For (set by the proxy in front), for the record only. */
+/**
+ * The caller's address for a token's "last used from": the same hop as the audit trail's
+ * (the last X-Forwarded-For entry, written by the proxy nearest to Latchkey). Earlier
+ * entries are the caller's to write, so they would let a token's user choose what is shown.
+ */
 export function clientAddress(request: { headers: HeaderSource }): string | undefined {
-  return request.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || undefined;
+  return nearestHop(request.headers);
 }
 
 function bearerOf(request: { headers: HeaderSource }): string | null {
@@ -102,6 +106,9 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
     }
   };
   const handle = async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
+    // Path and query parameters reach queries: text PostgreSQL cannot compare is refused before anything runs.
+    const params = await context.params;
+    if (hasUnsafeText(params) || hasUnsafeText([...new URL(request.url).searchParams].flat())) return problem(400, "invalid_text", UNSAFE_TEXT);
     const auth = await authenticate(request);
     if ("refusal" in auth) return auth.refusal;
     const { who } = auth;
@@ -117,7 +124,6 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
       body = parsed.data;
     }
     try {
-      const params = await context.params;
       const route = `${request.method} ${new URL(request.url).pathname}`;
       const data = await withAuditContext(contextOf(request.headers, route), () => definition.run(who, { body: body as z.infer<S>, params, request }));
       return Response.json(data, { status: definition.status ?? 200, headers: { "cache-control": "no-store" } });

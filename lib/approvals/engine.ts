@@ -9,6 +9,7 @@ import type { AutoApproveRule } from "../policy/schema";
 import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, sameParty, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Parties, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { partiesOf } from "../identity/parties";
 import { unavailability, unavailableMessage } from "../workflows/availability";
+import { ownEntry } from "../text";
 import { describeFields } from "../workflows/fields";
 import { checkIntegrationOptions } from "../workflows/option-sources";
 import { getWorkflow } from "../workflows/registry";
@@ -53,6 +54,11 @@ async function validateRequest(who: Principal, workflowId: string, raw: unknown)
   const parsed = workflow.inputSchema.safeParse(raw);
   if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
   const input = parsed.data;
+  // Ids from outside are looked up as own keys only: "constructor" or "__proto__" must not reach Object.prototype.
+  if (ownEntry(ownEntry(policy().workflows, workflowId)?.targets, input.targetId) === undefined || ownEntry(policy().targets, input.targetId) === undefined) {
+    const message = `"${input.targetId}" is not a target of this workflow.`;
+    throw invalid(message, { targetId: message });
+  }
   if (workflow.lasting && input.durationMinutes === undefined) throw invalid("Give a duration.", { durationMinutes: "Give a duration." });
   const durationSeconds = workflow.lasting ? input.durationMinutes! * 60 : undefined;
   const verdict = evaluateRequest(policy(), { workflowId, targetId: input.targetId, who, durationSeconds, accessRole: input.role });

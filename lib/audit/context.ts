@@ -18,13 +18,18 @@ export function auditContext(): AuditContext {
   return storage.getStore() ?? {};
 }
 
+/** The last X-Forwarded-For hop: the address the proxy nearest to Latchkey saw. */
+export function nearestHop(headers: { get(name: string): string | null }): string | undefined {
+  return headers.get("x-forwarded-for")?.split(",").map((s) => s.trim()).filter(Boolean).at(-1) || undefined;
+}
+
 /**
  * The context of an HTTP request: the address the proxy nearest to Latchkey saw (the last
  * X-Forwarded-For hop; earlier hops are the client's to write) and the user agent.
  */
 export function contextOf(headers: Headers, route: string): AuditContext {
   return {
-    ip: headers.get("x-forwarded-for")?.split(",").map((s) => s.trim()).filter(Boolean).at(-1) || undefined,
+    ip: nearestHop(headers),
     userAgent: headers.get("user-agent")?.slice(0, 400) || undefined,
     route,
   };

@@ -1,13 +1,19 @@
 import { z } from "zod";
+import { storableString } from "../text";
 
 const STATUSES = ["draft", "pending", "approved", "executing", "active", "completed", "expired", "revoked", "rejected", "cancelled", "failed"] as const;
-const day = z
+/** The first and last days a filter may name: PostgreSQL has no year 0, and nothing Latchkey recorded is older. */
+export const FIRST_DAY = "1970-01-01";
+export const LAST_DAY = "9999-12-30";
+/** A whole UTC day, YYYY-MM-DD, that exists and lies within the range PostgreSQL and JavaScript agree on. */
+export const day = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: "Use a date like 2026-11-25." })
-  .transform((s) => new Date(`${s}T00:00:00Z`))
-  .refine((d) => !Number.isNaN(d.getTime()), { message: "That date does not exist." });
-const id = (label: string) => z.string().trim().max(64).regex(/^[\w.-]*$/, { message: `Unknown ${label}.` }).optional();
-const email = z.string().trim().toLowerCase().max(200).optional();
+  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: "Use a date like 2026-11-25.", abort: true })
+  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), { message: "That date does not exist.", abort: true })
+  .refine((s) => s >= FIRST_DAY && s <= LAST_DAY, { message: `Use a date between ${FIRST_DAY} and ${LAST_DAY}.` })
+  .transform((s) => new Date(`${s}T00:00:00Z`));
+const id = (label: string) => z.string().trim().max(64, { message: `Unknown ${label}.` }).regex(/^[\w.-]*$/, { message: `Unknown ${label}.` }).optional();
+const email = storableString().trim().toLowerCase().max(200, { message: "An e-mail address has at most 200 characters." }).optional();
 const cursor = z
   .string()
   .regex(/^\d{1,19}$/, { message: "Bad page cursor." })
@@ -27,8 +33,8 @@ export const historyFiltersSchema = z
     target: id("target"),
     environment: id("environment"),
     status: z.enum(STATUSES, { message: "Unknown status." }).optional(),
-    action: z.string().trim().regex(/^[a-z_.]*$/, { message: "Unknown action." }).max(64).optional(),
-    q: z.string().trim().max(200).optional(),
+    action: z.string().trim().regex(/^[a-z_.]*$/, { message: "Unknown action." }).max(64, { message: "Unknown action." }).optional(),
+    q: storableString().trim().max(200, { message: "Search for at most 200 characters." }).optional(),
     from: day.optional(),
     to: day.optional(),
     sort: z.enum(["newest", "oldest"], { message: "Sort by newest or oldest." }).default("newest"),

@@ -1,9 +1,12 @@
 import "server-only";
 import { db } from "../db";
 import { policy } from "../policy/current";
+import { isStorableText } from "../text";
 
 /** Everything one identity requested, decided and held: the auditor's per-person view. */
 export async function personActivity(email: string, take = 200) {
+  // An address PostgreSQL cannot even compare (NUL, broken Unicode) belongs to nobody.
+  if (!isStorableText(email) || email.length > 320) return null;
   const user = await db.user.findUnique({ where: { email }, select: { id: true, email: true, name: true, kind: true, groups: true, roles: true, lastSignInAt: true, createdAt: true, active: true } });
   if (!user) return null;
   const targets = policy().targets;

@@ -2,6 +2,7 @@ import "server-only";
 import { z } from "zod";
 import { db } from "../db";
 import { policy } from "../policy/current";
+import { day } from "./history-filters";
 
 /**
  * The access review for a period: every grant that was active in it, who approved it and
@@ -9,16 +10,11 @@ import { policy } from "../policy/current";
  * is the report an ISO 27001 or SOC 2 reviewer asks for.
  */
 
-const day = z
-  .string()
-  .regex(/^\d{4}-\d{2}-\d{2}$/, { message: "Use a date like 2026-11-25." })
-  .transform((s) => new Date(`${s}T00:00:00Z`))
-  .refine((d) => !Number.isNaN(d.getTime()), { message: "That date does not exist." });
-
 export const reviewPeriodSchema = z
   .object({ from: day, to: day })
-  .refine((p) => p.from <= p.to, { message: "The start date is after the end date.", path: ["to"] })
-  .refine((p) => p.to.getTime() - p.from.getTime() <= 366 * 86_400_000, { message: "A review covers a year at most.", path: ["to"] })
+  // Zod runs these even when a day was refused (and so is still text): compare only days.
+  .refine((p) => !(p.from instanceof Date && p.to instanceof Date) || p.from <= p.to, { message: "The start date is after the end date.", path: ["to"] })
+  .refine((p) => !(p.from instanceof Date && p.to instanceof Date) || p.to.getTime() - p.from.getTime() <= 366 * 86_400_000, { message: "A review covers a year at most.", path: ["to"] })
   // "to" is inclusive: grants active on that day count.
   .transform((p) => ({ from: p.from, to: new Date(p.to.getTime() + 86_400_000) }));
 

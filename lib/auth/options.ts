@@ -8,6 +8,7 @@ import { policy } from "../policy/current";
 import type { Role } from "../policy/schema";
 import { applyDirectoryChange } from "../identity/directory";
 import { mergeClaims, needsUserinfo, readSignInAnswer, type ClaimSettings } from "../identity/sign-in-claims";
+import { safeRedirect } from "./callback-url";
 import { groupsFromClaims } from "./groups";
 
 /**
@@ -86,6 +87,7 @@ export function authOptions(): NextAuthOptions {
       },
     ],
     callbacks: {
+      redirect: safeRedirect,
       /**
        * Decides on what the provider answered now (`profile`), never on the stored user:
        * for a returning person next-auth passes the database row as `user`, so reading

@@ -4,6 +4,7 @@ import { db } from "../db";
 import { env } from "../env";
 import { plain, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { policy } from "../policy/current";
+import { isStorableText, ownEntry } from "../text";
 import type { TargetDefinition } from "../policy/schema";
 import { verifyCredential } from "./verify";
 
@@ -94,13 +95,15 @@ export async function forwardAuth(original: OriginalRequest, identity: { credent
     if (!verified.ok) return { status: 401, reason: verified.reason };
     // The audience is the target the grant is for (verifyCredential checked it against the record).
     const targetId = String(verified.claims.aud);
-    if (!covers(policy().targets[targetId], host, path)) {
+    if (!covers(ownEntry(policy().targets, targetId), host, path)) {
       return { status: 403, reason: `This credential is for ${targetId}, which does not cover ${host}${path}.` };
     }
     return { status: 200, headers: identityHeaders(verified.user, { requestId: verified.requestId, targetId, role: verified.claims.role, expiresAt: verified.expiresAt }) };
   }
 
   if (identity.sessionToken) {
+    // Anyone behind a proxy can send this cookie: text PostgreSQL cannot compare is no session, not a failed query.
+    if (!isStorableText(identity.sessionToken) || identity.sessionToken.length > 512) return { status: 401, reason: "The portal session cookie is malformed. Sign in again." };
     const session = await db.session.findUnique({ where: { sessionToken: identity.sessionToken }, include: { user: true } });
     if (!session || session.expires <= now) return { status: 401, reason: "The portal session has ended. Sign in again." };
     const targets = coveringTargets(host, path);

@@ -68,7 +68,14 @@ export async function startApiServer(under: string | string[] = "api"): Promise<
         return;
       }
       const match = url.pathname.match(route.pattern)!;
-      const params = Object.fromEntries(route.paramNames.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
+      let params: Record<string, string>;
+      try {
+        params = Object.fromEntries(route.paramNames.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
+      } catch {
+        // Next.js answers a path segment that is not valid percent-encoded UTF-8 with 400 before any route runs.
+        res.writeHead(400).end("Bad Request");
+        return;
+      }
       const request = await toWebRequest(req, url.origin);
       await sendWebResponse(res, await handler(request, { params: Promise.resolve(params) }));
     } catch (error) {

@@ -46,10 +46,16 @@ const TRICKY = fc.constantFrom(
   "'; DROP TABLE \"AccessRequest\"; --",
   "{{constructor.constructor('return process')()}}",
   "__proto__",
+  "constructor",
+  "toString",
+  "\ud800 lone surrogate",
 );
+/** Ids that name members of Object.prototype: a lookup by plain indexing finds the prototype's. */
+const PROTOTYPE_NAMES = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "prototype"] as const;
 const value = fc.oneof(fc.jsonValue(), TRICKY, fc.string(), fc.integer(), fc.double(), fc.constant(null));
 const body = fc.oneof(
-  fc.record({ workflowId: fc.oneof(fc.constant("temporary-access"), TRICKY, fc.string()), input: fc.dictionary(fc.oneof(fc.constantFrom("targetId", "role", "durationMinutes", "justification", "__proto__", "constructor"), fc.string()), value) }, { requiredKeys: [] }),
+  fc.record({ workflowId: fc.oneof(fc.constant("temporary-access"), fc.constantFrom(...PROTOTYPE_NAMES), TRICKY, fc.string()), input: fc.dictionary(fc.oneof(fc.constantFrom("targetId", "role", "durationMinutes", "justification", "__proto__", "constructor"), fc.string()), value) }, { requiredKeys: [] }),
+  fc.record({ workflowId: fc.constant("temporary-access"), input: fc.record({ targetId: fc.oneof(fc.constantFrom(...PROTOTYPE_NAMES), TRICKY), role: fc.constant("read"), durationMinutes: fc.constant(30), justification: fc.constant("fuzzing the target lookup") }) }),
   fc.record({ comment: value }, { requiredKeys: [] }),
   fc.jsonValue(),
 );
@@ -71,17 +77,20 @@ const route = fc.constantFrom(
   ["GET", "/api/forward-auth"],
 );
 const contentType = fc.constantFrom("application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/json\r\nx-evil: 1");
-const id = fc.oneof(fc.constant("REQ"), fc.string({ maxLength: 30 }), fc.constantFrom("..%2f..%2fetc%2fpasswd", "%00", "' OR 1=1 --", "9".repeat(400)));
+const id = fc.oneof(fc.constant("REQ"), fc.string({ maxLength: 30 }), fc.constantFrom("..%2f..%2fetc%2fpasswd", "%00", "' OR 1=1 --", "9".repeat(400), "\u0000", "a\u0000b", ...PROTOTYPE_NAMES));
+/** Path segments and query values as raw URL text: NUL, invalid UTF-8 and encoded lone surrogates included. */
+const rawText = fc.oneof(fc.string({ maxLength: 20 }).map(encodeURIComponent), fc.constantFrom("%00", "a%00b", "%ff", "%c0%80", "%ED%A0%80", "%E2%82", "%", "%zz", ...PROTOTYPE_NAMES));
+const query = fc.array(fc.tuple(fc.constantFrom("workflowId", "status", "q", "id", "__proto__", "constructor"), rawText), { maxLength: 3 }).map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join("&"));
 
 describe("the API under hostile input", () => {
   it("never answers 500 or shows a stack trace, and a refused call changes nothing", async () => {
     await fc.assert(
-      fc.asyncProperty(route, raw, contentType, id, fc.boolean(), async ([method, path], payload, type, rawId, withToken) => {
-        const target = path!.replace("ID", rawId === "REQ" ? requestId : encodeURIComponent(rawId));
+      fc.asyncProperty(route, raw, contentType, fc.oneof(id.map((v) => (v === "REQ" ? requestId : encodeURIComponent(v))), rawText), query, fc.boolean(), async ([method, path], payload, type, segment, search, withToken) => {
+        const target = path!.replace("ID", segment);
         const before = await state();
         let response: Response;
         try {
-          response = await fetch(`${api.url}${target}?workflowId=a&workflowId=b`, {
+          response = await fetch(`${api.url}${target}?workflowId=a&workflowId=b&${search}`, {
             method,
             headers: { ...(withToken ? { authorization: `Bearer ${token}` } : {}), ...(type && !/[\r\n]/.test(type) ? { "content-type": type } : {}) },
             body: method === "POST" ? payload : undefined,
@@ -111,6 +120,53 @@ describe("the API under hostile input", () => {
       expect(await response.json()).toEqual({ error: { code: "invalid_text", message: "Text may not contain NUL characters or broken Unicode (unpaired surrogates)." } });
     }
     expect(await state()).toEqual(before);
+  });
+
+  it("refuses names of Object.prototype members as target or workflow ids, as unknown ids", async () => {
+    const before = await state();
+    for (const name of PROTOTYPE_NAMES) {
+      const asTarget = await fetch(`${api.url}/api/v1/requests`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ workflowId: "temporary-access", input: validInput({ targetId: name }) }),
+      });
+      expect(asTarget.status, name).toBe(400);
+      expect(await asTarget.json()).toMatchObject({ error: { code: "invalid", fields: { targetId: `"${name}" is not a target of this workflow.` } } });
+      const asWorkflow = await fetch(`${api.url}/api/v1/requests`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ workflowId: name, input: validInput() }),
+      });
+      expect(asWorkflow.status, name).toBe(404);
+      expect(await asWorkflow.json()).toMatchObject({ error: { code: "not_found" } });
+    }
+    expect(await state()).toEqual(before);
+  });
+
+  it("refuses NUL and broken Unicode in path and query parameters before they reach a query", async () => {
+    const before = await state();
+    for (const path of ["/api/v1/requests/%00", "/api/v1/requests/a%00b/approve", "/api/v1/requests?status=%00", `/api/v1/requests/${requestId}?x=a%00b`]) {
+      const response = await fetch(`${api.url}${path}`, { method: path.endsWith("approve") ? "POST" : "GET", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: path.endsWith("approve") ? "{}" : undefined });
+      expect(response.status, path).toBe(400);
+      expect(await response.json()).toEqual({ error: { code: "invalid_text", message: "Text may not contain NUL characters or broken Unicode (unpaired surrogates)." } });
+    }
+    expect(await state()).toEqual(before);
+  });
+
+  it("records a token's last use from the same hop as the audit trail, not from an address the caller wrote", async () => {
+    for (const hops of ["203.0.113.7, 10.0.0.9", "198.51.100.1, 203.0.113.7, 10.0.0.10"]) {
+      const response = await fetch(`${api.url}/api/v1/requests`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "x-forwarded-for": hops },
+        body: JSON.stringify({ workflowId: "temporary-access", input: validInput() }),
+      });
+      expect(response.status).toBe(201);
+      const { id: created } = (await response.json()) as { id: string };
+      const event = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: created, action: "request.created" } });
+      const used = await fx.db.apiToken.findFirstOrThrow({ where: { name: "fuzz" } });
+      expect(event.ip).toBe(hops.split(", ").at(-1));
+      expect(used.lastUsedIp).toBe(event.ip);
+    }
   });
 
   it("refuses bodies over the limit before parsing them", async () => {

@@ -1,6 +1,8 @@
 import NextAuth from "next-auth";
+import { cookies } from "next/headers";
 import type { NextRequest } from "next/server";
 import { contextOf, withAuditContext } from "@/lib/audit/context";
+import { callbackUrlProblem, unusableCallbackCookies } from "@/lib/auth/callback-url";
 import { authOptions } from "@/lib/auth/options";
 import { env } from "@/lib/env";
 import { plainText } from "@/lib/http/plain";
@@ -12,6 +14,12 @@ type Ctx = { params: Promise<{ nextauth: string[] }> };
 async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   // Behind a trusted identity-aware proxy Latchkey runs no sign-in of its own.
   if (env().LATCHKEY_AUTH_MODE === "trusted-proxy") return Response.json({ error: "Sign-in is handled by the identity-aware proxy in front of Latchkey." }, { status: 404 });
+  // next-auth would throw on a callbackUrl that is not a URL; refuse it with a message instead.
+  const problem = callbackUrlProblem(req.nextUrl.searchParams.get("callbackUrl")) ?? (req.method === "POST" ? callbackUrlProblem(await formField(req, "callbackUrl")) : null);
+  if (problem) return plainText(400, problem);
+  // next-auth reads its cookies through next/headers: a hand-written callback-url cookie it would answer with a 500 is deleted there.
+  const jar = await cookies();
+  for (const name of unusableCallbackCookies(jar.getAll())) jar.delete(name);
   // Starting a sign-in and coming back from the IdP are limited per address.
   if (/^\/api\/auth\/(signin|callback)\//.test(req.nextUrl.pathname)) {
     const limit = await rateLimit(`signin:addr:${limitAddress(req.headers)}`, env().LATCHKEY_RATE_LIMIT_SIGNIN);
@@ -19,6 +27,16 @@ async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   }
   // Sign-in and sign-out events carry the caller's address and user agent.
   return withAuditContext(contextOf(req.headers, `auth:${req.nextUrl.pathname.replace(/^\/api\/auth\//, "")}`), () => NextAuth(req as never, ctx as never, authOptions()) as Promise<Response>);
+}
+
+/** A field of a form body, read from a copy so next-auth still reads the body itself. */
+async function formField(req: NextRequest, name: string): Promise<string | null> {
+  if (!/^application\/x-www-form-urlencoded/i.test(req.headers.get("content-type") ?? "")) return null;
+  try {
+    return new URLSearchParams(await req.clone().text()).get(name);
+  } catch {
+    return null;
+  }
 }
 
 export { handler as GET, handler as POST };

@@ -1,0 +1,326 @@
+import { randomUUID } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { PrismaClient } from "@prisma/client";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "../helpers/database";
+import { setTestEnvironment } from "../helpers/environment";
+import { portalSecrets, startPortal, type PortalProcess } from "../helpers/portal-process";
+import { freePort } from "../../scripts/support/ports";
+
+/**
+ * Hostile input against a production build, every kind of entry: pages with their path and
+ * query parameters, server actions, the auditor's downloads, sign-in parameters, and
+ * forward-auth cookies on the portal and on the lean listener (LATCHKEY_AUTHZ_PORT), each
+ * run as `npm start` runs it. Whatever comes in, the answer is never a 500 or a stack
+ * trace; the classes that once were (prototype-member ids, NUL and broken Unicode, days
+ * PostgreSQL cannot hold, foreign or oversized or malformed action posts, a callbackUrl
+ * that is not a URL) are each answered with their own status and message.
+ */
+
+const PROXY_SECRET = "proxy-secret-for-the-portal-0123456789";
+const PROXY_HOST = "latchkey.example.com";
+let portal: PortalProcess;
+let lean: string;
+let dir: string;
+let drop: () => Promise<void>;
+let db: PrismaClient;
+const sessions: Record<"alice" | "carol" | "dave", string> = { alice: "", carol: "", dave: "" };
+let aliceToken: string;
+let requestId: string;
+let actions: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-hostile-"));
+  const database = await createTestDatabase("latchkey_hostile");
+  drop = database.drop;
+  const configuration = {
+    ...portalSecrets(),
+    LATCHKEY_FORWARD_AUTH_PROXIES: `edge=${PROXY_SECRET}`,
+    LATCHKEY_RATE_LIMIT_ADDRESS: "100000",
+    LATCHKEY_RATE_LIMIT_TOKEN: "100000",
+    LATCHKEY_RATE_LIMIT_SIGNIN: "100000",
+  };
+  setTestEnvironment(database.url, configuration);
+  ({ db } = await import("@/lib/db"));
+  // The signing key is made here, with time to spare: on a loaded machine RSA key generation
+  // can outlast the portal's start-up transaction, and that is not what this file tests.
+  const { activeSigningKey } = await import("@/lib/credentials/keys");
+  await db.$transaction((tx) => activeSigningKey(tx), { timeout: 120_000 });
+  const logFile = path.join(process.cwd(), "tests/.artifacts/hostile-input.log");
+  await writeFile(logFile, "");
+  const leanPort = await freePort();
+  portal = await startPortal({ databaseUrl: database.url, port: await freePort(), idpPort: await freePort(), dataDir: dir, env: { ...configuration, LATCHKEY_AUTHZ_PORT: String(leanPort) }, logFile });
+  lean = `http://localhost:${leanPort}`;
+
+  const { rolesForGroups } = await import("@/lib/policy/evaluate");
+  const { policy } = await import("@/lib/policy/current");
+  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createRequest } = await import("@/lib/approvals/engine");
+  const person = async (email: string, groups: string[]) => {
+    const roles = rolesForGroups(policy(), groups);
+    const user = await db.user.create({ data: { email, name: email, groups, roles } });
+    const sessionToken = randomUUID();
+    await db.session.create({ data: { sessionToken, userId: user.id, expires: new Date(Date.now() + 3_600_000) } });
+    return { principal: { id: user.id, email, groups, roles }, sessionToken };
+  };
+  const alice = await person("alice@example.com", ["engineering"]);
+  sessions.alice = alice.sessionToken;
+  sessions.carol = (await person("carol@example.com", ["audit"])).sessionToken;
+  sessions.dave = (await person("dave@example.com", ["platform-admins"])).sessionToken;
+  aliceToken = (await createPersonalToken(alice.principal, { name: "hostile", scopes: ["requests:read", "requests:write"], expiresInDays: 1 })).secret;
+  requestId = (await createRequest(alice.principal, "temporary-access", { targetId: "payments-api-production", role: "read", durationMinutes: 60, justification: "Investigating INC-1234 in production" })).id;
+  const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+  actions = Object.fromEntries(Object.entries(manifest.node).map(([id, a]) => [a.exportedName, id]));
+});
+
+afterAll(async () => {
+  await portal?.stop();
+  const { disconnectDb } = await import("@/lib/db");
+  await disconnectDb();
+  await drop?.();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const cookie = (token: string) => `next-auth.session-token=${token}`;
+const STACK = /\n\s+at |node_modules|PrismaClient|prisma\.|Invalid Server Actions request/;
+
+async function get(url: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { headers, redirect: "manual" });
+  return { status: response.status, text: await response.text() };
+}
+
+async function auditEvents(): Promise<number> {
+  return db.auditEvent.count();
+}
+
+/** Path segments and query values as raw URL text: NUL, invalid UTF-8, encoded lone surrogates, prototype names. */
+const rawText = fc.oneof(
+  fc.constantFrom("%00", "a%00b", "%ff", "%c0%80", "%ED%A0%80", "%E2%82", "%", "%zz", "__proto__", "constructor", "toString", "0000-01-01", "9999-12-31", "..%2f..%2f", "x".repeat(300)),
+  fc.string({ maxLength: 20 }).map(encodeURIComponent),
+);
+const PAGES = ["/requests/SEG", "/history/people/SEG", "/catalog/SEG", "/history", "/history/review", "/approvals", "/requests", "/catalog", "/settings/tokens", "/admin/users", "/signin"];
+const QUERY_KEYS = ["q", "actor", "approver", "workflow", "target", "status", "action", "from", "to", "sort", "after", "before", "end", "callbackUrl", "error", "__proto__"];
+
+describe("pages under hostile path and query parameters", () => {
+  it("never answer 500 or show a stack trace, whoever asks and whatever the session cookie", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...PAGES),
+        rawText,
+        fc.array(fc.tuple(fc.constantFrom(...QUERY_KEYS), rawText), { maxLength: 3 }),
+        fc.oneof(fc.constantFrom("alice", "carol", "dave", "none"), rawText),
+        async (template, segment, query, who) => {
+          const url = `${portal.url}${template.replace("SEG", segment)}?${query.map(([k, v]) => `${k}=${v}`).join("&")}`;
+          const token = who === "none" ? undefined : who in sessions ? sessions[who as keyof typeof sessions] : who;
+          const { status, text } = await get(url, token ? { cookie: cookie(token) } : {});
+          expect(status, `${url} as ${who}`).toBeLessThan(500);
+          expect(text).not.toMatch(STACK);
+        },
+      ),
+      { numRuns: 120 },
+    );
+  });
+
+  it("a request or person named with NUL is simply not found, and the auditor's filters name their mistake", async () => {
+    expect((await get(`${portal.url}/requests/a%00b`, { cookie: cookie(sessions.alice) })).status).toBe(404);
+    const person = await get(`${portal.url}/history/people/a%00b`, { cookie: cookie(sessions.carol) });
+    expect(person.status).toBe(200);
+    expect(person.text).toContain("Latchkey has no record of");
+    const history = await get(`${portal.url}/history?from=0000-01-01&q=pay%00`, { cookie: cookie(sessions.carol) });
+    expect(history.status).toBe(200);
+    expect(history.text).toContain("from: Use a date between 1970-01-01 and 9999-12-30.");
+    const review = await get(`${portal.url}/history/review?from=9999-12-01&to=9999-12-31`, { cookie: cookie(sessions.carol) });
+    expect(review.status).toBe(200);
+    expect(review.text).toContain("Use a date between 1970-01-01 and 9999-12-30.");
+  });
+});
+
+describe("the auditor's downloads", () => {
+  it("validate every filter before the audit event and the first byte: a refused export is a 400 and leaves no trace", async () => {
+    const before = await auditEvents();
+    for (const [route, query, message] of [
+      ["export", "q=payments%00", "q: Text may not contain NUL characters or broken Unicode (unpaired surrogates)."],
+      ["export", "actor=%00", "actor: Text may not contain NUL characters or broken Unicode (unpaired surrogates)."],
+      ["export", "from=0000-01-01", "from: Use a date between 1970-01-01 and 9999-12-30."],
+      ["export", "to=9999-12-31", "to: Use a date between 1970-01-01 and 9999-12-30."],
+      ["review", "from=0000-01-01&to=0000-02-01", "from: Use a date between 1970-01-01 and 9999-12-30."],
+      ["review", "from=9999-12-01&to=9999-12-31", "to: Use a date between 1970-01-01 and 9999-12-30."],
+    ] as const) {
+      const { status, text } = await get(`${portal.url}/api/history/${route}?${query}`, { cookie: cookie(sessions.carol) });
+      expect(status, `${route}?${query}`).toBe(400);
+      expect(text).toContain(message);
+    }
+    expect(await auditEvents()).toBe(before);
+    // A valid export still streams to its end, and is audited once.
+    const ok = await get(`${portal.url}/api/history/export?format=jsonl&from=2020-01-01&actor=alice@example.com`, { cookie: cookie(sessions.carol) });
+    expect(ok.status).toBe(200);
+    const lines = ok.text.trim().split("\n").map((line) => JSON.parse(line) as { type?: string; action?: string });
+    expect(lines.filter((l) => l.type === "event").map((l) => l.action)).toContain("request.created");
+    expect(await auditEvents()).toBe(before + 1);
+  });
+
+  it("never answer 500 or break mid-stream, whatever the filters", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom("export", "review"), fc.array(fc.tuple(fc.constantFrom(...QUERY_KEYS, "format"), rawText), { maxLength: 4 }), async (route, query) => {
+        const url = `${portal.url}/api/history/${route}?${query.map(([k, v]) => `${k}=${v}`).join("&")}`;
+        // A body that breaks off mid-stream makes fetch's text() reject: that fails the property too.
+        const { status, text } = await get(url, { cookie: cookie(sessions.carol) });
+        expect(status, url).toBeLessThan(500);
+        expect(text).not.toMatch(STACK);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe("server actions", () => {
+  const post = (headers: Record<string, string>, body: string, page = "/settings/tokens", action = "createPersonalTokenAction") =>
+    fetch(`${portal.url}${page}`, {
+      method: "POST",
+      headers: { "next-action": actions[action]!, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: portal.url, cookie: cookie(sessions.dave), ...headers },
+      body,
+      redirect: "manual",
+    });
+  const valid = JSON.stringify([{ name: "", scopes: [], expiresInDays: 1 }]);
+
+  it("are refused with 403 from another origin, also when X-Forwarded-Host claims that origin without a configured proxy's secret", async () => {
+    const before = await auditEvents();
+    for (const headers of [
+      { origin: "https://evil.example.com" } as Record<string, string>,
+      { origin: "null" },
+      { origin: "not a url" },
+      { origin: "https://evil.example.com", "x-forwarded-host": "evil.example.com" },
+      { origin: `https://${PROXY_HOST}`, "x-forwarded-host": PROXY_HOST, "x-latchkey-proxy-secret": "not-the-secret" },
+    ]) {
+      const response = await post(headers, valid);
+      expect(response.status, JSON.stringify(headers)).toBe(403);
+      expect(await response.text()).toMatch(/^Posts from .+ are refused: only the portal's own pages may call its actions\.\n$/);
+    }
+    const bare = await fetch(`${portal.url}/settings/tokens`, { method: "POST", headers: { "next-action": actions.createPersonalTokenAction!, "content-type": "text/plain;charset=UTF-8", cookie: cookie(sessions.dave) }, body: valid });
+    expect(bare.status).toBe(403);
+    expect(await auditEvents()).toBe(before);
+  });
+
+  it("honour X-Forwarded-Host from a configured proxy, and run as usual from the portal's own origin", async () => {
+    for (const headers of [{} as Record<string, string>, { origin: `https://${PROXY_HOST}`, "x-forwarded-host": PROXY_HOST, "x-latchkey-proxy-secret": PROXY_SECRET }]) {
+      const response = await post(headers, valid);
+      expect(response.status, JSON.stringify(headers)).toBe(200);
+      // The action ran: its own validation answered (an empty name is refused).
+      expect(await response.text()).toMatch(/"ok":false,"code":"invalid"/);
+    }
+  });
+
+  it("are refused with 413 over the size limit, 400 when malformed or deeply nested, 415 when not JSON arguments", async () => {
+    const cases: Array<[number, string, Record<string, string>, RegExp]> = [
+      [413, JSON.stringify([{ name: "x".repeat(300_000), scopes: [], expiresInDays: 1 }]), {}, /larger than 256 KiB/],
+      [400, "{not json", {}, /not valid JSON/],
+      [400, `${"[".repeat(5000)}${"]".repeat(5000)}`, {}, /nest deeper than 32 levels/],
+      [400, JSON.stringify([JSON.parse(`${'{"a":'.repeat(100)}1${"}".repeat(100)}`)]), {}, /nest deeper than 32 levels/],
+      [400, JSON.stringify({ name: "x" }), {}, /must be a JSON array/],
+      [400, JSON.stringify(["$@1"]), {}, /plain values only/],
+      [415, "--x\r\ngarbage", { "content-type": "multipart/form-data; boundary=x" }, /text\/plain JSON/],
+    ];
+    for (const [status, body, headers, message] of cases) {
+      const response = await post(headers, body);
+      expect(response.status, body.slice(0, 40)).toBe(status);
+      expect(await response.text()).toMatch(message);
+    }
+    // The second time, a well-formed call from the same session still runs.
+    expect(await (await post({}, valid)).text()).toMatch(/"ok":false,"code":"invalid"/);
+  });
+
+  it("never answer 500 to random arguments, ids or bodies", async () => {
+    const names = ["decideAction", "cancelAction", "revealCredentialAction", "revokeTokenAction", "createRequestAction", "endSessionsAction"];
+    const hostile = fc.oneof(fc.constantFrom("\u0000", "a\u0000b", "\ud800", "__proto__", "constructor", "toString", "$@1", "$Q2", "$undefined"), fc.string({ maxLength: 30 }));
+    const argument = fc.oneof(
+      fc.record({ requestId: fc.oneof(fc.constant("REQ"), hostile), tokenId: hostile, userId: hostile, decision: fc.constantFrom("approve", "reject", "constructor"), comment: hostile, workflowId: fc.oneof(fc.constant("temporary-access"), hostile), input: fc.record({ targetId: hostile, role: hostile, durationMinutes: fc.oneof(fc.integer(), fc.double()), justification: hostile }, { requiredKeys: [] }) }, { requiredKeys: [] }),
+      fc.jsonValue({ maxDepth: 4 }),
+    );
+    const body = fc.oneof(fc.array(argument, { maxLength: 2 }).map((args) => JSON.stringify(args).replaceAll('"REQ"', JSON.stringify(requestId))), fc.string({ maxLength: 60 }), fc.constantFrom("", "[", "null", "[null]", "[[]]"));
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...names), body, fc.constantFrom("alice", "dave"), async (name, payload, who) => {
+        const response = await post({ cookie: cookie(sessions[who as "alice" | "dave"]) }, payload, name === "endSessionsAction" ? "/admin/users" : `/requests/${requestId}`, name);
+        const text = await response.text();
+        expect(response.status, `${name} ${payload.slice(0, 80)} → ${text.slice(0, 200)}`).toBeLessThan(500);
+        expect(text).not.toMatch(STACK);
+      }),
+      { numRuns: 80 },
+    );
+    // Alice's request is still pending: nothing random decided or cancelled it.
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).status).toBe("pending");
+  });
+});
+
+describe("sign-in parameters", () => {
+  async function csrf() {
+    const response = await fetch(`${portal.url}/api/auth/csrf`);
+    const { csrfToken } = (await response.json()) as { csrfToken: string };
+    return { csrfToken, cookie: response.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ") };
+  }
+
+  it("refuse a callbackUrl that is not a path or an http(s) URL with 400 and a message, and accept one that is", async () => {
+    const { csrfToken, cookie: csrfCookie } = await csrf();
+    for (const callbackUrl of ["http://[::", ":::", "a\u0000b", "http://exa mple.com", "javascript:alert(1)"]) {
+      const form = await fetch(`${portal.url}/api/auth/signin/oidc`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", cookie: csrfCookie }, body: new URLSearchParams({ csrfToken, callbackUrl, json: "true" }), redirect: "manual" });
+      expect(form.status, callbackUrl).toBe(400);
+      expect(await form.text()).toBe("callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.\n");
+      const query = await get(`${portal.url}/api/auth/signin?callbackUrl=${encodeURIComponent(callbackUrl)}`);
+      expect(query.status, callbackUrl).toBe(400);
+    }
+    for (const callbackUrl of ["/requests", `${portal.url}/history`]) {
+      const response = await fetch(`${portal.url}/api/auth/signin/oidc`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", cookie: csrfCookie }, body: new URLSearchParams({ csrfToken, callbackUrl, json: "true" }), redirect: "manual" });
+      expect(response.status, callbackUrl).toBe(200);
+      expect(((await response.json()) as { url: string }).url).toMatch(/\/auth\?/);
+    }
+  });
+
+  it("never answer 500, whatever the parameters and cookies", async () => {
+    const { csrfToken, cookie: csrfCookie } = await csrf();
+    const value = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom("http://[::", "\u0000", "//evil.example.com", "/%00", "https://evil.example.com", "constructor", "x".repeat(3000)));
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom("/api/auth/signin/oidc", "/api/auth/signin", "/signin", "/api/auth/callback/oidc", "/api/auth/error", "/api/auth/session"), value, fc.constantFrom("callbackUrl", "error", "code", "state", "csrfToken"), rawText, async (route, v, key, cookieValue) => {
+        const cookies = `${csrfCookie}; next-auth.callback-url=${cookieValue}; next-auth.session-token=${cookieValue}`;
+        const response = route === "/api/auth/signin/oidc"
+          ? await fetch(`${portal.url}${route}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookies }, body: new URLSearchParams({ csrfToken, [key]: v, json: "true" }), redirect: "manual" })
+          : await fetch(`${portal.url}${route}?${key}=${encodeURIComponent(v).replace(/%25/g, "%")}`, { headers: { cookie: cookies }, redirect: "manual" });
+        const text = await response.text();
+        expect(response.status, `${route} ${key}=${v.slice(0, 40)} → ${text.slice(0, 200)}`).toBeLessThan(500);
+        expect(text).not.toMatch(STACK);
+      }),
+      { numRuns: 80 },
+    );
+  });
+});
+
+describe("forward-auth and the API on the running portal and lean listener", () => {
+  it("refuse a session cookie PostgreSQL cannot compare with 401, on both listeners", async () => {
+    for (const base of [portal.url, lean]) {
+      for (const value of ["%00", "abc%00"]) {
+        const { status, text } = await get(`${base}/api/forward-auth`, { "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal", "x-forwarded-uri": "/", cookie: cookie(value) });
+        expect(status, `${base} ${value}`).toBe(401);
+        expect(text).toBe("The portal session cookie is malformed. Sign in again.\n");
+      }
+      const real = await get(`${base}/api/forward-auth`, { "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal", "x-forwarded-uri": "/", cookie: cookie(sessions.alice) });
+      expect(real.status, base).toBe(403);
+    }
+  });
+
+  it("refuse names of Object.prototype members as target or workflow ids with the answer for an unknown id", async () => {
+    for (const name of ["__proto__", "constructor", "toString"]) {
+      const response = await fetch(`${portal.url}/api/v1/requests`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${aliceToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: name, role: "read", durationMinutes: 30, justification: "probing the target lookup" } }),
+      });
+      expect(response.status, name).toBe(400);
+      expect(await response.json()).toMatchObject({ error: { fields: { targetId: `"${name}" is not a target of this workflow.` } } });
+      const workflow = await fetch(`${portal.url}/api/v1/requests`, { method: "POST", headers: { authorization: `Bearer ${aliceToken}`, "content-type": "application/json" }, body: JSON.stringify({ workflowId: name, input: {} }) });
+      expect(workflow.status, name).toBe(404);
+    }
+    expect((await get(`${portal.url}/catalog/constructor`, { cookie: cookie(sessions.alice) })).status).toBe(404);
+    expect((await get(`${portal.url}/api/v1/requests/a%00b`, { authorization: `Bearer ${aliceToken}` })).status).toBe(400);
+  });
+});
