@@ -177,6 +177,48 @@ describe("the Open a route workflow", () => {
     expect(revoked?.data).toMatchObject({ reason: `replaced by extension ${extension.id}` });
   });
 
+  it("a person the directory removes while their route is being set up gets no route: the request fails with the reason and the worker opens nothing", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const { applyDirectoryChange } = await import("@/lib/identity/directory");
+    const erin = await fx.user("erin.route@example.com", ["engineering"]);
+    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+    const request = await engine.createRequest(erin, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-21" });
+    expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
+    const before = await runtime.showMap(mapFile);
+
+    expect(await applyDirectoryChange({ userId: erin.id, groups: [], source: "scim" })).toMatchObject({ revokedGrants: 0, cancelledRequests: 1 });
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "directory: removed from engineering" });
+    const failed = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, action: "request.failed" } });
+    expect(failed).toMatchObject({ fromStatus: "executing", toStatus: "failed", data: { reason: "directory: removed from engineering" } });
+
+    // The worker's job, delivered afterwards, opens nothing; the clean-up is harmless.
+    expect(await engine.performQueued(request.id, false)).toBe("skipped");
+    expect(await engine.undoQueued(request.id)).toBe("undone");
+    expect(await runtime.showMap(mapFile)).toEqual(before);
+    await expect(engine.revealCredential(erin, request.id)).rejects.toThrow();
+    // The second time changes nothing.
+    expect(await applyDirectoryChange({ userId: erin.id, groups: [], source: "scim" })).toMatchObject({ revokedGrants: 0, cancelledRequests: 0 });
+  });
+
+  it("the worker re-checks the requester under the request's lock: one deactivated after approval (the directory's sweep not there yet) gets no route", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const fay = await fx.user("fay.route@example.com", ["engineering"]);
+    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+    const request = await engine.createRequest(fay, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-22" });
+    expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
+    const before = await runtime.showMap(mapFile);
+    // The directory change's first step has committed; its sweep of her requests has not reached this one.
+    await fx.db.user.update({ where: { id: fay.id }, data: { active: false } });
+
+    expect(await engine.performQueued(request.id, false)).toBe("failed");
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "directory: the person was deactivated", activatedAt: null });
+    expect(await runtime.showMap(mapFile)).toEqual(before);
+    expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: { in: ["integration.performed", "grant.activated"] } } })).toBe(0);
+    // A second delivery of the job does nothing either.
+    expect(await engine.performQueued(request.id, false)).toBe("skipped");
+    expect(await runtime.showMap(mapFile)).toEqual(before);
+  });
+
   it("when HAProxy is unreachable the attempt is retried with the error shown, then fails and cleans up", async () => {
     const { engine, request } = await approvedRoute("Debug the admin console for OPS-13");
     proxy.kill("SIGTERM");
