@@ -510,8 +510,9 @@ async function undoOnce(requestId: string): Promise<"undone" | "nothing-to-do"> 
   const workflow = workflowOf(request.workflowId);
   await workflow.undo?.({ request, target: policy().targets[request.targetId] });
   await db.$transaction(async (tx) => {
-    await tx.accessRequest.update({ where: { id: requestId }, data: { undoPending: false } });
-    await recordEvent(tx, { actor: SYSTEM, action: "integration.undone", requestId });
+    // Flagged again meanwhile (a worker finished opening something after the request ended): its own job undoes that.
+    const cleared = await tx.accessRequest.updateMany({ where: { id: requestId, updatedAt: request.updatedAt }, data: { undoPending: false } });
+    if (cleared.count) await recordEvent(tx, { actor: SYSTEM, action: "integration.undone", requestId });
   }, TX);
   return "undone";
 }
