@@ -10,6 +10,7 @@ import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApprov
 import { partiesOf } from "../identity/parties";
 import { unavailability, unavailableMessage } from "../workflows/availability";
 import { ownEntry } from "../text";
+import { entitlementRefusal } from "../identity/entitlements";
 import { describeFields } from "../workflows/fields";
 import { checkIntegrationOptions } from "../workflows/option-sources";
 import { getWorkflow } from "../workflows/registry";
@@ -408,6 +409,15 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
   const target = policy().targets[request.targetId];
   const activatedAt = new Date();
   const expiresAt = new Date(activatedAt.getTime() + request.durationSeconds * 1000);
+  // A holder who lost the right since approval gets nothing opened for them.
+  const stopped = await changeRequest(async (tx) => {
+    if ((await lockRequest(tx, requestId)) !== "executing") return null;
+    const refusal = await directoryRefusal(tx, request);
+    if (!refusal) return null;
+    const failed = await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: refusal, endedAt: new Date() }, data: { reason: refusal }, lockedFrom: "executing" });
+    return failed.request!;
+  });
+  if (stopped) return "failed";
   let result;
   try {
     if (!target) throw new ExecutionFailure(`Target "${request.targetId}" is no longer in the policy.`);
@@ -438,7 +448,16 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     return "active";
   }
   const active = await changeRequest(async (tx) => {
-    if ((await lockRequest(tx, requestId)) !== "executing") return null;
+    const status = await lockRequest(tx, requestId);
+    // Stopped while the outside system was being changed (a directory change): undo what was just done.
+    if (status === "failed" || status === "cancelled") return undoLate(tx, requestId, workflow, result.audit);
+    if (status !== "executing") return null;
+    const refusal = await directoryRefusal(tx, request);
+    if (refusal) {
+      await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
+      const failed = await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: refusal, endedAt: new Date(), undoPending: Boolean(workflow.undo) }, data: { reason: refusal }, lockedFrom: "executing" });
+      return failed.request!;
+    }
     await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
     const activated = await transition(tx, {
       requestId,
@@ -452,7 +471,14 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     await replaceExtended(tx, activated.request!);
     return activated.request!;
   });
-  return active ? "active" : "skipped";
+  return active?.status === "active" ? "active" : active ? "failed" : "skipped";
+}
+
+/** The outside change of a request that ended while it was being made is undone by its clean-up job. */
+async function undoLate(tx: Tx, requestId: string, workflow: WorkflowModule, audit: Record<string, string>): Promise<AccessRequest | null> {
+  if (!workflow.undo) return null;
+  await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: { ...audit, afterEnd: "true" } });
+  return tx.accessRequest.update({ where: { id: requestId }, data: { undoPending: true } });
 }
 
 /**
@@ -495,8 +521,9 @@ async function undoOnce(requestId: string): Promise<"undone" | "nothing-to-do"> 
   const workflow = workflowOf(request.workflowId);
   await workflow.undo?.({ request, target: policy().targets[request.targetId] });
   await db.$transaction(async (tx) => {
-    await tx.accessRequest.update({ where: { id: requestId }, data: { undoPending: false } });
-    await recordEvent(tx, { actor: SYSTEM, action: "integration.undone", requestId });
+    // Flagged again meanwhile (a worker finished opening something after the request ended): its own job undoes that.
+    const cleared = await tx.accessRequest.updateMany({ where: { id: requestId, updatedAt: request.updatedAt }, data: { undoPending: false } });
+    if (cleared.count) await recordEvent(tx, { actor: SYSTEM, action: "integration.undone", requestId });
   }, TX);
   return "undone";
 }
@@ -609,6 +636,37 @@ export async function cancelForDirectory(requestId: string, actor: Actor, reason
     const cancelled = await transition(tx, { requestId, to: "cancelled", actor, action: "request.cancelled", patch: { endedAt: new Date() }, data: { reason }, lockedFrom: "pending" });
     return cancelled.request!;
   });
+}
+
+/**
+ * Stops a request that was approved but is not a grant yet (the worker may be opening its
+ * route or creating its role right now) when its holder no longer may have it. It fails
+ * with the directory's reason, and its clean-up job undoes whatever the worker did; a
+ * worker that finishes after this undoes its own change (performOnce). Null when the
+ * request was no longer being set up, or is a one-off action already started.
+ */
+export async function stopForDirectory(requestId: string, actor: Actor, reason: string): Promise<AccessRequest | null> {
+  return changeRequest(async (tx) => {
+    const status = await lockRequest(tx, requestId);
+    if (status !== "approved" && status !== "executing") return null;
+    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+    const workflow = workflowOf(request.workflowId);
+    if (!workflow.lasting && request.externalRef) return null;
+    const failed = await transition(tx, { requestId, to: "failed", actor, action: "request.failed", patch: { failureReason: reason, endedAt: new Date(), undoPending: Boolean(workflow.undo) }, data: { reason }, lockedFrom: status });
+    return failed.request!;
+  });
+}
+
+/**
+ * Why the requester may no longer have what a request grants, read under the request's row
+ * lock (the caller holds it) with the requester's row shared, so a directory change either
+ * committed before (and is seen here) or waits and then finds the grant active and revokes it.
+ */
+async function directoryRefusal(tx: Tx, request: AccessRequest): Promise<string | null> {
+  await tx.$queryRaw`SELECT id FROM "User" WHERE id = ${request.requesterId} FOR SHARE`;
+  const holder = await tx.user.findUniqueOrThrow({ where: { id: request.requesterId }, select: { id: true, email: true, groups: true, active: true } });
+  const refusal = entitlementRefusal(policy(), holder, request);
+  return refusal ? `directory: ${refusal}` : null;
 }
 
 /**

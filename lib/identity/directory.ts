@@ -1,6 +1,6 @@
 import "server-only";
 import type { AccessRequest } from "@prisma/client";
-import { cancelForDirectory, revokeForDirectory } from "../approvals/engine";
+import { cancelForDirectory, revokeForDirectory, stopForDirectory } from "../approvals/engine";
 import { recordEvent, SYSTEM, type Actor } from "../audit/record";
 import { db } from "../db";
 import { notFound } from "../errors";
@@ -15,8 +15,9 @@ import { entitlementRefusal, groupDelta, type Holder } from "./entitlements";
  * the directory says and ends at once whatever the person no longer may have: sessions and
  * API tokens on deactivation, API tokens whose scopes need a role they lost, every active
  * grant the policy would no longer give them (through the engine's revocation, so the
- * outside system is cleaned up by the grant's own undo job) and every pending request the
- * policy no longer allows. Each of those is its own audited transaction, and each names
+ * outside system is cleaned up by the grant's own undo job), every request still being set
+ * up (approved or executing: it fails, and whatever the worker opened is undone) and every
+ * pending request the policy no longer allows. Each of those is its own audited transaction, and each names
  * why ("directory: removed from engineering-leads").
  */
 
@@ -102,7 +103,7 @@ export async function applyDirectoryChange(input: DirectoryChange): Promise<Dire
 
   // 2. Each grant and request the person no longer may have, one audited transaction each.
   const held = await db.accessRequest.findMany({
-    where: { requesterId: input.userId, status: { in: ["active", "pending"] } },
+    where: { requesterId: input.userId, status: { in: ["active", "pending", "approved", "executing"] } },
     select: { id: true, status: true, workflowId: true, targetId: true, input: true, breakGlass: true },
     orderBy: { createdAt: "asc" },
   });
@@ -111,9 +112,10 @@ export async function applyDirectoryChange(input: DirectoryChange): Promise<Dire
     const refusal = input.endAll ? "offboarded" : entitlementRefusal(policy(), step.holder, request);
     if (!refusal) continue;
     try {
-      const ended: AccessRequest | null = request.status === "active" ? await revokeForDirectory(request.id, actor, step.reason) : await cancelForDirectory(request.id, actor, step.reason);
-      if (ended && request.status === "active") outcome.revokedGrants += 1;
-      if (ended && request.status === "pending") outcome.cancelledRequests += 1;
+      const end = request.status === "active" ? revokeForDirectory : request.status === "pending" ? cancelForDirectory : stopForDirectory;
+      const ended: AccessRequest | null = await end(request.id, actor, step.reason);
+      // A request still being set up (approved, executing) counts as a request that ends, not a grant.
+      if (ended) outcome[request.status === "active" ? "revokedGrants" : "cancelledRequests"] += 1;
     } catch (error) {
       // One grant that cannot end now must not keep the others open; the first failure is thrown once all were tried.
       log.error("could not end a grant after a directory change", { requestId: request.id, error: (error as Error).message });

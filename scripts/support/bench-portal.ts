@@ -20,7 +20,8 @@ export interface BenchPortal {
   stop: () => Promise<void>;
 }
 
-export async function startBenchPortal(extraEnv: Record<string, string> = {}): Promise<BenchPortal> {
+/** `extraEnv` may depend on the PostgreSQL server the portal runs on (its admin URL), e.g. a target database of the same server. */
+export async function startBenchPortal(extraEnv: Record<string, string> | ((serverUrl: string) => Record<string, string>) = {}): Promise<BenchPortal> {
   const root = process.cwd();
   if (!existsSync(path.join(root, ".next/BUILD_ID")) || process.env.BENCH_BUILD === "1") {
     console.log("[bench] building the portal (npm run build)…");
@@ -58,7 +59,7 @@ export async function startBenchPortal(extraEnv: Record<string, string> = {}): P
     // Load, not abuse: the limits would otherwise be what is measured.
     LATCHKEY_RATE_LIMIT_TOKEN: "10000000",
     LATCHKEY_RATE_LIMIT_ADDRESS: "10000000",
-    ...extraEnv,
+    ...(typeof extraEnv === "function" ? extraEnv(server) : extraEnv),
   };
   const child: ChildProcess = spawn(path.join(root, "node_modules/.bin/tsx"), ["--conditions=react-server", "scripts/serve.ts", "--prod"], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env, OIDC_ISSUER: "" } });
   const output: string[] = [];

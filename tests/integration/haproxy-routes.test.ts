@@ -8,6 +8,7 @@ import { decodeJwt, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/support/ports";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
+import { recordRuntimeApi, type RuntimeRecorder } from "../helpers/haproxy";
 import { haproxyRoutes, type RouteStore } from "@/lib/integrations/haproxy/routes";
 import { runtimeApi, type ProxyRuntime } from "@/lib/integrations/haproxy/runtime-api";
 
@@ -20,6 +21,7 @@ let proxyUrl: string;
 let mapFile: string;
 let runtime: ProxyRuntime;
 let routes: RouteStore;
+let recorder: RuntimeRecorder;
 const backends: http.Server[] = [];
 let token: string;
 let jti: string;
@@ -39,7 +41,8 @@ beforeAll(async () => {
   if (!existsSync(HAPROXY)) throw new Error(`HAProxy is not installed at ${HAPROXY}: apt-get install -y haproxy (npm test does this as root).`);
   dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-haproxy-"));
   // The "Open a route" workflow finds HAProxy through these (read when configuration is first loaded).
-  process.env.LATCHKEY_HAPROXY_SOCKET = path.join(dir, "admin.sock");
+  // Through a recorder in front of HAProxy's socket, so a test can hold HAProxy's answers back.
+  process.env.LATCHKEY_HAPROXY_SOCKET = path.join(dir, "recorder.sock");
   process.env.LATCHKEY_HAPROXY_MAP = path.join(dir, "routes.map");
   fx = await engineFixture();
   const [port, app1, app2] = [await freePort(), await freePort(), await freePort()];
@@ -65,6 +68,7 @@ beforeAll(async () => {
   proxyUrl = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 100));
   if (!existsSync(socket)) throw new Error(`HAProxy did not start:\n${stderr}`);
+  recorder = await recordRuntimeApi(path.join(dir, "recorder.sock"), socket);
   runtime = runtimeApi(socket);
   routes = haproxyRoutes(runtime, mapFile);
 
@@ -80,6 +84,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   proxy?.kill("SIGTERM");
+  await recorder?.close();
   for (const b of backends) b.close();
   await fx?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -178,10 +183,83 @@ describe("the Open a route workflow", () => {
     expect(revoked?.data).toMatchObject({ reason: `replaced by extension ${extension.id}` });
   });
 
+  it("a person the directory removes while their route is being set up gets no route: the request fails with the reason and the worker opens nothing", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const { applyDirectoryChange } = await import("@/lib/identity/directory");
+    const erin = await fx.user("erin.route@example.com", ["engineering"]);
+    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+    const request = await engine.createRequest(erin, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-21" });
+    expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
+    const before = await runtime.showMap(mapFile);
+
+    expect(await applyDirectoryChange({ userId: erin.id, groups: [], source: "scim" })).toMatchObject({ revokedGrants: 0, cancelledRequests: 1 });
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "directory: removed from engineering" });
+    const failed = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, action: "request.failed" } });
+    expect(failed).toMatchObject({ fromStatus: "executing", toStatus: "failed", data: { reason: "directory: removed from engineering" } });
+
+    // The worker's job, delivered afterwards, opens nothing; the clean-up is harmless.
+    expect(await engine.performQueued(request.id, false)).toBe("skipped");
+    expect(await engine.undoQueued(request.id)).toBe("undone");
+    expect(await runtime.showMap(mapFile)).toEqual(before);
+    await expect(engine.revealCredential(erin, request.id)).rejects.toThrow();
+    // The second time changes nothing.
+    expect(await applyDirectoryChange({ userId: erin.id, groups: [], source: "scim" })).toMatchObject({ revokedGrants: 0, cancelledRequests: 0 });
+  });
+
+  it("the worker re-checks the requester under the request's lock: one deactivated after approval (the directory's sweep not there yet) gets no route", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const fay = await fx.user("fay.route@example.com", ["engineering"]);
+    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+    const request = await engine.createRequest(fay, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-22" });
+    expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
+    const before = await runtime.showMap(mapFile);
+    // The directory change's first step has committed; its sweep of her requests has not reached this one.
+    await fx.db.user.update({ where: { id: fay.id }, data: { active: false } });
+
+    expect(await engine.performQueued(request.id, false)).toBe("failed");
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "directory: the person was deactivated", activatedAt: null });
+    expect(await runtime.showMap(mapFile)).toEqual(before);
+    expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: { in: ["integration.performed", "grant.activated"] } } })).toBe(0);
+    // A second delivery of the job does nothing either.
+    expect(await engine.performQueued(request.id, false)).toBe("skipped");
+    expect(await runtime.showMap(mapFile)).toEqual(before);
+  });
+
+  it("a person removed while the worker is opening their route: the worker finishes, finds the request failed, and its opening is undone", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const { applyDirectoryChange } = await import("@/lib/identity/directory");
+    const gus = await fx.user("gus.route@example.com", ["engineering"]);
+    const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+    const request = await engine.createRequest(gus, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-23" });
+    expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
+    const { readMapFile } = await import("@/lib/integrations/haproxy/map-file");
+    const before = await runtime.showMap(mapFile);
+    const fileBefore = await readMapFile(mapFile);
+    const sent = recorder.commands.length;
+    // HAProxy adds the route at once; its answer reaches the worker late, while the directory acts.
+    recorder.holdAnswers(/map/, 2500);
+    const performing = engine.performQueued(request.id, false);
+    try {
+      await expect.poll(() => recorder.commands.slice(sent).some((c) => /^(set|add) map/.test(c)), { timeout: 20_000, interval: 50 }).toBe(true);
+      expect((await runtime.showMap(mapFile)).size).toBe(before.size + 1);
+      expect(await applyDirectoryChange({ userId: gus.id, active: false, source: "scim" })).toMatchObject({ cancelledRequests: 1 });
+    } finally {
+      recorder.holdAnswers(null);
+    }
+    expect(await performing).toBe("failed");
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "directory: deactivated", undoPending: true, activatedAt: null });
+    expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: "integration.performed", data: { path: ["afterEnd"], equals: "true" } } })).toBe(1);
+    expect(await engine.undoQueued(request.id)).toBe("undone");
+    expect(await runtime.showMap(mapFile)).toEqual(before);
+    expect(await readMapFile(mapFile)).toEqual(fileBefore);
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending).toBe(false);
+  });
+
   it("when HAProxy is unreachable the attempt is retried with the error shown, then fails and cleans up", async () => {
     const { engine, request } = await approvedRoute("Debug the admin console for OPS-13");
     proxy.kill("SIGTERM");
     await new Promise((r) => proxy.once("exit", r));
+    await recorder.close(); // nothing answers at the socket Latchkey was given
     await expect(engine.performQueued(request.id, false)).rejects.toThrow(/unreachable/);
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).failureReason).toMatch(/^Last attempt failed, retrying: HAProxy runtime API unreachable/);
     expect(await engine.performQueued(request.id, true)).toBe("failed");
