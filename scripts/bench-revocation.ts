@@ -127,9 +127,12 @@ const fast = results;
 // only what the map holds; the revocation's clean-up job removes the route. The database
 // login is refused and its open session ended by the same job.
 const { startHaproxy } = await import("../tests/helpers/haproxy");
-const { publicKeyPem } = await import("../lib/credentials/keys");
+const { publishedKeyPems } = await import("../lib/credentials/keys");
+const { writeKeyDirectory } = await import("../lib/credentials/key-files");
 const { db } = await import("../lib/db");
-const haproxy = await startHaproxy(scratch, { publicKeyPem: (await publicKeyPem()).pem, mapFile });
+const keyDir = path.join(scratch, "keys");
+await writeKeyDirectory(keyDir, await publishedKeyPems());
+const haproxy = await startHaproxy(scratch, { keyDir, mapFile });
 {
   const admin = new pg.Client({ connectionString: portal.adminUrl });
   await admin.connect();
