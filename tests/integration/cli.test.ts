@@ -263,4 +263,77 @@ describe("the latchkey CLI", () => {
       expect(await run(["whoami", "--profile", "ci"], { XDG_CONFIG_HOME: missing, LATCHKEY_TOKEN: tokens.alice })).toMatchObject({ code: 2, stderr: expect.stringMatching(/no such file, so there is no profile "ci"/) });
     });
   });
+
+  describe("the GitHub Actions example (docs/examples/github-actions-deploy.yml)", () => {
+    type Step = { name?: string; id?: string; run?: string; if?: string };
+    /**
+     * Runs the example's `run` steps with bash as a GitHub runner would (-e, outputs through
+     * $GITHUB_OUTPUT, later steps skipped after a failure unless `if: always()`), against
+     * the real API with the real CLI.
+     */
+    async function runWorkflow(onPending: (id: string) => Promise<void>) {
+      const { parse } = await import("yaml");
+      const workflow = parse(readFileSync("docs/examples/github-actions-deploy.yml", "utf8"));
+      const job = workflow.jobs.deploy as { env: Record<string, string>; steps: Step[] };
+      const work = mkdtempSync(path.join(os.tmpdir(), "latchkey-ci-"));
+      mkdirSync(path.join(work, "tools"));
+      writeFileSync(path.join(work, "tools", "latchkey.mjs"), readFileSync("bin/latchkey.mjs"));
+      writeFileSync(path.join(work, "deploy.sh"), '#!/bin/sh\nprintf %s "$DEPLOY_TOKEN" > deployed-with\n', { mode: 0o755 });
+      const outputs: Record<string, Record<string, string>> = {};
+      const results: { name: string; code: number | "skipped" }[] = [];
+      let failed = false;
+      const since = new Date();
+      const watcher = (async () => {
+        await expect.poll(() => fx.db.accessRequest.count({ where: { createdAt: { gt: since } } }), { timeout: 30_000 }).toBe(1);
+        await onPending((await fx.db.accessRequest.findFirstOrThrow({ where: { createdAt: { gt: since } } })).id);
+      })();
+      for (const step of job.steps.filter((st) => st.run)) {
+        const expr = (text: string) => text.replace(/\$\{\{\s*steps\.(\w+)\.outputs\.(\w+)\s*\}\}/g, (_, id, key) => outputs[id]?.[key] ?? "");
+        const always = step.if?.startsWith("always()");
+        // The example's only condition: `always() && steps.<id>.outputs.<key> != ''`.
+        const condition = step.if ? /^always\(\) && steps\.(\w+)\.outputs\.(\w+) != ''$/.exec(step.if) : null;
+        if (step.if && !condition) throw new Error(`cannot evaluate the condition ${step.if}`);
+        if ((failed && !always) || (condition && !outputs[condition[1]!]?.[condition[2]!])) {
+          results.push({ name: step.name!, code: "skipped" });
+          continue;
+        }
+        const outputFile = path.join(work, `output-${results.length}`);
+        writeFileSync(outputFile, "");
+        const code = await new Promise<number>((resolve) =>
+          execFile(
+            "bash",
+            ["-e", "-o", "pipefail", "-c", expr(step.run!)],
+            {
+              cwd: work,
+              env: { NODE_ENV: "test", PATH: process.env.PATH, XDG_CONFIG_HOME: noConfig, ...job.env, LATCHKEY_URL: api.url, LATCHKEY_TOKEN: tokens.alice, GITHUB_OUTPUT: outputFile, GITHUB_SHA: "0123456789abcdef", GITHUB_ACTOR: "ci-bot", GITHUB_RUN_ID: "42" },
+            },
+            (error) => resolve(error ? Number((error as { code?: number }).code) : 0),
+          ),
+        );
+        if (step.id) outputs[step.id] = Object.fromEntries(readFileSync(outputFile, "utf8").split("\n").filter(Boolean).map((line) => line.split("=", 2) as [string, string]));
+        results.push({ name: step.name!, code });
+        if (code !== 0) failed = true;
+      }
+      await watcher;
+      return { results, outputs, work };
+    }
+
+    it("deploys with the credential once a person approves, then revokes the grant", async () => {
+      const { results, outputs, work } = await runWorkflow(async (id) => {
+        expect((await latchkey(["approve", id], { LATCHKEY_TOKEN: tokens.bob })).code).toBe(0);
+      });
+      expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
+      expect(readFileSync(path.join(work, "deployed-with"), "utf8").split(".")).toHaveLength(3);
+      const request = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: outputs.access!.id! } });
+      expect(request.status).toBe("revoked");
+    });
+
+    it("stops before deploying when the request is rejected", async () => {
+      const { results, work } = await runWorkflow(async (id) => {
+        expect((await latchkey(["reject", id, "--comment", "not during the freeze"], { LATCHKEY_TOKEN: tokens.bob })).code).toBe(0);
+      });
+      expect(results.map((r) => r.code)).toEqual([3, "skipped", "skipped"]);
+      expect(() => readFileSync(path.join(work, "deployed-with"))).toThrow();
+    });
+  });
 });
