@@ -190,6 +190,13 @@ describe("the latchkey CLI", () => {
       expect(result.code, args.join(" ")).toBe(0);
       expect(() => JSON.parse(result.stdout), args.join(" ")).not.toThrow();
     }
+    const approveMe = await made("Checking INC-90");
+    const rejectMe = await made("Checking INC-91");
+    for (const [args, token] of [[["approve", approveMe.id], tokens.bob], [["reject", rejectMe.id, "--comment", "no"], tokens.bob], [["inbox"], tokens.bob], [["credential", approveMe.id], tokens.alice]] as const) {
+      const result = await latchkey([...args, "--json"], { LATCHKEY_TOKEN: token });
+      expect(result.code, args.join(" ")).toBe(0);
+      expect(JSON.parse(result.stdout), args.join(" ")).toBeTruthy();
+    }
     // Errors too, on stderr, with the exit code.
     const refused = await latchkey(["status", "nope", "--json"], { LATCHKEY_TOKEN: tokens.alice });
     expect(refused.code).toBe(1);
