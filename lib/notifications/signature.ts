@@ -7,9 +7,9 @@ import { createHmac, timingSafeEqual } from "node:crypto";
  * replays) and `webhook-signature`, space-separated `v1,<base64 HMAC-SHA256 of
  * "id.timestamp.body">`, one per secret while a secret is being rotated.
  */
-export const ID_HEADER = "webhook-id";
-export const TIMESTAMP_HEADER = "webhook-timestamp";
-export const SIGNATURE_HEADER = "webhook-signature";
+export const WEBHOOK_ID_HEADER = "webhook-id";
+export const WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp";
+export const WEBHOOK_SIGNATURE_HEADER = "webhook-signature";
 
 const SECRET = /^whsec_([A-Za-z0-9+/]+={0,2})$/;
 /** The specification recommends keys of 24 to 64 bytes. */
@@ -46,9 +46,9 @@ function signOne(key: Buffer, id: string, timestamp: number, body: string): stri
 /** The three headers of one delivery attempt, signed with every key. */
 export function signedHeaders(secrets: string, id: string, timestamp: number, body: string): Record<string, string> {
   return {
-    [ID_HEADER]: id,
-    [TIMESTAMP_HEADER]: String(timestamp),
-    [SIGNATURE_HEADER]: parseSecrets(secrets).map((key) => signOne(key, id, timestamp, body)).join(" "),
+    [WEBHOOK_ID_HEADER]: id,
+    [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
+    [WEBHOOK_SIGNATURE_HEADER]: parseSecrets(secrets).map((key) => signOne(key, id, timestamp, body)).join(" "),
   };
 }
 
@@ -56,13 +56,33 @@ export function signedHeaders(secrets: string, id: string, timestamp: number, bo
  * For receivers (and tests): true when one of the signatures matches the secret and the
  * timestamp is within the tolerance.
  */
-export function verify(secret: string, headers: Record<string, string | undefined>, body: string, toleranceSeconds = 300, now = Date.now()): boolean {
-  const id = headers[ID_HEADER];
-  const timestamp = Number(headers[TIMESTAMP_HEADER]);
-  if (!id || !headers[SIGNATURE_HEADER] || !Number.isInteger(timestamp) || Math.abs(now / 1000 - timestamp) > toleranceSeconds) return false;
+export function verifyWebhook(secret: string, headers: Record<string, string | undefined>, body: string, toleranceSeconds = 300, now = Date.now()): boolean {
+  const id = headers[WEBHOOK_ID_HEADER];
+  const timestamp = Number(headers[WEBHOOK_TIMESTAMP_HEADER]);
+  const signatures = headers[WEBHOOK_SIGNATURE_HEADER];
+  if (!id || !signatures || !Number.isInteger(timestamp) || Math.abs(now / 1000 - timestamp) > toleranceSeconds) return false;
   const expected = Buffer.from(signOne(parseSecrets(secret)[0]!, id, timestamp, body));
-  return headers[SIGNATURE_HEADER].split(" ").some((candidate) => {
+  return signatures.split(" ").some((candidate) => {
     const given = Buffer.from(candidate);
     return given.length === expected.length && timingSafeEqual(given, expected);
   });
+}
+
+/*
+ * The earlier scheme (`x-latchkey-signature: v1=<hex HMAC-SHA256 of "timestamp.body">`),
+ * kept for callers outside the notification outbox that still sign with a plain secret.
+ */
+export const SIGNATURE_HEADER = "x-latchkey-signature";
+export const TIMESTAMP_HEADER = "x-latchkey-timestamp";
+
+export function sign(secret: string, timestamp: number, body: string): string {
+  return `v1=${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex")}`;
+}
+
+export function verify(secret: string, headers: { signature?: string; timestamp?: string }, body: string, toleranceSeconds = 300, now = Date.now()): boolean {
+  const timestamp = Number(headers.timestamp);
+  if (!headers.signature || !Number.isInteger(timestamp) || Math.abs(now / 1000 - timestamp) > toleranceSeconds) return false;
+  const expected = Buffer.from(sign(secret, timestamp, body));
+  const given = Buffer.from(headers.signature);
+  return expected.length === given.length && timingSafeEqual(expected, given);
 }

@@ -70,7 +70,7 @@ afterAll(async () => {
 
 describe("notifications", () => {
   it("are written with the change they report and delivered to Slack and to a signed webhook", async () => {
-    const { verify } = await import("@/lib/notifications/signature");
+    const { verifyWebhook: verify } = await import("@/lib/notifications/signature");
     hook.received.length = 0;
     const request = await engine.createRequest(alice, "temporary-access", validInput());
     const queued = await fx.db.notificationDelivery.findMany({ where: { requestId: request.id }, orderBy: { channel: "asc" } });
