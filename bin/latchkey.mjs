@@ -1,28 +1,51 @@
 #!/usr/bin/env node
 // latchkey: the command line for Latchkey's API (/api/v1), for people and automation.
 // Plain Node.js (20+), no dependencies: it runs wherever the portal's API is reachable.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
+
+// Kept equal to package.json's version by a test; the CLI must also run as a lone file.
+const VERSION = "0.1.0";
+
+/** Exit codes: scripts branch on them, so they never change meaning. */
+const EXIT = { ok: 0, error: 1, usage: 2, rejected: 3, cancelled: 4, expired: 5, revoked: 6, failed: 7, timedOut: 8 };
 
 const HELP = `Usage: latchkey <command> [options]
 
 Commands
   whoami                               who the token speaks for
   workflows                            what you may request, with targets and limits
-  request <workflow> --target <id> --justification <text> [--role <r>] [--duration <30m|2h>] [--field name=value ...] [--wait]
-  status <request-id> [--wait]         a request's status (--wait: until it is decided and carried out)
+  request <workflow> --target <id> --justification <text> [--role <r>] [--duration <30m|2h>] [--field name=value ...] [--wait [--timeout <s>]]
+  status <request-id> [--wait [--timeout <s>]]   a request's status (--wait: until it is decided and carried out)
+  list                                 your requests, newest first
+  inbox                                requests you could approve now
   approve <request-id> [--comment <text>]
   reject <request-id> --comment <text>
-  cancel <request-id>
+  cancel <request-id>                  withdraw a pending request
+  revoke <request-id> [--reason <text>]  end an active grant early
   credential <request-id>              print the credential of an active grant (once)
+  completion bash|zsh                  print a shell completion script
 
 Options
-  --url <url>          Latchkey's address (or LATCHKEY_URL)
-  --token-file <path>  read the API token from a file (otherwise LATCHKEY_TOKEN)
-  --json               print the API's JSON instead of a summary
+  --profile <name>     a profile of the configuration file (or LATCHKEY_PROFILE)
+  --url <url>          Latchkey's address (or LATCHKEY_URL, or the profile's "url")
+  --token-file <path>  read the API token from a file (otherwise LATCHKEY_TOKEN, or the profile's "token"/"tokenFile")
+  --timeout <seconds>  how long --wait waits (default 600)
+  --json               print JSON instead of a summary
+  --version
   -h, --help
 
-Exit status: 0 done, 1 refused or failed (the reason is printed), 2 wrong usage.`;
+Configuration: $XDG_CONFIG_HOME/latchkey/config.json (default ~/.config/latchkey/config.json)
+  {"defaultProfile": "prod", "profiles": {"prod": {"url": "https://latchkey.example.com", "tokenFile": "~/.latchkey-token"}}}
+Flags win over LATCHKEY_URL/LATCHKEY_TOKEN, which win over the profile.
+
+Exit status
+  0 done; with --wait: the request became active or completed
+  1 refused or failed to reach Latchkey (the reason is printed)
+  2 wrong usage or configuration
+  3 rejected   4 cancelled   5 expired   6 revoked   7 failed   8 --timeout passed first`;
 
 class Usage extends Error {}
 class Refused extends Error {}
@@ -32,32 +55,106 @@ const { values: opts, positionals } = (() => {
     return parseArgs({
       allowPositionals: true,
       options: {
+        profile: { type: "string" },
         url: { type: "string" },
         "token-file": { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", default: false },
         target: { type: "string" },
         role: { type: "string" },
         duration: { type: "string" },
         justification: { type: "string" },
         field: { type: "string", multiple: true, default: [] },
         comment: { type: "string" },
+        reason: { type: "string" },
         wait: { type: "boolean", default: false },
         timeout: { type: "string", default: "600" },
       },
     });
   } catch (error) {
     console.error(`latchkey: ${error.message}\n\n${HELP}`);
-    process.exit(2);
+    process.exit(EXIT.usage);
   }
 })();
 
+const PROFILE_KEYS = { url: "string", token: "string", tokenFile: "string" };
+
+function configPath() {
+  const base = process.env.XDG_CONFIG_HOME || path.join(os.homedir(), ".config");
+  return path.join(base, "latchkey", "config.json");
+}
+
+const home = (p) => (p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p);
+
+/**
+ * Reads the configuration file strictly: a typo must not silently fall back to another
+ * Latchkey, so every unknown key or wrong type is an error naming the file and the key.
+ */
+function loadProfile() {
+  const file = configPath();
+  let text;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    if (error.code !== "ENOENT") throw new Usage(`${file}: cannot read it (${error.code}).`);
+    const wanted = opts.profile ?? process.env.LATCHKEY_PROFILE;
+    if (wanted) throw new Usage(`${file}: no such file, so there is no profile "${wanted}".`);
+    return {};
+  }
+  let config;
+  try {
+    config = JSON.parse(text);
+  } catch (error) {
+    throw new Usage(`${file}: not valid JSON (${error.message}).`);
+  }
+  if (!config || typeof config !== "object" || Array.isArray(config)) throw new Usage(`${file}: must hold a JSON object.`);
+  for (const key of Object.keys(config)) {
+    if (key !== "defaultProfile" && key !== "profiles") throw new Usage(`${file}: unknown key "${key}" (expected "defaultProfile" and "profiles").`);
+  }
+  if (config.defaultProfile !== undefined && typeof config.defaultProfile !== "string") throw new Usage(`${file}: "defaultProfile" must be a string.`);
+  const profiles = config.profiles ?? {};
+  if (typeof profiles !== "object" || Array.isArray(profiles)) throw new Usage(`${file}: "profiles" must be an object of named profiles.`);
+  for (const [name, profile] of Object.entries(profiles)) {
+    if (!profile || typeof profile !== "object" || Array.isArray(profile)) throw new Usage(`${file}: "profiles.${name}" must be an object.`);
+    for (const [key, value] of Object.entries(profile)) {
+      if (!(key in PROFILE_KEYS)) throw new Usage(`${file}: unknown key "profiles.${name}.${key}" (expected ${Object.keys(PROFILE_KEYS).join(", ")}).`);
+      if (typeof value !== PROFILE_KEYS[key] || value === "") throw new Usage(`${file}: "profiles.${name}.${key}" must be a non-empty string.`);
+    }
+    if (profile.token && profile.tokenFile) throw new Usage(`${file}: "profiles.${name}" has both "token" and "tokenFile"; keep one.`);
+  }
+  const name = opts.profile ?? process.env.LATCHKEY_PROFILE ?? config.defaultProfile;
+  if (!name) return {};
+  if (!Object.hasOwn(profiles, name)) throw new Usage(`${file}: no profile "${name}" (profiles: ${Object.keys(profiles).join(", ") || "none"}).`);
+  const profile = profiles[name];
+  if (profile.token) {
+    // A token in a file others can read is a token others can use.
+    const mode = statSync(file).mode;
+    if (mode & 0o077) console.error(`latchkey: warning: ${file} holds a token and can be read by others; chmod 600 it.`);
+  }
+  return { ...profile, source: `profile "${name}" of ${file}` };
+}
+
+function readToken(file) {
+  try {
+    return readFileSync(home(file), "utf8").trim();
+  } catch (error) {
+    throw new Usage(`Cannot read the token file ${file} (${error.code}).`);
+  }
+}
+
+let resolved;
 function settings() {
-  const url = opts.url ?? process.env.LATCHKEY_URL;
-  if (!url) throw new Usage("Say where Latchkey is: --url https://latchkey.example.com or LATCHKEY_URL.");
-  const token = opts["token-file"] ? readFileSync(opts["token-file"], "utf8").trim() : process.env.LATCHKEY_TOKEN;
-  if (!token) throw new Usage("No API token: set LATCHKEY_TOKEN or pass --token-file. Make one on Latchkey's API tokens page.");
-  return { base: `${url.replace(/\/$/, "")}/api/v1`, token };
+  if (resolved) return resolved;
+  const profile = loadProfile();
+  const url = opts.url ?? process.env.LATCHKEY_URL ?? profile.url;
+  if (!url) throw new Usage("Say where Latchkey is: --url https://latchkey.example.com, LATCHKEY_URL, or a profile's \"url\".");
+  const token = opts["token-file"]
+    ? readToken(opts["token-file"])
+    : process.env.LATCHKEY_TOKEN || profile.token || (profile.tokenFile ? readToken(profile.tokenFile) : undefined);
+  if (!token) throw new Usage("No API token: set LATCHKEY_TOKEN, pass --token-file, or give the profile a \"tokenFile\". Make one on Latchkey's API tokens page.");
+  resolved = { base: `${url.replace(/\/$/, "")}/api/v1`, token };
+  return resolved;
 }
 
 async function api(method, path, body) {
@@ -81,7 +178,7 @@ async function api(method, path, body) {
   }
   if (!response.ok) {
     const fields = data?.error?.fields ? Object.entries(data.error.fields).map(([k, v]) => `\n  ${k}: ${v}`).join("") : "";
-    throw new Refused(`${data?.error?.message ?? `HTTP ${response.status}`}${fields}`);
+    throw new Refused(`${data?.error?.message ?? data?.detail ?? `HTTP ${response.status}`}${fields}`);
   }
   return data;
 }
@@ -102,6 +199,8 @@ function fieldValue(raw) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const UNSETTLED = new Set(["pending", "approved", "executing"]);
+/** What --wait exits with for each settled status. */
+const SETTLED_EXIT = { active: EXIT.ok, completed: EXIT.ok, rejected: EXIT.rejected, cancelled: EXIT.cancelled, expired: EXIT.expired, revoked: EXIT.revoked, failed: EXIT.failed };
 
 function summary(r) {
   const lines = [`${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  (requested by ${r.requester})`];
@@ -114,18 +213,35 @@ function summary(r) {
   return lines.join("\n");
 }
 
+function timeoutSeconds() {
+  const seconds = Number(opts.timeout);
+  if (!/^\d+(\.\d+)?$/.test(opts.timeout) || seconds <= 0) throw new Usage(`--timeout "${opts.timeout}": give a number of seconds above 0.`);
+  return seconds;
+}
+
+/**
+ * Polls until the request settles or --timeout passes. Prints the request either way and
+ * sets the exit code from its status, so `latchkey request … --wait && deploy` only
+ * deploys with access granted.
+ */
 async function waitFor(id) {
-  const deadline = Date.now() + Number(opts.timeout) * 1000;
+  const deadline = Date.now() + timeoutSeconds() * 1000;
   let request = await api("GET", `/requests/${encodeURIComponent(id)}`);
   let last = "";
   while (UNSETTLED.has(request.status) && Date.now() < deadline) {
     if (request.status !== last && !opts.json) console.error(`… ${request.status}`);
     last = request.status;
-    await sleep(2000);
+    await sleep(Math.max(0, Math.min(2000, deadline - Date.now())));
     request = await api("GET", `/requests/${encodeURIComponent(id)}`);
   }
-  if (UNSETTLED.has(request.status)) throw new Refused(`Still ${request.status} after ${opts.timeout} s.`);
-  return request;
+  print(request, summary);
+  if (UNSETTLED.has(request.status)) {
+    console.error(`latchkey: still ${request.status} after ${opts.timeout} s.`);
+    process.exitCode = EXIT.timedOut;
+  } else {
+    process.exitCode = SETTLED_EXIT[request.status] ?? EXIT.error;
+    if (process.exitCode !== EXIT.ok) console.error(`latchkey: the request is ${request.status}.`);
+  }
 }
 
 function print(data, human) {
@@ -136,6 +252,28 @@ function need(value, message) {
   if (!value) throw new Usage(message);
   return value;
 }
+
+const listing = ({ requests }) => (requests.length === 0 ? "Nothing." : requests.map((r) => `${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  ${r.requester ?? ""}`.trimEnd()).join("\n"));
+
+const COMMANDS = ["whoami", "workflows", "request", "status", "list", "inbox", "approve", "reject", "cancel", "revoke", "credential", "completion"];
+const FLAGS = ["--profile", "--url", "--token-file", "--json", "--version", "--help", "--target", "--role", "--duration", "--justification", "--field", "--comment", "--reason", "--wait", "--timeout"];
+
+const COMPLETION = {
+  bash: `# latchkey completion for bash: eval "$(latchkey completion bash)"
+_latchkey() {
+  local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]}
+  if [[ $prev == --token-file ]]; then COMPREPLY=($(compgen -f -- "$cur")); return; fi
+  if [[ $prev == completion ]]; then COMPREPLY=($(compgen -W "bash zsh" -- "$cur")); return; fi
+  if [[ $COMP_CWORD -eq 1 || $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "${COMMANDS.join(" ")} ${FLAGS.join(" ")}" -- "$cur"))
+  fi
+}
+complete -F _latchkey latchkey
+`,
+  // zsh runs the bash function through its own bashcompinit.
+  zsh: "",
+};
+COMPLETION.zsh = `# latchkey completion for zsh: eval "$(latchkey completion zsh)"\nautoload -U +X bashcompinit && bashcompinit\n${COMPLETION.bash.split("\n").slice(1).join("\n")}`;
 
 const commands = {
   async whoami() {
@@ -160,13 +298,22 @@ const commands = {
       if (at < 1) throw new Usage(`--field "${pair}": use name=value.`);
       input[pair.slice(0, at)] = fieldValue(pair.slice(at + 1));
     }
-    let request = await api("POST", "/requests", { workflowId, input });
-    if (opts.wait) request = await waitFor(request.id);
-    print(request, summary);
+    if (opts.wait) timeoutSeconds();
+    const request = await api("POST", "/requests", { workflowId, input });
+    if (!opts.wait) return print(request, summary);
+    if (!opts.json) console.error(`Requested ${request.id}; waiting for a decision.`);
+    await waitFor(request.id);
   },
   async status(id) {
     need(id, "Give the request id: latchkey status <id>.");
-    print(opts.wait ? await waitFor(id) : await api("GET", `/requests/${encodeURIComponent(id)}`), summary);
+    if (opts.wait) await waitFor(id);
+    else print(await api("GET", `/requests/${encodeURIComponent(id)}`), summary);
+  },
+  async list() {
+    print(await api("GET", "/requests"), listing);
+  },
+  async inbox() {
+    print(await api("GET", "/approvals"), listing);
   },
   async approve(id) {
     need(id, "Give the request id: latchkey approve <id>.");
@@ -180,6 +327,10 @@ const commands = {
     need(id, "Give the request id: latchkey cancel <id>.");
     print(await api("POST", `/requests/${encodeURIComponent(id)}/cancel`), summary);
   },
+  async revoke(id) {
+    need(id, "Give the request id: latchkey revoke <id> [--reason <text>].");
+    print(await api("POST", `/requests/${encodeURIComponent(id)}/revoke`, opts.reason ? { reason: opts.reason } : {}), summary);
+  },
   async credential(id) {
     need(id, "Give the request id: latchkey credential <id>.");
     const { credential, expiresAt } = await api("POST", `/requests/${encodeURIComponent(id)}/credential`);
@@ -190,28 +341,33 @@ const commands = {
       console.log(credential);
     }
   },
+  async completion(shell) {
+    if (!COMPLETION[shell]) throw new Usage("Say which shell: latchkey completion bash, or latchkey completion zsh.");
+    if (opts.json) print({ shell, script: COMPLETION[shell] }, () => "");
+    else process.stdout.write(COMPLETION[shell]);
+  },
 };
 
 const [command, ...args] = positionals;
+if (opts.version) {
+  print({ version: VERSION }, ({ version }) => `latchkey ${version}`);
+  process.exit(EXIT.ok);
+}
 if (opts.help || !command) {
   console.log(HELP);
-  process.exit(command || opts.help ? 0 : 2);
+  process.exit(command || opts.help ? EXIT.ok : EXIT.usage);
 }
 const run = commands[command];
 if (!run) {
   console.error(`latchkey: unknown command "${command}".\n\n${HELP}`);
-  process.exit(2);
+  process.exit(EXIT.usage);
 }
 try {
   await run(...args);
 } catch (error) {
-  if (error instanceof Usage) {
-    console.error(`latchkey: ${error.message}`);
-    process.exit(2);
-  }
-  if (error instanceof Refused) {
-    console.error(`latchkey: ${error.message}`);
-    process.exit(1);
-  }
-  throw error;
+  if (!(error instanceof Usage) && !(error instanceof Refused)) throw error;
+  const code = error instanceof Usage ? EXIT.usage : EXIT.error;
+  if (opts.json) console.error(JSON.stringify({ error: error.message, exitCode: code }));
+  else console.error(`latchkey: ${error.message}`);
+  process.exit(code);
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { secretProblem } from "./notifications/signature";
 
 /**
  * The one place that reads configuration. Everything else calls `env()`.
@@ -71,6 +72,18 @@ const schema = z.object({
   LATCHKEY_RATE_LIMIT_TOKEN: z.coerce.number().int().min(1).default(300),
   LATCHKEY_RATE_LIMIT_ADDRESS: z.coerce.number().int().min(1).default(1200),
   LATCHKEY_RATE_LIMIT_SIGNIN: z.coerce.number().int().min(1).default(30),
+  /** Signing secrets of the audit webhook, `whsec_<base64>`, comma-separated during a rotation (current first). */
+  LATCHKEY_AUDIT_WEBHOOK_SECRET: z
+    .string()
+    .optional()
+    .superRefine((v, ctx) => {
+      if (v === undefined) return;
+      const secrets = v.split(",").map((s) => s.trim());
+      secrets.forEach((secret, i) => {
+        const problem = secretProblem(secret);
+        if (problem) ctx.addIssue({ code: "custom", message: `secret ${i + 1} of ${secrets.length} ${problem}` });
+      });
+    }),
   /** Bearer token Prometheus sends to /api/metrics; metrics are off while it is unset. */
   LATCHKEY_METRICS_TOKEN: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
 });

@@ -236,6 +236,13 @@ export const openApiDocument = {
         responses: { "200": { description: "The cancelled request.", ...json(ref("Request")) }, ...ON_REQUEST, "409": error("No longer pending.") },
       }),
     },
+    "/requests/{id}/revoke": {
+      post: op("requests:write", "End an active grant early (its requester or an admin)", {
+        parameters: idParam,
+        requestBody: { required: true, ...json({ type: "object", additionalProperties: false, properties: { reason: { type: "string", maxLength: 500 } } }) },
+        responses: { "200": { description: "The revoked request.", ...json(ref("Request")) }, ...ON_REQUEST, "409": error("Not an active grant.") },
+      }),
+    },
     "/requests/{id}/credential": {
       post: op("credentials:read", "Receive the credential of an active grant, once", {
         parameters: idParam,

@@ -1,6 +1,6 @@
 import { db } from "../db";
 import { policy } from "../policy/current";
-import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "./signature";
+import { signedHeaders } from "./signature";
 
 /** Attempts before a delivery is marked failed (and shown to admins). */
 export const MAX_ATTEMPTS = 6;
@@ -14,7 +14,8 @@ interface Payload {
   text: string;
 }
 
-async function send(channelName: string, payload: unknown): Promise<void> {
+/** `deliveryId` is the outbox row's id: the same on every retry, so receivers can drop duplicates. */
+async function send(channelName: string, deliveryId: string, payload: unknown): Promise<void> {
   const channel = policy().notifications.find((c) => c.name === channelName);
   if (!channel) throw new Error(`channel "${channelName}" is no longer in the policy`);
   const url = process.env[channel.urlEnv];
@@ -24,9 +25,7 @@ async function send(channelName: string, payload: unknown): Promise<void> {
   if (channel.kind === "webhook") {
     const secret = process.env[channel.secretEnv!];
     if (!secret) throw new Error(`${channel.secretEnv} is not set`);
-    const timestamp = Math.floor(Date.now() / 1000);
-    headers[TIMESTAMP_HEADER] = String(timestamp);
-    headers[SIGNATURE_HEADER] = sign(secret, timestamp, body);
+    Object.assign(headers, signedHeaders(secret, `msg_${deliveryId}`, Math.floor(Date.now() / 1000), body));
   }
   const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
   if (!response.ok) throw new Error(`HTTP ${response.status} from ${new URL(url).host}`);
@@ -49,7 +48,7 @@ export async function flushNotifications(limit = 50): Promise<{ delivered: numbe
   for (const row of claimed) {
     const attempts = row.attempts + 1;
     try {
-      await send(row.channel, row.payload);
+      await send(row.channel, row.id, row.payload);
       await db.notificationDelivery.update({ where: { id: row.id }, data: { status: "delivered", attempts, deliveredAt: new Date(), lastError: null } });
       delivered += 1;
     } catch (error) {

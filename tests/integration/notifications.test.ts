@@ -1,17 +1,24 @@
+import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import type { Principal } from "@/lib/policy/evaluate";
 
-/** A local receiver that records what it gets, and can be told to fail the first N calls. */
+/**
+ * A local receiver that records what it gets, and can be told to fail the first N calls.
+ * Every attempt, failed or not, is kept in `attempts`.
+ */
 function receiver() {
   const received: { path: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+  const attempts: { path: string; headers: http.IncomingHttpHeaders; body: string; answered: number }[] = [];
   let failuresLeft = 0;
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
+      attempts.push({ path: req.url ?? "", headers: req.headers, body, answered: failuresLeft > 0 ? 503 : 200 });
       if (failuresLeft > 0) {
         failuresLeft -= 1;
         res.writeHead(503).end("busy");
@@ -23,6 +30,7 @@ function receiver() {
   });
   return {
     received,
+    attempts,
     failNext: (n: number) => (failuresLeft = n),
     start: () => new Promise<string>((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`))),
     stop: () => new Promise((resolve) => server.close(resolve)),
@@ -34,13 +42,20 @@ let fx: Awaited<ReturnType<typeof engineFixture>>;
 let engine: typeof import("@/lib/approvals/engine");
 let deliver: typeof import("@/lib/notifications/deliver");
 let alice: Principal, bob: Principal, olly: Principal;
-const SECRET = "test-signing-secret";
+const whsec = () => `whsec_${randomBytes(32).toString("base64")}`;
+/** The current secret and the previous one, as during a rotation. */
+const SECRET = whsec();
+const PREVIOUS = whsec();
+
+/** Verifies with the specification's own library, not Latchkey's code; throws when it does not verify. */
+const standardVerify = (secret: string, delivery: { headers: http.IncomingHttpHeaders; body: string }) =>
+  new Webhook(secret).verify(delivery.body, delivery.headers as Record<string, string>);
 
 beforeAll(async () => {
   const base = await hook.start();
   process.env.TEST_SLACK_URL = `${base}/slack`;
   process.env.TEST_WEBHOOK_URL = `${base}/webhook`;
-  process.env.TEST_WEBHOOK_SECRET = SECRET;
+  process.env.TEST_WEBHOOK_SECRET = `${SECRET},${PREVIOUS}`;
   fx = await engineFixture();
   engine = await import("@/lib/approvals/engine");
   deliver = await import("@/lib/notifications/deliver");
@@ -55,7 +70,7 @@ afterAll(async () => {
 
 describe("notifications", () => {
   it("are written with the change they report and delivered to Slack and to a signed webhook", async () => {
-    const { verify } = await import("@/lib/notifications/signature");
+    const { verifyWebhook: verify } = await import("@/lib/notifications/signature");
     hook.received.length = 0;
     const request = await engine.createRequest(alice, "temporary-access", validInput());
     const queued = await fx.db.notificationDelivery.findMany({ where: { requestId: request.id }, orderBy: { channel: "asc" } });
@@ -69,9 +84,21 @@ describe("notifications", () => {
     expect(JSON.parse(slack.body)).toEqual({ text: expect.stringContaining("for alice@example.com waits for approval: http://localhost:3999/requests/") });
     const webhook = hook.received.find((r) => r.path === "/webhook")!;
     expect(JSON.parse(webhook.body)).toMatchObject({ event: "pending", request: { id: request.id, requester: "alice@example.com", status: "pending" } });
-    const headers = { signature: String(webhook.headers["x-latchkey-signature"]), timestamp: String(webhook.headers["x-latchkey-timestamp"]) };
+    const delivery = await fx.db.notificationDelivery.findFirstOrThrow({ where: { requestId: request.id, channel: "audit-webhook" } });
+    expect(webhook.headers["webhook-id"]).toBe(`msg_${delivery.id}`);
+    expect(Math.abs(Number(webhook.headers["webhook-timestamp"]) - Date.now() / 1000)).toBeLessThan(60);
+    // One v1 signature per secret: receivers holding the new or the old one both verify.
+    expect(String(webhook.headers["webhook-signature"])).toMatch(/^v1,[A-Za-z0-9+/]+=* v1,[A-Za-z0-9+/]+=*$/);
+    expect(standardVerify(SECRET, webhook)).toMatchObject({ event: "pending", request: { id: request.id } });
+    expect(standardVerify(PREVIOUS, webhook)).toMatchObject({ event: "pending" });
+    expect(() => standardVerify(whsec(), webhook)).toThrow();
+    expect(() => standardVerify(SECRET, { ...webhook, body: webhook.body.replace("alice", "mallory") })).toThrow();
+    expect(() => standardVerify(SECRET, { ...webhook, headers: { ...webhook.headers, "webhook-id": "msg_other" } })).toThrow();
+    // Latchkey's own verify agrees with the library.
+    const headers = Object.fromEntries(["webhook-id", "webhook-timestamp", "webhook-signature"].map((h) => [h, String(webhook.headers[h])]));
     expect(verify(SECRET, headers, webhook.body)).toBe(true);
-    expect(verify("another-secret", headers, webhook.body)).toBe(false);
+    expect(verify(PREVIOUS, headers, webhook.body)).toBe(true);
+    expect(verify(whsec(), headers, webhook.body)).toBe(false);
     expect(verify(SECRET, headers, webhook.body.replace("alice", "mallory"))).toBe(false);
     expect(verify(SECRET, headers, webhook.body, 300, Date.now() + 3600_000)).toBe(false);
 
@@ -82,6 +109,7 @@ describe("notifications", () => {
   it("retry with backoff when the receiver fails at first, and never block the request", async () => {
     await deliver.flushNotifications();
     hook.received.length = 0;
+    hook.attempts.length = 0;
     hook.failNext(2);
     const request = await engine.createRequest(alice, "temporary-access", validInput());
     expect(request.status).toBe("pending");
@@ -98,6 +126,27 @@ describe("notifications", () => {
       ["delivered", 2],
       ["delivered", 2],
     ]);
+
+    // The failed attempt and its retry carry the same webhook-id, each freshly signed: a
+    // receiver that keeps the ids it has handled acts on the event once.
+    const webhookAttempts = hook.attempts.filter((a) => a.path === "/webhook" && JSON.parse(a.body).request.id === request.id);
+    expect(webhookAttempts.map((a) => a.answered)).toEqual([503, 200]);
+    const ids = webhookAttempts.map((a) => a.headers["webhook-id"]);
+    expect(ids[0]).toBe(`msg_${done.find((d) => d.channel === "audit-webhook")!.id}`);
+    expect(ids[1]).toBe(ids[0]);
+    const handled = new Set<string>();
+    for (const attempt of webhookAttempts) {
+      standardVerify(SECRET, attempt);
+      handled.add(String(attempt.headers["webhook-id"]));
+    }
+    expect(handled.size).toBe(1);
+    // Another delivery (the approval of the same request) has another id.
+    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    expect(await deliver.flushNotifications()).toMatchObject({ delivered: 2 });
+    const approved = hook.attempts.filter((a) => a.path === "/webhook" && JSON.parse(a.body).event === "approved" && JSON.parse(a.body).request.id === request.id);
+    expect(approved).toHaveLength(1);
+    expect(approved[0]!.headers["webhook-id"]).toMatch(/^msg_/);
+    expect(approved[0]!.headers["webhook-id"]).not.toBe(ids[0]);
   });
 
   it("a delivery that keeps failing is marked failed for admins after its last attempt", async () => {
@@ -127,5 +176,15 @@ describe("notifications", () => {
     const rejected = await engine.createRequest(alice, "temporary-access", validInput());
     await engine.decide(bob, { requestId: rejected.id, decision: "reject", comment: "no" });
     expect(await fx.db.notificationDelivery.count({ where: { requestId: rejected.id, event: "rejected" } })).toBe(2);
+  });
+
+  it("refuse a signing secret that is not whsec_ base64, naming the variable and the secret", async () => {
+    const { parseEnv } = await import("@/lib/env");
+    const base = { DATABASE_URL: "postgresql://x@localhost/x", NEXTAUTH_SECRET: "s".repeat(32), LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"), OIDC_ISSUER: "http://idp.example", OIDC_CLIENT_ID: "c", OIDC_CLIENT_SECRET: "s" };
+    expect(parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: `${whsec()}, ${whsec()}` }).LATCHKEY_AUDIT_WEBHOOK_SECRET).toBeTruthy();
+    expect(() => parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: "plain-text-secret" })).toThrow(/LATCHKEY_AUDIT_WEBHOOK_SECRET: secret 1 of 1 must be "whsec_" followed by base64/);
+    expect(() => parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: `${whsec()},whsec_c2hvcnQ=` })).toThrow(/LATCHKEY_AUDIT_WEBHOOK_SECRET: secret 2 of 2 must decode to 24 to 64 bytes, not 5/);
+    // The secret itself never appears in the message.
+    expect(() => parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: "plain-text-secret" })).not.toThrow(/plain-text-secret/);
   });
 });

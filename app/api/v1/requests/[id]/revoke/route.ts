@@ -1,0 +1,17 @@
+import { z } from "zod";
+import { revokeGrant } from "@/lib/approvals/engine";
+import { apiRoute } from "@/lib/api/http";
+import { requestDetail } from "@/lib/api/views";
+
+export const dynamic = "force-dynamic";
+
+/** Ends an active grant early: its requester, or an admin, under the engine's rules (so scripts can give access back when done). */
+export const POST = apiRoute({
+  name: "requests.revoke",
+  scope: "requests:write",
+  body: z.object({ reason: z.string().max(500).optional() }).strict(),
+  run: async (who, { params, body }) => {
+    await revokeGrant(who, { requestId: params.id!, reason: body.reason ?? "" });
+    return requestDetail(who, params.id!);
+  },
+});
