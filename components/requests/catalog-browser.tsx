@@ -119,6 +119,18 @@ function CatalogCard({ item, isAdmin }: { item: CatalogItem; isAdmin?: boolean }
         ) : null}
       </div>
     );
+  if (isAdmin && unavailable.length)
+    // Some targets work and some need setting up: the card stays one click target (the title's link
+    // covers it) while the admin's link to Integrations sits above it, since links cannot nest.
+    return (
+      <div data-testid="catalog-item" className={`${box} relative transition hover:border-slate-400 hover:shadow`}>
+        <Link href={`/catalog/${item.id}`} aria-label={item.title} className="absolute inset-0 rounded-lg" />
+        {body}
+        <Link href="/admin/integrations" className="relative mt-3 inline-block text-sm font-medium text-indigo-700 underline">
+          Admin → Integrations
+        </Link>
+      </div>
+    );
   return (
     <Link data-testid="catalog-item" href={`/catalog/${item.id}`} className={`${box} transition hover:border-slate-400 hover:shadow`}>
       {body}
