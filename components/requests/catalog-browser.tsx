@@ -110,7 +110,7 @@ function CatalogCard({ item, isAdmin }: { item: CatalogItem; isAdmin?: boolean }
   const box = "block h-full rounded-lg border border-slate-200 bg-white p-5 shadow-sm";
   if (available.length === 0)
     return (
-      <div data-testid="catalog-item" aria-disabled="true" className={`${box} opacity-90`}>
+      <div data-testid="catalog-item" className={`${box} opacity-90`}>
         {body}
         {isAdmin ? (
           <Link href="/admin/integrations" className="mt-3 inline-block text-sm font-medium text-indigo-700 underline">
