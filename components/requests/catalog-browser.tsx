@@ -110,13 +110,25 @@ function CatalogCard({ item, isAdmin }: { item: CatalogItem; isAdmin?: boolean }
   const box = "block h-full rounded-lg border border-slate-200 bg-white p-5 shadow-sm";
   if (available.length === 0)
     return (
-      <div data-testid="catalog-item" aria-disabled="true" className={`${box} opacity-90`}>
+      <div data-testid="catalog-item" className={`${box} opacity-90`}>
         {body}
         {isAdmin ? (
           <Link href="/admin/integrations" className="mt-3 inline-block text-sm font-medium text-indigo-700 underline">
             Admin → Integrations
           </Link>
         ) : null}
+      </div>
+    );
+  if (isAdmin && unavailable.length)
+    // Some targets work and some need setting up: the card stays one click target (the title's link
+    // covers it) while the admin's link to Integrations sits above it, since links cannot nest.
+    return (
+      <div data-testid="catalog-item" className={`${box} relative transition hover:border-slate-400 hover:shadow`}>
+        <Link href={`/catalog/${item.id}`} aria-label={item.title} className="absolute inset-0 rounded-lg" />
+        {body}
+        <Link href="/admin/integrations" className="relative mt-3 inline-block text-sm font-medium text-indigo-700 underline">
+          Admin → Integrations
+        </Link>
       </div>
     );
   return (

@@ -3,7 +3,8 @@ import type { ReactNode } from "react";
 /** The portal's table: a header row of labels and the rows given as children. */
 export function DataTable({ headers, children }: { headers: string[]; children: ReactNode }) {
   return (
-    <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
+    // Focusable, so a keyboard can scroll a table wider than a phone.
+    <div tabIndex={0} className="overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
       <table className="w-full text-left text-sm">
         <thead className="bg-slate-50 text-xs uppercase tracking-wide text-slate-600">
           <tr>

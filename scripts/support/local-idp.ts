@@ -189,7 +189,10 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
   const callback = provider.callback();
 
   const server = http.createServer(async (req, res) => {
-    const match = /^\/interaction\/([\w-]+)(\/login)?$/.exec((req.url ?? "").split("?")[0]!);
+    const path = (req.url ?? "").split("?")[0]!;
+    // Browsers ask every origin for its icon; the provider has none, and a 404 would show as a console error on its pages.
+    if (path === "/favicon.ico") { res.writeHead(204, { "cache-control": "max-age=86400" }); return res.end(); }
+    const match = /^\/interaction\/([\w-]+)(\/login)?$/.exec(path);
     if (!match) return callback(req, res);
     try {
       const details = await provider.interactionDetails(req, res);

@@ -451,7 +451,7 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     await dave.getByLabel("What it is for").fill("GitHub Actions deploys of payments-api");
     await dave.getByRole("checkbox", { name: /^engineering-leads/ }).check();
     await dave.getByRole("button", { name: "Create service identity" }).click();
-    await expect.poll(() => dave.getByTestId("service").count()).toBe(1);
+    await expect.poll(() => dave.getByTestId("service").count(), { timeout: 15_000 }).toBe(1);
     await dave.getByText("New token for deploy-bot").click();
     await dave.getByLabel("Name").first().fill("github-actions");
     for (const scope of ["requests:read", "requests:write", "approvals:write"]) await dave.getByRole("checkbox", { name: new RegExp(`^${scope}`) }).first().check();
@@ -526,8 +526,9 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     const before = await dave.getByTestId("key-row").count();
     await dave.getByLabel("Reason").fill("quarterly rotation drill");
     await dave.getByRole("button", { name: "Rotate signing key" }).click();
-    await expect.poll(() => dave.getByTestId("key-row").count()).toBe(before + 1);
-    await expect.poll(() => dave.getByRole("status").first().textContent()).toMatch(/New key .* is active/);
+    // Making an RSA key pair and re-rendering the page take seconds on a loaded machine.
+    await expect.poll(() => dave.getByTestId("key-row").count(), { timeout: 15_000 }).toBe(before + 1);
+    await expect.poll(() => dave.getByRole("status").first().textContent(), { timeout: 10_000 }).toMatch(/New key .* is active/);
     await screenshot(dave, "33-dave-keys");
     const jwks = (await (await fetch(`${baseUrl}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
     expect(jwks.keys.length).toBeGreaterThanOrEqual(2);
@@ -949,7 +950,8 @@ describe("security matrix", () => {
         await p.setViewportSize({ width: 1366, height: 860 });
         await p.emulateMedia({ colorScheme: "light" });
       }
-    });
+      // Three viewports times every page, each loaded, checked by axe and photographed.
+    }, 600_000);
   }
 
   it("server actions from another origin are refused, and pages carry the security headers", async () => {

@@ -35,7 +35,7 @@ export default async function UsersPage() {
                   <td className="px-4 py-2">{u.id !== who.id ? <EndSessionsButton userId={u.id} email={u.email} /> : <span className="text-xs text-slate-600">you</span>}</td>
                   <td className="px-4 py-2">
                     {u.id !== who.id ? (
-                      <Link href={`/admin/users/${u.id}/offboard`} className="text-sm font-semibold text-rose-700 hover:underline" aria-label={`Offboard ${u.email}`}>
+                      <Link href={`/admin/users/${u.id}/offboard`} className="text-sm font-semibold text-rose-700 hover:underline" aria-label={`${u.active ? "Offboard" : "Deactivated"} ${u.email}`}>
                         {u.active ? "Offboard…" : "Deactivated…"}
                       </Link>
                     ) : null}

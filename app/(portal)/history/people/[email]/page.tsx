@@ -49,7 +49,7 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
         <p className="text-slate-600">
           {user.kind === "service" ? "Service identity" : "Person"}
           {user.active ? "" : " (deactivated)"} · groups {user.groups.join(", ") || "none"} · roles {user.roles.join(", ") || "none"} · last sign-in {formatTime(user.lastSignInAt)} ·{" "}
-          <Link href={`/history?actor=${encodeURIComponent(user.email)}`} className="text-indigo-700 hover:underline">
+          <Link href={`/history?actor=${encodeURIComponent(user.email)}`} className="text-indigo-700 underline">
             all {events} events by them
           </Link>
         </p>
