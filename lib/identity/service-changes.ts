@@ -56,7 +56,6 @@ export async function decideServiceChange(who: Principal, raw: unknown): Promise
   const parsed = decisionSchema.safeParse(raw);
   if (!parsed.success) throw invalid("Some fields need attention.", { form: parsed.error.issues[0]!.message });
   const { changeId, decision, comment } = parsed.data;
-  if (decision === "reject" && !comment) throw invalid("Say why you reject this change.", { comment: "Say why you reject this change." });
   return db.$transaction(async (tx) => {
     await tx.$queryRaw`SELECT id FROM "ServiceIdentityChange" WHERE id = ${changeId} FOR UPDATE`;
     const change = await tx.serviceIdentityChange.findUnique({ where: { id: changeId } });
@@ -67,6 +66,8 @@ export async function decideServiceChange(who: Principal, raw: unknown): Promise
     const decided = { decidedById: who.id, decidedAt: new Date(), comment: comment || null };
     if (decision === "reject") {
       const status = who.id === change.requestedById ? "cancelled" : "rejected";
+      // Withdrawing one's own change needs no reason; rejecting another admin's does.
+      if (status === "rejected" && !comment) throw invalid("Say why you reject this change.", { comment: "Say why you reject this change." });
       await recordEvent(tx, { actor, action: `service_identity.change_${status}`, data: { changeId, name: change.name, comment } });
       return tx.serviceIdentityChange.update({ where: { id: changeId }, data: { status, ...decided } });
     }

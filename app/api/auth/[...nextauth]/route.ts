@@ -17,14 +17,14 @@ async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   // next-auth would throw on a callbackUrl that is not a URL; refuse it with a message instead.
   const problem = callbackUrlProblem(req.nextUrl.searchParams.get("callbackUrl")) ?? (req.method === "POST" ? callbackUrlProblem(await formField(req, "callbackUrl")) : null);
   if (problem) return plainText(400, problem);
-  // next-auth reads its cookies through next/headers: a hand-written callback-url cookie it would answer with a 500 is deleted there.
-  const jar = await cookies();
-  for (const name of unusableCallbackCookies(jar.getAll())) jar.delete(name);
   // Starting a sign-in and coming back from the IdP are limited per address.
   if (/^\/api\/auth\/(signin|callback)\//.test(req.nextUrl.pathname)) {
     const limit = await rateLimit(`signin:addr:${limitAddress(req.headers)}`, env().LATCHKEY_RATE_LIMIT_SIGNIN);
     if (!limit.ok) return plainText(429, `Too many sign-in attempts from this address; try again in ${limit.retryAfter} s.`, { "retry-after": String(limit.retryAfter) });
   }
+  // next-auth reads its cookies through next/headers: a hand-written callback-url cookie it would answer with a 500 is deleted there.
+  const jar = await cookies();
+  for (const name of unusableCallbackCookies(jar.getAll())) jar.delete(name);
   // Sign-in and sign-out events carry the caller's address and user agent.
   return withAuditContext(contextOf(req.headers, `auth:${req.nextUrl.pathname.replace(/^\/api\/auth\//, "")}`), () => NextAuth(req as never, ctx as never, authOptions()) as Promise<Response>);
 }
