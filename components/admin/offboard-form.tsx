@@ -32,7 +32,7 @@ export function OffboardForm({ userId, email }: { userId: string; email: string 
       }}
     >
       <label htmlFor="offboard-reason" className="block text-sm font-semibold">
-        Why <span className="font-normal text-slate-500">(recorded with every step)</span>
+        Why <span className="font-normal text-slate-600">(recorded with every step)</span>
       </label>
       <textarea id="offboard-reason" rows={2} className={inputClass} value={reason} onChange={(e) => setReason(e.target.value)} />
       <Button type="submit" variant="danger" disabled={pending || !hydrated}>

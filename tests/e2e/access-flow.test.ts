@@ -837,6 +837,7 @@ describe("security matrix", () => {
     "/api/v1/requests/[id]/approve": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/reject": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/cancel": { method: "POST", status: { default: 401 } },
+    "/api/v1/requests/[id]/revoke": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/credential": { method: "POST", status: { default: 401 } },
     // SCIM answers only the identity provider's scim token, never a session.
     "/scim/v2/ServiceProviderConfig": { method: "GET", status: { default: 401 } },

@@ -75,7 +75,7 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
                   <code>
                     {call.method} {call.path}
                   </code>
-                  {call.when ? <span className="text-slate-500"> ({call.when})</span> : null}
+                  {call.when ? <span className="text-slate-600"> ({call.when})</span> : null}
                   {call.body !== undefined ? <pre className="mt-1 overflow-x-auto rounded bg-slate-50 p-2 text-xs">{JSON.stringify(call.body, null, 2)}</pre> : null}
                 </li>
               ))}

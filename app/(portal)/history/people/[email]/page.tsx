@@ -80,7 +80,7 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
       </Section>
       <Section id="directory" title="Directory changes" count={directoryChanges.length}>
         {directoryChanges.length === 0 ? (
-          <p className="text-sm text-slate-500">The directory changed nothing since the first sign-in.</p>
+          <p className="text-sm text-slate-600">The directory changed nothing since the first sign-in.</p>
         ) : (
           <DataTable headers={["When", "From", "Groups added", "Groups removed", "Account", "Why (as recorded on each grant it ended)"]}>
             {directoryChanges.map((c) => (
