@@ -68,4 +68,4 @@ async function fromConfiguredProxy(secret: string | null): Promise<boolean> {
   return match;
 }
 
-export const config = { matcher: ["/((?!api/|_next/|\\.well-known/|favicon.ico).*)"] };
+export const config = { matcher: ["/((?!api/|scim/|_next/|\\.well-known/|favicon.ico).*)"] };
