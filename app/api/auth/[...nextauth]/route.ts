@@ -6,6 +6,7 @@ import { callbackUrlProblem, unusableCallbackCookies } from "@/lib/auth/callback
 import { authOptions } from "@/lib/auth/options";
 import { env } from "@/lib/env";
 import { plainText } from "@/lib/http/plain";
+import { isStorableText } from "@/lib/text";
 import { limitAddress, rateLimit } from "@/lib/security/rate-limit";
 
 // Options are built per request so configuration is read at run time, not at build time.
@@ -14,6 +15,8 @@ type Ctx = { params: Promise<{ nextauth: string[] }> };
 async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   // Behind a trusted identity-aware proxy Latchkey runs no sign-in of its own.
   if (env().LATCHKEY_AUTH_MODE === "trusted-proxy") return Response.json({ error: "Sign-in is handled by the identity-aware proxy in front of Latchkey." }, { status: 404 });
+  // Text PostgreSQL cannot store (NUL, broken Unicode) never reaches next-auth or its adapter.
+  for (const [key, value] of req.nextUrl.searchParams) if (!isStorableText(key) || !isStorableText(value)) return plainText(400, "Sign-in parameters must be plain text.");
   // next-auth would throw on a callbackUrl that is not a URL; refuse it with a message instead.
   const problem = callbackUrlProblem(req.nextUrl.searchParams.get("callbackUrl")) ?? (req.method === "POST" ? callbackUrlProblem(await formField(req, "callbackUrl")) : null);
   if (problem) return plainText(400, problem);
