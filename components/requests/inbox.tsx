@@ -16,9 +16,13 @@ import { DataTable } from "../ui/data-table";
 
 export type InboxRow = RequestRow & { workflowId: string; targetId: string };
 
+/** The server no longer lets this viewer see the inbox (the session ended or the approver role was taken away). */
+class InboxRefused extends Error {}
+
 async function fetchInbox(): Promise<InboxRow[]> {
   const res = await fetch("/api/inbox", { cache: "no-store" });
-  const body = (await res.json()) as { requests?: InboxRow[]; error?: string };
+  const body = (await res.json().catch(() => ({}))) as { requests?: InboxRow[]; error?: string };
+  if (res.status === 401 || res.status === 403) throw new InboxRefused(body.error ?? "You can no longer see this inbox.");
   if (!res.ok) throw new Error(body.error ?? `The inbox could not be loaded (${res.status}).`);
   return body.requests ?? [];
 }
@@ -33,7 +37,19 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
   const router = useRouter();
   const hydrated = useHydrated();
   const queryClient = useQueryClient();
-  const { data, error, isFetching, dataUpdatedAt } = useQuery({ queryKey: ["inbox"], queryFn: fetchInbox, initialData: initial, refetchInterval: 3_000, refetchOnWindowFocus: true });
+  const { data, error, isFetching, dataUpdatedAt } = useQuery({
+    queryKey: ["inbox"],
+    queryFn: fetchInbox,
+    initialData: initial,
+    // Once refused, stop asking: the page is rendered again from the server, which says why.
+    refetchInterval: (query) => (query.state.error instanceof InboxRefused ? false : 3_000),
+    refetchOnWindowFocus: true,
+    retry: (count, err) => !(err instanceof InboxRefused) && count < 3,
+  });
+  const refused = error instanceof InboxRefused;
+  useEffect(() => {
+    if (refused) router.refresh();
+  }, [refused, router]);
   const [workflow, setWorkflow] = useState("");
   const [target, setTarget] = useState("");
   const [selected, setSelected] = useState(0);

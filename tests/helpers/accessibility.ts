@@ -26,15 +26,17 @@ export async function axeViolations(page: Page): Promise<AxeViolation[]> {
 /** Console errors, uncaught errors and React hydration warnings seen in any page of the context. */
 export const consoleProblems: string[] = [];
 
-// A page left open whose session an admin ended keeps polling its live endpoints until it moves on; the browser logs those refusals.
-const EXPECTED = [/Failed to load resource: the server responded with a status of 401/];
+// A page left open whose session an admin ended, or whose viewer lost a role at the identity provider, gets one
+// refusal from its live endpoint and then stops polling; the browser logs that refusal. Only those endpoints, only 401/403.
+const POLLED = /\/api\/(inbox|live\/)/;
+const expected = (text: string, url: string) => /Failed to load resource: the server responded with a status of 40[13]/.test(text) && POLLED.test(url);
 
 export function watchConsole(context: BrowserContext, who: string): void {
   const watch = (page: Page) => {
     page.on("console", (msg) => {
       const text = msg.text();
       const hydration = /hydrat|did not match|Minified React error #(418|423|425)/i.test(text);
-      if ((msg.type() === "error" && !EXPECTED.some((re) => re.test(text))) || (msg.type() === "warning" && hydration)) consoleProblems.push(`${who} ${page.url()}: [${msg.type()}] ${text}`);
+      if ((msg.type() === "error" && !expected(text, msg.location().url)) || (msg.type() === "warning" && hydration)) consoleProblems.push(`${who} ${page.url()}: [${msg.type()}] ${text}`);
     });
     page.on("pageerror", (error) => consoleProblems.push(`${who} ${page.url()}: [uncaught] ${error.message}`));
   };
