@@ -4,6 +4,7 @@
  */
 export async function register() {
   if (process.env.NEXT_RUNTIME === "nodejs") {
-    await import("./lib/startup-checks");
+    const { checkEncryptionKeyAtStart } = await import("./lib/startup-checks");
+    await checkEncryptionKeyAtStart();
   }
 }

@@ -22,9 +22,15 @@ const schema = z.object({
   /** "true": a sign-in needs `email_verified: true`. "false" (providers that never send it): a missing claim passes, `false` is still refused. */
   OIDC_REQUIRE_EMAIL_VERIFIED: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).default("true").transform((v) => v === "true"),
   LATCHKEY_POLICY_FILE: z.string().default("policy/latchkey.yaml"),
+  /** The current key, optionally followed by previous ones, comma-separated (lib/credentials/keyring.ts). */
   LATCHKEY_ENCRYPTION_KEY: z
     .string()
-    .refine((v) => Buffer.from(v, "base64").length === 32, { message: "must be 32 bytes, base64-encoded (openssl rand -base64 32)" }),
+    .refine((v) => v.split(",").every((k) => Buffer.from(k.trim(), "base64").length === 32), { message: "must be 32 bytes, base64-encoded (openssl rand -base64 32); previous keys may follow, comma-separated" }),
+  /** Previous encryption keys, comma-separated: read, never written with. */
+  LATCHKEY_ENCRYPTION_KEY_PREVIOUS: z
+    .string()
+    .optional()
+    .refine((v) => !v || v.split(",").every((k) => Buffer.from(k.trim(), "base64").length === 32), { message: "must be 32-byte base64 keys, comma-separated" }),
   LATCHKEY_TOKEN_ISSUER: z.string().url().optional(),
   LATCHKEY_WORKER: z.enum(["on", "off"]).default("on"),
   /** Port of the lean listener for forward-auth and introspection (lib/http/authz-listener.ts); unset: off. */

@@ -48,6 +48,7 @@ export async function metricsText(): Promise<string> {
   const [deliveries] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM "NotificationDelivery" WHERE status = 'failed'`;
   metric("latchkey_notification_failures", "gauge", "Notifications that failed for good.", [[{}, Number(deliveries?.n ?? 0)]]);
   const chain = await db.auditVerification.findFirst({ where: { finishedAt: { not: null } }, orderBy: { startedAt: "desc" } });
-  metric("latchkey_audit_chain_intact", "gauge", "1 when the last walk of the audit chain found it intact, 0 when broken, -1 before any walk.", [[{}, chain ? (chain.ok ? 1 : 0) : -1]]);
+  metric("latchkey_audit_chain_intact", "gauge", "1 when the last walk of the audit chain found it intact, 0 when altered, -1 before any walk or when it could not be checked.", [[{}, chain ? (chain.ok ? 1 : chain.outcome === "unverifiable" ? -1 : 0) : -1]]);
+  metric("latchkey_audit_chain_unverifiable_events", "gauge", "Events the last walk could not check: chained under an encryption key this installation does not hold (not tampering).", [[{}, chain?.outcome === "unverifiable" ? chain.uncheckedEvents : 0]]);
   return `${out.join("\n")}\n`;
 }

@@ -3,7 +3,9 @@ export {};
 /**
  * npm run audit:verify   walks the audit chain, prints the result and records it (the admin
  * Audit page shows the last one). Exit status 1 when an event was altered, removed or
- * inserted, naming the first. Reads DATABASE_URL and LATCHKEY_ENCRYPTION_KEY (the chain key).
+ * inserted, naming the first; exit status 3 when events were chained under an encryption key
+ * LATCHKEY_ENCRYPTION_KEY does not hold (cannot be checked: not tampering). Reads DATABASE_URL
+ * and LATCHKEY_ENCRYPTION_KEY (the chain key).
  */
 process.env.NEXTAUTH_SECRET ??= "x".repeat(32);
 process.env.OIDC_ISSUER ??= "http://unused.invalid";
@@ -17,6 +19,9 @@ const result = await verifyAuditChain("cli");
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 if (result.ok) {
   console.log(`Audit chain intact: ${result.eventsChecked} events checked up to #${result.lastSeq} in ${seconds} s${result.legacyEvents ? ` (${result.legacyEvents} recorded before the chain existed carry no hash)` : ""}.`);
+} else if (result.outcome === "unverifiable") {
+  console.error(`Audit chain NOT CHECKED in full: no alteration found in ${result.eventsChecked} events, but ${result.problem}`);
+  process.exitCode = 3;
 } else {
   console.error(`Audit chain BROKEN at event #${result.firstBadSeq}: ${result.problem}`);
   console.error(`${result.eventsChecked} events before it are intact.`);

@@ -7,6 +7,9 @@ import { logger } from "../log";
 const log = logger("worker");
 import { verifyAuditChain } from "../audit/verify";
 import { maintainSigningKeys } from "../credentials/key-maintenance";
+import { keyring } from "../credentials/keyring";
+import { resealStep } from "../credentials/reseal";
+import { SYSTEM } from "../audit/record";
 import { haproxyProcessId, reconcileRoutes } from "../integrations/haproxy/after-reload";
 import { pruneRateLimits } from "../security/rate-limit";
 import { flushNotifications } from "../notifications/deliver";
@@ -71,6 +74,8 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     await flush();
     await pruneRateLimits();
     await signingKeyStep();
+    // While the ring holds previous keys, move one batch of sealed values to the current key each sweep.
+    if (keyring().length > 1) await resealStep(SYSTEM).catch((error: Error) => log.error("could not re-seal under the current encryption key", { error: error.message }));
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
   await boss.work(QUEUES.auditVerify, { pollingIntervalSeconds: 30 }, async () => {

@@ -1,0 +1,19 @@
+-- AlterTable
+ALTER TABLE "AuditEvent" ADD COLUMN     "chainKeyId" TEXT;
+
+-- AlterTable
+ALTER TABLE "AuditVerification" ADD COLUMN     "missingKeyIds" TEXT,
+ADD COLUMN     "outcome" TEXT,
+ADD COLUMN     "uncheckedEvents" INTEGER NOT NULL DEFAULT 0;
+
+-- CreateTable
+CREATE TABLE "InstallationSetting" (
+    "name" TEXT NOT NULL,
+    "value" TEXT NOT NULL,
+    "updatedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "InstallationSetting_pkey" PRIMARY KEY ("name")
+);
+
+-- Walks recorded before outcomes existed knew only intact or altered.
+UPDATE "AuditVerification" SET "outcome" = CASE WHEN "ok" THEN 'intact' ELSE 'altered' END WHERE "finishedAt" IS NOT NULL AND "ok" IS NOT NULL;
