@@ -13,9 +13,9 @@ import { chainHash, type ChainedContent } from "./chain";
  * A hash made under an encryption key this installation does not hold cannot be checked:
  * such events are counted as unverifiable, not altered, and the walk goes on checking the
  * links between them (a wrong LATCHKEY_ENCRYPTION_KEY is not tampering). Events chained
- * before keys had ids are checked under each key of the ring; if none opens any of them,
- * they too are unverifiable, but once one of them checks out under a key, a mismatch is an
- * alteration.
+ * before keys had ids (before AuditChainHead.keyIdsFromSeq) are checked under each key of the
+ * ring; if none opens any of them, they too are unverifiable, but once one of them checks out
+ * under a key, a mismatch is an alteration. A later event that names no key is not genuine.
  */
 
 const BATCH = 5000;
@@ -52,7 +52,8 @@ export interface ChainReport {
 }
 
 export async function walkChain(): Promise<ChainReport> {
-  const [head] = await db.$queryRaw<{ lastSeq: bigint; lastHash: string; genesisSeq: bigint }[]>`SELECT "lastSeq", "lastHash", "genesisSeq" FROM "AuditChainHead" WHERE id = 1`;
+  const [head] = await db.$queryRaw<{ lastSeq: bigint; lastHash: string; genesisSeq: bigint; keyIdsFromSeq: bigint }[]>`
+    SELECT "lastSeq", "lastHash", "genesisSeq", "keyIdsFromSeq" FROM "AuditChainHead" WHERE id = 1`;
   if (!head) return { ok: false, eventsChecked: 0, lastSeq: null, firstBadSeq: null, problem: "The audit chain has no head: the database was not migrated.", legacyEvents: 0, outcome: "altered", uncheckedEvents: 0, missingKeyIds: [] };
   let expectedSeq = 1n;
   let prev = "";
@@ -82,6 +83,7 @@ export async function walkChain(): Promise<ChainReport> {
         legacy += 1;
       } else {
         if (row.prevHash !== prev) return fail(row.seq, `Event ${row.seq} does not follow event ${row.seq - 1n}: an event before it was removed or inserted, or it was altered.`);
+        if (!row.chainKeyId && row.seq >= head.keyIdsFromSeq) return fail(row.seq, `Event ${row.seq} (${row.action}) names no key, though every event from ${head.keyIdsFromSeq} on does: it was inserted or was altered.`);
         const match = hashMatches(prev, row);
         if (match === "no") return fail(row.seq, `Event ${row.seq} (${row.action}) was altered: its content no longer matches its hash.`);
         if (match === "unknown" && !row.chainKeyId && unnamedMatched) return fail(row.seq, `Event ${row.seq} (${row.action}) was altered: its content no longer matches its hash.`);
@@ -103,7 +105,7 @@ export async function walkChain(): Promise<ChainReport> {
   if (head.lastSeq !== last) return fail(last + 1n, `Events ${last + 1n} to ${head.lastSeq} were removed from the end of the chain.`);
   // Events appended while this walk ran belong to the next one; anything past the end the head had then must be a later, properly chained event.
   const [beyond] = await db.$queryRaw<Row[]>`SELECT ${COLUMNS} FROM "AuditEvent" WHERE "seq" = ${last + 1n}`;
-  if (beyond && last >= head.genesisSeq && (beyond.prevHash !== prev || hashMatches(prev, beyond) === "no")) {
+  if (beyond && last >= head.genesisSeq && (beyond.prevHash !== prev || !beyond.chainKeyId || hashMatches(prev, beyond) === "no")) {
     return fail(beyond.seq, `Event ${beyond.seq} past the chain's recorded end was inserted: it is not chained to event ${last}.`);
   }
   if (last >= head.genesisSeq && head.lastHash !== prev) return fail(last, `The chain's recorded end does not match event ${last}: it was altered.`);
