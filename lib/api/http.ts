@@ -2,7 +2,7 @@ import "server-only";
 import { z } from "zod";
 import { contextOf, nearestHop, withAuditContext } from "../audit/context";
 import { env } from "../env";
-import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../errors";
+import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
 import { plainJson, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
@@ -100,7 +100,7 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
     try {
       return await handle(request, context);
     } catch (error) {
-      if (isDatabaseUnavailable(error)) return problem(503, "unavailable", DATABASE_UNAVAILABLE, {}, { "retry-after": "2" });
+      if (isDatabaseUnavailable(error)) return problem(503, "unavailable", databaseUnavailableMessage(error), {}, { "retry-after": "2" });
       logger("api").error("unexpected failure", { route: definition.name, error });
       return problem(500, "internal", "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.");
     }

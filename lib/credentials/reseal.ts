@@ -140,3 +140,14 @@ export async function valuesToReseal(): Promise<number> {
   const current = currentKey().id;
   return (await sealedInventory()).byKey.filter((b) => b.keyId !== current).reduce((a, b) => a + b.count, 0);
 }
+
+let lastCheck: { at: number; problem: string | null } | undefined;
+
+/**
+ * encryptionKeyProblem for readiness probes: counting sealed values by key scans their tables,
+ * so a result is kept for a minute (a key is only changed by restarting with another).
+ */
+export async function encryptionKeyCheck(now = Date.now()): Promise<string | null> {
+  if (!lastCheck || now - lastCheck.at > 60_000) lastCheck = { at: now, problem: await encryptionKeyProblem() };
+  return lastCheck.problem;
+}
