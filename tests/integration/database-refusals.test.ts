@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "../helpers/database";
@@ -107,5 +108,32 @@ describe("a database that refuses writes", () => {
     // An error that is the caller's or a bug stays one: not every database error is a refusal.
     const unique = await fx.db.$queryRawUnsafe(`SELECT 1/0`).catch((error: unknown) => error);
     expect(databaseRefusal(unique)).toBeNull();
+  });
+});
+
+describe("a session while the database refuses writes", () => {
+  it("is kept, not ended, when it is due to be extended and cannot be saved", { timeout: 60_000 }, async () => {
+    const user = await fx.db.user.findUniqueOrThrow({ where: { email: "alice@example.com" } });
+    const sessionToken = `session-${Date.now()}`;
+    // Made 20 minutes ago (8 h sessions, extended every 15 minutes): due to be extended at the next request.
+    const expires = new Date(Date.now() + 8 * 3600_000 - 20 * 60_000);
+    await fx.db.session.create({ data: { sessionToken, userId: user.id, expires } });
+    // next-auth's own session handler (what getServerSession and /api/auth/session run), with the portal's options;
+    // its core is not in the package's exports, so it is loaded by path.
+    const { AuthHandler } = createRequire(import.meta.url)("../../node_modules/next-auth/core/index.js") as { AuthHandler: (params: { req: never; options: unknown }) => Promise<{ body?: unknown }> };
+    const { authOptions } = await import("@/lib/auth/options");
+    const session = () =>
+      AuthHandler({ req: new Request("http://localhost:3999/api/auth/session", { headers: { cookie: `next-auth.session-token=${sessionToken}` } }) as never, options: authOptions() });
+    await readOnly(true);
+    try {
+      const answer = await session();
+      expect(answer.body).toMatchObject({ user: { email: "alice@example.com" } });
+      expect((await fx.db.session.findUniqueOrThrow({ where: { sessionToken } })).expires).toEqual(expires);
+    } finally {
+      await readOnly(false);
+    }
+    // Once writes are taken again, the session is extended as usual.
+    await expect.poll(async () => ((await session()).body as { user?: { email: string } }).user?.email, { timeout: 10_000 }).toBe("alice@example.com");
+    expect((await fx.db.session.findUniqueOrThrow({ where: { sessionToken } })).expires.getTime()).toBeGreaterThan(expires.getTime());
   });
 });
