@@ -33,4 +33,7 @@ export async function checkEncryptionKeyAtStart(): Promise<void> {
     console.error(`[latchkey] cannot start: ${problem}`);
     process.exit(1);
   }
+  // The issuer of credentials is pinned at first start (lib/credentials/issuer.ts).
+  const { credentialIssuer } = await import("./credentials/issuer");
+  await credentialIssuer().catch((error: Error) => console.warn(`[latchkey] could not pin the credential issuer at start: ${error.message.split("\n")[0]}`));
 }

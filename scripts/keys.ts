@@ -13,6 +13,10 @@ export {};
  * npm run keys:reseal [-- --batch <n>]
  *                       re-seals every sealed value (signing keys, credentials, request secrets)
  *                       under the current LATCHKEY_ENCRYPTION_KEY, in audited batches; resumable.
+ * npm run keys:issuer [-- <url>]
+ *                       prints the issuer (iss) pinned for credentials; with a URL, changes it
+ *                       (audited). Credentials issued before carry the old issuer and are
+ *                       refused where iss is checked: change it when none are outstanding.
  * Reads DATABASE_URL and LATCHKEY_ENCRYPTION_KEY (the configuration is validated as a whole).
  * Each command first checks that the keys it holds open what the database already holds, and
  * refuses (exit 1, naming the missing key) when they do not: writing under a key that opens
@@ -65,6 +69,18 @@ if (command === "pem") {
     if ("activatesAt" in result) console.log(`Signing key ${result.kid} is published and signs from ${result.activatesAt.toISOString()}. Reload verifiers that read key files before then.`);
     else console.log(`Signing key ${result.kid} is active (LATCHKEY_KEY_PUBLISH_AHEAD is 0).`);
   }
+} else if (command === "issuer") {
+  const { changeCredentialIssuer, credentialIssuer } = await import("../lib/credentials/issuer");
+  const [url] = rest;
+  if (!url) console.log(`Credentials are issued by ${await credentialIssuer()}.`);
+  else if (!URL.canParse(url)) {
+    console.error(`"${url}" is not a URL: give the issuer as an absolute URL, e.g. https://latchkey.example.com.`);
+    process.exitCode = 2;
+  } else {
+    const live = await (await import("../lib/db")).db.credential.count({ where: { expiresAt: { gt: new Date() }, revokedAt: null } });
+    const { from, to } = await changeCredentialIssuer(actor, url);
+    console.log(`Credentials are now issued by ${to} (were ${from ?? "not pinned"}).${live ? ` ${live} outstanding credentials carry the old issuer and are refused from now on; their owners need new ones.` : ""}`);
+  }
 } else if (command === "reseal") {
   const batch = Number(option("--batch") ?? 200);
   try {
@@ -77,7 +93,7 @@ if (command === "pem") {
     process.exitCode = 1;
   }
 } else {
-  console.error("Usage: tsx scripts/keys.ts pem [--dir <directory>] | rotate [--reason <why>] [--now] | reseal [--batch <n>]");
+  console.error("Usage: tsx scripts/keys.ts pem [--dir <directory>] | rotate [--reason <why>] [--now] | reseal [--batch <n>] | issuer [<url>]");
   process.exitCode = 2;
 }
 await disconnectDb();
