@@ -136,4 +136,17 @@ describe("a session while the database refuses writes", () => {
     await expect.poll(async () => ((await session()).body as { user?: { email: string } }).user?.email, { timeout: 10_000 }).toBe("alice@example.com");
     expect((await fx.db.session.findUniqueOrThrow({ where: { sessionToken } })).expires.getTime()).toBeGreaterThan(expires.getTime());
   });
+
+  it("is not ended by a new NEXTAUTH_SECRET: sessions live in the database", async () => {
+    const { AuthHandler } = createRequire(import.meta.url)("../../node_modules/next-auth/core/index.js") as { AuthHandler: (params: { req: never; options: unknown }) => Promise<{ body?: unknown }> };
+    const { authOptions } = await import("@/lib/auth/options");
+    const user = await fx.db.user.findUniqueOrThrow({ where: { email: "alice@example.com" } });
+    const sessionToken = `session-secret-${Date.now()}`;
+    await fx.db.session.create({ data: { sessionToken, userId: user.id, expires: new Date(Date.now() + 3600_000) } });
+    const answer = await AuthHandler({
+      req: new Request("http://localhost:3999/api/auth/session", { headers: { cookie: `next-auth.session-token=${sessionToken}` } }) as never,
+      options: { ...authOptions(), secret: "a-completely-different-secret-of-32-chars" },
+    });
+    expect(answer.body).toMatchObject({ user: { email: "alice@example.com" } });
+  });
 });

@@ -68,6 +68,9 @@ describe("rotating LATCHKEY_ENCRYPTION_KEY", () => {
     expect(rotate.stderr).toContain(`Refusing to write sealed data: LATCHKEY_ENCRYPTION_KEY (holding ${idOf(newKey)}) cannot open what the database holds: it was sealed under ${idOf(oldKey)}`);
     expect(rotate.stderr).toMatch(/signing keys, 2 credentials, the audit chain/);
     expect(rotate.stderr).toContain("LATCHKEY_ENCRYPTION_KEY_PREVIOUS");
+    const pem = await run(["scripts/keys.ts", "pem"], newKey);
+    expect(pem.code).toBe(1);
+    expect(pem.stderr).toContain(`sealed under ${idOf(oldKey)}`);
     const reseal = await run(["scripts/keys.ts", "reseal"], newKey);
     expect(reseal.code).toBe(1);
     expect(reseal.stderr).toContain(`sealed under ${idOf(oldKey)}`);
