@@ -32,6 +32,8 @@ const schema = z.object({
     .optional()
     .refine((v) => !v || v.split(",").every((k) => Buffer.from(k.trim(), "base64").length === 32), { message: "must be 32-byte base64 keys, comma-separated" }),
   LATCHKEY_TOKEN_ISSUER: z.string().url().optional(),
+  /** File outside the database where the worker keeps the audit chain's head, to notice a restore (lib/approvals/restore-fence.ts). */
+  LATCHKEY_RESTORE_MARKER: z.string().min(1).optional(),
   LATCHKEY_WORKER: z.enum(["on", "off"]).default("on"),
   /** Port of the lean listener for forward-auth and introspection (lib/http/authz-listener.ts); unset: off. */
   LATCHKEY_AUTHZ_PORT: z.coerce.number().int().min(1).max(65535).optional(),

@@ -9,6 +9,8 @@ import { verifyAuditChain } from "../audit/verify";
 import { maintainSigningKeys } from "../credentials/key-maintenance";
 import { keyring } from "../credentials/keyring";
 import { resealStep } from "../credentials/reseal";
+import { restoreFenceStep } from "../approvals/restore-fence";
+import { env } from "../env";
 import { SYSTEM } from "../audit/record";
 import { haproxyProcessId, reconcileRoutes } from "../integrations/haproxy/after-reload";
 import { pruneRateLimits } from "../security/rate-limit";
@@ -76,6 +78,8 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     await signingKeyStep();
     // While the ring holds previous keys, move one batch of sealed values to the current key each sweep.
     if (keyring().length > 1) await resealStep(SYSTEM).catch((error: Error) => log.error("could not re-seal under the current encryption key", { error: error.message }));
+    // A database that went back in time (restored from a backup) is fenced before anything trusts its grants.
+    if (env().LATCHKEY_RESTORE_MARKER) await restoreFenceStep(SYSTEM).catch((error: Error) => log.error("could not check for or fence a restored database", { error: error.message }));
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
   await boss.work(QUEUES.auditVerify, { pollingIntervalSeconds: 30 }, async () => {

@@ -27,7 +27,7 @@ async function grant(): Promise<string> {
 function issuerScript(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const only = { PATH: process.env.PATH, DATABASE_URL: fx.url, LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY, LATCHKEY_POLICY_FILE: process.env.LATCHKEY_POLICY_FILE, ...extra };
   return new Promise((resolve) => {
-    execFile("node_modules/.bin/tsx", ["scripts/keys.ts", "issuer", ...args], { env: only as NodeJS.ProcessEnv, timeout: 120_000 }, (error, stdout, stderr) =>
+    execFile("node_modules/.bin/tsx", ["scripts/keys.ts", "issuer", ...args], { env: only as unknown as NodeJS.ProcessEnv, timeout: 120_000 }, (error, stdout, stderr) =>
       resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
