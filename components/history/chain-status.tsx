@@ -15,6 +15,11 @@ export async function ChainStatus() {
     return (
       <p data-testid="chain-status" role="status" className="inline-block rounded-md border border-emerald-200 bg-emerald-50 px-3 py-1.5 text-sm text-emerald-900">
         ✓ Audit chain intact: {last.eventsChecked} events verified up to #{last.lastSeq?.toString()} on {formatTime(last.finishedAt)}.
+        {last.legacyEvents > 0
+          ? last.anchoredEvents === last.legacyEvents
+            ? ` ${last.legacyEvents} of them, recorded before the chain existed, are anchored by a checkpoint rather than chained.`
+            : ` ${last.legacyEvents - last.anchoredEvents} of them, recorded before the chain existed, are neither chained nor anchored yet (npm run audit:anchor).`
+          : ""}
       </p>
     );
   }

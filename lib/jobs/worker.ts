@@ -12,6 +12,7 @@ import { resealStep } from "../credentials/reseal";
 import { restoreFenceStep } from "../approvals/restore-fence";
 import { env } from "../env";
 import { SYSTEM } from "../audit/record";
+import { backfillAndAnchor } from "../audit/anchor";
 import { haproxyProcessId, reconcileRoutes } from "../integrations/haproxy/after-reload";
 import { pruneRateLimits } from "../security/rate-limit";
 import { flushNotifications } from "../notifications/deliver";
@@ -87,6 +88,8 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     if (!result.ok) log.error("the audit chain is broken", { firstBadSeq: String(result.firstBadSeq), problem: result.problem });
   });
   await boss.schedule(QUEUES.auditVerify, "17 3 * * *");
+  // Events from before the audit chain get their workflow, target and environment and are anchored, once.
+  await backfillAndAnchor(SYSTEM).catch((error: Error) => log.error("could not anchor the events recorded before the audit chain", { error: error.message }));
   // Catch up at once on anything that fell due while no worker was running.
   await sweepExpiredGrants();
   // Key files exist from the start, so a verifier reading them can start with the worker.

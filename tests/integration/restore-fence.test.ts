@@ -100,7 +100,7 @@ describe("restoring a backup taken before a revocation", () => {
     expect(await fence.restoreDetected()).toMatch(/the audit chain ends at #\d+, but it had reached #\d+/);
 
     const fenced = await run("node_modules/.bin/tsx", ["scripts/restore.ts", "--keep", reconfirmed.id, "--reason", "restored last night's backup"], {
-      env: { PATH: process.env.PATH, DATABASE_URL: url, LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY, LATCHKEY_POLICY_FILE: process.env.LATCHKEY_POLICY_FILE, LATCHKEY_RESTORE_MARKER: marker },
+      env: { PATH: process.env.PATH, DATABASE_URL: url, LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY, LATCHKEY_POLICY_FILE: process.env.LATCHKEY_POLICY_FILE, LATCHKEY_RESTORE_MARKER: marker } as unknown as NodeJS.ProcessEnv,
       timeout: 120_000,
     });
     expect(fenced.stdout).toContain(`Revoked 2 grants active in the restored data; kept ${reconfirmed.id} as re-confirmed.`);
