@@ -159,4 +159,36 @@ describe("rotating LATCHKEY_ENCRYPTION_KEY", () => {
       await client.end();
     }
   });
+
+  it("events chained before keys had ids verify under whichever key of the ring made them, and under another key are not checkable rather than altered", { timeout: 180_000 }, async () => {
+    const client = new pg.Client({ connectionString: fx.url });
+    await client.connect();
+    try {
+      await client.query("SET session_replication_role = replica");
+      // Put back the event altered above, then make the first events look as an installation from before key ids left them.
+      await client.query(`UPDATE "AuditEvent" SET "actorEmail" = 'alice@example.com' WHERE "actorEmail" = 'mallory@example.com'`);
+      const { rows } = await client.query(`SELECT max(seq) AS last FROM "AuditEvent" WHERE "chainKeyId" = $1`, [idOf(oldKey)]);
+      await client.query(`UPDATE "AuditEvent" SET "chainKeyId" = NULL WHERE "chainKeyId" = $1`, [idOf(oldKey)]);
+      await client.query(`UPDATE "AuditChainHead" SET "keyIdsFromSeq" = $1`, [Number(rows[0].last) + 1]);
+      const ring = await run(["scripts/audit.ts"], `${newKey},${oldKey}`);
+      expect(ring.code, ring.stderr).toBe(0);
+      const without = await run(["scripts/audit.ts"], newKey);
+      expect(without.code).toBe(3);
+      expect(without.stderr).toContain("chained under the key used before keys had ids");
+      // Under the right key, an edit to one of them is still an alteration.
+      const { rows: original } = await client.query(`SELECT "actorEmail" FROM "AuditEvent" WHERE seq = 5`);
+      await client.query(`UPDATE "AuditEvent" SET "actorEmail" = 'mallory@example.com' WHERE seq = 5`);
+      const altered = await run(["scripts/audit.ts"], `${newKey},${oldKey}`);
+      expect(altered.code).toBe(1);
+      expect(altered.stderr).toContain("Audit chain BROKEN at event #5");
+      // And an event past the point where events name their key that names none was inserted or altered.
+      await client.query(`UPDATE "AuditEvent" SET "actorEmail" = $1 WHERE seq = 5`, [original[0].actorEmail]);
+      await client.query(`UPDATE "AuditEvent" SET "chainKeyId" = NULL WHERE seq = $1`, [Number(rows[0].last) + 1]);
+      const stripped = await run(["scripts/audit.ts"], `${newKey},${oldKey}`);
+      expect(stripped.code).toBe(1);
+      expect(stripped.stderr).toContain(`names no key, though every event from ${Number(rows[0].last) + 1} on does`);
+    } finally {
+      await client.end();
+    }
+  });
 });
