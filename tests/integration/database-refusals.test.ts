@@ -87,9 +87,10 @@ describe("a database that refuses writes", () => {
     } finally {
       await readOnly(false);
     }
-    expect(await fx.db.accessRequest.count()).toBe(before);
-    expect(await fx.db.auditEvent.count()).toBe(events);
+    // Ending the connections to lift read-only may fail a first query on a pooled one; readiness waits that out.
     await expect.poll(async () => (await ready()).status, { timeout: 10_000 }).toBe(200);
+    await expect.poll(() => fx.db.accessRequest.count().catch(() => -1), { timeout: 10_000 }).toBe(before);
+    expect(await fx.db.auditEvent.count()).toBe(events);
     expect((await create(99)).status).toBe(201);
     const { walkChain } = await import("@/lib/audit/verify");
     expect((await walkChain()).ok).toBe(true);
