@@ -932,6 +932,13 @@ describe("security matrix", () => {
             await p.goto(fill(template));
             await p.waitForLoadState("networkidle");
             expect(await p.evaluate(() => document.documentElement.scrollWidth), `${cell}: wider than the screen`).toBeLessThanOrEqual(view.width);
+            // No column hides behind a table's sideways scroll, on a phone (rows become labelled cards) or a desktop.
+            const hidden = await p.evaluate((width) => [...document.querySelectorAll("main td")].filter((td) => td.textContent!.trim() && td.getBoundingClientRect().right > width + 1).map((td) => td.getAttribute("data-label") ?? td.textContent), view.width);
+            expect(hidden, `${cell}: cells off screen`).toEqual([]);
+            if (view.width < 640) {
+              const unlabelled = await p.evaluate(() => [...document.querySelectorAll("main td")].filter((td) => td.textContent!.trim() && (td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.textContent ?? "") !== "" && !td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.querySelector(".sr-only") && getComputedStyle(td, "::before").content === "none").length);
+              expect(unlabelled, `${cell}: cells without their column's name`).toBeLessThanOrEqual(0);
+            }
             expect(await axeViolations(p), cell).toEqual([]);
             await screenshot(p, `60-${view.name}-${who}${template.replace(/[^\w]+/g, "-")}`);
           }
