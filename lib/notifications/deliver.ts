@@ -1,5 +1,8 @@
 import { db } from "../db";
 import { policy } from "../policy/current";
+import { SlackRetryLater } from "../integrations/slack/client";
+import { deliverSlack } from "../integrations/slack/deliver";
+import { isSlackChannel } from "../integrations/slack/outbox";
 import { signedHeaders } from "./signature";
 
 /** Attempts before a delivery is marked failed (and shown to admins). */
@@ -16,6 +19,7 @@ interface Payload {
 
 /** `deliveryId` is the outbox row's id: the same on every retry, so receivers can drop duplicates. */
 async function send(channelName: string, deliveryId: string, payload: unknown): Promise<void> {
+  if (isSlackChannel(channelName)) return deliverSlack(deliveryId, payload);
   const channel = policy().notifications.find((c) => c.name === channelName);
   if (!channel) throw new Error(`channel "${channelName}" is no longer in the policy`);
   const url = process.env[channel.urlEnv];
@@ -45,13 +49,25 @@ export async function flushNotifications(limit = 50): Promise<{ delivered: numbe
     RETURNING id, channel, payload, attempts`;
   let delivered = 0;
   let failed = 0;
+  /** Once Slack answers 429, no Slack delivery is tried again before its Retry-After. */
+  let slackPausedUntil: Date | null = null;
   for (const row of claimed) {
     const attempts = row.attempts + 1;
+    if (slackPausedUntil && isSlackChannel(row.channel)) {
+      await db.notificationDelivery.update({ where: { id: row.id }, data: { nextAttemptAt: slackPausedUntil } });
+      continue;
+    }
     try {
       await send(row.channel, row.id, row.payload);
       await db.notificationDelivery.update({ where: { id: row.id }, data: { status: "delivered", attempts, deliveredAt: new Date(), lastError: null } });
       delivered += 1;
     } catch (error) {
+      if (error instanceof SlackRetryLater) {
+        // A rate limit is Slack asking to wait, not a failure: the attempt is not counted.
+        slackPausedUntil = new Date(Date.now() + error.seconds * 1000);
+        await db.notificationDelivery.update({ where: { id: row.id }, data: { lastError: error.message, nextAttemptAt: slackPausedUntil } });
+        continue;
+      }
       const finalAttempt = attempts >= MAX_ATTEMPTS;
       await db.notificationDelivery.update({
         where: { id: row.id },
