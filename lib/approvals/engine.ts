@@ -304,6 +304,21 @@ export async function decide(who: Principal, input: DecisionInput, channel?: Dec
   });
 }
 
+/**
+ * Why this person may not decide this request now, or null: the refusals decide() makes,
+ * read without deciding, for a client that asks for more before deciding (Slack's reject modal).
+ */
+export async function decisionRefusal(who: Principal, requestId: string): Promise<string | null> {
+  if (who.requestOnly) return REQUEST_ONLY;
+  const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { decisions: true } });
+  if (!request) return "This request no longer exists.";
+  const parties = await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]);
+  const state = approvalStateOf(request, request.decisions, parties);
+  if (sameParty(parties, request.requesterId, who.id) || !who.roles.includes("approver")) return approvalRefusal(state, who);
+  if (request.status !== "pending") return `This request is already ${request.status}; there is nothing left to decide.`;
+  return approvalRefusal(state, who);
+}
+
 export function approvalStateOf(request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">, decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[], parties: Parties): ApprovalState {
   return { requesterId: request.requesterId, stages: request.stages as unknown as StageSnapshot[], currentStage: request.currentStage, decisions, parties };
 }

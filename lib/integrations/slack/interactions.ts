@@ -1,6 +1,6 @@
 import "server-only";
 import { z } from "zod";
-import { decide } from "../../approvals/engine";
+import { decide, decisionRefusal } from "../../approvals/engine";
 import { db } from "../../db";
 import { env } from "../../env";
 import { DomainError, isDatabaseUnavailable } from "../../errors";
@@ -126,9 +126,10 @@ async function onClick(slack: SlackApp, payload: Extract<Payload, { type: "block
     const mapped = await personOf(slack, payload.user.id);
     if (!mapped.ok) return tell(payload.response_url, mapped.message);
     if (action.action_id === REJECT_ACTION) {
-      const summary = (await requestSummary(requestId))!;
-      if (summary.status !== "pending") return tell(payload.response_url, `This request is already ${summary.status}; there is nothing left to decide.`);
-      await slack.openView(payload.trigger_id, rejectModal(summary));
+      // Refused before the modal opens, so nobody writes a reason that cannot count.
+      const cannot = await decisionRefusal(mapped.who, requestId);
+      if (cannot) return tell(payload.response_url, cannot);
+      await slack.openView(payload.trigger_id, rejectModal((await requestSummary(requestId))!));
       return { status: 200 };
     }
     await decide(mapped.who, { requestId, decision: "approve", comment: "" }, { via: "slack", slackUserId: payload.user.id, slackTeamId: payload.team.id });
