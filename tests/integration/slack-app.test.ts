@@ -264,6 +264,41 @@ describe("the Slack app", () => {
     expect(buttonsOf(messageAbout(request.id, "C0APPROVALS")!)).toContain("latchkey_approve");
   });
 
+  it("tells the requester by direct message before and when the grant expires, and skips one Slack does not know", async () => {
+    const request = await pendingRequest();
+    await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
+    expect(await engine.notifyExpiring(request.id)).toBe(true);
+    await flush();
+    const expiresAt = (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).expiresAt!;
+    expect(slack.dmsTo("U0ALICE").at(-1)!.text).toBe(`Your access to Temporary access on payments-api (staging) expires at ${expiresAt.toISOString().slice(11, 16)} UTC. http://localhost:3999/requests/${request.id}`);
+    expect(await engine.expireGrant(request.id, new Date(expiresAt.getTime() + 1000))).toBe("expired");
+    await flush();
+    expect(slack.dmsTo("U0ALICE").at(-1)!.text).toContain("Your access to Temporary access on payments-api (staging) has expired.");
+    // A requester without a Slack account: the lookup finds nobody, and the delivery ends without a message.
+    const frank = await fx.user("frank@example.com", ["engineering"]);
+    const theirs = await pendingRequest(frank);
+    await engine.decide(bob, { requestId: theirs.id, decision: "approve", comment: "" });
+    await flush();
+    const dm = await fx.db.notificationDelivery.findFirstOrThrow({ where: { requestId: theirs.id, channel: "slack:dm" } });
+    expect(dm.status).toBe("delivered");
+    expect(slack.calls.filter((c) => c.method === "users.lookupByEmail").at(-1)).toEqual({ method: "users.lookupByEmail", status: 200, error: "users_not_found" });
+  });
+
+  it("without the signing secret, posts messages without buttons and refuses every click", async () => {
+    const { env } = await import("@/lib/env");
+    const settings = env();
+    settings.LATCHKEY_SLACK_SIGNING_SECRET = undefined;
+    try {
+      const request = await pendingRequest();
+      expect(buttonsOf(messageAbout(request.id, "C0APPROVALS")!)).toEqual(["latchkey_open"]);
+      const answer = await interact(slack.click("U0BOB", "latchkey_approve", request.id));
+      expect([answer.status, await answer.text()]).toEqual([403, "The Slack app is off: set LATCHKEY_SLACK_BOT_TOKEN and LATCHKEY_SLACK_SIGNING_SECRET.\n"]);
+      expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).status).toBe("pending");
+    } finally {
+      settings.LATCHKEY_SLACK_SIGNING_SECRET = SIGNING_SECRET;
+    }
+  });
+
   it("honours Slack's 429 Retry-After: the delivery waits that long, uncounted, and so do the other Slack deliveries", async () => {
     await flush();
     const before = slack.calls.length;
