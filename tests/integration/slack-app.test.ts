@@ -264,6 +264,16 @@ describe("the Slack app", () => {
     expect(buttonsOf(messageAbout(request.id, "C0APPROVALS")!)).toContain("latchkey_approve");
   });
 
+  it("posts a break-glass grant without buttons, for review in the portal", async () => {
+    const olly = await fx.user("olly@example.com", ["oncall"]);
+    const request = await engine.breakGlass(olly, "temporary-access", validInput({ targetId: "staged", durationMinutes: 30 }), "Payments are down, INC-99");
+    await flush();
+    const message = messageAbout(request.id, "C0APPROVALS")!;
+    expect(textOf(message)).toContain("BREAK-GLASS: olly@example.com opened Temporary access on staged target");
+    expect(textOf(message)).toContain("Opened with break-glass; an approver must review it in the portal.");
+    expect(buttonsOf(message)).toEqual(["latchkey_open"]);
+  });
+
   it("tells the requester by direct message before and when the grant expires, and skips one Slack does not know", async () => {
     const request = await pendingRequest();
     await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
