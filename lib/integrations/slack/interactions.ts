@@ -144,11 +144,19 @@ async function tell(responseUrl: string, text: string): Promise<SlackAnswer> {
   return { status: 200 };
 }
 
+function jsonOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
 const modalError = (message: string): SlackAnswer => ({ status: 200, json: { response_action: "errors", errors: { [REJECT_COMMENT_BLOCK]: message.slice(0, 2000) } } });
 
 async function onSubmit(slack: SlackApp, payload: Extract<Payload, { type: "view_submission" }>): Promise<SlackAnswer> {
   if (payload.view.callback_id !== REJECT_VIEW) return { status: 200 };
-  const meta = z.object({ requestId: z.string().min(1).max(200) }).safeParse((() => { try { return JSON.parse(payload.view.private_metadata); } catch { return null; } })());
+  const meta = z.object({ requestId: z.string().min(1).max(200) }).safeParse(jsonOrNull(payload.view.private_metadata));
   if (!meta.success) return plain(400, "The modal does not say which request it is about.");
   const { requestId } = meta.data;
   const comment = payload.view.state.values[REJECT_COMMENT_BLOCK]?.[REJECT_COMMENT_ACTION]?.value ?? "";
