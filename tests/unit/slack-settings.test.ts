@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseEnv } from "@/lib/env";
 import { signSlackRequest, slackSignatureRefusal } from "@/lib/integrations/slack/signature";
 import { escapeMrkdwn } from "@/lib/integrations/slack/messages";
+import { availabilityWarnings } from "@/lib/policy/report";
 import { policySchema } from "@/lib/policy/schema";
 
 const base = {
@@ -28,6 +29,13 @@ describe("Slack app settings", () => {
     expect(named.error!.issues[0]).toMatchObject({ path: ["targets", "t", "slack", "channels", 0], message: "must be a Slack channel id (e.g. C0123ABCD), not a name" });
     expect(policySchema.parse(policy({ channels: ["C0123ABCD"] })).targets.t!.slack).toEqual({ channels: ["C0123ABCD"], buttons: false });
     expect(policySchema.safeParse(policy({ channels: ["C0123ABCD"], button: true })).success).toBe(false);
+  });
+
+  it("policy:check warns when a target names Slack channels the environment leaves off", () => {
+    const parsed = policySchema.parse({ version: 1, roles: {}, workflows: {}, targets: { t: { title: "T", service: "s", environment: "e", slack: { channels: ["C0123ABCD"], buttons: true } } } });
+    expect(availabilityWarnings(parsed, {})).toEqual(["warning: t names Slack channels, but the Slack app is off. Set LATCHKEY_SLACK_BOT_TOKEN."]);
+    expect(availabilityWarnings(parsed, { LATCHKEY_SLACK_BOT_TOKEN: "xoxb-1" })).toEqual(["warning: t asks for Slack buttons, but they stay hidden until clicks can be verified. Set LATCHKEY_SLACK_SIGNING_SECRET."]);
+    expect(availabilityWarnings(parsed, { LATCHKEY_SLACK_BOT_TOKEN: "xoxb-1", LATCHKEY_SLACK_SIGNING_SECRET: "0123456789abcdef0123" })).toEqual([]);
   });
 });
 
