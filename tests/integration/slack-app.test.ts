@@ -346,5 +346,13 @@ describe("the Slack app", () => {
     expect(failed).toMatchObject({ status: "pending", attempts: 1, lastError: "Slack chat.postMessage: not_in_channel" });
     const after = (await integrationStatuses()).find((s) => s.kind === "slack")!;
     expect(after.lastErrors[0]!.message).toBe("slack:C0PAYMENTS: Slack chat.postMessage: not_in_channel");
+    // A token Slack does not accept shows as unreachable, with Slack's own error code.
+    const { env } = await import("@/lib/env");
+    env().LATCHKEY_SLACK_BOT_TOKEN = "xoxb-0000-revoked";
+    try {
+      expect((await integrationStatuses()).find((s) => s.kind === "slack")).toMatchObject({ reachable: false, detail: "Slack auth.test: invalid_auth" });
+    } finally {
+      env().LATCHKEY_SLACK_BOT_TOKEN = TOKEN;
+    }
   });
 });
