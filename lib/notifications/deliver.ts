@@ -40,13 +40,15 @@ async function send(channelName: string, deliveryId: string, payload: unknown): 
  * workers never send one twice at once. Returns when the next retry is due, if any.
  */
 export async function flushNotifications(limit = 50): Promise<{ delivered: number; failed: number; retryAt: Date | null }> {
-  const claimed = await db.$queryRaw<{ id: string; channel: string; payload: unknown; attempts: number }[]>`
+  const rows = await db.$queryRaw<{ id: string; channel: string; payload: unknown; attempts: number; createdAt: Date }[]>`
     UPDATE "NotificationDelivery" SET "nextAttemptAt" = now() + make_interval(secs => ${LEASE_SECONDS})
     WHERE id IN (
       SELECT id FROM "NotificationDelivery"
       WHERE status = 'pending' AND "nextAttemptAt" <= now()
       ORDER BY "createdAt" LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-    RETURNING id, channel, payload, attempts`;
+    RETURNING id, channel, payload, attempts, "createdAt"`;
+  // RETURNING keeps no order: sent oldest first, a request's "approved" goes out before its "expiring".
+  const claimed = rows.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   let delivered = 0;
   let failed = 0;
   /** Once Slack answers 429, no Slack delivery is tried again before its Retry-After. */

@@ -280,7 +280,9 @@ describe("the Slack app", () => {
     expect(await engine.notifyExpiring(request.id)).toBe(true);
     await flush();
     const expiresAt = (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).expiresAt!;
-    expect(slack.dmsTo("U0ALICE").at(-1)!.text).toBe(`Your access to Temporary access on payments-api (staging) expires at ${expiresAt.toISOString().slice(11, 16)} UTC. http://localhost:3999/requests/${request.id}`);
+    const dms = slack.dmsTo("U0ALICE").slice(-2).map((m) => m.text);
+    expect(dms[0]).toBe(`Your request for Temporary access on payments-api (staging) was approved by bob@example.com. http://localhost:3999/requests/${request.id}`);
+    expect(dms[1]).toBe(`Your access to Temporary access on payments-api (staging) expires at ${expiresAt.toISOString().slice(11, 16)} UTC. http://localhost:3999/requests/${request.id}`);
     expect(await engine.expireGrant(request.id, new Date(expiresAt.getTime() + 1000))).toBe("expired");
     await flush();
     expect(slack.dmsTo("U0ALICE").at(-1)!.text).toContain("Your access to Temporary access on payments-api (staging) has expired.");
