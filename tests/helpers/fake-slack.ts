@@ -174,6 +174,7 @@ export async function startFakeSlack(options: { token: string; signingSecret: st
     calls,
     views,
     ephemeral,
+    addUser: (user: FakeSlackUser) => users.set(user.id, user),
     /** The messages in a channel (or a user's DM), oldest first. */
     inChannel: (channel: string) => [...messages.values()].filter((m) => m.channel === channel),
     dmsTo: (userId: string) => [...messages.values()].filter((m) => m.channel === dmOf(userId)),

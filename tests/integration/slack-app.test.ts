@@ -172,6 +172,20 @@ describe("the Slack app", () => {
     expect(ephemeralFor(again.responseUrl)[0]!.text).toMatch(/already active; there is nothing left to decide/);
   });
 
+  it("of two approvers clicking Approve at once, one decides and the other is told the request is no longer pending", async () => {
+    await fx.user("quentin@example.com", ["quorum"]);
+    slack.addUser({ id: "U0QUENTIN", email: "quentin@example.com" });
+    const request = await pendingRequest();
+    const clicks = [slack.click("U0BOB", "latchkey_approve", request.id), slack.click("U0QUENTIN", "latchkey_approve", request.id)];
+    const answers = await Promise.all(clicks.map(interact));
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(await fx.db.approval.count({ where: { requestId: request.id } })).toBe(1);
+    expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: "request.approved" } })).toBe(1);
+    const told = clicks.flatMap((c) => ephemeralFor(c.responseUrl));
+    expect(told).toHaveLength(1);
+    expect(told[0]!.text).toMatch(/This request is already active; there is nothing left to decide\./);
+  });
+
   it("opens a modal for Reject, requires the comment, and rejects with it; the message shows who rejected and why", async () => {
     const request = await pendingRequest();
     // Someone who may not decide is told at the click, before writing a reason.
