@@ -84,6 +84,12 @@ const schema = z.object({
         if (problem) ctx.addIssue({ code: "custom", message: `secret ${i + 1} of ${secrets.length} ${problem}` });
       });
     }),
+  /** The Slack app's bot token (xoxb-...); the Slack app is off while it is unset. */
+  LATCHKEY_SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[\w-]+$/, { message: 'must be a bot token, "xoxb-..."' }).optional(),
+  /** The Slack app's signing secret, verifying button clicks (X-Slack-Signature); buttons are refused while it is unset. */
+  LATCHKEY_SLACK_SIGNING_SECRET: z.string().min(16, { message: "must be the app's signing secret (Basic Information → App Credentials)" }).optional(),
+  /** Slack's Web API base URL; only changed to point at a test double. */
+  LATCHKEY_SLACK_API_URL: z.string().url().default("https://slack.com/api/"),
   /** Bearer token Prometheus sends to /api/metrics; metrics are off while it is unset. */
   LATCHKEY_METRICS_TOKEN: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
 });

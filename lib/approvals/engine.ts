@@ -17,6 +17,7 @@ import { getWorkflow } from "../workflows/registry";
 import type { z } from "zod";
 import { ExecutionFailure, type WorkflowInput, type WorkflowModule } from "../workflows/types";
 import { enqueueNotifications, notificationsOn } from "../notifications/outbox";
+import { enqueueSlack } from "../integrations/slack/outbox";
 import { lockRequest, Moves, transition } from "./state-machine";
 
 /**
@@ -242,12 +243,19 @@ export interface DecisionInput {
   comment: string;
 }
 
+/** Where a decision was made, when not in the portal or the API: recorded with each event it causes. */
+export interface DecisionChannel {
+  via: "slack";
+  slackUserId: string;
+  slackTeamId: string;
+}
+
 /**
  * Records an approval or a rejection. The request row is locked first, so of any number
  * of approvers acting at once exactly one completes the approval and executes it; the
  * others find it no longer pending.
  */
-export async function decide(who: Principal, input: DecisionInput): Promise<AccessRequest> {
+export async function decide(who: Principal, input: DecisionInput, channel?: DecisionChannel): Promise<AccessRequest> {
   const comment = input.comment.trim();
   if (input.decision === "reject" && comment.length === 0) {
     throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
@@ -267,30 +275,48 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
     const stage = state.stages[stageIndex]!;
     await tx.approval.create({ data: { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment } });
     const actor = actorOf(who);
+    const via = channel ? { ...channel } : {};
     if (input.decision === "reject") {
-      await transition(tx, { requestId: request.id, to: "rejected", actor, action: "request.rejected", data: { comment, stage: stage.name }, patch: { decidedAt: new Date(), endedAt: new Date() } });
+      await transition(tx, { requestId: request.id, to: "rejected", actor, action: "request.rejected", data: { comment, stage: stage.name, ...via }, patch: { decidedAt: new Date(), endedAt: new Date() } });
       const rejected = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
       await enqueueNotifications(tx, "rejected", rejected, request.requester.email);
       return rejected;
     }
     const approvals = [...state.decisions, { approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: "approve" as const }].filter((d) => d.stage === stageIndex && d.decision === "approve");
     if (!stageSatisfied(stage, approvals, parties, request.requesterId)) {
-      await recordEvent(tx, { actor, action: "request.approval_recorded", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required } });
-      return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      await recordEvent(tx, { actor, action: "request.approval_recorded", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required, ...via } });
+      const recorded = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      await enqueueSlack(tx, "progress", recorded);
+      return recorded;
     }
     const next = state.stages[stageIndex + 1];
     if (next) {
-      await recordEvent(tx, { actor, action: "request.stage_passed", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, next: next.name } });
+      await recordEvent(tx, { actor, action: "request.stage_passed", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, next: next.name, ...via } });
       const advanced = await tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
       await enqueueNotifications(tx, "pending", advanced, request.requester.email);
       return advanced;
     }
     const moves = new Moves(request.id, status);
-    await moves.to(tx, { to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name }, patch: { decidedAt: new Date() } });
+    await moves.to(tx, { to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name, ...via }, patch: { decidedAt: new Date() } });
     const activated = await activate(tx, moves, request, request.requester, actor);
     await enqueueNotifications(tx, "approved", activated, request.requester.email);
     return activated;
   });
+}
+
+/**
+ * Why this person may not decide this request now, or null: the refusals decide() makes,
+ * read without deciding, for a client that asks for more before deciding (Slack's reject modal).
+ */
+export async function decisionRefusal(who: Principal, requestId: string): Promise<string | null> {
+  if (who.requestOnly) return REQUEST_ONLY;
+  const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { decisions: true } });
+  if (!request) return "This request no longer exists.";
+  const parties = await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]);
+  const state = approvalStateOf(request, request.decisions, parties);
+  if (sameParty(parties, request.requesterId, who.id) || !who.roles.includes("approver")) return approvalRefusal(state, who);
+  if (request.status !== "pending") return `This request is already ${request.status}; there is nothing left to decide.`;
+  return approvalRefusal(state, who);
 }
 
 export function approvalStateOf(request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">, decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[], parties: Parties): ApprovalState {
@@ -539,6 +565,11 @@ export async function notifyExpiring(requestId: string): Promise<boolean> {
   }, TX);
 }
 
+/** Tells the Slack app about a change the policy's channels do not follow, and has the outbox flushed. */
+async function slackFollowUp(tx: Tx, event: "closed" | "expired", request: AccessRequest): Promise<void> {
+  if ((await enqueueSlack(tx, event, request)) > 0) await queueInTransaction(tx, [{ queue: QUEUES.notifyFlush, requestId: request.id, at: new Date() }]);
+}
+
 /** A request nobody decided on in time expires. Idempotent, like grant expiry. */
 export async function expirePending(requestId: string, now = new Date()): Promise<"expired" | "not-due" | "not-pending"> {
   return db.$transaction(async (tx) => {
@@ -546,7 +577,8 @@ export async function expirePending(requestId: string, now = new Date()): Promis
     if (status !== "pending") return "not-pending";
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     if (!request.pendingExpiresAt || request.pendingExpiresAt > now) return "not-due";
-    await transition(tx, { requestId, to: "expired", actor: SYSTEM, action: "request.timed_out", patch: { endedAt: now }, data: { pendingExpiresAt: request.pendingExpiresAt.toISOString() } });
+    const timedOut = await transition(tx, { requestId, to: "expired", actor: SYSTEM, action: "request.timed_out", patch: { endedAt: now }, data: { pendingExpiresAt: request.pendingExpiresAt.toISOString() } });
+    await slackFollowUp(tx, "expired", timedOut.request!);
     return "expired";
   }, TX);
 }
@@ -611,7 +643,9 @@ export async function cancelRequest(who: Principal, requestId: string): Promise<
     if (status === "cancelled") return request;
     if (status !== "pending") throw conflict(`This request is ${status}; only a pending request can be cancelled.`);
     await transition(tx, { requestId, to: "cancelled", actor: actorOf(who), action: "request.cancelled", patch: { endedAt: new Date() } });
-    return tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+    const cancelled = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+    await slackFollowUp(tx, "closed", cancelled);
+    return cancelled;
   }, TX);
 }
 

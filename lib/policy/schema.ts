@@ -61,6 +61,17 @@ export const targetSchema = z
       .register(configNouns, { noun: "a target's haproxy block" })
       .optional()
       .describe("For routes through HAProxy: the backend a grant opens."),
+    slack: z
+      .strictObject({
+        channels: z
+          .array(z.string().regex(/^[CG][A-Z0-9]{2,}$/, { message: "must be a Slack channel id (e.g. C0123ABCD), not a name" }))
+          .min(1, { message: "name at least one channel" })
+          .describe("Slack channel ids each request on this target is posted to while it waits for a stage (the app must be a member)."),
+        buttons: z.boolean().default(false).describe("Whether the messages carry Approve and Reject buttons; off by default, so approvers decide in the portal."),
+      })
+      .register(configNouns, { noun: "a target's slack block" })
+      .optional()
+      .describe("For the Slack app (LATCHKEY_SLACK_BOT_TOKEN): where requests on this target are posted, and whether approvers may decide there."),
     forwardAuth: z
       .array(
         z

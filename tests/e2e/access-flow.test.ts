@@ -830,6 +830,8 @@ describe("security matrix", () => {
     "/api/history/review": { method: "GET", query: "from=2026-11-01&to=2026-11-30", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
     "/api/forward-auth": { method: "GET", status: { default: 403 } },
     "/api/oauth/introspect": { method: "POST", status: { default: 401 } },
+    // Slack's interactivity URL answers only requests Slack signed; with the Slack app off it says so.
+    "/api/slack/interactions": { method: "POST", status: { default: 403 } },
     "/api/v1/me": { method: "GET", status: { default: 401 } },
     "/api/v1/workflows": { method: "GET", status: { default: 401 } },
     "/api/v1/approvals": { method: "GET", status: { default: 401 } },
