@@ -17,6 +17,7 @@ import { getWorkflow } from "../workflows/registry";
 import type { z } from "zod";
 import { ExecutionFailure, type WorkflowInput, type WorkflowModule } from "../workflows/types";
 import { enqueueNotifications, notificationsOn } from "../notifications/outbox";
+import { checkTicket, type TicketRef } from "../integrations/tickets/check";
 import { lockRequest, Moves, transition } from "./state-machine";
 
 /**
@@ -72,12 +73,14 @@ async function validateRequest(who: Principal, workflowId: string, raw: unknown)
   // Refused before anyone approves: a request that could only fail afterwards wastes the approver's time and the requester's wait.
   if (unavailable) throw conflict(`${workflow.title} on ${target!.title} is unavailable: ${unavailableMessage(unavailable, who.roles.includes("admin"))}`);
   await checkIntegrationOptions(describeFields(workflow.inputSchema as unknown as z.ZodObject), input as unknown as Record<string, unknown>, who);
-  return { input, durationSeconds, rule: verdict.rule };
+  const ticket = await checkTicket(target!, input.justification);
+  if (!ticket.ok) throw ticket.code === "unavailable" ? conflict(ticket.message) : invalid(ticket.message, { justification: ticket.message });
+  return { input, durationSeconds, rule: verdict.rule, ticket: ticket.ticket };
 }
 
 type RequestRule = Awaited<ReturnType<typeof validateRequest>>["rule"];
 
-async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: WorkflowInput, durationSeconds: number | undefined, rule: RequestRule, extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {}) {
+async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: WorkflowInput, durationSeconds: number | undefined, rule: RequestRule, ticket: TicketRef | null, extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {}) {
   const stages = stagesOf(rule);
   const pendingTimeout = rule.pendingTimeout ?? policy().defaults.pendingTimeout;
   const now = new Date();
@@ -95,6 +98,8 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
       currentStage: 0,
       currentStageGroups: stages[0]!.groups,
       pendingExpiresAt: new Date(now.getTime() + pendingTimeout * 1000),
+      ticketKey: ticket?.key ?? null,
+      ticketUrl: ticket?.url ?? null,
       ...extra,
     },
   });
@@ -104,7 +109,7 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
     action: "request.created",
     requestId: request.id,
     toStatus: "pending",
-    data: { workflowId, targetId: input.targetId, role: input.role ?? null, durationSeconds, justification: input.justification, stages: stages.map((st) => st.name) },
+    data: { workflowId, targetId: input.targetId, role: input.role ?? null, durationSeconds, justification: input.justification, stages: stages.map((st) => st.name), ...(ticket ? { ticket: ticket.key, ticketUrl: ticket.url } : {}) },
   });
   return request;
 }
@@ -115,10 +120,10 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
  * first approval stage.
  */
 export async function createRequest(who: Principal, workflowId: string, raw: unknown): Promise<AccessRequest> {
-  const { input, durationSeconds, rule } = await validateRequest(who, workflowId, raw);
+  const { input, durationSeconds, rule, ticket } = await validateRequest(who, workflowId, raw);
   const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: input.role });
   return changeRequest(async (tx) => {
-    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, auto ? { autoApprovedBy: auto.name } : {});
+    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, ticket, auto ? { autoApprovedBy: auto.name } : {});
     return awaitApprovalOrAutoApprove(tx, request, who, auto);
   });
 }
@@ -144,11 +149,11 @@ async function awaitApprovalOrAutoApprove(tx: Tx, request: AccessRequest, who: P
 export async function breakGlass(who: Principal, workflowId: string, raw: unknown, reason: string): Promise<AccessRequest> {
   const why = reason.trim();
   if (why.length < 10) throw invalid("Say what the emergency is (at least 10 characters).", { reason: "Say what the emergency is (at least 10 characters)." });
-  const { input, durationSeconds, rule } = await validateRequest(who, workflowId, raw);
+  const { input, durationSeconds, rule, ticket } = await validateRequest(who, workflowId, raw);
   const refusal = breakGlassRefusal(rule, who, durationSeconds);
   if (refusal) throw forbidden(refusal);
   return changeRequest(async (tx) => {
-    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, { breakGlass: true, breakGlassReason: why });
+    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, ticket, { breakGlass: true, breakGlassReason: why });
     const moves = new Moves(request.id, "pending");
     await moves.to(tx, { to: "approved", actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() } });
     const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
@@ -196,10 +201,10 @@ export async function requestExtension(who: Principal, input: { requestId: strin
   const open = await db.accessRequest.findFirst({ where: { extendsRequestId: parent.id, status: "pending" }, select: { id: true } });
   if (open) throw conflict("An extension of this grant is already waiting for approval.");
   const raw = { ...(parent.input as Record<string, unknown>), durationMinutes: input.durationMinutes, justification: input.justification };
-  const { input: validated, durationSeconds, rule } = await validateRequest(who, parent.workflowId, raw);
+  const { input: validated, durationSeconds, rule, ticket } = await validateRequest(who, parent.workflowId, raw);
   const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: validated.role });
   return changeRequest(async (tx) => {
-    const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, { extendsRequestId: parent.id, ...(auto ? { autoApprovedBy: auto.name } : {}) });
+    const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, ticket, { extendsRequestId: parent.id, ...(auto ? { autoApprovedBy: auto.name } : {}) });
     await recordEvent(tx, { actor: actorOf(who), action: "grant.extension_requested", requestId: parent.id, data: { extensionId: request.id, durationSeconds: durationSeconds ?? 0 } });
     return awaitApprovalOrAutoApprove(tx, request, who, auto);
   });

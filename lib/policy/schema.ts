@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { configNouns } from "../config/nouns";
 import { parseDuration } from "./duration";
+import { ticketRuleSchema } from "../integrations/tickets/schema";
 
 /**
  * The policy's shape. Every object is strict: a mistyped key (`pendingTimout`, `breakglass`)
@@ -75,6 +76,7 @@ export const targetSchema = z
       )
       .optional()
       .describe("For sites behind a proxy that asks /api/forward-auth: the hosts and paths an active grant on this target opens."),
+    ticket: ticketRuleSchema.optional().describe("Require a ticket reference in the justification, optionally one that exists and is open in Jira or at an HTTP check."),
   })
   .register(configNouns, { noun: "a target" });
 

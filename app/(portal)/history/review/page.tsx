@@ -118,7 +118,21 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                   <div className="text-xs text-slate-600">{g.endedAt ? `to ${formatTime(g.endedAt)}` : "still active"}</div>
                 </td>
                 <td className="px-4 py-2 whitespace-nowrap">{formatDuration(g.lastedSeconds)}</td>
-                <td className="max-w-xs px-4 py-2 text-slate-700">{g.justification}</td>
+                <td className="max-w-xs px-4 py-2 text-slate-700">
+                  {g.justification}
+                  {g.ticket ? (
+                    <span className="block text-xs" data-testid="review-ticket">
+                      Ticket:{" "}
+                      {g.ticketUrl ? (
+                        <a href={g.ticketUrl} className="text-indigo-700 underline" target="_blank" rel="noreferrer noopener">
+                          {g.ticket}
+                        </a>
+                      ) : (
+                        g.ticket
+                      )}
+                    </span>
+                  ) : null}
+                </td>
                 <td className="px-4 py-2">
                   {g.sameParty ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">approved within the requester&apos;s party</span> : null}
                   {g.breakGlass ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">break-glass</span> : null}
