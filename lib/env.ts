@@ -84,6 +84,10 @@ const schema = z.object({
         if (problem) ctx.addIssue({ code: "custom", message: `secret ${i + 1} of ${secrets.length} ${problem}` });
       });
     }),
+  /** SMTP server for e-mail notifications (smtp:// or smtps://, credentials in the URL); e-mail is off while it is unset. */
+  LATCHKEY_SMTP_URL: z.string().regex(/^smtps?:\/\/[^/\s]+/, { message: 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587' }).optional(),
+  /** The From address of notification e-mail. */
+  LATCHKEY_SMTP_FROM: z.string().regex(/^([^<>@\s][^<>@]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/, { message: 'must be an address, e.g. "Latchkey <latchkey@example.com>"' }).default("Latchkey <latchkey@localhost>"),
   /** Bearer token Prometheus sends to /api/metrics; metrics are off while it is unset. */
   LATCHKEY_METRICS_TOKEN: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
 });

@@ -3,6 +3,7 @@ import type { Tx } from "../db";
 import { policy } from "../policy/current";
 import type { NotificationEvent } from "../policy/schema";
 import { env } from "../env";
+import { emailOn, enqueueEmails } from "./email";
 
 const HEADLINES: Record<NotificationEvent, string> = {
   pending: "waits for approval",
@@ -17,15 +18,16 @@ const HEADLINES: Record<NotificationEvent, string> = {
 const channelsOn = () => policy().notifications.filter((c) => process.env[c.urlEnv]);
 
 /** Whether any notification channel is switched on, so that the outbox needs flushing at all. */
-export const notificationsOn = (): boolean => channelsOn().length > 0;
+export const notificationsOn = (): boolean => channelsOn().length > 0 || emailOn();
 
 /**
  * Writes one delivery per subscribed channel, in the caller's transaction: the
  * notification exists exactly when the change it reports does. The worker sends it.
  */
 export async function enqueueNotifications(tx: Tx, event: NotificationEvent, request: AccessRequest, requesterEmail: string): Promise<number> {
+  const emails = await enqueueEmails(tx, event, request, requesterEmail);
   const channels = channelsOn().filter((c) => c.events.includes(event));
-  if (channels.length === 0) return 0;
+  if (channels.length === 0) return emails;
   const target = policy().targets[request.targetId]?.title ?? request.targetId;
   const url = `${env().NEXTAUTH_URL}/requests/${request.id}`;
   const text = `${request.workflowId} on ${target} for ${requesterEmail} ${HEADLINES[event]}: ${url}`;
@@ -46,5 +48,5 @@ export async function enqueueNotifications(tx: Tx, event: NotificationEvent, req
   await tx.notificationDelivery.createMany({
     data: channels.map((c) => ({ channel: c.name, event, requestId: request.id, payload })),
   });
-  return channels.length;
+  return channels.length + emails;
 }
