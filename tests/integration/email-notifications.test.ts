@@ -118,6 +118,18 @@ describe("e-mail to the people concerned", () => {
   });
 });
 
+describe("break-glass", () => {
+  it("tells the approvers of every stage, who review it", async () => {
+    const sam = await fx.user("sam@example.com", ["sre"]);
+    const request = await engine.breakGlass(sam, "temporary-access", { targetId: "no-ticket", role: "read", durationMinutes: 15, justification: "Outage: payments down" }, "Payments are down for everyone");
+    await flush();
+    expect(smtp.received.filter((m) => m.subject?.includes(request.id) || m.text?.includes(request.id)).map((m) => m.envelopeTo[0]).sort()).toEqual(["admin@example.com", "lead2@example.com", "lead@example.com"]);
+    expect(smtp.to("lead@example.com")[0]!.subject).toBe("[Latchkey] Break-glass: sam@example.com opened Temporary access on sandbox; it needs a review");
+    expect(smtp.to("lead@example.com")[0]!.text).toContain("Stage: Team lead: approvers from engineering-leads, platform-admins");
+    expect(smtp.to("sam@example.com")).toEqual([]);
+  });
+});
+
 describe("opting out", () => {
   it("a person who turned e-mail off gets none, and the change is audited; turning it on again restores it", async () => {
     const event = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "notifications.email_off", actorId: quiet.id } });

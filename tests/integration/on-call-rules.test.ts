@@ -124,7 +124,7 @@ describe("auto-approval for whoever is on call", () => {
     const request = await ask(sam, "og-oncall");
     expect(request.status).toBe("active");
     const [approved] = await events(request.id, "request.auto_approved");
-    expect(approved!.data).toMatchObject({ rule: "opsgenie-on-call", onCall: { provider: "opsgenie", schedule: "search-primary", email: "sam@example.com", start: null, end: null } });
+    expect(approved!.data).toMatchObject({ rule: "opsgenie-on-call", onCall: { provider: "opsgenie", schedule: "search-primary", email: "sam@example.com", start: null, end: null, checkedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } });
     const call = og.requests[before]!;
     expect(call.path).toMatch(/^\/v2\/schedules\/search-primary\/on-calls\?/);
     expect(new URLSearchParams(call.path.split("?")[1]).get("scheduleIdentifierType")).toBe("name");
@@ -156,6 +156,10 @@ describe("an on-call approver", () => {
     const notOnCall = await refusal(engine.decide(ic, { requestId: request.id, decision: "approve", comment: "covering" }));
     expect(notOnCall.code).toBe("forbidden");
     expect(notOnCall.message).toBe('Only members of engineering-leads, on-call:pagerduty:PSCHED1 may approve the stage "Approval".');
+
+    // Being on call gives no approver role: a requester on call may not approve.
+    const notApprover = await refusal(engine.decide(sam, { requestId: request.id, decision: "approve", comment: "on call" }));
+    expect(notApprover.message).toBe("Your role does not allow approving requests.");
 
     const { getRequestView } = await import("@/lib/approvals/queries");
     pd.roster("PSCHED1", [shift("sam@example.com"), shift("ic@example.com")]);
