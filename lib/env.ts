@@ -90,6 +90,15 @@ const schema = z.object({
   LATCHKEY_SLACK_SIGNING_SECRET: z.string().min(16, { message: "must be the app's signing secret (Basic Information → App Credentials)" }).optional(),
   /** Slack's Web API base URL; only changed to point at a test double. */
   LATCHKEY_SLACK_API_URL: z.string().url().default("https://slack.com/api/"),
+  /** SMTP server for e-mail notifications (smtp:// or smtps://, credentials in the URL); e-mail is off while it is unset. */
+  LATCHKEY_SMTP_URL: z.string().regex(/^smtps?:\/\/[^/\s]+/, { message: 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587' }).optional(),
+  /** The From address of notification e-mail. */
+  LATCHKEY_SMTP_FROM: z.string().regex(/^([^<>@\s][^<>@]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/, { message: 'must be an address, e.g. "Latchkey <latchkey@example.com>"' }).default("Latchkey <latchkey@localhost>"),
+  /** On-call services read by on-call rules: API tokens (rules needing an unset one never apply) and base URLs. */
+  LATCHKEY_PAGERDUTY_TOKEN: z.string().min(1).optional(),
+  LATCHKEY_PAGERDUTY_URL: z.string().url().default("https://api.pagerduty.com"),
+  LATCHKEY_OPSGENIE_TOKEN: z.string().min(1).optional(),
+  LATCHKEY_OPSGENIE_URL: z.string().url().default("https://api.opsgenie.com"),
   /** Bearer token Prometheus sends to /api/metrics; metrics are off while it is unset. */
   LATCHKEY_METRICS_TOKEN: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
 });

@@ -40,6 +40,9 @@ export function SiteHeader({ items, email, roles, signOut }: { items: NavItem[];
             <Link href="/settings/tokens" className="rounded-md py-1 whitespace-nowrap text-slate-300 hover:bg-slate-800 hover:text-white lg:px-2">
               API tokens
             </Link>
+            <Link href="/settings/notifications" className="rounded-md py-1 whitespace-nowrap text-slate-300 hover:bg-slate-800 hover:text-white lg:px-2">
+              Notifications
+            </Link>
             {/* Behind an identity-aware proxy the proxy owns the session: there is nothing here to sign out of. */}
             {signOut ? <SignOutButton /> : null}
           </div>

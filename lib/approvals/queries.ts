@@ -5,6 +5,7 @@ import { db } from "../db";
 import { notFound } from "../errors";
 import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
+import { onCallApprover } from "./on-call";
 import { partiesOf, partyMembers } from "../identity/parties";
 import { policy } from "../policy/current";
 import { getWorkflow } from "../workflows/registry";
@@ -120,6 +121,8 @@ export async function getRequestView(who: Principal, id: string, options: { time
     },
   });
   if (!request) throw notFound("Request");
+  // Whoever is on call for the current stage's schedule may decide on it, and so sees the decision panel.
+  if (request.status === "pending") who = (await onCallApprover(who, (request.stages as unknown as StageSnapshot[])[request.currentStage])).who;
   const state = approvalStateOf(request, request.decisions, await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]));
   const refusal = approvalRefusal(state, who);
   const eligibleForRequest = isEligibleApprover(who, request.requesterId, state.stages);

@@ -3,6 +3,7 @@ import { policy } from "../policy/current";
 import { SlackRetryLater } from "../integrations/slack/client";
 import { deliverSlack } from "../integrations/slack/deliver";
 import { isSlackChannel } from "../integrations/slack/outbox";
+import { EMAIL_CHANNEL, sendEmail, type EmailPayload } from "./email";
 import { signedHeaders } from "./signature";
 
 /** Attempts before a delivery is marked failed (and shown to admins). */
@@ -20,6 +21,7 @@ interface Payload {
 /** `deliveryId` is the outbox row's id: the same on every retry, so receivers can drop duplicates. */
 async function send(channelName: string, deliveryId: string, payload: unknown): Promise<void> {
   if (isSlackChannel(channelName)) return deliverSlack(deliveryId, payload);
+  if (channelName === EMAIL_CHANNEL) return sendEmail(deliveryId, payload as EmailPayload);
   const channel = policy().notifications.find((c) => c.name === channelName);
   if (!channel) throw new Error(`channel "${channelName}" is no longer in the policy`);
   const url = process.env[channel.urlEnv];

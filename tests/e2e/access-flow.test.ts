@@ -759,6 +759,7 @@ describe("security matrix", () => {
     "/history/review": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
     "/history/people/[email]": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
     "/settings/tokens": {},
+    "/settings/notifications": {},
     // Auditors pass the admin layout for the audit chain (README: "an admin or auditor can"); every other admin page refuses them itself.
     "/admin": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "User administration is open to admins only." },
     "/admin/users": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "User administration is open to admins only." },
@@ -879,6 +880,7 @@ describe("security matrix", () => {
     cancelAction: { input: () => ({ requestId: ids.other }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
     revealCredentialAction: { input: () => ({ requestId: ids.request }), expect: { anonymous: "unauthenticated", alice: "conflict", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
     createPersonalTokenAction: { input: () => ({ name: "", scopes: [], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" } },
+    setEmailNotificationsAction: { input: () => ({ enabled: "off" }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" } },
     revokeTokenAction: { input: () => ({ tokenId: ids.token }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "not_found", carol: "not_found", dave: "skip" } },
     createServiceAction: { input: () => ({ name: "", description: "", groups: [], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
     decideServiceChangeAction: { input: () => ({ changeId: "no-such-change", decision: "approve", comment: "matrix" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },

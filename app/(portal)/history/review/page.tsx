@@ -124,7 +124,21 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                   <div className="text-xs text-slate-600">{g.endedAt ? `to ${formatTime(g.endedAt)}` : "still active"}</div>
                 </td>
                 <td className="px-4 py-2 whitespace-nowrap">{formatDuration(g.lastedSeconds)}</td>
-                <td className="max-w-xs px-4 py-2 text-slate-700">{g.justification}</td>
+                <td className="max-w-xs px-4 py-2 text-slate-700">
+                  {g.justification}
+                  {g.ticket ? (
+                    <span className="block text-xs" data-testid="review-ticket">
+                      Ticket:{" "}
+                      {g.ticketUrl ? (
+                        <a href={g.ticketUrl} className="text-indigo-700 underline" target="_blank" rel="noreferrer noopener">
+                          {g.ticket}
+                        </a>
+                      ) : (
+                        g.ticket
+                      )}
+                    </span>
+                  ) : null}
+                </td>
               </tr>
             ))}
           </DataTable>
