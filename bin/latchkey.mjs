@@ -177,10 +177,22 @@ async function api(method, path, body) {
     throw new Refused(`Latchkey answered ${response.status} with something that is not JSON.`);
   }
   if (!response.ok) {
-    const fields = data?.error?.fields ? Object.entries(data.error.fields).map(([k, v]) => `\n  ${k}: ${v}`).join("") : "";
-    throw new Refused(`${data?.error?.message ?? data?.detail ?? `HTTP ${response.status}`}${fields}`);
+    // RFC 9457 problem details: `detail` says what went wrong, `fields` which inputs.
+    const fields = data?.fields ? Object.entries(data.fields).map(([k, v]) => `\n  ${k}: ${v}`).join("") : "";
+    throw new Refused(`${data?.detail ?? data?.title ?? `HTTP ${response.status}`}${fields}`);
   }
   return data;
+}
+
+/** Every page of a list: the API answers a page at a time and links the next one. */
+async function all(path, key) {
+  const items = [];
+  for (let next = `${path}?limit=200`; next; ) {
+    const page = await api("GET", next.replace(/^\/api\/v1/, ""));
+    items.push(...page[key]);
+    next = page.next;
+  }
+  return { [key]: items };
 }
 
 function minutes(text) {
@@ -280,7 +292,7 @@ const commands = {
     print(await api("GET", "/me"), (me) => `${me.email}  roles: ${me.roles.join(", ") || "none"}${me.requestOnly ? "  (request only)" : ""}\ntoken: ${me.token.kind}, scopes ${me.token.scopes.join(" ")}`);
   },
   async workflows() {
-    print(await api("GET", "/workflows"), ({ workflows }) =>
+    print(await all("/workflows", "workflows"), ({ workflows }) =>
       workflows.length === 0
         ? "Nothing you may request."
         : workflows
@@ -310,10 +322,10 @@ const commands = {
     else print(await api("GET", `/requests/${encodeURIComponent(id)}`), summary);
   },
   async list() {
-    print(await api("GET", "/requests"), listing);
+    print(await all("/requests", "requests"), listing);
   },
   async inbox() {
-    print(await api("GET", "/approvals"), listing);
+    print(await all("/approvals", "requests"), listing);
   },
   async approve(id) {
     need(id, "Give the request id: latchkey approve <id>.");

@@ -46,7 +46,7 @@ async function call(token: string, path: string, body: unknown) {
   const json = (await response.json().catch(() => null)) as { id?: string; status?: string; credential?: unknown; error?: { message: string } } | null;
   if (!response.ok) {
     errors += 1;
-    if (errorSamples.length < 5) errorSamples.push(`${response.status} ${path}: ${json?.error?.message ?? ""}`);
+    if (errorSamples.length < 5) errorSamples.push(`${response.status} ${path}: ${json?.detail ?? ""}`);
   }
   return { ok: response.ok, json };
 }

@@ -469,7 +469,7 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     const [pending] = await query<{ id: string }>(`SELECT id FROM "AccessRequest" WHERE status = 'pending' AND "targetId" = 'payments-api-staging' ORDER BY "createdAt" DESC LIMIT 1`);
     const approve = await fetch(`${baseUrl}/api/v1/requests/${pending!.id}/approve`, { method: "POST", headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, body: "{}" });
     expect(approve.status).toBe(403);
-    expect((await approve.json()).error.message).toMatch(/approvals:write/);
+    expect((await approve.json()).detail).toMatch(/approvals:write/);
     expect(await query(`SELECT 1 FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u."requestOnly" AND 'approvals:write' = ANY(t.scopes)`)).toHaveLength(0);
     deployBotSecret = secret;
   });

@@ -117,7 +117,7 @@ describe("the API under hostile input", () => {
         body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "read", durationMinutes: 30, justification } }),
       });
       expect(response.status).toBe(400);
-      expect(await response.json()).toEqual({ error: { code: "invalid_text", message: "Text may not contain NUL characters or broken Unicode (unpaired surrogates)." } });
+      expect(await response.json()).toEqual({ type: "urn:latchkey:problem:invalid_text", title: "Text PostgreSQL cannot store", status: 400, detail: "Text may not contain NUL characters or broken Unicode (unpaired surrogates).", code: "invalid_text" });
     }
     expect(await state()).toEqual(before);
   });
@@ -131,14 +131,14 @@ describe("the API under hostile input", () => {
         body: JSON.stringify({ workflowId: "temporary-access", input: validInput({ targetId: name }) }),
       });
       expect(asTarget.status, name).toBe(400);
-      expect(await asTarget.json()).toMatchObject({ error: { code: "invalid", fields: { targetId: `"${name}" is not a target of this workflow.` } } });
+      expect(await asTarget.json()).toMatchObject({ status: 400, code: "invalid", fields: { targetId: `"${name}" is not a target of this workflow.` } });
       const asWorkflow = await fetch(`${api.url}/api/v1/requests`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify({ workflowId: name, input: validInput() }),
       });
       expect(asWorkflow.status, name).toBe(404);
-      expect(await asWorkflow.json()).toMatchObject({ error: { code: "not_found" } });
+      expect(await asWorkflow.json()).toMatchObject({ status: 404, code: "not_found" });
     }
     expect(await state()).toEqual(before);
   });
@@ -148,7 +148,7 @@ describe("the API under hostile input", () => {
     for (const path of ["/api/v1/requests/%00", "/api/v1/requests/a%00b/approve", "/api/v1/requests?status=%00", `/api/v1/requests/${requestId}?x=a%00b`]) {
       const response = await fetch(`${api.url}${path}`, { method: path.endsWith("approve") ? "POST" : "GET", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: path.endsWith("approve") ? "{}" : undefined });
       expect(response.status, path).toBe(400);
-      expect(await response.json()).toEqual({ error: { code: "invalid_text", message: "Text may not contain NUL characters or broken Unicode (unpaired surrogates)." } });
+      expect(await response.json()).toEqual({ type: "urn:latchkey:problem:invalid_text", title: "Text PostgreSQL cannot store", status: 400, detail: "Text may not contain NUL characters or broken Unicode (unpaired surrogates).", code: "invalid_text" });
     }
     expect(await state()).toEqual(before);
   });
