@@ -7,12 +7,26 @@ import { SCOPES } from "./tokens";
  */
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: object) => ({ content: { "application/json": { schema } } });
-const error = (description: string) => ({ description, ...json(ref("Error")) });
+const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
+/** The token's budget rides on every answer after the token check. */
+const RATE = { "RateLimit-Limit": header("RateLimit-Limit"), "RateLimit-Remaining": header("RateLimit-Remaining"), "RateLimit-Reset": header("RateLimit-Reset") };
+const json = (schema: object) => ({ headers: RATE, content: { "application/json": { schema } } });
+const error = (description: string) => ({ description, headers: RATE, content: { "application/problem+json": { schema: ref("Problem") } } });
+/** A list answers a page at a time: `limit` and `cursor` in, `next` (and a Link header) out. */
+const PAGE_PARAMS = [
+  { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 200, default: 50 }, description: "Items per page." },
+  { name: "cursor", in: "query", required: false, schema: { type: "string" }, description: "Opaque; taken from the previous page's `next` link." },
+];
+const page = (key: string, items: object, description: string) => ({
+  description,
+  headers: { ...RATE, Link: { description: 'RFC 8288: `<next>; rel="next"` when there is a next page.', schema: { type: "string" } } },
+  content: { "application/json": { schema: { type: "object", required: [key, "next"], properties: { [key]: { type: "array", items }, next: { type: ["string", "null"], description: "Path and query of the next page (relative to the API's origin), null on the last page." } } } } },
+});
 
 const ERRORS = {
   "401": error("No token, or a token that is unknown, revoked or expired."),
   "403": error("The token lacks the scope, or its identity may not do this."),
+  "429": error("Too many calls from this token or address; Retry-After says when to try again."),
 };
 const ON_REQUEST = { ...ERRORS, "404": error("No such request, or not one this identity may see.") };
 
@@ -32,19 +46,27 @@ export const openApiDocument = {
   },
   servers: [{ url: "/api/v1" }],
   components: {
+    headers: {
+      "RateLimit-Limit": { description: "Calls this token may make per window.", schema: { type: "integer" } },
+      "RateLimit-Remaining": { description: "Calls left in this window (errs low across instances).", schema: { type: "integer" } },
+      "RateLimit-Reset": { description: "Seconds until the window resets.", schema: { type: "integer" } },
+    },
     securitySchemes: {
       bearer: { type: "http", scheme: "bearer", description: `API token. Scopes: ${Object.entries(SCOPES).map(([k, v]) => `${k}: ${v}`).join(" ")}` },
     },
     schemas: {
-      Error: {
+      Problem: {
         type: "object",
-        required: ["error"],
+        description: "RFC 9457 problem details. `code` (an extension member) is Latchkey's stable error code; `type` is urn:latchkey:problem:<code>.",
+        required: ["type", "title", "status", "detail", "code"],
         properties: {
-          error: {
-            type: "object",
-            required: ["code", "message"],
-            properties: { code: { type: "string" }, message: { type: "string" }, fields: { type: "object", additionalProperties: { type: "string" } }, scope: { type: "string" } },
-          },
+          type: { type: "string", format: "uri" },
+          title: { type: "string" },
+          status: { type: "integer" },
+          detail: { type: "string" },
+          code: { type: "string" },
+          fields: { type: "object", additionalProperties: { type: "string" }, description: "Which inputs are wrong, and why." },
+          scope: { type: "string", description: "The scope the token lacks (insufficient_scope)." },
         },
       },
       RequestStatus: { type: "string", enum: ["pending", "approved", "executing", "active", "completed", "expired", "revoked", "rejected", "cancelled", "failed"] },
@@ -180,14 +202,25 @@ export const openApiDocument = {
     },
     "/workflows": {
       get: op("requests:read", "Workflows and targets this identity may request", {
-        responses: { "200": { description: "Requestable workflows.", ...json({ type: "object", properties: { workflows: { type: "array", items: ref("Workflow") } } }) }, ...ERRORS },
+        parameters: PAGE_PARAMS,
+        responses: { "200": page("workflows", ref("Workflow"), "Requestable workflows, a page at a time."), "400": error("Bad limit or cursor."), ...ERRORS },
       }),
     },
     "/requests": {
       get: op("requests:read", "This identity's requests, newest first", {
-        responses: { "200": { description: "Requests.", ...json({ type: "object", properties: { requests: { type: "array", items: ref("RequestSummary") } } }) }, ...ERRORS },
+        parameters: PAGE_PARAMS,
+        responses: { "200": page("requests", ref("RequestSummary"), "Requests, a page at a time."), "400": error("Bad limit or cursor."), ...ERRORS },
       }),
       post: op("requests:write", "Make a request", {
+        parameters: [
+          {
+            name: "Idempotency-Key",
+            in: "header",
+            required: false,
+            schema: { type: "string", minLength: 1, maxLength: 255 },
+            description: "Makes a retry safe for 24 hours: the same key and body replay the first answer (with Idempotent-Replayed: true); the same key with another body is a 422. A refused call is not remembered.",
+          },
+        ],
         requestBody: {
           required: true,
           ...json({
@@ -201,10 +234,16 @@ export const openApiDocument = {
           }),
         },
         responses: {
-          "201": { description: "The request, pending or already approved by an auto-approval rule.", ...json(ref("Request")) },
+          "201": {
+            description: "The request, pending or already approved by an auto-approval rule.",
+            ...json(ref("Request")),
+            headers: { ...RATE, Location: { description: "The new request: /api/v1/requests/{id}.", schema: { type: "string" } }, "Idempotent-Replayed": { description: "true when this is the first answer replayed for an Idempotency-Key.", schema: { type: "string" } } },
+          },
           "400": error("A field is wrong; `fields` says which and why."),
           ...ERRORS,
           "404": error("No such workflow."),
+          "409": error("A call with this Idempotency-Key is still being made."),
+          "422": error("This Idempotency-Key was used with a different body."),
           "413": error("Body too large."),
           "415": error("Body is not application/json."),
         },
@@ -255,7 +294,8 @@ export const openApiDocument = {
     },
     "/approvals": {
       get: op("approvals:write", "Pending requests this identity could approve now", {
-        responses: { "200": { description: "Requests waiting for this identity.", ...json({ type: "object", properties: { requests: { type: "array", items: ref("RequestSummary") } } }) }, ...ERRORS },
+        parameters: PAGE_PARAMS,
+        responses: { "200": page("requests", ref("RequestSummary"), "Requests waiting for this identity, oldest first, a page at a time."), "400": error("Bad limit or cursor."), ...ERRORS },
       }),
     },
   },
