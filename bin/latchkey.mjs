@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // latchkey: the command line for Latchkey's API (/api/v1), for people and automation.
 // Plain Node.js (20+), no dependencies: it runs wherever the portal's API is reachable.
+// Only `latchkey mcp` needs one, the official MCP SDK, loaded when that command runs.
 import { readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,6 +28,7 @@ Commands
   revoke <request-id> [--reason <text>]  end an active grant early
   credential <request-id>              print the credential of an active grant (once)
   completion bash|zsh                  print a shell completion script
+  mcp                                  an MCP server on stdio for AI agents (needs @modelcontextprotocol/sdk)
 
 Options
   --profile <name>     a profile of the configuration file (or LATCHKEY_PROFILE)
@@ -267,7 +269,7 @@ function need(value, message) {
 
 const listing = ({ requests }) => (requests.length === 0 ? "Nothing." : requests.map((r) => `${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  ${r.requester ?? ""}`.trimEnd()).join("\n"));
 
-const COMMANDS = ["whoami", "workflows", "request", "status", "list", "inbox", "approve", "reject", "cancel", "revoke", "credential", "completion"];
+const COMMANDS = ["whoami", "workflows", "request", "status", "list", "inbox", "approve", "reject", "cancel", "revoke", "credential", "completion", "mcp"];
 const FLAGS = ["--profile", "--url", "--token-file", "--json", "--version", "--help", "--target", "--role", "--duration", "--justification", "--field", "--comment", "--reason", "--wait", "--timeout"];
 
 const COMPLETION = {
@@ -352,6 +354,45 @@ const commands = {
       console.error(`Valid until ${expiresAt}. Latchkey will not show it again.`);
       console.log(credential);
     }
+  },
+  /**
+   * MCP over stdio for agents that start their tools as processes: a bridge to Latchkey's own
+   * MCP server at /api/mcp, so the tools, scopes, refusals and audit are the server's, whichever
+   * transport the agent speaks.
+   */
+  async mcp() {
+    const { base, token } = settings();
+    let sdk;
+    try {
+      sdk = { ...(await import("@modelcontextprotocol/sdk/server/stdio.js")), ...(await import("@modelcontextprotocol/sdk/client/streamableHttp.js")) };
+    } catch {
+      throw new Usage("latchkey mcp needs the @modelcontextprotocol/sdk package beside it: npm install @modelcontextprotocol/sdk.");
+    }
+    // A wrong address or token stops here, with the reason on stderr, before an agent starts talking.
+    await api("GET", "/me").catch((error) => {
+      if (!/lacks the requests:read scope/.test(error.message)) throw error;
+    });
+    const local = new sdk.StdioServerTransport();
+    const remote = new sdk.StreamableHTTPClientTransport(new URL(`${base.replace(/\/api\/v1$/, "")}/api/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}`, "user-agent": `latchkey-cli/${VERSION} (mcp)` } },
+    });
+    const closed = new Promise((resolve) => {
+      local.onclose = resolve;
+      process.stdin.once("end", resolve);
+    });
+    local.onmessage = (message) => {
+      remote.send(message).catch((error) => {
+        // A refused call still gets its answer, so the agent is not left waiting.
+        if (message.method && message.id !== undefined) void local.send({ jsonrpc: "2.0", id: message.id, error: { code: -32603, message: `Latchkey: ${error.message}` } });
+        else console.error(`latchkey mcp: ${error.message}`);
+      });
+    };
+    remote.onmessage = (message) => void local.send(message);
+    remote.onerror = (error) => console.error(`latchkey mcp: ${error.message}`);
+    await remote.start();
+    await local.start();
+    await closed;
+    await remote.close();
   },
   async completion(shell) {
     if (!COMPLETION[shell]) throw new Usage("Say which shell: latchkey completion bash, or latchkey completion zsh.");
