@@ -67,13 +67,20 @@ async function call(who: Principal, name: ToolName, args: Record<string, unknown
       }
     }
   }
-  await audit(who, name, args, outcome);
+  try {
+    await audit(who, name, args, outcome);
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) return { ok: false, code: "unavailable", message: DATABASE_UNAVAILABLE };
+    logger("mcp").error("could not audit a call", { tool: name, error });
+    return { ok: false, code: "internal", message: "Something went wrong on our side; tell the platform team if it keeps happening." };
+  }
   return outcome;
 }
 
 /** One event per call, as the token's identity, with the channel; never the credential or other answers. */
 async function audit(who: Principal, name: ToolName, args: Record<string, unknown>, outcome: Outcome): Promise<void> {
-  const asked = typeof args.id === "string" ? args.id : undefined;
+  // An id PostgreSQL cannot store (it was refused for that) is not repeated into the trail.
+  const asked = typeof args.id === "string" && !hasUnsafeText(args.id) ? args.id : undefined;
   const made = outcome.ok && name === "create_request" ? (outcome.data as { id: string }).id : undefined;
   // Tied to the request only when the caller could act on it, so an attempt on another person's request does not land in its timeline.
   const requestId = outcome.ok ? (made ?? asked) : undefined;
