@@ -840,6 +840,8 @@ describe("security matrix", () => {
     "/api/v1/requests/[id]/cancel": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/revoke": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/credential": { method: "POST", status: { default: 401 } },
+    // MCP answers only API tokens, as the REST API does; a session cookie is not one.
+    "/api/mcp": { method: "POST", status: { default: 401 } },
     // SCIM answers only the identity provider's scim token, never a session.
     "/scim/v2/ServiceProviderConfig": { method: "GET", status: { default: 401 } },
     "/scim/v2/ResourceTypes": { method: "GET", status: { default: 401 } },
