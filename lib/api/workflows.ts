@@ -4,11 +4,12 @@ import type { Principal } from "../policy/evaluate";
 import { workflowsFor } from "../workflows/catalog";
 import type { ApiAnswer } from "./http";
 import { pageAnswer, readPage } from "./pagination";
+import type { Workflow } from "./schemas";
 
 /** The workflows this identity may request, in catalog order, a page at a time (the cursor names the last workflow shown). */
 export async function workflowsPage(who: Principal, request: Request): Promise<ApiAnswer> {
   const page = readPage(request);
-  const all = workflowsFor(who);
+  const all: Workflow[] = workflowsFor(who);
   let start = 0;
   if (page.after) {
     const at = page.after[0] === "workflow" ? all.findIndex((w) => w.id === page.after![1]) : -1;

@@ -1,6 +1,6 @@
-import { z } from "zod";
 import { apiRoute } from "@/lib/api/http";
 import { makeRequest, requestsPage } from "@/lib/api/requests";
+import { createRequestBody } from "@/lib/api/schemas";
 
 export const dynamic = "force-dynamic";
 
@@ -12,6 +12,6 @@ export const POST = apiRoute({
   name: "requests.create",
   scope: "requests:write",
   // The workflow's own schema validates `input` inside the engine (strict: unknown fields are refused).
-  body: z.object({ workflowId: z.string().min(1).max(64), input: z.record(z.string(), z.unknown()) }).strict(),
+  body: createRequestBody,
   run: (who, { body, request }) => makeRequest(who, body, request),
 });
