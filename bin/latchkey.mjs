@@ -1,7 +1,12 @@
 #!/usr/bin/env node
+// @ts-check
 // latchkey: the command line for Latchkey's API (/api/v1), for people and automation.
 // Plain Node.js (20+), no dependencies: it runs wherever the portal's API is reachable.
 // Only `latchkey mcp` needs one, the official MCP SDK, loaded when that command runs.
+// Its API calls are typed by latchkey-api.d.ts, generated from the OpenAPI document
+// (`npm run api:types`); `npm run typecheck` checks them, the file is not needed to run.
+
+/** @typedef {import("./latchkey-api.js").paths} Paths */
 import { readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -159,7 +164,23 @@ function settings() {
   return resolved;
 }
 
-async function api(method, path, body) {
+/**
+ * One call of a documented operation, typed by the OpenAPI document: the body it takes and
+ * the answer it gives.
+ * @template {keyof Paths} P
+ * @template {"GET" | "POST"} M
+ * @param {M} method
+ * @param {P} template a documented path, e.g. "/requests/{id}"
+ * @param {{ id?: string, query?: string, body?: import("./latchkey-api.js").Body<P, Lowercase<M>> }} [options]
+ * @returns {Promise<import("./latchkey-api.js").Answer<P, Lowercase<M>>>}
+ */
+function api(method, template, options = {}) {
+  const path = String(template).replace("{id}", encodeURIComponent(options.id ?? ""));
+  return send(method, `${path}${options.query ? `?${options.query}` : ""}`, options.body);
+}
+
+/** @param {string} method @param {string} path @param {unknown} [body] @returns {Promise<any>} */
+async function send(method, path, body) {
   const { base, token } = settings();
   let response;
   try {
@@ -179,22 +200,31 @@ async function api(method, path, body) {
     throw new Refused(`Latchkey answered ${response.status} with something that is not JSON.`);
   }
   if (!response.ok) {
-    // RFC 9457 problem details: `detail` says what went wrong, `fields` which inputs.
-    const fields = data?.fields ? Object.entries(data.fields).map(([k, v]) => `\n  ${k}: ${v}`).join("") : "";
-    throw new Refused(`${data?.detail ?? data?.title ?? `HTTP ${response.status}`}${fields}`);
+    /** RFC 9457 problem details: `detail` says what went wrong, `fields` which inputs. @type {Partial<import("./latchkey-api.js").Problem> | null} */
+    const problem = data;
+    const fields = problem?.fields ? Object.entries(problem.fields).map(([k, v]) => `\n  ${k}: ${v}`).join("") : "";
+    throw new Refused(`${problem?.detail ?? problem?.title ?? `HTTP ${response.status}`}${fields}`);
   }
   return data;
 }
 
-/** Every page of a list: the API answers a page at a time and links the next one. */
-async function all(path, key) {
+/**
+ * Every page of a list: the API answers a page at a time and links the next one.
+ * @template {"/requests" | "/approvals" | "/workflows"} P
+ * @param {P} template
+ * @param {"requests" | "workflows"} key
+ * @returns {Promise<import("./latchkey-api.js").Answer<P, "get">>}
+ */
+async function all(template, key) {
   const items = [];
-  for (let next = `${path}?limit=200`; next; ) {
-    const page = await api("GET", next.replace(/^\/api\/v1/, ""));
+  /** @type {string | null} */
+  let next = null;
+  do {
+    const page = next ? await send("GET", next.replace(/^\/api\/v1/, "")) : await api("GET", template, { query: "limit=200" });
     items.push(...page[key]);
     next = page.next;
-  }
-  return { [key]: items };
+  } while (next);
+  return /** @type {any} */ ({ [key]: items, next: null });
 }
 
 function minutes(text) {
@@ -216,6 +246,9 @@ const UNSETTLED = new Set(["pending", "approved", "executing"]);
 /** What --wait exits with for each settled status. */
 const SETTLED_EXIT = { active: EXIT.ok, completed: EXIT.ok, rejected: EXIT.rejected, cancelled: EXIT.cancelled, expired: EXIT.expired, revoked: EXIT.revoked, failed: EXIT.failed };
 
+/** @typedef {import("./latchkey-api.js").components["schemas"]} Schemas */
+
+/** @param {Schemas["Request"]} r */
 function summary(r) {
   const lines = [`${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  (requested by ${r.requester})`];
   for (const st of r.stages ?? []) {
@@ -240,13 +273,13 @@ function timeoutSeconds() {
  */
 async function waitFor(id) {
   const deadline = Date.now() + timeoutSeconds() * 1000;
-  let request = await api("GET", `/requests/${encodeURIComponent(id)}`);
+  let request = await api("GET", "/requests/{id}", { id });
   let last = "";
   while (UNSETTLED.has(request.status) && Date.now() < deadline) {
     if (request.status !== last && !opts.json) console.error(`… ${request.status}`);
     last = request.status;
     await sleep(Math.max(0, Math.min(2000, deadline - Date.now())));
-    request = await api("GET", `/requests/${encodeURIComponent(id)}`);
+    request = await api("GET", "/requests/{id}", { id });
   }
   print(request, summary);
   if (UNSETTLED.has(request.status)) {
@@ -258,6 +291,11 @@ async function waitFor(id) {
   }
 }
 
+/**
+ * @template T
+ * @param {T} data
+ * @param {(data: T) => string} human
+ */
 function print(data, human) {
   console.log(opts.json ? JSON.stringify(data, null, 2) : human(data));
 }
@@ -267,6 +305,7 @@ function need(value, message) {
   return value;
 }
 
+/** @param {{ requests: Schemas["RequestSummary"][] }} page */
 const listing = ({ requests }) => (requests.length === 0 ? "Nothing." : requests.map((r) => `${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  ${r.requester ?? ""}`.trimEnd()).join("\n"));
 
 const COMMANDS = ["whoami", "workflows", "request", "status", "list", "inbox", "approve", "reject", "cancel", "revoke", "credential", "completion", "mcp"];
@@ -313,7 +352,7 @@ const commands = {
       input[pair.slice(0, at)] = fieldValue(pair.slice(at + 1));
     }
     if (opts.wait) timeoutSeconds();
-    const request = await api("POST", "/requests", { workflowId, input });
+    const request = await api("POST", "/requests", { body: { workflowId, input } });
     if (!opts.wait) return print(request, summary);
     if (!opts.json) console.error(`Requested ${request.id}; waiting for a decision.`);
     await waitFor(request.id);
@@ -321,7 +360,7 @@ const commands = {
   async status(id) {
     need(id, "Give the request id: latchkey status <id>.");
     if (opts.wait) await waitFor(id);
-    else print(await api("GET", `/requests/${encodeURIComponent(id)}`), summary);
+    else print(await api("GET", "/requests/{id}", { id }), summary);
   },
   async list() {
     print(await all("/requests", "requests"), listing);
@@ -331,23 +370,23 @@ const commands = {
   },
   async approve(id) {
     need(id, "Give the request id: latchkey approve <id>.");
-    print(await api("POST", `/requests/${encodeURIComponent(id)}/approve`, { comment: opts.comment ?? "" }), summary);
+    print(await api("POST", "/requests/{id}/approve", { id, body: { comment: opts.comment ?? "" } }), summary);
   },
   async reject(id) {
     need(id, "Give the request id: latchkey reject <id> --comment <why>.");
-    print(await api("POST", `/requests/${encodeURIComponent(id)}/reject`, { comment: need(opts.comment, "Say why with --comment.") }), summary);
+    print(await api("POST", "/requests/{id}/reject", { id, body: { comment: need(opts.comment, "Say why with --comment.") } }), summary);
   },
   async cancel(id) {
     need(id, "Give the request id: latchkey cancel <id>.");
-    print(await api("POST", `/requests/${encodeURIComponent(id)}/cancel`), summary);
+    print(await api("POST", "/requests/{id}/cancel", { id }), summary);
   },
   async revoke(id) {
     need(id, "Give the request id: latchkey revoke <id> [--reason <text>].");
-    print(await api("POST", `/requests/${encodeURIComponent(id)}/revoke`, opts.reason ? { reason: opts.reason } : {}), summary);
+    print(await api("POST", "/requests/{id}/revoke", { id, body: opts.reason ? { reason: opts.reason } : {} }), summary);
   },
   async credential(id) {
     need(id, "Give the request id: latchkey credential <id>.");
-    const { credential, expiresAt } = await api("POST", `/requests/${encodeURIComponent(id)}/credential`);
+    const { credential, expiresAt } = await api("POST", "/requests/{id}/credential", { id });
     if (opts.json) print({ credential, expiresAt }, () => "");
     else {
       // The credential alone on stdout, so it can be captured; the rest on stderr.
@@ -377,10 +416,10 @@ const commands = {
       requestInit: { headers: { authorization: `Bearer ${token}`, "user-agent": `latchkey-cli/${VERSION} (mcp)` } },
     });
     const closed = new Promise((resolve) => {
-      local.onclose = resolve;
+      local.onclose = () => resolve(undefined);
       process.stdin.once("end", resolve);
     });
-    local.onmessage = (message) => {
+    local.onmessage = (/** @type {any} */ message) => {
       remote.send(message).catch((error) => {
         // A refused call still gets its answer, so the agent is not left waiting.
         if (message.method && message.id !== undefined) void local.send({ jsonrpc: "2.0", id: message.id, error: { code: -32603, message: `Latchkey: ${error.message}` } });

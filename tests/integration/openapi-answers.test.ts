@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -148,5 +149,12 @@ describe("the OpenAPI document against real answers", () => {
     expect(validate({ ...real, secret: "x" })).toBe(false);
     expect(validate({ ...real, status: "teleported" })).toBe(false);
     expect(validate({ ...real, createdAt: "yesterday" })).toBe(false);
+  });
+
+  it("the CLI's typed client is generated from this very document (npm run api:types)", async () => {
+    const { clientTypes, CLIENT_TYPES_FILE } = await import("../../scripts/api/client-types");
+    const current = await clientTypes();
+    expect(current).toContain('"/requests/{id}/revoke"');
+    expect(await readFile(CLIENT_TYPES_FILE, "utf8")).toBe(current);
   });
 });
