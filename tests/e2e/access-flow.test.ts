@@ -685,7 +685,7 @@ describe("access follows the identity provider's groups", () => {
     // The API: the approving token is revoked, the reading one speaks for a requester only.
     const refused = await api("/api/v1/approvals", approving);
     expect(refused.status()).toBe(401);
-    expect(await refused.json()).toMatchObject({ error: { message: "This API token was revoked." } });
+    expect(await refused.json()).toMatchObject({ status: 401, code: "unauthenticated", detail: "This API token was revoked." });
     expect(await (await api("/api/v1/me", reading)).json()).toMatchObject({ roles: ["requester"] });
     const [event] = await query<{ data: { removed: string[]; reason: string } }>(`SELECT data FROM "AuditEvent" WHERE action = 'user.directory_changed' AND data->>'email' = 'erin@example.com'`);
     expect(event!.data).toMatchObject({ removed: ["engineering-leads"], reason: "directory: removed from engineering-leads (at sign-in)" });
