@@ -42,6 +42,7 @@ export const ACTION_LABELS: Record<string, string> = {
   "auth.sessions_ended": "Sessions ended by an admin",
   "token.created": "API token created",
   "token.revoked": "API token revoked",
+  "mcp.call": "Agent tool call (MCP)",
   "service_identity.created": "Service identity created",
   "service_identity.updated": "Service identity changed",
   "key.rotated": "Signing key rotated",

@@ -121,12 +121,21 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
  * carried out at once, with the rule named in the audit trail; otherwise it waits for its
  * first approval stage.
  */
-export async function createRequest(who: Principal, workflowId: string, raw: unknown): Promise<AccessRequest> {
+/** Work a caller adds to the transaction that makes a request (the API's Idempotency-Key claim), so both commit or neither. */
+export interface CreateHooks {
+  before?: (tx: Tx) => Promise<void>;
+  after?: (tx: Tx, request: AccessRequest) => Promise<void>;
+}
+
+export async function createRequest(who: Principal, workflowId: string, raw: unknown, hooks: CreateHooks = {}): Promise<AccessRequest> {
   const { input, durationSeconds, rule, ticket } = await validateRequest(who, workflowId, raw);
   const auto = await autoApprovalOf(rule, { who, durationSeconds, accessRole: input.role });
   return changeRequest(async (tx) => {
+    await hooks.before?.(tx);
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, ticket, auto.auto ? { autoApprovedBy: auto.auto.name } : {});
-    return awaitApprovalOrAutoApprove(tx, request, who, auto);
+    const made = await awaitApprovalOrAutoApprove(tx, request, who, auto);
+    await hooks.after?.(tx, made);
+    return made;
   });
 }
 

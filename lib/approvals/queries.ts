@@ -50,13 +50,27 @@ function withTitles<T extends { targetId: string; workflowId: string; input: unk
   return rows.map((r) => ({ ...r, ...describeRequest(r) }));
 }
 
-export async function listMyRequests(who: Principal): Promise<RequestListItem[]> {
-  const rows = await db.accessRequest.findMany({ where: { requesterId: who.id }, orderBy: { createdAt: "desc" }, take: 100, select: requestListSelect });
+/** A keyset page for the API: at most `take` rows after the row at (createdAt, id) in the list's order. */
+export interface Keyset {
+  take: number;
+  after: { createdAt: Date; id: string } | null;
+}
+
+const afterRow = (after: Keyset["after"], direction: "lt" | "gt"): Prisma.AccessRequestWhereInput =>
+  after ? { OR: [{ createdAt: { [direction]: after.createdAt } }, { createdAt: after.createdAt, id: { [direction]: after.id } }] } : {};
+
+export async function listMyRequests(who: Principal, page: Keyset = { take: 100, after: null }): Promise<RequestListItem[]> {
+  const rows = await db.accessRequest.findMany({
+    where: { requesterId: who.id, ...afterRow(page.after, "lt") },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: page.take,
+    select: requestListSelect,
+  });
   return withTitles(rows);
 }
 
 /** Pending requests this person could approve and has not decided on yet. */
-export async function inboxFor(who: Principal): Promise<RequestListItem[]> {
+export async function inboxFor(who: Principal, page: Keyset = { take: 200, after: null }): Promise<RequestListItem[]> {
   if (!who.roles.includes("approver")) return [];
   const rows = await db.accessRequest.findMany({
     where: {
@@ -64,9 +78,10 @@ export async function inboxFor(who: Principal): Promise<RequestListItem[]> {
       requesterId: { notIn: await partyMembers(db, who.id) },
       currentStageGroups: { hasSome: who.groups },
       decisions: { none: { approverId: who.id } },
+      ...afterRow(page.after, "gt"),
     },
-    orderBy: { createdAt: "asc" },
-    take: 200,
+    orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+    take: page.take,
     select: requestListSelect,
   });
   return withTitles(rows);

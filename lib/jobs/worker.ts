@@ -9,6 +9,7 @@ import { verifyAuditChain } from "../audit/verify";
 import { maintainSigningKeys } from "../credentials/key-maintenance";
 import { haproxyProcessId, reconcileRoutes } from "../integrations/haproxy/after-reload";
 import { pruneRateLimits } from "../security/rate-limit";
+import { pruneIdempotencyKeys } from "../api/idempotency";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
 
@@ -70,6 +71,7 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     if (n > 0) log.info("sweep expired grants or requests whose job had gone missing", { count: n });
     await flush();
     await pruneRateLimits();
+    await pruneIdempotencyKeys();
     await signingKeyStep();
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");

@@ -469,7 +469,7 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     const [pending] = await query<{ id: string }>(`SELECT id FROM "AccessRequest" WHERE status = 'pending' AND "targetId" = 'payments-api-staging' ORDER BY "createdAt" DESC LIMIT 1`);
     const approve = await fetch(`${baseUrl}/api/v1/requests/${pending!.id}/approve`, { method: "POST", headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, body: "{}" });
     expect(approve.status).toBe(403);
-    expect((await approve.json()).error.message).toMatch(/approvals:write/);
+    expect((await approve.json()).detail).toMatch(/approvals:write/);
     expect(await query(`SELECT 1 FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u."requestOnly" AND 'approvals:write' = ANY(t.scopes)`)).toHaveLength(0);
     deployBotSecret = secret;
   });
@@ -685,7 +685,7 @@ describe("access follows the identity provider's groups", () => {
     // The API: the approving token is revoked, the reading one speaks for a requester only.
     const refused = await api("/api/v1/approvals", approving);
     expect(refused.status()).toBe(401);
-    expect(await refused.json()).toMatchObject({ error: { message: "This API token was revoked." } });
+    expect(await refused.json()).toMatchObject({ status: 401, code: "unauthenticated", detail: "This API token was revoked." });
     expect(await (await api("/api/v1/me", reading)).json()).toMatchObject({ roles: ["requester"] });
     const [event] = await query<{ data: { removed: string[]; reason: string } }>(`SELECT data FROM "AuditEvent" WHERE action = 'user.directory_changed' AND data->>'email' = 'erin@example.com'`);
     expect(event!.data).toMatchObject({ removed: ["engineering-leads"], reason: "directory: removed from engineering-leads (at sign-in)" });
@@ -843,6 +843,8 @@ describe("security matrix", () => {
     "/api/v1/requests/[id]/cancel": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/revoke": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/credential": { method: "POST", status: { default: 401 } },
+    // MCP answers only API tokens, as the REST API does; a session cookie is not one.
+    "/api/mcp": { method: "POST", status: { default: 401 } },
     // SCIM answers only the identity provider's scim token, never a session.
     "/scim/v2/ServiceProviderConfig": { method: "GET", status: { default: 401 } },
     "/scim/v2/ResourceTypes": { method: "GET", status: { default: 401 } },
