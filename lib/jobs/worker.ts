@@ -15,6 +15,7 @@ import { SYSTEM } from "../audit/record";
 import { backfillAndAnchor } from "../audit/anchor";
 import { haproxyProcessId, reconcileRoutes } from "../integrations/haproxy/after-reload";
 import { pruneRateLimits } from "../security/rate-limit";
+import { pruneIdempotencyKeys } from "../api/idempotency";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
 
@@ -76,6 +77,7 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     if (n > 0) log.info("sweep expired grants or requests whose job had gone missing", { count: n });
     await flush();
     await pruneRateLimits();
+    await pruneIdempotencyKeys();
     await signingKeyStep();
     // While the ring holds previous keys, move one batch of sealed values to the current key each sweep.
     if (keyring().length > 1) await resealStep(SYSTEM).catch((error: Error) => log.error("could not re-seal under the current encryption key", { error: error.message }));
