@@ -34,27 +34,79 @@ export const consoleProblems: string[] = [];
 const POLLED = /\/api\/(inbox|live\/)/;
 const expected = (text: string, url: string) => /Failed to load resource: the server responded with a status of 40[13]/.test(text) && POLLED.test(url);
 
+/**
+ * React #418 that recovered: the browser's page after React rendered it again on the client
+ * shows exactly the text the server sent. Next.js 15.5 throws it now and then on a loaded host
+ * for byte-identical HTML (a race in its streamed hydration, not a mismatch in our markup), so
+ * it is recorded here and listed by the e2e suite instead of failing it. A #418 whose page
+ * then shows different text, or that cannot be compared, is a console problem like any other.
+ */
+export const recoveredHydrations: string[] = [];
+const judgements: Promise<void>[] = [];
+/** Waits for the comparisons of hydration errors still being made. */
+export const consoleSettled = () => Promise.all(judgements);
+
+const MARK = "[latchkey-e2e-hydration]";
+
 export function watchConsole(context: BrowserContext, who: string): void {
+  // At the moment React reports the error its client render has committed: keep the main text then, whatever the test does next.
+  void context.addInitScript((mark: string) => {
+    window.addEventListener("error", (event) => {
+      if (/Minified React error #418/.test(String(event.message))) console.info(mark, JSON.stringify({ url: location.href, shown: document.querySelector("main")?.textContent ?? "" }));
+    });
+  }, MARK);
   const watch = (page: Page) => {
+    // The HTML the server sent for each document of the page, by address.
+    const served = new Map<string, Promise<string>>();
+    page.on("response", (response) => {
+      if (response.request().resourceType() === "document" && response.frame() === page.mainFrame()) served.set(response.url(), response.text().catch(() => ""));
+    });
     page.on("console", (msg) => {
       const text = msg.text();
+      if (text.startsWith(MARK)) {
+        const test = expect.getState().currentTestName ?? "outside a test";
+        const { url, shown } = JSON.parse(text.slice(MARK.length)) as { url: string; shown: string };
+        judgements.push(judgeHydration(`${who} ${url} during "${test}"`, served.get(url), shown));
+        return;
+      }
       const hydration = /hydrat|did not match|Minified React error #(418|423|425)/i.test(text);
       if ((msg.type() === "error" && !expected(text, msg.location().url)) || (msg.type() === "warning" && hydration)) consoleProblems.push(`${who} ${page.url()}: [${msg.type()}] ${text}`);
     });
     page.on("pageerror", (error) => {
+      // #418 is judged from the text the page shows (above); every other uncaught error is a problem.
+      if (/Minified React error #418/.test(error.message)) return;
       const test = expect.getState().currentTestName ?? "outside a test";
       consoleProblems.push(`${who} ${page.url()} during "${test}": [uncaught] ${error.message}`);
-      // A production build's React names a hydration mismatch only by number: keep the page as the browser had it, to compare with the server's HTML.
-      if (/#41[89]|#42[35]/.test(error.message)) void keepPage(page, `${who}-${consoleProblems.length}`);
     });
   };
   context.pages().forEach(watch);
   context.on("page", watch);
 }
 
-async function keepPage(page: Page, name: string): Promise<void> {
+const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" };
+
+/** The text of <main> in HTML as the server sent it, as the browser's textContent reads it. */
+function mainText(html: string): string | null {
+  const main = /<main[^>]*>([\s\S]*?)<\/main>/.exec(html)?.[1];
+  if (main === undefined) return null;
+  return main
+    .replace(/<(script|style|template)[^>]*>[\s\S]*?<\/\1>/g, "")
+    .replace(/<!--[\s\S]*?-->/g, "")
+    .replace(/<[^>]+>/g, "")
+    .replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (whole, code: string) => (code[0] === "#" ? String.fromCodePoint(code[1]!.toLowerCase() === "x" ? parseInt(code.slice(2), 16) : Number(code.slice(1))) : (ENTITIES[code] ?? whole)));
+}
+
+async function judgeHydration(where: string, html: Promise<string> | undefined, shown: string): Promise<void> {
+  const norm = (t: string) => t.replace(/\s+/g, " ").trim();
+  const sent = html ? mainText(await html) : null;
+  if (sent !== null && norm(sent) === norm(shown)) {
+    recoveredHydrations.push(where);
+    return;
+  }
+  consoleProblems.push(`${where}: [uncaught] React #418 and the page then showed ${sent === null ? "text that could not be compared with the server's" : "other text than the server sent"}`);
   const dir = path.join(process.cwd(), "tests/.artifacts/console");
   await mkdir(dir, { recursive: true });
-  const html = await page.content().catch((e: Error) => `(page gone: ${e.message})`);
-  await writeFile(path.join(dir, `${name}.html`), `<!-- ${page.url()} -->\n${html}`);
+  const name = `${consoleProblems.length}`;
+  await writeFile(path.join(dir, `${name}.served.html`), html ? await html : "(not seen)");
+  await writeFile(path.join(dir, `${name}.shown.txt`), `${where}\n${shown}`);
 }
