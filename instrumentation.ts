@@ -1,9 +1,12 @@
 /**
  * Runs once when the Next.js server starts. The Node.js part checks configuration and
- * policy, so a mistake stops the server with a clear message instead of failing later.
+ * policy, so a mistake stops the server with a clear message instead of failing later,
+ * and starts OpenTelemetry tracing when the standard OTEL_* variables ask for it.
  */
 export async function register() {
   if (process.env.NEXT_RUNTIME === "nodejs") {
     await import("./lib/startup-checks");
+    const { startTracing } = await import("./lib/observability/tracing");
+    await startTracing("latchkey-web");
   }
 }

