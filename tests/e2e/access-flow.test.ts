@@ -819,6 +819,7 @@ describe("security matrix", () => {
     "/api/health": { method: "GET", status: { default: 200 } },
     "/api/ready": { method: "GET", status: { default: 200 } },
     "/api/metrics": { method: "GET", status: { default: 403 } },
+    "/api/metrics/cluster": { method: "GET", status: { default: 403 } },
     "/.well-known/jwks.json": { method: "GET", status: { default: 200 } },
     "/api/auth/[...nextauth]": { method: "GET", status: { default: 200 } },
     "/api/v1/openapi.json": { method: "GET", status: { default: 200 } },
