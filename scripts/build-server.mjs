@@ -9,7 +9,7 @@
  * one too and are loaded from the traced node_modules; the build fails if one is missing.
  */
 import { build } from "esbuild";
-import { cpSync, existsSync, rmSync } from "node:fs";
+import { cpSync, existsSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -41,7 +41,8 @@ const copies = [
   ["public", "public"],
   ["prisma/migrations", "prisma/migrations"],
   ["policy", "policy"],
-  ["lib/http/h2c-preload.cjs", "lib/http/h2c-preload.cjs"],
+  // The web server's preload (cleartext HTTP/2 upgrade requests answered as HTTP/1.1) and what it requires.
+  ...readdirSync(path.join(root, "lib/http")).filter((f) => f.endsWith(".cjs")).map((f) => [`lib/http/${f}`, `lib/http/${f}`]),
 ];
 for (const [from, to] of copies) {
   rmSync(path.join(out, to), { recursive: true, force: true });

@@ -12,6 +12,8 @@ missing=()
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/bin/caddy ] || missing+=(caddy)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+[ -x /usr/bin/promtool ] || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[test] installing Debian packages the tests need: ${missing[*]}"
