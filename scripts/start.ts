@@ -134,8 +134,6 @@ async function main(role: Role) {
   const { policy } = await import("../lib/policy/current");
   env();
   policy();
-  const { startTracing } = await import("../lib/observability/tracing");
-  cleanups.push(await startTracing(`latchkey-${role}`));
 
   if (role === "migrate") return void (await migrateAndSeed(), await shutdown(0));
   if (role === "authz") return void (await runAuthzHere());

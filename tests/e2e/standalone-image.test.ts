@@ -2,6 +2,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, cpSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { Browser } from "playwright-core";
@@ -32,6 +34,9 @@ let browser: Browser | undefined;
 let env: Record<string, string>;
 const ports = { web: 0, worker: 0, authz: 0 };
 const running: { role: string; child: ChildProcess; output: string[] }[] = [];
+/** An OpenTelemetry collector's OTLP/HTTP traces endpoint (JSON, as the SDK's HTTP exporter sends it): what arrives, by service. */
+const spans: { service: string; name: string }[] = [];
+let collector: http.Server;
 
 /** `node latchkey.mjs <role>` in the copied directory, as "nobody" when the test runs as root. */
 function run(role: string): { child: ChildProcess; output: string[]; exited: Promise<number | null> } {
@@ -66,6 +71,21 @@ beforeAll(async () => {
   const secrets = portalSecrets();
   idp = await startLocalIdp({ port: await freePort(), clientId: "latchkey-image", clientSecret: secrets.OIDC_CLIENT_SECRET, redirectUris: [`${url}/api/auth/callback/oidc`], postLogoutRedirectUris: [`${url}/signin`] });
   await sql(admin, `CREATE DATABASE "${dbName}"`);
+  collector = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    req.on("end", () => {
+      if (req.url === "/v1/traces" && req.method === "POST" && /json/.test(req.headers["content-type"] ?? "")) {
+        type Export = { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: { name: string }[] }[] }[] };
+        for (const { resource, scopeSpans } of (JSON.parse(body) as Export).resourceSpans) {
+          const service = resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "";
+          for (const scope of scopeSpans) for (const span of scope.spans) spans.push({ service, name: span.name });
+        }
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
   // Only what an operator sets (env -i): no NODE_ENV, no development defaults, nothing from this test's process.
   env = {
     PATH: "/usr/local/bin:/usr/bin:/bin",
@@ -80,6 +100,9 @@ beforeAll(async () => {
     LATCHKEY_AUTHZ_PORT: String(ports.authz),
     LATCHKEY_METRICS_TOKEN: "image-metrics-token-0123456789",
     NEXT_TELEMETRY_DISABLED: "1",
+    // Tracing on through the standard variables only.
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+    OTEL_BSP_SCHEDULE_DELAY: "200",
   };
 }, 120_000);
 
@@ -87,6 +110,7 @@ afterAll(async () => {
   await browser?.close();
   for (const { child } of running) if (child.exitCode === null) child.kill("SIGKILL");
   await idp?.close();
+  collector?.close();
   await sql(admin, `DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch(() => undefined);
   if (app) await rm(path.dirname(app), { recursive: true, force: true });
 });
@@ -148,6 +172,8 @@ describe("the standalone output, run as the container image runs it", () => {
     expect(answer.status()).toBe(200);
     expect(answer.headers()["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
     await context.close();
+    // OTEL_EXPORTER_OTLP_ENDPOINT switched tracing on: the web server's spans (Next.js's own, per route) reached the collector.
+    await expect.poll(() => spans.filter((s) => s.service === "latchkey-web" && s.name.includes("/catalog")).length, { timeout: 15_000 }).toBeGreaterThan(0);
   });
 
   it("writes only JSON lines and stops gracefully on SIGTERM", async () => {
