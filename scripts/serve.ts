@@ -34,6 +34,16 @@ function log(message: string, fields: Record<string, unknown> = {}) {
   else console.log(`[latchkey] ${message}`);
 }
 
+const began = Date.now();
+/** Says what is starting, then how long it took, so a slow start shows where the time goes. */
+async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  log(`${label}...`);
+  const result = await work();
+  log(`${label}: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return result;
+}
+
 
 async function main() {
   if (production) {
@@ -52,23 +62,25 @@ async function main() {
   }
 
   if (!process.env.DATABASE_URL) {
-    log("DATABASE_URL is not set: starting the embedded PostgreSQL (data in .data/postgres)");
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, "postgres"), port: Number(process.env.LATCHKEY_EMBEDDED_PG_PORT ?? 54329), persistent: true, quiet: true });
+    log("DATABASE_URL is not set: using the embedded PostgreSQL (data in .data/postgres)");
+    const pg = await step("starting the embedded PostgreSQL", () =>
+      startEmbeddedPostgres({ dataDir: path.join(dataDir, "postgres"), port: Number(process.env.LATCHKEY_EMBEDDED_PG_PORT ?? 54329), persistent: true, quiet: true }),
+    );
     cleanups.push(() => pg.stop());
     process.env.DATABASE_URL = pg.adminUrl.replace(/\/postgres$/, "/latchkey");
   }
 
   if (usesLocalIdp) {
     process.env.OIDC_CLIENT_ID ??= "latchkey-local";
-    const idp = await startLocalIdp({
+    const idp = await step("starting the local OpenID Provider", () => startLocalIdp({
       port: idpPort,
-      clientId: process.env.OIDC_CLIENT_ID,
+      clientId: process.env.OIDC_CLIENT_ID!,
       clientSecret: process.env.OIDC_CLIENT_SECRET!,
       redirectUris: [`${process.env.NEXTAUTH_URL}/api/auth/callback/oidc`],
       // Development and tests: a directory that can change while the provider runs.
       directoryFile: process.env.LATCHKEY_LOCAL_IDP_DIRECTORY || undefined,
       postLogoutRedirectUris: [`${process.env.NEXTAUTH_URL}/signin`],
-    });
+    }));
     cleanups.push(() => idp.close());
     process.env.OIDC_ISSUER = idp.issuer;
     log(`local OpenID Provider at ${idp.issuer}`);
@@ -82,7 +94,7 @@ async function main() {
   env();
   policy();
 
-  const { applied } = await prepareDatabase(process.env.DATABASE_URL);
+  const { applied } = await step("migrating the database", () => prepareDatabase(process.env.DATABASE_URL!));
   log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema is up to date");
   const { seed } = await import("./support/seed");
   await seed();
@@ -101,7 +113,10 @@ async function main() {
   }
 
   const nextBin = path.join(root, "node_modules", ".bin", "next");
-  const nextArgs = ["dev", "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"];
+  // Turbopack compiles a page on first visit several times faster than webpack (npm run bench:dev); LATCHKEY_DEV_BUNDLER=webpack goes back.
+  const turbopack = process.env.LATCHKEY_DEV_BUNDLER !== "webpack";
+  const nextArgs = ["dev", ...(turbopack ? ["--turbopack"] : []), "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"];
+  log(`starting next dev (${turbopack ? "Turbopack" : "webpack"}); the first visit to each page compiles it`);
   // LATCHKEY_CPU_PROFILE=<dir>: the web server writes a V8 CPU profile there when it stops (for benchmarks).
   const profile = process.env.LATCHKEY_CPU_PROFILE;
   web = spawn(profile ? process.execPath : nextBin, profile ? ["--cpu-prof", "--cpu-prof-dir", profile, path.join(root, "node_modules/next/dist/bin/next"), ...nextArgs] : nextArgs, {
@@ -125,7 +140,7 @@ async function main() {
     await new Promise((r) => setTimeout(r, 500));
   }
   console.log(`
-  Latchkey is running: ${url}
+  Latchkey is running: ${url}  (started in ${((Date.now() - began) / 1000).toFixed(1)} s)
 ${usesLocalIdp ? `  Sign in through the local identity provider; every demo user's password is "${DEMO_PASSWORD}":
 ${DEMO_USERS.map((u) => `    ${u.email.padEnd(20)} ${u.groups.join(", ")}`).join("\n")}
 ` : ""}`);
