@@ -22,6 +22,7 @@ function redact(value: unknown, depth = 0): unknown {
   return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET.test(k) && typeof v === "string" ? "[redacted]" : redact(v, depth + 1)]));
 }
 
+/** Read here rather than through lib/env.ts: lines are written before (and about) the configuration being validated. */
 function level(): pino.Level {
   const wanted = process.env.LATCHKEY_LOG_LEVEL;
   return (LOG_LEVELS as readonly string[]).includes(wanted ?? "") ? (wanted as pino.Level) : "info";

@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
@@ -131,6 +133,18 @@ describe("request ids", () => {
 });
 
 describe("structured logs", () => {
+  it("write what LATCHKEY_LOG_LEVEL lets through", () => {
+    const script = 'import { logger } from "./lib/log"; const l = logger("t"); l.debug("d"); l.info("i"); l.warn("w"); l.error("e");';
+    const levels = (level: string | undefined) => {
+      const run = spawnSync(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "-e", script], { encoding: "utf8", env: { ...process.env, LATCHKEY_LOG_LEVEL: level } });
+      return `${run.stdout}${run.stderr}`.trim().split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg);
+    };
+    expect(levels(undefined)).toEqual(expect.arrayContaining(["i", "w", "e"]));
+    expect(levels(undefined)).not.toContain("d");
+    expect(levels("warn").sort()).toEqual(["e", "w"]);
+    expect(levels("debug").sort()).toEqual(["d", "e", "i", "w"]);
+  });
+
   it("write one JSON object a line and never a secret-named field", async () => {
     const { logger } = await import("@/lib/log");
     const lines: string[] = [];
