@@ -113,7 +113,7 @@ async function main() {
   }
 
   const nextBin = path.join(root, "node_modules", ".bin", "next");
-  // Turbopack compiles a page on first visit several times faster than webpack (npm run bench:dev); LATCHKEY_DEV_BUNDLER=webpack goes back.
+  // Turbopack compiles each page on its first visit (Next.js's faster bundler for next dev); LATCHKEY_DEV_BUNDLER=webpack goes back, and npm run bench:dev compares them.
   const turbopack = process.env.LATCHKEY_DEV_BUNDLER !== "webpack";
   const nextArgs = ["dev", ...(turbopack ? ["--turbopack"] : []), "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"];
   log(`starting next dev (${turbopack ? "Turbopack" : "webpack"}); the first visit to each page compiles it`);
