@@ -73,7 +73,8 @@ async function runAuthzHere() {
   const { startAuthzListener } = await import("../lib/http/authz-listener");
   const { disconnectDb } = await import("../lib/db");
   const listener = await startAuthzListener(Number(process.env.LATCHKEY_AUTHZ_PORT), process.env.HOSTNAME ?? "0.0.0.0");
-  cleanups.push(() => listener.close(), () => disconnectDb());
+  // Run in reverse: answers in flight finish, then the database connection closes.
+  cleanups.push(() => disconnectDb(), () => listener.close());
   process.send?.({ ready: listener.url });
   // Started by "all": the parent went away without a word (killed), so do not linger as an orphan.
   if (process.send) process.on("disconnect", () => void shutdown(0));
