@@ -5,7 +5,8 @@
  */
 export async function register() {
   if (process.env.NEXT_RUNTIME === "nodejs") {
-    await import("./lib/startup-checks");
+    const { checkEncryptionKeyAtStart } = await import("./lib/startup-checks");
+    await checkEncryptionKeyAtStart();
     const { startTracing } = await import("./lib/observability/tracing");
     await startTracing("latchkey-web");
   }

@@ -20,6 +20,9 @@ const nextConfig = {
   poweredByHeader: false,
   // One directory holds the whole application (server.js, traced node_modules); scripts/build-server.mjs adds the entry.
   output: "standalone",
+  // Metadata (the page title) is rendered into <head> before the page is sent, for every
+  // browser, instead of streamed after it into a hidden outlet in <body>.
+  htmlLimitedBots: /.*/,
   // Server-only packages that must not be bundled (native bindings, wasm, worker threads, one registry a process).
   serverExternalPackages: ["pg", "pg-boss", "@prisma/client", "@prisma/adapter-pg", "pino", "prom-client", "@opentelemetry/sdk-trace-node", "@opentelemetry/exporter-trace-otlp-http", "@opentelemetry/resources"],
   experimental: { serverActions: { allowedOrigins, bodySizeLimit: "256kb" } },

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
+// @ts-check
 // latchkey: the command line for Latchkey's API (/api/v1), for people and automation.
 // Plain Node.js (20+), no dependencies: it runs wherever the portal's API is reachable.
+// Only `latchkey mcp` needs one, the official MCP SDK, loaded when that command runs.
+// Its API calls are typed by latchkey-api.d.ts, generated from the OpenAPI document
+// (`npm run api:types`); `npm run typecheck` checks them, the file is not needed to run.
+
+/** @typedef {import("./latchkey-api.js").paths} Paths */
 import { readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,6 +33,7 @@ Commands
   revoke <request-id> [--reason <text>]  end an active grant early
   credential <request-id>              print the credential of an active grant (once)
   completion bash|zsh                  print a shell completion script
+  mcp                                  an MCP server on stdio for AI agents (needs @modelcontextprotocol/sdk)
 
 Options
   --profile <name>     a profile of the configuration file (or LATCHKEY_PROFILE)
@@ -157,7 +164,23 @@ function settings() {
   return resolved;
 }
 
-async function api(method, path, body) {
+/**
+ * One call of a documented operation, typed by the OpenAPI document: the body it takes and
+ * the answer it gives.
+ * @template {keyof Paths} P
+ * @template {"GET" | "POST"} M
+ * @param {M} method
+ * @param {P} template a documented path, e.g. "/requests/{id}"
+ * @param {{ id?: string, query?: string, body?: import("./latchkey-api.js").Body<P, Lowercase<M>> }} [options]
+ * @returns {Promise<import("./latchkey-api.js").Answer<P, Lowercase<M>>>}
+ */
+function api(method, template, options = {}) {
+  const path = String(template).replace("{id}", encodeURIComponent(options.id ?? ""));
+  return send(method, `${path}${options.query ? `?${options.query}` : ""}`, options.body);
+}
+
+/** @param {string} method @param {string} path @param {unknown} [body] @returns {Promise<any>} */
+async function send(method, path, body) {
   const { base, token } = settings();
   let response;
   try {
@@ -177,10 +200,31 @@ async function api(method, path, body) {
     throw new Refused(`Latchkey answered ${response.status} with something that is not JSON.`);
   }
   if (!response.ok) {
-    const fields = data?.error?.fields ? Object.entries(data.error.fields).map(([k, v]) => `\n  ${k}: ${v}`).join("") : "";
-    throw new Refused(`${data?.error?.message ?? data?.detail ?? `HTTP ${response.status}`}${fields}`);
+    /** RFC 9457 problem details: `detail` says what went wrong, `fields` which inputs. @type {Partial<import("./latchkey-api.js").Problem> | null} */
+    const problem = data;
+    const fields = problem?.fields ? Object.entries(problem.fields).map(([k, v]) => `\n  ${k}: ${v}`).join("") : "";
+    throw new Refused(`${problem?.detail ?? problem?.title ?? `HTTP ${response.status}`}${fields}`);
   }
   return data;
+}
+
+/**
+ * Every page of a list: the API answers a page at a time and links the next one.
+ * @template {"/requests" | "/approvals" | "/workflows"} P
+ * @param {P} template
+ * @param {"requests" | "workflows"} key
+ * @returns {Promise<import("./latchkey-api.js").Answer<P, "get">>}
+ */
+async function all(template, key) {
+  const items = [];
+  /** @type {string | null} */
+  let next = null;
+  do {
+    const page = next ? await send("GET", next.replace(/^\/api\/v1/, "")) : await api("GET", template, { query: "limit=200" });
+    items.push(...page[key]);
+    next = page.next;
+  } while (next);
+  return /** @type {any} */ ({ [key]: items, next: null });
 }
 
 function minutes(text) {
@@ -202,6 +246,9 @@ const UNSETTLED = new Set(["pending", "approved", "executing"]);
 /** What --wait exits with for each settled status. */
 const SETTLED_EXIT = { active: EXIT.ok, completed: EXIT.ok, rejected: EXIT.rejected, cancelled: EXIT.cancelled, expired: EXIT.expired, revoked: EXIT.revoked, failed: EXIT.failed };
 
+/** @typedef {import("./latchkey-api.js").components["schemas"]} Schemas */
+
+/** @param {Schemas["Request"]} r */
 function summary(r) {
   const lines = [`${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  (requested by ${r.requester})`];
   for (const st of r.stages ?? []) {
@@ -226,13 +273,13 @@ function timeoutSeconds() {
  */
 async function waitFor(id) {
   const deadline = Date.now() + timeoutSeconds() * 1000;
-  let request = await api("GET", `/requests/${encodeURIComponent(id)}`);
+  let request = await api("GET", "/requests/{id}", { id });
   let last = "";
   while (UNSETTLED.has(request.status) && Date.now() < deadline) {
     if (request.status !== last && !opts.json) console.error(`… ${request.status}`);
     last = request.status;
     await sleep(Math.max(0, Math.min(2000, deadline - Date.now())));
-    request = await api("GET", `/requests/${encodeURIComponent(id)}`);
+    request = await api("GET", "/requests/{id}", { id });
   }
   print(request, summary);
   if (UNSETTLED.has(request.status)) {
@@ -244,6 +291,11 @@ async function waitFor(id) {
   }
 }
 
+/**
+ * @template T
+ * @param {T} data
+ * @param {(data: T) => string} human
+ */
 function print(data, human) {
   console.log(opts.json ? JSON.stringify(data, null, 2) : human(data));
 }
@@ -253,9 +305,10 @@ function need(value, message) {
   return value;
 }
 
+/** @param {{ requests: Schemas["RequestSummary"][] }} page */
 const listing = ({ requests }) => (requests.length === 0 ? "Nothing." : requests.map((r) => `${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  ${r.requester ?? ""}`.trimEnd()).join("\n"));
 
-const COMMANDS = ["whoami", "workflows", "request", "status", "list", "inbox", "approve", "reject", "cancel", "revoke", "credential", "completion"];
+const COMMANDS = ["whoami", "workflows", "request", "status", "list", "inbox", "approve", "reject", "cancel", "revoke", "credential", "completion", "mcp"];
 const FLAGS = ["--profile", "--url", "--token-file", "--json", "--version", "--help", "--target", "--role", "--duration", "--justification", "--field", "--comment", "--reason", "--wait", "--timeout"];
 
 const COMPLETION = {
@@ -280,7 +333,7 @@ const commands = {
     print(await api("GET", "/me"), (me) => `${me.email}  roles: ${me.roles.join(", ") || "none"}${me.requestOnly ? "  (request only)" : ""}\ntoken: ${me.token.kind}, scopes ${me.token.scopes.join(" ")}`);
   },
   async workflows() {
-    print(await api("GET", "/workflows"), ({ workflows }) =>
+    print(await all("/workflows", "workflows"), ({ workflows }) =>
       workflows.length === 0
         ? "Nothing you may request."
         : workflows
@@ -299,7 +352,7 @@ const commands = {
       input[pair.slice(0, at)] = fieldValue(pair.slice(at + 1));
     }
     if (opts.wait) timeoutSeconds();
-    const request = await api("POST", "/requests", { workflowId, input });
+    const request = await api("POST", "/requests", { body: { workflowId, input } });
     if (!opts.wait) return print(request, summary);
     if (!opts.json) console.error(`Requested ${request.id}; waiting for a decision.`);
     await waitFor(request.id);
@@ -307,39 +360,78 @@ const commands = {
   async status(id) {
     need(id, "Give the request id: latchkey status <id>.");
     if (opts.wait) await waitFor(id);
-    else print(await api("GET", `/requests/${encodeURIComponent(id)}`), summary);
+    else print(await api("GET", "/requests/{id}", { id }), summary);
   },
   async list() {
-    print(await api("GET", "/requests"), listing);
+    print(await all("/requests", "requests"), listing);
   },
   async inbox() {
-    print(await api("GET", "/approvals"), listing);
+    print(await all("/approvals", "requests"), listing);
   },
   async approve(id) {
     need(id, "Give the request id: latchkey approve <id>.");
-    print(await api("POST", `/requests/${encodeURIComponent(id)}/approve`, { comment: opts.comment ?? "" }), summary);
+    print(await api("POST", "/requests/{id}/approve", { id, body: { comment: opts.comment ?? "" } }), summary);
   },
   async reject(id) {
     need(id, "Give the request id: latchkey reject <id> --comment <why>.");
-    print(await api("POST", `/requests/${encodeURIComponent(id)}/reject`, { comment: need(opts.comment, "Say why with --comment.") }), summary);
+    print(await api("POST", "/requests/{id}/reject", { id, body: { comment: need(opts.comment, "Say why with --comment.") } }), summary);
   },
   async cancel(id) {
     need(id, "Give the request id: latchkey cancel <id>.");
-    print(await api("POST", `/requests/${encodeURIComponent(id)}/cancel`), summary);
+    print(await api("POST", "/requests/{id}/cancel", { id }), summary);
   },
   async revoke(id) {
     need(id, "Give the request id: latchkey revoke <id> [--reason <text>].");
-    print(await api("POST", `/requests/${encodeURIComponent(id)}/revoke`, opts.reason ? { reason: opts.reason } : {}), summary);
+    print(await api("POST", "/requests/{id}/revoke", { id, body: opts.reason ? { reason: opts.reason } : {} }), summary);
   },
   async credential(id) {
     need(id, "Give the request id: latchkey credential <id>.");
-    const { credential, expiresAt } = await api("POST", `/requests/${encodeURIComponent(id)}/credential`);
+    const { credential, expiresAt } = await api("POST", "/requests/{id}/credential", { id });
     if (opts.json) print({ credential, expiresAt }, () => "");
     else {
       // The credential alone on stdout, so it can be captured; the rest on stderr.
       console.error(`Valid until ${expiresAt}. Latchkey will not show it again.`);
       console.log(credential);
     }
+  },
+  /**
+   * MCP over stdio for agents that start their tools as processes: a bridge to Latchkey's own
+   * MCP server at /api/mcp, so the tools, scopes, refusals and audit are the server's, whichever
+   * transport the agent speaks.
+   */
+  async mcp() {
+    const { base, token } = settings();
+    let sdk;
+    try {
+      sdk = { ...(await import("@modelcontextprotocol/sdk/server/stdio.js")), ...(await import("@modelcontextprotocol/sdk/client/streamableHttp.js")) };
+    } catch {
+      throw new Usage("latchkey mcp needs the @modelcontextprotocol/sdk package beside it: npm install @modelcontextprotocol/sdk.");
+    }
+    // A wrong address or token stops here, with the reason on stderr, before an agent starts talking.
+    await api("GET", "/me").catch((error) => {
+      if (!/lacks the requests:read scope/.test(error.message)) throw error;
+    });
+    const local = new sdk.StdioServerTransport();
+    const remote = new sdk.StreamableHTTPClientTransport(new URL(`${base.replace(/\/api\/v1$/, "")}/api/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}`, "user-agent": `latchkey-cli/${VERSION} (mcp)` } },
+    });
+    const closed = new Promise((resolve) => {
+      local.onclose = () => resolve(undefined);
+      process.stdin.once("end", resolve);
+    });
+    local.onmessage = (/** @type {any} */ message) => {
+      remote.send(message).catch((error) => {
+        // A refused call still gets its answer, so the agent is not left waiting.
+        if (message.method && message.id !== undefined) void local.send({ jsonrpc: "2.0", id: message.id, error: { code: -32603, message: `Latchkey: ${error.message}` } });
+        else console.error(`latchkey mcp: ${error.message}`);
+      });
+    };
+    remote.onmessage = (message) => void local.send(message);
+    remote.onerror = (error) => console.error(`latchkey mcp: ${error.message}`);
+    await remote.start();
+    await local.start();
+    await closed;
+    await remote.close();
   },
   async completion(shell) {
     if (!COMPLETION[shell]) throw new Usage("Say which shell: latchkey completion bash, or latchkey completion zsh.");

@@ -5,6 +5,21 @@ import { secretProblem } from "./notifications/signature";
  * The one place that reads configuration. Everything else calls `env()`.
  * A bad value stops start-up with a message naming the variable.
  */
+/** Standard Webhooks secrets, `whsec_<base64>`, comma-separated during a rotation (current first). */
+function whsecList() {
+  return z
+    .string()
+    .optional()
+    .superRefine((v, ctx) => {
+      if (v === undefined) return;
+      const secrets = v.split(",").map((s) => s.trim());
+      secrets.forEach((secret, i) => {
+        const problem = secretProblem(secret);
+        if (problem) ctx.addIssue({ code: "custom", message: `secret ${i + 1} of ${secrets.length} ${problem}` });
+      });
+    });
+}
+
 const schema = z.object({
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   DATABASE_URL: z.string().url({ message: "must be a postgresql:// URL" }),
@@ -22,10 +37,18 @@ const schema = z.object({
   /** "true": a sign-in needs `email_verified: true`. "false" (providers that never send it): a missing claim passes, `false` is still refused. */
   OIDC_REQUIRE_EMAIL_VERIFIED: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).default("true").transform((v) => v === "true"),
   LATCHKEY_POLICY_FILE: z.string().default("policy/latchkey.yaml"),
+  /** The current key, optionally followed by previous ones, comma-separated (lib/credentials/keyring.ts). */
   LATCHKEY_ENCRYPTION_KEY: z
     .string()
-    .refine((v) => Buffer.from(v, "base64").length === 32, { message: "must be 32 bytes, base64-encoded (openssl rand -base64 32)" }),
+    .refine((v) => v.split(",").every((k) => Buffer.from(k.trim(), "base64").length === 32), { message: "must be 32 bytes, base64-encoded (openssl rand -base64 32); previous keys may follow, comma-separated" }),
+  /** Previous encryption keys, comma-separated: read, never written with. */
+  LATCHKEY_ENCRYPTION_KEY_PREVIOUS: z
+    .string()
+    .optional()
+    .refine((v) => !v || v.split(",").every((k) => Buffer.from(k.trim(), "base64").length === 32), { message: "must be 32-byte base64 keys, comma-separated" }),
   LATCHKEY_TOKEN_ISSUER: z.string().url().optional(),
+  /** File outside the database where the worker keeps the audit chain's head, to notice a restore (lib/approvals/restore-fence.ts). */
+  LATCHKEY_RESTORE_MARKER: z.string().min(1).optional(),
   LATCHKEY_WORKER: z.enum(["on", "off"]).default("on"),
   /** Port of the lean listener for forward-auth and introspection (lib/http/authz-listener.ts); unset: off. */
   LATCHKEY_AUTHZ_PORT: z.coerce.number().int().min(1).max(65535).optional(),
@@ -49,7 +72,8 @@ const schema = z.object({
   /** URL the worker POSTs a JSON event to after the published keys changed. */
   LATCHKEY_KEY_WEBHOOK_URL: z.string().url().optional(),
   /** HMAC-SHA256 key signing that webhook, as the notification webhooks are signed. */
-  LATCHKEY_KEY_WEBHOOK_SECRET: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
+  /** Signing secrets of the key webhook, `whsec_<base64>`, comma-separated during a rotation (current first). */
+  LATCHKEY_KEY_WEBHOOK_SECRET: whsecList(),
   /** Proxies allowed to call /api/forward-auth: "name=secret" pairs separated by commas. */
   LATCHKEY_FORWARD_AUTH_PROXIES: z
     .string()
@@ -73,17 +97,22 @@ const schema = z.object({
   LATCHKEY_RATE_LIMIT_ADDRESS: z.coerce.number().int().min(1).default(1200),
   LATCHKEY_RATE_LIMIT_SIGNIN: z.coerce.number().int().min(1).default(30),
   /** Signing secrets of the audit webhook, `whsec_<base64>`, comma-separated during a rotation (current first). */
-  LATCHKEY_AUDIT_WEBHOOK_SECRET: z
-    .string()
-    .optional()
-    .superRefine((v, ctx) => {
-      if (v === undefined) return;
-      const secrets = v.split(",").map((s) => s.trim());
-      secrets.forEach((secret, i) => {
-        const problem = secretProblem(secret);
-        if (problem) ctx.addIssue({ code: "custom", message: `secret ${i + 1} of ${secrets.length} ${problem}` });
-      });
-    }),
+  LATCHKEY_AUDIT_WEBHOOK_SECRET: whsecList(),
+  /** The Slack app's bot token (xoxb-...); the Slack app is off while it is unset. */
+  LATCHKEY_SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[\w-]+$/, { message: 'must be a bot token, "xoxb-..."' }).optional(),
+  /** The Slack app's signing secret, verifying button clicks (X-Slack-Signature); buttons are refused while it is unset. */
+  LATCHKEY_SLACK_SIGNING_SECRET: z.string().min(16, { message: "must be the app's signing secret (Basic Information → App Credentials)" }).optional(),
+  /** Slack's Web API base URL; only changed to point at a test double. */
+  LATCHKEY_SLACK_API_URL: z.string().url().default("https://slack.com/api/"),
+  /** SMTP server for e-mail notifications (smtp:// or smtps://, credentials in the URL); e-mail is off while it is unset. */
+  LATCHKEY_SMTP_URL: z.string().regex(/^smtps?:\/\/[^/\s]+/, { message: 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587' }).optional(),
+  /** The From address of notification e-mail. */
+  LATCHKEY_SMTP_FROM: z.string().regex(/^([^<>@\s][^<>@]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/, { message: 'must be an address, e.g. "Latchkey <latchkey@example.com>"' }).default("Latchkey <latchkey@localhost>"),
+  /** On-call services read by on-call rules: API tokens (rules needing an unset one never apply) and base URLs. */
+  LATCHKEY_PAGERDUTY_TOKEN: z.string().min(1).optional(),
+  LATCHKEY_PAGERDUTY_URL: z.string().url().default("https://api.pagerduty.com"),
+  LATCHKEY_OPSGENIE_TOKEN: z.string().min(1).optional(),
+  LATCHKEY_OPSGENIE_URL: z.string().url().default("https://api.opsgenie.com"),
   /** Port and address the web server listens on (HOSTNAME: 0.0.0.0 in production, localhost in development). */
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   HOSTNAME: z.string().min(1).optional(),

@@ -43,10 +43,10 @@ const pause = () => (period ? new Promise((r) => setTimeout(r, period * 1000 * (
 
 async function call(token: string, path: string, body: unknown) {
   const response = await fetch(`${portal.url}/api/v1${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
-  const json = (await response.json().catch(() => null)) as { id?: string; status?: string; credential?: unknown; error?: { message: string } } | null;
+  const json = (await response.json().catch(() => null)) as { id?: string; status?: string; credential?: unknown; detail?: string } | null;
   if (!response.ok) {
     errors += 1;
-    if (errorSamples.length < 5) errorSamples.push(`${response.status} ${path}: ${json?.error?.message ?? ""}`);
+    if (errorSamples.length < 5) errorSamples.push(`${response.status} ${path}: ${json?.detail ?? ""}`);
   }
   return { ok: response.ok, json };
 }

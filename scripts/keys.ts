@@ -10,7 +10,17 @@ export {};
  *                       publishes the next key, which signs after LATCHKEY_KEY_PUBLISH_AHEAD;
  *                       with --now, rotates at once (also on the admin Keys page). Tokens
  *                       signed before keep verifying until they expire.
+ * npm run keys:reseal [-- --batch <n>]
+ *                       re-seals every sealed value (signing keys, credentials, request secrets)
+ *                       under the current LATCHKEY_ENCRYPTION_KEY, in audited batches; resumable.
+ * npm run keys:issuer [-- <url>]
+ *                       prints the issuer (iss) pinned for credentials; with a URL, changes it
+ *                       (audited). Credentials issued before carry the old issuer and are
+ *                       refused where iss is checked: change it when none are outstanding.
  * Reads DATABASE_URL and LATCHKEY_ENCRYPTION_KEY (the configuration is validated as a whole).
+ * Each command first checks that the keys it holds open what the database already holds, and
+ * refuses (exit 1, naming the missing key) when they do not: writing under a key that opens
+ * nothing would leave sealed data and the audit chain readable under neither key.
  */
 process.env.NEXTAUTH_SECRET ??= "x".repeat(32);
 process.env.OIDC_ISSUER ??= "http://unused.invalid";
@@ -19,13 +29,21 @@ process.env.OIDC_CLIENT_SECRET ??= "unused";
 const { publishedKeyPems, publishNextSigningKey, rotateSigningKey } = await import("../lib/credentials/keys");
 const { writeKeyDirectory } = await import("../lib/credentials/key-files");
 const { disconnectDb } = await import("../lib/db");
+const { assertEncryptionKeyOpensData, resealAll } = await import("../lib/credentials/reseal");
 
 const [command, ...rest] = process.argv.slice(2);
 const option = (name: string) => {
   const at = rest.indexOf(name);
   return at >= 0 ? (rest[at + 1] ?? "") : undefined;
 };
-const actor = { type: "system" as const, email: "npm run keys:rotate" };
+const actor = { type: "system" as const, email: `npm run keys:${command}` };
+try {
+  if (command === "pem" || command === "rotate") await assertEncryptionKeyOpensData();
+} catch (error) {
+  console.error((error as Error).message);
+  await disconnectDb();
+  process.exit(1);
+}
 if (command === "pem") {
   const keys = await publishedKeyPems();
   const dir = option("--dir");
@@ -51,8 +69,31 @@ if (command === "pem") {
     if ("activatesAt" in result) console.log(`Signing key ${result.kid} is published and signs from ${result.activatesAt.toISOString()}. Reload verifiers that read key files before then.`);
     else console.log(`Signing key ${result.kid} is active (LATCHKEY_KEY_PUBLISH_AHEAD is 0).`);
   }
+} else if (command === "issuer") {
+  const { changeCredentialIssuer, credentialIssuer } = await import("../lib/credentials/issuer");
+  const [url] = rest;
+  if (!url) console.log(`Credentials are issued by ${await credentialIssuer()}.`);
+  else if (!URL.canParse(url)) {
+    console.error(`"${url}" is not a URL: give the issuer as an absolute URL, e.g. https://latchkey.example.com.`);
+    process.exitCode = 2;
+  } else {
+    const live = await (await import("../lib/db")).db.credential.count({ where: { expiresAt: { gt: new Date() }, revokedAt: null } });
+    const { from, to } = await changeCredentialIssuer(actor, url);
+    console.log(`Credentials are now issued by ${to} (were ${from ?? "not pinned"}).${live ? ` ${live} outstanding credentials carry the old issuer and are refused from now on; their owners need new ones.` : ""}`);
+  }
+} else if (command === "reseal") {
+  const batch = Number(option("--batch") ?? 200);
+  try {
+    const { keyId, total } = await resealAll(actor, Number.isInteger(batch) && batch > 0 ? batch : 200, (step) =>
+      console.log(`Re-sealed ${Object.entries(step.resealed).map(([kind, n]) => `${n} ${kind}`).join(", ")} under ${step.keyId}.`),
+    );
+    console.log(`Everything sealed is under encryption key ${keyId} (${total} values re-sealed now). Keep the previous keys in LATCHKEY_ENCRYPTION_KEY_PREVIOUS while audit events chained under them must verify (see the README).`);
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exitCode = 1;
+  }
 } else {
-  console.error("Usage: tsx scripts/keys.ts pem [--dir <directory>] | rotate [--reason <why>] [--now]");
+  console.error("Usage: tsx scripts/keys.ts pem [--dir <directory>] | rotate [--reason <why>] [--now] | reseal [--batch <n>] | issuer [<url>]");
   process.exitCode = 2;
 }
 await disconnectDb();

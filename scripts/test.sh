@@ -11,6 +11,8 @@ missing=()
 [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 [ -x /usr/sbin/nginx ] || missing+=(nginx)
 [ -x /usr/bin/caddy ] || missing+=(caddy)
+# pg_dump/pg_restore and a server of their version, for the backup-and-restore test.
+[ -x /usr/lib/postgresql/15/bin/pg_dump ] || missing+=(postgresql-15)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
 [ -x /usr/bin/promtool ] || missing+=(prometheus)

@@ -1,7 +1,7 @@
 import { lastVerification } from "@/lib/audit/verify";
 import { formatTime } from "../ui/format";
 
-/** The last walk of the audit chain, in words: intact up to an event, or broken at one. */
+/** The last walk of the audit chain, in words: intact up to an event, broken at one, or not checkable with the keys held. */
 export async function ChainStatus() {
   const last = await lastVerification();
   if (!last) {
@@ -15,6 +15,18 @@ export async function ChainStatus() {
     return (
       <p data-testid="chain-status" role="status" className="inline-block rounded-md border border-emerald-200 bg-emerald-50 px-3 py-1.5 text-sm text-emerald-900">
         ✓ Audit chain intact: {last.eventsChecked} events verified up to #{last.lastSeq?.toString()} on {formatTime(last.finishedAt)}.
+        {last.legacyEvents > 0
+          ? last.anchoredEvents === last.legacyEvents
+            ? ` ${last.legacyEvents} of them, recorded before the chain existed, are anchored by a checkpoint rather than chained.`
+            : ` ${last.legacyEvents - last.anchoredEvents} of them, recorded before the chain existed, are neither chained nor anchored yet (npm run audit:anchor).`
+          : ""}
+      </p>
+    );
+  }
+  if (last.outcome === "unverifiable") {
+    return (
+      <p data-testid="chain-status" role="status" className="inline-block rounded-md border border-amber-300 bg-amber-50 px-3 py-1.5 text-sm text-amber-900">
+        ? Audit chain cannot be fully checked (verified {formatTime(last.finishedAt)}): no alteration found, but {last.problem}
       </p>
     );
   }

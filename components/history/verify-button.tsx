@@ -20,7 +20,8 @@ export function VerifyChainButton() {
           startTransition(async () => {
             const result = await verifyChainAction({});
             if (!result.ok) setOutcome({ tone: "error", text: result.error });
-            else setOutcome(result.data.ok ? { tone: "success", text: `Intact: ${result.data.eventsChecked} events checked.` } : { tone: "error", text: `Broken: ${result.data.problem}` });
+            else if (result.data.ok) setOutcome({ tone: "success", text: `Intact: ${result.data.eventsChecked} events checked.` });
+            else setOutcome({ tone: "error", text: result.data.outcome === "unverifiable" ? `Cannot check in full (not tampering): ${result.data.problem}` : `Broken: ${result.data.problem}` });
             router.refresh();
           })
         }

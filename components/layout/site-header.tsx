@@ -33,11 +33,15 @@ export function SiteHeader({ items, email, roles, signOut }: { items: NavItem[];
         <div id="site-menu" className={`${open ? "flex" : "hidden"} w-full flex-col gap-3 lg:flex lg:w-auto lg:flex-1 lg:flex-row lg:items-center lg:justify-between lg:gap-6`}>
           <Nav items={items} />
           <div className="flex flex-col items-start gap-2 text-sm text-slate-300 lg:flex-row lg:items-center lg:gap-4">
-            <span data-testid="signed-in-as" className="min-w-0 break-all lg:text-right">
-              {email} <span className="text-slate-400">({roles.join(", ")})</span>
+            {/* Wrapped between words only ("a dmin" was a role cut in two); the roles take their own line beside a wide navigation. */}
+            <span data-testid="signed-in-as" className="min-w-0 [overflow-wrap:anywhere] lg:text-right">
+              {email} <span className="text-slate-400 lg:block lg:text-xs">({roles.join(", ")})</span>
             </span>
             <Link href="/settings/tokens" className="rounded-md py-1 whitespace-nowrap text-slate-300 hover:bg-slate-800 hover:text-white lg:px-2">
               API tokens
+            </Link>
+            <Link href="/settings/notifications" className="rounded-md py-1 whitespace-nowrap text-slate-300 hover:bg-slate-800 hover:text-white lg:px-2">
+              Notifications
             </Link>
             {/* Behind an identity-aware proxy the proxy owns the session: there is nothing here to sign out of. */}
             {signOut ? <SignOutButton /> : null}

@@ -25,6 +25,7 @@ export const ACTION_LABELS: Record<string, string> = {
   "grant.expired": "Expired",
   "grant.revoked": "Revoked",
   "request.auto_approved": "Approved automatically by policy",
+  "request.on_call_unknown": "On-call rule not applied: the on-call service did not answer",
   "request.break_glass": "BREAK-GLASS: opened without approval",
   "break_glass.reviewed": "Break-glass reviewed",
   "request.stage_passed": "Stage passed",
@@ -41,6 +42,7 @@ export const ACTION_LABELS: Record<string, string> = {
   "auth.sessions_ended": "Sessions ended by an admin",
   "token.created": "API token created",
   "token.revoked": "API token revoked",
+  "mcp.call": "Agent tool call (MCP)",
   "service_identity.created": "Service identity created",
   "service_identity.updated": "Service identity changed",
   "key.rotated": "Signing key rotated",
@@ -65,7 +67,10 @@ function detail(data: unknown): string | null {
   const d = data as Record<string, unknown>;
   if (typeof d.comment === "string" && d.comment) return `“${d.comment}”`;
   if (typeof d.reason === "string") return d.reason;
-  if (typeof d.rule === "string") return `rule ${d.rule}`;
+  const shift = d.onCall as { provider?: string; schedule?: string; start?: string | null; end?: string | null } | undefined;
+  const onCall = shift?.schedule ? `on call in ${shift.provider} schedule ${shift.schedule}${shift.start && shift.end ? ` (shift ${shift.start} to ${shift.end})` : ""}` : null;
+  if (typeof d.rule === "string") return `rule ${d.rule}${onCall ? `: ${onCall}` : ""}`;
+  if (onCall) return onCall;
   if (typeof d.error === "string") return d.error;
   if (typeof d.state === "string") return d.state;
   if (typeof d.role === "string" && typeof d.privileges === "string") return `role ${d.role}: ${d.privileges}`;

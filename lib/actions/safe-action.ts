@@ -3,7 +3,7 @@ import { headers } from "next/headers";
 import type { z } from "zod";
 import { contextOf, withAuditContext, type AuditContext } from "../audit/context";
 import { currentPrincipal } from "../auth/session";
-import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable, type Result } from "../errors";
+import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable, type Result } from "../errors";
 import { logger } from "../log";
 import { timed } from "../observability/metrics";
 import { withHttpRequestId } from "../observability/request-context";
@@ -63,7 +63,7 @@ export function toFailure(error: unknown, context: Record<string, string>): Resu
   if (error instanceof DomainError) {
     return { ok: false, code: error.code, error: error.message, fieldErrors: error.fieldErrors };
   }
-  if (isDatabaseUnavailable(error)) return { ok: false, code: "internal", error: DATABASE_UNAVAILABLE };
+  if (isDatabaseUnavailable(error)) return { ok: false, code: "internal", error: databaseUnavailableMessage(error) };
   logger("action").error("unexpected failure", { ...context, error });
   return { ok: false, code: "internal", error: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening." };
 }

@@ -1,18 +1,55 @@
+import { z } from "zod";
+import { approveBody, COMPONENTS, createRequestBody, rejectBody, revokeBody } from "./schemas";
 import { SCOPES } from "./tokens";
 
 /**
- * The OpenAPI document of /api/v1, served at /api/v1/openapi.json. A test holds every
- * route file under app/api/v1 (its methods and its token scope) against this document,
- * both ways, so neither can drift from the other.
+ * The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json. Its schemas are
+ * generated from the zod schemas the routes validate bodies with and the answers are typed
+ * by (lib/api/schemas.ts); this file adds what zod cannot know: paths, scopes, parameters,
+ * headers and statuses. Tests hold every route file (methods and scope) against it both
+ * ways, and validate real answers of every route against it.
  */
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: object) => ({ content: { "application/json": { schema } } });
-const error = (description: string) => ({ description, ...json(ref("Error")) });
+/** Dates are Date in the schemas and ISO 8601 strings on the wire. */
+const override = (ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown> }) => {
+  if ((ctx.zodSchema as { _zod: { def: { type: string } } })._zod.def.type === "date") Object.assign(ctx.jsonSchema, { type: "string", format: "date-time" });
+};
+
+function componentSchemas(): Record<string, object> {
+  const registry = z.registry<{ id: string }>();
+  for (const [id, schema] of Object.entries(COMPONENTS)) registry.add(schema, { id });
+  const { schemas } = z.toJSONSchema(registry, { io: "output", target: "draft-2020-12", unrepresentable: "any", uri: (id) => `#/components/schemas/${id}`, override });
+  // Within a document, components carry neither $schema nor $id (their place names them).
+  return Object.fromEntries(Object.entries(schemas).map(([id, { $schema: _s, $id: _i, ...schema }]) => [id, schema]));
+}
+
+/** A request body as the caller sends it (defaults may be left out). */
+const body = (schema: z.ZodType) => {
+  const { $schema: _s, ...json } = z.toJSONSchema(schema, { io: "input", target: "draft-2020-12", override });
+  return { required: true, content: { "application/json": { schema: json } } };
+};
+
+const ref = (name: keyof typeof COMPONENTS) => ({ $ref: `#/components/schemas/${name}` });
+const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
+/** The token's budget rides on every answer after the token check. */
+const RATE = { "RateLimit-Limit": header("RateLimit-Limit"), "RateLimit-Remaining": header("RateLimit-Remaining"), "RateLimit-Reset": header("RateLimit-Reset") };
+const json = (schema: object) => ({ headers: RATE, content: { "application/json": { schema } } });
+const error = (description: string) => ({ description, headers: RATE, content: { "application/problem+json": { schema: ref("Problem") } } });
+/** A list answers a page at a time: `limit` and `cursor` in, `next` (and a Link header) out. */
+const PAGE_PARAMS = [
+  { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 200, default: 50 }, description: "Items per page." },
+  { name: "cursor", in: "query", required: false, schema: { type: "string" }, description: "Opaque; taken from the previous page's `next` link." },
+];
+const page = (schema: "RequestPage" | "WorkflowPage", description: string) => ({
+  description,
+  headers: { ...RATE, Link: { description: 'RFC 8288: `<next>; rel="next"` when there is a next page.', schema: { type: "string" } } },
+  content: { "application/json": { schema: ref(schema) } },
+});
 
 const ERRORS = {
   "401": error("No token, or a token that is unknown, revoked or expired."),
   "403": error("The token lacks the scope, or its identity may not do this."),
+  "429": error("Too many calls from this token or address; Retry-After says when to try again."),
 };
 const ON_REQUEST = { ...ERRORS, "404": error("No such request, or not one this identity may see.") };
 
@@ -32,179 +69,57 @@ export const openApiDocument = {
   },
   servers: [{ url: "/api/v1" }],
   components: {
+    headers: {
+      "RateLimit-Limit": { description: "Calls this token may make per window.", schema: { type: "integer" } },
+      "RateLimit-Remaining": { description: "Calls left in this window (errs low across instances).", schema: { type: "integer" } },
+      "RateLimit-Reset": { description: "Seconds until the window resets.", schema: { type: "integer" } },
+    },
     securitySchemes: {
       bearer: { type: "http", scheme: "bearer", description: `API token. Scopes: ${Object.entries(SCOPES).map(([k, v]) => `${k}: ${v}`).join(" ")}` },
     },
     schemas: {
-      Error: {
-        type: "object",
-        required: ["error"],
-        properties: {
-          error: {
-            type: "object",
-            required: ["code", "message"],
-            properties: { code: { type: "string" }, message: { type: "string" }, fields: { type: "object", additionalProperties: { type: "string" } }, scope: { type: "string" } },
-          },
-        },
-      },
-      RequestStatus: { type: "string", enum: ["pending", "approved", "executing", "active", "completed", "expired", "revoked", "rejected", "cancelled", "failed"] },
-      RequestSummary: {
-        type: "object",
-        required: ["id", "workflowId", "targetId", "status", "requester", "createdAt"],
-        properties: {
-          id: { type: "string" },
-          workflowId: { type: "string" },
-          targetId: { type: "string" },
-          targetTitle: { type: "string" },
-          workflowTitle: { type: "string" },
-          fields: {
-            type: "array",
-            description: "What the requester filled in, labelled by the workflow's schema, in the form's order: what an approver decides on.",
-            items: {
-              type: "object",
-              required: ["name", "label", "value"],
-              properties: { name: { type: "string" }, label: { type: "string" }, value: { type: "string" }, format: { type: "string", enum: ["text", "json", "multiline"] } },
-            },
-          },
-          status: ref("RequestStatus"),
-          requester: { type: "string" },
-          input: { type: "object" },
-          justification: { type: "string" },
-          durationSeconds: { type: "integer" },
-          breakGlass: { type: "boolean" },
-          createdAt: { type: "string", format: "date-time" },
-          activatedAt: { type: ["string", "null"], format: "date-time" },
-          expiresAt: { type: ["string", "null"], format: "date-time" },
-        },
-      },
-      Request: {
-        allOf: [
-          ref("RequestSummary"),
-          {
-            type: "object",
-            properties: {
-              autoApprovedBy: { type: ["string", "null"] },
-              decidedAt: { type: ["string", "null"], format: "date-time" },
-              endedAt: { type: ["string", "null"], format: "date-time" },
-              failureReason: { type: ["string", "null"] },
-              externalState: { type: ["string", "null"] },
-              breakGlassReason: { type: ["string", "null"] },
-              extends: {
-                type: ["object", "null"],
-                description: "The grant this request extends and, field by field, what it changes.",
-                properties: {
-                  id: { type: "string" },
-                  status: ref("RequestStatus"),
-                  expiresAt: { type: ["string", "null"], format: "date-time" },
-                  changes: { type: "array", items: { type: "object", properties: { label: { type: "string" }, from: { type: "string" }, to: { type: "string" } } } },
-                },
-              },
-              stages: {
-                type: "array",
-                items: {
-                  type: "object",
-                  properties: {
-                    name: { type: "string" },
-                    groups: { type: "array", items: { type: "string" } },
-                    required: { type: "integer" },
-                    state: { type: "string", enum: ["passed", "current", "waiting", "closed"] },
-                    approvedBy: { type: "array", items: { type: "string" } },
-                    couldApprove: { type: "array", items: { type: "string" } },
-                  },
-                },
-              },
-              decisions: {
-                type: "array",
-                items: { type: "object", properties: { approver: { type: "string" }, decision: { type: "string", enum: ["approve", "reject"] }, comment: { type: "string" }, stage: { type: "integer" }, at: { type: "string", format: "date-time" } } },
-              },
-              credential: {
-                type: ["object", "null"],
-                properties: {
-                  jti: { type: "string" },
-                  kid: { type: "string" },
-                  issuedAt: { type: "string", format: "date-time" },
-                  expiresAt: { type: "string", format: "date-time" },
-                  revealedAt: { type: ["string", "null"], format: "date-time" },
-                  revokedAt: { type: ["string", "null"], format: "date-time" },
-                  revealable: { type: "boolean" },
-                },
-              },
-              secretRevealable: { type: "boolean" },
-              outsidePreview: {
-                type: ["object", "null"],
-                description: "What carrying out the request sends to an outside system, call by call, as the workflow builds it (null for workflows that call none).",
-                properties: {
-                  system: { type: "string" },
-                  calls: { type: "array", items: { type: "object", properties: { method: { type: "string" }, path: { type: "string" }, body: {}, when: { type: "string" } } } },
-                  notes: { type: "array", items: { type: "string" } },
-                },
-              },
-              viewer: { type: "object", properties: { canDecide: { type: "boolean" }, decisionRefusal: { type: ["string", "null"] }, canCancel: { type: "boolean" }, canRevoke: { type: "boolean" } } },
-            },
-          },
-        ],
-      },
-      Workflow: {
-        type: "object",
-        properties: {
-          id: { type: "string" },
-          title: { type: "string" },
-          description: { type: "string" },
-          category: { type: "string" },
-          risk: { type: "string" },
-          lasting: { type: "boolean", description: "true: grants access for a duration; false: a one-off action such as a job run." },
-          fields: { type: "array", items: { type: "object", properties: { name: { type: "string" }, label: { type: "string" }, kind: { type: "string" }, required: { type: "boolean" }, options: { type: "array", items: { type: "string" } } } } },
-          targets: {
-            type: "array",
-            items: {
-              type: "object",
-              properties: {
-                id: { type: "string" },
-                title: { type: "string" },
-                roles: { type: "array", items: { type: "string" } },
-                minDurationMinutes: { type: "integer" },
-                maxDurationMinutes: { type: ["integer", "null"] },
-                stages: { type: "array", items: { type: "object" } },
-              },
-            },
-          },
-        },
-      },
+      ...componentSchemas(),
     },
   },
   paths: {
     "/me": {
       get: op("requests:read", "Who this token speaks for", {
-        responses: { "200": { description: "The identity, its roles and the token's scopes.", ...json({ type: "object" }) }, ...ERRORS },
+        responses: { "200": { description: "The identity, its roles and the token's scopes.", ...json(ref("Me")) }, ...ERRORS },
       }),
     },
     "/workflows": {
       get: op("requests:read", "Workflows and targets this identity may request", {
-        responses: { "200": { description: "Requestable workflows.", ...json({ type: "object", properties: { workflows: { type: "array", items: ref("Workflow") } } }) }, ...ERRORS },
+        parameters: PAGE_PARAMS,
+        responses: { "200": page("WorkflowPage", "Requestable workflows, a page at a time."), "400": error("Bad limit or cursor."), ...ERRORS },
       }),
     },
     "/requests": {
       get: op("requests:read", "This identity's requests, newest first", {
-        responses: { "200": { description: "Requests.", ...json({ type: "object", properties: { requests: { type: "array", items: ref("RequestSummary") } } }) }, ...ERRORS },
+        parameters: PAGE_PARAMS,
+        responses: { "200": page("RequestPage", "Requests, a page at a time."), "400": error("Bad limit or cursor."), ...ERRORS },
       }),
       post: op("requests:write", "Make a request", {
-        requestBody: {
-          required: true,
-          ...json({
-            type: "object",
-            required: ["workflowId", "input"],
-            additionalProperties: false,
-            properties: {
-              workflowId: { type: "string" },
-              input: { type: "object", description: "The workflow's fields (see /workflows): targetId, role, durationMinutes, justification, …" },
-            },
-          }),
-        },
+        parameters: [
+          {
+            name: "Idempotency-Key",
+            in: "header",
+            required: false,
+            schema: { type: "string", minLength: 1, maxLength: 255 },
+            description: "Makes a retry safe for 24 hours: the same key and body replay the first answer (with Idempotent-Replayed: true); the same key with another body is a 422. A refused call is not remembered.",
+          },
+        ],
+        requestBody: body(createRequestBody),
         responses: {
-          "201": { description: "The request, pending or already approved by an auto-approval rule.", ...json(ref("Request")) },
+          "201": {
+            description: "The request, pending or already approved by an auto-approval rule.",
+            ...json(ref("Request")),
+            headers: { ...RATE, Location: { description: "The new request: /api/v1/requests/{id}.", schema: { type: "string" } }, "Idempotent-Replayed": { description: "true when this is the first answer replayed for an Idempotency-Key.", schema: { type: "string" } } },
+          },
           "400": error("A field is wrong; `fields` says which and why."),
           ...ERRORS,
           "404": error("No such workflow."),
+          "409": error("A call with this Idempotency-Key is still being made."),
+          "422": error("This Idempotency-Key was used with a different body."),
           "413": error("Body too large."),
           "415": error("Body is not application/json."),
         },
@@ -219,14 +134,14 @@ export const openApiDocument = {
     "/requests/{id}/approve": {
       post: op("approvals:write", "Approve a request", {
         parameters: idParam,
-        requestBody: { required: true, ...json({ type: "object", additionalProperties: false, properties: { comment: { type: "string", maxLength: 2000 } } }) },
+        requestBody: body(approveBody),
         responses: { "200": { description: "The request after the approval.", ...json(ref("Request")) }, "400": error("Invalid body."), ...ON_REQUEST, "409": error("Already decided, or already approved by this identity.") },
       }),
     },
     "/requests/{id}/reject": {
       post: op("approvals:write", "Reject a request", {
         parameters: idParam,
-        requestBody: { required: true, ...json({ type: "object", required: ["comment"], additionalProperties: false, properties: { comment: { type: "string", minLength: 1, maxLength: 2000 } } }) },
+        requestBody: body(rejectBody),
         responses: { "200": { description: "The rejected request.", ...json(ref("Request")) }, "400": error("No reason given."), ...ON_REQUEST, "409": error("Already decided.") },
       }),
     },
@@ -239,7 +154,7 @@ export const openApiDocument = {
     "/requests/{id}/revoke": {
       post: op("requests:write", "End an active grant early (its requester or an admin)", {
         parameters: idParam,
-        requestBody: { required: true, ...json({ type: "object", additionalProperties: false, properties: { reason: { type: "string", maxLength: 500 } } }) },
+        requestBody: body(revokeBody),
         responses: { "200": { description: "The revoked request.", ...json(ref("Request")) }, ...ON_REQUEST, "409": error("Not an active grant.") },
       }),
     },
@@ -247,7 +162,7 @@ export const openApiDocument = {
       post: op("credentials:read", "Receive the credential of an active grant, once", {
         parameters: idParam,
         responses: {
-          "200": { description: "The credential. It is never shown again.", ...json({ type: "object", required: ["credential", "expiresAt"], properties: { credential: { type: "string" }, expiresAt: { type: "string", format: "date-time" } } }) },
+          "200": { description: "The credential. It is never shown again.", ...json(ref("Credential")) },
           ...ON_REQUEST,
           "409": error("Not active, or already shown once."),
         },
@@ -255,7 +170,8 @@ export const openApiDocument = {
     },
     "/approvals": {
       get: op("approvals:write", "Pending requests this identity could approve now", {
-        responses: { "200": { description: "Requests waiting for this identity.", ...json({ type: "object", properties: { requests: { type: "array", items: ref("RequestSummary") } } }) }, ...ERRORS },
+        parameters: PAGE_PARAMS,
+        responses: { "200": page("RequestPage", "Requests waiting for this identity, oldest first, a page at a time."), "400": error("Bad limit or cursor."), ...ERRORS },
       }),
     },
   },

@@ -1,6 +1,6 @@
 import "server-only";
 import { currentPrincipal } from "../auth/session";
-import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../errors";
+import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
 import { timed } from "../observability/metrics";
 import { requestIdFrom, withHttpRequestId } from "../observability/request-context";
@@ -32,7 +32,7 @@ export function sessionRoute<Params extends Record<string, string> = Record<stri
         const status = { not_found: 404, forbidden: 403, conflict: 409, invalid: 400, unauthenticated: 401 }[error.code];
         return Response.json({ error: error.message }, { status, headers });
       }
-      if (isDatabaseUnavailable(error)) return Response.json({ error: DATABASE_UNAVAILABLE }, { status: 503, headers });
+      if (isDatabaseUnavailable(error)) return Response.json({ error: databaseUnavailableMessage(error) }, { status: 503, headers });
       log.error("session route failed", { error: (error as Error).message });
       return Response.json({ error: "Something went wrong; try again." }, { status: 500, headers });
     }

@@ -1,12 +1,13 @@
 import "server-only";
 import { getRequestView, type RequestListItem } from "../approvals/queries";
 import type { Principal } from "../policy/evaluate";
+import type { RequestDetail, RequestSummary } from "./schemas";
 
-/** The shapes /api/v1 answers with (documented in lib/api/openapi.ts). Dates are ISO strings. */
+/** The answers of /api/v1, typed by the zod schemas that generate the OpenAPI document (lib/api/schemas.ts). Dates become ISO strings in JSON. */
 
 type Summarised = Pick<RequestListItem, "id" | "workflowId" | "targetId" | "targetTitle" | "workflowTitle" | "fields" | "status" | "input" | "justification" | "durationSeconds" | "breakGlass" | "createdAt" | "activatedAt" | "expiresAt"> & { requester: { email: string } };
 
-export function requestSummary(r: Summarised) {
+export function requestSummary(r: Summarised): RequestSummary {
   return {
     id: r.id,
     workflowId: r.workflowId,
@@ -27,7 +28,7 @@ export function requestSummary(r: Summarised) {
 }
 
 /** One request as its requester, an approver or an auditor may see it; refuses others as not found. */
-export async function requestDetail(who: Principal, id: string) {
+export async function requestDetail(who: Principal, id: string): Promise<RequestDetail> {
   const r = await getRequestView(who, id, { timeline: false });
   return {
     ...requestSummary(r),

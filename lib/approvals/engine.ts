@@ -5,8 +5,7 @@ import { db, type Tx } from "../db";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { policy } from "../policy/current";
-import type { AutoApproveRule } from "../policy/schema";
-import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, sameParty, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Parties, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { approvalRefusal, breakGlassRefusal, evaluateRequest, sameParty, stageSatisfied, stagesOf, type ApprovalState, type DecisionSnapshot, type Parties, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { partiesOf } from "../identity/parties";
 import { unavailability, unavailableMessage } from "../workflows/availability";
 import { ownEntry } from "../text";
@@ -17,6 +16,10 @@ import { getWorkflow } from "../workflows/registry";
 import type { z } from "zod";
 import { ExecutionFailure, type WorkflowInput, type WorkflowModule } from "../workflows/types";
 import { enqueueNotifications, notificationsOn } from "../notifications/outbox";
+import { enqueueSlack } from "../integrations/slack/outbox";
+import { checkTicket, type TicketRef } from "../integrations/tickets/check";
+import { shiftRecord } from "../integrations/oncall/lookup";
+import { autoApprovalOf, onCallApprover, type AutoApprovalOutcome } from "./on-call";
 import { lockRequest, Moves, transition } from "./state-machine";
 import { approvalLatency, revocationLatency } from "../observability/metrics";
 
@@ -73,12 +76,14 @@ async function validateRequest(who: Principal, workflowId: string, raw: unknown)
   // Refused before anyone approves: a request that could only fail afterwards wastes the approver's time and the requester's wait.
   if (unavailable) throw conflict(`${workflow.title} on ${target!.title} is unavailable: ${unavailableMessage(unavailable, who.roles.includes("admin"))}`);
   await checkIntegrationOptions(describeFields(workflow.inputSchema as unknown as z.ZodObject), input as unknown as Record<string, unknown>, who);
-  return { input, durationSeconds, rule: verdict.rule };
+  const ticket = await checkTicket(target!, input.justification);
+  if (!ticket.ok) throw ticket.code === "unavailable" ? conflict(ticket.message) : invalid(ticket.message, { justification: ticket.message });
+  return { input, durationSeconds, rule: verdict.rule, ticket: ticket.ticket };
 }
 
 type RequestRule = Awaited<ReturnType<typeof validateRequest>>["rule"];
 
-async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: WorkflowInput, durationSeconds: number | undefined, rule: RequestRule, extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {}) {
+async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: WorkflowInput, durationSeconds: number | undefined, rule: RequestRule, ticket: TicketRef | null, extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {}) {
   const stages = stagesOf(rule);
   const pendingTimeout = rule.pendingTimeout ?? policy().defaults.pendingTimeout;
   const now = new Date();
@@ -96,6 +101,8 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
       currentStage: 0,
       currentStageGroups: stages[0]!.groups,
       pendingExpiresAt: new Date(now.getTime() + pendingTimeout * 1000),
+      ticketKey: ticket?.key ?? null,
+      ticketUrl: ticket?.url ?? null,
       ...extra,
     },
   });
@@ -105,7 +112,7 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
     action: "request.created",
     requestId: request.id,
     toStatus: "pending",
-    data: { workflowId, targetId: input.targetId, role: input.role ?? null, durationSeconds, justification: input.justification, stages: stages.map((st) => st.name) },
+    data: { workflowId, targetId: input.targetId, role: input.role ?? null, durationSeconds, justification: input.justification, stages: stages.map((st) => st.name), ...(ticket ? { ticket: ticket.key, ticketUrl: ticket.url } : {}) },
   });
   return request;
 }
@@ -115,24 +122,35 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
  * carried out at once, with the rule named in the audit trail; otherwise it waits for its
  * first approval stage.
  */
-export async function createRequest(who: Principal, workflowId: string, raw: unknown): Promise<AccessRequest> {
-  const { input, durationSeconds, rule } = await validateRequest(who, workflowId, raw);
-  const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: input.role });
+/** Work a caller adds to the transaction that makes a request (the API's Idempotency-Key claim), so both commit or neither. */
+export interface CreateHooks {
+  before?: (tx: Tx) => Promise<void>;
+  after?: (tx: Tx, request: AccessRequest) => Promise<void>;
+}
+
+export async function createRequest(who: Principal, workflowId: string, raw: unknown, hooks: CreateHooks = {}): Promise<AccessRequest> {
+  const { input, durationSeconds, rule, ticket } = await validateRequest(who, workflowId, raw);
+  const auto = await autoApprovalOf(rule, { who, durationSeconds, accessRole: input.role });
   return changeRequest(async (tx) => {
-    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, auto ? { autoApprovedBy: auto.name } : {});
-    return awaitApprovalOrAutoApprove(tx, request, who, auto);
+    await hooks.before?.(tx);
+    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, ticket, auto.auto ? { autoApprovedBy: auto.auto.name } : {});
+    const made = await awaitApprovalOrAutoApprove(tx, request, who, auto);
+    await hooks.after?.(tx, made);
+    return made;
   });
 }
 
 /** A new request either waits for its first stage (approvers are told) or, when a rule matches, is approved by it and carried out. */
-async function awaitApprovalOrAutoApprove(tx: Tx, request: AccessRequest, who: Principal, auto: AutoApproveRule | undefined): Promise<AccessRequest> {
+async function awaitApprovalOrAutoApprove(tx: Tx, request: AccessRequest, who: Principal, { auto, shift, unknown }: AutoApprovalOutcome): Promise<AccessRequest> {
   if (!auto) {
+    // An on-call rule whose service did not answer does not apply; the trail says why the request waits for a person.
+    for (const u of unknown) await recordEvent(tx, { actor: SYSTEM, action: "request.on_call_unknown", requestId: request.id, data: { provider: u.provider, schedule: u.schedule, reason: u.reason } });
     await enqueueNotifications(tx, "pending", request, who.email);
     return request;
   }
   // Inserted in this transaction, so no one else can see the row yet.
   const moves = new Moves(request.id, "pending");
-  await moves.to(tx, { to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name }, patch: { decidedAt: new Date() } });
+  await moves.to(tx, { to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name, ...(shift ? { onCall: shiftRecord(shift) } : {}) }, patch: { decidedAt: new Date() } });
   const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
   return activate(tx, moves, request, requester, SYSTEM);
 }
@@ -145,11 +163,11 @@ async function awaitApprovalOrAutoApprove(tx: Tx, request: AccessRequest, who: P
 export async function breakGlass(who: Principal, workflowId: string, raw: unknown, reason: string): Promise<AccessRequest> {
   const why = reason.trim();
   if (why.length < 10) throw invalid("Say what the emergency is (at least 10 characters).", { reason: "Say what the emergency is (at least 10 characters)." });
-  const { input, durationSeconds, rule } = await validateRequest(who, workflowId, raw);
+  const { input, durationSeconds, rule, ticket } = await validateRequest(who, workflowId, raw);
   const refusal = breakGlassRefusal(rule, who, durationSeconds);
   if (refusal) throw forbidden(refusal);
   return changeRequest(async (tx) => {
-    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, { breakGlass: true, breakGlassReason: why });
+    const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, ticket, { breakGlass: true, breakGlassReason: why });
     const moves = new Moves(request.id, "pending");
     await moves.to(tx, { to: "approved", actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() } });
     const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
@@ -197,10 +215,10 @@ export async function requestExtension(who: Principal, input: { requestId: strin
   const open = await db.accessRequest.findFirst({ where: { extendsRequestId: parent.id, status: "pending" }, select: { id: true } });
   if (open) throw conflict("An extension of this grant is already waiting for approval.");
   const raw = { ...(parent.input as Record<string, unknown>), durationMinutes: input.durationMinutes, justification: input.justification };
-  const { input: validated, durationSeconds, rule } = await validateRequest(who, parent.workflowId, raw);
-  const auto = matchingAutoApproval(rule, { who, durationSeconds, accessRole: validated.role });
+  const { input: validated, durationSeconds, rule, ticket } = await validateRequest(who, parent.workflowId, raw);
+  const auto = await autoApprovalOf(rule, { who, durationSeconds, accessRole: validated.role });
   return changeRequest(async (tx) => {
-    const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, { extendsRequestId: parent.id, ...(auto ? { autoApprovedBy: auto.name } : {}) });
+    const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, ticket, { extendsRequestId: parent.id, ...(auto.auto ? { autoApprovedBy: auto.auto.name } : {}) });
     await recordEvent(tx, { actor: actorOf(who), action: "grant.extension_requested", requestId: parent.id, data: { extensionId: request.id, durationSeconds: durationSeconds ?? 0 } });
     return awaitApprovalOrAutoApprove(tx, request, who, auto);
   });
@@ -243,25 +261,30 @@ export interface DecisionInput {
   comment: string;
 }
 
+/** Where a decision was made, when not in the portal or the API: recorded with each event it causes. */
+export interface DecisionChannel {
+  via: "slack";
+  slackUserId: string;
+  slackTeamId: string;
+}
+
 /**
  * Records an approval or a rejection. The request row is locked first, so of any number
  * of approvers acting at once exactly one completes the approval and executes it; the
  * others find it no longer pending.
  */
-export async function decide(who: Principal, input: DecisionInput): Promise<AccessRequest> {
+export async function decide(person: Principal, input: DecisionInput, channel?: DecisionChannel): Promise<AccessRequest> {
   const comment = input.comment.trim();
   if (input.decision === "reject" && comment.length === 0) {
     throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
   }
-  if (who.requestOnly) throw forbidden(REQUEST_ONLY);
-  const decided = await decideInTransaction(who, input, comment);
-  // Counted once committed, by the instance that recorded the decision; a request still waiting for another stage is not decided.
-  if (decided.decidedAt) approvalLatency.observe({ decision: input.decision }, Math.max(0, (decided.decidedAt.getTime() - decided.createdAt.getTime()) / 1000));
-  return decided;
-}
-
-function decideInTransaction(who: Principal, input: DecisionInput, comment: string): Promise<AccessRequest> {
-  return changeRequest(async (tx) => {
+  if (person.requestOnly) throw forbidden(REQUEST_ONLY);
+  // Asked before the transaction (no outside call under a row lock); a stage that moved on meanwhile lists other groups, so a stale answer empowers no one.
+  const pending = await db.accessRequest.findUnique({ where: { id: input.requestId }, select: { stages: true, currentStage: true, status: true } });
+  const onCall = pending?.status === "pending" ? await onCallApprover(person, (pending.stages as unknown as StageSnapshot[])[pending.currentStage]) : { who: person, audit: {} };
+  const who = onCall.who;
+  const unknownNote = "unknown" in onCall && onCall.unknown ? ` (Whether you are on call could not be checked: ${onCall.unknown}.)` : "";
+  const decided = await changeRequest(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
     rememberRequest(request);
@@ -270,35 +293,56 @@ function decideInTransaction(who: Principal, input: DecisionInput, comment: stri
     if (sameParty(parties, request.requesterId, who.id) || !who.roles.includes("approver")) throw forbidden(approvalRefusal(state, who)!);
     if (status !== "pending") throw conflict(`This request is already ${status}; there is nothing left to decide.`);
     const refusal = approvalRefusal(state, who);
-    if (refusal) throw refusal.startsWith("You have already") ? conflict(refusal) : forbidden(refusal);
+    if (refusal) throw refusal.startsWith("You have already") ? conflict(refusal) : forbidden(`${refusal}${unknownNote}`);
     const stageIndex = request.currentStage;
     const stage = state.stages[stageIndex]!;
     await tx.approval.create({ data: { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment } });
     const actor = actorOf(who);
+    const via = channel ? { ...channel } : {};
     if (input.decision === "reject") {
-      await transition(tx, { requestId: request.id, to: "rejected", actor, action: "request.rejected", data: { comment, stage: stage.name }, patch: { decidedAt: new Date(), endedAt: new Date() } });
+      await transition(tx, { requestId: request.id, to: "rejected", actor, action: "request.rejected", data: { comment, stage: stage.name, ...via, ...onCall.audit }, patch: { decidedAt: new Date(), endedAt: new Date() } });
       const rejected = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
       await enqueueNotifications(tx, "rejected", rejected, request.requester.email);
       return rejected;
     }
     const approvals = [...state.decisions, { approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: "approve" as const }].filter((d) => d.stage === stageIndex && d.decision === "approve");
     if (!stageSatisfied(stage, approvals, parties, request.requesterId)) {
-      await recordEvent(tx, { actor, action: "request.approval_recorded", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required } });
-      return tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      await recordEvent(tx, { actor, action: "request.approval_recorded", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required, ...via, ...onCall.audit } });
+      const recorded = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      await enqueueSlack(tx, "progress", recorded);
+      return recorded;
     }
     const next = state.stages[stageIndex + 1];
     if (next) {
-      await recordEvent(tx, { actor, action: "request.stage_passed", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, next: next.name } });
+      await recordEvent(tx, { actor, action: "request.stage_passed", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, next: next.name, ...via, ...onCall.audit } });
       const advanced = await tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
       await enqueueNotifications(tx, "pending", advanced, request.requester.email);
       return advanced;
     }
     const moves = new Moves(request.id, status);
-    await moves.to(tx, { to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name }, patch: { decidedAt: new Date() } });
+    await moves.to(tx, { to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name, ...via, ...onCall.audit }, patch: { decidedAt: new Date() } });
     const activated = await activate(tx, moves, request, request.requester, actor);
     await enqueueNotifications(tx, "approved", activated, request.requester.email);
     return activated;
   });
+  // Counted once committed, by the instance that recorded the decision; a request still waiting for another stage is not decided.
+  if (decided.decidedAt) approvalLatency.observe({ decision: input.decision }, Math.max(0, (decided.decidedAt.getTime() - decided.createdAt.getTime()) / 1000));
+  return decided;
+}
+
+/**
+ * Why this person may not decide this request now, or null: the refusals decide() makes,
+ * read without deciding, for a client that asks for more before deciding (Slack's reject modal).
+ */
+export async function decisionRefusal(who: Principal, requestId: string): Promise<string | null> {
+  if (who.requestOnly) return REQUEST_ONLY;
+  const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { decisions: true } });
+  if (!request) return "This request no longer exists.";
+  const parties = await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]);
+  const state = approvalStateOf(request, request.decisions, parties);
+  if (sameParty(parties, request.requesterId, who.id) || !who.roles.includes("approver")) return approvalRefusal(state, who);
+  if (request.status !== "pending") return `This request is already ${request.status}; there is nothing left to decide.`;
+  return approvalRefusal(state, who);
 }
 
 export function approvalStateOf(request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">, decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[], parties: Parties): ApprovalState {
@@ -549,6 +593,11 @@ export async function notifyExpiring(requestId: string): Promise<boolean> {
   }, TX);
 }
 
+/** Tells the Slack app about a change the policy's channels do not follow, and has the outbox flushed. */
+async function slackFollowUp(tx: Tx, event: "closed" | "expired", request: AccessRequest): Promise<void> {
+  if ((await enqueueSlack(tx, event, request)) > 0) await queueInTransaction(tx, [{ queue: QUEUES.notifyFlush, requestId: request.id, at: new Date() }]);
+}
+
 /** A request nobody decided on in time expires. Idempotent, like grant expiry. */
 export async function expirePending(requestId: string, now = new Date()): Promise<"expired" | "not-due" | "not-pending"> {
   return db.$transaction(async (tx) => {
@@ -556,7 +605,8 @@ export async function expirePending(requestId: string, now = new Date()): Promis
     if (status !== "pending") return "not-pending";
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     if (!request.pendingExpiresAt || request.pendingExpiresAt > now) return "not-due";
-    await transition(tx, { requestId, to: "expired", actor: SYSTEM, action: "request.timed_out", patch: { endedAt: now }, data: { pendingExpiresAt: request.pendingExpiresAt.toISOString() } });
+    const timedOut = await transition(tx, { requestId, to: "expired", actor: SYSTEM, action: "request.timed_out", patch: { endedAt: now }, data: { pendingExpiresAt: request.pendingExpiresAt.toISOString() } });
+    await slackFollowUp(tx, "expired", timedOut.request!);
     return "expired";
   }, TX);
 }
@@ -621,7 +671,9 @@ export async function cancelRequest(who: Principal, requestId: string): Promise<
     if (status === "cancelled") return request;
     if (status !== "pending") throw conflict(`This request is ${status}; only a pending request can be cancelled.`);
     await transition(tx, { requestId, to: "cancelled", actor: actorOf(who), action: "request.cancelled", patch: { endedAt: new Date() } });
-    return tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+    const cancelled = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+    await slackFollowUp(tx, "closed", cancelled);
+    return cancelled;
   }, TX);
 }
 

@@ -5,6 +5,7 @@ import { db } from "../db";
 import { notFound } from "../errors";
 import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
+import { onCallApprover } from "./on-call";
 import { partiesOf, partyMembers } from "../identity/parties";
 import { policy } from "../policy/current";
 import { getWorkflow } from "../workflows/registry";
@@ -49,13 +50,27 @@ function withTitles<T extends { targetId: string; workflowId: string; input: unk
   return rows.map((r) => ({ ...r, ...describeRequest(r) }));
 }
 
-export async function listMyRequests(who: Principal): Promise<RequestListItem[]> {
-  const rows = await db.accessRequest.findMany({ where: { requesterId: who.id }, orderBy: { createdAt: "desc" }, take: 100, select: requestListSelect });
+/** A keyset page for the API: at most `take` rows after the row at (createdAt, id) in the list's order. */
+export interface Keyset {
+  take: number;
+  after: { createdAt: Date; id: string } | null;
+}
+
+const afterRow = (after: Keyset["after"], direction: "lt" | "gt"): Prisma.AccessRequestWhereInput =>
+  after ? { OR: [{ createdAt: { [direction]: after.createdAt } }, { createdAt: after.createdAt, id: { [direction]: after.id } }] } : {};
+
+export async function listMyRequests(who: Principal, page: Keyset = { take: 100, after: null }): Promise<RequestListItem[]> {
+  const rows = await db.accessRequest.findMany({
+    where: { requesterId: who.id, ...afterRow(page.after, "lt") },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: page.take,
+    select: requestListSelect,
+  });
   return withTitles(rows);
 }
 
 /** Pending requests this person could approve and has not decided on yet. */
-export async function inboxFor(who: Principal): Promise<RequestListItem[]> {
+export async function inboxFor(who: Principal, page: Keyset = { take: 200, after: null }): Promise<RequestListItem[]> {
   if (!who.roles.includes("approver")) return [];
   const rows = await db.accessRequest.findMany({
     where: {
@@ -63,9 +78,10 @@ export async function inboxFor(who: Principal): Promise<RequestListItem[]> {
       requesterId: { notIn: await partyMembers(db, who.id) },
       currentStageGroups: { hasSome: who.groups },
       decisions: { none: { approverId: who.id } },
+      ...afterRow(page.after, "gt"),
     },
-    orderBy: { createdAt: "asc" },
-    take: 200,
+    orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+    take: page.take,
     select: requestListSelect,
   });
   return withTitles(rows);
@@ -120,6 +136,8 @@ export async function getRequestView(who: Principal, id: string, options: { time
     },
   });
   if (!request) throw notFound("Request");
+  // Whoever is on call for the current stage's schedule may decide on it, and so sees the decision panel.
+  if (request.status === "pending") who = (await onCallApprover(who, (request.stages as unknown as StageSnapshot[])[request.currentStage])).who;
   const state = approvalStateOf(request, request.decisions, await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]));
   const refusal = approvalRefusal(state, who);
   const eligibleForRequest = isEligibleApprover(who, request.requesterId, state.stages);

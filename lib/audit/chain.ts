@@ -1,9 +1,10 @@
 import { createHmac, hkdfSync } from "node:crypto";
-import { env } from "../env";
+import { currentKey, type RingKey } from "../credentials/keyring";
 
 /**
- * The audit chain: each event's hash is an HMAC-SHA256, under a key derived from
- * LATCHKEY_ENCRYPTION_KEY, over the previous event's hash and the event's content in a
+ * The audit chain: each event's hash is an HMAC-SHA256, under a key derived from the current
+ * LATCHKEY_ENCRYPTION_KEY (the event records that key's id, so events chained under a previous
+ * key still verify while the ring holds it), over the previous event's hash and the event's content in a
  * canonical form. Whoever can write to the database but does not hold the key cannot
  * alter, remove or insert an event without breaking the chain from that event on.
  */
@@ -46,15 +47,16 @@ export function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-let key: Buffer | undefined;
-function chainKey(): Buffer {
-  key ??= Buffer.from(hkdfSync("sha256", Buffer.from(env().LATCHKEY_ENCRYPTION_KEY, "base64"), Buffer.alloc(0), "latchkey audit chain v1", 32));
-  return key;
+const chainKeys = new Map<string, Buffer>();
+function chainKey(key: RingKey): Buffer {
+  let derived = chainKeys.get(key.id);
+  if (!derived) chainKeys.set(key.id, (derived = Buffer.from(hkdfSync("sha256", key.key, Buffer.alloc(0), "latchkey audit chain v1", 32))));
+  return derived;
 }
 
-export function chainHash(prevHash: string, content: ChainedContent): string {
+/** The hash of an event chained after `prevHash`, under the current key unless another key of the ring is named. The HTTP request id is hashed only when set, so events from before it existed still verify. */
+export function chainHash(prevHash: string, content: ChainedContent, key: RingKey = currentKey()): string {
   const fields: Record<string, unknown> = Object.fromEntries(CHAINED_FIELDS.map((f) => [f, content[f] ?? null]));
   if (content.httpRequestId) fields.httpRequestId = content.httpRequestId;
-  const body = canonical(fields);
-  return createHmac("sha256", chainKey()).update(prevHash).update("\n").update(body).digest("hex");
+  return createHmac("sha256", chainKey(key)).update(prevHash).update("\n").update(canonical(fields)).digest("hex");
 }

@@ -1,6 +1,7 @@
 import type { ActorType, Prisma, RequestStatus } from "@prisma/client";
 import type { Tx } from "../db";
 import { policy } from "../policy/current";
+import { currentKey } from "../credentials/keyring";
 import { chainHash, type ChainedContent } from "./chain";
 import { auditContext } from "./context";
 import { auditBuffer, registerAuditFlusher, type Committed } from "./pending";
@@ -77,6 +78,7 @@ async function appendEvents(tx: Tx, items: Pending[]): Promise<Committed[]> {
   if (!head) throw new Error("The audit chain has no head row: the database was not migrated.");
   let seq = head.lastSeq;
   let prev = head.lastHash;
+  const key = currentKey();
   const rows: Prisma.AuditEventCreateManyInput[] = [];
   for (const { event, context } of items) {
     seq += 1n;
@@ -103,8 +105,8 @@ async function appendEvents(tx: Tx, items: Pending[]): Promise<Committed[]> {
       note: noteOf(data),
       httpRequestId: context.httpRequestId ?? null,
     };
-    const hash = chainHash(prev, content);
-    rows.push({ ...(content as Prisma.AuditEventCreateManyInput), prevHash: prev, hash });
+    const hash = chainHash(prev, content, key);
+    rows.push({ ...(content as Prisma.AuditEventCreateManyInput), prevHash: prev, hash, chainKeyId: key.id });
     prev = hash;
   }
   // One statement for the events and the head: the head's lock is held one round trip less. The
@@ -112,9 +114,9 @@ async function appendEvents(tx: Tx, items: Pending[]): Promise<Committed[]> {
   const events = JSON.stringify(rows, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
   await tx.$executeRaw`
     WITH appended AS (
-      INSERT INTO "AuditEvent" (seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", "prevHash", hash)
-      SELECT seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", "prevHash", hash
-      FROM jsonb_to_recordset(${events}::jsonb) AS e(seq bigint, "occurredAt" timestamp(3), "actorType" "ActorType", "actorId" text, "actorEmail" text, action text, "requestId" text, "fromStatus" "RequestStatus", "toStatus" "RequestStatus", data jsonb, ip text, "userAgent" text, route text, "workflowId" text, "targetId" text, environment text, note text, "httpRequestId" text, "prevHash" text, hash text)
+      INSERT INTO "AuditEvent" (seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", "prevHash", hash, "chainKeyId")
+      SELECT seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", "prevHash", hash, "chainKeyId"
+      FROM jsonb_to_recordset(${events}::jsonb) AS e(seq bigint, "occurredAt" timestamp(3), "actorType" "ActorType", "actorId" text, "actorEmail" text, action text, "requestId" text, "fromStatus" "RequestStatus", "toStatus" "RequestStatus", data jsonb, ip text, "userAgent" text, route text, "workflowId" text, "targetId" text, environment text, note text, "httpRequestId" text, "prevHash" text, hash text, "chainKeyId" text)
       ORDER BY seq
     )
     UPDATE "AuditChainHead" SET "lastSeq" = ${seq}, "lastHash" = ${prev} WHERE id = 1`;

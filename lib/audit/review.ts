@@ -31,6 +31,9 @@ export interface ReviewGrant {
   environment: string;
   role: string | null;
   justification: string;
+  /** The ticket the justification names, when the target requires one, and its link. */
+  ticket: string | null;
+  ticketUrl: string | null;
   status: string;
   activatedAt: Date;
   endedAt: Date | null;
@@ -95,6 +98,8 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
         environment: targets[r.targetId]?.environment ?? "",
         role: typeof (r.input as { role?: unknown }).role === "string" ? ((r.input as { role: string }).role) : null,
         justification: r.justification,
+        ticket: r.ticketKey,
+        ticketUrl: r.ticketUrl,
         status: r.status,
         activatedAt: r.activatedAt!,
         endedAt: r.endedAt,
@@ -136,7 +141,7 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
   };
 }
 
-export const REVIEW_COLUMNS = ["requestId", "requester", "workflowId", "targetId", "environment", "role", "status", "activatedAt", "endedAt", "lastedMinutes", "approvedBy", "approverComments", "autoApprovedBy", "breakGlass", "breakGlassReason", "reviewedBy", "requesterOwners", "approverOwners", "sameParty", "noApproverComment", "justification"] as const;
+export const REVIEW_COLUMNS = ["requestId", "requester", "workflowId", "targetId", "environment", "role", "status", "activatedAt", "endedAt", "lastedMinutes", "approvedBy", "approverComments", "autoApprovedBy", "breakGlass", "breakGlassReason", "reviewedBy", "requesterOwners", "approverOwners", "sameParty", "noApproverComment", "justification", "ticket", "ticketUrl"] as const;
 
 export function reviewRow(g: ReviewGrant): Record<(typeof REVIEW_COLUMNS)[number], unknown> {
   return {

@@ -1,8 +1,11 @@
 import { PrismaAdapter } from "@next-auth/prisma-adapter";
 import type { NextAuthOptions } from "next-auth";
+import type { Adapter } from "next-auth/adapters";
 import { recordEvent, SYSTEM } from "../audit/record";
 import { db } from "../db";
 import { env } from "../env";
+import { databaseRefusal } from "../errors";
+import { logger } from "../log";
 import { rolesForGroups } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import type { Role } from "../policy/schema";
@@ -34,11 +37,34 @@ async function refuse(error: string, email?: string): Promise<string> {
   return `/signin?error=${error}`;
 }
 
+/**
+ * Database sessions are extended (written) as people use the portal. When the database refuses
+ * the write (read-only, out of connections, timed out), next-auth would drop the session and
+ * send the person to sign in: instead the session stays as it was, and is extended at a later
+ * request once writes are taken again.
+ */
+function keepSessionsWhenWritesFail(adapter: Adapter): Adapter {
+  const updateSession = adapter.updateSession!;
+  return {
+    ...adapter,
+    async updateSession(session) {
+      try {
+        return await updateSession(session);
+      } catch (error) {
+        const reason = databaseRefusal(error);
+        if (!reason) throw error;
+        logger("auth").warn("a session could not be extended: the database refused the write; it stays as it was", { reason });
+        return null;
+      }
+    },
+  };
+}
+
 export function authOptions(): NextAuthOptions {
   if (cached) return cached;
   const e = env();
   cached = {
-    adapter: PrismaAdapter(db),
+    adapter: keepSessionsWhenWritesFail(PrismaAdapter(db)),
     secret: e.NEXTAUTH_SECRET,
     session: { strategy: "database", maxAge: 8 * 60 * 60, updateAge: 15 * 60 },
     pages: { signIn: "/signin", error: "/signin" },

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import type { Tx } from "../db";
-import { tokenIssuer } from "../env";
+import { credentialIssuer } from "./issuer";
 import { activeSigningKey, SIGNING_ALG, sealToken } from "./keys";
 
 export interface CredentialClaims {
@@ -24,11 +24,12 @@ export async function issueCredential(
   input: { requestId: string; claims: CredentialClaims; issuedAt: Date; expiresAt: Date },
 ): Promise<{ jti: string; kid: string }> {
   const key = await activeSigningKey(tx);
+  const issuer = await credentialIssuer(tx);
   const jti = randomUUID();
   const { aud, ...rest } = input.claims;
   const token = await new SignJWT({ ...rest })
     .setProtectedHeader({ alg: SIGNING_ALG, kid: key.kid, typ: "JWT" })
-    .setIssuer(tokenIssuer())
+    .setIssuer(issuer)
     .setAudience(aud)
     .setIssuedAt(Math.floor(input.issuedAt.getTime() / 1000))
     .setNotBefore(Math.floor(input.issuedAt.getTime() / 1000))

@@ -1,13 +1,17 @@
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { promisify } from "node:util";
 import { env } from "../env";
-import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from "../notifications/signature";
+import { signedHeaders } from "../notifications/signature";
 
 /**
  * Tells the operator's automation that the published signing keys changed, so a verifier
  * that reads key files (HAProxy) reloads before the next key starts signing: an optional
  * command (LATCHKEY_KEY_HOOK, run with sh -c) and an optional JSON webhook
- * (LATCHKEY_KEY_WEBHOOK_URL, signed like the notification webhooks).
+ * (LATCHKEY_KEY_WEBHOOK_URL), signed by the Standard Webhooks specification like the
+ * notification webhooks: one signature per secret during a rotation, and a `webhook-id`
+ * derived from the change itself, so the retries of one announcement (the next sweep tries
+ * again after a failure) carry the same id and a receiver acts on each change once.
  */
 export interface KeyChange {
   /** Published kids, oldest first. */
@@ -39,10 +43,15 @@ export async function announceKeyChange(change: KeyChange): Promise<void> {
   }
   if (url) {
     const body = JSON.stringify({ event: "signing-keys.changed", ...change });
+    const id = keyChangeId(change);
     const timestamp = Math.floor(Date.now() / 1000);
-    const headers: Record<string, string> = { "content-type": "application/json", [TIMESTAMP_HEADER]: String(timestamp) };
-    if (secret) headers[SIGNATURE_HEADER] = sign(secret, timestamp, body);
+    const headers: Record<string, string> = { "content-type": "application/json", ...(secret ? signedHeaders(secret, id, timestamp, body) : { "webhook-id": id, "webhook-timestamp": String(timestamp) }) };
     const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
     if (!response.ok) throw new Error(`The key webhook answered ${response.status}.`);
   }
+}
+
+/** The delivery id of one change: the same for every retry of it, another for any other change. */
+export function keyChangeId(change: KeyChange): string {
+  return `msg_keys_${createHash("sha256").update(JSON.stringify([change.kids, change.active, change.next, change.dir])).digest("hex").slice(0, 32)}`;
 }

@@ -4,18 +4,14 @@ import { recordEvent, SYSTEM, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
 import { changeGeneration, changesLive, onChange } from "../db/changes";
 import { env } from "../env";
-import { seal, unseal } from "./seal";
+import { seal, unseal } from "./keyring";
 
 /**
  * Signing keys for the credentials Latchkey issues. RS256: HAProxy 2.6's `jwt_verify`
  * has no EdDSA, and its ES256 had a signature-format bug fixed only in later backports.
- * The private half is stored sealed under LATCHKEY_ENCRYPTION_KEY.
+ * The private half is stored sealed under the current LATCHKEY_ENCRYPTION_KEY (lib/credentials/keyring.ts).
  */
 export const SIGNING_ALG = "RS256";
-
-function encryptionKey(): Buffer {
-  return Buffer.from(env().LATCHKEY_ENCRYPTION_KEY, "base64");
-}
 
 export interface SigningKeyHandle {
   kid: string;
@@ -28,7 +24,7 @@ async function newKeyMaterial() {
   const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true, modulusLength: 2048 });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: "sig" };
   const privateJwk = JSON.stringify(await exportJWK(privateKey));
-  return { kid, alg: SIGNING_ALG, publicJwk, privateKeySealed: seal(encryptionKey(), privateJwk, `signing-key:${kid}`) };
+  return { kid, alg: SIGNING_ALG, publicJwk, privateKeySealed: seal(privateJwk, `signing-key:${kid}`) };
 }
 
 type KeyMaterial = Awaited<ReturnType<typeof newKeyMaterial>> & { createdAt?: Date };
@@ -75,7 +71,7 @@ async function readActiveSigningKey(tx: Tx): Promise<SigningKeyHandle> {
   }
   const { kid, alg, privateKeySealed } = row;
   if (!importedKeys.has(kid)) {
-    importedKeys.set(kid, importJWK(JSON.parse(unseal(encryptionKey(), privateKeySealed, `signing-key:${kid}`)) as JWK, alg));
+    importedKeys.set(kid, importJWK(JSON.parse(unseal(privateKeySealed, `signing-key:${kid}`, `The private half of signing key ${kid}`)) as JWK, alg));
   }
   return { kid, privateKey: await importedKeys.get(kid)! };
 }
@@ -218,18 +214,18 @@ export async function publishedKeyPems(now = new Date()): Promise<PublishedKeyPe
 }
 
 export function sealToken(token: string, credentialId: string): string {
-  return seal(encryptionKey(), token, `credential:${credentialId}`);
+  return seal(token, `credential:${credentialId}`);
 }
 
 export function unsealToken(sealed: string, credentialId: string): string {
-  return unseal(encryptionKey(), sealed, `credential:${credentialId}`);
+  return unseal(sealed, `credential:${credentialId}`, `Credential ${credentialId}`);
 }
 
 /** Secrets an integration produced for a request (a database login, ...). */
 export function sealSecret(secret: string, requestId: string): string {
-  return seal(encryptionKey(), secret, `request-secret:${requestId}`);
+  return seal(secret, `request-secret:${requestId}`);
 }
 
 export function unsealSecret(sealed: string, requestId: string): string {
-  return unseal(encryptionKey(), sealed, `request-secret:${requestId}`);
+  return unseal(sealed, `request-secret:${requestId}`, `The secret of request ${requestId}`);
 }

@@ -1,8 +1,9 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 
 /**
- * AES-256-GCM for secrets at rest (private keys, tokens waiting to be revealed).
- * Format: "v1.<iv>.<tag>.<ciphertext>", base64url parts. `context` is bound as
+ * AES-256-GCM for secrets at rest, in the first format, which names no key:
+ * "v1.<iv>.<tag>.<ciphertext>", base64url parts. New values are sealed by lib/credentials/keyring.ts
+ * (which names the key); this stays to open values sealed before that. `context` is bound as
  * additional data, so a sealed value cannot be moved to another row unnoticed.
  */
 export function seal(key: Buffer, plaintext: string, context: string): string {

@@ -2,7 +2,7 @@ import "server-only";
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from "jose";
 import { db } from "../db";
 import { changeGeneration, changesLive, keepIfUnchanged, onChange } from "../db/changes";
-import { tokenIssuer } from "../env";
+import { credentialIssuer } from "./issuer";
 import type { CredentialClaims } from "./issue";
 import { publishedKey, SIGNING_ALG } from "./keys";
 
@@ -121,7 +121,7 @@ async function verifyAgainstDatabase(token: string, now: Date): Promise<Verified
   try {
     ({ payload } = await jwtVerify(token, key, {
       algorithms: [SIGNING_ALG],
-      issuer: tokenIssuer(),
+      issuer: await credentialIssuer(),
       requiredClaims: ["exp", "jti", "sub"],
       currentDate: now,
     }));

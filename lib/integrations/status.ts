@@ -5,11 +5,12 @@ import { policy } from "../policy/current";
 import { airflowClient, AirflowError } from "./airflow/client";
 import { runtimeApi } from "./haproxy/runtime-api";
 import { postgresGrants } from "./postgres/database-grants";
+import { slackAppStatus } from "./slack/health";
 
 export interface IntegrationStatus {
   targetId: string;
   title: string;
-  kind: "postgres" | "haproxy" | "airflow";
+  kind: "postgres" | "haproxy" | "airflow" | "slack";
   reachable: boolean;
   detail: string;
   lastErrors: { at: Date; message: string }[];
@@ -65,5 +66,7 @@ export async function integrationStatuses(): Promise<IntegrationStatus[]> {
     const lastErrors = errors.map((e) => ({ at: e.occurredAt, message: String((e.data as Record<string, unknown>).error ?? (e.data as Record<string, unknown>).reason ?? e.action) }));
     for (const check of checks) statuses.push({ targetId, title: target.title, kind: check.kind, ...(await check.run()), lastErrors });
   }
+  const slack = await slackAppStatus(probe);
+  if (slack) statuses.push(slack);
   return statuses;
 }

@@ -7,8 +7,15 @@ import { logger } from "../log";
 const log = logger("worker");
 import { verifyAuditChain } from "../audit/verify";
 import { maintainSigningKeys } from "../credentials/key-maintenance";
+import { keyring } from "../credentials/keyring";
+import { resealStep } from "../credentials/reseal";
+import { restoreFenceStep } from "../approvals/restore-fence";
+import { env } from "../env";
+import { SYSTEM } from "../audit/record";
+import { backfillAndAnchor } from "../audit/anchor";
 import { haproxyProcessId, reconcileRoutes } from "../integrations/haproxy/after-reload";
 import { pruneRateLimits } from "../security/rate-limit";
+import { pruneIdempotencyKeys } from "../api/idempotency";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
 
@@ -70,7 +77,12 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     if (n > 0) log.info("sweep expired grants or requests whose job had gone missing", { count: n });
     await flush();
     await pruneRateLimits();
+    await pruneIdempotencyKeys();
     await signingKeyStep();
+    // While the ring holds previous keys, move one batch of sealed values to the current key each sweep.
+    if (keyring().length > 1) await resealStep(SYSTEM).catch((error: Error) => log.error("could not re-seal under the current encryption key", { error: error.message }));
+    // A database that went back in time (restored from a backup) is fenced before anything trusts its grants.
+    if (env().LATCHKEY_RESTORE_MARKER) await restoreFenceStep(SYSTEM).catch((error: Error) => log.error("could not check for or fence a restored database", { error: error.message }));
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
   await boss.work(QUEUES.auditVerify, { pollingIntervalSeconds: 30 }, async () => {
@@ -78,6 +90,8 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     if (!result.ok) log.error("the audit chain is broken", { firstBadSeq: String(result.firstBadSeq), problem: result.problem });
   });
   await boss.schedule(QUEUES.auditVerify, "17 3 * * *");
+  // Events from before the audit chain get their workflow, target and environment and are anchored, once.
+  await backfillAndAnchor(SYSTEM).catch((error: Error) => log.error("could not anchor the events recorded before the audit chain", { error: error.message }));
   // Catch up at once on anything that fell due while no worker was running.
   await sweepExpiredGrants();
   // Key files exist from the start, so a verifier reading them can start with the worker.

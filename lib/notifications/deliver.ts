@@ -1,5 +1,9 @@
 import { db } from "../db";
 import { policy } from "../policy/current";
+import { SlackRetryLater } from "../integrations/slack/client";
+import { deliverSlack } from "../integrations/slack/deliver";
+import { isSlackChannel } from "../integrations/slack/outbox";
+import { EMAIL_CHANNEL, sendEmail, type EmailPayload } from "./email";
 import { signedHeaders } from "./signature";
 
 /** Attempts before a delivery is marked failed (and shown to admins). */
@@ -16,6 +20,8 @@ interface Payload {
 
 /** `deliveryId` is the outbox row's id: the same on every retry, so receivers can drop duplicates. */
 async function send(channelName: string, deliveryId: string, payload: unknown): Promise<void> {
+  if (isSlackChannel(channelName)) return deliverSlack(deliveryId, payload);
+  if (channelName === EMAIL_CHANNEL) return sendEmail(deliveryId, payload as EmailPayload);
   const channel = policy().notifications.find((c) => c.name === channelName);
   if (!channel) throw new Error(`channel "${channelName}" is no longer in the policy`);
   const url = process.env[channel.urlEnv];
@@ -36,22 +42,36 @@ async function send(channelName: string, deliveryId: string, payload: unknown): 
  * workers never send one twice at once. Returns when the next retry is due, if any.
  */
 export async function flushNotifications(limit = 50): Promise<{ delivered: number; failed: number; retryAt: Date | null }> {
-  const claimed = await db.$queryRaw<{ id: string; channel: string; payload: unknown; attempts: number }[]>`
+  const rows = await db.$queryRaw<{ id: string; channel: string; payload: unknown; attempts: number; createdAt: Date }[]>`
     UPDATE "NotificationDelivery" SET "nextAttemptAt" = now() + make_interval(secs => ${LEASE_SECONDS})
     WHERE id IN (
       SELECT id FROM "NotificationDelivery"
       WHERE status = 'pending' AND "nextAttemptAt" <= now()
       ORDER BY "createdAt" LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-    RETURNING id, channel, payload, attempts`;
+    RETURNING id, channel, payload, attempts, "createdAt"`;
+  // RETURNING keeps no order: sent oldest first, a request's "approved" goes out before its "expiring".
+  const claimed = rows.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
   let delivered = 0;
   let failed = 0;
+  /** Once Slack answers 429, no Slack delivery is tried again before its Retry-After. */
+  let slackPausedUntil: Date | null = null;
   for (const row of claimed) {
     const attempts = row.attempts + 1;
+    if (slackPausedUntil && isSlackChannel(row.channel)) {
+      await db.notificationDelivery.update({ where: { id: row.id }, data: { nextAttemptAt: slackPausedUntil } });
+      continue;
+    }
     try {
       await send(row.channel, row.id, row.payload);
       await db.notificationDelivery.update({ where: { id: row.id }, data: { status: "delivered", attempts, deliveredAt: new Date(), lastError: null } });
       delivered += 1;
     } catch (error) {
+      if (error instanceof SlackRetryLater) {
+        // A rate limit is Slack asking to wait, not a failure: the attempt is not counted.
+        slackPausedUntil = new Date(Date.now() + error.seconds * 1000);
+        await db.notificationDelivery.update({ where: { id: row.id }, data: { lastError: error.message, nextAttemptAt: slackPausedUntil } });
+        continue;
+      }
       const finalAttempt = attempts >= MAX_ATTEMPTS;
       await db.notificationDelivery.update({
         where: { id: row.id },

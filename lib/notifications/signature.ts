@@ -67,22 +67,3 @@ export function verifyWebhook(secret: string, headers: Record<string, string | u
     return given.length === expected.length && timingSafeEqual(given, expected);
   });
 }
-
-/*
- * The earlier scheme (`x-latchkey-signature: v1=<hex HMAC-SHA256 of "timestamp.body">`),
- * kept for callers outside the notification outbox that still sign with a plain secret.
- */
-export const SIGNATURE_HEADER = "x-latchkey-signature";
-export const TIMESTAMP_HEADER = "x-latchkey-timestamp";
-
-export function sign(secret: string, timestamp: number, body: string): string {
-  return `v1=${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex")}`;
-}
-
-export function verify(secret: string, headers: { signature?: string; timestamp?: string }, body: string, toleranceSeconds = 300, now = Date.now()): boolean {
-  const timestamp = Number(headers.timestamp);
-  if (!headers.signature || !Number.isInteger(timestamp) || Math.abs(now / 1000 - timestamp) > toleranceSeconds) return false;
-  const expected = Buffer.from(sign(secret, timestamp, body));
-  const given = Buffer.from(headers.signature);
-  return expected.length === given.length && timingSafeEqual(expected, given);
-}

@@ -55,11 +55,13 @@ export async function metricsText(): Promise<string> {
   const [oldest] = await db.$queryRaw<{ seconds: number | null }[]>`SELECT extract(epoch FROM now() - min(coalesce("endedAt", "updatedAt")))::float AS seconds FROM "AccessRequest" WHERE "undoPending"`;
   metric("latchkey_revocation_pending_oldest_seconds", "gauge", "Age of the oldest grant whose outside system is not cleaned up yet (0 when none).", [[{}, oldest?.seconds ?? 0]]);
   const chain = await db.auditVerification.findFirst({ where: { finishedAt: { not: null } }, orderBy: { startedAt: "desc" } });
-  // Separate gauges: "never verified" is not a value of a 0/1 gauge.
+  // Separate gauges: "never verified" is not a value of a 0/1 gauge, and "could not be checked" (a key this installation does not hold) is not tampering.
   metric("latchkey_audit_chain_verified", "gauge", "1 once the audit chain has been walked at least once.", [[{}, chain ? 1 : 0]]);
   if (chain) {
-    metric("latchkey_audit_chain_intact", "gauge", "1 when the last walk of the audit chain found it intact, 0 when broken.", [[{}, chain.ok ? 1 : 0]]);
+    // Absent when the last walk could not check the events (a key this installation does not hold): neither intact nor altered, so no alert on 0 fires.
+    if (chain.outcome !== "unverifiable") metric("latchkey_audit_chain_intact", "gauge", "1 when the last walk of the audit chain found it intact, 0 when it found an event altered, removed or inserted.", [[{}, chain.ok ? 1 : 0]]);
     metric("latchkey_audit_chain_last_verified_timestamp_seconds", "gauge", "When the last walk of the audit chain finished (Unix time).", [[{}, Math.floor(chain.finishedAt!.getTime() / 1000)]]);
   }
+  metric("latchkey_audit_chain_unverifiable_events", "gauge", "Events the last walk could not check: chained under an encryption key this installation does not hold (not tampering).", [[{}, chain?.outcome === "unverifiable" ? chain.uncheckedEvents : 0]]);
   return `${out.join("\n")}\n`;
 }

@@ -1,4 +1,5 @@
 import { formatDuration } from "./duration";
+import { onCallGroup, type OnCallSchedule } from "../integrations/oncall/schema";
 import { ROLES, type AutoApproveRule, type Policy, type Role, type TargetDefinition, type WorkflowTargetRule } from "./schema";
 
 /** Who is acting, as far as the policy is concerned. */
@@ -78,9 +79,11 @@ export function evaluateRequest(
 /** A stage as captured on a request when it is made. */
 export interface StageSnapshot {
   name: string;
+  /** The stage's groups; with an on-call schedule, also its pseudo-group (onCallGroup), which whoever is on call joins while deciding. */
   groups: string[];
   required: number;
   oneFromEachGroup: boolean;
+  onCall?: OnCallSchedule;
 }
 
 export interface DecisionSnapshot {
@@ -203,13 +206,15 @@ export function approvalRefusal(state: ApprovalState, who: Principal): string | 
 /** The first auto-approval rule this request meets, if any. */
 export function matchingAutoApproval(
   rule: WorkflowTargetRule,
-  input: { who: Principal; durationSeconds?: number; accessRole?: string },
+  input: { who: Principal; durationSeconds?: number; accessRole?: string; onCall?: ReadonlySet<string> },
 ): AutoApproveRule | undefined {
   return rule.autoApprove.find(
     (auto) =>
       (!auto.roles || (input.accessRole !== undefined && auto.roles.includes(input.accessRole))) &&
       (auto.maxDuration === undefined || (input.durationSeconds ?? 0) <= auto.maxDuration) &&
-      (!auto.requesterGroups || inAny(input.who.groups, auto.requesterGroups)),
+      (!auto.requesterGroups || inAny(input.who.groups, auto.requesterGroups)) &&
+      // onCall: the on-call groups (onCallGroup) the requester was found on call for; an unknown answer is not in it.
+      (!auto.onCall || (input.onCall?.has(onCallGroup(auto.onCall)) ?? false)),
   );
 }
 
@@ -222,5 +227,11 @@ export function breakGlassRefusal(rule: WorkflowTargetRule, who: Principal, dura
 }
 
 export function stagesOf(rule: WorkflowTargetRule): StageSnapshot[] {
-  return rule.stages.map((s) => ({ name: s.name, groups: [...s.groups], required: s.required, oneFromEachGroup: s.oneFromEachGroup }));
+  return rule.stages.map((s) => ({
+    name: s.name,
+    groups: s.onCall ? [...s.groups, onCallGroup(s.onCall)] : [...s.groups],
+    required: s.required,
+    oneFromEachGroup: s.oneFromEachGroup,
+    ...(s.onCall ? { onCall: { ...s.onCall } } : {}),
+  }));
 }

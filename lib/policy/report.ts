@@ -77,7 +77,8 @@ export function explain(policy: Policy, input: { email: string; groups: string[]
 
 /**
  * Workflow targets that cannot be carried out with this environment: requests for them are
- * refused, so the reviewer of a policy change should know before it ships.
+ * refused, so the reviewer of a policy change should know before it ships. Also Slack
+ * channels and buttons the environment leaves switched off.
  */
 export function availabilityWarnings(policy: Policy, env: Record<string, string | undefined>): string[] {
   const warnings: string[] = [];
@@ -87,6 +88,11 @@ export function availabilityWarnings(policy: Policy, env: Record<string, string 
       const u = target && unavailability(workflowId, target, env);
       if (u) warnings.push(`warning: ${workflowId} on ${targetId} is unavailable: ${u.reason}${u.missing.length ? ` Set ${u.missing.join(", ")}.` : ""}`);
     }
+  }
+  for (const [targetId, target] of Object.entries(policy.targets)) {
+    if (!target.slack) continue;
+    if (!env.LATCHKEY_SLACK_BOT_TOKEN) warnings.push(`warning: ${targetId} names Slack channels, but the Slack app is off. Set LATCHKEY_SLACK_BOT_TOKEN.`);
+    else if (target.slack.buttons && !env.LATCHKEY_SLACK_SIGNING_SECRET) warnings.push(`warning: ${targetId} asks for Slack buttons, but they stay hidden until clicks can be verified. Set LATCHKEY_SLACK_SIGNING_SECRET.`);
   }
   return warnings;
 }

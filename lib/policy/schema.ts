@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { configNouns } from "../config/nouns";
 import { parseDuration } from "./duration";
+import { ticketRuleSchema } from "../integrations/tickets/schema";
+import { onCallScheduleSchema } from "../integrations/oncall/schema";
 
 /**
  * The policy's shape. Every object is strict: a mistyped key (`pendingTimout`, `breakglass`)
@@ -61,6 +63,17 @@ export const targetSchema = z
       .register(configNouns, { noun: "a target's haproxy block" })
       .optional()
       .describe("For routes through HAProxy: the backend a grant opens."),
+    slack: z
+      .strictObject({
+        channels: z
+          .array(z.string().regex(/^[CG][A-Z0-9]{2,}$/, { message: "must be a Slack channel id (e.g. C0123ABCD), not a name" }))
+          .min(1, { message: "name at least one channel" })
+          .describe("Slack channel ids each request on this target is posted to while it waits for a stage (the app must be a member)."),
+        buttons: z.boolean().default(false).describe("Whether the messages carry Approve and Reject buttons; off by default, so approvers decide in the portal."),
+      })
+      .register(configNouns, { noun: "a target's slack block" })
+      .optional()
+      .describe("For the Slack app (LATCHKEY_SLACK_BOT_TOKEN): where requests on this target are posted, and whether approvers may decide there."),
     forwardAuth: z
       .array(
         z
@@ -75,6 +88,7 @@ export const targetSchema = z
       )
       .optional()
       .describe("For sites behind a proxy that asks /api/forward-auth: the hosts and paths an active grant on this target opens."),
+    ticket: ticketRuleSchema.optional().describe("Require a ticket reference in the justification, optionally one that exists and is open in Jira or at an HTTP check."),
   })
   .register(configNouns, { noun: "a target" });
 
@@ -85,7 +99,9 @@ export const stageSchema = z
     groups: z.array(group).min(1, { message: "name at least one approver group" }).describe("IdP groups whose members may approve this stage (they need the approver role)."),
     required: z.number().int().min(1).default(1).describe("How many distinct approvers this stage needs."),
     oneFromEachGroup: z.boolean().default(false).describe("When true, one approver from each of the groups (required is then the number of groups)."),
+    onCall: onCallScheduleSchema.optional().describe("Whoever is on call for this schedule when deciding may approve this stage too (they need the approver role)."),
   })
+  .refine((s) => !(s.onCall && s.oneFromEachGroup), { message: "an on-call schedule cannot be combined with oneFromEachGroup", path: ["onCall"] })
   .register(configNouns, { noun: "an approval stage" })
   .transform((stage) => (stage.oneFromEachGroup ? { ...stage, required: stage.groups.length } : stage));
 
@@ -96,8 +112,9 @@ export const autoApproveSchema = z
     roles: z.array(z.string().min(1)).min(1).optional().describe("Condition: the requested access role is one of these."),
     maxDuration: duration.optional().describe("Condition: the requested duration is at most this long (e.g. 1h)."),
     requesterGroups: z.array(group).min(1).optional().describe("Condition: the requester is in one of these groups."),
+    onCall: onCallScheduleSchema.optional().describe("Condition: the requester is on call for this schedule when asking. When the on-call service cannot be reached, the rule does not apply."),
   })
-  .refine((r) => r.roles || r.maxDuration !== undefined || r.requesterGroups, { message: "give at least one condition (roles, maxDuration, requesterGroups)" })
+  .refine((r) => r.roles || r.maxDuration !== undefined || r.requesterGroups || r.onCall, { message: "give at least one condition (roles, maxDuration, requesterGroups, onCall)" })
   .register(configNouns, { noun: "an auto-approve rule" });
 
 /** Who may self-activate an emergency grant, and for how long at most. */

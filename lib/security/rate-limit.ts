@@ -15,6 +15,13 @@ export interface RateDecision {
   ok: boolean;
   /** Seconds until the window resets. */
   retryAfter: number;
+  limit: number;
+  /**
+   * Calls left in this window as this instance knows it: the limit less the shared count,
+   * plus this instance's unspent permits. Other instances' unspent leases count as spent,
+   * so it errs low, never high.
+   */
+  remaining: number;
 }
 
 interface Lease {
@@ -22,6 +29,8 @@ interface Lease {
   permits: number;
   /** The shared count reached the limit: refuse until the window ends, without asking again. */
   exhausted: boolean;
+  /** The shared count at the last claim (permits handed out to every instance). */
+  count: number;
 }
 
 /** By key and window. */
@@ -37,7 +46,8 @@ async function claim(slot: string, key: string, limit: number, windowStart: numb
     ON CONFLICT (key, "windowStart") DO UPDATE SET count = "RateLimitBucket".count + ${size}
     RETURNING count`;
   const count = row?.count ?? Number.POSITIVE_INFINITY;
-  const lease = leases.get(slot) ?? { windowStart, permits: 0, exhausted: false };
+  const lease = leases.get(slot) ?? { windowStart, permits: 0, exhausted: false, count: 0 };
+  lease.count = Math.max(lease.count, count);
   // The permits of this lease that fit under the limit: all of them, some, or none.
   lease.permits += Math.max(0, Math.min(size, limit - (count - size)));
   if (count >= limit) lease.exhausted = true;
@@ -55,9 +65,9 @@ export async function rateLimit(key: string, limit: number, windowSeconds = 60, 
       lease.permits -= 1;
       // Half spent: the next lease is claimed now, so busy callers do not wait for the write.
       if (lease.permits < leaseSize(limit) / 2 && !lease.exhausted && !claiming.has(slot)) void claimOnce(slot, key, limit, windowStart).catch(() => undefined);
-      return { ok: true, retryAfter };
+      return { ok: true, retryAfter, limit, remaining: Math.max(0, Math.min(limit, limit - lease.count + lease.permits)) };
     }
-    if (lease?.exhausted) return { ok: false, retryAfter };
+    if (lease?.exhausted) return { ok: false, retryAfter, limit, remaining: 0 };
     await claimOnce(slot, key, limit, windowStart);
   }
 }

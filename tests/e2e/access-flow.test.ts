@@ -469,7 +469,7 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     const [pending] = await query<{ id: string }>(`SELECT id FROM "AccessRequest" WHERE status = 'pending' AND "targetId" = 'payments-api-staging' ORDER BY "createdAt" DESC LIMIT 1`);
     const approve = await fetch(`${baseUrl}/api/v1/requests/${pending!.id}/approve`, { method: "POST", headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, body: "{}" });
     expect(approve.status).toBe(403);
-    expect((await approve.json()).error.message).toMatch(/approvals:write/);
+    expect((await approve.json()).detail).toMatch(/approvals:write/);
     expect(await query(`SELECT 1 FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u."requestOnly" AND 'approvals:write' = ANY(t.scopes)`)).toHaveLength(0);
     deployBotSecret = secret;
   });
@@ -685,7 +685,7 @@ describe("access follows the identity provider's groups", () => {
     // The API: the approving token is revoked, the reading one speaks for a requester only.
     const refused = await api("/api/v1/approvals", approving);
     expect(refused.status()).toBe(401);
-    expect(await refused.json()).toMatchObject({ error: { message: "This API token was revoked." } });
+    expect(await refused.json()).toMatchObject({ status: 401, code: "unauthenticated", detail: "This API token was revoked." });
     expect(await (await api("/api/v1/me", reading)).json()).toMatchObject({ roles: ["requester"] });
     const [event] = await query<{ data: { removed: string[]; reason: string } }>(`SELECT data FROM "AuditEvent" WHERE action = 'user.directory_changed' AND data->>'email' = 'erin@example.com'`);
     expect(event!.data).toMatchObject({ removed: ["engineering-leads"], reason: "directory: removed from engineering-leads (at sign-in)" });
@@ -759,6 +759,7 @@ describe("security matrix", () => {
     "/history/review": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
     "/history/people/[email]": { alice: AUDIT_ONLY, bob: AUDIT_ONLY },
     "/settings/tokens": {},
+    "/settings/notifications": {},
     // Auditors pass the admin layout for the audit chain (README: "an admin or auditor can"); every other admin page refuses them itself.
     "/admin": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "User administration is open to admins only." },
     "/admin/users": { alice: ADMIN_ONLY, bob: ADMIN_ONLY, carol: "User administration is open to admins only." },
@@ -831,6 +832,8 @@ describe("security matrix", () => {
     "/api/history/review": { method: "GET", query: "from=2026-11-01&to=2026-11-30", status: { default: 403, anonymous: 401, carol: 200, dave: 200 } },
     "/api/forward-auth": { method: "GET", status: { default: 403 } },
     "/api/oauth/introspect": { method: "POST", status: { default: 401 } },
+    // Slack's interactivity URL answers only requests Slack signed; with the Slack app off it says so.
+    "/api/slack/interactions": { method: "POST", status: { default: 403 } },
     "/api/v1/me": { method: "GET", status: { default: 401 } },
     "/api/v1/workflows": { method: "GET", status: { default: 401 } },
     "/api/v1/approvals": { method: "GET", status: { default: 401 } },
@@ -841,6 +844,8 @@ describe("security matrix", () => {
     "/api/v1/requests/[id]/cancel": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/revoke": { method: "POST", status: { default: 401 } },
     "/api/v1/requests/[id]/credential": { method: "POST", status: { default: 401 } },
+    // MCP answers only API tokens, as the REST API does; a session cookie is not one.
+    "/api/mcp": { method: "POST", status: { default: 401 } },
     // SCIM answers only the identity provider's scim token, never a session.
     "/scim/v2/ServiceProviderConfig": { method: "GET", status: { default: 401 } },
     "/scim/v2/ResourceTypes": { method: "GET", status: { default: 401 } },
@@ -878,6 +883,7 @@ describe("security matrix", () => {
     cancelAction: { input: () => ({ requestId: ids.other }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
     revealCredentialAction: { input: () => ({ requestId: ids.request }), expect: { anonymous: "unauthenticated", alice: "conflict", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
     createPersonalTokenAction: { input: () => ({ name: "", scopes: [], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" } },
+    setEmailNotificationsAction: { input: () => ({ enabled: "off" }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" } },
     revokeTokenAction: { input: () => ({ tokenId: ids.token }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "not_found", carol: "not_found", dave: "skip" } },
     createServiceAction: { input: () => ({ name: "", description: "", groups: [], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
     decideServiceChangeAction: { input: () => ({ changeId: "no-such-change", decision: "approve", comment: "matrix" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
@@ -933,6 +939,13 @@ describe("security matrix", () => {
             await p.goto(fill(template));
             await p.waitForLoadState("networkidle");
             expect(await p.evaluate(() => document.documentElement.scrollWidth), `${cell}: wider than the screen`).toBeLessThanOrEqual(view.width);
+            // No column hides behind a table's sideways scroll, on a phone (rows become labelled cards) or a desktop.
+            const hidden = await p.evaluate((width) => [...document.querySelectorAll("main td")].filter((td) => td.textContent!.trim() && td.getBoundingClientRect().right > width + 1).map((td) => td.getAttribute("data-label") ?? td.textContent), view.width);
+            expect(hidden, `${cell}: cells off screen`).toEqual([]);
+            if (view.width < 640) {
+              const unlabelled = await p.evaluate(() => [...document.querySelectorAll("main td")].filter((td) => td.textContent!.trim() && (td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.textContent ?? "") !== "" && !td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.querySelector(".sr-only") && getComputedStyle(td, "::before").content === "none").length);
+              expect(unlabelled, `${cell}: cells without their column's name`).toBeLessThanOrEqual(0);
+            }
             expect(await axeViolations(p), cell).toEqual([]);
             await screenshot(p, `60-${view.name}-${who}${template.replace(/[^\w]+/g, "-")}`);
           }

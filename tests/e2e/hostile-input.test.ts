@@ -316,7 +316,7 @@ describe("forward-auth and the API on the running portal and lean listener", () 
         body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: name, role: "read", durationMinutes: 30, justification: "probing the target lookup" } }),
       });
       expect(response.status, name).toBe(400);
-      expect(await response.json()).toMatchObject({ error: { fields: { targetId: `"${name}" is not a target of this workflow.` } } });
+      expect(await response.json()).toMatchObject({ status: 400, code: "invalid", fields: { targetId: `"${name}" is not a target of this workflow.` } });
       const workflow = await fetch(`${portal.url}/api/v1/requests`, { method: "POST", headers: { authorization: `Bearer ${aliceToken}`, "content-type": "application/json" }, body: JSON.stringify({ workflowId: name, input: {} }) });
       expect(workflow.status, name).toBe(404);
     }

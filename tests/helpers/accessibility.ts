@@ -2,7 +2,10 @@
 // hydration warnings, so the e2e suite fails on either.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
+import { expect } from "vitest";
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -38,8 +41,20 @@ export function watchConsole(context: BrowserContext, who: string): void {
       const hydration = /hydrat|did not match|Minified React error #(418|423|425)/i.test(text);
       if ((msg.type() === "error" && !expected(text, msg.location().url)) || (msg.type() === "warning" && hydration)) consoleProblems.push(`${who} ${page.url()}: [${msg.type()}] ${text}`);
     });
-    page.on("pageerror", (error) => consoleProblems.push(`${who} ${page.url()}: [uncaught] ${error.message}`));
+    page.on("pageerror", (error) => {
+      const test = expect.getState().currentTestName ?? "outside a test";
+      consoleProblems.push(`${who} ${page.url()} during "${test}": [uncaught] ${error.message}`);
+      // A production build's React names a hydration mismatch only by number: keep the page as the browser had it, to compare with the server's HTML.
+      if (/#41[89]|#42[35]/.test(error.message)) void keepPage(page, `${who}-${consoleProblems.length}`);
+    });
   };
   context.pages().forEach(watch);
   context.on("page", watch);
+}
+
+async function keepPage(page: Page, name: string): Promise<void> {
+  const dir = path.join(process.cwd(), "tests/.artifacts/console");
+  await mkdir(dir, { recursive: true });
+  const html = await page.content().catch((e: Error) => `(page gone: ${e.message})`);
+  await writeFile(path.join(dir, `${name}.html`), `<!-- ${page.url()} -->\n${html}`);
 }

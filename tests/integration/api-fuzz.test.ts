@@ -73,6 +73,9 @@ const route = fc.constantFrom(
   ["POST", "/api/v1/requests/ID/cancel"],
   ["POST", "/api/v1/requests/ID/credential"],
   ["GET", "/api/v1/workflows"],
+  ["GET", "/api/v1/approvals"],
+  ["POST", "/api/v1/requests/ID/revoke"],
+  ["POST", "/api/mcp"],
   ["POST", "/api/oauth/introspect"],
   ["GET", "/api/forward-auth"],
 );
@@ -80,7 +83,7 @@ const contentType = fc.constantFrom("application/json", "application/json; chars
 const id = fc.oneof(fc.constant("REQ"), fc.string({ maxLength: 30 }), fc.constantFrom("..%2f..%2fetc%2fpasswd", "%00", "' OR 1=1 --", "9".repeat(400), "\u0000", "a\u0000b", ...PROTOTYPE_NAMES));
 /** Path segments and query values as raw URL text: NUL, invalid UTF-8 and encoded lone surrogates included. */
 const rawText = fc.oneof(fc.string({ maxLength: 20 }).map(encodeURIComponent), fc.constantFrom("%00", "a%00b", "%ff", "%c0%80", "%ED%A0%80", "%E2%82", "%", "%zz", ...PROTOTYPE_NAMES));
-const query = fc.array(fc.tuple(fc.constantFrom("workflowId", "status", "q", "id", "__proto__", "constructor"), rawText), { maxLength: 3 }).map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join("&"));
+const query = fc.array(fc.tuple(fc.constantFrom("workflowId", "status", "q", "id", "limit", "cursor", "__proto__", "constructor"), rawText), { maxLength: 3 }).map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join("&"));
 
 describe("the API under hostile input", () => {
   it("never answers 500 or shows a stack trace, and a refused call changes nothing", async () => {
@@ -107,6 +110,30 @@ describe("the API under hostile input", () => {
     );
   });
 
+  it("MCP: hostile tool calls never answer 500 or a stack trace, and change nothing but their own audit event", async () => {
+    const tool = fc.constantFrom("list_workflows", "create_request", "get_request", "wait_for_decision", "reveal_credential", "cancel_request", "revoke_grant", "approve_request", "__proto__", "constructor");
+    const args = fc.oneof(fc.dictionary(fc.constantFrom("id", "workflowId", "input", "timeoutSeconds", "reason", "__proto__"), fc.oneof(value, TRICKY)), value);
+    await fc.assert(
+      fc.asyncProperty(tool, args, async (name, input) => {
+        const before = await state();
+        const response = await fetch(`${api.url}/api/mcp`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+          body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: input } }),
+        });
+        const text = await response.text();
+        expect(response.status, text.slice(0, 200)).toBeLessThan(500);
+        expect(text).not.toMatch(/\n\s+at |node_modules|PrismaClient|prisma\.|SELECT |INSERT |Something went wrong/);
+        const after = await state();
+        expect({ ...after, events: 0 }).toEqual({ ...before, events: 0 });
+        expect(after.events - before.events).toBeLessThanOrEqual(1);
+      }),
+      { numRuns: 120 },
+    );
+    // The calls reached the tools (and were audited there), not only the transport's checks.
+    expect(await fx.db.auditEvent.count({ where: { action: "mcp.call" } })).toBeGreaterThan(10);
+  });
+
   it("refuses text PostgreSQL cannot store (NUL, unpaired surrogates) with a clear message", async () => {
     const before = await state();
     for (const justification of ["need access now\u0000 for the incident", "need access now \ud800 for the incident"]) {
@@ -117,7 +144,7 @@ describe("the API under hostile input", () => {
         body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "read", durationMinutes: 30, justification } }),
       });
       expect(response.status).toBe(400);
-      expect(await response.json()).toEqual({ error: { code: "invalid_text", message: "Text may not contain NUL characters or broken Unicode (unpaired surrogates)." } });
+      expect(await response.json()).toEqual({ type: "urn:latchkey:problem:invalid_text", title: "Text PostgreSQL cannot store", status: 400, detail: "Text may not contain NUL characters or broken Unicode (unpaired surrogates).", code: "invalid_text" });
     }
     expect(await state()).toEqual(before);
   });
@@ -131,14 +158,14 @@ describe("the API under hostile input", () => {
         body: JSON.stringify({ workflowId: "temporary-access", input: validInput({ targetId: name }) }),
       });
       expect(asTarget.status, name).toBe(400);
-      expect(await asTarget.json()).toMatchObject({ error: { code: "invalid", fields: { targetId: `"${name}" is not a target of this workflow.` } } });
+      expect(await asTarget.json()).toMatchObject({ status: 400, code: "invalid", fields: { targetId: `"${name}" is not a target of this workflow.` } });
       const asWorkflow = await fetch(`${api.url}/api/v1/requests`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify({ workflowId: name, input: validInput() }),
       });
       expect(asWorkflow.status, name).toBe(404);
-      expect(await asWorkflow.json()).toMatchObject({ error: { code: "not_found" } });
+      expect(await asWorkflow.json()).toMatchObject({ status: 404, code: "not_found" });
     }
     expect(await state()).toEqual(before);
   });
@@ -148,7 +175,7 @@ describe("the API under hostile input", () => {
     for (const path of ["/api/v1/requests/%00", "/api/v1/requests/a%00b/approve", "/api/v1/requests?status=%00", `/api/v1/requests/${requestId}?x=a%00b`]) {
       const response = await fetch(`${api.url}${path}`, { method: path.endsWith("approve") ? "POST" : "GET", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: path.endsWith("approve") ? "{}" : undefined });
       expect(response.status, path).toBe(400);
-      expect(await response.json()).toEqual({ error: { code: "invalid_text", message: "Text may not contain NUL characters or broken Unicode (unpaired surrogates)." } });
+      expect(await response.json()).toEqual({ type: "urn:latchkey:problem:invalid_text", title: "Text PostgreSQL cannot store", status: 400, detail: "Text may not contain NUL characters or broken Unicode (unpaired surrogates).", code: "invalid_text" });
     }
     expect(await state()).toEqual(before);
   });

@@ -71,7 +71,7 @@ describe("a request made, approved and collected through the API", () => {
     expect(first.body.credential.split(".")).toHaveLength(3);
     const second = await call(t.alice!, "POST", `/requests/${id}/credential`);
     expect(second.status).toBe(409);
-    expect(second.body.error.message).toMatch(/already shown once/);
+    expect(second.body.detail).toMatch(/already shown once/);
 
     const events = await fx.db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } });
     const created = events.find((e) => e.action === "request.created")!;
@@ -103,7 +103,7 @@ describe("no token approves what its identity asked for", () => {
     const { body } = await create(t.bob!);
     const own = await call(t.bob!, "POST", `/requests/${body.id}/approve`, { comment: "me" });
     expect(own.status).toBe(403);
-    expect(own.body.error.message).toMatch(/own request/i);
+    expect(own.body.detail).toMatch(/own request/i);
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: body.id } })).status).toBe("pending");
   });
 
@@ -113,7 +113,7 @@ describe("no token approves what its identity asked for", () => {
     const other = await create(t.alice!);
     const attempt = await call(t.ci!, "POST", `/requests/${other.body.id}/approve`, { comment: "lgtm" });
     expect(attempt.status).toBe(403);
-    expect(attempt.body.error.message).toMatch(/request-only/);
+    expect(attempt.body.detail).toMatch(/request-only/);
     expect((await call(t.ci!, "GET", "/approvals")).body.requests).toEqual([]);
     expect(await fx.db.approval.count({ where: { requestId: other.body.id } })).toBe(0);
     const created = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: body.id, action: "request.created" } });
@@ -126,7 +126,7 @@ describe("no token approves what its identity asked for", () => {
     const lifted = await services.updateServiceIdentity(dave, ci.id, { groups: ["engineering-leads"], requestOnly: false });
     expect(lifted.outcome).toBe("proposed");
     const other = await create(t.alice!);
-    expect((await call(t.ci!, "POST", `/requests/${other.body.id}/approve`, { comment: "too early" })).body.error.message).toMatch(/request-only/);
+    expect((await call(t.ci!, "POST", `/requests/${other.body.id}/approve`, { comment: "too early" })).body.detail).toMatch(/request-only/);
     await changes.decideServiceChange(erin, { changeId: lifted.change!.id, decision: "approve", comment: "ok" });
     expect((await call(t.ci!, "POST", `/requests/${other.body.id}/approve`, { comment: "pipeline green" })).body.status).toBe("active");
     expect(await fx.db.auditEvent.count({ where: { action: "service_identity.updated" } })).toBe(updatesBefore + 1);
@@ -137,19 +137,19 @@ describe("no token approves what its identity asked for", () => {
 describe("refusals", () => {
   it("401 without a token, with a revoked, an expired or a made-up one", async () => {
     expect((await call(null, "GET", "/requests")).status).toBe(401);
-    expect((await call("lkp_" + "A".repeat(43), "GET", "/requests")).body.error.message).toBe("Unknown API token.");
+    expect((await call("lkp_" + "A".repeat(43), "GET", "/requests")).body.detail).toBe("Unknown API token.");
     expect((await call("nonsense", "GET", "/requests")).status).toBe(401);
     const { secret, token } = await tokens.createPersonalToken(alice, { name: "short-lived", scopes: ["requests:read"], expiresInDays: 1 });
     expect((await call(secret, "GET", "/requests")).status).toBe(200);
     // Changed behind the application's back: the kept token is forgotten when PostgreSQL's
     // notification arrives (milliseconds; the feed's heartbeat bounds it at 2.5 s).
     await fx.db.apiToken.update({ where: { id: token.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
-    await expect.poll(async () => (await call(secret, "GET", "/requests")).body.error?.message, { timeout: 2_500, interval: 20 }).toMatch(/expired/);
+    await expect.poll(async () => (await call(secret, "GET", "/requests")).body?.detail, { timeout: 2_500, interval: 20 }).toMatch(/expired/);
     const revocable = await tokens.createPersonalToken(alice, { name: "to revoke", scopes: ["requests:read"], expiresInDays: 1 });
     await tokens.revokeToken(alice, revocable.token.id);
     const refused = await call(revocable.secret, "GET", "/requests");
     expect(refused.status).toBe(401);
-    expect(refused.body.error.message).toMatch(/revoked/);
+    expect(refused.body.detail).toMatch(/revoked/);
     expect(await fx.db.auditEvent.count({ where: { action: "token.revoked" } })).toBe(1);
   });
 
@@ -157,7 +157,8 @@ describe("refusals", () => {
     const before = await fx.db.accessRequest.count();
     const r = await create(t.aliceReadOnly!);
     expect(r.status).toBe(403);
-    expect(r.body.error).toMatchObject({ code: "insufficient_scope", scope: "requests:write" });
+    expect(r.headers.get("content-type")).toBe("application/problem+json");
+    expect(r.body).toEqual({ type: "urn:latchkey:problem:insufficient_scope", title: "Token lacks the scope", status: 403, detail: "This token lacks the requests:write scope.", code: "insufficient_scope", scope: "requests:write" });
     expect(await fx.db.accessRequest.count()).toBe(before);
   });
 
@@ -167,13 +168,13 @@ describe("refusals", () => {
     expect((await call(t.alice!, "POST", `/requests/${mine.body.id}/cancel`)).status).toBe(403);
     const bad = await create(t.alice!, validInput({ durationMinutes: 10_000 }));
     expect(bad.status).toBe(400);
-    expect(bad.body.error.fields.durationMinutes).toMatch(/between 15m and 8h/);
+    expect(bad.body.fields.durationMinutes).toMatch(/between 15m and 8h/);
     const extra = await call(t.alice!, "POST", "/requests", { workflowId: "temporary-access", input: validInput(), admin: true });
     expect(extra.status).toBe(400);
     const hidden = await create(t.alice!, { ...validInput(), approved: true } as never);
     expect(hidden.status).toBe(400);
     expect((await call(t.alice!, "POST", "/requests", "workflowId=x", { "content-type": "text/plain" })).status).toBe(415);
-    expect((await call(t.alice!, "POST", "/requests", "{not json")).body.error.code).toBe("invalid_json");
+    expect((await call(t.alice!, "POST", "/requests", "{not json")).body.code).toBe("invalid_json");
     const huge = await call(t.alice!, "POST", "/requests", { workflowId: "temporary-access", input: validInput({ justification: "x".repeat(70_000) }) });
     expect(huge.status).toBe(413);
     expect((await call(t.alice!, "POST", "/requests", { workflowId: "no-such-workflow", input: {} })).status).toBe(404);

@@ -46,14 +46,14 @@ describe("losing the database connection", () => {
       await new Promise((r) => setTimeout(r, 15));
       await cutConnections();
       const responses = await Promise.all(inFlight);
-      const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ id?: string; error?: { code: string; message: string } }>));
+      const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ id?: string; code?: string; detail?: string }>));
       const created = bodies.filter((_, i) => responses[i]!.status === 201);
       for (const [i, body] of bodies.entries()) {
         const status = responses[i]!.status;
         expect([201, 503], JSON.stringify(body)).toContain(status);
         if (status === 503) {
           cutMidFlight = true;
-          expect(body.error).toEqual({ code: "unavailable", message: "The database connection was lost. Nothing is half-saved, but if you were making a change, check whether it went through before trying again." });
+          expect({ code: body.code, detail: body.detail }).toEqual({ code: "unavailable", detail: "The database connection was lost. Nothing is half-saved, but if you were making a change, check whether it went through before trying again." });
           expect(responses[i]!.headers.get("retry-after")).toBe("2");
         }
       }

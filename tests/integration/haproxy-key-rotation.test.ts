@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/support/ports";
 import { engineFixture } from "../helpers/engine-fixture";
 import { startHaproxy, type Haproxy } from "../helpers/haproxy";
-import { verify } from "@/lib/notifications/signature";
+import { Webhook } from "standardwebhooks";
 
 /**
  * Key rotation against Debian's real HAProxy 2.6 running deploy/haproxy/haproxy.cfg, with
@@ -16,12 +16,14 @@ import { verify } from "@/lib/notifications/signature";
  * webhook. Credentials are used through HAProxy all the time, and none may be refused.
  */
 const ROTATION_SECONDS = 12;
-const WEBHOOK_SECRET = "key-webhook-secret-0123456789";
+// A rotation in progress: receivers holding either secret verify every announcement.
+const NEW_SECRET = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+const OLD_SECRET = `whsec_${Buffer.alloc(32, 9).toString("base64")}`;
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let dir: string;
 let haproxy: Haproxy;
 let webhook: http.Server;
-const webhookCalls: { body: string; valid: boolean }[] = [];
+const webhookCalls: { body: string; valid: boolean; id: string }[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-key-rotation-"));
@@ -30,8 +32,16 @@ beforeAll(async () => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
-      const headers = { signature: String(req.headers["x-latchkey-signature"]), timestamp: String(req.headers["x-latchkey-timestamp"]) };
-      webhookCalls.push({ body, valid: verify(WEBHOOK_SECRET, headers, body) });
+      const headers = Object.fromEntries(["webhook-id", "webhook-timestamp", "webhook-signature"].map((h) => [h, String(req.headers[h])]));
+      const verifies = (secret: string) => {
+        try {
+          new Webhook(secret).verify(body, headers);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      webhookCalls.push({ body, valid: verifies(NEW_SECRET) && verifies(OLD_SECRET), id: headers["webhook-id"]! });
       res.end("ok");
     });
   });
@@ -46,7 +56,7 @@ beforeAll(async () => {
     // What an operator would put: reload HAProxy (master-worker mode reloads on SIGUSR2).
     LATCHKEY_KEY_HOOK: `if [ -f '${pidFile}' ]; then kill -USR2 "$(cat '${pidFile}')"; fi; echo "$LATCHKEY_KEY_KIDS next=$LATCHKEY_KEY_NEXT" >> '${path.join(dir, "hook.log")}'`,
     LATCHKEY_KEY_WEBHOOK_URL: `http://127.0.0.1:${webhookPort}/keys`,
-    LATCHKEY_KEY_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    LATCHKEY_KEY_WEBHOOK_SECRET: `${NEW_SECRET},${OLD_SECRET}`,
   });
   await writeFile(path.join(dir, "routes.map"), "");
   // The worker's first step makes the first key and writes the key directory HAProxy starts with.
@@ -165,6 +175,8 @@ describe("rotating the signing key while routes are open through HAProxy", () =>
     expect(hookLog.some((line) => line.endsWith(`next=${thirdKid}`))).toBe(true);
     const bodies = webhookCalls.map((c) => ({ ...(JSON.parse(c.body) as { event: string; next: { kid: string; activatesAt: string } | null }), valid: c.valid }));
     expect(bodies.every((b) => b.valid && b.event === "signing-keys.changed")).toBe(true);
+    // Each change is its own delivery, with its own id.
+    expect(new Set(webhookCalls.map((c) => c.id)).size).toBe(webhookCalls.length);
     expect(bodies.find((b) => b.next?.kid === thirdKid)?.next?.activatesAt).toBe((events[2]!.data as { activatesAt: string }).activatesAt);
   });
 });

@@ -86,7 +86,7 @@ describe("production endpoints", () => {
   it("reports readiness with each check named", async () => {
     const response = await fetch(`${api.url}/api/ready`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: "ready", checks: { database: "ok", migrations: "ok", policy: "ok" } });
+    expect(await response.json()).toEqual({ status: "ready", checks: { database: "ok", migrations: "ok", writes: "ok", encryptionKey: "ok", policy: "ok" } });
     expect(await (await fetch(`${api.url}/api/health`)).json()).toEqual({ status: "ok" });
   });
 });

@@ -24,11 +24,23 @@ const call = (token: string, address: string) => fetch(`${api.url}/api/v1/me`, {
 describe("rate limits", () => {
   it("per token: the sixth call in a minute is refused with 429 and Retry-After; another token is not", async () => {
     const token = await newToken();
-    for (let i = 0; i < 5; i++) expect((await call(token, "198.51.100.1")).status).toBe(200);
+    const remaining: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await call(token, "198.51.100.1");
+      expect(r.status).toBe(200);
+      expect(r.headers.get("ratelimit-limit")).toBe("5");
+      expect(Number(r.headers.get("ratelimit-reset"))).toBeGreaterThan(0);
+      expect(Number(r.headers.get("ratelimit-reset"))).toBeLessThanOrEqual(60);
+      remaining.push(r.headers.get("ratelimit-remaining")!);
+    }
+    // Each call spends one of the token's budget, and the headers say so.
+    expect(remaining).toEqual(["4", "3", "2", "1", "0"]);
     const refused = await call(token, "198.51.100.1");
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
-    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/Too many requests from this token/);
+    expect(refused.headers.get("ratelimit-remaining")).toBe("0");
+    expect(refused.headers.get("content-type")).toBe("application/problem+json");
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/Too many requests from this token/);
     expect((await call(await newToken(), "198.51.100.1")).status).toBe(200);
   });
 
@@ -40,7 +52,7 @@ describe("rate limits", () => {
         const r = await call(token, "198.51.100.2");
         if (r.status === 429) {
           refusedAt = n * 5 + i + 1;
-          expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/this address/);
+          expect(((await r.json()) as { detail: string }).detail).toMatch(/this address/);
           break;
         }
       }
@@ -85,7 +97,7 @@ describe("rate limits", () => {
     const { rateLimit, pruneRateLimits } = await import("@/lib/security/rate-limit");
     const t = Date.UTC(2026, 0, 1, 12, 0, 30);
     expect((await rateLimit("unit", 1, 60, t)).ok).toBe(true);
-    expect(await rateLimit("unit", 1, 60, t + 1000)).toEqual({ ok: false, retryAfter: 29 });
+    expect(await rateLimit("unit", 1, 60, t + 1000)).toEqual({ ok: false, retryAfter: 29, limit: 1, remaining: 0 });
     expect((await rateLimit("unit", 1, 60, t + 60_000)).ok).toBe(true);
     expect(await pruneRateLimits(new Date(t + 2 * 3_600_000))).toBeGreaterThanOrEqual(2);
   });

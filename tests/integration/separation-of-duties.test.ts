@@ -79,7 +79,7 @@ describe("an admin and the service identity he made are one party", () => {
     expect((await call(t.puppet!, "GET", "/approvals")).body.requests.map((r: { id: string }) => r.id)).not.toContain(request.id);
     const refused = await call(t.puppet!, "POST", `/requests/${request.id}/approve`, { comment: "lgtm" });
     expect(refused.status).toBe(403);
-    expect(refused.body.error.message).toMatch(SAME_PARTY);
+    expect(refused.body.detail).toMatch(SAME_PARTY);
     await expect(engine.decide(puppet, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(SAME_PARTY) });
     expect(await fx.db.approval.count({ where: { requestId: request.id } })).toBe(0);
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).status).toBe("pending");
@@ -94,7 +94,7 @@ describe("an admin and the service identity he made are one party", () => {
     await expect(engine.decide(dave, { requestId: id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(SAME_PARTY) });
     const byToken = await call(t.dave!, "POST", `/requests/${id}/approve`, { comment: "mine" });
     expect(byToken.status).toBe(403);
-    expect(byToken.body.error.message).toMatch(SAME_PARTY);
+    expect(byToken.body.detail).toMatch(SAME_PARTY);
     // Rejecting is deciding too: the party may not.
     expect((await call(t.dave!, "POST", `/requests/${id}/reject`, { comment: "no" })).status).toBe(403);
     const view = await engine.decide(lee, { requestId: id, decision: "approve", comment: "ok" });
@@ -109,7 +109,7 @@ describe("an admin and the service identity he made are one party", () => {
     const made = await call(t.puppet!, "POST", "/requests", { workflowId: "temporary-access", input: validInput({ targetId: "payments-api-staging", role: "write" }) });
     const refused = await call(other, "POST", `/requests/${made.body.id}/approve`, { comment: "sibling" });
     expect(refused.status).toBe(403);
-    expect(refused.body.error.message).toMatch(SAME_PARTY);
+    expect(refused.body.detail).toMatch(SAME_PARTY);
   });
 
   it("a named owner is in the party; the owners of one identity are still separate people", async () => {
@@ -151,7 +151,7 @@ describe("an admin and the service identity he made are one party", () => {
     await fx.db.serviceOwner.create({ data: { serviceId: puppetRow.id, ownerId: frank.id, addedById: dave.id } });
     const refused = await call(t.puppet!, "POST", `/requests/${franksRequest.id}/approve`, { comment: "x" });
     expect(refused.status).toBe(403);
-    expect(refused.body.error.message).toMatch(SAME_PARTY);
+    expect(refused.body.detail).toMatch(SAME_PARTY);
     await fx.db.serviceOwner.delete({ where: { serviceId_ownerId: { serviceId: puppetRow.id, ownerId: frank.id } } });
   });
 });
@@ -219,7 +219,7 @@ describe("an identity that can approve needs a second admin", () => {
     const request = await engine.createRequest(alice, "temporary-access", validInput());
     const refused = await call(t.puppet!, "POST", `/requests/${request.id}/approve`, { comment: "x" });
     expect(refused.status).toBe(403);
-    expect(refused.body.error.message).toMatch(/request-only/);
+    expect(refused.body.detail).toMatch(/request-only/);
     expect(await fx.db.approval.count({ where: { requestId: request.id } })).toBe(0);
   });
 });

@@ -11,7 +11,7 @@ import { contextOf, withAuditContext } from "../../audit/context";
 import { clientAddress } from "../../api/http";
 import { authenticateToken } from "../../api/tokens";
 import { env } from "../../env";
-import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../../errors";
+import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../../errors";
 import { logger } from "../../log";
 import type { Principal } from "../../policy/evaluate";
 import { limitAddress, rateLimit } from "../../security/rate-limit";
@@ -78,7 +78,7 @@ function refusal(error: unknown, route: string): Response {
   // A race the checks before the write could not see (two creates at once): still the RFC's answer.
   if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") return scimErrorResponse(new ScimError(409, "That value is taken by another resource.", "uniqueness"));
   if (error instanceof DomainError) return scimErrorResponse(new ScimError(DOMAIN_STATUS[error.code], error.message));
-  if (isDatabaseUnavailable(error)) return scimErrorResponse(new ScimError(503, DATABASE_UNAVAILABLE, undefined, { "retry-after": "2" }));
+  if (isDatabaseUnavailable(error)) return scimErrorResponse(new ScimError(503, databaseUnavailableMessage(error), undefined, { "retry-after": "2" }));
   logger("scim").error("unexpected failure", { route, error });
   return scimErrorResponse(new ScimError(500, "Something went wrong on our side. Try again, and tell the platform team if it keeps happening."));
 }

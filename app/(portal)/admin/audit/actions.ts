@@ -10,6 +10,6 @@ export const verifyChainAction = safeAction({
   input: z.object({}),
   run: async () => {
     const result = await verifyAuditChain("manual");
-    return { ok: result.ok, eventsChecked: result.eventsChecked, problem: result.problem };
+    return { ok: result.ok, outcome: result.outcome, eventsChecked: result.eventsChecked, problem: result.problem };
   },
 });

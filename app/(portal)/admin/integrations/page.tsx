@@ -6,6 +6,7 @@ import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { integrationStatuses } from "@/lib/integrations/status";
+import { approvalServiceStatuses } from "@/lib/integrations/approval-services";
 import { unavailableWorkflows } from "@/lib/workflows/catalog";
 
 export const metadata: Metadata = { title: "Integrations" };
@@ -13,7 +14,7 @@ export const metadata: Metadata = { title: "Integrations" };
 export default async function IntegrationsPage() {
   const who = await requirePrincipal();
   if (!hasRole(who, "admin")) return <Alert tone="error">Integrations are open to admins only.</Alert>;
-  const statuses = await integrationStatuses();
+  const [statuses, services] = await Promise.all([integrationStatuses(), approvalServiceStatuses()]);
   const unavailable = unavailableWorkflows();
   return (
     <div>
@@ -50,12 +51,31 @@ export default async function IntegrationsPage() {
             <tr key={`${s.targetId}-${s.kind}`} data-testid="integration-row">
               <td className="px-4 py-2 font-medium">{s.title}</td>
               <td className="px-4 py-2">{s.kind}</td>
-              <td className={`px-4 py-2 ${s.reachable ? "text-emerald-700" : "text-rose-700"}`}>{s.reachable ? "reachable" : `unreachable: ${s.detail}`}</td>
+              <td className={`px-4 py-2 ${s.reachable ? "text-emerald-700" : "text-rose-700"}`}>{s.reachable ? (s.kind === "slack" ? `reachable: ${s.detail}` : "reachable") : `unreachable: ${s.detail}`}</td>
               <td className="px-4 py-2 text-xs text-slate-600">{s.lastErrors.length === 0 ? "none" : s.lastErrors.map((e) => `${formatTime(e.at)}: ${e.message}`).join(" · ")}</td>
             </tr>
           ))}
         </DataTable>
       )}
+      <section aria-labelledby="services-heading" className="mt-8">
+        <h2 id="services-heading" className="mb-2 text-lg font-semibold">
+          E-mail, ticket checks and on-call schedules
+        </h2>
+        {services.length === 0 ? (
+          <p className="text-sm text-slate-600">None configured: no SMTP server, no ticket check and no on-call schedule in the policy.</p>
+        ) : (
+          <DataTable headers={["System", "Used for", "Now", "Last errors"]}>
+            {services.map((s) => (
+              <tr key={`${s.system}-${s.subject}`} data-testid="service-row">
+                <td className="px-4 py-2 font-medium">{s.system}</td>
+                <td className="px-4 py-2">{s.subject}</td>
+                <td className={`px-4 py-2 ${s.reachable ? "text-emerald-700" : "text-rose-700"}`}>{s.reachable ? s.detail : `unreachable: ${s.detail}`}</td>
+                <td className="px-4 py-2 text-xs text-slate-600">{s.lastErrors.length === 0 ? "none" : s.lastErrors.map((e) => `${formatTime(e.at)}: ${e.message}`).join(" · ")}</td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </section>
     </div>
   );
 }

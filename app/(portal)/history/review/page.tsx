@@ -86,7 +86,7 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
             <ColumnChart title="Grants active per day" points={review.perDay.map((d) => ({ label: d.day, value: d.active }))} />
             <BarList title="Grants by target" rows={review.perTarget.map((t) => ({ label: t.title, value: t.grants }))} />
           </div>
-          <DataTable headers={["Who", "What", "Approved by", "When", "Lasted", "Why", "Flags"]}>
+          <DataTable headers={["Who", "What", "Flags", "Approved by", "When", "Lasted", "Why"]}>
             {review.grants.map((g) => (
               <tr key={g.requestId} data-testid="review-row" className="align-top">
                 <td className="px-4 py-2">
@@ -101,6 +101,12 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                     {g.workflowId}
                     {g.role ? ` · ${g.role}` : ""}
                   </div>
+                </td>
+                <td className="min-w-36 px-4 py-2">
+                  {g.sameParty ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">approved within the requester&apos;s party</span> : null}
+                  {g.breakGlass ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">break-glass</span> : null}
+                  {g.breakGlass && !g.reviewedAt ? <span className="mb-1 block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">not reviewed</span> : null}
+                  {g.noApproverComment ? <span className="block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">no approver comment</span> : null}
                 </td>
                 <td className="px-4 py-2">
                   {g.autoApprovedBy ? <span className="text-slate-600">policy rule {g.autoApprovedBy}</span> : null}
@@ -118,12 +124,20 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                   <div className="text-xs text-slate-600">{g.endedAt ? `to ${formatTime(g.endedAt)}` : "still active"}</div>
                 </td>
                 <td className="px-4 py-2 whitespace-nowrap">{formatDuration(g.lastedSeconds)}</td>
-                <td className="max-w-xs px-4 py-2 text-slate-700">{g.justification}</td>
-                <td className="px-4 py-2">
-                  {g.sameParty ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">approved within the requester&apos;s party</span> : null}
-                  {g.breakGlass ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">break-glass</span> : null}
-                  {g.breakGlass && !g.reviewedAt ? <span className="mb-1 block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">not reviewed</span> : null}
-                  {g.noApproverComment ? <span className="block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">no approver comment</span> : null}
+                <td className="max-w-xs px-4 py-2 text-slate-700">
+                  {g.justification}
+                  {g.ticket ? (
+                    <span className="block text-xs" data-testid="review-ticket">
+                      Ticket:{" "}
+                      {g.ticketUrl ? (
+                        <a href={g.ticketUrl} className="text-indigo-700 underline" target="_blank" rel="noreferrer noopener">
+                          {g.ticket}
+                        </a>
+                      ) : (
+                        g.ticket
+                      )}
+                    </span>
+                  ) : null}
                 </td>
               </tr>
             ))}

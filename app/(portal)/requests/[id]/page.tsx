@@ -59,6 +59,20 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
               <dt className="text-slate-600">Approved by</dt>
               <dd className="font-semibold">{view.breakGlass ? "break-glass (self)" : view.autoApprovedBy ? `policy rule ${view.autoApprovedBy}` : `${approvals} ${approvals === 1 ? "person" : "people"}`}</dd>
             </div>
+            {view.ticketKey ? (
+              <div>
+                <dt className="text-slate-600">Ticket</dt>
+                <dd className="font-semibold" data-testid="ticket">
+                  {view.ticketUrl ? (
+                    <a href={view.ticketUrl} className="underline" target="_blank" rel="noreferrer noopener">
+                      {view.ticketKey}
+                    </a>
+                  ) : (
+                    view.ticketKey
+                  )}
+                </dd>
+              </div>
+            ) : null}
             <div>
               <dt className="text-slate-600">Pending until</dt>
               <dd className="font-semibold">{view.status === "pending" ? formatTime(view.pendingExpiresAt) : "—"}</dd>

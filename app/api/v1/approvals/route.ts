@@ -1,12 +1,7 @@
-import { inboxFor } from "@/lib/approvals/queries";
 import { apiRoute } from "@/lib/api/http";
-import { requestSummary } from "@/lib/api/views";
+import { inboxPage } from "@/lib/api/requests";
 
 export const dynamic = "force-dynamic";
 
-/** Pending requests this identity could approve now. */
-export const GET = apiRoute({
-  name: "approvals.inbox",
-  scope: "approvals:write",
-  run: async (who) => ({ requests: who.requestOnly ? [] : (await inboxFor(who)).map(requestSummary) }),
-});
+/** Pending requests this identity could approve now, oldest first, a page at a time (`limit`, `cursor`). */
+export const GET = apiRoute({ name: "approvals.inbox", scope: "approvals:write", run: (who, { request }) => inboxPage(who, request) });

@@ -1,4 +1,5 @@
 import { apiRoute } from "@/lib/api/http";
+import type { Me } from "@/lib/api/schemas";
 
 export const dynamic = "force-dynamic";
 
@@ -6,5 +7,5 @@ export const dynamic = "force-dynamic";
 export const GET = apiRoute({
   name: "me",
   scope: "requests:read",
-  run: async (who) => ({ id: who.id, email: who.email, groups: who.groups, roles: who.roles, requestOnly: Boolean(who.requestOnly), token: who.via }),
+  run: async (who): Promise<Me> => ({ id: who.id, email: who.email, groups: who.groups, roles: who.roles, requestOnly: Boolean(who.requestOnly), token: { kind: who.via!.kind, tokenId: who.via!.tokenId, scopes: [...who.via!.scopes] } }),
 });

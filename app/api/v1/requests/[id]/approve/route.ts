@@ -1,6 +1,6 @@
-import { z } from "zod";
 import { decide } from "@/lib/approvals/engine";
 import { apiRoute } from "@/lib/api/http";
+import { approveBody } from "@/lib/api/schemas";
 import { requestDetail } from "@/lib/api/views";
 
 export const dynamic = "force-dynamic";
@@ -9,7 +9,7 @@ export const dynamic = "force-dynamic";
 export const POST = apiRoute({
   name: "requests.approve",
   scope: "approvals:write",
-  body: z.object({ comment: z.string().max(2000).default("") }).strict(),
+  body: approveBody,
   run: async (who, { body, params }) => {
     await decide(who, { requestId: params.id!, decision: "approve", comment: body.comment });
     return requestDetail(who, params.id!);

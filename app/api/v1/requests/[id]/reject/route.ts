@@ -1,6 +1,6 @@
-import { z } from "zod";
 import { decide } from "@/lib/approvals/engine";
 import { apiRoute } from "@/lib/api/http";
+import { rejectBody } from "@/lib/api/schemas";
 import { requestDetail } from "@/lib/api/views";
 
 export const dynamic = "force-dynamic";
@@ -9,7 +9,7 @@ export const dynamic = "force-dynamic";
 export const POST = apiRoute({
   name: "requests.reject",
   scope: "approvals:write",
-  body: z.object({ comment: z.string().max(2000) }).strict(),
+  body: rejectBody,
   run: async (who, { body, params }) => {
     await decide(who, { requestId: params.id!, decision: "reject", comment: body.comment });
     return requestDetail(who, params.id!);

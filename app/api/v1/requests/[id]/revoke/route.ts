@@ -1,6 +1,6 @@
-import { z } from "zod";
 import { revokeGrant } from "@/lib/approvals/engine";
 import { apiRoute } from "@/lib/api/http";
+import { revokeBody } from "@/lib/api/schemas";
 import { requestDetail } from "@/lib/api/views";
 
 export const dynamic = "force-dynamic";
@@ -9,7 +9,7 @@ export const dynamic = "force-dynamic";
 export const POST = apiRoute({
   name: "requests.revoke",
   scope: "requests:write",
-  body: z.object({ reason: z.string().max(500).optional() }).strict(),
+  body: revokeBody,
   run: async (who, { params, body }) => {
     await revokeGrant(who, { requestId: params.id!, reason: body.reason ?? "" });
     return requestDetail(who, params.id!);

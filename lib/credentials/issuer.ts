@@ -1,0 +1,46 @@
+import { recordEvent, SYSTEM, type Actor } from "../audit/record";
+import { db, type Tx } from "../db";
+import { tokenIssuer } from "../env";
+import { logger } from "../log";
+
+/**
+ * The issuer (`iss`) of the credentials Latchkey signs, pinned at first use and stored with
+ * the keys. It defaults to the portal's URL, so without a pin, moving the portal (a new
+ * NEXTAUTH_URL) would silently make every outstanding credential fail verification. Once
+ * pinned, changing NEXTAUTH_URL or LATCHKEY_TOKEN_ISSUER changes nothing (a warning says so);
+ * `npm run keys:issuer -- <url>` changes it on purpose, audited.
+ */
+const SETTING = "token-issuer";
+const log = logger("credentials");
+let cached: { value: string; until: number } | undefined;
+
+/** The pinned issuer, pinning the configured one if none is stored yet. */
+export async function credentialIssuer(tx?: Tx): Promise<string> {
+  if (cached && cached.until > Date.now()) return cached.value;
+  const client = tx ?? db;
+  let row = await client.installationSetting.findUnique({ where: { name: SETTING } });
+  if (!row) {
+    row = await db.$transaction(async (t) => {
+      const inserted = await t.$executeRaw`INSERT INTO "InstallationSetting" (name, value) VALUES (${SETTING}, ${tokenIssuer()}) ON CONFLICT (name) DO NOTHING`;
+      if (inserted) await recordEvent(t, { actor: SYSTEM, action: "token_issuer.pinned", data: { issuer: tokenIssuer() } });
+      return t.installationSetting.findUniqueOrThrow({ where: { name: SETTING } });
+    });
+  }
+  if (row.value !== tokenIssuer() && cached?.value !== row.value) {
+    log.warn("the configured token issuer differs from the pinned one; credentials keep the pinned issuer (npm run keys:issuer changes it)", { pinned: row.value, configured: tokenIssuer() });
+  }
+  cached = { value: row.value, until: Date.now() + 60_000 };
+  return row.value;
+}
+
+/** Changes the pinned issuer, audited: credentials issued before carry the old one and fail where `iss` is checked. */
+export async function changeCredentialIssuer(actor: Actor, issuer: string): Promise<{ from: string | null; to: string }> {
+  const to = new URL(issuer).toString().replace(/\/$/, "");
+  return db.$transaction(async (tx) => {
+    const before = await tx.installationSetting.findUnique({ where: { name: SETTING } });
+    await tx.installationSetting.upsert({ where: { name: SETTING }, create: { name: SETTING, value: to }, update: { value: to, updatedAt: new Date() } });
+    await recordEvent(tx, { actor, action: "token_issuer.changed", data: { from: before?.value ?? null, to } });
+    cached = undefined;
+    return { from: before?.value ?? null, to };
+  });
+}

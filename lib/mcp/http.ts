@@ -1,0 +1,32 @@
+import "server-only";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { contextOf } from "../audit/context";
+import { authenticate, MAX_BODY_BYTES, problem } from "../api/http";
+import { DATABASE_UNAVAILABLE, isDatabaseUnavailable } from "../errors";
+import { logger } from "../log";
+import { hasUnsafeText, UNSAFE_TEXT } from "../text";
+import { mcpServerFor } from "./server";
+
+/**
+ * MCP's Streamable HTTP transport at /api/mcp, stateless: every POST carries its API token
+ * and gets a server of its own, so any instance behind a load balancer can answer it and no
+ * session outlives the token's checks (a revoked token stops at the next call). Progress of
+ * a long call streams back as server-sent events in the answer to that POST.
+ */
+export async function mcpHttp(request: Request): Promise<Response> {
+  try {
+    if (hasUnsafeText([...new URL(request.url).searchParams].flat())) return problem(400, "invalid_text", UNSAFE_TEXT);
+    const auth = await authenticate(request);
+    if ("refusal" in auth) return auth.refusal;
+    const server = mcpServerFor(auth.who, contextOf(request.headers, "mcp"));
+    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, maxRequestBodySize: MAX_BODY_BYTES });
+    await server.connect(transport);
+    const response = await transport.handleRequest(request);
+    for (const [name, value] of Object.entries(auth.rate)) response.headers.set(name, value);
+    return response;
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) return problem(503, "unavailable", DATABASE_UNAVAILABLE, {}, { "retry-after": "2" });
+    logger("mcp").error("unexpected failure", { error });
+    return problem(500, "internal", "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.");
+  }
+}

@@ -1,0 +1,70 @@
+import { execFile } from "node:child_process";
+import { decodeJwt } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+import type { Principal } from "@/lib/policy/evaluate";
+
+/** The issuer of credentials is pinned at first use, so moving the portal does not silently break outstanding credentials. */
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let engine: typeof import("@/lib/approvals/engine");
+let alice: Principal;
+let bob: Principal;
+
+beforeAll(async () => {
+  fx = await engineFixture({ NEXTAUTH_URL: "http://portal-a.example.com" });
+  engine = await import("@/lib/approvals/engine");
+  alice = await fx.user("alice@example.com", ["engineering"]);
+  bob = await fx.user("bob@example.com", ["engineering-leads"]);
+});
+afterAll(() => fx?.close());
+
+async function grant(): Promise<string> {
+  const r = await engine.createRequest(alice, "temporary-access", validInput());
+  await engine.decide(bob, { requestId: r.id, decision: "approve", comment: "ok" });
+  return (await engine.revealCredential(alice, r.id)).token;
+}
+
+function issuerScript(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const only = { PATH: process.env.PATH, DATABASE_URL: fx.url, LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY, LATCHKEY_POLICY_FILE: process.env.LATCHKEY_POLICY_FILE, ...extra };
+  return new Promise((resolve) => {
+    execFile("node_modules/.bin/tsx", ["scripts/keys.ts", "issuer", ...args], { env: only as unknown as NodeJS.ProcessEnv, timeout: 120_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+// A time a second ahead asks the database, not the answers kept for the present.
+const verify = async (token: string) => (await import("@/lib/credentials/verify")).verifyCredential(token, new Date(Date.now() + 1500));
+
+describe("the credential issuer", () => {
+  it("is pinned at first use and audited; moving the portal (a new NEXTAUTH_URL) keeps it, so outstanding credentials keep verifying", { timeout: 120_000 }, async () => {
+    const token = await grant();
+    expect(decodeJwt(token).iss).toBe("http://portal-a.example.com");
+    expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toMatchObject({ value: "http://portal-a.example.com" });
+    expect(await fx.db.auditEvent.count({ where: { action: "token_issuer.pinned" } })).toBe(1);
+
+    const moved = await issuerScript([], { NEXTAUTH_URL: "https://portal-b.example.com" });
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toContain("Credentials are issued by http://portal-a.example.com.");
+    expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toMatchObject({ value: "http://portal-a.example.com" });
+    expect(await verify(token)).toMatchObject({ ok: true });
+  });
+
+  it("keys:issuer changes it on purpose, audited, and says that credentials carrying the old issuer are refused from then on", { timeout: 120_000 }, async () => {
+    const old = await grant();
+    const bad = await issuerScript(["not a url"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('"not a url" is not a URL');
+    const changed = await issuerScript(["https://latchkey.example.com"]);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toMatch(/Credentials are now issued by https:\/\/latchkey.example.com \(were http:\/\/portal-a.example.com\)\. \d+ outstanding credentials carry the old issuer/);
+    expect(await fx.db.auditEvent.findFirst({ where: { action: "token_issuer.changed" } })).toMatchObject({ data: { from: "http://portal-a.example.com", to: "https://latchkey.example.com" } });
+    const { changeCredentialIssuer } = await import("@/lib/credentials/issuer");
+    // This process learns of it within a minute; here, at once.
+    await changeCredentialIssuer({ type: "system", email: "test" }, "https://latchkey.example.com");
+    expect(await verify(old)).toMatchObject({ ok: false, reason: expect.stringMatching(/claim check.*iss/) });
+    const fresh = await grant();
+    expect(decodeJwt(fresh).iss).toBe("https://latchkey.example.com");
+    expect(await verify(fresh)).toMatchObject({ ok: true });
+  });
+});
