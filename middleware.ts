@@ -1,6 +1,7 @@
 import { NextResponse, type NextRequest } from "next/server";
 import { unusableCallbackCookies } from "./lib/auth/callback-url";
 import { checkActionPost } from "./lib/http/server-action-guard";
+import { REQUEST_ID_PATTERN } from "./lib/observability/request-id";
 
 /**
  * For pages: a Content-Security-Policy with a fresh nonce (Next.js puts it on its own
@@ -11,6 +12,10 @@ import { checkActionPost } from "./lib/http/server-action-guard";
  */
 export async function middleware(request: NextRequest) {
   const headers = new Headers(request.headers);
+  // One id per request, for its log lines and audit events: a proxy's well-formed X-Request-Id is kept, else a new one.
+  const given = request.headers.get("x-request-id");
+  const requestId = given && REQUEST_ID_PATTERN.test(given) ? given : crypto.randomUUID();
+  headers.set("x-request-id", requestId);
   const fromProxy = await fromConfiguredProxy(request.headers.get("x-latchkey-proxy-secret"));
   // Next.js trusts X-Forwarded-Host for its own origin check; only a configured proxy may set it.
   if (!fromProxy) headers.delete("x-forwarded-host");
@@ -23,7 +28,7 @@ export async function middleware(request: NextRequest) {
     { method: request.method, headers: request.headers, body: () => request.text() },
     { fromProxy, allowedOrigins: (process.env.LATCHKEY_ALLOWED_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean) },
   );
-  if (refusal) return new NextResponse(`${refusal.message}\n`, { status: refusal.status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
+  if (refusal) return new NextResponse(`${refusal.message}\n`, { status: refusal.status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", "x-request-id": requestId } });
 
   const nonce = btoa(crypto.randomUUID());
   const dev = process.env.NODE_ENV === "development";
@@ -44,6 +49,7 @@ export async function middleware(request: NextRequest) {
   headers.set("content-security-policy", csp);
   const response = NextResponse.next({ request: { headers } });
   response.headers.set("content-security-policy", csp);
+  response.headers.set("x-request-id", requestId);
   return response;
 }
 

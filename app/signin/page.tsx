@@ -35,7 +35,7 @@ export default async function SignInPage({ searchParams }: { searchParams: Promi
           <>
             {error ? (
               <div className="mb-4">
-                <Alert tone="error">{ERRORS[error] ?? "Sign-in failed. Try again."}</Alert>
+                <Alert tone="error">{(Object.hasOwn(ERRORS, error) ? ERRORS[error] : undefined) ?? "Sign-in failed. Try again."}</Alert>
               </div>
             ) : null}
             <SignInButton providerName={env().OIDC_PROVIDER_NAME} callbackUrl={safeCallback} />

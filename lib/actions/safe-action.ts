@@ -5,6 +5,8 @@ import { contextOf, withAuditContext, type AuditContext } from "../audit/context
 import { currentPrincipal } from "../auth/session";
 import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable, type Result } from "../errors";
 import { logger } from "../log";
+import { timed } from "../observability/metrics";
+import { withHttpRequestId } from "../observability/request-context";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 import type { Principal } from "../policy/evaluate";
 import type { Role } from "../policy/schema";
@@ -21,6 +23,10 @@ export function safeAction<S extends z.ZodType, T>(definition: {
   run: (who: Principal, input: z.infer<S>) => Promise<T>;
 }): (raw: z.input<S>) => Promise<Result<T>> {
   return async (raw) => {
+    const id = await incomingRequestId();
+    return withHttpRequestId(id, () => timed(`action:${definition.name}`, "POST", () => perform(raw), (r) => (r.ok ? 200 : (ACTION_STATUS[r.code] ?? 500))));
+  };
+  async function perform(raw: z.input<S>): Promise<Result<T>> {
     const who = await currentPrincipal();
     if (!who) return { ok: false, code: "unauthenticated", error: "Your session has ended. Sign in again." };
     if (definition.roles && !definition.roles.some((r) => who.roles.includes(r))) {
@@ -38,7 +44,19 @@ export function safeAction<S extends z.ZodType, T>(definition: {
     } catch (error) {
       return toFailure(error, { action: definition.name, user: who.email });
     }
-  };
+  }
+}
+
+/** HTTP-like statuses for the duration histogram, so actions and API routes read alike. */
+const ACTION_STATUS: Record<string, number> = { unauthenticated: 401, forbidden: 403, invalid: 400, not_found: 404, conflict: 409, internal: 500 };
+
+/** The id middleware.ts gave this request (X-Request-Id); none outside a request (tests, scripts). */
+async function incomingRequestId(): Promise<string | undefined> {
+  try {
+    return (await headers()).get("x-request-id") ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function toFailure(error: unknown, context: Record<string, string>): Result<never> {

@@ -1,6 +1,8 @@
 import "server-only";
 import { z } from "zod";
 import { contextOf, nearestHop, withAuditContext } from "../audit/context";
+import { timed } from "../observability/metrics";
+import { requestIdFrom, withHttpRequestId } from "../observability/request-context";
 import { env } from "../env";
 import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
@@ -152,7 +154,14 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
   body?: S;
   run: (who: Principal, input: { body: z.infer<S>; params: Params; request: Request }) => Promise<unknown>;
 }) {
+  // Each call gets a request id (a proxy's valid X-Request-Id, or a new one) for its logs, its audit events and its answer.
   const handler = async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
+    const id = requestIdFrom(request.headers);
+    const response = await withHttpRequestId(id, () => timed(definition.name, request.method, () => guarded(request, context), (r) => r.status));
+    response.headers.set("x-request-id", id);
+    return response;
+  };
+  const guarded = async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
     try {
       return await handle(request, context);
     } catch (error) {

@@ -2,6 +2,8 @@ import "server-only";
 import { currentPrincipal } from "../auth/session";
 import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
+import { timed } from "../observability/metrics";
+import { requestIdFrom, withHttpRequestId } from "../observability/request-context";
 import type { Principal } from "../policy/evaluate";
 
 /**
@@ -12,7 +14,14 @@ import type { Principal } from "../policy/evaluate";
 const log = logger("session-route");
 
 export function sessionRoute<Params extends Record<string, string> = Record<string, never>>(run: (who: Principal, params: Params) => Promise<unknown>) {
-  return async (_request: Request, context: { params: Promise<Params> }): Promise<Response> => {
+  return async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
+    const id = requestIdFrom(request.headers);
+    const route = new URL(request.url).pathname.replace(/\/[^/]*\d[^/]*$/, "/[id]");
+    const response = await withHttpRequestId(id, () => timed(route, request.method, () => answer(context), (r) => r.status));
+    response.headers.set("x-request-id", id);
+    return response;
+  };
+  async function answer(context: { params: Promise<Params> }): Promise<Response> {
     const headers = { "cache-control": "no-store" };
     const who = await currentPrincipal();
     if (!who) return Response.json({ error: "Sign in first." }, { status: 401, headers });
@@ -27,5 +36,5 @@ export function sessionRoute<Params extends Record<string, string> = Record<stri
       log.error("session route failed", { error: (error as Error).message });
       return Response.json({ error: "Something went wrong; try again." }, { status: 500, headers });
     }
-  };
+  }
 }

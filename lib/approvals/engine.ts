@@ -21,6 +21,7 @@ import { checkTicket, type TicketRef } from "../integrations/tickets/check";
 import { shiftRecord } from "../integrations/oncall/lookup";
 import { autoApprovalOf, onCallApprover, type AutoApprovalOutcome } from "./on-call";
 import { lockRequest, Moves, transition } from "./state-machine";
+import { approvalLatency, revocationLatency } from "../observability/metrics";
 
 /**
  * The approval engine: every change to a request goes through here, in one transaction
@@ -283,7 +284,7 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
   const onCall = pending?.status === "pending" ? await onCallApprover(person, (pending.stages as unknown as StageSnapshot[])[pending.currentStage]) : { who: person, audit: {} };
   const who = onCall.who;
   const unknownNote = "unknown" in onCall && onCall.unknown ? ` (Whether you are on call could not be checked: ${onCall.unknown}.)` : "";
-  return changeRequest(async (tx) => {
+  const decided = await changeRequest(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
     rememberRequest(request);
@@ -324,6 +325,9 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
     await enqueueNotifications(tx, "approved", activated, request.requester.email);
     return activated;
   });
+  // Counted once committed, by the instance that recorded the decision; a request still waiting for another stage is not decided.
+  if (decided.decidedAt) approvalLatency.observe({ decision: input.decision }, Math.max(0, (decided.decidedAt.getTime() - decided.createdAt.getTime()) / 1000));
+  return decided;
 }
 
 /**
@@ -568,11 +572,13 @@ async function undoOnce(requestId: string): Promise<"undone" | "nothing-to-do"> 
   if (!request?.undoPending) return "nothing-to-do";
   const workflow = workflowOf(request.workflowId);
   await workflow.undo?.({ request, target: policy().targets[request.targetId] });
-  await db.$transaction(async (tx) => {
+  const cleared = await db.$transaction(async (tx) => {
     // Flagged again meanwhile (a worker finished opening something after the request ended): its own job undoes that.
     const cleared = await tx.accessRequest.updateMany({ where: { id: requestId, updatedAt: request.updatedAt }, data: { undoPending: false } });
     if (cleared.count) await recordEvent(tx, { actor: SYSTEM, action: "integration.undone", requestId });
+    return cleared.count > 0;
   }, TX);
+  if (cleared && request.endedAt) revocationLatency.observe({ workflow: request.workflowId }, Math.max(0, (Date.now() - request.endedAt.getTime()) / 1000));
   return "undone";
 }
 

@@ -29,7 +29,8 @@ export const CHAINED_FIELDS = [
   "note",
 ] as const;
 
-export type ChainedContent = Record<(typeof CHAINED_FIELDS)[number], unknown>;
+/** Chained only when set, so that events recorded before the field existed keep their hashes. */
+export type ChainedContent = Record<(typeof CHAINED_FIELDS)[number], unknown> & { httpRequestId?: string | null };
 
 /** JSON with object keys sorted at every level, dates as ISO strings and bigints as strings. */
 export function canonical(value: unknown): string {
@@ -53,8 +54,9 @@ function chainKey(key: RingKey): Buffer {
   return derived;
 }
 
-/** The hash of an event chained after `prevHash`, under the current key unless another key of the ring is named. */
+/** The hash of an event chained after `prevHash`, under the current key unless another key of the ring is named. The HTTP request id is hashed only when set, so events from before it existed still verify. */
 export function chainHash(prevHash: string, content: ChainedContent, key: RingKey = currentKey()): string {
-  const body = canonical(Object.fromEntries(CHAINED_FIELDS.map((f) => [f, content[f] ?? null])));
-  return createHmac("sha256", chainKey(key)).update(prevHash).update("\n").update(body).digest("hex");
+  const fields: Record<string, unknown> = Object.fromEntries(CHAINED_FIELDS.map((f) => [f, content[f] ?? null]));
+  if (content.httpRequestId) fields.httpRequestId = content.httpRequestId;
+  return createHmac("sha256", chainKey(key)).update(prevHash).update("\n").update(canonical(fields)).digest("hex");
 }

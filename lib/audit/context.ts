@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { currentHttpRequestId } from "../observability/request-context";
 
 /** Where the events of one request, action or job come from; recorded with each audit event. */
 export interface AuditContext {
@@ -6,6 +7,8 @@ export interface AuditContext {
   userAgent?: string;
   /** The server action, API route or worker job, e.g. "action:request.decide", "POST /api/v1/requests". */
   route?: string;
+  /** The HTTP request's id (X-Request-Id), to match the event with the request's log lines. */
+  httpRequestId?: string;
 }
 
 const storage = new AsyncLocalStorage<AuditContext>();
@@ -15,7 +18,9 @@ export function withAuditContext<T>(context: AuditContext, work: () => Promise<T
 }
 
 export function auditContext(): AuditContext {
-  return storage.getStore() ?? {};
+  const context = storage.getStore() ?? {};
+  const httpRequestId = context.httpRequestId ?? currentHttpRequestId();
+  return httpRequestId ? { ...context, httpRequestId } : context;
 }
 
 /** The last X-Forwarded-For hop: the address the proxy nearest to Latchkey saw. */

@@ -103,6 +103,7 @@ async function appendEvents(tx: Tx, items: Pending[]): Promise<Committed[]> {
       targetId: request?.targetId ?? null,
       environment: request ? (policy().targets[request.targetId]?.environment ?? null) : null,
       note: noteOf(data),
+      httpRequestId: context.httpRequestId ?? null,
     };
     const hash = chainHash(prev, content, key);
     rows.push({ ...(content as Prisma.AuditEventCreateManyInput), prevHash: prev, hash, chainKeyId: key.id });
@@ -113,9 +114,9 @@ async function appendEvents(tx: Tx, items: Pending[]): Promise<Committed[]> {
   const events = JSON.stringify(rows, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
   await tx.$executeRaw`
     WITH appended AS (
-      INSERT INTO "AuditEvent" (seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "prevHash", hash, "chainKeyId")
-      SELECT seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "prevHash", hash, "chainKeyId"
-      FROM jsonb_to_recordset(${events}::jsonb) AS e(seq bigint, "occurredAt" timestamp(3), "actorType" "ActorType", "actorId" text, "actorEmail" text, action text, "requestId" text, "fromStatus" "RequestStatus", "toStatus" "RequestStatus", data jsonb, ip text, "userAgent" text, route text, "workflowId" text, "targetId" text, environment text, note text, "prevHash" text, hash text, "chainKeyId" text)
+      INSERT INTO "AuditEvent" (seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", "prevHash", hash, "chainKeyId")
+      SELECT seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", "prevHash", hash, "chainKeyId"
+      FROM jsonb_to_recordset(${events}::jsonb) AS e(seq bigint, "occurredAt" timestamp(3), "actorType" "ActorType", "actorId" text, "actorEmail" text, action text, "requestId" text, "fromStatus" "RequestStatus", "toStatus" "RequestStatus", data jsonb, ip text, "userAgent" text, route text, "workflowId" text, "targetId" text, environment text, note text, "httpRequestId" text, "prevHash" text, hash text, "chainKeyId" text)
       ORDER BY seq
     )
     UPDATE "AuditChainHead" SET "lastSeq" = ${seq}, "lastHash" = ${prev} WHERE id = 1`;

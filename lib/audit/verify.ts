@@ -23,7 +23,7 @@ const BATCH = 5000;
 
 const COLUMNS = Prisma.sql`"seq", "occurredAt", "actorType"::text AS "actorType", "actorId", "actorEmail", "action", "requestId",
   "fromStatus"::text AS "fromStatus", "toStatus"::text AS "toStatus", "data", "ip", "userAgent", "route",
-  "workflowId", "targetId", "environment", "note", "prevHash", "hash", "chainKeyId"`;
+  "workflowId", "targetId", "environment", "note", "httpRequestId", "prevHash", "hash", "chainKeyId"`;
 
 type Row = ChainedContent & { seq: bigint; prevHash: string | null; hash: string | null; chainKeyId: string | null };
 

@@ -476,7 +476,7 @@ describe("API tokens, service identities and key rotation in the portal", () => 
 
   /** Calls a server action by hand as the page's user, the way a replayed request would. */
   async function replayAction(page: Page, name: string, input: unknown): Promise<string> {
-    const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+    const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
     const id = Object.entries(manifest.node).find(([, a]) => a.exportedName === name)![0];
     const response = await page.context().request.post(page.url(), {
       headers: { "next-action": id, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: baseUrl },
@@ -820,6 +820,7 @@ describe("security matrix", () => {
     "/api/health": { method: "GET", status: { default: 200 } },
     "/api/ready": { method: "GET", status: { default: 200 } },
     "/api/metrics": { method: "GET", status: { default: 403 } },
+    "/api/metrics/cluster": { method: "GET", status: { default: 403 } },
     "/.well-known/jwks.json": { method: "GET", status: { default: 200 } },
     "/api/auth/[...nextauth]": { method: "GET", status: { default: 200 } },
     "/api/v1/openapi.json": { method: "GET", status: { default: 200 } },
@@ -896,7 +897,7 @@ describe("security matrix", () => {
   };
 
   it("every server action: refused without a session, by role, and on other people's objects", async () => {
-    const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string; workers: Record<string, unknown> }> };
+    const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string; workers: Record<string, unknown> }> };
     const actions = Object.entries(manifest.node).map(([id, a]) => ({ id, name: a.exportedName, page: Object.keys(a.workers)[0]!.replace(/^app/, "").replace(/\/page$/, "").replace(/\/\([^)]+\)/g, "") }));
     expect(actions.map((a) => a.name).sort()).toEqual(Object.keys(ACTIONS).sort());
     const before = await query<{ n: string }>(`SELECT count(*)::text AS n FROM "Approval"`);
@@ -970,7 +971,7 @@ describe("security matrix", () => {
   }
 
   it("server actions from another origin are refused, and pages carry the security headers", async () => {
-    const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+    const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
     const [rotate] = Object.entries(manifest.node).find(([, a]) => a.exportedName === "rotateKeyAction")!;
     const keysBefore = await query(`SELECT kid FROM "SigningKey"`);
     const forged = await dave.context().request.post("/admin/keys", {

@@ -72,7 +72,7 @@ beforeAll(async () => {
   sessions.dave = (await person("dave@example.com", ["platform-admins"])).sessionToken;
   aliceToken = (await createPersonalToken(alice.principal, { name: "hostile", scopes: ["requests:read", "requests:write"], expiresInDays: 1 })).secret;
   requestId = (await createRequest(alice.principal, "temporary-access", { targetId: "payments-api-production", role: "read", durationMinutes: 60, justification: "Investigating INC-1234 in production" })).id;
-  const manifest = JSON.parse(await readFile(".next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+  const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
   actions = Object.fromEntries(Object.entries(manifest.node).map(([id, a]) => [a.exportedName, id]));
 });
 

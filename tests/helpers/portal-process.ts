@@ -4,8 +4,9 @@ import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync } f
 import path from "node:path";
 
 /**
- * A portal instance run the way `npm start` runs it (scripts/serve.ts --prod): the local
- * OpenID Provider, migrations, the worker and `next start`. It runs in a process group of
+ * A portal instance run the way `npm run start:local` runs it (scripts/serve.ts --prod): the
+ * local OpenID Provider, then the compiled production entry `npm start` runs (migrations,
+ * the worker and the standalone Next.js server). It runs in a process group of
  * its own, so a test can stop it as an operator would (SIGTERM) or kill all of it at once,
  * serve.ts, its worker and next, as a crash or the OOM killer would (SIGKILL).
  */
@@ -41,12 +42,15 @@ export function portalSecrets() {
   };
 }
 
-/** Builds the portal unless LATCHKEY_E2E_SKIP_BUILD=1 and a build exists. */
+/** Builds the portal as `npm run build` does (next build, then the production entry) unless LATCHKEY_E2E_SKIP_BUILD=1 and a build exists. */
 export function buildPortal(root = process.cwd()): void {
-  if (process.env.LATCHKEY_E2E_SKIP_BUILD === "1" && existsSync(path.join(root, ".next/BUILD_ID"))) return;
+  if (process.env.LATCHKEY_E2E_SKIP_BUILD === "1" && existsSync(path.join(root, ".next/standalone/latchkey.mjs"))) return;
   const started = Date.now();
-  const build = spawnSync(path.join(root, "node_modules/.bin/next"), ["build"], { cwd: root, stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
+  const env = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
+  const build = spawnSync(path.join(root, "node_modules/.bin/next"), ["build"], { cwd: root, stdio: "inherit", env });
   if (build.status !== 0) throw new Error("next build failed");
+  const entry = spawnSync(process.execPath, ["scripts/build-server.mjs"], { cwd: root, stdio: "inherit", env });
+  if (entry.status !== 0) throw new Error("building the production entry failed");
   console.log(`[e2e] built the portal in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 

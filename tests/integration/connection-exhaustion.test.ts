@@ -84,12 +84,12 @@ describe("a database out of connections", () => {
 
     await exhaust();
     const responses = await Promise.all(Array.from({ length: 20 }, (_, n) => create(n + 1)));
-    const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ error?: { code: string; message: string } }>));
+    const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ code?: string; detail?: string }>));
     for (const [i, body] of bodies.entries()) {
       expect(responses[i]!.status, JSON.stringify(body)).toBe(503);
-      expect(body.error?.code).toBe("unavailable");
+      expect(body.code).toBe("unavailable");
     }
-    expect(bodies.filter((b) => b.error?.message.startsWith("The database is too busy to take this right now")).length).toBeGreaterThanOrEqual(15);
+    expect(bodies.filter((b) => b.detail?.startsWith("The database is too busy to take this right now")).length).toBeGreaterThanOrEqual(15);
     const red = await fetch(`${api.url}/api/ready`);
     expect(red.status).toBe(503);
     expect(((await red.json()) as { checks: Record<string, string> }).checks.database).toBe("refusing connections (busy)");

@@ -125,9 +125,14 @@ describe("database access", () => {
     expect(await engine.performQueued(request.id, false)).toBe("active");
     const { token } = await engine.revealCredential(alice, request.id);
     expect((await sql(token, "INSERT INTO entries (amount) VALUES (3) RETURNING amount")).rows).toEqual([{ amount: 3 }]);
+    const { instanceMetricsText } = await import("@/lib/observability/metrics");
+    const revocations = async () => Number((await instanceMetricsText()).match(/^latchkey_revocation_latency_seconds_count\{workflow="database-access"\} (\d+)$/m)?.[1] ?? 0);
+    const before = await revocations();
     await engine.revokeGrant(alice, { requestId: request.id, reason: "done" });
     expect(await engine.undoQueued(request.id)).toBe("undone");
     expect((await sql(admin, "SELECT 1 FROM pg_roles WHERE rolname = $1", [new URL(token).username])).rowCount).toBe(0);
+    // The worker that cleaned up counts the time from the grant's end in its own revocation latency series.
+    expect(await revocations()).toBe(before + 1);
 
     const next = await engine.createRequest(alice, "database-access", input());
     await engine.decide(bob, { requestId: next.id, decision: "approve", comment: "" });

@@ -63,21 +63,23 @@ describe("a database that refuses writes", () => {
     await readOnly(true);
     try {
       const responses = await Promise.all(Array.from({ length: 30 }, (_, n) => create(n)));
-      const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ error?: { code: string; message: string } }>));
+      const bodies = await Promise.all(responses.map((r) => r.json() as Promise<{ code?: string; detail?: string }>));
       for (const [i, body] of bodies.entries()) {
         // The first uses of a pool whose connections were just ended may meet the lost connection; none is a 500.
         expect(responses[i]!.status, JSON.stringify(body)).toBe(503);
         expect(responses[i]!.headers.get("retry-after")).toBe("2");
       }
-      expect(bodies.filter((b) => b.error?.message.includes("read-only")).length).toBeGreaterThanOrEqual(25);
-      expect(bodies.find((b) => b.error?.message.includes("read-only"))!.error).toEqual({
+      expect(bodies.filter((b) => b.detail?.includes("read-only")).length).toBeGreaterThanOrEqual(25);
+      expect(responses[0]!.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+      expect(bodies.find((b) => b.detail?.includes("read-only"))).toMatchObject({
+        status: 503,
         code: "unavailable",
-        message: "The database is refusing changes right now (it is read-only, for maintenance or a failover). Nothing was saved; try again in a few minutes.",
+        detail: "The database is refusing changes right now (it is read-only, for maintenance or a failover). Nothing was saved; try again in a few minutes.",
       });
       // API reads count against rate limits kept in the database, so they get the same 503, not a 500.
       const list = await fetch(`${api.url}/api/v1/requests`, { headers: { authorization: `Bearer ${token}` } });
       expect(list.status).toBe(503);
-      expect(((await list.json()) as { error: { message: string } }).error.message).toMatch(/read-only/);
+      expect(((await list.json()) as { detail: string }).detail).toMatch(/read-only/);
       // Readiness is red, naming writes, so a load balancer stops sending traffic.
       const red = await ready();
       expect(red.status).toBe(503);

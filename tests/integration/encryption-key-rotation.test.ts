@@ -100,9 +100,11 @@ describe("rotating LATCHKEY_ENCRYPTION_KEY", () => {
     const saved = await fx.db.auditVerification.findFirstOrThrow({ orderBy: { startedAt: "desc" } });
     expect(saved).toMatchObject({ ok: false, outcome: "unverifiable", firstBadSeq: null, missingKeyIds: idOf(oldKey) });
     expect(saved.uncheckedEvents).toBeGreaterThan(5);
-    const { metricsText } = await import("@/lib/metrics");
+    const { metricsText } = await import("@/lib/observability/cluster-metrics");
     const text = await metricsText();
-    expect(text).toMatch(/^latchkey_audit_chain_intact -1$/m);
+    // Not checkable is neither intact nor altered: the 0/1 gauge is absent, so an alert on 0 does not page for tampering.
+    expect(text).toMatch(/^latchkey_audit_chain_verified 1$/m);
+    expect(text).not.toMatch(/^latchkey_audit_chain_intact /m);
     expect(text).toMatch(new RegExp(`^latchkey_audit_chain_unverifiable_events ${saved.uncheckedEvents}$`, "m"));
   });
 

@@ -1,10 +1,15 @@
 import "server-only";
-import { db } from "./db";
-import { QUEUES } from "./jobs/queue";
+import { db } from "../db";
+import { QUEUES } from "../jobs/queue";
 
 /**
- * Prometheus metrics, computed from the database on each scrape, so every instance reports
- * the same figures whichever one is asked, and nothing is lost when an instance restarts.
+ * Cluster-wide Prometheus metrics, computed from the database on each scrape: every instance
+ * reports the same figures whichever one is asked, and nothing is lost when an instance
+ * restarts. Served apart from each instance's own series (/api/metrics/cluster), so a
+ * scraper takes them from one target and sums over instances stay right.
+ *
+ * Written out by hand rather than through prom-client: these are not counters this process
+ * keeps but a snapshot of rows, and prom-client's histogram cannot be set from bucket counts.
  */
 
 const LATENCY_BUCKETS = [60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600];
@@ -47,8 +52,16 @@ export async function metricsText(): Promise<string> {
 
   const [deliveries] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM "NotificationDelivery" WHERE status = 'failed'`;
   metric("latchkey_notification_failures", "gauge", "Notifications that failed for good.", [[{}, Number(deliveries?.n ?? 0)]]);
+  const [oldest] = await db.$queryRaw<{ seconds: number | null }[]>`SELECT extract(epoch FROM now() - min(coalesce("endedAt", "updatedAt")))::float AS seconds FROM "AccessRequest" WHERE "undoPending"`;
+  metric("latchkey_revocation_pending_oldest_seconds", "gauge", "Age of the oldest grant whose outside system is not cleaned up yet (0 when none).", [[{}, oldest?.seconds ?? 0]]);
   const chain = await db.auditVerification.findFirst({ where: { finishedAt: { not: null } }, orderBy: { startedAt: "desc" } });
-  metric("latchkey_audit_chain_intact", "gauge", "1 when the last walk of the audit chain found it intact, 0 when altered, -1 before any walk or when it could not be checked.", [[{}, chain ? (chain.ok ? 1 : chain.outcome === "unverifiable" ? -1 : 0) : -1]]);
+  // Separate gauges: "never verified" is not a value of a 0/1 gauge, and "could not be checked" (a key this installation does not hold) is not tampering.
+  metric("latchkey_audit_chain_verified", "gauge", "1 once the audit chain has been walked at least once.", [[{}, chain ? 1 : 0]]);
+  if (chain) {
+    // Absent when the last walk could not check the events (a key this installation does not hold): neither intact nor altered, so no alert on 0 fires.
+    if (chain.outcome !== "unverifiable") metric("latchkey_audit_chain_intact", "gauge", "1 when the last walk of the audit chain found it intact, 0 when it found an event altered, removed or inserted.", [[{}, chain.ok ? 1 : 0]]);
+    metric("latchkey_audit_chain_last_verified_timestamp_seconds", "gauge", "When the last walk of the audit chain finished (Unix time).", [[{}, Math.floor(chain.finishedAt!.getTime() / 1000)]]);
+  }
   metric("latchkey_audit_chain_unverifiable_events", "gauge", "Events the last walk could not check: chained under an encryption key this installation does not hold (not tampering).", [[{}, chain?.outcome === "unverifiable" ? chain.uncheckedEvents : 0]]);
   return `${out.join("\n")}\n`;
 }

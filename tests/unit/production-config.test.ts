@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { productionProblems } from "@/lib/config/production";
+import { isKnownVariable } from "@/lib/env";
+import { tracingEnabled } from "@/lib/observability/tracing";
+import { REQUEST_ID_PATTERN } from "@/lib/observability/request-id";
+
+describe("what production needs before it starts", () => {
+  it("names a missing database and a missing identity provider, and accepts trusted-proxy mode without one", () => {
+    expect(productionProblems({})).toEqual([expect.stringMatching(/^DATABASE_URL is not set/), expect.stringMatching(/^OIDC_ISSUER is not set/)]);
+    expect(productionProblems({ DATABASE_URL: "postgresql://db/latchkey" })).toEqual([expect.stringMatching(/^OIDC_ISSUER is not set/)]);
+    expect(productionProblems({ DATABASE_URL: "postgresql://db/latchkey", LATCHKEY_AUTH_MODE: "trusted-proxy" })).toEqual([]);
+    expect(productionProblems({ DATABASE_URL: "postgresql://db/latchkey", OIDC_ISSUER: "https://idp.example.com" })).toEqual([]);
+  });
+});
+
+describe("tracing", () => {
+  it("is on only when the standard OTEL_* variables ask for an exporter, and off when they say so", () => {
+    expect(tracingEnabled({})).toBe(false);
+    expect(tracingEnabled({ OTEL_SERVICE_NAME: "latchkey" })).toBe(false);
+    expect(tracingEnabled({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" })).toBe(true);
+    expect(tracingEnabled({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://collector:4318/v1/traces" })).toBe(true);
+    expect(tracingEnabled({ OTEL_TRACES_EXPORTER: "otlp" })).toBe(true);
+    expect(tracingEnabled({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_SDK_DISABLED: "true" })).toBe(false);
+    expect(tracingEnabled({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_TRACES_EXPORTER: "none" })).toBe(false);
+  });
+});
+
+describe("known variables and request ids", () => {
+  it("know lib/env.ts's variables and the OpenTelemetry ones, and nothing else", () => {
+    for (const name of ["DATABASE_URL", "PORT", "HOSTNAME", "LATCHKEY_LOG_LEVEL", "LATCHKEY_WORKER_PORT", "OTEL_SERVICE_NAME"]) expect(isKnownVariable(name), name).toBe(true);
+    for (const name of ["DATABASE_URI", "LATCHKEY_LOGLEVEL", "OTEL"]) expect(isKnownVariable(name), name).toBe(false);
+  });
+
+  it("keep a proxy's id only when it looks like one", () => {
+    for (const id of ["0f8fad5b-d9cb-469f-a165-70867728950e", "proxy-4711-abcdef", "Root=1-67891233-abcdef012345678912345678"]) expect(REQUEST_ID_PATTERN.test(id), id).toBe(true);
+    for (const id of ["short", "has space inside", "line\nbreak-0000", "quote\"-00000000", "x".repeat(129)]) expect(REQUEST_ID_PATTERN.test(id), id).toBe(false);
+  });
+});
