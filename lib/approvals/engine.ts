@@ -253,7 +253,8 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
     throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
   }
   if (who.requestOnly) throw forbidden(REQUEST_ONLY);
-  return changeRequest(async (tx) => {
+  let noLongerEntitled: string | null = null;
+  const decided = await changeRequest(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
     rememberRequest(request);
@@ -263,6 +264,14 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
     if (status !== "pending") throw conflict(`This request is already ${status}; there is nothing left to decide.`);
     const refusal = approvalRefusal(state, who);
     if (refusal) throw refusal.startsWith("You have already") ? conflict(refusal) : forbidden(refusal);
+    if (input.decision === "approve") {
+      // The requester may have been deactivated or demoted while the request waited (a directory change racing this approval): it is cancelled, not approved.
+      noLongerEntitled = await directoryRefusal(tx, request);
+      if (noLongerEntitled) {
+        const cancelled = await transition(tx, { requestId: request.id, to: "cancelled", actor: SYSTEM, action: "request.cancelled", patch: { endedAt: new Date() }, data: { reason: noLongerEntitled, approver: who.email }, lockedFrom: "pending" });
+        return cancelled.request!;
+      }
+    }
     const stageIndex = request.currentStage;
     const stage = state.stages[stageIndex]!;
     await tx.approval.create({ data: { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment } });
@@ -291,6 +300,8 @@ export async function decide(who: Principal, input: DecisionInput): Promise<Acce
     await enqueueNotifications(tx, "approved", activated, request.requester.email);
     return activated;
   });
+  if (noLongerEntitled) throw conflict(`The requester may no longer have this (${noLongerEntitled}), so the request was cancelled instead of approved.`);
+  return decided;
 }
 
 export function approvalStateOf(request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">, decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[], parties: Parties): ApprovalState {
