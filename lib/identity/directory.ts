@@ -29,6 +29,13 @@ export interface DirectoryChange {
   active?: boolean;
   /** The person's groups as the directory says now; absent leaves them. */
   groups?: string[];
+  /**
+   * Groups the person joins and leaves, applied to the groups stored when the person's row
+   * is locked (a SCIM group's member add and remove): two instances changing one person's
+   * groups at once each apply their change to what the other committed, so none is lost.
+   */
+  groupsAdd?: string[];
+  groupsRemove?: string[];
   source: DirectorySource;
   /** Who made the change; null or absent for the directory itself. */
   actor?: Actor | null;
@@ -61,7 +68,10 @@ const SCOPE_NEEDS: Record<string, string> = { "approvals:write": "approver" };
 
 export async function applyDirectoryChange(input: DirectoryChange): Promise<DirectoryOutcome> {
   const actor = input.actor ?? SYSTEM;
-  const groupsIn = input.groups ? [...new Set(input.groups.map((g) => g.trim()).filter(Boolean))].sort() : undefined;
+  const clean = (list: string[] | undefined) => (list ? [...new Set(list.map((g) => g.trim()).filter(Boolean))].sort() : undefined);
+  const groupsIn = clean(input.groups);
+  const groupsAdd = clean(input.groupsAdd) ?? [];
+  const groupsRemove = clean(input.groupsRemove) ?? [];
   const outcome: DirectoryOutcome = { revokedGrants: 0, cancelledRequests: 0, endedSessions: 0, revokedTokens: 0 };
 
   // 1. What the directory says, with the sessions and tokens that end with it, in one transaction.
@@ -69,7 +79,7 @@ export async function applyDirectoryChange(input: DirectoryChange): Promise<Dire
     const [row] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "User" WHERE id = ${input.userId} FOR UPDATE`;
     if (!row) throw notFound("User");
     const user = await tx.user.findUniqueOrThrow({ where: { id: input.userId } });
-    const groups = groupsIn ?? user.groups;
+    const groups = [...new Set([...(groupsIn ?? user.groups).filter((g) => !groupsRemove.includes(g)), ...groupsAdd])].sort();
     const active = input.active ?? user.active;
     const roles = rolesForGroups(policy(), groups);
     const { added, removed } = groupDelta(user.groups, groups);
