@@ -21,7 +21,8 @@ import { entitlementRefusal, groupDelta, type Holder } from "./entitlements";
  * why ("directory: removed from engineering-leads").
  */
 
-export type DirectorySource = "sign-in" | "scim" | "admin";
+/** Where the change came from: an OIDC sign-in, a trusted proxy's assertion, SCIM, an admin. */
+export type DirectorySource = "sign-in" | "trusted-proxy" | "scim" | "admin";
 
 export interface DirectoryChange {
   userId: string;
@@ -59,7 +60,7 @@ export function reasonOf(change: { source: DirectorySource; deactivated: boolean
   const what = [change.deactivated ? "deactivated" : null, change.reactivated ? "reactivated" : null, change.removed.length ? `removed from ${change.removed.join(", ")}` : null, change.endAll && !change.deactivated ? "offboarded" : null].filter(Boolean);
   const head = change.source === "admin" ? "offboarding" : "directory";
   const note = change.reason?.trim();
-  const at = change.source === "sign-in" ? " (at sign-in)" : "";
+  const at = change.source === "sign-in" ? " (at sign-in)" : change.source === "trusted-proxy" ? " (at trusted-proxy sign-in)" : "";
   return `${head}: ${what.length ? what.join("; ") : "groups changed"}${at}${note ? ` (${note})` : ""}`;
 }
 
