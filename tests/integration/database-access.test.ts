@@ -124,6 +124,18 @@ describe("database access", () => {
         expect(actions.filter((a) => a === "integration.performed")).toHaveLength(1);
         expect(actions.filter((a) => a === "integration.undone")).toHaveLength(1);
       }
+      // The connections that hear the wake-ups are cut: each worker listens again on a new one within seconds, and acts at once again.
+      const wakeConnections = `SELECT pid FROM pg_stat_activity WHERE application_name = 'latchkey-worker-wake' AND datname = current_database()`;
+      const cut = await sql(fx.url, `SELECT pg_terminate_backend(pid) FROM (${wakeConnections}) w`);
+      expect(cut.rowCount).toBe(2);
+      await expect.poll(async () => (await sql(fx.url, wakeConnections)).rowCount, { timeout: 10_000, interval: 100 }).toBe(2);
+      const again = await engine.createRequest(alice, "database-access", input());
+      const approvedAt = Date.now();
+      await engine.decide(bob, { requestId: again.id, decision: "approve", comment: "" });
+      await expect.poll(() => status(again.id), { timeout: 10_000, interval: 20 }).toBe("active");
+      expect(Date.now() - approvedAt).toBeLessThan(5_000);
+      await engine.revokeGrant(alice, { requestId: again.id, reason: "done" });
+      await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: again.id } })).undoPending, { timeout: 10_000, interval: 20 }).toBe(false);
     } finally {
       for (const worker of workers) await worker.stop({ graceful: false, wait: true });
     }
