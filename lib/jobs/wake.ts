@@ -37,6 +37,8 @@ export async function listenForJobs(connectionString: string, wake: (queue: stri
   let closed = false;
   let current: pg.Client | null = null;
   let retry: NodeJS.Timeout | undefined;
+  // Said once per outage, not at every retry.
+  let warned = false;
   const again = () => {
     if (!closed) retry = setTimeout(() => void connect(), RECONNECT_MS);
   };
@@ -47,7 +49,8 @@ export async function listenForJobs(connectionString: string, wake: (queue: stri
       if (lost) return;
       lost = true;
       if (current === client) current = null;
-      if (error && !closed) log.warn("stopped hearing job wake-ups; the worker polls until it is back", { error: error.message });
+      if (error && !closed && !warned) log.warn("stopped hearing job wake-ups; the worker polls until it is back", { error: error.message });
+      if (error) warned = true;
       again();
     };
     client.on("error", drop);
@@ -70,6 +73,7 @@ export async function listenForJobs(connectionString: string, wake: (queue: stri
       return;
     }
     current = client;
+    warned = false;
     wake(null);
   }
   await connect();
