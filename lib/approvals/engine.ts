@@ -284,6 +284,7 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
   const onCall = pending?.status === "pending" ? await onCallApprover(person, (pending.stages as unknown as StageSnapshot[])[pending.currentStage]) : { who: person, audit: {} };
   const who = onCall.who;
   const unknownNote = "unknown" in onCall && onCall.unknown ? ` (Whether you are on call could not be checked: ${onCall.unknown}.)` : "";
+  let noLongerEntitled: string | null = null;
   const decided = await changeRequest(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
@@ -294,6 +295,14 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
     if (status !== "pending") throw conflict(`This request is already ${status}; there is nothing left to decide.`);
     const refusal = approvalRefusal(state, who);
     if (refusal) throw refusal.startsWith("You have already") ? conflict(refusal) : forbidden(`${refusal}${unknownNote}`);
+    if (input.decision === "approve") {
+      // The requester may have been deactivated or demoted while the request waited (a directory change racing this approval): it is cancelled, not approved.
+      noLongerEntitled = await directoryRefusal(tx, request);
+      if (noLongerEntitled) {
+        const cancelled = await transition(tx, { requestId: request.id, to: "cancelled", actor: SYSTEM, action: "request.cancelled", patch: { endedAt: new Date() }, data: { reason: noLongerEntitled, approver: who.email }, lockedFrom: "pending" });
+        return cancelled.request!;
+      }
+    }
     const stageIndex = request.currentStage;
     const stage = state.stages[stageIndex]!;
     await tx.approval.create({ data: { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment } });
@@ -327,6 +336,7 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
   });
   // Counted once committed, by the instance that recorded the decision; a request still waiting for another stage is not decided.
   if (decided.decidedAt) approvalLatency.observe({ decision: input.decision }, Math.max(0, (decided.decidedAt.getTime() - decided.createdAt.getTime()) / 1000));
+  if (noLongerEntitled) throw conflict(`The requester may no longer have this (${noLongerEntitled}), so the request was cancelled instead of approved.`);
   return decided;
 }
 

@@ -7,6 +7,7 @@ import { ConfigError, env, type Env } from "../env";
 import { rolesForGroups, type Principal } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import type { Role } from "../policy/schema";
+import { applyDirectoryChange } from "../identity/directory";
 import { groupsFromClaims } from "./groups";
 
 /**
@@ -146,26 +147,35 @@ export type ProxySignIn = { ok: true; principal: Principal } | { ok: false; reas
 
 /**
  * The person the proxy vouches for, as a Principal. Their user row follows the proxy's
- * groups; a sign-in is recorded (and audited) when they are new, their groups or roles
- * changed, or the last one is over 8 hours old, so a page view is not an audit event.
+ * groups: when they differ from the stored ones, the change goes through the directory
+ * (applyDirectoryChange), which revokes what the policy no longer gives them, audited
+ * "directory: removed from ... (at trusted-proxy sign-in)". A sign-in is recorded (and
+ * audited) when they are new, their groups or roles changed, or the last one is over 8
+ * hours old, so a page view is not an audit event. A deactivated person is refused.
  */
 export async function principalFromProxy(headers: Headers, settings: ProxySettings = proxySettings()): Promise<ProxySignIn> {
   const asserted = await verifyProxyAssertion(headers, settings);
   if (!asserted.ok) return asserted;
   const { email, name, groups } = asserted;
   const roles = rolesForGroups(policy(), groups);
+  const known = await db.user.findUnique({ where: { email }, select: USER_FIELDS });
+  if (known?.kind === "service") return { ok: false, reason: `${email} is a service identity: it acts only through API tokens, never through the proxy.` };
+  if (known && !known.active) return { ok: false, reason: `The proxy signed you in as ${email}, but your Latchkey account was deactivated. Ask the platform team if this is a mistake.` };
+  // What the lost groups gave ends now, also when no role is left.
+  const changed = Boolean(known && !sameSet(known.groups, groups));
+  if (known && changed) await applyDirectoryChange({ userId: known.id, groups, source: "trusted-proxy" });
   if (roles.length === 0) {
     return { ok: false, reason: `The proxy signed you in as ${email}, but none of your groups gives you a role in Latchkey. Ask the platform team to add your group to the policy.` };
   }
-  const known = await db.user.findUnique({ where: { email }, select: USER_FIELDS });
-  if (known?.kind === "service") return { ok: false, reason: `${email} is a service identity: it acts only through API tokens, never through the proxy.` };
-  if (known && !signInDue(known, groups, roles)) return { ok: true, principal: { id: known.id, email, groups, roles } };
+  if (known && !changed && !signInDue(known, groups, roles)) return { ok: true, principal: { id: known.id, email, groups, roles } };
 
   const id = await db.$transaction(async (tx) => {
     // Several requests of one page arrive together: one of them records the sign-in.
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`latchkey.proxy-sign-in:${email}`}))`;
     const current = await tx.user.findUnique({ where: { email }, select: USER_FIELDS });
-    if (current && !signInDue(current, groups, roles)) return current.id;
+    // Another request of the same page recorded this sign-in after this one read the row.
+    if (current && known && current.lastSignInAt?.getTime() !== known.lastSignInAt?.getTime()) return current.id;
+    if (current && !changed && !signInDue(current, groups, roles)) return current.id;
     const user = await tx.user.upsert({
       where: { email },
       create: { email, name: name ?? email, groups, roles, lastSignInAt: new Date() },
@@ -181,7 +191,7 @@ export async function principalFromProxy(headers: Headers, settings: ProxySettin
   return { ok: true, principal: { id, email, groups, roles } };
 }
 
-const USER_FIELDS = { id: true, kind: true, groups: true, roles: true, lastSignInAt: true } as const;
+const USER_FIELDS = { id: true, kind: true, active: true, groups: true, roles: true, lastSignInAt: true } as const;
 
 function signInDue(user: { groups: string[]; roles: string[]; lastSignInAt: Date | null }, groups: string[], roles: Role[]): boolean {
   const stale = !user.lastSignInAt || Date.now() - user.lastSignInAt.getTime() >= SIGN_IN_RECORDED_FOR_MS;

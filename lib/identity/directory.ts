@@ -21,7 +21,8 @@ import { entitlementRefusal, groupDelta, type Holder } from "./entitlements";
  * why ("directory: removed from engineering-leads").
  */
 
-export type DirectorySource = "sign-in" | "scim" | "admin";
+/** Where the change came from: an OIDC sign-in, a trusted proxy's assertion, SCIM, an admin. */
+export type DirectorySource = "sign-in" | "trusted-proxy" | "scim" | "admin";
 
 export interface DirectoryChange {
   userId: string;
@@ -29,6 +30,13 @@ export interface DirectoryChange {
   active?: boolean;
   /** The person's groups as the directory says now; absent leaves them. */
   groups?: string[];
+  /**
+   * Groups the person joins and leaves, applied to the groups stored when the person's row
+   * is locked (a SCIM group's member add and remove): two instances changing one person's
+   * groups at once each apply their change to what the other committed, so none is lost.
+   */
+  groupsAdd?: string[];
+  groupsRemove?: string[];
   source: DirectorySource;
   /** Who made the change; null or absent for the directory itself. */
   actor?: Actor | null;
@@ -52,7 +60,7 @@ export function reasonOf(change: { source: DirectorySource; deactivated: boolean
   const what = [change.deactivated ? "deactivated" : null, change.reactivated ? "reactivated" : null, change.removed.length ? `removed from ${change.removed.join(", ")}` : null, change.endAll && !change.deactivated ? "offboarded" : null].filter(Boolean);
   const head = change.source === "admin" ? "offboarding" : "directory";
   const note = change.reason?.trim();
-  const at = change.source === "sign-in" ? " (at sign-in)" : "";
+  const at = change.source === "sign-in" ? " (at sign-in)" : change.source === "trusted-proxy" ? " (at trusted-proxy sign-in)" : "";
   return `${head}: ${what.length ? what.join("; ") : "groups changed"}${at}${note ? ` (${note})` : ""}`;
 }
 
@@ -61,7 +69,10 @@ const SCOPE_NEEDS: Record<string, string> = { "approvals:write": "approver" };
 
 export async function applyDirectoryChange(input: DirectoryChange): Promise<DirectoryOutcome> {
   const actor = input.actor ?? SYSTEM;
-  const groupsIn = input.groups ? [...new Set(input.groups.map((g) => g.trim()).filter(Boolean))].sort() : undefined;
+  const clean = (list: string[] | undefined) => (list ? [...new Set(list.map((g) => g.trim()).filter(Boolean))].sort() : undefined);
+  const groupsIn = clean(input.groups);
+  const groupsAdd = clean(input.groupsAdd) ?? [];
+  const groupsRemove = clean(input.groupsRemove) ?? [];
   const outcome: DirectoryOutcome = { revokedGrants: 0, cancelledRequests: 0, endedSessions: 0, revokedTokens: 0 };
 
   // 1. What the directory says, with the sessions and tokens that end with it, in one transaction.
@@ -69,7 +80,7 @@ export async function applyDirectoryChange(input: DirectoryChange): Promise<Dire
     const [row] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM "User" WHERE id = ${input.userId} FOR UPDATE`;
     if (!row) throw notFound("User");
     const user = await tx.user.findUniqueOrThrow({ where: { id: input.userId } });
-    const groups = groupsIn ?? user.groups;
+    const groups = [...new Set([...(groupsIn ?? user.groups).filter((g) => !groupsRemove.includes(g)), ...groupsAdd])].sort();
     const active = input.active ?? user.active;
     const roles = rolesForGroups(policy(), groups);
     const { added, removed } = groupDelta(user.groups, groups);

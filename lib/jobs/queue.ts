@@ -3,6 +3,7 @@ import PgBoss from "pg-boss";
 import type { Tx } from "../db";
 import { env } from "../env";
 import { logger } from "../log";
+import { wakeWorkersAtCommit } from "./wake";
 
 /** Queues Latchkey runs on pg-boss (Postgres-backed, shared safely by several instances). */
 export const QUEUES = {
@@ -100,4 +101,7 @@ export async function queueInTransaction(tx: Tx, jobs: RequestJob[]): Promise<vo
     jobs.map((job) => ({ name: job.queue, data: { requestId: job.requestId }, startAfter: job.at, singletonKey: job.requestId })),
     { db: { executeSql } } as never,
   );
+  // Jobs due now wake the worker at commit rather than at its next poll (lib/jobs/wake.ts).
+  const now = Date.now();
+  await wakeWorkersAtCommit(tx, jobs.filter((job) => job.at.getTime() <= now).map((job) => job.queue));
 }

@@ -18,6 +18,7 @@ import { pruneRateLimits } from "../security/rate-limit";
 import { pruneIdempotencyKeys } from "../api/idempotency";
 import { flushNotifications } from "../notifications/deliver";
 import { createBoss, QUEUES, type ExpireGrantJob, type ExpirePendingJob } from "./queue";
+import { listenForJobs } from "./wake";
 
 /**
  * Rotation on schedule, the key files and their announcement; when the announcement
@@ -44,34 +45,36 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
   const boss = createBoss(connectionString, { worker: true });
   await boss.start();
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 1;
-  await boss.work<ExpireGrantJob>(QUEUES.expireGrant, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+  // Worker ids by queue, so a wake-up (lib/jobs/wake.ts) can make the right one fetch at once.
+  const workers = new Map<string, string>();
+  workers.set(QUEUES.expireGrant, await boss.work<ExpireGrantJob>(QUEUES.expireGrant, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
     if (!job) return;
     const outcome = await expireGrant(job.data.requestId);
     // A job that runs a little early (clock skew between hosts) is re-queued for the rest.
     if (outcome === "not-due") throw new Error(`grant ${job.data.requestId} is not due yet`);
-  });
-  await boss.work<ExpirePendingJob>(QUEUES.expirePending, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+  }));
+  workers.set(QUEUES.expirePending, await boss.work<ExpirePendingJob>(QUEUES.expirePending, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
     if (!job) return;
     if ((await expirePending(job.data.requestId)) === "not-due") throw new Error(`request ${job.data.requestId} is not due yet`);
-  });
-  await boss.work<ExpireGrantJob>(QUEUES.execute, { pollingIntervalSeconds, batchSize: 1, includeMetadata: true }, async ([job]) => {
+  }));
+  workers.set(QUEUES.execute, await boss.work<ExpireGrantJob>(QUEUES.execute, { pollingIntervalSeconds, batchSize: 1, includeMetadata: true }, async ([job]) => {
     if (!job) return;
     await performQueued(job.data.requestId, job.retryCount >= job.retryLimit);
-  });
-  await boss.work<ExpireGrantJob>(QUEUES.follow, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+  }));
+  workers.set(QUEUES.follow, await boss.work<ExpireGrantJob>(QUEUES.follow, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
     if (job && (await followQueued(job.data.requestId)) === "running") await boss.send(QUEUES.follow, job.data, { startAfter: 5 });
-  });
-  await boss.work<ExpireGrantJob>(QUEUES.undo, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+  }));
+  workers.set(QUEUES.undo, await boss.work<ExpireGrantJob>(QUEUES.undo, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
     if (job) await undoQueued(job.data.requestId);
-  });
+  }));
   const flush = async () => {
     const { retryAt } = await flushNotifications();
     if (retryAt) await boss.send(QUEUES.notifyFlush, {}, { startAfter: retryAt });
   };
-  await boss.work(QUEUES.notifyFlush, { pollingIntervalSeconds, batchSize: 1 }, flush);
-  await boss.work<ExpireGrantJob>(QUEUES.notifyExpiring, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+  workers.set(QUEUES.notifyFlush, await boss.work(QUEUES.notifyFlush, { pollingIntervalSeconds, batchSize: 1 }, flush));
+  workers.set(QUEUES.notifyExpiring, await boss.work<ExpireGrantJob>(QUEUES.notifyExpiring, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
     if (job && (await notifyExpiring(job.data.requestId))) await flush();
-  });
+  }));
   await boss.work(QUEUES.sweepExpired, { pollingIntervalSeconds: 5 }, async () => {
     const n = await sweepExpiredGrants();
     if (n > 0) log.info("sweep expired grants or requests whose job had gone missing", { count: n });
@@ -92,6 +95,15 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
   await boss.schedule(QUEUES.auditVerify, "17 3 * * *");
   // Events from before the audit chain get their workflow, target and environment and are anchored, once.
   await backfillAndAnchor(SYSTEM).catch((error: Error) => log.error("could not anchor the events recorded before the audit chain", { error: error.message }));
+  const wake = await listenForJobs(connectionString, (queue) => {
+    for (const [name, id] of workers) if (queue === null || queue === name) boss.notifyWorker(id);
+  });
+  // The wake-up connection closes with the worker, before pg-boss stops.
+  const stop = boss.stop.bind(boss);
+  boss.stop = async (stopOptions) => {
+    await wake.close();
+    return stop(stopOptions);
+  };
   // Catch up at once on anything that fell due while no worker was running.
   await sweepExpiredGrants();
   // Key files exist from the start, so a verifier reading them can start with the worker.

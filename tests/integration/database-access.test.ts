@@ -98,6 +98,49 @@ describe("database access", () => {
     }
   });
 
+  it("the worker acts the moment an execution or a clean-up commits, not at its next poll; of two instances exactly one acts", async () => {
+    const { startWorker } = await import("@/lib/jobs/worker");
+    // Both instances poll every 30 s after their first fetch: only the wake-up sent at commit can explain an action within seconds.
+    const workers = [await startWorker(fx.url, { pollingIntervalSeconds: 30 }), await startWorker(fx.url, { pollingIntervalSeconds: 30 })];
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      for (let round = 0; round < 3; round++) {
+        const request = await engine.createRequest(alice, "database-access", input());
+        const approvedAt = Date.now();
+        expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
+        await expect.poll(() => status(request.id), { timeout: 10_000, interval: 20 }).toBe("active");
+        expect(Date.now() - approvedAt).toBeLessThan(5_000);
+        const { token: connectionString } = await engine.revealCredential(alice, request.id);
+        const session = new pg.Client({ connectionString });
+        session.on("error", () => undefined);
+        await session.connect();
+        await engine.revokeGrant(alice, { requestId: request.id, reason: "done early" });
+        const revokedAt = Date.now();
+        await expect.poll(() => session.query("SELECT 1").then(() => "open", () => "ended"), { timeout: 10_000, interval: 20 }).toBe("ended");
+        expect(Date.now() - revokedAt).toBeLessThan(5_000);
+        await session.end().catch(() => undefined);
+        await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending, { timeout: 10_000, interval: 20 }).toBe(false);
+        const actions = (await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { id: "asc" } })).map((e) => e.action);
+        expect(actions.filter((a) => a === "integration.performed")).toHaveLength(1);
+        expect(actions.filter((a) => a === "integration.undone")).toHaveLength(1);
+      }
+      // The connections that hear the wake-ups are cut: each worker listens again on a new one within seconds, and acts at once again.
+      const wakeConnections = `SELECT pid FROM pg_stat_activity WHERE application_name = 'latchkey-worker-wake' AND datname = current_database()`;
+      const cut = await sql(fx.url, `SELECT pg_terminate_backend(pid) FROM (${wakeConnections}) w`);
+      expect(cut.rowCount).toBe(2);
+      await expect.poll(async () => (await sql(fx.url, wakeConnections)).rowCount, { timeout: 10_000, interval: 100 }).toBe(2);
+      const again = await engine.createRequest(alice, "database-access", input());
+      const approvedAt = Date.now();
+      await engine.decide(bob, { requestId: again.id, decision: "approve", comment: "" });
+      await expect.poll(() => status(again.id), { timeout: 10_000, interval: 20 }).toBe("active");
+      expect(Date.now() - approvedAt).toBeLessThan(5_000);
+      await engine.revokeGrant(alice, { requestId: again.id, reason: "done" });
+      await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: again.id } })).undoPending, { timeout: 10_000, interval: 20 }).toBe(false);
+    } finally {
+      for (const worker of workers) await worker.stop({ graceful: false, wait: true });
+    }
+  });
+
   it("an unreachable database is retried with the error shown, then fails and is cleaned up", async () => {
     const request = await engine.createRequest(alice, "database-access", input());
     await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });

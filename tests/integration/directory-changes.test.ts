@@ -167,3 +167,64 @@ describe("applyDirectoryChange", () => {
     expect((await personActivity("hank.dir@example.com"))!.directoryChanges[0]).toMatchObject({ reactivated: true });
   });
 });
+
+describe("an approval that would activate a grant for someone the directory has since changed", () => {
+  // The directory's first step (the person's row) commits before its per-request steps; an approval landing in between must not activate.
+  it("of a deactivated person: refused with the reason, the request cancelled and audited, nothing issued", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const erin = await fx.user("erin.wait@example.com", ["engineering"]);
+    const bob = await fx.user("bob.wait@example.com", ["engineering-leads"]);
+    const request = await engine.createRequest(erin, "temporary-access", validInput({ targetId: "payments-api-production" }));
+    await fx.db.user.update({ where: { id: erin.id }, data: { active: false, deactivatedAt: new Date() } });
+
+    await expect(engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({
+      code: "conflict",
+      message: "The requester may no longer have this (directory: the person was deactivated), so the request was cancelled instead of approved.",
+    });
+    const after = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id }, include: { decisions: true } });
+    expect(after).toMatchObject({ status: "cancelled", activatedAt: null });
+    expect(after.decisions).toEqual([]);
+    expect(await fx.db.credential.count({ where: { requestId: request.id } })).toBe(0);
+    const cancelled = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, action: "request.cancelled" } });
+    expect(cancelled).toMatchObject({ actorType: "system", fromStatus: "pending", toStatus: "cancelled", data: { reason: "directory: the person was deactivated", approver: bob.email } });
+    await expect(engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({ code: "conflict", message: expect.stringMatching(/already cancelled/) });
+  });
+
+  it("of a person no longer in the group the policy requires: cancelled with the policy's reason; one still entitled is approved as before", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const frank = await fx.user("frank.wait@example.com", ["engineering"]);
+    const gina = await fx.user("gina.wait@example.com", ["engineering"]);
+    const bob = await fx.user("bob.wait2@example.com", ["engineering-leads"]);
+    const demoted = await engine.createRequest(frank, "temporary-access", validInput({ targetId: "payments-api-production" }));
+    const kept = await engine.createRequest(gina, "temporary-access", validInput({ targetId: "payments-api-production" }));
+    await fx.db.user.update({ where: { id: frank.id }, data: { groups: ["oncall"], roles: ["requester"] } });
+
+    const refusal = await engine.decide(bob, { requestId: demoted.id, decision: "approve", comment: "ok" }).catch((e: Error & { code?: string }) => e);
+    expect(refusal).toMatchObject({ code: "conflict", message: expect.stringMatching(/^The requester may no longer have this \(directory: .+\), so the request was cancelled instead of approved\.$/) });
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: demoted.id } })).status).toBe("cancelled");
+    expect((await engine.decide(bob, { requestId: kept.id, decision: "approve", comment: "ok" })).status).toBe("active");
+    // A rejection is still recorded as one: nothing is granted by it.
+    const other = await engine.createRequest(gina, "temporary-access", validInput({ targetId: "payments-api-production" }));
+    await fx.db.user.update({ where: { id: gina.id }, data: { active: false } });
+    expect((await engine.decide(bob, { requestId: other.id, decision: "reject", comment: "no" })).status).toBe("rejected");
+  });
+
+  it("racing the directory change itself, an approval never leaves an active grant behind", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const { applyDirectoryChange } = await import("@/lib/identity/directory");
+    const bob = await fx.user("bob.race@example.com", ["engineering-leads"]);
+    for (let i = 0; i < 12; i++) {
+      const holder = await fx.user(`race-${i}@example.com`, ["engineering"]);
+      const request = await engine.createRequest(holder, "temporary-access", validInput({ targetId: "payments-api-production" }));
+      const change = () => applyDirectoryChange({ userId: holder.id, groups: i % 2 ? ["oncall"] : [], active: i % 2 === 1, source: "scim" });
+      const approve = () => engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" });
+      // Either may start first; both run at once.
+      const started = i % 2 ? [change(), approve()] : [approve(), change()];
+      await Promise.allSettled(started);
+      const after = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      expect(["revoked", "cancelled"]).toContain(after.status);
+      // A grant that did activate first was revoked by the change, its credential with it.
+      for (const credential of await fx.db.credential.findMany({ where: { requestId: request.id } })) expect(credential.revokedAt).not.toBeNull();
+    }
+  });
+});

@@ -343,3 +343,53 @@ describe("errors in the RFC's shapes", () => {
     expect(await fx.db.auditEvent.count({ where: { action: "scim.user.linked", data: { path: ["userId"], equals: ivan.id } } })).toBe(1);
   });
 });
+
+describe("two instances changing one person's groups at once", () => {
+  it("keeps every join and every leave sent through either instance: none is lost to the other", async () => {
+    const { spawn } = await import("node:child_process");
+    const path = await import("node:path");
+    const child = spawn(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "tests/helpers/scim-instance.ts"], { env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const otherUrl = await new Promise<string>((resolve, reject) => {
+        let output = "";
+        const onData = (chunk: Buffer) => {
+          output += chunk.toString();
+          const found = output.match(/scim instance at (\S+)/);
+          if (found) resolve(found[1]!);
+        };
+        child.stdout!.on("data", onData);
+        child.stderr!.on("data", onData);
+        child.on("exit", (code) => reject(new Error(`the second instance exited (${code}): ${output}`)));
+      });
+      // Entra on one instance, Okta on the other, as when a load balancer spreads one provider's parallel calls.
+      const first = entra(api.url, entraToken);
+      const second = okta(otherUrl, oktaToken);
+      const groupIds: string[] = [];
+      for (const name of ["race-red", "race-blue", "race-green", "race-amber"]) {
+        const created = await first.createGroup(name, `race-${name}`);
+        expect(created.status).toBe(201);
+        groupIds.push((created.body as { id: string }).id);
+      }
+      const people: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const made = await second.createUser({ login: `race${i}@example.com`, given: "Race", family: `Person${i}`, oktaId: `00urace${i}` });
+        expect(made.status).toBe(201);
+        people.push((made.body as { id: string }).id);
+      }
+      const [red, blue, green, amber] = groupIds as [string, string, string, string];
+      // Everyone joins four groups at once, two through each instance.
+      const joins = await Promise.all(people.flatMap((id) => [first.addMembers(red, [id]), second.addMember(blue, id, "x"), first.addMembers(green, [id]), second.addMember(amber, id, "x")]));
+      expect(joins.map((j) => j.status).filter((s) => s !== 204 && s !== 200)).toEqual([]);
+      for (const id of people) expect((await fx.db.user.findUniqueOrThrow({ where: { id } })).groups.sort()).toEqual(["race-amber", "race-blue", "race-green", "race-red"]);
+      // Then each leaves two while the other two stay, again at once through both.
+      const leaves = await Promise.all(people.flatMap((id) => [first.removeMembers(red, [id]), second.removeMember(blue, id)]));
+      expect(leaves.map((j) => j.status).filter((s) => s !== 204 && s !== 200)).toEqual([]);
+      for (const id of people) expect((await fx.db.user.findUniqueOrThrow({ where: { id } })).groups.sort()).toEqual(["race-amber", "race-green"]);
+      // Each change is audited once, with its own group.
+      const changes = await fx.db.auditEvent.findMany({ where: { action: "user.directory_changed", data: { path: ["userId"], equals: people[0]! } } });
+      expect(changes.map((c) => (c.data as { added: string[]; removed: string[] })).flatMap((d) => [...d.added.map((g) => `+${g}`), ...d.removed.map((g) => `-${g}`)]).sort()).toEqual(["+race-amber", "+race-blue", "+race-green", "+race-red", "-race-blue", "-race-red"]);
+    } finally {
+      child.kill("SIGTERM");
+    }
+  });
+});

@@ -144,6 +144,76 @@ describe("a verified assertion signs a person in", () => {
   });
 });
 
+describe("access follows the proxy's groups", () => {
+  async function signIn(email: string, groups: string[]) {
+    const outcome = await proxy.principalFromProxy(cfHeaders(await assertion({ email, groups })));
+    return outcome;
+  }
+  const reasonOf = async (requestId: string, action: string) => ((await db.auditEvent.findFirstOrThrow({ where: { requestId, action } })).data as { reason?: string }).reason;
+
+  it("a person whose groups changed at the proxy loses at once what the lost group gave: grants revoked, pending requests cancelled, audited why", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const { verifyCredential } = await import("@/lib/credentials/verify");
+    const bob = await signIn("bob.tp@example.com", ["engineering-leads"]);
+    const ivan = await signIn("ivan.tp@example.com", ["engineering", "oncall"]);
+    if (!bob.ok || !ivan.ok) throw new Error("sign-in refused");
+    const input = { role: "read", durationMinutes: 60, justification: "Investigating INC-1234: payment retries failing" };
+    const production = await engine.createRequest(ivan.principal, "temporary-access", { ...input, targetId: "payments-api-production" });
+    await engine.decide(bob.principal, { requestId: production.id, decision: "approve", comment: "ok" });
+    const { token } = await engine.revealCredential(ivan.principal, production.id);
+    const pending = await engine.createRequest(ivan.principal, "temporary-access", { ...input, targetId: "payments-api-staging" });
+    expect(await verifyCredential(token)).toMatchObject({ ok: true });
+
+    // The proxy now says ivan is only in oncall.
+    const after = await signIn("ivan.tp@example.com", ["oncall"]);
+    expect(after).toMatchObject({ ok: true, principal: { id: ivan.principal.id, groups: ["oncall"], roles: ["requester"] } });
+    const reason = "directory: removed from engineering (at trusted-proxy sign-in)";
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: production.id } })).toMatchObject({ status: "revoked" });
+    expect(await reasonOf(production.id, "grant.revoked")).toBe(reason);
+    expect(await verifyCredential(token)).toMatchObject({ ok: false });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: pending.id } })).toMatchObject({ status: "cancelled" });
+    expect(await reasonOf(pending.id, "request.cancelled")).toBe(reason);
+    const changed = await db.auditEvent.findMany({ where: { action: "user.directory_changed", data: { path: ["userId"], equals: ivan.principal.id } } });
+    expect(changed).toHaveLength(1);
+    expect(changed[0]!.data).toMatchObject({ source: "trusted-proxy", removed: ["engineering"], added: [], groups: ["oncall"], roles: ["requester"], reason });
+    expect(await db.user.findUniqueOrThrow({ where: { id: ivan.principal.id } })).toMatchObject({ groups: ["oncall"], roles: ["requester"] });
+    // The sign-in with the new groups is recorded once; the same groups again change nothing more.
+    expect((await signIns("ivan.tp@example.com")).map((e) => (e.data as { groups: string[] }).groups)).toEqual([["engineering", "oncall"], ["oncall"]]);
+    await Promise.all([1, 2, 3].map(() => signIn("ivan.tp@example.com", ["oncall"])));
+    expect(await signIns("ivan.tp@example.com")).toHaveLength(2);
+    expect(await db.auditEvent.count({ where: { action: "user.directory_changed", data: { path: ["userId"], equals: ivan.principal.id } } })).toBe(1);
+  });
+
+  it("an approver demoted at the proxy can no longer approve; one left with no role is refused, and still loses their grants", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const judy = await signIn("judy.tp@example.com", ["engineering-leads"]);
+    const ken = await signIn("ken.tp@example.com", ["engineering"]);
+    const lead = await signIn("lead.tp@example.com", ["engineering-leads"]);
+    if (!judy.ok || !ken.ok || !lead.ok) throw new Error("sign-in refused");
+    const waiting = await engine.createRequest(ken.principal, "temporary-access", { targetId: "payments-api-staging", role: "read", durationMinutes: 60, justification: "Investigating INC-1234: payment retries failing" });
+    const demoted = await signIn("judy.tp@example.com", ["engineering"]);
+    expect(demoted).toMatchObject({ ok: true, principal: { roles: ["requester"] } });
+    if (!demoted.ok) return;
+    await expect(engine.decide(demoted.principal, { requestId: waiting.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({ code: "forbidden" });
+
+    await engine.decide(lead.principal, { requestId: waiting.id, decision: "approve", comment: "ok" });
+    expect((await db.accessRequest.findUniqueOrThrow({ where: { id: waiting.id } })).status).toBe("active");
+    const gone = await signIn("ken.tp@example.com", ["contractors"]);
+    expect(gone).toMatchObject({ ok: false, reason: expect.stringMatching(/none of your groups gives you a role in Latchkey/) });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: waiting.id } })).toMatchObject({ status: "revoked" });
+    expect(await reasonOf(waiting.id, "grant.revoked")).toBe("directory: removed from engineering (at trusted-proxy sign-in)");
+    expect(await db.user.findUniqueOrThrow({ where: { id: ken.principal.id } })).toMatchObject({ groups: ["contractors"], roles: [] });
+  });
+
+  it("a deactivated person is refused, whatever groups the proxy sends", async () => {
+    const lee = await signIn("lee.tp@example.com", ["engineering"]);
+    if (!lee.ok) throw new Error("sign-in refused");
+    await db.user.update({ where: { id: lee.principal.id }, data: { active: false, deactivatedAt: new Date() } });
+    expect(await signIn("lee.tp@example.com", ["platform-admins"])).toEqual({ ok: false, reason: "The proxy signed you in as lee.tp@example.com, but your Latchkey account was deactivated. Ask the platform team if this is a mistake." });
+    expect(await db.user.findUniqueOrThrow({ where: { id: lee.principal.id } })).toMatchObject({ groups: ["engineering"], active: false });
+  });
+});
+
 describe("refusals: no principal, no user, and the reason in words", () => {
   async function expectRefused(headers: Headers, reason: string | RegExp, settings = proxy.proxySettings()) {
     const usersBefore = await db.user.count();

@@ -91,20 +91,20 @@ async function checkUnique(state: GroupState, id: string | null): Promise<void> 
 /**
  * Moves people in and out of a group name through the directory: members before lose
  * `from`, members after gain `to` (so on a rename those who stay swap one for the other).
+ * Each person gets only what changes for them, as a join and a leave the directory applies
+ * under their row lock: a change to the same person's other groups by another instance at
+ * the same moment is kept, not overwritten with a list read before it committed.
  */
 async function applyMembership(who: Principal, change: { from: string | null; to: string | null; before: string[]; after: string[] }): Promise<void> {
   const before = new Set(change.before);
   const after = new Set(change.after);
-  const people = [...new Set([...before, ...after])];
-  for (const userId of people) {
+  for (const userId of new Set([...before, ...after])) {
+    const leaves = before.has(userId) && change.from !== null && (!after.has(userId) || change.to !== change.from) ? [change.from] : [];
+    const joins = after.has(userId) && change.to !== null && (!before.has(userId) || change.to !== change.from) ? [change.to] : [];
+    // Nothing to do for a person who already is where the change puts them (checked again under the lock).
     const user = await db.user.findUnique({ where: { id: userId }, select: { groups: true } });
-    if (!user) continue;
-    let groups = user.groups;
-    if (before.has(userId) && change.from !== null) groups = groups.filter((g) => g !== change.from);
-    if (after.has(userId) && change.to !== null) groups = [...groups, change.to];
-    groups = [...new Set(groups)];
-    if (groups.slice().sort().join("\n") === [...new Set(user.groups)].sort().join("\n")) continue;
-    await applyDirectoryChange({ userId, groups, source: "scim", actor: actorOf(who) });
+    if (!user || (joins.every((g) => user.groups.includes(g)) && !leaves.some((g) => user.groups.includes(g)))) continue;
+    await applyDirectoryChange({ userId, groupsAdd: joins, groupsRemove: leaves, source: "scim", actor: actorOf(who) });
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * SCIM writes in this process run one at a time. A group change reads a person's groups and
- * hands the directory their new list; two changes interleaving (Entra sends them in
- * parallel) would otherwise each write a list without the other's group.
+ * SCIM writes in this process run one at a time, so a group's checks (its name is unique,
+ * its members exist) and its changes do not interleave with another call's. A person's
+ * groups stay right across instances without it: membership changes reach the directory
+ * as joins and leaves applied under the person's row lock (applyDirectoryChange).
  */
 let tail: Promise<unknown> = Promise.resolve();
 
