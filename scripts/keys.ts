@@ -38,7 +38,8 @@ const option = (name: string) => {
 };
 const actor = { type: "system" as const, email: `npm run keys:${command}` };
 try {
-  if (command === "pem" || command === "rotate") await assertEncryptionKeyOpensData();
+  // Every command that writes sealed data or chains an event (changing the issuer does) first proves the key opens what is there.
+  if (command === "pem" || command === "rotate" || (command === "issuer" && rest.length > 0)) await assertEncryptionKeyOpensData();
 } catch (error) {
   console.error((error as Error).message);
   await disconnectDb();

@@ -40,6 +40,7 @@ const TITLES: Record<string, string> = {
   idempotency_key_in_use: "Idempotency-Key in use",
   unsupported_media_type: "Unsupported media type",
   too_large: "Body too large",
+  batch_refused: "JSON-RPC batch refused",
   rate_limited: "Too many requests",
   unavailable: "Service unavailable",
   internal: "Internal error",

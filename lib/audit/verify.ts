@@ -132,7 +132,7 @@ export async function walkChain(): Promise<ChainReport> {
     const keys = [...missing].map((k) => (k === "unnamed" ? "the key used before keys had ids" : k)).join(", ");
     return {
       ok: false, eventsChecked: checked, lastSeq: last, firstBadSeq: null, legacyEvents: legacy, anchoredEvents: anchored, outcome: "unverifiable", uncheckedEvents: unchecked, missingKeyIds: [...missing],
-      problem: `${unchecked} events cannot be checked with the keys in LATCHKEY_ENCRYPTION_KEY (${keyring().map((k) => k.id).join(", ")}): they were chained under ${keys}. This is not evidence of tampering; put that key in LATCHKEY_ENCRYPTION_KEY_PREVIOUS to check them.`,
+      problem: `${unchecked} events cannot be checked with the keys in LATCHKEY_ENCRYPTION_KEY (${keyring().map((k) => k.id).join(", ")}): they were chained under ${keys}. This is not by itself evidence of tampering: put that key in LATCHKEY_ENCRYPTION_KEY_PREVIOUS to check them, and if no key you ever held opens them, treat them as altered (a key id is not protected by the hash).`,
     };
   }
   return { ok: true, eventsChecked: checked, lastSeq: last, firstBadSeq: null, problem: null, legacyEvents: legacy, anchoredEvents: anchored, outcome: "intact", uncheckedEvents: 0, missingKeyIds: [] };

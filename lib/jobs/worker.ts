@@ -42,6 +42,10 @@ export function startWorker(connectionString: string, options: { pollingInterval
 }
 
 async function runWorker(connectionString: string, options: { pollingIntervalSeconds?: number }): Promise<PgBoss> {
+  // The worker seals secrets and chains events too: like the web server, it refuses to start under a key that cannot open what is there.
+  const { encryptionKeyProblem } = await import("../credentials/reseal");
+  const keyProblem = await encryptionKeyProblem();
+  if (keyProblem) throw new Error(`The worker cannot start: ${keyProblem}`);
   const boss = createBoss(connectionString, { worker: true });
   await boss.start();
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 1;

@@ -5,6 +5,7 @@ import { authenticate, MAX_BODY_BYTES, problem } from "../api/http";
 import { DATABASE_UNAVAILABLE, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
+import type { Principal } from "../policy/evaluate";
 import { mcpServerFor } from "./server";
 
 /**
@@ -18,10 +19,7 @@ export async function mcpHttp(request: Request): Promise<Response> {
     if (hasUnsafeText([...new URL(request.url).searchParams].flat())) return problem(400, "invalid_text", UNSAFE_TEXT);
     const auth = await authenticate(request);
     if ("refusal" in auth) return auth.refusal;
-    const server = mcpServerFor(auth.who, contextOf(request.headers, "mcp"));
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, maxRequestBodySize: MAX_BODY_BYTES });
-    await server.connect(transport);
-    const response = await transport.handleRequest(request);
+    const response = await answer(request, auth.who);
     for (const [name, value] of Object.entries(auth.rate)) response.headers.set(name, value);
     return response;
   } catch (error) {
@@ -29,4 +27,24 @@ export async function mcpHttp(request: Request): Promise<Response> {
     logger("mcp").error("unexpected failure", { error });
     return problem(500, "internal", "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.");
   }
+}
+
+async function answer(request: Request, who: Principal): Promise<Response> {
+  // One JSON-RPC message a POST: a batch would run up to a hundred tool calls (each audited) for one unit of the token's rate limit.
+  let parsedBody: unknown;
+  if (request.method === "POST") {
+    if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) return problem(413, "too_large", `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`);
+    const text = await request.text();
+    if (Buffer.byteLength(text) > MAX_BODY_BYTES) return problem(413, "too_large", `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`);
+    try {
+      parsedBody = JSON.parse(text);
+    } catch {
+      return problem(400, "invalid_json", "The body is not JSON: send one JSON-RPC message.");
+    }
+    if (Array.isArray(parsedBody)) return problem(400, "batch_refused", "Send one JSON-RPC message a request; batches are refused, so every tool call counts against the token's rate limit.");
+  }
+  const server = mcpServerFor(who, contextOf(request.headers, "mcp"));
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, maxRequestBodySize: MAX_BODY_BYTES });
+  await server.connect(transport);
+  return transport.handleRequest(request, parsedBody === undefined ? undefined : { parsedBody });
 }

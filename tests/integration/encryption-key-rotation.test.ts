@@ -19,6 +19,7 @@ const newKey = randomBytes(32).toString("base64");
 const idOf = (b64: string) => `ek-${createHmac("sha256", Buffer.from(b64, "base64")).update("latchkey encryption key id").digest("hex").slice(0, 16)}`;
 let unrevealed: string;
 /** What instrumentation.ts does when the server starts. */
+const WORKER = "import('./lib/jobs/worker.ts').then((m) => m.startWorker(process.env.DATABASE_URL)).then(() => { console.log('worker started'); process.exit(0); }, (e) => { console.error(e.message); process.exit(1); })";
 const START = "import('./lib/startup-checks.ts').then((m) => m.checkEncryptionKeyAtStart()).then(() => console.log('started'))";
 
 beforeAll(async () => {
@@ -74,6 +75,13 @@ describe("rotating LATCHKEY_ENCRYPTION_KEY", () => {
     const reseal = await run(["scripts/keys.ts", "reseal"], newKey);
     expect(reseal.code).toBe(1);
     expect(reseal.stderr).toContain(`sealed under ${idOf(oldKey)}`);
+    const issuer = await run(["scripts/keys.ts", "issuer", "https://moved.example.com"], newKey);
+    expect(issuer.code).toBe(1);
+    expect(issuer.stderr).toContain(`sealed under ${idOf(oldKey)}`);
+    const worker = await run(["--conditions=react-server", "--eval", WORKER], newKey);
+    expect(worker.code, worker.stdout).toBe(1);
+    expect(worker.stderr).toContain(`The worker cannot start: LATCHKEY_ENCRYPTION_KEY (holding ${idOf(newKey)}) cannot open what the database holds`);
+    expect(worker.stdout).not.toContain("worker started");
     expect(await fx.db.auditEvent.count()).toBe(events);
     expect(await fx.db.signingKey.count()).toBe(keys);
 
@@ -95,8 +103,9 @@ describe("rotating LATCHKEY_ENCRYPTION_KEY", () => {
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).toContain("NOT CHECKED in full");
     expect(wrong.stderr).toContain(`chained under ${idOf(oldKey)}`);
-    expect(wrong.stderr).toContain("not evidence of tampering");
-    expect(wrong.stderr).not.toMatch(/altered|BROKEN/);
+    expect(wrong.stderr).toContain("not by itself evidence of tampering");
+    expect(wrong.stderr).toContain("if no key you ever held opens them, treat them as altered");
+    expect(wrong.stderr).not.toMatch(/was altered|: it was inserted|BROKEN/);
     const saved = await fx.db.auditVerification.findFirstOrThrow({ orderBy: { startedAt: "desc" } });
     expect(saved).toMatchObject({ ok: false, outcome: "unverifiable", firstBadSeq: null, missingKeyIds: idOf(oldKey) });
     expect(saved.uncheckedEvents).toBeGreaterThan(5);

@@ -152,6 +152,25 @@ describe("MCP refusals", () => {
     await expect.poll(() => stderr).toMatch(/Unknown API token/);
   });
 
+  it("refuses a JSON-RPC batch, so a hundred tool calls never ride on one unit of the token's rate limit, and records nothing", async () => {
+    const before = await fx.db.auditEvent.count({ where: { action: "mcp.call" } });
+    const calls = Array.from({ length: 50 }, (_, id) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "list_workflows", arguments: {} } }));
+    const answer = await fetch(new URL("/api/mcp", api.url), {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.alice}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify(calls),
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.headers.get("content-type")).toMatch(/^application\/problem\+json/);
+    expect(await answer.json()).toMatchObject({ code: "batch_refused", detail: expect.stringMatching(/one JSON-RPC message a request/) });
+    // Each refused POST still costs the token one unit of its rate limit.
+    expect(answer.headers.get("ratelimit-remaining")).toMatch(/^\d+$/);
+    expect(await fx.db.auditEvent.count({ where: { action: "mcp.call" } })).toBe(before);
+    const broken = await fetch(new URL("/api/mcp", api.url), { method: "POST", headers: { authorization: `Bearer ${t.alice}`, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{not json" });
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toMatchObject({ code: "invalid_json" });
+  });
+
   it("refuses a tool whose scope the token lacks, and changes nothing", async () => {
     const reader = await overHttp(t.aliceReadOnly!);
     const before = await fx.db.accessRequest.count();

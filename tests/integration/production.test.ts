@@ -83,6 +83,18 @@ describe("production endpoints", () => {
     expect(after).not.toMatch(/^latchkey_(requests|queue_depth|audit_chain)/m);
   });
 
+  it("labels a signed-in page's routes by name, so requests to made-up addresses never mint new series", async () => {
+    const read = async () => (await fetch(`${api.url}/api/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+    const series = 'latchkey_http_request_duration_seconds_count{route="live.request",method="GET",status="401"}';
+    const count = (text: string) => Number(text.match(new RegExp(`^${series.replace(/[{}"+]/g, "\\$&")} (\\d+)$`, "m"))?.[1] ?? 0);
+    const before = await read();
+    const made = Array.from({ length: 5 }, (_, i) => `madeup${"x".repeat(i + 1)}path`);
+    for (const id of made) expect((await fetch(`${api.url}/api/live/requests/${id}`)).status).toBe(401);
+    const after = await read();
+    expect(count(after)).toBe(count(before) + 5);
+    for (const id of made) expect(after).not.toContain(id);
+  });
+
   it("reports readiness with each check named", async () => {
     const response = await fetch(`${api.url}/api/ready`);
     expect(response.status).toBe(200);

@@ -143,7 +143,11 @@ describe("the Slack app", () => {
   it("tells a Slack user Latchkey cannot map, or who may not decide, why in an ephemeral message, and nothing changes", async () => {
     const own = await pendingRequest(bob);
     const request = await pendingRequest();
+    // A service identity in an approver group, and a Slack account someone gave its address: services act through API tokens only.
+    await fx.db.user.create({ data: { email: "release-bot@example.com", name: "release-bot", kind: "service", groups: ["engineering-leads"], roles: ["requester", "approver"] } });
+    slack.addUser({ id: "U0ROBOT", email: "release-bot@example.com" });
     const cases: [string, string, RegExp][] = [
+      ["U0ROBOT", request.id, /No Latchkey account has the e-mail address release-bot@example\.com/],
       ["U0MALLORY", request.id, /No Latchkey account has the e-mail address mallory@elsewhere\.example/],
       ["U0EVE", request.id, /Slack has not confirmed your e-mail address eve@example\.com/],
       ["U0HIDDEN", request.id, /cannot see your Slack e-mail address/],

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { productionProblems } from "@/lib/config/production";
 import { isKnownVariable } from "@/lib/env";
@@ -10,6 +11,18 @@ describe("what production needs before it starts", () => {
     expect(productionProblems({ DATABASE_URL: "postgresql://db/latchkey" })).toEqual([expect.stringMatching(/^OIDC_ISSUER is not set/)]);
     expect(productionProblems({ DATABASE_URL: "postgresql://db/latchkey", LATCHKEY_AUTH_MODE: "trusted-proxy" })).toEqual([]);
     expect(productionProblems({ DATABASE_URL: "postgresql://db/latchkey", OIDC_ISSUER: "https://idp.example.com" })).toEqual([]);
+  });
+
+  it("refuses the example overlay's placeholders and its all-zero encryption key, naming each variable", () => {
+    const base = { DATABASE_URL: "postgresql://db/latchkey", OIDC_ISSUER: "https://idp.example.com" };
+    const example = Object.fromEntries(
+      readFileSync("deploy/kubernetes/overlays/example/secrets.env", "utf8").split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+    const problems = productionProblems({ ...base, ...example });
+    for (const name of ["NEXTAUTH_SECRET", "OIDC_CLIENT_SECRET", "LATCHKEY_METRICS_TOKEN"]) expect(problems, name).toContainEqual(expect.stringMatching(new RegExp(`^${name} still holds the example's placeholder`)));
+    expect(problems).toContainEqual(expect.stringMatching(/^LATCHKEY_ENCRYPTION_KEY holds a key of zero bytes/));
+    expect(productionProblems({ ...base, LATCHKEY_ENCRYPTION_KEY: `${Buffer.alloc(32, 7).toString("base64")},${Buffer.alloc(32).toString("base64")}` })).toEqual([expect.stringMatching(/^LATCHKEY_ENCRYPTION_KEY holds a key of zero bytes/)]);
+    expect(productionProblems({ ...base, LATCHKEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64") })).toEqual([]);
   });
 });
 

@@ -79,10 +79,11 @@ async function personOf(slack: SlackApp, slackUserId: string): Promise<Mapped> {
   if (user.deleted || user.isBot) return { ok: false, message: "Only people can decide on requests, not bots or deactivated Slack accounts." };
   if (!user.email) return { ok: false, message: "Latchkey cannot see your Slack e-mail address (the app needs the users:read.email scope), so it cannot tell who you are. Decide in the portal." };
   if (!user.emailConfirmed) return { ok: false, message: `Slack has not confirmed your e-mail address ${user.email}, so Latchkey cannot take it as proof of who you are. Decide in the portal.` };
-  const person = await db.user.findFirst({ where: { email: { equals: user.email, mode: "insensitive" } } });
+  // People only: a service identity acts through its API tokens, never as a Slack user, whatever e-mail a Slack account is given.
+  const person = await db.user.findFirst({ where: { email: { equals: user.email, mode: "insensitive" }, kind: "person" } });
   if (!person) return { ok: false, message: `No Latchkey account has the e-mail address ${user.email}. Sign in to the portal once, then try again.` };
   if (!person.active) return { ok: false, message: "Your Latchkey account is deactivated." };
-  return { ok: true, who: { id: person.id, email: person.email, groups: person.groups, roles: rolesForGroups(policy(), person.groups) } };
+  return { ok: true, who: { id: person.id, email: person.email, groups: person.groups, roles: rolesForGroups(policy(), person.groups), requestOnly: person.requestOnly } };
 }
 
 /** Why nobody may decide this request from Slack, or null. */

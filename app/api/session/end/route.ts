@@ -4,4 +4,4 @@ import { endSessionUrl } from "@/lib/auth/end-session";
 export const dynamic = "force-dynamic";
 
 /** GET /api/session/end: where sign-out continues at the identity provider (RP-initiated logout), for the signed-in person. */
-export const GET = sessionRoute(async (who) => ({ url: await endSessionUrl(who.id) }));
+export const GET = sessionRoute("session.end", async (who) => ({ url: await endSessionUrl(who.id) }));
