@@ -80,7 +80,8 @@ describe("a database that refuses writes", () => {
       const list = await fetch(`${api.url}/api/v1/requests`, { headers: { authorization: `Bearer ${token}` } });
       expect(list.status).toBe(503);
       expect(((await list.json()) as { detail: string }).detail).toMatch(/read-only/);
-      // Readiness is red, naming writes, so a load balancer stops sending traffic.
+      // Readiness turns red within its one-second cache, naming writes, so a load balancer stops sending traffic.
+      await expect.poll(async () => (await ready()).status, { timeout: 3_000, interval: 200 }).toBe(503);
       const red = await ready();
       expect(red.status).toBe(503);
       expect(red.body).toMatchObject({ status: "not ready", checks: { database: "ok", writes: "refused: the database is read-only" } });
