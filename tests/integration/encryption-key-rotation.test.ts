@@ -78,7 +78,9 @@ describe("rotating LATCHKEY_ENCRYPTION_KEY", () => {
     const issuer = await run(["scripts/keys.ts", "issuer", "https://moved.example.com"], newKey);
     expect(issuer.code).toBe(1);
     expect(issuer.stderr).toContain(`sealed under ${idOf(oldKey)}`);
-    const worker = await run(["--conditions=react-server", "--eval", WORKER], newKey);
+    const worker = await run(["--conditions=react-server", "--eval", WORKER], newKey, {
+      NEXTAUTH_SECRET: "x".repeat(32), OIDC_ISSUER: "http://unused.invalid", OIDC_CLIENT_ID: "unused", OIDC_CLIENT_SECRET: "unused",
+    });
     expect(worker.code, worker.stdout).toBe(1);
     expect(worker.stderr).toContain(`The worker cannot start: LATCHKEY_ENCRYPTION_KEY (holding ${idOf(newKey)}) cannot open what the database holds`);
     expect(worker.stdout).not.toContain("worker started");
