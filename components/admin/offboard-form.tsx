@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { offboardAction, reactivateAction } from "@/app/(portal)/admin/users/actions";
+import { offboardAction, reactivateAction } from "@/lib/actions/users";
 import { inputClass } from "../requests/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";

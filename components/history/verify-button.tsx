@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { verifyChainAction } from "@/app/(portal)/admin/audit/actions";
+import { verifyChainAction } from "@/lib/actions/audit";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";

@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { endSessionsAction } from "@/app/(portal)/admin/users/actions";
+import { endSessionsAction } from "@/lib/actions/users";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
 

@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useEffect, useState, useTransition } from "react";
-import { revealCredentialAction } from "@/app/(portal)/requests/actions";
+import { revealCredentialAction } from "@/lib/actions/requests";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { CopyButton } from "../ui/copy-button";

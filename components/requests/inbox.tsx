@@ -4,7 +4,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
-import { decideAction } from "@/app/(portal)/requests/actions";
+import { decideAction } from "@/lib/actions/requests";
 import { Alert } from "../ui/alert";
 import { EmptyState } from "../ui/empty-state";
 import { formatMinutes, formatTime } from "../ui/format";

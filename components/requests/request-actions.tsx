@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { cancelAction, decideAction, extendAction, reviewBreakGlassAction, revokeAction } from "@/app/(portal)/requests/actions";
+import { cancelAction, decideAction, extendAction, reviewBreakGlassAction, revokeAction } from "@/lib/actions/requests";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";

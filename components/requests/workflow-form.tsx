@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition, type FormEvent } from "react";
-import { breakGlassAction, createRequestAction } from "@/app/(portal)/requests/actions";
+import { breakGlassAction, createRequestAction } from "@/lib/actions/requests";
 import type { FieldDescriptor } from "@/lib/workflows/fields";
 import { WORKFLOW_SCHEMAS } from "@/lib/workflows/schemas";
 import { Alert } from "../ui/alert";

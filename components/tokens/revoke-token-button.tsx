@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { revokeTokenAction } from "@/app/(portal)/settings/tokens/actions";
+import { revokeTokenAction } from "@/lib/actions/tokens";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
 

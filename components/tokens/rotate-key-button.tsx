@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { rotateKeyAction } from "@/app/(portal)/admin/keys/actions";
+import { rotateKeyAction } from "@/lib/actions/keys";
 import { Field, inputClass } from "../requests/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";

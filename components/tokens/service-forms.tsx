@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { createServiceAction, updateServiceAction } from "@/app/(portal)/admin/services/actions";
+import { createServiceAction, updateServiceAction } from "@/lib/actions/services";
 import { Field, inputClass } from "../requests/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";

@@ -10,7 +10,7 @@ import { listServiceIdentities } from "@/lib/api/service-identities";
 import { pendingServiceChanges } from "@/lib/identity/service-changes";
 import { SCOPES } from "@/lib/api/tokens";
 import { policy } from "@/lib/policy/current";
-import { createServiceTokenAction } from "./actions";
+import { createServiceTokenAction } from "@/lib/actions/services";
 
 export const metadata: Metadata = { title: "Service identities" };
 

@@ -4,7 +4,7 @@ import { TokenTable } from "@/components/tokens/token-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { requirePrincipal } from "@/lib/auth/session";
 import { SCOPES, tokensOf } from "@/lib/api/tokens";
-import { createPersonalTokenAction } from "./actions";
+import { createPersonalTokenAction } from "@/lib/actions/tokens";
 
 export const metadata: Metadata = { title: "API tokens" };
 
