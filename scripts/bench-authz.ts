@@ -20,7 +20,7 @@ const { freePort } = await import("./support/ports");
 const authzPort = await freePort();
 const portal = await startBenchPortal({ LATCHKEY_FORWARD_AUTH_PROXIES: `bench=${PROXY_SECRET}`, LATCHKEY_AUTHZ_PORT: String(authzPort) });
 const lean = `http://localhost:${authzPort}`;
-const { db, disconnectDb } = await import("../lib/db");
+const { disconnectDb } = await import("../lib/db");
 const engine = await import("../lib/approvals/engine");
 const { createServiceToken } = await import("../lib/api/tokens");
 const { createServiceIdentity } = await import("../lib/api/service-identities");

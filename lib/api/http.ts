@@ -6,7 +6,7 @@ import { requestIdFrom, withHttpRequestId } from "../observability/request-conte
 import { env } from "../env";
 import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
-import { plainJson, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
+import { toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 import { limitAddress, rateLimit, type RateDecision } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";

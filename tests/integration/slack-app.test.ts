@@ -16,7 +16,7 @@ let fx: Awaited<ReturnType<typeof engineFixture>>;
 let engine: typeof import("@/lib/approvals/engine");
 let deliver: typeof import("@/lib/notifications/deliver");
 let POST: (request: Request) => Promise<Response>;
-let alice: Principal, bob: Principal, carol: Principal;
+let alice: Principal, bob: Principal;
 
 beforeAll(async () => {
   slack = await startFakeSlack({
@@ -39,7 +39,7 @@ beforeAll(async () => {
   ({ POST } = await import("@/app/api/slack/interactions/route"));
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
-  carol = await fx.user("carol@example.com", ["platform-admins"]);
+  await fx.user("carol@example.com", ["platform-admins"]);
   await fx.user("dave@example.com", ["engineering"]);
   await fx.user("eve@example.com", ["engineering-leads"]);
 });

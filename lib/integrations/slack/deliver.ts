@@ -3,7 +3,7 @@ import { db } from "../../db";
 import { env } from "../../env";
 import type { StageSnapshot } from "../../policy/evaluate";
 import { policy } from "../../policy/current";
-import { getWorkflow } from "../../workflows/registry";
+import { describeRequest } from "../../approvals/queries";
 import { configuredSlackApp, SlackApiError } from "./client";
 import { directMessage, MESSAGE_EVENT_TYPE, requestMessage, type RequestSummary } from "./messages";
 import { slackTargetOf } from "./outbox";
@@ -34,7 +34,7 @@ export async function requestSummary(requestId: string): Promise<RequestSummary 
   return {
     id: request.id,
     url: `${env().NEXTAUTH_URL}/requests/${request.id}`,
-    workflowTitle: getWorkflow(request.workflowId)?.title ?? request.workflowId,
+    workflowTitle: describeRequest(request).workflowTitle,
     targetTitle: policy().targets[request.targetId]?.title ?? request.targetId,
     requesterEmail: request.requester.email,
     role: typeof input.role === "string" ? input.role : null,
