@@ -28,7 +28,11 @@ export function RevokeTokenButton({ tokenId, name }: { tokenId: string; name: st
       >
         {pending ? "Revoking…" : "Revoke"}
       </Button>
-      {error ? <span role="alert" className="text-xs text-rose-700">{error}</span> : null}
+      {error ? (
+        <span role="alert" className="text-xs text-rose-700">
+          {error}
+        </span>
+      ) : null}
     </div>
   );
 }

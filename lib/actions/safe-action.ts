@@ -24,7 +24,14 @@ export function safeAction<S extends z.ZodType, T>(definition: {
 }): (raw: z.input<S>) => Promise<Result<T>> {
   return async (raw) => {
     const id = await incomingRequestId();
-    return withHttpRequestId(id, () => timed(`action:${definition.name}`, "POST", () => perform(raw), (r) => (r.ok ? 200 : (ACTION_STATUS[r.code] ?? 500))));
+    return withHttpRequestId(id, () =>
+      timed(
+        `action:${definition.name}`,
+        "POST",
+        () => perform(raw),
+        (r) => (r.ok ? 200 : (ACTION_STATUS[r.code] ?? 500)),
+      ),
+    );
   };
   async function perform(raw: z.input<S>): Promise<Result<T>> {
     const who = await currentPrincipal();
@@ -65,7 +72,11 @@ export function toFailure(error: unknown, context: Record<string, string>): Resu
   }
   if (isDatabaseUnavailable(error)) return { ok: false, code: "internal", error: databaseUnavailableMessage(error) };
   logger("action").error("unexpected failure", { ...context, error });
-  return { ok: false, code: "internal", error: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening." };
+  return {
+    ok: false,
+    code: "internal",
+    error: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.",
+  };
 }
 
 /** Address, user agent and action name for the audit trail; empty outside a request (tests, scripts). */

@@ -49,7 +49,13 @@ const TITLES: Record<string, string> = {
 export const problemType = (code: string) => `urn:latchkey:problem:${code}`;
 
 /** The one error format of the API (RFC 9457), as plain data (the lean listener writes it as is). */
-export function problemAnswer(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): PlainAnswer {
+export function problemAnswer(
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): PlainAnswer {
   const body = { type: problemType(code), title: TITLES[code] ?? code, status, detail: message, code, ...extra };
   return { status, headers: { "content-type": "application/problem+json", "cache-control": "no-store", ...headers }, body: JSON.stringify(body) };
 }
@@ -107,7 +113,8 @@ export async function authenticate(request: { headers: HeaderSource }): Promise<
   const challenge = { "www-authenticate": 'Bearer realm="latchkey"' };
   if (!bearer) return { refusal: problem(401, "unauthenticated", "Send an API token: Authorization: Bearer <token>.", {}, challenge) };
   const result = await authenticateToken(bearer, clientAddress(request));
-  if (!result.ok) return { refusal: problem(401, "unauthenticated", result.reason, {}, { "www-authenticate": 'Bearer realm="latchkey", error="invalid_token"' }) };
+  if (!result.ok)
+    return { refusal: problem(401, "unauthenticated", result.reason, {}, { "www-authenticate": 'Bearer realm="latchkey", error="invalid_token"' }) };
   const byToken = await rateLimit(`api:token:${result.who.via!.tokenId}`, limits.LATCHKEY_RATE_LIMIT_TOKEN);
   if (!byToken.ok) return { refusal: tooMany(byToken, "this token") };
   return { who: result.who, rate: rateHeaders(byToken) };
@@ -115,7 +122,13 @@ export async function authenticate(request: { headers: HeaderSource }): Promise<
 
 function tooMany(decision: RateDecision, what: string): Response {
   const retryAfter = decision.retryAfter;
-  return problem(429, "rate_limited", `Too many requests from ${what}; try again in ${retryAfter} s.`, {}, { "retry-after": String(retryAfter), ...rateHeaders(decision) });
+  return problem(
+    429,
+    "rate_limited",
+    `Too many requests from ${what}; try again in ${retryAfter} s.`,
+    {},
+    { "retry-after": String(retryAfter), ...rateHeaders(decision) },
+  );
 }
 
 async function readJson(request: Request): Promise<{ body: unknown } | { refusal: Response }> {
@@ -157,7 +170,14 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
   // Each call gets a request id (a proxy's valid X-Request-Id, or a new one) for its logs, its audit events and its answer.
   const handler = async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
     const id = requestIdFrom(request.headers);
-    const response = await withHttpRequestId(id, () => timed(definition.name, request.method, () => guarded(request, context), (r) => r.status));
+    const response = await withHttpRequestId(id, () =>
+      timed(
+        definition.name,
+        request.method,
+        () => guarded(request, context),
+        (r) => r.status,
+      ),
+    );
     response.headers.set("x-request-id", id);
     return response;
   };

@@ -15,7 +15,12 @@ export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
 
 export const pageQuerySchema = z.object({
-  limit: z.coerce.number({ error: `Use a whole number from 1 to ${MAX_LIMIT}.` }).int(`Use a whole number from 1 to ${MAX_LIMIT}.`).min(1, `Use a whole number from 1 to ${MAX_LIMIT}.`).max(MAX_LIMIT, `Use a whole number from 1 to ${MAX_LIMIT}.`).default(DEFAULT_LIMIT),
+  limit: z.coerce
+    .number({ error: `Use a whole number from 1 to ${MAX_LIMIT}.` })
+    .int(`Use a whole number from 1 to ${MAX_LIMIT}.`)
+    .min(1, `Use a whole number from 1 to ${MAX_LIMIT}.`)
+    .max(MAX_LIMIT, `Use a whole number from 1 to ${MAX_LIMIT}.`)
+    .default(DEFAULT_LIMIT),
   cursor: z.string().max(512, "This cursor is not one Latchkey gave out.").optional(),
 });
 
@@ -59,7 +64,8 @@ function decodeCursor(cursor: string): Position {
 /** A time position as a Date, refusing one that is not a time. */
 export function positionTime(position: Position): Date {
   const at = new Date(position[0]);
-  if (Number.isNaN(at.getTime())) throw invalid("This cursor is not one Latchkey gave out; start again without it.", { cursor: "This cursor is not one Latchkey gave out." });
+  if (Number.isNaN(at.getTime()))
+    throw invalid("This cursor is not one Latchkey gave out; start again without it.", { cursor: "This cursor is not one Latchkey gave out." });
   return at;
 }
 

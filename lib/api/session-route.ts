@@ -17,7 +17,14 @@ export function sessionRoute<Params extends Record<string, string> = Record<stri
   return async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
     const id = requestIdFrom(request.headers);
     const route = new URL(request.url).pathname.replace(/\/[^/]*\d[^/]*$/, "/[id]");
-    const response = await withHttpRequestId(id, () => timed(route, request.method, () => answer(context), (r) => r.status));
+    const response = await withHttpRequestId(id, () =>
+      timed(
+        route,
+        request.method,
+        () => answer(context),
+        (r) => r.status,
+      ),
+    );
     response.headers.set("x-request-id", id);
     return response;
   };

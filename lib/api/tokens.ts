@@ -57,7 +57,8 @@ async function issue(who: Principal, owner: { id: string; email: string; groups:
   }
   const roles = rolesForGroups(policy(), owner.groups);
   // The directory's token can change anyone's groups, so it does nothing else (and nothing else does that).
-  if (input.scopes.includes("scim") && new Set(input.scopes).size > 1) throw invalid("scim cannot be combined with other scopes.", { scopes: "scim cannot be combined with other scopes." });
+  if (input.scopes.includes("scim") && new Set(input.scopes).size > 1)
+    throw invalid("scim cannot be combined with other scopes.", { scopes: "scim cannot be combined with other scopes." });
   for (const scope of input.scopes) {
     const refusal = mayHaveScope(kind, roles, owner.requestOnly, scope);
     if (refusal) throw invalid(refusal, { scopes: refusal });
@@ -66,7 +67,16 @@ async function issue(who: Principal, owner: { id: string; email: string; groups:
   const expiresAt = new Date(Date.now() + input.expiresInDays * 86_400_000);
   const token = await db.$transaction(async (tx) => {
     const row = await tx.apiToken.create({
-      data: { kind, name: input.name, prefix: secret.slice(0, 12), tokenHash: hashOf(secret), userId: owner.id, scopes: [...new Set(input.scopes)], expiresAt, createdById: who.id },
+      data: {
+        kind,
+        name: input.name,
+        prefix: secret.slice(0, 12),
+        tokenHash: hashOf(secret),
+        userId: owner.id,
+        scopes: [...new Set(input.scopes)],
+        expiresAt,
+        createdById: who.id,
+      },
     });
     await recordEvent(tx, {
       actor: actorOf(who),

@@ -64,7 +64,16 @@ async function validateRequest(who: Principal, workflowId: string, raw: unknown)
 
 type RequestRule = Awaited<ReturnType<typeof validateRequest>>["rule"];
 
-async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: WorkflowInput, durationSeconds: number | undefined, rule: RequestRule, ticket: TicketRef | null, extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {}) {
+async function insertRequest(
+  tx: Tx,
+  who: Principal,
+  workflowId: string,
+  input: WorkflowInput,
+  durationSeconds: number | undefined,
+  rule: RequestRule,
+  ticket: TicketRef | null,
+  extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {},
+) {
   const stages = stagesOf(rule);
   const pendingTimeout = rule.pendingTimeout ?? policy().defaults.pendingTimeout;
   const now = new Date();
@@ -93,7 +102,15 @@ async function insertRequest(tx: Tx, who: Principal, workflowId: string, input: 
     action: "request.created",
     requestId: request.id,
     toStatus: "pending",
-    data: { workflowId, targetId: input.targetId, role: input.role ?? null, durationSeconds, justification: input.justification, stages: stages.map((st) => st.name), ...(ticket ? { ticket: ticket.key, ticketUrl: ticket.url } : {}) },
+    data: {
+      workflowId,
+      targetId: input.targetId,
+      role: input.role ?? null,
+      durationSeconds,
+      justification: input.justification,
+      stages: stages.map((st) => st.name),
+      ...(ticket ? { ticket: ticket.key, ticketUrl: ticket.url } : {}),
+    },
   });
   return request;
 }
@@ -122,16 +139,33 @@ export async function createRequest(who: Principal, workflowId: string, raw: unk
 }
 
 /** A new request either waits for its first stage (approvers are told) or, when a rule matches, is approved by it and carried out. */
-async function awaitApprovalOrAutoApprove(tx: Tx, request: AccessRequest, who: Principal, { auto, shift, unknown }: AutoApprovalOutcome): Promise<AccessRequest> {
+async function awaitApprovalOrAutoApprove(
+  tx: Tx,
+  request: AccessRequest,
+  who: Principal,
+  { auto, shift, unknown }: AutoApprovalOutcome,
+): Promise<AccessRequest> {
   if (!auto) {
     // An on-call rule whose service did not answer does not apply; the trail says why the request waits for a person.
-    for (const u of unknown) await recordEvent(tx, { actor: SYSTEM, action: "request.on_call_unknown", requestId: request.id, data: { provider: u.provider, schedule: u.schedule, reason: u.reason } });
+    for (const u of unknown)
+      await recordEvent(tx, {
+        actor: SYSTEM,
+        action: "request.on_call_unknown",
+        requestId: request.id,
+        data: { provider: u.provider, schedule: u.schedule, reason: u.reason },
+      });
     await enqueueNotifications(tx, "pending", request, who.email);
     return request;
   }
   // Inserted in this transaction, so no one else can see the row yet.
   const moves = new Moves(request.id, "pending");
-  await moves.to(tx, { to: "approved", actor: SYSTEM, action: "request.auto_approved", data: { rule: auto.name, ...(shift ? { onCall: shiftRecord(shift) } : {}) }, patch: { decidedAt: new Date() } });
+  await moves.to(tx, {
+    to: "approved",
+    actor: SYSTEM,
+    action: "request.auto_approved",
+    data: { rule: auto.name, ...(shift ? { onCall: shiftRecord(shift) } : {}) },
+    patch: { decidedAt: new Date() },
+  });
   const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
   return activate(tx, moves, request, requester, SYSTEM);
 }
@@ -176,7 +210,10 @@ export async function reviewBreakGlass(who: Principal, input: { requestId: strin
     if (!who.roles.includes("approver") || !groups.some((g) => who.groups.includes(g))) {
       throw forbidden(`Only approvers of this target (${[...new Set(groups)].join(", ")}) may review it.`);
     }
-    const updated = await tx.accessRequest.update({ where: { id: request.id }, data: { reviewedAt: new Date(), reviewedById: who.id, reviewComment: comment } });
+    const updated = await tx.accessRequest.update({
+      where: { id: request.id },
+      data: { reviewedAt: new Date(), reviewedById: who.id, reviewComment: comment },
+    });
     await recordEvent(tx, { actor: actorOf(who), action: "break_glass.reviewed", requestId: request.id, data: { comment } });
     return updated;
   }, TX);
@@ -199,8 +236,16 @@ export async function requestExtension(who: Principal, input: { requestId: strin
   const { input: validated, durationSeconds, rule, ticket } = await validateRequest(who, parent.workflowId, raw);
   const auto = await autoApprovalOf(rule, { who, durationSeconds, accessRole: validated.role });
   return changeRequest(async (tx) => {
-    const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, ticket, { extendsRequestId: parent.id, ...(auto.auto ? { autoApprovedBy: auto.auto.name } : {}) });
-    await recordEvent(tx, { actor: actorOf(who), action: "grant.extension_requested", requestId: parent.id, data: { extensionId: request.id, durationSeconds: durationSeconds ?? 0 } });
+    const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, ticket, {
+      extendsRequestId: parent.id,
+      ...(auto.auto ? { autoApprovedBy: auto.auto.name } : {}),
+    });
+    await recordEvent(tx, {
+      actor: actorOf(who),
+      action: "grant.extension_requested",
+      requestId: parent.id,
+      data: { extensionId: request.id, durationSeconds: durationSeconds ?? 0 },
+    });
     return awaitApprovalOrAutoApprove(tx, request, who, auto);
   });
 }

@@ -40,7 +40,10 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
   if (person.requestOnly) throw forbidden(REQUEST_ONLY);
   // Asked before the transaction (no outside call under a row lock); a stage that moved on meanwhile lists other groups, so a stale answer empowers no one.
   const pending = await db.accessRequest.findUnique({ where: { id: input.requestId }, select: { stages: true, currentStage: true, status: true } });
-  const onCall = pending?.status === "pending" ? await onCallApprover(person, (pending.stages as unknown as StageSnapshot[])[pending.currentStage]) : { who: person, audit: {} };
+  const onCall =
+    pending?.status === "pending"
+      ? await onCallApprover(person, (pending.stages as unknown as StageSnapshot[])[pending.currentStage])
+      : { who: person, audit: {} };
   const who = onCall.who;
   const unknownNote = "unknown" in onCall && onCall.unknown ? ` (Whether you are on call could not be checked: ${onCall.unknown}.)` : "";
   let noLongerEntitled: string | null = null;
@@ -58,37 +61,76 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
       // The requester may have been deactivated or demoted while the request waited (a directory change racing this approval): it is cancelled, not approved.
       noLongerEntitled = await directoryRefusal(tx, request);
       if (noLongerEntitled) {
-        const cancelled = await transition(tx, { requestId: request.id, to: "cancelled", actor: SYSTEM, action: "request.cancelled", patch: { endedAt: new Date() }, data: { reason: noLongerEntitled, approver: who.email }, lockedFrom: "pending" });
+        const cancelled = await transition(tx, {
+          requestId: request.id,
+          to: "cancelled",
+          actor: SYSTEM,
+          action: "request.cancelled",
+          patch: { endedAt: new Date() },
+          data: { reason: noLongerEntitled, approver: who.email },
+          lockedFrom: "pending",
+        });
         return cancelled.request!;
       }
     }
     const stageIndex = request.currentStage;
     const stage = state.stages[stageIndex]!;
-    await tx.approval.create({ data: { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment } });
+    await tx.approval.create({
+      data: { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment },
+    });
     const actor = actorOf(who);
     const via = channel ? { ...channel } : {};
     if (input.decision === "reject") {
-      await transition(tx, { requestId: request.id, to: "rejected", actor, action: "request.rejected", data: { comment, stage: stage.name, ...via, ...onCall.audit }, patch: { decidedAt: new Date(), endedAt: new Date() } });
+      await transition(tx, {
+        requestId: request.id,
+        to: "rejected",
+        actor,
+        action: "request.rejected",
+        data: { comment, stage: stage.name, ...via, ...onCall.audit },
+        patch: { decidedAt: new Date(), endedAt: new Date() },
+      });
       const rejected = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
       await enqueueNotifications(tx, "rejected", rejected, request.requester.email);
       return rejected;
     }
-    const approvals = [...state.decisions, { approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: "approve" as const }].filter((d) => d.stage === stageIndex && d.decision === "approve");
+    const approvals = [...state.decisions, { approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: "approve" as const }].filter(
+      (d) => d.stage === stageIndex && d.decision === "approve",
+    );
     if (!stageSatisfied(stage, approvals, parties, request.requesterId)) {
-      await recordEvent(tx, { actor, action: "request.approval_recorded", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required, ...via, ...onCall.audit } });
+      await recordEvent(tx, {
+        actor,
+        action: "request.approval_recorded",
+        requestId: request.id,
+        fromStatus: "pending",
+        toStatus: "pending",
+        data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required, ...via, ...onCall.audit },
+      });
       const recorded = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
       await enqueueSlack(tx, "progress", recorded);
       return recorded;
     }
     const next = state.stages[stageIndex + 1];
     if (next) {
-      await recordEvent(tx, { actor, action: "request.stage_passed", requestId: request.id, fromStatus: "pending", toStatus: "pending", data: { comment, stage: stage.name, next: next.name, ...via, ...onCall.audit } });
+      await recordEvent(tx, {
+        actor,
+        action: "request.stage_passed",
+        requestId: request.id,
+        fromStatus: "pending",
+        toStatus: "pending",
+        data: { comment, stage: stage.name, next: next.name, ...via, ...onCall.audit },
+      });
       const advanced = await tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
       await enqueueNotifications(tx, "pending", advanced, request.requester.email);
       return advanced;
     }
     const moves = new Moves(request.id, status);
-    await moves.to(tx, { to: "approved", actor, action: "request.approved", data: { comment, stage: stage.name, ...via, ...onCall.audit }, patch: { decidedAt: new Date() } });
+    await moves.to(tx, {
+      to: "approved",
+      actor,
+      action: "request.approved",
+      data: { comment, stage: stage.name, ...via, ...onCall.audit },
+      patch: { decidedAt: new Date() },
+    });
     const activated = await activate(tx, moves, request, request.requester, actor);
     await enqueueNotifications(tx, "approved", activated, request.requester.email);
     return activated;

@@ -12,5 +12,15 @@ export { actorOf, approvalStateOf } from "./lifecycle";
 export { breakGlass, createRequest, requestExtension, reviewBreakGlass, type CreateHooks } from "./create";
 export { decide, decisionRefusal, type DecisionChannel, type DecisionInput } from "./decide";
 export { followQueued, performQueued, undoQueued } from "./execution";
-export { cancelForDirectory, cancelRequest, expireGrant, expirePending, notifyExpiring, revokeForDirectory, revokeGrant, stopForDirectory, sweepExpiredGrants } from "./grants";
+export {
+  cancelForDirectory,
+  cancelRequest,
+  expireGrant,
+  expirePending,
+  notifyExpiring,
+  revokeForDirectory,
+  revokeGrant,
+  stopForDirectory,
+  sweepExpiredGrants,
+} from "./grants";
 export { revealCredential } from "./reveal";

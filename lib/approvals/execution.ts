@@ -37,11 +37,23 @@ export async function activate(tx: Tx, moves: Moves, request: AccessRequest, req
     executed = await workflow.execute({ tx, request, requester, target, input, activatedAt, expiresAt, actor });
   } catch (error) {
     if (!(error instanceof ExecutionFailure)) throw error;
-    await moves.to(tx, { to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: error.message, endedAt: new Date() }, data: { reason: error.message } });
+    await moves.to(tx, {
+      to: "failed",
+      actor: SYSTEM,
+      action: "request.failed",
+      patch: { failureReason: error.message, endedAt: new Date() },
+      data: { reason: error.message },
+    });
     return moves.write(tx);
   }
   await recordEvent(tx, { actor: SYSTEM, action: "credential.issued", requestId: request.id, data: executed.audit });
-  await moves.to(tx, { to: "active", actor: SYSTEM, action: "grant.activated", patch: { activatedAt, expiresAt }, data: { expiresAt: expiresAt.toISOString() } });
+  await moves.to(tx, {
+    to: "active",
+    actor: SYSTEM,
+    action: "grant.activated",
+    patch: { activatedAt, expiresAt },
+    data: { expiresAt: expiresAt.toISOString() },
+  });
   const active = await moves.write(tx);
   await replaceExtended(tx, active);
   return active;
@@ -86,14 +98,29 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     if ((await lockRequest(tx, requestId)) !== "executing") return null;
     const refusal = await directoryRefusal(tx, request);
     if (!refusal) return null;
-    const failed = await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: refusal, endedAt: new Date() }, data: { reason: refusal }, lockedFrom: "executing" });
+    const failed = await transition(tx, {
+      requestId,
+      to: "failed",
+      actor: SYSTEM,
+      action: "request.failed",
+      patch: { failureReason: refusal, endedAt: new Date() },
+      data: { reason: refusal },
+      lockedFrom: "executing",
+    });
     return failed.request!;
   });
   if (stopped) return "failed";
   let result;
   try {
     if (!target) throw new ExecutionFailure(`Target "${request.targetId}" is no longer in the policy.`);
-    result = await workflow.perform({ request, requester: request.requester, target, input: workflow.inputSchema.parse(request.input), activatedAt, expiresAt });
+    result = await workflow.perform({
+      request,
+      requester: request.requester,
+      target,
+      input: workflow.inputSchema.parse(request.input),
+      activatedAt,
+      expiresAt,
+    });
   } catch (error) {
     const message = (error as Error).message;
     if (!finalAttempt && !(error instanceof ExecutionFailure)) {
@@ -105,7 +132,15 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     }
     await changeRequest(async (tx) => {
       if ((await lockRequest(tx, requestId)) !== "executing") return null;
-      const failed = await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: message, endedAt: new Date(), undoPending: Boolean(workflow.undo) }, data: { reason: message }, lockedFrom: "executing" });
+      const failed = await transition(tx, {
+        requestId,
+        to: "failed",
+        actor: SYSTEM,
+        action: "request.failed",
+        patch: { failureReason: message, endedAt: new Date(), undoPending: Boolean(workflow.undo) },
+        data: { reason: message },
+        lockedFrom: "executing",
+      });
       return failed.request!;
     });
     return "failed";
@@ -114,7 +149,10 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     // A one-off action (a job run): it stays executing while the worker follows it.
     await db.$transaction(async (tx) => {
       await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
-      await tx.accessRequest.update({ where: { id: requestId }, data: { failureReason: null, externalRef: result.externalRef ?? null, externalState: result.externalState ?? null } });
+      await tx.accessRequest.update({
+        where: { id: requestId },
+        data: { failureReason: null, externalRef: result.externalRef ?? null, externalState: result.externalState ?? null },
+      });
       await queueInTransaction(tx, [{ queue: QUEUES.follow, requestId, at: new Date(Date.now() + 2000) }]);
     }, TX);
     return "active";
@@ -127,7 +165,15 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     const refusal = await directoryRefusal(tx, request);
     if (refusal) {
       await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
-      const failed = await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: refusal, endedAt: new Date(), undoPending: Boolean(workflow.undo) }, data: { reason: refusal }, lockedFrom: "executing" });
+      const failed = await transition(tx, {
+        requestId,
+        to: "failed",
+        actor: SYSTEM,
+        action: "request.failed",
+        patch: { failureReason: refusal, endedAt: new Date(), undoPending: Boolean(workflow.undo) },
+        data: { reason: refusal },
+        lockedFrom: "executing",
+      });
       return failed.request!;
     }
     await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
@@ -164,7 +210,11 @@ export async function followQueued(requestId: string, now = new Date()): Promise
   const target = policy().targets[request.targetId];
   if (!workflow.follow || !target) return "skipped";
   // The audit trail records when the current state was first seen (performed, or a change since).
-  const seen = await db.auditEvent.findFirst({ where: { requestId, action: { in: ["integration.performed", "integration.state"] } }, orderBy: { id: "desc" }, select: { occurredAt: true } });
+  const seen = await db.auditEvent.findFirst({
+    where: { requestId, action: { in: ["integration.performed", "integration.state"] } },
+    orderBy: { id: "desc" },
+    select: { occurredAt: true },
+  });
   const { state, done, failure } = await workflow.follow({ request, target, now, stateSince: seen?.occurredAt ?? request.updatedAt });
   return db.$transaction(async (tx) => {
     if ((await lockRequest(tx, requestId)) !== "executing") return "skipped" as const;
@@ -174,7 +224,14 @@ export async function followQueued(requestId: string, now = new Date()): Promise
     }
     if (!done) return "running" as const;
     if (failure) {
-      await transition(tx, { requestId, to: "failed", actor: SYSTEM, action: "request.failed", patch: { failureReason: failure, endedAt: new Date() }, data: { reason: failure, state } });
+      await transition(tx, {
+        requestId,
+        to: "failed",
+        actor: SYSTEM,
+        action: "request.failed",
+        patch: { failureReason: failure, endedAt: new Date() },
+        data: { reason: failure, state },
+      });
     } else {
       await transition(tx, { requestId, to: "completed", actor: SYSTEM, action: "request.completed", patch: { endedAt: new Date() }, data: { state } });
     }

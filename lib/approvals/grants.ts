@@ -86,7 +86,14 @@ export async function expirePending(requestId: string, now = new Date()): Promis
     if (status !== "pending") return "not-pending";
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     if (!request.pendingExpiresAt || request.pendingExpiresAt > now) return "not-due";
-    const timedOut = await transition(tx, { requestId, to: "expired", actor: SYSTEM, action: "request.timed_out", patch: { endedAt: now }, data: { pendingExpiresAt: request.pendingExpiresAt.toISOString() } });
+    const timedOut = await transition(tx, {
+      requestId,
+      to: "expired",
+      actor: SYSTEM,
+      action: "request.timed_out",
+      patch: { endedAt: now },
+      data: { pendingExpiresAt: request.pendingExpiresAt.toISOString() },
+    });
     await slackFollowUp(tx, "expired", timedOut.request!);
     return "expired";
   }, TX);
@@ -106,7 +113,11 @@ export async function sweepExpiredGrants(now = new Date()): Promise<number> {
   await requeue(QUEUES.follow, following);
   // Executions left behind by a worker that died mid-way (its job would wait for pg-boss to
   // expire it) are queued again; the per-request lock makes a duplicate wait, then skip.
-  const stalled = await db.accessRequest.findMany({ where: { status: "executing", externalRef: null, updatedAt: { lt: new Date(now.getTime() - 60_000) } }, select: { id: true }, take: 500 });
+  const stalled = await db.accessRequest.findMany({
+    where: { status: "executing", externalRef: null, updatedAt: { lt: new Date(now.getTime() - 60_000) } },
+    select: { id: true },
+    take: 500,
+  });
   await requeue(QUEUES.execute, stalled);
   return expired;
 }
@@ -176,7 +187,15 @@ export async function revokeForDirectory(requestId: string, actor: Actor, reason
 export async function cancelForDirectory(requestId: string, actor: Actor, reason: string): Promise<AccessRequest | null> {
   return changeRequest(async (tx) => {
     if ((await lockRequest(tx, requestId)) !== "pending") return null;
-    const cancelled = await transition(tx, { requestId, to: "cancelled", actor, action: "request.cancelled", patch: { endedAt: new Date() }, data: { reason }, lockedFrom: "pending" });
+    const cancelled = await transition(tx, {
+      requestId,
+      to: "cancelled",
+      actor,
+      action: "request.cancelled",
+      patch: { endedAt: new Date() },
+      data: { reason },
+      lockedFrom: "pending",
+    });
     return cancelled.request!;
   });
 }
@@ -195,7 +214,15 @@ export async function stopForDirectory(requestId: string, actor: Actor, reason: 
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     const workflow = workflowOf(request.workflowId);
     if (!workflow.lasting && request.externalRef) return null;
-    const failed = await transition(tx, { requestId, to: "failed", actor, action: "request.failed", patch: { failureReason: reason, endedAt: new Date(), undoPending: Boolean(workflow.undo) }, data: { reason }, lockedFrom: status });
+    const failed = await transition(tx, {
+      requestId,
+      to: "failed",
+      actor,
+      action: "request.failed",
+      patch: { failureReason: reason, endedAt: new Date(), undoPending: Boolean(workflow.undo) },
+      data: { reason },
+      lockedFrom: status,
+    });
     return failed.request!;
   });
 }

@@ -63,7 +63,11 @@ export async function changeRequest<R extends AccessRequest | null>(work: (tx: T
   }, TX);
 }
 
-export function approvalStateOf(request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">, decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[], parties: Parties): ApprovalState {
+export function approvalStateOf(
+  request: Pick<AccessRequest, "requesterId" | "stages" | "currentStage">,
+  decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[],
+  parties: Parties,
+): ApprovalState {
   return { requesterId: request.requesterId, stages: request.stages as unknown as StageSnapshot[], currentStage: request.currentStage, decisions, parties };
 }
 

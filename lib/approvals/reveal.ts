@@ -41,4 +41,3 @@ export async function revealCredential(who: Principal, requestId: string): Promi
     return { token: unsealSecret(secrets[0].sealedSecret, requestId), expiresAt: request.expiresAt! };
   }, TX);
 }
-

@@ -9,8 +9,9 @@ export function productionProblems(source: Record<string, string | undefined>): 
   const problems: string[] = [];
   if (!source.DATABASE_URL) problems.push("DATABASE_URL is not set: production needs a PostgreSQL of its own (the embedded one runs only with `npm run dev`).");
   if ((source.LATCHKEY_AUTH_MODE ?? "oidc") === "oidc" && !source.OIDC_ISSUER) {
-    problems.push("OIDC_ISSUER is not set: production needs your identity provider (the demo one runs only with `npm run dev`), or LATCHKEY_AUTH_MODE=trusted-proxy.");
+    problems.push(
+      "OIDC_ISSUER is not set: production needs your identity provider (the demo one runs only with `npm run dev`), or LATCHKEY_AUTH_MODE=trusted-proxy.",
+    );
   }
   return problems;
 }
-

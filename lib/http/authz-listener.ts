@@ -53,16 +53,23 @@ export async function startAuthzListener(port: number, host = "0.0.0.0"): Promis
     res.once("finish", () => end({ status: String(res.statusCode) }));
     try {
       // Liveness for an orchestrator: the process answers (it needs no database to say so).
-      if (path === "/api/health" && (req.method === "GET" || req.method === "HEAD")) return send(res, { status: 200, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: '{"status":"ok"}' });
+      if (path === "/api/health" && (req.method === "GET" || req.method === "HEAD"))
+        return send(res, { status: 200, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: '{"status":"ok"}' });
       // This process's own metrics; the cluster-wide ones are the portal's /api/metrics/cluster.
       if (path === "/metrics" && req.method === "GET") {
         const refusal = metricsRefusal(req.headers.authorization);
         if (refusal) return send(res, { status: refusal.status, headers: { "content-type": "text/plain; charset=utf-8" }, body: `${refusal.message}\n` });
-        return send(res, { status: 200, headers: { "content-type": instanceMetricsContentType, "cache-control": "no-store" }, body: await instanceMetricsText() });
+        return send(res, {
+          status: 200,
+          headers: { "content-type": instanceMetricsContentType, "cache-control": "no-store" },
+          body: await instanceMetricsText(),
+        });
       }
       const handler = routes[path]?.[req.method ?? "GET"];
       if (!handler) {
-        res.writeHead(routes[path] ? 405 : 404, { "content-type": "text/plain; charset=utf-8" }).end("Only /api/forward-auth, /api/oauth/introspect, /api/health and /metrics are served here.\n");
+        res
+          .writeHead(routes[path] ? 405 : 404, { "content-type": "text/plain; charset=utf-8" })
+          .end("Only /api/forward-auth, /api/oauth/introspect, /api/health and /metrics are served here.\n");
         return;
       }
       const answer = await handler(incoming(req));

@@ -13,6 +13,7 @@ export function metricsRefusal(authorization: string | null | undefined): { stat
   const expected = env().LATCHKEY_METRICS_TOKEN;
   if (!expected) return { status: 403, message: "Metrics are off: set LATCHKEY_METRICS_TOKEN and give it to the scraper." };
   const given = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
-  if (!given || !timingSafeEqual(digest(given), digest(expected))) return { status: 401, message: "Send the metrics token: Authorization: Bearer <LATCHKEY_METRICS_TOKEN>." };
+  if (!given || !timingSafeEqual(digest(given), digest(expected)))
+    return { status: 401, message: "Send the metrics token: Authorization: Bearer <LATCHKEY_METRICS_TOKEN>." };
   return null;
 }

@@ -41,9 +41,7 @@ export function requestableTargets(policy: Policy, workflowId: string, who: Prin
     .map(([targetId, rule]) => ({ targetId, target: policy.targets[targetId]!, rule }));
 }
 
-export type RequestDecision =
-  | { ok: true; rule: WorkflowTargetRule; target: TargetDefinition }
-  | { ok: false; field?: string; message: string };
+export type RequestDecision = { ok: true; rule: WorkflowTargetRule; target: TargetDefinition } | { ok: false; field?: string; message: string };
 
 /** May this person make this request? Checks role, group, target, workflow role and duration bounds. */
 export function evaluateRequest(
@@ -64,7 +62,8 @@ export function evaluateRequest(
     return { ok: false, field: "role", message: `Role must be one of: ${rule.roles.join(", ")}.` };
   }
   if (durationSeconds !== undefined) {
-    if (rule.maxDuration === undefined) return { ok: false, message: `The policy sets no maxDuration for ${target.title}, so no lasting access can be granted there.` };
+    if (rule.maxDuration === undefined)
+      return { ok: false, message: `The policy sets no maxDuration for ${target.title}, so no lasting access can be granted there.` };
     if (durationSeconds < rule.minDuration || durationSeconds > rule.maxDuration) {
       return {
         ok: false,

@@ -47,7 +47,9 @@ export function routeFiles(under = "api"): RouteFile[] {
   return found;
 }
 
-export type RouteModule = Partial<Record<Method, ((request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response> | Response) & { scope?: string }>>;
+export type RouteModule = Partial<
+  Record<Method, ((request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response> | Response) & { scope?: string }>
+>;
 
 export async function loadRoutes(under = "api") {
   const files = routeFiles(under);

@@ -12,14 +12,21 @@ async function boundaryErrors(filePath: string, code: string): Promise<string[]>
 
 describe("import boundaries", () => {
   it("components/ may not import from app/, by alias or by relative path", async () => {
-    const alias = await boundaryErrors("components/requests/fixture.tsx", `import { decideAction } from "@/app/(portal)/requests/actions";\nexport const f = decideAction;\n`);
+    const alias = await boundaryErrors(
+      "components/requests/fixture.tsx",
+      `import { decideAction } from "@/app/(portal)/requests/actions";\nexport const f = decideAction;\n`,
+    );
     expect(alias).toHaveLength(1);
     expect(alias[0]).toContain("Only app/ may import from app/");
-    expect(await boundaryErrors("components/requests/fixture.tsx", `import page from "../../app/(portal)/requests/page";\nexport const f = page;\n`)).toHaveLength(1);
+    expect(
+      await boundaryErrors("components/requests/fixture.tsx", `import page from "../../app/(portal)/requests/page";\nexport const f = page;\n`),
+    ).toHaveLength(1);
   });
 
   it("components/ may import the server actions from lib/actions/", async () => {
-    expect(await boundaryErrors("components/requests/fixture.tsx", `import { decideAction } from "@/lib/actions/requests";\nexport const f = decideAction;\n`)).toEqual([]);
+    expect(
+      await boundaryErrors("components/requests/fixture.tsx", `import { decideAction } from "@/lib/actions/requests";\nexport const f = decideAction;\n`),
+    ).toEqual([]);
   });
 
   it("lib/ may import neither app/ nor components/", async () => {
@@ -30,14 +37,26 @@ describe("import boundaries", () => {
   });
 
   it("an integration reaches workflows only through the plugin contract", async () => {
-    const registry = await boundaryErrors("lib/integrations/slack/fixture.ts", `import { getWorkflow } from "../../workflows/registry";\nexport const f = getWorkflow;\n`);
+    const registry = await boundaryErrors(
+      "lib/integrations/slack/fixture.ts",
+      `import { getWorkflow } from "../../workflows/registry";\nexport const f = getWorkflow;\n`,
+    );
     expect(registry).toHaveLength(1);
     expect(registry[0]).toContain("plugin contract");
-    expect(await boundaryErrors("lib/integrations/slack/fixture.ts", `import { getWorkflow } from "@/lib/workflows/registry";\nexport const f = getWorkflow;\n`)).toHaveLength(1);
+    expect(
+      await boundaryErrors("lib/integrations/slack/fixture.ts", `import { getWorkflow } from "@/lib/workflows/registry";\nexport const f = getWorkflow;\n`),
+    ).toHaveLength(1);
     // The contract itself, and the integration's own upward-but-allowed imports, stay open.
-    expect(await boundaryErrors("lib/integrations/haproxy/fixture.ts", `import { ExecutionFailure } from "../../workflows/types";\nimport { targetField } from "../../workflows/common-fields";\nimport { db } from "../../db";\nexport const f = [ExecutionFailure, targetField, db];\n`)).toEqual([]);
+    expect(
+      await boundaryErrors(
+        "lib/integrations/haproxy/fixture.ts",
+        `import { ExecutionFailure } from "../../workflows/types";\nimport { targetField } from "../../workflows/common-fields";\nimport { db } from "../../db";\nexport const f = [ExecutionFailure, targetField, db];\n`,
+      ),
+    ).toEqual([]);
     // The app/ and components/ rules still hold inside lib/integrations/.
-    expect(await boundaryErrors("lib/integrations/slack/fixture.ts", `import { x } from "@/app/api/slack/interactions/route";\nexport const f = x;\n`)).toHaveLength(1);
+    expect(
+      await boundaryErrors("lib/integrations/slack/fixture.ts", `import { x } from "@/app/api/slack/interactions/route";\nexport const f = x;\n`),
+    ).toHaveLength(1);
   });
 
   it("the codebase as it stands keeps every boundary", async () => {

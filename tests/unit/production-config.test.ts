@@ -27,12 +27,14 @@ describe("tracing", () => {
 
 describe("known variables and request ids", () => {
   it("know lib/env.ts's variables and the OpenTelemetry ones, and nothing else", () => {
-    for (const name of ["DATABASE_URL", "PORT", "HOSTNAME", "LATCHKEY_LOG_LEVEL", "LATCHKEY_WORKER_PORT", "OTEL_SERVICE_NAME"]) expect(isKnownVariable(name), name).toBe(true);
+    for (const name of ["DATABASE_URL", "PORT", "HOSTNAME", "LATCHKEY_LOG_LEVEL", "LATCHKEY_WORKER_PORT", "OTEL_SERVICE_NAME"])
+      expect(isKnownVariable(name), name).toBe(true);
     for (const name of ["DATABASE_URI", "LATCHKEY_LOGLEVEL", "OTEL"]) expect(isKnownVariable(name), name).toBe(false);
   });
 
   it("keep a proxy's id only when it looks like one", () => {
-    for (const id of ["0f8fad5b-d9cb-469f-a165-70867728950e", "proxy-4711-abcdef", "Root=1-67891233-abcdef012345678912345678"]) expect(REQUEST_ID_PATTERN.test(id), id).toBe(true);
-    for (const id of ["short", "has space inside", "line\nbreak-0000", "quote\"-00000000", "x".repeat(129)]) expect(REQUEST_ID_PATTERN.test(id), id).toBe(false);
+    for (const id of ["0f8fad5b-d9cb-469f-a165-70867728950e", "proxy-4711-abcdef", "Root=1-67891233-abcdef012345678912345678"])
+      expect(REQUEST_ID_PATTERN.test(id), id).toBe(true);
+    for (const id of ["short", "has space inside", "line\nbreak-0000", 'quote"-00000000', "x".repeat(129)]) expect(REQUEST_ID_PATTERN.test(id), id).toBe(false);
   });
 });

@@ -83,10 +83,21 @@ export async function deliverSlack(deliveryId: string, raw: unknown): Promise<vo
     return;
   }
   if (!payload.post) {
-    const waiting = await db.notificationDelivery.count({ where: { requestId: payload.requestId, channel: `slack:${payload.channel}`, status: "pending", id: { not: deliveryId }, payload: { path: ["post"], equals: true } } });
+    const waiting = await db.notificationDelivery.count({
+      where: {
+        requestId: payload.requestId,
+        channel: `slack:${payload.channel}`,
+        status: "pending",
+        id: { not: deliveryId },
+        payload: { path: ["post"], equals: true },
+      },
+    });
     if (waiting) throw new Error("the message to update is not posted yet");
     return;
   }
-  const message = await slack.postMessage(payload.channel, content, { event_type: MESSAGE_EVENT_TYPE, event_payload: { request_id: payload.requestId, delivery_id: deliveryId } });
+  const message = await slack.postMessage(payload.channel, content, {
+    event_type: MESSAGE_EVENT_TYPE,
+    event_payload: { request_id: payload.requestId, delivery_id: deliveryId },
+  });
   await db.slackMessage.createMany({ data: [{ requestId: payload.requestId, channel: payload.channel, ts: message.ts, deliveryId }], skipDuplicates: true });
 }

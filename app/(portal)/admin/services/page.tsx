@@ -26,8 +26,8 @@ export default async function ServicesPage() {
       <div>
         <h1 className="text-2xl font-bold tracking-tight">Service identities</h1>
         <p className="mt-1 text-slate-600">
-          CI jobs, bots and AI agents act through service tokens. They go through the same policy and approvals as people, can never approve their own requests, and
-          every step they take is audited as a service token.
+          CI jobs, bots and AI agents act through service tokens. They go through the same policy and approvals as people, can never approve their own requests,
+          and every step they take is audited as a service token.
         </p>
       </div>
       {changes.length ? (
@@ -35,7 +35,9 @@ export default async function ServicesPage() {
           <h2 id="waiting-changes" className="text-lg font-semibold">
             Waiting for another admin
           </h2>
-          <p className="mt-1 text-sm text-slate-700">These would let a service identity approve requests. An admin other than the one who asked, and not one of its owners, must approve each.</p>
+          <p className="mt-1 text-sm text-slate-700">
+            These would let a service identity approve requests. An admin other than the one who asked, and not one of its owners, must approve each.
+          </p>
           <ul className="mt-4 space-y-4">
             {changes.map((c) => (
               <li key={c.id} data-testid="service-change" className="rounded-md border border-amber-200 bg-white p-4">

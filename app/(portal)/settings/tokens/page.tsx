@@ -31,7 +31,11 @@ export default async function TokensPage() {
         <h2 id="your-tokens" className="mb-3 text-lg font-semibold">
           Your tokens
         </h2>
-        {tokens.length === 0 ? <EmptyState title="No tokens yet">Create one below when a script or the CLI needs to act as you.</EmptyState> : <TokenTable tokens={tokens} />}
+        {tokens.length === 0 ? (
+          <EmptyState title="No tokens yet">Create one below when a script or the CLI needs to act as you.</EmptyState>
+        ) : (
+          <TokenTable tokens={tokens} />
+        )}
       </section>
       <section aria-labelledby="new-token" className="max-w-xl rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
         <h2 id="new-token" className="mb-4 text-lg font-semibold">
