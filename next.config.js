@@ -20,6 +20,8 @@ const common = [
 
 const nextConfig = {
   reactStrictMode: true,
+  // `npm run lint` checks the whole codebase (and `npm test` runs it); the build does not lint again.
+  eslint: { ignoreDuringBuilds: true },
   poweredByHeader: false,
   // One directory holds the whole application (server.js, traced node_modules); scripts/build-server.mjs adds the entry.
   output: "standalone",
