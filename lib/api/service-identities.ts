@@ -1,8 +1,7 @@
 import "server-only";
 import type { Prisma, ServiceIdentityChange, User } from "@prisma/client";
 import { z } from "zod";
-import { actorOf } from "../approvals/engine";
-import { recordEvent, type Actor } from "../audit/record";
+import { actorOf, recordEvent, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { policy } from "../policy/current";

@@ -2,11 +2,10 @@ import "server-only";
 import { createHash, randomBytes } from "node:crypto";
 import type { ApiToken, TokenKind } from "@prisma/client";
 import { z } from "zod";
-import { recordEvent } from "../audit/record";
+import { actorOf, recordEvent } from "../audit/record";
 import { db } from "../db";
 import { changeGeneration, changesLive, keepIfUnchanged, onChange } from "../db/changes";
 import { forbidden, invalid, notFound } from "../errors";
-import { actorOf } from "../approvals/engine";
 import { policy } from "../policy/current";
 import { rolesForGroups, type Principal } from "../policy/evaluate";
 

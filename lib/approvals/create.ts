@@ -1,5 +1,5 @@
 import type { AccessRequest, Prisma } from "@prisma/client";
-import { recordEvent, rememberRequest, SYSTEM } from "../audit/record";
+import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db, type Tx } from "../db";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { policy } from "../policy/current";
@@ -16,7 +16,7 @@ import { checkTicket, type TicketRef } from "../integrations/tickets/check";
 import { shiftRecord } from "../integrations/oncall/lookup";
 import { autoApprovalOf, type AutoApprovalOutcome } from "./on-call";
 import { lockRequest, Moves } from "./state-machine";
-import { REQUEST_ONLY, TX, actorOf, changeRequest, workflowOf } from "./lifecycle";
+import { REQUEST_ONLY, TX, changeRequest, workflowOf } from "./lifecycle";
 import { activate } from "./execution";
 
 /**

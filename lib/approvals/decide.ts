@@ -1,5 +1,5 @@
 import type { AccessRequest, Decision } from "@prisma/client";
-import { recordEvent, rememberRequest, SYSTEM } from "../audit/record";
+import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db } from "../db";
 import { conflict, forbidden, invalid } from "../errors";
 import { approvalRefusal, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
@@ -9,7 +9,7 @@ import { enqueueSlack } from "../integrations/slack/outbox";
 import { onCallApprover } from "./on-call";
 import { lockRequest, Moves, transition } from "./state-machine";
 import { approvalLatency } from "../observability/metrics";
-import { REQUEST_ONLY, actorOf, approvalStateOf, changeRequest, directoryRefusal } from "./lifecycle";
+import { REQUEST_ONLY, approvalStateOf, changeRequest, directoryRefusal } from "./lifecycle";
 import { activate } from "./execution";
 
 /** Approvers' decisions: approve or reject under the request's row lock, stage by stage. */

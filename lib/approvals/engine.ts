@@ -5,10 +5,12 @@
  *
  * A façade: each phase of a request's life is a file of its own beside this one
  * (create, decide, execution, grants for how requests and grants end, reveal), sharing
- * lifecycle.ts's transaction with follow-up jobs.
+ * lifecycle.ts's transaction with follow-up jobs. actorOf lives with the
+ * audit actor type and is re-exported here for older callers.
  */
 
-export { actorOf, approvalStateOf } from "./lifecycle";
+export { actorOf } from "../audit/record";
+export { approvalStateOf } from "./lifecycle";
 export { breakGlass, createRequest, requestExtension, reviewBreakGlass, type CreateHooks } from "./create";
 export { decide, decisionRefusal, type DecisionChannel, type DecisionInput } from "./decide";
 export { followQueued, performQueued, undoQueued } from "./execution";

@@ -1,5 +1,5 @@
 import type { AccessRequest } from "@prisma/client";
-import { SYSTEM, type Actor } from "../audit/record";
+import { actorOf, SYSTEM, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
 import { conflict, forbidden } from "../errors";
 import { QUEUES, queueInTransaction } from "../jobs/queue";
@@ -7,7 +7,7 @@ import type { Principal } from "../policy/evaluate";
 import { enqueueNotifications } from "../notifications/outbox";
 import { enqueueSlack } from "../integrations/slack/outbox";
 import { lockRequest, transition } from "./state-machine";
-import { TX, actorOf, changeRequest, followUps, workflowOf } from "./lifecycle";
+import { TX, changeRequest, followUps, workflowOf } from "./lifecycle";
 
 /**
  * How requests and grants end: expiry (of a grant, or of a request nobody decided), early

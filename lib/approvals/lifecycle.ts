@@ -1,10 +1,9 @@
 import type { AccessRequest } from "@prisma/client";
-import type { Actor } from "../audit/record";
 import { db, type Tx } from "../db";
 import { notFound } from "../errors";
 import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { policy } from "../policy/current";
-import type { ApprovalState, DecisionSnapshot, Parties, Principal, StageSnapshot } from "../policy/evaluate";
+import type { ApprovalState, DecisionSnapshot, Parties, StageSnapshot } from "../policy/evaluate";
 import { entitlementRefusal } from "../identity/entitlements";
 import { getWorkflow } from "../workflows/registry";
 import type { WorkflowModule } from "../workflows/types";
@@ -12,19 +11,14 @@ import { notificationsOn } from "../notifications/outbox";
 
 /**
  * What every operation on a request shares: the transaction that commits a change with its
- * audit events and the jobs that follow from the state it leaves (changeRequest), the actor
- * an action is recorded as, the workflow lookup, and the directory check made under the
- * request's row lock.
+ * audit events and the jobs that follow from the state it leaves (changeRequest), the
+ * workflow lookup, the approval state, and the directory check made under the request's
+ * row lock.
  */
 
 export const TX = { maxWait: 15_000, timeout: 30_000 } as const;
 
 export const REQUEST_ONLY = "This service identity is marked request-only: it can never approve, reject or review.";
-
-export function actorOf(who: Principal): Actor {
-  if (who.via) return { type: who.via.kind, id: who.id, email: who.email, tokenId: who.via.tokenId };
-  return { type: "human", id: who.id, email: who.email };
-}
 
 export function workflowOf(id: string): WorkflowModule {
   const workflow = getWorkflow(id);

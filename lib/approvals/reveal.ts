@@ -1,10 +1,10 @@
-import { recordEvent } from "../audit/record";
+import { actorOf, recordEvent } from "../audit/record";
 import { unsealSecret, unsealToken } from "../credentials/keys";
 import { db } from "../db";
 import { conflict, forbidden } from "../errors";
 import type { Principal } from "../policy/evaluate";
 import { lockRequest } from "./state-machine";
-import { TX, actorOf } from "./lifecycle";
+import { TX } from "./lifecycle";
 
 /** Handing a credential to its owner, once. */
 

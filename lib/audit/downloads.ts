@@ -1,11 +1,10 @@
 import "server-only";
-import { actorOf } from "../approvals/engine";
 import { currentPrincipal } from "../auth/session";
 import { db } from "../db";
 import type { Principal } from "../policy/evaluate";
 import { contextOf, withAuditContext } from "./context";
 import { plainText } from "../http/plain";
-import { recordEvent } from "./record";
+import { actorOf, recordEvent } from "./record";
 
 /** A plain-text refusal for the auditor's download routes. */
 export const refuse = (status: number, message: string): Response => plainText(status, message);

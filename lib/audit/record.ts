@@ -1,5 +1,6 @@
 import type { ActorType, Prisma, RequestStatus } from "@prisma/client";
 import type { Tx } from "../db";
+import type { Principal } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import { currentKey } from "../credentials/keyring";
 import { chainHash, type ChainedContent } from "./chain";
@@ -18,6 +19,12 @@ export interface Actor {
 }
 
 export const SYSTEM: Actor = { type: "system", email: "latchkey" };
+
+/** The actor a signed-in person or a token acting for an identity is recorded as. */
+export function actorOf(who: Principal): Actor {
+  if (who.via) return { type: who.via.kind, id: who.id, email: who.email, tokenId: who.via.tokenId };
+  return { type: "human", id: who.id, email: who.email };
+}
 
 export interface AuditInput {
   actor: Actor;

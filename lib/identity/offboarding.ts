@@ -1,5 +1,5 @@
 import "server-only";
-import { actorOf } from "../approvals/engine";
+import { actorOf } from "../audit/record";
 import { db } from "../db";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { policy } from "../policy/current";

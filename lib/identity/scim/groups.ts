@@ -7,8 +7,7 @@ import "server-only";
  * once whatever the person no longer may have and says why in the audit trail.
  */
 import type { ScimGroup } from "@prisma/client";
-import { actorOf } from "../../approvals/engine";
-import { recordEvent } from "../../audit/record";
+import { actorOf, recordEvent } from "../../audit/record";
 import { db } from "../../db";
 import type { Principal } from "../../policy/evaluate";
 import { applyDirectoryChange } from "../directory";

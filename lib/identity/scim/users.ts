@@ -7,8 +7,7 @@ import "server-only";
  * (applyDirectoryChange), which ends their access at once when they are deactivated.
  */
 import type { Prisma, ScimUser, User } from "@prisma/client";
-import { actorOf } from "../../approvals/engine";
-import { recordEvent } from "../../audit/record";
+import { actorOf, recordEvent } from "../../audit/record";
 import { db, type Tx } from "../../db";
 import type { Principal } from "../../policy/evaluate";
 import { applyDirectoryChange } from "../directory";
