@@ -6,7 +6,7 @@ import { requestIdFrom, withHttpRequestId } from "../observability/request-conte
 import { env } from "../env";
 import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
-import { toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
+import { MAX_BODY_BYTES, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 import { limitAddress, rateLimit, type RateDecision } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
@@ -21,7 +21,7 @@ import { authenticateToken, type Scope } from "./tokens";
  * after the token check carries the token's RateLimit-* headers.
  */
 
-export const MAX_BODY_BYTES = 64 * 1024;
+export { MAX_BODY_BYTES };
 
 const STATUS: Record<DomainError["code"], number> = { invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409 };
 

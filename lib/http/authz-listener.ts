@@ -3,10 +3,9 @@ import type { AddressInfo } from "node:net";
 import { logger } from "../log";
 import { metricsRefusal } from "../observability/metrics-access";
 import { httpDuration, instanceMetricsContentType, instanceMetricsText } from "../observability/metrics";
-import { MAX_BODY_BYTES } from "../api/http";
 import { answerUpgradesAsHttp1 } from "./h2c-upgrade.cjs";
 import { BodyTooLarge, readBody } from "./node-adapter";
-import type { IncomingCall, PlainAnswer } from "./plain";
+import { MAX_BODY_BYTES, type IncomingCall, type PlainAnswer } from "./plain";
 
 /**
  * A lean HTTP listener for the hottest answers Latchkey gives: forward-auth for proxies
