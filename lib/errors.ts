@@ -80,3 +80,26 @@ export function databaseUnavailableMessage(error: unknown): string {
   const reason = databaseRefusal(error);
   return reason === "read-only" ? DATABASE_READ_ONLY : reason === "busy" ? DATABASE_BUSY : DATABASE_UNAVAILABLE;
 }
+
+/** What fieldErrorsOf reads of a zod issue. */
+export interface IssueLike {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+}
+
+/**
+ * The one converter from zod issues to field errors, for servers and forms alike: the first
+ * message for each top-level field, and an issue about the whole input under `root` ("form"
+ * unless said). `nested` keys by the whole path ("a.b.0") for JSON bodies whose fields nest.
+ */
+export function fieldErrorsOf(
+  issues: readonly IssueLike[],
+  { root = "form", nested = false }: { root?: string; nested?: boolean } = {},
+): Record<string, string> {
+  const errors: Record<string, string> = {};
+  for (const issue of issues) {
+    const key = issue.path.length === 0 ? root : nested ? issue.path.map(String).join(".") : String(issue.path[0]);
+    errors[key] ??= issue.message;
+  }
+  return errors;
+}

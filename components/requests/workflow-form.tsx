@@ -3,6 +3,7 @@
 import { useRouter } from "next/navigation";
 import { useState, useTransition, type FormEvent } from "react";
 import { breakGlassAction, createRequestAction } from "@/lib/actions/requests";
+import { fieldErrorsOf } from "@/lib/errors";
 import type { FieldDescriptor } from "@/lib/workflows/fields";
 import { WORKFLOW_SCHEMAS } from "@/lib/workflows/schemas";
 import { Alert } from "../ui/alert";
@@ -76,9 +77,8 @@ export function WorkflowForm({
   };
 
   function validate(): Record<string, unknown> | undefined {
-    const found: Errors = {};
     const parsed = WORKFLOW_SCHEMAS[workflowId]!.safeParse(values);
-    if (!parsed.success) for (const issue of parsed.error.issues) found[String(issue.path[0] ?? "form")] ??= issue.message;
+    const found: Errors = parsed.success ? {} : fieldErrorsOf(parsed.error.issues);
     for (const field of fields) {
       if (field.kind === "duration" && target && target.maxMinutes !== null && !found[field.name]) {
         const minutes = Number(values[field.name]);

@@ -3,7 +3,7 @@ import { headers } from "next/headers";
 import type { z } from "zod";
 import { contextOf, withAuditContext, type AuditContext } from "../audit/context";
 import { currentPrincipal } from "../auth/session";
-import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable, type Result } from "../errors";
+import { databaseUnavailableMessage, DomainError, fieldErrorsOf, isDatabaseUnavailable, type Result } from "../errors";
 import { logger } from "../log";
 import { timed } from "../observability/metrics";
 import { withHttpRequestId } from "../observability/request-context";
@@ -42,9 +42,7 @@ export function safeAction<S extends z.ZodType, T>(definition: {
     if (hasUnsafeText(raw)) return { ok: false, code: "invalid", error: UNSAFE_TEXT };
     const parsed = definition.input.safeParse(raw);
     if (!parsed.success) {
-      const fieldErrors: Record<string, string> = {};
-      for (const issue of parsed.error.issues) fieldErrors[String(issue.path[0] ?? "form")] ??= issue.message;
-      return { ok: false, code: "invalid", error: "Some fields need attention.", fieldErrors };
+      return { ok: false, code: "invalid", error: "Some fields need attention.", fieldErrors: fieldErrorsOf(parsed.error.issues) };
     }
     try {
       return { ok: true, data: await withAuditContext(await requestContext(`action:${definition.name}`), () => definition.run(who, parsed.data)) };

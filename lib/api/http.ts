@@ -4,7 +4,7 @@ import { contextOf, nearestHop, withAuditContext } from "../audit/context";
 import { timed } from "../observability/metrics";
 import { requestIdFrom, withHttpRequestId } from "../observability/request-context";
 import { env } from "../env";
-import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../errors";
+import { databaseUnavailableMessage, DomainError, fieldErrorsOf, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
 import { MAX_BODY_BYTES, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
@@ -149,9 +149,7 @@ async function readJson(request: Request): Promise<{ body: unknown } | { refusal
 }
 
 export function fieldErrors(error: z.ZodError): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const issue of error.issues) fields[issue.path.length ? issue.path.join(".") : "body"] ??= issue.message;
-  return fields;
+  return fieldErrorsOf(error.issues, { root: "body", nested: true });
 }
 
 type Params = Record<string, string>;

@@ -1,6 +1,6 @@
 import "server-only";
 import { z } from "zod";
-import { invalid } from "../errors";
+import { fieldErrorsOf, invalid } from "../errors";
 import { ApiAnswer } from "./http";
 
 /**
@@ -37,11 +37,7 @@ export interface PageRequest {
 export function readPage(request: Request): PageRequest {
   const query = new URL(request.url).searchParams;
   const parsed = pageQuerySchema.safeParse({ limit: query.get("limit") ?? undefined, cursor: query.get("cursor") ?? undefined });
-  if (!parsed.success) {
-    const fields: Record<string, string> = {};
-    for (const issue of parsed.error.issues) fields[String(issue.path[0])] ??= issue.message;
-    throw invalid("Some query parameters need attention.", fields);
-  }
+  if (!parsed.success) throw invalid("Some query parameters need attention.", fieldErrorsOf(parsed.error.issues));
   return { limit: parsed.data.limit, after: parsed.data.cursor === undefined ? null : decodeCursor(parsed.data.cursor) };
 }
 

@@ -3,7 +3,7 @@ import type { Prisma, ServiceIdentityChange, User } from "@prisma/client";
 import { z } from "zod";
 import { actorOf, recordEvent, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
-import { conflict, forbidden, invalid, notFound } from "../errors";
+import { conflict, fieldErrorsOf, forbidden, invalid, notFound } from "../errors";
 import { policy } from "../policy/current";
 import { rolesForGroups, type Principal } from "../policy/evaluate";
 
@@ -40,12 +40,6 @@ export type ServiceOutcome =
 
 function requireAdmin(who: Principal) {
   if (who.via || !who.roles.includes("admin")) throw forbidden("Only an admin, signed in to the portal, can manage service identities.");
-}
-
-function fieldsOf(error: z.ZodError): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const issue of error.issues) fields[String(issue.path[0] ?? "form")] ??= issue.message;
-  return fields;
 }
 
 export function checkGroups(groups: string[]): void {
@@ -148,7 +142,7 @@ export async function applyUpdate(tx: Tx, actor: Actor, service: User, input: { 
 export async function createServiceIdentity(who: Principal, raw: unknown): Promise<ServiceOutcome> {
   requireAdmin(who);
   const parsed = serviceSchema.safeParse(raw);
-  if (!parsed.success) throw invalid("Some fields need attention.", fieldsOf(parsed.error));
+  if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
   const { name, owners, ...input } = parsed.data;
   checkGroups(input.groups);
   return db.$transaction(async (tx) => {
@@ -168,7 +162,7 @@ export async function createServiceIdentity(who: Principal, raw: unknown): Promi
 export async function updateServiceIdentity(who: Principal, serviceId: string, raw: unknown): Promise<ServiceOutcome> {
   requireAdmin(who);
   const parsed = updateSchema.safeParse(raw);
-  if (!parsed.success) throw invalid("Some fields need attention.", fieldsOf(parsed.error));
+  if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
   checkGroups(parsed.data.groups);
   return db.$transaction(async (tx) => {
     const service = await tx.user.findUnique({ where: { id: serviceId } });

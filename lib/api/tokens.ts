@@ -5,7 +5,7 @@ import { z } from "zod";
 import { actorOf, recordEvent } from "../audit/record";
 import { db } from "../db";
 import { changeGeneration, changesLive, keepIfUnchanged, onChange } from "../db/changes";
-import { forbidden, invalid, notFound } from "../errors";
+import { fieldErrorsOf, forbidden, invalid, notFound } from "../errors";
 import { policy } from "../policy/current";
 import { rolesForGroups, type Principal } from "../policy/evaluate";
 
@@ -106,11 +106,7 @@ export async function createServiceToken(who: Principal, serviceId: string, raw:
 
 function parse(raw: unknown): TokenRequest {
   const parsed = tokenRequestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const fields: Record<string, string> = {};
-    for (const issue of parsed.error.issues) fields[String(issue.path[0] ?? "form")] ??= issue.message;
-    throw invalid("Some fields need attention.", fields);
-  }
+  if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
   return parsed.data;
 }
 

@@ -1,7 +1,7 @@
 import type { AccessRequest, Prisma } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db, type Tx } from "../db";
-import { conflict, forbidden, invalid, notFound } from "../errors";
+import { conflict, forbidden, invalid, notFound, fieldErrorsOf } from "../errors";
 import { policy } from "../policy/current";
 import { breakGlassRefusal, evaluateRequest, sameParty, stagesOf, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { partiesOf } from "../identity/parties";
@@ -24,15 +24,6 @@ import { activate } from "./execution";
  * waiting for its first stage or approved at once by an auto-approval rule. Break-glass
  * grants (and their review after the fact) and extensions are made here too.
  */
-
-function fieldErrorsOf(issues: readonly { path: PropertyKey[]; message: string }[]): Record<string, string> {
-  const errors: Record<string, string> = {};
-  for (const issue of issues) {
-    const key = issue.path.length ? String(issue.path[0]) : "form";
-    errors[key] ??= issue.path.length ? issue.message : `${issue.message}`;
-  }
-  return errors;
-}
 
 /** Validates the form with the workflow's schema and the request with the policy. */
 async function validateRequest(who: Principal, workflowId: string, raw: unknown) {
