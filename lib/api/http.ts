@@ -6,7 +6,7 @@ import { requestIdFrom, withHttpRequestId } from "../observability/request-conte
 import { env } from "../env";
 import { databaseUnavailableMessage, DomainError, fieldErrorsOf, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
-import { MAX_BODY_BYTES, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
+import { bearerToken, MAX_BODY_BYTES, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 import { limitAddress, rateLimit, type RateDecision } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
@@ -99,9 +99,7 @@ export function clientAddress(request: { headers: HeaderSource }): string | unde
 }
 
 function bearerOf(request: { headers: HeaderSource }): string | null {
-  const header = request.headers.get("authorization");
-  const match = header?.match(/^Bearer\s+(\S+)$/i);
-  return match ? match[1]! : null;
+  return bearerToken(request.headers.get("authorization"));
 }
 
 /** Authenticates an API token from the Authorization header: the principal, or the 401 to answer. */

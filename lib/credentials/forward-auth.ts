@@ -2,7 +2,7 @@ import "server-only";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { db } from "../db";
 import { env } from "../env";
-import { plain, type HeaderSource, type PlainAnswer } from "../http/plain";
+import { bearerToken, plain, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { policy } from "../policy/current";
 import { isStorableText, ownEntry } from "../text";
 import type { TargetDefinition } from "../policy/schema";
@@ -158,7 +158,7 @@ function cookie(headers: HeaderSource, name: string): string | undefined {
 export async function answerForwardAuth({ headers: h }: { headers: HeaderSource }): Promise<PlainAnswer> {
   const proxy = proxyNamed(h.get("x-latchkey-proxy-secret"));
   if (!proxy) return plain(403, "Only a proxy configured in LATCHKEY_FORWARD_AUTH_PROXIES may call forward-auth.");
-  const bearer = h.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  const bearer = bearerToken(h.get("authorization")) ?? undefined;
   const answer = await forwardAuth(
     { method: h.get("x-forwarded-method") ?? "GET", host: h.get("x-forwarded-host") ?? "", uri: h.get("x-forwarded-uri") ?? "/" },
     { credential: bearer, sessionToken: bearer ? undefined : SESSION_COOKIES.map((n) => cookie(h, n)).find(Boolean) },

@@ -11,6 +11,7 @@ import { contextOf, withAuditContext } from "../../audit/context";
 import { clientAddress } from "../../api/http";
 import { authenticateToken } from "../../api/tokens";
 import { env } from "../../env";
+import { bearerToken } from "../../http/plain";
 import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../../errors";
 import { logger } from "../../log";
 import type { Principal } from "../../policy/evaluate";
@@ -29,7 +30,7 @@ async function authenticate(request: Request): Promise<Principal> {
     throw new ScimError(429, `Too many requests from this address; try again in ${byAddress.retryAfter} s.`, "tooMany", {
       "retry-after": String(byAddress.retryAfter),
     });
-  const bearer = request.headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  const bearer = bearerToken(request.headers.get("authorization"));
   if (!bearer) throw new ScimError(401, "Send the SCIM token: Authorization: Bearer <token>.", undefined, { "www-authenticate": CHALLENGE });
   const result = await authenticateToken(bearer, clientAddress(request));
   if (!result.ok) throw new ScimError(401, result.reason, undefined, { "www-authenticate": `${CHALLENGE}, error="invalid_token"` });
