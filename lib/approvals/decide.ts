@@ -2,7 +2,7 @@ import type { AccessRequest, Decision } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db } from "../db";
 import { conflict, forbidden, invalid } from "../errors";
-import { approvalRefusal, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { partiesOf } from "../identity/parties";
 import { enqueueNotifications } from "../notifications/outbox";
 import { enqueueSlack } from "../integrations/slack/outbox";
@@ -55,8 +55,8 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
     const state = approvalStateOf(request, request.decisions, parties);
     if (sameParty(parties, request.requesterId, who.id) || !who.roles.includes("approver")) throw forbidden(approvalRefusal(state, who)!);
     if (status !== "pending") throw conflict(`This request is already ${status}; there is nothing left to decide.`);
-    const refusal = approvalRefusal(state, who);
-    if (refusal) throw refusal.startsWith("You have already") ? conflict(refusal) : forbidden(`${refusal}${unknownNote}`);
+    const refusal = approvalRefusalOf(state, who);
+    if (refusal) throw refusal.code === "decided" ? conflict(refusal.message) : forbidden(`${refusal.message}${unknownNote}`);
     if (input.decision === "approve") {
       // The requester may have been deactivated or demoted while the request waited (a directory change racing this approval): it is cancelled, not approved.
       noLongerEntitled = await directoryRefusal(tx, request);

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseDuration, formatDuration } from "@/lib/policy/duration";
 import {
   approvalRefusal,
+  approvalRefusalOf,
   breakGlassRefusal,
   evaluateRequest,
   groupsCovered,
@@ -155,6 +156,19 @@ describe("who may approve", () => {
       decisions: [{ approverId: "dave", stage: 0, approverGroups: ["platform-admins"], decision: "approve" }],
     });
     expect(approvalRefusal(state, principal(["platform-admins"], "dave"))).toBe("You have already decided on this request.");
+  });
+  it("says by its code, not its words, which refusal is a conflict (already decided) and which is not allowed", () => {
+    const decided = oneStage({ decisions: [{ approverId: "bob", stage: 0, approverGroups: ["engineering-leads"], decision: "approve" }] });
+    expect(approvalRefusalOf(decided, principal(["engineering-leads"], "bob"))).toEqual({
+      code: "decided",
+      message: "You have already decided on this request.",
+    });
+    expect(approvalRefusalOf(oneStage({ requesterId: "bob" }), principal(["engineering-leads"], "bob"))).toEqual({
+      code: "refused",
+      message: "You cannot approve your own request.",
+    });
+    expect(approvalRefusalOf(oneStage(), principal(["audit"], "carol"))?.code).toBe("refused");
+    expect(approvalRefusalOf(oneStage(), principal(["engineering-leads"], "bob"))).toBeNull();
   });
 });
 
