@@ -1,6 +1,6 @@
 import type { Metadata } from "next";
 import { Alert } from "@/components/ui/alert";
-import { RotateKeyButton } from "@/components/tokens/rotate-key-button";
+import { RotateKeyButton } from "@/components/admin/rotate-key-button";
 import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";

@@ -1,7 +1,7 @@
 import type { Metadata } from "next";
 import { Alert } from "@/components/ui/alert";
-import { NewServiceForm, ServiceSettingsForm } from "@/components/tokens/service-forms";
-import { ServiceChangeDecision } from "@/components/tokens/service-change-decision";
+import { NewServiceForm, ServiceSettingsForm } from "@/components/admin/service-forms";
+import { ServiceChangeDecision } from "@/components/admin/service-change-decision";
 import { TokenForm } from "@/components/tokens/token-form";
 import { TokenTable } from "@/components/tokens/token-table";
 import { EmptyState } from "@/components/ui/empty-state";

@@ -1,6 +1,6 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { EndSessionsButton } from "@/components/layout/end-sessions-button";
+import { EndSessionsButton } from "@/components/admin/end-sessions-button";
 import { Alert } from "@/components/ui/alert";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
