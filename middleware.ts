@@ -22,13 +22,30 @@ export async function middleware(request: NextRequest) {
   headers.delete("x-latchkey-proxy-secret");
   // next-auth fails every session lookup (so every page) on a hand-written callback-url cookie it cannot parse: drop it.
   const bad = new Set(unusableCallbackCookies(request.cookies.getAll()));
-  if (bad.size > 0) headers.set("cookie", (request.headers.get("cookie") ?? "").split(";").filter((part) => !bad.has(part.split("=")[0]!.trim())).join(";"));
+  if (bad.size > 0)
+    headers.set(
+      "cookie",
+      (request.headers.get("cookie") ?? "")
+        .split(";")
+        .filter((part) => !bad.has(part.split("=")[0]!.trim()))
+        .join(";"),
+    );
 
   const refusal = await checkActionPost(
     { method: request.method, headers: request.headers, body: () => request.text() },
-    { fromProxy, allowedOrigins: (process.env.LATCHKEY_ALLOWED_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean) },
+    {
+      fromProxy,
+      allowedOrigins: (process.env.LATCHKEY_ALLOWED_ORIGINS ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    },
   );
-  if (refusal) return new NextResponse(`${refusal.message}\n`, { status: refusal.status, headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", "x-request-id": requestId } });
+  if (refusal)
+    return new NextResponse(`${refusal.message}\n`, {
+      status: refusal.status,
+      headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", "x-request-id": requestId },
+    });
 
   const nonce = btoa(crypto.randomUUID());
   const dev = process.env.NODE_ENV === "development";

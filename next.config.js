@@ -4,7 +4,10 @@
 const https = (process.env.NEXTAUTH_URL ?? "").startsWith("https://");
 // Server actions are refused unless their Origin is the portal's own host or one listed here
 // (host names, e.g. "latchkey.example.com", when a proxy in front rewrites the Host header).
-const allowedOrigins = (process.env.LATCHKEY_ALLOWED_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+const allowedOrigins = (process.env.LATCHKEY_ALLOWED_ORIGINS ?? "")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 
 const common = [
   { key: "X-Frame-Options", value: "DENY" },
@@ -17,6 +20,8 @@ const common = [
 
 const nextConfig = {
   reactStrictMode: true,
+  // `npm run lint` checks the whole codebase (and `npm test` runs it); the build does not lint again.
+  eslint: { ignoreDuringBuilds: true },
   poweredByHeader: false,
   // One directory holds the whole application (server.js, traced node_modules); scripts/build-server.mjs adds the entry.
   output: "standalone",
@@ -24,7 +29,17 @@ const nextConfig = {
   // browser, instead of streamed after it into a hidden outlet in <body>.
   htmlLimitedBots: /.*/,
   // Server-only packages that must not be bundled (native bindings, wasm, worker threads, one registry a process).
-  serverExternalPackages: ["pg", "pg-boss", "@prisma/client", "@prisma/adapter-pg", "pino", "prom-client", "@opentelemetry/sdk-trace-node", "@opentelemetry/exporter-trace-otlp-http", "@opentelemetry/resources"],
+  serverExternalPackages: [
+    "pg",
+    "pg-boss",
+    "@prisma/client",
+    "@prisma/adapter-pg",
+    "pino",
+    "prom-client",
+    "@opentelemetry/sdk-trace-node",
+    "@opentelemetry/exporter-trace-otlp-http",
+    "@opentelemetry/resources",
+  ],
   experimental: { serverActions: { allowedOrigins, bodySizeLimit: "256kb" } },
   async headers() {
     return [

@@ -8,7 +8,13 @@ export const metadata: Metadata = {
   title: { default: "Latchkey", template: "%s · Latchkey" },
   description: "Request, approve and receive expiring access to production systems.",
   // Files in public/: the tab's icon, the home-screen icons and the web app manifest.
-  icons: { icon: [{ url: "/favicon.ico", sizes: "32x32" }, { url: "/icon.svg", type: "image/svg+xml" }], apple: "/apple-touch-icon.png" },
+  icons: {
+    icon: [
+      { url: "/favicon.ico", sizes: "32x32" },
+      { url: "/icon.svg", type: "image/svg+xml" },
+    ],
+    apple: "/apple-touch-icon.png",
+  },
   manifest: "/manifest.webmanifest",
 };
 

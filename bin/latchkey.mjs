@@ -155,11 +155,12 @@ function settings() {
   if (resolved) return resolved;
   const profile = loadProfile();
   const url = opts.url ?? process.env.LATCHKEY_URL ?? profile.url;
-  if (!url) throw new Usage("Say where Latchkey is: --url https://latchkey.example.com, LATCHKEY_URL, or a profile's \"url\".");
+  if (!url) throw new Usage('Say where Latchkey is: --url https://latchkey.example.com, LATCHKEY_URL, or a profile\'s "url".');
   const token = opts["token-file"]
     ? readToken(opts["token-file"])
     : process.env.LATCHKEY_TOKEN || profile.token || (profile.tokenFile ? readToken(profile.tokenFile) : undefined);
-  if (!token) throw new Usage("No API token: set LATCHKEY_TOKEN, pass --token-file, or give the profile a \"tokenFile\". Make one on Latchkey's API tokens page.");
+  if (!token)
+    throw new Usage('No API token: set LATCHKEY_TOKEN, pass --token-file, or give the profile a "tokenFile". Make one on Latchkey\'s API tokens page.');
   resolved = { base: `${url.replace(/\/$/, "")}/api/v1`, token };
   return resolved;
 }
@@ -202,7 +203,11 @@ async function send(method, path, body) {
   if (!response.ok) {
     /** RFC 9457 problem details: `detail` says what went wrong, `fields` which inputs. @type {Partial<import("./latchkey-api.js").Problem> | null} */
     const problem = data;
-    const fields = problem?.fields ? Object.entries(problem.fields).map(([k, v]) => `\n  ${k}: ${v}`).join("") : "";
+    const fields = problem?.fields
+      ? Object.entries(problem.fields)
+          .map(([k, v]) => `\n  ${k}: ${v}`)
+          .join("")
+      : "";
     throw new Refused(`${problem?.detail ?? problem?.title ?? `HTTP ${response.status}`}${fields}`);
   }
   return data;
@@ -244,7 +249,15 @@ function fieldValue(raw) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const UNSETTLED = new Set(["pending", "approved", "executing"]);
 /** What --wait exits with for each settled status. */
-const SETTLED_EXIT = { active: EXIT.ok, completed: EXIT.ok, rejected: EXIT.rejected, cancelled: EXIT.cancelled, expired: EXIT.expired, revoked: EXIT.revoked, failed: EXIT.failed };
+const SETTLED_EXIT = {
+  active: EXIT.ok,
+  completed: EXIT.ok,
+  rejected: EXIT.rejected,
+  cancelled: EXIT.cancelled,
+  expired: EXIT.expired,
+  revoked: EXIT.revoked,
+  failed: EXIT.failed,
+};
 
 /** @typedef {import("./latchkey-api.js").components["schemas"]} Schemas */
 
@@ -252,7 +265,9 @@ const SETTLED_EXIT = { active: EXIT.ok, completed: EXIT.ok, rejected: EXIT.rejec
 function summary(r) {
   const lines = [`${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  (requested by ${r.requester})`];
   for (const st of r.stages ?? []) {
-    lines.push(`  stage ${st.name}: ${st.state}${st.approvedBy?.length ? `, approved by ${st.approvedBy.join(", ")}` : ""}${st.state === "current" && st.couldApprove?.length ? `; can approve: ${st.couldApprove.join(", ")}` : ""}`);
+    lines.push(
+      `  stage ${st.name}: ${st.state}${st.approvedBy?.length ? `, approved by ${st.approvedBy.join(", ")}` : ""}${st.state === "current" && st.couldApprove?.length ? `; can approve: ${st.couldApprove.join(", ")}` : ""}`,
+    );
   }
   if (r.expiresAt) lines.push(`  expires ${r.expiresAt}`);
   if (r.failureReason) lines.push(`  ${r.failureReason}`);
@@ -306,10 +321,29 @@ function need(value, message) {
 }
 
 /** @param {{ requests: Schemas["RequestSummary"][] }} page */
-const listing = ({ requests }) => (requests.length === 0 ? "Nothing." : requests.map((r) => `${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  ${r.requester ?? ""}`.trimEnd()).join("\n"));
+const listing = ({ requests }) =>
+  requests.length === 0
+    ? "Nothing."
+    : requests.map((r) => `${r.id}  ${r.status}  ${r.workflowId} → ${r.targetTitle ?? r.targetId}  ${r.requester ?? ""}`.trimEnd()).join("\n");
 
 const COMMANDS = ["whoami", "workflows", "request", "status", "list", "inbox", "approve", "reject", "cancel", "revoke", "credential", "completion", "mcp"];
-const FLAGS = ["--profile", "--url", "--token-file", "--json", "--version", "--help", "--target", "--role", "--duration", "--justification", "--field", "--comment", "--reason", "--wait", "--timeout"];
+const FLAGS = [
+  "--profile",
+  "--url",
+  "--token-file",
+  "--json",
+  "--version",
+  "--help",
+  "--target",
+  "--role",
+  "--duration",
+  "--justification",
+  "--field",
+  "--comment",
+  "--reason",
+  "--wait",
+  "--timeout",
+];
 
 const COMPLETION = {
   bash: `# latchkey completion for bash: eval "$(latchkey completion bash)"
@@ -330,14 +364,21 @@ COMPLETION.zsh = `# latchkey completion for zsh: eval "$(latchkey completion zsh
 
 const commands = {
   async whoami() {
-    print(await api("GET", "/me"), (me) => `${me.email}  roles: ${me.roles.join(", ") || "none"}${me.requestOnly ? "  (request only)" : ""}\ntoken: ${me.token.kind}, scopes ${me.token.scopes.join(" ")}`);
+    print(
+      await api("GET", "/me"),
+      (me) =>
+        `${me.email}  roles: ${me.roles.join(", ") || "none"}${me.requestOnly ? "  (request only)" : ""}\ntoken: ${me.token.kind}, scopes ${me.token.scopes.join(" ")}`,
+    );
   },
   async workflows() {
     print(await all("/workflows", "workflows"), ({ workflows }) =>
       workflows.length === 0
         ? "Nothing you may request."
         : workflows
-            .map((w) => `${w.id}: ${w.title}\n${w.targets.map((t) => `  --target ${t.id}  ${t.title}${t.roles.length ? `  roles: ${t.roles.join("|")}` : ""}${w.lasting && t.maxDurationMinutes ? `  up to ${t.maxDurationMinutes} min` : ""}`).join("\n")}`)
+            .map(
+              (w) =>
+                `${w.id}: ${w.title}\n${w.targets.map((t) => `  --target ${t.id}  ${t.title}${t.roles.length ? `  roles: ${t.roles.join("|")}` : ""}${w.lasting && t.maxDurationMinutes ? `  up to ${t.maxDurationMinutes} min` : ""}`).join("\n")}`,
+            )
             .join("\n"),
     );
   },
@@ -422,7 +463,8 @@ const commands = {
     local.onmessage = (/** @type {any} */ message) => {
       remote.send(message).catch((error) => {
         // A refused call still gets its answer, so the agent is not left waiting.
-        if (message.method && message.id !== undefined) void local.send({ jsonrpc: "2.0", id: message.id, error: { code: -32603, message: `Latchkey: ${error.message}` } });
+        if (message.method && message.id !== undefined)
+          void local.send({ jsonrpc: "2.0", id: message.id, error: { code: -32603, message: `Latchkey: ${error.message}` } });
         else console.error(`latchkey mcp: ${error.message}`);
       });
     };

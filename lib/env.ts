@@ -35,12 +35,15 @@ const schema = z.object({
   /** Where groups come from: the ID token, the userinfo endpoint, or "auto" (the ID token when it carries the claim, else userinfo). */
   OIDC_GROUPS_SOURCE: z.enum(["id_token", "userinfo", "auto"], { message: 'must be "id_token", "userinfo" or "auto"' }).default("auto"),
   /** "true": a sign-in needs `email_verified: true`. "false" (providers that never send it): a missing claim passes, `false` is still refused. */
-  OIDC_REQUIRE_EMAIL_VERIFIED: z.enum(["true", "false"], { message: 'must be "true" or "false"' }).default("true").transform((v) => v === "true"),
+  OIDC_REQUIRE_EMAIL_VERIFIED: z
+    .enum(["true", "false"], { message: 'must be "true" or "false"' })
+    .default("true")
+    .transform((v) => v === "true"),
   LATCHKEY_POLICY_FILE: z.string().default("policy/latchkey.yaml"),
   /** The current key, optionally followed by previous ones, comma-separated (lib/credentials/keyring.ts). */
-  LATCHKEY_ENCRYPTION_KEY: z
-    .string()
-    .refine((v) => v.split(",").every((k) => Buffer.from(k.trim(), "base64").length === 32), { message: "must be 32 bytes, base64-encoded (openssl rand -base64 32); previous keys may follow, comma-separated" }),
+  LATCHKEY_ENCRYPTION_KEY: z.string().refine((v) => v.split(",").every((k) => Buffer.from(k.trim(), "base64").length === 32), {
+    message: "must be 32 bytes, base64-encoded (openssl rand -base64 32); previous keys may follow, comma-separated",
+  }),
   /** Previous encryption keys, comma-separated: read, never written with. */
   LATCHKEY_ENCRYPTION_KEY_PREVIOUS: z
     .string()
@@ -99,15 +102,24 @@ const schema = z.object({
   /** Signing secrets of the audit webhook, `whsec_<base64>`, comma-separated during a rotation (current first). */
   LATCHKEY_AUDIT_WEBHOOK_SECRET: whsecList(),
   /** The Slack app's bot token (xoxb-...); the Slack app is off while it is unset. */
-  LATCHKEY_SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[\w-]+$/, { message: 'must be a bot token, "xoxb-..."' }).optional(),
+  LATCHKEY_SLACK_BOT_TOKEN: z
+    .string()
+    .regex(/^xoxb-[\w-]+$/, { message: 'must be a bot token, "xoxb-..."' })
+    .optional(),
   /** The Slack app's signing secret, verifying button clicks (X-Slack-Signature); buttons are refused while it is unset. */
   LATCHKEY_SLACK_SIGNING_SECRET: z.string().min(16, { message: "must be the app's signing secret (Basic Information → App Credentials)" }).optional(),
   /** Slack's Web API base URL; only changed to point at a test double. */
   LATCHKEY_SLACK_API_URL: z.string().url().default("https://slack.com/api/"),
   /** SMTP server for e-mail notifications (smtp:// or smtps://, credentials in the URL); e-mail is off while it is unset. */
-  LATCHKEY_SMTP_URL: z.string().regex(/^smtps?:\/\/[^/\s]+/, { message: 'must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587' }).optional(),
+  LATCHKEY_SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\/[^/\s]+/, { message: "must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587" })
+    .optional(),
   /** The From address of notification e-mail. */
-  LATCHKEY_SMTP_FROM: z.string().regex(/^([^<>@\s][^<>@]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/, { message: 'must be an address, e.g. "Latchkey <latchkey@example.com>"' }).default("Latchkey <latchkey@localhost>"),
+  LATCHKEY_SMTP_FROM: z
+    .string()
+    .regex(/^([^<>@\s][^<>@]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/, { message: 'must be an address, e.g. "Latchkey <latchkey@example.com>"' })
+    .default("Latchkey <latchkey@localhost>"),
   /** On-call services read by on-call rules: API tokens (rules needing an unset one never apply) and base URLs. */
   LATCHKEY_PAGERDUTY_TOKEN: z.string().min(1).optional(),
   LATCHKEY_PAGERDUTY_URL: z.string().url().default("https://api.pagerduty.com"),

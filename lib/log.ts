@@ -19,7 +19,9 @@ function redact(value: unknown, depth = 0): unknown {
   if (value instanceof Error) return redact(pino.stdSerializers.errWithCause(value), depth);
   if (depth > 5 || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
-  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET.test(k) && typeof v === "string" ? "[redacted]" : redact(v, depth + 1)]));
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, SECRET.test(k) && typeof v === "string" ? "[redacted]" : redact(v, depth + 1)]),
+  );
 }
 
 /** Read here rather than through lib/env.ts: lines are written before (and about) the configuration being validated. */

@@ -22,7 +22,10 @@ if (process.argv[2] === "anchor") {
   const r = await backfillAndAnchor({ type: "system", email: "npm run audit:anchor" });
   if (r.legacyEvents === 0) console.log("No events predate the audit chain: nothing to anchor.");
   else if (r.anchorSeq === null) console.log(`The ${r.legacyEvents} events recorded before the chain were anchored before; nothing to do.`);
-  else console.log(`Filled in ${r.filled} workflow, target or environment values and anchored ${r.anchored} events recorded before the chain (event #${r.anchorSeq}).`);
+  else
+    console.log(
+      `Filled in ${r.filled} workflow, target or environment values and anchored ${r.anchored} events recorded before the chain (event #${r.anchorSeq}).`,
+    );
   await disconnectDb();
   process.exit(0);
 }
@@ -31,7 +34,9 @@ const started = Date.now();
 const result = await verifyAuditChain("cli");
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 if (result.ok) {
-  console.log(`Audit chain intact: ${result.eventsChecked} events checked up to #${result.lastSeq} in ${seconds} s${result.legacyEvents ? ` (${result.legacyEvents} recorded before the chain existed carry no hash; ${result.anchoredEvents} of them are anchored by a checkpoint${result.anchoredEvents < result.legacyEvents ? ": run npm run audit:anchor" : ""})` : ""}.`);
+  console.log(
+    `Audit chain intact: ${result.eventsChecked} events checked up to #${result.lastSeq} in ${seconds} s${result.legacyEvents ? ` (${result.legacyEvents} recorded before the chain existed carry no hash; ${result.anchoredEvents} of them are anchored by a checkpoint${result.anchoredEvents < result.legacyEvents ? ": run npm run audit:anchor" : ""})` : ""}.`,
+  );
 } else if (result.outcome === "unverifiable") {
   console.error(`Audit chain NOT CHECKED in full: no alteration found in ${result.eventsChecked} events, but ${result.problem}`);
   process.exitCode = 3;

@@ -27,8 +27,12 @@ async function person(email: string, groups: string[], scopes: string[]) {
   return (await createPersonalToken(await benchUser(email, groups), { name: "bench", scopes, expiresInDays: 1 })).secret;
 }
 
-const requesters = await Promise.all(Array.from({ length: Math.ceil(USERS / 2) }, (_, i) => person(`req${i}@bench.example.com`, ["engineering"], ["requests:read", "requests:write"])));
-const approvers = await Promise.all(Array.from({ length: Math.floor(USERS / 2) }, (_, i) => person(`appr${i}@bench.example.com`, ["engineering-leads"], ["requests:read", "approvals:write"])));
+const requesters = await Promise.all(
+  Array.from({ length: Math.ceil(USERS / 2) }, (_, i) => person(`req${i}@bench.example.com`, ["engineering"], ["requests:read", "requests:write"])),
+);
+const approvers = await Promise.all(
+  Array.from({ length: Math.floor(USERS / 2) }, (_, i) => person(`appr${i}@bench.example.com`, ["engineering-leads"], ["requests:read", "approvals:write"])),
+);
 
 const waiting: string[] = [];
 let latencies: number[] = [];
@@ -42,7 +46,11 @@ let period = 0;
 const pause = () => (period ? new Promise((r) => setTimeout(r, period * 1000 * (0.5 + Math.random()))) : Promise.resolve());
 
 async function call(token: string, path: string, body: unknown) {
-  const response = await fetch(`${portal.url}/api/v1${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+  const response = await fetch(`${portal.url}/api/v1${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   const json = (await response.json().catch(() => null)) as { id?: string; status?: string; credential?: unknown; detail?: string } | null;
   if (!response.ok) {
     errors += 1;
@@ -93,7 +101,10 @@ async function approver(token: string) {
 // First, one approval at a time with nothing else going on: what an approval costs, without queueing behind others.
 const alone: number[] = [];
 for (let i = 0; i < 100; i++) {
-  const { json } = await call(requesters[0]!, "/requests", { workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "write", durationMinutes: 60, justification: `One at a time ${i}` } });
+  const { json } = await call(requesters[0]!, "/requests", {
+    workflowId: "temporary-access",
+    input: { targetId: "payments-api-staging", role: "write", durationMinutes: 60, justification: `One at a time ${i}` },
+  });
   const started = performance.now();
   const decided = await call(approvers[0]!, `/requests/${json!.id}/approve`, { comment: "alone" });
   if (decided.json?.credential) alone.push(performance.now() - started);
@@ -118,7 +129,11 @@ async function phase(seconds: number, rate?: number) {
     seconds: Math.round(elapsed),
     requestsPerSecond: +(requested / elapsed).toFixed(1),
     approvalsPerSecond: +(approved / elapsed).toFixed(1),
-    approvalToCredentialMs: { p50: +percentile(latencies, 50).toFixed(1), p95: +percentile(latencies, 95).toFixed(1), p99: +percentile(latencies, 99).toFixed(1) },
+    approvalToCredentialMs: {
+      p50: +percentile(latencies, 50).toFixed(1),
+      p95: +percentile(latencies, 95).toFixed(1),
+      p99: +percentile(latencies, 99).toFixed(1),
+    },
   };
 }
 
@@ -164,7 +179,14 @@ const [chain] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM "A
 let pgbench: { tps: number; ratio: number } | null = null;
 if (spawnSync("which", ["pgbench"]).status === 0) {
   const url = new URL(portal.adminUrl);
-  const env = { ...process.env, PGHOST: url.hostname, PGPORT: url.port || "5432", PGUSER: decodeURIComponent(url.username || "postgres"), PGPASSWORD: decodeURIComponent(url.password), PGDATABASE: "latchkey_pgbench" };
+  const env = {
+    ...process.env,
+    PGHOST: url.hostname,
+    PGPORT: url.port || "5432",
+    PGUSER: decodeURIComponent(url.username || "postgres"),
+    PGPASSWORD: decodeURIComponent(url.password),
+    PGDATABASE: "latchkey_pgbench",
+  };
   spawnSync("psql", ["-d", "postgres", "-c", "DROP DATABASE IF EXISTS latchkey_pgbench", "-c", "CREATE DATABASE latchkey_pgbench"], { env, stdio: "ignore" });
   execFileSync("pgbench", ["-i", "-q", "-s", "10"], { env, stdio: "ignore" });
   const out = execFileSync("pgbench", ["-c", String(Math.min(USERS, 32)), "-j", "2", "-T", "20"], { env, encoding: "utf8" });
@@ -182,7 +204,11 @@ const figures = {
   doubleExecutions: Number(doubles?.n ?? 0),
   auditEvents: Number(chain?.n ?? 0),
   pgbench,
-  floor: { pairsOfHealthCallsPerSecond: floorPairsPerSecond, errors: floorErrors, approvalsShare: +(flatOut.approvalsPerSecond / floorPairsPerSecond).toFixed(3) },
+  floor: {
+    pairsOfHealthCallsPerSecond: floorPairsPerSecond,
+    errors: floorErrors,
+    approvalsShare: +(flatOut.approvalsPerSecond / floorPairsPerSecond).toFixed(3),
+  },
 };
 const line = (name: string, f: typeof flatOut) =>
   `${name.padEnd(10)} ${f.requestsPerSecond} requests/s, ${f.approvalsPerSecond} approvals/s; approval → credential p50 ${f.approvalToCredentialMs.p50} ms   p95 ${f.approvalToCredentialMs.p95} ms   p99 ${f.approvalToCredentialMs.p99} ms`;

@@ -20,7 +20,7 @@ const { freePort } = await import("./support/ports");
 const authzPort = await freePort();
 const portal = await startBenchPortal({ LATCHKEY_FORWARD_AUTH_PROXIES: `bench=${PROXY_SECRET}`, LATCHKEY_AUTHZ_PORT: String(authzPort) });
 const lean = `http://localhost:${authzPort}`;
-const { db, disconnectDb } = await import("../lib/db");
+const { disconnectDb } = await import("../lib/db");
 const engine = await import("../lib/approvals/engine");
 const { createServiceToken } = await import("../lib/api/tokens");
 const { createServiceIdentity } = await import("../lib/api/service-identities");
@@ -32,7 +32,12 @@ const gateway = await createServiceIdentity(dave, { name: "bench-gateway", descr
 const introspector = (await createServiceToken(dave, gateway.service!.id, { name: "introspect", scopes: ["introspect"], expiresInDays: 1 })).secret;
 const credentials: string[] = [];
 for (let i = 0; i < 20; i++) {
-  const r = await engine.createRequest(alice, "temporary-access", { targetId: "payments-api-production", role: "read", durationMinutes: 60, justification: `bench credential ${i}` });
+  const r = await engine.createRequest(alice, "temporary-access", {
+    targetId: "payments-api-production",
+    role: "read",
+    durationMinutes: 60,
+    justification: `bench credential ${i}`,
+  });
   await engine.decide(bob, { requestId: r.id, decision: "approve", comment: "bench" });
   credentials.push((await engine.revealCredential(alice, r.id)).token);
 }
@@ -40,7 +45,9 @@ for (let i = 0; i < 20; i++) {
 type Result = { decisionsPerSecond: number; p50Ms: number; p99Ms: number; errors: number };
 
 function report(name: string, result: Result): Result {
-  console.log(`${name.padEnd(14)} ${String(result.decisionsPerSecond).padStart(6)}/s   p50 ${result.p50Ms} ms   p99 ${result.p99Ms} ms   errors ${result.errors}`);
+  console.log(
+    `${name.padEnd(14)} ${String(result.decisionsPerSecond).padStart(6)}/s   p50 ${result.p50Ms} ms   p99 ${result.p99Ms} ms   errors ${result.errors}`,
+  );
   return result;
 }
 
@@ -71,7 +78,9 @@ function runWrk(call: Call, rate?: number): Result {
     `local tokens = { ${credentials.map((t) => JSON.stringify(t)).join(", ")} }
 local i = 0
 wrk.method = "${call.method}"
-${Object.entries(call.headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join("\n")}
+${Object.entries(call.headers)
+  .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+  .join("\n")}
 ${rate ? `delay = function() return ${Math.max(0, (CONCURRENCY / rate) * 1000 - ANSWER_MS).toFixed(3)} end` : ""}
 request = function()
   i = i + 1
@@ -89,8 +98,17 @@ end
     return +(m[2] === "us" ? value / 1000 : m[2] === "s" ? value * 1000 : value).toFixed(2);
   };
   const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
-  const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0;
-  return { decisionsPerSecond: Math.round(Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN)), p50Ms: ms("50"), p99Ms: ms("99"), errors: non2xx + socket };
+  const socket =
+    out
+      .match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/)
+      ?.slice(1)
+      .reduce((a, b) => a + Number(b), 0) ?? 0;
+  return {
+    decisionsPerSecond: Math.round(Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? NaN)),
+    p50Ms: ms("50"),
+    p99Ms: ms("99"),
+    errors: non2xx + socket,
+  };
 }
 
 async function runNode(call: Call, rate?: number): Promise<Result> {
@@ -118,14 +136,26 @@ async function runNode(call: Call, rate?: number): Promise<Result> {
   );
   const elapsed = (Date.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { decisionsPerSecond: Math.round(latencies.length / elapsed), p50Ms: +percentile(latencies, 50).toFixed(2), p99Ms: +percentile(latencies, 99).toFixed(2), errors };
+  return {
+    decisionsPerSecond: Math.round(latencies.length / elapsed),
+    p50Ms: +percentile(latencies, 50).toFixed(2),
+    p99Ms: +percentile(latencies, 99).toFixed(2),
+    errors,
+  };
 }
 
-console.log(`[bench] ${CONCURRENCY} concurrent clients for ${SECONDS} s each (production build), load from ${WRK ? "wrk" : "Node's fetch (install wrk for figures the client does not limit)"}: the portal's routes, then the lean listener (LATCHKEY_AUTHZ_PORT)\n`);
+console.log(
+  `[bench] ${CONCURRENCY} concurrent clients for ${SECONDS} s each (production build), load from ${WRK ? "wrk" : "Node's fetch (install wrk for figures the client does not limit)"}: the portal's routes, then the lean listener (LATCHKEY_AUTHZ_PORT)\n`,
+);
 const forward = (base: string): Call => ({
   url: `${base}/api/forward-auth`,
   method: "GET",
-  headers: { "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal.example.com", "x-forwarded-uri": "/v1/payments", "x-forwarded-method": "GET" },
+  headers: {
+    "x-latchkey-proxy-secret": PROXY_SECRET,
+    "x-forwarded-host": "payments.internal.example.com",
+    "x-forwarded-uri": "/v1/payments",
+    "x-forwarded-method": "GET",
+  },
   credentialIn: "bearer",
 });
 const inspect = (base: string): Call => ({
@@ -137,9 +167,17 @@ const inspect = (base: string): Call => ({
 // A decision must be right: a sample of each kind is checked before the load.
 for (const call of [forward(portal.url), inspect(portal.url), forward(lean), inspect(lean)]) {
   const token = credentials[0]!;
-  const response = await fetch(call.url, { method: call.method, headers: call.credentialIn === "bearer" ? { ...call.headers, authorization: `Bearer ${token}` } : call.headers, body: call.credentialIn === "form" ? `token=${token}` : undefined });
+  const response = await fetch(call.url, {
+    method: call.method,
+    headers: call.credentialIn === "bearer" ? { ...call.headers, authorization: `Bearer ${token}` } : call.headers,
+    body: call.credentialIn === "form" ? `token=${token}` : undefined,
+  });
   const text = await response.text();
-  const right = response.status === 200 && (call.credentialIn === "bearer" ? response.headers.get("x-latchkey-user") === alice.email : (JSON.parse(text) as { active?: boolean; username?: string }).username === alice.email);
+  const right =
+    response.status === 200 &&
+    (call.credentialIn === "bearer"
+      ? response.headers.get("x-latchkey-user") === alice.email
+      : (JSON.parse(text) as { active?: boolean; username?: string }).username === alice.email);
   if (!right) throw new Error(`${call.url} did not grant a valid credential: ${response.status} ${text.slice(0, 200)}`);
 }
 const forwardAuth = await run("forward-auth", forward(portal.url));
@@ -152,6 +190,13 @@ const lean_ = {
   introspectionAt5000: await run("introspection*", inspect(lean), 5000),
 };
 console.log("  * the lean listener; the last two paced to about 5,000 calls a second");
-saveResults("authz", { concurrency: CONCURRENCY, seconds: SECONDS, loadGenerator: WRK ? "wrk" : "node-fetch", forwardAuth, introspection, leanListener: lean_ });
+saveResults("authz", {
+  concurrency: CONCURRENCY,
+  seconds: SECONDS,
+  loadGenerator: WRK ? "wrk" : "node-fetch",
+  forwardAuth,
+  introspection,
+  leanListener: lean_,
+});
 await disconnectDb();
 await portal.stop();

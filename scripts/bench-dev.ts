@@ -37,7 +37,14 @@ const child = spawn(path.join(root, "node_modules/.bin/tsx"), ["--conditions=rea
   cwd: root,
   detached: true,
   stdio: ["ignore", "pipe", "pipe"],
-  env: { ...process.env, PORT: String(port), LATCHKEY_DATA_DIR: dataDir, LATCHKEY_LOCAL_IDP_PORT: String(await freePort()), LATCHKEY_EMBEDDED_PG_PORT: String(await freePort()), NEXT_TELEMETRY_DISABLED: "1" },
+  env: {
+    ...process.env,
+    PORT: String(port),
+    LATCHKEY_DATA_DIR: dataDir,
+    LATCHKEY_LOCAL_IDP_PORT: String(await freePort()),
+    LATCHKEY_EMBEDDED_PG_PORT: String(await freePort()),
+    NEXT_TELEMETRY_DISABLED: "1",
+  },
 });
 let output = "";
 await new Promise<void>((resolve, reject) => {
@@ -51,7 +58,13 @@ await new Promise<void>((resolve, reject) => {
 });
 const ready = Date.now() - started;
 console.log(`${process.env.LATCHKEY_DEV_BUNDLER === "webpack" ? "webpack" : "Turbopack"}; ${fresh ? "fresh data directory" : dataDir}`);
-console.log(output.split("\n").filter((l) => /ready in/.test(l)).map((l) => `  ${l.trim()}`).join("\n"));
+console.log(
+  output
+    .split("\n")
+    .filter((l) => /ready in/.test(l))
+    .map((l) => `  ${l.trim()}`)
+    .join("\n"),
+);
 console.log(`npm run dev -> "Latchkey is running": ${(ready / 1000).toFixed(1)} s`);
 
 const rows: string[] = [];

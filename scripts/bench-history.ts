@@ -33,16 +33,16 @@ const approver = (await db.approval.findFirstOrThrow({ select: { approver: { sel
 
 const QUERIES: Record<string, Record<string, string>> = {
   "all, newest page": {},
-  "actor": { actor: someone },
-  "approver": { approver },
-  "workflow": { workflow: "open-route" },
-  "target": { target: "ledger-db-production" },
-  "environment": { environment: "staging" },
-  "status": { status: "revoked" },
-  "event": { action: "request.rejected" },
+  actor: { actor: someone },
+  approver: { approver },
+  workflow: { workflow: "open-route" },
+  target: { target: "ledger-db-production" },
+  environment: { environment: "staging" },
+  status: { status: "revoked" },
+  event: { action: "request.rejected" },
   "date range (a month)": { from: day(-200), to: day(-170) },
   "text search": { q: "settlement logs" },
-  "combination": { target: "payments-api-production", status: "active", from: day(-120), to: day(-30) },
+  combination: { target: "payments-api-production", status: "active", from: day(-120), to: day(-30) },
   "combination + text": { environment: "production", q: "refund", action: "request.created" },
   "last page, all": { end: "last" },
   "last page, actor": { actor: someone, end: "last" },
@@ -50,7 +50,9 @@ const QUERIES: Record<string, Record<string, string>> = {
 };
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-console.log(`History benchmark: ${events.toLocaleString("en")} audit events, ${requests.toLocaleString("en")} requests, ${RUNS} runs per query (after 3 warm-ups), page of 50.\n`);
+console.log(
+  `History benchmark: ${events.toLocaleString("en")} audit events, ${requests.toLocaleString("en")} requests, ${RUNS} runs per query (after 3 warm-ups), page of 50.\n`,
+);
 console.log(`${"query".padEnd(26)} ${"rows".padStart(5)} ${"p50 ms".padStart(8)} ${"p95 ms".padStart(8)}`);
 const results: { name: string; p50: number; p95: number; raw: Record<string, string> }[] = [];
 for (const [name, raw] of Object.entries(QUERIES)) {
@@ -67,7 +69,9 @@ for (const [name, raw] of Object.entries(QUERIES)) {
   times.sort((a, b) => a - b);
   const p95 = percentile(times, 95);
   results.push({ name, p50: +percentile(times, 50).toFixed(1), p95: +p95.toFixed(1), raw });
-  console.log(`${name.padEnd(26)} ${String(rows).padStart(5)} ${percentile(times, 50).toFixed(1).padStart(8)} ${p95.toFixed(1).padStart(8)}${p95 > 50 ? "  over target" : ""}`);
+  console.log(
+    `${name.padEnd(26)} ${String(rows).padStart(5)} ${percentile(times, 50).toFixed(1).padStart(8)} ${p95.toFixed(1).padStart(8)}${p95 > 50 ? "  over target" : ""}`,
+  );
 }
 
 // Export: a period of about 100,000 events, streamed and discarded, as a browser would download it.
@@ -90,20 +94,30 @@ for (;;) {
 const seconds = (performance.now() - t0) / 1000;
 clearInterval(sampler);
 const rows = lines - 3;
-console.log(`\nExport (CSV, ${span} days): ${rows.toLocaleString("en")} rows, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s = ${Math.round(rows / seconds).toLocaleString("en")} rows/s; peak RSS ${(peak / 1e6).toFixed(0)} MB (${((peak - baseline) / 1e6).toFixed(0)} MB above the process at rest).`);
+console.log(
+  `\nExport (CSV, ${span} days): ${rows.toLocaleString("en")} rows, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s = ${Math.round(rows / seconds).toLocaleString("en")} rows/s; peak RSS ${(peak / 1e6).toFixed(0)} MB (${((peak - baseline) / 1e6).toFixed(0)} MB above the process at rest).`,
+);
 
 saveResults("history", {
   events,
   requests,
   runs: RUNS,
   queries: Object.fromEntries(results.map((r) => [r.name, { p50Ms: r.p50, p95Ms: r.p95 }])),
-  export: { rows, seconds: +seconds.toFixed(2), rowsPerSecond: Math.round(rows / seconds), peakRssMB: Math.round(peak / 1e6), aboveRestMB: Math.round((peak - baseline) / 1e6) },
+  export: {
+    rows,
+    seconds: +seconds.toFixed(2),
+    rowsPerSecond: Math.round(rows / seconds),
+    peakRssMB: Math.round(peak / 1e6),
+    aboveRestMB: Math.round((peak - baseline) / 1e6),
+  },
 });
 
 // The plan of the slowest query, to show which index it used.
 const slowest = results.sort((a, b) => b.p95 - a.p95)[0]!;
 const where = await historyWhere(filtersOf(historyFiltersSchema.parse(slowest.raw)));
-const plan = await db.$queryRaw<{ "QUERY PLAN": string }[]>`EXPLAIN (ANALYZE, BUFFERS) SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e ${where ?? Prisma.empty} ORDER BY e.id DESC LIMIT 51`;
+const plan = await db.$queryRaw<
+  { "QUERY PLAN": string }[]
+>`EXPLAIN (ANALYZE, BUFFERS) SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e ${where ?? Prisma.empty} ORDER BY e.id DESC LIMIT 51`;
 console.log(`\nEXPLAIN ANALYZE of the slowest query ("${slowest.name}", p95 ${slowest.p95.toFixed(1)} ms):`);
 for (const row of plan) console.log(`  ${row["QUERY PLAN"]}`);
 

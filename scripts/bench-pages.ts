@@ -17,7 +17,12 @@ const engine = await import("../lib/approvals/engine");
 const alice = await benchUser("alice@bench.example.com", ["engineering"]);
 const dave = await benchUser("dave@bench.example.com", ["platform-admins"]);
 for (let i = 0; i < 300; i++) {
-  const r = await engine.createRequest(alice, "temporary-access", { targetId: "payments-api-production", role: "read", durationMinutes: 60, justification: `bench page data ${i}` });
+  const r = await engine.createRequest(alice, "temporary-access", {
+    targetId: "payments-api-production",
+    role: "read",
+    durationMinutes: 60,
+    justification: `bench page data ${i}`,
+  });
   if (i % 2) await engine.decide(dave, { requestId: r.id, decision: "approve", comment: "ok" });
 }
 const sessionToken = randomBytes(32).toString("hex");

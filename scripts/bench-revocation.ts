@@ -34,7 +34,13 @@ const portal = await startBenchPortal((server) => {
   const ledger = new URL(server);
   ledger.pathname = "/latchkey_bench_ledger";
   ledgerUrl = ledger.toString();
-  return { LATCHKEY_FORWARD_AUTH_PROXIES: `bench=${PROXY_SECRET}`, LATCHKEY_AUTHZ_PORT: String(authzPort), LATCHKEY_HAPROXY_SOCKET: path.join(scratch, "haproxy.sock"), LATCHKEY_HAPROXY_MAP: mapFile, LATCHKEY_DB_LEDGER_URL: ledgerUrl };
+  return {
+    LATCHKEY_FORWARD_AUTH_PROXIES: `bench=${PROXY_SECRET}`,
+    LATCHKEY_AUTHZ_PORT: String(authzPort),
+    LATCHKEY_HAPROXY_SOCKET: path.join(scratch, "haproxy.sock"),
+    LATCHKEY_HAPROXY_MAP: mapFile,
+    LATCHKEY_DB_LEDGER_URL: ledgerUrl,
+  };
 });
 const lean = `http://localhost:${authzPort}`;
 const { disconnectDb } = await import("../lib/db");
@@ -51,14 +57,24 @@ const introspector = (await createServiceToken(dave, gateway.service!.id, { name
 
 async function forwardAuth(token: string): Promise<number> {
   const response = await fetch(`${lean}/api/forward-auth`, {
-    headers: { "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal.example.com", "x-forwarded-uri": "/v1/payments", "x-forwarded-method": "GET", authorization: `Bearer ${token}` },
+    headers: {
+      "x-latchkey-proxy-secret": PROXY_SECRET,
+      "x-forwarded-host": "payments.internal.example.com",
+      "x-forwarded-uri": "/v1/payments",
+      "x-forwarded-method": "GET",
+      authorization: `Bearer ${token}`,
+    },
   });
   await response.arrayBuffer();
   return response.status;
 }
 
 async function introspectionActive(token: string): Promise<boolean> {
-  const response = await fetch(`${lean}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" }, body: `token=${token}` });
+  const response = await fetch(`${lean}/api/oauth/introspect`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" },
+    body: `token=${token}`,
+  });
   return ((await response.json()) as { active: boolean }).active;
 }
 
@@ -75,7 +91,12 @@ interface Grant {
 }
 
 async function grantFor(holder: Principal, i: number): Promise<Grant> {
-  const r = await engine.createRequest(holder, "temporary-access", { targetId: "payments-api-production", role: "read", durationMinutes: 60, justification: `bench revocation ${i}` });
+  const r = await engine.createRequest(holder, "temporary-access", {
+    targetId: "payments-api-production",
+    role: "read",
+    durationMinutes: 60,
+    justification: `bench revocation ${i}`,
+  });
   await engine.decide(bob, { requestId: r.id, decision: "approve", comment: "bench" });
   return { requestId: r.id, token: (await engine.revealCredential(holder, r.id)).token, holder };
 }
@@ -91,7 +112,12 @@ const revoke: Record<Kind, (g: Grant) => Promise<unknown>> = {
 
 const summary = (ms: number[]) => {
   const done = ms.filter(Number.isFinite).sort((a, b) => a - b);
-  return { p50Ms: +percentile(done, 50).toFixed(2), p99Ms: +percentile(done, 99).toFixed(2), maxMs: +(done.at(-1) ?? NaN).toFixed(2), notRefusedWithin10s: ms.length - done.length };
+  return {
+    p50Ms: +percentile(done, 50).toFixed(2),
+    p99Ms: +percentile(done, 99).toFixed(2),
+    maxMs: +(done.at(-1) ?? NaN).toFixed(2),
+    notRefusedWithin10s: ms.length - done.length,
+  };
 };
 
 const loadAtStart = os.loadavg().map((l) => +l.toFixed(1));
@@ -110,16 +136,22 @@ for (const kind of ["person", "admin", "expiry", "directory"] as Kind[]) {
   const inspect: number[] = [];
   for (const g of grants) {
     // Both doors have just let it through, so the listener holds the answer in memory.
-    if ((await forwardAuth(g.token)) !== 200 || !(await introspectionActive(g.token))) throw new Error(`a valid credential was refused before its ${kind} revocation`);
+    if ((await forwardAuth(g.token)) !== 200 || !(await introspectionActive(g.token)))
+      throw new Error(`a valid credential was refused before its ${kind} revocation`);
     await revoke[kind](g);
     const committed = performance.now();
-    const [f, n] = await Promise.all([firstRefusal(committed, async () => (await forwardAuth(g.token)) === 401), firstRefusal(committed, async () => !(await introspectionActive(g.token)))]);
+    const [f, n] = await Promise.all([
+      firstRefusal(committed, async () => (await forwardAuth(g.token)) === 401),
+      firstRefusal(committed, async () => !(await introspectionActive(g.token))),
+    ]);
     forward.push(f);
     inspect.push(n);
   }
   results[kind] = { forwardAuth: summary(forward), introspection: summary(inspect) };
   const r = results[kind]!;
-  console.log(`${kind.padEnd(10)} forward-auth p50 ${r.forwardAuth.p50Ms} ms, p99 ${r.forwardAuth.p99Ms} ms   introspection p50 ${r.introspection.p50Ms} ms, p99 ${r.introspection.p99Ms} ms   not refused: ${r.forwardAuth.notRefusedWithin10s + r.introspection.notRefusedWithin10s}`);
+  console.log(
+    `${kind.padEnd(10)} forward-auth p50 ${r.forwardAuth.p50Ms} ms, p99 ${r.forwardAuth.p99Ms} ms   introspection p50 ${r.introspection.p50Ms} ms, p99 ${r.introspection.p99Ms} ms   not refused: ${r.forwardAuth.notRefusedWithin10s + r.introspection.notRefusedWithin10s}`,
+  );
 }
 const fast = results;
 
@@ -147,14 +179,18 @@ const haproxy = await startHaproxy(scratch, { keyDir, mapFile });
 
 /** Approved, then set up by the portal's worker; the credential once it is active. */
 async function workerGrant(holder: Principal, i: number, workflow: "open-route" | "database-access"): Promise<Grant> {
-  const input = workflow === "open-route" ? { targetId: "admin-console", durationMinutes: 60, justification: `bench route ${i}` } : { targetId: "ledger-db", role: "read", durationMinutes: 60, justification: `bench login ${i}` };
+  const input =
+    workflow === "open-route"
+      ? { targetId: "admin-console", durationMinutes: 60, justification: `bench route ${i}` }
+      : { targetId: "ledger-db", role: "read", durationMinutes: 60, justification: `bench login ${i}` };
   const r = await engine.createRequest(holder, workflow, input);
   await engine.decide(workflow === "open-route" ? bob : dave, { requestId: r.id, decision: "approve", comment: "bench" });
   const since = Date.now();
   for (;;) {
     const { status, failureReason } = await db.accessRequest.findUniqueOrThrow({ where: { id: r.id } });
     if (status === "active") break;
-    if (status !== "executing" || Date.now() - since > 60_000) throw new Error(`the worker did not set up ${workflow} ${r.id}: ${status} ${failureReason ?? ""}`);
+    if (status !== "executing" || Date.now() - since > 60_000)
+      throw new Error(`the worker did not set up ${workflow} ${r.id}: ${status} ${failureReason ?? ""}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return { requestId: r.id, token: (await engine.revealCredential(holder, r.id)).token, holder };
@@ -179,8 +215,13 @@ async function loginRefused(connectionString: string): Promise<boolean> {
   }
 }
 
-const slow: Record<string, { haproxyRoute: ReturnType<typeof summary>; postgresLogin: ReturnType<typeof summary>; postgresOpenSession: ReturnType<typeof summary> }> = {};
-console.log(`\n[bench] ${SLOW_COUNT} revocations of each kind; doors: a route through HAProxy, a PostgreSQL login and its open session (closed by the portal's worker)\n`);
+const slow: Record<
+  string,
+  { haproxyRoute: ReturnType<typeof summary>; postgresLogin: ReturnType<typeof summary>; postgresOpenSession: ReturnType<typeof summary> }
+> = {};
+console.log(
+  `\n[bench] ${SLOW_COUNT} revocations of each kind; doors: a route through HAProxy, a PostgreSQL login and its open session (closed by the portal's worker)\n`,
+);
 const routeHolder = await benchUser("route@bench.example.com", ["engineering"]);
 for (const kind of ["person", "admin", "expiry", "directory"] as Kind[]) {
   const route: number[] = [];
@@ -205,7 +246,12 @@ for (const kind of ["person", "admin", "expiry", "directory"] as Kind[]) {
     const committed = performance.now();
     const [l, s] = await Promise.all([
       firstRefusal(committed, () => loginRefused(g.token)),
-      firstRefusal(committed, () => open.query("SELECT 1").then(() => false, () => true)),
+      firstRefusal(committed, () =>
+        open.query("SELECT 1").then(
+          () => false,
+          () => true,
+        ),
+      ),
     ]);
     await open.end().catch(() => undefined);
     login.push(l);
@@ -213,14 +259,22 @@ for (const kind of ["person", "admin", "expiry", "directory"] as Kind[]) {
   }
   slow[kind] = { haproxyRoute: summary(route), postgresLogin: summary(login), postgresOpenSession: summary(session) };
   const r = slow[kind]!;
-  console.log(`${kind.padEnd(10)} HAProxy route p50 ${r.haproxyRoute.p50Ms} ms, p99 ${r.haproxyRoute.p99Ms} ms   PostgreSQL login p50 ${r.postgresLogin.p50Ms} ms, p99 ${r.postgresLogin.p99Ms} ms   open session p50 ${r.postgresOpenSession.p50Ms} ms, p99 ${r.postgresOpenSession.p99Ms} ms`);
+  console.log(
+    `${kind.padEnd(10)} HAProxy route p50 ${r.haproxyRoute.p50Ms} ms, p99 ${r.haproxyRoute.p99Ms} ms   PostgreSQL login p50 ${r.postgresLogin.p50Ms} ms, p99 ${r.postgresLogin.p99Ms} ms   open session p50 ${r.postgresOpenSession.p50Ms} ms, p99 ${r.postgresOpenSession.p99Ms} ms`,
+  );
 }
 const merged = Object.fromEntries(Object.entries(fast).map(([kind, r]) => [kind, { ...r, ...slow[kind] }]));
 saveResults("revocation", {
   count: COUNT,
   slowCount: SLOW_COUNT,
   loadAverage: { atStart: loadAtStart, atEnd: os.loadavg().map((l) => +l.toFixed(1)) },
-  doors: ["forward-auth (lean listener)", "introspection (lean listener)", "HAProxy route (real HAProxy, deploy/haproxy)", "PostgreSQL login", "PostgreSQL open session"],
+  doors: [
+    "forward-auth (lean listener)",
+    "introspection (lean listener)",
+    "HAProxy route (real HAProxy, deploy/haproxy)",
+    "PostgreSQL login",
+    "PostgreSQL open session",
+  ],
   results: merged,
 });
 await haproxy.stop();

@@ -15,7 +15,8 @@ import path from "node:path";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const out = path.join(root, ".next/standalone");
-if (!existsSync(path.join(out, "server.js"))) throw new Error('.next/standalone/server.js is missing: next.config.js must set output: "standalone" and `next build` must run first.');
+if (!existsSync(path.join(out, "server.js")))
+  throw new Error('.next/standalone/server.js is missing: next.config.js must set output: "standalone" and `next build` must run first.');
 const { default: nextConfig } = await import(path.join(root, "next.config.js"));
 const external = nextConfig.serverExternalPackages;
 
@@ -42,7 +43,9 @@ const copies = [
   ["prisma/migrations", "prisma/migrations"],
   ["policy", "policy"],
   // The web server's preload (cleartext HTTP/2 upgrade requests answered as HTTP/1.1) and what it requires.
-  ...readdirSync(path.join(root, "lib/http")).filter((f) => f.endsWith(".cjs")).map((f) => [`lib/http/${f}`, `lib/http/${f}`]),
+  ...readdirSync(path.join(root, "lib/http"))
+    .filter((f) => f.endsWith(".cjs"))
+    .map((f) => [`lib/http/${f}`, `lib/http/${f}`]),
 ];
 for (const [from, to] of copies) {
   rmSync(path.join(out, to), { recursive: true, force: true });
@@ -57,4 +60,3 @@ for (const name of [...external, ".prisma/client/default"]) {
   }
 }
 console.log("[build] production entry: .next/standalone/latchkey.mjs");
-

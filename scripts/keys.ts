@@ -63,11 +63,19 @@ if (command === "pem") {
   const reason = option("--reason") || "rotated on demand from the command line";
   if (rest.includes("--now")) {
     const { kid, retired, prepublished } = await rotateSigningKey(actor, reason);
-    console.log(`Signing key ${kid} is active${prepublished ? " (it was published ahead)" : ""}.${retired.length ? ` Retired ${retired.join(", ")}: it stays in JWKS until the last token it signed expires.` : ""}`);
-    if (!prepublished) console.log("Verifiers that read key files refuse its credentials until they load it: npm run keys:pem -- --dir <their key directory>, then reload them.");
+    console.log(
+      `Signing key ${kid} is active${prepublished ? " (it was published ahead)" : ""}.${retired.length ? ` Retired ${retired.join(", ")}: it stays in JWKS until the last token it signed expires.` : ""}`,
+    );
+    if (!prepublished)
+      console.log(
+        "Verifiers that read key files refuse its credentials until they load it: npm run keys:pem -- --dir <their key directory>, then reload them.",
+      );
   } else {
     const result = await publishNextSigningKey(actor, reason);
-    if ("activatesAt" in result) console.log(`Signing key ${result.kid} is published and signs from ${result.activatesAt.toISOString()}. Reload verifiers that read key files before then.`);
+    if ("activatesAt" in result)
+      console.log(
+        `Signing key ${result.kid} is published and signs from ${result.activatesAt.toISOString()}. Reload verifiers that read key files before then.`,
+      );
     else console.log(`Signing key ${result.kid} is active (LATCHKEY_KEY_PUBLISH_AHEAD is 0).`);
   }
 } else if (command === "issuer") {
@@ -80,15 +88,23 @@ if (command === "pem") {
   } else {
     const live = await (await import("../lib/db")).db.credential.count({ where: { expiresAt: { gt: new Date() }, revokedAt: null } });
     const { from, to } = await changeCredentialIssuer(actor, url);
-    console.log(`Credentials are now issued by ${to} (were ${from ?? "not pinned"}).${live ? ` ${live} outstanding credentials carry the old issuer and are refused from now on; their owners need new ones.` : ""}`);
+    console.log(
+      `Credentials are now issued by ${to} (were ${from ?? "not pinned"}).${live ? ` ${live} outstanding credentials carry the old issuer and are refused from now on; their owners need new ones.` : ""}`,
+    );
   }
 } else if (command === "reseal") {
   const batch = Number(option("--batch") ?? 200);
   try {
     const { keyId, total } = await resealAll(actor, Number.isInteger(batch) && batch > 0 ? batch : 200, (step) =>
-      console.log(`Re-sealed ${Object.entries(step.resealed).map(([kind, n]) => `${n} ${kind}`).join(", ")} under ${step.keyId}.`),
+      console.log(
+        `Re-sealed ${Object.entries(step.resealed)
+          .map(([kind, n]) => `${n} ${kind}`)
+          .join(", ")} under ${step.keyId}.`,
+      ),
     );
-    console.log(`Everything sealed is under encryption key ${keyId} (${total} values re-sealed now). Keep the previous keys in LATCHKEY_ENCRYPTION_KEY_PREVIOUS while audit events chained under them must verify (see the README).`);
+    console.log(
+      `Everything sealed is under encryption key ${keyId} (${total} values re-sealed now). Keep the previous keys in LATCHKEY_ENCRYPTION_KEY_PREVIOUS while audit events chained under them must verify (see the README).`,
+    );
   } catch (error) {
     console.error((error as Error).message);
     process.exitCode = 1;

@@ -66,7 +66,14 @@ function olderVersion(source: string): { name: string; text: string } {
 }
 
 function testFiles(paths: string[]): string[] {
-  return paths.flatMap((p) => (statSync(p).isDirectory() ? readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => path.join(p, f)) : [p]));
+  return paths.flatMap((p) =>
+    statSync(p).isDirectory()
+      ? readdirSync(p)
+          .filter((f) => /\.ya?ml$/.test(f))
+          .sort()
+          .map((f) => path.join(p, f))
+      : [p],
+  );
 }
 
 async function main(): Promise<number> {
@@ -114,7 +121,13 @@ async function main(): Promise<number> {
       return 2;
     }
     const people = await knownPeople();
-    const groups = values.groups !== undefined ? values.groups.split(",").map((g) => g.trim()).filter(Boolean) : people.find((p) => p.email === values.user)?.groups;
+    const groups =
+      values.groups !== undefined
+        ? values.groups
+            .split(",")
+            .map((g) => g.trim())
+            .filter(Boolean)
+        : people.find((p) => p.email === values.user)?.groups;
     if (!groups) {
       console.error(`${values.user} is unknown (never signed in, not a demo user): pass --groups to say which groups they have.`);
       return 2;

@@ -20,12 +20,19 @@ const option = (name: string) => {
   const at = args.indexOf(name);
   return at >= 0 ? (args[at + 1] ?? "") : undefined;
 };
-const keep = (option("--keep") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+const keep = (option("--keep") ?? "")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 try {
   await assertEncryptionKeyOpensData();
   const result = await fenceRestoredState({ type: "system", email: "npm run restore:fence" }, option("--reason") || "restored from a backup", keep);
-  console.log(`Revoked ${result.revoked.length} grants active in the restored data${result.kept.length ? `; kept ${result.kept.join(", ")} as re-confirmed` : ""}.`);
-  console.log(`Signing key ${result.signingKey} is active; ${result.sessionsEnded} sessions ended; ${result.routesClosed.length} HAProxy routes without an active grant closed.`);
+  console.log(
+    `Revoked ${result.revoked.length} grants active in the restored data${result.kept.length ? `; kept ${result.kept.join(", ")} as re-confirmed` : ""}.`,
+  );
+  console.log(
+    `Signing key ${result.signingKey} is active; ${result.sessionsEnded} sessions ended; ${result.routesClosed.length} HAProxy routes without an active grant closed.`,
+  );
   const unknown = keep.filter((id) => !result.kept.includes(id));
   if (unknown.length) console.error(`Not active in the restored data, so not kept: ${unknown.join(", ")}.`);
 } catch (error) {

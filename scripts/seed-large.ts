@@ -25,7 +25,38 @@ let state = 0x2545f491;
 const random = () => ((state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) | 0) >>> 0) / 2 ** 32;
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
-const FIRST = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yara", "zoe", "amir", "bea", "chen", "dina", "emeka", "farah", "goran", "hana", "igor"];
+const FIRST = [
+  "alice",
+  "bob",
+  "carol",
+  "dave",
+  "erin",
+  "frank",
+  "grace",
+  "heidi",
+  "ivan",
+  "judy",
+  "mallory",
+  "niaj",
+  "olivia",
+  "peggy",
+  "rupert",
+  "sybil",
+  "trent",
+  "victor",
+  "walter",
+  "yara",
+  "zoe",
+  "amir",
+  "bea",
+  "chen",
+  "dina",
+  "emeka",
+  "farah",
+  "goran",
+  "hana",
+  "igor",
+];
 const LAST = ["smith", "ng", "garcia", "kowalski", "okafor", "tanaka", "muller", "rossi", "silva", "haddad"];
 const WHY = [
   "Investigating {t}: payment retries failing for EU merchants",
@@ -39,7 +70,18 @@ const WHY = [
   "Verifying the fraud rule change from {t} in production",
   "Postmortem data gathering for {t}",
 ];
-const COMMENTS = ["ok", "LGTM", "approved for the incident", "fine, keep it short", "approved: matches the change ticket", "ok for INC", "", "go ahead", "approved, please revoke when done", "as discussed in standup"];
+const COMMENTS = [
+  "ok",
+  "LGTM",
+  "approved for the incident",
+  "fine, keep it short",
+  "approved: matches the change ticket",
+  "ok for INC",
+  "",
+  "go ahead",
+  "approved, please revoke when done",
+  "as discussed in standup",
+];
 
 console.log(`[seed:large] preparing ${url.replace(/\/\/[^@]*@/, "//")}`);
 await dropDatabase(url);
@@ -66,7 +108,17 @@ const p = policy();
 const pairs = Object.entries(p.workflows).flatMap(([workflowId, w]) => Object.entries(w.targets).map(([targetId, rule]) => ({ workflowId, targetId, rule })));
 const lasting = pairs.filter((x) => ["temporary-access", "open-route", "database-access"].includes(x.workflowId));
 
-type Event = { at: number; actor: { type: string; id: string | null; email: string | null }; action: string; requestId: string | null; from: string | null; to: string | null; data: Record<string, unknown>; route: string; ip: string };
+type Event = {
+  at: number;
+  actor: { type: string; id: string | null; email: string | null };
+  action: string;
+  requestId: string | null;
+  from: string | null;
+  to: string | null;
+  data: Record<string, unknown>;
+  route: string;
+  ip: string;
+};
 
 const YEAR = 365 * 86_400_000;
 const now = Date.now();
@@ -87,14 +139,54 @@ for (let n = 0; n < REQUESTS; n++) {
   const justification = pick(WHY).replace("{t}", `INC-${10000 + Math.floor(random() * 90000)}`);
   const approver = pick(approvers);
   const roll = random();
-  const outcome = roll < 0.62 ? "expired" : roll < 0.7 ? "revoked" : roll < 0.8 ? "rejected" : roll < 0.85 ? "cancelled" : roll < 0.9 ? "timed_out" : roll < 0.93 ? "break_glass" : roll < 0.98 ? "auto" : "failed";
+  const outcome =
+    roll < 0.62
+      ? "expired"
+      : roll < 0.7
+        ? "revoked"
+        : roll < 0.8
+          ? "rejected"
+          : roll < 0.85
+            ? "cancelled"
+            : roll < 0.9
+              ? "timed_out"
+              : roll < 0.93
+                ? "break_glass"
+                : roll < 0.98
+                  ? "auto"
+                  : "failed";
   const human = (u: { id: string; email: string }) => ({ type: "human", id: u.id, email: u.email });
   const system = { type: "system", id: null, email: "latchkey" };
-  const ev = (at: number, actor: Event["actor"], action: string, from: string | null, to: string | null, data: Record<string, unknown> = {}, route = "worker") =>
-    events.push({ at, actor, action, requestId: id, from, to, data, route, ip: actor.type === "system" ? "" : ipOf(n) });
-  events.push({ at: created - 60_000, actor: human(who), action: "auth.signed_in", requestId: null, from: null, to: null, data: { groups: who.groups }, route: "auth:callback/oidc", ip: ipOf(n) });
+  const ev = (
+    at: number,
+    actor: Event["actor"],
+    action: string,
+    from: string | null,
+    to: string | null,
+    data: Record<string, unknown> = {},
+    route = "worker",
+  ) => events.push({ at, actor, action, requestId: id, from, to, data, route, ip: actor.type === "system" ? "" : ipOf(n) });
+  events.push({
+    at: created - 60_000,
+    actor: human(who),
+    action: "auth.signed_in",
+    requestId: null,
+    from: null,
+    to: null,
+    data: { groups: who.groups },
+    route: "auth:callback/oidc",
+    ip: ipOf(n),
+  });
   const breakGlass = outcome === "break_glass";
-  ev(created, human(who), breakGlass ? "request.break_glass" : "request.created", null, "pending", { workflowId, targetId, role, durationSeconds: duration, justification, ...(breakGlass ? { reason: `Pager: ${justification}` } : {}) }, "action:request.create");
+  ev(
+    created,
+    human(who),
+    breakGlass ? "request.break_glass" : "request.created",
+    null,
+    "pending",
+    { workflowId, targetId, role, durationSeconds: duration, justification, ...(breakGlass ? { reason: `Pager: ${justification}` } : {}) },
+    "action:request.create",
+  );
   let status = "pending";
   let decidedAt: number | null = null;
   let activatedAt: number | null = null;
@@ -104,7 +196,15 @@ for (let n = 0; n < REQUESTS; n++) {
   const decide = created + (5 + random() * 240) * 60_000;
   const comment = pick(COMMENTS);
   if (outcome === "rejected") {
-    ev(decide, human(approver), "request.rejected", "pending", "rejected", { comment: comment || "Not without a change ticket", stage: "Team lead" }, "action:request.decide");
+    ev(
+      decide,
+      human(approver),
+      "request.rejected",
+      "pending",
+      "rejected",
+      { comment: comment || "Not without a change ticket", stage: "Team lead" },
+      "action:request.decide",
+    );
     approvalRows.push([`apr${n.toString(36)}`, id, approver.id, 0, approver.groups, "reject", comment || "Not without a change ticket", new Date(decide)]);
     status = "rejected";
     decidedAt = endedAt = decide;
@@ -153,9 +253,25 @@ for (let n = 0; n < REQUESTS; n++) {
     }
   }
   requestRows.push([
-    id, workflowId, targetId, who.id, status, JSON.stringify({ targetId, role, durationMinutes: duration / 60, justification }), justification, duration,
-    JSON.stringify(rule.stages), new Date(created), decidedAt && new Date(decidedAt), activatedAt && new Date(activatedAt), activatedAt && new Date(activatedAt + duration * 1000),
-    endedAt && new Date(endedAt), breakGlass, breakGlass ? `Pager: ${justification}` : null, reviewedAt && new Date(reviewedAt), reviewedAt ? approver.id : null, auto,
+    id,
+    workflowId,
+    targetId,
+    who.id,
+    status,
+    JSON.stringify({ targetId, role, durationMinutes: duration / 60, justification }),
+    justification,
+    duration,
+    JSON.stringify(rule.stages),
+    new Date(created),
+    decidedAt && new Date(decidedAt),
+    activatedAt && new Date(activatedAt),
+    activatedAt && new Date(activatedAt + duration * 1000),
+    endedAt && new Date(endedAt),
+    breakGlass,
+    breakGlass ? `Pager: ${justification}` : null,
+    reviewedAt && new Date(reviewedAt),
+    reviewedAt ? approver.id : null,
+    auto,
   ]);
 }
 // Sign-ins and exports fill the log up to the number of events asked for.
@@ -163,7 +279,17 @@ const auditors = people.filter((x) => x.groups[0] === "audit");
 while (events.length < EVENTS) {
   const who = random() < 0.9 ? pick(people) : pick(auditors);
   const at = start + random() * YEAR;
-  events.push({ at, actor: { type: "human", id: who.id, email: who.email }, action: who.groups[0] === "audit" && random() < 0.3 ? "history.exported" : "auth.signed_in", requestId: null, from: null, to: null, data: {}, route: "auth:callback/oidc", ip: ipOf(events.length) });
+  events.push({
+    at,
+    actor: { type: "human", id: who.id, email: who.email },
+    action: who.groups[0] === "audit" && random() < 0.3 ? "history.exported" : "auth.signed_in",
+    requestId: null,
+    from: null,
+    to: null,
+    data: {},
+    route: "auth:callback/oidc",
+    ip: ipOf(events.length),
+  });
 }
 events.length = Math.min(events.length, EVENTS);
 console.log(`[seed:large] generated ${requestRows.length} requests, ${approvalRows.length} decisions and ${events.length} events`);
@@ -233,8 +359,25 @@ async function insertEvents() {
        FROM unnest($1::bigint[], $2::timestamp[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[])
          AS x(s, o, a, ai, ae, ac, r, f, t, d, ip, ua, ro, w, tg, en, no, ph, h)`,
       [
-        col("seq").map(String), col("occurredAt").map(iso), col("actorType"), col("actorId"), col("actorEmail"), col("action"), col("requestId"), col("fromStatus"), col("toStatus"),
-        batch.map((r) => JSON.stringify(r.data)), col("ip"), col("userAgent"), col("route"), col("workflowId"), col("targetId"), col("environment"), col("note"), col("prevHash"), col("hash"),
+        col("seq").map(String),
+        col("occurredAt").map(iso),
+        col("actorType"),
+        col("actorId"),
+        col("actorEmail"),
+        col("action"),
+        col("requestId"),
+        col("fromStatus"),
+        col("toStatus"),
+        batch.map((r) => JSON.stringify(r.data)),
+        col("ip"),
+        col("userAgent"),
+        col("route"),
+        col("workflowId"),
+        col("targetId"),
+        col("environment"),
+        col("note"),
+        col("prevHash"),
+        col("hash"),
       ],
     );
     if ((i / 5000) % 20 === 0) console.log(`[seed:large] events: ${i + batch.length} (${Math.round((i + batch.length) / ((Date.now() - started) / 1000))}/s)`);
@@ -249,6 +392,8 @@ await client.query(`SET TIME ZONE 'UTC'`);
 await insertRequests();
 await insertEvents();
 await client.query(`ANALYZE`);
-console.log(`[seed:large] done in ${Math.round((Date.now() - began) / 1000)} s: ${requestRows.length} requests and ${events.length} chained audit events in latchkey_large`);
+console.log(
+  `[seed:large] done in ${Math.round((Date.now() - began) / 1000)} s: ${requestRows.length} requests and ${events.length} chained audit events in latchkey_large`,
+);
 await client.end();
 await stop();

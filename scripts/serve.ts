@@ -44,7 +44,6 @@ async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
   return result;
 }
 
-
 async function main() {
   if (production) {
     // Libraries that warn on the console (oidc-provider) write JSON lines too.
@@ -64,7 +63,12 @@ async function main() {
   if (!process.env.DATABASE_URL) {
     log("DATABASE_URL is not set: using the embedded PostgreSQL (data in .data/postgres)");
     const pg = await step("starting the embedded PostgreSQL", () =>
-      startEmbeddedPostgres({ dataDir: path.join(dataDir, "postgres"), port: Number(process.env.LATCHKEY_EMBEDDED_PG_PORT ?? 54329), persistent: true, quiet: true }),
+      startEmbeddedPostgres({
+        dataDir: path.join(dataDir, "postgres"),
+        port: Number(process.env.LATCHKEY_EMBEDDED_PG_PORT ?? 54329),
+        persistent: true,
+        quiet: true,
+      }),
     );
     cleanups.push(() => pg.stop());
     process.env.DATABASE_URL = pg.adminUrl.replace(/\/postgres$/, "/latchkey");
@@ -72,15 +76,17 @@ async function main() {
 
   if (usesLocalIdp) {
     process.env.OIDC_CLIENT_ID ??= "latchkey-local";
-    const idp = await step("starting the local OpenID Provider", () => startLocalIdp({
-      port: idpPort,
-      clientId: process.env.OIDC_CLIENT_ID!,
-      clientSecret: process.env.OIDC_CLIENT_SECRET!,
-      redirectUris: [`${process.env.NEXTAUTH_URL}/api/auth/callback/oidc`],
-      // Development and tests: a directory that can change while the provider runs.
-      directoryFile: process.env.LATCHKEY_LOCAL_IDP_DIRECTORY || undefined,
-      postLogoutRedirectUris: [`${process.env.NEXTAUTH_URL}/signin`],
-    }));
+    const idp = await step("starting the local OpenID Provider", () =>
+      startLocalIdp({
+        port: idpPort,
+        clientId: process.env.OIDC_CLIENT_ID!,
+        clientSecret: process.env.OIDC_CLIENT_SECRET!,
+        redirectUris: [`${process.env.NEXTAUTH_URL}/api/auth/callback/oidc`],
+        // Development and tests: a directory that can change while the provider runs.
+        directoryFile: process.env.LATCHKEY_LOCAL_IDP_DIRECTORY || undefined,
+        postLogoutRedirectUris: [`${process.env.NEXTAUTH_URL}/signin`],
+      }),
+    );
     cleanups.push(() => idp.close());
     process.env.OIDC_ISSUER = idp.issuer;
     log(`local OpenID Provider at ${idp.issuer}`);
@@ -119,11 +125,19 @@ async function main() {
   log(`starting next dev (${turbopack ? "Turbopack" : "webpack"}); the first visit to each page compiles it`);
   // LATCHKEY_CPU_PROFILE=<dir>: the web server writes a V8 CPU profile there when it stops (for benchmarks).
   const profile = process.env.LATCHKEY_CPU_PROFILE;
-  web = spawn(profile ? process.execPath : nextBin, profile ? ["--cpu-prof", "--cpu-prof-dir", profile, path.join(root, "node_modules/next/dist/bin/next"), ...nextArgs] : nextArgs, {
-    stdio: ["ignore", "inherit", "inherit"],
-    // h2c-preload: clients asking to upgrade to cleartext HTTP/2 (the JDK's HttpClient) get an HTTP/1.1 answer, not a dropped connection.
-    env: { ...process.env, LATCHKEY_WORKER: "off", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.join(root, "lib/http/h2c-preload.cjs"))}`.trim() },
-  });
+  web = spawn(
+    profile ? process.execPath : nextBin,
+    profile ? ["--cpu-prof", "--cpu-prof-dir", profile, path.join(root, "node_modules/next/dist/bin/next"), ...nextArgs] : nextArgs,
+    {
+      stdio: ["ignore", "inherit", "inherit"],
+      // h2c-preload: clients asking to upgrade to cleartext HTTP/2 (the JDK's HttpClient) get an HTTP/1.1 answer, not a dropped connection.
+      env: {
+        ...process.env,
+        LATCHKEY_WORKER: "off",
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.join(root, "lib/http/h2c-preload.cjs"))}`.trim(),
+      },
+    },
+  );
   web.on("exit", (code) => {
     log(`web server exited (${code ?? "signal"})`);
     void shutdown(code ?? 1);
@@ -141,19 +155,30 @@ async function main() {
   }
   console.log(`
   Latchkey is running: ${url}  (started in ${((Date.now() - began) / 1000).toFixed(1)} s)
-${usesLocalIdp ? `  Sign in through the local identity provider; every demo user's password is "${DEMO_PASSWORD}":
+${
+  usesLocalIdp
+    ? `  Sign in through the local identity provider; every demo user's password is "${DEMO_PASSWORD}":
 ${DEMO_USERS.map((u) => `    ${u.email.padEnd(20)} ${u.groups.join(", ")}`).join("\n")}
-` : ""}`);
+`
+    : ""
+}`);
 }
 
 /** The compiled production entry (npm start) on the embedded defaults set up above. */
 async function startProduction(usesLocalIdp: boolean) {
   const entry = path.join(root, ".next/standalone/latchkey.mjs");
   if (!existsSync(entry)) throw new Error("No production build: run `npm run build` first.");
-  if (usesLocalIdp) log("sign in through the local identity provider", { signIn: `every demo user's password is "${DEMO_PASSWORD}"`, demoUsers: DEMO_USERS.map((u) => u.email) });
+  if (usesLocalIdp)
+    log("sign in through the local identity provider", {
+      signIn: `every demo user's password is "${DEMO_PASSWORD}"`,
+      demoUsers: DEMO_USERS.map((u) => u.email),
+    });
   // The standalone directory holds its own copy of the policy; keep reading the project's.
   const policyFile = path.resolve(root, process.env.LATCHKEY_POLICY_FILE ?? "policy/latchkey.yaml");
-  web = spawn(process.execPath, [entry], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, LATCHKEY_POLICY_FILE: policyFile, HOSTNAME: process.env.HOSTNAME ?? "localhost" } });
+  web = spawn(process.execPath, [entry], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, LATCHKEY_POLICY_FILE: policyFile, HOSTNAME: process.env.HOSTNAME ?? "localhost" },
+  });
   web.on("exit", (code) => void shutdown(code ?? 1));
 }
 
@@ -162,7 +187,11 @@ let authz: ChildProcess | undefined;
 function startAuthz(): Promise<string> {
   return new Promise((resolve, reject) => {
     const profile = process.env.LATCHKEY_CPU_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.LATCHKEY_CPU_PROFILE] : [];
-    const child = fork(path.join(root, "scripts/authz.ts"), { execArgv: [...process.execArgv, "--max-semi-space-size=32", ...profile], env: { ...process.env, LATCHKEY_WORKER: "off" }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(path.join(root, "scripts/authz.ts"), {
+      execArgv: [...process.execArgv, "--max-semi-space-size=32", ...profile],
+      env: { ...process.env, LATCHKEY_WORKER: "off" },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     authz = child;
     child.once("message", (message: { ready?: string }) => (message.ready ? resolve(message.ready) : undefined));
     child.once("exit", (code) => {

@@ -74,7 +74,10 @@ async function runAuthzHere() {
   const { disconnectDb } = await import("../lib/db");
   const listener = await startAuthzListener(Number(process.env.LATCHKEY_AUTHZ_PORT), process.env.HOSTNAME ?? "0.0.0.0");
   // Run in reverse: answers in flight finish, then the database connection closes.
-  cleanups.push(() => disconnectDb(), () => listener.close());
+  cleanups.push(
+    () => disconnectDb(),
+    () => listener.close(),
+  );
   process.send?.({ ready: listener.url });
   // Started by "all": the parent went away without a word (killed), so do not linger as an orphan.
   if (process.send) process.on("disconnect", () => void shutdown(0));
@@ -84,7 +87,10 @@ async function runAuthzHere() {
 /** The listener in a process of its own, restarted if it dies: the portal's pages never hold up a proxy's decision. */
 function forkAuthz(): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ["authz"], { env: { ...process.env, LATCHKEY_WORKER: "off" }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(fileURLToPath(import.meta.url), ["authz"], {
+      env: { ...process.env, LATCHKEY_WORKER: "off" },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     authz = child;
     child.once("message", (message: { ready?: string }) => (message.ready ? resolve(message.ready) : undefined));
     child.once("exit", (code) => {
@@ -102,7 +108,13 @@ async function startWeb() {
     cwd: here,
     stdio: ["ignore", "pipe", "pipe"],
     // h2c-preload: clients asking to upgrade to cleartext HTTP/2 (the JDK's HttpClient) get an HTTP/1.1 answer, not a dropped connection.
-    env: { ...process.env, LATCHKEY_WORKER: "off", PORT: String(port), HOSTNAME: process.env.HOSTNAME ?? "0.0.0.0", NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.join(here, "lib/http/h2c-preload.cjs"))}`.trim() },
+    env: {
+      ...process.env,
+      LATCHKEY_WORKER: "off",
+      PORT: String(port),
+      HOSTNAME: process.env.HOSTNAME ?? "0.0.0.0",
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.join(here, "lib/http/h2c-preload.cjs"))}`.trim(),
+    },
   });
   relayAsJson(web.stdout!, "info");
   relayAsJson(web.stderr!, "warn");
@@ -152,7 +164,10 @@ async function shutdown(code: number) {
   stopping = true;
   log.info("shutting down: finishing requests and jobs in flight");
   // The web server finishes the requests it is serving on SIGTERM; give it up to 30 s.
-  for (const [child, graceMs] of [[web, 30_000], [authz, 10_000]] as const) {
+  for (const [child, graceMs] of [
+    [web, 30_000],
+    [authz, 10_000],
+  ] as const) {
     if (!child || child.exitCode !== null) continue;
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill("SIGTERM");

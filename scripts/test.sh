@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: type check, unit, integration (real PostgreSQL: DATABASE_URL's
-# server when set, otherwise an embedded one) and end to end (Debian's Chromium, real
-# OIDC sign-in). Extra arguments go to vitest, e.g. `npm test -- --project unit`.
+# The whole test suite: type check, lint (import boundaries included), unit, integration
+# (real PostgreSQL: DATABASE_URL's server when set, otherwise an embedded one) and end to
+# end (Debian's Chromium, real OIDC sign-in). Extra arguments go to vitest, e.g. `npm test -- --project unit`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,5 +34,6 @@ fi
 
 node scripts/db/prisma.mjs generate >/dev/null
 npx --no-install tsc --noEmit
+npx --no-install eslint .
 export NEXT_TELEMETRY_DISABLED=1
 npx --no-install vitest run "$@"

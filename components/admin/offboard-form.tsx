@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { offboardAction, reactivateAction } from "@/app/(portal)/admin/users/actions";
+import { offboardAction, reactivateAction } from "@/lib/actions/users";
 import { inputClass } from "../requests/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
@@ -24,7 +24,10 @@ export function OffboardForm({ userId, email }: { userId: string; email: string 
           const result = await offboardAction({ userId, reason });
           setMessage(
             result.ok
-              ? { tone: "success", text: `Offboarded ${email}: ${result.data.revokedGrants} grant(s) revoked, ${result.data.cancelledRequests} request(s) cancelled, ${result.data.endedSessions} session(s) ended, ${result.data.revokedTokens} API token(s) revoked.` }
+              ? {
+                  tone: "success",
+                  text: `Offboarded ${email}: ${result.data.revokedGrants} grant(s) revoked, ${result.data.cancelledRequests} request(s) cancelled, ${result.data.endedSessions} session(s) ended, ${result.data.revokedTokens} API token(s) revoked.`,
+                }
               : { tone: "error", text: result.fieldErrors?.reason ?? result.error },
           );
           router.refresh();

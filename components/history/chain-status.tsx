@@ -13,7 +13,11 @@ export async function ChainStatus() {
   }
   if (last.ok) {
     return (
-      <p data-testid="chain-status" role="status" className="inline-block rounded-md border border-emerald-200 bg-emerald-50 px-3 py-1.5 text-sm text-emerald-900">
+      <p
+        data-testid="chain-status"
+        role="status"
+        className="inline-block rounded-md border border-emerald-200 bg-emerald-50 px-3 py-1.5 text-sm text-emerald-900"
+      >
         ✓ Audit chain intact: {last.eventsChecked} events verified up to #{last.lastSeq?.toString()} on {formatTime(last.finishedAt)}.
         {last.legacyEvents > 0
           ? last.anchoredEvents === last.legacyEvents
@@ -31,7 +35,11 @@ export async function ChainStatus() {
     );
   }
   return (
-    <p data-testid="chain-status" role="alert" className="inline-block rounded-md border border-rose-300 bg-rose-50 px-3 py-1.5 text-sm font-medium text-rose-900">
+    <p
+      data-testid="chain-status"
+      role="alert"
+      className="inline-block rounded-md border border-rose-300 bg-rose-50 px-3 py-1.5 text-sm font-medium text-rose-900"
+    >
       ✗ Audit chain BROKEN at event #{last.firstBadSeq?.toString()} (verified {formatTime(last.finishedAt)}): {last.problem}
     </p>
   );

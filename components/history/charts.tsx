@@ -9,7 +9,12 @@ export function ColumnChart({ title, points, height = 160 }: { title: string; po
   return (
     <figure className="rounded-lg border border-slate-200 bg-white p-4 shadow-sm break-inside-avoid">
       <figcaption className="mb-2 text-sm font-semibold">{title}</figcaption>
-      <svg viewBox={`0 0 ${width} ${height + 24}`} className="w-full" role="img" aria-label={`${title}: ${points.map((p) => `${p.label} ${p.value}`).join(", ")}`}>
+      <svg
+        viewBox={`0 0 ${width} ${height + 24}`}
+        className="w-full"
+        role="img"
+        aria-label={`${title}: ${points.map((p) => `${p.label} ${p.value}`).join(", ")}`}
+      >
         <line x1={0} y1={height} x2={width} y2={height} stroke="var(--color-slate-300)" />
         <text x={0} y={10} fontSize={11} fill="var(--color-slate-600)">
           {max}

@@ -28,7 +28,12 @@ export async function HistoryFilterForm({ values, action = "/history" }: { value
   const people = await db.user.findMany({ select: { email: true }, orderBy: { email: "asc" }, take: 2000 });
   const environments = [...new Set(Object.values(p.targets).map((t) => t.environment))].sort();
   return (
-    <form method="get" action={action} aria-label="Filters" className="mb-6 grid grid-cols-2 gap-3 rounded-lg border border-slate-200 bg-white p-4 shadow-sm md:grid-cols-4 lg:grid-cols-6">
+    <form
+      method="get"
+      action={action}
+      aria-label="Filters"
+      className="mb-6 grid grid-cols-2 gap-3 rounded-lg border border-slate-200 bg-white p-4 shadow-sm md:grid-cols-4 lg:grid-cols-6"
+    >
       <datalist id="people">
         {people.map((u) => (
           <option key={u.email} value={u.email} />

@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { verifyChainAction } from "@/app/(portal)/admin/audit/actions";
+import { verifyChainAction } from "@/lib/actions/audit";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
@@ -21,7 +21,12 @@ export function VerifyChainButton() {
             const result = await verifyChainAction({});
             if (!result.ok) setOutcome({ tone: "error", text: result.error });
             else if (result.data.ok) setOutcome({ tone: "success", text: `Intact: ${result.data.eventsChecked} events checked.` });
-            else setOutcome({ tone: "error", text: result.data.outcome === "unverifiable" ? `Cannot check in full (not tampering): ${result.data.problem}` : `Broken: ${result.data.problem}` });
+            else
+              setOutcome({
+                tone: "error",
+                text:
+                  result.data.outcome === "unverifiable" ? `Cannot check in full (not tampering): ${result.data.problem}` : `Broken: ${result.data.problem}`,
+              });
             router.refresh();
           })
         }

@@ -30,7 +30,10 @@ export function SiteHeader({ items, email, roles, signOut }: { items: NavItem[];
         >
           {open ? "Close menu" : "Menu"}
         </button>
-        <div id="site-menu" className={`${open ? "flex" : "hidden"} w-full flex-col gap-3 lg:flex lg:w-auto lg:flex-1 lg:flex-row lg:items-center lg:justify-between lg:gap-6`}>
+        <div
+          id="site-menu"
+          className={`${open ? "flex" : "hidden"} w-full flex-col gap-3 lg:flex lg:w-auto lg:flex-1 lg:flex-row lg:items-center lg:justify-between lg:gap-6`}
+        >
           <Nav items={items} />
           <div className="flex flex-col items-start gap-2 text-sm text-slate-300 lg:flex-row lg:items-center lg:gap-4">
             {/* Wrapped between words only ("a dmin" was a role cut in two); the roles take their own line beside a wide navigation. */}

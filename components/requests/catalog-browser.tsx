@@ -88,7 +88,9 @@ function CatalogCard({ item, isAdmin }: { item: CatalogItem; isAdmin?: boolean }
     <>
       <h3 className="text-lg font-semibold">
         {item.title}
-        {available.length === 0 ? <span className="ml-2 rounded bg-slate-200 px-1.5 py-0.5 align-middle text-xs font-semibold text-slate-800">Unavailable</span> : null}
+        {available.length === 0 ? (
+          <span className="ml-2 rounded bg-slate-200 px-1.5 py-0.5 align-middle text-xs font-semibold text-slate-800">Unavailable</span>
+        ) : null}
       </h3>
       <p className="mt-1 text-sm text-slate-600">{item.description}</p>
       {available.length ? (

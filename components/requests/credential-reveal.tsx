@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useEffect, useState, useTransition } from "react";
-import { revealCredentialAction } from "@/app/(portal)/requests/actions";
+import { revealCredentialAction } from "@/lib/actions/requests";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { CopyButton } from "../ui/copy-button";
@@ -24,7 +24,12 @@ export function Countdown({ expiresAt }: { expiresAt: string }) {
     const timer = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(timer);
   }, []);
-  if (now === null) return <span data-testid="countdown" className="font-mono">…</span>;
+  if (now === null)
+    return (
+      <span data-testid="countdown" className="font-mono">
+        …
+      </span>
+    );
   const expired = new Date(expiresAt).getTime() <= now;
   return (
     <span data-testid="countdown" aria-live="off" className={`font-mono ${expired ? "text-rose-700" : ""}`}>
@@ -50,7 +55,14 @@ export function CredentialReveal({ requestId, revealable }: { requestId: string;
     return (
       <div className="space-y-3">
         <Alert tone="warning">Copy it now: Latchkey will not show this credential again.</Alert>
-        <textarea data-testid="credential-token" readOnly rows={5} value={token.value} className="w-full rounded-md border border-slate-300 bg-slate-50 p-2 font-mono text-xs break-all" onFocus={(e) => e.currentTarget.select()} />
+        <textarea
+          data-testid="credential-token"
+          readOnly
+          rows={5}
+          value={token.value}
+          className="w-full rounded-md border border-slate-300 bg-slate-50 p-2 font-mono text-xs break-all"
+          onFocus={(e) => e.currentTarget.select()}
+        />
         <div className="flex items-center gap-4">
           <CopyButton value={token.value} label="Copy credential" />
           <span className="text-sm text-slate-600">

@@ -4,7 +4,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState } from "react";
-import { decideAction } from "@/app/(portal)/requests/actions";
+import { decideAction } from "@/lib/actions/requests";
 import { Alert } from "../ui/alert";
 import { EmptyState } from "../ui/empty-state";
 import { formatMinutes, formatTime } from "../ui/format";
@@ -62,7 +62,14 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
       const comment = decision === "reject" ? window.prompt(`Why do you reject ${row.requester.email}'s request for ${row.targetTitle}?`) : "";
       if (comment === null) return;
       const result = await decideAction({ requestId: row.id, decision, comment });
-      setMessage(result.ok ? { tone: "success", text: `${decision === "approve" ? "Approved" : "Rejected"}: ${row.targetTitle} for ${row.requester.email} (now ${result.data.status}).` } : { tone: "error", text: result.error });
+      setMessage(
+        result.ok
+          ? {
+              tone: "success",
+              text: `${decision === "approve" ? "Approved" : "Rejected"}: ${row.targetTitle} for ${row.requester.email} (now ${result.data.status}).`,
+            }
+          : { tone: "error", text: result.error },
+      );
       await queryClient.invalidateQueries({ queryKey: ["inbox"] });
     }
     function onKey(event: KeyboardEvent) {
@@ -108,36 +115,45 @@ export function Inbox({ initial }: { initial: InboxRow[] }) {
           </select>
         </label>
         <p className="pb-2 text-xs text-slate-600" aria-live="polite">
-          {isFetching ? "Refreshing…" : hydrated ? `Updated ${formatTime(new Date(dataUpdatedAt)).slice(11)}` : "Updated just now"} · refreshes automatically · keys: {KEYS}
+          {isFetching ? "Refreshing…" : hydrated ? `Updated ${formatTime(new Date(dataUpdatedAt)).slice(11)}` : "Updated just now"} · refreshes automatically ·
+          keys: {KEYS}
         </p>
       </div>
       {message ? <Alert tone={message.tone}>{message.text}</Alert> : null}
       {error ? <Alert tone="error">{(error as Error).message} Showing the last list we had.</Alert> : null}
       {rows.length === 0 ? (
-        <EmptyState title={data.length === 0 ? "Nothing waiting for you" : "Nothing matches these filters"}>New requests you can approve appear here by themselves.</EmptyState>
+        <EmptyState title={data.length === 0 ? "Nothing waiting for you" : "Nothing matches these filters"}>
+          New requests you can approve appear here by themselves.
+        </EmptyState>
       ) : (
         <DataTable headers={["Target", "Requester", "Workflow", "Duration", "Requested"]}>
-              {rows.map((r) => (
-                <tr key={r.id} data-testid="request-row" aria-selected={r.id === current?.id} className={r.id === current?.id ? "bg-indigo-50 outline outline-2 -outline-offset-2 outline-indigo-400" : "hover:bg-slate-50"} onClick={() => setSelected(rows.indexOf(r))}>
-                  <td className="px-4 py-2">
-                    <Link href={`/requests/${r.id}`} className="font-medium text-indigo-700 hover:underline">
-                      {r.targetTitle}
-                    </Link>
-                    <p className="max-w-xs truncate text-xs text-slate-600">{r.justification}</p>
-                    <details className="mt-1 text-sm" data-testid="inbox-details">
-                      <summary className="cursor-pointer text-xs font-medium text-slate-700">What is asked</summary>
-                      <div className="mt-2 max-w-xl">
-                        <RequestFields fields={r.fields} compact />
-                      </div>
-                    </details>
-                  </td>
-                  <td className="px-4 py-2">{r.requester.email}</td>
-                  <td className="px-4 py-2">{r.workflowTitle}</td>
-                  <td className="px-4 py-2">{r.durationSeconds ? formatMinutes(r.durationSeconds) : "one-off"}</td>
-                  <td className="px-4 py-2 whitespace-nowrap">{formatTime(r.createdAt)}</td>
-                </tr>
-              ))}
-            </DataTable>
+          {rows.map((r) => (
+            <tr
+              key={r.id}
+              data-testid="request-row"
+              aria-selected={r.id === current?.id}
+              className={r.id === current?.id ? "bg-indigo-50 outline outline-2 -outline-offset-2 outline-indigo-400" : "hover:bg-slate-50"}
+              onClick={() => setSelected(rows.indexOf(r))}
+            >
+              <td className="px-4 py-2">
+                <Link href={`/requests/${r.id}`} className="font-medium text-indigo-700 hover:underline">
+                  {r.targetTitle}
+                </Link>
+                <p className="max-w-xs truncate text-xs text-slate-600">{r.justification}</p>
+                <details className="mt-1 text-sm" data-testid="inbox-details">
+                  <summary className="cursor-pointer text-xs font-medium text-slate-700">What is asked</summary>
+                  <div className="mt-2 max-w-xl">
+                    <RequestFields fields={r.fields} compact />
+                  </div>
+                </details>
+              </td>
+              <td className="px-4 py-2">{r.requester.email}</td>
+              <td className="px-4 py-2">{r.workflowTitle}</td>
+              <td className="px-4 py-2">{r.durationSeconds ? formatMinutes(r.durationSeconds) : "one-off"}</td>
+              <td className="px-4 py-2 whitespace-nowrap">{formatTime(r.createdAt)}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </div>
   );

@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { cancelAction, decideAction, extendAction, reviewBreakGlassAction, revokeAction } from "@/app/(portal)/requests/actions";
+import { cancelAction, decideAction, extendAction, reviewBreakGlassAction, revokeAction } from "@/lib/actions/requests";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
@@ -47,7 +47,19 @@ export function DecisionPanel({ requestId }: { requestId: string }) {
 }
 
 /** A button that runs one server action, shows progress, and shows the refusal if any. */
-function ActionButton({ label, busyLabel, variant, confirm, run }: { label: string; busyLabel: string; variant: "danger" | "secondary"; confirm?: string; run: () => Promise<{ ok: boolean; error?: string }> }) {
+function ActionButton({
+  label,
+  busyLabel,
+  variant,
+  confirm,
+  run,
+}: {
+  label: string;
+  busyLabel: string;
+  variant: "danger" | "secondary";
+  confirm?: string;
+  run: () => Promise<{ ok: boolean; error?: string }>;
+}) {
   const router = useRouter();
   const [error, setError] = useState<string | null>(null);
   const [pending, startTransition] = useTransition();
@@ -146,7 +158,14 @@ export function ExtendPanel({ requestId }: { requestId: string }) {
       <label htmlFor="extend-minutes" className="block text-sm font-semibold">
         New duration (minutes, from approval)
       </label>
-      <input id="extend-minutes" type="number" className={inputClass} value={minutes} onChange={(e) => setMinutes(e.target.value)} aria-invalid={errors.durationMinutes ? true : undefined} />
+      <input
+        id="extend-minutes"
+        type="number"
+        className={inputClass}
+        value={minutes}
+        onChange={(e) => setMinutes(e.target.value)}
+        aria-invalid={errors.durationMinutes ? true : undefined}
+      />
       {errors.durationMinutes ? <p className="text-sm text-rose-700">{errors.durationMinutes}</p> : null}
       <label htmlFor="extend-justification" className="block text-sm font-semibold">
         Why you need more time

@@ -26,7 +26,9 @@ export function StageList({ stages }: { stages: RequestView["stageViews"] }) {
               </span>
             </div>
             <p className="text-slate-600">
-              {st.oneFromEachGroup ? `One approver from each of: ${st.groups.join(", ")}` : `${st.required} approval${st.required === 1 ? "" : "s"} from: ${st.groups.join(", ")}`}
+              {st.oneFromEachGroup
+                ? `One approver from each of: ${st.groups.join(", ")}`
+                : `${st.required} approval${st.required === 1 ? "" : "s"} from: ${st.groups.join(", ")}`}
             </p>
             {st.approvedBy.length > 0 ? <p className="text-slate-700">Approved by {st.approvedBy.join(", ")}</p> : null}
             {st.state === "current" || st.state === "waiting" ? (

@@ -68,7 +68,9 @@ function detail(data: unknown): string | null {
   if (typeof d.comment === "string" && d.comment) return `“${d.comment}”`;
   if (typeof d.reason === "string") return d.reason;
   const shift = d.onCall as { provider?: string; schedule?: string; start?: string | null; end?: string | null } | undefined;
-  const onCall = shift?.schedule ? `on call in ${shift.provider} schedule ${shift.schedule}${shift.start && shift.end ? ` (shift ${shift.start} to ${shift.end})` : ""}` : null;
+  const onCall = shift?.schedule
+    ? `on call in ${shift.provider} schedule ${shift.schedule}${shift.start && shift.end ? ` (shift ${shift.start} to ${shift.end})` : ""}`
+    : null;
   if (typeof d.rule === "string") return `rule ${d.rule}${onCall ? `: ${onCall}` : ""}`;
   if (onCall) return onCall;
   if (typeof d.error === "string") return d.error;
@@ -85,7 +87,9 @@ export function Timeline({ events }: { events: TimelineEvent[] }) {
         <li key={e.id} data-testid="timeline-event" className="relative">
           <span className="absolute top-1.5 -left-[25px] h-2.5 w-2.5 rounded-full bg-slate-400" aria-hidden />
           <p className="text-sm">
-            <span className="font-semibold" data-testid="timeline-label">{actionLabel(e.action)}</span>
+            <span className="font-semibold" data-testid="timeline-label">
+              {actionLabel(e.action)}
+            </span>
             {e.fromStatus || e.toStatus ? (
               <span className="text-slate-600">
                 {" "}

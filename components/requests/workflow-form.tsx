@@ -2,7 +2,8 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition, type FormEvent } from "react";
-import { breakGlassAction, createRequestAction } from "@/app/(portal)/requests/actions";
+import { breakGlassAction, createRequestAction } from "@/lib/actions/requests";
+import { fieldErrorsOf } from "@/lib/errors";
 import type { FieldDescriptor } from "@/lib/workflows/fields";
 import { WORKFLOW_SCHEMAS } from "@/lib/workflows/schemas";
 import { Alert } from "../ui/alert";
@@ -41,7 +42,17 @@ function initialValue(field: FieldDescriptor, targets: TargetOption[]): Value {
  * A workflow's request form, generated from its schema's field descriptors. It validates
  * with the same zod schema as the server, plus the chosen target's policy bounds.
  */
-export function WorkflowForm({ workflowId, fields, targets, integrationOptions = {} }: { workflowId: string; fields: FieldDescriptor[]; targets: TargetOption[]; integrationOptions?: IntegrationOptions }) {
+export function WorkflowForm({
+  workflowId,
+  fields,
+  targets,
+  integrationOptions = {},
+}: {
+  workflowId: string;
+  fields: FieldDescriptor[];
+  targets: TargetOption[];
+  integrationOptions?: IntegrationOptions;
+}) {
   const router = useRouter();
   const ready = useHydrated();
   const [values, setValues] = useState<Record<string, Value>>(() => Object.fromEntries(fields.map((f) => [f.name, initialValue(f, targets)])));
@@ -58,21 +69,22 @@ export function WorkflowForm({ workflowId, fields, targets, integrationOptions =
       // A new target may offer other roles: keep the choice only if it still exists.
       const roleField = fields.find((f) => f.optionsFrom === "policy:roles");
       const newTarget = targets.find((t) => t.id === next.targetId);
-      if (name === "targetId" && roleField && newTarget && !newTarget.roles.includes(String(next[roleField.name]))) next[roleField.name] = newTarget.roles[0] ?? "";
+      if (name === "targetId" && roleField && newTarget && !newTarget.roles.includes(String(next[roleField.name])))
+        next[roleField.name] = newTarget.roles[0] ?? "";
       return next;
     });
     setErrors(({ [name]: _, ...rest }) => rest);
   };
 
   function validate(): Record<string, unknown> | undefined {
-    const found: Errors = {};
     const parsed = WORKFLOW_SCHEMAS[workflowId]!.safeParse(values);
-    if (!parsed.success) for (const issue of parsed.error.issues) found[String(issue.path[0] ?? "form")] ??= issue.message;
+    const found: Errors = parsed.success ? {} : fieldErrorsOf(parsed.error.issues);
     for (const field of fields) {
       if (field.kind === "duration" && target && target.maxMinutes !== null && !found[field.name]) {
         const minutes = Number(values[field.name]);
         if (minutes < target.minMinutes || minutes > target.maxMinutes) {
-          found[field.name] = `Duration must be between ${formatMinutes(target.minMinutes * 60)} and ${formatMinutes(target.maxMinutes * 60)} for ${target.title}.`;
+          found[field.name] =
+            `Duration must be between ${formatMinutes(target.minMinutes * 60)} and ${formatMinutes(target.maxMinutes * 60)} for ${target.title}.`;
         }
       }
       if (field.optionsFrom === "policy:roles" && target && !found[field.name] && !target.roles.includes(String(values[field.name]))) {
@@ -112,10 +124,32 @@ export function WorkflowForm({ workflowId, fields, targets, integrationOptions =
     const options = field.optionsFrom === "policy:targets" ? targets.map((t) => ({ value: t.id, label: t.title })) : plain.map((o) => ({ value: o, label: o }));
     switch (field.kind) {
       case "longtext":
-        return <textarea id={field.name} name={field.name} rows={4} className={inputClass} placeholder={field.placeholder} value={String(value)} onChange={(e) => set(field.name, e.target.value)} {...aria(field.name)} />;
+        return (
+          <textarea
+            id={field.name}
+            name={field.name}
+            rows={4}
+            className={inputClass}
+            placeholder={field.placeholder}
+            value={String(value)}
+            onChange={(e) => set(field.name, e.target.value)}
+            {...aria(field.name)}
+          />
+        );
       case "number":
       case "duration":
-        return <input id={field.name} name={field.name} type="number" inputMode="numeric" className={inputClass} value={String(value)} onChange={(e) => set(field.name, e.target.value)} {...aria(field.name)} />;
+        return (
+          <input
+            id={field.name}
+            name={field.name}
+            type="number"
+            inputMode="numeric"
+            className={inputClass}
+            value={String(value)}
+            onChange={(e) => set(field.name, e.target.value)}
+            {...aria(field.name)}
+          />
+        );
       case "boolean":
         return (
           <label className="flex items-center gap-2 text-sm">
@@ -154,7 +188,14 @@ export function WorkflowForm({ workflowId, fields, targets, integrationOptions =
           );
         }
         return (
-          <select id={field.name} name={field.name} className={inputClass} value={String(value)} onChange={(e) => set(field.name, e.target.value)} {...aria(field.name)}>
+          <select
+            id={field.name}
+            name={field.name}
+            className={inputClass}
+            value={String(value)}
+            onChange={(e) => set(field.name, e.target.value)}
+            {...aria(field.name)}
+          >
             {options.map((o) => (
               <option key={o.value} value={o.value}>
                 {o.label}
@@ -163,7 +204,17 @@ export function WorkflowForm({ workflowId, fields, targets, integrationOptions =
           </select>
         );
       default:
-        return <input id={field.name} name={field.name} className={inputClass} placeholder={field.placeholder} value={String(value)} onChange={(e) => set(field.name, e.target.value)} {...aria(field.name)} />;
+        return (
+          <input
+            id={field.name}
+            name={field.name}
+            className={inputClass}
+            placeholder={field.placeholder}
+            value={String(value)}
+            onChange={(e) => set(field.name, e.target.value)}
+            {...aria(field.name)}
+          />
+        );
     }
   }
 
@@ -181,7 +232,10 @@ export function WorkflowForm({ workflowId, fields, targets, integrationOptions =
             id={field.name}
             label={field.kind === "boolean" ? "" : field.label}
             help={help}
-            error={errors[field.name] ?? (field.optionsFrom?.startsWith("integration:") ? integrationOptions[field.name]?.[String(values.targetId)]?.error : undefined)}
+            error={
+              errors[field.name] ??
+              (field.optionsFrom?.startsWith("integration:") ? integrationOptions[field.name]?.[String(values.targetId)]?.error : undefined)
+            }
           >
             {control(field)}
           </Field>
@@ -222,7 +276,9 @@ function ApprovalSummary({ target }: { target: TargetOption }) {
           </li>
         ))}
       </ol>
-      {target.autoApprove.length > 0 ? <p className="mt-1 text-xs text-slate-600">Some requests are approved automatically by policy ({target.autoApprove.join(", ")}).</p> : null}
+      {target.autoApprove.length > 0 ? (
+        <p className="mt-1 text-xs text-slate-600">Some requests are approved automatically by policy ({target.autoApprove.join(", ")}).</p>
+      ) : null}
     </div>
   );
 }

@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { setEmailNotificationsAction } from "@/app/(portal)/settings/notifications/actions";
+import { setEmailNotificationsAction } from "@/lib/actions/notifications";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
 

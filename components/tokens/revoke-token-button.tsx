@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { revokeTokenAction } from "@/app/(portal)/settings/tokens/actions";
+import { revokeTokenAction } from "@/lib/actions/tokens";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
 
@@ -28,7 +28,11 @@ export function RevokeTokenButton({ tokenId, name }: { tokenId: string; name: st
       >
         {pending ? "Revoking…" : "Revoke"}
       </Button>
-      {error ? <span role="alert" className="text-xs text-rose-700">{error}</span> : null}
+      {error ? (
+        <span role="alert" className="text-xs text-rose-700">
+          {error}
+        </span>
+      ) : null}
     </div>
   );
 }

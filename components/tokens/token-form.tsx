@@ -45,7 +45,14 @@ export function TokenForm<E extends Record<string, string>>({
     return (
       <div className="space-y-3" data-testid="new-token">
         <Alert tone="warning">Copy the token for “{created.name}” now: Latchkey keeps only its hash and will not show it again.</Alert>
-        <input readOnly aria-label="New API token" data-testid="token-secret" value={created.secret} className={`${inputClass} font-mono`} onFocus={(e) => e.currentTarget.select()} />
+        <input
+          readOnly
+          aria-label="New API token"
+          data-testid="token-secret"
+          value={created.secret}
+          className={`${inputClass} font-mono`}
+          onFocus={(e) => e.currentTarget.select()}
+        />
         <div className="flex gap-3">
           <CopyButton value={created.secret} label="Copy token" />
           <Button variant="secondary" onClick={() => setCreated(null)}>
@@ -63,7 +70,12 @@ export function TokenForm<E extends Record<string, string>>({
       onSubmit={(event) => {
         event.preventDefault();
         const form = new FormData(event.currentTarget);
-        const input = { ...extra, name: String(form.get("name") ?? ""), scopes: form.getAll("scopes").map(String), expiresInDays: Number(form.get("expiresInDays")) };
+        const input = {
+          ...extra,
+          name: String(form.get("name") ?? ""),
+          scopes: form.getAll("scopes").map(String),
+          expiresInDays: Number(form.get("expiresInDays")),
+        };
         const local: Record<string, string> = {};
         if (!input.name.trim()) local.name = "Name the token after what will use it.";
         if (input.scopes.length === 0) local.scopes = "Choose at least one scope.";
@@ -85,7 +97,14 @@ export function TokenForm<E extends Record<string, string>>({
     >
       {failure ? <Alert tone="error">{failure}</Alert> : null}
       <Field id={id("name")} label="Name" help="What will use it, e.g. “deploy pipeline” or “my laptop CLI”." error={errors.name}>
-        <input id={id("name")} name="name" maxLength={80} className={inputClass} aria-invalid={Boolean(errors.name)} aria-describedby={errors.name ? `${id("name")}-error` : `${id("name")}-help`} />
+        <input
+          id={id("name")}
+          name="name"
+          maxLength={80}
+          className={inputClass}
+          aria-invalid={Boolean(errors.name)}
+          aria-describedby={errors.name ? `${id("name")}-error` : `${id("name")}-help`}
+        />
       </Field>
       <fieldset aria-describedby={errors.scopes ? `${id("scopes")}-error` : undefined}>
         <legend className="block text-sm font-semibold text-slate-800">Scopes</legend>
@@ -108,11 +127,13 @@ export function TokenForm<E extends Record<string, string>>({
       </fieldset>
       <Field id={id("days")} label="Expires after" error={errors.expiresInDays}>
         <select id={id("days")} name="expiresInDays" defaultValue="30" className={inputClass}>
-          {[1, 7, 30, 90, 180, 365].filter((d) => d <= maxDays).map((d) => (
-            <option key={d} value={d}>
-              {d === 1 ? "1 day" : `${d} days`}
-            </option>
-          ))}
+          {[1, 7, 30, 90, 180, 365]
+            .filter((d) => d <= maxDays)
+            .map((d) => (
+              <option key={d} value={d}>
+                {d === 1 ? "1 day" : `${d} days`}
+              </option>
+            ))}
         </select>
       </Field>
       <Button type="submit" disabled={pending || !hydrated}>

@@ -35,7 +35,9 @@ export function TokenTable({ tokens }: { tokens: TokenRow[] }) {
             <td className="px-4 py-2 font-mono text-xs">{t.scopes.join(" ")}</td>
             <td className="px-4 py-2 whitespace-nowrap">{formatTime(t.createdAt)}</td>
             <td className={`px-4 py-2 whitespace-nowrap ${state.tone}`}>{state.label}</td>
-            <td className="px-4 py-2 whitespace-nowrap">{t.lastUsedAt ? `${formatTime(t.lastUsedAt)}${t.lastUsedIp ? ` from ${t.lastUsedIp}` : ""}` : "never"}</td>
+            <td className="px-4 py-2 whitespace-nowrap">
+              {t.lastUsedAt ? `${formatTime(t.lastUsedAt)}${t.lastUsedIp ? ` from ${t.lastUsedIp}` : ""}` : "never"}
+            </td>
             <td className="px-4 py-2">{!t.revokedAt && t.expiresAt > now ? <RevokeTokenButton tokenId={t.id} name={t.name} /> : null}</td>
           </tr>
         );

@@ -3,7 +3,7 @@ import { headers } from "next/headers";
 import type { z } from "zod";
 import { contextOf, withAuditContext, type AuditContext } from "../audit/context";
 import { currentPrincipal } from "../auth/session";
-import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable, type Result } from "../errors";
+import { databaseUnavailableMessage, DomainError, fieldErrorsOf, isDatabaseUnavailable, type Result } from "../errors";
 import { logger } from "../log";
 import { timed } from "../observability/metrics";
 import { withHttpRequestId } from "../observability/request-context";
@@ -24,7 +24,14 @@ export function safeAction<S extends z.ZodType, T>(definition: {
 }): (raw: z.input<S>) => Promise<Result<T>> {
   return async (raw) => {
     const id = await incomingRequestId();
-    return withHttpRequestId(id, () => timed(`action:${definition.name}`, "POST", () => perform(raw), (r) => (r.ok ? 200 : (ACTION_STATUS[r.code] ?? 500))));
+    return withHttpRequestId(id, () =>
+      timed(
+        `action:${definition.name}`,
+        "POST",
+        () => perform(raw),
+        (r) => (r.ok ? 200 : (ACTION_STATUS[r.code] ?? 500)),
+      ),
+    );
   };
   async function perform(raw: z.input<S>): Promise<Result<T>> {
     const who = await currentPrincipal();
@@ -35,9 +42,7 @@ export function safeAction<S extends z.ZodType, T>(definition: {
     if (hasUnsafeText(raw)) return { ok: false, code: "invalid", error: UNSAFE_TEXT };
     const parsed = definition.input.safeParse(raw);
     if (!parsed.success) {
-      const fieldErrors: Record<string, string> = {};
-      for (const issue of parsed.error.issues) fieldErrors[String(issue.path[0] ?? "form")] ??= issue.message;
-      return { ok: false, code: "invalid", error: "Some fields need attention.", fieldErrors };
+      return { ok: false, code: "invalid", error: "Some fields need attention.", fieldErrors: fieldErrorsOf(parsed.error.issues) };
     }
     try {
       return { ok: true, data: await withAuditContext(await requestContext(`action:${definition.name}`), () => definition.run(who, parsed.data)) };
@@ -65,7 +70,11 @@ export function toFailure(error: unknown, context: Record<string, string>): Resu
   }
   if (isDatabaseUnavailable(error)) return { ok: false, code: "internal", error: databaseUnavailableMessage(error) };
   logger("action").error("unexpected failure", { ...context, error });
-  return { ok: false, code: "internal", error: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening." };
+  return {
+    ok: false,
+    code: "internal",
+    error: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.",
+  };
 }
 
 /** Address, user agent and action name for the audit trail; empty outside a request (tests, scripts). */

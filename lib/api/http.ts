@@ -4,9 +4,9 @@ import { contextOf, nearestHop, withAuditContext } from "../audit/context";
 import { timed } from "../observability/metrics";
 import { requestIdFrom, withHttpRequestId } from "../observability/request-context";
 import { env } from "../env";
-import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../errors";
+import { databaseUnavailableMessage, DomainError, fieldErrorsOf, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
-import { plainJson, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
+import { bearerToken, MAX_BODY_BYTES, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 import { limitAddress, rateLimit, type RateDecision } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
@@ -21,7 +21,7 @@ import { authenticateToken, type Scope } from "./tokens";
  * after the token check carries the token's RateLimit-* headers.
  */
 
-export const MAX_BODY_BYTES = 64 * 1024;
+export { MAX_BODY_BYTES };
 
 const STATUS: Record<DomainError["code"], number> = { invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409 };
 
@@ -50,7 +50,13 @@ const TITLES: Record<string, string> = {
 export const problemType = (code: string) => `urn:latchkey:problem:${code}`;
 
 /** The one error format of the API (RFC 9457), as plain data (the lean listener writes it as is). */
-export function problemAnswer(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): PlainAnswer {
+export function problemAnswer(
+  status: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): PlainAnswer {
   const body = { type: problemType(code), title: TITLES[code] ?? code, status, detail: message, code, ...extra };
   return { status, headers: { "content-type": "application/problem+json", "cache-control": "no-store", ...headers }, body: JSON.stringify(body) };
 }
@@ -94,9 +100,7 @@ export function clientAddress(request: { headers: HeaderSource }): string | unde
 }
 
 function bearerOf(request: { headers: HeaderSource }): string | null {
-  const header = request.headers.get("authorization");
-  const match = header?.match(/^Bearer\s+(\S+)$/i);
-  return match ? match[1]! : null;
+  return bearerToken(request.headers.get("authorization"));
 }
 
 /** Authenticates an API token from the Authorization header: the principal, or the 401 to answer. */
@@ -108,7 +112,8 @@ export async function authenticate(request: { headers: HeaderSource }): Promise<
   const challenge = { "www-authenticate": 'Bearer realm="latchkey"' };
   if (!bearer) return { refusal: problem(401, "unauthenticated", "Send an API token: Authorization: Bearer <token>.", {}, challenge) };
   const result = await authenticateToken(bearer, clientAddress(request));
-  if (!result.ok) return { refusal: problem(401, "unauthenticated", result.reason, {}, { "www-authenticate": 'Bearer realm="latchkey", error="invalid_token"' }) };
+  if (!result.ok)
+    return { refusal: problem(401, "unauthenticated", result.reason, {}, { "www-authenticate": 'Bearer realm="latchkey", error="invalid_token"' }) };
   const byToken = await rateLimit(`api:token:${result.who.via!.tokenId}`, limits.LATCHKEY_RATE_LIMIT_TOKEN);
   if (!byToken.ok) return { refusal: tooMany(byToken, "this token") };
   return { who: result.who, rate: rateHeaders(byToken) };
@@ -116,7 +121,13 @@ export async function authenticate(request: { headers: HeaderSource }): Promise<
 
 function tooMany(decision: RateDecision, what: string): Response {
   const retryAfter = decision.retryAfter;
-  return problem(429, "rate_limited", `Too many requests from ${what}; try again in ${retryAfter} s.`, {}, { "retry-after": String(retryAfter), ...rateHeaders(decision) });
+  return problem(
+    429,
+    "rate_limited",
+    `Too many requests from ${what}; try again in ${retryAfter} s.`,
+    {},
+    { "retry-after": String(retryAfter), ...rateHeaders(decision) },
+  );
 }
 
 async function readJson(request: Request): Promise<{ body: unknown } | { refusal: Response }> {
@@ -137,9 +148,7 @@ async function readJson(request: Request): Promise<{ body: unknown } | { refusal
 }
 
 export function fieldErrors(error: z.ZodError): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const issue of error.issues) fields[issue.path.length ? issue.path.join(".") : "body"] ??= issue.message;
-  return fields;
+  return fieldErrorsOf(error.issues, { root: "body", nested: true });
 }
 
 type Params = Record<string, string>;
@@ -158,7 +167,14 @@ export function apiRoute<S extends z.ZodType = z.ZodUndefined>(definition: {
   // Each call gets a request id (a proxy's valid X-Request-Id, or a new one) for its logs, its audit events and its answer.
   const handler = async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
     const id = requestIdFrom(request.headers);
-    const response = await withHttpRequestId(id, () => timed(definition.name, request.method, () => guarded(request, context), (r) => r.status));
+    const response = await withHttpRequestId(id, () =>
+      timed(
+        definition.name,
+        request.method,
+        () => guarded(request, context),
+        (r) => r.status,
+      ),
+    );
     response.headers.set("x-request-id", id);
     return response;
   };

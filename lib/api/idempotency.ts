@@ -30,7 +30,10 @@ export function idempotencyOf(who: Principal, request: Request, body: unknown): 
   if (raw === null) return null;
   // RFC 8941 sf-string: a quoted string is how the draft writes it; a bare token is accepted too.
   const key = raw.trim().replace(/^"(.*)"$/, "$1");
-  if (!KEY_SHAPE.test(key)) throw invalid("The Idempotency-Key header must be 1–255 visible ASCII characters (a UUID is a good choice).", { "Idempotency-Key": "Use 1–255 visible ASCII characters." });
+  if (!KEY_SHAPE.test(key))
+    throw invalid("The Idempotency-Key header must be 1–255 visible ASCII characters (a UUID is a good choice).", {
+      "Idempotency-Key": "Use 1–255 visible ASCII characters.",
+    });
   return { userId: who.id, key, bodyHash: createHash("sha256").update(canonicalJson(body)).digest("hex") };
 }
 

@@ -18,7 +18,13 @@ const override = (ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown>
 function componentSchemas(): Record<string, object> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(COMPONENTS)) registry.add(schema, { id });
-  const { schemas } = z.toJSONSchema(registry, { io: "output", target: "draft-2020-12", unrepresentable: "any", uri: (id) => `#/components/schemas/${id}`, override });
+  const { schemas } = z.toJSONSchema(registry, {
+    io: "output",
+    target: "draft-2020-12",
+    unrepresentable: "any",
+    uri: (id) => `#/components/schemas/${id}`,
+    override,
+  });
   // Within a document, components carry neither $schema nor $id (their place names them).
   return Object.fromEntries(Object.entries(schemas).map(([id, { $schema: _s, $id: _i, ...schema }]) => [id, schema]));
 }
@@ -32,7 +38,11 @@ const body = (schema: z.ZodType) => {
 const ref = (name: keyof typeof COMPONENTS) => ({ $ref: `#/components/schemas/${name}` });
 const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
 /** The token's budget rides on every answer after the token check. */
-const RATE = { "RateLimit-Limit": header("RateLimit-Limit"), "RateLimit-Remaining": header("RateLimit-Remaining"), "RateLimit-Reset": header("RateLimit-Reset") };
+const RATE = {
+  "RateLimit-Limit": header("RateLimit-Limit"),
+  "RateLimit-Remaining": header("RateLimit-Remaining"),
+  "RateLimit-Reset": header("RateLimit-Reset"),
+};
 const json = (schema: object) => ({ headers: RATE, content: { "application/json": { schema } } });
 const error = (description: string) => ({ description, headers: RATE, content: { "application/problem+json": { schema: ref("Problem") } } });
 /** A list answers a page at a time: `limit` and `cursor` in, `next` (and a Link header) out. */
@@ -75,7 +85,13 @@ export const openApiDocument = {
       "RateLimit-Reset": { description: "Seconds until the window resets.", schema: { type: "integer" } },
     },
     securitySchemes: {
-      bearer: { type: "http", scheme: "bearer", description: `API token. Scopes: ${Object.entries(SCOPES).map(([k, v]) => `${k}: ${v}`).join(" ")}` },
+      bearer: {
+        type: "http",
+        scheme: "bearer",
+        description: `API token. Scopes: ${Object.entries(SCOPES)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join(" ")}`,
+      },
     },
     schemas: {
       ...componentSchemas(),
@@ -105,7 +121,8 @@ export const openApiDocument = {
             in: "header",
             required: false,
             schema: { type: "string", minLength: 1, maxLength: 255 },
-            description: "Makes a retry safe for 24 hours: the same key and body replay the first answer (with Idempotent-Replayed: true); the same key with another body is a 422. A refused call is not remembered.",
+            description:
+              "Makes a retry safe for 24 hours: the same key and body replay the first answer (with Idempotent-Replayed: true); the same key with another body is a 422. A refused call is not remembered.",
           },
         ],
         requestBody: body(createRequestBody),
@@ -113,7 +130,11 @@ export const openApiDocument = {
           "201": {
             description: "The request, pending or already approved by an auto-approval rule.",
             ...json(ref("Request")),
-            headers: { ...RATE, Location: { description: "The new request: /api/v1/requests/{id}.", schema: { type: "string" } }, "Idempotent-Replayed": { description: "true when this is the first answer replayed for an Idempotency-Key.", schema: { type: "string" } } },
+            headers: {
+              ...RATE,
+              Location: { description: "The new request: /api/v1/requests/{id}.", schema: { type: "string" } },
+              "Idempotent-Replayed": { description: "true when this is the first answer replayed for an Idempotency-Key.", schema: { type: "string" } },
+            },
           },
           "400": error("A field is wrong; `fields` says which and why."),
           ...ERRORS,
@@ -135,14 +156,24 @@ export const openApiDocument = {
       post: op("approvals:write", "Approve a request", {
         parameters: idParam,
         requestBody: body(approveBody),
-        responses: { "200": { description: "The request after the approval.", ...json(ref("Request")) }, "400": error("Invalid body."), ...ON_REQUEST, "409": error("Already decided, or already approved by this identity.") },
+        responses: {
+          "200": { description: "The request after the approval.", ...json(ref("Request")) },
+          "400": error("Invalid body."),
+          ...ON_REQUEST,
+          "409": error("Already decided, or already approved by this identity."),
+        },
       }),
     },
     "/requests/{id}/reject": {
       post: op("approvals:write", "Reject a request", {
         parameters: idParam,
         requestBody: body(rejectBody),
-        responses: { "200": { description: "The rejected request.", ...json(ref("Request")) }, "400": error("No reason given."), ...ON_REQUEST, "409": error("Already decided.") },
+        responses: {
+          "200": { description: "The rejected request.", ...json(ref("Request")) },
+          "400": error("No reason given."),
+          ...ON_REQUEST,
+          "409": error("Already decided."),
+        },
       }),
     },
     "/requests/{id}/cancel": {
@@ -171,7 +202,11 @@ export const openApiDocument = {
     "/approvals": {
       get: op("approvals:write", "Pending requests this identity could approve now", {
         parameters: PAGE_PARAMS,
-        responses: { "200": page("RequestPage", "Requests waiting for this identity, oldest first, a page at a time."), "400": error("Bad limit or cursor."), ...ERRORS },
+        responses: {
+          "200": page("RequestPage", "Requests waiting for this identity, oldest first, a page at a time."),
+          "400": error("Bad limit or cursor."),
+          ...ERRORS,
+        },
       }),
     },
   },

@@ -1,6 +1,6 @@
 import "server-only";
 import { z } from "zod";
-import { invalid } from "../errors";
+import { fieldErrorsOf, invalid } from "../errors";
 import { ApiAnswer } from "./http";
 
 /**
@@ -15,7 +15,12 @@ export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 200;
 
 export const pageQuerySchema = z.object({
-  limit: z.coerce.number({ error: `Use a whole number from 1 to ${MAX_LIMIT}.` }).int(`Use a whole number from 1 to ${MAX_LIMIT}.`).min(1, `Use a whole number from 1 to ${MAX_LIMIT}.`).max(MAX_LIMIT, `Use a whole number from 1 to ${MAX_LIMIT}.`).default(DEFAULT_LIMIT),
+  limit: z.coerce
+    .number({ error: `Use a whole number from 1 to ${MAX_LIMIT}.` })
+    .int(`Use a whole number from 1 to ${MAX_LIMIT}.`)
+    .min(1, `Use a whole number from 1 to ${MAX_LIMIT}.`)
+    .max(MAX_LIMIT, `Use a whole number from 1 to ${MAX_LIMIT}.`)
+    .default(DEFAULT_LIMIT),
   cursor: z.string().max(512, "This cursor is not one Latchkey gave out.").optional(),
 });
 
@@ -32,11 +37,7 @@ export interface PageRequest {
 export function readPage(request: Request): PageRequest {
   const query = new URL(request.url).searchParams;
   const parsed = pageQuerySchema.safeParse({ limit: query.get("limit") ?? undefined, cursor: query.get("cursor") ?? undefined });
-  if (!parsed.success) {
-    const fields: Record<string, string> = {};
-    for (const issue of parsed.error.issues) fields[String(issue.path[0])] ??= issue.message;
-    throw invalid("Some query parameters need attention.", fields);
-  }
+  if (!parsed.success) throw invalid("Some query parameters need attention.", fieldErrorsOf(parsed.error.issues));
   return { limit: parsed.data.limit, after: parsed.data.cursor === undefined ? null : decodeCursor(parsed.data.cursor) };
 }
 
@@ -59,7 +60,8 @@ function decodeCursor(cursor: string): Position {
 /** A time position as a Date, refusing one that is not a time. */
 export function positionTime(position: Position): Date {
   const at = new Date(position[0]);
-  if (Number.isNaN(at.getTime())) throw invalid("This cursor is not one Latchkey gave out; start again without it.", { cursor: "This cursor is not one Latchkey gave out." });
+  if (Number.isNaN(at.getTime()))
+    throw invalid("This cursor is not one Latchkey gave out; start again without it.", { cursor: "This cursor is not one Latchkey gave out." });
   return at;
 }
 

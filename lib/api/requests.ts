@@ -26,7 +26,10 @@ export async function inboxPage(who: Principal, request: Request): Promise<ApiAn
 }
 
 const created = (data: { id: string }, replayed = false) =>
-  new ApiAnswer(data, { status: 201, headers: { location: `/api/v1/requests/${encodeURIComponent(data.id)}`, ...(replayed ? { "idempotent-replayed": "true" } : {}) } });
+  new ApiAnswer(data, {
+    status: 201,
+    headers: { location: `/api/v1/requests/${encodeURIComponent(data.id)}`, ...(replayed ? { "idempotent-replayed": "true" } : {}) },
+  });
 
 /** Makes a request; with an Idempotency-Key, a retry with the same body gets the first answer and makes nothing new. */
 export async function makeRequest(who: Principal, body: { workflowId: string; input: Record<string, unknown> }, request: Request): Promise<ApiAnswer> {

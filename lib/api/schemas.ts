@@ -15,7 +15,10 @@ const nullableTime = z.date().nullable();
 // ---- Bodies (validated by the routes; documented in input form) ----
 
 export const createRequestBody = z
-  .object({ workflowId: z.string().min(1).max(64), input: z.record(z.string(), z.unknown()).describe("The workflow's fields (see /workflows): targetId, role, durationMinutes, justification, …") })
+  .object({
+    workflowId: z.string().min(1).max(64),
+    input: z.record(z.string(), z.unknown()).describe("The workflow's fields (see /workflows): targetId, role, durationMinutes, justification, …"),
+  })
   .strict();
 export const approveBody = z.object({ comment: z.string().max(2000).default("") }).strict();
 export const rejectBody = z.object({ comment: z.string().max(2000) }).strict();
@@ -63,7 +66,12 @@ export const requestSchema = requestSummarySchema.extend({
   externalState: z.string().nullable(),
   breakGlassReason: z.string().nullable(),
   extends: z
-    .object({ id: z.string(), status: requestStatusSchema, expiresAt: nullableTime, changes: z.array(z.object({ label: z.string(), from: z.string(), to: z.string() })) })
+    .object({
+      id: z.string(),
+      status: requestStatusSchema,
+      expiresAt: nullableTime,
+      changes: z.array(z.object({ label: z.string(), from: z.string(), to: z.string() })),
+    })
     .nullable()
     .describe("The grant this request extends and, field by field, what it changes."),
   stages: z.array(
@@ -83,7 +91,11 @@ export const requestSchema = requestSummarySchema.extend({
     .describe("The credential's metadata; the credential itself only from POST /requests/{id}/credential, once."),
   secretRevealable: z.boolean(),
   outsidePreview: z
-    .object({ system: z.string(), calls: z.array(z.object({ method: z.string(), path: z.string(), body: z.unknown().optional(), when: z.string().optional() })), notes: z.array(z.string()) })
+    .object({
+      system: z.string(),
+      calls: z.array(z.object({ method: z.string(), path: z.string(), body: z.unknown().optional(), when: z.string().optional() })),
+      notes: z.array(z.string()),
+    })
     .nullable()
     .describe("What carrying out the request sends to an outside system, call by call (null for workflows that call none)."),
   viewer: z.object({ canDecide: z.boolean(), decisionRefusal: z.string().nullable(), canCancel: z.boolean(), canRevoke: z.boolean() }),
@@ -133,7 +145,10 @@ export const meSchema = z.object({
 export const credentialSchema = z.object({ credential: z.string().describe("The credential (a JWT). It is never shown again."), expiresAt: time });
 
 const page = <T extends z.ZodType>(key: string, items: T) =>
-  z.object({ [key]: z.array(items), next: z.string().nullable().describe("Path and query of the next page (relative to the API's origin); null on the last page.") });
+  z.object({
+    [key]: z.array(items),
+    next: z.string().nullable().describe("Path and query of the next page (relative to the API's origin); null on the last page."),
+  });
 export const requestPageSchema = page("requests", requestSummarySchema);
 export const workflowPageSchema = page("workflows", workflowSchema);
 

@@ -1,10 +1,9 @@
 import "server-only";
 import type { Prisma, ServiceIdentityChange, User } from "@prisma/client";
 import { z } from "zod";
-import { actorOf } from "../approvals/engine";
-import { recordEvent, type Actor } from "../audit/record";
+import { actorOf, recordEvent, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
-import { conflict, forbidden, invalid, notFound } from "../errors";
+import { conflict, fieldErrorsOf, forbidden, invalid, notFound } from "../errors";
 import { policy } from "../policy/current";
 import { rolesForGroups, type Principal } from "../policy/evaluate";
 
@@ -36,22 +35,18 @@ const updateSchema = serviceSchema.pick({ groups: true, requestOnly: true });
 export type ServiceProposal = { description: string; groups: string[]; requestOnly: boolean; ownerIds: string[] } | { groups: string[]; requestOnly: boolean };
 
 /** What an admin's create or update did: carried out, or waiting for another admin. */
-export type ServiceOutcome = { outcome: "done"; service: User; change?: undefined } | { outcome: "proposed"; change: ServiceIdentityChange; service?: undefined };
+export type ServiceOutcome =
+  { outcome: "done"; service: User; change?: undefined } | { outcome: "proposed"; change: ServiceIdentityChange; service?: undefined };
 
 function requireAdmin(who: Principal) {
   if (who.via || !who.roles.includes("admin")) throw forbidden("Only an admin, signed in to the portal, can manage service identities.");
 }
 
-function fieldsOf(error: z.ZodError): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const issue of error.issues) fields[String(issue.path[0] ?? "form")] ??= issue.message;
-  return fields;
-}
-
 export function checkGroups(groups: string[]): void {
   const known = Object.keys(policy().roles);
   const unknown = groups.filter((g) => !known.includes(g));
-  if (unknown.length) throw invalid(`Unknown group ${unknown.join(", ")}: the policy knows ${known.join(", ")}.`, { groups: `Unknown group: ${unknown.join(", ")}.` });
+  if (unknown.length)
+    throw invalid(`Unknown group ${unknown.join(", ")}: the policy knows ${known.join(", ")}.`, { groups: `Unknown group: ${unknown.join(", ")}.` });
 }
 
 /** Groups that give the approver role under the current policy. */
@@ -70,21 +65,46 @@ export const serviceEmail = (name: string) => `${name}@service.latchkey`;
 async function ownerIdsOf(tx: Tx, emails: string[]): Promise<string[]> {
   const people = await tx.user.findMany({ where: { email: { in: emails }, kind: "person" }, select: { id: true, email: true } });
   const missing = emails.filter((e) => !people.some((p) => p.email === e));
-  if (missing.length) throw invalid(`Owners must be people known to Latchkey: ${missing.join(", ")} is not.`, { owners: `Not a person known to Latchkey: ${missing.join(", ")}.` });
+  if (missing.length)
+    throw invalid(`Owners must be people known to Latchkey: ${missing.join(", ")} is not.`, {
+      owners: `Not a person known to Latchkey: ${missing.join(", ")}.`,
+    });
   return people.map((p) => p.id);
 }
 
-async function proposeChange(tx: Tx, who: Principal, change: { kind: "create" | "update"; serviceId: string | null; name: string; proposal: ServiceProposal }): Promise<ServiceIdentityChange> {
+async function proposeChange(
+  tx: Tx,
+  who: Principal,
+  change: { kind: "create" | "update"; serviceId: string | null; name: string; proposal: ServiceProposal },
+): Promise<ServiceIdentityChange> {
   if (await tx.serviceIdentityChange.findFirst({ where: { name: change.name, status: "pending" }, select: { id: true } })) {
     throw conflict(`A change to ${change.name} is already waiting for another admin's approval.`);
   }
   const row = await tx.serviceIdentityChange.create({ data: { ...change, proposal: change.proposal as Prisma.InputJsonObject, requestedById: who.id } });
-  await recordEvent(tx, { actor: actorOf(who), action: "service_identity.change_requested", data: { changeId: row.id, kind: change.kind, serviceId: change.serviceId, name: change.name, groups: change.proposal.groups, requestOnly: change.proposal.requestOnly } });
+  await recordEvent(tx, {
+    actor: actorOf(who),
+    action: "service_identity.change_requested",
+    data: {
+      changeId: row.id,
+      kind: change.kind,
+      serviceId: change.serviceId,
+      name: change.name,
+      groups: change.proposal.groups,
+      requestOnly: change.proposal.requestOnly,
+    },
+  });
   return row;
 }
 
 /** Creates the identity and its owners (the creator first). `actor` carries it out; `creatorId` asked for it. */
-export async function applyCreate(tx: Tx, actor: Actor, creatorId: string, name: string, input: { description: string; groups: string[]; requestOnly: boolean; ownerIds: string[] }, changeId?: string): Promise<User> {
+export async function applyCreate(
+  tx: Tx,
+  actor: Actor,
+  creatorId: string,
+  name: string,
+  input: { description: string; groups: string[]; requestOnly: boolean; ownerIds: string[] },
+  changeId?: string,
+): Promise<User> {
   const email = serviceEmail(name);
   if (await tx.user.findUnique({ where: { email } })) throw conflict(`A service identity named ${name} already exists.`);
   const roles = rolesForGroups(policy(), input.groups);
@@ -93,7 +113,11 @@ export async function applyCreate(tx: Tx, actor: Actor, creatorId: string, name:
   });
   const owners = [...new Set([creatorId, ...input.ownerIds])];
   await tx.serviceOwner.createMany({ data: owners.map((ownerId) => ({ serviceId: user.id, ownerId, addedById: creatorId })) });
-  await recordEvent(tx, { actor, action: "service_identity.created", data: { serviceId: user.id, name, groups: input.groups, roles, requestOnly: input.requestOnly, owners, ...(changeId ? { changeId } : {}) } });
+  await recordEvent(tx, {
+    actor,
+    action: "service_identity.created",
+    data: { serviceId: user.id, name, groups: input.groups, roles, requestOnly: input.requestOnly, owners, ...(changeId ? { changeId } : {}) },
+  });
   return user;
 }
 
@@ -104,7 +128,13 @@ export async function applyUpdate(tx: Tx, actor: Actor, service: User, input: { 
   await recordEvent(tx, {
     actor,
     action: "service_identity.updated",
-    data: { serviceId: service.id, name: service.name ?? service.email, from: { groups: service.groups, requestOnly: service.requestOnly }, to: { ...input, roles }, ...(changeId ? { changeId } : {}) },
+    data: {
+      serviceId: service.id,
+      name: service.name ?? service.email,
+      from: { groups: service.groups, requestOnly: service.requestOnly },
+      to: { ...input, roles },
+      ...(changeId ? { changeId } : {}),
+    },
   });
   return user;
 }
@@ -112,7 +142,7 @@ export async function applyUpdate(tx: Tx, actor: Actor, service: User, input: { 
 export async function createServiceIdentity(who: Principal, raw: unknown): Promise<ServiceOutcome> {
   requireAdmin(who);
   const parsed = serviceSchema.safeParse(raw);
-  if (!parsed.success) throw invalid("Some fields need attention.", fieldsOf(parsed.error));
+  if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
   const { name, owners, ...input } = parsed.data;
   checkGroups(input.groups);
   return db.$transaction(async (tx) => {
@@ -132,7 +162,7 @@ export async function createServiceIdentity(who: Principal, raw: unknown): Promi
 export async function updateServiceIdentity(who: Principal, serviceId: string, raw: unknown): Promise<ServiceOutcome> {
   requireAdmin(who);
   const parsed = updateSchema.safeParse(raw);
-  if (!parsed.success) throw invalid("Some fields need attention.", fieldsOf(parsed.error));
+  if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
   checkGroups(parsed.data.groups);
   return db.$transaction(async (tx) => {
     const service = await tx.user.findUnique({ where: { id: serviceId } });
@@ -140,7 +170,11 @@ export async function updateServiceIdentity(who: Principal, serviceId: string, r
     const { groups, requestOnly } = parsed.data;
     const gained = approverGroups(groups).filter((g) => !approverGroups(service.groups).includes(g));
     const widens = canApprove(groups, requestOnly) && (!canApprove(service.groups, service.requestOnly) || gained.length > 0);
-    if (widens) return { outcome: "proposed", change: await proposeChange(tx, who, { kind: "update", serviceId, name: service.name ?? service.email, proposal: { groups, requestOnly } }) };
+    if (widens)
+      return {
+        outcome: "proposed",
+        change: await proposeChange(tx, who, { kind: "update", serviceId, name: service.name ?? service.email, proposal: { groups, requestOnly } }),
+      };
     return { outcome: "done", service: await applyUpdate(tx, actorOf(who), service, { groups, requestOnly }) };
   }, TX);
 }
@@ -149,6 +183,9 @@ export async function listServiceIdentities() {
   return db.user.findMany({
     where: { kind: "service" },
     orderBy: { name: "asc" },
-    include: { apiTokens: { orderBy: { createdAt: "desc" }, omit: { tokenHash: true } }, owners: { include: { owner: { select: { email: true } } }, orderBy: { createdAt: "asc" } } },
+    include: {
+      apiTokens: { orderBy: { createdAt: "desc" }, omit: { tokenHash: true } },
+      owners: { include: { owner: { select: { email: true } } }, orderBy: { createdAt: "asc" } },
+    },
   });
 }

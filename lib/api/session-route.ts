@@ -14,10 +14,20 @@ import type { Principal } from "../policy/evaluate";
 const log = logger("session-route");
 
 /** `name` labels the route's metrics: a fixed name, never the path, so no caller can mint new series. */
-export function sessionRoute<Params extends Record<string, string> = Record<string, never>>(name: string, run: (who: Principal, params: Params) => Promise<unknown>) {
+export function sessionRoute<Params extends Record<string, string> = Record<string, never>>(
+  name: string,
+  run: (who: Principal, params: Params) => Promise<unknown>,
+) {
   return async (request: Request, context: { params: Promise<Params> }): Promise<Response> => {
     const id = requestIdFrom(request.headers);
-    const response = await withHttpRequestId(id, () => timed(name, request.method, () => answer(context), (r) => r.status));
+    const response = await withHttpRequestId(id, () =>
+      timed(
+        name,
+        request.method,
+        () => answer(context),
+        (r) => r.status,
+      ),
+    );
     response.headers.set("x-request-id", id);
     return response;
   };

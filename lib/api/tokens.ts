@@ -2,11 +2,10 @@ import "server-only";
 import { createHash, randomBytes } from "node:crypto";
 import type { ApiToken, TokenKind } from "@prisma/client";
 import { z } from "zod";
-import { recordEvent } from "../audit/record";
+import { actorOf, recordEvent } from "../audit/record";
 import { db } from "../db";
 import { changeGeneration, changesLive, keepIfUnchanged, onChange } from "../db/changes";
-import { forbidden, invalid, notFound } from "../errors";
-import { actorOf } from "../approvals/engine";
+import { fieldErrorsOf, forbidden, invalid, notFound } from "../errors";
 import { policy } from "../policy/current";
 import { rolesForGroups, type Principal } from "../policy/evaluate";
 
@@ -57,7 +56,8 @@ async function issue(who: Principal, owner: { id: string; email: string; groups:
   }
   const roles = rolesForGroups(policy(), owner.groups);
   // The directory's token can change anyone's groups, so it does nothing else (and nothing else does that).
-  if (input.scopes.includes("scim") && new Set(input.scopes).size > 1) throw invalid("scim cannot be combined with other scopes.", { scopes: "scim cannot be combined with other scopes." });
+  if (input.scopes.includes("scim") && new Set(input.scopes).size > 1)
+    throw invalid("scim cannot be combined with other scopes.", { scopes: "scim cannot be combined with other scopes." });
   for (const scope of input.scopes) {
     const refusal = mayHaveScope(kind, roles, owner.requestOnly, scope);
     if (refusal) throw invalid(refusal, { scopes: refusal });
@@ -66,7 +66,16 @@ async function issue(who: Principal, owner: { id: string; email: string; groups:
   const expiresAt = new Date(Date.now() + input.expiresInDays * 86_400_000);
   const token = await db.$transaction(async (tx) => {
     const row = await tx.apiToken.create({
-      data: { kind, name: input.name, prefix: secret.slice(0, 12), tokenHash: hashOf(secret), userId: owner.id, scopes: [...new Set(input.scopes)], expiresAt, createdById: who.id },
+      data: {
+        kind,
+        name: input.name,
+        prefix: secret.slice(0, 12),
+        tokenHash: hashOf(secret),
+        userId: owner.id,
+        scopes: [...new Set(input.scopes)],
+        expiresAt,
+        createdById: who.id,
+      },
     });
     await recordEvent(tx, {
       actor: actorOf(who),
@@ -97,11 +106,7 @@ export async function createServiceToken(who: Principal, serviceId: string, raw:
 
 function parse(raw: unknown): TokenRequest {
   const parsed = tokenRequestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const fields: Record<string, string> = {};
-    for (const issue of parsed.error.issues) fields[String(issue.path[0] ?? "form")] ??= issue.message;
-    throw invalid("Some fields need attention.", fields);
-  }
+  if (!parsed.success) throw invalid("Some fields need attention.", fieldErrorsOf(parsed.error.issues));
   return parsed.data;
 }
 

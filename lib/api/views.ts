@@ -5,7 +5,23 @@ import type { RequestDetail, RequestSummary } from "./schemas";
 
 /** The answers of /api/v1, typed by the zod schemas that generate the OpenAPI document (lib/api/schemas.ts). Dates become ISO strings in JSON. */
 
-type Summarised = Pick<RequestListItem, "id" | "workflowId" | "targetId" | "targetTitle" | "workflowTitle" | "fields" | "status" | "input" | "justification" | "durationSeconds" | "breakGlass" | "createdAt" | "activatedAt" | "expiresAt"> & { requester: { email: string } };
+type Summarised = Pick<
+  RequestListItem,
+  | "id"
+  | "workflowId"
+  | "targetId"
+  | "targetTitle"
+  | "workflowTitle"
+  | "fields"
+  | "status"
+  | "input"
+  | "justification"
+  | "durationSeconds"
+  | "breakGlass"
+  | "createdAt"
+  | "activatedAt"
+  | "expiresAt"
+> & { requester: { email: string } };
 
 export function requestSummary(r: Summarised): RequestSummary {
   return {
@@ -39,13 +55,33 @@ export async function requestDetail(who: Principal, id: string): Promise<Request
     externalState: r.externalState,
     breakGlassReason: r.breakGlassReason,
     extends: r.extension ? { id: r.extension.id, status: r.extension.status, expiresAt: r.extension.expiresAt, changes: r.extension.changes } : null,
-    stages: r.stageViews.map((st) => ({ name: st.name, groups: st.groups, required: st.required, state: st.state, approvedBy: st.approvedBy, couldApprove: st.eligible })),
+    stages: r.stageViews.map((st) => ({
+      name: st.name,
+      groups: st.groups,
+      required: st.required,
+      state: st.state,
+      approvedBy: st.approvedBy,
+      couldApprove: st.eligible,
+    })),
     decisions: r.decisions.map((d) => ({ approver: d.approver.email, decision: d.decision, comment: d.comment, stage: d.stage, at: d.createdAt })),
     credential: r.credential
-      ? { jti: r.credential.id, kid: r.credential.kid, issuedAt: r.credential.issuedAt, expiresAt: r.credential.expiresAt, revealedAt: r.credential.revealedAt, revokedAt: r.credential.revokedAt, revealable: r.credential.revealable }
+      ? {
+          jti: r.credential.id,
+          kid: r.credential.kid,
+          issuedAt: r.credential.issuedAt,
+          expiresAt: r.credential.expiresAt,
+          revealedAt: r.credential.revealedAt,
+          revokedAt: r.credential.revokedAt,
+          revealable: r.credential.revealable,
+        }
       : null,
     secretRevealable: r.secretRevealable,
     outsidePreview: r.outsidePreview,
-    viewer: { canDecide: r.viewer.canDecide && !who.requestOnly, decisionRefusal: r.viewer.decisionRefusal, canCancel: r.viewer.canCancel, canRevoke: r.viewer.canRevoke },
+    viewer: {
+      canDecide: r.viewer.canDecide && !who.requestOnly,
+      decisionRefusal: r.viewer.decisionRefusal,
+      canCancel: r.viewer.canCancel,
+      canRevoke: r.viewer.canRevoke,
+    },
   };
 }

@@ -26,10 +26,15 @@ export interface AutoApprovalOutcome {
 }
 
 /** The first auto-approval rule this request meets, asking the on-call services only for rules whose other conditions hold. */
-export async function autoApprovalOf(rule: WorkflowTargetRule, input: { who: Principal; durationSeconds?: number; accessRole?: string }, now = new Date()): Promise<AutoApprovalOutcome> {
+export async function autoApprovalOf(
+  rule: WorkflowTargetRule,
+  input: { who: Principal; durationSeconds?: number; accessRole?: string },
+  now = new Date(),
+): Promise<AutoApprovalOutcome> {
   const schedules = new Map<string, OnCallSchedule>();
   for (const auto of rule.autoApprove) {
-    if (auto.onCall && matchingAutoApproval({ ...rule, autoApprove: [{ ...auto, onCall: undefined }] }, input)) schedules.set(onCallGroup(auto.onCall), auto.onCall);
+    if (auto.onCall && matchingAutoApproval({ ...rule, autoApprove: [{ ...auto, onCall: undefined }] }, input))
+      schedules.set(onCallGroup(auto.onCall), auto.onCall);
   }
   const answers = new Map(await Promise.all([...schedules].map(async ([key, schedule]) => [key, await onCallNow(schedule, input.who.email, now)] as const)));
   const onCall = new Set([...answers].filter(([, a]) => a.state === "on-call").map(([key]) => key));
@@ -37,7 +42,9 @@ export async function autoApprovalOf(rule: WorkflowTargetRule, input: { who: Pri
   const answer = auto?.onCall ? answers.get(onCallGroup(auto.onCall)) : undefined;
   const unknown = auto
     ? []
-    : [...answers].flatMap(([key, a]) => (a.state === "unknown" ? [{ provider: schedules.get(key)!.provider, schedule: schedules.get(key)!.schedule, reason: a.reason }] : []));
+    : [...answers].flatMap(([key, a]) =>
+        a.state === "unknown" ? [{ provider: schedules.get(key)!.provider, schedule: schedules.get(key)!.schedule, reason: a.reason }] : [],
+      );
   return { auto, shift: answer?.state === "on-call" ? answer.shift : undefined, unknown };
 }
 

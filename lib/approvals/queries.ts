@@ -35,18 +35,33 @@ const requestListSelect = {
   requester: { select: { email: true, name: true } },
 } satisfies Prisma.AccessRequestSelect;
 
-export type RequestListItem = Prisma.AccessRequestGetPayload<{ select: typeof requestListSelect }> & { targetTitle: string; workflowTitle: string; fields: RequestField[] };
+export type RequestListItem = Prisma.AccessRequestGetPayload<{ select: typeof requestListSelect }> & {
+  targetTitle: string;
+  workflowTitle: string;
+  fields: RequestField[];
+};
 
 /** The workflow's title and the requester's fields as the workflow's schema labels them. */
-export function describeRequest(r: { workflowId: string; targetId: string; input: unknown }): { targetTitle: string; workflowTitle: string; fields: RequestField[] } {
+export function describeRequest(r: { workflowId: string; targetId: string; input: unknown }): {
+  targetTitle: string;
+  workflowTitle: string;
+  fields: RequestField[];
+} {
   const targetTitle = policy().targets[r.targetId]?.title ?? r.targetId;
   const workflow = getWorkflow(r.workflowId);
   const input = (r.input ?? {}) as Record<string, unknown>;
-  if (!workflow) return { targetTitle, workflowTitle: r.workflowId, fields: Object.entries(input).map(([name, value]) => ({ name, label: name, format: "text", value: String(value) })) };
+  if (!workflow)
+    return {
+      targetTitle,
+      workflowTitle: r.workflowId,
+      fields: Object.entries(input).map(([name, value]) => ({ name, label: name, format: "text", value: String(value) })),
+    };
   return { targetTitle, workflowTitle: workflow.title, fields: describeRequestInput(workflow.inputSchema as unknown as z.ZodObject, input, { targetTitle }) };
 }
 
-function withTitles<T extends { targetId: string; workflowId: string; input: unknown }>(rows: T[]): (T & { targetTitle: string; workflowTitle: string; fields: RequestField[] })[] {
+function withTitles<T extends { targetId: string; workflowId: string; input: unknown }>(
+  rows: T[],
+): (T & { targetTitle: string; workflowTitle: string; fields: RequestField[] })[] {
   return rows.map((r) => ({ ...r, ...describeRequest(r) }));
 }
 
@@ -89,7 +104,12 @@ export async function inboxFor(who: Principal, page: Keyset = { take: 200, after
 
 /** The person's last distinct workflow and target pairs that they may still request. */
 export async function recentlyUsed(who: Principal, available: { id: string; title: string; targets: { id: string; title: string }[] }[], limit = 4) {
-  const rows = await db.accessRequest.findMany({ where: { requesterId: who.id }, orderBy: { createdAt: "desc" }, take: 50, select: { workflowId: true, targetId: true } });
+  const rows = await db.accessRequest.findMany({
+    where: { requesterId: who.id },
+    orderBy: { createdAt: "desc" },
+    take: 50,
+    select: { workflowId: true, targetId: true },
+  });
   const seen = new Set<string>();
   const recent: { workflowId: string; workflowTitle: string; targetId: string; targetTitle: string }[] = [];
   for (const r of rows) {
@@ -168,17 +188,27 @@ export async function getRequestView(who: Principal, id: string, options: { time
 }
 
 /** What the request sends to an outside system, as its workflow builds it; none for workflows that call none. */
-function outsidePreviewOf(request: { id: string; workflowId: string; targetId: string; input: Prisma.JsonValue; requester: { email: string } }): OutsidePreview | null {
+function outsidePreviewOf(request: {
+  id: string;
+  workflowId: string;
+  targetId: string;
+  input: Prisma.JsonValue;
+  requester: { email: string };
+}): OutsidePreview | null {
   const workflow = getWorkflow(request.workflowId);
   if (!workflow?.preview) return null;
   const input = workflow.inputSchema.safeParse(request.input);
-  if (!input.success) return { system: workflow.title, calls: [], notes: ["This request's input no longer matches the workflow's form, so it cannot be carried out."] };
+  if (!input.success)
+    return { system: workflow.title, calls: [], notes: ["This request's input no longer matches the workflow's form, so it cannot be carried out."] };
   return workflow.preview({ requestId: request.id, requesterEmail: request.requester.email, input: input.data, target: policy().targets[request.targetId] });
 }
 
 /** The grant an extension replaces, and what the extension changes against it. */
 async function extensionOf(parentId: string, fields: RequestField[]) {
-  const parent = await db.accessRequest.findUnique({ where: { id: parentId }, select: { id: true, workflowId: true, targetId: true, input: true, status: true, expiresAt: true } });
+  const parent = await db.accessRequest.findUnique({
+    where: { id: parentId },
+    select: { id: true, workflowId: true, targetId: true, input: true, status: true, expiresAt: true },
+  });
   if (!parent) return null;
   return { id: parent.id, status: parent.status, expiresAt: parent.expiresAt, changes: changedFields(describeRequest(parent).fields, fields) };
 }
@@ -187,23 +217,54 @@ async function extensionOf(parentId: string, fields: RequestField[]) {
  * Each stage with its approvals and, while it is not passed, the people who could still
  * approve it: approvers in its groups outside the requester's party who have not decided.
  */
-async function stageViews(request: { requesterId: string; status: RequestStatus; currentStage: number; decisions: { approverId: string; stage: number; decision: string; approver: { email: string } }[] }, state: ApprovalState) {
+async function stageViews(
+  request: {
+    requesterId: string;
+    status: RequestStatus;
+    currentStage: number;
+    decisions: { approverId: string; stage: number; decision: string; approver: { email: string } }[];
+  },
+  state: ApprovalState,
+) {
   // Who could still approve matters only while something waits for approval.
-  const approvers = request.status !== "pending" ? [] : await db.user.findMany({
-    where: { roles: { has: "approver" }, requestOnly: false, groups: { hasSome: [...new Set(state.stages.flatMap((st) => st.groups))] }, id: { notIn: await partyMembers(db, request.requesterId) } },
-    select: { id: true, email: true, groups: true },
-    orderBy: { email: "asc" },
-  });
+  const approvers =
+    request.status !== "pending"
+      ? []
+      : await db.user.findMany({
+          where: {
+            roles: { has: "approver" },
+            requestOnly: false,
+            groups: { hasSome: [...new Set(state.stages.flatMap((st) => st.groups))] },
+            id: { notIn: await partyMembers(db, request.requesterId) },
+          },
+          select: { id: true, email: true, groups: true },
+          orderBy: { email: "asc" },
+        });
   const decided = new Set(request.decisions.map((d) => d.approverId));
   return state.stages.map((stage, index) => {
     const approvedBy = request.decisions.filter((d) => d.stage === index && d.decision === "approve").map((d) => d.approver.email);
-    const passed = index < request.currentStage || (index === request.currentStage && ["approved", "executing", "active", "expired", "revoked"].includes(request.status) && approvedBy.length > 0);
+    const passed =
+      index < request.currentStage ||
+      (index === request.currentStage && ["approved", "executing", "active", "expired", "revoked"].includes(request.status) && approvedBy.length > 0);
     const open = request.status === "pending" && index >= request.currentStage;
-    const still = open ? openGroups(stage, state.decisions.filter((d) => d.stage === index && d.decision === "approve"), state.parties, state.requesterId) : [];
+    const still = open
+      ? openGroups(
+          stage,
+          state.decisions.filter((d) => d.stage === index && d.decision === "approve"),
+          state.parties,
+          state.requesterId,
+        )
+      : [];
     return {
       ...stage,
       index,
-      state: passed ? ("passed" as const) : index === request.currentStage && request.status === "pending" ? ("current" as const) : open ? ("waiting" as const) : ("closed" as const),
+      state: passed
+        ? ("passed" as const)
+        : index === request.currentStage && request.status === "pending"
+          ? ("current" as const)
+          : open
+            ? ("waiting" as const)
+            : ("closed" as const),
       approvedBy,
       eligible: open ? approvers.filter((u) => !decided.has(u.id) && u.groups.some((g) => still.includes(g))).map((u) => u.email) : [],
     };

@@ -46,7 +46,11 @@ export async function fenceRestoredState(actor: Actor, reason: string, keep: str
   const routesClosed = await closeRoutesWithoutGrant();
   await maintainSigningKeys().catch((error: Error) => log.error("could not rewrite the key files after the restore fence", { error: error.message }));
   await db.$transaction((tx) =>
-    recordEvent(tx, { actor, action: "restore.fenced", data: { reason, revoked: revoked.length, reconfirmed: kept, signingKey: kid, sessionsEnded, routesClosed: routesClosed.length } }),
+    recordEvent(tx, {
+      actor,
+      action: "restore.fenced",
+      data: { reason, revoked: revoked.length, reconfirmed: kept, signingKey: kid, sessionsEnded, routesClosed: routesClosed.length },
+    }),
   );
   await writeRestoreMarker();
   return { revoked, kept, signingKey: kid, sessionsEnded, routesClosed };

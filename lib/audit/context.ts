@@ -25,7 +25,14 @@ export function auditContext(): AuditContext {
 
 /** The last X-Forwarded-For hop: the address the proxy nearest to Latchkey saw. */
 export function nearestHop(headers: { get(name: string): string | null }): string | undefined {
-  return headers.get("x-forwarded-for")?.split(",").map((s) => s.trim()).filter(Boolean).at(-1) || undefined;
+  return (
+    headers
+      .get("x-forwarded-for")
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .at(-1) || undefined
+  );
 }
 
 /**

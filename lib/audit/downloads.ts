@@ -1,11 +1,10 @@
 import "server-only";
-import { actorOf } from "../approvals/engine";
 import { currentPrincipal } from "../auth/session";
 import { db } from "../db";
 import type { Principal } from "../policy/evaluate";
 import { contextOf, withAuditContext } from "./context";
 import { plainText } from "../http/plain";
-import { recordEvent } from "./record";
+import { actorOf, recordEvent } from "./record";
 
 /** A plain-text refusal for the auditor's download routes. */
 export const refuse = (status: number, message: string): Response => plainText(status, message);
@@ -14,12 +13,15 @@ export const refuse = (status: number, message: string): Response => plainText(s
 export async function auditorOrRefusal(what: string): Promise<{ who: Principal } | { refusal: Response }> {
   const who = await currentPrincipal();
   if (!who) return { refusal: refuse(401, `Sign in to download ${what}.`) };
-  if (!who.roles.includes("auditor") && !who.roles.includes("admin")) return { refusal: refuse(403, `${what[0]!.toUpperCase()}${what.slice(1)} is open to auditors and admins only.`) };
+  if (!who.roles.includes("auditor") && !who.roles.includes("admin"))
+    return { refusal: refuse(403, `${what[0]!.toUpperCase()}${what.slice(1)} is open to auditors and admins only.`) };
   return { who };
 }
 
 /** Records that someone downloaded part of the audit trail, before the download starts. */
 export function recordDownload(request: Request, who: Principal, action: string, data: Record<string, unknown>): Promise<void> {
   const route = `GET ${new URL(request.url).pathname}`;
-  return withAuditContext(contextOf(request.headers, route), () => db.$transaction((tx) => recordEvent(tx, { actor: actorOf(who), action, data: data as never })));
+  return withAuditContext(contextOf(request.headers, route), () =>
+    db.$transaction((tx) => recordEvent(tx, { actor: actorOf(who), action, data: data as never })),
+  );
 }

@@ -50,7 +50,14 @@ function exportHeader(filters: HistoryFilters, by: string, verification: AuditVe
 
 /** A CSV cell: quoted when needed, and defused when a spreadsheet would read it as a formula. */
 export function csvCell(value: unknown): string {
-  let text = value === null || value === undefined ? "" : value instanceof Date ? value.toISOString() : typeof value === "object" ? JSON.stringify(value) : String(value);
+  let text =
+    value === null || value === undefined
+      ? ""
+      : value instanceof Date
+        ? value.toISOString()
+        : typeof value === "object"
+          ? JSON.stringify(value)
+          : String(value);
   if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
@@ -74,7 +81,13 @@ function jsonLines(rows: HistoryEvent[]): string {
   return out;
 }
 
-export function exportStream(format: ExportFormat, filters: HistoryFilters, by: string, verification: AuditVerification | null, order: "newest" | "oldest" = "oldest"): ReadableStream<Uint8Array> {
+export function exportStream(
+  format: ExportFormat,
+  filters: HistoryFilters,
+  by: string,
+  verification: AuditVerification | null,
+  order: "newest" | "oldest" = "oldest",
+): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   const header = exportHeader(filters, by, verification);
   const rows = historyRows(filters, order);

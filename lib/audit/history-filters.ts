@@ -9,10 +9,19 @@ export const LAST_DAY = "9999-12-30";
 export const day = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, { message: "Use a date like 2026-11-25.", abort: true })
-  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), { message: "That date does not exist.", abort: true })
+  .refine((s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), {
+    message: "That date does not exist.",
+    abort: true,
+  })
   .refine((s) => s >= FIRST_DAY && s <= LAST_DAY, { message: `Use a date between ${FIRST_DAY} and ${LAST_DAY}.` })
   .transform((s) => new Date(`${s}T00:00:00Z`));
-const id = (label: string) => z.string().trim().max(64, { message: `Unknown ${label}.` }).regex(/^[\w.-]*$/, { message: `Unknown ${label}.` }).optional();
+const id = (label: string) =>
+  z
+    .string()
+    .trim()
+    .max(64, { message: `Unknown ${label}.` })
+    .regex(/^[\w.-]*$/, { message: `Unknown ${label}.` })
+    .optional();
 const email = storableString().trim().toLowerCase().max(200, { message: "An e-mail address has at most 200 characters." }).optional();
 const cursor = z
   .string()
@@ -33,7 +42,12 @@ export const historyFiltersSchema = z
     target: id("target"),
     environment: id("environment"),
     status: z.enum(STATUSES, { message: "Unknown status." }).optional(),
-    action: z.string().trim().regex(/^[a-z_.]*$/, { message: "Unknown action." }).max(64, { message: "Unknown action." }).optional(),
+    action: z
+      .string()
+      .trim()
+      .regex(/^[a-z_.]*$/, { message: "Unknown action." })
+      .max(64, { message: "Unknown action." })
+      .optional(),
     q: storableString().trim().max(200, { message: "Search for at most 200 characters." }).optional(),
     from: day.optional(),
     to: day.optional(),

@@ -63,7 +63,9 @@ export async function historyWhere(f: HistoryFilters): Promise<Prisma.Sql | null
   if (f.status) parts.push(Prisma.sql`e."toStatus" = ${f.status}::"RequestStatus"`);
   if (f.action) parts.push(Prisma.sql`e.action = ${f.action}`);
   if (f.approver) {
-    parts.push(Prisma.sql`e."requestId" IN (SELECT a."requestId" FROM "Approval" a JOIN "User" u ON u.id = a."approverId" WHERE u.email = ${f.approver} AND a.decision = 'approve')`);
+    parts.push(
+      Prisma.sql`e."requestId" IN (SELECT a."requestId" FROM "Approval" a JOIN "User" u ON u.id = a."approverId" WHERE u.email = ${f.approver} AND a.decision = 'approve')`,
+    );
   }
   if (f.q) parts.push(Prisma.sql`to_tsvector('english', coalesce(e.note, '')) @@ websearch_to_tsquery('english', ${f.q})`);
   if (f.from || f.to) {

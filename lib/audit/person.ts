@@ -7,7 +7,10 @@ import { isStorableText } from "../text";
 export async function personActivity(email: string, take = 200) {
   // An address PostgreSQL cannot even compare (NUL, broken Unicode) belongs to nobody.
   if (!isStorableText(email) || email.length > 320) return null;
-  const user = await db.user.findUnique({ where: { email }, select: { id: true, email: true, name: true, kind: true, groups: true, roles: true, lastSignInAt: true, createdAt: true, active: true } });
+  const user = await db.user.findUnique({
+    where: { email },
+    select: { id: true, email: true, name: true, kind: true, groups: true, roles: true, lastSignInAt: true, createdAt: true, active: true },
+  });
   if (!user) return null;
   const targets = policy().targets;
   const title = (id: string) => targets[id]?.title ?? id;
@@ -17,7 +20,17 @@ export async function personActivity(email: string, take = 200) {
       orderBy: { createdAt: "desc" },
       take,
       select: {
-        id: true, workflowId: true, targetId: true, status: true, justification: true, createdAt: true, activatedAt: true, endedAt: true, expiresAt: true, breakGlass: true, autoApprovedBy: true,
+        id: true,
+        workflowId: true,
+        targetId: true,
+        status: true,
+        justification: true,
+        createdAt: true,
+        activatedAt: true,
+        endedAt: true,
+        expiresAt: true,
+        breakGlass: true,
+        autoApprovedBy: true,
         decisions: { select: { decision: true, approver: { select: { email: true } } }, orderBy: { createdAt: "asc" } },
       },
     }),
@@ -25,18 +38,40 @@ export async function personActivity(email: string, take = 200) {
       where: { approverId: user.id },
       orderBy: { createdAt: "desc" },
       take,
-      select: { decision: true, comment: true, createdAt: true, request: { select: { id: true, workflowId: true, targetId: true, status: true, requester: { select: { email: true } } } } },
+      select: {
+        decision: true,
+        comment: true,
+        createdAt: true,
+        request: { select: { id: true, workflowId: true, targetId: true, status: true, requester: { select: { email: true } } } },
+      },
     }),
     db.auditEvent.count({ where: { actorEmail: email } }),
     // What the directory (sign-in, SCIM, an admin's offboarding) changed about them, shown beside their grants.
-    db.auditEvent.findMany({ where: { action: "user.directory_changed", data: { path: ["userId"], equals: user.id } }, orderBy: { seq: "desc" }, take, select: { id: true, occurredAt: true, actorEmail: true, data: true } }),
+    db.auditEvent.findMany({
+      where: { action: "user.directory_changed", data: { path: ["userId"], equals: user.id } },
+      orderBy: { seq: "desc" },
+      take,
+      select: { id: true, occurredAt: true, actorEmail: true, data: true },
+    }),
   ]);
   const heldIds = requested.filter((r) => r.activatedAt && r.status === "revoked").map((r) => r.id);
-  const endings = heldIds.length ? await db.auditEvent.findMany({ where: { requestId: { in: heldIds }, action: "grant.revoked" }, select: { requestId: true, data: true } }) : [];
+  const endings = heldIds.length
+    ? await db.auditEvent.findMany({ where: { requestId: { in: heldIds }, action: "grant.revoked" }, select: { requestId: true, data: true } })
+    : [];
   const endedBecause = new Map(endings.map((e) => [e.requestId!, String((e.data as { reason?: unknown }).reason ?? "")]));
   const directoryChanges = directory.map((e) => {
     const d = e.data as { source?: string; added?: string[]; removed?: string[]; deactivated?: boolean; reactivated?: boolean; reason?: string };
-    return { id: String(e.id), occurredAt: e.occurredAt, by: e.actorEmail, source: d.source ?? "", added: d.added ?? [], removed: d.removed ?? [], deactivated: Boolean(d.deactivated), reactivated: Boolean(d.reactivated), reason: d.reason ?? "" };
+    return {
+      id: String(e.id),
+      occurredAt: e.occurredAt,
+      by: e.actorEmail,
+      source: d.source ?? "",
+      added: d.added ?? [],
+      removed: d.removed ?? [],
+      deactivated: Boolean(d.deactivated),
+      reactivated: Boolean(d.reactivated),
+      reason: d.reason ?? "",
+    };
   });
   return {
     user,

@@ -1,5 +1,6 @@
 import type { ActorType, Prisma, RequestStatus } from "@prisma/client";
 import type { Tx } from "../db";
+import type { Principal } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import { currentKey } from "../credentials/keyring";
 import { chainHash, type ChainedContent } from "./chain";
@@ -19,6 +20,12 @@ export interface Actor {
 
 export const SYSTEM: Actor = { type: "system", email: "latchkey" };
 
+/** The actor a signed-in person or a token acting for an identity is recorded as. */
+export function actorOf(who: Principal): Actor {
+  if (who.via) return { type: who.via.kind, id: who.id, email: who.email, tokenId: who.via.tokenId };
+  return { type: "human", id: who.id, email: who.email };
+}
+
 export interface AuditInput {
   actor: Actor;
   action: string;
@@ -30,7 +37,9 @@ export interface AuditInput {
 
 /** The free text of an event (justifications, comments, reasons), for text search. */
 export function noteOf(data: Record<string, unknown>): string | null {
-  const parts = ["justification", "comment", "reason", "breakGlassReason"].map((k) => data[k]).filter((v): v is string => typeof v === "string" && v.length > 0);
+  const parts = ["justification", "comment", "reason", "breakGlassReason"]
+    .map((k) => data[k])
+    .filter((v): v is string => typeof v === "string" && v.length > 0);
   return parts.length ? parts.join("\n") : null;
 }
 
@@ -71,10 +80,14 @@ export function rememberRequest(request: { id: string; workflowId: string; targe
 async function appendEvents(tx: Tx, items: Pending[]): Promise<Committed[]> {
   // Read before the head is locked: every transaction that audits waits for that lock.
   const unknown = [...new Set(items.map((i) => i.event.requestId).filter((id): id is string => Boolean(id) && !requestMeta.has(id!)))];
-  if (unknown.length) for (const r of await tx.accessRequest.findMany({ where: { id: { in: unknown } }, select: { id: true, workflowId: true, targetId: true } })) rememberRequest(r);
+  if (unknown.length)
+    for (const r of await tx.accessRequest.findMany({ where: { id: { in: unknown } }, select: { id: true, workflowId: true, targetId: true } }))
+      rememberRequest(r);
   const requests = requestMeta;
   // The time comes from the database clock once the head is locked, so times rise with the chain (history turns dates into id ranges).
-  const [head] = await tx.$queryRaw<{ lastSeq: bigint; lastHash: string; now: Date }[]>`SELECT "lastSeq", "lastHash", clock_timestamp() AS now FROM "AuditChainHead" WHERE id = 1 FOR UPDATE`;
+  const [head] = await tx.$queryRaw<
+    { lastSeq: bigint; lastHash: string; now: Date }[]
+  >`SELECT "lastSeq", "lastHash", clock_timestamp() AS now FROM "AuditChainHead" WHERE id = 1 FOR UPDATE`;
   if (!head) throw new Error("The audit chain has no head row: the database was not migrated.");
   let seq = head.lastSeq;
   let prev = head.lastHash;

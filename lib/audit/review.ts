@@ -14,7 +14,10 @@ export const reviewPeriodSchema = z
   .object({ from: day, to: day })
   // Zod runs these even when a day was refused (and so is still text): compare only days.
   .refine((p) => !(p.from instanceof Date && p.to instanceof Date) || p.from <= p.to, { message: "The start date is after the end date.", path: ["to"] })
-  .refine((p) => !(p.from instanceof Date && p.to instanceof Date) || p.to.getTime() - p.from.getTime() <= 366 * 86_400_000, { message: "A review covers a year at most.", path: ["to"] })
+  .refine((p) => !(p.from instanceof Date && p.to instanceof Date) || p.to.getTime() - p.from.getTime() <= 366 * 86_400_000, {
+    message: "A review covers a year at most.",
+    path: ["to"],
+  })
   // "to" is inclusive: grants active on that day count.
   .transform((p) => ({ from: p.from, to: new Date(p.to.getTime() + 86_400_000) }));
 
@@ -69,10 +72,17 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
     orderBy: { activatedAt: "asc" },
     include: {
       requester: { select: { email: true, owners: { select: { owner: { select: { email: true } } } } } },
-      decisions: { where: { decision: "approve" }, include: { approver: { select: { email: true, owners: { select: { owner: { select: { email: true } } } } } } }, orderBy: { createdAt: "asc" } },
+      decisions: {
+        where: { decision: "approve" },
+        include: { approver: { select: { email: true, owners: { select: { owner: { select: { email: true } } } } } } },
+        orderBy: { createdAt: "asc" },
+      },
     },
   });
-  const reviewers = await db.user.findMany({ where: { id: { in: rows.map((r) => r.reviewedById).filter((v): v is string => v !== null) } }, select: { id: true, email: true, owners: { select: { owner: { select: { email: true } } } } } });
+  const reviewers = await db.user.findMany({
+    where: { id: { in: rows.map((r) => r.reviewedById).filter((v): v is string => v !== null) } },
+    select: { id: true, email: true, owners: { select: { owner: { select: { email: true } } } } },
+  });
   const reviewer = new Map(reviewers.map((u) => [u.id, u.email]));
   const reviewerOwners = new Map(reviewers.map((u) => [u.id, u.owners.map((o) => o.owner.email)]));
   const targets = policy().targets;
@@ -96,7 +106,7 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
         targetId: r.targetId,
         targetTitle: targets[r.targetId]?.title ?? r.targetId,
         environment: targets[r.targetId]?.environment ?? "",
-        role: typeof (r.input as { role?: unknown }).role === "string" ? ((r.input as { role: string }).role) : null,
+        role: typeof (r.input as { role?: unknown }).role === "string" ? (r.input as { role: string }).role : null,
         justification: r.justification,
         ticket: r.ticketKey,
         ticketUrl: r.ticketUrl,
@@ -123,7 +133,9 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
   });
   const byTarget = new Map<string, number>();
   for (const g of grants) byTarget.set(g.targetId, (byTarget.get(g.targetId) ?? 0) + 1);
-  const perTarget = [...byTarget.entries()].map(([targetId, n]) => ({ targetId, title: targets[targetId]?.title ?? targetId, grants: n })).sort((a, b) => b.grants - a.grants);
+  const perTarget = [...byTarget.entries()]
+    .map(([targetId, n]) => ({ targetId, title: targets[targetId]?.title ?? targetId, grants: n }))
+    .sort((a, b) => b.grants - a.grants);
 
   return {
     period,
@@ -141,14 +153,41 @@ export async function accessReview(period: ReviewPeriod, now = new Date()): Prom
   };
 }
 
-export const REVIEW_COLUMNS = ["requestId", "requester", "workflowId", "targetId", "environment", "role", "status", "activatedAt", "endedAt", "lastedMinutes", "approvedBy", "approverComments", "autoApprovedBy", "breakGlass", "breakGlassReason", "reviewedBy", "requesterOwners", "approverOwners", "sameParty", "noApproverComment", "justification", "ticket", "ticketUrl"] as const;
+export const REVIEW_COLUMNS = [
+  "requestId",
+  "requester",
+  "workflowId",
+  "targetId",
+  "environment",
+  "role",
+  "status",
+  "activatedAt",
+  "endedAt",
+  "lastedMinutes",
+  "approvedBy",
+  "approverComments",
+  "autoApprovedBy",
+  "breakGlass",
+  "breakGlassReason",
+  "reviewedBy",
+  "requesterOwners",
+  "approverOwners",
+  "sameParty",
+  "noApproverComment",
+  "justification",
+  "ticket",
+  "ticketUrl",
+] as const;
 
 export function reviewRow(g: ReviewGrant): Record<(typeof REVIEW_COLUMNS)[number], unknown> {
   return {
     ...g,
     lastedMinutes: Math.round(g.lastedSeconds / 60),
     approvedBy: g.approvedBy.map((a) => a.email).join("; "),
-    approverComments: g.approvedBy.map((a) => a.comment).filter(Boolean).join(" | "),
+    approverComments: g.approvedBy
+      .map((a) => a.comment)
+      .filter(Boolean)
+      .join(" | "),
     requesterOwners: g.requesterOwners.join("; "),
     approverOwners: g.approvedBy.map((a) => a.owners.join(" ")).join("; "),
   };

@@ -57,7 +57,19 @@ export interface ChainReport {
 export async function walkChain(): Promise<ChainReport> {
   const [head] = await db.$queryRaw<{ lastSeq: bigint; lastHash: string; genesisSeq: bigint; keyIdsFromSeq: bigint }[]>`
     SELECT "lastSeq", "lastHash", "genesisSeq", "keyIdsFromSeq" FROM "AuditChainHead" WHERE id = 1`;
-  if (!head) return { ok: false, eventsChecked: 0, lastSeq: null, firstBadSeq: null, problem: "The audit chain has no head: the database was not migrated.", legacyEvents: 0, anchoredEvents: 0, outcome: "altered", uncheckedEvents: 0, missingKeyIds: [] };
+  if (!head)
+    return {
+      ok: false,
+      eventsChecked: 0,
+      lastSeq: null,
+      firstBadSeq: null,
+      problem: "The audit chain has no head: the database was not migrated.",
+      legacyEvents: 0,
+      anchoredEvents: 0,
+      outcome: "altered",
+      uncheckedEvents: 0,
+      missingKeyIds: [],
+    };
   let expectedSeq = 1n;
   let prev = "";
   let checked = 0;
@@ -72,7 +84,16 @@ export async function walkChain(): Promise<ChainReport> {
   const anchoredDigest = createHash("sha256");
   let anchored = 0;
   const fail = (seq: bigint, problem: string): ChainReport => ({
-    ok: false, eventsChecked: checked, lastSeq: expectedSeq - 1n, firstBadSeq: seq, problem, legacyEvents: legacy, anchoredEvents: anchored, outcome: "altered", uncheckedEvents: unchecked, missingKeyIds: [...missing],
+    ok: false,
+    eventsChecked: checked,
+    lastSeq: expectedSeq - 1n,
+    firstBadSeq: seq,
+    problem,
+    legacyEvents: legacy,
+    anchoredEvents: anchored,
+    outcome: "altered",
+    uncheckedEvents: unchecked,
+    missingKeyIds: [...missing],
   });
 
   for (;;) {
@@ -93,11 +114,17 @@ export async function walkChain(): Promise<ChainReport> {
           anchored += 1;
         }
       } else {
-        if (row.prevHash !== prev) return fail(row.seq, `Event ${row.seq} does not follow event ${row.seq - 1n}: an event before it was removed or inserted, or it was altered.`);
-        if (!row.chainKeyId && row.seq >= head.keyIdsFromSeq) return fail(row.seq, `Event ${row.seq} (${row.action}) names no key, though every event from ${head.keyIdsFromSeq} on does: it was inserted or was altered.`);
+        if (row.prevHash !== prev)
+          return fail(row.seq, `Event ${row.seq} does not follow event ${row.seq - 1n}: an event before it was removed or inserted, or it was altered.`);
+        if (!row.chainKeyId && row.seq >= head.keyIdsFromSeq)
+          return fail(
+            row.seq,
+            `Event ${row.seq} (${row.action}) names no key, though every event from ${head.keyIdsFromSeq} on does: it was inserted or was altered.`,
+          );
         const match = hashMatches(prev, row);
         if (match === "no") return fail(row.seq, `Event ${row.seq} (${row.action}) was altered: its content no longer matches its hash.`);
-        if (match === "unknown" && !row.chainKeyId && unnamedMatched) return fail(row.seq, `Event ${row.seq} (${row.action}) was altered: its content no longer matches its hash.`);
+        if (match === "unknown" && !row.chainKeyId && unnamedMatched)
+          return fail(row.seq, `Event ${row.seq} (${row.action}) was altered: its content no longer matches its hash.`);
         if (match === "yes" && !row.chainKeyId) unnamedMatched = true;
         if (match === "unknown") {
           unchecked += 1;
@@ -122,20 +149,50 @@ export async function walkChain(): Promise<ChainReport> {
   if (last >= head.genesisSeq && head.lastHash !== prev) return fail(last, `The chain's recorded end does not match event ${last}: it was altered.`);
   const longest = await db.auditVerification.findFirst({ where: { ok: true }, orderBy: { lastSeq: "desc" }, select: { lastSeq: true, finishedAt: true } });
   if (longest?.lastSeq && longest.lastSeq > last) {
-    return fail(last + 1n, `The chain ends at ${last}, but it was verified up to ${longest.lastSeq} on ${longest.finishedAt?.toISOString()}: events were removed from its end.`);
+    return fail(
+      last + 1n,
+      `The chain ends at ${last}, but it was verified up to ${longest.lastSeq} on ${longest.finishedAt?.toISOString()}: events were removed from its end.`,
+    );
   }
   if (anchor && (anchored !== anchor.events || anchoredDigest.digest("hex") !== anchor.digest)) {
-    return fail(1n, `Events 1 to ${anchor.toSeq}, recorded before the chain, were altered, removed or inserted after they were anchored by event ${anchor.seq}.`);
+    return fail(
+      1n,
+      `Events 1 to ${anchor.toSeq}, recorded before the chain, were altered, removed or inserted after they were anchored by event ${anchor.seq}.`,
+    );
   }
-  if (firstUnnamedMiss && unnamedMatched) return fail(firstUnnamedMiss.seq, `Event ${firstUnnamedMiss.seq} (${firstUnnamedMiss.action}) was altered: its content no longer matches its hash.`);
+  if (firstUnnamedMiss && unnamedMatched)
+    return fail(firstUnnamedMiss.seq, `Event ${firstUnnamedMiss.seq} (${firstUnnamedMiss.action}) was altered: its content no longer matches its hash.`);
   if (unchecked > 0) {
     const keys = [...missing].map((k) => (k === "unnamed" ? "the key used before keys had ids" : k)).join(", ");
     return {
-      ok: false, eventsChecked: checked, lastSeq: last, firstBadSeq: null, legacyEvents: legacy, anchoredEvents: anchored, outcome: "unverifiable", uncheckedEvents: unchecked, missingKeyIds: [...missing],
-      problem: `${unchecked} events cannot be checked with the keys in LATCHKEY_ENCRYPTION_KEY (${keyring().map((k) => k.id).join(", ")}): they were chained under ${keys}. This is not by itself evidence of tampering: put that key in LATCHKEY_ENCRYPTION_KEY_PREVIOUS to check them, and if no key you ever held opens them, treat them as altered (a key id is not protected by the hash).`,
+      ok: false,
+      eventsChecked: checked,
+      lastSeq: last,
+      firstBadSeq: null,
+      legacyEvents: legacy,
+      anchoredEvents: anchored,
+      outcome: "unverifiable",
+      uncheckedEvents: unchecked,
+      missingKeyIds: [...missing],
+      problem: `${unchecked} events cannot be checked with the keys in LATCHKEY_ENCRYPTION_KEY (${keyring()
+        .map((k) => k.id)
+        .join(
+          ", ",
+        )}): they were chained under ${keys}. This is not by itself evidence of tampering: put that key in LATCHKEY_ENCRYPTION_KEY_PREVIOUS to check them, and if no key you ever held opens them, treat them as altered (a key id is not protected by the hash).`,
     };
   }
-  return { ok: true, eventsChecked: checked, lastSeq: last, firstBadSeq: null, problem: null, legacyEvents: legacy, anchoredEvents: anchored, outcome: "intact", uncheckedEvents: 0, missingKeyIds: [] };
+  return {
+    ok: true,
+    eventsChecked: checked,
+    lastSeq: last,
+    firstBadSeq: null,
+    problem: null,
+    legacyEvents: legacy,
+    anchoredEvents: anchored,
+    outcome: "intact",
+    uncheckedEvents: 0,
+    missingKeyIds: [],
+  };
 }
 
 /** Walks the chain and records the result. */
@@ -144,9 +201,19 @@ export async function verifyAuditChain(trigger: "scheduled" | "manual" | "cli"):
   const report = await walkChain();
   const saved = await db.auditVerification.update({
     where: { id: run.id },
-    data: { finishedAt: new Date(), ok: report.ok, eventsChecked: report.eventsChecked, lastSeq: report.lastSeq, firstBadSeq: report.firstBadSeq, problem: report.problem,
-      outcome: report.outcome, uncheckedEvents: report.uncheckedEvents, missingKeyIds: report.missingKeyIds.join(",") || null,
-      legacyEvents: report.legacyEvents, anchoredEvents: report.anchoredEvents },
+    data: {
+      finishedAt: new Date(),
+      ok: report.ok,
+      eventsChecked: report.eventsChecked,
+      lastSeq: report.lastSeq,
+      firstBadSeq: report.firstBadSeq,
+      problem: report.problem,
+      outcome: report.outcome,
+      uncheckedEvents: report.uncheckedEvents,
+      missingKeyIds: report.missingKeyIds.join(",") || null,
+      legacyEvents: report.legacyEvents,
+      anchoredEvents: report.anchoredEvents,
+    },
   });
   return { ...saved, legacyEvents: report.legacyEvents, outcome: report.outcome };
 }
@@ -169,8 +236,10 @@ async function latestAnchor(): Promise<{ seq: bigint; toSeq: bigint; events: num
 export async function legacyDigest(toSeq: bigint): Promise<{ digest: string; events: number }> {
   const hash = createHash("sha256");
   let events = 0;
-  for (let from = 1n; ; ) {
-    const rows = await db.$queryRaw<Row[]>`SELECT ${COLUMNS} FROM "AuditEvent" WHERE "seq" >= ${from} AND "seq" <= ${toSeq} AND hash IS NULL ORDER BY "seq" LIMIT ${BATCH}`;
+  for (let from = 1n; ;) {
+    const rows = await db.$queryRaw<
+      Row[]
+    >`SELECT ${COLUMNS} FROM "AuditEvent" WHERE "seq" >= ${from} AND "seq" <= ${toSeq} AND hash IS NULL ORDER BY "seq" LIMIT ${BATCH}`;
     for (const row of rows) hash.update(legacyLine(row));
     events += rows.length;
     if (rows.length < BATCH) break;

@@ -33,7 +33,9 @@ function claimSettings(): ClaimSettings {
 
 /** A refused sign-in is audited with what was refused and why, then sent back to the sign-in page. */
 async function refuse(error: string, email?: string): Promise<string> {
-  await db.$transaction((tx) => recordEvent(tx, { actor: email ? { type: "human", email } : SYSTEM, action: "auth.sign_in_refused", data: { email: email ?? null, reason: error } }));
+  await db.$transaction((tx) =>
+    recordEvent(tx, { actor: email ? { type: "human", email } : SYSTEM, action: "auth.sign_in_refused", data: { email: email ?? null, reason: error } }),
+  );
   return `/signin?error=${error}`;
 }
 
@@ -107,7 +109,10 @@ export function authOptions(): NextAuthOptions {
             roles: rolesForGroups(policy(), groups),
             lastSignInAt: new Date(),
           };
-          answers.set(profile, { groupsFrom: groupsFrom.get(claims) ?? "id_token", emailVerified: typeof claims.email_verified === "boolean" || typeof claims.email_verified === "string" ? claims.email_verified : null });
+          answers.set(profile, {
+            groupsFrom: groupsFrom.get(claims) ?? "id_token",
+            emailVerified: typeof claims.email_verified === "boolean" || typeof claims.email_verified === "string" ? claims.email_verified : null,
+          });
           return profile;
         },
       },
@@ -123,7 +128,9 @@ export function authOptions(): NextAuthOptions {
         const answer = readSignInAnswer((profile ?? {}) as Record<string, unknown>, claimSettings());
         if (!answer.ok) return refuse(answer.error, answer.email);
         const roles = rolesForGroups(policy(), answer.groups);
-        const known = (await db.user.findUnique({ where: { id: String(user.id ?? "") }, select: { id: true, kind: true, active: true } })) ?? (await db.user.findUnique({ where: { email: answer.email }, select: { id: true, kind: true, active: true } }));
+        const known =
+          (await db.user.findUnique({ where: { id: String(user.id ?? "") }, select: { id: true, kind: true, active: true } })) ??
+          (await db.user.findUnique({ where: { email: answer.email }, select: { id: true, kind: true, active: true } }));
         // A service identity acts only through its tokens; no IdP account may take it over.
         if (known?.kind === "service") return refuse("AccessDenied", answer.email);
         if (known && !known.active) return refuse("Deactivated", answer.email);
@@ -136,7 +143,11 @@ export function authOptions(): NextAuthOptions {
         // A new person is created from this object.
         Object.assign(user, { email: answer.email, name: answer.name, groups: answer.groups, roles, lastSignInAt: new Date() });
         // The adapter stores tokens only when it first links an account; sign-out needs the latest ID token as its hint (lib/auth/end-session.ts).
-        if (account?.id_token) await db.account.updateMany({ where: { provider: account.provider, providerAccountId: account.providerAccountId }, data: { id_token: account.id_token } });
+        if (account?.id_token)
+          await db.account.updateMany({
+            where: { provider: account.provider, providerAccountId: account.providerAccountId },
+            data: { id_token: account.id_token },
+          });
         return true;
       },
       async session({ session, user }) {

@@ -70,7 +70,10 @@ export function proxySettings(e: Env = env()): ProxySettings {
 }
 
 function algorithmsFrom(value: string): string[] {
-  const algorithms = value.split(",").map((a) => a.trim()).filter((a) => a !== "");
+  const algorithms = value
+    .split(",")
+    .map((a) => a.trim())
+    .filter((a) => a !== "");
   const refused = algorithms.filter((a) => !PUBLIC_KEY_ALGORITHMS.includes(a));
   if (algorithms.length === 0 || refused.length > 0) {
     const what = refused.length > 0 ? `${refused.map((a) => `"${a}"`).join(", ")} is not allowed` : "is empty";
@@ -137,7 +140,8 @@ function refusal(error: unknown, s: ProxySettings): string {
     return `The proxy's assertion is not signed with an algorithm Latchkey accepts (${s.algorithms.join(", ")}).`;
   }
   if (error instanceof errors.JWKSNoMatchingKey) return `The proxy's assertion is signed with a key that is not published at ${s.jwksUrl}.`;
-  if (error instanceof errors.JWSSignatureVerificationFailed) return `The proxy's assertion has a signature that does not match the keys published at ${s.jwksUrl}.`;
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return `The proxy's assertion has a signature that does not match the keys published at ${s.jwksUrl}.`;
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return `The ${s.header} header does not hold a signed token.`;
   logger("auth").error("could not verify the proxy's assertion", { jwksUrl: s.jwksUrl, error });
   return `Latchkey could not check the proxy's assertion: its keys at ${s.jwksUrl} could not be fetched. Try again in a moment.`;
@@ -160,12 +164,16 @@ export async function principalFromProxy(headers: Headers, settings: ProxySettin
   const roles = rolesForGroups(policy(), groups);
   const known = await db.user.findUnique({ where: { email }, select: USER_FIELDS });
   if (known?.kind === "service") return { ok: false, reason: `${email} is a service identity: it acts only through API tokens, never through the proxy.` };
-  if (known && !known.active) return { ok: false, reason: `The proxy signed you in as ${email}, but your Latchkey account was deactivated. Ask the platform team if this is a mistake.` };
+  if (known && !known.active)
+    return { ok: false, reason: `The proxy signed you in as ${email}, but your Latchkey account was deactivated. Ask the platform team if this is a mistake.` };
   // What the lost groups gave ends now, also when no role is left.
   const changed = Boolean(known && !sameSet(known.groups, groups));
   if (known && changed) await applyDirectoryChange({ userId: known.id, groups, source: "trusted-proxy" });
   if (roles.length === 0) {
-    return { ok: false, reason: `The proxy signed you in as ${email}, but none of your groups gives you a role in Latchkey. Ask the platform team to add your group to the policy.` };
+    return {
+      ok: false,
+      reason: `The proxy signed you in as ${email}, but none of your groups gives you a role in Latchkey. Ask the platform team to add your group to the policy.`,
+    };
   }
   if (known && !changed && !signInDue(known, groups, roles)) return { ok: true, principal: { id: known.id, email, groups, roles } };
 

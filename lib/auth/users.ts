@@ -9,7 +9,16 @@ export async function listUsers() {
     // Service identities have their own page (Admin → Service identities).
     where: { kind: "person" },
     orderBy: { email: "asc" },
-    select: { id: true, email: true, name: true, groups: true, roles: true, lastSignInAt: true, active: true, _count: { select: { sessions: { where: { expires: { gt: new Date() } } } } } },
+    select: {
+      id: true,
+      email: true,
+      name: true,
+      groups: true,
+      roles: true,
+      lastSignInAt: true,
+      active: true,
+      _count: { select: { sessions: { where: { expires: { gt: new Date() } } } } },
+    },
   });
   return users.map(({ _count, ...u }) => ({ ...u, activeSessions: _count.sessions }));
 }
@@ -22,7 +31,11 @@ export async function endSessions(admin: Principal, userId: string): Promise<{ e
     const { count } = await tx.session.deleteMany({ where: { userId } });
     // Offboarding: the person's API tokens stop with their sessions.
     const tokens = await tx.apiToken.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: new Date() } });
-    await recordEvent(tx, { actor: { type: "human", id: admin.id, email: admin.email }, action: "auth.sessions_ended", data: { userId, email: user.email, sessions: count, tokensRevoked: tokens.count } });
+    await recordEvent(tx, {
+      actor: { type: "human", id: admin.id, email: admin.email },
+      action: "auth.sessions_ended",
+      data: { userId, email: user.email, sessions: count, tokensRevoked: tokens.count },
+    });
     return { ended: count, tokensRevoked: tokens.count };
   });
 }

@@ -84,7 +84,9 @@ function unknownKeyMessage(root: AnySchema, path: Path, key: string): string {
   const valid = Object.keys(def?.shape ?? {});
   const suggestion = nearestKey(key, valid);
   const what = schema ? nounOf(schema) : "this object";
-  return suggestion ? `\`${key}\` is not a key of ${what}; did you mean \`${suggestion}\`?` : `\`${key}\` is not a key of ${what} (its keys: ${valid.join(", ")})`;
+  return suggestion
+    ? `\`${key}\` is not a key of ${what}; did you mean \`${suggestion}\`?`
+    : `\`${key}\` is not a key of ${what} (its keys: ${valid.join(", ")})`;
 }
 
 /** Where in the text a path points: the deepest node of it that exists (or, for an unknown key, the key itself). */
@@ -110,7 +112,12 @@ export function checkConfigText<S extends z.ZodType>(text: string, file: string,
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length > 0) {
-    return { ok: false, problems: doc.errors.map((e) => `${file}:${e.linePos?.[0] ? `${e.linePos[0].line}:${e.linePos[0].col}` : "1:1"}: not valid YAML: ${e.message.split("\n")[0]}`) };
+    return {
+      ok: false,
+      problems: doc.errors.map(
+        (e) => `${file}:${e.linePos?.[0] ? `${e.linePos[0].line}:${e.linePos[0].col}` : "1:1"}: not valid YAML: ${e.message.split("\n")[0]}`,
+      ),
+    };
   }
   let value: unknown;
   try {

@@ -2,7 +2,7 @@ import "server-only";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { db } from "../db";
 import { env } from "../env";
-import { plain, type HeaderSource, type PlainAnswer } from "../http/plain";
+import { bearerToken, plain, type HeaderSource, type PlainAnswer } from "../http/plain";
 import { policy } from "../policy/current";
 import { isStorableText, ownEntry } from "../text";
 import type { TargetDefinition } from "../policy/schema";
@@ -14,9 +14,7 @@ import { verifyCredential } from "./verify";
  * grant on a target whose `forwardAuth` entries cover the host and path lets them in.
  */
 
-export type ForwardAuthAnswer =
-  | { status: 200; headers: Record<string, string> }
-  | { status: 400 | 401 | 403; reason: string };
+export type ForwardAuthAnswer = { status: 200; headers: Record<string, string> } | { status: 400 | 401 | 403; reason: string };
 
 const digest = (value: string) => createHash("sha256").update(value).digest();
 
@@ -84,7 +82,11 @@ function identityHeaders(user: { email: string; groups: string[] }, grant: { req
 }
 
 /** Decides for a request presenting a Latchkey credential (Authorization: Bearer) or a portal session. */
-export async function forwardAuth(original: OriginalRequest, identity: { credential?: string; sessionToken?: string }, now = new Date()): Promise<ForwardAuthAnswer> {
+export async function forwardAuth(
+  original: OriginalRequest,
+  identity: { credential?: string; sessionToken?: string },
+  now = new Date(),
+): Promise<ForwardAuthAnswer> {
   const host = original.host.toLowerCase().replace(/:\d+$/, "");
   if (!host) return { status: 400, reason: "The proxy sent no X-Forwarded-Host." };
   const path = normalisePath(original.uri || "/");
@@ -98,12 +100,16 @@ export async function forwardAuth(original: OriginalRequest, identity: { credent
     if (!covers(ownEntry(policy().targets, targetId), host, path)) {
       return { status: 403, reason: `This credential is for ${targetId}, which does not cover ${host}${path}.` };
     }
-    return { status: 200, headers: identityHeaders(verified.user, { requestId: verified.requestId, targetId, role: verified.claims.role, expiresAt: verified.expiresAt }) };
+    return {
+      status: 200,
+      headers: identityHeaders(verified.user, { requestId: verified.requestId, targetId, role: verified.claims.role, expiresAt: verified.expiresAt }),
+    };
   }
 
   if (identity.sessionToken) {
     // Anyone behind a proxy can send this cookie: text PostgreSQL cannot compare is no session, not a failed query.
-    if (!isStorableText(identity.sessionToken) || identity.sessionToken.length > 512) return { status: 401, reason: "The portal session cookie is malformed. Sign in again." };
+    if (!isStorableText(identity.sessionToken) || identity.sessionToken.length > 512)
+      return { status: 401, reason: "The portal session cookie is malformed. Sign in again." };
     const session = await db.session.findUnique({ where: { sessionToken: identity.sessionToken }, include: { user: true } });
     if (!session || session.expires <= now) return { status: 401, reason: "The portal session has ended. Sign in again." };
     const targets = coveringTargets(host, path);
@@ -114,7 +120,15 @@ export async function forwardAuth(original: OriginalRequest, identity: { credent
         })
       : null;
     if (!grant) return { status: 403, reason: `${session.user.email} has no active grant covering ${host}${path}. Request access in Latchkey.` };
-    return { status: 200, headers: identityHeaders(session.user, { requestId: grant.id, targetId: grant.targetId, role: (grant.input as { role?: unknown }).role, expiresAt: grant.expiresAt! }) };
+    return {
+      status: 200,
+      headers: identityHeaders(session.user, {
+        requestId: grant.id,
+        targetId: grant.targetId,
+        role: (grant.input as { role?: unknown }).role,
+        expiresAt: grant.expiresAt!,
+      }),
+    };
   }
 
   return { status: 401, reason: "No credential and no portal session: sign in to Latchkey, or send a credential as Authorization: Bearer." };
@@ -144,7 +158,7 @@ function cookie(headers: HeaderSource, name: string): string | undefined {
 export async function answerForwardAuth({ headers: h }: { headers: HeaderSource }): Promise<PlainAnswer> {
   const proxy = proxyNamed(h.get("x-latchkey-proxy-secret"));
   if (!proxy) return plain(403, "Only a proxy configured in LATCHKEY_FORWARD_AUTH_PROXIES may call forward-auth.");
-  const bearer = h.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  const bearer = bearerToken(h.get("authorization")) ?? undefined;
   const answer = await forwardAuth(
     { method: h.get("x-forwarded-method") ?? "GET", host: h.get("x-forwarded-host") ?? "", uri: h.get("x-forwarded-uri") ?? "/" },
     { credential: bearer, sessionToken: bearer ? undefined : SESSION_COOKIES.map((n) => cookie(h, n)).find(Boolean) },

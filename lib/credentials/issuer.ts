@@ -27,7 +27,10 @@ export async function credentialIssuer(tx?: Tx): Promise<string> {
     });
   }
   if (row.value !== tokenIssuer() && cached?.value !== row.value) {
-    log.warn("the configured token issuer differs from the pinned one; credentials keep the pinned issuer (npm run keys:issuer changes it)", { pinned: row.value, configured: tokenIssuer() });
+    log.warn("the configured token issuer differs from the pinned one; credentials keep the pinned issuer (npm run keys:issuer changes it)", {
+      pinned: row.value,
+      configured: tokenIssuer(),
+    });
   }
   cached = { value: row.value, until: Date.now() + 60_000 };
   return row.value;

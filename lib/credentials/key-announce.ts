@@ -38,14 +38,23 @@ export async function announceKeyChange(change: KeyChange): Promise<void> {
       await run("sh", ["-c", hook], { env: { ...process.env, ...vars }, timeout: 60_000 });
     } catch (error) {
       const { code, stderr } = error as { code?: number | string; stderr?: string };
-      throw new Error(`The key hook failed (exit ${code ?? "unknown"}): ${String(stderr ?? "").trim().slice(0, 500) || (error as Error).message}`);
+      throw new Error(
+        `The key hook failed (exit ${code ?? "unknown"}): ${
+          String(stderr ?? "")
+            .trim()
+            .slice(0, 500) || (error as Error).message
+        }`,
+      );
     }
   }
   if (url) {
     const body = JSON.stringify({ event: "signing-keys.changed", ...change });
     const id = keyChangeId(change);
     const timestamp = Math.floor(Date.now() / 1000);
-    const headers: Record<string, string> = { "content-type": "application/json", ...(secret ? signedHeaders(secret, id, timestamp, body) : { "webhook-id": id, "webhook-timestamp": String(timestamp) }) };
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      ...(secret ? signedHeaders(secret, id, timestamp, body) : { "webhook-id": id, "webhook-timestamp": String(timestamp) }),
+    };
     const response = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
     if (!response.ok) throw new Error(`The key webhook answered ${response.status}.`);
   }
@@ -53,5 +62,8 @@ export async function announceKeyChange(change: KeyChange): Promise<void> {
 
 /** The delivery id of one change: the same for every retry of it, another for any other change. */
 export function keyChangeId(change: KeyChange): string {
-  return `msg_keys_${createHash("sha256").update(JSON.stringify([change.kids, change.active, change.next, change.dir])).digest("hex").slice(0, 32)}`;
+  return `msg_keys_${createHash("sha256")
+    .update(JSON.stringify([change.kids, change.active, change.next, change.dir]))
+    .digest("hex")
+    .slice(0, 32)}`;
 }

@@ -46,7 +46,10 @@ export function keyring(): RingKey[] {
 
 export const currentKey = (): RingKey => keyring()[0]!;
 export const ringKey = (id: string): RingKey | undefined => keyring().find((k) => k.id === id);
-const heldIds = () => keyring().map((k) => k.id).join(", ");
+const heldIds = () =>
+  keyring()
+    .map((k) => k.id)
+    .join(", ");
 
 /** A sealed value this installation cannot open: its key is not in the ring, or no key opens it. */
 export class KeyUnavailableError extends Error {

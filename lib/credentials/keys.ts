@@ -107,7 +107,11 @@ async function activate(tx: Tx, kid: string, now: Date): Promise<{ kid: string; 
  * and signs from `now + LATCHKEY_KEY_PUBLISH_AHEAD`, so file-based verifiers have that long
  * to load it. With no time ahead configured this is an ordinary rotation.
  */
-export async function publishNextSigningKey(actor: Actor, reason: string, now = new Date()): Promise<{ kid: string; activatesAt: Date } | { kid: string; retired: string[] }> {
+export async function publishNextSigningKey(
+  actor: Actor,
+  reason: string,
+  now = new Date(),
+): Promise<{ kid: string; activatesAt: Date } | { kid: string; retired: string[] }> {
   const ahead = env().LATCHKEY_KEY_PUBLISH_AHEAD;
   if (ahead === 0) return rotateSigningKey(actor, reason, now);
   const material = await newKeyMaterial();
@@ -164,7 +168,15 @@ function publishedWhere(now: Date) {
 export async function listSigningKeys(now = new Date()) {
   const rows = await db.signingKey.findMany({
     orderBy: { createdAt: "desc" },
-    select: { kid: true, alg: true, status: true, createdAt: true, activatesAt: true, retiredAt: true, _count: { select: { credentials: { where: { expiresAt: { gt: now }, revokedAt: null } } } } },
+    select: {
+      kid: true,
+      alg: true,
+      status: true,
+      createdAt: true,
+      activatesAt: true,
+      retiredAt: true,
+      _count: { select: { credentials: { where: { expiresAt: { gt: now }, revokedAt: null } } } },
+    },
   });
   const published = new Set((await db.signingKey.findMany({ where: publishedWhere(now), select: { kid: true } })).map((k) => k.kid));
   return rows.map(({ _count, ...k }) => ({ ...k, liveCredentials: _count.credentials, published: published.has(k.kid) }));

@@ -51,8 +51,11 @@ export async function encryptionKeyProblem(): Promise<string | null> {
   const inventory = await sealedInventory();
   const missing = new Map<string, string[]>();
   for (const { keyId, kind, count } of inventory.byKey) if (keyId && !ringKey(keyId)) missing.set(keyId, [...(missing.get(keyId) ?? []), `${count} ${kind}`]);
-  if (inventory.chainKeyId && !ringKey(inventory.chainKeyId)) missing.set(inventory.chainKeyId, [...(missing.get(inventory.chainKeyId) ?? []), "the audit chain"]);
-  const held = keyring().map((k) => k.id).join(", ");
+  if (inventory.chainKeyId && !ringKey(inventory.chainKeyId))
+    missing.set(inventory.chainKeyId, [...(missing.get(inventory.chainKeyId) ?? []), "the audit chain"]);
+  const held = keyring()
+    .map((k) => k.id)
+    .join(", ");
   if (missing.size > 0) {
     const list = [...missing].map(([id, what]) => `${id} (${what.join(", ")})`).join("; ");
     return `${KEY_VARIABLE} (holding ${held}) cannot open what the database holds: it was sealed under ${list}. Start with the key that sealed it (first in ${KEY_VARIABLE}), or keep it after the new one (comma-separated) or in ${KEY_VARIABLE}_PREVIOUS, then run npm run keys:reseal.`;
@@ -66,7 +69,8 @@ export async function encryptionKeyProblem(): Promise<string | null> {
     try {
       unseal(row.sealed, s.context(row.id));
     } catch (error) {
-      if (error instanceof KeyUnavailableError) return `${KEY_VARIABLE} (holding ${held}) cannot open the ${s.kind} sealed before keys had ids. Start with the key that sealed them (first in ${KEY_VARIABLE}), or keep it in ${KEY_VARIABLE}_PREVIOUS, then run npm run keys:reseal.`;
+      if (error instanceof KeyUnavailableError)
+        return `${KEY_VARIABLE} (holding ${held}) cannot open the ${s.kind} sealed before keys had ids. Start with the key that sealed them (first in ${KEY_VARIABLE}), or keep it in ${KEY_VARIABLE}_PREVIOUS, then run npm run keys:reseal.`;
       throw error;
     }
   }

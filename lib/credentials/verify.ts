@@ -133,7 +133,9 @@ async function verifyAgainstDatabase(token: string, now: Date): Promise<Verified
   }
 
   // Every decision reads the credential's row: a revocation counts from the moment it commits.
-  const [row] = await db.$queryRaw<{ revokedAt: Date | null; expiresAt: Date; requestId: string; audience: string; status: string; userId: string; email: string; groups: string[] }[]>`
+  const [row] = await db.$queryRaw<
+    { revokedAt: Date | null; expiresAt: Date; requestId: string; audience: string; status: string; userId: string; email: string; groups: string[] }[]
+  >`
     SELECT c."revokedAt", c."expiresAt", c."requestId", c.audience, r.status::text AS status, u.id AS "userId", u.email, u.groups
     FROM "Credential" c JOIN "AccessRequest" r ON r.id = c."requestId" JOIN "User" u ON u.id = r."requesterId"
     WHERE c.id = ${payload.jti!}`;

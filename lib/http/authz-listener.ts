@@ -3,10 +3,9 @@ import type { AddressInfo } from "node:net";
 import { logger } from "../log";
 import { metricsRefusal } from "../observability/metrics-access";
 import { httpDuration, instanceMetricsContentType, instanceMetricsText } from "../observability/metrics";
-import { MAX_BODY_BYTES } from "../api/http";
 import { answerUpgradesAsHttp1 } from "./h2c-upgrade.cjs";
 import { BodyTooLarge, readBody } from "./node-adapter";
-import type { IncomingCall, PlainAnswer } from "./plain";
+import { MAX_BODY_BYTES, type IncomingCall, type PlainAnswer } from "./plain";
 
 /**
  * A lean HTTP listener for the hottest answers Latchkey gives: forward-auth for proxies
@@ -53,16 +52,23 @@ export async function startAuthzListener(port: number, host = "0.0.0.0"): Promis
     res.once("finish", () => end({ status: String(res.statusCode) }));
     try {
       // Liveness for an orchestrator: the process answers (it needs no database to say so).
-      if (path === "/api/health" && (req.method === "GET" || req.method === "HEAD")) return send(res, { status: 200, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: '{"status":"ok"}' });
+      if (path === "/api/health" && (req.method === "GET" || req.method === "HEAD"))
+        return send(res, { status: 200, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: '{"status":"ok"}' });
       // This process's own metrics; the cluster-wide ones are the portal's /api/metrics/cluster.
       if (path === "/metrics" && req.method === "GET") {
         const refusal = metricsRefusal(req.headers.authorization);
         if (refusal) return send(res, { status: refusal.status, headers: { "content-type": "text/plain; charset=utf-8" }, body: `${refusal.message}\n` });
-        return send(res, { status: 200, headers: { "content-type": instanceMetricsContentType, "cache-control": "no-store" }, body: await instanceMetricsText() });
+        return send(res, {
+          status: 200,
+          headers: { "content-type": instanceMetricsContentType, "cache-control": "no-store" },
+          body: await instanceMetricsText(),
+        });
       }
       const handler = routes[path]?.[req.method ?? "GET"];
       if (!handler) {
-        res.writeHead(routes[path] ? 405 : 404, { "content-type": "text/plain; charset=utf-8" }).end("Only /api/forward-auth, /api/oauth/introspect, /api/health and /metrics are served here.\n");
+        res
+          .writeHead(routes[path] ? 405 : 404, { "content-type": "text/plain; charset=utf-8" })
+          .end("Only /api/forward-auth, /api/oauth/introspect, /api/health and /metrics are served here.\n");
         return;
       }
       const answer = await handler(incoming(req));

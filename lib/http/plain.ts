@@ -7,6 +7,14 @@ export interface IncomingCall {
   text(): Promise<string>;
 }
 
+/** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or null. */
+export function bearerToken(authorization: string | null | undefined): string | null {
+  return authorization?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? null;
+}
+
+/** The largest request body any route or the lean listener reads (64 KiB). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
 /** An answer as plain data, so the lean listener can write it without building a web Response. */
 export interface PlainAnswer {
   status: number;

@@ -74,16 +74,24 @@ export async function checkActionPost(call: ActionCall, settings: ActionSettings
   const host = portalHost(headers, settings.fromProxy);
   const from = origin ? originHost(origin) : null;
   if (!from || !host || (from !== host && !allowed(from, settings.allowedOrigins))) {
-    return { status: 403, message: origin ? `Posts from ${origin.slice(0, 100)} are refused: only the portal's own pages may call its actions.` : "Posts without an Origin header are refused: only the portal's own pages may call its actions." };
+    return {
+      status: 403,
+      message: origin
+        ? `Posts from ${origin.slice(0, 100)} are refused: only the portal's own pages may call its actions.`
+        : "Posts without an Origin header are refused: only the portal's own pages may call its actions.",
+    };
   }
   const declared = headers.get("content-length");
-  if (declared !== null && !(Number(declared) <= ACTION_BODY_LIMIT)) return { status: 413, message: `The body is larger than ${ACTION_BODY_LIMIT / 1024} KiB.` };
+  if (declared !== null && !(Number(declared) <= ACTION_BODY_LIMIT))
+    return { status: 413, message: `The body is larger than ${ACTION_BODY_LIMIT / 1024} KiB.` };
 
   const isAction = headers.get("next-action") !== null;
   const type = headers.get("content-type") ?? "";
   if (!isAction) {
     // The portal has no plain form posts; Next.js would try these as form actions and fail.
-    return /^(multipart\/form-data|application\/x-www-form-urlencoded)\b/i.test(type) ? { status: 415, message: "The portal takes no form posts; its pages call their actions with JSON arguments." } : null;
+    return /^(multipart\/form-data|application\/x-www-form-urlencoded)\b/i.test(type)
+      ? { status: 415, message: "The portal takes no form posts; its pages call their actions with JSON arguments." }
+      : null;
   }
   if (!/^text\/plain\b/i.test(type)) return { status: 415, message: "A server action takes its arguments as text/plain JSON." };
   const body = await call.body();

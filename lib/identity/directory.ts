@@ -56,8 +56,20 @@ export interface DirectoryOutcome {
 const log = logger("directory");
 
 /** The audit trail's "why", e.g. "directory: removed from engineering-leads". */
-export function reasonOf(change: { source: DirectorySource; deactivated: boolean; reactivated?: boolean; removed: readonly string[]; reason?: string; endAll?: boolean }): string {
-  const what = [change.deactivated ? "deactivated" : null, change.reactivated ? "reactivated" : null, change.removed.length ? `removed from ${change.removed.join(", ")}` : null, change.endAll && !change.deactivated ? "offboarded" : null].filter(Boolean);
+export function reasonOf(change: {
+  source: DirectorySource;
+  deactivated: boolean;
+  reactivated?: boolean;
+  removed: readonly string[];
+  reason?: string;
+  endAll?: boolean;
+}): string {
+  const what = [
+    change.deactivated ? "deactivated" : null,
+    change.reactivated ? "reactivated" : null,
+    change.removed.length ? `removed from ${change.removed.join(", ")}` : null,
+    change.endAll && !change.deactivated ? "offboarded" : null,
+  ].filter(Boolean);
   const head = change.source === "admin" ? "offboarding" : "directory";
   const note = change.reason?.trim();
   const at = change.source === "sign-in" ? " (at sign-in)" : change.source === "trusted-proxy" ? " (at trusted-proxy sign-in)" : "";
@@ -89,17 +101,34 @@ export async function applyDirectoryChange(input: DirectoryChange): Promise<Dire
     const reason = reasonOf({ source: input.source, deactivated: !active, reactivated, removed, reason: input.reason, endAll: input.endAll });
     const changed = added.length > 0 || removed.length > 0 || deactivated || reactivated || roles.join() !== user.roles.join();
     if (changed) {
-      await tx.user.update({ where: { id: user.id }, data: { groups, roles, active, deactivatedAt: deactivated ? new Date() : reactivated ? null : undefined } });
+      await tx.user.update({
+        where: { id: user.id },
+        data: { groups, roles, active, deactivatedAt: deactivated ? new Date() : reactivated ? null : undefined },
+      });
       await recordEvent(tx, {
         actor,
         action: "user.directory_changed",
-        data: { userId: user.id, email: user.email, source: input.source, added, removed, groups, rolesBefore: user.roles, roles, active, ...(deactivated ? { deactivated: true } : {}), ...(reactivated ? { reactivated: true } : {}), reason },
+        data: {
+          userId: user.id,
+          email: user.email,
+          source: input.source,
+          added,
+          removed,
+          groups,
+          rolesBefore: user.roles,
+          roles,
+          active,
+          ...(deactivated ? { deactivated: true } : {}),
+          ...(reactivated ? { reactivated: true } : {}),
+          reason,
+        },
       });
     }
     let endedSessions = 0;
     if (!active || input.endAll) {
       endedSessions = (await tx.session.deleteMany({ where: { userId: user.id } })).count;
-      if (endedSessions) await recordEvent(tx, { actor, action: "auth.sessions_ended", data: { userId: user.id, email: user.email, sessions: endedSessions, reason } });
+      if (endedSessions)
+        await recordEvent(tx, { actor, action: "auth.sessions_ended", data: { userId: user.id, email: user.email, sessions: endedSessions, reason } });
     }
     const tokens = await tx.apiToken.findMany({ where: { userId: user.id, revokedAt: null }, select: { id: true, kind: true, name: true, scopes: true } });
     const lost = tokens.filter((t) => !active || input.endAll || t.scopes.some((s) => SCOPE_NEEDS[s] && !roles.includes(SCOPE_NEEDS[s] as never)));

@@ -30,7 +30,7 @@ export function principalOf(holder: Holder, policy: Policy): Principal {
 export function entitlementRefusal(policy: Policy, holder: Holder, request: HeldRequest): string | null {
   if (!holder.active) return "the person was deactivated";
   const who = principalOf(holder, policy);
-  const role = typeof (request.input as { role?: unknown } | null)?.role === "string" ? ((request.input as { role: string }).role) : undefined;
+  const role = typeof (request.input as { role?: unknown } | null)?.role === "string" ? (request.input as { role: string }).role : undefined;
   const verdict = evaluateRequest(policy, { workflowId: request.workflowId, targetId: request.targetId, who, accessRole: role });
   if (verdict.ok) return null;
   // A break-glass grant is also held by its break-glass groups, not only by the requesters.

@@ -1,5 +1,5 @@
 import "server-only";
-import { actorOf } from "../approvals/engine";
+import { actorOf } from "../audit/record";
 import { db } from "../db";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { policy } from "../policy/current";
@@ -27,16 +27,28 @@ export async function offboardingPreview(userId: string): Promise<OffboardingPre
   const title = (id: string) => policy().targets[id]?.title ?? id;
   const [sessions, tokens, requests] = await Promise.all([
     db.session.count({ where: { userId, expires: { gt: new Date() } } }),
-    db.apiToken.findMany({ where: { userId, revokedAt: null, expiresAt: { gt: new Date() } }, select: { id: true, name: true, scopes: true }, orderBy: { createdAt: "asc" } }),
-    db.accessRequest.findMany({ where: { requesterId: userId, status: { in: ["active", "pending"] } }, orderBy: { createdAt: "asc" }, select: { id: true, status: true, targetId: true, workflowId: true, expiresAt: true, breakGlass: true, createdAt: true } }),
+    db.apiToken.findMany({
+      where: { userId, revokedAt: null, expiresAt: { gt: new Date() } },
+      select: { id: true, name: true, scopes: true },
+      orderBy: { createdAt: "asc" },
+    }),
+    db.accessRequest.findMany({
+      where: { requesterId: userId, status: { in: ["active", "pending"] } },
+      orderBy: { createdAt: "asc" },
+      select: { id: true, status: true, targetId: true, workflowId: true, expiresAt: true, breakGlass: true, createdAt: true },
+    }),
   ]);
   const { kind: _kind, ...person } = user;
   return {
     user: person,
     sessions,
     tokens,
-    grants: requests.filter((r) => r.status === "active").map((r) => ({ id: r.id, targetTitle: title(r.targetId), workflowId: r.workflowId, expiresAt: r.expiresAt, breakGlass: r.breakGlass })),
-    pending: requests.filter((r) => r.status === "pending").map((r) => ({ id: r.id, targetTitle: title(r.targetId), workflowId: r.workflowId, createdAt: r.createdAt })),
+    grants: requests
+      .filter((r) => r.status === "active")
+      .map((r) => ({ id: r.id, targetTitle: title(r.targetId), workflowId: r.workflowId, expiresAt: r.expiresAt, breakGlass: r.breakGlass })),
+    pending: requests
+      .filter((r) => r.status === "pending")
+      .map((r) => ({ id: r.id, targetTitle: title(r.targetId), workflowId: r.workflowId, createdAt: r.createdAt })),
   };
 }
 

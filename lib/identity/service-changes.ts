@@ -2,8 +2,7 @@ import "server-only";
 import type { ServiceIdentityChange } from "@prisma/client";
 import { z } from "zod";
 import { applyCreate, applyUpdate, checkGroups } from "../api/service-identities";
-import { actorOf } from "../approvals/engine";
-import { recordEvent } from "../audit/record";
+import { actorOf, recordEvent } from "../audit/record";
 import { db, type Tx } from "../db";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { sameParty, type Parties, type Principal } from "../policy/evaluate";
@@ -35,7 +34,8 @@ const decisionSchema = z.object({
 export function serviceChangeRefusal(change: { requestedById: string; ownerIds: readonly string[] }, who: Principal, parties: Parties): string | null {
   if (who.via || !who.roles.includes("admin")) return "Only an admin, signed in to the portal, can approve changes to service identities.";
   if (who.id === change.requestedById) return "You asked for this change; another admin must approve it.";
-  if (sameParty(parties, change.requestedById, who.id)) return "You cannot approve this change: a service identity and its owners count as one party, and the admin who asked is in yours.";
+  if (sameParty(parties, change.requestedById, who.id))
+    return "You cannot approve this change: a service identity and its owners count as one party, and the admin who asked is in yours.";
   if (change.ownerIds.includes(who.id)) return "You own this service identity; an admin who does not own it must approve the change.";
   return null;
 }
@@ -71,11 +71,19 @@ export async function decideServiceChange(who: Principal, raw: unknown): Promise
       await recordEvent(tx, { actor, action: `service_identity.change_${status}`, data: { changeId, name: change.name, comment } });
       return tx.serviceIdentityChange.update({ where: { id: changeId }, data: { status, ...decided } });
     }
-    const refusal = serviceChangeRefusal({ requestedById: change.requestedById, ownerIds: await ownersAfter(tx, change, proposal) }, who, await partiesOf(tx, [change.requestedById, who.id]));
+    const refusal = serviceChangeRefusal(
+      { requestedById: change.requestedById, ownerIds: await ownersAfter(tx, change, proposal) },
+      who,
+      await partiesOf(tx, [change.requestedById, who.id]),
+    );
     if (refusal) throw forbidden(refusal);
     // The policy may have changed while the change waited.
     checkGroups(proposal.groups);
-    await recordEvent(tx, { actor, action: "service_identity.change_approved", data: { changeId, name: change.name, requestedById: change.requestedById, comment } });
+    await recordEvent(tx, {
+      actor,
+      action: "service_identity.change_approved",
+      data: { changeId, name: change.name, requestedById: change.requestedById, comment },
+    });
     let serviceId = change.serviceId;
     if ("ownerIds" in proposal) {
       serviceId = (await applyCreate(tx, actor, change.requestedById, change.name, proposal, changeId)).id;
@@ -94,6 +102,15 @@ export async function pendingServiceChanges() {
   const people = await db.user.findMany({ where: { id: { in: changes.map((c) => c.requestedById) } }, select: { id: true, email: true } });
   return changes.map((c) => {
     const proposal = proposalSchema.parse(c.proposal);
-    return { id: c.id, kind: c.kind, name: c.name, groups: proposal.groups, requestOnly: proposal.requestOnly, requestedById: c.requestedById, requestedBy: people.find((p) => p.id === c.requestedById)?.email ?? c.requestedById, createdAt: c.createdAt };
+    return {
+      id: c.id,
+      kind: c.kind,
+      name: c.name,
+      groups: proposal.groups,
+      requestOnly: proposal.requestOnly,
+      requestedById: c.requestedById,
+      requestedBy: people.find((p) => p.id === c.requestedById)?.email ?? c.requestedById,
+      createdAt: c.createdAt,
+    };
   });
 }

@@ -45,9 +45,7 @@ export function mergeClaims(idClaims: Record<string, unknown>, userinfo: Record<
 
 export type SignInRefusal = "NoEmail" | "EmailNotVerified";
 
-export type SignInAnswer =
-  | { ok: true; email: string; name: string; groups: string[] }
-  | { ok: false; error: SignInRefusal; email?: string };
+export type SignInAnswer = { ok: true; email: string; name: string; groups: string[] } | { ok: false; error: SignInRefusal; email?: string };
 
 /** The person the answer names, or why it cannot sign anyone in. */
 export function readSignInAnswer(claims: Record<string, unknown>, settings: ClaimSettings): SignInAnswer {

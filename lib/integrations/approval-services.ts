@@ -42,7 +42,12 @@ const unset = (names: string) => Promise.resolve({ reachable: false, detail: `${
 async function smtpStatus(): Promise<ServiceStatus | null> {
   const url = env().LATCHKEY_SMTP_URL;
   if (!url) return null;
-  const failed = await db.notificationDelivery.findMany({ where: { channel: EMAIL_CHANNEL, lastError: { not: null } }, orderBy: { nextAttemptAt: "desc" }, take: 3, select: { nextAttemptAt: true, lastError: true } });
+  const failed = await db.notificationDelivery.findMany({
+    where: { channel: EMAIL_CHANNEL, lastError: { not: null } },
+    orderBy: { nextAttemptAt: "desc" },
+    take: 3,
+    select: { nextAttemptAt: true, lastError: true },
+  });
   const check = await probe(async () => {
     const transport = nodemailer.createTransport(url);
     try {
@@ -52,7 +57,12 @@ async function smtpStatus(): Promise<ServiceStatus | null> {
       transport.close();
     }
   });
-  return { system: "smtp", subject: `e-mail from ${env().LATCHKEY_SMTP_FROM}`, ...check, lastErrors: failed.map((f) => ({ at: f.nextAttemptAt, message: f.lastError! })) };
+  return {
+    system: "smtp",
+    subject: `e-mail from ${env().LATCHKEY_SMTP_FROM}`,
+    ...check,
+    lastErrors: failed.map((f) => ({ at: f.nextAttemptAt, message: f.lastError! })),
+  };
 }
 
 function ticketStatuses(): Promise<ServiceStatus>[] {
@@ -61,19 +71,24 @@ function ticketStatuses(): Promise<ServiceStatus>[] {
     if (rule?.jira) {
       const { urlEnv, userEnv, tokenEnv } = rule.jira;
       const [baseUrl, user, token] = [process.env[urlEnv], process.env[userEnv], process.env[tokenEnv]];
-      const run = baseUrl && user && token ? probe(async () => {
+      const run =
+        baseUrl && user && token
+          ? probe(async () => {
               await jiraIssue({ baseUrl, user, token }, NO_SUCH_TICKET);
               return "answered";
-            }) : unset(`${urlEnv}, ${userEnv} or ${tokenEnv}`);
+            })
+          : unset(`${urlEnv}, ${userEnv} or ${tokenEnv}`);
       return [run.then((r) => ({ system: "jira" as const, subject: target.title, ...r, lastErrors: [] }))];
     }
     if (rule?.http) {
       const url = process.env[rule.http.urlEnv];
       const token = rule.http.tokenEnv ? process.env[rule.http.tokenEnv] : undefined;
-      const run = url ? probe(async () => {
-              await httpTicket(url, token, NO_SUCH_TICKET);
-              return "answered";
-            }) : unset(rule.http.urlEnv);
+      const run = url
+        ? probe(async () => {
+            await httpTicket(url, token, NO_SUCH_TICKET);
+            return "answered";
+          })
+        : unset(rule.http.urlEnv);
       return [run.then((r) => ({ system: "ticket-http" as const, subject: target.title, ...r, lastErrors: [] }))];
     }
     return [];
@@ -92,12 +107,26 @@ function schedulesInPolicy(): OnCallSchedule[] {
 
 async function onCallStatus(schedule: OnCallSchedule): Promise<ServiceStatus> {
   const { baseUrl, token } = onCallConnection(schedule.provider);
-  const recent = await db.auditEvent.findMany({ where: { action: "request.on_call_unknown", data: { path: ["schedule"], equals: schedule.schedule } }, orderBy: { id: "desc" }, take: 3, select: { occurredAt: true, data: true } });
+  const recent = await db.auditEvent.findMany({
+    where: { action: "request.on_call_unknown", data: { path: ["schedule"], equals: schedule.schedule } },
+    orderBy: { id: "desc" },
+    take: 3,
+    select: { occurredAt: true, data: true },
+  });
   const lastErrors = recent.map((e) => ({ at: e.occurredAt, message: String((e.data as { reason?: unknown }).reason ?? "") }));
   const subject = `schedule ${schedule.schedule}`;
-  if (!token) return { system: schedule.provider, subject, ...(await unset(schedule.provider === "pagerduty" ? "LATCHKEY_PAGERDUTY_TOKEN" : "LATCHKEY_OPSGENIE_TOKEN")), lastErrors };
+  if (!token)
+    return {
+      system: schedule.provider,
+      subject,
+      ...(await unset(schedule.provider === "pagerduty" ? "LATCHKEY_PAGERDUTY_TOKEN" : "LATCHKEY_OPSGENIE_TOKEN")),
+      lastErrors,
+    };
   const check = await probe(async () => {
-    const shifts = schedule.provider === "pagerduty" ? await pagerDutyOnCall({ baseUrl, token }, schedule.schedule) : await opsgenieOnCall({ baseUrl, token }, schedule.schedule);
+    const shifts =
+      schedule.provider === "pagerduty"
+        ? await pagerDutyOnCall({ baseUrl, token }, schedule.schedule)
+        : await opsgenieOnCall({ baseUrl, token }, schedule.schedule);
     return `answered: ${shifts.length} on call now`;
   });
   return { system: schedule.provider, subject, ...check, lastErrors };

@@ -32,11 +32,21 @@ export async function integrationStatuses(): Promise<IntegrationStatus[]> {
     const checks: { kind: IntegrationStatus["kind"]; run: () => Promise<{ reachable: boolean; detail: string }> }[] = [];
     if (target.database) {
       const url = process.env[target.database.connectionEnv];
-      checks.push({ kind: "postgres", run: () => (url ? probe(() => postgresGrants(url).ping()) : Promise.resolve({ reachable: false, detail: `${target.database!.connectionEnv} is not set` })) });
+      checks.push({
+        kind: "postgres",
+        run: () =>
+          url ? probe(() => postgresGrants(url).ping()) : Promise.resolve({ reachable: false, detail: `${target.database!.connectionEnv} is not set` }),
+      });
     }
     if (target.haproxy) {
       const { LATCHKEY_HAPROXY_SOCKET: socket, LATCHKEY_HAPROXY_MAP: map } = env();
-      checks.push({ kind: "haproxy", run: () => (socket && map ? probe(() => runtimeApi(socket).showMap(map)) : Promise.resolve({ reachable: false, detail: "LATCHKEY_HAPROXY_SOCKET or LATCHKEY_HAPROXY_MAP is not set" })) });
+      checks.push({
+        kind: "haproxy",
+        run: () =>
+          socket && map
+            ? probe(() => runtimeApi(socket).showMap(map))
+            : Promise.resolve({ reachable: false, detail: "LATCHKEY_HAPROXY_SOCKET or LATCHKEY_HAPROXY_MAP is not set" }),
+      });
     }
     if (target.airflow) {
       const a = target.airflow;
@@ -63,7 +73,10 @@ export async function integrationStatuses(): Promise<IntegrationStatus[]> {
       orderBy: { id: "desc" },
       take: 3,
     });
-    const lastErrors = errors.map((e) => ({ at: e.occurredAt, message: String((e.data as Record<string, unknown>).error ?? (e.data as Record<string, unknown>).reason ?? e.action) }));
+    const lastErrors = errors.map((e) => ({
+      at: e.occurredAt,
+      message: String((e.data as Record<string, unknown>).error ?? (e.data as Record<string, unknown>).reason ?? e.action),
+    }));
     for (const check of checks) statuses.push({ targetId, title: target.title, kind: check.kind, ...(await check.run()), lastErrors });
   }
   const slack = await slackAppStatus(probe);

@@ -67,7 +67,12 @@ export async function installQueues(connectionString: string): Promise<void> {
     await boss.start();
     try {
       for (const name of Object.values(QUEUES)) {
-        const options = name === QUEUES.execute ? { retryLimit: 5, retryBackoff: true, retryDelay: 5 } : name === QUEUES.undo ? { retryLimit: 1000, retryBackoff: true, retryDelay: 5 } : { retryLimit: 10, retryBackoff: true, retryDelay: 5 };
+        const options =
+          name === QUEUES.execute
+            ? { retryLimit: 5, retryBackoff: true, retryDelay: 5 }
+            : name === QUEUES.undo
+              ? { retryLimit: 1000, retryBackoff: true, retryDelay: 5 }
+              : { retryLimit: 10, retryBackoff: true, retryDelay: 5 };
         if (!(await boss.getQueue(name))) await boss.createQueue(name, { name, ...options });
       }
     } finally {
@@ -78,7 +83,6 @@ export async function installQueues(connectionString: string): Promise<void> {
     await lock.end();
   }
 }
-
 
 export interface RequestJob {
   queue: string;
@@ -103,5 +107,8 @@ export async function queueInTransaction(tx: Tx, jobs: RequestJob[]): Promise<vo
   );
   // Jobs due now wake the worker at commit rather than at its next poll (lib/jobs/wake.ts).
   const now = Date.now();
-  await wakeWorkersAtCommit(tx, jobs.filter((job) => job.at.getTime() <= now).map((job) => job.queue));
+  await wakeWorkersAtCommit(
+    tx,
+    jobs.filter((job) => job.at.getTime() <= now).map((job) => job.queue),
+  );
 }

@@ -51,34 +51,52 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 1;
   // Worker ids by queue, so a wake-up (lib/jobs/wake.ts) can make the right one fetch at once.
   const workers = new Map<string, string>();
-  workers.set(QUEUES.expireGrant, await boss.work<ExpireGrantJob>(QUEUES.expireGrant, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
-    if (!job) return;
-    const outcome = await expireGrant(job.data.requestId);
-    // A job that runs a little early (clock skew between hosts) is re-queued for the rest.
-    if (outcome === "not-due") throw new Error(`grant ${job.data.requestId} is not due yet`);
-  }));
-  workers.set(QUEUES.expirePending, await boss.work<ExpirePendingJob>(QUEUES.expirePending, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
-    if (!job) return;
-    if ((await expirePending(job.data.requestId)) === "not-due") throw new Error(`request ${job.data.requestId} is not due yet`);
-  }));
-  workers.set(QUEUES.execute, await boss.work<ExpireGrantJob>(QUEUES.execute, { pollingIntervalSeconds, batchSize: 1, includeMetadata: true }, async ([job]) => {
-    if (!job) return;
-    await performQueued(job.data.requestId, job.retryCount >= job.retryLimit);
-  }));
-  workers.set(QUEUES.follow, await boss.work<ExpireGrantJob>(QUEUES.follow, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
-    if (job && (await followQueued(job.data.requestId)) === "running") await boss.send(QUEUES.follow, job.data, { startAfter: 5 });
-  }));
-  workers.set(QUEUES.undo, await boss.work<ExpireGrantJob>(QUEUES.undo, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
-    if (job) await undoQueued(job.data.requestId);
-  }));
+  workers.set(
+    QUEUES.expireGrant,
+    await boss.work<ExpireGrantJob>(QUEUES.expireGrant, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+      if (!job) return;
+      const outcome = await expireGrant(job.data.requestId);
+      // A job that runs a little early (clock skew between hosts) is re-queued for the rest.
+      if (outcome === "not-due") throw new Error(`grant ${job.data.requestId} is not due yet`);
+    }),
+  );
+  workers.set(
+    QUEUES.expirePending,
+    await boss.work<ExpirePendingJob>(QUEUES.expirePending, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+      if (!job) return;
+      if ((await expirePending(job.data.requestId)) === "not-due") throw new Error(`request ${job.data.requestId} is not due yet`);
+    }),
+  );
+  workers.set(
+    QUEUES.execute,
+    await boss.work<ExpireGrantJob>(QUEUES.execute, { pollingIntervalSeconds, batchSize: 1, includeMetadata: true }, async ([job]) => {
+      if (!job) return;
+      await performQueued(job.data.requestId, job.retryCount >= job.retryLimit);
+    }),
+  );
+  workers.set(
+    QUEUES.follow,
+    await boss.work<ExpireGrantJob>(QUEUES.follow, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+      if (job && (await followQueued(job.data.requestId)) === "running") await boss.send(QUEUES.follow, job.data, { startAfter: 5 });
+    }),
+  );
+  workers.set(
+    QUEUES.undo,
+    await boss.work<ExpireGrantJob>(QUEUES.undo, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+      if (job) await undoQueued(job.data.requestId);
+    }),
+  );
   const flush = async () => {
     const { retryAt } = await flushNotifications();
     if (retryAt) await boss.send(QUEUES.notifyFlush, {}, { startAfter: retryAt });
   };
   workers.set(QUEUES.notifyFlush, await boss.work(QUEUES.notifyFlush, { pollingIntervalSeconds, batchSize: 1 }, flush));
-  workers.set(QUEUES.notifyExpiring, await boss.work<ExpireGrantJob>(QUEUES.notifyExpiring, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
-    if (job && (await notifyExpiring(job.data.requestId))) await flush();
-  }));
+  workers.set(
+    QUEUES.notifyExpiring,
+    await boss.work<ExpireGrantJob>(QUEUES.notifyExpiring, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+      if (job && (await notifyExpiring(job.data.requestId))) await flush();
+    }),
+  );
   await boss.work(QUEUES.sweepExpired, { pollingIntervalSeconds: 5 }, async () => {
     const n = await sweepExpiredGrants();
     if (n > 0) log.info("sweep expired grants or requests whose job had gone missing", { count: n });
@@ -87,9 +105,11 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
     await pruneIdempotencyKeys();
     await signingKeyStep();
     // While the ring holds previous keys, move one batch of sealed values to the current key each sweep.
-    if (keyring().length > 1) await resealStep(SYSTEM).catch((error: Error) => log.error("could not re-seal under the current encryption key", { error: error.message }));
+    if (keyring().length > 1)
+      await resealStep(SYSTEM).catch((error: Error) => log.error("could not re-seal under the current encryption key", { error: error.message }));
     // A database that went back in time (restored from a backup) is fenced before anything trusts its grants.
-    if (env().LATCHKEY_RESTORE_MARKER) await restoreFenceStep(SYSTEM).catch((error: Error) => log.error("could not check for or fence a restored database", { error: error.message }));
+    if (env().LATCHKEY_RESTORE_MARKER)
+      await restoreFenceStep(SYSTEM).catch((error: Error) => log.error("could not check for or fence a restored database", { error: error.message }));
   });
   await boss.schedule(QUEUES.sweepExpired, "* * * * *");
   await boss.work(QUEUES.auditVerify, { pollingIntervalSeconds: 30 }, async () => {

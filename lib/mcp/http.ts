@@ -33,7 +33,8 @@ async function answer(request: Request, who: Principal): Promise<Response> {
   // One JSON-RPC message a POST: a batch would run up to a hundred tool calls (each audited) for one unit of the token's rate limit.
   let parsedBody: unknown;
   if (request.method === "POST") {
-    if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) return problem(413, "too_large", `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`);
+    if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES)
+      return problem(413, "too_large", `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`);
     const text = await request.text();
     if (Buffer.byteLength(text) > MAX_BODY_BYTES) return problem(413, "too_large", `The body is larger than ${MAX_BODY_BYTES / 1024} KiB.`);
     try {
@@ -41,7 +42,12 @@ async function answer(request: Request, who: Principal): Promise<Response> {
     } catch {
       return problem(400, "invalid_json", "The body is not JSON: send one JSON-RPC message.");
     }
-    if (Array.isArray(parsedBody)) return problem(400, "batch_refused", "Send one JSON-RPC message a request; batches are refused, so every tool call counts against the token's rate limit.");
+    if (Array.isArray(parsedBody))
+      return problem(
+        400,
+        "batch_refused",
+        "Send one JSON-RPC message a request; batches are refused, so every tool call counts against the token's rate limit.",
+      );
   }
   const server = mcpServerFor(who, contextOf(request.headers, "mcp"));
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, maxRequestBodySize: MAX_BODY_BYTES });

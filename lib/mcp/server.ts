@@ -2,9 +2,8 @@ import "server-only";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import type { CallToolResult, ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
-import { actorOf } from "../approvals/engine";
 import { withAuditContext, type AuditContext } from "../audit/context";
-import { recordEvent } from "../audit/record";
+import { actorOf, recordEvent } from "../audit/record";
 import { db } from "../db";
 import { DATABASE_UNAVAILABLE, DomainError, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
@@ -32,14 +31,20 @@ export function mcpServerFor(who: Principal, context: AuditContext, options: { p
   for (const [name, tool] of Object.entries(TOOLS) as [ToolName, (typeof TOOLS)[ToolName]][]) {
     server.registerTool(
       name,
-      { title: tool.title, description: `${tool.description} Needs the ${tool.scope} scope.`, inputSchema: tool.input, annotations: { readOnlyHint: tool.readOnly, openWorldHint: false } },
+      {
+        title: tool.title,
+        description: `${tool.description} Needs the ${tool.scope} scope.`,
+        inputSchema: tool.input,
+        annotations: { readOnlyHint: tool.readOnly, openWorldHint: false },
+      },
       async (args: Record<string, unknown>, extra: RequestHandlerExtra<ServerRequest, ServerNotification>) => {
         const progressToken = extra._meta?.progressToken;
         const toolContext: ToolContext = {
           signal: extra.signal,
           pollMs: options.pollMs ?? 1_000,
           progress: async (progress, total, message) => {
-            if (progressToken !== undefined) await extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress, total, message } });
+            if (progressToken !== undefined)
+              await extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress, total, message } });
           },
         };
         const outcome = await withAuditContext({ ...context, route: `mcp:${name}` }, () => call(who, name, args, toolContext));
@@ -59,11 +64,24 @@ async function call(who: Principal, name: ToolName, args: Record<string, unknown
     try {
       outcome = { ok: true, data: await (tool.run as (who: Principal, args: unknown, context: ToolContext) => Promise<unknown>)(who, args, context) };
     } catch (error) {
-      if (error instanceof DomainError) outcome = { ok: false, code: error.code, message: error.fieldErrors ? `${error.message} ${Object.entries(error.fieldErrors).map(([k, v]) => `${k}: ${v}`).join("; ")}` : error.message };
+      if (error instanceof DomainError)
+        outcome = {
+          ok: false,
+          code: error.code,
+          message: error.fieldErrors
+            ? `${error.message} ${Object.entries(error.fieldErrors)
+                .map(([k, v]) => `${k}: ${v}`)
+                .join("; ")}`
+            : error.message,
+        };
       else if (isDatabaseUnavailable(error)) return { ok: false, code: "unavailable", message: DATABASE_UNAVAILABLE };
       else {
         logger("mcp").error("unexpected failure", { tool: name, error });
-        outcome = { ok: false, code: "internal", message: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening." };
+        outcome = {
+          ok: false,
+          code: "internal",
+          message: "Something went wrong on our side. Nothing was changed; try again, and tell the platform team if it keeps happening.",
+        };
       }
     }
   }
@@ -89,12 +107,21 @@ async function audit(who: Principal, name: ToolName, args: Record<string, unknow
       actor: actorOf(who),
       action: "mcp.call",
       requestId,
-      data: { channel: "mcp", tool: name, outcome: outcome.ok ? "ok" : "refused", ...(outcome.ok ? {} : { code: outcome.code }), ...(!outcome.ok && asked ? { askedFor: asked.slice(0, 64) } : {}) },
+      data: {
+        channel: "mcp",
+        tool: name,
+        outcome: outcome.ok ? "ok" : "refused",
+        ...(outcome.ok ? {} : { code: outcome.code }),
+        ...(!outcome.ok && asked ? { askedFor: asked.slice(0, 64) } : {}),
+      },
     }),
   );
 }
 
 function resultOf(outcome: Outcome): CallToolResult {
   if (!outcome.ok) return { isError: true, content: [{ type: "text", text: `${outcome.code}: ${outcome.message}` }] };
-  return { content: [{ type: "text", text: JSON.stringify(outcome.data, null, 2) }], structuredContent: JSON.parse(JSON.stringify(outcome.data)) as Record<string, unknown> };
+  return {
+    content: [{ type: "text", text: JSON.stringify(outcome.data, null, 2) }],
+    structuredContent: JSON.parse(JSON.stringify(outcome.data)) as Record<string, unknown>,
+  };
 }

@@ -44,7 +44,8 @@ const tool = <S extends z.ZodRawShape>(definition: Tool<S>) => definition;
 export const TOOLS = {
   list_workflows: tool({
     title: "List what you may request",
-    description: "The workflows and targets this token's identity may request, with each workflow's fields (name, kind, required, options) and each target's roles, duration limits and approval stages.",
+    description:
+      "The workflows and targets this token's identity may request, with each workflow's fields (name, kind, required, options) and each target's roles, duration limits and approval stages.",
     scope: "requests:read",
     input: {},
     readOnly: true,

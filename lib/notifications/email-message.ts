@@ -58,7 +58,8 @@ function rows(f: EmailFacts): [string, string, string | null][] {
     ["Why", f.justification, null],
   ];
   if (f.ticket) out.push(["Ticket", f.ticket.key, f.ticket.url]);
-  if (f.stage && (f.event === "pending" || f.event === "break-glass")) out.push(["Stage", `${f.stage.name}: approvers from ${f.stage.groups.join(", ")}`, null]);
+  if (f.stage && (f.event === "pending" || f.event === "break-glass"))
+    out.push(["Stage", `${f.stage.name}: approvers from ${f.stage.groups.join(", ")}`, null]);
   if (f.decidedBy) out.push([f.event === "rejected" ? "Rejected by" : "Approved by", f.decidedBy, null]);
   if (f.comment) out.push(["Comment", f.comment, null]);
   if (f.expiresAt && (f.event === "expiring" || f.event === "approved")) out.push(["Expires", f.expiresAt, null]);
@@ -71,7 +72,15 @@ export function composeEmail(f: EmailFacts): EmailMessage {
   const subject = `[Latchkey] ${headline(f)}`.replace(/[\r\n]+/g, " ");
   const action = f.audience === "approver" && f.event === "pending" ? "Approve or reject it" : f.event === "break-glass" ? "Review it" : "See the request";
   const table = rows(f);
-  const text = [headline(f), "", ...table.map(([label, value, link]) => `${label}: ${value}${link ? ` <${link}>` : ""}`), "", `${action}: ${f.url}`, "", "You get this because of your part in this request. Turn e-mail off under Settings > Notifications."].join("\n");
+  const text = [
+    headline(f),
+    "",
+    ...table.map(([label, value, link]) => `${label}: ${value}${link ? ` <${link}>` : ""}`),
+    "",
+    `${action}: ${f.url}`,
+    "",
+    "You get this because of your part in this request. Turn e-mail off under Settings > Notifications.",
+  ].join("\n");
   const html = `<!doctype html><html><body style="font-family:sans-serif">
 <p><strong>${escape(headline(f))}</strong></p>
 <table cellpadding="4">${table.map(([label, value, link]) => `<tr><th align="left" valign="top">${escape(label)}</th><td style="white-space:pre-wrap">${link ? `<a href="${escape(link)}">${escape(value)}</a>` : escape(value)}</td></tr>`).join("")}</table>

@@ -59,7 +59,11 @@ async function recipients(tx: Tx, event: NotificationEvent, request: AccessReque
 async function decisionOf(tx: Tx, event: NotificationEvent, request: AccessRequest): Promise<{ by: string | null; comment: string | null }> {
   if (event !== "approved" && event !== "rejected") return { by: null, comment: null };
   if (request.autoApprovedBy) return { by: `policy rule ${request.autoApprovedBy}`, comment: null };
-  const last = await tx.approval.findFirst({ where: { requestId: request.id }, orderBy: { createdAt: "desc" }, include: { approver: { select: { email: true } } } });
+  const last = await tx.approval.findFirst({
+    where: { requestId: request.id },
+    orderBy: { createdAt: "desc" },
+    include: { approver: { select: { email: true } } },
+  });
   return { by: last?.approver.email ?? null, comment: last?.comment || null };
 }
 

@@ -1,8 +1,7 @@
 import "server-only";
-import { recordEvent } from "../audit/record";
+import { actorOf, recordEvent } from "../audit/record";
 import { db } from "../db";
 import { env } from "../env";
-import { actorOf } from "../approvals/engine";
 import type { Principal } from "../policy/evaluate";
 
 /** A person's own notification settings: whether Latchkey e-mails them. */

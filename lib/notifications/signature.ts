@@ -30,7 +30,10 @@ export function secretProblem(secret: string): string | null {
  * new and the previous secret sign, so receivers holding either keep verifying.
  */
 export function parseSecrets(list: string): Buffer[] {
-  const secrets = list.split(",").map((s) => s.trim()).filter(Boolean);
+  const secrets = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (secrets.length === 0) throw new Error("no webhook secret given");
   return secrets.map((secret, i) => {
     const problem = secretProblem(secret);
@@ -48,7 +51,9 @@ export function signedHeaders(secrets: string, id: string, timestamp: number, bo
   return {
     [WEBHOOK_ID_HEADER]: id,
     [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
-    [WEBHOOK_SIGNATURE_HEADER]: parseSecrets(secrets).map((key) => signOne(key, id, timestamp, body)).join(" "),
+    [WEBHOOK_SIGNATURE_HEADER]: parseSecrets(secrets)
+      .map((key) => signOne(key, id, timestamp, body))
+      .join(" "),
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { env } from "../env";
+import { bearerToken } from "../http/plain";
 
 const digest = (v: string) => createHash("sha256").update(v).digest();
 
@@ -12,7 +13,8 @@ const digest = (v: string) => createHash("sha256").update(v).digest();
 export function metricsRefusal(authorization: string | null | undefined): { status: 401 | 403; message: string } | null {
   const expected = env().LATCHKEY_METRICS_TOKEN;
   if (!expected) return { status: 403, message: "Metrics are off: set LATCHKEY_METRICS_TOKEN and give it to the scraper." };
-  const given = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
-  if (!given || !timingSafeEqual(digest(given), digest(expected))) return { status: 401, message: "Send the metrics token: Authorization: Bearer <LATCHKEY_METRICS_TOKEN>." };
+  const given = bearerToken(authorization);
+  if (!given || !timingSafeEqual(digest(given), digest(expected)))
+    return { status: 401, message: "Send the metrics token: Authorization: Bearer <LATCHKEY_METRICS_TOKEN>." };
   return null;
 }

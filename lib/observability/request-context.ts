@@ -10,7 +10,6 @@ import { REQUEST_ID_PATTERN } from "./request-id";
 
 const storage = new AsyncLocalStorage<string>();
 
-
 /** The request's own id: a valid incoming X-Request-Id (set by middleware.ts or a proxy in front), else a new one. */
 export function requestIdFrom(headers: { get(name: string): string | null }): string {
   const given = headers.get("x-request-id");

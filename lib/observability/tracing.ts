@@ -13,11 +13,8 @@ export function tracingEnabled(source: Record<string, string | undefined>): bool
 /** Starts tracing when the OTEL_* variables ask for it; resolves to a function that flushes and stops it. */
 export async function startTracing(defaultServiceName: string): Promise<() => Promise<void>> {
   if (!tracingEnabled(process.env)) return async () => undefined;
-  const [{ NodeTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { defaultResource, detectResources, envDetector, resourceFromAttributes }] = await Promise.all([
-    import("@opentelemetry/sdk-trace-node"),
-    import("@opentelemetry/exporter-trace-otlp-http"),
-    import("@opentelemetry/resources"),
-  ]);
+  const [{ NodeTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { defaultResource, detectResources, envDetector, resourceFromAttributes }] =
+    await Promise.all([import("@opentelemetry/sdk-trace-node"), import("@opentelemetry/exporter-trace-otlp-http"), import("@opentelemetry/resources")]);
   const resource = defaultResource()
     .merge(resourceFromAttributes({ "service.name": defaultServiceName }))
     .merge(detectResources({ detectors: [envDetector] }));

@@ -37,7 +37,11 @@ export interface PolicyChange {
 }
 
 function autoText(auto: AutoApproveRule): string {
-  const conditions = [auto.roles && `role ${auto.roles.join("/")}`, auto.maxDuration !== undefined && `at most ${formatDuration(auto.maxDuration)}`, auto.requesterGroups && `requester in ${auto.requesterGroups.join("/")}`];
+  const conditions = [
+    auto.roles && `role ${auto.roles.join("/")}`,
+    auto.maxDuration !== undefined && `at most ${formatDuration(auto.maxDuration)}`,
+    auto.requesterGroups && `requester in ${auto.requesterGroups.join("/")}`,
+  ];
   return conditions.filter(Boolean).join(", ");
 }
 
@@ -48,24 +52,51 @@ function stageText(stage: Stage): string {
 function factsOf(policy: Policy, people: readonly Person[] | undefined): Map<string, Fact> {
   const facts = new Map<string, Fact>();
   const add = (fact: Fact) => facts.set(`${fact.area}\u0000${fact.aspect}`, fact);
-  const reach = (test: (p: Person, roles: string[]) => boolean) => people?.filter((p) => test(p, rolesForGroups(policy, p.groups))).map((p) => p.email).sort();
+  const reach = (test: (p: Person, roles: string[]) => boolean) =>
+    people
+      ?.filter((p) => test(p, rolesForGroups(policy, p.groups)))
+      .map((p) => p.email)
+      .sort();
   for (const [group, roles] of Object.entries(policy.roles)) add({ area: `group ${group}`, aspect: "portal roles", text: roles.join(", "), items: [...roles] });
   for (const [workflowId, workflow] of Object.entries(policy.workflows)) {
     for (const [targetId, rule] of Object.entries(workflow.targets)) {
       const area = `${workflowId} on ${targetId}`;
       const requesters = rule.requesters.filter((g) => policy.roles[g]?.includes("requester"));
-      add({ area, aspect: "may request", text: requesters.join(", ") || "nobody", items: requesters, people: reach((p, roles) => roles.includes("requester") && p.groups.some((g) => rule.requesters.includes(g))) });
+      add({
+        area,
+        aspect: "may request",
+        text: requesters.join(", ") || "nobody",
+        items: requesters,
+        people: reach((p, roles) => roles.includes("requester") && p.groups.some((g) => rule.requesters.includes(g))),
+      });
       if (rule.roles) add({ area, aspect: "access roles", text: rule.roles.join(", "), items: [...rule.roles] });
       rule.stages.forEach((stage, i) =>
-        add({ area, aspect: `stage ${i + 1} approvers`, text: stageText(stage), people: reach((p, roles) => !p.requestOnly && roles.includes("approver") && p.groups.some((g) => stage.groups.includes(g))) }),
+        add({
+          area,
+          aspect: `stage ${i + 1} approvers`,
+          text: stageText(stage),
+          people: reach((p, roles) => !p.requestOnly && roles.includes("approver") && p.groups.some((g) => stage.groups.includes(g))),
+        }),
       );
       for (const auto of rule.autoApprove) add({ area, aspect: `auto-approval ${auto.name}`, text: autoText(auto) });
-      add({ area, aspect: "duration", text: rule.maxDuration === undefined ? "one-off" : `${formatDuration(rule.minDuration)} to ${formatDuration(rule.maxDuration)}` });
+      add({
+        area,
+        aspect: "duration",
+        text: rule.maxDuration === undefined ? "one-off" : `${formatDuration(rule.minDuration)} to ${formatDuration(rule.maxDuration)}`,
+      });
       add({ area, aspect: "pending for", text: formatDuration(rule.pendingTimeout ?? policy.defaults.pendingTimeout) });
       if (rule.breakGlass) {
         const groups = rule.breakGlass.groups;
         // Break-glass is a request too: only a requester of this rule may open it.
-        add({ area, aspect: "break-glass by", text: groups.join(", "), items: [...groups], people: reach((p, roles) => roles.includes("requester") && p.groups.some((g) => rule.requesters.includes(g)) && p.groups.some((g) => groups.includes(g))) });
+        add({
+          area,
+          aspect: "break-glass by",
+          text: groups.join(", "),
+          items: [...groups],
+          people: reach(
+            (p, roles) => roles.includes("requester") && p.groups.some((g) => rule.requesters.includes(g)) && p.groups.some((g) => groups.includes(g)),
+          ),
+        });
         add({ area, aspect: "break-glass for at most", text: formatDuration(rule.breakGlass.maxDuration) });
       }
     }
@@ -115,7 +146,15 @@ export function diffPolicies(before: Policy, after: Policy, people?: readonly Pe
     const losing = minus(was?.people, is?.people);
     if (was?.text === is?.text && gaining.length === 0 && losing.length === 0) continue;
     const { area, aspect } = (is ?? was)!;
-    changes.push({ area, aspect, before: was?.text ?? "-", after: is?.text ?? "-", sentence: sentenceOf(area, aspect, was, is, gaining, losing), gaining, losing });
+    changes.push({
+      area,
+      aspect,
+      before: was?.text ?? "-",
+      after: is?.text ?? "-",
+      sentence: sentenceOf(area, aspect, was, is, gaining, losing),
+      gaining,
+      losing,
+    });
   }
   return changes;
 }
@@ -134,7 +173,13 @@ export function renderDiff(changes: readonly PolicyChange[], options: { before: 
   const peopleNote = options.peopleKnown ? "people as known from their last sign-ins" : "groups only (no database to resolve them to people)";
   if (changes.length === 0) return options.markdown ? `### ${title}\n\nNo change in who may do what.\n` : `${title}\nNo change in who may do what.\n`;
   const headers = ["where", "what", "before", "after", ...(options.peopleKnown ? ["gaining", "losing"] : [])];
-  const rows = changes.map((c) => [c.area, c.aspect, c.before, c.after, ...(options.peopleKnown ? [c.gaining.join(", ") || "-", c.losing.join(", ") || "-"] : [])]);
+  const rows = changes.map((c) => [
+    c.area,
+    c.aspect,
+    c.before,
+    c.after,
+    ...(options.peopleKnown ? [c.gaining.join(", ") || "-", c.losing.join(", ") || "-"] : []),
+  ]);
   if (options.markdown) {
     return [
       `### ${title}`,
@@ -149,5 +194,12 @@ export function renderDiff(changes: readonly PolicyChange[], options: { before: 
       "",
     ].join("\n");
   }
-  return [`${title} (${changes.length} change${changes.length === 1 ? "" : "s"}; ${peopleNote})`, "", ...changes.map((c) => `- ${c.sentence}`), "", textTable(headers, rows), ""].join("\n");
+  return [
+    `${title} (${changes.length} change${changes.length === 1 ? "" : "s"}; ${peopleNote})`,
+    "",
+    ...changes.map((c) => `- ${c.sentence}`),
+    "",
+    textTable(headers, rows),
+    "",
+  ].join("\n");
 }

@@ -13,7 +13,12 @@ export function parseDuration(text: string): number | undefined {
 export function formatDuration(totalSeconds: number): string {
   const parts: string[] = [];
   let rest = Math.max(0, Math.round(totalSeconds));
-  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as const) {
+  for (const [unit, size] of [
+    ["d", 86400],
+    ["h", 3600],
+    ["m", 60],
+    ["s", 1],
+  ] as const) {
     const n = Math.floor(rest / size);
     if (n > 0) parts.push(`${n}${unit}`);
     rest -= n * size;

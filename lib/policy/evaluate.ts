@@ -41,9 +41,7 @@ export function requestableTargets(policy: Policy, workflowId: string, who: Prin
     .map(([targetId, rule]) => ({ targetId, target: policy.targets[targetId]!, rule }));
 }
 
-export type RequestDecision =
-  | { ok: true; rule: WorkflowTargetRule; target: TargetDefinition }
-  | { ok: false; field?: string; message: string };
+export type RequestDecision = { ok: true; rule: WorkflowTargetRule; target: TargetDefinition } | { ok: false; field?: string; message: string };
 
 /** May this person make this request? Checks role, group, target, workflow role and duration bounds. */
 export function evaluateRequest(
@@ -64,7 +62,8 @@ export function evaluateRequest(
     return { ok: false, field: "role", message: `Role must be one of: ${rule.roles.join(", ")}.` };
   }
   if (durationSeconds !== undefined) {
-    if (rule.maxDuration === undefined) return { ok: false, message: `The policy sets no maxDuration for ${target.title}, so no lasting access can be granted there.` };
+    if (rule.maxDuration === undefined)
+      return { ok: false, message: `The policy sets no maxDuration for ${target.title}, so no lasting access can be granted there.` };
     if (durationSeconds < rule.minDuration || durationSeconds > rule.maxDuration) {
       return {
         ok: false,
@@ -179,6 +178,12 @@ export function openGroups(stage: StageSnapshot, approvals: readonly DecisionSna
   return stage.groups.filter((g) => groupsCovered(stage.groups, [...counted, [g]]) > base);
 }
 
+/** Why someone may not approve: `decided` when they already decided (a conflict with what happened), `refused` otherwise. */
+export interface ApprovalRefusal {
+  code: "decided" | "refused";
+  message: string;
+}
+
 export const SAME_PARTY = "You cannot approve this request: a service identity and its owners count as one party, and the requester is in yours.";
 export const PARTY_DECIDED = "A service identity and its owners decide once between them, and your party has already decided on this request.";
 
@@ -189,18 +194,24 @@ export const PARTY_DECIDED = "A service identity and its owners decide once betw
  * party; one party decides at most once per request, and the approver must be in the
  * current stage's groups.
  */
-export function approvalRefusal(state: ApprovalState, who: Principal): string | null {
-  if (state.requesterId === who.id) return "You cannot approve your own request.";
-  if (sameParty(state.parties, state.requesterId, who.id)) return SAME_PARTY;
-  if (!who.roles.includes("approver")) return "Your role does not allow approving requests.";
-  if (state.decisions.some((d) => d.approverId === who.id)) return "You have already decided on this request.";
-  if (state.decisions.some((d) => sameParty(state.parties, d.approverId, who.id))) return PARTY_DECIDED;
+export function approvalRefusalOf(state: ApprovalState, who: Principal): ApprovalRefusal | null {
+  const refused = (message: string): ApprovalRefusal => ({ code: "refused", message });
+  if (state.requesterId === who.id) return refused("You cannot approve your own request.");
+  if (sameParty(state.parties, state.requesterId, who.id)) return refused(SAME_PARTY);
+  if (!who.roles.includes("approver")) return refused("Your role does not allow approving requests.");
+  if (state.decisions.some((d) => d.approverId === who.id)) return { code: "decided", message: "You have already decided on this request." };
+  if (state.decisions.some((d) => sameParty(state.parties, d.approverId, who.id))) return refused(PARTY_DECIDED);
   const stage = state.stages[state.currentStage];
-  if (!stage) return "This request has no stage waiting for approval.";
-  if (!inAny(who.groups, stage.groups)) return `Only members of ${stage.groups.join(", ")} may approve the stage "${stage.name}".`;
+  if (!stage) return refused("This request has no stage waiting for approval.");
+  if (!inAny(who.groups, stage.groups)) return refused(`Only members of ${stage.groups.join(", ")} may approve the stage "${stage.name}".`);
   const open = openGroups(stage, approvalsIn(state, state.currentStage), state.parties, state.requesterId);
-  if (!inAny(who.groups, open)) return `The stage "${stage.name}" still needs an approver from ${open.join(", ")}.`;
+  if (!inAny(who.groups, open)) return refused(`The stage "${stage.name}" still needs an approver from ${open.join(", ")}.`);
   return null;
+}
+
+/** approvalRefusalOf's message alone, for callers that only show it. */
+export function approvalRefusal(state: ApprovalState, who: Principal): string | null {
+  return approvalRefusalOf(state, who)?.message ?? null;
 }
 
 /** The first auto-approval rule this request meets, if any. */

@@ -42,7 +42,10 @@ export function policyTable(policy: Policy): string {
 }
 
 /** "Could this person request this, and who would have to approve it?" */
-export function explain(policy: Policy, input: { email: string; groups: string[]; workflowId: string; targetId: string; knownApprovers?: { email: string; groups: string[] }[] }): { allowed: boolean; text: string } {
+export function explain(
+  policy: Policy,
+  input: { email: string; groups: string[]; workflowId: string; targetId: string; knownApprovers?: { email: string; groups: string[] }[] },
+): { allowed: boolean; text: string } {
   const roles = rolesForGroups(policy, input.groups);
   const who: Principal = { id: input.email, email: input.email, groups: input.groups, roles };
   const rule = policy.workflows[input.workflowId]?.targets[input.targetId];
@@ -51,7 +54,13 @@ export function explain(policy: Policy, input: { email: string; groups: string[]
     lines.push(`NO: the policy has no rule for workflow "${input.workflowId}" on target "${input.targetId}".`);
     return { allowed: false, text: lines.join("\n") };
   }
-  const verdict = evaluateRequest(policy, { workflowId: input.workflowId, targetId: input.targetId, who, durationSeconds: rule.maxDuration === undefined ? undefined : rule.minDuration, accessRole: rule.roles?.[0] });
+  const verdict = evaluateRequest(policy, {
+    workflowId: input.workflowId,
+    targetId: input.targetId,
+    who,
+    durationSeconds: rule.maxDuration === undefined ? undefined : rule.minDuration,
+    accessRole: rule.roles?.[0],
+  });
   if (!verdict.ok) {
     lines.push(`NO: ${verdict.message}`);
     return { allowed: false, text: lines.join("\n") };
@@ -62,16 +71,32 @@ export function explain(policy: Policy, input: { email: string; groups: string[]
   rule.stages.forEach((stage, i) => {
     lines.push(`  ${describeStage(stage, i)}`);
     if (input.knownApprovers) {
-      const eligible = input.knownApprovers.filter((a) => a.email !== input.email && a.groups.some((g) => stage.groups.includes(g)) && rolesForGroups(policy, a.groups).includes("approver"));
+      const eligible = input.knownApprovers.filter(
+        (a) => a.email !== input.email && a.groups.some((g) => stage.groups.includes(g)) && rolesForGroups(policy, a.groups).includes("approver"),
+      );
       lines.push(`     can approve: ${eligible.map((a) => a.email).join(", ") || "nobody known yet"}`);
     }
   });
   for (const auto of rule.autoApprove) {
-    const example = matchingAutoApproval({ ...rule, autoApprove: [auto] }, { who, durationSeconds: auto.maxDuration ?? rule.minDuration, accessRole: auto.roles?.[0] ?? rule.roles?.[0] });
-    const conditions = [auto.roles && `role ${auto.roles.join("/")}`, auto.maxDuration !== undefined && `at most ${formatDuration(auto.maxDuration)}`, auto.requesterGroups && `requester in ${auto.requesterGroups.join("/")}`].filter(Boolean).join(", ");
+    const example = matchingAutoApproval(
+      { ...rule, autoApprove: [auto] },
+      { who, durationSeconds: auto.maxDuration ?? rule.minDuration, accessRole: auto.roles?.[0] ?? rule.roles?.[0] },
+    );
+    const conditions = [
+      auto.roles && `role ${auto.roles.join("/")}`,
+      auto.maxDuration !== undefined && `at most ${formatDuration(auto.maxDuration)}`,
+      auto.requesterGroups && `requester in ${auto.requesterGroups.join("/")}`,
+    ]
+      .filter(Boolean)
+      .join(", ");
     lines.push(`Auto-approved by "${auto.name}" when ${conditions}${example ? "" : " (does not apply to this person)"}.`);
   }
-  if (rule.breakGlass) lines.push(breakGlassRefusal(rule, who, 0) === null ? `Break-glass: allowed, up to ${formatDuration(rule.breakGlass.maxDuration)}, reviewed afterwards.` : "Break-glass: not for this person.");
+  if (rule.breakGlass)
+    lines.push(
+      breakGlassRefusal(rule, who, 0) === null
+        ? `Break-glass: allowed, up to ${formatDuration(rule.breakGlass.maxDuration)}, reviewed afterwards.`
+        : "Break-glass: not for this person.",
+    );
   return { allowed: true, text: lines.join("\n") };
 }
 
@@ -92,7 +117,8 @@ export function availabilityWarnings(policy: Policy, env: Record<string, string 
   for (const [targetId, target] of Object.entries(policy.targets)) {
     if (!target.slack) continue;
     if (!env.LATCHKEY_SLACK_BOT_TOKEN) warnings.push(`warning: ${targetId} names Slack channels, but the Slack app is off. Set LATCHKEY_SLACK_BOT_TOKEN.`);
-    else if (target.slack.buttons && !env.LATCHKEY_SLACK_SIGNING_SECRET) warnings.push(`warning: ${targetId} asks for Slack buttons, but they stay hidden until clicks can be verified. Set LATCHKEY_SLACK_SIGNING_SECRET.`);
+    else if (target.slack.buttons && !env.LATCHKEY_SLACK_SIGNING_SECRET)
+      warnings.push(`warning: ${targetId} asks for Slack buttons, but they stay hidden until clicks can be verified. Set LATCHKEY_SLACK_SIGNING_SECRET.`);
   }
   return warnings;
 }

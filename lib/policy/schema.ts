@@ -45,12 +45,18 @@ export const targetSchema = z
       .describe("For database targets: where to connect (an environment variable, never the URL itself) and what each role may do."),
     airflow: z
       .strictObject({
-        dagId: z.string().regex(/^[\w.-]+$/, { message: "must be a DAG id" }).describe("The Airflow DAG id."),
+        dagId: z
+          .string()
+          .regex(/^[\w.-]+$/, { message: "must be a DAG id" })
+          .describe("The Airflow DAG id."),
         version: z.enum(["v1", "v2"]).default("v2").describe("Airflow's REST API version."),
         urlEnv: envName.describe("Environment variable holding Airflow's base URL."),
         userEnv: envName.describe("Environment variable holding the Airflow user."),
         passwordEnv: envName.describe("Environment variable holding the Airflow password."),
-        unpause: z.boolean().default(false).describe("Whether Latchkey may unpause a paused DAG to run it; if not, a run on a paused DAG fails the request, saying so and how to unpause it."),
+        unpause: z
+          .boolean()
+          .default(false)
+          .describe("Whether Latchkey may unpause a paused DAG to run it; if not, a run on a paused DAG fails the request, saying so and how to unpause it."),
         queuedTimeout: duration.optional().describe("How long a run may stay queued before the request fails with that reason (default 1h)."),
       })
       .register(configNouns, { noun: "a target's airflow block" })
@@ -58,7 +64,10 @@ export const targetSchema = z
       .describe("For scheduled jobs: the Airflow DAG and where to reach Airflow (environment variable names, never values)."),
     haproxy: z
       .strictObject({
-        backend: z.string().regex(/^[A-Za-z0-9._-]+$/, { message: "must be an HAProxy backend name" }).describe("The HAProxy backend a grant opens."),
+        backend: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]+$/, { message: "must be an HAProxy backend name" })
+          .describe("The HAProxy backend a grant opens."),
       })
       .register(configNouns, { noun: "a target's haproxy block" })
       .optional()
@@ -69,7 +78,10 @@ export const targetSchema = z
           .array(z.string().regex(/^[CG][A-Z0-9]{2,}$/, { message: "must be a Slack channel id (e.g. C0123ABCD), not a name" }))
           .min(1, { message: "name at least one channel" })
           .describe("Slack channel ids each request on this target is posted to while it waits for a stage (the app must be a member)."),
-        buttons: z.boolean().default(false).describe("Whether the messages carry Approve and Reject buttons; off by default, so approvers decide in the portal."),
+        buttons: z
+          .boolean()
+          .default(false)
+          .describe("Whether the messages carry Approve and Reject buttons; off by default, so approvers decide in the portal."),
       })
       .register(configNouns, { noun: "a target's slack block" })
       .optional()
@@ -88,7 +100,9 @@ export const targetSchema = z
       )
       .optional()
       .describe("For sites behind a proxy that asks /api/forward-auth: the hosts and paths an active grant on this target opens."),
-    ticket: ticketRuleSchema.optional().describe("Require a ticket reference in the justification, optionally one that exists and is open in Jira or at an HTTP check."),
+    ticket: ticketRuleSchema
+      .optional()
+      .describe("Require a ticket reference in the justification, optionally one that exists and is open in Jira or at an HTTP check."),
   })
   .register(configNouns, { noun: "a target" });
 
@@ -96,10 +110,15 @@ export const targetSchema = z
 export const stageSchema = z
   .strictObject({
     name: z.string().min(1).describe("Name of the stage, shown to approvers and in the audit trail."),
-    groups: z.array(group).min(1, { message: "name at least one approver group" }).describe("IdP groups whose members may approve this stage (they need the approver role)."),
+    groups: z
+      .array(group)
+      .min(1, { message: "name at least one approver group" })
+      .describe("IdP groups whose members may approve this stage (they need the approver role)."),
     required: z.number().int().min(1).default(1).describe("How many distinct approvers this stage needs."),
     oneFromEachGroup: z.boolean().default(false).describe("When true, one approver from each of the groups (required is then the number of groups)."),
-    onCall: onCallScheduleSchema.optional().describe("Whoever is on call for this schedule when deciding may approve this stage too (they need the approver role)."),
+    onCall: onCallScheduleSchema
+      .optional()
+      .describe("Whoever is on call for this schedule when deciding may approve this stage too (they need the approver role)."),
   })
   .refine((s) => !(s.onCall && s.oneFromEachGroup), { message: "an on-call schedule cannot be combined with oneFromEachGroup", path: ["onCall"] })
   .register(configNouns, { noun: "an approval stage" })
@@ -112,9 +131,13 @@ export const autoApproveSchema = z
     roles: z.array(z.string().min(1)).min(1).optional().describe("Condition: the requested access role is one of these."),
     maxDuration: duration.optional().describe("Condition: the requested duration is at most this long (e.g. 1h)."),
     requesterGroups: z.array(group).min(1).optional().describe("Condition: the requester is in one of these groups."),
-    onCall: onCallScheduleSchema.optional().describe("Condition: the requester is on call for this schedule when asking. When the on-call service cannot be reached, the rule does not apply."),
+    onCall: onCallScheduleSchema
+      .optional()
+      .describe("Condition: the requester is on call for this schedule when asking. When the on-call service cannot be reached, the rule does not apply."),
   })
-  .refine((r) => r.roles || r.maxDuration !== undefined || r.requesterGroups || r.onCall, { message: "give at least one condition (roles, maxDuration, requesterGroups, onCall)" })
+  .refine((r) => r.roles || r.maxDuration !== undefined || r.requesterGroups || r.onCall, {
+    message: "give at least one condition (roles, maxDuration, requesterGroups, onCall)",
+  })
   .register(configNouns, { noun: "an auto-approve rule" });
 
 /** Who may self-activate an emergency grant, and for how long at most. */
@@ -142,12 +165,20 @@ export const notificationChannelSchema = z
 export const workflowTargetRuleSchema = z
   .strictObject({
     roles: z.array(z.string().min(1)).min(1).optional().describe("Access roles a request may ask for (e.g. read, write)."),
-    requesters: z.array(group).min(1, { message: "name at least one group that may request" }).describe("IdP groups whose members may request this (they need the requester role)."),
+    requesters: z
+      .array(group)
+      .min(1, { message: "name at least one group that may request" })
+      .describe("IdP groups whose members may request this (they need the requester role)."),
     stages: z.array(stageSchema).min(1, { message: "give at least one approval stage" }).describe("Approval stages, in order."),
-    autoApprove: z.array(autoApproveSchema).default([]).describe("Rules under which a request is approved without a person; the first match is named in the audit trail."),
+    autoApprove: z
+      .array(autoApproveSchema)
+      .default([])
+      .describe("Rules under which a request is approved without a person; the first match is named in the audit trail."),
     breakGlass: breakGlassSchema.optional().describe("Who may self-activate an emergency grant, and for how long at most."),
     minDuration: duration.prefault("5m").describe("Shortest grant a request may ask for (default 5m)."),
-    maxDuration: duration.optional().describe("Longest grant a request may ask for. Required for workflows that grant lasting access; absent for one-off actions."),
+    maxDuration: duration
+      .optional()
+      .describe("Longest grant a request may ask for. Required for workflows that grant lasting access; absent for one-off actions."),
     pendingTimeout: duration.optional().describe("How long a request may wait for approval before it expires (default: defaults.pendingTimeout)."),
   })
   .register(configNouns, { noun: "a workflow's rule for a target" });
@@ -193,7 +224,11 @@ export const policySchema = z
         rule.stages.forEach((stage, i) => {
           const unknown = stage.groups.filter((g) => !policy.roles[g]?.includes("approver"));
           if (unknown.length > 0) {
-            ctx.addIssue({ code: "custom", path: [...at, "stages", i, "groups"], message: `${unknown.join(", ")} cannot approve: map the group to the approver role under roles` });
+            ctx.addIssue({
+              code: "custom",
+              path: [...at, "stages", i, "groups"],
+              message: `${unknown.join(", ")} cannot approve: map the group to the approver role under roles`,
+            });
           }
         });
         if (rule.breakGlass && rule.maxDuration !== undefined && rule.breakGlass.maxDuration > rule.maxDuration) {

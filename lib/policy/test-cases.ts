@@ -2,7 +2,17 @@ import { z } from "zod";
 import { configNouns } from "../config/nouns";
 import { checkConfigText } from "../config/validate-file";
 import { parseDuration } from "./duration";
-import { approvalRefusal, breakGlassRefusal, evaluateRequest, matchingAutoApproval, rolesForGroups, stageSatisfied, stagesOf, type ApprovalState, type Principal } from "./evaluate";
+import {
+  approvalRefusal,
+  breakGlassRefusal,
+  evaluateRequest,
+  matchingAutoApproval,
+  rolesForGroups,
+  stageSatisfied,
+  stagesOf,
+  type ApprovalState,
+  type Principal,
+} from "./evaluate";
 import type { Policy } from "./schema";
 
 /**
@@ -116,10 +126,22 @@ export function mismatches(expected: PolicyCase["expect"], actual: Outcome): str
 /** Expected and actual side by side, one row per field, differing rows marked. */
 export function sideBySide(expected: PolicyCase["expect"], actual: Outcome): string {
   const keys = (["result", "rule", "message", "stage", "approvers"] as const).filter((k) => expected[k] !== undefined || actual[k] !== undefined);
-  const rows = keys.map((k) => [expected[k] !== undefined && !same(expected[k], actual[k]) ? "✗" : " ", k, expected[k] === undefined ? "(any)" : show(expected[k]), show(actual[k])]);
+  const rows = keys.map((k) => [
+    expected[k] !== undefined && !same(expected[k], actual[k]) ? "✗" : " ",
+    k,
+    expected[k] === undefined ? "(any)" : show(expected[k]),
+    show(actual[k]),
+  ]);
   const head = [" ", "field", "expected", "actual"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [head, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return [head, ...rows]
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 export interface TestRun {
@@ -141,7 +163,12 @@ export function runPolicyTests(policy: Policy, text: string, file: string): Test
       passed += 1;
       lines.push(`  ✓ ${c.name}`);
     } else {
-      lines.push(`  ✗ ${c.name}`, ...sideBySide(c.expect, actual).split("\n").map((l) => `      ${l}`));
+      lines.push(
+        `  ✗ ${c.name}`,
+        ...sideBySide(c.expect, actual)
+          .split("\n")
+          .map((l) => `      ${l}`),
+      );
     }
   }
   return { passed, failed: parsed.data.cases.length - passed, report: lines.join("\n") };

@@ -93,6 +93,11 @@ export async function pruneRateLimits(now = new Date()): Promise<number> {
  * Next.js fills it with the socket's address.
  */
 export function limitAddress(headers: HeaderSource): string {
-  const hops = headers.get("x-forwarded-for")?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+  const hops =
+    headers
+      .get("x-forwarded-for")
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean) ?? [];
   return hops.at(-1) ?? "unknown";
 }

@@ -31,8 +31,14 @@ function airflow(target: TargetDefinition, env: Environment): Unavailable | null
 
 /** One line per workflow that reaches an outside system; the others are always available. */
 const CHECKS: Record<string, Check> = {
-  "open-route": (target, env) => (target.haproxy ? needs("The HAProxy integration", ["LATCHKEY_HAPROXY_SOCKET", "LATCHKEY_HAPROXY_MAP"], env) : { reason: `${target.title} has no HAProxy backend in the policy.`, missing: [] }),
-  "database-access": (target, env) => (target.database ? needs(`The database connection of ${target.title}`, [target.database.connectionEnv], env) : { reason: `${target.title} has no database connection in the policy.`, missing: [] }),
+  "open-route": (target, env) =>
+    target.haproxy
+      ? needs("The HAProxy integration", ["LATCHKEY_HAPROXY_SOCKET", "LATCHKEY_HAPROXY_MAP"], env)
+      : { reason: `${target.title} has no HAProxy backend in the policy.`, missing: [] },
+  "database-access": (target, env) =>
+    target.database
+      ? needs(`The database connection of ${target.title}`, [target.database.connectionEnv], env)
+      : { reason: `${target.title} has no database connection in the policy.`, missing: [] },
   "trigger-dag": airflow,
   "restart-job": airflow,
 };

@@ -7,7 +7,11 @@ import { describeFields } from "./fields";
 import { listWorkflows } from "./registry";
 
 /** Whether the target can be requested now and, if not, why (naming the variables to set for admins). */
-export function availabilityFor(workflowId: string, target: Parameters<typeof unavailability>[1], who: Principal): { available: boolean; unavailableReason: string | null } {
+export function availabilityFor(
+  workflowId: string,
+  target: Parameters<typeof unavailability>[1],
+  who: Principal,
+): { available: boolean; unavailableReason: string | null } {
   const u = unavailability(workflowId, target);
   return { available: u === null, unavailableReason: u && unavailableMessage(u, who.roles.includes("admin")) };
 }
@@ -23,7 +27,15 @@ export function workflowsFor(who: Principal) {
       category: w.category,
       risk: w.risk,
       lasting: Boolean(w.lasting),
-      fields: describeFields(w.inputSchema as unknown as z.ZodObject).map(({ name, label, help, kind, required, options, optionsFrom }) => ({ name, label, help, kind, required, options, optionsFrom })),
+      fields: describeFields(w.inputSchema as unknown as z.ZodObject).map(({ name, label, help, kind, required, options, optionsFrom }) => ({
+        name,
+        label,
+        help,
+        kind,
+        required,
+        options,
+        optionsFrom,
+      })),
       targets: requestableTargets(p, w.id, who).map(({ targetId, target, rule }) => ({
         id: targetId,
         title: target.title,
@@ -36,7 +48,6 @@ export function workflowsFor(who: Principal) {
     }))
     .filter((w) => w.targets.length > 0);
 }
-
 
 /** Every workflow target of the policy that cannot be carried out here, for the admins' Integrations page. */
 export function unavailableWorkflows() {

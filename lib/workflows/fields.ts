@@ -40,7 +40,10 @@ const defOf = (schema: z.ZodType) => (schema as unknown as { _zod: { def: Def } 
 const metaOf = (schema: z.ZodType) => ((schema as unknown as { meta: () => FieldMeta | undefined }).meta?.() ?? {}) as FieldMeta;
 
 function humanize(name: string): string {
-  const words = name.replace(/Id$/, "").replace(/([A-Z])/g, " $1").toLowerCase();
+  const words = name
+    .replace(/Id$/, "")
+    .replace(/([A-Z])/g, " $1")
+    .toLowerCase();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
@@ -56,13 +59,20 @@ export function describeFields(schema: z.ZodObject): FieldDescriptor[] {
       else if (def.type === "default") {
         required = false;
         defaultValue = typeof def.defaultValue === "function" ? (def.defaultValue as () => unknown)() : def.defaultValue;
-      }
-      else break;
+      } else break;
       current = def.innerType!;
       meta = { ...metaOf(current), ...meta };
     }
     const def = defOf(current);
-    const base = { name, label: meta.label ?? humanize(name), help: meta.help, placeholder: meta.placeholder, required, defaultValue, optionsFrom: meta.optionsFrom };
+    const base = {
+      name,
+      label: meta.label ?? humanize(name),
+      help: meta.help,
+      placeholder: meta.placeholder,
+      required,
+      defaultValue,
+      optionsFrom: meta.optionsFrom,
+    };
     if (meta.kind === "duration") return { ...base, kind: "duration" as const };
     switch (def.type) {
       case "string":

@@ -22,7 +22,11 @@ export async function resolveOptions(name: string, context: { who: Principal; ta
 }
 
 /** Server-side check of every integration-backed field of a validated input. */
-export async function checkIntegrationOptions(fields: { name: string; optionsFrom?: string; label: string }[], input: Record<string, unknown>, who: Principal): Promise<void> {
+export async function checkIntegrationOptions(
+  fields: { name: string; optionsFrom?: string; label: string }[],
+  input: Record<string, unknown>,
+  who: Principal,
+): Promise<void> {
   const targetId = String(input.targetId ?? "");
   for (const field of fields) {
     if (!field.optionsFrom?.startsWith("integration:")) continue;
@@ -31,10 +35,13 @@ export async function checkIntegrationOptions(fields: { name: string; optionsFro
     try {
       options = await resolveOptions(name, { who, targetId });
     } catch (error) {
-      throw invalid(`${field.label}: the options could not be loaded (${(error as Error).message}).`, { [field.name]: `The options could not be loaded: ${(error as Error).message}` });
+      throw invalid(`${field.label}: the options could not be loaded (${(error as Error).message}).`, {
+        [field.name]: `The options could not be loaded: ${(error as Error).message}`,
+      });
     }
     const values = Array.isArray(input[field.name]) ? (input[field.name] as unknown[]) : [input[field.name]];
     const unknown = values.filter((v) => !options.includes(String(v)));
-    if (unknown.length > 0) throw invalid(`${field.label}: ${unknown.join(", ")} is not one of the offered options.`, { [field.name]: `Choose one of the offered options.` });
+    if (unknown.length > 0)
+      throw invalid(`${field.label}: ${unknown.join(", ")} is not one of the offered options.`, { [field.name]: `Choose one of the offered options.` });
   }
 }

@@ -58,7 +58,8 @@ export function describeRequestInput(schema: z.ZodObject, input: Record<string, 
       const value = options.targetTitle && options.targetTitle !== raw ? `${options.targetTitle} (${raw})` : raw;
       return { name: f.name, label: f.label, help: f.help, format: "text", value };
     }
-    if (f.kind === "duration" && typeof raw === "number") return { name: f.name, label: f.label.replace(/ \(minutes\)$/, ""), help: f.help, format: "text", value: formatDuration(raw) };
+    if (f.kind === "duration" && typeof raw === "number")
+      return { name: f.name, label: f.label.replace(/ \(minutes\)$/, ""), help: f.help, format: "text", value: formatDuration(raw) };
     return { name: f.name, label: f.label, help: f.help, ...display(raw) };
   });
   const extra = Object.keys(input)

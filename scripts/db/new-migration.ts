@@ -19,7 +19,10 @@ if (!name || !/^[a-z0-9_]+$/.test(name)) {
   process.exit(2);
 }
 const dir = path.join(process.cwd(), "prisma/migrations");
-const previous = readdirSync(dir).filter((d) => /^\d{14}_/.test(d)).sort().at(-1);
+const previous = readdirSync(dir)
+  .filter((d) => /^\d{14}_/.test(d))
+  .sort()
+  .at(-1);
 
 // The CLI opens the configured adapter even for a schema-to-schema diff; give it a server.
 let stop: (() => Promise<void>) | undefined;
@@ -38,13 +41,27 @@ const copies = mkdtempSync(path.join(os.tmpdir(), "latchkey-schemas-"));
 function withUrl(file: string, name: string): string {
   const text = readFileSync(file, "utf8");
   const copy = path.join(copies, name);
-  writeFileSync(copy, /^\s*url\s*=/m.test(text) ? text : text.replace(/(datasource db \{\n\s*provider\s*=\s*"postgresql")/, '$1\n  url      = env("DATABASE_URL")'));
+  writeFileSync(
+    copy,
+    /^\s*url\s*=/m.test(text) ? text : text.replace(/(datasource db \{\n\s*provider\s*=\s*"postgresql")/, '$1\n  url      = env("DATABASE_URL")'),
+  );
   return copy;
 }
 const from = previous ? ["--from-schema-datamodel", withUrl(path.join(dir, previous, "schema.prisma"), "from.prisma")] : ["--from-empty"];
 const diff = spawnSync(
   "node",
-  ["scripts/db/prisma.mjs", "--prisma6", "migrate", "diff", "--config", "scripts/db/prisma6.config.ts", ...from, "--to-schema-datamodel", withUrl("prisma/schema.prisma", "to.prisma"), "--script"],
+  [
+    "scripts/db/prisma.mjs",
+    "--prisma6",
+    "migrate",
+    "diff",
+    "--config",
+    "scripts/db/prisma6.config.ts",
+    ...from,
+    "--to-schema-datamodel",
+    withUrl("prisma/schema.prisma", "to.prisma"),
+    "--script",
+  ],
   { encoding: "utf8" },
 );
 rmSync(copies, { recursive: true, force: true });
@@ -53,7 +70,11 @@ if (diff.status !== 0) {
   console.error(diff.stderr);
   process.exit(1);
 }
-const sql = diff.stdout.split("\n").filter((l) => !l.startsWith("CREATE SCHEMA IF NOT EXISTS")).join("\n").trim();
+const sql = diff.stdout
+  .split("\n")
+  .filter((l) => !l.startsWith("CREATE SCHEMA IF NOT EXISTS"))
+  .join("\n")
+  .trim();
 if (sql === "" || sql.includes("This is an empty migration")) {
   console.log("prisma/schema.prisma has no changes since the last migration.");
   process.exit(0);

@@ -25,7 +25,11 @@ export async function startBenchPortal(extraEnv: Record<string, string> | ((serv
   const root = process.cwd();
   if (!existsSync(path.join(root, ".next/BUILD_ID")) || process.env.BENCH_BUILD === "1") {
     console.log("[bench] building the portal (npm run build)…");
-    const build = spawnSync(path.join(root, "node_modules/.bin/next"), ["build"], { cwd: root, stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
+    const build = spawnSync(path.join(root, "node_modules/.bin/next"), ["build"], {
+      cwd: root,
+      stdio: "inherit",
+      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+    });
     if (build.status !== 0) throw new Error("next build failed");
   }
   let server = process.env.DATABASE_URL;
@@ -61,7 +65,12 @@ export async function startBenchPortal(extraEnv: Record<string, string> | ((serv
     LATCHKEY_RATE_LIMIT_ADDRESS: "10000000",
     ...(typeof extraEnv === "function" ? extraEnv(server) : extraEnv),
   };
-  const child: ChildProcess = spawn(path.join(root, "node_modules/.bin/tsx"), ["--conditions=react-server", "scripts/serve.ts", "--prod"], { cwd: root, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env, OIDC_ISSUER: "" } });
+  const child: ChildProcess = spawn(path.join(root, "node_modules/.bin/tsx"), ["--conditions=react-server", "scripts/serve.ts", "--prod"], {
+    cwd: root,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env, OIDC_ISSUER: "" },
+  });
   const output: string[] = [];
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -92,13 +101,20 @@ export async function startBenchPortal(extraEnv: Record<string, string> | ((serv
   };
 }
 
-export const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN);
+export const percentile = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]! : NaN;
 
 /** Writes a benchmark's figures to bench/<name>.json with the machine they ran on. */
 export function saveResults(name: string, figures: Record<string, unknown>): void {
   const dir = path.join(process.cwd(), "bench");
   mkdirSync(dir, { recursive: true });
-  const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.type()} ${os.release()}` };
+  const machine = {
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.type()} ${os.release()}`,
+  };
   writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify({ ranAt: new Date().toISOString(), machine, ...figures }, null, 2)}\n`);
   console.log(`\n[bench] figures written to bench/${name}.json`);
 }

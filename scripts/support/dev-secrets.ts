@@ -25,7 +25,10 @@ export class DevSecretsError extends Error {}
 export function devSecrets(file: string): DevSecrets {
   if (existsSync(file)) {
     const result = checkConfigText(readFileSync(file, "utf8"), file, devSecretsSchema);
-    if (!result.ok) throw new DevSecretsError(`${file}: invalid development secrets (delete the file to generate new ones)\n${result.problems.map((p) => `  ${p}`).join("\n")}`);
+    if (!result.ok)
+      throw new DevSecretsError(
+        `${file}: invalid development secrets (delete the file to generate new ones)\n${result.problems.map((p) => `  ${p}`).join("\n")}`,
+      );
     return result.data;
   }
   const secrets: DevSecrets = {

@@ -17,7 +17,13 @@ export interface RunningPostgres {
 }
 
 /** `flags`: more server settings ("-c", "name=value"), after the defaults so they win. */
-export async function startEmbeddedPostgres(options: { dataDir: string; port?: number; persistent: boolean; quiet?: boolean; flags?: string[] }): Promise<RunningPostgres> {
+export async function startEmbeddedPostgres(options: {
+  dataDir: string;
+  port?: number;
+  persistent: boolean;
+  quiet?: boolean;
+  flags?: string[];
+}): Promise<RunningPostgres> {
   const databaseDir = path.resolve(options.dataDir);
   const port = options.port ?? (await freePort());
   const password = "latchkey";
@@ -34,12 +40,25 @@ export async function startEmbeddedPostgres(options: { dataDir: string; port?: n
     initdbFlags: ["--lc-messages=C", "--locale=C.UTF-8", "--encoding=UTF8"],
     // Postgres refuses to run as root; as root the package runs it as a `postgres` user.
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200", "-c", "fsync=off", ...(options.flags ?? [])],
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "unix_socket_directories=",
+      "-c",
+      "max_connections=200",
+      "-c",
+      "fsync=off",
+      ...(options.flags ?? []),
+    ],
     onLog: (m) => {
       logs.push(String(m));
       if (!options.quiet) process.stdout.write(`[postgres] ${String(m)}`);
     },
-    onError: (m) => { logs.push(String(m)); if (!options.quiet) console.error(`[postgres]`, m); },
+    onError: (m) => {
+      logs.push(String(m));
+      if (!options.quiet) console.error(`[postgres]`, m);
+    },
   });
   if (!existsSync(path.join(databaseDir, "PG_VERSION"))) await pg.initialise();
   try {

@@ -176,7 +176,13 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
           if (!found) return { sub: id };
           const { user, entry } = found;
           if (use === "id_token" && current().claimsOnlyAtUserinfo) return { sub: user.email };
-          const claims: Record<string, unknown> = { sub: user.email, email: user.email, email_verified: entry.emailVerified === undefined ? true : entry.emailVerified, name: entry.name ?? user.name, groups: entry.groups ?? user.groups };
+          const claims: Record<string, unknown> = {
+            sub: user.email,
+            email: user.email,
+            email_verified: entry.emailVerified === undefined ? true : entry.emailVerified,
+            name: entry.name ?? user.name,
+            groups: entry.groups ?? user.groups,
+          };
           if (claims.email_verified === null) delete claims.email_verified;
           for (const claim of entry.omit ?? []) delete claims[claim];
           return claims as { sub: string };
@@ -191,7 +197,10 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
   const server = http.createServer(async (req, res) => {
     const path = (req.url ?? "").split("?")[0]!;
     // Browsers ask every origin for its icon; the provider has none, and a 404 would show as a console error on its pages.
-    if (path === "/favicon.ico") { res.writeHead(204, { "cache-control": "max-age=86400" }); return res.end(); }
+    if (path === "/favicon.ico") {
+      res.writeHead(204, { "cache-control": "max-age=86400" });
+      return res.end();
+    }
     const match = /^\/interaction\/([\w-]+)(\/login)?$/.exec(path);
     if (!match) return callback(req, res);
     try {
@@ -203,13 +212,27 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
         const user = users.find((u) => u.email === email);
         if (!user || !sameSecret(form.get("password") ?? "", DEMO_PASSWORD)) {
           res.writeHead(401, { "content-type": "text/html; charset=utf-8" });
-          return res.end(loginPage(details.uid, clientName, allUsers().map((u) => u.user), "Unknown e-mail or wrong password.", email));
+          return res.end(
+            loginPage(
+              details.uid,
+              clientName,
+              allUsers().map((u) => u.user),
+              "Unknown e-mail or wrong password.",
+              email,
+            ),
+          );
         }
         return provider.interactionFinished(req, res, { login: { accountId: user.email } }, { mergeWithLastSubmission: false });
       }
       if (details.prompt.name === "login") {
         res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-        return res.end(loginPage(details.uid, clientName, allUsers().map((u) => u.user)));
+        return res.end(
+          loginPage(
+            details.uid,
+            clientName,
+            allUsers().map((u) => u.user),
+          ),
+        );
       }
       // First-party client: consent is implied; grant what was asked for.
       const grant = details.grantId
@@ -233,6 +256,10 @@ export async function startLocalIdp(options: LocalIdpOptions): Promise<RunningId
   return {
     issuer,
     directory,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -85,7 +85,9 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await alice.fill("#durationMinutes", "600");
     await alice.fill("#justification", "short");
     await alice.getByRole("button", { name: "Submit request" }).click();
-    await expect.poll(() => alice.getByTestId("error-durationMinutes").textContent()).toBe("Duration must be between 15 min and 2 h for payments-api (production).");
+    await expect
+      .poll(() => alice.getByTestId("error-durationMinutes").textContent())
+      .toBe("Duration must be between 15 min and 2 h for payments-api (production).");
     expect(await alice.getByTestId("error-justification").textContent()).toBe("Say why you need this access (at least 10 characters).");
     expect(await alice.locator("#durationMinutes").getAttribute("aria-invalid")).toBe("true");
     await screenshot(alice, "05-alice-form-errors");
@@ -182,7 +184,10 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     // A JVM service verifies it too: the docs' JDK-only example, whose HttpClient asks the portal to upgrade to h2c.
     const jvm = await javaVerifier(`${baseUrl}/.well-known/jwks.json`, baseUrl, "payments-api-production", token);
     expect(jvm, jvm).toMatch(/^verified .*"sub":"alice@example.com"/);
-    const upgraded = await rawExchange(baseUrl, `${h2cRequest("GET", "/.well-known/jwks.json", new URL(baseUrl).host)}GET /.well-known/jwks.json HTTP/1.1\r\nHost: ${new URL(baseUrl).host}\r\nConnection: close\r\n\r\n`);
+    const upgraded = await rawExchange(
+      baseUrl,
+      `${h2cRequest("GET", "/.well-known/jwks.json", new URL(baseUrl).host)}GET /.well-known/jwks.json HTTP/1.1\r\nHost: ${new URL(baseUrl).host}\r\nConnection: close\r\n\r\n`,
+    );
     expect(statusLines(upgraded)).toEqual(["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]);
     expect(upgraded).toContain(row!.kid);
 
@@ -210,7 +215,14 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await carol.goto("/history?from=yesterday");
     expect(await carol.getByText("from: Use a date like 2026-11-25.").count()).toBe(1);
     await carol.goto(`/requests/${requestId}`);
-    expect(await carol.getByTestId("timeline-label").allTextContents()).toEqual(["Requested", "Approved", "Carrying out", "Credential issued", "Access active", "Credential shown to its owner"]);
+    expect(await carol.getByTestId("timeline-label").allTextContents()).toEqual([
+      "Requested",
+      "Approved",
+      "Carrying out",
+      "Credential issued",
+      "Access active",
+      "Credential shown to its owner",
+    ]);
     expect(await carol.getByRole("button", { name: "Approve" }).count()).toBe(0);
     await screenshot(carol, "14-carol-timeline");
     await carol.goto("/approvals");
@@ -244,7 +256,9 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     // Airflow is not configured on this portal: the job is shown, unavailable with the reason, and offers no form.
     const restart = bob.getByTestId("catalog-item").filter({ hasText: "Restart a job" });
     expect(await restart.textContent()).toContain("Unavailable");
-    expect(await restart.textContent()).toContain("nightly-settlement (Airflow DAG) unavailable: Airflow is not configured on this portal yet. It cannot be requested until an admin sets it up.");
+    expect(await restart.textContent()).toContain(
+      "nightly-settlement (Airflow DAG) unavailable: Airflow is not configured on this portal yet. It cannot be requested until an admin sets it up.",
+    );
     expect(await bob.getByRole("link", { name: /Restart a job/ }).count()).toBe(0);
     expect(await restart.textContent()).not.toContain("LATCHKEY_AIRFLOW_URL");
     await bob.goto("/catalog/restart-job");
@@ -318,7 +332,9 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
     await expect.poll(() => bob.getByTestId("request-row").count()).toBe(1);
     await bob.locator("body").click({ position: { x: 5, y: 5 } });
     await bob.keyboard.press("a");
-    await expect.poll(() => bob.getByRole("status").first().textContent(), { timeout: 15_000 }).toContain("Approved: ledger database (production) for alice@example.com");
+    await expect
+      .poll(() => bob.getByRole("status").first().textContent(), { timeout: 15_000 })
+      .toContain("Approved: ledger database (production) for alice@example.com");
     await screenshot(bob, "15d-bob-inbox-keyboard");
     await bob.goto(`/requests/${id}`);
     await expect.poll(() => bob.getByTestId("stage-state").allTextContents(), { timeout: 15_000 }).toEqual(["passed", "current"]);
@@ -423,7 +439,10 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     const created = await fetch(`${baseUrl}/api/v1/requests`, {
       method: "POST",
       headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
-      body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "write", durationMinutes: 30, justification: "Deploy from CI needs write for the migration" } }),
+      body: JSON.stringify({
+        workflowId: "temporary-access",
+        input: { targetId: "payments-api-staging", role: "write", durationMinutes: 30, justification: "Deploy from CI needs write for the migration" },
+      }),
     });
     expect(created.status).toBe(201);
     expect(await created.json()).toMatchObject({ status: "pending", requester: "alice@example.com" });
@@ -454,11 +473,25 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     await expect.poll(() => dave.getByTestId("service").count(), { timeout: 15_000 }).toBe(1);
     await dave.getByText("New token for deploy-bot").click();
     await dave.getByLabel("Name").first().fill("github-actions");
-    for (const scope of ["requests:read", "requests:write", "approvals:write"]) await dave.getByRole("checkbox", { name: new RegExp(`^${scope}`) }).first().check();
+    for (const scope of ["requests:read", "requests:write", "approvals:write"])
+      await dave
+        .getByRole("checkbox", { name: new RegExp(`^${scope}`) })
+        .first()
+        .check();
     await dave.getByRole("button", { name: "Create token" }).click();
     // A request-only identity may never approve, so it cannot hold the scope for it either.
-    await expect.poll(() => dave.getByRole("alert").filter({ hasText: /approvals:write cannot be given to a request-only service identity/ }).count()).toBeGreaterThan(0);
-    await dave.getByRole("checkbox", { name: /^approvals:write/ }).first().uncheck();
+    await expect
+      .poll(() =>
+        dave
+          .getByRole("alert")
+          .filter({ hasText: /approvals:write cannot be given to a request-only service identity/ })
+          .count(),
+      )
+      .toBeGreaterThan(0);
+    await dave
+      .getByRole("checkbox", { name: /^approvals:write/ })
+      .first()
+      .uncheck();
     await dave.getByRole("button", { name: "Create token" }).click();
     const secret = await dave.getByTestId("token-secret").inputValue();
     expect(secret).toMatch(/^lks_/);
@@ -466,17 +499,27 @@ describe("API tokens, service identities and key rotation in the portal", () => 
 
     const me = await (await fetch(`${baseUrl}/api/v1/me`, { headers: { authorization: `Bearer ${secret}` } })).json();
     expect(me).toMatchObject({ email: "deploy-bot@service.latchkey", roles: ["requester", "approver"], requestOnly: true, token: { kind: "service_token" } });
-    const [pending] = await query<{ id: string }>(`SELECT id FROM "AccessRequest" WHERE status = 'pending' AND "targetId" = 'payments-api-staging' ORDER BY "createdAt" DESC LIMIT 1`);
-    const approve = await fetch(`${baseUrl}/api/v1/requests/${pending!.id}/approve`, { method: "POST", headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, body: "{}" });
+    const [pending] = await query<{ id: string }>(
+      `SELECT id FROM "AccessRequest" WHERE status = 'pending' AND "targetId" = 'payments-api-staging' ORDER BY "createdAt" DESC LIMIT 1`,
+    );
+    const approve = await fetch(`${baseUrl}/api/v1/requests/${pending!.id}/approve`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+      body: "{}",
+    });
     expect(approve.status).toBe(403);
     expect((await approve.json()).detail).toMatch(/approvals:write/);
-    expect(await query(`SELECT 1 FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u."requestOnly" AND 'approvals:write' = ANY(t.scopes)`)).toHaveLength(0);
+    expect(
+      await query(`SELECT 1 FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u."requestOnly" AND 'approvals:write' = ANY(t.scopes)`),
+    ).toHaveLength(0);
     deployBotSecret = secret;
   });
 
   /** Calls a server action by hand as the page's user, the way a replayed request would. */
   async function replayAction(page: Page, name: string, input: unknown): Promise<string> {
-    const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+    const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as {
+      node: Record<string, { exportedName: string }>;
+    };
     const id = Object.entries(manifest.node).find(([, a]) => a.exportedName === name)![0];
     const response = await page.context().request.post(page.url(), {
       headers: { "next-action": id, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: baseUrl },
@@ -489,28 +532,41 @@ describe("API tokens, service identities and key rotation in the portal", () => 
     const made = await fetch(`${baseUrl}/api/v1/requests`, {
       method: "POST",
       headers: { authorization: `Bearer ${deployBotSecret}`, "content-type": "application/json" },
-      body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "write", durationMinutes: 30, justification: "Deploy pipeline needs write for the release" } }),
+      body: JSON.stringify({
+        workflowId: "temporary-access",
+        input: { targetId: "payments-api-staging", role: "write", durationMinutes: 30, justification: "Deploy pipeline needs write for the release" },
+      }),
     });
     expect(made.status).toBe(201);
     const { id } = (await made.json()) as { id: string };
     await dave.goto(`${baseUrl}/requests/${id}`);
     await expect.poll(() => dave.getByText(/a service identity and its owners count as one party/).count()).toBeGreaterThan(0);
     expect(await dave.getByRole("button", { name: "Approve" }).count()).toBe(0);
-    expect(await replayAction(dave, "decideAction", { requestId: id, decision: "approve", comment: "mine" })).toContain("a service identity and its owners count as one party");
+    expect(await replayAction(dave, "decideAction", { requestId: id, decision: "approve", comment: "mine" })).toContain(
+      "a service identity and its owners count as one party",
+    );
     expect(await query(`SELECT 1 FROM "Approval" WHERE "requestId" = $1`, [id])).toHaveLength(0);
     expect(await replayAction(dave, "cancelAction", { requestId: id })).toContain("Only the requester");
 
     await dave.goto(`${baseUrl}/admin/services`);
     await dave.getByLabel("Name").last().fill("release-bot");
     await dave.getByLabel("What it is for").fill("Approves releases after the pipeline passes");
-    await dave.getByRole("checkbox", { name: /^engineering-leads/ }).last().check();
-    await dave.getByRole("checkbox", { name: /^Request only/ }).last().uncheck();
+    await dave
+      .getByRole("checkbox", { name: /^engineering-leads/ })
+      .last()
+      .check();
+    await dave
+      .getByRole("checkbox", { name: /^Request only/ })
+      .last()
+      .uncheck();
     await dave.getByRole("button", { name: "Create service identity" }).click();
     await expect.poll(() => dave.getByTestId("service-change").count()).toBe(1);
     expect(await dave.getByText(/another admin must approve it before it exists/).count()).toBe(1);
     expect(await dave.getByRole("button", { name: "Approve change" }).count()).toBe(0);
     const [change] = await query<{ id: string }>(`SELECT id FROM "ServiceIdentityChange" WHERE name = 'release-bot' AND status = 'pending'`);
-    expect(await replayAction(dave, "decideServiceChangeAction", { changeId: change!.id, decision: "approve", comment: "mine" })).toContain("You asked for this change; another admin must approve it.");
+    expect(await replayAction(dave, "decideServiceChangeAction", { changeId: change!.id, decision: "approve", comment: "mine" })).toContain(
+      "You asked for this change; another admin must approve it.",
+    );
     expect(await query(`SELECT 1 FROM "User" WHERE email = 'release-bot@service.latchkey'`)).toHaveLength(0);
     await screenshot(dave, "32b-dave-service-change-waiting");
     await dave.getByRole("button", { name: "Withdraw" }).click();
@@ -594,7 +650,10 @@ describe("the auditor's history, timeline, exports and access review", () => {
     for (const line of lines.slice(3)) expect(line).toContain("bob@example.com");
 
     const [jsonl] = await Promise.all([carol.waitForEvent("download"), carol.getByRole("link", { name: "Export JSON Lines" }).click()]);
-    const records = (await readFile((await jsonl.path())!, "utf8")).trimEnd().split("\n").map((l) => JSON.parse(l));
+    const records = (await readFile((await jsonl.path())!, "utf8"))
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(records[0]).toMatchObject({ type: "export" });
     expect(records.slice(1)).toHaveLength(shown);
 
@@ -608,7 +667,9 @@ describe("the auditor's history, timeline, exports and access review", () => {
     expect(reviewLines[0]).toBe("# Latchkey access review");
     expect(reviewLines[2]!.startsWith("requestId,requester,")).toBe(true);
     expect(reviewLines.slice(3).length).toBe(await carol.getByTestId("review-row").count());
-    expect(await query(`SELECT 1 FROM "AuditEvent" WHERE action IN ('history.exported', 'access_review.exported') AND "actorEmail" = 'carol@example.com'`)).toHaveLength(3);
+    expect(
+      await query(`SELECT 1 FROM "AuditEvent" WHERE action IN ('history.exported', 'access_review.exported') AND "actorEmail" = 'carol@example.com'`),
+    ).toHaveLength(3);
   });
 
   it("exports refuse people who are not auditors, and visitors", async () => {
@@ -633,11 +694,19 @@ describe("hostile text is rendered inert", () => {
     const made = await fetch(`${baseUrl}/api/v1/requests`, {
       method: "POST",
       headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
-      body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "read", durationMinutes: 30, justification: hostile } }),
+      body: JSON.stringify({
+        workflowId: "temporary-access",
+        input: { targetId: "payments-api-staging", role: "read", durationMinutes: 30, justification: hostile },
+      }),
     });
     expect(made.status).toBe(201);
     const { id } = (await made.json()) as { id: string };
-    for (const [viewer, url] of [[bob, `/requests/${id}`], [carol, `/history?actor=alice%40example.com&action=request.created`], [carol, `/requests/${id}`], [carol, `/history/people/alice%40example.com`]] as const) {
+    for (const [viewer, url] of [
+      [bob, `/requests/${id}`],
+      [carol, `/history?actor=alice%40example.com&action=request.created`],
+      [carol, `/requests/${id}`],
+      [carol, `/history/people/alice%40example.com`],
+    ] as const) {
       await viewer.goto(url);
       await expect.poll(() => viewer.locator("main").textContent(), { timeout: 10_000 }).toContain("<script>window.__pwned=1</script>");
       expect(await viewer.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), url).toBeUndefined();
@@ -660,14 +729,20 @@ describe("access follows the identity provider's groups", () => {
     const [erin] = await query<{ id: string }>(`SELECT id FROM "User" WHERE email = 'erin@example.com'`);
     const token = async (name: string, scopes: string[]) => {
       const secret = `lkp_${randomBytes(32).toString("base64url")}`;
-      await query(`INSERT INTO "ApiToken" (id, kind, name, prefix, "tokenHash", "userId", scopes, "expiresAt", "createdById") VALUES ($1, 'personal', $2, $3, $4, $5, $6, now() + interval '1 day', $5)`, [
-        `tok_${randomBytes(6).toString("hex")}`, name, secret.slice(0, 12), createHash("sha256").update(secret).digest("hex"), erin!.id, scopes,
-      ]);
+      await query(
+        `INSERT INTO "ApiToken" (id, kind, name, prefix, "tokenHash", "userId", scopes, "expiresAt", "createdById") VALUES ($1, 'personal', $2, $3, $4, $5, $6, now() + interval '1 day', $5)`,
+        [`tok_${randomBytes(6).toString("hex")}`, name, secret.slice(0, 12), createHash("sha256").update(secret).digest("hex"), erin!.id, scopes],
+      );
       return secret;
     };
     const approving = await token("approver bot", ["approvals:write"]);
     const reading = await token("reader", ["requests:read"]);
-    const api = (path: string, secret: string, method = "GET") => first.context.request.fetch(path, { method, headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" }, data: method === "POST" ? "{}" : undefined });
+    const api = (path: string, secret: string, method = "GET") =>
+      first.context.request.fetch(path, {
+        method,
+        headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+        data: method === "POST" ? "{}" : undefined,
+      });
     expect((await api("/api/v1/approvals", approving)).status()).toBe(200);
     expect(await (await api("/api/v1/me", reading)).json()).toMatchObject({ roles: ["requester", "approver"] });
 
@@ -687,7 +762,9 @@ describe("access follows the identity provider's groups", () => {
     expect(refused.status()).toBe(401);
     expect(await refused.json()).toMatchObject({ status: 401, code: "unauthenticated", detail: "This API token was revoked." });
     expect(await (await api("/api/v1/me", reading)).json()).toMatchObject({ roles: ["requester"] });
-    const [event] = await query<{ data: { removed: string[]; reason: string } }>(`SELECT data FROM "AuditEvent" WHERE action = 'user.directory_changed' AND data->>'email' = 'erin@example.com'`);
+    const [event] = await query<{ data: { removed: string[]; reason: string } }>(
+      `SELECT data FROM "AuditEvent" WHERE action = 'user.directory_changed' AND data->>'email' = 'erin@example.com'`,
+    );
     expect(event!.data).toMatchObject({ removed: ["engineering-leads"], reason: "directory: removed from engineering-leads (at sign-in)" });
 
     // Dave offboards her: the page says what it will end, then ends it.
@@ -701,7 +778,14 @@ describe("access follows the identity provider's groups", () => {
     await dave.fill("#offboard-reason", "left the company");
     await dave.getByRole("button", { name: "Offboard erin@example.com" }).click();
     // The page refreshes into its deactivated state beside the outcome, so the outcome is looked up by its words.
-    await expect.poll(() => dave.getByRole("status").filter({ hasText: "Offboarded erin@example.com: 0 grant(s) revoked, 0 request(s) cancelled, 2 session(s) ended, 1 API token(s) revoked." }).count()).toBe(1);
+    await expect
+      .poll(() =>
+        dave
+          .getByRole("status")
+          .filter({ hasText: "Offboarded erin@example.com: 0 grant(s) revoked, 0 request(s) cancelled, 2 session(s) ended, 1 API token(s) revoked." })
+          .count(),
+      )
+      .toBe(1);
     expect((await api("/api/v1/me", reading)).status()).toBe(401);
     await second.page.goto("/requests");
     await second.page.waitForURL(/\/signin/);
@@ -726,21 +810,28 @@ describe("security matrix", () => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) files(full, name, found);
-      else if (entry.name === name) found.push(`/${path.relative("app", dir).split(path.sep).join("/")}`.replace(/\/\([^)]+\)/g, "").replace(/^\/$/, "") || "/");
+      else if (entry.name === name)
+        found.push(`/${path.relative("app", dir).split(path.sep).join("/")}`.replace(/\/\([^)]+\)/g, "").replace(/^\/$/, "") || "/");
     }
     return found;
   }
 
   let ids: { request: string; token: string; other: string };
   const fill = (template: string) =>
-    template.replace("[id]", ids.request).replace("[workflowId]", "temporary-access").replace("[email]", encodeURIComponent("alice@example.com")).replace("[...nextauth]", "session") || "/";
+    template
+      .replace("[id]", ids.request)
+      .replace("[workflowId]", "temporary-access")
+      .replace("[email]", encodeURIComponent("alice@example.com"))
+      .replace("[...nextauth]", "session") || "/";
 
   beforeAll(async () => {
     const anonymousContext = await browser.newContext({ baseURL: baseUrl });
     watchConsole(anonymousContext, "anonymous");
     anonymous = await anonymousContext.newPage();
     const [token] = await query<{ id: string }>(`SELECT t.id FROM "ApiToken" t JOIN "User" u ON u.id = t."userId" WHERE u.email = 'alice@example.com' LIMIT 1`);
-    const [other] = await query<{ id: string }>(`SELECT r.id FROM "AccessRequest" r JOIN "User" u ON u.id = r."requesterId" WHERE u.email = 'alice@example.com' AND r.status = 'pending' LIMIT 1`);
+    const [other] = await query<{ id: string }>(
+      `SELECT r.id FROM "AccessRequest" r JOIN "User" u ON u.id = r."requesterId" WHERE u.email = 'alice@example.com' AND r.status = 'pending' LIMIT 1`,
+    );
     ids = { request: requestId, token: token!.id, other: other!.id };
   });
 
@@ -864,7 +955,10 @@ describe("security matrix", () => {
       for (const who of WHO) {
         const url = `${fill(template)}${route.query ? `?${route.query}` : ""}`;
         const request = page(who).context().request;
-        const response = route.method === "GET" ? await request.get(url, { maxRedirects: 0 }) : await request.post(url, { data: "{}", headers: { "content-type": "application/json" }, maxRedirects: 0 });
+        const response =
+          route.method === "GET"
+            ? await request.get(url, { maxRedirects: 0 })
+            : await request.post(url, { data: "{}", headers: { "content-type": "application/json" }, maxRedirects: 0 });
         expect(response.status(), `${who} ${route.method} ${template}`).toBe(route.status[who] ?? route.status.default);
         expect(await response.text(), `${who} ${template}`).not.toMatch(/at \S+ \(\/|node_modules/);
       }
@@ -874,42 +968,110 @@ describe("security matrix", () => {
   // Each server action, called by hand as each caller: the result code, or "skip" where success would change the story's data.
   type Cell = "ok" | "unauthenticated" | "forbidden" | "invalid" | "not_found" | "conflict" | "skip";
   const ACTIONS: Record<string, { input: () => unknown; expect: Record<Who, Cell> }> = {
-    createRequestAction: { input: () => ({ workflowId: "temporary-access", input: {} }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "forbidden", dave: "invalid" } },
-    breakGlassAction: { input: () => ({ workflowId: "temporary-access", input: {}, reason: "" }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "forbidden", dave: "invalid" } },
-    reviewBreakGlassAction: { input: () => ({ requestId: ids.request, comment: "ok" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "conflict", carol: "forbidden", dave: "conflict" } },
-    decideAction: { input: () => ({ requestId: ids.other, decision: "approve", comment: "matrix" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "skip", carol: "forbidden", dave: "skip" } },
-    extendAction: { input: () => ({ requestId: ids.request, durationMinutes: 30, justification: "matrix check of extension" }), expect: { anonymous: "unauthenticated", alice: "conflict", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
-    revokeAction: { input: () => ({ requestId: ids.request, reason: "matrix" }), expect: { anonymous: "unauthenticated", alice: "ok", bob: "forbidden", carol: "forbidden", dave: "ok" } },
-    cancelAction: { input: () => ({ requestId: ids.other }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
-    revealCredentialAction: { input: () => ({ requestId: ids.request }), expect: { anonymous: "unauthenticated", alice: "conflict", bob: "forbidden", carol: "forbidden", dave: "forbidden" } },
-    createPersonalTokenAction: { input: () => ({ name: "", scopes: [], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" } },
-    setEmailNotificationsAction: { input: () => ({ enabled: "off" }), expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" } },
-    revokeTokenAction: { input: () => ({ tokenId: ids.token }), expect: { anonymous: "unauthenticated", alice: "skip", bob: "not_found", carol: "not_found", dave: "skip" } },
-    createServiceAction: { input: () => ({ name: "", description: "", groups: [], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
-    decideServiceChangeAction: { input: () => ({ changeId: "no-such-change", decision: "approve", comment: "matrix" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
-    updateServiceAction: { input: () => ({ serviceId: "no-such-service", groups: ["engineering"], requestOnly: true }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
-    createServiceTokenAction: { input: () => ({ serviceId: "no-such-service", name: "x", scopes: ["requests:read"], expiresInDays: 1 }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
-    rotateKeyAction: { input: () => ({ reason: "" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" } },
-    endSessionsAction: { input: () => ({ userId: "no-such-user" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
-    offboardAction: { input: () => ({ userId: "no-such-user", reason: "matrix" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
-    reactivateAction: { input: () => ({ userId: "no-such-user" }), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" } },
+    createRequestAction: {
+      input: () => ({ workflowId: "temporary-access", input: {} }),
+      expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "forbidden", dave: "invalid" },
+    },
+    breakGlassAction: {
+      input: () => ({ workflowId: "temporary-access", input: {}, reason: "" }),
+      expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "forbidden", dave: "invalid" },
+    },
+    reviewBreakGlassAction: {
+      input: () => ({ requestId: ids.request, comment: "ok" }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "conflict", carol: "forbidden", dave: "conflict" },
+    },
+    decideAction: {
+      input: () => ({ requestId: ids.other, decision: "approve", comment: "matrix" }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "skip", carol: "forbidden", dave: "skip" },
+    },
+    extendAction: {
+      input: () => ({ requestId: ids.request, durationMinutes: 30, justification: "matrix check of extension" }),
+      expect: { anonymous: "unauthenticated", alice: "conflict", bob: "forbidden", carol: "forbidden", dave: "forbidden" },
+    },
+    revokeAction: {
+      input: () => ({ requestId: ids.request, reason: "matrix" }),
+      expect: { anonymous: "unauthenticated", alice: "ok", bob: "forbidden", carol: "forbidden", dave: "ok" },
+    },
+    cancelAction: {
+      input: () => ({ requestId: ids.other }),
+      expect: { anonymous: "unauthenticated", alice: "skip", bob: "forbidden", carol: "forbidden", dave: "forbidden" },
+    },
+    revealCredentialAction: {
+      input: () => ({ requestId: ids.request }),
+      expect: { anonymous: "unauthenticated", alice: "conflict", bob: "forbidden", carol: "forbidden", dave: "forbidden" },
+    },
+    createPersonalTokenAction: {
+      input: () => ({ name: "", scopes: [], expiresInDays: 1 }),
+      expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" },
+    },
+    setEmailNotificationsAction: {
+      input: () => ({ enabled: "off" }),
+      expect: { anonymous: "unauthenticated", alice: "invalid", bob: "invalid", carol: "invalid", dave: "invalid" },
+    },
+    revokeTokenAction: {
+      input: () => ({ tokenId: ids.token }),
+      expect: { anonymous: "unauthenticated", alice: "skip", bob: "not_found", carol: "not_found", dave: "skip" },
+    },
+    createServiceAction: {
+      input: () => ({ name: "", description: "", groups: [], requestOnly: true }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" },
+    },
+    decideServiceChangeAction: {
+      input: () => ({ changeId: "no-such-change", decision: "approve", comment: "matrix" }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" },
+    },
+    updateServiceAction: {
+      input: () => ({ serviceId: "no-such-service", groups: ["engineering"], requestOnly: true }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" },
+    },
+    createServiceTokenAction: {
+      input: () => ({ serviceId: "no-such-service", name: "x", scopes: ["requests:read"], expiresInDays: 1 }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" },
+    },
+    rotateKeyAction: {
+      input: () => ({ reason: "" }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "invalid" },
+    },
+    endSessionsAction: {
+      input: () => ({ userId: "no-such-user" }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" },
+    },
+    offboardAction: {
+      input: () => ({ userId: "no-such-user", reason: "matrix" }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" },
+    },
+    reactivateAction: {
+      input: () => ({ userId: "no-such-user" }),
+      expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "forbidden", dave: "not_found" },
+    },
     verifyChainAction: { input: () => ({}), expect: { anonymous: "unauthenticated", alice: "forbidden", bob: "forbidden", carol: "ok", dave: "ok" } },
   };
 
   it("every server action: refused without a session, by role, and on other people's objects", async () => {
-    const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string; workers: Record<string, unknown> }> };
-    const actions = Object.entries(manifest.node).map(([id, a]) => ({ id, name: a.exportedName, page: Object.keys(a.workers)[0]!.replace(/^app/, "").replace(/\/page$/, "").replace(/\/\([^)]+\)/g, "") }));
+    const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as {
+      node: Record<string, { exportedName: string; workers: Record<string, unknown> }>;
+    };
+    const actions = Object.entries(manifest.node).map(([id, a]) => ({
+      id,
+      name: a.exportedName,
+      page: Object.keys(a.workers)[0]!
+        .replace(/^app/, "")
+        .replace(/\/page$/, "")
+        .replace(/\/\([^)]+\)/g, ""),
+    }));
     expect(actions.map((a) => a.name).sort()).toEqual(Object.keys(ACTIONS).sort());
     const before = await query<{ n: string }>(`SELECT count(*)::text AS n FROM "Approval"`);
     for (const action of actions) {
       for (const who of WHO) {
         const expected = ACTIONS[action.name]!.expect[who];
         if (expected === "skip") continue;
-        const response = await page(who).context().request.post(fill(action.page) || "/", {
-          headers: { "next-action": action.id, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: baseUrl },
-          data: JSON.stringify([ACTIONS[action.name]!.input()]),
-          maxRedirects: 0,
-        });
+        const response = await page(who)
+          .context()
+          .request.post(fill(action.page) || "/", {
+            headers: { "next-action": action.id, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: baseUrl },
+            data: JSON.stringify([ACTIONS[action.name]!.input()]),
+            maxRedirects: 0,
+          });
         const body = await response.text();
         const match = body.match(/"ok":(true|false)(?:,"code":"(\w+)")?/);
         const got = match ? (match[1] === "true" ? "ok" : match[2]) : `HTTP ${response.status()}`;
@@ -940,10 +1102,25 @@ describe("security matrix", () => {
             await p.waitForLoadState("networkidle");
             expect(await p.evaluate(() => document.documentElement.scrollWidth), `${cell}: wider than the screen`).toBeLessThanOrEqual(view.width);
             // No column hides behind a table's sideways scroll, on a phone (rows become labelled cards) or a desktop.
-            const hidden = await p.evaluate((width) => [...document.querySelectorAll("main td")].filter((td) => td.textContent!.trim() && td.getBoundingClientRect().right > width + 1).map((td) => td.getAttribute("data-label") ?? td.textContent), view.width);
+            const hidden = await p.evaluate(
+              (width) =>
+                [...document.querySelectorAll("main td")]
+                  .filter((td) => td.textContent!.trim() && td.getBoundingClientRect().right > width + 1)
+                  .map((td) => td.getAttribute("data-label") ?? td.textContent),
+              view.width,
+            );
             expect(hidden, `${cell}: cells off screen`).toEqual([]);
             if (view.width < 640) {
-              const unlabelled = await p.evaluate(() => [...document.querySelectorAll("main td")].filter((td) => td.textContent!.trim() && (td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.textContent ?? "") !== "" && !td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.querySelector(".sr-only") && getComputedStyle(td, "::before").content === "none").length);
+              const unlabelled = await p.evaluate(
+                () =>
+                  [...document.querySelectorAll("main td")].filter(
+                    (td) =>
+                      td.textContent!.trim() &&
+                      (td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.textContent ?? "") !== "" &&
+                      !td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.querySelector(".sr-only") &&
+                      getComputedStyle(td, "::before").content === "none",
+                  ).length,
+              );
               expect(unlabelled, `${cell}: cells without their column's name`).toBeLessThanOrEqual(0);
             }
             expect(await axeViolations(p), cell).toEqual([]);
@@ -971,7 +1148,9 @@ describe("security matrix", () => {
   }
 
   it("server actions from another origin are refused, and pages carry the security headers", async () => {
-    const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+    const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as {
+      node: Record<string, { exportedName: string }>;
+    };
     const [rotate] = Object.entries(manifest.node).find(([, a]) => a.exportedName === "rotateKeyAction")!;
     const keysBefore = await query(`SELECT kid FROM "SigningKey"`);
     const forged = await dave.context().request.post("/admin/keys", {
@@ -1002,12 +1181,14 @@ describe("the browser console", () => {
   it("no page logged an error, an uncaught exception or a hydration warning over the whole run", async () => {
     await consoleSettled();
     // Next.js's hydration race on a loaded host, each page then showing exactly the server's text (tests/helpers/accessibility.ts).
-    if (recoveredHydrations.length) console.warn(`React #418 recovered with the server's own text on ${recoveredHydrations.length} page load(s):\n${recoveredHydrations.join("\n")}`);
+    if (recoveredHydrations.length)
+      console.warn(`React #418 recovered with the server's own text on ${recoveredHydrations.length} page load(s):\n${recoveredHydrations.join("\n")}`);
     expect(consoleProblems).toEqual([]);
   });
 
   it("the tab shows the icon and the manifest names the app", async () => {
-    for (const file of ["/favicon.ico", "/icon.svg", "/apple-touch-icon.png", "/icon-192.png", "/icon-512.png"]) expect((await fetch(`${baseUrl}${file}`)).status, file).toBe(200);
+    for (const file of ["/favicon.ico", "/icon.svg", "/apple-touch-icon.png", "/icon-192.png", "/icon-512.png"])
+      expect((await fetch(`${baseUrl}${file}`)).status, file).toBe(200);
     const manifest = (await (await fetch(`${baseUrl}/manifest.webmanifest`)).json()) as { name: string; icons: { src: string }[] };
     expect(manifest.name).toBe("Latchkey");
     const html = await (await dave.context().request.get("/catalog")).text();
@@ -1042,4 +1223,3 @@ describe("logs", () => {
     expect(Number(revealed!.count)).toBeGreaterThan(0);
   });
 });
-

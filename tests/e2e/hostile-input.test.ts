@@ -52,7 +52,14 @@ beforeAll(async () => {
   const logFile = path.join(process.cwd(), "tests/.artifacts/hostile-input.log");
   await writeFile(logFile, "");
   const leanPort = await freePort();
-  portal = await startPortal({ databaseUrl: database.url, port: await freePort(), idpPort: await freePort(), dataDir: dir, env: { ...configuration, LATCHKEY_AUTHZ_PORT: String(leanPort) }, logFile });
+  portal = await startPortal({
+    databaseUrl: database.url,
+    port: await freePort(),
+    idpPort: await freePort(),
+    dataDir: dir,
+    env: { ...configuration, LATCHKEY_AUTHZ_PORT: String(leanPort) },
+    logFile,
+  });
   lean = `http://localhost:${leanPort}`;
 
   const { rolesForGroups } = await import("@/lib/policy/evaluate");
@@ -71,8 +78,17 @@ beforeAll(async () => {
   sessions.carol = (await person("carol@example.com", ["audit"])).sessionToken;
   sessions.dave = (await person("dave@example.com", ["platform-admins"])).sessionToken;
   aliceToken = (await createPersonalToken(alice.principal, { name: "hostile", scopes: ["requests:read", "requests:write"], expiresInDays: 1 })).secret;
-  requestId = (await createRequest(alice.principal, "temporary-access", { targetId: "payments-api-production", role: "read", durationMinutes: 60, justification: "Investigating INC-1234 in production" })).id;
-  const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as { node: Record<string, { exportedName: string }> };
+  requestId = (
+    await createRequest(alice.principal, "temporary-access", {
+      targetId: "payments-api-production",
+      role: "read",
+      durationMinutes: 60,
+      justification: "Investigating INC-1234 in production",
+    })
+  ).id;
+  const manifest = JSON.parse(await readFile(".next/standalone/.next/server/server-reference-manifest.json", "utf8")) as {
+    node: Record<string, { exportedName: string }>;
+  };
   actions = Object.fromEntries(Object.entries(manifest.node).map(([id, a]) => [a.exportedName, id]));
 });
 
@@ -98,11 +114,56 @@ async function auditEvents(): Promise<number> {
 
 /** Path segments and query values as raw URL text: NUL, invalid UTF-8, encoded lone surrogates, prototype names. */
 const rawText = fc.oneof(
-  fc.constantFrom("%00", "a%00b", "%ff", "%c0%80", "%ED%A0%80", "%E2%82", "%", "%zz", "__proto__", "constructor", "toString", "0000-01-01", "9999-12-31", "..%2f..%2f", "x".repeat(300)),
+  fc.constantFrom(
+    "%00",
+    "a%00b",
+    "%ff",
+    "%c0%80",
+    "%ED%A0%80",
+    "%E2%82",
+    "%",
+    "%zz",
+    "__proto__",
+    "constructor",
+    "toString",
+    "0000-01-01",
+    "9999-12-31",
+    "..%2f..%2f",
+    "x".repeat(300),
+  ),
   fc.string({ maxLength: 20 }).map(encodeURIComponent),
 );
-const PAGES = ["/requests/SEG", "/history/people/SEG", "/catalog/SEG", "/history", "/history/review", "/approvals", "/requests", "/catalog", "/settings/tokens", "/admin/users", "/signin"];
-const QUERY_KEYS = ["q", "actor", "approver", "workflow", "target", "status", "action", "from", "to", "sort", "after", "before", "end", "callbackUrl", "error", "__proto__"];
+const PAGES = [
+  "/requests/SEG",
+  "/history/people/SEG",
+  "/catalog/SEG",
+  "/history",
+  "/history/review",
+  "/approvals",
+  "/requests",
+  "/catalog",
+  "/settings/tokens",
+  "/admin/users",
+  "/signin",
+];
+const QUERY_KEYS = [
+  "q",
+  "actor",
+  "approver",
+  "workflow",
+  "target",
+  "status",
+  "action",
+  "from",
+  "to",
+  "sort",
+  "after",
+  "before",
+  "end",
+  "callbackUrl",
+  "error",
+  "__proto__",
+];
 
 describe("pages under hostile path and query parameters", () => {
   it("never answer 500 or show a stack trace, whoever asks and whatever the session cookie", async () => {
@@ -157,20 +218,27 @@ describe("the auditor's downloads", () => {
     // A valid export still streams to its end, and is audited once.
     const ok = await get(`${portal.url}/api/history/export?format=jsonl&from=2020-01-01&actor=alice@example.com`, { cookie: cookie(sessions.carol) });
     expect(ok.status).toBe(200);
-    const lines = ok.text.trim().split("\n").map((line) => JSON.parse(line) as { type?: string; action?: string });
+    const lines = ok.text
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type?: string; action?: string });
     expect(lines.filter((l) => l.type === "event").map((l) => l.action)).toContain("request.created");
     expect(await auditEvents()).toBe(before + 1);
   });
 
   it("never answer 500 or break mid-stream, whatever the filters", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("export", "review"), fc.array(fc.tuple(fc.constantFrom(...QUERY_KEYS, "format"), rawText), { maxLength: 4 }), async (route, query) => {
-        const url = `${portal.url}/api/history/${route}?${query.map(([k, v]) => `${k}=${v}`).join("&")}`;
-        // A body that breaks off mid-stream makes fetch's text() reject: that fails the property too.
-        const { status, text } = await get(url, { cookie: cookie(sessions.carol) });
-        expect(status, url).toBeLessThan(500);
-        expect(text).not.toMatch(STACK);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom("export", "review"),
+        fc.array(fc.tuple(fc.constantFrom(...QUERY_KEYS, "format"), rawText), { maxLength: 4 }),
+        async (route, query) => {
+          const url = `${portal.url}/api/history/${route}?${query.map(([k, v]) => `${k}=${v}`).join("&")}`;
+          // A body that breaks off mid-stream makes fetch's text() reject: that fails the property too.
+          const { status, text } = await get(url, { cookie: cookie(sessions.carol) });
+          expect(status, url).toBeLessThan(500);
+          expect(text).not.toMatch(STACK);
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -180,7 +248,14 @@ describe("server actions", () => {
   const post = (headers: Record<string, string>, body: string, page = "/settings/tokens", action = "createPersonalTokenAction") =>
     fetch(`${portal.url}${page}`, {
       method: "POST",
-      headers: { "next-action": actions[action]!, "content-type": "text/plain;charset=UTF-8", accept: "text/x-component", origin: portal.url, cookie: cookie(sessions.dave), ...headers },
+      headers: {
+        "next-action": actions[action]!,
+        "content-type": "text/plain;charset=UTF-8",
+        accept: "text/x-component",
+        origin: portal.url,
+        cookie: cookie(sessions.dave),
+        ...headers,
+      },
       body,
       redirect: "manual",
     });
@@ -199,13 +274,20 @@ describe("server actions", () => {
       expect(response.status, JSON.stringify(headers)).toBe(403);
       expect(await response.text()).toMatch(/^Posts from .+ are refused: only the portal's own pages may call its actions\.\n$/);
     }
-    const bare = await fetch(`${portal.url}/settings/tokens`, { method: "POST", headers: { "next-action": actions.createPersonalTokenAction!, "content-type": "text/plain;charset=UTF-8", cookie: cookie(sessions.dave) }, body: valid });
+    const bare = await fetch(`${portal.url}/settings/tokens`, {
+      method: "POST",
+      headers: { "next-action": actions.createPersonalTokenAction!, "content-type": "text/plain;charset=UTF-8", cookie: cookie(sessions.dave) },
+      body: valid,
+    });
     expect(bare.status).toBe(403);
     expect(await auditEvents()).toBe(before);
   });
 
   it("honour X-Forwarded-Host from a configured proxy, and run as usual from the portal's own origin", async () => {
-    for (const headers of [{} as Record<string, string>, { origin: `https://${PROXY_HOST}`, "x-forwarded-host": PROXY_HOST, "x-latchkey-proxy-secret": PROXY_SECRET }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { origin: `https://${PROXY_HOST}`, "x-forwarded-host": PROXY_HOST, "x-latchkey-proxy-secret": PROXY_SECRET },
+    ]) {
       const response = await post(headers, valid);
       expect(response.status, JSON.stringify(headers)).toBe(200);
       // The action ran: its own validation answered (an empty name is refused).
@@ -234,15 +316,41 @@ describe("server actions", () => {
 
   it("never answer 500 to random arguments, ids or bodies", async () => {
     const names = ["decideAction", "cancelAction", "revealCredentialAction", "revokeTokenAction", "createRequestAction", "endSessionsAction"];
-    const hostile = fc.oneof(fc.constantFrom("\u0000", "a\u0000b", "\ud800", "__proto__", "constructor", "toString", "$@1", "$Q2", "$undefined"), fc.string({ maxLength: 30 }));
+    const hostile = fc.oneof(
+      fc.constantFrom("\u0000", "a\u0000b", "\ud800", "__proto__", "constructor", "toString", "$@1", "$Q2", "$undefined"),
+      fc.string({ maxLength: 30 }),
+    );
     const argument = fc.oneof(
-      fc.record({ requestId: fc.oneof(fc.constant("REQ"), hostile), tokenId: hostile, userId: hostile, decision: fc.constantFrom("approve", "reject", "constructor"), comment: hostile, workflowId: fc.oneof(fc.constant("temporary-access"), hostile), input: fc.record({ targetId: hostile, role: hostile, durationMinutes: fc.oneof(fc.integer(), fc.double()), justification: hostile }, { requiredKeys: [] }) }, { requiredKeys: [] }),
+      fc.record(
+        {
+          requestId: fc.oneof(fc.constant("REQ"), hostile),
+          tokenId: hostile,
+          userId: hostile,
+          decision: fc.constantFrom("approve", "reject", "constructor"),
+          comment: hostile,
+          workflowId: fc.oneof(fc.constant("temporary-access"), hostile),
+          input: fc.record(
+            { targetId: hostile, role: hostile, durationMinutes: fc.oneof(fc.integer(), fc.double()), justification: hostile },
+            { requiredKeys: [] },
+          ),
+        },
+        { requiredKeys: [] },
+      ),
       fc.jsonValue({ maxDepth: 4 }),
     );
-    const body = fc.oneof(fc.array(argument, { maxLength: 2 }).map((args) => JSON.stringify(args).replaceAll('"REQ"', JSON.stringify(requestId))), fc.string({ maxLength: 60 }), fc.constantFrom("", "[", "null", "[null]", "[[]]"));
+    const body = fc.oneof(
+      fc.array(argument, { maxLength: 2 }).map((args) => JSON.stringify(args).replaceAll('"REQ"', JSON.stringify(requestId))),
+      fc.string({ maxLength: 60 }),
+      fc.constantFrom("", "[", "null", "[null]", "[[]]"),
+    );
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...names), body, fc.constantFrom("alice", "dave"), async (name, payload, who) => {
-        const response = await post({ cookie: cookie(sessions[who as "alice" | "dave"]) }, payload, name === "endSessionsAction" ? "/admin/users" : `/requests/${requestId}`, name);
+        const response = await post(
+          { cookie: cookie(sessions[who as "alice" | "dave"]) },
+          payload,
+          name === "endSessionsAction" ? "/admin/users" : `/requests/${requestId}`,
+          name,
+        );
         const text = await response.text();
         expect(response.status, `${name} ${payload.slice(0, 80)} → ${text.slice(0, 200)}`).toBeLessThan(500);
         expect(text).not.toMatch(STACK);
@@ -258,20 +366,36 @@ describe("sign-in parameters", () => {
   async function csrf() {
     const response = await fetch(`${portal.url}/api/auth/csrf`);
     const { csrfToken } = (await response.json()) as { csrfToken: string };
-    return { csrfToken, cookie: response.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ") };
+    return {
+      csrfToken,
+      cookie: response.headers
+        .getSetCookie()
+        .map((c) => c.split(";")[0])
+        .join("; "),
+    };
   }
 
   it("refuse a callbackUrl that is not a path or an http(s) URL with 400 and a message, and accept one that is", async () => {
     const { csrfToken, cookie: csrfCookie } = await csrf();
     for (const callbackUrl of ["http://[::", ":::", "a\u0000b", "http://exa mple.com", "javascript:alert(1)"]) {
-      const form = await fetch(`${portal.url}/api/auth/signin/oidc`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", cookie: csrfCookie }, body: new URLSearchParams({ csrfToken, callbackUrl, json: "true" }), redirect: "manual" });
+      const form = await fetch(`${portal.url}/api/auth/signin/oidc`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", cookie: csrfCookie },
+        body: new URLSearchParams({ csrfToken, callbackUrl, json: "true" }),
+        redirect: "manual",
+      });
       expect(form.status, callbackUrl).toBe(400);
       expect(await form.text()).toBe("callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.\n");
       const query = await get(`${portal.url}/api/auth/signin?callbackUrl=${encodeURIComponent(callbackUrl)}`);
       expect(query.status, callbackUrl).toBe(400);
     }
     for (const callbackUrl of ["/requests", `${portal.url}/history`]) {
-      const response = await fetch(`${portal.url}/api/auth/signin/oidc`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", cookie: csrfCookie }, body: new URLSearchParams({ csrfToken, callbackUrl, json: "true" }), redirect: "manual" });
+      const response = await fetch(`${portal.url}/api/auth/signin/oidc`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", cookie: csrfCookie },
+        body: new URLSearchParams({ csrfToken, callbackUrl, json: "true" }),
+        redirect: "manual",
+      });
       expect(response.status, callbackUrl).toBe(200);
       expect(((await response.json()) as { url: string }).url).toMatch(/\/auth\?/);
     }
@@ -279,17 +403,32 @@ describe("sign-in parameters", () => {
 
   it("never answer 500, whatever the parameters and cookies", async () => {
     const { csrfToken, cookie: csrfCookie } = await csrf();
-    const value = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom("http://[::", "\u0000", "//evil.example.com", "/%00", "https://evil.example.com", "constructor", "x".repeat(3000)));
+    const value = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom("http://[::", "\u0000", "//evil.example.com", "/%00", "https://evil.example.com", "constructor", "x".repeat(3000)),
+    );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("/api/auth/signin/oidc", "/api/auth/signin", "/signin", "/api/auth/callback/oidc", "/api/auth/error", "/api/auth/session"), value, fc.constantFrom("callbackUrl", "error", "code", "state", "csrfToken"), rawText, async (route, v, key, cookieValue) => {
-        const cookies = `${csrfCookie}; next-auth.callback-url=${cookieValue}; next-auth.session-token=${cookieValue}`;
-        const response = route === "/api/auth/signin/oidc"
-          ? await fetch(`${portal.url}${route}`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookies }, body: new URLSearchParams({ csrfToken, [key]: v, json: "true" }), redirect: "manual" })
-          : await fetch(`${portal.url}${route}?${key}=${encodeURIComponent(v).replace(/%25/g, "%")}`, { headers: { cookie: cookies }, redirect: "manual" });
-        const text = await response.text();
-        expect(response.status, `${route} ${key}=${v.slice(0, 40)} → ${text.slice(0, 200)}`).toBeLessThan(500);
-        expect(text).not.toMatch(STACK);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom("/api/auth/signin/oidc", "/api/auth/signin", "/signin", "/api/auth/callback/oidc", "/api/auth/error", "/api/auth/session"),
+        value,
+        fc.constantFrom("callbackUrl", "error", "code", "state", "csrfToken"),
+        rawText,
+        async (route, v, key, cookieValue) => {
+          const cookies = `${csrfCookie}; next-auth.callback-url=${cookieValue}; next-auth.session-token=${cookieValue}`;
+          const response =
+            route === "/api/auth/signin/oidc"
+              ? await fetch(`${portal.url}${route}`, {
+                  method: "POST",
+                  headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookies },
+                  body: new URLSearchParams({ csrfToken, [key]: v, json: "true" }),
+                  redirect: "manual",
+                })
+              : await fetch(`${portal.url}${route}?${key}=${encodeURIComponent(v).replace(/%25/g, "%")}`, { headers: { cookie: cookies }, redirect: "manual" });
+          const text = await response.text();
+          expect(response.status, `${route} ${key}=${v.slice(0, 40)} → ${text.slice(0, 200)}`).toBeLessThan(500);
+          expect(text).not.toMatch(STACK);
+        },
+      ),
       { numRuns: 80 },
     );
   });
@@ -299,11 +438,21 @@ describe("forward-auth and the API on the running portal and lean listener", () 
   it("refuse a session cookie PostgreSQL cannot compare with 401, on both listeners", async () => {
     for (const base of [portal.url, lean]) {
       for (const value of ["%00", "abc%00"]) {
-        const { status, text } = await get(`${base}/api/forward-auth`, { "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal", "x-forwarded-uri": "/", cookie: cookie(value) });
+        const { status, text } = await get(`${base}/api/forward-auth`, {
+          "x-latchkey-proxy-secret": PROXY_SECRET,
+          "x-forwarded-host": "payments.internal",
+          "x-forwarded-uri": "/",
+          cookie: cookie(value),
+        });
         expect(status, `${base} ${value}`).toBe(401);
         expect(text).toBe("The portal session cookie is malformed. Sign in again.\n");
       }
-      const real = await get(`${base}/api/forward-auth`, { "x-latchkey-proxy-secret": PROXY_SECRET, "x-forwarded-host": "payments.internal", "x-forwarded-uri": "/", cookie: cookie(sessions.alice) });
+      const real = await get(`${base}/api/forward-auth`, {
+        "x-latchkey-proxy-secret": PROXY_SECRET,
+        "x-forwarded-host": "payments.internal",
+        "x-forwarded-uri": "/",
+        cookie: cookie(sessions.alice),
+      });
       expect(real.status, base).toBe(403);
     }
   });
@@ -313,11 +462,18 @@ describe("forward-auth and the API on the running portal and lean listener", () 
       const response = await fetch(`${portal.url}/api/v1/requests`, {
         method: "POST",
         headers: { authorization: `Bearer ${aliceToken}`, "content-type": "application/json" },
-        body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: name, role: "read", durationMinutes: 30, justification: "probing the target lookup" } }),
+        body: JSON.stringify({
+          workflowId: "temporary-access",
+          input: { targetId: name, role: "read", durationMinutes: 30, justification: "probing the target lookup" },
+        }),
       });
       expect(response.status, name).toBe(400);
       expect(await response.json()).toMatchObject({ status: 400, code: "invalid", fields: { targetId: `"${name}" is not a target of this workflow.` } });
-      const workflow = await fetch(`${portal.url}/api/v1/requests`, { method: "POST", headers: { authorization: `Bearer ${aliceToken}`, "content-type": "application/json" }, body: JSON.stringify({ workflowId: name, input: {} }) });
+      const workflow = await fetch(`${portal.url}/api/v1/requests`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${aliceToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ workflowId: name, input: {} }),
+      });
       expect(workflow.status, name).toBe(404);
     }
     expect((await get(`${portal.url}/catalog/constructor`, { cookie: cookie(sessions.alice) })).status).toBe(404);

@@ -45,7 +45,11 @@ beforeAll(async () => {
   mapFile = path.join(dir, "routes.map");
   await writeFile(mapFile, "");
   const airflowUser = { password: "airflow-pw", canWrite: true };
-  airflow = await startFakeAirflow({ version: "v2", dags: { settlement: { tasks: ["extract", "load"] } }, users: { "latchkey-a": airflowUser, "latchkey-b": airflowUser } });
+  airflow = await startFakeAirflow({
+    version: "v2",
+    dags: { settlement: { tasks: ["extract", "load"] } },
+    users: { "latchkey-a": airflowUser, "latchkey-b": airflowUser },
+  });
   const configuration = {
     ...portalSecrets(),
     LATCHKEY_POLICY_FILE: path.join(process.cwd(), "tests/fixtures/policy.yaml"),
@@ -135,8 +139,14 @@ async function until(check: () => Promise<boolean> | boolean, timeoutMs: number,
   throw new Error(`${what} did not happen within ${timeoutMs} ms`);
 }
 
-const triggerDag = (n: number) => ({ workflowId: "trigger-dag", input: { targetId: "settlement-airflow", conf: JSON.stringify({ batch: n }), justification: `settlement batch ${n} again` } });
-const openRoute = (n: number, durationMinutes: number) => ({ workflowId: "open-route", input: { targetId: "internal-app", durationMinutes, justification: `reach app1 for ticket ${n}` } });
+const triggerDag = (n: number) => ({
+  workflowId: "trigger-dag",
+  input: { targetId: "settlement-airflow", conf: JSON.stringify({ batch: n }), justification: `settlement batch ${n} again` },
+});
+const openRoute = (n: number, durationMinutes: number) => ({
+  workflowId: "open-route",
+  input: { targetId: "internal-app", durationMinutes, justification: `reach app1 for ticket ${n}` },
+});
 
 /** The trigger calls Airflow received for a request's run, with the instance that made each. */
 const triggersOf = (requestId: string) =>
@@ -145,7 +155,8 @@ const triggersOf = (requestId: string) =>
     .map((r) => ({ ...r, by: r.user?.replace("latchkey-", "") }));
 const runsOf = (requestId: string) => [...airflow.runs.values()].filter((run) => run.dag_run_id === lib.runIdFor(requestId));
 /** Runtime API commands of one kind ("add map", "del map") for one credential, as the instance that sent each. */
-const commandsFor = (verb: "add" | "del", jti: string) => instances.flatMap((i) => i.runtime.commands.filter((c) => c.startsWith(`${verb} map `) && c.split(" ")[3] === jti).map(() => i.name));
+const commandsFor = (verb: "add" | "del", jti: string) =>
+  instances.flatMap((i) => i.runtime.commands.filter((c) => c.startsWith(`${verb} map `) && c.split(" ")[3] === jti).map(() => i.name));
 /** Outside systems that answer late (what is asked takes effect at once): Airflow to triggers, HAProxy to the commands matching. */
 function slowOutsideSystems(triggerMs: number, commands: RegExp | null, commandMs = 0) {
   airflow.holdTriggerAnswers(triggerMs);
@@ -193,7 +204,10 @@ describe("two portal instances, each with its worker, on one database", () => {
     // Bob approves each through one instance while Lee approves it through the other: one decides, the other is told it is decided.
     const decisions = await Promise.all(
       ids.map((id, n) =>
-        Promise.all([api(portal(n), tokens.bob, "POST", `/requests/${id}/approve`, { comment: "go" }), api(portal(n + 1), tokens.lee, "POST", `/requests/${id}/approve`, { comment: "go" })]),
+        Promise.all([
+          api(portal(n), tokens.bob, "POST", `/requests/${id}/approve`, { comment: "go" }),
+          api(portal(n + 1), tokens.lee, "POST", `/requests/${id}/approve`, { comment: "go" }),
+        ]),
       ),
     );
     expect(decisions.map((pair) => pair.map((d) => d.status).sort())).toEqual(ids.map(() => [200, 409]));
@@ -201,7 +215,8 @@ describe("two portal instances, each with its worker, on one database", () => {
 
     await until(
       async () =>
-        (await db.accessRequest.count({ where: { id: { in: triggers }, externalRef: { not: null } } })) === N && (await db.accessRequest.count({ where: { id: { in: routes }, status: "active" } })) === N,
+        (await db.accessRequest.count({ where: { id: { in: triggers }, externalRef: { not: null } } })) === N &&
+        (await db.accessRequest.count({ where: { id: { in: routes }, status: "active" } })) === N,
       60_000,
       "every run started and every route open",
     );
@@ -211,7 +226,11 @@ describe("two portal instances, each with its worker, on one database", () => {
     expect(triggers.map((id) => runsOf(id).length)).toEqual(triggers.map(() => 1));
     expect(airflow.runs.size).toBe(N);
     for (const run of airflow.runs.values()) run.state = "success";
-    await until(async () => (await db.accessRequest.count({ where: { id: { in: triggers }, status: "completed" } })) === N, 30_000, "every run followed to its end");
+    await until(
+      async () => (await db.accessRequest.count({ where: { id: { in: triggers }, status: "completed" } })) === N,
+      30_000,
+      "every run followed to its end",
+    );
 
     // HAProxy: one credential per route, added to the map once, in the running proxy and in its map file.
     const jtis = await Promise.all(routes.map(jtiOf));
@@ -229,7 +248,11 @@ describe("two portal instances, each with its worker, on one database", () => {
   });
 
   it("revoke each route once when it runs out, both workers racing for it", async () => {
-    await until(async () => (await db.accessRequest.count({ where: { id: { in: routes }, status: "expired", undoPending: false } })) === N, 120_000, "every route expired and removed");
+    await until(
+      async () => (await db.accessRequest.count({ where: { id: { in: routes }, status: "expired", undoPending: false } })) === N,
+      120_000,
+      "every route expired and removed",
+    );
     const jtis = await Promise.all(routes.map(jtiOf));
     expect(jtis.map((jti) => commandsFor("del", jti).length)).toEqual(jtis.map(() => 1));
     expect(new Set(jtis.flatMap((jti) => commandsFor("del", jti)))).toEqual(new Set(["a", "b"]));
@@ -288,16 +311,27 @@ describe("both instances killed (SIGKILL, whole process groups) while their work
     // (younger ones are left to their own job). The portal stays down that long, so the
     // first sweep of each restarted worker finds both; the two race for them.
     await until(
-      async () => (await sql(databaseUrl, `SELECT count(*)::int AS n FROM "AccessRequest" WHERE id = ANY($1) AND "updatedAt" < now() - interval '61 seconds'`, [[dagRequest, routeRequest]])).rows[0].n === 2,
+      async () =>
+        (
+          await sql(databaseUrl, `SELECT count(*)::int AS n FROM "AccessRequest" WHERE id = ANY($1) AND "updatedAt" < now() - interval '61 seconds'`, [
+            [dagRequest, routeRequest],
+          ])
+        ).rows[0].n === 2,
       90_000,
       "a minute without progress",
     );
     await Promise.all(instances.map(async (i) => (i.process = await startPortal(i.options))));
 
-    await until(async () => (await db.accessRequest.findUniqueOrThrow({ where: { id: dagRequest } })).externalRef !== null, 30_000, "the run recorded after the restart");
+    await until(
+      async () => (await db.accessRequest.findUniqueOrThrow({ where: { id: dagRequest } })).externalRef !== null,
+      30_000,
+      "the run recorded after the restart",
+    );
     for (const run of runsOf(dagRequest)) run.state = "success";
     await until(
-      async () => (await db.accessRequest.findUniqueOrThrow({ where: { id: dagRequest } })).status === "completed" && (await db.accessRequest.findUniqueOrThrow({ where: { id: routeRequest } })).status === "active",
+      async () =>
+        (await db.accessRequest.findUniqueOrThrow({ where: { id: dagRequest } })).status === "completed" &&
+        (await db.accessRequest.findUniqueOrThrow({ where: { id: routeRequest } })).status === "active",
       30_000,
       "the run completed and the route active",
     );
@@ -306,10 +340,17 @@ describe("both instances killed (SIGKILL, whole process groups) while their work
     expect(runsOf(dagRequest)).toHaveLength(1);
     expect(triggersOf(dagRequest)).toHaveLength(2);
     expect(triggersOf(dagRequest)[1]!.status).toBe(409);
-    const performed = await db.auditEvent.findMany({ where: { requestId: { in: [dagRequest, routeRequest] }, action: "integration.performed" }, select: { requestId: true, data: true } });
+    const performed = await db.auditEvent.findMany({
+      where: { requestId: { in: [dagRequest, routeRequest] }, action: "integration.performed" },
+      select: { requestId: true, data: true },
+    });
     expect(performed).toHaveLength(2);
     expect(performed.find((e) => e.requestId === dagRequest)!.data).toMatchObject({ runId: lib.runIdFor(dagRequest), created: "false" });
-    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: dagRequest } })).toMatchObject({ externalRef: `settlement/${lib.runIdFor(dagRequest)}`, failureReason: null, undoPending: false });
+    expect(await db.accessRequest.findUniqueOrThrow({ where: { id: dagRequest } })).toMatchObject({
+      externalRef: `settlement/${lib.runIdFor(dagRequest)}`,
+      failureReason: null,
+      undoPending: false,
+    });
     expect(await eventsPer("request.completed", [dagRequest])).toEqual([1]);
 
     // The route: the credential issued before the crash is the one in force, added to HAProxy once, now also in the map file.
@@ -320,7 +361,11 @@ describe("both instances killed (SIGKILL, whole process groups) while their work
     expect((await lib.readMapFile(mapFile)).get(jti)).toBe("app1");
     expect(await db.accessRequest.findUniqueOrThrow({ where: { id: routeRequest } })).toMatchObject({ failureReason: null, undoPending: false });
     expect(await eventsPer("grant.activated", [routeRequest])).toEqual([1]);
-    expect(await db.auditEvent.count({ where: { requestId: { in: [dagRequest, routeRequest] }, action: { in: ["request.failed", "request.execution_retry", "integration.undone"] } } })).toBe(0);
+    expect(
+      await db.auditEvent.count({
+        where: { requestId: { in: [dagRequest, routeRequest] }, action: { in: ["request.failed", "request.execution_retry", "integration.undone"] } },
+      }),
+    ).toBe(0);
 
     // And the grant works: Alice's credential reaches app1 through HAProxy.
     const { body } = await api(portal(1), tokens.alice, "POST", `/requests/${routeRequest}/credential`);

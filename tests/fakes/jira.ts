@@ -44,12 +44,22 @@ export function jiraFake(credentials: { email: string; token: string }) {
     requests.push({ method: req.method ?? "", path: `${url.pathname}${url.search}`, authorization: req.headers.authorization });
     const expected = `Basic ${Buffer.from(`${credentials.email}:${credentials.token}`).toString("base64")}`;
     if (req.headers.authorization !== expected) {
-      send(res, 401, { errorMessages: ["You are not authenticated. Authentication required to perform this operation."], errors: {} }, { "www-authenticate": 'Basic realm="protected-area"' });
+      send(
+        res,
+        401,
+        { errorMessages: ["You are not authenticated. Authentication required to perform this operation."], errors: {} },
+        { "www-authenticate": 'Basic realm="protected-area"' },
+      );
       return;
     }
     if (throttle.count > 0) {
       throttle.count -= 1;
-      send(res, 429, { errorMessages: ["Rate limit exceeded."], errors: {} }, { "retry-after": String(throttle.retryAfter), "x-ratelimit-reason": "jira-quota-based" });
+      send(
+        res,
+        429,
+        { errorMessages: ["Rate limit exceeded."], errors: {} },
+        { "retry-after": String(throttle.retryAfter), "x-ratelimit-reason": "jira-quota-based" },
+      );
       return;
     }
     const match = /^\/rest\/api\/3\/issue\/([^/]+)$/.exec(url.pathname);
@@ -78,7 +88,13 @@ export function jiraFake(credentials: { email: string; token: string }) {
     };
     const wanted = url.searchParams.get("fields");
     const fields = wanted ? Object.fromEntries(Object.entries(all).filter(([name]) => wanted.split(",").includes(name))) : all;
-    send(res, 200, { expand: "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations", id: issue.id, self: `${base}/rest/api/3/issue/${issue.id}`, key, fields });
+    send(res, 200, {
+      expand: "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+      id: issue.id,
+      self: `${base}/rest/api/3/issue/${issue.id}`,
+      key,
+      fields,
+    });
   });
 
   return {
@@ -96,9 +112,10 @@ export function jiraFake(credentials: { email: string; token: string }) {
       base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       return base;
     },
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

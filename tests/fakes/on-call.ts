@@ -66,7 +66,8 @@ function serve(handler: http.RequestListener) {
   };
 }
 
-const json = (res: http.ServerResponse, status: number, body: unknown, type = "application/json") => res.writeHead(status, { "content-type": type }).end(JSON.stringify(body));
+const json = (res: http.ServerResponse, status: number, body: unknown, type = "application/json") =>
+  res.writeHead(status, { "content-type": type }).end(JSON.stringify(body));
 
 export function pagerDutyFake(token: string) {
   const rosters = new Map<string, Shift[]>();
@@ -83,11 +84,28 @@ export function pagerDutyFake(token: string) {
       .flatMap(([id, shifts]) =>
         shifts.map((shift, i) => {
           const userId = `PU${Buffer.from(shift.email).toString("hex").slice(0, 6).toUpperCase()}`;
-          const reference = { id: userId, type: "user_reference", summary: shift.email.split("@")[0], self: `https://api.pagerduty.com/users/${userId}`, html_url: `https://example.pagerduty.com/users/${userId}` };
+          const reference = {
+            id: userId,
+            type: "user_reference",
+            summary: shift.email.split("@")[0],
+            self: `https://api.pagerduty.com/users/${userId}`,
+            html_url: `https://example.pagerduty.com/users/${userId}`,
+          };
           return {
-            escalation_policy: { id: "PEP0001", type: "escalation_policy_reference", summary: "Payments", self: "https://api.pagerduty.com/escalation_policies/PEP0001" },
+            escalation_policy: {
+              id: "PEP0001",
+              type: "escalation_policy_reference",
+              summary: "Payments",
+              self: "https://api.pagerduty.com/escalation_policies/PEP0001",
+            },
             escalation_level: i + 1,
-            schedule: { id, type: "schedule_reference", summary: `Schedule ${id}`, self: `https://api.pagerduty.com/schedules/${id}`, html_url: `https://example.pagerduty.com/schedules/${id}` },
+            schedule: {
+              id,
+              type: "schedule_reference",
+              summary: `Schedule ${id}`,
+              self: `https://api.pagerduty.com/schedules/${id}`,
+              html_url: `https://example.pagerduty.com/schedules/${id}`,
+            },
             user: expand ? { ...reference, type: "user", name: reference.summary, email: shift.email, time_zone: "UTC", role: "user" } : reference,
             start: shift.start,
             end: shift.end,
@@ -96,7 +114,13 @@ export function pagerDutyFake(token: string) {
       );
     json(res, 200, { oncalls, limit: Number(url.searchParams.get("limit") ?? 25), offset: 0, more: false, total: null }, "application/json; charset=utf-8");
   });
-  return { ...server, requests: rec.requests, rateLimit: rec.rateLimit, setDown: rec.setDown, roster: (schedule: string, shifts: Shift[]) => rosters.set(schedule, shifts) };
+  return {
+    ...server,
+    requests: rec.requests,
+    rateLimit: rec.rateLimit,
+    setDown: rec.setDown,
+    roster: (schedule: string, shifts: Shift[]) => rosters.set(schedule, shifts),
+  };
 }
 
 export function opsgenieFake(key: string) {

@@ -23,7 +23,13 @@ export function scimCaller(baseUrl: string, token: string | null, userAgent: str
   return async function call(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<ScimAnswer> {
     const response = await fetch(`${baseUrl}/scim/v2${path}`, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), accept: "application/scim+json", "user-agent": userAgent, ...(body !== undefined ? { "content-type": "application/scim+json; charset=utf-8" } : {}), ...extra },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        accept: "application/scim+json",
+        "user-agent": userAgent,
+        ...(body !== undefined ? { "content-type": "application/scim+json; charset=utf-8" } : {}),
+        ...extra,
+      },
       body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
     });
     const text = await response.text();
@@ -55,15 +61,27 @@ export function okta(baseUrl: string, token: string) {
       }),
     /** Profile push: Okta sends the whole user with PUT. */
     updateUser: (id: string, p: { login: string; given: string; family: string; oktaId: string; active: boolean }) =>
-      call("PUT", `/Users/${id}`, { schemas: [USER], id, userName: p.login, name: { givenName: p.given, familyName: p.family }, emails: [{ primary: true, value: p.login, type: "work" }], displayName: `${p.given} ${p.family}`, externalId: p.oktaId, active: p.active }),
+      call("PUT", `/Users/${id}`, {
+        schemas: [USER],
+        id,
+        userName: p.login,
+        name: { givenName: p.given, familyName: p.family },
+        emails: [{ primary: true, value: p.login, type: "work" }],
+        displayName: `${p.given} ${p.family}`,
+        externalId: p.oktaId,
+        active: p.active,
+      }),
     deactivate: (id: string) => call("PATCH", `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: "replace", value: { active: false } }] }),
     reactivate: (id: string) => call("PATCH", `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: "replace", value: { active: true } }] }),
     findGroup: (name: string) => call("GET", `/Groups?${q(`displayName eq "${name}"`)}&startIndex=1&count=100`),
     /** Group push creates the group empty, then adds its members by PATCH. */
     pushGroup: (name: string) => call("POST", "/Groups", { schemas: [GROUP], displayName: name, members: [] }),
-    addMember: (groupId: string, userId: string, login: string) => call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "add", path: "members", value: [{ value: userId, display: login }] }] }),
-    removeMember: (groupId: string, userId: string) => call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "remove", path: `members[value eq "${userId}"]` }] }),
-    renameGroup: (groupId: string, name: string) => call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "replace", value: { id: groupId, displayName: name } }] }),
+    addMember: (groupId: string, userId: string, login: string) =>
+      call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "add", path: "members", value: [{ value: userId, display: login }] }] }),
+    removeMember: (groupId: string, userId: string) =>
+      call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "remove", path: `members[value eq "${userId}"]` }] }),
+    renameGroup: (groupId: string, name: string) =>
+      call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "replace", value: { id: groupId, displayName: name } }] }),
     deleteGroup: (groupId: string) => call("DELETE", `/Groups/${groupId}`),
   };
 }
@@ -108,10 +126,14 @@ export function entra(baseUrl: string, token: string) {
     enable: (id: string) => call("PATCH", `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: "Replace", path: "active", value: true }] }),
     deleteUser: (id: string) => call("DELETE", `/Users/${id}`),
     findGroup: (name: string) => call("GET", `/Groups?excludedAttributes=members&${q(`displayName eq "${name}"`)}`),
-    createGroup: (name: string, objectId: string) => call("POST", "/Groups", { schemas: [GROUP], externalId: objectId, displayName: name, meta: { resourceType: "Group" } }),
-    addMembers: (groupId: string, userIds: string[]) => call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "Add", path: "members", value: userIds.map((value) => ({ value })) }] }),
-    removeMembers: (groupId: string, userIds: string[]) => call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "Remove", path: "members", value: userIds.map((value) => ({ value })) }] }),
-    renameGroup: (groupId: string, name: string) => call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "Replace", path: "displayName", value: name }] }),
+    createGroup: (name: string, objectId: string) =>
+      call("POST", "/Groups", { schemas: [GROUP], externalId: objectId, displayName: name, meta: { resourceType: "Group" } }),
+    addMembers: (groupId: string, userIds: string[]) =>
+      call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "Add", path: "members", value: userIds.map((value) => ({ value })) }] }),
+    removeMembers: (groupId: string, userIds: string[]) =>
+      call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "Remove", path: "members", value: userIds.map((value) => ({ value })) }] }),
+    renameGroup: (groupId: string, name: string) =>
+      call("PATCH", `/Groups/${groupId}`, { schemas: [PATCH], Operations: [{ op: "Replace", path: "displayName", value: name }] }),
     getGroupWithoutMembers: (groupId: string) => call("GET", `/Groups/${groupId}?excludedAttributes=members`),
   };
 }

@@ -20,9 +20,26 @@ export interface AxeViolation {
 export async function axeViolations(page: Page): Promise<AxeViolation[]> {
   await page.evaluate(axeSource);
   return page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: unknown) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: string[]; failureSummary?: string }[] }[] }> } }).axe;
-    const result = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] }, resultTypes: ["violations"] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")}: ${n.failureSummary ?? ""}`) }));
+    const axe = (
+      window as unknown as {
+        axe: {
+          run: (
+            ctx: Document,
+            opts: unknown,
+          ) => Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: string[]; failureSummary?: string }[] }[] }>;
+        };
+      }
+    ).axe;
+    const result = await axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] },
+      resultTypes: ["violations"],
+    });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")}: ${n.failureSummary ?? ""}`),
+    }));
   });
 }
 
@@ -52,14 +69,19 @@ export function watchConsole(context: BrowserContext, who: string): void {
   // At the moment React reports the error its client render has committed: keep the main text then, whatever the test does next.
   void context.addInitScript((mark: string) => {
     window.addEventListener("error", (event) => {
-      if (/Minified React error #418/.test(String(event.message))) console.info(mark, JSON.stringify({ url: location.href, shown: document.querySelector("main")?.textContent ?? "" }));
+      if (/Minified React error #418/.test(String(event.message)))
+        console.info(mark, JSON.stringify({ url: location.href, shown: document.querySelector("main")?.textContent ?? "" }));
     });
   }, MARK);
   const watch = (page: Page) => {
     // The HTML the server sent for each document of the page, by address.
     const served = new Map<string, Promise<string>>();
     page.on("response", (response) => {
-      if (response.request().resourceType() === "document" && response.frame() === page.mainFrame()) served.set(response.url(), response.text().catch(() => ""));
+      if (response.request().resourceType() === "document" && response.frame() === page.mainFrame())
+        served.set(
+          response.url(),
+          response.text().catch(() => ""),
+        );
     });
     page.on("console", (msg) => {
       const text = msg.text();
@@ -70,7 +92,8 @@ export function watchConsole(context: BrowserContext, who: string): void {
         return;
       }
       const hydration = /hydrat|did not match|Minified React error #(418|423|425)/i.test(text);
-      if ((msg.type() === "error" && !expected(text, msg.location().url)) || (msg.type() === "warning" && hydration)) consoleProblems.push(`${who} ${page.url()}: [${msg.type()}] ${text}`);
+      if ((msg.type() === "error" && !expected(text, msg.location().url)) || (msg.type() === "warning" && hydration))
+        consoleProblems.push(`${who} ${page.url()}: [${msg.type()}] ${text}`);
     });
     page.on("pageerror", (error) => {
       // #418 is judged from the text the page shows (above); every other uncaught error is a problem.
@@ -93,7 +116,9 @@ function mainText(html: string): string | null {
     .replace(/<(script|style|template)[^>]*>[\s\S]*?<\/\1>/g, "")
     .replace(/<!--[\s\S]*?-->/g, "")
     .replace(/<[^>]+>/g, "")
-    .replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (whole, code: string) => (code[0] === "#" ? String.fromCodePoint(code[1]!.toLowerCase() === "x" ? parseInt(code.slice(2), 16) : Number(code.slice(1))) : (ENTITIES[code] ?? whole)));
+    .replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (whole, code: string) =>
+      code[0] === "#" ? String.fromCodePoint(code[1]!.toLowerCase() === "x" ? parseInt(code.slice(2), 16) : Number(code.slice(1))) : (ENTITIES[code] ?? whole),
+    );
 }
 
 async function judgeHydration(where: string, html: Promise<string> | undefined, shown: string): Promise<void> {
@@ -103,7 +128,9 @@ async function judgeHydration(where: string, html: Promise<string> | undefined, 
     recoveredHydrations.push(where);
     return;
   }
-  consoleProblems.push(`${where}: [uncaught] React #418 and the page then showed ${sent === null ? "text that could not be compared with the server's" : "other text than the server sent"}`);
+  consoleProblems.push(
+    `${where}: [uncaught] React #418 and the page then showed ${sent === null ? "text that could not be compared with the server's" : "other text than the server sent"}`,
+  );
   const dir = path.join(process.cwd(), "tests/.artifacts/console");
   await mkdir(dir, { recursive: true });
   const name = `${consoleProblems.length}`;

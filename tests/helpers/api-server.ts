@@ -10,7 +10,7 @@ import { sendWebResponse, toWebRequest } from "@/lib/http/node-adapter";
  * real clients (the CLI, nginx, fetch) can be pointed at them without building the app.
  */
 
-const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
 const appDir = path.join(process.cwd(), "app");
 
 export interface RouteFile {
@@ -47,7 +47,9 @@ export function routeFiles(under = "api"): RouteFile[] {
   return found;
 }
 
-export type RouteModule = Partial<Record<(typeof METHODS)[number], ((request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response> | Response) & { scope?: string }>>;
+export type RouteModule = Partial<
+  Record<Method, ((request: Request, context: { params: Promise<Record<string, string>> }) => Promise<Response> | Response) & { scope?: string }>
+>;
 
 export async function loadRoutes(under = "api") {
   const files = routeFiles(under);
@@ -62,7 +64,7 @@ export async function startApiServer(under: string | string[] = "api"): Promise<
     try {
       const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
       const route = routes.find((r) => r.pattern.test(url.pathname));
-      const handler = route?.module[(req.method ?? "GET") as (typeof METHODS)[number]];
+      const handler = route?.module[(req.method ?? "GET") as Method];
       if (!route || !handler) {
         res.writeHead(route ? 405 : 404).end();
         return;

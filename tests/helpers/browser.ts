@@ -12,7 +12,15 @@ export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }
 
@@ -21,7 +29,13 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 }
 
 /** Real OIDC sign-in: Latchkey → local provider's login form → back to Latchkey. */
-export async function signIn(browser: Browser, baseUrl: string, email: string, shotPrefix?: string, landing = "/catalog"): Promise<{ context: BrowserContext; page: Page }> {
+export async function signIn(
+  browser: Browser,
+  baseUrl: string,
+  email: string,
+  shotPrefix?: string,
+  landing = "/catalog",
+): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, baseURL: baseUrl, acceptDownloads: true });
   watchConsole(context, email);
   const page = await context.newPage();

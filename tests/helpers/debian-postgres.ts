@@ -26,7 +26,16 @@ export async function startDebianPostgres(): Promise<{ adminUrl: string; bin: st
   }
   const as = (cmd: string, args: string[]) => (asRoot ? run("runuser", ["-u", "postgres", "--", cmd, ...args]) : run(cmd, args));
   await as(`${BIN}/initdb`, ["-D", data, "--auth=trust", "--username=postgres", "--lc-messages=C", "--locale=C.UTF-8", "--encoding=UTF8"]);
-  await as(`${BIN}/pg_ctl`, ["-D", data, "-w", "-l", path.join(dir, "log"), "-o", `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off`, "start"]);
+  await as(`${BIN}/pg_ctl`, [
+    "-D",
+    data,
+    "-w",
+    "-l",
+    path.join(dir, "log"),
+    "-o",
+    `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off`,
+    "start",
+  ]);
   return {
     adminUrl: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     bin: BIN,

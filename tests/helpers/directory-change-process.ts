@@ -8,7 +8,9 @@ import { applyDirectoryChange } from "../../lib/identity/directory";
 import { disconnectDb } from "../../lib/db";
 
 const [userId, change] = process.argv.slice(2);
-const outcome = await applyDirectoryChange(change === "deactivate" ? { userId: userId!, active: false, source: "scim" } : { userId: userId!, groups: change ? change.split(",") : [], source: "scim" });
+const outcome = await applyDirectoryChange(
+  change === "deactivate" ? { userId: userId!, active: false, source: "scim" } : { userId: userId!, groups: change ? change.split(",") : [], source: "scim" },
+);
 process.stdout.write(`${JSON.stringify({ committedAt: Date.now(), ...outcome })}\n`);
 await disconnectDb();
 process.exit(0);

@@ -66,13 +66,21 @@ export async function startFakeSlack(options: { token: string; signingSecret: st
         if (channel.startsWith("U")) {
           if (!users.has(channel)) return { ok: false, error: "channel_not_found" };
           channel = dmOf(channel);
-        } else if (!channels.has(channel)) return { ok: false, error: channel.startsWith("C") || channel.startsWith("G") ? "not_in_channel" : "channel_not_found" };
+        } else if (!channels.has(channel))
+          return { ok: false, error: channel.startsWith("C") || channel.startsWith("G") ? "not_in_channel" : "channel_not_found" };
         const blocks = args.blocks;
         if (blocks !== undefined && !Array.isArray(blocks)) return { ok: false, error: "invalid_blocks" };
         if (!str("text") && !blocks) return { ok: false, error: "no_text" };
         clock += 1;
         const ts = `${clock}.000100`;
-        const message: PostedMessage = { channel, ts, text: str("text") ?? "", blocks: (blocks as Record<string, unknown>[]) ?? [], metadata: args.metadata as PostedMessage["metadata"], updates: 0 };
+        const message: PostedMessage = {
+          channel,
+          ts,
+          text: str("text") ?? "",
+          blocks: (blocks as Record<string, unknown>[]) ?? [],
+          metadata: args.metadata as PostedMessage["metadata"],
+          updates: 0,
+        };
         messages.set(`${channel}:${ts}`, message);
         return { ok: true, channel, ts, message: { type: "message", text: message.text, blocks: message.blocks, ts, bot_id: "B0BOT" } };
       }
@@ -92,7 +100,18 @@ export async function startFakeSlack(options: { token: string; signingSecret: st
         const user = users.get(str("user") ?? "");
         if (!user) return { ok: false, error: "user_not_found" };
         const profile = user.email ? { email: user.email } : {};
-        return { ok: true, user: { id: user.id, team_id: TEAM.id, name: user.id.toLowerCase(), deleted: user.deleted ?? false, is_bot: user.isBot ?? false, is_email_confirmed: user.confirmed ?? true, profile } };
+        return {
+          ok: true,
+          user: {
+            id: user.id,
+            team_id: TEAM.id,
+            name: user.id.toLowerCase(),
+            deleted: user.deleted ?? false,
+            is_bot: user.isBot ?? false,
+            is_email_confirmed: user.confirmed ?? true,
+            profile,
+          },
+        };
       }
       case "users.lookupByEmail": {
         const email = str("email")?.toLowerCase();
@@ -129,7 +148,8 @@ export async function startFakeSlack(options: { token: string; signingSecret: st
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
-      const send = (status: number, json: unknown, headers: Record<string, string> = {}) => res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers }).end(JSON.stringify(json));
+      const send = (status: number, json: unknown, headers: Record<string, string> = {}) =>
+        res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers }).end(JSON.stringify(json));
       const url = new URL(req.url ?? "/", "http://fake");
       if (url.pathname.startsWith("/actions/")) {
         ephemeral.push({ responseUrl: url.pathname, body: JSON.parse(body) as Record<string, unknown> });
@@ -164,7 +184,14 @@ export async function startFakeSlack(options: { token: string; signingSecret: st
   /** What Slack sends to the interactivity URL, signed as Slack signs it (or with `at` as its time). */
   function signed(payload: Record<string, unknown>, at = Math.floor(Date.now() / 1000), secret = options.signingSecret) {
     const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-    return { body, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(at), "x-slack-signature": signSlackRequest(secret, at, body) } };
+    return {
+      body,
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": String(at),
+        "x-slack-signature": signSlackRequest(secret, at, body),
+      },
+    };
   }
 
   return {

@@ -62,7 +62,13 @@ export async function signInThroughIdp(options: AuthOptions, portalUrl: string, 
 
   const csrf = await auth({ action: "csrf", method: "GET", cookies: {} });
   keep(portal, csrf.cookies);
-  const started = await auth({ action: "signin", providerId: "oidc", method: "POST", cookies: Object.fromEntries(portal), body: { csrfToken: (csrf.body as { csrfToken: string }).csrfToken, callbackUrl: `${portalUrl}/` } });
+  const started = await auth({
+    action: "signin",
+    providerId: "oidc",
+    method: "POST",
+    cookies: Object.fromEntries(portal),
+    body: { csrfToken: (csrf.body as { csrfToken: string }).csrfToken, callbackUrl: `${portalUrl}/` },
+  });
   keep(portal, started.cookies);
   if (!started.redirect?.includes("/auth?")) throw new Error(`sign-in did not go to the provider: ${started.redirect}`);
 
@@ -87,7 +93,13 @@ export async function signInThroughIdp(options: AuthOptions, portalUrl: string, 
   }
   const back = new URL(url);
   if (!back.pathname.endsWith("/api/auth/callback/oidc")) throw new Error(`the provider sent the browser to ${url}`);
-  const done = await auth({ action: "callback", providerId: "oidc", method: "GET", cookies: Object.fromEntries(portal), query: Object.fromEntries(back.searchParams) });
+  const done = await auth({
+    action: "callback",
+    providerId: "oidc",
+    method: "GET",
+    cookies: Object.fromEntries(portal),
+    query: Object.fromEntries(back.searchParams),
+  });
   keep(portal, done.cookies);
   return { redirect: done.redirect ?? "", sessionToken: portal.get("next-auth.session-token") };
 }

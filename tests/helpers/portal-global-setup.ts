@@ -47,7 +47,14 @@ async function start(project: TestProject) {
   writeFileSync(logFile, "");
   const idpDirectoryFile = path.join(dataDir, "idp-directory.json");
   writeFileSync(idpDirectoryFile, "{}");
-  const portal = await startPortal({ databaseUrl: databaseUrl.toString(), port: await freePort(), idpPort: await freePort(), dataDir, env: { ...secrets, LATCHKEY_LOCAL_IDP_DIRECTORY: idpDirectoryFile }, logFile });
+  const portal = await startPortal({
+    databaseUrl: databaseUrl.toString(),
+    port: await freePort(),
+    idpPort: await freePort(),
+    dataDir,
+    env: { ...secrets, LATCHKEY_LOCAL_IDP_DIRECTORY: idpDirectoryFile },
+    logFile,
+  });
 
   project.provide("baseUrl", portal.url);
   project.provide("e2eDatabaseUrl", databaseUrl.toString());

@@ -5,8 +5,15 @@ import { startFakeAirflow, type FakeAirflow } from "../fakes/airflow";
  * The fake Airflow itself, against the cases Airflow's published documents and handlers
  * describe, so that a client bug cannot pass against a forgiving fake.
  */
-const DAG = { tasks: ["extract", "transform", "load", "report", "audit"], downstream: { extract: ["transform"], transform: ["load"], load: ["report"], report: [], audit: [] } };
-const USERS = { latchkey: { password: "pw", canWrite: true, canEditDag: true }, runner: { password: "pw", canWrite: true }, viewer: { password: "pw", canWrite: false } };
+const DAG = {
+  tasks: ["extract", "transform", "load", "report", "audit"],
+  downstream: { extract: ["transform"], transform: ["load"], load: ["report"], report: [], audit: [] },
+};
+const USERS = {
+  latchkey: { password: "pw", canWrite: true, canEditDag: true },
+  runner: { password: "pw", canWrite: true },
+  viewer: { password: "pw", canWrite: false },
+};
 
 for (const version of ["v1", "v2"] as const) {
   describe(`fake Airflow ${version === "v1" ? "2.x (/api/v1)" : "3.x (/api/v2)"}`, () => {
@@ -20,32 +27,54 @@ for (const version of ["v1", "v2"] as const) {
     async function auth(user: string): Promise<string> {
       if (version === "v1") return `Basic ${Buffer.from(`${user}:pw`).toString("base64")}`;
       if (!tokens.has(user)) {
-        const res = await fetch(`${airflow.url}/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: user, password: "pw" }) });
+        const res = await fetch(`${airflow.url}/auth/token`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ username: user, password: "pw" }),
+        });
         tokens.set(user, ((await res.json()) as { access_token: string }).access_token);
       }
       return `Bearer ${tokens.get(user)}`;
     }
     async function api(method: string, path: string, body?: unknown, options: { user?: string; contentType?: string | null; raw?: string } = {}) {
       const headers: Record<string, string> = { authorization: await auth(options.user ?? "latchkey") };
-      if (options.contentType !== null && (body !== undefined || options.raw !== undefined)) headers["content-type"] = options.contentType ?? "application/json";
-      const res = await fetch(`${airflow.url}/api/${version}${path}`, { method, headers, body: options.raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+      if (options.contentType !== null && (body !== undefined || options.raw !== undefined))
+        headers["content-type"] = options.contentType ?? "application/json";
+      const res = await fetch(`${airflow.url}/api/${version}${path}`, {
+        method,
+        headers,
+        body: options.raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+      });
       return { status: res.status, contentType: res.headers.get("content-type"), body: (await res.json()) as Record<string, unknown> & { detail: unknown } };
     }
-    const trigger = (runId: string, extra: Record<string, unknown> = {}) => api("POST", "/dags/etl/dagRuns", { dag_run_id: runId, ...(version === "v2" ? { logical_date: null } : {}), ...extra });
+    const trigger = (runId: string, extra: Record<string, unknown> = {}) =>
+      api("POST", "/dags/etl/dagRuns", { dag_run_id: runId, ...(version === "v2" ? { logical_date: null } : {}), ...extra });
     const clear = (body: Record<string, unknown>) => api("POST", "/dags/etl/clearTaskInstances", body);
     const cleared = (answer: { body: Record<string, unknown> }) => (answer.body.task_instances as { task_id: string }[]).map((t) => t.task_id).sort();
     const states = (runId: string) => Object.fromEntries(airflow.runs.get(`etl/${runId}`)!.tasks.map((t) => [t.task_id, t.state]));
-    const errorShape = version === "v1" ? { type: expect.any(String), title: expect.any(String), status: expect.any(Number), detail: expect.anything() } : { detail: expect.anything() };
+    const errorShape =
+      version === "v1"
+        ? { type: expect.any(String), title: expect.any(String), status: expect.any(Number), detail: expect.anything() }
+        : { detail: expect.anything() };
 
     it("refuses unknown and read-only fields on a new run, in the version's error shape", async () => {
       const unknown = await trigger("r-unknown", { execution_timeout: 5 });
       if (version === "v1") {
-        expect(unknown).toMatchObject({ status: 400, contentType: "application/problem+json", body: { status: 400, title: "Bad Request", detail: "{'execution_timeout': ['Unknown field.']}" } });
+        expect(unknown).toMatchObject({
+          status: 400,
+          contentType: "application/problem+json",
+          body: { status: 400, title: "Bad Request", detail: "{'execution_timeout': ['Unknown field.']}" },
+        });
         expect((await trigger("r-ro", { state: "success" })).body).toMatchObject({ status: 400, detail: "Property is read-only - 'state'" });
         expect((await trigger("r-ro", { dag_id: "other" })).body.detail).toBe("Property is read-only - 'dag_id'");
       } else {
-        expect(unknown).toMatchObject({ status: 422, body: { detail: [{ type: "extra_forbidden", loc: ["body", "execution_timeout"], msg: "Extra inputs are not permitted" }] } });
-        expect((await trigger("r-ro", { state: "success" })).body.detail).toEqual([expect.objectContaining({ type: "extra_forbidden", loc: ["body", "state"] })]);
+        expect(unknown).toMatchObject({
+          status: 422,
+          body: { detail: [{ type: "extra_forbidden", loc: ["body", "execution_timeout"], msg: "Extra inputs are not permitted" }] },
+        });
+        expect((await trigger("r-ro", { state: "success" })).body.detail).toEqual([
+          expect.objectContaining({ type: "extra_forbidden", loc: ["body", "state"] }),
+        ]);
         const missing = await api("POST", "/dags/etl/dagRuns", { dag_run_id: "r-missing" });
         expect(missing).toMatchObject({ status: 422, body: { detail: [{ type: "missing", loc: ["body", "logical_date"], msg: "Field required" }] } });
       }
@@ -56,8 +85,11 @@ for (const version of ["v1", "v2"] as const) {
     it("checks types: conf is an object, dates carry a time zone, booleans are booleans", async () => {
       const conf = await trigger("r-types", { conf: "day=1" });
       expect(conf.status).toBe(version === "v1" ? 400 : 422);
-      expect(version === "v1" ? conf.body.detail : conf.body.detail).toEqual(version === "v1" ? "'day=1' is not of type 'object' - 'conf'" : [expect.objectContaining({ type: "dict_type", loc: ["body", "conf"] })]);
-      if (version === "v2") expect((await trigger("r-naive", { logical_date: "2026-11-24T00:00:00" })).body.detail).toEqual([expect.objectContaining({ type: "timezone_aware" })]);
+      expect(version === "v1" ? conf.body.detail : conf.body.detail).toEqual(
+        version === "v1" ? "'day=1' is not of type 'object' - 'conf'" : [expect.objectContaining({ type: "dict_type", loc: ["body", "conf"] })],
+      );
+      if (version === "v2")
+        expect((await trigger("r-naive", { logical_date: "2026-11-24T00:00:00" })).body.detail).toEqual([expect.objectContaining({ type: "timezone_aware" })]);
       // Pydantic reads "yes" as a boolean (lax mode); JSON Schema in 2.x does not.
       const lax = await clear({ dag_run_id: "nope", dry_run: "yes" });
       expect(lax.status).toBe(version === "v1" ? 400 : 404);
@@ -67,7 +99,10 @@ for (const version of ["v1", "v2"] as const) {
     });
 
     it("answers a body without a JSON content type with 415 (2.x) or 422 (3.x), and starts nothing", async () => {
-      const plain = await api("POST", "/dags/etl/dagRuns", undefined, { raw: JSON.stringify({ dag_run_id: "r-plain", logical_date: null }), contentType: "text/plain" });
+      const plain = await api("POST", "/dags/etl/dagRuns", undefined, {
+        raw: JSON.stringify({ dag_run_id: "r-plain", logical_date: null }),
+        contentType: "text/plain",
+      });
       const none = await api("POST", "/dags/etl/dagRuns", undefined, { raw: JSON.stringify({ dag_run_id: "r-plain", logical_date: null }), contentType: null });
       for (const answer of [plain, none]) {
         if (version === "v1") expect(answer).toMatchObject({ status: 415, body: { title: "Unsupported Media Type" } });
@@ -154,7 +189,9 @@ for (const version of ["v1", "v2"] as const) {
         expect((await clear({ task_ids: [] })).body.detail).toBe("{'task_ids': ['Shorter than minimum length 1.']}");
         expect((await clear({ include_subdags: true })).body.detail).toBe("{'include_subdags': ['Unknown field.']}");
       } else {
-        expect((await clear({ include_subdags: true })).body.detail).toEqual([expect.objectContaining({ type: "extra_forbidden", loc: ["body", "include_subdags"] })]);
+        expect((await clear({ include_subdags: true })).body.detail).toEqual([
+          expect.objectContaining({ type: "extra_forbidden", loc: ["body", "include_subdags"] }),
+        ]);
       }
       expect((await api("POST", "/dags/etl/clearTaskInstances", { dry_run: true }, { user: "viewer" })).status).toBe(403);
     });
@@ -165,7 +202,10 @@ for (const version of ["v1", "v2"] as const) {
       const page = await api("GET", "/dags/etl/dagRuns/r-list/taskInstances?state=failed&state=upstream_failed&limit=2&offset=0");
       expect(page.body).toMatchObject({ total_entries: 4 });
       expect(cleared(page)).toEqual(["extract", "transform"]);
-      expect(cleared(await api("GET", "/dags/etl/dagRuns/r-list/taskInstances?state=failed&state=upstream_failed&limit=2&offset=2"))).toEqual(["load", "report"]);
+      expect(cleared(await api("GET", "/dags/etl/dagRuns/r-list/taskInstances?state=failed&state=upstream_failed&limit=2&offset=2"))).toEqual([
+        "load",
+        "report",
+      ]);
       const missing = await api("GET", "/dags/etl/dagRuns/no-such-run/taskInstances?state=failed");
       // 2.x filters without checking that the run exists; 3.x answers 404.
       if (version === "v1") expect(missing).toMatchObject({ status: 200, body: { task_instances: [], total_entries: 0 } });
@@ -173,7 +213,9 @@ for (const version of ["v1", "v2"] as const) {
     });
 
     it("refuses wrong credentials with 401 in the version's shape", async () => {
-      const res = await fetch(`${airflow.url}/api/${version}/dags/etl`, { headers: { authorization: version === "v1" ? `Basic ${Buffer.from("latchkey:wrong").toString("base64")}` : "Bearer not-a-token" } });
+      const res = await fetch(`${airflow.url}/api/${version}/dags/etl`, {
+        headers: { authorization: version === "v1" ? `Basic ${Buffer.from("latchkey:wrong").toString("base64")}` : "Bearer not-a-token" },
+      });
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject(errorShape);
     });
@@ -182,11 +224,19 @@ for (const version of ["v1", "v2"] as const) {
       it("issues JWTs from /auth/token that end at their exp, or at once when the signing secret rotates", async () => {
         const short = await startFakeAirflow({ version, dags: { etl: DAG }, users: USERS, tokenLifetimeSeconds: 1 });
         try {
-          const wrong = await fetch(`${short.url}/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "latchkey", password: "nope" }) });
+          const wrong = await fetch(`${short.url}/auth/token`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ username: "latchkey", password: "nope" }),
+          });
           expect(wrong.status).toBe(401);
           expect(await wrong.json()).toEqual({ detail: "Invalid credentials" });
           const issue = async () => {
-            const res = await fetch(`${short.url}/auth/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "latchkey", password: "pw" }) });
+            const res = await fetch(`${short.url}/auth/token`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ username: "latchkey", password: "pw" }),
+            });
             expect(res.status).toBe(201);
             return ((await res.json()) as { access_token: string }).access_token;
           };

@@ -17,7 +17,11 @@ let queries: typeof import("@/lib/approvals/queries");
 let alice: Principal, bob: Principal;
 
 beforeAll(async () => {
-  airflow = await startFakeAirflow({ version: "v2", dags: { settlement: { tasks: ["extract", "load", "report"] } }, users: { latchkey: { password: "pw", canWrite: true } } });
+  airflow = await startFakeAirflow({
+    version: "v2",
+    dags: { settlement: { tasks: ["extract", "load", "report"] } },
+    users: { latchkey: { password: "pw", canWrite: true } },
+  });
   airflow2 = await startFakeAirflow({
     version: "v1",
     dags: { reports: { tasks: ["fetch", "render", "publish", "cleanup"], downstream: { fetch: ["render"], render: ["publish", "cleanup"] }, paused: true } },
@@ -38,7 +42,8 @@ afterAll(async () => {
 });
 
 const actions = async (id: string) => (await fx.db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } })).map((e) => e.action);
-const performed = async (id: string) => (await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: id, action: "integration.performed" } })).data as Record<string, string>;
+const performed = async (id: string) =>
+  (await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: id, action: "integration.performed" } })).data as Record<string, string>;
 const row = (id: string) => fx.db.accessRequest.findUniqueOrThrow({ where: { id } });
 const preview = async (id: string) => (await queries.getRequestView(bob, id)).outsidePreview!;
 const minutesFromNow = (m: number) => new Date(Date.now() + m * 60_000);
@@ -60,7 +65,11 @@ async function failedRun(fake: FakeAirflow, targetId: string, dagId: string, fai
 
 describe("Trigger a DAG run", () => {
   it("starts one run for the request, sending what the approver was shown, and follows it to completion", async () => {
-    const request = await engine.createRequest(alice, "trigger-dag", { targetId: "settlement-airflow", conf: '{"day": "2026-11-24"}', justification: "Re-run yesterday's settlement after the fix" });
+    const request = await engine.createRequest(alice, "trigger-dag", {
+      targetId: "settlement-airflow",
+      conf: '{"day": "2026-11-24"}',
+      justification: "Re-run yesterday's settlement after the fix",
+    });
     const shown = await preview(request.id);
     expect(shown.system).toBe("Airflow (/api/v2)");
     expect(shown.calls.map((c) => `${c.method} ${c.path}`)).toEqual(["GET /dags/settlement", "POST /dags/settlement/dagRuns"]);
@@ -71,7 +80,11 @@ describe("Trigger a DAG run", () => {
     expect(await engine.performQueued(request.id, false)).toBe("active");
     expect(lastPost(airflow, "/dagRuns").body).toEqual(shown.calls[1]!.body);
     const run = airflow.runs.get(`settlement/latchkey__${request.id}`)!;
-    expect(run).toMatchObject({ conf: { day: "2026-11-24" }, note: `Latchkey request ${request.id} by alice@example.com: Re-run yesterday's settlement after the fix`, logical_date: null });
+    expect(run).toMatchObject({
+      conf: { day: "2026-11-24" },
+      note: `Latchkey request ${request.id} by alice@example.com: Re-run yesterday's settlement after the fix`,
+      logical_date: null,
+    });
     expect(await row(request.id)).toMatchObject({ status: "executing", externalRef: `settlement/latchkey__${request.id}`, externalState: "queued" });
     // A retried execution does not start a second run.
     await fx.db.accessRequest.update({ where: { id: request.id }, data: { externalRef: null } });
@@ -117,7 +130,11 @@ describe("Trigger a DAG run", () => {
     expect(airflow2.paused.get("reports")).toBe(true);
     const request = await approved("trigger-dag", { targetId: "reports-airflow", conf: '{"week": 48}', justification: "Weekly reports for the board" });
     const shown = await preview(request.id);
-    expect(shown.calls.map((c) => `${c.method} ${c.path}`)).toEqual(["GET /dags/reports", "PATCH /dags/reports?update_mask=is_paused", "POST /dags/reports/dagRuns"]);
+    expect(shown.calls.map((c) => `${c.method} ${c.path}`)).toEqual([
+      "GET /dags/reports",
+      "PATCH /dags/reports?update_mask=is_paused",
+      "POST /dags/reports/dagRuns",
+    ]);
     expect(await engine.performQueued(request.id, false)).toBe("active");
     expect(airflow2.paused.get("reports")).toBe(false);
     expect(await performed(request.id)).toMatchObject({ unpaused: "true", created: "true" });
@@ -140,7 +157,9 @@ describe("Trigger a DAG run", () => {
     expect((await row(request.id)).status).toBe("executing");
     expect(await engine.followQueued(request.id, minutesFromNow(61))).toBe("ended");
     expect(await row(request.id)).toMatchObject({ status: "failed", externalState: "queued" });
-    expect((await row(request.id)).failureReason).toMatch(new RegExp(`^Airflow run latchkey__${request.id} stayed queued for more than 1h \\(the target's queuedTimeout\\)\\. Is the scheduler running`));
+    expect((await row(request.id)).failureReason).toMatch(
+      new RegExp(`^Airflow run latchkey__${request.id} stayed queued for more than 1h \\(the target's queuedTimeout\\)\\. Is the scheduler running`),
+    );
 
     // On the Airflow 2 target (10m), a DAG paused behind Latchkey's back is named as the reason.
     const paused = await approved("trigger-dag", { targetId: "reports-airflow", conf: "{}", justification: "Run paused after it was queued" });
@@ -149,7 +168,9 @@ describe("Trigger a DAG run", () => {
     airflow2.schedule();
     expect(await engine.followQueued(paused.id, minutesFromNow(9))).toBe("running");
     expect(await engine.followQueued(paused.id, minutesFromNow(11))).toBe("ended");
-    expect((await row(paused.id)).failureReason).toContain("stayed queued for more than 10m (the target's queuedTimeout). DAG reports is paused: unpause it in Airflow");
+    expect((await row(paused.id)).failureReason).toContain(
+      "stayed queued for more than 10m (the target's queuedTimeout). DAG reports is paused: unpause it in Airflow",
+    );
     airflow2.paused.set("reports", false);
   });
 });
@@ -157,7 +178,12 @@ describe("Trigger a DAG run", () => {
 describe("Restart a job", () => {
   it("clears the run's failed tasks and everything upstream of them, as the approver was shown", async () => {
     const runId = await failedRun(airflow, "settlement-airflow", "settlement", ["load"]);
-    const request = await engine.createRequest(alice, "restart-job", { targetId: "settlement-airflow", runId, scope: ["failed-tasks", "upstream"], justification: "Load failed on a transient DB error" });
+    const request = await engine.createRequest(alice, "restart-job", {
+      targetId: "settlement-airflow",
+      runId,
+      scope: ["failed-tasks", "upstream"],
+      justification: "Load failed on a transient DB error",
+    });
     const shown = await preview(request.id);
     expect(shown.calls.map((c) => `${c.method} ${c.path}`)).toEqual([
       "GET /dags/settlement",
@@ -168,7 +194,15 @@ describe("Restart a job", () => {
     await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
     expect(await engine.performQueued(request.id, false)).toBe("active");
     const sent = lastPost(airflow, "/clearTaskInstances").body as Record<string, unknown>;
-    expect(sent).toEqual({ dry_run: false, dag_run_id: runId, task_ids: ["load", "report"], include_upstream: true, include_downstream: false, only_failed: false, reset_dag_runs: true });
+    expect(sent).toEqual({
+      dry_run: false,
+      dag_run_id: runId,
+      task_ids: ["load", "report"],
+      include_upstream: true,
+      include_downstream: false,
+      only_failed: false,
+      reset_dag_runs: true,
+    });
     // What was shown is what was sent, but for the task ids, which Airflow tells just before the clear.
     expect({ ...(shown.calls[3]!.body as object), task_ids: sent.task_ids }).toEqual(sent);
     expect(await performed(request.id)).toMatchObject({ sent: JSON.stringify(sent), cleared: "extract, load, report", dryRun: "false" });
@@ -184,45 +218,90 @@ describe("Restart a job", () => {
   it("on Airflow 2: a dry run changes nothing; downstream reaches tasks beyond the failed ones that ran anyway", async () => {
     const runId = await failedRun(airflow2, "reports-airflow", "reports", ["render"]);
     airflow2.runs.get(`reports/${runId}`)!.tasks.find((t) => t.task_id === "cleanup")!.state = "success"; // trigger rule all_done
-    const dry = await approved("restart-job", { targetId: "reports-airflow", runId, scope: ["failed-tasks", "downstream"], dryRun: true, justification: "What would a restart clear?" });
+    const dry = await approved("restart-job", {
+      targetId: "reports-airflow",
+      runId,
+      scope: ["failed-tasks", "downstream"],
+      dryRun: true,
+      justification: "What would a restart clear?",
+    });
     expect(await engine.performQueued(dry.id, false)).toBe("active");
     expect(await performed(dry.id)).toMatchObject({ cleared: "render, publish, cleanup", dryRun: "true" });
     expect(airflow2.runs.get(`reports/${runId}`)!.tasks.map((t) => t.state)).toEqual(["success", "failed", "upstream_failed", "success"]);
     expect(await engine.followQueued(dry.id)).toBe("ended");
     expect(await row(dry.id)).toMatchObject({ status: "completed", externalState: "dry run" });
 
-    const failedOnly = await approved("restart-job", { targetId: "reports-airflow", runId, scope: ["failed-tasks"], justification: "Render failed on a full disk" });
+    const failedOnly = await approved("restart-job", {
+      targetId: "reports-airflow",
+      runId,
+      scope: ["failed-tasks"],
+      justification: "Render failed on a full disk",
+    });
     expect(await engine.performQueued(failedOnly.id, false)).toBe("active");
-    expect(lastPost(airflow2, "/clearTaskInstances")).toMatchObject({ status: 200, body: { task_ids: ["render", "publish"], include_downstream: false, reset_dag_runs: true } });
+    expect(lastPost(airflow2, "/clearTaskInstances")).toMatchObject({
+      status: 200,
+      body: { task_ids: ["render", "publish"], include_downstream: false, reset_dag_runs: true },
+    });
     expect(airflow2.runs.get(`reports/${runId}`)!.tasks.map((t) => t.state)).toEqual(["success", null, null, "success"]);
     // Airflow 2 defaults reset_dag_runs to false: Latchkey says true, so the run is queued again.
     expect(airflow2.runs.get(`reports/${runId}`)!.state).toBe("queued");
   });
 
   it("refuses bad input before anything runs, and fails at once on a run Airflow does not know", async () => {
-    await expect(engine.createRequest(alice, "trigger-dag", { targetId: "settlement-airflow", conf: "[1,2]", justification: "Initial run for the restart test" })).rejects.toMatchObject({ code: "invalid", fieldErrors: { conf: expect.stringContaining("JSON object") } });
-    await expect(engine.createRequest(alice, "restart-job", { targetId: "settlement-airflow", runId: "r1", scope: ["downstream"], justification: "Only downstream, please" })).rejects.toMatchObject({ code: "invalid", fieldErrors: { scope: expect.stringContaining("keep failed-tasks chosen") } });
+    await expect(
+      engine.createRequest(alice, "trigger-dag", { targetId: "settlement-airflow", conf: "[1,2]", justification: "Initial run for the restart test" }),
+    ).rejects.toMatchObject({ code: "invalid", fieldErrors: { conf: expect.stringContaining("JSON object") } });
+    await expect(
+      engine.createRequest(alice, "restart-job", {
+        targetId: "settlement-airflow",
+        runId: "r1",
+        scope: ["downstream"],
+        justification: "Only downstream, please",
+      }),
+    ).rejects.toMatchObject({ code: "invalid", fieldErrors: { scope: expect.stringContaining("keep failed-tasks chosen") } });
     // The parallelism field is gone: Airflow's API has no per-run setting to send it to.
-    await expect(engine.createRequest(alice, "restart-job", { targetId: "settlement-airflow", runId: "r1", scope: ["failed-tasks"], maxActiveTasks: 2, justification: "Load failed on a transient DB error" })).rejects.toMatchObject({ code: "invalid" });
+    await expect(
+      engine.createRequest(alice, "restart-job", {
+        targetId: "settlement-airflow",
+        runId: "r1",
+        scope: ["failed-tasks"],
+        maxActiveTasks: 2,
+        justification: "Load failed on a transient DB error",
+      }),
+    ).rejects.toMatchObject({ code: "invalid" });
 
     for (const targetId of ["settlement-airflow", "reports-airflow"]) {
-      const unknown = await approved("restart-job", { targetId, runId: "no_such_run", scope: ["failed-tasks"], justification: "Load failed on a transient DB error" });
+      const unknown = await approved("restart-job", {
+        targetId,
+        runId: "no_such_run",
+        scope: ["failed-tasks"],
+        justification: "Load failed on a transient DB error",
+      });
       // A 404 will not heal by retrying: it fails at once with Airflow's reason in words.
       expect(await engine.performQueued(unknown.id, false)).toBe("failed");
-      expect((await row(unknown.id)).failureReason).toMatch(/^Airflow does not know it \(404\) while trying to read run no_such_run of DAG (settlement|reports)/);
+      expect((await row(unknown.id)).failureReason).toMatch(
+        /^Airflow does not know it \(404\) while trying to read run no_such_run of DAG (settlement|reports)/,
+      );
     }
     // A refused password will not heal by retrying either.
     process.env.TEST_AIRFLOW_PASSWORD = "wrong";
     try {
       const refused = await approved("trigger-dag", { targetId: "settlement-airflow", conf: "{}", justification: "Run with a stale password" });
       expect(await engine.performQueued(refused.id, false)).toBe("failed");
-      expect((await row(refused.id)).failureReason).toBe("Airflow refused Latchkey's credentials (401) while trying to sign in: Invalid credentials. Check the Airflow user or password.");
+      expect((await row(refused.id)).failureReason).toBe(
+        "Airflow refused Latchkey's credentials (401) while trying to sign in: Invalid credentials. Check the Airflow user or password.",
+      );
     } finally {
       process.env.TEST_AIRFLOW_PASSWORD = "pw";
     }
     const succeeded = await failedRun(airflow, "settlement-airflow", "settlement", []);
     airflow.runs.get(`settlement/${succeeded}`)!.state = "success";
-    const nothing = await approved("restart-job", { targetId: "settlement-airflow", runId: succeeded, scope: ["failed-tasks"], justification: "Nothing failed, nothing to clear" });
+    const nothing = await approved("restart-job", {
+      targetId: "settlement-airflow",
+      runId: succeeded,
+      scope: ["failed-tasks"],
+      justification: "Nothing failed, nothing to clear",
+    });
     expect(await engine.performQueued(nothing.id, false)).toBe("failed");
     expect((await row(nothing.id)).failureReason).toBe(`Run ${succeeded} of DAG settlement has no failed tasks: nothing was cleared.`);
   });

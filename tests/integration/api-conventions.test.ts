@@ -39,18 +39,30 @@ async function call(token: string | null, method: string, path: string, body?: u
   return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
 }
 
-const make = (token: string, input = validInput(), headers: Record<string, string> = {}) => call(token, "POST", "/requests", { workflowId: "temporary-access", input }, headers);
+const make = (token: string, input = validInput(), headers: Record<string, string> = {}) =>
+  call(token, "POST", "/requests", { workflowId: "temporary-access", input }, headers);
 
 describe("problem details (RFC 9457)", () => {
   it("answers every refusal as application/problem+json with type, title, status, detail and the code", async () => {
     const none = await call(null, "GET", "/requests");
     expect(none.status).toBe(401);
     expect(none.headers.get("content-type")).toBe("application/problem+json");
-    expect(none.body).toEqual({ type: "urn:latchkey:problem:unauthenticated", title: "Not authenticated", status: 401, detail: "Send an API token: Authorization: Bearer <token>.", code: "unauthenticated" });
+    expect(none.body).toEqual({
+      type: "urn:latchkey:problem:unauthenticated",
+      title: "Not authenticated",
+      status: 401,
+      detail: "Send an API token: Authorization: Bearer <token>.",
+      code: "unauthenticated",
+    });
 
     const bad = await make(t.alice!, validInput({ durationMinutes: 10_000 }));
     expect(bad.headers.get("content-type")).toBe("application/problem+json");
-    expect(bad.body).toMatchObject({ type: "urn:latchkey:problem:invalid", status: 400, code: "invalid", fields: { durationMinutes: expect.stringMatching(/between 15m and 8h/) } });
+    expect(bad.body).toMatchObject({
+      type: "urn:latchkey:problem:invalid",
+      status: 400,
+      code: "invalid",
+      fields: { durationMinutes: expect.stringMatching(/between 15m and 8h/) },
+    });
 
     const missing = await call(t.alice!, "GET", "/requests/cl000000000000000000000000");
     expect(missing.status).toBe(404);
@@ -97,7 +109,7 @@ describe("cursor pagination", () => {
     const all = (await call(t.alice!, "GET", "/workflows")).body.workflows.map((w: { id: string }) => w.id);
     expect(all.length).toBeGreaterThan(1);
     const paged: string[] = [];
-    for (let path: string | null = "/workflows?limit=1"; path; ) {
+    for (let path: string | null = "/workflows?limit=1"; path;) {
       const page = await call(t.alice!, "GET", path);
       paged.push(...page.body.workflows.map((w: { id: string }) => w.id));
       path = page.body.next;
@@ -167,7 +179,9 @@ describe("Idempotency-Key", () => {
 
   it("makes exactly one request when the same call arrives many times at once", async () => {
     const before = await requestsOf(alice);
-    const answers = await Promise.all(Array.from({ length: 8 }, () => make(t.alice!, validInput({ justification: "retry storm" }), { "idempotency-key": "storm-1" })));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => make(t.alice!, validInput({ justification: "retry storm" }), { "idempotency-key": "storm-1" })),
+    );
     const ids = new Set(answers.map((a) => a.body.id));
     expect(answers.map((a) => a.status)).toEqual(Array(8).fill(201));
     expect(ids.size).toBe(1);

@@ -20,7 +20,9 @@ beforeAll(async () => {
   const engine = await import("@/lib/approvals/engine");
   const bob = await fx.user("bob@example.com", ["engineering-leads"]);
   await fx.user("alice@example.com", ["engineering"]);
-  token = (await createPersonalToken(bob, { name: "fuzz", scopes: ["requests:read", "requests:write", "credentials:read", "approvals:write"], expiresInDays: 1 })).secret;
+  token = (
+    await createPersonalToken(bob, { name: "fuzz", scopes: ["requests:read", "requests:write", "credentials:read", "approvals:write"], expiresInDays: 1 })
+  ).secret;
   requestId = (await engine.createRequest(bob, "temporary-access", validInput())).id;
   api = await startApiServer();
 });
@@ -30,7 +32,12 @@ afterAll(async () => {
 });
 
 async function state() {
-  const [requests, approvals, tokens, events] = await Promise.all([fx.db.accessRequest.count(), fx.db.approval.count(), fx.db.apiToken.count(), fx.db.auditEvent.count()]);
+  const [requests, approvals, tokens, events] = await Promise.all([
+    fx.db.accessRequest.count(),
+    fx.db.approval.count(),
+    fx.db.apiToken.count(),
+    fx.db.auditEvent.count(),
+  ]);
   return { requests, approvals, tokens, events };
 }
 
@@ -43,7 +50,7 @@ const TRICKY = fc.constantFrom(
   "e\u0301",
   "🙂".repeat(50),
   "x".repeat(70_000),
-  "'; DROP TABLE \"AccessRequest\"; --",
+  '\'; DROP TABLE "AccessRequest"; --',
   "{{constructor.constructor('return process')()}}",
   "__proto__",
   "constructor",
@@ -54,15 +61,29 @@ const TRICKY = fc.constantFrom(
 const PROTOTYPE_NAMES = ["__proto__", "constructor", "toString", "hasOwnProperty", "valueOf", "prototype"] as const;
 const value = fc.oneof(fc.jsonValue(), TRICKY, fc.string(), fc.integer(), fc.double(), fc.constant(null));
 const body = fc.oneof(
-  fc.record({ workflowId: fc.oneof(fc.constant("temporary-access"), fc.constantFrom(...PROTOTYPE_NAMES), TRICKY, fc.string()), input: fc.dictionary(fc.oneof(fc.constantFrom("targetId", "role", "durationMinutes", "justification", "__proto__", "constructor"), fc.string()), value) }, { requiredKeys: [] }),
-  fc.record({ workflowId: fc.constant("temporary-access"), input: fc.record({ targetId: fc.oneof(fc.constantFrom(...PROTOTYPE_NAMES), TRICKY), role: fc.constant("read"), durationMinutes: fc.constant(30), justification: fc.constant("fuzzing the target lookup") }) }),
+  fc.record(
+    {
+      workflowId: fc.oneof(fc.constant("temporary-access"), fc.constantFrom(...PROTOTYPE_NAMES), TRICKY, fc.string()),
+      input: fc.dictionary(fc.oneof(fc.constantFrom("targetId", "role", "durationMinutes", "justification", "__proto__", "constructor"), fc.string()), value),
+    },
+    { requiredKeys: [] },
+  ),
+  fc.record({
+    workflowId: fc.constant("temporary-access"),
+    input: fc.record({
+      targetId: fc.oneof(fc.constantFrom(...PROTOTYPE_NAMES), TRICKY),
+      role: fc.constant("read"),
+      durationMinutes: fc.constant(30),
+      justification: fc.constant("fuzzing the target lookup"),
+    }),
+  }),
   fc.record({ comment: value }, { requiredKeys: [] }),
   fc.jsonValue(),
 );
 const raw = fc.oneof(
   body.map((b) => JSON.stringify(b)),
   fc.string(),
-  fc.constantFrom("{", "[", "null", "\"x\"", "{\"workflowId\":", "\u0000", "{\"input\":{\"targetId\":1e309}}"),
+  fc.constantFrom("{", "[", "null", '"x"', '{"workflowId":', "\u0000", '{"input":{"targetId":1e309}}'),
 );
 const route = fc.constantFrom(
   ["POST", "/api/v1/requests"],
@@ -79,39 +100,78 @@ const route = fc.constantFrom(
   ["POST", "/api/oauth/introspect"],
   ["GET", "/api/forward-auth"],
 );
-const contentType = fc.constantFrom("application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "", "application/json\r\nx-evil: 1");
-const id = fc.oneof(fc.constant("REQ"), fc.string({ maxLength: 30 }), fc.constantFrom("..%2f..%2fetc%2fpasswd", "%00", "' OR 1=1 --", "9".repeat(400), "\u0000", "a\u0000b", ...PROTOTYPE_NAMES));
+const contentType = fc.constantFrom(
+  "application/json",
+  "application/json; charset=utf-8",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "",
+  "application/json\r\nx-evil: 1",
+);
+const id = fc.oneof(
+  fc.constant("REQ"),
+  fc.string({ maxLength: 30 }),
+  fc.constantFrom("..%2f..%2fetc%2fpasswd", "%00", "' OR 1=1 --", "9".repeat(400), "\u0000", "a\u0000b", ...PROTOTYPE_NAMES),
+);
 /** Path segments and query values as raw URL text: NUL, invalid UTF-8 and encoded lone surrogates included. */
-const rawText = fc.oneof(fc.string({ maxLength: 20 }).map(encodeURIComponent), fc.constantFrom("%00", "a%00b", "%ff", "%c0%80", "%ED%A0%80", "%E2%82", "%", "%zz", ...PROTOTYPE_NAMES));
-const query = fc.array(fc.tuple(fc.constantFrom("workflowId", "status", "q", "id", "limit", "cursor", "__proto__", "constructor"), rawText), { maxLength: 3 }).map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join("&"));
+const rawText = fc.oneof(
+  fc.string({ maxLength: 20 }).map(encodeURIComponent),
+  fc.constantFrom("%00", "a%00b", "%ff", "%c0%80", "%ED%A0%80", "%E2%82", "%", "%zz", ...PROTOTYPE_NAMES),
+);
+const query = fc
+  .array(fc.tuple(fc.constantFrom("workflowId", "status", "q", "id", "limit", "cursor", "__proto__", "constructor"), rawText), { maxLength: 3 })
+  .map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join("&"));
 
 describe("the API under hostile input", () => {
   it("never answers 500 or shows a stack trace, and a refused call changes nothing", async () => {
     await fc.assert(
-      fc.asyncProperty(route, raw, contentType, fc.oneof(id.map((v) => (v === "REQ" ? requestId : encodeURIComponent(v))), rawText), query, fc.boolean(), async ([method, path], payload, type, segment, search, withToken) => {
-        const target = path!.replace("ID", segment);
-        const before = await state();
-        let response: Response;
-        try {
-          response = await fetch(`${api.url}${target}?workflowId=a&workflowId=b&${search}`, {
-            method,
-            headers: { ...(withToken ? { authorization: `Bearer ${token}` } : {}), ...(type && !/[\r\n]/.test(type) ? { "content-type": type } : {}) },
-            body: method === "POST" ? payload : undefined,
-          });
-        } catch {
-          return; // the client refused to send it (e.g. a header with a newline): nothing reached the server
-        }
-        const text = await response.text();
-        expect(response.status, `${method} ${target}: ${text.slice(0, 200)}`).toBeLessThan(500);
-        expect(text).not.toMatch(/\n\s+at |node_modules|PrismaClient|prisma\.|SELECT |INSERT /);
-        if (response.status >= 400) expect(await state()).toEqual(before);
-      }),
+      fc.asyncProperty(
+        route,
+        raw,
+        contentType,
+        fc.oneof(
+          id.map((v) => (v === "REQ" ? requestId : encodeURIComponent(v))),
+          rawText,
+        ),
+        query,
+        fc.boolean(),
+        async ([method, path], payload, type, segment, search, withToken) => {
+          const target = path!.replace("ID", segment);
+          const before = await state();
+          let response: Response;
+          try {
+            response = await fetch(`${api.url}${target}?workflowId=a&workflowId=b&${search}`, {
+              method,
+              headers: { ...(withToken ? { authorization: `Bearer ${token}` } : {}), ...(type && !/[\r\n]/.test(type) ? { "content-type": type } : {}) },
+              body: method === "POST" ? payload : undefined,
+            });
+          } catch {
+            return; // the client refused to send it (e.g. a header with a newline): nothing reached the server
+          }
+          const text = await response.text();
+          expect(response.status, `${method} ${target}: ${text.slice(0, 200)}`).toBeLessThan(500);
+          expect(text).not.toMatch(/\n\s+at |node_modules|PrismaClient|prisma\.|SELECT |INSERT /);
+          if (response.status >= 400) expect(await state()).toEqual(before);
+        },
+      ),
       { numRuns: 250 },
     );
   });
 
   it("MCP: hostile tool calls never answer 500 or a stack trace, and change nothing but their own audit event", async () => {
-    const tool = fc.constantFrom("list_workflows", "create_request", "get_request", "wait_for_decision", "reveal_credential", "cancel_request", "revoke_grant", "approve_request", "__proto__", "constructor");
+    const tool = fc.constantFrom(
+      "list_workflows",
+      "create_request",
+      "get_request",
+      "wait_for_decision",
+      "reveal_credential",
+      "cancel_request",
+      "revoke_grant",
+      "approve_request",
+      "__proto__",
+      "constructor",
+    );
     const args = fc.oneof(fc.dictionary(fc.constantFrom("id", "workflowId", "input", "timeoutSeconds", "reason", "__proto__"), fc.oneof(value, TRICKY)), value);
     await fc.assert(
       fc.asyncProperty(tool, args, async (name, input) => {
@@ -144,7 +204,13 @@ describe("the API under hostile input", () => {
         body: JSON.stringify({ workflowId: "temporary-access", input: { targetId: "payments-api-staging", role: "read", durationMinutes: 30, justification } }),
       });
       expect(response.status).toBe(400);
-      expect(await response.json()).toEqual({ type: "urn:latchkey:problem:invalid_text", title: "Text PostgreSQL cannot store", status: 400, detail: "Text may not contain NUL characters or broken Unicode (unpaired surrogates).", code: "invalid_text" });
+      expect(await response.json()).toEqual({
+        type: "urn:latchkey:problem:invalid_text",
+        title: "Text PostgreSQL cannot store",
+        status: 400,
+        detail: "Text may not contain NUL characters or broken Unicode (unpaired surrogates).",
+        code: "invalid_text",
+      });
     }
     expect(await state()).toEqual(before);
   });
@@ -173,9 +239,19 @@ describe("the API under hostile input", () => {
   it("refuses NUL and broken Unicode in path and query parameters before they reach a query", async () => {
     const before = await state();
     for (const path of ["/api/v1/requests/%00", "/api/v1/requests/a%00b/approve", "/api/v1/requests?status=%00", `/api/v1/requests/${requestId}?x=a%00b`]) {
-      const response = await fetch(`${api.url}${path}`, { method: path.endsWith("approve") ? "POST" : "GET", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: path.endsWith("approve") ? "{}" : undefined });
+      const response = await fetch(`${api.url}${path}`, {
+        method: path.endsWith("approve") ? "POST" : "GET",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: path.endsWith("approve") ? "{}" : undefined,
+      });
       expect(response.status, path).toBe(400);
-      expect(await response.json()).toEqual({ type: "urn:latchkey:problem:invalid_text", title: "Text PostgreSQL cannot store", status: 400, detail: "Text may not contain NUL characters or broken Unicode (unpaired surrogates).", code: "invalid_text" });
+      expect(await response.json()).toEqual({
+        type: "urn:latchkey:problem:invalid_text",
+        title: "Text PostgreSQL cannot store",
+        status: 400,
+        detail: "Text may not contain NUL characters or broken Unicode (unpaired surrogates).",
+        code: "invalid_text",
+      });
     }
     expect(await state()).toEqual(before);
   });
@@ -213,11 +289,17 @@ describe("every workflow's input schema under random input", () => {
     const { listWorkflows } = await import("@/lib/workflows/registry");
     for (const workflow of listWorkflows()) {
       fc.assert(
-        fc.property(fc.dictionary(fc.oneof(fc.constantFrom("targetId", "role", "durationMinutes", "justification", "runConf", "dagRunId", "__proto__"), fc.string()), value), (input) => {
-          const parsed = workflow.inputSchema.safeParse(input);
-          if (!parsed.success) for (const issue of parsed.error.issues) expect(typeof issue.message).toBe("string");
-          expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-        }),
+        fc.property(
+          fc.dictionary(
+            fc.oneof(fc.constantFrom("targetId", "role", "durationMinutes", "justification", "runConf", "dagRunId", "__proto__"), fc.string()),
+            value,
+          ),
+          (input) => {
+            const parsed = workflow.inputSchema.safeParse(input);
+            if (!parsed.success) for (const issue of parsed.error.issues) expect(typeof issue.message).toBe("string");
+            expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+          },
+        ),
         { numRuns: 300 },
       );
     }

@@ -22,16 +22,25 @@ beforeAll(async () => {
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   dave = await fx.user("dave@example.com", ["platform-admins"]);
-  t.alice = (await tokens.createPersonalToken(alice, { name: "laptop", scopes: ["requests:read", "requests:write", "credentials:read"], expiresInDays: 30 })).secret;
+  t.alice = (
+    await tokens.createPersonalToken(alice, { name: "laptop", scopes: ["requests:read", "requests:write", "credentials:read"], expiresInDays: 30 })
+  ).secret;
   t.aliceReadOnly = (await tokens.createPersonalToken(alice, { name: "dashboard", scopes: ["requests:read"], expiresInDays: 30 })).secret;
   t.bob = (await tokens.createPersonalToken(bob, { name: "bot", scopes: ["requests:read", "requests:write", "approvals:write"], expiresInDays: 30 })).secret;
   erin = await fx.user("erin@example.com", ["platform-admins"]);
   changes = await import("@/lib/identity/service-changes");
   // An identity that can approve is made by one admin and approved by another; its token
   // gets approvals:write while it may approve, then it is made request-only (no approval needed).
-  const proposed = await services.createServiceIdentity(dave, { name: "deploy-bot", description: "CI deploys", groups: ["engineering-leads"], requestOnly: false });
+  const proposed = await services.createServiceIdentity(dave, {
+    name: "deploy-bot",
+    description: "CI deploys",
+    groups: ["engineering-leads"],
+    requestOnly: false,
+  });
   const ciId = (await changes.decideServiceChange(erin, { changeId: proposed.change!.id, decision: "approve", comment: "CI approves deploys" })).serviceId!;
-  t.ci = (await tokens.createServiceToken(dave, ciId, { name: "github-actions", scopes: ["requests:read", "requests:write", "approvals:write"], expiresInDays: 90 })).secret;
+  t.ci = (
+    await tokens.createServiceToken(dave, ciId, { name: "github-actions", scopes: ["requests:read", "requests:write", "approvals:write"], expiresInDays: 90 })
+  ).secret;
   expect((await services.updateServiceIdentity(dave, ciId, { groups: ["engineering-leads"], requestOnly: true })).outcome).toBe("done");
   api = await startApiServer();
 });
@@ -56,7 +65,12 @@ describe("a request made, approved and collected through the API", () => {
   it("goes from request to credential with the same engine as the portal, audited by token kind", async () => {
     const made = await create(t.alice!);
     expect(made.status).toBe(201);
-    expect(made.body).toMatchObject({ status: "pending", requester: "alice@example.com", targetId: "payments-api-staging", stages: [{ name: "Approval", state: "current" }] });
+    expect(made.body).toMatchObject({
+      status: "pending",
+      requester: "alice@example.com",
+      targetId: "payments-api-staging",
+      stages: [{ name: "Approval", state: "current" }],
+    });
     const id = made.body.id as string;
 
     expect((await call(t.bob!, "GET", "/approvals")).body.requests.map((r: { id: string }) => r.id)).toContain(id);
@@ -87,7 +101,11 @@ describe("a request made, approved and collected through the API", () => {
     const { body } = await call(t.alice!, "GET", "/workflows");
     const access = body.workflows.find((w: { id: string }) => w.id === "temporary-access");
     expect(access.fields.map((f: { name: string }) => f.name)).toEqual(expect.arrayContaining(["targetId", "role", "durationMinutes", "justification"]));
-    expect(access.targets.find((x: { id: string }) => x.id === "payments-api-staging")).toMatchObject({ roles: ["read", "write"], minDurationMinutes: 15, maxDurationMinutes: 480 });
+    expect(access.targets.find((x: { id: string }) => x.id === "payments-api-staging")).toMatchObject({
+      roles: ["read", "write"],
+      minDurationMinutes: 15,
+      maxDurationMinutes: 480,
+    });
     expect((await call(t.alice!, "GET", "/me")).body).toMatchObject({ email: "alice@example.com", roles: ["requester"], token: { kind: "personal_token" } });
   });
 
@@ -158,7 +176,14 @@ describe("refusals", () => {
     const r = await create(t.aliceReadOnly!);
     expect(r.status).toBe(403);
     expect(r.headers.get("content-type")).toBe("application/problem+json");
-    expect(r.body).toEqual({ type: "urn:latchkey:problem:insufficient_scope", title: "Token lacks the scope", status: 403, detail: "This token lacks the requests:write scope.", code: "insufficient_scope", scope: "requests:write" });
+    expect(r.body).toEqual({
+      type: "urn:latchkey:problem:insufficient_scope",
+      title: "Token lacks the scope",
+      status: 403,
+      detail: "This token lacks the requests:write scope.",
+      code: "insufficient_scope",
+      scope: "requests:write",
+    });
     expect(await fx.db.accessRequest.count()).toBe(before);
   });
 
@@ -185,11 +210,20 @@ describe("refusals", () => {
     const who = await authenticateToken(t.alice!);
     if (!who.ok) throw new Error(who.reason);
     await expect(tokens.createPersonalToken(who.who, { name: "x", scopes: ["requests:read"], expiresInDays: 1 })).rejects.toMatchObject({ code: "forbidden" });
-    await expect(tokens.createPersonalToken(alice, { name: "x", scopes: ["approvals:write"], expiresInDays: 1 })).rejects.toMatchObject({ code: "invalid", fieldErrors: { scopes: expect.stringMatching(/approver/) } });
+    await expect(tokens.createPersonalToken(alice, { name: "x", scopes: ["approvals:write"], expiresInDays: 1 })).rejects.toMatchObject({
+      code: "invalid",
+      fieldErrors: { scopes: expect.stringMatching(/approver/) },
+    });
     await expect(tokens.createPersonalToken(alice, { name: "x", scopes: ["requests:read"], expiresInDays: 120 })).rejects.toMatchObject({ code: "invalid" });
-    await expect(tokens.createServiceToken(alice, "anything", { name: "x", scopes: ["requests:read"], expiresInDays: 1 })).rejects.toMatchObject({ code: "forbidden" });
-    await expect(services.createServiceIdentity(alice, { name: "sneaky", description: "x", groups: ["platform-admins"], requestOnly: false })).rejects.toMatchObject({ code: "forbidden" });
-    await expect(services.createServiceIdentity(dave, { name: "typo", description: "x", groups: ["no-such-group"], requestOnly: false })).rejects.toMatchObject({ code: "invalid" });
+    await expect(tokens.createServiceToken(alice, "anything", { name: "x", scopes: ["requests:read"], expiresInDays: 1 })).rejects.toMatchObject({
+      code: "forbidden",
+    });
+    await expect(
+      services.createServiceIdentity(alice, { name: "sneaky", description: "x", groups: ["platform-admins"], requestOnly: false }),
+    ).rejects.toMatchObject({ code: "forbidden" });
+    await expect(services.createServiceIdentity(dave, { name: "typo", description: "x", groups: ["no-such-group"], requestOnly: false })).rejects.toMatchObject(
+      { code: "invalid" },
+    );
   });
 });
 
@@ -198,7 +232,8 @@ describe("the OpenAPI document", () => {
     const { openApiDocument } = await import("@/lib/api/openapi");
     const documented = new Map<string, string | undefined>();
     for (const [path, item] of Object.entries(openApiDocument.paths)) {
-      for (const [method, operation] of Object.entries(item)) documented.set(`${method.toUpperCase()} ${path}`, (operation as { "x-latchkey-scope"?: string })["x-latchkey-scope"]);
+      for (const [method, operation] of Object.entries(item))
+        documented.set(`${method.toUpperCase()} ${path}`, (operation as { "x-latchkey-scope"?: string })["x-latchkey-scope"]);
     }
     const served = new Map<string, string | undefined>();
     for (const route of await loadRoutes("api/v1")) {

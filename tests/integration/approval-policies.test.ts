@@ -109,7 +109,9 @@ describe("auto-approval", () => {
     const write = await engine.createRequest(alice, "temporary-access", validInput({ targetId: "sandbox", role: "write", durationMinutes: 60 }));
     const long = await engine.createRequest(alice, "temporary-access", validInput({ targetId: "sandbox", role: "read", durationMinutes: 61 }));
     expect([write.status, long.status]).toEqual(["pending", "pending"]);
-    expect((await engine.createRequest(olly, "temporary-access", validInput({ targetId: "sandbox", role: "write", durationMinutes: 240 }))).autoApprovedBy).toBe("oncall-anything");
+    expect(
+      (await engine.createRequest(olly, "temporary-access", validInput({ targetId: "sandbox", role: "write", durationMinutes: 240 }))).autoApprovedBy,
+    ).toBe("oncall-anything");
   });
 });
 
@@ -121,7 +123,10 @@ describe("break-glass", () => {
     expect(await actions(request.id)).toContain("request.break_glass");
     expect((await reviewsFor(dave)).map((r) => r.id)).toContain(request.id);
 
-    await expect(engine.reviewBreakGlass(olly, { requestId: request.id, comment: "fine" })).rejects.toMatchObject({ code: "forbidden", message: "You cannot review your own break-glass grant." });
+    await expect(engine.reviewBreakGlass(olly, { requestId: request.id, comment: "fine" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: "You cannot review your own break-glass grant.",
+    });
     await expect(engine.reviewBreakGlass(alice, { requestId: request.id, comment: "fine" })).rejects.toMatchObject({ code: "forbidden" });
     await expect(engine.reviewBreakGlass(dave, { requestId: request.id, comment: " " })).rejects.toMatchObject({ code: "invalid" });
     const reviewed = await engine.reviewBreakGlass(dave, { requestId: request.id, comment: "Checked INC-9 timeline; justified." });
@@ -132,10 +137,21 @@ describe("break-glass", () => {
   });
 
   it("is refused without a reason, outside its groups, beyond its maximum, and where not enabled", async () => {
-    await expect(engine.breakGlass(olly, "temporary-access", staged(), "")).rejects.toMatchObject({ code: "invalid", fieldErrors: { reason: expect.any(String) } });
-    await expect(engine.breakGlass(alice, "temporary-access", staged(), "Payments down, INC-9 sev1")).rejects.toMatchObject({ code: "forbidden", message: "Only members of oncall may use break-glass access here." });
-    await expect(engine.breakGlass(olly, "temporary-access", staged({ durationMinutes: 45 }), "Payments down, INC-9 sev1")).rejects.toMatchObject({ code: "forbidden", message: "Break-glass access lasts at most 30m here." });
-    await expect(engine.breakGlass(olly, "temporary-access", validInput({ targetId: "sandbox" }), "Payments down, INC-9 sev1")).rejects.toMatchObject({ code: "forbidden" });
+    await expect(engine.breakGlass(olly, "temporary-access", staged(), "")).rejects.toMatchObject({
+      code: "invalid",
+      fieldErrors: { reason: expect.any(String) },
+    });
+    await expect(engine.breakGlass(alice, "temporary-access", staged(), "Payments down, INC-9 sev1")).rejects.toMatchObject({
+      code: "forbidden",
+      message: "Only members of oncall may use break-glass access here.",
+    });
+    await expect(engine.breakGlass(olly, "temporary-access", staged({ durationMinutes: 45 }), "Payments down, INC-9 sev1")).rejects.toMatchObject({
+      code: "forbidden",
+      message: "Break-glass access lasts at most 30m here.",
+    });
+    await expect(engine.breakGlass(olly, "temporary-access", validInput({ targetId: "sandbox" }), "Payments down, INC-9 sev1")).rejects.toMatchObject({
+      code: "forbidden",
+    });
   });
 });
 
@@ -147,7 +163,11 @@ describe("pending requests expire", () => {
     expect(await engine.expirePending(stale.id)).toBe("not-due");
     expect(await engine.sweepExpiredGrants(new Date(stale.pendingExpiresAt!.getTime() + 1000))).toBeGreaterThanOrEqual(1);
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: stale.id } })).status).toBe("expired");
-    expect(await fx.db.auditEvent.findFirst({ where: { requestId: stale.id, action: "request.timed_out" } })).toMatchObject({ actorType: "system", fromStatus: "pending", toStatus: "expired" });
+    expect(await fx.db.auditEvent.findFirst({ where: { requestId: stale.id, action: "request.timed_out" } })).toMatchObject({
+      actorType: "system",
+      fromStatus: "pending",
+      toStatus: "expired",
+    });
     await expect(engine.decide(bob, { requestId: stale.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "conflict" });
 
     // The worker's own job: make a request due in a second.
@@ -157,7 +177,9 @@ describe("pending requests expire", () => {
     await fx.db.$transaction((tx) => queueInTransaction(tx, [{ queue: QUEUES.expirePending, requestId: soon.id, at: new Date(Date.now() + 1000) }]));
     const worker = await startWorker(fx.url, { pollingIntervalSeconds: 0.5 });
     try {
-      await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: soon.id } })).status, { timeout: 15_000, interval: 250 }).toBe("expired");
+      await expect
+        .poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: soon.id } })).status, { timeout: 15_000, interval: 250 })
+        .toBe("expired");
     } finally {
       await worker.stop({ graceful: false, wait: true });
     }
@@ -165,13 +187,19 @@ describe("pending requests expire", () => {
 });
 
 describe("a workflow without an executor", () => {
-  const restart = (targetId: string) => ({ targetId, runId: "scheduled__2026-11-25T00:00:00+00:00", scope: ["failed-tasks"], justification: "Settlement run failed on a transient DB error" });
+  const restart = (targetId: string) => ({
+    targetId,
+    runId: "scheduled__2026-11-25T00:00:00+00:00",
+    scope: ["failed-tasks"],
+    justification: "Settlement run failed on a transient DB error",
+  });
 
   it("is refused before anyone approves it, with the reason, and nothing is written", async () => {
     const before = await fx.db.accessRequest.count();
     await expect(engine.createRequest(alice, "restart-job", restart("settlement-dag"))).rejects.toMatchObject({
       code: "conflict",
-      message: "Restart a job on settlement DAG is unavailable: settlement DAG has no Airflow connection in the policy. It cannot be requested until an admin sets it up.",
+      message:
+        "Restart a job on settlement DAG is unavailable: settlement DAG has no Airflow connection in the policy. It cannot be requested until an admin sets it up.",
     });
     expect(await fx.db.accessRequest.count()).toBe(before);
   });
@@ -186,7 +214,9 @@ describe("a workflow without an executor", () => {
     expect(await engine.performQueued(request.id, false)).toBe("failed");
     const failed = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
     expect(failed.status).toBe("failed");
-    expect(failed.failureReason).toBe("TEST_AIRFLOW_URL, TEST_AIRFLOW_USER and TEST_AIRFLOW_PASSWORD must be set to reach Airflow for settlement DAG (Airflow).");
+    expect(failed.failureReason).toBe(
+      "TEST_AIRFLOW_URL, TEST_AIRFLOW_USER and TEST_AIRFLOW_PASSWORD must be set to reach Airflow for settlement DAG (Airflow).",
+    );
     expect(await actions(request.id)).toEqual(["request.created", "request.approved", "request.executing", "request.failed"]);
     expect(await fx.db.credential.count({ where: { requestId: request.id } })).toBe(0);
   });
@@ -194,16 +224,31 @@ describe("a workflow without an executor", () => {
 
 describe("extending an active grant", () => {
   it("is a new request under the same policy that, once approved, replaces the grant", async () => {
-    const parent = await engine.createRequest(alice, "temporary-access", validInput({ targetId: "payments-api-production", durationMinutes: 30, role: "write" }));
+    const parent = await engine.createRequest(
+      alice,
+      "temporary-access",
+      validInput({ targetId: "payments-api-production", durationMinutes: 30, role: "write" }),
+    );
     await engine.decide(bob, { requestId: parent.id, decision: "approve", comment: "" });
-    await expect(engine.requestExtension(bob, { requestId: parent.id, durationMinutes: 60, justification: "need more time for CHG-1" })).rejects.toMatchObject({ code: "forbidden" });
-    await expect(engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 600, justification: "need more time for CHG-1" })).rejects.toMatchObject({
+    await expect(engine.requestExtension(bob, { requestId: parent.id, durationMinutes: 60, justification: "need more time for CHG-1" })).rejects.toMatchObject({
+      code: "forbidden",
+    });
+    await expect(
+      engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 600, justification: "need more time for CHG-1" }),
+    ).rejects.toMatchObject({
       code: "invalid",
       fieldErrors: { durationMinutes: "Duration must be between 15m and 2h for payments-api (production)." },
     });
     const extension = await engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "need more time for CHG-1" });
-    expect(extension).toMatchObject({ status: "pending", extendsRequestId: parent.id, durationSeconds: 3600, input: { role: "write", targetId: "payments-api-production" } });
-    await expect(engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "need more time again" })).rejects.toMatchObject({ code: "conflict" });
+    expect(extension).toMatchObject({
+      status: "pending",
+      extendsRequestId: parent.id,
+      durationSeconds: 3600,
+      input: { role: "write", targetId: "payments-api-production" },
+    });
+    await expect(engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "need more time again" })).rejects.toMatchObject({
+      code: "conflict",
+    });
     // Still the same policy: the requester cannot approve it.
     await expect(engine.decide(alice, { requestId: extension.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden" });
 
@@ -214,8 +259,12 @@ describe("extending an active grant", () => {
     const replaced = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: parent.id } });
     expect(replaced.status).toBe("revoked");
     expect(await actions(parent.id)).toContain("grant.extension_requested");
-    expect((await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: parent.id, action: "grant.revoked" } })).data).toEqual({ reason: `replaced by extension ${extension.id}` });
+    expect((await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: parent.id, action: "grant.revoked" } })).data).toEqual({
+      reason: `replaced by extension ${extension.id}`,
+    });
     expect((await fx.db.credential.findUniqueOrThrow({ where: { requestId: parent.id } })).revokedAt).not.toBeNull();
-    await expect(engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "need more time for CHG-1" })).rejects.toMatchObject({ code: "conflict" });
+    await expect(
+      engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "need more time for CHG-1" }),
+    ).rejects.toMatchObject({ code: "conflict" });
   });
 });

@@ -84,15 +84,29 @@ const oneParty = (owners: Owners, a: string, b: string) => controllers(owners, a
 
 /** Largest number of groups covered by distinct approvers (brute force, for small sizes). */
 function covers(groups: string[], chosen: string[][]): boolean {
-  const assign = (i: number, used: Set<number>): boolean => i === groups.length || chosen.some((g, j) => !used.has(j) && g.includes(groups[i]!) && assign(i + 1, new Set([...used, j])));
+  const assign = (i: number, used: Set<number>): boolean =>
+    i === groups.length || chosen.some((g, j) => !used.has(j) && g.includes(groups[i]!) && assign(i + 1, new Set([...used, j])));
   return assign(0, new Set());
 }
 
 /** Whether `size` approvals exist, pairwise of different parties and none of the requester's, covering `cover` when given (brute force). */
-function byDistinctParties(approvals: { approverId: string; approverGroups: string[] }[], owners: Owners, requester: string, size: number, cover?: string[]): boolean {
+function byDistinctParties(
+  approvals: { approverId: string; approverGroups: string[] }[],
+  owners: Owners,
+  requester: string,
+  size: number,
+  cover?: string[],
+): boolean {
   const eligible = approvals.filter((a) => !oneParty(owners, a.approverId, requester));
   const pick = (from: number, chosen: typeof eligible): boolean => {
-    if (chosen.length === size) return !cover || covers(cover, chosen.map((c) => c.approverGroups));
+    if (chosen.length === size)
+      return (
+        !cover ||
+        covers(
+          cover,
+          chosen.map((c) => c.approverGroups),
+        )
+      );
     for (let i = from; i < eligible.length; i++) {
       if (chosen.some((c) => oneParty(owners, c.approverId, eligible[i]!.approverId))) continue;
       if (pick(i + 1, [...chosen, eligible[i]!])) return true;
@@ -106,14 +120,24 @@ describe("separation of duties under random identities, owners, groups and stage
   const GROUPS = ["engineering-leads", "platform-admins", "security", "quorum"];
   const groupsArb = fc.uniqueArray(fc.constantFrom(...GROUPS), { maxLength: 2 });
   const stageArb = fc
-    .record({ groups: fc.uniqueArray(fc.constantFrom(...GROUPS), { minLength: 1, maxLength: 2 }), required: fc.integer({ min: 1, max: 2 }), oneFromEachGroup: fc.boolean() })
+    .record({
+      groups: fc.uniqueArray(fc.constantFrom(...GROUPS), { minLength: 1, maxLength: 2 }),
+      required: fc.integer({ min: 1, max: 2 }),
+      oneFromEachGroup: fc.boolean(),
+    })
     .map((s): StageSnapshot => ({ name: "random stage", ...s, required: s.oneFromEachGroup ? s.groups.length : s.required }));
   const worldArb = fc.record({
     people: fc.array(groupsArb, { minLength: 2, maxLength: 4 }),
-    services: fc.array(fc.record({ groups: groupsArb, owners: fc.uniqueArray(fc.nat({ max: 3 }), { minLength: 1, maxLength: 2 }) }), { minLength: 1, maxLength: 3 }),
+    services: fc.array(fc.record({ groups: groupsArb, owners: fc.uniqueArray(fc.nat({ max: 3 }), { minLength: 1, maxLength: 2 }) }), {
+      minLength: 1,
+      maxLength: 3,
+    }),
     requester: fc.nat({ max: 6 }),
     stages: fc.array(stageArb, { minLength: 1, maxLength: 2 }),
-    actions: fc.array(fc.record({ who: fc.nat({ max: 6 }), decision: fc.constantFrom("approve", "approve", "approve", "reject") }), { minLength: 1, maxLength: 10 }),
+    actions: fc.array(fc.record({ who: fc.nat({ max: 6 }), decision: fc.constantFrom("approve", "approve", "approve", "reject") }), {
+      minLength: 1,
+      maxLength: 10,
+    }),
   });
   let run = 0;
 
@@ -129,12 +153,16 @@ describe("separation of duties under random identities, owners, groups and stage
           email,
           groups,
           roles: rolesForGroups(policy(), groups),
-          ...(service ? { via: { kind: "service_token" as const, tokenId: `t-${id}`, scopes: ["requests:write", "approvals:write"] }, requestOnly: false } : {}),
+          ...(service
+            ? { via: { kind: "service_token" as const, tokenId: `t-${id}`, scopes: ["requests:write", "approvals:write"] }, requestOnly: false }
+            : {}),
         });
         const people: Principal[] = [];
         for (const [i, groups] of world.people.entries()) {
           const email = `p${i}-run${run}@example.com`;
-          const row = await fx.db.user.create({ data: { email, groups: ["engineering", ...groups], roles: rolesForGroups(policy(), ["engineering", ...groups]) } });
+          const row = await fx.db.user.create({
+            data: { email, groups: ["engineering", ...groups], roles: rolesForGroups(policy(), ["engineering", ...groups]) },
+          });
           people.push(principal(row.id, email, ["engineering", ...groups], false));
         }
         const services: Principal[] = [];
@@ -142,7 +170,9 @@ describe("separation of duties under random identities, owners, groups and stage
         for (const [i, s] of world.services.entries()) {
           const email = `s${i}-run${run}@service.latchkey`;
           const groups = ["engineering", ...s.groups];
-          const row = await fx.db.user.create({ data: { email, kind: "service", groups, roles: rolesForGroups(policy(), groups), createdById: people[s.owners[0]! % people.length]!.id } });
+          const row = await fx.db.user.create({
+            data: { email, kind: "service", groups, roles: rolesForGroups(policy(), groups), createdById: people[s.owners[0]! % people.length]!.id },
+          });
           const owners = [...new Set(s.owners.map((o) => people[o % people.length]!.id))];
           await fx.db.serviceOwner.createMany({ data: owners.map((ownerId) => ({ serviceId: row.id, ownerId, addedById: ownerId })) });
           owned.set(row.id, owners);
@@ -150,24 +180,42 @@ describe("separation of duties under random identities, owners, groups and stage
         }
         const everyone = [...people, ...services];
         const requester = everyone[world.requester % everyone.length]!;
-        const request = await engine.createRequest(requester, "temporary-access", validInput({ targetId: "payments-api-staging", role: "write", durationMinutes: 30 }));
+        const request = await engine.createRequest(
+          requester,
+          "temporary-access",
+          validInput({ targetId: "payments-api-staging", role: "write", durationMinutes: 30 }),
+        );
         // The stages a request carries are the ones it was made with: here, random ones.
-        await fx.db.accessRequest.update({ where: { id: request.id }, data: { stages: world.stages as unknown as object[], currentStageGroups: world.stages[0]!.groups } });
+        await fx.db.accessRequest.update({
+          where: { id: request.id },
+          data: { stages: world.stages as unknown as object[], currentStageGroups: world.stages[0]!.groups },
+        });
         for (const action of world.actions) {
           const who = everyone[action.who % everyone.length]!;
-          await engine.decide(who, { requestId: request.id, decision: action.decision as "approve" | "reject", comment: "random" }).catch((error: { code?: string }) => {
-            if (!["forbidden", "conflict", "invalid"].includes(error.code ?? "")) throw error;
-          });
+          await engine
+            .decide(who, { requestId: request.id, decision: action.decision as "approve" | "reject", comment: "random" })
+            .catch((error: { code?: string }) => {
+              if (!["forbidden", "conflict", "invalid"].includes(error.code ?? "")) throw error;
+            });
         }
         const row = await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id }, include: { decisions: true } });
         expect(row.decisions.filter((d) => oneParty(owned, d.approverId, requester.id))).toEqual([]);
-        for (const [i, a] of row.decisions.entries()) for (const b of row.decisions.slice(i + 1)) expect(oneParty(owned, a.approverId, b.approverId)).toBe(false);
+        for (const [i, a] of row.decisions.entries())
+          for (const b of row.decisions.slice(i + 1)) expect(oneParty(owned, a.approverId, b.approverId)).toBe(false);
         const reachedApproval = ["approved", "executing", "active", "expired", "revoked"].includes(row.status);
         if (reachedApproval) expect(row.decisions.some((d) => d.decision === "approve" && !oneParty(owned, d.approverId, requester.id))).toBe(true);
         world.stages.forEach((stage, index) => {
           if (!(index < row.currentStage || (index === row.currentStage && reachedApproval))) return;
           const approvals = row.decisions.filter((d) => d.stage === index && d.decision === "approve");
-          expect(byDistinctParties(approvals, owned, requester.id, stage.oneFromEachGroup ? stage.groups.length : stage.required, stage.oneFromEachGroup ? stage.groups : undefined)).toBe(true);
+          expect(
+            byDistinctParties(
+              approvals,
+              owned,
+              requester.id,
+              stage.oneFromEachGroup ? stage.groups.length : stage.required,
+              stage.oneFromEachGroup ? stage.groups : undefined,
+            ),
+          ).toBe(true);
         });
       }),
       { numRuns: 30 },

@@ -42,7 +42,8 @@ afterAll(async () => {
   await Promise.all([smtp.stop(), jira.stop(), pd.stop(), og.stop()]);
 });
 
-const row = (all: Awaited<ReturnType<typeof statuses>>, system: string, subject?: string) => all.find((s) => s.system === system && (!subject || s.subject === subject));
+const row = (all: Awaited<ReturnType<typeof statuses>>, system: string, subject?: string) =>
+  all.find((s) => s.system === system && (!subject || s.subject === subject));
 
 describe("approval services on Admin → Integrations", () => {
   it("shows each configured service's health now, and what is missing", async () => {
@@ -53,7 +54,10 @@ describe("approval services on Admin → Integrations", () => {
     expect(row(all, "ticket-http", "ledger (production)")).toMatchObject({ reachable: false, detail: "TEST_TICKET_CHECK_URL is not set" });
     expect(row(all, "pagerduty", "schedule PSCHED1")).toMatchObject({ reachable: true, detail: "answered: 1 on call now" });
     // The Opsgenie schedule named in the policy does not exist there.
-    expect(row(all, "opsgenie", "schedule search-primary")).toMatchObject({ reachable: false, detail: "Opsgenie answered HTTP 404: Schedule with identifier [search-primary] doesn't exist" });
+    expect(row(all, "opsgenie", "schedule search-primary")).toMatchObject({
+      reachable: false,
+      detail: "Opsgenie answered HTTP 404: Schedule with identifier [search-primary] doesn't exist",
+    });
   });
 
   it("shows a refused credential as unreachable, with the service's words, and the last failed on-call lookups", async () => {
@@ -71,7 +75,10 @@ describe("approval services on Admin → Integrations", () => {
       const all = await statuses();
       expect(row(all, "smtp")!.reachable).toBe(false);
       expect(row(all, "smtp")!.detail).toMatch(/535|auth/i);
-      expect(row(all, "jira")).toMatchObject({ reachable: false, detail: "Jira answered HTTP 401: You are not authenticated. Authentication required to perform this operation." });
+      expect(row(all, "jira")).toMatchObject({
+        reachable: false,
+        detail: "Jira answered HTTP 401: You are not authenticated. Authentication required to perform this operation.",
+      });
       const pagerduty = row(all, "pagerduty")!;
       expect(pagerduty).toMatchObject({ reachable: false, detail: "PagerDuty answered HTTP 503" });
       expect(pagerduty.lastErrors.map((e) => e.message)).toEqual(["PagerDuty answered HTTP 503"]);

@@ -45,7 +45,9 @@ describe("creating a request", () => {
 
   it("refuses bad input with a message beside each field, and writes nothing", async () => {
     const before = await fx.db.accessRequest.count();
-    await expect(engine.createRequest(alice, "temporary-access", validInput({ justification: "", role: "root", durationMinutes: "abc" }))).rejects.toMatchObject({
+    await expect(
+      engine.createRequest(alice, "temporary-access", validInput({ justification: "", role: "root", durationMinutes: "abc" })),
+    ).rejects.toMatchObject({
       code: "invalid",
       fieldErrors: {
         justification: "Say why you need this access (at least 10 characters).",
@@ -62,12 +64,18 @@ describe("creating a request", () => {
 
   it("refuses hidden or tampered fields", async () => {
     await expect(engine.createRequest(alice, "temporary-access", validInput({ requesterId: bob.id }))).rejects.toMatchObject({ code: "invalid" });
-    await expect(engine.createRequest(alice, "temporary-access", validInput({ targetId: "two-person", role: "write" }))).rejects.toMatchObject({ code: "invalid", fieldErrors: { role: "Role must be one of: read." } });
+    await expect(engine.createRequest(alice, "temporary-access", validInput({ targetId: "two-person", role: "write" }))).rejects.toMatchObject({
+      code: "invalid",
+      fieldErrors: { role: "Role must be one of: read." },
+    });
   });
 
   it("refuses people the policy does not allow", async () => {
     await expect(engine.createRequest(carol, "temporary-access", validInput())).rejects.toMatchObject({ code: "forbidden" });
-    await expect(engine.createRequest(bob, "temporary-access", validInput({ targetId: "payments-api-production" }))).rejects.toMatchObject({ code: "invalid", fieldErrors: { targetId: expect.stringContaining("Only members of engineering") } });
+    await expect(engine.createRequest(bob, "temporary-access", validInput({ targetId: "payments-api-production" }))).rejects.toMatchObject({
+      code: "invalid",
+      fieldErrors: { targetId: expect.stringContaining("Only members of engineering") },
+    });
     await expect(engine.createRequest(alice, "no-such-workflow", validInput())).rejects.toMatchObject({ code: "not_found" });
   });
 });
@@ -110,7 +118,10 @@ describe("approving", () => {
     await expect(engine.revealCredential(bob, request.id)).rejects.toMatchObject({ code: "forbidden" });
     const results = await Promise.allSettled([engine.revealCredential(alice, request.id), engine.revealCredential(alice, request.id)]);
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-    await expect(engine.revealCredential(alice, request.id)).rejects.toMatchObject({ code: "conflict", message: expect.stringContaining("already shown once") });
+    await expect(engine.revealCredential(alice, request.id)).rejects.toMatchObject({
+      code: "conflict",
+      message: expect.stringContaining("already shown once"),
+    });
     const credential = await fx.db.credential.findUniqueOrThrow({ where: { requestId: request.id } });
     expect(credential.sealedToken).toBeNull();
     expect(credential.revealedAt).not.toBeNull();
@@ -119,24 +130,45 @@ describe("approving", () => {
   it("refuses the requester, an auditor and an approver outside the groups, with clear messages", async () => {
     const request = await engine.createRequest(alice, "temporary-access", validInput({ targetId: "payments-api-production" }));
     const lead = await fx.user("lead-self@example.com", ["engineering-leads", "engineering"]);
-    await expect(engine.decide(alice, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: "You cannot approve your own request." });
-    await expect(engine.decide(carol, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: "Your role does not allow approving requests." });
-    await expect(engine.decide(dave, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: 'Only members of engineering-leads may approve the stage "Approval".' });
+    await expect(engine.decide(alice, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: "You cannot approve your own request.",
+    });
+    await expect(engine.decide(carol, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: "Your role does not allow approving requests.",
+    });
+    await expect(engine.decide(dave, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: 'Only members of engineering-leads may approve the stage "Approval".',
+    });
     const own = await engine.createRequest(lead, "temporary-access", validInput({ targetId: "payments-api-production" }));
-    await expect(engine.decide(lead, { requestId: own.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: "You cannot approve your own request." });
+    await expect(engine.decide(lead, { requestId: own.id, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: "You cannot approve your own request.",
+    });
     expect(await fx.db.approval.count({ where: { requestId: { in: [request.id, own.id] } } })).toBe(0);
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).status).toBe("pending");
   });
 
   it("rejection needs a comment and ends the request", async () => {
     const request = await engine.createRequest(alice, "temporary-access", validInput());
-    await expect(engine.decide(bob, { requestId: request.id, decision: "reject", comment: "  " })).rejects.toMatchObject({ code: "invalid", fieldErrors: { comment: "Say why you reject this request." } });
+    await expect(engine.decide(bob, { requestId: request.id, decision: "reject", comment: "  " })).rejects.toMatchObject({
+      code: "invalid",
+      fieldErrors: { comment: "Say why you reject this request." },
+    });
     const rejected = await engine.decide(bob, { requestId: request.id, decision: "reject", comment: "use staging read instead" });
     expect(rejected.status).toBe("rejected");
     const otherLead = await fx.user("lead-2@example.com", ["engineering-leads"]);
     await expect(engine.decide(otherLead, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "conflict" });
     const last = (await events(request.id)).at(-1)!;
-    expect(last).toMatchObject({ action: "request.rejected", actorEmail: "bob@example.com", fromStatus: "pending", toStatus: "rejected", data: { comment: "use staging read instead" } });
+    expect(last).toMatchObject({
+      action: "request.rejected",
+      actorEmail: "bob@example.com",
+      fromStatus: "pending",
+      toStatus: "rejected",
+      data: { comment: "use staging read instead" },
+    });
     expect(await fx.db.credential.count({ where: { requestId: request.id } })).toBe(0);
   });
 
@@ -144,7 +176,10 @@ describe("approving", () => {
     const request = await engine.createRequest(alice, "temporary-access", validInput({ targetId: "two-person" }));
     const first = await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "one" });
     expect(first.status).toBe("pending");
-    await expect(engine.decide(bob, { requestId: request.id, decision: "approve", comment: "again" })).rejects.toMatchObject({ code: "conflict", message: "You have already decided on this request." });
+    await expect(engine.decide(bob, { requestId: request.id, decision: "approve", comment: "again" })).rejects.toMatchObject({
+      code: "conflict",
+      message: "You have already decided on this request.",
+    });
     const second = await engine.decide(dave, { requestId: request.id, decision: "approve", comment: "two" });
     expect(second.status).toBe("active");
   });
@@ -224,7 +259,9 @@ describe("ending grants", () => {
 
 describe("jobs that follow a change", () => {
   const jobsOf = (requestId: string) =>
-    fx.db.$queryRaw<{ name: string; start_after: Date }[]>`SELECT name, start_after FROM pgboss.job WHERE singleton_key = ${requestId} AND state = 'created' ORDER BY name`;
+    fx.db.$queryRaw<
+      { name: string; start_after: Date }[]
+    >`SELECT name, start_after FROM pgboss.job WHERE singleton_key = ${requestId} AND state = 'created' ORDER BY name`;
 
   it("are queued in the change's own transaction: a pending timeout, then the expiry and its notice", async () => {
     const request = await engine.createRequest(alice, "temporary-access", validInput());

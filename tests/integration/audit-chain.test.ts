@@ -78,7 +78,11 @@ describe("the audit chain", () => {
     const target = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "request.approved" }, orderBy: { seq: "asc" } });
     await asSuperuser((c) => c.query(`UPDATE "AuditEvent" SET "note" = 'approved by the CFO' WHERE seq = $1`, [target.seq]));
     const broken = await verify.verifyAuditChain("manual");
-    expect(broken).toMatchObject({ ok: false, firstBadSeq: target.seq, problem: `Event ${target.seq} (request.approved) was altered: its content no longer matches its hash.` });
+    expect(broken).toMatchObject({
+      ok: false,
+      firstBadSeq: target.seq,
+      problem: `Event ${target.seq} (request.approved) was altered: its content no longer matches its hash.`,
+    });
     await asSuperuser((c) => c.query(`UPDATE "AuditEvent" SET "note" = $2 WHERE seq = $1`, [target.seq, target.note]));
     expect((await verify.verifyAuditChain("manual")).ok).toBe(true);
 
@@ -92,14 +96,21 @@ describe("the audit chain", () => {
   it("names an event a superuser deleted", async () => {
     const victim = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "request.rejected" } });
     const [row] = await asSuperuser(async (c) => (await c.query(`DELETE FROM "AuditEvent" WHERE seq = $1 RETURNING *`, [victim.seq])).rows);
-    expect(await verify.walkChain()).toMatchObject({ ok: false, firstBadSeq: victim.seq, problem: expect.stringMatching(`Event ${victim.seq} is missing: it was removed`) });
+    expect(await verify.walkChain()).toMatchObject({
+      ok: false,
+      firstBadSeq: victim.seq,
+      problem: expect.stringMatching(`Event ${victim.seq} is missing: it was removed`),
+    });
     // Renumbering the rest to hide the gap breaks the links instead.
     await asSuperuser((c) => shift(c, victim.seq + 1n, -1));
     expect(await verify.walkChain()).toMatchObject({ ok: false, firstBadSeq: victim.seq, problem: expect.stringMatching(/does not follow|was altered/) });
     await asSuperuser(async (c) => {
       await shift(c, victim.seq, 1);
       const columns = Object.keys(row);
-      await c.query(`INSERT INTO "AuditEvent" (${columns.map((k) => `"${k}"`).join(",")}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(",")})`, columns.map((k) => (k === "data" ? JSON.stringify(row[k]) : row[k])));
+      await c.query(
+        `INSERT INTO "AuditEvent" (${columns.map((k) => `"${k}"`).join(",")}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(",")})`,
+        columns.map((k) => (k === "data" ? JSON.stringify(row[k]) : row[k])),
+      );
     });
     expect((await verify.walkChain()).ok).toBe(true);
   });
@@ -142,7 +153,9 @@ describe("the audit chain", () => {
   it("npm run audit:verify prints the verdict and exits 1 on a broken chain", async () => {
     const run = () =>
       new Promise<{ code: number; out: string }>((resolve) =>
-        execFile(path.join(process.cwd(), "node_modules/.bin/tsx"), ["scripts/audit.ts"], { env: { ...process.env } }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code) : 0, out: stdout + stderr })),
+        execFile(path.join(process.cwd(), "node_modules/.bin/tsx"), ["scripts/audit.ts"], { env: { ...process.env } }, (error, stdout, stderr) =>
+          resolve({ code: error ? Number(error.code) : 0, out: stdout + stderr }),
+        ),
       );
     const good = await run();
     expect(good.code).toBe(0);
@@ -184,7 +197,12 @@ describe("events carry their context", () => {
     try {
       const response = await fetch(`${api.url}/api/v1/requests`, {
         method: "POST",
-        headers: { authorization: `Bearer ${secret}`, "content-type": "application/json", "x-forwarded-for": "203.0.113.7, 10.0.0.1", "user-agent": "deploy-pipeline/2.1" },
+        headers: {
+          authorization: `Bearer ${secret}`,
+          "content-type": "application/json",
+          "x-forwarded-for": "203.0.113.7, 10.0.0.1",
+          "user-agent": "deploy-pipeline/2.1",
+        },
         body: JSON.stringify({ workflowId: "temporary-access", input: validInput() }),
       });
       expect(response.status).toBe(201);

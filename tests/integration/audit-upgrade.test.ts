@@ -43,11 +43,15 @@ beforeAll(async () => {
   // The release before the audit chain: its migrations only.
   migrationsDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-old-migrations-"));
   const all = path.join(process.cwd(), "prisma/migrations");
-  for (const m of readdirSync(all).filter((d) => /^\d{14}_/.test(d) && d < "20261125130946")) cpSync(path.join(all, m), path.join(migrationsDir, m), { recursive: true });
+  for (const m of readdirSync(all).filter((d) => /^\d{14}_/.test(d) && d < "20261125130946"))
+    cpSync(path.join(all, m), path.join(migrationsDir, m), { recursive: true });
   await migrate(url, migrationsDir);
   // Its data: a person, two requests (one for TARGET), and 23 events, 6 of them about the TARGET request.
   await query(`INSERT INTO "User" (id, email, name, "updatedAt") VALUES ('u1', 'alice@example.com', 'alice', now())`);
-  for (const [id, target] of [["r-target", TARGET], ["r-other", "orders-db-prod"]]) {
+  for (const [id, target] of [
+    ["r-target", TARGET],
+    ["r-other", "orders-db-prod"],
+  ]) {
     await query(
       `INSERT INTO "AccessRequest" (id, "workflowId", "targetId", "requesterId", input, justification, "durationSeconds", stages, "updatedAt", status)
        VALUES ($1, 'temporary-access', $2, 'u1', '{}', 'old request', 3600, '[]', now(), 'expired')`,
@@ -57,9 +61,10 @@ beforeAll(async () => {
   const actions = ["request.created", "request.approved", "grant.activated", "credential.revealed", "grant.expired", "request.commented"];
   for (let i = 0; i < 23; i++) {
     const requestId = i < 6 ? "r-target" : i < 12 ? "r-other" : null;
-    await query(`INSERT INTO "AuditEvent" ("occurredAt", "actorType", "actorEmail", action, "requestId", data) VALUES (now() - interval '30 days' + $1 * interval '1 minute', 'human', 'alice@example.com', $2, $3, $4)`, [
-      i, requestId ? actions[i % 6] : "user.signed_in", requestId, JSON.stringify({ n: i }),
-    ]);
+    await query(
+      `INSERT INTO "AuditEvent" ("occurredAt", "actorType", "actorEmail", action, "requestId", data) VALUES (now() - interval '30 days' + $1 * interval '1 minute', 'human', 'alice@example.com', $2, $3, $4)`,
+      [i, requestId ? actions[i % 6] : "user.signed_in", requestId, JSON.stringify({ n: i })],
+    );
   }
   // The upgrade: every migration since, as `npm start` applies them.
   await prepareDatabase(url);
@@ -86,7 +91,9 @@ describe("history from before the audit chain, after an upgrade", () => {
     expect(result).toMatchObject({ legacyEvents: 23, anchored: 23 });
     const { rows } = await query(`SELECT count(*)::int AS n FROM "AuditEvent" WHERE "targetId" = $1 AND environment = 'staging' AND hash IS NULL`, [TARGET]);
     expect(rows[0].n).toBe(6);
-    expect((await searchHistory(historyFiltersSchema.parse({ environment: "staging" }) as never, 100)).events.filter((e) => e.requestId === "r-target")).toHaveLength(6);
+    expect(
+      (await searchHistory(historyFiltersSchema.parse({ environment: "staging" }) as never, 100)).events.filter((e) => e.requestId === "r-target"),
+    ).toHaveLength(6);
     // Run again: nothing left to do, no second anchor.
     expect(await backfillAndAnchor(SYSTEM)).toMatchObject({ anchored: 0, anchorSeq: null });
     const { rows: anchors } = await query(`SELECT count(*)::int AS n FROM "AuditEvent" WHERE action = 'audit.pre_chain_anchored'`);
@@ -105,7 +112,11 @@ describe("history from before the audit chain, after an upgrade", () => {
     // A superuser rewrites an old event: before anchoring this went unnoticed.
     const { rows } = await query(`SELECT seq, "actorEmail" FROM "AuditEvent" WHERE seq = 3`);
     await query(`UPDATE "AuditEvent" SET "actorEmail" = 'mallory@example.com' WHERE seq = 3`, [], true);
-    expect(await walkChain()).toMatchObject({ ok: false, outcome: "altered", problem: expect.stringMatching(/recorded before the chain, were altered, removed or inserted after they were anchored/) });
+    expect(await walkChain()).toMatchObject({
+      ok: false,
+      outcome: "altered",
+      problem: expect.stringMatching(/recorded before the chain, were altered, removed or inserted after they were anchored/),
+    });
     await query(`UPDATE "AuditEvent" SET "actorEmail" = $1 WHERE seq = 3`, [rows[0].actorEmail], true);
     expect((await walkChain()).ok).toBe(true);
     // Without bypassing triggers, only filling in an empty workflow, target or environment of an old event is allowed; once anchored, that too is caught.

@@ -13,7 +13,10 @@ describe("sign-in callbacks", () => {
     const { authOptions } = await import("@/lib/auth/options");
     const signIn = authOptions().callbacks!.signIn!;
     await fx.user("frank@example.com", ["engineering"]);
-    const provider = authOptions().providers[0] as unknown as { options?: { profile: (c: Record<string, unknown>) => Record<string, unknown> }; profile: (c: Record<string, unknown>) => Record<string, unknown> };
+    const provider = authOptions().providers[0] as unknown as {
+      options?: { profile: (c: Record<string, unknown>) => Record<string, unknown> };
+      profile: (c: Record<string, unknown>) => Record<string, unknown>;
+    };
     const claims = { sub: "f1", email: "Frank@Example.com", email_verified: true, name: "Frank", groups: ["engineering-leads"] };
     const profile = (provider.options?.profile ?? provider.profile)(claims);
     expect(profile).toMatchObject({ email: "frank@example.com", groups: ["engineering-leads"], roles: ["requester", "approver"] });
@@ -42,7 +45,12 @@ describe("ending sessions", () => {
     const dave = await fx.user("dave@example.com", ["platform-admins"]);
     const alice = await fx.user("alice@example.com", ["engineering"]);
     const expires = new Date(Date.now() + 3600_000);
-    await fx.db.session.createMany({ data: [{ sessionToken: "s1", userId: alice.id, expires }, { sessionToken: "s2", userId: alice.id, expires }] });
+    await fx.db.session.createMany({
+      data: [
+        { sessionToken: "s1", userId: alice.id, expires },
+        { sessionToken: "s2", userId: alice.id, expires },
+      ],
+    });
     const { createPersonalToken, authenticateToken } = await import("@/lib/api/tokens");
     const { secret } = await createPersonalToken(alice, { name: "laptop", scopes: ["requests:read"], expiresInDays: 30 });
     expect(await endSessions(dave, alice.id)).toEqual({ ended: 2, tokensRevoked: 1 });

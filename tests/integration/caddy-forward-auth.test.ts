@@ -133,7 +133,21 @@ beforeAll(async () => {
   await echoBackend("scratch", scratch);
   const cert = path.join(dir, "tls.crt");
   const key = path.join(dir, "tls.key");
-  await promisify(execFile)("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=latchkey-test", "-keyout", key, "-out", cert]);
+  await promisify(execFile)("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=latchkey-test",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+  ]);
 
   const shipped = await readFile(SHIPPED, "utf8");
   const tls = { cert, key };
@@ -144,7 +158,10 @@ beforeAll(async () => {
     site(shipped, { port: sortedPort, host: "payments.staging.test", upstream: payments, secret: PROXY_SECRET, ...tls }).replace("\troute {", "\thandle {"),
   ];
   // No admin endpoint, no certificate automation, nothing written outside the test's directory.
-  await writeFile(path.join(dir, "Caddyfile"), `{\n\tadmin off\n\tauto_https disable_redirects\n\tstorage file_system ${path.join(dir, "data")}\n}\n\n${sites.join("\n")}`);
+  await writeFile(
+    path.join(dir, "Caddyfile"),
+    `{\n\tadmin off\n\tauto_https disable_redirects\n\tstorage file_system ${path.join(dir, "data")}\n}\n\n${sites.join("\n")}`,
+  );
   caddy = spawn(CADDY, ["run", "--config", path.join(dir, "Caddyfile"), "--adapter", "caddyfile"], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
@@ -198,7 +215,12 @@ describe("Caddy with deploy/caddy/Caddyfile", () => {
     expect(ok.seen!.headers["x-latchkey-proxy-secret"]).toBeUndefined();
     expect(JSON.stringify(ok.seen)).not.toContain(PROXY_SECRET);
 
-    const post = await call(port, "payments.staging.test", "/v1/payments", { token, method: "POST", body: '{"amount":5}', headers: { "content-type": "application/json" } });
+    const post = await call(port, "payments.staging.test", "/v1/payments", {
+      token,
+      method: "POST",
+      body: '{"amount":5}',
+      headers: { "content-type": "application/json" },
+    });
     expect(post.status).toBe(200);
     expect(post.seen).toMatchObject({ backend: "payments", method: "POST", body: '{"amount":5}' });
   });

@@ -40,7 +40,9 @@ async function grant(): Promise<{ requestId: string; token: string; jti: string 
   const request = await engine.createRequest(alice, "temporary-access", validInput());
   await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" });
   const { token } = await engine.revealCredential(alice, request.id);
-  const { rows: [row] } = await sql(fx.url, `SELECT id FROM "Credential" WHERE "requestId" = $1`, [request.id]);
+  const {
+    rows: [row],
+  } = await sql(fx.url, `SELECT id FROM "Credential" WHERE "requestId" = $1`, [request.id]);
   return { requestId: request.id, token, jti: row!.id as string };
 }
 

@@ -30,8 +30,11 @@ const noConfig = mkdtempSync(path.join(os.tmpdir(), "latchkey-noconfig-"));
 /** Runs the real CLI (bin/latchkey.mjs) in a child process against the API. */
 function latchkey(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(process.cwd(), "bin/latchkey.mjs"), ...args], { env: { NODE_ENV: "test", PATH: process.env.PATH, XDG_CONFIG_HOME: noConfig, LATCHKEY_URL: api.url, ...env } }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [path.join(process.cwd(), "bin/latchkey.mjs"), ...args],
+      { env: { NODE_ENV: "test", PATH: process.env.PATH, XDG_CONFIG_HOME: noConfig, LATCHKEY_URL: api.url, ...env } },
+      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -39,7 +42,19 @@ function latchkey(args: string[], env: Record<string, string | undefined> = {}):
 describe("the latchkey CLI", () => {
   it("requests, is approved by another person's token, and prints the credential once", async () => {
     const made = await latchkey(
-      ["request", "temporary-access", "--target", "payments-api-staging", "--role", "read", "--duration", "1h", "--justification", "Checking the retry queue for INC-77", "--json"],
+      [
+        "request",
+        "temporary-access",
+        "--target",
+        "payments-api-staging",
+        "--role",
+        "read",
+        "--duration",
+        "1h",
+        "--justification",
+        "Checking the retry queue for INC-77",
+        "--json",
+      ],
       { LATCHKEY_TOKEN: tokens.alice },
     );
     expect(made.stderr).toBe("");
@@ -78,18 +93,56 @@ describe("the latchkey CLI", () => {
   });
 
   it("explains refusals and wrong usage with exit codes 1 and 2", async () => {
-    const invalid = await latchkey(["request", "temporary-access", "--target", "payments-api-staging", "--role", "read", "--duration", "9999m", "--justification", "Checking the retry queue again"], { LATCHKEY_TOKEN: tokens.alice });
+    const invalid = await latchkey(
+      [
+        "request",
+        "temporary-access",
+        "--target",
+        "payments-api-staging",
+        "--role",
+        "read",
+        "--duration",
+        "9999m",
+        "--justification",
+        "Checking the retry queue again",
+      ],
+      { LATCHKEY_TOKEN: tokens.alice },
+    );
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toMatch(/durationMinutes: Duration must be between/);
     expect(await latchkey(["whoami"])).toMatchObject({ code: 2, stderr: expect.stringMatching(/No API token/) });
-    expect(await latchkey(["whoami"], { LATCHKEY_TOKEN: "lkp_" + "x".repeat(43) })).toMatchObject({ code: 1, stderr: expect.stringMatching(/Unknown API token/) });
+    expect(await latchkey(["whoami"], { LATCHKEY_TOKEN: "lkp_" + "x".repeat(43) })).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/Unknown API token/),
+    });
     expect(await latchkey(["frobnicate"], { LATCHKEY_TOKEN: tokens.alice })).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown command/) });
-    expect(await latchkey(["request", "temporary-access", "--target", "x"], { LATCHKEY_TOKEN: tokens.alice })).toMatchObject({ code: 2, stderr: expect.stringMatching(/--justification/) });
-    expect(await latchkey(["request", "temporary-access", "--target", "x", "--justification", "y", "--duration", "soon"], { LATCHKEY_TOKEN: tokens.alice })).toMatchObject({ code: 2 });
+    expect(await latchkey(["request", "temporary-access", "--target", "x"], { LATCHKEY_TOKEN: tokens.alice })).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--justification/),
+    });
+    expect(
+      await latchkey(["request", "temporary-access", "--target", "x", "--justification", "y", "--duration", "soon"], { LATCHKEY_TOKEN: tokens.alice }),
+    ).toMatchObject({ code: 2 });
   });
 
   const ask = (justification: string, extra: string[] = []) =>
-    latchkey(["request", "temporary-access", "--target", "payments-api-staging", "--role", "read", "--duration", "30m", "--justification", justification, "--json", ...extra], { LATCHKEY_TOKEN: tokens.alice });
+    latchkey(
+      [
+        "request",
+        "temporary-access",
+        "--target",
+        "payments-api-staging",
+        "--role",
+        "read",
+        "--duration",
+        "30m",
+        "--justification",
+        justification,
+        "--json",
+        ...extra,
+      ],
+      { LATCHKEY_TOKEN: tokens.alice },
+    );
   const made = async (justification: string) => {
     const result = await ask(justification);
     expect(result.code).toBe(0);
@@ -119,8 +172,11 @@ describe("the latchkey CLI", () => {
     expect(JSON.parse(rejected.stdout)).toMatchObject({ id: toReject.id, status: "rejected" });
     // `&&` does not go on.
     const chained = await new Promise<number>((resolve) =>
-      execFile("sh", ["-c", `"${process.execPath}" bin/latchkey.mjs status "${toReject.id}" --wait --json >/dev/null 2>&1 && exit 42; exit 0`], { env: { NODE_ENV: "test", PATH: process.env.PATH, XDG_CONFIG_HOME: noConfig, LATCHKEY_URL: api.url, LATCHKEY_TOKEN: tokens.alice } }, (error) =>
-        resolve(error ? Number((error as { code?: number }).code) : 0),
+      execFile(
+        "sh",
+        ["-c", `"${process.execPath}" bin/latchkey.mjs status "${toReject.id}" --wait --json >/dev/null 2>&1 && exit 42; exit 0`],
+        { env: { NODE_ENV: "test", PATH: process.env.PATH, XDG_CONFIG_HOME: noConfig, LATCHKEY_URL: api.url, LATCHKEY_TOKEN: tokens.alice } },
+        (error) => resolve(error ? Number((error as { code?: number }).code) : 0),
       ),
     );
     expect(chained).toBe(0);
@@ -138,7 +194,10 @@ describe("the latchkey CLI", () => {
     expect(JSON.parse(timedOut.stdout)).toMatchObject({ status: "pending" });
     expect(timedOut.stderr).toMatch(/still pending after 1 s/);
     expect(Date.now() - started).toBeLessThan(15_000);
-    expect(await latchkey(["status", "x", "--wait", "--timeout", "soon"], { LATCHKEY_TOKEN: tokens.alice })).toMatchObject({ code: 2, stderr: expect.stringMatching(/--timeout "soon"/) });
+    expect(await latchkey(["status", "x", "--wait", "--timeout", "soon"], { LATCHKEY_TOKEN: tokens.alice })).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--timeout "soon"/),
+    });
   });
 
   it("revokes a grant early (exit 6 for a waiter), and --wait exits 5 for expired and 7 for failed", async () => {
@@ -146,7 +205,10 @@ describe("the latchkey CLI", () => {
     const grant = await made("Checking INC-85");
     await latchkey(["approve", grant.id], { LATCHKEY_TOKEN: tokens.bob });
     // Only the requester (or an admin) may revoke.
-    expect(await latchkey(["revoke", grant.id], { LATCHKEY_TOKEN: tokens.bob })).toMatchObject({ code: 1, stderr: expect.stringMatching(/Only the requester or an admin/) });
+    expect(await latchkey(["revoke", grant.id], { LATCHKEY_TOKEN: tokens.bob })).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/Only the requester or an admin/),
+    });
     const revoked = await latchkey(["revoke", grant.id, "--reason", "done early", "--json"], { LATCHKEY_TOKEN: tokens.alice });
     expect(revoked.code).toBe(0);
     expect(JSON.parse(revoked.stdout)).toMatchObject({ id: grant.id, status: "revoked" });
@@ -156,7 +218,10 @@ describe("the latchkey CLI", () => {
     expect(await settledStatus(grant.id)).toMatchObject({ code: 6 });
     // Revoking what is not active is refused.
     const notActive = await made("Checking INC-86");
-    expect(await latchkey(["revoke", notActive.id], { LATCHKEY_TOKEN: tokens.alice })).toMatchObject({ code: 1, stderr: expect.stringMatching(/only an active grant can be revoked/) });
+    expect(await latchkey(["revoke", notActive.id], { LATCHKEY_TOKEN: tokens.alice })).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/only an active grant can be revoked/),
+    });
 
     const expiring = await made("Checking INC-87");
     await latchkey(["approve", expiring.id], { LATCHKEY_TOKEN: tokens.bob });
@@ -192,7 +257,12 @@ describe("the latchkey CLI", () => {
     }
     const approveMe = await made("Checking INC-90");
     const rejectMe = await made("Checking INC-91");
-    for (const [args, token] of [[["approve", approveMe.id], tokens.bob], [["reject", rejectMe.id, "--comment", "no"], tokens.bob], [["inbox"], tokens.bob], [["credential", approveMe.id], tokens.alice]] as const) {
+    for (const [args, token] of [
+      [["approve", approveMe.id], tokens.bob],
+      [["reject", rejectMe.id, "--comment", "no"], tokens.bob],
+      [["inbox"], tokens.bob],
+      [["credential", approveMe.id], tokens.alice],
+    ] as const) {
       const result = await latchkey([...args, "--json"], { LATCHKEY_TOKEN: token });
       expect(result.code, args.join(" ")).toBe(0);
       expect(JSON.parse(result.stdout), args.join(" ")).toBeTruthy();
@@ -207,7 +277,11 @@ describe("the latchkey CLI", () => {
     const script = (await latchkey(["completion", "bash"])).stdout;
     const complete = (words: string) =>
       new Promise<string>((resolve, reject) =>
-        execFile("bash", ["-c", `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _latchkey; echo "\${COMPREPLY[*]}"`], (error, stdout) => (error ? reject(error) : resolve(stdout.trim()))),
+        execFile(
+          "bash",
+          ["-c", `${script}\nCOMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _latchkey; echo "\${COMPREPLY[*]}"`],
+          (error, stdout) => (error ? reject(error) : resolve(stdout.trim())),
+        ),
       );
     expect((await complete("latchkey re")).split(" ").sort()).toEqual(["reject", "request", "revoke"]);
     expect(await complete("latchkey request --ti")).toBe("--timeout");
@@ -231,7 +305,14 @@ describe("the latchkey CLI", () => {
     it("picks the default profile, --profile or LATCHKEY_PROFILE; LATCHKEY_URL/LATCHKEY_TOKEN and flags win over it", async () => {
       const tokenFile = path.join(dir, "bob-token");
       writeFileSync(tokenFile, `${tokens.bob!}\n`, { mode: 0o600 });
-      write({ defaultProfile: "alice", profiles: { alice: { url: api.url, token: tokens.alice }, bob: { url: api.url, tokenFile }, nowhere: { url: "http://127.0.0.1:9", token: tokens.alice } } });
+      write({
+        defaultProfile: "alice",
+        profiles: {
+          alice: { url: api.url, token: tokens.alice },
+          bob: { url: api.url, tokenFile },
+          nowhere: { url: "http://127.0.0.1:9", token: tokens.alice },
+        },
+      });
       expect((await run(["whoami"])).stdout).toContain("alice@example.com");
       expect((await run(["whoami", "--profile", "bob"])).stdout).toContain("bob@example.com");
       expect((await run(["whoami"], { LATCHKEY_PROFILE: "bob" })).stdout).toContain("bob@example.com");
@@ -267,7 +348,10 @@ describe("the latchkey CLI", () => {
         expect(result.stderr).toMatch(message);
       }
       const missing = mkdtempSync(path.join(os.tmpdir(), "latchkey-none-"));
-      expect(await run(["whoami", "--profile", "ci"], { XDG_CONFIG_HOME: missing, LATCHKEY_TOKEN: tokens.alice })).toMatchObject({ code: 2, stderr: expect.stringMatching(/no such file, so there is no profile "ci"/) });
+      expect(await run(["whoami", "--profile", "ci"], { XDG_CONFIG_HOME: missing, LATCHKEY_TOKEN: tokens.alice })).toMatchObject({
+        code: 2,
+        stderr: expect.stringMatching(/no such file, so there is no profile "ci"/),
+      });
     });
   });
 
@@ -312,12 +396,29 @@ describe("the latchkey CLI", () => {
             ["-e", "-o", "pipefail", "-c", expr(step.run!)],
             {
               cwd: work,
-              env: { NODE_ENV: "test", PATH: process.env.PATH, XDG_CONFIG_HOME: noConfig, ...job.env, LATCHKEY_URL: api.url, LATCHKEY_TOKEN: tokens.alice, GITHUB_OUTPUT: outputFile, GITHUB_SHA: "0123456789abcdef", GITHUB_ACTOR: "ci-bot", GITHUB_RUN_ID: "42" },
+              env: {
+                NODE_ENV: "test",
+                PATH: process.env.PATH,
+                XDG_CONFIG_HOME: noConfig,
+                ...job.env,
+                LATCHKEY_URL: api.url,
+                LATCHKEY_TOKEN: tokens.alice,
+                GITHUB_OUTPUT: outputFile,
+                GITHUB_SHA: "0123456789abcdef",
+                GITHUB_ACTOR: "ci-bot",
+                GITHUB_RUN_ID: "42",
+              },
             },
             (error) => resolve(error ? Number((error as { code?: number }).code) : 0),
           ),
         );
-        if (step.id) outputs[step.id] = Object.fromEntries(readFileSync(outputFile, "utf8").split("\n").filter(Boolean).map((line) => line.split("=", 2) as [string, string]));
+        if (step.id)
+          outputs[step.id] = Object.fromEntries(
+            readFileSync(outputFile, "utf8")
+              .split("\n")
+              .filter(Boolean)
+              .map((line) => line.split("=", 2) as [string, string]),
+          );
         results.push({ name: step.name!, code });
         if (code !== 0) failed = true;
       }

@@ -25,7 +25,12 @@ const holders: pg.Client[] = [];
 beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), "latchkey-exhaustion-"));
   chmodSync(dir, 0o755);
-  server = await startEmbeddedPostgres({ dataDir: path.join(dir, "data"), persistent: false, quiet: true, flags: ["-c", "max_connections=14", "-c", "superuser_reserved_connections=0"] });
+  server = await startEmbeddedPostgres({
+    dataDir: path.join(dir, "data"),
+    persistent: false,
+    quiet: true,
+    flags: ["-c", "max_connections=14", "-c", "superuser_reserved_connections=0"],
+  });
   const u = new URL(server.adminUrl);
   u.pathname = "/latchkey_exhaustion";
   url = u.toString();
@@ -34,7 +39,12 @@ beforeAll(async () => {
   const { db } = await import("@/lib/db");
   const { createPersonalToken } = await import("@/lib/api/tokens");
   const row = await db.user.create({ data: { email: "alice@example.com", name: "alice", groups: ["engineering"], roles: ["requester"] } });
-  token = (await createPersonalToken({ id: row.id, email: row.email, groups: row.groups, roles: ["requester"] }, { name: "exhaustion", scopes: ["requests:read", "requests:write"], expiresInDays: 1 })).secret;
+  token = (
+    await createPersonalToken(
+      { id: row.id, email: row.email, groups: row.groups, roles: ["requester"] },
+      { name: "exhaustion", scopes: ["requests:read", "requests:write"], expiresInDays: 1 },
+    )
+  ).secret;
   api = await startApiServer();
 }, 120_000);
 afterAll(async () => {
@@ -62,7 +72,10 @@ async function exhaust() {
   };
   await take();
   const pids = holders.map((c) => (c as unknown as { processID: number }).processID);
-  await holders[0]!.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IS NOT NULL AND pid <> ALL($1::int[]) AND backend_type = 'client backend'`, [pids]);
+  await holders[0]!.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IS NOT NULL AND pid <> ALL($1::int[]) AND backend_type = 'client backend'`,
+    [pids],
+  );
   await new Promise((r) => setTimeout(r, 200));
   await take();
 }

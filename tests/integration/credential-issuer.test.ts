@@ -25,10 +25,19 @@ async function grant(): Promise<string> {
 }
 
 function issuerScript(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const only = { PATH: process.env.PATH, DATABASE_URL: fx.url, LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY, LATCHKEY_POLICY_FILE: process.env.LATCHKEY_POLICY_FILE, ...extra };
+  const only = {
+    PATH: process.env.PATH,
+    DATABASE_URL: fx.url,
+    LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY,
+    LATCHKEY_POLICY_FILE: process.env.LATCHKEY_POLICY_FILE,
+    ...extra,
+  };
   return new Promise((resolve) => {
-    execFile("node_modules/.bin/tsx", ["scripts/keys.ts", "issuer", ...args], { env: only as unknown as NodeJS.ProcessEnv, timeout: 120_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      "node_modules/.bin/tsx",
+      ["scripts/keys.ts", "issuer", ...args],
+      { env: only as unknown as NodeJS.ProcessEnv, timeout: 120_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -37,34 +46,46 @@ function issuerScript(args: string[], extra: Record<string, string> = {}): Promi
 const verify = async (token: string) => (await import("@/lib/credentials/verify")).verifyCredential(token, new Date(Date.now() + 1500));
 
 describe("the credential issuer", () => {
-  it("is pinned at first use and audited; moving the portal (a new NEXTAUTH_URL) keeps it, so outstanding credentials keep verifying", { timeout: 120_000 }, async () => {
-    const token = await grant();
-    expect(decodeJwt(token).iss).toBe("http://portal-a.example.com");
-    expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toMatchObject({ value: "http://portal-a.example.com" });
-    expect(await fx.db.auditEvent.count({ where: { action: "token_issuer.pinned" } })).toBe(1);
+  it(
+    "is pinned at first use and audited; moving the portal (a new NEXTAUTH_URL) keeps it, so outstanding credentials keep verifying",
+    { timeout: 120_000 },
+    async () => {
+      const token = await grant();
+      expect(decodeJwt(token).iss).toBe("http://portal-a.example.com");
+      expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toMatchObject({ value: "http://portal-a.example.com" });
+      expect(await fx.db.auditEvent.count({ where: { action: "token_issuer.pinned" } })).toBe(1);
 
-    const moved = await issuerScript([], { NEXTAUTH_URL: "https://portal-b.example.com" });
-    expect(moved.code, moved.stderr).toBe(0);
-    expect(moved.stdout).toContain("Credentials are issued by http://portal-a.example.com.");
-    expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toMatchObject({ value: "http://portal-a.example.com" });
-    expect(await verify(token)).toMatchObject({ ok: true });
-  });
+      const moved = await issuerScript([], { NEXTAUTH_URL: "https://portal-b.example.com" });
+      expect(moved.code, moved.stderr).toBe(0);
+      expect(moved.stdout).toContain("Credentials are issued by http://portal-a.example.com.");
+      expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toMatchObject({ value: "http://portal-a.example.com" });
+      expect(await verify(token)).toMatchObject({ ok: true });
+    },
+  );
 
-  it("keys:issuer changes it on purpose, audited, and says that credentials carrying the old issuer are refused from then on", { timeout: 120_000 }, async () => {
-    const old = await grant();
-    const bad = await issuerScript(["not a url"]);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('"not a url" is not a URL');
-    const changed = await issuerScript(["https://latchkey.example.com"]);
-    expect(changed.code, changed.stderr).toBe(0);
-    expect(changed.stdout).toMatch(/Credentials are now issued by https:\/\/latchkey.example.com \(were http:\/\/portal-a.example.com\)\. \d+ outstanding credentials carry the old issuer/);
-    expect(await fx.db.auditEvent.findFirst({ where: { action: "token_issuer.changed" } })).toMatchObject({ data: { from: "http://portal-a.example.com", to: "https://latchkey.example.com" } });
-    const { changeCredentialIssuer } = await import("@/lib/credentials/issuer");
-    // This process learns of it within a minute; here, at once.
-    await changeCredentialIssuer({ type: "system", email: "test" }, "https://latchkey.example.com");
-    expect(await verify(old)).toMatchObject({ ok: false, reason: expect.stringMatching(/claim check.*iss/) });
-    const fresh = await grant();
-    expect(decodeJwt(fresh).iss).toBe("https://latchkey.example.com");
-    expect(await verify(fresh)).toMatchObject({ ok: true });
-  });
+  it(
+    "keys:issuer changes it on purpose, audited, and says that credentials carrying the old issuer are refused from then on",
+    { timeout: 120_000 },
+    async () => {
+      const old = await grant();
+      const bad = await issuerScript(["not a url"]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('"not a url" is not a URL');
+      const changed = await issuerScript(["https://latchkey.example.com"]);
+      expect(changed.code, changed.stderr).toBe(0);
+      expect(changed.stdout).toMatch(
+        /Credentials are now issued by https:\/\/latchkey.example.com \(were http:\/\/portal-a.example.com\)\. \d+ outstanding credentials carry the old issuer/,
+      );
+      expect(await fx.db.auditEvent.findFirst({ where: { action: "token_issuer.changed" } })).toMatchObject({
+        data: { from: "http://portal-a.example.com", to: "https://latchkey.example.com" },
+      });
+      const { changeCredentialIssuer } = await import("@/lib/credentials/issuer");
+      // This process learns of it within a minute; here, at once.
+      await changeCredentialIssuer({ type: "system", email: "test" }, "https://latchkey.example.com");
+      expect(await verify(old)).toMatchObject({ ok: false, reason: expect.stringMatching(/claim check.*iss/) });
+      const fresh = await grant();
+      expect(decodeJwt(fresh).iss).toBe("https://latchkey.example.com");
+      expect(await verify(fresh)).toMatchObject({ ok: true });
+    },
+  );
 });

@@ -57,12 +57,23 @@ describe("database access", () => {
       await expect(session.query("DELETE FROM entries")).rejects.toThrow(/permission denied/);
 
       expect(await engine.expireGrant(request.id, new Date(active.expiresAt!.getTime() + 1000))).toBe("expired");
-      await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending, { timeout: 20_000, interval: 250 }).toBe(false);
+      await expect
+        .poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending, { timeout: 20_000, interval: 250 })
+        .toBe(false);
       await expect(session.query("SELECT 1")).rejects.toThrow();
       await session.end().catch(() => undefined);
       expect((await sql(admin, "SELECT 1 FROM pg_roles WHERE rolname = $1", [role])).rowCount).toBe(0);
       const actions = (await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { id: "asc" } })).map((e) => e.action);
-      expect(actions).toEqual(["request.created", "request.approved", "request.executing", "integration.performed", "grant.activated", "credential.revealed", "grant.expired", "integration.undone"]);
+      expect(actions).toEqual([
+        "request.created",
+        "request.approved",
+        "request.executing",
+        "integration.performed",
+        "grant.activated",
+        "credential.revealed",
+        "grant.expired",
+        "integration.undone",
+      ]);
     } finally {
       await worker.stop({ graceful: false, wait: true });
     }
@@ -87,7 +98,9 @@ describe("database access", () => {
       expect(await applyDirectoryChange({ userId: omar.id, groups: ["oncall"], source: "scim" })).toMatchObject({ revokedGrants: 1 });
       expect(await status(request.id)).toBe("revoked");
       // The worker's undo job, queued in the revocation's transaction, cuts the session and drops the role.
-      await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending, { timeout: 20_000, interval: 250 }).toBe(false);
+      await expect
+        .poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending, { timeout: 20_000, interval: 250 })
+        .toBe(false);
       await expect(session.query("SELECT 1")).rejects.toThrow();
       await session.end().catch(() => undefined);
       expect((await sql(admin, "SELECT 1 FROM pg_roles WHERE rolname = $1", [role])).rowCount).toBe(0);
@@ -116,10 +129,21 @@ describe("database access", () => {
         await session.connect();
         await engine.revokeGrant(alice, { requestId: request.id, reason: "done early" });
         const revokedAt = Date.now();
-        await expect.poll(() => session.query("SELECT 1").then(() => "open", () => "ended"), { timeout: 10_000, interval: 20 }).toBe("ended");
+        await expect
+          .poll(
+            () =>
+              session.query("SELECT 1").then(
+                () => "open",
+                () => "ended",
+              ),
+            { timeout: 10_000, interval: 20 },
+          )
+          .toBe("ended");
         expect(Date.now() - revokedAt).toBeLessThan(5_000);
         await session.end().catch(() => undefined);
-        await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending, { timeout: 10_000, interval: 20 }).toBe(false);
+        await expect
+          .poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending, { timeout: 10_000, interval: 20 })
+          .toBe(false);
         const actions = (await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { id: "asc" } })).map((e) => e.action);
         expect(actions.filter((a) => a === "integration.performed")).toHaveLength(1);
         expect(actions.filter((a) => a === "integration.undone")).toHaveLength(1);
@@ -135,7 +159,9 @@ describe("database access", () => {
       await expect.poll(() => status(again.id), { timeout: 10_000, interval: 20 }).toBe("active");
       expect(Date.now() - approvedAt).toBeLessThan(5_000);
       await engine.revokeGrant(alice, { requestId: again.id, reason: "done" });
-      await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: again.id } })).undoPending, { timeout: 10_000, interval: 20 }).toBe(false);
+      await expect
+        .poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: again.id } })).undoPending, { timeout: 10_000, interval: 20 })
+        .toBe(false);
     } finally {
       for (const worker of workers) await worker.stop({ graceful: false, wait: true });
     }
@@ -169,7 +195,8 @@ describe("database access", () => {
     const { token } = await engine.revealCredential(alice, request.id);
     expect((await sql(token, "INSERT INTO entries (amount) VALUES (3) RETURNING amount")).rows).toEqual([{ amount: 3 }]);
     const { instanceMetricsText } = await import("@/lib/observability/metrics");
-    const revocations = async () => Number((await instanceMetricsText()).match(/^latchkey_revocation_latency_seconds_count\{workflow="database-access"\} (\d+)$/m)?.[1] ?? 0);
+    const revocations = async () =>
+      Number((await instanceMetricsText()).match(/^latchkey_revocation_latency_seconds_count\{workflow="database-access"\} (\d+)$/m)?.[1] ?? 0);
     const before = await revocations();
     await engine.revokeGrant(alice, { requestId: request.id, reason: "done" });
     expect(await engine.undoQueued(request.id)).toBe("undone");
@@ -185,6 +212,8 @@ describe("database access", () => {
     } finally {
       process.env.TEST_LEDGER_DB_URL = ledgerUrl;
     }
-    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: next.id } })).failureReason).toBe("TEST_LEDGER_DB_URL is not set, so Latchkey cannot reach ledger database.");
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: next.id } })).failureReason).toBe(
+      "TEST_LEDGER_DB_URL is not set, so Latchkey cannot reach ledger database.",
+    );
   });
 });

@@ -53,7 +53,11 @@ describe("losing the database connection", () => {
         expect([201, 503], JSON.stringify(body)).toContain(status);
         if (status === 503) {
           cutMidFlight = true;
-          expect({ code: body.code, detail: body.detail }).toEqual({ code: "unavailable", detail: "The database connection was lost. Nothing is half-saved, but if you were making a change, check whether it went through before trying again." });
+          expect({ code: body.code, detail: body.detail }).toEqual({
+            code: "unavailable",
+            detail:
+              "The database connection was lost. Nothing is half-saved, but if you were making a change, check whether it went through before trying again.",
+          });
           expect(responses[i]!.headers.get("retry-after")).toBe("2");
         }
       }

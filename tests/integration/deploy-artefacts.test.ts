@@ -16,7 +16,11 @@ import { startApiServer } from "../helpers/api-server";
 const root = process.cwd();
 const ROLES = ["all", "web", "worker", "authz", "migrate"];
 /** What each role listens on, and the variable that says so. */
-const LISTENS = { web: { variable: "PORT", fallback: "3000", probes: ["/api/ready", "/api/health"] }, worker: { variable: "LATCHKEY_WORKER_PORT", probes: ["/api/health"] }, authz: { variable: "LATCHKEY_AUTHZ_PORT", probes: ["/api/health"] } } as const;
+const LISTENS = {
+  web: { variable: "PORT", fallback: "3000", probes: ["/api/ready", "/api/health"] },
+  worker: { variable: "LATCHKEY_WORKER_PORT", probes: ["/api/health"] },
+  authz: { variable: "LATCHKEY_AUTHZ_PORT", probes: ["/api/health"] },
+} as const;
 const METRICS_TOKEN = "deploy-test-metrics-token-0123456789";
 
 let fx: Awaited<ReturnType<typeof engineFixture>>;
@@ -38,17 +42,26 @@ afterAll(async () => {
 
 describe("compose.yaml", () => {
   const compose = parse(readFileSync(path.join(root, "compose.yaml"), "utf8"), { merge: true }) as {
-    services: Record<string, { image?: string; command?: string[]; environment?: Record<string, string>; ports?: string[]; healthcheck?: { test?: string[]; disable?: boolean } }>;
+    services: Record<
+      string,
+      { image?: string; command?: string[]; environment?: Record<string, string>; ports?: string[]; healthcheck?: { test?: string[]; disable?: boolean } }
+    >;
   };
   const latchkey = Object.entries(compose.services).filter(([, s]) => s.image === "latchkey:local");
 
   it("runs the migration, the web server, the worker and the authorization listener from the one image", () => {
-    expect(Object.fromEntries(latchkey.map(([name, s]) => [name, s.command]))).toEqual({ migrate: ["migrate"], web: ["web"], worker: ["worker"], authz: ["authz"] });
+    expect(Object.fromEntries(latchkey.map(([name, s]) => [name, s.command]))).toEqual({
+      migrate: ["migrate"],
+      web: ["web"],
+      worker: ["worker"],
+      authz: ["authz"],
+    });
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(["postgres", "haproxy"]));
   });
 
   it("sets only variables lib/env.ts knows", () => {
-    for (const [name, service] of latchkey) for (const variable of Object.keys(service.environment ?? {})) expect(isKnownVariable(variable), `${name}: ${variable}`).toBe(true);
+    for (const [name, service] of latchkey)
+      for (const variable of Object.keys(service.environment ?? {})) expect(isKnownVariable(variable), `${name}: ${variable}`).toBe(true);
   });
 
   it("publishes and health-checks the port each process listens on", () => {
@@ -70,7 +83,15 @@ describe("compose.yaml", () => {
 });
 
 describe("Kubernetes manifests (kubectl kustomize)", () => {
-  type Container = { name: string; args?: string[]; env?: { name: string; value?: string }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[]; ports?: { name: string; containerPort: number }[]; securityContext?: Record<string, unknown>; [probe: string]: unknown };
+  type Container = {
+    name: string;
+    args?: string[];
+    env?: { name: string; value?: string }[];
+    envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+    ports?: { name: string; containerPort: number }[];
+    securityContext?: Record<string, unknown>;
+    [probe: string]: unknown;
+  };
   type Resource = { kind: string; metadata: { name: string; namespace?: string }; spec?: any; data?: Record<string, string> };
   const render = (dir: string): Resource[] =>
     parseAllDocuments(execFileSync("kubectl", ["kustomize", path.join(root, "deploy/kubernetes", dir)], { encoding: "utf8" })).map((d) => d.toJS() as Resource);
@@ -80,7 +101,9 @@ describe("Kubernetes manifests (kubectl kustomize)", () => {
     expect(overlays).toContain("example");
     for (const dir of ["base", ...overlays.map((o) => `overlays/${o}`)]) {
       const kinds = render(dir).map((r) => `${r.kind}/${r.metadata.name}`);
-      expect(kinds, dir).toEqual(expect.arrayContaining(["Deployment/latchkey-web", "Deployment/latchkey-worker", "Deployment/latchkey-authz", "PodDisruptionBudget/latchkey-web"]));
+      expect(kinds, dir).toEqual(
+        expect.arrayContaining(["Deployment/latchkey-web", "Deployment/latchkey-worker", "Deployment/latchkey-authz", "PodDisruptionBudget/latchkey-web"]),
+      );
     }
   });
 
@@ -116,7 +139,8 @@ describe("Kubernetes manifests (kubectl kustomize)", () => {
           for (const kind of ["readinessProbe", "livenessProbe", "startupProbe"]) {
             const probe = container[kind] as { httpGet: { path: string; port: string | number } } | undefined;
             if (!probe) continue;
-            const target = typeof probe.httpGet.port === "number" ? probe.httpGet.port : container.ports!.find((p) => p.name === probe.httpGet.port)?.containerPort;
+            const target =
+              typeof probe.httpGet.port === "number" ? probe.httpGet.port : container.ports!.find((p) => p.name === probe.httpGet.port)?.containerPort;
             expect(target, `${where} ${kind} port`).toBe(port);
             noteProbe(role, probe.httpGet.path);
           }
@@ -127,12 +151,20 @@ describe("Kubernetes manifests (kubectl kustomize)", () => {
       for (const service of resources.filter((r) => r.kind === "Service")) {
         const pods = deployments.filter((d) => Object.entries(service.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v));
         expect(pods.length, service.metadata.name).toBe(1);
-        for (const { targetPort } of service.spec.ports) expect(pods[0]!.spec.template.spec.containers[0].ports.map((p: { name: string }) => p.name), service.metadata.name).toContain(targetPort);
+        for (const { targetPort } of service.spec.ports)
+          expect(
+            pods[0]!.spec.template.spec.containers[0].ports.map((p: { name: string }) => p.name),
+            service.metadata.name,
+          ).toContain(targetPort);
       }
       for (const pdb of resources.filter((r) => r.kind === "PodDisruptionBudget")) {
-        expect(deployments.some((d) => Object.entries(pdb.spec.selector.matchLabels).every(([k, v]) => d.spec.template.metadata.labels[k] === v)), pdb.metadata.name).toBe(true);
+        expect(
+          deployments.some((d) => Object.entries(pdb.spec.selector.matchLabels).every(([k, v]) => d.spec.template.metadata.labels[k] === v)),
+          pdb.metadata.name,
+        ).toBe(true);
       }
-      for (const hpa of resources.filter((r) => r.kind === "HorizontalPodAutoscaler")) expect(byName("Deployment", hpa.spec.scaleTargetRef.name), hpa.metadata.name).toBeDefined();
+      for (const hpa of resources.filter((r) => r.kind === "HorizontalPodAutoscaler"))
+        expect(byName("Deployment", hpa.spec.scaleTargetRef.name), hpa.metadata.name).toBeDefined();
     });
   }
 });
@@ -147,12 +179,15 @@ describe("systemd units and the Dockerfile", () => {
       const role = text.match(/^ExecStart=\S+ \/opt\/latchkey\/latchkey\.mjs (\w+)$/m)?.[1];
       expect(role, unit).toBe(unit.replace(/^latchkey-|\.service$/g, ""));
       expect(text, unit).toMatch(/^User=latchkey$/m);
-      for (const line of text.match(/^Environment=.*$/gm) ?? []) for (const pair of line.slice("Environment=".length).split(" ")) expect(isKnownVariable(pair.split("=")[0]!), `${unit}: ${pair}`).toBe(true);
+      for (const line of text.match(/^Environment=.*$/gm) ?? [])
+        for (const pair of line.slice("Environment=".length).split(" ")) expect(isKnownVariable(pair.split("=")[0]!), `${unit}: ${pair}`).toBe(true);
     }
     if (existsSync("/usr/bin/systemd-analyze")) {
       // Syntax and directives as systemd reads them (the user and /usr/bin/node need not exist here).
       const check = spawnSync("systemd-analyze", ["verify", "--man=no", ...units.map((u) => path.join(root, "deploy/systemd", u))], { encoding: "utf8" });
-      const problems = `${check.stdout}${check.stderr}`.split("\n").filter((l) => l.trim() && !/latchkey\.mjs|\/usr\/bin\/node|Failed to resolve user|postgresql\.service|network-online|Cannot add dependency/.test(l));
+      const problems = `${check.stdout}${check.stderr}`
+        .split("\n")
+        .filter((l) => l.trim() && !/latchkey\.mjs|\/usr\/bin\/node|Failed to resolve user|postgresql\.service|network-online|Cannot add dependency/.test(l));
       expect(problems).toEqual([]);
     }
   });
@@ -174,7 +209,10 @@ describe("systemd units and the Dockerfile", () => {
     expect(health).toContain("/api/ready");
     expect(health).toContain("process.env.PORT||3000");
     noteProbe("web", "/api/ready");
-    for (const variable of runtime.match(/^ENV ([\s\S]*?)\n(?!\s)/m)![1]!.split(/\s+\\?\s*/).filter((s) => s.includes("="))) {
+    for (const variable of runtime
+      .match(/^ENV ([\s\S]*?)\n(?!\s)/m)![1]!
+      .split(/\s+\\?\s*/)
+      .filter((s) => s.includes("="))) {
       expect(isKnownVariable(variable.split("=")[0]!) || variable.startsWith("NEXT_TELEMETRY_DISABLED="), variable).toBe(true);
     }
   });
@@ -211,20 +249,29 @@ describe("alert rules and dashboard", () => {
     await verifyAuditChain("manual");
     const exported = new Set(`${await metricsText()}\n${await instanceMetricsText()}`.match(/^# TYPE (\w+)/gm)!.map((l) => l.slice("# TYPE ".length)));
     const known = (name: string) => exported.has(name) || exported.has(name.replace(/_(bucket|count|sum)$/, ""));
-    const rules = parse(readFileSync(path.join(root, "deploy/prometheus/latchkey-alerts.yaml"), "utf8")) as { groups: { rules: { alert: string; expr: string }[] }[] };
-    const dashboard = JSON.parse(readFileSync(path.join(root, "deploy/grafana/latchkey-dashboard.json"), "utf8")) as { panels: { targets: { expr: string }[] }[] };
+    const rules = parse(readFileSync(path.join(root, "deploy/prometheus/latchkey-alerts.yaml"), "utf8")) as {
+      groups: { rules: { alert: string; expr: string }[] }[];
+    };
+    const dashboard = JSON.parse(readFileSync(path.join(root, "deploy/grafana/latchkey-dashboard.json"), "utf8")) as {
+      panels: { targets: { expr: string }[] }[];
+    };
     const expressions = [...rules.groups.flatMap((g) => g.rules.map((r) => r.expr)), ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr))];
     const names = expressions.flatMap((e) => e.match(/\b(latchkey_\w+|process_\w+)\b/g) ?? []);
     expect(names.length).toBeGreaterThan(10);
     for (const name of names) expect(known(name), name).toBe(true);
     const alerts = rules.groups.flatMap((g) => g.rules.map((r) => r.alert));
-    expect(alerts).toEqual(expect.arrayContaining(["LatchkeyRevocationsPending", "LatchkeyExecutionsFailing", "LatchkeyAuditChainBroken", "LatchkeyQueueBacklog"]));
+    expect(alerts).toEqual(
+      expect.arrayContaining(["LatchkeyRevocationsPending", "LatchkeyExecutionsFailing", "LatchkeyAuditChainBroken", "LatchkeyQueueBacklog"]),
+    );
   });
 
   it("are valid Prometheus rules that fire on the series that should page (promtool)", () => {
     const check = spawnSync("promtool", ["check", "rules", path.join(root, "deploy/prometheus/latchkey-alerts.yaml")], { encoding: "utf8" });
     expect(check.status, check.stdout + check.stderr).toBe(0);
-    const test = spawnSync("promtool", ["test", "rules", path.join(root, "deploy/prometheus/latchkey-alerts.test.yaml")], { encoding: "utf8", cwd: path.join(root, "deploy/prometheus") });
+    const test = spawnSync("promtool", ["test", "rules", path.join(root, "deploy/prometheus/latchkey-alerts.test.yaml")], {
+      encoding: "utf8",
+      cwd: path.join(root, "deploy/prometheus"),
+    });
     expect(test.status, test.stdout + test.stderr).toBe(0);
   });
 });

@@ -51,7 +51,12 @@ describe("applyDirectoryChange", () => {
 
     // The second time changes nothing and records nothing new.
     const events = await fx.db.auditEvent.count();
-    expect(await applyDirectoryChange({ userId: carol.id, groups: ["oncall"], source: "scim" })).toEqual({ revokedGrants: 0, cancelledRequests: 0, endedSessions: 0, revokedTokens: 0 });
+    expect(await applyDirectoryChange({ userId: carol.id, groups: ["oncall"], source: "scim" })).toEqual({
+      revokedGrants: 0,
+      cancelledRequests: 0,
+      endedSessions: 0,
+      revokedTokens: 0,
+    });
     expect(await fx.db.auditEvent.count()).toBe(events);
   });
 
@@ -103,7 +108,18 @@ describe("applyDirectoryChange", () => {
     // A token that escaped revocation (made behind the application's back) is still refused.
     const { createHash, randomBytes } = await import("node:crypto");
     const stray = `lkp_${randomBytes(32).toString("base64url")}`;
-    await fx.db.apiToken.create({ data: { kind: "personal", name: "stray", prefix: stray.slice(0, 12), tokenHash: createHash("sha256").update(stray).digest("hex"), userId: frank.id, scopes: ["requests:read"], expiresAt: new Date(Date.now() + 86_400_000), createdById: frank.id } });
+    await fx.db.apiToken.create({
+      data: {
+        kind: "personal",
+        name: "stray",
+        prefix: stray.slice(0, 12),
+        tokenHash: createHash("sha256").update(stray).digest("hex"),
+        userId: frank.id,
+        scopes: ["requests:read"],
+        expiresAt: new Date(Date.now() + 86_400_000),
+        createdById: frank.id,
+      },
+    });
     expect(await tokens.authenticateToken(stray)).toEqual({ ok: false, reason: "The identity this API token speaks for was deactivated." });
 
     // Reactivation restores the person, not what was ended.
@@ -119,7 +135,14 @@ describe("applyDirectoryChange", () => {
     const gina = await fx.user("gina.dir@example.com", ["engineering", "oncall"]);
     const bob = await fx.user("bob3.dir@example.com", ["engineering-leads"]);
     const grant = await activeGrant(gina, bob, { targetId: "sandbox", role: "read" });
-    const outcome = await applyDirectoryChange({ userId: gina.id, active: false, endAll: true, source: "admin", actor: actorOf(dave), reason: "left the company" });
+    const outcome = await applyDirectoryChange({
+      userId: gina.id,
+      active: false,
+      endAll: true,
+      source: "admin",
+      actor: actorOf(dave),
+      reason: "left the company",
+    });
     expect(outcome.revokedGrants).toBe(1);
     const revoked = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: grant.id, action: "grant.revoked" } });
     expect(revoked).toMatchObject({ actorEmail: "dave.dir@example.com", data: { reason: "offboarding: deactivated (left the company)" } });
@@ -139,7 +162,12 @@ describe("applyDirectoryChange", () => {
     await fx.db.session.create({ data: { sessionToken: "hank-session", userId: hank.id, expires: new Date(Date.now() + 3600_000) } });
 
     const preview = await offboardingPreview(hank.id);
-    expect(preview).toMatchObject({ sessions: 1, tokens: [{ name: "laptop" }], grants: [{ id: grant.id, targetTitle: "sandbox" }], pending: [{ id: pending.id, targetTitle: "staged target" }] });
+    expect(preview).toMatchObject({
+      sessions: 1,
+      tokens: [{ name: "laptop" }],
+      grants: [{ id: grant.id, targetTitle: "sandbox" }],
+      pending: [{ id: pending.id, targetTitle: "staged target" }],
+    });
 
     await expect(offboard(bob, { userId: hank.id, reason: "left" })).rejects.toMatchObject({ code: "forbidden" });
     await expect(offboard(dave, { userId: dave.id, reason: "leaving" })).rejects.toMatchObject({ code: "forbidden" });
@@ -150,7 +178,12 @@ describe("applyDirectoryChange", () => {
     // Nothing was ended by the refusals.
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: grant.id } })).status).toBe("active");
 
-    expect(await offboard(dave, { userId: hank.id, reason: "left the company" })).toEqual({ revokedGrants: 1, cancelledRequests: 1, endedSessions: 1, revokedTokens: 1 });
+    expect(await offboard(dave, { userId: hank.id, reason: "left the company" })).toEqual({
+      revokedGrants: 1,
+      cancelledRequests: 1,
+      endedSessions: 1,
+      revokedTokens: 1,
+    });
     expect(await offboardingPreview(hank.id)).toMatchObject({ user: { active: false }, sessions: 0, tokens: [], grants: [], pending: [] });
     const revoked = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: grant.id, action: "grant.revoked" } });
     expect(revoked).toMatchObject({ actorEmail: "dave2.dir@example.com", data: { reason: "offboarding: deactivated (left the company)" } });
@@ -158,7 +191,9 @@ describe("applyDirectoryChange", () => {
     // The person's page shows the change beside the grant it ended.
     const { personActivity } = await import("@/lib/audit/person");
     const activity = await personActivity("hank.dir@example.com");
-    expect(activity!.directoryChanges).toEqual([expect.objectContaining({ source: "admin", by: "dave2.dir@example.com", deactivated: true, reason: "offboarding: deactivated (left the company)" })]);
+    expect(activity!.directoryChanges).toEqual([
+      expect.objectContaining({ source: "admin", by: "dave2.dir@example.com", deactivated: true, reason: "offboarding: deactivated (left the company)" }),
+    ]);
     expect(activity!.held).toEqual([expect.objectContaining({ id: grant.id, status: "revoked", endedBecause: "offboarding: deactivated (left the company)" })]);
 
     await reactivate(dave, hank.id);
@@ -186,8 +221,16 @@ describe("an approval that would activate a grant for someone the directory has 
     expect(after.decisions).toEqual([]);
     expect(await fx.db.credential.count({ where: { requestId: request.id } })).toBe(0);
     const cancelled = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, action: "request.cancelled" } });
-    expect(cancelled).toMatchObject({ actorType: "system", fromStatus: "pending", toStatus: "cancelled", data: { reason: "directory: the person was deactivated", approver: bob.email } });
-    await expect(engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({ code: "conflict", message: expect.stringMatching(/already cancelled/) });
+    expect(cancelled).toMatchObject({
+      actorType: "system",
+      fromStatus: "pending",
+      toStatus: "cancelled",
+      data: { reason: "directory: the person was deactivated", approver: bob.email },
+    });
+    await expect(engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" })).rejects.toMatchObject({
+      code: "conflict",
+      message: expect.stringMatching(/already cancelled/),
+    });
   });
 
   it("of a person no longer in the group the policy requires: cancelled with the policy's reason; one still entitled is approved as before", async () => {
@@ -200,7 +243,10 @@ describe("an approval that would activate a grant for someone the directory has 
     await fx.db.user.update({ where: { id: frank.id }, data: { groups: ["oncall"], roles: ["requester"] } });
 
     const refusal = await engine.decide(bob, { requestId: demoted.id, decision: "approve", comment: "ok" }).catch((e: Error & { code?: string }) => e);
-    expect(refusal).toMatchObject({ code: "conflict", message: expect.stringMatching(/^The requester may no longer have this \(directory: .+\), so the request was cancelled instead of approved\.$/) });
+    expect(refusal).toMatchObject({
+      code: "conflict",
+      message: expect.stringMatching(/^The requester may no longer have this \(directory: .+\), so the request was cancelled instead of approved\.$/),
+    });
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: demoted.id } })).status).toBe("cancelled");
     expect((await engine.decide(bob, { requestId: kept.id, decision: "approve", comment: "ok" })).status).toBe("active");
     // A rejection is still recorded as one: nothing is granted by it.

@@ -47,7 +47,8 @@ beforeEach(() => {
   smtp.received.length = 0;
 });
 
-const ask = (justification: string) => engine.createRequest(eve, "temporary-access", { targetId: "no-ticket", role: "read", durationMinutes: 45, justification });
+const ask = (justification: string) =>
+  engine.createRequest(eve, "temporary-access", { targetId: "no-ticket", role: "read", durationMinutes: 45, justification });
 
 async function flush() {
   return deliver.flushNotifications();
@@ -112,7 +113,9 @@ describe("e-mail to the people concerned", () => {
     smtp.received.length = 0;
     await engine.decide(lead2, { requestId: request.id, decision: "reject", comment: "use staging instead" });
     await flush();
-    expect(smtp.received.map((m) => [m.envelopeTo[0], m.subject])).toEqual([["eve@example.com", "[Latchkey] Rejected: your request for Temporary access on sandbox"]]);
+    expect(smtp.received.map((m) => [m.envelopeTo[0], m.subject])).toEqual([
+      ["eve@example.com", "[Latchkey] Rejected: your request for Temporary access on sandbox"],
+    ]);
     expect(smtp.received[0]!.text).toContain("Rejected by: lead2@example.com");
     expect(smtp.received[0]!.text).toContain("Comment: use staging instead");
   });
@@ -121,9 +124,19 @@ describe("e-mail to the people concerned", () => {
 describe("break-glass", () => {
   it("tells the approvers of every stage, who review it", async () => {
     const sam = await fx.user("sam@example.com", ["sre"]);
-    const request = await engine.breakGlass(sam, "temporary-access", { targetId: "no-ticket", role: "read", durationMinutes: 15, justification: "Outage: payments down" }, "Payments are down for everyone");
+    const request = await engine.breakGlass(
+      sam,
+      "temporary-access",
+      { targetId: "no-ticket", role: "read", durationMinutes: 15, justification: "Outage: payments down" },
+      "Payments are down for everyone",
+    );
     await flush();
-    expect(smtp.received.filter((m) => m.subject?.includes(request.id) || m.text?.includes(request.id)).map((m) => m.envelopeTo[0]).sort()).toEqual(["admin@example.com", "lead2@example.com", "lead@example.com"]);
+    expect(
+      smtp.received
+        .filter((m) => m.subject?.includes(request.id) || m.text?.includes(request.id))
+        .map((m) => m.envelopeTo[0])
+        .sort(),
+    ).toEqual(["admin@example.com", "lead2@example.com", "lead@example.com"]);
     expect(smtp.to("lead@example.com")[0]!.subject).toBe("[Latchkey] Break-glass: sam@example.com opened Temporary access on sandbox; it needs a review");
     expect(smtp.to("lead@example.com")[0]!.text).toContain("Stage: Team lead: approvers from engineering-leads, platform-admins");
     expect(smtp.to("sam@example.com")).toEqual([]);

@@ -60,7 +60,8 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
   throw new Error(`${what} did not happen within ${timeoutMs} ms`);
 }
 
-const calls = async (kind: string) => fx.db.$queryRaw<{ request_id: string; n: number }[]>`SELECT request_id, count(*)::int AS n FROM outside_calls WHERE kind = ${kind} GROUP BY request_id`;
+const calls = async (kind: string) =>
+  fx.db.$queryRaw<{ request_id: string; n: number }[]>`SELECT request_id, count(*)::int AS n FROM outside_calls WHERE kind = ${kind} GROUP BY request_id`;
 
 describe("two workers on one database", () => {
   it("carry out each approved request exactly once and undo each exactly once, with retries after failures", async () => {
@@ -70,21 +71,47 @@ describe("two workers on one database", () => {
     const requests = await Promise.all(Array.from({ length: 12 }, (_, n) => engine.createRequest(alice, "fault-grant", input(n))));
     // Approvers race as well: two decide each request at once; one wins, the other is told it is decided.
     const lee = await fx.user("lee@example.com", ["engineering-leads"]);
-    await Promise.all(requests.flatMap((r) => [engine.decide(bob, { requestId: r.id, decision: "approve", comment: "go" }), engine.decide(lee, { requestId: r.id, decision: "approve", comment: "go" })].map((p) => p.catch((e) => e))));
+    await Promise.all(
+      requests.flatMap((r) =>
+        [
+          engine.decide(bob, { requestId: r.id, decision: "approve", comment: "go" }),
+          engine.decide(lee, { requestId: r.id, decision: "approve", comment: "go" }),
+        ].map((p) => p.catch((e) => e)),
+      ),
+    );
     const ids = requests.map((r) => r.id);
-    const took = await until(async () => (await fx.db.accessRequest.count({ where: { id: { in: ids }, status: "active" } })) === ids.length, 60_000, "every grant active");
+    const took = await until(
+      async () => (await fx.db.accessRequest.count({ where: { id: { in: ids }, status: "active" } })) === ids.length,
+      60_000,
+      "every grant active",
+    );
     expect(took).toBeLessThan(60_000);
     const performed = await calls("perform");
     const doubled = performed.filter((c) => c.n > 1).map((c) => c.request_id);
-    if (doubled.length) console.error("performed more than once; the events of the first such request:", JSON.stringify(await fx.db.auditEvent.findMany({ where: { requestId: doubled[0] }, orderBy: { seq: "asc" }, select: { action: true, route: true, data: true } })));
+    if (doubled.length)
+      console.error(
+        "performed more than once; the events of the first such request:",
+        JSON.stringify(
+          await fx.db.auditEvent.findMany({ where: { requestId: doubled[0] }, orderBy: { seq: "asc" }, select: { action: true, route: true, data: true } }),
+        ),
+      );
     expect(performed.length).toBe(ids.length);
     expect(performed.every((c) => c.n === 1)).toBe(true);
     expect(await fx.db.approval.count({ where: { requestId: { in: ids } } })).toBe(ids.length);
     expect(await fx.db.auditEvent.count({ where: { requestId: { in: ids }, action: "request.execution_retry" } })).toBe(4);
 
     // Revoke all at once, twice over (a person and a double click): each is undone once.
-    await Promise.all(ids.flatMap((id) => [engine.revokeGrant(alice, { requestId: id, reason: "drill over" }), engine.revokeGrant(alice, { requestId: id, reason: "drill over" })]));
-    await until(async () => (await calls("undo")).length === ids.length && (await fx.db.accessRequest.count({ where: { id: { in: ids }, undoPending: true } })) === 0, 30_000, "every grant undone");
+    await Promise.all(
+      ids.flatMap((id) => [
+        engine.revokeGrant(alice, { requestId: id, reason: "drill over" }),
+        engine.revokeGrant(alice, { requestId: id, reason: "drill over" }),
+      ]),
+    );
+    await until(
+      async () => (await calls("undo")).length === ids.length && (await fx.db.accessRequest.count({ where: { id: { in: ids }, undoPending: true } })) === 0,
+      30_000,
+      "every grant undone",
+    );
     expect((await calls("undo")).every((c) => c.n === 1)).toBe(true);
     expect(await fx.db.auditEvent.count({ where: { requestId: { in: ids }, action: "grant.revoked" } })).toBe(ids.length);
   });
@@ -117,7 +144,10 @@ describe("a portal that was down", () => {
 
 describe("a worker killed in the middle of an execution", () => {
   function startChild(): Promise<ChildProcess> {
-    const child = spawn(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "tests/helpers/fault-worker.ts", fx.url], { env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "tests/helpers/fault-worker.ts", fx.url], {
+      env: { ...process.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     return new Promise((resolve, reject) => {
       let output = "";
       const onData = (chunk: Buffer) => {
@@ -135,7 +165,11 @@ describe("a worker killed in the middle of an execution", () => {
     const first = await startChild();
     const request = await engine.createRequest(alice, "fault-grant", input(500));
     await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "go" });
-    await until(async () => (await fx.db.$queryRaw<unknown[]>`SELECT 1 FROM outside_calls WHERE request_id = ${request.id} AND kind = 'perform-started'`).length === 1, 20_000, "the execution started");
+    await until(
+      async () => (await fx.db.$queryRaw<unknown[]>`SELECT 1 FROM outside_calls WHERE request_id = ${request.id} AND kind = 'perform-started'`).length === 1,
+      20_000,
+      "the execution started",
+    );
     first.kill("SIGKILL");
     await new Promise((r) => first.once("exit", r));
     expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "executing", activatedAt: null });
@@ -144,7 +178,11 @@ describe("a worker killed in the middle of an execution", () => {
     await fx.db.$executeRaw`UPDATE "AccessRequest" SET "updatedAt" = now() - interval '2 minutes' WHERE id = ${request.id}`;
     const second = await startChild();
     try {
-      await until(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).status === "active", 30_000, "the execution finished after the restart");
+      await until(
+        async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).status === "active",
+        30_000,
+        "the execution finished after the restart",
+      );
       expect(await fx.db.$queryRaw<unknown[]>`SELECT 1 FROM outside_calls WHERE request_id = ${request.id} AND kind = 'applied'`).toHaveLength(1);
       expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: "grant.activated" } })).toBe(1);
       expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: "integration.performed" } })).toBe(1);
@@ -161,8 +199,9 @@ describe("the sweep", () => {
     await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "go" });
     await fx.db.$executeRaw`UPDATE "AccessRequest" SET "updatedAt" = now() - interval '5 minutes' WHERE id = ${request.id}`;
     for (let i = 0; i < 3; i++) await engine.sweepExpiredGrants();
-    const jobs = await fx.db.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'request-execute' AND singleton_key = ${request.id} AND state IN ('created', 'retry')`;
+    const jobs = await fx.db.$queryRaw<
+      { n: number }[]
+    >`SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'request-execute' AND singleton_key = ${request.id} AND state IN ('created', 'retry')`;
     expect(jobs[0]!.n).toBe(1);
   });
 });
-

@@ -66,7 +66,9 @@ function config(shipped: string, upstream: number, variants: { name: string; por
     return text;
   });
   return (
-    head.replace("/etc/haproxy/latchkey-forward-auth.lua", path.resolve("deploy/haproxy/latchkey-forward-auth.lua")).replace("log stdout format raw local0", "") +
+    head
+      .replace("/etc/haproxy/latchkey-forward-auth.lua", path.resolve("deploy/haproxy/latchkey-forward-auth.lua"))
+      .replace("log stdout format raw local0", "") +
     frontends.join("") +
     tail.replace("payments-api.internal:8080", `127.0.0.1:${upstream}`)
   );
@@ -80,7 +82,14 @@ function call(listenPort: number, uri: string, options: { token?: string; cookie
     const req = http.request({ host: "127.0.0.1", port: listenPort, path: uri, headers, agent: false }, (res) => {
       let text = "";
       res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, text, seen: res.headers["content-type"] === "application/json" ? (JSON.parse(text) as Seen) : undefined }));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode!,
+          headers: res.headers,
+          text,
+          seen: res.headers["content-type"] === "application/json" ? (JSON.parse(text) as Seen) : undefined,
+        }),
+      );
     });
     req.on("error", reject);
     req.end();
@@ -157,7 +166,12 @@ describe("HAProxy with deploy/haproxy/forward-auth.cfg", () => {
     const ok = await call(port, "/v1/payments?limit=5", { token, headers: forged });
     expect(ok.status).toBe(200);
     expect(ok.seen).toMatchObject({ method: "GET", url: "/v1/payments?limit=5" });
-    expect(ok.seen!.headers).toMatchObject({ "x-latchkey-user": "alice@example.com", "x-latchkey-groups": "engineering", "x-latchkey-grant": requestId, "x-latchkey-role": "read" });
+    expect(ok.seen!.headers).toMatchObject({
+      "x-latchkey-user": "alice@example.com",
+      "x-latchkey-groups": "engineering",
+      "x-latchkey-grant": requestId,
+      "x-latchkey-role": "read",
+    });
     for (const name of ["x-latchkey-extra", "x-latchkey-proxy-secret"]) expect(ok.seen!.headers[name], name).toBeUndefined();
   });
 

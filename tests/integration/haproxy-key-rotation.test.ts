@@ -173,7 +173,10 @@ describe("rotating the signing key while routes are open through HAProxy", () =>
     const hookLog = (await readFile(path.join(dir, "hook.log"), "utf8")).trim().split("\n");
     expect(hookLog.some((line) => line.endsWith(`next=${secondKid}`))).toBe(true);
     expect(hookLog.some((line) => line.endsWith(`next=${thirdKid}`))).toBe(true);
-    const bodies = webhookCalls.map((c) => ({ ...(JSON.parse(c.body) as { event: string; next: { kid: string; activatesAt: string } | null }), valid: c.valid }));
+    const bodies = webhookCalls.map((c) => ({
+      ...(JSON.parse(c.body) as { event: string; next: { kid: string; activatesAt: string } | null }),
+      valid: c.valid,
+    }));
     expect(bodies.every((b) => b.valid && b.event === "signing-keys.changed")).toBe(true);
     // Each change is its own delivery, with its own id.
     expect(new Set(webhookCalls.map((c) => c.id)).size).toBe(webhookCalls.length);

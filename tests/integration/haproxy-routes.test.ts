@@ -188,12 +188,19 @@ describe("the Open a route workflow", () => {
     const { applyDirectoryChange } = await import("@/lib/identity/directory");
     const erin = await fx.user("erin.route@example.com", ["engineering"]);
     const bob = await fx.user("bob@example.com", ["engineering-leads"]);
-    const request = await engine.createRequest(erin, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-21" });
+    const request = await engine.createRequest(erin, "open-route", {
+      targetId: "internal-app",
+      durationMinutes: 30,
+      justification: "Debug the admin console for OPS-21",
+    });
     expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
     const before = await runtime.showMap(mapFile);
 
     expect(await applyDirectoryChange({ userId: erin.id, groups: [], source: "scim" })).toMatchObject({ revokedGrants: 0, cancelledRequests: 1 });
-    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "directory: removed from engineering" });
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({
+      status: "failed",
+      failureReason: "directory: removed from engineering",
+    });
     const failed = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, action: "request.failed" } });
     expect(failed).toMatchObject({ fromStatus: "executing", toStatus: "failed", data: { reason: "directory: removed from engineering" } });
 
@@ -210,14 +217,22 @@ describe("the Open a route workflow", () => {
     const engine = await import("@/lib/approvals/engine");
     const fay = await fx.user("fay.route@example.com", ["engineering"]);
     const bob = await fx.user("bob@example.com", ["engineering-leads"]);
-    const request = await engine.createRequest(fay, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-22" });
+    const request = await engine.createRequest(fay, "open-route", {
+      targetId: "internal-app",
+      durationMinutes: 30,
+      justification: "Debug the admin console for OPS-22",
+    });
     expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
     const before = await runtime.showMap(mapFile);
     // The directory change's first step has committed; its sweep of her requests has not reached this one.
     await fx.db.user.update({ where: { id: fay.id }, data: { active: false } });
 
     expect(await engine.performQueued(request.id, false)).toBe("failed");
-    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "directory: the person was deactivated", activatedAt: null });
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({
+      status: "failed",
+      failureReason: "directory: the person was deactivated",
+      activatedAt: null,
+    });
     expect(await runtime.showMap(mapFile)).toEqual(before);
     expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: { in: ["integration.performed", "grant.activated"] } } })).toBe(0);
     // A second delivery of the job does nothing either.
@@ -230,7 +245,11 @@ describe("the Open a route workflow", () => {
     const { applyDirectoryChange } = await import("@/lib/identity/directory");
     const gus = await fx.user("gus.route@example.com", ["engineering"]);
     const bob = await fx.user("bob@example.com", ["engineering-leads"]);
-    const request = await engine.createRequest(gus, "open-route", { targetId: "internal-app", durationMinutes: 30, justification: "Debug the admin console for OPS-23" });
+    const request = await engine.createRequest(gus, "open-route", {
+      targetId: "internal-app",
+      durationMinutes: 30,
+      justification: "Debug the admin console for OPS-23",
+    });
     expect((await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" })).status).toBe("executing");
     const { readMapFile } = await import("@/lib/integrations/haproxy/map-file");
     const before = await runtime.showMap(mapFile);
@@ -247,8 +266,15 @@ describe("the Open a route workflow", () => {
       recorder.holdAnswers(null);
     }
     expect(await performing).toBe("failed");
-    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "directory: deactivated", undoPending: true, activatedAt: null });
-    expect(await fx.db.auditEvent.count({ where: { requestId: request.id, action: "integration.performed", data: { path: ["afterEnd"], equals: "true" } } })).toBe(1);
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({
+      status: "failed",
+      failureReason: "directory: deactivated",
+      undoPending: true,
+      activatedAt: null,
+    });
+    expect(
+      await fx.db.auditEvent.count({ where: { requestId: request.id, action: "integration.performed", data: { path: ["afterEnd"], equals: "true" } } }),
+    ).toBe(1);
     expect(await engine.undoQueued(request.id)).toBe("undone");
     expect(await runtime.showMap(mapFile)).toEqual(before);
     expect(await readMapFile(mapFile)).toEqual(fileBefore);
@@ -261,7 +287,9 @@ describe("the Open a route workflow", () => {
     await new Promise((r) => proxy.once("exit", r));
     await recorder.close(); // nothing answers at the socket Latchkey was given
     await expect(engine.performQueued(request.id, false)).rejects.toThrow(/unreachable/);
-    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).failureReason).toMatch(/^Last attempt failed, retrying: HAProxy runtime API unreachable/);
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).failureReason).toMatch(
+      /^Last attempt failed, retrying: HAProxy runtime API unreachable/,
+    );
     expect(await engine.performQueued(request.id, true)).toBe("failed");
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).undoPending).toBe(true);
   });

@@ -32,7 +32,22 @@ afterAll(async () => {
 
 /** What URLSearchParams hands over: any text, NUL and U+FFFD included (it decodes lone surrogates to U+FFFD). */
 const text = fc.oneof(
-  fc.constantFrom("\u0000", "a\u0000b", "\uFFFD", "'", "\\", "a:*", "!(", "a <-> b", "\"unclosed", "x".repeat(200), "x".repeat(201), "__proto__", "constructor", "%"),
+  fc.constantFrom(
+    "\u0000",
+    "a\u0000b",
+    "\uFFFD",
+    "'",
+    "\\",
+    "a:*",
+    "!(",
+    "a <-> b",
+    '"unclosed',
+    "x".repeat(200),
+    "x".repeat(201),
+    "__proto__",
+    "constructor",
+    "%",
+  ),
   fc.string({ maxLength: 40, unit: "binary" }),
 );
 const date = fc.oneof(
@@ -40,7 +55,19 @@ const date = fc.oneof(
   fc.date({ min: new Date(Date.UTC(-5000, 0, 1)), max: new Date(Date.UTC(20000, 0, 1)), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10)),
 );
 const filters = fc.record(
-  { actor: text, approver: text, workflow: text, target: text, environment: text, status: text, action: text, q: text, from: date, to: date, sort: fc.constantFrom("newest", "oldest", "x") },
+  {
+    actor: text,
+    approver: text,
+    workflow: text,
+    target: text,
+    environment: text,
+    status: text,
+    action: text,
+    q: text,
+    from: date,
+    to: date,
+    sort: fc.constantFrom("newest", "oldest", "x"),
+  },
   { requiredKeys: [] },
 );
 
@@ -61,7 +88,8 @@ describe("history filters under hostile query parameters", () => {
   });
 
   it("refuse NUL in a search and days PostgreSQL has no room for, by name", () => {
-    const messages = (raw: Record<string, string>) => (lib.historyFiltersSchema.safeParse(raw).error?.issues ?? []).map((i) => `${String(i.path[0])}: ${i.message}`);
+    const messages = (raw: Record<string, string>) =>
+      (lib.historyFiltersSchema.safeParse(raw).error?.issues ?? []).map((i) => `${String(i.path[0])}: ${i.message}`);
     expect(messages({ q: "payments\u0000" })).toEqual(["q: Text may not contain NUL characters or broken Unicode (unpaired surrogates)."]);
     expect(messages({ actor: "\u0000" })).toEqual(["actor: Text may not contain NUL characters or broken Unicode (unpaired surrogates)."]);
     expect(messages({ from: "0000-01-01" })).toEqual(["from: Use a date between 1970-01-01 and 9999-12-30."]);
@@ -78,6 +106,9 @@ describe("history filters under hostile query parameters", () => {
       }),
       { numRuns: 60 },
     );
-    expect(lib.reviewPeriodSchema.safeParse({ from: "0000-01-01", to: "0000-02-01" }).error?.issues.map((i) => i.message)).toEqual(["Use a date between 1970-01-01 and 9999-12-30.", "Use a date between 1970-01-01 and 9999-12-30."]);
+    expect(lib.reviewPeriodSchema.safeParse({ from: "0000-01-01", to: "0000-02-01" }).error?.issues.map((i) => i.message)).toEqual([
+      "Use a date between 1970-01-01 and 9999-12-30.",
+      "Use a date between 1970-01-01 and 9999-12-30.",
+    ]);
   });
 });

@@ -24,11 +24,20 @@ beforeAll(async () => {
   const lee = await fx.user("lee@example.com", ["engineering-leads"]);
   const make = async (who: Principal, overrides: Record<string, unknown>, approver: Principal | null, comment = "ok") => {
     const r = await engine.createRequest(who, "temporary-access", validInput(overrides));
-    if (approver) await engine.decide(approver, { requestId: r.id, decision: comment === "reject" ? "reject" : "approve", comment: comment === "reject" ? "not now" : comment });
+    if (approver)
+      await engine.decide(approver, {
+        requestId: r.id,
+        decision: comment === "reject" ? "reject" : "approve",
+        comment: comment === "reject" ? "not now" : comment,
+      });
     return r.id;
   };
   ids.staging = await make(alice, {}, bob);
-  ids.production = await make(alice, { targetId: "payments-api-production", durationMinutes: 60, justification: "Kraken migration needs a look at production payments" }, lee);
+  ids.production = await make(
+    alice,
+    { targetId: "payments-api-production", durationMinutes: 60, justification: "Kraken migration needs a look at production payments" },
+    lee,
+  );
   ids.rejected = await make(erin, { targetId: "payments-api-staging" }, lee, "reject");
   ids.silent = await make(erin, { targetId: "payments-api-staging", role: "write" }, bob, "");
   ids.pending = await make(alice, { targetId: "scratch", durationMinutes: 30 }, null);
@@ -58,7 +67,9 @@ describe("history filters return exactly the right events", () => {
     expect(await everything({ actor: "ERIN@example.com" })).toEqual(expected((e) => e.actorEmail === "erin@example.com"));
     expect(await everything({ workflow: "temporary-access" })).toEqual(expected((e) => e.workflowId === "temporary-access"));
     expect(await everything({ target: "payments-api-production" })).toEqual(expected((e) => e.requestId === ids.production));
-    expect(await everything({ environment: "staging" })).toEqual(expected((e) => ["staging", "silent", "rejected", "auto"].map((k) => ids[k]).includes(e.requestId!)));
+    expect(await everything({ environment: "staging" })).toEqual(
+      expected((e) => ["staging", "silent", "rejected", "auto"].map((k) => ids[k]).includes(e.requestId!)),
+    );
     expect(await everything({ status: "rejected" })).toEqual(expected((e) => e.toStatus === "rejected"));
     expect(await everything({ action: "request.break_glass" })).toEqual(expected((e) => e.action === "request.break_glass"));
     expect(await everything({ approver: "lee@example.com" })).toEqual(expected((e) => e.requestId === ids.production));
@@ -74,7 +85,9 @@ describe("history filters return exactly the right events", () => {
     expect(await everything({ actor: "erin@example.com", environment: "staging", status: "active" })).toEqual(
       expected((e) => e.actorEmail === "erin@example.com" && staging.has(e.requestId!) && e.toStatus === "active"),
     );
-    expect(await everything({ approver: "bob@example.com", action: "request.created" })).toEqual(expected((e) => requestsOf("staging", "silent").has(e.requestId!) && e.action === "request.created"));
+    expect(await everything({ approver: "bob@example.com", action: "request.created" })).toEqual(
+      expected((e) => requestsOf("staging", "silent").has(e.requestId!) && e.action === "request.created"),
+    );
     expect(await everything({ sort: "oldest", target: "payments-api-staging" })).toEqual(expected((e) => e.targetId === "payments-api-staging").reverse());
     expect(await everything({ actor: "nobody@example.com" })).toEqual([]);
   });
@@ -109,7 +122,11 @@ describe("exports", () => {
     const lines = text.trimEnd().split("\r\n");
     expect(lines[0]).toBe("# Latchkey audit export");
     const header = JSON.parse(lines[1]!.slice(2));
-    expect(header).toMatchObject({ generatedBy: "carol@example.com", filters: { environment: "staging" }, chain: { ok: true, upToSeq: verification.lastSeq!.toString() } });
+    expect(header).toMatchObject({
+      generatedBy: "carol@example.com",
+      filters: { environment: "staging" },
+      chain: { ok: true, upToSeq: verification.lastSeq!.toString() },
+    });
     expect(lines[2]!.split(",").slice(0, 3)).toEqual(["seq", "id", "occurredAt"]);
     const exportedIds = lines.slice(3).map((l) => l.split(",")[1]);
     expect(exportedIds).toEqual(await everything({ environment: "staging" }));
@@ -118,7 +135,10 @@ describe("exports", () => {
   it("JSON Lines matches too, in batches, and defuses nothing it does not need to", async () => {
     const { exportStream } = await import("@/lib/audit/export");
     const text = await read(exportStream("jsonl", {}, "carol@example.com", null));
-    const [head, ...rows] = text.trimEnd().split("\n").map((l) => JSON.parse(l));
+    const [head, ...rows] = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(head).toMatchObject({ type: "export", chain: { verified: false } });
     expect(rows.map((r) => r.id)).toEqual(expected(() => true).reverse());
     const created = rows.find((r) => r.requestId === ids.production && r.action === "request.created");
@@ -128,7 +148,7 @@ describe("exports", () => {
   it("CSV cells are quoted and formula-like values are defused", async () => {
     const { csvCell } = await import("@/lib/audit/export");
     expect(csvCell('say "hi", then\nleave')).toBe('"say ""hi"", then\nleave"');
-    expect(csvCell("=HYPERLINK(\"http://x\")")).toBe("\"'=HYPERLINK(\"\"http://x\"\")\"");
+    expect(csvCell('=HYPERLINK("http://x")')).toBe('"\'=HYPERLINK(""http://x"")"');
     expect(csvCell("+1")).toBe("'+1");
     expect(csvCell(null)).toBe("");
   });
@@ -158,7 +178,12 @@ describe("access review", () => {
     const review = await accessReview(reviewPeriodSchema.parse({ from: today, to: today }));
     const byId = new Map(review.grants.map((g) => [g.requestId, g]));
     expect([...byId.keys()].sort()).toEqual([ids.staging, ids.production, ids.silent, ids.glass, ids.auto].sort());
-    expect(byId.get(ids.production!)).toMatchObject({ requester: "alice@example.com", approvedBy: [{ email: "lee@example.com", comment: "ok" }], breakGlass: false, noApproverComment: false });
+    expect(byId.get(ids.production!)).toMatchObject({
+      requester: "alice@example.com",
+      approvedBy: [{ email: "lee@example.com", comment: "ok" }],
+      breakGlass: false,
+      noApproverComment: false,
+    });
     expect(byId.get(ids.silent!)).toMatchObject({ approvedBy: [{ email: "bob@example.com", comment: "" }], noApproverComment: true });
     expect(byId.get(ids.glass!)).toMatchObject({ breakGlass: true, breakGlassReason: "Pager: ledger writes failing", reviewedAt: null });
     expect(byId.get(ids.auto!)).toMatchObject({ autoApprovedBy: "sandbox-read-under-1h", approvedBy: [] });

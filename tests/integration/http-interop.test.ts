@@ -32,7 +32,12 @@ beforeAll(async () => {
   const dave = await fx.user("dave@example.com", ["platform-admins"]);
   const services = await import("@/lib/api/service-identities");
   const tokens = await import("@/lib/api/tokens");
-  const gateway = await services.createServiceIdentity(dave, { name: "jvm-gateway", description: "A Java resource server", groups: ["engineering"], requestOnly: true });
+  const gateway = await services.createServiceIdentity(dave, {
+    name: "jvm-gateway",
+    description: "A Java resource server",
+    groups: ["engineering"],
+    requestOnly: true,
+  });
   introspector = (await tokens.createServiceToken(dave, gateway.service!.id, { name: "introspection", scopes: ["introspect"], expiresInDays: 30 })).secret;
   const { startAuthzListener } = await import("@/lib/http/authz-listener");
   lean = await startAuthzListener(0, "127.0.0.1");
@@ -53,7 +58,12 @@ async function grant(overrides: Record<string, unknown> = {}) {
 describe("h2c upgrade requests on the lean authorization listener", () => {
   it("forward-auth answers in HTTP/1.1, and the connection stays open for the next request", async () => {
     const { requestId, token } = await grant();
-    const forward = { "X-Forwarded-Host": "payments.staging.test", "X-Forwarded-Uri": "/invoices", "X-Latchkey-Proxy-Secret": PROXY_SECRET, Authorization: `Bearer ${token}` };
+    const forward = {
+      "X-Forwarded-Host": "payments.staging.test",
+      "X-Forwarded-Uri": "/invoices",
+      "X-Latchkey-Proxy-Secret": PROXY_SECRET,
+      Authorization: `Bearer ${token}`,
+    };
     const second = ["GET /api/forward-auth HTTP/1.1", "Host: lean", "Connection: close", ...Object.entries(forward).map(([k, v]) => `${k}: ${v}`)].join("\r\n");
     const answer = await rawExchange(lean.url, `${h2cRequest("GET", "/api/forward-auth", "lean", forward)}${second}\r\n\r\n`);
     expect(statusLines(answer)).toEqual(["HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]);
@@ -70,7 +80,10 @@ describe("h2c upgrade requests on the lean authorization listener", () => {
     expect(statusLines(answer)).toEqual(["HTTP/1.1 200 OK"]);
     expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ active: true, sub: "alice@example.com" });
 
-    const refused = await rawExchange(lean.url, h2cRequest("GET", "/api/forward-auth", "lean", { "X-Latchkey-Proxy-Secret": "not-the-secret-at-all", Connection: "close" }));
+    const refused = await rawExchange(
+      lean.url,
+      h2cRequest("GET", "/api/forward-auth", "lean", { "X-Latchkey-Proxy-Secret": "not-the-secret-at-all", Connection: "close" }),
+    );
     expect(statusLines(refused)).toEqual(["HTTP/1.1 403 Forbidden"]);
   });
 });
@@ -87,11 +100,17 @@ describe("the JVM verifier example (docs/examples/LatchkeyVerifier.java), run by
     const [header, , signature] = before.token.split(".");
     const forged = `${header}.${Buffer.from(JSON.stringify({ ...decodeJwt(before.token), sub: "mallory@example.com" })).toString("base64url")}.${signature}`;
     const foreignKey = await generateKeyPair("RS256");
-    const foreign = await new SignJWT({ ...decodeJwt(before.token) }).setProtectedHeader({ alg: "RS256", kid: decodeProtectedHeader(before.token).kid! }).sign(foreignKey.privateKey);
+    const foreign = await new SignJWT({ ...decodeJwt(before.token) })
+      .setProtectedHeader({ alg: "RS256", kid: decodeProtectedHeader(before.token).kid! })
+      .sign(foreignKey.privateKey);
     const none = `${Buffer.from(JSON.stringify({ alg: "none", kid: decodeProtectedHeader(before.token).kid })).toString("base64url")}.${before.token.split(".")[1]}.`;
-    const unknownKid = await new SignJWT({ ...decodeJwt(before.token) }).setProtectedHeader({ alg: "RS256", kid: "not-a-latchkey-key" }).sign(foreignKey.privateKey);
+    const unknownKid = await new SignJWT({ ...decodeJwt(before.token) })
+      .setProtectedHeader({ alg: "RS256", kid: "not-a-latchkey-key" })
+      .sign(foreignKey.privateKey);
 
-    const child = execFile(JAVA, ["docs/examples/LatchkeyVerifier.java", `${api.url}/.well-known/jwks.json`, "http://localhost:3999", "payments-api-staging"], { timeout: 90_000 });
+    const child = execFile(JAVA, ["docs/examples/LatchkeyVerifier.java", `${api.url}/.well-known/jwks.json`, "http://localhost:3999", "payments-api-staging"], {
+      timeout: 90_000,
+    });
     const output = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       let stdout = "";
       let stderr = "";
@@ -105,7 +124,12 @@ describe("the JVM verifier example (docs/examples/LatchkeyVerifier.java), run by
     expect(lines, stderr).toHaveLength(6);
     expect(lines[0]).toMatch(/^verified .*"sub":"alice@example.com"/);
     expect(lines[1]).toMatch(/^verified .*"sub":"alice@example.com"/);
-    expect(lines.slice(2)).toEqual(["refused: signature does not verify", "refused: signature does not verify", "refused: not signed with RS256", "refused: signed by a key Latchkey does not publish"]);
+    expect(lines.slice(2)).toEqual([
+      "refused: signature does not verify",
+      "refused: signature does not verify",
+      "refused: not signed with RS256",
+      "refused: signed by a key Latchkey does not publish",
+    ]);
     expect(code).toBe(1);
   });
 });

@@ -25,13 +25,19 @@ beforeAll(async () => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
-      received.push({ headers: Object.fromEntries(["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"].map((h) => [h, String(req.headers[h])])), body });
+      received.push({
+        headers: Object.fromEntries(["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"].map((h) => [h, String(req.headers[h])])),
+        body,
+      });
       res.statusCode = answers.shift() ?? 200;
       res.end();
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-  fx = await engineFixture({ LATCHKEY_KEY_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/keys`, LATCHKEY_KEY_WEBHOOK_SECRET: `${NEW},${OLD}` });
+  fx = await engineFixture({
+    LATCHKEY_KEY_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/keys`,
+    LATCHKEY_KEY_WEBHOOK_SECRET: `${NEW},${OLD}`,
+  });
 });
 afterAll(async () => {
   receiver?.close();
@@ -73,8 +79,17 @@ describe("the key webhook", () => {
 
   it("refuses a secret that is not whsec_ base64 at start-up, naming the variable", async () => {
     const { parseEnv } = await import("@/lib/env");
-    const base = { DATABASE_URL: "postgresql://x@localhost/x", NEXTAUTH_SECRET: "s".repeat(32), LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"), OIDC_ISSUER: "http://idp.example", OIDC_CLIENT_ID: "c", OIDC_CLIENT_SECRET: "s" };
-    expect(() => parseEnv({ ...base, LATCHKEY_KEY_WEBHOOK_SECRET: "key-webhook-secret-0123456789" })).toThrow(/LATCHKEY_KEY_WEBHOOK_SECRET: secret 1 of 1 must be "whsec_" followed by base64/);
+    const base = {
+      DATABASE_URL: "postgresql://x@localhost/x",
+      NEXTAUTH_SECRET: "s".repeat(32),
+      LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      OIDC_ISSUER: "http://idp.example",
+      OIDC_CLIENT_ID: "c",
+      OIDC_CLIENT_SECRET: "s",
+    };
+    expect(() => parseEnv({ ...base, LATCHKEY_KEY_WEBHOOK_SECRET: "key-webhook-secret-0123456789" })).toThrow(
+      /LATCHKEY_KEY_WEBHOOK_SECRET: secret 1 of 1 must be "whsec_" followed by base64/,
+    );
     expect(parseEnv({ ...base, LATCHKEY_KEY_WEBHOOK_SECRET: `${NEW},${OLD}` }).LATCHKEY_KEY_WEBHOOK_SECRET).toBeTruthy();
   });
 });

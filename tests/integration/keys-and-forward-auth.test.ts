@@ -24,7 +24,12 @@ beforeAll(async () => {
   const dave = await fx.user("dave@example.com", ["platform-admins"]);
   const services = await import("@/lib/api/service-identities");
   const tokens = await import("@/lib/api/tokens");
-  const gateway = await services.createServiceIdentity(dave, { name: "payments-gateway", description: "Resource server for payments-api", groups: ["engineering"], requestOnly: true });
+  const gateway = await services.createServiceIdentity(dave, {
+    name: "payments-gateway",
+    description: "Resource server for payments-api",
+    groups: ["engineering"],
+    requestOnly: true,
+  });
   introspector = (await tokens.createServiceToken(dave, gateway.service!.id, { name: "introspection", scopes: ["introspect"], expiresInDays: 30 })).secret;
   api = await startApiServer();
 });
@@ -106,7 +111,10 @@ describe("signing key rotation", () => {
     expect(await fx.db.signingKey.findFirstOrThrow({ where: { status: "active" } })).toMatchObject({ kid: nextKid });
     expect(await fx.db.signingKey.findUniqueOrThrow({ where: { kid: active.kid } })).toMatchObject({ status: "retired" });
     expect(decodeProtectedHeader((await grant()).token).kid).toBe(nextKid);
-    const events = await fx.db.auditEvent.findMany({ where: { action: { in: ["key.published", "key.rotated"] }, actorType: "system" }, orderBy: { id: "asc" } });
+    const events = await fx.db.auditEvent.findMany({
+      where: { action: { in: ["key.published", "key.rotated"] }, actorType: "system" },
+      orderBy: { id: "asc" },
+    });
     expect(events.map((e) => [e.action, e.data])).toEqual([
       ["key.published", { kid: nextKid, activatesAt: new Date(since + 30.5 * day).toISOString(), reason: expect.stringMatching(/reaches 30 days of age/) }],
       ["key.rotated", { kid: nextKid, retired: [active.kid], prepublished: true, reason: expect.stringMatching(/^scheduled: published/) }],
@@ -158,13 +166,25 @@ describe("revocation reaches introspection and forward-auth at once", () => {
 
   it("introspection itself needs a token with the introspect scope and a form body", async () => {
     const { token } = await grant();
-    const anonymous = await fetch(`${api.url}/api/oauth/introspect`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: `token=${token}` });
+    const anonymous = await fetch(`${api.url}/api/oauth/introspect`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `token=${token}`,
+    });
     expect(anonymous.status).toBe(401);
     const tokens = await import("@/lib/api/tokens");
     const personal = (await tokens.createPersonalToken(alice, { name: "cli", scopes: ["requests:read"], expiresInDays: 7 })).secret;
-    const wrongScope = await fetch(`${api.url}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${personal}`, "content-type": "application/x-www-form-urlencoded" }, body: `token=${token}` });
+    const wrongScope = await fetch(`${api.url}/api/oauth/introspect`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${personal}`, "content-type": "application/x-www-form-urlencoded" },
+      body: `token=${token}`,
+    });
     expect(wrongScope.status).toBe(403);
-    const json = await fetch(`${api.url}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${introspector}`, "content-type": "application/json" }, body: JSON.stringify({ token }) });
+    const json = await fetch(`${api.url}/api/oauth/introspect`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${introspector}`, "content-type": "application/json" },
+      body: JSON.stringify({ token }),
+    });
     expect(json.status).toBe(415);
     expect(await introspect("not-a-token")).toEqual({ active: false });
   });
@@ -238,7 +258,19 @@ describe("forward-auth", () => {
     expect((await forward("scratch.test", "/reports", { token: scratchToken })).status).toBe(200);
     expect((await forward("scratch.test", "/reports/daily?x=1", { token: scratchToken })).status).toBe(200);
     expect((await forward("scratch.test:8443", "/reports/daily", { token: scratchToken })).status).toBe(200);
-    for (const uri of ["/admin", "/reportsx", "/reports/../admin", "/reports/%2e%2e/admin", "//reports/../admin", "/\\admin/reports", "/reports/..%2fadmin", "/reports%2F..%2Fadmin", "/reports/..;/admin", "/reports;x=1/daily", "reports"]) {
+    for (const uri of [
+      "/admin",
+      "/reportsx",
+      "/reports/../admin",
+      "/reports/%2e%2e/admin",
+      "//reports/../admin",
+      "/\\admin/reports",
+      "/reports/..%2fadmin",
+      "/reports%2F..%2Fadmin",
+      "/reports/..;/admin",
+      "/reports;x=1/daily",
+      "reports",
+    ]) {
       expect((await forward("scratch.test", uri, { token: scratchToken })).status, uri).toBe(403);
     }
     expect((await forward("payments.staging.test", "/", { token: scratchToken })).status).toBe(403);
@@ -251,7 +283,10 @@ describe("forward-auth", () => {
     const ok = await forward("payments.staging.test", "/", { cookie: `other=1; next-auth.session-token=${sessionToken}` });
     expect(ok.status).toBe(200);
     expect(ok.headers.get("x-latchkey-user")).toBe("alice@example.com");
-    const active = await fx.db.accessRequest.findMany({ where: { requesterId: alice.id, status: "active", targetId: "payments-api-staging" }, select: { id: true } });
+    const active = await fx.db.accessRequest.findMany({
+      where: { requesterId: alice.id, status: "active", targetId: "payments-api-staging" },
+      select: { id: true },
+    });
     expect(active.map((r) => r.id)).toContain(requestId);
     expect(active.map((r) => r.id)).toContain(ok.headers.get("x-latchkey-grant"));
 
@@ -271,15 +306,26 @@ describe("the lean authorization listener", () => {
     const lean = await startAuthzListener(0, "127.0.0.1");
     try {
       const { requestId, token } = await grant();
-      const headers = { "x-forwarded-host": "payments.staging.test", "x-forwarded-uri": "/", "x-latchkey-proxy-secret": PROXY_SECRET, authorization: `Bearer ${token}` };
+      const headers = {
+        "x-forwarded-host": "payments.staging.test",
+        "x-forwarded-uri": "/",
+        "x-latchkey-proxy-secret": PROXY_SECRET,
+        authorization: `Bearer ${token}`,
+      };
       const allowed = await fetch(`${lean.url}/api/forward-auth`, { headers });
       expect(allowed.status).toBe(200);
       expect(allowed.headers.get("x-latchkey-grant")).toBe(requestId);
-      const introspected = await fetch(`${lean.url}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ token }) });
+      const introspected = await fetch(`${lean.url}/api/oauth/introspect`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${introspector}`, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ token }),
+      });
       expect(await introspected.json()).toMatchObject({ active: true, request_id: requestId });
       await engine.revokeGrant(alice, { requestId, reason: "done" });
       expect((await fetch(`${lean.url}/api/forward-auth`, { headers })).status).toBe(401);
-      expect((await fetch(`${lean.url}/api/forward-auth`, { headers: { ...headers, "x-latchkey-proxy-secret": "wrong-secret-wrong-secret" } })).status).toBe(403);
+      expect((await fetch(`${lean.url}/api/forward-auth`, { headers: { ...headers, "x-latchkey-proxy-secret": "wrong-secret-wrong-secret" } })).status).toBe(
+        403,
+      );
       expect((await fetch(`${lean.url}/api/v1/me`, { headers })).status).toBe(404);
       expect((await fetch(`${lean.url}/api/oauth/introspect`)).status).toBe(405);
     } finally {

@@ -20,10 +20,19 @@ afterAll(async () => {
 });
 
 function keysScript(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const only = { PATH: process.env.PATH, DATABASE_URL: fx.url, LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY, LATCHKEY_KEY_PUBLISH_AHEAD: "1h", ...env };
+  const only = {
+    PATH: process.env.PATH,
+    DATABASE_URL: fx.url,
+    LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY,
+    LATCHKEY_KEY_PUBLISH_AHEAD: "1h",
+    ...env,
+  };
   return new Promise((resolve) => {
-    execFile("node_modules/.bin/tsx", ["scripts/keys.ts", ...args], { env: Object.fromEntries(Object.entries(only).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv, timeout: 120_000 }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      "node_modules/.bin/tsx",
+      ["scripts/keys.ts", ...args],
+      { env: Object.fromEntries(Object.entries(only).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv, timeout: 120_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -65,7 +74,9 @@ describe("keys:pem and keys:rotate", () => {
 
     const now = await keysScript(["rotate", "--now", "--reason", "suspected leak"]);
     expect(now.stdout).toContain(`Signing key ${next.kid} is active (it was published ahead).`);
-    expect(await fx.db.auditEvent.findFirst({ where: { action: "key.rotated", actorEmail: "npm run keys:rotate" } })).toMatchObject({ data: { kid: next.kid, reason: "suspected leak", prepublished: true } });
+    expect(await fx.db.auditEvent.findFirst({ where: { action: "key.rotated", actorEmail: "npm run keys:rotate" } })).toMatchObject({
+      data: { kid: next.kid, reason: "suspected leak", prepublished: true },
+    });
   });
 
   it("needs LATCHKEY_ENCRYPTION_KEY, and says so", { timeout: 120_000 }, async () => {

@@ -31,12 +31,26 @@ beforeAll(async () => {
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   const dave = await fx.user("dave@example.com", ["platform-admins"]);
-  t.alice = (await tokens.createPersonalToken(alice, { name: "agent", scopes: ["requests:read", "requests:write", "credentials:read"], expiresInDays: 30 })).secret;
+  t.alice = (
+    await tokens.createPersonalToken(alice, { name: "agent", scopes: ["requests:read", "requests:write", "credentials:read"], expiresInDays: 30 })
+  ).secret;
   t.aliceReadOnly = (await tokens.createPersonalToken(alice, { name: "reader", scopes: ["requests:read"], expiresInDays: 30 })).secret;
-  t.bob = (await tokens.createPersonalToken(bob, { name: "approver-bot", scopes: ["requests:read", "requests:write", "credentials:read", "approvals:write"], expiresInDays: 30 })).secret;
+  t.bob = (
+    await tokens.createPersonalToken(bob, {
+      name: "approver-bot",
+      scopes: ["requests:read", "requests:write", "credentials:read", "approvals:write"],
+      expiresInDays: 30,
+    })
+  ).secret;
   const made = await services.createServiceIdentity(dave, { name: "ci-agent", description: "an agent in CI", groups: ["engineering"], requestOnly: true });
   expect(made.outcome).toBe("done");
-  t.ci = (await tokens.createServiceToken(dave, made.service!.id, { name: "agent", scopes: ["requests:read", "requests:write", "credentials:read"], expiresInDays: 30 })).secret;
+  t.ci = (
+    await tokens.createServiceToken(dave, made.service!.id, {
+      name: "agent",
+      scopes: ["requests:read", "requests:write", "credentials:read"],
+      expiresInDays: 30,
+    })
+  ).secret;
   api = await startApiServer();
 });
 afterAll(async () => {
@@ -71,7 +85,12 @@ async function overStdio(token: string): Promise<Client> {
 const textOf = (r: CallToolResult) => r.content.map((c) => (c.type === "text" ? c.text : "")).join("");
 
 /** A tool call's answer as data; a refusal as { refused: text }, whether the SDK answers it as a tool error or a protocol error. */
-async function call(client: Client, name: string, args: Record<string, unknown> = {}, options: Parameters<Client["callTool"]>[2] = {}): Promise<{ data?: Record<string, any>; refused?: string }> {
+async function call(
+  client: Client,
+  name: string,
+  args: Record<string, unknown> = {},
+  options: Parameters<Client["callTool"]>[2] = {},
+): Promise<{ data?: Record<string, any>; refused?: string }> {
   try {
     const r = (await client.callTool({ name, arguments: args }, undefined, options)) as CallToolResult;
     return r.isError ? { refused: textOf(r) } : { data: JSON.parse(textOf(r)) };
@@ -94,7 +113,9 @@ describe("MCP tools", () => {
     const workflows = (await call(agent, "list_workflows")).data!.workflows as { id: string; targets: { id: string }[] }[];
     expect(workflows.find((w) => w.id === "temporary-access")?.targets.map((x) => x.id)).toContain("payments-api-staging");
 
-    const made = (await call(agent, "create_request", { workflowId: "temporary-access", input: validInput({ justification: "Agent: investigating INC-77 retries" }) })).data!;
+    const made = (
+      await call(agent, "create_request", { workflowId: "temporary-access", input: validInput({ justification: "Agent: investigating INC-77 retries" }) })
+    ).data!;
     expect(made).toMatchObject({ status: "pending", requester: "alice@example.com" });
 
     // Undecided: the wait is bounded, reports progress, and says it did not settle.
@@ -119,20 +140,37 @@ describe("MCP tools", () => {
 
     const token = await fx.db.apiToken.findFirstOrThrow({ where: { userId: alice.id, name: "agent" } });
     const events = await fx.db.auditEvent.findMany({ where: { requestId: made.id }, orderBy: { id: "asc" } });
-    expect(events.find((e) => e.action === "request.created")).toMatchObject({ actorType: "personal_token", actorEmail: "alice@example.com", route: "mcp:create_request" });
+    expect(events.find((e) => e.action === "request.created")).toMatchObject({
+      actorType: "personal_token",
+      actorEmail: "alice@example.com",
+      route: "mcp:create_request",
+    });
     expect(events.find((e) => e.action === "grant.revoked")).toMatchObject({ actorType: "personal_token", route: "mcp:revoke_grant" });
     const calls = events.filter((e) => e.action === "mcp.call");
-    expect(calls.map((e) => (e.data as { tool: string }).tool)).toEqual(["create_request", "wait_for_decision", "wait_for_decision", "reveal_credential", "get_request", "revoke_grant"]);
-    for (const e of calls) expect(e).toMatchObject({ actorType: "personal_token", actorEmail: "alice@example.com", data: expect.objectContaining({ channel: "mcp", tokenId: token.id }) });
+    expect(calls.map((e) => (e.data as { tool: string }).tool)).toEqual([
+      "create_request",
+      "wait_for_decision",
+      "wait_for_decision",
+      "reveal_credential",
+      "get_request",
+      "revoke_grant",
+    ]);
+    for (const e of calls)
+      expect(e).toMatchObject({
+        actorType: "personal_token",
+        actorEmail: "alice@example.com",
+        data: expect.objectContaining({ channel: "mcp", tokenId: token.id }),
+      });
     // The refused second reveal is audited too, without the credential anywhere in the trail.
     const refusedReveal = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "mcp.call", data: { path: ["code"], equals: "conflict" } } });
     expect(refusedReveal.data).toMatchObject({ tool: "reveal_credential", outcome: "refused", askedFor: made.id });
-    expect(JSON.stringify((await fx.db.auditEvent.findMany({ select: { data: true, note: true } })))).not.toContain(credential.credential);
+    expect(JSON.stringify(await fx.db.auditEvent.findMany({ select: { data: true, note: true } }))).not.toContain(credential.credential);
   });
 
   it("works the same through `latchkey mcp` on stdio", async () => {
     const agent = await overStdio(t.alice!);
-    const made = (await call(agent, "create_request", { workflowId: "temporary-access", input: validInput({ justification: "Agent over stdio: INC-78" }) })).data!;
+    const made = (await call(agent, "create_request", { workflowId: "temporary-access", input: validInput({ justification: "Agent over stdio: INC-78" }) }))
+      .data!;
     expect(made).toMatchObject({ status: "pending", requester: "alice@example.com" });
     expect((await call(agent, "get_request", { id: made.id })).data).toMatchObject({ id: made.id, status: "pending" });
     expect((await call(agent, "cancel_request", { id: made.id })).data).toMatchObject({ status: "cancelled" });
@@ -166,7 +204,11 @@ describe("MCP refusals", () => {
     // Each refused POST still costs the token one unit of its rate limit.
     expect(answer.headers.get("ratelimit-remaining")).toMatch(/^\d+$/);
     expect(await fx.db.auditEvent.count({ where: { action: "mcp.call" } })).toBe(before);
-    const broken = await fetch(new URL("/api/mcp", api.url), { method: "POST", headers: { authorization: `Bearer ${t.alice}`, "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{not json" });
+    const broken = await fetch(new URL("/api/mcp", api.url), {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.alice}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: "{not json",
+    });
     expect(broken.status).toBe(400);
     expect(await broken.json()).toMatchObject({ code: "invalid_json" });
   });
@@ -197,7 +239,9 @@ describe("MCP refusals", () => {
 
     // Alice's active grant: neither the CI identity nor bob (not an admin) may read, reveal or revoke it.
     const agent = await overHttp(t.alice!);
-    const hers = (await call(agent, "create_request", { workflowId: "temporary-access", input: validInput({ justification: "Alice's grant for the refusal test" }) })).data!;
+    const hers = (
+      await call(agent, "create_request", { workflowId: "temporary-access", input: validInput({ justification: "Alice's grant for the refusal test" }) })
+    ).data!;
     const { decide } = await import("@/lib/approvals/engine");
     await decide(bob, { requestId: hers.id, decision: "approve", comment: "ok" });
     expect((await call(ci, "get_request", { id: hers.id })).refused).toMatch(/^not_found:/);
@@ -212,6 +256,8 @@ describe("MCP refusals", () => {
     const agent = await overHttp(t.alice!);
     expect((await call(agent, "wait_for_decision", { id: "x", timeoutSeconds: 10_000 })).refused).toMatch(/timeoutSeconds|300/);
     expect((await call(agent, "get_request", { id: "nope\u0000" })).refused).toMatch(/NUL|not found/);
-    expect((await call(agent, "create_request", { workflowId: "temporary-access", input: validInput({ durationMinutes: 10_000 }) })).refused).toMatch(/^invalid: .*durationMinutes/);
+    expect((await call(agent, "create_request", { workflowId: "temporary-access", input: validInput({ durationMinutes: 10_000 }) })).refused).toMatch(
+      /^invalid: .*durationMinutes/,
+    );
   });
 });

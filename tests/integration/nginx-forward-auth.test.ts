@@ -149,7 +149,21 @@ beforeAll(async () => {
 
   const cert = path.join(dir, "tls.crt");
   const key = path.join(dir, "tls.key");
-  await promisify(execFile)("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=latchkey-test", "-keyout", key, "-out", cert]);
+  await promisify(execFile)("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=latchkey-test",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+  ]);
 
   const shipped = await readFile(SHIPPED, "utf8");
   const tls = { cert, key };
@@ -165,9 +179,13 @@ beforeAll(async () => {
     path.join(dir, "nginx.conf"),
     `user root;\nworker_processes 1;\nevents { worker_connections 64; }\nhttp {\n${temp}\n  access_log ${path.join(dir, "access.log")};\n${sites.join("\n")}\n}\n`,
   );
-  nginx = spawn(NGINX, ["-p", dir, "-c", path.join(dir, "nginx.conf"), "-g", `daemon off; pid ${path.join(dir, "nginx.pid")}; error_log ${path.join(dir, "error.log")};`], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  nginx = spawn(
+    NGINX,
+    ["-p", dir, "-c", path.join(dir, "nginx.conf"), "-g", `daemon off; pid ${path.join(dir, "nginx.pid")}; error_log ${path.join(dir, "error.log")};`],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   nginx.stderr!.on("data", (chunk) => (stderr += chunk));
   await waitForNginx();
 });
@@ -205,14 +223,26 @@ describe("nginx with deploy/nginx/latchkey-forward-auth.conf", () => {
     expect(JSON.stringify(ok.seen)).not.toContain(PROXY_SECRET);
 
     // The body goes to the upstream only; Latchkey is asked with headers alone.
-    const post = await call(port, "payments.staging.test", "/v1/payments", { token, method: "POST", body: '{"amount":5}', headers: { "content-type": "application/json" } });
+    const post = await call(port, "payments.staging.test", "/v1/payments", {
+      token,
+      method: "POST",
+      body: '{"amount":5}',
+      headers: { "content-type": "application/json" },
+    });
     expect(post.status).toBe(200);
     expect(post.seen).toMatchObject({ backend: "payments", method: "POST", body: '{"amount":5}' });
   });
 
   it("replaces or drops identity headers a client sends itself", async () => {
     const { requestId, token } = await grant();
-    const forged = { "x-latchkey-user": "mallory@example.com", "x-latchkey-grant": "forged", "x-latchkey-groups": "platform-admins", "x-latchkey-role": "admin", "x-latchkey-target": "payments-api-production", "x-latchkey-proxy-secret": PROXY_SECRET };
+    const forged = {
+      "x-latchkey-user": "mallory@example.com",
+      "x-latchkey-grant": "forged",
+      "x-latchkey-groups": "platform-admins",
+      "x-latchkey-role": "admin",
+      "x-latchkey-target": "payments-api-production",
+      "x-latchkey-proxy-secret": PROXY_SECRET,
+    };
     const ok = await call(port, "payments.staging.test", "/", { token, headers: forged });
     expect(ok.status).toBe(200);
     expect(ok.seen!.headers).toMatchObject({ "x-latchkey-user": "alice@example.com", "x-latchkey-grant": requestId, "x-latchkey-groups": "engineering" });
@@ -309,7 +339,12 @@ describe("nginx with deploy/nginx/latchkey-forward-auth.conf", () => {
     const dave = await fx.user("dave@example.com", ["platform-admins"]);
     const services = await import("@/lib/api/service-identities");
     const tokens = await import("@/lib/api/tokens");
-    const directory = await services.createServiceIdentity(dave, { name: "identity-provider", description: "Okta and Entra provisioning", groups: ["engineering"], requestOnly: true });
+    const directory = await services.createServiceIdentity(dave, {
+      name: "identity-provider",
+      description: "Okta and Entra provisioning",
+      groups: ["engineering"],
+      requestOnly: true,
+    });
     const secret = (await tokens.createServiceToken(dave, directory.service!.id, { name: "scim", scopes: ["scim"], expiresInDays: 30 })).secret;
     const viaOkta = okta(api.url, secret);
     const viaEntra = entra(api.url, secret);
@@ -350,7 +385,11 @@ describe("nginx with deploy/nginx/latchkey-forward-auth.conf", () => {
     expect((await call(port, "payments.staging.test", "/", { token })).status).toBe(200);
 
     // The other process reports the moment it committed; the clock starts then, not when it exits.
-    const other = spawn(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "tests/helpers/directory-change-process.ts", nina.id, "oncall"], { env: process.env, stdio: ["ignore", "pipe", "inherit"] });
+    const other = spawn(
+      path.join(process.cwd(), "node_modules/.bin/tsx"),
+      ["--conditions=react-server", "tests/helpers/directory-change-process.ts", nina.id, "oncall"],
+      { env: process.env, stdio: ["ignore", "pipe", "inherit"] },
+    );
     const line = await new Promise<string>((resolve, reject) => {
       let out = "";
       other.stdout!.on("data", (chunk) => {

@@ -115,7 +115,9 @@ describe("notifications", () => {
     expect(request.status).toBe("pending");
     await deliver.flushNotifications();
     const afterFirst = await fx.db.notificationDelivery.findMany({ where: { requestId: request.id } });
-    expect(afterFirst.every((d) => d.status === "pending" && d.attempts === 1 && d.lastError === "HTTP 503 from " + new URL(process.env.TEST_WEBHOOK_URL!).host)).toBe(true);
+    expect(
+      afterFirst.every((d) => d.status === "pending" && d.attempts === 1 && d.lastError === "HTTP 503 from " + new URL(process.env.TEST_WEBHOOK_URL!).host),
+    ).toBe(true);
     expect(afterFirst.every((d) => d.nextAttemptAt.getTime() > Date.now())).toBe(true);
     // Nothing is due yet: a flush now sends nothing.
     expect(await deliver.flushNotifications()).toMatchObject({ delivered: 0 });
@@ -143,7 +145,9 @@ describe("notifications", () => {
     // Another delivery (the approval of the same request) has another id.
     await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
     expect(await deliver.flushNotifications()).toMatchObject({ delivered: 2 });
-    const approved = hook.attempts.filter((a) => a.path === "/webhook" && JSON.parse(a.body).event === "approved" && JSON.parse(a.body).request.id === request.id);
+    const approved = hook.attempts.filter(
+      (a) => a.path === "/webhook" && JSON.parse(a.body).event === "approved" && JSON.parse(a.body).request.id === request.id,
+    );
     expect(approved).toHaveLength(1);
     expect(approved[0]!.headers["webhook-id"]).toMatch(/^msg_/);
     expect(approved[0]!.headers["webhook-id"]).not.toBe(ids[0]);
@@ -157,7 +161,12 @@ describe("notifications", () => {
     hook.failNext(2);
     expect(await deliver.flushNotifications()).toMatchObject({ delivered: 0, failed: 2 });
     const { failedDeliveries } = await import("@/lib/notifications/admin");
-    expect((await failedDeliveries()).filter((d) => d.requestId === request.id).map((d) => [d.channel, d.status, d.attempts]).sort()).toEqual([
+    expect(
+      (await failedDeliveries())
+        .filter((d) => d.requestId === request.id)
+        .map((d) => [d.channel, d.status, d.attempts])
+        .sort(),
+    ).toEqual([
       ["audit-webhook", "failed", deliver.MAX_ATTEMPTS],
       ["team-slack", "failed", deliver.MAX_ATTEMPTS],
     ]);
@@ -170,9 +179,11 @@ describe("notifications", () => {
     expect(await engine.notifyExpiring(glass.id)).toBe(true);
     expect(await engine.notifyExpiring(glass.id)).toBe(false);
     expect(await engine.expireGrant(glass.id, new Date(glass.expiresAt!.getTime() + 1000))).toBe("expired");
-    expect((await fx.db.notificationDelivery.findMany({ where: { requestId: glass.id }, orderBy: { createdAt: "asc" } })).map((d) => `${d.channel}:${d.event}`).sort()).toEqual(
-      ["audit-webhook:break-glass", "audit-webhook:expired", "audit-webhook:expiring", "team-slack:break-glass"].sort(),
-    );
+    expect(
+      (await fx.db.notificationDelivery.findMany({ where: { requestId: glass.id }, orderBy: { createdAt: "asc" } }))
+        .map((d) => `${d.channel}:${d.event}`)
+        .sort(),
+    ).toEqual(["audit-webhook:break-glass", "audit-webhook:expired", "audit-webhook:expiring", "team-slack:break-glass"].sort());
     const rejected = await engine.createRequest(alice, "temporary-access", validInput());
     await engine.decide(bob, { requestId: rejected.id, decision: "reject", comment: "no" });
     expect(await fx.db.notificationDelivery.count({ where: { requestId: rejected.id, event: "rejected" } })).toBe(2);
@@ -180,10 +191,21 @@ describe("notifications", () => {
 
   it("refuse a signing secret that is not whsec_ base64, naming the variable and the secret", async () => {
     const { parseEnv } = await import("@/lib/env");
-    const base = { DATABASE_URL: "postgresql://x@localhost/x", NEXTAUTH_SECRET: "s".repeat(32), LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"), OIDC_ISSUER: "http://idp.example", OIDC_CLIENT_ID: "c", OIDC_CLIENT_SECRET: "s" };
+    const base = {
+      DATABASE_URL: "postgresql://x@localhost/x",
+      NEXTAUTH_SECRET: "s".repeat(32),
+      LATCHKEY_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+      OIDC_ISSUER: "http://idp.example",
+      OIDC_CLIENT_ID: "c",
+      OIDC_CLIENT_SECRET: "s",
+    };
     expect(parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: `${whsec()}, ${whsec()}` }).LATCHKEY_AUDIT_WEBHOOK_SECRET).toBeTruthy();
-    expect(() => parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: "plain-text-secret" })).toThrow(/LATCHKEY_AUDIT_WEBHOOK_SECRET: secret 1 of 1 must be "whsec_" followed by base64/);
-    expect(() => parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: `${whsec()},whsec_c2hvcnQ=` })).toThrow(/LATCHKEY_AUDIT_WEBHOOK_SECRET: secret 2 of 2 must decode to 24 to 64 bytes, not 5/);
+    expect(() => parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: "plain-text-secret" })).toThrow(
+      /LATCHKEY_AUDIT_WEBHOOK_SECRET: secret 1 of 1 must be "whsec_" followed by base64/,
+    );
+    expect(() => parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: `${whsec()},whsec_c2hvcnQ=` })).toThrow(
+      /LATCHKEY_AUDIT_WEBHOOK_SECRET: secret 2 of 2 must decode to 24 to 64 bytes, not 5/,
+    );
     // The secret itself never appears in the message.
     expect(() => parseEnv({ ...base, LATCHKEY_AUDIT_WEBHOOK_SECRET: "plain-text-secret" })).not.toThrow(/plain-text-secret/);
   });

@@ -13,7 +13,12 @@ let fx: Awaited<ReturnType<typeof engineFixture>>;
 let idp: RunningIdp;
 
 beforeAll(async () => {
-  idp = await startLocalIdp({ port: await freePort(), clientId: "latchkey-test", clientSecret: "test-secret", redirectUris: [`${PORTAL}/api/auth/callback/oidc`] });
+  idp = await startLocalIdp({
+    port: await freePort(),
+    clientId: "latchkey-test",
+    clientSecret: "test-secret",
+    redirectUris: [`${PORTAL}/api/auth/callback/oidc`],
+  });
   fx = await engineFixture({ OIDC_ISSUER: idp.issuer, OIDC_GROUPS_SOURCE: "auto", OIDC_REQUIRE_EMAIL_VERIFIED: "true" });
 });
 afterAll(async () => {
@@ -43,7 +48,11 @@ describe("sign-in through the identity provider", () => {
     expect(await sessionRoles(first.sessionToken!)).toEqual(["requester", "approver"]);
     const erin = await fx.db.user.findUniqueOrThrow({ where: { email: "erin@example.com" } });
     expect(erin).toMatchObject({ groups: ["engineering-leads"], roles: ["requester", "approver"] });
-    expect((await lastEvent("auth.signed_in", "erin@example.com")).data).toMatchObject({ groups: ["engineering-leads"], roles: ["requester", "approver"], groupsFrom: "id_token" });
+    expect((await lastEvent("auth.signed_in", "erin@example.com")).data).toMatchObject({
+      groups: ["engineering-leads"],
+      roles: ["requester", "approver"],
+      groupsFrom: "id_token",
+    });
 
     const tokens = await import("@/lib/api/tokens");
     const engine = await import("@/lib/approvals/engine");
@@ -63,8 +72,15 @@ describe("sign-in through the identity provider", () => {
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: staging.id } })).status).toBe("pending");
     // The audit records what the provider said this time, not the stored groups.
     expect((await lastEvent("auth.signed_in", "erin@example.com")).data).toMatchObject({ groups: ["engineering"], roles: ["requester"] });
-    const changed = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "user.directory_changed", data: { path: ["email"], equals: "erin@example.com" } } });
-    expect(changed.data).toMatchObject({ source: "sign-in", removed: ["engineering-leads"], added: ["engineering"], reason: "directory: removed from engineering-leads (at sign-in)" });
+    const changed = await fx.db.auditEvent.findFirstOrThrow({
+      where: { action: "user.directory_changed", data: { path: ["email"], equals: "erin@example.com" } },
+    });
+    expect(changed.data).toMatchObject({
+      source: "sign-in",
+      removed: ["engineering-leads"],
+      added: ["engineering"],
+      reason: "directory: removed from engineering-leads (at sign-in)",
+    });
 
     // A third sign-in with the groups unchanged changes nothing more.
     const third = await signIn("erin@example.com");
@@ -77,7 +93,11 @@ describe("sign-in through the identity provider", () => {
     expect((await signIn("gus@example.com")).redirect).toBe(`${PORTAL}/`);
     const gus = await fx.db.user.findUniqueOrThrow({ where: { email: "gus@example.com" } });
     const engine = await import("@/lib/approvals/engine");
-    const pending = await engine.createRequest({ id: gus.id, email: gus.email, groups: gus.groups, roles: gus.roles as never }, "temporary-access", validInput());
+    const pending = await engine.createRequest(
+      { id: gus.id, email: gus.email, groups: gus.groups, roles: gus.roles as never },
+      "temporary-access",
+      validInput(),
+    );
     idp.directory.setUser("gus@example.com", { groups: ["contractors"] });
     const refused = await signIn("gus@example.com");
     expect(refused.redirect).toBe("/signin?error=NoRole");
@@ -92,7 +112,10 @@ describe("sign-in through the identity provider", () => {
     try {
       const result = await signIn("hana@example.com");
       expect(result.redirect).toBe(`${PORTAL}/`);
-      expect(await fx.db.user.findUniqueOrThrow({ where: { email: "hana@example.com" } })).toMatchObject({ groups: ["engineering-leads"], roles: ["requester", "approver"] });
+      expect(await fx.db.user.findUniqueOrThrow({ where: { email: "hana@example.com" } })).toMatchObject({
+        groups: ["engineering-leads"],
+        roles: ["requester", "approver"],
+      });
       expect((await lastEvent("auth.signed_in", "hana@example.com")).data).toMatchObject({ groupsFrom: "userinfo", groups: ["engineering-leads"] });
       // Returning, demoted, still only at userinfo.
       idp.directory.setUser("hana@example.com", { groups: ["engineering"] });

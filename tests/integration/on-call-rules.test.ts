@@ -18,7 +18,11 @@ let fx: Awaited<ReturnType<typeof engineFixture>>;
 let engine: typeof import("@/lib/approvals/engine");
 let sam: Principal, eve: Principal, ic: Principal, lead: Principal;
 const hour = 3600_000;
-const shift = (email: string) => ({ email, start: new Date(Date.now() - hour).toISOString().replace(/\.\d+Z$/, "Z"), end: new Date(Date.now() + 7 * hour).toISOString().replace(/\.\d+Z$/, "Z") });
+const shift = (email: string) => ({
+  email,
+  start: new Date(Date.now() - hour).toISOString().replace(/\.\d+Z$/, "Z"),
+  end: new Date(Date.now() + 7 * hour).toISOString().replace(/\.\d+Z$/, "Z"),
+});
 
 beforeAll(async () => {
   const [pdUrl, ogUrl] = [await pd.start(), await og.start()];
@@ -45,7 +49,8 @@ afterAll(async () => {
   await og.stop();
 });
 
-const ask = (who: Principal, targetId: string, role = "read", durationMinutes = 30) => engine.createRequest(who, "temporary-access", { targetId, role, durationMinutes, justification: "On-call work on the payments API" });
+const ask = (who: Principal, targetId: string, role = "read", durationMinutes = 30) =>
+  engine.createRequest(who, "temporary-access", { targetId, role, durationMinutes, justification: "On-call work on the payments API" });
 const events = (requestId: string, action: string) => fx.db.auditEvent.findMany({ where: { requestId, action }, orderBy: { id: "asc" } });
 
 async function refusal(work: Promise<unknown>): Promise<DomainError> {
@@ -105,7 +110,9 @@ describe("auto-approval for whoever is on call", () => {
     pd.rateLimit(1, 30);
     const limited = await ask(sam, "pd-oncall");
     expect(limited.status).toBe("pending");
-    expect((await events(limited.id, "request.on_call_unknown"))[0]!.data).toMatchObject({ reason: "PagerDuty is rate-limiting Latchkey (HTTP 429, retry after 30 s)" });
+    expect((await events(limited.id, "request.on_call_unknown"))[0]!.data).toMatchObject({
+      reason: "PagerDuty is rate-limiting Latchkey (HTTP 429, retry after 30 s)",
+    });
 
     const { env } = await import("@/lib/env");
     const config = env();
@@ -124,7 +131,17 @@ describe("auto-approval for whoever is on call", () => {
     const request = await ask(sam, "og-oncall");
     expect(request.status).toBe("active");
     const [approved] = await events(request.id, "request.auto_approved");
-    expect(approved!.data).toMatchObject({ rule: "opsgenie-on-call", onCall: { provider: "opsgenie", schedule: "search-primary", email: "sam@example.com", start: null, end: null, checkedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } });
+    expect(approved!.data).toMatchObject({
+      rule: "opsgenie-on-call",
+      onCall: {
+        provider: "opsgenie",
+        schedule: "search-primary",
+        email: "sam@example.com",
+        start: null,
+        end: null,
+        checkedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      },
+    });
     const call = og.requests[before]!;
     expect(call.path).toMatch(/^\/v2\/schedules\/search-primary\/on-calls\?/);
     expect(new URLSearchParams(call.path.split("?")[1]).get("scheduleIdentifierType")).toBe("name");
@@ -137,7 +154,10 @@ describe("auto-approval for whoever is on call", () => {
     try {
       const refused = await ask(sam, "og-oncall");
       expect(refused.status).toBe("pending");
-      expect((await events(refused.id, "request.on_call_unknown"))[0]!.data).toMatchObject({ provider: "opsgenie", reason: "Opsgenie answered HTTP 401: Could not authenticate" });
+      expect((await events(refused.id, "request.on_call_unknown"))[0]!.data).toMatchObject({
+        provider: "opsgenie",
+        reason: "Opsgenie answered HTTP 401: Could not authenticate",
+      });
     } finally {
       Object.assign(env(), { LATCHKEY_OPSGENIE_TOKEN: "og-key" });
     }
@@ -168,7 +188,9 @@ describe("an on-call approver", () => {
     pd.setDown(true);
     try {
       const down = await refusal(engine.decide(ic, { requestId: request.id, decision: "approve", comment: "covering" }));
-      expect(down.message).toBe('Only members of engineering-leads, on-call:pagerduty:PSCHED1 may approve the stage "Approval". (Whether you are on call could not be checked: PagerDuty answered HTTP 503.)');
+      expect(down.message).toBe(
+        'Only members of engineering-leads, on-call:pagerduty:PSCHED1 may approve the stage "Approval". (Whether you are on call could not be checked: PagerDuty answered HTTP 503.)',
+      );
     } finally {
       pd.setDown(false);
     }
@@ -186,7 +208,9 @@ describe("an on-call approver", () => {
     const before = pd.requests.length;
     pd.roster("PSCHED1", [shift("eve@example.com")]);
     try {
-      expect((await refusal(engine.decide(eve, { requestId: request.id, decision: "approve", comment: "me" }))).message).toBe("You cannot approve your own request.");
+      expect((await refusal(engine.decide(eve, { requestId: request.id, decision: "approve", comment: "me" }))).message).toBe(
+        "You cannot approve your own request.",
+      );
       const approved = await engine.decide(lead, { requestId: request.id, decision: "approve", comment: "lead" });
       expect(approved.status).toBe("active");
       expect(pd.requests.length).toBe(before);

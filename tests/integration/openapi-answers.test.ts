@@ -30,7 +30,9 @@ beforeAll(async () => {
   const tokens = await import("@/lib/api/tokens");
   const alice = await fx.user("alice@example.com", ["engineering"]);
   const bob = await fx.user("bob@example.com", ["engineering-leads"]);
-  t.alice = (await tokens.createPersonalToken(alice, { name: "laptop", scopes: ["requests:read", "requests:write", "credentials:read"], expiresInDays: 30 })).secret;
+  t.alice = (
+    await tokens.createPersonalToken(alice, { name: "laptop", scopes: ["requests:read", "requests:write", "credentials:read"], expiresInDays: 30 })
+  ).secret;
   t.bob = (await tokens.createPersonalToken(bob, { name: "bot", scopes: ["requests:read", "requests:write", "approvals:write"], expiresInDays: 30 })).secret;
   api = await startApiServer();
 });
@@ -40,15 +42,30 @@ afterAll(async () => {
 });
 
 /** Calls an operation by its documented path template and keeps the answer for validation. */
-async function call(token: string | null, method: string, template: string, options: { id?: string; query?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) {
+async function call(
+  token: string | null,
+  method: string,
+  template: string,
+  options: { id?: string; query?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
+) {
   const path = template.replace("{id}", options.id ?? "");
   const response = await fetch(`${api.url}/api/v1${path}${options.query ? `?${options.query}` : ""}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(options.body !== undefined || options.raw ? { "content-type": "application/json" } : {}), ...options.headers },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(options.body !== undefined || options.raw ? { "content-type": "application/json" } : {}),
+      ...options.headers,
+    },
     body: options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
   });
   const text = await response.text();
-  const answer = { operation: `${method.toLowerCase()} ${template}`, status: response.status, contentType: (response.headers.get("content-type") ?? "").split(";")[0]!, headers: response.headers, body: text ? JSON.parse(text) : null };
+  const answer = {
+    operation: `${method.toLowerCase()} ${template}`,
+    status: response.status,
+    contentType: (response.headers.get("content-type") ?? "").split(";")[0]!,
+    headers: response.headers,
+    body: text ? JSON.parse(text) : null,
+  };
   answers.push(answer);
   return answer as Answer & { body: any };
 }
@@ -63,16 +80,27 @@ describe("the OpenAPI document against real answers", () => {
     await call(t.alice!, "GET", "/workflows", { query: "limit=0" });
 
     // Making requests, and the refusals of creation.
-    const one = (await call(t.alice!, "POST", "/requests", { body: { workflowId: "temporary-access", input: validInput() }, headers: { "idempotency-key": "openapi-1" } })).body;
+    const one = (
+      await call(t.alice!, "POST", "/requests", { body: { workflowId: "temporary-access", input: validInput() }, headers: { "idempotency-key": "openapi-1" } })
+    ).body;
     await call(t.alice!, "POST", "/requests", { body: { workflowId: "temporary-access", input: validInput() }, headers: { "idempotency-key": "openapi-1" } });
-    await call(t.alice!, "POST", "/requests", { body: { workflowId: "temporary-access", input: validInput({ justification: "another body entirely" }) }, headers: { "idempotency-key": "openapi-1" } });
+    await call(t.alice!, "POST", "/requests", {
+      body: { workflowId: "temporary-access", input: validInput({ justification: "another body entirely" }) },
+      headers: { "idempotency-key": "openapi-1" },
+    });
     await call(t.alice!, "POST", "/requests", { body: { workflowId: "temporary-access", input: validInput({ durationMinutes: 10_000 }) } });
     await call(t.alice!, "POST", "/requests", { raw: "{not json" });
     await call(t.alice!, "POST", "/requests", { body: { workflowId: "no-such-workflow", input: {} } });
     await call(t.alice!, "POST", "/requests", { raw: "workflowId=x", headers: { "content-type": "text/plain" } });
     await call(t.alice!, "POST", "/requests", { body: { workflowId: "temporary-access", input: validInput({ justification: "x".repeat(70_000) }) } });
-    const two = (await call(t.alice!, "POST", "/requests", { body: { workflowId: "temporary-access", input: validInput({ justification: "second request for rejection" }) } })).body;
-    const three = (await call(t.alice!, "POST", "/requests", { body: { workflowId: "temporary-access", input: validInput({ justification: "third request to withdraw" }) } })).body;
+    const two = (
+      await call(t.alice!, "POST", "/requests", {
+        body: { workflowId: "temporary-access", input: validInput({ justification: "second request for rejection" }) },
+      })
+    ).body;
+    const three = (
+      await call(t.alice!, "POST", "/requests", { body: { workflowId: "temporary-access", input: validInput({ justification: "third request to withdraw" }) } })
+    ).body;
 
     await call(t.alice!, "GET", "/requests", { query: "limit=2" });
     await call(t.alice!, "GET", "/requests", { query: "cursor=bogus!" });
@@ -104,7 +132,9 @@ describe("the OpenAPI document against real answers", () => {
     await call(t.bob!, "POST", "/requests/{id}/cancel", { id: one.id });
     await call(t.alice!, "GET", "/requests");
 
-    const document = (await (await fetch(`${api.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown>; headers?: Record<string, unknown> }> }>> };
+    const document = (await (await fetch(`${api.url}/api/v1/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown>; headers?: Record<string, unknown> }> }>>;
+    };
     const ajv = new Ajv2020({ strict: false, allErrors: true });
     addFormats.default(ajv);
     ajv.addSchema(document, "openapi.json");

@@ -18,8 +18,11 @@ function edit(text: string, from: string, to: string): string {
 
 function diff(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(path.join(root, "node_modules/.bin/tsx"), ["scripts/policy.ts", "diff", ...args], { cwd: root, env: { ...process.env, DATABASE_URL: database.url } }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      path.join(root, "node_modules/.bin/tsx"),
+      ["scripts/policy.ts", "diff", ...args],
+      { cwd: root, env: { ...process.env, DATABASE_URL: database.url } },
+      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -46,8 +49,16 @@ afterAll(async () => {
 
 describe("npm run policy:diff with DATABASE_URL", () => {
   let after = shippedText;
-  after = edit(after, "        requesters: [engineering, engineering-leads, platform-admins]\n        stages:\n          - { name: Team lead, groups: [engineering-leads, platform-admins], required: 1 }\n        # Platform", "        requesters: [engineering-leads, platform-admins]\n        stages:\n          - { name: Team lead, groups: [engineering-leads, platform-admins], required: 1 }\n        # Platform");
-  after = edit(after, "          - { name: Data owner, groups: [platform-admins], required: 1 }\n        minDuration: 15m\n        maxDuration: 1h", "          - { name: Data owner, groups: [platform-admins, engineering-leads], required: 2 }\n        minDuration: 15m\n        maxDuration: 1h");
+  after = edit(
+    after,
+    "        requesters: [engineering, engineering-leads, platform-admins]\n        stages:\n          - { name: Team lead, groups: [engineering-leads, platform-admins], required: 1 }\n        # Platform",
+    "        requesters: [engineering-leads, platform-admins]\n        stages:\n          - { name: Team lead, groups: [engineering-leads, platform-admins], required: 1 }\n        # Platform",
+  );
+  after = edit(
+    after,
+    "          - { name: Data owner, groups: [platform-admins], required: 1 }\n        minDuration: 15m\n        maxDuration: 1h",
+    "          - { name: Data owner, groups: [platform-admins, engineering-leads], required: 2 }\n        minDuration: 15m\n        maxDuration: 1h",
+  );
   const before = path.join(dir, "before.yaml");
   const current = path.join(dir, "after.yaml");
   writeFileSync(before, shippedText);
@@ -58,7 +69,9 @@ describe("npm run policy:diff with DATABASE_URL", () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("(2 changes; people as known from their last sign-ins)");
     expect(result.stdout).toContain("- temporary-access on payments-api-production: may request: engineering removed. No longer: alice@example.com.\n");
-    expect(result.stdout).toContain("- temporary-access on ledger-db-production: stage 2 approvers: Data owner: 1 of platform-admins → Data owner: 2 of platform-admins, engineering-leads. Now also: bob@example.com.\n");
+    expect(result.stdout).toContain(
+      "- temporary-access on ledger-db-production: stage 2 approvers: Data owner: 1 of platform-admins → Data owner: 2 of platform-admins, engineering-leads. Now also: bob@example.com.\n",
+    );
     expect(result.stdout).not.toContain("ci-bot@example.com");
     expect(result.stdout).toMatch(/\| temporary-access on payments-api-production \| may request +\| .* \| - +\| alice@example\.com +\|/);
   }, 60_000);

@@ -14,7 +14,6 @@ const targetUrl = (() => {
 })();
 const grants = postgresGrants(targetUrl);
 
-
 beforeAll(async () => {
   await sql(admin, `CREATE DATABASE "${dbName}"`);
   await sql(targetUrl, "CREATE TABLE ledger (id serial PRIMARY KEY, amount int NOT NULL); INSERT INTO ledger (amount) VALUES (10), (20);");
@@ -53,8 +52,18 @@ describe("PostgreSQL database grants", () => {
 
   it("a write grant can write; granting twice (a retry) reuses the role with a new password", async () => {
     const role = roleNameFor(`ck${randomBytes(6).toString("hex")}`);
-    const first = await grants.grant({ role, validUntil: new Date(Date.now() + 600_000), schema: "public", privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"] });
-    const second = await grants.grant({ role, validUntil: new Date(Date.now() + 600_000), schema: "public", privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"] });
+    const first = await grants.grant({
+      role,
+      validUntil: new Date(Date.now() + 600_000),
+      schema: "public",
+      privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"],
+    });
+    const second = await grants.grant({
+      role,
+      validUntil: new Date(Date.now() + 600_000),
+      schema: "public",
+      privileges: ["SELECT", "INSERT", "UPDATE", "DELETE"],
+    });
     expect(second.password).not.toBe(first.password);
     expect((await sql(second.connectionString, "INSERT INTO ledger (amount) VALUES (5) RETURNING amount")).rows[0].amount).toBe(5);
     expect(await grants.revoke(role)).toBe("revoked");
@@ -63,6 +72,8 @@ describe("PostgreSQL database grants", () => {
   it("refuses role names Latchkey does not issue, and unknown privileges", async () => {
     await expect(grants.grant({ role: "postgres", validUntil: new Date(), schema: "public", privileges: ["SELECT"] })).rejects.toThrow(/not a role name/);
     await expect(grants.revoke("postgres")).rejects.toThrow(/not a role name/);
-    await expect(grants.grant({ role: "lk_x", validUntil: new Date(), schema: "public", privileges: ["TRUNCATE" as never] })).rejects.toThrow(/Unknown or missing privileges/);
+    await expect(grants.grant({ role: "lk_x", validUntil: new Date(), schema: "public", privileges: ["TRUNCATE" as never] })).rejects.toThrow(
+      /Unknown or missing privileges/,
+    );
   });
 });

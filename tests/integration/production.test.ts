@@ -87,7 +87,11 @@ describe("production endpoints", () => {
     const read = async () => (await fetch(`${api.url}/api/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     // Summed over statuses: outside Next.js this harness cannot read a session, so the route answers 500 here (the e2e
     // route matrix checks its 401 on the real build); what is under test is the label.
-    const count = (text: string) => [...text.matchAll(/^latchkey_http_request_duration_seconds_count\{route="live\.request",method="GET",status="\d+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    const count = (text: string) =>
+      [...text.matchAll(/^latchkey_http_request_duration_seconds_count\{route="live\.request",method="GET",status="\d+"\} (\d+)$/gm)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
     const before = await read();
     const made = Array.from({ length: 5 }, (_, i) => `madeup${"x".repeat(i + 1)}path`);
     for (const id of made) await (await fetch(`${api.url}/api/live/requests/${id}`)).arrayBuffer();
@@ -124,7 +128,11 @@ describe("request ids", () => {
     const { createPersonalToken } = await import("@/lib/api/tokens");
     const token = (await createPersonalToken(alice, { name: "request-id-test", scopes: ["requests:write"], expiresInDays: 1 })).secret;
     const post = (headers: Record<string, string>) =>
-      fetch(`${api.url}/api/v1/requests`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers }, body: JSON.stringify({ workflowId: "temporary-access", input: validInput() }) });
+      fetch(`${api.url}/api/v1/requests`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
+        body: JSON.stringify({ workflowId: "temporary-access", input: validInput() }),
+      });
     const kept = await post({ "x-request-id": "proxy-4711-abcdef" });
     expect(kept.status).toBe(201);
     expect(kept.headers.get("x-request-id")).toBe("proxy-4711-abcdef");
@@ -164,8 +172,15 @@ describe("structured logs", () => {
   it("write what LATCHKEY_LOG_LEVEL lets through", () => {
     const script = 'import { logger } from "./lib/log"; const l = logger("t"); l.debug("d"); l.info("i"); l.warn("w"); l.error("e");';
     const levels = (level: string | undefined) => {
-      const run = spawnSync(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "-e", script], { encoding: "utf8", env: { ...process.env, LATCHKEY_LOG_LEVEL: level } });
-      return `${run.stdout}${run.stderr}`.trim().split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { msg: string }).msg);
+      const run = spawnSync(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "-e", script], {
+        encoding: "utf8",
+        env: { ...process.env, LATCHKEY_LOG_LEVEL: level },
+      });
+      return `${run.stdout}${run.stderr}`
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { msg: string }).msg);
     };
     expect(levels(undefined)).toEqual(expect.arrayContaining(["i", "w", "e"]));
     expect(levels(undefined)).not.toContain("d");
@@ -179,12 +194,25 @@ describe("structured logs", () => {
     const write = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((chunk: string) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
     try {
-      logger("test").error("something failed", { requestId: "r1", token: "lkp_secret", nested: { clientSecret: "s3cr3t", password: "latchkey" }, error: new Error("boom") });
+      logger("test").error("something failed", {
+        requestId: "r1",
+        token: "lkp_secret",
+        nested: { clientSecret: "s3cr3t", password: "latchkey" },
+        error: new Error("boom"),
+      });
     } finally {
       process.stderr.write = write;
     }
     const entry = JSON.parse(lines[0]!);
-    expect(entry).toMatchObject({ level: "error", component: "test", msg: "something failed", requestId: "r1", token: "[redacted]", nested: { clientSecret: "[redacted]", password: "[redacted]" }, error: { message: "boom" } });
+    expect(entry).toMatchObject({
+      level: "error",
+      component: "test",
+      msg: "something failed",
+      requestId: "r1",
+      token: "[redacted]",
+      nested: { clientSecret: "[redacted]", password: "[redacted]" },
+      error: { message: "boom" },
+    });
     expect(new Date(entry.time).toISOString()).toBe(entry.time);
     expect(lines[0]).not.toMatch(/lkp_secret|s3cr3t|"latchkey"/);
   });
@@ -203,7 +231,11 @@ describe("structured logs", () => {
       process.stderr.write = write;
     }
     const [withId, withoutId] = lines.map((l) => JSON.parse(l));
-    expect(withId).toMatchObject({ level: "warn", httpRequestId: "req-0123456789", error: { message: "could not open the route", cause: { message: "connection refused", password: "[redacted]" } } });
+    expect(withId).toMatchObject({
+      level: "warn",
+      httpRequestId: "req-0123456789",
+      error: { message: "could not open the route", cause: { message: "connection refused", password: "[redacted]" } },
+    });
     expect(withoutId.httpRequestId).toBeUndefined();
     expect(lines.join("")).not.toContain("hunter22");
   });

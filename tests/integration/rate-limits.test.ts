@@ -19,7 +19,8 @@ afterAll(async () => {
   await fx?.close();
 });
 
-const call = (token: string, address: string) => fetch(`${api.url}/api/v1/me`, { headers: { authorization: `Bearer ${token}`, "x-forwarded-for": `203.0.113.50, ${address}` } });
+const call = (token: string, address: string) =>
+  fetch(`${api.url}/api/v1/me`, { headers: { authorization: `Bearer ${token}`, "x-forwarded-for": `203.0.113.50, ${address}` } });
 
 describe("rate limits", () => {
   it("per token: the sixth call in a minute is refused with 429 and Retry-After; another token is not", async () => {

@@ -11,14 +11,36 @@ let alice: Principal, bob: Principal, carol: Principal;
 
 // One filled-in form per registered workflow: a workflow added without one fails the first test.
 const SAMPLES: Record<string, { targetId: string } & Record<string, unknown>> = {
-  "temporary-access": { targetId: "payments-api-production", role: "write", durationMinutes: 45, justification: "Rotate the webhook secret for CHG-4411\nsecond line" },
+  "temporary-access": {
+    targetId: "payments-api-production",
+    role: "write",
+    durationMinutes: 45,
+    justification: "Rotate the webhook secret for CHG-4411\nsecond line",
+  },
   "open-route": { targetId: "internal-app", durationMinutes: 30, justification: "Debug the reports page for SUP-19" },
   "database-access": { targetId: "ledger-db", role: "read", durationMinutes: 20, justification: "Reconcile totals for FIN-77" },
-  "trigger-dag": { targetId: "settlement-airflow", conf: '{"day":"2026-11-24","regions":["eu","us"],"retry":{"max":3}}', justification: "Re-run settlement for the 24th after INC-9" },
-  "restart-job": { targetId: "settlement-airflow", runId: "scheduled__2026-11-25T00:00:00+00:00", scope: ["failed-tasks", "downstream"], dryRun: true, justification: "Clear the failed loaders after INC-10" },
+  "trigger-dag": {
+    targetId: "settlement-airflow",
+    conf: '{"day":"2026-11-24","regions":["eu","us"],"retry":{"max":3}}',
+    justification: "Re-run settlement for the 24th after INC-9",
+  },
+  "restart-job": {
+    targetId: "settlement-airflow",
+    runId: "scheduled__2026-11-25T00:00:00+00:00",
+    scope: ["failed-tasks", "downstream"],
+    dryRun: true,
+    justification: "Clear the failed loaders after INC-10",
+  },
 };
 
-const decode = (html: string) => html.replace(/<[^>]+>/g, "").replace(/&quot;/g, '"').replace(/&#x27;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+const decode = (html: string) =>
+  html
+    .replace(/<[^>]+>/g, "")
+    .replace(/&quot;/g, '"')
+    .replace(/&#x27;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
 
 /** The text of each field's value as rendered, by field name. */
 function renderedFields(html: string): Record<string, string> {
@@ -60,12 +82,20 @@ describe("the decision view", () => {
     const { requestDetail } = await import("@/lib/api/views");
     const { describeFields } = await import("@/lib/workflows/fields");
     const { RequestFields } = await import("@/components/requests/request-fields");
-    expect(Object.keys(SAMPLES).sort()).toEqual(listWorkflows().map((w) => w.id).sort());
+    expect(Object.keys(SAMPLES).sort()).toEqual(
+      listWorkflows()
+        .map((w) => w.id)
+        .sort(),
+    );
 
     for (const workflow of listWorkflows()) {
       const input = SAMPLES[workflow.id]!;
       const created = await engine.createRequest(alice, workflow.id, input);
-      const durations = new Set(describeFields(workflow.inputSchema as never).filter((f) => f.kind === "duration").map((f) => f.name));
+      const durations = new Set(
+        describeFields(workflow.inputSchema as never)
+          .filter((f) => f.kind === "duration")
+          .map((f) => f.name),
+      );
       for (const viewer of [bob, carol]) {
         const view = await getRequestView(viewer, created.id, { timeline: false });
         expect(view.workflowTitle).toBe(workflow.title);
@@ -76,7 +106,8 @@ describe("the decision view", () => {
           else expectShown(shown[name], `${workflow.id}.${name}`, value, durations.has(name));
         }
         // The labels come from the workflow's schema, not from a page written for one workflow.
-        for (const f of describeFields(workflow.inputSchema as never)) expect(html, `${workflow.id} label ${f.name}`).toContain(f.label.replace(/ \(minutes\)$/, "").replace(/&/g, "&amp;"));
+        for (const f of describeFields(workflow.inputSchema as never))
+          expect(html, `${workflow.id} label ${f.name}`).toContain(f.label.replace(/ \(minutes\)$/, "").replace(/&/g, "&amp;"));
       }
       // The API's request view carries the same fields.
       const detail = await requestDetail(bob, created.id);
@@ -101,7 +132,12 @@ describe("the decision view", () => {
     const engine = await import("@/lib/approvals/engine");
     const { getRequestView } = await import("@/lib/approvals/queries");
     const { requestDetail } = await import("@/lib/api/views");
-    const grant = await engine.createRequest(alice, "temporary-access", { targetId: "payments-api-staging", role: "read", durationMinutes: 30, justification: "Read the staging logs for SUP-1" });
+    const grant = await engine.createRequest(alice, "temporary-access", {
+      targetId: "payments-api-staging",
+      role: "read",
+      durationMinutes: 30,
+      justification: "Read the staging logs for SUP-1",
+    });
     await engine.decide(bob, { requestId: grant.id, decision: "approve", comment: "ok" });
     const extension = await engine.requestExtension(alice, { requestId: grant.id, durationMinutes: 60, justification: "Still reading the logs for SUP-1" });
     const view = await getRequestView(bob, extension.id, { timeline: false });

@@ -100,7 +100,13 @@ describe("restoring a backup taken before a revocation", () => {
     expect(await fence.restoreDetected()).toMatch(/the audit chain ends at #\d+, but it had reached #\d+/);
 
     const fenced = await run("node_modules/.bin/tsx", ["scripts/restore.ts", "--keep", reconfirmed.id, "--reason", "restored last night's backup"], {
-      env: { PATH: process.env.PATH, DATABASE_URL: url, LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY, LATCHKEY_POLICY_FILE: process.env.LATCHKEY_POLICY_FILE, LATCHKEY_RESTORE_MARKER: marker } as unknown as NodeJS.ProcessEnv,
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: url,
+        LATCHKEY_ENCRYPTION_KEY: process.env.LATCHKEY_ENCRYPTION_KEY,
+        LATCHKEY_POLICY_FILE: process.env.LATCHKEY_POLICY_FILE,
+        LATCHKEY_RESTORE_MARKER: marker,
+      } as unknown as NodeJS.ProcessEnv,
       timeout: 120_000,
     });
     expect(fenced.stdout).toContain(`Revoked 2 grants active in the restored data; kept ${reconfirmed.id} as re-confirmed.`);
@@ -113,7 +119,10 @@ describe("restoring a backup taken before a revocation", () => {
     expect((await db.signingKey.findFirstOrThrow({ where: { status: "active" } })).kid).not.toBe(keyBefore);
     expect(await db.session.count()).toBe(0);
     const event = await db.auditEvent.findFirstOrThrow({ where: { action: "restore.fenced" } });
-    expect(event).toMatchObject({ actorEmail: "npm run restore:fence", data: { reason: "restored last night's backup", revoked: 2, reconfirmed: [reconfirmed.id], sessionsEnded: 1 } });
+    expect(event).toMatchObject({
+      actorEmail: "npm run restore:fence",
+      data: { reason: "restored last night's backup", revoked: 2, reconfirmed: [reconfirmed.id], sessionsEnded: 1 },
+    });
     // Each revocation is audited on its own, by the command, with the fence's reason.
     const revocations = await db.auditEvent.findMany({ where: { action: "grant.revoked", actorEmail: "npm run restore:fence" } });
     expect(revocations.map((e) => e.requestId).sort()).toEqual([revokedLater.id, other.id].sort());

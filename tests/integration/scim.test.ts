@@ -24,13 +24,22 @@ let entraToken: string;
 let directoryId: string;
 
 beforeAll(async () => {
-  fx = await engineFixture({ LATCHKEY_FORWARD_AUTH_PROXIES: `edge-nginx=${PROXY_SECRET}`, LATCHKEY_RATE_LIMIT_TOKEN: "100000", LATCHKEY_RATE_LIMIT_ADDRESS: "100000" });
+  fx = await engineFixture({
+    LATCHKEY_FORWARD_AUTH_PROXIES: `edge-nginx=${PROXY_SECRET}`,
+    LATCHKEY_RATE_LIMIT_TOKEN: "100000",
+    LATCHKEY_RATE_LIMIT_ADDRESS: "100000",
+  });
   engine = await import("@/lib/approvals/engine");
   tokens = await import("@/lib/api/tokens");
   const services = await import("@/lib/api/service-identities");
   dave = await fx.user("dave@example.com", ["platform-admins"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
-  const directory = await services.createServiceIdentity(dave, { name: "identity-provider", description: "Okta and Entra provisioning", groups: ["engineering"], requestOnly: true });
+  const directory = await services.createServiceIdentity(dave, {
+    name: "identity-provider",
+    description: "Okta and Entra provisioning",
+    groups: ["engineering"],
+    requestOnly: true,
+  });
   directoryId = directory.service!.id;
   oktaToken = (await tokens.createServiceToken(dave, directory.service!.id, { name: "okta", scopes: ["scim"], expiresInDays: 365 })).secret;
   entraToken = (await tokens.createServiceToken(dave, directory.service!.id, { name: "entra", scopes: ["scim"], expiresInDays: 365 })).secret;
@@ -43,7 +52,13 @@ afterAll(async () => {
 
 async function forward(token: string) {
   const response = await fetch(`${api.url}/api/forward-auth`, {
-    headers: { "x-forwarded-host": "payments.staging.test", "x-forwarded-uri": "/", "x-forwarded-method": "GET", "x-latchkey-proxy-secret": PROXY_SECRET, authorization: `Bearer ${token}` },
+    headers: {
+      "x-forwarded-host": "payments.staging.test",
+      "x-forwarded-uri": "/",
+      "x-forwarded-method": "GET",
+      "x-latchkey-proxy-secret": PROXY_SECRET,
+      authorization: `Bearer ${token}`,
+    },
   });
   return response.status;
 }
@@ -67,9 +82,19 @@ describe("Okta's provisioning calls", () => {
     const created = await client.createUser({ login: "erin@example.com", given: "Erin", family: "Example", oktaId: "00u1erin" });
     expect(created.status).toBe(201);
     expect(created.type).toMatch(/^application\/scim\+json/);
-    expect(created.body).toMatchObject({ userName: "erin@example.com", externalId: "00u1erin", active: true, name: { givenName: "Erin", familyName: "Example" }, emails: [{ value: "erin@example.com", primary: true }], meta: { resourceType: "User" } });
+    expect(created.body).toMatchObject({
+      userName: "erin@example.com",
+      externalId: "00u1erin",
+      active: true,
+      name: { givenName: "Erin", familyName: "Example" },
+      emails: [{ value: "erin@example.com", primary: true }],
+      meta: { resourceType: "User" },
+    });
     const erinId = created.body.id as string;
-    expect(await fx.db.auditEvent.findFirstOrThrow({ where: { action: "scim.user.created", data: { path: ["userId"], equals: erinId } } })).toMatchObject({ actorType: "service_token", route: "POST /scim/v2/Users" });
+    expect(await fx.db.auditEvent.findFirstOrThrow({ where: { action: "scim.user.created", data: { path: ["userId"], equals: erinId } } })).toMatchObject({
+      actorType: "service_token",
+      route: "POST /scim/v2/Users",
+    });
     // The lookup Okta makes before its next call finds the same person.
     expect((await client.findUser("erin@example.com")).body).toMatchObject({ totalResults: 1, Resources: [{ id: erinId }] });
     // Creating her twice is refused as the RFC says.
@@ -81,7 +106,9 @@ describe("Okta's provisioning calls", () => {
     expect(group.status).toBe(201);
     expect(group.body).toMatchObject({ displayName: "engineering", members: [] });
     expect((await client.addMember(group.body.id, erinId, "erin@example.com")).status).toBe(204);
-    expect((await client.call("GET", `/Groups/${group.body.id}`)).body.members).toEqual([expect.objectContaining({ value: erinId, display: "erin@example.com" })]);
+    expect((await client.call("GET", `/Groups/${group.body.id}`)).body.members).toEqual([
+      expect.objectContaining({ value: erinId, display: "erin@example.com" }),
+    ]);
     expect((await client.call("GET", `/Users/${erinId}`)).body.groups).toEqual([expect.objectContaining({ value: group.body.id, display: "engineering" })]);
 
     const first = await grantFor(erinId);
@@ -111,8 +138,15 @@ describe("Okta's provisioning calls", () => {
     expect((await fx.db.apiToken.findUniqueOrThrow({ where: { id: laptop.token.id } })).revokedAt).not.toBeNull();
     expect((await fetch(`${api.url}/api/v1/me`, { headers: { authorization: `Bearer ${laptop.secret}` } })).status).toBe(401);
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: second.requestId } })).status).toBe("revoked");
-    const changed = await fx.db.auditEvent.findFirstOrThrow({ where: { action: "user.directory_changed", data: { path: ["deactivated"], equals: true } }, orderBy: { id: "desc" } });
-    expect(changed).toMatchObject({ actorType: "service_token", route: `PATCH /scim/v2/Users/${erinId}`, data: expect.objectContaining({ email: "erin@example.com", source: "scim" }) });
+    const changed = await fx.db.auditEvent.findFirstOrThrow({
+      where: { action: "user.directory_changed", data: { path: ["deactivated"], equals: true } },
+      orderBy: { id: "desc" },
+    });
+    expect(changed).toMatchObject({
+      actorType: "service_token",
+      route: `PATCH /scim/v2/Users/${erinId}`,
+      data: expect.objectContaining({ email: "erin@example.com", source: "scim" }),
+    });
 
     // Okta retries the same call: nothing more happens, nothing more is recorded.
     const events = await fx.db.auditEvent.count();
@@ -131,7 +165,10 @@ describe("Okta's provisioning calls", () => {
     await client.addMember(group, gail, "gail@example.com");
     expect((await client.renameGroup(group, "oncall")).status).toBe(204);
     expect((await fx.db.user.findUniqueOrThrow({ where: { id: gail } })).groups).toEqual(["oncall"]);
-    expect((await client.findGroup("oncall")).body).toMatchObject({ totalResults: 1, Resources: [{ id: group, displayName: "oncall", members: [{ value: gail }] }] });
+    expect((await client.findGroup("oncall")).body).toMatchObject({
+      totalResults: 1,
+      Resources: [{ id: group, displayName: "oncall", members: [{ value: gail }] }],
+    });
     expect((await client.findGroup("oncall-old")).body.totalResults).toBe(0);
 
     const put = await client.updateUser(gail, { login: "gail@example.com", given: "Gail", family: "Renamed", oktaId: "00u1gail", active: true });
@@ -152,8 +189,15 @@ describe("Okta's provisioning calls", () => {
 describe("Entra's provisioning calls", () => {
   it("passes the connection test, creates a person with the enterprise extension, updates them, removes them from a group and disables them", async () => {
     const client = entra(api.url, entraToken);
-    expect((await client.testConnection())).toMatchObject({ status: 200, body: { totalResults: 0 } });
-    const created = await client.createUser({ upn: "frank@contoso.com", mail: "frank@contoso.com", given: "Frank", family: "Contoso", objectId: "5f1e-frank", department: "Payments" });
+    expect(await client.testConnection()).toMatchObject({ status: 200, body: { totalResults: 0 } });
+    const created = await client.createUser({
+      upn: "frank@contoso.com",
+      mail: "frank@contoso.com",
+      given: "Frank",
+      family: "Contoso",
+      objectId: "5f1e-frank",
+      department: "Payments",
+    });
     expect(created.status).toBe(201);
     const frankId = created.body.id as string;
     expect(created.body).toMatchObject({ userName: "frank@contoso.com", externalId: "5f1e-frank", displayName: "Frank Contoso", active: true });
@@ -195,7 +239,14 @@ describe("Entra's provisioning calls", () => {
     // A removal Entra sends after the deletion is no error.
     expect((await client.removeMembers(group.body.id, [frankId])).status).toBe(204);
     // Provisioned again, Frank is the same person, active, with only the groups given to him now.
-    const again = await client.createUser({ upn: "frank@contoso.com", mail: "frank.c@contoso.com", given: "Frank", family: "Contoso", objectId: "5f1e-frank", department: "Payments" });
+    const again = await client.createUser({
+      upn: "frank@contoso.com",
+      mail: "frank.c@contoso.com",
+      given: "Frank",
+      family: "Contoso",
+      objectId: "5f1e-frank",
+      department: "Payments",
+    });
     expect(again.status).toBe(201);
     expect(again.body).toMatchObject({ id: frankId, active: true, groups: [] });
     expect((await fx.db.user.findUniqueOrThrow({ where: { id: frankId } })).roles).toEqual([]);
@@ -213,20 +264,35 @@ describe("who may call SCIM", () => {
 
     const services = await import("@/lib/api/service-identities");
     const ci = await services.createServiceIdentity(dave, { name: "ci-bot", description: "CI", groups: ["engineering"], requestOnly: true });
-    const ciToken = (await tokens.createServiceToken(dave, ci.service!.id, { name: "ci", scopes: ["requests:read", "requests:write"], expiresInDays: 30 })).secret;
+    const ciToken = (await tokens.createServiceToken(dave, ci.service!.id, { name: "ci", scopes: ["requests:read", "requests:write"], expiresInDays: 30 }))
+      .secret;
     const refused = await scimCaller(api.url, ciToken, "test")("GET", "/Users");
     expect(refused).toMatchObject({ status: 403, body: { schemas: [ERROR], status: "403", detail: expect.stringMatching(/scim scope/) } });
 
     // The scim token on the rest of the API: refused.
-    for (const [method, path] of [["GET", "/api/v1/me"], ["GET", "/api/v1/approvals"], ["POST", "/api/v1/requests"]] as const) {
-      const response = await fetch(`${api.url}${path}`, { method, headers: { authorization: `Bearer ${oktaToken}`, "content-type": "application/json" }, body: method === "POST" ? "{}" : undefined });
+    for (const [method, path] of [
+      ["GET", "/api/v1/me"],
+      ["GET", "/api/v1/approvals"],
+      ["POST", "/api/v1/requests"],
+    ] as const) {
+      const response = await fetch(`${api.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${oktaToken}`, "content-type": "application/json" },
+        body: method === "POST" ? "{}" : undefined,
+      });
       expect(response.status, path).toBe(403);
     }
-    const introspect = await fetch(`${api.url}/api/oauth/introspect`, { method: "POST", headers: { authorization: `Bearer ${oktaToken}`, "content-type": "application/x-www-form-urlencoded" }, body: "token=x" });
+    const introspect = await fetch(`${api.url}/api/oauth/introspect`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${oktaToken}`, "content-type": "application/x-www-form-urlencoded" },
+      body: "token=x",
+    });
     expect(introspect.status).toBe(403);
 
     // scim goes on a service token alone.
-    await expect(tokens.createServiceToken(dave, directoryId, { name: "mixed", scopes: ["scim", "requests:read"], expiresInDays: 30 })).rejects.toThrow(/cannot be combined/);
+    await expect(tokens.createServiceToken(dave, directoryId, { name: "mixed", scopes: ["scim", "requests:read"], expiresInDays: 30 })).rejects.toThrow(
+      /cannot be combined/,
+    );
     await expect(tokens.createPersonalToken(dave, { name: "mine", scopes: ["scim"], expiresInDays: 30 })).rejects.toThrow(/service token/);
 
     const spare = await tokens.createServiceToken(dave, directoryId, { name: "spare", scopes: ["scim"], expiresInDays: 30 });
@@ -276,13 +342,34 @@ describe("errors in the RFC's shapes", () => {
       ["GET", "/Users?count=many", undefined, 400, "invalidValue", /whole number/],
       ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "groups", value: [] }] }, 400, "mutability", /read-only/],
       ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "shoeSize", value: 44 }] }, 400, "invalidPath", /no attribute/],
-      ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [{ op: "move", path: "active", value: false }] }, 400, "invalidSyntax", /add, replace or remove/],
+      [
+        "PATCH",
+        `/Users/${holly}`,
+        { schemas: [PATCH_OP], Operations: [{ op: "move", path: "active", value: false }] },
+        400,
+        "invalidSyntax",
+        /add, replace or remove/,
+      ],
       ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [{ op: "remove" }] }, 400, "noTarget", /needs a path/],
       ["PATCH", `/Users/${holly}`, { schemas: [PATCH_OP], Operations: [] }, 400, "invalidSyntax", /non-empty/],
       ["PATCH", `/Users/${holly}`, { Operations: [{ op: "replace", path: "active", value: false }] }, 400, "invalidSyntax", /schemas/],
       ["PATCH", `/Groups/${group}`, { schemas: [PATCH_OP], Operations: [{ op: "remove", path: 'members[value eq "nobody"]' }] }, 400, "noTarget", /No user/],
-      ["PATCH", `/Groups/${group}`, { schemas: [PATCH_OP], Operations: [{ op: "add", path: "members", value: [{ value: "nobody" }] }] }, 400, "invalidValue", /No user/],
-      ["PATCH", `/Groups/${group}`, { schemas: [PATCH_OP], Operations: [{ op: "remove", path: "members[display co \"x\"]" }] }, 400, "invalidPath", /eq operator only/],
+      [
+        "PATCH",
+        `/Groups/${group}`,
+        { schemas: [PATCH_OP], Operations: [{ op: "add", path: "members", value: [{ value: "nobody" }] }] },
+        400,
+        "invalidValue",
+        /No user/,
+      ],
+      [
+        "PATCH",
+        `/Groups/${group}`,
+        { schemas: [PATCH_OP], Operations: [{ op: "remove", path: 'members[display co "x"]' }] },
+        400,
+        "invalidPath",
+        /eq operator only/,
+      ],
       ["PUT", `/Groups/${group}`, { schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: "quorum" }, 409, "uniqueness", /exists/],
       ["GET", "/Users/does-not-exist", undefined, 404, undefined, /was not found/],
       ["GET", "/Schemas/__proto__", undefined, 404, undefined, /was not found/],
@@ -295,7 +382,11 @@ describe("errors in the RFC's shapes", () => {
       expect(answer.body, cell).toMatchObject({ schemas: [ERROR], status: String(status), ...(scimType ? { scimType } : {}) });
       expect(answer.body.detail, cell).toMatch(detail);
     }
-    const wrongType = await fetch(`${api.url}/scim/v2/Users`, { method: "POST", headers: { authorization: `Bearer ${oktaToken}`, "content-type": "text/plain" }, body: "{}" });
+    const wrongType = await fetch(`${api.url}/scim/v2/Users`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${oktaToken}`, "content-type": "text/plain" },
+      body: "{}",
+    });
     expect(wrongType.status).toBe(415);
     expect(await wrongType.json()).toMatchObject({ schemas: [ERROR], status: "415" });
     expect(await fx.db.auditEvent.count()).toBe(before);
@@ -314,23 +405,49 @@ describe("errors in the RFC's shapes", () => {
     }
     expect(seen.size).toBe(people);
     expect((await call("GET", "/Users?startIndex=0&count=-5")).body).toMatchObject({ startIndex: 1, itemsPerPage: 0, Resources: [] });
-    expect((await call("GET", `/Users?filter=${encodeURIComponent('externalId eq "pager-3"')}`)).body.Resources).toEqual([expect.objectContaining({ userName: "pager3@example.com" })]);
+    expect((await call("GET", `/Users?filter=${encodeURIComponent('externalId eq "pager-3"')}`)).body.Resources).toEqual([
+      expect.objectContaining({ userName: "pager3@example.com" }),
+    ]);
     expect((await call("GET", `/Users?filter=${encodeURIComponent('userName eq "PAGER4@example.com" and active eq true')}`)).body.totalResults).toBe(1);
     expect((await call("GET", `/Users?filter=${encodeURIComponent('displayName eq "nobody"')}`)).body.totalResults).toBe(0);
-    expect((await call("GET", `/Users?filter=${encodeURIComponent('emails.value eq "pager5@example.com"')}`)).body.Resources).toEqual([expect.objectContaining({ externalId: "pager-5" })]);
+    expect((await call("GET", `/Users?filter=${encodeURIComponent('emails.value eq "pager5@example.com"')}`)).body.Resources).toEqual([
+      expect.objectContaining({ externalId: "pager-5" }),
+    ]);
     const pager1 = (await call("GET", `/Users?filter=${encodeURIComponent('userName eq "pager1@example.com"')}`)).body.Resources[0].id as string;
-    const team = (await call("POST", "/Groups", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: "security", externalId: "sec-1", members: [{ value: pager1 }] })).body.id as string;
-    expect((await call("GET", `/Groups?filter=${encodeURIComponent(`members[value eq "${pager1}"]`)}`)).body.Resources.map((g: { id: string }) => g.id)).toEqual([team]);
-    expect((await call("GET", `/Groups?filter=${encodeURIComponent('externalId eq "sec-1"')}&excludedAttributes=members`)).body.Resources).toEqual([expect.not.objectContaining({ members: expect.anything() })]);
-    expect((await call("GET", "/Users?attributes=userName&count=1")).body.Resources[0]).toEqual({ schemas: [USER], id: expect.any(String), userName: expect.any(String) });
+    const team = (
+      await call("POST", "/Groups", {
+        schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        displayName: "security",
+        externalId: "sec-1",
+        members: [{ value: pager1 }],
+      })
+    ).body.id as string;
+    expect(
+      (await call("GET", `/Groups?filter=${encodeURIComponent(`members[value eq "${pager1}"]`)}`)).body.Resources.map((g: { id: string }) => g.id),
+    ).toEqual([team]);
+    expect((await call("GET", `/Groups?filter=${encodeURIComponent('externalId eq "sec-1"')}&excludedAttributes=members`)).body.Resources).toEqual([
+      expect.not.objectContaining({ members: expect.anything() }),
+    ]);
+    expect((await call("GET", "/Users?attributes=userName&count=1")).body.Resources[0]).toEqual({
+      schemas: [USER],
+      id: expect.any(String),
+      userName: expect.any(String),
+    });
 
     const config = await call("GET", "/ServiceProviderConfig");
-    expect(config.body).toMatchObject({ patch: { supported: true }, filter: { supported: true, maxResults: 200 }, bulk: { supported: false }, authenticationSchemes: [{ type: "oauthbearertoken" }] });
+    expect(config.body).toMatchObject({
+      patch: { supported: true },
+      filter: { supported: true, maxResults: 200 },
+      bulk: { supported: false },
+      authenticationSchemes: [{ type: "oauthbearertoken" }],
+    });
     expect((await call("GET", "/ResourceTypes")).body.Resources.map((r: { id: string }) => r.id)).toEqual(["User", "Group"]);
     expect((await call("GET", "/ResourceTypes/User")).body).toMatchObject({ endpoint: "/Users", schema: USER });
     const schemas = (await call("GET", "/Schemas")).body.Resources.map((s: { id: string }) => s.id);
     expect(schemas).toEqual(expect.arrayContaining([USER, "urn:ietf:params:scim:schemas:core:2.0:Group"]));
-    expect((await call("GET", `/Schemas/${USER}`)).body.attributes.map((a: { name: string }) => a.name)).toEqual(expect.arrayContaining(["userName", "active", "emails"]));
+    expect((await call("GET", `/Schemas/${USER}`)).body.attributes.map((a: { name: string }) => a.name)).toEqual(
+      expect.arrayContaining(["userName", "active", "emails"]),
+    );
   });
 
   it("links a person who signed in before to the directory instead of making a second one", async () => {
@@ -348,7 +465,10 @@ describe("two instances changing one person's groups at once", () => {
   it("keeps every join and every leave sent through either instance: none is lost to the other", async () => {
     const { spawn } = await import("node:child_process");
     const path = await import("node:path");
-    const child = spawn(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "tests/helpers/scim-instance.ts"], { env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(path.join(process.cwd(), "node_modules/.bin/tsx"), ["--conditions=react-server", "tests/helpers/scim-instance.ts"], {
+      env: { ...process.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     try {
       const otherUrl = await new Promise<string>((resolve, reject) => {
         let output = "";
@@ -378,16 +498,24 @@ describe("two instances changing one person's groups at once", () => {
       }
       const [red, blue, green, amber] = groupIds as [string, string, string, string];
       // Everyone joins four groups at once, two through each instance.
-      const joins = await Promise.all(people.flatMap((id) => [first.addMembers(red, [id]), second.addMember(blue, id, "x"), first.addMembers(green, [id]), second.addMember(amber, id, "x")]));
+      const joins = await Promise.all(
+        people.flatMap((id) => [first.addMembers(red, [id]), second.addMember(blue, id, "x"), first.addMembers(green, [id]), second.addMember(amber, id, "x")]),
+      );
       expect(joins.map((j) => j.status).filter((s) => s !== 204 && s !== 200)).toEqual([]);
-      for (const id of people) expect((await fx.db.user.findUniqueOrThrow({ where: { id } })).groups.sort()).toEqual(["race-amber", "race-blue", "race-green", "race-red"]);
+      for (const id of people)
+        expect((await fx.db.user.findUniqueOrThrow({ where: { id } })).groups.sort()).toEqual(["race-amber", "race-blue", "race-green", "race-red"]);
       // Then each leaves two while the other two stay, again at once through both.
       const leaves = await Promise.all(people.flatMap((id) => [first.removeMembers(red, [id]), second.removeMember(blue, id)]));
       expect(leaves.map((j) => j.status).filter((s) => s !== 204 && s !== 200)).toEqual([]);
       for (const id of people) expect((await fx.db.user.findUniqueOrThrow({ where: { id } })).groups.sort()).toEqual(["race-amber", "race-green"]);
       // Each change is audited once, with its own group.
       const changes = await fx.db.auditEvent.findMany({ where: { action: "user.directory_changed", data: { path: ["userId"], equals: people[0]! } } });
-      expect(changes.map((c) => (c.data as { added: string[]; removed: string[] })).flatMap((d) => [...d.added.map((g) => `+${g}`), ...d.removed.map((g) => `-${g}`)]).sort()).toEqual(["+race-amber", "+race-blue", "+race-green", "+race-red", "-race-blue", "-race-red"]);
+      expect(
+        changes
+          .map((c) => c.data as { added: string[]; removed: string[] })
+          .flatMap((d) => [...d.added.map((g) => `+${g}`), ...d.removed.map((g) => `-${g}`)])
+          .sort(),
+      ).toEqual(["+race-amber", "+race-blue", "+race-green", "+race-red", "-race-blue", "-race-red"]);
     } finally {
       child.kill("SIGTERM");
     }

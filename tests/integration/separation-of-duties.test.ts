@@ -63,8 +63,16 @@ beforeAll(async () => {
   lee = await fx.user("lee@example.com", ["engineering-leads"]);
   frank = await fx.user("frank@example.com", ["engineering-leads", "engineering"]);
   const puppetId = await approvedIdentity(dave, erin, { name: "dave-bot", groups: ["engineering", "engineering-leads", "oncall"] });
-  t.puppet = (await tokens.createServiceToken(dave, puppetId, { name: "ci", scopes: ["requests:read", "requests:write", "credentials:read", "approvals:write"], expiresInDays: 30 })).secret;
-  t.dave = (await tokens.createPersonalToken(dave, { name: "laptop", scopes: ["requests:read", "requests:write", "approvals:write"], expiresInDays: 30 })).secret;
+  t.puppet = (
+    await tokens.createServiceToken(dave, puppetId, {
+      name: "ci",
+      scopes: ["requests:read", "requests:write", "credentials:read", "approvals:write"],
+      expiresInDays: 30,
+    })
+  ).secret;
+  t.dave = (
+    await tokens.createPersonalToken(dave, { name: "laptop", scopes: ["requests:read", "requests:write", "approvals:write"], expiresInDays: 30 })
+  ).secret;
   puppet = await principalOf(t.puppet);
   api = await startApiServer();
 });
@@ -80,7 +88,10 @@ describe("an admin and the service identity he made are one party", () => {
     const refused = await call(t.puppet!, "POST", `/requests/${request.id}/approve`, { comment: "lgtm" });
     expect(refused.status).toBe(403);
     expect(refused.body.detail).toMatch(SAME_PARTY);
-    await expect(engine.decide(puppet, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(SAME_PARTY) });
+    await expect(engine.decide(puppet, { requestId: request.id, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(SAME_PARTY),
+    });
     expect(await fx.db.approval.count({ where: { requestId: request.id } })).toBe(0);
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).status).toBe("pending");
     // Another party still can, and does.
@@ -88,10 +99,16 @@ describe("an admin and the service identity he made are one party", () => {
   });
 
   it("the identity requests; its owner cannot approve it, in the portal (engine) or with his own token", async () => {
-    const made = await call(t.puppet!, "POST", "/requests", { workflowId: "temporary-access", input: validInput({ targetId: "payments-api-production", role: "write" }) });
+    const made = await call(t.puppet!, "POST", "/requests", {
+      workflowId: "temporary-access",
+      input: validInput({ targetId: "payments-api-production", role: "write" }),
+    });
     expect(made.status).toBe(201);
     const id = made.body.id as string;
-    await expect(engine.decide(dave, { requestId: id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(SAME_PARTY) });
+    await expect(engine.decide(dave, { requestId: id, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(SAME_PARTY),
+    });
     const byToken = await call(t.dave!, "POST", `/requests/${id}/approve`, { comment: "mine" });
     expect(byToken.status).toBe(403);
     expect(byToken.body.detail).toMatch(SAME_PARTY);
@@ -106,24 +123,49 @@ describe("an admin and the service identity he made are one party", () => {
   it("two identities of one owner are one party", async () => {
     const otherId = await approvedIdentity(dave, erin, { name: "dave-bot-two", groups: ["engineering-leads"] });
     const other = (await tokens.createServiceToken(dave, otherId, { name: "ci", scopes: ["requests:read", "approvals:write"], expiresInDays: 30 })).secret;
-    const made = await call(t.puppet!, "POST", "/requests", { workflowId: "temporary-access", input: validInput({ targetId: "payments-api-staging", role: "write" }) });
+    const made = await call(t.puppet!, "POST", "/requests", {
+      workflowId: "temporary-access",
+      input: validInput({ targetId: "payments-api-staging", role: "write" }),
+    });
     const refused = await call(other, "POST", `/requests/${made.body.id}/approve`, { comment: "sibling" });
     expect(refused.status).toBe(403);
     expect(refused.body.detail).toMatch(SAME_PARTY);
   });
 
   it("a named owner is in the party; the owners of one identity are still separate people", async () => {
-    const shared = await services.createServiceIdentity(dave, { name: "shared-bot", description: "reports", groups: ["engineering"], requestOnly: false, owners: ["frank@example.com"] });
+    const shared = await services.createServiceIdentity(dave, {
+      name: "shared-bot",
+      description: "reports",
+      groups: ["engineering"],
+      requestOnly: false,
+      owners: ["frank@example.com"],
+    });
     expect(shared.outcome).toBe("done");
     expect((await fx.db.serviceOwner.findMany({ where: { serviceId: shared.service!.id } })).map((o) => o.ownerId).sort()).toEqual([dave.id, frank.id].sort());
     const sharedToken = (await tokens.createServiceToken(dave, shared.service!.id, { name: "ci", scopes: ["requests:write"], expiresInDays: 30 })).secret;
-    const made = await call(sharedToken, "POST", "/requests", { workflowId: "temporary-access", input: validInput({ targetId: "payments-api-production", role: "read" }) });
-    await expect(engine.decide(frank, { requestId: made.body.id, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(SAME_PARTY) });
+    const made = await call(sharedToken, "POST", "/requests", {
+      workflowId: "temporary-access",
+      input: validInput({ targetId: "payments-api-production", role: "read" }),
+    });
+    await expect(engine.decide(frank, { requestId: made.body.id, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(SAME_PARTY),
+    });
     // frank and dave co-own an identity, but each is a person of his own: frank may approve dave's request.
     const daves = await engine.createRequest(dave, "temporary-access", validInput({ targetId: "payments-api-staging", role: "write" }));
     expect((await engine.decide(frank, { requestId: daves.id, decision: "approve", comment: "ok" })).status).toBe("active");
-    await expect(services.createServiceIdentity(dave, { name: "ghost-bot", description: "x", groups: ["engineering"], requestOnly: true, owners: ["nobody@example.com"] })).rejects.toMatchObject({ code: "invalid", fieldErrors: { owners: expect.stringMatching(/nobody@example.com/) } });
-    await expect(services.createServiceIdentity(dave, { name: "ghost-bot", description: "x", groups: ["engineering"], requestOnly: true, owners: ["dave-bot@service.latchkey"] })).rejects.toMatchObject({ code: "invalid" });
+    await expect(
+      services.createServiceIdentity(dave, { name: "ghost-bot", description: "x", groups: ["engineering"], requestOnly: true, owners: ["nobody@example.com"] }),
+    ).rejects.toMatchObject({ code: "invalid", fieldErrors: { owners: expect.stringMatching(/nobody@example.com/) } });
+    await expect(
+      services.createServiceIdentity(dave, {
+        name: "ghost-bot",
+        description: "x",
+        groups: ["engineering"],
+        requestOnly: true,
+        owners: ["dave-bot@service.latchkey"],
+      }),
+    ).rejects.toMatchObject({ code: "invalid" });
   });
 
   it("one decision per party: the identity's approval and its owner's count once, so a two-person stage needs another", async () => {
@@ -137,10 +179,26 @@ describe("an admin and the service identity he made are one party", () => {
   });
 
   it("break-glass: neither reviews the other's emergency grant", async () => {
-    const byPuppet = await engine.breakGlass(puppet, "temporary-access", validInput({ targetId: "staged", role: "read", durationMinutes: 15 }), "pager fired for billing outage");
-    await expect(engine.reviewBreakGlass(dave, { requestId: byPuppet.id, comment: "fine" })).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(SAME_PARTY) });
-    const byDave = await engine.breakGlass(dave, "temporary-access", validInput({ targetId: "staged", role: "read", durationMinutes: 15 }), "pager fired for billing outage");
-    await expect(engine.reviewBreakGlass(puppet, { requestId: byDave.id, comment: "fine" })).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(SAME_PARTY) });
+    const byPuppet = await engine.breakGlass(
+      puppet,
+      "temporary-access",
+      validInput({ targetId: "staged", role: "read", durationMinutes: 15 }),
+      "pager fired for billing outage",
+    );
+    await expect(engine.reviewBreakGlass(dave, { requestId: byPuppet.id, comment: "fine" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(SAME_PARTY),
+    });
+    const byDave = await engine.breakGlass(
+      dave,
+      "temporary-access",
+      validInput({ targetId: "staged", role: "read", durationMinutes: 15 }),
+      "pager fired for billing outage",
+    );
+    await expect(engine.reviewBreakGlass(puppet, { requestId: byDave.id, comment: "fine" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(SAME_PARTY),
+    });
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: byDave.id } })).reviewedAt).toBeNull();
     expect((await engine.reviewBreakGlass(lee, { requestId: byDave.id, comment: "checked the incident" })).reviewedById).toBe(lee.id);
   });
@@ -158,16 +216,33 @@ describe("an admin and the service identity he made are one party", () => {
 
 describe("an identity that can approve needs a second admin", () => {
   it("creating one only proposes it; the admin who asked cannot approve it, nor can a named owner, a token or a non-admin", async () => {
-    const proposed = await services.createServiceIdentity(dave, { name: "approver-bot", description: "approves deploys", groups: ["engineering-leads"], requestOnly: false, owners: ["erin@example.com"] });
+    const proposed = await services.createServiceIdentity(dave, {
+      name: "approver-bot",
+      description: "approves deploys",
+      groups: ["engineering-leads"],
+      requestOnly: false,
+      owners: ["erin@example.com"],
+    });
     expect(proposed.outcome).toBe("proposed");
     expect(await fx.db.user.findUnique({ where: { email: "approver-bot@service.latchkey" } })).toBeNull();
     const changeId = proposed.change!.id;
-    await expect(changes.decideServiceChange(dave, { changeId, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: "You asked for this change; another admin must approve it." });
-    await expect(changes.decideServiceChange(erin, { changeId, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(/You own this service identity/) });
+    await expect(changes.decideServiceChange(dave, { changeId, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: "You asked for this change; another admin must approve it.",
+    });
+    await expect(changes.decideServiceChange(erin, { changeId, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(/You own this service identity/),
+    });
     await expect(changes.decideServiceChange(lee, { changeId, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden" });
     const daveByToken = await principalOf(t.dave!);
-    await expect(changes.decideServiceChange(daveByToken, { changeId, decision: "approve", comment: "" })).rejects.toMatchObject({ code: "forbidden", message: expect.stringMatching(/signed in to the portal/) });
-    await expect(services.createServiceIdentity(dave, { name: "approver-bot", description: "again", groups: ["engineering-leads"], requestOnly: false })).rejects.toMatchObject({ code: "conflict" });
+    await expect(changes.decideServiceChange(daveByToken, { changeId, decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "forbidden",
+      message: expect.stringMatching(/signed in to the portal/),
+    });
+    await expect(
+      services.createServiceIdentity(dave, { name: "approver-bot", description: "again", groups: ["engineering-leads"], requestOnly: false }),
+    ).rejects.toMatchObject({ code: "conflict" });
     // A third admin, owner of nothing here, carries it out; all of it is audited.
     const gwen = await fx.user("gwen@example.com", ["platform-admins"]);
     const approved = await changes.decideServiceChange(gwen, { changeId, decision: "approve", comment: "reviewed the pipeline" });
@@ -202,7 +277,9 @@ describe("an identity that can approve needs a second admin", () => {
     await expect(changes.decideServiceChange(erin, { changeId: more.change!.id, decision: "reject", comment: "" })).rejects.toMatchObject({ code: "invalid" });
     expect((await changes.decideServiceChange(dave, { changeId: more.change!.id, decision: "reject", comment: "" })).status).toBe("cancelled");
     expect((await services.updateServiceIdentity(dave, id, { groups: ["engineering"], requestOnly: false })).outcome).toBe("done");
-    await expect(changes.decideServiceChange(erin, { changeId: "no-such-change", decision: "approve", comment: "" })).rejects.toMatchObject({ code: "not_found" });
+    await expect(changes.decideServiceChange(erin, { changeId: "no-such-change", decision: "approve", comment: "" })).rejects.toMatchObject({
+      code: "not_found",
+    });
     await expect(changes.decideServiceChange(erin, { changeId: 42, decision: "maybe" })).rejects.toMatchObject({ code: "invalid" });
   });
 
@@ -231,13 +308,23 @@ describe("the access review names the party", () => {
     const byPuppet = review.grants.find((g) => g.requester === "dave-bot@service.latchkey" && g.targetId === "payments-api-production")!;
     expect(byPuppet).toMatchObject({ requesterOwners: ["dave@example.com"], approvedBy: [{ email: "lee@example.com", owners: [] }], sameParty: false });
     const twoPerson = review.grants.find((g) => g.targetId === "two-person")!;
-    expect(twoPerson.approvedBy).toEqual(expect.arrayContaining([expect.objectContaining({ email: "dave-bot@service.latchkey", owners: ["dave@example.com"] })]));
+    expect(twoPerson.approvedBy).toEqual(
+      expect.arrayContaining([expect.objectContaining({ email: "dave-bot@service.latchkey", owners: ["dave@example.com"] })]),
+    );
     // A grant approved by the owner's identity before owners counted (written as an older version would have) is flagged.
     const request = await engine.createRequest(dave, "temporary-access", validInput({ targetId: "payments-api-staging", role: "write" }));
     const puppetRow = await fx.db.user.findUniqueOrThrow({ where: { email: "dave-bot@service.latchkey" } });
-    await fx.db.approval.create({ data: { requestId: request.id, approverId: puppetRow.id, decision: "approve", comment: "legacy", approverGroups: puppetRow.groups } });
-    await fx.db.accessRequest.update({ where: { id: request.id }, data: { status: "active", activatedAt: new Date(), expiresAt: new Date(Date.now() + 3_600_000) } });
+    await fx.db.approval.create({
+      data: { requestId: request.id, approverId: puppetRow.id, decision: "approve", comment: "legacy", approverGroups: puppetRow.groups },
+    });
+    await fx.db.accessRequest.update({
+      where: { id: request.id },
+      data: { status: "active", activatedAt: new Date(), expiresAt: new Date(Date.now() + 3_600_000) },
+    });
     const again = await accessReview({ from: new Date(Date.now() - 86_400_000), to: new Date(Date.now() + 86_400_000) });
-    expect(again.grants.find((g) => g.requestId === request.id)).toMatchObject({ sameParty: true, approvedBy: [{ email: "dave-bot@service.latchkey", owners: ["dave@example.com"] }] });
+    expect(again.grants.find((g) => g.requestId === request.id)).toMatchObject({
+      sameParty: true,
+      approvedBy: [{ email: "dave-bot@service.latchkey", owners: ["dave@example.com"] }],
+    });
   });
 });

@@ -16,7 +16,7 @@ let fx: Awaited<ReturnType<typeof engineFixture>>;
 let engine: typeof import("@/lib/approvals/engine");
 let deliver: typeof import("@/lib/notifications/deliver");
 let POST: (request: Request) => Promise<Response>;
-let alice: Principal, bob: Principal, carol: Principal;
+let alice: Principal, bob: Principal;
 
 beforeAll(async () => {
   slack = await startFakeSlack({
@@ -39,7 +39,7 @@ beforeAll(async () => {
   ({ POST } = await import("@/app/api/slack/interactions/route"));
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
-  carol = await fx.user("carol@example.com", ["platform-admins"]);
+  await fx.user("carol@example.com", ["platform-admins"]);
   await fx.user("dave@example.com", ["engineering"]);
   await fx.user("eve@example.com", ["engineering-leads"]);
 });
@@ -58,7 +58,8 @@ async function flush() {
 
 const messageAbout = (requestId: string, channel: string): PostedMessage | undefined =>
   slack.inChannel(channel).find((m) => m.metadata?.event_payload.request_id === requestId);
-const buttonsOf = (m: PostedMessage) => m.blocks.filter((b) => b.type === "actions").flatMap((b) => (b.elements as { action_id: string }[]).map((e) => e.action_id));
+const buttonsOf = (m: PostedMessage) =>
+  m.blocks.filter((b) => b.type === "actions").flatMap((b) => (b.elements as { action_id: string }[]).map((e) => e.action_id));
 const textOf = (m: PostedMessage) => JSON.stringify(m.blocks);
 const ephemeralFor = (responseUrl: string) => slack.ephemeral.filter((e) => e.responseUrl === responseUrl).map((e) => e.body);
 
@@ -80,9 +81,20 @@ describe("the Slack app", () => {
       const message = messageAbout(request.id, channel)!;
       expect(message, channel).toBeDefined();
       // The delivery's id travels in the message's metadata, so a reader can drop a duplicate post.
-      expect(message.metadata).toEqual({ event_type: "latchkey_request", event_payload: { request_id: request.id, delivery_id: deliveries.find((d) => d.channel === `slack:${channel}`)!.id } });
+      expect(message.metadata).toEqual({
+        event_type: "latchkey_request",
+        event_payload: { request_id: request.id, delivery_id: deliveries.find((d) => d.channel === `slack:${channel}`)!.id },
+      });
       const text = textOf(message);
-      for (const part of ["alice@example.com asks for", "payments-api (staging)", "*Access*\\nread", "*Duration*\\n1 h", "Investigating INC-1234: payment retries failing", "Stage 1 of 1: *Approval*, approvers from engineering-leads, quorum", `http://localhost:3999/requests/${request.id}`]) {
+      for (const part of [
+        "alice@example.com asks for",
+        "payments-api (staging)",
+        "*Access*\\nread",
+        "*Duration*\\n1 h",
+        "Investigating INC-1234: payment retries failing",
+        "Stage 1 of 1: *Approval*, approvers from engineering-leads, quorum",
+        `http://localhost:3999/requests/${request.id}`,
+      ]) {
         expect(text, `${channel}: ${part}`).toContain(part);
       }
       expect(buttonsOf(message)).toEqual(["latchkey_approve", "latchkey_reject", "latchkey_open"]);
@@ -107,7 +119,9 @@ describe("the Slack app", () => {
       expect(buttonsOf(message)).toEqual(["latchkey_open"]);
     }
     // The requester is told in a direct message.
-    expect(slack.dmsTo("U0ALICE").at(-1)!.text).toBe(`Your request for Temporary access on payments-api (staging) was approved by bob@example.com. http://localhost:3999/requests/${request.id}`);
+    expect(slack.dmsTo("U0ALICE").at(-1)!.text).toBe(
+      `Your request for Temporary access on payments-api (staging) was approved by bob@example.com. http://localhost:3999/requests/${request.id}`,
+    );
   });
 
   it("refuses requests Slack did not sign, with a stale timestamp, or with a forged signature, and changes nothing", async () => {
@@ -131,7 +145,14 @@ describe("the Slack app", () => {
     expect(await malformed.text()).toMatch(/block_actions payload is malformed: team/);
     const { signSlackRequest } = await import("@/lib/integrations/slack/signature");
     const now = Math.floor(Date.now() / 1000);
-    const signedRaw = (body: string) => ({ body, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(now), "x-slack-signature": signSlackRequest(SIGNING_SECRET, now, body) } });
+    const signedRaw = (body: string) => ({
+      body,
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": String(now),
+        "x-slack-signature": signSlackRequest(SIGNING_SECRET, now, body),
+      },
+    });
     const garbled = await interact(signedRaw("payload=%7Bnot-json"));
     expect([garbled.status, await garbled.text()]).toEqual([400, 'The "payload" field is not JSON.\n']);
     const empty = await interact(signedRaw("token=abc"));
@@ -144,7 +165,9 @@ describe("the Slack app", () => {
     const own = await pendingRequest(bob);
     const request = await pendingRequest();
     // A service identity in an approver group, and a Slack account someone gave its address: services act through API tokens only.
-    await fx.db.user.create({ data: { email: "release-bot@example.com", name: "release-bot", kind: "service", groups: ["engineering-leads"], roles: ["requester", "approver"] } });
+    await fx.db.user.create({
+      data: { email: "release-bot@example.com", name: "release-bot", kind: "service", groups: ["engineering-leads"], roles: ["requester", "approver"] },
+    });
     slack.addUser({ id: "U0ROBOT", email: "release-bot@example.com" });
     const cases: [string, string, RegExp][] = [
       ["U0ROBOT", request.id, /No Latchkey account has the e-mail address release-bot@example\.com/],
@@ -298,9 +321,16 @@ describe("the Slack app", () => {
     expect(await engine.notifyExpiring(request.id)).toBe(true);
     await flush();
     const expiresAt = (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).expiresAt!;
-    const dms = slack.dmsTo("U0ALICE").slice(-2).map((m) => m.text);
-    expect(dms[0]).toBe(`Your request for Temporary access on payments-api (staging) was approved by bob@example.com. http://localhost:3999/requests/${request.id}`);
-    expect(dms[1]).toBe(`Your access to Temporary access on payments-api (staging) expires at ${expiresAt.toISOString().slice(11, 16)} UTC. http://localhost:3999/requests/${request.id}`);
+    const dms = slack
+      .dmsTo("U0ALICE")
+      .slice(-2)
+      .map((m) => m.text);
+    expect(dms[0]).toBe(
+      `Your request for Temporary access on payments-api (staging) was approved by bob@example.com. http://localhost:3999/requests/${request.id}`,
+    );
+    expect(dms[1]).toBe(
+      `Your access to Temporary access on payments-api (staging) expires at ${expiresAt.toISOString().slice(11, 16)} UTC. http://localhost:3999/requests/${request.id}`,
+    );
     expect(await engine.expireGrant(request.id, new Date(expiresAt.getTime() + 1000))).toBe("expired");
     await flush();
     expect(slack.dmsTo("U0ALICE").at(-1)!.text).toContain("Your access to Temporary access on payments-api (staging) has expired.");
@@ -311,7 +341,11 @@ describe("the Slack app", () => {
     await flush();
     const dm = await fx.db.notificationDelivery.findFirstOrThrow({ where: { requestId: theirs.id, channel: "slack:dm" } });
     expect(dm.status).toBe("delivered");
-    expect(slack.calls.filter((c) => c.method === "users.lookupByEmail").at(-1)).toEqual({ method: "users.lookupByEmail", status: 200, error: "users_not_found" });
+    expect(slack.calls.filter((c) => c.method === "users.lookupByEmail").at(-1)).toEqual({
+      method: "users.lookupByEmail",
+      status: 200,
+      error: "users_not_found",
+    });
   });
 
   it("without the signing secret, posts messages without buttons and refuses every click", async () => {
@@ -360,7 +394,10 @@ describe("the Slack app", () => {
     const status = (await integrationStatuses()).find((s) => s.kind === "slack")!;
     expect(status).toMatchObject({ reachable: true, detail: "answered as latchkey in Latchkey Test", title: "Slack app (3 targets post to Slack)" });
     const request = await engine.createRequest(alice, "temporary-access", validInput());
-    await fx.db.notificationDelivery.updateMany({ where: { requestId: request.id, channel: "slack:C0PAYMENTS" }, data: { payload: { kind: "message", requestId: request.id, channel: "C0GONE", post: true } } });
+    await fx.db.notificationDelivery.updateMany({
+      where: { requestId: request.id, channel: "slack:C0PAYMENTS" },
+      data: { payload: { kind: "message", requestId: request.id, channel: "C0GONE", post: true } },
+    });
     await flush();
     const failed = await fx.db.notificationDelivery.findFirstOrThrow({ where: { requestId: request.id, channel: "slack:C0PAYMENTS" } });
     expect(failed).toMatchObject({ status: "pending", attempts: 1, lastError: "Slack chat.postMessage: not_in_channel" });

@@ -61,7 +61,8 @@ afterAll(async () => {
   });
 });
 
-const ask = (targetId: string, justification: string) => engine.createRequest(eve, "temporary-access", { targetId, role: "read", durationMinutes: 30, justification });
+const ask = (targetId: string, justification: string) =>
+  engine.createRequest(eve, "temporary-access", { targetId, role: "read", durationMinutes: 30, justification });
 
 async function refusal(work: Promise<unknown>): Promise<DomainError> {
   const error = await work.then(
@@ -129,7 +130,9 @@ describe("a ticket checked in Jira", () => {
     jira.rateLimit(1, 60);
     const limited = await refusal(ask("jira-checked", "CHG-45 once more"));
     expect(limited.code).toBe("conflict");
-    expect(limited.message).toBe("Ticket CHG-45 could not be checked in Jira, so the request was not made: Jira is rate-limiting Latchkey (HTTP 429, retry after 60 s). Try again later.");
+    expect(limited.message).toBe(
+      "Ticket CHG-45 could not be checked in Jira, so the request was not made: Jira is rate-limiting Latchkey (HTTP 429, retry after 60 s). Try again later.",
+    );
 
     process.env.TEST_JIRA_TOKEN = "revoked-token";
     try {
@@ -158,7 +161,9 @@ describe("a ticket checked over HTTP", () => {
   it("accepts an open ticket with the bearer token, refuses a resolved or unknown one", async () => {
     expect((await ask("http-checked", "Ledger fix OPS-1")).ticketKey).toBe("OPS-1");
     expect(checkCalls.at(-1)).toEqual({ path: "/tickets/OPS-1", authorization: "Bearer check-token" });
-    expect((await refusal(ask("http-checked", "Ledger fix OPS-2"))).message).toBe('Ticket OPS-2 is closed in the ticket system (status "resolved"). ledger (production) needs an open ticket.');
+    expect((await refusal(ask("http-checked", "Ledger fix OPS-2"))).message).toBe(
+      'Ticket OPS-2 is closed in the ticket system (status "resolved"). ledger (production) needs an open ticket.',
+    );
     expect((await refusal(ask("http-checked", "Ledger fix OPS-3"))).message).toMatch(/^Ticket OPS-3 does not exist in the ticket system/);
   });
 });
@@ -179,7 +184,10 @@ describe("the ticket after the request", () => {
     expect(reviewRow(grant)).toMatchObject({ ticket: "CHG-45" });
 
     const { exportStream } = await import("@/lib/audit/export");
-    const lines = (await new Response(exportStream("jsonl", {}, "auditor@example.com", null)).text()).trimEnd().split("\n").map((l) => JSON.parse(l));
+    const lines = (await new Response(exportStream("jsonl", {}, "auditor@example.com", null)).text())
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const created = lines.find((l) => l.requestId === request.id && l.action === "request.created");
     expect(created.data).toMatchObject({ ticket: "CHG-45", ticketUrl: `${process.env.TEST_JIRA_URL}/browse/CHG-45` });
   });

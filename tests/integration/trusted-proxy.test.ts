@@ -63,9 +63,15 @@ function settingsFor(overrides: Partial<import("@/lib/env").Env>) {
 }
 
 const IAP = () =>
-  settingsFor({ LATCHKEY_PROXY_KIND: "google-iap", LATCHKEY_PROXY_ISSUER: "https://cloud.google.com/iap", LATCHKEY_PROXY_AUDIENCE: "/projects/123456/global/backendServices/789" });
-const POMERIUM = () => settingsFor({ LATCHKEY_PROXY_KIND: "pomerium", LATCHKEY_PROXY_ISSUER: "latchkey.corp.example", LATCHKEY_PROXY_AUDIENCE: "latchkey.corp.example" });
-const OAUTH2_PROXY = () => settingsFor({ LATCHKEY_PROXY_KIND: "oauth2-proxy", LATCHKEY_PROXY_ISSUER: "https://idp.example", LATCHKEY_PROXY_AUDIENCE: "latchkey" });
+  settingsFor({
+    LATCHKEY_PROXY_KIND: "google-iap",
+    LATCHKEY_PROXY_ISSUER: "https://cloud.google.com/iap",
+    LATCHKEY_PROXY_AUDIENCE: "/projects/123456/global/backendServices/789",
+  });
+const POMERIUM = () =>
+  settingsFor({ LATCHKEY_PROXY_KIND: "pomerium", LATCHKEY_PROXY_ISSUER: "latchkey.corp.example", LATCHKEY_PROXY_AUDIENCE: "latchkey.corp.example" });
+const OAUTH2_PROXY = () =>
+  settingsFor({ LATCHKEY_PROXY_KIND: "oauth2-proxy", LATCHKEY_PROXY_ISSUER: "https://idp.example", LATCHKEY_PROXY_AUDIENCE: "latchkey" });
 
 interface Signing {
   key?: CryptoKey | Uint8Array;
@@ -76,8 +82,17 @@ interface Signing {
   expires?: number | string;
 }
 
-function assertion(claims: JWTPayload, { key = rsa.privateKey, alg = "RS256", kid = "rsa-1", issuer = ISSUER, audience = [AUDIENCE], expires = "5m" }: Signing = {}) {
-  return new SignJWT(claims).setProtectedHeader({ alg, kid, typ: "JWT" }).setIssuer(issuer).setAudience(audience).setIssuedAt().setExpirationTime(expires).sign(key);
+function assertion(
+  claims: JWTPayload,
+  { key = rsa.privateKey, alg = "RS256", kid = "rsa-1", issuer = ISSUER, audience = [AUDIENCE], expires = "5m" }: Signing = {},
+) {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg, kid, typ: "JWT" })
+    .setIssuer(issuer)
+    .setAudience(audience)
+    .setIssuedAt()
+    .setExpirationTime(expires)
+    .sign(key);
 }
 
 const cfHeaders = (token: string) => new Headers({ "cf-access-jwt-assertion": token });
@@ -95,7 +110,11 @@ describe("a verified assertion signs a person in", () => {
     expect(row.lastSignInAt).not.toBeNull();
     const events = await signIns("alice@example.com");
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ actorType: "human", actorId: row.id, data: { via: "trusted-proxy", proxy: "cloudflare-access", groups: ["engineering"], roles: ["requester"] } });
+    expect(events[0]).toMatchObject({
+      actorType: "human",
+      actorId: row.id,
+      data: { via: "trusted-proxy", proxy: "cloudflare-access", groups: ["engineering"], roles: ["requester"] },
+    });
   });
 
   it("Google IAP (ES256, its own header): e-mail lower-cased, groups from a comma-separated claim", async () => {
@@ -105,19 +124,28 @@ describe("a verified assertion signs a person in", () => {
     );
     expect(await proxy.verifyProxyAssertion(cfHeaders(token), IAP())).toMatchObject({ ok: false });
     const outcome = await proxy.principalFromProxy(new Headers({ "x-goog-iap-jwt-assertion": token }), IAP());
-    expect(outcome).toMatchObject({ ok: true, principal: { email: "bob@example.com", groups: ["audit", "engineering-leads"], roles: ["requester", "approver", "auditor"] } });
+    expect(outcome).toMatchObject({
+      ok: true,
+      principal: { email: "bob@example.com", groups: ["audit", "engineering-leads"], roles: ["requester", "approver", "auditor"] },
+    });
     expect((await signIns("bob@example.com"))[0]).toMatchObject({ data: { via: "trusted-proxy", proxy: "google-iap" } });
   });
 
   it("Pomerium (RS256, issuer and audience are the route's host): the name claim names the user", async () => {
-    const token = await assertion({ email: "dave@example.com", name: "Dave Admin", groups: ["platform-admins"] }, { issuer: "latchkey.corp.example", audience: "latchkey.corp.example" });
+    const token = await assertion(
+      { email: "dave@example.com", name: "Dave Admin", groups: ["platform-admins"] },
+      { issuer: "latchkey.corp.example", audience: "latchkey.corp.example" },
+    );
     const outcome = await proxy.principalFromProxy(new Headers({ "x-pomerium-jwt-assertion": token }), POMERIUM());
     expect(outcome).toMatchObject({ ok: true, principal: { email: "dave@example.com", roles: ["requester", "approver", "auditor", "admin"] } });
     expect(await db.user.findUniqueOrThrow({ where: { email: "dave@example.com" } })).toMatchObject({ name: "Dave Admin" });
   });
 
   it("oauth2-proxy (the IdP's ID token as Authorization: Bearer)", async () => {
-    const token = await assertion({ email: "erin@example.com", groups: ["oncall"] }, { key: ec.privateKey, alg: "ES256", kid: "ec-1", issuer: "https://idp.example", audience: "latchkey" });
+    const token = await assertion(
+      { email: "erin@example.com", groups: ["oncall"] },
+      { key: ec.privateKey, alg: "ES256", kid: "ec-1", issuer: "https://idp.example", audience: "latchkey" },
+    );
     const outcome = await proxy.principalFromProxy(new Headers({ authorization: `Bearer ${token}` }), OAUTH2_PROXY());
     expect(outcome).toMatchObject({ ok: true, principal: { email: "erin@example.com", groups: ["oncall"], roles: ["requester"] } });
   });
@@ -149,7 +177,8 @@ describe("access follows the proxy's groups", () => {
     const outcome = await proxy.principalFromProxy(cfHeaders(await assertion({ email, groups })));
     return outcome;
   }
-  const reasonOf = async (requestId: string, action: string) => ((await db.auditEvent.findFirstOrThrow({ where: { requestId, action } })).data as { reason?: string }).reason;
+  const reasonOf = async (requestId: string, action: string) =>
+    ((await db.auditEvent.findFirstOrThrow({ where: { requestId, action } })).data as { reason?: string }).reason;
 
   it("a person whose groups changed at the proxy loses at once what the lost group gave: grants revoked, pending requests cancelled, audited why", async () => {
     const engine = await import("@/lib/approvals/engine");
@@ -190,7 +219,12 @@ describe("access follows the proxy's groups", () => {
     const ken = await signIn("ken.tp@example.com", ["engineering"]);
     const lead = await signIn("lead.tp@example.com", ["engineering-leads"]);
     if (!judy.ok || !ken.ok || !lead.ok) throw new Error("sign-in refused");
-    const waiting = await engine.createRequest(ken.principal, "temporary-access", { targetId: "payments-api-staging", role: "read", durationMinutes: 60, justification: "Investigating INC-1234: payment retries failing" });
+    const waiting = await engine.createRequest(ken.principal, "temporary-access", {
+      targetId: "payments-api-staging",
+      role: "read",
+      durationMinutes: 60,
+      justification: "Investigating INC-1234: payment retries failing",
+    });
     const demoted = await signIn("judy.tp@example.com", ["engineering"]);
     expect(demoted).toMatchObject({ ok: true, principal: { roles: ["requester"] } });
     if (!demoted.ok) return;
@@ -209,7 +243,10 @@ describe("access follows the proxy's groups", () => {
     const lee = await signIn("lee.tp@example.com", ["engineering"]);
     if (!lee.ok) throw new Error("sign-in refused");
     await db.user.update({ where: { id: lee.principal.id }, data: { active: false, deactivatedAt: new Date() } });
-    expect(await signIn("lee.tp@example.com", ["platform-admins"])).toEqual({ ok: false, reason: "The proxy signed you in as lee.tp@example.com, but your Latchkey account was deactivated. Ask the platform team if this is a mistake." });
+    expect(await signIn("lee.tp@example.com", ["platform-admins"])).toEqual({
+      ok: false,
+      reason: "The proxy signed you in as lee.tp@example.com, but your Latchkey account was deactivated. Ask the platform team if this is a mistake.",
+    });
     expect(await db.user.findUniqueOrThrow({ where: { id: lee.principal.id } })).toMatchObject({ groups: ["engineering"], active: false });
   });
 });
@@ -249,11 +286,17 @@ describe("refusals: no principal, no user, and the reason in words", () => {
   });
 
   it("wrong issuer", async () => {
-    await expectRefused(cfHeaders(await assertion(claims, { issuer: "https://attacker.cloudflareaccess.com" })), `The proxy's assertion was not issued by ${ISSUER}.`);
+    await expectRefused(
+      cfHeaders(await assertion(claims, { issuer: "https://attacker.cloudflareaccess.com" })),
+      `The proxy's assertion was not issued by ${ISSUER}.`,
+    );
   });
 
   it("wrong audience (an assertion for another application behind the same proxy)", async () => {
-    await expectRefused(cfHeaders(await assertion(claims, { audience: ["another-app"] })), `The proxy's assertion is meant for another application, not ${AUDIENCE}.`);
+    await expectRefused(
+      cfHeaders(await assertion(claims, { audience: ["another-app"] })),
+      `The proxy's assertion is meant for another application, not ${AUDIENCE}.`,
+    );
   });
 
   it("expired beyond the clock tolerance", async () => {
@@ -266,7 +309,10 @@ describe("refusals: no principal, no user, and the reason in words", () => {
   });
 
   it("signed by a key that is not in the JWKS", async () => {
-    await expectRefused(cfHeaders(await assertion(claims, { key: stranger.privateKey, kid: "stranger" })), `The proxy's assertion is signed with a key that is not published at ${jwksUrl}.`);
+    await expectRefused(
+      cfHeaders(await assertion(claims, { key: stranger.privateKey, kid: "stranger" })),
+      `The proxy's assertion is signed with a key that is not published at ${jwksUrl}.`,
+    );
     await expectRefused(
       cfHeaders(await assertion(claims, { key: stranger.privateKey, kid: "rsa-1" })),
       `The proxy's assertion has a signature that does not match the keys published at ${jwksUrl}.`,
@@ -295,11 +341,17 @@ describe("refusals: no principal, no user, and the reason in words", () => {
   });
 
   it("a verified token without an e-mail address", async () => {
-    await expectRefused(cfHeaders(await assertion({ sub: "7335d417", groups: ["platform-admins"] })), 'The proxy\'s assertion carries no e-mail address (claim "email").');
+    await expectRefused(
+      cfHeaders(await assertion({ sub: "7335d417", groups: ["platform-admins"] })),
+      'The proxy\'s assertion carries no e-mail address (claim "email").',
+    );
   });
 
   it("a person none of whose groups gives a role", async () => {
-    const reason = await expectRefused(cfHeaders(await assertion({ email: "guest@example.com", groups: ["contractors"] })), /none of your groups gives you a role in Latchkey/);
+    const reason = await expectRefused(
+      cfHeaders(await assertion({ email: "guest@example.com", groups: ["contractors"] })),
+      /none of your groups gives you a role in Latchkey/,
+    );
     expect(reason).toContain("guest@example.com");
     expect(await db.user.count({ where: { email: "guest@example.com" } })).toBe(0);
   });

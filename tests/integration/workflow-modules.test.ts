@@ -50,7 +50,11 @@ describe("workflows registered from outside the engine", () => {
     const { describeFields } = await import("@/lib/workflows/fields");
     const { resolveOptions } = await import("@/lib/workflows/option-sources");
     const workflow = listWorkflows().find((w) => w.id === "rerun-report")!;
-    expect(describeFields(workflow.inputSchema as never).find((f) => f.name === "report")).toMatchObject({ kind: "select", optionsFrom: "integration:reports", label: "Report" });
+    expect(describeFields(workflow.inputSchema as never).find((f) => f.name === "report")).toMatchObject({
+      kind: "select",
+      optionsFrom: "integration:reports",
+      label: "Report",
+    });
     expect(await resolveOptions("reports", { who: alice, targetId: "settlement-dag" })).toEqual(["daily", "weekly"]);
   });
 
@@ -58,13 +62,17 @@ describe("workflows registered from outside the engine", () => {
     const engine = await import("@/lib/approvals/engine");
     const ok = await engine.createRequest(alice, "rerun-report", { targetId: "settlement-dag", report: "weekly", justification: "month end numbers were off" });
     expect(ok.status).toBe("pending");
-    await expect(engine.createRequest(alice, "rerun-report", { targetId: "settlement-dag", report: "everything", justification: "month end numbers were off" })).rejects.toMatchObject({
+    await expect(
+      engine.createRequest(alice, "rerun-report", { targetId: "settlement-dag", report: "everything", justification: "month end numbers were off" }),
+    ).rejects.toMatchObject({
       code: "invalid",
       fieldErrors: { report: "Choose one of the offered options." },
     });
     sourceFails = true;
     try {
-      await expect(engine.createRequest(alice, "rerun-report", { targetId: "settlement-dag", report: "weekly", justification: "month end numbers were off" })).rejects.toMatchObject({
+      await expect(
+        engine.createRequest(alice, "rerun-report", { targetId: "settlement-dag", report: "weekly", justification: "month end numbers were off" }),
+      ).rejects.toMatchObject({
         code: "invalid",
         fieldErrors: { report: "The options could not be loaded: scheduler unreachable" },
       });
@@ -81,7 +89,11 @@ describe("workflows registered from outside the engine", () => {
   it("a run the outside system refuses at approval ends the request failed, in one write, with every step audited in order", async () => {
     const engine = await import("@/lib/approvals/engine");
     const bob = await fx.user("bob2@example.com", ["engineering-leads"]);
-    const request = await engine.createRequest(alice, "rerun-report", { targetId: "settlement-dag", report: "daily", justification: "month end numbers were off" });
+    const request = await engine.createRequest(alice, "rerun-report", {
+      targetId: "settlement-dag",
+      report: "daily",
+      justification: "month end numbers were off",
+    });
     executeFails = true;
     let failed;
     try {
@@ -92,7 +104,10 @@ describe("workflows registered from outside the engine", () => {
     expect(failed).toMatchObject({ status: "failed", failureReason: "The scheduler refused the run." });
     expect(failed.decidedAt).toBeInstanceOf(Date);
     expect(failed.endedAt).toBeInstanceOf(Date);
-    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({ status: "failed", failureReason: "The scheduler refused the run." });
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({
+      status: "failed",
+      failureReason: "The scheduler refused the run.",
+    });
     const events = await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { seq: "asc" } });
     expect(events.map((e) => [e.action, e.fromStatus, e.toStatus])).toEqual([
       ["request.created", null, "pending"],

@@ -57,7 +57,9 @@ describe("configuration", () => {
     expect(parseEnv({ ...good, LATCHKEY_KEY_PUBLISH_AHEAD: "2d" }).LATCHKEY_KEY_PUBLISH_AHEAD).toBe(172_800);
     expect(parseEnv({ ...good, LATCHKEY_KEY_PUBLISH_AHEAD: "0" }).LATCHKEY_KEY_PUBLISH_AHEAD).toBe(0);
     expect(() => parseEnv({ ...good, LATCHKEY_KEY_PUBLISH_AHEAD: "a day" })).toThrowError(/LATCHKEY_KEY_PUBLISH_AHEAD: must be a duration such as "90s"/);
-    expect(() => parseEnv({ ...good, LATCHKEY_KEY_PUBLISH_AHEAD: "30d" })).toThrowError(/LATCHKEY_KEY_PUBLISH_AHEAD: must be shorter than the rotation period \(LATCHKEY_KEY_ROTATION_DAYS=30\)/);
+    expect(() => parseEnv({ ...good, LATCHKEY_KEY_PUBLISH_AHEAD: "30d" })).toThrowError(
+      /LATCHKEY_KEY_PUBLISH_AHEAD: must be shorter than the rotation period \(LATCHKEY_KEY_ROTATION_DAYS=30\)/,
+    );
     expect(parseEnv({ ...good, LATCHKEY_KEY_PUBLISH_AHEAD: "60d", LATCHKEY_KEY_ROTATION_DAYS: "0" }).LATCHKEY_KEY_PUBLISH_AHEAD).toBe(60 * 86_400);
     expect(() => parseEnv({ ...good, LATCHKEY_KEY_WEBHOOK_URL: "not a url" })).toThrowError(/LATCHKEY_KEY_WEBHOOK_URL/);
   });

@@ -20,11 +20,23 @@ function editedPolicy(): string {
       "        requesters: [engineering, engineering-leads, platform-admins]\n        stages:\n          - { name: Team lead, groups: [engineering-leads, platform-admins], required: 1 }\n        # Platform",
       "        requesters: [engineering-leads, platform-admins]\n        stages:\n          - { name: Team lead, groups: [engineering-leads, platform-admins], required: 1 }\n        # Platform",
     ],
-    ["          - { name: Data owner, groups: [platform-admins], required: 1 }\n        minDuration: 15m\n        maxDuration: 1h", "          - { name: Data owner, groups: [platform-admins, engineering-leads], required: 2 }\n        minDuration: 15m\n        maxDuration: 1h"],
+    [
+      "          - { name: Data owner, groups: [platform-admins], required: 1 }\n        minDuration: 15m\n        maxDuration: 1h",
+      "          - { name: Data owner, groups: [platform-admins, engineering-leads], required: 2 }\n        minDuration: 15m\n        maxDuration: 1h",
+    ],
     ["roles: [read], maxDuration: 1h }", "roles: [read], maxDuration: 4h }"],
-    ["        breakGlass: { groups: [platform-admins], maxDuration: 30m }", "        breakGlass: { groups: [platform-admins, engineering-leads], maxDuration: 1h }"],
-    ["        pendingTimeout: 8h\n        minDuration: 15m\n        maxDuration: 2h", "        pendingTimeout: 12h\n        minDuration: 15m\n        maxDuration: 4h"],
-    ["    events: [pending, approved, rejected, expiring, expired, break-glass]\n  - name: audit-webhook", "    events: [pending, break-glass]\n  - name: audit-webhook"],
+    [
+      "        breakGlass: { groups: [platform-admins], maxDuration: 30m }",
+      "        breakGlass: { groups: [platform-admins, engineering-leads], maxDuration: 1h }",
+    ],
+    [
+      "        pendingTimeout: 8h\n        minDuration: 15m\n        maxDuration: 2h",
+      "        pendingTimeout: 12h\n        minDuration: 15m\n        maxDuration: 4h",
+    ],
+    [
+      "    events: [pending, approved, rejected, expiring, expired, break-glass]\n  - name: audit-webhook",
+      "    events: [pending, break-glass]\n  - name: audit-webhook",
+    ],
   ];
   let text = shippedText;
   for (const [from, to] of edits) {
@@ -75,7 +87,10 @@ describe("what changes in who may do what", () => {
   });
 
   it("a group mapped to a new role changes who may request, though no rule changed", () => {
-    const widened = parsePolicy(shippedText.replace("  audit: [auditor]", "  audit: [auditor, requester]").replace("requesters: [engineering]\n", "requesters: [engineering, audit]\n"), "w.yaml");
+    const widened = parsePolicy(
+      shippedText.replace("  audit: [auditor]", "  audit: [auditor, requester]").replace("requesters: [engineering]\n", "requesters: [engineering, audit]\n"),
+      "w.yaml",
+    );
     expect(diffPolicies(shipped, widened, PEOPLE).map((c) => c.sentence)).toEqual([
       "group audit: portal roles: requester added.",
       "temporary-access on ledger-db-production: may request: audit added. Now also: carol@example.com.",
@@ -90,8 +105,14 @@ describe("what changes in who may do what", () => {
   it("what a grant opens and the access roles a request may ask for", () => {
     const opened = parsePolicy(
       shippedText
-        .replace("      - { host: payments.internal.example.com, pathPrefix: / }", "      - { host: payments.internal.example.com, pathPrefix: / }\n      - { host: payments-admin.internal.example.com, pathPrefix: /admin }")
-        .replace("        write: [SELECT, INSERT, UPDATE, DELETE]", "        write: [SELECT, INSERT, UPDATE, DELETE]\n        owner: [SELECT, INSERT, UPDATE, DELETE]")
+        .replace(
+          "      - { host: payments.internal.example.com, pathPrefix: / }",
+          "      - { host: payments.internal.example.com, pathPrefix: / }\n      - { host: payments-admin.internal.example.com, pathPrefix: /admin }",
+        )
+        .replace(
+          "        write: [SELECT, INSERT, UPDATE, DELETE]",
+          "        write: [SELECT, INSERT, UPDATE, DELETE]\n        owner: [SELECT, INSERT, UPDATE, DELETE]",
+        )
         .replace("      ledger-db-production:\n        roles: [read]", "      ledger-db-production:\n        roles: [read, write]"),
       "o.yaml",
     );
@@ -103,10 +124,7 @@ describe("what changes in who may do what", () => {
   });
 
   it("a new and a removed rule read as new and gone", () => {
-    const moved = parsePolicy(
-      shippedText.replace("  restart-job:\n", "  restart-job-v2:\n"),
-      "m.yaml",
-    );
+    const moved = parsePolicy(shippedText.replace("  restart-job:\n", "  restart-job-v2:\n"), "m.yaml");
     const sentences = diffPolicies(shipped, moved).map((c) => c.sentence);
     expect(sentences).toContain("restart-job-v2 on nightly-settlement: may request is new: engineering-leads, platform-admins.");
     expect(sentences).toContain("restart-job on nightly-settlement: stage 1 approvers is gone (was Job owner: 1 of platform-admins, engineering-leads).");
@@ -115,9 +133,15 @@ describe("what changes in who may do what", () => {
   it("renders words and a table, and Markdown for a pull request", () => {
     const changes = diffPolicies(shipped, edited, PEOPLE);
     const text = renderDiff(changes, { before: "main", after: "policy/latchkey.yaml", peopleKnown: true, markdown: false });
-    expect(text.split("\n").slice(0, 3)).toEqual(["Access changes from main to policy/latchkey.yaml (8 changes; people as known from their last sign-ins)", "", `- ${GROUP_SENTENCES[0]}`]);
+    expect(text.split("\n").slice(0, 3)).toEqual([
+      "Access changes from main to policy/latchkey.yaml (8 changes; people as known from their last sign-ins)",
+      "",
+      `- ${GROUP_SENTENCES[0]}`,
+    ]);
     expect(text).toMatch(/\n\| where +\| what +\| before +\| after +\| gaining +\| losing +\|\n/);
-    expect(text).toMatch(/\| temporary-access on payments-api-production \| may request +\| engineering, engineering-leads, platform-admins +\| engineering-leads, platform-admins +\| - +\| alice@example\.com +\|/);
+    expect(text).toMatch(
+      /\| temporary-access on payments-api-production \| may request +\| engineering, engineering-leads, platform-admins +\| engineering-leads, platform-admins +\| - +\| alice@example\.com +\|/,
+    );
     const markdown = renderDiff(diffPolicies(shipped, edited), { before: "main", after: "policy/latchkey.yaml", peopleKnown: false, markdown: true });
     expect(markdown).toBe(
       [
@@ -140,7 +164,9 @@ describe("what changes in who may do what", () => {
         "",
       ].join("\n"),
     );
-    expect(renderDiff([], { before: "a", after: "b", peopleKnown: false, markdown: false })).toBe("Access changes from a to b\nNo change in who may do what.\n");
+    expect(renderDiff([], { before: "a", after: "b", peopleKnown: false, markdown: false })).toBe(
+      "Access changes from a to b\nNo change in who may do what.\n",
+    );
   });
 });
 
@@ -166,7 +192,13 @@ describe("npm run policy:diff", () => {
 
     const fromGit = await cli(repo, "HEAD", "--markdown");
     expect(fromGit.code, fromGit.stderr).toBe(0);
-    expect(fromGit.stdout.split("\n").slice(0, 5)).toEqual(["### Access changes from HEAD:./policy/latchkey.yaml to policy/latchkey.yaml", "", "8 changes; groups only (no database to resolve them to people).", "", `- ${GROUP_SENTENCES[0]}`]);
+    expect(fromGit.stdout.split("\n").slice(0, 5)).toEqual([
+      "### Access changes from HEAD:./policy/latchkey.yaml to policy/latchkey.yaml",
+      "",
+      "8 changes; groups only (no database to resolve them to people).",
+      "",
+      `- ${GROUP_SENTENCES[0]}`,
+    ]);
     const fromFile = await cli(repo, "old.yaml");
     expect(fromFile.code).toBe(0);
     expect(fromFile.stdout).toContain(`- ${GROUP_SENTENCES[1]}\n`);
@@ -181,6 +213,8 @@ describe("npm run policy:diff", () => {
     writeFileSync(path.join(repo, "typo.yaml"), shippedText.replace("        breakGlass: {", "        breakglass: {"));
     const typo = await cli(repo, "typo.yaml");
     expect(typo.code).toBe(1);
-    expect(typo.stderr).toContain("typo.yaml:100:9: workflows.temporary-access.targets.payments-api-production: `breakglass` is not a key of a workflow's rule for a target; did you mean `breakGlass`?");
+    expect(typo.stderr).toContain(
+      "typo.yaml:100:9: workflows.temporary-access.targets.payments-api-production: `breakglass` is not a key of a workflow's rule for a target; did you mean `breakGlass`?",
+    );
   }, 180_000);
 });

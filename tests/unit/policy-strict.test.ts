@@ -27,17 +27,20 @@ const TYPOS = [
   {
     key: "pendingTimout",
     text: edited("        pendingTimeout: 8h", "        pendingTimout: 8h"),
-    problem: "101:9: workflows.temporary-access.targets.payments-api-production: `pendingTimout` is not a key of a workflow's rule for a target; did you mean `pendingTimeout`?",
+    problem:
+      "101:9: workflows.temporary-access.targets.payments-api-production: `pendingTimout` is not a key of a workflow's rule for a target; did you mean `pendingTimeout`?",
   },
   {
     key: "breakglass",
     text: edited("        breakGlass: { groups: [platform-admins]", "        breakglass: { groups: [platform-admins]"),
-    problem: "100:9: workflows.temporary-access.targets.payments-api-production: `breakglass` is not a key of a workflow's rule for a target; did you mean `breakGlass`?",
+    problem:
+      "100:9: workflows.temporary-access.targets.payments-api-production: `breakglass` is not a key of a workflow's rule for a target; did you mean `breakGlass`?",
   },
   {
     key: "maxDuraton",
     text: edited("{ name: staging-read-under-1h, roles: [read], maxDuration: 1h }", "{ name: staging-read-under-1h, roles: [read], maxDuraton: 1h }"),
-    problem: "91:59: workflows.temporary-access.targets.payments-api-staging.autoApprove.0: `maxDuraton` is not a key of an auto-approve rule; did you mean `maxDuration`?",
+    problem:
+      "91:59: workflows.temporary-access.targets.payments-api-staging.autoApprove.0: `maxDuraton` is not a key of an auto-approve rule; did you mean `maxDuration`?",
   },
 ];
 
@@ -87,7 +90,10 @@ describe("the three typos from the field are refused with the nearest valid key"
       TYPOS.map(async (typo) => {
         const file = path.join(dir, `startup-${typo.key}.yaml`);
         writeFileSync(file, typo.text);
-        const outcome = await run(tsx, ["--conditions=react-server", "lib/startup-checks.ts"], { cwd: root, env: { ...startupEnv, LATCHKEY_POLICY_FILE: file } }).then(
+        const outcome = await run(tsx, ["--conditions=react-server", "lib/startup-checks.ts"], {
+          cwd: root,
+          env: { ...startupEnv, LATCHKEY_POLICY_FILE: file },
+        }).then(
           () => ({ code: 0, stderr: "" }),
           (error: { code: number; stderr: string }) => error,
         );
@@ -117,22 +123,69 @@ describe("every object of the policy is strict", () => {
   const base = {
     top: "version: 1\nroles:\n  eng: [requester]\n  leads: [approver]\n",
     target: "targets:\n  api:\n    title: API\n    service: api\n    environment: prod\n",
-    workflow: "workflows:\n  w:\n    targets:\n      api:\n        requesters: [eng]\n        stages:\n          - { name: S, groups: [leads] }\n        maxDuration: 1h\n",
+    workflow:
+      "workflows:\n  w:\n    targets:\n      api:\n        requesters: [eng]\n        stages:\n          - { name: S, groups: [leads] }\n        maxDuration: 1h\n",
   };
   const policyWith = (parts: Partial<typeof base> & { extra?: string }) =>
     `${parts.top ?? base.top}${parts.target ?? base.target}${parts.workflow ?? base.workflow}${parts.extra ?? ""}`;
   const cases: Array<{ name: string; text: string; problem: string }> = [
-    { name: "the top level", text: policyWith({ extra: "notification: []\n" }), problem: "p.yaml:18:1: (top level): `notification` is not a key of the policy; did you mean `notifications`?" },
-    { name: "defaults", text: policyWith({ extra: "defaults:\n  expiringNotise: 5m\n" }), problem: "p.yaml:19:3: defaults: `expiringNotise` is not a key of the defaults block; did you mean `expiringNotice`?" },
-    { name: "a target", text: policyWith({ target: `${base.target}    owner: [eng]\n` }), problem: "p.yaml:10:5: targets.api: `owner` is not a key of a target; did you mean `owners`?" },
-    { name: "a database block", text: policyWith({ target: `${base.target}    database: { connectionEnv: DB_URL, privilege: { read: [SELECT] } }\n` }), problem: "p.yaml:10:15: targets.api.database.privileges: is missing (a required key of a target's database block)\n  p.yaml:10:40: targets.api.database: `privilege` is not a key of a target's database block; did you mean `privileges`?" },
-    { name: "an airflow block", text: policyWith({ target: `${base.target}    airflow: { dagId: d, urlEnv: U, userEnv: V, passwordEnv: P, dag_id: x }\n` }), problem: "p.yaml:10:65: targets.api.airflow: `dag_id` is not a key of a target's airflow block; did you mean `dagId`?" },
-    { name: "an haproxy block", text: policyWith({ target: `${base.target}    haproxy: { backend: app1, mode: http }\n` }), problem: "p.yaml:10:31: targets.api.haproxy: `mode` is not a key of a target's haproxy block (its keys: backend)" },
-    { name: "a forwardAuth entry", text: policyWith({ target: `${base.target}    forwardAuth:\n      - { host: a.test, pathprefix: /x }\n` }), problem: "p.yaml:11:25: targets.api.forwardAuth.0: `pathprefix` is not a key of a forwardAuth entry; did you mean `pathPrefix`?" },
-    { name: "a workflow", text: policyWith({ workflow: `${base.workflow}    target: {}\n` }), problem: "p.yaml:18:5: workflows.w: `target` is not a key of a workflow; did you mean `targets`?" },
-    { name: "a stage", text: policyWith({ workflow: base.workflow.replace("{ name: S, groups: [leads] }", "{ name: S, groups: [leads], requried: 2 }") }), problem: "p.yaml:16:41: workflows.w.targets.api.stages.0: `requried` is not a key of an approval stage; did you mean `required`?" },
-    { name: "break-glass", text: policyWith({ workflow: `${base.workflow}        breakGlass: { groups: [eng], maxDuration: 30m, reason: x }\n` }), problem: "p.yaml:18:56: workflows.w.targets.api.breakGlass: `reason` is not a key of a breakGlass block (its keys: groups, maxDuration)" },
-    { name: "a notification channel", text: policyWith({ extra: "notifications:\n  - { name: n, kind: slack, urlEnv: U, event: [pending] }\n" }), problem: "p.yaml:19:5: notifications.0.events: is missing (a required key of a notification channel)\n  p.yaml:19:40: notifications.0: `event` is not a key of a notification channel; did you mean `events`?" },
+    {
+      name: "the top level",
+      text: policyWith({ extra: "notification: []\n" }),
+      problem: "p.yaml:18:1: (top level): `notification` is not a key of the policy; did you mean `notifications`?",
+    },
+    {
+      name: "defaults",
+      text: policyWith({ extra: "defaults:\n  expiringNotise: 5m\n" }),
+      problem: "p.yaml:19:3: defaults: `expiringNotise` is not a key of the defaults block; did you mean `expiringNotice`?",
+    },
+    {
+      name: "a target",
+      text: policyWith({ target: `${base.target}    owner: [eng]\n` }),
+      problem: "p.yaml:10:5: targets.api: `owner` is not a key of a target; did you mean `owners`?",
+    },
+    {
+      name: "a database block",
+      text: policyWith({ target: `${base.target}    database: { connectionEnv: DB_URL, privilege: { read: [SELECT] } }\n` }),
+      problem:
+        "p.yaml:10:15: targets.api.database.privileges: is missing (a required key of a target's database block)\n  p.yaml:10:40: targets.api.database: `privilege` is not a key of a target's database block; did you mean `privileges`?",
+    },
+    {
+      name: "an airflow block",
+      text: policyWith({ target: `${base.target}    airflow: { dagId: d, urlEnv: U, userEnv: V, passwordEnv: P, dag_id: x }\n` }),
+      problem: "p.yaml:10:65: targets.api.airflow: `dag_id` is not a key of a target's airflow block; did you mean `dagId`?",
+    },
+    {
+      name: "an haproxy block",
+      text: policyWith({ target: `${base.target}    haproxy: { backend: app1, mode: http }\n` }),
+      problem: "p.yaml:10:31: targets.api.haproxy: `mode` is not a key of a target's haproxy block (its keys: backend)",
+    },
+    {
+      name: "a forwardAuth entry",
+      text: policyWith({ target: `${base.target}    forwardAuth:\n      - { host: a.test, pathprefix: /x }\n` }),
+      problem: "p.yaml:11:25: targets.api.forwardAuth.0: `pathprefix` is not a key of a forwardAuth entry; did you mean `pathPrefix`?",
+    },
+    {
+      name: "a workflow",
+      text: policyWith({ workflow: `${base.workflow}    target: {}\n` }),
+      problem: "p.yaml:18:5: workflows.w: `target` is not a key of a workflow; did you mean `targets`?",
+    },
+    {
+      name: "a stage",
+      text: policyWith({ workflow: base.workflow.replace("{ name: S, groups: [leads] }", "{ name: S, groups: [leads], requried: 2 }") }),
+      problem: "p.yaml:16:41: workflows.w.targets.api.stages.0: `requried` is not a key of an approval stage; did you mean `required`?",
+    },
+    {
+      name: "break-glass",
+      text: policyWith({ workflow: `${base.workflow}        breakGlass: { groups: [eng], maxDuration: 30m, reason: x }\n` }),
+      problem: "p.yaml:18:56: workflows.w.targets.api.breakGlass: `reason` is not a key of a breakGlass block (its keys: groups, maxDuration)",
+    },
+    {
+      name: "a notification channel",
+      text: policyWith({ extra: "notifications:\n  - { name: n, kind: slack, urlEnv: U, event: [pending] }\n" }),
+      problem:
+        "p.yaml:19:5: notifications.0.events: is missing (a required key of a notification channel)\n  p.yaml:19:40: notifications.0: `event` is not a key of a notification channel; did you mean `events`?",
+    },
   ];
   for (const c of cases) {
     it(`refuses an unknown key in ${c.name}`, () => {
@@ -141,7 +194,9 @@ describe("every object of the policy is strict", () => {
   }
 
   it("names every unknown key of an object, and other mistakes with their line", () => {
-    const text = policyWith({ workflow: base.workflow.replace("        maxDuration: 1h\n", "        maxDuration: 1 hour\n        pendingtimeout: 1h\n        brakeGlass: {}\n") });
+    const text = policyWith({
+      workflow: base.workflow.replace("        maxDuration: 1h\n", "        maxDuration: 1 hour\n        pendingtimeout: 1h\n        brakeGlass: {}\n"),
+    });
     expect(errorOf(() => parsePolicy(text, "p.yaml"))).toBe(
       [
         "p.yaml: invalid policy",
@@ -151,19 +206,28 @@ describe("every object of the policy is strict", () => {
       ].join("\n"),
     );
     const badDuration = policyWith({ workflow: base.workflow.replace("maxDuration: 1h", "maxDuration: 1 hour") });
-    expect(errorOf(() => parsePolicy(badDuration, "p.yaml"))).toBe('p.yaml: invalid policy\n  p.yaml:17:22: workflows.w.targets.api.maxDuration: "1 hour" is not a duration (use e.g. 30m, 8h, 1d)');
+    expect(errorOf(() => parsePolicy(badDuration, "p.yaml"))).toBe(
+      'p.yaml: invalid policy\n  p.yaml:17:22: workflows.w.targets.api.maxDuration: "1 hour" is not a duration (use e.g. 30m, 8h, 1d)',
+    );
     expect(errorOf(() => parsePolicy("version: 1\nroles: [\n", "p.yaml"))).toMatch(/^p\.yaml: invalid policy\n {2}p\.yaml:\d+:\d+: not valid YAML: /);
   });
 
   it("refuses an empty file and an alias bomb with a message, not a crash", () => {
     expect(errorOf(() => parsePolicy("", "p.yaml"))).toBe("p.yaml: invalid policy\n  p.yaml:1:1: (top level): Invalid input: expected object, received null");
-    const levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]", ...["b", "c", "d", "e"].map((name, i) => `${name}: &${name} [${Array(10).fill(`*${"abcd"[i]}`).join(", ")}]`)];
-    expect(errorOf(() => parsePolicy(`${levels.join("\n")}\n`, "p.yaml"))).toBe("p.yaml: invalid policy\n  p.yaml:1:1: not valid YAML: Excessive alias count indicates a resource exhaustion attack");
+    const levels = [
+      "a: &a [x, x, x, x, x, x, x, x, x, x]",
+      ...["b", "c", "d", "e"].map((name, i) => `${name}: &${name} [${Array(10).fill(`*${"abcd"[i]}`).join(", ")}]`),
+    ];
+    expect(errorOf(() => parsePolicy(`${levels.join("\n")}\n`, "p.yaml"))).toBe(
+      "p.yaml: invalid policy\n  p.yaml:1:1: not valid YAML: Excessive alias count indicates a resource exhaustion attack",
+    );
   });
 
   it("names a badly formed id by its place, as a key", () => {
     const text = policyWith({ target: base.target.replace("  api:\n", "  api:\n    title: API\n    service: api\n    environment: prod\n  Payments_API:\n") });
-    expect(errorOf(() => parsePolicy(text, "p.yaml"))).toBe("p.yaml: invalid policy\n  p.yaml:10:3: targets.Payments_API: `Payments_API` is not a valid name here: must be lower-case letters, digits and dashes");
+    expect(errorOf(() => parsePolicy(text, "p.yaml"))).toBe(
+      "p.yaml: invalid policy\n  p.yaml:10:3: targets.Payments_API: `Payments_API` is not a valid name here: must be lower-case letters, digits and dashes",
+    );
   });
 
   it("no object of the schema accepts keys it does not know, and each has a name for its errors", () => {
@@ -183,7 +247,17 @@ describe("every object of the policy is strict", () => {
       for (const inner of ["innerType", "in", "out", "element", "valueType"]) if (def[inner]) walk(def[inner] as z.core.$ZodType, at, seen);
     };
     walk(policySchema, "policy", new Set());
-    expect(objects).toEqual(expect.arrayContaining(["policy", "policy.defaults", "policy.targets", "policy.targets.forwardAuth", "policy.workflows.targets.autoApprove", "policy.workflows.targets.breakGlass", "policy.notifications"]));
+    expect(objects).toEqual(
+      expect.arrayContaining([
+        "policy",
+        "policy.defaults",
+        "policy.targets",
+        "policy.targets.forwardAuth",
+        "policy.workflows.targets.autoApprove",
+        "policy.workflows.targets.breakGlass",
+        "policy.notifications",
+      ]),
+    );
     expect(objects.length).toBeGreaterThanOrEqual(12);
     expect(loose).toEqual([]);
     expect(unnamed).toEqual([]);

@@ -131,7 +131,12 @@ cases:
   });
 
   it("a test file is read as strictly as the policy", () => {
-    const typo = wrong.replace("expect: { result: pending, stage: 1, approvers: [bob] }", "expect: { result: pending, stage: 1, approver: [bob] }").replace("as: alice\n    request: { workflow: temporary-access, target: payments-api-staging, role: read, duration: 2h }", "as: mallory\n    request: { workflow: temporary-access, target: payments-api-staging, role: read, duration: 2h }");
+    const typo = wrong
+      .replace("expect: { result: pending, stage: 1, approvers: [bob] }", "expect: { result: pending, stage: 1, approver: [bob] }")
+      .replace(
+        "as: alice\n    request: { workflow: temporary-access, target: payments-api-staging, role: read, duration: 2h }",
+        "as: mallory\n    request: { workflow: temporary-access, target: payments-api-staging, role: read, duration: 2h }",
+      );
     const result = runPolicyTests(shipped, typo, "typo.yaml");
     expect(result).toEqual({
       passed: 0,
@@ -142,7 +147,14 @@ cases:
         '  typo.yaml:15:9: cases.2.as: "mallory" is not one of people',
       ].join("\n"),
     });
-    const stranger = runPolicyTests(shipped, wrong.replace("  - name: staging read for 2h, wrongly expected to be auto-approved\n    as: alice", "  - name: staging read for 2h, wrongly expected to be auto-approved\n    as: mallory"), "stranger.yaml");
+    const stranger = runPolicyTests(
+      shipped,
+      wrong.replace(
+        "  - name: staging read for 2h, wrongly expected to be auto-approved\n    as: alice",
+        "  - name: staging read for 2h, wrongly expected to be auto-approved\n    as: mallory",
+      ),
+      "stranger.yaml",
+    );
     expect(stranger.report).toBe('stranger.yaml: invalid policy test file\n  stranger.yaml:15:9: cases.2.as: "mallory" is not one of people');
   });
 

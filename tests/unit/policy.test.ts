@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseDuration, formatDuration } from "@/lib/policy/duration";
 import {
   approvalRefusal,
+  approvalRefusalOf,
   breakGlassRefusal,
   evaluateRequest,
   groupsCovered,
@@ -54,16 +55,24 @@ describe("policy file", () => {
     expect(rolesForGroups(shipped, ["engineering", "engineering-leads"])).toEqual(["requester", "approver"]);
   });
   it("names the file and the path of a mistake", () => {
-    const text = minimal(`targets:\n  api:\n    title: API\n    service: api\n    environment: prod\nworkflows:\n  temporary-access:\n    targets:\n      api:\n        requesters: [eng]\n        stages: [{ name: S, groups: [leads] }]\n        maxDuration: forever\n`);
-    expect(() => parsePolicy(text, "policy/x.yaml")).toThrowError(/policy\/x\.yaml: invalid policy[\s\S]*workflows\.temporary-access\.targets\.api\.maxDuration: "forever" is not a duration/);
+    const text = minimal(
+      `targets:\n  api:\n    title: API\n    service: api\n    environment: prod\nworkflows:\n  temporary-access:\n    targets:\n      api:\n        requesters: [eng]\n        stages: [{ name: S, groups: [leads] }]\n        maxDuration: forever\n`,
+    );
+    expect(() => parsePolicy(text, "policy/x.yaml")).toThrowError(
+      /policy\/x\.yaml: invalid policy[\s\S]*workflows\.temporary-access\.targets\.api\.maxDuration: "forever" is not a duration/,
+    );
   });
   it("refuses a rule for a target that is not declared", () => {
-    const text = minimal(`targets: {}\nworkflows:\n  temporary-access:\n    targets:\n      ghost:\n        requesters: [eng]\n        stages: [{ name: S, groups: [leads] }]\n        maxDuration: 1h\n`);
+    const text = minimal(
+      `targets: {}\nworkflows:\n  temporary-access:\n    targets:\n      ghost:\n        requesters: [eng]\n        stages: [{ name: S, groups: [leads] }]\n        maxDuration: 1h\n`,
+    );
     expect(() => parsePolicy(text, "p.yaml")).toThrowError(/workflows\.temporary-access\.targets\.ghost: unknown target "ghost"/);
   });
   it("refuses unknown roles, a minimum above the maximum, and broken YAML", () => {
     expect(() => parsePolicy("version: 1\nroles:\n  eng: [superuser]\ntargets: {}\nworkflows: {}\n", "p.yaml")).toThrowError(/roles\.eng\.0/);
-    const inverted = minimal(`targets:\n  api: { title: API, service: api, environment: prod }\nworkflows:\n  w:\n    targets:\n      api: { requesters: [eng], stages: [{ name: S, groups: [l] }], minDuration: 2h, maxDuration: 1h }\n`);
+    const inverted = minimal(
+      `targets:\n  api: { title: API, service: api, environment: prod }\nworkflows:\n  w:\n    targets:\n      api: { requesters: [eng], stages: [{ name: S, groups: [l] }], minDuration: 2h, maxDuration: 1h }\n`,
+    );
     expect(() => parsePolicy(inverted, "p.yaml")).toThrowError(/minDuration: is longer than maxDuration/);
     expect(() => parsePolicy("version: 1\nroles: [", "p.yaml")).toThrowError(PolicyError);
   });
@@ -75,8 +84,15 @@ describe("evaluating a request", () => {
   const base = { workflowId: "temporary-access", targetId: "payments-api-production", durationSeconds: 3600, accessRole: "read" };
 
   it("lists only the targets a person may request", () => {
-    expect(requestableTargets(shipped, "temporary-access", alice).map((t) => t.targetId)).toEqual(["payments-api-staging", "payments-api-production", "ledger-db-production"]);
-    expect(requestableTargets(shipped, "temporary-access", principal(["platform-admins"], "dave")).map((t) => t.targetId)).toEqual(["payments-api-staging", "payments-api-production"]);
+    expect(requestableTargets(shipped, "temporary-access", alice).map((t) => t.targetId)).toEqual([
+      "payments-api-staging",
+      "payments-api-production",
+      "ledger-db-production",
+    ]);
+    expect(requestableTargets(shipped, "temporary-access", principal(["platform-admins"], "dave")).map((t) => t.targetId)).toEqual([
+      "payments-api-staging",
+      "payments-api-production",
+    ]);
     expect(requestableTargets(shipped, "temporary-access", carol)).toEqual([]);
     expect(requestableTargets(shipped, "no-such-workflow", alice)).toEqual([]);
   });
@@ -140,6 +156,19 @@ describe("who may approve", () => {
       decisions: [{ approverId: "dave", stage: 0, approverGroups: ["platform-admins"], decision: "approve" }],
     });
     expect(approvalRefusal(state, principal(["platform-admins"], "dave"))).toBe("You have already decided on this request.");
+  });
+  it("says by its code, not its words, which refusal is a conflict (already decided) and which is not allowed", () => {
+    const decided = oneStage({ decisions: [{ approverId: "bob", stage: 0, approverGroups: ["engineering-leads"], decision: "approve" }] });
+    expect(approvalRefusalOf(decided, principal(["engineering-leads"], "bob"))).toEqual({
+      code: "decided",
+      message: "You have already decided on this request.",
+    });
+    expect(approvalRefusalOf(oneStage({ requesterId: "bob" }), principal(["engineering-leads"], "bob"))).toEqual({
+      code: "refused",
+      message: "You cannot approve your own request.",
+    });
+    expect(approvalRefusalOf(oneStage(), principal(["audit"], "carol"))?.code).toBe("refused");
+    expect(approvalRefusalOf(oneStage(), principal(["engineering-leads"], "bob"))).toBeNull();
   });
 });
 

@@ -16,12 +16,18 @@ describe("what production needs before it starts", () => {
   it("refuses the example overlay's placeholders and its all-zero encryption key, naming each variable", () => {
     const base = { DATABASE_URL: "postgresql://db/latchkey", OIDC_ISSUER: "https://idp.example.com" };
     const example = Object.fromEntries(
-      readFileSync("deploy/kubernetes/overlays/example/secrets.env", "utf8").split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+      readFileSync("deploy/kubernetes/overlays/example/secrets.env", "utf8")
+        .split("\n")
+        .filter((l) => /^[A-Z_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
     );
     const problems = productionProblems({ ...base, ...example });
-    for (const name of ["NEXTAUTH_SECRET", "OIDC_CLIENT_SECRET", "LATCHKEY_METRICS_TOKEN"]) expect(problems, name).toContainEqual(expect.stringMatching(new RegExp(`^${name} still holds the example's placeholder`)));
+    for (const name of ["NEXTAUTH_SECRET", "OIDC_CLIENT_SECRET", "LATCHKEY_METRICS_TOKEN"])
+      expect(problems, name).toContainEqual(expect.stringMatching(new RegExp(`^${name} still holds the example's placeholder`)));
     expect(problems).toContainEqual(expect.stringMatching(/^LATCHKEY_ENCRYPTION_KEY holds a key of zero bytes/));
-    expect(productionProblems({ ...base, LATCHKEY_ENCRYPTION_KEY: `${Buffer.alloc(32, 7).toString("base64")},${Buffer.alloc(32).toString("base64")}` })).toEqual([expect.stringMatching(/^LATCHKEY_ENCRYPTION_KEY holds a key of zero bytes/)]);
+    expect(
+      productionProblems({ ...base, LATCHKEY_ENCRYPTION_KEY: `${Buffer.alloc(32, 7).toString("base64")},${Buffer.alloc(32).toString("base64")}` }),
+    ).toEqual([expect.stringMatching(/^LATCHKEY_ENCRYPTION_KEY holds a key of zero bytes/)]);
     expect(productionProblems({ ...base, LATCHKEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64") })).toEqual([]);
   });
 });
@@ -40,12 +46,14 @@ describe("tracing", () => {
 
 describe("known variables and request ids", () => {
   it("know lib/env.ts's variables and the OpenTelemetry ones, and nothing else", () => {
-    for (const name of ["DATABASE_URL", "PORT", "HOSTNAME", "LATCHKEY_LOG_LEVEL", "LATCHKEY_WORKER_PORT", "OTEL_SERVICE_NAME"]) expect(isKnownVariable(name), name).toBe(true);
+    for (const name of ["DATABASE_URL", "PORT", "HOSTNAME", "LATCHKEY_LOG_LEVEL", "LATCHKEY_WORKER_PORT", "OTEL_SERVICE_NAME"])
+      expect(isKnownVariable(name), name).toBe(true);
     for (const name of ["DATABASE_URI", "LATCHKEY_LOGLEVEL", "OTEL"]) expect(isKnownVariable(name), name).toBe(false);
   });
 
   it("keep a proxy's id only when it looks like one", () => {
-    for (const id of ["0f8fad5b-d9cb-469f-a165-70867728950e", "proxy-4711-abcdef", "Root=1-67891233-abcdef012345678912345678"]) expect(REQUEST_ID_PATTERN.test(id), id).toBe(true);
-    for (const id of ["short", "has space inside", "line\nbreak-0000", "quote\"-00000000", "x".repeat(129)]) expect(REQUEST_ID_PATTERN.test(id), id).toBe(false);
+    for (const id of ["0f8fad5b-d9cb-469f-a165-70867728950e", "proxy-4711-abcdef", "Root=1-67891233-abcdef012345678912345678"])
+      expect(REQUEST_ID_PATTERN.test(id), id).toBe(true);
+    for (const id of ["short", "has space inside", "line\nbreak-0000", 'quote"-00000000', "x".repeat(129)]) expect(REQUEST_ID_PATTERN.test(id), id).toBe(false);
   });
 });

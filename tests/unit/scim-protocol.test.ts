@@ -11,7 +11,15 @@ import { patchUser, userFromBody, type UserState } from "@/lib/identity/scim/use
 const PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const erin: UserState = { userName: "erin@example.com", externalId: "00u1", active: true, displayName: "Erin", givenName: "Erin", familyName: "Example", email: "erin@example.com" };
+const erin: UserState = {
+  userName: "erin@example.com",
+  externalId: "00u1",
+  active: true,
+  displayName: "Erin",
+  givenName: "Erin",
+  familyName: "Example",
+  email: "erin@example.com",
+};
 const ops = (...operations: unknown[]) => parsePatch({ schemas: [PATCH], Operations: operations });
 
 function scimTypeOf(work: () => unknown): string | undefined {
@@ -27,15 +35,31 @@ function scimTypeOf(work: () => unknown): string | undefined {
 describe("filters", () => {
   it("reads the filters Okta and Entra send", () => {
     expect(parseFilter('userName eq "erin@example.com"')).toEqual([{ attr: "username", value: "erin@example.com" }]);
-    expect(parseFilter('externalId eq "00u1" and active eq true')).toEqual([{ attr: "externalid", value: "00u1" }, { attr: "active", value: true }]);
+    expect(parseFilter('externalId eq "00u1" and active eq true')).toEqual([
+      { attr: "externalid", value: "00u1" },
+      { attr: "active", value: true },
+    ]);
     expect(parseFilter(`${USER}:userName eq "a\\"b"`)).toEqual([{ attr: "username", value: 'a"b' }]);
     expect(parseFilter('members[value eq "u1"]')).toEqual([{ attr: "members.value", value: "u1" }]);
     expect(parseFilter('(displayName eq "x")')).toEqual([{ attr: "displayname", value: "x" }]);
   });
 
   it("refuses what it does not support as invalidFilter, never matching everything", () => {
-    for (const filter of ['userName sw "e"', 'userName eq "a" or userName eq "b"', "not (active eq true)", "userName pr", 'userName eq "x', "", "eq", 'userName eq "a" extra', "userName eq x"]) {
-      expect(scimTypeOf(() => parseFilter(filter)), filter).toBe("invalidFilter");
+    for (const filter of [
+      'userName sw "e"',
+      'userName eq "a" or userName eq "b"',
+      "not (active eq true)",
+      "userName pr",
+      'userName eq "x',
+      "",
+      "eq",
+      'userName eq "a" extra',
+      "userName eq x",
+    ]) {
+      expect(
+        scimTypeOf(() => parseFilter(filter)),
+        filter,
+      ).toBe("invalidFilter");
     }
   });
 
@@ -78,7 +102,11 @@ describe("PATCH of a User", () => {
   });
 
   it("reads a POST body: the primary e-mail, else a userName that is one", () => {
-    expect(userFromBody({ schemas: [USER], userName: "E@X.com", emails: [{ value: "other@x.com" }, { value: "main@x.com", primary: true }] })).toMatchObject({ userName: "e@x.com", email: "main@x.com", active: true });
+    expect(userFromBody({ schemas: [USER], userName: "E@X.com", emails: [{ value: "other@x.com" }, { value: "main@x.com", primary: true }] })).toMatchObject({
+      userName: "e@x.com",
+      email: "main@x.com",
+      active: true,
+    });
     expect(userFromBody({ schemas: [USER], userName: "e@x.com", active: "False" })).toMatchObject({ email: "e@x.com", active: false });
     expect(scimTypeOf(() => userFromBody({ schemas: [USER], userName: "e@x.com", UserName: "f@x.com" }))).toBe("invalidSyntax");
   });
@@ -89,7 +117,10 @@ describe("PATCH of a Group", () => {
 
   it("adds and removes members in Okta's and Entra's shapes, and renames with Okta's path-less replace", () => {
     expect(patchGroup(group, ops({ op: "remove", path: 'members[value eq "u1"]' }), "g").state.members).toEqual(["u2"]);
-    expect(patchGroup(group, ops({ op: "Remove", path: "members", value: [{ value: "u2" }] }), "g")).toEqual({ state: { ...group, members: ["u1"] }, removals: ["u2"] });
+    expect(patchGroup(group, ops({ op: "Remove", path: "members", value: [{ value: "u2" }] }), "g")).toEqual({
+      state: { ...group, members: ["u1"] },
+      removals: ["u2"],
+    });
     expect(patchGroup(group, ops({ op: "Add", path: "members", value: [{ value: "u3" }, { value: "u1" }] }), "g").state.members).toEqual(["u1", "u2", "u3"]);
     expect(patchGroup(group, ops({ op: "replace", value: { id: "g", displayName: "eng" } }), "g").state).toEqual({ ...group, displayName: "eng" });
     expect(patchGroup(group, ops({ op: "replace", path: "members", value: [{ value: "u9" }] }), "g").state.members).toEqual(["u9"]);
@@ -98,14 +129,41 @@ describe("PATCH of a Group", () => {
   it("refuses what a group cannot be", () => {
     expect(scimTypeOf(() => patchGroup(group, ops({ op: "remove", path: "displayName" }), "g"))).toBe("invalidValue");
     expect(scimTypeOf(() => patchGroup(group, ops({ op: "add", path: "owner", value: "x" }), "g"))).toBe("invalidPath");
-    expect(scimTypeOf(() => groupFromBody({ schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: "g", members: [{ value: "u1", type: "Group" }] }))).toBe("invalidValue");
+    expect(
+      scimTypeOf(() =>
+        groupFromBody({ schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"], displayName: "g", members: [{ value: "u1", type: "Group" }] }),
+      ),
+    ).toBe("invalidValue");
   });
 });
 
 describe("under random input", () => {
   const anything = fc.oneof(fc.jsonValue(), fc.string(), fc.constantFrom("__proto__", "\u0000", "\ud800", "False"));
   it("every parser and PATCH either succeeds or refuses with a ScimError, nothing else", () => {
-    const grammar = fc.array(fc.oneof(fc.constantFrom("userName", "members", "[", "]", "(", ")", "eq", "and", "or", '"x"', "true", ".", "value", "urn:ietf:params:scim:schemas:core:2.0:User:"), fc.string()), { maxLength: 10 }).map((p) => p.join(" "));
+    const grammar = fc
+      .array(
+        fc.oneof(
+          fc.constantFrom(
+            "userName",
+            "members",
+            "[",
+            "]",
+            "(",
+            ")",
+            "eq",
+            "and",
+            "or",
+            '"x"',
+            "true",
+            ".",
+            "value",
+            "urn:ietf:params:scim:schemas:core:2.0:User:",
+          ),
+          fc.string(),
+        ),
+        { maxLength: 10 },
+      )
+      .map((p) => p.join(" "));
     fc.assert(
       fc.property(grammar, anything, fc.dictionary(fc.oneof(fc.constantFrom("op", "path", "value"), fc.string()), anything), (text, value, operation) => {
         for (const work of [
@@ -114,7 +172,8 @@ describe("under random input", () => {
           () => userFromBody(value),
           () => groupFromBody(value),
           () => patchUser(erin, parsePatch({ schemas: [PATCH], Operations: [operation] }), "id"),
-          () => patchGroup({ displayName: "g", externalId: null, members: [] }, parsePatch({ schemas: [PATCH], Operations: [{ ...operation, path: text }] }), "g"),
+          () =>
+            patchGroup({ displayName: "g", externalId: null, members: [] }, parsePatch({ schemas: [PATCH], Operations: [{ ...operation, path: text }] }), "g"),
         ]) {
           try {
             work();

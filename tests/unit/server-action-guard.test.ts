@@ -12,7 +12,13 @@ import { ACTION_BODY_LIMIT, checkActionPost, portalHost } from "@/lib/http/serve
 const settings = { allowedOrigins: ["portal.example.com", "*.corp.example.com"], fromProxy: false };
 const call = (headers: Record<string, string>, body = '[{"reason":""}]', method = "POST") => ({
   method,
-  headers: new Headers({ host: "localhost:3000", origin: "http://localhost:3000", "next-action": "abc", "content-type": "text/plain;charset=UTF-8", ...headers }),
+  headers: new Headers({
+    host: "localhost:3000",
+    origin: "http://localhost:3000",
+    "next-action": "abc",
+    "content-type": "text/plain;charset=UTF-8",
+    ...headers,
+  }),
   body: async () => body,
 });
 
@@ -29,7 +35,10 @@ describe("server-action posts", () => {
       expect((await checkActionPost(call({ origin }), settings))?.status, origin).toBe(403);
     }
     const headers = new Headers({ host: "localhost:3000", "next-action": "abc", "content-type": "text/plain" });
-    expect(await checkActionPost({ method: "POST", headers, body: async () => "[]" }, settings)).toEqual({ status: 403, message: "Posts without an Origin header are refused: only the portal's own pages may call its actions." });
+    expect(await checkActionPost({ method: "POST", headers, body: async () => "[]" }, settings)).toEqual({
+      status: 403,
+      message: "Posts without an Origin header are refused: only the portal's own pages may call its actions.",
+    });
   });
 
   it("honour X-Forwarded-Host only from a configured proxy", async () => {
@@ -41,7 +50,10 @@ describe("server-action posts", () => {
   });
 
   it("refuse size, type and shape with 413, 415 and 400", async () => {
-    expect(await checkActionPost(call({ "content-length": String(ACTION_BODY_LIMIT + 1) }), settings)).toEqual({ status: 413, message: "The body is larger than 256 KiB." });
+    expect(await checkActionPost(call({ "content-length": String(ACTION_BODY_LIMIT + 1) }), settings)).toEqual({
+      status: 413,
+      message: "The body is larger than 256 KiB.",
+    });
     expect((await checkActionPost(call({}, JSON.stringify(["é".repeat(ACTION_BODY_LIMIT / 2)])), settings))?.status).toBe(413);
     expect((await checkActionPost(call({ "content-type": "multipart/form-data; boundary=x" }), settings))?.status).toBe(415);
     const form = call({ "content-type": "application/x-www-form-urlencoded" });
@@ -49,17 +61,26 @@ describe("server-action posts", () => {
     expect((await checkActionPost(form, settings))?.status).toBe(415);
     expect(await checkActionPost(call({}, "{"), settings)).toEqual({ status: 400, message: "The action's arguments are not valid JSON." });
     expect(await checkActionPost(call({}, "{}"), settings)).toEqual({ status: 400, message: "The action's arguments must be a JSON array." });
-    expect(await checkActionPost(call({}, `${"[".repeat(40)}${"]".repeat(40)}`), settings)).toEqual({ status: 400, message: "The action's arguments nest deeper than 32 levels." });
+    expect(await checkActionPost(call({}, `${"[".repeat(40)}${"]".repeat(40)}`), settings)).toEqual({
+      status: 400,
+      message: "The action's arguments nest deeper than 32 levels.",
+    });
     expect(await checkActionPost(call({}, '[{"a":"$@1"}]'), settings)).toEqual({ status: 400, message: "The action's arguments may hold plain values only." });
     expect(await checkActionPost(call({}, '[{"a":"$$escaped","b":"$undefined","c":"$D2026-01-01T00:00:00.000Z"}]'), settings)).toBeNull();
   });
 
   it("never throw, whatever the headers and body", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string(), fc.oneof(fc.string(), fc.json()), fc.constantFrom("text/plain", "multipart/form-data", "", "application/json"), fc.boolean(), async (origin, body, type, fromProxy) => {
-        const outcome = await checkActionPost(call({ origin: origin.replace(/[\r\n\0]/g, ""), "content-type": type }, body), { ...settings, fromProxy });
-        if (outcome) expect([400, 403, 413, 415]).toContain(outcome.status);
-      }),
+      fc.asyncProperty(
+        fc.string(),
+        fc.oneof(fc.string(), fc.json()),
+        fc.constantFrom("text/plain", "multipart/form-data", "", "application/json"),
+        fc.boolean(),
+        async (origin, body, type, fromProxy) => {
+          const outcome = await checkActionPost(call({ origin: origin.replace(/[\r\n\0]/g, ""), "content-type": type }, body), { ...settings, fromProxy });
+          if (outcome) expect([400, 403, 413, 415]).toContain(outcome.status);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -67,7 +88,8 @@ describe("server-action posts", () => {
 
 describe("sign-in callbackUrl", () => {
   it("is a path on the portal or an http(s) URL; anything else is named", () => {
-    for (const ok of ["/requests", "/history?q=a", "https://latchkey.example.com/x", "http://localhost:3000/", "", null, undefined]) expect(callbackUrlProblem(ok), String(ok)).toBeNull();
+    for (const ok of ["/requests", "/history?q=a", "https://latchkey.example.com/x", "http://localhost:3000/", "", null, undefined])
+      expect(callbackUrlProblem(ok), String(ok)).toBeNull();
     for (const bad of ["http://[::", ":::", "a\u0000b", "\ud800", "http://exa mple.com", "javascript:alert(1)", "/\u0000", "/a\nb"]) {
       expect(callbackUrlProblem(bad), bad).toBe("callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.");
     }
@@ -80,7 +102,12 @@ describe("sign-in callbackUrl", () => {
       { name: "__Secure-next-auth.callback-url", value: "http://[::" },
     ];
     expect(unusableCallbackCookies(jar)).toEqual(["next-auth.callback-url", "__Secure-next-auth.callback-url"]);
-    expect(unusableCallbackCookies([{ name: "next-auth.callback-url", value: "/requests" }, { name: "__Secure-next-auth.callback-url", value: "" }])).toEqual([]);
+    expect(
+      unusableCallbackCookies([
+        { name: "next-auth.callback-url", value: "/requests" },
+        { name: "__Secure-next-auth.callback-url", value: "" },
+      ]),
+    ).toEqual([]);
     expect(unusableCallbackCookies([{ name: "next-auth.callback-url", value: "\u0000" }])).toEqual(["next-auth.callback-url"]);
   });
 

@@ -48,9 +48,17 @@ describe("forms generated from workflow schemas", () => {
     expect(result.error!.issues.some((i) => i.code === "unrecognized_keys")).toBe(true);
     // Upstream or downstream alone means nothing to Airflow: they widen the failed tasks.
     const alone = restartJobSchema.safeParse({ targetId: "x", runId: "r1", scope: ["upstream"], justification: "long enough reason" });
-    expect(alone.error!.issues.map((i) => [i.path.join("."), i.message])).toEqual([["scope", "Upstream and downstream tasks are cleared around the failed tasks: keep failed-tasks chosen."]]);
+    expect(alone.error!.issues.map((i) => [i.path.join("."), i.message])).toEqual([
+      ["scope", "Upstream and downstream tasks are cleared around the failed tasks: keep failed-tasks chosen."],
+    ]);
     // The parallelism field is gone: no Airflow API takes a per-run setting for it.
-    const parallel = restartJobSchema.safeParse({ targetId: "x", runId: "r1", scope: ["failed-tasks"], maxActiveTasks: 2, justification: "long enough reason" });
+    const parallel = restartJobSchema.safeParse({
+      targetId: "x",
+      runId: "r1",
+      scope: ["failed-tasks"],
+      maxActiveTasks: 2,
+      justification: "long enough reason",
+    });
     expect(parallel.error!.issues.map((i) => i.code)).toEqual(["unrecognized_keys"]);
   });
 });

@@ -23,7 +23,11 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
   if (!hasRole(who, "auditor", "admin")) {
     return <Alert tone="error">The audit history is open to auditors and admins only.</Alert>;
   }
-  const raw = Object.fromEntries(Object.entries(await searchParams).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]).filter(([, v]) => v !== "" && v !== undefined)) as Record<string, string>;
+  const raw = Object.fromEntries(
+    Object.entries(await searchParams)
+      .map(([k, v]) => [k, Array.isArray(v) ? v[0] : v])
+      .filter(([, v]) => v !== "" && v !== undefined),
+  ) as Record<string, string>;
   const parsed = historyFiltersSchema.safeParse(raw);
   const page = parsed.success ? await searchHistory(parsed.data) : null;
   // Targets by the title the catalog and request pages use; a target no longer in the policy keeps its id.
@@ -52,7 +56,9 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
           </a>
         </nav>
       </div>
-      <p className="mb-3 text-slate-600">Every audit event, {raw.sort === "oldest" ? "oldest" : "newest"} first. Times are UTC. Exports take the filters below.</p>
+      <p className="mb-3 text-slate-600">
+        Every audit event, {raw.sort === "oldest" ? "oldest" : "newest"} first. Times are UTC. Exports take the filters below.
+      </p>
       <div className="mb-4">
         <ChainStatus />
       </div>
@@ -84,9 +90,15 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
                 </td>
                 <td className="px-4 py-2">
                   {actionLabel(e.action)}
-                  {e.note ? <div className="max-w-sm truncate text-xs text-slate-600" title={e.note}>“{e.note}”</div> : null}
+                  {e.note ? (
+                    <div className="max-w-sm truncate text-xs text-slate-600" title={e.note}>
+                      “{e.note}”
+                    </div>
+                  ) : null}
                 </td>
-                <td className="px-4 py-2 text-slate-700">{e.targetId ? (targets[e.targetId]?.title ?? `${e.targetId}${e.environment ? ` (${e.environment})` : ""}`) : "—"}</td>
+                <td className="px-4 py-2 text-slate-700">
+                  {e.targetId ? (targets[e.targetId]?.title ?? `${e.targetId}${e.environment ? ` (${e.environment})` : ""}`) : "—"}
+                </td>
                 <td className="px-4 py-2 whitespace-nowrap text-slate-600">{e.toStatus ? `${e.fromStatus ?? "new"} → ${e.toStatus}` : "—"}</td>
                 <td className="px-4 py-2">
                   {e.requestId ? (

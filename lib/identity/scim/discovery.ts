@@ -22,7 +22,14 @@ export function serviceProviderConfig() {
     changePassword: { supported: false },
     sort: { supported: false },
     etag: { supported: false },
-    authenticationSchemes: [{ type: "oauthbearertoken", name: "Latchkey service token", description: "Authorization: Bearer <a service token with the scim scope only>", primary: true }],
+    authenticationSchemes: [
+      {
+        type: "oauthbearertoken",
+        name: "Latchkey service token",
+        description: "Authorization: Bearer <a service token with the scim scope only>",
+        primary: true,
+      },
+    ],
     meta: { resourceType: "ServiceProviderConfig", location: `${base()}/ServiceProviderConfig` },
   };
 }
@@ -60,7 +67,11 @@ const SCHEMAS: Record<string, { name: string; description: string; attributes: A
       attr("displayName", "string"),
       attr("emails", "complex", { multiValued: true, subAttributes: [sub("value"), sub("type"), sub("primary", "boolean")] }),
       attr("active", "boolean"),
-      attr("groups", "complex", { multiValued: true, mutability: "readOnly", subAttributes: [sub("value", "string", { mutability: "readOnly" }), sub("display", "string", { mutability: "readOnly" })] }),
+      attr("groups", "complex", {
+        multiValued: true,
+        mutability: "readOnly",
+        subAttributes: [sub("value", "string", { mutability: "readOnly" }), sub("display", "string", { mutability: "readOnly" })],
+      }),
     ],
   },
   [CORE_GROUP]: {
@@ -69,7 +80,10 @@ const SCHEMAS: Record<string, { name: string; description: string; attributes: A
     attributes: [
       attr("displayName", "string", { required: true, uniqueness: "server", caseExact: true }),
       attr("externalId", "string", { caseExact: true }),
-      attr("members", "complex", { multiValued: true, subAttributes: [sub("value", "string", { mutability: "immutable" }), sub("display", "string", { mutability: "readOnly" })] }),
+      attr("members", "complex", {
+        multiValued: true,
+        subAttributes: [sub("value", "string", { mutability: "immutable" }), sub("display", "string", { mutability: "readOnly" })],
+      }),
     ],
   },
   [ENTERPRISE_USER]: { name: "EnterpriseUser", description: "Accepted and not kept", attributes: [] },

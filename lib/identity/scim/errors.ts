@@ -8,7 +8,8 @@
 export const SCIM_CONTENT_TYPE = "application/scim+json";
 export const ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
 
-export type ScimType = "invalidFilter" | "tooMany" | "uniqueness" | "mutability" | "invalidSyntax" | "invalidPath" | "noTarget" | "invalidValue" | "invalidVers" | "sensitive";
+export type ScimType =
+  "invalidFilter" | "tooMany" | "uniqueness" | "mutability" | "invalidSyntax" | "invalidPath" | "noTarget" | "invalidValue" | "invalidVers" | "sensitive";
 
 export class ScimError extends Error {
   constructor(
@@ -37,5 +38,9 @@ export function scimJson(status: number, body: unknown, headers: Record<string, 
 }
 
 export function scimErrorResponse(error: ScimError): Response {
-  return scimJson(error.status, { schemas: [ERROR_SCHEMA], status: String(error.status), ...(error.scimType ? { scimType: error.scimType } : {}), detail: error.message }, error.headers);
+  return scimJson(
+    error.status,
+    { schemas: [ERROR_SCHEMA], status: String(error.status), ...(error.scimType ? { scimType: error.scimType } : {}), detail: error.message },
+    error.headers,
+  );
 }

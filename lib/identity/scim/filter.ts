@@ -53,7 +53,7 @@ function tokenize(input: string, fail: (m: string) => Error): Token[] {
       i = j + 1;
     } else {
       let j = i;
-      while (j < input.length && !" \t[]()\"".includes(input[j]!)) j++;
+      while (j < input.length && !' \t[]()"'.includes(input[j]!)) j++;
       tokens.push({ kind: "word", text: input.slice(i, j) });
       i = j;
     }
@@ -124,7 +124,8 @@ function conjunction(tokens: Token[], start: number, prefix: string | null, fail
       i++;
       continue;
     }
-    if (joiner?.kind === "word" && ["or", "not"].includes(joiner.text.toLowerCase())) throw fail(`Latchkey supports conditions joined by and only, not ${joiner.text.toLowerCase()}.`);
+    if (joiner?.kind === "word" && ["or", "not"].includes(joiner.text.toLowerCase()))
+      throw fail(`Latchkey supports conditions joined by and only, not ${joiner.text.toLowerCase()}.`);
     return { conditions, next: i };
   }
 }

@@ -24,7 +24,8 @@ export function memberIds(value: unknown): string[] {
   return list.map((m) => {
     if (!isObject(m)) throw invalidValue('Each member is an object: {"value": "<user id>"}.');
     const fields = lowerKeys(m);
-    for (const key of Object.keys(fields)) if (!["value", "display", "$ref", "type"].includes(key)) throw invalidValue(`A member has no attribute ${JSON.stringify(key.slice(0, 100))}.`);
+    for (const key of Object.keys(fields))
+      if (!["value", "display", "$ref", "type"].includes(key)) throw invalidValue(`A member has no attribute ${JSON.stringify(key.slice(0, 100))}.`);
     if (fields.type !== undefined && fields.type !== "User") throw invalidValue("Members are Users; groups inside groups are not supported.");
     return toText(fields.value, "members.value", 100);
   });
@@ -67,7 +68,8 @@ export function patchGroup(current: GroupState, operations: Operation[], id: str
         if (filter) {
           // Okta: {"op": "remove", "path": "members[value eq \"<id>\"]"}.
           const ids = filter.filter((c) => c.attr === "members.value").map((c) => c.value);
-          if (filter.length !== 1 || ids.length !== 1 || typeof ids[0] !== "string") throw invalidPath('Select members by value only: members[value eq "<user id>"].');
+          if (filter.length !== 1 || ids.length !== 1 || typeof ids[0] !== "string")
+            throw invalidPath('Select members by value only: members[value eq "<user id>"].');
           if (op !== "remove") throw invalidPath("Add members with path members and a list of values.");
           removals.push(ids[0]);
           state.members = state.members.filter((m) => m !== ids[0]);

@@ -7,8 +7,7 @@ import "server-only";
  * once whatever the person no longer may have and says why in the audit trail.
  */
 import type { ScimGroup } from "@prisma/client";
-import { actorOf } from "../../approvals/engine";
-import { recordEvent } from "../../audit/record";
+import { actorOf, recordEvent } from "../../audit/record";
 import { db } from "../../db";
 import type { Principal } from "../../policy/evaluate";
 import { applyDirectoryChange } from "../directory";
@@ -67,7 +66,9 @@ export async function listGroups(query: ListQuery) {
   const where = { AND: and };
   const [total, groups] = await Promise.all([
     db.scimGroup.count({ where }),
-    query.count === 0 ? Promise.resolve([]) : db.scimGroup.findMany({ where, orderBy: [{ createdAt: "asc" }, { id: "asc" }], skip: query.startIndex - 1, take: query.count }),
+    query.count === 0
+      ? Promise.resolve([])
+      : db.scimGroup.findMany({ where, orderBy: [{ createdAt: "asc" }, { id: "asc" }], skip: query.startIndex - 1, take: query.count }),
   ]);
   return listResponse(await Promise.all(groups.map((g) => render(g, query))), total, query.startIndex);
 }
@@ -76,7 +77,9 @@ export async function listGroups(query: ListQuery) {
 async function checkPeople(ids: string[], error: (id: string) => Error, deletedToo = false): Promise<void> {
   if (!ids.length) return;
   const where = deletedToo ? { kind: "person" as const } : PEOPLE;
-  const found = new Set((await db.user.findMany({ where: { id: { in: ids.filter((i) => i.length <= 100) }, ...where }, select: { id: true } })).map((u) => u.id));
+  const found = new Set(
+    (await db.user.findMany({ where: { id: { in: ids.filter((i) => i.length <= 100) }, ...where }, select: { id: true } })).map((u) => u.id),
+  );
   const unknown = ids.find((i) => !found.has(i));
   if (unknown) throw error(unknown);
 }
@@ -116,7 +119,11 @@ export function createGroup(who: Principal, body: unknown) {
     await checkPeople(state.members, (id) => invalidValue(`No user with id ${JSON.stringify(id.slice(0, 100))}.`));
     const group = await db.$transaction(async (tx) => {
       const row = await tx.scimGroup.create({ data: { displayName: state.displayName, externalId: state.externalId } });
-      await recordEvent(tx, { actor: actorOf(who), action: "scim.group.created", data: { groupId: row.id, displayName: row.displayName, externalId: row.externalId, members: state.members } });
+      await recordEvent(tx, {
+        actor: actorOf(who),
+        action: "scim.group.created",
+        data: { groupId: row.id, displayName: row.displayName, externalId: row.externalId, members: state.members },
+      });
       return row;
     });
     const current = (await membersOf(state.displayName)).map((m) => m.id);
@@ -128,14 +135,28 @@ export function createGroup(who: Principal, body: unknown) {
 /** People first, then the group's row: a retry after a failure half-way finds the people not yet moved. */
 async function change(who: Principal, group: ScimGroup, state: GroupState, before: string[], action: string) {
   await checkUnique(state, group.id);
-  await checkPeople(state.members.filter((m) => !before.includes(m)), (id) => invalidValue(`No user with id ${JSON.stringify(id.slice(0, 100))}.`));
+  await checkPeople(
+    state.members.filter((m) => !before.includes(m)),
+    (id) => invalidValue(`No user with id ${JSON.stringify(id.slice(0, 100))}.`),
+  );
   const renamed = state.displayName !== group.displayName;
   await applyMembership(who, { from: group.displayName, to: state.displayName, before, after: state.members });
   const added = state.members.filter((m) => !before.includes(m));
   const removed = before.filter((m) => !state.members.includes(m));
   const updated = await db.$transaction(async (tx) => {
     const row = await tx.scimGroup.update({ where: { id: group.id }, data: { displayName: state.displayName, externalId: state.externalId } });
-    await recordEvent(tx, { actor: actorOf(who), action, data: { groupId: group.id, displayName: state.displayName, ...(renamed ? { renamedFrom: group.displayName } : {}), externalId: state.externalId, added, removed } });
+    await recordEvent(tx, {
+      actor: actorOf(who),
+      action,
+      data: {
+        groupId: group.id,
+        displayName: state.displayName,
+        ...(renamed ? { renamedFrom: group.displayName } : {}),
+        externalId: state.externalId,
+        added,
+        removed,
+      },
+    });
     return row;
   });
   return updated;

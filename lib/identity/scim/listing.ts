@@ -24,7 +24,13 @@ function integer(raw: string | null, name: string, fallback: number): number {
   return Number(raw.trim());
 }
 
-const names = (raw: string | null) => (raw ? raw.split(",").map((a) => a.trim().toLowerCase()).filter(Boolean) : []);
+const names = (raw: string | null) =>
+  raw
+    ? raw
+        .split(",")
+        .map((a) => a.trim().toLowerCase())
+        .filter(Boolean)
+    : [];
 
 export function listQuery(url: URL): ListQuery {
   const params = url.searchParams;
@@ -42,7 +48,10 @@ export function projection(url: URL): { attributes: string[] | null; excluded: s
 }
 
 /** Keeps what `attributes` asks for (id and schemas always), drops what `excludedAttributes` names. */
-export function project(resource: Record<string, unknown>, { attributes, excluded }: { attributes: string[] | null; excluded: string[] }): Record<string, unknown> {
+export function project(
+  resource: Record<string, unknown>,
+  { attributes, excluded }: { attributes: string[] | null; excluded: string[] },
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(resource)) {
     const lower = key.toLowerCase();
@@ -63,5 +72,11 @@ export function location(kind: "Users" | "Groups", id: string): string {
 }
 
 export function meta(kind: "User" | "Group", id: string, created: Date, lastModified: Date) {
-  return { resourceType: kind, created: created.toISOString(), lastModified: lastModified.toISOString(), location: location(kind === "User" ? "Users" : "Groups", id), version: `W/"${lastModified.getTime()}"` };
+  return {
+    resourceType: kind,
+    created: created.toISOString(),
+    lastModified: lastModified.toISOString(),
+    location: location(kind === "User" ? "Users" : "Groups", id),
+    version: `W/"${lastModified.getTime()}"`,
+  };
 }

@@ -30,11 +30,13 @@ export function parsePatch(body: unknown): Operation[] {
   const list = key ? body[key] : undefined;
   if (!Array.isArray(list) || list.length === 0) throw invalidSyntax("Operations must be a non-empty array.");
   if (list.length > MAX_OPERATIONS) throw invalidValue(`At most ${MAX_OPERATIONS} operations in one PATCH.`);
-  for (const k of Object.keys(body)) if (!["schemas", "operations"].includes(k.toLowerCase())) throw invalidSyntax(`A PATCH body has no attribute ${JSON.stringify(k.slice(0, 100))}.`);
+  for (const k of Object.keys(body))
+    if (!["schemas", "operations"].includes(k.toLowerCase())) throw invalidSyntax(`A PATCH body has no attribute ${JSON.stringify(k.slice(0, 100))}.`);
   return list.map((raw, index) => {
     if (!isObject(raw)) throw invalidSyntax(`Operation ${index + 1} is not an object.`);
     const fields = lowerKeys(raw);
-    for (const k of Object.keys(fields)) if (!["op", "path", "value"].includes(k)) throw invalidSyntax(`Operation ${index + 1} has no attribute ${JSON.stringify(k.slice(0, 100))}.`);
+    for (const k of Object.keys(fields))
+      if (!["op", "path", "value"].includes(k)) throw invalidSyntax(`Operation ${index + 1} has no attribute ${JSON.stringify(k.slice(0, 100))}.`);
     const op = typeof fields.op === "string" ? fields.op.toLowerCase() : "";
     if (op !== "add" && op !== "replace" && op !== "remove") throw invalidSyntax(`Operation ${index + 1}: op must be add, replace or remove.`);
     if (fields.path !== undefined && typeof fields.path !== "string") throw invalidSyntax(`Operation ${index + 1}: path must be a string.`);

@@ -11,6 +11,7 @@ import { contextOf, withAuditContext } from "../../audit/context";
 import { clientAddress } from "../../api/http";
 import { authenticateToken } from "../../api/tokens";
 import { env } from "../../env";
+import { bearerToken } from "../../http/plain";
 import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../../errors";
 import { logger } from "../../log";
 import type { Principal } from "../../policy/evaluate";
@@ -25,22 +26,32 @@ const CHALLENGE = 'Bearer realm="latchkey-scim"';
 async function authenticate(request: Request): Promise<Principal> {
   const limits = env();
   const byAddress = await rateLimit(`scim:addr:${limitAddress(request.headers)}`, limits.LATCHKEY_RATE_LIMIT_ADDRESS);
-  if (!byAddress.ok) throw new ScimError(429, `Too many requests from this address; try again in ${byAddress.retryAfter} s.`, "tooMany", { "retry-after": String(byAddress.retryAfter) });
-  const bearer = request.headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+  if (!byAddress.ok)
+    throw new ScimError(429, `Too many requests from this address; try again in ${byAddress.retryAfter} s.`, "tooMany", {
+      "retry-after": String(byAddress.retryAfter),
+    });
+  const bearer = bearerToken(request.headers.get("authorization"));
   if (!bearer) throw new ScimError(401, "Send the SCIM token: Authorization: Bearer <token>.", undefined, { "www-authenticate": CHALLENGE });
   const result = await authenticateToken(bearer, clientAddress(request));
   if (!result.ok) throw new ScimError(401, result.reason, undefined, { "www-authenticate": `${CHALLENGE}, error="invalid_token"` });
   const via = result.who.via!;
-  if (via.kind !== "service_token" || !via.scopes.includes("scim")) throw new ScimError(403, "This token lacks the scim scope; SCIM takes a service token made for the identity provider.", undefined, { "www-authenticate": `${CHALLENGE}, error="insufficient_scope", scope="scim"` });
+  if (via.kind !== "service_token" || !via.scopes.includes("scim"))
+    throw new ScimError(403, "This token lacks the scim scope; SCIM takes a service token made for the identity provider.", undefined, {
+      "www-authenticate": `${CHALLENGE}, error="insufficient_scope", scope="scim"`,
+    });
   const byToken = await rateLimit(`scim:token:${via.tokenId}`, limits.LATCHKEY_RATE_LIMIT_TOKEN);
-  if (!byToken.ok) throw new ScimError(429, `Too many requests from this token; try again in ${byToken.retryAfter} s.`, "tooMany", { "retry-after": String(byToken.retryAfter) });
+  if (!byToken.ok)
+    throw new ScimError(429, `Too many requests from this token; try again in ${byToken.retryAfter} s.`, "tooMany", {
+      "retry-after": String(byToken.retryAfter),
+    });
   return result.who;
 }
 
 async function readBody(request: Request): Promise<unknown> {
   const type = request.headers.get("content-type") ?? "";
   if (!/^application\/(scim\+)?json\s*(;|$)/i.test(type)) throw new ScimError(415, "Send the body as application/scim+json.");
-  if (Number(request.headers.get("content-length") ?? 0) > MAX_SCIM_BODY_BYTES) throw new ScimError(413, `The body is larger than ${MAX_SCIM_BODY_BYTES / 1024} KiB.`);
+  if (Number(request.headers.get("content-length") ?? 0) > MAX_SCIM_BODY_BYTES)
+    throw new ScimError(413, `The body is larger than ${MAX_SCIM_BODY_BYTES / 1024} KiB.`);
   const text = await request.text();
   if (Buffer.byteLength(text) > MAX_SCIM_BODY_BYTES) throw new ScimError(413, `The body is larger than ${MAX_SCIM_BODY_BYTES / 1024} KiB.`);
   try {
@@ -76,7 +87,8 @@ export function scimRoute(definition: { name: string; body?: boolean; status?: n
 function refusal(error: unknown, route: string): Response {
   if (error instanceof ScimError) return scimErrorResponse(error);
   // A race the checks before the write could not see (two creates at once): still the RFC's answer.
-  if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") return scimErrorResponse(new ScimError(409, "That value is taken by another resource.", "uniqueness"));
+  if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002")
+    return scimErrorResponse(new ScimError(409, "That value is taken by another resource.", "uniqueness"));
   if (error instanceof DomainError) return scimErrorResponse(new ScimError(DOMAIN_STATUS[error.code], error.message));
   if (isDatabaseUnavailable(error)) return scimErrorResponse(new ScimError(503, databaseUnavailableMessage(error), undefined, { "retry-after": "2" }));
   logger("scim").error("unexpected failure", { route, error });

@@ -21,7 +21,23 @@ export interface UserState {
 }
 
 /** Core User attributes Latchkey accepts without keeping them. */
-const IGNORED = new Set(["nickname", "profileurl", "title", "usertype", "preferredlanguage", "locale", "timezone", "phonenumbers", "ims", "photos", "addresses", "entitlements", "roles", "x509certificates", "password"]);
+const IGNORED = new Set([
+  "nickname",
+  "profileurl",
+  "title",
+  "usertype",
+  "preferredlanguage",
+  "locale",
+  "timezone",
+  "phonenumbers",
+  "ims",
+  "photos",
+  "addresses",
+  "entitlements",
+  "roles",
+  "x509certificates",
+  "password",
+]);
 const ENTERPRISE = new Set(["employeenumber", "costcenter", "organization", "division", "department", "manager"]);
 const NAME_KEPT = new Set(["givenname", "familyname"]);
 const NAME_IGNORED = new Set(["formatted", "middlename", "honorificprefix", "honorificsuffix"]);
@@ -61,7 +77,8 @@ function readName(value: unknown, state: Partial<UserState>): void {
 function checkEnterprise(value: unknown): void {
   if (value === null || value === undefined) return;
   if (!isObject(value)) throw invalidValue(`${ENTERPRISE_USER} must be an object.`);
-  for (const key of Object.keys(lowerKeys(value))) if (!ENTERPRISE.has(key)) throw invalidValue(`${ENTERPRISE_USER} has no attribute ${JSON.stringify(key.slice(0, 100))}.`);
+  for (const key of Object.keys(lowerKeys(value)))
+    if (!ENTERPRISE.has(key)) throw invalidValue(`${ENTERPRISE_USER} has no attribute ${JSON.stringify(key.slice(0, 100))}.`);
 }
 
 /** The state a POST or PUT body describes. */
@@ -80,7 +97,8 @@ export function userFromBody(body: unknown): UserState {
     else if (key === "emails") email = emailOf(value);
     else if (key === ENTERPRISE_USER.toLowerCase()) checkEnterprise(value);
     // Read-only attributes in a request are ignored (RFC 7643 §2.2).
-    else if (!["schemas", "id", "meta", "groups"].includes(key) && !IGNORED.has(key)) throw invalidValue(`A User has no attribute ${JSON.stringify(key.slice(0, 100))}.`);
+    else if (!["schemas", "id", "meta", "groups"].includes(key) && !IGNORED.has(key))
+      throw invalidValue(`A User has no attribute ${JSON.stringify(key.slice(0, 100))}.`);
   }
   if (!state.userName) throw invalidValue("userName is required.");
   state.email = email ?? (EMAIL.test(state.userName) ? state.userName : undefined);
@@ -96,7 +114,8 @@ export function patchUser(current: UserState, operations: Operation[], id: strin
     const where = operation.pathText ?? "";
     const enterprise = path!.schema === ENTERPRISE_USER || where.toLowerCase() === ENTERPRISE_USER.toLowerCase();
     if (enterprise) {
-      if (path!.schema === ENTERPRISE_USER && !ENTERPRISE.has(path!.attr)) throw invalidPath(`${ENTERPRISE_USER} has no attribute ${JSON.stringify(path!.attr)}.`);
+      if (path!.schema === ENTERPRISE_USER && !ENTERPRISE.has(path!.attr))
+        throw invalidPath(`${ENTERPRISE_USER} has no attribute ${JSON.stringify(path!.attr)}.`);
       if (path!.schema !== ENTERPRISE_USER && op !== "remove") checkEnterprise(value);
       continue;
     }

@@ -7,8 +7,7 @@ import "server-only";
  * (applyDirectoryChange), which ends their access at once when they are deactivated.
  */
 import type { Prisma, ScimUser, User } from "@prisma/client";
-import { actorOf } from "../../approvals/engine";
-import { recordEvent } from "../../audit/record";
+import { actorOf, recordEvent } from "../../audit/record";
 import { db, type Tx } from "../../db";
 import type { Principal } from "../../policy/evaluate";
 import { applyDirectoryChange } from "../directory";
@@ -44,7 +43,9 @@ async function render(user: Person): Promise<Record<string, unknown>> {
     id: user.id,
     ...(state.externalId ? { externalId: state.externalId } : {}),
     userName: state.userName,
-    ...(state.givenName || state.familyName ? { name: { ...(state.givenName ? { givenName: state.givenName } : {}), ...(state.familyName ? { familyName: state.familyName } : {}) } } : {}),
+    ...(state.givenName || state.familyName
+      ? { name: { ...(state.givenName ? { givenName: state.givenName } : {}), ...(state.familyName ? { familyName: state.familyName } : {}) } }
+      : {}),
     ...(state.displayName ? { displayName: state.displayName } : {}),
     emails: [{ value: state.email, type: "work", primary: true }],
     active: state.active,
@@ -79,7 +80,8 @@ function whereOf(filter: string | undefined): Prisma.UserWhereInput {
     else if (attr === "externalid") and.push({ scim: { externalId: value } });
     else if (attr === "displayname") and.push({ OR: [{ scim: { displayName: value } }, { scim: null, name: value }] });
     else if (attr === "emails" || attr === "emails.value") and.push({ email: lower });
-    else if (attr !== "emails.type") throw invalidFilter(`Latchkey filters Users by id, userName, externalId, displayName, emails.value and active, not ${attr}.`);
+    else if (attr !== "emails.type")
+      throw invalidFilter(`Latchkey filters Users by id, userName, externalId, displayName, emails.value and active, not ${attr}.`);
   }
   return { AND: and };
 }
@@ -88,7 +90,9 @@ export async function listUsers(query: ListQuery) {
   const where = whereOf(query.filter);
   const [total, users] = await Promise.all([
     db.user.count({ where }),
-    query.count === 0 ? Promise.resolve([]) : db.user.findMany({ where, include: { scim: true }, orderBy: [{ createdAt: "asc" }, { id: "asc" }], skip: query.startIndex - 1, take: query.count }),
+    query.count === 0
+      ? Promise.resolve([])
+      : db.user.findMany({ where, include: { scim: true }, orderBy: [{ createdAt: "asc" }, { id: "asc" }], skip: query.startIndex - 1, take: query.count }),
   ]);
   return listResponse(await Promise.all(users.map(async (u) => project(await render(u), query))), total, query.startIndex);
 }
@@ -106,7 +110,14 @@ async function checkUnique(tx: Tx, state: UserState, userId: string | null): Pro
   if (takenName) throw uniqueness(`userName ${JSON.stringify(state.userName)} is another person's e-mail.`);
 }
 
-const fields = (state: UserState) => ({ userName: state.userName, externalId: state.externalId, displayName: state.displayName, givenName: state.givenName, familyName: state.familyName, deletedAt: null });
+const fields = (state: UserState) => ({
+  userName: state.userName,
+  externalId: state.externalId,
+  displayName: state.displayName,
+  givenName: state.givenName,
+  familyName: state.familyName,
+  deletedAt: null,
+});
 const nameOf = (state: UserState) => state.displayName ?? ([state.givenName, state.familyName].filter(Boolean).join(" ") || null);
 
 /** Whether the person is active goes through the directory, which ends their access when they are not. */
@@ -121,12 +132,17 @@ export function createUser(who: Principal, body: unknown) {
   return serially(async () => {
     const { userId, activeBefore } = await db.$transaction(async (tx) => {
       const existing = await tx.user.findUnique({ where: { email: state.email }, include: { scim: true } });
-      if (existing && (existing.kind !== "person" || (existing.scim && !existing.scim.deletedAt))) throw uniqueness(`A user with the e-mail ${JSON.stringify(state.email)} exists.`);
+      if (existing && (existing.kind !== "person" || (existing.scim && !existing.scim.deletedAt)))
+        throw uniqueness(`A user with the e-mail ${JSON.stringify(state.email)} exists.`);
       await checkUnique(tx, state, existing?.id ?? null);
       const user = existing ?? (await tx.user.create({ data: { email: state.email, name: nameOf(state) } }));
       if (existing && nameOf(state)) await tx.user.update({ where: { id: user.id }, data: { name: nameOf(state) } });
       await tx.scimUser.upsert({ where: { userId: user.id }, create: { userId: user.id, ...fields(state) }, update: fields(state) });
-      await recordEvent(tx, { actor: actorOf(who), action: existing ? "scim.user.linked" : "scim.user.created", data: { userId: user.id, email: state.email, userName: state.userName, externalId: state.externalId, active: state.active } });
+      await recordEvent(tx, {
+        actor: actorOf(who),
+        action: existing ? "scim.user.linked" : "scim.user.created",
+        data: { userId: user.id, email: state.email, userName: state.userName, externalId: state.externalId, active: state.active },
+      });
       return { userId: user.id, activeBefore: existing ? existing.active : true };
     });
     await applyActive(who, userId, activeBefore, state.active);

@@ -130,8 +130,11 @@ export function airflowClient(connection: AirflowConnection, fetchImpl: typeof f
     },
     async restartableTaskIds(dagId, runId) {
       const ids = new Set<string>();
-      for (let offset = 0; ; ) {
-        const page = await send<{ task_instances: { task_id: string }[]; total_entries: number }>(restartableTasksCall(dagId, runId, offset), `list the failed tasks of run ${runId} of DAG ${dagId}`);
+      for (let offset = 0; ;) {
+        const page = await send<{ task_instances: { task_id: string }[]; total_entries: number }>(
+          restartableTasksCall(dagId, runId, offset),
+          `list the failed tasks of run ${runId} of DAG ${dagId}`,
+        );
         for (const t of page.task_instances) ids.add(t.task_id);
         offset += page.task_instances.length;
         if (page.task_instances.length === 0 || offset >= page.total_entries) return [...ids];

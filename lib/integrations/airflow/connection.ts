@@ -13,7 +13,8 @@ export function airflowFor(target: TargetDefinition, what: string): { client: Ai
   const config = target.airflow;
   if (!config) throw new ExecutionFailure(`No executor is configured for "${what}" on ${target.title}: nothing was started.`);
   const [baseUrl, username, password] = [process.env[config.urlEnv], process.env[config.userEnv], process.env[config.passwordEnv]];
-  if (!baseUrl || !username || !password) throw new ExecutionFailure(`${config.urlEnv}, ${config.userEnv} and ${config.passwordEnv} must be set to reach Airflow for ${target.title}.`);
+  if (!baseUrl || !username || !password)
+    throw new ExecutionFailure(`${config.urlEnv}, ${config.userEnv} and ${config.passwordEnv} must be set to reach Airflow for ${target.title}.`);
   return { client: airflowClient({ baseUrl, username, password, version: config.version }), dagId: config.dagId, config };
 }
 
@@ -60,8 +61,13 @@ export async function runOutcome(
   if (state === "failed") return { state, done: true, failure: `Airflow run ${run.runId} ended failed.` };
   const limit = config.queuedTimeout ?? DEFAULT_QUEUED_TIMEOUT_SECONDS;
   if (state === "queued" && clock.now.getTime() - clock.stateSince.getTime() > limit * 1000) {
-    const paused = await client.getDag(run.dagId).then((dag) => dag.isPaused, () => false);
-    const why = paused ? ` DAG ${run.dagId} is paused: unpause it in Airflow to let runs start.` : " Is the scheduler running, and does the pool or the DAG's max_active_runs leave room?";
+    const paused = await client.getDag(run.dagId).then(
+      (dag) => dag.isPaused,
+      () => false,
+    );
+    const why = paused
+      ? ` DAG ${run.dagId} is paused: unpause it in Airflow to let runs start.`
+      : " Is the scheduler running, and does the pool or the DAG's max_active_runs leave room?";
     return { state, done: true, failure: `Airflow run ${run.runId} stayed queued for more than ${formatDuration(limit)} (the target's queuedTimeout).${why}` };
   }
   return { state, done: false };

@@ -37,7 +37,8 @@ export function reasonOf(text: string): string {
       .join("; ");
   }
   // Airflow 3 answers a database conflict with `{detail: {reason, statement, orig_error}}`.
-  if (typeof detail === "object" && detail !== null && typeof (detail as { reason?: unknown }).reason === "string") return (detail as { reason: string }).reason;
+  if (typeof detail === "object" && detail !== null && typeof (detail as { reason?: unknown }).reason === "string")
+    return (detail as { reason: string }).reason;
   if (typeof title === "string" && title) return title;
   return JSON.stringify(parsed).slice(0, 500);
 }

@@ -57,7 +57,14 @@ export function restartableTasksCall(dagId: string, runId: string, offset = 0, l
  * cleared whatever their state (they usually succeeded or never ran). `dry_run` defaults
  * to true and `reset_dag_runs` to false in Airflow 2, so both are always said.
  */
-export function clearTaskInstancesCall(clear: { dagId: string; runId: string; taskIds: string[]; includeUpstream: boolean; includeDownstream: boolean; dryRun: boolean }): AirflowCall {
+export function clearTaskInstancesCall(clear: {
+  dagId: string;
+  runId: string;
+  taskIds: string[];
+  includeUpstream: boolean;
+  includeDownstream: boolean;
+  dryRun: boolean;
+}): AirflowCall {
   return {
     method: "POST",
     path: `${dagPath(clear.dagId)}/clearTaskInstances`,

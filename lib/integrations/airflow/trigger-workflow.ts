@@ -13,7 +13,17 @@ const noteFor = (requestId: string, email: string, input: TriggerDagInput) => `L
 const confOf = (input: TriggerDagInput) => JSON.parse(input.conf || "{}") as Record<string, unknown>;
 
 /** What a Trigger a DAG run request sends to Airflow, built by the functions the client sends. */
-export function triggerDagPreview({ requestId, requesterEmail, input, target }: { requestId: string; requesterEmail: string; input: TriggerDagInput; target: TargetDefinition | undefined }): OutsidePreview {
+export function triggerDagPreview({
+  requestId,
+  requesterEmail,
+  input,
+  target,
+}: {
+  requestId: string;
+  requesterEmail: string;
+  input: TriggerDagInput;
+  target: TargetDefinition | undefined;
+}): OutsidePreview {
   const config = target?.airflow;
   if (!config) return { system: "Airflow", calls: [], notes: ["This target has no Airflow configured: the request would fail without starting anything."] };
   const unpause = config.unpause ? [{ ...unpauseDagCall(config.dagId), when: "only if the DAG is paused (the policy allows Latchkey to unpause it)" }] : [];
@@ -22,7 +32,12 @@ export function triggerDagPreview({ requestId, requesterEmail, input, target }: 
     calls: [
       { ...getDagCall(config.dagId), when: config.unpause ? "to see whether the DAG is paused" : "to refuse if the DAG is paused" },
       ...unpause,
-      triggerDagRunCall(config.version, { dagId: config.dagId, runId: runIdFor(requestId), conf: confOf(input), note: noteFor(requestId, requesterEmail, input) }),
+      triggerDagRunCall(config.version, {
+        dagId: config.dagId,
+        runId: runIdFor(requestId),
+        conf: confOf(input),
+        note: noteFor(requestId, requesterEmail, input),
+      }),
     ],
     notes: ["Latchkey then follows the run until it ends."],
   };
@@ -48,8 +63,14 @@ export const triggerDag: WorkflowModule<TriggerDagInput> = {
     const { client, dagId, config } = airflowFor(target, "Trigger a DAG run");
     const runId = runIdFor(request.id);
     const unpaused = await readyToRun(client, dagId, config, target);
-    const run = await permanentOnClientError(() => client.triggerDagRun({ dagId, runId, conf: confOf(input), note: noteFor(request.id, requester.email, input) }));
-    return { audit: { dagId, runId, created: String(run.created), ...(unpaused ? { unpaused: "true" } : {}) }, externalRef: `${dagId}/${runId}`, externalState: run.state };
+    const run = await permanentOnClientError(() =>
+      client.triggerDagRun({ dagId, runId, conf: confOf(input), note: noteFor(request.id, requester.email, input) }),
+    );
+    return {
+      audit: { dagId, runId, created: String(run.created), ...(unpaused ? { unpaused: "true" } : {}) },
+      externalRef: `${dagId}/${runId}`,
+      externalState: run.state,
+    };
   },
   async follow({ request, target, now, stateSince }) {
     const { client, dagId, config } = airflowFor(target, "Trigger a DAG run");

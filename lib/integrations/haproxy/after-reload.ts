@@ -18,7 +18,11 @@ function configured() {
 
 /** The pid of the HAProxy process answering now, or null (not configured, unreachable). */
 export async function haproxyProcessId(): Promise<string | null> {
-  return (await configured()?.processId().catch(() => null)) ?? null;
+  return (
+    (await configured()
+      ?.processId()
+      .catch(() => null)) ?? null
+  );
 }
 
 /**
@@ -34,7 +38,8 @@ export async function reconcileRoutes(options: { replacing?: string | null; wait
   }
   try {
     const { added, removed } = await routeStore().reconcile();
-    if (added.length || removed.length) log.warn("HAProxy's running map differed from the map file; fixed", { added: added.join(","), removed: removed.join(",") });
+    if (added.length || removed.length)
+      log.warn("HAProxy's running map differed from the map file; fixed", { added: added.join(","), removed: removed.join(",") });
   } catch (error) {
     log.error("could not reconcile HAProxy's map with the map file", { error: (error as Error).message });
   }

@@ -70,7 +70,16 @@ export const openRoute: WorkflowModule<OpenRouteInput> = {
             requestId: request.id,
             issuedAt: activatedAt,
             expiresAt,
-            claims: { sub: requester.email, uid: requester.id, aud: request.targetId, target: request.targetId, service: target.service, environment: target.environment, role: "route", request_id: request.id },
+            claims: {
+              sub: requester.email,
+              uid: requester.id,
+              aud: request.targetId,
+              target: request.targetId,
+              service: target.service,
+              environment: target.environment,
+              role: "route",
+              request_id: request.id,
+            },
           }),
         )
       ).jti;

@@ -65,7 +65,14 @@ export async function pagerDutyOnCall(pd: OnCallConnection, schedule: string, no
   const checkedAt = now.toISOString();
   return body.oncalls
     .filter((o) => typeof o.user?.email === "string" && o.schedule?.id === schedule)
-    .map((o) => ({ provider: "pagerduty" as const, schedule, email: String(o.user!.email).toLowerCase(), start: typeof o.start === "string" ? o.start : null, end: typeof o.end === "string" ? o.end : null, checkedAt }));
+    .map((o) => ({
+      provider: "pagerduty" as const,
+      schedule,
+      email: String(o.user!.email).toLowerCase(),
+      start: typeof o.start === "string" ? o.start : null,
+      end: typeof o.end === "string" ? o.end : null,
+      checkedAt,
+    }));
 }
 
 /** Everyone on call now for an Opsgenie schedule, by id or by name. */

@@ -11,14 +11,19 @@ export type OnCallAnswer = { state: "on-call"; shift: OnCallShift } | { state: "
 
 export function onCallConnection(provider: OnCallSchedule["provider"]): { baseUrl: string; token: string | undefined } {
   const e = env();
-  return provider === "pagerduty" ? { baseUrl: e.LATCHKEY_PAGERDUTY_URL, token: e.LATCHKEY_PAGERDUTY_TOKEN } : { baseUrl: e.LATCHKEY_OPSGENIE_URL, token: e.LATCHKEY_OPSGENIE_TOKEN };
+  return provider === "pagerduty"
+    ? { baseUrl: e.LATCHKEY_PAGERDUTY_URL, token: e.LATCHKEY_PAGERDUTY_TOKEN }
+    : { baseUrl: e.LATCHKEY_OPSGENIE_URL, token: e.LATCHKEY_OPSGENIE_TOKEN };
 }
 
 export async function onCallNow(schedule: OnCallSchedule, email: string, now = new Date()): Promise<OnCallAnswer> {
   const { baseUrl, token } = onCallConnection(schedule.provider);
   if (!token) return { state: "unknown", reason: `${schedule.provider === "pagerduty" ? "LATCHKEY_PAGERDUTY_TOKEN" : "LATCHKEY_OPSGENIE_TOKEN"} is not set` };
   try {
-    const shifts = schedule.provider === "pagerduty" ? await pagerDutyOnCall({ baseUrl, token }, schedule.schedule, now) : await opsgenieOnCall({ baseUrl, token }, schedule.schedule, now);
+    const shifts =
+      schedule.provider === "pagerduty"
+        ? await pagerDutyOnCall({ baseUrl, token }, schedule.schedule, now)
+        : await opsgenieOnCall({ baseUrl, token }, schedule.schedule, now);
     const shift = shifts.find((s) => s.email === email.toLowerCase());
     return shift ? { state: "on-call", shift } : { state: "not-on-call" };
   } catch (error) {

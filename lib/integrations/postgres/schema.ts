@@ -5,7 +5,10 @@ import { durationField, justificationField, targetField } from "../../workflows/
 export const databaseAccessSchema = z
   .object({
     targetId: targetField.meta({ label: "Database", help: "The database and environment you need.", optionsFrom: "policy:targets" }),
-    role: z.string({ message: "Choose an access level." }).min(1, { message: "Choose an access level." }).meta({ label: "Access", help: "What the login may do; ask for the least you need.", optionsFrom: "policy:roles" }),
+    role: z
+      .string({ message: "Choose an access level." })
+      .min(1, { message: "Choose an access level." })
+      .meta({ label: "Access", help: "What the login may do; ask for the least you need.", optionsFrom: "policy:roles" }),
     durationMinutes: durationField,
     justification: justificationField,
   })

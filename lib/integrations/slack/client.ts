@@ -40,7 +40,11 @@ export interface SlackUser {
 }
 
 export interface SlackApp {
-  postMessage(channel: string, content: SlackMessageContent, metadata?: { event_type: string; event_payload: Record<string, string> }): Promise<{ channel: string; ts: string }>;
+  postMessage(
+    channel: string,
+    content: SlackMessageContent,
+    metadata?: { event_type: string; event_payload: Record<string, string> },
+  ): Promise<{ channel: string; ts: string }>;
   updateMessage(channel: string, ts: string, content: SlackMessageContent): Promise<void>;
   /** The Slack user's profile e-mail and whether Slack has confirmed it (users.info). */
   user(userId: string): Promise<SlackUser>;
@@ -78,7 +82,9 @@ export function slackApp(token: string, apiUrl: string): SlackApp {
   });
   return {
     async postMessage(channel, content, metadata) {
-      const answer = await call("chat.postMessage", () => web.chat.postMessage({ channel, text: content.text, blocks: content.blocks as never, unfurl_links: false, ...(metadata ? { metadata } : {}) }));
+      const answer = await call("chat.postMessage", () =>
+        web.chat.postMessage({ channel, text: content.text, blocks: content.blocks as never, unfurl_links: false, ...(metadata ? { metadata } : {}) }),
+      );
       return { channel: answer.channel!, ts: answer.ts! };
     },
     async updateMessage(channel, ts, content) {
@@ -87,7 +93,12 @@ export function slackApp(token: string, apiUrl: string): SlackApp {
     async user(userId) {
       const answer = await call("users.info", () => web.users.info({ user: userId }));
       const user = answer.user ?? {};
-      return { email: user.profile?.email ?? null, emailConfirmed: user.is_email_confirmed === true, deleted: user.deleted === true, isBot: user.is_bot === true };
+      return {
+        email: user.profile?.email ?? null,
+        emailConfirmed: user.is_email_confirmed === true,
+        deleted: user.deleted === true,
+        isBot: user.is_bot === true,
+      };
     },
     async userIdByEmail(email) {
       try {

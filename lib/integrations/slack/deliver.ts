@@ -3,7 +3,7 @@ import { db } from "../../db";
 import { env } from "../../env";
 import type { StageSnapshot } from "../../policy/evaluate";
 import { policy } from "../../policy/current";
-import { getWorkflow } from "../../workflows/registry";
+import { describeRequest } from "../../approvals/queries";
 import { configuredSlackApp, SlackApiError } from "./client";
 import { directMessage, MESSAGE_EVENT_TYPE, requestMessage, type RequestSummary } from "./messages";
 import { slackTargetOf } from "./outbox";
@@ -34,7 +34,7 @@ export async function requestSummary(requestId: string): Promise<RequestSummary 
   return {
     id: request.id,
     url: `${env().NEXTAUTH_URL}/requests/${request.id}`,
-    workflowTitle: getWorkflow(request.workflowId)?.title ?? request.workflowId,
+    workflowTitle: describeRequest(request).workflowTitle,
     targetTitle: policy().targets[request.targetId]?.title ?? request.targetId,
     requesterEmail: request.requester.email,
     role: typeof input.role === "string" ? input.role : null,
@@ -83,10 +83,21 @@ export async function deliverSlack(deliveryId: string, raw: unknown): Promise<vo
     return;
   }
   if (!payload.post) {
-    const waiting = await db.notificationDelivery.count({ where: { requestId: payload.requestId, channel: `slack:${payload.channel}`, status: "pending", id: { not: deliveryId }, payload: { path: ["post"], equals: true } } });
+    const waiting = await db.notificationDelivery.count({
+      where: {
+        requestId: payload.requestId,
+        channel: `slack:${payload.channel}`,
+        status: "pending",
+        id: { not: deliveryId },
+        payload: { path: ["post"], equals: true },
+      },
+    });
     if (waiting) throw new Error("the message to update is not posted yet");
     return;
   }
-  const message = await slack.postMessage(payload.channel, content, { event_type: MESSAGE_EVENT_TYPE, event_payload: { request_id: payload.requestId, delivery_id: deliveryId } });
+  const message = await slack.postMessage(payload.channel, content, {
+    event_type: MESSAGE_EVENT_TYPE,
+    event_payload: { request_id: payload.requestId, delivery_id: deliveryId },
+  });
   await db.slackMessage.createMany({ data: [{ requestId: payload.requestId, channel: payload.channel, ts: message.ts, deliveryId }], skipDuplicates: true });
 }

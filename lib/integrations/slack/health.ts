@@ -10,7 +10,9 @@ import { configuredSlackApp } from "./client";
  * what is missing, and the last errors of its deliveries. Null when neither the
  * environment nor the policy mentions the Slack app.
  */
-export async function slackAppStatus(probe: (work: () => Promise<unknown>) => Promise<{ reachable: boolean; detail: string }>): Promise<IntegrationStatus | null> {
+export async function slackAppStatus(
+  probe: (work: () => Promise<unknown>) => Promise<{ reachable: boolean; detail: string }>,
+): Promise<IntegrationStatus | null> {
   const targets = Object.values(policy().targets).filter((t) => t.slack);
   const slack = configuredSlackApp();
   if (!slack && targets.length === 0) return null;
@@ -21,7 +23,12 @@ export async function slackAppStatus(probe: (work: () => Promise<unknown>) => Pr
     select: { createdAt: true, lastError: true, channel: true },
   });
   const lastErrors = failures.map((f) => ({ at: f.createdAt, message: `${f.channel}: ${f.lastError}` }));
-  const base = { targetId: "slack-app", title: `Slack app (${targets.length} target${targets.length === 1 ? "" : "s"} post to Slack)`, kind: "slack" as const, lastErrors };
+  const base = {
+    targetId: "slack-app",
+    title: `Slack app (${targets.length} target${targets.length === 1 ? "" : "s"} post to Slack)`,
+    kind: "slack" as const,
+    lastErrors,
+  };
   if (!slack) return { ...base, reachable: false, detail: "LATCHKEY_SLACK_BOT_TOKEN is not set" };
   let who: { team: string; user: string } | undefined;
   const result = await probe(async () => (who = await slack.whoAmI()));

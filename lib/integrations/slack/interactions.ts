@@ -67,7 +67,8 @@ export async function handleSlackInteraction(body: string, headers: Headers, now
   const type = (json as { type?: unknown } | null)?.type;
   if (type !== "block_actions" && type !== "view_submission") return { status: 200 }; // Other interactions are not Latchkey's.
   const parsed = payloadSchema.safeParse(json);
-  if (!parsed.success) return plain(400, `The ${String(type)} payload is malformed: ${parsed.error.issues[0]!.path.join(".")} ${parsed.error.issues[0]!.message}`);
+  if (!parsed.success)
+    return plain(400, `The ${String(type)} payload is malformed: ${parsed.error.issues[0]!.path.join(".")} ${parsed.error.issues[0]!.message}`);
   return parsed.data.type === "block_actions" ? onClick(slack, parsed.data) : onSubmit(slack, parsed.data);
 }
 
@@ -77,20 +78,32 @@ type Mapped = { ok: true; who: Principal } | { ok: false; message: string };
 async function personOf(slack: SlackApp, slackUserId: string): Promise<Mapped> {
   const user = await slack.user(slackUserId);
   if (user.deleted || user.isBot) return { ok: false, message: "Only people can decide on requests, not bots or deactivated Slack accounts." };
-  if (!user.email) return { ok: false, message: "Latchkey cannot see your Slack e-mail address (the app needs the users:read.email scope), so it cannot tell who you are. Decide in the portal." };
-  if (!user.emailConfirmed) return { ok: false, message: `Slack has not confirmed your e-mail address ${user.email}, so Latchkey cannot take it as proof of who you are. Decide in the portal.` };
+  if (!user.email)
+    return {
+      ok: false,
+      message: "Latchkey cannot see your Slack e-mail address (the app needs the users:read.email scope), so it cannot tell who you are. Decide in the portal.",
+    };
+  if (!user.emailConfirmed)
+    return {
+      ok: false,
+      message: `Slack has not confirmed your e-mail address ${user.email}, so Latchkey cannot take it as proof of who you are. Decide in the portal.`,
+    };
   // People only: a service identity acts through its API tokens, never as a Slack user, whatever e-mail a Slack account is given.
   const person = await db.user.findFirst({ where: { email: { equals: user.email, mode: "insensitive" }, kind: "person" } });
   if (!person) return { ok: false, message: `No Latchkey account has the e-mail address ${user.email}. Sign in to the portal once, then try again.` };
   if (!person.active) return { ok: false, message: "Your Latchkey account is deactivated." };
-  return { ok: true, who: { id: person.id, email: person.email, groups: person.groups, roles: rolesForGroups(policy(), person.groups), requestOnly: person.requestOnly } };
+  return {
+    ok: true,
+    who: { id: person.id, email: person.email, groups: person.groups, roles: rolesForGroups(policy(), person.groups), requestOnly: person.requestOnly },
+  };
 }
 
 /** Why nobody may decide this request from Slack, or null. */
 async function slackDecisionRefusal(requestId: string): Promise<string | null> {
   const request = await db.accessRequest.findUnique({ where: { id: requestId }, select: { targetId: true } });
   if (!request) return "This request no longer exists.";
-  if (!buttonsOn(request.targetId)) return `Decisions in Slack are switched off for this target; decide in the portal: ${env().NEXTAUTH_URL}/requests/${requestId}`;
+  if (!buttonsOn(request.targetId))
+    return `Decisions in Slack are switched off for this target; decide in the portal: ${env().NEXTAUTH_URL}/requests/${requestId}`;
   return null;
 }
 
@@ -108,7 +121,12 @@ function failureMessage(error: unknown, context: Record<string, unknown>): strin
 /** Tells the clicker alone, through the response_url Slack gave with the click. */
 async function ephemeral(responseUrl: string, text: string): Promise<void> {
   try {
-    const answer = await fetch(responseUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ response_type: "ephemeral", replace_original: false, text }), signal: AbortSignal.timeout(5_000) });
+    const answer = await fetch(responseUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ response_type: "ephemeral", replace_original: false, text }),
+      signal: AbortSignal.timeout(5_000),
+    });
     if (!answer.ok) log.warn("Slack response_url refused an ephemeral message", { status: answer.status });
   } catch (error) {
     log.warn("Slack response_url unreachable", { error: (error as Error).message });
@@ -153,7 +171,10 @@ function jsonOrNull(text: string): unknown {
   }
 }
 
-const modalError = (message: string): SlackAnswer => ({ status: 200, json: { response_action: "errors", errors: { [REJECT_COMMENT_BLOCK]: message.slice(0, 2000) } } });
+const modalError = (message: string): SlackAnswer => ({
+  status: 200,
+  json: { response_action: "errors", errors: { [REJECT_COMMENT_BLOCK]: message.slice(0, 2000) } },
+});
 
 async function onSubmit(slack: SlackApp, payload: Extract<Payload, { type: "view_submission" }>): Promise<SlackAnswer> {
   if (payload.view.callback_id !== REJECT_VIEW) return { status: 200 };

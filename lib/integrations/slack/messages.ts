@@ -86,7 +86,12 @@ export function requestMessage(r: RequestSummary, buttons: boolean): SlackMessag
   if (r.status === "pending") {
     const s = r.stage;
     const quorum = s.required > 1 ? `, ${s.approvals} of ${s.required} approvals so far` : "";
-    blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: `Stage ${s.index + 1} of ${s.count}: *${escapeMrkdwn(s.name)}*, approvers from ${escapeMrkdwn(s.groups.join(", "))}${quorum}` }] });
+    blocks.push({
+      type: "context",
+      elements: [
+        { type: "mrkdwn", text: `Stage ${s.index + 1} of ${s.count}: *${escapeMrkdwn(s.name)}*, approvers from ${escapeMrkdwn(s.groups.join(", "))}${quorum}` },
+      ],
+    });
   }
   if (outcome) blocks.push({ type: "section", text: { type: "mrkdwn", text: outcome } });
   const elements: unknown[] = [{ type: "button", text: { type: "plain_text", text: "Open in Latchkey" }, url: r.url, action_id: "latchkey_open" }];
@@ -127,7 +132,10 @@ export function rejectModal(r: Pick<RequestSummary, "id" | "workflowTitle" | "ta
     submit: { type: "plain_text", text: "Reject" },
     close: { type: "plain_text", text: "Cancel" },
     blocks: [
-      { type: "section", text: { type: "mrkdwn", text: `${escapeMrkdwn(r.requesterEmail)} asks for ${escapeMrkdwn(r.workflowTitle)} on ${escapeMrkdwn(r.targetTitle)}.` } },
+      {
+        type: "section",
+        text: { type: "mrkdwn", text: `${escapeMrkdwn(r.requesterEmail)} asks for ${escapeMrkdwn(r.workflowTitle)} on ${escapeMrkdwn(r.targetTitle)}.` },
+      },
       {
         type: "input",
         block_id: REJECT_COMMENT_BLOCK,

@@ -37,7 +37,8 @@ export async function enqueueSlack(tx: Tx, event: SlackEvent, request: AccessReq
   if (UPDATES_MESSAGES.includes(event)) {
     // An update for a message whose post is still in the outbox waits for it (deliver.ts).
     const post = POSTS.includes(event);
-    for (const channel of slack.channels) rows.push({ channel: `slack:${channel}`, event, requestId: request.id, payload: { kind: "message", requestId: request.id, channel, post } });
+    for (const channel of slack.channels)
+      rows.push({ channel: `slack:${channel}`, event, requestId: request.id, payload: { kind: "message", requestId: request.id, channel, post } });
   }
   if (DIRECT.includes(event)) rows.push({ channel: SLACK_DM_CHANNEL, event, requestId: request.id, payload: { kind: "dm", requestId: request.id, event } });
   if (rows.length) await tx.notificationDelivery.createMany({ data: rows });

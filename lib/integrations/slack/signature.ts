@@ -16,7 +16,12 @@ export function signSlackRequest(secret: string, timestamp: number, body: string
 }
 
 /** Why a request does not come from Slack, or null when its signature and time check out. */
-export function slackSignatureRefusal(secret: string, headers: { signature: string | null; timestamp: string | null }, body: string, now = Date.now()): string | null {
+export function slackSignatureRefusal(
+  secret: string,
+  headers: { signature: string | null; timestamp: string | null },
+  body: string,
+  now = Date.now(),
+): string | null {
   if (!headers.signature || !headers.timestamp) return "The request is not signed: X-Slack-Signature and X-Slack-Request-Timestamp are required.";
   const timestamp = Number(headers.timestamp);
   if (!/^\d{1,12}$/.test(headers.timestamp) || !Number.isSafeInteger(timestamp)) return "X-Slack-Request-Timestamp is not a Unix time in seconds.";

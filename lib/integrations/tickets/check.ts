@@ -15,8 +15,7 @@ export interface TicketRef {
 }
 
 export type TicketVerdict =
-  | { ok: true; ticket: TicketRef | null; state?: TicketState }
-  | { ok: false; code: "missing" | "not_found" | "closed" | "unavailable"; message: string };
+  { ok: true; ticket: TicketRef | null; state?: TicketState } | { ok: false; code: "missing" | "not_found" | "closed" | "unavailable"; message: string };
 
 /** The first ticket key in the text matching the pattern, on word boundaries. */
 export function findTicketKey(pattern: string, text: string): string | null {
@@ -58,9 +57,15 @@ export async function checkTicket(target: TargetDefinition, justification: strin
     }
   } catch (error) {
     if (!(error instanceof TicketCheckError)) throw error;
-    return { ok: false, code: "unavailable", message: `Ticket ${key} could not be checked in ${system}, so the request was not made: ${error.message}. Try again later.` };
+    return {
+      ok: false,
+      code: "unavailable",
+      message: `Ticket ${key} could not be checked in ${system}, so the request was not made: ${error.message}. Try again later.`,
+    };
   }
-  if (!state) return { ok: false, code: "not_found", message: `Ticket ${key} does not exist in ${system} (or Latchkey may not see it). Give an existing ticket.` };
-  if (!state.open) return { ok: false, code: "closed", message: `Ticket ${key} is closed in ${system} (status "${state.status}"). ${target.title} needs an open ticket.` };
+  if (!state)
+    return { ok: false, code: "not_found", message: `Ticket ${key} does not exist in ${system} (or Latchkey may not see it). Give an existing ticket.` };
+  if (!state.open)
+    return { ok: false, code: "closed", message: `Ticket ${key} is closed in ${system} (status "${state.status}"). ${target.title} needs an open ticket.` };
   return { ok: true, ticket, state };
 }

@@ -29,7 +29,9 @@ async function getWithRetry(url: string, headers: Record<string, string>, system
     if (response.status !== 429) return response;
     const wait = Number(response.headers.get("retry-after") ?? "NaN") * 1000;
     if (attempt > 0 || !Number.isFinite(wait) || wait > MAX_RETRY_WAIT_MS) {
-      throw new TicketCheckError(`${system} is rate-limiting Latchkey (HTTP 429${response.headers.get("retry-after") ? `, retry after ${response.headers.get("retry-after")} s` : ""})`);
+      throw new TicketCheckError(
+        `${system} is rate-limiting Latchkey (HTTP 429${response.headers.get("retry-after") ? `, retry after ${response.headers.get("retry-after")} s` : ""})`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, Math.max(wait, 0)));
   }
@@ -56,20 +58,32 @@ export interface JiraConnection {
 /** A Jira issue, or null when Jira says it does not exist (or this account may not see it: Jira does not tell the two apart). */
 export async function jiraIssue(jira: JiraConnection, key: string): Promise<TicketState | null> {
   const url = `${jira.baseUrl.replace(/\/+$/, "")}/rest/api/3/issue/${encodeURIComponent(key)}?fields=status,summary`;
-  const headers = { accept: "application/json", authorization: `Basic ${Buffer.from(`${jira.user}:${jira.token}`).toString("base64")}`, "user-agent": "Latchkey" };
+  const headers = {
+    accept: "application/json",
+    authorization: `Basic ${Buffer.from(`${jira.user}:${jira.token}`).toString("base64")}`,
+    "user-agent": "Latchkey",
+  };
   const response = await getWithRetry(url, headers, "Jira");
   if (response.status === 404) return null;
   if (!response.ok) {
     const why = await errorText(response);
     throw new TicketCheckError(`Jira answered HTTP ${response.status}${why ? `: ${why}` : ""}`);
   }
-  const body = (await response.json().catch(() => null)) as { key?: unknown; fields?: { summary?: unknown; status?: { name?: unknown; statusCategory?: { key?: unknown } } } } | null;
+  const body = (await response.json().catch(() => null)) as {
+    key?: unknown;
+    fields?: { summary?: unknown; status?: { name?: unknown; statusCategory?: { key?: unknown } } };
+  } | null;
   const status = body?.fields?.status;
   if (typeof body?.key !== "string" || typeof status?.name !== "string" || typeof status.statusCategory?.key !== "string") {
     throw new TicketCheckError("Jira's answer has no issue status");
   }
   // Jira's status categories are new, indeterminate and done; only done is closed, whatever a project names its statuses.
-  return { key: body.key, open: status.statusCategory.key !== "done", status: status.name, summary: typeof body.fields?.summary === "string" ? body.fields.summary : undefined };
+  return {
+    key: body.key,
+    open: status.statusCategory.key !== "done",
+    status: status.name,
+    summary: typeof body.fields?.summary === "string" ? body.fields.summary : undefined,
+  };
 }
 
 /** A generic check: `url` with {key} filled in answers 404 (no such ticket) or 200 with `{"open": boolean, "status"?: string}`. */

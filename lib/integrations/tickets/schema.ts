@@ -8,13 +8,16 @@ import { configNouns } from "../../config/nouns";
  */
 const envName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" });
 
-const pattern = z.string().min(1).superRefine((text, ctx) => {
-  try {
-    new RegExp(text, "u");
-  } catch (error) {
-    ctx.addIssue({ code: "custom", message: `is not a regular expression: ${(error as Error).message}` });
-  }
-});
+const pattern = z
+  .string()
+  .min(1)
+  .superRefine((text, ctx) => {
+    try {
+      new RegExp(text, "u");
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: `is not a regular expression: ${(error as Error).message}` });
+    }
+  });
 
 export const jiraCheckSchema = z
   .strictObject({
@@ -26,7 +29,9 @@ export const jiraCheckSchema = z
 
 export const httpCheckSchema = z
   .strictObject({
-    urlEnv: envName.describe('Environment variable holding the check URL, with "{key}" where the ticket key goes; it answers 404 for an unknown ticket or 200 with {"open": true|false}.'),
+    urlEnv: envName.describe(
+      'Environment variable holding the check URL, with "{key}" where the ticket key goes; it answers 404 for an unknown ticket or 200 with {"open": true|false}.',
+    ),
     tokenEnv: envName.optional().describe("Environment variable holding a bearer token sent to the check URL."),
   })
   .register(configNouns, { noun: "a ticket rule's http block" });

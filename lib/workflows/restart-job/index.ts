@@ -20,11 +20,14 @@ const clearArgs = (dagId: string, input: RestartJobInput, taskIds: string[]) => 
 export function restartJobPreview({ input, target }: { input: RestartJobInput; target: TargetDefinition | undefined }): OutsidePreview {
   const config = target?.airflow;
   if (!config) return { system: "Airflow", calls: [], notes: ["This target has no Airflow configured: the request would fail without clearing anything."] };
-  const unpause = config.unpause && !input.dryRun ? [{ ...unpauseDagCall(config.dagId), when: "only if the DAG is paused (the policy allows Latchkey to unpause it)" }] : [];
+  const unpause =
+    config.unpause && !input.dryRun ? [{ ...unpauseDagCall(config.dagId), when: "only if the DAG is paused (the policy allows Latchkey to unpause it)" }] : [];
   return {
     system: `Airflow (/api/${config.version})`,
     calls: [
-      ...(input.dryRun ? [] : [{ ...getDagCall(config.dagId), when: config.unpause ? "to see whether the DAG is paused" : "to refuse if the DAG is paused" }, ...unpause]),
+      ...(input.dryRun
+        ? []
+        : [{ ...getDagCall(config.dagId), when: config.unpause ? "to see whether the DAG is paused" : "to refuse if the DAG is paused" }, ...unpause]),
       { ...getDagRunCall(config.dagId, input.runId), when: "to refuse a run Airflow does not know" },
       restartableTasksCall(config.dagId, input.runId),
       clearTaskInstancesCall(clearArgs(config.dagId, input, [TASKS_READ_AT_RUN_TIME])),
@@ -67,7 +70,14 @@ export const restartJob: WorkflowModule<RestartJobInput> = {
     const clear = clearArgs(dagId, input, failed);
     const { taskIds } = await permanentOnClientError(() => client.clearTasks(clear));
     return {
-      audit: { dagId, runId: input.runId, sent: JSON.stringify(clearTaskInstancesCall(clear).body), cleared: taskIds.join(", ") || "none", dryRun: String(input.dryRun), ...(unpaused ? { unpaused: "true" } : {}) },
+      audit: {
+        dagId,
+        runId: input.runId,
+        sent: JSON.stringify(clearTaskInstancesCall(clear).body),
+        cleared: taskIds.join(", ") || "none",
+        dryRun: String(input.dryRun),
+        ...(unpaused ? { unpaused: "true" } : {}),
+      },
       externalRef: `${dagId}/${input.runId}`,
       externalState: input.dryRun ? "dry run" : "queued",
     };

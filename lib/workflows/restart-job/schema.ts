@@ -16,8 +16,13 @@ export const restartJobSchema = z
       .array(z.enum(["failed-tasks", "downstream", "upstream"]), { message: "Choose what to clear." })
       .min(1, { message: "Choose at least one thing to clear." })
       // Airflow clears upstream or downstream tasks only around named tasks: here, the failed ones.
-      .refine((scope) => scope.length === 0 || scope.includes("failed-tasks"), { message: "Upstream and downstream tasks are cleared around the failed tasks: keep failed-tasks chosen." })
-      .meta({ label: "Clear", help: "The run's failed tasks (and those that could not run because of them), plus, if chosen, every task upstream or downstream of them, whatever its state." }),
+      .refine((scope) => scope.length === 0 || scope.includes("failed-tasks"), {
+        message: "Upstream and downstream tasks are cleared around the failed tasks: keep failed-tasks chosen.",
+      })
+      .meta({
+        label: "Clear",
+        help: "The run's failed tasks (and those that could not run because of them), plus, if chosen, every task upstream or downstream of them, whatever its state.",
+      }),
     dryRun: z.boolean().default(false).meta({ label: "Dry run", help: "Show what would be cleared without clearing it." }),
     justification: justificationField,
   })

@@ -5,7 +5,9 @@ import { durationField, justificationField, targetField } from "../common-fields
 export const temporaryAccessSchema = z
   .object({
     targetId: targetField,
-    role: z.enum(["read", "write"], { message: "Choose read or write." }).meta({ label: "Role", help: "Ask for the least you need.", optionsFrom: "policy:roles" }),
+    role: z
+      .enum(["read", "write"], { message: "Choose read or write." })
+      .meta({ label: "Role", help: "Ask for the least you need.", optionsFrom: "policy:roles" }),
     durationMinutes: durationField,
     justification: justificationField,
   })

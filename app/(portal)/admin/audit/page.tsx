@@ -33,7 +33,9 @@ export default async function AuditChainPage() {
             <tr key={r.id} data-testid="verification-row">
               <td className="px-4 py-2 whitespace-nowrap">{formatTime(r.startedAt)}</td>
               <td className="px-4 py-2">{r.trigger}</td>
-              <td className={`px-4 py-2 font-medium ${r.ok ? "text-emerald-800" : r.outcome === "unverifiable" ? "text-amber-800" : r.ok === false ? "text-rose-700" : "text-slate-600"}`}>
+              <td
+                className={`px-4 py-2 font-medium ${r.ok ? "text-emerald-800" : r.outcome === "unverifiable" ? "text-amber-800" : r.ok === false ? "text-rose-700" : "text-slate-600"}`}
+              >
                 {r.ok ? "intact" : r.outcome === "unverifiable" ? "cannot check (key missing)" : r.ok === false ? "BROKEN" : "running"}
               </td>
               <td className="px-4 py-2 tabular-nums">{r.eventsChecked}</td>

@@ -51,8 +51,12 @@ export default async function IntegrationsPage() {
             <tr key={`${s.targetId}-${s.kind}`} data-testid="integration-row">
               <td className="px-4 py-2 font-medium">{s.title}</td>
               <td className="px-4 py-2">{s.kind}</td>
-              <td className={`px-4 py-2 ${s.reachable ? "text-emerald-700" : "text-rose-700"}`}>{s.reachable ? (s.kind === "slack" ? `reachable: ${s.detail}` : "reachable") : `unreachable: ${s.detail}`}</td>
-              <td className="px-4 py-2 text-xs text-slate-600">{s.lastErrors.length === 0 ? "none" : s.lastErrors.map((e) => `${formatTime(e.at)}: ${e.message}`).join(" · ")}</td>
+              <td className={`px-4 py-2 ${s.reachable ? "text-emerald-700" : "text-rose-700"}`}>
+                {s.reachable ? (s.kind === "slack" ? `reachable: ${s.detail}` : "reachable") : `unreachable: ${s.detail}`}
+              </td>
+              <td className="px-4 py-2 text-xs text-slate-600">
+                {s.lastErrors.length === 0 ? "none" : s.lastErrors.map((e) => `${formatTime(e.at)}: ${e.message}`).join(" · ")}
+              </td>
             </tr>
           ))}
         </DataTable>
@@ -70,7 +74,9 @@ export default async function IntegrationsPage() {
                 <td className="px-4 py-2 font-medium">{s.system}</td>
                 <td className="px-4 py-2">{s.subject}</td>
                 <td className={`px-4 py-2 ${s.reachable ? "text-emerald-700" : "text-rose-700"}`}>{s.reachable ? s.detail : `unreachable: ${s.detail}`}</td>
-                <td className="px-4 py-2 text-xs text-slate-600">{s.lastErrors.length === 0 ? "none" : s.lastErrors.map((e) => `${formatTime(e.at)}: ${e.message}`).join(" · ")}</td>
+                <td className="px-4 py-2 text-xs text-slate-600">
+                  {s.lastErrors.length === 0 ? "none" : s.lastErrors.map((e) => `${formatTime(e.at)}: ${e.message}`).join(" · ")}
+                </td>
               </tr>
             ))}
           </DataTable>

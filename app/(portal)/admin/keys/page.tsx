@@ -1,6 +1,6 @@
 import type { Metadata } from "next";
 import { Alert } from "@/components/ui/alert";
-import { RotateKeyButton } from "@/components/tokens/rotate-key-button";
+import { RotateKeyButton } from "@/components/admin/rotate-key-button";
 import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
@@ -20,7 +20,8 @@ export default async function KeysPage() {
       <div>
         <h1 className="text-2xl font-bold tracking-tight">Signing keys</h1>
         <p className="mt-1 text-slate-600">
-          Credentials are signed with RS256. {days > 0 ? `The active key is rotated every ${days} days` : "Scheduled rotation is off (LATCHKEY_KEY_ROTATION_DAYS=0)"}; a retired key stays in{" "}
+          Credentials are signed with RS256.{" "}
+          {days > 0 ? `The active key is rotated every ${days} days` : "Scheduled rotation is off (LATCHKEY_KEY_ROTATION_DAYS=0)"}; a retired key stays in{" "}
           <a href="/.well-known/jwks.json" className="text-indigo-700 underline">
             JWKS
           </a>{" "}
@@ -48,9 +49,9 @@ export default async function KeysPage() {
           Rotate now
         </h2>
         <p className="mt-1 mb-4 text-sm text-slate-600">
-          For a suspected leak or a policy change. New credentials use the new key at once (the published next key, if there is one); existing ones keep
-          working until they expire. If HAProxy verifies credentials itself and no next key was published, give it the new key (npm run keys:pem -- --dir) and
-          reload it.
+          For a suspected leak or a policy change. New credentials use the new key at once (the published next key, if there is one); existing ones keep working
+          until they expire. If HAProxy verifies credentials itself and no next key was published, give it the new key (npm run keys:pem -- --dir) and reload
+          it.
         </p>
         <RotateKeyButton />
       </section>

@@ -20,8 +20,8 @@ export default async function NotificationsPage() {
     <div>
       <h1 className="mb-1 text-2xl font-bold tracking-tight">Notifications</h1>
       <p className="mb-6 text-slate-600">
-        Deliveries to the channels in the policy. Delivered: {counts.delivered ?? 0} · waiting or retrying: {counts.pending ?? 0} · failed: {counts.failed ?? 0}.
-        Requests never wait for notifications.
+        Deliveries to the channels in the policy. Delivered: {counts.delivered ?? 0} · waiting or retrying: {counts.pending ?? 0} · failed: {counts.failed ?? 0}
+        . Requests never wait for notifications.
       </p>
       <section aria-labelledby="channels-heading" className="mb-6">
         <h2 id="channels-heading" className="mb-2 font-semibold">
@@ -36,7 +36,14 @@ export default async function NotificationsPage() {
           {channels.length === 0 ? <li>The policy names no notification channel.</li> : null}
           {channels.map((c) => (
             <li key={c.name}>
-              <strong>{c.name}</strong> ({c.kind}): {c.on ? "on" : <>off, because <code className="font-mono">{c.urlEnv}</code> is not set</>}
+              <strong>{c.name}</strong> ({c.kind}):{" "}
+              {c.on ? (
+                "on"
+              ) : (
+                <>
+                  off, because <code className="font-mono">{c.urlEnv}</code> is not set
+                </>
+              )}
             </li>
           ))}
         </ul>
@@ -45,25 +52,25 @@ export default async function NotificationsPage() {
         <EmptyState title="No failed deliveries" />
       ) : (
         <DataTable headers={["Queued", "Channel", "Event", "Attempts", "Last error", "Request"]}>
-              {failed.map((d) => (
-                <tr key={d.id} data-testid="failed-delivery">
-                  <td className="px-4 py-2 whitespace-nowrap">{formatTime(d.createdAt)}</td>
-                  <td className="px-4 py-2">{d.channel}</td>
-                  <td className="px-4 py-2">{d.event}</td>
-                  <td className="px-4 py-2">{d.attempts}</td>
-                  <td className="px-4 py-2 text-rose-700">{d.lastError}</td>
-                  <td className="px-4 py-2">
-                    {d.requestId ? (
-                      <Link href={`/requests/${d.requestId}`} className="font-mono text-xs text-indigo-700 hover:underline">
-                        {d.requestId.slice(0, 10)}…
-                      </Link>
-                    ) : (
-                      "—"
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </DataTable>
+          {failed.map((d) => (
+            <tr key={d.id} data-testid="failed-delivery">
+              <td className="px-4 py-2 whitespace-nowrap">{formatTime(d.createdAt)}</td>
+              <td className="px-4 py-2">{d.channel}</td>
+              <td className="px-4 py-2">{d.event}</td>
+              <td className="px-4 py-2">{d.attempts}</td>
+              <td className="px-4 py-2 text-rose-700">{d.lastError}</td>
+              <td className="px-4 py-2">
+                {d.requestId ? (
+                  <Link href={`/requests/${d.requestId}`} className="font-mono text-xs text-indigo-700 hover:underline">
+                    {d.requestId.slice(0, 10)}…
+                  </Link>
+                ) : (
+                  "—"
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </div>
   );

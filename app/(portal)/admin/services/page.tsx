@@ -1,7 +1,7 @@
 import type { Metadata } from "next";
 import { Alert } from "@/components/ui/alert";
-import { NewServiceForm, ServiceSettingsForm } from "@/components/tokens/service-forms";
-import { ServiceChangeDecision } from "@/components/tokens/service-change-decision";
+import { NewServiceForm, ServiceSettingsForm } from "@/components/admin/service-forms";
+import { ServiceChangeDecision } from "@/components/admin/service-change-decision";
 import { TokenForm } from "@/components/tokens/token-form";
 import { TokenTable } from "@/components/tokens/token-table";
 import { EmptyState } from "@/components/ui/empty-state";
@@ -10,7 +10,7 @@ import { listServiceIdentities } from "@/lib/api/service-identities";
 import { pendingServiceChanges } from "@/lib/identity/service-changes";
 import { SCOPES } from "@/lib/api/tokens";
 import { policy } from "@/lib/policy/current";
-import { createServiceTokenAction } from "./actions";
+import { createServiceTokenAction } from "@/lib/actions/services";
 
 export const metadata: Metadata = { title: "Service identities" };
 
@@ -26,8 +26,8 @@ export default async function ServicesPage() {
       <div>
         <h1 className="text-2xl font-bold tracking-tight">Service identities</h1>
         <p className="mt-1 text-slate-600">
-          CI jobs, bots and AI agents act through service tokens. They go through the same policy and approvals as people, can never approve their own requests, and
-          every step they take is audited as a service token.
+          CI jobs, bots and AI agents act through service tokens. They go through the same policy and approvals as people, can never approve their own requests,
+          and every step they take is audited as a service token.
         </p>
       </div>
       {changes.length ? (
@@ -35,7 +35,9 @@ export default async function ServicesPage() {
           <h2 id="waiting-changes" className="text-lg font-semibold">
             Waiting for another admin
           </h2>
-          <p className="mt-1 text-sm text-slate-700">These would let a service identity approve requests. An admin other than the one who asked, and not one of its owners, must approve each.</p>
+          <p className="mt-1 text-sm text-slate-700">
+            These would let a service identity approve requests. An admin other than the one who asked, and not one of its owners, must approve each.
+          </p>
           <ul className="mt-4 space-y-4">
             {changes.map((c) => (
               <li key={c.id} data-testid="service-change" className="rounded-md border border-amber-200 bg-white p-4">

@@ -24,16 +24,18 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
   if (!workflow) notFound();
   const requestable = requestableTargets(policy(), workflow.id, who).map((t) => ({ ...t, ...availabilityFor(workflow.id, t.target, who) }));
   const unavailable = requestable.filter((t) => !t.available);
-  const targets: TargetOption[] = requestable.filter((t) => t.available).map(({ targetId, target, rule }) => ({
-    id: targetId,
-    title: target.title,
-    roles: rule.roles ?? [],
-    minMinutes: Math.ceil(rule.minDuration / 60),
-    maxMinutes: rule.maxDuration === undefined ? null : Math.floor(rule.maxDuration / 60),
-    stages: rule.stages.map((st) => ({ name: st.name, groups: st.groups, required: st.required, oneFromEachGroup: st.oneFromEachGroup })),
-    autoApprove: rule.autoApprove.map((a) => a.name),
-    breakGlass: rule.breakGlass && breakGlassRefusal(rule, who, 0) === null ? { maxMinutes: Math.floor(rule.breakGlass.maxDuration / 60) } : null,
-  }));
+  const targets: TargetOption[] = requestable
+    .filter((t) => t.available)
+    .map(({ targetId, target, rule }) => ({
+      id: targetId,
+      title: target.title,
+      roles: rule.roles ?? [],
+      minMinutes: Math.ceil(rule.minDuration / 60),
+      maxMinutes: rule.maxDuration === undefined ? null : Math.floor(rule.maxDuration / 60),
+      stages: rule.stages.map((st) => ({ name: st.name, groups: st.groups, required: st.required, oneFromEachGroup: st.oneFromEachGroup })),
+      autoApprove: rule.autoApprove.map((a) => a.name),
+      breakGlass: rule.breakGlass && breakGlassRefusal(rule, who, 0) === null ? { maxMinutes: Math.floor(rule.breakGlass.maxDuration / 60) } : null,
+    }));
   const fields = describeFields(workflow.inputSchema as unknown as z.ZodObject);
   return (
     <div className="max-w-2xl">
@@ -60,7 +62,9 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
         </div>
       ) : null}
       {targets.length === 0 ? (
-        unavailable.length ? null : <EmptyState title="No target available to you">The policy does not let your groups request this workflow.</EmptyState>
+        unavailable.length ? null : (
+          <EmptyState title="No target available to you">The policy does not let your groups request this workflow.</EmptyState>
+        )
       ) : (
         <WorkflowForm
           workflowId={workflow.id}

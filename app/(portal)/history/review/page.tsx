@@ -78,7 +78,11 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
             ].map(([label, value]) => (
               <div key={label} className="rounded-lg border border-slate-200 bg-white p-3 shadow-sm">
                 <dt className="text-xs text-slate-600">{label}</dt>
-                <dd className={`text-2xl font-bold tabular-nums ${(label === "Break-glass not reviewed" || label === "Approved without a comment") && Number(value) > 0 ? "text-amber-700" : ""}`}>{value}</dd>
+                <dd
+                  className={`text-2xl font-bold tabular-nums ${(label === "Break-glass not reviewed" || label === "Approved without a comment") && Number(value) > 0 ? "text-amber-700" : ""}`}
+                >
+                  {value}
+                </dd>
               </div>
             ))}
           </dl>
@@ -103,10 +107,18 @@ export default async function ReviewPage({ searchParams }: { searchParams: Promi
                   </div>
                 </td>
                 <td className="min-w-36 px-4 py-2">
-                  {g.sameParty ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">approved within the requester&apos;s party</span> : null}
+                  {g.sameParty ? (
+                    <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">
+                      approved within the requester&apos;s party
+                    </span>
+                  ) : null}
                   {g.breakGlass ? <span className="mb-1 block rounded bg-rose-100 px-1.5 py-0.5 text-xs font-semibold text-rose-900">break-glass</span> : null}
-                  {g.breakGlass && !g.reviewedAt ? <span className="mb-1 block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">not reviewed</span> : null}
-                  {g.noApproverComment ? <span className="block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">no approver comment</span> : null}
+                  {g.breakGlass && !g.reviewedAt ? (
+                    <span className="mb-1 block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">not reviewed</span>
+                  ) : null}
+                  {g.noApproverComment ? (
+                    <span className="block rounded bg-amber-100 px-1.5 py-0.5 text-xs font-semibold text-amber-900">no approver comment</span>
+                  ) : null}
                 </td>
                 <td className="px-4 py-2">
                   {g.autoApprovedBy ? <span className="text-slate-600">policy rule {g.autoApprovedBy}</span> : null}

@@ -57,7 +57,13 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
             </div>
             <div>
               <dt className="text-slate-600">Approved by</dt>
-              <dd className="font-semibold">{view.breakGlass ? "break-glass (self)" : view.autoApprovedBy ? `policy rule ${view.autoApprovedBy}` : `${approvals} ${approvals === 1 ? "person" : "people"}`}</dd>
+              <dd className="font-semibold">
+                {view.breakGlass
+                  ? "break-glass (self)"
+                  : view.autoApprovedBy
+                    ? `policy rule ${view.autoApprovedBy}`
+                    : `${approvals} ${approvals === 1 ? "person" : "people"}`}
+              </dd>
             </div>
             {view.ticketKey ? (
               <div>
@@ -90,7 +96,9 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
                     {call.method} {call.path}
                   </code>
                   {call.when ? <span className="text-slate-600"> ({call.when})</span> : null}
-                  {call.body !== undefined ? <pre className="mt-1 overflow-x-auto rounded bg-slate-50 p-2 text-xs">{JSON.stringify(call.body, null, 2)}</pre> : null}
+                  {call.body !== undefined ? (
+                    <pre className="mt-1 overflow-x-auto rounded bg-slate-50 p-2 text-xs">{JSON.stringify(call.body, null, 2)}</pre>
+                  ) : null}
                 </li>
               ))}
             </ol>
@@ -147,9 +155,7 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
         ) : null}
         {view.status === "failed" && view.failureReason ? <Alert tone="error">Failed: {view.failureReason}</Alert> : null}
         {view.status === "completed" ? (
-          <Alert tone="success">
-            Completed{view.externalRef ? `: ${view.externalRef} ended ${view.externalState}` : ""}.
-          </Alert>
+          <Alert tone="success">Completed{view.externalRef ? `: ${view.externalRef} ended ${view.externalState}` : ""}.</Alert>
         ) : null}
         {view.status === "active" && view.expiresAt ? (
           <section className="space-y-3 rounded-lg border border-emerald-200 bg-white p-5 shadow-sm">
@@ -159,11 +165,17 @@ export default async function RequestPage({ params }: { params: Promise<{ id: st
             {view.viewer.isRequester && (view.credential || view.secretRevealable || view.secretRevealedAt) ? (
               <CredentialReveal requestId={view.id} revealable={Boolean(view.credential?.revealable || view.secretRevealable)} />
             ) : null}
-            {!view.credential && view.secretRevealedAt ? <p className="text-xs text-slate-600">Login details shown to their owner {formatTime(view.secretRevealedAt)}.</p> : null}
+            {!view.credential && view.secretRevealedAt ? (
+              <p className="text-xs text-slate-600">Login details shown to their owner {formatTime(view.secretRevealedAt)}.</p>
+            ) : null}
             {view.credential ? (
               <p className="text-xs text-slate-600" data-testid="credential-meta">
                 Credential <code>{view.credential.id}</code> · key <code>{view.credential.kid}</code> · issued {formatTime(view.credential.issuedAt)}
-                {view.credential.revealedAt ? ` · shown to its owner ${formatTime(view.credential.revealedAt)}` : view.credential.revealable ? " · not shown yet" : ""}
+                {view.credential.revealedAt
+                  ? ` · shown to its owner ${formatTime(view.credential.revealedAt)}`
+                  : view.credential.revealable
+                    ? " · not shown yet"
+                    : ""}
               </p>
             ) : null}
             <div className="flex flex-wrap items-start gap-3">

@@ -20,7 +20,9 @@ export default async function NotificationSettingsPage() {
         <h2 id="email-heading" className="text-lg font-semibold">
           E-mail to {who.email}
         </h2>
-        {settings.emailConfigured ? null : <p className="text-sm text-slate-600">This Latchkey sends no e-mail yet (no SMTP server is configured); your choice applies once it does.</p>}
+        {settings.emailConfigured ? null : (
+          <p className="text-sm text-slate-600">This Latchkey sends no e-mail yet (no SMTP server is configured); your choice applies once it does.</p>
+        )}
         <EmailToggle enabled={settings.email} />
       </section>
     </div>

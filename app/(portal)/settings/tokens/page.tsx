@@ -4,7 +4,7 @@ import { TokenTable } from "@/components/tokens/token-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { requirePrincipal } from "@/lib/auth/session";
 import { SCOPES, tokensOf } from "@/lib/api/tokens";
-import { createPersonalTokenAction } from "./actions";
+import { createPersonalTokenAction } from "@/lib/actions/tokens";
 
 export const metadata: Metadata = { title: "API tokens" };
 
@@ -31,7 +31,11 @@ export default async function TokensPage() {
         <h2 id="your-tokens" className="mb-3 text-lg font-semibold">
           Your tokens
         </h2>
-        {tokens.length === 0 ? <EmptyState title="No tokens yet">Create one below when a script or the CLI needs to act as you.</EmptyState> : <TokenTable tokens={tokens} />}
+        {tokens.length === 0 ? (
+          <EmptyState title="No tokens yet">Create one below when a script or the CLI needs to act as you.</EmptyState>
+        ) : (
+          <TokenTable tokens={tokens} />
+        )}
       </section>
       <section aria-labelledby="new-token" className="max-w-xl rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
         <h2 id="new-token" className="mb-4 text-lg font-semibold">

@@ -14,22 +14,29 @@ type Ctx = { params: Promise<{ nextauth: string[] }> };
 
 async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   // Behind a trusted identity-aware proxy Latchkey runs no sign-in of its own.
-  if (env().LATCHKEY_AUTH_MODE === "trusted-proxy") return Response.json({ error: "Sign-in is handled by the identity-aware proxy in front of Latchkey." }, { status: 404 });
+  if (env().LATCHKEY_AUTH_MODE === "trusted-proxy")
+    return Response.json({ error: "Sign-in is handled by the identity-aware proxy in front of Latchkey." }, { status: 404 });
   // Text PostgreSQL cannot store (NUL, broken Unicode) never reaches next-auth or its adapter.
-  for (const [key, value] of req.nextUrl.searchParams) if (!isStorableText(key) || !isStorableText(value)) return plainText(400, "Sign-in parameters must be plain text.");
+  for (const [key, value] of req.nextUrl.searchParams)
+    if (!isStorableText(key) || !isStorableText(value)) return plainText(400, "Sign-in parameters must be plain text.");
   // next-auth would throw on a callbackUrl that is not a URL; refuse it with a message instead.
-  const problem = callbackUrlProblem(req.nextUrl.searchParams.get("callbackUrl")) ?? (req.method === "POST" ? callbackUrlProblem(await formField(req, "callbackUrl")) : null);
+  const problem =
+    callbackUrlProblem(req.nextUrl.searchParams.get("callbackUrl")) ?? (req.method === "POST" ? callbackUrlProblem(await formField(req, "callbackUrl")) : null);
   if (problem) return plainText(400, problem);
   // Starting a sign-in and coming back from the IdP are limited per address.
   if (/^\/api\/auth\/(signin|callback)\//.test(req.nextUrl.pathname)) {
     const limit = await rateLimit(`signin:addr:${limitAddress(req.headers)}`, env().LATCHKEY_RATE_LIMIT_SIGNIN);
-    if (!limit.ok) return plainText(429, `Too many sign-in attempts from this address; try again in ${limit.retryAfter} s.`, { "retry-after": String(limit.retryAfter) });
+    if (!limit.ok)
+      return plainText(429, `Too many sign-in attempts from this address; try again in ${limit.retryAfter} s.`, { "retry-after": String(limit.retryAfter) });
   }
   // next-auth reads its cookies through next/headers: a hand-written callback-url cookie it would answer with a 500 is deleted there.
   const jar = await cookies();
   for (const name of unusableCallbackCookies(jar.getAll())) jar.delete(name);
   // Sign-in and sign-out events carry the caller's address and user agent.
-  return withAuditContext(contextOf(req.headers, `auth:${req.nextUrl.pathname.replace(/^\/api\/auth\//, "")}`), () => NextAuth(req as never, ctx as never, authOptions()) as Promise<Response>);
+  return withAuditContext(
+    contextOf(req.headers, `auth:${req.nextUrl.pathname.replace(/^\/api\/auth\//, "")}`),
+    () => NextAuth(req as never, ctx as never, authOptions()) as Promise<Response>,
+  );
 }
 
 /** A field of a form body, read from a copy so next-auth still reads the body itself. */

@@ -22,7 +22,14 @@ export async function GET(request: Request): Promise<Response> {
     generatedBy: who.email,
     period,
     totals: review.totals,
-    chain: verification ? { ok: verification.ok, verifiedAt: verification.finishedAt?.toISOString(), upToSeq: verification.lastSeq?.toString() ?? null, problem: verification.problem } : { verified: false },
+    chain: verification
+      ? {
+          ok: verification.ok,
+          verifiedAt: verification.finishedAt?.toISOString(),
+          upToSeq: verification.lastSeq?.toString() ?? null,
+          problem: verification.problem,
+        }
+      : { verified: false },
   };
   const lines = [`# Latchkey access review`, `# ${JSON.stringify(header)}`, REVIEW_COLUMNS.join(",")];
   for (const g of review.grants) {

@@ -7,5 +7,12 @@ export const dynamic = "force-dynamic";
 export const GET = apiRoute({
   name: "me",
   scope: "requests:read",
-  run: async (who): Promise<Me> => ({ id: who.id, email: who.email, groups: who.groups, roles: who.roles, requestOnly: Boolean(who.requestOnly), token: { kind: who.via!.kind, tokenId: who.via!.tokenId, scopes: [...who.via!.scopes] } }),
+  run: async (who): Promise<Me> => ({
+    id: who.id,
+    email: who.email,
+    groups: who.groups,
+    roles: who.roles,
+    requestOnly: Boolean(who.requestOnly),
+    token: { kind: who.via!.kind, tokenId: who.via!.tokenId, scopes: [...who.via!.scopes] },
+  }),
 });

@@ -48,7 +48,8 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
         <h1 className="text-2xl font-bold tracking-tight">{user.email}</h1>
         <p className="text-slate-600">
           {user.kind === "service" ? "Service identity" : "Person"}
-          {user.active ? "" : " (deactivated)"} · groups {user.groups.join(", ") || "none"} · roles {user.roles.join(", ") || "none"} · last sign-in {formatTime(user.lastSignInAt)} ·{" "}
+          {user.active ? "" : " (deactivated)"} · groups {user.groups.join(", ") || "none"} · roles {user.roles.join(", ") || "none"} · last sign-in{" "}
+          {formatTime(user.lastSignInAt)} ·{" "}
           <Link href={`/history?actor=${encodeURIComponent(user.email)}`} className="text-indigo-700 underline">
             all {events} events by them
           </Link>
@@ -70,7 +71,14 @@ export default async function PersonPage({ params }: { params: Promise<{ email: 
                 <td className="px-4 py-2">
                   <StatusBadge status={r.status} />
                 </td>
-                <td className="px-4 py-2">{r.autoApprovedBy ? `rule ${r.autoApprovedBy}` : r.decisions.filter((d) => d.decision === "approve").map((d) => d.approver.email).join(", ") || "—"}</td>
+                <td className="px-4 py-2">
+                  {r.autoApprovedBy
+                    ? `rule ${r.autoApprovedBy}`
+                    : r.decisions
+                        .filter((d) => d.decision === "approve")
+                        .map((d) => d.approver.email)
+                        .join(", ") || "—"}
+                </td>
                 <td className="px-4 py-2 text-slate-700">{r.endedBecause ?? "—"}</td>
                 <td className="px-4 py-2">{link(r.id)}</td>
               </tr>

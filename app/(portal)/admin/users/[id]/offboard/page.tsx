@@ -23,13 +23,15 @@ export default async function OffboardPage({ params }: { params: Promise<{ id: s
         </Link>
         <h1 className="text-2xl font-bold tracking-tight">Offboard {user.email}</h1>
         <p className="text-slate-600">
-          Offboarding deactivates the person (no sign-in, no API token) and ends, each step audited with your name and reason, what they hold now. It does not wait for
-          the grants to expire.
+          Offboarding deactivates the person (no sign-in, no API token) and ends, each step audited with your name and reason, what they hold now. It does not
+          wait for the grants to expire.
         </p>
       </div>
       {!user.active ? (
         <>
-          <Alert tone="info">{user.email} is deactivated. Reactivating lets them sign in again; their roles come from that sign-in, and nothing that was ended comes back.</Alert>
+          <Alert tone="info">
+            {user.email} is deactivated. Reactivating lets them sign in again; their roles come from that sign-in, and nothing that was ended comes back.
+          </Alert>
           {user.id !== who.id ? <ReactivateButton userId={user.id} email={user.email} /> : null}
         </>
       ) : null}
@@ -42,7 +44,10 @@ export default async function OffboardPage({ params }: { params: Promise<{ id: s
           <li data-testid="preview-tokens">
             {tokens.length} API token(s){tokens.length ? `: ${tokens.map((t) => `${t.name} (${t.scopes.join(", ")})`).join("; ")}` : ""}
           </li>
-          <li data-testid="preview-grants">{grants.length} active grant(s), revoked in their outside systems too (credentials refused, routes closed, database roles dropped and their sessions ended)</li>
+          <li data-testid="preview-grants">
+            {grants.length} active grant(s), revoked in their outside systems too (credentials refused, routes closed, database roles dropped and their sessions
+            ended)
+          </li>
           <li data-testid="preview-pending">{pending.length} pending request(s), cancelled</li>
         </ul>
         {grants.length ? (

@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { createServiceAction, updateServiceAction } from "@/app/(portal)/admin/services/actions";
+import { createServiceAction, updateServiceAction } from "@/lib/actions/services";
 import { Field, inputClass } from "../requests/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
@@ -37,7 +37,11 @@ function RequestOnly({ defaultChecked }: { defaultChecked: boolean }) {
     <label className="flex items-start gap-2 text-sm">
       <input type="checkbox" name="requestOnly" defaultChecked={defaultChecked} className="mt-0.5" />
       <span>
-        <span className="font-semibold">Request only</span> <span className="text-slate-600">— it may make requests but never approve, reject or review, whatever its groups. Without it, an identity in an approver group needs another admin&apos;s approval.</span>
+        <span className="font-semibold">Request only</span>{" "}
+        <span className="text-slate-600">
+          — it may make requests but never approve, reject or review, whatever its groups. Without it, an identity in an approver group needs another
+          admin&apos;s approval.
+        </span>
       </span>
     </label>
   );
@@ -72,7 +76,11 @@ export function NewServiceForm({ groups }: { groups: { name: string; roles: stri
             target.reset();
             setErrors({});
             setFailure(null);
-            setProposed(result.data.proposed ? `${String(form.get("name"))} could approve requests, so another admin must approve it before it exists. It is listed under "Waiting for another admin".` : null);
+            setProposed(
+              result.data.proposed
+                ? `${String(form.get("name"))} could approve requests, so another admin must approve it before it exists. It is listed under "Waiting for another admin".`
+                : null,
+            );
             router.refresh();
           } else {
             setErrors(result.fieldErrors ?? {});
@@ -89,7 +97,12 @@ export function NewServiceForm({ groups }: { groups: { name: string; roles: stri
       <Field id="service-description" label="What it is for" error={errors.description}>
         <input id="service-description" name="description" maxLength={300} className={inputClass} aria-invalid={Boolean(errors.description)} />
       </Field>
-      <Field id="service-owners" label="Other owners (optional)" help="E-mail addresses of people answerable for it, besides you. Its owners and it count as one party: none of them can approve what another asked for." error={errors.owners}>
+      <Field
+        id="service-owners"
+        label="Other owners (optional)"
+        help="E-mail addresses of people answerable for it, besides you. Its owners and it count as one party: none of them can approve what another asked for."
+        error={errors.owners}
+      >
         <input id="service-owners" name="owners" className={inputClass} aria-invalid={Boolean(errors.owners)} />
       </Field>
       <GroupChoices id="service-groups" groups={groups} chosen={[]} error={errors.groups} />
@@ -101,7 +114,19 @@ export function NewServiceForm({ groups }: { groups: { name: string; roles: stri
   );
 }
 
-export function ServiceSettingsForm({ serviceId, name, groups, chosen, requestOnly }: { serviceId: string; name: string; groups: { name: string; roles: string[] }[]; chosen: string[]; requestOnly: boolean }) {
+export function ServiceSettingsForm({
+  serviceId,
+  name,
+  groups,
+  chosen,
+  requestOnly,
+}: {
+  serviceId: string;
+  name: string;
+  groups: { name: string; roles: string[] }[];
+  chosen: string[];
+  requestOnly: boolean;
+}) {
   const router = useRouter();
   const hydrated = useHydrated();
   const [pending, startTransition] = useTransition();
@@ -114,7 +139,8 @@ export function ServiceSettingsForm({ serviceId, name, groups, chosen, requestOn
         const form = new FormData(event.currentTarget);
         startTransition(async () => {
           const result = await updateServiceAction({ serviceId, groups: form.getAll("groups").map(String), requestOnly: form.get("requestOnly") === "on" });
-          const saved = result.ok && result.data.proposed ? `This would let ${name} approve, so another admin must approve the change first.` : `Saved ${name}.`;
+          const saved =
+            result.ok && result.data.proposed ? `This would let ${name} approve, so another admin must approve the change first.` : `Saved ${name}.`;
           setOutcome(result.ok ? { ok: true, message: saved } : { ok: false, message: result.fieldErrors?.groups ?? result.error });
           router.refresh();
         });

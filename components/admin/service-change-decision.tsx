@@ -3,7 +3,7 @@
 // A second admin approves or rejects a change that would let a service identity approve; the admin who asked may only withdraw it.
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { decideServiceChangeAction } from "@/app/(portal)/admin/services/actions";
+import { decideServiceChangeAction } from "@/lib/actions/services";
 import { inputClass } from "../requests/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";

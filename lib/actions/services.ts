@@ -9,7 +9,8 @@ import { decideServiceChange } from "@/lib/identity/service-changes";
 const serviceId = z.string().min(1).max(64);
 
 /** What the form shows: done, or waiting for another admin. */
-const outcomeOf = (result: ServiceOutcome) => (result.outcome === "done" ? { proposed: false, id: result.service.id } : { proposed: true, id: result.change.id });
+const outcomeOf = (result: ServiceOutcome) =>
+  result.outcome === "done" ? { proposed: false, id: result.service.id } : { proposed: true, id: result.change.id };
 
 // Fields are validated by lib/api (one schema for every caller); here only the shape.
 export const createServiceAction = safeAction({

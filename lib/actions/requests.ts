@@ -43,7 +43,11 @@ export const decideAction = safeAction({
 export const extendAction = safeAction({
   name: "grant.extend",
   roles: ["requester"],
-  input: z.object({ requestId, durationMinutes: z.coerce.number().int().positive({ message: "Enter a duration of at least one minute." }), justification: z.string().max(1000) }),
+  input: z.object({
+    requestId,
+    durationMinutes: z.coerce.number().int().positive({ message: "Enter a duration of at least one minute." }),
+    justification: z.string().max(1000),
+  }),
   run: async (who, input) => ({ id: (await requestExtension(who, input)).id }),
 });
 

@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { endSessionsAction } from "@/app/(portal)/admin/users/actions";
+import { endSessionsAction } from "@/lib/actions/users";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
 
@@ -19,7 +19,11 @@ export function EndSessionsButton({ userId, email }: { userId: string; email: st
         onClick={() =>
           startTransition(async () => {
             const result = await endSessionsAction({ userId });
-            setMessage(result.ok ? `Ended ${result.data.ended} session(s)${result.data.tokensRevoked ? ` and revoked ${result.data.tokensRevoked} API token(s)` : ""}.` : result.error);
+            setMessage(
+              result.ok
+                ? `Ended ${result.data.ended} session(s)${result.data.tokensRevoked ? ` and revoked ${result.data.tokensRevoked} API token(s)` : ""}.`
+                : result.error,
+            );
             router.refresh();
           })
         }
@@ -28,7 +32,11 @@ export function EndSessionsButton({ userId, email }: { userId: string; email: st
         {pending ? "Ending…" : "End sessions"}
         <span className="sr-only"> of {email}</span>
       </Button>
-      {message ? <span role="status" className="text-xs text-slate-600">{message}</span> : null}
+      {message ? (
+        <span role="status" className="text-xs text-slate-600">
+          {message}
+        </span>
+      ) : null}
     </div>
   );
 }

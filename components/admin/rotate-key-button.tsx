@@ -2,7 +2,7 @@
 
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
-import { rotateKeyAction } from "@/app/(portal)/admin/keys/actions";
+import { rotateKeyAction } from "@/lib/actions/keys";
 import { Field, inputClass } from "../requests/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
@@ -31,7 +31,14 @@ export function RotateKeyButton() {
     >
       {outcome && !outcome.field ? <Alert tone={outcome.ok ? "success" : "error"}>{outcome.message}</Alert> : null}
       <Field id="rotate-reason" label="Reason" help="Recorded in the audit trail." error={outcome?.field}>
-        <input id="rotate-reason" value={reason} onChange={(e) => setReason(e.target.value)} maxLength={500} className={inputClass} aria-invalid={Boolean(outcome?.field)} />
+        <input
+          id="rotate-reason"
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+          maxLength={500}
+          className={inputClass}
+          aria-invalid={Boolean(outcome?.field)}
+        />
       </Field>
       <Button type="submit" variant="danger" disabled={pending || !hydrated}>
         {pending ? "Rotating…" : "Rotate signing key"}

@@ -2,7 +2,7 @@
 
 import { z } from "zod";
 import { safeAction } from "@/lib/actions/safe-action";
-import { actorOf } from "@/lib/approvals/engine";
+import { actorOf } from "@/lib/audit/record";
 import { rotateSigningKey } from "@/lib/credentials/keys";
 
 export const rotateKeyAction = safeAction({

@@ -1,0 +1,157 @@
+import type { AccessRequest, Decision } from "@prisma/client";
+import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
+import { db } from "../db";
+import { conflict, forbidden, invalid } from "../errors";
+import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { partiesOf } from "../identity/parties";
+import { enqueueNotifications } from "../notifications/outbox";
+import { enqueueSlack } from "../integrations/slack/outbox";
+import { onCallApprover } from "./on-call";
+import { lockRequest, Moves, transition } from "./state-machine";
+import { approvalLatency } from "../observability/metrics";
+import { REQUEST_ONLY, approvalStateOf, changeRequest, directoryRefusal } from "./lifecycle";
+import { activate } from "./execution";
+
+/** Approvers' decisions: approve or reject under the request's row lock, stage by stage. */
+
+export interface DecisionInput {
+  requestId: string;
+  decision: Decision;
+  comment: string;
+}
+
+/** Where a decision was made, when not in the portal or the API: recorded with each event it causes. */
+export interface DecisionChannel {
+  via: "slack";
+  slackUserId: string;
+  slackTeamId: string;
+}
+
+/**
+ * Records an approval or a rejection. The request row is locked first, so of any number
+ * of approvers acting at once exactly one completes the approval and executes it; the
+ * others find it no longer pending.
+ */
+export async function decide(person: Principal, input: DecisionInput, channel?: DecisionChannel): Promise<AccessRequest> {
+  const comment = input.comment.trim();
+  if (input.decision === "reject" && comment.length === 0) {
+    throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
+  }
+  if (person.requestOnly) throw forbidden(REQUEST_ONLY);
+  // Asked before the transaction (no outside call under a row lock); a stage that moved on meanwhile lists other groups, so a stale answer empowers no one.
+  const pending = await db.accessRequest.findUnique({ where: { id: input.requestId }, select: { stages: true, currentStage: true, status: true } });
+  const onCall =
+    pending?.status === "pending"
+      ? await onCallApprover(person, (pending.stages as unknown as StageSnapshot[])[pending.currentStage])
+      : { who: person, audit: {} };
+  const who = onCall.who;
+  const unknownNote = "unknown" in onCall && onCall.unknown ? ` (Whether you are on call could not be checked: ${onCall.unknown}.)` : "";
+  let noLongerEntitled: string | null = null;
+  const decided = await changeRequest(async (tx) => {
+    const status = await lockRequest(tx, input.requestId);
+    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
+    rememberRequest(request);
+    const parties = await partiesOf(tx, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]);
+    const state = approvalStateOf(request, request.decisions, parties);
+    if (sameParty(parties, request.requesterId, who.id) || !who.roles.includes("approver")) throw forbidden(approvalRefusal(state, who)!);
+    if (status !== "pending") throw conflict(`This request is already ${status}; there is nothing left to decide.`);
+    const refusal = approvalRefusalOf(state, who);
+    if (refusal) throw refusal.code === "decided" ? conflict(refusal.message) : forbidden(`${refusal.message}${unknownNote}`);
+    if (input.decision === "approve") {
+      // The requester may have been deactivated or demoted while the request waited (a directory change racing this approval): it is cancelled, not approved.
+      noLongerEntitled = await directoryRefusal(tx, request);
+      if (noLongerEntitled) {
+        const cancelled = await transition(tx, {
+          requestId: request.id,
+          to: "cancelled",
+          actor: SYSTEM,
+          action: "request.cancelled",
+          patch: { endedAt: new Date() },
+          data: { reason: noLongerEntitled, approver: who.email },
+          lockedFrom: "pending",
+        });
+        return cancelled.request!;
+      }
+    }
+    const stageIndex = request.currentStage;
+    const stage = state.stages[stageIndex]!;
+    await tx.approval.create({
+      data: { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment },
+    });
+    const actor = actorOf(who);
+    const via = channel ? { ...channel } : {};
+    if (input.decision === "reject") {
+      await transition(tx, {
+        requestId: request.id,
+        to: "rejected",
+        actor,
+        action: "request.rejected",
+        data: { comment, stage: stage.name, ...via, ...onCall.audit },
+        patch: { decidedAt: new Date(), endedAt: new Date() },
+      });
+      const rejected = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      await enqueueNotifications(tx, "rejected", rejected, request.requester.email);
+      return rejected;
+    }
+    const approvals = [...state.decisions, { approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: "approve" as const }].filter(
+      (d) => d.stage === stageIndex && d.decision === "approve",
+    );
+    if (!stageSatisfied(stage, approvals, parties, request.requesterId)) {
+      await recordEvent(tx, {
+        actor,
+        action: "request.approval_recorded",
+        requestId: request.id,
+        fromStatus: "pending",
+        toStatus: "pending",
+        data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required, ...via, ...onCall.audit },
+      });
+      const recorded = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
+      await enqueueSlack(tx, "progress", recorded);
+      return recorded;
+    }
+    const next = state.stages[stageIndex + 1];
+    if (next) {
+      await recordEvent(tx, {
+        actor,
+        action: "request.stage_passed",
+        requestId: request.id,
+        fromStatus: "pending",
+        toStatus: "pending",
+        data: { comment, stage: stage.name, next: next.name, ...via, ...onCall.audit },
+      });
+      const advanced = await tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
+      await enqueueNotifications(tx, "pending", advanced, request.requester.email);
+      return advanced;
+    }
+    const moves = new Moves(request.id, status);
+    await moves.to(tx, {
+      to: "approved",
+      actor,
+      action: "request.approved",
+      data: { comment, stage: stage.name, ...via, ...onCall.audit },
+      patch: { decidedAt: new Date() },
+    });
+    const activated = await activate(tx, moves, request, request.requester, actor);
+    await enqueueNotifications(tx, "approved", activated, request.requester.email);
+    return activated;
+  });
+  // Counted once committed, by the instance that recorded the decision; a request still waiting for another stage is not decided.
+  if (decided.decidedAt) approvalLatency.observe({ decision: input.decision }, Math.max(0, (decided.decidedAt.getTime() - decided.createdAt.getTime()) / 1000));
+  if (noLongerEntitled) throw conflict(`The requester may no longer have this (${noLongerEntitled}), so the request was cancelled instead of approved.`);
+  return decided;
+}
+
+/**
+ * Why this person may not decide this request now, or null: the refusals decide() makes,
+ * read without deciding, for a client that asks for more before deciding (Slack's reject modal).
+ */
+export async function decisionRefusal(who: Principal, requestId: string): Promise<string | null> {
+  if (who.requestOnly) return REQUEST_ONLY;
+  const request = await db.accessRequest.findUnique({ where: { id: requestId }, include: { decisions: true } });
+  if (!request) return "This request no longer exists.";
+  const parties = await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]);
+  const state = approvalStateOf(request, request.decisions, parties);
+  if (sameParty(parties, request.requesterId, who.id) || !who.roles.includes("approver")) return approvalRefusal(state, who);
+  if (request.status !== "pending") return `This request is already ${request.status}; there is nothing left to decide.`;
+  return approvalRefusal(state, who);
+}
