@@ -1,6 +1,7 @@
 import "server-only";
 import { z } from "zod";
 import { fieldErrorsOf, invalid } from "../errors";
+import { storableString } from "../text";
 import { ApiAnswer } from "./http";
 
 /**
@@ -25,7 +26,8 @@ export const pageQuerySchema = z.object({
 });
 
 /** The keyset position a cursor holds: a sort key (an ISO time or an id) and the row's id. */
-const positionSchema = z.tuple([z.string().max(200), z.string().max(200)]);
+// Decoded from a cursor the caller sent: a hand-made one may carry text PostgreSQL cannot store, refused as a bad cursor.
+const positionSchema = z.tuple([storableString().max(200), storableString().max(200)]);
 export type Position = z.infer<typeof positionSchema>;
 
 export interface PageRequest {

@@ -5,6 +5,7 @@ import { logger } from "../log";
 import { timed } from "../observability/metrics";
 import { requestIdFrom, withHttpRequestId } from "../observability/request-context";
 import type { Principal } from "../policy/evaluate";
+import { hasUnsafeText, UNSAFE_TEXT } from "../text";
 
 /**
  * The one way in for route handlers a signed-in page calls (not the token API): the
@@ -36,7 +37,10 @@ export function sessionRoute<Params extends Record<string, string> = Record<stri
     const who = await currentPrincipal();
     if (!who) return Response.json({ error: "Sign in first." }, { status: 401, headers });
     try {
-      return Response.json(await run(who, await context.params), { headers });
+      const params = await context.params;
+      // Text PostgreSQL cannot store (a NUL in an id) is refused here, as the token API refuses it, before any query.
+      if (hasUnsafeText(params)) return Response.json({ error: UNSAFE_TEXT }, { status: 400, headers });
+      return Response.json(await run(who, params), { headers });
     } catch (error) {
       if (error instanceof DomainError) {
         const status = { not_found: 404, forbidden: 403, conflict: 409, invalid: 400, unauthenticated: 401 }[error.code];

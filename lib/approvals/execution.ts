@@ -98,16 +98,8 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     if ((await lockRequest(tx, requestId)) !== "executing") return null;
     const refusal = await directoryRefusal(tx, request);
     if (!refusal) return null;
-    const failed = await transition(tx, {
-      requestId,
-      to: "failed",
-      actor: SYSTEM,
-      action: "request.failed",
-      patch: { failureReason: refusal, endedAt: new Date() },
-      data: { reason: refusal },
-      lockedFrom: "executing",
-    });
-    return failed.request!;
+    // Nothing was done outside yet, so nothing waits to be undone.
+    return failExecution(tx, requestId, refusal, false);
   });
   if (stopped) return "failed";
   let result;
@@ -132,16 +124,7 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     }
     await changeRequest(async (tx) => {
       if ((await lockRequest(tx, requestId)) !== "executing") return null;
-      const failed = await transition(tx, {
-        requestId,
-        to: "failed",
-        actor: SYSTEM,
-        action: "request.failed",
-        patch: { failureReason: message, endedAt: new Date(), undoPending: Boolean(workflow.undo) },
-        data: { reason: message },
-        lockedFrom: "executing",
-      });
-      return failed.request!;
+      return failExecution(tx, requestId, message, Boolean(workflow.undo));
     });
     return "failed";
   }
@@ -162,21 +145,9 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     // Stopped while the outside system was being changed (a directory change): undo what was just done.
     if (status === "failed" || status === "cancelled") return undoLate(tx, requestId, workflow, result.audit);
     if (status !== "executing") return null;
-    const refusal = await directoryRefusal(tx, request);
-    if (refusal) {
-      await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
-      const failed = await transition(tx, {
-        requestId,
-        to: "failed",
-        actor: SYSTEM,
-        action: "request.failed",
-        patch: { failureReason: refusal, endedAt: new Date(), undoPending: Boolean(workflow.undo) },
-        data: { reason: refusal },
-        lockedFrom: "executing",
-      });
-      return failed.request!;
-    }
     await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
+    const refusal = await directoryRefusal(tx, request);
+    if (refusal) return failExecution(tx, requestId, refusal, Boolean(workflow.undo));
     const activated = await transition(tx, {
       requestId,
       to: "active",
@@ -257,4 +228,18 @@ async function undoOnce(requestId: string): Promise<"undone" | "nothing-to-do"> 
   }, TX);
   if (cleared && request.endedAt) revocationLatency.observe({ workflow: request.workflowId }, Math.max(0, (Date.now() - request.endedAt.getTime()) / 1000));
   return "undone";
+}
+
+/** An execution that ends in failure: the request fails with the reason, and what was done is undone when the workflow can undo. */
+async function failExecution(tx: Tx, requestId: string, reason: string, undoPending: boolean) {
+  const failed = await transition(tx, {
+    requestId,
+    to: "failed",
+    actor: SYSTEM,
+    action: "request.failed",
+    patch: { failureReason: reason, endedAt: new Date(), undoPending },
+    data: { reason },
+    lockedFrom: "executing",
+  });
+  return failed.request!;
 }

@@ -42,7 +42,12 @@ export async function fenceRestoredState(actor: Actor, reason: string, keep: str
     if (await revokeForDirectory(id, actor, `restore fence: ${reason}`)) revoked.push(id);
   }
   const { kid } = await rotateSigningKey(actor, `restore fence: ${reason}`);
-  const { count: sessionsEnded } = await db.session.deleteMany({});
+  // Sessions end in the same transaction as the event that says so, before any outside call can fail.
+  const sessionsEnded = await db.$transaction(async (tx) => {
+    const { count } = await tx.session.deleteMany({});
+    await recordEvent(tx, { actor, action: "auth.sessions_ended", data: { reason: `restore fence: ${reason}`, sessions: count } });
+    return count;
+  });
   const routesClosed = await closeRoutesWithoutGrant();
   await maintainSigningKeys().catch((error: Error) => log.error("could not rewrite the key files after the restore fence", { error: error.message }));
   await db.$transaction((tx) =>

@@ -39,6 +39,12 @@ function hashMatches(prev: string, row: Row): "yes" | "no" | "unknown" {
   return keyring().some((key) => row.hash === chainHash(prev, row, key)) ? "yes" : "unknown";
 }
 
+/** Whether the chain's last event checks out under a key of the ring (true for an empty chain): the same columns and check as the walk. */
+export async function lastEventChecksOut(): Promise<boolean> {
+  const [row] = await db.$queryRaw<Row[]>`SELECT ${COLUMNS} FROM "AuditEvent" WHERE seq = (SELECT "lastSeq" FROM "AuditChainHead" WHERE id = 1)`;
+  return !row || (row.prevHash !== null && hashMatches(row.prevHash, row) === "yes");
+}
+
 export interface ChainReport {
   ok: boolean;
   eventsChecked: number;

@@ -1,6 +1,6 @@
 import { Prisma } from "@prisma/client";
 import { recordEvent, type Actor } from "../audit/record";
-import { chainHash, type ChainedContent } from "../audit/chain";
+import { lastEventChecksOut } from "../audit/verify";
 import { db } from "../db";
 import { currentKey, KEY_VARIABLE, keyring, KeyUnavailableError, ringKey, seal, unseal } from "./keyring";
 
@@ -78,14 +78,6 @@ export async function encryptionKeyProblem(): Promise<string | null> {
     return `${KEY_VARIABLE} (holding ${held}) cannot check the audit chain: its last event was chained under another key, before keys had ids. Start with that key first in ${KEY_VARIABLE}, or keep it in ${KEY_VARIABLE}_PREVIOUS.`;
   }
   return null;
-}
-
-async function lastEventChecksOut(): Promise<boolean> {
-  const [row] = await db.$queryRaw<(ChainedContent & { prevHash: string; hash: string })[]>`
-    SELECT e.seq, e."occurredAt", e."actorType"::text AS "actorType", e."actorId", e."actorEmail", e.action, e."requestId", e."fromStatus"::text AS "fromStatus",
-      e."toStatus"::text AS "toStatus", e.data, e.ip, e."userAgent", e.route, e."workflowId", e."targetId", e.environment, e.note, e."prevHash", e.hash
-    FROM "AuditChainHead" h JOIN "AuditEvent" e ON e.seq = h."lastSeq"`;
-  return !row || keyring().some((key) => chainHash(row.prevHash, row, key) === row.hash);
 }
 
 /** Refuses (throws, naming the variable and the keys) when the ring cannot open what is already there. */

@@ -88,8 +88,11 @@ async function call(who: Principal, name: ToolName, args: Record<string, unknown
   try {
     await audit(who, name, args, outcome);
   } catch (error) {
-    if (isDatabaseUnavailable(error)) return { ok: false, code: "unavailable", message: DATABASE_UNAVAILABLE };
     logger("mcp").error("could not audit a call", { tool: name, error });
+    // The change itself committed with its own audit event (route mcp:<tool>): the caller gets what it asked for, a
+    // credential shown once included, rather than an error that would lose it or invite a duplicate.
+    if (outcome.ok) return outcome;
+    if (isDatabaseUnavailable(error)) return { ok: false, code: "unavailable", message: DATABASE_UNAVAILABLE };
     return { ok: false, code: "internal", message: "Something went wrong on our side; tell the platform team if it keeps happening." };
   }
   return outcome;

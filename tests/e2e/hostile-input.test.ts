@@ -187,6 +187,9 @@ describe("pages under hostile path and query parameters", () => {
 
   it("a request or person named with NUL is simply not found, and the auditor's filters name their mistake", async () => {
     expect((await get(`${portal.url}/requests/a%00b`, { cookie: cookie(sessions.alice) })).status).toBe(404);
+    // The page's live poll refuses the same id with 400, as the token API does, instead of reaching PostgreSQL.
+    const live = await get(`${portal.url}/api/live/requests/a%00b`, { cookie: cookie(sessions.alice) });
+    expect(live.status).toBe(400);
     const person = await get(`${portal.url}/history/people/a%00b`, { cookie: cookie(sessions.carol) });
     expect(person.status).toBe(200);
     expect(person.text).toContain("Latchkey has no record of");

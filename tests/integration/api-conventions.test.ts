@@ -129,6 +129,16 @@ describe("cursor pagination", () => {
       expect(r.body.fields.cursor).toMatch(/not one Latchkey gave out/);
     }
     expect((await call(t.alice!, "GET", `/workflows?cursor=${Buffer.from('["workflow","gone"]').toString("base64url")}`)).status).toBe(400);
+    // A hand-made cursor whose id PostgreSQL cannot store is refused as a bad cursor, never a 500, on every list that pages by id.
+    const nul = Buffer.from(JSON.stringify(["2026-01-01T00:00:00.000Z", "req\u0000x"])).toString("base64url");
+    for (const [token, list] of [
+      [t.alice!, "/requests"],
+      [t.bob!, "/approvals"],
+    ] as const) {
+      const r = await call(token, "GET", `${list}?cursor=${nul}`);
+      expect(r.status, list).toBe(400);
+      expect(r.body.fields.cursor, list).toMatch(/not one Latchkey gave out/);
+    }
   });
 });
 
@@ -187,6 +197,18 @@ describe("Idempotency-Key", () => {
     expect(ids.size).toBe(1);
     expect(await requestsOf(alice)).toBe(before + 1);
     expect(answers.filter((a) => a.headers.get("idempotent-replayed") === "true")).toHaveLength(7);
+  });
+
+  it("keeps a key for 24 hours: after that the same key makes a new request, even with another body", async () => {
+    const first = await make(t.alice!, validInput({ justification: "nightly rollout" }), { "idempotency-key": "nightly" });
+    expect(first.status).toBe(201);
+    await fx.db.idempotencyKey.updateMany({ where: { key: "nightly" }, data: { createdAt: new Date(Date.now() - 24 * 3_600_000 - 60_000) } });
+    const before = await requestsOf(alice);
+    const next = await make(t.alice!, validInput({ justification: "nightly rollout, the next night" }), { "idempotency-key": "nightly" });
+    expect(next.status).toBe(201);
+    expect(next.headers.get("idempotent-replayed")).toBeNull();
+    expect(next.body.id).not.toBe(first.body.id);
+    expect(await requestsOf(alice)).toBe(before + 1);
   });
 
   it("remembers nothing of a refused call, so the corrected retry is judged afresh; a malformed key is a 400", async () => {

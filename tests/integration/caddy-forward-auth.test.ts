@@ -11,6 +11,7 @@ import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/support/ports";
 import { startApiServer } from "../helpers/api-server";
+import { echoBackends, type Seen } from "../helpers/echo-backend";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import type { Principal } from "@/lib/policy/evaluate";
 
@@ -21,14 +22,6 @@ import type { Principal } from "@/lib/policy/evaluate";
 const CADDY = "/usr/bin/caddy";
 const SHIPPED = "deploy/caddy/Caddyfile";
 const PROXY_SECRET = randomBytes(24).toString("base64url");
-
-interface Seen {
-  backend: string;
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
 
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let api: Awaited<ReturnType<typeof startApiServer>>;
@@ -43,22 +36,8 @@ let port: number;
 let wrongSecretPort: number;
 /** The shipped site with `handle` for `route`: directives sorted in Caddy's order, the trap the file avoids. */
 let sortedPort: number;
-const backends: http.Server[] = [];
-const hits: Seen[] = [];
-
-function echoBackend(name: string, listenPort: number) {
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => {
-      const seen: Seen = { backend: name, method: req.method!, url: req.url!, headers: req.headers, body };
-      hits.push(seen);
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(seen));
-    });
-  });
-  backends.push(server);
-  return new Promise<void>((resolve) => server.listen(listenPort, "127.0.0.1", resolve));
-}
+const backends = echoBackends();
+const { hits } = backends;
 
 /** The shipped site block for one site. Throws if a placeholder is gone, so this test keeps following the file. */
 function site(shipped: string, s: { port: number; host: string; upstream: number; secret: string; cert: string; key: string }): string {
@@ -129,8 +108,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-caddy-"));
   const [payments, scratch] = [await freePort(), await freePort()];
   [port, wrongSecretPort, sortedPort] = [await freePort(), await freePort(), await freePort()];
-  await echoBackend("payments", payments);
-  await echoBackend("scratch", scratch);
+  await backends.start("payments", payments);
+  await backends.start("scratch", scratch);
   const cert = path.join(dir, "tls.crt");
   const key = path.join(dir, "tls.key");
   await promisify(execFile)("openssl", [
@@ -186,7 +165,7 @@ afterAll(async () => {
     caddy.kill("SIGTERM");
     await exited;
   }
-  for (const b of backends) b.close();
+  backends.close();
   await api?.close();
   await fx?.close();
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -101,6 +101,7 @@ describe("a database out of connections", () => {
     for (const [i, body] of bodies.entries()) {
       expect(responses[i]!.status, JSON.stringify(body)).toBe(503);
       expect(body.code).toBe("unavailable");
+      expect(responses[i]!.headers.get("retry-after")).toBe("2");
     }
     expect(bodies.filter((b) => b.detail?.startsWith("The database is too busy to take this right now")).length).toBeGreaterThanOrEqual(15);
     const red = await fetch(`${api.url}/api/ready`);

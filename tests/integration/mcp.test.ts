@@ -179,6 +179,31 @@ describe("MCP tools", () => {
   });
 });
 
+describe("MCP when its call log cannot be written", () => {
+  it("still hands over a credential it has shown once, since the reveal committed with its own audit event", async () => {
+    const agent = await overHttp(t.alice!);
+    const { decide } = await import("@/lib/approvals/engine");
+    const made = (await call(agent, "create_request", { workflowId: "temporary-access", input: validInput({ justification: "Agent: log outage drill" }) }))
+      .data!;
+    await decide(bob, { requestId: made.id, decision: "approve", comment: "ok" });
+    await expect.poll(async () => (await fx.db.accessRequest.findUniqueOrThrow({ where: { id: made.id } })).status, { timeout: 15_000 }).toBe("active");
+    // Only the mcp.call event is refused; the engine's own events still commit.
+    await fx.db.$executeRawUnsafe(
+      `CREATE FUNCTION refuse_mcp_call() RETURNS trigger AS $$ BEGIN IF NEW.action = 'mcp.call' THEN RAISE EXCEPTION 'call log down'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+    );
+    await fx.db.$executeRawUnsafe(`CREATE TRIGGER refuse_mcp_call BEFORE INSERT ON "AuditEvent" FOR EACH ROW EXECUTE FUNCTION refuse_mcp_call()`);
+    try {
+      const revealed = await call(agent, "reveal_credential", { id: made.id });
+      expect(String(revealed.data?.credential).split(".")).toHaveLength(3);
+      expect(await fx.db.auditEvent.count({ where: { requestId: made.id, action: "credential.revealed" } })).toBe(1);
+    } finally {
+      await fx.db.$executeRawUnsafe(`DROP TRIGGER refuse_mcp_call ON "AuditEvent"`);
+      await fx.db.$executeRawUnsafe(`DROP FUNCTION refuse_mcp_call()`);
+    }
+    expect((await call(agent, "reveal_credential", { id: made.id })).refused).toMatch(/once|already/i);
+  });
+});
+
 describe("MCP refusals", () => {
   it("refuses a wrong token on both transports before any tool runs", async () => {
     const wrong = "lkp_" + "A".repeat(43);

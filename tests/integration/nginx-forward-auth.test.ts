@@ -11,6 +11,7 @@ import { decodeJwt, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../scripts/support/ports";
 import { startApiServer } from "../helpers/api-server";
+import { echoBackends, type Seen } from "../helpers/echo-backend";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import { entra, okta } from "../fakes/scim-clients";
 import type { Principal } from "@/lib/policy/evaluate";
@@ -22,14 +23,6 @@ import type { Principal } from "@/lib/policy/evaluate";
 const NGINX = "/usr/sbin/nginx";
 const SHIPPED = "deploy/nginx/latchkey-forward-auth.conf";
 const PROXY_SECRET = randomBytes(24).toString("base64url");
-
-interface Seen {
-  backend: string;
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
 
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let api: Awaited<ReturnType<typeof startApiServer>>;
@@ -45,22 +38,8 @@ let port: number;
 let lonePort: number;
 /** The shipped file with a secret Latchkey does not know. */
 let wrongSecretPort: number;
-const backends: http.Server[] = [];
-const hits: Seen[] = [];
-
-function echoBackend(name: string, listenPort: number) {
-  const server = http.createServer((req, res) => {
-    let body = "";
-    req.on("data", (chunk) => (body += chunk));
-    req.on("end", () => {
-      const seen: Seen = { backend: name, method: req.method!, url: req.url!, headers: req.headers, body };
-      hits.push(seen);
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(seen));
-    });
-  });
-  backends.push(server);
-  return new Promise<void>((resolve) => server.listen(listenPort, "127.0.0.1", resolve));
-}
+const backends = echoBackends();
+const { hits } = backends;
 
 /** The shipped server block for one site. Throws if a placeholder is gone, so this test keeps following the file. */
 function site(shipped: string, s: { port: number; host: string; upstream: number; secret: string; cert: string; key: string }): string {
@@ -144,8 +123,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "latchkey-nginx-"));
   const [payments, scratch] = [await freePort(), await freePort()];
   [port, lonePort, wrongSecretPort] = [await freePort(), await freePort(), await freePort()];
-  await echoBackend("payments", payments);
-  await echoBackend("scratch", scratch);
+  await backends.start("payments", payments);
+  await backends.start("scratch", scratch);
 
   const cert = path.join(dir, "tls.crt");
   const key = path.join(dir, "tls.key");
@@ -196,7 +175,7 @@ afterAll(async () => {
     nginx.kill("SIGTERM");
     await exited;
   }
-  for (const b of backends) b.close();
+  backends.close();
   await api?.close();
   await fx?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
