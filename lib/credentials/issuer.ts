@@ -1,5 +1,6 @@
 import { recordEvent, SYSTEM, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
+import { changeGeneration, changesLive, onChange } from "../db/changes";
 import { tokenIssuer } from "../env";
 import { logger } from "../log";
 
@@ -9,14 +10,23 @@ import { logger } from "../log";
  * NEXTAUTH_URL) would silently make every outstanding credential fail verification. Once
  * pinned, changing NEXTAUTH_URL or LATCHKEY_TOKEN_ISSUER changes nothing (a warning says so);
  * `npm run keys:issuer -- <url>` changes it on purpose, audited.
+ *
+ * It is kept in memory only while changes are heard (lib/db/changes.ts). A change notifies
+ * every instance as it commits, as "forget everything": answers kept for credentials were
+ * checked against the old issuer, so every cache of them is stale at once.
  */
 const SETTING = "token-issuer";
 const log = logger("credentials");
 let cached: { value: string; until: number } | undefined;
+let warnedFor: string | undefined;
+onChange((kind) => {
+  if (kind === "*") cached = undefined;
+});
 
 /** The pinned issuer, pinning the configured one if none is stored yet. */
 export async function credentialIssuer(tx?: Tx): Promise<string> {
-  if (cached && cached.until > Date.now()) return cached.value;
+  if (cached && cached.until > Date.now() && changesLive()) return cached.value;
+  const generation = changeGeneration();
   const client = tx ?? db;
   let row = await client.installationSetting.findUnique({ where: { name: SETTING } });
   if (!row) {
@@ -26,13 +36,14 @@ export async function credentialIssuer(tx?: Tx): Promise<string> {
       return t.installationSetting.findUniqueOrThrow({ where: { name: SETTING } });
     });
   }
-  if (row.value !== tokenIssuer() && cached?.value !== row.value) {
+  if (row.value !== tokenIssuer() && warnedFor !== row.value) {
+    warnedFor = row.value;
     log.warn("the configured token issuer differs from the pinned one; credentials keep the pinned issuer (npm run keys:issuer changes it)", {
       pinned: row.value,
       configured: tokenIssuer(),
     });
   }
-  cached = { value: row.value, until: Date.now() + 60_000 };
+  cached = changesLive() && generation === changeGeneration() ? { value: row.value, until: Date.now() + 60_000 } : undefined;
   return row.value;
 }
 
@@ -43,6 +54,7 @@ export async function changeCredentialIssuer(actor: Actor, issuer: string): Prom
     const before = await tx.installationSetting.findUnique({ where: { name: SETTING } });
     await tx.installationSetting.upsert({ where: { name: SETTING }, create: { name: SETTING, value: to }, update: { value: to, updatedAt: new Date() } });
     await recordEvent(tx, { actor, action: "token_issuer.changed", data: { from: before?.value ?? null, to } });
+    await tx.$executeRaw`SELECT pg_notify('latchkey_changes', '*:token-issuer')`;
     cached = undefined;
     return { from: before?.value ?? null, to };
   });

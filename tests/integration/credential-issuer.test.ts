@@ -80,7 +80,7 @@ describe("the credential issuer", () => {
         data: { from: "http://portal-a.example.com", to: "https://latchkey.example.com" },
       });
       const { changeCredentialIssuer } = await import("@/lib/credentials/issuer");
-      // This process learns of it within a minute; here, at once.
+      // Running instances hear of the change as it commits (credential-issuer-instances.test.ts); here it is made in this process too.
       await changeCredentialIssuer({ type: "system", email: "test" }, "https://latchkey.example.com");
       expect(await verify(old)).toMatchObject({ ok: false, reason: expect.stringMatching(/claim check.*iss/) });
       const fresh = await grant();
