@@ -43,7 +43,8 @@ async function refuse(error: string, email?: string): Promise<string> {
  * Database sessions are extended (written) as people use the portal. When the database refuses
  * the write (read-only, out of connections, timed out), next-auth would drop the session and
  * send the person to sign in: instead the session stays as it was, and is extended at a later
- * request once writes are taken again.
+ * request once writes are taken again. Ending a session that is already gone ends nothing
+ * and is no error (next-auth would log one with its stack).
  */
 function keepSessionsWhenWritesFail(adapter: Adapter): Adapter {
   const updateSession = adapter.updateSession!;
@@ -57,6 +58,15 @@ function keepSessionsWhenWritesFail(adapter: Adapter): Adapter {
         if (!reason) throw error;
         logger("auth").warn("a session could not be extended: the database refused the write; it stays as it was", { reason });
         return null;
+      }
+    },
+    // Signing out again (a second tab, a replayed cookie) names a session already ended: nothing to end, not an error.
+    async deleteSession(sessionToken) {
+      try {
+        return await db.session.delete({ where: { sessionToken } });
+      } catch (error) {
+        if ((error as { code?: string }).code === "P2025") return null;
+        throw error;
       }
     },
   };
