@@ -87,7 +87,7 @@ describe("readiness names what is not ready", () => {
               DATABASE_URL: fx.url,
               LATCHKEY_ENCRYPTION_KEY: `${keyB},${keyA}`,
               LATCHKEY_POLICY_FILE: policyFile,
-            } as NodeJS.ProcessEnv,
+            } as unknown as NodeJS.ProcessEnv,
             timeout: 120_000,
           },
           (error, _stdout, stderr) => resolve({ code: error ? 1 : 0, stderr }),
