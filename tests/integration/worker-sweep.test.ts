@@ -129,6 +129,55 @@ describe("the worker's restore fence", () => {
   });
 });
 
+describe("the worker after npm run restore:fence", () => {
+  it("finds nothing to do: the command moved the marker, so the worker fences nothing more", { timeout: 300_000 }, async () => {
+    const live = new URL(fx.url).pathname.slice(1);
+    const backup = `${live}_backup2`;
+    const kept = await grant();
+    await runWorker();
+    await sweepNow(fx.url);
+    await stopWorker();
+    await copyDatabase(live, backup);
+    await engine.revokeGrant(alice, { requestId: kept.id, reason: "done early" });
+    await runWorker();
+    await sweepNow(fx.url);
+    await stopWorker();
+    await copyDatabase(backup, live);
+    await sql(new URL(fx.url).toString().replace(`/${live}`, "/postgres"), `DROP DATABASE "${backup}"`);
+    const fencedBefore = await fx.db.auditEvent.count({ where: { action: "restore.fenced" } });
+
+    const { execFile } = await import("node:child_process");
+    const fenced = await new Promise<{ code: number; stderr: string }>((resolve) =>
+      execFile(
+        "node_modules/.bin/tsx",
+        ["scripts/restore.ts", "--reason", "restored a snapshot"],
+        {
+          env: {
+            PATH: process.env.PATH,
+            DATABASE_URL: fx.url,
+            LATCHKEY_ENCRYPTION_KEY: keyA,
+            LATCHKEY_POLICY_FILE: process.env.LATCHKEY_POLICY_FILE,
+            LATCHKEY_RESTORE_MARKER: marker,
+          } as unknown as NodeJS.ProcessEnv,
+          timeout: 120_000,
+        },
+        (error, _stdout, stderr) => resolve({ code: error ? 1 : 0, stderr }),
+      ),
+    );
+    expect(fenced.code, fenced.stderr).toBe(0);
+    expect(markerSeq()).toBe(await headSeq());
+
+    await runWorker();
+    await sweepNow(fx.url);
+    await sweepNow(fx.url);
+    await stopWorker();
+    const after = await fx.db.auditEvent.findMany({ where: { action: "restore.fenced" }, orderBy: { seq: "asc" } });
+    expect(after).toHaveLength(fencedBefore + 1);
+    expect(after.at(-1)).toMatchObject({ actorEmail: "npm run restore:fence" });
+    expect(markerSeq()).toBe(await headSeq());
+  });
+});
+
 describe("more published signing keys than key files", () => {
   it("the worker logs an error naming the keys left out; the files hold the four oldest, not the key now signing", { timeout: 180_000 }, async () => {
     const { publishedKeyPems, rotateSigningKey } = await import("@/lib/credentials/keys");
