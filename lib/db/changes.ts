@@ -4,8 +4,9 @@ import { logger } from "../log";
 
 /**
  * Changes that make what an instance keeps in memory stale (a credential revoked, a grant
- * ending, an API token revoked, a person's groups changed, a signing key changed), heard
- * from PostgreSQL: triggers NOTIFY in the transaction that makes the change, so every
+ * ending, an API token revoked, a person's groups changed, a signing key changed, the
+ * credential issuer changed), heard from PostgreSQL: triggers (or, for the issuer,
+ * lib/credentials/issuer.ts) NOTIFY in the transaction that makes the change, so every
  * instance hears of it as it commits (migration change_notifications).
  *
  * A cache may answer from memory only while `changesLive()` is true, and may keep what it
@@ -37,7 +38,7 @@ let starting: Promise<void> | null = null;
 let generation = 0;
 let closed = false;
 
-/** Calls `listener` for every change; "*" means forget everything (the feed was interrupted). */
+/** Calls `listener` for every change; "*" means forget everything (the feed was interrupted, or the issuer changed). */
 export function onChange(listener: Listener): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
