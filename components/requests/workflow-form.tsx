@@ -5,7 +5,7 @@ import { useState, useTransition, type FormEvent } from "react";
 import { breakGlassAction, createRequestAction } from "@/lib/actions/requests";
 import { fieldErrorsOf } from "@/lib/errors";
 import type { FieldDescriptor } from "@/lib/workflows/fields";
-import { WORKFLOW_SCHEMAS } from "@/lib/workflows/schemas";
+import { WORKFLOW_SCHEMAS } from "@/lib/workflows/definitions";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { formatMinutes } from "../ui/format";

@@ -5,7 +5,7 @@ import { rotateSigningKey } from "../credentials/keys";
 import { db } from "../db";
 import { env } from "../env";
 import { readMapFile } from "../integrations/haproxy/map-file";
-import { routeStore } from "../integrations/haproxy/workflow";
+import { routeStore } from "../integrations/haproxy/route-store";
 import { logger } from "../log";
 import { revokeForDirectory } from "./engine";
 

@@ -1,8 +1,8 @@
 import { airflowFor, permanentOnClientError, readyToRun, runOutcome } from "../../integrations/airflow/connection";
 import { clearTaskInstancesCall, getDagCall, getDagRunCall, RESTARTED_STATES, restartableTasksCall, unpauseDagCall } from "../../integrations/airflow/requests";
 import type { TargetDefinition } from "../../policy/schema";
-import { ExecutionFailure, type OutsidePreview, type WorkflowModule } from "../types";
-import { restartJobSchema, type RestartJobInput } from "./schema";
+import { ExecutionFailure, type OutsidePreview, type QueuedWorkflow } from "../types";
+import { restartJobDefinition, type RestartJobInput } from "./definition";
 
 /** Stands for the task ids read from Airflow just before clearing, in the approver's preview. */
 export const TASKS_READ_AT_RUN_TIME = `<tasks of the run in state ${RESTARTED_STATES.join(" or ")}, read just before clearing>`;
@@ -45,21 +45,15 @@ export function restartJobPreview({ input, target }: { input: RestartJobInput; t
  * run until it ends. A target without Airflow in the policy fails cleanly, audited, never
  * a fake success.
  */
-export const restartJob: WorkflowModule<RestartJobInput> = {
-  id: "restart-job",
-  title: "Restart a job",
-  description: "Clear and re-run the failed tasks of a scheduled job's run, with approval; the request follows the run.",
-  category: "Jobs",
-  risk: "medium",
-  lasting: false,
-  inputSchema: restartJobSchema,
-  async execute() {
-    throw new Error("restart-job runs on the queue (perform), never inline");
-  },
+export const restartJob = {
+  ...restartJobDefinition,
+  kind: "queued",
   async revoke() {
     // Nothing was granted, so nothing to undo.
   },
-  preview: restartJobPreview,
+  preview(ctx) {
+    return restartJobPreview(ctx);
+  },
   async perform({ target, input }) {
     const { client, dagId, config } = airflowFor(target, "Restart a job");
     const unpaused = input.dryRun ? false : await readyToRun(client, dagId, config, target);
@@ -87,4 +81,4 @@ export const restartJob: WorkflowModule<RestartJobInput> = {
     const { client, dagId, config } = airflowFor(target, "Restart a job");
     return runOutcome(client, { dagId, runId: request.externalRef!.slice(dagId.length + 1) }, config, { now, stateSince });
   },
-};
+} satisfies QueuedWorkflow<RestartJobInput, "restart-job">;

@@ -1,10 +1,14 @@
-import { ExecutionFailure, type WorkflowModule } from "../../workflows/types";
+import { postgresGrants, roleNameFor, type DatabaseGrants } from "../../integrations/postgres/database-grants";
 import type { TargetDefinition } from "../../policy/schema";
-import { postgresGrants, roleNameFor, type DatabaseGrants } from "./database-grants";
-import { databaseAccessSchema, type DatabaseAccessInput } from "./schema";
+import { ExecutionFailure, type QueuedWorkflow } from "../types";
+import { databaseAccessDefinition, type DatabaseAccessInput } from "./definition";
 
 /** Which DatabaseGrants serves a target: the connection named in the policy, read from the environment. */
-function grantsFor(target: TargetDefinition | undefined): { grants: DatabaseGrants; schema: string; privileges: Record<string, string[]> } {
+function grantsFor(target: TargetDefinition | undefined): {
+  grants: DatabaseGrants;
+  schema: string;
+  privileges: NonNullable<TargetDefinition["database"]>["privileges"];
+} {
   const database = target?.database;
   if (!database) throw new ExecutionFailure(`${target?.title ?? "This target"} has no database connection in the policy.`);
   const url = process.env[database.connectionEnv];
@@ -17,17 +21,9 @@ function grantsFor(target: TargetDefinition | undefined): { grants: DatabaseGran
  * and its connection string is shown to the requester once. Expiry and revocation end
  * the role's open sessions and drop it.
  */
-export const databaseAccess: WorkflowModule<DatabaseAccessInput> = {
-  id: "database-access",
-  title: "Database access",
-  description: "A personal PostgreSQL login with the privileges of a role, expiring by itself; open sessions end with it.",
-  category: "Access",
-  risk: "high",
-  lasting: true,
-  inputSchema: databaseAccessSchema,
-  async execute() {
-    throw new Error("database-access runs on the queue (perform), never inline");
-  },
+export const databaseAccess = {
+  ...databaseAccessDefinition,
+  kind: "queued",
   async revoke() {
     // The role is dropped by undo, on the queue, retried until done.
   },
@@ -35,11 +31,11 @@ export const databaseAccess: WorkflowModule<DatabaseAccessInput> = {
     const { grants, schema, privileges } = grantsFor(target);
     const allowed = privileges[input.role];
     if (!allowed) throw new ExecutionFailure(`The policy gives the access level "${input.role}" no privileges on ${target.title}.`);
-    const login = await grants.grant({ role: roleNameFor(request.id), validUntil: expiresAt, schema, privileges: allowed as never });
+    const login = await grants.grant({ role: roleNameFor(request.id), validUntil: expiresAt, schema, privileges: allowed });
     return { audit: { role: login.role, schema, privileges: allowed.join(", "), validUntil: expiresAt.toISOString() }, secret: login.connectionString };
   },
   async undo({ request, target }) {
     const { grants } = grantsFor(target);
     await grants.revoke(roleNameFor(request.id));
   },
-};
+} satisfies QueuedWorkflow<DatabaseAccessInput, "database-access">;

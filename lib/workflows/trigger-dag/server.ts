@@ -1,8 +1,8 @@
-import type { OutsidePreview, WorkflowModule } from "../../workflows/types";
+import { airflowFor, permanentOnClientError, readyToRun, runOutcome } from "../../integrations/airflow/connection";
+import { getDagCall, triggerDagRunCall, unpauseDagCall } from "../../integrations/airflow/requests";
 import type { TargetDefinition } from "../../policy/schema";
-import { airflowFor, readyToRun, permanentOnClientError, runOutcome } from "./connection";
-import { getDagCall, triggerDagRunCall, unpauseDagCall } from "./requests";
-import { triggerDagSchema, type TriggerDagInput } from "./schema";
+import type { OutsidePreview, QueuedWorkflow } from "../types";
+import { triggerDagDefinition, type TriggerDagInput } from "./definition";
 
 /** The run id for a request: a retried execution finds the run it started instead of starting another. */
 export const runIdFor = (requestId: string) => `latchkey__${requestId}`;
@@ -44,21 +44,15 @@ export function triggerDagPreview({
 }
 
 /** Trigger a DAG run, with approval; the request follows the run until it ends. */
-export const triggerDag: WorkflowModule<TriggerDagInput> = {
-  id: "trigger-dag",
-  title: "Trigger a DAG run",
-  description: "Start a run of a scheduled job with a configuration, with approval; the request follows the run.",
-  category: "Jobs",
-  risk: "medium",
-  lasting: false,
-  inputSchema: triggerDagSchema,
-  async execute() {
-    throw new Error("trigger-dag runs on the queue (perform), never inline");
-  },
+export const triggerDag = {
+  ...triggerDagDefinition,
+  kind: "queued",
   async revoke() {
     // A run is not taken back; it simply ends.
   },
-  preview: triggerDagPreview,
+  preview(ctx) {
+    return triggerDagPreview(ctx);
+  },
   async perform({ request, requester, target, input }) {
     const { client, dagId, config } = airflowFor(target, "Trigger a DAG run");
     const runId = runIdFor(request.id);
@@ -76,4 +70,4 @@ export const triggerDag: WorkflowModule<TriggerDagInput> = {
     const { client, dagId, config } = airflowFor(target, "Trigger a DAG run");
     return runOutcome(client, { dagId, runId: runIdFor(request.id) }, config, { now, stateSince });
   },
-};
+} satisfies QueuedWorkflow<TriggerDagInput, "trigger-dag">;

@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { airflowUnavailable } from "../../integrations/airflow/adapter";
 import { justificationField, targetField } from "../common-fields";
+import type { WorkflowDefinition } from "../types";
 
 /** The "Restart a job" form. Shared by the browser and the server. */
 export const restartJobSchema = z
@@ -29,3 +31,15 @@ export const restartJobSchema = z
   .strict();
 
 export type RestartJobInput = z.infer<typeof restartJobSchema>;
+
+/** Restart a job, as the catalog and the form show it; client-safe. */
+export const restartJobDefinition = {
+  id: "restart-job",
+  title: "Restart a job",
+  description: "Clear and re-run the failed tasks of a scheduled job's run, with approval; the request follows the run.",
+  category: "Jobs",
+  risk: "medium",
+  lasting: false,
+  inputSchema: restartJobSchema,
+  unavailable: airflowUnavailable,
+} as const satisfies WorkflowDefinition<RestartJobInput>;

@@ -1,16 +1,11 @@
 import { issueCredential } from "../../credentials/issue";
-import type { WorkflowModule } from "../types";
-import { temporaryAccessSchema, type TemporaryAccessInput } from "./schema";
+import type { InlineWorkflow } from "../types";
+import { temporaryAccessDefinition, type TemporaryAccessInput } from "./definition";
 
-/** Temporary access to a service: approval issues a signed credential that expires. */
-export const temporaryAccess: WorkflowModule<TemporaryAccessInput> = {
-  id: "temporary-access",
-  title: "Temporary access",
-  description: "Time-boxed read or write access to a service, as a signed credential that expires by itself.",
-  category: "Access",
-  risk: "medium",
-  lasting: true,
-  inputSchema: temporaryAccessSchema,
+/** Temporary access to a service: approval issues a signed credential that expires, in the approval's transaction. */
+export const temporaryAccess = {
+  ...temporaryAccessDefinition,
+  kind: "inline",
   async execute({ tx, request, requester, target, input, activatedAt, expiresAt }) {
     const { jti, kid } = await issueCredential(tx, {
       requestId: request.id,
@@ -32,4 +27,4 @@ export const temporaryAccess: WorkflowModule<TemporaryAccessInput> = {
   async revoke({ tx, request, at }) {
     await tx.credential.updateMany({ where: { requestId: request.id, revokedAt: null }, data: { revokedAt: at, sealedToken: null } });
   },
-};
+} satisfies InlineWorkflow<TemporaryAccessInput, "temporary-access">;

@@ -1,5 +1,7 @@
 import { z } from "zod";
-import { justificationField, targetField } from "../../workflows/common-fields";
+import { airflowUnavailable } from "../../integrations/airflow/adapter";
+import { justificationField, targetField } from "../common-fields";
+import type { WorkflowDefinition } from "../types";
 
 /** The "Trigger a DAG run" form. Shared by the browser and the server. */
 export const triggerDagSchema = z
@@ -27,3 +29,15 @@ export const triggerDagSchema = z
   .strict();
 
 export type TriggerDagInput = z.infer<typeof triggerDagSchema>;
+
+/** Trigger a DAG run, as the catalog and the form show it; client-safe. */
+export const triggerDagDefinition = {
+  id: "trigger-dag",
+  title: "Trigger a DAG run",
+  description: "Start a run of a scheduled job with a configuration, with approval; the request follows the run.",
+  category: "Jobs",
+  risk: "medium",
+  lasting: false,
+  inputSchema: triggerDagSchema,
+  unavailable: airflowUnavailable,
+} as const satisfies WorkflowDefinition<TriggerDagInput>;

@@ -1,0 +1,31 @@
+import { z } from "zod";
+import { configNouns } from "../../config/nouns";
+import { envName } from "../../policy/fields";
+import type { TargetDefinition } from "../../policy/schema";
+import type { Environment, Unavailable } from "../../workflows/types";
+import { defineIntegration, missingSettings } from "../adapter";
+import { PRIVILEGES } from "./privileges";
+
+/** PostgreSQL grants: each database target names the variable holding its admin connection URL, and what each access role grants. */
+export const postgres = defineIntegration({
+  name: "postgres",
+  targetBlocks: {
+    database: z
+      .strictObject({
+        connectionEnv: envName.describe("Environment variable holding the database's admin connection URL."),
+        schema: z.string().min(1).default("public").describe("Schema the granted privileges apply to."),
+        privileges: z.record(z.string(), z.array(z.enum(PRIVILEGES)).min(1)).describe("Access role (e.g. read, write) -> the SQL privileges it grants."),
+      })
+      .register(configNouns, { noun: "a target's database block" })
+      .optional()
+      .describe("For database targets: where to connect (an environment variable, never the URL itself) and what each role may do."),
+  },
+  health: () => import("./health"),
+});
+
+/** Why logins cannot be issued on this target here, or null. */
+export function postgresUnavailable(target: TargetDefinition, env: Environment): Unavailable | null {
+  return target.database
+    ? missingSettings(`The database connection of ${target.title}`, [target.database.connectionEnv], env)
+    : { reason: `${target.title} has no database connection in the policy.`, missing: [] };
+}
