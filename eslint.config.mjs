@@ -1,6 +1,7 @@
 // Lint for the whole codebase: typescript-eslint, React's hook rules, Next.js's rules, and the
 // import boundaries that keep layers pointing downward (app -> components -> lib; an
-// integration depends only on the workflow plugin contract, never on the workflow registry).
+// integration depends only on the workflow plugin contract, never on the workflow registry;
+// what the browser or the configuration parsers load stays free of server code).
 import nextPlugin from "@next/eslint-plugin-next";
 import reactHooks from "eslint-plugin-react-hooks";
 import tseslint from "typescript-eslint";
@@ -16,6 +17,38 @@ const NO_WORKFLOWS = {
   regex: "^(@/lib/|(\\.\\./)+)workflows/(?!(types|common-fields)$)",
   message: "An integration depends only on the workflow plugin contract (lib/workflows/types, lib/workflows/common-fields), not on the workflow registry.",
 };
+
+// A workflow's definition.ts reaches the browser (the form validates with its schema), and an
+// integration's adapter.ts is loaded by the policy schema and the environment parser: both are
+// declarations (zod, plain functions), never the database, the environment or a client.
+// Types may still be imported: they are erased before anything runs.
+const SERVER_CODE = [
+  {
+    group: ["server-only", "pg", "node:*", "nodemailer", "@prisma/*", "@slack/*"],
+    message: "Declarations stay free of server code: put this in the server part.",
+    allowTypeImports: true,
+  },
+  {
+    regex: "^(@/lib/|(\\.\\./)+)(db|env|log|credentials|approvals|jobs|audit|auth|notifications|actions)(/|$)",
+    message: "Declarations stay free of server code: put this in the server part (server.ts, health.ts).",
+    allowTypeImports: true,
+  },
+  {
+    regex: "^\\./(server|health)$",
+    message: "Declarations stay free of server code: the server part imports the declaration, not the reverse.",
+    allowTypeImports: true,
+  },
+  {
+    regex: "^(\\.\\.?/registry|(.*/)?workflows/registry)$",
+    message: "Declarations stay free of server code: the workflow registry holds server parts.",
+    allowTypeImports: true,
+  },
+  {
+    regex: "(^|/)integrations/(?!adapter$)[^/]+/(?!(adapter|privileges)$)[^/]+$",
+    message: "A definition may use an integration's adapter (its availability check), never its client.",
+    allowTypeImports: true,
+  },
+];
 
 export default tseslint.config(
   { ignores: ["node_modules/**", ".next/**", ".data/**", "tests/.artifacts/**", "next-env.d.ts", "public/**", "bin/**/*.js", "bench/**"] },
@@ -39,4 +72,16 @@ export default tseslint.config(
   { files: ["components/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP] }] } },
   { files: ["lib/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS] }] } },
   { files: ["lib/integrations/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_WORKFLOWS] }] } },
+  {
+    files: [
+      "lib/workflows/*/definition.ts",
+      "lib/workflows/definitions.ts",
+      "lib/workflows/types.ts",
+      "lib/workflows/common-fields.ts",
+      "lib/integrations/*/adapter.ts",
+      "lib/integrations/adapter.ts",
+      "lib/integrations/registry.ts",
+    ],
+    rules: { "@typescript-eslint/no-restricted-imports": ["error", { patterns: SERVER_CODE }] },
+  },
 );
