@@ -44,8 +44,8 @@ const SERVER_CODE = [
     allowTypeImports: true,
   },
   {
-    regex: "(^|/)integrations/(?!adapter$)[^/]+/(?!(adapter|privileges)$)[^/]+$",
-    message: "A definition may use an integration's adapter (its availability check), never its client.",
+    regex: "(^|/)integrations/(?!adapter$)[^/]+/(?!(availability|privileges)$)[^/]+$",
+    message: "A definition may use an integration's availability check, never its client or its adapter (which brings its health probe).",
     allowTypeImports: true,
   },
 ];
@@ -79,6 +79,7 @@ export default tseslint.config(
       "lib/workflows/types.ts",
       "lib/workflows/common-fields.ts",
       "lib/integrations/*/adapter.ts",
+      "lib/integrations/*/availability.ts",
       "lib/integrations/adapter.ts",
       "lib/integrations/registry.ts",
     ],

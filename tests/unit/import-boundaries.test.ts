@@ -71,6 +71,7 @@ describe("import boundaries", () => {
       `import { getWorkflow } from "../registry";\nexport const f = getWorkflow;\n`,
       `import { runtimeApi } from "../../integrations/haproxy/runtime-api";\nexport const f = runtimeApi;\n`,
       `import "server-only";\nexport const f = 1;\n`,
+      `import { haproxy } from "../../integrations/haproxy/adapter";\nexport const f = haproxy;\n`,
     ]) {
       const refused = await serverCode("lib/workflows/open-route/definition.ts", code);
       expect(refused, code).toHaveLength(1);
@@ -81,7 +82,7 @@ describe("import boundaries", () => {
     expect(
       await serverCode(
         "lib/workflows/open-route/definition.ts",
-        `import type { Tx } from "../../db";\nimport { haproxyUnavailable } from "../../integrations/haproxy/adapter";\nexport const f: [Tx?, unknown?] = [undefined, haproxyUnavailable];\n`,
+        `import type { Tx } from "../../db";\nimport { haproxyUnavailable } from "../../integrations/haproxy/availability";\nexport const f: [Tx?, unknown?] = [undefined, haproxyUnavailable];\n`,
       ),
     ).toEqual([]);
   });

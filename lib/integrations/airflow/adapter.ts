@@ -1,9 +1,7 @@
 import { z } from "zod";
 import { configNouns } from "../../config/nouns";
 import { envName, policyDuration } from "../../policy/fields";
-import type { TargetDefinition } from "../../policy/schema";
-import type { Environment, Unavailable } from "../../workflows/types";
-import { defineIntegration, missingSettings } from "../adapter";
+import { defineIntegration } from "../adapter";
 
 /** Airflow: each scheduled-job target names its DAG and the variables holding Airflow's URL and credentials. */
 export const airflow = defineIntegration({
@@ -31,10 +29,3 @@ export const airflow = defineIntegration({
   },
   health: () => import("./health"),
 });
-
-/** Why runs cannot be started on this target here, or null. */
-export function airflowUnavailable(target: TargetDefinition, env: Environment): Unavailable | null {
-  if (!target.airflow) return { reason: `${target.title} has no Airflow connection in the policy.`, missing: [] };
-  const a = target.airflow;
-  return missingSettings("Airflow", [a.urlEnv, a.userEnv, a.passwordEnv], env);
-}

@@ -1,8 +1,6 @@
 import { z } from "zod";
 import { configNouns } from "../../config/nouns";
-import type { TargetDefinition } from "../../policy/schema";
-import type { Environment, Unavailable } from "../../workflows/types";
-import { defineIntegration, missingSettings } from "../adapter";
+import { defineIntegration } from "../adapter";
 
 /** HAProxy: the backend a route opens (policy), and the Runtime API socket and map file (environment). */
 export const haproxy = defineIntegration({
@@ -25,10 +23,3 @@ export const haproxy = defineIntegration({
   },
   health: () => import("./health"),
 });
-
-/** Why routes cannot be opened on this target here, or null. */
-export function haproxyUnavailable(target: TargetDefinition, env: Environment): Unavailable | null {
-  return target.haproxy
-    ? missingSettings("The HAProxy integration", ["LATCHKEY_HAPROXY_SOCKET", "LATCHKEY_HAPROXY_MAP"], env)
-    : { reason: `${target.title} has no HAProxy backend in the policy.`, missing: [] };
-}

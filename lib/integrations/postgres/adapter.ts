@@ -1,9 +1,7 @@
 import { z } from "zod";
 import { configNouns } from "../../config/nouns";
 import { envName } from "../../policy/fields";
-import type { TargetDefinition } from "../../policy/schema";
-import type { Environment, Unavailable } from "../../workflows/types";
-import { defineIntegration, missingSettings } from "../adapter";
+import { defineIntegration } from "../adapter";
 import { PRIVILEGES } from "./privileges";
 
 /** PostgreSQL grants: each database target names the variable holding its admin connection URL, and what each access role grants. */
@@ -22,10 +20,3 @@ export const postgres = defineIntegration({
   },
   health: () => import("./health"),
 });
-
-/** Why logins cannot be issued on this target here, or null. */
-export function postgresUnavailable(target: TargetDefinition, env: Environment): Unavailable | null {
-  return target.database
-    ? missingSettings(`The database connection of ${target.title}`, [target.database.connectionEnv], env)
-    : { reason: `${target.title} has no database connection in the policy.`, missing: [] };
-}

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { postgresUnavailable } from "../../integrations/postgres/adapter";
+import { postgresUnavailable } from "../../integrations/postgres/availability";
 import { durationField, justificationField, targetField } from "../common-fields";
 import type { WorkflowDefinition } from "../types";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { haproxyUnavailable } from "../../integrations/haproxy/adapter";
+import { haproxyUnavailable } from "../../integrations/haproxy/availability";
 import { durationField, justificationField, targetField } from "../common-fields";
 import type { WorkflowDefinition } from "../types";
 

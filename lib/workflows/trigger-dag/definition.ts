@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { airflowUnavailable } from "../../integrations/airflow/adapter";
+import { airflowUnavailable } from "../../integrations/airflow/availability";
 import { justificationField, targetField } from "../common-fields";
 import type { WorkflowDefinition } from "../types";
 

@@ -1,8 +1,6 @@
 import { z } from "zod";
 import { configNouns } from "@/lib/config/nouns";
-import { defineIntegration, missingSettings } from "@/lib/integrations/adapter";
-import type { TargetDefinition } from "@/lib/policy/schema";
-import type { Environment, Unavailable } from "@/lib/workflows/types";
+import { defineIntegration } from "@/lib/integrations/adapter";
 
 /**
  * A test-only integration, added the way docs/ARCHITECTURE.md says ("Add an integration"):
@@ -24,12 +22,3 @@ export const beacon = defineIntegration({
   settings: { LATCHKEY_BEACON_URL: z.string().url({ message: "must be the beacon service's http(s) URL" }).optional() },
   health: () => import("./health"),
 });
-
-/** The target's beacon block: a test's block is checked by the policy schema but not in its static type. */
-export const beaconOf = (target: TargetDefinition): z.infer<typeof beaconBlock> | undefined => (target as { beacon?: z.infer<typeof beaconBlock> }).beacon;
-
-export function beaconUnavailable(target: TargetDefinition, env: Environment): Unavailable | null {
-  return beaconOf(target)
-    ? missingSettings("The beacon service", ["LATCHKEY_BEACON_URL"], env)
-    : { reason: `${target.title} has no beacon in the policy.`, missing: [] };
-}

@@ -1,5 +1,5 @@
 import { probe, unsetSettings, type IntegrationHealth } from "@/lib/integrations/adapter";
-import { beaconOf } from "./adapter";
+import { beaconOf } from "./availability";
 
 /** The beacon service answers when it shows the target's lamp. */
 export const health: IntegrationHealth = {

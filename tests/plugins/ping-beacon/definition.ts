@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { justificationField, targetField } from "@/lib/workflows/common-fields";
 import type { WorkflowDefinition } from "@/lib/workflows/types";
-import { beaconUnavailable } from "../beacon/adapter";
+import { beaconUnavailable } from "../beacon/availability";
 
 /** A test-only workflow, added the way docs/ARCHITECTURE.md says ("Add a workflow"): light a target's beacon, with approval. */
 export const pingBeaconSchema = z

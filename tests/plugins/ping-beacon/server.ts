@@ -1,5 +1,5 @@
 import { ExecutionFailure, type InlineWorkflow } from "@/lib/workflows/types";
-import { beaconOf } from "../beacon/adapter";
+import { beaconOf } from "../beacon/availability";
 import { pingBeaconDefinition, type PingBeaconInput } from "./definition";
 
 /** Lights the lamp in the approval's transaction: records which lamp and colour, for the audit trail. */
