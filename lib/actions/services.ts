@@ -2,8 +2,8 @@
 
 import { z } from "zod";
 import { safeAction } from "@/lib/actions/safe-action";
-import { createServiceIdentity, updateServiceIdentity, type ServiceOutcome } from "@/lib/api/service-identities";
-import { createServiceToken } from "@/lib/api/tokens";
+import { createServiceIdentity, updateServiceIdentity, type ServiceOutcome } from "@/lib/identity/service-identities";
+import { createServiceToken } from "@/lib/identity/tokens";
 import { decideServiceChange } from "@/lib/identity/service-changes";
 
 const serviceId = z.string().min(1).max(64);

@@ -2,7 +2,7 @@ import "server-only";
 import { z } from "zod";
 import { cancelRequest, createRequest, revealCredential, revokeGrant } from "../approvals/engine";
 import { requestDetail } from "../api/views";
-import type { Scope } from "../api/tokens";
+import type { Scope } from "../identity/tokens";
 import type { Principal } from "../policy/evaluate";
 import { workflowsFor } from "../workflows/catalog";
 

@@ -2,9 +2,9 @@ import "server-only";
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from "jose";
 import { db } from "../db";
 import { changeGeneration, changesLive, keepIfUnchanged, onChange } from "../db/changes";
-import { credentialIssuer } from "./issuer";
-import type { CredentialClaims } from "./issue";
-import { publishedKey, SIGNING_ALG } from "./keys";
+import { credentialIssuer } from "../credentials/issuer";
+import type { CredentialClaims } from "../credentials/issue";
+import { publishedKey, SIGNING_ALG } from "../credentials/keys";
 
 export type VerifiedCredential = {
   ok: true;
