@@ -12,7 +12,7 @@ const serviceId = z.string().min(1).max(64);
 const outcomeOf = (result: ServiceOutcome) =>
   result.outcome === "done" ? { proposed: false, id: result.service.id } : { proposed: true, id: result.change.id };
 
-// Fields are validated by lib/api (one schema for every caller); here only the shape.
+// Fields are validated by lib/identity/service-identities.ts (one schema for every caller); here only the shape.
 export const createServiceAction = safeAction({
   name: "service.create",
   roles: ["admin"],
