@@ -19,12 +19,6 @@ export type VerifiedCredential = {
 export type CredentialRefusal = { ok: false; reason: string };
 
 /**
- * Checks a credential Latchkey issued, everywhere Latchkey answers for one (introspection,
- * forward-auth): the signature with the algorithm pinned (never taken from the header),
- * a key Latchkey still publishes, issuer, expiry, and then the database: a credential that
- * was revoked, or whose grant is no longer active, is refused at once.
- */
-/**
  * Public keys by kid, imported once and re-checked against what Latchkey publishes every
  * few seconds. A key leaves JWKS only once every token it signed has expired, so a short
  * cache never accepts a token the database would refuse: revocation is checked per token.
@@ -73,6 +67,12 @@ onChange((kind, id) => {
   }
 });
 
+/**
+ * Checks a credential Latchkey issued, everywhere Latchkey answers for one (introspection,
+ * forward-auth): the signature with the algorithm pinned (never taken from the header),
+ * a key Latchkey still publishes, issuer, expiry, and then the database: a credential that
+ * was revoked, or whose grant is no longer active, is refused at once.
+ */
 export async function verifyCredential(token: string, now = new Date()): Promise<VerifiedCredential | CredentialRefusal> {
   // Only answers about the present are cached (a check "as of" another time asks the database).
   const present = Math.abs(now.getTime() - Date.now()) < 1000;
