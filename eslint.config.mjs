@@ -1,6 +1,8 @@
 // Lint for the whole codebase: typescript-eslint, React's hook rules, Next.js's rules, and the
 // import boundaries that keep layers pointing downward (app -> components -> lib; an
-// integration depends only on the workflow plugin contract, never on the workflow registry).
+// integration depends only on the workflow plugin contract, never on the workflow registry;
+// only routes use the API wrapper; authorization depends on no entry layer above it).
+// docs/ARCHITECTURE.md explains these layers; keep the two in step.
 import nextPlugin from "@next/eslint-plugin-next";
 import reactHooks from "eslint-plugin-react-hooks";
 import tseslint from "typescript-eslint";
@@ -15,6 +17,20 @@ const NO_COMPONENTS = { regex: into("components"), message: "lib/ serves compone
 const NO_WORKFLOWS = {
   regex: "^(@/lib/|(\\.\\./)+)workflows/(?!(types|common-fields)$)",
   message: "An integration depends only on the workflow plugin contract (lib/workflows/types, lib/workflows/common-fields), not on the workflow registry.",
+};
+
+// The HTTP wrappers (lib/api/http.ts for /api/v1, lib/api/session-route.ts for pages' routes) are for app/ routes:
+// inside lib/ a module that needs an API caller's identity or a problem answer takes lib/authz/caller or lib/http/problem.
+const NO_API_WRAPPER = {
+  regex: "^(@/lib/|(\\.\\./)+)api/(http|session-route)$",
+  message: "The API wrappers (lib/api/http, lib/api/session-route) serve app/ routes only: use lib/authz/caller or lib/http/problem.",
+};
+// lib/authz answers proxies and resource servers on the hot path (and in the lean listener): it must not pull in the
+// API layer, server actions, MCP, the request lifecycle, workflows, integrations, jobs or notifications.
+const NO_AUTHZ_UPWARD = {
+  regex: "^(@/lib/|(\\.\\./)+)(api|actions|mcp|approvals|workflows|integrations|jobs|notifications)(/|$)",
+  message:
+    "lib/authz depends only on credentials, identity, policy, http plumbing and the database: not on lib/api, lib/actions, lib/mcp, the request lifecycle, workflows, integrations, jobs or notifications.",
 };
 
 export default tseslint.config(
@@ -37,6 +53,7 @@ export default tseslint.config(
   // Tests read outside systems' answers (SCIM, MCP, Kubernetes manifests) loosely, field by field.
   { files: ["tests/**"], rules: { "@typescript-eslint/no-explicit-any": "off" } },
   { files: ["components/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP] }] } },
-  { files: ["lib/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS] }] } },
-  { files: ["lib/integrations/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_WORKFLOWS] }] } },
+  { files: ["lib/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER] }] } },
+  { files: ["lib/integrations/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER, NO_WORKFLOWS] }] } },
+  { files: ["lib/authz/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER, NO_AUTHZ_UPWARD] }] } },
 );

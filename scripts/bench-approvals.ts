@@ -21,7 +21,7 @@ const USERS = Number(values.users);
 
 const portal = await startBenchPortal();
 const { db, disconnectDb } = await import("../lib/db");
-const { createPersonalToken } = await import("../lib/api/tokens");
+const { createPersonalToken } = await import("../lib/identity/tokens");
 
 async function person(email: string, groups: string[], scopes: string[]) {
   return (await createPersonalToken(await benchUser(email, groups), { name: "bench", scopes, expiresInDays: 1 })).secret;

@@ -22,8 +22,8 @@ const portal = await startBenchPortal({ LATCHKEY_FORWARD_AUTH_PROXIES: `bench=${
 const lean = `http://localhost:${authzPort}`;
 const { disconnectDb } = await import("../lib/db");
 const engine = await import("../lib/approvals/engine");
-const { createServiceToken } = await import("../lib/api/tokens");
-const { createServiceIdentity } = await import("../lib/api/service-identities");
+const { createServiceToken } = await import("../lib/identity/tokens");
+const { createServiceIdentity } = await import("../lib/identity/service-identities");
 
 const alice = await benchUser("alice@bench.example.com", ["engineering"]);
 const bob = await benchUser("bob@bench.example.com", ["engineering-leads"]);

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 
 /**
  * Route handlers are web functions (a Request in, a Response out). These adapt them to a
- * plain node:http server: the fast authorization listener (lib/http/authz-listener.ts) and
+ * plain node:http server: the fast authorization listener (lib/authz/listener.ts) and
  * the tests, which serve app/api without building Next.js.
  */
 

@@ -51,7 +51,7 @@ describe("ending sessions", () => {
         { sessionToken: "s2", userId: alice.id, expires },
       ],
     });
-    const { createPersonalToken, authenticateToken } = await import("@/lib/api/tokens");
+    const { createPersonalToken, authenticateToken } = await import("@/lib/identity/tokens");
     const { secret } = await createPersonalToken(alice, { name: "laptop", scopes: ["requests:read"], expiresInDays: 30 });
     expect(await endSessions(dave, alice.id)).toEqual({ ended: 2, tokensRevoked: 1 });
     // Offboarding reaches automation too: the person's tokens stop working with their sessions.

@@ -1,7 +1,7 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
-import { WorkflowForm, type IntegrationOptions, type TargetOption } from "@/components/requests/workflow-form";
+import { WorkflowForm, type IntegrationOptions, type TargetOption } from "@/components/catalog/workflow-form";
 import { describeFields, type FieldDescriptor } from "@/lib/workflows/fields";
 import { resolveOptions } from "@/lib/workflows/option-sources";
 import type { Principal } from "@/lib/policy/evaluate";
