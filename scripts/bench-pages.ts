@@ -57,6 +57,12 @@ async function timeToFirstByte(path: string): Promise<number> {
   return ttfb;
 }
 
+// The floor is only the floor while it takes the pages' way in: the middleware's header shows it did.
+const floorAnswer = await fetch(`${portal.url}${FLOOR}`);
+await floorAnswer.arrayBuffer();
+if (floorAnswer.status !== 200 || !floorAnswer.headers.get("content-security-policy"))
+  throw new Error(`${FLOOR} answered ${floorAnswer.status} without the middleware's Content-Security-Policy: it is no longer a floor for the pages`);
+
 console.log(
   `[bench] ${RUNS} loads of each page and of the static floor ${FLOOR} in turn (after ${WARM_UPS} warm-ups) as an admin, against ${portal.url} (production build)\n`,
 );
