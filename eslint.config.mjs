@@ -17,6 +17,22 @@ const NO_WORKFLOWS = {
   message: "An integration depends only on the workflow plugin contract (lib/workflows/types, lib/workflows/common-fields), not on the workflow registry.",
 };
 
+// A request's status is written by lib/approvals/transition.ts alone (checked, conditional,
+// audited, its jobs queued): a Prisma write of `status` to an AccessRequest, or SQL that sets
+// or inserts it, anywhere else is refused.
+const STATUS_WRITES = [
+  {
+    selector:
+      "CallExpression[callee.object.property.name='accessRequest'][callee.property.name=/^(create|createMany|createManyAndReturn|update|updateMany|updateManyAndReturn|upsert)$/] > ObjectExpression > Property[key.name=/^(data|create|update)$/] > ObjectExpression > Property[key.name='status']",
+    message: "A request's status changes only through lib/approvals/transition.ts (transition, Moves, openRequest).",
+  },
+  {
+    selector:
+      ':matches(TemplateElement[value.raw=/UPDATE\\s+"AccessRequest"[^;]*\\bstatus\\b\\s*=|INSERT\\s+INTO\\s+"AccessRequest"[^;]*\\bstatus\\b/i], Literal[value=/UPDATE\\s+"AccessRequest"[^;]*\\bstatus\\b\\s*=|INSERT\\s+INTO\\s+"AccessRequest"[^;]*\\bstatus\\b/i])',
+    message: "A request's status changes only through lib/approvals/transition.ts, never by SQL of its own.",
+  },
+];
+
 export default tseslint.config(
   { ignores: ["node_modules/**", ".next/**", ".data/**", "tests/.artifacts/**", "next-env.d.ts", "public/**", "bin/**/*.js", "bench/**"] },
   ...tseslint.configs.recommended,
@@ -39,4 +55,5 @@ export default tseslint.config(
   { files: ["components/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP] }] } },
   { files: ["lib/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS] }] } },
   { files: ["lib/integrations/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_WORKFLOWS] }] } },
+  { files: ["lib/**", "app/**", "components/**"], ignores: ["lib/approvals/transition.ts"], rules: { "no-restricted-syntax": ["error", ...STATUS_WRITES] } },
 );
