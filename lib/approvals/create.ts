@@ -10,7 +10,6 @@ import { unavailability, unavailableMessage } from "../workflows/availability";
 import { ownEntry } from "../text";
 import { describeFields } from "../workflows/fields";
 import { checkIntegrationOptions } from "../workflows/option-sources";
-import type { z } from "zod";
 import type { WorkflowInput } from "../workflows/types";
 import { enqueueNotifications } from "../notifications/outbox";
 import { checkTicket, type TicketRef } from "../integrations/tickets/check";
@@ -48,7 +47,7 @@ async function validateRequest(who: Principal, workflowId: string, raw: unknown)
   const unavailable = target ? unavailability(workflowId, target) : null;
   // Refused before anyone approves: a request that could only fail afterwards wastes the approver's time and the requester's wait.
   if (unavailable) throw conflict(`${workflow.title} on ${target!.title} is unavailable: ${unavailableMessage(unavailable, who.roles.includes("admin"))}`);
-  await checkIntegrationOptions(describeFields(workflow.inputSchema as unknown as z.ZodObject), input as unknown as Record<string, unknown>, who);
+  await checkIntegrationOptions(describeFields(workflow.inputSchema), { ...input }, who);
   const ticket = await checkTicket(target!, input.justification);
   if (!ticket.ok) throw ticket.code === "unavailable" ? conflict(ticket.message) : invalid(ticket.message, { justification: ticket.message });
   return { input, durationSeconds, rule: verdict.rule, ticket: ticket.ticket };
