@@ -32,6 +32,21 @@ const NO_AUTHZ_UPWARD = {
   message:
     "lib/authz depends only on credentials, identity, policy, http plumbing and the database: not on lib/api, lib/actions, lib/mcp, the request lifecycle, workflows, integrations, jobs or notifications.",
 };
+// A request's status is written by lib/approvals/transition.ts alone (checked, conditional,
+// audited, its jobs queued): a Prisma write of `status` to an AccessRequest, or SQL that sets
+// or inserts it, anywhere else is refused.
+const STATUS_WRITES = [
+  {
+    selector:
+      "CallExpression[callee.object.property.name='accessRequest'][callee.property.name=/^(create|createMany|createManyAndReturn|update|updateMany|updateManyAndReturn|upsert)$/] > ObjectExpression > Property[key.name=/^(data|create|update)$/] > ObjectExpression > Property[key.name='status']",
+    message: "A request's status changes only through lib/approvals/transition.ts (transition, Moves, openRequest).",
+  },
+  {
+    selector:
+      ':matches(TemplateElement[value.raw=/UPDATE\\s+"AccessRequest"[^;]*\\bstatus\\b\\s*=|INSERT\\s+INTO\\s+"AccessRequest"[^;]*\\bstatus\\b/i], Literal[value=/UPDATE\\s+"AccessRequest"[^;]*\\bstatus\\b\\s*=|INSERT\\s+INTO\\s+"AccessRequest"[^;]*\\bstatus\\b/i])',
+    message: "A request's status changes only through lib/approvals/transition.ts, never by SQL of its own.",
+  },
+];
 
 export default tseslint.config(
   { ignores: ["node_modules/**", ".next/**", ".data/**", "tests/.artifacts/**", "next-env.d.ts", "public/**", "bin/**/*.js", "bench/**"] },
@@ -56,4 +71,5 @@ export default tseslint.config(
   { files: ["lib/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER] }] } },
   { files: ["lib/integrations/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER, NO_WORKFLOWS] }] } },
   { files: ["lib/authz/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER, NO_AUTHZ_UPWARD] }] } },
+  { files: ["lib/**", "app/**", "components/**"], ignores: ["lib/approvals/transition.ts"], rules: { "no-restricted-syntax": ["error", ...STATUS_WRITES] } },
 );

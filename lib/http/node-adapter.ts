@@ -22,6 +22,7 @@ export async function toWebRequest(req: IncomingMessage, origin: string, options
   }
   const method = req.method ?? "GET";
   const body = method !== "GET" && method !== "HEAD" ? await readBody(req, options.maxBody) : undefined;
+  // A Node Buffer is a Uint8Array, which Request takes; the DOM library's BodyInit does not name Buffer's backing store.
   return new Request(new URL(req.url ?? "/", origin), { method, headers, body: body as unknown as BodyInit | undefined });
 }
 
