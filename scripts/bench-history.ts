@@ -22,9 +22,9 @@ const RUNS = Number(values.runs);
 
 const { url, stop } = await largeDatabase();
 const { db, disconnectDb } = await import("../lib/db");
-const { searchHistory, historyWhere, HISTORY_COLUMNS } = await import("../lib/audit/history");
-const { historyFiltersSchema, filtersOf } = await import("../lib/audit/history-filters");
-const { exportStream } = await import("../lib/audit/export");
+const { searchHistory, historyWhere, HISTORY_COLUMNS } = await import("../lib/history/search");
+const { historyFiltersSchema, filtersOf } = await import("../lib/history/filters");
+const { exportStream } = await import("../lib/history/export");
 
 /** Every statement the code sends while `capturing` is on, as the driver sends it. */
 type Statement = { text: string; values: unknown[] };

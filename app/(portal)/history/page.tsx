@@ -7,8 +7,8 @@ import { Alert } from "@/components/ui/alert";
 import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
-import { searchHistory } from "@/lib/audit/history";
-import { describeFilters, historyFiltersSchema } from "@/lib/audit/history-filters";
+import { searchHistory } from "@/lib/history/search";
+import { describeFilters, historyFiltersSchema } from "@/lib/history/filters";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { policy } from "@/lib/policy/current";
 

@@ -1,7 +1,7 @@
 import "server-only";
 import type { AuditVerification } from "@prisma/client";
-import { historyRows, type HistoryEvent } from "./history";
-import { describeFilters, type HistoryFilters } from "./history-filters";
+import { historyRows, type HistoryEvent } from "./search";
+import { describeFilters, type HistoryFilters } from "./filters";
 
 /**
  * Streamed exports of a filtered history: CSV or JSON Lines, read in keyset batches and

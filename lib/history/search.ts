@@ -1,7 +1,7 @@
 import "server-only";
 import { Prisma } from "@prisma/client";
 import { db } from "../db";
-import type { HistoryFilters, HistoryQuery } from "./history-filters";
+import type { HistoryFilters, HistoryQuery } from "./filters";
 
 /**
  * The auditor's search over audit events. Every filter has an index that leads with its
