@@ -22,7 +22,8 @@ const RUNS = Number(values.runs);
 
 const { url, stop } = await largeDatabase();
 const { db, disconnectDb } = await import("../lib/db");
-const { searchHistory, historyWhere, HISTORY_COLUMNS } = await import("../lib/history/search");
+const { searchHistory } = await import("../lib/history/search");
+const { exportQuery } = await import("../lib/history/rows");
 const { historyFiltersSchema, filtersOf } = await import("../lib/history/filters");
 const { exportStream } = await import("../lib/history/export");
 
@@ -179,10 +180,10 @@ console.log(
  * The baseline: the same rows in the same order, written by PostgreSQL itself as CSV and read
  * by psql into nothing. COPY takes no parameters, so the filters' values go in as literals.
  */
-const where = await historyWhere(exportFilters);
+const exported = (await exportQuery(exportFilters))!;
 const literal = (v: unknown) => explainer.escapeLiteral(v instanceof Date ? v.toISOString() : String(v));
-const copyWhere = where === null ? "WHERE false" : where.text.replace(/\$(\d+)/g, (_, n: string) => literal(where.values[Number(n) - 1]));
-const copySql = `COPY (SELECT ${HISTORY_COLUMNS.text} FROM "AuditEvent" e ${copyWhere} ORDER BY e.id) TO STDOUT (FORMAT csv)`;
+const copyQuery = exported.text.replace(/\$(\d+)/g, (_, n: string) => literal(exported.values[Number(n) - 1]));
+const copySql = `COPY (${copyQuery}) TO STDOUT (FORMAT csv)`;
 async function copyOnce(): Promise<{ seconds: number; rows: number }> {
   const started = performance.now();
   let copied = 0;
@@ -198,7 +199,7 @@ async function copyOnce(): Promise<{ seconds: number; rows: number }> {
 await copyOnce();
 const copyRuns = [await copyOnce(), await copyOnce(), await copyOnce()];
 const copySeconds = median(copyRuns.map((r) => r.seconds));
-const { rows: countRows } = await explainer.query(`SELECT count(*)::int AS n FROM "AuditEvent" e ${copyWhere}`);
+const { rows: countRows } = await explainer.query(`SELECT count(*)::int AS n FROM (${copyQuery}) x`);
 const copyRows = countRows[0].n as number;
 const copyRowsPerSecond = copyRows / copySeconds;
 console.log(

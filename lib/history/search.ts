@@ -1,85 +1,23 @@
 import "server-only";
 import { Prisma } from "@prisma/client";
 import { db } from "../db";
-import type { HistoryFilters, HistoryQuery } from "./filters";
+import { HISTORY_COLUMNS, historyConditions, type HistoryEvent } from "./conditions";
+import type { HistoryQuery } from "./filters";
+
+export type { HistoryEvent } from "./conditions";
 
 /**
- * The auditor's search over audit events. Every filter has an index that leads with its
- * column and ends with the id, so a page is an index range scan whatever the filter, and
- * pages are keyset (by id), so the last page costs what the first does.
+ * The auditor's search over audit events, newest or oldest first by time ("occurredAt", then
+ * id). Pages are keyset: a cursor is an event's id, and the page continues from that event's
+ * place in time, so the last page costs what the first does.
  *
- * Dates become id bounds: events join the chain one at a time under a lock and take their
- * time from the database clock there, so ids and times rise together.
+ * Without text, every filter has a btree index that leads with its column and continues in time
+ * order, so a page is one index range scan. With text, matches can be many (a common word) or
+ * few (a rare one), and neither an ordered scan nor "find all, then sort" stays fast for both:
+ * the search walks the history a week at a time, newest week first, asking one GIN index for
+ * that week's matches of the text and every other filter together, and stops at the first week
+ * that fills the page. A common word costs one or two weeks; a rare one an index probe per week.
  */
-
-export const HISTORY_COLUMNS = Prisma.sql`e.id, e.seq, e."occurredAt", e."actorType"::text AS "actorType", e."actorId", e."actorEmail", e.action, e."requestId",
-  e."fromStatus"::text AS "fromStatus", e."toStatus"::text AS "toStatus", e.data, e.ip, e."userAgent", e.route, e."workflowId", e."targetId", e.environment, e.note, e.hash`;
-
-export interface HistoryEvent {
-  id: bigint;
-  seq: bigint;
-  occurredAt: Date;
-  actorType: string;
-  actorId: string | null;
-  actorEmail: string | null;
-  action: string;
-  requestId: string | null;
-  fromStatus: string | null;
-  toStatus: string | null;
-  data: Record<string, unknown>;
-  ip: string | null;
-  userAgent: string | null;
-  route: string | null;
-  workflowId: string | null;
-  targetId: string | null;
-  environment: string | null;
-  note: string | null;
-  hash: string | null;
-}
-
-async function idBounds(from?: Date, to?: Date): Promise<{ low?: bigint; high?: bigint; empty: boolean }> {
-  let low: bigint | undefined;
-  let high: bigint | undefined;
-  if (from) {
-    const [row] = await db.$queryRaw<{ id: bigint }[]>`SELECT id FROM "AuditEvent" WHERE "occurredAt" >= ${from} ORDER BY "occurredAt", id LIMIT 1`;
-    if (!row) return { empty: true };
-    low = row.id;
-  }
-  if (to) {
-    const [row] = await db.$queryRaw<{ id: bigint }[]>`SELECT id FROM "AuditEvent" WHERE "occurredAt" < ${to} ORDER BY "occurredAt" DESC, id DESC LIMIT 1`;
-    if (!row) return { empty: true };
-    high = row.id;
-  }
-  return { low, high, empty: low !== undefined && high !== undefined && low > high };
-}
-
-/** The WHERE clause for a set of filters, or null when nothing can match. */
-export async function historyWhere(f: HistoryFilters): Promise<Prisma.Sql | null> {
-  const parts: Prisma.Sql[] = [];
-  if (f.actor) parts.push(Prisma.sql`e."actorEmail" = ${f.actor}`);
-  if (f.workflow) parts.push(Prisma.sql`e."workflowId" = ${f.workflow}`);
-  if (f.target) parts.push(Prisma.sql`e."targetId" = ${f.target}`);
-  if (f.environment) parts.push(Prisma.sql`e.environment = ${f.environment}`);
-  if (f.status) parts.push(Prisma.sql`e."toStatus" = ${f.status}::"RequestStatus"`);
-  if (f.action) parts.push(Prisma.sql`e.action = ${f.action}`);
-  if (f.approver) {
-    parts.push(
-      Prisma.sql`e."requestId" IN (SELECT a."requestId" FROM "Approval" a JOIN "User" u ON u.id = a."approverId" WHERE u.email = ${f.approver} AND a.decision = 'approve')`,
-    );
-  }
-  if (f.q) parts.push(Prisma.sql`to_tsvector('english', coalesce(e.note, '')) @@ websearch_to_tsquery('english', ${f.q})`);
-  if (f.from || f.to) {
-    const bounds = await idBounds(f.from, f.to);
-    if (bounds.empty) return null;
-    if (bounds.low !== undefined) parts.push(Prisma.sql`e.id >= ${bounds.low}`);
-    if (bounds.high !== undefined) parts.push(Prisma.sql`e.id <= ${bounds.high}`);
-  }
-  return parts.length ? Prisma.sql`WHERE ${Prisma.join(parts, " AND ")}` : Prisma.empty;
-}
-
-function withCondition(where: Prisma.Sql, condition: Prisma.Sql): Prisma.Sql {
-  return where === Prisma.empty ? Prisma.sql`WHERE ${condition}` : Prisma.sql`${where} AND ${condition}`;
-}
 
 export interface HistoryPage {
   events: HistoryEvent[];
@@ -88,24 +26,64 @@ export interface HistoryPage {
   previous: string | null;
 }
 
+const cursorAt = (id: bigint) => Prisma.sql`(SELECT c."occurredAt" FROM "AuditEvent" c WHERE c.id = ${id})`;
+const cursorRow = (id: bigint) => Prisma.sql`(SELECT c."occurredAt", c.id FROM "AuditEvent" c WHERE c.id = ${id})`;
+
+interface PageRead {
+  descending: boolean;
+  /** Events strictly before (`below`) or after (`above`) these events, in time order. */
+  below?: bigint;
+  above?: bigint;
+  limit: number;
+  text: boolean;
+  from?: Date;
+  to?: Date;
+}
+
+/** Up to `limit` events between the cursors (if any), in time order, descending or not. */
+async function readPage(parts: Prisma.Sql[], { descending, below, above, limit, text, from, to }: PageRead): Promise<HistoryEvent[]> {
+  const conditions = [...parts];
+  // An unknown cursor matches nothing (a row comparison with NULL is never true).
+  if (below !== undefined) conditions.push(Prisma.sql`(e."occurredAt", e.id) < ${cursorRow(below)}`);
+  if (above !== undefined) conditions.push(Prisma.sql`(e."occurredAt", e.id) > ${cursorRow(above)}`);
+  const direction = descending ? Prisma.sql`DESC` : Prisma.sql`ASC`;
+  const where = conditions.length ? Prisma.sql`WHERE ${Prisma.join(conditions, " AND ")}` : Prisma.empty;
+  if (!text) {
+    return db.$queryRaw<HistoryEvent[]>`
+      SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e ${where} ORDER BY e."occurredAt" ${direction}, e.id ${direction} LIMIT ${limit}`;
+  }
+  // The weeks to walk lie between the period's, the cursors' and the history's ends (LEAST and GREATEST skip NULLs).
+  const latest = Prisma.sql`LEAST(${to ?? null}::timestamp, ${below !== undefined ? cursorAt(below) : Prisma.sql`NULL`}, (SELECT max(x."occurredAt") FROM "AuditEvent" x))`;
+  const earliest = Prisma.sql`GREATEST(${from ?? null}::timestamp, ${above !== undefined ? cursorAt(above) : Prisma.sql`NULL`}, (SELECT min(x."occurredAt") FROM "AuditEvent" x))`;
+  const weeks = descending
+    ? Prisma.sql`generate_series(date_trunc('week', ${latest}), date_trunc('week', ${earliest}), interval '-1 week')`
+    : Prisma.sql`generate_series(date_trunc('week', ${earliest}), date_trunc('week', ${latest}), interval '1 week')`;
+  // The weeks come sorted, and each week's matches sorted: the outer ORDER BY is then an
+  // incremental sort that stops one week after the page is full, and the order is SQL's promise.
+  return db.$queryRaw<HistoryEvent[]>`
+    SELECT e.* FROM (SELECT week FROM ${weeks} AS week ORDER BY week ${direction}) w
+    CROSS JOIN LATERAL (
+      SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e
+      ${where} AND date_trunc('week', e."occurredAt") = w.week
+      ORDER BY e."occurredAt" ${direction}, e.id ${direction} LIMIT ${limit}
+    ) e
+    ORDER BY w.week ${direction}, e."occurredAt" ${direction}, e.id ${direction} LIMIT ${limit}`;
+}
+
 /**
  * One page of events in the chosen order. `after` continues past a cursor, `before`
- * returns the page ahead of one, and `end: "last"` jumps to the far end; each is one
- * index range scan of at most pageSize + 1 rows.
+ * returns the page ahead of one, and `end: "last"` jumps to the far end.
  */
 export async function searchHistory(query: HistoryQuery, pageSize = 50): Promise<HistoryPage> {
-  const where = await historyWhere(query);
-  if (where === null) return { events: [], next: null, previous: null };
+  const parts = await historyConditions(query);
+  if (parts === null) return { events: [], next: null, previous: null };
   const newestFirst = query.sort === "newest";
   // Walking backwards (to the page before a cursor, or from the far end) reads in the opposite order.
   const backwards = query.before !== undefined || query.end === "last";
   const descending = newestFirst !== backwards;
-  let clause = where;
-  if (query.after !== undefined) clause = withCondition(clause, newestFirst ? Prisma.sql`e.id < ${query.after}` : Prisma.sql`e.id > ${query.after}`);
-  if (query.before !== undefined) clause = withCondition(clause, newestFirst ? Prisma.sql`e.id > ${query.before}` : Prisma.sql`e.id < ${query.before}`);
-  const rows = await db.$queryRaw<HistoryEvent[]>`
-    SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e ${clause}
-    ORDER BY e.id ${descending ? Prisma.sql`DESC` : Prisma.sql`ASC`} LIMIT ${pageSize + 1}`;
+  // In newest-first order, `after` means older (below in time) and `before` newer.
+  const [below, above] = newestFirst ? [query.after, query.before] : [query.before, query.after];
+  const rows = await readPage(parts, { descending, below, above, limit: pageSize + 1, text: query.q !== undefined, from: query.from, to: query.to });
   const more = rows.length > pageSize;
   const events = rows.slice(0, pageSize);
   if (backwards) events.reverse();
@@ -116,24 +94,4 @@ export async function searchHistory(query: HistoryQuery, pageSize = 50): Promise
     next: backwards ? (query.end === "last" ? null : last) : more ? last : null,
     previous: backwards ? (more ? first : null) : query.after !== undefined ? first : null,
   };
-}
-
-/**
- * Every event matching the filters, in order, read in keyset batches: memory stays
- * bounded however many rows there are (the exports stream from this).
- */
-export async function* historyRows(filters: HistoryFilters, order: "newest" | "oldest" = "oldest", batch = 5000): AsyncGenerator<HistoryEvent[]> {
-  const where = await historyWhere(filters);
-  if (where === null) return;
-  let cursor: bigint | undefined;
-  for (;;) {
-    const clause = cursor === undefined ? where : withCondition(where, order === "newest" ? Prisma.sql`e.id < ${cursor}` : Prisma.sql`e.id > ${cursor}`);
-    const rows = await db.$queryRaw<HistoryEvent[]>`
-      SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e ${clause}
-      ORDER BY e.id ${order === "newest" ? Prisma.sql`DESC` : Prisma.sql`ASC`} LIMIT ${batch}`;
-    if (rows.length === 0) return;
-    yield rows;
-    if (rows.length < batch) return;
-    cursor = rows.at(-1)!.id;
-  }
 }
