@@ -67,7 +67,8 @@ export async function historyConditions(f: HistoryFilters): Promise<Prisma.Sql[]
     if (requests.length === 0) return null;
     parts.push(Prisma.sql`e."requestId" = ANY(${requests}::text[])`);
   }
-  if (f.q) parts.push(Prisma.sql`${NOTE_TEXT} @@ websearch_to_tsquery('english', ${f.q})`);
+  // The index holds only events with a note (no other can match): say so, for the planner to use it.
+  if (f.q) parts.push(Prisma.sql`e.note IS NOT NULL AND ${NOTE_TEXT} @@ websearch_to_tsquery('english', ${f.q})`);
   if (f.from) parts.push(Prisma.sql`e."occurredAt" >= ${f.from}`);
   if (f.to) parts.push(Prisma.sql`e."occurredAt" < ${f.to}`);
   return parts;
