@@ -1,7 +1,8 @@
 // Lint for the whole codebase: typescript-eslint, React's hook rules, Next.js's rules, and the
 // import boundaries that keep layers pointing downward (app -> components -> lib; an
 // integration depends only on the workflow plugin contract, never on the workflow registry;
-// only routes use the API wrapper; authorization depends on no entry layer above it).
+// only routes use the API wrapper; authorization depends on no entry layer above it; the
+// audit write side never imports the auditor's read side).
 // docs/ARCHITECTURE.md explains these layers; keep the two in step.
 import nextPlugin from "@next/eslint-plugin-next";
 import reactHooks from "eslint-plugin-react-hooks";
@@ -12,6 +13,11 @@ const into = (folder) => `^(@/|(\\.\\./)+)${folder}(/|$)`;
 
 const NO_APP = { regex: into("app"), message: "Only app/ may import from app/: move shared code (e.g. server actions) into lib/." };
 const NO_COMPONENTS = { regex: into("components"), message: "lib/ serves components/, never the reverse: move the shared code into lib/." };
+// The audit write side (record, chain, verify, anchor) must not depend on the auditor's read side.
+const NO_HISTORY = {
+  regex: "^(@/lib/|(\\.\\./)+)history(/|$)",
+  message: "The audit write side (lib/audit/) must not import the auditor's read side (lib/history/).",
+};
 // From inside lib/integrations/<name>/ a workflow is `../../workflows/...` or `@/lib/workflows/...`.
 // types.ts (the plugin contract) and common-fields.ts (the shared form fields) are the only way in.
 const NO_WORKFLOWS = {
@@ -69,6 +75,7 @@ export default tseslint.config(
   { files: ["tests/**"], rules: { "@typescript-eslint/no-explicit-any": "off" } },
   { files: ["components/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP] }] } },
   { files: ["lib/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER] }] } },
+  { files: ["lib/audit/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER, NO_HISTORY] }] } },
   { files: ["lib/integrations/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER, NO_WORKFLOWS] }] } },
   { files: ["lib/authz/**"], rules: { "no-restricted-imports": ["error", { patterns: [NO_APP, NO_COMPONENTS, NO_API_WRAPPER, NO_AUTHZ_UPWARD] }] } },
   { files: ["lib/**", "app/**", "components/**"], ignores: ["lib/approvals/transition.ts"], rules: { "no-restricted-syntax": ["error", ...STATUS_WRITES] } },

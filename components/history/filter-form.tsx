@@ -1,5 +1,5 @@
 import Link from "next/link";
-import { HISTORY_STATUSES } from "@/lib/audit/history-filters";
+import { HISTORY_STATUSES } from "@/lib/history/filters";
 import { db } from "@/lib/db";
 import { policy } from "@/lib/policy/current";
 import { listWorkflows } from "@/lib/workflows/registry";

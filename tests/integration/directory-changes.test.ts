@@ -189,7 +189,7 @@ describe("applyDirectoryChange", () => {
     expect(revoked).toMatchObject({ actorEmail: "dave2.dir@example.com", data: { reason: "offboarding: deactivated (left the company)" } });
 
     // The person's page shows the change beside the grant it ended.
-    const { personActivity } = await import("@/lib/audit/person");
+    const { personActivity } = await import("@/lib/history/person");
     const activity = await personActivity("hank.dir@example.com");
     expect(activity!.directoryChanges).toEqual([
       expect.objectContaining({ source: "admin", by: "dave2.dir@example.com", deactivated: true, reason: "offboarding: deactivated (left the company)" }),

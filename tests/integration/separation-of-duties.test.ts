@@ -303,7 +303,7 @@ describe("an identity that can approve needs a second admin", () => {
 
 describe("the access review names the party", () => {
   it("shows a service identity's owners beside it and flags approvals within the requester's party", async () => {
-    const { accessReview } = await import("@/lib/audit/review");
+    const { accessReview } = await import("@/lib/history/review");
     const review = await accessReview({ from: new Date(Date.now() - 86_400_000), to: new Date(Date.now() + 86_400_000) });
     const byPuppet = review.grants.find((g) => g.requester === "dave-bot@service.latchkey" && g.targetId === "payments-api-production")!;
     expect(byPuppet).toMatchObject({ requesterOwners: ["dave@example.com"], approvedBy: [{ email: "lee@example.com", owners: [] }], sameParty: false });

@@ -9,7 +9,7 @@ import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
 import { formatDuration } from "@/lib/policy/duration";
-import { accessReview, reviewPeriodSchema } from "@/lib/audit/review";
+import { accessReview, reviewPeriodSchema } from "@/lib/history/review";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 
 export const metadata: Metadata = { title: "Access review" };
