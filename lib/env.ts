@@ -56,7 +56,7 @@ const core = {
   /** File outside the database where the worker keeps the audit chain's head, to notice a restore (lib/approvals/restore-fence.ts). */
   LATCHKEY_RESTORE_MARKER: z.string().min(1).optional(),
   LATCHKEY_WORKER: z.enum(["on", "off"]).default("on"),
-  /** Port of the lean listener for forward-auth and introspection (lib/http/authz-listener.ts); unset: off. */
+  /** Port of the lean listener for forward-auth and introspection (lib/authz/listener.ts); unset: off. */
   LATCHKEY_AUTHZ_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Days an active signing key signs before the worker rotates it; 0 turns scheduled rotation off. */
   LATCHKEY_KEY_ROTATION_DAYS: z.coerce.number().min(0, { message: "must be 0 (off) or a number of days" }).default(30),

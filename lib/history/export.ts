@@ -1,12 +1,13 @@
 import "server-only";
 import type { AuditVerification } from "@prisma/client";
-import { historyRows, type HistoryEvent } from "./history";
-import { describeFilters, type HistoryFilters } from "./history-filters";
+import type { HistoryEvent } from "./conditions";
+import { historyRows } from "./rows";
+import { describeFilters, type HistoryFilters } from "./filters";
 
 /**
- * Streamed exports of a filtered history: CSV or JSON Lines, read in keyset batches and
- * written as the client reads (bounded memory, however many rows). The header records
- * the filters, who exported and when, and the last verification of the audit chain.
+ * Streamed exports of a filtered history: CSV or JSON Lines, read through a cursor in batches
+ * (lib/history/rows.ts) and written as the client reads (bounded memory, however many rows).
+ * The header records the filters, who exported and when, and the last verification of the chain.
  */
 
 export type ExportFormat = "csv" | "jsonl";
@@ -63,7 +64,7 @@ export function csvCell(value: unknown): string {
 }
 
 function plain(e: HistoryEvent): Record<(typeof EXPORT_COLUMNS)[number], unknown> {
-  return { ...e, seq: e.seq.toString(), id: e.id.toString(), occurredAt: e.occurredAt.toISOString() };
+  return { ...e, seq: e.seq?.toString() ?? null, id: e.id.toString(), occurredAt: e.occurredAt.toISOString() };
 }
 
 function csvLines(rows: HistoryEvent[]): string {
