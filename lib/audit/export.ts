@@ -63,7 +63,7 @@ export function csvCell(value: unknown): string {
 }
 
 function plain(e: HistoryEvent): Record<(typeof EXPORT_COLUMNS)[number], unknown> {
-  return { ...e, seq: e.seq.toString(), id: e.id.toString(), occurredAt: e.occurredAt.toISOString() };
+  return { ...e, seq: e.seq?.toString() ?? null, id: e.id.toString(), occurredAt: e.occurredAt.toISOString() };
 }
 
 function csvLines(rows: HistoryEvent[]): string {

@@ -8,16 +8,22 @@ import type { HistoryFilters, HistoryQuery } from "./history-filters";
  * column and ends with the id, so a page is an index range scan whatever the filter, and
  * pages are keyset (by id), so the last page costs what the first does.
  *
- * Dates become id bounds: events join the chain one at a time under a lock and take their
- * time from the database clock there, so ids and times rise together.
+ * Dates become id bounds. An event takes its id and its time from the database in one
+ * statement (lib/audit/record.ts), so ids and times rise together, but without a lock between
+ * writers nothing forbids two events an instant apart from taking them in opposite orders. So
+ * the id bounds are widened by a margin and the times themselves are filtered exactly: the
+ * bounds only keep the scan short.
  */
+
+/** Far more than the instant between an event's id and its time (one statement's work). */
+const ID_BOUNDS_MARGIN_MS = 60_000;
 
 export const HISTORY_COLUMNS = Prisma.sql`e.id, e.seq, e."occurredAt", e."actorType"::text AS "actorType", e."actorId", e."actorEmail", e.action, e."requestId",
   e."fromStatus"::text AS "fromStatus", e."toStatus"::text AS "toStatus", e.data, e.ip, e."userAgent", e.route, e."workflowId", e."targetId", e.environment, e.note, e.hash`;
 
 export interface HistoryEvent {
   id: bigint;
-  seq: bigint;
+  seq: bigint | null;
   occurredAt: Date;
   actorType: string;
   actorId: string | null;
@@ -69,10 +75,12 @@ export async function historyWhere(f: HistoryFilters): Promise<Prisma.Sql | null
   }
   if (f.q) parts.push(Prisma.sql`to_tsvector('english', coalesce(e.note, '')) @@ websearch_to_tsquery('english', ${f.q})`);
   if (f.from || f.to) {
-    const bounds = await idBounds(f.from, f.to);
+    const bounds = await idBounds(f.from && new Date(f.from.getTime() - ID_BOUNDS_MARGIN_MS), f.to && new Date(f.to.getTime() + ID_BOUNDS_MARGIN_MS));
     if (bounds.empty) return null;
     if (bounds.low !== undefined) parts.push(Prisma.sql`e.id >= ${bounds.low}`);
     if (bounds.high !== undefined) parts.push(Prisma.sql`e.id <= ${bounds.high}`);
+    if (f.from) parts.push(Prisma.sql`e."occurredAt" >= ${f.from}`);
+    if (f.to) parts.push(Prisma.sql`e."occurredAt" < ${f.to}`);
   }
   return parts.length ? Prisma.sql`WHERE ${Prisma.join(parts, " AND ")}` : Prisma.empty;
 }

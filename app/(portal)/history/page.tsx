@@ -76,7 +76,7 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
               <tr key={e.id.toString()} data-testid="history-row" className="align-top">
                 <td className="px-4 py-2 whitespace-nowrap">
                   {formatTime(e.occurredAt)}
-                  <div className="font-mono text-xs text-slate-600">#{e.seq.toString()}</div>
+                  <div className="font-mono text-xs text-slate-600">{e.seq === null ? "not yet chained" : `#${e.seq}`}</div>
                 </td>
                 <td className="px-4 py-2">
                   {e.actorEmail && e.actorType !== "system" ? (
