@@ -390,7 +390,10 @@ async function insertEvents() {
     if ((i / 5000) % 20 === 0) console.log(`[seed:large] events: ${i + batch.length} (${Math.round((i + batch.length) / ((Date.now() - started) / 1000))}/s)`);
   }
   await client.query(`SELECT setval(pg_get_serial_sequence('"AuditEvent"', 'id'), $1)`, [events.length]);
-  await client.query(`UPDATE "AuditChainHead" SET "lastSeq" = $1, "lastHash" = $2, "genesisSeq" = 1, "keyIdsFromSeq" = 1, "sealsFromSeq" = 1 WHERE id = 1`, [events.length, prev]);
+  await client.query(`UPDATE "AuditChainHead" SET "lastSeq" = $1, "lastHash" = $2, "genesisSeq" = 1, "keyIdsFromSeq" = 1, "sealsFromSeq" = 1 WHERE id = 1`, [
+    events.length,
+    prev,
+  ]);
 }
 
 const began = Date.now();

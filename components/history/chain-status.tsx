@@ -47,7 +47,8 @@ export async function ChainStatus() {
       role="alert"
       className="inline-block rounded-md border border-rose-300 bg-rose-50 px-3 py-1.5 text-sm font-medium text-rose-900"
     >
-      ✗ Audit chain BROKEN at {last.firstBadSeq === null ? "an event not yet chained" : `event #${last.firstBadSeq}`} (verified {formatTime(last.finishedAt)}): {last.problem}
+      ✗ Audit chain BROKEN at {last.firstBadSeq === null ? "an event not yet chained" : `event #${last.firstBadSeq}`} (verified {formatTime(last.finishedAt)}):{" "}
+      {last.problem}
     </p>
   );
 }

@@ -38,7 +38,11 @@ export function hashMatches(prev: string, row: EventRow): Check {
   if (row.seal !== null) {
     if (row.seq === null || !row.chainKeyId || !row.sealKeyId) return "no";
     const key = ringKey(row.chainKeyId);
-    const link = key ? (row.hash === linkHash({ prevHash: prev, seq: row.seq, id: row.id, seal: row.seal, sealKeyId: row.sealKeyId }, key) ? "yes" : "no") : "unknown";
+    const link = key
+      ? row.hash === linkHash({ prevHash: prev, seq: row.seq, id: row.id, seal: row.seal, sealKeyId: row.sealKeyId }, key)
+        ? "yes"
+        : "no"
+      : "unknown";
     const seal = sealMatches(row);
     if (link === "no" || seal === "no") return "no";
     return link === "unknown" || seal === "unknown" ? "unknown" : "yes";

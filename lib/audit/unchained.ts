@@ -24,7 +24,7 @@ export interface UnchainedCheck {
 export async function checkUnchained(): Promise<UnchainedCheck> {
   const result: UnchainedCheck = { events: 0, oldestAt: null, unchecked: 0, missingKeyIds: [], bad: null };
   const missing = new Set<string>();
-  for (let after = 0n; ; ) {
+  for (let after = 0n; ;) {
     const rows = await db.$queryRaw<EventRow[]>`SELECT ${EVENT_COLUMNS} FROM "AuditEvent" WHERE seq IS NULL AND id > ${after} ORDER BY id LIMIT ${BATCH}`;
     for (const row of rows) {
       result.events += 1;

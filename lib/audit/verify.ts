@@ -1,5 +1,4 @@
 import type { AuditVerification } from "@prisma/client";
-import { Prisma } from "@prisma/client";
 import { db } from "../db";
 import { keyring } from "../credentials/keyring";
 import { createHash } from "node:crypto";
@@ -130,7 +129,10 @@ export async function walkChain(): Promise<ChainReport> {
             `Event ${row.seq} (${row.action}) names no key, though every event from ${head.keyIdsFromSeq} on does: it was inserted or was altered.`,
           );
         if (!row.seal && row.seq >= head.sealsFromSeq)
-          return fail(row.seq, `Event ${row.seq} (${row.action}) carries no seal, though every event from ${head.sealsFromSeq} on does: it was inserted or was altered.`);
+          return fail(
+            row.seq,
+            `Event ${row.seq} (${row.action}) carries no seal, though every event from ${head.sealsFromSeq} on does: it was inserted or was altered.`,
+          );
         const match = hashMatches(prev, row);
         if (match === "no") return fail(row.seq, `Event ${row.seq} (${row.action}) was altered: its content no longer matches its hash.`);
         if (match === "unknown" && !row.chainKeyId && unnamedMatched)

@@ -91,7 +91,10 @@ describe("events not yet chained", () => {
         )
       ).rows.map((r) => r.id as string),
     );
-    expect(await verify.walkChain()).toMatchObject({ ok: false, problem: `Event id ${inserted} (request.approved), not yet chained, carries no seal: it was inserted.` });
+    expect(await verify.walkChain()).toMatchObject({
+      ok: false,
+      problem: `Event id ${inserted} (request.approved), not yet chained, carries no seal: it was inserted.`,
+    });
     await asSuperuser((c) => c.query(`DELETE FROM "AuditEvent" WHERE id = $1`, [inserted]));
 
     const request = await engine.createRequest(alice, "temporary-access", validInput());
@@ -105,7 +108,10 @@ describe("events not yet chained", () => {
         )
       ).rows.map((r) => r.id as string),
     );
-    expect(await verify.walkChain()).toMatchObject({ ok: false, problem: expect.stringContaining(`Event id ${copy} (request.created), not yet chained, was altered`) });
+    expect(await verify.walkChain()).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining(`Event id ${copy} (request.created), not yet chained, was altered`),
+    });
     await asSuperuser((c) => c.query(`DELETE FROM "AuditEvent" WHERE id = $1`, [copy]));
     await chainer.chainAuditEvents();
     await expectWholeChain();
@@ -116,7 +122,10 @@ describe("events not yet chained", () => {
     const event = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id } });
     // The place, link and key alone (the chainer's change) pass the database's guard once; anything more is refused.
     await expect(
-      fx.db.$executeRawUnsafe(`UPDATE "AuditEvent" SET seq = 999999, "prevHash" = 'x', hash = 'y', "chainKeyId" = 'k', note = 'changed' WHERE id = $1`, event.id),
+      fx.db.$executeRawUnsafe(
+        `UPDATE "AuditEvent" SET seq = 999999, "prevHash" = 'x', hash = 'y', "chainKeyId" = 'k', note = 'changed' WHERE id = $1`,
+        event.id,
+      ),
     ).rejects.toThrow(/append-only/);
     await chainer.chainAuditEvents();
     const linked = await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } });

@@ -82,11 +82,21 @@ async function relinkAsBeforeKeyIds(client: pg.Client, last: bigint) {
     seq += 1n;
     if (e.seq === null) {
       const hash = linkHash({ prevHash: prev, seq, id: e.id, seal: e.seal!, sealKeyId: e.sealKeyId! }, keys.get(idOf(newKey)));
-      await client.query(`UPDATE "AuditEvent" SET seq = $2, "prevHash" = $3, hash = $4, "chainKeyId" = $5 WHERE id = $1`, [e.id, seq, prev, hash, idOf(newKey)]);
+      await client.query(`UPDATE "AuditEvent" SET seq = $2, "prevHash" = $3, hash = $4, "chainKeyId" = $5 WHERE id = $1`, [
+        e.id,
+        seq,
+        prev,
+        hash,
+        idOf(newKey),
+      ]);
       prev = hash;
     } else if (e.seq <= last) {
       const hash = chainHash(prev, e, keys.get(idOf(oldKey)));
-      await client.query(`UPDATE "AuditEvent" SET "chainKeyId" = NULL, seal = NULL, "sealKeyId" = NULL, "prevHash" = $2, hash = $3 WHERE id = $1`, [e.id, prev, hash]);
+      await client.query(`UPDATE "AuditEvent" SET "chainKeyId" = NULL, seal = NULL, "sealKeyId" = NULL, "prevHash" = $2, hash = $3 WHERE id = $1`, [
+        e.id,
+        prev,
+        hash,
+      ]);
       prev = hash;
     } else {
       const hash = linkHash({ prevHash: prev, seq: e.seq!, id: e.id, seal: e.seal!, sealKeyId: e.sealKeyId! }, keys.get(e.chainKeyId!));

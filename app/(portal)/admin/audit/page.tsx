@@ -19,8 +19,9 @@ export default async function AuditChainPage() {
       <div>
         <h1 className="text-2xl font-bold tracking-tight">Audit chain</h1>
         <p className="mt-1 text-slate-600">
-          Each audit event is sealed with a keyed hash as it is written, then chained to the one before it (within about a second), and the database refuses
-          to change or delete events. The chain is walked every night (and by <code className="font-mono text-sm">npm run audit:verify</code>); a walk names the first event that was altered, removed or inserted.
+          Each audit event is sealed with a keyed hash as it is written, then chained to the one before it (within about a second), and the database refuses to
+          change or delete events. The chain is walked every night (and by <code className="font-mono text-sm">npm run audit:verify</code>); a walk names the
+          first event that was altered, removed or inserted.
         </p>
       </div>
       <ChainStatus />
