@@ -53,7 +53,7 @@ const schema = z.object({
   /** File outside the database where the worker keeps the audit chain's head, to notice a restore (lib/approvals/restore-fence.ts). */
   LATCHKEY_RESTORE_MARKER: z.string().min(1).optional(),
   LATCHKEY_WORKER: z.enum(["on", "off"]).default("on"),
-  /** Port of the lean listener for forward-auth and introspection (lib/http/authz-listener.ts); unset: off. */
+  /** Port of the lean listener for forward-auth and introspection (lib/authz/listener.ts); unset: off. */
   LATCHKEY_AUTHZ_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   LATCHKEY_HAPROXY_SOCKET: z.string().optional(),
   LATCHKEY_HAPROXY_MAP: z.string().optional(),

@@ -113,11 +113,13 @@ export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
   if (!afterCommit(tx, committed)) wakeChainer();
 }
 
-/** What an event says this process's caches must forget once it commits: a grant that ended (active → any other state), an API token revoked, a person's groups changed. */
+/** What an event says this process's caches must forget once it commits: a grant that ended (active → any other state), an API token revoked, a person's or a service identity's groups changed. */
 function changeOf(e: AuditInput): { kind: ChangeKind; id: string } | null {
   if (e.requestId && e.fromStatus === "active" && e.toStatus !== "active") return { kind: "request", id: e.requestId };
   if (e.action === "token.revoked" && typeof e.data?.tokenId === "string") return { kind: "token", id: e.data.tokenId };
   if (e.action === "user.directory_changed" && typeof e.data?.userId === "string") return { kind: "user", id: e.data.userId };
+  // A service identity's groups or request-only mark: its tokens must not keep speaking with the old ones.
+  if (e.action === "service_identity.updated" && typeof e.data?.serviceId === "string") return { kind: "user", id: e.data.serviceId };
   return null;
 }
 

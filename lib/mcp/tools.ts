@@ -1,8 +1,9 @@
 import "server-only";
 import { z } from "zod";
 import { cancelRequest, createRequest, revealCredential, revokeGrant } from "../approvals/engine";
+import { requestVersion } from "../approvals/live";
 import { requestDetail } from "../api/views";
-import type { Scope } from "../api/tokens";
+import type { Scope } from "../identity/tokens";
 import type { Principal } from "../policy/evaluate";
 import { workflowsFor } from "../workflows/catalog";
 
@@ -78,11 +79,15 @@ export const TOOLS = {
       const started = Date.now();
       const deadline = started + args.timeoutSeconds * 1000;
       for (;;) {
-        const request = await requestDetail(who, args.id);
-        const settled = (SETTLED as readonly string[]).includes(request.status);
+        // Each poll reads the request's status and newest event id (the live pages' version); the full view only once, to answer.
+        const { status = "" } = await requestVersion(who, args.id);
+        const settled = (SETTLED as readonly string[]).includes(status);
         const waited = Math.min(args.timeoutSeconds, Math.round((Date.now() - started) / 1000));
-        await context.progress(settled ? args.timeoutSeconds : waited, args.timeoutSeconds, `The request is ${request.status}.`);
-        if (settled || Date.now() >= deadline || context.signal.aborted) return { settled, status: request.status, request };
+        await context.progress(settled ? args.timeoutSeconds : waited, args.timeoutSeconds, `The request is ${status}.`);
+        if (settled || Date.now() >= deadline || context.signal.aborted) {
+          const request = await requestDetail(who, args.id);
+          return { settled: (SETTLED as readonly string[]).includes(request.status), status: request.status, request };
+        }
         await new Promise((resolve) => setTimeout(resolve, Math.min(context.pollMs, Math.max(0, deadline - Date.now()))));
       }
     },

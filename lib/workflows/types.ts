@@ -97,7 +97,7 @@ export class ExecutionFailure extends Error {
 
 /**
  * What `execute` gets: what `perform` gets, plus the approval's transaction and who approved.
- * The request's row is written once after `execute` returns (lib/approvals/state-machine.ts,
+ * The request's row is written once after `execute` returns (lib/approvals/transition.ts,
  * Moves), so within `execute` the database still shows it as it was before the approval:
  * use `request` as given, never read its status back.
  */

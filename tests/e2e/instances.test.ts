@@ -85,7 +85,7 @@ beforeAll(async () => {
   );
 
   ({ db } = await import("@/lib/db"));
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const { rolesForGroups } = await import("@/lib/policy/evaluate");
   const { policy } = await import("@/lib/policy/current");
   const person = async (email: string, groups: string[], scopes: string[]) => {

@@ -200,7 +200,7 @@ describe("recording fails closed", () => {
 
 describe("events carry their context", () => {
   it("records the address, user agent, route and actor type of an API call", async () => {
-    const { createPersonalToken } = await import("@/lib/api/tokens");
+    const { createPersonalToken } = await import("@/lib/identity/tokens");
     const { secret } = await createPersonalToken(alice, { name: "ctx", scopes: ["requests:write"], expiresInDays: 1 });
     const api = await startApiServer();
     try {

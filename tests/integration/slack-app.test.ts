@@ -157,6 +157,25 @@ describe("the Slack app", () => {
     expect([garbled.status, await garbled.text()]).toEqual([400, 'The "payload" field is not JSON.\n']);
     const empty = await interact(signedRaw("token=abc"));
     expect([empty.status, await empty.text()]).toEqual([400, 'Expected a form body with a "payload" field.\n']);
+    // Past the 64 KiB every route reads: refused before the signature is checked, whether the size is declared or only streamed.
+    const huge = signedRaw(`${fresh.body}&pad=${"x".repeat(70 * 1024)}`);
+    const declared = await interact(huge);
+    expect([declared.status, await declared.text()]).toEqual([413, "The body is larger than 64 KiB.\n"]);
+    const chunk = new TextEncoder().encode("x".repeat(16 * 1024));
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += 1;
+        if (sent > 1_000) controller.close();
+        else controller.enqueue(chunk);
+      },
+    });
+    const streamed = await POST(
+      new Request("http://localhost:3999/api/slack/interactions", { method: "POST", headers: huge.headers, body: stream, duplex: "half" } as RequestInit),
+    );
+    expect([streamed.status, await streamed.text()]).toEqual([413, "The body is larger than 64 KiB.\n"]);
+    // It stopped reading at the limit instead of taking all 16 MB.
+    expect(sent).toBeLessThan(10);
     expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).status).toBe("pending");
     expect(await fx.db.approval.count({ where: { requestId: request.id } })).toBe(0);
   });

@@ -59,6 +59,42 @@ describe("import boundaries", () => {
     ).toHaveLength(1);
   });
 
+  it("inside lib/, only the API itself reaches the API wrappers", async () => {
+    const wrapper = await boundaryErrors("lib/mcp/fixture.ts", `import { apiRoute } from "../api/http";\nexport const f = apiRoute;\n`);
+    expect(wrapper).toHaveLength(1);
+    expect(wrapper[0]).toContain("serve app/ routes only");
+    expect(
+      await boundaryErrors("lib/identity/scim/fixture.ts", `import { sessionRoute } from "@/lib/api/session-route";\nexport const f = sessionRoute;\n`),
+    ).toHaveLength(1);
+    // The API's own files use their wrapper, and other lib/ code may still read the API's views.
+    expect(await boundaryErrors("lib/api/fixture.ts", `import { apiRoute } from "./http";\nexport const f = apiRoute;\n`)).toEqual([]);
+    expect(await boundaryErrors("lib/mcp/fixture.ts", `import { requestDetail } from "../api/views";\nexport const f = requestDetail;\n`)).toEqual([]);
+  });
+
+  it("lib/authz reaches no entry layer above it", async () => {
+    for (const upward of [
+      "../api/views",
+      "@/lib/api/schemas",
+      "../actions/tokens",
+      "../mcp/http",
+      "@/lib/approvals/engine",
+      "../workflows/registry",
+      "../integrations/status",
+      "../jobs/queue",
+    ]) {
+      const errors = await boundaryErrors("lib/authz/fixture.ts", `import * as x from "${upward}";\nexport const f = x;\n`);
+      expect(errors, upward).toHaveLength(1);
+      expect(errors[0]).toContain("lib/authz depends only on");
+    }
+    // What it is built from stays open: credentials, identity, policy, the HTTP plumbing, the database.
+    expect(
+      await boundaryErrors(
+        "lib/authz/fixture.ts",
+        `import { publishedKey } from "../credentials/keys";\nimport { authenticateToken } from "../identity/tokens";\nimport { policy } from "../policy/current";\nimport { problem } from "../http/problem";\nimport { db } from "../db";\nexport const f = [publishedKey, authenticateToken, policy, problem, db];\n`,
+      ),
+    ).toEqual([]);
+  });
+
   it("the codebase as it stands keeps every boundary", async () => {
     const results = await eslint.lintFiles(["components", "lib"]);
     const crossings = results.flatMap((r) => r.messages.filter((m) => m.ruleId === "no-restricted-imports").map((m) => `${r.filePath}:${m.line} ${m.message}`));

@@ -2,9 +2,9 @@ import "server-only";
 import { currentPrincipal } from "../auth/session";
 import { db } from "../db";
 import type { Principal } from "../policy/evaluate";
-import { contextOf, withAuditContext } from "./context";
+import { contextOf, withAuditContext } from "../audit/context";
 import { plainText } from "../http/plain";
-import { actorOf, recordEvent } from "./record";
+import { actorOf, recordEvent } from "../audit/record";
 
 /** A plain-text refusal for the auditor's download routes. */
 export const refuse = (status: number, message: string): Response => plainText(status, message);

@@ -2,9 +2,9 @@ import "server-only";
 import { decodeProtectedHeader, importJWK, jwtVerify, type JWTPayload } from "jose";
 import { db } from "../db";
 import { changeGeneration, changesLive, keepIfUnchanged, onChange } from "../db/changes";
-import { credentialIssuer } from "./issuer";
-import type { CredentialClaims } from "./issue";
-import { publishedKey, SIGNING_ALG } from "./keys";
+import { credentialIssuer } from "../credentials/issuer";
+import type { CredentialClaims } from "../credentials/issue";
+import { publishedKey, SIGNING_ALG } from "../credentials/keys";
 
 export type VerifiedCredential = {
   ok: true;
@@ -18,12 +18,6 @@ export type VerifiedCredential = {
 
 export type CredentialRefusal = { ok: false; reason: string };
 
-/**
- * Checks a credential Latchkey issued, everywhere Latchkey answers for one (introspection,
- * forward-auth): the signature with the algorithm pinned (never taken from the header),
- * a key Latchkey still publishes, issuer, expiry, and then the database: a credential that
- * was revoked, or whose grant is no longer active, is refused at once.
- */
 /**
  * Public keys by kid, imported once and re-checked against what Latchkey publishes every
  * few seconds. A key leaves JWKS only once every token it signed has expired, so a short
@@ -73,6 +67,12 @@ onChange((kind, id) => {
   }
 });
 
+/**
+ * Checks a credential Latchkey issued, everywhere Latchkey answers for one (introspection,
+ * forward-auth): the signature with the algorithm pinned (never taken from the header),
+ * a key Latchkey still publishes, issuer, expiry, and then the database: a credential that
+ * was revoked, or whose grant is no longer active, is refused at once.
+ */
 export async function verifyCredential(token: string, now = new Date()): Promise<VerifiedCredential | CredentialRefusal> {
   // Only answers about the present are cached (a check "as of" another time asks the database).
   const present = Math.abs(now.getTime() - Date.now()) < 1000;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { storableString } from "../text";
 
-const STATUSES = ["draft", "pending", "approved", "executing", "active", "completed", "expired", "revoked", "rejected", "cancelled", "failed"] as const;
+const STATUSES = ["pending", "approved", "executing", "active", "completed", "expired", "revoked", "rejected", "cancelled", "failed"] as const;
 /** The first and last days a filter may name: PostgreSQL has no year 0, and nothing Latchkey recorded is older. */
 export const FIRST_DAY = "1970-01-01";
 export const LAST_DAY = "9999-12-30";

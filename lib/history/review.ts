@@ -2,7 +2,7 @@ import "server-only";
 import { z } from "zod";
 import { db } from "../db";
 import { policy } from "../policy/current";
-import { day } from "./history-filters";
+import { day } from "./filters";
 
 /**
  * The access review for a period: every grant that was active in it, who approved it and

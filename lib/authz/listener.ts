@@ -3,9 +3,9 @@ import type { AddressInfo } from "node:net";
 import { logger } from "../log";
 import { metricsRefusal } from "../observability/metrics-access";
 import { httpDuration, instanceMetricsContentType, instanceMetricsText } from "../observability/metrics";
-import { answerUpgradesAsHttp1 } from "./h2c-upgrade.cjs";
-import { BodyTooLarge, readBody } from "./node-adapter";
-import { MAX_BODY_BYTES, type IncomingCall, type PlainAnswer } from "./plain";
+import { answerUpgradesAsHttp1 } from "../http/h2c-upgrade.cjs";
+import { BodyTooLarge, readBody } from "../http/node-adapter";
+import { MAX_BODY_BYTES, type IncomingCall, type PlainAnswer } from "../http/plain";
 
 /**
  * A lean HTTP listener for the hottest answers Latchkey gives: forward-auth for proxies
@@ -39,8 +39,8 @@ function send(res: ServerResponse, answer: PlainAnswer) {
 }
 
 export async function startAuthzListener(port: number, host = "0.0.0.0"): Promise<{ url: string; close: () => Promise<void> }> {
-  const { answerForwardAuth } = await import("../credentials/forward-auth");
-  const { introspect } = await import("../credentials/introspection");
+  const { answerForwardAuth } = await import("./forward-auth");
+  const { introspect } = await import("./introspection");
   const routes: Record<string, Partial<Record<string, Handler>>> = {
     "/api/forward-auth": { GET: answerForwardAuth, HEAD: answerForwardAuth, POST: answerForwardAuth },
     "/api/oauth/introspect": { POST: introspect },

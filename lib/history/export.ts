@@ -1,12 +1,13 @@
 import "server-only";
 import type { AuditVerification } from "@prisma/client";
-import { historyRows, type HistoryEvent } from "./history";
-import { describeFilters, type HistoryFilters } from "./history-filters";
+import type { HistoryEvent } from "./conditions";
+import { historyRows } from "./rows";
+import { describeFilters, type HistoryFilters } from "./filters";
 
 /**
- * Streamed exports of a filtered history: CSV or JSON Lines, read in keyset batches and
- * written as the client reads (bounded memory, however many rows). The header records
- * the filters, who exported and when, and the last verification of the audit chain.
+ * Streamed exports of a filtered history: CSV or JSON Lines, read through a cursor in batches
+ * (lib/history/rows.ts) and written as the client reads (bounded memory, however many rows).
+ * The header records the filters, who exported and when, and the last verification of the chain.
  */
 
 export type ExportFormat = "csv" | "jsonl";

@@ -1,6 +1,7 @@
 import "server-only";
-import { authenticate, MAX_BODY_BYTES, problemAnswer as problem } from "../api/http";
-import { fromResponse, plainJson, type IncomingCall, type PlainAnswer } from "../http/plain";
+import { fromResponse, MAX_BODY_BYTES, plainJson, type IncomingCall, type PlainAnswer } from "../http/plain";
+import { problemAnswer as problem } from "../http/problem";
+import { authenticate } from "./caller";
 import { verifyCredential } from "./verify";
 
 /**

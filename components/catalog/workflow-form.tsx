@@ -10,7 +10,7 @@ import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { formatMinutes } from "../ui/format";
 import { useHydrated } from "../ui/use-hydrated";
-import { Field, inputClass } from "./field";
+import { Field, inputClass } from "../ui/field";
 
 export interface TargetOption {
   id: string;
