@@ -14,9 +14,9 @@ import { changedFields, describeRequestInput, type RequestField } from "../workf
 
 /** Read models for the pages and routes. Each checks who may see what. */
 
-/** An audit event with its bigint ids as strings, ready for pages and JSON. */
-export function plainEvent<E extends { id: bigint; seq: bigint }>(e: E): Omit<E, "id" | "seq"> & { id: string; seq: string } {
-  return { ...e, id: e.id.toString(), seq: e.seq.toString() };
+/** An audit event with its bigint ids as strings, ready for pages and JSON (no place in the chain yet: seq null). */
+export function plainEvent<E extends { id: bigint; seq: bigint | null }>(e: E): Omit<E, "id" | "seq"> & { id: string; seq: string | null } {
+  return { ...e, id: e.id.toString(), seq: e.seq?.toString() ?? null };
 }
 
 const requestListSelect = {

@@ -49,7 +49,7 @@ export async function personActivity(email: string, take = 200) {
     // What the directory (sign-in, SCIM, an admin's offboarding) changed about them, shown beside their grants.
     db.auditEvent.findMany({
       where: { action: "user.directory_changed", data: { path: ["userId"], equals: user.id } },
-      orderBy: { seq: "desc" },
+      orderBy: { id: "desc" },
       take,
       select: { id: true, occurredAt: true, actorEmail: true, data: true },
     }),

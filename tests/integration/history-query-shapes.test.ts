@@ -163,7 +163,7 @@ describe("exports through the cursor", () => {
     ] as const;
     const plain = (e: (typeof rows)[number]): Record<string, unknown> => ({
       ...Object.fromEntries(FIELDS.map((k) => [k, e[k]])),
-      seq: e.seq.toString(),
+      seq: e.seq?.toString() ?? null,
       id: e.id.toString(),
       occurredAt: e.occurredAt.toISOString(),
     });
