@@ -1163,7 +1163,7 @@ export interface components {
             scope?: string;
         };
         /** @enum {string} */
-        RequestStatus: "draft" | "pending" | "approved" | "executing" | "active" | "completed" | "expired" | "revoked" | "rejected" | "cancelled" | "failed";
+        RequestStatus: "pending" | "approved" | "executing" | "active" | "completed" | "expired" | "revoked" | "rejected" | "cancelled" | "failed";
         RequestSummary: {
             id: string;
             workflowId: string;

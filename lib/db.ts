@@ -2,9 +2,9 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { Prisma, PrismaClient } from "@prisma/client";
 import pg from "pg";
 import { logger } from "./log";
-import { flushAuditBuffer, openAuditBuffer } from "./audit/pending";
+import { closeUnit, openUnit } from "./db/after-commit";
 import { env } from "./env";
-import { changedHere, closeChanges } from "./db/changes";
+import { closeChanges } from "./db/changes";
 
 /** The one Prisma client of the process. */
 const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient };
@@ -52,26 +52,28 @@ export function createPrismaClient(connectionString: string): PrismaClient {
 }
 
 /**
- * Interactive transactions collect their audit events and append them to the chain at the
- * end, inside the transaction (lib/audit/pending.ts). Once it commits, this process's caches
- * forget at once the grants it ended and the API tokens it revoked (lib/db/changes.ts, changedHere).
+ * An interactive transaction is a unit of work: what its code asks to run once it commits
+ * (lib/db/after-commit.ts: caches forgetting the grants it ended and the tokens it revoked,
+ * the audit chainer's wake-up) runs after the commit, and never for a transaction rolled back.
  */
-function auditedTransaction(client: PrismaClient) {
+function unitOfWork(client: PrismaClient) {
   return async (arg: unknown, options?: unknown) => {
     if (typeof arg !== "function") return (client.$transaction as (a: unknown, o?: unknown) => unknown)(arg, options);
-    let forget: Awaited<ReturnType<typeof flushAuditBuffer>> = [];
+    let committed: Array<() => void> = [];
     const result = await client.$transaction(async (tx) => {
-      openAuditBuffer(tx);
-      const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
-      forget = await flushAuditBuffer(tx);
-      return value;
-    }, options as never);
-    for (const { kind, id } of forget) {
+      openUnit(tx);
       try {
-        changedHere(kind, id);
+        return await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
+      } finally {
+        committed = closeUnit(tx);
+      }
+    }, options as never);
+    for (const run of committed) {
+      try {
+        run();
       } catch (error) {
-        // The change is committed: a cache that cannot forget must not make it look failed.
-        logger("db").error("a cache could not forget a change", { kind, id, error: (error as Error).message });
+        // The change is committed: what runs after it must not make it look failed.
+        logger("db").error("a step after a commit failed", { error: (error as Error).message });
       }
     }
     return result;
@@ -81,7 +83,7 @@ function auditedTransaction(client: PrismaClient) {
 export const db: PrismaClient = new Proxy({} as PrismaClient, {
   get(_target, prop) {
     globalForPrisma.latchkeyPrisma ??= createPrismaClient(env().DATABASE_URL);
-    if (prop === "$transaction") return auditedTransaction(globalForPrisma.latchkeyPrisma);
+    if (prop === "$transaction") return unitOfWork(globalForPrisma.latchkeyPrisma);
     const value = Reflect.get(globalForPrisma.latchkeyPrisma, prop);
     return typeof value === "function" ? value.bind(globalForPrisma.latchkeyPrisma) : value;
   },

@@ -1,9 +1,12 @@
 import { z } from "zod";
+import { integrationSettings } from "./integrations/registry";
 import { secretProblem } from "./notifications/signature";
 
 /**
  * The one place that reads configuration. Everything else calls `env()`.
- * A bad value stops start-up with a message naming the variable.
+ * A bad value stops start-up with a message naming the variable. The variables of the
+ * outside systems are each integration's (its adapter's `settings`, read from
+ * lib/integrations/registry.ts), validated here with the rest.
  */
 /** Standard Webhooks secrets, `whsec_<base64>`, comma-separated during a rotation (current first). */
 function whsecList() {
@@ -20,7 +23,7 @@ function whsecList() {
     });
 }
 
-const schema = z.object({
+const core = {
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   DATABASE_URL: z.string().url({ message: "must be a postgresql:// URL" }),
   NEXTAUTH_URL: z.string().url().default("http://localhost:3000"),
@@ -53,10 +56,8 @@ const schema = z.object({
   /** File outside the database where the worker keeps the audit chain's head, to notice a restore (lib/approvals/restore-fence.ts). */
   LATCHKEY_RESTORE_MARKER: z.string().min(1).optional(),
   LATCHKEY_WORKER: z.enum(["on", "off"]).default("on"),
-  /** Port of the lean listener for forward-auth and introspection (lib/http/authz-listener.ts); unset: off. */
+  /** Port of the lean listener for forward-auth and introspection (lib/authz/listener.ts); unset: off. */
   LATCHKEY_AUTHZ_PORT: z.coerce.number().int().min(1).max(65535).optional(),
-  LATCHKEY_HAPROXY_SOCKET: z.string().optional(),
-  LATCHKEY_HAPROXY_MAP: z.string().optional(),
   /** Days an active signing key signs before the worker rotates it; 0 turns scheduled rotation off. */
   LATCHKEY_KEY_ROTATION_DAYS: z.coerce.number().min(0, { message: "must be 0 (off) or a number of days" }).default(30),
   /** How long a new signing key is published in JWKS (and the key directory) before it signs anything. */
@@ -101,30 +102,6 @@ const schema = z.object({
   LATCHKEY_RATE_LIMIT_SIGNIN: z.coerce.number().int().min(1).default(30),
   /** Signing secrets of the audit webhook, `whsec_<base64>`, comma-separated during a rotation (current first). */
   LATCHKEY_AUDIT_WEBHOOK_SECRET: whsecList(),
-  /** The Slack app's bot token (xoxb-...); the Slack app is off while it is unset. */
-  LATCHKEY_SLACK_BOT_TOKEN: z
-    .string()
-    .regex(/^xoxb-[\w-]+$/, { message: 'must be a bot token, "xoxb-..."' })
-    .optional(),
-  /** The Slack app's signing secret, verifying button clicks (X-Slack-Signature); buttons are refused while it is unset. */
-  LATCHKEY_SLACK_SIGNING_SECRET: z.string().min(16, { message: "must be the app's signing secret (Basic Information → App Credentials)" }).optional(),
-  /** Slack's Web API base URL; only changed to point at a test double. */
-  LATCHKEY_SLACK_API_URL: z.string().url().default("https://slack.com/api/"),
-  /** SMTP server for e-mail notifications (smtp:// or smtps://, credentials in the URL); e-mail is off while it is unset. */
-  LATCHKEY_SMTP_URL: z
-    .string()
-    .regex(/^smtps?:\/\/[^/\s]+/, { message: "must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587" })
-    .optional(),
-  /** The From address of notification e-mail. */
-  LATCHKEY_SMTP_FROM: z
-    .string()
-    .regex(/^([^<>@\s][^<>@]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)$/, { message: 'must be an address, e.g. "Latchkey <latchkey@example.com>"' })
-    .default("Latchkey <latchkey@localhost>"),
-  /** On-call services read by on-call rules: API tokens (rules needing an unset one never apply) and base URLs. */
-  LATCHKEY_PAGERDUTY_TOKEN: z.string().min(1).optional(),
-  LATCHKEY_PAGERDUTY_URL: z.string().url().default("https://api.pagerduty.com"),
-  LATCHKEY_OPSGENIE_TOKEN: z.string().min(1).optional(),
-  LATCHKEY_OPSGENIE_URL: z.string().url().default("https://api.opsgenie.com"),
   /** Port and address the web server listens on (HOSTNAME: 0.0.0.0 in production, localhost in development). */
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   HOSTNAME: z.string().min(1).optional(),
@@ -134,13 +111,16 @@ const schema = z.object({
   LATCHKEY_WORKER_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Bearer token Prometheus sends to /api/metrics; metrics are off while it is unset. */
   LATCHKEY_METRICS_TOKEN: z.string().min(16, { message: "must be at least 16 characters" }).optional(),
-});
+};
 
-export type Env = z.infer<typeof schema>;
+/** Latchkey's own variables and every registered integration's, built when read so an integration added at run time (a test's) counts. */
+const schema = () => z.object({ ...core, ...integrationSettings() });
+
+export type Env = z.infer<ReturnType<typeof schema>>;
 
 /** Every variable Latchkey reads; the OpenTelemetry SDK reads the standard OTEL_* ones itself. */
-export const KNOWN_VARIABLES: readonly string[] = Object.keys(schema.shape);
-export const isKnownVariable = (name: string) => KNOWN_VARIABLES.includes(name) || name.startsWith("OTEL_");
+export const knownVariables = (): readonly string[] => Object.keys(schema().shape);
+export const isKnownVariable = (name: string) => knownVariables().includes(name) || name.startsWith("OTEL_");
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
 
@@ -161,7 +141,7 @@ let cached: Env | undefined;
 export class ConfigError extends Error {}
 
 export function parseEnv(source: Record<string, string | undefined>): Env {
-  const result = schema.safeParse(source);
+  const result = schema().safeParse(source);
   const mode = source.LATCHKEY_AUTH_MODE ?? "oidc";
   const required = mode === "trusted-proxy" ? MODE_REQUIRES["trusted-proxy"] : MODE_REQUIRES.oidc;
   const missing = required.filter((name) => !source[name]).map((name) => `  ${name}: is not set (required when LATCHKEY_AUTH_MODE is ${mode})`);

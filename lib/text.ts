@@ -8,8 +8,7 @@ export const UNSAFE_TEXT = "Text may not contain NUL characters or broken Unicod
 
 /** Whether PostgreSQL can store and compare this string (no NUL, no unpaired surrogate). */
 export function isStorableText(value: string): boolean {
-  // String.prototype.isWellFormed (Node.js 20) without asking for the ES2024 library types.
-  return !value.includes("\u0000") && (value as unknown as { isWellFormed(): boolean }).isWellFormed();
+  return !value.includes("\u0000") && value.isWellFormed();
 }
 
 export function hasUnsafeText(value: unknown, depth = 0): boolean {

@@ -1,12 +1,12 @@
 /**
- * The lean listener for forward-auth and introspection (lib/http/authz-listener.ts) in a
+ * The lean listener for forward-auth and introspection (lib/authz/listener.ts) in a
  * process of its own, started by scripts/serve.ts when LATCHKEY_AUTHZ_PORT is set: the
  * portal's pages and the worker's jobs never hold up a proxy's decision.
  */
 import { logger } from "../lib/log";
 
 const log = logger("authz");
-const { startAuthzListener } = await import("../lib/http/authz-listener");
+const { startAuthzListener } = await import("../lib/authz/listener");
 const { disconnectDb } = await import("../lib/db");
 const authz = await startAuthzListener(Number(process.env.LATCHKEY_AUTHZ_PORT), process.env.HOSTNAME ?? "localhost");
 process.send?.({ ready: authz.url });

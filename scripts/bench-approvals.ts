@@ -1,27 +1,30 @@
 /**
- * npm run bench:approvals [-- --seconds 60 --users 50]
+ * npm run bench:approvals [-- --seconds 60 --users 50]   (or LATCHKEY_BENCH_SECONDS=60)
  * Against the production build over HTTP: first 100 approvals one at a time; then half the
  * users request access through the API and half approve what is waiting, flat out for the
  * given time, then for half as long paced to three quarters of the rate reached (each
  * person pausing between calls), which shows the latency below saturation. Prints requests and approvals per
  * second, p50/p95/p99 from approval to issued credential (the approve call returns once
  * the credential is signed and stored), errors and double executions (both must be 0).
- * With pgbench on the PATH it also prints approvals per second as a ratio of pgbench's
- * write transactions per second on the same server. Last, the same users each make two calls
- * of /api/health (one `SELECT 1`) in a loop: the most request-and-approve pairs a second the
- * web framework and this client could carry on this machine if each did nothing else.
+ * Then two baselines of the same run, to which the results are ratios: the framework's floor
+ * (the same users each making two calls of /api/health, one `SELECT 1`, in a loop: the most
+ * request-and-approve pairs a second the web framework and this client could carry here if
+ * each did nothing else) and PostgreSQL's own write rate on the same server (pgbench's
+ * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99.
  */
-import { execFileSync, spawnSync } from "node:child_process";
 import { parseArgs } from "node:util";
+import { benchNumber, judge, loadAverage, ratio } from "./support/bench-figures";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
+import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "60" }, users: { type: "string", default: "50" } } });
-const SECONDS = Number(values.seconds);
-const USERS = Number(values.users);
+const { values } = parseArgs({ options: { seconds: { type: "string" }, users: { type: "string" } } });
+const SECONDS = benchNumber(values.seconds, "LATCHKEY_BENCH_SECONDS", 60);
+const USERS = benchNumber(values.users, "LATCHKEY_BENCH_USERS", 50);
+const loadAtStart = loadAverage();
 
 const portal = await startBenchPortal();
 const { db, disconnectDb } = await import("../lib/db");
-const { createPersonalToken } = await import("../lib/api/tokens");
+const { createPersonalToken } = await import("../lib/identity/tokens");
 
 async function person(email: string, groups: string[], scopes: string[]) {
   return (await createPersonalToken(await benchUser(email, groups), { name: "bench", scopes, expiresInDays: 1 })).secret;
@@ -176,50 +179,65 @@ const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
   SELECT count(*) AS n FROM (SELECT "requestId" FROM "AuditEvent" WHERE action IN ('credential.issued', 'request.approved') GROUP BY "requestId", action HAVING count(*) > 1) d`;
 const [chain] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM "AuditEvent"`;
 
-let pgbench: { tps: number; ratio: number } | null = null;
-if (spawnSync("which", ["pgbench"]).status === 0) {
-  const url = new URL(portal.adminUrl);
-  const env = {
-    ...process.env,
-    PGHOST: url.hostname,
-    PGPORT: url.port || "5432",
-    PGUSER: decodeURIComponent(url.username || "postgres"),
-    PGPASSWORD: decodeURIComponent(url.password),
-    PGDATABASE: "latchkey_pgbench",
-  };
-  spawnSync("psql", ["-d", "postgres", "-c", "DROP DATABASE IF EXISTS latchkey_pgbench", "-c", "CREATE DATABASE latchkey_pgbench"], { env, stdio: "ignore" });
-  execFileSync("pgbench", ["-i", "-q", "-s", "10"], { env, stdio: "ignore" });
-  const out = execFileSync("pgbench", ["-c", String(Math.min(USERS, 32)), "-j", "2", "-T", "20"], { env, encoding: "utf8" });
-  const tps = Number(out.match(/tps = ([\d.]+)/)?.[1] ?? NaN);
-  spawnSync("psql", ["-d", "postgres", "-c", "DROP DATABASE IF EXISTS latchkey_pgbench"], { env, stdio: "ignore" });
-  pgbench = { tps, ratio: flatOut.approvalsPerSecond / tps };
+// PostgreSQL's write rate on the same server: TPC-B-like, as many clients as approvers and requesters (at most 32), 20 s (less in a shorter run).
+const pgbenchBinary = findPgbench();
+let pgbench: PgbenchResult | null = null;
+if (pgbenchBinary) {
+  console.log(`[bench] pgbench (${pgbenchBinary}) on a scratch database of the same server…`);
+  pgbench = await pgbenchTps(pgbenchBinary, portal.adminUrl, { scale: 10, clients: Math.min(USERS, 32), threads: 2, seconds: Math.min(20, SECONDS) });
 }
 
+const doubleExecutions = Number(doubles?.n ?? 0);
+const ratios = {
+  approvalsOverFloor: ratio(flatOut.approvalsPerSecond, floorPairsPerSecond),
+  approvalsOverPgbenchTps: ratio(flatOut.approvalsPerSecond, pgbench?.tps, 4),
+  pacedP99OverOneAtATimeP99: ratio(paced.approvalToCredentialMs.p99, unloaded.p99, 2),
+};
 const figures = {
   users: USERS,
   ...flatOut,
   approvalToCredentialOneAtATimeMs: unloaded,
   paced: { target: paceTo, ...paced },
   errors,
-  doubleExecutions: Number(doubles?.n ?? 0),
+  doubleExecutions,
   auditEvents: Number(chain?.n ?? 0),
+  floor: { pairsOfHealthCallsPerSecond: floorPairsPerSecond, errors: floorErrors },
   pgbench,
-  floor: {
-    pairsOfHealthCallsPerSecond: floorPairsPerSecond,
-    errors: floorErrors,
-    approvalsShare: +(flatOut.approvalsPerSecond / floorPairsPerSecond).toFixed(3),
-  },
+  ratios,
 };
 const line = (name: string, f: typeof flatOut) =>
-  `${name.padEnd(10)} ${f.requestsPerSecond} requests/s, ${f.approvalsPerSecond} approvals/s; approval → credential p50 ${f.approvalToCredentialMs.p50} ms   p95 ${f.approvalToCredentialMs.p95} ms   p99 ${f.approvalToCredentialMs.p99} ms`;
+  `${name.padEnd(14)} ${f.requestsPerSecond} requests/s, ${f.approvalsPerSecond} approvals/s; approval → credential p50 ${f.approvalToCredentialMs.p50} ms   p95 ${f.approvalToCredentialMs.p95} ms   p99 ${f.approvalToCredentialMs.p99} ms`;
 console.log(`
 ${line("flat out", flatOut)}
 ${line("paced", paced)}
 one at a time  approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms
 errors         ${errors}${errorSamples.length ? `  e.g. ${errorSamples.join(" | ")}` : ""}
-double executions  ${figures.doubleExecutions}
-floor          ${floorPairsPerSecond} pairs of /api/health calls/s with the same ${USERS} users; Latchkey approvals/s ÷ floor = ${figures.floor.approvalsShare}${floorErrors ? ` (${floorErrors} health calls failed)` : ""}
-${pgbench ? `pgbench        ${pgbench.tps.toFixed(0)} tps (TPC-B-like, ${Math.min(USERS, 32)} clients); Latchkey approvals/s ÷ pgbench tps = ${pgbench.ratio.toFixed(3)}` : "pgbench        not installed (apt-get install postgresql-contrib or the client package) — ratio skipped"}`);
-saveResults("approvals", figures);
+double executions  ${doubleExecutions}
+floor          ${floorPairsPerSecond} pairs of /api/health calls/s with the same ${USERS} users${floorErrors ? ` (${floorErrors} health calls failed)` : ""}
+${
+  pgbench
+    ? `pgbench        ${pgbench.tps} tps (TPC-B-like, scale ${pgbench.settings.scale}, ${pgbench.settings.clients} clients, ${pgbench.settings.threads} threads, ${pgbench.settings.seconds} s)`
+    : "pgbench        not found on the PATH or under /usr/lib/postgresql (Debian: postgresql-contrib or the server package): ratio skipped"
+}
+
+ratios (same run)
+  approvals/s ÷ floor pairs/s          ${ratios.approvalsOverFloor}
+  approvals/s ÷ pgbench tps            ${ratios.approvalsOverPgbenchTps ?? "—"}
+  paced p99 ÷ one-at-a-time p99        ${ratios.pacedP99OverOneAtATimeP99}`);
+const targets = judge([
+  {
+    target: "paced p99 ≤ 3 × one-at-a-time p99",
+    figure: `${paced.approvalToCredentialMs.p99} ÷ ${unloaded.p99} ms = ${ratios.pacedP99OverOneAtATimeP99}`,
+    met: (ratios.pacedP99OverOneAtATimeP99 ?? Infinity) <= 3,
+  },
+  {
+    target: "flat-out approvals ≥ 0.3 × the framework floor",
+    figure: `${flatOut.approvalsPerSecond} ÷ ${floorPairsPerSecond} = ${ratios.approvalsOverFloor}`,
+    met: (ratios.approvalsOverFloor ?? 0) >= 0.3,
+  },
+  { target: "0 errors", figure: String(errors), met: errors === 0 },
+  { target: "0 double executions", figure: String(doubleExecutions), met: doubleExecutions === 0 },
+]);
+saveResults("approvals", { ...figures, targets, loadAverage: { atStart: loadAtStart, atEnd: loadAverage() } });
 await disconnectDb();
 await portal.stop();

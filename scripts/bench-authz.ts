@@ -1,7 +1,12 @@
 /**
- * npm run bench:authz [-- --seconds 20 --concurrency 32]
+ * npm run bench:authz [-- --seconds 20 --concurrency 32]   (or LATCHKEY_BENCH_SECONDS=20)
  * Forward-auth and token-introspection decisions per second and their p50/p99, against the
- * production build over HTTP, each with a real credential of an active grant.
+ * production build over HTTP, each with a real credential of an active grant: through the
+ * lean listener, flat out and paced to about 5,000 calls a second, and through the portal's
+ * own routes (Next.js). With the same load generator, connections, calls and duration, a
+ * minimal Node.js server answering a constant (scripts/support/constant-server.ts) gives the
+ * limit for a Node listener on this machine in the same run; the listener's figures are
+ * printed and kept as ratios to it and to the portal's routes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -9,12 +14,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { benchNumber, loadAverage, ratio } from "./support/bench-figures";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
+import { startConstantServer } from "./support/constant-server";
 
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "20" }, concurrency: { type: "string", default: "32" } } });
-const SECONDS = Number(values.seconds);
-const CONCURRENCY = Number(values.concurrency);
+const { values } = parseArgs({ options: { seconds: { type: "string" }, concurrency: { type: "string" } } });
+const SECONDS = benchNumber(values.seconds, "LATCHKEY_BENCH_SECONDS", 20);
+const CONCURRENCY = benchNumber(values.concurrency, "LATCHKEY_BENCH_CONCURRENCY", 32);
 const PROXY_SECRET = randomBytes(24).toString("base64url");
+const loadAtStart = loadAverage();
 
 const { freePort } = await import("./support/ports");
 const authzPort = await freePort();
@@ -22,8 +30,8 @@ const portal = await startBenchPortal({ LATCHKEY_FORWARD_AUTH_PROXIES: `bench=${
 const lean = `http://localhost:${authzPort}`;
 const { disconnectDb } = await import("../lib/db");
 const engine = await import("../lib/approvals/engine");
-const { createServiceToken } = await import("../lib/api/tokens");
-const { createServiceIdentity } = await import("../lib/api/service-identities");
+const { createServiceToken } = await import("../lib/identity/tokens");
+const { createServiceIdentity } = await import("../lib/identity/service-identities");
 
 const alice = await benchUser("alice@bench.example.com", ["engineering"]);
 const bob = await benchUser("bob@bench.example.com", ["engineering-leads"]);
@@ -46,7 +54,7 @@ type Result = { decisionsPerSecond: number; p50Ms: number; p99Ms: number; errors
 
 function report(name: string, result: Result): Result {
   console.log(
-    `${name.padEnd(14)} ${String(result.decisionsPerSecond).padStart(6)}/s   p50 ${result.p50Ms} ms   p99 ${result.p99Ms} ms   errors ${result.errors}`,
+    `${name.padEnd(42)} ${String(result.decisionsPerSecond).padStart(6)}/s   p50 ${result.p50Ms} ms   p99 ${result.p99Ms} ms   errors ${result.errors}`,
   );
   return result;
 }
@@ -145,7 +153,7 @@ async function runNode(call: Call, rate?: number): Promise<Result> {
 }
 
 console.log(
-  `[bench] ${CONCURRENCY} concurrent clients for ${SECONDS} s each (production build), load from ${WRK ? "wrk" : "Node's fetch (install wrk for figures the client does not limit)"}: the portal's routes, then the lean listener (LATCHKEY_AUTHZ_PORT)\n`,
+  `[bench] ${CONCURRENCY} concurrent clients for ${SECONDS} s each (production build), load from ${WRK ? "wrk" : "Node's fetch (install wrk for figures the client does not limit)"}: a Node.js server answering a constant, the lean listener (LATCHKEY_AUTHZ_PORT) and the portal's routes\n`,
 );
 const forward = (base: string): Call => ({
   url: `${base}/api/forward-auth`,
@@ -180,23 +188,56 @@ for (const call of [forward(portal.url), inspect(portal.url), forward(lean), ins
       : (JSON.parse(text) as { active?: boolean; username?: string }).username === alice.email);
   if (!right) throw new Error(`${call.url} did not grant a valid credential: ${response.status} ${text.slice(0, 200)}`);
 }
-const forwardAuth = await run("forward-auth", forward(portal.url));
-const introspection = await run("introspection", inspect(portal.url));
-const lean_ = {
-  forwardAuth: await run("forward-auth*", forward(lean)),
-  introspection: await run("introspection*", inspect(lean)),
-  // The same clients paced to the target load: the latency a proxy sees at 5,000 decisions a second.
-  forwardAuthAt5000: await run("forward-auth*", forward(lean), 5000),
-  introspectionAt5000: await run("introspection*", inspect(lean), 5000),
-};
-console.log("  * the lean listener; the last two paced to about 5,000 calls a second");
+// Each kind of call through the constant server, the lean listener and the portal back to back, so the three meet the same load on the machine.
+const constant = await startConstantServer();
+const PACED = 5000;
+const nodeConstant = {} as Record<"forwardAuth" | "introspection" | "forwardAuthAt5000" | "introspectionAt5000", Result>;
+const lean_ = {} as typeof nodeConstant;
+const portalRoutes = {} as Record<"forwardAuth" | "introspection", Result>;
+for (const [kind, shape] of [
+  ["forwardAuth", forward],
+  ["introspection", inspect],
+] as const) {
+  const label = kind === "forwardAuth" ? "forward-auth" : "introspection";
+  nodeConstant[kind] = await run(`${label}: Node.js constant`, shape(constant.url));
+  lean_[kind] = await run(`${label}: lean listener`, shape(lean));
+  portalRoutes[kind] = await run(`${label}: portal route (Next.js)`, shape(portal.url));
+}
+// The same clients paced to the target load: the latency a proxy sees at 5,000 decisions a second.
+for (const [kind, shape] of [
+  ["forwardAuthAt5000", forward],
+  ["introspectionAt5000", inspect],
+] as const) {
+  const label = kind === "forwardAuthAt5000" ? "forward-auth" : "introspection";
+  nodeConstant[kind] = await run(`${label} at ${PACED}/s: Node.js constant`, shape(constant.url), PACED);
+  lean_[kind] = await run(`${label} at ${PACED}/s: lean listener`, shape(lean), PACED);
+}
+constant.stop();
+
+const ratiosOf = (flat: "forwardAuth" | "introspection", paced: "forwardAuthAt5000" | "introspectionAt5000") => ({
+  leanOverNodeConstant: ratio(lean_[flat].decisionsPerSecond, nodeConstant[flat].decisionsPerSecond),
+  leanOverPortalRoute: ratio(lean_[flat].decisionsPerSecond, portalRoutes[flat].decisionsPerSecond, 2),
+  pacedP99LeanOverNodeConstant: ratio(lean_[paced].p99Ms, nodeConstant[paced].p99Ms, 2),
+});
+const ratios = { forwardAuth: ratiosOf("forwardAuth", "forwardAuthAt5000"), introspection: ratiosOf("introspection", "introspectionAt5000") };
+console.log(`
+ratios (same run)                            forward-auth   introspection
+  lean ÷ Node.js constant (calls/s)          ${String(ratios.forwardAuth.leanOverNodeConstant).padEnd(14)} ${ratios.introspection.leanOverNodeConstant}
+  lean ÷ portal route (calls/s)              ${String(ratios.forwardAuth.leanOverPortalRoute).padEnd(14)} ${ratios.introspection.leanOverPortalRoute}
+  paced p99: lean ÷ Node.js constant         ${String(ratios.forwardAuth.pacedP99LeanOverNodeConstant).padEnd(14)} ${ratios.introspection.pacedP99LeanOverNodeConstant}`);
+const errors = [...Object.values(nodeConstant), ...Object.values(lean_), ...Object.values(portalRoutes)].reduce((n, r) => n + r.errors, 0);
+if (errors) console.log(`\n${errors} calls failed (answers other than 200, or wrk's socket errors and timeouts)`);
 saveResults("authz", {
   concurrency: CONCURRENCY,
   seconds: SECONDS,
   loadGenerator: WRK ? "wrk" : "node-fetch",
-  forwardAuth,
-  introspection,
+  forwardAuth: portalRoutes.forwardAuth,
+  introspection: portalRoutes.introspection,
   leanListener: lean_,
+  nodeConstant,
+  ratios,
+  errors,
+  loadAverage: { atStart: loadAtStart, atEnd: loadAverage() },
 });
 await disconnectDb();
 await portal.stop();

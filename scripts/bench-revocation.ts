@@ -45,8 +45,8 @@ const portal = await startBenchPortal((server) => {
 const lean = `http://localhost:${authzPort}`;
 const { disconnectDb } = await import("../lib/db");
 const engine = await import("../lib/approvals/engine");
-const { createServiceToken } = await import("../lib/api/tokens");
-const { createServiceIdentity } = await import("../lib/api/service-identities");
+const { createServiceToken } = await import("../lib/identity/tokens");
+const { createServiceIdentity } = await import("../lib/identity/service-identities");
 const { applyDirectoryChange } = await import("../lib/identity/directory");
 type Principal = Awaited<ReturnType<typeof benchUser>>;
 

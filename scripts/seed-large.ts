@@ -16,7 +16,8 @@ const REQUESTS = Number(values.requests);
 const EVENTS = Number(values.events);
 
 const { url, stop } = await largeDatabase();
-const { chainHash } = await import("../lib/audit/chain");
+const { linkHash, sealOf } = await import("../lib/audit/chain");
+const { currentKey } = await import("../lib/credentials/keyring");
 const { noteOf } = await import("../lib/audit/record");
 const { policy } = await import("../lib/policy/current");
 
@@ -323,6 +324,7 @@ async function insertEvents() {
   events.sort((a, b) => a.at - b.at);
   const targetOf = new Map(requestRows.map((r) => [r[0] as string, { workflowId: r[1] as string, targetId: r[2] as string }]));
   let prev = "";
+  const key = currentKey();
   const started = Date.now();
   for (let i = 0; i < events.length; i += 5000) {
     const batch = events.slice(i, i + 5000).map((e, k) => {
@@ -347,17 +349,20 @@ async function insertEvents() {
         environment: req ? (p.targets[req.targetId]?.environment ?? null) : null,
         note: noteOf(e.data),
       };
-      const hash = chainHash(prev, content);
-      const row = { ...content, prevHash: prev, hash };
+      // As the portal writes them: sealed under the current key, then linked into the chain (lib/audit/chain.ts).
+      const id = content.seq;
+      const seal = sealOf({ ...content, id }, key);
+      const hash = linkHash({ prevHash: prev, seq: content.seq, id, seal, sealKeyId: key.id }, key);
+      const row = { ...content, prevHash: prev, hash, seal };
       prev = hash;
       return row;
     });
     const col = <K extends keyof (typeof batch)[number]>(k: K) => batch.map((r) => r[k]);
     await client.query(
-      `INSERT INTO "AuditEvent" (id, seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "prevHash", hash)
-       SELECT s, s, o, a::"ActorType", ai, ae, ac, r, f::"RequestStatus", t::"RequestStatus", d::jsonb, ip, ua, ro, w, tg, en, no, ph, h
-       FROM unnest($1::bigint[], $2::timestamp[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[])
-         AS x(s, o, a, ai, ae, ac, r, f, t, d, ip, ua, ro, w, tg, en, no, ph, h)`,
+      `INSERT INTO "AuditEvent" (id, seq, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "prevHash", hash, seal, "sealKeyId", "chainKeyId")
+       SELECT s, s, o, a::"ActorType", ai, ae, ac, r, f::"RequestStatus", t::"RequestStatus", d::jsonb, ip, ua, ro, w, tg, en, no, ph, h, se, $21, $21
+       FROM unnest($1::bigint[], $2::timestamp[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
+         AS x(s, o, a, ai, ae, ac, r, f, t, d, ip, ua, ro, w, tg, en, no, ph, h, se)`,
       [
         col("seq").map(String),
         col("occurredAt").map(iso),
@@ -378,12 +383,17 @@ async function insertEvents() {
         col("note"),
         col("prevHash"),
         col("hash"),
+        col("seal"),
+        key.id,
       ],
     );
     if ((i / 5000) % 20 === 0) console.log(`[seed:large] events: ${i + batch.length} (${Math.round((i + batch.length) / ((Date.now() - started) / 1000))}/s)`);
   }
   await client.query(`SELECT setval(pg_get_serial_sequence('"AuditEvent"', 'id'), $1)`, [events.length]);
-  await client.query(`UPDATE "AuditChainHead" SET "lastSeq" = $1, "lastHash" = $2, "genesisSeq" = 1 WHERE id = 1`, [events.length, prev]);
+  await client.query(`UPDATE "AuditChainHead" SET "lastSeq" = $1, "lastHash" = $2, "genesisSeq" = 1, "keyIdsFromSeq" = 1, "sealsFromSeq" = 1 WHERE id = 1`, [
+    events.length,
+    prev,
+  ]);
 }
 
 const began = Date.now();
@@ -391,7 +401,8 @@ const began = Date.now();
 await client.query(`SET TIME ZONE 'UTC'`);
 await insertRequests();
 await insertEvents();
-await client.query(`ANALYZE`);
+// As autovacuum leaves an append-only table in a running installation: statistics, and a visibility map for index-only scans.
+await client.query(`VACUUM ANALYZE`);
 console.log(
   `[seed:large] done in ${Math.round((Date.now() - began) / 1000)} s: ${requestRows.length} requests and ${events.length} chained audit events in latchkey_large`,
 );

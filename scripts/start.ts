@@ -70,7 +70,7 @@ async function startWorkerHere() {
 }
 
 async function runAuthzHere() {
-  const { startAuthzListener } = await import("../lib/http/authz-listener");
+  const { startAuthzListener } = await import("../lib/authz/listener");
   const { disconnectDb } = await import("../lib/db");
   const listener = await startAuthzListener(Number(process.env.LATCHKEY_AUTHZ_PORT), process.env.HOSTNAME ?? "0.0.0.0");
   // Run in reverse: answers in flight finish, then the database connection closes.

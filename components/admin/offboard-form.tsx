@@ -3,7 +3,7 @@
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
 import { offboardAction, reactivateAction } from "@/lib/actions/users";
-import { inputClass } from "../requests/field";
+import { inputClass } from "../ui/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";

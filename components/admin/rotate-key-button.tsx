@@ -3,7 +3,7 @@
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
 import { rotateKeyAction } from "@/lib/actions/keys";
-import { Field, inputClass } from "../requests/field";
+import { Field, inputClass } from "../ui/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";

@@ -4,7 +4,7 @@
 import { useRouter } from "next/navigation";
 import { useState, useTransition } from "react";
 import { decideServiceChangeAction } from "@/lib/actions/services";
-import { inputClass } from "../requests/field";
+import { inputClass } from "../ui/field";
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";

@@ -1,6 +1,12 @@
 import { lastVerification } from "@/lib/audit/verify";
 import { formatTime } from "../ui/format";
 
+/** Events the walk found committed but not yet linked into the chain (normally those of the last moments). */
+function unchainedNote(last: { unchainedEvents: number; oldestUnchainedAt: Date | null }): string {
+  if (last.unchainedEvents === 0) return "";
+  return ` ${last.unchainedEvents} more, each sealed on its own, were waiting to be chained (the oldest recorded ${formatTime(last.oldestUnchainedAt)}).`;
+}
+
 /** The last walk of the audit chain, in words: intact up to an event, broken at one, or not checkable with the keys held. */
 export async function ChainStatus() {
   const last = await lastVerification();
@@ -24,6 +30,7 @@ export async function ChainStatus() {
             ? ` ${last.legacyEvents} of them, recorded before the chain existed, are anchored by a checkpoint rather than chained.`
             : ` ${last.legacyEvents - last.anchoredEvents} of them, recorded before the chain existed, are neither chained nor anchored yet (npm run audit:anchor).`
           : ""}
+        {unchainedNote(last)}
       </p>
     );
   }
@@ -40,7 +47,8 @@ export async function ChainStatus() {
       role="alert"
       className="inline-block rounded-md border border-rose-300 bg-rose-50 px-3 py-1.5 text-sm font-medium text-rose-900"
     >
-      ✗ Audit chain BROKEN at event #{last.firstBadSeq?.toString()} (verified {formatTime(last.finishedAt)}): {last.problem}
+      ✗ Audit chain BROKEN at {last.firstBadSeq === null ? "an event not yet chained" : `event #${last.firstBadSeq}`} (verified {formatTime(last.finishedAt)}):{" "}
+      {last.problem}
     </p>
   );
 }

@@ -1,9 +1,9 @@
 import Link from "next/link";
-import { HISTORY_STATUSES } from "@/lib/audit/history-filters";
+import { HISTORY_STATUSES } from "@/lib/history/filters";
 import { db } from "@/lib/db";
 import { policy } from "@/lib/policy/current";
 import { listWorkflows } from "@/lib/workflows/registry";
-import { inputClass } from "../requests/field";
+import { inputClass } from "../ui/field";
 import { ACTION_LABELS } from "../requests/timeline";
 
 function Select({ name, label, value, options }: { name: string; label: string; value?: string; options: { value: string; label: string }[] }) {

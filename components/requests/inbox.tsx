@@ -9,7 +9,7 @@ import { Alert } from "../ui/alert";
 import { EmptyState } from "../ui/empty-state";
 import { formatMinutes, formatTime } from "../ui/format";
 import { useHydrated } from "../ui/use-hydrated";
-import { inputClass } from "./field";
+import { inputClass } from "../ui/field";
 import { RequestFields } from "./request-fields";
 import type { RequestRow } from "./request-table";
 import { DataTable } from "../ui/data-table";

@@ -6,7 +6,7 @@ import { cancelAction, decideAction, extendAction, reviewBreakGlassAction, revok
 import { Alert } from "../ui/alert";
 import { Button } from "../ui/button";
 import { useHydrated } from "../ui/use-hydrated";
-import { inputClass } from "./field";
+import { inputClass } from "../ui/field";
 
 /** Approve or reject with a comment. The server decides whether this person may. */
 export function DecisionPanel({ requestId }: { requestId: string }) {

@@ -1,7 +1,6 @@
 import type { RequestStatus } from "@prisma/client";
 
 const STYLES: Record<RequestStatus, string> = {
-  draft: "bg-slate-100 text-slate-700 ring-slate-300",
   pending: "bg-amber-50 text-amber-800 ring-amber-300",
   approved: "bg-sky-50 text-sky-800 ring-sky-300",
   executing: "bg-sky-50 text-sky-800 ring-sky-300",

@@ -2,8 +2,8 @@
 
 import { z } from "zod";
 import { safeAction } from "@/lib/actions/safe-action";
-import { createServiceIdentity, updateServiceIdentity, type ServiceOutcome } from "@/lib/api/service-identities";
-import { createServiceToken } from "@/lib/api/tokens";
+import { createServiceIdentity, updateServiceIdentity, type ServiceOutcome } from "@/lib/identity/service-identities";
+import { createServiceToken } from "@/lib/identity/tokens";
 import { decideServiceChange } from "@/lib/identity/service-changes";
 
 const serviceId = z.string().min(1).max(64);
@@ -12,7 +12,7 @@ const serviceId = z.string().min(1).max(64);
 const outcomeOf = (result: ServiceOutcome) =>
   result.outcome === "done" ? { proposed: false, id: result.service.id } : { proposed: true, id: result.change.id };
 
-// Fields are validated by lib/api (one schema for every caller); here only the shape.
+// Fields are validated by lib/identity/service-identities.ts (one schema for every caller); here only the shape.
 export const createServiceAction = safeAction({
   name: "service.create",
   roles: ["admin"],

@@ -2,9 +2,9 @@
 
 import { z } from "zod";
 import { safeAction } from "@/lib/actions/safe-action";
-import { createPersonalToken, revokeToken } from "@/lib/api/tokens";
+import { createPersonalToken, revokeToken } from "@/lib/identity/tokens";
 
-// Token fields are validated by lib/api/tokens.ts (one schema for every caller).
+// Token fields are validated by lib/identity/tokens.ts (one schema for every caller).
 export const createPersonalTokenAction = safeAction({
   name: "token.create-personal",
   input: z.object({ name: z.unknown(), scopes: z.unknown(), expiresInDays: z.unknown() }),

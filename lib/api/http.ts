@@ -1,16 +1,16 @@
 import "server-only";
 import { z } from "zod";
-import { contextOf, nearestHop, withAuditContext } from "../audit/context";
+import { contextOf, withAuditContext } from "../audit/context";
+import { authenticate } from "../authz/caller";
 import { timed } from "../observability/metrics";
 import { requestIdFrom, withHttpRequestId } from "../observability/request-context";
-import { env } from "../env";
 import { databaseUnavailableMessage, DomainError, fieldErrorsOf, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
-import { bearerToken, MAX_BODY_BYTES, toResponse, type HeaderSource, type PlainAnswer } from "../http/plain";
+import { MAX_BODY_BYTES } from "../http/plain";
+import { problem } from "../http/problem";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";
-import { limitAddress, rateLimit, type RateDecision } from "../security/rate-limit";
 import type { Principal } from "../policy/evaluate";
-import { authenticateToken, type Scope } from "./tokens";
+import type { Scope } from "../identity/tokens";
 
 /**
  * The one wrapper for /api/v1 routes, as safeAction is for server actions: authenticate
@@ -21,49 +21,7 @@ import { authenticateToken, type Scope } from "./tokens";
  * after the token check carries the token's RateLimit-* headers.
  */
 
-export { MAX_BODY_BYTES };
-
 const STATUS: Record<DomainError["code"], number> = { invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409 };
-
-/** Short, stable titles by code (RFC 9457 `title`); `detail` says what happened this time. */
-const TITLES: Record<string, string> = {
-  invalid: "Invalid input",
-  invalid_json: "Body is not JSON",
-  invalid_text: "Text PostgreSQL cannot store",
-  invalid_request: "Invalid request",
-  unauthenticated: "Not authenticated",
-  forbidden: "Not allowed",
-  insufficient_scope: "Token lacks the scope",
-  not_found: "Not found",
-  conflict: "Conflict",
-  idempotency_key_reused: "Idempotency-Key reused with another body",
-  idempotency_key_in_use: "Idempotency-Key in use",
-  unsupported_media_type: "Unsupported media type",
-  too_large: "Body too large",
-  batch_refused: "JSON-RPC batch refused",
-  rate_limited: "Too many requests",
-  unavailable: "Service unavailable",
-  internal: "Internal error",
-};
-
-/** The problem type URI of a code: stable, so clients may switch on it as on `code`. */
-export const problemType = (code: string) => `urn:latchkey:problem:${code}`;
-
-/** The one error format of the API (RFC 9457), as plain data (the lean listener writes it as is). */
-export function problemAnswer(
-  status: number,
-  code: string,
-  message: string,
-  extra: Record<string, unknown> = {},
-  headers: Record<string, string> = {},
-): PlainAnswer {
-  const body = { type: problemType(code), title: TITLES[code] ?? code, status, detail: message, code, ...extra };
-  return { status, headers: { "content-type": "application/problem+json", "cache-control": "no-store", ...headers }, body: JSON.stringify(body) };
-}
-
-export function problem(status: number, code: string, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
-  return toResponse(problemAnswer(status, code, message, extra, headers));
-}
 
 /** A refusal a route throws that has no DomainError code of its own (e.g. 422 for a reused Idempotency-Key). */
 export class ApiProblem extends Error {
@@ -83,51 +41,6 @@ export class ApiAnswer {
     readonly data: unknown,
     readonly init: { status?: number; headers?: Record<string, string> } = {},
   ) {}
-}
-
-/** The token's budget (draft-ietf-httpapi-ratelimit-headers, as separate fields). */
-function rateHeaders(decision: RateDecision): Record<string, string> {
-  return { "ratelimit-limit": String(decision.limit), "ratelimit-remaining": String(decision.remaining), "ratelimit-reset": String(decision.retryAfter) };
-}
-
-/**
- * The caller's address for a token's "last used from": the same hop as the audit trail's
- * (the last X-Forwarded-For entry, written by the proxy nearest to Latchkey). Earlier
- * entries are the caller's to write, so they would let a token's user choose what is shown.
- */
-export function clientAddress(request: { headers: HeaderSource }): string | undefined {
-  return nearestHop(request.headers);
-}
-
-function bearerOf(request: { headers: HeaderSource }): string | null {
-  return bearerToken(request.headers.get("authorization"));
-}
-
-/** Authenticates an API token from the Authorization header: the principal, or the 401 to answer. */
-export async function authenticate(request: { headers: HeaderSource }): Promise<{ who: Principal; rate: Record<string, string> } | { refusal: Response }> {
-  const limits = env();
-  const byAddress = await rateLimit(`api:addr:${limitAddress(request.headers)}`, limits.LATCHKEY_RATE_LIMIT_ADDRESS);
-  if (!byAddress.ok) return { refusal: tooMany(byAddress, "this address") };
-  const bearer = bearerOf(request);
-  const challenge = { "www-authenticate": 'Bearer realm="latchkey"' };
-  if (!bearer) return { refusal: problem(401, "unauthenticated", "Send an API token: Authorization: Bearer <token>.", {}, challenge) };
-  const result = await authenticateToken(bearer, clientAddress(request));
-  if (!result.ok)
-    return { refusal: problem(401, "unauthenticated", result.reason, {}, { "www-authenticate": 'Bearer realm="latchkey", error="invalid_token"' }) };
-  const byToken = await rateLimit(`api:token:${result.who.via!.tokenId}`, limits.LATCHKEY_RATE_LIMIT_TOKEN);
-  if (!byToken.ok) return { refusal: tooMany(byToken, "this token") };
-  return { who: result.who, rate: rateHeaders(byToken) };
-}
-
-function tooMany(decision: RateDecision, what: string): Response {
-  const retryAfter = decision.retryAfter;
-  return problem(
-    429,
-    "rate_limited",
-    `Too many requests from ${what}; try again in ${retryAfter} s.`,
-    {},
-    { "retry-after": String(retryAfter), ...rateHeaders(decision) },
-  );
 }
 
 async function readJson(request: Request): Promise<{ body: unknown } | { refusal: Response }> {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { approveBody, COMPONENTS, createRequestBody, rejectBody, revokeBody } from "./schemas";
-import { SCOPES } from "./tokens";
+import { SCOPES } from "../identity/tokens";
 
 /**
  * The OpenAPI 3.1 document of /api/v1, served at /api/v1/openapi.json. Its schemas are

@@ -1,22 +1,22 @@
 import type { AccessRequest, Prisma } from "@prisma/client";
-import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
+import { actorOf, recordEvent, SYSTEM } from "../audit/record";
 import { db, type Tx } from "../db";
 import { conflict, forbidden, invalid, notFound, fieldErrorsOf } from "../errors";
 import { policy } from "../policy/current";
-import { breakGlassRefusal, evaluateRequest, sameParty, stagesOf, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { breakGlassRefusal, evaluateRequest, sameParty, stagesOf, type Principal } from "../policy/evaluate";
+import { requestStages, stagesJson } from "../policy/stages";
 import { partiesOf } from "../identity/parties";
 import { unavailability, unavailableMessage } from "../workflows/availability";
 import { ownEntry } from "../text";
 import { describeFields } from "../workflows/fields";
 import { checkIntegrationOptions } from "../workflows/option-sources";
-import type { z } from "zod";
 import type { WorkflowInput } from "../workflows/types";
 import { enqueueNotifications } from "../notifications/outbox";
 import { checkTicket, type TicketRef } from "../integrations/tickets/check";
 import { shiftRecord } from "../integrations/oncall/lookup";
 import { autoApprovalOf, type AutoApprovalOutcome } from "./on-call";
-import { lockRequest, Moves } from "./state-machine";
-import { REQUEST_ONLY, TX, changeRequest, workflowOf } from "./lifecycle";
+import { lockRequest, Moves, openRequest, queueFollowUps } from "./transition";
+import { REQUEST_ONLY, inTransaction, workflowOf } from "./lifecycle";
 import { activate } from "./execution";
 
 /**
@@ -47,7 +47,7 @@ async function validateRequest(who: Principal, workflowId: string, raw: unknown)
   const unavailable = target ? unavailability(workflowId, target) : null;
   // Refused before anyone approves: a request that could only fail afterwards wastes the approver's time and the requester's wait.
   if (unavailable) throw conflict(`${workflow.title} on ${target!.title} is unavailable: ${unavailableMessage(unavailable, who.roles.includes("admin"))}`);
-  await checkIntegrationOptions(describeFields(workflow.inputSchema as unknown as z.ZodObject), input as unknown as Record<string, unknown>, who);
+  await checkIntegrationOptions(describeFields(workflow.inputSchema), { ...input }, who);
   const ticket = await checkTicket(target!, input.justification);
   if (!ticket.ok) throw ticket.code === "unavailable" ? conflict(ticket.message) : invalid(ticket.message, { justification: ticket.message });
   return { input, durationSeconds, rule: verdict.rule, ticket: ticket.ticket };
@@ -63,22 +63,22 @@ async function insertRequest(
   durationSeconds: number | undefined,
   rule: RequestRule,
   ticket: TicketRef | null,
-  extra: Partial<Prisma.AccessRequestUncheckedCreateInput> = {},
+  extra: Partial<Omit<Prisma.AccessRequestUncheckedCreateInput, "status">> = {},
 ) {
   const stages = stagesOf(rule);
   const pendingTimeout = rule.pendingTimeout ?? policy().defaults.pendingTimeout;
   const now = new Date();
-  const request = await tx.accessRequest.create({
-    data: {
+  return openRequest(
+    tx,
+    {
       createdAt: now,
       workflowId,
       targetId: input.targetId,
       requesterId: who.id,
-      status: "pending",
       input: { ...input },
       justification: input.justification,
       durationSeconds: durationSeconds ?? 0,
-      stages: stages as unknown as Prisma.InputJsonArray,
+      stages: stagesJson(stages),
       currentStage: 0,
       currentStageGroups: stages[0]!.groups,
       pendingExpiresAt: new Date(now.getTime() + pendingTimeout * 1000),
@@ -86,24 +86,19 @@ async function insertRequest(
       ticketUrl: ticket?.url ?? null,
       ...extra,
     },
-  });
-  rememberRequest(request);
-  await recordEvent(tx, {
-    actor: actorOf(who),
-    action: "request.created",
-    requestId: request.id,
-    toStatus: "pending",
-    data: {
-      workflowId,
-      targetId: input.targetId,
-      role: input.role ?? null,
-      durationSeconds,
-      justification: input.justification,
-      stages: stages.map((st) => st.name),
-      ...(ticket ? { ticket: ticket.key, ticketUrl: ticket.url } : {}),
+    {
+      actor: actorOf(who),
+      data: {
+        workflowId,
+        targetId: input.targetId,
+        role: input.role ?? null,
+        durationSeconds,
+        justification: input.justification,
+        stages: stages.map((st) => st.name),
+        ...(ticket ? { ticket: ticket.key, ticketUrl: ticket.url } : {}),
+      },
     },
-  });
-  return request;
+  );
 }
 
 /** Work a caller adds to the transaction that makes a request (the API's Idempotency-Key claim), so both commit or neither. */
@@ -120,7 +115,7 @@ export interface CreateHooks {
 export async function createRequest(who: Principal, workflowId: string, raw: unknown, hooks: CreateHooks = {}): Promise<AccessRequest> {
   const { input, durationSeconds, rule, ticket } = await validateRequest(who, workflowId, raw);
   const auto = await autoApprovalOf(rule, { who, durationSeconds, accessRole: input.role });
-  return changeRequest(async (tx) => {
+  return inTransaction(async (tx) => {
     await hooks.before?.(tx);
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, ticket, auto.auto ? { autoApprovedBy: auto.auto.name } : {});
     const made = await awaitApprovalOrAutoApprove(tx, request, who, auto);
@@ -146,12 +141,13 @@ async function awaitApprovalOrAutoApprove(
         data: { provider: u.provider, schedule: u.schedule, reason: u.reason },
       });
     await enqueueNotifications(tx, "pending", request, who.email);
+    // It waits: its pending timeout and the notifications' flush.
+    await queueFollowUps(tx, request);
     return request;
   }
   // Inserted in this transaction, so no one else can see the row yet.
-  const moves = new Moves(request.id, "pending");
-  await moves.to(tx, {
-    to: "approved",
+  const moves = new Moves(request);
+  await moves.to(tx, "approved", {
     actor: SYSTEM,
     action: "request.auto_approved",
     data: { rule: auto.name, ...(shift ? { onCall: shiftRecord(shift) } : {}) },
@@ -172,10 +168,10 @@ export async function breakGlass(who: Principal, workflowId: string, raw: unknow
   const { input, durationSeconds, rule, ticket } = await validateRequest(who, workflowId, raw);
   const refusal = breakGlassRefusal(rule, who, durationSeconds);
   if (refusal) throw forbidden(refusal);
-  return changeRequest(async (tx) => {
+  return inTransaction(async (tx) => {
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, ticket, { breakGlass: true, breakGlassReason: why });
-    const moves = new Moves(request.id, "pending");
-    await moves.to(tx, { to: "approved", actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() } });
+    const moves = new Moves(request);
+    await moves.to(tx, "approved", { actor: actorOf(who), action: "request.break_glass", data: { reason: why }, patch: { decidedAt: new Date() } });
     const requester = await tx.user.findUniqueOrThrow({ where: { id: who.id } });
     const active = await activate(tx, moves, request, requester, actorOf(who));
     await enqueueNotifications(tx, "break-glass", active, who.email);
@@ -188,7 +184,7 @@ export async function reviewBreakGlass(who: Principal, input: { requestId: strin
   if (who.requestOnly) throw forbidden(REQUEST_ONLY);
   const comment = input.comment.trim();
   if (!comment) throw invalid("Say what you reviewed.", { comment: "Say what you reviewed." });
-  return db.$transaction(async (tx) => {
+  return inTransaction(async (tx) => {
     await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId } });
     if (!request.breakGlass) throw conflict("This is not a break-glass request.");
@@ -197,7 +193,7 @@ export async function reviewBreakGlass(who: Principal, input: { requestId: strin
     if (sameParty(await partiesOf(tx, [request.requesterId, who.id]), request.requesterId, who.id)) {
       throw forbidden("You cannot review this break-glass grant: a service identity and its owners count as one party, and the requester is in yours.");
     }
-    const groups = (request.stages as unknown as StageSnapshot[]).flatMap((st) => st.groups);
+    const groups = requestStages(request).flatMap((st) => st.groups);
     if (!who.roles.includes("approver") || !groups.some((g) => who.groups.includes(g))) {
       throw forbidden(`Only approvers of this target (${[...new Set(groups)].join(", ")}) may review it.`);
     }
@@ -207,7 +203,7 @@ export async function reviewBreakGlass(who: Principal, input: { requestId: strin
     });
     await recordEvent(tx, { actor: actorOf(who), action: "break_glass.reviewed", requestId: request.id, data: { comment } });
     return updated;
-  }, TX);
+  });
 }
 
 /**
@@ -226,7 +222,7 @@ export async function requestExtension(who: Principal, input: { requestId: strin
   const raw = { ...(parent.input as Record<string, unknown>), durationMinutes: input.durationMinutes, justification: input.justification };
   const { input: validated, durationSeconds, rule, ticket } = await validateRequest(who, parent.workflowId, raw);
   const auto = await autoApprovalOf(rule, { who, durationSeconds, accessRole: validated.role });
-  return changeRequest(async (tx) => {
+  return inTransaction(async (tx) => {
     const request = await insertRequest(tx, who, parent.workflowId, validated, durationSeconds, rule, ticket, {
       extendsRequestId: parent.id,
       ...(auto.auto ? { autoApprovedBy: auto.auto.name } : {}),

@@ -2,14 +2,15 @@ import type { AccessRequest, Decision } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db } from "../db";
 import { conflict, forbidden, invalid } from "../errors";
-import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal } from "../policy/evaluate";
+import { requestStages } from "../policy/stages";
 import { partiesOf } from "../identity/parties";
 import { enqueueNotifications } from "../notifications/outbox";
 import { enqueueSlack } from "../integrations/slack/outbox";
 import { onCallApprover } from "./on-call";
-import { lockRequest, Moves, transition } from "./state-machine";
+import { lockRequest, Moves, queueFollowUps, transition } from "./transition";
 import { approvalLatency } from "../observability/metrics";
-import { REQUEST_ONLY, approvalStateOf, changeRequest, directoryRefusal } from "./lifecycle";
+import { REQUEST_ONLY, approvalStateOf, directoryRefusal, inTransaction } from "./lifecycle";
 import { activate } from "./execution";
 
 /** Approvers' decisions: approve or reject under the request's row lock, stage by stage. */
@@ -40,14 +41,11 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
   if (person.requestOnly) throw forbidden(REQUEST_ONLY);
   // Asked before the transaction (no outside call under a row lock); a stage that moved on meanwhile lists other groups, so a stale answer empowers no one.
   const pending = await db.accessRequest.findUnique({ where: { id: input.requestId }, select: { stages: true, currentStage: true, status: true } });
-  const onCall =
-    pending?.status === "pending"
-      ? await onCallApprover(person, (pending.stages as unknown as StageSnapshot[])[pending.currentStage])
-      : { who: person, audit: {} };
+  const onCall = pending?.status === "pending" ? await onCallApprover(person, requestStages(pending)[pending.currentStage]) : { who: person, audit: {} };
   const who = onCall.who;
   const unknownNote = "unknown" in onCall && onCall.unknown ? ` (Whether you are on call could not be checked: ${onCall.unknown}.)` : "";
   let noLongerEntitled: string | null = null;
-  const decided = await changeRequest(async (tx) => {
+  const decided = await inTransaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
     rememberRequest(request);
@@ -61,16 +59,12 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
       // The requester may have been deactivated or demoted while the request waited (a directory change racing this approval): it is cancelled, not approved.
       noLongerEntitled = await directoryRefusal(tx, request);
       if (noLongerEntitled) {
-        const cancelled = await transition(tx, {
-          requestId: request.id,
-          to: "cancelled",
+        return transition(tx, request, "cancelled", {
           actor: SYSTEM,
           action: "request.cancelled",
           patch: { endedAt: new Date() },
           data: { reason: noLongerEntitled, approver: who.email },
-          lockedFrom: "pending",
         });
-        return cancelled.request!;
       }
     }
     const stageIndex = request.currentStage;
@@ -81,15 +75,12 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
     const actor = actorOf(who);
     const via = channel ? { ...channel } : {};
     if (input.decision === "reject") {
-      await transition(tx, {
-        requestId: request.id,
-        to: "rejected",
+      const rejected = await transition(tx, request, "rejected", {
         actor,
         action: "request.rejected",
         data: { comment, stage: stage.name, ...via, ...onCall.audit },
         patch: { decidedAt: new Date(), endedAt: new Date() },
       });
-      const rejected = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
       await enqueueNotifications(tx, "rejected", rejected, request.requester.email);
       return rejected;
     }
@@ -107,6 +98,7 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
       });
       const recorded = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
       await enqueueSlack(tx, "progress", recorded);
+      await queueFollowUps(tx, recorded);
       return recorded;
     }
     const next = state.stages[stageIndex + 1];
@@ -121,11 +113,11 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
       });
       const advanced = await tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
       await enqueueNotifications(tx, "pending", advanced, request.requester.email);
+      await queueFollowUps(tx, advanced);
       return advanced;
     }
-    const moves = new Moves(request.id, status);
-    await moves.to(tx, {
-      to: "approved",
+    const moves = new Moves(request);
+    await moves.to(tx, "approved", {
       actor,
       action: "request.approved",
       data: { comment, stage: stage.name, ...via, ...onCall.audit },

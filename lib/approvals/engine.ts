@@ -5,8 +5,9 @@
  *
  * A façade: each phase of a request's life is a file of its own beside this one
  * (create, decide, execution, grants for how requests and grants end, reveal), sharing
- * lifecycle.ts's transaction with follow-up jobs. actorOf lives with the
- * audit actor type and is re-exported here for older callers.
+ * lifecycle.ts's transaction and transition.ts, the one writer of a request's status (which
+ * audits each move and queues the jobs that follow it). actorOf lives with the audit actor
+ * type and is re-exported here for older callers.
  */
 
 export { actorOf } from "../audit/record";

@@ -6,9 +6,9 @@ import { conflict } from "../errors";
 import { QUEUES, queueInTransaction } from "../jobs/queue";
 import { policy } from "../policy/current";
 import { ExecutionFailure, type WorkflowModule } from "../workflows/types";
-import { lockRequest, Moves, transition } from "./state-machine";
+import { lockRequest, Moves, queueFollowUps, transition } from "./transition";
 import { revocationLatency } from "../observability/metrics";
-import { TX, changeRequest, directoryRefusal, workflowOf } from "./lifecycle";
+import { inTransaction, directoryRefusal, workflowOf } from "./lifecycle";
 import { replaceExtended } from "./grants";
 
 /**
@@ -26,7 +26,7 @@ export async function activate(tx: Tx, moves: Moves, request: AccessRequest, req
   const workflow = workflowOf(request.workflowId);
   const target = policy().targets[request.targetId];
   if (!target) throw conflict(`Target "${request.targetId}" is no longer in the policy; the request cannot be carried out.`);
-  await moves.to(tx, { to: "executing", actor: SYSTEM, action: "request.executing" });
+  await moves.to(tx, "executing", { actor: SYSTEM, action: "request.executing" });
   // Outside systems are changed by the worker after this commits (performQueued).
   if (workflow.perform) return moves.write(tx);
   const activatedAt = new Date();
@@ -37,8 +37,7 @@ export async function activate(tx: Tx, moves: Moves, request: AccessRequest, req
     executed = await workflow.execute({ tx, request, requester, target, input, activatedAt, expiresAt, actor });
   } catch (error) {
     if (!(error instanceof ExecutionFailure)) throw error;
-    await moves.to(tx, {
-      to: "failed",
+    await moves.to(tx, "failed", {
       actor: SYSTEM,
       action: "request.failed",
       patch: { failureReason: error.message, endedAt: new Date() },
@@ -47,8 +46,7 @@ export async function activate(tx: Tx, moves: Moves, request: AccessRequest, req
     return moves.write(tx);
   }
   await recordEvent(tx, { actor: SYSTEM, action: "credential.issued", requestId: request.id, data: executed.audit });
-  await moves.to(tx, {
-    to: "active",
+  await moves.to(tx, "active", {
     actor: SYSTEM,
     action: "grant.activated",
     patch: { activatedAt, expiresAt },
@@ -94,7 +92,7 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
   const activatedAt = new Date();
   const expiresAt = new Date(activatedAt.getTime() + request.durationSeconds * 1000);
   // A holder who lost the right since approval gets nothing opened for them.
-  const stopped = await changeRequest(async (tx) => {
+  const stopped = await inTransaction(async (tx) => {
     if ((await lockRequest(tx, requestId)) !== "executing") return null;
     const refusal = await directoryRefusal(tx, request);
     if (!refusal) return null;
@@ -116,31 +114,30 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
   } catch (error) {
     const message = (error as Error).message;
     if (!finalAttempt && !(error instanceof ExecutionFailure)) {
-      await db.$transaction(async (tx) => {
+      await inTransaction(async (tx) => {
         await tx.accessRequest.update({ where: { id: requestId }, data: { failureReason: `Last attempt failed, retrying: ${message}` } });
         await recordEvent(tx, { actor: SYSTEM, action: "request.execution_retry", requestId, data: { error: message } });
-      }, TX);
+      });
       throw error;
     }
-    await changeRequest(async (tx) => {
-      if ((await lockRequest(tx, requestId)) !== "executing") return null;
-      return failExecution(tx, requestId, message, Boolean(workflow.undo));
+    await inTransaction(async (tx) => {
+      if ((await lockRequest(tx, requestId)) === "executing") await failExecution(tx, requestId, message, Boolean(workflow.undo));
     });
     return "failed";
   }
   if (!workflow.lasting) {
     // A one-off action (a job run): it stays executing while the worker follows it.
-    await db.$transaction(async (tx) => {
+    await inTransaction(async (tx) => {
       await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
       await tx.accessRequest.update({
         where: { id: requestId },
         data: { failureReason: null, externalRef: result.externalRef ?? null, externalState: result.externalState ?? null },
       });
       await queueInTransaction(tx, [{ queue: QUEUES.follow, requestId, at: new Date(Date.now() + 2000) }]);
-    }, TX);
+    });
     return "active";
   }
-  const active = await changeRequest(async (tx) => {
+  const active = await inTransaction(async (tx) => {
     const status = await lockRequest(tx, requestId);
     // Stopped while the outside system was being changed (a directory change): undo what was just done.
     if (status === "failed" || status === "cancelled") return undoLate(tx, requestId, workflow, result.audit);
@@ -148,17 +145,14 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
     await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: result.audit });
     const refusal = await directoryRefusal(tx, request);
     if (refusal) return failExecution(tx, requestId, refusal, Boolean(workflow.undo));
-    const activated = await transition(tx, {
-      requestId,
-      to: "active",
+    const activated = await transition(tx, { id: requestId, status }, "active", {
       actor: SYSTEM,
       action: "grant.activated",
       patch: { activatedAt, expiresAt, failureReason: null, sealedSecret: result.secret ? sealSecret(result.secret, requestId) : null },
       data: { expiresAt: expiresAt.toISOString() },
-      lockedFrom: "executing",
     });
-    await replaceExtended(tx, activated.request!);
-    return activated.request!;
+    await replaceExtended(tx, activated);
+    return activated;
   });
   return active?.status === "active" ? "active" : active ? "failed" : "skipped";
 }
@@ -167,7 +161,9 @@ async function performOnce(requestId: string, finalAttempt: boolean): Promise<"a
 async function undoLate(tx: Tx, requestId: string, workflow: WorkflowModule, audit: Record<string, string>): Promise<AccessRequest | null> {
   if (!workflow.undo) return null;
   await recordEvent(tx, { actor: SYSTEM, action: "integration.performed", requestId, data: { ...audit, afterEnd: "true" } });
-  return tx.accessRequest.update({ where: { id: requestId }, data: { undoPending: true } });
+  const flagged = await tx.accessRequest.update({ where: { id: requestId }, data: { undoPending: true } });
+  await queueFollowUps(tx, flagged);
+  return flagged;
 }
 
 /**
@@ -187,27 +183,31 @@ export async function followQueued(requestId: string, now = new Date()): Promise
     select: { occurredAt: true },
   });
   const { state, done, failure } = await workflow.follow({ request, target, now, stateSince: seen?.occurredAt ?? request.updatedAt });
-  return db.$transaction(async (tx) => {
-    if ((await lockRequest(tx, requestId)) !== "executing") return "skipped" as const;
+  return inTransaction(async (tx) => {
+    const status = await lockRequest(tx, requestId);
+    if (status !== "executing") return "skipped" as const;
     if (state !== request.externalState) {
       await tx.accessRequest.update({ where: { id: requestId }, data: { externalState: state } });
       if (!done) await recordEvent(tx, { actor: SYSTEM, action: "integration.state", requestId, data: { state } });
     }
     if (!done) return "running" as const;
     if (failure) {
-      await transition(tx, {
-        requestId,
-        to: "failed",
+      await transition(tx, { id: requestId, status }, "failed", {
         actor: SYSTEM,
         action: "request.failed",
         patch: { failureReason: failure, endedAt: new Date() },
         data: { reason: failure, state },
       });
     } else {
-      await transition(tx, { requestId, to: "completed", actor: SYSTEM, action: "request.completed", patch: { endedAt: new Date() }, data: { state } });
+      await transition(tx, { id: requestId, status }, "completed", {
+        actor: SYSTEM,
+        action: "request.completed",
+        patch: { endedAt: new Date() },
+        data: { state },
+      });
     }
     return "ended" as const;
-  }, TX);
+  });
 }
 
 /** Cleans up an outside system after a grant ended or failed. Idempotent; the queue retries it until it succeeds. */
@@ -220,26 +220,22 @@ async function undoOnce(requestId: string): Promise<"undone" | "nothing-to-do"> 
   if (!request?.undoPending) return "nothing-to-do";
   const workflow = workflowOf(request.workflowId);
   await workflow.undo?.({ request, target: policy().targets[request.targetId] });
-  const cleared = await db.$transaction(async (tx) => {
+  const cleared = await inTransaction(async (tx) => {
     // Flagged again meanwhile (a worker finished opening something after the request ended): its own job undoes that.
     const cleared = await tx.accessRequest.updateMany({ where: { id: requestId, updatedAt: request.updatedAt }, data: { undoPending: false } });
     if (cleared.count) await recordEvent(tx, { actor: SYSTEM, action: "integration.undone", requestId });
     return cleared.count > 0;
-  }, TX);
+  });
   if (cleared && request.endedAt) revocationLatency.observe({ workflow: request.workflowId }, Math.max(0, (Date.now() - request.endedAt.getTime()) / 1000));
   return "undone";
 }
 
 /** An execution that ends in failure: the request fails with the reason, and what was done is undone when the workflow can undo. */
-async function failExecution(tx: Tx, requestId: string, reason: string, undoPending: boolean) {
-  const failed = await transition(tx, {
-    requestId,
-    to: "failed",
+function failExecution(tx: Tx, requestId: string, reason: string, undoPending: boolean): Promise<AccessRequest> {
+  return transition(tx, { id: requestId, status: "executing" }, "failed", {
     actor: SYSTEM,
     action: "request.failed",
     patch: { failureReason: reason, endedAt: new Date(), undoPending },
     data: { reason },
-    lockedFrom: "executing",
   });
-  return failed.request!;
 }

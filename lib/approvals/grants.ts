@@ -6,8 +6,8 @@ import { QUEUES, queueInTransaction } from "../jobs/queue";
 import type { Principal } from "../policy/evaluate";
 import { enqueueNotifications } from "../notifications/outbox";
 import { enqueueSlack } from "../integrations/slack/outbox";
-import { lockRequest, transition } from "./state-machine";
-import { TX, changeRequest, followUps, workflowOf } from "./lifecycle";
+import { lockRequest, transition } from "./transition";
+import { inTransaction, workflowOf } from "./lifecycle";
 
 /**
  * How requests and grants end: expiry (of a grant, or of a request nobody decided), early
@@ -23,8 +23,7 @@ import { TX, changeRequest, followUps, workflowOf } from "./lifecycle";
 export async function replaceExtended(tx: Tx, extension: AccessRequest): Promise<void> {
   if (!extension.extendsRequestId || (await lockRequest(tx, extension.extendsRequestId)) !== "active") return;
   const parent = await tx.accessRequest.findUniqueOrThrow({ where: { id: extension.extendsRequestId } });
-  const replaced = await endGrant(tx, parent, "revoked", SYSTEM, { reason: `replaced by extension ${extension.id}` });
-  await queueInTransaction(tx, followUps(replaced));
+  await endGrant(tx, parent, "revoked", SYSTEM, { reason: `replaced by extension ${extension.id}` });
 }
 
 /** Ends an active grant whose row lock the caller holds; returns the request as it leaves it. */
@@ -32,46 +31,44 @@ async function endGrant(tx: Tx, request: AccessRequest, reason: "expired" | "rev
   const at = new Date();
   const workflow = workflowOf(request.workflowId);
   await workflow.revoke({ tx, request, reason, at });
-  const ended = await transition(tx, {
-    requestId: request.id,
-    to: reason,
+  return transition(tx, request, reason, {
     actor,
     action: reason === "expired" ? "grant.expired" : "grant.revoked",
     // The outside system is cleaned up by the worker (undoQueued), retried until done.
     patch: { endedAt: at, sealedSecret: null, undoPending: Boolean(workflow.undo) },
     data,
-    lockedFrom: "active",
   });
-  return ended.request!;
 }
 
 /** Expires a grant whose time is up. Idempotent: a grant no longer active, or not yet due, is left alone. */
 export async function expireGrant(requestId: string, now = new Date()): Promise<"expired" | "not-due" | "not-active"> {
   let outcome: "expired" | "not-due" | "not-active" = "not-active";
-  await changeRequest(async (tx) => {
-    if ((await lockRequest(tx, requestId)) !== "active") return null;
-    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId }, include: { requester: { select: { email: true } } } });
+  await inTransaction(async (tx) => {
+    if ((await lockRequest(tx, requestId)) !== "active") return;
+    const { requester, ...request } = await tx.accessRequest.findUniqueOrThrow({
+      where: { id: requestId },
+      include: { requester: { select: { email: true } } },
+    });
     if (!request.expiresAt || request.expiresAt > now) {
       outcome = "not-due";
-      return null;
+      return;
     }
     const expired = await endGrant(tx, request, "expired", SYSTEM, { expiresAt: request.expiresAt.toISOString() });
-    await enqueueNotifications(tx, "expired", expired, request.requester.email);
+    await enqueueNotifications(tx, "expired", expired, requester.email);
     outcome = "expired";
-    return expired;
   });
   return outcome;
 }
 
 /** Tells the channels a grant expires soon, once. Returns whether anything was queued. */
 export async function notifyExpiring(requestId: string): Promise<boolean> {
-  return db.$transaction(async (tx) => {
+  return inTransaction(async (tx) => {
     const status = await lockRequest(tx, requestId);
     if (status !== "active") return false;
     if (await tx.notificationDelivery.count({ where: { requestId, event: "expiring" } })) return false;
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId }, include: { requester: true } });
     return (await enqueueNotifications(tx, "expiring", request, request.requester.email)) > 0;
-  }, TX);
+  });
 }
 
 /** Tells the Slack app about a change the policy's channels do not follow, and has the outbox flushed. */
@@ -81,22 +78,20 @@ async function slackFollowUp(tx: Tx, event: "closed" | "expired", request: Acces
 
 /** A request nobody decided on in time expires. Idempotent, like grant expiry. */
 export async function expirePending(requestId: string, now = new Date()): Promise<"expired" | "not-due" | "not-pending"> {
-  return db.$transaction(async (tx) => {
+  return inTransaction(async (tx) => {
     const status = await lockRequest(tx, requestId);
     if (status !== "pending") return "not-pending";
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     if (!request.pendingExpiresAt || request.pendingExpiresAt > now) return "not-due";
-    const timedOut = await transition(tx, {
-      requestId,
-      to: "expired",
+    const timedOut = await transition(tx, request, "expired", {
       actor: SYSTEM,
       action: "request.timed_out",
       patch: { endedAt: now },
       data: { pendingExpiresAt: request.pendingExpiresAt.toISOString() },
     });
-    await slackFollowUp(tx, "expired", timedOut.request!);
+    await slackFollowUp(tx, "expired", timedOut);
     return "expired";
-  }, TX);
+  });
 }
 
 /** Expires every active grant past its end and every request left pending too long. */
@@ -142,7 +137,7 @@ async function requeue(queue: string, requests: { id: string }[]): Promise<void>
 
 /** Ends a grant early. The requester may revoke their own; an admin may revoke any. */
 export async function revokeGrant(who: Principal, input: { requestId: string; reason: string }): Promise<AccessRequest> {
-  return changeRequest(async (tx) => {
+  return inTransaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId } });
     if (request.requesterId !== who.id && !who.roles.includes("admin")) {
@@ -156,17 +151,16 @@ export async function revokeGrant(who: Principal, input: { requestId: string; re
 
 /** The requester withdraws a request nobody has decided yet. */
 export async function cancelRequest(who: Principal, requestId: string): Promise<AccessRequest> {
-  return db.$transaction(async (tx) => {
+  return inTransaction(async (tx) => {
     const status = await lockRequest(tx, requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     if (request.requesterId !== who.id) throw forbidden("Only the requester can cancel this request.");
     if (status === "cancelled") return request;
     if (status !== "pending") throw conflict(`This request is ${status}; only a pending request can be cancelled.`);
-    await transition(tx, { requestId, to: "cancelled", actor: actorOf(who), action: "request.cancelled", patch: { endedAt: new Date() } });
-    const cancelled = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
+    const cancelled = await transition(tx, request, "cancelled", { actor: actorOf(who), action: "request.cancelled", patch: { endedAt: new Date() } });
     await slackFollowUp(tx, "closed", cancelled);
     return cancelled;
-  }, TX);
+  });
 }
 
 /**
@@ -176,7 +170,7 @@ export async function cancelRequest(who: Principal, requestId: string): Promise<
  * when the grant was no longer active.
  */
 export async function revokeForDirectory(requestId: string, actor: Actor, reason: string): Promise<AccessRequest | null> {
-  return changeRequest(async (tx) => {
+  return inTransaction(async (tx) => {
     if ((await lockRequest(tx, requestId)) !== "active") return null;
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     return endGrant(tx, request, "revoked", actor, { reason });
@@ -185,18 +179,14 @@ export async function revokeForDirectory(requestId: string, actor: Actor, reason
 
 /** Cancels a pending request the policy no longer allows its requester to make. Null when it was no longer pending. */
 export async function cancelForDirectory(requestId: string, actor: Actor, reason: string): Promise<AccessRequest | null> {
-  return changeRequest(async (tx) => {
+  return inTransaction(async (tx) => {
     if ((await lockRequest(tx, requestId)) !== "pending") return null;
-    const cancelled = await transition(tx, {
-      requestId,
-      to: "cancelled",
+    return transition(tx, { id: requestId, status: "pending" }, "cancelled", {
       actor,
       action: "request.cancelled",
       patch: { endedAt: new Date() },
       data: { reason },
-      lockedFrom: "pending",
     });
-    return cancelled.request!;
   });
 }
 
@@ -208,21 +198,17 @@ export async function cancelForDirectory(requestId: string, actor: Actor, reason
  * request was no longer being set up, or is a one-off action already started.
  */
 export async function stopForDirectory(requestId: string, actor: Actor, reason: string): Promise<AccessRequest | null> {
-  return changeRequest(async (tx) => {
+  return inTransaction(async (tx) => {
     const status = await lockRequest(tx, requestId);
     if (status !== "approved" && status !== "executing") return null;
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     const workflow = workflowOf(request.workflowId);
     if (!workflow.lasting && request.externalRef) return null;
-    const failed = await transition(tx, {
-      requestId,
-      to: "failed",
+    return transition(tx, request, "failed", {
       actor,
       action: "request.failed",
       patch: { failureReason: reason, endedAt: new Date(), undoPending: Boolean(workflow.undo) },
       data: { reason },
-      lockedFrom: status,
     });
-    return failed.request!;
   });
 }

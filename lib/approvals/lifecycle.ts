@@ -1,19 +1,17 @@
 import type { AccessRequest } from "@prisma/client";
 import { db, type Tx } from "../db";
 import { notFound } from "../errors";
-import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { policy } from "../policy/current";
-import type { ApprovalState, DecisionSnapshot, Parties, StageSnapshot } from "../policy/evaluate";
+import type { ApprovalState, DecisionSnapshot, Parties } from "../policy/evaluate";
+import { requestStages } from "../policy/stages";
 import { entitlementRefusal } from "../identity/entitlements";
 import { getWorkflow } from "../workflows/registry";
 import type { WorkflowModule } from "../workflows/types";
-import { notificationsOn } from "../notifications/outbox";
 
 /**
- * What every operation on a request shares: the transaction that commits a change with its
- * audit events and the jobs that follow from the state it leaves (changeRequest), the
- * workflow lookup, the approval state, and the directory check made under the request's
- * row lock.
+ * What every operation on a request shares: the transaction (inTransaction), the workflow
+ * lookup, the approval state, and the directory check made under the request's row lock.
+ * Status changes and their jobs are transition.ts's.
  */
 
 export const TX = { maxWait: 15_000, timeout: 30_000 } as const;
@@ -26,35 +24,13 @@ export function workflowOf(id: string): WorkflowModule {
   return workflow;
 }
 
-/** What must happen later for a request in the state it is left in: its expiry, its pending timeout, its execution or clean-up, its notifications. */
-export function followUps(request: AccessRequest): RequestJob[] {
-  const jobs: RequestJob[] = [];
-  const job = (queue: string, at: Date) => jobs.push({ queue, requestId: request.id, at });
-  const now = new Date();
-  if (request.status === "active" && request.expiresAt) {
-    job(QUEUES.expireGrant, request.expiresAt);
-    const notice = policy().defaults.expiringNotice * 1000;
-    if (request.expiresAt.getTime() - now.getTime() > notice) job(QUEUES.notifyExpiring, new Date(request.expiresAt.getTime() - notice));
-  }
-  if (request.status === "executing") job(QUEUES.execute, now);
-  if (request.undoPending) job(QUEUES.undo, now);
-  if (notificationsOn()) job(QUEUES.notifyFlush, now);
-  if (request.status === "pending" && request.pendingExpiresAt) job(QUEUES.expirePending, request.pendingExpiresAt);
-  return jobs;
-}
-
 /**
- * Runs a change to a request in one transaction with its audit events and the jobs that
- * follow from the state it leaves the request in (followUps), so none is lost to a crash
- * between the commit and the scheduling. `work` returns the request as it leaves it, or
- * null when it changed nothing.
+ * The one way the lifecycle opens a transaction: a change to requests commits with its
+ * audit events and, through the writer (transition.ts), the jobs that follow from it, or
+ * none of them does.
  */
-export async function changeRequest<R extends AccessRequest | null>(work: (tx: Tx) => Promise<R>): Promise<R> {
-  return db.$transaction(async (tx) => {
-    const request = await work(tx);
-    if (request) await queueInTransaction(tx, followUps(request));
-    return request;
-  }, TX);
+export function inTransaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.$transaction(work, TX);
 }
 
 export function approvalStateOf(
@@ -62,7 +38,7 @@ export function approvalStateOf(
   decisions: Pick<DecisionSnapshot, "approverId" | "stage" | "approverGroups" | "decision">[],
   parties: Parties,
 ): ApprovalState {
-  return { requesterId: request.requesterId, stages: request.stages as unknown as StageSnapshot[], currentStage: request.currentStage, decisions, parties };
+  return { requesterId: request.requesterId, stages: requestStages(request), currentStage: request.currentStage, decisions, parties };
 }
 
 /**

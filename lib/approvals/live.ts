@@ -1,7 +1,8 @@
 import "server-only";
 import { db } from "../db";
 import { notFound } from "../errors";
-import type { Principal, StageSnapshot } from "../policy/evaluate";
+import type { Principal } from "../policy/evaluate";
+import { requestStages } from "../policy/stages";
 import { mayViewRequest } from "./queries";
 
 /**
@@ -18,7 +19,7 @@ export interface LiveVersion {
 /** One request's version, for the people who may read it (others: not found). */
 export async function requestVersion(who: Principal, id: string): Promise<LiveVersion> {
   const request = await db.accessRequest.findUnique({ where: { id }, select: { requesterId: true, stages: true, status: true } });
-  if (!request || !mayViewRequest(who, request.requesterId, request.stages as unknown as StageSnapshot[])) throw notFound("Request");
+  if (!request || !mayViewRequest(who, request.requesterId, requestStages(request))) throw notFound("Request");
   const last = await db.auditEvent.findFirst({ where: { requestId: id }, orderBy: { id: "desc" }, select: { id: true } });
   return { version: `${request.status}:${last?.id ?? 0}`, status: request.status };
 }

@@ -1,22 +1,22 @@
 import "server-only";
 import type { Prisma, RequestStatus } from "@prisma/client";
-import type { z } from "zod";
 import { db } from "../db";
 import { notFound } from "../errors";
-import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal, type StageSnapshot } from "../policy/evaluate";
+import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
 import { onCallApprover } from "./on-call";
 import { partiesOf, partyMembers } from "../identity/parties";
 import { policy } from "../policy/current";
+import { requestStages } from "../policy/stages";
 import { getWorkflow } from "../workflows/registry";
 import type { OutsidePreview } from "../workflows/types";
 import { changedFields, describeRequestInput, type RequestField } from "../workflows/request-fields";
 
 /** Read models for the pages and routes. Each checks who may see what. */
 
-/** An audit event with its bigint ids as strings, ready for pages and JSON. */
-export function plainEvent<E extends { id: bigint; seq: bigint }>(e: E): Omit<E, "id" | "seq"> & { id: string; seq: string } {
-  return { ...e, id: e.id.toString(), seq: e.seq.toString() };
+/** An audit event with its bigint ids as strings, ready for pages and JSON (no place in the chain yet: seq null). */
+export function plainEvent<E extends { id: bigint; seq: bigint | null }>(e: E): Omit<E, "id" | "seq"> & { id: string; seq: string | null } {
+  return { ...e, id: e.id.toString(), seq: e.seq?.toString() ?? null };
 }
 
 const requestListSelect = {
@@ -56,7 +56,7 @@ export function describeRequest(r: { workflowId: string; targetId: string; input
       workflowTitle: r.workflowId,
       fields: Object.entries(input).map(([name, value]) => ({ name, label: name, format: "text", value: String(value) })),
     };
-  return { targetTitle, workflowTitle: workflow.title, fields: describeRequestInput(workflow.inputSchema as unknown as z.ZodObject, input, { targetTitle }) };
+  return { targetTitle, workflowTitle: workflow.title, fields: describeRequestInput(workflow.inputSchema, input, { targetTitle }) };
 }
 
 function withTitles<T extends { targetId: string; workflowId: string; input: unknown }>(
@@ -133,7 +133,7 @@ export async function reviewsFor(who: Principal): Promise<RequestListItem[]> {
     take: 200,
     select: { ...requestListSelect, stages: true },
   });
-  const mine = rows.filter((r) => (r.stages as unknown as StageSnapshot[]).some((st) => st.groups.some((g) => who.groups.includes(g))));
+  const mine = rows.filter((r) => requestStages(r).some((st) => st.groups.some((g) => who.groups.includes(g))));
   return withTitles(mine.map(({ stages: _, ...r }) => r));
 }
 
@@ -157,7 +157,7 @@ export async function getRequestView(who: Principal, id: string, options: { time
   });
   if (!request) throw notFound("Request");
   // Whoever is on call for the current stage's schedule may decide on it, and so sees the decision panel.
-  if (request.status === "pending") who = (await onCallApprover(who, (request.stages as unknown as StageSnapshot[])[request.currentStage])).who;
+  if (request.status === "pending") who = (await onCallApprover(who, requestStages(request)[request.currentStage])).who;
   const state = approvalStateOf(request, request.decisions, await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]));
   const refusal = approvalRefusal(state, who);
   const eligibleForRequest = isEligibleApprover(who, request.requesterId, state.stages);

@@ -1,3 +1,4 @@
+import { chainAuditEvents } from "../audit/chainer";
 import { readFile, writeFile, rename } from "node:fs/promises";
 import { recordEvent, type Actor } from "../audit/record";
 import { maintainSigningKeys } from "../credentials/key-maintenance";
@@ -5,7 +6,7 @@ import { rotateSigningKey } from "../credentials/keys";
 import { db } from "../db";
 import { env } from "../env";
 import { readMapFile } from "../integrations/haproxy/map-file";
-import { routeStore } from "../integrations/haproxy/workflow";
+import { routeStore } from "../integrations/haproxy/route-store";
 import { logger } from "../log";
 import { revokeForDirectory } from "./engine";
 
@@ -79,7 +80,9 @@ interface Marker {
   hash: string;
 }
 
+/** The chain's head once every event committed so far is linked (the worker runs the chainer; this is its step too), so the marker covers them. */
 async function chainHead(): Promise<Marker | null> {
+  await chainAuditEvents();
   const [head] = await db.$queryRaw<{ lastSeq: bigint; lastHash: string }[]>`SELECT "lastSeq", "lastHash" FROM "AuditChainHead" WHERE id = 1`;
   return head ? { seq: head.lastSeq.toString(), hash: head.lastHash } : null;
 }

@@ -1,10 +1,9 @@
 import { actorOf, recordEvent } from "../audit/record";
 import { unsealSecret, unsealToken } from "../credentials/keys";
-import { db } from "../db";
 import { conflict, forbidden } from "../errors";
 import type { Principal } from "../policy/evaluate";
-import { lockRequest } from "./state-machine";
-import { TX } from "./lifecycle";
+import { lockRequest } from "./transition";
+import { inTransaction } from "./lifecycle";
 
 /** Handing a credential to its owner, once. */
 
@@ -13,7 +12,7 @@ import { TX } from "./lifecycle";
  * statement that reads it, so two tabs racing cannot both receive it.
  */
 export async function revealCredential(who: Principal, requestId: string): Promise<{ token: string; expiresAt: Date }> {
-  return db.$transaction(async (tx) => {
+  return inTransaction(async (tx) => {
     const status = await lockRequest(tx, requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: requestId } });
     if (request.requesterId !== who.id) throw forbidden("Only the requester can see this credential.");
@@ -39,5 +38,5 @@ export async function revealCredential(who: Principal, requestId: string): Promi
     if (!secrets[0]) throw conflict("This credential was already shown once and cannot be shown again. Revoke it and request a new one if it was lost.");
     await recordEvent(tx, { actor: actorOf(who), action: "credential.revealed", requestId, data: { kind: "integration secret" } });
     return { token: unsealSecret(secrets[0].sealedSecret, requestId), expiresAt: request.expiresAt! };
-  }, TX);
+  });
 }

@@ -1,6 +1,7 @@
 import { Prisma } from "@prisma/client";
 import { db } from "../db";
 import { policy } from "../policy/current";
+import { chainAuditEvents } from "./chainer";
 import { recordEvent, type Actor } from "./record";
 import { ANCHOR_ACTION, legacyDigest } from "./verify";
 
@@ -55,6 +56,8 @@ export async function backfillAndAnchor(actor: Actor): Promise<AnchorResult> {
     await recordEvent(tx, { actor, action: ANCHOR_ACTION, data: { fromSeq: "1", toSeq: toSeq.toString(), events, digest, filled } });
     return events;
   });
+  // The anchor counts once it has its place in the chain: link it now rather than wait for the chainer.
+  if (anchored) await chainAuditEvents();
   const [anchor] = anchored ? await db.$queryRaw<{ seq: bigint }[]>`SELECT seq FROM "AuditEvent" WHERE action = ${ANCHOR_ACTION} LIMIT 1` : [];
   return { legacyEvents, filled, anchored, anchorSeq: anchor?.seq ?? null };
 }

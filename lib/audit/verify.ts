@@ -1,9 +1,10 @@
 import type { AuditVerification } from "@prisma/client";
-import { Prisma } from "@prisma/client";
 import { db } from "../db";
-import { keyring, ringKey } from "../credentials/keyring";
+import { keyring } from "../credentials/keyring";
 import { createHash } from "node:crypto";
-import { canonical, CHAINED_FIELDS, chainHash, type ChainedContent } from "./chain";
+import { canonical, CHAINED_FIELDS, type ChainedContent } from "./chain";
+import { EVENT_COLUMNS as COLUMNS, hashMatches, missingKeys, type EventRow as Row } from "./event-check";
+import { checkUnchained } from "./unchained";
 
 /**
  * Walks the audit chain in `seq` order and names the first event that was altered,
@@ -16,28 +17,20 @@ import { canonical, CHAINED_FIELDS, chainHash, type ChainedContent } from "./cha
  * links between them (a wrong LATCHKEY_ENCRYPTION_KEY is not tampering). Events chained
  * before keys had ids (before AuditChainHead.keyIdsFromSeq) are checked under each key of the
  * ring; if none opens any of them, they too are unverifiable, but once one of them checks out
- * under a key, a mismatch is an alteration. A later event that names no key is not genuine.
+ * under a key, a mismatch is an alteration. A later event that names no key is not genuine,
+ * nor is one from AuditChainHead.sealsFromSeq on without a seal (lib/audit/chain.ts).
+ *
+ * Events committed but not yet chained (lib/audit/chainer.ts) are not a fault: the report
+ * counts them and gives the oldest one's time, and checks each one's own seal, so an event
+ * altered before it was chained is named too.
  */
 
 const BATCH = 5000;
 
-const COLUMNS = Prisma.sql`"seq", "occurredAt", "actorType"::text AS "actorType", "actorId", "actorEmail", "action", "requestId",
-  "fromStatus"::text AS "fromStatus", "toStatus"::text AS "toStatus", "data", "ip", "userAgent", "route",
-  "workflowId", "targetId", "environment", "note", "httpRequestId", "prevHash", "hash", "chainKeyId"`;
-
-type Row = ChainedContent & { seq: bigint; prevHash: string | null; hash: string | null; chainKeyId: string | null };
-
 export type ChainOutcome = "intact" | "altered" | "unverifiable";
 
-/** Whether an event's hash checks out: "yes", "no", or "unknown" when its key is not in the ring. */
-function hashMatches(prev: string, row: Row): "yes" | "no" | "unknown" {
-  if (row.chainKeyId) {
-    const key = ringKey(row.chainKeyId);
-    if (!key) return "unknown";
-    return row.hash === chainHash(prev, row, key) ? "yes" : "no";
-  }
-  return keyring().some((key) => row.hash === chainHash(prev, row, key)) ? "yes" : "unknown";
-}
+/** An event with its place in the chain. */
+type Chained = Row & { seq: bigint };
 
 /** Whether the chain's last event checks out under a key of the ring (true for an empty chain): the same columns and check as the walk. */
 export async function lastEventChecksOut(): Promise<boolean> {
@@ -58,11 +51,14 @@ export interface ChainReport {
   /** Events whose hash could not be checked, and the ids of the keys they need ("unnamed" for events chained before keys had ids). */
   uncheckedEvents: number;
   missingKeyIds: string[];
+  /** Events committed but not linked into the chain yet, and when the oldest of them was recorded. */
+  unchainedEvents: number;
+  oldestUnchainedAt: Date | null;
 }
 
 export async function walkChain(): Promise<ChainReport> {
-  const [head] = await db.$queryRaw<{ lastSeq: bigint; lastHash: string; genesisSeq: bigint; keyIdsFromSeq: bigint }[]>`
-    SELECT "lastSeq", "lastHash", "genesisSeq", "keyIdsFromSeq" FROM "AuditChainHead" WHERE id = 1`;
+  const [head] = await db.$queryRaw<{ lastSeq: bigint; lastHash: string; genesisSeq: bigint; keyIdsFromSeq: bigint; sealsFromSeq: bigint }[]>`
+    SELECT "lastSeq", "lastHash", "genesisSeq", "keyIdsFromSeq", "sealsFromSeq" FROM "AuditChainHead" WHERE id = 1`;
   if (!head)
     return {
       ok: false,
@@ -75,6 +71,8 @@ export async function walkChain(): Promise<ChainReport> {
       outcome: "altered",
       uncheckedEvents: 0,
       missingKeyIds: [],
+      unchainedEvents: 0,
+      oldestUnchainedAt: null,
     };
   let expectedSeq = 1n;
   let prev = "";
@@ -84,12 +82,13 @@ export async function walkChain(): Promise<ChainReport> {
   const missing = new Set<string>();
   // Events chained before keys had ids: whether one checked out under a key of the ring, and the first that did not.
   let unnamedMatched = false;
-  let firstUnnamedMiss: Row | null = null;
+  let firstUnnamedMiss: Chained | null = null;
   // The checkpoint over the events from before the chain (itself a chained event, checked by this walk).
   const anchor = await latestAnchor();
   const anchoredDigest = createHash("sha256");
   let anchored = 0;
-  const fail = (seq: bigint, problem: string): ChainReport => ({
+  let unchained: Awaited<ReturnType<typeof checkUnchained>> | null = null;
+  const fail = (seq: bigint | null, problem: string): ChainReport => ({
     ok: false,
     eventsChecked: checked,
     lastSeq: expectedSeq - 1n,
@@ -100,10 +99,12 @@ export async function walkChain(): Promise<ChainReport> {
     outcome: "altered",
     uncheckedEvents: unchecked,
     missingKeyIds: [...missing],
+    unchainedEvents: unchained?.events ?? 0,
+    oldestUnchainedAt: unchained?.oldestAt ?? null,
   });
 
   for (;;) {
-    const rows = await db.$queryRaw<Row[]>`
+    const rows = await db.$queryRaw<Chained[]>`
       SELECT ${COLUMNS} FROM "AuditEvent" WHERE "seq" >= ${expectedSeq} AND "seq" <= ${head.lastSeq} ORDER BY "seq" LIMIT ${BATCH}`;
     for (const row of rows) {
       if (row.seq !== expectedSeq) {
@@ -127,6 +128,11 @@ export async function walkChain(): Promise<ChainReport> {
             row.seq,
             `Event ${row.seq} (${row.action}) names no key, though every event from ${head.keyIdsFromSeq} on does: it was inserted or was altered.`,
           );
+        if (!row.seal && row.seq >= head.sealsFromSeq)
+          return fail(
+            row.seq,
+            `Event ${row.seq} (${row.action}) carries no seal, though every event from ${head.sealsFromSeq} on does: it was inserted or was altered.`,
+          );
         const match = hashMatches(prev, row);
         if (match === "no") return fail(row.seq, `Event ${row.seq} (${row.action}) was altered: its content no longer matches its hash.`);
         if (match === "unknown" && !row.chainKeyId && unnamedMatched)
@@ -134,7 +140,7 @@ export async function walkChain(): Promise<ChainReport> {
         if (match === "yes" && !row.chainKeyId) unnamedMatched = true;
         if (match === "unknown") {
           unchecked += 1;
-          missing.add(row.chainKeyId ?? "unnamed");
+          for (const k of missingKeys(row)) missing.add(k);
           if (!row.chainKeyId) firstUnnamedMiss ??= row;
         }
         prev = row.hash ?? "";
@@ -148,7 +154,7 @@ export async function walkChain(): Promise<ChainReport> {
   const last = expectedSeq - 1n;
   if (head.lastSeq !== last) return fail(last + 1n, `Events ${last + 1n} to ${head.lastSeq} were removed from the end of the chain.`);
   // Events appended while this walk ran belong to the next one; anything past the end the head had then must be a later, properly chained event.
-  const [beyond] = await db.$queryRaw<Row[]>`SELECT ${COLUMNS} FROM "AuditEvent" WHERE "seq" = ${last + 1n}`;
+  const [beyond] = await db.$queryRaw<Chained[]>`SELECT ${COLUMNS} FROM "AuditEvent" WHERE "seq" = ${last + 1n}`;
   if (beyond && last >= head.genesisSeq && (beyond.prevHash !== prev || !beyond.chainKeyId || hashMatches(prev, beyond) === "no")) {
     return fail(beyond.seq, `Event ${beyond.seq} past the chain's recorded end was inserted: it is not chained to event ${last}.`);
   }
@@ -168,6 +174,10 @@ export async function walkChain(): Promise<ChainReport> {
   }
   if (firstUnnamedMiss && unnamedMatched)
     return fail(firstUnnamedMiss.seq, `Event ${firstUnnamedMiss.seq} (${firstUnnamedMiss.action}) was altered: its content no longer matches its hash.`);
+  unchained = await checkUnchained();
+  if (unchained.bad) return fail(null, unchained.bad.problem);
+  unchecked += unchained.unchecked;
+  for (const k of unchained.missingKeyIds) missing.add(k);
   if (unchecked > 0) {
     const keys = [...missing].map((k) => (k === "unnamed" ? "the key used before keys had ids" : k)).join(", ");
     return {
@@ -180,6 +190,8 @@ export async function walkChain(): Promise<ChainReport> {
       outcome: "unverifiable",
       uncheckedEvents: unchecked,
       missingKeyIds: [...missing],
+      unchainedEvents: unchained.events,
+      oldestUnchainedAt: unchained.oldestAt,
       problem: `${unchecked} events cannot be checked with the keys in LATCHKEY_ENCRYPTION_KEY (${keyring()
         .map((k) => k.id)
         .join(
@@ -198,6 +210,8 @@ export async function walkChain(): Promise<ChainReport> {
     outcome: "intact",
     uncheckedEvents: 0,
     missingKeyIds: [],
+    unchainedEvents: unchained.events,
+    oldestUnchainedAt: unchained.oldestAt,
   };
 }
 
@@ -219,6 +233,8 @@ export async function verifyAuditChain(trigger: "scheduled" | "manual" | "cli"):
       missingKeyIds: report.missingKeyIds.join(",") || null,
       legacyEvents: report.legacyEvents,
       anchoredEvents: report.anchoredEvents,
+      unchainedEvents: report.unchainedEvents,
+      oldestUnchainedAt: report.oldestUnchainedAt,
     },
   });
   return { ...saved, legacyEvents: report.legacyEvents, outcome: report.outcome };
@@ -244,7 +260,7 @@ export async function legacyDigest(toSeq: bigint): Promise<{ digest: string; eve
   let events = 0;
   for (let from = 1n; ;) {
     const rows = await db.$queryRaw<
-      Row[]
+      Chained[]
     >`SELECT ${COLUMNS} FROM "AuditEvent" WHERE "seq" >= ${from} AND "seq" <= ${toSeq} AND hash IS NULL ORDER BY "seq" LIMIT ${BATCH}`;
     for (const row of rows) hash.update(legacyLine(row));
     events += rows.length;

@@ -161,6 +161,7 @@ export function authOptions(): NextAuthOptions {
         return true;
       },
       async session({ session, user }) {
+        // The database adapter's user is typed without Latchkey's columns (groups, roles); the row has them.
         const u = user as unknown as { id: string; email: string; name: string | null; groups: string[]; roles: Role[] };
         session.user = { id: u.id, email: u.email, name: u.name ?? u.email, groups: u.groups, roles: u.roles };
         return session;
@@ -180,6 +181,7 @@ export function authOptions(): NextAuthOptions {
         );
       },
       async signOut({ session }) {
+        // With database sessions next-auth passes the session row (userId), typed as the JWT strategy's token.
         const s = session as unknown as { userId?: string } | null;
         if (!s?.userId) return;
         const u = await db.user.findUnique({ where: { id: s.userId } });

@@ -13,13 +13,26 @@ export type FileCheck<T> = { ok: true; data: T } | { ok: false; problems: string
 type Path = readonly PropertyKey[];
 type AnySchema = z.core.$ZodType;
 
+/** The parts of a schema's definition this file walks; which are present depends on its type. */
+interface Def {
+  type: string;
+  innerType?: AnySchema;
+  in?: AnySchema;
+  shape?: Record<string, AnySchema>;
+  valueType?: AnySchema;
+  element?: AnySchema;
+}
+
+// zod types each definition by its schema's kind; read here for any kind, so by the fields named in Def.
+const defOf = (schema: AnySchema): Def => schema._zod.def as unknown as Def;
+
 const WRAPPERS = new Set(["optional", "nullable", "default", "prefault", "readonly", "catch", "nonoptional"]);
 
 /** The schema a value at this place must meet, through optionals, defaults and transforms. */
 function unwrap(schema: AnySchema): AnySchema {
   let current = schema;
   for (;;) {
-    const def = current._zod.def as unknown as { type: string; innerType?: AnySchema; in?: AnySchema };
+    const def = defOf(current);
     if (WRAPPERS.has(def.type) && def.innerType) current = def.innerType;
     else if (def.type === "pipe" && def.in) current = def.in;
     else return current;
@@ -30,7 +43,7 @@ function schemaAt(root: AnySchema, path: Path): AnySchema | undefined {
   let current: AnySchema | undefined = root;
   for (const key of path) {
     if (!current) return undefined;
-    const def = unwrap(current)._zod.def as unknown as { type: string; shape?: Record<string, AnySchema>; valueType?: AnySchema; element?: AnySchema };
+    const def = defOf(unwrap(current));
     if (def.type === "object") current = def.shape?.[String(key)];
     else if (def.type === "record") current = def.valueType;
     else if (def.type === "array") current = def.element;
@@ -45,7 +58,7 @@ function nounOf(schema: AnySchema): string {
   for (;;) {
     const noun = configNouns.get(current as z.ZodType)?.noun;
     if (noun) return noun;
-    const def = current._zod.def as unknown as { type: string; innerType?: AnySchema; in?: AnySchema };
+    const def = defOf(current);
     const next = WRAPPERS.has(def.type) ? def.innerType : def.type === "pipe" ? def.in : undefined;
     if (!next) return "this object";
     current = next;
@@ -80,7 +93,7 @@ export function nearestKey(key: string, valid: readonly string[]): string | unde
 
 function unknownKeyMessage(root: AnySchema, path: Path, key: string): string {
   const schema = schemaAt(root, path);
-  const def = schema ? (unwrap(schema)._zod.def as unknown as { shape?: Record<string, unknown> }) : undefined;
+  const def = schema ? defOf(unwrap(schema)) : undefined;
   const valid = Object.keys(def?.shape ?? {});
   const suggestion = nearestKey(key, valid);
   const what = schema ? nounOf(schema) : "this object";

@@ -17,7 +17,7 @@ export interface CredentialClaims {
 
 /**
  * Signs a short-lived credential and stores its metadata. The token itself is kept sealed
- * only until its owner reveals it once (see reveal.ts); Latchkey never shows it again.
+ * only until its owner reveals it once (lib/approvals/reveal.ts); Latchkey never shows it again.
  */
 export async function issueCredential(
   tx: Tx,

@@ -120,7 +120,7 @@ async function start(): Promise<void> {
     await connection.end().catch(() => undefined);
     return;
   }
-  // The feed never keeps a process alive by itself (scripts, tests).
+  // The feed never keeps a process alive by itself (scripts, tests). pg does not type the client's socket (connection.stream).
   (connection as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
   failing = false;
   client = connection;
@@ -132,6 +132,7 @@ async function start(): Promise<void> {
     if (Date.now() - heardAt > 5 * LIVE_MS) {
       // Silent for too long: drop the connection and listen again on a new one.
       lost(new Error("no heartbeat heard"));
+      // pg does not type the client's socket (connection.stream); destroying it ends the silent connection at once.
       (connection as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
       return;
     }

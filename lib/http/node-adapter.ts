@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 
 /**
  * Route handlers are web functions (a Request in, a Response out). These adapt them to a
- * plain node:http server: the fast authorization listener (lib/http/authz-listener.ts) and
+ * plain node:http server: the fast authorization listener (lib/authz/listener.ts) and
  * the tests, which serve app/api without building Next.js.
  */
 
@@ -22,6 +22,7 @@ export async function toWebRequest(req: IncomingMessage, origin: string, options
   }
   const method = req.method ?? "GET";
   const body = method !== "GET" && method !== "HEAD" ? await readBody(req, options.maxBody) : undefined;
+  // A Node Buffer is a Uint8Array, which Request takes; the DOM library's BodyInit does not name Buffer's backing store.
   return new Request(new URL(req.url ?? "/", origin), { method, headers, body: body as unknown as BodyInit | undefined });
 }
 

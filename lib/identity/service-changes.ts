@@ -1,7 +1,7 @@
 import "server-only";
 import type { ServiceIdentityChange } from "@prisma/client";
 import { z } from "zod";
-import { applyCreate, applyUpdate, checkGroups } from "../api/service-identities";
+import { applyCreate, applyUpdate, checkGroups } from "./service-identities";
 import { actorOf, recordEvent } from "../audit/record";
 import { db, type Tx } from "../db";
 import { conflict, forbidden, invalid, notFound } from "../errors";

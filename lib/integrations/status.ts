@@ -1,85 +1,53 @@
 import "server-only";
 import { db } from "../db";
-import { env } from "../env";
 import { policy } from "../policy/current";
-import { airflowClient, AirflowError } from "./airflow/client";
-import { runtimeApi } from "./haproxy/runtime-api";
-import { postgresGrants } from "./postgres/database-grants";
-import { slackAppStatus } from "./slack/health";
+import type { IntegrationHealth, IntegrationStatus, ServiceStatus } from "./adapter";
+import { listIntegrations } from "./registry";
 
-export interface IntegrationStatus {
-  targetId: string;
-  title: string;
-  kind: "postgres" | "haproxy" | "airflow" | "slack";
-  reachable: boolean;
-  detail: string;
-  lastErrors: { at: Date; message: string }[];
+/**
+ * Admin → Integrations: every registered integration's health, checked now. The page names
+ * no integration: each adapter's probe says which targets use it (lib/integrations/<name>/health.ts).
+ */
+export type { IntegrationStatus, ServiceStatus };
+
+async function healthChecks(): Promise<{ name: string; health: IntegrationHealth }[]> {
+  const loaded = await Promise.all(listIntegrations().map(async (a) => (a.health ? { name: a.name, health: (await a.health()).health } : null)));
+  return loaded.filter((h) => h !== null);
 }
 
-async function probe(work: () => Promise<unknown>): Promise<{ reachable: boolean; detail: string }> {
-  try {
-    await Promise.race([work(), new Promise((_, reject) => setTimeout(() => reject(new Error("no answer within 5 s")), 5_000))]);
-    return { reachable: true, detail: "answered" };
-  } catch (error) {
-    return { reachable: false, detail: (error as Error).message };
-  }
+/** The last execution errors on a target's requests, shown beside each of its integrations. */
+async function lastExecutionErrors(targetId: string): Promise<IntegrationStatus["lastErrors"]> {
+  const recent = await db.accessRequest.findMany({ where: { targetId }, select: { id: true }, orderBy: { createdAt: "desc" }, take: 200 });
+  const errors = await db.auditEvent.findMany({
+    where: { action: { in: ["request.execution_retry", "request.failed"] }, requestId: { in: recent.map((r) => r.id) } },
+    orderBy: { id: "desc" },
+    take: 3,
+  });
+  return errors.map((e) => ({
+    at: e.occurredAt,
+    message: String((e.data as Record<string, unknown>).error ?? (e.data as Record<string, unknown>).reason ?? e.action),
+  }));
 }
 
-/** Every integration the policy configures, checked now, with the last execution errors on its target. */
+/** Every integration the policy's targets use, checked now, with the last execution errors on each target; then rows of their own (the Slack app). */
 export async function integrationStatuses(): Promise<IntegrationStatus[]> {
+  const checks = await healthChecks();
   const statuses: IntegrationStatus[] = [];
   for (const [targetId, target] of Object.entries(policy().targets)) {
-    const checks: { kind: IntegrationStatus["kind"]; run: () => Promise<{ reachable: boolean; detail: string }> }[] = [];
-    if (target.database) {
-      const url = process.env[target.database.connectionEnv];
-      checks.push({
-        kind: "postgres",
-        run: () =>
-          url ? probe(() => postgresGrants(url).ping()) : Promise.resolve({ reachable: false, detail: `${target.database!.connectionEnv} is not set` }),
-      });
-    }
-    if (target.haproxy) {
-      const { LATCHKEY_HAPROXY_SOCKET: socket, LATCHKEY_HAPROXY_MAP: map } = env();
-      checks.push({
-        kind: "haproxy",
-        run: () =>
-          socket && map
-            ? probe(() => runtimeApi(socket).showMap(map))
-            : Promise.resolve({ reachable: false, detail: "LATCHKEY_HAPROXY_SOCKET or LATCHKEY_HAPROXY_MAP is not set" }),
-      });
-    }
-    if (target.airflow) {
-      const a = target.airflow;
-      const [baseUrl, username, password] = [process.env[a.urlEnv], process.env[a.userEnv], process.env[a.passwordEnv]];
-      checks.push({
-        kind: "airflow",
-        run: () =>
-          baseUrl && username && password
-            ? probe(async () => {
-                // Reading a run that cannot exist proves reachability and credentials: 404 is the healthy answer.
-                await airflowClient({ baseUrl, username, password, version: a.version })
-                  .getDagRun(a.dagId, "latchkey__health_check")
-                  .catch((e: unknown) => {
-                    if (!(e instanceof AirflowError && e.status === 404)) throw e;
-                  });
-              })
-            : Promise.resolve({ reachable: false, detail: `${a.urlEnv}, ${a.userEnv} or ${a.passwordEnv} is not set` }),
-      });
-    }
-    if (checks.length === 0) continue;
-    const recent = await db.accessRequest.findMany({ where: { targetId }, select: { id: true }, orderBy: { createdAt: "desc" }, take: 200 });
-    const errors = await db.auditEvent.findMany({
-      where: { action: { in: ["request.execution_retry", "request.failed"] }, requestId: { in: recent.map((r) => r.id) } },
-      orderBy: { id: "desc" },
-      take: 3,
+    const runs = checks.flatMap(({ name, health }) => {
+      const run = health.target?.(target, process.env);
+      return run ? [{ kind: name, run }] : [];
     });
-    const lastErrors = errors.map((e) => ({
-      at: e.occurredAt,
-      message: String((e.data as Record<string, unknown>).error ?? (e.data as Record<string, unknown>).reason ?? e.action),
-    }));
-    for (const check of checks) statuses.push({ targetId, title: target.title, kind: check.kind, ...(await check.run()), lastErrors });
+    if (runs.length === 0) continue;
+    const lastErrors = await lastExecutionErrors(targetId);
+    for (const { kind, run } of runs) statuses.push({ targetId, title: target.title, kind, ...(await run), lastErrors });
   }
-  const slack = await slackAppStatus(probe);
-  if (slack) statuses.push(slack);
+  for (const { health } of checks) if (health.rows) statuses.push(...(await health.rows()));
   return statuses;
+}
+
+/** The services approvals lean on (e-mail, ticket checks, on-call schedules), each asked something harmless within 5 s. */
+export async function approvalServiceStatuses(): Promise<ServiceStatus[]> {
+  const checks = await healthChecks();
+  return (await Promise.all(checks.map(({ health }) => health.services?.() ?? []))).flat();
 }

@@ -35,6 +35,7 @@ export interface ExpirePendingJob {
   requestId: string;
 }
 
+// One inserter per process, kept across hot reloads on globalThis, which does not type our key.
 const globalForBoss = globalThis as unknown as { latchkeyInserter?: PgBoss };
 
 export function createBoss(connectionString: string, options: { worker: boolean }): PgBoss {

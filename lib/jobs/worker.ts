@@ -13,6 +13,8 @@ import { restoreFenceStep } from "../approvals/restore-fence";
 import { env } from "../env";
 import { SYSTEM } from "../audit/record";
 import { backfillAndAnchor } from "../audit/anchor";
+import { startChainer } from "../audit/chainer";
+import { CHAIN_WAKE } from "../audit/chain-wake";
 import { haproxyProcessId, reconcileRoutes } from "../integrations/haproxy/after-reload";
 import { pruneRateLimits } from "../security/rate-limit";
 import { pruneIdempotencyKeys } from "../api/idempotency";
@@ -119,13 +121,17 @@ async function runWorker(connectionString: string, options: { pollingIntervalSec
   await boss.schedule(QUEUES.auditVerify, "17 3 * * *");
   // Events from before the audit chain get their workflow, target and environment and are anchored, once.
   await backfillAndAnchor(SYSTEM).catch((error: Error) => log.error("could not anchor the events recorded before the audit chain", { error: error.message }));
+  // Links committed audit events into the chain (one chainer in the cluster at a time), woken by writers after their commits.
+  const chainer = startChainer();
   const wake = await listenForJobs(connectionString, (queue) => {
+    if (queue === null || queue === CHAIN_WAKE) chainer.wake();
     for (const [name, id] of workers) if (queue === null || queue === name) boss.notifyWorker(id);
   });
-  // The wake-up connection closes with the worker, before pg-boss stops.
+  // The wake-up connection and the chainer close with the worker, before pg-boss stops.
   const stop = boss.stop.bind(boss);
   boss.stop = async (stopOptions) => {
     await wake.close();
+    await chainer.close();
     return stop(stopOptions);
   };
   // Catch up at once on anything that fell due while no worker was running.

@@ -1,7 +1,9 @@
 import "server-only";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { contextOf } from "../audit/context";
-import { authenticate, MAX_BODY_BYTES, problem } from "../api/http";
+import { authenticate } from "../authz/caller";
+import { MAX_BODY_BYTES } from "../http/plain";
+import { problem } from "../http/problem";
 import { DATABASE_UNAVAILABLE, isDatabaseUnavailable } from "../errors";
 import { logger } from "../log";
 import { hasUnsafeText, UNSAFE_TEXT } from "../text";

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { cancelRequest, createRequest, revealCredential, revokeGrant } from "../approvals/engine";
 import { requestVersion } from "../approvals/live";
 import { requestDetail } from "../api/views";
-import type { Scope } from "../api/tokens";
+import type { Scope } from "../identity/tokens";
 import type { Principal } from "../policy/evaluate";
 import { workflowsFor } from "../workflows/catalog";
 

@@ -4,6 +4,7 @@ import type { Tx } from "../db";
 import { env } from "../env";
 import { partyMembers } from "../identity/parties";
 import { policy } from "../policy/current";
+import { requestStages } from "../policy/stages";
 import { formatDuration } from "../policy/duration";
 import type { NotificationEvent } from "../policy/schema";
 import { getWorkflow } from "../workflows/registry";
@@ -39,7 +40,7 @@ async function recipients(tx: Tx, event: NotificationEvent, request: AccessReque
     const requester = await tx.user.findFirst({ where: { id: request.requesterId, ...reachable }, select: { email: true } });
     return requester ? [requester.email] : [];
   }
-  const stages = request.stages as unknown as { groups: string[] }[];
+  const stages = requestStages(request);
   const groups = event === "break-glass" ? [...new Set(stages.flatMap((s) => s.groups))] : request.currentStageGroups;
   const approvers = await tx.user.findMany({
     where: {
@@ -73,7 +74,7 @@ export async function enqueueEmails(tx: Tx, event: NotificationEvent, request: A
   const to = await recipients(tx, event, request);
   if (to.length === 0) return 0;
   const target = policy().targets[request.targetId];
-  const stages = request.stages as unknown as { name: string; groups: string[] }[];
+  const stages = requestStages(request);
   const stage = stages[request.currentStage];
   const decision = await decisionOf(tx, event, request);
   const role = (request.input as { role?: unknown }).role;

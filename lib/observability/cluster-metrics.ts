@@ -1,6 +1,7 @@
 import "server-only";
 import { db } from "../db";
 import { QUEUES } from "../jobs/queue";
+import { chainingLag } from "../audit/unchained";
 
 /**
  * Cluster-wide Prometheus metrics, computed from the database on each scrape: every instance
@@ -101,5 +102,13 @@ export async function metricsText(): Promise<string> {
     "Events the last walk could not check: chained under an encryption key this installation does not hold (not tampering).",
     [[{}, chain?.outcome === "unverifiable" ? chain.uncheckedEvents : 0]],
   );
+  // Live, not from the last walk: events committed but not yet linked into the chain (lib/audit/chainer.ts).
+  const lag = await chainingLag();
+  metric("latchkey_audit_unchained_events", "gauge", "Audit events committed but not yet linked into the chain (each is sealed on its own meanwhile).", [
+    [{}, lag.events],
+  ]);
+  metric("latchkey_audit_chain_lag_seconds", "gauge", "How long the oldest audit event not yet linked into the chain has waited (0 when none).", [
+    [{}, lag.oldestSeconds],
+  ]);
   return `${out.join("\n")}\n`;
 }

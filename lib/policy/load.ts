@@ -1,13 +1,13 @@
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { checkConfigText } from "../config/validate-file";
-import { policySchema, type Policy } from "./schema";
+import { currentPolicySchema, type Policy } from "./schema";
 
 export class PolicyError extends Error {}
 
 /** Parses and validates policy text; errors name the file, line and column, and the path inside it. */
 export function parsePolicy(text: string, file: string): Policy {
-  const result = checkConfigText(text, file, policySchema);
+  const result = checkConfigText(text, file, currentPolicySchema());
   if (!result.ok) throw new PolicyError(`${file}: invalid policy\n${result.problems.map((p) => `  ${p}`).join("\n")}`);
   return result.data;
 }

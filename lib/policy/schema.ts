@@ -1,110 +1,46 @@
 import { z } from "zod";
 import { configNouns } from "../config/nouns";
-import { parseDuration } from "./duration";
-import { ticketRuleSchema } from "../integrations/tickets/schema";
 import { onCallScheduleSchema } from "../integrations/oncall/schema";
+import { registryVersion, targetBlocks } from "../integrations/registry";
+import { envName, policyDuration as duration, policyGroup as group, policyId as id } from "./fields";
 
 /**
  * The policy's shape. Every object is strict: a mistyped key (`pendingTimout`, `breakglass`)
  * is an error, never a silently ignored line, because an ignored key in this file can widen
  * access. Each object is registered under the noun its errors use, and each key carries the
- * description that policy/latchkey.schema.json gives editors.
+ * description that policy/latchkey.schema.json gives editors. What a target says about an
+ * outside system (its database, Airflow DAG, HAProxy backend, Slack channels, ticket rule)
+ * is each registered integration's block (lib/integrations/registry.ts); an on-call
+ * schedule is a condition of approval stages and auto-approve rules.
  */
 export const ROLES = ["requester", "approver", "auditor", "admin"] as const;
 export type Role = (typeof ROLES)[number];
 
-const id = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: "must be lower-case letters, digits and dashes" });
-const group = z.string().min(1);
-const duration = z.string().transform((text, ctx) => {
-  const seconds = parseDuration(text);
-  if (seconds === undefined) {
-    ctx.addIssue({ code: "custom", message: `"${text}" is not a duration (use e.g. 30m, 8h, 1d)` });
-    return z.NEVER;
-  }
-  return seconds;
-});
-const envName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" });
-
-export const targetSchema = z
-  .strictObject({
-    title: z.string().min(1).describe("Name shown to people in the portal."),
-    description: z.string().optional().describe("Longer text shown with the target."),
-    service: z.string().min(1).describe("The service this target belongs to."),
-    environment: z.string().min(1).describe("The environment, e.g. staging or production."),
-    owners: z.array(group).default([]).describe("IdP groups answerable for this target."),
-    database: z
-      .strictObject({
-        connectionEnv: envName.describe("Environment variable holding the database's admin connection URL."),
-        schema: z.string().min(1).default("public").describe("Schema the granted privileges apply to."),
-        privileges: z
-          .record(z.string(), z.array(z.enum(["SELECT", "INSERT", "UPDATE", "DELETE"])).min(1))
-          .describe("Access role (e.g. read, write) -> the SQL privileges it grants."),
-      })
-      .register(configNouns, { noun: "a target's database block" })
-      .optional()
-      .describe("For database targets: where to connect (an environment variable, never the URL itself) and what each role may do."),
-    airflow: z
-      .strictObject({
-        dagId: z
-          .string()
-          .regex(/^[\w.-]+$/, { message: "must be a DAG id" })
-          .describe("The Airflow DAG id."),
-        version: z.enum(["v1", "v2"]).default("v2").describe("Airflow's REST API version."),
-        urlEnv: envName.describe("Environment variable holding Airflow's base URL."),
-        userEnv: envName.describe("Environment variable holding the Airflow user."),
-        passwordEnv: envName.describe("Environment variable holding the Airflow password."),
-        unpause: z
-          .boolean()
-          .default(false)
-          .describe("Whether Latchkey may unpause a paused DAG to run it; if not, a run on a paused DAG fails the request, saying so and how to unpause it."),
-        queuedTimeout: duration.optional().describe("How long a run may stay queued before the request fails with that reason (default 1h)."),
-      })
-      .register(configNouns, { noun: "a target's airflow block" })
-      .optional()
-      .describe("For scheduled jobs: the Airflow DAG and where to reach Airflow (environment variable names, never values)."),
-    haproxy: z
-      .strictObject({
-        backend: z
-          .string()
-          .regex(/^[A-Za-z0-9._-]+$/, { message: "must be an HAProxy backend name" })
-          .describe("The HAProxy backend a grant opens."),
-      })
-      .register(configNouns, { noun: "a target's haproxy block" })
-      .optional()
-      .describe("For routes through HAProxy: the backend a grant opens."),
-    slack: z
-      .strictObject({
-        channels: z
-          .array(z.string().regex(/^[CG][A-Z0-9]{2,}$/, { message: "must be a Slack channel id (e.g. C0123ABCD), not a name" }))
-          .min(1, { message: "name at least one channel" })
-          .describe("Slack channel ids each request on this target is posted to while it waits for a stage (the app must be a member)."),
-        buttons: z
-          .boolean()
-          .default(false)
-          .describe("Whether the messages carry Approve and Reject buttons; off by default, so approvers decide in the portal."),
-      })
-      .register(configNouns, { noun: "a target's slack block" })
-      .optional()
-      .describe("For the Slack app (LATCHKEY_SLACK_BOT_TOKEN): where requests on this target are posted, and whether approvers may decide there."),
-    forwardAuth: z
-      .array(
-        z
-          .strictObject({
-            host: z
-              .string()
-              .regex(/^[a-z0-9.-]+$/, { message: "must be a lower-case host name, without scheme or port" })
-              .describe("Host name, lower-case, without scheme or port."),
-            pathPrefix: z.string().regex(/^\//, { message: "must start with /" }).default("/").describe("Paths under this prefix are opened."),
-          })
-          .register(configNouns, { noun: "a forwardAuth entry" }),
-      )
-      .optional()
-      .describe("For sites behind a proxy that asks /api/forward-auth: the hosts and paths an active grant on this target opens."),
-    ticket: ticketRuleSchema
-      .optional()
-      .describe("Require a ticket reference in the justification, optionally one that exists and is open in Jira or at an HTTP check."),
-  })
-  .register(configNouns, { noun: "a target" });
+const targetOf = <Blocks extends z.ZodRawShape>(blocks: Blocks) =>
+  z
+    .strictObject({
+      title: z.string().min(1).describe("Name shown to people in the portal."),
+      description: z.string().optional().describe("Longer text shown with the target."),
+      service: z.string().min(1).describe("The service this target belongs to."),
+      environment: z.string().min(1).describe("The environment, e.g. staging or production."),
+      owners: z.array(group).default([]).describe("IdP groups answerable for this target."),
+      forwardAuth: z
+        .array(
+          z
+            .strictObject({
+              host: z
+                .string()
+                .regex(/^[a-z0-9.-]+$/, { message: "must be a lower-case host name, without scheme or port" })
+                .describe("Host name, lower-case, without scheme or port."),
+              pathPrefix: z.string().regex(/^\//, { message: "must start with /" }).default("/").describe("Paths under this prefix are opened."),
+            })
+            .register(configNouns, { noun: "a forwardAuth entry" }),
+        )
+        .optional()
+        .describe("For sites behind a proxy that asks /api/forward-auth: the hosts and paths an active grant on this target opens."),
+      ...blocks,
+    })
+    .register(configNouns, { noun: "a target" });
 
 /** One approval stage: N distinct approvers from these groups, or one from each group. */
 export const stageSchema = z
@@ -189,54 +125,67 @@ export const workflowPolicySchema = z
   })
   .register(configNouns, { noun: "a workflow" });
 
-export const policySchema = z
-  .strictObject({
-    version: z.literal(1).describe("Version of the policy format; always 1."),
-    roles: z.record(group, z.array(z.enum(ROLES)).min(1)).describe("IdP group -> portal roles. Roles are recomputed at every sign-in."),
-    targets: z.record(id, targetSchema).describe("What can be granted, by target id."),
-    workflows: z.record(id, workflowPolicySchema).describe("Workflow id -> its rules per target."),
-    defaults: z
-      .strictObject({
-        pendingTimeout: duration.prefault("24h").describe("How long a request may wait for approval when its rule sets no pendingTimeout (default 24h)."),
-        expiringNotice: duration.prefault("10m").describe("How long before a grant expires its holder is told (default 10m)."),
-      })
-      .register(configNouns, { noun: "the defaults block" })
-      .prefault({})
-      .describe("Values used where a rule sets none."),
-    notifications: z.array(notificationChannelSchema).default([]).describe("Channels told about requests, decisions and grants."),
-  })
-  .register(configNouns, { noun: "the policy" })
-  .superRefine((policy, ctx) => {
-    policy.notifications.forEach((channel, i) => {
-      if (channel.kind === "webhook" && !channel.secretEnv) {
-        ctx.addIssue({ code: "custom", path: ["notifications", i, "secretEnv"], message: "a webhook channel needs a signing secret" });
+const policyOf = <Blocks extends z.ZodRawShape>(blocks: Blocks) =>
+  z
+    .strictObject({
+      version: z.literal(1).describe("Version of the policy format; always 1."),
+      roles: z.record(group, z.array(z.enum(ROLES)).min(1)).describe("IdP group -> portal roles. Roles are recomputed at every sign-in."),
+      targets: z.record(id, targetOf(blocks)).describe("What can be granted, by target id."),
+      workflows: z.record(id, workflowPolicySchema).describe("Workflow id -> its rules per target."),
+      defaults: z
+        .strictObject({
+          pendingTimeout: duration.prefault("24h").describe("How long a request may wait for approval when its rule sets no pendingTimeout (default 24h)."),
+          expiringNotice: duration.prefault("10m").describe("How long before a grant expires its holder is told (default 10m)."),
+        })
+        .register(configNouns, { noun: "the defaults block" })
+        .prefault({})
+        .describe("Values used where a rule sets none."),
+      notifications: z.array(notificationChannelSchema).default([]).describe("Channels told about requests, decisions and grants."),
+    })
+    .register(configNouns, { noun: "the policy" })
+    .superRefine((policy, ctx) => {
+      policy.notifications.forEach((channel, i) => {
+        if (channel.kind === "webhook" && !channel.secretEnv) {
+          ctx.addIssue({ code: "custom", path: ["notifications", i, "secretEnv"], message: "a webhook channel needs a signing secret" });
+        }
+      });
+      for (const [workflowId, workflow] of Object.entries(policy.workflows)) {
+        for (const [targetId, rule] of Object.entries(workflow.targets)) {
+          const at = ["workflows", workflowId, "targets", targetId];
+          if (!policy.targets[targetId]) {
+            ctx.addIssue({ code: "custom", path: at, message: `unknown target "${targetId}" (declare it under targets)` });
+          }
+          if (rule.maxDuration !== undefined && rule.minDuration > rule.maxDuration) {
+            ctx.addIssue({ code: "custom", path: [...at, "minDuration"], message: "is longer than maxDuration" });
+          }
+          rule.stages.forEach((stage, i) => {
+            const unknown = stage.groups.filter((g) => !policy.roles[g]?.includes("approver"));
+            if (unknown.length > 0) {
+              ctx.addIssue({
+                code: "custom",
+                path: [...at, "stages", i, "groups"],
+                message: `${unknown.join(", ")} cannot approve: map the group to the approver role under roles`,
+              });
+            }
+          });
+          if (rule.breakGlass && rule.maxDuration !== undefined && rule.breakGlass.maxDuration > rule.maxDuration) {
+            ctx.addIssue({ code: "custom", path: [...at, "breakGlass", "maxDuration"], message: "is longer than maxDuration" });
+          }
+        }
       }
     });
-    for (const [workflowId, workflow] of Object.entries(policy.workflows)) {
-      for (const [targetId, rule] of Object.entries(workflow.targets)) {
-        const at = ["workflows", workflowId, "targets", targetId];
-        if (!policy.targets[targetId]) {
-          ctx.addIssue({ code: "custom", path: at, message: `unknown target "${targetId}" (declare it under targets)` });
-        }
-        if (rule.maxDuration !== undefined && rule.minDuration > rule.maxDuration) {
-          ctx.addIssue({ code: "custom", path: [...at, "minDuration"], message: "is longer than maxDuration" });
-        }
-        rule.stages.forEach((stage, i) => {
-          const unknown = stage.groups.filter((g) => !policy.roles[g]?.includes("approver"));
-          if (unknown.length > 0) {
-            ctx.addIssue({
-              code: "custom",
-              path: [...at, "stages", i, "groups"],
-              message: `${unknown.join(", ")} cannot approve: map the group to the approver role under roles`,
-            });
-          }
-        });
-        if (rule.breakGlass && rule.maxDuration !== undefined && rule.breakGlass.maxDuration > rule.maxDuration) {
-          ctx.addIssue({ code: "custom", path: [...at, "breakGlass", "maxDuration"], message: "is longer than maxDuration" });
-        }
-      }
-    }
-  });
+
+const shipped = policyOf(targetBlocks());
+export const policySchema = shipped;
+export const targetSchema = shipped.shape.targets.valueType;
+
+let current = { version: registryVersion(), schema: shipped };
+
+/** The policy's schema with the integrations registered now: the shipped ones, and any a test added since start. */
+export function currentPolicySchema(): typeof policySchema {
+  if (current.version !== registryVersion()) current = { version: registryVersion(), schema: policyOf(targetBlocks()) };
+  return current.schema;
+}
 
 export type Policy = z.infer<typeof policySchema>;
 export type TargetDefinition = z.infer<typeof targetSchema>;

@@ -1,50 +1,18 @@
 import type { TargetDefinition } from "../policy/schema";
+import { workflowDefinition } from "./definitions";
+import type { Environment, Unavailable } from "./types";
 
 /**
  * Whether a workflow can be carried out on a target here: a workflow that changes an
  * outside system needs that system in the policy's target and its connection settings in
  * the environment. Checked before a request is made (catalog, form, server, `policy:check`),
- * so nobody approves what could only fail afterwards. Pure: the environment is passed in.
+ * so nobody approves what could only fail afterwards. Each workflow says it in its
+ * definition (`unavailable`); the others are always available. Pure: the environment is passed in.
  */
-export interface Unavailable {
-  /** Said to everyone. */
-  reason: string;
-  /** Environment variables to set; said to admins only. */
-  missing: string[];
-}
-
-type Environment = Record<string, string | undefined>;
-type Check = (target: TargetDefinition, env: Environment) => Unavailable | null;
-
-const unset = (env: Environment, names: string[]) => names.filter((n) => !env[n]);
-
-function needs(system: string, names: string[], env: Environment): Unavailable | null {
-  const missing = unset(env, names);
-  return missing.length ? { reason: `${system} is not configured on this portal yet.`, missing } : null;
-}
-
-function airflow(target: TargetDefinition, env: Environment): Unavailable | null {
-  if (!target.airflow) return { reason: `${target.title} has no Airflow connection in the policy.`, missing: [] };
-  const a = target.airflow;
-  return needs("Airflow", [a.urlEnv, a.userEnv, a.passwordEnv], env);
-}
-
-/** One line per workflow that reaches an outside system; the others are always available. */
-const CHECKS: Record<string, Check> = {
-  "open-route": (target, env) =>
-    target.haproxy
-      ? needs("The HAProxy integration", ["LATCHKEY_HAPROXY_SOCKET", "LATCHKEY_HAPROXY_MAP"], env)
-      : { reason: `${target.title} has no HAProxy backend in the policy.`, missing: [] },
-  "database-access": (target, env) =>
-    target.database
-      ? needs(`The database connection of ${target.title}`, [target.database.connectionEnv], env)
-      : { reason: `${target.title} has no database connection in the policy.`, missing: [] },
-  "trigger-dag": airflow,
-  "restart-job": airflow,
-};
+export type { Unavailable };
 
 export function unavailability(workflowId: string, target: TargetDefinition, env: Environment = process.env): Unavailable | null {
-  return CHECKS[workflowId]?.(target, env) ?? null;
+  return workflowDefinition(workflowId)?.unavailable?.(target, env) ?? null;
 }
 
 /** The sentence shown to a person, naming variables only for admins. */

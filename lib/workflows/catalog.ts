@@ -1,5 +1,4 @@
 import "server-only";
-import type { z } from "zod";
 import { policy } from "../policy/current";
 import { requestableTargets, type Principal } from "../policy/evaluate";
 import { unavailability, unavailableMessage } from "./availability";
@@ -27,7 +26,7 @@ export function workflowsFor(who: Principal) {
       category: w.category,
       risk: w.risk,
       lasting: Boolean(w.lasting),
-      fields: describeFields(w.inputSchema as unknown as z.ZodObject).map(({ name, label, help, kind, required, options, optionsFrom }) => ({
+      fields: describeFields(w.inputSchema).map(({ name, label, help, kind, required, options, optionsFrom }) => ({
         name,
         label,
         help,

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 
 /**
  * Describes a workflow's form from its zod schema, so the form is derived from the
@@ -36,6 +36,7 @@ interface Def {
   defaultValue?: unknown;
 }
 
+// zod's def and meta are typed per schema kind; these name only what is read here, for any kind.
 const defOf = (schema: z.ZodType) => (schema as unknown as { _zod: { def: Def } })._zod.def;
 const metaOf = (schema: z.ZodType) => ((schema as unknown as { meta: () => FieldMeta | undefined }).meta?.() ?? {}) as FieldMeta;
 
@@ -47,8 +48,14 @@ function humanize(name: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-export function describeFields(schema: z.ZodObject): FieldDescriptor[] {
-  return Object.entries(schema.shape as Record<string, z.ZodType>).map(([name, field]) => {
+/** The fields of a workflow's form schema, which is a z.object (a workflow's inputSchema is typed by its input, not its kind). */
+function formShape(schema: z.ZodType): Record<string, z.ZodType> {
+  if (!(schema instanceof z.ZodObject)) throw new Error("A workflow's inputSchema must be a z.object of its form's fields.");
+  return schema.shape;
+}
+
+export function describeFields(schema: z.ZodType): FieldDescriptor[] {
+  return Object.entries(formShape(schema)).map(([name, field]) => {
     let current = field;
     let meta = metaOf(field);
     let required = true;

@@ -1,16 +1,31 @@
-import { triggerDag } from "../integrations/airflow/trigger-workflow";
-import { openRoute } from "../integrations/haproxy/workflow";
-import { databaseAccess } from "../integrations/postgres/workflow";
-import { restartJob } from "./restart-job";
-import { temporaryAccess } from "./temporary-access";
+import { databaseAccess } from "./database-access/server";
+import { addDefinition, workflowDefinition, type WorkflowId } from "./definitions";
+import { openRoute } from "./open-route/server";
+import { restartJob } from "./restart-job/server";
+import { temporaryAccess } from "./temporary-access/server";
+import { triggerDag } from "./trigger-dag/server";
 import type { WorkflowModule } from "./types";
 
-/** Every workflow Latchkey offers. Adding one is one line here and one folder beside it. */
-const workflows: WorkflowModule[] = [temporaryAccess, openRoute, databaseAccess, triggerDag, restartJob] as unknown as WorkflowModule[];
+/**
+ * Every workflow Latchkey offers, with its server part: one line per workflow, keyed by the
+ * ids of lib/workflows/definitions.ts. The type below makes the compiler refuse a workflow
+ * declared there without a line here, a line here for no declared workflow, and a line whose
+ * module carries another workflow's id.
+ */
+const SHIPPED: { [Id in WorkflowId]: WorkflowModule & { id: Id } } = {
+  "temporary-access": temporaryAccess,
+  "open-route": openRoute,
+  "database-access": databaseAccess,
+  "trigger-dag": triggerDag,
+  "restart-job": restartJob,
+};
 
-/** Adds a workflow (an integration's, or a test's). Ids are unique. */
+const workflows: WorkflowModule[] = Object.values(SHIPPED);
+
+/** Adds a workflow at run time (a test's): its folder and this one call. Ids are unique. */
 export function registerWorkflow(workflow: WorkflowModule): void {
-  if (workflows.some((w) => w.id === workflow.id)) throw new Error(`A workflow "${workflow.id}" is already registered.`);
+  if (workflowDefinition(workflow.id)) throw new Error(`A workflow "${workflow.id}" is already registered.`);
+  addDefinition(workflow);
   workflows.push(workflow);
 }
 

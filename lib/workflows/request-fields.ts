@@ -49,7 +49,7 @@ function display(value: unknown): Pick<RequestField, "format" | "value"> {
  * Every field of the schema, in the schema's order, then any stored key the schema no
  * longer knows (an older request), so nothing the requester sent is hidden from the approver.
  */
-export function describeRequestInput(schema: z.ZodObject, input: Record<string, unknown>, options: { targetTitle?: string } = {}): RequestField[] {
+export function describeRequestInput(schema: z.ZodType, input: Record<string, unknown>, options: { targetTitle?: string } = {}): RequestField[] {
   const fields = describeFields(schema);
   const known = new Set(fields.map((f) => f.name));
   const described = fields.map((f): RequestField => {

@@ -9,8 +9,9 @@ import { freePort, startEmbeddedPostgres } from "./embedded-postgres";
 
 /**
  * The production build for benchmarks, run as `npm start` runs it (scripts/serve.ts
- * --prod) on a fresh database "latchkey_bench" of DATABASE_URL's server, or of an embedded
- * PostgreSQL when DATABASE_URL is unset. Builds first when there is no build. This process
+ * --prod) on a fresh database "latchkey_bench_<pid>" of DATABASE_URL's server, or of an embedded
+ * PostgreSQL when DATABASE_URL is unset; named for the process, so benchmarks run at the same
+ * time on one server (other checkouts, other scripts) never drop each other's database. Builds first when there is no build. This process
  * gets the same configuration, so it can make users and tokens through lib/.
  */
 export interface BenchPortal {
@@ -23,14 +24,11 @@ export interface BenchPortal {
 /** `extraEnv` may depend on the PostgreSQL server the portal runs on (its admin URL), e.g. a target database of the same server. */
 export async function startBenchPortal(extraEnv: Record<string, string> | ((serverUrl: string) => Record<string, string>) = {}): Promise<BenchPortal> {
   const root = process.cwd();
-  if (!existsSync(path.join(root, ".next/BUILD_ID")) || process.env.BENCH_BUILD === "1") {
+  // The compiled entry is the last step of `npm run build`: without it there is nothing to serve.
+  if (!existsSync(path.join(root, ".next/standalone/latchkey.mjs")) || process.env.BENCH_BUILD === "1") {
     console.log("[bench] building the portal (npm run build)…");
-    const build = spawnSync(path.join(root, "node_modules/.bin/next"), ["build"], {
-      cwd: root,
-      stdio: "inherit",
-      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
-    });
-    if (build.status !== 0) throw new Error("next build failed");
+    const build = spawnSync("npm", ["run", "build"], { cwd: root, stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
+    if (build.status !== 0) throw new Error("npm run build failed");
   }
   let server = process.env.DATABASE_URL;
   let stopPg = async () => {};
@@ -45,7 +43,7 @@ export async function startBenchPortal(extraEnv: Record<string, string> | ((serv
   const admin = new URL(server);
   admin.pathname = "/postgres";
   const databaseUrl = new URL(server);
-  databaseUrl.pathname = "/latchkey_bench";
+  databaseUrl.pathname = `/latchkey_bench_${process.pid}`;
   await dropDatabase(databaseUrl.toString());
 
   const port = await freePort();
@@ -95,6 +93,7 @@ export async function startBenchPortal(extraEnv: Record<string, string> | ((serv
         /* gone */
       }
       await new Promise((r) => setTimeout(r, 1500));
+      await dropDatabase(databaseUrl.toString());
       await stopPg();
       await rm(scratch, { recursive: true, force: true });
     },

@@ -64,7 +64,7 @@ beforeAll(async () => {
 
   const { rolesForGroups } = await import("@/lib/policy/evaluate");
   const { policy } = await import("@/lib/policy/current");
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const { createRequest } = await import("@/lib/approvals/engine");
   const person = async (email: string, groups: string[]) => {
     const roles = rolesForGroups(policy(), groups);

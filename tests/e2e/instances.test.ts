@@ -85,7 +85,7 @@ beforeAll(async () => {
   );
 
   ({ db } = await import("@/lib/db"));
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const { rolesForGroups } = await import("@/lib/policy/evaluate");
   const { policy } = await import("@/lib/policy/current");
   const person = async (email: string, groups: string[], scopes: string[]) => {
@@ -104,7 +104,7 @@ beforeAll(async () => {
   haproxy = await startHaproxy(dir, { keyDir: path.join(dir, "keys"), mapFile });
   const { runtimeApi } = await import("@/lib/integrations/haproxy/runtime-api");
   const { readMapFile } = await import("@/lib/integrations/haproxy/map-file");
-  const { runIdFor } = await import("@/lib/integrations/airflow/trigger-workflow");
+  const { runIdFor } = await import("@/lib/workflows/trigger-dag/server");
   const { walkChain } = await import("@/lib/audit/verify");
   const direct = runtimeApi(haproxy.socket);
   lib = { runIdFor, showMap: (map) => direct.showMap(map), readMapFile, walkChain };

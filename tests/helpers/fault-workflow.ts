@@ -1,11 +1,11 @@
 import { z } from "zod";
-import type { WorkflowModule } from "@/lib/workflows/types";
+import type { QueuedWorkflow } from "@/lib/workflows/types";
 
 /**
  * The fault tests' workflow: a grant on an outside system the test supplies (a table of the
  * test database), so double executions and double revocations can be counted.
  */
-export function faultWorkflow(outside: Pick<WorkflowModule, "perform" | "undo">): WorkflowModule {
+export function faultWorkflow(outside: Pick<QueuedWorkflow, "perform" | "undo">): QueuedWorkflow {
   return {
     id: "fault-grant",
     title: "Fault drill grant",
@@ -14,9 +14,7 @@ export function faultWorkflow(outside: Pick<WorkflowModule, "perform" | "undo">)
     risk: "low",
     lasting: true,
     inputSchema: z.object({ targetId: z.string(), durationMinutes: z.number().int(), justification: z.string().min(10) }).strict() as never,
-    async execute() {
-      return { audit: { queued: "yes" } };
-    },
+    kind: "queued",
     async revoke() {},
     ...outside,
   };

@@ -17,7 +17,7 @@ const t: Record<string, string> = {};
 
 beforeAll(async () => {
   fx = await engineFixture();
-  const tokens = await import("@/lib/api/tokens");
+  const tokens = await import("@/lib/identity/tokens");
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   t.alice = (await tokens.createPersonalToken(alice, { name: "laptop", scopes: ["requests:read", "requests:write"], expiresInDays: 30 })).secret;

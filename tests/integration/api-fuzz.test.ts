@@ -16,7 +16,7 @@ let requestId: string;
 
 beforeAll(async () => {
   fx = await engineFixture({ LATCHKEY_RATE_LIMIT_TOKEN: "100000", LATCHKEY_RATE_LIMIT_ADDRESS: "100000" });
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const engine = await import("@/lib/approvals/engine");
   const bob = await fx.user("bob@example.com", ["engineering-leads"]);
   await fx.user("alice@example.com", ["engineering"]);

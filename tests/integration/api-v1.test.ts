@@ -5,8 +5,8 @@ import type { Principal } from "@/lib/policy/evaluate";
 
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let api: Awaited<ReturnType<typeof startApiServer>>;
-let tokens: typeof import("@/lib/api/tokens");
-let services: typeof import("@/lib/api/service-identities");
+let tokens: typeof import("@/lib/identity/tokens");
+let services: typeof import("@/lib/identity/service-identities");
 let alice: Principal;
 let bob: Principal;
 let dave: Principal;
@@ -17,8 +17,8 @@ const t: Record<string, string> = {};
 
 beforeAll(async () => {
   fx = await engineFixture();
-  tokens = await import("@/lib/api/tokens");
-  services = await import("@/lib/api/service-identities");
+  tokens = await import("@/lib/identity/tokens");
+  services = await import("@/lib/identity/service-identities");
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   dave = await fx.user("dave@example.com", ["platform-admins"]);
@@ -206,7 +206,7 @@ describe("refusals", () => {
   });
 
   it("a token cannot make tokens; scopes are checked against the identity", async () => {
-    const { authenticateToken } = await import("@/lib/api/tokens");
+    const { authenticateToken } = await import("@/lib/identity/tokens");
     const who = await authenticateToken(t.alice!);
     if (!who.ok) throw new Error(who.reason);
     await expect(tokens.createPersonalToken(who.who, { name: "x", scopes: ["requests:read"], expiresInDays: 1 })).rejects.toMatchObject({ code: "forbidden" });

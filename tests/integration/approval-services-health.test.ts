@@ -16,7 +16,7 @@ const jira = jiraFake({ email: "latchkey@example.com", token: "jira-api-token" }
 const pd = pagerDutyFake("pd-token");
 const og = opsgenieFake("og-key");
 let fx: Awaited<ReturnType<typeof engineFixture>>;
-let statuses: typeof import("@/lib/integrations/approval-services").approvalServiceStatuses;
+let statuses: typeof import("@/lib/integrations/status").approvalServiceStatuses;
 
 beforeAll(async () => {
   const port = await smtp.start();
@@ -33,7 +33,7 @@ beforeAll(async () => {
   });
   // TEST_TICKET_CHECK_URL stays unset: that check is shown as not configured.
   delete process.env.TEST_TICKET_CHECK_URL;
-  statuses = (await import("@/lib/integrations/approval-services")).approvalServiceStatuses;
+  statuses = (await import("@/lib/integrations/status")).approvalServiceStatuses;
   pd.roster("PSCHED1", [{ email: "sam@example.com", start: "2026-11-29T08:00:00Z", end: "2026-11-29T20:00:00Z" }]);
 }, 60_000);
 

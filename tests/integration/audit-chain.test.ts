@@ -9,6 +9,7 @@ import type { Principal } from "@/lib/policy/evaluate";
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let engine: typeof import("@/lib/approvals/engine");
 let verify: typeof import("@/lib/audit/verify");
+let chainer: typeof import("@/lib/audit/chainer");
 let alice: Principal;
 let bob: Principal;
 
@@ -41,14 +42,18 @@ beforeAll(async () => {
   fx = await engineFixture();
   engine = await import("@/lib/approvals/engine");
   verify = await import("@/lib/audit/verify");
+  chainer = await import("@/lib/audit/chainer");
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   await someHistory();
+  // Events get their place from the chainer after they commit (the worker runs it; here, by hand).
+  await chainer.chainAuditEvents();
 });
 afterAll(() => fx?.close());
 
 describe("the audit chain", () => {
   it("links every event to the one before it, in a gap-free order, and verifies", async () => {
+    await chainer.chainAuditEvents();
     const events = await fx.db.auditEvent.findMany({ orderBy: { seq: "asc" } });
     expect(events.length).toBeGreaterThan(10);
     expect(events.map((e) => Number(e.seq))).toEqual(events.map((_, i) => i + 1));
@@ -63,7 +68,10 @@ describe("the audit chain", () => {
     const before = await fx.db.auditEvent.count();
     await Promise.all(Array.from({ length: 12 }, () => engine.createRequest(alice, "temporary-access", validInput())));
     expect(await fx.db.auditEvent.count()).toBe(before + 12);
-    expect((await verify.walkChain()).ok).toBe(true);
+    // Committed but not chained yet: verification counts them and checks each one's seal.
+    expect(await verify.walkChain()).toMatchObject({ ok: true, unchainedEvents: 12 });
+    expect(await chainer.chainAuditEvents()).toBe(12);
+    expect(await verify.walkChain()).toMatchObject({ ok: true, unchainedEvents: 0, oldestUnchainedAt: null });
   });
 
   it("is refused UPDATE, DELETE and TRUNCATE by the database", async () => {
@@ -102,10 +110,10 @@ describe("the audit chain", () => {
       problem: expect.stringMatching(`Event ${victim.seq} is missing: it was removed`),
     });
     // Renumbering the rest to hide the gap breaks the links instead.
-    await asSuperuser((c) => shift(c, victim.seq + 1n, -1));
+    await asSuperuser((c) => shift(c, victim.seq! + 1n, -1));
     expect(await verify.walkChain()).toMatchObject({ ok: false, firstBadSeq: victim.seq, problem: expect.stringMatching(/does not follow|was altered/) });
     await asSuperuser(async (c) => {
-      await shift(c, victim.seq, 1);
+      await shift(c, victim.seq!, 1);
       const columns = Object.keys(row);
       await c.query(
         `INSERT INTO "AuditEvent" (${columns.map((k) => `"${k}"`).join(",")}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(",")})`,
@@ -117,7 +125,7 @@ describe("the audit chain", () => {
 
   it("names an event a superuser inserted, even with the chain head moved to match", async () => {
     const last = await fx.db.auditEvent.findFirstOrThrow({ orderBy: { seq: "desc" } });
-    const fake = { ...last, seq: last.seq + 1n, action: "request.approved", actorEmail: "mallory@example.com", prevHash: last.hash, hash: "f".repeat(64) };
+    const fake = { ...last, seq: last.seq! + 1n, action: "request.approved", actorEmail: "mallory@example.com", prevHash: last.hash, hash: "f".repeat(64) };
     await asSuperuser(async (c) => {
       await c.query(
         `INSERT INTO "AuditEvent" (seq, "occurredAt", "actorType", "actorEmail", action, data, "prevHash", hash) VALUES ($1, now(), 'human', $2, $3, '{}', $4, $5)`,
@@ -142,7 +150,8 @@ describe("the audit chain", () => {
     });
     expect(await verify.walkChain()).toMatchObject({ ok: false, problem: expect.stringMatching(`but it was verified up to ${last!.seq}`) });
     await asSuperuser(async (c) => {
-      const columns = Object.keys(last!).filter((k) => k !== "id");
+      // Put back exactly as it was, id included (an event's seal covers its id).
+      const columns = Object.keys(last!);
       const values = columns.map((k) => (k === "data" ? JSON.stringify((last as Record<string, unknown>)[k]) : (last as Record<string, unknown>)[k]));
       await c.query(`INSERT INTO "AuditEvent" (${columns.map((k) => `"${k}"`).join(",")}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(",")})`, values);
       await c.query(`UPDATE "AuditChainHead" SET "lastSeq" = $1, "lastHash" = $2`, [last!.seq, last!.hash]);
@@ -191,7 +200,7 @@ describe("recording fails closed", () => {
 
 describe("events carry their context", () => {
   it("records the address, user agent, route and actor type of an API call", async () => {
-    const { createPersonalToken } = await import("@/lib/api/tokens");
+    const { createPersonalToken } = await import("@/lib/identity/tokens");
     const { secret } = await createPersonalToken(alice, { name: "ctx", scopes: ["requests:write"], expiresInDays: 1 });
     const api = await startApiServer();
     try {

@@ -82,8 +82,8 @@ afterAll(async () => {
 
 describe("history from before the audit chain, after an upgrade", () => {
   it("is found by History's filters: the migration gives events their workflow and target, the backfill their environment", { timeout: 60_000 }, async () => {
-    const { searchHistory } = await import("@/lib/audit/history");
-    const { historyFiltersSchema } = await import("@/lib/audit/history-filters");
+    const { searchHistory } = await import("@/lib/history/search");
+    const { historyFiltersSchema } = await import("@/lib/history/filters");
     const byTarget = async () => (await searchHistory(historyFiltersSchema.parse({ target: TARGET }) as never, 100)).events.length;
     expect(await byTarget()).toBe(6);
     const { backfillAndAnchor } = await import("@/lib/audit/anchor");

@@ -51,7 +51,7 @@ describe("ending sessions", () => {
         { sessionToken: "s2", userId: alice.id, expires },
       ],
     });
-    const { createPersonalToken, authenticateToken } = await import("@/lib/api/tokens");
+    const { createPersonalToken, authenticateToken } = await import("@/lib/identity/tokens");
     const { secret } = await createPersonalToken(alice, { name: "laptop", scopes: ["requests:read"], expiresInDays: 30 });
     expect(await endSessions(dave, alice.id)).toEqual({ ended: 2, tokensRevoked: 1 });
     // Offboarding reaches automation too: the person's tokens stop working with their sessions.
@@ -65,8 +65,8 @@ describe("ending sessions", () => {
 
 describe("history", () => {
   it("filters by actor, status and date, and pages with a stable cursor", async () => {
-    const { searchHistory } = await import("@/lib/audit/history");
-    const { historyFiltersSchema } = await import("@/lib/audit/history-filters");
+    const { searchHistory } = await import("@/lib/history/search");
+    const { historyFiltersSchema } = await import("@/lib/history/filters");
     const historyPage = (raw: Record<string, string>, pageSize = 50) => searchHistory(historyFiltersSchema.parse(raw), pageSize);
     const engine = await import("@/lib/approvals/engine");
     const alice = await fx.user("alice@example.com", ["engineering"]);
@@ -93,7 +93,7 @@ describe("history", () => {
   });
 
   it("the query string is validated with clear messages", async () => {
-    const { historyFiltersSchema } = await import("@/lib/audit/history-filters");
+    const { historyFiltersSchema } = await import("@/lib/history/filters");
     expect(historyFiltersSchema.safeParse({ from: "2026-11-01", to: "2026-11-02", status: "active" }).success).toBe(true);
     const bad = historyFiltersSchema.safeParse({ from: "yesterday", status: "gone", before: "abc", sort: "random", workflow: "x;drop" });
     expect(bad.success).toBe(false);

@@ -26,8 +26,8 @@ beforeAll(async () => {
   const alice = await fx.user("alice@example.com", ["engineering"]);
   sessionToken = "a-real-session-token-0123456789";
   await fx.db.session.create({ data: { sessionToken, userId: alice.id, expires: new Date(Date.now() + 3_600_000) } });
-  const { createServiceIdentity } = await import("@/lib/api/service-identities");
-  const { createServiceToken } = await import("@/lib/api/tokens");
+  const { createServiceIdentity } = await import("@/lib/identity/service-identities");
+  const { createServiceToken } = await import("@/lib/identity/tokens");
   const dave = await fx.user("dave@example.com", ["platform-admins"]);
   const service = await createServiceIdentity(dave, {
     name: "resource-server",
@@ -37,7 +37,7 @@ beforeAll(async () => {
   });
   introspector = (await createServiceToken(dave, service.service!.id, { name: "introspect", scopes: ["introspect"], expiresInDays: 1 })).secret;
   portal = await startApiServer();
-  const { startAuthzListener } = await import("@/lib/http/authz-listener");
+  const { startAuthzListener } = await import("@/lib/authz/listener");
   lean = await startAuthzListener(0, "127.0.0.1");
 });
 afterAll(async () => {

@@ -13,8 +13,8 @@ import type { Principal } from "@/lib/policy/evaluate";
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let engine: typeof import("@/lib/approvals/engine");
 let changes: typeof import("@/lib/db/changes");
-let verifyCredential: typeof import("@/lib/credentials/verify").verifyCredential;
-let tokens: typeof import("@/lib/api/tokens");
+let verifyCredential: typeof import("@/lib/authz/verify").verifyCredential;
+let tokens: typeof import("@/lib/identity/tokens");
 let alice: Principal;
 let bob: Principal;
 
@@ -22,8 +22,8 @@ beforeAll(async () => {
   fx = await engineFixture();
   engine = await import("@/lib/approvals/engine");
   changes = await import("@/lib/db/changes");
-  tokens = await import("@/lib/api/tokens");
-  ({ verifyCredential } = await import("@/lib/credentials/verify"));
+  tokens = await import("@/lib/identity/tokens");
+  ({ verifyCredential } = await import("@/lib/authz/verify"));
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
 });

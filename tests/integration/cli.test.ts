@@ -12,7 +12,7 @@ const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
   fx = await engineFixture();
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const alice = await fx.user("alice@example.com", ["engineering"]);
   const bob = await fx.user("bob@example.com", ["engineering-leads"]);
   tokens.alice = (await createPersonalToken(alice, { name: "cli", scopes: ["requests:read", "requests:write", "credentials:read"], expiresInDays: 1 })).secret;

@@ -37,7 +37,7 @@ beforeAll(async () => {
   await prepareDatabase(url);
   setTestEnvironment(url, { LATCHKEY_RATE_LIMIT_TOKEN: "100000" });
   const { db } = await import("@/lib/db");
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const row = await db.user.create({ data: { email: "alice@example.com", name: "alice", groups: ["engineering"], roles: ["requester"] } });
   token = (
     await createPersonalToken(

@@ -43,7 +43,7 @@ function issuerScript(args: string[], extra: Record<string, string> = {}): Promi
 }
 
 // A time a second ahead asks the database, not the answers kept for the present.
-const verify = async (token: string) => (await import("@/lib/credentials/verify")).verifyCredential(token, new Date(Date.now() + 1500));
+const verify = async (token: string) => (await import("@/lib/authz/verify")).verifyCredential(token, new Date(Date.now() + 1500));
 
 describe("the credential issuer", () => {
   it(

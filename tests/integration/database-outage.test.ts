@@ -14,7 +14,7 @@ let token: string;
 
 beforeAll(async () => {
   fx = await engineFixture({ LATCHKEY_RATE_LIMIT_TOKEN: "100000" });
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const alice = await fx.user("alice@example.com", ["engineering"]);
   token = (await createPersonalToken(alice, { name: "outage", scopes: ["requests:read", "requests:write"], expiresInDays: 1 })).secret;
   api = await startApiServer();

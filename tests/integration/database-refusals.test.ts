@@ -20,7 +20,7 @@ let dbName: string;
 beforeAll(async () => {
   fx = await engineFixture({ LATCHKEY_RATE_LIMIT_TOKEN: "100000" });
   dbName = new URL(fx.url).pathname.slice(1);
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const alice = await fx.user("alice@example.com", ["engineering"]);
   token = (await createPersonalToken(alice, { name: "refusals", scopes: ["requests:read", "requests:write"], expiresInDays: 1 })).secret;
   api = await startApiServer();

@@ -222,7 +222,7 @@ describe("every probe path the artefacts use", () => {
   it("answers 200 from the process it probes", async () => {
     expect([...probed.keys()].sort()).toEqual(["authz", "web", "worker"]);
     const web = await startApiServer();
-    const { startAuthzListener } = await import("@/lib/http/authz-listener");
+    const { startAuthzListener } = await import("@/lib/authz/listener");
     const { startWorkerListener } = await import("@/lib/observability/worker-listener");
     const authz = await startAuthzListener(0, "127.0.0.1");
     const worker = await startWorkerListener(0, "127.0.0.1", () => true);

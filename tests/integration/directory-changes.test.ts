@@ -22,7 +22,7 @@ async function activeGrant(who: Principal, approver: Principal, input: Record<st
 describe("applyDirectoryChange", () => {
   it("a person removed from a group loses each grant and pending request that group gave, in one audited step each, and keeps the rest", async () => {
     const { applyDirectoryChange } = await import("@/lib/identity/directory");
-    const { verifyCredential } = await import("@/lib/credentials/verify");
+    const { verifyCredential } = await import("@/lib/authz/verify");
     const engine = await import("@/lib/approvals/engine");
     const carol = await fx.user("carol.dir@example.com", ["engineering", "oncall"]);
     const bob = await fx.user("bob.dir@example.com", ["engineering-leads"]);
@@ -62,7 +62,7 @@ describe("applyDirectoryChange", () => {
 
   it("an approver demoted by the directory loses the approver role and the tokens that approve, at once", async () => {
     const { applyDirectoryChange } = await import("@/lib/identity/directory");
-    const tokens = await import("@/lib/api/tokens");
+    const tokens = await import("@/lib/identity/tokens");
     const engine = await import("@/lib/approvals/engine");
     const erin = await fx.user("erin.dir@example.com", ["engineering-leads"]);
     const alice = await fx.user("alice.dir@example.com", ["engineering"]);
@@ -85,8 +85,8 @@ describe("applyDirectoryChange", () => {
 
   it("deactivation ends sessions, tokens, every grant and every pending request, and refuses the person's tokens from then on", async () => {
     const { applyDirectoryChange } = await import("@/lib/identity/directory");
-    const { verifyCredential } = await import("@/lib/credentials/verify");
-    const tokens = await import("@/lib/api/tokens");
+    const { verifyCredential } = await import("@/lib/authz/verify");
+    const tokens = await import("@/lib/identity/tokens");
     const engine = await import("@/lib/approvals/engine");
     const frank = await fx.user("frank.dir@example.com", ["engineering", "oncall"]);
     const bob = await fx.user("bob2.dir@example.com", ["engineering-leads"]);
@@ -151,7 +151,7 @@ describe("applyDirectoryChange", () => {
 
   it("Admin → Users offboarding says what it will end, then ends exactly that; it refuses non-admins, oneself, a missing reason and service identities", async () => {
     const { offboard, offboardingPreview, reactivate } = await import("@/lib/identity/offboarding");
-    const tokens = await import("@/lib/api/tokens");
+    const tokens = await import("@/lib/identity/tokens");
     const engine = await import("@/lib/approvals/engine");
     const dave = await fx.user("dave2.dir@example.com", ["platform-admins"]);
     const bob = await fx.user("bob4.dir@example.com", ["engineering-leads"]);
@@ -189,7 +189,7 @@ describe("applyDirectoryChange", () => {
     expect(revoked).toMatchObject({ actorEmail: "dave2.dir@example.com", data: { reason: "offboarding: deactivated (left the company)" } });
 
     // The person's page shows the change beside the grant it ended.
-    const { personActivity } = await import("@/lib/audit/person");
+    const { personActivity } = await import("@/lib/history/person");
     const activity = await personActivity("hank.dir@example.com");
     expect(activity!.directoryChanges).toEqual([
       expect.objectContaining({ source: "admin", by: "dave2.dir@example.com", deactivated: true, reason: "offboarding: deactivated (left the company)" }),

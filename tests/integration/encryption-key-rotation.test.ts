@@ -35,6 +35,8 @@ beforeAll(async () => {
     if (i === 0) await engine.revealCredential(alice, r.id);
     else unrevealed = r.id;
   }
+  // Events are linked into the chain after they commit (the worker's chainer; here, by hand).
+  await (await import("@/lib/audit/chainer")).chainAuditEvents();
 });
 afterAll(() => fx?.close());
 
@@ -63,13 +65,56 @@ const sealedIds = async () => {
   return [...keys.map((k) => k.privateKeySealed), ...creds.map((c) => c.sealedToken!)].map((s) => s.split(".").slice(0, 2).join("."));
 };
 
+/**
+ * Makes events 1..last look as an installation from before key ids and seals left them (one
+ * hash over the content, under the old key, naming no key), and links the later ones after them
+ * again, those not chained yet (the re-seal's, recorded by the CLI) under the new key, as a chainer holding it would.
+ */
+async function relinkAsBeforeKeyIds(client: pg.Client, last: bigint) {
+  const { chainHash, linkHash } = await import("@/lib/audit/chain");
+  const { EVENT_COLUMNS } = await import("@/lib/audit/event-check");
+  const { db } = await import("@/lib/db");
+  const keys = new Map([oldKey, newKey].map((k) => [idOf(k), { id: idOf(k), key: Buffer.from(k, "base64") }]));
+  const events = await db.$queryRaw<import("@/lib/audit/event-check").EventRow[]>`SELECT ${EVENT_COLUMNS} FROM "AuditEvent" ORDER BY seq NULLS LAST, id`;
+  let prev = "";
+  let seq = 0n;
+  for (const e of events) {
+    seq += 1n;
+    if (e.seq === null) {
+      const hash = linkHash({ prevHash: prev, seq, id: e.id, seal: e.seal!, sealKeyId: e.sealKeyId! }, keys.get(idOf(newKey)));
+      await client.query(`UPDATE "AuditEvent" SET seq = $2, "prevHash" = $3, hash = $4, "chainKeyId" = $5 WHERE id = $1`, [
+        e.id,
+        seq,
+        prev,
+        hash,
+        idOf(newKey),
+      ]);
+      prev = hash;
+    } else if (e.seq <= last) {
+      const hash = chainHash(prev, e, keys.get(idOf(oldKey)));
+      await client.query(`UPDATE "AuditEvent" SET "chainKeyId" = NULL, seal = NULL, "sealKeyId" = NULL, "prevHash" = $2, hash = $3 WHERE id = $1`, [
+        e.id,
+        prev,
+        hash,
+      ]);
+      prev = hash;
+    } else {
+      const hash = linkHash({ prevHash: prev, seq: e.seq!, id: e.id, seal: e.seal!, sealKeyId: e.sealKeyId! }, keys.get(e.chainKeyId!));
+      await client.query(`UPDATE "AuditEvent" SET "prevHash" = $2, hash = $3 WHERE id = $1`, [e.id, prev, hash]);
+      prev = hash;
+    }
+  }
+  await client.query(`UPDATE "AuditChainHead" SET "keyIdsFromSeq" = $1, "sealsFromSeq" = $1, "lastSeq" = $2, "lastHash" = $3`, [last + 1n, seq, prev]);
+}
+
 describe("rotating LATCHKEY_ENCRYPTION_KEY", () => {
   it("seals and chains under key ids, so every value names the key it needs", async () => {
     const ids = await sealedIds();
     expect(ids.length).toBeGreaterThanOrEqual(3);
     expect(new Set(ids)).toEqual(new Set([`v2.${idOf(oldKey)}`]));
-    const chained = await fx.db.auditEvent.findMany({ where: { hash: { not: null } }, select: { chainKeyId: true } });
+    const chained = await fx.db.auditEvent.findMany({ where: { hash: { not: null } }, select: { chainKeyId: true, sealKeyId: true } });
     expect(new Set(chained.map((e) => e.chainKeyId))).toEqual(new Set([idOf(oldKey)]));
+    expect(new Set(chained.map((e) => e.sealKeyId))).toEqual(new Set([idOf(oldKey)]));
   });
 
   it(
@@ -161,7 +206,8 @@ describe("rotating LATCHKEY_ENCRYPTION_KEY", () => {
       // Batches of one value of each kind: one signing key and two credentials take two audited steps, each under the new key.
       const steps = await fx.db.auditEvent.findMany({ where: { action: "encryption_key.resealed" } });
       expect(steps).toHaveLength(2);
-      for (const s of steps) expect(s).toMatchObject({ actorEmail: "npm run keys:reseal", chainKeyId: idOf(newKey), data: { keyId: idOf(newKey) } });
+      // Each sealed as it was written under the new key (its link comes from whichever chainer runs, under that one's key).
+      for (const s of steps) expect(s).toMatchObject({ actorEmail: "npm run keys:reseal", sealKeyId: idOf(newKey), data: { keyId: idOf(newKey) } });
       // Nothing left: a second run re-seals nothing and records nothing.
       const again = await run(["scripts/keys.ts", "reseal"], ring);
       expect(again.stdout).toContain("(0 values re-sealed now)");
@@ -224,8 +270,7 @@ describe("rotating LATCHKEY_ENCRYPTION_KEY", () => {
         // Put back the event altered above, then make the first events look as an installation from before key ids left them.
         await client.query(`UPDATE "AuditEvent" SET "actorEmail" = 'alice@example.com' WHERE "actorEmail" = 'mallory@example.com'`);
         const { rows } = await client.query(`SELECT max(seq) AS last FROM "AuditEvent" WHERE "chainKeyId" = $1`, [idOf(oldKey)]);
-        await client.query(`UPDATE "AuditEvent" SET "chainKeyId" = NULL WHERE "chainKeyId" = $1`, [idOf(oldKey)]);
-        await client.query(`UPDATE "AuditChainHead" SET "keyIdsFromSeq" = $1`, [Number(rows[0].last) + 1]);
+        await relinkAsBeforeKeyIds(client, BigInt(rows[0].last));
         const ring = await run(["scripts/audit.ts"], `${newKey},${oldKey}`);
         expect(ring.code, ring.stderr).toBe(0);
         const without = await run(["scripts/audit.ts"], newKey);

@@ -33,7 +33,7 @@ afterAll(async () => {
 describe("the routes map file, written by two instances at once", () => {
   it("keeps every route opened and loses no route closed", async () => {
     const { haproxyRoutes } = await import("@/lib/integrations/haproxy/routes");
-    const { mapFileLock } = await import("@/lib/integrations/haproxy/workflow");
+    const { mapFileLock } = await import("@/lib/integrations/haproxy/route-store");
     const { readMapFile } = await import("@/lib/integrations/haproxy/map-file");
     const mapFile = path.join(dir, "routes.map");
     await writeFile(mapFile, "");

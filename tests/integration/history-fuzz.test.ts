@@ -11,12 +11,12 @@ import { engineFixture, validInput } from "../helpers/engine-fixture";
 
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let lib: {
-  historyFiltersSchema: typeof import("@/lib/audit/history-filters").historyFiltersSchema;
-  filtersOf: typeof import("@/lib/audit/history-filters").filtersOf;
-  searchHistory: typeof import("@/lib/audit/history").searchHistory;
-  historyRows: typeof import("@/lib/audit/history").historyRows;
-  reviewPeriodSchema: typeof import("@/lib/audit/review").reviewPeriodSchema;
-  accessReview: typeof import("@/lib/audit/review").accessReview;
+  historyFiltersSchema: typeof import("@/lib/history/filters").historyFiltersSchema;
+  filtersOf: typeof import("@/lib/history/filters").filtersOf;
+  searchHistory: typeof import("@/lib/history/search").searchHistory;
+  historyRows: typeof import("@/lib/history/rows").historyRows;
+  reviewPeriodSchema: typeof import("@/lib/history/review").reviewPeriodSchema;
+  accessReview: typeof import("@/lib/history/review").accessReview;
 };
 
 beforeAll(async () => {
@@ -24,7 +24,12 @@ beforeAll(async () => {
   const engine = await import("@/lib/approvals/engine");
   const alice = await fx.user("alice@example.com", ["engineering"]);
   await engine.createRequest(alice, "temporary-access", validInput());
-  lib = { ...(await import("@/lib/audit/history-filters")), ...(await import("@/lib/audit/history")), ...(await import("@/lib/audit/review")) };
+  lib = {
+    ...(await import("@/lib/history/filters")),
+    ...(await import("@/lib/history/search")),
+    ...(await import("@/lib/history/rows")),
+    ...(await import("@/lib/history/review")),
+  };
 });
 afterAll(async () => {
   await fx?.close();

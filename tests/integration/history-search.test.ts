@@ -4,8 +4,8 @@ import { engineFixture, validInput } from "../helpers/engine-fixture";
 import type { Principal } from "@/lib/policy/evaluate";
 
 let fx: Awaited<ReturnType<typeof engineFixture>>;
-let history: typeof import("@/lib/audit/history");
-let schema: typeof import("@/lib/audit/history-filters");
+let history: typeof import("@/lib/history/search");
+let schema: typeof import("@/lib/history/filters");
 let all: AuditEvent[];
 const ids: Record<string, string> = {};
 
@@ -15,8 +15,8 @@ const ids: Record<string, string> = {};
  */
 beforeAll(async () => {
   fx = await engineFixture();
-  history = await import("@/lib/audit/history");
-  schema = await import("@/lib/audit/history-filters");
+  history = await import("@/lib/history/search");
+  schema = await import("@/lib/history/filters");
   const engine = await import("@/lib/approvals/engine");
   const alice = await fx.user("alice@example.com", ["engineering"]);
   const erin = await fx.user("erin@example.com", ["engineering", "oncall"]);
@@ -114,7 +114,7 @@ describe("exports", () => {
   }
 
   it("CSV matches the filtered view row for row, with the filter and the chain result in its header", async () => {
-    const { exportStream } = await import("@/lib/audit/export");
+    const { exportStream } = await import("@/lib/history/export");
     const { verifyAuditChain } = await import("@/lib/audit/verify");
     const verification = await verifyAuditChain("manual");
     const query = schema.historyFiltersSchema.parse({ environment: "staging", sort: "newest" });
@@ -133,7 +133,7 @@ describe("exports", () => {
   });
 
   it("JSON Lines matches too, in batches, and defuses nothing it does not need to", async () => {
-    const { exportStream } = await import("@/lib/audit/export");
+    const { exportStream } = await import("@/lib/history/export");
     const text = await read(exportStream("jsonl", {}, "carol@example.com", null));
     const [head, ...rows] = text
       .trimEnd()
@@ -146,7 +146,7 @@ describe("exports", () => {
   });
 
   it("CSV cells are quoted and formula-like values are defused", async () => {
-    const { csvCell } = await import("@/lib/audit/export");
+    const { csvCell } = await import("@/lib/history/export");
     expect(csvCell('say "hi", then\nleave')).toBe('"say ""hi"", then\nleave"');
     expect(csvCell('=HYPERLINK("http://x")')).toBe('"\'=HYPERLINK(""http://x"")"');
     expect(csvCell("+1")).toBe("'+1");
@@ -156,7 +156,7 @@ describe("exports", () => {
 
 describe("per-person view", () => {
   it("shows what a person requested, decided and held", async () => {
-    const { personActivity } = await import("@/lib/audit/person");
+    const { personActivity } = await import("@/lib/history/person");
     const lee = (await personActivity("lee@example.com"))!;
     expect(lee.requested).toEqual([]);
     expect(lee.decided.map((d) => [d.request.id, d.decision])).toEqual([
@@ -173,7 +173,7 @@ describe("per-person view", () => {
 
 describe("access review", () => {
   it("lists every grant active in the period with approvers, duration and flags", async () => {
-    const { accessReview, reviewPeriodSchema } = await import("@/lib/audit/review");
+    const { accessReview, reviewPeriodSchema } = await import("@/lib/history/review");
     const today = new Date().toISOString().slice(0, 10);
     const review = await accessReview(reviewPeriodSchema.parse({ from: today, to: today }));
     const byId = new Map(review.grants.map((g) => [g.requestId, g]));
@@ -196,7 +196,7 @@ describe("access review", () => {
   });
 
   it("refuses a period that is backwards or longer than a year", async () => {
-    const { reviewPeriodSchema } = await import("@/lib/audit/review");
+    const { reviewPeriodSchema } = await import("@/lib/history/review");
     expect(reviewPeriodSchema.safeParse({ from: "2026-02-01", to: "2026-01-01" }).error!.issues[0]!.message).toBe("The start date is after the end date.");
     expect(reviewPeriodSchema.safeParse({ from: "2024-01-01", to: "2026-01-01" }).error!.issues[0]!.message).toBe("A review covers a year at most.");
   });

@@ -30,8 +30,8 @@ beforeAll(async () => {
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   const dave = await fx.user("dave@example.com", ["platform-admins"]);
-  const services = await import("@/lib/api/service-identities");
-  const tokens = await import("@/lib/api/tokens");
+  const services = await import("@/lib/identity/service-identities");
+  const tokens = await import("@/lib/identity/tokens");
   const gateway = await services.createServiceIdentity(dave, {
     name: "jvm-gateway",
     description: "A Java resource server",
@@ -39,7 +39,7 @@ beforeAll(async () => {
     requestOnly: true,
   });
   introspector = (await tokens.createServiceToken(dave, gateway.service!.id, { name: "introspection", scopes: ["introspect"], expiresInDays: 30 })).secret;
-  const { startAuthzListener } = await import("@/lib/http/authz-listener");
+  const { startAuthzListener } = await import("@/lib/authz/listener");
   lean = await startAuthzListener(0, "127.0.0.1");
   api = await startApiServer();
 });

@@ -22,8 +22,8 @@ beforeAll(async () => {
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   const dave = await fx.user("dave@example.com", ["platform-admins"]);
-  const services = await import("@/lib/api/service-identities");
-  const tokens = await import("@/lib/api/tokens");
+  const services = await import("@/lib/identity/service-identities");
+  const tokens = await import("@/lib/identity/tokens");
   const gateway = await services.createServiceIdentity(dave, {
     name: "payments-gateway",
     description: "Resource server for payments-api",
@@ -84,7 +84,7 @@ describe("signing key rotation", () => {
     // Ninety minutes on, the old key's last token has expired: the key leaves JWKS and its tokens are refused.
     const later = new Date(Date.now() + 90 * 60_000);
     expect((await keys.publicJwks(later)).keys.map((k) => k.kid)).toEqual([newKid]);
-    const { verifyCredential } = await import("@/lib/credentials/verify");
+    const { verifyCredential } = await import("@/lib/authz/verify");
     expect(await verifyCredential(before.token, later)).toMatchObject({ ok: false, reason: expect.stringMatching(/does not publish/) });
     expect(await verifyCredential(after.token, later)).toMatchObject({ ok: true });
 
@@ -172,7 +172,7 @@ describe("revocation reaches introspection and forward-auth at once", () => {
       body: `token=${token}`,
     });
     expect(anonymous.status).toBe(401);
-    const tokens = await import("@/lib/api/tokens");
+    const tokens = await import("@/lib/identity/tokens");
     const personal = (await tokens.createPersonalToken(alice, { name: "cli", scopes: ["requests:read"], expiresInDays: 7 })).secret;
     const wrongScope = await fetch(`${api.url}/api/oauth/introspect`, {
       method: "POST",
@@ -302,7 +302,7 @@ describe("forward-auth", () => {
 
 describe("the lean authorization listener", () => {
   it("answers forward-auth and introspection exactly as the portal's routes do, and nothing else", async () => {
-    const { startAuthzListener } = await import("@/lib/http/authz-listener");
+    const { startAuthzListener } = await import("@/lib/authz/listener");
     const lean = await startAuthzListener(0, "127.0.0.1");
     try {
       const { requestId, token } = await grant();
@@ -339,7 +339,7 @@ describe("verification pins the algorithm", () => {
     const { token } = await grant();
     const es = await generateKeyPair("ES256");
     const forged = await new SignJWT(decodeJwt(token)).setProtectedHeader({ alg: "ES256", kid: decodeProtectedHeader(token).kid }).sign(es.privateKey);
-    const { verifyCredential } = await import("@/lib/credentials/verify");
+    const { verifyCredential } = await import("@/lib/authz/verify");
     expect(await verifyCredential(forged)).toMatchObject({ ok: false, reason: expect.stringMatching(/RS256/) });
   });
 });

@@ -26,8 +26,8 @@ const EXPECTED_TOOLS = ["cancel_request", "create_request", "get_request", "list
 
 beforeAll(async () => {
   fx = await engineFixture();
-  const tokens = await import("@/lib/api/tokens");
-  const services = await import("@/lib/api/service-identities");
+  const tokens = await import("@/lib/identity/tokens");
+  const services = await import("@/lib/identity/service-identities");
   alice = await fx.user("alice@example.com", ["engineering"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   const dave = await fx.user("dave@example.com", ["platform-admins"]);

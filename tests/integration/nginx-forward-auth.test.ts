@@ -316,8 +316,8 @@ describe("nginx with deploy/nginx/latchkey-forward-auth.conf", () => {
 
   it("refuses a person's credential from the first request after the identity provider removes them from the group or deactivates them through SCIM", async () => {
     const dave = await fx.user("dave@example.com", ["platform-admins"]);
-    const services = await import("@/lib/api/service-identities");
-    const tokens = await import("@/lib/api/tokens");
+    const services = await import("@/lib/identity/service-identities");
+    const tokens = await import("@/lib/identity/tokens");
     const directory = await services.createServiceIdentity(dave, {
       name: "identity-provider",
       description: "Okta and Entra provisioning",

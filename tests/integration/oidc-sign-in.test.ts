@@ -54,7 +54,7 @@ describe("sign-in through the identity provider", () => {
       groupsFrom: "id_token",
     });
 
-    const tokens = await import("@/lib/api/tokens");
+    const tokens = await import("@/lib/identity/tokens");
     const engine = await import("@/lib/approvals/engine");
     const principal = { id: erin.id, email: erin.email, groups: erin.groups, roles: erin.roles as never };
     const approving = await tokens.createPersonalToken(principal, { name: "approver bot", scopes: ["approvals:write"], expiresInDays: 7 });

@@ -27,7 +27,7 @@ const answers: Answer[] = [];
 
 beforeAll(async () => {
   fx = await engineFixture();
-  const tokens = await import("@/lib/api/tokens");
+  const tokens = await import("@/lib/identity/tokens");
   const alice = await fx.user("alice@example.com", ["engineering"]);
   const bob = await fx.user("bob@example.com", ["engineering-leads"]);
   t.alice = (

@@ -66,7 +66,7 @@ describe("production endpoints", () => {
     const read = async () => (await fetch(`${api.url}/api/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     const count = (text: string, series: string) => Number(text.match(new RegExp(`^${series.replace(/[{}"+]/g, "\\$&")} (\\d+)$`, "m"))?.[1] ?? 0);
     const before = await read();
-    const { createPersonalToken } = await import("@/lib/api/tokens");
+    const { createPersonalToken } = await import("@/lib/identity/tokens");
     const token = (await createPersonalToken(alice, { name: "metrics-test", scopes: ["requests:read"], expiresInDays: 1 })).secret;
     const answer = await fetch(`${api.url}/api/v1/requests`, { headers: { authorization: `Bearer ${token}` } });
     expect(answer.status).toBe(200);
@@ -110,7 +110,7 @@ describe("production endpoints", () => {
 
 describe("request ids", () => {
   it("are answered on every API call and recorded in the audit events the call made, a proxy's well-formed id kept", async () => {
-    const { createPersonalToken } = await import("@/lib/api/tokens");
+    const { createPersonalToken } = await import("@/lib/identity/tokens");
     const token = (await createPersonalToken(alice, { name: "request-id-test", scopes: ["requests:write"], expiresInDays: 1 })).secret;
     const post = (headers: Record<string, string>) =>
       fetch(`${api.url}/api/v1/requests`, {

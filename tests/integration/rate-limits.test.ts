@@ -9,7 +9,7 @@ let newToken: () => Promise<string>;
 
 beforeAll(async () => {
   fx = await engineFixture({ LATCHKEY_RATE_LIMIT_TOKEN: "5", LATCHKEY_RATE_LIMIT_ADDRESS: "40", LATCHKEY_RATE_LIMIT_SIGNIN: "3" });
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const alice = await fx.user("alice@example.com", ["engineering"]);
   newToken = async () => (await createPersonalToken(alice, { name: "rl", scopes: ["requests:read"], expiresInDays: 1 })).secret;
   api = await startApiServer();

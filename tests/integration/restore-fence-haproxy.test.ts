@@ -38,7 +38,7 @@ afterAll(async () => {
 
 describe("the restore fence and HAProxy", () => {
   it("closes routes the database holds no active grant for, in the map file and in HAProxy, and rewrites the key files", { timeout: 120_000 }, async () => {
-    const { routeStore } = await import("@/lib/integrations/haproxy/workflow");
+    const { routeStore } = await import("@/lib/integrations/haproxy/route-store");
     const { runtimeApi } = await import("@/lib/integrations/haproxy/runtime-api");
     const { readMapFile } = await import("@/lib/integrations/haproxy/map-file");
     // A route opened for a grant made after the backup: the restored database has no credential for it.

@@ -73,7 +73,7 @@ async function grant(): Promise<{ id: string; token: string }> {
   return { id: r.id, token: (await engine.revealCredential(alice, r.id)).token };
 }
 // A moment ahead asks the database, not answers kept in memory from before the restore.
-const verify = async (token: string) => (await import("@/lib/credentials/verify")).verifyCredential(token, new Date(Date.now() + 1500));
+const verify = async (token: string) => (await import("@/lib/authz/verify")).verifyCredential(token, new Date(Date.now() + 1500));
 
 describe("restoring a backup taken before a revocation", () => {
   it("is detected, and once fenced the revoked credential stays refused; a re-confirmed grant is kept", { timeout: 240_000 }, async () => {

@@ -23,8 +23,8 @@ const ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 beforeAll(async () => {
   fx = await engineFixture({ LATCHKEY_RATE_LIMIT_TOKEN: "100000", LATCHKEY_RATE_LIMIT_ADDRESS: "100000" });
-  const tokens = await import("@/lib/api/tokens");
-  const services = await import("@/lib/api/service-identities");
+  const tokens = await import("@/lib/identity/tokens");
+  const services = await import("@/lib/identity/service-identities");
   const dave = await fx.user("dave@example.com", ["platform-admins"]);
   userId = (await fx.user("alice@example.com", ["engineering"])).id;
   const directory = await services.createServiceIdentity(dave, { name: "idp", description: "provisioning", groups: ["engineering"], requestOnly: true });

@@ -16,7 +16,7 @@ const PROXY_SECRET = randomBytes(24).toString("base64url");
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let api: Awaited<ReturnType<typeof startApiServer>>;
 let engine: typeof import("@/lib/approvals/engine");
-let tokens: typeof import("@/lib/api/tokens");
+let tokens: typeof import("@/lib/identity/tokens");
 let dave: Principal;
 let bob: Principal;
 let oktaToken: string;
@@ -30,8 +30,8 @@ beforeAll(async () => {
     LATCHKEY_RATE_LIMIT_ADDRESS: "100000",
   });
   engine = await import("@/lib/approvals/engine");
-  tokens = await import("@/lib/api/tokens");
-  const services = await import("@/lib/api/service-identities");
+  tokens = await import("@/lib/identity/tokens");
+  const services = await import("@/lib/identity/service-identities");
   dave = await fx.user("dave@example.com", ["platform-admins"]);
   bob = await fx.user("bob@example.com", ["engineering-leads"]);
   const directory = await services.createServiceIdentity(dave, {
@@ -262,7 +262,7 @@ describe("who may call SCIM", () => {
     expect(anonymous.type).toMatch(/^application\/scim\+json/);
     expect((await scimCaller(api.url, "lks_" + "x".repeat(43), "test")("GET", "/Users")).status).toBe(401);
 
-    const services = await import("@/lib/api/service-identities");
+    const services = await import("@/lib/identity/service-identities");
     const ci = await services.createServiceIdentity(dave, { name: "ci-bot", description: "CI", groups: ["engineering"], requestOnly: true });
     const ciToken = (await tokens.createServiceToken(dave, ci.service!.id, { name: "ci", scopes: ["requests:read", "requests:write"], expiresInDays: 30 }))
       .secret;

@@ -13,9 +13,9 @@ import type { Principal } from "@/lib/policy/evaluate";
 let fx: Awaited<ReturnType<typeof engineFixture>>;
 let api: Awaited<ReturnType<typeof startApiServer>>;
 let engine: typeof import("@/lib/approvals/engine");
-let services: typeof import("@/lib/api/service-identities");
+let services: typeof import("@/lib/identity/service-identities");
 let changes: typeof import("@/lib/identity/service-changes");
-let tokens: typeof import("@/lib/api/tokens");
+let tokens: typeof import("@/lib/identity/tokens");
 let dave: Principal;
 let erin: Principal;
 let alice: Principal;
@@ -54,9 +54,9 @@ const SAME_PARTY = /a service identity and its owners count as one party/;
 beforeAll(async () => {
   fx = await engineFixture();
   engine = await import("@/lib/approvals/engine");
-  services = await import("@/lib/api/service-identities");
+  services = await import("@/lib/identity/service-identities");
   changes = await import("@/lib/identity/service-changes");
-  tokens = await import("@/lib/api/tokens");
+  tokens = await import("@/lib/identity/tokens");
   dave = await fx.user("dave@example.com", ["platform-admins", "engineering", "oncall"]);
   erin = await fx.user("erin@example.com", ["platform-admins"]);
   alice = await fx.user("alice@example.com", ["engineering"]);
@@ -303,7 +303,7 @@ describe("an identity that can approve needs a second admin", () => {
 
 describe("the access review names the party", () => {
   it("shows a service identity's owners beside it and flags approvals within the requester's party", async () => {
-    const { accessReview } = await import("@/lib/audit/review");
+    const { accessReview } = await import("@/lib/history/review");
     const review = await accessReview({ from: new Date(Date.now() - 86_400_000), to: new Date(Date.now() + 86_400_000) });
     const byPuppet = review.grants.find((g) => g.requester === "dave-bot@service.latchkey" && g.targetId === "payments-api-production")!;
     expect(byPuppet).toMatchObject({ requesterOwners: ["dave@example.com"], approvedBy: [{ email: "lee@example.com", owners: [] }], sameParty: false });

@@ -176,14 +176,14 @@ describe("the ticket after the request", () => {
     const view = await getRequestView(eve, request.id);
     expect(view).toMatchObject({ ticketKey: "CHG-45", ticketUrl: `${process.env.TEST_JIRA_URL}/browse/CHG-45` });
 
-    const { accessReview, reviewRow, reviewPeriodSchema } = await import("@/lib/audit/review");
+    const { accessReview, reviewRow, reviewPeriodSchema } = await import("@/lib/history/review");
     const today = new Date().toISOString().slice(0, 10);
     const review = await accessReview(reviewPeriodSchema.parse({ from: today, to: today }));
     const grant = review.grants.find((g) => g.requestId === request.id)!;
     expect(grant).toMatchObject({ ticket: "CHG-45", ticketUrl: `${process.env.TEST_JIRA_URL}/browse/CHG-45` });
     expect(reviewRow(grant)).toMatchObject({ ticket: "CHG-45" });
 
-    const { exportStream } = await import("@/lib/audit/export");
+    const { exportStream } = await import("@/lib/history/export");
     const lines = (await new Response(exportStream("jsonl", {}, "auditor@example.com", null)).text())
       .trimEnd()
       .split("\n")

@@ -182,7 +182,7 @@ describe("access follows the proxy's groups", () => {
 
   it("a person whose groups changed at the proxy loses at once what the lost group gave: grants revoked, pending requests cancelled, audited why", async () => {
     const engine = await import("@/lib/approvals/engine");
-    const { verifyCredential } = await import("@/lib/credentials/verify");
+    const { verifyCredential } = await import("@/lib/authz/verify");
     const bob = await signIn("bob.tp@example.com", ["engineering-leads"]);
     const ivan = await signIn("ivan.tp@example.com", ["engineering", "oncall"]);
     if (!bob.ok || !ivan.ok) throw new Error("sign-in refused");

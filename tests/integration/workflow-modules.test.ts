@@ -26,6 +26,7 @@ beforeAll(async () => {
     category: "Jobs",
     risk: "low",
     lasting: false,
+    kind: "inline",
     inputSchema: z
       .object({
         targetId: z.string().min(1).meta({ optionsFrom: "policy:targets" }),

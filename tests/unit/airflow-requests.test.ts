@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { reasonOf } from "@/lib/integrations/airflow/errors";
 import { clearTaskInstancesCall, triggerDagRunCall } from "@/lib/integrations/airflow/requests";
-import { restartJobPreview } from "@/lib/workflows/restart-job";
-import { triggerDagPreview } from "@/lib/integrations/airflow/trigger-workflow";
+import { restartJobPreview } from "@/lib/workflows/restart-job/server";
+import { triggerDagPreview } from "@/lib/workflows/trigger-dag/server";
 import { targetSchema } from "@/lib/policy/schema";
 import { BODIES, validateBody } from "../fakes/airflow-bodies";
 

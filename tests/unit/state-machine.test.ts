@@ -5,8 +5,6 @@ import { canTransition, TERMINAL, TRANSITIONS } from "@/lib/approvals/state-mach
 const ALL = Object.keys(TRANSITIONS) as RequestStatus[];
 
 const ALLOWED: [RequestStatus, RequestStatus][] = [
-  ["draft", "pending"],
-  ["draft", "cancelled"],
   ["pending", "approved"],
   ["pending", "rejected"],
   ["pending", "cancelled"],
@@ -23,7 +21,7 @@ const ALLOWED: [RequestStatus, RequestStatus][] = [
 
 describe("request state machine", () => {
   it("covers every status", () => {
-    expect(ALL.sort()).toEqual(["active", "approved", "cancelled", "completed", "draft", "executing", "expired", "failed", "pending", "rejected", "revoked"]);
+    expect(ALL.sort()).toEqual(["active", "approved", "cancelled", "completed", "executing", "expired", "failed", "pending", "rejected", "revoked"]);
   });
 
   for (const from of ALL) {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { describeFields } from "@/lib/workflows/fields";
 import { listWorkflows } from "@/lib/workflows/registry";
-import { WORKFLOW_SCHEMAS } from "@/lib/workflows/schemas";
-import { restartJobSchema } from "@/lib/workflows/restart-job/schema";
-import { temporaryAccessSchema } from "@/lib/workflows/temporary-access/schema";
+import { WORKFLOW_SCHEMAS } from "@/lib/workflows/definitions";
+import { restartJobSchema } from "@/lib/workflows/restart-job/definition";
+import { temporaryAccessSchema } from "@/lib/workflows/temporary-access/definition";
 
 describe("forms generated from workflow schemas", () => {
   it("temporary access: target and role from the policy, duration with bounds, long text", () => {

@@ -1,6 +1,6 @@
 import type { Metadata } from "next";
 import Link from "next/link";
-import { CatalogBrowser, type CatalogItem } from "@/components/requests/catalog-browser";
+import { CatalogBrowser, type CatalogItem } from "@/components/catalog/catalog-browser";
 import { EmptyState } from "@/components/ui/empty-state";
 import { recentlyUsed } from "@/lib/approvals/queries";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";

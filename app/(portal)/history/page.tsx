@@ -7,8 +7,8 @@ import { Alert } from "@/components/ui/alert";
 import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
-import { searchHistory } from "@/lib/audit/history";
-import { describeFilters, historyFiltersSchema } from "@/lib/audit/history-filters";
+import { searchHistory } from "@/lib/history/search";
+import { describeFilters, historyFiltersSchema } from "@/lib/history/filters";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { policy } from "@/lib/policy/current";
 
@@ -76,7 +76,7 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
               <tr key={e.id.toString()} data-testid="history-row" className="align-top">
                 <td className="px-4 py-2 whitespace-nowrap">
                   {formatTime(e.occurredAt)}
-                  <div className="font-mono text-xs text-slate-600">#{e.seq.toString()}</div>
+                  <div className="font-mono text-xs text-slate-600">{e.seq === null ? "not yet chained" : `#${e.seq.toString()}`}</div>
                 </td>
                 <td className="px-4 py-2">
                   {e.actorEmail && e.actorType !== "system" ? (

@@ -1,9 +1,9 @@
-import { answerForwardAuth } from "@/lib/credentials/forward-auth";
+import { answerForwardAuth } from "@/lib/authz/forward-auth";
 import { toResponse } from "@/lib/http/plain";
 
 export const dynamic = "force-dynamic";
 
-/** Forward-auth for configured proxies (lib/credentials/forward-auth.ts). */
+/** Forward-auth for configured proxies (lib/authz/forward-auth.ts). */
 async function handle(request: Request): Promise<Response> {
   return toResponse(await answerForwardAuth(request));
 }

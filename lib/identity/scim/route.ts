@@ -7,9 +7,8 @@ import "server-only";
  * generically, never with a stack trace.
  */
 import { Prisma } from "@prisma/client";
-import { contextOf, withAuditContext } from "../../audit/context";
-import { clientAddress } from "../../api/http";
-import { authenticateToken } from "../../api/tokens";
+import { contextOf, nearestHop, withAuditContext } from "../../audit/context";
+import { authenticateToken } from "../tokens";
 import { env } from "../../env";
 import { bearerToken } from "../../http/plain";
 import { databaseUnavailableMessage, DomainError, isDatabaseUnavailable } from "../../errors";
@@ -32,7 +31,7 @@ async function authenticate(request: Request): Promise<Principal> {
     });
   const bearer = bearerToken(request.headers.get("authorization"));
   if (!bearer) throw new ScimError(401, "Send the SCIM token: Authorization: Bearer <token>.", undefined, { "www-authenticate": CHALLENGE });
-  const result = await authenticateToken(bearer, clientAddress(request));
+  const result = await authenticateToken(bearer, nearestHop(request.headers));
   if (!result.ok) throw new ScimError(401, result.reason, undefined, { "www-authenticate": `${CHALLENGE}, error="invalid_token"` });
   const via = result.who.via!;
   if (via.kind !== "service_token" || !via.scopes.includes("scim"))

@@ -1,6 +1,6 @@
 import { env } from "../../env";
 import { logger } from "../../log";
-import { routeStore } from "./workflow";
+import { routeStore } from "./route-store";
 import { runtimeApi } from "./runtime-api";
 
 /**

@@ -1,13 +1,12 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { PRIVILEGES, type Privilege } from "./privileges";
 
 /**
  * Database access that really expires: a login role per grant, with `VALID UNTIL` the
  * grant's end, and a revocation that also ends the sessions already open (VALID UNTIL only
  * stops new logins; Vault's database engine leaves open sessions running too).
  */
-export const PRIVILEGES = ["SELECT", "INSERT", "UPDATE", "DELETE"] as const;
-export type Privilege = (typeof PRIVILEGES)[number];
 
 export interface DatabaseGrantSpec {
   /** `lk_` followed by lower-case letters, digits and underscores; derived from the request. */

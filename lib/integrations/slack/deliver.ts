@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { db } from "../../db";
 import { env } from "../../env";
-import type { StageSnapshot } from "../../policy/evaluate";
+import { requestStages } from "../../policy/stages";
 import { policy } from "../../policy/current";
 import { describeRequest } from "../../approvals/queries";
 import { configuredSlackApp, SlackApiError } from "./client";
@@ -27,7 +27,7 @@ export async function requestSummary(requestId: string): Promise<RequestSummary 
     include: { requester: { select: { email: true } }, decisions: { include: { approver: { select: { email: true } } }, orderBy: { createdAt: "asc" } } },
   });
   if (!request) return null;
-  const stages = request.stages as unknown as StageSnapshot[];
+  const stages = requestStages(request);
   const stage = stages[request.currentStage] ?? stages[stages.length - 1]!;
   const last = request.decisions.at(-1);
   const input = request.input as Record<string, unknown>;

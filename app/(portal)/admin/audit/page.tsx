@@ -19,8 +19,9 @@ export default async function AuditChainPage() {
       <div>
         <h1 className="text-2xl font-bold tracking-tight">Audit chain</h1>
         <p className="mt-1 text-slate-600">
-          Each audit event is chained to the one before it with a keyed hash, and the database refuses to change or delete events. The chain is walked every
-          night (and by <code className="font-mono text-sm">npm run audit:verify</code>); a walk names the first event that was altered, removed or inserted.
+          Each audit event is sealed with a keyed hash as it is written, then chained to the one before it (within about a second), and the database refuses to
+          change or delete events. The chain is walked every night (and by <code className="font-mono text-sm">npm run audit:verify</code>); a walk names the
+          first event that was altered, removed or inserted.
         </p>
       </div>
       <ChainStatus />
@@ -28,7 +29,7 @@ export default async function AuditChainPage() {
       {runs.length === 0 ? (
         <EmptyState title="No verification yet" />
       ) : (
-        <DataTable headers={["Started", "By", "Result", "Events", "Up to", "Problem"]}>
+        <DataTable headers={["Started", "By", "Result", "Events", "Up to", "Not yet chained", "Problem"]}>
           {runs.map((r) => (
             <tr key={r.id} data-testid="verification-row">
               <td className="px-4 py-2 whitespace-nowrap">{formatTime(r.startedAt)}</td>
@@ -40,6 +41,7 @@ export default async function AuditChainPage() {
               </td>
               <td className="px-4 py-2 tabular-nums">{r.eventsChecked}</td>
               <td className="px-4 py-2 font-mono text-xs">{r.lastSeq ? `#${r.lastSeq}` : "—"}</td>
+              <td className="px-4 py-2 tabular-nums">{r.unchainedEvents ? `${r.unchainedEvents} (oldest ${formatTime(r.oldestUnchainedAt)})` : "0"}</td>
               <td className={`px-4 py-2 ${r.outcome === "unverifiable" ? "text-amber-900" : "text-rose-800"}`}>{r.problem ?? ""}</td>
             </tr>
           ))}

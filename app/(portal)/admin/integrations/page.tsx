@@ -5,8 +5,7 @@ import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
-import { integrationStatuses } from "@/lib/integrations/status";
-import { approvalServiceStatuses } from "@/lib/integrations/approval-services";
+import { approvalServiceStatuses, integrationStatuses } from "@/lib/integrations/status";
 import { unavailableWorkflows } from "@/lib/workflows/catalog";
 
 export const metadata: Metadata = { title: "Integrations" };

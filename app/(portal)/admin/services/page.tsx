@@ -6,9 +6,9 @@ import { TokenForm } from "@/components/tokens/token-form";
 import { TokenTable } from "@/components/tokens/token-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
-import { listServiceIdentities } from "@/lib/api/service-identities";
+import { listServiceIdentities } from "@/lib/identity/service-identities";
 import { pendingServiceChanges } from "@/lib/identity/service-changes";
-import { SCOPES } from "@/lib/api/tokens";
+import { SCOPES } from "@/lib/identity/tokens";
 import { policy } from "@/lib/policy/current";
 import { createServiceTokenAction } from "@/lib/actions/services";
 

@@ -1,11 +1,10 @@
 import type { Metadata } from "next";
 import Link from "next/link";
 import { notFound } from "next/navigation";
-import { WorkflowForm, type IntegrationOptions, type TargetOption } from "@/components/requests/workflow-form";
+import { WorkflowForm, type IntegrationOptions, type TargetOption } from "@/components/catalog/workflow-form";
 import { describeFields, type FieldDescriptor } from "@/lib/workflows/fields";
 import { resolveOptions } from "@/lib/workflows/option-sources";
 import type { Principal } from "@/lib/policy/evaluate";
-import type { z } from "zod";
 import { EmptyState } from "@/components/ui/empty-state";
 import { Alert } from "@/components/ui/alert";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
@@ -36,7 +35,7 @@ export default async function WorkflowPage({ params, searchParams }: { params: P
       autoApprove: rule.autoApprove.map((a) => a.name),
       breakGlass: rule.breakGlass && breakGlassRefusal(rule, who, 0) === null ? { maxMinutes: Math.floor(rule.breakGlass.maxDuration / 60) } : null,
     }));
-  const fields = describeFields(workflow.inputSchema as unknown as z.ZodObject);
+  const fields = describeFields(workflow.inputSchema);
   return (
     <div className="max-w-2xl">
       <Link href="/catalog" className="text-sm text-slate-600 hover:underline">

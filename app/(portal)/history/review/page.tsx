@@ -3,13 +3,13 @@ import Link from "next/link";
 import { BarList, ColumnChart } from "@/components/history/charts";
 import { ChainStatus } from "@/components/history/chain-status";
 import { PrintButton } from "@/components/history/print-button";
-import { inputClass } from "@/components/requests/field";
+import { inputClass } from "@/components/ui/field";
 import { Alert } from "@/components/ui/alert";
 import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
 import { formatDuration } from "@/lib/policy/duration";
-import { accessReview, reviewPeriodSchema } from "@/lib/audit/review";
+import { accessReview, reviewPeriodSchema } from "@/lib/history/review";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 
 export const metadata: Metadata = { title: "Access review" };

@@ -3,7 +3,7 @@ import { TokenForm } from "@/components/tokens/token-form";
 import { TokenTable } from "@/components/tokens/token-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { requirePrincipal } from "@/lib/auth/session";
-import { SCOPES, tokensOf } from "@/lib/api/tokens";
+import { SCOPES, tokensOf } from "@/lib/identity/tokens";
 import { createPersonalTokenAction } from "@/lib/actions/tokens";
 
 export const metadata: Metadata = { title: "API tokens" };

@@ -1,6 +1,6 @@
-import { auditorOrRefusal, recordDownload, refuse } from "@/lib/audit/downloads";
-import { exportStream, type ExportFormat } from "@/lib/audit/export";
-import { describeFilters, filtersOf, historyFiltersSchema } from "@/lib/audit/history-filters";
+import { auditorOrRefusal, recordDownload, refuse } from "@/lib/history/downloads";
+import { exportStream, type ExportFormat } from "@/lib/history/export";
+import { describeFilters, filtersOf, historyFiltersSchema } from "@/lib/history/filters";
 import { lastVerification } from "@/lib/audit/verify";
 
 export const dynamic = "force-dynamic";

@@ -1,6 +1,6 @@
-import { auditorOrRefusal, recordDownload, refuse } from "@/lib/audit/downloads";
-import { csvCell } from "@/lib/audit/export";
-import { accessReview, REVIEW_COLUMNS, reviewPeriodSchema, reviewRow } from "@/lib/audit/review";
+import { auditorOrRefusal, recordDownload, refuse } from "@/lib/history/downloads";
+import { csvCell } from "@/lib/history/export";
+import { accessReview, REVIEW_COLUMNS, reviewPeriodSchema, reviewRow } from "@/lib/history/review";
 import { lastVerification } from "@/lib/audit/verify";
 
 export const dynamic = "force-dynamic";

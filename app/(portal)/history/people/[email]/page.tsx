@@ -5,7 +5,7 @@ import { DataTable } from "@/components/ui/data-table";
 import { EmptyState } from "@/components/ui/empty-state";
 import { formatTime } from "@/components/ui/format";
 import { StatusBadge } from "@/components/ui/status-badge";
-import { personActivity } from "@/lib/audit/person";
+import { personActivity } from "@/lib/history/person";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 
 export const metadata: Metadata = { title: "Person" };

@@ -1,0 +1,107 @@
+import type { AccessRequest, Prisma, RequestStatus } from "@prisma/client";
+import { recordEvent, rememberRequest, type Actor } from "../audit/record";
+import type { Tx } from "../db";
+import { conflict, notFound } from "../errors";
+import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
+import { notificationsOn } from "../notifications/outbox";
+import { policy } from "../policy/current";
+import { canTransition } from "./state-machine";
+
+/**
+ * The one writer of a request's status. Every move is checked against the state machine,
+ * written only if the row still holds the status the caller read (so a concurrent change is
+ * found, not overwritten), audited, and followed by the jobs the new state needs, all in the
+ * caller's transaction. Nothing else writes `status` (lint rule in eslint.config.mjs).
+ */
+
+/** One move of a request: its audit event, and the other columns that change with it. */
+export interface Step {
+  actor: Actor;
+  action: string;
+  data?: Prisma.InputJsonObject;
+  patch?: Omit<Prisma.AccessRequestUpdateManyMutationInput, "status">;
+}
+
+/** What the writer needs of a request: its id, and the status the caller read (under the row lock, where it holds one). */
+export type Current = Pick<AccessRequest, "id" | "status">;
+
+/** Takes the row lock of a request for the rest of the transaction and returns its status. */
+export async function lockRequest(tx: Tx, requestId: string): Promise<RequestStatus> {
+  const rows = await tx.$queryRaw<{ status: RequestStatus }[]>`
+    SELECT status FROM "AccessRequest" WHERE id = ${requestId} FOR UPDATE`;
+  if (rows.length === 0) throw notFound("Request");
+  return rows[0]!.status;
+}
+
+/** Moves a request to `to` with its audit event and follow-up jobs; returns the request as it leaves it. */
+export async function transition(tx: Tx, request: Current, to: RequestStatus, step: Step): Promise<AccessRequest> {
+  const moves = new Moves(request);
+  await moves.to(tx, to, step);
+  return moves.write(tx);
+}
+
+/**
+ * Several moves of one request in a row (approved → executing → active), each checked and
+ * audited in order as it is made, written as one update at the end: the caller holds the
+ * row lock (or has just inserted the row), and nothing reads the row in between.
+ */
+export class Moves {
+  private current: RequestStatus;
+  private patch: Step["patch"] = {};
+
+  constructor(private readonly request: Current) {
+    this.current = request.status;
+  }
+
+  async to(tx: Tx, to: RequestStatus, step: Step): Promise<void> {
+    if (!canTransition(this.current, to)) throw conflict(`This request is ${this.current}; it cannot become ${to}.`);
+    await recordEvent(tx, { actor: step.actor, action: step.action, requestId: this.request.id, fromStatus: this.current, toStatus: to, data: step.data });
+    this.current = to;
+    Object.assign(this.patch!, step.patch);
+  }
+
+  /** Writes the moves so far, if the row still holds the status they started from, and queues what the new state needs. */
+  async write(tx: Tx): Promise<AccessRequest> {
+    const [written] = await tx.accessRequest.updateManyAndReturn({
+      where: { id: this.request.id, status: this.request.status },
+      data: { ...this.patch, status: this.current },
+    });
+    if (!written) throw conflict(`This request changed meanwhile (it is no longer ${this.request.status}); look at it again.`);
+    await queueFollowUps(tx, written);
+    return written;
+  }
+}
+
+/** Records a new request, pending its first approval stage. Its jobs are queued by what happens to it next in the transaction (queueFollowUps when it waits). */
+export async function openRequest(
+  tx: Tx,
+  data: Omit<Prisma.AccessRequestUncheckedCreateInput, "status">,
+  event: { actor: Actor; data: Prisma.InputJsonObject },
+): Promise<AccessRequest> {
+  const request = await tx.accessRequest.create({ data: { ...data, status: "pending" } });
+  rememberRequest(request);
+  await recordEvent(tx, { actor: event.actor, action: "request.created", requestId: request.id, toStatus: "pending", data: event.data });
+  return request;
+}
+
+/** What must happen later for a request in the state it is left in: its expiry, its pending timeout, its execution or clean-up, its notifications. */
+export function followUps(request: AccessRequest): RequestJob[] {
+  const jobs: RequestJob[] = [];
+  const job = (queue: string, at: Date) => jobs.push({ queue, requestId: request.id, at });
+  const now = new Date();
+  if (request.status === "active" && request.expiresAt) {
+    job(QUEUES.expireGrant, request.expiresAt);
+    const notice = policy().defaults.expiringNotice * 1000;
+    if (request.expiresAt.getTime() - now.getTime() > notice) job(QUEUES.notifyExpiring, new Date(request.expiresAt.getTime() - notice));
+  }
+  if (request.status === "executing") job(QUEUES.execute, now);
+  if (request.undoPending) job(QUEUES.undo, now);
+  if (notificationsOn()) job(QUEUES.notifyFlush, now);
+  if (request.status === "pending" && request.pendingExpiresAt) job(QUEUES.expirePending, request.pendingExpiresAt);
+  return jobs;
+}
+
+/** Queues followUps in the caller's transaction: done by every status write, and by the few changes that keep the status but need jobs (a new request waiting, a stage passed). */
+export function queueFollowUps(tx: Tx, request: AccessRequest): Promise<void> {
+  return queueInTransaction(tx, followUps(request));
+}

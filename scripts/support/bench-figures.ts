@@ -1,0 +1,43 @@
+import os from "node:os";
+
+/**
+ * What every benchmark reports besides its absolute figures. The machine is often shared, so
+ * an absolute figure says as much about the day as about the code: each script measures a
+ * baseline in the same run (the framework's floor, pgbench, a constant-answer server, a
+ * static file) and reports its result as a ratio to it, with targets stated as those ratios
+ * and the load average at start and end, to show how busy the machine was.
+ */
+
+/**
+ * A run-length knob: the command-line flag when given, else the environment variable (so a
+ * shorter pass of every script is one variable, e.g. LATCHKEY_BENCH_SECONDS=10), else the default.
+ */
+export function benchNumber(flag: string | undefined, variable: string, fallback: number): number {
+  const given = flag ?? process.env[variable];
+  if (given === undefined || given === "") return fallback;
+  const value = Number(given);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag === undefined ? variable : "The flag"} must be a positive number, not "${given}"`);
+  return value;
+}
+
+/** The 1-, 5- and 15-minute load averages, rounded. */
+export const loadAverage = () => os.loadavg().map((l) => +l.toFixed(2));
+
+/** `numerator ÷ denominator` to three decimals, or null when the baseline is missing. */
+export function ratio(numerator: number, denominator: number | null | undefined, digits = 3): number | null {
+  if (denominator === null || denominator === undefined || !Number.isFinite(denominator) || denominator === 0 || !Number.isFinite(numerator)) return null;
+  return +(numerator / denominator).toFixed(digits);
+}
+
+export interface TargetResult {
+  target: string;
+  figure: string;
+  met: boolean;
+}
+
+/** Prints each target as met or not met with the figure that decides it, and returns them for the JSON. */
+export function judge(targets: TargetResult[]): TargetResult[] {
+  console.log("\ntargets");
+  for (const t of targets) console.log(`  ${t.met ? "met    " : "NOT MET"}  ${t.target}: ${t.figure}`);
+  return targets;
+}

@@ -1,0 +1,208 @@
+import { spawn } from "node:child_process";
+import pg from "pg";
+import type { PrismaClient } from "@prisma/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+import type { Principal } from "@/lib/policy/evaluate";
+
+/**
+ * The chainer that links committed audit events into the chain after their commit
+ * (lib/audit/chainer.ts): events altered, inserted or copied before they are chained are named
+ * by their own seals; many writers committing out of order give one gap-free chain with every
+ * event linked once; a chainer killed part-way loses nothing and links nothing twice.
+ */
+
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let engine: typeof import("@/lib/approvals/engine");
+let verify: typeof import("@/lib/audit/verify");
+let chainer: typeof import("@/lib/audit/chainer");
+let record: typeof import("@/lib/audit/record");
+let alice: Principal;
+
+async function asSuperuser<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: fx.url });
+  await client.connect();
+  try {
+    await client.query("SET session_replication_role = replica");
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Every event has a place, the places run 1..n without a gap, and no event holds two. */
+async function expectWholeChain() {
+  expect(await fx.db.auditEvent.count({ where: { seq: null } })).toBe(0);
+  const rows = await fx.db.auditEvent.findMany({ select: { id: true, seq: true }, orderBy: { seq: "asc" } });
+  expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
+  expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
+  const head = await fx.db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } });
+  expect(head.lastSeq).toBe(BigInt(rows.length));
+  expect(await verify.walkChain()).toMatchObject({ ok: true, outcome: "intact", unchainedEvents: 0 });
+}
+
+beforeAll(async () => {
+  fx = await engineFixture();
+  engine = await import("@/lib/approvals/engine");
+  verify = await import("@/lib/audit/verify");
+  chainer = await import("@/lib/audit/chainer");
+  record = await import("@/lib/audit/record");
+  alice = await fx.user("alice@example.com", ["engineering"]);
+  await engine.createRequest(alice, "temporary-access", validInput());
+  await chainer.chainAuditEvents();
+});
+afterAll(() => fx?.close());
+
+describe("events not yet chained", () => {
+  it("are counted with the oldest one's time, and linked by the next pass", async () => {
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    const waiting = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id } });
+    expect(waiting).toMatchObject({ seq: null, hash: null, prevHash: null });
+    expect(waiting.seal).toMatch(/^[0-9a-f]{64}$/);
+    const report = await verify.verifyAuditChain("manual");
+    expect(report).toMatchObject({ ok: true, unchainedEvents: 1, oldestUnchainedAt: waiting.occurredAt });
+    expect(await chainer.chainAuditEvents()).toBe(1);
+    await expectWholeChain();
+  });
+
+  it("are named when altered, by their own seal, before the chainer gets to them", async () => {
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    const event = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id } });
+    await asSuperuser((c) => c.query(`UPDATE "AuditEvent" SET "actorEmail" = 'mallory@example.com' WHERE id = $1`, [event.id]));
+    expect(await verify.walkChain()).toMatchObject({
+      ok: false,
+      outcome: "altered",
+      firstBadSeq: null,
+      problem: `Event id ${event.id} (request.created), not yet chained, was altered: its content no longer matches its seal.`,
+    });
+    // Linking it does not launder it: the chain walk checks the seal of every linked event too.
+    await chainer.chainAuditEvents();
+    const linked = await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } });
+    expect(await verify.walkChain()).toMatchObject({ ok: false, firstBadSeq: linked.seq, problem: expect.stringMatching(/was altered/) });
+    await asSuperuser((c) => c.query(`UPDATE "AuditEvent" SET "actorEmail" = $2 WHERE id = $1`, [event.id, event.actorEmail]));
+    await expectWholeChain();
+  });
+
+  it("are named when inserted without a seal, or copied under another id", async () => {
+    const [inserted] = await asSuperuser(async (c) =>
+      (
+        await c.query(
+          `INSERT INTO "AuditEvent" ("occurredAt", "actorType", "actorEmail", action, data) VALUES (now(), 'human', 'mallory@example.com', 'request.approved', '{}') RETURNING id`,
+        )
+      ).rows.map((r) => r.id as string),
+    );
+    expect(await verify.walkChain()).toMatchObject({
+      ok: false,
+      problem: `Event id ${inserted} (request.approved), not yet chained, carries no seal: it was inserted.`,
+    });
+    await asSuperuser((c) => c.query(`DELETE FROM "AuditEvent" WHERE id = $1`, [inserted]));
+
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    const original = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id } });
+    const [copy] = await asSuperuser(async (c) =>
+      (
+        await c.query(
+          `INSERT INTO "AuditEvent" ("occurredAt", "actorType", "actorEmail", action, "requestId", data, note, seal, "sealKeyId")
+           SELECT "occurredAt", "actorType", "actorEmail", action, "requestId", data, note, seal, "sealKeyId" FROM "AuditEvent" WHERE id = $1 RETURNING id`,
+          [original.id],
+        )
+      ).rows.map((r) => r.id as string),
+    );
+    expect(await verify.walkChain()).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining(`Event id ${copy} (request.created), not yet chained, was altered`),
+    });
+    await asSuperuser((c) => c.query(`DELETE FROM "AuditEvent" WHERE id = $1`, [copy]));
+    await chainer.chainAuditEvents();
+    await expectWholeChain();
+  });
+
+  it("may be given their place only once, and by nothing but that change", async () => {
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    const event = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id } });
+    // The place, link and key alone (the chainer's change) pass the database's guard once; anything more is refused.
+    await expect(
+      fx.db.$executeRawUnsafe(
+        `UPDATE "AuditEvent" SET seq = 999999, "prevHash" = 'x', hash = 'y', "chainKeyId" = 'k', note = 'changed' WHERE id = $1`,
+        event.id,
+      ),
+    ).rejects.toThrow(/append-only/);
+    await chainer.chainAuditEvents();
+    const linked = await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } });
+    await expect(fx.db.$executeRawUnsafe(`UPDATE "AuditEvent" SET seq = 999999, hash = 'y' WHERE id = $1`, event.id)).rejects.toThrow(/append-only/);
+    expect(await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } })).toMatchObject({ seq: linked.seq, hash: linked.hash });
+    await expectWholeChain();
+  });
+});
+
+describe("fifty writers at once", () => {
+  it("give one gap-free chain, every event linked exactly once, while the chainer runs beside them", async () => {
+    const { createPrismaClient } = await import("@/lib/db");
+    // Three pools of 20: each of the 50 writers holds a connection of its own while its transaction is open.
+    const clients: PrismaClient[] = [createPrismaClient(fx.url), createPrismaClient(fx.url), createPrismaClient(fx.url)];
+    const running = chainer.startChainer(20);
+    const before = await fx.db.auditEvent.count();
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    try {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, w) =>
+          (async () => {
+            for (let t = 0; t < 4; t++) {
+              // Two events per transaction, and a pause of random length before the commit: commits land out of id order.
+              await clients[w % 3]!.$transaction(async (tx) => {
+                await record.recordEvent(tx, { actor: { type: "system", email: `writer-${w}` }, action: "bench.write", data: { w, t, step: 1 } });
+                await sleep(Math.random() * 30);
+                await record.recordEvent(tx, { actor: { type: "system", email: `writer-${w}` }, action: "bench.write", data: { w, t, step: 2 } });
+              });
+            }
+          })(),
+        ),
+      );
+    } finally {
+      await running.close();
+      await Promise.all(clients.map((c) => c.$disconnect()));
+    }
+    await chainer.chainAuditEvents();
+    expect(await fx.db.auditEvent.count()).toBe(before + 400);
+    await expectWholeChain();
+    // Places follow the order events became visible, not their ids: some later id was linked before an earlier one.
+    const written = await fx.db.auditEvent.findMany({ where: { action: "bench.write" }, select: { id: true, seq: true }, orderBy: { id: "asc" } });
+    expect(written.some((e, i) => i > 0 && e.seq! < written[i - 1]!.seq!)).toBe(true);
+  }, 60_000);
+});
+
+describe("a chainer killed part-way", () => {
+  it("leaves every event linked once or waiting, and the next pass goes on from the head", async () => {
+    for (let i = 0; i < 20; i++)
+      await fx.db.$transaction(async (tx) => {
+        for (let k = 0; k < 100; k++) await record.recordEvent(tx, { actor: { type: "system", email: "backlog" }, action: "bench.backlog", data: { i, k } });
+      });
+    const waiting = await fx.db.auditEvent.count({ where: { seq: null } });
+    expect(waiting).toBe(2000);
+    const head = async () => (await fx.db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } })).lastSeq;
+    const start = await head();
+
+    // Node itself with tsx's loader (not the tsx wrapper, which would outlive the kill in a child of its own).
+    const child = spawn(process.execPath, ["--import", "tsx", "tests/helpers/chain-in-child.ts", "20"], { env: { ...process.env }, stdio: "pipe" });
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? code)));
+    await expect.poll(head, { timeout: 30_000, interval: 5 }).toBeGreaterThan(start);
+    child.kill("SIGKILL");
+    expect(await exited).toBe("SIGKILL");
+
+    // Once the server has ended the dead chainer's session (its lock is free again), what it committed is a whole chain up to the head; the rest waits, each event sealed.
+    const probe = new pg.Client({ connectionString: fx.url });
+    await probe.connect();
+    await expect
+      .poll(async () => (await probe.query(`SELECT pg_try_advisory_lock(hashtext('latchkey.audit-chainer')) AS free`)).rows[0].free, { timeout: 30_000 })
+      .toBe(true);
+    await probe.query(`SELECT pg_advisory_unlock(hashtext('latchkey.audit-chainer'))`);
+    await probe.end();
+    const left = await fx.db.auditEvent.count({ where: { seq: null } });
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(waiting);
+    expect(await verify.walkChain()).toMatchObject({ ok: true, unchainedEvents: left });
+
+    expect(await chainer.chainAuditEvents()).toBe(left);
+    await expectWholeChain();
+  }, 90_000);
+});

@@ -1,0 +1,182 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture } from "../helpers/engine-fixture";
+
+/**
+ * The history's query shapes (an index range per filter, a week-by-week walk through one GIN
+ * index for text, approved requests as an array, exports through a cursor on the pg driver)
+ * against a plain reference: the same filters as one unindexed WHERE, ordered by time. Run on
+ * 6,000 events over 30 weeks, enough that pages cross weeks and the planner picks the indexes,
+ * with ids that do not follow times (as when events are chained after commit).
+ */
+
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let search: typeof import("@/lib/history/search");
+let filters: typeof import("@/lib/history/filters");
+
+const NOTES = ["refund stuck in pending", "read the settlement logs", "quarterly reconciliation", "rotate the webhook secret", "kraken migration", null, null];
+
+beforeAll(async () => {
+  fx = await engineFixture();
+  search = await import("@/lib/history/search");
+  filters = await import("@/lib/history/filters");
+  const approver = await fx.user("lee@example.com", ["engineering-leads"]);
+  const requester = await fx.user("ann@example.com", ["engineering"]);
+  // Requests for the approver filter: every fifth approved by lee.
+  await fx.db.$executeRawUnsafe(`
+    INSERT INTO "AccessRequest" (id, "workflowId", "targetId", "requesterId", status, input, justification, "durationSeconds", stages, "updatedAt")
+    SELECT 'rq' || n, 'temporary-access', 'sandbox', '${requester.id}', 'expired', '{}', 'x', 600, '[]', now() FROM generate_series(0, 199) n`);
+  await fx.db.$executeRawUnsafe(`
+    INSERT INTO "Approval" (id, "requestId", "approverId", decision, comment)
+    SELECT 'ap' || n, 'rq' || n, '${approver.id}', (CASE WHEN n % 10 = 5 THEN 'reject' ELSE 'approve' END)::"Decision", '' FROM generate_series(0, 199, 5) n`);
+  // Times run over 30 weeks; every fifth event's time is a day before its neighbours' (ids out of time order).
+  const notes = NOTES.map((n) => (n === null ? "NULL" : `'${n}'`)).join(",");
+  await fx.db.$executeRawUnsafe(`
+    INSERT INTO "AuditEvent" (seq, "occurredAt", "actorType", "actorEmail", action, "requestId", "toStatus", data, "workflowId", "targetId", environment, note)
+    SELECT 1000000 + n,
+      timestamp '2026-03-02' + n * interval '50 minutes' - (CASE WHEN n % 5 = 0 THEN interval '1 day' ELSE interval '0' END),
+      'human', (ARRAY['ann@example.com', 'bob@example.com', 'lee@example.com'])[1 + n % 3],
+      (ARRAY['request.created', 'request.approved', 'grant.revoked', 'auth.signed_in'])[1 + n % 4],
+      'rq' || (n % 200), (ARRAY['pending', 'active', 'revoked', NULL]::"RequestStatus"[])[1 + n % 4], '{}',
+      'temporary-access', (ARRAY['sandbox', 'payments-api-production', 'ledger-db-production'])[1 + n % 3],
+      (ARRAY['staging', 'production'])[1 + n % 2], (ARRAY[${notes}])[1 + n % ${NOTES.length}]
+    FROM generate_series(0, 5999) n`);
+  await fx.db.$executeRawUnsafe(`ANALYZE "AuditEvent"`);
+});
+afterAll(() => fx?.close());
+
+/** The reference: the filters as one WHERE, no index in mind, in time order. */
+async function reference(raw: Record<string, string>, newestFirst: boolean): Promise<string[]> {
+  const f = filters.historyFiltersSchema.parse(raw);
+  const where: string[] = ["true"];
+  const values: unknown[] = [];
+  const add = (sql: string, v: unknown) => where.push(sql.replace("?", `$${values.push(v)}`));
+  if (f.actor) add(`"actorEmail" = ?`, f.actor);
+  if (f.target) add(`"targetId" = ?`, f.target);
+  if (f.environment) add(`environment = ?`, f.environment);
+  if (f.status) add(`"toStatus"::text = ?`, f.status);
+  if (f.action) add(`action = ?`, f.action);
+  if (f.approver)
+    add(
+      `"requestId" IN (SELECT a."requestId" FROM "Approval" a JOIN "User" u ON u.id = a."approverId" WHERE u.email = ? AND a.decision = 'approve')`,
+      f.approver,
+    );
+  if (f.q) add(`to_tsvector('english', coalesce(note, '')) @@ websearch_to_tsquery('english', ?)`, f.q);
+  if (f.from) add(`"occurredAt" >= ?::timestamp`, f.from.toISOString());
+  if (f.to) add(`"occurredAt" < ?::timestamp`, f.to.toISOString());
+  const order = newestFirst ? "DESC" : "ASC";
+  const rows = await fx.db.$queryRawUnsafe<{ id: bigint }[]>(
+    `SELECT id FROM "AuditEvent" WHERE ${where.join(" AND ")} ORDER BY "occurredAt" ${order}, id ${order}`,
+    ...values,
+  );
+  return rows.map((r) => r.id.toString());
+}
+
+/** Every page, forwards through `next`; and the same pages again backwards through `previous` from the last. */
+async function pages(raw: Record<string, string>, pageSize = 10): Promise<{ forwards: string[]; backwards: string[] }> {
+  const query = filters.historyFiltersSchema.parse(raw);
+  const forwards: string[] = [];
+  let page = await search.searchHistory(query, pageSize);
+  for (;;) {
+    forwards.push(...page.events.map((e) => e.id.toString()));
+    if (!page.next) break;
+    page = await search.searchHistory({ ...query, after: BigInt(page.next) }, pageSize);
+  }
+  const backwards: string[] = [];
+  page = await search.searchHistory({ ...query, end: "last" }, pageSize);
+  for (;;) {
+    backwards.unshift(...page.events.map((e) => e.id.toString()));
+    if (!page.previous) break;
+    page = await search.searchHistory({ ...query, before: BigInt(page.previous) }, pageSize);
+  }
+  return { forwards, backwards };
+}
+
+const CASES: Record<string, string>[] = [
+  { q: "refund" },
+  { q: "settlement logs", environment: "production" },
+  { q: "refund", environment: "production", action: "request.created" },
+  { q: "kraken", target: "sandbox", status: "active" },
+  { q: "reconciliation", actor: "lee@example.com", from: "2026-04-01", to: "2026-05-15" },
+  { q: "webhook", approver: "lee@example.com" },
+  { q: "nothing-matches-this" },
+  { approver: "lee@example.com", action: "grant.revoked" },
+  { target: "payments-api-production", status: "active", from: "2026-04-10", to: "2026-06-30" },
+  { environment: "staging", from: "2026-05-01", to: "2026-05-01" },
+];
+
+describe("history query shapes return what a plain query returns", () => {
+  it.each(CASES)("newest and oldest first, every page both ways: %o", async (raw) => {
+    for (const sort of ["newest", "oldest"] as const) {
+      const expected = await reference(raw, sort === "newest");
+      const { forwards, backwards } = await pages({ ...raw, sort });
+      expect(forwards).toEqual(expected);
+      expect(backwards).toEqual(expected);
+    }
+    // The cases are chosen to matter: most match more than a page, none matches everything.
+    expect((await reference(raw, true)).length).toBeLessThan(6000);
+  });
+
+  it("a cursor naming no event gives an empty page, not an error", async () => {
+    const query = filters.historyFiltersSchema.parse({ q: "refund", after: "999999999" });
+    expect(await search.searchHistory(query)).toEqual({ events: [], next: null, previous: null });
+  });
+});
+
+describe("exports through the cursor", () => {
+  it("write the same bytes as Prisma's rows through the same CSV and JSON Lines formatting, defused cells included", async () => {
+    // Cells a spreadsheet would run, quotes, line breaks, a NUL-free odd character: through both paths.
+    await fx.db.$executeRawUnsafe(`
+      INSERT INTO "AuditEvent" (seq, "occurredAt", "actorType", "actorEmail", action, data, ip, "userAgent", route, note)
+      VALUES (2000001, timestamp '2026-09-01 10:00:00.120', 'human', '=cmd|'' /C calc''!A0', 'history.exported', '{"b": "+1", "a": [1, "x,\\"y\\""]}', '@10.0.0.1', E'-tab\\there', 'GET /x', E'line one\\nline "two", =HYPERLINK("http://x")'),
+             (2000002, timestamp '2026-09-01 10:00:01', 'system', NULL, 'history.exported', '{}', NULL, NULL, NULL, 'plain ünïcode €')`);
+    const { exportStream, csvCell, EXPORT_COLUMNS } = await import("@/lib/history/export");
+    const raw = { from: "2026-08-01", to: "2026-09-30" };
+    const f = filters.filtersOf(filters.historyFiltersSchema.parse(raw));
+    const csv = await new Response(exportStream("csv", f, "carol@example.com", null)).text();
+    const jsonl = await new Response(exportStream("jsonl", f, "carol@example.com", null, "newest")).text();
+    const rows = await fx.db.auditEvent.findMany({
+      where: { occurredAt: { gte: new Date("2026-08-01T00:00:00Z"), lt: new Date("2026-10-01T00:00:00Z") } },
+      orderBy: [{ occurredAt: "asc" }, { id: "asc" }],
+    });
+    expect(rows.length).toBeGreaterThan(100);
+    // The columns the exports read, in their order, as the Prisma path gave them.
+    const FIELDS = [
+      "id",
+      "seq",
+      "occurredAt",
+      "actorType",
+      "actorId",
+      "actorEmail",
+      "action",
+      "requestId",
+      "fromStatus",
+      "toStatus",
+      "data",
+      "ip",
+      "userAgent",
+      "route",
+      "workflowId",
+      "targetId",
+      "environment",
+      "note",
+      "hash",
+    ] as const;
+    const plain = (e: (typeof rows)[number]): Record<string, unknown> => ({
+      ...Object.fromEntries(FIELDS.map((k) => [k, e[k]])),
+      seq: e.seq?.toString() ?? null,
+      id: e.id.toString(),
+      occurredAt: e.occurredAt.toISOString(),
+    });
+    const lines = csv.split("\r\n");
+    expect(lines[0]).toBe("# Latchkey audit export");
+    expect(JSON.parse(lines[1]!.slice(2))).toMatchObject({ generatedBy: "carol@example.com", filters: { from: "2026-08-01", to: "2026-09-30" } });
+    expect(lines[2]).toBe(EXPORT_COLUMNS.join(","));
+    const body = rows.map((r) => `${EXPORT_COLUMNS.map((c) => csvCell(plain(r)[c])).join(",")}\r\n`).join("");
+    expect(csv.slice(lines.slice(0, 3).join("\r\n").length + 2)).toBe(body);
+    expect(body).toContain(`,'=cmd|' /C calc'!A0,`);
+    expect(body).toContain(`,'@10.0.0.1,'-tab\there,`);
+    expect(body).toContain(`"line one\nline ""two"", =HYPERLINK(""http://x"")"`);
+    const events = jsonl.trimEnd().split("\n").slice(1);
+    expect(events).toEqual(rows.reverse().map((r) => JSON.stringify({ type: "event", ...plain(r) })));
+  });
+});
