@@ -52,7 +52,7 @@ describe("an issuer change made by another process", () => {
     "is followed by a running instance at once: the old issuer's credentials are refused and new ones carry the new issuer",
     { timeout: 120_000 },
     async () => {
-      const { verifyCredential } = await import("@/lib/credentials/verify");
+      const { verifyCredential } = await import("@/lib/authz/verify");
       const { changesLive } = await import("@/lib/db/changes");
       await expect.poll(() => changesLive(), { timeout: 10_000 }).toBe(true);
       const old = await grant();

@@ -17,7 +17,7 @@ let token: string;
 
 beforeAll(async () => {
   fx = await engineFixture({ LATCHKEY_RATE_LIMIT_TOKEN: "100000" });
-  const { createPersonalToken } = await import("@/lib/api/tokens");
+  const { createPersonalToken } = await import("@/lib/identity/tokens");
   const alice = await fx.user("alice@example.com", ["engineering"]);
   token = (await createPersonalToken(alice, { name: "deadlock", scopes: ["requests:read", "requests:write"], expiresInDays: 1 })).secret;
   await sql(fx.url, `CREATE TABLE drill_locks (id int PRIMARY KEY); INSERT INTO drill_locks VALUES (1), (2)`);

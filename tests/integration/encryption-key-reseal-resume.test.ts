@@ -53,7 +53,7 @@ const sealedUnder = async () => {
   return counts;
 };
 const resealedValues = async () => {
-  const steps = await fx.db.auditEvent.findMany({ where: { action: "encryption_key.resealed" }, orderBy: { seq: "asc" } });
+  const steps = await fx.db.auditEvent.findMany({ where: { action: "encryption_key.resealed" }, orderBy: { id: "asc" } });
   return steps.map((e) => {
     const data = e.data as Record<string, number>;
     return data["signing keys"]! + data.credentials! + data["request secrets"]!;

@@ -92,7 +92,7 @@ describe("two workers on one database", () => {
       console.error(
         "performed more than once; the events of the first such request:",
         JSON.stringify(
-          await fx.db.auditEvent.findMany({ where: { requestId: doubled[0] }, orderBy: { seq: "asc" }, select: { action: true, route: true, data: true } }),
+          await fx.db.auditEvent.findMany({ where: { requestId: doubled[0] }, orderBy: { id: "asc" }, select: { action: true, route: true, data: true } }),
         ),
       );
     expect(performed.length).toBe(ids.length);

@@ -37,7 +37,7 @@ async function sessionRoles(sessionToken: string) {
   return (found?.user as { roles?: string[] } | undefined)?.roles;
 }
 
-const lastEvent = (action: string, email: string) => fx.db.auditEvent.findFirstOrThrow({ where: { action, actorEmail: email }, orderBy: { seq: "desc" } });
+const lastEvent = (action: string, email: string) => fx.db.auditEvent.findFirstOrThrow({ where: { action, actorEmail: email }, orderBy: { id: "desc" } });
 
 describe("sign-in through the identity provider", () => {
   it("a returning person demoted at the provider loses the approver role, its tokens and what the lost group gave, at the second sign-in", async () => {

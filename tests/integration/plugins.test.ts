@@ -124,7 +124,7 @@ describe("a test-only workflow, registered with one line", () => {
     expect(request.status).toBe("pending");
     const done = await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "" });
     expect(done.status).toBe("active");
-    const events = await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { seq: "asc" } });
+    const events = await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { id: "asc" } });
     // An inline workflow's execution is audited as what it issued, with its audit facts, then the grant begins.
     expect(events.map((e) => [e.action, e.toStatus])).toEqual([
       ["request.created", "pending"],

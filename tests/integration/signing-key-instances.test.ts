@@ -52,7 +52,7 @@ function rotateNow(): Promise<{ code: number; stdout: string; stderr: string }> 
 describe("a signing key rotated by another process", () => {
   it("is no longer used by a running instance for its next credential; the old key's credentials still verify", { timeout: 120_000 }, async () => {
     const { changesLive } = await import("@/lib/db/changes");
-    const { verifyCredential } = await import("@/lib/credentials/verify");
+    const { verifyCredential } = await import("@/lib/authz/verify");
     await expect.poll(() => changesLive(), { timeout: 10_000 }).toBe(true);
     const before = await grant();
     const oldKid = decodeProtectedHeader(before).kid!;

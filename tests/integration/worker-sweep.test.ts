@@ -64,7 +64,7 @@ async function grant(): Promise<{ id: string; token: string }> {
   return { id: r.id, token: (await engine.revealCredential(alice, r.id)).token };
 }
 // A moment ahead asks the database, not answers kept in memory from before the restore.
-const verify = async (token: string) => (await import("@/lib/credentials/verify")).verifyCredential(token, new Date(Date.now() + 1500));
+const verify = async (token: string) => (await import("@/lib/authz/verify")).verifyCredential(token, new Date(Date.now() + 1500));
 const markerSeq = () => (existsSync(marker) ? BigInt((JSON.parse(readFileSync(marker, "utf8")) as { seq: string }).seq) : null);
 const headSeq = async () => BigInt((await sql(fx.url, `SELECT "lastSeq" FROM "AuditChainHead" WHERE id = 1`)).rows[0].lastSeq);
 
@@ -171,7 +171,7 @@ describe("the worker after npm run restore:fence", () => {
     await sweepNow(fx.url);
     await sweepNow(fx.url);
     await stopWorker();
-    const after = await fx.db.auditEvent.findMany({ where: { action: "restore.fenced" }, orderBy: { seq: "asc" } });
+    const after = await fx.db.auditEvent.findMany({ where: { action: "restore.fenced" }, orderBy: { id: "asc" } });
     expect(after).toHaveLength(fencedBefore + 1);
     expect(after.at(-1)).toMatchObject({ actorEmail: "npm run restore:fence" });
     expect(markerSeq()).toBe(await headSeq());

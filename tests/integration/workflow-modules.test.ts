@@ -109,7 +109,7 @@ describe("workflows registered from outside the engine", () => {
       status: "failed",
       failureReason: "The scheduler refused the run.",
     });
-    const events = await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { seq: "asc" } });
+    const events = await fx.db.auditEvent.findMany({ where: { requestId: request.id }, orderBy: { id: "asc" } });
     expect(events.map((e) => [e.action, e.fromStatus, e.toStatus])).toEqual([
       ["request.created", null, "pending"],
       ["request.approved", "pending", "approved"],
