@@ -2,7 +2,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { Prisma, PrismaClient } from "@prisma/client";
 import pg from "pg";
 import { logger } from "./log";
-import { closeUnit, openUnit } from "./db/after-commit";
+import { closeUnit, finishUnit, openUnit } from "./db/after-commit";
 import { env } from "./env";
 import { closeChanges } from "./db/changes";
 
@@ -52,9 +52,11 @@ export function createPrismaClient(connectionString: string): PrismaClient {
 }
 
 /**
- * An interactive transaction is a unit of work: what its code asks to run once it commits
- * (lib/db/after-commit.ts: caches forgetting the grants it ended and the tokens it revoked,
- * the audit chainer's wake-up) runs after the commit, and never for a transaction rolled back.
+ * An interactive transaction is a unit of work (lib/db/after-commit.ts): what its code asks
+ * to run before the commit (the audit events it recorded, written together) runs inside it
+ * once its code is done; what it asks to run once it commits (caches forgetting the grants it
+ * ended and the tokens it revoked, the audit chainer's wake-up) runs after the commit, and
+ * never for a transaction rolled back.
  */
 function unitOfWork(client: PrismaClient) {
   return async (arg: unknown, options?: unknown) => {
@@ -63,7 +65,9 @@ function unitOfWork(client: PrismaClient) {
     const result = await client.$transaction(async (tx) => {
       openUnit(tx);
       try {
-        return await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
+        const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
+        await finishUnit(tx);
+        return value;
       } finally {
         committed = closeUnit(tx);
       }
