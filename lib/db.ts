@@ -2,9 +2,12 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { Prisma, PrismaClient } from "@prisma/client";
 import pg from "pg";
 import { logger } from "./log";
-import { closeUnit, openUnit } from "./db/after-commit";
+import { closeUnit, finishUnit, openUnit } from "./db/after-commit";
 import { env } from "./env";
 import { closeChanges } from "./db/changes";
+
+/** Connections per process. */
+const POOL_SIZE = 20;
 
 /** The one Prisma client of the process. */
 const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient };
@@ -15,7 +18,7 @@ const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient
  * transaction whose end is never reached: otherwise each outage would keep a slot forever.
  */
 function createPool(connectionString: string): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max: 20 });
+  const pool = new pg.Pool({ connectionString, max: POOL_SIZE });
   pool.on("error", (error) => logger("db").warn("an idle connection was lost", { error: error.message }));
   pool.on("acquire", (client) => {
     // pg-pool assigns client.release right after this event; keep it, and hand out a wrapper
@@ -46,15 +49,47 @@ function createPool(connectionString: string): pg.Pool {
   return pool;
 }
 
+/** Reads, which may run again: a read that never reached a live server changed nothing. */
+const READS = new Set(["findUnique", "findUniqueOrThrow", "findFirst", "findFirstOrThrow", "findMany", "count", "aggregate", "groupBy"]);
+/** The server ended the connection (a restart, a failover, an administrator's pg_terminate_backend) before or while it read. */
+const LOST = /\b57P0[123]\b|Connection terminated|Server has closed the connection|ECONNRESET|P1017/;
+
+export function lostConnection(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === "P1017" || (typeof message === "string" && LOST.test(message));
+}
+
 export function createPrismaClient(connectionString: string): PrismaClient {
   // The pool is ours, but Prisma should close it on $disconnect all the same.
-  return new PrismaClient({ adapter: new PrismaPg(createPool(connectionString), { disposeExternalPool: true }) });
+  const client = new PrismaClient({ adapter: new PrismaPg(createPool(connectionString), { disposeExternalPool: true }) });
+  // A connection the server ended while it sat idle in the pool fails the first query given to it, before the pool
+  // hears it is gone; after a restart or failover every idle one is dead. A read is asked again on another connection,
+  // as often as the pool has connections (each dead one fails at once and leaves the pool), so a page or a session
+  // check does not fail for it.
+  const retrying = client.$extends({
+    query: {
+      async $allOperations({ operation, args, query }) {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await query(args);
+          } catch (error) {
+            if (attempt >= POOL_SIZE || !READS.has(operation) || !lostConnection(error)) throw error;
+            logger("db").warn("a read met a connection the server had ended; asking again", { operation });
+          }
+        }
+      },
+    },
+  });
+  // The extension keeps every method and type of the client; only its generic name differs.
+  return retrying as unknown as PrismaClient;
 }
 
 /**
- * An interactive transaction is a unit of work: what its code asks to run once it commits
- * (lib/db/after-commit.ts: caches forgetting the grants it ended and the tokens it revoked,
- * the audit chainer's wake-up) runs after the commit, and never for a transaction rolled back.
+ * An interactive transaction is a unit of work (lib/db/after-commit.ts): what its code asks
+ * to run before the commit (the audit events it recorded, written together) runs inside it
+ * once its code is done; what it asks to run once it commits (caches forgetting the grants it
+ * ended and the tokens it revoked, the audit chainer's wake-up) runs after the commit, and
+ * never for a transaction rolled back.
  */
 function unitOfWork(client: PrismaClient) {
   return async (arg: unknown, options?: unknown) => {
@@ -63,7 +98,9 @@ function unitOfWork(client: PrismaClient) {
     const result = await client.$transaction(async (tx) => {
       openUnit(tx);
       try {
-        return await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
+        const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
+        await finishUnit(tx);
+        return value;
       } finally {
         committed = closeUnit(tx);
       }

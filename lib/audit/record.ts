@@ -3,7 +3,7 @@ import type { Tx } from "../db";
 import type { Principal } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import { currentKey } from "../credentials/keyring";
-import { afterCommit } from "../db/after-commit";
+import { afterCommit, beforeCommit } from "../db/after-commit";
 import { changedHere, type ChangeKind } from "../db/changes";
 import { logger } from "../log";
 import { sealOf, type SealedContent } from "./chain";
@@ -58,6 +58,14 @@ export function rememberRequest(request: { id: string; workflowId: string; targe
   requestMeta.set(request.id, { workflowId: request.workflowId, targetId: request.targetId });
 }
 
+interface Pending {
+  event: AuditInput;
+  context: ReturnType<typeof auditContext>;
+}
+
+/** Events recorded in a transaction of db.$transaction, waiting to be written together just before it commits. */
+const buffered = new WeakMap<object, Pending[]>();
+
 /**
  * Records one audit event. It takes a transaction on purpose: the event is written in it and
  * commits with the state change it describes, or neither does (if the event cannot be
@@ -65,48 +73,75 @@ export function rememberRequest(request: { id: string; workflowId: string; targe
  * and takes no lock: the chainer (lib/audit/chainer.ts) gives it its place in the chain
  * shortly after the commit. Never pass secrets in `data`.
  *
- * Its id and time are taken together from the database, in one statement: ids and times rise
- * together (history turns dates into id ranges, lib/audit/history.ts), though not in commit order.
+ * Inside db.$transaction the transaction's events are written together just before it
+ * commits (two statements for all of them, lib/db/after-commit.ts); elsewhere at once.
  */
 export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
-  const context = auditContext();
-  const lookup = event.requestId && !requestMeta.has(event.requestId) ? event.requestId : null;
-  const [taken] = await tx.$queryRaw<{ id: bigint; now: Date; workflowId: string | null; targetId: string | null }[]>`
-    SELECT nextval('"AuditEvent_id_seq"') AS id, clock_timestamp() AS now, r."workflowId", r."targetId"
-    FROM (SELECT 1) AS one LEFT JOIN "AccessRequest" r ON r.id = ${lookup}`;
-  if (!taken) throw new Error("the database gave no id for an audit event");
-  if (lookup && taken.workflowId && taken.targetId) rememberRequest({ id: lookup, workflowId: taken.workflowId, targetId: taken.targetId });
-  const request = event.requestId ? requestMeta.get(event.requestId) : undefined;
-  const data = (event.actor.tokenId ? { ...event.data, tokenId: event.actor.tokenId } : (event.data ?? {})) as Record<string, unknown>;
-  const content: SealedContent = {
-    id: taken.id,
-    occurredAt: taken.now,
-    actorType: event.actor.type,
-    actorId: event.actor.id ?? null,
-    actorEmail: event.actor.email ?? null,
-    action: event.action,
-    requestId: event.requestId ?? null,
-    fromStatus: event.fromStatus ?? null,
-    toStatus: event.toStatus ?? null,
-    // As stored: JSON without undefined members, so the seal is over what is read back.
-    data: JSON.parse(JSON.stringify(data)),
-    ip: context.ip ?? null,
-    userAgent: context.userAgent ?? null,
-    route: context.route ?? null,
-    workflowId: request?.workflowId ?? null,
-    targetId: request?.targetId ?? null,
-    environment: request ? (policy().targets[request.targetId]?.environment ?? null) : null,
-    note: noteOf(data),
-    httpRequestId: context.httpRequestId ?? null,
+  const item: Pending = { event, context: auditContext() };
+  const waiting = buffered.get(tx);
+  if (waiting) {
+    waiting.push(item);
+    return;
+  }
+  const first = [item];
+  const flush = async () => {
+    buffered.delete(tx);
+    await writeEvents(tx, first);
   };
+  if (beforeCommit(tx, flush)) buffered.set(tx, first);
+  else await writeEvents(tx, first);
+}
+
+/**
+ * Writes events with their seals. Their ids and times are taken together from the database in
+ * one statement, times from its clock, so ids and times rise together (though not in commit
+ * order: history orders by time, lib/history/conditions.ts); then one statement inserts them all.
+ */
+async function writeEvents(tx: Tx, items: Pending[]): Promise<void> {
+  const unknown = [...new Set(items.map((i) => i.event.requestId).filter((id): id is string => Boolean(id) && !requestMeta.has(id!)))];
+  if (unknown.length)
+    for (const r of await tx.accessRequest.findMany({ where: { id: { in: unknown } }, select: { id: true, workflowId: true, targetId: true } }))
+      rememberRequest(r);
+  const taken = await tx.$queryRaw<{ id: bigint; now: Date }[]>`
+    SELECT nextval('"AuditEvent_id_seq"') AS id, clock_timestamp() AS now FROM generate_series(1, ${items.length}::int)`;
+  if (taken.length !== items.length) throw new Error("the database gave too few ids for audit events");
   const key = currentKey();
-  await tx.auditEvent.create({
-    data: { ...(content as Prisma.AuditEventUncheckedCreateInput), seal: sealOf(content, key), sealKeyId: key.id },
-    select: { id: true },
+  const rows = items.map(({ event, context }, i) => {
+    const request = event.requestId ? requestMeta.get(event.requestId) : undefined;
+    const data = (event.actor.tokenId ? { ...event.data, tokenId: event.actor.tokenId } : (event.data ?? {})) as Record<string, unknown>;
+    const content: SealedContent = {
+      id: taken[i]!.id,
+      occurredAt: taken[i]!.now,
+      actorType: event.actor.type,
+      actorId: event.actor.id ?? null,
+      actorEmail: event.actor.email ?? null,
+      action: event.action,
+      requestId: event.requestId ?? null,
+      fromStatus: event.fromStatus ?? null,
+      toStatus: event.toStatus ?? null,
+      // As stored: JSON without undefined members, so the seal is over what is read back.
+      data: JSON.parse(JSON.stringify(data)),
+      ip: context.ip ?? null,
+      userAgent: context.userAgent ?? null,
+      route: context.route ?? null,
+      workflowId: request?.workflowId ?? null,
+      targetId: request?.targetId ?? null,
+      environment: request ? (policy().targets[request.targetId]?.environment ?? null) : null,
+      note: noteOf(data),
+      httpRequestId: context.httpRequestId ?? null,
+    };
+    return { ...content, seal: sealOf(content, key), sealKeyId: key.id };
   });
-  const change = changeOf(event);
+  // One statement for all of them. The time is UTC, as Prisma stores it; a zone in the text is ignored by "timestamp(3)".
+  const events = JSON.stringify(rows, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  await tx.$executeRaw`
+    INSERT INTO "AuditEvent" (id, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", seal, "sealKeyId")
+    SELECT id, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", seal, "sealKeyId"
+    FROM jsonb_to_recordset(${events}::jsonb) AS e(id bigint, "occurredAt" timestamp(3), "actorType" "ActorType", "actorId" text, "actorEmail" text, action text, "requestId" text, "fromStatus" "RequestStatus", "toStatus" "RequestStatus", data jsonb, ip text, "userAgent" text, route text, "workflowId" text, "targetId" text, environment text, note text, "httpRequestId" text, seal text, "sealKeyId" text)
+    ORDER BY id`;
+  const changes = items.map((i) => changeOf(i.event)).filter((c) => c !== null);
   const committed = () => {
-    if (change) forget(change.kind, change.id);
+    for (const change of changes) forget(change.kind, change.id);
     wakeChainer();
   };
   // Outside db.$transaction there is no commit to wait for here: the chainer is woken (or polls), and caches hear the change from the database.

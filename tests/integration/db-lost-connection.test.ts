@@ -1,0 +1,58 @@
+import { spawnSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture } from "../helpers/engine-fixture";
+
+/**
+ * After a restart, a failover or an administrator's pg_terminate_backend, every connection
+ * idle in the pool is dead, and the pool hears so only when it next reads from the socket. A
+ * read given one of them is asked again on another connection instead of failing the page or
+ * the session check; a write is never repeated.
+ */
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+beforeAll(async () => {
+  fx = await engineFixture();
+  await fx.user("alice@example.com", ["engineering"]);
+});
+afterAll(() => fx?.close());
+
+/**
+ * Ends every other connection to the test database, as a failover would, and waits until they
+ * are gone. psql runs synchronously, so this process reads nothing meanwhile: its pooled
+ * connections are dead but do not know it yet, as happens when a failover and a request meet.
+ */
+function terminateOthers(): number {
+  const sql =
+    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+  const psql = spawnSync("psql", [fx.url, "-XAtc", sql], { encoding: "utf8" });
+  if (psql.status !== 0) throw new Error(psql.stderr);
+  return Number(psql.stdout.trim());
+}
+
+describe("a pooled connection the server ended", () => {
+  it("costs a read nothing: it is asked again on another connection, every time", async () => {
+    const { db } = await import("@/lib/db");
+    for (let round = 0; round < 5; round++) {
+      // Several connections idle in the pool, then all of them ended at once.
+      await Promise.all(Array.from({ length: 6 }, () => db.user.count()));
+      expect(terminateOthers()).toBeGreaterThan(0);
+      const [count, alice] = await Promise.all([db.user.count(), db.user.findUnique({ where: { email: "alice@example.com" } })]);
+      expect(count).toBe(1);
+      expect(alice?.email).toBe("alice@example.com");
+    }
+  });
+
+  it("does not repeat a write: its failure is the caller's to see", async () => {
+    const { lostConnection } = await import("@/lib/db");
+    expect(lostConnection(new Error("Database error. Code: `57P01`. Message: `terminating connection due to administrator command`"))).toBe(true);
+    expect(lostConnection(Object.assign(new Error("Server has closed the connection."), { code: "P1017" }))).toBe(true);
+    expect(lostConnection(new Error("Unique constraint failed on the fields: (`email`)"))).toBe(false);
+    const { db } = await import("@/lib/db");
+    await Promise.all(Array.from({ length: 6 }, () => db.user.count()));
+    terminateOthers();
+    // Whether the write met a dead connection or a fresh one, it ran at most once.
+    await db.user
+      .create({ data: { email: "bob@example.com", name: "Bob", groups: [], roles: [] } })
+      .catch((error: unknown) => expect(lostConnection(error)).toBe(true));
+    expect(await db.user.count({ where: { email: "bob@example.com" } })).toBeLessThanOrEqual(1);
+  });
+});
