@@ -1,7 +1,8 @@
-import { db } from "../db";
+import { db, type Tx } from "../db";
 import { currentKey } from "../credentials/keyring";
 import { logger } from "../log";
 import { linkHash } from "./chain";
+import { EVENT_COLUMNS, sealMatches, type EventRow } from "./event-check";
 
 /**
  * The chainer: links committed audit events into the one ordered, gap-free chain, shortly
@@ -19,33 +20,66 @@ import { linkHash } from "./chain";
  * order events became visible, not their ids or times; history orders by id (lib/audit/history.ts).
  *
  * One chainer at a time in the cluster: each pass takes a transaction-scoped advisory lock
- * and skips when another holds it; the head row is locked as well. Crash-safe: a pass is one
- * transaction, so a chainer killed mid-way leaves events either linked with the head moved
- * past them or untouched, and the next pass goes on from the head.
+ * and skips when another holds it (warning once the lock has been held elsewhere for a
+ * minute); the head row is locked as well. Crash-safe: a pass is one transaction, so a
+ * chainer killed mid-way leaves events either linked with the head moved past them or
+ * untouched, and the next pass goes on from the head.
  */
 
 const LOCK = "latchkey.audit-chainer";
 const BATCH = 500;
 const POLL_MS = 1_000;
+const LOCK_WARN_MS = 60_000;
 const log = logger("audit");
 
-/** Links one batch of unchained events; returns how many, or null when another chainer holds the lock. */
+/** Since when this process has found the lock held by another session, pass after pass, and when it last said so. */
+const lockWait = { since: null as number | null, warnedAt: 0 };
+/** Events this process has refused to link and already named in its log (each once, not every second). */
+const refused = new Set<bigint>();
+
+/**
+ * Links one batch of unchained events; returns how many, or null when another chainer holds the lock.
+ *
+ * Only events whose own seal checks out under a key of the ring are linked. One whose seal does
+ * not match, or names a key the ring does not hold, was not written by this installation as it
+ * stands (or is waiting for a key being rolled out): linking it under the current key would
+ * launder it, so it stays unchained, is named in the log, and shows in the chaining lag and in
+ * verification (lib/audit/unchained.ts); the others are linked past it. Only rows with no place
+ * and no link are read: a row that carries a link without a place was not made by the chainer,
+ * and would make the database refuse the whole batch.
+ */
 export async function chainBatch(limit = BATCH): Promise<number | null> {
   return db.$transaction(async (tx) => {
     const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtext(${LOCK})) AS locked`;
-    if (!lock?.locked) return null;
+    if (!lock?.locked) {
+      await lockUnavailable(tx);
+      return null;
+    }
+    lockWait.since = null;
     const [head] = await tx.$queryRaw<{ lastSeq: bigint; lastHash: string }[]>`SELECT "lastSeq", "lastHash" FROM "AuditChainHead" WHERE id = 1 FOR UPDATE`;
     if (!head) throw new Error("The audit chain has no head row: the database was not migrated.");
-    const rows = await tx.$queryRaw<{ id: bigint; seal: string | null; sealKeyId: string | null }[]>`
-      SELECT id, seal, "sealKeyId" FROM "AuditEvent" WHERE seq IS NULL ORDER BY id LIMIT ${limit}`;
-    if (rows.length === 0) return 0;
+    const genuine: EventRow[] = [];
+    for (let after = 0n; genuine.length < limit;) {
+      const rows = await tx.$queryRaw<EventRow[]>`
+        SELECT ${EVENT_COLUMNS} FROM "AuditEvent"
+        WHERE seq IS NULL AND hash IS NULL AND "prevHash" IS NULL AND "chainKeyId" IS NULL AND id > ${after} ORDER BY id LIMIT ${limit}`;
+      for (const row of rows) if (genuine.length < limit && sealChecksOut(row)) genuine.push(row);
+      if (rows.length < limit) break;
+      after = rows.at(-1)!.id;
+    }
+    if (genuine.length === 0) return 0;
     const key = currentKey();
+    const [taken] = await tx.$queryRaw<{ id: bigint; seq: bigint }[]>`
+      SELECT id, seq FROM "AuditEvent" WHERE seq > ${head.lastSeq} AND seq <= ${head.lastSeq + BigInt(genuine.length)} ORDER BY seq LIMIT 1`;
+    if (taken)
+      throw new Error(
+        `event id ${taken.id} already holds place ${taken.seq}, past the chain's head (${head.lastSeq}), though the chainer never gave it: the chain cannot grow past it. Verification names it as altered.`,
+      );
     let seq = head.lastSeq;
     let prev = head.lastHash;
-    const links = rows.map((row) => {
+    const links = genuine.map((row) => {
       seq += 1n;
-      // An event without a seal cannot have been written by Latchkey: it is linked all the same (the chain must not stall), and verification names it.
-      const hash = linkHash({ prevHash: prev, seq, id: row.id, seal: row.seal ?? "", sealKeyId: row.sealKeyId ?? "" }, key);
+      const hash = linkHash({ prevHash: prev, seq, id: row.id, seal: row.seal!, sealKeyId: row.sealKeyId! }, key);
       const link = { id: row.id.toString(), seq: seq.toString(), prevHash: prev, hash };
       prev = hash;
       return link;
@@ -58,6 +92,38 @@ export async function chainBatch(limit = BATCH): Promise<number | null> {
     if (linked !== links.length) throw new Error(`the audit chainer linked ${linked} of ${links.length} events: another writer gave them places`);
     await tx.$executeRaw`UPDATE "AuditChainHead" SET "lastSeq" = ${seq}, "lastHash" = ${prev} WHERE id = 1`;
     return links.length;
+  });
+}
+
+/** Whether an unchained event's seal checks out under the ring; if not, names it in the log (once per process). */
+function sealChecksOut(row: EventRow): boolean {
+  const check = sealMatches(row);
+  if (check === "yes") return true;
+  if (!refused.has(row.id)) {
+    if (refused.size >= 10_000) refused.delete(refused.values().next().value!);
+    refused.add(row.id);
+    log.error(
+      check === "no"
+        ? "an audit event's seal does not match its content (altered, or inserted without the key): it is left out of the chain"
+        : "an audit event is sealed under an encryption key this process does not hold: it is left out of the chain until a chainer holding that key links it (if you never configured that key, it was inserted)",
+      { eventId: row.id.toString(), action: row.action, sealKeyId: row.sealKeyId },
+    );
+  }
+  return false;
+}
+
+/** Another session holds the chainer's lock: normal for a moment (another instance's pass), worth a warning once it lasts a minute. */
+async function lockUnavailable(tx: Tx): Promise<void> {
+  const now = Date.now();
+  lockWait.since ??= now;
+  if (now - lockWait.since <= LOCK_WARN_MS || now - lockWait.warnedAt < LOCK_WARN_MS) return;
+  lockWait.warnedAt = now;
+  const holders = await tx.$queryRaw<{ pid: number; application: string | null; client: string | null }[]>`
+    SELECT a.pid, a.application_name AS application, a.client_addr::text AS client FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.objid = (hashtext(${LOCK})::bigint & 4294967295)::oid`;
+  log.warn("the audit chainer's lock has been held by another session for over a minute: events wait to be chained until it lets go", {
+    seconds: Math.round((now - lockWait.since) / 1000),
+    holders,
   });
 }
 
@@ -95,7 +161,8 @@ export function startChainer(pollMs = POLL_MS): Chainer {
     }
     running = chainAuditEvents()
       .then(() => undefined)
-      .catch((error: Error) => log.error("could not link audit events into the chain; retrying", { error: error.message }))
+      // Never silent: events wait unchained (the lag alert) until a pass succeeds, and the log says why.
+      .catch((error: Error) => log.error("a pass of the audit chainer failed: events wait to be linked into the chain; retrying", { error: error.message }))
       .finally(() => {
         running = null;
         if (again) {

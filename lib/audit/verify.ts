@@ -22,7 +22,9 @@ import { checkUnchained } from "./unchained";
  *
  * Events committed but not yet chained (lib/audit/chainer.ts) are not a fault: the report
  * counts them and gives the oldest one's time, and checks each one's own seal, so an event
- * altered before it was chained is named too.
+ * altered before it was chained is named too. One sealed under a key the ring does not hold
+ * is never linked (the chainer cannot check it) and is named as such; a row placed past the
+ * chain's end, or linked without a place, is named as altered (lib/audit/unchained.ts).
  */
 
 const BATCH = 5000;
@@ -176,10 +178,22 @@ export async function walkChain(): Promise<ChainReport> {
     return fail(firstUnnamedMiss.seq, `Event ${firstUnnamedMiss.seq} (${firstUnnamedMiss.action}) was altered: its content no longer matches its hash.`);
   unchained = await checkUnchained();
   if (unchained.bad) return fail(null, unchained.bad.problem);
+  const chainedUnchecked = unchecked;
+  const chainedKeys = [...missing];
   unchecked += unchained.unchecked;
   for (const k of unchained.missingKeyIds) missing.add(k);
   if (unchecked > 0) {
-    const keys = [...missing].map((k) => (k === "unnamed" ? "the key used before keys had ids" : k)).join(", ");
+    const held = keyring()
+      .map((k) => k.id)
+      .join(", ");
+    const keys = chainedKeys.map((k) => (k === "unnamed" ? "the key used before keys had ids" : k)).join(", ");
+    const first = unchained.firstUnchecked;
+    const problems = [
+      chainedUnchecked > 0 &&
+        `${chainedUnchecked} events cannot be checked with the keys in LATCHKEY_ENCRYPTION_KEY (${held}): they were chained under ${keys}. This is not by itself evidence of tampering: put that key in LATCHKEY_ENCRYPTION_KEY_PREVIOUS to check them, and if no key you ever held opens them, treat them as altered (a key id is not protected by the hash).`,
+      first &&
+        `${unchained.unchecked} events are not chained because their seals cannot be checked, the first event id ${first.id} (${first.action}): sealed under ${first.sealKeyId}, which LATCHKEY_ENCRYPTION_KEY (${held}) does not hold, so the chainer does not link them. If that key is not yours, they were inserted: treat them as altered.`,
+    ];
     return {
       ok: false,
       eventsChecked: checked,
@@ -192,11 +206,7 @@ export async function walkChain(): Promise<ChainReport> {
       missingKeyIds: [...missing],
       unchainedEvents: unchained.events,
       oldestUnchainedAt: unchained.oldestAt,
-      problem: `${unchecked} events cannot be checked with the keys in LATCHKEY_ENCRYPTION_KEY (${keyring()
-        .map((k) => k.id)
-        .join(
-          ", ",
-        )}): they were chained under ${keys}. This is not by itself evidence of tampering: put that key in LATCHKEY_ENCRYPTION_KEY_PREVIOUS to check them, and if no key you ever held opens them, treat them as altered (a key id is not protected by the hash).`,
+      problem: problems.filter(Boolean).join(" "),
     };
   }
   return {

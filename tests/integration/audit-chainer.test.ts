@@ -1,15 +1,17 @@
 import { spawn } from "node:child_process";
 import pg from "pg";
 import type { PrismaClient } from "@prisma/client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import type { Principal } from "@/lib/policy/evaluate";
 
 /**
  * The chainer that links committed audit events into the chain after their commit
  * (lib/audit/chainer.ts): events altered, inserted or copied before they are chained are named
- * by their own seals; many writers committing out of order give one gap-free chain with every
- * event linked once; a chainer killed part-way loses nothing and links nothing twice.
+ * by their own seals, and never linked; rows placed outside the chain are named and stop
+ * nothing silently; a chainer kept from its lock says so; many writers committing out of order
+ * give one gap-free chain with every event linked once; a chainer killed part-way loses
+ * nothing and links nothing twice.
  */
 
 let fx: Awaited<ReturnType<typeof engineFixture>>;
@@ -29,6 +31,21 @@ async function asSuperuser<T>(work: (client: pg.Client) => Promise<T>): Promise<
     await client.end();
   }
 }
+
+/** What the process writes to stderr (warnings and errors, one JSON object a line) while `work` runs. */
+async function stderrOf(work: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    await work();
+  } finally {
+    process.stderr.write = write;
+  }
+  return lines.flatMap((l) => l.split("\n").filter(Boolean)).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+const chainHead = async () => fx.db.auditChainHead.findUniqueOrThrow({ where: { id: 1 } });
 
 /** Every event has a place, the places run 1..n without a gap, and no event holds two. */
 async function expectWholeChain() {
@@ -75,11 +92,15 @@ describe("events not yet chained", () => {
       firstBadSeq: null,
       problem: `Event id ${event.id} (request.created), not yet chained, was altered: its content no longer matches its seal.`,
     });
-    // Linking it does not launder it: the chain walk checks the seal of every linked event too.
+    // The chainer does not launder it: it checks the seal first, and leaves the event out of the chain.
     await chainer.chainAuditEvents();
-    const linked = await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } });
-    expect(await verify.walkChain()).toMatchObject({ ok: false, firstBadSeq: linked.seq, problem: expect.stringMatching(/was altered/) });
+    expect(await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } })).toMatchObject({ seq: null, hash: null });
+    expect(await verify.walkChain()).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining(`Event id ${event.id} (request.created), not yet chained, was altered`),
+    });
     await asSuperuser((c) => c.query(`UPDATE "AuditEvent" SET "actorEmail" = $2 WHERE id = $1`, [event.id, event.actorEmail]));
+    expect(await chainer.chainAuditEvents()).toBe(1);
     await expectWholeChain();
   });
 
@@ -132,6 +153,128 @@ describe("events not yet chained", () => {
     await expect(fx.db.$executeRawUnsafe(`UPDATE "AuditEvent" SET seq = 999999, hash = 'y' WHERE id = $1`, event.id)).rejects.toThrow(/append-only/);
     expect(await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } })).toMatchObject({ seq: linked.seq, hash: linked.hash });
     await expectWholeChain();
+  });
+});
+
+describe("events the chainer must not link", () => {
+  const UNKNOWN_KEY = "ek-00000000deadbeef";
+
+  it("an event inserted with a made-up seal under a made-up key, or altered with its key id rewritten, stays out of the chain and is named", async () => {
+    const [forged] = await fx.db.$queryRawUnsafe<{ id: bigint }[]>(
+      `INSERT INTO "AuditEvent" ("occurredAt", "actorType", "actorEmail", action, data, seal, "sealKeyId")
+       VALUES (now(), 'human', 'mallory@example.com', 'request.approved', '{}', $1, $2) RETURNING id`,
+      "ab".repeat(32),
+      UNKNOWN_KEY,
+    );
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    const altered = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id } });
+    await asSuperuser((c) =>
+      c.query(`UPDATE "AuditEvent" SET "actorEmail" = 'mallory@example.com', "sealKeyId" = $2 WHERE id = $1`, [altered.id, UNKNOWN_KEY]),
+    );
+    const genuine = await engine.createRequest(alice, "temporary-access", validInput());
+
+    let linked = 0;
+    const lines = await stderrOf(async () => (linked = await chainer.chainAuditEvents()));
+    // The genuine event is linked past them; neither of them is.
+    expect(linked).toBe(1);
+    expect(await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: genuine.id } })).toMatchObject({ seq: expect.any(BigInt) });
+    for (const id of [forged!.id, altered.id]) {
+      expect(await fx.db.auditEvent.findUniqueOrThrow({ where: { id } })).toMatchObject({ seq: null, hash: null, chainKeyId: null });
+      expect(lines).toContainEqual(expect.objectContaining({ level: "error", component: "audit", eventId: id.toString(), sealKeyId: UNKNOWN_KEY }));
+    }
+    const report = await verify.walkChain();
+    expect(report).toMatchObject({ ok: false, outcome: "unverifiable", unchainedEvents: 2, uncheckedEvents: 2, missingKeyIds: [UNKNOWN_KEY] });
+    expect(report.problem).toContain(
+      `2 events are not chained because their seals cannot be checked, the first event id ${forged!.id} (request.approved): sealed under ${UNKNOWN_KEY}`,
+    );
+    expect(report.problem).toContain("they were inserted: treat them as altered");
+    expect(report.problem).not.toContain("not by itself evidence of tampering");
+
+    await asSuperuser(async (c) => {
+      await c.query(`DELETE FROM "AuditEvent" WHERE id = $1`, [forged!.id]);
+      await c.query(`UPDATE "AuditEvent" SET "actorEmail" = $2, "sealKeyId" = $3 WHERE id = $1`, [altered.id, altered.actorEmail, altered.sealKeyId]);
+    });
+    expect(await chainer.chainAuditEvents()).toBe(1);
+    await expectWholeChain();
+  });
+
+  it("a row given a place past the chain's end is named as altered, and the chainer that reaches that place says so at error level", async () => {
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    const event = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id } });
+    const { lastSeq } = await chainHead();
+    // Any writer can make the chainer's one change (the database does not know who asks): a place two past the end, out of the walk's reach.
+    const future = lastSeq + 3n;
+    await fx.db.$executeRawUnsafe(`UPDATE "AuditEvent" SET seq = $2, "prevHash" = 'x', hash = 'y', "chainKeyId" = 'k' WHERE id = $1`, event.id, future);
+    expect(await verify.walkChain()).toMatchObject({
+      ok: false,
+      outcome: "altered",
+      problem: `Event id ${event.id} (request.created) holds place ${future}, past the chain's end (${lastSeq}): it was given a place outside the chain, so it was altered.`,
+    });
+
+    for (let i = 0; i < 3; i++) await engine.createRequest(alice, "temporary-access", validInput());
+    await expect(chainer.chainAuditEvents()).rejects.toThrow(`event id ${event.id} already holds place ${future}, past the chain's head (${lastSeq})`);
+    const running = chainer.startChainer(20);
+    const lines = await stderrOf(() =>
+      expect
+        .poll(async () => (await fx.db.auditEvent.count({ where: { seq: null } })) === 3 && (await chainHead()).lastSeq === lastSeq, { timeout: 5_000 })
+        .toBe(true)
+        .then(() => new Promise((r) => setTimeout(r, 200))),
+    ).finally(() => running.close());
+    expect(lines).toContainEqual(
+      expect.objectContaining({ level: "error", component: "audit", error: expect.stringContaining(`event id ${event.id} already holds place ${future}`) }),
+    );
+
+    await asSuperuser((c) => c.query(`DELETE FROM "AuditEvent" WHERE id = $1`, [event.id]));
+    expect(await chainer.chainAuditEvents()).toBe(3);
+    await expectWholeChain();
+  });
+
+  it("a row with a link but no place is named as altered, and does not stop the chainer", async () => {
+    const [poison] = await fx.db.$queryRawUnsafe<{ id: bigint }[]>(
+      `INSERT INTO "AuditEvent" ("occurredAt", "actorType", "actorEmail", action, data, seal, "sealKeyId", "prevHash", hash, "chainKeyId")
+       SELECT "occurredAt", "actorType", "actorEmail", action, data, seal, "sealKeyId", 'x', 'y', "chainKeyId" FROM "AuditEvent" WHERE seq = 1 RETURNING id`,
+    );
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    expect(await chainer.chainAuditEvents()).toBe(1);
+    expect(await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id } })).toMatchObject({ seq: expect.any(BigInt) });
+    expect(await verify.walkChain()).toMatchObject({
+      ok: false,
+      outcome: "altered",
+      problem: expect.stringMatching(new RegExp(`^Event id ${poison!.id} \\(.+\\) carries a link into the chain but has no place in it`)),
+    });
+    await asSuperuser((c) => c.query(`DELETE FROM "AuditEvent" WHERE id = $1`, [poison!.id]));
+    await expectWholeChain();
+  });
+});
+
+describe("a chainer kept from its lock", () => {
+  it("warns once the lock has been held elsewhere for over a minute, naming the holder, then once a minute", async () => {
+    const holder = new pg.Client({ connectionString: fx.url, application_name: "held-by-test" });
+    await holder.connect();
+    await holder.query(`SELECT pg_advisory_lock(hashtext('latchkey.audit-chainer'))`);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const start = Date.now();
+      const at = (seconds: number) => vi.setSystemTime(start + seconds * 1000);
+      const warnings = async (seconds: number) => {
+        at(seconds);
+        let result: number | null = 0;
+        const lines = await stderrOf(async () => (result = await chainer.chainBatch()));
+        expect(result).toBeNull();
+        return lines.filter((l) => l.level === "warn" && String(l.msg).includes("audit chainer's lock"));
+      };
+      expect(await warnings(0)).toEqual([]);
+      expect(await warnings(30)).toEqual([]);
+      const [first] = await warnings(61);
+      expect(first).toMatchObject({ component: "audit", seconds: 61, holders: [expect.objectContaining({ application: "held-by-test" })] });
+      expect(await warnings(90)).toEqual([]);
+      expect(await warnings(122)).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+      await holder.end();
+    }
+    // Once free, passes run again, and a later wait starts its minute afresh.
+    await expect.poll(() => chainer.chainBatch(), { timeout: 10_000 }).not.toBeNull();
   });
 });
 
