@@ -51,8 +51,13 @@ function createPool(connectionString: string): pg.Pool {
 
 /** Reads, which may run again: a read that never reached a live server changed nothing. */
 const READS = new Set(["findUnique", "findUniqueOrThrow", "findFirst", "findFirstOrThrow", "findMany", "count", "aggregate", "groupBy"]);
-/** The server ended the connection (a restart, a failover, an administrator's pg_terminate_backend) before or while it read. */
-const LOST = /\b57P0[123]\b|Connection terminated|Server has closed the connection|ECONNRESET|P1017/;
+/**
+ * The server ended the connection (a restart, a failover, pg_terminate_backend): SQLSTATE 57P01 to 57P03 as the
+ * driver adapter reports it, pg's own words for a socket closed under it, or Prisma's P1017.
+ */
+const LOST = /Code: `57P0[123]`|Connection terminated unexpectedly/;
+/** A dead pooled connection fails at once; a query that ran this long was ended on purpose (a runaway read) and is not asked again. */
+const FAILED_AT_ONCE_MS = 250;
 
 export function lostConnection(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
@@ -63,17 +68,19 @@ export function createPrismaClient(connectionString: string): PrismaClient {
   // The pool is ours, but Prisma should close it on $disconnect all the same.
   const client = new PrismaClient({ adapter: new PrismaPg(createPool(connectionString), { disposeExternalPool: true }) });
   // A connection the server ended while it sat idle in the pool fails the first query given to it, before the pool
-  // hears it is gone; after a restart or failover every idle one is dead. A read is asked again on another connection,
-  // as often as the pool has connections (each dead one fails at once and leaves the pool), so a page or a session
-  // check does not fail for it.
+  // hears it is gone; after a restart or failover every idle one is dead. A read that failed so at once is asked again
+  // on another connection, as often as the pool has connections (each dead one fails at once and leaves the pool), so
+  // a page or a session check does not fail for it. A read that ran a while before it was ended is not repeated.
   const retrying = client.$extends({
     query: {
       async $allOperations({ operation, args, query }) {
         for (let attempt = 0; ; attempt++) {
+          const started = performance.now();
           try {
             return await query(args);
           } catch (error) {
-            if (attempt >= POOL_SIZE || !READS.has(operation) || !lostConnection(error)) throw error;
+            const atOnce = performance.now() - started < FAILED_AT_ONCE_MS;
+            if (attempt >= POOL_SIZE || !atOnce || !READS.has(operation) || !lostConnection(error)) throw error;
             logger("db").warn("a read met a connection the server had ended; asking again", { operation });
           }
         }

@@ -48,7 +48,20 @@ function exportHeader(filters: HistoryFilters, by: string, verification: AuditVe
   return { generatedAt: new Date().toISOString(), generatedBy: by, filters: describeFilters(filters), chain: chainSummary(verification) };
 }
 
-/** A CSV cell: quoted when needed, and defused when a spreadsheet would read it as a formula. */
+/**
+ * A CSV comment line carrying JSON (the export's header). Semicolons are written as \u003b, still
+ * the same JSON: a spreadsheet set to a locale that separates cells with ";" would otherwise
+ * split the line there and could read what follows (a filter someone typed) as a formula.
+ */
+export function csvCommentJson(value: unknown): string {
+  return `# ${JSON.stringify(value).replace(/;/g, "\\u003b")}`;
+}
+
+/**
+ * A CSV cell: quoted when it holds a quote, a line break or either separator a spreadsheet
+ * may use ("," or, in many locales, ";"), and defused when a spreadsheet would read it as a
+ * formula. Quoted, a cell is never split, so no part of it can start a formula either.
+ */
 export function csvCell(value: unknown): string {
   let text =
     value === null || value === undefined
@@ -59,7 +72,7 @@ export function csvCell(value: unknown): string {
           ? JSON.stringify(value)
           : String(value);
   if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  return /[",;\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
 function csvLines(rows: ExportedEvent[]): string {
@@ -94,7 +107,7 @@ export function exportStream(
         started = true;
         const head =
           format === "csv"
-            ? `# Latchkey audit export\r\n# ${JSON.stringify(header)}\r\n${EXPORT_COLUMNS.join(",")}\r\n`
+            ? `# Latchkey audit export\r\n${csvCommentJson(header)}\r\n${EXPORT_COLUMNS.join(",")}\r\n`
             : `${JSON.stringify({ type: "export", ...header })}\n`;
         controller.enqueue(encoder.encode(head));
         return;

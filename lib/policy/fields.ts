@@ -20,5 +20,29 @@ export const policyDuration = z.string().transform((text, ctx) => {
   return seconds;
 });
 
-/** The name of an environment variable holding a URL or secret: secrets never live in the policy. */
-export const envName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" });
+/**
+ * Latchkey's own secrets. A policy names variables whose values Latchkey sends to outside
+ * systems (a webhook's URL, Airflow's password, a database's admin URL); naming one of these
+ * would send Latchkey's own database, keys or tokens there, so the policy may not.
+ */
+export const OWN_SECRETS = new Set([
+  "DATABASE_URL",
+  "NEXTAUTH_SECRET",
+  "OIDC_CLIENT_SECRET",
+  "LATCHKEY_ENCRYPTION_KEY",
+  "LATCHKEY_ENCRYPTION_KEY_PREVIOUS",
+  "LATCHKEY_FORWARD_AUTH_PROXIES",
+  "LATCHKEY_METRICS_TOKEN",
+  "LATCHKEY_KEY_WEBHOOK_SECRET",
+  "LATCHKEY_SLACK_BOT_TOKEN",
+  "LATCHKEY_SLACK_SIGNING_SECRET",
+  "LATCHKEY_SMTP_URL",
+  "LATCHKEY_PAGERDUTY_TOKEN",
+  "LATCHKEY_OPSGENIE_TOKEN",
+]);
+
+/** The name of an environment variable holding a URL or secret: secrets never live in the policy, and Latchkey's own are never sent on. */
+export const envName = z
+  .string()
+  .regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" })
+  .refine((name) => !OWN_SECRETS.has(name), { message: "names one of Latchkey's own secrets, which it never sends to another system" });

@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture } from "../helpers/engine-fixture";
 
@@ -46,6 +47,8 @@ describe("a pooled connection the server ended", () => {
     expect(lostConnection(new Error("Database error. Code: `57P01`. Message: `terminating connection due to administrator command`"))).toBe(true);
     expect(lostConnection(Object.assign(new Error("Server has closed the connection."), { code: "P1017" }))).toBe(true);
     expect(lostConnection(new Error("Unique constraint failed on the fields: (`email`)"))).toBe(false);
+    // Only the driver's own words count, never text that merely mentions them.
+    expect(lostConnection(new Error("invalid input: ECONNRESET 57P01"))).toBe(false);
     const { db } = await import("@/lib/db");
     await Promise.all(Array.from({ length: 6 }, () => db.user.count()));
     terminateOthers();
@@ -54,5 +57,29 @@ describe("a pooled connection the server ended", () => {
       .create({ data: { email: "bob@example.com", name: "Bob", groups: [], roles: [] } })
       .catch((error: unknown) => expect(lostConnection(error)).toBe(true));
     expect(await db.user.count({ where: { email: "bob@example.com" } })).toBeLessThanOrEqual(1);
+  });
+
+  it("does not repeat a read that ran a while before the server ended it (an administrator stopping a runaway query)", async () => {
+    const { db, lostConnection } = await import("@/lib/db");
+    const holder = new pg.Client({ connectionString: fx.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN; LOCK TABLE "User" IN ACCESS EXCLUSIVE MODE');
+      const waiting = db.user.findMany().then(
+        () => "answered",
+        (error: unknown) => (lostConnection(error) ? "ended" : String(error)),
+      );
+      // The read waits on the lock; once it has waited a while, an administrator ends it, then the lock goes.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const { rows } = await holder.query(
+        "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+      );
+      expect(rows.length).toBe(1);
+      await holder.query("COMMIT");
+      // Asked again, it would now find the table free and answer.
+      expect(await waiting).toBe("ended");
+    } finally {
+      await holder.end();
+    }
   });
 });

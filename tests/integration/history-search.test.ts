@@ -151,6 +151,12 @@ describe("exports", () => {
     expect(csvCell('=HYPERLINK("http://x")')).toBe('"\'=HYPERLINK(""http://x"")"');
     expect(csvCell("+1")).toBe("'+1");
     expect(csvCell(null)).toBe("");
+    // A locale that separates cells with ";" must not split a cell there and start a formula after it.
+    expect(csvCell("Mozilla;=cmd|' /C calc'!A0")).toBe(`"Mozilla;=cmd|' /C calc'!A0"`);
+    const { csvCommentJson } = await import("@/lib/history/export");
+    const header = csvCommentJson({ filters: { q: "x;=HYPERLINK(1)" } });
+    expect(header).not.toContain(";");
+    expect(JSON.parse(header.slice(2))).toEqual({ filters: { q: "x;=HYPERLINK(1)" } });
   });
 });
 

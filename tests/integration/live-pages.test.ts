@@ -49,7 +49,30 @@ describe("live versions", () => {
     expect(expired.version).not.toBe(revealed.version);
     expect((await myRequestsVersion(alice)).version).not.toBe(listActive);
     // Another person's list does not move with Alice's requests.
-    expect((await myRequestsVersion(erin)).version).toBe("0:0");
+    expect((await myRequestsVersion(erin)).version).toBe("0:0:0");
+  });
+
+  it("moves when an event with a lower id commits after a higher one (transactions that commit in the other order)", async () => {
+    const engine = await import("@/lib/approvals/engine");
+    const { requestVersion, myRequestsVersion } = await import("@/lib/approvals/live");
+    const request = await engine.createRequest(alice, "temporary-access", validInput({ justification: "Out of order commits" }));
+    const pg = (await import("pg")).default;
+    const late = new pg.Client({ connectionString: fx.url });
+    await late.connect();
+    const INSERT = `INSERT INTO "AuditEvent" (id, "occurredAt", "actorType", action, "requestId", data) VALUES (nextval('"AuditEvent_id_seq"'), now(), 'system', 'integration.state', $1, '{}')`;
+    try {
+      // The late transaction takes its id first but commits last.
+      await late.query("BEGIN");
+      await late.query(INSERT, [request.id]);
+      await fx.db.$executeRawUnsafe(INSERT, request.id);
+      const before = await requestVersion(alice, request.id);
+      const listBefore = await myRequestsVersion(alice);
+      await late.query("COMMIT");
+      expect((await requestVersion(alice, request.id)).version).not.toBe(before.version);
+      expect((await myRequestsVersion(alice)).version).not.toBe(listBefore.version);
+    } finally {
+      await late.end();
+    }
   });
 
   it("answers the requester, the approvers of its stages and auditors; anyone else gets not found", async () => {

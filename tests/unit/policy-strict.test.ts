@@ -193,6 +193,19 @@ describe("every object of the policy is strict", () => {
     });
   }
 
+  it("refuses to name Latchkey's own secrets as a variable it would send to another system", () => {
+    const airflow = policyWith({ target: `${base.target}    airflow: { dagId: d, urlEnv: U, userEnv: V, passwordEnv: LATCHKEY_ENCRYPTION_KEY }\n` });
+    expect(errorOf(() => parsePolicy(airflow, "p.yaml"))).toMatch(
+      /targets\.api\.airflow\.passwordEnv: names one of Latchkey's own secrets, which it never sends to another system/,
+    );
+    const webhook = policyWith({ extra: "notifications:\n  - { name: n, kind: slack, urlEnv: DATABASE_URL, events: [pending] }\n" });
+    expect(errorOf(() => parsePolicy(webhook, "p.yaml"))).toMatch(/notifications\.0\.urlEnv: names one of Latchkey's own secrets/);
+    // Its own integration settings, named for the integration, stay allowed.
+    expect(() =>
+      parsePolicy(policyWith({ target: `${base.target}    airflow: { dagId: d, urlEnv: LATCHKEY_AIRFLOW_URL, userEnv: V, passwordEnv: P }\n` }), "p.yaml"),
+    ).not.toThrow();
+  });
+
   it("names every unknown key of an object, and other mistakes with their line", () => {
     const text = policyWith({
       workflow: base.workflow.replace("        maxDuration: 1h\n", "        maxDuration: 1 hour\n        pendingtimeout: 1h\n        brakeGlass: {}\n"),

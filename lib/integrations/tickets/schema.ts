@@ -1,12 +1,12 @@
 import { z } from "zod";
 import { configNouns } from "../../config/nouns";
+import { envName } from "../../policy/fields";
 
 /**
  * A target's ticket rule: the justification must name a ticket matching `pattern`, and,
  * when a check is configured, that ticket must exist and be open in Jira or at an HTTP
  * endpoint. URLs and credentials come from the environment variables named here.
  */
-const envName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, { message: "must name an environment variable (secrets never live in the policy)" });
 
 const pattern = z
   .string()

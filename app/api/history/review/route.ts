@@ -1,5 +1,5 @@
 import { auditorOrRefusal, recordDownload, refuse } from "@/lib/history/downloads";
-import { csvCell } from "@/lib/history/export";
+import { csvCell, csvCommentJson } from "@/lib/history/export";
 import { accessReview, REVIEW_COLUMNS, reviewPeriodSchema, reviewRow } from "@/lib/history/review";
 import { lastVerification } from "@/lib/audit/verify";
 
@@ -31,7 +31,7 @@ export async function GET(request: Request): Promise<Response> {
         }
       : { verified: false },
   };
-  const lines = [`# Latchkey access review`, `# ${JSON.stringify(header)}`, REVIEW_COLUMNS.join(",")];
+  const lines = [`# Latchkey access review`, csvCommentJson(header), REVIEW_COLUMNS.join(",")];
   for (const g of review.grants) {
     const row = reviewRow(g);
     lines.push(REVIEW_COLUMNS.map((c) => csvCell(row[c])).join(","));
