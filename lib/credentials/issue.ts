@@ -51,3 +51,27 @@ export async function issueCredential(
   });
   return { jti, kid: key.kid };
 }
+
+/** What a grant's credential says: who holds it, for which target, service and environment, in which role, for which request. */
+export function grantClaims(
+  request: { id: string; targetId: string },
+  requester: { id: string; email: string },
+  target: { service: string; environment: string },
+  role: string,
+): CredentialClaims {
+  return {
+    sub: requester.email,
+    uid: requester.id,
+    aud: request.targetId,
+    target: request.targetId,
+    service: target.service,
+    environment: target.environment,
+    role,
+    request_id: request.id,
+  };
+}
+
+/** Ends a request's credentials (refused from now on) and forgets the sealed token if it was never revealed. */
+export async function revokeCredentials(tx: Pick<Tx, "credential">, requestId: string, at: Date): Promise<void> {
+  await tx.credential.updateMany({ where: { requestId, revokedAt: null }, data: { revokedAt: at, sealedToken: null } });
+}

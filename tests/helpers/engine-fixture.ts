@@ -52,3 +52,21 @@ export const validInput = (overrides: Record<string, unknown> = {}) => ({
   justification: "Investigating INC-1234: payment retries failing",
   ...overrides,
 });
+
+/**
+ * An engine fixture for tests about the credentials grants carry: Alice (engineering, who
+ * requests), Bob (engineering-leads, who approves her), and `grant()`, which makes Alice's
+ * temporary-access request, has Bob approve it and returns the credential she reveals.
+ */
+export async function grantingFixture(overrides: Record<string, string> = {}) {
+  const fx = await engineFixture(overrides);
+  const engine = await import("@/lib/approvals/engine");
+  const alice = await fx.user("alice@example.com", ["engineering"]);
+  const bob = await fx.user("bob@example.com", ["engineering-leads"]);
+  async function grant(): Promise<string> {
+    const r = await engine.createRequest(alice, "temporary-access", validInput());
+    await engine.decide(bob, { requestId: r.id, decision: "approve", comment: "ok" });
+    return (await engine.revealCredential(alice, r.id)).token;
+  }
+  return { fx, engine, alice, bob, grant };
+}

@@ -1,28 +1,16 @@
 import { execFile } from "node:child_process";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineFixture, validInput } from "../helpers/engine-fixture";
-import type { Principal } from "@/lib/policy/evaluate";
+import { grantingFixture } from "../helpers/engine-fixture";
 
 /** The issuer of credentials is pinned at first use, so moving the portal does not silently break outstanding credentials. */
-let fx: Awaited<ReturnType<typeof engineFixture>>;
-let engine: typeof import("@/lib/approvals/engine");
-let alice: Principal;
-let bob: Principal;
+let fx: Awaited<ReturnType<typeof grantingFixture>>["fx"];
+let grant: () => Promise<string>;
 
 beforeAll(async () => {
-  fx = await engineFixture({ NEXTAUTH_URL: "http://portal-a.example.com" });
-  engine = await import("@/lib/approvals/engine");
-  alice = await fx.user("alice@example.com", ["engineering"]);
-  bob = await fx.user("bob@example.com", ["engineering-leads"]);
+  ({ fx, grant } = await grantingFixture({ NEXTAUTH_URL: "http://portal-a.example.com" }));
 });
 afterAll(() => fx?.close());
-
-async function grant(): Promise<string> {
-  const r = await engine.createRequest(alice, "temporary-access", validInput());
-  await engine.decide(bob, { requestId: r.id, decision: "approve", comment: "ok" });
-  return (await engine.revealCredential(alice, r.id)).token;
-}
 
 function issuerScript(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const only = {

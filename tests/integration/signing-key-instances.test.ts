@@ -1,8 +1,7 @@
 import { execFile } from "node:child_process";
 import { decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { engineFixture, validInput } from "../helpers/engine-fixture";
-import type { Principal } from "@/lib/policy/evaluate";
+import { grantingFixture } from "../helpers/engine-fixture";
 
 /**
  * README "Several instances": what an instance keeps in memory, the active signing key among
@@ -12,24 +11,13 @@ import type { Principal } from "@/lib/policy/evaluate";
  * the new key at once, not when its memory ages out, and the old key's credentials still
  * verify while they live.
  */
-let fx: Awaited<ReturnType<typeof engineFixture>>;
-let engine: typeof import("@/lib/approvals/engine");
-let alice: Principal;
-let bob: Principal;
+let fx: Awaited<ReturnType<typeof grantingFixture>>["fx"];
+let grant: () => Promise<string>;
 
 beforeAll(async () => {
-  fx = await engineFixture({ LATCHKEY_KEY_PUBLISH_AHEAD: "0" });
-  engine = await import("@/lib/approvals/engine");
-  alice = await fx.user("alice@example.com", ["engineering"]);
-  bob = await fx.user("bob@example.com", ["engineering-leads"]);
+  ({ fx, grant } = await grantingFixture({ LATCHKEY_KEY_PUBLISH_AHEAD: "0" }));
 });
 afterAll(() => fx?.close());
-
-async function grant(): Promise<string> {
-  const r = await engine.createRequest(alice, "temporary-access", validInput());
-  await engine.decide(bob, { requestId: r.id, decision: "approve", comment: "ok" });
-  return (await engine.revealCredential(alice, r.id)).token;
-}
 
 function rotateNow(): Promise<{ code: number; stdout: string; stderr: string }> {
   const only = {

@@ -1,4 +1,4 @@
-import { issueCredential } from "../../credentials/issue";
+import { grantClaims, issueCredential, revokeCredentials } from "../../credentials/issue";
 import { db } from "../../db";
 import { routeStore } from "../../integrations/haproxy/route-store";
 import type { TargetDefinition } from "../../policy/schema";
@@ -19,7 +19,7 @@ export const openRoute = {
   ...openRouteDefinition,
   kind: "queued",
   async revoke({ tx, request, at }) {
-    await tx.credential.updateMany({ where: { requestId: request.id, revokedAt: null }, data: { revokedAt: at, sealedToken: null } });
+    await revokeCredentials(tx, request.id, at);
   },
   async perform({ request, requester, target, activatedAt, expiresAt }) {
     const backend = backendOf(target);
@@ -34,16 +34,7 @@ export const openRoute = {
             requestId: request.id,
             issuedAt: activatedAt,
             expiresAt,
-            claims: {
-              sub: requester.email,
-              uid: requester.id,
-              aud: request.targetId,
-              target: request.targetId,
-              service: target.service,
-              environment: target.environment,
-              role: "route",
-              request_id: request.id,
-            },
+            claims: grantClaims(request, requester, target, "route"),
           }),
         )
       ).jti;
@@ -53,6 +44,6 @@ export const openRoute = {
   async undo({ request }) {
     const credential = await db.credential.findUnique({ where: { requestId: request.id } });
     if (credential) await routeStore().close(credential.id);
-    await db.credential.updateMany({ where: { requestId: request.id, revokedAt: null }, data: { revokedAt: new Date(), sealedToken: null } });
+    await revokeCredentials(db, request.id, new Date());
   },
 } satisfies QueuedWorkflow<OpenRouteInput, "open-route">;

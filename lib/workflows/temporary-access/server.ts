@@ -1,4 +1,4 @@
-import { issueCredential } from "../../credentials/issue";
+import { grantClaims, issueCredential, revokeCredentials } from "../../credentials/issue";
 import type { InlineWorkflow } from "../types";
 import { temporaryAccessDefinition, type TemporaryAccessInput } from "./definition";
 
@@ -11,20 +11,11 @@ export const temporaryAccess = {
       requestId: request.id,
       issuedAt: activatedAt,
       expiresAt,
-      claims: {
-        sub: requester.email,
-        uid: requester.id,
-        aud: request.targetId,
-        target: request.targetId,
-        service: target.service,
-        environment: target.environment,
-        role: input.role,
-        request_id: request.id,
-      },
+      claims: grantClaims(request, requester, target, input.role),
     });
     return { audit: { jti, kid, expiresAt: expiresAt.toISOString() } };
   },
   async revoke({ tx, request, at }) {
-    await tx.credential.updateMany({ where: { requestId: request.id, revokedAt: null }, data: { revokedAt: at, sealedToken: null } });
+    await revokeCredentials(tx, request.id, at);
   },
 } satisfies InlineWorkflow<TemporaryAccessInput, "temporary-access">;
