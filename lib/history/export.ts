@@ -96,6 +96,8 @@ export function exportStream(
   by: string,
   verification: AuditVerification | null,
   order: "newest" | "oldest" = "oldest",
+  /** Called once when the stream ends, however it ends (read to the end, cancelled, failed): the export's slot. */
+  onEnd: () => void = () => undefined,
 ): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   const header = exportHeader(filters, by, verification);
@@ -112,14 +114,21 @@ export function exportStream(
         controller.enqueue(encoder.encode(head));
         return;
       }
-      const next = await rows.next();
-      if (next.done) {
-        controller.close();
-        return;
+      try {
+        const next = await rows.next();
+        if (next.done) {
+          onEnd();
+          controller.close();
+          return;
+        }
+        controller.enqueue(encoder.encode(format === "csv" ? csvLines(next.value) : jsonLines(next.value)));
+      } catch (error) {
+        onEnd();
+        throw error;
       }
-      controller.enqueue(encoder.encode(format === "csv" ? csvLines(next.value) : jsonLines(next.value)));
     },
     async cancel() {
+      onEnd();
       await rows.return(undefined);
     },
   });

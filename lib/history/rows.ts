@@ -2,6 +2,7 @@ import "server-only";
 import { Prisma } from "@prisma/client";
 import pg from "pg";
 import { env } from "../env";
+import { plainText } from "../http/plain";
 import { HISTORY_COLUMNS, historyConditions, whereOf, type HistoryEvent } from "./conditions";
 import type { HistoryFilters } from "./filters";
 
@@ -19,6 +20,33 @@ export async function exportQuery(filters: HistoryFilters, order: "newest" | "ol
   if (parts === null) return null;
   const direction = order === "newest" ? Prisma.sql`DESC` : Prisma.sql`ASC`;
   return Prisma.sql`SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e ${whereOf(parts)} ORDER BY e."occurredAt" ${direction}, e.id ${direction}`;
+}
+
+/**
+ * Exports running at once in this process. Each holds a connection of its own (outside the
+ * pool) and a snapshot for as long as its download lasts, so without a bound a few people
+ * exporting at once could take the database's connections and hold back its vacuum.
+ */
+export const MAX_RUNNING_EXPORTS = 4;
+let running = 0;
+
+/** A place for one export, or null while MAX_RUNNING_EXPORTS run; the function it returns gives the place back (once). */
+export function exportSlot(): (() => void) | null {
+  if (running >= MAX_RUNNING_EXPORTS) return null;
+  running += 1;
+  let given = false;
+  return () => {
+    if (given) return;
+    given = true;
+    running -= 1;
+  };
+}
+
+/** A place for one export, or the answer to give while MAX_RUNNING_EXPORTS run: 503 with Retry-After. */
+export function startExport(): { release: () => void } | { refusal: Response } {
+  const release = exportSlot();
+  if (release) return { release };
+  return { refusal: plainText(503, `${MAX_RUNNING_EXPORTS} exports are running on this instance already; try again in a minute.`, { "retry-after": "60" }) };
 }
 
 /** A download stalled longer than this gives up its snapshot (and fails) rather than hold it open. */
