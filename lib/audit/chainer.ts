@@ -17,7 +17,7 @@ import { EVENT_COLUMNS, sealMatches, type EventRow } from "./event-check";
  * moves the head, in one transaction. So an event that commits out of order is neither skipped
  * (it stays unchained until a pass sees it) nor linked twice (a place is given only where `seq`
  * is still null, and the database allows that change once, from null). Places follow the
- * order events became visible, not their ids or times; history orders by id (lib/audit/history.ts).
+ * order events became visible, not their ids or times; history orders by time (lib/history/conditions.ts).
  *
  * One chainer at a time in the cluster: each pass takes a transaction-scoped advisory lock
  * and skips when another holds it (warning once the lock has been held elsewhere for a

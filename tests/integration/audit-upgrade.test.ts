@@ -1,10 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
-import { migrate } from "@/lib/db/migrate";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { databaseBefore } from "../helpers/database";
 import { prepareDatabase } from "../../scripts/support/prepare-database";
 import { setTestEnvironment } from "../helpers/environment";
 
@@ -15,8 +11,7 @@ import { setTestEnvironment } from "../helpers/environment";
  */
 const TARGET = "payments-api-staging";
 let url: string;
-let name: string;
-let migrationsDir: string;
+let drop: (() => Promise<void>) | undefined;
 const SYSTEM = { type: "system" as const, email: "latchkey" };
 
 async function query(text: string, params: unknown[] = [], bypassTriggers = false) {
@@ -31,21 +26,8 @@ async function query(text: string, params: unknown[] = [], bypassTriggers = fals
 }
 
 beforeAll(async () => {
-  const admin = inject("pgAdminUrl");
-  name = `latchkey_upgrade_${randomBytes(6).toString("hex")}`;
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  url = u.toString();
-  const client = new pg.Client({ connectionString: admin });
-  await client.connect();
-  await client.query(`CREATE DATABASE "${name}"`);
-  await client.end();
   // The release before the audit chain: its migrations only.
-  migrationsDir = mkdtempSync(path.join(os.tmpdir(), "latchkey-old-migrations-"));
-  const all = path.join(process.cwd(), "prisma/migrations");
-  for (const m of readdirSync(all).filter((d) => /^\d{14}_/.test(d) && d < "20261125130946"))
-    cpSync(path.join(all, m), path.join(migrationsDir, m), { recursive: true });
-  await migrate(url, migrationsDir);
+  ({ url, drop } = await databaseBefore("20261125130946", "latchkey_upgrade"));
   // Its data: a person, two requests (one for TARGET), and 23 events, 6 of them about the TARGET request.
   await query(`INSERT INTO "User" (id, email, name, "updatedAt") VALUES ('u1', 'alice@example.com', 'alice', now())`);
   for (const [id, target] of [
@@ -73,11 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
   const { disconnectDb } = await import("@/lib/db");
   await disconnectDb();
-  const client = new pg.Client({ connectionString: inject("pgAdminUrl") });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await client.end();
-  if (migrationsDir) rmSync(migrationsDir, { recursive: true, force: true });
+  await drop?.();
 });
 
 describe("history from before the audit chain, after an upgrade", () => {

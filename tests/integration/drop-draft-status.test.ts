@@ -1,10 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it, inject } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "@/lib/db/migrate";
+import { databaseBefore } from "../helpers/database";
 
 /**
  * The unreachable draft status leaves the enum (migration drop_draft_status) over a database
@@ -14,8 +11,7 @@ import { migrate } from "@/lib/db/migrate";
  */
 const DROP = "20261129162504_drop_draft_status";
 let url: string;
-let name: string;
-let before: string;
+let drop: (() => Promise<void>) | undefined;
 
 async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params: unknown[] = []) {
   const client = new pg.Client({ connectionString: url });
@@ -28,20 +24,8 @@ async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(text: stri
 }
 
 beforeAll(async () => {
-  const admin = inject("pgAdminUrl");
-  name = `latchkey_draft_${randomBytes(6).toString("hex")}`;
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  url = u.toString();
-  const client = new pg.Client({ connectionString: admin });
-  await client.connect();
-  await client.query(`CREATE DATABASE "${name}"`);
-  await client.end();
   // The release before: every migration up to this one.
-  before = mkdtempSync(path.join(os.tmpdir(), "latchkey-before-draft-"));
-  const all = path.join(process.cwd(), "prisma/migrations");
-  for (const m of readdirSync(all).filter((d) => /^\d{14}_/.test(d) && d < DROP)) cpSync(path.join(all, m), path.join(before, m), { recursive: true });
-  await migrate(url, before);
+  ({ url, drop } = await databaseBefore(DROP, "latchkey_draft"));
   await query(`INSERT INTO "User" (id, email, name, "updatedAt") VALUES ('u1', 'alice@example.com', 'alice', now())`);
   for (const [id, status] of [
     ["r-active", "active"],
@@ -58,13 +42,7 @@ beforeAll(async () => {
                VALUES (1, 'system', 'latchkey', 'grant.activated', 'r-active', 'executing', 'active', '{}')`);
 }, 180_000);
 
-afterAll(async () => {
-  const client = new pg.Client({ connectionString: inject("pgAdminUrl") });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await client.end();
-  if (before) rmSync(before, { recursive: true, force: true });
-});
+afterAll(() => drop?.());
 
 describe("dropping the draft status", () => {
   it("stops, naming the rows to look at, while a request is draft, and changes nothing", async () => {
