@@ -348,6 +348,7 @@ describe("server actions", () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...names), body, fc.constantFrom("alice", "dave"), async (name, payload, who) => {
+        const before = (await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).status;
         const response = await post(
           { cookie: cookie(sessions[who as "alice" | "dave"]) },
           payload,
@@ -357,11 +358,16 @@ describe("server actions", () => {
         const text = await response.text();
         expect(response.status, `${name} ${payload.slice(0, 80)} → ${text.slice(0, 200)}`).toBeLessThan(500);
         expect(text).not.toMatch(STACK);
+        // A random call may change Alice's request only as a well-formed one would: Alice withdrawing her own request, or
+        // Dave deciding it, answered as done. Extra keys in a valid argument are ignored, so such a call can be generated.
+        const after = (await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).status;
+        if (after !== before) {
+          expect(`${name} by ${who}`, payload).toMatch(/^(cancelAction by alice|decideAction by dave)$/);
+          expect(text).toContain('"ok":true');
+        }
       }),
       { numRuns: 80 },
     );
-    // Alice's request is still pending: nothing random decided or cancelled it.
-    expect((await db.accessRequest.findUniqueOrThrow({ where: { id: requestId } })).status).toBe("pending");
   });
 });
 
