@@ -190,8 +190,21 @@ describe("the API under hostile input", () => {
       }),
       { numRuns: 120 },
     );
-    // The calls reached the tools (and were audited there), not only the transport's checks.
-    expect(await fx.db.auditEvent.count({ where: { action: "mcp.call" } })).toBeGreaterThan(10);
+    // Well-formed calls with hostile values reach the tools and are audited there, not only refused by the transport's
+    // checks: the random ones above may mostly be refused before (how many is chance), these always get through.
+    const reached = await fx.db.auditEvent.count({ where: { action: "mcp.call" } });
+    const hostileIds = ["' OR '1'='1", "../../../etc/passwd", "<script>alert(1)</script>", "${jndi:ldap://x/a}", "x".repeat(64), "１２３", "req\u202eevil"];
+    for (const id of hostileIds) {
+      const response = await fetch(`${api.url}/api/mcp`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "get_request", arguments: { id } } }),
+      });
+      const text = await response.text();
+      expect(response.status, text.slice(0, 200)).toBeLessThan(500);
+      expect(text).not.toMatch(/\n\s+at |node_modules|PrismaClient|prisma\.|SELECT |INSERT |Something went wrong/);
+    }
+    expect(await fx.db.auditEvent.count({ where: { action: "mcp.call" } })).toBe(reached + hostileIds.length);
   });
 
   it("refuses text PostgreSQL cannot store (NUL, unpaired surrogates) with a clear message", async () => {
