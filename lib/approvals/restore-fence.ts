@@ -1,4 +1,4 @@
-import { chainAuditEvents } from "../audit/chainer";
+import { chainEverythingCommitted } from "../audit/chainer";
 import { readFile, writeFile, rename } from "node:fs/promises";
 import { recordEvent, type Actor } from "../audit/record";
 import { maintainSigningKeys } from "../credentials/key-maintenance";
@@ -80,9 +80,13 @@ interface Marker {
   hash: string;
 }
 
-/** The chain's head once every event committed so far is linked (the worker runs the chainer; this is its step too), so the marker covers them. */
+/**
+ * The chain's head once every event committed so far is linked (the worker runs the chainer;
+ * this is its step too), so the marker covers them: it waits out another chainer's pass rather
+ * than read a head that pass is about to move.
+ */
 async function chainHead(): Promise<Marker | null> {
-  await chainAuditEvents();
+  await chainEverythingCommitted();
   const [head] = await db.$queryRaw<{ lastSeq: bigint; lastHash: string }[]>`SELECT "lastSeq", "lastHash" FROM "AuditChainHead" WHERE id = 1`;
   return head ? { seq: head.lastSeq.toString(), hash: head.lastHash } : null;
 }

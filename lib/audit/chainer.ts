@@ -138,6 +138,27 @@ export async function chainAuditEvents(limit = BATCH): Promise<number> {
   }
 }
 
+/**
+ * Links every event committed before the call, waiting while another chainer's pass holds the
+ * lock (that pass may have begun before the latest commits), so the head it leaves covers them
+ * all: what the restore marker must hold. Throws when the lock stays taken for `waitMs`.
+ */
+export async function chainEverythingCommitted(waitMs = 30_000): Promise<number> {
+  const deadline = Date.now() + waitMs;
+  let total = 0;
+  for (;;) {
+    const n = await chainBatch(BATCH);
+    if (n === null) {
+      if (Date.now() >= deadline)
+        throw new Error(`another audit chainer has held its lock for over ${waitMs / 1000} s: the events committed so far could not all be linked`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      continue;
+    }
+    total += n;
+    if (n < BATCH) return total;
+  }
+}
+
 export interface Chainer {
   /** Asks for a pass now (a wake-up heard, lib/audit/chain-wake.ts). */
   wake: () => void;

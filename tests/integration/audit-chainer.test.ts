@@ -276,6 +276,28 @@ describe("a chainer kept from its lock", () => {
     // Once free, passes run again, and a later wait starts its minute afresh.
     await expect.poll(() => chainer.chainBatch(), { timeout: 10_000 }).not.toBeNull();
   });
+
+  it("is waited out by the step that must link everything committed (the restore marker's), and named when it lasts", async () => {
+    await chainer.chainAuditEvents();
+    const holder = new pg.Client({ connectionString: fx.url });
+    await holder.connect();
+    try {
+      await holder.query(`SELECT pg_advisory_lock(hashtext('latchkey.audit-chainer'))`);
+      await fx.db.$transaction((tx) => record.recordEvent(tx, { actor: { type: "system", email: "while-held" }, action: "bench.held", data: {} }));
+      // The plain pass gives up at once, leaving the event out; the waiting one links it once the other pass lets go.
+      expect(await chainer.chainAuditEvents()).toBe(0);
+      await expect(chainer.chainEverythingCommitted(300)).rejects.toThrow(
+        /another audit chainer has held its lock for over 0.3 s: the events committed so far could not all be linked/,
+      );
+      const waited = chainer.chainEverythingCommitted(30_000);
+      await new Promise((r) => setTimeout(r, 500));
+      await holder.query(`SELECT pg_advisory_unlock(hashtext('latchkey.audit-chainer'))`);
+      expect(await waited).toBe(1);
+    } finally {
+      await holder.end();
+    }
+    await expectWholeChain();
+  });
 });
 
 describe("fifty writers at once", () => {
