@@ -175,7 +175,8 @@ async function startProduction(usesLocalIdp: boolean) {
     });
   // The standalone directory holds its own copy of the policy; keep reading the project's.
   const policyFile = path.resolve(root, process.env.LATCHKEY_POLICY_FILE ?? "policy/latchkey.yaml");
-  web = spawn(process.execPath, [entry], {
+  const profile = process.env.LATCHKEY_CPU_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.LATCHKEY_CPU_PROFILE] : [];
+  web = spawn(process.execPath, [...profile, entry], {
     stdio: ["ignore", "inherit", "inherit"],
     env: { ...process.env, LATCHKEY_POLICY_FILE: policyFile, HOSTNAME: process.env.HOSTNAME ?? "localhost" },
   });

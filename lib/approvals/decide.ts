@@ -2,12 +2,12 @@ import type { AccessRequest, Decision } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db } from "../db";
 import { conflict, forbidden, invalid } from "../errors";
-import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal } from "../policy/evaluate";
+import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { requestStages } from "../policy/stages";
 import { partiesOf } from "../identity/parties";
 import { enqueueNotifications } from "../notifications/outbox";
 import { enqueueSlack } from "../integrations/slack/outbox";
-import { onCallApprover } from "./on-call";
+import { asksOnCall, onCallApprover, type OnCallApprover } from "./on-call";
 import { lockRequest, Moves, queueFollowUps, transition } from "./transition";
 import { approvalLatency } from "../observability/metrics";
 import { REQUEST_ONLY, approvalStateOf, directoryRefusal, inTransaction } from "./lifecycle";
@@ -39,15 +39,49 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
     throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
   }
   if (person.requestOnly) throw forbidden(REQUEST_ONLY);
-  // Asked before the transaction (no outside call under a row lock); a stage that moved on meanwhile lists other groups, so a stale answer empowers no one.
-  const pending = await db.accessRequest.findUnique({ where: { id: input.requestId }, select: { stages: true, currentStage: true, status: true } });
-  const onCall = pending?.status === "pending" ? await onCallApprover(person, requestStages(pending)[pending.currentStage]) : { who: person, audit: {} };
-  const who = onCall.who;
-  const unknownNote = "unknown" in onCall && onCall.unknown ? ` (Whether you are on call could not be checked: ${onCall.unknown}.)` : "";
+  let outcome: Decided;
+  try {
+    outcome = await decideOnce(person, input, channel, null);
+  } catch (error) {
+    if (!(error instanceof AskOnCall)) throw error;
+    // The schedule is asked outside the transaction (no outside call under a row lock), then the decision is made again with its answer; a stage that moved on meanwhile lists other groups, so a stale answer empowers no one.
+    outcome = await decideOnce(person, input, channel, await onCallApprover(person, error.stage));
+  }
+  const { decided, noLongerEntitled } = outcome;
+  // Counted once committed, by the instance that recorded the decision; a request still waiting for another stage is not decided.
+  if (decided.decidedAt) approvalLatency.observe({ decision: input.decision }, Math.max(0, (decided.decidedAt.getTime() - decided.createdAt.getTime()) / 1000));
+  if (noLongerEntitled) throw conflict(`The requester may no longer have this (${noLongerEntitled}), so the request was cancelled instead of approved.`);
+  return decided;
+}
+
+interface Decided {
+  decided: AccessRequest;
+  noLongerEntitled: string | null;
+}
+
+/** The stage waiting for a decision has an on-call schedule that could empower this person: its answer is needed first. */
+class AskOnCall extends Error {
+  constructor(readonly stage: StageSnapshot) {
+    super("the on-call schedule must be asked first");
+  }
+}
+
+/**
+ * One attempt at the decision. Without an on-call answer (`onCall` null) it throws AskOnCall,
+ * having written nothing, when the waiting stage has a schedule that could change what this
+ * person may do; most stages have none, and are decided with no read before the transaction.
+ */
+async function decideOnce(person: Principal, input: DecisionInput, channel: DecisionChannel | undefined, onCall: OnCallApprover | null): Promise<Decided> {
+  const comment = input.comment.trim();
+  const who = onCall?.who ?? person;
+  const unknownNote = onCall && "unknown" in onCall && onCall.unknown ? ` (Whether you are on call could not be checked: ${onCall.unknown}.)` : "";
+  const audit = onCall?.audit ?? {};
   let noLongerEntitled: string | null = null;
   const decided = await inTransaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
+    const waiting = requestStages(request)[request.currentStage];
+    if (status === "pending" && onCall === null && asksOnCall(person, waiting)) throw new AskOnCall(waiting);
     rememberRequest(request);
     const parties = await partiesOf(tx, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]);
     const state = approvalStateOf(request, request.decisions, parties);
@@ -78,7 +112,7 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
       const rejected = await transition(tx, request, "rejected", {
         actor,
         action: "request.rejected",
-        data: { comment, stage: stage.name, ...via, ...onCall.audit },
+        data: { comment, stage: stage.name, ...via, ...audit },
         patch: { decidedAt: new Date(), endedAt: new Date() },
       });
       await enqueueNotifications(tx, "rejected", rejected, request.requester.email);
@@ -94,7 +128,7 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
         requestId: request.id,
         fromStatus: "pending",
         toStatus: "pending",
-        data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required, ...via, ...onCall.audit },
+        data: { comment, stage: stage.name, approvals: approvals.length, required: stage.required, ...via, ...audit },
       });
       const recorded = await tx.accessRequest.findUniqueOrThrow({ where: { id: request.id } });
       await enqueueSlack(tx, "progress", recorded);
@@ -109,7 +143,7 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
         requestId: request.id,
         fromStatus: "pending",
         toStatus: "pending",
-        data: { comment, stage: stage.name, next: next.name, ...via, ...onCall.audit },
+        data: { comment, stage: stage.name, next: next.name, ...via, ...audit },
       });
       const advanced = await tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
       await enqueueNotifications(tx, "pending", advanced, request.requester.email);
@@ -120,17 +154,14 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
     await moves.to(tx, "approved", {
       actor,
       action: "request.approved",
-      data: { comment, stage: stage.name, ...via, ...onCall.audit },
+      data: { comment, stage: stage.name, ...via, ...audit },
       patch: { decidedAt: new Date() },
     });
     const activated = await activate(tx, moves, request, request.requester, actor);
     await enqueueNotifications(tx, "approved", activated, request.requester.email);
     return activated;
   });
-  // Counted once committed, by the instance that recorded the decision; a request still waiting for another stage is not decided.
-  if (decided.decidedAt) approvalLatency.observe({ decision: input.decision }, Math.max(0, (decided.decidedAt.getTime() - decided.createdAt.getTime()) / 1000));
-  if (noLongerEntitled) throw conflict(`The requester may no longer have this (${noLongerEntitled}), so the request was cancelled instead of approved.`);
-  return decided;
+  return { decided, noLongerEntitled };
 }
 
 /**

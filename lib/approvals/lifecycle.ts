@@ -47,8 +47,10 @@ export function approvalStateOf(
  * committed before (and is seen here) or waits and then finds the grant active and revokes it.
  */
 export async function directoryRefusal(tx: Tx, request: AccessRequest): Promise<string | null> {
-  await tx.$queryRaw`SELECT id FROM "User" WHERE id = ${request.requesterId} FOR SHARE`;
-  const holder = await tx.user.findUniqueOrThrow({ where: { id: request.requesterId }, select: { id: true, email: true, groups: true, active: true } });
+  // Read under a share lock (one statement): a directory change to this person waits for the commit, and one made first is seen.
+  const [holder] = await tx.$queryRaw<{ id: string; email: string; groups: string[]; active: boolean }[]>`
+    SELECT id, email, groups, active FROM "User" WHERE id = ${request.requesterId} FOR SHARE`;
+  if (!holder) throw new Error(`the requester ${request.requesterId} of request ${request.id} is not in the database`);
   const refusal = entitlementRefusal(policy(), holder, request);
   return refusal ? `directory: ${refusal}` : null;
 }

@@ -61,9 +61,14 @@ export interface OnCallApprover {
  * on it: they are returned with the stage's on-call pseudo-group added. Everyone else is
  * returned as they are, without a lookup.
  */
+/** Whether the on-call schedule could change what this person may do at this stage: it has one, and the person is an approver outside its groups. */
+export function asksOnCall(who: Principal, stage: StageSnapshot | undefined): stage is StageSnapshot & { onCall: NonNullable<StageSnapshot["onCall"]> } {
+  return Boolean(stage?.onCall) && who.roles.includes("approver") && !stage!.groups.some((g) => who.groups.includes(g));
+}
+
 export async function onCallApprover(who: Principal, stage: StageSnapshot | undefined, now = new Date()): Promise<OnCallApprover> {
   const unchanged = { who, audit: {} };
-  if (!stage?.onCall || !who.roles.includes("approver") || stage.groups.some((g) => who.groups.includes(g))) return unchanged;
+  if (!asksOnCall(who, stage)) return unchanged;
   const answer = await onCallNow(stage.onCall, who.email, now);
   if (answer.state === "unknown") return { ...unchanged, unknown: answer.reason };
   if (answer.state === "not-on-call") return unchanged;

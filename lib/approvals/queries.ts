@@ -5,7 +5,7 @@ import { notFound } from "../errors";
 import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
 import { onCallApprover } from "./on-call";
-import { partiesOf, partyMembers } from "../identity/parties";
+import { partiesOf, partyMembers, partySubquery } from "../identity/parties";
 import { policy } from "../policy/current";
 import { requestStages } from "../policy/stages";
 import { getWorkflow } from "../workflows/registry";
@@ -230,16 +230,11 @@ async function stageViews(
   const approvers =
     request.status !== "pending"
       ? []
-      : await db.user.findMany({
-          where: {
-            roles: { has: "approver" },
-            requestOnly: false,
-            groups: { hasSome: [...new Set(state.stages.flatMap((st) => st.groups))] },
-            id: { notIn: await partyMembers(db, request.requesterId) },
-          },
-          select: { id: true, email: true, groups: true },
-          orderBy: { email: "asc" },
-        });
+      : await db.$queryRaw<{ id: string; email: string; groups: string[] }[]>`
+          SELECT id, email, groups FROM "User"
+          WHERE roles @> ARRAY['approver']::text[] AND NOT "requestOnly" AND groups && ${[...new Set(state.stages.flatMap((st) => st.groups))]}::text[]
+            AND id NOT IN (${partySubquery(request.requesterId)})
+          ORDER BY email ASC`;
   const decided = new Set(request.decisions.map((d) => d.approverId));
   return state.stages.map((stage, index) => {
     const approvedBy = request.decisions.filter((d) => d.stage === index && d.decision === "approve").map((d) => d.approver.email);

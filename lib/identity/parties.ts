@@ -1,3 +1,4 @@
+import { Prisma } from "@prisma/client";
 import type { Tx } from "../db";
 import type { Parties } from "../policy/evaluate";
 
@@ -24,8 +25,13 @@ export async function partiesOf(tx: Tx, ids: readonly string[]): Promise<Parties
  * not offer what the engine would refuse.
  */
 export async function partyMembers(tx: Tx, id: string): Promise<string[]> {
-  const owners = (await tx.serviceOwner.findMany({ where: { serviceId: id }, select: { ownerId: true } })).map((o) => o.ownerId);
-  const controllers = [id, ...owners];
-  const owned = (await tx.serviceOwner.findMany({ where: { ownerId: { in: controllers } }, select: { serviceId: true } })).map((o) => o.serviceId);
-  return [...new Set([...controllers, ...owned])];
+  return (await tx.$queryRaw<{ id: string }[]>(partySubquery(id))).map((r) => r.id);
+}
+
+/** The same members as a subquery of one `id` column, for a statement that leaves the party out (one definition for both). */
+export function partySubquery(id: string): Prisma.Sql {
+  return Prisma.sql`
+    SELECT ${id}::text AS id
+    UNION SELECT "ownerId" FROM "ServiceOwner" WHERE "serviceId" = ${id}
+    UNION SELECT "serviceId" FROM "ServiceOwner" WHERE "ownerId" = ${id} OR "ownerId" IN (SELECT "ownerId" FROM "ServiceOwner" WHERE "serviceId" = ${id})`;
 }
