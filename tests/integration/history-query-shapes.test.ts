@@ -5,7 +5,7 @@ import { engineFixture } from "../helpers/engine-fixture";
 
 /**
  * The history's query shapes (an index range per filter, a week-by-week walk through one GIN
- * index for text, approved requests as an array, exports through a cursor on the pg driver)
+ * index for text, approved requests as one array value, exports through a cursor on the pg driver)
  * against a plain reference: the same filters as one unindexed WHERE, ordered by time. Run on
  * 6,000 events over 30 weeks, enough that pages cross weeks and the planner picks the indexes,
  * with ids that do not follow times (as when events are chained after commit).
@@ -116,6 +116,28 @@ describe("history query shapes return what a plain query returns", () => {
     }
     // The cases are chosen to matter: most match more than a page, none matches everything.
     expect((await reference(raw, true)).length).toBeLessThan(6000);
+  });
+
+  it("an approver's requests reach the events' query intact, whatever their ids hold", async () => {
+    // The ids travel as the text of a PostgreSQL array: quotes, commas, braces, backslashes, spaces, NULL.
+    const approver = await fx.user("odd-ids@example.com", ["engineering-leads"]);
+    const requester = await fx.db.user.findUniqueOrThrow({ where: { email: "ann@example.com" } });
+    const ids = ['odd"quote', "odd,comma", "odd{brace}", "odd\\backslash", "odd space", "NULL", "odd;semi"];
+    for (const [n, id] of ids.entries()) {
+      await fx.db.$executeRaw`
+        INSERT INTO "AccessRequest" (id, "workflowId", "targetId", "requesterId", status, input, justification, "durationSeconds", stages, "updatedAt")
+        VALUES (${id}, 'temporary-access', 'sandbox', ${requester.id}, 'expired', '{}', 'x', 600, '[]', now())`;
+      await fx.db.$executeRaw`
+        INSERT INTO "Approval" (id, "requestId", "approverId", decision, comment) VALUES (${`odd${n}`}, ${id}, ${approver.id}, 'approve', '')`;
+      await fx.db.$executeRaw`
+        INSERT INTO "AuditEvent" ("occurredAt", "actorType", action, "requestId", data)
+        VALUES (timestamp '2026-08-01 10:00:00' + ${n} * interval '1 minute', 'human', 'request.created', ${id}, '{}')`;
+    }
+    const expected = await reference({ approver: "odd-ids@example.com" }, true);
+    expect(expected).toHaveLength(ids.length);
+    const { forwards, backwards } = await pages({ approver: "odd-ids@example.com", sort: "newest" }, 3);
+    expect(forwards).toEqual(expected);
+    expect(backwards).toEqual(expected);
   });
 
   it("a cursor naming no event gives an empty page, not an error", async () => {
