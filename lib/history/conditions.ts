@@ -43,15 +43,17 @@ export interface HistoryEvent {
 export const NOTE_TEXT = Prisma.sql`to_tsvector('english', coalesce(e.note, ''))`;
 
 /**
- * The requests someone approved, read from the index on ("approverId", decision) alone. They
- * go into the events' query as an array value, so the planner sees how many there are and
- * chooses between reading each request's events and walking the history in time order.
+ * The requests someone approved, read from the index on ("approverId", decision) alone, as
+ * PostgreSQL's text of an array ('{id,id,...}'), or null for none. They go back into the events'
+ * query as that array, a value the planner sees, so it knows how many there are and chooses
+ * between reading each request's events and walking the history in time order. As one text
+ * both ways: Prisma decoding a thousand ids into strings and encoding them again cost more
+ * than the query.
  */
-async function approvedBy(email: string): Promise<string[]> {
-  // One row holding an array: decoding a thousand rows would cost more than the query.
-  const [row] = await db.$queryRaw<{ ids: string[] | null }[]>`
-    SELECT array_agg(a."requestId") AS ids FROM "Approval" a WHERE a."approverId" = (SELECT u.id FROM "User" u WHERE u.email = ${email}) AND a.decision = 'approve'`;
-  return row?.ids ?? [];
+async function approvedBy(email: string): Promise<string | null> {
+  const [row] = await db.$queryRaw<{ ids: string | null }[]>`
+    SELECT array_agg(a."requestId")::text AS ids FROM "Approval" a WHERE a."approverId" = (SELECT u.id FROM "User" u WHERE u.email = ${email}) AND a.decision = 'approve'`;
+  return row?.ids ?? null;
 }
 
 /** The conditions for a set of filters (none for no filters), or null when nothing can match. */
@@ -65,7 +67,7 @@ export async function historyConditions(f: HistoryFilters): Promise<Prisma.Sql[]
   if (f.action) parts.push(Prisma.sql`e.action = ${f.action}`);
   if (f.approver) {
     const requests = await approvedBy(f.approver);
-    if (requests.length === 0) return null;
+    if (requests === null) return null;
     parts.push(Prisma.sql`e."requestId" = ANY(${requests}::text[])`);
   }
   // The index holds only events with a note (no other can match): say so, for the planner to use it.

@@ -36,18 +36,28 @@ interface PageRead {
   above?: bigint;
   limit: number;
   text: boolean;
+  /** Find the page's events in the index on ("occurredAt", id) INCLUDE ("requestId") first, then read those rows. */
+  indexFirst: boolean;
   from?: Date;
   to?: Date;
 }
 
 /** Up to `limit` events between the cursors (if any), in time order, descending or not. */
-async function readPage(parts: Prisma.Sql[], { descending, below, above, limit, text, from, to }: PageRead): Promise<HistoryEvent[]> {
+async function readPage(parts: Prisma.Sql[], { descending, below, above, limit, text, indexFirst, from, to }: PageRead): Promise<HistoryEvent[]> {
   const conditions = [...parts];
   // An unknown cursor matches nothing (a row comparison with NULL is never true).
   if (below !== undefined) conditions.push(Prisma.sql`(e."occurredAt", e.id) < ${cursorRow(below)}`);
   if (above !== undefined) conditions.push(Prisma.sql`(e."occurredAt", e.id) > ${cursorRow(above)}`);
   const direction = descending ? Prisma.sql`DESC` : Prisma.sql`ASC`;
   const where = conditions.length ? Prisma.sql`WHERE ${Prisma.join(conditions, " AND ")}` : Prisma.empty;
+  if (!text && indexFirst) {
+    // Walking the history for an approver's requests passes thousands of events to keep a page
+    // of them: read from the index alone, each costs no visit to its row (only the page's do).
+    return db.$queryRaw<HistoryEvent[]>`
+      SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e WHERE e.id IN (
+        SELECT e.id FROM "AuditEvent" e ${where} ORDER BY e."occurredAt" ${direction}, e.id ${direction} LIMIT ${limit})
+      ORDER BY e."occurredAt" ${direction}, e.id ${direction}`;
+  }
   if (!text) {
     return db.$queryRaw<HistoryEvent[]>`
       SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e ${where} ORDER BY e."occurredAt" ${direction}, e.id ${direction} LIMIT ${limit}`;
@@ -83,7 +93,16 @@ export async function searchHistory(query: HistoryQuery, pageSize = 50): Promise
   const descending = newestFirst !== backwards;
   // In newest-first order, `after` means older (below in time) and `before` newer.
   const [below, above] = newestFirst ? [query.after, query.before] : [query.before, query.after];
-  const rows = await readPage(parts, { descending, below, above, limit: pageSize + 1, text: query.q !== undefined, from: query.from, to: query.to });
+  const rows = await readPage(parts, {
+    descending,
+    below,
+    above,
+    limit: pageSize + 1,
+    text: query.q !== undefined,
+    indexFirst: query.approver !== undefined,
+    from: query.from,
+    to: query.to,
+  });
   const more = rows.length > pageSize;
   const events = rows.slice(0, pageSize);
   if (backwards) events.reverse();

@@ -1,9 +1,11 @@
+import fc from "fast-check";
+import { Prisma } from "@prisma/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture } from "../helpers/engine-fixture";
 
 /**
  * The history's query shapes (an index range per filter, a week-by-week walk through one GIN
- * index for text, approved requests as an array, exports through a cursor on the pg driver)
+ * index for text, approved requests as one array value, exports through a cursor on the pg driver)
  * against a plain reference: the same filters as one unindexed WHERE, ordered by time. Run on
  * 6,000 events over 30 weeks, enough that pages cross weeks and the planner picks the indexes,
  * with ids that do not follow times (as when events are chained after commit).
@@ -116,6 +118,28 @@ describe("history query shapes return what a plain query returns", () => {
     expect((await reference(raw, true)).length).toBeLessThan(6000);
   });
 
+  it("an approver's requests reach the events' query intact, whatever their ids hold", async () => {
+    // The ids travel as the text of a PostgreSQL array: quotes, commas, braces, backslashes, spaces, NULL.
+    const approver = await fx.user("odd-ids@example.com", ["engineering-leads"]);
+    const requester = await fx.db.user.findUniqueOrThrow({ where: { email: "ann@example.com" } });
+    const ids = ['odd"quote', "odd,comma", "odd{brace}", "odd\\backslash", "odd space", "NULL", "odd;semi"];
+    for (const [n, id] of ids.entries()) {
+      await fx.db.$executeRaw`
+        INSERT INTO "AccessRequest" (id, "workflowId", "targetId", "requesterId", status, input, justification, "durationSeconds", stages, "updatedAt")
+        VALUES (${id}, 'temporary-access', 'sandbox', ${requester.id}, 'expired', '{}', 'x', 600, '[]', now())`;
+      await fx.db.$executeRaw`
+        INSERT INTO "Approval" (id, "requestId", "approverId", decision, comment) VALUES (${`odd${n}`}, ${id}, ${approver.id}, 'approve', '')`;
+      await fx.db.$executeRaw`
+        INSERT INTO "AuditEvent" ("occurredAt", "actorType", action, "requestId", data)
+        VALUES (timestamp '2026-08-01 10:00:00' + ${n} * interval '1 minute', 'human', 'request.created', ${id}, '{}')`;
+    }
+    const expected = await reference({ approver: "odd-ids@example.com" }, true);
+    expect(expected).toHaveLength(ids.length);
+    const { forwards, backwards } = await pages({ approver: "odd-ids@example.com", sort: "newest" }, 3);
+    expect(forwards).toEqual(expected);
+    expect(backwards).toEqual(expected);
+  });
+
   it("a cursor naming no event gives an empty page, not an error", async () => {
     const query = filters.historyFiltersSchema.parse({ q: "refund", after: "999999999" });
     expect(await search.searchHistory(query)).toEqual({ events: [], next: null, previous: null });
@@ -129,6 +153,16 @@ describe("exports through the cursor", () => {
       INSERT INTO "AuditEvent" (seq, "occurredAt", "actorType", "actorEmail", action, data, ip, "userAgent", route, note)
       VALUES (2000001, timestamp '2026-09-01 10:00:00.120', 'human', '=cmd|'' /C calc''!A0', 'history.exported', '{"b": "+1", "a": [1, "x,\\"y\\""]}', '@10.0.0.1', E'-tab\\there', 'GET /x', E'line one\\nline "two", =HYPERLINK("http://x")'),
              (2000002, timestamp '2026-09-01 10:00:01', 'system', NULL, 'history.exported', '{}', NULL, NULL, NULL, 'plain ünïcode €')`);
+    // Every column PostgreSQL writes, with what makes csvCell quote or defuse (a comma in an id
+    // sends its group of columns down the slow way), empty texts, and data JSON.stringify spaces
+    // and orders differently from jsonb (integer keys first, numbers as JavaScript reads them).
+    await fx.db.$executeRawUnsafe(`
+      INSERT INTO "AuditEvent" (seq, "occurredAt", "actorType", "actorEmail", action, "requestId", "workflowId", "targetId", environment, "fromStatus", "toStatus", data, ip, "userAgent", route, note, hash)
+      VALUES (-2000003, timestamp '2026-09-01 10:00:02.5', 'human', 'a;b@example.com', '-action', 'rq,1', '"wf"', E'tab\tin', E'\rcr', 'pending', 'active',
+              '{"b": 1.50, "10": "x", "2": [true, null], "a": "=1;2"}', '', 'Mozilla/5.0 (X11; Linux x86_64)', '', '', '+hash'),
+             (2000004, timestamp '2026-09-01 10:00:03', 'system', '', '', '', '', '', '', NULL, NULL, '"=just a string"', E'line\nbreak', '@ua', '=route', E'\tnote', ''),
+             (2000005, timestamp '2026-09-01 10:00:04', 'system', NULL, 'x', NULL, NULL, NULL, NULL, NULL, NULL, 'null', NULL, NULL, NULL, NULL, NULL),
+             (2000006, timestamp '2026-09-01 10:00:05', 'system', NULL, 'x', NULL, NULL, NULL, NULL, NULL, NULL, '-12', NULL, NULL, NULL, NULL, NULL)`);
     const { exportStream, csvCell, EXPORT_COLUMNS } = await import("@/lib/history/export");
     const raw = { from: "2026-08-01", to: "2026-09-30" };
     const f = filters.filtersOf(filters.historyFiltersSchema.parse(raw));
@@ -178,5 +212,30 @@ describe("exports through the cursor", () => {
     expect(body).toContain(`"line one\nline ""two"", =HYPERLINK(""http://x"")"`);
     const events = jsonl.trimEnd().split("\n").slice(1);
     expect(events).toEqual(rows.reverse().map((r) => JSON.stringify({ type: "event", ...plain(r) })));
+  });
+});
+
+describe("CSV cells written by PostgreSQL", () => {
+  it("are exactly csvCell's, one text at a time and in groups tested together", async () => {
+    const { csvCell, csvCellSql, csvCellsSql } = await import("@/lib/history/export");
+    // Texts made mostly of what csvCell looks at: quotes, separators, line breaks, formula starts.
+    const text = fc.option(
+      fc.string({ unit: fc.constantFrom('"', ",", ";", "\r", "\n", "\t", "=", "+", "-", "@", "'", " ", "a", "1", "é", "€", "😀"), maxLength: 6 }),
+      { nil: null, freq: 5 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(text, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 20 }), async (rows) => {
+        const width = Math.max(...rows.map((r) => r.length));
+        const padded = rows.map((r) => [...r, ...Array<string | null>(width - r.length).fill(null)]);
+        const columns = Array.from({ length: width }, (_, i) => Prisma.raw(`v.t${i}`));
+        const values = Array.from({ length: width }, (_, i) => Prisma.sql`${padded.map((r) => r[i])}::text[]`);
+        const got = await fx.db.$queryRaw<{ one: string[]; together: string }[]>`
+          SELECT ARRAY[${Prisma.join(columns.map(csvCellSql))}] AS one, ${csvCellsSql(columns)} AS together
+          FROM unnest(${Prisma.join(values)}) WITH ORDINALITY AS v(${Prisma.raw(columns.map((_, i) => `t${i}`).join(", "))}, n) ORDER BY n`;
+        expect(got.map((r) => r.one)).toEqual(padded.map((r) => r.map(csvCell)));
+        expect(got.map((r) => r.together)).toEqual(padded.map((r) => r.map(csvCell).join(",")));
+      }),
+      { numRuns: 60 },
+    );
   });
 });
