@@ -106,6 +106,7 @@ function forkAuthz(): Promise<string> {
 async function startWeb() {
   // LATCHKEY_CPU_PROFILE=<dir>: the web server writes a V8 CPU profile there when it stops (for benchmarks).
   const profile = process.env.LATCHKEY_CPU_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.LATCHKEY_CPU_PROFILE] : [];
+  if (profile.length) log.warn("LATCHKEY_CPU_PROFILE is set: the web server keeps a CPU profile in memory until it stops (for benchmarks, not for production)");
   web = spawn(process.execPath, [...profile, path.join(here, "server.js")], {
     cwd: here,
     stdio: ["ignore", "pipe", "pipe"],

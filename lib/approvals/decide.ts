@@ -39,13 +39,17 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
     throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
   }
   if (person.requestOnly) throw forbidden(REQUEST_ONLY);
-  let outcome: Decided;
-  try {
-    outcome = await decideOnce(person, input, channel, null);
-  } catch (error) {
-    if (!(error instanceof AskOnCall)) throw error;
-    // The schedule is asked outside the transaction (no outside call under a row lock), then the decision is made again with its answer; a stage that moved on meanwhile lists other groups, so a stale answer empowers no one.
-    outcome = await decideOnce(person, input, channel, await onCallApprover(person, error.stage));
+  let outcome: Decided | null = null;
+  let onCall: StageAnswer | null = null;
+  // The schedule is asked outside the transaction (no outside call under a row lock), then the decision is made again with its answer, for the stage it was asked for.
+  for (let attempt = 0; !outcome; attempt++) {
+    try {
+      outcome = await decideOnce(person, input, channel, onCall);
+    } catch (error) {
+      if (!(error instanceof AskOnCall)) throw error;
+      if (attempt >= 2) throw conflict("This request moved on to another stage while your on-call shift was being checked; look at it again.");
+      onCall = { stage: error.index, answer: await onCallApprover(person, error.stage) };
+    }
   }
   const { decided, noLongerEntitled } = outcome;
   // Counted once committed, by the instance that recorded the decision; a request still waiting for another stage is not decided.
@@ -59,29 +63,42 @@ interface Decided {
   noLongerEntitled: string | null;
 }
 
+/** The on-call schedule's answer for this person, and the stage (its index) it was asked for. */
+interface StageAnswer {
+  stage: number;
+  answer: OnCallApprover;
+}
+
 /** The stage waiting for a decision has an on-call schedule that could empower this person: its answer is needed first. */
 class AskOnCall extends Error {
-  constructor(readonly stage: StageSnapshot) {
+  constructor(
+    readonly index: number,
+    readonly stage: StageSnapshot,
+  ) {
     super("the on-call schedule must be asked first");
   }
 }
 
 /**
- * One attempt at the decision. Without an on-call answer (`onCall` null) it throws AskOnCall,
- * having written nothing, when the waiting stage has a schedule that could change what this
- * person may do; most stages have none, and are decided with no read before the transaction.
+ * One attempt at the decision. It throws AskOnCall, having written nothing, when the waiting
+ * stage has a schedule that could change what this person may do and `onCall` holds no answer
+ * for that stage (none yet, or one for a stage the request has since left); most stages have
+ * no schedule, and are decided with no read before the transaction. An answer is used only for
+ * the stage it was asked for: the decision names the shift only when it was about that stage.
  */
-async function decideOnce(person: Principal, input: DecisionInput, channel: DecisionChannel | undefined, onCall: OnCallApprover | null): Promise<Decided> {
+async function decideOnce(person: Principal, input: DecisionInput, channel: DecisionChannel | undefined, onCall: StageAnswer | null): Promise<Decided> {
   const comment = input.comment.trim();
-  const who = onCall?.who ?? person;
-  const unknownNote = onCall && "unknown" in onCall && onCall.unknown ? ` (Whether you are on call could not be checked: ${onCall.unknown}.)` : "";
-  const audit = onCall?.audit ?? {};
   let noLongerEntitled: string | null = null;
   const decided = await inTransaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
     const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
     const waiting = requestStages(request)[request.currentStage];
-    if (status === "pending" && onCall === null && asksOnCall(person, waiting)) throw new AskOnCall(waiting);
+    const asks = status === "pending" && asksOnCall(person, waiting);
+    if (asks && onCall?.stage !== request.currentStage) throw new AskOnCall(request.currentStage, waiting);
+    const answer = asks ? onCall!.answer : null;
+    const who = answer?.who ?? person;
+    const unknownNote = answer?.unknown ? ` (Whether you are on call could not be checked: ${answer.unknown}.)` : "";
+    const audit = answer?.audit ?? {};
     rememberRequest(request);
     const parties = await partiesOf(tx, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]);
     const state = approvalStateOf(request, request.decisions, parties);

@@ -56,16 +56,16 @@ export interface OnCallApprover {
   unknown?: string;
 }
 
-/**
- * An approver outside a stage's groups who is on call for the stage's schedule may decide
- * on it: they are returned with the stage's on-call pseudo-group added. Everyone else is
- * returned as they are, without a lookup.
- */
 /** Whether the on-call schedule could change what this person may do at this stage: it has one, and the person is an approver outside its groups. */
 export function asksOnCall(who: Principal, stage: StageSnapshot | undefined): stage is StageSnapshot & { onCall: NonNullable<StageSnapshot["onCall"]> } {
   return Boolean(stage?.onCall) && who.roles.includes("approver") && !stage!.groups.some((g) => who.groups.includes(g));
 }
 
+/**
+ * An approver outside a stage's groups who is on call for the stage's schedule may decide
+ * on it: they are returned with the stage's on-call pseudo-group added. Everyone else is
+ * returned as they are, without a lookup.
+ */
 export async function onCallApprover(who: Principal, stage: StageSnapshot | undefined, now = new Date()): Promise<OnCallApprover> {
   const unchanged = { who, audit: {} };
   if (!asksOnCall(who, stage)) return unchanged;

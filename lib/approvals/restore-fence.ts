@@ -58,7 +58,12 @@ export async function fenceRestoredState(actor: Actor, reason: string, keep: str
       data: { reason, revoked: revoked.length, reconfirmed: kept, signingKey: kid, sessionsEnded, routesClosed: routesClosed.length },
     }),
   );
-  await writeRestoreMarker();
+  // The marker must leave the old history behind, or the next sweep would fence again what this fence kept (--keep) and what is granted since:
+  // when the fence's own events cannot be linked first (the chainer's lock held too long), the head as it is matches the database as it now is.
+  await writeRestoreMarker().catch(async (error: Error) => {
+    log.error("could not link the fence's events before recording the chain head: recording the head as it is", { error: error.message });
+    await writeRestoreMarker({ linkFirst: false });
+  });
   return { revoked, kept, signingKey: kid, sessionsEnded, routesClosed };
 }
 
@@ -85,16 +90,16 @@ interface Marker {
  * this is its step too), so the marker covers them: it waits out another chainer's pass rather
  * than read a head that pass is about to move.
  */
-async function chainHead(): Promise<Marker | null> {
-  await chainEverythingCommitted();
+async function chainHead(linkFirst = true): Promise<Marker | null> {
+  if (linkFirst) await chainEverythingCommitted();
   const [head] = await db.$queryRaw<{ lastSeq: bigint; lastHash: string }[]>`SELECT "lastSeq", "lastHash" FROM "AuditChainHead" WHERE id = 1`;
   return head ? { seq: head.lastSeq.toString(), hash: head.lastHash } : null;
 }
 
-/** Records the chain head in the marker file (written whole, then renamed). */
-export async function writeRestoreMarker(): Promise<void> {
+/** Records the chain head in the marker file (written whole, then renamed); `linkFirst: false` records the head as it is, unlinked events aside. */
+export async function writeRestoreMarker({ linkFirst = true } = {}): Promise<void> {
   const file = env().LATCHKEY_RESTORE_MARKER;
-  const head = file && (await chainHead());
+  const head = file && (await chainHead(linkFirst));
   if (!file || !head) return;
   await writeFile(`${file}.tmp`, JSON.stringify(head));
   await rename(`${file}.tmp`, file);

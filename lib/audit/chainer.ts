@@ -48,51 +48,67 @@ const refused = new Set<bigint>();
  * and no link are read: a row that carries a link without a place was not made by the chainer,
  * and would make the database refuse the whole batch.
  */
-export async function chainBatch(limit = BATCH): Promise<number | null> {
-  return db.$transaction(async (tx) => {
-    const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtext(${LOCK})) AS locked`;
-    if (!lock?.locked) {
-      await lockUnavailable(tx);
-      return null;
-    }
-    lockWait.since = null;
-    const [head] = await tx.$queryRaw<{ lastSeq: bigint; lastHash: string }[]>`SELECT "lastSeq", "lastHash" FROM "AuditChainHead" WHERE id = 1 FOR UPDATE`;
-    if (!head) throw new Error("The audit chain has no head row: the database was not migrated.");
-    const genuine: EventRow[] = [];
-    for (let after = 0n; genuine.length < limit;) {
-      const rows = await tx.$queryRaw<EventRow[]>`
+export async function chainBatch(limit = BATCH, waitMs = 0): Promise<number | null> {
+  return db.$transaction(
+    async (tx) => {
+      if (waitMs > 0) {
+        // Queued behind the pass that holds the lock (and ahead of passes that only try it later), for at most waitMs.
+        await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = ${Math.ceil(waitMs)}`);
+        try {
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${LOCK}))`;
+        } catch (error) {
+          if (!/lock timeout/i.test(String((error as Error).message))) throw error;
+          throw new Error(`another audit chainer has held its lock for over ${waitMs / 1000} s: the events committed so far could not all be linked`);
+        }
+        await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = 0`);
+      } else {
+        const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(hashtext(${LOCK})) AS locked`;
+        if (!lock?.locked) {
+          await lockUnavailable(tx);
+          return null;
+        }
+      }
+      lockWait.since = null;
+      const [head] = await tx.$queryRaw<{ lastSeq: bigint; lastHash: string }[]>`SELECT "lastSeq", "lastHash" FROM "AuditChainHead" WHERE id = 1 FOR UPDATE`;
+      if (!head) throw new Error("The audit chain has no head row: the database was not migrated.");
+      const genuine: EventRow[] = [];
+      for (let after = 0n; genuine.length < limit;) {
+        const rows = await tx.$queryRaw<EventRow[]>`
         SELECT ${EVENT_COLUMNS} FROM "AuditEvent"
         WHERE seq IS NULL AND hash IS NULL AND "prevHash" IS NULL AND "chainKeyId" IS NULL AND id > ${after} ORDER BY id LIMIT ${limit}`;
-      for (const row of rows) if (genuine.length < limit && sealChecksOut(row)) genuine.push(row);
-      if (rows.length < limit) break;
-      after = rows.at(-1)!.id;
-    }
-    if (genuine.length === 0) return 0;
-    const key = currentKey();
-    const [taken] = await tx.$queryRaw<{ id: bigint; seq: bigint }[]>`
+        for (const row of rows) if (genuine.length < limit && sealChecksOut(row)) genuine.push(row);
+        if (rows.length < limit) break;
+        after = rows.at(-1)!.id;
+      }
+      if (genuine.length === 0) return 0;
+      const key = currentKey();
+      const [taken] = await tx.$queryRaw<{ id: bigint; seq: bigint }[]>`
       SELECT id, seq FROM "AuditEvent" WHERE seq > ${head.lastSeq} AND seq <= ${head.lastSeq + BigInt(genuine.length)} ORDER BY seq LIMIT 1`;
-    if (taken)
-      throw new Error(
-        `event id ${taken.id} already holds place ${taken.seq}, past the chain's head (${head.lastSeq}), though the chainer never gave it: the chain cannot grow past it. Verification names it as altered.`,
-      );
-    let seq = head.lastSeq;
-    let prev = head.lastHash;
-    const links = genuine.map((row) => {
-      seq += 1n;
-      const hash = linkHash({ prevHash: prev, seq, id: row.id, seal: row.seal!, sealKeyId: row.sealKeyId! }, key);
-      const link = { id: row.id.toString(), seq: seq.toString(), prevHash: prev, hash };
-      prev = hash;
-      return link;
-    });
-    const linked = await tx.$executeRaw`
+      if (taken)
+        throw new Error(
+          `event id ${taken.id} already holds place ${taken.seq}, past the chain's head (${head.lastSeq}), though the chainer never gave it: the chain cannot grow past it. Verification names it as altered.`,
+        );
+      let seq = head.lastSeq;
+      let prev = head.lastHash;
+      const links = genuine.map((row) => {
+        seq += 1n;
+        const hash = linkHash({ prevHash: prev, seq, id: row.id, seal: row.seal!, sealKeyId: row.sealKeyId! }, key);
+        const link = { id: row.id.toString(), seq: seq.toString(), prevHash: prev, hash };
+        prev = hash;
+        return link;
+      });
+      const linked = await tx.$executeRaw`
       UPDATE "AuditEvent" e SET seq = l.seq, "prevHash" = l."prevHash", hash = l.hash, "chainKeyId" = ${key.id}
       FROM jsonb_to_recordset(${JSON.stringify(links)}::jsonb) AS l(id bigint, seq bigint, "prevHash" text, hash text)
       WHERE e.id = l.id AND e.seq IS NULL`;
-    // Only this chainer gives places, under its lock: anything else means the pass must not count.
-    if (linked !== links.length) throw new Error(`the audit chainer linked ${linked} of ${links.length} events: another writer gave them places`);
-    await tx.$executeRaw`UPDATE "AuditChainHead" SET "lastSeq" = ${seq}, "lastHash" = ${prev} WHERE id = 1`;
-    return links.length;
-  });
+      // Only this chainer gives places, under its lock: anything else means the pass must not count.
+      if (linked !== links.length) throw new Error(`the audit chainer linked ${linked} of ${links.length} events: another writer gave them places`);
+      await tx.$executeRaw`UPDATE "AuditChainHead" SET "lastSeq" = ${seq}, "lastHash" = ${prev} WHERE id = 1`;
+      return links.length;
+    },
+    // A waiting pass may wait waitMs for the lock before its own work.
+    waitMs > 0 ? { maxWait: 10_000, timeout: waitMs + 30_000 } : undefined,
+  );
 }
 
 /** Whether an unchained event's seal checks out under the ring; if not, names it in the log (once per process). */
@@ -139,23 +155,22 @@ export async function chainAuditEvents(limit = BATCH): Promise<number> {
 }
 
 /**
- * Links every event committed before the call, waiting while another chainer's pass holds the
- * lock (that pass may have begun before the latest commits), so the head it leaves covers them
- * all: what the restore marker must hold. Throws when the lock stays taken for `waitMs`.
+ * Links every event committed before the call, waiting in the lock's queue while another
+ * chainer's pass holds it (that pass may have begun before the latest commits), so the head it
+ * leaves covers them all: what the restore marker must hold. Throws, naming why, when the lock
+ * stays taken for `waitMs`, or when writers keep every pass full for ten times as long.
  */
 export async function chainEverythingCommitted(waitMs = 30_000): Promise<number> {
-  const deadline = Date.now() + waitMs;
+  const giveUp = Date.now() + 10 * waitMs;
   let total = 0;
   for (;;) {
-    const n = await chainBatch(BATCH);
-    if (n === null) {
-      if (Date.now() >= deadline)
-        throw new Error(`another audit chainer has held its lock for over ${waitMs / 1000} s: the events committed so far could not all be linked`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      continue;
-    }
+    const n = (await chainBatch(BATCH, waitMs))!;
     total += n;
     if (n < BATCH) return total;
+    if (Date.now() > giveUp)
+      throw new Error(
+        `audit events kept arriving faster than a pass links them for ${(10 * waitMs) / 1000} s: the events committed so far could not all be linked`,
+      );
   }
 }
 

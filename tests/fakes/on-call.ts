@@ -30,10 +30,18 @@ function recorder() {
   const requests: { path: string; authorization?: string; accept?: string }[] = [];
   let throttle = { count: 0, retryAfter: 0 };
   let down = false;
+  let nextCall: (() => Promise<void>) | null = null;
   return {
     requests,
     rateLimit: (count: number, retryAfter: number) => (throttle = { count, retryAfter }),
     setDown: (value: boolean) => (down = value),
+    /** Runs `work` when the next call arrives, and answers it only once `work` is done (something happening while a lookup is in flight). */
+    onNextCall: (work: () => Promise<void>) => (nextCall = work),
+    async beforeAnswer(): Promise<void> {
+      const work = nextCall;
+      nextCall = null;
+      await work?.();
+    },
     /** True when the call was answered here (down, throttled). */
     intercept(req: http.IncomingMessage, res: http.ServerResponse, body: unknown): boolean {
       requests.push({ path: req.url ?? "", authorization: req.headers.authorization, accept: req.headers.accept });
@@ -72,7 +80,8 @@ const json = (res: http.ServerResponse, status: number, body: unknown, type = "a
 export function pagerDutyFake(token: string) {
   const rosters = new Map<string, Shift[]>();
   const rec = recorder();
-  const server = serve((req, res) => {
+  const server = serve(async (req, res) => {
+    await rec.beforeAnswer();
     if (rec.intercept(req, res, { error: { message: "Rate Limit Exceeded", code: 2020 } })) return;
     const url = new URL(req.url ?? "/", "http://pagerduty.invalid");
     if (req.headers.authorization !== `Token token=${token}`) return json(res, 401, { error: { message: "Unauthorized", code: 2006 } });
@@ -119,6 +128,7 @@ export function pagerDutyFake(token: string) {
     requests: rec.requests,
     rateLimit: rec.rateLimit,
     setDown: rec.setDown,
+    onNextCall: rec.onNextCall,
     roster: (schedule: string, shifts: Shift[]) => rosters.set(schedule, shifts),
   };
 }

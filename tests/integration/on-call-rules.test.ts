@@ -2,7 +2,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture } from "../helpers/engine-fixture";
 import { opsgenieFake, pagerDutyFake } from "../fakes/on-call";
-import type { Principal } from "@/lib/policy/evaluate";
+import type { Principal, StageSnapshot } from "@/lib/policy/evaluate";
 import type { DomainError } from "@/lib/errors";
 
 /**
@@ -201,6 +201,35 @@ describe("an on-call approver", () => {
     expect(event!.actorEmail).toBe("ic@example.com");
     expect(event!.data).toMatchObject({ comment: "covering as IC", onCall: { provider: "pagerduty", schedule: "PSCHED1", email: "ic@example.com" } });
     pd.roster("PSCHED1", [shift("sam@example.com")]);
+  });
+
+  it("uses an answer only for the stage it was asked for: a request that moved on during the lookup is decided as the person is at the new stage, naming no shift", async () => {
+    const request = await ask(eve, "pd-oncall", "write");
+    // A second stage after the on-call one, for incident commanders (ic's own group), in the request's own snapshot of its stages.
+    const [first] = request.stages as unknown as StageSnapshot[];
+    await fx.db.accessRequest.update({
+      where: { id: request.id },
+      data: { stages: [first!, { name: "Commander", groups: ["incident-commanders"], required: 1, oneFromEachGroup: false }] as never },
+    });
+    pd.roster("PSCHED1", [shift("sam@example.com"), shift("ic@example.com")]);
+    try {
+      // While PagerDuty is asked whether ic is on call for the first stage, a lead passes that stage.
+      pd.onNextCall(async () => void (await engine.decide(lead, { requestId: request.id, decision: "approve", comment: "lead passes stage one" })));
+      const decided = await engine.decide(ic, { requestId: request.id, decision: "approve", comment: "as commander" });
+      expect(decided.status).toBe("active");
+      const approvals = await fx.db.approval.findMany({ where: { requestId: request.id }, orderBy: { createdAt: "asc" } });
+      expect(approvals.map((a) => [a.stage, a.approverId])).toEqual([
+        [0, lead.id],
+        [1, ic.id],
+      ]);
+      expect(approvals[1]!.approverGroups).toEqual(["incident-commanders"]);
+      const [approved] = await events(request.id, "request.approved");
+      expect(approved!.actorEmail).toBe("ic@example.com");
+      expect(approved!.data).toMatchObject({ comment: "as commander", stage: "Commander" });
+      expect(approved!.data).not.toHaveProperty("onCall");
+    } finally {
+      pd.roster("PSCHED1", [shift("sam@example.com")]);
+    }
   });
 
   it("changes nothing for the stage's own approvers (no lookup), nor for the requester", async () => {

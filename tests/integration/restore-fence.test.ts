@@ -134,4 +134,27 @@ describe("restoring a backup taken before a revocation", () => {
     const { walkChain } = await import("@/lib/audit/verify");
     expect((await walkChain()).ok).toBe(true);
   });
+
+  it(
+    "records a marker matching the database even when the fence's own events cannot be linked first, so the next sweep fences nothing again",
+    { timeout: 180_000 },
+    async () => {
+      const kept = await grant();
+      // Another chainer holds its lock through the whole fence: the marker step waits its 30 s, then records the head as it is.
+      const holder = new pg.Client({ connectionString: url });
+      await holder.connect();
+      await holder.query(`SELECT pg_advisory_lock(hashtext('latchkey.audit-chainer'))`);
+      try {
+        const result = await fence.fenceRestoredState({ type: "system", email: "latchkey" }, "lock held elsewhere", [kept.id]);
+        expect(result.kept).toEqual([kept.id]);
+      } finally {
+        await holder.end();
+      }
+      expect(await fence.restoreDetected()).toBeNull();
+      expect(await fence.restoreFenceStep({ type: "system", email: "latchkey" })).toBeNull();
+      expect(await verify(kept.token)).toMatchObject({ ok: true });
+      const { db } = await import("@/lib/db");
+      expect(await db.auditEvent.count({ where: { action: "restore.fenced", data: { path: ["reason"], equals: "lock held elsewhere" } } })).toBe(1);
+    },
+  );
 });
