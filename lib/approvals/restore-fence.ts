@@ -34,7 +34,8 @@ export interface FenceResult {
   routesClosed: string[];
 }
 
-export async function fenceRestoredState(actor: Actor, reason: string, keep: string[] = []): Promise<FenceResult> {
+/** `chainWaitMs`: how long the marker step waits for another chainer's pass (30 s). */
+export async function fenceRestoredState(actor: Actor, reason: string, keep: string[] = [], { chainWaitMs = 30_000 } = {}): Promise<FenceResult> {
   const active = await db.accessRequest.findMany({ where: { status: "active" }, select: { id: true }, orderBy: { createdAt: "asc" } });
   const kept = active.filter((r) => keep.includes(r.id)).map((r) => r.id);
   const revoked: string[] = [];
@@ -60,7 +61,7 @@ export async function fenceRestoredState(actor: Actor, reason: string, keep: str
   );
   // The marker must leave the old history behind, or the next sweep would fence again what this fence kept (--keep) and what is granted since:
   // when the fence's own events cannot be linked first (the chainer's lock held too long), the head as it is matches the database as it now is.
-  await writeRestoreMarker().catch(async (error: Error) => {
+  await writeRestoreMarker({ chainWaitMs }).catch(async (error: Error) => {
     log.error("could not link the fence's events before recording the chain head: recording the head as it is", { error: error.message });
     await writeRestoreMarker({ linkFirst: false });
   });
@@ -90,16 +91,16 @@ interface Marker {
  * this is its step too), so the marker covers them: it waits out another chainer's pass rather
  * than read a head that pass is about to move.
  */
-async function chainHead(linkFirst = true): Promise<Marker | null> {
-  if (linkFirst) await chainEverythingCommitted();
+async function chainHead(linkFirst = true, chainWaitMs = 30_000): Promise<Marker | null> {
+  if (linkFirst) await chainEverythingCommitted(chainWaitMs);
   const [head] = await db.$queryRaw<{ lastSeq: bigint; lastHash: string }[]>`SELECT "lastSeq", "lastHash" FROM "AuditChainHead" WHERE id = 1`;
   return head ? { seq: head.lastSeq.toString(), hash: head.lastHash } : null;
 }
 
 /** Records the chain head in the marker file (written whole, then renamed); `linkFirst: false` records the head as it is, unlinked events aside. */
-export async function writeRestoreMarker({ linkFirst = true } = {}): Promise<void> {
+export async function writeRestoreMarker({ linkFirst = true, chainWaitMs = 30_000 } = {}): Promise<void> {
   const file = env().LATCHKEY_RESTORE_MARKER;
-  const head = file && (await chainHead(linkFirst));
+  const head = file && (await chainHead(linkFirst, chainWaitMs));
   if (!file || !head) return;
   await writeFile(`${file}.tmp`, JSON.stringify(head));
   await rename(`${file}.tmp`, file);

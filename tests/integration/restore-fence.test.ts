@@ -140,12 +140,12 @@ describe("restoring a backup taken before a revocation", () => {
     { timeout: 180_000 },
     async () => {
       const kept = await grant();
-      // Another chainer holds its lock through the whole fence: the marker step waits its 30 s, then records the head as it is.
+      // Another chainer holds its lock through the whole fence: the marker step waits its time (2 s here, 30 s by default), then records the head as it is.
       const holder = new pg.Client({ connectionString: url });
       await holder.connect();
       await holder.query(`SELECT pg_advisory_lock(hashtext('latchkey.audit-chainer'))`);
       try {
-        const result = await fence.fenceRestoredState({ type: "system", email: "latchkey" }, "lock held elsewhere", [kept.id]);
+        const result = await fence.fenceRestoredState({ type: "system", email: "latchkey" }, "lock held elsewhere", [kept.id], { chainWaitMs: 2_000 });
         expect(result.kept).toEqual([kept.id]);
       } finally {
         await holder.end();
