@@ -44,7 +44,7 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
   // The schedule is asked outside the transaction (no outside call under a row lock), then the decision is made again with its answer, for the stage it was asked for.
   for (let attempt = 0; !outcome; attempt++) {
     try {
-      outcome = await decideOnce(person, input, channel, onCall);
+      outcome = await decideOnce(person, { ...input, comment }, channel, onCall);
     } catch (error) {
       if (!(error instanceof AskOnCall)) throw error;
       if (attempt >= 2) throw conflict("This request moved on to another stage while your on-call shift was being checked; look at it again.");
@@ -80,14 +80,14 @@ class AskOnCall extends Error {
 }
 
 /**
- * One attempt at the decision. It throws AskOnCall, having written nothing, when the waiting
+ * One attempt at the decision (its comment already trimmed). It throws AskOnCall, having written nothing, when the waiting
  * stage has a schedule that could change what this person may do and `onCall` holds no answer
  * for that stage (none yet, or one for a stage the request has since left); most stages have
  * no schedule, and are decided with no read before the transaction. An answer is used only for
  * the stage it was asked for: the decision names the shift only when it was about that stage.
  */
 async function decideOnce(person: Principal, input: DecisionInput, channel: DecisionChannel | undefined, onCall: StageAnswer | null): Promise<Decided> {
-  const comment = input.comment.trim();
+  const { comment } = input;
   let noLongerEntitled: string | null = null;
   const decided = await inTransaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);

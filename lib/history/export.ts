@@ -59,6 +59,18 @@ export function csvCommentJson(value: unknown): string {
   return `# ${JSON.stringify(value).replace(/;/g, "\\u003b")}`;
 }
 
+// One rule for both writers of cells: csvCell here, csvCellSql in PostgreSQL.
+/** Characters that start a formula in a spreadsheet: such a cell is defused with a leading '. */
+const FORMULA_STARTS = ["=", "+", "-", "@", "\t", "\r"];
+/** Characters for which a cell is quoted: a quote, a line break, or either separator a spreadsheet may use. */
+const QUOTED_FOR_CHARS = ['"', ",", ";", "\r", "\n"];
+/** A bracket expression of these characters, as JavaScript's and PostgreSQL's regular expressions both read it. */
+const bracket = (chars: string[]) => `[${chars.map((c) => ({ "-": "\\-", "\t": "\\t", "\r": "\\r", "\n": "\\n" })[c] ?? c).join("")}]`;
+const STARTS_FORMULA = new RegExp(`^${bracket(FORMULA_STARTS)}`);
+const NEEDS_QUOTES = new RegExp(bracket(QUOTED_FOR_CHARS));
+const FORMULA_START = Prisma.raw(FORMULA_STARTS.map((c) => c.charCodeAt(0)).join(", "));
+const QUOTED_FOR = Prisma.raw(`E'${bracket(QUOTED_FOR_CHARS)}'`);
+
 /**
  * A CSV cell: quoted when it holds a quote, a line break or either separator a spreadsheet
  * may use ("," or, in many locales, ";"), and defused when a spreadsheet would read it as a
@@ -73,14 +85,9 @@ export function csvCell(value: unknown): string {
         : typeof value === "object"
           ? JSON.stringify(value)
           : String(value);
-  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
-  return /[",;\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  if (STARTS_FORMULA.test(text)) text = `'${text}`;
+  return NEEDS_QUOTES.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
-
-/** Characters that start a formula in a spreadsheet, as csvCell defuses them: = + - @ tab CR. */
-const FORMULA_START = Prisma.raw(["=", "+", "-", "@", "\t", "\r"].map((c) => c.charCodeAt(0)).join(", "));
-/** Characters for which csvCell quotes a cell. */
-const QUOTED_FOR = Prisma.raw(`E'[",;\\r\\n]'`);
 
 /** csvCell of a text that holds none of QUOTED_FOR: only defused. ascii() reads the first character (0 for ''). */
 const plainCellSql = (text: Prisma.Sql) => Prisma.sql`(CASE WHEN ascii(${text}) IN (${FORMULA_START}) THEN '''' || ${text} ELSE coalesce(${text}, '') END)`;
