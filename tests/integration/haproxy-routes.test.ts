@@ -256,11 +256,12 @@ describe("the Open a route workflow", () => {
     const fileBefore = await readMapFile(mapFile);
     const sent = recorder.commands.length;
     // HAProxy adds the route at once; its answer reaches the worker late, while the directory acts.
-    recorder.holdAnswers(/map/, 2500);
+    recorder.holdAnswers(/map/, 3500); // under the runtime client's 5 s timeout: "show map", then "add map", each held
     const performing = engine.performQueued(request.id, false);
     try {
-      await expect.poll(() => recorder.commands.slice(sent).some((c) => /^(set|add) map/.test(c)), { timeout: 20_000, interval: 50 }).toBe(true);
-      expect((await runtime.showMap(mapFile)).size).toBe(before.size + 1);
+      // The recorder logs a command before HAProxy has it, so wait for HAProxy's map itself.
+      await expect.poll(async () => (await runtime.showMap(mapFile)).size, { timeout: 20_000, interval: 50 }).toBe(before.size + 1);
+      expect(recorder.commands.slice(sent).some((c) => /^(set|add) map/.test(c))).toBe(true);
       expect(await applyDirectoryChange({ userId: gus.id, active: false, source: "scim" })).toMatchObject({ cancelledRequests: 1 });
     } finally {
       recorder.holdAnswers(null);
