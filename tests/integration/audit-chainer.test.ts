@@ -300,6 +300,41 @@ describe("a chainer kept from its lock", () => {
   });
 });
 
+describe("a chainer woken by many commits", () => {
+  it("links the commits of one moment in one pass: a wake-up waits a moment for the others", async () => {
+    await chainer.chainAuditEvents();
+    const running = chainer.startChainer(60_000, 300);
+    try {
+      // The pass it makes when it starts finds nothing to link.
+      await expect.poll(() => running.passes()).toBe(1);
+      const head = await chainHead();
+      for (let i = 0; i < 5; i++) await engine.createRequest(alice, "temporary-access", validInput());
+      const waiting = await fx.db.auditEvent.count({ where: { seq: null } });
+      expect(waiting).toBeGreaterThanOrEqual(5);
+      // Five wake-ups a few milliseconds apart, as five writers' NOTIFYs reach the worker.
+      const started = Date.now();
+      for (let i = 0; i < 5; i++) {
+        running.wake();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await expect.poll(async () => fx.db.auditEvent.count({ where: { seq: null } }), { timeout: 5_000, interval: 20 }).toBe(0);
+      // One pass linked them all, once the first wake-up had waited its moment.
+      expect(running.passes()).toBe(2);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect((await chainHead()).lastSeq).toBe(head.lastSeq + BigInt(waiting));
+      // A wake-up heard while nothing waits makes one quiet pass, not a pass per wake-up.
+      running.wake();
+      running.wake();
+      await expect.poll(() => running.passes(), { timeout: 5_000 }).toBe(3);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(running.passes()).toBe(3);
+    } finally {
+      await running.close();
+    }
+    await expectWholeChain();
+  });
+});
+
 describe("fifty writers at once", () => {
   it("give one gap-free chain, every event linked exactly once, while the chainer runs beside them", async () => {
     const { createPrismaClient } = await import("@/lib/db");
