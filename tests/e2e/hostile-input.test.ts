@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import http from "node:http";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -17,7 +18,8 @@ import { freePort } from "../../scripts/support/ports";
  * run as `npm start` runs it. Whatever comes in, the answer is never a 500 or a stack
  * trace; the classes that once were (prototype-member ids, NUL and broken Unicode, days
  * PostgreSQL cannot hold, foreign or oversized or malformed action posts, a callbackUrl
- * that is not a URL) are each answered with their own status and message.
+ * that is not a URL) are each answered with their own status and message. Downloads held
+ * open take at most four exports' places, and give them back when dropped.
  */
 
 const PROXY_SECRET = "proxy-secret-for-the-portal-0123456789";
@@ -487,5 +489,80 @@ describe("forward-auth and the API on the running portal and lean listener", () 
     }
     expect((await get(`${portal.url}/catalog/constructor`, { cookie: cookie(sessions.alice) })).status).toBe(404);
     expect((await get(`${portal.url}/api/v1/requests/a%00b`, { authorization: `Bearer ${aliceToken}` })).status).toBe(400);
+  });
+});
+
+describe("downloads held open", () => {
+  /** An export whose body the client does not read: the download stays open, as a stalled browser's does. */
+  function openDownload(query: string): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const request = http.get(`${portal.url}/api/history/export?${query}`, { headers: { cookie: cookie(sessions.carol) } }, (response) => {
+        response.pause();
+        resolve(response);
+      });
+      request.on("error", reject);
+    });
+  }
+
+  it("past four exports at once, the next is answered 503 with Retry-After: 60 and recorded nowhere; a dropped download gives its place back", async () => {
+    // History larger than the sockets between portal and client hold, read in several batches
+    // of the export's cursor: a download nobody reads keeps its connection and snapshot open.
+    const { recordEvent, SYSTEM } = await import("@/lib/audit/record");
+    await db.$transaction(
+      async (tx) => {
+        for (let i = 0; i < 12_000; i++) await recordEvent(tx, { actor: SYSTEM, action: "test.bulk_history", data: { n: i, padding: "x".repeat(2_000) } });
+      },
+      { timeout: 120_000 },
+    );
+    const query = "format=csv&action=test.bulk_history";
+    const held: http.IncomingMessage[] = [];
+    try {
+      for (let i = 0; i < 4; i++) held.push(await openDownload(query));
+      expect(held.map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
+      // Long enough for each export to have read its history to the end, were it not held back by its reader.
+      await new Promise((r) => setTimeout(r, 3_000));
+      const before = await auditEvents();
+      const refused = await get(`${portal.url}/api/history/export?${query}`, { cookie: cookie(sessions.carol) });
+      const again = await fetch(`${portal.url}/api/history/export?format=jsonl`, { headers: { cookie: cookie(sessions.carol) } });
+      expect([refused.status, refused.text]).toEqual([503, "4 exports are running on this instance already; try again in a minute.\n"]);
+      expect([again.status, again.headers.get("retry-after"), again.headers.get("content-type")]).toEqual([503, "60", "text/plain; charset=utf-8"]);
+      await again.arrayBuffer();
+      // A refused export is not an export: no audit event says it happened.
+      expect(await auditEvents()).toBe(before);
+
+      // The browser gives up on one download: its place comes back, and the next export streams to its end.
+      held.shift()!.destroy();
+      await expect
+        .poll(async () => (await get(`${portal.url}/api/history/export?format=jsonl&action=request.created`, { cookie: cookie(sessions.carol) })).status, {
+          timeout: 15_000,
+          interval: 200,
+        })
+        .toBe(200);
+      // Only one place came back: the other three downloads still hold theirs.
+      const fifth = await openDownload(query);
+      held.push(fifth);
+      expect(fifth.statusCode).toBe(200);
+      expect((await get(`${portal.url}/api/history/export?${query}`, { cookie: cookie(sessions.carol) })).status).toBe(503);
+    } finally {
+      for (const response of held) response.destroy();
+    }
+    // Every place comes back once the downloads are dropped.
+    await expect
+      .poll(
+        async () => {
+          const statuses = await Promise.all(
+            [0, 1, 2, 3].map(async () => {
+              const response = await fetch(`${portal.url}/api/history/export?format=csv&action=request.created`, {
+                headers: { cookie: cookie(sessions.carol) },
+              });
+              await response.arrayBuffer();
+              return response.status;
+            }),
+          );
+          return statuses.every((s) => s === 200);
+        },
+        { timeout: 15_000, interval: 200 },
+      )
+      .toBe(true);
   });
 });
