@@ -13,11 +13,14 @@
  * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99.
  * Each phase starts once the portal has caught up with what the one before left it (audit
  * events to chain, jobs due), and the time that took after the flat-out phase is printed.
+ * Each phase also prints the CPU time that Next.js's server, the worker, PostgreSQL (when
+ * embedded) and this client spent per approval, or per pair of the floor's calls.
  */
 import { parseArgs } from "node:util";
 import { benchNumber, judge, loadAverage, ratio } from "./support/bench-figures";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
+import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
 
 const { values } = parseArgs({ options: { seconds: { type: "string" }, users: { type: "string" } } });
 const SECONDS = benchNumber(values.seconds, "LATCHKEY_BENCH_SECONDS", 60);
@@ -132,6 +135,7 @@ const ONE_AT_A_TIME = 300;
 
 // First, one approval at a time with nothing else going on: what an approval costs, without queueing behind others.
 await settle();
+const aloneCpu = cpuSnapshot(portal.processGroup);
 const alone: number[] = [];
 for (let i = 0; i < ONE_AT_A_TIME; i++) {
   const { json } = await call(requesters[0]!, "/requests", {
@@ -142,6 +146,7 @@ for (let i = 0; i < ONE_AT_A_TIME; i++) {
   const decided = await call(approvers[0]!, `/requests/${json!.id}/approve`, { comment: "alone" });
   if (decided.json?.credential) alone.push(performance.now() - started);
 }
+const aloneCpuPer = cpuPer(aloneCpu, cpuSnapshot(portal.processGroup), alone.length);
 alone.sort((a, b) => a - b);
 const unloaded = { p50: +percentile(alone, 50).toFixed(1), p95: +percentile(alone, 95).toFixed(1), p99: +percentile(alone, 99).toFixed(1) };
 console.log(
@@ -157,8 +162,10 @@ async function phase(seconds: number, rate?: number) {
   period = rate ? approvers.length / rate : 0;
   deadline = Date.now() + seconds * 1000;
   const started = Date.now();
+  const cpuBefore = cpuSnapshot(portal.processGroup);
   await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
   const elapsed = (Date.now() - started) / 1000;
+  const cpuMsPerApproval = cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), approved);
   latencies.sort((a, b) => a - b);
   return {
     seconds: Math.round(elapsed),
@@ -169,6 +176,7 @@ async function phase(seconds: number, rate?: number) {
       p95: +percentile(latencies, 95).toFixed(1),
       p99: +percentile(latencies, 99).toFixed(1),
     },
+    cpuMsPerApproval,
   };
 }
 
@@ -212,7 +220,10 @@ async function floor(seconds: number) {
 await settle();
 await floor(2);
 floorErrors = 0;
+const floorCpu = cpuSnapshot(portal.processGroup);
+const floorStarted = Date.now();
 const floorPairsPerSecond = await floor(Math.min(15, SECONDS));
+const floorCpuPerPair = cpuPer(floorCpu, cpuSnapshot(portal.processGroup), floorPairsPerSecond * ((Date.now() - floorStarted) / 1000));
 
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
   SELECT count(*) AS n FROM (SELECT "requestId" FROM "AuditEvent" WHERE action IN ('credential.issued', 'request.approved') GROUP BY "requestId", action HAVING count(*) > 1) d`;
@@ -236,15 +247,18 @@ const figures = {
   users: USERS,
   ...flatOut,
   approvalToCredentialOneAtATimeMs: unloaded,
+  oneAtATimeCpuMsPerApproval: aloneCpuPer,
   afterFlatOut: drained,
   paced: { target: paceTo, ...paced },
   errors,
   doubleExecutions,
   auditEvents: Number(chain?.n ?? 0),
-  floor: { pairsOfHealthCallsPerSecond: floorPairsPerSecond, errors: floorErrors },
+  floor: { pairsOfHealthCallsPerSecond: floorPairsPerSecond, errors: floorErrors, cpuMsPerPair: floorCpuPerPair },
   pgbench,
   ratios,
 };
+const cpuLine = (name: string, c: CpuByRole) =>
+  `${name.padEnd(14)} ${(["web", "worker", "postgres", "client"] as const).map((role) => `${role} ${c[role] ?? "—"}`).join("   ")}`;
 const line = (name: string, f: typeof flatOut) =>
   `${name.padEnd(14)} ${f.requestsPerSecond} requests/s, ${f.approvalsPerSecond} approvals/s; approval → credential p50 ${f.approvalToCredentialMs.p50} ms   p95 ${f.approvalToCredentialMs.p95} ms   p99 ${f.approvalToCredentialMs.p99} ms`;
 console.log(`
@@ -259,6 +273,12 @@ ${
     ? `pgbench        ${pgbench.tps} tps (TPC-B-like, scale ${pgbench.settings.scale}, ${pgbench.settings.clients} clients, ${pgbench.settings.threads} threads, ${pgbench.settings.seconds} s)`
     : "pgbench        not found on the PATH or under /usr/lib/postgresql (Debian: postgresql-contrib or the server package): ratio skipped"
 }
+
+CPU ms per approval (its request and its approval) or per floor pair, by process (/proc)
+  ${cpuLine("one at a time", aloneCpuPer)}
+  ${cpuLine("flat out", flatOut.cpuMsPerApproval)}
+  ${cpuLine("paced", paced.cpuMsPerApproval)}
+  ${cpuLine("floor pair", floorCpuPerPair)}
 
 ratios (same run)
   approvals/s ÷ floor pairs/s          ${ratios.approvalsOverFloor}

@@ -18,6 +18,8 @@ export interface BenchPortal {
   url: string;
   databaseUrl: string;
   adminUrl: string;
+  /** The process group of the portal's processes (scripts/support/process-cpu.ts). */
+  processGroup: number | undefined;
   stop: () => Promise<void>;
 }
 
@@ -86,6 +88,7 @@ export async function startBenchPortal(extraEnv: Record<string, string> | ((serv
     url: `http://localhost:${port}`,
     databaseUrl: databaseUrl.toString(),
     adminUrl: admin.toString(),
+    processGroup: child.pid,
     async stop() {
       try {
         process.kill(-child.pid!, "SIGTERM");
