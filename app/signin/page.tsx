@@ -4,6 +4,8 @@ import { SignInButton } from "@/components/layout/auth-buttons";
 import { Alert } from "@/components/ui/alert";
 import { currentPrincipal, proxySignInStatus } from "@/lib/auth/session";
 import { env } from "@/lib/env";
+import { callbackUrlProblem } from "@/lib/auth/callback-url";
+import { queryParam, type PageSearch } from "@/lib/http/query-param";
 
 export const metadata: Metadata = { title: "Sign in" };
 export const dynamic = "force-dynamic";
@@ -19,10 +21,12 @@ const ERRORS: Record<string, string> = {
   SessionRequired: "Sign in to continue.",
 };
 
-export default async function SignInPage({ searchParams }: { searchParams: Promise<{ error?: string; callbackUrl?: string }> }) {
-  const { error, callbackUrl } = await searchParams;
+export default async function SignInPage({ searchParams }: { searchParams: Promise<PageSearch> }) {
+  const given = await searchParams;
+  const [error, callbackUrl] = [queryParam(given.error), queryParam(given.callbackUrl)];
   if (await currentPrincipal()) redirect("/");
-  const safeCallback = callbackUrl?.startsWith("/") && !callbackUrl.startsWith("//") ? callbackUrl : "/";
+  // A path on this portal that sign-in will accept (lib/auth/callback-url.ts), or the home page.
+  const safeCallback = callbackUrl?.startsWith("/") && !callbackUrl.startsWith("//") && callbackUrlProblem(callbackUrl) === null ? callbackUrl : "/";
   const proxy = await proxySignInStatus();
   return (
     <main className="flex min-h-screen items-center justify-center px-4">

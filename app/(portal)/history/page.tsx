@@ -11,21 +11,20 @@ import { searchHistory } from "@/lib/history/search";
 import { describeFilters, historyFiltersSchema } from "@/lib/history/filters";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
 import { policy } from "@/lib/policy/current";
+import { queryParam, type PageSearch } from "@/lib/http/query-param";
 
 export const metadata: Metadata = { title: "History" };
 
-type Search = Record<string, string | string[] | undefined>;
-
 const PAGING = ["after", "before", "end"];
 
-export default async function HistoryPage({ searchParams }: { searchParams: Promise<Search> }) {
+export default async function HistoryPage({ searchParams }: { searchParams: Promise<PageSearch> }) {
   const who = await requirePrincipal();
   if (!hasRole(who, "auditor", "admin")) {
     return <Alert tone="error">The audit history is open to auditors and admins only.</Alert>;
   }
   const raw = Object.fromEntries(
     Object.entries(await searchParams)
-      .map(([k, v]) => [k, Array.isArray(v) ? v[0] : v])
+      .map(([k, v]) => [k, queryParam(v)])
       .filter(([, v]) => v !== "" && v !== undefined),
   ) as Record<string, string>;
   const parsed = historyFiltersSchema.safeParse(raw);

@@ -12,12 +12,13 @@ import { availabilityFor } from "@/lib/workflows/catalog";
 import { policy } from "@/lib/policy/current";
 import { breakGlassRefusal, requestableTargets } from "@/lib/policy/evaluate";
 import { getWorkflow } from "@/lib/workflows/registry";
+import { queryParam, type PageSearch } from "@/lib/http/query-param";
 
 export const metadata: Metadata = { title: "New request" };
 
-export default async function WorkflowPage({ params, searchParams }: { params: Promise<{ workflowId: string }>; searchParams: Promise<{ target?: string }> }) {
+export default async function WorkflowPage({ params, searchParams }: { params: Promise<{ workflowId: string }>; searchParams: Promise<PageSearch> }) {
   const { workflowId } = await params;
-  const { target: preferred } = await searchParams;
+  const preferred = queryParam((await searchParams).target);
   const who = await requirePrincipal();
   const workflow = getWorkflow(workflowId);
   if (!workflow) notFound();

@@ -11,6 +11,7 @@ import { formatTime } from "@/components/ui/format";
 import { formatDuration } from "@/lib/policy/duration";
 import { accessReview, reviewPeriodSchema } from "@/lib/history/review";
 import { hasRole, requirePrincipal } from "@/lib/auth/session";
+import { queryParam, type PageSearch } from "@/lib/http/query-param";
 
 export const metadata: Metadata = { title: "Access review" };
 
@@ -20,11 +21,12 @@ function defaultPeriod() {
   return { from: from.toISOString().slice(0, 10), to: to.toISOString().slice(0, 10) };
 }
 
-export default async function ReviewPage({ searchParams }: { searchParams: Promise<{ from?: string; to?: string }> }) {
+export default async function ReviewPage({ searchParams }: { searchParams: Promise<PageSearch> }) {
   const who = await requirePrincipal();
   if (!hasRole(who, "auditor", "admin")) return <Alert tone="error">The access review is open to auditors and admins only.</Alert>;
   const given = await searchParams;
-  const values = { ...defaultPeriod(), ...Object.fromEntries(Object.entries(given).filter(([, v]) => v)) };
+  const chosen = { from: queryParam(given.from), to: queryParam(given.to) };
+  const values = { ...defaultPeriod(), ...Object.fromEntries(Object.entries(chosen).filter(([, v]) => v)) };
   const parsed = reviewPeriodSchema.safeParse(values);
   const review = parsed.success ? await accessReview(parsed.data) : null;
   const csv = `/api/history/review?${new URLSearchParams({ from: values.from, to: values.to, format: "csv" }).toString()}`;
