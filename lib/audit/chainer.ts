@@ -179,7 +179,7 @@ export async function chainEverythingCommitted(waitMs = 30_000): Promise<number>
 export interface Chainer {
   /** Asks for a pass soon (a wake-up heard, lib/audit/chain-wake.ts): within `gatherMs`, together with the wake-ups that arrive meanwhile. */
   wake: () => void;
-  /** How many passes it has finished. */
+  /** How many passes it has finished (those that failed, or found another chainer at work, included). */
   passes: () => number;
   close: () => Promise<void>;
 }
@@ -225,7 +225,10 @@ export function startChainer(pollMs = POLL_MS, gatherMs = GATHER_MS): Chainer {
       again = true;
       return;
     }
-    gathering ??= setTimeout(pass, gatherMs);
+    if (gathering === undefined) {
+      gathering = setTimeout(pass, gatherMs);
+      gathering.unref();
+    }
   };
   const timer = setInterval(pass, pollMs);
   timer.unref();
@@ -236,8 +239,15 @@ export function startChainer(pollMs = POLL_MS, gatherMs = GATHER_MS): Chainer {
     async close() {
       closed = true;
       clearInterval(timer);
-      clearTimeout(gathering);
       await running;
+      // A wake-up still waiting (or heard during the last pass) gets its pass before the chainer stops, so what committed just before is not left for the next worker.
+      const waiting = gathering !== undefined || again;
+      clearTimeout(gathering);
+      gathering = undefined;
+      if (waiting)
+        await chainAuditEvents().catch((error: Error) =>
+          log.error("the audit chainer's last pass failed: events wait to be linked by the next chainer", { error: error.message }),
+        );
     },
   };
 }

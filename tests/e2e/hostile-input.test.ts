@@ -187,6 +187,26 @@ describe("pages under hostile path and query parameters", () => {
     );
   });
 
+  it("read a repeated query parameter as its first value, never as a 500", async () => {
+    // Found by the property above (seed 454150254): a repeated callbackUrl reached the sign-in page as an array.
+    for (const [page, query, who] of [
+      ["/signin", "callbackUrl=%00&callbackUrl=%00", "none"],
+      ["/signin", "callbackUrl=/requests&callbackUrl=//evil.example", "none"],
+      ["/signin", "error=NoRole&error=NoEmail&callbackUrl=/a&callbackUrl=/b", "none"],
+      ["/catalog/temporary-access", "target=payments-api-staging&target=payments-api-production", "alice"],
+      ["/history/review", "from=2026-01-01&from=0000-01-01&to=2026-01-31&to=x", "carol"],
+      ["/history", "actor=alice@example.com&actor=%00&sort=newest&sort=x", "carol"],
+    ] as const) {
+      const { status, text } = await get(`${portal.url}${page}?${query}`, who === "none" ? {} : { cookie: cookie(sessions[who]) });
+      expect(status, `${page}?${query}`).toBe(200);
+      expect(text).not.toMatch(STACK);
+    }
+    // The first value counts: its error's message is shown, and the review covers its period.
+    expect((await get(`${portal.url}/signin?error=NoRole&error=NoEmail`)).text).toContain("none of your groups gives you a role in Latchkey");
+    const review = await get(`${portal.url}/history/review?from=2026-01-01&from=0000-01-01&to=2026-01-31&to=x`, { cookie: cookie(sessions.carol) });
+    expect(review.text).toContain("/api/history/review?from=2026-01-01&amp;to=2026-01-31&amp;format=csv");
+  });
+
   it("a request or person named with NUL is simply not found, and the auditor's filters name their mistake", async () => {
     expect((await get(`${portal.url}/requests/a%00b`, { cookie: cookie(sessions.alice) })).status).toBe(404);
     // The page's live poll refuses the same id with 400, as the token API does, instead of reaching PostgreSQL.
@@ -500,20 +520,32 @@ describe("downloads held open", () => {
         response.pause();
         resolve(response);
       });
+      request.setTimeout(30_000, () => request.destroy(new Error("the export did not answer within 30 s")));
       request.on("error", reject);
     });
   }
-
-  it("past four exports at once, the next is answered 503 with Retry-After: 60 and recorded nowhere; a dropped download gives its place back", async () => {
-    // History larger than the sockets between portal and client hold, read in several batches
-    // of the export's cursor: a download nobody reads keeps its connection and snapshot open.
-    const { recordEvent, SYSTEM } = await import("@/lib/audit/record");
-    await db.$transaction(
-      async (tx) => {
-        for (let i = 0; i < 12_000; i++) await recordEvent(tx, { actor: SYSTEM, action: "test.bulk_history", data: { n: i, padding: "x".repeat(2_000) } });
-      },
-      { timeout: 120_000 },
+  /** Exports reading from the database now: each holds a connection and a snapshot of its own (lib/history/rows.ts). */
+  const exportConnections = async () =>
+    Number(
+      (
+        await db.$queryRaw<{ n: bigint }[]>`
+          SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'latchkey history export'`
+      )[0]!.n,
     );
+  const exportsRecorded = () => db.auditEvent.count({ where: { action: "history.exported" } });
+
+  it("past four exports at once, the next is answered 503 with Retry-After: 60 and recorded nowhere; a dropped download gives its place and its connection back", async () => {
+    // History far larger than the sockets between portal and client can hold (60 MB, three of the
+    // export cursor's batches): a download nobody reads keeps its connection and snapshot open.
+    const { recordEvent, SYSTEM } = await import("@/lib/audit/record");
+    for (let batch = 0; batch < 3; batch++)
+      await db.$transaction(
+        async (tx) => {
+          for (let i = 0; i < 5_000; i++)
+            await recordEvent(tx, { actor: SYSTEM, action: "test.bulk_history", data: { n: batch * 5_000 + i, padding: "x".repeat(4_000) } });
+        },
+        { timeout: 120_000 },
+      );
     const query = "format=csv&action=test.bulk_history";
     const held: http.IncomingMessage[] = [];
     try {
@@ -521,17 +553,19 @@ describe("downloads held open", () => {
       expect(held.map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
       // Long enough for each export to have read its history to the end, were it not held back by its reader.
       await new Promise((r) => setTimeout(r, 3_000));
-      const before = await auditEvents();
+      expect(await exportConnections()).toBe(4);
+      const before = await exportsRecorded();
       const refused = await get(`${portal.url}/api/history/export?${query}`, { cookie: cookie(sessions.carol) });
       const again = await fetch(`${portal.url}/api/history/export?format=jsonl`, { headers: { cookie: cookie(sessions.carol) } });
       expect([refused.status, refused.text]).toEqual([503, "4 exports are running on this instance already; try again in a minute.\n"]);
       expect([again.status, again.headers.get("retry-after"), again.headers.get("content-type")]).toEqual([503, "60", "text/plain; charset=utf-8"]);
       await again.arrayBuffer();
       // A refused export is not an export: no audit event says it happened.
-      expect(await auditEvents()).toBe(before);
+      expect(await exportsRecorded()).toBe(before);
 
-      // The browser gives up on one download: its place comes back, and the next export streams to its end.
+      // The browser gives up on one download: its connection ends, its place comes back, and the next export streams to its end.
       held.shift()!.destroy();
+      await expect.poll(exportConnections, { timeout: 15_000, interval: 100 }).toBe(3);
       await expect
         .poll(async () => (await get(`${portal.url}/api/history/export?format=jsonl&action=request.created`, { cookie: cookie(sessions.carol) })).status, {
           timeout: 15_000,
@@ -546,7 +580,8 @@ describe("downloads held open", () => {
     } finally {
       for (const response of held) response.destroy();
     }
-    // Every place comes back once the downloads are dropped.
+    // Every place and every connection comes back once the downloads are dropped.
+    await expect.poll(exportConnections, { timeout: 15_000, interval: 100 }).toBe(0);
     await expect
       .poll(
         async () => {

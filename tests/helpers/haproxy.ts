@@ -72,6 +72,8 @@ export interface RuntimeRecorder {
   commands: string[];
   /** HAProxy's answer to commands matching `pattern` reaches the caller `ms` late (the command takes effect at once); null: none held. */
   holdAnswers(pattern: RegExp | null, ms?: number): void;
+  /** Sends every answer held back so far at once, without waiting out its time. */
+  releaseHeld(): void;
   close(): Promise<void>;
 }
 
@@ -83,19 +85,29 @@ export interface RuntimeRecorder {
 export async function recordRuntimeApi(socketPath: string, upstreamSocket: string): Promise<RuntimeRecorder> {
   const commands: string[] = [];
   let hold: { pattern: RegExp; ms: number } | null = null;
+  /** Answers held back, each sent when its time is up or when released. */
+  const held = new Set<() => void>();
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     let command = "";
     client.on("error", () => undefined); // the caller may be killed while it waits
     client.on("data", (chunk) => (command += chunk.toString()));
     client.on("end", () => {
       commands.push(command.trim());
-      const held = hold?.pattern.test(command) ? hold.ms : 0;
+      const ms = hold?.pattern.test(command) ? hold.ms : 0;
       const upstream = net.connect({ path: upstreamSocket });
       let answer = "";
       upstream.on("connect", () => upstream.end(command));
       upstream.on("data", (chunk) => (answer += chunk.toString()));
       upstream.on("error", () => client.destroy());
-      upstream.on("close", () => setTimeout(() => client.end(answer), held));
+      upstream.on("close", () => {
+        const send = () => {
+          clearTimeout(timer);
+          held.delete(send);
+          client.end(answer);
+        };
+        const timer = setTimeout(send, ms);
+        held.add(send);
+      });
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -107,6 +119,9 @@ export async function recordRuntimeApi(socketPath: string, upstreamSocket: strin
     commands,
     holdAnswers(pattern, ms = 0) {
       hold = pattern ? { pattern, ms } : null;
+    },
+    releaseHeld() {
+      for (const send of [...held]) send();
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -255,8 +255,9 @@ describe("the Open a route workflow", () => {
     const before = await runtime.showMap(mapFile);
     const fileBefore = await readMapFile(mapFile);
     const sent = recorder.commands.length;
-    // HAProxy adds the route at once; its answer reaches the worker late, while the directory acts.
-    recorder.holdAnswers(/map/, 3500); // under the runtime client's 5 s timeout: "show map", then "add map", each held
+    // HAProxy adds the route at once; its answer reaches the worker only once the directory has acted
+    // (held for at most 4.5 s, under the runtime client's 5 s timeout; "show map" before it is not held).
+    recorder.holdAnswers(/^(add|set) map/, 4500);
     const performing = engine.performQueued(request.id, false);
     try {
       // The recorder logs a command before HAProxy has it, so wait for HAProxy's map itself.
@@ -265,6 +266,7 @@ describe("the Open a route workflow", () => {
       expect(await applyDirectoryChange({ userId: gus.id, active: false, source: "scim" })).toMatchObject({ cancelledRequests: 1 });
     } finally {
       recorder.holdAnswers(null);
+      recorder.releaseHeld();
     }
     expect(await performing).toBe("failed");
     expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: request.id } })).toMatchObject({
