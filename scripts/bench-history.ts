@@ -10,7 +10,8 @@
  * - export: rows/s of a CSV export of about 100,000 events ÷ rows/s of PostgreSQL's
  *   `COPY (same query) TO STDOUT (FORMAT csv)` read by psql (target ≥ 0.5), and peak memory;
  *   both measured alike: one warm-up, then the median of three runs, the reader counting only
- *   bytes, the rows counted by the database;
+ *   bytes (COPY's time less psql's own start), the rows counted by the database and checked
+ *   against the warm-up export's;
  * then the EXPLAIN ANALYZE of the slowest query. Writes bench/history.json.
  */
 import { spawn } from "node:child_process";
@@ -162,18 +163,26 @@ const exportFilters = filtersOf(historyFiltersSchema.parse({ from: day(-span - 1
 let peak = process.memoryUsage().rss;
 const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
 const baseline = process.memoryUsage().rss;
-async function exportOnce(): Promise<{ seconds: number; bytes: number }> {
+async function exportOnce(countRows = false): Promise<{ seconds: number; bytes: number; rows: number }> {
   const started = performance.now();
   let bytes = 0;
+  // Rows end with a line break outside quotes, after the two comment lines and the column names (counted only when asked: untimed).
+  let lineEnds = 0;
+  let quoted = false;
   const reader = exportStream("csv", exportFilters, "bench", null).getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     bytes += value.byteLength;
+    if (countRows)
+      for (const b of value) {
+        if (lineEnds >= 3 && b === 34) quoted = !quoted;
+        else if (b === 10 && !quoted) lineEnds += 1;
+      }
   }
-  return { seconds: (performance.now() - started) / 1000, bytes };
+  return { seconds: (performance.now() - started) / 1000, bytes, rows: lineEnds - 3 };
 }
-const warmExport = await exportOnce();
+const warmExport = await exportOnce(true);
 const exportRuns = [await exportOnce(), await exportOnce(), await exportOnce()];
 clearInterval(sampler);
 if (exportRuns.some((r) => r.bytes !== warmExport.bytes)) throw new Error("the export's runs wrote different bytes");
@@ -188,11 +197,11 @@ const exported = (await exportQuery(exportFilters))!;
 const literal = (v: unknown) => explainer.escapeLiteral(v instanceof Date ? v.toISOString() : String(v));
 const copyQuery = exported.text.replace(/\$(\d+)/g, (_, n: string) => literal(exported.values[Number(n) - 1]));
 const copySql = `COPY (${copyQuery}) TO STDOUT (FORMAT csv)`;
-async function copyOnce(): Promise<{ seconds: number; rows: number }> {
+async function psqlOnce(sql: string): Promise<{ seconds: number; rows: number }> {
   const started = performance.now();
   let copied = 0;
   await new Promise<void>((resolve, reject) => {
-    const psql = spawn("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", copySql], { stdio: ["ignore", "pipe", "inherit"] });
+    const psql = spawn("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql], { stdio: ["ignore", "pipe", "inherit"] });
     // Quoted cells may hold line breaks, so rows are counted by the database below, not here.
     psql.stdout.on("data", (chunk: Buffer) => (copied += chunk.length));
     psql.on("error", reject);
@@ -200,19 +209,24 @@ async function copyOnce(): Promise<{ seconds: number; rows: number }> {
   });
   return { seconds: (performance.now() - started) / 1000, rows: copied };
 }
+const copyOnce = () => psqlOnce(copySql);
 await copyOnce();
 const copyRuns = [await copyOnce(), await copyOnce(), await copyOnce()];
-const copySeconds = median(copyRuns.map((r) => r.seconds));
+// psql's own start, connection and sign-in are not COPY's work: the time of a `SELECT 1` through it is taken off.
+await psqlOnce("SELECT 1");
+const psqlStart = median([(await psqlOnce("SELECT 1")).seconds, (await psqlOnce("SELECT 1")).seconds, (await psqlOnce("SELECT 1")).seconds]);
+const copySeconds = median(copyRuns.map((r) => r.seconds)) - psqlStart;
 const { rows: countRows } = await explainer.query(`SELECT count(*)::int AS n FROM (${copyQuery}) x`);
 const copyRows = countRows[0].n as number;
 const copyRowsPerSecond = copyRows / copySeconds;
+if (warmExport.rows !== copyRows) throw new Error(`the export wrote ${warmExport.rows} rows where the database counts ${copyRows}`);
 const rows = copyRows;
 const rowsPerSecond = rows / seconds;
 console.log(
   `\nExport (CSV, ${span} days): ${rows.toLocaleString("en")} rows, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s = ${Math.round(rowsPerSecond).toLocaleString("en")} rows/s (median of 3, after one warm-up); peak RSS ${(peak / 1e6).toFixed(0)} MB (${((peak - baseline) / 1e6).toFixed(0)} MB above the process at rest).`,
 );
 console.log(
-  `COPY (same query) TO STDOUT through psql: ${copyRows.toLocaleString("en")} rows in ${copySeconds.toFixed(3)} s = ${Math.round(copyRowsPerSecond).toLocaleString("en")} rows/s (median of 3, after one warm-up).`,
+  `COPY (same query) TO STDOUT through psql: ${copyRows.toLocaleString("en")} rows in ${copySeconds.toFixed(3)} s = ${Math.round(copyRowsPerSecond).toLocaleString("en")} rows/s (median of 3, after one warm-up, less psql's own ${(psqlStart * 1000).toFixed(0)} ms to start and sign in).`,
 );
 console.log(`Export ÷ COPY: ${(rowsPerSecond / copyRowsPerSecond).toFixed(2)} (target ≥ 0.5).`);
 
@@ -251,6 +265,7 @@ saveResults("history", {
     aboveRestMB: Math.round((peak - baseline) / 1e6),
     copyRowsPerSecond: Math.round(copyRowsPerSecond),
     copyVia: "psql",
+    psqlStartMs: Math.round(psqlStart * 1000),
     exportOverCopy: round(rowsPerSecond / copyRowsPerSecond),
   },
   slowestPlan: { query: slowest.name, sql: main!.text, plan: planLines },

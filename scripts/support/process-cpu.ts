@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * Where a benchmark's CPU goes: the CPU time of each process that serves it, by role, read
- * from Linux's /proc (each thread's schedstat, in nanoseconds: exact, where the stat file's
- * clock ticks are too coarse for a few milliseconds a call). The portal's processes are found
+ * from Linux's /proc (user and system time of the whole process, threads that ended included,
+ * in clock ticks of 10 ms: fine against phases of seconds). The portal's processes are found
  * by its process group (scripts/support/bench-portal.ts starts it detached): Next.js's server
  * (it names its process "next-server") and the entry process, which runs the worker. PostgreSQL
  * counts only when it is this process's child (the embedded server), not DATABASE_URL's: its
@@ -20,9 +20,13 @@ interface Proc {
   ppid: number;
   group: number;
   name: string;
-  /** Time of its children that ended (ms; the stat file counts it in clock ticks, 100 a second on Linux). */
+  /** Its own CPU time so far, all threads, in ms. */
+  cpu: number;
+  /** Time of its children that ended, in ms. */
   children: number;
 }
+
+const TICK_MS = 10;
 
 function processes(): Proc[] {
   const out: Proc[] = [];
@@ -31,8 +35,16 @@ function processes(): Proc[] {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.push({ pid: Number(entry), ppid: Number(fields[1]), group: Number(fields[2]), name, children: (Number(fields[13]) + Number(fields[14])) * 10 });
+      // After the name: state, ppid, pgrp, ..., utime (12th), stime, cutime, cstime.
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.push({
+        pid: Number(entry),
+        ppid: Number(f[1]),
+        group: Number(f[2]),
+        name,
+        cpu: (Number(f[11]) + Number(f[12])) * TICK_MS,
+        children: (Number(f[13]) + Number(f[14])) * TICK_MS,
+      });
     } catch {
       // Gone between the listing and the read.
     }
@@ -40,26 +52,18 @@ function processes(): Proc[] {
   return out;
 }
 
-/** CPU milliseconds a process has used so far, all its threads together; null once it is gone. */
-function cpuMs(pid: number): number | null {
+function endedChildren(pid: number): number | null {
   try {
-    return readdirSync(`/proc/${pid}/task`).reduce(
-      (sum, task) => sum + Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]) / 1e6,
-      0,
-    );
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[13]) + Number(f[14])) * TICK_MS;
   } catch {
     return null;
   }
 }
 
 function reading(ps: Proc[], ended = 0): Reading {
-  if (ps.length === 0) return null;
-  const perProcess = new Map<number, number>();
-  for (const p of ps) {
-    const ms = cpuMs(p.pid);
-    if (ms !== null) perProcess.set(p.pid, ms);
-  }
-  return { perProcess, ended };
+  return ps.length === 0 ? null : { perProcess: new Map(ps.map((p) => [p.pid, p.cpu])), ended };
 }
 
 /** The CPU time used so far by each role's processes, for a portal started in process group `portalGroup`. */
@@ -72,13 +76,13 @@ export function cpuSnapshot(portalGroup: number | undefined): CpuSnapshot {
   const worker = portal.filter((p) => web.some((w) => w.ppid === p.pid));
   const postmasters = all.filter((p) => p.name === "postgres" && p.ppid === process.pid);
   const postgres = all.filter((p) => p.name === "postgres" && postmasters.some((m) => m.pid === p.pid || m.pid === p.ppid));
+  // The postmaster's count of its ended children, read again after its backends were: a backend that ends in
+  // between is counted rather than lost (the little it had used by the first reading may count twice).
+  const ended = postmasters.reduce((sum, m) => sum + (endedChildren(m.pid) ?? m.children), 0);
   return {
     web: reading(web),
     worker: reading(worker),
-    postgres: reading(
-      postgres,
-      postmasters.reduce((sum, m) => sum + m.children, 0),
-    ),
+    postgres: reading(postgres, ended),
     client: reading(all.filter((p) => p.pid === process.pid)),
   };
 }
