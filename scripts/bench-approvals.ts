@@ -166,7 +166,7 @@ async function phase(seconds: number, rate?: number) {
   await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
   const elapsed = (Date.now() - started) / 1000;
   // The CPU it took is counted once the portal has caught up with what the phase left it (settle()).
-  const cpuMsPerApproval = async () => cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), approved);
+  const cpuMsPerApproval = () => cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), approved);
   latencies.sort((a, b) => a - b);
   return {
     seconds: Math.round(elapsed),
@@ -186,7 +186,7 @@ await settle();
 const flatOutPhase = await phase(SECONDS);
 // The paced phase starts once the flat-out backlog is worked off: its first seconds would otherwise measure that drain, not latency below saturation.
 const drained = await settle();
-const flatOut = { ...flatOutPhase, cpuMsPerApproval: await flatOutPhase.cpuMsPerApproval() };
+const flatOut = { ...flatOutPhase, cpuMsPerApproval: flatOutPhase.cpuMsPerApproval() };
 console.log(
   `[bench] the flat-out phase left ${drained.unchainedEvents} audit events to chain and ${drained.dueJobs} jobs due: caught up in ${drained.seconds} s`,
 );
@@ -220,7 +220,7 @@ async function floor(seconds: number) {
   return +(pairs / ((Date.now() - started) / 1000)).toFixed(1);
 }
 await settle();
-const paced = { ...pacedPhase, cpuMsPerApproval: await pacedPhase.cpuMsPerApproval() };
+const paced = { ...pacedPhase, cpuMsPerApproval: pacedPhase.cpuMsPerApproval() };
 await floor(2);
 floorErrors = 0;
 const floorCpu = cpuSnapshot(portal.processGroup);

@@ -197,7 +197,7 @@ const exported = (await exportQuery(exportFilters))!;
 const literal = (v: unknown) => explainer.escapeLiteral(v instanceof Date ? v.toISOString() : String(v));
 const copyQuery = exported.text.replace(/\$(\d+)/g, (_, n: string) => literal(exported.values[Number(n) - 1]));
 const copySql = `COPY (${copyQuery}) TO STDOUT (FORMAT csv)`;
-async function psqlOnce(sql: string): Promise<{ seconds: number; rows: number }> {
+async function psqlOnce(sql: string): Promise<{ seconds: number; bytes: number }> {
   const started = performance.now();
   let copied = 0;
   await new Promise<void>((resolve, reject) => {
@@ -207,7 +207,7 @@ async function psqlOnce(sql: string): Promise<{ seconds: number; rows: number }>
     psql.on("error", reject);
     psql.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`psql exited with ${code}`))));
   });
-  return { seconds: (performance.now() - started) / 1000, rows: copied };
+  return { seconds: (performance.now() - started) / 1000, bytes: copied };
 }
 const copyOnce = () => psqlOnce(copySql);
 await copyOnce();

@@ -198,14 +198,18 @@ export function startChainer(pollMs = POLL_MS, gatherMs = GATHER_MS): Chainer {
   let closed = false;
   let gathering: NodeJS.Timeout | undefined;
   let finished = 0;
+  /** False when the chainer is closed, or a pass is running (it then makes one more when done). */
+  const free = (): boolean => {
+    if (closed) return false;
+    if (running) again = true;
+    return !running;
+  };
   const pass = (): void => {
+    // Once closed, a waiting wake-up is left to close().
     if (closed) return;
     clearTimeout(gathering);
     gathering = undefined;
-    if (running) {
-      again = true;
-      return;
-    }
+    if (!free()) return;
     running = chainAuditEvents()
       .then(() => undefined)
       // Never silent: events wait unchained (the lag alert) until a pass succeeds, and the log says why.
@@ -213,22 +217,17 @@ export function startChainer(pollMs = POLL_MS, gatherMs = GATHER_MS): Chainer {
       .finally(() => {
         running = null;
         finished += 1;
-        if (again) {
+        // Once closed, a wake-up heard during this pass is left to close() (again stays set).
+        if (again && !closed) {
           again = false;
           wake();
         }
       });
   };
   const wake = (): void => {
-    if (closed) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    if (gathering === undefined) {
-      gathering = setTimeout(pass, gatherMs);
-      gathering.unref();
-    }
+    if (!free() || gathering !== undefined) return;
+    gathering = setTimeout(pass, gatherMs);
+    gathering.unref();
   };
   const timer = setInterval(pass, pollMs);
   timer.unref();

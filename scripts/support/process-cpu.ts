@@ -28,38 +28,28 @@ interface Proc {
 
 const TICK_MS = 10;
 
+/** The fields of /proc/<pid>/stat after the process's name, and the name; null once the process is gone. */
+function stat(pid: string | number): { name: string; f: string[] } | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return { name: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")), f: text.slice(text.lastIndexOf(")") + 2).split(" ") };
+  } catch {
+    return null;
+  }
+}
+
+/** After the name: state, ppid, pgrp, ..., utime (the 12th), stime, cutime, cstime. */
+const ownCpu = (f: string[]) => (Number(f[11]) + Number(f[12])) * TICK_MS;
+const endedChildrenCpu = (f: string[]) => (Number(f[13]) + Number(f[14])) * TICK_MS;
+
 function processes(): Proc[] {
   const out: Proc[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      // After the name: state, ppid, pgrp, ..., utime (12th), stime, cutime, cstime.
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.push({
-        pid: Number(entry),
-        ppid: Number(f[1]),
-        group: Number(f[2]),
-        name,
-        cpu: (Number(f[11]) + Number(f[12])) * TICK_MS,
-        children: (Number(f[13]) + Number(f[14])) * TICK_MS,
-      });
-    } catch {
-      // Gone between the listing and the read.
-    }
+    const s = stat(entry);
+    if (s) out.push({ pid: Number(entry), ppid: Number(s.f[1]), group: Number(s.f[2]), name: s.name, cpu: ownCpu(s.f), children: endedChildrenCpu(s.f) });
   }
   return out;
-}
-
-function endedChildren(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[13]) + Number(f[14])) * TICK_MS;
-  } catch {
-    return null;
-  }
 }
 
 function reading(ps: Proc[], ended = 0): Reading {
@@ -78,7 +68,10 @@ export function cpuSnapshot(portalGroup: number | undefined): CpuSnapshot {
   const postgres = all.filter((p) => p.name === "postgres" && postmasters.some((m) => m.pid === p.pid || m.pid === p.ppid));
   // The postmaster's count of its ended children, read again after its backends were: a backend that ends in
   // between is counted rather than lost (the little it had used by the first reading may count twice).
-  const ended = postmasters.reduce((sum, m) => sum + (endedChildren(m.pid) ?? m.children), 0);
+  const ended = postmasters.reduce((sum, m) => {
+    const again = stat(m.pid);
+    return sum + (again ? endedChildrenCpu(again.f) : m.children);
+  }, 0);
   return {
     web: reading(web),
     worker: reading(worker),
