@@ -7,10 +7,10 @@ import { HISTORY_COLUMNS, historyConditions, whereOf, type HistoryEvent } from "
 import type { HistoryFilters } from "./filters";
 
 /**
- * Every event matching the filters, in time order, for the exports: one query read through a
- * server-side cursor in batches, so memory stays bounded however many rows there are, the
- * export is one consistent snapshot, and the database scans once (a text search is not redone
- * for every batch). It runs on a connection of its own, straight through the pg driver: Prisma's
+ * Every event matching the filters, in time order, for the exports: one statement whose rows are
+ * read in batches as the download takes them (streamedBatches), so memory stays bounded however
+ * many rows there are, the export is one consistent snapshot, and the database scans once (a
+ * text search is not redone for every batch). It runs on a connection of its own, straight through the pg driver: Prisma's
  * decoding of raw rows, not PostgreSQL, was what held exports back.
  */
 
@@ -57,8 +57,8 @@ export function startExport(): { release: () => void } | { refusal: Response } {
   return { refusal: plainText(503, `${MAX_RUNNING_EXPORTS} exports are running on this instance already; try again in a minute.`, { "retry-after": "60" }) };
 }
 
-/** A download stalled longer than this gives up its snapshot (and fails) rather than hold it open. */
-const STALLED = "5min";
+/** A download that takes nothing for this long gives up its snapshot (and fails) rather than hold it open (a setting for tests to shorten). */
+export const exportStall = { ms: 5 * 60_000 };
 
 /** The columns keep the types the pages get from Prisma: ids as bigint, times as UTC instants. */
 const TIMESTAMP = 1114;
@@ -107,7 +107,7 @@ export async function* historyRows(
   shape: "typed" | "text" = "typed",
 ): AsyncGenerator<HistoryEvent[] | ExportedEvent[]> {
   const query = await exportQuery(filters, order);
-  if (query !== null) yield* cursorBatches<HistoryEvent>(query, batch, { types: shape === "text" ? asText : types });
+  if (query !== null) yield* streamedBatches<HistoryEvent>(query, batch, { types: shape === "text" ? asText : types });
 }
 
 /**
@@ -122,13 +122,25 @@ export async function* historyCells(
   columns: Prisma.Sql,
 ): AsyncGenerator<(string | null)[][]> {
   const query = await exportQuery(filters, order, columns);
-  if (query !== null) yield* cursorBatches<(string | null)[]>(query, batch, { types: raw, rowMode: "array" });
+  if (query !== null) yield* streamedBatches<(string | null)[]>(query, batch, { types: raw, rowMode: "array" });
 }
 
 /** Every value as the text PostgreSQL sent. */
 const raw = { getTypeParser: () => (text: string) => text };
 
-async function* cursorBatches<Row>(
+/** Batches read from the database and not yet taken: above this, reading from the socket pauses. */
+const AHEAD = 2;
+
+/**
+ * The rows of one query, in batches as the caller takes them. The query runs once, as a plain
+ * statement rather than through a cursor: PostgreSQL plans a cursor for its first rows and
+ * never in parallel, which made an export take half again as long as COPY of the same query.
+ * Memory stays bounded by reading from the socket only while fewer than AHEAD batches wait:
+ * paused, the database waits on its send (as COPY does for a slow reader). A caller that stops
+ * early, or takes nothing for exportStall.ms, closes the connection, which ends the statement
+ * (tests/integration/export-slots.test.ts).
+ */
+async function* streamedBatches<Row>(
   query: Prisma.Sql,
   batch: number,
   config: { types: { getTypeParser: (oid: number, format?: "text" | "binary") => (text: string) => unknown }; rowMode?: "array" },
@@ -137,27 +149,63 @@ async function* cursorBatches<Row>(
   // A connection lost mid-export fails the query in progress; the event must not crash the process.
   client.on("error", () => undefined);
   await client.connect();
-  let open = false;
+  // One parallel worker at most: the statement runs beside the portal's own work on the same
+  // server, and four exports at once then take four of its worker processes, not eight.
+  await client.query("SET max_parallel_workers_per_gather = 1");
+  // The driver's socket: the only way to hold back a result it is reading (pg-cursor and pg-copy-streams reach it the same way).
+  const socket = (client as unknown as { connection: { stream: import("node:net").Socket } }).connection.stream;
+  const ready: Row[][] = [];
+  let rows: Row[] = [];
+  let finished = false;
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  const woken = () => {
+    wake?.();
+    wake = null;
+  };
+  const statement = new pg.Query({ text: query.text, values: query.values.map(parameter), ...config } as pg.QueryConfig);
+  // With a listener for rows and no callback, the driver hands each row over and keeps none.
+  statement.on("row", (row: Row) => {
+    rows.push(row);
+    if (rows.length < batch) return;
+    ready.push(rows);
+    rows = [];
+    if (ready.length >= AHEAD) socket.pause();
+    woken();
+  });
+  statement.on("end", () => {
+    if (rows.length) ready.push(rows);
+    finished = true;
+    woken();
+  });
+  statement.on("error", (error: unknown) => {
+    failure ??= error;
+    woken();
+  });
   try {
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    open = true;
-    await client.query(`SET LOCAL idle_in_transaction_session_timeout = '${STALLED}'`);
-    await client.query(`DECLARE history_export NO SCROLL CURSOR FOR ${query.text}`, query.values.map(parameter));
-    // The next batch is asked for before this one is handed on, so PostgreSQL reads while the caller formats.
-    const fetch = () => client.query({ text: `FETCH ${batch} FROM history_export`, ...config } as pg.QueryConfig) as Promise<pg.QueryResult>;
-    let next: Promise<pg.QueryResult> | null = fetch();
-    while (next) {
-      const { rows }: pg.QueryResult = await next;
-      next = rows.length === batch ? fetch() : null;
-      // Stopped early, the batch asked for ahead fails with the rollback: that is expected, not an error to report.
-      next?.catch(() => undefined);
-      if (rows.length > 0) yield rows as Row[];
+    void client.query(statement as unknown as pg.QueryConfig);
+    for (;;) {
+      if (failure) throw failure;
+      const next = ready.shift();
+      if (next) {
+        if (ready.length < AHEAD) socket.resume();
+        const stalled = setTimeout(() => {
+          failure = new Error(`the download took nothing for ${exportStall.ms / 1000} s`);
+          socket.destroy();
+        }, exportStall.ms);
+        stalled.unref();
+        try {
+          yield next;
+        } finally {
+          clearTimeout(stalled);
+        }
+        continue;
+      }
+      if (finished) break;
+      await new Promise<void>((resolve) => (wake = resolve));
     }
-    await client.query("COMMIT");
-    open = false;
   } finally {
-    // Stopped early (a cancelled download) or failed: end the snapshot and the connection either way.
-    if (open) await client.query("ROLLBACK").catch(() => undefined);
+    // However it ends (read to the end, stopped early, failed), closing the connection ends the statement.
     await client.end().catch(() => undefined);
   }
 }

@@ -524,19 +524,23 @@ describe("downloads held open", () => {
       request.on("error", reject);
     });
   }
-  /** Exports reading from the database now: each holds a connection and a snapshot of its own (lib/history/rows.ts). */
+  /**
+   * Exports reading from the database now: each holds a connection and a snapshot of its own
+   * (lib/history/rows.ts). Connections, not the parallel workers PostgreSQL may give an export's
+   * statement, which carry its application name too.
+   */
   const exportConnections = async () =>
     Number(
       (
         await db.$queryRaw<{ n: bigint }[]>`
-          SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'latchkey history export'`
+          SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'latchkey history export' AND backend_type = 'client backend'`
       )[0]!.n,
     );
   const exportsRecorded = () => db.auditEvent.count({ where: { action: "history.exported" } });
 
   it("past four exports at once, the next is answered 503 with Retry-After: 60 and recorded nowhere; a dropped download gives its place and its connection back", async () => {
     // History far larger than the sockets between portal and client can hold (60 MB, three of the
-    // export cursor's batches): a download nobody reads keeps its connection and snapshot open.
+    // export's batches): a download nobody reads keeps its connection and snapshot open.
     const { recordEvent, SYSTEM } = await import("@/lib/audit/record");
     for (let batch = 0; batch < 3; batch++)
       await db.$transaction(

@@ -67,3 +67,56 @@ describe("running exports", () => {
     for (const release of held.slice(1)) release!();
   });
 });
+
+describe("an export's statement", () => {
+  it("is held back while the download takes nothing, reads on to the last row, and ends when the download stops or stalls", async () => {
+    const rows = await import("@/lib/history/rows");
+    const { filtersOf, historyFiltersSchema } = await import("@/lib/history/filters");
+    // 60 MB: far more than the sockets between the database and the portal hold.
+    await fx.db.$executeRawUnsafe(`
+      INSERT INTO "AuditEvent" ("occurredAt", "actorType", action, data, note)
+      SELECT timestamp '2026-01-01' + n * interval '1 second', 'system', 'test.bulk_export', '{}', repeat('x', 2000) FROM generate_series(1, 30000) n`);
+    const filters = filtersOf(historyFiltersSchema.parse({ action: "test.bulk_export" }));
+    /** The export's connection as the database sees it (its parallel workers left out), or nothing once it has ended. */
+    const exportConnection = async () =>
+      (
+        await fx.db.$queryRaw<{ state: string; wait_event: string | null }[]>`
+          SELECT state, wait_event FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'latchkey history export' AND backend_type = 'client backend'`
+      ).map((r) => (r.state === "active" ? `active, waiting for ${r.wait_event}` : r.state));
+
+    // One batch taken and no more: the statement waits on its send, with nothing read beyond two batches.
+    const held = rows.historyRows(filters, "oldest", 100);
+    const first = await held.next();
+    expect(first.value).toHaveLength(100);
+    await expect.poll(exportConnection, { timeout: 10_000 }).toEqual(["active, waiting for ClientWrite"]);
+    // And stays so: read without pause, the whole result would be in memory within this second.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(await exportConnection()).toEqual(["active, waiting for ClientWrite"]);
+    // Read on, every row arrives once and in order, and the connection ends with the last.
+    const seen = [...first.value!];
+    for await (const batch of held) seen.push(...batch);
+    expect(seen).toHaveLength(30000);
+    expect(seen.every((e, i) => i === 0 || e.occurredAt > seen[i - 1]!.occurredAt)).toBe(true);
+    await expect.poll(exportConnection).toEqual([]);
+
+    // A download that stops part-way ends the statement and its connection.
+    const stopped = rows.historyRows(filters, "oldest", 100);
+    await stopped.next();
+    await expect.poll(exportConnection, { timeout: 10_000 }).toEqual(["active, waiting for ClientWrite"]);
+    await stopped.return(undefined);
+    await expect.poll(exportConnection).toEqual([]);
+
+    // So does one that takes nothing for the stall time, and it fails rather than go on.
+    const stall = rows.exportStall.ms;
+    rows.exportStall.ms = 500;
+    try {
+      const stalled = rows.historyRows(filters, "oldest", 100);
+      await stalled.next();
+      await expect.poll(exportConnection, { timeout: 10_000 }).toEqual([]);
+      await expect(stalled.next()).rejects.toThrow("the download took nothing for 0.5 s");
+    } finally {
+      rows.exportStall.ms = stall;
+    }
+  });
+});

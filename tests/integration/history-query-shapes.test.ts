@@ -215,6 +215,44 @@ describe("exports through the cursor", () => {
   });
 });
 
+describe("data cells written from jsonb's text", () => {
+  it("are exactly csvCell of the parsed value, and take the one-pass way for every value without numbers or index-like keys", async () => {
+    const { csvCell, jsonbCell } = await import("@/lib/history/export");
+    // Strings made mostly of what jsonb escapes or spaces around, or csvCell quotes for.
+    const text = fc.string({
+      unit: fc.constantFrom('"', "\\", ",", ":", ";", " ", "\n", "\r", "\t", "\u0001", "\u2028", "=", "-", "1", "a", "é", "😀", "{", "]"),
+      maxLength: 8,
+    });
+    const key = text.filter((k) => !/^[0-9]/.test(k));
+    const { free } = fc.letrec((tie) => ({
+      free: fc.oneof({ depthSize: "small" }, text, fc.boolean(), fc.constant(null), tie("array"), tie("object")),
+      array: fc.array(tie("free"), { maxLength: 4 }),
+      object: fc.dictionary(key, tie("free"), { maxKeys: 4 }),
+    }));
+    const container = fc.oneof(fc.array(free, { maxLength: 4 }), fc.dictionary(key, free, { maxKeys: 4 }));
+    const check = async (values: unknown[], mustAnswer: boolean) => {
+      const rows = await fx.db.$queryRaw<
+        { t: string }[]
+      >`SELECT v::jsonb::text AS t FROM unnest(${values.map((v) => JSON.stringify(v))}::text[]) WITH ORDINALITY AS x(v, n) ORDER BY n`;
+      for (const { t } of rows) {
+        const cell = jsonbCell(t);
+        if (mustAnswer) expect(cell, t).not.toBeNull();
+        if (cell !== null) expect(cell, t).toBe(csvCell(JSON.parse(t)));
+      }
+    };
+    await fc.assert(
+      fc.asyncProperty(fc.array(container, { minLength: 1, maxLength: 20 }), (values) => check(values, true)),
+      { numRuns: 60 },
+    );
+    // Anything else, numbers and index-like keys included: left to csvCell, or the same cell.
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.jsonValue(), { minLength: 1, maxLength: 20 }), (values) => check(values, false)),
+      { numRuns: 60 },
+    );
+    for (const t of ['{"b": 1.50}', '{"10": "x", "2": "y"}', "[-1]", "12", '"=x"', "null"]) expect(jsonbCell(t), t).toBeNull();
+  });
+});
+
 describe("CSV cells written by PostgreSQL", () => {
   it("are exactly csvCell's, one text at a time and in groups tested together", async () => {
     const { csvCell, csvCellSql, csvCellsSql } = await import("@/lib/history/export");
