@@ -69,7 +69,7 @@ describe("running exports", () => {
 });
 
 describe("an export's statement", () => {
-  it("is held back while the download takes nothing, reads on to the last row, and ends when the download stops or stalls", async () => {
+  it("is one snapshot, held back while the download takes nothing, read on to the last row, and ended when the download stops or stalls", async () => {
     const rows = await import("@/lib/history/rows");
     const { filtersOf, historyFiltersSchema } = await import("@/lib/history/filters");
     // 60 MB: far more than the sockets between the database and the portal hold.
@@ -93,10 +93,15 @@ describe("an export's statement", () => {
     // And stays so: read without pause, the whole result would be in memory within this second.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(await exportConnection()).toEqual(["active, waiting for ClientWrite"]);
+    // Events recorded meanwhile are not in it: the export is one snapshot, taken when it started.
+    await fx.db.$executeRawUnsafe(`
+      INSERT INTO "AuditEvent" ("occurredAt", "actorType", action, data)
+      SELECT timestamp '2026-02-01' + n * interval '1 second', 'system', 'test.bulk_export', '{}' FROM generate_series(1, 10) n`);
     // Read on, every row arrives once and in order, and the connection ends with the last.
     const seen = [...first.value!];
     for await (const batch of held) seen.push(...batch);
     expect(seen).toHaveLength(30000);
+    expect(seen.at(-1)!.occurredAt).toEqual(new Date("2026-01-01T08:20:00Z"));
     expect(seen.every((e, i) => i === 0 || e.occurredAt > seen[i - 1]!.occurredAt)).toBe(true);
     await expect.poll(exportConnection).toEqual([]);
 
