@@ -1,6 +1,6 @@
 import "server-only";
 import { Prisma } from "@prisma/client";
-import { db } from "../db";
+import { db, PLANNED_EACH_TIME } from "../db";
 import { HISTORY_COLUMNS, historyConditions, type HistoryEvent } from "./conditions";
 import type { HistoryQuery } from "./filters";
 
@@ -53,13 +53,13 @@ async function readPage(parts: Prisma.Sql[], { descending, below, above, limit, 
   if (!text && indexFirst) {
     // Walking the history for an approver's requests passes thousands of events to keep a page
     // of them: read from the index alone, each costs no visit to its row (only the page's do).
-    return db.$queryRaw<HistoryEvent[]>`
+    return db.$queryRaw<HistoryEvent[]>`${PLANNED_EACH_TIME}
       SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e WHERE e.id IN (
         SELECT e.id FROM "AuditEvent" e ${where} ORDER BY e."occurredAt" ${direction}, e.id ${direction} LIMIT ${limit})
       ORDER BY e."occurredAt" ${direction}, e.id ${direction}`;
   }
   if (!text) {
-    return db.$queryRaw<HistoryEvent[]>`
+    return db.$queryRaw<HistoryEvent[]>`${PLANNED_EACH_TIME}
       SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e ${where} ORDER BY e."occurredAt" ${direction}, e.id ${direction} LIMIT ${limit}`;
   }
   // The weeks to walk lie between the period's, the cursors' and the history's ends (LEAST and GREATEST skip NULLs).
@@ -70,7 +70,7 @@ async function readPage(parts: Prisma.Sql[], { descending, below, above, limit, 
     : Prisma.sql`generate_series(date_trunc('week', ${earliest}), date_trunc('week', ${latest}), interval '1 week')`;
   // The weeks come sorted, and each week's matches sorted: the outer ORDER BY is then an
   // incremental sort that stops one week after the page is full, and the order is SQL's promise.
-  return db.$queryRaw<HistoryEvent[]>`
+  return db.$queryRaw<HistoryEvent[]>`${PLANNED_EACH_TIME}
     SELECT e.* FROM (SELECT week FROM ${weeks} AS week ORDER BY week ${direction}) w
     CROSS JOIN LATERAL (
       SELECT ${HISTORY_COLUMNS} FROM "AuditEvent" e

@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture } from "../helpers/engine-fixture";
+
+/**
+ * The portal prepares the statements it sends again and again (lib/db.ts): PostgreSQL then
+ * parses each once per connection and may keep its plan. One-off texts, and those whose plan
+ * must follow their values (the history's), are sent unprepared, and a process names a
+ * bounded number of texts.
+ */
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+beforeAll(async () => {
+  fx = await engineFixture();
+});
+afterAll(() => fx?.close());
+
+describe("statement names", () => {
+  it("are given from a text's second sighting, the same each time after, never to texts planned each time, and to at most the bound", async () => {
+    const { statementNamer, PLANNED_EACH_TIME } = await import("@/lib/db");
+    const name = statementNamer(3);
+    const sql = (text: string) => ({ sql: text });
+    expect(name(sql("SELECT 1"))).toBeUndefined();
+    const first = name(sql("SELECT 1"));
+    expect(first).toMatch(/^latchkey_\d+$/);
+    expect(name(sql("SELECT 1"))).toBe(first);
+    // Another text, another name.
+    name(sql("SELECT 2"));
+    const second = name(sql("SELECT 2"));
+    expect(second).toMatch(/^latchkey_\d+$/);
+    expect(second).not.toBe(first);
+    // Planned each time: never named, however often.
+    const planned = `${PLANNED_EACH_TIME.text}SELECT 3`;
+    for (let i = 0; i < 5; i++) expect(name(sql(planned))).toBeUndefined();
+    // The bound: a third text is named, a fourth is not, while the named keep their names.
+    name(sql("SELECT 4"));
+    expect(name(sql("SELECT 4"))).toMatch(/^latchkey_\d+$/);
+    name(sql("SELECT 5"));
+    expect(name(sql("SELECT 5"))).toBeUndefined();
+    expect(name(sql("SELECT 1"))).toBe(first);
+  });
+});
+
+describe("on a connection of the portal's pool", () => {
+  it("a query sent twice is prepared, once; one sent once, or planned each time, is not", async () => {
+    const { PLANNED_EACH_TIME } = await import("@/lib/db");
+    // One transaction: one connection, whose prepared statements pg_prepared_statements lists.
+    const prepared = await fx.db.$transaction(async (tx) => {
+      for (let i = 0; i < 3; i++) await tx.user.findMany({ where: { email: "prepared-twice@example.com" }, select: { id: true } });
+      await tx.user.findMany({ where: { email: "prepared-once@example.com" }, select: { id: true, name: true } });
+      for (let i = 0; i < 3; i++) await tx.$queryRaw`${PLANNED_EACH_TIME}SELECT count(*) FROM "User" WHERE email = ${"planned@example.com"}`;
+      return tx.$queryRaw<{ statement: string }[]>`SELECT statement FROM pg_prepared_statements WHERE NOT from_sql`;
+    });
+    const texts = prepared.map((p) => p.statement);
+    expect(texts.filter((t) => /SELECT "t0"\."id" FROM "public"\."User" AS "t0" WHERE "t0"\."email" = \$1/.test(t))).toHaveLength(1);
+    expect(texts.some((t) => t.includes('"t0"."name"'))).toBe(false);
+    expect(texts.some((t) => t.startsWith(PLANNED_EACH_TIME.text))).toBe(false);
+  });
+
+  it("the history's pages are planned for their filters each time", async () => {
+    // An approver's page reads through the index first: one approved request makes it one.
+    const approver = await fx.user("lee@example.com", ["engineering-leads"]);
+    const requester = await fx.user("ann@example.com", ["engineering"]);
+    await fx.db.$executeRaw`
+      INSERT INTO "AccessRequest" (id, "workflowId", "targetId", "requesterId", status, input, justification, "durationSeconds", stages, "updatedAt")
+      VALUES ('rq-prepared', 'temporary-access', 'sandbox', ${requester.id}, 'expired', '{}', 'x', 600, '[]', now())`;
+    await fx.db.$executeRaw`INSERT INTO "Approval" (id, "requestId", "approverId", decision, comment) VALUES ('ap-prepared', 'rq-prepared', ${approver.id}, 'approve', '')`;
+    const { searchHistory } = await import("@/lib/history/search");
+    const { historyFiltersSchema } = await import("@/lib/history/filters");
+    // Statements the history sends, as the driver sends them.
+    const pg = (await import("pg")).default;
+    const sent: { name?: string; text: string }[] = [];
+    const query = pg.Client.prototype.query;
+    pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
+      const [config] = args;
+      if (config && typeof config === "object" && "text" in config) sent.push(config as { name?: string; text: string });
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    try {
+      for (const filters of [{}, { q: "refund" }, { actor: "ann@example.com" }, { approver: "lee@example.com" }])
+        for (let i = 0; i < 3; i++) await searchHistory(historyFiltersSchema.parse(filters));
+    } finally {
+      pg.Client.prototype.query = query;
+    }
+    const pages = sent.filter((s) => s.text.includes('FROM "AuditEvent" e'));
+    expect(pages.length).toBeGreaterThanOrEqual(12);
+    expect(pages.filter((s) => s.name !== undefined)).toEqual([]);
+  });
+});
