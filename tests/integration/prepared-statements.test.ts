@@ -15,7 +15,9 @@ afterAll(() => fx?.close());
 
 describe("statement names", () => {
   it("are given from a text's second sighting, the same each time after, never to texts planned each time, and to at most the bound", async () => {
-    const { statementNamer, PLANNED_EACH_TIME } = await import("@/lib/db");
+    const { statementNamer, PLANNED_EACH_TIME, MAX_PREPARED } = await import("@/lib/db");
+    // The README's bound.
+    expect(MAX_PREPARED).toBe(256);
     const name = statementNamer(3);
     const sql = (text: string) => ({ sql: text });
     expect(name(sql("SELECT 1"))).toBeUndefined();
@@ -62,7 +64,8 @@ describe("on a connection of the portal's pool", () => {
     await fx.db.$executeRaw`
       INSERT INTO "AccessRequest" (id, "workflowId", "targetId", "requesterId", status, input, justification, "durationSeconds", stages, "updatedAt")
       VALUES ('rq-prepared', 'temporary-access', 'sandbox', ${requester.id}, 'expired', '{}', 'x', 600, '[]', now())`;
-    await fx.db.$executeRaw`INSERT INTO "Approval" (id, "requestId", "approverId", decision, comment) VALUES ('ap-prepared', 'rq-prepared', ${approver.id}, 'approve', '')`;
+    await fx.db
+      .$executeRaw`INSERT INTO "Approval" (id, "requestId", "approverId", decision, comment) VALUES ('ap-prepared', 'rq-prepared', ${approver.id}, 'approve', '')`;
     const { searchHistory } = await import("@/lib/history/search");
     const { historyFiltersSchema } = await import("@/lib/history/filters");
     // Statements the history sends, as the driver sends them.
