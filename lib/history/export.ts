@@ -4,7 +4,7 @@ import { historyCells, historyRows, isoInstant, type ExportedEvent } from "./row
 import { describeFilters, type HistoryFilters } from "./filters";
 
 /**
- * Streamed exports of a filtered history: CSV or JSON Lines, read through a cursor in batches
+ * Streamed exports of a filtered history: CSV or JSON Lines, read from one statement in batches
  * (lib/history/rows.ts) and written as the client reads (bounded memory, however many rows).
  * The header records the filters, who exported and when, and the last verification of the chain.
  * For CSV, PostgreSQL writes most cells itself (csvCellSql, the same rule as csvCell), so the
@@ -276,47 +276,69 @@ function jsonLines(rows: ExportedEvent[]): string {
   return out;
 }
 
+/** A download that asks for nothing more for this long is ended, and gives up its statement, snapshot and place (a setting for tests to shorten). */
+export const exportStall = { ms: 5 * 60_000 };
+
 export function exportStream(
   format: ExportFormat,
   filters: HistoryFilters,
   by: string,
   verification: AuditVerification | null,
   order: "newest" | "oldest" = "oldest",
-  /** Called once when the stream ends, however it ends (read to the end, cancelled, failed): the export's slot. */
+  /** Called once when the stream ends, however it ends (read to the end, cancelled, failed, stalled), after its connection is closed: the export's slot. */
   onEnd: () => void = () => undefined,
 ): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   const header = exportHeader(filters, by, verification);
   const cells = new Map<string, string>();
-  const rows: AsyncGenerator<unknown[]> = format === "csv" ? historyCells(filters, order, 5000, CSV_SELECT) : historyRows(filters, order, 5000, "text");
+  const stopping = new AbortController();
+  const rows: AsyncGenerator<unknown[]> =
+    format === "csv" ? historyCells(filters, order, 5000, CSV_SELECT, stopping.signal) : historyRows(filters, order, 5000, "text", stopping.signal);
   let started = false;
+  let ended = false;
+  let stalled: NodeJS.Timeout | undefined;
+  /** Stops the statement (also while the download waits for its rows), closes its connection, then gives the place back; once. */
+  const end = async () => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(stalled);
+    stopping.abort();
+    await rows.return(undefined).catch(() => undefined);
+    onEnd();
+  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      if (!started) {
-        started = true;
-        const head =
-          format === "csv"
-            ? `# Latchkey audit export\r\n${csvCommentJson(header)}\r\n${EXPORT_COLUMNS.join(",")}\r\n`
-            : `${JSON.stringify({ type: "export", ...header })}\n`;
-        controller.enqueue(encoder.encode(head));
-        return;
-      }
+      clearTimeout(stalled);
       try {
-        const next = await rows.next();
-        if (next.done) {
-          onEnd();
-          controller.close();
-          return;
+        if (!started) {
+          started = true;
+          const head =
+            format === "csv"
+              ? `# Latchkey audit export\r\n${csvCommentJson(header)}\r\n${EXPORT_COLUMNS.join(",")}\r\n`
+              : `${JSON.stringify({ type: "export", ...header })}\n`;
+          controller.enqueue(encoder.encode(head));
+        } else {
+          const next = await rows.next();
+          if (next.done) {
+            await end();
+            controller.close();
+            return;
+          }
+          controller.enqueue(encoder.encode(format === "csv" ? csvLines(next.value as (string | null)[][], cells) : jsonLines(next.value as ExportedEvent[])));
         }
-        controller.enqueue(encoder.encode(format === "csv" ? csvLines(next.value as (string | null)[][], cells) : jsonLines(next.value as ExportedEvent[])));
       } catch (error) {
-        onEnd();
+        await end();
         throw error;
       }
+      // Nothing more is read until the download asks for it (each batch is read ahead of the ask, not more).
+      stalled = setTimeout(() => {
+        controller.error(new Error(`the download asked for nothing for ${exportStall.ms / 1000} s`));
+        void end();
+      }, exportStall.ms);
+      stalled.unref();
     },
     async cancel() {
-      onEnd();
-      await rows.return(undefined);
+      await end();
     },
   });
 }

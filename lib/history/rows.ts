@@ -57,9 +57,6 @@ export function startExport(): { release: () => void } | { refusal: Response } {
   return { refusal: plainText(503, `${MAX_RUNNING_EXPORTS} exports are running on this instance already; try again in a minute.`, { "retry-after": "60" }) };
 }
 
-/** A download that takes nothing for this long gives up its snapshot (and fails) rather than hold it open (a setting for tests to shorten). */
-export const exportStall = { ms: 5 * 60_000 };
-
 /** The columns keep the types the pages get from Prisma: ids as bigint, times as UTC instants. */
 const TIMESTAMP = 1114;
 const INT8 = 20;
@@ -99,15 +96,22 @@ const parameter = (v: unknown) => (v instanceof Date ? v.toISOString() : v);
 export type ExportedEvent = Omit<HistoryEvent, "id" | "seq" | "occurredAt"> & { id: string; seq: string | null; occurredAt: string };
 
 export function historyRows(filters: HistoryFilters, order?: "newest" | "oldest", batch?: number): AsyncGenerator<HistoryEvent[]>;
-export function historyRows(filters: HistoryFilters, order: "newest" | "oldest", batch: number, shape: "text"): AsyncGenerator<ExportedEvent[]>;
+export function historyRows(
+  filters: HistoryFilters,
+  order: "newest" | "oldest",
+  batch: number,
+  shape: "text",
+  signal?: AbortSignal,
+): AsyncGenerator<ExportedEvent[]>;
 export async function* historyRows(
   filters: HistoryFilters,
   order: "newest" | "oldest" = "oldest",
   batch = 5000,
   shape: "typed" | "text" = "typed",
+  signal?: AbortSignal,
 ): AsyncGenerator<HistoryEvent[] | ExportedEvent[]> {
   const query = await exportQuery(filters, order);
-  if (query !== null) yield* streamedBatches<HistoryEvent>(query, batch, { types: shape === "text" ? asText : types });
+  if (query !== null) yield* streamedBatches<HistoryEvent>(query, batch, { types: shape === "text" ? asText : types }, signal);
 }
 
 /**
@@ -120,40 +124,40 @@ export async function* historyCells(
   order: "newest" | "oldest",
   batch: number,
   columns: Prisma.Sql,
+  signal?: AbortSignal,
 ): AsyncGenerator<(string | null)[][]> {
   const query = await exportQuery(filters, order, columns);
-  if (query !== null) yield* streamedBatches<(string | null)[]>(query, batch, { types: raw, rowMode: "array" });
+  if (query !== null) yield* streamedBatches<(string | null)[]>(query, batch, { types: raw, rowMode: "array" }, signal);
 }
 
 /** Every value as the text PostgreSQL sent. */
 const raw = { getTypeParser: () => (text: string) => text };
 
-/** Batches read from the database and not yet taken: above this, reading from the socket pauses. */
-const AHEAD = 2;
+/** Batches read from the database and not yet taken: with one waiting, reading from the socket pauses. */
+const AHEAD = 1;
 
 /**
- * The rows of one query, in batches as the caller takes them. The query runs once, as a plain
+ * The rows of one query, in batches as the caller takes them. The query runs once, as one
  * statement rather than through a cursor: PostgreSQL plans a cursor for its first rows and
  * never in parallel, which made an export take half again as long as COPY of the same query.
- * Memory stays bounded by reading from the socket only while fewer than AHEAD batches wait:
- * paused, the database waits on its send (as COPY does for a slow reader). A caller that stops
- * early, or takes nothing for exportStall.ms, closes the connection, which ends the statement
- * (tests/integration/export-slots.test.ts).
+ * It runs in a read-only repeatable-read transaction with at most one parallel worker (beside
+ * the portal's own work on the same server) and no statement timeout (a long download is not
+ * a runaway query; a stalled one is ended by its caller). Memory stays bounded by reading
+ * from the socket only while no batch waits untaken: paused, the database waits on its send
+ * (as COPY does for a slow reader), and its worker with it. The caller ends it early by
+ * returning or through `signal`, which also stops a wait for rows; either way the connection
+ * is closed, which ends the statement (tests/integration/export-slots.test.ts).
  */
 async function* streamedBatches<Row>(
   query: Prisma.Sql,
   batch: number,
   config: { types: { getTypeParser: (oid: number, format?: "text" | "binary") => (text: string) => unknown }; rowMode?: "array" },
+  signal?: AbortSignal,
 ): AsyncGenerator<Row[]> {
-  const client = new pg.Client({ connectionString: env().DATABASE_URL, application_name: "latchkey history export" });
+  const connectionString = env().DATABASE_URL;
+  const client = new pg.Client({ connectionString, application_name: "latchkey history export" });
   // A connection lost mid-export fails the query in progress; the event must not crash the process.
   client.on("error", () => undefined);
-  await client.connect();
-  // One parallel worker at most: the statement runs beside the portal's own work on the same
-  // server, and four exports at once then take four of its worker processes, not eight.
-  await client.query("SET max_parallel_workers_per_gather = 1");
-  // The driver's socket: the only way to hold back a result it is reading (pg-cursor and pg-copy-streams reach it the same way).
-  const socket = (client as unknown as { connection: { stream: import("node:net").Socket } }).connection.stream;
   const ready: Row[][] = [];
   let rows: Row[] = [];
   let finished = false;
@@ -163,49 +167,69 @@ async function* streamedBatches<Row>(
     wake?.();
     wake = null;
   };
-  const statement = new pg.Query({ text: query.text, values: query.values.map(parameter), ...config } as pg.QueryConfig);
-  // With a listener for rows and no callback, the driver hands each row over and keeps none.
-  statement.on("row", (row: Row) => {
-    rows.push(row);
-    if (rows.length < batch) return;
-    ready.push(rows);
-    rows = [];
-    if (ready.length >= AHEAD) socket.pause();
+  // The driver's socket: the only way to hold back a result it is reading (pg-cursor and pg-copy-streams reach it the same way).
+  const socket = () => (client as unknown as { connection: { stream: import("node:net").Socket } }).connection.stream;
+  let statement: pg.Query | null = null;
+  const stop = () => {
+    failure ??= new Error("the export was stopped");
+    // A statement waiting in the database (on a lock, or on a scan that seldom matches) does not
+    // see its client leave until it sends: it is cancelled as well (a cancel request, which pg
+    // sends on a connection of its own).
+    if (statement && (client as unknown as { activeQuery: unknown }).activeQuery === statement) {
+      const canceller = new pg.Client({ connectionString }) as unknown as {
+        connection: { on: (event: string, listener: () => void) => void };
+        cancel: (client: pg.Client, query: pg.Query) => void;
+      };
+      canceller.connection.on("error", () => undefined);
+      canceller.cancel(client, statement);
+    }
+    socket().destroy();
     woken();
-  });
-  statement.on("end", () => {
-    if (rows.length) ready.push(rows);
-    finished = true;
-    woken();
-  });
-  statement.on("error", (error: unknown) => {
-    failure ??= error;
-    woken();
-  });
+  };
+  signal?.addEventListener("abort", stop, { once: true });
   try {
+    if (signal?.aborted) throw new Error("the export was stopped");
+    await client.connect();
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    await client.query("SET LOCAL max_parallel_workers_per_gather = 1");
+    await client.query("SET LOCAL statement_timeout = 0");
+    statement = new pg.Query({ text: query.text, values: query.values.map(parameter), ...config } as pg.QueryConfig);
+    // With a listener for rows and no callback, the driver hands each row over and keeps none.
+    statement.on("row", (row: Row) => {
+      rows.push(row);
+      if (rows.length < batch) return;
+      ready.push(rows);
+      rows = [];
+      if (ready.length >= AHEAD) socket().pause();
+      woken();
+    });
+    statement.on("end", () => {
+      if (rows.length) ready.push(rows);
+      finished = true;
+      woken();
+    });
+    statement.on("error", (error: unknown) => {
+      failure ??= error;
+      woken();
+    });
     void client.query(statement as unknown as pg.QueryConfig);
     for (;;) {
       if (failure) throw failure;
       const next = ready.shift();
       if (next) {
-        if (ready.length < AHEAD) socket.resume();
-        const stalled = setTimeout(() => {
-          failure = new Error(`the download took nothing for ${exportStall.ms / 1000} s`);
-          socket.destroy();
-        }, exportStall.ms);
-        stalled.unref();
-        try {
-          yield next;
-        } finally {
-          clearTimeout(stalled);
-        }
+        if (ready.length < AHEAD) socket().resume();
+        yield next;
         continue;
       }
       if (finished) break;
       await new Promise<void>((resolve) => (wake = resolve));
     }
+    await client.query("COMMIT");
   } finally {
-    // However it ends (read to the end, stopped early, failed), closing the connection ends the statement.
+    signal?.removeEventListener("abort", stop);
+    // However it ends (read to the end, stopped early, failed), closing the connection ends the
+    // statement; a paused socket is let go first, so that the close is read.
+    socket().resume();
     await client.end().catch(() => undefined);
   }
 }

@@ -69,59 +69,123 @@ describe("running exports", () => {
 });
 
 describe("an export's statement", () => {
-  it("is one snapshot, held back while the download takes nothing, read on to the last row, and ended when the download stops or stalls", async () => {
-    const rows = await import("@/lib/history/rows");
+  /** The export's connection as the database sees it (its parallel workers left out), or nothing once it has ended. */
+  const exportConnection = async () =>
+    (
+      await fx.db.$queryRaw<{ state: string; wait_event_type: string | null; wait_event: string | null }[]>`
+        SELECT state, wait_event_type, wait_event FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'latchkey history export' AND backend_type = 'client backend'`
+    ).map((r) => (r.state === "active" ? `active, waiting for ${r.wait_event_type === "Lock" ? "a lock" : r.wait_event}` : r.state));
+  const filters = async () => {
     const { filtersOf, historyFiltersSchema } = await import("@/lib/history/filters");
+    return filtersOf(historyFiltersSchema.parse({ action: "test.bulk_export" }));
+  };
+  /** Whether a place is free now (the place taken to find out is given back). */
+  const placeFree = async () => {
+    const { exportSlot } = await import("@/lib/history/rows");
+    const release = exportSlot();
+    release?.();
+    return release !== null;
+  };
+
+  beforeAll(async () => {
     // 60 MB: far more than the sockets between the database and the portal hold.
     await fx.db.$executeRawUnsafe(`
       INSERT INTO "AuditEvent" ("occurredAt", "actorType", action, data, note)
       SELECT timestamp '2026-01-01' + n * interval '1 second', 'system', 'test.bulk_export', '{}', repeat('x', 2000) FROM generate_series(1, 30000) n`);
-    const filters = filtersOf(historyFiltersSchema.parse({ action: "test.bulk_export" }));
-    /** The export's connection as the database sees it (its parallel workers left out), or nothing once it has ended. */
-    const exportConnection = async () =>
-      (
-        await fx.db.$queryRaw<{ state: string; wait_event: string | null }[]>`
-          SELECT state, wait_event FROM pg_stat_activity
-          WHERE datname = current_database() AND application_name = 'latchkey history export' AND backend_type = 'client backend'`
-      ).map((r) => (r.state === "active" ? `active, waiting for ${r.wait_event}` : r.state));
+  });
 
-    // One batch taken and no more: the statement waits on its send, with nothing read beyond two batches.
-    const held = rows.historyRows(filters, "oldest", 100);
-    const first = await held.next();
-    expect(first.value).toHaveLength(100);
-    await expect.poll(exportConnection, { timeout: 10_000 }).toEqual(["active, waiting for ClientWrite"]);
-    // And stays so: read without pause, the whole result would be in memory within this second.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(await exportConnection()).toEqual(["active, waiting for ClientWrite"]);
-    // Events recorded meanwhile are not in it: the export is one snapshot, taken when it started.
-    await fx.db.$executeRawUnsafe(`
-      INSERT INTO "AuditEvent" ("occurredAt", "actorType", action, data)
-      SELECT timestamp '2026-02-01' + n * interval '1 second', 'system', 'test.bulk_export', '{}' FROM generate_series(1, 10) n`);
-    // Read on, every row arrives once and in order, and the connection ends with the last.
-    const seen = [...first.value!];
-    for await (const batch of held) seen.push(...batch);
-    expect(seen).toHaveLength(30000);
-    expect(seen.at(-1)!.occurredAt).toEqual(new Date("2026-01-01T08:20:00Z"));
-    expect(seen.every((e, i) => i === 0 || e.occurredAt > seen[i - 1]!.occurredAt)).toBe(true);
-    await expect.poll(exportConnection).toEqual([]);
+  it("is one snapshot, read ahead of the download by one batch at most, and read on to the last row", async () => {
+    const { exportStream } = await import("@/lib/history/export");
+    const pg = (await import("pg")).default;
+    // Rows the driver has read from the database, whoever asked.
+    let received = 0;
+    const prototype = pg.Query.prototype as unknown as { handleDataRow: (...args: unknown[]) => unknown };
+    const handleDataRow = prototype.handleDataRow;
+    prototype.handleDataRow = function (this: unknown, ...args: unknown[]) {
+      received += 1;
+      return handleDataRow.apply(this, args);
+    };
+    try {
+      // The header and one batch (5,000 rows) taken, and no more.
+      const reader = exportStream("csv", await filters(), "carol@example.com", null).getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      for (let i = 0; i < 2; i++) text += decoder.decode((await reader.read()).value, { stream: true });
+      await expect.poll(exportConnection, { timeout: 10_000 }).toEqual(["active, waiting for ClientWrite"]);
+      // And it stays so: read without pause, all 30,000 rows would be in memory within this second.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(await exportConnection()).toEqual(["active, waiting for ClientWrite"]);
+      // The batch taken, one more waiting, part of a third and what one read of the socket held.
+      expect(received).toBeLessThan(3 * 5000 + 100);
+      // Events recorded meanwhile are not in it: the export is one snapshot, taken when it started.
+      await fx.db.$executeRawUnsafe(`
+        INSERT INTO "AuditEvent" ("occurredAt", "actorType", action, data)
+        SELECT timestamp '2026-02-01' + n * interval '1 second', 'system', 'test.bulk_export', '{}' FROM generate_series(1, 10) n`);
+      // Read on, every row arrives once and in order, and the connection ends with the last.
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true });
+      const times = text
+        .trimEnd()
+        .split("\r\n")
+        .slice(3)
+        .map((line) => line.split(",")[2]!);
+      expect(times).toHaveLength(30000);
+      expect(times.every((t, i) => i === 0 || t > times[i - 1]!)).toBe(true);
+      expect(times.at(-1)).toBe("2026-01-01T08:20:00.000Z");
+      await expect.poll(exportConnection).toEqual([]);
+    } finally {
+      prototype.handleDataRow = handleDataRow;
+    }
+  });
 
-    // A download that stops part-way ends the statement and its connection.
-    const stopped = rows.historyRows(filters, "oldest", 100);
+  it("ends with its connection when the download stops, also while it waits for the database, before the place is given back", async () => {
+    const rows = await import("@/lib/history/rows");
+    const { exportStream } = await import("@/lib/history/export");
+    // Stopped part-way, with a batch waiting.
+    const stopped = rows.historyRows(await filters(), "oldest", 100);
     await stopped.next();
     await expect.poll(exportConnection, { timeout: 10_000 }).toEqual(["active, waiting for ClientWrite"]);
     await stopped.return(undefined);
     await expect.poll(exportConnection).toEqual([]);
 
-    // So does one that takes nothing for the stall time, and it fails rather than go on.
-    const stall = rows.exportStall.ms;
-    rows.exportStall.ms = 500;
+    // Cancelled while its statement waits on a lock: the download is gone, so is the statement, at once.
+    let ended = false;
+    await fx.db.$transaction(
+      async (tx) => {
+        await tx.$executeRawUnsafe(`LOCK TABLE "AuditEvent" IN ACCESS EXCLUSIVE MODE`);
+        const reader = exportStream("jsonl", await filters(), "carol@example.com", null, "oldest", () => (ended = true)).getReader();
+        await reader.read();
+        const waiting = reader.read().catch(() => undefined);
+        await expect.poll(exportConnection, { timeout: 10_000 }).toEqual(["active, waiting for a lock"]);
+        await reader.cancel();
+        await waiting;
+        // The place is given back once the connection is closed, and the statement ends while the lock is still held.
+        expect(ended).toBe(true);
+        await expect.poll(exportConnection, { timeout: 5000 }).toEqual([]);
+      },
+      { timeout: 20_000 },
+    );
+  });
+
+  it("ends a download that asks for nothing more for the stall time, and gives its place back", async () => {
+    const { exportStream, exportStall } = await import("@/lib/history/export");
+    const { exportSlot } = await import("@/lib/history/rows");
+    const stall = exportStall.ms;
+    exportStall.ms = 500;
     try {
-      const stalled = rows.historyRows(filters, "oldest", 100);
-      await stalled.next();
+      const reader = exportStream("csv", await filters(), "carol@example.com", null, "oldest", exportSlot()!).getReader();
+      await reader.read();
+      await reader.read();
+      expect(await placeFree()).toBe(true);
+      // Three more places: with this one held, all four are taken.
+      const others = [exportSlot(), exportSlot(), exportSlot()];
+      expect(await placeFree()).toBe(false);
       await expect.poll(exportConnection, { timeout: 10_000 }).toEqual([]);
-      await expect(stalled.next()).rejects.toThrow("the download took nothing for 0.5 s");
+      expect(await placeFree()).toBe(true);
+      await expect(reader.read()).rejects.toThrow("the download asked for nothing for 0.5 s");
+      for (const release of others) release!();
     } finally {
-      rows.exportStall.ms = stall;
+      exportStall.ms = stall;
     }
   });
 });

@@ -5,7 +5,7 @@ import { engineFixture } from "../helpers/engine-fixture";
 
 /**
  * The history's query shapes (an index range per filter, a week-by-week walk through one GIN
- * index for text, approved requests as one array value, exports through a cursor on the pg driver)
+ * index for text, approved requests as one array value, exports streamed from one statement on the pg driver)
  * against a plain reference: the same filters as one unindexed WHERE, ordered by time. Run on
  * 6,000 events over 30 weeks, enough that pages cross weeks and the planner picks the indexes,
  * with ids that do not follow times (as when events are chained after commit).
@@ -146,7 +146,7 @@ describe("history query shapes return what a plain query returns", () => {
   });
 });
 
-describe("exports through the cursor", () => {
+describe("exports streamed from one statement", () => {
   it("write the same bytes as Prisma's rows through the same CSV and JSON Lines formatting, defused cells included", async () => {
     // Cells a spreadsheet would run, quotes, line breaks, a NUL-free odd character: through both paths.
     await fx.db.$executeRawUnsafe(`
