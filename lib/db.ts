@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { Prisma, PrismaClient } from "@prisma/client";
 import pg from "pg";
@@ -24,17 +25,19 @@ export const MAX_PREPARED = 256;
  * prepares it once per connection: PostgreSQL parses it once and, after five runs, may keep a
  * generic plan rather than plan it again each time. Planning was most of the database's work
  * per approval (bench:approvals: its CPU per approval fell from about 9.4 to 5.2 ms). Texts
- * seen once (a one-off query) and those starting with PLANNED_EACH_TIME stay unnamed, and at
+ * seen once (a one-off query), texts without parameters and those starting with
+ * PLANNED_EACH_TIME stay unnamed, and at
  * most `max` texts are named, so what each connection keeps is bounded. Behind PgBouncer in
  * transaction mode this needs version 1.21 or later with max_prepared_statements set.
  */
-export function statementNamer(max = MAX_PREPARED): (query: { sql: string }) => string | undefined {
+export function statementNamer(max = MAX_PREPARED): (query: { sql: string; args: unknown[] }) => string | undefined {
   const names = new Map<string, string>();
   const seen = new Set<string>();
-  return ({ sql }) => {
+  return ({ sql, args }) => {
     const known = names.get(sql);
     if (known !== undefined) return known;
-    if (names.size >= max || sql.startsWith(PLANNED_EACH_TIME.text)) return undefined;
+    // Without parameters a text may hold several statements, which a prepared statement may not.
+    if (names.size >= max || args.length === 0 || sql.startsWith(PLANNED_EACH_TIME.text)) return undefined;
     if (!seen.has(sql)) {
       // Bounded too: past ten times the names' number, the texts seen once are forgotten.
       if (seen.size >= 10 * max) seen.clear();
@@ -59,6 +62,20 @@ const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient
 function createPool(connectionString: string): pg.Pool {
   const pool = new pg.Pool({ connectionString, max: POOL_SIZE });
   pool.on("error", (error) => logger("db").warn("an idle connection was lost", { error: error.message }));
+  pool.on("connect", (client) => {
+    // A prepared statement that a migration has made stale (a column it returns changed type)
+    // fails at once on this connection, and again at each use: the connection leaves the pool
+    // when it is given back, and its successor prepares the statement afresh.
+    client.query = function (this: pg.Client, ...args: unknown[]) {
+      // The class's query, looked up at each call (a benchmark or test may be watching it there).
+      const result = (pg.Client.prototype.query as (...a: unknown[]) => unknown).apply(this, args);
+      if (result instanceof Promise)
+        result.catch((error: unknown) => {
+          if (stalePrepared(error)) staleClients.add(client);
+        });
+      return result;
+    } as typeof client.query;
+  });
   pool.on("acquire", (client) => {
     // pg-pool assigns client.release right after this event; keep it, and hand out a wrapper
     // that releases once, also when the connection dies while the client is checked out.
@@ -70,7 +87,8 @@ function createPool(connectionString: string): pg.Pool {
       client.removeListener("error", onError);
       // Later calls (Prisma ending a transaction on a connection that already died) do nothing.
       Object.defineProperty(client, "release", { configurable: true, writable: true, value: () => undefined });
-      inner?.call(client, error);
+      // Given back with an error, pg-pool ends the connection rather than keep it.
+      inner?.call(client, staleClients.has(client) ? new Error("its prepared statements are out of date") : error);
     };
     const onError = (error: Error) => {
       logger("db").warn("a connection in use was lost", { error: error.message });
@@ -86,6 +104,18 @@ function createPool(connectionString: string): pg.Pool {
     });
   });
   return pool;
+}
+
+/** Set while a unit of work's code runs: its statements share one transaction, which a failed statement ends. */
+const inTransaction = new AsyncLocalStorage<boolean>();
+
+/** Connections holding a prepared statement that no longer matches the schema: ended when given back. */
+const staleClients = new WeakSet<pg.Client>();
+/** PostgreSQL's refusal to run a prepared statement whose result type has changed, or one it no longer has. */
+const STALE_PREPARED = /cached plan must not change result type|prepared statement "latchkey_\d+" does not exist/;
+function stalePrepared(error: unknown): boolean {
+  const { message } = (error ?? {}) as { message?: unknown };
+  return typeof message === "string" && STALE_PREPARED.test(message);
 }
 
 /** Reads, which may run again: a read that never reached a live server changed nothing. */
@@ -108,7 +138,7 @@ export function createPrismaClient(connectionString: string): PrismaClient {
   const adapter = new PrismaPg(createPool(connectionString), {
     disposeExternalPool: true,
     // The adapter's type asks for a name every time; the driver takes none as "not prepared".
-    statementNameGenerator: statementNamer() as (query: { sql: string }) => string,
+    statementNameGenerator: statementNamer() as (query: { sql: string; args: unknown[] }) => string,
   });
   const client = new PrismaClient({ adapter });
   // A connection the server ended while it sat idle in the pool fails the first query given to it, before the pool
@@ -124,8 +154,15 @@ export function createPrismaClient(connectionString: string): PrismaClient {
             return await query(args);
           } catch (error) {
             const atOnce = performance.now() - started < FAILED_AT_ONCE_MS;
-            if (attempt >= POOL_SIZE || !atOnce || !READS.has(operation) || !lostConnection(error)) throw error;
-            logger("db").warn("a read met a connection the server had ended; asking again", { operation });
+            // A stale statement is asked again on another connection, except within a transaction: the failure has ended it.
+            const stale = stalePrepared(error) && !inTransaction.getStore();
+            if (attempt >= POOL_SIZE || !atOnce || !READS.has(operation) || !(stale || lostConnection(error))) throw error;
+            logger("db").warn(
+              stale ? "a read met a prepared statement a migration made stale; asking again" : "a read met a connection the server had ended; asking again",
+              {
+                operation,
+              },
+            );
           }
         }
       },
@@ -146,16 +183,20 @@ function unitOfWork(client: PrismaClient) {
   return async (arg: unknown, options?: unknown) => {
     if (typeof arg !== "function") return (client.$transaction as (a: unknown, o?: unknown) => unknown)(arg, options);
     let committed: Array<() => void> = [];
-    const result = await client.$transaction(async (tx) => {
-      openUnit(tx);
-      try {
-        const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
-        await finishUnit(tx);
-        return value;
-      } finally {
-        committed = closeUnit(tx);
-      }
-    }, options as never);
+    const result = await client.$transaction(
+      (tx) =>
+        inTransaction.run(true, async () => {
+          openUnit(tx);
+          try {
+            const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
+            await finishUnit(tx);
+            return value;
+          } finally {
+            committed = closeUnit(tx);
+          }
+        }),
+      options as never,
+    );
     for (const run of committed) {
       try {
         run();

@@ -16,28 +16,35 @@ afterAll(() => fx?.close());
 describe("statement names", () => {
   it("are given from a text's second sighting, the same each time after, never to texts planned each time, and to at most the bound", async () => {
     const { statementNamer, PLANNED_EACH_TIME, MAX_PREPARED } = await import("@/lib/db");
-    // The README's bound.
-    expect(MAX_PREPARED).toBe(256);
     const name = statementNamer(3);
-    const sql = (text: string) => ({ sql: text });
-    expect(name(sql("SELECT 1"))).toBeUndefined();
-    const first = name(sql("SELECT 1"));
+    const sql = (text: string) => ({ sql: text, args: [1] });
+    expect(name(sql("SELECT $1"))).toBeUndefined();
+    const first = name(sql("SELECT $1"));
     expect(first).toMatch(/^latchkey_\d+$/);
-    expect(name(sql("SELECT 1"))).toBe(first);
+    expect(name(sql("SELECT $1"))).toBe(first);
     // Another text, another name.
-    name(sql("SELECT 2"));
-    const second = name(sql("SELECT 2"));
+    name(sql("SELECT $1 + 1"));
+    const second = name(sql("SELECT $1 + 1"));
     expect(second).toMatch(/^latchkey_\d+$/);
     expect(second).not.toBe(first);
-    // Planned each time: never named, however often.
-    const planned = `${PLANNED_EACH_TIME.text}SELECT 3`;
+    // Planned each time, or without parameters (it may hold several statements): never named, however often.
+    const planned = `${PLANNED_EACH_TIME.text}SELECT $1 + 2`;
     for (let i = 0; i < 5; i++) expect(name(sql(planned))).toBeUndefined();
+    for (let i = 0; i < 5; i++) expect(name({ sql: "SELECT 1; SELECT 2", args: [] })).toBeUndefined();
     // The bound: a third text is named, a fourth is not, while the named keep their names.
-    name(sql("SELECT 4"));
-    expect(name(sql("SELECT 4"))).toMatch(/^latchkey_\d+$/);
-    name(sql("SELECT 5"));
-    expect(name(sql("SELECT 5"))).toBeUndefined();
-    expect(name(sql("SELECT 1"))).toBe(first);
+    name(sql("SELECT $1 + 4"));
+    expect(name(sql("SELECT $1 + 4"))).toMatch(/^latchkey_\d+$/);
+    name(sql("SELECT $1 + 5"));
+    expect(name(sql("SELECT $1 + 5"))).toBeUndefined();
+    expect(name(sql("SELECT $1"))).toBe(first);
+    // The portal's bound, the README's: 256 texts named, the 257th not.
+    const portal = statementNamer();
+    const named = Array.from({ length: MAX_PREPARED + 1 }, (_, i) => {
+      portal(sql(`SELECT $1 + ${i}`));
+      return portal(sql(`SELECT $1 + ${i}`));
+    });
+    expect(named.filter((n) => n !== undefined)).toHaveLength(256);
+    expect(named.at(-1)).toBeUndefined();
   });
 });
 
@@ -86,5 +93,42 @@ describe("on a connection of the portal's pool", () => {
     const pages = sent.filter((s) => s.text.includes('FROM "AuditEvent" e'));
     expect(pages.length).toBeGreaterThanOrEqual(12);
     expect(pages.filter((s) => s.name !== undefined)).toEqual([]);
+  });
+
+  it("a read whose prepared statement a migration has made stale is asked again, and the stale connections leave the pool", async () => {
+    const read = () => fx.db.user.findMany({ where: { email: "stale@example.com" }, select: { id: true, image: true } });
+    // Prepared (the text's second sending) and used, on whichever connections the pool gives.
+    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+    // A migration changes the type of a column the statement returns: PostgreSQL refuses to run it
+    // as prepared ("cached plan must not change result type") until it is prepared again.
+    await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE varchar(2000)`);
+    try {
+      for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+    } finally {
+      await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE text`);
+    }
+    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+  });
+
+  it("a transaction that meets a stale prepared statement fails once, and its connection leaves the pool", async () => {
+    const read = () =>
+      fx.db.$transaction((tx) => tx.user.findMany({ where: { email: "stale-in-transaction@example.com" }, select: { id: true, image: true } }));
+    // Prepared and used in transactions, on the connection the pool gives each (the last one given back).
+    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+    await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE varchar(2000)`);
+    const outcomes: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++)
+        outcomes.push(
+          await read().then(
+            () => "ok",
+            (error: Error) => (/cached plan must not change result type/.test(error.message) ? "stale" : error.message),
+          ),
+        );
+    } finally {
+      await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE text`);
+    }
+    // A write may not be asked again, so the first fails; kept in the pool, its connection would fail every one after it.
+    expect(outcomes).toEqual(["stale", "ok", "ok", "ok"]);
   });
 });
