@@ -306,39 +306,51 @@ export function exportStream(
     await rows.return(undefined).catch(() => undefined);
     onEnd();
   };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      clearTimeout(stalled);
-      try {
-        if (!started) {
-          started = true;
-          const head =
-            format === "csv"
-              ? `# Latchkey audit export\r\n${csvCommentJson(header)}\r\n${EXPORT_COLUMNS.join(",")}\r\n`
-              : `${JSON.stringify({ type: "export", ...header })}\n`;
-          controller.enqueue(encoder.encode(head));
-        } else {
-          const next = await rows.next();
-          if (next.done) {
-            await end();
-            controller.close();
-            return;
+  /** Until the download asks for more, nothing more is read; if it asks for nothing for exportStall.ms, it is ended. */
+  const arm = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    stalled = setTimeout(() => {
+      controller.error(new Error(`the download asked for nothing for ${exportStall.ms / 1000} s`));
+      void end();
+    }, exportStall.ms);
+    stalled.unref();
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        arm(controller);
+      },
+      async pull(controller) {
+        clearTimeout(stalled);
+        try {
+          if (!started) {
+            started = true;
+            const head =
+              format === "csv"
+                ? `# Latchkey audit export\r\n${csvCommentJson(header)}\r\n${EXPORT_COLUMNS.join(",")}\r\n`
+                : `${JSON.stringify({ type: "export", ...header })}\n`;
+            controller.enqueue(encoder.encode(head));
+          } else {
+            const next = await rows.next();
+            if (next.done) {
+              await end();
+              controller.close();
+              return;
+            }
+            controller.enqueue(
+              encoder.encode(format === "csv" ? csvLines(next.value as (string | null)[][], cells) : jsonLines(next.value as ExportedEvent[])),
+            );
           }
-          controller.enqueue(encoder.encode(format === "csv" ? csvLines(next.value as (string | null)[][], cells) : jsonLines(next.value as ExportedEvent[])));
+        } catch (error) {
+          await end();
+          throw error;
         }
-      } catch (error) {
+        arm(controller);
+      },
+      async cancel() {
         await end();
-        throw error;
-      }
-      // Nothing more is read until the download asks for it (each batch is read ahead of the ask, not more).
-      stalled = setTimeout(() => {
-        controller.error(new Error(`the download asked for nothing for ${exportStall.ms / 1000} s`));
-        void end();
-      }, exportStall.ms);
-      stalled.unref();
+      },
     },
-    async cancel() {
-      await end();
-    },
-  });
+    // Nothing is formatted ahead of the download's asking: the one batch read ahead waits in lib/history/rows.ts.
+    { highWaterMark: 0 },
+  );
 }

@@ -170,12 +170,14 @@ async function* streamedBatches<Row>(
   // The driver's socket: the only way to hold back a result it is reading (pg-cursor and pg-copy-streams reach it the same way).
   const socket = () => (client as unknown as { connection: { stream: import("node:net").Socket } }).connection.stream;
   let statement: pg.Query | null = null;
+  /** Whether the statement has been sent and has not yet ended (pg's own flag for this is deprecated). */
+  let running = false;
   const stop = () => {
     failure ??= new Error("the export was stopped");
     // A statement waiting in the database (on a lock, or on a scan that seldom matches) does not
     // see its client leave until it sends: it is cancelled as well (a cancel request, which pg
     // sends on a connection of its own).
-    if (statement && (client as unknown as { activeQuery: unknown }).activeQuery === statement) {
+    if (statement && running) {
       const canceller = new pg.Client({ connectionString }) as unknown as {
         connection: { on: (event: string, listener: () => void) => void };
         cancel: (client: pg.Client, query: pg.Query) => void;
@@ -204,14 +206,17 @@ async function* streamedBatches<Row>(
       woken();
     });
     statement.on("end", () => {
+      running = false;
       if (rows.length) ready.push(rows);
       finished = true;
       woken();
     });
     statement.on("error", (error: unknown) => {
+      running = false;
       failure ??= error;
       woken();
     });
+    running = true;
     void client.query(statement as unknown as pg.QueryConfig);
     for (;;) {
       if (failure) throw failure;
