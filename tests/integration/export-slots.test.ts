@@ -89,6 +89,11 @@ describe("an export's statement", () => {
   };
 
   beforeAll(async () => {
+    // New connections (each export's own) plan even this scan with as many parallel workers as they may.
+    const [{ name }] = (await fx.db.$queryRaw<{ name: string }[]>`SELECT current_database() AS name`) as [{ name: string }];
+    await fx.db.$executeRawUnsafe(`ALTER DATABASE "${name}" SET parallel_setup_cost = 0`);
+    await fx.db.$executeRawUnsafe(`ALTER DATABASE "${name}" SET parallel_tuple_cost = 0`);
+    await fx.db.$executeRawUnsafe(`ALTER DATABASE "${name}" SET min_parallel_table_scan_size = 0`);
     // 60 MB: far more than the sockets between the database and the portal hold.
     await fx.db.$executeRawUnsafe(`
       INSERT INTO "AuditEvent" ("occurredAt", "actorType", action, data, note)
@@ -116,6 +121,11 @@ describe("an export's statement", () => {
       // And it stays so: read without pause, all 30,000 rows would be in memory within this second.
       await new Promise((resolve) => setTimeout(resolve, 1000));
       expect(await exportConnection()).toEqual(["active, waiting for ClientWrite"]);
+      // At most one parallel worker of the database's, though the database is set to plan every scan in parallel (below).
+      const [workers] = await fx.db.$queryRaw<{ n: bigint }[]>`
+        SELECT count(*) AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'latchkey history export' AND backend_type = 'parallel worker'`;
+      expect(Number(workers!.n)).toBeLessThanOrEqual(1);
       // The batch taken, part of the one read ahead, and what one read of the socket held: nothing
       // else is formatted or queued ahead of the download.
       expect(received).toBeLessThan(2 * 5000 + 100);
@@ -186,6 +196,8 @@ describe("an export's statement", () => {
     const { exportStream, exportStall } = await import("@/lib/history/export");
     const { exportSlot } = await import("@/lib/history/rows");
     const stall = exportStall.ms;
+    // The README's 5 minutes, shortened here.
+    expect(stall).toBe(5 * 60_000);
     exportStall.ms = 500;
     try {
       const reader = exportStream("csv", await filters(), "carol@example.com", null, "oldest", exportSlot()!).getReader();

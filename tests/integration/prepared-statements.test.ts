@@ -131,4 +131,23 @@ describe("on a connection of the portal's pool", () => {
     // A write may not be asked again, so the first fails; kept in the pool, its connection would fail every one after it.
     expect(outcomes).toEqual(["stale", "ok", "ok", "ok"]);
   });
+
+  it("a transaction that meets a prepared statement its connection no longer has fails once, and the connection leaves the pool", async () => {
+    const read = (forget = false) =>
+      fx.db.$transaction(async (tx) => {
+        // As a pooler that does not keep prepared statements, or a DISCARD, would leave it.
+        if (forget) await tx.$executeRawUnsafe("DEALLOCATE ALL");
+        return tx.user.findMany({ where: { email: "deallocated@example.com" }, select: { id: true, email: true } });
+      });
+    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+    const outcomes: string[] = [];
+    for (const forget of [true, false, false])
+      outcomes.push(
+        await read(forget).then(
+          () => "ok",
+          (error: Error) => (/prepared statement "latchkey_\d+" does not exist/.test(error.message) ? "gone" : error.message),
+        ),
+      );
+    expect(outcomes).toEqual(["gone", "ok", "ok"]);
+  });
 });
