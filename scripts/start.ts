@@ -109,14 +109,20 @@ async function startWeb() {
   if (profile.length) log.warn("LATCHKEY_CPU_PROFILE is set: the web server keeps a CPU profile in memory until it stops (for benchmarks, not for production)");
   web = spawn(process.execPath, [...profile, path.join(here, "server.js")], {
     cwd: here,
-    stdio: ["ignore", "pipe", "pipe"],
+    // The IPC channel is only watched: it closes when this process goes away, and the server then stops (supervised-preload).
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
     // h2c-preload: clients asking to upgrade to cleartext HTTP/2 (the JDK's HttpClient) get an HTTP/1.1 answer, not a dropped connection.
     env: {
       ...process.env,
       LATCHKEY_WORKER: "off",
       PORT: String(port),
       HOSTNAME: process.env.HOSTNAME ?? "0.0.0.0",
-      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.join(here, "lib/http/h2c-preload.cjs"))}`.trim(),
+      NODE_OPTIONS: [
+        process.env.NODE_OPTIONS ?? "",
+        ...["h2c-preload.cjs", "supervised-preload.cjs"].map((f) => `--require ${JSON.stringify(path.join(here, "lib/http", f))}`),
+      ]
+        .join(" ")
+        .trim(),
     },
   });
   relayAsJson(web.stdout!, "info");

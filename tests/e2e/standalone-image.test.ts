@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, cpSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -39,9 +39,13 @@ const spans: { service: string; name: string }[] = [];
 let collector: http.Server;
 
 /** `node latchkey.mjs <role>` in the copied directory, as "nobody" when the test runs as root. */
-function run(role: string): { child: ChildProcess; output: string[]; exited: Promise<number | null> } {
+function run(role: string, overrides: Record<string, string> = {}): { child: ChildProcess; output: string[]; exited: Promise<number | null> } {
   const command = asRoot ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath] : [process.execPath];
-  const child = spawn(command[0]!, [...command.slice(1), "latchkey.mjs", role], { cwd: app, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(command[0]!, [...command.slice(1), "latchkey.mjs", role], {
+    cwd: app,
+    env: { ...env, ...overrides } as NodeJS.ProcessEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const output: string[] = [];
   for (const stream of [child.stdout!, child.stderr!]) stream.on("data", (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter(Boolean)));
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
@@ -181,6 +185,28 @@ describe("the standalone output, run as the container image runs it", () => {
     ).text();
     expect(workerMetrics).toMatch(/^process_resident_memory_bytes \d/m);
     expect((await fetch(`http://127.0.0.1:${ports.authz}/metrics`)).status).toBe(401);
+  });
+
+  it("leaves no orphan when the entry is killed without a word: its web server stops and gives the port back", async () => {
+    const port = await freePort();
+    const entry = run("web", { PORT: String(port) });
+    const ready = async () => (await fetch(`http://127.0.0.1:${port}/api/ready`)).status === 200;
+    try {
+      await waitFor(ready, "a second web server becoming ready");
+      // The entry runs Next.js's server as a child process of its own, which names itself.
+      const [server] = readFileSync(`/proc/${entry.child.pid}/task/${entry.child.pid}/children`, "utf8").trim().split(/\s+/).map(Number);
+      expect(readFileSync(`/proc/${server}/cmdline`, "utf8")).toMatch(/^next-server/);
+      entry.child.kill("SIGKILL");
+      await entry.exited;
+      // Gone, or a zombie waiting to be reaped: either way it runs no more. Before, it lived on, spinning a core on its broken log pipe.
+      const running = () => existsSync(`/proc/${server}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${server}/stat`, "utf8"));
+      await waitFor(() => !running(), "the orphaned web server stopping", 35_000);
+      await expect(fetch(`http://127.0.0.1:${port}/api/health`)).rejects.toThrow();
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n[web, killed] ${entry.output.slice(-15).join("\n")}`);
+    } finally {
+      if (entry.child.exitCode === null && entry.child.signalCode === null) entry.child.kill("SIGKILL");
+    }
   });
 
   it("lets a person sign in through the identity provider and use the portal", async () => {

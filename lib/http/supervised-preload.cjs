@@ -1,0 +1,27 @@
+"use strict";
+/**
+ * Loaded with --require into the Next.js server process that the production entry
+ * (scripts/start.ts) starts and supervises. When that parent goes away without a word
+ * (killed, or crashed), the server stops as it does on SIGTERM rather than live on as an
+ * orphan: an orphan keeps the port, so a new entry cannot start, and its logs go to a
+ * pipe nobody reads. Next.js logs every uncaught error with console.error, and writing
+ * to that broken pipe is itself an uncaught error, so an orphan spun a core at 100%,
+ * logging its failure to log, until someone killed it.
+ *
+ * The parent is gone when the IPC channel it opened closes, or when a write to the pipe
+ * our output goes to fails. Plain CommonJS, as the other preloads beside it.
+ */
+let stopping = false;
+
+function stop() {
+  if (stopping) return;
+  stopping = true;
+  // Next.js's standalone server finishes the requests in flight on SIGTERM, then exits.
+  process.kill(process.pid, "SIGTERM");
+  // Should anything keep it alive, it leaves all the same once the parent's grace period (30 s) is over.
+  setTimeout(() => process.exit(1), 30_000).unref();
+}
+
+if (process.send) process.once("disconnect", stop);
+// With a listener, a failed write of the output no longer throws (no uncaught error to log, and nothing to loop on).
+for (const stream of [process.stdout, process.stderr]) stream.on("error", stop);
