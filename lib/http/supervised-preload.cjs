@@ -5,12 +5,19 @@
  * (killed, or crashed), the server stops as it does on SIGTERM rather than live on as an
  * orphan: an orphan keeps the port, so a new entry cannot start, and its logs go to a
  * pipe nobody reads. Next.js logs every uncaught error with console.error, and writing
- * to that broken pipe is itself an uncaught error, so an orphan spun a core at 100%,
- * logging its failure to log, until someone killed it.
+ * to that broken pipe is itself an uncaught error, so an orphan that wrote anything spun
+ * a core at 100%, logging its failure to log, until someone killed it.
  *
  * The parent is gone when the IPC channel it opened closes, or when a write to the pipe
  * our output goes to fails. Plain CommonJS, as the other preloads beside it.
  */
+
+// This process's own concern: processes it may start do not inherit the preload.
+if (process.env.NODE_OPTIONS) {
+  const escaped = __filename.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  process.env.NODE_OPTIONS = process.env.NODE_OPTIONS.replace(new RegExp(`--require\\s+"?${escaped}"?`), "").trim();
+}
+
 let stopping = false;
 
 function stop() {
@@ -18,10 +25,14 @@ function stop() {
   stopping = true;
   // Next.js's standalone server finishes the requests in flight on SIGTERM, then exits.
   process.kill(process.pid, "SIGTERM");
-  // Should anything keep it alive, it leaves all the same once the parent's grace period (30 s) is over.
+  // Should anything keep it alive, it leaves all the same 30 s later (the entry's own grace period for it).
   setTimeout(() => process.exit(1), 30_000).unref();
 }
 
-if (process.send) process.once("disconnect", stop);
+if (process.send && process.channel) {
+  process.once("disconnect", stop);
+  // Listening for "disconnect" holds the channel open; the channel alone must not keep the process alive.
+  process.channel.unref();
+}
 // With a listener, a failed write of the output no longer throws (no uncaught error to log, and nothing to loop on).
 for (const stream of [process.stdout, process.stderr]) stream.on("error", stop);

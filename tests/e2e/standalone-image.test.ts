@@ -191,21 +191,25 @@ describe("the standalone output, run as the container image runs it", () => {
     const port = await freePort();
     const entry = run("web", { PORT: String(port) });
     const ready = async () => (await fetch(`http://127.0.0.1:${port}/api/ready`)).status === 200;
+    let server: number | undefined;
+    // Gone, or a zombie waiting to be reaped: either way it runs no more.
+    const serverRuns = () => server !== undefined && existsSync(`/proc/${server}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${server}/stat`, "utf8"));
     try {
       await waitFor(ready, "a second web server becoming ready");
       // The entry runs Next.js's server as a child process of its own, which names itself.
-      const [server] = readFileSync(`/proc/${entry.child.pid}/task/${entry.child.pid}/children`, "utf8").trim().split(/\s+/).map(Number);
+      [server] = readFileSync(`/proc/${entry.child.pid}/task/${entry.child.pid}/children`, "utf8").trim().split(/\s+/).map(Number);
       expect(readFileSync(`/proc/${server}/cmdline`, "utf8")).toMatch(/^next-server/);
       entry.child.kill("SIGKILL");
       await entry.exited;
-      // Gone, or a zombie waiting to be reaped: either way it runs no more. Before, it lived on, spinning a core on its broken log pipe.
-      const running = () => existsSync(`/proc/${server}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${server}/stat`, "utf8"));
-      await waitFor(() => !running(), "the orphaned web server stopping", 35_000);
+      // Before, it lived on: holding the port, and spinning a core once it had anything to log.
+      await waitFor(() => !serverRuns(), "the orphaned web server stopping", 35_000);
       await expect(fetch(`http://127.0.0.1:${port}/api/health`)).rejects.toThrow();
     } catch (error) {
       throw new Error(`${(error as Error).message}\n[web, killed] ${entry.output.slice(-15).join("\n")}`);
     } finally {
       if (entry.child.exitCode === null && entry.child.signalCode === null) entry.child.kill("SIGKILL");
+      // Should the test fail, it leaves no spinning orphan behind either.
+      if (serverRuns()) process.kill(server!, "SIGKILL");
     }
   });
 

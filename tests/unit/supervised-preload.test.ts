@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -6,58 +7,84 @@ import { describe, expect, it } from "vitest";
  * lib/http/supervised-preload.cjs in a process that behaves as Next.js's server does where
  * it matters here: it logs every uncaught error with console.error and keeps running, and
  * it stops on SIGTERM. Whoever reads its output goes away; the process must stop too.
+ * It is loaded as scripts/start.ts loads it, through NODE_OPTIONS.
  */
 const preload = path.join(process.cwd(), "lib/http/supervised-preload.cjs");
 const SERVER_LIKE = `
+  console.log(JSON.stringify({ nodeOptions: process.env.NODE_OPTIONS ?? "" }));
   process.on("uncaughtException", (error) => console.error(error));
   process.on("SIGTERM", () => process.exit(0));
   setInterval(() => console.log("still serving"), 20);
 `;
+/** Says one line and has nothing more to do. */
+const SHORT_LIVED = `console.log(JSON.stringify({ nodeOptions: process.env.NODE_OPTIONS ?? "" }));`;
 
-function start(withPreload: boolean, ipc: boolean) {
-  const child = spawn(process.execPath, [...(withPreload ? ["--require", preload] : []), "-e", SERVER_LIKE], {
-    stdio: ["ignore", "pipe", "pipe", ...(ipc ? (["ipc"] as const) : [])],
+function start(options: { preload: boolean; ipc: boolean; script?: string }) {
+  const child = spawn(process.execPath, ["-e", options.script ?? SERVER_LIKE], {
+    stdio: ["ignore", "pipe", "pipe", ...(options.ipc ? (["ipc"] as const) : [])],
+    env: { ...process.env, NODE_OPTIONS: options.preload ? `--require ${JSON.stringify(preload)}` : "" },
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const firstLine = new Promise<{ nodeOptions: string }>((resolve) =>
+    child.stdout!.once("data", (chunk: Buffer) => resolve(JSON.parse(chunk.toString().split("\n")[0]!))),
+  );
   const cpuSeconds = async () => {
-    const { readFile } = await import("node:fs/promises");
     const fields = (await readFile(`/proc/${child.pid}/stat`, "utf8")).replace(/^.*\) /, "").split(" ");
     return (Number(fields[11]) + Number(fields[12])) / 100;
   };
-  return { child, exited, cpuSeconds };
+  return { child, exited, firstLine, cpuSeconds };
 }
 
-async function outcome(exited: Promise<number | null>, ms: number): Promise<"exited" | "running"> {
+async function outcome(exited: Promise<number | null>, ms = 3_000): Promise<"exited" | "running"> {
   return Promise.race([exited.then(() => "exited" as const), new Promise<"running">((r) => setTimeout(() => r("running"), ms))]);
 }
 
-describe("a supervised server whose supervisor goes away", () => {
+describe("a supervised server whose supervisor goes away", { timeout: 15_000 }, () => {
   it("stops when the pipe its output goes to breaks, instead of logging the failure to log, forever", async () => {
-    const { child, exited } = start(true, false);
-    await new Promise((r) => child.stdout!.once("data", r));
-    child.stdout!.destroy();
-    child.stderr!.destroy();
-    expect(await outcome(exited, 5_000)).toBe("exited");
+    const { child, exited, firstLine } = start({ preload: true, ipc: false });
+    try {
+      await firstLine;
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+      expect(await outcome(exited)).toBe("exited");
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
-  it("stops when its supervisor's IPC channel closes, even with nothing to write", async () => {
-    const { child, exited } = start(true, true);
-    await new Promise((r) => child.stdout!.once("data", r));
-    child.disconnect();
-    expect(await outcome(exited, 5_000)).toBe("exited");
+  it("stops when its supervisor's IPC channel closes, while its output still reaches the supervisor", async () => {
+    const { child, exited, firstLine } = start({ preload: true, ipc: true });
+    try {
+      await firstLine;
+      child.disconnect();
+      expect(await outcome(exited)).toBe("exited");
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  it("does not keep a process alive by its watch, nor pass itself on to processes it starts", async () => {
+    const { child, exited, firstLine } = start({ preload: true, ipc: true, script: SHORT_LIVED });
+    try {
+      expect((await firstLine).nodeOptions).not.toContain("supervised-preload");
+      // Nothing left to do: it ends, though its IPC channel is open and watched.
+      expect(await outcome(exited)).toBe("exited");
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("without it, such a process lives on and spins on its broken pipe (what the preload is for)", async () => {
-    const { child, exited, cpuSeconds } = start(false, false);
-    await new Promise((r) => child.stdout!.once("data", r));
-    child.stdout!.destroy();
-    child.stderr!.destroy();
+    const { child, exited, firstLine, cpuSeconds } = start({ preload: false, ipc: false });
     try {
+      await firstLine;
+      child.stdout!.destroy();
+      child.stderr!.destroy();
       expect(await outcome(exited, 2_000)).toBe("running");
       const before = await cpuSeconds();
       await new Promise((r) => setTimeout(r, 1_000));
-      // A process printing a line every 20 ms uses a few ms of CPU a second; this one uses most of a core.
-      expect((await cpuSeconds()) - before).toBeGreaterThan(0.3);
+      // A process printing a line every 20 ms uses a few ms of CPU a second; this one uses a large part of a core.
+      expect((await cpuSeconds()) - before).toBeGreaterThan(0.1);
     } finally {
       child.kill("SIGKILL");
     }
