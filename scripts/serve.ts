@@ -131,11 +131,7 @@ async function main() {
     {
       stdio: ["ignore", "inherit", "inherit"],
       // h2c-preload: clients asking to upgrade to cleartext HTTP/2 (the JDK's HttpClient) get an HTTP/1.1 answer, not a dropped connection.
-      env: {
-        ...process.env,
-        LATCHKEY_WORKER: "off",
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.join(root, "lib/http/h2c-preload.cjs"))}`.trim(),
-      },
+      env: { ...process.env, LATCHKEY_WORKER: "off", NODE_OPTIONS: withPreloads("h2c-preload.cjs", "supervised-preload.cjs") },
     },
   );
   web.on("exit", (code) => {
@@ -164,6 +160,15 @@ ${DEMO_USERS.map((u) => `    ${u.email.padEnd(20)} ${u.groups.join(", ")}`).join
 }`);
 }
 
+/**
+ * NODE_OPTIONS for a process this one starts, with preloads of lib/http. supervised-preload
+ * stops it (as on SIGTERM) should this process be killed without a word: a crash here must
+ * not leave next dev or the production entry running, holding the port.
+ */
+function withPreloads(...files: string[]): string {
+  return [process.env.NODE_OPTIONS ?? "", ...files.map((f) => `--require ${JSON.stringify(path.join(root, "lib/http", f))}`)].join(" ").trim();
+}
+
 /** The compiled production entry (npm start) on the embedded defaults set up above. */
 async function startProduction(usesLocalIdp: boolean) {
   const entry = path.join(root, ".next/standalone/latchkey.mjs");
@@ -178,7 +183,12 @@ async function startProduction(usesLocalIdp: boolean) {
   const profile = process.env.LATCHKEY_CPU_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.LATCHKEY_CPU_PROFILE] : [];
   web = spawn(process.execPath, [...profile, entry], {
     stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, LATCHKEY_POLICY_FILE: policyFile, HOSTNAME: process.env.HOSTNAME ?? "localhost" },
+    env: {
+      ...process.env,
+      LATCHKEY_POLICY_FILE: policyFile,
+      HOSTNAME: process.env.HOSTNAME ?? "localhost",
+      NODE_OPTIONS: withPreloads("supervised-preload.cjs"),
+    },
   });
   web.on("exit", (code) => void shutdown(code ?? 1));
 }

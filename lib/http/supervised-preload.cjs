@@ -8,8 +8,10 @@
  * to that broken pipe is itself an uncaught error, so an orphan that wrote anything spun
  * a core at 100%, logging its failure to log, until someone killed it.
  *
- * The parent is gone when the IPC channel it opened closes, or when a write to the pipe
- * our output goes to fails. Plain CommonJS, as the other preloads beside it.
+ * The parent is gone when the IPC channel it opened closes (or, started without one, when
+ * this process is handed to another parent), or when a write to the pipe our output goes
+ * to fails. Plain CommonJS, as the other preloads beside it. scripts/serve.ts loads it into
+ * the process it starts as well (next dev, or the production entry).
  */
 
 // This process's own concern: processes it may start do not inherit the preload.
@@ -33,6 +35,12 @@ if (process.send && process.channel) {
   process.once("disconnect", stop);
   // Listening for "disconnect" holds the channel open; the channel alone must not keep the process alive.
   process.channel.unref();
+} else {
+  // Started without an IPC channel (next dev, by scripts/serve.ts): the parent is gone when this process is handed to another.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) stop();
+  }, 1_000).unref();
 }
 // With a listener, a failed write of the output no longer throws (no uncaught error to log, and nothing to loop on).
 for (const stream of [process.stdout, process.stderr]) stream.on("error", stop);

@@ -63,6 +63,40 @@ describe("a supervised server whose supervisor goes away", { timeout: 15_000 }, 
     }
   });
 
+  it("started without an IPC channel (next dev), stops when its parent is killed, though its output goes elsewhere", async () => {
+    // A parent that starts the server-like process with its output to /dev/null (no pipe to break), says its pid, and waits.
+    const parent = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const c = require("node:child_process").spawn(process.execPath, ["-e", ${JSON.stringify(SERVER_LIKE)}], { stdio: "ignore", env: { ...process.env, NODE_OPTIONS: ${JSON.stringify(`--require ${JSON.stringify(preload)}`)} } });
+         console.log(c.pid); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const child = Number(await new Promise<string>((resolve) => parent.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString().trim()))));
+    const runs = async () => {
+      try {
+        process.kill(child, 0);
+        // A zombie (not yet reaped by whoever inherited it) runs no more.
+        return !/^\d+ \(.*\) Z/.test(await readFile(`/proc/${child}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await runs()).toBe(true);
+      parent.kill("SIGKILL");
+      const deadline = Date.now() + 5_000;
+      while ((await runs()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await runs()).toBe(false);
+    } finally {
+      parent.kill("SIGKILL");
+      if (await runs()) process.kill(child, "SIGKILL");
+    }
+  });
+
   it("does not keep a process alive by its watch, nor pass itself on to processes it starts", async () => {
     const { child, exited, firstLine } = start({ preload: true, ipc: true, script: SHORT_LIVED });
     try {
