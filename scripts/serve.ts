@@ -131,7 +131,7 @@ async function main() {
     {
       stdio: ["ignore", "inherit", "inherit"],
       // h2c-preload: clients asking to upgrade to cleartext HTTP/2 (the JDK's HttpClient) get an HTTP/1.1 answer, not a dropped connection.
-      env: { ...process.env, LATCHKEY_WORKER: "off", NODE_OPTIONS: withPreloads("h2c-preload.cjs", "supervised-preload.cjs") },
+      env: { ...process.env, LATCHKEY_WORKER: "off", ...withPreloads("h2c-preload.cjs", "supervised-preload.cjs") },
     },
   );
   web.on("exit", (code) => {
@@ -161,12 +161,16 @@ ${DEMO_USERS.map((u) => `    ${u.email.padEnd(20)} ${u.groups.join(", ")}`).join
 }
 
 /**
- * NODE_OPTIONS for a process this one starts, with preloads of lib/http. supervised-preload
+ * NODE_OPTIONS for a process this one starts, with preloads of lib/http, and this process's
+ * id for supervised-preload, which
  * stops it (as on SIGTERM) should this process be killed without a word: a crash here must
  * not leave next dev or the production entry running, holding the port.
  */
-function withPreloads(...files: string[]): string {
-  return [process.env.NODE_OPTIONS ?? "", ...files.map((f) => `--require ${JSON.stringify(path.join(root, "lib/http", f))}`)].join(" ").trim();
+function withPreloads(...files: string[]): { NODE_OPTIONS: string; LATCHKEY_SUPERVISOR_PID: string } {
+  return {
+    NODE_OPTIONS: [process.env.NODE_OPTIONS ?? "", ...files.map((f) => `--require ${JSON.stringify(path.join(root, "lib/http", f))}`)].join(" ").trim(),
+    LATCHKEY_SUPERVISOR_PID: String(process.pid),
+  };
 }
 
 /** The compiled production entry (npm start) on the embedded defaults set up above. */
@@ -187,7 +191,7 @@ async function startProduction(usesLocalIdp: boolean) {
       ...process.env,
       LATCHKEY_POLICY_FILE: policyFile,
       HOSTNAME: process.env.HOSTNAME ?? "localhost",
-      NODE_OPTIONS: withPreloads("supervised-preload.cjs"),
+      ...withPreloads("supervised-preload.cjs"),
     },
   });
   web.on("exit", (code) => void shutdown(code ?? 1));

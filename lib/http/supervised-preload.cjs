@@ -27,8 +27,8 @@ function stop() {
   stopping = true;
   // Next.js's standalone server finishes the requests in flight on SIGTERM, then exits.
   process.kill(process.pid, "SIGTERM");
-  // Should anything keep it alive, it leaves all the same 30 s later (the entry's own grace period for it).
-  setTimeout(() => process.exit(1), 30_000).unref();
+  // Should anything keep it alive, it leaves all the same a minute later (past the entry's own grace periods: 30 s for the web server, 30 s for the worker's jobs).
+  setTimeout(() => process.exit(1), 60_000).unref();
 }
 
 if (process.send && process.channel) {
@@ -37,10 +37,13 @@ if (process.send && process.channel) {
   process.channel.unref();
 } else {
   // Started without an IPC channel (next dev, by scripts/serve.ts): the parent is gone when this process is handed to another.
-  const parent = process.ppid;
+  // The parent names itself (it may die before this runs, when reading our parent would already give its successor).
+  const parent = Number(process.env.LATCHKEY_SUPERVISOR_PID) || process.ppid;
   setInterval(() => {
     if (process.ppid !== parent) stop();
   }, 1_000).unref();
 }
+// Not passed on: a process this one starts has this one as its parent.
+delete process.env.LATCHKEY_SUPERVISOR_PID;
 // With a listener, a failed write of the output no longer throws (no uncaught error to log, and nothing to loop on).
 for (const stream of [process.stdout, process.stderr]) stream.on("error", stop);

@@ -72,7 +72,10 @@ export async function startEmbeddedPostgres(options: {
   } catch (error) {
     throw new Error(`Embedded PostgreSQL did not start${error === undefined ? "" : `: ${String(error)}`}\n${logs.slice(-20).join("")}`);
   }
-  if (options.persistent) await writeFile(owner, String(process.pid));
+  if (options.persistent) {
+    const record: Owner = { starter: process.pid, starterStartedAt: startedAt(process.pid), postmaster: lockHolder(databaseDir) };
+    await writeFile(owner, JSON.stringify(record));
+  }
   return {
     adminUrl: `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: async () => {
@@ -86,6 +89,14 @@ export async function startEmbeddedPostgres(options: {
   };
 }
 
+/** Who started the server on a persistent data directory (`<dir>.owner`), and which server that was. */
+interface Owner {
+  starter: number;
+  /** When the starter began (Linux: /proc's start time), so a number reused by another program is not taken for it. */
+  starterStartedAt: string | null;
+  postmaster: number | null;
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -95,45 +106,88 @@ function alive(pid: number): boolean {
   }
 }
 
-/** A process's command line, or null where it cannot be read. */
-function commandOf(pid: number): string | null {
+/** /proc's fields of a process after its name: state first, start time 20th; null where there is no /proc. */
+function statOf(pid: number): string[] | null {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    return readFileSync(`/proc/${pid}/stat`, "utf8")
+      .replace(/^.*\) /s, "")
+      .split(" ");
+  } catch {
+    return null;
+  }
+}
+
+function startedAt(pid: number): string | null {
+  return statOf(pid)?.[19] ?? null;
+}
+
+/** Running: alive and not a zombie waiting for its new parent to reap it. */
+function runs(pid: number): boolean {
+  return alive(pid) && statOf(pid)?.[0] !== "Z";
+}
+
+/** The data directory a postgres process serves (its -D argument), or null where it cannot be read. */
+function dataDirOf(pid: number): string | null {
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
   } catch {
     try {
-      return execFileSync("ps", ["-o", "command=", "-p", String(pid)], { encoding: "utf8" });
+      args = execFileSync("ps", ["-o", "command=", "-p", String(pid)], { encoding: "utf8" })
+        .trim()
+        .split(/\s+/);
     } catch {
       return null;
     }
   }
+  const at = args.indexOf("-D");
+  return at >= 0 && /(^|\/)postgres$/.test(args[0] ?? "") ? (args[at + 1] ?? null) : null;
+}
+
+/** The process named by the data directory's lock file, if the file is there. */
+function lockHolder(databaseDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(path.join(databaseDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+function ownerOf(file: string): Owner | null {
+  try {
+    const owner = JSON.parse(readFileSync(file, "utf8")) as Owner;
+    return Number.isInteger(owner.starter) ? owner : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
- * A persistent data directory records who started its server (`<dir>.owner`). When the
- * server is still running but that process is gone (killed without a word, so it never
- * stopped the server), the server was left behind: it is stopped as `pg_ctl stop -m fast`
- * would, so the next start (npm run dev again) works instead of meeting the lock file.
- * A server whose starter is still running is another Latchkey's: refused, saying which.
+ * A persistent data directory records who started its server and which server that was
+ * (`<dir>.owner`). When that very server still runs but its starter is gone (killed without
+ * a word, so it never stopped the server), the server was left behind: it is stopped as
+ * `pg_ctl stop -m fast` would, so the next start (npm run dev again) works instead of
+ * meeting the lock file. Any other server on the directory (its starter still running,
+ * another start under way, one started by hand) is refused, saying which process it is.
  */
 async function stopLeftBehind(databaseDir: string, ownerFile: string): Promise<number | null> {
-  const lock = path.join(databaseDir, "postmaster.pid");
-  if (!existsSync(lock)) return null;
-  const pid = Number(readFileSync(lock, "utf8").split("\n")[0]);
-  // Not running: PostgreSQL sets a stale lock file aside itself.
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return null;
-  const command = commandOf(pid);
-  // The number may now name another program (after a restart of the machine): not ours to stop; PostgreSQL says what it found.
-  if (command === null || !command.includes("postgres") || !command.includes(databaseDir)) return null;
-  const starter = existsSync(ownerFile) ? Number(readFileSync(ownerFile, "utf8")) : NaN;
-  if (!Number.isInteger(starter) || starter <= 0 || alive(starter))
+  const pid = lockHolder(databaseDir);
+  // Not running: PostgreSQL sets a stale lock file aside itself. Not a postgres serving this
+  // very directory (the number reused after a restart of the machine): not ours to stop, and PostgreSQL says what it found.
+  if (pid === null || !runs(pid) || dataDirOf(pid) !== databaseDir) return null;
+  const owner = ownerOf(ownerFile);
+  const ours = owner !== null && owner.postmaster === pid;
+  const starterRuns = ours && runs(owner.starter) && (owner.starterStartedAt === null || startedAt(owner.starter) === owner.starterStartedAt);
+  if (!ours || starterRuns)
     throw new Error(
       `The embedded PostgreSQL in ${databaseDir} is already running (process ${pid})` +
-        (Number.isInteger(starter) && starter > 0
-          ? `, started by process ${starter}, which is still running: stop that Latchkey first.`
-          : `: stop it first (kill -INT ${pid}).`),
+        (ours
+          ? `, started by process ${owner.starter}, which is still running: stop that Latchkey first (or the server itself: kill -INT ${pid}).`
+          : `, and not by a Latchkey that has gone: stop it first (kill -INT ${pid}).`),
     );
   process.kill(pid, "SIGINT");
-  for (let waited = 0; alive(pid) && commandOf(pid)?.includes(databaseDir); waited += 100) {
+  for (let waited = 0; runs(pid) && dataDirOf(pid) === databaseDir; waited += 100) {
     if (waited > 30_000) throw new Error(`The embedded PostgreSQL left behind in ${databaseDir} (process ${pid}) did not stop within 30 s.`);
     await new Promise((r) => setTimeout(r, 100));
   }

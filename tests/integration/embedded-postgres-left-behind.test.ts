@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,11 +27,16 @@ const runs = (pid: number) => {
   }
 };
 let leftOver: number | undefined;
+let first: ChildProcess | undefined;
 
-afterAll(() => {
-  if (leftOver && runs(leftOver)) process.kill(leftOver, "SIGKILL");
+afterAll(async () => {
+  first?.kill("SIGKILL");
+  // Should the test fail part-way: a fast shutdown, which ends the server's own processes too.
+  if (leftOver && runs(leftOver)) process.kill(leftOver, "SIGINT");
+  for (let i = 0; i < 100 && leftOver && runs(leftOver); i++) await new Promise((r) => setTimeout(r, 100));
   rmSync(dir, { recursive: true, force: true });
 });
+const ownerOf = () => JSON.parse(readFileSync(`${dataDir}.owner`, "utf8")) as { starter: number; postmaster: number };
 
 describe("the embedded PostgreSQL of npm run dev", () => {
   it("is stopped at the next start when the process that started it was killed without a word", { timeout: 120_000 }, async () => {
@@ -44,22 +49,23 @@ describe("the embedded PostgreSQL of npm run dev", () => {
        console.log("READY " + pg.adminUrl);
        setInterval(() => {}, 1000);`,
     );
-    const first = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
+    first = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const started = first;
     const adminUrl = await new Promise<string>((resolve, reject) => {
       let out = "";
-      first.stdout!.on("data", (chunk: Buffer) => {
+      started.stdout!.on("data", (chunk: Buffer) => {
         out += chunk.toString();
         const ready = out.match(/READY (\S+)/);
         if (ready) resolve(ready[1]!);
       });
-      first.once("exit", (code) => reject(new Error(`the first start exited (${code}): ${out}`)));
+      started.once("exit", (code) => reject(new Error(`the first start exited (${code}): ${out}`)));
     });
     leftOver = pidOf();
-    expect(readFileSync(`${dataDir}.owner`, "utf8")).toBe(String(first.pid));
+    expect(ownerOf()).toMatchObject({ starter: started.pid, postmaster: leftOver });
     await sql(adminUrl, "CREATE TABLE kept (note text)");
     await sql(adminUrl, "INSERT INTO kept VALUES ('written before the kill')");
-    first.kill("SIGKILL");
-    await new Promise((r) => first.once("exit", r));
+    started.kill("SIGKILL");
+    await new Promise((r) => started.once("exit", r));
     // What a crash leaves: the server runs on, nobody to stop it.
     expect(runs(leftOver)).toBe(true);
 
@@ -68,7 +74,7 @@ describe("the embedded PostgreSQL of npm run dev", () => {
     try {
       expect(runs(leftOver)).toBe(false);
       expect(pidOf()).not.toBe(leftOver);
-      expect(readFileSync(`${dataDir}.owner`, "utf8")).toBe(String(process.pid));
+      expect(ownerOf()).toMatchObject({ starter: process.pid, postmaster: pidOf() });
       expect((await sql(second.adminUrl, "SELECT note FROM kept")).rows).toEqual([{ note: "written before the kill" }]);
 
       // A third start while the second's starter (this process) still runs is refused, saying whose server it is.
@@ -76,6 +82,15 @@ describe("the embedded PostgreSQL of npm run dev", () => {
         new RegExp(`already running \\(process ${pidOf()}\\), started by process ${process.pid}, which is still running: stop that Latchkey first`),
       );
       expect(runs(pidOf())).toBe(true);
+
+      // A record that names another server (a start under way, or a server started by hand) is no licence to stop this one.
+      const record = ownerOf();
+      writeFileSync(`${dataDir}.owner`, JSON.stringify({ ...record, starter: started.pid, postmaster: leftOver }));
+      await expect(startEmbeddedPostgres({ dataDir, persistent: true, quiet: true })).rejects.toThrow(
+        new RegExp(`already running \\(process ${pidOf()}\\), and not by a Latchkey that has gone: stop it first \\(kill -INT ${pidOf()}\\)`),
+      );
+      expect(runs(pidOf())).toBe(true);
+      writeFileSync(`${dataDir}.owner`, JSON.stringify(record));
     } finally {
       await second.stop();
     }

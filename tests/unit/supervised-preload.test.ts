@@ -64,12 +64,13 @@ describe("a supervised server whose supervisor goes away", { timeout: 15_000 }, 
   });
 
   it("started without an IPC channel (next dev), stops when its parent is killed, though its output goes elsewhere", async () => {
-    // A parent that starts the server-like process with its output to /dev/null (no pipe to break), says its pid, and waits.
+    // A parent that starts the server-like process as scripts/serve.ts does (naming itself), with its output to /dev/null
+    // (no pipe to break), says its pid, and waits.
     const parent = spawn(
       process.execPath,
       [
         "-e",
-        `const c = require("node:child_process").spawn(process.execPath, ["-e", ${JSON.stringify(SERVER_LIKE)}], { stdio: "ignore", env: { ...process.env, NODE_OPTIONS: ${JSON.stringify(`--require ${JSON.stringify(preload)}`)} } });
+        `const c = require("node:child_process").spawn(process.execPath, ["-e", ${JSON.stringify(SERVER_LIKE)}], { stdio: "ignore", env: { ...process.env, LATCHKEY_SUPERVISOR_PID: String(process.pid), NODE_OPTIONS: ${JSON.stringify(`--require ${JSON.stringify(preload)}`)} } });
          console.log(c.pid); setInterval(() => {}, 1000);`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
