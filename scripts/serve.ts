@@ -13,6 +13,7 @@ import { fork, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { format } from "node:util";
+import { nodeOptionsWith } from "../lib/http/preloads";
 import { logger } from "../lib/log";
 import { DEMO_PASSWORD, DEMO_USERS } from "./support/demo-users";
 import { devSecrets } from "./support/dev-secrets";
@@ -162,13 +163,12 @@ ${DEMO_USERS.map((u) => `    ${u.email.padEnd(20)} ${u.groups.join(", ")}`).join
 
 /**
  * NODE_OPTIONS for a process this one starts, with preloads of lib/http, and this process's
- * id for supervised-preload, which
- * stops it (as on SIGTERM) should this process be killed without a word: a crash here must
- * not leave next dev or the production entry running, holding the port.
+ * id for supervised-preload, which stops it (as on SIGTERM) should this process be killed
+ * without a word: a crash here must not leave next dev or the production entry running.
  */
 function withPreloads(...files: string[]): { NODE_OPTIONS: string; LATCHKEY_SUPERVISOR_PID: string } {
   return {
-    NODE_OPTIONS: [process.env.NODE_OPTIONS ?? "", ...files.map((f) => `--require ${JSON.stringify(path.join(root, "lib/http", f))}`)].join(" ").trim(),
+    NODE_OPTIONS: nodeOptionsWith(path.join(root, "lib/http"), files),
     LATCHKEY_SUPERVISOR_PID: String(process.pid),
   };
 }

@@ -19,6 +19,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { format } from "node:util";
 import { productionProblems } from "../lib/config/production";
+import { nodeOptionsWith } from "../lib/http/preloads";
 import { logger } from "../lib/log";
 
 const ROLES = ["all", "web", "worker", "authz", "migrate"] as const;
@@ -117,12 +118,7 @@ async function startWeb() {
       LATCHKEY_WORKER: "off",
       PORT: String(port),
       HOSTNAME: process.env.HOSTNAME ?? "0.0.0.0",
-      NODE_OPTIONS: [
-        process.env.NODE_OPTIONS ?? "",
-        ...["h2c-preload.cjs", "supervised-preload.cjs"].map((f) => `--require ${JSON.stringify(path.join(here, "lib/http", f))}`),
-      ]
-        .join(" ")
-        .trim(),
+      NODE_OPTIONS: nodeOptionsWith(path.join(here, "lib/http"), ["h2c-preload.cjs", "supervised-preload.cjs"]),
     },
   });
   relayAsJson(web.stdout!, "info");

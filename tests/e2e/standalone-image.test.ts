@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, cpSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { sql } from "../helpers/database";
 import { launchBrowser, signIn } from "../helpers/browser";
 import { portalSecrets } from "../helpers/portal-process";
+import { processRuns } from "../helpers/processes";
 import { startLocalIdp, type RunningIdp } from "../../scripts/support/local-idp";
 import { freePort } from "../../scripts/support/ports";
 
@@ -193,7 +194,7 @@ describe("the standalone output, run as the container image runs it", () => {
     const ready = async () => (await fetch(`http://127.0.0.1:${port}/api/ready`)).status === 200;
     let server: number | undefined;
     // Gone, or a zombie waiting to be reaped: either way it runs no more.
-    const serverRuns = () => server !== undefined && existsSync(`/proc/${server}`) && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${server}/stat`, "utf8"));
+    const serverRuns = () => server !== undefined && processRuns(server);
     try {
       await waitFor(ready, "a second web server becoming ready");
       // The entry runs Next.js's server as a child process of its own, which names itself.

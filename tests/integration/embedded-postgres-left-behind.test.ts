@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { startEmbeddedPostgres } from "../../scripts/support/embedded-postgres";
 import { sql } from "../helpers/database";
+import { processRuns } from "../helpers/processes";
 
 /**
  * npm run dev a second time, after the first was killed without a word (SIGKILL, a crash,
@@ -17,23 +18,14 @@ const dir = mkdtempSync(path.join(os.tmpdir(), "latchkey-left-behind-"));
 chmodSync(dir, 0o755);
 const dataDir = path.join(dir, "postgres");
 const pidOf = () => Number(readFileSync(path.join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
-const runs = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    // A zombie (its new parent has not reaped it yet) runs no more.
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-};
 let leftOver: number | undefined;
 let first: ChildProcess | undefined;
 
 afterAll(async () => {
   first?.kill("SIGKILL");
   // Should the test fail part-way: a fast shutdown, which ends the server's own processes too.
-  if (leftOver && runs(leftOver)) process.kill(leftOver, "SIGINT");
-  for (let i = 0; i < 100 && leftOver && runs(leftOver); i++) await new Promise((r) => setTimeout(r, 100));
+  if (leftOver && processRuns(leftOver)) process.kill(leftOver, "SIGINT");
+  for (let i = 0; i < 100 && leftOver && processRuns(leftOver); i++) await new Promise((r) => setTimeout(r, 100));
   rmSync(dir, { recursive: true, force: true });
 });
 const ownerOf = () => JSON.parse(readFileSync(`${dataDir}.owner`, "utf8")) as { starter: number; postmaster: number };
@@ -67,12 +59,12 @@ describe("the embedded PostgreSQL of npm run dev", () => {
     started.kill("SIGKILL");
     await new Promise((r) => started.once("exit", r));
     // What a crash leaves: the server runs on, nobody to stop it.
-    expect(runs(leftOver)).toBe(true);
+    expect(processRuns(leftOver)).toBe(true);
 
     // The second start stops it, starts afresh on the same data, and nothing written is lost.
     const second = await startEmbeddedPostgres({ dataDir, persistent: true, quiet: true });
     try {
-      expect(runs(leftOver)).toBe(false);
+      expect(processRuns(leftOver)).toBe(false);
       expect(pidOf()).not.toBe(leftOver);
       expect(ownerOf()).toMatchObject({ starter: process.pid, postmaster: pidOf() });
       expect((await sql(second.adminUrl, "SELECT note FROM kept")).rows).toEqual([{ note: "written before the kill" }]);
@@ -81,7 +73,7 @@ describe("the embedded PostgreSQL of npm run dev", () => {
       await expect(startEmbeddedPostgres({ dataDir, persistent: true, quiet: true })).rejects.toThrow(
         new RegExp(`already running \\(process ${pidOf()}\\), started by process ${process.pid}, which is still running: stop that Latchkey first`),
       );
-      expect(runs(pidOf())).toBe(true);
+      expect(processRuns(pidOf())).toBe(true);
 
       // A record that names another server (a start under way, or a server started by hand) is no licence to stop this one.
       const record = ownerOf();
@@ -89,7 +81,7 @@ describe("the embedded PostgreSQL of npm run dev", () => {
       await expect(startEmbeddedPostgres({ dataDir, persistent: true, quiet: true })).rejects.toThrow(
         new RegExp(`already running \\(process ${pidOf()}\\), and not by a Latchkey that has gone: stop it first \\(kill -INT ${pidOf()}\\)`),
       );
-      expect(runs(pidOf())).toBe(true);
+      expect(processRuns(pidOf())).toBe(true);
       writeFileSync(`${dataDir}.owner`, JSON.stringify(record));
     } finally {
       await second.stop();

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { processRuns } from "../helpers/processes";
 
 /**
  * lib/http/supervised-preload.cjs in a process that behaves as Next.js's server does where
@@ -76,25 +77,16 @@ describe("a supervised server whose supervisor goes away", { timeout: 15_000 }, 
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     const child = Number(await new Promise<string>((resolve) => parent.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString().trim()))));
-    const runs = async () => {
-      try {
-        process.kill(child, 0);
-        // A zombie (not yet reaped by whoever inherited it) runs no more.
-        return !/^\d+ \(.*\) Z/.test(await readFile(`/proc/${child}/stat`, "utf8"));
-      } catch {
-        return false;
-      }
-    };
     try {
       await new Promise((r) => setTimeout(r, 500));
-      expect(await runs()).toBe(true);
+      expect(processRuns(child)).toBe(true);
       parent.kill("SIGKILL");
       const deadline = Date.now() + 5_000;
-      while ((await runs()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      expect(await runs()).toBe(false);
+      while (processRuns(child) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(processRuns(child)).toBe(false);
     } finally {
       parent.kill("SIGKILL");
-      if (await runs()) process.kill(child, "SIGKILL");
+      if (processRuns(child)) process.kill(child, "SIGKILL");
     }
   });
 
