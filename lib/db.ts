@@ -30,7 +30,9 @@ export const MAX_PREPARED = 256;
  * each connection keeps is bounded. Behind PgBouncer in transaction mode this needs version
  * 1.21 or later with max_prepared_statements of at least MAX_PREPARED.
  */
-export function statementNamer(max = MAX_PREPARED): (query: { sql: string; args: unknown[] }) => string | undefined {
+export type StatementNames = (query: { sql: string; args: unknown[] }) => string | undefined;
+
+export function statementNamer(max = MAX_PREPARED): StatementNames {
   const names = new Map<string, string>();
   const seen = new Set<string>();
   return ({ sql, args }) => {
@@ -51,16 +53,48 @@ export function statementNamer(max = MAX_PREPARED): (query: { sql: string; args:
   };
 }
 
-/** The one Prisma client of the process. */
+/** The one Prisma client of the process, and its pool. */
 const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient };
+
+/** The pool behind a client made by createPrismaClient. */
+const pools = new WeakMap<object, pg.Pool>();
+
+/** What a pool was made with that lib/db/sql.ts needs too: its statement names (one map, so a text has one name on a connection). */
+export const poolNames = new WeakMap<pg.Pool, StatementNames>();
+
+/**
+ * Set by db.$transaction while it opens its transaction: the first connection the pool hands
+ * out for a promise in that call is the transaction's (@prisma/adapter-pg's startTransaction
+ * asks for it so), which lib/db/sql.ts then uses for the transaction's hot-path statements.
+ */
+interface Opening {
+  client?: pg.PoolClient;
+}
+const opening = new AsyncLocalStorage<Opening>();
+
+/** Each transaction's own connection, by its Prisma transaction client, with its pool's statement names. */
+export const transactionConnections = new WeakMap<object, { client: pg.PoolClient; names: StatementNames | undefined }>();
 
 /**
  * The connection pool, made here so that a connection the server drops (restart, failover,
  * a terminated backend) leaves the pool at once, even when it dies in the middle of a
  * transaction whose end is never reached: otherwise each outage would keep a slot forever.
  */
-function createPool(connectionString: string): pg.Pool {
+function createPool(connectionString: string, names: StatementNames): pg.Pool {
   const pool = new pg.Pool({ connectionString, max: POOL_SIZE });
+  poolNames.set(pool, names);
+  const connect = pool.connect.bind(pool) as (callback?: unknown) => Promise<pg.PoolClient> | undefined;
+  // Only the promise form: pg-pool's own pool.query() asks with a callback, and is never a transaction's.
+  pool.connect = ((callback?: unknown) => {
+    if (callback) return connect(callback);
+    const waiting = opening.getStore();
+    const given = connect()!;
+    if (!waiting || waiting.client) return given;
+    return given.then((client) => {
+      waiting.client ??= client;
+      return client;
+    });
+  }) as typeof pool.connect;
   pool.on("error", (error) => logger("db").warn("an idle connection was lost", { error: error.message }));
   pool.on("connect", (client) => {
     // A prepared statement that a migration has made stale (a column it returns changed type)
@@ -134,11 +168,13 @@ export function lostConnection(error: unknown): boolean {
 }
 
 export function createPrismaClient(connectionString: string): PrismaClient {
+  const names = statementNamer();
+  const pool = createPool(connectionString, names);
   // The pool is ours, but Prisma should close it on $disconnect all the same.
-  const adapter = new PrismaPg(createPool(connectionString), {
+  const adapter = new PrismaPg(pool, {
     disposeExternalPool: true,
     // The adapter's type asks for a name every time; the driver takes none as "not prepared".
-    statementNameGenerator: statementNamer() as (query: { sql: string; args: unknown[] }) => string,
+    statementNameGenerator: names as (query: { sql: string; args: unknown[] }) => string,
   });
   const client = new PrismaClient({ adapter });
   // A connection the server ended while it sat idle in the pool fails the first query given to it, before the pool
@@ -168,6 +204,7 @@ export function createPrismaClient(connectionString: string): PrismaClient {
       },
     },
   });
+  pools.set(retrying, pool);
   // The extension keeps every method and type of the client; only its generic name differs.
   return retrying as unknown as PrismaClient;
 }
@@ -183,19 +220,23 @@ function unitOfWork(client: PrismaClient) {
   return async (arg: unknown, options?: unknown) => {
     if (typeof arg !== "function") return (client.$transaction as (a: unknown, o?: unknown) => unknown)(arg, options);
     let committed: Array<() => void> = [];
-    const result = await client.$transaction(
-      (tx) =>
-        inTransaction.run(true, async () => {
-          openUnit(tx);
-          try {
-            const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
-            await finishUnit(tx);
-            return value;
-          } finally {
-            committed = closeUnit(tx);
-          }
-        }),
-      options as never,
+    const connection: Opening = {};
+    const result = await opening.run(connection, () =>
+      client.$transaction(
+        (tx) =>
+          inTransaction.run(true, async () => {
+            openUnit(tx);
+            if (connection.client) transactionConnections.set(tx, { client: connection.client, names: poolNames.get(pools.get(client)!) });
+            try {
+              const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
+              await finishUnit(tx);
+              return value;
+            } finally {
+              committed = closeUnit(tx);
+            }
+          }),
+        options as never,
+      ),
     );
     for (const run of committed) {
       try {
@@ -207,6 +248,12 @@ function unitOfWork(client: PrismaClient) {
     }
     return result;
   };
+}
+
+/** The pool of the process's client (lib/db/sql.ts, for reads outside a transaction). */
+export function processPool(): pg.Pool {
+  globalForPrisma.latchkeyPrisma ??= createPrismaClient(env().DATABASE_URL);
+  return pools.get(globalForPrisma.latchkeyPrisma)!;
 }
 
 export const db: PrismaClient = new Proxy({} as PrismaClient, {

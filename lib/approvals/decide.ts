@@ -1,7 +1,8 @@
-import type { AccessRequest, Decision } from "@prisma/client";
+import type { AccessRequest, Approval, Decision, User } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
-import { db } from "../db";
-import { conflict, forbidden, invalid } from "../errors";
+import { db, type Tx } from "../db";
+import { decisionRows, requestRow, userRow } from "./rows";
+import { conflict, forbidden, invalid, notFound } from "../errors";
 import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { requestStages } from "../policy/stages";
 import { partiesOf } from "../identity/parties";
@@ -91,7 +92,7 @@ async function decideOnce(person: Principal, input: DecisionInput, channel: Deci
   let noLongerEntitled: string | null = null;
   const decided = await inTransaction(async (tx) => {
     const status = await lockRequest(tx, input.requestId);
-    const request = await tx.accessRequest.findUniqueOrThrow({ where: { id: input.requestId }, include: { requester: true, decisions: true } });
+    const request = await lockedRequest(tx, input.requestId);
     const waiting = requestStages(request)[request.currentStage];
     const asks = status === "pending" && asksOnCall(person, waiting);
     if (asks && onCall?.stage !== request.currentStage) throw new AskOnCall(request.currentStage, waiting);
@@ -179,6 +180,15 @@ async function decideOnce(person: Principal, input: DecisionInput, channel: Deci
     return activated;
   });
   return { decided, noLongerEntitled };
+}
+
+/** A request whose row lock the caller holds, with its requester and its decisions. */
+async function lockedRequest(tx: Tx, id: string): Promise<AccessRequest & { requester: User; decisions: Approval[] }> {
+  const request = await requestRow(tx, id);
+  if (!request) throw notFound("Request");
+  const requester = await userRow(tx, request.requesterId);
+  if (!requester) throw new Error(`the requester ${request.requesterId} of request ${id} is not in the database`);
+  return { ...request, requester, decisions: await decisionRows(tx, id) };
 }
 
 /**

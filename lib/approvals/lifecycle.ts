@@ -1,5 +1,6 @@
 import type { AccessRequest } from "@prisma/client";
 import { db, type Tx } from "../db";
+import { sql, sqlRows } from "../db/sql";
 import { notFound } from "../errors";
 import { policy } from "../policy/current";
 import type { ApprovalState, DecisionSnapshot, Parties } from "../policy/evaluate";
@@ -48,8 +49,10 @@ export function approvalStateOf(
  */
 export async function directoryRefusal(tx: Tx, request: AccessRequest): Promise<string | null> {
   // Read under a share lock (one statement): a directory change to this person waits for the commit, and one made first is seen.
-  const [holder] = await tx.$queryRaw<{ id: string; email: string; groups: string[]; active: boolean }[]>`
-    SELECT id, email, groups, active FROM "User" WHERE id = ${request.requesterId} FOR SHARE`;
+  const [holder] = await sqlRows<{ id: string; email: string; groups: string[]; active: boolean }>(
+    tx,
+    sql`SELECT id, email, groups, active FROM "User" WHERE id = ${request.requesterId} FOR SHARE`,
+  );
   if (!holder) throw new Error(`the requester ${request.requesterId} of request ${request.id} is not in the database`);
   const refusal = entitlementRefusal(policy(), holder, request);
   return refusal ? `directory: ${refusal}` : null;

@@ -1,6 +1,8 @@
 import "server-only";
-import type { Prisma, RequestStatus } from "@prisma/client";
+import type { Credential, Prisma, RequestStatus } from "@prisma/client";
 import { db } from "../db";
+import { sql, sqlRow, sqlRows } from "../db/sql";
+import { decisionRows, requestRow } from "./rows";
 import { notFound } from "../errors";
 import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
@@ -146,15 +148,25 @@ export function mayViewRequest(who: Principal, requesterId: string, stages: { gr
   return requesterId === who.id || isEligibleApprover(who, requesterId, stages) || who.roles.includes("auditor") || who.roles.includes("admin");
 }
 
+/** A request with its requester, its decisions (oldest first) and its credential: four short reads (lib/approvals/rows.ts). */
+async function viewedRequest(id: string) {
+  const request = await requestRow(db, id);
+  if (!request) return null;
+  const requester = await sqlRow<{ id: string; email: string; name: string | null }>(
+    db,
+    sql`SELECT id, email, name FROM "User" WHERE id = ${request.requesterId}`,
+  );
+  const decisions = await decisionRows(db, id);
+  const credential = await sqlRow<Pick<Credential, "id" | "kid" | "issuedAt" | "expiresAt" | "revealedAt" | "revokedAt" | "sealedToken">>(
+    db,
+    sql`SELECT id, kid, "issuedAt", "expiresAt", "revealedAt", "revokedAt", "sealedToken" FROM "Credential" WHERE "requestId" = ${id}`,
+  );
+  if (!requester) throw new Error(`the requester ${request.requesterId} of request ${id} is not in the database`);
+  return { ...request, requester, decisions, credential };
+}
+
 export async function getRequestView(who: Principal, id: string, options: { timeline?: boolean } = {}) {
-  const request = await db.accessRequest.findUnique({
-    where: { id },
-    include: {
-      requester: { select: { id: true, email: true, name: true } },
-      decisions: { include: { approver: { select: { email: true, name: true } } }, orderBy: { createdAt: "asc" } },
-      credential: { select: { id: true, kid: true, issuedAt: true, expiresAt: true, revealedAt: true, revokedAt: true, sealedToken: true } },
-    },
-  });
+  const request = await viewedRequest(id);
   if (!request) throw notFound("Request");
   // Whoever is on call for the current stage's schedule may decide on it, and so sees the decision panel.
   if (request.status === "pending") who = (await onCallApprover(who, requestStages(request)[request.currentStage])).who;
@@ -230,11 +242,14 @@ async function stageViews(
   const approvers =
     request.status !== "pending"
       ? []
-      : await db.$queryRaw<{ id: string; email: string; groups: string[] }[]>`
+      : await sqlRows<{ id: string; email: string; groups: string[] }>(
+          db,
+          sql`
           SELECT id, email, groups FROM "User"
           WHERE roles @> ARRAY['approver']::text[] AND NOT "requestOnly" AND groups && ${[...new Set(state.stages.flatMap((st) => st.groups))]}::text[]
             AND id NOT IN (${partySubquery(request.requesterId)})
-          ORDER BY email ASC`;
+          ORDER BY email ASC`,
+        );
   const decided = new Set(request.decisions.map((d) => d.approverId));
   return state.stages.map((stage, index) => {
     const approvedBy = request.decisions.filter((d) => d.stage === index && d.decision === "approve").map((d) => d.approver.email);

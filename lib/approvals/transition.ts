@@ -1,6 +1,8 @@
 import type { AccessRequest, Prisma, RequestStatus } from "@prisma/client";
 import { recordEvent, rememberRequest, type Actor } from "../audit/record";
 import type { Tx } from "../db";
+import { sql, sqlRows } from "../db/sql";
+import { updateRequestIf } from "./rows";
 import { conflict, notFound } from "../errors";
 import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { notificationsOn } from "../notifications/outbox";
@@ -27,8 +29,7 @@ export type Current = Pick<AccessRequest, "id" | "status">;
 
 /** Takes the row lock of a request for the rest of the transaction and returns its status. */
 export async function lockRequest(tx: Tx, requestId: string): Promise<RequestStatus> {
-  const rows = await tx.$queryRaw<{ status: RequestStatus }[]>`
-    SELECT status FROM "AccessRequest" WHERE id = ${requestId} FOR UPDATE`;
+  const rows = await sqlRows<{ status: RequestStatus }>(tx, sql`SELECT status FROM "AccessRequest" WHERE id = ${requestId} FOR UPDATE`);
   if (rows.length === 0) throw notFound("Request");
   return rows[0]!.status;
 }
@@ -62,10 +63,7 @@ export class Moves {
 
   /** Writes the moves so far, if the row still holds the status they started from, and queues what the new state needs. */
   async write(tx: Tx): Promise<AccessRequest> {
-    const [written] = await tx.accessRequest.updateManyAndReturn({
-      where: { id: this.request.id, status: this.request.status },
-      data: { ...this.patch, status: this.current },
-    });
+    const written = await updateRequestIf(tx, { id: this.request.id, status: this.request.status }, { ...this.patch, status: this.current });
     if (!written) throw conflict(`This request changed meanwhile (it is no longer ${this.request.status}); look at it again.`);
     await queueFollowUps(tx, written);
     return written;

@@ -1,4 +1,5 @@
 import { db } from "../db";
+import { sqlText } from "../db/sql";
 import { logger } from "../log";
 
 /**
@@ -23,7 +24,7 @@ export function wakeChainer(): void {
     return;
   }
   sending = true;
-  db.$executeRawUnsafe("SELECT pg_notify($1, $2)", CHANNEL, CHAIN_WAKE)
+  sqlText(db, "SELECT pg_notify($1, $2)", [CHANNEL, CHAIN_WAKE])
     .catch((error: Error) => log.warn("could not wake the audit chainer; it will find the events at its next poll", { error: error.message }))
     .finally(() => {
       sending = false;

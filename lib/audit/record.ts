@@ -1,5 +1,6 @@
 import type { ActorType, Prisma, RequestStatus } from "@prisma/client";
 import type { Tx } from "../db";
+import { sql, sqlRows, sqlRun } from "../db/sql";
 import type { Principal } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import { currentKey } from "../credentials/keyring";
@@ -100,10 +101,15 @@ export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
 async function writeEvents(tx: Tx, items: Pending[]): Promise<void> {
   const unknown = [...new Set(items.map((i) => i.event.requestId).filter((id): id is string => Boolean(id) && !requestMeta.has(id!)))];
   if (unknown.length)
-    for (const r of await tx.accessRequest.findMany({ where: { id: { in: unknown } }, select: { id: true, workflowId: true, targetId: true } }))
+    for (const r of await sqlRows<{ id: string; workflowId: string; targetId: string }>(
+      tx,
+      sql`SELECT id, "workflowId", "targetId" FROM "AccessRequest" WHERE id = ANY(${unknown}::text[])`,
+    ))
       rememberRequest(r);
-  const taken = await tx.$queryRaw<{ id: bigint; now: Date }[]>`
-    SELECT nextval('"AuditEvent_id_seq"') AS id, clock_timestamp() AS now FROM generate_series(1, ${items.length}::int)`;
+  const taken = await sqlRows<{ id: bigint; now: Date }>(
+    tx,
+    sql`SELECT nextval('"AuditEvent_id_seq"') AS id, clock_timestamp() AS now FROM generate_series(1, ${items.length}::int)`,
+  );
   if (taken.length !== items.length) throw new Error("the database gave too few ids for audit events");
   const key = currentKey();
   const rows = items.map(({ event, context }, i) => {
@@ -134,11 +140,14 @@ async function writeEvents(tx: Tx, items: Pending[]): Promise<void> {
   });
   // One statement for all of them. The time is UTC, as Prisma stores it; a zone in the text is ignored by "timestamp(3)".
   const events = JSON.stringify(rows, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
-  await tx.$executeRaw`
+  await sqlRun(
+    tx,
+    sql`
     INSERT INTO "AuditEvent" (id, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", seal, "sealKeyId")
     SELECT id, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", seal, "sealKeyId"
     FROM jsonb_to_recordset(${events}::jsonb) AS e(id bigint, "occurredAt" timestamp(3), "actorType" "ActorType", "actorId" text, "actorEmail" text, action text, "requestId" text, "fromStatus" "RequestStatus", "toStatus" "RequestStatus", data jsonb, ip text, "userAgent" text, route text, "workflowId" text, "targetId" text, environment text, note text, "httpRequestId" text, seal text, "sealKeyId" text)
-    ORDER BY id`;
+    ORDER BY id`,
+  );
   const changes = items.map((i) => changeOf(i.event)).filter((c) => c !== null);
   const committed = () => {
     for (const change of changes) forget(change.kind, change.id);

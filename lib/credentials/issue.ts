@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import type { Tx } from "../db";
+import { sql, sqlRun } from "../db/sql";
 import { credentialIssuer } from "./issuer";
 import { activeSigningKey, SIGNING_ALG, sealToken } from "./keys";
 
@@ -36,19 +37,12 @@ export async function issueCredential(
     .setExpirationTime(Math.floor(input.expiresAt.getTime() / 1000))
     .setJti(jti)
     .sign(key.privateKey);
-  await tx.credential.create({
-    data: {
-      id: jti,
-      requestId: input.requestId,
-      kid: key.kid,
-      subject: input.claims.sub,
-      audience: aud,
-      claims: { ...input.claims },
-      issuedAt: input.issuedAt,
-      expiresAt: input.expiresAt,
-      sealedToken: sealToken(token, jti),
-    },
-  });
+  // Through the driver: issuing is on the approval's hot path (lib/db/sql.ts).
+  await sqlRun(
+    tx,
+    sql`INSERT INTO "Credential" (id, "requestId", kid, subject, audience, claims, "issuedAt", "expiresAt", "sealedToken")
+        VALUES (${jti}, ${input.requestId}, ${key.kid}, ${input.claims.sub}, ${aud}, ${JSON.stringify(input.claims)}::jsonb, ${input.issuedAt}, ${input.expiresAt}, ${sealToken(token, jti)})`,
+  );
   return { jti, kid: key.kid };
 }
 

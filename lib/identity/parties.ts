@@ -1,5 +1,6 @@
 import { Prisma } from "@prisma/client";
 import type { Tx } from "../db";
+import { sql, sqlRows } from "../db/sql";
 import type { Parties } from "../policy/evaluate";
 
 /**
@@ -14,7 +15,10 @@ import type { Parties } from "../policy/evaluate";
 export async function partiesOf(tx: Tx, ids: readonly string[]): Promise<Parties> {
   const unique = [...new Set(ids)];
   const parties: Record<string, string[]> = Object.fromEntries(unique.map((id) => [id, [id]]));
-  const owners = await tx.serviceOwner.findMany({ where: { serviceId: { in: unique } }, select: { serviceId: true, ownerId: true } });
+  const owners = await sqlRows<{ serviceId: string; ownerId: string }>(
+    tx,
+    sql`SELECT "serviceId", "ownerId" FROM "ServiceOwner" WHERE "serviceId" = ANY(${unique}::text[])`,
+  );
   for (const { serviceId, ownerId } of owners) parties[serviceId]!.push(ownerId);
   return parties;
 }
@@ -25,7 +29,7 @@ export async function partiesOf(tx: Tx, ids: readonly string[]): Promise<Parties
  * not offer what the engine would refuse.
  */
 export async function partyMembers(tx: Tx, id: string): Promise<string[]> {
-  return (await tx.$queryRaw<{ id: string }[]>(partySubquery(id))).map((r) => r.id);
+  return (await sqlRows<{ id: string }>(tx, partySubquery(id))).map((r) => r.id);
 }
 
 /** The same members as a subquery of one `id` column, for a statement that leaves the party out (one definition for both). */

@@ -1,6 +1,7 @@
 import pg from "pg";
 import PgBoss from "pg-boss";
 import type { Tx } from "../db";
+import { sqlText } from "../db/sql";
 import { env } from "../env";
 import { logger } from "../log";
 import { wakeWorkersAtCommit } from "./wake";
@@ -101,7 +102,15 @@ export async function queueInTransaction(tx: Tx, jobs: RequestJob[]): Promise<vo
   // pg-boss builds the statement; it runs on the transaction's connection, so this instance is never started (no pool of its own, nothing to fail first).
   globalForBoss.latchkeyInserter ??= createBoss(env().DATABASE_URL, { worker: false });
   const boss = globalForBoss.latchkeyInserter;
-  const executeSql = async (text: string, values: unknown[] = []) => ({ rows: await tx.$queryRawUnsafe<unknown[]>(text, ...values.map((v) => v ?? null)) });
+  const executeSql = async (text: string, values: unknown[] = []) => ({
+    rows: (
+      await sqlText<unknown>(
+        tx,
+        text,
+        values.map((v) => v ?? null),
+      )
+    ).rows,
+  });
   await boss.insert(
     jobs.map((job) => ({ name: job.queue, data: { requestId: job.requestId }, startAfter: job.at, singletonKey: job.requestId })),
     { db: { executeSql } } as never,

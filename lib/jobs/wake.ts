@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { Tx } from "../db";
+import { sqlText } from "../db/sql";
 import { logger } from "../log";
 
 /**
@@ -21,7 +22,7 @@ const log = logger("worker");
 /** Sends the wake-up for `queues` in the caller's transaction (delivered at its commit). */
 export async function wakeWorkersAtCommit(tx: Tx, queues: string[]): Promise<void> {
   const distinct = [...new Set(queues)];
-  if (distinct.length > 0) await tx.$executeRawUnsafe("SELECT pg_notify($1, $2)", CHANNEL, distinct.join(","));
+  if (distinct.length > 0) await sqlText(tx, "SELECT pg_notify($1, $2)", [CHANNEL, distinct.join(",")]);
 }
 
 export interface JobWakeListener {

@@ -1,0 +1,95 @@
+import { Prisma, type PrismaClient } from "@prisma/client";
+import pg from "pg";
+import { db, lostConnection, poolNames, processPool, transactionConnections, type StatementNames, type Tx } from "../db";
+
+/**
+ * Statements of the request lifecycle's hot path (making, deciding and showing a request),
+ * sent straight to the driver. Prisma's client costs this process about 0.5 ms of CPU for a
+ * raw statement and 1 ms for a model query, against 0.13 ms for the same statement through pg
+ * (a loop of 3,000 reads of one row, this machine); a request and its approval take about
+ * twenty statements, which made the client most of the web server's work per approval
+ * (bench:approvals). Prisma keeps everything else: the transactions themselves, the schema,
+ * migrations, and every query off this path.
+ *
+ * Inside db.$transaction a statement runs on the transaction's own connection (lib/db.ts
+ * records which), so it sees and is part of what the transaction has done; outside one, on
+ * the process's pool. Rows come back as Prisma's would: `timestamp` columns (stored as UTC)
+ * as Dates read as UTC, `bigint` as BigInt, JSON parsed; Dates are written as UTC. Texts are
+ * prepared by the same names as Prisma's (lib/db.ts, statementNamer). A transaction client
+ * that db.$transaction did not open (a test's own client) falls back to Prisma's $queryRawUnsafe.
+ */
+
+const TIMESTAMP = 1114;
+const INT8 = 20;
+
+const types = {
+  getTypeParser: ((oid: number, format?: "text" | "binary") => {
+    if (oid === TIMESTAMP) return (text: string) => new Date(`${text.replace(" ", "T")}Z`);
+    if (oid === INT8) return (text: string) => BigInt(text);
+    return pg.types.getTypeParser(oid, format as "text");
+  }) as typeof pg.types.getTypeParser,
+};
+
+/** Values as Prisma sends them: Dates as UTC (a `timestamp` column ignores the zone), BigInts as text. */
+function valueOf(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === "bigint") return value.toString();
+  return value;
+}
+
+type Queryable = Pick<pg.ClientBase, "query">;
+/** Where a statement runs: a transaction of db.$transaction, or `db` itself (the pool). */
+export type On = Tx | PrismaClient;
+
+async function run<T>(on: Queryable, names: StatementNames | undefined, text: string, given: readonly unknown[]) {
+  const values = given.map(valueOf);
+  const name = names?.({ sql: text, args: values });
+  return on.query<T & pg.QueryResultRow>({ name, text, values, types });
+}
+
+/** A dead pooled connection fails at once; a read that ran longer was ended on purpose and is not asked again (as in lib/db.ts). */
+const FAILED_AT_ONCE_MS = 250;
+
+/**
+ * Runs a statement (its text with $1, $2... and its values) and returns its rows. In a
+ * transaction of db.$transaction it runs on that transaction's connection; given `db`, on the
+ * pool, where only reads belong: a read that meets a connection the server had ended is asked
+ * again on another, as Prisma's reads are (lib/db.ts). Any other client (a test's own) runs it
+ * through Prisma.
+ */
+export async function sqlText<T>(on: On, text: string, values: readonly unknown[]): Promise<pg.QueryResult<T & pg.QueryResultRow>> {
+  if (on === db) {
+    const pool = processPool();
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now();
+      try {
+        return await run<T>(pool, poolNames.get(pool), text, values);
+      } catch (error) {
+        if (attempt >= (pool.options.max ?? 10) || performance.now() - started >= FAILED_AT_ONCE_MS || !lostConnection(error)) throw error;
+      }
+    }
+  }
+  const connection = transactionConnections.get(on);
+  if (connection) return run<T>(connection.client, connection.names, text, values);
+  const rows = await on.$queryRawUnsafe<(T & pg.QueryResultRow)[]>(text, ...values);
+  return { rows, rowCount: rows.length } as pg.QueryResult<T & pg.QueryResultRow>;
+}
+
+/** The rows of a statement built with sql`...` (Prisma.sql: values become parameters). */
+export async function sqlRows<T>(on: On, query: Prisma.Sql): Promise<T[]> {
+  return (await sqlText<T>(on, query.text, query.values)).rows;
+}
+
+/** The one row a statement returns, or null. */
+export async function sqlRow<T>(on: On, query: Prisma.Sql): Promise<T | null> {
+  return (await sqlRows<T>(on, query))[0] ?? null;
+}
+
+export const sql = Prisma.sql;
+export const join = Prisma.join;
+export const raw = Prisma.raw;
+
+/** Runs a statement and returns how many rows it changed. */
+export async function sqlRun(on: On, query: Prisma.Sql): Promise<number> {
+  return (await sqlText(on, query.text, query.values)).rowCount ?? 0;
+}
