@@ -53,14 +53,8 @@ export function statementNamer(max = MAX_PREPARED): StatementNames {
   };
 }
 
-/** The one Prisma client of the process, and its pool. */
-const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient };
-
-/** The pool behind a client made by createPrismaClient. */
-const pools = new WeakMap<object, pg.Pool>();
-
-/** What a pool was made with that lib/db/sql.ts needs too: its statement names (one map, so a text has one name on a connection). */
-export const poolNames = new WeakMap<pg.Pool, StatementNames>();
+/** The one Prisma client of the process, and what lib/db/sql.ts needs of it. */
+const globalForPrisma = globalThis as unknown as { latchkeyPrisma?: PrismaClient; latchkeyDriver?: Driver };
 
 /**
  * Set by db.$transaction while it opens its transaction: the first connection the pool hands
@@ -70,10 +64,28 @@ export const poolNames = new WeakMap<pg.Pool, StatementNames>();
 interface Opening {
   client?: pg.PoolClient;
 }
-const opening = new AsyncLocalStorage<Opening>();
 
-/** Each transaction's own connection, by its Prisma transaction client, with its pool's statement names. */
-export const transactionConnections = new WeakMap<object, { client: pg.PoolClient; names: StatementNames | undefined }>();
+/**
+ * What lib/db/sql.ts needs to reach the driver: each client's pool, each pool's statement
+ * names (one map, so a text has one name on a connection), each transaction's connection.
+ * Kept on globalThis like the client: Next.js may load this module more than once in a
+ * process (each bundle its own copy), and all copies must share them.
+ */
+interface Driver {
+  pools: WeakMap<object, pg.Pool>;
+  names: WeakMap<pg.Pool, StatementNames>;
+  connections: WeakMap<object, { client: pg.PoolClient; names: StatementNames | undefined }>;
+  opening: AsyncLocalStorage<Opening>;
+}
+export const driver: Driver = (globalForPrisma.latchkeyDriver ??= {
+  pools: new WeakMap(),
+  names: new WeakMap(),
+  connections: new WeakMap(),
+  opening: new AsyncLocalStorage(),
+});
+
+/** Marks `db` (every copy of this module's), so lib/db/sql.ts knows it from a transaction. */
+export const PROCESS_CLIENT = Symbol.for("latchkey.db.processClient");
 
 /**
  * The connection pool, made here so that a connection the server drops (restart, failover,
@@ -82,12 +94,12 @@ export const transactionConnections = new WeakMap<object, { client: pg.PoolClien
  */
 function createPool(connectionString: string, names: StatementNames): pg.Pool {
   const pool = new pg.Pool({ connectionString, max: POOL_SIZE });
-  poolNames.set(pool, names);
+  driver.names.set(pool, names);
   const connect = pool.connect.bind(pool) as (callback?: unknown) => Promise<pg.PoolClient> | undefined;
   // Only the promise form: pg-pool's own pool.query() asks with a callback, and is never a transaction's.
   pool.connect = ((callback?: unknown) => {
     if (callback) return connect(callback);
-    const waiting = opening.getStore();
+    const waiting = driver.opening.getStore();
     const given = connect()!;
     if (!waiting || waiting.client) return given;
     return given.then((client) => {
@@ -204,7 +216,7 @@ export function createPrismaClient(connectionString: string): PrismaClient {
       },
     },
   });
-  pools.set(retrying, pool);
+  driver.pools.set(retrying, pool);
   // The extension keeps every method and type of the client; only its generic name differs.
   return retrying as unknown as PrismaClient;
 }
@@ -221,12 +233,12 @@ function unitOfWork(client: PrismaClient) {
     if (typeof arg !== "function") return (client.$transaction as (a: unknown, o?: unknown) => unknown)(arg, options);
     let committed: Array<() => void> = [];
     const connection: Opening = {};
-    const result = await opening.run(connection, () =>
+    const result = await driver.opening.run(connection, () =>
       client.$transaction(
         (tx) =>
           inTransaction.run(true, async () => {
             openUnit(tx);
-            if (connection.client) transactionConnections.set(tx, { client: connection.client, names: poolNames.get(pools.get(client)!) });
+            if (connection.client) driver.connections.set(tx, { client: connection.client, names: driver.names.get(driver.pools.get(client)!) });
             try {
               const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
               await finishUnit(tx);
@@ -253,11 +265,12 @@ function unitOfWork(client: PrismaClient) {
 /** The pool of the process's client (lib/db/sql.ts, for reads outside a transaction). */
 export function processPool(): pg.Pool {
   globalForPrisma.latchkeyPrisma ??= createPrismaClient(env().DATABASE_URL);
-  return pools.get(globalForPrisma.latchkeyPrisma)!;
+  return driver.pools.get(globalForPrisma.latchkeyPrisma)!;
 }
 
 export const db: PrismaClient = new Proxy({} as PrismaClient, {
   get(_target, prop) {
+    if (prop === PROCESS_CLIENT) return true;
     globalForPrisma.latchkeyPrisma ??= createPrismaClient(env().DATABASE_URL);
     if (prop === "$transaction") return unitOfWork(globalForPrisma.latchkeyPrisma);
     const value = Reflect.get(globalForPrisma.latchkeyPrisma, prop);

@@ -1,6 +1,6 @@
 import { Prisma, type PrismaClient } from "@prisma/client";
 import pg from "pg";
-import { db, lostConnection, poolNames, processPool, transactionConnections, type StatementNames, type Tx } from "../db";
+import { driver, lostConnection, processPool, PROCESS_CLIENT, type StatementNames, type Tx } from "../db";
 
 /**
  * Statements of the request lifecycle's hot path (making, deciding and showing a request),
@@ -58,18 +58,18 @@ const FAILED_AT_ONCE_MS = 250;
  * through Prisma.
  */
 export async function sqlText<T>(on: On, text: string, values: readonly unknown[]): Promise<pg.QueryResult<T & pg.QueryResultRow>> {
-  if (on === db) {
+  if ((on as unknown as Record<symbol, unknown>)[PROCESS_CLIENT] === true) {
     const pool = processPool();
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       try {
-        return await run<T>(pool, poolNames.get(pool), text, values);
+        return await run<T>(pool, driver.names.get(pool), text, values);
       } catch (error) {
         if (attempt >= (pool.options.max ?? 10) || performance.now() - started >= FAILED_AT_ONCE_MS || !lostConnection(error)) throw error;
       }
     }
   }
-  const connection = transactionConnections.get(on);
+  const connection = driver.connections.get(on);
   if (connection) return run<T>(connection.client, connection.names, text, values);
   const rows = await on.$queryRawUnsafe<(T & pg.QueryResultRow)[]>(text, ...values);
   return { rows, rowCount: rows.length } as pg.QueryResult<T & pg.QueryResultRow>;
