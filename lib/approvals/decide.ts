@@ -1,7 +1,7 @@
 import type { AccessRequest, Approval, Decision, User } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db, type Tx } from "../db";
-import { decisionRows, requestRow, userRow } from "./rows";
+import { decisionRows, insertDecision, lockedRequestRow, userRow } from "./rows";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { requestStages } from "../policy/stages";
@@ -9,7 +9,7 @@ import { partiesOf } from "../identity/parties";
 import { enqueueNotifications } from "../notifications/outbox";
 import { enqueueSlack } from "../integrations/slack/outbox";
 import { asksOnCall, onCallApprover, type OnCallApprover } from "./on-call";
-import { lockRequest, Moves, queueFollowUps, transition } from "./transition";
+import { Moves, queueFollowUps, transition } from "./transition";
 import { approvalLatency } from "../observability/metrics";
 import { REQUEST_ONLY, approvalStateOf, directoryRefusal, inTransaction } from "./lifecycle";
 import { activate } from "./execution";
@@ -91,8 +91,8 @@ async function decideOnce(person: Principal, input: DecisionInput, channel: Deci
   const { comment } = input;
   let noLongerEntitled: string | null = null;
   const decided = await inTransaction(async (tx) => {
-    const status = await lockRequest(tx, input.requestId);
     const request = await lockedRequest(tx, input.requestId);
+    const { status } = request;
     const waiting = requestStages(request)[request.currentStage];
     const asks = status === "pending" && asksOnCall(person, waiting);
     if (asks && onCall?.stage !== request.currentStage) throw new AskOnCall(request.currentStage, waiting);
@@ -109,7 +109,7 @@ async function decideOnce(person: Principal, input: DecisionInput, channel: Deci
     if (refusal) throw refusal.code === "decided" ? conflict(refusal.message) : forbidden(`${refusal.message}${unknownNote}`);
     if (input.decision === "approve") {
       // The requester may have been deactivated or demoted while the request waited (a directory change racing this approval): it is cancelled, not approved.
-      noLongerEntitled = await directoryRefusal(tx, request);
+      noLongerEntitled = await directoryRefusal(tx, request, request.requester);
       if (noLongerEntitled) {
         return transition(tx, request, "cancelled", {
           actor: SYSTEM,
@@ -121,9 +121,7 @@ async function decideOnce(person: Principal, input: DecisionInput, channel: Deci
     }
     const stageIndex = request.currentStage;
     const stage = state.stages[stageIndex]!;
-    await tx.approval.create({
-      data: { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment },
-    });
+    await insertDecision(tx, { requestId: request.id, approverId: who.id, stage: stageIndex, approverGroups: who.groups, decision: input.decision, comment });
     const actor = actorOf(who);
     const via = channel ? { ...channel } : {};
     if (input.decision === "reject") {
@@ -182,11 +180,14 @@ async function decideOnce(person: Principal, input: DecisionInput, channel: Deci
   return { decided, noLongerEntitled };
 }
 
-/** A request whose row lock the caller holds, with its requester and its decisions. */
+/**
+ * A request under its row lock, with its decisions and its requester under a share lock (so
+ * a directory change to them either committed before and is seen, or waits for this decision).
+ */
 async function lockedRequest(tx: Tx, id: string): Promise<AccessRequest & { requester: User; decisions: Approval[] }> {
-  const request = await requestRow(tx, id);
+  const request = await lockedRequestRow(tx, id);
   if (!request) throw notFound("Request");
-  const requester = await userRow(tx, request.requesterId);
+  const requester = await userRow(tx, request.requesterId, { share: true });
   if (!requester) throw new Error(`the requester ${request.requesterId} of request ${id} is not in the database`);
   return { ...request, requester, decisions: await decisionRows(tx, id) };
 }

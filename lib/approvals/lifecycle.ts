@@ -47,12 +47,19 @@ export function approvalStateOf(
  * lock (the caller holds it) with the requester's row shared, so a directory change either
  * committed before (and is seen here) or waits and then finds the grant active and revokes it.
  */
-export async function directoryRefusal(tx: Tx, request: AccessRequest): Promise<string | null> {
+export async function directoryRefusal(
+  tx: Tx,
+  request: AccessRequest,
+  /** The requester's row, when the caller has already read it under a share lock in this transaction. */
+  shared?: { id: string; email: string; groups: string[]; active: boolean },
+): Promise<string | null> {
   // Read under a share lock (one statement): a directory change to this person waits for the commit, and one made first is seen.
-  const [holder] = await sqlRows<{ id: string; email: string; groups: string[]; active: boolean }>(
-    tx,
-    sql`SELECT id, email, groups, active FROM "User" WHERE id = ${request.requesterId} FOR SHARE`,
-  );
+  const [holder] = shared
+    ? [shared]
+    : await sqlRows<{ id: string; email: string; groups: string[]; active: boolean }>(
+        tx,
+        sql`SELECT id, email, groups, active FROM "User" WHERE id = ${request.requesterId} FOR SHARE`,
+      );
   if (!holder) throw new Error(`the requester ${request.requesterId} of request ${request.id} is not in the database`);
   const refusal = entitlementRefusal(policy(), holder, request);
   return refusal ? `directory: ${refusal}` : null;

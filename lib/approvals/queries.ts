@@ -1,8 +1,8 @@
 import "server-only";
-import type { Credential, Prisma, RequestStatus } from "@prisma/client";
+import type { Prisma, RequestStatus } from "@prisma/client";
 import { db } from "../db";
-import { sql, sqlRow, sqlRows } from "../db/sql";
-import { decisionRows, requestRow } from "./rows";
+import { sql, sqlRows } from "../db/sql";
+import { viewedRequestRow } from "./rows";
 import { notFound } from "../errors";
 import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
@@ -148,22 +148,8 @@ export function mayViewRequest(who: Principal, requesterId: string, stages: { gr
   return requesterId === who.id || isEligibleApprover(who, requesterId, stages) || who.roles.includes("auditor") || who.roles.includes("admin");
 }
 
-/** A request with its requester, its decisions (oldest first) and its credential: four short reads (lib/approvals/rows.ts). */
-async function viewedRequest(id: string) {
-  const request = await requestRow(db, id);
-  if (!request) return null;
-  const requester = await sqlRow<{ id: string; email: string; name: string | null }>(
-    db,
-    sql`SELECT id, email, name FROM "User" WHERE id = ${request.requesterId}`,
-  );
-  const decisions = await decisionRows(db, id);
-  const credential = await sqlRow<Pick<Credential, "id" | "kid" | "issuedAt" | "expiresAt" | "revealedAt" | "revokedAt" | "sealedToken">>(
-    db,
-    sql`SELECT id, kid, "issuedAt", "expiresAt", "revealedAt", "revokedAt", "sealedToken" FROM "Credential" WHERE "requestId" = ${id}`,
-  );
-  if (!requester) throw new Error(`the requester ${request.requesterId} of request ${id} is not in the database`);
-  return { ...request, requester, decisions, credential };
-}
+/** A request with its requester, its decisions (oldest first) and its credential, in one statement (lib/approvals/rows.ts). */
+const viewedRequest = (id: string) => viewedRequestRow(db, id);
 
 export async function getRequestView(who: Principal, id: string, options: { timeline?: boolean } = {}) {
   const request = await viewedRequest(id);

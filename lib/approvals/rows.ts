@@ -1,6 +1,7 @@
-import type { AccessRequest, Approval, Prisma, User } from "@prisma/client";
+import type { AccessRequest, Approval, Credential, User } from "@prisma/client";
+import { createId } from "@paralleldrive/cuid2";
 import type { Tx } from "../db";
-import { join, raw, sql, sqlRow, sqlRows, type On } from "../db/sql";
+import { raw, sql, sqlRow, sqlRows, type On } from "../db/sql";
 
 /**
  * The rows the request lifecycle reads and writes on its hot path (making, deciding and
@@ -13,8 +14,14 @@ export function requestRow(on: On, id: string): Promise<AccessRequest | null> {
   return sqlRow<AccessRequest>(on, sql`SELECT * FROM "AccessRequest" WHERE id = ${id}`);
 }
 
-export function userRow(on: On, id: string): Promise<User | null> {
-  return sqlRow<User>(on, sql`SELECT * FROM "User" WHERE id = ${id}`);
+/** A request's row, taking its row lock for the rest of the transaction (as lockRequest does) in the same statement. */
+export function lockedRequestRow(tx: Tx, id: string): Promise<AccessRequest | null> {
+  return sqlRow<AccessRequest>(tx, sql`SELECT * FROM "AccessRequest" WHERE id = ${id} FOR UPDATE`);
+}
+
+/** A person's row; with `share`, under a share lock for the rest of the transaction (a directory change to them waits for its commit). */
+export function userRow(on: On, id: string, options: { share?: boolean } = {}): Promise<User | null> {
+  return sqlRow<User>(on, sql`SELECT * FROM "User" WHERE id = ${id}${raw(options.share ? " FOR SHARE" : "")}`);
 }
 
 /** A request's decisions, oldest first, with each approver's email and name. */
@@ -26,34 +33,82 @@ export function decisionRows(on: On, requestId: string): Promise<(Approval & { a
   ).then((rows) => rows.map(({ approverEmail, approverName, ...decision }) => ({ ...decision, approver: { email: approverEmail, name: approverName } })));
 }
 
-/** A column the writer may set, as plain values only: Dates, text, numbers, booleans, null. */
-type Plain = Date | string | number | boolean | null;
-const COLUMN = /^[A-Za-z][A-Za-z0-9]*$/;
+type ViewedCredential = Pick<Credential, "id" | "kid" | "issuedAt" | "expiresAt" | "revealedAt" | "revokedAt" | "sealedToken">;
 
 /**
- * Writes `data` to a request if it still holds `status`, and returns the row as written
- * (none if it no longer held it). `updatedAt` is set as Prisma's @updatedAt sets it. Data
- * that is not plain values (a Prisma operation such as `{ increment: 1 }`) goes through
- * Prisma's client instead.
+ * A request as its page and the API show it: with its requester, its decisions (oldest
+ * first, each with its approver) and its credential, in one statement. The decisions come
+ * as JSON, whose one time (createdAt) is made a Date again here.
  */
-export async function updateRequestIf(
-  tx: Tx,
-  where: { id: string; status: AccessRequest["status"] },
-  data: Prisma.AccessRequestUpdateManyMutationInput,
-): Promise<AccessRequest | undefined> {
-  const entries = Object.entries(data).filter(([, value]) => value !== undefined);
-  const plain = entries.every(
-    ([column, value]) => COLUMN.test(column) && (value === null || value instanceof Date || ["string", "number", "boolean"].includes(typeof value)),
+export async function viewedRequestRow(on: On, id: string) {
+  const row = await sqlRow<
+    AccessRequest & {
+      requesterEmail: string;
+      requesterName: string | null;
+      credentialId: string | null;
+      credentialKid: string;
+      credentialIssuedAt: Date;
+      credentialExpiresAt: Date;
+      credentialRevealedAt: Date | null;
+      credentialRevokedAt: Date | null;
+      credentialSealedToken: string | null;
+      decisionsJson: (Omit<Approval, "createdAt"> & { createdAt: string; approver: { email: string; name: string | null } })[];
+    }
+  >(
+    on,
+    sql`SELECT r.*, u.email AS "requesterEmail", u.name AS "requesterName",
+          c.id AS "credentialId", c.kid AS "credentialKid", c."issuedAt" AS "credentialIssuedAt", c."expiresAt" AS "credentialExpiresAt",
+          c."revealedAt" AS "credentialRevealedAt", c."revokedAt" AS "credentialRevokedAt", c."sealedToken" AS "credentialSealedToken",
+          COALESCE((SELECT json_agg(json_build_object('id', a.id, 'requestId', a."requestId", 'approverId', a."approverId", 'stage', a.stage,
+                      'approverGroups', a."approverGroups", 'decision', a.decision, 'comment', a.comment,
+                      'createdAt', to_char(a."createdAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                      'approver', json_build_object('email', au.email, 'name', au.name)) ORDER BY a."createdAt", a.id)
+                    FROM "Approval" a JOIN "User" au ON au.id = a."approverId" WHERE a."requestId" = r.id), '[]') AS "decisionsJson"
+        FROM "AccessRequest" r JOIN "User" u ON u.id = r."requesterId" LEFT JOIN "Credential" c ON c."requestId" = r.id
+        WHERE r.id = ${id}`,
   );
-  if (!plain) return (await tx.accessRequest.updateManyAndReturn({ where, data }))[0];
-  // As Prisma's @updatedAt: now, unless the caller sets it.
-  const sets = [...entries, ...("updatedAt" in data ? [] : [["updatedAt", new Date()] as const])].map(
-    ([column, value]) => sql`${raw(`"${column}"`)} = ${value as Plain}${raw(column === "status" ? `::"RequestStatus"` : "")}`,
-  );
-  return (
-    (await sqlRow<AccessRequest>(
-      tx,
-      sql`UPDATE "AccessRequest" SET ${join(sets, ", ")} WHERE id = ${where.id} AND status = ${where.status}::"RequestStatus" RETURNING *`,
-    )) ?? undefined
+  if (!row) return null;
+  const {
+    requesterEmail,
+    requesterName,
+    credentialId,
+    credentialKid,
+    credentialIssuedAt,
+    credentialExpiresAt,
+    credentialRevealedAt,
+    credentialRevokedAt,
+    credentialSealedToken,
+    decisionsJson,
+    ...request
+  } = row;
+  const credential: ViewedCredential | null =
+    credentialId === null
+      ? null
+      : {
+          id: credentialId,
+          kid: credentialKid,
+          issuedAt: credentialIssuedAt,
+          expiresAt: credentialExpiresAt,
+          revealedAt: credentialRevealedAt,
+          revokedAt: credentialRevokedAt,
+          sealedToken: credentialSealedToken,
+        };
+  return {
+    ...request,
+    requester: { id: request.requesterId, email: requesterEmail, name: requesterName },
+    decisions: decisionsJson.map((d) => ({ ...d, createdAt: new Date(d.createdAt) })),
+    credential,
+  };
+}
+
+/** New rows' ids: cuid2, which Prisma's schema also makes (@default(cuid(2))), so a row's id looks the same whichever path wrote it. */
+export const newId = createId;
+
+/** Records a decision; its time is this process's clock, as Prisma's @default(now()) is. */
+export async function insertDecision(tx: Tx, data: Omit<Approval, "id" | "createdAt">): Promise<void> {
+  await sqlRow(
+    tx,
+    sql`INSERT INTO "Approval" (id, "requestId", "approverId", stage, "approverGroups", decision, comment, "createdAt")
+        VALUES (${newId()}, ${data.requestId}, ${data.approverId}, ${data.stage}, ${data.approverGroups}, ${data.decision}::"Decision", ${data.comment}, ${new Date()})`,
   );
 }

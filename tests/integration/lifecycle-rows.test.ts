@@ -1,0 +1,170 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture, validInput } from "../helpers/engine-fixture";
+import type { Principal } from "@/lib/policy/evaluate";
+
+/**
+ * The request lifecycle's hot path reads and writes through the driver (lib/db/sql.ts,
+ * lib/approvals/rows.ts) rather than Prisma's client. What it reads must be what Prisma
+ * would have given, column for column (so a column added to the schema cannot go missing or
+ * change type on this path), in the transaction's own connection when in one, and with times
+ * as UTC whatever the process's time zone.
+ */
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let engine: typeof import("@/lib/approvals/engine");
+let rows: typeof import("@/lib/approvals/rows");
+let sqlOf: typeof import("@/lib/db/sql");
+let writer: typeof import("@/lib/approvals/transition");
+let inTransaction: typeof import("@/lib/approvals/lifecycle").inTransaction;
+let alice: Principal;
+let bob: Principal;
+const zone = process.env.TZ;
+const SYSTEM = { type: "system" as const, email: "latchkey" };
+
+beforeAll(async () => {
+  // Far from UTC, so a time read or written as local time is hours off.
+  process.env.TZ = "Pacific/Kiritimati";
+  fx = await engineFixture();
+  engine = await import("@/lib/approvals/engine");
+  rows = await import("@/lib/approvals/rows");
+  sqlOf = await import("@/lib/db/sql");
+  writer = await import("@/lib/approvals/transition");
+  ({ inTransaction } = await import("@/lib/approvals/lifecycle"));
+  alice = await fx.user("alice@example.com", ["engineering"]);
+  bob = await fx.user("bob@example.com", ["engineering-leads"]);
+});
+afterAll(async () => {
+  process.env.TZ = zone;
+  await fx?.close();
+});
+
+/** A request with every kind of column filled: JSON, text arrays, times, a decision, a credential. */
+async function approvedRequest() {
+  const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write", justification: "Rows test: INC-77 needs write access" }));
+  await engine.decide(bob, { requestId: made.id, decision: "approve", comment: "rows look right" });
+  return made.id;
+}
+
+describe("the lifecycle's rows read through the driver", () => {
+  it("are Prisma's rows, column for column and type for type, on the pool and in a transaction", async () => {
+    const id = await approvedRequest();
+    const prismaRequest = await fx.db.accessRequest.findUniqueOrThrow({ where: { id } });
+    expect(prismaRequest.activatedAt).toBeInstanceOf(Date);
+    expect(await rows.requestRow(fx.db, id)).toStrictEqual(prismaRequest);
+    expect(await inTransaction((tx) => rows.requestRow(tx, id))).toStrictEqual(prismaRequest);
+
+    const prismaUser = await fx.db.user.findUniqueOrThrow({ where: { id: alice.id } });
+    expect(await rows.userRow(fx.db, alice.id)).toStrictEqual(prismaUser);
+
+    const prismaDecisions = await fx.db.approval.findMany({
+      where: { requestId: id },
+      include: { approver: { select: { email: true, name: true } } },
+      orderBy: { createdAt: "asc" },
+    });
+    expect(prismaDecisions).toHaveLength(1);
+    expect(await rows.decisionRows(fx.db, id)).toStrictEqual(prismaDecisions);
+  });
+
+  it("give the request page's one-statement read what Prisma's include gives, with a credential and without", async () => {
+    const carol = await fx.user("carol@example.com", ["engineering-leads"]);
+    const approved = await approvedRequest();
+    const pending = (await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }))).id;
+    // Two decisions in order (the second a rejection) on a third request.
+    const twoStage = (await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }))).id;
+    await fx.db.approval.create({
+      data: { requestId: twoStage, approverId: carol.id, stage: 0, approverGroups: carol.groups, decision: "approve", comment: "one" },
+    });
+    await engine.decide(bob, { requestId: twoStage, decision: "reject", comment: "two" });
+    for (const id of [approved, pending, twoStage]) {
+      const prisma = await fx.db.accessRequest.findUniqueOrThrow({
+        where: { id },
+        include: {
+          requester: { select: { id: true, email: true, name: true } },
+          decisions: { include: { approver: { select: { email: true, name: true } } }, orderBy: [{ createdAt: "asc" }, { id: "asc" }] },
+          credential: { select: { id: true, kid: true, issuedAt: true, expiresAt: true, revealedAt: true, revokedAt: true, sealedToken: true } },
+        },
+      });
+      expect(await rows.viewedRequestRow(fx.db, id)).toStrictEqual(prisma);
+    }
+    expect((await rows.viewedRequestRow(fx.db, approved))!.credential).not.toBeNull();
+    expect((await rows.viewedRequestRow(fx.db, twoStage))!.decisions.map((d) => d.comment)).toEqual(["one", "two"]);
+    expect(await rows.viewedRequestRow(fx.db, "no-such-request")).toBeNull();
+  });
+
+  it("reads and writes times as UTC in a process whose time zone is not", async () => {
+    expect(new Date(Date.UTC(2026, 0, 1)).getTimezoneOffset()).not.toBe(0);
+    const id = await approvedRequest();
+    const at = new Date("2026-11-30T08:15:30.123Z");
+    const request = (await rows.requestRow(fx.db, id))!;
+    const written = await inTransaction((tx) =>
+      writer.transition(tx, request, "revoked", { actor: SYSTEM, action: "grant.revoked", patch: { endedAt: at, expiresAt: at } }),
+    );
+    expect(written.expiresAt).toEqual(at);
+    // Prisma reads what the driver wrote as the same instant, and the database holds it as UTC text.
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id } })).expiresAt).toEqual(at);
+    const [text] = await fx.db.$queryRaw<{ t: string }[]>`SELECT "expiresAt"::text AS t FROM "AccessRequest" WHERE id = ${id}`;
+    expect(text!.t).toBe("2026-11-30 08:15:30.123");
+  });
+});
+
+describe("the status writer's statements through the driver", () => {
+  it("write plain values and updatedAt over the status read, return Prisma's row, and nothing over another status", async () => {
+    const made = await engine.createRequest(alice, "temporary-access", validInput());
+    expect(made).toStrictEqual(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: made.id } }));
+    await new Promise((r) => setTimeout(r, 5));
+    const ended = new Date();
+    const written = await inTransaction((tx) =>
+      writer.transition(tx, made, "cancelled", {
+        actor: SYSTEM,
+        action: "request.cancelled",
+        patch: { endedAt: ended, failureReason: null, undoPending: false },
+      }),
+    );
+    expect(written).toStrictEqual(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: made.id } }));
+    expect(written).toMatchObject({ status: "cancelled", endedAt: ended, failureReason: null, undoPending: false });
+    expect(written.updatedAt.getTime()).toBeGreaterThan(made.updatedAt.getTime());
+    // The row no longer holds "pending": nothing is written, and the caller is told so.
+    await expect(inTransaction((tx) => writer.transition(tx, made, "expired", { actor: SYSTEM, action: "request.timed_out" }))).rejects.toMatchObject({
+      code: "conflict",
+    });
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: made.id } })).status).toBe("cancelled");
+  });
+
+  it("hand what is not a plain value (a Prisma operation) to Prisma's client", async () => {
+    const made = await engine.createRequest(alice, "temporary-access", validInput());
+    const written = await inTransaction((tx) =>
+      writer.transition(tx, made, "cancelled", { actor: SYSTEM, action: "request.cancelled", patch: { currentStage: { increment: 1 } } }),
+    );
+    expect(written).toMatchObject({ status: "cancelled", currentStage: made.currentStage + 1 });
+  });
+});
+
+describe("statements in a transaction through the driver", () => {
+  it("run on the transaction's own connection: they see its writes, and roll back with it", async () => {
+    const made = await engine.createRequest(alice, "temporary-access", validInput());
+    await expect(
+      inTransaction(async (tx) => {
+        const [prisma] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        const [driver] = await sqlOf.sqlRows<{ pid: number }>(tx, sqlOf.sql`SELECT pg_backend_pid() AS pid`);
+        expect(driver!.pid).toBe(prisma!.pid);
+        await tx.accessRequest.update({ where: { id: made.id }, data: { justification: "changed in the transaction" } });
+        expect((await rows.requestRow(tx, made.id))!.justification).toBe("changed in the transaction");
+        await sqlOf.sqlRun(tx, sqlOf.sql`UPDATE "AccessRequest" SET "ticketKey" = 'INC-1' WHERE id = ${made.id}`);
+        throw new Error("roll back");
+      }),
+    ).rejects.toThrow("roll back");
+    expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: made.id } })).toMatchObject({ justification: made.justification, ticketKey: null });
+  });
+
+  it("hold the transaction's row lock: a second decider waits for the first, and finds the request decided", async () => {
+    const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }));
+    const carol = await fx.user("carol@example.com", ["engineering-leads"]);
+    const outcomes = await Promise.allSettled([
+      engine.decide(bob, { requestId: made.id, decision: "approve", comment: "first" }),
+      engine.decide(carol, { requestId: made.id, decision: "approve", comment: "second" }),
+    ]);
+    expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+    expect(outcomes.find((o) => o.status === "rejected")).toMatchObject({ reason: { code: "conflict" } });
+    expect(await fx.db.credential.count({ where: { requestId: made.id } })).toBe(1);
+    expect(await fx.db.approval.count({ where: { requestId: made.id } })).toBe(1);
+  });
+});
