@@ -159,7 +159,7 @@ const inTransaction = new AsyncLocalStorage<boolean>();
 const staleClients = new WeakSet<pg.Client>();
 /** PostgreSQL's refusal to run a prepared statement whose result type has changed, or one it no longer has. */
 const STALE_PREPARED = /cached plan must not change result type|prepared statement "latchkey_\d+" does not exist/;
-function stalePrepared(error: unknown): boolean {
+export function stalePrepared(error: unknown): boolean {
   const { message } = (error ?? {}) as { message?: unknown };
   return typeof message === "string" && STALE_PREPARED.test(message);
 }

@@ -1,5 +1,5 @@
 import type { AccessRequest, Approval, Credential, User } from "@prisma/client";
-import { createId } from "@paralleldrive/cuid2";
+import { randomUUID } from "node:crypto";
 import type { Tx } from "../db";
 import { raw, sql, sqlRow, sqlRows, type On } from "../db/sql";
 
@@ -101,8 +101,12 @@ export async function viewedRequestRow(on: On, id: string) {
   };
 }
 
-/** New rows' ids: cuid2, which Prisma's schema also makes (@default(cuid(2))), so a row's id looks the same whichever path wrote it. */
-export const newId = createId;
+/**
+ * New rows' ids on this path: random UUIDs (v4), which the schema also makes for both tables
+ * (@default(uuid())), so a row's id looks the same whichever path wrote it. Not cuid2: it
+ * hashes each id in JavaScript, 0.37 ms of CPU apiece here, against 2.5 µs for a UUID.
+ */
+export const newId = (): string => randomUUID();
 
 /** Records a decision; its time is this process's clock, as Prisma's @default(now()) is. */
 export async function insertDecision(tx: Tx, data: Omit<Approval, "id" | "createdAt">): Promise<void> {

@@ -1,6 +1,6 @@
 import { Prisma, type PrismaClient } from "@prisma/client";
 import pg from "pg";
-import { driver, lostConnection, processPool, PROCESS_CLIENT, type StatementNames, type Tx } from "../db";
+import { driver, lostConnection, processPool, PROCESS_CLIENT, stalePrepared, type StatementNames, type Tx } from "../db";
 
 /**
  * Statements of the request lifecycle's hot path (making, deciding and showing a request),
@@ -65,7 +65,9 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
       try {
         return await run<T>(pool, driver.names.get(pool), text, values);
       } catch (error) {
-        if (attempt >= (pool.options.max ?? 10) || performance.now() - started >= FAILED_AT_ONCE_MS || !lostConnection(error)) throw error;
+        // A dead connection fails at once; a statement a migration made stale fails on its connection, which then leaves the pool.
+        const again = stalePrepared(error) || (lostConnection(error) && performance.now() - started < FAILED_AT_ONCE_MS);
+        if (attempt >= (pool.options.max ?? 10) || !again) throw error;
       }
     }
   }

@@ -110,6 +110,20 @@ describe("on a connection of the portal's pool", () => {
     for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
   });
 
+  it("so is a read the hot path sends through the driver on the pool (lib/db/sql.ts)", async () => {
+    const { sqlRows, sql } = await import("@/lib/db/sql");
+    const { db } = await import("@/lib/db");
+    const read = () => sqlRows<{ id: string }>(db, sql`SELECT id, image FROM "User" WHERE email = ${"stale-driver@example.com"}`);
+    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+    await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE varchar(2000)`);
+    try {
+      for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+    } finally {
+      await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE text`);
+    }
+    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+  });
+
   it("a transaction that meets a stale prepared statement fails once, and its connection leaves the pool", async () => {
     const read = () =>
       fx.db.$transaction((tx) => tx.user.findMany({ where: { email: "stale-in-transaction@example.com" }, select: { id: true, image: true } }));
