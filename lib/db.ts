@@ -71,16 +71,30 @@ interface Opening {
  * Kept on globalThis like the client: Next.js may load this module more than once in a
  * process (each bundle its own copy), and all copies must share them.
  */
+/**
+ * A transaction's connection. `ended` is set the moment Prisma sends its COMMIT or ROLLBACK
+ * (a rollback can come while the transaction's code still runs: its time-out), so nothing
+ * sent after runs outside it, in autocommit or in the next transaction on the connection.
+ */
+export interface TransactionConnection {
+  client: pg.PoolClient;
+  names: StatementNames | undefined;
+  ended: boolean;
+}
+
 interface Driver {
   pools: WeakMap<object, pg.Pool>;
   names: WeakMap<pg.Pool, StatementNames>;
-  connections: WeakMap<object, { client: pg.PoolClient; names: StatementNames | undefined }>;
+  connections: WeakMap<object, TransactionConnection>;
+  /** The transaction each connection is serving now, so its COMMIT or ROLLBACK marks it ended. */
+  serving: WeakMap<pg.Client, TransactionConnection>;
   opening: AsyncLocalStorage<Opening>;
 }
 export const driver: Driver = (globalForPrisma.latchkeyDriver ??= {
   pools: new WeakMap(),
   names: new WeakMap(),
   connections: new WeakMap(),
+  serving: new WeakMap(),
   opening: new AsyncLocalStorage(),
 });
 
@@ -113,6 +127,11 @@ function createPool(connectionString: string, names: StatementNames): pg.Pool {
     // fails at once on this connection, and again at each use: the connection leaves the pool
     // when it is given back, and its successor prepares the statement afresh.
     client.query = function (this: pg.Client, ...args: unknown[]) {
+      const text = typeof args[0] === "string" ? args[0] : (args[0] as { text?: unknown } | undefined)?.text;
+      if (text === "COMMIT" || text === "ROLLBACK") {
+        const serving = driver.serving.get(client);
+        if (serving) serving.ended = true;
+      }
       // The class's query, looked up at each call (a benchmark or test may be watching it there).
       const result = (pg.Client.prototype.query as (...a: unknown[]) => unknown).apply(this, args);
       if (result instanceof Promise)
@@ -238,13 +257,18 @@ function unitOfWork(client: PrismaClient) {
         (tx) =>
           inTransaction.run(true, async () => {
             openUnit(tx);
-            if (connection.client) driver.connections.set(tx, { client: connection.client, names: driver.names.get(driver.pools.get(client)!) });
+            if (connection.client) {
+              const serving: TransactionConnection = { client: connection.client, names: driver.names.get(driver.pools.get(client)!), ended: false };
+              driver.connections.set(tx, serving);
+              driver.serving.set(connection.client, serving);
+            }
             try {
               const value = await (arg as (tx: Prisma.TransactionClient) => Promise<unknown>)(tx);
               await finishUnit(tx);
               return value;
             } finally {
               committed = closeUnit(tx);
+              driver.connections.delete(tx);
             }
           }),
         options as never,

@@ -1,11 +1,11 @@
-import type { AccessRequest, Approval, Decision, User } from "@prisma/client";
+import type { AccessRequest, Decision } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db, type Tx } from "../db";
-import { decisionRows, insertDecision, lockedRequestRow, userRow } from "./rows";
+import { decisionContext, insertDecision, lockedRequestRow } from "./rows";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { requestStages } from "../policy/stages";
-import { partiesOf } from "../identity/parties";
+import { partiesFrom, partiesOf } from "../identity/parties";
 import { enqueueNotifications } from "../notifications/outbox";
 import { enqueueSlack } from "../integrations/slack/outbox";
 import { asksOnCall, onCallApprover, type OnCallApprover } from "./on-call";
@@ -91,7 +91,7 @@ async function decideOnce(person: Principal, input: DecisionInput, channel: Deci
   const { comment } = input;
   let noLongerEntitled: string | null = null;
   const decided = await inTransaction(async (tx) => {
-    const request = await lockedRequest(tx, input.requestId);
+    const { request, owners } = await lockedRequest(tx, input.requestId, person.id);
     const { status } = request;
     const waiting = requestStages(request)[request.currentStage];
     const asks = status === "pending" && asksOnCall(person, waiting);
@@ -101,7 +101,7 @@ async function decideOnce(person: Principal, input: DecisionInput, channel: Deci
     const unknownNote = answer?.unknown ? ` (Whether you are on call could not be checked: ${answer.unknown}.)` : "";
     const audit = answer?.audit ?? {};
     rememberRequest(request);
-    const parties = await partiesOf(tx, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]);
+    const parties = partiesFrom([request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)], owners);
     const state = approvalStateOf(request, request.decisions, parties);
     if (sameParty(parties, request.requesterId, who.id) || !who.roles.includes("approver")) throw forbidden(approvalRefusal(state, who)!);
     if (status !== "pending") throw conflict(`This request is already ${status}; there is nothing left to decide.`);
@@ -180,16 +180,12 @@ async function decideOnce(person: Principal, input: DecisionInput, channel: Deci
   return { decided, noLongerEntitled };
 }
 
-/**
- * A request under its row lock, with its decisions and its requester under a share lock (so
- * a directory change to them either committed before and is seen, or waits for this decision).
- */
-async function lockedRequest(tx: Tx, id: string): Promise<AccessRequest & { requester: User; decisions: Approval[] }> {
+/** A request under its row lock, with what deciding on it reads (lib/approvals/rows.ts, decisionContext): two statements. */
+async function lockedRequest(tx: Tx, id: string, deciderId: string) {
   const request = await lockedRequestRow(tx, id);
   if (!request) throw notFound("Request");
-  const requester = await userRow(tx, request.requesterId, { share: true });
-  if (!requester) throw new Error(`the requester ${request.requesterId} of request ${id} is not in the database`);
-  return { ...request, requester, decisions: await decisionRows(tx, id) };
+  const { requester, decisions, owners } = await decisionContext(tx, request, deciderId);
+  return { request: { ...request, requester, decisions }, owners };
 }
 
 /**

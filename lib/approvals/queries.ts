@@ -7,7 +7,7 @@ import { notFound } from "../errors";
 import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
 import { onCallApprover } from "./on-call";
-import { partiesOf, partyMembers, partySubquery } from "../identity/parties";
+import { partiesFrom, partyMembers, partySubquery } from "../identity/parties";
 import { policy } from "../policy/current";
 import { requestStages } from "../policy/stages";
 import { getWorkflow } from "../workflows/registry";
@@ -148,15 +148,14 @@ export function mayViewRequest(who: Principal, requesterId: string, stages: { gr
   return requesterId === who.id || isEligibleApprover(who, requesterId, stages) || who.roles.includes("auditor") || who.roles.includes("admin");
 }
 
-/** A request with its requester, its decisions (oldest first) and its credential, in one statement (lib/approvals/rows.ts). */
-const viewedRequest = (id: string) => viewedRequestRow(db, id);
-
 export async function getRequestView(who: Principal, id: string, options: { timeline?: boolean } = {}) {
-  const request = await viewedRequest(id);
-  if (!request) throw notFound("Request");
+  // The request, its requester, decisions and credential, and the owners of its parties: one statement (lib/approvals/rows.ts).
+  const viewed = await viewedRequestRow(db, id, who.id);
+  if (!viewed) throw notFound("Request");
+  const { request, owners } = viewed;
   // Whoever is on call for the current stage's schedule may decide on it, and so sees the decision panel.
   if (request.status === "pending") who = (await onCallApprover(who, requestStages(request)[request.currentStage])).who;
-  const state = approvalStateOf(request, request.decisions, await partiesOf(db, [request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)]));
+  const state = approvalStateOf(request, request.decisions, partiesFrom([request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)], owners));
   const refusal = approvalRefusal(state, who);
   const eligibleForRequest = isEligibleApprover(who, request.requesterId, state.stages);
   if (!mayViewRequest(who, request.requesterId, state.stages)) throw notFound("Request");

@@ -1,46 +1,85 @@
-import type { AccessRequest, Approval, Credential, User } from "@prisma/client";
+import { Prisma, type AccessRequest, type Approval, type Credential, type User } from "@prisma/client";
 import { randomUUID } from "node:crypto";
 import type { Tx } from "../db";
-import { raw, sql, sqlRow, sqlRows, type On } from "../db/sql";
+import { raw, sql, sqlRow, type On } from "../db/sql";
 
 /**
  * The rows the request lifecycle reads and writes on its hot path (making, deciding and
  * showing a request), through the driver (lib/db/sql.ts) and typed as Prisma's models:
  * tests/integration/lifecycle-rows.test.ts holds each equal to what Prisma's client gives
  * for the same row, so a column added to the schema cannot go missing here unnoticed.
+ *
+ * Columns are named, never `*`: these statements are prepared, and PostgreSQL refuses a
+ * prepared `SELECT *` once a migration adds a column ("cached plan must not change result
+ * type"); a named list is the model's own (Prisma's scalar fields), so it never changes
+ * under a running process.
  */
 
-export function requestRow(on: On, id: string): Promise<AccessRequest | null> {
-  return sqlRow<AccessRequest>(on, sql`SELECT * FROM "AccessRequest" WHERE id = ${id}`);
+/** A model's columns, from Prisma's list of its scalar fields, optionally of a table alias. */
+function columnsOf(fields: Record<string, string>, alias?: string): Prisma.Sql {
+  return raw(
+    Object.values(fields)
+      .map((field) => `${alias ? `${alias}.` : ""}"${field}"`)
+      .join(", "),
+  );
 }
+export const REQUEST_COLUMNS = columnsOf(Prisma.AccessRequestScalarFieldEnum);
+const REQUEST_COLUMNS_OF_R = columnsOf(Prisma.AccessRequestScalarFieldEnum, "r");
+const USER_COLUMNS_OF_U = columnsOf(Prisma.UserScalarFieldEnum, "u");
 
 /** A request's row, taking its row lock for the rest of the transaction (as lockRequest does) in the same statement. */
 export function lockedRequestRow(tx: Tx, id: string): Promise<AccessRequest | null> {
-  return sqlRow<AccessRequest>(tx, sql`SELECT * FROM "AccessRequest" WHERE id = ${id} FOR UPDATE`);
+  return sqlRow<AccessRequest>(tx, sql`SELECT ${REQUEST_COLUMNS} FROM "AccessRequest" WHERE id = ${id} FOR UPDATE`);
 }
 
-/** A person's row; with `share`, under a share lock for the rest of the transaction (a directory change to them waits for its commit). */
-export function userRow(on: On, id: string, options: { share?: boolean } = {}): Promise<User | null> {
-  return sqlRow<User>(on, sql`SELECT * FROM "User" WHERE id = ${id}${raw(options.share ? " FOR SHARE" : "")}`);
-}
+type Decided = Approval & { approver: { email: string; name: string | null } };
+type DecidedJson = Omit<Decided, "createdAt"> & { createdAt: string };
+type Owner = { serviceId: string; ownerId: string };
 
-/** A request's decisions, oldest first, with each approver's email and name. */
-export function decisionRows(on: On, requestId: string): Promise<(Approval & { approver: { email: string; name: string | null } })[]> {
-  return sqlRows<Approval & { approverEmail: string; approverName: string | null }>(
-    on,
-    sql`SELECT a.*, u.email AS "approverEmail", u.name AS "approverName" FROM "Approval" a JOIN "User" u ON u.id = a."approverId"
-        WHERE a."requestId" = ${requestId} ORDER BY a."createdAt" ASC, a.id ASC`,
-  ).then((rows) => rows.map(({ approverEmail, approverName, ...decision }) => ({ ...decision, approver: { email: approverEmail, name: approverName } })));
+/** A request's decisions as one JSON array, oldest first, each with its approver; times as UTC text (made Dates again by `decisionsOf`). */
+const decisionsJson = (requestId: Prisma.Sql) => sql`COALESCE((
+    SELECT json_agg(json_build_object('id', a.id, 'requestId', a."requestId", 'approverId', a."approverId", 'stage', a.stage,
+             'approverGroups', a."approverGroups", 'decision', a.decision, 'comment', a.comment,
+             'createdAt', to_char(a."createdAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+             'approver', json_build_object('email', au.email, 'name', au.name)) ORDER BY a."createdAt", a.id)
+    FROM "Approval" a JOIN "User" au ON au.id = a."approverId" WHERE a."requestId" = ${requestId}), '[]')`;
+const decisionsOf = (json: DecidedJson[]): Decided[] => json.map((d) => ({ ...d, createdAt: new Date(d.createdAt) }));
+
+/**
+ * The owners of the request's parties as one JSON array: of its requester, of `personId` (who
+ * decides or looks) and of everyone who decided on it, as partiesOf reads them (lib/identity/parties.ts).
+ */
+const ownersJson = (request: { id: Prisma.Sql; requesterId: Prisma.Sql }, personId: string) => sql`COALESCE((
+    SELECT json_agg(json_build_object('serviceId', o."serviceId", 'ownerId', o."ownerId"))
+    FROM "ServiceOwner" o
+    WHERE o."serviceId" = ANY(ARRAY[${request.requesterId}, ${personId}::text] || ARRAY(SELECT "approverId" FROM "Approval" WHERE "requestId" = ${request.id}))), '[]')`;
+
+/**
+ * What a decision needs once it holds the request's row lock: the requester under a share
+ * lock (a directory change to them either committed before and is seen, or waits for this
+ * decision), the decisions so far and the owners of everyone's party, in one statement.
+ */
+export async function decisionContext(tx: Tx, request: Pick<AccessRequest, "id" | "requesterId">, deciderId: string) {
+  const row = await sqlRow<User & { decisionsJson: DecidedJson[]; ownersJson: Owner[] }>(
+    tx,
+    sql`SELECT ${USER_COLUMNS_OF_U}, ${decisionsJson(sql`${request.id}`)} AS "decisionsJson",
+          ${ownersJson({ id: sql`${request.id}`, requesterId: raw("u.id") }, deciderId)} AS "ownersJson"
+        FROM "User" u WHERE u.id = ${request.requesterId} FOR SHARE OF u`,
+  );
+  if (!row) throw new Error(`the requester ${request.requesterId} of request ${request.id} is not in the database`);
+  const { decisionsJson: decisions, ownersJson: owners, ...requester } = row;
+  return { requester, decisions: decisionsOf(decisions), owners };
 }
 
 type ViewedCredential = Pick<Credential, "id" | "kid" | "issuedAt" | "expiresAt" | "revealedAt" | "revokedAt" | "sealedToken">;
 
 /**
  * A request as its page and the API show it: with its requester, its decisions (oldest
- * first, each with its approver) and its credential, in one statement. The decisions come
- * as JSON, whose one time (createdAt) is made a Date again here.
+ * first, each with its approver) and its credential, and the owners of the parties of its
+ * requester, `viewerId` and its deciders, in one statement. The decisions come as JSON,
+ * whose one time (createdAt) is made a Date again here.
  */
-export async function viewedRequestRow(on: On, id: string) {
+export async function viewedRequestRow(on: On, id: string, viewerId: string) {
   const row = await sqlRow<
     AccessRequest & {
       requesterEmail: string;
@@ -52,18 +91,16 @@ export async function viewedRequestRow(on: On, id: string) {
       credentialRevealedAt: Date | null;
       credentialRevokedAt: Date | null;
       credentialSealedToken: string | null;
-      decisionsJson: (Omit<Approval, "createdAt"> & { createdAt: string; approver: { email: string; name: string | null } })[];
+      decisionsJson: DecidedJson[];
+      ownersJson: Owner[];
     }
   >(
     on,
-    sql`SELECT r.*, u.email AS "requesterEmail", u.name AS "requesterName",
+    sql`SELECT ${REQUEST_COLUMNS_OF_R}, u.email AS "requesterEmail", u.name AS "requesterName",
           c.id AS "credentialId", c.kid AS "credentialKid", c."issuedAt" AS "credentialIssuedAt", c."expiresAt" AS "credentialExpiresAt",
           c."revealedAt" AS "credentialRevealedAt", c."revokedAt" AS "credentialRevokedAt", c."sealedToken" AS "credentialSealedToken",
-          COALESCE((SELECT json_agg(json_build_object('id', a.id, 'requestId', a."requestId", 'approverId', a."approverId", 'stage', a.stage,
-                      'approverGroups', a."approverGroups", 'decision', a.decision, 'comment', a.comment,
-                      'createdAt', to_char(a."createdAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-                      'approver', json_build_object('email', au.email, 'name', au.name)) ORDER BY a."createdAt", a.id)
-                    FROM "Approval" a JOIN "User" au ON au.id = a."approverId" WHERE a."requestId" = r.id), '[]') AS "decisionsJson"
+          ${decisionsJson(raw("r.id"))} AS "decisionsJson",
+          ${ownersJson({ id: raw("r.id"), requesterId: raw('r."requesterId"') }, viewerId)} AS "ownersJson"
         FROM "AccessRequest" r JOIN "User" u ON u.id = r."requesterId" LEFT JOIN "Credential" c ON c."requestId" = r.id
         WHERE r.id = ${id}`,
   );
@@ -78,7 +115,8 @@ export async function viewedRequestRow(on: On, id: string) {
     credentialRevealedAt,
     credentialRevokedAt,
     credentialSealedToken,
-    decisionsJson,
+    decisionsJson: decisions,
+    ownersJson: owners,
     ...request
   } = row;
   const credential: ViewedCredential | null =
@@ -94,10 +132,8 @@ export async function viewedRequestRow(on: On, id: string) {
           sealedToken: credentialSealedToken,
         };
   return {
-    ...request,
-    requester: { id: request.requesterId, email: requesterEmail, name: requesterName },
-    decisions: decisionsJson.map((d) => ({ ...d, createdAt: new Date(d.createdAt) })),
-    credential,
+    request: { ...request, requester: { id: request.requesterId, email: requesterEmail, name: requesterName }, decisions: decisionsOf(decisions), credential },
+    owners,
   };
 }
 

@@ -2,7 +2,7 @@ import type { AccessRequest, Prisma, RequestStatus } from "@prisma/client";
 import { recordEvent, rememberRequest, type Actor } from "../audit/record";
 import type { Tx } from "../db";
 import { join, raw, sql, sqlRow, sqlRows } from "../db/sql";
-import { newId } from "./rows";
+import { newId, REQUEST_COLUMNS } from "./rows";
 import { conflict, notFound } from "../errors";
 import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { notificationsOn } from "../notifications/outbox";
@@ -137,7 +137,7 @@ async function updateRequestIf(
   return (
     (await sqlRow<AccessRequest>(
       tx,
-      sql`UPDATE "AccessRequest" SET ${join(sets, ", ")} WHERE id = ${where.id} AND status = ${where.status}::"RequestStatus" RETURNING *`,
+      sql`UPDATE "AccessRequest" SET ${join(sets, ", ")} WHERE id = ${where.id} AND status = ${where.status}::"RequestStatus" RETURNING ${REQUEST_COLUMNS}`,
     )) ?? undefined
   );
 }
@@ -176,7 +176,7 @@ async function insertRequestRow(tx: Tx, data: Omit<Prisma.AccessRequestUnchecked
     sql`INSERT INTO "AccessRequest" (${join(
       columns.map((column) => raw(`"${column}"`)),
       ", ",
-    )}) VALUES (${join(values, ", ")}) RETURNING *`,
+    )}) VALUES (${join(values, ", ")}) RETURNING ${REQUEST_COLUMNS}`,
   );
   return inserted!;
 }

@@ -1,6 +1,7 @@
 import { Prisma, type PrismaClient } from "@prisma/client";
 import pg from "pg";
 import { driver, lostConnection, processPool, PROCESS_CLIENT, stalePrepared, type StatementNames, type Tx } from "../db";
+import { databaseRefusal } from "../errors";
 
 /**
  * Statements of the request lifecycle's hot path (making, deciding and showing a request),
@@ -66,15 +67,25 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
         return await run<T>(pool, driver.names.get(pool), text, values);
       } catch (error) {
         // A dead connection fails at once; a statement a migration made stale fails on its connection, which then leaves the pool.
-        const again = stalePrepared(error) || (lostConnection(error) && performance.now() - started < FAILED_AT_ONCE_MS);
+        const lost = lostConnection(error) || databaseRefusal(error) === "unreachable";
+        const again = stalePrepared(error) || (lost && performance.now() - started < FAILED_AT_ONCE_MS);
         if (attempt >= (pool.options.max ?? 10) || !again) throw error;
       }
     }
   }
   const connection = driver.connections.get(on);
+  if (connection?.ended) throw transactionEnded();
   if (connection) return run<T>(connection.client, connection.names, text, values);
   const rows = await on.$queryRawUnsafe<(T & pg.QueryResultRow)[]>(text, ...values);
   return { rows, rowCount: rows.length } as pg.QueryResult<T & pg.QueryResultRow>;
+}
+
+/** As Prisma refuses a statement in a transaction that has ended (P2028): it timed out, or failed, while its code ran on. */
+function transactionEnded(): Error {
+  return Object.assign(
+    new Error("Transaction already closed: the transaction ended (it ran past its time limit, or failed) before this statement, which was not run."),
+    { code: "P2028" },
+  );
 }
 
 /** The rows of a statement built with sql`...` (Prisma.sql: values become parameters). */

@@ -14,12 +14,17 @@ import type { Parties } from "../policy/evaluate";
 /** The party of each identity: itself first, then, for a service identity, its owners. */
 export async function partiesOf(tx: Tx, ids: readonly string[]): Promise<Parties> {
   const unique = [...new Set(ids)];
-  const parties: Record<string, string[]> = Object.fromEntries(unique.map((id) => [id, [id]]));
   const owners = await sqlRows<{ serviceId: string; ownerId: string }>(
     tx,
     sql`SELECT "serviceId", "ownerId" FROM "ServiceOwner" WHERE "serviceId" = ANY(${unique}::text[])`,
   );
-  for (const { serviceId, ownerId } of owners) parties[serviceId]!.push(ownerId);
+  return partiesFrom(unique, owners);
+}
+
+/** The parties of `ids` from their owners as read (a statement of the caller's may read them with other things). */
+export function partiesFrom(ids: readonly string[], owners: readonly { serviceId: string; ownerId: string }[]): Parties {
+  const parties: Record<string, string[]> = Object.fromEntries([...new Set(ids)].map((id) => [id, [id]]));
+  for (const { serviceId, ownerId } of owners) if (!parties[serviceId]!.includes(ownerId)) parties[serviceId]!.push(ownerId);
   return parties;
 }
 

@@ -45,23 +45,30 @@ async function approvedRequest() {
 }
 
 describe("the lifecycle's rows read through the driver", () => {
-  it("are Prisma's rows, column for column and type for type, on the pool and in a transaction", async () => {
+  it("are Prisma's rows, column for column and type for type: a decision's request, requester, decisions and parties' owners", async () => {
     const id = await approvedRequest();
     const prismaRequest = await fx.db.accessRequest.findUniqueOrThrow({ where: { id } });
     expect(prismaRequest.activatedAt).toBeInstanceOf(Date);
-    expect(await rows.requestRow(fx.db, id)).toStrictEqual(prismaRequest);
-    expect(await inTransaction((tx) => rows.requestRow(tx, id))).toStrictEqual(prismaRequest);
-
-    const prismaUser = await fx.db.user.findUniqueOrThrow({ where: { id: alice.id } });
-    expect(await rows.userRow(fx.db, alice.id)).toStrictEqual(prismaUser);
-
+    // A service identity Bob owns has decided too, so the parties' owners are not empty.
+    const robot = await fx.db.user.create({ data: { email: "robot@example.com", name: "Robot", kind: "service", groups: ["engineering-leads"] } });
+    await fx.db.serviceOwner.create({ data: { serviceId: robot.id, ownerId: bob.id, addedById: bob.id } });
+    await fx.db.approval.create({
+      data: { requestId: id, approverId: robot.id, stage: 0, approverGroups: robot.groups, decision: "approve", comment: "robot" },
+    });
+    const read = await inTransaction(async (tx) => {
+      const request = await rows.lockedRequestRow(tx, id);
+      return { request, ...(await rows.decisionContext(tx, request!, bob.id)) };
+    });
+    expect(read.request).toStrictEqual(prismaRequest);
+    expect(read.requester).toStrictEqual(await fx.db.user.findUniqueOrThrow({ where: { id: alice.id } }));
     const prismaDecisions = await fx.db.approval.findMany({
       where: { requestId: id },
       include: { approver: { select: { email: true, name: true } } },
-      orderBy: { createdAt: "asc" },
+      orderBy: [{ createdAt: "asc" }, { id: "asc" }],
     });
-    expect(prismaDecisions).toHaveLength(1);
-    expect(await rows.decisionRows(fx.db, id)).toStrictEqual(prismaDecisions);
+    expect(prismaDecisions).toHaveLength(2);
+    expect(read.decisions).toStrictEqual(prismaDecisions);
+    expect(read.owners).toEqual([{ serviceId: robot.id, ownerId: bob.id }]);
   });
 
   it("give the request page's one-statement read what Prisma's include gives, with a credential and without", async () => {
@@ -83,18 +90,18 @@ describe("the lifecycle's rows read through the driver", () => {
           credential: { select: { id: true, kid: true, issuedAt: true, expiresAt: true, revealedAt: true, revokedAt: true, sealedToken: true } },
         },
       });
-      expect(await rows.viewedRequestRow(fx.db, id)).toStrictEqual(prisma);
+      expect((await rows.viewedRequestRow(fx.db, id, bob.id))!.request).toStrictEqual(prisma);
     }
-    expect((await rows.viewedRequestRow(fx.db, approved))!.credential).not.toBeNull();
-    expect((await rows.viewedRequestRow(fx.db, twoStage))!.decisions.map((d) => d.comment)).toEqual(["one", "two"]);
-    expect(await rows.viewedRequestRow(fx.db, "no-such-request")).toBeNull();
+    expect((await rows.viewedRequestRow(fx.db, approved, bob.id))!.request.credential).not.toBeNull();
+    expect((await rows.viewedRequestRow(fx.db, twoStage, bob.id))!.request.decisions.map((d) => d.comment)).toEqual(["one", "two"]);
+    expect(await rows.viewedRequestRow(fx.db, "no-such-request", bob.id)).toBeNull();
   });
 
   it("reads and writes times as UTC in a process whose time zone is not", async () => {
     expect(new Date(Date.UTC(2026, 0, 1)).getTimezoneOffset()).not.toBe(0);
     const id = await approvedRequest();
     const at = new Date("2026-11-30T08:15:30.123Z");
-    const request = (await rows.requestRow(fx.db, id))!;
+    const request = await fx.db.accessRequest.findUniqueOrThrow({ where: { id } });
     const written = await inTransaction((tx) =>
       writer.transition(tx, request, "revoked", { actor: SYSTEM, action: "grant.revoked", patch: { endedAt: at, expiresAt: at } }),
     );
@@ -147,7 +154,7 @@ describe("statements in a transaction through the driver", () => {
         const [driver] = await sqlOf.sqlRows<{ pid: number }>(tx, sqlOf.sql`SELECT pg_backend_pid() AS pid`);
         expect(driver!.pid).toBe(prisma!.pid);
         await tx.accessRequest.update({ where: { id: made.id }, data: { justification: "changed in the transaction" } });
-        expect((await rows.requestRow(tx, made.id))!.justification).toBe("changed in the transaction");
+        expect((await rows.lockedRequestRow(tx, made.id))!.justification).toBe("changed in the transaction");
         await sqlOf.sqlRun(tx, sqlOf.sql`UPDATE "AccessRequest" SET "ticketKey" = 'INC-1' WHERE id = ${made.id}`);
         throw new Error("roll back");
       }),
@@ -155,16 +162,66 @@ describe("statements in a transaction through the driver", () => {
     expect(await fx.db.accessRequest.findUniqueOrThrow({ where: { id: made.id } })).toMatchObject({ justification: made.justification, ticketKey: null });
   });
 
-  it("hold the transaction's row lock: a second decider waits for the first, and finds the request decided", async () => {
+  it("take the request's row lock first: a decision waits while another transaction holds it, then decides", async () => {
     const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }));
-    const carol = await fx.user("carol@example.com", ["engineering-leads"]);
-    const outcomes = await Promise.allSettled([
-      engine.decide(bob, { requestId: made.id, decision: "approve", comment: "first" }),
-      engine.decide(carol, { requestId: made.id, decision: "approve", comment: "second" }),
-    ]);
-    expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
-    expect(outcomes.find((o) => o.status === "rejected")).toMatchObject({ reason: { code: "conflict" } });
-    expect(await fx.db.credential.count({ where: { requestId: made.id } })).toBe(1);
-    expect(await fx.db.approval.count({ where: { requestId: made.id } })).toBe(1);
+    let locked!: () => void;
+    let release!: () => void;
+    const holding = new Promise<void>((r) => (locked = r));
+    const released = new Promise<void>((r) => (release = r));
+    const holder = fx.db.$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT id FROM "AccessRequest" WHERE id = ${made.id} FOR UPDATE`;
+        locked();
+        await released;
+      },
+      { timeout: 20_000 },
+    );
+    await holding;
+    const deciding = engine.decide(bob, { requestId: made.id, decision: "approve", comment: "after the lock" });
+    const waiting = async () =>
+      (
+        await fx.db.$queryRaw<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM "AccessRequest" WHERE id = $1 FOR UPDATE'`
+      )[0]!.n;
+    for (let i = 0; i < 100 && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await waiting()).toBe(1);
+    expect(await fx.db.approval.count({ where: { requestId: made.id } })).toBe(0);
+    release();
+    await holder;
+    expect((await deciding).status).toBe("active");
+  });
+
+  it("refuse to run once the transaction has ended under its code (a time-out): nothing reaches the database outside it", async () => {
+    const made = await engine.createRequest(alice, "temporary-access", validInput());
+    const late = fx.db.$transaction(
+      async (tx) => {
+        await sqlOf.sqlRows(tx, sqlOf.sql`SELECT id FROM "AccessRequest" WHERE id = ${made.id} FOR UPDATE`);
+        // Prisma rolls the transaction back at its time limit while this code still runs.
+        await new Promise((r) => setTimeout(r, 800));
+        await sqlOf.sqlRows(tx, sqlOf.sql`UPDATE "AccessRequest" SET "ticketKey" = 'AFTER-THE-END' WHERE id = ${made.id} RETURNING id`);
+      },
+      { timeout: 300 },
+    );
+    await expect(late).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await fx.db.accessRequest.findUniqueOrThrow({ where: { id: made.id } })).ticketKey).toBeNull();
+  });
+
+  it("keep working after a migration adds a column to the tables they read (they name their columns)", async () => {
+    const decideOne = async () => {
+      const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }));
+      return (await engine.decide(bob, { requestId: made.id, decision: "approve", comment: "columns" })).status;
+    };
+    // Each text sent twice or more is prepared, on whichever connections the pool gives.
+    for (let i = 0; i < 3; i++) expect(await decideOne()).toBe("active");
+    await fx.db.$executeRawUnsafe(`ALTER TABLE "AccessRequest" ADD COLUMN "addedLater" integer`);
+    await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ADD COLUMN "addedLater" integer`);
+    try {
+      for (let i = 0; i < 3; i++) expect(await decideOne()).toBe("active");
+    } finally {
+      await fx.db.$executeRawUnsafe(`ALTER TABLE "AccessRequest" DROP COLUMN "addedLater"`);
+      await fx.db.$executeRawUnsafe(`ALTER TABLE "User" DROP COLUMN "addedLater"`);
+    }
   });
 });
