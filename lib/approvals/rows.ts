@@ -1,5 +1,4 @@
 import { Prisma, type AccessRequest, type Approval, type Credential, type User } from "@prisma/client";
-import { randomUUID } from "node:crypto";
 import type { Tx } from "../db";
 import { raw, sql, sqlRow, type On } from "../db/sql";
 
@@ -137,18 +136,11 @@ export async function viewedRequestRow(on: On, id: string, viewerId: string) {
   };
 }
 
-/**
- * New rows' ids on this path: random UUIDs (v4), which the schema also makes for both tables
- * (@default(uuid())), so a row's id looks the same whichever path wrote it. Not cuid2: it
- * hashes each id in JavaScript, 0.37 ms of CPU apiece here, against 2.5 µs for a UUID.
- */
-export const newId = (): string => randomUUID();
-
-/** Records a decision; its time is this process's clock, as Prisma's @default(now()) is. */
+/** Records a decision: its id is the database's (a UUID), its time this process's clock, as Prisma's @default(now()) is. */
 export async function insertDecision(tx: Tx, data: Omit<Approval, "id" | "createdAt">): Promise<void> {
   await sqlRow(
     tx,
-    sql`INSERT INTO "Approval" (id, "requestId", "approverId", stage, "approverGroups", decision, comment, "createdAt")
-        VALUES (${newId()}, ${data.requestId}, ${data.approverId}, ${data.stage}, ${data.approverGroups}, ${data.decision}::"Decision", ${data.comment}, ${new Date()})`,
+    sql`INSERT INTO "Approval" ("requestId", "approverId", stage, "approverGroups", decision, comment, "createdAt")
+        VALUES (${data.requestId}, ${data.approverId}, ${data.stage}, ${data.approverGroups}, ${data.decision}::"Decision", ${data.comment}, ${new Date()})`,
   );
 }

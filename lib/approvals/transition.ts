@@ -2,7 +2,7 @@ import type { AccessRequest, Prisma, RequestStatus } from "@prisma/client";
 import { recordEvent, rememberRequest, type Actor } from "../audit/record";
 import type { Tx } from "../db";
 import { join, raw, sql, sqlRow, sqlRows } from "../db/sql";
-import { newId, REQUEST_COLUMNS } from "./rows";
+import { REQUEST_COLUMNS } from "./rows";
 import { conflict, notFound } from "../errors";
 import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { notificationsOn } from "../notifications/outbox";
@@ -147,12 +147,11 @@ const JSON_COLUMNS = new Set(["input", "stages"]);
 
 /**
  * Inserts a new request, pending, with the defaults Prisma's client would write
- * (prisma/schema.prisma), and returns its row.
+ * (prisma/schema.prisma; its id is the database's), and returns its row.
  */
 async function insertRequestRow(tx: Tx, data: Omit<Prisma.AccessRequestUncheckedCreateInput, "status">): Promise<AccessRequest> {
   const now = new Date();
   const row: Record<string, unknown> = {
-    id: newId(),
     currentStage: 0,
     currentStageGroups: [],
     breakGlass: false,

@@ -71,6 +71,18 @@ describe("the lifecycle's rows read through the driver", () => {
     expect(read.owners).toEqual([{ serviceId: robot.id, ownerId: bob.id }]);
   });
 
+  it("get ids from the database, a random UUID, whichever path inserts them", async () => {
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const id = await approvedRequest();
+    expect(id).toMatch(uuid);
+    const [decision] = await fx.db.approval.findMany({ where: { requestId: id } });
+    expect(decision!.id).toMatch(uuid);
+    const carol = await fx.user("carol@example.com", ["engineering-leads"]);
+    const pending = (await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }))).id;
+    const byPrisma = await fx.db.approval.create({ data: { requestId: pending, approverId: carol.id, decision: "approve", comment: "by Prisma" } });
+    expect(byPrisma.id).toMatch(uuid);
+  });
+
   it("give the request page's one-statement read what Prisma's include gives, with a credential and without", async () => {
     const carol = await fx.user("carol@example.com", ["engineering-leads"]);
     const approved = await approvedRequest();
