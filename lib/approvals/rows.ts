@@ -136,7 +136,7 @@ export async function viewedRequestRow(on: On, id: string, viewerId: string) {
   };
 }
 
-/** Records a decision: its id is the database's (a UUID), its time this process's clock, as Prisma's @default(now()) is. */
+/** Records a decision: its id is the database's (a random UUID without dashes), its time this process's clock, as Prisma's @default(now()) is. */
 export async function insertDecision(tx: Tx, data: Omit<Approval, "id" | "createdAt">): Promise<void> {
   await sqlRow(
     tx,

@@ -71,8 +71,8 @@ describe("the lifecycle's rows read through the driver", () => {
     expect(read.owners).toEqual([{ serviceId: robot.id, ownerId: bob.id }]);
   });
 
-  it("get ids from the database, a random UUID, whichever path inserts them", async () => {
-    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  it("get ids from the database, a random UUID without dashes (letters and digits, as before), whichever path inserts them", async () => {
+    const uuid = /^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$/;
     const id = await approvedRequest();
     expect(id).toMatch(uuid);
     const [decision] = await fx.db.approval.findMany({ where: { requestId: id } });
