@@ -95,34 +95,31 @@ describe("on a connection of the portal's pool", () => {
     expect(pages.filter((s) => s.name !== undefined)).toEqual([]);
   });
 
-  it("a read whose prepared statement a migration has made stale is asked again, and the stale connections leave the pool", async () => {
-    const read = () => fx.db.user.findMany({ where: { email: "stale@example.com" }, select: { id: true, image: true } });
-    // Prepared (the text's second sending) and used, on whichever connections the pool gives.
-    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
-    // A migration changes the type of a column the statement returns: PostgreSQL refuses to run it
-    // as prepared ("cached plan must not change result type") until it is prepared again.
-    await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE varchar(2000)`);
-    try {
-      for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
-    } finally {
-      await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE text`);
-    }
-    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
-  });
+  // Prisma's reads, and those the hot path sends through the driver on the pool (lib/db/sql.ts).
+  const staleReaders = {
+    "Prisma's client": () => fx.db.user.findMany({ where: { email: "stale@example.com" }, select: { id: true, image: true } }),
+    "the driver on the pool": async () => {
+      const [{ sqlRows, sql }, { db }] = await Promise.all([import("@/lib/db/sql"), import("@/lib/db")]);
+      return sqlRows<{ id: string }>(db, sql`SELECT id, image FROM "User" WHERE email = ${"stale-driver@example.com"}`);
+    },
+  };
 
-  it("so is a read the hot path sends through the driver on the pool (lib/db/sql.ts)", async () => {
-    const { sqlRows, sql } = await import("@/lib/db/sql");
-    const { db } = await import("@/lib/db");
-    const read = () => sqlRows<{ id: string }>(db, sql`SELECT id, image FROM "User" WHERE email = ${"stale-driver@example.com"}`);
-    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
-    await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE varchar(2000)`);
-    try {
+  it.each(Object.entries(staleReaders))(
+    "a read (through %s) whose prepared statement a migration has made stale is asked again, and the stale connections leave the pool",
+    async (_, read) => {
+      // Prepared (the text's second sending) and used, on whichever connections the pool gives.
       for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
-    } finally {
-      await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE text`);
-    }
-    for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
-  });
+      // A migration changes the type of a column the statement returns: PostgreSQL refuses to run it
+      // as prepared ("cached plan must not change result type") until it is prepared again.
+      await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE varchar(2000)`);
+      try {
+        for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+      } finally {
+        await fx.db.$executeRawUnsafe(`ALTER TABLE "User" ALTER COLUMN image TYPE text`);
+      }
+      for (let i = 0; i < 4; i++) expect(await read()).toEqual([]);
+    },
+  );
 
   it("a transaction that meets a stale prepared statement fails once, and its connection leaves the pool", async () => {
     const read = () =>
