@@ -8,13 +8,13 @@ import { databaseRefusal } from "../errors";
  * sent straight to the driver. Prisma's client costs this process about 0.5 ms of CPU for a
  * raw statement and 1 ms for a model query, against 0.13 ms for the same statement through pg
  * (a loop of 3,000 reads of one row, this machine); a request and its approval take about
- * twenty statements, which made the client most of the web server's work per approval
- * (bench:approvals). Prisma keeps everything else: the transactions themselves, the schema,
- * migrations, and every query off this path.
+ * twenty statements, which made the client about a third of the engine's busy time per
+ * approval (a CPU profile under bench:approvals' load). Prisma keeps everything else: the
+ * transactions themselves, the schema, migrations, and every query off this path.
  *
  * Inside db.$transaction a statement runs on the transaction's own connection (lib/db.ts
- * records which), so it sees and is part of what the transaction has done; outside one, on
- * the process's pool. Rows come back as Prisma's would: `timestamp` columns (stored as UTC)
+ * records which), so it sees and is part of what the transaction has done, and once Prisma has
+ * sent the transaction's COMMIT or ROLLBACK it refuses to run; outside one, on the process's pool. Rows come back as Prisma's would: `timestamp` columns (stored as UTC)
  * as Dates read as UTC, `bigint` as BigInt, JSON parsed; Dates are written as UTC. Texts are
  * prepared by the same names as Prisma's (lib/db.ts, statementNamer). A transaction client
  * that db.$transaction did not open (a test's own client) falls back to Prisma's $queryRawUnsafe.
