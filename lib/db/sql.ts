@@ -1,6 +1,6 @@
 import { Prisma, type PrismaClient } from "@prisma/client";
 import pg from "pg";
-import { driver, lostConnection, processPool, PROCESS_CLIENT, stalePrepared, type StatementNames, type Tx } from "../db";
+import { driver, processPool, PROCESS_CLIENT, stalePrepared, type StatementNames, type Tx } from "../db";
 import { databaseRefusal } from "../errors";
 
 /**
@@ -67,7 +67,8 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
         return await run<T>(pool, driver.names.get(pool), text, values);
       } catch (error) {
         // A dead connection fails at once; a statement a migration made stale fails on its connection, which then leaves the pool.
-        const lost = lostConnection(error) || databaseRefusal(error) === "unreachable";
+        // Prisma's words for a lost connection and pg's own alike (lib/errors.ts).
+        const lost = databaseRefusal(error) === "unreachable";
         const again = stalePrepared(error) || (lost && performance.now() - started < FAILED_AT_ONCE_MS);
         if (attempt >= (pool.options.max ?? 10) || !again) throw error;
       }

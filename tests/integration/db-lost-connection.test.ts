@@ -42,6 +42,18 @@ describe("a pooled connection the server ended", () => {
     }
   });
 
+  it("costs a read the hot path sends through the driver on the pool nothing either (lib/db/sql.ts)", async () => {
+    const { db } = await import("@/lib/db");
+    const { sqlRows, sql } = await import("@/lib/db/sql");
+    const read = () => sqlRows<{ email: string }>(db, sql`SELECT email FROM "User" WHERE email = ${"alice@example.com"}`);
+    for (let round = 0; round < 5; round++) {
+      await Promise.all(Array.from({ length: 6 }, read));
+      expect(terminateOthers()).toBeGreaterThan(0);
+      const answers = await Promise.all(Array.from({ length: 3 }, read));
+      expect(answers).toEqual(Array.from({ length: 3 }, () => [{ email: "alice@example.com" }]));
+    }
+  });
+
   it("does not repeat a write: its failure is the caller's to see", async () => {
     const { lostConnection } = await import("@/lib/db");
     expect(lostConnection(new Error("Database error. Code: `57P01`. Message: `terminating connection due to administrator command`"))).toBe(true);
