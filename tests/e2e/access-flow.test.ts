@@ -4,7 +4,7 @@ import { readdirSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import type { Browser, Page, Request } from "playwright-core";
+import type { Browser, Locator, Page, Request } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { axeViolations, consoleProblems, consoleSettled, recoveredHydrations, watchConsole } from "../helpers/accessibility";
 import { launchBrowser, screenshot, signIn } from "../helpers/browser";
@@ -268,6 +268,13 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
   });
 
   it("request, reject, approve and reveal work from the keyboard alone", async () => {
+    // A control is disabled until the page is interactive, and a disabled control takes no focus: like a
+    // keyboard user, wait until it can be reached, and check that focus really landed before pressing keys.
+    async function focusReady(control: Locator): Promise<void> {
+      await expect.poll(() => control.isEnabled(), { timeout: 15_000 }).toBe(true);
+      await control.focus();
+      expect(await control.evaluate((element) => element === document.activeElement)).toBe(true);
+    }
     async function requestByKeyboard(justification: string): Promise<string> {
       await alice.goto("/catalog/temporary-access");
       // payments-api (staging) is the first target, chosen by default.
@@ -279,26 +286,27 @@ describe("temporary access, end to end in Chromium with real OIDC sign-in", () =
       await alice.keyboard.type("30");
       await alice.locator("#justification").focus();
       await alice.keyboard.type(justification);
-      await alice.getByRole("button", { name: "Submit request" }).focus();
+      await focusReady(alice.getByRole("button", { name: "Submit request" }));
       await alice.keyboard.press("Enter");
       await alice.waitForURL(/\/requests\/[a-z0-9]+$/);
       return alice.url().split("/").pop()!;
     }
     const rejected = await requestByKeyboard("Keyboard path: change the staging feature flag");
     await bob.goto(`/requests/${rejected}`);
+    await expect.poll(() => bob.getByRole("button", { name: "Reject" }).isEnabled(), { timeout: 15_000 }).toBe(true);
     await bob.locator("#comment").focus();
     await bob.keyboard.type("Use the flag service instead");
-    await bob.getByRole("button", { name: "Reject" }).focus();
+    await focusReady(bob.getByRole("button", { name: "Reject" }));
     await bob.keyboard.press("Enter");
     await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("rejected");
 
     const approved = await requestByKeyboard("Keyboard path: deploy the staging hotfix");
     await bob.goto(`/requests/${approved}`);
-    await bob.getByRole("button", { name: "Approve" }).focus();
+    await focusReady(bob.getByRole("button", { name: "Approve" }));
     await bob.keyboard.press("Enter");
     await expect.poll(() => bob.getByTestId("status").first().textContent(), { timeout: 15_000 }).toBe("active");
     await expect.poll(() => alice.getByRole("button", { name: "Reveal credential" }).count(), { timeout: 10_000 }).toBe(1);
-    await alice.getByRole("button", { name: "Reveal credential" }).focus();
+    await focusReady(alice.getByRole("button", { name: "Reveal credential" }));
     await alice.keyboard.press("Enter");
     expect((await alice.getByTestId("credential-token").inputValue({ timeout: 15_000 })).trim()).toMatch(/^eyJ/);
     // The page refreshes itself after the reveal; the credential stays on screen.
