@@ -13,6 +13,10 @@ const resolve = {
 export default defineConfig({
   resolve,
   test: {
+    // Vitest runs one file at a time on a two-core machine (cores − 1). Unit and integration files spend most
+    // of their time waiting on PostgreSQL, proxies and child processes, each on databases of their own, so three
+    // run at once; the end-to-end files still run alone, one after another, once those are done (singleFork).
+    maxWorkers: 3,
     projects: [
       { resolve, test: { name: "unit", include: ["tests/unit/**/*.test.ts"], environment: "node" } },
       {

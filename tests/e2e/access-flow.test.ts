@@ -1096,63 +1096,69 @@ describe("security matrix", () => {
     { name: "phone-dark", width: 390, height: 844, colorScheme: "dark" },
     { name: "desktop-dark", width: 1366, height: 860, colorScheme: "dark" },
   ] as const;
+  // The four people walk at the same time, each in a browser context of their own: a walk spends most of its
+  // time waiting for the network to settle, and one after another took five minutes.
   for (const who of ["alice", "bob", "carol", "dave"] as const) {
-    it(`${who}: every page fits a phone, works in the dark theme, and has no accessibility violation`, async () => {
-      const p = page(who);
-      try {
-        for (const view of VIEWS) {
-          await p.setViewportSize({ width: view.width, height: view.height });
-          await p.emulateMedia({ colorScheme: view.colorScheme });
-          for (const [template, rules] of Object.entries(PAGES)) {
-            if (rules[who] !== undefined || template === "/signin") continue;
-            const cell = `${who} ${view.name} ${template}`;
-            await p.goto(fill(template));
-            await p.waitForLoadState("networkidle");
-            expect(await p.evaluate(() => document.documentElement.scrollWidth), `${cell}: wider than the screen`).toBeLessThanOrEqual(view.width);
-            // No column hides behind a table's sideways scroll, on a phone (rows become labelled cards) or a desktop.
-            const hidden = await p.evaluate(
-              (width) =>
-                [...document.querySelectorAll("main td")]
-                  .filter((td) => td.textContent!.trim() && td.getBoundingClientRect().right > width + 1)
-                  .map((td) => td.getAttribute("data-label") ?? td.textContent),
-              view.width,
-            );
-            expect(hidden, `${cell}: cells off screen`).toEqual([]);
-            if (view.width < 640) {
-              const unlabelled = await p.evaluate(
-                () =>
-                  [...document.querySelectorAll("main td")].filter(
-                    (td) =>
-                      td.textContent!.trim() &&
-                      (td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.textContent ?? "") !== "" &&
-                      !td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.querySelector(".sr-only") &&
-                      getComputedStyle(td, "::before").content === "none",
-                  ).length,
+    it.concurrent(
+      `${who}: every page fits a phone, works in the dark theme, and has no accessibility violation`,
+      async ({ expect }) => {
+        const p = page(who);
+        try {
+          for (const view of VIEWS) {
+            await p.setViewportSize({ width: view.width, height: view.height });
+            await p.emulateMedia({ colorScheme: view.colorScheme });
+            for (const [template, rules] of Object.entries(PAGES)) {
+              if (rules[who] !== undefined || template === "/signin") continue;
+              const cell = `${who} ${view.name} ${template}`;
+              await p.goto(fill(template));
+              await p.waitForLoadState("networkidle");
+              expect(await p.evaluate(() => document.documentElement.scrollWidth), `${cell}: wider than the screen`).toBeLessThanOrEqual(view.width);
+              // No column hides behind a table's sideways scroll, on a phone (rows become labelled cards) or a desktop.
+              const hidden = await p.evaluate(
+                (width) =>
+                  [...document.querySelectorAll("main td")]
+                    .filter((td) => td.textContent!.trim() && td.getBoundingClientRect().right > width + 1)
+                    .map((td) => td.getAttribute("data-label") ?? td.textContent),
+                view.width,
               );
-              expect(unlabelled, `${cell}: cells without their column's name`).toBeLessThanOrEqual(0);
+              expect(hidden, `${cell}: cells off screen`).toEqual([]);
+              if (view.width < 640) {
+                const unlabelled = await p.evaluate(
+                  () =>
+                    [...document.querySelectorAll("main td")].filter(
+                      (td) =>
+                        td.textContent!.trim() &&
+                        (td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.textContent ?? "") !== "" &&
+                        !td.closest("table")!.querySelectorAll("thead th")[(td as HTMLTableCellElement).cellIndex]?.querySelector(".sr-only") &&
+                        getComputedStyle(td, "::before").content === "none",
+                    ).length,
+                );
+                expect(unlabelled, `${cell}: cells without their column's name`).toBeLessThanOrEqual(0);
+              }
+              expect(await axeViolations(p), cell).toEqual([]);
+              await screenshot(p, `60-${view.name}-${who}${template.replace(/[^\w]+/g, "-")}`);
             }
-            expect(await axeViolations(p), cell).toEqual([]);
-            await screenshot(p, `60-${view.name}-${who}${template.replace(/[^\w]+/g, "-")}`);
+            if (view.width < 1024) {
+              // The header folds into a menu that still offers everything.
+              expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(false);
+              await p.getByRole("button", { name: "Menu", exact: true }).click();
+              expect(await p.getByRole("button", { name: "Menu", exact: true }).count()).toBe(0);
+              expect(await p.getByRole("button", { name: "Close menu" }).getAttribute("aria-expanded")).toBe("true");
+              for (const name of ["API tokens"]) expect(await p.getByRole("link", { name }).isVisible(), name).toBe(true);
+              expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
+              expect(await p.getByTestId("signed-in-as").isVisible()).toBe(true);
+              expect(await axeViolations(p), `${who} ${view.name} open menu`).toEqual([]);
+              await screenshot(p, `61-${view.name}-${who}-menu`);
+            }
           }
-          if (view.width < 1024) {
-            // The header folds into a menu that still offers everything.
-            expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(false);
-            await p.getByRole("button", { name: "Menu", exact: true }).click();
-            expect(await p.getByRole("button", { name: "Menu", exact: true }).count()).toBe(0);
-            expect(await p.getByRole("button", { name: "Close menu" }).getAttribute("aria-expanded")).toBe("true");
-            for (const name of ["API tokens"]) expect(await p.getByRole("link", { name }).isVisible(), name).toBe(true);
-            expect(await p.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
-            expect(await p.getByTestId("signed-in-as").isVisible()).toBe(true);
-            expect(await axeViolations(p), `${who} ${view.name} open menu`).toEqual([]);
-            await screenshot(p, `61-${view.name}-${who}-menu`);
-          }
+        } finally {
+          await p.setViewportSize({ width: 1366, height: 860 });
+          await p.emulateMedia({ colorScheme: "light" });
         }
-      } finally {
-        await p.setViewportSize({ width: 1366, height: 860 });
-        await p.emulateMedia({ colorScheme: "light" });
-      }
-      // Three viewports times every page, each loaded, checked by axe and photographed.
-    }, 600_000);
+        // Three viewports times every page, each loaded, checked by axe and photographed.
+      },
+      600_000,
+    );
   }
 
   it("server actions from another origin are refused, and pages carry the security headers", async () => {

@@ -360,11 +360,15 @@ describe("fifty writers at once", () => {
           (async () => {
             for (let t = 0; t < 4; t++) {
               // Two events per transaction, and a pause of random length before the commit: commits land out of id order.
-              await clients[w % 3]!.$transaction(async (tx) => {
-                await record.recordEvent(tx, { actor: { type: "system", email: `writer-${w}` }, action: "bench.write", data: { w, t, step: 1 } });
-                await sleep(Math.random() * 30);
-                await record.recordEvent(tx, { actor: { type: "system", email: `writer-${w}` }, action: "bench.write", data: { w, t, step: 2 } });
-              });
+              // Fifty writers ask for new connections at once: allow the product's wait (TX in lib/approvals/lifecycle.ts), not Prisma's 2 s default, which a busy machine exceeds.
+              await clients[w % 3]!.$transaction(
+                async (tx) => {
+                  await record.recordEvent(tx, { actor: { type: "system", email: `writer-${w}` }, action: "bench.write", data: { w, t, step: 1 } });
+                  await sleep(Math.random() * 30);
+                  await record.recordEvent(tx, { actor: { type: "system", email: `writer-${w}` }, action: "bench.write", data: { w, t, step: 2 } });
+                },
+                { maxWait: 15_000, timeout: 30_000 },
+              );
             }
           })(),
         ),
