@@ -118,6 +118,10 @@ async function startWeb() {
       LATCHKEY_WORKER: "off",
       PORT: String(port),
       HOSTNAME: process.env.HOSTNAME ?? "0.0.0.0",
+      // Idle keep-alive connections stay open 65 s (Node.js's default is 5 s), as on the authorization listener: longer
+      // than a load balancer or proxy keeps its upstream connections (60 s is common), so neither side sends a request
+      // on a connection the other is closing, which the caller sees as a reset or a 502.
+      KEEP_ALIVE_TIMEOUT: process.env.KEEP_ALIVE_TIMEOUT ?? "65000",
       NODE_OPTIONS: nodeOptionsWith(path.join(here, "lib/http"), ["h2c-preload.cjs", "supervised-preload.cjs"]),
     },
   });

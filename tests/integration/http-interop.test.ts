@@ -5,7 +5,7 @@ import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from "jose
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApiServer } from "../helpers/api-server";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
-import { h2cRequest, rawExchange, statusLines } from "../helpers/raw-http";
+import { askAgainAfterIdle, h2cRequest, rawExchange, statusLines } from "../helpers/raw-http";
 import type { Principal } from "@/lib/policy/evaluate";
 
 /**
@@ -54,6 +54,13 @@ async function grant(overrides: Record<string, unknown> = {}) {
   await engine.decide(bob, { requestId: request.id, decision: "approve", comment: "ok" });
   return { requestId: request.id, token: (await engine.revealCredential(alice, request.id)).token };
 }
+
+describe("idle keep-alive connections on the lean authorization listener", () => {
+  it("stay open past Node.js's default 5 s, so a proxy's next request on one is answered, not reset", async () => {
+    // Past 5 s, Node.js's default keep-alive time-out, the server would have closed it (checked: without the setting it does).
+    expect(await askAgainAfterIdle(lean.url, "/api/health", 6_000)).toEqual({ first: "HTTP/1.1 200 OK", second: "HTTP/1.1 200 OK" });
+  });
+});
 
 describe("h2c upgrade requests on the lean authorization listener", () => {
   it("forward-auth answers in HTTP/1.1, and the connection stays open for the next request", async () => {
