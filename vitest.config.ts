@@ -12,20 +12,21 @@ const resolve = {
 
 /**
  * Integration files that judge the product by how long something took, and so run alone, after
- * the others: db-lost-connection holds the pool to asking a read again only when it failed at
- * once (within 250 ms), which three files at once beside a production build can exceed.
+ * the others: the pool asks a read again after a lost connection or a stale prepared statement
+ * only when it failed at once (within 250 ms), which three files at once on two cores exceeded.
  */
-const ALONE = ["tests/integration/db-lost-connection.test.ts"];
+const ALONE = ["tests/integration/db-lost-connection.test.ts", "tests/integration/prepared-statements.test.ts"];
 
 export default defineConfig({
   resolve,
   test: {
-    // Vitest runs one file at a time on a two-core machine (cores − 1). Unit and integration files spend most
-    // of their time waiting on PostgreSQL, proxies and child processes, each on databases of their own, so three
+    // Vitest runs one file at a time on a two-core machine (cores − 1). Unit and integration files spend much
+    // of their time waiting on PostgreSQL, proxies and child processes, each on databases of their own, so two
     // run at once; the end-to-end files still run alone, one after another, once those are done (singleFork).
-    maxWorkers: 3,
+    maxWorkers: 2,
     projects: [
-      { resolve, test: { name: "unit", include: ["tests/unit/**/*.test.ts"], environment: "node" } },
+      // The lint-rule tests build ESLint's TypeScript program on their first case: seconds, more beside other files.
+      { resolve, test: { name: "unit", include: ["tests/unit/**/*.test.ts"], environment: "node", testTimeout: 30_000 } },
       {
         resolve,
         // Some integration tests render components on the server, as Next.js does (React's automatic JSX runtime).
