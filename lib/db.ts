@@ -223,7 +223,15 @@ export function createPrismaClient(connectionString: string): PrismaClient {
             const atOnce = performance.now() - started < FAILED_AT_ONCE_MS;
             // A stale statement is asked again on another connection, except within a transaction: the failure has ended it.
             const stale = stalePrepared(error) && !inTransaction.getStore();
-            if (attempt >= POOL_SIZE || !atOnce || !READS.has(operation) || !(stale || lostConnection(error))) throw error;
+            if (attempt >= POOL_SIZE || !atOnce || !READS.has(operation) || !(stale || lostConnection(error))) {
+              // Said, so that an operator (and a flaky test) can tell a runaway read ended on purpose from a dead connection met late.
+              if (!atOnce && READS.has(operation) && (stale || lostConnection(error)))
+                logger("db").warn("a read failed on an ended connection after it had run a while; not asking again", {
+                  operation,
+                  ms: Math.round(performance.now() - started),
+                });
+              throw error;
+            }
             logger("db").warn(
               stale ? "a read met a prepared statement a migration made stale; asking again" : "a read met a connection the server had ended; asking again",
               {

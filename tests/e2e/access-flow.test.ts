@@ -888,27 +888,29 @@ describe("security matrix", () => {
   it("every page: a visitor is sent to sign in; each role sees the page or a refusal in words", async () => {
     expect(files("app", "page.tsx").sort()).toEqual(Object.keys(PAGES).sort());
     for (const [template, rules] of Object.entries(PAGES)) {
-      for (const who of WHO) {
-        const expected = rules[who] ?? (who === "anonymous" ? "signin" : "ok");
-        const p = page(who);
-        const response = await p.goto(fill(template));
-        const cell = `${who} ${template}`;
-        if (expected === "signin") {
-          expect(p.url(), cell).toContain("/signin?callbackUrl=");
-          continue;
-        }
-        expect(response?.status(), cell).toBe(200);
-        // WCAG 2.2 AA, as axe-core finds it in the rendered page: zero violations, refusals included.
-        expect(await axeViolations(p), cell).toEqual([]);
-        const text = await p.locator("main").first().textContent();
-        if (expected === "ok") {
-          expect(p.url(), cell).not.toContain("/signin?callbackUrl");
-          expect(text, cell).not.toMatch(/open to (admins|auditors)|does not include approving/);
-        } else {
-          expect(text, cell).toMatch(expected);
-          const raw = await (await p.context().request.get(fill(template))).text();
-          if (MARKERS[template]) expect(raw.includes(MARKERS[template]!), `${cell}: the refused page's content reached the browser`).toBe(false);
-        }
+      // Each caller has a page of their own: the five open the same page at once.
+      await Promise.all(WHO.map((who) => checkCell(template, rules, who)));
+    }
+    async function checkCell(template: string, rules: (typeof PAGES)[string], who: Who): Promise<void> {
+      const expected = rules[who] ?? (who === "anonymous" ? "signin" : "ok");
+      const p = page(who);
+      const response = await p.goto(fill(template));
+      const cell = `${who} ${template}`;
+      if (expected === "signin") {
+        expect(p.url(), cell).toContain("/signin?callbackUrl=");
+        return;
+      }
+      expect(response?.status(), cell).toBe(200);
+      // WCAG 2.2 AA, as axe-core finds it in the rendered page: zero violations, refusals included.
+      expect(await axeViolations(p), cell).toEqual([]);
+      const text = await p.locator("main").first().textContent();
+      if (expected === "ok") {
+        expect(p.url(), cell).not.toContain("/signin?callbackUrl");
+        expect(text, cell).not.toMatch(/open to (admins|auditors)|does not include approving/);
+      } else {
+        expect(text, cell).toMatch(expected);
+        const raw = await (await p.context().request.get(fill(template))).text();
+        if (MARKERS[template]) expect(raw.includes(MARKERS[template]!), `${cell}: the refused page's content reached the browser`).toBe(false);
       }
     }
   });
