@@ -17,6 +17,9 @@ const resolve = {
  */
 const ALONE = ["tests/integration/db-lost-connection.test.ts", "tests/integration/prepared-statements.test.ts"];
 
+/** What both integration projects share: a PostgreSQL server for the run, and room for real peers to start. */
+const INTEGRATION = { globalSetup: ["tests/helpers/postgres-global-setup.ts"], testTimeout: 60_000, hookTimeout: 120_000 };
+
 export default defineConfig({
   resolve,
   test: {
@@ -31,26 +34,9 @@ export default defineConfig({
         resolve,
         // Some integration tests render components on the server, as Next.js does (React's automatic JSX runtime).
         esbuild: { jsx: "automatic" },
-        test: {
-          name: "integration",
-          include: ["tests/integration/**/*.test.ts"],
-          exclude: ALONE,
-          globalSetup: ["tests/helpers/postgres-global-setup.ts"],
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
-        },
+        test: { ...INTEGRATION, name: "integration", include: ["tests/integration/**/*.test.ts"], exclude: ALONE },
       },
-      {
-        resolve,
-        test: {
-          name: "integration-alone",
-          include: ALONE,
-          globalSetup: ["tests/helpers/postgres-global-setup.ts"],
-          poolOptions: { forks: { singleFork: true } },
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
-        },
-      },
+      { resolve, test: { ...INTEGRATION, name: "integration-alone", include: ALONE, poolOptions: { forks: { singleFork: true } } } },
       {
         resolve,
         test: {

@@ -223,9 +223,10 @@ export function createPrismaClient(connectionString: string): PrismaClient {
             const atOnce = performance.now() - started < FAILED_AT_ONCE_MS;
             // A stale statement is asked again on another connection, except within a transaction: the failure has ended it.
             const stale = stalePrepared(error) && !inTransaction.getStore();
-            if (attempt >= POOL_SIZE || !atOnce || !READS.has(operation) || !(stale || lostConnection(error))) {
+            const repeatable = READS.has(operation) && (stale || lostConnection(error));
+            if (attempt >= POOL_SIZE || !atOnce || !repeatable) {
               // Said, so that an operator (and a flaky test) can tell a runaway read ended on purpose from a dead connection met late.
-              if (!atOnce && READS.has(operation) && (stale || lostConnection(error)))
+              if (repeatable && !atOnce)
                 logger("db").warn("a read failed on an ended connection after it had run a while; not asking again", {
                   operation,
                   ms: Math.round(performance.now() - started),
