@@ -346,6 +346,43 @@ describe("a chainer woken by many commits", () => {
   });
 });
 
+describe("wake-ups sent by a process", () => {
+  it("are one every 25 ms at most however many commits ask, and the last ask of a burst is answered", async () => {
+    const wakeups = await import("@/lib/audit/chain-wake");
+    const listener = new pg.Client({ connectionString: fx.url });
+    await listener.connect();
+    const heard: number[] = [];
+    listener.on("notification", (n) => {
+      if (n.channel === "latchkey_jobs" && n.payload === wakeups.CHAIN_WAKE) heard.push(performance.now());
+    });
+    await listener.query("LISTEN latchkey_jobs");
+    try {
+      // Nothing sent lately, so the first ask is sent at once.
+      await new Promise((r) => setTimeout(r, wakeups.WAKE_SPACING_MS * 2));
+      const started = performance.now();
+      let asked = 0;
+      let lastAsked = 0;
+      // A burst: an ask every 2 ms for 300 ms, as audited commits under load ask.
+      while (performance.now() - started < 300) {
+        wakeups.wakeChainer();
+        asked += 1;
+        lastAsked = performance.now();
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      // The burst's last ask is answered by a wake-up sent after it, not dropped as one too soon.
+      await expect.poll(() => (heard.at(-1) ?? 0) > lastAsked, { timeout: 5_000 }).toBe(true);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(asked).toBeGreaterThan(50);
+      expect(heard[0]! - started).toBeLessThan(1_000);
+      // One at once, then at most one a spacing: a wake-up per ask would have been over fifty.
+      expect(heard.length).toBeGreaterThanOrEqual(2);
+      expect(heard.length).toBeLessThanOrEqual(Math.floor((heard.at(-1)! - started) / wakeups.WAKE_SPACING_MS) + 2);
+    } finally {
+      await listener.end();
+    }
+  });
+});
+
 describe("fifty writers at once", () => {
   it("give one gap-free chain, every event linked exactly once, while the chainer runs beside them", async () => {
     const { createPrismaClient } = await import("@/lib/db");
