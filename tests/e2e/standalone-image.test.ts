@@ -14,6 +14,7 @@ import { portalSecrets } from "../helpers/portal-process";
 import { processRuns } from "../helpers/processes";
 import { startLocalIdp, type RunningIdp } from "../../scripts/support/local-idp";
 import { freePort } from "../../scripts/support/ports";
+import { WEB_SEMI_SPACE_MB } from "../../lib/http/preloads";
 
 /**
  * What the Dockerfile does, reproduced where no image can be built: the runtime stage gets
@@ -200,6 +201,12 @@ describe("the standalone output, run as the container image runs it", () => {
       // The entry runs Next.js's server as a child process of its own, which names itself.
       [server] = readFileSync(`/proc/${entry.child.pid}/task/${entry.child.pid}/children`, "utf8").trim().split(/\s+/).map(Number);
       expect(readFileSync(`/proc/${server}/cmdline`, "utf8")).toMatch(/^next-server/);
+      // It was started with the larger young generation (lib/http/preloads.ts), beside its preloads.
+      const nodeOptions = readFileSync(`/proc/${server}/environ`, "utf8")
+        .split("\0")
+        .find((v) => v.startsWith("NODE_OPTIONS="));
+      expect(nodeOptions).toContain(`--max-semi-space-size=${WEB_SEMI_SPACE_MB}`);
+      expect(nodeOptions).toContain("supervised-preload.cjs");
       entry.child.kill("SIGKILL");
       await entry.exited;
       // Before, it lived on: holding the port, and spinning a core once it had anything to log.
