@@ -15,20 +15,26 @@
  * Each phase starts once the portal has caught up with what the one before left it (audit
  * events to chain, jobs due), and the time that took after the flat-out phase is printed.
  * Each phase also prints the CPU time that Next.js's server, the worker, PostgreSQL (when
- * embedded) and this client spent per approval, or per pair of the floor's calls.
+ * embedded) and this client spent per approval, or per pair of the floor's calls, and the web
+ * server's garbage collections by kind with their pause time per approval (its own metrics).
  */
+import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { benchNumber, judge, loadAverage, ratio } from "./support/bench-figures";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
+import { gcPer, webGc, type GcPerApproval } from "./support/web-gc";
 
 const { values } = parseArgs({ options: { seconds: { type: "string" }, users: { type: "string" } } });
 const SECONDS = benchNumber(values.seconds, "LATCHKEY_BENCH_SECONDS", 60);
 const USERS = benchNumber(values.users, "LATCHKEY_BENCH_USERS", 50);
 const loadAtStart = loadAverage();
 
-const portal = await startBenchPortal();
+// The web server's own metrics give its garbage collections per phase (scripts/support/web-gc.ts).
+const METRICS_TOKEN = randomBytes(24).toString("hex");
+const portal = await startBenchPortal({ LATCHKEY_METRICS_TOKEN: METRICS_TOKEN });
+const gcNow = () => webGc(portal.url, METRICS_TOKEN);
 const { db, disconnectDb } = await import("../lib/db");
 const { createPersonalToken } = await import("../lib/identity/tokens");
 
@@ -152,12 +158,14 @@ async function oneApproval(n: number): Promise<number | null> {
 for (let i = 0; i < WARM_UP; i++) await oneApproval(-i);
 await settle();
 const aloneCpu = cpuSnapshot(portal.processGroup);
+const aloneGcBefore = await gcNow();
 const alone: number[] = [];
 for (let i = 0; i < ONE_AT_A_TIME; i++) {
   const ms = await oneApproval(i);
   if (ms !== null) alone.push(ms);
 }
 const aloneCpuPer = cpuPer(aloneCpu, cpuSnapshot(portal.processGroup), alone.length);
+const aloneGc = gcPer(aloneGcBefore, await gcNow(), alone.length);
 alone.sort((a, b) => a - b);
 const unloaded = { p50: +percentile(alone, 50).toFixed(1), p95: +percentile(alone, 95).toFixed(1), p99: +percentile(alone, 99).toFixed(1) };
 console.log(
@@ -174,10 +182,12 @@ async function phase(seconds: number, rate?: number) {
   deadline = Date.now() + seconds * 1000;
   const started = Date.now();
   const cpuBefore = cpuSnapshot(portal.processGroup);
+  const gcBefore = await gcNow();
   await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
   const elapsed = (Date.now() - started) / 1000;
   // The CPU it took is counted once the portal has caught up with what the phase left it (settle()).
   const cpuMsPerApproval = () => cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), approved);
+  const gcPerApproval = async () => gcPer(gcBefore, await gcNow(), approved);
   latencies.sort((a, b) => a - b);
   return {
     seconds: Math.round(elapsed),
@@ -189,6 +199,7 @@ async function phase(seconds: number, rate?: number) {
       p99: +percentile(latencies, 99).toFixed(1),
     },
     cpuMsPerApproval,
+    gcPerApproval,
   };
 }
 
@@ -197,7 +208,7 @@ await settle();
 const flatOutPhase = await phase(SECONDS);
 // The paced phase starts once the flat-out backlog is worked off: its first seconds would otherwise measure that drain, not latency below saturation.
 const drained = await settle();
-const flatOut = { ...flatOutPhase, cpuMsPerApproval: flatOutPhase.cpuMsPerApproval() };
+const flatOut = { ...flatOutPhase, cpuMsPerApproval: flatOutPhase.cpuMsPerApproval(), gcPerApproval: await flatOutPhase.gcPerApproval() };
 console.log(
   `[bench] the flat-out phase left ${drained.unchainedEvents} audit events to chain and ${drained.dueJobs} jobs due: caught up in ${drained.seconds} s`,
 );
@@ -231,13 +242,16 @@ async function floor(seconds: number) {
   return +(pairs / ((Date.now() - started) / 1000)).toFixed(1);
 }
 await settle();
-const paced = { ...pacedPhase, cpuMsPerApproval: pacedPhase.cpuMsPerApproval() };
+const paced = { ...pacedPhase, cpuMsPerApproval: pacedPhase.cpuMsPerApproval(), gcPerApproval: await pacedPhase.gcPerApproval() };
 await floor(2);
 floorErrors = 0;
 const floorCpu = cpuSnapshot(portal.processGroup);
+const floorGcBefore = await gcNow();
 const floorStarted = Date.now();
 const floorPairsPerSecond = await floor(Math.min(15, SECONDS));
-const floorCpuPerPair = cpuPer(floorCpu, cpuSnapshot(portal.processGroup), floorPairsPerSecond * ((Date.now() - floorStarted) / 1000));
+const floorPairs = floorPairsPerSecond * ((Date.now() - floorStarted) / 1000);
+const floorCpuPerPair = cpuPer(floorCpu, cpuSnapshot(portal.processGroup), floorPairs);
+const floorGcPerPair = gcPer(floorGcBefore, await gcNow(), floorPairs);
 
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
   SELECT count(*) AS n FROM (SELECT "requestId" FROM "AuditEvent" WHERE action IN ('credential.issued', 'request.approved') GROUP BY "requestId", action HAVING count(*) > 1) d`;
@@ -262,17 +276,23 @@ const figures = {
   ...flatOut,
   approvalToCredentialOneAtATimeMs: unloaded,
   oneAtATimeCpuMsPerApproval: aloneCpuPer,
+  oneAtATimeGcPerApproval: aloneGc,
   afterFlatOut: drained,
   paced: { target: paceTo, ...paced },
   errors,
   doubleExecutions,
   auditEvents: Number(chain?.n ?? 0),
-  floor: { pairsOfHealthCallsPerSecond: floorPairsPerSecond, errors: floorErrors, cpuMsPerPair: floorCpuPerPair },
+  floor: { pairsOfHealthCallsPerSecond: floorPairsPerSecond, errors: floorErrors, cpuMsPerPair: floorCpuPerPair, gcPerPair: floorGcPerPair },
   pgbench,
   ratios,
 };
 const cpuLine = (name: string, c: CpuByRole) =>
   `${name.padEnd(14)} ${(["web", "worker", "postgres", "client"] as const).map((role) => `${role} ${c[role] ?? "—"}`).join("   ")}`;
+const gcLine = (name: string, g: GcPerApproval) =>
+  `${name.padEnd(14)} ${Object.entries(g)
+    .filter(([, v]) => v.collections > 0)
+    .map(([kind, v]) => `${kind} ${v.collections} (${v.msPerApproval} ms)`)
+    .join("   ")}`;
 const line = (name: string, f: typeof flatOut) =>
   `${name.padEnd(14)} ${f.requestsPerSecond} requests/s, ${f.approvalsPerSecond} approvals/s; approval → credential p50 ${f.approvalToCredentialMs.p50} ms   p95 ${f.approvalToCredentialMs.p95} ms   p99 ${f.approvalToCredentialMs.p99} ms`;
 console.log(`
@@ -293,6 +313,12 @@ CPU ms per approval (its request and its approval) or per floor pair, by process
   ${cpuLine("flat out", flatOut.cpuMsPerApproval)}
   ${cpuLine("paced", paced.cpuMsPerApproval)}
   ${cpuLine("floor pair", floorCpuPerPair)}
+
+garbage collections in the web server by kind, and their pause time per approval or per floor pair
+  ${gcLine("one at a time", aloneGc)}
+  ${gcLine("flat out", flatOut.gcPerApproval)}
+  ${gcLine("paced", paced.gcPerApproval)}
+  ${gcLine("floor pair", floorGcPerPair)}
 
 ratios (same run)
   approvals/s ÷ floor pairs/s          ${ratios.approvalsOverFloor}
