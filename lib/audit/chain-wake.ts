@@ -9,7 +9,7 @@ import { logger } from "../log";
  * commits of transactions that notify, so a NOTIFY in every audited transaction would bring
  * back the global queue the chainer exists to remove.
  *
- * At most one is in flight per process, and at most one is sent every SPACING_MS: a chainer
+ * At most one is in flight per process, and at most one is sent every WAKE_SPACING_MS: a chainer
  * woken gathers the commits of the next 25 ms into one pass anyway, so a second wake-up in that
  * time would only cost a round trip (under load it was one more statement for every audited
  * change). A wake-up asked for meanwhile is sent once the time is up, never dropped, so the

@@ -12,9 +12,9 @@ export function nodeOptionsWith(dir: string, preloads: string[]): string {
 /**
  * V8's young generation for the web server, in MB a semi-space (Node.js's default is 16). Each
  * API call allocates about a megabyte that dies young (requests, streams, promises, rows), so
- * with 16 MB the server ran a scavenge every few dozen calls, 4 ms each, stopping every call in
- * flight; with 64 MB it ran a quarter as many and spent half the time collecting, for at most
- * 96 MB more memory (a semi-space is allocated twice). An operator's own
+ * with 16 MB the server ran a scavenge about every 15 calls under load, each stopping every call
+ * in flight; with 64 MB it ran about a third as many and spent half the time or less in them
+ * (bench:approvals), for at most 96 MB more memory (a semi-space is allocated twice). An operator's own
  * `--max-semi-space-size` in NODE_OPTIONS is kept.
  */
 export const WEB_SEMI_SPACE_MB = 64;
