@@ -1,19 +1,17 @@
 /**
- * npm run bench:approvals [-- --seconds 60 --users 50 --rounds 3]   (or LATCHKEY_BENCH_SECONDS=60, LATCHKEY_BENCH_ROUNDS=3)
- * Against the production build over HTTP, after 50 approvals and 5 s flat out not counted
- * (while the routes' code loads, compiles and is optimized): half the users request access through the API and half approve
- * what is waiting, flat out for the given time; then 1,000 approvals one at a time; and for
- * half the given time paced to three quarters of the flat-out rate (each person pausing
- * between calls), which shows the latency below saturation. Each ratio's two sides are
- * measured in turn, in rounds (flat out then the floor, one at a time then paced), so that
- * both see the same moments of the machine. Prints requests and approvals per
+ * npm run bench:approvals [-- --seconds 60 --users 50]   (or LATCHKEY_BENCH_SECONDS=60)
+ * Against the production build over HTTP: first 1,000 approvals one at a time (after 50 not
+ * counted, while the routes' code loads and compiles); then half the
+ * users request access through the API and half approve what is waiting, flat out for the
+ * given time, then for half as long paced to three quarters of the rate reached (each
+ * person pausing between calls), which shows the latency below saturation. Prints requests and approvals per
  * second, p50/p95/p99 from approval to issued credential (the approve call returns once
  * the credential is signed and stored), errors and double executions (both must be 0).
- * Two baselines of the same run, to which the results are ratios: the framework's floor
+ * Then two baselines of the same run, to which the results are ratios: the framework's floor
  * (the same users each making two calls of /api/health, one `SELECT 1`, in a loop: the most
  * request-and-approve pairs a second the web framework and this client could carry here if
- * each did nothing else; measured in turn with flat out) and PostgreSQL's own write rate on the
- * same server (pgbench's TPC-B-like script, when pgbench is installed, at the end). The tail is the paced p99 over the one-at-a-time p99.
+ * each did nothing else) and PostgreSQL's own write rate on the same server (pgbench's
+ * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99.
  * Each phase starts once the portal has caught up with what the one before left it (audit
  * events to chain, jobs due), and the time that took after the flat-out phase is printed.
  * Each phase also prints the CPU time that Next.js's server, the worker, PostgreSQL (when
@@ -28,10 +26,8 @@ import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
 import { gcPer, webGc, type GcPerApproval } from "./support/web-gc";
 
-const { values } = parseArgs({ options: { seconds: { type: "string" }, users: { type: "string" }, rounds: { type: "string" } } });
+const { values } = parseArgs({ options: { seconds: { type: "string" }, users: { type: "string" } } });
 const SECONDS = benchNumber(values.seconds, "LATCHKEY_BENCH_SECONDS", 60);
-/** Each ratio's two sides are measured in this many rounds, in turn (see below). */
-const ROUNDS = Math.round(benchNumber(values.rounds, "LATCHKEY_BENCH_ROUNDS", 3));
 const USERS = benchNumber(values.users, "LATCHKEY_BENCH_USERS", 50);
 const loadAtStart = loadAverage();
 
@@ -146,8 +142,6 @@ async function settle(): Promise<{ seconds: number; unchainedEvents: number; due
 const ONE_AT_A_TIME = 1000;
 /** Approvals before those, not counted: the first calls load and compile the routes' code. */
 const WARM_UP = 50;
-/** Then seconds flat out, not counted, before the first round. */
-const WARM_UP_SECONDS = 5;
 
 /** One request, then its approval; the approval's time when it returned a credential. */
 async function oneApproval(n: number): Promise<number | null> {
@@ -160,24 +154,25 @@ async function oneApproval(n: number): Promise<number | null> {
   return decided.json?.credential ? performance.now() - started : null;
 }
 
-/** Approvals one at a time for `count` approvals: their latencies and what they cost. */
-async function aloneStretch(count: number, first: number) {
-  const cpuBefore = cpuSnapshot(portal.processGroup);
-  const gcBefore = await gcNow();
-  const latencies: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const ms = await oneApproval(first + i);
-    if (ms !== null) latencies.push(ms);
-  }
-  return {
-    latencies,
-    units: latencies.length,
-    cpu: cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), latencies.length),
-    gc: gcPer(gcBefore, await gcNow(), latencies.length),
-  };
+// First, one approval at a time with nothing else going on: what an approval costs, without queueing behind others.
+for (let i = 0; i < WARM_UP; i++) await oneApproval(-i);
+await settle();
+const aloneCpu = cpuSnapshot(portal.processGroup);
+const aloneGcBefore = await gcNow();
+const alone: number[] = [];
+for (let i = 0; i < ONE_AT_A_TIME; i++) {
+  const ms = await oneApproval(i);
+  if (ms !== null) alone.push(ms);
 }
+const aloneCpuPer = cpuPer(aloneCpu, cpuSnapshot(portal.processGroup), alone.length);
+const aloneGc = gcPer(aloneGcBefore, await gcNow(), alone.length);
+alone.sort((a, b) => a - b);
+const unloaded = { p50: +percentile(alone, 50).toFixed(1), p95: +percentile(alone, 95).toFixed(1), p99: +percentile(alone, 99).toFixed(1) };
+console.log(
+  `[bench] one at a time (${ONE_AT_A_TIME} approvals): approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms`,
+);
 
-/** Everyone at once for `seconds`, flat out or paced to about `rate` approvals a second in all; its cost is read once the portal has caught up (settle()). */
+/** Everyone at once for `seconds`, flat out or paced to about `rate` approvals a second in all. */
 async function phase(seconds: number, rate?: number) {
   latencies = [];
   requested = 0;
@@ -190,21 +185,44 @@ async function phase(seconds: number, rate?: number) {
   const gcBefore = await gcNow();
   await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
   const elapsed = (Date.now() - started) / 1000;
-  const done = { elapsed, requested, approved, latencies: [...latencies] };
+  // The CPU it took is counted once the portal has caught up with what the phase left it (settle()).
+  const cpuMsPerApproval = () => cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), approved);
+  const gcPerApproval = async () => gcPer(gcBefore, await gcNow(), approved);
+  latencies.sort((a, b) => a - b);
   return {
-    ...done,
-    cost: async () => ({ cpu: cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), done.approved), gc: gcPer(gcBefore, await gcNow(), done.approved) }),
+    seconds: Math.round(elapsed),
+    requestsPerSecond: +(requested / elapsed).toFixed(1),
+    approvalsPerSecond: +(approved / elapsed).toFixed(1),
+    approvalToCredentialMs: {
+      p50: +percentile(latencies, 50).toFixed(1),
+      p95: +percentile(latencies, 95).toFixed(1),
+      p99: +percentile(latencies, 99).toFixed(1),
+    },
+    cpuMsPerApproval,
+    gcPerApproval,
   };
 }
 
-/** A flat-out or paced stretch, with what it cost. */
-type Ran = Omit<Awaited<ReturnType<typeof phase>>, "cost"> & { cpu: CpuByRole; gc: GcPerApproval };
+console.log(`[bench] ${requesters.length} requesters and ${approvers.length} approvers for ${SECONDS} s against ${portal.url} (production build)…`);
+await settle();
+const flatOutPhase = await phase(SECONDS);
+// The paced phase starts once the flat-out backlog is worked off: its first seconds would otherwise measure that drain, not latency below saturation.
+const drained = await settle();
+const flatOut = { ...flatOutPhase, cpuMsPerApproval: flatOutPhase.cpuMsPerApproval(), gcPerApproval: await flatOutPhase.gcPerApproval() };
+console.log(
+  `[bench] the flat-out phase left ${drained.unchainedEvents} audit events to chain and ${drained.dueJobs} jobs due: caught up in ${drained.seconds} s`,
+);
+// Then the same people each pausing between calls, to about three quarters of what was just reached.
+const paceTo = Math.max(1, Math.round(flatOut.approvalsPerSecond * 0.75));
+console.log(`[bench] then paced to about ${paceTo} approvals a second for ${Math.round(SECONDS / 2)} s…`);
+const pacedPhase = await phase(Math.round(SECONDS / 2), paceTo);
 
 // The floor: as many pairs of calls as the framework carries when each call does almost nothing.
 let floorErrors = 0;
 async function floor(seconds: number) {
   let pairs = 0;
   const until = Date.now() + seconds * 1000;
+  const started = Date.now();
   await Promise.all(
     [...requesters, ...approvers].map(async () => {
       while (Date.now() < until) {
@@ -221,135 +239,19 @@ async function floor(seconds: number) {
       }
     }),
   );
-  return pairs;
+  return +(pairs / ((Date.now() - started) / 1000)).toFixed(1);
 }
-
-async function floorStretch(seconds: number) {
-  const cpuBefore = cpuSnapshot(portal.processGroup);
-  const gcBefore = await gcNow();
-  const started = Date.now();
-  const pairs = await floor(seconds);
-  const elapsed = (Date.now() - started) / 1000;
-  return { units: pairs, elapsed, cpu: cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), pairs), gc: gcPer(gcBefore, await gcNow(), pairs) };
-}
-
-/** Stretches of one kind taken together: CPU and collection time per unit weighted by each stretch's units, collections summed. */
-function pooled(parts: { units: number; cpu: CpuByRole; gc: GcPerApproval }[]) {
-  const units = parts.reduce((sum, p) => sum + p.units, 0);
-  const roles = ["web", "worker", "postgres", "client"] as const;
-  const cpu = Object.fromEntries(
-    roles.map((role) => [
-      role,
-      parts.some((p) => p.cpu[role] === null) ? null : +(parts.reduce((sum, p) => sum + p.cpu[role]! * p.units, 0) / Math.max(1, units)).toFixed(2),
-    ]),
-  ) as CpuByRole;
-  const gc: GcPerApproval = {};
-  for (const part of parts)
-    for (const [kind, v] of Object.entries(part.gc)) {
-      const entry = (gc[kind] ??= { collections: 0, msPerApproval: 0 });
-      entry.collections += v.collections;
-      entry.msPerApproval += v.msPerApproval * part.units;
-    }
-  for (const entry of Object.values(gc)) entry.msPerApproval = +(entry.msPerApproval / Math.max(1, units)).toFixed(3);
-  return { units, cpu, gc };
-}
-
-const spread = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { p50: +percentile(sorted, 50).toFixed(1), p95: +percentile(sorted, 95).toFixed(1), p99: +percentile(sorted, 99).toFixed(1) };
-};
-
-/*
- * Each ratio's two sides are measured in turn, round after round, so that both see the same
- * moments of the machine (whose speed drifts by a fifth or more within minutes when it is
- * shared): ROUNDS rounds of flat out then the floor, then ROUNDS rounds of one at a time then
- * paced. Each side is pooled over its rounds; each round's own ratio is printed and kept, to
- * show the spread.
- */
-for (let i = 0; i < WARM_UP; i++) await oneApproval(-i);
-// Then a few seconds flat out, not counted: a first round straight after start ran a fifth slower than the next (V8 was still optimizing the hot paths).
-await phase(WARM_UP_SECONDS);
-// The floor's route is loaded and compiled before it is measured too.
+await settle();
+const paced = { ...pacedPhase, cpuMsPerApproval: pacedPhase.cpuMsPerApproval(), gcPerApproval: await pacedPhase.gcPerApproval() };
 await floor(2);
 floorErrors = 0;
-const flatSeconds = SECONDS / ROUNDS;
-const floorSeconds = Math.min(15, SECONDS) / ROUNDS;
-console.log(
-  `[bench] ${ROUNDS} rounds of ${flatSeconds} s flat out (${requesters.length} requesters and ${approvers.length} approvers) and ${floorSeconds} s of the floor, against ${portal.url} (production build)…`,
-);
-const flatRounds: (Ran & { left: Awaited<ReturnType<typeof settle>> })[] = [];
-const floorRounds: Awaited<ReturnType<typeof floorStretch>>[] = [];
-for (let round = 0; round < ROUNDS; round++) {
-  await settle();
-  const { cost, ...ran } = await phase(flatSeconds);
-  // The next stretch starts once the flat-out backlog is worked off, and its work counts as the flat-out phase's.
-  const left = await settle();
-  flatRounds.push({ ...ran, ...(await cost()), left });
-  floorRounds.push(await floorStretch(floorSeconds));
-  const f = flatRounds.at(-1)!;
-  const b = floorRounds.at(-1)!;
-  console.log(
-    `[bench] round ${round + 1}: ${(f.approved / f.elapsed).toFixed(1)} approvals/s, floor ${(b.units / b.elapsed).toFixed(1)} pairs/s (${ratio(f.approved / f.elapsed, b.units / b.elapsed)}); left ${f.left.unchainedEvents} events to chain, ${f.left.dueJobs} jobs due, caught up in ${f.left.seconds} s`,
-  );
-}
-const flatElapsed = flatRounds.reduce((sum, r) => sum + r.elapsed, 0);
-const flatPooled = pooled(flatRounds.map((r) => ({ units: r.approved, cpu: r.cpu, gc: r.gc })));
-const flatOut = {
-  seconds: Math.round(flatElapsed),
-  requestsPerSecond: +(flatRounds.reduce((sum, r) => sum + r.requested, 0) / flatElapsed).toFixed(1),
-  approvalsPerSecond: +(flatPooled.units / flatElapsed).toFixed(1),
-  approvalToCredentialMs: spread(flatRounds.flatMap((r) => r.latencies)),
-  cpuMsPerApproval: flatPooled.cpu,
-  gcPerApproval: flatPooled.gc,
-};
-// What the slowest of the rounds' catch-ups after flat out found, and how long it took.
-const drained = flatRounds.reduce((slowest, r) => (r.left.seconds > slowest.seconds ? r.left : slowest), flatRounds[0]!.left);
-const floorPooled = pooled(floorRounds);
-const floorPairsPerSecond = +(floorPooled.units / floorRounds.reduce((sum, r) => sum + r.elapsed, 0)).toFixed(1);
-const floorCpuPerPair = floorPooled.cpu;
-const floorGcPerPair = floorPooled.gc;
-
-// Then one at a time, with nothing else going on (what an approval costs without queueing), and paced to three quarters of the flat-out rate, in turn.
-const paceTo = Math.max(1, Math.round(flatOut.approvalsPerSecond * 0.75));
-const pacedSeconds = SECONDS / 2 / ROUNDS;
-console.log(
-  `[bench] ${ROUNDS} rounds of ${Math.round(ONE_AT_A_TIME / ROUNDS)} approvals one at a time and ${pacedSeconds} s paced to about ${paceTo} approvals a second…`,
-);
-const aloneRounds: Awaited<ReturnType<typeof aloneStretch>>[] = [];
-const pacedRounds: Ran[] = [];
-for (let round = 0; round < ROUNDS; round++) {
-  await settle();
-  aloneRounds.push(await aloneStretch(Math.round(ONE_AT_A_TIME / ROUNDS), round * ONE_AT_A_TIME));
-  await settle();
-  const { cost, ...ran } = await phase(pacedSeconds, paceTo);
-  await settle();
-  pacedRounds.push({ ...ran, ...(await cost()) });
-  const a = spread(aloneRounds.at(-1)!.latencies);
-  const p = spread(pacedRounds.at(-1)!.latencies);
-  console.log(`[bench] round ${round + 1}: one at a time p99 ${a.p99} ms, paced p99 ${p.p99} ms (${ratio(p.p99, a.p99, 2)})`);
-}
-const alonePooled = pooled(aloneRounds);
-const unloaded = spread(aloneRounds.flatMap((r) => r.latencies));
-const aloneCpuPer = alonePooled.cpu;
-const aloneGc = alonePooled.gc;
-const pacedElapsed = pacedRounds.reduce((sum, r) => sum + r.elapsed, 0);
-const pacedPooled = pooled(pacedRounds.map((r) => ({ units: r.approved, cpu: r.cpu, gc: r.gc })));
-const paced = {
-  seconds: Math.round(pacedElapsed),
-  requestsPerSecond: +(pacedRounds.reduce((sum, r) => sum + r.requested, 0) / pacedElapsed).toFixed(1),
-  approvalsPerSecond: +(pacedPooled.units / pacedElapsed).toFixed(1),
-  approvalToCredentialMs: spread(pacedRounds.flatMap((r) => r.latencies)),
-  cpuMsPerApproval: pacedPooled.cpu,
-  gcPerApproval: pacedPooled.gc,
-};
-const rounds = flatRounds.map((f, i) => ({
-  approvalsPerSecond: +(f.approved / f.elapsed).toFixed(1),
-  floorPairsPerSecond: +(floorRounds[i]!.units / floorRounds[i]!.elapsed).toFixed(1),
-  approvalsOverFloor: ratio(f.approved / f.elapsed, floorRounds[i]!.units / floorRounds[i]!.elapsed),
-  oneAtATimeP99: spread(aloneRounds[i]!.latencies).p99,
-  pacedP99: spread(pacedRounds[i]!.latencies).p99,
-  pacedP99OverOneAtATimeP99: ratio(spread(pacedRounds[i]!.latencies).p99, spread(aloneRounds[i]!.latencies).p99, 2),
-}));
+const floorCpu = cpuSnapshot(portal.processGroup);
+const floorGcBefore = await gcNow();
+const floorStarted = Date.now();
+const floorPairsPerSecond = await floor(Math.min(15, SECONDS));
+const floorPairs = floorPairsPerSecond * ((Date.now() - floorStarted) / 1000);
+const floorCpuPerPair = cpuPer(floorCpu, cpuSnapshot(portal.processGroup), floorPairs);
+const floorGcPerPair = gcPer(floorGcBefore, await gcNow(), floorPairs);
 
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
   SELECT count(*) AS n FROM (SELECT "requestId" FROM "AuditEvent" WHERE action IN ('credential.issued', 'request.approved') GROUP BY "requestId", action HAVING count(*) > 1) d`;
@@ -383,7 +285,6 @@ const figures = {
   floor: { pairsOfHealthCallsPerSecond: floorPairsPerSecond, errors: floorErrors, cpuMsPerPair: floorCpuPerPair, gcPerPair: floorGcPerPair },
   pgbench,
   ratios,
-  rounds,
 };
 const cpuLine = (name: string, c: CpuByRole) =>
   `${name.padEnd(14)} ${(["web", "worker", "postgres", "client"] as const).map((role) => `${role} ${c[role] ?? "—"}`).join("   ")}`;
@@ -419,8 +320,7 @@ garbage collections in the web server by kind, and their pause time per approval
   ${gcLine("paced", paced.gcPerApproval)}
   ${gcLine("floor pair", floorGcPerPair)}
 
-ratios (same run), pooled over ${ROUNDS} rounds; each round's own:
-  ${rounds.map((r, i) => `round ${i + 1}: approvals ÷ floor ${r.approvalsOverFloor}, paced p99 ÷ one-at-a-time p99 ${r.pacedP99OverOneAtATimeP99}`).join("\n  ")}
+ratios (same run)
   approvals/s ÷ floor pairs/s          ${ratios.approvalsOverFloor}
   approvals/s ÷ pgbench tps            ${ratios.approvalsOverPgbenchTps ?? "—"}
   paced p99 ÷ one-at-a-time p99        ${ratios.pacedP99OverOneAtATimeP99}`);
