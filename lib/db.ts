@@ -191,7 +191,16 @@ const READS = new Set(["findUnique", "findUniqueOrThrow", "findFirst", "findFirs
  */
 const LOST = /Code: `57P0[123]`|Connection terminated unexpectedly/;
 /** A dead pooled connection fails at once; a query that ran this long was ended on purpose (a runaway read) and is not asked again. */
-const FAILED_AT_ONCE_MS = 250;
+export const FAILED_AT_ONCE_MS = 250;
+
+/**
+ * Says why a read that met an ended connection is not asked again (it ran `ms` before it failed),
+ * so that an operator (and a flaky test) can tell a runaway read ended on purpose from a dead
+ * connection met late. Both retrying paths use it: Prisma's reads here, the driver's in lib/db/sql.ts.
+ */
+export function refusedLateRead(operation: string, ms: number): void {
+  logger("db").warn("a read failed on an ended connection after it had run a while; not asking again", { operation, ms: Math.round(ms) });
+}
 
 export function lostConnection(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
@@ -225,12 +234,7 @@ export function createPrismaClient(connectionString: string): PrismaClient {
             const stale = stalePrepared(error) && !inTransaction.getStore();
             const repeatable = READS.has(operation) && (stale || lostConnection(error));
             if (attempt >= POOL_SIZE || !atOnce || !repeatable) {
-              // Said, so that an operator (and a flaky test) can tell a runaway read ended on purpose from a dead connection met late.
-              if (repeatable && !atOnce)
-                logger("db").warn("a read failed on an ended connection after it had run a while; not asking again", {
-                  operation,
-                  ms: Math.round(performance.now() - started),
-                });
+              if (repeatable && !atOnce) refusedLateRead(operation, performance.now() - started);
               throw error;
             }
             logger("db").warn(

@@ -19,7 +19,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { format } from "node:util";
 import { productionProblems } from "../lib/config/production";
-import { nodeOptionsWith, withWebYoungGeneration } from "../lib/http/preloads";
+import { webServerSettings } from "../lib/http/preloads";
 import { logger } from "../lib/log";
 
 const ROLES = ["all", "web", "worker", "authz", "migrate"] as const;
@@ -118,12 +118,8 @@ async function startWeb() {
       LATCHKEY_WORKER: "off",
       PORT: String(port),
       HOSTNAME: process.env.HOSTNAME ?? "0.0.0.0",
-      // Idle keep-alive connections stay open 65 s (Node.js's default is 5 s), as on the authorization listener: longer
-      // than a load balancer or proxy keeps its upstream connections (60 s is common), so neither side sends a request
-      // on a connection the other is closing, which the caller sees as a reset or a 502.
-      KEEP_ALIVE_TIMEOUT: process.env.KEEP_ALIVE_TIMEOUT ?? "65000",
-      // A larger young generation than Node.js's default: fewer garbage-collection pauses under load (lib/http/preloads.ts).
-      NODE_OPTIONS: withWebYoungGeneration(nodeOptionsWith(path.join(here, "lib/http"), ["h2c-preload.cjs", "supervised-preload.cjs"])),
+      // Idle keep-alive connections kept 65 s, as on the authorization listener, and a larger young generation (lib/http/preloads.ts).
+      ...webServerSettings(process.env, path.join(here, "lib/http")),
     },
   });
   relayAsJson(web.stdout!, "info");

@@ -5,7 +5,7 @@ import { metricsRefusal } from "../observability/metrics-access";
 import { httpDuration, instanceMetricsContentType, instanceMetricsText } from "../observability/metrics";
 import { answerUpgradesAsHttp1 } from "../http/h2c-upgrade.cjs";
 import { BodyTooLarge, readBody } from "../http/node-adapter";
-import { MAX_BODY_BYTES, type IncomingCall, type PlainAnswer } from "../http/plain";
+import { KEEP_ALIVE_MS, MAX_BODY_BYTES, type IncomingCall, type PlainAnswer } from "../http/plain";
 
 /**
  * A lean HTTP listener for the hottest answers Latchkey gives: forward-auth for proxies
@@ -86,7 +86,7 @@ export async function startAuthzListener(port: number, host = "0.0.0.0"): Promis
   });
   // Nothing is upgraded here: an upgrade request (h2c from the JDK's client) gets an ordinary answer on a connection that stays open.
   answerUpgradesAsHttp1(server, { all: true });
-  server.keepAliveTimeout = 65_000;
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const { port: bound } = server.address() as AddressInfo;
   return { url: `http://localhost:${bound}`, close: () => new Promise((resolve) => server.close(() => resolve())) };

@@ -1,6 +1,6 @@
 import { Prisma, type PrismaClient } from "@prisma/client";
 import pg from "pg";
-import { driver, processPool, PROCESS_CLIENT, stalePrepared, type StatementNames, type Tx } from "../db";
+import { driver, FAILED_AT_ONCE_MS, processPool, PROCESS_CLIENT, refusedLateRead, stalePrepared, type StatementNames, type Tx } from "../db";
 import { databaseRefusal } from "../errors";
 
 /**
@@ -48,9 +48,6 @@ async function run<T>(on: Queryable, names: StatementNames | undefined, text: st
   return on.query<T & pg.QueryResultRow>({ name, text, values, types });
 }
 
-/** A dead pooled connection fails at once; a read that ran longer was ended on purpose and is not asked again (as in lib/db.ts). */
-const FAILED_AT_ONCE_MS = 250;
-
 /**
  * Runs a statement (its text with $1, $2... and its values) and returns its rows. In a
  * transaction of db.$transaction it runs on that transaction's connection; given `db`, on the
@@ -68,9 +65,14 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
       } catch (error) {
         // A dead connection fails at once; a statement a migration made stale fails on its connection, which then leaves the pool.
         // Prisma's words for a lost connection and pg's own alike (lib/errors.ts).
+        // A read that ran longer was ended on purpose and is not asked again (FAILED_AT_ONCE_MS, as in lib/db.ts).
         const lost = databaseRefusal(error) === "unreachable";
-        const again = stalePrepared(error) || (lost && performance.now() - started < FAILED_AT_ONCE_MS);
-        if (attempt >= (pool.options.max ?? 10) || !again) throw error;
+        const ran = performance.now() - started;
+        const again = stalePrepared(error) || (lost && ran < FAILED_AT_ONCE_MS);
+        if (attempt >= (pool.options.max ?? 10) || !again) {
+          if (lost && ran >= FAILED_AT_ONCE_MS) refusedLateRead("sql", ran);
+          throw error;
+        }
       }
     }
   }

@@ -12,6 +12,14 @@ export function bearerToken(authorization: string | null | undefined): string | 
   return authorization?.match(/^Bearer\s+(\S+)$/i)?.[1] ?? null;
 }
 
+/**
+ * How long the web server and the lean listener keep an idle keep-alive connection: longer than
+ * a load balancer or proxy keeps its upstream connections (60 s is common; Node.js's own default
+ * is 5 s), so neither side sends a request on a connection the other is closing, which the
+ * caller sees as a reset or a 502.
+ */
+export const KEEP_ALIVE_MS = 65_000;
+
 /** The largest request body any route or the lean listener reads (64 KiB). */
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -1,12 +1,13 @@
 import path from "node:path";
+import { KEEP_ALIVE_MS } from "./plain";
 
 /**
  * NODE_OPTIONS for a process Latchkey starts: the parent's own options, then `--require` of
  * each preload in `dir` (lib/http, or its copy beside the production entry): h2c-preload.cjs,
  * supervised-preload.cjs.
  */
-export function nodeOptionsWith(dir: string, preloads: string[]): string {
-  return [process.env.NODE_OPTIONS ?? "", ...preloads.map((file) => `--require ${JSON.stringify(path.join(dir, file))}`)].join(" ").trim();
+export function nodeOptionsWith(dir: string, preloads: string[], base = process.env.NODE_OPTIONS): string {
+  return [base ?? "", ...preloads.map((file) => `--require ${JSON.stringify(path.join(dir, file))}`)].join(" ").trim();
 }
 
 /**
@@ -22,4 +23,17 @@ export const WEB_SEMI_SPACE_MB = 64;
 export function withWebYoungGeneration(nodeOptions: string): string {
   if (/(^|\s)--max-semi-space-size[=\s]/.test(nodeOptions)) return nodeOptions;
   return `${nodeOptions} --max-semi-space-size=${WEB_SEMI_SPACE_MB}`.trim();
+}
+
+/**
+ * What scripts/start.ts gives Next.js's server besides its port, from the entry's environment:
+ * the keep-alive time-out (KEEP_ALIVE_MS, as the lean listener's, unless the operator sets
+ * KEEP_ALIVE_TIMEOUT) and NODE_OPTIONS (the operator's own, then the preloads in `preloadDir`,
+ * then the young generation).
+ */
+export function webServerSettings(env: Record<string, string | undefined>, preloadDir: string): { KEEP_ALIVE_TIMEOUT: string; NODE_OPTIONS: string } {
+  return {
+    KEEP_ALIVE_TIMEOUT: env.KEEP_ALIVE_TIMEOUT ?? String(KEEP_ALIVE_MS),
+    NODE_OPTIONS: withWebYoungGeneration(nodeOptionsWith(preloadDir, ["h2c-preload.cjs", "supervised-preload.cjs"], env.NODE_OPTIONS)),
+  };
 }

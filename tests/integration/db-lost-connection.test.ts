@@ -71,27 +71,47 @@ describe("a pooled connection the server ended", () => {
     expect(await db.user.count({ where: { email: "bob@example.com" } })).toBeLessThanOrEqual(1);
   });
 
-  it("does not repeat a read that ran a while before the server ended it (an administrator stopping a runaway query)", async () => {
-    const { db, lostConnection } = await import("@/lib/db");
-    const holder = new pg.Client({ connectionString: fx.url });
-    await holder.connect();
-    try {
-      await holder.query('BEGIN; LOCK TABLE "User" IN ACCESS EXCLUSIVE MODE');
-      const waiting = db.user.findMany().then(
-        () => "answered",
-        (error: unknown) => (lostConnection(error) ? "ended" : String(error)),
-      );
-      // The read waits on the lock; once it has waited a while, an administrator ends it, then the lock goes.
-      await new Promise((resolve) => setTimeout(resolve, 600));
-      const { rows } = await holder.query(
-        "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
-      );
-      expect(rows.length).toBe(1);
-      await holder.query("COMMIT");
-      // Asked again, it would now find the table free and answer.
-      expect(await waiting).toBe("ended");
-    } finally {
-      await holder.end();
+  it("does not repeat a read that ran a while before the server ended it (an administrator stopping a runaway query), on either path, and says so", async () => {
+    const { db } = await import("@/lib/db");
+    const { sqlRows, sql } = await import("@/lib/db/sql");
+    const { databaseRefusal } = await import("@/lib/errors");
+    const reads = {
+      findMany: () => db.user.findMany(),
+      sql: () => sqlRows(db, sql`SELECT email FROM "User"`),
+    };
+    for (const [operation, read] of Object.entries(reads)) {
+      const holder = new pg.Client({ connectionString: fx.url });
+      await holder.connect();
+      const said: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string) => (said.push(String(chunk)), true)) as typeof process.stderr.write;
+      try {
+        await holder.query('BEGIN; LOCK TABLE "User" IN ACCESS EXCLUSIVE MODE');
+        const waiting = read().then(
+          () => "answered",
+          // Prisma's words for a lost connection and pg's own alike (lib/errors.ts).
+          (error: unknown) => (databaseRefusal(error) === "unreachable" ? "ended" : String(error)),
+        );
+        // The read waits on the lock; once it has waited a while, an administrator ends it, then the lock goes.
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        const { rows } = await holder.query(
+          "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        );
+        expect(rows.length, operation).toBe(1);
+        await holder.query("COMMIT");
+        // Asked again, it would now find the table free and answer.
+        expect(await waiting, operation).toBe("ended");
+      } finally {
+        process.stderr.write = write;
+        await holder.end();
+      }
+      // The operator is told why it was not asked again, and how long it had run.
+      const warning = said
+        .flatMap((chunk) => chunk.split("\n").filter(Boolean))
+        .map((line) => JSON.parse(line) as { msg: string; operation: string; ms: number })
+        .find((line) => line.msg.includes("not asking again"));
+      expect(warning, operation).toMatchObject({ operation });
+      expect(warning!.ms, operation).toBeGreaterThanOrEqual(500);
     }
   });
 });
