@@ -1,6 +1,6 @@
 import { Prisma, type PrismaClient } from "@prisma/client";
 import pg from "pg";
-import { driver, FAILED_AT_ONCE_MS, processPool, PROCESS_CLIENT, refusedLateRead, stalePrepared, type StatementNames, type Tx } from "../db";
+import { driver, FAILED_AT_ONCE_MS, processPool, PROCESS_CLIENT, refusedLateRead, stalePrepared, transactionEnded, type StatementNames, type Tx } from "../db";
 import { databaseRefusal } from "../errors";
 
 /**
@@ -10,11 +10,12 @@ import { databaseRefusal } from "../errors";
  * (a loop of 3,000 reads of one row, this machine); a request and its approval take about
  * twenty statements, which made the client about a third of the engine's busy time per
  * approval (a CPU profile under bench:approvals' load). Prisma keeps everything else: the
- * transactions themselves, the schema, migrations, and every query off this path.
+ * schema, migrations, and every query off this path (db.$transaction, lib/db.ts, begins and
+ * ends transactions itself, for the same reason, and Prisma's queries join them).
  *
  * Inside db.$transaction a statement runs on the transaction's own connection (lib/db.ts
- * records which), so it sees and is part of what the transaction has done, and once Prisma has
- * sent the transaction's COMMIT or ROLLBACK it refuses to run; outside one, on the process's pool. Rows come back as Prisma's would: `timestamp` columns (stored as UTC)
+ * records which), so it sees and is part of what the transaction has done, and once the
+ * transaction's COMMIT or ROLLBACK has been sent it refuses to run; outside one, on the process's pool. Rows come back as Prisma's would: `timestamp` columns (stored as UTC)
  * as Dates read as UTC, `bigint` as BigInt, JSON parsed; Dates are written as UTC. Texts are
  * prepared by the same names as Prisma's (lib/db.ts, statementNamer). A transaction client
  * that db.$transaction did not open (a test's own client) falls back to Prisma's $queryRawUnsafe.
@@ -81,14 +82,6 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
   if (connection) return run<T>(connection.client, connection.names, text, values);
   const rows = await on.$queryRawUnsafe<(T & pg.QueryResultRow)[]>(text, ...values);
   return { rows, rowCount: rows.length } as pg.QueryResult<T & pg.QueryResultRow>;
-}
-
-/** As Prisma refuses a statement in a transaction that has ended (P2028): it timed out, or failed, while its code ran on. */
-function transactionEnded(): Error {
-  return Object.assign(
-    new Error("Transaction already closed: the transaction ended (it ran past its time limit, or failed) before this statement, which was not run."),
-    { code: "P2028" },
-  );
 }
 
 /** The rows of a statement built with sql`...` (Prisma.sql: values become parameters). */

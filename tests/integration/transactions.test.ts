@@ -1,0 +1,181 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { engineFixture } from "../helpers/engine-fixture";
+
+/**
+ * db.$transaction (lib/db.ts) begins and ends transactions itself on a connection of the
+ * pool; Prisma's queries join them. What callers relied on from Prisma's $transaction must
+ * hold: all or nothing for the driver's statements and Prisma's queries together, a time
+ * limit after which nothing more runs (not in autocommit, not on the connection's next
+ * user), a bounded wait for a connection that callers answer as a busy database, steps after
+ * the commit only once it has committed, and every connection given back.
+ */
+let fx: Awaited<ReturnType<typeof engineFixture>>;
+let sqlOf: typeof import("@/lib/db/sql");
+let dbOf: typeof import("@/lib/db");
+let afterCommit: typeof import("@/lib/db/after-commit").afterCommit;
+let databaseRefusal: typeof import("@/lib/errors").databaseRefusal;
+/** A connection of its own, outside the pool: what other sessions see. */
+let outside: pg.Client;
+
+beforeAll(async () => {
+  fx = await engineFixture();
+  sqlOf = await import("@/lib/db/sql");
+  dbOf = await import("@/lib/db");
+  ({ afterCommit } = await import("@/lib/db/after-commit"));
+  ({ databaseRefusal } = await import("@/lib/errors"));
+  outside = new pg.Client({ connectionString: fx.url });
+  await outside.connect();
+  await outside.query(`CREATE TABLE tx_probe (name text PRIMARY KEY, via text NOT NULL)`);
+});
+afterAll(async () => {
+  await outside?.end();
+  await fx?.close();
+});
+
+const seen = async (name: string) => (await outside.query<{ via: string }>(`SELECT via FROM tx_probe WHERE name = $1`, [name])).rows.map((r) => r.via);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The pool's connections, all idle again once every transaction has ended. */
+const poolState = () => {
+  const pool = dbOf.processPool();
+  return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+};
+
+describe("db.$transaction", () => {
+  it("commits the driver's statements and Prisma's queries together, seen by no one else before the commit, and runs what waits for the commit after it", async () => {
+    const order: string[] = [];
+    const value = await fx.db.$transaction(async (tx) => {
+      await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('both', 'driver')`);
+      await tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('both-prisma', 'prisma')`;
+      // Each sees the other's write: one connection, one transaction.
+      expect((await tx.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS n FROM tx_probe WHERE name LIKE 'both%'`)[0]!.n).toBe(2);
+      expect(await sqlOf.sqlRows(tx, sqlOf.sql`SELECT name FROM tx_probe WHERE name LIKE 'both%' ORDER BY name`)).toEqual([
+        { name: "both" },
+        { name: "both-prisma" },
+      ]);
+      expect(await seen("both")).toEqual([]);
+      expect(afterCommit(tx, () => order.push("after commit"))).toBe(true);
+      order.push("work done");
+      return 42;
+    });
+    order.push("returned");
+    expect(value).toBe(42);
+    expect(order).toEqual(["work done", "after commit", "returned"]);
+    expect([...(await seen("both")), ...(await seen("both-prisma"))]).toEqual(["driver", "prisma"]);
+  });
+
+  it("rolls back both when the work fails, whichever failed: nothing committed, nothing run after", async () => {
+    const after: string[] = [];
+    await expect(
+      fx.db.$transaction(async (tx) => {
+        await tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('failing-1', 'prisma')`;
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('failing-2', 'driver')`);
+        afterCommit(tx, () => after.push("ran"));
+        // The primary key refuses it: the driver's statement fails, and the transaction with it.
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('failing-1', 'driver')`);
+      }),
+    ).rejects.toMatchObject({ code: "23505" });
+    await expect(
+      fx.db.$transaction(async (tx) => {
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('failing-3', 'driver')`);
+        // Prisma's query fails the same way.
+        await tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('failing-3', 'prisma')`;
+      }),
+    ).rejects.toThrow(/23505|unique/i);
+    for (const name of ["failing-1", "failing-2", "failing-3"]) expect(await seen(name)).toEqual([]);
+    expect(after).toEqual([]);
+    expect(poolState().waiting).toBe(0);
+  });
+
+  it("ends at its time limit: rolled back, and every later statement refused (the driver's and Prisma's alike), never run outside it", async () => {
+    const refusals: string[] = [];
+    const late = fx.db.$transaction(
+      async (tx) => {
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('expired-before', 'driver')`);
+        // Prisma's part is opened late, just before the limit: its own clock runs 250 ms behind the transaction's,
+        // so what follows comes after the transaction's end and before Prisma's.
+        await sleep(250);
+        await tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('expired-prisma-early', 'prisma')`;
+        await sleep(150);
+        for (const write of [
+          () => tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('expired-after', 'prisma')`,
+          () => sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('expired-after-driver', 'driver')`),
+        ])
+          await write().then(
+            () => refusals.push("ran"),
+            (error: { code?: string }) => refusals.push(error.code ?? "error"),
+          );
+      },
+      { timeout: 300 },
+    );
+    await expect(late).rejects.toMatchObject({ code: "P2028" });
+    expect(refusals).toEqual(["P2028", "P2028"]);
+    await sleep(100);
+    for (const name of ["expired-before", "expired-prisma-early", "expired-after", "expired-after-driver"]) expect(await seen(name)).toEqual([]);
+  });
+
+  it("refuses what its code sends after it has committed: never run in autocommit, or in the connection's next transaction", async () => {
+    let kept: import("@/lib/db").Tx | undefined;
+    await fx.db.$transaction(async (tx) => {
+      kept = tx;
+      await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('committed', 'driver')`);
+    });
+    // Another transaction now has the connection.
+    const holding = fx.db.$transaction(async () => sleep(200));
+    await expect(sqlOf.sqlRun(kept!, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('stray-driver', 'driver')`)).rejects.toMatchObject({ code: "P2028" });
+    await expect(kept!.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('stray-prisma', 'prisma')`).rejects.toMatchObject({ code: "P2028" });
+    await holding;
+    expect(await seen("committed")).toEqual(["driver"]);
+    expect([...(await seen("stray-driver")), ...(await seen("stray-prisma"))]).toEqual([]);
+  });
+
+  it("waits for a connection no longer than maxWait, failing as a busy database (P2024), and loses no connection to the wait", async () => {
+    const pool = dbOf.processPool();
+    const size = pool.options.max!;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started = 0;
+    const holders = Array.from({ length: size }, () =>
+      fx.db.$transaction(
+        async () => {
+          started += 1;
+          await released;
+        },
+        { timeout: 20_000 },
+      ),
+    );
+    for (let i = 0; i < 100 && started < size; i++) await sleep(20);
+    expect(started).toBe(size);
+    const began = performance.now();
+    const refused = await fx.db.$transaction(async () => "ran", { maxWait: 200 }).catch((error: unknown) => error);
+    expect(performance.now() - began).toBeLessThan(5_000);
+    expect(refused).toMatchObject({ code: "P2024" });
+    expect(databaseRefusal(refused)).toBe("busy");
+    release();
+    await Promise.all(holders);
+    // The connection the refused call was waiting for went back to the pool when it came.
+    for (let i = 0; i < 50 && poolState().idle < poolState().total; i++) await sleep(20);
+    expect(poolState()).toEqual({ total: size, idle: size, waiting: 0 });
+    expect(await fx.db.$transaction(async (tx) => (await sqlOf.sqlRows<{ one: number }>(tx, sqlOf.sql`SELECT 1 AS one`))[0]!.one)).toBe(1);
+  });
+
+  it("gives every connection back: after failures, time-outs and commits, the pool is idle and each connection outside a transaction", async () => {
+    const outcomes = await Promise.allSettled([
+      ...Array.from({ length: 10 }, (_, i) =>
+        fx.db.$transaction((tx) => sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES (${`many-${i}`}, 'driver')`)),
+      ),
+      ...Array.from({ length: 5 }, () => fx.db.$transaction((tx) => sqlOf.sqlRun(tx, sqlOf.sql`SELECT no_such_column FROM tx_probe`))),
+      ...Array.from({ length: 5 }, () => fx.db.$transaction(() => sleep(300), { timeout: 50 })),
+      ...Array.from({ length: 5 }, () => fx.db.$transaction((tx) => tx.user.count())),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual([...Array(10).fill("fulfilled"), ...Array(10).fill("rejected"), ...Array(5).fill("fulfilled")]);
+    for (let i = 0; i < 50 && poolState().idle < poolState().total; i++) await sleep(20);
+    expect(poolState().idle).toBe(poolState().total);
+    // No connection of the pool is left inside a transaction (idle in transaction, or aborted).
+    const stuck = await outside.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`,
+    );
+    expect(stuck.rows[0]!.n).toBe(0);
+    expect((await outside.query(`SELECT count(*)::int AS n FROM tx_probe WHERE name LIKE 'many-%'`)).rows[0].n).toBe(10);
+  });
+});
