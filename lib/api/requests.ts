@@ -1,5 +1,6 @@
 import "server-only";
 import { createRequest } from "../approvals/engine";
+import type { WriteView } from "../approvals/rows";
 import { inboxFor, listMyRequests } from "../approvals/queries";
 import type { Principal } from "../policy/evaluate";
 import { ApiAnswer, ApiProblem } from "./http";
@@ -34,7 +35,9 @@ const created = (data: { id: string }, replayed = false) =>
 /** Makes a request; with an Idempotency-Key, a retry with the same body gets the first answer and makes nothing new. */
 export async function makeRequest(who: Principal, body: { workflowId: string; input: Record<string, unknown> }, request: Request): Promise<ApiAnswer> {
   const claim = idempotencyOf(who, request, body);
-  if (!claim) return created(await requestDetail(who, (await createRequest(who, body.workflowId, body.input)).id));
+  // The answer is the request as its transaction left it, returned by its write rather than read again (WriteView).
+  const view: WriteView = { viewerId: who.id };
+  if (!claim) return created(await requestDetail(who, (await createRequest(who, body.workflowId, body.input, { view })).id, view));
   const replay = async () => {
     const earlier = await earlierUse(claim);
     if (!earlier) return null;
@@ -43,8 +46,12 @@ export async function makeRequest(who: Principal, body: { workflowId: string; in
   const first = await replay();
   if (first) return first;
   try {
-    const made = await createRequest(who, body.workflowId, body.input, { before: (tx) => claimKey(tx, claim), after: (tx, r) => bindKey(tx, claim, r.id) });
-    const data = await requestDetail(who, made.id);
+    const made = await createRequest(who, body.workflowId, body.input, {
+      before: (tx) => claimKey(tx, claim),
+      after: (tx, r) => bindKey(tx, claim, r.id),
+      view,
+    });
+    const data = await requestDetail(who, made.id, view);
     await rememberAnswer(claim, data);
     return created(data);
   } catch (error) {

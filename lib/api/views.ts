@@ -1,6 +1,7 @@
 import "server-only";
 import { getRequestView, type RequestListItem } from "../approvals/queries";
 import type { Principal } from "../policy/evaluate";
+import type { WriteView } from "../approvals/rows";
 import type { RequestDetail, RequestSummary } from "./schemas";
 
 /** The answers of /api/v1, typed by the zod schemas that generate the OpenAPI document (lib/api/schemas.ts). Dates become ISO strings in JSON. */
@@ -43,9 +44,12 @@ export function requestSummary(r: Summarised): RequestSummary {
   };
 }
 
-/** One request as its requester, an approver or an auditor may see it; refuses others as not found. */
-export async function requestDetail(who: Principal, id: string): Promise<RequestDetail> {
-  const r = await getRequestView(who, id, { timeline: false });
+/**
+ * One request as its requester, an approver or an auditor may see it; refuses others as not found.
+ * `view`: the request as the caller's transaction left it, when that transaction's write returned it (WriteView).
+ */
+export async function requestDetail(who: Principal, id: string, view?: WriteView): Promise<RequestDetail> {
+  const r = await getRequestView(who, id, { timeline: false, viewed: view?.viewed });
   return {
     ...requestSummary(r),
     autoApprovedBy: r.autoApprovedBy,

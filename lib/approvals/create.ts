@@ -18,6 +18,7 @@ import { autoApprovalOf, type AutoApprovalOutcome } from "./on-call";
 import { lockRequest, Moves, openRequest, queueFollowUps } from "./transition";
 import { REQUEST_ONLY, inTransaction, workflowOf } from "./lifecycle";
 import { activate } from "./execution";
+import { watchWrites, type WriteView } from "./rows";
 
 /**
  * Making a request: validated with its workflow's schema and the policy, recorded, then
@@ -101,10 +102,14 @@ async function insertRequest(
   );
 }
 
-/** Work a caller adds to the transaction that makes a request (the API's Idempotency-Key claim), so both commit or neither. */
+/**
+ * Work a caller adds to the transaction that makes a request (the API's Idempotency-Key claim), so both commit or neither;
+ * and the view of the request as the transaction leaves it, for a caller that shows it next (lib/approvals/rows.ts, WriteView).
+ */
 export interface CreateHooks {
   before?: (tx: Tx) => Promise<void>;
   after?: (tx: Tx, request: AccessRequest) => Promise<void>;
+  view?: WriteView;
 }
 
 /**
@@ -116,6 +121,7 @@ export async function createRequest(who: Principal, workflowId: string, raw: unk
   const { input, durationSeconds, rule, ticket } = await validateRequest(who, workflowId, raw);
   const auto = await autoApprovalOf(rule, { who, durationSeconds, accessRole: input.role });
   return inTransaction(async (tx) => {
+    if (hooks.view) watchWrites(tx, hooks.view);
     await hooks.before?.(tx);
     const request = await insertRequest(tx, who, workflowId, input, durationSeconds, rule, ticket, auto.auto ? { autoApprovedBy: auto.auto.name } : {});
     const made = await awaitApprovalOrAutoApprove(tx, request, who, auto);

@@ -1,7 +1,7 @@
 import type { AccessRequest, Decision } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db, type Tx } from "../db";
-import { decisionContext, insertDecision, lockedRequestRow } from "./rows";
+import { decisionContext, insertDecision, lockedRequestRow, watchWrites, type WriteView } from "./rows";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { requestStages } from "../policy/stages";
@@ -32,9 +32,10 @@ export interface DecisionChannel {
 /**
  * Records an approval or a rejection. The request row is locked first, so of any number
  * of approvers acting at once exactly one completes the approval and executes it; the
- * others find it no longer pending.
+ * others find it no longer pending. With `view`, the request's view as the decision leaves
+ * it is kept there when its last write returned it (lib/approvals/rows.ts, WriteView).
  */
-export async function decide(person: Principal, input: DecisionInput, channel?: DecisionChannel): Promise<AccessRequest> {
+export async function decide(person: Principal, input: DecisionInput, channel?: DecisionChannel, view?: WriteView): Promise<AccessRequest> {
   const comment = input.comment.trim();
   if (input.decision === "reject" && comment.length === 0) {
     throw invalid("Say why you reject this request.", { comment: "Say why you reject this request." });
@@ -45,7 +46,7 @@ export async function decide(person: Principal, input: DecisionInput, channel?: 
   // The schedule is asked outside the transaction (no outside call under a row lock), then the decision is made again with its answer, for the stage it was asked for.
   for (let attempt = 0; !outcome; attempt++) {
     try {
-      outcome = await decideOnce(person, { ...input, comment }, channel, onCall);
+      outcome = await decideOnce(person, { ...input, comment }, channel, onCall, view);
     } catch (error) {
       if (!(error instanceof AskOnCall)) throw error;
       if (attempt >= 2) throw conflict("This request moved on to another stage while your on-call shift was being checked; look at it again.");
@@ -87,10 +88,17 @@ class AskOnCall extends Error {
  * no schedule, and are decided with no read before the transaction. An answer is used only for
  * the stage it was asked for: the decision names the shift only when it was about that stage.
  */
-async function decideOnce(person: Principal, input: DecisionInput, channel: DecisionChannel | undefined, onCall: StageAnswer | null): Promise<Decided> {
+async function decideOnce(
+  person: Principal,
+  input: DecisionInput,
+  channel: DecisionChannel | undefined,
+  onCall: StageAnswer | null,
+  view: WriteView | undefined,
+): Promise<Decided> {
   const { comment } = input;
   let noLongerEntitled: string | null = null;
   const decided = await inTransaction(async (tx) => {
+    if (view) watchWrites(tx, Object.assign(view, { requestId: input.requestId }));
     const { request, owners } = await lockedRequest(tx, input.requestId, person.id);
     const { status } = request;
     const waiting = requestStages(request)[request.currentStage];

@@ -2,7 +2,7 @@ import "server-only";
 import type { Prisma, RequestStatus } from "@prisma/client";
 import { db } from "../db";
 import { sql, sqlRows } from "../db/sql";
-import { viewedRequestRow } from "./rows";
+import { viewedRequestRow, type ViewedRequest } from "./rows";
 import { notFound } from "../errors";
 import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
@@ -148,9 +148,14 @@ export function mayViewRequest(who: Principal, requesterId: string, stages: { gr
   return requesterId === who.id || isEligibleApprover(who, requesterId, stages) || who.roles.includes("auditor") || who.roles.includes("admin");
 }
 
-export async function getRequestView(who: Principal, id: string, options: { timeline?: boolean } = {}) {
+/**
+ * A request as its page and the API show it, to those who may read it. `viewed`: its row as
+ * the caller's own transaction left it, when it asked for it at the write (WriteView,
+ * lib/approvals/rows.ts), so it is not read again.
+ */
+export async function getRequestView(who: Principal, id: string, options: { timeline?: boolean; viewed?: ViewedRequest } = {}) {
   // The request, its requester, decisions and credential, and the owners of its parties: one statement (lib/approvals/rows.ts).
-  const viewed = await viewedRequestRow(db, id, who.id);
+  const viewed = options.viewed?.request.id === id ? options.viewed : await viewedRequestRow(db, id, who.id);
   if (!viewed) throw notFound("Request");
   const { request, owners } = viewed;
   // Whoever is on call for the current stage's schedule may decide on it, and so sees the decision panel.

@@ -72,38 +72,36 @@ export async function decisionContext(tx: Tx, request: Pick<AccessRequest, "id" 
 
 type ViewedCredential = Pick<Credential, "id" | "kid" | "issuedAt" | "expiresAt" | "revealedAt" | "revokedAt" | "sealedToken">;
 
+type ViewedRow = AccessRequest & {
+  requesterEmail: string;
+  requesterName: string | null;
+  credentialId: string | null;
+  credentialKid: string;
+  credentialIssuedAt: Date;
+  credentialExpiresAt: Date;
+  credentialRevealedAt: Date | null;
+  credentialRevokedAt: Date | null;
+  credentialSealedToken: string | null;
+  decisionsJson: DecidedJson[];
+  ownersJson: Owner[];
+};
+
 /**
- * A request as its page and the API show it: with its requester, its decisions (oldest
- * first, each with its approver) and its credential, and the owners of the parties of its
- * requester, `viewerId` and its deciders, in one statement. The decisions come as JSON,
- * whose one time (createdAt) is made a Date again here.
+ * What the view reads besides the request's own columns, from a request row aliased `r`: its
+ * requester, credential, decisions and the owners of its parties (its requester's, `viewerId`'s
+ * and its deciders').
  */
-export async function viewedRequestRow(on: On, id: string, viewerId: string) {
-  const row = await sqlRow<
-    AccessRequest & {
-      requesterEmail: string;
-      requesterName: string | null;
-      credentialId: string | null;
-      credentialKid: string;
-      credentialIssuedAt: Date;
-      credentialExpiresAt: Date;
-      credentialRevealedAt: Date | null;
-      credentialRevokedAt: Date | null;
-      credentialSealedToken: string | null;
-      decisionsJson: DecidedJson[];
-      ownersJson: Owner[];
-    }
-  >(
-    on,
-    sql`SELECT ${REQUEST_COLUMNS_OF_R}, u.email AS "requesterEmail", u.name AS "requesterName",
+const viewedColumns = (viewerId: string) => sql`u.email AS "requesterEmail", u.name AS "requesterName",
           c.id AS "credentialId", c.kid AS "credentialKid", c."issuedAt" AS "credentialIssuedAt", c."expiresAt" AS "credentialExpiresAt",
           c."revealedAt" AS "credentialRevealedAt", c."revokedAt" AS "credentialRevokedAt", c."sealedToken" AS "credentialSealedToken",
           ${decisionsJson(raw("r.id"))} AS "decisionsJson",
-          ${ownersJson({ id: raw("r.id"), requesterId: raw('r."requesterId"') }, viewerId)} AS "ownersJson"
-        FROM "AccessRequest" r JOIN "User" u ON u.id = r."requesterId" LEFT JOIN "Credential" c ON c."requestId" = r.id
-        WHERE r.id = ${id}`,
-  );
-  if (!row) return null;
+          ${ownersJson({ id: raw("r.id"), requesterId: raw('r."requesterId"') }, viewerId)} AS "ownersJson"`;
+const VIEWED_JOINS = raw(`JOIN "User" u ON u.id = r."requesterId" LEFT JOIN "Credential" c ON c."requestId" = r.id`);
+
+/** A request as its page and the API show it: see viewedRequestRow. */
+export type ViewedRequest = NonNullable<ReturnType<typeof viewedOf>>;
+
+function viewedOf(row: ViewedRow) {
   const {
     requesterEmail,
     requesterName,
@@ -134,6 +132,70 @@ export async function viewedRequestRow(on: On, id: string, viewerId: string) {
     request: { ...request, requester: { id: request.requesterId, email: requesterEmail, name: requesterName }, decisions: decisionsOf(decisions), credential },
     owners,
   };
+}
+
+/**
+ * A request as its page and the API show it: with its requester, its decisions (oldest
+ * first, each with its approver) and its credential, and the owners of the parties of its
+ * requester, `viewerId` and its deciders, in one statement. The decisions come as JSON,
+ * whose one time (createdAt) is made a Date again here.
+ */
+export async function viewedRequestRow(on: On, id: string, viewerId: string): Promise<ViewedRequest | null> {
+  const row = await sqlRow<ViewedRow>(
+    on,
+    sql`SELECT ${REQUEST_COLUMNS_OF_R}, ${viewedColumns(viewerId)} FROM "AccessRequest" r ${VIEWED_JOINS} WHERE r.id = ${id}`,
+  );
+  return row && viewedOf(row);
+}
+
+/**
+ * A caller that will show a request once its transaction commits (the API's answer to making
+ * or deciding one) asks for its view at the request's last write instead of reading it again
+ * after the commit: the statement that inserts or updates the request returns the view too
+ * (viewAtWrite), as of that statement, which is the request as this transaction leaves it (the
+ * request's last write in it; what follows touches other rows). One statement fewer per call.
+ */
+export interface WriteView {
+  viewerId: string;
+  /** The request whose view is wanted; unset, the first request written in the transaction (a new one). */
+  requestId?: string;
+  viewed?: ViewedRequest;
+}
+
+const watched = new WeakMap<object, WriteView>();
+
+/** Asks `tx`'s writes of the request (see WriteView) to return its view; a view from an earlier attempt is forgotten. */
+export function watchWrites(tx: Tx, view: WriteView): void {
+  view.viewed = undefined;
+  watched.set(tx, view);
+}
+
+/** Drops the view kept for `requestId` in `tx`: it was written other than by writeRequestRow, and is read again after the commit. */
+export function forgetView(tx: Tx, requestId: string): void {
+  const view = watched.get(tx);
+  if (view && (view.requestId === undefined || view.requestId === requestId)) view.viewed = undefined;
+}
+
+/**
+ * Runs a write of one request (an INSERT or UPDATE of "AccessRequest" returning its columns)
+ * and returns the row written; when `tx` watches this request, the same statement returns its
+ * view, which is kept for the watcher.
+ */
+export async function writeRequestRow(tx: Tx, write: Prisma.Sql, id?: string): Promise<AccessRequest | null> {
+  const view = watched.get(tx);
+  if (!view || (view.requestId !== undefined && id !== undefined && view.requestId !== id))
+    return sqlRow<AccessRequest>(tx, sql`${write} RETURNING ${REQUEST_COLUMNS}`);
+  const row = await sqlRow<ViewedRow>(
+    tx,
+    sql`WITH r AS (${write} RETURNING ${REQUEST_COLUMNS}) SELECT ${REQUEST_COLUMNS_OF_R}, ${viewedColumns(view.viewerId)} FROM r ${VIEWED_JOINS}`,
+  );
+  if (!row) return null;
+  const viewed = viewedOf(row);
+  const { requester: _requester, decisions: _decisions, credential: _credential, ...request } = viewed.request;
+  if (view.requestId !== undefined && view.requestId !== request.id) return request;
+  view.requestId = request.id;
+  view.viewed = viewed;
+  return request;
 }
 
 /** Records a decision: its id is the database's (a random UUID without dashes), its time this process's clock, as Prisma's @default(now()) is. */

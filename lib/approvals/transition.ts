@@ -1,8 +1,8 @@
 import type { AccessRequest, Prisma, RequestStatus } from "@prisma/client";
 import { recordEvent, rememberRequest, type Actor } from "../audit/record";
 import type { Tx } from "../db";
-import { join, raw, sql, sqlRow, sqlRows } from "../db/sql";
-import { REQUEST_COLUMNS } from "./rows";
+import { join, raw, sql, sqlRows } from "../db/sql";
+import { forgetView, writeRequestRow } from "./rows";
 import { conflict, notFound } from "../errors";
 import { QUEUES, queueInTransaction, type RequestJob } from "../jobs/queue";
 import { notificationsOn } from "../notifications/outbox";
@@ -129,15 +129,20 @@ async function updateRequestIf(
   const plain = entries.every(
     ([column, value]) => COLUMN.test(column) && (value === null || value instanceof Date || ["string", "number", "boolean"].includes(typeof value)),
   );
-  if (!plain) return (await tx.accessRequest.updateManyAndReturn({ where, data }))[0];
+  if (!plain) {
+    // Written by Prisma's client, so a view an earlier write returned (writeRequestRow) would be out of date.
+    forgetView(tx, where.id);
+    return (await tx.accessRequest.updateManyAndReturn({ where, data }))[0];
+  }
   // As Prisma's @updatedAt: now, unless the caller sets it.
   const sets = [...entries, ...("updatedAt" in data ? [] : [["updatedAt", new Date()] as const])].map(
     ([column, value]) => sql`${raw(`"${column}"`)} = ${value as Plain}${raw(column === "status" ? `::"RequestStatus"` : "")}`,
   );
   return (
-    (await sqlRow<AccessRequest>(
+    (await writeRequestRow(
       tx,
-      sql`UPDATE "AccessRequest" SET ${join(sets, ", ")} WHERE id = ${where.id} AND status = ${where.status}::"RequestStatus" RETURNING ${REQUEST_COLUMNS}`,
+      sql`UPDATE "AccessRequest" SET ${join(sets, ", ")} WHERE id = ${where.id} AND status = ${where.status}::"RequestStatus"`,
+      where.id,
     )) ?? undefined
   );
 }
@@ -170,12 +175,12 @@ async function insertRequestRow(tx: Tx, data: Omit<Prisma.AccessRequestUnchecked
     if (column === "status") return sql`${value as string}::"RequestStatus"`;
     return sql`${value as Plain | string[]}`;
   });
-  const inserted = await sqlRow<AccessRequest>(
+  const inserted = await writeRequestRow(
     tx,
     sql`INSERT INTO "AccessRequest" (${join(
       columns.map((column) => raw(`"${column}"`)),
       ", ",
-    )}) VALUES (${join(values, ", ")}) RETURNING ${REQUEST_COLUMNS}`,
+    )}) VALUES (${join(values, ", ")})`,
   );
   return inserted!;
 }

@@ -237,3 +237,117 @@ describe("statements in a transaction through the driver", () => {
     }
   });
 });
+
+describe("a request's view returned by its write (the API's answers to making and deciding a request)", () => {
+  /** The answer as the call gives it (from its write, when there was one) and as a read after the commit gives it. */
+  const both = async (who: Principal, id: string, view: import("@/lib/approvals/rows").WriteView) => {
+    const { requestDetail } = await import("@/lib/api/views");
+    return { given: await requestDetail(who, id, view), read: await requestDetail(who, id) };
+  };
+  const viewOf = (who: Principal) => ({ viewerId: who.id }) as import("@/lib/approvals/rows").WriteView;
+
+  it("is the request as read after the commit: made, approved and issued, rejected, auto-approved, and an extension that replaces its grant", async () => {
+    const carol = await fx.user("carol-views@example.com", ["engineering"]);
+    const cases: Array<[string, Principal, () => Promise<{ id: string; view: ReturnType<typeof viewOf> }>]> = [
+      [
+        "made, waiting",
+        alice,
+        async () => {
+          const view = viewOf(alice);
+          return { id: (await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }), { view })).id, view };
+        },
+      ],
+      [
+        "approved, with its credential",
+        bob,
+        async () => {
+          const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }));
+          const view = viewOf(bob);
+          await engine.decide(bob, { requestId: made.id, decision: "approve", comment: "views: approved" }, undefined, view);
+          return { id: made.id, view };
+        },
+      ],
+      [
+        "rejected",
+        bob,
+        async () => {
+          const made = await engine.createRequest(carol, "temporary-access", validInput({ role: "write" }));
+          const view = viewOf(bob);
+          await engine.decide(bob, { requestId: made.id, decision: "reject", comment: "views: rejected" }, undefined, view);
+          return { id: made.id, view };
+        },
+      ],
+      [
+        "auto-approved when made",
+        alice,
+        async () => {
+          const view = viewOf(alice);
+          return { id: (await engine.createRequest(alice, "temporary-access", validInput(), { view })).id, view };
+        },
+      ],
+      [
+        "an extension approved, which ends the grant it extends in the same transaction",
+        bob,
+        async () => {
+          const parent = await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }));
+          await engine.decide(bob, { requestId: parent.id, decision: "approve", comment: "views: parent" });
+          const extension = await engine.requestExtension(alice, { requestId: parent.id, durationMinutes: 60, justification: "Still investigating INC-1234" });
+          const view = viewOf(bob);
+          await engine.decide(bob, { requestId: extension.id, decision: "approve", comment: "views: extension" }, undefined, view);
+          return { id: extension.id, view };
+        },
+      ],
+    ];
+    for (const [name, who, act] of cases) {
+      const { id, view } = await act();
+      // Given by the write itself, not read again.
+      expect(view.viewed?.request.id, name).toBe(id);
+      const { given, read } = await both(who, id, view);
+      expect(given, name).toStrictEqual(read);
+    }
+  });
+
+  it("is dropped when a later write of the request in the same transaction goes through Prisma's client", async () => {
+    const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }));
+    const view = { ...viewOf(alice), requestId: made.id };
+    await inTransaction(async (tx) => {
+      rows.watchWrites(tx, view);
+      const moved = await writer.transition(tx, made, "cancelled", { actor: SYSTEM, action: "request.cancelled", patch: { endedAt: new Date() } });
+      expect(view.viewed?.request).toMatchObject({ id: made.id, status: "cancelled", currentStage: made.currentStage });
+      // Not a plain value: Prisma writes it, and the view returned above no longer shows the row.
+      await sqlOf.sqlRun(tx, sqlOf.sql`UPDATE "AccessRequest" SET status = 'pending' WHERE id = ${made.id}`);
+      await writer.transition(tx, { ...moved, status: "pending" }, "cancelled", {
+        actor: SYSTEM,
+        action: "request.cancelled",
+        patch: { currentStage: { increment: 1 } },
+      });
+      expect(view.viewed).toBeUndefined();
+    });
+  });
+
+  it("is read again after the commit when the request's last write did not return it (a stage passed by Prisma's update)", async () => {
+    const dave = await fx.user("dave-views@example.com", ["platform-admins"]);
+    const made = await engine.createRequest(alice, "temporary-access", validInput({ targetId: "staged", durationMinutes: 30 }));
+    const view = viewOf(bob);
+    const passed = await engine.decide(bob, { requestId: made.id, decision: "approve", comment: "views: stage one" }, undefined, view);
+    expect(passed).toMatchObject({ status: "pending", currentStage: 1 });
+    expect(view.viewed).toBeUndefined();
+    const { given, read } = await both(bob, made.id, view);
+    expect(given).toStrictEqual(read);
+    expect(given.stages.map((s) => s.state)).toEqual(["passed", "current"]);
+    // An approval recorded while the stage waits for another group writes no request row: read again too.
+    const recorded = viewOf(dave);
+    await engine.decide(dave, { requestId: made.id, decision: "approve", comment: "views: stage two, first group" }, undefined, recorded);
+    expect(recorded.viewed).toBeUndefined();
+    const waiting = await both(dave, made.id, recorded);
+    expect(waiting.given).toStrictEqual(waiting.read);
+    // The approval that completes the stage writes the request, and is answered from that write.
+    const sam = await fx.user("sam-views@example.com", ["security"]);
+    const last = viewOf(sam);
+    await engine.decide(sam, { requestId: made.id, decision: "approve", comment: "views: stage two, second group" }, undefined, last);
+    expect(last.viewed?.request).toMatchObject({ id: made.id, status: "active" });
+    const done = await both(sam, made.id, last);
+    expect(done.given).toStrictEqual(done.read);
+    expect(done.given.decisions).toHaveLength(3);
+  });
+});

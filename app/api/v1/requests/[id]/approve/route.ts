@@ -2,6 +2,7 @@ import { decide } from "@/lib/approvals/engine";
 import { apiRoute } from "@/lib/api/http";
 import { approveBody } from "@/lib/api/schemas";
 import { requestDetail } from "@/lib/api/views";
+import type { WriteView } from "@/lib/approvals/rows";
 
 export const dynamic = "force-dynamic";
 
@@ -11,7 +12,9 @@ export const POST = apiRoute({
   scope: "approvals:write",
   body: approveBody,
   run: async (who, { body, params }) => {
-    await decide(who, { requestId: params.id!, decision: "approve", comment: body.comment });
-    return requestDetail(who, params.id!);
+    // The answer is the request as the approval left it, returned by its last write rather than read again (WriteView).
+    const view: WriteView = { viewerId: who.id };
+    await decide(who, { requestId: params.id!, decision: "approve", comment: body.comment }, undefined, view);
+    return requestDetail(who, params.id!, view);
   },
 });
