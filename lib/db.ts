@@ -262,11 +262,15 @@ interface TransactionOptions {
  * and a request and its approval take two. Prisma's queries still work in it: the first one
  * opens a Prisma transaction bound to this connection (boundTransactions), which sends no BEGIN
  * or COMMIT of its own. The semantics are Prisma's: a rejection of `work` rolls back and is
- * passed on; past `timeout` the transaction is rolled back, every later statement in it is
- * refused (P2028), and it fails; waiting longer than `maxWait` for a connection fails with
- * P2024, which callers answer as a busy database.
+ * passed on as it is; past `timeout` the transaction is rolled back and its connection given
+ * back even while `work` still runs, every later statement in it is refused (P2028), and it
+ * fails; waiting longer than `maxWait` for a connection fails with P2024, which callers
+ * answer as a busy database. Stricter than Prisma: a COMMIT that PostgreSQL answers with
+ * ROLLBACK (a statement had failed and `work` went on) fails the call, and nothing runs after it.
  */
 async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  if ((options as { isolationLevel?: unknown }).isolationLevel !== undefined)
+    throw new Error("db.$transaction runs at the database's default isolation level (READ COMMITTED) and sets no other.");
   const pool = driver.pools.get(client)!;
   const timeout = options.timeout ?? TIMEOUT_MS;
   const connection = await connectWithin(pool, options.maxWait ?? MAX_WAIT_MS);
@@ -284,12 +288,30 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
   const tx = transactionClient(prisma.client);
   driver.connections.set(tx, serving);
   openUnit(tx);
+  /** Gives the connection back to the pool, once: ended (kept in driver.connections, so a statement its code still sends is refused). */
+  let given = false;
+  const giveBack = () => {
+    if (given) return;
+    given = true;
+    serving.ended = true;
+    if (driver.serving.get(connection) === serving) driver.serving.delete(connection);
+    // A connection whose COMMIT or ROLLBACK failed may be in any state: it leaves the pool.
+    connection.release(lost);
+  };
   let expired = false;
+  /** The time limit's ROLLBACK, then the connection given back, even while `work` still runs (as Prisma's transactions did). */
+  let expiry: Promise<void> | undefined;
   const timer = setTimeout(() => {
     if (serving.ended) return;
     expired = true;
     // Queued behind a statement still running; the wrapper in createPool marks the transaction ended as it is sent.
-    connection.query("ROLLBACK").catch((error: Error) => (lost = error));
+    expiry = connection.query("ROLLBACK").then(
+      () => giveBack(),
+      (error: Error) => {
+        lost = error;
+        giveBack();
+      },
+    );
   }, timeout);
   timer.unref();
   let committed: Array<() => void> = [];
@@ -301,24 +323,24 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
     });
     await prisma.end(true);
     if (expired) throw expiredTransaction(timeout, performance.now() - started);
-    await connection.query("COMMIT").catch((error: Error) => {
+    const commit = await connection.query("COMMIT").catch((error: Error) => {
       lost = error;
       throw error;
     });
+    // PostgreSQL answers COMMIT with ROLLBACK, not an error, when a statement of the transaction failed and its code went on.
+    if (commit.command === "ROLLBACK") throw rolledBackAtCommit();
     committed = closeUnit(tx);
     return value;
   } catch (error) {
     await prisma.end(false);
     if (!serving.ended) await connection.query("ROLLBACK").catch((failure: Error) => (lost = failure));
-    throw expired && !lost ? expiredTransaction(timeout, performance.now() - started) : error;
+    // The code's own error, as Prisma passes it on; past the time limit its statements were refused (P2028).
+    throw error;
   } finally {
     clearTimeout(timer);
     closeUnit(tx);
-    // Kept in driver.connections, ended: a statement its code still sends is refused, never run on the connection's next user.
-    serving.ended = true;
-    driver.serving.delete(connection);
-    // A connection whose COMMIT or ROLLBACK failed may be in any state: it leaves the pool.
-    connection.release(lost);
+    await expiry;
+    giveBack();
     for (const run of committed) {
       try {
         run();
@@ -328,6 +350,11 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
       }
     }
   }
+}
+
+/** A transaction whose code went on after one of its statements failed: PostgreSQL rolled it back at its COMMIT. */
+function rolledBackAtCommit(): Error {
+  return new Error("The transaction was rolled back at its commit: one of its statements had failed and its code went on. Nothing of it was saved.");
 }
 
 /** As Prisma refuses a statement in a transaction that has ended (P2028): it timed out, or failed, while its code ran on. */

@@ -1,7 +1,7 @@
 import type { AccessRequest, Decision } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db, type Tx } from "../db";
-import { decisionContext, insertDecision, lockedRequestRow, watchWrites, type WriteView } from "./rows";
+import { decisionContext, forgetView, insertDecision, lockedRequestRow, watchWrites, type WriteView } from "./rows";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { requestStages } from "../policy/stages";
@@ -169,6 +169,8 @@ async function decideOnce(
         toStatus: "pending",
         data: { comment, stage: stage.name, next: next.name, ...via, ...audit },
       });
+      // Written by Prisma's client: a view of the request asked for at its writes is read after the commit instead.
+      forgetView(tx, request.id);
       const advanced = await tx.accessRequest.update({ where: { id: request.id }, data: { currentStage: stageIndex + 1, currentStageGroups: next.groups } });
       await enqueueNotifications(tx, "pending", advanced, request.requester.email);
       await queueFollowUps(tx, advanced);

@@ -152,8 +152,12 @@ export async function viewedRequestRow(on: On, id: string, viewerId: string): Pr
  * A caller that will show a request once its transaction commits (the API's answer to making
  * or deciding one) asks for its view at the request's last write instead of reading it again
  * after the commit: the statement that inserts or updates the request returns the view too
- * (viewAtWrite), as of that statement, which is the request as this transaction leaves it (the
- * request's last write in it; what follows touches other rows). One statement fewer per call.
+ * (writeRequestRow), as of that statement, which is the request as this transaction leaves it
+ * (the request's last write in it; what follows touches other rows). One statement fewer per
+ * call. The rule that keeps it true: a write in the same transaction, after one that returned
+ * the view, of the request, its decisions or its credential, other than by writeRequestRow,
+ * calls forgetView, so the view is read after the commit instead (transition.ts and decide.ts
+ * do; tests/integration/lifecycle-rows.test.ts holds each answer equal to a read after the commit).
  */
 export interface WriteView {
   viewerId: string;

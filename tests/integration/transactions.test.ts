@@ -114,6 +114,45 @@ describe("db.$transaction", () => {
     for (const name of ["expired-before", "expired-prisma-early", "expired-after", "expired-after-driver"]) expect(await seen(name)).toEqual([]);
   });
 
+  it("at its time limit gives its connection back even while its code still runs, and passes on the code's own error as it is", async () => {
+    let refused: unknown;
+    const slow = fx.db.$transaction(
+      async (tx) => {
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('held-past-limit', 'driver')`);
+        await sleep(600);
+        refused = await sqlOf.sqlRun(tx, sqlOf.sql`SELECT 1`).catch((error: unknown) => error);
+        throw Object.assign(new Error("the code's own refusal"), { code: "conflict" });
+      },
+      { timeout: 100 },
+    );
+    const settled = slow.catch((error: unknown) => error);
+    await sleep(400);
+    // The code is still asleep; its connection is back in the pool, outside any transaction.
+    expect(poolState().idle).toBe(poolState().total);
+    expect(await settled).toMatchObject({ message: "the code's own refusal", code: "conflict" });
+    expect(refused).toMatchObject({ code: "P2028" });
+    expect(await seen("held-past-limit")).toEqual([]);
+  });
+
+  it("fails when PostgreSQL answers its COMMIT with ROLLBACK (its code went on after a failed statement), and runs nothing meant for after a commit", async () => {
+    const after: string[] = [];
+    const outcome = await fx.db
+      .$transaction(async (tx) => {
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('swallowed', 'driver')`);
+        afterCommit(tx, () => after.push("ran"));
+        await sqlOf.sqlRun(tx, sqlOf.sql`SELECT no_such_column FROM tx_probe`).catch(() => undefined);
+        return "looked fine";
+      })
+      .catch((error: Error) => error.message);
+    expect(outcome).toMatch(/rolled back at its commit/);
+    expect(after).toEqual([]);
+    expect(await seen("swallowed")).toEqual([]);
+  });
+
+  it("refuses an isolation level it would not set", async () => {
+    await expect(fx.db.$transaction(async () => "ran", { isolationLevel: "Serializable" })).rejects.toThrow(/isolation level/);
+  });
+
   it("refuses what its code sends after it has committed: never run in autocommit, or in the connection's next transaction", async () => {
     let kept: import("@/lib/db").Tx | undefined;
     await fx.db.$transaction(async (tx) => {
