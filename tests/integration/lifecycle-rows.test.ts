@@ -246,6 +246,14 @@ describe("a request's view returned by its write (the API's answers to making an
   };
   const viewOf = (who: Principal) => ({ viewerId: who.id }) as import("@/lib/approvals/rows").WriteView;
 
+  /** A request of `requester`'s, decided by `approver`, who asks for its view at the write. */
+  const decidedBy = async (approver: Principal, requester: Principal, decision: "approve" | "reject") => {
+    const made = await engine.createRequest(requester, "temporary-access", validInput({ role: "write" }));
+    const view = viewOf(approver);
+    await engine.decide(approver, { requestId: made.id, decision, comment: `views: ${decision}` }, undefined, view);
+    return { id: made.id, view };
+  };
+
   it("is the request as read after the commit: made, approved and issued, rejected, auto-approved, and an extension that replaces its grant", async () => {
     const carol = await fx.user("carol-views@example.com", ["engineering"]);
     const cases: Array<[string, Principal, () => Promise<{ id: string; view: ReturnType<typeof viewOf> }>]> = [
@@ -257,26 +265,8 @@ describe("a request's view returned by its write (the API's answers to making an
           return { id: (await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }), { view })).id, view };
         },
       ],
-      [
-        "approved, with its credential",
-        bob,
-        async () => {
-          const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }));
-          const view = viewOf(bob);
-          await engine.decide(bob, { requestId: made.id, decision: "approve", comment: "views: approved" }, undefined, view);
-          return { id: made.id, view };
-        },
-      ],
-      [
-        "rejected",
-        bob,
-        async () => {
-          const made = await engine.createRequest(carol, "temporary-access", validInput({ role: "write" }));
-          const view = viewOf(bob);
-          await engine.decide(bob, { requestId: made.id, decision: "reject", comment: "views: rejected" }, undefined, view);
-          return { id: made.id, view };
-        },
-      ],
+      ["approved, with its credential", bob, () => decidedBy(bob, alice, "approve")],
+      ["rejected", bob, () => decidedBy(bob, carol, "reject")],
       [
         "auto-approved when made",
         alice,
