@@ -150,14 +150,18 @@ describe("the standalone output, run as the container image runs it", () => {
     expect(statSync(app).mode & 0o022).toBe(0);
   });
 
-  it("holds every manifest Next.js's route runtime reads at each request: one missing is not cached, and each call pays a failed read", () => {
-    // The traced copy of Next.js the image runs, and the manifests its loadManifests names.
-    const runtime = readFileSync(path.join(app, "node_modules/next/dist/compiled/next-server/app-route.runtime.prod.js"), "utf8");
-    const loader = runtime.slice(runtime.indexOf("loadManifests("), runtime.indexOf("loadCustomCacheHandlers"));
-    const manifests = [...loader.matchAll(/manifest:"([^"]+)"/g)].map((m) => m[1]!);
-    expect(manifests).toEqual(expect.arrayContaining(["routes-manifest.json", "server/subresource-integrity-manifest.json", "dynamic-css-manifest"]));
-    expect(manifests.filter((manifest) => !existsSync(path.join(app, ".next", manifest)))).toEqual([]);
-  });
+  it.each(["app-route", "app-page"])(
+    "holds every manifest Next.js's %s runtime reads at each request: one missing is not cached, and each call pays a failed read",
+    (kind) => {
+      // The traced copy of Next.js the image runs, and the manifests its loadManifests names by file.
+      const runtime = readFileSync(path.join(app, `node_modules/next/dist/compiled/next-server/${kind}.runtime.prod.js`), "utf8");
+      const start = runtime.indexOf("loadManifests(");
+      const loader = runtime.slice(start, runtime.indexOf("loadCustomCacheHandlers", start));
+      const manifests = [...loader.matchAll(/manifest:"([^"]+)"/g)].map((m) => m[1]!);
+      expect(manifests).toEqual(expect.arrayContaining(["routes-manifest.json", "server/subresource-integrity-manifest.json", "dynamic-css-manifest"]));
+      expect(manifests.filter((manifest) => !existsSync(path.join(app, ".next", manifest)))).toEqual([]);
+    },
+  );
 
   it("refuses to start without a database or an identity provider, saying what is missing", async () => {
     const saved = env;

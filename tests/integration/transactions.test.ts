@@ -153,7 +153,7 @@ describe("db.$transaction", () => {
     await expect(fx.db.$transaction(async () => "ran", { isolationLevel: "Serializable" })).rejects.toThrow(/isolation level/);
   });
 
-  it("refuses what its code sends after it has committed: never run in autocommit, or in the connection's next transaction", async () => {
+  it("refuses what its code sends after it has committed or rolled back: never run in autocommit, or in the connection's next transaction", async () => {
     let kept: import("@/lib/db").Tx | undefined;
     await fx.db.$transaction(async (tx) => {
       kept = tx;
@@ -164,6 +164,21 @@ describe("db.$transaction", () => {
     await expect(sqlOf.sqlRun(kept!, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('stray-driver', 'driver')`)).rejects.toMatchObject({ code: "P2028" });
     await expect(kept!.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('stray-prisma', 'prisma')`).rejects.toMatchObject({ code: "P2028" });
     await holding;
+    // And after a rollback: the code that failed may still hold its client.
+    let failed: import("@/lib/db").Tx | undefined;
+    await expect(
+      fx.db.$transaction(async (tx) => {
+        failed = tx;
+        throw new Error("rolled back");
+      }),
+    ).rejects.toThrow("rolled back");
+    await expect(sqlOf.sqlRun(failed!, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('stray-after-rollback', 'driver')`)).rejects.toMatchObject({
+      code: "P2028",
+    });
+    await expect(failed!.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('stray-after-rollback-prisma', 'prisma')`).rejects.toMatchObject({
+      code: "P2028",
+    });
+    expect([...(await seen("stray-after-rollback")), ...(await seen("stray-after-rollback-prisma"))]).toEqual([]);
     expect(await seen("committed")).toEqual(["driver"]);
     expect([...(await seen("stray-driver")), ...(await seen("stray-prisma"))]).toEqual([]);
   });
