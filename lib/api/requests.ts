@@ -1,12 +1,10 @@
 import "server-only";
-import { createRequest } from "../approvals/engine";
-import type { WriteView } from "../approvals/rows";
 import { inboxFor, listMyRequests } from "../approvals/queries";
 import type { Principal } from "../policy/evaluate";
 import { ApiAnswer, ApiProblem } from "./http";
 import { bindKey, claimKey, earlierUse, idempotencyOf, isKeyTaken, rememberAnswer } from "./idempotency";
 import { pageAnswer, positionTime, readPage, type PageRequest } from "./pagination";
-import { requestDetail, requestSummary } from "./views";
+import { madeRequestDetail, requestDetail, requestSummary } from "./views";
 
 /** The request routes' work: lists a page at a time, and creation with 201, Location and Idempotency-Key. */
 
@@ -35,9 +33,7 @@ const created = (data: { id: string }, replayed = false) =>
 /** Makes a request; with an Idempotency-Key, a retry with the same body gets the first answer and makes nothing new. */
 export async function makeRequest(who: Principal, body: { workflowId: string; input: Record<string, unknown> }, request: Request): Promise<ApiAnswer> {
   const claim = idempotencyOf(who, request, body);
-  // The answer is the request as its transaction left it, returned by its write rather than read again (WriteView).
-  const view: WriteView = { viewerId: who.id };
-  if (!claim) return created(await requestDetail(who, (await createRequest(who, body.workflowId, body.input, { view })).id, view));
+  if (!claim) return created(await madeRequestDetail(who, body.workflowId, body.input));
   const replay = async () => {
     const earlier = await earlierUse(claim);
     if (!earlier) return null;
@@ -46,12 +42,7 @@ export async function makeRequest(who: Principal, body: { workflowId: string; in
   const first = await replay();
   if (first) return first;
   try {
-    const made = await createRequest(who, body.workflowId, body.input, {
-      before: (tx) => claimKey(tx, claim),
-      after: (tx, r) => bindKey(tx, claim, r.id),
-      view,
-    });
-    const data = await requestDetail(who, made.id, view);
+    const data = await madeRequestDetail(who, body.workflowId, body.input, { before: (tx) => claimKey(tx, claim), after: (tx, r) => bindKey(tx, claim, r.id) });
     await rememberAnswer(claim, data);
     return created(data);
   } catch (error) {

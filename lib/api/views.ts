@@ -2,6 +2,7 @@ import "server-only";
 import { getRequestView, type RequestListItem } from "../approvals/queries";
 import type { Principal } from "../policy/evaluate";
 import type { WriteView } from "../approvals/rows";
+import { createRequest, decide, type CreateHooks, type DecisionInput } from "../approvals/engine";
 import type { RequestDetail, RequestSummary } from "./schemas";
 
 /** The answers of /api/v1, typed by the zod schemas that generate the OpenAPI document (lib/api/schemas.ts). Dates become ISO strings in JSON. */
@@ -42,6 +43,23 @@ export function requestSummary(r: Summarised): RequestSummary {
     activatedAt: r.activatedAt,
     expiresAt: r.expiresAt,
   };
+}
+
+/**
+ * Makes a request and answers with it as its transaction left it: returned by its write, not
+ * read again after the commit (WriteView, lib/approvals/rows.ts).
+ */
+export async function madeRequestDetail(who: Principal, workflowId: string, input: unknown, hooks: Omit<CreateHooks, "view"> = {}): Promise<RequestDetail> {
+  const view: WriteView = { viewerId: who.id };
+  const made = await createRequest(who, workflowId, input, { ...hooks, view });
+  return requestDetail(who, made.id, view);
+}
+
+/** Approves or rejects a request and answers with it as the decision left it (WriteView, as madeRequestDetail). */
+export async function decidedRequestDetail(who: Principal, input: DecisionInput): Promise<RequestDetail> {
+  const view: WriteView = { viewerId: who.id };
+  await decide(who, input, undefined, view);
+  return requestDetail(who, input.requestId, view);
 }
 
 /**

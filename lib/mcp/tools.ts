@@ -1,9 +1,8 @@
 import "server-only";
 import { z } from "zod";
-import { cancelRequest, createRequest, revealCredential, revokeGrant } from "../approvals/engine";
+import { cancelRequest, revealCredential, revokeGrant } from "../approvals/engine";
 import { requestVersion } from "../approvals/live";
-import { requestDetail } from "../api/views";
-import type { WriteView } from "../approvals/rows";
+import { madeRequestDetail, requestDetail } from "../api/views";
 import type { Scope } from "../identity/tokens";
 import type { Principal } from "../policy/evaluate";
 import { workflowsFor } from "../workflows/catalog";
@@ -60,11 +59,7 @@ export const TOOLS = {
     scope: "requests:write",
     input: { workflowId: z.string().min(1).max(64), input: z.record(z.string(), z.unknown()).describe("The workflow's fields, by name.") },
     readOnly: false,
-    run: async (who, args) => {
-      // The answer is the request as its transaction left it, returned by its write (WriteView).
-      const view: WriteView = { viewerId: who.id };
-      return requestDetail(who, (await createRequest(who, args.workflowId, args.input, { view })).id, view);
-    },
+    run: (who, args) => madeRequestDetail(who, args.workflowId, args.input),
   }),
   get_request: tool({
     title: "Read a request",

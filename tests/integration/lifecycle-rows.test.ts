@@ -297,6 +297,16 @@ describe("a request's view returned by its write (the API's answers to making an
     }
   });
 
+  it("is what the API's own calls answer with (madeRequestDetail, decidedRequestDetail): equal to a read after the commit", async () => {
+    const { madeRequestDetail, decidedRequestDetail, requestDetail } = await import("@/lib/api/views");
+    const made = await madeRequestDetail(alice, "temporary-access", validInput({ role: "write" }));
+    expect(made).toStrictEqual(await requestDetail(alice, made.id));
+    expect(made.status).toBe("pending");
+    const approved = await decidedRequestDetail(bob, { requestId: made.id, decision: "approve", comment: "views: through the API's call" });
+    expect(approved).toStrictEqual(await requestDetail(bob, made.id));
+    expect(approved).toMatchObject({ status: "active", credential: { revealable: true } });
+  });
+
   it("is dropped when a later write of the request in the same transaction goes through Prisma's client", async () => {
     const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }));
     const view = { ...viewOf(alice), requestId: made.id };

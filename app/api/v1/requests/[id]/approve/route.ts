@@ -1,8 +1,6 @@
-import { decide } from "@/lib/approvals/engine";
 import { apiRoute } from "@/lib/api/http";
 import { approveBody } from "@/lib/api/schemas";
-import { requestDetail } from "@/lib/api/views";
-import type { WriteView } from "@/lib/approvals/rows";
+import { decidedRequestDetail } from "@/lib/api/views";
 
 export const dynamic = "force-dynamic";
 
@@ -11,10 +9,6 @@ export const POST = apiRoute({
   name: "requests.approve",
   scope: "approvals:write",
   body: approveBody,
-  run: async (who, { body, params }) => {
-    // The answer is the request as the approval left it, returned by its last write rather than read again (WriteView).
-    const view: WriteView = { viewerId: who.id };
-    await decide(who, { requestId: params.id!, decision: "approve", comment: body.comment }, undefined, view);
-    return requestDetail(who, params.id!, view);
-  },
+  // The answer is the request as the decision left it, returned by its write rather than read again.
+  run: (who, { body, params }) => decidedRequestDetail(who, { requestId: params.id!, decision: "approve", comment: body.comment }),
 });
