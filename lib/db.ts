@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from "node:async_hooks";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { Prisma, PrismaClient } from "@prisma/client";
 import pg from "pg";
@@ -6,6 +5,7 @@ import { logger } from "./log";
 import { closeUnit, finishUnit, openUnit } from "./db/after-commit";
 import { env } from "./env";
 import { closeChanges } from "./db/changes";
+import { callContext, withCallContext } from "./observability/call-context";
 
 /** Connections per process. */
 const POOL_SIZE = 20;
@@ -80,15 +80,12 @@ interface Driver {
   connections: WeakMap<object, TransactionConnection>;
   /** The transaction each connection is serving now, so its COMMIT or ROLLBACK marks it ended. */
   serving: WeakMap<pg.Client, TransactionConnection>;
-  /** Set while Prisma opens its part of a transaction db.$transaction has begun: that transaction's connection. */
-  bound: AsyncLocalStorage<TransactionConnection>;
 }
 export const driver: Driver = (globalForPrisma.latchkeyDriver ??= {
   pools: new WeakMap(),
   names: new WeakMap(),
   connections: new WeakMap(),
   serving: new WeakMap(),
-  bound: new AsyncLocalStorage(),
 });
 
 /** Marks `db` (every copy of this module's), so lib/db/sql.ts knows it from a transaction. */
@@ -152,9 +149,6 @@ function createPool(connectionString: string, names: StatementNames): pg.Pool {
   return pool;
 }
 
-/** Set while a unit of work's code runs: its statements share one transaction, which a failed statement ends. */
-const inTransaction = new AsyncLocalStorage<boolean>();
-
 /** Connections holding a prepared statement that no longer matches the schema: ended when given back. */
 const staleClients = new WeakSet<pg.Client>();
 /** PostgreSQL's refusal to run a prepared statement whose result type has changed, or one it no longer has. */
@@ -214,7 +208,7 @@ export function createPrismaClient(connectionString: string): PrismaClient {
           } catch (error) {
             const atOnce = performance.now() - started < FAILED_AT_ONCE_MS;
             // A stale statement is asked again on another connection, except within a transaction: the failure has ended it.
-            const stale = stalePrepared(error) && !inTransaction.getStore();
+            const stale = stalePrepared(error) && !callContext("inTransaction");
             const repeatable = READS.has(operation) && (stale || lostConnection(error));
             if (attempt >= POOL_SIZE || !atOnce || !repeatable) {
               if (repeatable && !atOnce) refusedLateRead(operation, performance.now() - started);
@@ -316,7 +310,7 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
   timer.unref();
   let committed: Array<() => void> = [];
   try {
-    const value = await inTransaction.run(true, async () => {
+    const value = await withCallContext("inTransaction", true, async () => {
       const result = await work(tx);
       await finishUnit(tx);
       return result;
@@ -416,17 +410,15 @@ function boundPrisma(client: PrismaClient, serving: TransactionConnection, timeo
       (opened ??= new Promise((resolve, reject) => {
         if (serving.ended) return reject(transactionEnded());
         const held = new Promise<void>((done, fail) => (finish = (commit) => (commit ? done() : fail(new Error("rolled back")))));
-        closed = driver.bound
-          .run(serving, () =>
-            client.$transaction(
-              (ptx) => {
-                resolve(ptx);
-                return held;
-              },
-              { maxWait: MAX_WAIT_MS, timeout },
-            ),
-          )
-          .catch(reject);
+        closed = withCallContext("bound", serving, () =>
+          client.$transaction(
+            (ptx) => {
+              resolve(ptx);
+              return held;
+            },
+            { maxWait: MAX_WAIT_MS, timeout },
+          ),
+        ).catch(reject);
       })),
     async end(commit: boolean) {
       if (!opened) return;
@@ -464,7 +456,7 @@ function transactionClient(prisma: () => Promise<Prisma.TransactionClient>): Tx 
 }
 
 /**
- * Makes the adapter's transactions bindable: inside driver.bound, Prisma's transaction is the
+ * Makes the adapter's transactions bindable: where the call context holds `bound` (lib/observability/call-context.ts), Prisma's transaction is the
  * connection db.$transaction has already begun (the adapter's own queries on it, with the same
  * statement names), and sends no BEGIN or COMMIT of its own (a "phantom" transaction to Prisma).
  */
@@ -474,7 +466,7 @@ function boundTransactions(factory: PrismaPg): PrismaPg {
     const adapter = await connect();
     const start = adapter.startTransaction.bind(adapter);
     adapter.startTransaction = async (isolationLevel) => {
-      const serving = driver.bound.getStore();
+      const serving = callContext("bound");
       if (!serving) return start(isolationLevel);
       const bound = Object.create(adapter) as typeof adapter;
       // Refused once the transaction has ended (committed, rolled back, timed out): never run in autocommit, or on the connection's next user.

@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from "node:async_hooks";
+import { callContext, withCallContext } from "../observability/call-context";
 import { currentHttpRequestId } from "../observability/request-context";
 
 /** Where the events of one request, action or job come from; recorded with each audit event. */
@@ -11,14 +11,12 @@ export interface AuditContext {
   httpRequestId?: string;
 }
 
-const storage = new AsyncLocalStorage<AuditContext>();
-
 export function withAuditContext<T>(context: AuditContext, work: () => Promise<T>): Promise<T> {
-  return storage.run(context, work);
+  return withCallContext("audit", context, work);
 }
 
 export function auditContext(): AuditContext {
-  const context = storage.getStore() ?? {};
+  const context = callContext("audit") ?? {};
   const httpRequestId = context.httpRequestId ?? currentHttpRequestId();
   return httpRequestId ? { ...context, httpRequestId } : context;
 }

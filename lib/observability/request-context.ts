@@ -4,11 +4,9 @@
  * incoming X-Request-Id is kept, else a new UUID) and answers with it; route handlers and
  * server actions read it from the request headers and run inside `withHttpRequestId`.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
+import { callContext, withCallContext } from "./call-context";
 import { REQUEST_ID_PATTERN } from "./request-id";
-
-const storage = new AsyncLocalStorage<string>();
 
 /** The request's own id: a valid incoming X-Request-Id (set by middleware.ts or a proxy in front), else a new one. */
 export function requestIdFrom(headers: { get(name: string): string | null }): string {
@@ -17,9 +15,9 @@ export function requestIdFrom(headers: { get(name: string): string | null }): st
 }
 
 export function withHttpRequestId<T>(id: string | null | undefined, run: () => T): T {
-  return id && REQUEST_ID_PATTERN.test(id) ? storage.run(id, run) : run();
+  return id && REQUEST_ID_PATTERN.test(id) ? withCallContext("httpRequestId", id, run) : run();
 }
 
 export function currentHttpRequestId(): string | undefined {
-  return storage.getStore();
+  return callContext("httpRequestId");
 }

@@ -1,5 +1,6 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { engineFixture } from "../helpers/engine-fixture";
 
 /**
@@ -231,5 +232,40 @@ describe("db.$transaction", () => {
     );
     expect(stuck.rows[0]!.n).toBe(0);
     expect((await outside.query(`SELECT count(*)::int AS n FROM tx_probe WHERE name LIKE 'many-%'`)).rows[0].n).toBe(10);
+  });
+
+  it("keeps the call's context in one store: a transaction's code and its audit events see the HTTP request's id and route, and Prisma's part joins the transaction", async () => {
+    const { withHttpRequestId } = await import("@/lib/observability/request-context");
+    const { withAuditContext, auditContext } = await import("@/lib/audit/context");
+    const { recordEvent } = await import("@/lib/audit/record");
+    // Every store a call runs in: one for all of Latchkey's context (lib/observability/call-context.ts), not one per concern.
+    const stores = new Set<AsyncLocalStorage<unknown>>();
+    const original = AsyncLocalStorage.prototype.run;
+    const run = vi.spyOn(AsyncLocalStorage.prototype, "run").mockImplementation(function (this: AsyncLocalStorage<unknown>, ...args: unknown[]) {
+      stores.add(this);
+      return original.apply(this, args as Parameters<typeof original>);
+    } as typeof original);
+    const requestId = "5b0c3f5e-9a51-4e8e-9a0e-7f5f2d5a1c11";
+    let inside: ReturnType<typeof auditContext> | undefined;
+    try {
+      await withHttpRequestId(requestId, () =>
+        withAuditContext({ route: "POST /api/v1/probe", ip: "192.0.2.7" }, () =>
+          fx.db.$transaction(async (tx) => {
+            inside = auditContext();
+            await tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('in-context', 'prisma')`;
+            await recordEvent(tx, { actor: { type: "system", email: "probe" }, action: "probe.context", data: {} });
+          }),
+        ),
+      );
+    } finally {
+      run.mockRestore();
+    }
+    expect(inside).toEqual({ route: "POST /api/v1/probe", ip: "192.0.2.7", httpRequestId: requestId });
+    expect(await seen("in-context")).toEqual(["prisma"]);
+    const [event] = await fx.db.auditEvent.findMany({ where: { action: "probe.context" } });
+    expect(event).toMatchObject({ httpRequestId: requestId, route: "POST /api/v1/probe", ip: "192.0.2.7" });
+    expect(stores.size).toBe(1);
+    // Outside the call nothing is left behind.
+    expect(auditContext()).toEqual({});
   });
 });
