@@ -1,13 +1,12 @@
 import "server-only";
 import type { Prisma, RequestStatus } from "@prisma/client";
 import { db } from "../db";
-import { sql, sqlRows } from "../db/sql";
-import { viewedRequestRow, type ViewedRequest } from "./rows";
+import { viewedRequestRow, type Approver, type ViewedRequest } from "./rows";
 import { notFound } from "../errors";
 import { approvalRefusal, openGroups, sameParty, type ApprovalState, type Principal } from "../policy/evaluate";
 import { approvalStateOf } from "./engine";
 import { onCallApprover } from "./on-call";
-import { partiesFrom, partyMembers, partySubquery } from "../identity/parties";
+import { partiesFrom, partyMembers } from "../identity/parties";
 import { policy } from "../policy/current";
 import { requestStages } from "../policy/stages";
 import { getWorkflow } from "../workflows/registry";
@@ -157,7 +156,7 @@ export async function getRequestView(who: Principal, id: string, options: { time
   // The request, its requester, decisions and credential, and the owners of its parties: one statement (lib/approvals/rows.ts).
   const viewed = options.viewed?.request.id === id ? options.viewed : await viewedRequestRow(db, id, who.id);
   if (!viewed) throw notFound("Request");
-  const { request, owners } = viewed;
+  const { request, owners, approvers } = viewed;
   // Whoever is on call for the current stage's schedule may decide on it, and so sees the decision panel.
   if (request.status === "pending") who = (await onCallApprover(who, requestStages(request)[request.currentStage])).who;
   const state = approvalStateOf(request, request.decisions, partiesFrom([request.requesterId, who.id, ...request.decisions.map((d) => d.approverId)], owners));
@@ -166,7 +165,7 @@ export async function getRequestView(who: Principal, id: string, options: { time
   if (!mayViewRequest(who, request.requesterId, state.stages)) throw notFound("Request");
   // The API's answers carry no timeline; only the request page shows it.
   const timeline = options.timeline === false ? [] : await db.auditEvent.findMany({ where: { requestId: id }, orderBy: { id: "asc" } });
-  const stages = await stageViews(request, state);
+  const stages = stageViews(request, state, approvers);
   const { credential, sealedSecret, ...rest } = request;
   const described = describeRequest(request);
   return {
@@ -217,9 +216,10 @@ async function extensionOf(parentId: string, fields: RequestField[]) {
 
 /**
  * Each stage with its approvals and, while it is not passed, the people who could still
- * approve it: approvers in its groups outside the requester's party who have not decided.
+ * approve it: of `approvers` (who could approve any of its stages, read with the request,
+ * lib/approvals/rows.ts), those in the stage's groups still open who have not decided.
  */
-async function stageViews(
+function stageViews(
   request: {
     requesterId: string;
     status: RequestStatus;
@@ -227,19 +227,8 @@ async function stageViews(
     decisions: { approverId: string; stage: number; decision: string; approver: { email: string } }[];
   },
   state: ApprovalState,
+  approvers: readonly Approver[],
 ) {
-  // Who could still approve matters only while something waits for approval.
-  const approvers =
-    request.status !== "pending"
-      ? []
-      : await sqlRows<{ id: string; email: string; groups: string[] }>(
-          db,
-          sql`
-          SELECT id, email, groups FROM "User"
-          WHERE roles @> ARRAY['approver']::text[] AND NOT "requestOnly" AND groups && ${[...new Set(state.stages.flatMap((st) => st.groups))]}::text[]
-            AND id NOT IN (${partySubquery(request.requesterId)})
-          ORDER BY email ASC`,
-        );
   const decided = new Set(request.decisions.map((d) => d.approverId));
   return state.stages.map((stage, index) => {
     const approvedBy = request.decisions.filter((d) => d.stage === index && d.decision === "approve").map((d) => d.approver.email);

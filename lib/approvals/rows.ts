@@ -1,6 +1,7 @@
 import { Prisma, type AccessRequest, type Approval, type Credential, type User } from "@prisma/client";
 import type { Tx } from "../db";
 import { raw, sql, sqlRow, type On } from "../db/sql";
+import { partySubquery } from "../identity/parties";
 
 /**
  * The rows the request lifecycle reads and writes on its hot path (making, deciding and
@@ -70,6 +71,22 @@ export async function decisionContext(tx: Tx, request: Pick<AccessRequest, "id" 
   return { requester, decisions: decisionsOf(decisions), owners };
 }
 
+/** Someone who could approve a stage of a waiting request (stageViews, lib/approvals/queries.ts, works out which). */
+export type Approver = Pick<User, "id" | "email" | "groups">;
+
+/**
+ * While the request waits (pending), everyone who could approve one of its stages, as one JSON
+ * array ordered by email: approvers who are not request-only, in a group of any of its stages,
+ * outside its requester's party (partySubquery); null once it no longer waits. Which of them may
+ * still approve which stage is stageViews' to work out.
+ */
+const approversJson = sql`CASE WHEN r.status = 'pending' THEN COALESCE((
+    SELECT json_agg(json_build_object('id', a.id, 'email', a.email, 'groups', a.groups) ORDER BY a.email)
+    FROM "User" a
+    WHERE a.roles @> ARRAY['approver']::text[] AND NOT a."requestOnly"
+      AND a.groups && ARRAY(SELECT jsonb_array_elements_text(s -> 'groups') FROM jsonb_array_elements(r.stages) s)
+      AND a.id NOT IN (${partySubquery(raw('r."requesterId"'))})), '[]') END`;
+
 type ViewedCredential = Pick<Credential, "id" | "kid" | "issuedAt" | "expiresAt" | "revealedAt" | "revokedAt" | "sealedToken">;
 
 type ViewedRow = AccessRequest & {
@@ -84,18 +101,20 @@ type ViewedRow = AccessRequest & {
   credentialSealedToken: string | null;
   decisionsJson: DecidedJson[];
   ownersJson: Owner[];
+  approversJson: Approver[] | null;
 };
 
 /**
  * What the view reads besides the request's own columns, from a request row aliased `r`: its
- * requester, credential, decisions and the owners of its parties (its requester's, `viewerId`'s
- * and its deciders').
+ * requester, credential, decisions, the owners of its parties (its requester's, `viewerId`'s
+ * and its deciders') and, while it waits, who could approve it.
  */
 const viewedColumns = (viewerId: string) => sql`u.email AS "requesterEmail", u.name AS "requesterName",
           c.id AS "credentialId", c.kid AS "credentialKid", c."issuedAt" AS "credentialIssuedAt", c."expiresAt" AS "credentialExpiresAt",
           c."revealedAt" AS "credentialRevealedAt", c."revokedAt" AS "credentialRevokedAt", c."sealedToken" AS "credentialSealedToken",
           ${decisionsJson(raw("r.id"))} AS "decisionsJson",
-          ${ownersJson({ id: raw("r.id"), requesterId: raw('r."requesterId"') }, viewerId)} AS "ownersJson"`;
+          ${ownersJson({ id: raw("r.id"), requesterId: raw('r."requesterId"') }, viewerId)} AS "ownersJson",
+          ${approversJson} AS "approversJson"`;
 const VIEWED_JOINS = raw(`JOIN "User" u ON u.id = r."requesterId" LEFT JOIN "Credential" c ON c."requestId" = r.id`);
 
 /** A request as its page and the API show it: see viewedRequestRow. */
@@ -114,6 +133,7 @@ function viewedOf(row: ViewedRow) {
     credentialSealedToken,
     decisionsJson: decisions,
     ownersJson: owners,
+    approversJson: approvers,
     ...request
   } = row;
   const credential: ViewedCredential | null =
@@ -131,13 +151,14 @@ function viewedOf(row: ViewedRow) {
   return {
     request: { ...request, requester: { id: request.requesterId, email: requesterEmail, name: requesterName }, decisions: decisionsOf(decisions), credential },
     owners,
+    approvers: approvers ?? [],
   };
 }
 
 /**
  * A request as its page and the API show it: with its requester, its decisions (oldest
- * first, each with its approver) and its credential, and the owners of the parties of its
- * requester, `viewerId` and its deciders, in one statement. The decisions come as JSON,
+ * first, each with its approver) and its credential, the owners of the parties of its
+ * requester, `viewerId` and its deciders, and who could approve it while it waits, in one statement. The decisions come as JSON,
  * whose one time (createdAt) is made a Date again here.
  */
 export async function viewedRequestRow(on: On, id: string, viewerId: string): Promise<ViewedRequest | null> {

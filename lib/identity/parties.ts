@@ -37,8 +37,11 @@ export async function partyMembers(tx: Tx, id: string): Promise<string[]> {
   return (await sqlRows<{ id: string }>(tx, partySubquery(id))).map((r) => r.id);
 }
 
-/** The same members as a subquery of one `id` column, for a statement that leaves the party out (one definition for both). */
-export function partySubquery(id: string): Prisma.Sql {
+/**
+ * The same members as a subquery of one `id` column, for a statement that leaves the party out
+ * (one definition for both): of an id given, or of a column of the statement's (Prisma.raw).
+ */
+export function partySubquery(id: string | Prisma.Sql): Prisma.Sql {
   return Prisma.sql`
     SELECT ${id}::text AS id
     UNION SELECT "ownerId" FROM "ServiceOwner" WHERE "serviceId" = ${id}

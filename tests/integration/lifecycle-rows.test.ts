@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import type { Principal } from "@/lib/policy/evaluate";
 
@@ -107,6 +108,45 @@ describe("the lifecycle's rows read through the driver", () => {
     expect((await rows.viewedRequestRow(fx.db, approved, bob.id))!.request.credential).not.toBeNull();
     expect((await rows.viewedRequestRow(fx.db, twoStage, bob.id))!.request.decisions.map((d) => d.comment)).toEqual(["one", "two"]);
     expect(await rows.viewedRequestRow(fx.db, "no-such-request", bob.id)).toBeNull();
+  });
+
+  it("give who could approve a waiting request in the same statement: approvers of its stages' groups outside the requester's party, not request-only; no one once it is decided", async () => {
+    const pending = await engine.createRequest(alice, "temporary-access", validInput({ role: "write" }));
+    const groups = (pending.stages as { groups: string[] }[]).flatMap((st) => st.groups);
+    // Each left out for one reason: request-only, in the requester's party (a service identity Alice owns), an approver of no stage's group.
+    const quiet = await fx.user("quiet@example.com", ["engineering-leads"]);
+    await fx.db.user.update({ where: { id: quiet.id }, data: { requestOnly: true } });
+    const robot = await fx.db.user.create({
+      data: { email: "alices-robot@example.com", kind: "service", groups: ["engineering-leads"], roles: ["approver"] },
+    });
+    await fx.db.serviceOwner.create({ data: { serviceId: robot.id, ownerId: alice.id, addedById: alice.id } });
+    await fx.db.user.upsert({
+      where: { email: "elsewhere@example.com" },
+      create: { email: "elsewhere@example.com", groups: ["finance-approvers"], roles: ["approver"] },
+      update: {},
+    });
+    const expected = (
+      await fx.db.user.findMany({ where: { roles: { has: "approver" }, requestOnly: false, groups: { hasSome: groups } }, orderBy: { email: "asc" } })
+    )
+      .filter((u) => u.id !== robot.id)
+      .map((u) => ({ id: u.id, email: u.email, groups: u.groups }));
+    expect(expected.map((u) => u.email)).toContain("bob@example.com");
+    const statements = vi.spyOn(pg.Client.prototype, "query");
+    const viewed = await rows.viewedRequestRow(fx.db, pending.id, bob.id);
+    expect(statements).toHaveBeenCalledTimes(1);
+    // The API's answer reads nothing more for it: one statement for the whole request, its stages and who could approve each.
+    statements.mockClear();
+    const { getRequestView } = await import("@/lib/approvals/queries");
+    const view = await getRequestView(bob, pending.id, { timeline: false });
+    expect(statements).toHaveBeenCalledTimes(1);
+    statements.mockRestore();
+    expect(view.stageViews.flatMap((st) => st.eligible)).toEqual(expected.map((u) => u.email));
+    expect(viewed!.approvers).toStrictEqual(expected);
+    expect(viewed!.approvers.map((u) => u.email)).not.toContain("quiet@example.com");
+    expect(viewed!.approvers.map((u) => u.email)).not.toContain("alices-robot@example.com");
+    expect(viewed!.approvers.map((u) => u.email)).not.toContain("elsewhere@example.com");
+    await engine.decide(bob, { requestId: pending.id, decision: "reject", comment: "no one approves this now" });
+    expect((await rows.viewedRequestRow(fx.db, pending.id, bob.id))!.approvers).toEqual([]);
   });
 
   it("reads and writes times as UTC in a process whose time zone is not", async () => {
