@@ -1,10 +1,10 @@
 import type { ActorType, Prisma, RequestStatus } from "@prisma/client";
 import type { Tx } from "../db";
-import { sql, sqlRows, sqlRun } from "../db/sql";
+import { join, raw, sql, sqlRows, sqlRun } from "../db/sql";
 import type { Principal } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import { currentKey } from "../credentials/keyring";
-import { afterCommit, beforeCommit } from "../db/after-commit";
+import { afterCommit, beforeCommit, takeRiders } from "../db/after-commit";
 import { changedHere, type ChangeKind } from "../db/changes";
 import { logger } from "../log";
 import { sealOf, type SealedContent } from "./chain";
@@ -75,7 +75,8 @@ const buffered = new WeakMap<object, Pending[]>();
  * shortly after the commit. Never pass secrets in `data`.
  *
  * Inside db.$transaction the transaction's events are written together just before it
- * commits (two statements for all of them, lib/db/after-commit.ts); elsewhere at once.
+ * commits (two statements for all of them, the second carrying the jobs it queued,
+ * lib/db/after-commit.ts); elsewhere at once.
  */
 export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
   const item: Pending = { event, context: auditContext() };
@@ -140,9 +141,11 @@ async function writeEvents(tx: Tx, items: Pending[]): Promise<void> {
   });
   // One statement for all of them. The time is UTC, as Prisma stores it; a zone in the text is ignored by "timestamp(3)".
   const events = JSON.stringify(rows, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  // It carries the writes waiting to ride along before the commit (the jobs the transaction queued, lib/db/after-commit.ts).
+  const riders = await takeRiders(tx);
   await sqlRun(
     tx,
-    sql`
+    sql`${riders.length ? sql`WITH ${join(riders, ", ")}` : raw("")}
     INSERT INTO "AuditEvent" (id, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", seal, "sealKeyId")
     SELECT id, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", seal, "sealKeyId"
     FROM jsonb_to_recordset(${events}::jsonb) AS e(id bigint, "occurredAt" timestamp(3), "actorType" "ActorType", "actorId" text, "actorEmail" text, action text, "requestId" text, "fromStatus" "RequestStatus", "toStatus" "RequestStatus", data jsonb, ip text, "userAgent" text, route text, "workflowId" text, "targetId" text, environment text, note text, "httpRequestId" text, seal text, "sealKeyId" text)

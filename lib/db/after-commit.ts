@@ -1,3 +1,5 @@
+import type { Prisma } from "@prisma/client";
+
 /**
  * A transaction as a unit of work: what its code asks to run just before it commits (still
  * inside it: writing the audit events it buffered, lib/audit/record.ts) and once it has
@@ -5,16 +7,29 @@
  * caches, waking the audit chainer). db.$transaction (lib/db.ts) opens the unit, runs the
  * steps before its commit in order, and the rest after. Nothing is registered at import, so a
  * transaction works the same in a process that never loaded the code that adds to it.
+ *
+ * A write that returns nothing and needs nothing back before the commit (the jobs a change
+ * queues, lib/jobs/queue.ts) can ride along instead of taking a round trip of its own: the
+ * step that sends the transaction's last statement (the audit events') takes it as common
+ * table expressions of that statement (takeRiders); one that no statement took is sent by
+ * itself once the other steps are done.
  */
 interface Unit {
   beforeCommit: Array<() => Promise<void>>;
   afterCommit: Array<() => void>;
+  riders: Map<string, Rider>;
+}
+
+/** A write that rides along: `build` gives it as items of a WITH list (`name AS (INSERT ...)`), `alone` sends it by itself. */
+export interface Rider {
+  build: () => Promise<Prisma.Sql>;
+  alone: () => Promise<void>;
 }
 
 const units = new WeakMap<object, Unit>();
 
 export function openUnit(tx: object): void {
-  units.set(tx, { beforeCommit: [], afterCommit: [] });
+  units.set(tx, { beforeCommit: [], afterCommit: [], riders: new Map() });
 }
 
 /** Runs `run` inside `tx` once its code has finished, before the commit; false when `tx` is not a transaction opened by db.$transaction (nothing is queued). */
@@ -33,10 +48,38 @@ export function afterCommit(tx: object, run: () => void): boolean {
   return true;
 }
 
-/** Runs the steps asked for before the commit (a failure fails the transaction), including any they add. */
+/**
+ * Lets a write ride along in the statement a later step sends before the commit (see Unit),
+ * once per `key` and transaction; false when `tx` is not a transaction opened by
+ * db.$transaction (nothing is kept: the caller sends it at once).
+ */
+export function rideAlong(tx: object, key: string, rider: Rider): boolean {
+  const unit = units.get(tx);
+  if (!unit) return false;
+  if (!unit.riders.has(key)) unit.riders.set(key, rider);
+  return true;
+}
+
+/** The writes waiting to ride along, as items of a WITH list each, for the statement about to be sent; each is taken once. */
+export async function takeRiders(tx: object): Promise<Prisma.Sql[]> {
+  const unit = units.get(tx);
+  if (!unit?.riders.size) return [];
+  const riders = [...unit.riders.values()];
+  unit.riders.clear();
+  return Promise.all(riders.map((rider) => rider.build()));
+}
+
+/** Runs the steps asked for before the commit (a failure fails the transaction), including any they add; then sends by itself each write no step took along. */
 export async function finishUnit(tx: object): Promise<void> {
   const unit = units.get(tx);
-  while (unit?.beforeCommit.length) await unit.beforeCommit.shift()!();
+  if (!unit) return;
+  for (;;) {
+    while (unit.beforeCommit.length) await unit.beforeCommit.shift()!();
+    const [key, rider] = unit.riders.entries().next().value ?? [];
+    if (key === undefined) return;
+    unit.riders.delete(key);
+    await rider!.alone();
+  }
 }
 
 /** Ends the unit and returns what it asked for after the commit (to run only once the transaction has committed). */

@@ -1,7 +1,9 @@
 import pg from "pg";
 import PgBoss from "pg-boss";
+import { Prisma } from "@prisma/client";
 import type { Tx } from "../db";
 import { sqlText } from "../db/sql";
+import { rideAlong } from "../db/after-commit";
 import { env } from "../env";
 import { logger } from "../log";
 import { wakeWorkersAtCommit } from "./wake";
@@ -93,32 +95,81 @@ export interface RequestJob {
 }
 
 /**
- * Queues jobs about requests in the caller's transaction, all in one statement, through
- * pg-boss's own insert (its documented `db` option runs it on our connection): a job exists
- * exactly when the change that needs it commits, and never for a change rolled back.
+ * Queues jobs about requests in the caller's transaction, through pg-boss's own insert (its
+ * documented `db` option hands us its statement): a job exists exactly when the change that
+ * needs it commits, and never for a change rolled back. In a transaction of db.$transaction the
+ * jobs it queues are gathered and inserted together, riding along in the statement that writes
+ * its audit events (lib/db/after-commit.ts, rideAlong), so they cost no round trip of their own;
+ * elsewhere, or when nothing takes them along, pg-boss's statement is sent by itself.
  */
 export async function queueInTransaction(tx: Tx, jobs: RequestJob[]): Promise<void> {
   if (jobs.length === 0) return;
-  // pg-boss builds the statement; it runs on the transaction's connection, so this instance is never started (no pool of its own, nothing to fail first).
-  globalForBoss.latchkeyInserter ??= createBoss(env().DATABASE_URL, { worker: false });
-  const boss = globalForBoss.latchkeyInserter;
-  const executeSql = async (text: string, values: unknown[] = []) => ({
-    rows: (
-      await sqlText<unknown>(
-        tx,
-        text,
-        values.map((v) => v ?? null),
-      )
-    ).rows,
-  });
-  await boss.insert(
-    jobs.map((job) => ({ name: job.queue, data: { requestId: job.requestId }, startAfter: job.at, singletonKey: job.requestId })),
-    { db: { executeSql } } as never,
-  );
+  const gathered = queued.get(tx);
+  if (gathered) gathered.push(...jobs);
+  else if (rideAlong(tx, "jobs", riderFor(tx))) queued.set(tx, [...jobs]);
+  else await runInsert(tx, jobs);
   // Jobs due now wake the worker at commit rather than at its next poll (lib/jobs/wake.ts).
   const now = Date.now();
   await wakeWorkersAtCommit(
     tx,
     jobs.filter((job) => job.at.getTime() <= now).map((job) => job.queue),
   );
+}
+
+/** Jobs a transaction has queued and not yet written. */
+const queued = new WeakMap<object, RequestJob[]>();
+
+function riderFor(tx: Tx) {
+  /** The transaction's jobs so far, no longer gathered: any queued after this go in another insert. */
+  const take = () => {
+    const jobs = queued.get(tx) ?? [];
+    queued.delete(tx);
+    return jobs;
+  };
+  return {
+    build: async () => jobsAsCommonTables(await insertStatement(take())),
+    alone: async () => runInsert(tx, take()),
+  };
+}
+
+/** pg-boss's insert of `jobs`: its text and values, as it would send them (built by pg-boss, sent by us). */
+async function insertStatement(jobs: RequestJob[]): Promise<{ text: string; values: unknown[] }> {
+  // pg-boss builds the statement; it runs on the transaction's connection, so this instance is never started (no pool of its own, nothing to fail first).
+  globalForBoss.latchkeyInserter ??= createBoss(env().DATABASE_URL, { worker: false });
+  let statement: { text: string; values: unknown[] } | undefined;
+  const executeSql = async (text: string, values: unknown[] = []) => {
+    statement = { text, values: values.map((v) => v ?? null) };
+    return { rows: [] };
+  };
+  await globalForBoss.latchkeyInserter.insert(
+    jobs.map((job) => ({ name: job.queue, data: { requestId: job.requestId }, startAfter: job.at, singletonKey: job.requestId })),
+    { db: { executeSql } } as never,
+  );
+  if (!statement) throw new Error("pg-boss built no statement for the jobs");
+  return statement;
+}
+
+async function runInsert(tx: Tx, jobs: RequestJob[]): Promise<void> {
+  if (jobs.length === 0) return;
+  const { text, values } = await insertStatement(jobs);
+  await sqlText(tx, text, values);
+}
+
+/**
+ * pg-boss's insert (`WITH defaults as (...) INSERT INTO ...`, pg-boss 10) as items of a WITH
+ * list, `defaults AS (...), latchkey_jobs AS (INSERT ...)`, for the statement it rides in; its
+ * $1, $2... become that statement's parameters. A statement of any other shape (another
+ * version of pg-boss) is refused here, so the jobs are never silently lost: the version is
+ * pinned, and tests/integration/request-transition.test.ts holds the jobs written this way equal
+ * to pg-boss's own.
+ */
+export function jobsAsCommonTables({ text, values }: { text: string; values: unknown[] }): Prisma.Sql {
+  const shape = /^\s*WITH\s+defaults\s+as\s+\(([^()]*)\)\s*(INSERT\s+INTO\s[\s\S]*?)\s*$/i.exec(text);
+  if (!shape) throw new Error("pg-boss's insert no longer has the shape this code takes along (WITH defaults as (...) INSERT INTO ...)");
+  const withParameters = (part: string) => {
+    const pieces = part.split(/\$(\d+)/);
+    const strings = pieces.filter((_, i) => i % 2 === 0);
+    return Prisma.sql(Object.assign(strings, { raw: strings }), ...pieces.filter((_, i) => i % 2 === 1).map((n) => values[Number(n) - 1]));
+  };
+  return Prisma.sql`defaults AS (${withParameters(shape[1]!)}), latchkey_jobs AS (${withParameters(shape[2]!)})`;
 }

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 import type { Principal } from "@/lib/policy/evaluate";
 
@@ -80,5 +81,85 @@ describe("the status writer", () => {
       { action: "grant.activated", fromStatus: "executing", toStatus: "active" },
     ]);
     expect((await jobsOf(request.id)).map((j) => j.name)).toEqual(expect.arrayContaining(["grant-expire", "notify-expiring"]));
+  });
+});
+
+describe("the jobs a change queues", () => {
+  /** pg-boss's columns of a request's expiry jobs (those these tests queue), all but the job's own id and times of insertion. */
+  const jobRows = (requestId: string) =>
+    fx.db.$queryRaw<({ name: string } & Record<string, unknown>)[]>`
+      SELECT name, data, priority, state, retry_limit, retry_count, retry_delay, retry_backoff, start_after, singleton_on,
+             expire_in::text AS expire_in, (keep_until - start_after)::text AS kept_for, dead_letter, policy
+      FROM pgboss.job WHERE singleton_key = ${requestId} AND name IN ('grant-expire', 'notify-expiring') ORDER BY name`;
+  const jobsFor = (requestId: string, at: Date) => [
+    { queue: "grant-expire", requestId, at },
+    { queue: "notify-expiring", requestId, at: new Date(at.getTime() - 60_000) },
+  ];
+  const event = (requestId: string) => ({ actor: SYSTEM, action: "probe.jobs", requestId, data: {} });
+
+  it("ride in the statement that writes the transaction's audit events, with no statement of their own, and are pg-boss's own jobs column for column", async () => {
+    const { queueInTransaction } = await import("@/lib/jobs/queue");
+    const { recordEvent } = await import("@/lib/audit/record");
+    const at = new Date(Date.now() + 3_600_000);
+    const [alone, ridden, eventOnly] = await Promise.all([1, 2, 3].map(() => engine.createRequest(alice, "temporary-access", validInput())));
+    /** Statements sent on the transaction's own connection (the chainer's wake-up after a commit goes through the pool, on another). */
+    const count = async (work: Parameters<typeof inTransaction>[0]) => {
+      const statements = vi.spyOn(pg.Client.prototype, "query");
+      try {
+        await inTransaction(work);
+        const begun = statements.mock.calls.findIndex(([text]) => text === "BEGIN");
+        return statements.mock.contexts.filter((client) => client === statements.mock.contexts[begun]).length;
+      } finally {
+        statements.mockRestore();
+      }
+    };
+    // With no audit event to ride in, pg-boss's statement is sent as pg-boss built it.
+    await count((tx) => queueInTransaction(tx, jobsFor(alone!.id, at)));
+    const withEventOnly = await count((tx) => recordEvent(tx, event(eventOnly!.id)));
+    const withJobs = await count(async (tx) => {
+      await recordEvent(tx, event(ridden!.id));
+      await queueInTransaction(tx, jobsFor(ridden!.id, at));
+    });
+    expect(withJobs).toBe(withEventOnly);
+    const expected = (await jobRows(alone!.id)).map((row) => ({ ...row, data: { requestId: ridden!.id } }));
+    expect(expected.map((row) => row.name)).toEqual(["grant-expire", "notify-expiring"]);
+    expect(await jobRows(ridden!.id)).toEqual(expected);
+  });
+
+  it("are written with the change or not at all: none when its transaction rolls back, and those queued after the events were written still are", async () => {
+    const { queueInTransaction } = await import("@/lib/jobs/queue");
+    const { recordEvent } = await import("@/lib/audit/record");
+    const { beforeCommit } = await import("@/lib/db/after-commit");
+    const at = new Date(Date.now() + 3_600_000);
+    const [rolledBack, late] = await Promise.all([1, 2].map(() => engine.createRequest(alice, "temporary-access", validInput())));
+    const before = await jobRows(rolledBack!.id);
+    await expect(
+      inTransaction(async (tx) => {
+        await recordEvent(tx, event(rolledBack!.id));
+        await queueInTransaction(tx, jobsFor(rolledBack!.id, at));
+        throw new Error("the change fails after queueing its jobs");
+      }),
+    ).rejects.toThrow("the change fails");
+    expect(await jobRows(rolledBack!.id)).toEqual(before);
+    // A step that runs after the events' statement (which took the jobs queued so far) queues one more: it is written too.
+    await inTransaction(async (tx) => {
+      await recordEvent(tx, event(late!.id));
+      await queueInTransaction(tx, [jobsFor(late!.id, at)[0]!]);
+      beforeCommit(tx, () => queueInTransaction(tx, [jobsFor(late!.id, at)[1]!]));
+    });
+    expect((await jobRows(late!.id)).map((row) => row.name)).toEqual(["grant-expire", "notify-expiring"]);
+  });
+
+  it("refuse to ride along in a statement of a shape they were not written for (another version of pg-boss) rather than lose the jobs", async () => {
+    const { jobsAsCommonTables } = await import("@/lib/jobs/queue");
+    expect(() => jobsAsCommonTables({ text: "INSERT INTO pgboss.job (name) SELECT name FROM json_to_recordset($1) AS x(name text)", values: ["[]"] })).toThrow(
+      "pg-boss's insert no longer has the shape",
+    );
+    const carried = jobsAsCommonTables({
+      text: " WITH defaults as ( SELECT $2 as a, $3::int as b ) INSERT INTO t SELECT $1, a FROM defaults ",
+      values: ["x", "y", 3],
+    });
+    expect(carried.text).toBe("defaults AS ( SELECT $1 as a, $2::int as b ), latchkey_jobs AS (INSERT INTO t SELECT $3, a FROM defaults)");
+    expect(carried.values).toEqual(["y", 3, "x"]);
   });
 });
