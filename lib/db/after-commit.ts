@@ -20,9 +20,9 @@ interface Unit {
   riders: Map<string, Rider>;
 }
 
-/** A write that rides along: `build` gives it as items of a WITH list (`name AS (INSERT ...)`), `alone` sends it by itself. */
+/** A write that rides along: `build` gives it as items of a WITH list (`name AS (INSERT ...)`), or null when it cannot ride; `alone` sends it by itself. */
 export interface Rider {
-  build: () => Promise<Prisma.Sql>;
+  build: () => Promise<Prisma.Sql | null>;
   alone: () => Promise<void>;
 }
 
@@ -60,13 +60,21 @@ export function rideAlong(tx: object, key: string, rider: Rider): boolean {
   return true;
 }
 
-/** The writes waiting to ride along, as items of a WITH list each, for the statement about to be sent; each is taken once. */
+/**
+ * The writes waiting to ride along, as items of a WITH list each, for the statement about to
+ * be sent; each is taken once. One that cannot ride stays, and is sent by itself.
+ */
 export async function takeRiders(tx: object): Promise<Prisma.Sql[]> {
   const unit = units.get(tx);
   if (!unit?.riders.size) return [];
-  const riders = [...unit.riders.values()];
-  unit.riders.clear();
-  return Promise.all(riders.map((rider) => rider.build()));
+  const taken: Prisma.Sql[] = [];
+  for (const [key, rider] of [...unit.riders]) {
+    const tables = await rider.build();
+    if (!tables) continue;
+    unit.riders.delete(key);
+    taken.push(tables);
+  }
+  return taken;
 }
 
 /** Runs the steps asked for before the commit (a failure fails the transaction), including any they add; then sends by itself each write no step took along. */

@@ -118,6 +118,7 @@ export async function queueInTransaction(tx: Tx, jobs: RequestJob[]): Promise<vo
 
 /** Jobs a transaction has queued and not yet written. */
 const queued = new WeakMap<object, RequestJob[]>();
+let warnedOfShape = false;
 
 function riderFor(tx: Tx) {
   /** The transaction's jobs so far, no longer gathered: any queued after this go in another insert. */
@@ -127,7 +128,15 @@ function riderFor(tx: Tx) {
     return jobs;
   };
   return {
-    build: async () => jobsAsCommonTables(await insertStatement(take())),
+    build: async () => {
+      const tables = jobsAsCommonTables(await insertStatement(queued.get(tx) ?? []));
+      if (tables) take();
+      else if (!warnedOfShape) {
+        warnedOfShape = true;
+        logger("queue").warn("pg-boss's insert has a shape this code cannot take along in another statement; jobs are inserted by themselves");
+      }
+      return tables;
+    },
     alone: async () => runInsert(tx, take()),
   };
 }
@@ -158,14 +167,14 @@ async function runInsert(tx: Tx, jobs: RequestJob[]): Promise<void> {
 /**
  * pg-boss's insert (`WITH defaults as (...) INSERT INTO ...`, pg-boss 10) as items of a WITH
  * list, `defaults AS (...), latchkey_jobs AS (INSERT ...)`, for the statement it rides in; its
- * $1, $2... become that statement's parameters. A statement of any other shape (another
- * version of pg-boss) is refused here, so the jobs are never silently lost: the version is
- * pinned, and tests/integration/request-transition.test.ts holds the jobs written this way equal
- * to pg-boss's own.
+ * $1, $2... become that statement's parameters. Null for a statement of any other shape
+ * (another version of pg-boss): its jobs are then inserted by themselves, never lost. The
+ * version is pinned, and tests/integration/request-transition.test.ts holds the jobs written
+ * this way equal to pg-boss's own, with no statement of their own.
  */
-export function jobsAsCommonTables({ text, values }: { text: string; values: unknown[] }): Prisma.Sql {
+export function jobsAsCommonTables({ text, values }: { text: string; values: unknown[] }): Prisma.Sql | null {
   const shape = /^\s*WITH\s+defaults\s+as\s+\(([^()]*)\)\s*(INSERT\s+INTO\s[\s\S]*?)\s*$/i.exec(text);
-  if (!shape) throw new Error("pg-boss's insert no longer has the shape this code takes along (WITH defaults as (...) INSERT INTO ...)");
+  if (!shape) return null;
   const withParameters = (part: string) => {
     const pieces = part.split(/\$(\d+)/);
     const strings = pieces.filter((_, i) => i % 2 === 0);

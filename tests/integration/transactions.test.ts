@@ -234,6 +234,43 @@ describe("db.$transaction", () => {
     expect((await outside.query(`SELECT count(*)::int AS n FROM tx_probe WHERE name LIKE 'many-%'`)).rows[0].n).toBe(10);
   });
 
+  it("carries a write along in a statement a later step sends, and sends by itself each write no statement took (lib/db/after-commit.ts, rideAlong)", async () => {
+    const { rideAlong, takeRiders, beforeCommit } = await import("@/lib/db/after-commit");
+    const { sql, sqlRun, join } = sqlOf;
+    const probe = (name: string) => sql`INSERT INTO tx_probe (name, via) VALUES (${name}, 'rider')`;
+    const ran: string[] = [];
+    await fx.db.$transaction(async (tx) => {
+      expect(rideAlong(tx, "carried", { build: async () => sql`carried AS (${probe("carried")})`, alone: async () => void ran.push("carried alone") })).toBe(
+        true,
+      );
+      // One that cannot ride (its build gives null) stays, and is sent by itself after the other steps.
+      expect(rideAlong(tx, "left", { build: async () => null, alone: async () => void (await sqlRun(tx, probe("left")), ran.push("left alone")) })).toBe(true);
+      beforeCommit(tx, async () => {
+        const riders = await takeRiders(tx);
+        expect(riders).toHaveLength(1);
+        await sqlRun(tx, sql`WITH ${join(riders, ", ")} SELECT 1`);
+        ran.push("carrier");
+      });
+    });
+    expect(ran).toEqual(["carrier", "left alone"]);
+    expect(await seen("carried")).toEqual(["rider"]);
+    expect(await seen("left")).toEqual(["rider"]);
+    // Rolled back after the statement that carried it ran: the carried write goes with the rest.
+    await expect(
+      fx.db.$transaction(async (tx) => {
+        rideAlong(tx, "carried", { build: async () => sql`carried AS (${probe("carried-then-rolled-back")})`, alone: async () => undefined });
+        beforeCommit(tx, async () => void (await sqlRun(tx, sql`WITH ${join(await takeRiders(tx), ", ")} SELECT 1`)));
+        beforeCommit(tx, async () => {
+          expect((await sqlOf.sqlRows(tx, sql`SELECT via FROM tx_probe WHERE name = 'carried-then-rolled-back'`)).length).toBe(1);
+          throw new Error("a later step fails");
+        });
+      }),
+    ).rejects.toThrow("a later step fails");
+    expect(await seen("carried-then-rolled-back")).toEqual([]);
+    // Outside a unit of work there is nothing to ride in: the caller sends the write at once.
+    expect(rideAlong({}, "carried", { build: async () => null, alone: async () => undefined })).toBe(false);
+  });
+
   it("keeps the call's context in one store: a transaction's code and its audit events see the HTTP request's id and route, and Prisma's part joins the transaction", async () => {
     const { withHttpRequestId } = await import("@/lib/observability/request-context");
     const { withAuditContext, auditContext } = await import("@/lib/audit/context");
