@@ -298,6 +298,8 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
   const timer = setTimeout(() => {
     if (serving.ended) return;
     expired = true;
+    // The caller answers it as a busy database (lib/errors.ts); this says which limit, for whoever looks into it.
+    logger("db").warn("a transaction ran past its time limit and is rolled back", { timeoutMs: timeout });
     // Queued behind a statement still running; the wrapper in createPool marks the transaction ended as it is sent.
     expiry = connection.query("ROLLBACK").then(
       () => giveBack(),

@@ -45,6 +45,8 @@ export function databaseRefusal(error: unknown): DatabaseRefusal | null {
   const sqlstate = (code: string) => e.code === code || new RegExp(`"(original)?code"\\s*:\\s*"${code}"`, "i").test(text);
   if (sqlstate("25006") || /read-only transaction/i.test(text)) return "read-only";
   if (typeof e.code === "string" && ["P2024", "P2034"].includes(e.code)) return "busy";
+  // A transaction that ran past its time limit was rolled back (P2028, Prisma's and lib/db.ts's alike): nothing was saved, and a later try can pass.
+  if (e.code === "P2028" && /time limit|expired transaction|timeout for this transaction/i.test(text)) return "busy";
   if (
     ["53300", "53400", "57014", "40001", "40P01", "55P03"].some(sqlstate) ||
     /too many clients|remaining connection slots are reserved|too many connections for (role|database)|canceling statement due to statement timeout|could not serialize access|deadlock detected/i.test(
