@@ -2,6 +2,7 @@ import { Prisma, type AccessRequest, type Approval, type Credential, type User }
 import type { Tx } from "../db";
 import { raw, sql, sqlRow, type On } from "../db/sql";
 import { partySubquery } from "../identity/parties";
+import { idsAhead, keepIdsAhead, type IdsAhead } from "../audit/record";
 
 /**
  * The rows the request lifecycle reads and writes on its hot path (making, deciding and
@@ -208,14 +209,19 @@ export function forgetView(tx: Tx, requestId: string): void {
  */
 export async function writeRequestRow(tx: Tx, write: Prisma.Sql, id?: string): Promise<AccessRequest | null> {
   const view = watched.get(tx);
-  if (!view || (view.requestId !== undefined && id !== undefined && view.requestId !== id))
-    return sqlRow<AccessRequest>(tx, sql`${write} RETURNING ${REQUEST_COLUMNS}`);
-  const row = await sqlRow<ViewedRow>(
+  // The same statement takes the ids and time of the transaction's audit events (lib/audit/record.ts, idsAhead).
+  const ahead = idsAhead(tx);
+  const aheadColumns = ahead ? sql`, ${ahead}` : raw("");
+  if (!view || (view.requestId !== undefined && id !== undefined && view.requestId !== id)) {
+    const written = await sqlRow<AccessRequest & IdsAhead>(tx, sql`${write} RETURNING ${REQUEST_COLUMNS}${aheadColumns}`);
+    return written && keepIdsAhead(tx, written);
+  }
+  const written = await sqlRow<ViewedRow & IdsAhead>(
     tx,
-    sql`WITH r AS (${write} RETURNING ${REQUEST_COLUMNS}) SELECT ${REQUEST_COLUMNS_OF_R}, ${viewedColumns(view.viewerId)} FROM r ${VIEWED_JOINS}`,
+    sql`WITH r AS (${write} RETURNING ${REQUEST_COLUMNS}) SELECT ${REQUEST_COLUMNS_OF_R}, ${viewedColumns(view.viewerId)}${aheadColumns} FROM r ${VIEWED_JOINS}`,
   );
-  if (!row) return null;
-  const viewed = viewedOf(row);
+  if (!written) return null;
+  const viewed = viewedOf(keepIdsAhead(tx, written));
   const { requester: _requester, decisions: _decisions, credential: _credential, ...request } = viewed.request;
   if (view.requestId !== undefined && view.requestId !== request.id) return request;
   view.requestId = request.id;

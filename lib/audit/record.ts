@@ -4,7 +4,7 @@ import { join, raw, sql, sqlRows, sqlRun } from "../db/sql";
 import type { Principal } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import { currentKey } from "../credentials/keyring";
-import { afterCommit, beforeCommit, takeRiders } from "../db/after-commit";
+import { afterCommit, beforeCommit, isUnit, takeRiders } from "../db/after-commit";
 import { changedHere, type ChangeKind } from "../db/changes";
 import { logger } from "../log";
 import { sealOf, type SealedContent } from "./chain";
@@ -68,6 +68,44 @@ interface Pending {
 const buffered = new WeakMap<object, Pending[]>();
 
 /**
+ * Ids and times for a transaction's events taken ahead by a statement it sends anyway (the
+ * request's write, lib/approvals/rows.ts, writeRequestRow), so that writing the events needs
+ * no statement to take them: the events use these first, in the order they were recorded.
+ */
+const takenAhead = new WeakMap<object, { id: bigint; now: Date }[]>();
+
+/** Where a statement reads `idsAhead`'s columns back. */
+export interface IdsAhead {
+  auditIds?: (string | bigint)[];
+  auditAt?: Date;
+}
+
+/**
+ * Columns that take ids and a time for `tx`'s events ahead, for a statement of `tx` that
+ * returns one row (null outside db.$transaction, where events are written at once): as many as
+ * it has recorded and not yet been given, and at least one (a new request's event follows its
+ * insert). Like the flush's own statement, nextval and the database's clock, taken together.
+ * An id taken and not used is a gap in the ids, as a rolled-back transaction leaves; the chain's
+ * places (`seq`) have none.
+ */
+export function idsAhead(tx: object): Prisma.Sql | null {
+  if (!isUnit(tx)) return null;
+  const wanted = Math.max((buffered.get(tx)?.length ?? 0) - (takenAhead.get(tx)?.length ?? 0), 1);
+  return sql`ARRAY(SELECT nextval('"AuditEvent_id_seq"') FROM generate_series(1, ${wanted}::int)) AS "auditIds", clock_timestamp() AS "auditAt"`;
+}
+
+/** Keeps the ids and time a row of idsAhead's columns brought for `tx`'s events, and takes those columns off the row. */
+export function keepIdsAhead<T extends IdsAhead>(tx: object, row: T): Omit<T, keyof IdsAhead> {
+  const { auditIds, auditAt, ...rest } = row;
+  if (auditIds && auditAt) {
+    const kept = takenAhead.get(tx) ?? [];
+    kept.push(...auditIds.map((id) => ({ id: BigInt(id), now: auditAt })));
+    takenAhead.set(tx, kept);
+  }
+  return rest;
+}
+
+/**
  * Records one audit event. It takes a transaction on purpose: the event is written in it and
  * commits with the state change it describes, or neither does (if the event cannot be
  * written, the change fails too). The event is sealed as it is written (lib/audit/chain.ts)
@@ -95,9 +133,10 @@ export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
 }
 
 /**
- * Writes events with their seals. Their ids and times are taken together from the database in
- * one statement, times from its clock, so ids and times rise together (though not in commit
- * order: history orders by time, lib/history/conditions.ts); then one statement inserts them all.
+ * Writes events with their seals. Their ids and times are taken together from the database,
+ * times from its clock, so ids and times rise together (though not in commit order: history
+ * orders by time, lib/history/conditions.ts): ahead, by a statement the transaction sent anyway
+ * (idsAhead), or else in one statement here; then one statement inserts them all.
  */
 async function writeEvents(tx: Tx, items: Pending[]): Promise<void> {
   const unknown = [...new Set(items.map((i) => i.event.requestId).filter((id): id is string => Boolean(id) && !requestMeta.has(id!)))];
@@ -107,10 +146,19 @@ async function writeEvents(tx: Tx, items: Pending[]): Promise<void> {
       sql`SELECT id, "workflowId", "targetId" FROM "AccessRequest" WHERE id = ANY(${unknown}::text[])`,
     ))
       rememberRequest(r);
-  const taken = await sqlRows<{ id: bigint; now: Date }>(
-    tx,
-    sql`SELECT nextval('"AuditEvent_id_seq"') AS id, clock_timestamp() AS now FROM generate_series(1, ${items.length}::int)`,
-  );
+  // Ids taken ahead by an earlier statement of the transaction first (idsAhead), then as many more as needed.
+  const ahead = takenAhead.get(tx)?.splice(0, items.length) ?? [];
+  const more = items.length - ahead.length;
+  const taken =
+    more === 0
+      ? ahead
+      : [
+          ...ahead,
+          ...(await sqlRows<{ id: bigint; now: Date }>(
+            tx,
+            sql`SELECT nextval('"AuditEvent_id_seq"') AS id, clock_timestamp() AS now FROM generate_series(1, ${more}::int)`,
+          )),
+        ];
   if (taken.length !== items.length) throw new Error("the database gave too few ids for audit events");
   const key = currentKey();
   const rows = items.map(({ event, context }, i) => {

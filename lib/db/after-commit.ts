@@ -32,6 +32,11 @@ export function openUnit(tx: object): void {
   units.set(tx, { beforeCommit: [], afterCommit: [], riders: new Map() });
 }
 
+/** Whether `tx` is a transaction opened by db.$transaction (a unit of work). */
+export function isUnit(tx: object): boolean {
+  return units.has(tx);
+}
+
 /** Runs `run` inside `tx` once its code has finished, before the commit; false when `tx` is not a transaction opened by db.$transaction (nothing is queued). */
 export function beforeCommit(tx: object, run: () => Promise<void>): boolean {
   const unit = units.get(tx);

@@ -197,6 +197,67 @@ describe("the status writer's statements through the driver", () => {
   });
 });
 
+describe("the audit events' ids, taken by the request's write", () => {
+  /** Statements sent on the transaction's own connection while `work` runs (another connection's, such as the chainer's wake-up, are not counted). */
+  async function statementsOf<T>(work: () => Promise<T>) {
+    const spy = vi.spyOn(pg.Client.prototype, "query");
+    try {
+      const value = await work();
+      const texts = spy.mock.calls.map(([q]) => (typeof q === "string" ? q : (q as { text: string }).text));
+      const begun = texts.indexOf("BEGIN");
+      return { value, texts: texts.filter((_, i) => spy.mock.contexts[i] === spy.mock.contexts[begun]) };
+    } finally {
+      spy.mockRestore();
+    }
+  }
+  const nextvalAlone = (texts: string[]) => texts.filter((t) => /^SELECT nextval\('"AuditEvent_id_seq"'\)/.test(t.trim()));
+  const eventsOf = (requestId: string) => fx.db.auditEvent.findMany({ where: { requestId }, orderBy: { id: "asc" } });
+
+  it("come with the write, so making and approving a request send no statement for them; in the order recorded, times rising with ids, and the chain has no gaps", async () => {
+    const made = await statementsOf(() => engine.createRequest(alice, "temporary-access", validInput({ role: "write" })));
+    // BEGIN, the request's insert (which takes its event's id), the event with its jobs, COMMIT.
+    expect(made.texts).toHaveLength(4);
+    expect(nextvalAlone(made.texts)).toEqual([]);
+    const approved = await statementsOf(() => engine.decide(bob, { requestId: made.value.id, decision: "approve", comment: "ids ahead" }));
+    expect(nextvalAlone(approved.texts)).toEqual([]);
+    const events = await eventsOf(made.value.id);
+    expect(events.map((e) => e.action)).toEqual(["request.created", "request.approved", "request.executing", "credential.issued", "grant.activated"]);
+    for (let i = 1; i < events.length; i++) {
+      expect(events[i]!.id).toBeGreaterThan(events[i - 1]!.id);
+      expect(events[i]!.occurredAt.getTime()).toBeGreaterThanOrEqual(events[i - 1]!.occurredAt.getTime());
+    }
+    // Each sealed over the id and time it was written with, and linked by the chainer like any other.
+    const { chainBatch } = await import("@/lib/audit/chainer");
+    const { walkChain } = await import("@/lib/audit/verify");
+    while (((await chainBatch()) ?? 0) > 0);
+    // The chainer links only events whose own seal checks out: none is left unchained.
+    expect(await walkChain()).toMatchObject({ ok: true, outcome: "intact", unchainedEvents: 0 });
+  });
+
+  it("are taken by a statement of their own for events recorded past what the write took, still in order", async () => {
+    const { recordEvent } = await import("@/lib/audit/record");
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    const moved = await statementsOf(() =>
+      inTransaction(async (tx) => {
+        const cancelled = await writer.transition(tx, request, "cancelled", { actor: SYSTEM, action: "request.cancelled", patch: { endedAt: new Date() } });
+        // Two more after the write, which took ids for what was recorded by then (one) and no more.
+        await recordEvent(tx, { actor: SYSTEM, action: "probe.after-write", requestId: request.id, data: { n: 1 } });
+        await recordEvent(tx, { actor: SYSTEM, action: "probe.after-write", requestId: request.id, data: { n: 2 } });
+        return cancelled;
+      }),
+    );
+    expect(nextvalAlone(moved.texts)).toHaveLength(1);
+    const events = (await eventsOf(request.id)).slice(-3);
+    expect(events.map((e) => [e.action, (e.data as { n?: number }).n])).toEqual([
+      ["request.cancelled", undefined],
+      ["probe.after-write", 1],
+      ["probe.after-write", 2],
+    ]);
+    expect(events[1]!.id).toBeGreaterThan(events[0]!.id);
+    expect(events[2]!.id).toBeGreaterThan(events[1]!.id);
+  });
+});
+
 describe("statements in a transaction through the driver", () => {
   it("run on the transaction's own connection: they see its writes, and roll back with it", async () => {
     const made = await engine.createRequest(alice, "temporary-access", validInput());
