@@ -113,8 +113,9 @@ export function keepIdsAhead<T extends IdsAhead>(tx: object, row: T): Omit<T, ke
  * shortly after the commit. Never pass secrets in `data`.
  *
  * Inside db.$transaction the transaction's events are written together just before it
- * commits (two statements for all of them, the second carrying the jobs it queued,
- * lib/db/after-commit.ts); elsewhere at once.
+ * commits, in one statement that also carries the jobs it queued (lib/db/after-commit.ts),
+ * with ids and times the request's write took for them (idsAhead) or, failing that, one more
+ * statement takes; elsewhere at once.
  */
 export async function recordEvent(tx: Tx, event: AuditInput): Promise<void> {
   const item: Pending = { event, context: auditContext() };
