@@ -72,6 +72,8 @@ export interface TransactionConnection {
   client: pg.PoolClient;
   names: StatementNames | undefined;
   ended: boolean;
+  /** Set when it ended at its time limit (its statements are then refused as a busy database's, lib/errors.ts). */
+  expired?: boolean;
 }
 
 interface Driver {
@@ -298,8 +300,9 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
   const timer = setTimeout(() => {
     if (serving.ended) return;
     expired = true;
-    // The caller answers it as a busy database (lib/errors.ts); this says which limit, for whoever looks into it.
-    logger("db").warn("a transaction ran past its time limit and is rolled back", { timeoutMs: timeout });
+    serving.expired = true;
+    // The caller answers it as a busy database (lib/errors.ts), which logs nothing; this says which limit and where, for whoever looks into it.
+    logger("db").error("a transaction ran past its time limit and is rolled back", { timeoutMs: timeout, route: callContext("audit")?.route });
     // Queued behind a statement still running; the wrapper in createPool marks the transaction ended as it is sent.
     expiry = connection.query("ROLLBACK").then(
       () => giveBack(),
@@ -354,9 +357,13 @@ function rolledBackAtCommit(): Error {
 }
 
 /** As Prisma refuses a statement in a transaction that has ended (P2028): it timed out, or failed, while its code ran on. */
-export function transactionEnded(): Error {
+export function transactionEnded(ended: Pick<TransactionConnection, "expired">): Error {
   return Object.assign(
-    new Error("Transaction already closed: the transaction ended (it ran past its time limit, or failed) before this statement, which was not run."),
+    new Error(
+      ended.expired
+        ? "Transaction already closed: the transaction ran past its time limit and was rolled back before this statement, which was not run."
+        : "Transaction already closed: the transaction had ended (committed, or rolled back after a failure) before this statement, which was not run.",
+    ),
     { code: "P2028" },
   );
 }
@@ -410,7 +417,7 @@ function boundPrisma(client: PrismaClient, serving: TransactionConnection, timeo
   return {
     client: () =>
       (opened ??= new Promise((resolve, reject) => {
-        if (serving.ended) return reject(transactionEnded());
+        if (serving.ended) return reject(transactionEnded(serving));
         const held = new Promise<void>((done, fail) => (finish = (commit) => (commit ? done() : fail(new Error("rolled back")))));
         closed = withCallContext("bound", serving, () =>
           client.$transaction(
@@ -473,7 +480,7 @@ function boundTransactions(factory: PrismaPg): PrismaPg {
       const bound = Object.create(adapter) as typeof adapter;
       // Refused once the transaction has ended (committed, rolled back, timed out): never run in autocommit, or on the connection's next user.
       const open = () => {
-        if (serving.ended) throw transactionEnded();
+        if (serving.ended) throw transactionEnded(serving);
       };
       const nothing = async () => undefined;
       return Object.assign(bound, {

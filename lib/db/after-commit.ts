@@ -74,10 +74,11 @@ export async function takeRiders(tx: object): Promise<Prisma.Sql[]> {
   if (!unit?.riders.size) return [];
   const taken: Prisma.Sql[] = [];
   for (const [key, rider] of [...unit.riders]) {
-    const tables = await rider.build();
-    if (!tables) continue;
+    // Taken before it is built: a write of the same kind asked for meanwhile rides on its own.
     unit.riders.delete(key);
-    taken.push(tables);
+    const tables = await rider.build();
+    if (tables) taken.push(tables);
+    else if (!unit.riders.has(key)) unit.riders.set(key, rider);
   }
   return taken;
 }

@@ -78,7 +78,7 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
     }
   }
   const connection = driver.connections.get(on);
-  if (connection?.ended) throw transactionEnded();
+  if (connection?.ended) throw transactionEnded(connection);
   if (connection) return run<T>(connection.client, connection.names, text, values);
   const rows = await on.$queryRawUnsafe<(T & pg.QueryResultRow)[]>(text, ...values);
   return { rows, rowCount: rows.length } as pg.QueryResult<T & pg.QueryResultRow>;

@@ -3,7 +3,7 @@ import PgBoss from "pg-boss";
 import { Prisma } from "@prisma/client";
 import type { Tx } from "../db";
 import { sqlText } from "../db/sql";
-import { rideAlong } from "../db/after-commit";
+import { isUnit, rideAlong } from "../db/after-commit";
 import { env } from "../env";
 import { logger } from "../log";
 import { wakeWorkersAtCommit } from "./wake";
@@ -105,7 +105,8 @@ export interface RequestJob {
 export async function queueInTransaction(tx: Tx, jobs: RequestJob[]): Promise<void> {
   if (jobs.length === 0) return;
   const gathered = queued.get(tx);
-  if (gathered) gathered.push(...jobs);
+  // Gathered only while the transaction is open: on one that has ended, pg-boss's statement is refused as any other.
+  if (gathered && isUnit(tx)) gathered.push(...jobs);
   else if (rideAlong(tx, "jobs", riderFor(tx))) queued.set(tx, [...jobs]);
   else await runInsert(tx, jobs);
   // Jobs due now wake the worker at commit rather than at its next poll (lib/jobs/wake.ts).
@@ -129,9 +130,12 @@ function riderFor(tx: Tx) {
   };
   return {
     build: async () => {
-      const tables = jobsAsCommonTables(await insertStatement(queued.get(tx) ?? []));
-      if (tables) take();
-      else if (!warnedOfShape) {
+      // Taken before pg-boss builds the statement, so jobs queued meanwhile start another insert rather than go unwritten.
+      const jobs = take();
+      const tables = jobsAsCommonTables(await insertStatement(jobs));
+      if (tables) return tables;
+      queued.set(tx, [...jobs, ...(queued.get(tx) ?? [])]);
+      if (!warnedOfShape) {
         warnedOfShape = true;
         logger("queue").warn("pg-boss's insert has a shape this code cannot take along in another statement; jobs are inserted by themselves");
       }

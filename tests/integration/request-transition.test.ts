@@ -141,6 +141,18 @@ describe("the jobs a change queues", () => {
       }),
     ).rejects.toThrow("the change fails");
     expect(await jobRows(rolledBack!.id)).toEqual(before);
+    // Jobs queued on that transaction once it has ended are refused, as its statements are, not gathered for a commit that never comes.
+    let ended: Parameters<typeof queueInTransaction>[0] | undefined;
+    await expect(
+      inTransaction(async (tx) => {
+        ended = tx;
+        await recordEvent(tx, event(rolledBack!.id));
+        await queueInTransaction(tx, jobsFor(rolledBack!.id, at));
+        throw new Error("rolled back with its jobs");
+      }),
+    ).rejects.toThrow("rolled back with its jobs");
+    await expect(queueInTransaction(ended!, jobsFor(rolledBack!.id, at))).rejects.toMatchObject({ code: "P2028" });
+    expect(await jobRows(rolledBack!.id)).toEqual(before);
     // A step that runs after the events' statement (which took the jobs queued so far) queues one more: it is written too.
     await inTransaction(async (tx) => {
       await recordEvent(tx, event(late!.id));

@@ -134,6 +134,7 @@ describe("db.$transaction", () => {
     expect(poolState().idle).toBe(poolState().total);
     expect(await settled).toMatchObject({ message: "the code's own refusal", code: "conflict" });
     expect(refused).toMatchObject({ code: "P2028" });
+    expect(databaseRefusal(refused)).toBe("busy");
     expect(await seen("held-past-limit")).toEqual([]);
   });
 
@@ -164,7 +165,10 @@ describe("db.$transaction", () => {
     });
     // Another transaction now has the connection.
     const holding = fx.db.$transaction(async () => sleep(200));
-    await expect(sqlOf.sqlRun(kept!, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('stray-driver', 'driver')`)).rejects.toMatchObject({ code: "P2028" });
+    const stray = await sqlOf.sqlRun(kept!, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('stray-driver', 'driver')`).catch((error: unknown) => error);
+    expect(stray).toMatchObject({ code: "P2028" });
+    // Not a busy database: the transaction committed, and "nothing was saved, try again" would be untrue (a time limit's refusal is, above).
+    expect(databaseRefusal(stray)).toBeNull();
     await expect(kept!.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('stray-prisma', 'prisma')`).rejects.toMatchObject({ code: "P2028" });
     await holding;
     // And after a rollback: the code that failed may still hold its client.
@@ -269,6 +273,21 @@ describe("db.$transaction", () => {
       }),
     ).rejects.toThrow("a later step fails");
     expect(await seen("carried-then-rolled-back")).toEqual([]);
+    // A write of the same kind asked for while one is being built is not folded into it (it is already built): it is sent by itself.
+    const sent: string[] = [];
+    await fx.db.$transaction(async (tx) => {
+      rideAlong(tx, "carried", {
+        build: async () => {
+          await sleep(10);
+          rideAlong(tx, "carried", { build: async () => null, alone: async () => void sent.push("second alone") });
+          return sql`carried AS (${probe("built-first")})`;
+        },
+        alone: async () => void sent.push("first alone"),
+      });
+      beforeCommit(tx, async () => void (await sqlRun(tx, sql`WITH ${join(await takeRiders(tx), ", ")} SELECT 1`)));
+    });
+    expect(sent).toEqual(["second alone"]);
+    expect(await seen("built-first")).toEqual(["rider"]);
     // Outside a unit of work there is nothing to ride in: the caller sends the write at once.
     expect(rideAlong({}, "carried", { build: async () => null, alone: async () => undefined })).toBe(false);
   });
