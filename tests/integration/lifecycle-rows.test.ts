@@ -1,6 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
+import { transactionStatements } from "../helpers/statements";
 import type { Principal } from "@/lib/policy/evaluate";
 
 /**
@@ -198,27 +199,15 @@ describe("the status writer's statements through the driver", () => {
 });
 
 describe("the audit events' ids, taken by the request's write", () => {
-  /** Statements sent on the transaction's own connection while `work` runs (another connection's, such as the chainer's wake-up, are not counted). */
-  async function statementsOf<T>(work: () => Promise<T>) {
-    const spy = vi.spyOn(pg.Client.prototype, "query");
-    try {
-      const value = await work();
-      const texts = spy.mock.calls.map(([q]) => (typeof q === "string" ? q : (q as { text: string }).text));
-      const begun = texts.indexOf("BEGIN");
-      return { value, texts: texts.filter((_, i) => spy.mock.contexts[i] === spy.mock.contexts[begun]) };
-    } finally {
-      spy.mockRestore();
-    }
-  }
   const nextvalAlone = (texts: string[]) => texts.filter((t) => /^SELECT nextval\('"AuditEvent_id_seq"'\)/.test(t.trim()));
   const eventsOf = (requestId: string) => fx.db.auditEvent.findMany({ where: { requestId }, orderBy: { id: "asc" } });
 
   it("come with the write, so making and approving a request send no statement for them; in the order recorded, times rising with ids, and the chain has no gaps", async () => {
-    const made = await statementsOf(() => engine.createRequest(alice, "temporary-access", validInput({ role: "write" })));
+    const made = await transactionStatements(() => engine.createRequest(alice, "temporary-access", validInput({ role: "write" })));
     // BEGIN, the request's insert (which takes its event's id), the event with its jobs, COMMIT.
     expect(made.texts).toHaveLength(4);
     expect(nextvalAlone(made.texts)).toEqual([]);
-    const approved = await statementsOf(() => engine.decide(bob, { requestId: made.value.id, decision: "approve", comment: "ids ahead" }));
+    const approved = await transactionStatements(() => engine.decide(bob, { requestId: made.value.id, decision: "approve", comment: "ids ahead" }));
     expect(nextvalAlone(approved.texts)).toEqual([]);
     const events = await eventsOf(made.value.id);
     expect(events.map((e) => e.action)).toEqual(["request.created", "request.approved", "request.executing", "credential.issued", "grant.activated"]);
@@ -237,7 +226,7 @@ describe("the audit events' ids, taken by the request's write", () => {
   it("are taken by a statement of their own for events recorded past what the write took, still in order", async () => {
     const { recordEvent } = await import("@/lib/audit/record");
     const request = await engine.createRequest(alice, "temporary-access", validInput());
-    const moved = await statementsOf(() =>
+    const moved = await transactionStatements(() =>
       inTransaction(async (tx) => {
         const cancelled = await writer.transition(tx, request, "cancelled", { actor: SYSTEM, action: "request.cancelled", patch: { endedAt: new Date() } });
         // Two more after the write, which took ids for what was recorded by then (one) and no more.

@@ -1,6 +1,6 @@
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
+import { transactionStatements } from "../helpers/statements";
 import type { Principal } from "@/lib/policy/evaluate";
 
 /**
@@ -102,17 +102,7 @@ describe("the jobs a change queues", () => {
     const { recordEvent } = await import("@/lib/audit/record");
     const at = new Date(Date.now() + 3_600_000);
     const [alone, ridden, eventOnly] = await Promise.all([1, 2, 3].map(() => engine.createRequest(alice, "temporary-access", validInput())));
-    /** Statements sent on the transaction's own connection (the chainer's wake-up after a commit goes through the pool, on another). */
-    const count = async (work: Parameters<typeof inTransaction>[0]) => {
-      const statements = vi.spyOn(pg.Client.prototype, "query");
-      try {
-        await inTransaction(work);
-        const begun = statements.mock.calls.findIndex(([text]) => text === "BEGIN");
-        return statements.mock.contexts.filter((client) => client === statements.mock.contexts[begun]).length;
-      } finally {
-        statements.mockRestore();
-      }
-    };
+    const count = async (work: Parameters<typeof inTransaction>[0]) => (await transactionStatements(() => inTransaction(work))).texts.length;
     // With no audit event to ride in, pg-boss's statement is sent as pg-boss built it.
     await count((tx) => queueInTransaction(tx, jobsFor(alone!.id, at)));
     const withEventOnly = await count((tx) => recordEvent(tx, event(eventOnly!.id)));

@@ -90,25 +90,37 @@ describe("db.$transaction", () => {
 
   it("ends at its time limit: rolled back, and every later statement refused (the driver's and Prisma's alike), never run outside it", async () => {
     const refusals: string[] = [];
-    const late = fx.db.$transaction(
-      async (tx) => {
-        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('expired-before', 'driver')`);
-        // Prisma's part is opened late, just before the limit: its own clock runs 250 ms behind the transaction's,
-        // so what follows comes after the transaction's end and before Prisma's.
-        await sleep(250);
-        await tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('expired-prisma-early', 'prisma')`;
-        await sleep(150);
-        for (const write of [
-          () => tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('expired-after', 'prisma')`,
-          () => sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('expired-after-driver', 'driver')`),
-        ])
-          await write().then(
-            () => refusals.push("ran"),
-            (error: { code?: string }) => refusals.push(error.code ?? "error"),
-          );
-      },
-      { timeout: 300 },
+    const { withAuditContext } = await import("@/lib/audit/context");
+    // The log says which limit, and where (the caller's answer, 503, logs nothing).
+    const logged: string[] = [];
+    const stderr = vi
+      .spyOn(process.stderr, "write")
+      .mockImplementation(((line: string | Uint8Array) => (logged.push(String(line)), true)) as typeof process.stderr.write);
+    const late = withAuditContext({ route: "POST /api/v1/probe" }, () =>
+      fx.db.$transaction(
+        async (tx) => {
+          await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('expired-before', 'driver')`);
+          // Prisma's part is opened late, just before the limit: its own clock runs 250 ms behind the transaction's,
+          // so what follows comes after the transaction's end and before Prisma's.
+          await sleep(250);
+          await tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('expired-prisma-early', 'prisma')`;
+          await sleep(150);
+          for (const write of [
+            () => tx.$executeRaw`INSERT INTO tx_probe (name, via) VALUES ('expired-after', 'prisma')`,
+            () => sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO tx_probe (name, via) VALUES ('expired-after-driver', 'driver')`),
+          ])
+            await write().then(
+              () => refusals.push("ran"),
+              (error: { code?: string }) => refusals.push(error.code ?? "error"),
+            );
+        },
+        { timeout: 300 },
+      ),
     );
+    await late.catch(() => undefined);
+    stderr.mockRestore();
+    const line = logged.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "a transaction ran past its time limit and is rolled back");
+    expect(line).toMatchObject({ level: "error", component: "db", timeoutMs: 300, route: "POST /api/v1/probe" });
     await expect(late).rejects.toMatchObject({ code: "P2028" });
     // Answered as a busy database (503, try again), not as a failure of the portal: nothing of it was saved.
     expect(databaseRefusal(await late.catch((error: unknown) => error))).toBe("busy");
