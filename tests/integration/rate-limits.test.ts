@@ -19,11 +19,23 @@ afterAll(async () => {
   await fx?.close();
 });
 
+/**
+ * The limits count in fixed one-minute windows of the clock. A test that spends a budget
+ * call by call starts with at least `ms` of its window left, so the window cannot turn over
+ * in the middle and hand it a fresh budget (which once made the per-address case see no
+ * refusal at all).
+ */
+async function withWindowLeft(ms: number) {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < ms) await new Promise((resolve) => setTimeout(resolve, left + 50));
+}
+
 const call = (token: string, address: string) =>
   fetch(`${api.url}/api/v1/me`, { headers: { authorization: `Bearer ${token}`, "x-forwarded-for": `203.0.113.50, ${address}` } });
 
 describe("rate limits", () => {
   it("per token: the sixth call in a minute is refused with 429 and Retry-After; another token is not", async () => {
+    await withWindowLeft(20_000);
     const token = await newToken();
     const remaining: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -46,6 +58,7 @@ describe("rate limits", () => {
   });
 
   it("per address: many tokens from one address share its budget, counted by the nearest proxy's hop", async () => {
+    await withWindowLeft(30_000);
     let refusedAt = 0;
     for (let n = 0; n < 10 && !refusedAt; n++) {
       const token = await newToken();
@@ -73,6 +86,7 @@ describe("rate limits", () => {
         return 0; // next-auth itself may need a running Next.js server; only the limit matters here.
       }
     };
+    await withWindowLeft(20_000);
     for (let i = 0; i < 3; i++) expect(await attempt()).not.toBe(429);
     expect(await attempt()).toBe(429);
   });
