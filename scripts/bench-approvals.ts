@@ -11,7 +11,9 @@
  * (the same users each making two calls of /api/health, one `SELECT 1`, in a loop: the most
  * request-and-approve pairs a second the web framework and this client could carry here if
  * each did nothing else) and PostgreSQL's own write rate on the same server (pgbench's
- * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99.
+ * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99;
+ * the paced approvals at or above that p99 are also printed by episode (episodes()), which tells
+ * a tail made by a few moments when everything stalled together from one made by queueing.
  * Each phase starts once the portal has caught up with what the one before left it (audit
  * events to chain, jobs due), and the time that took after the flat-out phase is printed.
  * Each phase also prints the CPU time that Next.js's server, the worker, PostgreSQL (when
@@ -20,7 +22,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { benchNumber, judge, loadAverage, ratio } from "./support/bench-figures";
+import { benchNumber, episodes, judge, loadAverage, ratio } from "./support/bench-figures";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
@@ -51,6 +53,9 @@ const approvers = await Promise.all(
 
 const waiting: string[] = [];
 let latencies: number[] = [];
+/** When each approval of the phase returned (ms since the phase began), with how long it took. */
+let finishes: { at: number; ms: number }[] = [];
+let phaseStarted = 0;
 let requested = 0;
 let approved = 0;
 let errors = 0;
@@ -111,6 +116,7 @@ async function approver(token: string) {
     if (ok && json?.status === "active" && json.credential) {
       approved += 1;
       latencies.push(ms);
+      finishes.push({ at: Date.now() - phaseStarted, ms });
     } else if (ok) {
       errors += 1;
       if (errorSamples.length < 5) errorSamples.push(`approved but status ${json?.status}`);
@@ -140,6 +146,7 @@ async function settle(): Promise<{ seconds: number; unchainedEvents: number; due
   }
   return { seconds: +((Date.now() - started) / 1000).toFixed(1), ...first };
 }
+
 /** Approvals one at a time: enough that the p99, the tail's denominator, is not one or two slow calls. */
 const ONE_AT_A_TIME = 1000;
 /** Approvals before those, not counted: the first calls load and compile the routes' code. */
@@ -177,12 +184,14 @@ console.log(
 /** Everyone at once for `seconds`, flat out or paced to about `rate` approvals a second in all. */
 async function phase(seconds: number, rate?: number) {
   latencies = [];
+  finishes = [];
   requested = 0;
   approved = 0;
   waiting.length = 0;
   period = rate ? approvers.length / rate : 0;
   deadline = Date.now() + seconds * 1000;
   const started = Date.now();
+  phaseStarted = started;
   const cpuBefore = cpuSnapshot(portal.processGroup);
   const gcBefore = await gcNow();
   await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
@@ -191,7 +200,9 @@ async function phase(seconds: number, rate?: number) {
   const cpuMsPerApproval = () => cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), approved);
   const gcPerApproval = async () => gcPer(gcBefore, await gcNow(), approved);
   latencies.sort((a, b) => a - b);
+  const p99 = percentile(latencies, 99);
   return {
+    slowest: episodes(finishes.filter((f) => f.ms >= p99)),
     seconds: Math.round(elapsed),
     requestsPerSecond: +(requested / elapsed).toFixed(1),
     approvalsPerSecond: +(approved / elapsed).toFixed(1),
@@ -325,7 +336,10 @@ garbage collections in the web server by kind, and their pause time per approval
 ratios (same run)
   approvals/s ÷ floor pairs/s          ${ratios.approvalsOverFloor}
   approvals/s ÷ pgbench tps            ${ratios.approvalsOverPgbenchTps ?? "—"}
-  paced p99 ÷ one-at-a-time p99        ${ratios.pacedP99OverOneAtATimeP99}`);
+  paced p99 ÷ one-at-a-time p99        ${ratios.pacedP99OverOneAtATimeP99}
+
+the paced phase's approvals at or above its p99 (${paced.slowest.reduce((n, e) => n + e.approvals, 0)}), by episode (those returning within 300 ms of each other)
+  ${paced.slowest.map((e) => `${e.atSecond} s: ${e.approvals} up to ${e.slowestMs} ms`).join("   ")}`);
 const targets = judge([
   {
     target: "paced p99 ≤ 3 × one-at-a-time p99",

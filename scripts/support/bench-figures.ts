@@ -41,3 +41,24 @@ export function judge(targets: TargetResult[]): TargetResult[] {
   for (const t of targets) console.log(`  ${t.met ? "met    " : "NOT MET"}  ${t.target}: ${t.figure}`);
   return targets;
 }
+
+/**
+ * The approvals at or above a phase's p99, grouped into episodes: those that returned within
+ * `gapMs` (300 ms) of the one before. A few episodes of many approvals each mean the tail came from
+ * moments when everything in flight stalled together; many episodes of one or two mean it came
+ * from calls queueing one behind another. Each episode: when it ended (seconds into the phase),
+ * how many approvals, and the slowest of them.
+ */
+export function episodes(slow: { at: number; ms: number }[], gapMs = 300): { atSecond: number; approvals: number; slowestMs: number }[] {
+  const found: { atSecond: number; approvals: number; slowestMs: number; last: number }[] = [];
+  for (const { at, ms } of [...slow].sort((a, b) => a.at - b.at)) {
+    const episode = found.at(-1);
+    if (episode && at - episode.last <= gapMs) {
+      episode.approvals += 1;
+      episode.slowestMs = Math.max(episode.slowestMs, +ms.toFixed(1));
+      episode.last = at;
+      episode.atSecond = +(at / 1000).toFixed(1);
+    } else found.push({ atSecond: +(at / 1000).toFixed(1), approvals: 1, slowestMs: +ms.toFixed(1), last: at });
+  }
+  return found.map(({ atSecond, approvals, slowestMs }) => ({ atSecond, approvals, slowestMs }));
+}
