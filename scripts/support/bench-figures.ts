@@ -46,11 +46,11 @@ export function judge(targets: TargetResult[]): TargetResult[] {
  * The approvals at or above a phase's p99, grouped into episodes: those that returned within
  * `gapMs` (300 ms) of the one before. A few episodes of many approvals each mean the tail came from
  * moments when everything in flight stalled together; many episodes of one or two mean it came
- * from calls queueing one behind another. Each episode: when it ended (seconds into the phase),
- * how many approvals, and the slowest of them.
+ * from calls queueing one behind another. An episode can last longer than `gapMs` (each approval
+ * joins the one before it), so each gives when it began and ended, to tell a moment from a spell.
  */
-export function episodes(slow: { at: number; ms: number }[], gapMs = 300): { atSecond: number; approvals: number; slowestMs: number }[] {
-  const found: { atSecond: number; approvals: number; slowestMs: number; last: number }[] = [];
+export function episodes(slow: { at: number; ms: number }[], gapMs = 300): Episode[] {
+  const found: (Episode & { last: number })[] = [];
   for (const { at, ms } of [...slow].sort((a, b) => a.at - b.at)) {
     const episode = found.at(-1);
     if (episode && at - episode.last <= gapMs) {
@@ -58,7 +58,15 @@ export function episodes(slow: { at: number; ms: number }[], gapMs = 300): { atS
       episode.slowestMs = Math.max(episode.slowestMs, +ms.toFixed(1));
       episode.last = at;
       episode.atSecond = +(at / 1000).toFixed(1);
-    } else found.push({ atSecond: +(at / 1000).toFixed(1), approvals: 1, slowestMs: +ms.toFixed(1), last: at });
+    } else found.push({ fromSecond: +(at / 1000).toFixed(1), atSecond: +(at / 1000).toFixed(1), approvals: 1, slowestMs: +ms.toFixed(1), last: at });
   }
-  return found.map(({ atSecond, approvals, slowestMs }) => ({ atSecond, approvals, slowestMs }));
+  return found.map(({ fromSecond, atSecond, approvals, slowestMs }) => ({ fromSecond, atSecond, approvals, slowestMs }));
+}
+
+/** When the first and the last approval of an episode returned (seconds into the phase), how many, and the slowest's time. */
+export interface Episode {
+  fromSecond: number;
+  atSecond: number;
+  approvals: number;
+  slowestMs: number;
 }
