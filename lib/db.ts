@@ -6,6 +6,7 @@ import { closeUnit, finishUnit, openUnit } from "./db/after-commit";
 import { env } from "./env";
 import { closeChanges } from "./db/changes";
 import { callContext, withCallContext } from "./observability/call-context";
+import { poolWait } from "./observability/metrics";
 
 /** Connections per process. */
 const POOL_SIZE = 20;
@@ -101,6 +102,20 @@ export const PROCESS_CLIENT = Symbol.for("latchkey.db.processClient");
 function createPool(connectionString: string, names: StatementNames): pg.Pool {
   const pool = new pg.Pool({ connectionString, max: POOL_SIZE });
   driver.names.set(pool, names);
+  // A call that finds every connection in use waits for one: how long, in latchkey_db_pool_wait_seconds. Under a burst the
+  // pool running out is what makes everything in flight slow at once (bench:approvals' tail episodes), so operators see it.
+  // pg-pool's own query() takes its connection through this method too.
+  const connect = pool.connect.bind(pool) as (callback?: (error: Error | undefined, client: pg.PoolClient, done: () => void) => void) => unknown;
+  pool.connect = ((callback?: (error: Error | undefined, client: pg.PoolClient, done: () => void) => void) => {
+    if (pool.idleCount > 0 || pool.totalCount < POOL_SIZE) return callback ? connect(callback) : connect();
+    const waited = poolWait.startTimer();
+    if (callback)
+      return connect((error, client, done) => {
+        waited();
+        callback(error, client, done);
+      });
+    return (connect() as Promise<pg.PoolClient>).finally(() => waited());
+  }) as typeof pool.connect;
   pool.on("error", (error) => logger("db").warn("an idle connection was lost", { error: error.message }));
   pool.on("connect", (client) => {
     // A prepared statement that a migration has made stale (a column it returns changed type)

@@ -26,7 +26,7 @@ import { benchNumber, episodes, judge, loadAverage, ratio } from "./support/benc
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
-import { gcPer, webGc, type GcPerApproval } from "./support/web-gc";
+import { gcPer, webGc, webPoolWaits, type GcPerApproval } from "./support/web-gc";
 
 const { values } = parseArgs({ options: { seconds: { type: "string" }, users: { type: "string" } } });
 const SECONDS = benchNumber(values.seconds, "LATCHKEY_BENCH_SECONDS", 60);
@@ -194,15 +194,19 @@ async function phase(seconds: number, rate?: number) {
   phaseStarted = started;
   const cpuBefore = cpuSnapshot(portal.processGroup);
   const gcBefore = await gcNow();
+  const waitsBefore = await webPoolWaits(portal.url, METRICS_TOKEN);
   await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
   const elapsed = (Date.now() - started) / 1000;
   // The CPU it took is counted once the portal has caught up with what the phase left it (settle()).
   const cpuMsPerApproval = () => cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), approved);
   const gcPerApproval = async () => gcPer(gcBefore, await gcNow(), approved);
+  const waitsAfter = await webPoolWaits(portal.url, METRICS_TOKEN);
   latencies.sort((a, b) => a - b);
   const p99 = percentile(latencies, 99);
   return {
     // The paced phase's only: flat out, every call queues behind the others by design.
+    // Calls that found every connection of the web server's pool in use, and how long they waited in all.
+    poolWaits: { calls: waitsAfter.calls - waitsBefore.calls, totalMs: Math.round((waitsAfter.seconds - waitsBefore.seconds) * 1000) },
     slowest: rate ? episodes(finishes.filter((f) => f.ms >= p99)) : undefined,
     seconds: Math.round(elapsed),
     requestsPerSecond: +(requested / elapsed).toFixed(1),
@@ -338,6 +342,9 @@ ratios (same run)
   approvals/s ÷ floor pairs/s          ${ratios.approvalsOverFloor}
   approvals/s ÷ pgbench tps            ${ratios.approvalsOverPgbenchTps ?? "—"}
   paced p99 ÷ one-at-a-time p99        ${ratios.pacedP99OverOneAtATimeP99}
+
+calls that waited for a database connection in the web server (its pool all in use)
+  flat out ${flatOut.poolWaits.calls} (${flatOut.poolWaits.totalMs} ms in all)   paced ${paced.poolWaits.calls} (${paced.poolWaits.totalMs} ms in all)
 
 the paced phase's approvals at or above its p99 (${(paced.slowest ?? []).reduce((n, e) => n + e.approvals, 0)}), by episode (each returning within 300 ms of the one before)
   ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s: ${e.approvals} up to ${e.slowestMs} ms`).join("   ")}`);

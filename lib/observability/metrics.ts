@@ -34,6 +34,13 @@ export const approvalLatency = new Histogram({
   registers: [registry],
 });
 
+export const poolWait = new Histogram({
+  name: "latchkey_db_pool_wait_seconds",
+  help: "Time a call waited for a database connection because every connection of this process's pool was in use (calls that found one free, or had one opened for them, are not counted).",
+  buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+  registers: [registry],
+});
+
 /** Times `work` into the HTTP histogram; `status` reads the outcome once it is known. */
 export async function timed<T>(route: string, method: string, work: () => Promise<T>, status: (result: T) => number): Promise<T> {
   const end = httpDuration.startTimer({ route, method });

@@ -28,3 +28,12 @@ export function gcPer(before: GcReading, after: GcReading, approvals: number): G
   }
   return per;
 }
+
+/** Calls that waited for a database connection in the web server, and how long in all (its latchkey_db_pool_wait_seconds). */
+export async function webPoolWaits(url: string, token: string): Promise<{ calls: number; seconds: number }> {
+  const response = await fetch(`${url}/api/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error(`the web server's metrics answered ${response.status}`);
+  const text = await response.text();
+  const read = (part: string) => Number(text.match(new RegExp(`^latchkey_db_pool_wait_seconds_${part} (\\S+)$`, "m"))?.[1] ?? 0);
+  return { calls: read("count"), seconds: read("sum") };
+}

@@ -232,6 +232,50 @@ describe("db.$transaction", () => {
     expect(await fx.db.$transaction(async (tx) => (await sqlOf.sqlRows<{ one: number }>(tx, sqlOf.sql`SELECT 1 AS one`))[0]!.one)).toBe(1);
   });
 
+  it("counts a call that waited for a connection, and how long, in latchkey_db_pool_wait_seconds; one that found a connection free is not counted", async () => {
+    const { instanceMetricsText } = await import("@/lib/observability/metrics");
+    const waits = async () => {
+      const text = await instanceMetricsText();
+      return {
+        count: Number(text.match(/^latchkey_db_pool_wait_seconds_count (\S+)$/m)?.[1]),
+        sum: Number(text.match(/^latchkey_db_pool_wait_seconds_sum (\S+)$/m)?.[1]),
+      };
+    };
+    const pool = dbOf.processPool();
+    const size = pool.options.max!;
+    // Every connection open and idle first, so that the holders below take free ones and none of them waits.
+    await Promise.all(Array.from({ length: size }, () => fx.db.$transaction(async () => sleep(50))));
+    const before = await waits();
+    expect(before.count).toBeGreaterThanOrEqual(0);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started = 0;
+    const holders = Array.from({ length: size }, () =>
+      fx.db.$transaction(
+        async () => {
+          started += 1;
+          await released;
+        },
+        { timeout: 20_000 },
+      ),
+    );
+    for (let i = 0; i < 100 && started < size; i++) await sleep(20);
+    expect(started).toBe(size);
+    expect(await waits()).toEqual(before);
+    const waiting = fx.db.$transaction(async () => "ran", { maxWait: 10_000 });
+    await sleep(150);
+    release();
+    expect(await waiting).toBe("ran");
+    await Promise.all(holders);
+    const after = await waits();
+    expect(after.count).toBe(before.count + 1);
+    expect(after.sum - before.sum).toBeGreaterThanOrEqual(0.14);
+    expect(after.sum - before.sum).toBeLessThan(5);
+    // A free connection: nothing waited.
+    expect(await fx.db.$transaction(async () => "free")).toBe("free");
+    expect(await waits()).toEqual(after);
+  });
+
   it("gives every connection back: after failures, time-outs and commits, the pool is idle and each connection outside a transaction", async () => {
     const outcomes = await Promise.allSettled([
       ...Array.from({ length: 10 }, (_, i) =>
