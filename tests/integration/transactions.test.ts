@@ -37,6 +37,25 @@ afterAll(async () => {
 const seen = async (name: string) => (await outside.query<{ via: string }>(`SELECT via FROM tx_probe WHERE name = $1`, [name])).rows.map((r) => r.via);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The pool's connections, all idle again once every transaction has ended. */
+/** A transaction on each of the pool's `size` connections, each held open until `release` is called. */
+async function holdEveryConnection(size: number) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let started = 0;
+  const holders = Array.from({ length: size }, () =>
+    fx.db.$transaction(
+      async () => {
+        started += 1;
+        await released;
+      },
+      { timeout: 20_000 },
+    ),
+  );
+  for (let i = 0; i < 100 && started < size; i++) await sleep(20);
+  expect(started).toBe(size);
+  return { release, holders };
+}
+
 const poolState = () => {
   const pool = dbOf.processPool();
   return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
@@ -205,20 +224,7 @@ describe("db.$transaction", () => {
   it("waits for a connection no longer than maxWait, failing as a busy database (P2024), and loses no connection to the wait", async () => {
     const pool = dbOf.processPool();
     const size = pool.options.max!;
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let started = 0;
-    const holders = Array.from({ length: size }, () =>
-      fx.db.$transaction(
-        async () => {
-          started += 1;
-          await released;
-        },
-        { timeout: 20_000 },
-      ),
-    );
-    for (let i = 0; i < 100 && started < size; i++) await sleep(20);
-    expect(started).toBe(size);
+    const { release, holders } = await holdEveryConnection(size);
     const began = performance.now();
     const refused = await fx.db.$transaction(async () => "ran", { maxWait: 200 }).catch((error: unknown) => error);
     expect(performance.now() - began).toBeLessThan(5_000);
@@ -247,20 +253,7 @@ describe("db.$transaction", () => {
     await Promise.all(Array.from({ length: size }, () => fx.db.$transaction(async () => sleep(50))));
     const before = await waits();
     expect(before.count).toBeGreaterThanOrEqual(0);
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let started = 0;
-    const holders = Array.from({ length: size }, () =>
-      fx.db.$transaction(
-        async () => {
-          started += 1;
-          await released;
-        },
-        { timeout: 20_000 },
-      ),
-    );
-    for (let i = 0; i < 100 && started < size; i++) await sleep(20);
-    expect(started).toBe(size);
+    const { release, holders } = await holdEveryConnection(size);
     expect(await waits()).toEqual(before);
     const waiting = fx.db.$transaction(async () => "ran", { maxWait: 10_000 });
     await sleep(150);
