@@ -107,7 +107,9 @@ function createPool(connectionString: string, names: StatementNames): pg.Pool {
   // pg-pool's own query() takes its connection through this method too.
   const connect = pool.connect.bind(pool) as (callback?: (error: Error | undefined, client: pg.PoolClient, done: () => void) => void) => unknown;
   pool.connect = ((callback?: (error: Error | undefined, client: pg.PoolClient, done: () => void) => void) => {
-    if (pool.idleCount > 0 || pool.totalCount < POOL_SIZE) return callback ? connect(callback) : connect();
+    // A free connection for this call: fewer open than the pool may hold (one is opened for it), or more idle than calls
+    // already queued for them (pg-pool hands idle ones out on its next tick, in order, so calls made together count).
+    if (pool.totalCount < (pool.options.max ?? POOL_SIZE) || pool.idleCount > pool.waitingCount) return callback ? connect(callback) : connect();
     const waited = poolWait.startTimer();
     if (callback)
       return connect((error, client, done) => {

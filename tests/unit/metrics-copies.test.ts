@@ -16,6 +16,5 @@ describe("the process's metrics", () => {
     const before = await count();
     first.poolWait.observe(0.25);
     expect(await count()).toBe(before + 1);
-    expect((await first.instanceMetricsText()).match(/^# TYPE nodejs_gc_duration_seconds/gm)).toHaveLength(1);
   });
 });
