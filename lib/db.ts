@@ -105,8 +105,9 @@ function createPool(connectionString: string, names: StatementNames): pg.Pool {
   // A call that finds every connection in use waits for one: how long, in latchkey_db_pool_wait_seconds. Under a burst the
   // pool running out is what makes everything in flight slow at once (bench:approvals' tail episodes), so operators see it.
   // pg-pool's own query() takes its connection through this method too.
-  const connect = pool.connect.bind(pool) as (callback?: (error: Error | undefined, client: pg.PoolClient, done: () => void) => void) => unknown;
-  pool.connect = ((callback?: (error: Error | undefined, client: pg.PoolClient, done: () => void) => void) => {
+  type Connected = (error: Error | undefined, client: pg.PoolClient, done: () => void) => void;
+  const connect = pool.connect.bind(pool) as (callback?: Connected) => unknown;
+  pool.connect = ((callback?: Connected) => {
     // A free connection for this call: fewer open than the pool may hold (one is opened for it), or more idle than calls
     // already queued for them (pg-pool hands idle ones out on its next tick, in order, so calls made together count).
     if (pool.totalCount < (pool.options.max ?? POOL_SIZE) || pool.idleCount > pool.waitingCount) return callback ? connect(callback) : connect();

@@ -26,7 +26,7 @@ import { benchNumber, episodes, judge, loadAverage, ratio } from "./support/benc
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
-import { gcPer, webGc, webPoolWaits, type GcPerApproval } from "./support/web-gc";
+import { gcPer, webGc, webReadings, type GcPerApproval } from "./support/web-gc";
 
 const { values } = parseArgs({ options: { seconds: { type: "string" }, users: { type: "string" } } });
 const SECONDS = benchNumber(values.seconds, "LATCHKEY_BENCH_SECONDS", 60);
@@ -55,6 +55,7 @@ const waiting: string[] = [];
 let latencies: number[] = [];
 /** When each approval of the phase returned (ms since the phase began), with how long it took. */
 let finishes: { at: number; ms: number }[] = [];
+/** When the phase running now began (Date.now()). */
 let phaseStarted = 0;
 let requested = 0;
 let approved = 0;
@@ -190,23 +191,21 @@ async function phase(seconds: number, rate?: number) {
   waiting.length = 0;
   period = rate ? approvers.length / rate : 0;
   deadline = Date.now() + seconds * 1000;
-  const started = Date.now();
-  phaseStarted = started;
+  phaseStarted = Date.now();
   const cpuBefore = cpuSnapshot(portal.processGroup);
-  const gcBefore = await gcNow();
-  const waitsBefore = await webPoolWaits(portal.url, METRICS_TOKEN);
+  const { gc: gcBefore, poolWaits: waitsBefore } = await webReadings(portal.url, METRICS_TOKEN);
   await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
-  const elapsed = (Date.now() - started) / 1000;
+  const elapsed = (Date.now() - phaseStarted) / 1000;
   // The CPU it took is counted once the portal has caught up with what the phase left it (settle()).
   const cpuMsPerApproval = () => cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), approved);
   const gcPerApproval = async () => gcPer(gcBefore, await gcNow(), approved);
-  const waitsAfter = await webPoolWaits(portal.url, METRICS_TOKEN);
+  const { poolWaits: waitsAfter } = await webReadings(portal.url, METRICS_TOKEN);
   latencies.sort((a, b) => a - b);
   const p99 = percentile(latencies, 99);
   return {
-    // The paced phase's only: flat out, every call queues behind the others by design.
     // Calls that found every connection of the web server's pool in use, and how long they waited in all.
     poolWaits: { calls: waitsAfter.calls - waitsBefore.calls, totalMs: Math.round((waitsAfter.seconds - waitsBefore.seconds) * 1000) },
+    // The paced phase's only: flat out, every call queues behind the others by design.
     slowest: rate ? episodes(finishes.filter((f) => f.ms >= p99)) : undefined,
     seconds: Math.round(elapsed),
     requestsPerSecond: +(requested / elapsed).toFixed(1),
