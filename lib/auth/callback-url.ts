@@ -4,17 +4,31 @@ import { isStorableText } from "../text";
  * Where sign-in sends a person afterwards. next-auth parses `callbackUrl` (from the query,
  * the form, or its own cookie) with `new URL`, which throws on anything that is not a URL,
  * and that surfaced as a 500. A value is usable when it is a path on the portal or an
- * absolute http(s) URL; the route refuses anything else with 400, and the redirect callback
+ * absolute http(s) URL, with whole percent escapes; the route refuses anything else with 400, and the redirect callback
  * falls back to the portal's home for a cookie nobody should have been able to set.
  */
 export const BAD_CALLBACK_URL = "callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.";
 
 export function callbackUrlProblem(value: string | null | undefined): string | null {
   if (value === null || value === undefined || value === "") return null;
-  if (!isStorableText(value) || value.length > 2000 || /[\u0000-\u001f\u007f]/.test(value)) return BAD_CALLBACK_URL;
+  if (!isStorableText(value) || value.length > 2000 || /[\u0000-\u001f\u007f]/.test(value) || !decodable(value)) return BAD_CALLBACK_URL;
   if (value.startsWith("/")) return URL.canParse(value, "http://portal.invalid") ? null : BAD_CALLBACK_URL;
   if (!URL.canParse(value)) return BAD_CALLBACK_URL;
   return /^https?:$/.test(new URL(value).protocol) ? null : BAD_CALLBACK_URL;
+}
+
+/**
+ * Whether every percent escape is whole and stands for UTF-8 text. A lone "%" parses as a URL,
+ * but with next-auth's cookies written by hand it ended in "URIError: URI malformed" inside
+ * Next.js's handling of the route: a 500.
+ */
+function decodable(value: string): boolean {
+  try {
+    decodeURIComponent(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const CALLBACK_COOKIES = new Set(["next-auth.callback-url", "__Secure-next-auth.callback-url"]);

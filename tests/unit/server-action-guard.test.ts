@@ -88,9 +88,22 @@ describe("server-action posts", () => {
 
 describe("sign-in callbackUrl", () => {
   it("is a path on the portal or an http(s) URL; anything else is named", () => {
-    for (const ok of ["/requests", "/history?q=a", "https://latchkey.example.com/x", "http://localhost:3000/", "", null, undefined])
+    for (const ok of ["/requests", "/history?q=a", "/history?q=caf%C3%A9%20x", "https://latchkey.example.com/x", "http://localhost:3000/", "", null, undefined])
       expect(callbackUrlProblem(ok), String(ok)).toBeNull();
-    for (const bad of ["http://[::", ":::", "a\u0000b", "\ud800", "http://exa mple.com", "javascript:alert(1)", "/\u0000", "/a\nb"]) {
+    for (const bad of [
+      "http://[::",
+      ":::",
+      "a\u0000b",
+      "\ud800",
+      "http://exa mple.com",
+      "javascript:alert(1)",
+      "/\u0000",
+      "/a\nb",
+      "/%",
+      "/a%zz",
+      "/%E2%82",
+      "https://x.example/%ff",
+    ]) {
       expect(callbackUrlProblem(bad), bad).toBe("callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.");
     }
   });
