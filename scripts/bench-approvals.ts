@@ -7,10 +7,11 @@
  * person pausing between calls), which shows the latency below saturation. Prints requests and approvals per
  * second, p50/p95/p99 from approval to issued credential (the approve call returns once
  * the credential is signed and stored), errors and double executions (both must be 0).
- * Then two baselines of the same run, to which the results are ratios: the framework's floor
+ * Two baselines of the same run, to which the results are ratios: the framework's floor
  * (the same users each making two calls of /api/health, one `SELECT 1`, in a loop: the most
  * request-and-approve pairs a second the web framework and this client could carry here if
- * each did nothing else) and PostgreSQL's own write rate on the same server (pgbench's
+ * each did nothing else), measured in two halves, just before the flat-out phase and after the
+ * paced one (floorHalf), and PostgreSQL's own write rate on the same server (pgbench's
  * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99;
  * the paced approvals at or above that p99 are also printed by episode (episodes()), which tells
  * a tail made by a few moments when everything stalled together from one made by queueing.
@@ -22,7 +23,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { benchNumber, episodes, judge, loadAverage, ratio } from "./support/bench-figures";
+import { benchNumber, episodes, judge, loadAverage, ratio, together } from "./support/bench-figures";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
@@ -220,20 +221,6 @@ async function phase(seconds: number, rate?: number) {
   };
 }
 
-console.log(`[bench] ${requesters.length} requesters and ${approvers.length} approvers for ${SECONDS} s against ${portal.url} (production build)…`);
-await settle();
-const flatOutPhase = await phase(SECONDS);
-// The paced phase starts once the flat-out backlog is worked off: its first seconds would otherwise measure that drain, not latency below saturation.
-const drained = await settle();
-const flatOut = { ...flatOutPhase, cpuMsPerApproval: flatOutPhase.cpuMsPerApproval(), gcPerApproval: await flatOutPhase.gcPerApproval() };
-console.log(
-  `[bench] the flat-out phase left ${drained.unchainedEvents} audit events to chain and ${drained.dueJobs} jobs due: caught up in ${drained.seconds} s`,
-);
-// Then the same people each pausing between calls, to about three quarters of what was just reached.
-const paceTo = Math.max(1, Math.round(flatOut.approvalsPerSecond * 0.75));
-console.log(`[bench] then paced to about ${paceTo} approvals a second for ${Math.round(SECONDS / 2)} s…`);
-const pacedPhase = await phase(Math.round(SECONDS / 2), paceTo);
-
 // The floor: as many pairs of calls as the framework carries when each call does almost nothing.
 let floorErrors = 0;
 async function floor(seconds: number) {
@@ -256,19 +243,53 @@ async function floor(seconds: number) {
       }
     }),
   );
-  return +(pairs / ((Date.now() - started) / 1000)).toFixed(1);
+  return { pairs, seconds: (Date.now() - started) / 1000 };
 }
+
+/**
+ * Half of the floor, measured for `seconds` after a short unmeasured start: its pairs, and the
+ * CPU and collections they took. The floor is measured in two halves, one just before the
+ * flat-out phase and one after the paced phase, and the ratio uses both together (together()):
+ * a shared machine's speed drifts over tens of seconds, so the floor is taken on both sides of
+ * the phases it is compared with, and the halves are printed so the drift shows.
+ */
+async function floorHalf(seconds: number) {
+  await floor(2);
+  const cpu = cpuSnapshot(portal.processGroup);
+  const gcBefore = await gcNow();
+  const { pairs, seconds: took } = await floor(seconds);
+  return {
+    pairsPerSecond: +(pairs / took).toFixed(1),
+    units: pairs,
+    seconds: took,
+    cpu: cpuPer(cpu, cpuSnapshot(portal.processGroup), pairs),
+    gc: gcPer(gcBefore, await gcNow(), pairs),
+  };
+}
+
+/** Each half of the floor lasts a quarter of the flat-out phase, at most 7.5 s: 15 s in all, as one floor of 15 s did before. */
+const FLOOR_HALF_SECONDS = Math.min(7.5, SECONDS / 4);
+
+await settle();
+const floorBefore = await floorHalf(FLOOR_HALF_SECONDS);
+console.log(`[bench] ${requesters.length} requesters and ${approvers.length} approvers for ${SECONDS} s against ${portal.url} (production build)…`);
+await settle();
+const flatOutPhase = await phase(SECONDS);
+// The paced phase starts once the flat-out backlog is worked off: its first seconds would otherwise measure that drain, not latency below saturation.
+const drained = await settle();
+const flatOut = { ...flatOutPhase, cpuMsPerApproval: flatOutPhase.cpuMsPerApproval(), gcPerApproval: await flatOutPhase.gcPerApproval() };
+console.log(
+  `[bench] the flat-out phase left ${drained.unchainedEvents} audit events to chain and ${drained.dueJobs} jobs due: caught up in ${drained.seconds} s`,
+);
+// Then the same people each pausing between calls, to about three quarters of what was just reached.
+const paceTo = Math.max(1, Math.round(flatOut.approvalsPerSecond * 0.75));
+console.log(`[bench] then paced to about ${paceTo} approvals a second for ${Math.round(SECONDS / 2)} s…`);
+const pacedPhase = await phase(Math.round(SECONDS / 2), paceTo);
+
 await settle();
 const paced = { ...pacedPhase, cpuMsPerApproval: pacedPhase.cpuMsPerApproval(), gcPerApproval: await pacedPhase.gcPerApproval() };
-await floor(2);
-floorErrors = 0;
-const floorCpu = cpuSnapshot(portal.processGroup);
-const floorGcBefore = await gcNow();
-const floorStarted = Date.now();
-const floorPairsPerSecond = await floor(Math.min(15, SECONDS));
-const floorPairs = floorPairsPerSecond * ((Date.now() - floorStarted) / 1000);
-const floorCpuPerPair = cpuPer(floorCpu, cpuSnapshot(portal.processGroup), floorPairs);
-const floorGcPerPair = gcPer(floorGcBefore, await gcNow(), floorPairs);
+const floorAfter = await floorHalf(FLOOR_HALF_SECONDS);
+const { unitsPerSecond: floorPairsPerSecond, cpu: floorCpuPerPair, gc: floorGcPerPair } = together([floorBefore, floorAfter]);
 
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
   SELECT count(*) AS n FROM (SELECT "requestId" FROM "AuditEvent" WHERE action IN ('credential.issued', 'request.approved') GROUP BY "requestId", action HAVING count(*) > 1) d`;
@@ -299,7 +320,14 @@ const figures = {
   errors,
   doubleExecutions,
   auditEvents: Number(chain?.n ?? 0),
-  floor: { pairsOfHealthCallsPerSecond: floorPairsPerSecond, errors: floorErrors, cpuMsPerPair: floorCpuPerPair, gcPerPair: floorGcPerPair },
+  floor: {
+    pairsOfHealthCallsPerSecond: floorPairsPerSecond,
+    beforeFlatOut: floorBefore.pairsPerSecond,
+    afterPaced: floorAfter.pairsPerSecond,
+    errors: floorErrors,
+    cpuMsPerPair: floorCpuPerPair,
+    gcPerPair: floorGcPerPair,
+  },
   pgbench,
   ratios,
 };
@@ -318,7 +346,7 @@ ${line("paced", paced)}
 one at a time  approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms
 errors         ${errors}${errorSamples.length ? `  e.g. ${errorSamples.join(" | ")}` : ""}
 double executions  ${doubleExecutions}
-floor          ${floorPairsPerSecond} pairs of /api/health calls/s with the same ${USERS} users${floorErrors ? ` (${floorErrors} health calls failed)` : ""}
+floor          ${floorPairsPerSecond} pairs of /api/health calls/s with the same ${USERS} users (before flat out ${floorBefore.pairsPerSecond}, after paced ${floorAfter.pairsPerSecond})${floorErrors ? ` (${floorErrors} health calls failed)` : ""}
 ${
   pgbench
     ? `pgbench        ${pgbench.tps} tps (TPC-B-like, scale ${pgbench.settings.scale}, ${pgbench.settings.clients} clients, ${pgbench.settings.threads} threads, ${pgbench.settings.seconds} s)`
