@@ -9,8 +9,10 @@ import { isStorableText } from "../text";
  */
 export const BAD_CALLBACK_URL = "callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.";
 
-export function callbackUrlProblem(value: string | null | undefined): string | null {
+export function callbackUrlProblem(value: unknown): string | null {
   if (value === null || value === undefined || value === "") return null;
+  // A JSON body can carry anything; next-auth would throw on a number, an array or an object.
+  if (typeof value !== "string") return BAD_CALLBACK_URL;
   if (!isStorableText(value) || value.length > 2000 || /[\u0000-\u001f\u007f]/.test(value) || !decodable(value)) return BAD_CALLBACK_URL;
   if (value.startsWith("/")) return URL.canParse(value, "http://portal.invalid") ? null : BAD_CALLBACK_URL;
   if (!URL.canParse(value)) return BAD_CALLBACK_URL;

@@ -446,9 +446,11 @@ describe("sign-in parameters", () => {
 
   it("never answer 500 to next-auth's cookies written by hand with broken escapes, on every sign-in route", async () => {
     const { csrfToken, cookie: csrfCookie } = await csrf();
+    // Encoded once, so the cookie reaches next-auth as a broken escape (Next.js drops a cookie it cannot decode); with a
+    // second callback-url cookie that the route deletes, which is what made Next.js read back what next-auth wrote.
     for (const name of ["next-auth.callback-url", "next-auth.session-token", "next-auth.state", "next-auth.pkce.code_verifier"])
-      for (const value of ["/%", "%", "%E0%A4%A", "/requests%zz"]) {
-        const cookies = `${csrfCookie}; ${name}=${value}`;
+      for (const value of ["%2F%25", "%25", "%25E0%25A4%25A", "%2Frequests%25zz"]) {
+        const cookies = `${csrfCookie}; ${name}=${value}; __Secure-next-auth.callback-url=%20`;
         const responses = [
           await fetch(`${portal.url}/api/auth/signin/oidc`, {
             method: "POST",
@@ -466,6 +468,36 @@ describe("sign-in parameters", () => {
           expect(text).not.toMatch(STACK);
         }
       }
+  });
+
+  it("refuse a sign-in body next-auth cannot read, and every query value of callbackUrl, with 400 and a message", async () => {
+    const { csrfToken, cookie: csrfCookie } = await csrf();
+    const post = (route: string, type: string, body: string) =>
+      fetch(`${portal.url}/api/auth/${route}`, { method: "POST", headers: { "content-type": type, cookie: csrfCookie }, body, redirect: "manual" });
+    const unreadable = "A sign-in body must be form fields or a JSON object of text fields.\n";
+    for (const route of ["signin/oidc", "signout", "session", "callback/oidc"])
+      for (const body of ["{", "", "null", "[]", '"x"', `{"csrfToken":"${csrfToken}","callbackUrl":1}`, `{"csrfToken":{}}`]) {
+        const response = await post(route, "application/json", body);
+        expect(response.status, `${route} ${body}`).toBe(400);
+        expect(await response.text()).toBe(unreadable);
+      }
+    // next-auth reads a body as JSON or as a form when its content type mentions either, wherever in the header.
+    for (const type of ["text/plain, application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8"]) {
+      const response = await post("signin/oidc", type, new URLSearchParams({ csrfToken, callbackUrl: "/%", json: "true" }).toString());
+      expect(response.status, type).toBe(400);
+      expect(await response.text()).toBe(`${BAD_CALLBACK_URL}\n`);
+    }
+    const json = await post("signin/oidc", "text/plain; application/json", JSON.stringify({ csrfToken, callbackUrl: "/%", json: "true" }));
+    expect(json.status).toBe(400);
+    expect(await json.text()).toBe(`${BAD_CALLBACK_URL}\n`);
+    // A JSON body of text fields is read as a form is.
+    const accepted = await post("signin/oidc", "application/json", JSON.stringify({ csrfToken, callbackUrl: "/requests", json: "true" }));
+    expect(accepted.status).toBe(200);
+    expect(((await accepted.json()) as { url: string }).url).toMatch(/\/auth\?/);
+    // next-auth takes the query's last value.
+    const query = await fetch(`${portal.url}/api/auth/signin?callbackUrl=/requests&callbackUrl=/%25`, { redirect: "manual" });
+    expect(query.status).toBe(400);
+    expect(await query.text()).toBe(`${BAD_CALLBACK_URL}\n`);
   });
 
   it("drop a hand-written callback-url cookie whose escapes are broken, and sign in to the portal's home", async () => {

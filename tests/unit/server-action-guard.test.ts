@@ -103,8 +103,12 @@ describe("sign-in callbackUrl", () => {
       "/a%zz",
       "/%E2%82",
       "https://x.example/%ff",
+      // From a JSON body.
+      1,
+      ["/requests"],
+      { href: "/requests" },
     ]) {
-      expect(callbackUrlProblem(bad), bad).toBe("callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.");
+      expect(callbackUrlProblem(bad), String(bad)).toBe("callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.");
     }
   });
 
@@ -130,6 +134,9 @@ describe("sign-in callbackUrl", () => {
     expect(safeRedirect({ url: `${baseUrl}/history`, baseUrl })).toBe(`${baseUrl}/history`);
     expect(safeRedirect({ url: "https://evil.example.com/", baseUrl })).toBe(baseUrl);
     expect(safeRedirect({ url: "http://[::", baseUrl })).toBe(baseUrl);
+    // A broken escape in what next-auth would write back as its cookie: Next.js could not read it again.
+    expect(safeRedirect({ url: "/%", baseUrl })).toBe(baseUrl);
+    expect(safeRedirect({ url: `${baseUrl}/%E2%82`, baseUrl })).toBe(baseUrl);
     fc.assert(fc.property(fc.string(), (url) => void safeRedirect({ url, baseUrl })));
   });
 });

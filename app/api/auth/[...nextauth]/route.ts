@@ -19,9 +19,11 @@ async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   // Text PostgreSQL cannot store (NUL, broken Unicode) never reaches next-auth or its adapter.
   for (const [key, value] of req.nextUrl.searchParams)
     if (!isStorableText(key) || !isStorableText(value)) return plainText(400, "Sign-in parameters must be plain text.");
-  // next-auth would throw on a callbackUrl that is not a URL; refuse it with a message instead.
-  const problem =
-    callbackUrlProblem(req.nextUrl.searchParams.get("callbackUrl")) ?? (req.method === "POST" ? callbackUrlProblem(await formField(req, "callbackUrl")) : null);
+  // next-auth reads a POST's body as JSON or as a form, as its content type says; JSON it cannot parse, or fields that are not text, it would answer with a 500.
+  const body = req.method === "POST" ? await bodyOf(req) : {};
+  if (body === null) return plainText(400, "A sign-in body must be form fields or a JSON object of text fields.");
+  // next-auth would throw on a callbackUrl that is not a URL; refuse it with a message instead. Every value of the query counts: next-auth takes the last.
+  const problem = [...req.nextUrl.searchParams.getAll("callbackUrl"), body.callbackUrl].map(callbackUrlProblem).find((p) => p !== null);
   if (problem) return plainText(400, problem);
   // Starting a sign-in and coming back from the IdP are limited per address.
   if (/^\/api\/auth\/(signin|callback)\//.test(req.nextUrl.pathname)) {
@@ -39,14 +41,24 @@ async function handler(req: NextRequest, ctx: Ctx): Promise<Response> {
   );
 }
 
-/** A field of a form body, read from a copy so next-auth still reads the body itself. */
-async function formField(req: NextRequest, name: string): Promise<string | null> {
-  if (!/^application\/x-www-form-urlencoded/i.test(req.headers.get("content-type") ?? "")) return null;
+/**
+ * A POST's body as next-auth will read it (its getBody: JSON when the content type mentions
+ * JSON, else a form when it mentions one, else nothing), from a copy so next-auth still reads
+ * the body itself; null when it is JSON that does not parse or is not an object of text fields.
+ */
+async function bodyOf(req: NextRequest): Promise<Record<string, unknown> | null> {
+  const type = req.headers.get("content-type") ?? "";
   try {
-    return new URLSearchParams(await req.clone().text()).get(name);
+    if (type.includes("application/json")) {
+      const parsed: unknown = JSON.parse(await req.clone().text());
+      const textFields = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === "string");
+      return textFields ? (parsed as Record<string, unknown>) : null;
+    }
+    if (type.includes("application/x-www-form-urlencoded")) return Object.fromEntries(new URLSearchParams(await req.clone().text()));
   } catch {
     return null;
   }
+  return {};
 }
 
 export { handler as GET, handler as POST };
