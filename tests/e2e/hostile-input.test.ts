@@ -544,19 +544,29 @@ describe("sign-in parameters", () => {
         value,
         fc.constantFrom("callbackUrl", "error", "code", "state", "csrfToken"),
         rawText,
-        async (route, v, key, cookieValue) => {
+        // A POST's body: a form; JSON whose field is any JSON value; any text sent as JSON (next-auth reads JSON and forms).
+        fc.oneof(
+          fc.constant({ kind: "form" as const }),
+          fc.record({ kind: fc.constant("json" as const), value: fc.jsonValue({ maxDepth: 2 }) }),
+          fc.record({ kind: fc.constant("text" as const), text: fc.string({ maxLength: 40 }) }),
+        ),
+        async (route, v, key, cookieValue, body) => {
           const cookies = `${csrfCookie}; next-auth.callback-url=${cookieValue}; next-auth.session-token=${cookieValue}`;
+          const sent =
+            body.kind === "form"
+              ? { type: "application/x-www-form-urlencoded", text: new URLSearchParams({ csrfToken, [key]: v, json: "true" }).toString() }
+              : { type: "application/json", text: body.kind === "json" ? JSON.stringify({ csrfToken, json: "true", [key]: body.value }) : body.text };
           const response =
             route === "/api/auth/signin/oidc"
               ? await fetch(`${portal.url}${route}`, {
                   method: "POST",
-                  headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookies },
-                  body: new URLSearchParams({ csrfToken, [key]: v, json: "true" }),
+                  headers: { "content-type": sent.type, cookie: cookies },
+                  body: sent.text,
                   redirect: "manual",
                 })
               : await fetch(`${portal.url}${route}?${key}=${encodeURIComponent(v).replace(/%25/g, "%")}`, { headers: { cookie: cookies }, redirect: "manual" });
           const text = await response.text();
-          expect(response.status, `${route} ${key}=${v.slice(0, 40)} → ${text.slice(0, 200)}`).toBeLessThan(500);
+          expect(response.status, `${route} ${key}=${v.slice(0, 40)} (${sent.type}: ${sent.text.slice(0, 80)}) → ${text.slice(0, 200)}`).toBeLessThan(500);
           expect(text).not.toMatch(STACK);
         },
       ),
