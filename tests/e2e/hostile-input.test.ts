@@ -490,6 +490,16 @@ describe("sign-in parameters", () => {
     const json = await post("signin/oidc", "text/plain; application/json", JSON.stringify({ csrfToken, callbackUrl: "/%", json: "true" }));
     expect(json.status).toBe(400);
     expect(await json.text()).toBe(`${BAD_CALLBACK_URL}\n`);
+    // Past the routes' limit, read no further, whichever way it is sent.
+    const big = "x".repeat(70 * 1024);
+    for (const [type, body] of [
+      ["application/json", JSON.stringify({ csrfToken, callbackUrl: "/requests", pad: big })],
+      ["application/x-www-form-urlencoded", new URLSearchParams({ csrfToken, callbackUrl: "/requests", pad: big }).toString()],
+    ] as const) {
+      const response = await post("signin/oidc", type, body);
+      expect(response.status, type).toBe(413);
+      expect(await response.text()).toBe("The body is larger than 64 KiB.\n");
+    }
     // A JSON body of text fields is read as a form is.
     const accepted = await post("signin/oidc", "application/json", JSON.stringify({ csrfToken, callbackUrl: "/requests", json: "true" }));
     expect(accepted.status).toBe(200);
@@ -540,7 +550,18 @@ describe("sign-in parameters", () => {
     );
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom("/api/auth/signin/oidc", "/api/auth/signin", "/signin", "/api/auth/callback/oidc", "/api/auth/error", "/api/auth/session"),
+        fc.constantFrom(
+          "POST /api/auth/signin/oidc",
+          "POST /api/auth/callback/oidc",
+          "POST /api/auth/session",
+          "POST /api/auth/signout",
+          "POST /api/auth/_log",
+          "GET /api/auth/signin",
+          "GET /signin",
+          "GET /api/auth/callback/oidc",
+          "GET /api/auth/error",
+          "GET /api/auth/session",
+        ),
         value,
         fc.constantFrom("callbackUrl", "error", "code", "state", "csrfToken"),
         rawText,
@@ -550,14 +571,15 @@ describe("sign-in parameters", () => {
           fc.record({ kind: fc.constant("json" as const), value: fc.jsonValue({ maxDepth: 2 }) }),
           fc.record({ kind: fc.constant("text" as const), text: fc.string({ maxLength: 40 }) }),
         ),
-        async (route, v, key, cookieValue, body) => {
+        async (call, v, key, cookieValue, body) => {
           const cookies = `${csrfCookie}; next-auth.callback-url=${cookieValue}; next-auth.session-token=${cookieValue}`;
           const sent =
             body.kind === "form"
               ? { type: "application/x-www-form-urlencoded", text: new URLSearchParams({ csrfToken, [key]: v, json: "true" }).toString() }
               : { type: "application/json", text: body.kind === "json" ? JSON.stringify({ csrfToken, json: "true", [key]: body.value }) : body.text };
+          const [method, route] = call.split(" ") as ["GET" | "POST", string];
           const response =
-            route === "/api/auth/signin/oidc"
+            method === "POST"
               ? await fetch(`${portal.url}${route}`, {
                   method: "POST",
                   headers: { "content-type": sent.type, cookie: cookies },
@@ -566,7 +588,8 @@ describe("sign-in parameters", () => {
                 })
               : await fetch(`${portal.url}${route}?${key}=${encodeURIComponent(v).replace(/%25/g, "%")}`, { headers: { cookie: cookies }, redirect: "manual" });
           const text = await response.text();
-          expect(response.status, `${route} ${key}=${v.slice(0, 40)} (${sent.type}: ${sent.text.slice(0, 80)}) → ${text.slice(0, 200)}`).toBeLessThan(500);
+          const asked = method === "POST" ? `(${sent.type}: ${sent.text.slice(0, 80)})` : `${key}=${v.slice(0, 40)}`;
+          expect(response.status, `${call} ${asked} → ${text.slice(0, 200)}`).toBeLessThan(500);
           expect(text).not.toMatch(STACK);
         },
       ),

@@ -88,7 +88,17 @@ describe("server-action posts", () => {
 
 describe("sign-in callbackUrl", () => {
   it("is a path on the portal or an http(s) URL; anything else is named", () => {
-    for (const ok of ["/requests", "/history?q=a", "/history?q=caf%C3%A9%20x", "https://latchkey.example.com/x", "http://localhost:3000/", "", null, undefined])
+    for (const ok of [
+      "/requests",
+      "/history?q=a",
+      "/history?q=caf%C3%A9%20x",
+      `/${"x".repeat(1999)}`,
+      "https://latchkey.example.com/x",
+      "http://localhost:3000/",
+      "",
+      null,
+      undefined,
+    ])
       expect(callbackUrlProblem(ok), String(ok)).toBeNull();
     for (const bad of [
       "http://[::",
@@ -103,6 +113,7 @@ describe("sign-in callbackUrl", () => {
       "/a%zz",
       "/%E2%82",
       "https://x.example/%ff",
+      `/${"x".repeat(2000)}`,
       // From a JSON body.
       1,
       ["/requests"],
