@@ -2,10 +2,11 @@ import { isStorableText } from "../text";
 
 /**
  * Where sign-in sends a person afterwards. next-auth parses `callbackUrl` (from the query,
- * the form, or its own cookie) with `new URL`, which throws on anything that is not a URL,
- * and that surfaced as a 500. A value is usable when it is a path on the portal or an
- * absolute http(s) URL, with whole percent escapes; the route refuses anything else with 400, and the redirect callback
- * falls back to the portal's home for a cookie nobody should have been able to set.
+ * the body, or its own cookie) with `new URL`, which throws on anything that is not a URL,
+ * and that surfaced as a 500. A value is usable when it is text, a path on the portal or an
+ * absolute http(s) URL, with whole percent escapes; the route refuses anything else with 400,
+ * and the redirect callback falls back to the portal's home for a cookie nobody should have
+ * been able to set.
  */
 export const BAD_CALLBACK_URL = "callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.";
 
@@ -21,8 +22,8 @@ export function callbackUrlProblem(value: unknown): string | null {
 
 /**
  * Whether every percent escape is whole and stands for UTF-8 text. A lone "%" parses as a URL,
- * but with next-auth's cookies written by hand it ended in "URIError: URI malformed" inside
- * Next.js's handling of the route: a 500.
+ * but when the route has deleted a cookie, Next.js reads back the Set-Cookie next-auth wrote
+ * for the callback URL and decodes it once more, which throws "URIError: URI malformed": a 500.
  */
 function decodable(value: string): boolean {
   try {
