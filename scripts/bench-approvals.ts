@@ -279,10 +279,10 @@ const flatOutPhase = await phase(SECONDS);
 // The paced phase starts once the flat-out backlog is worked off: its first seconds would otherwise measure that drain, not latency below saturation.
 const drained = await settle();
 const flatOut = { ...flatOutPhase, cpuMsPerApproval: flatOutPhase.cpuMsPerApproval(), gcPerApproval: await flatOutPhase.gcPerApproval() };
-const floorAfter = await floorHalf(FLOOR_HALF_SECONDS);
 console.log(
   `[bench] the flat-out phase left ${drained.unchainedEvents} audit events to chain and ${drained.dueJobs} jobs due: caught up in ${drained.seconds} s`,
 );
+const floorAfter = await floorHalf(FLOOR_HALF_SECONDS);
 // Then the same people each pausing between calls, to about three quarters of what was just reached.
 const paceTo = Math.max(1, Math.round(flatOut.approvalsPerSecond * 0.75));
 console.log(`[bench] then paced to about ${paceTo} approvals a second for ${Math.round(SECONDS / 2)} s…`);
