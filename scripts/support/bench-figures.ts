@@ -1,6 +1,4 @@
 import os from "node:os";
-import type { CpuByRole } from "./process-cpu";
-import type { GcPerApproval } from "./web-gc";
 
 /**
  * What every benchmark reports besides its absolute figures. The machine is often shared, so
@@ -71,35 +69,4 @@ export interface Episode {
   atSecond: number;
   approvals: number;
   slowestMs: number;
-}
-
-/** A baseline measured in parts (the floor's two halves, bench:approvals): its units, its seconds, and its CPU and collections per unit. */
-export interface BaselinePart {
-  units: number;
-  seconds: number;
-  cpu: CpuByRole;
-  gc: GcPerApproval;
-}
-
-/**
- * Parts of one baseline taken together: units a second over all their time, and CPU and
- * collection time per unit weighted by each part's units (collections are summed). A role one
- * part could not read stays unknown.
- */
-export function together(parts: BaselinePart[]): { unitsPerSecond: number; cpu: CpuByRole; gc: GcPerApproval } {
-  const units = parts.reduce((n, p) => n + p.units, 0);
-  const seconds = parts.reduce((n, p) => n + p.seconds, 0);
-  const weighted = (values: number[]) => values.reduce((sum, v, i) => sum + v * parts[i]!.units, 0) / Math.max(units, 1);
-  const cpu = Object.fromEntries(
-    (["web", "worker", "postgres", "client"] as const).map((role) => {
-      const values = parts.map((p) => p.cpu[role]);
-      return [role, values.some((v) => v === null) ? null : +weighted(values as number[]).toFixed(2)];
-    }),
-  ) as CpuByRole;
-  const gc: GcPerApproval = {};
-  for (const kind of new Set(parts.flatMap((p) => Object.keys(p.gc)))) {
-    const of = parts.map((p) => p.gc[kind] ?? { collections: 0, msPerApproval: 0 });
-    gc[kind] = { collections: of.reduce((n, g) => n + g.collections, 0), msPerApproval: +weighted(of.map((g) => g.msPerApproval)).toFixed(3) };
-  }
-  return { unitsPerSecond: seconds > 0 ? +(units / seconds).toFixed(1) : 0, cpu, gc };
 }
