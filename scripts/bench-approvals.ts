@@ -251,7 +251,7 @@ async function floor(seconds: number, counted = true) {
  * CPU and collections they took. The floor is measured in two halves, one just before the
  * flat-out phase and one just after it (once the portal has caught up), both printed, so that a
  * shared machine's drift over tens of seconds shows; the ratio uses the faster half, so the
- * drift can only make it smaller. In the first six runs the half before was the slower, by 3
+ * drift can only make it smaller. In the first seven runs the half before was the slower, by 3
  * to 22%, also after a 10 s start instead of 2 s: not the code's warming up, and not explained.
  */
 async function floorHalf(seconds: number) {
