@@ -645,6 +645,25 @@ describe("forward-auth and the API on the running portal and lean listener", () 
   });
 });
 
+describe("SCIM on the built portal", () => {
+  it("answers a method or a path it does not serve in RFC 7644's error shape, not with Next.js's bare 405 or page", async () => {
+    const cases: [string, string, number][] = [
+      ["DELETE", "/scim/v2/Groups", 405],
+      // Next.js redirects the trailing slash ("." resolves to it) with 308, and fetch follows with the same method.
+      ["DELETE", "/scim/v2/Groups/.", 405],
+      ["POST", "/scim/v2/ServiceProviderConfig", 405],
+      ["GET", "/scim/v2/Nope", 404],
+      ["GET", "/scim/v2", 404],
+    ];
+    for (const [method, path, status] of cases) {
+      const response = await fetch(`${portal.url}${path}`, { method });
+      expect(response.status, `${method} ${path}`).toBe(status);
+      expect(response.headers.get("content-type"), `${method} ${path}`).toMatch(/^application\/scim\+json/);
+      expect(await response.json()).toMatchObject({ schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], status: String(status) });
+    }
+  });
+});
+
 describe("downloads held open", () => {
   /** An export whose body the client does not read: the download stays open, as a stalled browser's does. */
   function openDownload(query: string): Promise<http.IncomingMessage> {

@@ -33,12 +33,19 @@ export function routeFiles(under = "api"): RouteFile[] {
         const source = template
           .split("/")
           .map((seg) => {
+            // An optional catch-all ([[...rest]]): the rest of the path, or nothing.
+            const all = seg.match(/^\[\[\.\.\.(\w+)\]\]$/);
+            if (all) {
+              paramNames.push(all[1]!);
+              return "\u0000";
+            }
             const m = seg.match(/^\[(\w+)\]$/);
             if (!m) return seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
             paramNames.push(m[1]!);
             return "([^/]+)";
           })
-          .join("/");
+          .join("/")
+          .replace("/\u0000", "(?:/(.*))?");
         found.push({ template, file: full, pattern: new RegExp(`^${source}$`), paramNames });
       }
     }
@@ -53,8 +60,9 @@ export type RouteModule = Partial<
 
 export async function loadRoutes(under = "api") {
   const files = routeFiles(under);
-  // Static segments win over dynamic ones, as in Next.js.
-  files.sort((a, b) => a.paramNames.length - b.paramNames.length);
+  // Static segments win over dynamic ones, and catch-alls come last, as in Next.js.
+  const rank = (f: RouteFile) => (f.template.includes("[[...") ? 1000 : f.paramNames.length);
+  files.sort((a, b) => rank(a) - rank(b));
   return Promise.all(files.map(async (f) => ({ ...f, module: (await import(f.file)) as RouteModule })));
 }
 
@@ -63,6 +71,11 @@ export async function startApiServer(under: string | string[] = "api"): Promise<
   const server = http.createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
+      // Next.js redirects a path with a trailing slash to the path without it (trailingSlash: false), whatever the method.
+      if (url.pathname.length > 1 && url.pathname.endsWith("/")) {
+        res.writeHead(308, { location: `${url.pathname.replace(/\/+$/, "") || "/"}${url.search}` }).end();
+        return;
+      }
       const route = routes.find((r) => r.pattern.test(url.pathname));
       const handler = route?.module[(req.method ?? "GET") as Method];
       if (!route || !handler) {
@@ -72,7 +85,7 @@ export async function startApiServer(under: string | string[] = "api"): Promise<
       const match = url.pathname.match(route.pattern)!;
       let params: Record<string, string>;
       try {
-        params = Object.fromEntries(route.paramNames.map((n, i) => [n, decodeURIComponent(match[i + 1]!)]));
+        params = Object.fromEntries(route.paramNames.map((n, i) => [n, match[i + 1] === undefined ? "" : decodeURIComponent(match[i + 1]!)]));
       } catch {
         // Next.js answers a path segment that is not valid percent-encoded UTF-8 with 400 before any route runs.
         res.writeHead(400).end("Bad Request");

@@ -393,6 +393,54 @@ describe("errors in the RFC's shapes", () => {
     expect((await fx.db.user.findUniqueOrThrow({ where: { id: holly } })).active).toBe(true);
   });
 
+  // Found by tests/integration/scim-fuzz.test.ts (seed 1859103759: a DELETE of "/Groups/.", the collection once the dot is resolved).
+  it("answers a method an endpoint does not take with 405 in the RFC's error shape and the methods it does take", async () => {
+    const someone = (await fx.db.user.findFirstOrThrow({ where: { email: "holly@example.com" } })).id;
+    const cases: [string, string, string][] = [
+      ["DELETE", "/Users", "GET, POST"],
+      ["PUT", "/Groups", "GET, POST"],
+      ["PATCH", "/Users", "GET, POST"],
+      ["POST", `/Users/${someone}`, "GET, PUT, PATCH, DELETE"],
+      ["POST", "/Groups/anything", "GET, PUT, PATCH, DELETE"],
+      ["DELETE", "/Schemas", "GET"],
+      ["POST", "/ServiceProviderConfig", "GET"],
+      ["PUT", "/ResourceTypes/User", "GET"],
+    ];
+    const before = await fx.db.auditEvent.count();
+    for (const [method, path, allow] of cases) {
+      const response = await fetch(`${api.url}/scim/v2${path}`, {
+        method,
+        headers: { authorization: `Bearer ${oktaToken}`, "content-type": "application/scim+json" },
+        body: method === "DELETE" ? undefined : "{",
+      });
+      const cell = `${method} ${path}`;
+      expect(response.status, cell).toBe(405);
+      expect(response.headers.get("content-type"), cell).toMatch(/^application\/scim\+json/);
+      expect(response.headers.get("allow"), cell).toBe(allow);
+      expect(await response.json(), cell).toEqual({ schemas: [ERROR], status: "405", detail: `This endpoint takes ${allow} only.` });
+    }
+    expect(await fx.db.auditEvent.count()).toBe(before);
+  });
+
+  it("answers a path that is no endpoint with 404 in the RFC's error shape, and a trailing slash as Next.js does", async () => {
+    for (const [method, path] of [
+      ["GET", "/Nope"],
+      ["DELETE", "/Users/someone/more"],
+      ["GET", ""],
+      ["POST", "/Groups/x/members"],
+    ] as const) {
+      const response = await fetch(`${api.url}/scim/v2${path}`, { method, headers: { authorization: `Bearer ${oktaToken}` } });
+      expect(response.status, `${method} ${path}`).toBe(404);
+      expect(response.headers.get("content-type")).toMatch(/^application\/scim\+json/);
+      expect(await response.json()).toEqual({ schemas: [ERROR], status: "404", detail: `There is no SCIM endpoint at "/scim/v2${path}".` });
+    }
+    // "/Groups/." is "/Groups/" once the dot is resolved: redirected to the collection, which takes no DELETE.
+    const slash = await fetch(`${api.url}/scim/v2/Groups/.`, { method: "DELETE", headers: { authorization: `Bearer ${oktaToken}` } });
+    expect(slash.redirected).toBe(true);
+    expect(slash.status).toBe(405);
+    expect(await slash.json()).toMatchObject({ schemas: [ERROR], status: "405" });
+  });
+
   it("pages with startIndex and count, and describes itself", async () => {
     const call = scimCaller(api.url, oktaToken, "test");
     for (const n of [1, 2, 3, 4, 5]) await call("POST", "/Users", { schemas: [USER], userName: `pager${n}@example.com`, externalId: `pager-${n}` });

@@ -93,3 +93,15 @@ function refusal(error: unknown, route: string): Response {
   logger("scim").error("unexpected failure", { route, error });
   return scimErrorResponse(new ScimError(500, "Something went wrong on our side. Try again, and tell the platform team if it keeps happening."));
 }
+
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/**
+ * Handlers for the methods a /scim/v2 route does not take, answering 405 in RFC 7644's error
+ * shape with an Allow header: Next.js's own 405 has no body, which a SCIM client cannot read.
+ * A route exports the ones it lacks: `export const { PUT, PATCH, DELETE } = scimMethodsNotAllowed("GET", "POST")`.
+ */
+export function scimMethodsNotAllowed(...allowed: Method[]): Record<Exclude<Method, "GET">, () => Promise<Response>> {
+  const refuse = async () => scimErrorResponse(new ScimError(405, `This endpoint takes ${allowed.join(", ")} only.`, undefined, { allow: allowed.join(", ") }));
+  return { POST: refuse, PUT: refuse, PATCH: refuse, DELETE: refuse };
+}

@@ -1,6 +1,8 @@
 import { resourceTypes } from "@/lib/identity/scim/discovery";
-import { scimRoute } from "@/lib/identity/scim/route";
+import { scimMethodsNotAllowed, scimRoute } from "@/lib/identity/scim/route";
 
 export const dynamic = "force-dynamic";
 
 export const GET = scimRoute({ name: "scim.resourceTypes", run: async () => resourceTypes() });
+
+export const { POST, PUT, PATCH, DELETE } = scimMethodsNotAllowed("GET");

@@ -1,5 +1,5 @@
 import { listQuery } from "@/lib/identity/scim/listing";
-import { scimRoute } from "@/lib/identity/scim/route";
+import { scimMethodsNotAllowed, scimRoute } from "@/lib/identity/scim/route";
 import { createUser, listUsers } from "@/lib/identity/scim/users";
 
 export const dynamic = "force-dynamic";
@@ -9,3 +9,5 @@ export const GET = scimRoute({ name: "scim.users.list", run: async (_who, { url 
 
 /** Provisions a person (or links the one who already signed in with that e-mail). */
 export const POST = scimRoute({ name: "scim.users.create", body: true, status: 201, run: async (who, { body }) => createUser(who, body) });
+
+export const { PUT, PATCH, DELETE } = scimMethodsNotAllowed("GET", "POST");

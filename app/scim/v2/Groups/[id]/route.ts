@@ -1,6 +1,6 @@
 import { deleteGroup, getGroup, patchGroupResource, replaceGroup } from "@/lib/identity/scim/groups";
 import { projection } from "@/lib/identity/scim/listing";
-import { scimRoute } from "@/lib/identity/scim/route";
+import { scimMethodsNotAllowed, scimRoute } from "@/lib/identity/scim/route";
 
 export const dynamic = "force-dynamic";
 
@@ -12,3 +12,5 @@ export const PUT = scimRoute({ name: "scim.groups.replace", body: true, run: asy
 export const PATCH = scimRoute({ name: "scim.groups.patch", body: true, run: async (who, { params, body }) => patchGroupResource(who, params.id!, body) });
 
 export const DELETE = scimRoute({ name: "scim.groups.delete", run: async (who, { params }) => deleteGroup(who, params.id!) });
+
+export const { POST } = scimMethodsNotAllowed("GET", "PUT", "PATCH", "DELETE");

@@ -1,5 +1,5 @@
 import { projection } from "@/lib/identity/scim/listing";
-import { scimRoute } from "@/lib/identity/scim/route";
+import { scimMethodsNotAllowed, scimRoute } from "@/lib/identity/scim/route";
 import { deleteUser, getUser, patchUserResource, replaceUser } from "@/lib/identity/scim/users";
 
 export const dynamic = "force-dynamic";
@@ -12,3 +12,5 @@ export const PUT = scimRoute({ name: "scim.users.replace", body: true, run: asyn
 export const PATCH = scimRoute({ name: "scim.users.patch", body: true, run: async (who, { params, body }) => patchUserResource(who, params.id!, body) });
 
 export const DELETE = scimRoute({ name: "scim.users.delete", run: async (who, { params }) => deleteUser(who, params.id!) });
+
+export const { POST } = scimMethodsNotAllowed("GET", "PUT", "PATCH", "DELETE");
