@@ -827,6 +827,7 @@ describe("security matrix", () => {
   let ids: { request: string; token: string; other: string };
   const fill = (template: string) =>
     template
+      .replace("[[...path]]", "Nope")
       .replace("[id]", ids.request)
       .replace("[workflowId]", "temporary-access")
       .replace("[email]", encodeURIComponent("alice@example.com"))
@@ -957,6 +958,8 @@ describe("security matrix", () => {
     "/scim/v2/Users/[id]": { method: "GET", status: { default: 401 } },
     "/scim/v2/Groups": { method: "POST", status: { default: 401 } },
     "/scim/v2/Groups/[id]": { method: "GET", status: { default: 401 } },
+    // Any other path under /scim/v2: SCIM's 404, whoever asks (nothing is looked up).
+    "/scim/v2/[[...path]]": { method: "GET", status: { default: 404 } },
   };
 
   it("every route: the status for a visitor and for each role's session", async () => {

@@ -660,7 +660,12 @@ describe("SCIM on the built portal", () => {
       expect(response.status, `${method} ${path}`).toBe(status);
       expect(response.headers.get("content-type"), `${method} ${path}`).toMatch(/^application\/scim\+json/);
       expect(await response.json()).toMatchObject({ schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], status: String(status) });
+      if (status === 405) expect(response.headers.get("allow"), `${method} ${path}`).toMatch(/^GET(, POST)?, HEAD, OPTIONS$/);
     }
+    // Next.js's own OPTIONS would list every method the route exports, its refusals included.
+    const options = await fetch(`${portal.url}/scim/v2/Users`, { method: "OPTIONS" });
+    expect(options.status).toBe(204);
+    expect(options.headers.get("allow")).toBe("GET, POST, HEAD, OPTIONS");
   });
 });
 

@@ -60,7 +60,7 @@ export type RouteModule = Partial<
 
 export async function loadRoutes(under = "api") {
   const files = routeFiles(under);
-  // Static segments win over dynamic ones, and catch-alls come last, as in Next.js.
+  // Static segments win over dynamic ones, and optional catch-alls come last, as in Next.js.
   const rank = (f: RouteFile) => (f.template.includes("[[...") ? 1000 : f.paramNames.length);
   files.sort((a, b) => rank(a) - rank(b));
   return Promise.all(files.map(async (f) => ({ ...f, module: (await import(f.file)) as RouteModule })));
@@ -73,7 +73,8 @@ export async function startApiServer(under: string | string[] = "api"): Promise<
       const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
       // Next.js redirects a path with a trailing slash to the path without it (trailingSlash: false), whatever the method.
       if (url.pathname.length > 1 && url.pathname.endsWith("/")) {
-        res.writeHead(308, { location: `${url.pathname.replace(/\/+$/, "") || "/"}${url.search}` }).end();
+        // Repeated slashes are one, as Next.js tidies them, so the Location never names another host ("//host").
+        res.writeHead(308, { location: `${url.pathname.replace(/\/{2,}/g, "/").replace(/\/+$/, "") || "/"}${url.search}` }).end();
         return;
       }
       const route = routes.find((r) => r.pattern.test(url.pathname));

@@ -416,10 +416,22 @@ describe("errors in the RFC's shapes", () => {
       const cell = `${method} ${path}`;
       expect(response.status, cell).toBe(405);
       expect(response.headers.get("content-type"), cell).toMatch(/^application\/scim\+json/);
-      expect(response.headers.get("allow"), cell).toBe(allow);
+      expect(response.headers.get("allow"), cell).toBe(`${allow}, HEAD, OPTIONS`);
       expect(await response.json(), cell).toEqual({ schemas: [ERROR], status: "405", detail: `This endpoint takes ${allow} only.` });
     }
     expect(await fx.db.auditEvent.count()).toBe(before);
+  });
+
+  it("answers OPTIONS with the methods an endpoint takes, the same Allow as its 405", async () => {
+    for (const [path, allow] of [
+      ["/Users", "GET, POST, HEAD, OPTIONS"],
+      ["/Groups/anything", "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"],
+      ["/Schemas", "GET, HEAD, OPTIONS"],
+    ] as const) {
+      const response = await fetch(`${api.url}/scim/v2${path}`, { method: "OPTIONS" });
+      expect(response.status, path).toBe(204);
+      expect(response.headers.get("allow"), path).toBe(allow);
+    }
   });
 
   it("answers a path that is no endpoint with 404 in the RFC's error shape, and a trailing slash as Next.js does", async () => {

@@ -99,9 +99,14 @@ type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 /**
  * Handlers for the methods a /scim/v2 route does not take, answering 405 in RFC 7644's error
  * shape with an Allow header: Next.js's own 405 has no body, which a SCIM client cannot read.
- * A route exports the ones it lacks: `export const { PUT, PATCH, DELETE } = scimMethodsNotAllowed("GET", "POST")`.
+ * OPTIONS answers with the same Allow (Next.js's own would list every method exported, these
+ * refusals included). A route exports the ones it lacks and OPTIONS:
+ * `export const { PUT, PATCH, DELETE, OPTIONS } = scimMethodsNotAllowed("GET", "POST")`.
  */
-export function scimMethodsNotAllowed(...allowed: Method[]): Record<Exclude<Method, "GET">, () => Promise<Response>> {
-  const refuse = async () => scimErrorResponse(new ScimError(405, `This endpoint takes ${allowed.join(", ")} only.`, undefined, { allow: allowed.join(", ") }));
-  return { POST: refuse, PUT: refuse, PATCH: refuse, DELETE: refuse };
+export function scimMethodsNotAllowed(...allowed: Method[]): Record<Exclude<Method, "GET"> | "OPTIONS", () => Promise<Response>> {
+  // Next.js answers HEAD from GET, and OPTIONS here.
+  const allow = [...allowed, "HEAD", "OPTIONS"].join(", ");
+  const refuse = async () => scimErrorResponse(new ScimError(405, `This endpoint takes ${allowed.join(", ")} only.`, undefined, { allow }));
+  const options = async () => new Response(null, { status: 204, headers: { allow } });
+  return { POST: refuse, PUT: refuse, PATCH: refuse, DELETE: refuse, OPTIONS: options };
 }

@@ -8,4 +8,4 @@ export const GET = scimRoute({ name: "scim.groups.list", run: async (_who, { url
 
 export const POST = scimRoute({ name: "scim.groups.create", body: true, status: 201, run: async (who, { body }) => createGroup(who, body) });
 
-export const { PUT, PATCH, DELETE } = scimMethodsNotAllowed("GET", "POST");
+export const { PUT, PATCH, DELETE, OPTIONS } = scimMethodsNotAllowed("GET", "POST");

@@ -5,4 +5,4 @@ export const dynamic = "force-dynamic";
 
 export const GET = scimRoute({ name: "scim.resourceTypes", run: async () => resourceTypes() });
 
-export const { POST, PUT, PATCH, DELETE } = scimMethodsNotAllowed("GET");
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = scimMethodsNotAllowed("GET");

@@ -10,4 +10,4 @@ export const GET = scimRoute({ name: "scim.users.list", run: async (_who, { url 
 /** Provisions a person (or links the one who already signed in with that e-mail). */
 export const POST = scimRoute({ name: "scim.users.create", body: true, status: 201, run: async (who, { body }) => createUser(who, body) });
 
-export const { PUT, PATCH, DELETE } = scimMethodsNotAllowed("GET", "POST");
+export const { PUT, PATCH, DELETE, OPTIONS } = scimMethodsNotAllowed("GET", "POST");

@@ -12,4 +12,4 @@ async function notAnEndpoint(request: Request): Promise<Response> {
   return scimErrorResponse(new ScimError(404, `There is no SCIM endpoint at ${JSON.stringify(pathname.slice(0, 200))}.`));
 }
 
-export { notAnEndpoint as GET, notAnEndpoint as POST, notAnEndpoint as PUT, notAnEndpoint as PATCH, notAnEndpoint as DELETE };
+export { notAnEndpoint as GET, notAnEndpoint as POST, notAnEndpoint as PUT, notAnEndpoint as PATCH, notAnEndpoint as DELETE, notAnEndpoint as OPTIONS };

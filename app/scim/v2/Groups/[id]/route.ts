@@ -13,4 +13,4 @@ export const PATCH = scimRoute({ name: "scim.groups.patch", body: true, run: asy
 
 export const DELETE = scimRoute({ name: "scim.groups.delete", run: async (who, { params }) => deleteGroup(who, params.id!) });
 
-export const { POST } = scimMethodsNotAllowed("GET", "PUT", "PATCH", "DELETE");
+export const { POST, OPTIONS } = scimMethodsNotAllowed("GET", "PUT", "PATCH", "DELETE");

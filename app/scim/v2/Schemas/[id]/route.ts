@@ -5,4 +5,4 @@ export const dynamic = "force-dynamic";
 
 export const GET = scimRoute({ name: "scim.schema", run: async (_who, { params }) => schemaById(params.id!) });
 
-export const { POST, PUT, PATCH, DELETE } = scimMethodsNotAllowed("GET");
+export const { POST, PUT, PATCH, DELETE, OPTIONS } = scimMethodsNotAllowed("GET");

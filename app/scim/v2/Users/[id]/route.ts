@@ -13,4 +13,4 @@ export const PATCH = scimRoute({ name: "scim.users.patch", body: true, run: asyn
 
 export const DELETE = scimRoute({ name: "scim.users.delete", run: async (who, { params }) => deleteUser(who, params.id!) });
 
-export const { POST } = scimMethodsNotAllowed("GET", "PUT", "PATCH", "DELETE");
+export const { POST, OPTIONS } = scimMethodsNotAllowed("GET", "PUT", "PATCH", "DELETE");
