@@ -407,6 +407,15 @@ describe("sign-in parameters", () => {
     };
   }
 
+  /** Starts a sign-in as next-auth/react's signIn() does: a form with the CSRF token, asking for the answer as JSON. */
+  const signInForm = (fields: Record<string, string>, cookie: string) =>
+    fetch(`${portal.url}/api/auth/signin/oidc`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie },
+      body: new URLSearchParams({ ...fields, json: "true" }),
+      redirect: "manual",
+    });
+
   it("refuse a callbackUrl that is not a path or an http(s) URL with 400 and a message, and accept one that is", async () => {
     const { csrfToken, cookie: csrfCookie } = await csrf();
     // "/%" and the other broken escapes: found by the property below (seed 615526567), once a 500.
@@ -421,24 +430,14 @@ describe("sign-in parameters", () => {
       "/%E2%82",
       "https://portal.example/%ff",
     ]) {
-      const form = await fetch(`${portal.url}/api/auth/signin/oidc`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", cookie: csrfCookie },
-        body: new URLSearchParams({ csrfToken, callbackUrl, json: "true" }),
-        redirect: "manual",
-      });
+      const form = await signInForm({ csrfToken, callbackUrl }, csrfCookie);
       expect(form.status, callbackUrl).toBe(400);
-      expect(await form.text()).toBe("callbackUrl must be a path on this portal (such as /requests) or an http(s) URL.\n");
+      expect(await form.text()).toBe(`${BAD_CALLBACK_URL}\n`);
       const query = await get(`${portal.url}/api/auth/signin?callbackUrl=${encodeURIComponent(callbackUrl)}`);
       expect(query.status, callbackUrl).toBe(400);
     }
     for (const callbackUrl of ["/requests", `${portal.url}/history`]) {
-      const response = await fetch(`${portal.url}/api/auth/signin/oidc`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", cookie: csrfCookie },
-        body: new URLSearchParams({ csrfToken, callbackUrl, json: "true" }),
-        redirect: "manual",
-      });
+      const response = await signInForm({ csrfToken, callbackUrl }, csrfCookie);
       expect(response.status, callbackUrl).toBe(200);
       expect(((await response.json()) as { url: string }).url).toMatch(/\/auth\?/);
     }
@@ -452,12 +451,7 @@ describe("sign-in parameters", () => {
       for (const value of ["%2F%25", "%25", "%25E0%25A4%25A", "%2Frequests%25zz"]) {
         const cookies = `${csrfCookie}; ${name}=${value}; __Secure-next-auth.callback-url=%20`;
         const responses = [
-          await fetch(`${portal.url}/api/auth/signin/oidc`, {
-            method: "POST",
-            headers: { "content-type": "application/x-www-form-urlencoded", cookie: cookies },
-            body: new URLSearchParams({ csrfToken, callbackUrl: "/requests", json: "true" }),
-            redirect: "manual",
-          }),
+          await signInForm({ csrfToken, callbackUrl: "/requests" }, cookies),
           await fetch(`${portal.url}/api/auth/signin`, { headers: { cookie: cookies }, redirect: "manual" }),
           await fetch(`${portal.url}/api/auth/session`, { headers: { cookie: cookies }, redirect: "manual" }),
           await fetch(`${portal.url}/api/auth/callback/oidc?code=x&state=y`, { headers: { cookie: cookies }, redirect: "manual" }),
@@ -513,12 +507,7 @@ describe("sign-in parameters", () => {
   it("drop a hand-written callback-url cookie whose escapes are broken, and sign in to the portal's home", async () => {
     const { csrfToken, cookie: csrfCookie } = await csrf();
     for (const value of ["/%25", "%2F%25E2%2582", "/requests%25zz"]) {
-      const response = await fetch(`${portal.url}/api/auth/signin/oidc`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", cookie: `${csrfCookie}; next-auth.callback-url=${value}` },
-        body: new URLSearchParams({ csrfToken, json: "true" }),
-        redirect: "manual",
-      });
+      const response = await signInForm({ csrfToken }, `${csrfCookie}; next-auth.callback-url=${value}`);
       expect(response.status, value).toBe(200);
       expect(((await response.json()) as { url: string }).url).toMatch(/\/auth\?/);
       // The hand-written cookie is replaced by the portal's home.
@@ -532,12 +521,7 @@ describe("sign-in parameters", () => {
 
   it("refuse the property's counterexample of seed 615526567 (a lone % with next-auth's cookies written by hand) with 400", async () => {
     const { csrfToken, cookie: csrfCookie } = await csrf();
-    const response = await fetch(`${portal.url}/api/auth/signin/oidc`, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", cookie: `${csrfCookie}; next-auth.callback-url=%20; next-auth.session-token=%20` },
-      body: new URLSearchParams({ csrfToken, callbackUrl: "/%", json: "true" }),
-      redirect: "manual",
-    });
+    const response = await signInForm({ csrfToken, callbackUrl: "/%" }, `${csrfCookie}; next-auth.callback-url=%20; next-auth.session-token=%20`);
     expect(response.status).toBe(400);
     expect(await response.text()).toBe(`${BAD_CALLBACK_URL}\n`);
   });

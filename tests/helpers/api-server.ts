@@ -30,23 +30,20 @@ export function routeFiles(under = "api"): RouteFile[] {
       else if (entry === "route.ts") {
         const template = `/${path.relative(appDir, dir).split(path.sep).join("/")}`;
         const paramNames: string[] = [];
-        const source = template
-          .split("/")
+        const segments = template.split("/");
+        // An optional catch-all, always the last segment ([[...rest]]): the rest of the path, or nothing.
+        const rest = segments.at(-1)!.match(/^\[\[\.\.\.(\w+)\]\]$/);
+        if (rest) segments.pop();
+        const source = segments
           .map((seg) => {
-            // An optional catch-all ([[...rest]]): the rest of the path, or nothing.
-            const all = seg.match(/^\[\[\.\.\.(\w+)\]\]$/);
-            if (all) {
-              paramNames.push(all[1]!);
-              return "\u0000";
-            }
             const m = seg.match(/^\[(\w+)\]$/);
             if (!m) return seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
             paramNames.push(m[1]!);
             return "([^/]+)";
           })
-          .join("/")
-          .replace("/\u0000", "(?:/(.*))?");
-        found.push({ template, file: full, pattern: new RegExp(`^${source}$`), paramNames });
+          .join("/");
+        if (rest) paramNames.push(rest[1]!);
+        found.push({ template, file: full, pattern: new RegExp(`^${source}${rest ? "(?:/(.*))?" : ""}$`), paramNames });
       }
     }
   };

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
-import { startApiServer } from "../helpers/api-server";
+import { loadRoutes, startApiServer } from "../helpers/api-server";
 import { entra, okta, scimCaller } from "../fakes/scim-clients";
 import type { Principal } from "@/lib/policy/evaluate";
 
@@ -420,6 +420,13 @@ describe("errors in the RFC's shapes", () => {
       expect(await response.json(), cell).toEqual({ schemas: [ERROR], status: "405", detail: `This endpoint takes ${allow} only.` });
     }
     expect(await fx.db.auditEvent.count()).toBe(before);
+  });
+
+  it("has every /scim/v2 route answer every method itself, so none falls to Next.js's bodiless 405", async () => {
+    const routes = await loadRoutes("scim");
+    expect(routes.length).toBeGreaterThan(5);
+    for (const route of routes)
+      for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]) expect(route.module, `${route.template} ${method}`).toHaveProperty(method);
   });
 
   it("answers OPTIONS with the methods an endpoint takes, the same Allow as its 405", async () => {
