@@ -8,8 +8,20 @@ import { closeChanges } from "./db/changes";
 import { callContext, withCallContext } from "./observability/call-context";
 import { poolWait } from "./observability/metrics";
 
-/** Connections per process. */
-const POOL_SIZE = 20;
+/**
+ * Connections each process keeps to PostgreSQL at most (its pool), LATCHKEY_DB_POOL_SIZE
+ * (lib/env.ts). Also how many transactions one process runs at once: a call that finds every
+ * connection in use waits for one, in order, and is timed (latchkey_db_pool_wait_seconds).
+ * Ten by default, not the twenty it was: a transaction holds its connection and row locks
+ * while each of its statements waits for the web server's turn, so under a burst twenty in
+ * flight all slowed together (PostgreSQL's sessions sat idle in transaction, waiting for the
+ * web server), where with ten the burst waits for a connection in order and the ten running
+ * finish sooner. bench:approvals' paced p99 ÷ one-at-a-time p99, interleaved runs of one
+ * build: 1.7 to 3.4 with ten, 3.6 to 14.4 with twenty (README, "Baselines").
+ */
+export function poolSize(): number {
+  return env().LATCHKEY_DB_POOL_SIZE;
+}
 
 /**
  * Leading a statement's text, this keeps it unprepared: planned afresh for its values each time
@@ -100,7 +112,8 @@ export const PROCESS_CLIENT = Symbol.for("latchkey.db.processClient");
  * transaction whose end is never reached: otherwise each outage would keep a slot forever.
  */
 function createPool(connectionString: string, names: StatementNames): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max: POOL_SIZE });
+  const max = poolSize();
+  const pool = new pg.Pool({ connectionString, max });
   driver.names.set(pool, names);
   // A call that finds every connection in use waits for one: how long, in latchkey_db_pool_wait_seconds. Under a burst the
   // pool running out is what makes everything in flight slow at once (bench:approvals' tail episodes), so operators see it.
@@ -110,7 +123,7 @@ function createPool(connectionString: string, names: StatementNames): pg.Pool {
   pool.connect = ((callback?: Connected) => {
     // A free connection for this call: fewer open than the pool may hold (one is opened for it), or more idle than calls
     // already queued for them (pg-pool hands idle ones out on its next tick, in order, so calls made together count).
-    if (pool.totalCount < (pool.options.max ?? POOL_SIZE) || pool.idleCount > pool.waitingCount) return callback ? connect(callback) : connect();
+    if (pool.totalCount < max || pool.idleCount > pool.waitingCount) return callback ? connect(callback) : connect();
     const waited = poolWait.startTimer();
     if (callback)
       return connect((error, client, done) => {
@@ -205,6 +218,7 @@ export function lostConnection(error: unknown): boolean {
 export function createPrismaClient(connectionString: string): PrismaClient {
   const names = statementNamer();
   const pool = createPool(connectionString, names);
+  const connections = pool.options.max ?? poolSize();
   // The pool is ours, but Prisma should close it on $disconnect all the same.
   const adapter = boundTransactions(
     new PrismaPg(pool, {
@@ -230,7 +244,7 @@ export function createPrismaClient(connectionString: string): PrismaClient {
             // A stale statement is asked again on another connection, except within a transaction: the failure has ended it.
             const stale = stalePrepared(error) && !callContext("inTransaction");
             const repeatable = READS.has(operation) && (stale || lostConnection(error));
-            if (attempt >= POOL_SIZE || !atOnce || !repeatable) {
+            if (attempt >= connections || !atOnce || !repeatable) {
               if (repeatable && !atOnce) refusedLateRead(operation, performance.now() - started);
               throw error;
             }
@@ -403,7 +417,7 @@ function connectWithin(pool: pg.Pool, ms: number): Promise<pg.PoolClient> {
     const timer = setTimeout(() => {
       late = true;
       reject(
-        Object.assign(new Error(`Timed out fetching a new connection from the connection pool (waited ${ms} ms; ${POOL_SIZE} connections).`), {
+        Object.assign(new Error(`Timed out fetching a new connection from the connection pool (waited ${ms} ms; ${pool.options.max} connections).`), {
           code: "P2024",
         }),
       );

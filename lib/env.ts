@@ -107,6 +107,16 @@ const core = {
   HOSTNAME: z.string().min(1).optional(),
   /** What the logs say: debug, info, warn or error. */
   LATCHKEY_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"], { message: 'must be "debug", "info", "warn" or "error"' }).default("info"),
+  /**
+   * Connections each process keeps to PostgreSQL at most (lib/db.ts). At least 10: the worker runs
+   * a job of each of its nine queues at once besides the audit chainer, and some jobs hold two.
+   */
+  LATCHKEY_DB_POOL_SIZE: z.coerce
+    .number({ message: "must be a whole number of connections, 10 or more" })
+    .int({ message: "must be a whole number of connections, 10 or more" })
+    .min(10, { message: "must be at least 10 (the worker runs up to nine jobs at once, and some hold two connections)" })
+    .max(1000, { message: "must be at most 1000" })
+    .default(10),
   /** Port of the worker's own listener (/api/health, /metrics); unset: none. */
   LATCHKEY_WORKER_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Bearer token Prometheus sends to /api/metrics; metrics are off while it is unset. */

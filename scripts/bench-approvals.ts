@@ -38,7 +38,7 @@ const loadAtStart = loadAverage();
 const METRICS_TOKEN = randomBytes(24).toString("hex");
 const portal = await startBenchPortal({ LATCHKEY_METRICS_TOKEN: METRICS_TOKEN });
 const gcNow = () => webGc(portal.url, METRICS_TOKEN);
-const { db, disconnectDb } = await import("../lib/db");
+const { db, disconnectDb, poolSize } = await import("../lib/db");
 const { createPersonalToken } = await import("../lib/identity/tokens");
 
 async function person(email: string, groups: string[], scopes: string[]) {
@@ -272,7 +272,9 @@ const FLOOR_HALF_SECONDS = Math.min(7.5, SECONDS / 4);
 
 await settle();
 const floorBefore = await floorHalf(FLOOR_HALF_SECONDS);
-console.log(`[bench] ${requesters.length} requesters and ${approvers.length} approvers for ${SECONDS} s against ${portal.url} (production build)…`);
+console.log(
+  `[bench] ${requesters.length} requesters and ${approvers.length} approvers for ${SECONDS} s against ${portal.url} (production build, ${poolSize()} database connections a process)…`,
+);
 await settle();
 const flatOutPhase = await phase(SECONDS);
 // The paced phase starts once the flat-out backlog is worked off: its first seconds would otherwise measure that drain, not latency below saturation.
@@ -312,6 +314,8 @@ const ratios = {
 };
 const figures = {
   users: USERS,
+  // Each process's connections to PostgreSQL (LATCHKEY_DB_POOL_SIZE, inherited by the portal it started).
+  poolSize: poolSize(),
   ...flatOut,
   approvalToCredentialOneAtATimeMs: unloaded,
   oneAtATimeCpuMsPerApproval: aloneCpuPer,

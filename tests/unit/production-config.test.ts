@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { productionProblems } from "@/lib/config/production";
-import { isKnownVariable } from "@/lib/env";
+import { isKnownVariable, parseEnv } from "@/lib/env";
 import { tracingEnabled } from "@/lib/observability/tracing";
 import { REQUEST_ID_PATTERN } from "@/lib/observability/request-id";
 
@@ -29,6 +29,37 @@ describe("what production needs before it starts", () => {
       productionProblems({ ...base, LATCHKEY_ENCRYPTION_KEY: `${Buffer.alloc(32, 7).toString("base64")},${Buffer.alloc(32).toString("base64")}` }),
     ).toEqual([expect.stringMatching(/^LATCHKEY_ENCRYPTION_KEY holds a key of zero bytes/)]);
     expect(productionProblems({ ...base, LATCHKEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64") })).toEqual([]);
+  });
+});
+
+describe("the database pool", () => {
+  const base = {
+    DATABASE_URL: "postgresql://db/latchkey",
+    NEXTAUTH_SECRET: "x".repeat(32),
+    LATCHKEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64"),
+    OIDC_ISSUER: "https://idp.example.com",
+    OIDC_CLIENT_ID: "latchkey",
+    OIDC_CLIENT_SECRET: "secret",
+  };
+  const problem = (value: string) => {
+    try {
+      parseEnv({ ...base, LATCHKEY_DB_POOL_SIZE: value });
+      return null;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+
+  it("keeps 10 connections a process unless LATCHKEY_DB_POOL_SIZE says otherwise, and refuses fewer than the worker needs", () => {
+    expect(parseEnv(base).LATCHKEY_DB_POOL_SIZE).toBe(10);
+    expect(parseEnv({ ...base, LATCHKEY_DB_POOL_SIZE: "25" }).LATCHKEY_DB_POOL_SIZE).toBe(25);
+    expect(parseEnv({ ...base, LATCHKEY_DB_POOL_SIZE: "10" }).LATCHKEY_DB_POOL_SIZE).toBe(10);
+    expect(problem("9")).toContain("LATCHKEY_DB_POOL_SIZE: must be at least 10 (the worker runs up to nine jobs at once, and some hold two connections)");
+    expect(problem("0")).toContain("LATCHKEY_DB_POOL_SIZE: must be at least 10");
+    for (const value of ["ten", "12.5"]) expect(problem(value), value).toContain("LATCHKEY_DB_POOL_SIZE: must be a whole number of connections, 10 or more");
+    expect(problem("-20")).toContain("LATCHKEY_DB_POOL_SIZE: must be at least 10");
+    expect(problem("1001")).toContain("LATCHKEY_DB_POOL_SIZE: must be at most 1000");
+    expect(isKnownVariable("LATCHKEY_DB_POOL_SIZE")).toBe(true);
   });
 });
 
