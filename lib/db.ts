@@ -24,6 +24,20 @@ export function poolSize(): number {
 }
 
 /**
+ * Connections the worker's process keeps beyond LATCHKEY_DB_POOL_SIZE (20 in all by default,
+ * what every process kept before the setting). Its jobs may want thirteen at once: one job of
+ * each of its nine queues, two of which (execute, undo) hold a second connection while an
+ * outside system answers, the audit chainer and its wake-up. With fewer, a job would wait for
+ * one held through an outside call, and a wait past its limit fails the job (P2024).
+ */
+export const WORKER_EXTRA_CONNECTIONS = 10;
+
+/** Widens this process's pool for the worker's jobs (lib/jobs/worker.ts calls it as it starts); pg-pool reads its limit at each connect. */
+export function widenPoolForWorker(): void {
+  processPool().options.max = poolSize() + WORKER_EXTRA_CONNECTIONS;
+}
+
+/**
  * Leading a statement's text, this keeps it unprepared: planned afresh for its values each time
  * it runs. For statements whose best plan depends on the values, as the history's filters' do
  * (an approver's thousand requests or three, a common word or a rare one): a generic plan for
@@ -111,9 +125,8 @@ export const PROCESS_CLIENT = Symbol.for("latchkey.db.processClient");
  * a terminated backend) leaves the pool at once, even when it dies in the middle of a
  * transaction whose end is never reached: otherwise each outage would keep a slot forever.
  */
-function createPool(connectionString: string, names: StatementNames): pg.Pool {
-  const max = poolSize();
-  const pool = new pg.Pool({ connectionString, max });
+function createPool(connectionString: string, names: StatementNames, connections: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max: connections });
   driver.names.set(pool, names);
   // A call that finds every connection in use waits for one: how long, in latchkey_db_pool_wait_seconds. Under a burst the
   // pool running out is what makes everything in flight slow at once (bench:approvals' tail episodes), so operators see it.
@@ -123,7 +136,7 @@ function createPool(connectionString: string, names: StatementNames): pg.Pool {
   pool.connect = ((callback?: Connected) => {
     // A free connection for this call: fewer open than the pool may hold (one is opened for it), or more idle than calls
     // already queued for them (pg-pool hands idle ones out on its next tick, in order, so calls made together count).
-    if (pool.totalCount < max || pool.idleCount > pool.waitingCount) return callback ? connect(callback) : connect();
+    if (pool.totalCount < (pool.options.max ?? poolSize()) || pool.idleCount > pool.waitingCount) return callback ? connect(callback) : connect();
     const waited = poolWait.startTimer();
     if (callback)
       return connect((error, client, done) => {
@@ -215,10 +228,10 @@ export function lostConnection(error: unknown): boolean {
   return code === "P1017" || (typeof message === "string" && LOST.test(message));
 }
 
-export function createPrismaClient(connectionString: string): PrismaClient {
+/** A client of its own, with a pool of `connections` (LATCHKEY_DB_POOL_SIZE unless given). */
+export function createPrismaClient(connectionString: string, connections = poolSize()): PrismaClient {
   const names = statementNamer();
-  const pool = createPool(connectionString, names);
-  const connections = pool.options.max ?? poolSize();
+  const pool = createPool(connectionString, names, connections);
   // The pool is ours, but Prisma should close it on $disconnect all the same.
   const adapter = boundTransactions(
     new PrismaPg(pool, {
@@ -244,7 +257,7 @@ export function createPrismaClient(connectionString: string): PrismaClient {
             // A stale statement is asked again on another connection, except within a transaction: the failure has ended it.
             const stale = stalePrepared(error) && !callContext("inTransaction");
             const repeatable = READS.has(operation) && (stale || lostConnection(error));
-            if (attempt >= connections || !atOnce || !repeatable) {
+            if (attempt >= (pool.options.max ?? poolSize()) || !atOnce || !repeatable) {
               if (repeatable && !atOnce) refusedLateRead(operation, performance.now() - started);
               throw error;
             }

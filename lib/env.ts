@@ -108,13 +108,14 @@ const core = {
   /** What the logs say: debug, info, warn or error. */
   LATCHKEY_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"], { message: 'must be "debug", "info", "warn" or "error"' }).default("info"),
   /**
-   * Connections each process keeps to PostgreSQL at most (lib/db.ts). At least 10: the worker runs
-   * a job of each of its nine queues at once besides the audit chainer, and some jobs hold two.
+   * Connections each process keeps to PostgreSQL at most (lib/db.ts), and so the transactions it runs
+   * at once; the worker's process keeps ten more for its jobs. 10 or more: the portal is tested and
+   * measured with 10, and nothing below that.
    */
   LATCHKEY_DB_POOL_SIZE: z.coerce
     .number({ message: "must be a whole number of connections, 10 or more" })
     .int({ message: "must be a whole number of connections, 10 or more" })
-    .min(10, { message: "must be at least 10 (the worker runs up to nine jobs at once, and some hold two connections)" })
+    .min(10, { message: "must be at least 10 (the fewest the portal is tested and measured with)" })
     .max(1000, { message: "must be at most 1000" })
     .default(10),
   /** Port of the worker's own listener (/api/health, /metrics); unset: none. */

@@ -30,11 +30,14 @@ export async function credentialIssuer(tx?: Tx): Promise<string> {
   const client = tx ?? db;
   let row = await client.installationSetting.findUnique({ where: { name: SETTING } });
   if (!row) {
-    row = await db.$transaction(async (t) => {
+    const pin = async (t: Tx) => {
       const inserted = await t.$executeRaw`INSERT INTO "InstallationSetting" (name, value) VALUES (${SETTING}, ${tokenIssuer()}) ON CONFLICT (name) DO NOTHING`;
       if (inserted) await recordEvent(t, { actor: SYSTEM, action: "token_issuer.pinned", data: { issuer: tokenIssuer() } });
       return t.installationSetting.findUniqueOrThrow({ where: { name: SETTING } });
-    });
+    };
+    // In the caller's transaction when there is one (an approval issuing a credential): a transaction of its own would need a
+    // second connection while the caller holds one, and with the pool's connections all held that way none would ever come.
+    row = tx ? await pin(tx) : await db.$transaction(pin);
   }
   if (row.value !== tokenIssuer() && warnedFor !== row.value) {
     warnedFor = row.value;

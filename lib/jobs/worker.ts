@@ -11,6 +11,7 @@ import { keyring } from "../credentials/keyring";
 import { resealStep } from "../credentials/reseal";
 import { restoreFenceStep } from "../approvals/restore-fence";
 import { env } from "../env";
+import { widenPoolForWorker } from "../db";
 import { SYSTEM } from "../audit/record";
 import { backfillAndAnchor } from "../audit/anchor";
 import { startChainer } from "../audit/chainer";
@@ -44,6 +45,8 @@ export function startWorker(connectionString: string, options: { pollingInterval
 }
 
 async function runWorker(connectionString: string, options: { pollingIntervalSeconds?: number }): Promise<PgBoss> {
+  // Its jobs may hold more connections at once than a web server's transactions need (lib/db.ts, WORKER_EXTRA_CONNECTIONS).
+  widenPoolForWorker();
   // The worker seals secrets and chains events too: like the web server, it refuses to start under a key that cannot open what is there.
   const { encryptionKeyProblem } = await import("../credentials/reseal");
   const keyProblem = await encryptionKeyProblem();

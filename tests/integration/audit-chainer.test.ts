@@ -386,8 +386,8 @@ describe("wake-ups sent by a process", () => {
 describe("fifty writers at once", () => {
   it("give one gap-free chain, every event linked exactly once, while the chainer runs beside them", async () => {
     const { createPrismaClient } = await import("@/lib/db");
-    // Three pools of 20: each of the 50 writers holds a connection of its own while its transaction is open.
-    const clients: PrismaClient[] = [createPrismaClient(fx.url), createPrismaClient(fx.url), createPrismaClient(fx.url)];
+    // Three pools of 20 (more than a process keeps by default): each of the 50 writers holds a connection of its own while its transaction is open.
+    const clients: PrismaClient[] = [createPrismaClient(fx.url, 20), createPrismaClient(fx.url, 20), createPrismaClient(fx.url, 20)];
     const running = chainer.startChainer(20);
     const before = await fx.db.auditEvent.count();
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -38,7 +38,32 @@ describe("the credential issuer", () => {
     "is pinned at first use and audited; moving the portal (a new NEXTAUTH_URL) keeps it, so outstanding credentials keep verifying",
     { timeout: 120_000 },
     async () => {
-      const token = await grant();
+      expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toBeNull();
+      // The first approval pins it in its own transaction, on its own connection: with every other connection of the pool
+      // held, a second one for the pin would wait for the approval's own and fail it as a busy database.
+      const { processPool } = await import("@/lib/db");
+      const others = processPool().options.max! - 1;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let holding = 0;
+      const holders = Array.from({ length: others }, () =>
+        fx.db.$transaction(
+          async () => {
+            holding += 1;
+            await released;
+          },
+          { timeout: 60_000 },
+        ),
+      );
+      let token: string;
+      try {
+        for (let i = 0; i < 250 && holding < others; i++) await new Promise((r) => setTimeout(r, 20));
+        expect(holding).toBe(others);
+        token = await grant();
+      } finally {
+        release();
+        await Promise.all(holders);
+      }
       expect(decodeJwt(token).iss).toBe("http://portal-a.example.com");
       expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toMatchObject({ value: "http://portal-a.example.com" });
       expect(await fx.db.auditEvent.count({ where: { action: "token_issuer.pinned" } })).toBe(1);

@@ -23,40 +23,56 @@ afterAll(async () => {
   delete process.env.LATCHKEY_DB_POOL_SIZE;
 });
 
+/** Holds `count` transactions open at once; returns the backends they ran on (one each), a refusal of one more, and a way to end them. */
+async function holdAtOnce(count: number) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const backends = new Set<number>();
+  const holders = Array.from({ length: count }, () =>
+    fx.db.$transaction(
+      async (tx) => {
+        const [row] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        backends.add(row!.pid);
+        await released;
+      },
+      { timeout: 20_000 },
+    ),
+  );
+  try {
+    for (let i = 0; i < 250 && backends.size < count; i++) await new Promise((r) => setTimeout(r, 20));
+    // One more waits: refused as a busy database once its maxWait has passed.
+    const refused = await fx.db.$transaction(async () => "ran", { maxWait: 200 }).catch((error: unknown) => error);
+    return { backends: backends.size, refused };
+  } finally {
+    release();
+    await Promise.all(holders);
+  }
+}
+
 describe("the pool's size", () => {
   it("is LATCHKEY_DB_POOL_SIZE: that many transactions run at once, each on a connection of its own, and one more waits for a free one", async () => {
     const { processPool } = await import("@/lib/db");
     const { databaseRefusal } = await import("@/lib/errors");
     expect(processPool().options.max).toBe(SIZE);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const backends = new Set<number>();
-    const holders = Array.from({ length: SIZE }, () =>
-      fx.db.$transaction(
-        async (tx) => {
-          const [row] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
-          backends.add(row!.pid);
-          await released;
-        },
-        { timeout: 20_000 },
-      ),
-    );
-    for (let i = 0; i < 250 && backends.size < SIZE; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(backends.size).toBe(SIZE);
-    const open = await outside.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle in transaction'`,
-    );
-    expect(open.rows[0]!.n).toBe(SIZE);
-    // One more waits: refused as a busy database once its maxWait has passed.
-    const refused = await fx.db.$transaction(async () => "ran", { maxWait: 200 }).catch((error: unknown) => error);
+    const { backends, refused } = await holdAtOnce(SIZE);
+    expect(backends).toBe(SIZE);
     expect(refused).toMatchObject({ code: "P2024" });
     expect(databaseRefusal(refused)).toBe("busy");
     expect((refused as Error).message).toContain(`${SIZE} connections`);
-    // And runs once one of them is free.
-    const waiting = fx.db.$transaction(async () => "ran", { maxWait: 10_000 });
-    release();
-    await Promise.all(holders);
-    expect(await waiting).toBe("ran");
+    // And the next runs once they are done.
+    expect(await fx.db.$transaction(async () => "ran", { maxWait: 1_000 })).toBe("ran");
     expect(processPool().totalCount).toBe(SIZE);
+  });
+
+  it("is ten more in the worker's process, for its jobs (some hold two connections while an outside system answers)", { timeout: 60_000 }, async () => {
+    const { processPool, WORKER_EXTRA_CONNECTIONS } = await import("@/lib/db");
+    const { startWorker } = await import("@/lib/jobs/worker");
+    const boss = await startWorker(fx.url, { pollingIntervalSeconds: 0.5 });
+    expect(processPool().options.max).toBe(SIZE + WORKER_EXTRA_CONNECTIONS);
+    await boss.stop({ graceful: false, wait: true });
+    const { backends, refused } = await holdAtOnce(SIZE + WORKER_EXTRA_CONNECTIONS);
+    expect(backends).toBe(SIZE + WORKER_EXTRA_CONNECTIONS);
+    expect(refused).toMatchObject({ code: "P2024" });
+    expect((refused as Error).message).toContain(`${SIZE + WORKER_EXTRA_CONNECTIONS} connections`);
   });
 });

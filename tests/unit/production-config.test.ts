@@ -50,11 +50,11 @@ describe("the database pool", () => {
     }
   };
 
-  it("keeps 10 connections a process unless LATCHKEY_DB_POOL_SIZE says otherwise, and refuses fewer than the worker needs", () => {
+  it("keeps 10 connections a process unless LATCHKEY_DB_POOL_SIZE says otherwise, and refuses fewer", () => {
     expect(parseEnv(base).LATCHKEY_DB_POOL_SIZE).toBe(10);
     expect(parseEnv({ ...base, LATCHKEY_DB_POOL_SIZE: "25" }).LATCHKEY_DB_POOL_SIZE).toBe(25);
     expect(parseEnv({ ...base, LATCHKEY_DB_POOL_SIZE: "10" }).LATCHKEY_DB_POOL_SIZE).toBe(10);
-    expect(problem("9")).toContain("LATCHKEY_DB_POOL_SIZE: must be at least 10 (the worker runs up to nine jobs at once, and some hold two connections)");
+    expect(problem("9")).toContain("LATCHKEY_DB_POOL_SIZE: must be at least 10 (the fewest the portal is tested and measured with)");
     expect(problem("0")).toContain("LATCHKEY_DB_POOL_SIZE: must be at least 10");
     for (const value of ["ten", "12.5"]) expect(problem(value), value).toContain("LATCHKEY_DB_POOL_SIZE: must be a whole number of connections, 10 or more");
     expect(problem("-20")).toContain("LATCHKEY_DB_POOL_SIZE: must be at least 10");
