@@ -1,7 +1,6 @@
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
-import { transactionStatements } from "../helpers/statements";
+import { statementsOf, transactionStatements } from "../helpers/statements";
 import type { Principal } from "@/lib/policy/evaluate";
 
 /**
@@ -132,15 +131,12 @@ describe("the lifecycle's rows read through the driver", () => {
       .filter((u) => u.id !== robot.id)
       .map((u) => ({ id: u.id, email: u.email, groups: u.groups }));
     expect(expected.map((u) => u.email)).toContain("bob@example.com");
-    const statements = vi.spyOn(pg.Client.prototype, "query");
-    const viewed = await rows.viewedRequestRow(fx.db, pending.id, bob.id);
-    expect(statements).toHaveBeenCalledTimes(1);
+    const { value: viewed, texts } = await statementsOf(() => rows.viewedRequestRow(fx.db, pending.id, bob.id));
+    expect(texts).toHaveLength(1);
     // The API's answer reads nothing more for it: one statement for the whole request, its stages and who could approve each.
-    statements.mockClear();
     const { getRequestView } = await import("@/lib/approvals/queries");
-    const view = await getRequestView(bob, pending.id, { timeline: false });
-    expect(statements).toHaveBeenCalledTimes(1);
-    statements.mockRestore();
+    const { value: view, texts: viewTexts } = await statementsOf(() => getRequestView(bob, pending.id, { timeline: false }));
+    expect(viewTexts).toHaveLength(1);
     expect(view.stageViews.flatMap((st) => st.eligible)).toEqual(expected.map((u) => u.email));
     expect(viewed!.approvers).toStrictEqual(expected);
     expect(viewed!.approvers.map((u) => u.email)).not.toContain("quiet@example.com");
