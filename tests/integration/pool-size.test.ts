@@ -1,6 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engineFixture } from "../helpers/engine-fixture";
+import { holdTransactions } from "../helpers/hold-connections";
 
 /**
  * LATCHKEY_DB_POOL_SIZE sets how many connections a process keeps to PostgreSQL, and so how
@@ -23,26 +24,11 @@ afterAll(async () => {
   delete process.env.LATCHKEY_DB_POOL_SIZE;
 });
 
-/** Holds `count` transactions open at once; returns the backends they ran on (one each), a refusal of one more, and a way to end them. */
+/** Holds `count` transactions open at once (one connection each), and asks for one more meanwhile: its refusal. */
 async function holdAtOnce(count: number) {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  const backends = new Set<number>();
-  const holders = Array.from({ length: count }, () =>
-    fx.db.$transaction(
-      async (tx) => {
-        const [row] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
-        backends.add(row!.pid);
-        await released;
-      },
-      { timeout: 20_000 },
-    ),
-  );
+  const { release, holders, backends } = await holdTransactions(fx.db, count);
   try {
-    for (let i = 0; i < 250 && backends.size < count; i++) await new Promise((r) => setTimeout(r, 20));
-    // One more waits: refused as a busy database once its maxWait has passed.
-    const refused = await fx.db.$transaction(async () => "ran", { maxWait: 200 }).catch((error: unknown) => error);
-    return { backends: backends.size, refused };
+    return { backends: backends.size, refused: await fx.db.$transaction(async () => "ran", { maxWait: 200 }).catch((error: unknown) => error) };
   } finally {
     release();
     await Promise.all(holders);

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { engineFixture } from "../helpers/engine-fixture";
+import { holdTransactions } from "../helpers/hold-connections";
 
 /**
  * db.$transaction (lib/db.ts) begins and ends transactions itself on a connection of the
@@ -36,25 +37,6 @@ afterAll(async () => {
 
 const seen = async (name: string) => (await outside.query<{ via: string }>(`SELECT via FROM tx_probe WHERE name = $1`, [name])).rows.map((r) => r.via);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** A transaction on each of the pool's `size` connections, each held open until `release` is called. */
-async function holdEveryConnection(size: number) {
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let started = 0;
-  const holders = Array.from({ length: size }, () =>
-    fx.db.$transaction(
-      async () => {
-        started += 1;
-        await released;
-      },
-      { timeout: 20_000 },
-    ),
-  );
-  for (let i = 0; i < 100 && started < size; i++) await sleep(20);
-  expect(started).toBe(size);
-  return { release, holders };
-}
-
 /** The pool's connections, all idle again once every transaction has ended. */
 const poolState = () => {
   const pool = dbOf.processPool();
@@ -224,7 +206,7 @@ describe("db.$transaction", () => {
   it("waits for a connection no longer than maxWait, failing as a busy database (P2024), and loses no connection to the wait", async () => {
     const pool = dbOf.processPool();
     const size = pool.options.max!;
-    const { release, holders } = await holdEveryConnection(size);
+    const { release, holders } = await holdTransactions(fx.db, size);
     const began = performance.now();
     const refused = await fx.db.$transaction(async () => "ran", { maxWait: 200 }).catch((error: unknown) => error);
     expect(performance.now() - began).toBeLessThan(5_000);
@@ -253,7 +235,7 @@ describe("db.$transaction", () => {
     await Promise.all(Array.from({ length: size }, () => fx.db.$transaction(async () => sleep(50))));
     const before = await waits();
     expect(before.count).toBeGreaterThanOrEqual(0);
-    const { release, holders } = await holdEveryConnection(size);
+    const { release, holders } = await holdTransactions(fx.db, size);
     expect(await waits()).toEqual(before);
     // Both of pg-pool's ways in wait: a transaction's connect() and a read's query() (a callback).
     const waiting = fx.db.$transaction(async () => "ran", { maxWait: 10_000 });
@@ -271,7 +253,7 @@ describe("db.$transaction", () => {
     expect(await fx.db.$transaction(async () => "free")).toBe("free");
     expect(await waits()).toEqual(after);
     // Two calls at once for the one idle connection: the second waits for it, and is counted (idle ones are handed out a tick later).
-    const most = await holdEveryConnection(size - 1);
+    const most = await holdTransactions(fx.db, size - 1);
     expect(await Promise.all([fx.db.$transaction(async () => sleep(100)), fx.db.$transaction(async () => "second")])).toEqual([undefined, "second"]);
     most.release();
     await Promise.all(most.holders);
