@@ -15,9 +15,10 @@ import { poolWait } from "./observability/metrics";
  * Ten by default, not the twenty it was: a transaction holds its connection and row locks
  * while each of its statements waits for the web server's turn, so under a burst twenty in
  * flight all slowed together (PostgreSQL's sessions sat idle in transaction, waiting for the
- * web server), where with ten the burst waits for a connection in order and the ten running
- * finish sooner. bench:approvals' paced p99 ÷ one-at-a-time p99, interleaved runs of one
- * build: 1.7 to 3.4 with ten, 3.6 to 14.4 with twenty (README, "Baselines").
+ * web server), where with ten the rest of a burst waits for a connection in order and fewer
+ * transactions share the server's turns. bench:approvals' paced p99 ÷ one-at-a-time p99, interleaved runs of one
+ * build: 1.74 to 6.91 with ten (four of six runs at 3 or under), 3.60 to 14.38 with twenty
+ * (none); flat-out throughput did not move (README, "Baselines").
  */
 export function poolSize(): number {
   return env().LATCHKEY_DB_POOL_SIZE;

@@ -1,5 +1,6 @@
 import { recordEvent, SYSTEM, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
+import { afterCommit } from "../db/after-commit";
 import { changeGeneration, changesLive, onChange } from "../db/changes";
 import { tokenIssuer } from "../env";
 import { logger } from "../log";
@@ -29,6 +30,7 @@ export async function credentialIssuer(tx?: Tx): Promise<string> {
   const generation = changeGeneration();
   const client = tx ?? db;
   let row = await client.installationSetting.findUnique({ where: { name: SETTING } });
+  let pinnedIn: Tx | undefined;
   if (!row) {
     const pin = async (t: Tx) => {
       const inserted = await t.$executeRaw`INSERT INTO "InstallationSetting" (name, value) VALUES (${SETTING}, ${tokenIssuer()}) ON CONFLICT (name) DO NOTHING`;
@@ -38,6 +40,7 @@ export async function credentialIssuer(tx?: Tx): Promise<string> {
     // In the caller's transaction when there is one (an approval issuing a credential): a transaction of its own would need a
     // second connection while the caller holds one, and with the pool's connections all held that way none would ever come.
     row = tx ? await pin(tx) : await db.$transaction(pin);
+    pinnedIn = tx;
   }
   if (row.value !== tokenIssuer() && warnedFor !== row.value) {
     warnedFor = row.value;
@@ -46,8 +49,14 @@ export async function credentialIssuer(tx?: Tx): Promise<string> {
       configured: tokenIssuer(),
     });
   }
-  cached = changesLive() && generation === changeGeneration() ? { value: row.value, until: Date.now() + 60_000 } : undefined;
-  return row.value;
+  const value = row.value;
+  const remember = () => {
+    cached = changesLive() && generation === changeGeneration() ? { value, until: Date.now() + 60_000 } : undefined;
+  };
+  // Pinned in the caller's transaction: kept only once it commits (rolled back, the pin never happened).
+  if (pinnedIn) afterCommit(pinnedIn, remember);
+  else remember();
+  return value;
 }
 
 /** Changes the pinned issuer, audited: credentials issued before carry the old one and fail where `iss` is checked. */

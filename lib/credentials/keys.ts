@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { exportJWK, exportSPKI, generateKeyPair, importJWK, type JWK } from "jose";
 import { recordEvent, SYSTEM, type Actor } from "../audit/record";
 import { db, type Tx } from "../db";
+import { afterCommit } from "../db/after-commit";
 import { changeGeneration, changesLive, onChange } from "../db/changes";
 import { env } from "../env";
 import { seal, unseal } from "./keyring";
@@ -48,8 +49,13 @@ export async function activeSigningKey(tx: Tx): Promise<SigningKeyHandle> {
   // Known while changes are heard: a rotation retires this key, which drops it (lib/db/changes.ts).
   if (activeKey && activeKey.until > Date.now() && changesLive()) return { kid: activeKey.kid, privateKey: await importedKeys.get(activeKey.kid)! };
   const generation = changeGeneration();
-  const handle = await readActiveSigningKey(tx);
-  if (changesLive() && generation === changeGeneration()) activeKey = { kid: handle.kid, until: Date.now() + 60_000 };
+  const { created, ...handle } = await readActiveSigningKey(tx);
+  const remember = () => {
+    if (changesLive() && generation === changeGeneration()) activeKey = { kid: handle.kid, until: Date.now() + 60_000 };
+  };
+  // A key made in this transaction is kept only once the transaction commits: rolled back, it never existed.
+  if (!created) remember();
+  else afterCommit(tx, remember);
   return handle;
 }
 
@@ -58,14 +64,16 @@ onChange((kind) => {
   if (kind === "key" || kind === "*") activeKey = null;
 });
 
-async function readActiveSigningKey(tx: Tx): Promise<SigningKeyHandle> {
+async function readActiveSigningKey(tx: Tx): Promise<SigningKeyHandle & { created: boolean }> {
   const newest = () => tx.signingKey.findFirst({ where: { status: "active" }, orderBy: { createdAt: "desc" } });
   let row = await newest();
+  let created = false;
   if (!row) {
     await lockKeys(tx);
     row = await newest();
     if (!row) {
       row = await createSigningKey(tx);
+      created = true;
       await recordEvent(tx, { actor: SYSTEM, action: "key.created", data: { kid: row.kid, reason: "first credential" } });
     }
   }
@@ -73,7 +81,7 @@ async function readActiveSigningKey(tx: Tx): Promise<SigningKeyHandle> {
   if (!importedKeys.has(kid)) {
     importedKeys.set(kid, importJWK(JSON.parse(unseal(privateKeySealed, `signing-key:${kid}`, `The private half of signing key ${kid}`)) as JWK, alg));
   }
-  return { kid, privateKey: await importedKeys.get(kid)! };
+  return { kid, privateKey: await importedKeys.get(kid)!, created };
 }
 
 /**

@@ -1,6 +1,17 @@
 import { Prisma, type PrismaClient } from "@prisma/client";
 import pg from "pg";
-import { driver, FAILED_AT_ONCE_MS, processPool, PROCESS_CLIENT, refusedLateRead, stalePrepared, transactionEnded, type StatementNames, type Tx } from "../db";
+import {
+  driver,
+  FAILED_AT_ONCE_MS,
+  poolSize,
+  processPool,
+  PROCESS_CLIENT,
+  refusedLateRead,
+  stalePrepared,
+  transactionEnded,
+  type StatementNames,
+  type Tx,
+} from "../db";
 import { databaseRefusal } from "../errors";
 
 /**
@@ -70,7 +81,7 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
         const lost = databaseRefusal(error) === "unreachable";
         const ran = performance.now() - started;
         const again = stalePrepared(error) || (lost && ran < FAILED_AT_ONCE_MS);
-        if (attempt >= (pool.options.max ?? 10) || !again) {
+        if (attempt >= (pool.options.max ?? poolSize()) || !again) {
           if (lost && ran >= FAILED_AT_ONCE_MS) refusedLateRead("sql", ran);
           throw error;
         }

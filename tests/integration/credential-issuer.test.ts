@@ -40,6 +40,25 @@ describe("the credential issuer", () => {
     { timeout: 120_000 },
     async () => {
       expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toBeNull();
+      // A first use in a transaction that rolls back pins nothing and leaves nothing known to this process: neither the
+      // issuer nor a signing key made in it, so the next approval pins the issuer and makes a key that exist.
+      const { credentialIssuer } = await import("@/lib/credentials/issuer");
+      const { activeSigningKey } = await import("@/lib/credentials/keys");
+      const keysBefore = await fx.db.signingKey.count();
+      // Heard changes are what let a process keep these answers at all (lib/db/changes.ts): listening first.
+      const { changesLive } = await import("@/lib/db/changes");
+      for (let i = 0; i < 250 && !changesLive(); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(changesLive()).toBe(true);
+      const undone = await fx.db
+        .$transaction(async (tx) => {
+          expect(await credentialIssuer(tx)).toBe("http://portal-a.example.com");
+          await activeSigningKey(tx);
+          throw new Error("rolled back on purpose");
+        })
+        .catch((error: Error) => error.message);
+      expect(undone).toBe("rolled back on purpose");
+      expect(await fx.db.installationSetting.findUnique({ where: { name: "token-issuer" } })).toBeNull();
+      expect(await fx.db.signingKey.count()).toBe(keysBefore);
       // The first approval pins it in its own transaction, on its own connection: with every other connection of the pool
       // held, a second one for the pin would wait for the approval's own and fail it as a busy database.
       const { processPool } = await import("@/lib/db");
