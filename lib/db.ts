@@ -33,6 +33,11 @@ export function poolSize(): number {
  */
 export const WORKER_EXTRA_CONNECTIONS = 10;
 
+/** The most connections `pool` opens: set when it is made, widened for the worker; pg-pool reads it at each connect. */
+export function connectionLimit(pool: pg.Pool): number {
+  return pool.options.max ?? poolSize();
+}
+
 /** Widens this process's pool for the worker's jobs (lib/jobs/worker.ts calls it as it starts); pg-pool reads its limit at each connect. */
 export function widenPoolForWorker(): void {
   processPool().options.max = poolSize() + WORKER_EXTRA_CONNECTIONS;
@@ -137,7 +142,7 @@ function createPool(connectionString: string, names: StatementNames, connections
   pool.connect = ((callback?: Connected) => {
     // A free connection for this call: fewer open than the pool may hold (one is opened for it), or more idle than calls
     // already queued for them (pg-pool hands idle ones out on its next tick, in order, so calls made together count).
-    if (pool.totalCount < (pool.options.max ?? poolSize()) || pool.idleCount > pool.waitingCount) return callback ? connect(callback) : connect();
+    if (pool.totalCount < connectionLimit(pool) || pool.idleCount > pool.waitingCount) return callback ? connect(callback) : connect();
     const waited = poolWait.startTimer();
     if (callback)
       return connect((error, client, done) => {
@@ -258,7 +263,7 @@ export function createPrismaClient(connectionString: string, connections = poolS
             // A stale statement is asked again on another connection, except within a transaction: the failure has ended it.
             const stale = stalePrepared(error) && !callContext("inTransaction");
             const repeatable = READS.has(operation) && (stale || lostConnection(error));
-            if (attempt >= (pool.options.max ?? poolSize()) || !atOnce || !repeatable) {
+            if (attempt >= connectionLimit(pool) || !atOnce || !repeatable) {
               if (repeatable && !atOnce) refusedLateRead(operation, performance.now() - started);
               throw error;
             }
@@ -431,7 +436,7 @@ function connectWithin(pool: pg.Pool, ms: number): Promise<pg.PoolClient> {
     const timer = setTimeout(() => {
       late = true;
       reject(
-        Object.assign(new Error(`Timed out fetching a new connection from the connection pool (waited ${ms} ms; ${pool.options.max} connections).`), {
+        Object.assign(new Error(`Timed out fetching a new connection from the connection pool (waited ${ms} ms; ${connectionLimit(pool)} connections).`), {
           code: "P2024",
         }),
       );

@@ -3,7 +3,7 @@ import pg from "pg";
 import {
   driver,
   FAILED_AT_ONCE_MS,
-  poolSize,
+  connectionLimit,
   processPool,
   PROCESS_CLIENT,
   refusedLateRead,
@@ -81,7 +81,7 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
         const lost = databaseRefusal(error) === "unreachable";
         const ran = performance.now() - started;
         const again = stalePrepared(error) || (lost && ran < FAILED_AT_ONCE_MS);
-        if (attempt >= (pool.options.max ?? poolSize()) || !again) {
+        if (attempt >= connectionLimit(pool) || !again) {
           if (lost && ran >= FAILED_AT_ONCE_MS) refusedLateRead("sql", ran);
           throw error;
         }

@@ -61,8 +61,8 @@ describe("the credential issuer", () => {
       expect(await fx.db.signingKey.count()).toBe(keysBefore);
       // The first approval pins it in its own transaction, on its own connection: with every other connection of the pool
       // held, a second one for the pin would wait for the approval's own and fail it as a busy database.
-      const { processPool } = await import("@/lib/db");
-      const { release, holders } = await holdTransactions(fx.db, processPool().options.max! - 1);
+      const { connectionLimit, processPool } = await import("@/lib/db");
+      const { release, holders } = await holdTransactions(fx.db, connectionLimit(processPool()) - 1);
       let token: string;
       try {
         token = await grant();
