@@ -1,6 +1,6 @@
 import type { ActorType, Prisma, RequestStatus } from "@prisma/client";
 import type { Tx } from "../db";
-import { join, raw, sql, sqlRows, sqlRun } from "../db/sql";
+import { join, raw, sql, sqlRows, sqlRunLast } from "../db/sql";
 import type { Principal } from "../policy/evaluate";
 import { policy } from "../policy/current";
 import { currentKey } from "../credentials/keyring";
@@ -192,7 +192,8 @@ async function writeEvents(tx: Tx, items: Pending[]): Promise<void> {
   const events = JSON.stringify(rows, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
   // It carries the writes waiting to ride along before the commit (the jobs the transaction queued, lib/db/after-commit.ts).
   const riders = await takeRiders(tx);
-  await sqlRun(
+  // Usually the transaction's last statement: its COMMIT then goes out right behind it (sqlRunLast).
+  await sqlRunLast(
     tx,
     sql`${riders.length ? sql`WITH ${join(riders, ", ")}` : raw("")}
     INSERT INTO "AuditEvent" (id, "occurredAt", "actorType", "actorId", "actorEmail", action, "requestId", "fromStatus", "toStatus", data, ip, "userAgent", route, "workflowId", "targetId", environment, note, "httpRequestId", seal, "sealKeyId")

@@ -18,6 +18,8 @@ interface Unit {
   beforeCommit: Array<() => Promise<void>>;
   afterCommit: Array<() => void>;
   riders: Map<string, Rider>;
+  /** Set once its code is done and finishUnit runs the steps before the commit. */
+  finishing?: boolean;
 }
 
 /** A write that rides along: `build` gives it as items of a WITH list (`name AS (INSERT ...)`), or null when it cannot ride; `alone` sends it by itself. */
@@ -87,6 +89,7 @@ export async function takeRiders(tx: object): Promise<Prisma.Sql[]> {
 export async function finishUnit(tx: object): Promise<void> {
   const unit = units.get(tx);
   if (!unit) return;
+  unit.finishing = true;
   for (;;) {
     while (unit.beforeCommit.length) await unit.beforeCommit.shift()!();
     const [key, rider] = unit.riders.entries().next().value ?? [];
@@ -94,6 +97,17 @@ export async function finishUnit(tx: object): Promise<void> {
     unit.riders.delete(key);
     await rider!.alone();
   }
+}
+
+/**
+ * Whether a statement sent now would be `tx`'s last: its code is done, and the step before the
+ * commit that runs now is the last, with no write left to ride along or be sent by itself. Its
+ * COMMIT may then go out right behind it (lib/db/sql.ts, sqlRunLast). A step asks just before
+ * its last statement, once it has taken the riders it carries.
+ */
+export function lastStatement(tx: object): boolean {
+  const unit = units.get(tx);
+  return Boolean(unit?.finishing && unit.beforeCommit.length === 0 && unit.riders.size === 0);
 }
 
 /** Ends the unit and returns what it asked for after the commit (to run only once the transaction has committed). */

@@ -1,6 +1,8 @@
 import { Prisma, type PrismaClient } from "@prisma/client";
 import pg from "pg";
+import { lastStatement } from "./after-commit";
 import {
+  commitBehind,
   driver,
   FAILED_AT_ONCE_MS,
   connectionLimit,
@@ -112,4 +114,17 @@ export const raw = Prisma.raw;
 /** Runs a statement and returns how many rows it changed. */
 export async function sqlRun(on: On, query: Prisma.Sql): Promise<number> {
   return (await sqlText(on, query.text, query.values)).rowCount ?? 0;
+}
+
+/**
+ * Runs a statement of a transaction of db.$transaction, as sqlRun does; when it is the
+ * transaction's last (lib/db/after-commit.ts, lastStatement), the transaction's COMMIT goes out
+ * right behind it, in the same write, and is answered to db.$transaction (lib/db.ts,
+ * commitBehind): one round trip for both.
+ */
+export async function sqlRunLast(tx: Tx, query: Prisma.Sql): Promise<number> {
+  const connection = driver.connections.get(tx);
+  if (!connection || connection.ended || !lastStatement(tx)) return sqlRun(tx, query);
+  const { rowCount } = await commitBehind(connection, () => run(connection.client, connection.names, query.text, query.values));
+  return rowCount ?? 0;
 }
