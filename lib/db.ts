@@ -113,6 +113,11 @@ export interface TransactionConnection {
   beginFailed?: Error;
   /** Its COMMIT, when it went out right behind the transaction's last statement (lib/db/sql.ts, sqlRunLast). */
   commit?: Promise<pg.QueryResult>;
+  /**
+   * The first failure of a statement sent ahead (sendAhead): PostgreSQL refuses every statement
+   * behind it in the transaction as "aborted", so this, not theirs, is the transaction's error.
+   */
+  failedAhead?: Error;
 }
 
 /** What of pg's client the pipelining of a transaction's BEGIN and COMMIT uses (pg 8.23's pipeline mode; tests/integration/round-trips.test.ts). */
@@ -166,6 +171,28 @@ export function commitBehind<R>(serving: TransactionConnection, send: () => Prom
   } finally {
     release();
   }
+}
+
+/**
+ * Sends a statement of a transaction (`send`, which must send it before it returns) without
+ * waiting for its answer, held back to go out in the same write as the transaction's next
+ * statement, which PostgreSQL runs after it (pipelined): for a write whose answer the code does
+ * not need before its next statement (lib/db/sql.ts, sqlSend), or a statement whose answer it
+ * needs only after sending the next (sqlAhead). Its failure is kept (failedAhead) and is what a
+ * statement behind it, or the transaction, then fails with.
+ */
+export function sendAhead<R>(serving: TransactionConnection, send: () => Promise<R>): Promise<R> {
+  // Held before it is sent, so it stays in the buffer; a BEGIN held already stays held with it.
+  const release = serving.held ?? hold(serving.client);
+  serving.held = undefined;
+  let answered: Promise<R>;
+  try {
+    answered = send();
+  } finally {
+    serving.held = release;
+  }
+  answered.catch((error: Error) => (serving.failedAhead ??= error));
+  return answered;
 }
 
 /** Holds what is written to `connection` until released, so that what is sent meanwhile goes out in one write. */
@@ -462,7 +489,7 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
     });
     await begun;
     // PostgreSQL answers COMMIT with ROLLBACK, not an error, when a statement of the transaction failed and its code went on.
-    if (commit.command === "ROLLBACK") throw rolledBackAtCommit();
+    if (commit.command === "ROLLBACK") throw serving.failedAhead ?? rolledBackAtCommit();
     committed = closeUnit(tx);
     return value;
   } catch (error) {
@@ -471,6 +498,8 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
     // A COMMIT sent behind a last statement that failed is answered ROLLBACK; its answer is awaited, so the connection goes back idle.
     await serving.commit?.catch((failure: Error) => (lost = failure));
     await begun.catch(() => undefined);
+    // A statement sent ahead failed first: the errors behind it ("current transaction is aborted") followed from it.
+    if (serving.failedAhead && serving.failedAhead !== error) throw serving.failedAhead;
     // The code's own error, as Prisma passes it on; past the time limit its statements were refused (P2028).
     throw error;
   } finally {

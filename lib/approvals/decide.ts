@@ -1,7 +1,7 @@
 import type { AccessRequest, Decision } from "@prisma/client";
 import { actorOf, recordEvent, rememberRequest, SYSTEM } from "../audit/record";
 import { db, type Tx } from "../db";
-import { decisionContext, forgetView, insertDecision, lockedRequestRow, watchWrites, type WriteView } from "./rows";
+import { forgetView, insertDecision, lockedRequestWithContext, watchWrites, type WriteView } from "./rows";
 import { conflict, forbidden, invalid, notFound } from "../errors";
 import { approvalRefusal, approvalRefusalOf, sameParty, stageSatisfied, type Principal, type StageSnapshot } from "../policy/evaluate";
 import { requestStages } from "../policy/stages";
@@ -190,11 +190,11 @@ async function decideOnce(
   return { decided, noLongerEntitled };
 }
 
-/** A request under its row lock, with what deciding on it reads (lib/approvals/rows.ts, decisionContext): two statements. */
+/** A request under its row lock, with what deciding on it reads (lib/approvals/rows.ts, lockedRequestWithContext): two statements, one round trip. */
 async function lockedRequest(tx: Tx, id: string, deciderId: string) {
-  const request = await lockedRequestRow(tx, id);
-  if (!request) throw notFound("Request");
-  const { requester, decisions, owners } = await decisionContext(tx, request, deciderId);
+  const locked = await lockedRequestWithContext(tx, id, deciderId);
+  if (!locked) throw notFound("Request");
+  const { request, requester, decisions, owners } = locked;
   return { request: { ...request, requester, decisions }, owners };
 }
 

@@ -1,6 +1,6 @@
 import { Prisma, type AccessRequest, type Approval, type Credential, type User } from "@prisma/client";
 import type { Tx } from "../db";
-import { raw, sql, sqlRow, type On } from "../db/sql";
+import { raw, sql, sqlAhead, sqlRow, sqlSend, type On } from "../db/sql";
 import { partySubquery } from "../identity/parties";
 import { idsAhead, keepIdsAhead, type IdsAhead } from "../audit/record";
 
@@ -28,9 +28,11 @@ export const REQUEST_COLUMNS = columnsOf(Prisma.AccessRequestScalarFieldEnum);
 const REQUEST_COLUMNS_OF_R = columnsOf(Prisma.AccessRequestScalarFieldEnum, "r");
 const USER_COLUMNS_OF_U = columnsOf(Prisma.UserScalarFieldEnum, "u");
 
+const lockedRequestQuery = (id: string) => sql`SELECT ${REQUEST_COLUMNS} FROM "AccessRequest" WHERE id = ${id} FOR UPDATE`;
+
 /** A request's row, taking its row lock for the rest of the transaction (as lockRequest does) in the same statement. */
-export function lockedRequestRow(tx: Tx, id: string): Promise<AccessRequest | null> {
-  return sqlRow<AccessRequest>(tx, sql`SELECT ${REQUEST_COLUMNS} FROM "AccessRequest" WHERE id = ${id} FOR UPDATE`);
+export async function lockedRequestRow(tx: Tx, id: string): Promise<AccessRequest | null> {
+  return sqlRow<AccessRequest>(tx, lockedRequestQuery(id));
 }
 
 type Decided = Approval & { approver: { email: string; name: string | null } };
@@ -55,21 +57,46 @@ const ownersJson = (request: { id: Prisma.Sql; requesterId: Prisma.Sql }, person
     FROM "ServiceOwner" o
     WHERE o."serviceId" = ANY(ARRAY[${request.requesterId}, ${personId}::text] || ARRAY(SELECT "approverId" FROM "Approval" WHERE "requestId" = ${request.id}))), '[]')`;
 
+type ContextRow = User & { decisionsJson: DecidedJson[]; ownersJson: Owner[] };
+
 /**
  * What a decision needs once it holds the request's row lock: the requester under a share
  * lock (a directory change to them either committed before and is seen, or waits for this
- * decision), the decisions so far and the owners of everyone's party, in one statement.
+ * decision), the decisions so far and the owners of everyone's party, in one statement; null
+ * when there is no such request.
  */
-export async function decisionContext(tx: Tx, request: Pick<AccessRequest, "id" | "requesterId">, deciderId: string) {
-  const row = await sqlRow<User & { decisionsJson: DecidedJson[]; ownersJson: Owner[] }>(
-    tx,
-    sql`SELECT ${USER_COLUMNS_OF_U}, ${decisionsJson(sql`${request.id}`)} AS "decisionsJson",
-          ${ownersJson({ id: sql`${request.id}`, requesterId: raw("u.id") }, deciderId)} AS "ownersJson"
-        FROM "User" u WHERE u.id = ${request.requesterId} FOR SHARE OF u`,
-  );
-  if (!row) throw new Error(`the requester ${request.requesterId} of request ${request.id} is not in the database`);
+const decisionContextQuery = (requestId: string, deciderId: string) =>
+  sql`SELECT ${USER_COLUMNS_OF_U}, ${decisionsJson(sql`${requestId}`)} AS "decisionsJson",
+        ${ownersJson({ id: sql`${requestId}`, requesterId: raw("u.id") }, deciderId)} AS "ownersJson"
+      FROM "User" u WHERE u.id = (SELECT "requesterId" FROM "AccessRequest" WHERE id = ${requestId}) FOR SHARE OF u`;
+
+function contextOf(row: ContextRow) {
   const { decisionsJson: decisions, ownersJson: owners, ...requester } = row;
   return { requester, decisions: decisionsOf(decisions), owners };
+}
+
+/** What a decision reads of a request it holds the row lock of (decisionContextQuery). */
+export async function decisionContext(tx: Tx, request: Pick<AccessRequest, "id" | "requesterId">, deciderId: string) {
+  const row = await sqlRow<ContextRow>(tx, decisionContextQuery(request.id, deciderId));
+  if (!row) throw new Error(`the requester ${request.requesterId} of request ${request.id} is not in the database`);
+  return contextOf(row);
+}
+
+/**
+ * A request under its row lock with what deciding on it reads (decisionContext), or null: the
+ * lock's statement and the context's go out together, one round trip (lib/db/sql.ts, sqlAhead).
+ * PostgreSQL runs the context's once the lock's is done, waiting for the lock included, and it
+ * reads as of then: what the decision that held the lock before committed (its decision, its
+ * change to the requester) is seen, as when the context was read after the lock's answer.
+ */
+export async function lockedRequestWithContext(tx: Tx, id: string, deciderId: string) {
+  const locking = sqlAhead<AccessRequest>(tx, lockedRequestQuery(id));
+  const context = sqlRow<ContextRow>(tx, decisionContextQuery(id, deciderId));
+  const [request] = await locking;
+  const row = await context;
+  if (!request) return null;
+  if (!row) throw new Error(`the requester ${request.requesterId} of request ${request.id} is not in the database`);
+  return { request, ...contextOf(row) };
 }
 
 /** Someone who could approve a stage of a waiting request (stageViews, lib/approvals/queries.ts, works out which). */
@@ -229,9 +256,13 @@ export async function writeRequestRow(tx: Tx, write: Prisma.Sql, id?: string): P
   return request;
 }
 
-/** Records a decision: its id is the database's (a random UUID without dashes), its time this process's clock, as Prisma's @default(now()) is. */
+/**
+ * Records a decision: its id is the database's (a random UUID without dashes), its time this
+ * process's clock, as Prisma's @default(now()) is. Sent with the transaction's next statement
+ * (lib/db/sql.ts, sqlSend), which sees it.
+ */
 export async function insertDecision(tx: Tx, data: Omit<Approval, "id" | "createdAt">): Promise<void> {
-  await sqlRow(
+  await sqlSend(
     tx,
     sql`INSERT INTO "Approval" ("requestId", "approverId", stage, "approverGroups", decision, comment, "createdAt")
         VALUES (${data.requestId}, ${data.approverId}, ${data.stage}, ${data.approverGroups}, ${data.decision}::"Decision", ${data.comment}, ${new Date()})`,

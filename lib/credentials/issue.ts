@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import type { Tx } from "../db";
-import { sql, sqlRun } from "../db/sql";
+import { sql, sqlSend } from "../db/sql";
 import { credentialIssuer } from "./issuer";
 import { activeSigningKey, SIGNING_ALG, sealToken } from "./keys";
 
@@ -37,8 +37,8 @@ export async function issueCredential(
     .setExpirationTime(Math.floor(input.expiresAt.getTime() / 1000))
     .setJti(jti)
     .sign(key.privateKey);
-  // Through the driver: issuing is on the approval's hot path (lib/db/sql.ts).
-  await sqlRun(
+  // Through the driver: issuing is on the approval's hot path (lib/db/sql.ts). Sent with the transaction's next statement (sqlSend).
+  await sqlSend(
     tx,
     sql`INSERT INTO "Credential" (id, "requestId", kid, subject, audience, claims, "issuedAt", "expiresAt", "sealedToken")
         VALUES (${jti}, ${input.requestId}, ${key.kid}, ${input.claims.sub}, ${aud}, ${JSON.stringify(input.claims)}::jsonb, ${input.issuedAt}, ${input.expiresAt}, ${sealToken(token, jti)})`,

@@ -4,6 +4,7 @@ import { lastStatement } from "./after-commit";
 import {
   commitBehind,
   driver,
+  sendAhead,
   FAILED_AT_ONCE_MS,
   connectionLimit,
   processPool,
@@ -92,7 +93,11 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
   }
   const connection = driver.connections.get(on);
   if (connection?.ended) throw transactionEnded(connection);
-  if (connection) return run<T>(connection.client, connection.names, text, values);
+  if (connection)
+    return run<T>(connection.client, connection.names, text, values).catch((error: unknown) => {
+      // Behind a statement sent ahead that failed, this one was refused as "aborted": the transaction's error is that one's.
+      throw connection.failedAhead ?? error;
+    });
   const rows = await on.$queryRawUnsafe<(T & pg.QueryResultRow)[]>(text, ...values);
   return { rows, rowCount: rows.length } as pg.QueryResult<T & pg.QueryResultRow>;
 }
@@ -127,4 +132,38 @@ export async function sqlRunLast(tx: Tx, query: Prisma.Sql): Promise<number> {
   if (!connection || connection.ended || !lastStatement(tx)) return sqlRun(tx, query);
   const { rowCount } = await commitBehind(connection, () => run(connection.client, connection.names, query.text, query.values));
   return rowCount ?? 0;
+}
+
+/**
+ * Sends a write of a transaction of db.$transaction whose answer the code does not need (an
+ * insert returning nothing) and returns without waiting for it: it goes out in the same write
+ * as the transaction's next statement, which runs after it (lib/db.ts, sendAhead), one round
+ * trip fewer. Its failure fails that statement, or the commit, with its own error. Elsewhere it
+ * runs as sqlRun does, and is awaited.
+ */
+export async function sqlSend(tx: Tx, query: Prisma.Sql): Promise<void> {
+  const connection = driver.connections.get(tx);
+  if (!connection) {
+    await sqlRun(tx, query);
+    return;
+  }
+  if (connection.ended) throw transactionEnded(connection);
+  // Handled by sendAhead (kept as the transaction's failure), and not awaited here.
+  void sendAhead(connection, () => run(connection.client, connection.names, query.text, query.values));
+}
+
+/**
+ * The rows of a statement of a transaction of db.$transaction, sent with the transaction's next
+ * statement rather than by itself (lib/db.ts, sendAhead): for two statements whose second does
+ * not depend on the first's answer, as one round trip. PostgreSQL still runs them one after the
+ * other, each seeing what the one before did (the second takes its snapshot once the first,
+ * and any wait for a lock it made, is done). Elsewhere it runs as sqlRows does.
+ */
+export function sqlAhead<T>(tx: Tx, query: Prisma.Sql): Promise<T[]> {
+  const connection = driver.connections.get(tx);
+  if (!connection || connection.ended) return sqlRows<T>(tx, query);
+  const rows = sendAhead(connection, () => run<T>(connection.client, connection.names, query.text, query.values)).then((result) => result.rows);
+  // Its failure is also the transaction's (sendAhead): not an unhandled rejection if the caller fails first on another.
+  rows.catch(() => undefined);
+  return rows;
 }

@@ -27,6 +27,7 @@ let SYSTEM: typeof import("@/lib/audit/record").SYSTEM;
 let outside: pg.Client;
 let alice: Principal;
 let bob: Principal;
+let carol: Principal;
 
 beforeAll(async () => {
   const database = await createTestDatabase();
@@ -49,8 +50,13 @@ beforeAll(async () => {
     const row = await db.db.user.create({ data: { email, name: email, groups, roles } });
     return { id: row.id, email, groups, roles };
   };
+  // The change feed heard, as in the portal's processes: the signing key and the issuer are then kept in memory after their first use.
+  const { changesLive } = await import("@/lib/db/changes");
+  for (let i = 0; i < 250 && !changesLive(); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(changesLive()).toBe(true);
   alice = await user("alice@example.com", ["engineering"]);
   bob = await user("bob@example.com", ["engineering-leads"]);
+  carol = await user("carol@example.com", ["platform-admins"]);
   outside = new pg.Client({ connectionString: url });
   await outside.connect();
   await outside.query(`CREATE TABLE wire_probe (name text PRIMARY KEY)`);
@@ -99,8 +105,8 @@ describe("a transaction's round trips", () => {
     }
   });
 
-  it("approving one: every statement but BEGIN and COMMIT is a round trip of its own, they ride with the first and the last", async () => {
-    for (const round of [1, 2]) {
+  it("approving one: three round trips (the row lock with what the decision reads; the decision, the credential and the request's update; the audit events with COMMIT), the second time; the first makes the signing key", async () => {
+    for (const round of [1, 2, 3]) {
       const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write", justification: `Round trips, approval ${round}` }));
       const {
         value: approved,
@@ -110,11 +116,51 @@ describe("a transaction's round trips", () => {
       expect(approved.status).toBe("active");
       expect(statements[0]).toBe("BEGIN");
       expect(statements.at(-1)).toBe("COMMIT");
-      expect(flights).toHaveLength(statements.length - 2);
       expect(carries(flights[0]!, "BEGIN") && more(flights[0]!, "BEGIN")).toBe(true);
       expect(carries(flights.at(-1)!, "COMMIT") && more(flights.at(-1)!, "COMMIT")).toBe(true);
       expect(flights.slice(1, -1).some((f) => carries(f, "BEGIN") || carries(f, "COMMIT"))).toBe(false);
+      // BEGIN, the lock, the context, the decision, the credential, the update, the events, COMMIT.
+      if (round > 1) expect({ statements: statements.length, flights: flights.length }).toEqual({ statements: 8, flights: 3 });
+      else expect(flights.length).toBeLessThan(statements.length - 2);
     }
+  });
+
+  it("two approvers at once on a two-person stage: the one that waited for the row lock reads the other's decision, so the second approval activates the grant, every time", async () => {
+    for (let round = 0; round < 8; round++) {
+      const made = await engine.createRequest(alice, "temporary-access", validInput({ targetId: "two-person", justification: `Two at once, round ${round}` }));
+      const decided = await Promise.all([bob, carol].map((who) => engine.decide(who, { requestId: made.id, decision: "approve", comment: `round ${round}` })));
+      expect(decided.map((d) => d.status).sort()).toEqual(["active", "pending"]);
+      const { rows } = await outside.query(
+        `SELECT (SELECT count(*)::int FROM "Approval" WHERE "requestId" = $1) AS decisions, (SELECT count(*)::int FROM "Credential" WHERE "requestId" = $1) AS credentials,
+                (SELECT status::text FROM "AccessRequest" WHERE id = $1) AS status`,
+        [made.id],
+      );
+      expect(rows[0]).toEqual({ decisions: 2, credentials: 1, status: "active" });
+    }
+  });
+
+  it("a write sent ahead that fails: the transaction fails with its error, not the refusals of the statements behind it, and nothing of it is saved", async () => {
+    await outside.query(`INSERT INTO wire_probe (name) VALUES ('taken')`);
+    const attempts: Record<string, (tx: import("@/lib/db").Tx) => Promise<unknown>> = {
+      "a statement of the driver": (tx) => sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('behind')`),
+      "a query of Prisma's": (tx) => tx.user.findMany(),
+      "the commit": async () => undefined,
+    };
+    for (const [behind, next] of Object.entries(attempts)) {
+      const failed = await db.db
+        .$transaction(async (tx) => {
+          await sqlOf.sqlSend(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('taken')`);
+          await next(tx);
+          return "committed";
+        })
+        .catch((error: unknown) => error);
+      expect({ behind, message: (failed as Error).message }).toEqual({
+        behind,
+        message: expect.stringContaining("duplicate key value violates unique constraint"),
+      });
+      expect((await outside.query(`SELECT name FROM wire_probe ORDER BY name`)).rows).toEqual([{ name: "taken" }]);
+    }
+    await outside.query(`DELETE FROM wire_probe`);
   });
 
   it("a transaction that sends nothing: its BEGIN and COMMIT go out together, once", async () => {
