@@ -183,6 +183,9 @@ console.log(
   `[bench] one at a time (${ONE_AT_A_TIME} approvals): approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms`,
 );
 
+/** The time of day (UTC, to a tenth of a second) `seconds` into a phase that began at `startedAt`. */
+const clockAt = (startedAt: string, seconds: number) => new Date(Date.parse(startedAt) + seconds * 1000).toISOString().slice(11, 21);
+
 /** Everyone at once for `seconds`, flat out or paced to about `rate` approvals a second in all. */
 async function phase(seconds: number, rate?: number) {
   latencies = [];
@@ -208,6 +211,8 @@ async function phase(seconds: number, rate?: number) {
     poolWaits: { calls: waitsAfter.calls - waitsBefore.calls, totalMs: Math.round((waitsAfter.seconds - waitsBefore.seconds) * 1000) },
     // The paced phase's only: flat out, every call queues behind the others by design.
     slowest: rate ? episodes(finishes.filter((f) => f.ms >= p99)) : undefined,
+    // When the phase began by the clock (UTC): an episode's time of day tells whether it falls on a minute's turn.
+    startedAt: new Date(phaseStarted).toISOString(),
     seconds: Math.round(elapsed),
     requestsPerSecond: +(requested / elapsed).toFixed(1),
     approvalsPerSecond: +(approved / elapsed).toFixed(1),
@@ -379,7 +384,7 @@ calls that waited for a database connection in the web server (its pool all in u
   flat out ${flatOut.poolWaits.calls} (${flatOut.poolWaits.totalMs} ms in all)   paced ${paced.poolWaits.calls} (${paced.poolWaits.totalMs} ms in all)
 
 the paced phase's approvals at or above its p99 (${(paced.slowest ?? []).reduce((n, e) => n + e.approvals, 0)}), by episode (each returning within 300 ms of the one before)
-  ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s: ${e.approvals} up to ${e.slowestMs} ms`).join("   ")}`);
+  ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s (${clockAt(paced.startedAt, e.fromSecond)}): ${e.approvals} up to ${e.slowestMs} ms`).join("   ")}`);
 const targets = judge([
   {
     target: "paced p99 ≤ 3 × one-at-a-time p99",

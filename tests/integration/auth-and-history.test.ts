@@ -63,6 +63,32 @@ describe("ending sessions", () => {
   });
 });
 
+describe("API tokens", () => {
+  it("authenticate with what the token row says, read as Prisma reads it: scopes as a list, times as times, the last use and address recorded; an expired token is refused", async () => {
+    const { createPersonalToken, authenticateToken } = await import("@/lib/identity/tokens");
+    const erin = await fx.user("erin@example.com", ["engineering"]);
+    const { secret, token } = await createPersonalToken(erin, { name: "ci", scopes: ["requests:read", "requests:write"], expiresInDays: 1 });
+    const answer = await authenticateToken(secret, "203.0.113.9");
+    expect(answer).toEqual({
+      ok: true,
+      who: {
+        id: erin.id,
+        email: erin.email,
+        groups: ["engineering"],
+        roles: erin.roles,
+        via: { kind: "personal_token", tokenId: token.id, scopes: ["requests:read", "requests:write"] },
+        requestOnly: false,
+      },
+    });
+    const row = await fx.db.apiToken.findUniqueOrThrow({ where: { id: token.id } });
+    expect(row.lastUsedIp).toBe("203.0.113.9");
+    expect(row.lastUsedAt!.getTime()).toBeGreaterThan(Date.now() - 10_000);
+    const old = await createPersonalToken(erin, { name: "old", scopes: ["requests:read"], expiresInDays: 1 });
+    await fx.db.apiToken.update({ where: { id: old.token.id }, data: { expiresAt: new Date(Date.now() - 1_000) } });
+    expect(await authenticateToken(old.secret)).toEqual({ ok: false, reason: "This API token has expired." });
+  });
+});
+
 describe("history", () => {
   it("filters by actor, status and date, and pages with a stable cursor", async () => {
     const { searchHistory } = await import("@/lib/history/search");
