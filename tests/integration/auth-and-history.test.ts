@@ -83,9 +83,20 @@ describe("API tokens", () => {
     const row = await fx.db.apiToken.findUniqueOrThrow({ where: { id: token.id } });
     expect(row.lastUsedIp).toBe("203.0.113.9");
     expect(row.lastUsedAt!.getTime()).toBeGreaterThan(Date.now() - 10_000);
+    // Read with a last use already recorded 5 s ago from the same address: a time, so no new record is due.
+    const recent = await createPersonalToken(erin, { name: "recent", scopes: ["requests:read"], expiresInDays: 1 });
+    const fiveSecondsAgo = new Date(Date.now() - 5_000);
+    await fx.db.apiToken.update({ where: { id: recent.token.id }, data: { lastUsedAt: fiveSecondsAgo, lastUsedIp: "203.0.113.9" } });
+    expect(await authenticateToken(recent.secret, "203.0.113.9")).toMatchObject({ ok: true });
+    expect((await fx.db.apiToken.findUniqueOrThrow({ where: { id: recent.token.id } })).lastUsedAt).toEqual(fiveSecondsAgo);
     const old = await createPersonalToken(erin, { name: "old", scopes: ["requests:read"], expiresInDays: 1 });
     await fx.db.apiToken.update({ where: { id: old.token.id }, data: { expiresAt: new Date(Date.now() - 1_000) } });
     expect(await authenticateToken(old.secret)).toEqual({ ok: false, reason: "This API token has expired." });
+    // A token never read before, of a person deactivated meanwhile (not through the directory, so nothing revoked it).
+    const frank = await fx.user("frank@example.com", ["engineering"]);
+    const franks = await createPersonalToken(frank, { name: "ci", scopes: ["requests:read"], expiresInDays: 1 });
+    await fx.db.user.update({ where: { id: frank.id }, data: { active: false } });
+    expect(await authenticateToken(franks.secret)).toEqual({ ok: false, reason: "The identity this API token speaks for was deactivated." });
   });
 });
 
