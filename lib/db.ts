@@ -116,8 +116,12 @@ export interface TransactionConnection {
   /**
    * The first failure of a statement sent ahead (sendAhead): PostgreSQL refuses every statement
    * behind it in the transaction as "aborted", so this, not theirs, is the transaction's error.
+   * Also a statement sent ahead or behind which COMMIT was to go (commitBehind) that could not be
+   * written at all (written): no COMMIT goes out then.
    */
   failedAhead?: Error;
+  /** The answers of the statements sent ahead, each settled when it is answered (never rejected): awaited before failedAhead is read at the end. */
+  ahead: Array<Promise<unknown>>;
 }
 
 /** What of pg's client the pipelining of a transaction's BEGIN and COMMIT uses (pg 8.23's pipeline mode; tests/integration/round-trips.test.ts). */
@@ -160,10 +164,12 @@ function pipelined(connection: pg.PoolClient, on: boolean): boolean {
  * already sent.
  */
 export function commitBehind<R>(serving: TransactionConnection, send: () => Promise<R>): Promise<R> {
-  if (serving.beginFailed || serving.commit || serving.ended) return send();
+  if (serving.beginFailed || serving.failedAhead || serving.commit || serving.ended) return send();
   const release = hold(serving.client);
   try {
-    const sent = send();
+    const sent = written(serving, send);
+    // Not written: no COMMIT behind it; db.$transaction fails with its error and rolls back.
+    if (serving.failedAhead) return sent;
     serving.commit = serving.client.query("COMMIT");
     // Answered to db.$transaction, which awaits it: not an unhandled rejection meanwhile.
     serving.commit.catch(() => undefined);
@@ -187,12 +193,60 @@ export function sendAhead<R>(serving: TransactionConnection, send: () => Promise
   serving.held = undefined;
   let answered: Promise<R>;
   try {
-    answered = send();
+    answered = written(serving, send);
   } finally {
     serving.held = release;
   }
-  answered.catch((error: Error) => (serving.failedAhead ??= error));
+  serving.ahead.push(answered.catch((error: Error) => (serving.failedAhead ??= error)));
   return answered;
+}
+
+/** The errors of statements that could not be written (written): the transaction's own error, whatever its code did after. */
+const unwritten = new WeakSet<Error>();
+
+/**
+ * Calls `send` and checks that its statement went onto the connection. pg refuses some statements
+ * before writing them (a value it cannot convert, a name already used for another text), and
+ * says so a tick later, when a COMMIT sent behind could already have committed the transaction
+ * without it: a refusal here is the transaction's failure at once (failedAhead), so
+ * db.$transaction sends no COMMIT. lib/db/sql.ts converts the values itself before sending
+ * (wireValues), so a bad value throws in `send` and never reaches pg's bind, which would write a
+ * Sync in the statement's place and let the transaction go on.
+ */
+function written<R>(serving: TransactionConnection, send: () => Promise<R>): Promise<R> {
+  const client = serving.client as PipelinedClient;
+  const inFlight = () => client._sentQueryQueue.length + (client._activeQuery ? 1 : 0);
+  const before = inFlight();
+  let answered: Promise<R>;
+  try {
+    answered = send();
+  } catch (error) {
+    unwritten.add(error as Error);
+    serving.failedAhead ??= error as Error;
+    return Promise.reject(error as Error);
+  }
+  if (inFlight() > before) return answered;
+  // pg's own words come a tick later; until then, and should they never come, this one.
+  const refused = new Error("A statement of the transaction could not be sent to the database. Nothing of the transaction is saved.");
+  unwritten.add(refused);
+  serving.failedAhead ??= refused;
+  answered.catch((error: Error) => {
+    unwritten.add(error);
+    if (serving.failedAhead === refused) serving.failedAhead = error;
+  });
+  return answered;
+}
+
+/** PostgreSQL's refusal of a statement behind one that failed in the same transaction (SQLSTATE 25P02), as pg or Prisma's adapter words it. */
+const ABORTED = /current transaction is aborted|25P02/;
+
+/** The error a failed transaction is answered with: the failure ahead when the code's error followed from it (lib/db/sql.ts already passes it on for its own statements). */
+function transactionError(serving: TransactionConnection, error: unknown): unknown {
+  const ahead = serving.failedAhead;
+  if (!ahead || ahead === error) return error;
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const followed = code === "25P02" || (typeof message === "string" && ABORTED.test(message));
+  return followed || unwritten.has(ahead) ? ahead : error;
 }
 
 /** Holds what is written to `connection` until released, so that what is sent meanwhile goes out in one write. */
@@ -425,7 +479,7 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
   const pool = driver.pools.get(client)!;
   const timeout = options.timeout ?? TIMEOUT_MS;
   const connection = await connectWithin(pool, options.maxWait ?? MAX_WAIT_MS);
-  const serving: TransactionConnection = { client: connection, names: driver.names.get(pool), ended: false };
+  const serving: TransactionConnection = { client: connection, names: driver.names.get(pool), ended: false, ahead: [] };
   let lost: Error | undefined;
   driver.serving.set(connection, serving);
   pipelined(connection, true);
@@ -451,6 +505,9 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
     if (driver.serving.get(connection) === serving) driver.serving.delete(connection);
     // A connection whose BEGIN, COMMIT or ROLLBACK failed may be in any state, as may one with a statement still in flight: it leaves the pool.
     if (!pipelined(connection, false)) lost ??= new Error("a statement was still in flight when its transaction ended");
+    // And one that PostgreSQL last said is still in a transaction ('T', or 'E' failed): the next borrower's statements would run in it.
+    const status = connection.getTransactionStatus();
+    if (status === "T" || status === "E") lost ??= new Error("its transaction was still open when it was given back");
     connection.release(lost);
   };
   let expired = false;
@@ -483,13 +540,19 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
     if (expired) throw expiredTransaction(timeout, performance.now() - started);
     // BEGIN's answer came with the first statement's (or comes with the COMMIT's, when nothing else was sent).
     if (serving.beginFailed) throw serving.beginFailed;
+    // A statement sent ahead already failed, or one could not be written (written): no COMMIT.
+    if (serving.failedAhead && !serving.commit) throw serving.failedAhead;
     const commit = await (serving.commit ?? connection.query("COMMIT")).catch((error: Error) => {
       lost = error;
       throw error;
     });
     await begun;
     // PostgreSQL answers COMMIT with ROLLBACK, not an error, when a statement of the transaction failed and its code went on.
-    if (commit.command === "ROLLBACK") throw serving.failedAhead ?? rolledBackAtCommit();
+    if (commit.command === "ROLLBACK") {
+      // Each statement sent ahead was answered before the COMMIT: its failure is known once its answer's handlers ran.
+      await Promise.all(serving.ahead);
+      throw serving.failedAhead ?? rolledBackAtCommit();
+    }
     committed = closeUnit(tx);
     return value;
   } catch (error) {
@@ -498,10 +561,11 @@ async function ownTransaction<T>(client: PrismaClient, work: (tx: Tx) => Promise
     // A COMMIT sent behind a last statement that failed is answered ROLLBACK; its answer is awaited, so the connection goes back idle.
     await serving.commit?.catch((failure: Error) => (lost = failure));
     await begun.catch(() => undefined);
-    // A statement sent ahead failed first: the errors behind it ("current transaction is aborted") followed from it.
-    if (serving.failedAhead && serving.failedAhead !== error) throw serving.failedAhead;
-    // The code's own error, as Prisma passes it on; past the time limit its statements were refused (P2028).
-    throw error;
+    // Answered before the ROLLBACK's (or COMMIT's) answer, awaited above.
+    await Promise.all(serving.ahead);
+    // A statement sent ahead failed first: the errors behind it ("current transaction is aborted") followed from it. Otherwise
+    // the code's own error, as Prisma passes it on; past the time limit its statements were refused (P2028).
+    throw transactionError(serving, error);
   } finally {
     clearTimeout(timer);
     closeUnit(tx);

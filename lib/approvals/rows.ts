@@ -91,9 +91,8 @@ export async function decisionContext(tx: Tx, request: Pick<AccessRequest, "id" 
  */
 export async function lockedRequestWithContext(tx: Tx, id: string, deciderId: string) {
   const locking = sqlAhead<AccessRequest>(tx, lockedRequestQuery(id));
-  const context = sqlRow<ContextRow>(tx, decisionContextQuery(id, deciderId));
-  const [request] = await locking;
-  const row = await context;
+  // Awaited together: when the lock's statement fails, the context's (refused behind it) is handled too.
+  const [[request], row] = await Promise.all([locking, sqlRow<ContextRow>(tx, decisionContextQuery(id, deciderId))]);
   if (!request) return null;
   if (!row) throw new Error(`the requester ${request.requesterId} of request ${request.id} is not in the database`);
   return { request, ...contextOf(row) };

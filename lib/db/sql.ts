@@ -58,7 +58,21 @@ type Queryable = Pick<pg.ClientBase, "query">;
 export type On = Tx | PrismaClient;
 
 async function run<T>(on: Queryable, names: StatementNames | undefined, text: string, given: readonly unknown[]) {
-  const values = given.map(valueOf);
+  return submit<T>(on, names, text, given);
+}
+
+/** pg's own conversion of a value to what it writes (not in its types; the same function its bind calls). */
+const prepareValue = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils.prepareValue;
+
+/**
+ * Sends a statement now and returns its answer. Its values are converted to what pg writes
+ * (valueOf, then pg's prepareValue, which leaves them as they are when pg converts them again)
+ * before anything is written, so a value that cannot be written throws here: pg would find it
+ * only after writing the statement's Parse, and would then write a Sync in its place and let the
+ * transaction go on without it, which a statement sent ahead must never do (lib/db.ts, written).
+ */
+function submit<T>(on: Queryable, names: StatementNames | undefined, text: string, given: readonly unknown[]) {
+  const values = given.map((value) => prepareValue(valueOf(value)));
   const name = names?.({ sql: text, args: values });
   return on.query<T & pg.QueryResultRow>({ name, text, values, types });
 }
@@ -130,7 +144,7 @@ export async function sqlRun(on: On, query: Prisma.Sql): Promise<number> {
 export async function sqlRunLast(tx: Tx, query: Prisma.Sql): Promise<number> {
   const connection = driver.connections.get(tx);
   if (!connection || connection.ended || !lastStatement(tx)) return sqlRun(tx, query);
-  const { rowCount } = await commitBehind(connection, () => run(connection.client, connection.names, query.text, query.values));
+  const { rowCount } = await commitBehind(connection, () => submit(connection.client, connection.names, query.text, query.values));
   return rowCount ?? 0;
 }
 
@@ -149,7 +163,7 @@ export async function sqlSend(tx: Tx, query: Prisma.Sql): Promise<void> {
   }
   if (connection.ended) throw transactionEnded(connection);
   // Handled by sendAhead (kept as the transaction's failure), and not awaited here.
-  void sendAhead(connection, () => run(connection.client, connection.names, query.text, query.values));
+  void sendAhead(connection, () => submit(connection.client, connection.names, query.text, query.values)).catch(() => undefined);
 }
 
 /**
@@ -162,7 +176,7 @@ export async function sqlSend(tx: Tx, query: Prisma.Sql): Promise<void> {
 export function sqlAhead<T>(tx: Tx, query: Prisma.Sql): Promise<T[]> {
   const connection = driver.connections.get(tx);
   if (!connection || connection.ended) return sqlRows<T>(tx, query);
-  const rows = sendAhead(connection, () => run<T>(connection.client, connection.names, query.text, query.values)).then((result) => result.rows);
+  const rows = sendAhead(connection, () => submit<T>(connection.client, connection.names, query.text, query.values)).then((result) => result.rows);
   // Its failure is also the transaction's (sendAhead): not an unhandled rejection if the caller fails first on another.
   rows.catch(() => undefined);
   return rows;

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { createTestDatabase } from "../helpers/database";
 import { validInput } from "../helpers/engine-fixture";
 import { setTestEnvironment } from "../helpers/environment";
@@ -88,6 +88,11 @@ const carries = (flight: string, text: string) => flight.includes(`Q\u0000\u0000
 const more = (flight: string, text: string) => flight.length > 1 + 4 + text.length + 1;
 
 describe("a transaction's round trips", () => {
+  // Each test starts with the probe's table empty, also after one that failed half-way.
+  afterEach(async () => {
+    await outside.query(`DELETE FROM wire_probe`);
+  });
+
   it("making a request: BEGIN goes with the request's insert and COMMIT with the audit event, two round trips where there were four, the first time and the next", async () => {
     for (const round of [1, 2]) {
       const {
@@ -161,6 +166,107 @@ describe("a transaction's round trips", () => {
       expect((await outside.query(`SELECT name FROM wire_probe ORDER BY name`)).rows).toEqual([{ name: "taken" }]);
     }
     await outside.query(`DELETE FROM wire_probe`);
+  });
+
+  it("a statement whose value cannot be written, sent ahead or with the COMMIT behind it: no COMMIT goes out, nothing of the transaction is saved, and the error is the value's", async () => {
+    const { beforeCommit } = await import("@/lib/db/after-commit");
+    // pg finds such a value only after writing the statement's Parse, then writes a Sync in its place and goes on.
+    const unwritable = {
+      toPostgres: () => {
+        throw new Error("this value cannot be written");
+      },
+    };
+    const ways: Record<string, (tx: import("@/lib/db").Tx) => Promise<unknown>> = {
+      "sent ahead, a statement behind it": async (tx) => {
+        await sqlOf.sqlSend(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES (${unwritable})`);
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('behind')`);
+      },
+      "sent ahead, an invalid date, the commit behind it": async (tx) => {
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('before')`);
+        await sqlOf.sqlSend(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES (${new Date(Number.NaN)}::text)`);
+      },
+      "sent ahead, its error caught by the code": async (tx) => {
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('before')`);
+        await sqlOf.sqlAhead(tx, sqlOf.sql`SELECT ${unwritable}::text`).catch(() => undefined);
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('behind')`);
+      },
+      "the last statement, with the COMMIT to go behind it": async (tx) => {
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('before')`);
+        beforeCommit(tx, async () => {
+          await sqlOf.sqlRunLast(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES (${unwritable})`).catch(() => undefined);
+        });
+      },
+    };
+    for (const [way, work] of Object.entries(ways)) {
+      const mark = flightMark(proxy);
+      const failed = await db.db
+        .$transaction(async (tx) => {
+          await work(tx);
+          return "committed";
+        })
+        .catch((error: unknown) => error);
+      expect({ way, message: (failed as Error).message }).toEqual({ way, message: expect.stringMatching(/this value cannot be written|Invalid time value/) });
+      expect({ way, saved: (await outside.query(`SELECT name FROM wire_probe`)).rows }).toEqual({ way, saved: [] });
+      // On the transaction's connection (the one that sent its statements), a ROLLBACK and no COMMIT.
+      const ours = clientFlightsSince(proxy, mark).filter((flights) => flights.some((f) => f.includes("wire_probe")));
+      expect(ours).toHaveLength(1);
+      const commit = ours[0]!.some((f) => carries(f, "COMMIT"));
+      const rollback = ours[0]!.some((f) => carries(f, "ROLLBACK"));
+      expect({ way, commit, rollback }).toEqual({ way, commit: false, rollback: true });
+    }
+    // The pool's connections are fine after: the next transaction commits.
+    await db.db.$transaction(async (tx) => sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('after')`));
+    expect((await outside.query(`SELECT name FROM wire_probe`)).rows).toEqual([{ name: "after" }]);
+    await outside.query(`DELETE FROM wire_probe`);
+  });
+
+  it("a write sent ahead that fails after the code has failed for its own reason: the error is the code's", async () => {
+    await outside.query(`INSERT INTO wire_probe (name) VALUES ('taken')`);
+    const failed = await db.db
+      .$transaction(async (tx) => {
+        await sqlOf.sqlSend(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('taken')`);
+        throw new Error("the code's own reason");
+      })
+      .catch((error: unknown) => error);
+    expect((failed as Error).message).toBe("the code's own reason");
+    await outside.query(`DELETE FROM wire_probe`);
+  });
+
+  it("a row lock that fails (cancelled while it waits): the decision fails with the lock's error, nothing is left unhandled, and the request can be approved after", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      const made = await engine.createRequest(alice, "temporary-access", validInput({ role: "write", justification: "A lock cancelled while it waits" }));
+      await holder.query("BEGIN");
+      await holder.query(`SELECT id FROM "AccessRequest" WHERE id = $1 FOR UPDATE`, [made.id]);
+      const deciding = engine.decide(bob, { requestId: made.id, decision: "approve", comment: "cancelled" }).then(
+        () => "decided",
+        (error: unknown) => error as Error,
+      );
+      // Cancels the decision's statement once it waits for the row lock; the context's, sent behind it, is refused as aborted.
+      let cancelled = false;
+      for (let i = 0; i < 200 && !cancelled; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        const { rows } = await outside.query(
+          `SELECT pg_cancel_backend(pid) AS done FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database() AND query LIKE '%FOR UPDATE%'`,
+        );
+        cancelled = rows.some((r: { done: boolean }) => r.done);
+      }
+      expect(cancelled).toBe(true);
+      const outcome = await deciding;
+      expect(outcome).toBeInstanceOf(Error);
+      await holder.query("ROLLBACK");
+      await new Promise((r) => setTimeout(r, 100));
+      expect(unhandled).toEqual([]);
+      const approved = await engine.decide(bob, { requestId: made.id, decision: "approve", comment: "after the cancelled one" });
+      expect(approved.status).toBe("active");
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+      await holder.end();
+    }
   });
 
   it("a transaction that sends nothing: its BEGIN and COMMIT go out together, once", async () => {
