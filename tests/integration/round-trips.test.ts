@@ -269,6 +269,26 @@ describe("a transaction's round trips", () => {
     }
   });
 
+  it("a connection that PostgreSQL last said is still in a transaction when it is given back leaves the pool, and the next transaction runs on another", async () => {
+    const status = pg.Client.prototype.getTransactionStatus;
+    const asked: pg.Client[] = [];
+    // As a connection would say it whose transaction was left open ('T') by a path that never ended it.
+    pg.Client.prototype.getTransactionStatus = function (this: pg.Client) {
+      asked.push(this);
+      return "T";
+    };
+    try {
+      await db.db.$transaction(async (tx) => sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES (${"given back open"})`));
+    } finally {
+      pg.Client.prototype.getTransactionStatus = status;
+    }
+    expect(asked).toHaveLength(1);
+    // Given back with an error, pg-pool ends it rather than keep it.
+    expect((asked[0] as unknown as { _ending: boolean })._ending).toBe(true);
+    await db.db.$transaction(async (tx) => sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('next')`));
+    expect((await outside.query(`SELECT name FROM wire_probe ORDER BY name`)).rows).toEqual([{ name: "given back open" }, { name: "next" }]);
+  });
+
   it("a transaction that sends nothing: its BEGIN and COMMIT go out together, once", async () => {
     const { value, flights } = await flightsOf(() => db.db.$transaction(async () => "nothing sent"));
     expect(value).toBe("nothing sent");
