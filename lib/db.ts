@@ -210,7 +210,7 @@ const unwritten = new WeakSet<Error>();
  * says so a tick later, when a COMMIT sent behind could already have committed the transaction
  * without it: a refusal here is the transaction's failure at once (failedAhead), so
  * db.$transaction sends no COMMIT. lib/db/sql.ts converts the values itself before sending
- * (wireValues), so a bad value throws in `send` and never reaches pg's bind, which would write a
+ * (submit), so a bad value throws in `send` and never reaches pg's bind, which would write a
  * Sync in the statement's place and let the transaction go on.
  */
 function written<R>(serving: TransactionConnection, send: () => Promise<R>): Promise<R> {
