@@ -638,6 +638,9 @@ describe("SCIM on the built portal", () => {
       ["POST", "/scim/v2/ServiceProviderConfig", 405],
       ["GET", "/scim/v2/Nope", 404],
       ["GET", "/scim/v2", 404],
+      // RFC 7644 §3.11: a provider that does not support /Me SHOULD answer 501.
+      ["GET", "/scim/v2/Me", 501],
+      ["PATCH", "/scim/v2/Me", 501],
     ];
     for (const [method, path, status] of cases) {
       const response = await fetch(`${portal.url}${path}`, { method });

@@ -460,6 +460,24 @@ describe("errors in the RFC's shapes", () => {
     expect(await slash.json()).toMatchObject({ schemas: [ERROR], status: "405" });
   });
 
+  it("answers /Me, which it does not support, with 501 in the RFC's error shape (RFC 7644 §3.11), with or without a token; /me and /Mean are no endpoint", async () => {
+    for (const [method, path, token] of [
+      ["GET", "/Me", oktaToken],
+      ["PATCH", "/Me", oktaToken],
+      ["DELETE", "/Me", undefined],
+      ["GET", "/Me/anything", oktaToken],
+    ] as const) {
+      const response = await fetch(`${api.url}/scim/v2${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+      expect(response.status, `${method} ${path}`).toBe(501);
+      expect(response.headers.get("content-type")).toMatch(/^application\/scim\+json/);
+      expect(await response.json()).toEqual({ schemas: [ERROR], status: "501", detail: expect.stringContaining("does not support /Me") });
+    }
+    for (const path of ["/me", "/Mean"]) {
+      const response = await fetch(`${api.url}/scim/v2${path}`, { headers: { authorization: `Bearer ${oktaToken}` } });
+      expect(response.status, path).toBe(404);
+    }
+  });
+
   it("pages with startIndex and count, and describes itself", async () => {
     const call = scimCaller(api.url, oktaToken, "test");
     for (const n of [1, 2, 3, 4, 5]) await call("POST", "/Users", { schemas: [USER], userName: `pager${n}@example.com`, externalId: `pager-${n}` });
