@@ -217,21 +217,26 @@ function written<R>(serving: TransactionConnection, send: () => Promise<R>): Pro
   const client = serving.client as PipelinedClient;
   const inFlight = () => client._sentQueryQueue.length + (client._activeQuery ? 1 : 0);
   const before = inFlight();
+  /** Kept as the transaction's failure; an Error, whatever was thrown (a value's toPostgres may throw anything). */
+  const unsent = (thrown: unknown): Error => {
+    const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+    unwritten.add(error);
+    return error;
+  };
   let answered: Promise<R>;
   try {
     answered = send();
-  } catch (error) {
-    unwritten.add(error as Error);
-    serving.failedAhead ??= error as Error;
-    return Promise.reject(error as Error);
+  } catch (thrown) {
+    const error = unsent(thrown);
+    serving.failedAhead ??= error;
+    return Promise.reject(error);
   }
   if (inFlight() > before) return answered;
   // pg's own words come a tick later; until then, and should they never come, this one.
-  const refused = new Error("A statement of the transaction could not be sent to the database. Nothing of the transaction is saved.");
-  unwritten.add(refused);
+  const refused = unsent("A statement of the transaction could not be sent to the database. Nothing of the transaction is saved.");
   serving.failedAhead ??= refused;
-  answered.catch((error: Error) => {
-    unwritten.add(error);
+  answered.catch((thrown: unknown) => {
+    const error = unsent(thrown);
     if (serving.failedAhead === refused) serving.failedAhead = error;
   });
   return answered;

@@ -57,10 +57,6 @@ type Queryable = Pick<pg.ClientBase, "query">;
 /** Where a statement runs: a transaction of db.$transaction, or `db` itself (the pool). */
 export type On = Tx | PrismaClient;
 
-async function run<T>(on: Queryable, names: StatementNames | undefined, text: string, given: readonly unknown[]) {
-  return submit<T>(on, names, text, given);
-}
-
 /** pg's own conversion of a value to what it writes (not in its types; the same function its bind calls). */
 const prepareValue = (pg as unknown as { utils: { prepareValue(value: unknown): unknown } }).utils.prepareValue;
 
@@ -90,7 +86,7 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       try {
-        return await run<T>(pool, driver.names.get(pool), text, values);
+        return await submit<T>(pool, driver.names.get(pool), text, values);
       } catch (error) {
         // A dead connection fails at once; a statement a migration made stale fails on its connection, which then leaves the pool.
         // Prisma's words for a lost connection and pg's own alike (lib/errors.ts).
@@ -108,7 +104,7 @@ export async function sqlText<T>(on: On, text: string, values: readonly unknown[
   const connection = driver.connections.get(on);
   if (connection?.ended) throw transactionEnded(connection);
   if (connection)
-    return run<T>(connection.client, connection.names, text, values).catch((error: unknown) => {
+    return submit<T>(connection.client, connection.names, text, values).catch((error: unknown) => {
       // Behind a statement sent ahead that failed, this one was refused as "aborted": the transaction's error is that one's.
       throw connection.failedAhead ?? error;
     });
@@ -163,7 +159,7 @@ export async function sqlSend(tx: Tx, query: Prisma.Sql): Promise<void> {
   }
   if (connection.ended) throw transactionEnded(connection);
   // Handled by sendAhead (kept as the transaction's failure), and not awaited here.
-  void sendAhead(connection, () => submit(connection.client, connection.names, query.text, query.values)).catch(() => undefined);
+  void sendAhead(connection, () => submit(connection.client, connection.names, query.text, query.values));
 }
 
 /**

@@ -185,6 +185,16 @@ describe("a transaction's round trips", () => {
         await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('before')`);
         await sqlOf.sqlSend(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES (${new Date(Number.NaN)}::text)`);
       },
+      "sent ahead, its conversion throwing text rather than an Error, caught by the code": async (tx) => {
+        const throwsText = {
+          toPostgres: () => {
+            throw "this value cannot be written";
+          },
+        };
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('before')`);
+        await sqlOf.sqlAhead(tx, sqlOf.sql`SELECT ${throwsText}::text`).catch(() => undefined);
+        await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('behind')`);
+      },
       "sent ahead, its error caught by the code": async (tx) => {
         await sqlOf.sqlRun(tx, sqlOf.sql`INSERT INTO wire_probe (name) VALUES ('before')`);
         await sqlOf.sqlAhead(tx, sqlOf.sql`SELECT ${unwritable}::text`).catch(() => undefined);
