@@ -354,3 +354,42 @@ describe("a transaction's round trips", () => {
     }
   });
 });
+
+describe("a pass of the audit chainer", () => {
+  /** Events of `n` committed transactions, not yet linked. */
+  const commitEvents = async (n: number, label: string) => {
+    for (let i = 0; i < n; i++) await db.db.$transaction((tx) => recordEvent(tx, { actor: SYSTEM, action: "probe.accepted", data: { label, i } }));
+  };
+  const unchained = async () => Number((await outside.query(`SELECT count(*) AS n FROM "AuditEvent" WHERE seq IS NULL`)).rows[0].n);
+
+  it("four round trips (BEGIN with the lock; the head with the events; the check past the head with the links and the head's move; COMMIT), linking every event to the head, the first time and the next", async () => {
+    const { chainBatch } = await import("@/lib/audit/chainer");
+    const { verifyAuditChain } = await import("@/lib/audit/verify");
+    // What earlier tests left, linked first, so that each round links exactly its own.
+    await chainBatch();
+    for (const [round, n] of [
+      [1, 3],
+      [2, 7],
+    ] as const) {
+      await commitEvents(n, `pass ${round}`);
+      expect(await unchained()).toBe(n);
+      const before = (await outside.query(`SELECT "lastSeq" FROM "AuditChainHead" WHERE id = 1`)).rows[0].lastSeq as string;
+      const { value: linked, flights, statements } = await flightsOf(() => chainBatch());
+      expect(linked).toBe(n);
+      expect(statements).toHaveLength(7);
+      expect(flights).toHaveLength(4);
+      expect(carries(flights[0]!, "BEGIN") && more(flights[0]!, "BEGIN")).toBe(true);
+      expect(carries(flights[3]!, "COMMIT") && !more(flights[3]!, "COMMIT")).toBe(true);
+      // Committed, and the head moved past exactly these events, in order.
+      expect(await unchained()).toBe(0);
+      const { rows } = await outside.query(
+        `SELECT (SELECT "lastSeq" FROM "AuditChainHead" WHERE id = 1) AS head, (SELECT max(seq) FROM "AuditEvent") AS last,
+                (SELECT count(*) FROM "AuditEvent" WHERE seq > $1) AS placed`,
+        [before],
+      );
+      expect(rows[0]).toEqual({ head: String(BigInt(before) + BigInt(n)), last: String(BigInt(before) + BigInt(n)), placed: String(n) });
+    }
+    const verified = await verifyAuditChain("manual");
+    expect({ ok: verified.ok, unchained: verified.unchainedEvents }).toEqual({ ok: true, unchained: 0 });
+  });
+});
