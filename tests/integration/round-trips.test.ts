@@ -1,5 +1,5 @@
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from "vitest";
 import { createTestDatabase } from "../helpers/database";
 import { validInput } from "../helpers/engine-fixture";
 import { setTestEnvironment } from "../helpers/environment";
@@ -392,5 +392,33 @@ describe("a pass of the audit chainer", () => {
     }
     const verified = await verifyAuditChain("manual");
     expect({ ok: verified.ok, unchained: verified.unchainedEvents }).toEqual({ ok: true, unchained: 0 });
+  });
+
+  it("a place past the head already held (a row given it by hand): the pass names the holder and writes nothing, the database refusing no statement of it, every time it runs", async () => {
+    const { chainAuditEvents, chainBatch } = await import("@/lib/audit/chainer");
+    await chainAuditEvents();
+    await commitEvents(1, "held place");
+    const head = (await outside.query(`SELECT "lastSeq", "lastHash" FROM "AuditChainHead" WHERE id = 1`)).rows[0] as { lastSeq: string; lastHash: string };
+    const held = String(BigInt(head.lastSeq) + 1n);
+    // Any writer can make the chainer's one change (the database does not know who asks): the next place, with a made-up link.
+    const [intruder] = (await outside.query(`SELECT id FROM "AuditEvent" WHERE seq IS NULL ORDER BY id DESC LIMIT 1`)).rows as { id: string }[];
+    await outside.query(`UPDATE "AuditEvent" SET seq = $2, "prevHash" = 'x', hash = 'y', "chainKeyId" = 'k' WHERE id = $1`, [intruder!.id, held]);
+    await commitEvents(2, "behind the held place");
+    for (let round = 0; round < 2; round++) {
+      const spy = vi.spyOn(pg.Client.prototype, "query");
+      try {
+        await expect(chainBatch()).rejects.toThrow(`event id ${intruder!.id} already holds place ${held}`);
+        // Each statement's answer, as the driver got it: none is the database's refusal (the links' write failing on seq's uniqueness).
+        const answers = await Promise.allSettled(spy.mock.results.map((r) => r.value as unknown));
+        expect(answers.filter((a) => a.status === "rejected").map((a) => (a as PromiseRejectedResult).reason?.code ?? String(a.reason))).toEqual([]);
+      } finally {
+        spy.mockRestore();
+      }
+      const { rows } = await outside.query(
+        `SELECT (SELECT "lastSeq" FROM "AuditChainHead" WHERE id = 1) AS head, (SELECT "lastHash" FROM "AuditChainHead" WHERE id = 1) AS hash,
+                (SELECT count(*) FROM "AuditEvent" WHERE seq IS NULL) AS unchained`,
+      );
+      expect(rows[0]).toEqual({ head: head.lastSeq, hash: head.lastHash, unchained: "2" });
+    }
   });
 });
