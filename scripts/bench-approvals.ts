@@ -14,7 +14,9 @@
  * the faster of which counts (floorHalf), and PostgreSQL's own write rate on the same server (pgbench's
  * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99;
  * the paced approvals at or above that p99 are also printed by episode (episodes()), which tells
- * a tail made by a few moments when everything stalled together from one made by queueing.
+ * a tail made by a few moments when everything stalled together from one made by queueing, each
+ * with the web server's major garbage collection that ended within the second before it or
+ * during it, if one did (scripts/support/gc-timeline.cjs records when each ended).
  * Each phase starts once the portal has caught up with what the one before left it (audit
  * events to chain, jobs due), and the time that took after the flat-out phase is printed.
  * Each phase also prints the CPU time that Next.js's server, the worker, PostgreSQL (when
@@ -23,7 +25,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { benchNumber, episodes, judge, loadAverage, ratio } from "./support/bench-figures";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { benchNumber, collectionsIn, episodes, judge, loadAverage, ratio, withCollections } from "./support/bench-figures";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
@@ -36,7 +41,14 @@ const loadAtStart = loadAverage();
 
 // The web server's own metrics give its garbage collections per phase (scripts/support/web-gc.ts).
 const METRICS_TOKEN = randomBytes(24).toString("hex");
-const portal = await startBenchPortal({ LATCHKEY_METRICS_TOKEN: METRICS_TOKEN });
+// When the web server's major garbage collections happened (scripts/support/gc-timeline.cjs, preloaded), to set beside the paced phase's episodes.
+const GC_LOG = path.join(os.tmpdir(), `latchkey-bench-gc-${process.pid}.jsonl`);
+const gcLog = () => (existsSync(GC_LOG) ? readFileSync(GC_LOG, "utf8") : "");
+const portal = await startBenchPortal({
+  LATCHKEY_METRICS_TOKEN: METRICS_TOKEN,
+  LATCHKEY_BENCH_GC_LOG: GC_LOG,
+  NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.resolve("scripts/support/gc-timeline.cjs"))}`.trim(),
+});
 const gcNow = () => webGc(portal.url, METRICS_TOKEN);
 const { db, disconnectDb, poolSize } = await import("../lib/db");
 const { createPersonalToken } = await import("../lib/identity/tokens");
@@ -196,6 +208,9 @@ console.log(
   `[bench] one at a time (${ONE_AT_A_TIME} approvals): approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms`,
 );
 
+const collectionsLine = (found: { atSecond: number; pauseMs: number }[]) =>
+  found.length ? found.map((c) => `${c.atSecond} s (${c.pauseMs} ms)`).join("   ") : "none";
+
 /** The time of day (UTC, to a tenth of a second) `seconds` into a phase that began at `startedAt`. */
 const clockAt = (startedAt: string, seconds: number) => new Date(Date.parse(startedAt) + seconds * 1000).toISOString().slice(11, 21);
 
@@ -222,11 +237,14 @@ async function phase(seconds: number, rate?: number) {
   const { poolWaits: waitsAfter } = await webReadings(portal.url, METRICS_TOKEN);
   latencies.sort((a, b) => a - b);
   const p99 = percentile(latencies, 99);
+  // The web server's major collections that ended during the phase (seconds into it), and beside each slow episode the one that came with it.
+  const majorCollections = collectionsIn(gcLog(), phaseStarted, Date.now());
   return {
     // Calls that found every connection of the web server's pool in use, and how long they waited in all.
     poolWaits: { calls: waitsAfter.calls - waitsBefore.calls, totalMs: Math.round((waitsAfter.seconds - waitsBefore.seconds) * 1000) },
     // The paced phase's only: flat out, every call queues behind the others by design.
-    slowest: rate ? episodes(finishes.filter((f) => f.ms >= p99)) : undefined,
+    slowest: rate ? withCollections(episodes(finishes.filter((f) => f.ms >= p99)), majorCollections) : undefined,
+    majorCollections,
     // When the phase began by the clock (UTC): an episode's time of day tells whether it falls on a minute's turn.
     startedAt: new Date(phaseStarted).toISOString(),
     seconds: Math.round(elapsed),
@@ -400,7 +418,10 @@ calls that waited for a database connection in the web server (its pool all in u
   flat out ${flatOut.poolWaits.calls} (${flatOut.poolWaits.totalMs} ms in all)   paced ${paced.poolWaits.calls} (${paced.poolWaits.totalMs} ms in all)
 
 the paced phase's approvals at or above its p99 (${(paced.slowest ?? []).reduce((n, e) => n + e.approvals, 0)}), by episode (each returning within 300 ms of the one before)
-  ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s (${clockAt(paced.startedAt, e.fromSecond)}): ${e.approvals} up to ${e.slowestMs} ms`).join("   ")}`);
+  ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s (${clockAt(paced.startedAt, e.fromSecond)}): ${e.approvals} up to ${e.slowestMs} ms${e.majorCollectionAtSecond === null ? ", no major collection" : `, a major collection ended at ${e.majorCollectionAtSecond} s`}`).join("   ")}
+the web server's major garbage collections (when each pause ended, and the pause)
+  flat out ${collectionsLine(flatOut.majorCollections)}
+  paced    ${collectionsLine(paced.majorCollections)}`);
 const targets = judge([
   {
     target: "paced p99 ≤ 3 × one-at-a-time p99",
@@ -418,3 +439,4 @@ const targets = judge([
 saveResults("approvals", { ...figures, targets, loadAverage: { atStart: loadAtStart, atEnd: loadAverage() } });
 await disconnectDb();
 await portal.stop();
+rmSync(GC_LOG, { force: true });

@@ -70,3 +70,44 @@ export interface Episode {
   approvals: number;
   slowestMs: number;
 }
+
+/** A major garbage collection of the web server: when its pause ended (seconds into the phase) and how long it was. */
+export interface Collection {
+  atSecond: number;
+  pauseMs: number;
+}
+
+/**
+ * The major collections in a phase, from the lines scripts/support/gc-timeline.cjs wrote (each
+ * `{"endedAt": ms since the epoch, "pauseMs": …}`), those ending between `startedAt` and `endedAt`
+ * (ms since the epoch), as seconds into the phase. A line that is not such a record is skipped.
+ */
+export function collectionsIn(log: string, startedAt: number, endedAt: number): Collection[] {
+  const found: Collection[] = [];
+  for (const line of log.split("\n")) {
+    let record: unknown;
+    try {
+      record = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    const { endedAt: at, pauseMs } = (record ?? {}) as { endedAt?: unknown; pauseMs?: unknown };
+    if (typeof at !== "number" || typeof pauseMs !== "number" || at < startedAt || at > endedAt) continue;
+    found.push({ atSecond: +((at - startedAt) / 1000).toFixed(1), pauseMs });
+  }
+  return found.sort((a, b) => a.atSecond - b.atSecond);
+}
+
+/**
+ * Each episode with the major collection that ended within `beforeSeconds` (1 s) before its
+ * first slow approval returned, or while it lasted: null when none did. A major collection marks
+ * the heap for a few hundred milliseconds on V8's helper threads before its pause, on the
+ * cores the portal shares, and every call in flight waits through it and returns right after,
+ * which is the episode's shape.
+ */
+export function withCollections(found: Episode[], collections: Collection[], beforeSeconds = 1): Array<Episode & { majorCollectionAtSecond: number | null }> {
+  return found.map((episode) => {
+    const during = collections.find((c) => c.atSecond >= episode.fromSecond - beforeSeconds && c.atSecond <= episode.atSecond);
+    return { ...episode, majorCollectionAtSecond: during?.atSecond ?? null };
+  });
+}

@@ -1,5 +1,9 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { episodes } from "../../scripts/support/bench-figures";
+import { collectionsIn, episodes, withCollections } from "../../scripts/support/bench-figures";
 
 describe("bench:approvals' tail by episode", () => {
   it("groups slow approvals each returning within 300 ms of the one before, in time order, whatever order they are given in", () => {
@@ -23,5 +27,80 @@ describe("bench:approvals' tail by episode", () => {
     expect(episodes(spread)).toHaveLength(3);
     expect(episodes(spread, 1_000)).toEqual([{ fromSecond: 0, atSecond: 2, approvals: 3, slowestMs: 90 }]);
     expect(episodes([])).toEqual([]);
+  });
+});
+
+describe("bench:approvals' episodes beside the web server's major collections", () => {
+  const startedAt = Date.parse("2026-12-02T15:58:37.400Z");
+  const line = (at: number, pauseMs: number) => JSON.stringify({ endedAt: startedAt + at, pauseMs });
+
+  it("reads the collections that ended in the phase, as seconds into it in time order, and skips what is not a record", () => {
+    const log = [
+      line(17_600, 29.8),
+      "not json",
+      line(-500, 40),
+      JSON.stringify({ endedAt: "later", pauseMs: 3 }),
+      line(6_040, 48.3),
+      line(31_000, 20),
+      "",
+    ].join("\n");
+    expect(collectionsIn(log, startedAt, startedAt + 30_000)).toEqual([
+      { atSecond: 6, pauseMs: 48.3 },
+      { atSecond: 17.6, pauseMs: 29.8 },
+    ]);
+    expect(collectionsIn("", startedAt, startedAt + 30_000)).toEqual([]);
+  });
+
+  it("sets beside each episode the collection that ended within the second before it began or while it lasted, and none otherwise", () => {
+    const found = [
+      { fromSecond: 0.4, atSecond: 0.6, approvals: 8, slowestMs: 345.1 },
+      { fromSecond: 17.7, atSecond: 17.8, approvals: 7, slowestMs: 322.1 },
+      { fromSecond: 25, atSecond: 25.4, approvals: 3, slowestMs: 200 },
+    ];
+    const collections = [
+      { atSecond: 17.6, pauseMs: 29.8 },
+      { atSecond: 23.9, pauseMs: 20 }, // 1.1 s before the third episode began: too early to be its cause
+    ];
+    expect(withCollections(found, collections).map((e) => e.majorCollectionAtSecond)).toEqual([null, 17.6, null]);
+    expect(withCollections(found, collections, 1.2).map((e) => e.majorCollectionAtSecond)).toEqual([null, 17.6, 23.9]);
+    // One that ends during an episode that lasted a while is its own too.
+    expect(withCollections([{ fromSecond: 3, atSecond: 4, approvals: 5, slowestMs: 150 }], [{ atSecond: 3.8, pauseMs: 10 }])[0]!.majorCollectionAtSecond).toBe(
+      3.8,
+    );
+  });
+});
+
+describe("the preload that records the web server's major collections (scripts/support/gc-timeline.cjs)", () => {
+  const preload = path.resolve("scripts/support/gc-timeline.cjs");
+
+  it("writes one line for each major collection of a process running server.js, with when its pause ended, and nothing in any other process", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "latchkey-gc-timeline-"));
+    try {
+      const log = path.join(dir, "gc.jsonl");
+      for (const name of ["server.js", "latchkey.mjs"]) writeFileSync(path.join(dir, name), "globalThis.gc(); globalThis.gc(); setTimeout(() => {}, 50);\n");
+      const run = (name: string) =>
+        spawnSync(process.execPath, ["--expose-gc", "--require", preload, path.join(dir, name)], {
+          env: { ...process.env, LATCHKEY_BENCH_GC_LOG: log },
+          encoding: "utf8",
+        });
+
+      const before = Date.now();
+      expect(run("latchkey.mjs").status).toBe(0);
+      expect(existsSync(log)).toBe(false);
+      expect(run("server.js").status).toBe(0);
+      const records = readFileSync(log, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { endedAt: number; pauseMs: number });
+      expect(records).toHaveLength(2);
+      for (const { endedAt, pauseMs } of records) {
+        expect(endedAt).toBeGreaterThanOrEqual(before);
+        expect(endedAt).toBeLessThanOrEqual(Date.now());
+        expect(pauseMs).toBeGreaterThanOrEqual(0);
+      }
+      expect(collectionsIn(readFileSync(log, "utf8"), before, Date.now())).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
