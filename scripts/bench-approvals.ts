@@ -15,8 +15,9 @@
  * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99;
  * the paced approvals at or above that p99 are also printed by episode (episodes()), which tells
  * a tail made by a few moments when everything stalled together from one made by queueing, each
- * with the web server's major garbage collection that ended within the second before it or
- * during it, if one did (scripts/support/gc-timeline.cjs records when each ended).
+ * with the web server's garbage collection (a major one, or another that paused it 50 ms or
+ * more) that ended within the second before it or during it, if one did
+ * (scripts/support/gc-timeline.cjs records when each ended).
  * Each phase starts once the portal has caught up with what the one before left it (audit
  * events to chain, jobs due), and the time that took after the flat-out phase is printed.
  * Each phase also prints the CPU time that Next.js's server, the worker, PostgreSQL (when
@@ -208,8 +209,8 @@ console.log(
   `[bench] one at a time (${ONE_AT_A_TIME} approvals): approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms`,
 );
 
-const collectionsLine = (found: { atSecond: number; pauseMs: number }[]) =>
-  found.length ? found.map((c) => `${c.atSecond} s (${c.pauseMs} ms)`).join("   ") : "none";
+const collectionsLine = (found: { atSecond: number; kind: string; pauseMs: number }[]) =>
+  found.length ? found.map((c) => `${c.kind} ${c.atSecond} s (${c.pauseMs} ms)`).join("   ") : "none";
 
 /** The time of day (UTC, to a tenth of a second) `seconds` into a phase that began at `startedAt`. */
 const clockAt = (startedAt: string, seconds: number) => new Date(Date.parse(startedAt) + seconds * 1000).toISOString().slice(11, 21);
@@ -237,14 +238,14 @@ async function phase(seconds: number, rate?: number) {
   const { poolWaits: waitsAfter } = await webReadings(portal.url, METRICS_TOKEN);
   latencies.sort((a, b) => a - b);
   const p99 = percentile(latencies, 99);
-  // The web server's major collections that ended during the phase (seconds into it), and beside each slow episode the one that came with it.
-  const majorCollections = collectionsIn(gcLog(), phaseStarted, Date.now());
+  // The web server's major collections, and others that paused it 50 ms or more, that ended during the phase; beside each slow episode the one that came with it.
+  const collections = collectionsIn(gcLog(), phaseStarted, Date.now());
   return {
     // Calls that found every connection of the web server's pool in use, and how long they waited in all.
     poolWaits: { calls: waitsAfter.calls - waitsBefore.calls, totalMs: Math.round((waitsAfter.seconds - waitsBefore.seconds) * 1000) },
     // The paced phase's only: flat out, every call queues behind the others by design.
-    slowest: rate ? withCollections(episodes(finishes.filter((f) => f.ms >= p99)), majorCollections) : undefined,
-    majorCollections,
+    slowest: rate ? withCollections(episodes(finishes.filter((f) => f.ms >= p99)), collections) : undefined,
+    collections,
     // When the phase began by the clock (UTC): an episode's time of day tells whether it falls on a minute's turn.
     startedAt: new Date(phaseStarted).toISOString(),
     seconds: Math.round(elapsed),
@@ -418,10 +419,10 @@ calls that waited for a database connection in the web server (its pool all in u
   flat out ${flatOut.poolWaits.calls} (${flatOut.poolWaits.totalMs} ms in all)   paced ${paced.poolWaits.calls} (${paced.poolWaits.totalMs} ms in all)
 
 the paced phase's approvals at or above its p99 (${(paced.slowest ?? []).reduce((n, e) => n + e.approvals, 0)}), by episode (each returning within 300 ms of the one before)
-  ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s (${clockAt(paced.startedAt, e.fromSecond)}): ${e.approvals} up to ${e.slowestMs} ms${e.majorCollectionAtSecond === null ? ", no major collection" : `, a major collection ended at ${e.majorCollectionAtSecond} s`}`).join("   ")}
-the web server's major garbage collections (when each pause ended, and the pause)
-  flat out ${collectionsLine(flatOut.majorCollections)}
-  paced    ${collectionsLine(paced.majorCollections)}`);
+  ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s (${clockAt(paced.startedAt, e.fromSecond)}): ${e.approvals} up to ${e.slowestMs} ms${e.collection === null ? ", no collection" : `, a ${e.collection.kind} collection ended at ${e.collection.atSecond} s (${e.collection.pauseMs} ms pause)`}`).join("   ")}
+the web server's major garbage collections, and others that paused it 50 ms or more (when each pause ended, and the pause)
+  flat out ${collectionsLine(flatOut.collections)}
+  paced    ${collectionsLine(paced.collections)}`);
 const targets = judge([
   {
     target: "paced p99 ≤ 3 × one-at-a-time p99",

@@ -71,16 +71,17 @@ export interface Episode {
   slowestMs: number;
 }
 
-/** A major garbage collection of the web server: when its pause ended (seconds into the phase) and how long it was. */
+/** A garbage collection of the web server (a major one, or another that paused it 50 ms or more): its kind, when its pause ended (seconds into the phase) and how long it was. */
 export interface Collection {
   atSecond: number;
+  kind: string;
   pauseMs: number;
 }
 
 /**
- * The major collections in a phase, from the lines scripts/support/gc-timeline.cjs wrote (each
- * `{"endedAt": ms since the epoch, "pauseMs": …}`), those ending between `startedAt` and `endedAt`
- * (ms since the epoch), as seconds into the phase. A line that is not such a record is skipped.
+ * The collections in a phase, from the lines scripts/support/gc-timeline.cjs wrote (each
+ * `{"endedAt": ms since the epoch, "kind": …, "pauseMs": …}`), those ending between `startedAt` and
+ * `endedAt` (ms since the epoch), as seconds into the phase. A line that is not such a record is skipped.
  */
 export function collectionsIn(log: string, startedAt: number, endedAt: number): Collection[] {
   const found: Collection[] = [];
@@ -91,23 +92,25 @@ export function collectionsIn(log: string, startedAt: number, endedAt: number): 
     } catch {
       continue;
     }
-    const { endedAt: at, pauseMs } = (record ?? {}) as { endedAt?: unknown; pauseMs?: unknown };
-    if (typeof at !== "number" || typeof pauseMs !== "number" || at < startedAt || at > endedAt) continue;
-    found.push({ atSecond: +((at - startedAt) / 1000).toFixed(1), pauseMs });
+    const { endedAt: at, kind, pauseMs } = (record ?? {}) as { endedAt?: unknown; kind?: unknown; pauseMs?: unknown };
+    if (typeof at !== "number" || typeof kind !== "string" || typeof pauseMs !== "number" || at < startedAt || at > endedAt) continue;
+    found.push({ atSecond: +((at - startedAt) / 1000).toFixed(1), kind, pauseMs });
   }
   return found.sort((a, b) => a.atSecond - b.atSecond);
 }
 
 /**
- * Each episode with the major collection that ended within `beforeSeconds` (1 s) before its
- * first slow approval returned, or while it lasted: null when none did. A major collection marks
- * the heap for a few hundred milliseconds on V8's helper threads before its pause, on the
- * cores the portal shares, and every call in flight waits through it and returns right after,
- * which is the episode's shape.
+ * Each episode with the collection that ended within `beforeSeconds` (1 s) before its first slow
+ * approval returned, or while it lasted: a major one if any did, else the one with the longest
+ * pause, else null. A major collection marks the heap for a few hundred milliseconds on V8's
+ * helper threads before its pause, on the cores the portal shares, and every call in flight
+ * waits through it and returns right after, which is an episode's shape; an episode with no
+ * collection beside it came from something else.
  */
-export function withCollections(found: Episode[], collections: Collection[], beforeSeconds = 1): Array<Episode & { majorCollectionAtSecond: number | null }> {
+export function withCollections(found: Episode[], collections: Collection[], beforeSeconds = 1): Array<Episode & { collection: Collection | null }> {
   return found.map((episode) => {
-    const during = collections.find((c) => c.atSecond >= episode.fromSecond - beforeSeconds && c.atSecond <= episode.atSecond);
-    return { ...episode, majorCollectionAtSecond: during?.atSecond ?? null };
+    const near = collections.filter((c) => c.atSecond >= episode.fromSecond - beforeSeconds && c.atSecond <= episode.atSecond);
+    const chosen = near.find((c) => c.kind === "major") ?? [...near].sort((a, b) => b.pauseMs - a.pauseMs)[0] ?? null;
+    return { ...episode, collection: chosen };
   });
 }

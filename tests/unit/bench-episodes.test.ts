@@ -30,50 +30,56 @@ describe("bench:approvals' tail by episode", () => {
   });
 });
 
-describe("bench:approvals' episodes beside the web server's major collections", () => {
+describe("bench:approvals' episodes beside the web server's garbage collections", () => {
   const startedAt = Date.parse("2026-12-02T15:58:37.400Z");
-  const line = (at: number, pauseMs: number) => JSON.stringify({ endedAt: startedAt + at, pauseMs });
+  const line = (at: number, kind: string, pauseMs: number) => JSON.stringify({ endedAt: startedAt + at, kind, pauseMs });
 
   it("reads the collections that ended in the phase, as seconds into it in time order, and skips what is not a record", () => {
     const log = [
-      line(17_600, 29.8),
+      line(17_600, "major", 29.8),
       "not json",
-      line(-500, 40),
-      JSON.stringify({ endedAt: "later", pauseMs: 3 }),
-      line(6_040, 48.3),
-      line(31_000, 20),
+      line(-500, "major", 40),
+      JSON.stringify({ endedAt: "later", kind: "major", pauseMs: 3 }),
+      JSON.stringify({ endedAt: startedAt + 1_000, pauseMs: 3 }),
+      line(6_040, "minor", 48.3),
+      line(31_000, "major", 20),
       "",
     ].join("\n");
     expect(collectionsIn(log, startedAt, startedAt + 30_000)).toEqual([
-      { atSecond: 6, pauseMs: 48.3 },
-      { atSecond: 17.6, pauseMs: 29.8 },
+      { atSecond: 6, kind: "minor", pauseMs: 48.3 },
+      { atSecond: 17.6, kind: "major", pauseMs: 29.8 },
     ]);
     expect(collectionsIn("", startedAt, startedAt + 30_000)).toEqual([]);
   });
 
-  it("sets beside each episode the collection that ended within the second before it began or while it lasted, and none otherwise", () => {
+  it("sets beside each episode the collection that ended within the second before it began or while it lasted, a major one first, and none otherwise", () => {
     const found = [
       { fromSecond: 0.4, atSecond: 0.6, approvals: 8, slowestMs: 345.1 },
       { fromSecond: 17.7, atSecond: 17.8, approvals: 7, slowestMs: 322.1 },
       { fromSecond: 25, atSecond: 25.4, approvals: 3, slowestMs: 200 },
     ];
     const collections = [
-      { atSecond: 17.6, pauseMs: 29.8 },
-      { atSecond: 23.9, pauseMs: 20 }, // 1.1 s before the third episode began: too early to be its cause
+      { atSecond: 17.2, kind: "minor", pauseMs: 62.1 }, // longer, but a major one ended near the same episode
+      { atSecond: 17.6, kind: "major", pauseMs: 29.8 },
+      { atSecond: 23.9, kind: "minor", pauseMs: 20 }, // 1.1 s before the third episode began: too early to be its cause
     ];
-    expect(withCollections(found, collections).map((e) => e.majorCollectionAtSecond)).toEqual([null, 17.6, null]);
-    expect(withCollections(found, collections, 1.2).map((e) => e.majorCollectionAtSecond)).toEqual([null, 17.6, 23.9]);
-    // One that ends during an episode that lasted a while is its own too.
-    expect(withCollections([{ fromSecond: 3, atSecond: 4, approvals: 5, slowestMs: 150 }], [{ atSecond: 3.8, pauseMs: 10 }])[0]!.majorCollectionAtSecond).toBe(
-      3.8,
-    );
+    const at = (list: ReturnType<typeof withCollections>) => list.map((e) => e.collection && `${e.collection.kind} ${e.collection.atSecond}`);
+    expect(at(withCollections(found, collections))).toEqual([null, "major 17.6", null]);
+    expect(at(withCollections(found, collections, 1.2))).toEqual([null, "major 17.6", "minor 23.9"]);
+    // Among others, the longest pause; one that ends during an episode that lasted a while is its own too.
+    const long = { fromSecond: 3, atSecond: 4, approvals: 5, slowestMs: 150 };
+    const minors = [
+      { atSecond: 2.5, kind: "minor", pauseMs: 21 },
+      { atSecond: 3.8, kind: "minor", pauseMs: 44 },
+    ];
+    expect(withCollections([long], minors)[0]!.collection).toEqual({ atSecond: 3.8, kind: "minor", pauseMs: 44 });
   });
 });
 
 describe("the preload that records the web server's major collections (scripts/support/gc-timeline.cjs)", () => {
   const preload = path.resolve("scripts/support/gc-timeline.cjs");
 
-  it("writes one line for each major collection of a process running server.js, with when its pause ended, and nothing in any other process", () => {
+  it("writes one line for each major collection of a process running server.js, with its kind and when its pause ended, and nothing in any other process", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "latchkey-gc-timeline-"));
     try {
       const log = path.join(dir, "gc.jsonl");
@@ -98,7 +104,7 @@ describe("the preload that records the web server's major collections (scripts/s
         expect(endedAt).toBeLessThanOrEqual(Date.now());
         expect(pauseMs).toBeGreaterThanOrEqual(0);
       }
-      expect(collectionsIn(readFileSync(log, "utf8"), before, Date.now())).toHaveLength(2);
+      expect(collectionsIn(readFileSync(log, "utf8"), before, Date.now()).filter((c) => c.kind === "major")).toHaveLength(2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
