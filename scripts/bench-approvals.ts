@@ -29,7 +29,8 @@ import { parseArgs } from "node:util";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { benchNumber, collectionsIn, episodes, judge, loadAverage, ratio, withCollections } from "./support/bench-figures";
+import { nodeOptionsWith } from "../lib/http/preloads";
+import { benchNumber, collectionsIn, episodes, judge, loadAverage, ratio, withCollections, type Collection } from "./support/bench-figures";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
@@ -42,13 +43,13 @@ const loadAtStart = loadAverage();
 
 // The web server's own metrics give its garbage collections per phase (scripts/support/web-gc.ts).
 const METRICS_TOKEN = randomBytes(24).toString("hex");
-// When the web server's major garbage collections happened (scripts/support/gc-timeline.cjs, preloaded), to set beside the paced phase's episodes.
+// When the web server's garbage collections happened (major ones, and others that paused it 50 ms or more; scripts/support/gc-timeline.cjs, preloaded), to set beside the paced phase's episodes.
 const GC_LOG = path.join(os.tmpdir(), `latchkey-bench-gc-${process.pid}.jsonl`);
 const gcLog = () => (existsSync(GC_LOG) ? readFileSync(GC_LOG, "utf8") : "");
 const portal = await startBenchPortal({
   LATCHKEY_METRICS_TOKEN: METRICS_TOKEN,
   LATCHKEY_BENCH_GC_LOG: GC_LOG,
-  NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${JSON.stringify(path.resolve("scripts/support/gc-timeline.cjs"))}`.trim(),
+  NODE_OPTIONS: nodeOptionsWith(path.resolve("scripts/support"), ["gc-timeline.cjs"]),
 });
 const gcNow = () => webGc(portal.url, METRICS_TOKEN);
 const { db, disconnectDb, poolSize } = await import("../lib/db");
@@ -209,8 +210,7 @@ console.log(
   `[bench] one at a time (${ONE_AT_A_TIME} approvals): approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms`,
 );
 
-const collectionsLine = (found: { atSecond: number; kind: string; pauseMs: number }[]) =>
-  found.length ? found.map((c) => `${c.kind} ${c.atSecond} s (${c.pauseMs} ms)`).join("   ") : "none";
+const collectionsLine = (found: Collection[]) => (found.length ? found.map((c) => `${c.kind} ${c.atSecond} s (${c.pauseMs} ms)`).join("   ") : "none");
 
 /** The time of day (UTC, to a tenth of a second) `seconds` into a phase that began at `startedAt`. */
 const clockAt = (startedAt: string, seconds: number) => new Date(Date.parse(startedAt) + seconds * 1000).toISOString().slice(11, 21);
