@@ -154,6 +154,68 @@ describe("events not yet chained", () => {
     expect(await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } })).toMatchObject({ seq: linked.seq, hash: linked.hash });
     await expectWholeChain();
   });
+
+  it("are guarded on every column: beside the chainer's change, or beside filling in an empty workflow, target or environment before the chain, any other change is refused", async () => {
+    const request = await engine.createRequest(alice, "temporary-access", validInput());
+    const event = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, seq: null } });
+    const client = new pg.Client({ connectionString: fx.url });
+    await client.connect();
+    try {
+      // Every column the table has, read from the database: a column added later is covered, or this test says it has no change written for it.
+      const { rows: columns } = await client.query<{ name: string; type: string }>(
+        `SELECT column_name AS name, udt_name AS type FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'AuditEvent' ORDER BY ordinal_position`,
+      );
+      const changed = ({ name, type }: { name: string; type: string }) => {
+        const c = `"${name}"`;
+        if (type === "text") return `coalesce(${c}, '') || 'x'`;
+        if (type === "int8") return `coalesce(${c}, 0) + 1000003`;
+        if (type === "timestamp") return `${c} + interval '1 second'`;
+        if (type === "jsonb") return `${c} || '{"tampered": true}'::jsonb`;
+        if (type === "ActorType") return `(CASE WHEN ${c} = 'system' THEN 'human' ELSE 'system' END)::"ActorType"`;
+        if (type === "RequestStatus") return `(CASE WHEN ${c} = 'rejected' THEN 'failed' ELSE 'rejected' END)::"RequestStatus"`;
+        throw new Error(`no change written for column ${name} (${type}): add one`);
+      };
+      const refused = async (set: string) => {
+        await client.query("SAVEPOINT attempt");
+        await expect(client.query(`UPDATE "AuditEvent" SET ${set} WHERE id = $1`, [event.id])).rejects.toThrow(/append-only/);
+        await client.query("ROLLBACK TO SAVEPOINT attempt");
+      };
+      const link = `seq = -1, "prevHash" = 'p', hash = 'h', "chainKeyId" = 'k'`;
+      const chainColumns = ["seq", "prevHash", "hash", "chainKeyId"];
+      const fillable = ["workflowId", "targetId", "environment"];
+      expect(columns.map((c) => c.name)).toEqual(expect.arrayContaining([...chainColumns, ...fillable, "data", "occurredAt", "actorEmail", "seal"]));
+      // Everything below is undone at the end.
+      await client.query("BEGIN");
+      const others = columns.filter((c) => !chainColumns.includes(c.name));
+      for (const column of others) await refused(`${link}, "${column.name}" = ${changed(column)}`);
+      // The same value stored differently ("data" with 1.00 where it held 1.0: equal as jsonb) is a change too.
+      await client.query("SET LOCAL session_replication_role = replica");
+      await client.query(`UPDATE "AuditEvent" SET data = data || '{"n": 1.0}' WHERE id = $1`, [event.id]);
+      await client.query("SET LOCAL session_replication_role = origin");
+      await refused(`${link}, data = data || '{"n": 1.00}'`);
+      expect((await client.query(`UPDATE "AuditEvent" SET ${link} WHERE id = $1`, [event.id])).rowCount).toBe(1);
+
+      // An event recorded before the chain existed: a place, no link, and no workflow, target or environment yet.
+      await client.query("SET LOCAL session_replication_role = replica");
+      await client.query(
+        `UPDATE "AuditEvent" SET hash = NULL, "prevHash" = NULL, "chainKeyId" = NULL, "workflowId" = NULL, "targetId" = NULL, environment = NULL WHERE id = $1`,
+        [event.id],
+      );
+      await client.query("SET LOCAL session_replication_role = origin");
+      const fill = `"workflowId" = 'temporary-access', "targetId" = 'payments-api-staging', environment = 'staging'`;
+      for (const column of columns.filter((c) => !fillable.includes(c.name))) await refused(`${fill}, "${column.name}" = ${changed(column)}`);
+      expect((await client.query(`UPDATE "AuditEvent" SET ${fill} WHERE id = $1`, [event.id])).rowCount).toBe(1);
+      // Filled in once, each stays as it is.
+      for (const name of fillable) await refused(`"${name}" = 'other'`);
+      await client.query("ROLLBACK");
+    } finally {
+      await client.end();
+    }
+    // Undone: the event is linked by the chainer as any other.
+    await chainer.chainAuditEvents();
+    expect(await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } })).toMatchObject({ seq: expect.any(BigInt), hash: expect.any(String) });
+    await expectWholeChain();
+  });
 });
 
 describe("events the chainer must not link", () => {
