@@ -217,42 +217,47 @@ describe("events not yet chained", () => {
     await expectWholeChain();
   });
 
-  it("are guarded against a session's own table of the same name: a temporary \"AuditEvent\" with two columns' names swapped lets no change through", async () => {
-    const request = await engine.createRequest(alice, "temporary-access", validInput());
-    const event = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, seq: null } });
-    // A new session: the guard is compiled in it for the first time after its temporary table exists, which comes first in its search_path.
-    const client = new pg.Client({ connectionString: fx.url });
-    await client.connect();
-    try {
-      await client.query("BEGIN");
-      // An event recorded before the chain existed, with no note: the guard lets an empty environment be filled in.
-      await client.query("SET LOCAL session_replication_role = replica");
-      await client.query(
-        `UPDATE "AuditEvent" SET seq = -1, hash = NULL, "prevHash" = NULL, "chainKeyId" = NULL, environment = NULL, note = NULL WHERE id = $1`,
-        [event.id],
-      );
-      await client.query("SET LOCAL session_replication_role = origin");
-      await client.query(`CREATE TEMP TABLE "AuditEvent" (LIKE public."AuditEvent") ON COMMIT DROP`);
-      await client.query(`ALTER TABLE pg_temp."AuditEvent" RENAME COLUMN note TO swapped`);
-      await client.query(`ALTER TABLE pg_temp."AuditEvent" RENAME COLUMN environment TO note`);
-      await client.query(`ALTER TABLE pg_temp."AuditEvent" RENAME COLUMN swapped TO environment`);
-      // Writing the note of a recorded event is refused, as in any other session.
-      await client.query("SAVEPOINT attempt");
-      await expect(client.query(`UPDATE public."AuditEvent" SET note = 'rewritten' WHERE id = $1`, [event.id])).rejects.toThrow(/append-only/);
-      await client.query("ROLLBACK TO SAVEPOINT attempt");
-      // And what the guard allows still passes in that session: the environment filled in.
-      expect((await client.query(`UPDATE public."AuditEvent" SET environment = 'staging' WHERE id = $1`, [event.id])).rowCount).toBe(1);
-      expect((await client.query(`SELECT note, environment FROM public."AuditEvent" WHERE id = $1`, [event.id])).rows).toEqual([
-        { note: null, environment: "staging" },
-      ]);
-      await client.query("ROLLBACK");
-    } finally {
-      await client.end();
-      await chainer.chainAuditEvents();
-    }
-    expect(await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } })).toMatchObject({ seq: expect.any(BigInt), note: event.note });
-    await expectWholeChain();
-  });
+  // A type named in the guard is looked up through the session's search_path, temporary tables first: the table's own name, and "record" (the working row's type) if it were written bare.
+  it.each(["AuditEvent", "record"])(
+    "are guarded against a session's own types: a temporary table %j with two columns' names swapped lets no change through",
+    async (name) => {
+      const request = await engine.createRequest(alice, "temporary-access", validInput());
+      const event = await fx.db.auditEvent.findFirstOrThrow({ where: { requestId: request.id, seq: null } });
+      // A new session: the guard is compiled in it for the first time after its temporary table exists.
+      const client = new pg.Client({ connectionString: fx.url });
+      await client.connect();
+      try {
+        await client.query("BEGIN");
+        // An event recorded before the chain existed, with no note: the guard lets an empty environment be filled in.
+        await client.query("SET LOCAL session_replication_role = replica");
+        await client.query(
+          `UPDATE "AuditEvent" SET seq = -1, hash = NULL, "prevHash" = NULL, "chainKeyId" = NULL, environment = NULL, note = NULL WHERE id = $1`,
+          [event.id],
+        );
+        await client.query("SET LOCAL session_replication_role = origin");
+        const own = `pg_temp."${name}"`;
+        await client.query(`CREATE TEMP TABLE "${name}" (LIKE public."AuditEvent") ON COMMIT DROP`);
+        await client.query(`ALTER TABLE ${own} RENAME COLUMN note TO swapped`);
+        await client.query(`ALTER TABLE ${own} RENAME COLUMN environment TO note`);
+        await client.query(`ALTER TABLE ${own} RENAME COLUMN swapped TO environment`);
+        // Writing the note of a recorded event is refused, as in any other session.
+        await client.query("SAVEPOINT attempt");
+        await expect(client.query(`UPDATE public."AuditEvent" SET note = 'rewritten' WHERE id = $1`, [event.id])).rejects.toThrow(/append-only/);
+        await client.query("ROLLBACK TO SAVEPOINT attempt");
+        // And what the guard allows still passes in that session: the environment filled in.
+        expect((await client.query(`UPDATE public."AuditEvent" SET environment = 'staging' WHERE id = $1`, [event.id])).rowCount).toBe(1);
+        expect((await client.query(`SELECT note, environment FROM public."AuditEvent" WHERE id = $1`, [event.id])).rows).toEqual([
+          { note: null, environment: "staging" },
+        ]);
+        await client.query("ROLLBACK");
+      } finally {
+        await client.end();
+        await chainer.chainAuditEvents();
+      }
+      expect(await fx.db.auditEvent.findUniqueOrThrow({ where: { id: event.id } })).toMatchObject({ seq: expect.any(BigInt), note: event.note });
+      await expectWholeChain();
+    },
+  );
 });
 
 describe("events the chainer must not link", () => {
