@@ -17,7 +17,9 @@
  * a tail made by a few moments when everything stalled together from one made by queueing, each
  * with the web server's garbage collection (a major one, or another that paused it 50 ms or
  * more) that ended within the second before it or during it, if one did
- * (scripts/support/gc-timeline.cjs records when each ended).
+ * (scripts/support/gc-timeline.cjs records when each ended), and with PostgreSQL's autovacuum work
+ * that ran during it or ended in the second before (its workers seen every 50 ms,
+ * scripts/support/pg-maintenance.ts; each phase also prints all it saw).
  * Each phase starts once the portal has caught up with what the one before left it (audit
  * events to chain, jobs due), and the time that took after the flat-out phase is printed.
  * Each phase also prints the CPU time that Next.js's server, the worker, PostgreSQL (when
@@ -34,6 +36,7 @@ import { benchNumber, collectionsIn, episodes, judge, loadAverage, ratio, withCo
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
 import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
+import { maintenanceIn, maintenanceLine, watchMaintenance, withMaintenance, type Maintenance } from "./support/pg-maintenance";
 import { gcPer, webGc, webReadings, type GcPerApproval } from "./support/web-gc";
 
 const { values } = parseArgs({ options: { seconds: { type: "string" }, users: { type: "string" } } });
@@ -52,6 +55,8 @@ const portal = await startBenchPortal({
   NODE_OPTIONS: nodeOptionsWith(path.resolve("scripts/support"), ["gc-timeline.cjs"]),
 });
 const gcNow = () => webGc(portal.url, METRICS_TOKEN);
+// PostgreSQL's autovacuum workers, seen every 50 ms, to set beside the phases and the paced phase's episodes (scripts/support/pg-maintenance.ts).
+const maintenance = await watchMaintenance(portal.adminUrl);
 const { db, disconnectDb, poolSize } = await import("../lib/db");
 const { createPersonalToken } = await import("../lib/identity/tokens");
 
@@ -210,6 +215,7 @@ console.log(
   `[bench] one at a time (${ONE_AT_A_TIME} approvals): approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms`,
 );
 
+const autovacuumLine = (found: Maintenance[]) => (found.length ? found.map(maintenanceLine).join("   ") : "none seen");
 const collectionsLine = (found: Collection[]) => (found.length ? found.map((c) => `${c.kind} ${c.atSecond} s (${c.pauseMs} ms)`).join("   ") : "none");
 
 /** The time of day (UTC, to a tenth of a second) `seconds` into a phase that began at `startedAt`. */
@@ -240,12 +246,15 @@ async function phase(seconds: number, rate?: number) {
   const p99 = percentile(latencies, 99);
   // The web server's major collections, and others that paused it 50 ms or more, that ended during the phase; beside each slow episode the one that came with it.
   const collections = collectionsIn(gcLog(), phaseStarted, Date.now());
+  // And the autovacuum work that ran in the phase, beside each slow episode the work that ran during it or ended in the second before.
+  const autovacuum = maintenanceIn(maintenance.samples(), phaseStarted, Date.now());
   return {
     // Calls that found every connection of the web server's pool in use, and how long they waited in all.
     poolWaits: { calls: waitsAfter.calls - waitsBefore.calls, totalMs: Math.round((waitsAfter.seconds - waitsBefore.seconds) * 1000) },
     // The paced phase's only: flat out, every call queues behind the others by design.
-    slowest: rate ? withCollections(episodes(finishes.filter((f) => f.ms >= p99)), collections) : undefined,
+    slowest: rate ? withMaintenance(withCollections(episodes(finishes.filter((f) => f.ms >= p99)), collections), autovacuum) : undefined,
     collections,
+    autovacuum,
     // When the phase began by the clock (UTC): an episode's time of day tells whether it falls on a minute's turn.
     startedAt: new Date(phaseStarted).toISOString(),
     seconds: Math.round(elapsed),
@@ -419,10 +428,13 @@ calls that waited for a database connection in the web server (its pool all in u
   flat out ${flatOut.poolWaits.calls} (${flatOut.poolWaits.totalMs} ms in all)   paced ${paced.poolWaits.calls} (${paced.poolWaits.totalMs} ms in all)
 
 the paced phase's approvals at or above its p99 (${(paced.slowest ?? []).reduce((n, e) => n + e.approvals, 0)}), by episode (each returning within 300 ms of the one before)
-  ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s (${clockAt(paced.startedAt, e.fromSecond)}): ${e.approvals} up to ${e.slowestMs} ms${e.collection === null ? ", no collection" : `, a ${e.collection.kind} collection ended at ${e.collection.atSecond} s (${e.collection.pauseMs} ms pause)`}`).join("   ")}
+  ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s (${clockAt(paced.startedAt, e.fromSecond)}): ${e.approvals} up to ${e.slowestMs} ms${e.collection === null ? ", no collection" : `, a ${e.collection.kind} collection ended at ${e.collection.atSecond} s (${e.collection.pauseMs} ms pause)`}${e.maintenance.length ? `, autovacuum: ${e.maintenance.map((m) => `${m.work} ${m.fromSecond} to ${m.toSecond} s`).join(", ")}` : ", no autovacuum"}`).join("   ")}
 the web server's major garbage collections, and others that paused it 50 ms or more (when each pause ended, and the pause)
   flat out ${collectionsLine(flatOut.collections)}
-  paced    ${collectionsLine(paced.collections)}`);
+  paced    ${collectionsLine(paced.collections)}
+PostgreSQL's autovacuum workers (what each did, from when to when it was seen, and the CPU it took meanwhile)
+  flat out ${autovacuumLine(flatOut.autovacuum)}
+  paced    ${autovacuumLine(paced.autovacuum)}`);
 const targets = judge([
   {
     target: "paced p99 ≤ 3 × one-at-a-time p99",
@@ -438,6 +450,7 @@ const targets = judge([
   { target: "0 double executions", figure: String(doubleExecutions), met: doubleExecutions === 0 },
 ]);
 saveResults("approvals", { ...figures, targets, loadAverage: { atStart: loadAtStart, atEnd: loadAverage() } });
+await maintenance.stop();
 await disconnectDb();
 await portal.stop();
 rmSync(GC_LOG, { force: true });

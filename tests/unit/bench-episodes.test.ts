@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { collectionsIn, episodes, withCollections } from "../../scripts/support/bench-figures";
+import { maintenanceIn, withMaintenance } from "../../scripts/support/pg-maintenance";
 
 describe("bench:approvals' tail by episode", () => {
   it("groups slow approvals each returning within 300 ms of the one before, in time order, whatever order they are given in", () => {
@@ -111,5 +112,53 @@ describe("the preload that records the web server's garbage collections (scripts
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("bench:approvals' episodes beside PostgreSQL's autovacuum work", () => {
+  const startedAt = Date.parse("2026-12-03T08:34:36.000Z");
+  const seen = (atMs: number, pid: number, work: string, cpuMs: number | null = null, database: string | null = "latchkey_bench") => ({
+    at: startedAt + atMs,
+    pid,
+    database,
+    work,
+    cpuMs,
+  });
+
+  it("makes one stretch of each worker's sightings at the same work, splits them at a gap or a change of work, and keeps only the phase's", () => {
+    const samples = [
+      seen(10_500, 41, "VACUUM ANALYZE public.AuditEvent", 1_200),
+      seen(10_250, 41, "VACUUM ANALYZE public.AccessRequest", 1_100), // given out of order
+      seen(10_400, 41, "VACUUM ANALYZE public.AccessRequest", 1_180),
+      seen(10_550, 41, "VACUUM ANALYZE public.AuditEvent", 1_230),
+      seen(12_600, 41, "VACUUM ANALYZE public.AuditEvent", 2_090),
+      seen(12_700, 41, "VACUUM ANALYZE public.AuditEvent", 2_110),
+      seen(12_650, 42, "ANALYZE pg_catalog.pg_type", null, "postgres"), // another worker, another database, no CPU to read
+      seen(-100, 43, "VACUUM public.Credential", 10), // before the phase
+      seen(31_000, 43, "VACUUM public.Credential", 10), // after it
+    ];
+    expect(maintenanceIn(samples, startedAt, startedAt + 30_000, 200)).toEqual([
+      { fromSecond: 10.3, toSecond: 10.4, database: "latchkey_bench", work: "VACUUM ANALYZE public.AccessRequest", cpuMs: 80 },
+      { fromSecond: 10.5, toSecond: 10.6, database: "latchkey_bench", work: "VACUUM ANALYZE public.AuditEvent", cpuMs: 30 },
+      // Unseen for 2 s: a stretch of its own, though the same work by the same worker.
+      { fromSecond: 12.6, toSecond: 12.7, database: "latchkey_bench", work: "VACUUM ANALYZE public.AuditEvent", cpuMs: 20 },
+      { fromSecond: 12.7, toSecond: 12.7, database: "postgres", work: "ANALYZE pg_catalog.pg_type", cpuMs: null },
+    ]);
+    expect(maintenanceIn([], startedAt, startedAt + 30_000)).toEqual([]);
+  });
+
+  it("sets beside each episode the work that ran during it or ended within the second before it began, and nothing else", () => {
+    const work = (fromSecond: number, toSecond: number, name: string) => ({ fromSecond, toSecond, database: "latchkey_bench", work: name, cpuMs: 100 });
+    const audit = work(10.3, 12.4, "VACUUM ANALYZE public.AuditEvent");
+    const credentials = work(9.0, 9.5, "VACUUM ANALYZE public.Credential");
+    const early = work(2.0, 2.1, "ANALYZE pg_catalog.pg_type");
+    const late = work(14.1, 14.9, "VACUUM pgboss.job");
+    const found = [
+      { fromSecond: 10.5, atSecond: 10.7, approvals: 3, slowestMs: 230 }, // during the audit events' vacuum, 1.0 s after the credentials' ended
+      { fromSecond: 13.4, atSecond: 13.6, approvals: 11, slowestMs: 272 }, // 1.0 s after the audit events' vacuum ended
+      { fromSecond: 13.5, atSecond: 14.0, approvals: 2, slowestMs: 200 }, // 1.1 s after the audit events' vacuum ended, and over before the last work began
+      { fromSecond: 3.2, atSecond: 3.2, approvals: 1, slowestMs: 150 }, // 1.1 s after: too long after
+    ];
+    expect(withMaintenance(found, [early, credentials, audit, late]).map((e) => e.maintenance)).toEqual([[credentials, audit], [audit], [], []]);
   });
 });
