@@ -109,7 +109,11 @@ export function collectionsIn(log: string, startedAt: number, endedAt: number): 
  */
 export function withCollections(found: Episode[], collections: Collection[], beforeSeconds = 1): Array<Episode & { collection: Collection | null }> {
   return found.map((episode) => {
-    const near = collections.filter((c) => c.atSecond >= episode.fromSecond - beforeSeconds && c.atSecond <= episode.atSecond);
+    // Compared as whole tenths of a second: 8.2 - 1 is not >= 7.2 in floating point.
+    const tenths = (seconds: number) => Math.round(seconds * 10);
+    const near = collections.filter(
+      (c) => tenths(c.atSecond) >= tenths(episode.fromSecond) - tenths(beforeSeconds) && tenths(c.atSecond) <= tenths(episode.atSecond),
+    );
     const chosen = near.find((c) => c.kind === "major") ?? [...near].sort((a, b) => b.pauseMs - a.pauseMs)[0] ?? null;
     return { ...episode, collection: chosen };
   });

@@ -5,20 +5,23 @@ import type { Episode } from "./bench-figures";
 /**
  * PostgreSQL's own maintenance during a benchmark's phases: its autovacuum workers, seen by
  * asking pg_stat_activity every 50 ms, with the CPU each took while it was seen (from Linux's
- * /proc, when the server runs on this machine; null elsewhere). A benchmark's database starts
- * empty and fills at hundreds of rows a second, so autovacuum comes back to its tables about
- * once a minute (autovacuum_naptime), and a worker vacuuming and analyzing the audit events
- * takes a core's share for seconds on the machine that serves the portal: bench:approvals sets
- * each slow episode beside the work that ran during it or ended in the second before, as it
+ * /proc, when the worker is a process of this machine; null elsewhere). A benchmark's database
+ * starts empty and fills at hundreds of rows a second, so autovacuum comes back to its tables
+ * about once a minute (autovacuum_naptime), and a worker vacuuming and analyzing the audit
+ * events takes a core's share for seconds on the machine that serves the portal: bench:approvals
+ * sets each slow episode beside the work that ran during it or ended in the second before, as it
  * does with the web server's garbage collections. PostgreSQL keeps no history of when
  * autovacuum ran (pg_stat_user_tables keeps only the last end), hence the sampling; a worker
- * busy for less than 50 ms can be missed, and one is not looked for between phases.
+ * busy for less than 50 ms can be missed, and a look that failed is counted, so that "none
+ * seen" is never said of a phase that was not watched.
  */
 
-/** One autovacuum worker seen at one moment. */
+/** One autovacuum worker seen at one look. */
 export interface MaintenanceSample {
   /** Date.now() when it was seen. */
   at: number;
+  /** The look it was seen at, counted from 1 (looks that failed not counted). */
+  look: number;
   pid: number;
   database: string | null;
   /** What it was doing: "VACUUM ANALYZE public.AuditEvent", "ANALYZE pg_catalog.pg_type". */
@@ -33,13 +36,15 @@ export interface Maintenance {
   toSecond: number;
   database: string | null;
   work: string;
-  /** CPU taken between its first and last sighting, in ms; null where it cannot be read. */
+  /** CPU taken between its first and last sighting, in ms; null where it cannot be read or it was seen once. */
   cpuMs: number | null;
 }
 
 const TICK_MS = 10;
+/** The worker's CPU time so far, if `pid` is an autovacuum worker of this machine (with PostgreSQL elsewhere, it is another process's pid or none). */
 function cpuOf(pid: number): number | null {
   try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("postgres: autovacuum worker")) return null;
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
     return (Number(f[11]) + Number(f[12])) * TICK_MS;
@@ -48,19 +53,24 @@ function cpuOf(pid: number): number | null {
   }
 }
 
+/** Seconds to a tenth, compared as whole tenths so that a window's edge does not depend on float rounding. */
+const tenths = (seconds: number) => Math.round(seconds * 10);
+
 /**
- * Groups samples into stretches of work: the same worker at the same work, each sighting within
- * `gapMs` of the one before. Only samples from `startedAt` to `endedAt` count; the result is in
+ * Groups samples into stretches of work: the same worker at the same work, seen at one look
+ * after another (a stretch ends at the first look that did not see it, however long the looks
+ * were apart). Samples from a second before `startedAt` to `endedAt` count, so that work which
+ * ended just before the phase is there to be set beside its first episode; the result is in
  * order of start.
  */
-export function maintenanceIn(samples: MaintenanceSample[], startedAt: number, endedAt: number, gapMs = 200): Maintenance[] {
+export function maintenanceIn(samples: MaintenanceSample[], startedAt: number, endedAt: number): Maintenance[] {
   const open = new Map<string, { first: MaintenanceSample; last: MaintenanceSample }>();
   const done: Array<{ first: MaintenanceSample; last: MaintenanceSample }> = [];
-  for (const sample of [...samples].sort((a, b) => a.at - b.at)) {
-    if (sample.at < startedAt || sample.at > endedAt) continue;
+  for (const sample of [...samples].sort((a, b) => a.look - b.look)) {
+    if (sample.at < startedAt - 1000 || sample.at > endedAt) continue;
     const key = `${sample.pid} ${sample.database} ${sample.work}`;
     const stretch = open.get(key);
-    if (stretch && sample.at - stretch.last.at <= gapMs) stretch.last = sample;
+    if (stretch && sample.look === stretch.last.look + 1) stretch.last = sample;
     else {
       if (stretch) done.push(stretch);
       open.set(key, { first: sample, last: sample });
@@ -75,7 +85,7 @@ export function maintenanceIn(samples: MaintenanceSample[], startedAt: number, e
       toSecond: second(last.at),
       database: first.database,
       work: first.work,
-      cpuMs: first.cpuMs === null || last.cpuMs === null ? null : last.cpuMs - first.cpuMs,
+      cpuMs: first === last || first.cpuMs === null || last.cpuMs === null ? null : last.cpuMs - first.cpuMs,
     }));
 }
 
@@ -83,40 +93,50 @@ export function maintenanceIn(samples: MaintenanceSample[], startedAt: number, e
 export function withMaintenance<E extends Episode>(found: E[], maintenance: Maintenance[], beforeSeconds = 1): Array<E & { maintenance: Maintenance[] }> {
   return found.map((episode) => ({
     ...episode,
-    maintenance: maintenance.filter((m) => m.toSecond >= episode.fromSecond - beforeSeconds && m.fromSecond <= episode.atSecond),
+    maintenance: maintenance.filter(
+      (m) => tenths(m.toSecond) >= tenths(episode.fromSecond) - tenths(beforeSeconds) && tenths(m.fromSecond) <= tenths(episode.atSecond),
+    ),
   }));
 }
 
 /** Starts asking the server at `adminUrl` for its autovacuum workers every `everyMs`; stop() ends it. */
 export async function watchMaintenance(adminUrl: string, everyMs = 50) {
   const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
   const samples: MaintenanceSample[] = [];
+  let looks = 0;
+  let failures = 0;
   let stopped = false;
   let busy = false;
   let running: Promise<unknown> = Promise.resolve();
+  // A lost connection fails the looks after it (counted), not the benchmark.
+  client.on("error", () => undefined);
+  await client.connect();
   const look = async () => {
     const at = Date.now();
     const { rows } = await client.query<{ pid: number; datname: string | null; query: string }>(
       `SELECT pid, datname, query FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' AND query <> ''`,
     );
-    for (const row of rows) samples.push({ at, pid: row.pid, database: row.datname, work: row.query.replace(/^autovacuum:\s*/, ""), cpuMs: cpuOf(row.pid) });
+    looks += 1;
+    for (const row of rows)
+      samples.push({ at, look: looks, pid: row.pid, database: row.datname, work: row.query.replace(/^autovacuum:\s*/, ""), cpuMs: cpuOf(row.pid) });
   };
   const timer = setInterval(() => {
     // A look still waiting for its answer is not doubled: samples stay one a moment.
     if (stopped || busy) return;
     busy = true;
     running = look()
-      .catch(() => undefined)
+      .catch(() => (failures += 1))
       .finally(() => (busy = false));
   }, everyMs);
   return {
     samples: () => samples,
+    /** Looks answered and looks that failed so far. */
+    counts: () => ({ looks, failures }),
     async stop() {
       stopped = true;
       clearInterval(timer);
       await running;
-      await client.end();
+      await client.end().catch(() => undefined);
     },
   };
 }

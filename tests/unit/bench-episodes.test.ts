@@ -74,6 +74,9 @@ describe("bench:approvals' episodes beside the web server's garbage collections"
       { atSecond: 3.8, kind: "minor", pauseMs: 44 },
     ];
     expect(withCollections([long], minors)[0]!.collection).toEqual({ atSecond: 3.8, kind: "minor", pauseMs: 44 });
+    // A second before, to the tenth, is within the window: 8.3 - 1 is more than 7.3 in floating point.
+    const edge = { fromSecond: 8.3, atSecond: 8.4, approvals: 4, slowestMs: 190 };
+    expect(withCollections([edge], [{ atSecond: 7.3, kind: "major", pauseMs: 20 }])[0]!.collection).toEqual({ atSecond: 7.3, kind: "major", pauseMs: 20 });
   });
 });
 
@@ -117,48 +120,65 @@ describe("the preload that records the web server's garbage collections (scripts
 
 describe("bench:approvals' episodes beside PostgreSQL's autovacuum work", () => {
   const startedAt = Date.parse("2026-12-03T08:34:36.000Z");
-  const seen = (atMs: number, pid: number, work: string, cpuMs: number | null = null, database: string | null = "latchkey_bench") => ({
+  const seen = (look: number, atMs: number, pid: number, work: string, cpuMs: number | null = null, database: string | null = "latchkey_bench") => ({
     at: startedAt + atMs,
+    look,
     pid,
     database,
     work,
     cpuMs,
   });
 
-  it("makes one stretch of each worker's sightings at the same work, splits them at a gap or a change of work, and keeps only the phase's", () => {
+  it("makes one stretch of each worker's sightings at the same work on looks one after another, however far apart, and splits at a look that did not see it", () => {
     const samples = [
-      seen(10_500, 41, "VACUUM ANALYZE public.AuditEvent", 1_200),
-      seen(10_250, 41, "VACUUM ANALYZE public.AccessRequest", 1_100), // given out of order
-      seen(10_400, 41, "VACUUM ANALYZE public.AccessRequest", 1_180),
-      seen(10_550, 41, "VACUUM ANALYZE public.AuditEvent", 1_230),
-      seen(12_600, 41, "VACUUM ANALYZE public.AuditEvent", 2_090),
-      seen(12_700, 41, "VACUUM ANALYZE public.AuditEvent", 2_110),
-      seen(12_650, 42, "ANALYZE pg_catalog.pg_type", null, "postgres"), // another worker, another database, no CPU to read
-      seen(-100, 43, "VACUUM public.Credential", 10), // before the phase
-      seen(31_000, 43, "VACUUM public.Credential", 10), // after it
+      seen(212, 10_500, 41, "VACUUM ANALYZE public.AuditEvent", 1_200),
+      seen(207, 10_250, 41, "VACUUM ANALYZE public.AccessRequest", 1_100), // given out of order
+      seen(208, 10_400, 41, "VACUUM ANALYZE public.AccessRequest", 1_180),
+      // The next look came 900 ms later (the bench's own loop stalled): still one stretch.
+      seen(213, 11_400, 41, "VACUUM ANALYZE public.AuditEvent", 1_330),
+      // Look 214 did not see it: the same work by the same worker after that is a stretch of its own.
+      seen(215, 12_600, 41, "VACUUM ANALYZE public.AuditEvent", 2_090),
+      seen(216, 12_700, 41, "VACUUM ANALYZE public.AuditEvent", 2_110),
+      seen(216, 12_700, 42, "ANALYZE pg_catalog.pg_type", 500, "postgres"), // another worker, another database, seen once
+      seen(217, 12_750, 43, "VACUUM public.Credential", null), // no CPU to read (PostgreSQL on another machine)
+      seen(218, 12_800, 43, "VACUUM public.Credential", null),
+      seen(1, -900, 44, "VACUUM public.Approval", 10), // within the second before the phase: kept, to be set beside its first episode
+      seen(0, -1_100, 44, "VACUUM public.Approval", 0), // before that: left out
+      seen(400, 31_000, 45, "VACUUM public.Credential", 10), // after the phase
     ];
-    expect(maintenanceIn(samples, startedAt, startedAt + 30_000, 200)).toEqual([
+    expect(maintenanceIn(samples, startedAt, startedAt + 30_000)).toEqual([
+      { fromSecond: -0.9, toSecond: -0.9, database: "latchkey_bench", work: "VACUUM public.Approval", cpuMs: null },
       { fromSecond: 10.3, toSecond: 10.4, database: "latchkey_bench", work: "VACUUM ANALYZE public.AccessRequest", cpuMs: 80 },
-      { fromSecond: 10.5, toSecond: 10.6, database: "latchkey_bench", work: "VACUUM ANALYZE public.AuditEvent", cpuMs: 30 },
-      // Unseen for 2 s: a stretch of its own, though the same work by the same worker.
+      { fromSecond: 10.5, toSecond: 11.4, database: "latchkey_bench", work: "VACUUM ANALYZE public.AuditEvent", cpuMs: 130 },
       { fromSecond: 12.6, toSecond: 12.7, database: "latchkey_bench", work: "VACUUM ANALYZE public.AuditEvent", cpuMs: 20 },
       { fromSecond: 12.7, toSecond: 12.7, database: "postgres", work: "ANALYZE pg_catalog.pg_type", cpuMs: null },
+      { fromSecond: 12.8, toSecond: 12.8, database: "latchkey_bench", work: "VACUUM public.Credential", cpuMs: null },
     ]);
     expect(maintenanceIn([], startedAt, startedAt + 30_000)).toEqual([]);
   });
 
-  it("sets beside each episode the work that ran during it or ended within the second before it began, and nothing else", () => {
+  it("sets beside each episode the work that ran during it or ended within the second before it began, edges included, and nothing else", () => {
     const work = (fromSecond: number, toSecond: number, name: string) => ({ fromSecond, toSecond, database: "latchkey_bench", work: name, cpuMs: 100 });
     const audit = work(10.3, 12.4, "VACUUM ANALYZE public.AuditEvent");
     const credentials = work(9.0, 9.5, "VACUUM ANALYZE public.Credential");
     const early = work(2.0, 2.1, "ANALYZE pg_catalog.pg_type");
+    const edge = work(6.9, 7.3, "VACUUM public.Approval");
     const late = work(14.1, 14.9, "VACUUM pgboss.job");
     const found = [
       { fromSecond: 10.5, atSecond: 10.7, approvals: 3, slowestMs: 230 }, // during the audit events' vacuum, 1.0 s after the credentials' ended
       { fromSecond: 13.4, atSecond: 13.6, approvals: 11, slowestMs: 272 }, // 1.0 s after the audit events' vacuum ended
-      { fromSecond: 13.5, atSecond: 14.0, approvals: 2, slowestMs: 200 }, // 1.1 s after the audit events' vacuum ended, and over before the last work began
+      { fromSecond: 13.5, atSecond: 14.0, approvals: 2, slowestMs: 200 }, // 1.1 s after it, and over before the last work began
       { fromSecond: 3.2, atSecond: 3.2, approvals: 1, slowestMs: 150 }, // 1.1 s after: too long after
+      { fromSecond: 8.3, atSecond: 8.4, approvals: 4, slowestMs: 190 }, // 1.0 s after, where 8.3 - 1 is more than 7.3 in floating point
+      { fromSecond: 14.9, atSecond: 15.2, approvals: 2, slowestMs: 180 }, // from the moment the last work was last seen
     ];
-    expect(withMaintenance(found, [early, credentials, audit, late]).map((e) => e.maintenance)).toEqual([[credentials, audit], [audit], [], []]);
+    expect(withMaintenance(found, [early, edge, credentials, audit, late]).map((e) => e.maintenance)).toEqual([
+      [credentials, audit],
+      [audit],
+      [],
+      [],
+      [edge],
+      [late],
+    ]);
   });
 });

@@ -2,22 +2,20 @@
 -- could put in front of its own. Since 20261202191500 it declared its working row as
 -- "AuditEvent", a name looked up in the session's search_path, where pg_temp comes first for
 -- tables and types: a session could create a temporary table "AuditEvent" with two column
--- names swapped, and an UPDATE of the real table then set an empty column (an event's note,
--- for one) through the check meant for filling in an empty workflow, target or environment.
--- The working row is now pg_catalog's record, given its shape by NEW (the trigger's table,
--- fixed when the trigger was made); a bare "record" would be looked up the same way, and a
--- temporary table named "record" would do what the one named "AuditEvent" did. The
--- comparisons name their operators with their schema (pg_catalog's *=, record_image_eq, and
--- =), so nothing in the body is looked up through the search_path, and the function needs no
--- search_path of its own (a SET clause would cost a configuration change on every row the
--- chainer links). What passes and what is refused is otherwise unchanged: the chainer's place,
--- link and key once; before the chain, an empty workflow, target or environment filled in
--- once; every other change, DELETE and TRUNCATE refused.
+-- names swapped, and an UPDATE of the real table then set a filled-in column (the actor's
+-- e-mail, for one) through the check meant for filling in an empty workflow, target or
+-- environment. The working row is now a plain record, given its shape by NEW (the trigger's
+-- table, fixed when the trigger was made), and the comparison names its operator with its
+-- schema (pg_catalog's *=, record_image_eq). Nothing else in the body is looked up by name, so
+-- the function needs no search_path of its own (a SET clause would cost a configuration change
+-- on every row the chainer links). What passes and what is refused is otherwise unchanged: the
+-- chainer's place, link and key once; before the chain, an empty workflow, target or
+-- environment filled in once; every other change, DELETE and TRUNCATE refused.
 CREATE OR REPLACE FUNCTION latchkey_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  rest pg_catalog.record;
+  rest record;
 BEGIN
-  IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND OLD."seq" IS NULL AND OLD."hash" IS NULL AND OLD."prevHash" IS NULL AND OLD."chainKeyId" IS NULL
+  IF TG_OP = 'UPDATE' AND OLD."seq" IS NULL AND OLD."hash" IS NULL AND OLD."prevHash" IS NULL AND OLD."chainKeyId" IS NULL
      AND NEW."seq" IS NOT NULL AND NEW."hash" IS NOT NULL AND NEW."prevHash" IS NOT NULL AND NEW."chainKeyId" IS NOT NULL THEN
     rest := NEW;
     rest."seq" := NULL; rest."prevHash" := NULL; rest."hash" := NULL; rest."chainKeyId" := NULL;
@@ -25,7 +23,7 @@ BEGIN
       RETURN NEW;
     END IF;
   END IF;
-  IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' AND OLD."hash" IS NULL AND NEW."hash" IS NULL AND OLD."seq" IS NOT NULL THEN
+  IF TG_OP = 'UPDATE' AND OLD."hash" IS NULL AND NEW."hash" IS NULL AND OLD."seq" IS NOT NULL THEN
     rest := NEW;
     IF OLD."workflowId" IS NULL THEN rest."workflowId" := NULL; END IF;
     IF OLD."targetId" IS NULL THEN rest."targetId" := NULL; END IF;

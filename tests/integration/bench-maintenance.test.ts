@@ -1,0 +1,52 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { watchMaintenance } from "../../scripts/support/pg-maintenance";
+import { createTestDatabase } from "../helpers/database";
+
+/**
+ * bench:approvals' watch on PostgreSQL's autovacuum workers (scripts/support/pg-maintenance.ts)
+ * against a real server: its question is one the server answers, look after look, and a look
+ * that fails (its connection ended by the server) is counted, so that a phase it did not watch
+ * is never reported as one without autovacuum.
+ */
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("the bench's watch on autovacuum", () => {
+  it("asks every few milliseconds and is answered, and counts the looks that fail once its connection is gone", async () => {
+    const watch = await watchMaintenance(database.url, 20);
+    try {
+      await sleep(400);
+      const answered = watch.counts();
+      expect(answered.looks).toBeGreaterThanOrEqual(5);
+      expect(answered.failures).toBe(0);
+      // Whatever it saw is a worker at some work, at a numbered look.
+      for (const sample of watch.samples()) expect(sample).toMatchObject({ look: expect.any(Number), pid: expect.any(Number), work: expect.any(String) });
+
+      const admin = new pg.Client({ connectionString: database.url });
+      await admin.connect();
+      try {
+        const { rows } = await admin.query(
+          `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE '%backend_type = ''autovacuum worker''%'`,
+        );
+        expect(rows).toEqual([{ ended: true }]);
+      } finally {
+        await admin.end();
+      }
+      await sleep(300);
+      const after = watch.counts();
+      expect(after.failures).toBeGreaterThanOrEqual(3);
+      // No look is answered once the connection is gone.
+      expect(after.looks - answered.looks).toBeLessThanOrEqual(1);
+    } finally {
+      await watch.stop();
+    }
+  });
+});
