@@ -44,7 +44,9 @@ const TICK_MS = 10;
 /** The worker's CPU time so far, if `pid` is an autovacuum worker of this machine (with PostgreSQL elsewhere, it is another process's pid or none). */
 function cpuOf(pid: number): number | null {
   try {
-    if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("postgres: autovacuum worker")) return null;
+    // "postgres: autovacuum worker <database>", or with the server's cluster_name after "postgres: ".
+    const title = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    if (!title.startsWith("postgres: ") || !title.includes("autovacuum worker")) return null;
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
     return (Number(f[11]) + Number(f[12])) * TICK_MS;
