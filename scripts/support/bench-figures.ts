@@ -100,6 +100,17 @@ export function collectionsIn(log: string, startedAt: number, endedAt: number): 
 }
 
 /**
+ * Whether something that went on from `fromSecond` to `toSecond` of a phase falls beside an
+ * episode: during it, or ending within `beforeSeconds` before it began. Compared in whole tenths
+ * of a second, as the figures are given, so that an edge does not depend on float rounding
+ * (8.3 - 1 is more than 7.3 in floating point).
+ */
+export function besideEpisode(episode: Episode, fromSecond: number, toSecond: number, beforeSeconds = 1): boolean {
+  const tenths = (seconds: number) => Math.round(seconds * 10);
+  return tenths(toSecond) >= tenths(episode.fromSecond) - tenths(beforeSeconds) && tenths(fromSecond) <= tenths(episode.atSecond);
+}
+
+/**
  * Each episode with the collection that ended within `beforeSeconds` (1 s) before its first slow
  * approval returned, or while it lasted: a major one if any did, else the one with the longest
  * pause, else null. A major collection marks the heap for a few hundred milliseconds on V8's
@@ -109,11 +120,7 @@ export function collectionsIn(log: string, startedAt: number, endedAt: number): 
  */
 export function withCollections(found: Episode[], collections: Collection[], beforeSeconds = 1): Array<Episode & { collection: Collection | null }> {
   return found.map((episode) => {
-    // Compared as whole tenths of a second: 8.2 - 1 is not >= 7.2 in floating point.
-    const tenths = (seconds: number) => Math.round(seconds * 10);
-    const near = collections.filter(
-      (c) => tenths(c.atSecond) >= tenths(episode.fromSecond) - tenths(beforeSeconds) && tenths(c.atSecond) <= tenths(episode.atSecond),
-    );
+    const near = collections.filter((c) => besideEpisode(episode, c.atSecond, c.atSecond, beforeSeconds));
     const chosen = near.find((c) => c.kind === "major") ?? [...near].sort((a, b) => b.pauseMs - a.pauseMs)[0] ?? null;
     return { ...episode, collection: chosen };
   });

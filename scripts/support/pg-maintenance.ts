@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import pg from "pg";
-import type { Episode } from "./bench-figures";
+import { besideEpisode, type Episode } from "./bench-figures";
+import { cpuMsOf } from "./process-cpu";
 
 /**
  * PostgreSQL's own maintenance during a benchmark's phases: its autovacuum workers, seen by
@@ -40,23 +41,17 @@ export interface Maintenance {
   cpuMs: number | null;
 }
 
-const TICK_MS = 10;
 /** The worker's CPU time so far, if `pid` is an autovacuum worker of this machine (with PostgreSQL elsewhere, it is another process's pid or none). */
 function cpuOf(pid: number): number | null {
   try {
     // "postgres: autovacuum worker <database>", or with the server's cluster_name after "postgres: ".
     const title = readFileSync(`/proc/${pid}/cmdline`, "utf8");
     if (!title.startsWith("postgres: ") || !title.includes("autovacuum worker")) return null;
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) * TICK_MS;
   } catch {
     return null;
   }
+  return cpuMsOf(pid);
 }
-
-/** Seconds to a tenth, compared as whole tenths so that a window's edge does not depend on float rounding. */
-const tenths = (seconds: number) => Math.round(seconds * 10);
 
 /**
  * Groups samples into stretches of work: the same worker at the same work, seen at one look
@@ -95,9 +90,7 @@ export function maintenanceIn(samples: MaintenanceSample[], startedAt: number, e
 export function withMaintenance<E extends Episode>(found: E[], maintenance: Maintenance[], beforeSeconds = 1): Array<E & { maintenance: Maintenance[] }> {
   return found.map((episode) => ({
     ...episode,
-    maintenance: maintenance.filter(
-      (m) => tenths(m.toSecond) >= tenths(episode.fromSecond) - tenths(beforeSeconds) && tenths(m.fromSecond) <= tenths(episode.atSecond),
-    ),
+    maintenance: maintenance.filter((m) => besideEpisode(episode, m.fromSecond, m.toSecond, beforeSeconds)),
   }));
 }
 

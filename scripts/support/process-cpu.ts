@@ -40,6 +40,12 @@ function stat(pid: string | number): { name: string; f: string[] } | null {
 
 /** After the name: state, ppid, pgrp, ..., utime (the 12th), stime, cutime, cstime. */
 const ownCpu = (f: string[]) => (Number(f[11]) + Number(f[12])) * TICK_MS;
+
+/** One process's own CPU time so far (all threads), in ms; null once it is gone or elsewhere than Linux. */
+export function cpuMsOf(pid: number): number | null {
+  const s = stat(pid);
+  return s ? ownCpu(s.f) : null;
+}
 const endedChildrenCpu = (f: string[]) => (Number(f[13]) + Number(f[14])) * TICK_MS;
 
 function processes(): Proc[] {
