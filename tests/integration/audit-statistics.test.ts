@@ -1,6 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { migrate } from "@/lib/db/migrate";
+import { databaseBefore } from "../helpers/database";
 import { engineFixture, validInput } from "../helpers/engine-fixture";
 
 /**
@@ -69,6 +72,41 @@ describe("statistics of the audit events", () => {
       `SELECT attname AS name FROM pg_attribute WHERE attrelid = '"AuditEvent"'::regclass AND attnum > 0 AND NOT attisdropped`,
     );
     expect(columns.map((c) => c.name).sort()).toEqual([...LEFT_OUT, ...FILTERED].sort());
+  }, 60_000);
+
+  it("on a database analyzed before the migration, the ten keep the statistics they had, no longer refreshed, while the others are", async () => {
+    const before = await databaseBefore("20261203124500", "latchkey_statistics");
+    const client = new pg.Client({ connectionString: before.url });
+    await client.connect();
+    try {
+      // Events by one actor, analyzed under the release before; then events by another, analyzed after the migration.
+      const write = (who: string) =>
+        client.query(
+          `INSERT INTO "AuditEvent" ("actorType", "actorId", "actorEmail", action, data) SELECT 'human', $1, $1 || '@example.com', 'request.created', '{}' FROM generate_series(1, 50)`,
+          [who],
+        );
+      const seen = async () =>
+        Object.fromEntries(
+          (
+            await client.query<{ attname: string; values: string | null }>(
+              `SELECT attname, most_common_vals::text AS values FROM pg_stats WHERE schemaname = 'public' AND tablename = 'AuditEvent' AND attname IN ('actorId', 'actorEmail')`,
+            )
+          ).rows.map((r) => [r.attname, r.values]),
+        );
+      await write("first");
+      await client.query(`ANALYZE "AuditEvent"`);
+      expect(await seen()).toEqual({ actorId: "{first}", actorEmail: "{first@example.com}" });
+      await migrate(before.url);
+      await write("second");
+      await write("second");
+      await client.query(`ANALYZE "AuditEvent"`);
+      const after = await seen();
+      expect(after.actorId).toBe("{first}");
+      expect(after.actorEmail).toContain("second@example.com");
+    } finally {
+      await client.end();
+      await before.drop();
+    }
   }, 60_000);
 
   it("no statement of the portal filters, joins, sorts or groups on a column left out", () => {
