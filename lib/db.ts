@@ -18,7 +18,7 @@ import { poolWait } from "./observability/metrics";
  * web server), where with ten the rest of a burst waits for a connection in order and fewer
  * transactions share the server's turns. bench:approvals' paced p99 ÷ one-at-a-time p99, interleaved runs of one
  * build: 1.74 to 6.91 with ten (four of six runs at 3 or under), 3.60 to 14.38 with twenty
- * (none); flat-out throughput did not move (docs/BENCHMARKS.md, "Baselines").
+ * (none); flat-out throughput did not move (docs/BENCHMARKS.md, "The database pool and the tail").
  */
 export function poolSize(): number {
   return env().LATCHKEY_DB_POOL_SIZE;

@@ -13,16 +13,22 @@ const scripts = Object.keys((JSON.parse(readFileSync(path.join(root, "package.js
   name.startsWith("bench:"),
 );
 
-/** The README table's row for `npm run <script>`, split into its cells. */
+/** The README table's one row for `npm run <script>`, split into its cells. */
 function row(script: string): string[] {
-  const line = section.split("\n").find((l) => l.startsWith(`| \`npm run ${script}\` |`));
-  if (!line) throw new Error(`README's Benchmarks table has no row for npm run ${script}`);
-  return line.split(" | ").map((cell) => cell.replace(/^\| | \|$/g, ""));
+  const lines = section.split("\n").filter((l) => l.startsWith(`| \`npm run ${script}\` |`));
+  if (lines.length !== 1) throw new Error(`README's Benchmarks table has ${lines.length} rows for npm run ${script}, not one`);
+  return lines[0]!.split(" | ").map((cell) => cell.replace(/^\| | \|$/g, ""));
 }
 
 /** The figures a cell prints in bold, as numbers (`**0.282**` → 0.282), in order. */
 function boldFigures(cell: string): number[] {
   return [...cell.matchAll(/\*\*([0-9][0-9,.]*)\*\*/g)].map((m) => Number(m[1]!.replace(/,/g, "")));
+}
+
+/** Checks that `cell` prints each figure in bold right after its label, and no other bold figure. */
+function expectLabelled(cell: string, figures: Array<[label: string, value: number]>): void {
+  for (const [label, value] of figures) expect(cell).toContain(`${label} **${value}**`);
+  expect(boldFigures(cell)).toEqual(figures.map(([, value]) => value));
 }
 
 function bench<T>(name: string): T {
@@ -46,34 +52,80 @@ describe("the README's Benchmarks and docs/BENCHMARKS.md", () => {
     expect(section).toContain("[docs/BENCHMARKS.md](docs/BENCHMARKS.md)");
   });
 
-  it("print in bold the ratios of the committed runs in bench/*.json, in the order the JSON gives them", () => {
+  it("print in bold, each beside its label, the ratios of the committed runs in bench/*.json", () => {
     const history = bench<{ spread: { slowestOverMedianP95: number }; export: { exportOverCopy: number } }>("history");
-    expect(boldFigures(row("bench:history")[2]!)).toEqual([history.spread.slowestOverMedianP95, history.export.exportOverCopy]);
+    expectLabelled(row("bench:history")[2]!, [
+      ["slowest query's p95 ÷ median query's p95", history.spread.slowestOverMedianP95],
+      ["export ÷ `COPY`", history.export.exportOverCopy],
+    ]);
 
     const pages = bench<{ ratios: Record<string, { p50OverFloorP50: number }> }>("pages");
-    expect(boldFigures(row("bench:pages")[2]!)).toEqual(["/catalog", "/approvals", "/history"].map((page) => pages.ratios[page]!.p50OverFloorP50));
-
-    const approvals = bench<{ ratios: { approvalsOverFloor: number; pacedP99OverOneAtATimeP99: number }; errors: number; doubleExecutions: number }>(
-      "approvals",
+    expectLabelled(
+      row("bench:pages")[2]!,
+      ["catalog", "approvals", "history"].map((page) => [page, pages.ratios[`/${page}`]!.p50OverFloorP50]),
     );
-    expect(boldFigures(row("bench:approvals")[2]!)).toEqual([approvals.ratios.approvalsOverFloor, approvals.ratios.pacedP99OverOneAtATimeP99]);
-    // The row says the run had neither; the JSON must agree.
-    expect(row("bench:approvals")[2]).toContain("0 errors, 0 double executions");
-    expect([approvals.errors, approvals.doubleExecutions]).toEqual([0, 0]);
+
+    const approvals = bench<{ ratios: { approvalsOverFloor: number; pacedP99OverOneAtATimeP99: number } }>("approvals");
+    expectLabelled(row("bench:approvals")[2]!, [
+      ["flat-out approvals ÷ floor", approvals.ratios.approvalsOverFloor],
+      ["paced p99 ÷ one-at-a-time p99", approvals.ratios.pacedP99OverOneAtATimeP99],
+    ]);
 
     type Kind = { leanOverNodeConstant: number; pacedP99LeanOverNodeConstant: number };
     const authz = bench<{ ratios: { forwardAuth: Kind; introspection: Kind } }>("authz");
-    expect(boldFigures(row("bench:authz")[2]!)).toEqual([
-      authz.ratios.forwardAuth.leanOverNodeConstant,
-      authz.ratios.introspection.leanOverNodeConstant,
-      authz.ratios.forwardAuth.pacedP99LeanOverNodeConstant,
-      authz.ratios.introspection.pacedP99LeanOverNodeConstant,
+    const [flatOut, paced] = row("bench:authz")[2]!.split("paced p99");
+    expectLabelled(flatOut!, [
+      ["forward-auth", authz.ratios.forwardAuth.leanOverNodeConstant],
+      ["introspection", authz.ratios.introspection.leanOverNodeConstant],
+    ]);
+    expectLabelled(paced!, [
+      ["forward-auth", authz.ratios.forwardAuth.pacedP99LeanOverNodeConstant],
+      ["introspection", authz.ratios.introspection.pacedP99LeanOverNodeConstant],
     ]);
   });
 
-  it("would notice a figure that is not the committed run's", () => {
+  it("say whether each approvals target was met as the committed run's JSON does, and claim no errors the runs had", () => {
+    const approvals = bench<{ targets: Array<{ target: string; met: boolean }>; errors: number; doubleExecutions: number }>("approvals");
+    const met = (words: string) => approvals.targets.find((t) => t.target.includes(words))!.met;
+    // The target cell's order: the floor, the tail, then errors and double executions together.
+    const expected = [met("framework floor"), met("one-at-a-time p99"), met("0 errors") && met("0 double executions")];
+    expect(row("bench:approvals")[4]!.split(". ")[0]!.split(", ")).toEqual(expected.map((m) => (m ? "met" : "not met")));
+    expect(row("bench:approvals")[2]).toContain("0 errors, 0 double executions");
+    expect([approvals.errors, approvals.doubleExecutions]).toEqual([0, 0]);
+
+    const authz = bench<{ errors: number }>("authz");
+    expect(row("bench:authz")[2]).toContain("0 errors");
+    expect(authz.errors).toBe(0);
+  });
+
+  it("give each revocation door's slowest p99 as the committed run measured it, every credential refused", () => {
+    type Door = { p99Ms: number; notRefusedWithin10s: number };
+    const revocation = bench<{ results: Record<string, Record<string, Door>> }>("revocation");
+    const kinds = Object.values(revocation.results);
+    expect(kinds).toHaveLength(4);
+    const slowest = (door: string) => Math.max(...kinds.map((k) => k[door]!.p99Ms));
+    const cell = row("bench:revocation")[2]!;
+    for (const [label, door] of [
+      ["forward-auth", "forwardAuth"],
+      ["introspection", "introspection"],
+      ["HAProxy route", "haproxyRoute"],
+      ["PostgreSQL login", "postgresLogin"],
+      ["open session", "postgresOpenSession"],
+    ] as const)
+      expect(cell).toContain(`${label} ${slowest(door)} ms`);
+    expect(cell).toContain("every revoked credential refused");
+    expect(kinds.flatMap((k) => Object.values(k)).every((d) => d.notRefusedWithin10s === 0)).toBe(true);
+  });
+
+  it("read bold figures as numbers, thousands separators included, and nothing else in bold", () => {
     expect(boldFigures("ratio **0.282** (107.4 ÷ 380.8), tail **12.22**; export **108,508** rows/s")).toEqual([0.282, 12.22, 108508]);
     expect(boldFigures("no bold figure, **met** only")).toEqual([]);
+    expect(() =>
+      expectLabelled("catalog **3.46**, approvals **11.02**", [
+        ["catalog", 11.02],
+        ["approvals", 3.46],
+      ]),
+    ).toThrow();
   });
 
   it("name only repository paths that exist", () => {
