@@ -1,20 +1,12 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { namedPaths } from "../helpers/named-paths";
 
 // docs/ARCHITECTURE.md is the map a newcomer reads first: a path it names that no longer exists, or a lib/ folder
 // it does not name, would send them the wrong way. These checks make a move that forgets the map fail.
 const root = process.cwd();
 const doc = readFileSync(path.join(root, "docs/ARCHITECTURE.md"), "utf8");
-
-/** Top-level entries of the repository, so only repository paths are checked (not `/api/v1/...` or `POST ...`). */
-const TOP = new Set(readdirSync(root).filter((name) => !name.startsWith(".") && name !== "node_modules"));
-
-/** Repository paths named in backticks: `lib/x.ts`, `lib/x/`, `app/(portal)/y/[id]/page.tsx`, `eslint.config.mjs`. Placeholders (`<id>`, `*`) are skipped. */
-function namedPaths(markdown: string): string[] {
-  const spans = [...markdown.matchAll(/`([^`\s]+)`/g)].map((m) => m[1]!);
-  return spans.filter((span) => TOP.has(span.split("/")[0]!) && !/[<>*]/.test(span));
-}
 
 describe("docs/ARCHITECTURE.md", () => {
   it("names only paths that exist", () => {

@@ -1,6 +1,7 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { namedPaths } from "../helpers/named-paths";
 
 // The README's "Benchmarks" table is what a reader takes for the product's speed, and docs/BENCHMARKS.md for how it was
 // measured. These checks keep the two honest: every bench script has a row and a section, each figure the table prints in
@@ -33,13 +34,6 @@ function expectLabelled(cell: string, figures: Array<[label: string, value: numb
 
 function bench<T>(name: string): T {
   return JSON.parse(readFileSync(path.join(root, `bench/${name}.json`), "utf8")) as T;
-}
-
-/** Repository paths named in backticks (as tests/unit/architecture-doc.test.ts reads them): placeholders and globs skipped. */
-const TOP = new Set(readdirSync(root).filter((name) => !name.startsWith(".") && name !== "node_modules"));
-function namedPaths(markdown: string): string[] {
-  const spans = [...markdown.matchAll(/`([^`\s]+)`/g)].map((m) => m[1]!);
-  return spans.filter((span) => TOP.has(span.split("/")[0]!) && !/[<>*]/.test(span));
 }
 
 describe("the README's Benchmarks and docs/BENCHMARKS.md", () => {
