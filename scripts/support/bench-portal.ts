@@ -23,11 +23,19 @@ export interface BenchPortal {
   stop: () => Promise<void>;
 }
 
+/**
+ * Whether a benchmark builds the portal before it starts: when there is no build (the compiled entry is the last step of
+ * `npm run build`, so without it there is nothing to serve), or when BENCH_BUILD=1 asks for one. Otherwise it runs the
+ * build already in .next/standalone, which after a change of the code is the old code (README, "Benchmarks").
+ */
+export function needsBuild(root: string, env: Record<string, string | undefined>): boolean {
+  return !existsSync(path.join(root, ".next/standalone/latchkey.mjs")) || env.BENCH_BUILD === "1";
+}
+
 /** `extraEnv` may depend on the PostgreSQL server the portal runs on (its admin URL), e.g. a target database of the same server. */
 export async function startBenchPortal(extraEnv: Record<string, string> | ((serverUrl: string) => Record<string, string>) = {}): Promise<BenchPortal> {
   const root = process.cwd();
-  // The compiled entry is the last step of `npm run build`: without it there is nothing to serve.
-  if (!existsSync(path.join(root, ".next/standalone/latchkey.mjs")) || process.env.BENCH_BUILD === "1") {
+  if (needsBuild(root, process.env)) {
     console.log("[bench] building the portal (npm run build)…");
     const build = spawnSync("npm", ["run", "build"], { cwd: root, stdio: "inherit", env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" } });
     if (build.status !== 0) throw new Error("npm run build failed");

@@ -1,7 +1,9 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { namedPaths } from "../helpers/named-paths";
+import { needsBuild } from "../../scripts/support/bench-portal";
 
 // The README's "Benchmarks" table is what a reader takes for the product's speed, and docs/BENCHMARKS.md for how it was
 // measured. These checks keep the two honest: every bench script has a row and a section, each figure the table prints in
@@ -120,6 +122,21 @@ describe("the README's Benchmarks and docs/BENCHMARKS.md", () => {
         ["approvals", 3.46],
       ]),
     ).toThrow();
+  });
+
+  it("say truly when a benchmark builds: with no build, or BENCH_BUILD=1; otherwise it runs the standing build", () => {
+    expect(section).toContain("The scripts run the\nproduction build already in `.next/standalone` when there is one: after a change, set\n`BENCH_BUILD=1`");
+    const checkout = mkdtempSync(path.join(os.tmpdir(), "latchkey-bench-build-"));
+    try {
+      expect(needsBuild(checkout, {})).toBe(true);
+      mkdirSync(path.join(checkout, ".next/standalone"), { recursive: true });
+      writeFileSync(path.join(checkout, ".next/standalone/latchkey.mjs"), "");
+      expect(needsBuild(checkout, {})).toBe(false);
+      expect(needsBuild(checkout, { BENCH_BUILD: "1" })).toBe(true);
+      expect(needsBuild(checkout, { BENCH_BUILD: "0" })).toBe(false);
+    } finally {
+      rmSync(checkout, { recursive: true, force: true });
+    }
   });
 
   it("name only repository paths that exist", () => {
