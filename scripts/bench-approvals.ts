@@ -12,7 +12,9 @@
  * request-and-approve pairs a second the web framework and this client could carry here if
  * each did nothing else), measured in two halves, just before and just after the flat-out phase,
  * the faster of which counts (floorHalf), and PostgreSQL's own write rate on the same server (pgbench's
- * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99;
+ * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99,
+ * printed beside the floor's own (floorPaced: its calls one pair at a time, then paced to three
+ * quarters of its flat-out rate as the approvals are: what queueing alone makes of the tail);
  * the paced approvals at or above that p99 are also printed by episode (episodes()), which tells
  * a tail made by a few moments when everything stalled together from one made by queueing, each
  * with the web server's garbage collection (a major one, or another that paused it 50 ms or
@@ -321,9 +323,65 @@ async function floorHalf(seconds: number) {
   };
 }
 
+/** One /api/health call (the floor's), timed in ms; a refusal counts among the floor's errors. */
+async function healthCall(): Promise<number> {
+  const started = performance.now();
+  const response = await fetch(`${portal.url}/api/health`);
+  await response.arrayBuffer();
+  if (!response.ok) floorErrors += 1;
+  return performance.now() - started;
+}
+
+const summary = (ms: number[]) => {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { p50: +percentile(sorted, 50).toFixed(2), p95: +percentile(sorted, 95).toFixed(2), p99: +percentile(sorted, 99).toFixed(2) };
+};
+
+/**
+ * The floor's own tail, the approvals' tail's like for like: pairs of /api/health calls standing
+ * in for a request and its approval, the second of each pair timed, as the approval is; first
+ * one pair at a time, then by the same people as the paced phase, paced the same way (each
+ * arriving at a random moment of the first period, then pausing between calls) to three
+ * quarters of the floor's flat-out rate. Its paced p99 over its one-at-a-time p99 is what
+ * queueing for these two cores alone makes of a call that does almost nothing, at the same
+ * share of saturation as the approvals' paced phase: the approvals' tail ratio is read beside it.
+ */
+async function floorAlone(pairs: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < pairs; i++) {
+    await healthCall();
+    times.push(await healthCall());
+  }
+  return times;
+}
+
+async function floorPaced(seconds: number, pairsPerSecond: number): Promise<{ times: number[]; pairsPerSecond: number }> {
+  // As the paced phase: each of the requesters and each of the approvers makes a call every `every` seconds on average.
+  const every = approvers.length / pairsPerSecond;
+  const wait = (share: () => number) => new Promise((r) => setTimeout(r, every * 1000 * share()));
+  const times: number[] = [];
+  const started = Date.now();
+  const until = started + seconds * 1000;
+  const person = async (timed: boolean) => {
+    await wait(() => Math.random());
+    while (Date.now() < until) {
+      const ms = await healthCall();
+      if (timed) times.push(ms);
+      await wait(() => 0.5 + Math.random());
+    }
+  };
+  await Promise.all([...requesters.map(() => person(false)), ...approvers.map(() => person(true))]);
+  return { times, pairsPerSecond: +(times.length / ((Date.now() - started) / 1000)).toFixed(1) };
+}
+
 /** Each half of the floor: a quarter of the flat-out phase, at most 7.5 s (the one floor before 2026-12-01 lasted up to 15 s). */
 const FLOOR_HALF_SECONDS = Math.min(7.5, SECONDS / 4);
 
+// The floor's one at a time, as quiet as the approvals' one at a time just before it.
+await settle();
+await floorAlone(WARM_UP);
+const floorAloneMs = summary(await floorAlone(ONE_AT_A_TIME));
+console.log(`[bench] the floor one pair at a time (${ONE_AT_A_TIME} pairs): the second call p50 ${floorAloneMs.p50} ms   p95 ${floorAloneMs.p95} ms   p99 ${floorAloneMs.p99} ms`);
 await settle();
 const floorBefore = await floorHalf(FLOOR_HALF_SECONDS);
 console.log(
@@ -348,6 +406,15 @@ const paced = { ...pacedPhase, cpuMsPerApproval: pacedPhase.cpuMsPerApproval(), 
 const fasterFloor = floorAfter.pairsPerSecond >= floorBefore.pairsPerSecond ? floorAfter : floorBefore;
 const { pairsPerSecond: floorPairsPerSecond, cpu: floorCpuPerPair, gc: floorGcPerPair } = fasterFloor;
 
+// The floor paced as the approvals were, to three quarters of its faster half, for as long as a floor half: its tail, the approvals' tail's like for like.
+const floorPaceTo = Math.max(1, Math.round(floorPairsPerSecond * 0.75));
+console.log(`[bench] the floor paced to about ${floorPaceTo} pairs a second for ${FLOOR_HALF_SECONDS} s…`);
+const floorPacedRun = await floorPaced(FLOOR_HALF_SECONDS, floorPaceTo);
+const floorTail = {
+  oneAtATimeMs: floorAloneMs,
+  paced: { target: floorPaceTo, pairsPerSecond: floorPacedRun.pairsPerSecond, ms: summary(floorPacedRun.times) },
+};
+
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
   SELECT count(*) AS n FROM (SELECT "requestId" FROM "AuditEvent" WHERE action IN ('credential.issued', 'request.approved') GROUP BY "requestId", action HAVING count(*) > 1) d`;
 const [chain] = await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM "AuditEvent"`;
@@ -365,6 +432,8 @@ const ratios = {
   approvalsOverFloor: ratio(flatOut.approvalsPerSecond, floorPairsPerSecond),
   approvalsOverPgbenchTps: ratio(flatOut.approvalsPerSecond, pgbench?.tps, 4),
   pacedP99OverOneAtATimeP99: ratio(paced.approvalToCredentialMs.p99, unloaded.p99, 2),
+  // The same ratio for the floor's second call, paced to the same share of its own flat-out rate (floorPaced): the tail queueing alone makes here.
+  floorPacedP99OverOneAtATimeP99: ratio(floorTail.paced.ms.p99, floorTail.oneAtATimeMs.p99, 2),
 };
 const figures = {
   users: USERS,
@@ -386,6 +455,7 @@ const figures = {
     errors: floorErrors,
     cpuMsPerPair: floorCpuPerPair,
     gcPerPair: floorGcPerPair,
+    tail: floorTail,
   },
   pgbench,
   ratios,
@@ -428,6 +498,7 @@ ratios (same run)
   approvals/s ÷ floor pairs/s          ${ratios.approvalsOverFloor}
   approvals/s ÷ pgbench tps            ${ratios.approvalsOverPgbenchTps ?? "—"}
   paced p99 ÷ one-at-a-time p99        ${ratios.pacedP99OverOneAtATimeP99}
+  the floor's: paced p99 ÷ one at a time p99   ${ratios.floorPacedP99OverOneAtATimeP99} (${floorTail.paced.ms.p99} ÷ ${floorTail.oneAtATimeMs.p99} ms; paced to ${floorTail.paced.target}, reached ${floorTail.paced.pairsPerSecond} pairs/s; paced p50 ${floorTail.paced.ms.p50} ms, p95 ${floorTail.paced.ms.p95} ms)
 
 calls that waited for a database connection in the web server (its pool all in use)
   flat out ${flatOut.poolWaits.calls} (${flatOut.poolWaits.totalMs} ms in all)   paced ${paced.poolWaits.calls} (${paced.poolWaits.totalMs} ms in all)
