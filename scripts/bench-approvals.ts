@@ -14,7 +14,8 @@
  * the faster of which counts (floorHalf), and PostgreSQL's own write rate on the same server (pgbench's
  * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99,
  * printed beside the floor's own (floorPaced: its calls one pair at a time, then paced to three
- * quarters of its flat-out rate as the approvals are: what queueing alone makes of the tail);
+ * quarters of its flat-out rate as the approvals are: what queueing alone makes of the tail), and
+ * both again at half the flat-out rate, which shows how the tail grows with the load;
  * the paced approvals at or above that p99 are also printed by episode (episodes()), which tells
  * a tail made by a few moments when everything stalled together from one made by queueing, each
  * with the web server's garbage collection (a major one, or another that paused it 50 ms or
@@ -403,16 +404,25 @@ const pacedPhase = await phase(Math.round(SECONDS / 2), paceTo);
 
 await settle();
 const paced = { ...pacedPhase, cpuMsPerApproval: pacedPhase.cpuMsPerApproval(), gcPerApproval: await pacedPhase.gcPerApproval() };
+// Then at half the flat-out rate, for as long: how the tail grows with the load (the targets are judged at three quarters, as in every round).
+const halfTo = Math.max(1, Math.round(flatOut.approvalsPerSecond * 0.5));
+console.log(`[bench] then paced to about ${halfTo} approvals a second (half the flat-out rate) for ${Math.round(SECONDS / 2)} s…`);
+const halfPhase = await phase(Math.round(SECONDS / 2), halfTo);
+await settle();
+const pacedAtHalf = { target: halfTo, ...halfPhase, cpuMsPerApproval: halfPhase.cpuMsPerApproval(), gcPerApproval: await halfPhase.gcPerApproval() };
 const fasterFloor = floorAfter.pairsPerSecond >= floorBefore.pairsPerSecond ? floorAfter : floorBefore;
 const { pairsPerSecond: floorPairsPerSecond, cpu: floorCpuPerPair, gc: floorGcPerPair } = fasterFloor;
 
 // The floor paced as the approvals were, to three quarters of its faster half, for as long as a floor half: its tail, the approvals' tail's like for like.
 const floorPaceTo = Math.max(1, Math.round(floorPairsPerSecond * 0.75));
-console.log(`[bench] the floor paced to about ${floorPaceTo} pairs a second for ${FLOOR_HALF_SECONDS} s…`);
+console.log(`[bench] the floor paced to about ${floorPaceTo} pairs a second, then to half its flat-out rate, for ${FLOOR_HALF_SECONDS} s each…`);
 const floorPacedRun = await floorPaced(FLOOR_HALF_SECONDS, floorPaceTo);
+const floorHalfTo = Math.max(1, Math.round(floorPairsPerSecond * 0.5));
+const floorHalfRun = await floorPaced(FLOOR_HALF_SECONDS, floorHalfTo);
 const floorTail = {
   oneAtATimeMs: floorAloneMs,
   paced: { target: floorPaceTo, pairsPerSecond: floorPacedRun.pairsPerSecond, ms: summary(floorPacedRun.times) },
+  pacedAtHalf: { target: floorHalfTo, pairsPerSecond: floorHalfRun.pairsPerSecond, ms: summary(floorHalfRun.times) },
 };
 
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
@@ -434,6 +444,9 @@ const ratios = {
   pacedP99OverOneAtATimeP99: ratio(paced.approvalToCredentialMs.p99, unloaded.p99, 2),
   // The same ratio for the floor's second call, paced to the same share of its own flat-out rate (floorPaced): the tail queueing alone makes here.
   floorPacedP99OverOneAtATimeP99: ratio(floorTail.paced.ms.p99, floorTail.oneAtATimeMs.p99, 2),
+  // Both at half the flat-out rate.
+  pacedAtHalfP99OverOneAtATimeP99: ratio(pacedAtHalf.approvalToCredentialMs.p99, unloaded.p99, 2),
+  floorPacedAtHalfP99OverOneAtATimeP99: ratio(floorTail.pacedAtHalf.ms.p99, floorTail.oneAtATimeMs.p99, 2),
 };
 const figures = {
   users: USERS,
@@ -445,6 +458,7 @@ const figures = {
   oneAtATimeGcPerApproval: aloneGc,
   afterFlatOut: drained,
   paced: { target: paceTo, ...paced },
+  pacedAtHalf,
   errors,
   doubleExecutions,
   auditEvents: Number(chain?.n ?? 0),
@@ -472,6 +486,7 @@ const line = (name: string, f: typeof flatOut) =>
 console.log(`
 ${line("flat out", flatOut)}
 ${line("paced", paced)}
+${line("paced at half", pacedAtHalf)}
 one at a time  approval → credential p50 ${unloaded.p50} ms   p95 ${unloaded.p95} ms   p99 ${unloaded.p99} ms
 errors         ${errors}${errorSamples.length ? `  e.g. ${errorSamples.join(" | ")}` : ""}
 double executions  ${doubleExecutions}
@@ -499,6 +514,7 @@ ratios (same run)
   approvals/s ÷ pgbench tps            ${ratios.approvalsOverPgbenchTps ?? "—"}
   paced p99 ÷ one-at-a-time p99        ${ratios.pacedP99OverOneAtATimeP99}
   the floor's: paced p99 ÷ one at a time p99   ${ratios.floorPacedP99OverOneAtATimeP99} (${floorTail.paced.ms.p99} ÷ ${floorTail.oneAtATimeMs.p99} ms; paced to ${floorTail.paced.target}, reached ${floorTail.paced.pairsPerSecond} pairs/s; paced p50 ${floorTail.paced.ms.p50} ms, p95 ${floorTail.paced.ms.p95} ms)
+  at half the flat-out rate: paced p99 ÷ one-at-a-time p99   ${ratios.pacedAtHalfP99OverOneAtATimeP99} (${pacedAtHalf.approvalToCredentialMs.p99} ÷ ${unloaded.p99} ms at ${pacedAtHalf.approvalsPerSecond} approvals/s); the floor's ${ratios.floorPacedAtHalfP99OverOneAtATimeP99} (${floorTail.pacedAtHalf.ms.p99} ÷ ${floorTail.oneAtATimeMs.p99} ms at ${floorTail.pacedAtHalf.pairsPerSecond} pairs/s)
 
 calls that waited for a database connection in the web server (its pool all in use)
   flat out ${flatOut.poolWaits.calls} (${flatOut.poolWaits.totalMs} ms in all)   paced ${paced.poolWaits.calls} (${paced.poolWaits.totalMs} ms in all)
