@@ -13,9 +13,10 @@
  * each did nothing else), measured in two halves, just before and just after the flat-out phase,
  * the faster of which counts (floorHalf), and PostgreSQL's own write rate on the same server (pgbench's
  * TPC-B-like script, when pgbench is installed). The tail is the paced p99 over the one-at-a-time p99,
- * printed beside the floor's own (floorPaced: its calls one pair at a time, then paced to three
- * quarters of its flat-out rate as the approvals are: what queueing alone makes of the tail), and
- * both again at half the flat-out rate, which shows how the tail grows with the load;
+ * printed beside the floor's own (floorAlone, floorPaced: its calls one pair at a time, then paced
+ * as the approvals are, for as long, to three quarters of its flat-out rate, on a quiet database:
+ * what queueing alone makes of the tail), and both again at half the flat-out rate, which shows
+ * how the tail grows with the load, with the share of its flat-out rate each paced run reached;
  * the paced approvals at or above that p99 are also printed by episode (episodes()), which tells
  * a tail made by a few moments when everything stalled together from one made by queueing, each
  * with the web server's garbage collection (a major one, or another that paused it 50 ms or
@@ -324,13 +325,18 @@ async function floorHalf(seconds: number) {
   };
 }
 
-/** One /api/health call (the floor's), timed in ms; a refusal counts among the floor's errors. */
-async function healthCall(): Promise<number> {
+/** Failed calls of the floor's tail (its one-at-a-time and paced calls, warm-up not counted): kept apart from the throughput floor's errors, and left out of its times. */
+let floorTailErrors = 0;
+
+/** One /api/health call (the floor's), timed in ms, or null when it was refused (counted unless `counted` is false). */
+async function healthCall(counted = true): Promise<number | null> {
   const started = performance.now();
   const response = await fetch(`${portal.url}/api/health`);
   await response.arrayBuffer();
-  if (!response.ok) floorErrors += 1;
-  return performance.now() - started;
+  const ms = performance.now() - started;
+  if (response.ok) return ms;
+  if (counted) floorTailErrors += 1;
+  return null;
 }
 
 const summary = (ms: number[]) => {
@@ -339,25 +345,28 @@ const summary = (ms: number[]) => {
 };
 
 /**
- * The floor's own tail, the approvals' tail's like for like: pairs of /api/health calls standing
- * in for a request and its approval, the second of each pair timed, as the approval is; first
- * one pair at a time, then by the same people as the paced phase, paced the same way (each
- * arriving at a random moment of the first period, then pausing between calls) to three
- * quarters of the floor's flat-out rate. Its paced p99 over its one-at-a-time p99 is what
- * queueing for these two cores alone makes of a call that does almost nothing, at the same
- * share of saturation as the approvals' paced phase: the approvals' tail ratio is read beside it.
+ * The floor's own tail, the approvals' tail's like for like. One at a time: pairs of
+ * /api/health calls standing in for a request and its approval, the second of each pair timed,
+ * as the approval is. Paced (floorPaced): the same requesters and approvers as the paced phase,
+ * each calling /api/health and pausing as they do there, the approvers' calls timed, for as
+ * long as the paced phase, to a share of the floor's flat-out rate. Its paced p99 over its
+ * one-at-a-time p99 is what queueing for these two cores makes of a call that does almost
+ * nothing: the approvals' tail ratio is read beside it. The paced runs start on a quiet
+ * database (quiet()), and their garbage collections and autovacuum work are kept, so that a
+ * stall the approvals left behind is not counted against the floor unseen.
  */
-async function floorAlone(pairs: number): Promise<number[]> {
+async function floorAlone(pairs: number, counted = true): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < pairs; i++) {
-    await healthCall();
-    times.push(await healthCall());
+    await healthCall(counted);
+    const ms = await healthCall(counted);
+    if (ms !== null) times.push(ms);
   }
   return times;
 }
 
-async function floorPaced(seconds: number, pairsPerSecond: number): Promise<{ times: number[]; pairsPerSecond: number }> {
-  // As the paced phase: each of the requesters and each of the approvers makes a call every `every` seconds on average.
+async function floorPaced(seconds: number, pairsPerSecond: number) {
+  // As in the paced phase: each requester and each approver waits `every` seconds on average between one call's answer and its next call.
   const every = approvers.length / pairsPerSecond;
   const wait = (share: () => number) => new Promise((r) => setTimeout(r, every * 1000 * share()));
   const times: number[] = [];
@@ -367,12 +376,35 @@ async function floorPaced(seconds: number, pairsPerSecond: number): Promise<{ ti
     await wait(() => Math.random());
     while (Date.now() < until) {
       const ms = await healthCall();
-      if (timed) times.push(ms);
+      if (timed && ms !== null) times.push(ms);
       await wait(() => 0.5 + Math.random());
     }
   };
   await Promise.all([...requesters.map(() => person(false)), ...approvers.map(() => person(true))]);
-  return { times, pairsPerSecond: +(times.length / ((Date.now() - started) / 1000)).toFixed(1) };
+  const ended = Date.now();
+  return {
+    target: pairsPerSecond,
+    // The approvers' calls a second, each standing for a pair (the requesters make about as many, not timed), as approvals a second do in the paced phase.
+    timedPerSecond: +(times.length / ((ended - started) / 1000)).toFixed(1),
+    ms: summary(times),
+    collections: collectionsIn(gcLog(), started, ended),
+    autovacuum: maintenanceIn(maintenance.samples(), started, ended),
+  };
+}
+
+/**
+ * Waits until no autovacuum worker has been seen for a second (at most 120 s), so that the
+ * floor's paced runs do not meet the maintenance the approvals' writes called for; returns the
+ * seconds it took.
+ */
+async function quiet(): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const { looks } = maintenance.counts();
+    await new Promise((r) => setTimeout(r, 1000));
+    const seen = maintenance.samples().some((sample) => sample.at >= Date.now() - 1000);
+    if ((!seen && maintenance.counts().looks > looks) || Date.now() - started > 120_000) return +((Date.now() - started) / 1000).toFixed(1);
+  }
 }
 
 /** Each half of the floor: a quarter of the flat-out phase, at most 7.5 s (the one floor before 2026-12-01 lasted up to 15 s). */
@@ -380,7 +412,7 @@ const FLOOR_HALF_SECONDS = Math.min(7.5, SECONDS / 4);
 
 // The floor's one at a time, as quiet as the approvals' one at a time just before it.
 await settle();
-await floorAlone(WARM_UP);
+await floorAlone(WARM_UP, false);
 const floorAloneMs = summary(await floorAlone(ONE_AT_A_TIME));
 console.log(`[bench] the floor one pair at a time (${ONE_AT_A_TIME} pairs): the second call p50 ${floorAloneMs.p50} ms   p95 ${floorAloneMs.p95} ms   p99 ${floorAloneMs.p99} ms`);
 await settle();
@@ -413,16 +445,28 @@ const pacedAtHalf = { target: halfTo, ...halfPhase, cpuMsPerApproval: halfPhase.
 const fasterFloor = floorAfter.pairsPerSecond >= floorBefore.pairsPerSecond ? floorAfter : floorBefore;
 const { pairsPerSecond: floorPairsPerSecond, cpu: floorCpuPerPair, gc: floorGcPerPair } = fasterFloor;
 
-// The floor paced as the approvals were, to three quarters of its faster half, for as long as a floor half: its tail, the approvals' tail's like for like.
+// The floor paced as the approvals were, for as long, to three quarters of its faster half and then to half of it, each on a quiet database: its tail, the approvals' tail's like for like.
 const floorPaceTo = Math.max(1, Math.round(floorPairsPerSecond * 0.75));
-console.log(`[bench] the floor paced to about ${floorPaceTo} pairs a second, then to half its flat-out rate, for ${FLOOR_HALF_SECONDS} s each…`);
-const floorPacedRun = await floorPaced(FLOOR_HALF_SECONDS, floorPaceTo);
 const floorHalfTo = Math.max(1, Math.round(floorPairsPerSecond * 0.5));
-const floorHalfRun = await floorPaced(FLOOR_HALF_SECONDS, floorHalfTo);
+console.log(`[bench] the floor paced to about ${floorPaceTo} pairs a second, then to ${floorHalfTo} (half its flat-out rate), for ${Math.round(SECONDS / 2)} s each, each once no autovacuum worker is seen…`);
+await settle();
+const quietBeforePaced = await quiet();
+const floorPacedRun = await floorPaced(Math.round(SECONDS / 2), floorPaceTo);
+const quietBeforeHalf = await quiet();
+const floorHalfRun = await floorPaced(Math.round(SECONDS / 2), floorHalfTo);
 const floorTail = {
   oneAtATimeMs: floorAloneMs,
-  paced: { target: floorPaceTo, pairsPerSecond: floorPacedRun.pairsPerSecond, ms: summary(floorPacedRun.times) },
-  pacedAtHalf: { target: floorHalfTo, pairsPerSecond: floorHalfRun.pairsPerSecond, ms: summary(floorHalfRun.times) },
+  paced: { ...floorPacedRun, waitedForQuietSeconds: quietBeforePaced },
+  pacedAtHalf: { ...floorHalfRun, waitedForQuietSeconds: quietBeforeHalf },
+  errors: floorTailErrors,
+};
+/** The share of a flat-out rate a paced run reached (each person's pause comes after the call's answer, so a paced run falls short of its target). */
+const share = (reached: number, flatOutRate: number) => ratio(reached, flatOutRate, 2);
+const loadShares = {
+  paced: share(paced.approvalsPerSecond, flatOut.approvalsPerSecond),
+  pacedAtHalf: share(pacedAtHalf.approvalsPerSecond, flatOut.approvalsPerSecond),
+  floorPaced: share(floorTail.paced.timedPerSecond, floorPairsPerSecond),
+  floorPacedAtHalf: share(floorTail.pacedAtHalf.timedPerSecond, floorPairsPerSecond),
 };
 
 const [doubles] = await db.$queryRaw<{ n: bigint }[]>`
@@ -471,6 +515,8 @@ const figures = {
     gcPerPair: floorGcPerPair,
     tail: floorTail,
   },
+  // The share of its own flat-out rate each paced run reached.
+  loadShares,
   pgbench,
   ratios,
 };
@@ -501,20 +547,24 @@ CPU ms per approval (its request and its approval) or per floor pair, by process
   ${cpuLine("one at a time", aloneCpuPer)}
   ${cpuLine("flat out", flatOut.cpuMsPerApproval)}
   ${cpuLine("paced", paced.cpuMsPerApproval)}
+  ${cpuLine("paced at half", pacedAtHalf.cpuMsPerApproval)}
   ${cpuLine("floor pair", floorCpuPerPair)}
 
 garbage collections in the web server by kind, and their pause time per approval or per floor pair
   ${gcLine("one at a time", aloneGc)}
   ${gcLine("flat out", flatOut.gcPerApproval)}
   ${gcLine("paced", paced.gcPerApproval)}
+  ${gcLine("paced at half", pacedAtHalf.gcPerApproval)}
   ${gcLine("floor pair", floorGcPerPair)}
 
 ratios (same run)
   approvals/s ÷ floor pairs/s          ${ratios.approvalsOverFloor}
   approvals/s ÷ pgbench tps            ${ratios.approvalsOverPgbenchTps ?? "—"}
   paced p99 ÷ one-at-a-time p99        ${ratios.pacedP99OverOneAtATimeP99}
-  the floor's: paced p99 ÷ one at a time p99   ${ratios.floorPacedP99OverOneAtATimeP99} (${floorTail.paced.ms.p99} ÷ ${floorTail.oneAtATimeMs.p99} ms; paced to ${floorTail.paced.target}, reached ${floorTail.paced.pairsPerSecond} pairs/s; paced p50 ${floorTail.paced.ms.p50} ms, p95 ${floorTail.paced.ms.p95} ms)
-  at half the flat-out rate: paced p99 ÷ one-at-a-time p99   ${ratios.pacedAtHalfP99OverOneAtATimeP99} (${pacedAtHalf.approvalToCredentialMs.p99} ÷ ${unloaded.p99} ms at ${pacedAtHalf.approvalsPerSecond} approvals/s); the floor's ${ratios.floorPacedAtHalfP99OverOneAtATimeP99} (${floorTail.pacedAtHalf.ms.p99} ÷ ${floorTail.oneAtATimeMs.p99} ms at ${floorTail.pacedAtHalf.pairsPerSecond} pairs/s)
+  the floor's: paced p99 ÷ one at a time p99   ${ratios.floorPacedP99OverOneAtATimeP99} (${floorTail.paced.ms.p99} ÷ ${floorTail.oneAtATimeMs.p99} ms; paced p50 ${floorTail.paced.ms.p50} ms, p95 ${floorTail.paced.ms.p95} ms)
+  at half the flat-out rate: paced p99 ÷ one-at-a-time p99   ${ratios.pacedAtHalfP99OverOneAtATimeP99} (${pacedAtHalf.approvalToCredentialMs.p99} ÷ ${unloaded.p99} ms); the floor's ${ratios.floorPacedAtHalfP99OverOneAtATimeP99} (${floorTail.pacedAtHalf.ms.p99} ÷ ${floorTail.oneAtATimeMs.p99} ms)
+  the share of its flat-out rate each paced run reached: approvals ${loadShares.paced} (${paced.approvalsPerSecond} of ${flatOut.approvalsPerSecond}/s) and ${loadShares.pacedAtHalf} (${pacedAtHalf.approvalsPerSecond}/s); the floor ${loadShares.floorPaced} (${floorTail.paced.timedPerSecond} of ${floorPairsPerSecond}/s) and ${loadShares.floorPacedAtHalf} (${floorTail.pacedAtHalf.timedPerSecond}/s)
+  the floor's paced runs began after ${floorTail.paced.waitedForQuietSeconds} and ${floorTail.pacedAtHalf.waitedForQuietSeconds} s without autovacuum; in them: collections ${collectionsLine(floorTail.paced.collections)} | ${collectionsLine(floorTail.pacedAtHalf.collections)}; autovacuum ${autovacuumLine(floorTail.paced.autovacuum, 0)} | ${autovacuumLine(floorTail.pacedAtHalf.autovacuum, 0)}${floorTailErrors ? `; ${floorTailErrors} of its calls failed (left out of its times)` : ""}
 
 calls that waited for a database connection in the web server (its pool all in use)
   flat out ${flatOut.poolWaits.calls} (${flatOut.poolWaits.totalMs} ms in all)   paced ${paced.poolWaits.calls} (${paced.poolWaits.totalMs} ms in all)
