@@ -373,26 +373,36 @@ async function floorPaced(seconds: number, pairsPerSecond: number) {
   const every = approvers.length / pairsPerSecond;
   const wait = (share: () => number) => new Promise((r) => setTimeout(r, every * 1000 * share()));
   const times: number[] = [];
+  /** When each timed call returned (ms since the run began), with how long it took: its slowest are grouped into episodes as the paced phase's are. */
+  const returned: { at: number; ms: number }[] = [];
   const started = Date.now();
   const until = started + seconds * 1000;
   const person = async (timed: boolean) => {
     await wait(() => Math.random());
     while (Date.now() < until) {
       const ms = await healthCall();
-      if (timed && ms !== null) times.push(ms);
+      if (timed && ms !== null) {
+        times.push(ms);
+        returned.push({ at: Date.now() - started, ms });
+      }
       await wait(() => 0.5 + Math.random());
     }
   };
   const failedBefore = maintenance.counts().failures;
   await Promise.all([...requesters.map(() => person(false)), ...approvers.map(() => person(true))]);
   const ended = Date.now();
+  const collections = collectionsIn(gcLog(), started, ended);
+  const autovacuum = maintenanceIn(maintenance.samples(), started, ended);
+  const p99 = percentile([...times].sort((a, b) => a - b), 99);
   return {
     target: pairsPerSecond,
     // The approvers' calls a second, each standing for a pair (the requesters make about as many, not timed), as approvals a second do in the paced phase.
     timedPerSecond: +(times.length / ((ended - started) / 1000)).toFixed(1),
     ms: summary(times),
-    collections: collectionsIn(gcLog(), started, ended),
-    autovacuum: maintenanceIn(maintenance.samples(), started, ended),
+    // Its calls at or above its p99, by episode, each with the collection and the autovacuum work beside it, as the paced phase's.
+    slowest: withMaintenance(withCollections(episodes(returned.filter((r) => r.ms >= p99)), collections), autovacuum),
+    collections,
+    autovacuum,
     // Looks at the autovacuum workers that failed during the run: with any, "none seen" would not be true.
     autovacuumLooksFailed: maintenance.counts().failures - failedBefore,
   };
@@ -581,6 +591,7 @@ calls that waited for a database connection in the web server (its pool all in u
 
 the paced phase's approvals at or above its p99 (${(paced.slowest ?? []).reduce((n, e) => n + e.approvals, 0)}), by episode (each returning within 300 ms of the one before)
   ${(paced.slowest ?? []).map((e) => `${e.fromSecond} to ${e.atSecond} s (${clockAt(paced.startedAt, e.fromSecond)}): ${e.approvals} up to ${e.slowestMs} ms${e.collection === null ? ", no collection" : `, a ${e.collection.kind} collection ended at ${e.collection.atSecond} s (${e.collection.pauseMs} ms pause)`}${e.maintenance.length ? `, autovacuum: ${e.maintenance.map((m) => `${m.work} ${m.fromSecond} to ${m.toSecond} s`).join(", ")}` : paced.autovacuumLooksFailed ? ", autovacuum not watched throughout" : ", no autovacuum"}`).join("   ")}
+the floor's paced calls at or above its p99, by episode: ${floorTail.paced.slowest.map((e) => `${e.fromSecond} to ${e.atSecond} s: ${e.approvals} calls up to ${e.slowestMs} ms${e.collection === null ? ", no collection" : `, a ${e.collection.kind} collection ended at ${e.collection.atSecond} s (${e.collection.pauseMs} ms pause)`}${e.maintenance.length ? ", autovacuum" : ""}`).join("   ") || "none"}
 the web server's major garbage collections, and others that paused it 50 ms or more (when each pause ended, and the pause)
   flat out ${collectionsLine(flatOut.collections)}
   paced    ${collectionsLine(paced.collections)}
