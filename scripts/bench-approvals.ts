@@ -99,9 +99,9 @@ const errorSamples: string[] = [];
 let deadline = 0;
 /** Seconds each person waits between calls in a paced phase (0: none). */
 let period = 0;
-const pause = () => (period ? new Promise((r) => setTimeout(r, period * 1000 * (0.5 + Math.random()))) : Promise.resolve());
+const pause = (seconds = period) => (seconds ? new Promise((r) => setTimeout(r, seconds * 1000 * (0.5 + Math.random()))) : Promise.resolve());
 /** In a paced phase each person starts at a random moment of the first period, as people arriving do, not all in one burst. */
-const arrive = () => (period ? new Promise((r) => setTimeout(r, period * 1000 * Math.random())) : Promise.resolve());
+const arrive = (seconds = period) => (seconds ? new Promise((r) => setTimeout(r, seconds * 1000 * Math.random())) : Promise.resolve());
 
 async function call(token: string, path: string, body: unknown) {
   const response = await fetch(`${portal.url}/api/v1${path}`, {
@@ -369,23 +369,18 @@ async function floorAlone(pairs: number, counted = true): Promise<number[]> {
 }
 
 async function floorPaced(seconds: number, pairsPerSecond: number) {
-  // As in the paced phase: each requester and each approver waits `every` seconds on average between one call's answer and its next call.
+  // The paced phase's own arrival and pauses (arrive, pause), with its period for this rate: each requester and each approver waits `every` seconds on average between one call's answer and its next call.
   const every = approvers.length / pairsPerSecond;
-  const wait = (share: () => number) => new Promise((r) => setTimeout(r, every * 1000 * share()));
-  const times: number[] = [];
   /** When each timed call returned (ms since the run began), with how long it took: its slowest are grouped into episodes as the paced phase's are. */
   const returned: { at: number; ms: number }[] = [];
   const started = Date.now();
   const until = started + seconds * 1000;
   const person = async (timed: boolean) => {
-    await wait(() => Math.random());
+    await arrive(every);
     while (Date.now() < until) {
       const ms = await healthCall();
-      if (timed && ms !== null) {
-        times.push(ms);
-        returned.push({ at: Date.now() - started, ms });
-      }
-      await wait(() => 0.5 + Math.random());
+      if (timed && ms !== null) returned.push({ at: Date.now() - started, ms });
+      await pause(every);
     }
   };
   const failedBefore = maintenance.counts().failures;
@@ -393,6 +388,7 @@ async function floorPaced(seconds: number, pairsPerSecond: number) {
   const ended = Date.now();
   const collections = collectionsIn(gcLog(), started, ended);
   const autovacuum = maintenanceIn(maintenance.samples(), started, ended);
+  const times = returned.map((r) => r.ms);
   const p99 = percentile([...times].sort((a, b) => a - b), 99);
   return {
     target: pairsPerSecond,
