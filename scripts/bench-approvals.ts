@@ -29,6 +29,11 @@
  * Each phase also prints the CPU time that Next.js's server, the worker, PostgreSQL (when
  * embedded) and this client spent per approval, or per pair of the floor's calls, and the web
  * server's garbage collections by kind with their pause time per approval (its own metrics).
+ * Flat out, and for the floor, it prints the time the web server's main thread (the one that
+ * runs every request's JavaScript, the limit of both) spent on a CPU per approval or pair, and
+ * how much of the phase it spent on a CPU and waiting for one: the floor pair's time over the
+ * approval's is the two costs' ratio on that thread, which the other processes on the same
+ * cores do not move, where the throughput ratio moves with what they take from it.
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -39,7 +44,7 @@ import { nodeOptionsWith } from "../lib/http/preloads";
 import { benchNumber, collectionsIn, episodes, judge, loadAverage, ratio, withCollections, type Collection } from "./support/bench-figures";
 import { benchUser, percentile, saveResults, startBenchPortal } from "./support/bench-portal";
 import { findPgbench, pgbenchTps, type PgbenchResult } from "./support/pgbench";
-import { cpuPer, cpuSnapshot, type CpuByRole } from "./support/process-cpu";
+import { cpuPer, cpuSnapshot, threadUse, webMainThread, type CpuByRole, type ThreadUse } from "./support/process-cpu";
 import { maintenanceIn, maintenanceLine, watchMaintenance, withMaintenance, type Maintenance } from "./support/pg-maintenance";
 import { gcPer, webGc, webReadings, type GcPerApproval } from "./support/web-gc";
 
@@ -237,12 +242,15 @@ async function phase(seconds: number, rate?: number) {
   deadline = Date.now() + seconds * 1000;
   phaseStarted = Date.now();
   const cpuBefore = cpuSnapshot(portal.processGroup);
+  const threadBefore = webMainThread(portal.processGroup);
   const watchBefore = maintenance.counts();
   const { gc: gcBefore, poolWaits: waitsBefore } = await webReadings(portal.url, METRICS_TOKEN);
   // Those still waiting for the queue when time is up are woken, and find it up.
   const ending = setTimeout(() => [forRequest, forRoom].forEach(wakeAll), deadline - Date.now() + 5);
   await Promise.all([...requesters.map((t, n) => requester(t, n)), ...approvers.map((t) => approver(t))]);
   clearTimeout(ending);
+  // Read as the phase's last call returns: the main thread's work for its calls is done.
+  const mainThread = threadUse(threadBefore, webMainThread(portal.processGroup), approved);
   const elapsed = (Date.now() - phaseStarted) / 1000;
   // The CPU it took is counted once the portal has caught up with what the phase left it (settle()).
   const cpuMsPerApproval = () => cpuPer(cpuBefore, cpuSnapshot(portal.processGroup), approved);
@@ -276,6 +284,7 @@ async function phase(seconds: number, rate?: number) {
     },
     cpuMsPerApproval,
     gcPerApproval,
+    mainThread,
   };
 }
 
@@ -317,9 +326,11 @@ async function floorHalf(seconds: number) {
   // The metrics request first, so that it is not counted in the half's CPU.
   const gcBefore = await gcNow();
   const cpu = cpuSnapshot(portal.processGroup);
+  const thread = webMainThread(portal.processGroup);
   const { pairs, seconds: took } = await floor(seconds);
   return {
     pairsPerSecond: +(pairs / took).toFixed(1),
+    mainThread: threadUse(thread, webMainThread(portal.processGroup), pairs),
     cpu: cpuPer(cpu, cpuSnapshot(portal.processGroup), pairs),
     gc: gcPer(gcBefore, await gcNow(), pairs),
   };
@@ -459,7 +470,7 @@ const halfPhase = await phase(Math.round(SECONDS / 2), halfTo);
 await settle();
 const pacedAtHalf = { target: halfTo, ...halfPhase, cpuMsPerApproval: halfPhase.cpuMsPerApproval(), gcPerApproval: await halfPhase.gcPerApproval() };
 const fasterFloor = floorAfter.pairsPerSecond >= floorBefore.pairsPerSecond ? floorAfter : floorBefore;
-const { pairsPerSecond: floorPairsPerSecond, cpu: floorCpuPerPair, gc: floorGcPerPair } = fasterFloor;
+const { pairsPerSecond: floorPairsPerSecond, cpu: floorCpuPerPair, gc: floorGcPerPair, mainThread: floorMainThread } = fasterFloor;
 
 // The floor paced as the approvals were, for as long, to three quarters of its faster half and then to half of it, each on a quiet database: its tail, the approvals' tail's like for like.
 const floorPaceTo = Math.max(1, Math.round(floorPairsPerSecond * 0.75));
@@ -507,6 +518,9 @@ const ratios = {
   // Both at half the flat-out rate.
   pacedAtHalfP99OverOneAtATimeP99: ratio(pacedAtHalf.approvalToCredentialMs.p99, unloaded.p99, 2),
   floorPacedAtHalfP99OverOneAtATimeP99: ratio(floorTail.pacedAtHalf.ms.p99, floorTail.oneAtATimeMs.p99, 2),
+  // The floor pair's time on the web server's main thread over the approval's, flat out: the two costs on the thread that
+  // limits them both, whatever the machine's other work took from that thread (not a target; see webMainThread).
+  floorOverApprovalMainThreadMs: floorMainThread && flatOut.mainThread ? ratio(floorMainThread.onCpuMsPer, flatOut.mainThread.onCpuMsPer) : null,
 };
 const figures = {
   users: USERS,
@@ -529,6 +543,7 @@ const figures = {
     errors: floorErrors,
     cpuMsPerPair: floorCpuPerPair,
     gcPerPair: floorGcPerPair,
+    mainThread: floorMainThread,
     tail: floorTail,
   },
   // The share of its own flat-out rate each paced run reached.
@@ -538,6 +553,8 @@ const figures = {
 };
 const cpuLine = (name: string, c: CpuByRole) =>
   `${name.padEnd(14)} ${(["web", "worker", "postgres", "client"] as const).map((role) => `${role} ${c[role] ?? "—"}`).join("   ")}`;
+const threadLine = (name: string, t: ThreadUse | null) =>
+  `${name.padEnd(14)} ${t ? `on a CPU ${t.onCpuMsPer} ms   on a CPU ${t.onCpuShare} of the time   waiting for a CPU ${t.waitingShare}` : "— (no schedstat here)"}`;
 const gcLine = (name: string, g: GcPerApproval) =>
   `${name.padEnd(14)} ${Object.entries(g)
     .filter(([, v]) => v.collections > 0)
@@ -566,6 +583,10 @@ CPU ms per approval (its request and its approval) or per floor pair, by process
   ${cpuLine("paced at half", pacedAtHalf.cpuMsPerApproval)}
   ${cpuLine("floor pair", floorCpuPerPair)}
 
+the web server's main thread, flat out: time on a CPU per approval or per floor pair, and the shares of the phase it spent on a CPU and waiting for one (/proc schedstat)
+  ${threadLine("flat out", flatOut.mainThread)}
+  ${threadLine("floor pair", floorMainThread)}
+
 garbage collections in the web server by kind, and their pause time per approval or per floor pair
   ${gcLine("one at a time", aloneGc)}
   ${gcLine("flat out", flatOut.gcPerApproval)}
@@ -576,6 +597,7 @@ garbage collections in the web server by kind, and their pause time per approval
 ratios (same run)
   approvals/s ÷ floor pairs/s          ${ratios.approvalsOverFloor}
   approvals/s ÷ pgbench tps            ${ratios.approvalsOverPgbenchTps ?? "—"}
+  floor pair ÷ approval, in time on the web server's main thread   ${ratios.floorOverApprovalMainThreadMs ?? "—"}
   paced p99 ÷ one-at-a-time p99        ${ratios.pacedP99OverOneAtATimeP99}
   the floor's: paced p99 ÷ one at a time p99   ${ratios.floorPacedP99OverOneAtATimeP99} (${floorTail.paced.ms.p99} ÷ ${floorTail.oneAtATimeMs.p99} ms; paced p50 ${floorTail.paced.ms.p50} ms, p95 ${floorTail.paced.ms.p95} ms)
   at half the flat-out rate: paced p99 ÷ one-at-a-time p99   ${ratios.pacedAtHalfP99OverOneAtATimeP99} (${pacedAtHalf.approvalToCredentialMs.p99} ÷ ${unloaded.p99} ms); the floor's ${ratios.floorPacedAtHalfP99OverOneAtATimeP99} (${floorTail.pacedAtHalf.ms.p99} ÷ ${floorTail.oneAtATimeMs.p99} ms)

@@ -103,3 +103,50 @@ export function cpuPer(before: CpuSnapshot, after: CpuSnapshot, units: number): 
   };
   return { web: per("web"), worker: per("worker"), postgres: per("postgres"), client: per("client") };
 }
+
+/** The web server's main thread's times so far: on a CPU, and runnable but waiting for one (ms), read at `atMs` (performance.now()). */
+export interface ThreadTimes {
+  atMs: number;
+  onCpuMs: number;
+  waitingMs: number;
+}
+
+/** Between two readings of the main thread: its time on a CPU per unit of work (ms), and the shares of the time between them it spent on a CPU and waiting for one. */
+export interface ThreadUse {
+  onCpuMsPer: number;
+  onCpuShare: number;
+  waitingShare: number;
+}
+
+/**
+ * The web server's main thread, where Next.js runs every request's JavaScript: how long it has
+ * been on a CPU and how long it has waited, runnable, for one (Linux's
+ * /proc/<pid>/task/<pid>/schedstat, in ns; the thread whose id is the process's). Flat out this
+ * one thread is what the web server can do, so its CPU time per approval is the code's cost
+ * where the limit is, which the machine's scheduling leaves alone, and its wait is what the
+ * other processes on the same cores took from it. Null elsewhere than Linux, without schedstat,
+ * or when the server is not found.
+ */
+export function webMainThread(portalGroup: number | undefined): ThreadTimes | null {
+  if (process.platform !== "linux" || portalGroup === undefined) return null;
+  const web = processes().find((p) => p.group === portalGroup && p.name.startsWith("next-server"));
+  if (!web) return null;
+  try {
+    const [onCpu = NaN, waiting = NaN] = readFileSync(`/proc/${web.pid}/task/${web.pid}/schedstat`, "utf8").split(" ").map(Number);
+    if (!Number.isFinite(onCpu) || !Number.isFinite(waiting)) return null;
+    return { atMs: performance.now(), onCpuMs: onCpu / 1e6, waitingMs: waiting / 1e6 };
+  } catch {
+    return null;
+  }
+}
+
+/** The main thread's use between two readings, `units` of work done in between; null without both readings or any work. */
+export function threadUse(before: ThreadTimes | null, after: ThreadTimes | null, units: number): ThreadUse | null {
+  if (!before || !after || units <= 0 || after.atMs <= before.atMs) return null;
+  const wall = after.atMs - before.atMs;
+  return {
+    onCpuMsPer: +((after.onCpuMs - before.onCpuMs) / units).toFixed(2),
+    onCpuShare: +((after.onCpuMs - before.onCpuMs) / wall).toFixed(2),
+    waitingShare: +((after.waitingMs - before.waitingMs) / wall).toFixed(2),
+  };
+}
